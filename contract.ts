@@ -1,0 +1,32 @@
+/**
+ * The contract entry: what a shared contract file imports. Small on
+ * purpose, so host and plugin can both load it.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { defineContract } from "@plugbox/plugbox/contract";
+ *
+ * export const Greeter = defineContract({
+ *   name: "greeter",
+ *   version: 1,
+ *   methods: { sayHello: z.function({ input: [z.string()], output: z.string() }) },
+ * });
+ * ```
+ * @module
+ */
+
+export {
+  type CallContext,
+  type Contract,
+  type ContractApi,
+  type ContractDefinition,
+  type ContractImpl,
+  defineContract,
+  type HostArgs,
+  type HostResult,
+  type ImplArgs,
+  type ImplResult,
+  type MethodSchema,
+  type MethodSchemas,
+} from "./runner/contract.ts";

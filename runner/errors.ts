@@ -1,0 +1,385 @@
+/**
+ * The error classes a host is expected to catch. Each has a stable `name`,
+ * accepts `ErrorOptions`, and carries structured fields besides its message.
+ * Bad arguments from the host's own code are `TypeError`s instead.
+ * @module
+ */
+
+/** How a plugin process ended, as plugbox observed it. */
+export interface ExitStatus {
+  /** Exit code, or `null` when the process died from a signal. */
+  code: number | null;
+  /** The signal that ended the process, if any. */
+  signal: Deno.Signal | null;
+  /**
+   * Why it ended, from plugbox's own bookkeeping rather than the code alone:
+   * `"exited"` on its own, `"stopped"` by a graceful stop, `"killed"` by
+   * plugbox (after a grace period, a deadline or a fault), `"out-of-memory"`
+   * when V8 or the memory limit ended it.
+   */
+  reason: "exited" | "stopped" | "killed" | "out-of-memory";
+  /** The last lines the plugin wrote to stderr (bounded, escapes neutralised). */
+  stderrTail: string;
+}
+
+/** Describes an exit for a message: `exited with code 1`, `was killed by plugbox (SIGKILL)`. */
+export function describeExit(status: ExitStatus): string {
+  const how = status.signal ? `signal ${status.signal}` : `code ${status.code}`;
+  switch (status.reason) {
+    case "stopped":
+      return `was stopped (${how})`;
+    case "killed":
+      return `was killed by plugbox (${how})`;
+    case "out-of-memory":
+      return `ran out of memory (${how})`;
+    default:
+      return status.signal ? `died from ${how}` : `exited with ${how}`;
+  }
+}
+
+function withTail(message: string, tail: string): string {
+  return tail ? `${message}\n--- stderr tail ---\n${tail}` : message;
+}
+
+/**
+ * An error thrown by the plugin's implementation, as the plugin reported it.
+ *
+ * @example
+ * ```ts
+ * import { PluginError } from "./errors.ts";
+ * const error = new PluginError("RangeError", "too big", {
+ *   plugin: "calc", method: "calc.divide", code: -32000,
+ * });
+ * console.assert(error.name === "PluginError" && error.remoteName === "RangeError");
+ * ```
+ */
+export class PluginError extends Error {
+  override name = "PluginError" as const;
+  /** The plugin's name. */
+  readonly plugin: string;
+  /** The wire method that failed, `contract.method`. */
+  readonly method: string;
+  /** The JSON-RPC error code. */
+  readonly code: number;
+  /** The `name` of the error thrown in the plugin, as the plugin reported it. */
+  readonly remoteName: string;
+  /** The JSON-RPC `data` member, if any. */
+  readonly data: unknown;
+
+  constructor(
+    remoteName: string,
+    remoteMessage: string,
+    fields: { plugin: string; method: string; code: number; data?: unknown },
+    options?: ErrorOptions,
+  ) {
+    super(
+      `Plugin "${fields.plugin}" failed "${fields.method}": ${remoteName}: ${remoteMessage}`,
+      options,
+    );
+    this.plugin = fields.plugin;
+    this.method = fields.method;
+    this.code = fields.code;
+    this.remoteName = remoteName;
+    this.data = fields.data;
+  }
+}
+
+/**
+ * The peer broke the protocol: framing, envelope, handshake or limits.
+ *
+ * @example
+ * ```ts
+ * import { ProtocolError } from "./errors.ts";
+ * const error = new ProtocolError("greeter", "line exceeds the cap");
+ * console.assert(error.message === 'Plugin "greeter" broke the protocol: line exceeds the cap');
+ * ```
+ */
+export class ProtocolError extends Error {
+  override name = "ProtocolError" as const;
+  /** The plugin's name. */
+  readonly plugin: string;
+  /** What was wrong, without the plugin prefix. */
+  readonly detail: string;
+  /** The plugin's recent stderr, when known. */
+  readonly stderrTail: string;
+
+  constructor(plugin: string, detail: string, options?: ErrorOptions & { stderrTail?: string }) {
+    super(
+      withTail(`Plugin "${plugin}" broke the protocol: ${detail}`, options?.stderrTail ?? ""),
+      options,
+    );
+    this.plugin = plugin;
+    this.detail = detail;
+    this.stderrTail = options?.stderrTail ?? "";
+  }
+}
+
+/**
+ * The plugin process ended while a call was pending or before one was made.
+ *
+ * @example
+ * ```ts
+ * import { PluginExitedError } from "./errors.ts";
+ * const error = new PluginExitedError("greeter", {
+ *   code: 1, signal: null, reason: "exited", stderrTail: "boom",
+ * });
+ * console.assert(error.exitCode === 1 && error.stderrTail === "boom");
+ * ```
+ */
+export class PluginExitedError extends Error {
+  override name = "PluginExitedError" as const;
+  /** The plugin's name. */
+  readonly plugin: string;
+  /** The wire method that was pending, if the error belongs to a call. */
+  readonly method: string | undefined;
+  /** Exit code, or `null` after a signal. */
+  readonly exitCode: number | null;
+  /** The signal that ended the process, if any. */
+  readonly signal: Deno.Signal | null;
+  /** Why the process ended; see {@linkcode ExitStatus.reason}. */
+  readonly reason: ExitStatus["reason"];
+  /** The plugin's recent stderr. */
+  readonly stderrTail: string;
+
+  constructor(
+    plugin: string,
+    status: ExitStatus,
+    options?: ErrorOptions & { method?: string },
+  ) {
+    const what = options?.method
+      ? `Cannot call "${options.method}" on plugin "${plugin}": process ${describeExit(status)}`
+      : `Plugin "${plugin}" process ${describeExit(status)}`;
+    super(withTail(what, status.stderrTail), options);
+    this.plugin = plugin;
+    this.method = options?.method;
+    this.exitCode = status.code;
+    this.signal = status.signal;
+    this.reason = status.reason;
+    this.stderrTail = status.stderrTail;
+  }
+}
+
+/**
+ * The plugin needed a permission it was not granted (`Deno.errors.NotCapable`
+ * inside the plugin, or a grant the manifest policy refused).
+ *
+ * @example
+ * ```ts
+ * import { PermissionDeniedError } from "./errors.ts";
+ * const error = new PermissionDeniedError({ plugin: "hello", permission: "read", target: "/etc/hostname" });
+ * console.assert(error.permission === "read" && error.target === "/etc/hostname");
+ * ```
+ */
+export class PermissionDeniedError extends Error {
+  override name = "PermissionDeniedError" as const;
+  /** The plugin's name. */
+  readonly plugin: string;
+  /** The wire method that was running, if any. */
+  readonly method: string | undefined;
+  /** The Deno permission kind: `read`, `write`, `net`, `env`, `sys`, `run`, `ffi`, `import`. */
+  readonly permission: string;
+  /** What was asked for (a path, host:port, variable), when known. */
+  readonly target: string | undefined;
+
+  constructor(
+    fields: { plugin: string; permission: string; target?: string; method?: string },
+    options?: ErrorOptions & { detail?: string },
+  ) {
+    const target = fields.target === undefined ? "" : ` to "${fields.target}"`;
+    const during = fields.method ? ` during "${fields.method}"` : "";
+    const detail = options?.detail ? `: ${options.detail}` : "";
+    super(
+      `Plugin "${fields.plugin}" was denied ${fields.permission} access${target}${during}${detail}`,
+      options,
+    );
+    this.plugin = fields.plugin;
+    this.method = fields.method;
+    this.permission = fields.permission;
+    this.target = fields.target;
+  }
+}
+
+/** One problem found by a schema, path first. */
+export interface ValidationIssue {
+  path: (string | number)[];
+  message: string;
+  code?: string;
+}
+
+/** Formats a path the way messages show it: `[0].user.name`. */
+export function formatPath(path: readonly (string | number)[]): string {
+  if (path.length === 0) return "(root)";
+  return path.map((p) => typeof p === "number" ? `[${p}]` : `.${p}`).join("").replace(/^\./, "");
+}
+
+/**
+ * A value failed its contract's schema: arguments on the way in (checked by
+ * the host before sending, and by the plugin) or a result on the way out.
+ *
+ * @example
+ * ```ts
+ * import { ValidationError } from "./errors.ts";
+ * const error = new ValidationError({
+ *   contract: "greeter", method: "sayHello", direction: "output",
+ *   issues: [{ path: [], message: "Expected string" }],
+ * });
+ * console.assert(error.path.length === 0 && error.direction === "output");
+ * ```
+ */
+export class ValidationError extends Error {
+  override name = "ValidationError" as const;
+  /** The contract's name. */
+  readonly contract: string;
+  /** The method's name within the contract. */
+  readonly method: string;
+  /** `input` for arguments, `output` for the result. */
+  readonly direction: "input" | "output";
+  /** Path of the first issue; arguments start with their index. */
+  readonly path: (string | number)[];
+  /** Every issue the schema reported. */
+  readonly issues: ValidationIssue[];
+
+  constructor(
+    fields: {
+      contract: string;
+      method: string;
+      direction: "input" | "output";
+      issues: ValidationIssue[];
+      plugin?: string;
+    },
+    options?: ErrorOptions,
+  ) {
+    const first = fields.issues[0] ?? { path: [], message: "invalid value" };
+    const what = fields.direction === "input" ? "argument" : "result";
+    const where = fields.plugin ? ` from plugin "${fields.plugin}"` : "";
+    super(
+      `Invalid ${what} of "${fields.contract}.${fields.method}"${where} at ${
+        formatPath(first.path)
+      }: ${first.message}`,
+      options,
+    );
+    this.contract = fields.contract;
+    this.method = fields.method;
+    this.direction = fields.direction;
+    this.path = first.path;
+    this.issues = fields.issues;
+  }
+}
+
+/**
+ * The sandbox preflight refused the plugin before any process started.
+ *
+ * @example
+ * ```ts
+ * import { PreflightError } from "./errors.ts";
+ * const error = new PreflightError({
+ *   plugin: "evil", reason: "outside-root",
+ *   detail: 'import "file:///etc/passwd" leaves the plugin root',
+ *   specifier: "file:///etc/passwd", importer: "/plugins/evil/main.ts",
+ * });
+ * console.assert(error.specifier === "file:///etc/passwd");
+ * ```
+ */
+export class PreflightError extends Error {
+  override name = "PreflightError" as const;
+  /** The plugin's name. */
+  readonly plugin: string;
+  /**
+   * A stable reason code: `entry`, `special-file`, `config-file`, `limits`,
+   * `outside-root`, `remote`, `unresolved`, `graph-failed`.
+   */
+  readonly reason: string;
+  /** The offending import, when the refusal is about one. */
+  readonly specifier: string | undefined;
+  /** The file containing the offending import. */
+  readonly importer: string | undefined;
+  /** The offending file in the plugin folder, when the refusal is about one. */
+  readonly path: string | undefined;
+
+  constructor(
+    fields: {
+      plugin: string;
+      reason: string;
+      detail: string;
+      specifier?: string;
+      importer?: string;
+      path?: string;
+    },
+    options?: ErrorOptions,
+  ) {
+    super(`Refused to start plugin "${fields.plugin}": ${fields.detail}`, options);
+    this.plugin = fields.plugin;
+    this.reason = fields.reason;
+    this.specifier = fields.specifier;
+    this.importer = fields.importer;
+    this.path = fields.path;
+  }
+}
+
+/**
+ * A deadline passed: the start handshake, a call, a ping or a stop. Its
+ * `name` is `"TimeoutError"`, like `AbortSignal.timeout()`'s reason.
+ *
+ * @example
+ * ```ts
+ * import { PluginTimeoutError } from "./errors.ts";
+ * const error = new PluginTimeoutError({ plugin: "slow", operation: "start", timeoutMs: 50 });
+ * console.assert(error.name === "TimeoutError" && error instanceof DOMException);
+ * ```
+ */
+export class PluginTimeoutError extends DOMException {
+  /** The plugin's name. */
+  readonly plugin: string;
+  /** What timed out: `start`, `call`, `ping`. */
+  readonly operation: string;
+  /** The wire method, for calls. */
+  readonly method: string | undefined;
+  /** The deadline that passed, in milliseconds. */
+  readonly timeoutMs: number;
+  /** The plugin's recent stderr. */
+  readonly stderrTail: string;
+
+  constructor(fields: {
+    plugin: string;
+    operation: string;
+    timeoutMs: number;
+    method?: string;
+    stderrTail?: string;
+  }) {
+    const what = fields.method ? `"${fields.method}" on plugin` : `${fields.operation} of plugin`;
+    super(
+      withTail(
+        `Timed out after ${fields.timeoutMs} ms waiting for ${what} "${fields.plugin}"`,
+        fields.stderrTail ?? "",
+      ),
+      "TimeoutError",
+    );
+    this.plugin = fields.plugin;
+    this.operation = fields.operation;
+    this.method = fields.method;
+    this.timeoutMs = fields.timeoutMs;
+    this.stderrTail = fields.stderrTail ?? "";
+  }
+}
+
+/**
+ * The requested isolation cannot be provided here (for example
+ * `isolation: "os"` without a working bubblewrap).
+ *
+ * @example
+ * ```ts
+ * import { IsolationUnavailableError } from "./errors.ts";
+ * const error = new IsolationUnavailableError("os", "bwrap was not found on PATH");
+ * console.assert(error.isolation === "os");
+ * ```
+ */
+export class IsolationUnavailableError extends Error {
+  override name = "IsolationUnavailableError" as const;
+  /** The isolation that was asked for. */
+  readonly isolation: string;
+
+  constructor(isolation: string, detail: string, options?: ErrorOptions) {
+    super(`Isolation "${isolation}" is unavailable: ${detail}`, options);
+    this.isolation = isolation;
+  }
+}

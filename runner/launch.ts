@@ -1,0 +1,370 @@
+/**
+ * Plans a plugin start: resolves grants, snapshots and checks the plugin,
+ * picks the isolation, and produces the exact command, argv and environment.
+ * Nothing here spawns the plugin, so a plan can be inspected first.
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { IsolationUnavailableError, PreflightError } from "./errors.ts";
+import {
+  bwrapArgs,
+  denoPrefix,
+  detectTools,
+  type HostTools,
+  type IsolationMode,
+  missingHardening,
+  type MountPlan,
+  osPrefix,
+} from "./isolation.ts";
+import {
+  isWithin,
+  type Permissions,
+  type ResolvedGrants,
+  resolveGrants,
+  toDenoArgs,
+  type UnsafeAcknowledgements,
+} from "./permissions.ts";
+import { checkGraph } from "./preflight.ts";
+import { NONCE_FLAG } from "./protocol.ts";
+import { ensureSdk, type SdkFiles } from "./sdk.ts";
+import { type Snapshot, type SnapshotLimits, takeSnapshot } from "./snapshot.ts";
+import { checkGrantLinks } from "./grant_links.ts";
+
+/** How to start a plugin; every field has a safe default. */
+export interface LaunchOptions {
+  /**
+   * The plugin's name in messages, logs and the manager.
+   * @default {the name of the plugin's folder}
+   */
+  name?: string;
+  /**
+   * The plugin's folder: everything it may import lies inside.
+   * @default {the folder of the module}
+   */
+  root?: string | URL;
+  /** What the plugin may touch. Nothing by default. */
+  permissions?: Permissions;
+  /** Named acknowledgements for grants that weaken the sandbox. */
+  unsafe?: UnsafeAcknowledgements;
+  /**
+   * `"os"` (bubblewrap, or fail), `"deno"` (Deno's permissions and the
+   * hardened flags only), or `"auto"`: `"os"` when it works here.
+   * @default {"auto"}
+   */
+  isolation?: IsolationMode;
+  /**
+   * V8 heap cap in MiB; the process's writable memory is capped too (heap
+   * plus ArrayBuffers and Workers), at this plus Deno's fixed reservations.
+   * @default {512}
+   */
+  memoryLimitMiB?: number;
+  /**
+   * Where plugbox keeps the SDK bundle, snapshots and per-plugin Deno dirs.
+   * @default {$PLUGBOX_CACHE_DIR, else $XDG_CACHE_HOME/plugbox, else ~/.cache/plugbox}
+   */
+  cacheDir?: string;
+  /**
+   * Deadline for resolving the module graph, in milliseconds.
+   * @default {15000}
+   */
+  preflightTimeout?: number;
+  /** Bounds on the plugin's folder. */
+  snapshotLimits?: SnapshotLimits;
+}
+
+/** Everything about a start, decided before the process exists. */
+export interface LaunchPlan {
+  /** The plugin's name. */
+  name: string;
+  /** The isolation that will be used. */
+  isolation: "os" | "deno";
+  /** Why `"auto"` chose as it did, and hardening a missing tool costs. */
+  notes: string[];
+  /** The program to spawn (a wrapper, or Deno itself). */
+  command: string;
+  /** Its exact arguments. */
+  args: string[];
+  /** Its exact environment; nothing else is inherited. */
+  env: Record<string, string>;
+  /** Its working directory (the snapshot). */
+  cwd: string;
+  /** The plugin's original folder. */
+  root: string;
+  /** The checked, read-only copy it runs from. */
+  snapshot: Snapshot;
+  /** The validated grants. */
+  grants: ResolvedGrants;
+  /** The per-start nonce, also in `args`. */
+  nonce: string;
+}
+
+/** Deno reserves about 540 MiB of writable address space at start (code range, cages). */
+const RESERVED_MIB = 768;
+
+function defaultCacheDir(): string {
+  const explicit = Deno.env.get("PLUGBOX_CACHE_DIR");
+  if (explicit) return explicit;
+  const base = Deno.env.get("XDG_CACHE_HOME") ||
+    join(Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE") ?? Deno.cwd(), ".cache");
+  return join(base, "plugbox");
+}
+
+function hostDenoDir(): string {
+  return Deno.env.get("DENO_DIR") ||
+    join(Deno.env.get("XDG_CACHE_HOME") || join(Deno.env.get("HOME") ?? "/", ".cache"), "deno");
+}
+
+function toPath(value: string | URL, what: string): string {
+  if (value instanceof URL || /^file:/.test(value)) {
+    const url = new URL(value);
+    if (url.protocol !== "file:") {
+      throw new TypeError(
+        `Cannot start plugin: ${what} must be a local path or file: URL, got "${url}"`,
+      );
+    }
+    return fileURLToPath(url);
+  }
+  if (typeof value !== "string" || value === "") {
+    throw new TypeError(`Cannot start plugin: ${what} must be a path or URL, got ${typeof value}`);
+  }
+  return isAbsolute(value) ? value : resolve(Deno.cwd(), value);
+}
+
+function resolveEntry(module: string | URL): string {
+  const path = toPath(module, "the module");
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(path);
+  } catch (cause) {
+    throw new TypeError(`Cannot start plugin: module "${path}" does not exist`, { cause });
+  }
+  if (!info.isFile) {
+    throw new PreflightError({
+      plugin: basename(dirname(path)),
+      reason: "entry",
+      path,
+      detail: `module "${path}" must be a regular file, not a link, folder or special file`,
+    });
+  }
+  return Deno.realPathSync(path);
+}
+
+function codeRoots(root: string, cacheDir: string, deno: string): string[] {
+  const roots = [root, cacheDir, hostDenoDir(), dirname(deno)];
+  const own = new URL("../", import.meta.url);
+  if (own.protocol === "file:") roots.push(fileURLToPath(own));
+  if (Deno.mainModule.startsWith("file:")) roots.push(dirname(fileURLToPath(Deno.mainModule)));
+  return roots.map((r) => r.replace(/\/+$/, "") || "/");
+}
+
+function validateNumber(name: string, value: number, min: number, max: number): number {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new TypeError(
+      `Cannot start plugin: "${name}" must be an integer from ${min} to ${max}, got ${value}`,
+    );
+  }
+  return value;
+}
+
+function chooseIsolation(mode: IsolationMode, tools: HostTools, notes: string[]): "os" | "deno" {
+  if (!["auto", "os", "deno"].includes(mode)) {
+    throw new TypeError(
+      `Cannot start plugin: "isolation" must be "auto", "os" or "deno", got "${mode}"`,
+    );
+  }
+  if (mode === "os" && !tools.bwrap) throw new IsolationUnavailableError("os", tools.bwrapProblem!);
+  if (mode === "auto" && !tools.bwrap) {
+    notes.push(`isolation "auto" chose "deno": ${tools.bwrapProblem}`);
+    return "deno";
+  }
+  if (mode === "auto") notes.push(`isolation "auto" chose "os": bubblewrap works here`);
+  return mode === "deno" ? "deno" : "os";
+}
+
+/** Per-plugin state: its own Deno dir (no web storage) and an empty home. */
+async function pluginDirs(cacheDir: string, root: string, name: string) {
+  const id = createHash("sha256").update(root).digest("hex").slice(0, 16);
+  const base = join(cacheDir, "plugins", `${name}-${id}`);
+  const denoDir = join(base, "deno_dir");
+  const home = join(base, "home");
+  await Deno.mkdir(denoDir, { recursive: true });
+  await Deno.mkdir(home, { recursive: true });
+  // A file where Deno wants the web storage folder: localStorage and the
+  // Cache API fail in the plugin, so it has no unbounded storage (THREATS T7).
+  const storage = join(denoDir, "location_data");
+  const info = await Deno.lstat(storage).catch(() => undefined);
+  if (!info) await Deno.writeFile(storage, new Uint8Array(), { mode: 0o444 });
+  else if (!info.isFile) {
+    await Deno.remove(storage, { recursive: true }).then(() =>
+      Deno.writeFile(storage, new Uint8Array())
+    );
+  }
+  return { denoDir, home };
+}
+
+const verified = new Set<string>();
+
+async function preflight(
+  plan: { name: string; root: string; deno: string; snapshot: Snapshot; sdk: SdkFiles },
+  wrap: (mounts: MountPlan) => Promise<string[]>,
+  env: Record<string, string>,
+  cacheDir: string,
+  timeoutMs: number,
+  denoDir: string,
+  home: string,
+): Promise<void> {
+  const key = createHash("sha256").update(
+    `${plan.snapshot.hash}\0${plan.sdk.dir}\0${Deno.version.deno}`,
+  )
+    .digest("hex");
+  const marker = join(cacheDir, "verified", key);
+  if (verified.has(key) || await Deno.lstat(marker).then(() => true, () => false)) {
+    verified.add(key);
+    return;
+  }
+  const prefix = await wrap({
+    deno: plan.deno,
+    readOnly: [plan.snapshot.dir, plan.sdk.dir, home],
+    readWrite: [denoDir],
+    net: false,
+    dev: false,
+    tmpBytes: 16 * 1024 * 1024,
+    cwd: plan.snapshot.dir,
+  });
+  await checkGraph({
+    plugin: plan.name,
+    prefix,
+    deno: plan.deno,
+    entry: plan.snapshot.entry,
+    snapshot: plan.snapshot.dir,
+    root: plan.root,
+    allowedRoots: [plan.snapshot.dir, plan.sdk.dir],
+    importMap: plan.sdk.importMap,
+    env,
+    timeoutMs,
+  });
+  await Deno.mkdir(dirname(marker), { recursive: true });
+  await Deno.writeTextFile(marker, `${plan.snapshot.dir}\n`);
+  verified.add(key);
+}
+
+/**
+ * Plans a start without spawning anything: the snapshot is taken, the
+ * module graph checked (cached by content), and the exact command, argv and
+ * environment decided. {@linkcode startPlugin} runs exactly this.
+ *
+ * @example
+ * ```ts ignore
+ * import { planPlugin } from "@plugbox/plugbox";
+ * const plan = await planPlugin("./plugins/hello/main.ts", { permissions: { net: ["example.com:443"] } });
+ * console.log(plan.isolation, plan.command, plan.args, plan.env);
+ * ```
+ * @throws {TypeError} for bad options or refused grants,
+ * {@linkcode PreflightError} when the plugin fails the checks,
+ * {@linkcode IsolationUnavailableError} when `isolation: "os"` cannot work here.
+ */
+export async function planPlugin(
+  module: string | URL,
+  options: LaunchOptions = {},
+): Promise<LaunchPlan> {
+  const entry = resolveEntry(module);
+  const root = Deno.realPathSync(
+    options.root === undefined ? dirname(entry) : toPath(options.root, "root"),
+  );
+  const name = options.name ?? basename(root);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
+    throw new TypeError(
+      `Cannot start plugin: name "${name}" must be letters, digits, ".", "_" or "-" (at most 64)`,
+    );
+  }
+  if (!isWithin(entry, root)) {
+    throw new TypeError(
+      `Cannot start plugin "${name}": module "${entry}" is not inside root "${root}"`,
+    );
+  }
+  const memory = validateNumber("memoryLimitMiB", options.memoryLimitMiB ?? 512, 32, 65536);
+  const timeoutMs = validateNumber(
+    "preflightTimeout",
+    options.preflightTimeout ?? 15_000,
+    100,
+    600_000,
+  );
+  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  await Deno.mkdir(cacheDir, { recursive: true });
+  const cache = Deno.realPathSync(cacheDir);
+  const deno = Deno.realPathSync(Deno.execPath());
+  const tools = await detectTools(deno);
+  const notes: string[] = [];
+  const isolation = chooseIsolation(options.isolation ?? "auto", tools, notes);
+  const grants = resolveGrants(options.permissions, {
+    unsafe: options.unsafe,
+    codeRoots: codeRoots(root, cache, deno),
+    hostEnv: (key) => Deno.env.get(key),
+  });
+  const sdk = await ensureSdk(cache, deno);
+  const snapshot = await takeSnapshot(root, entry, {
+    plugin: name,
+    cacheDir: cache,
+    limits: options.snapshotLimits,
+  });
+  const { denoDir, home } = await pluginDirs(cache, root, name);
+  const baseEnv = { DENO_DIR: denoDir, HOME: home, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
+  const wrapOptions = { dataLimitBytes: (memory + RESERVED_MIB) * 1024 * 1024 };
+  const wrap = async (mounts: MountPlan) =>
+    isolation === "os"
+      ? osPrefix(tools, await bwrapArgs(mounts), wrapOptions)
+      : denoPrefix(tools, wrapOptions);
+  if (isolation === "deno") {
+    notes.push(...missingHardening(tools).map((m) => `missing hardening: ${m}`));
+    checkGrantLinks(name, grants);
+  }
+  await preflight(
+    { name, root, deno, snapshot, sdk },
+    wrap,
+    baseEnv,
+    cache,
+    timeoutMs,
+    denoDir,
+    home,
+  );
+  const nonce = crypto.randomUUID().replaceAll("-", "");
+  const denoArgs = [
+    "run",
+    "--no-config",
+    "--no-lock",
+    "--no-remote",
+    "--no-npm",
+    `--import-map=${sdk.importMap}`,
+    `--preload=${sdk.preload}`,
+    `--v8-flags=--max-old-space-size=${memory}`,
+    ...toDenoArgs(grants),
+    snapshot.entry,
+    `${NONCE_FLAG}=${nonce}`,
+  ];
+  const prefix = await wrap({
+    deno,
+    readOnly: [snapshot.dir, sdk.dir, home, ...grants.read],
+    readWrite: [denoDir, ...grants.write],
+    net: grants.net.length > 0 || grants.all,
+    dev: true,
+    tmpBytes: 64 * 1024 * 1024,
+    cwd: snapshot.dir,
+  });
+  const [command, ...wrapperArgs] = [...prefix, deno];
+  return {
+    name,
+    isolation,
+    notes,
+    command,
+    args: [...wrapperArgs, ...denoArgs],
+    env: { ...baseEnv, ...grants.env },
+    cwd: snapshot.dir,
+    root,
+    snapshot,
+    grants,
+    nonce,
+  };
+}

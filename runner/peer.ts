@@ -1,0 +1,347 @@
+/**
+ * A symmetric JSON-RPC 2.0 peer: ids, the pending map, cancellation, and
+ * inbound request dispatch. It knows nothing of processes or contracts; the
+ * transport feeds it parsed values and it hands messages back to `send`.
+ * @module
+ */
+
+import {
+  type CancelParams,
+  classifyMessage,
+  ErrorCode,
+  type Message,
+  type RequestId,
+  type RequestMessage,
+  type ResponseMessage,
+  RuntimeMethod,
+} from "./protocol.ts";
+
+/**
+ * A JSON-RPC error: thrown by request handlers to answer with a specific
+ * code, and the rejection of {@linkcode Peer.request} when the peer answers
+ * with an error.
+ *
+ * @example
+ * ```ts
+ * import { ResponseError } from "./peer.ts";
+ * const error = new ResponseError(-32602, "bad params", { path: [0] });
+ * console.assert(error.code === -32602);
+ * ```
+ */
+export class ResponseError extends Error {
+  override name = "ResponseError" as const;
+  /** The JSON-RPC error code. */
+  readonly code: number;
+  /** The JSON-RPC `data` member. */
+  readonly data: unknown;
+
+  constructor(code: number, message: string, data?: unknown) {
+    super(message);
+    this.code = code;
+    this.data = data;
+  }
+}
+
+/** What a request handler receives besides method and params. */
+export interface RequestContext {
+  /** The request's id. */
+  id: RequestId;
+  /** Aborted when the caller sends `$/cancel` for this id or the peer closes. */
+  signal: AbortSignal;
+}
+
+/** Options for {@linkcode Peer}. */
+export interface PeerOptions {
+  /** Answers inbound requests. Without it every request gets "method not found". */
+  onRequest?: (method: string, params: unknown, context: RequestContext) => unknown;
+  /** Receives inbound notifications other than `$/cancel`. */
+  onNotification?: (method: string, params: unknown) => void;
+  /** Told about every protocol violation that is survivable (and so ignored). */
+  onViolation?: (detail: string) => void;
+  /**
+   * Inbound requests handled at once; beyond it the peer stops reading until
+   * a response has been written, so a flood is bounded by the pipe.
+   * @default {64}
+   */
+  maxInboundRequests?: number;
+  /**
+   * How long a cancelled request may stay unanswered before `onStuck` is told.
+   * @default {2000}
+   */
+  cancelGraceMs?: number;
+  /** Told when a cancelled request got no answer within `cancelGraceMs`. */
+  onStuck?: (method: string, id: RequestId) => void;
+}
+
+/** Options for one outbound request. */
+export interface PeerRequestOptions {
+  /** Aborting rejects the call with `signal.reason` at once and sends `$/cancel`. */
+  signal?: AbortSignal;
+}
+
+interface Pending {
+  method: string;
+  resolve(value: unknown): void;
+  reject(reason: unknown): void;
+  /** Set once the caller gave up; the entry stays until the peer answers. */
+  cancelled: boolean;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  stuckTimer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/**
+ * One end of a JSON-RPC connection.
+ *
+ * @example Two peers wired back to back
+ * ```ts
+ * import { Peer } from "./peer.ts";
+ * let right: Peer;
+ * const left = new Peer((m) => Promise.resolve(void right.receive(m) ?? true));
+ * right = new Peer((m) => Promise.resolve(void left.receive(m) ?? true), {
+ *   onRequest: (_method, params) => (params as number[])[0] * 2,
+ * });
+ * console.assert(await left.request("double", [21]) === 42);
+ * ```
+ */
+export class Peer {
+  #send: (message: Message) => Promise<boolean>;
+  #options: PeerOptions;
+  #nextId = 1;
+  #pending = new Map<RequestId, Pending>();
+  #inbound = new Map<RequestId, AbortController>();
+  #inboundSlots = 0;
+  #maxInbound: number;
+  #slotWaiter: (() => void) | undefined;
+  #closedReason: unknown;
+  #closed = false;
+
+  constructor(send: (message: Message) => Promise<boolean>, options: PeerOptions = {}) {
+    this.#send = send;
+    this.#options = options;
+    this.#maxInbound = options.maxInboundRequests ?? 64;
+  }
+
+  /** Outbound requests not yet answered, cancelled ones included. */
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /** Whether {@linkcode close} has been called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Sends a request and resolves with the peer's result. Rejects with a
+   * {@linkcode ResponseError} for an error answer, `signal.reason` on abort,
+   * the close reason when the peer closes, or the serialisation error.
+   */
+  request(method: string, params: unknown, options: PeerRequestOptions = {}): Promise<unknown> {
+    if (this.#closed) return Promise.reject(this.#closedReason);
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const id = this.#nextId++;
+    let entry!: Pending;
+    const promise = new Promise<unknown>((resolve, reject) => {
+      entry = {
+        method,
+        resolve,
+        reject,
+        cancelled: false,
+        signal,
+        onAbort: undefined,
+        stuckTimer: undefined,
+      };
+    });
+    // Registered before sending: an in-memory peer may answer synchronously.
+    this.#pending.set(id, entry);
+    try {
+      this.#send({ jsonrpc: "2.0", id, method, params });
+    } catch (error) {
+      this.#pending.delete(id);
+      return Promise.reject(error);
+    }
+    if (signal) {
+      entry.onAbort = () => this.#cancel(id, entry);
+      signal.addEventListener("abort", entry.onAbort, { once: true });
+    }
+    return promise;
+  }
+
+  #cancel(id: RequestId, entry: Pending): void {
+    if (entry.cancelled || !this.#pending.has(id)) return;
+    entry.cancelled = true;
+    entry.reject(entry.signal!.reason);
+    this.notify(RuntimeMethod.cancel, { id } satisfies CancelParams);
+    entry.stuckTimer = setTimeout(() => {
+      entry.stuckTimer = undefined;
+      if (this.#pending.get(id) === entry) this.#options.onStuck?.(entry.method, id);
+    }, this.#options.cancelGraceMs ?? 2000);
+  }
+
+  /** Sends a notification; dropped silently once closed. */
+  notify(method: string, params: unknown): void {
+    if (this.#closed) return;
+    this.#send({ jsonrpc: "2.0", method, params });
+  }
+
+  /**
+   * Takes one parsed message from the transport. A returned promise means
+   * the inbound request limit is reached: the caller should stop reading
+   * until it settles.
+   */
+  receive(value: unknown): void | Promise<void> {
+    const found = classifyMessage(value);
+    switch (found.kind) {
+      case "response":
+        return this.#onResponse(found.message);
+      case "request":
+        return this.#onRequest(found.message);
+      case "notification":
+        return this.#onNotification(found.message);
+      case "invalid":
+        this.#violation(`invalid message: ${found.reason}`);
+        if (found.id !== null) {
+          this.#respond(
+            found.id,
+            undefined,
+            new ResponseError(ErrorCode.InvalidRequest, found.reason),
+          );
+        }
+    }
+  }
+
+  #onResponse(message: ResponseMessage): void {
+    const entry = message.id === null ? undefined : this.#pending.get(message.id);
+    if (!entry) {
+      const detail = message.error
+        ? ` (error ${message.error.code}: ${message.error.message})`
+        : "";
+      this.#violation(`response to unknown or already answered id ${message.id}${detail}`);
+      return;
+    }
+    this.#pending.delete(message.id!);
+    this.#settle(entry);
+    if (entry.cancelled) return;
+    if (message.error) {
+      const { code, message: text, data } = message.error;
+      entry.reject(new ResponseError(code, text, data));
+    } else {
+      entry.resolve(message.result);
+    }
+  }
+
+  #settle(entry: Pending): void {
+    if (entry.onAbort) entry.signal!.removeEventListener("abort", entry.onAbort);
+    if (entry.stuckTimer !== undefined) clearTimeout(entry.stuckTimer);
+  }
+
+  #onNotification(message: RequestMessage): void {
+    if (message.method === RuntimeMethod.cancel) {
+      const id = (message.params as Partial<CancelParams> | undefined)?.id;
+      if (id !== undefined) {
+        this.#inbound.get(id)?.abort(new DOMException("Cancelled", "AbortError"));
+      }
+      return;
+    }
+    this.#options.onNotification?.(message.method, message.params);
+  }
+
+  #onRequest(message: RequestMessage & { id: RequestId }): void | Promise<void> {
+    if (this.#closed) return;
+    const { id } = message;
+    if (this.#inbound.has(id)) {
+      this.#violation(`request id ${id} reused while still in progress`);
+      return;
+    }
+    const controller = new AbortController();
+    this.#inbound.set(id, controller);
+    this.#inboundSlots++;
+    const handler = this.#options.onRequest;
+    let outcome: Promise<unknown>;
+    try {
+      outcome = Promise.resolve(
+        handler
+          ? handler(message.method, message.params, { id, signal: controller.signal })
+          : Promise.reject(
+            new ResponseError(ErrorCode.MethodNotFound, `Method "${message.method}" not found`),
+          ),
+      );
+    } catch (error) {
+      outcome = Promise.reject(error);
+    }
+    outcome.then(
+      (result) => this.#finishInbound(id, controller, result, undefined),
+      (error) => this.#finishInbound(id, controller, undefined, error),
+    );
+    if (this.#inboundSlots >= this.#maxInbound) {
+      return new Promise((resolve) => this.#slotWaiter = resolve);
+    }
+  }
+
+  #finishInbound(
+    id: RequestId,
+    controller: AbortController,
+    result: unknown,
+    error: unknown,
+  ): void {
+    this.#inbound.delete(id);
+    if (controller.signal.aborted && !this.#closed) {
+      error = new ResponseError(ErrorCode.RequestCancelled, "Request cancelled");
+    }
+    const written = this.#closed ? Promise.resolve(false) : this.#respond(id, result, error);
+    written.then(() => {
+      this.#inboundSlots--;
+      if (this.#slotWaiter && this.#inboundSlots < this.#maxInbound) {
+        const wake = this.#slotWaiter;
+        this.#slotWaiter = undefined;
+        wake();
+      }
+    });
+  }
+
+  #respond(id: RequestId, result: unknown, error: unknown): Promise<boolean> {
+    if (error === undefined) {
+      try {
+        return this.#send({ jsonrpc: "2.0", id, result: result ?? null });
+      } catch (cause) {
+        error = new ResponseError(
+          ErrorCode.InternalError,
+          `Result is not JSON-serialisable: ${String(cause)}`,
+        );
+      }
+    }
+    const { code, message, data } = error instanceof ResponseError
+      ? error
+      : { code: ErrorCode.InternalError, message: String(error), data: undefined };
+    const payload = data === undefined ? { code, message } : { code, message, data };
+    try {
+      return this.#send({ jsonrpc: "2.0", id, error: payload });
+    } catch {
+      return this.#send({ jsonrpc: "2.0", id, error: { code, message } });
+    }
+  }
+
+  #violation(detail: string): void {
+    this.#options.onViolation?.(detail);
+  }
+
+  /**
+   * Rejects every pending request with `reason`, aborts inbound handlers,
+   * and makes later requests reject with `reason` too. Idempotent.
+   */
+  close(reason: unknown): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closedReason = reason;
+    for (const entry of this.#pending.values()) {
+      this.#settle(entry);
+      if (!entry.cancelled) entry.reject(reason);
+    }
+    this.#pending.clear();
+    for (const controller of this.#inbound.values()) controller.abort(reason);
+    this.#slotWaiter?.();
+    this.#slotWaiter = undefined;
+  }
+}

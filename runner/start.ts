@@ -1,0 +1,376 @@
+/**
+ * The host's handle on one running plugin: spawn from a plan, handshake,
+ * calls with deadlines, exit detection, and the stop sequence.
+ * @module
+ */
+
+import type { Contract, ContractApi } from "./contract.ts";
+import { type ExitStatus, PluginExitedError, PluginTimeoutError, ProtocolError } from "./errors.ts";
+import { type LaunchOptions, type LaunchPlan, planPlugin } from "./launch.ts";
+import { Peer, ResponseError } from "./peer.ts";
+import { PluginProcess } from "./process.ts";
+import {
+  DEFAULT_MAX_LINE_BYTES,
+  ErrorCode,
+  type InitializeParams,
+  type InitializeResult,
+  PROTOCOL_VERSION,
+  RuntimeMethod,
+  type ServedContract,
+} from "./protocol.ts";
+import { type CallOptions, type CallTarget, createApi } from "./proxy.ts";
+import { neutralize } from "./text.ts";
+import { LineTransport } from "./transport.ts";
+
+/** Options for {@linkcode startPlugin}: the launch options plus the session's. */
+export interface StartOptions extends LaunchOptions {
+  /** The contracts the host will use; the handshake checks the plugin serves each. */
+  contracts: readonly Contract[];
+  /**
+   * Deadline for the process to start and answer the handshake, in ms.
+   * @default {10000}
+   */
+  startTimeout?: number;
+  /**
+   * Default deadline for each call, in ms.
+   * @default {30000}
+   */
+  callTimeout?: number;
+  /**
+   * Longest line accepted from the plugin; a longer one kills it.
+   * @default {16 MiB}
+   */
+  maxLineBytes?: number;
+  /**
+   * How long `close()` waits after closing stdin before SIGTERM, in ms.
+   * @default {2000}
+   */
+  stopGraceMs?: number;
+  /**
+   * How long `close()` waits after SIGTERM before SIGKILL, in ms.
+   * @default {1000}
+   */
+  stopTermMs?: number;
+  /** Receives every stderr line of the plugin, neutralised. */
+  onStderr?: (line: string) => void;
+  /** Told about survivable protocol faults (stray output, unknown ids). */
+  onProtocolFault?: (detail: string) => void;
+  /** Aborting cancels the start and stops the process. */
+  signal?: AbortSignal;
+}
+
+function checkContracts(name: string, wanted: readonly Contract[], served: ServedContract[]): void {
+  const list = served.map((c) => `"${c.name}" v${c.version}`).join(", ") || "nothing";
+  for (const contract of wanted) {
+    const found = served.find((c) => c.name === contract.name);
+    if (!found) {
+      throw new ProtocolError(
+        name,
+        `plugin does not serve contract "${contract.name}" (it serves ${list})`,
+      );
+    }
+    if (found.version !== contract.version) {
+      throw new ProtocolError(
+        name,
+        `contract "${contract.name}": host wants version ${contract.version}, plugin serves version ${found.version}`,
+      );
+    }
+    const missing = Object.keys(contract.methods).filter((m) => !found.methods.includes(m));
+    if (missing.length > 0) {
+      throw new ProtocolError(
+        name,
+        `contract "${contract.name}" v${contract.version}: plugin lacks methods ${
+          missing.map((m) => `"${m}"`).join(", ")
+        }`,
+      );
+    }
+  }
+}
+
+function validateResult(name: string, nonce: string, raw: unknown): InitializeResult {
+  const result = (typeof raw === "object" && raw !== null ? raw : {}) as Partial<InitializeResult>;
+  if (result.protocolVersion !== PROTOCOL_VERSION) {
+    throw new ProtocolError(
+      name,
+      `protocol version mismatch: host speaks ${PROTOCOL_VERSION}, plugin speaks ${
+        neutralize(JSON.stringify(result.protocolVersion) ?? "nothing", 40)
+      }`,
+    );
+  }
+  if (result.nonce !== nonce) {
+    throw new ProtocolError(
+      name,
+      `nonce mismatch: host sent "${nonce}", plugin answered ${
+        neutralize(JSON.stringify(result.nonce) ?? "nothing", 80)
+      }`,
+    );
+  }
+  const ok = Array.isArray(result.contracts) &&
+    result.contracts.every((c) =>
+      typeof c?.name === "string" && Number.isSafeInteger(c.version) && Array.isArray(c.methods) &&
+      c.methods.every((m: unknown) => typeof m === "string")
+    );
+  if (!ok) throw new ProtocolError(name, `malformed "contracts" in the handshake answer`);
+  return result as InitializeResult;
+}
+
+/**
+ * A running plugin. Get typed APIs with {@linkcode Plugin.api}; stop it with
+ * {@linkcode Plugin.close} or `await using`.
+ */
+export class Plugin implements CallTarget, AsyncDisposable {
+  /** The plugin's name. */
+  readonly name: string;
+  /** The isolation it runs under. */
+  readonly isolation: "os" | "deno";
+  /** The plan it was started from (argv, environment, grants, snapshot). */
+  readonly plan: LaunchPlan;
+  /** What the plugin said it serves in the handshake. */
+  served: readonly ServedContract[] = [];
+  #contracts: readonly Contract[];
+  #process: PluginProcess;
+  #transport: LineTransport;
+  #peer: Peer;
+  #reading: Promise<void>;
+  #callTimeout: number;
+  #stop: { graceMs: number; termMs: number };
+  #fault: ProtocolError | undefined;
+  #status: ExitStatus | undefined;
+  #onFault: ((detail: string) => void) | undefined;
+
+  /** @internal Use {@linkcode startPlugin}. */
+  constructor(plan: LaunchPlan, options: StartOptions) {
+    this.name = plan.name;
+    this.isolation = plan.isolation;
+    this.plan = plan;
+    this.#contracts = options.contracts;
+    this.#callTimeout = options.callTimeout ?? 30_000;
+    this.#stop = { graceMs: options.stopGraceMs ?? 2000, termMs: options.stopTermMs ?? 1000 };
+    this.#onFault = options.onProtocolFault;
+    this.#process = new PluginProcess(plan, { onStderrLine: options.onStderr });
+    this.#transport = new LineTransport(this.#process.stdout, this.#process.stdin, {
+      maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+    });
+    this.#peer = new Peer((message) => this.#transport.send(message), {
+      onViolation: (detail) => this.#onFault?.(detail),
+    });
+    this.#reading = this.#transport.run({
+      onMessage: (value) => this.#peer.receive(value),
+      onStray: (line) => this.#onFault?.(`stray output on stdout: ${neutralize(line, 200)}`),
+    }).catch((error) =>
+      this.#protocolFault(error instanceof Error ? error.message : String(error))
+    );
+    this.#process.status.then((status) => {
+      this.#status = status;
+      this.#peer.close(this.#fault ?? new PluginExitedError(this.name, status));
+    });
+  }
+
+  /** The process id (of the sandbox wrapper under the OS layer). */
+  get pid(): number {
+    return this.#process.pid;
+  }
+
+  /** How the process ended, once it has. */
+  get exitStatus(): ExitStatus | undefined {
+    return this.#status;
+  }
+
+  /** Resolves when the process has exited, however that happened. */
+  get exited(): Promise<ExitStatus> {
+    return this.#process.status;
+  }
+
+  /** The last lines of the plugin's stderr. */
+  stderrTail(): string {
+    return this.#process.stderrTail();
+  }
+
+  #protocolFault(detail: string): void {
+    if (this.#fault || this.#process.exited) return;
+    this.#fault = new ProtocolError(this.name, detail, { stderrTail: this.#process.stderrTail() });
+    this.#peer.close(this.#fault);
+    this.#process.kill();
+  }
+
+  /** @internal Runs the handshake; called once by {@linkcode startPlugin}. */
+  async handshake(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const params: InitializeParams = {
+      protocolVersion: PROTOCOL_VERSION,
+      nonce: this.plan.nonce,
+      contracts: this.#contracts.map((c) => ({ name: c.name, version: c.version })),
+      maxLineBytes: this.#transport.maxLineBytes,
+    };
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), timeoutMs);
+    const abort = () => deadline.abort(signal!.reason);
+    signal?.addEventListener("abort", abort, { once: true });
+    try {
+      const raw = await this.#peer.request(RuntimeMethod.initialize, params, {
+        signal: deadline.signal,
+      });
+      this.served = validateResult(this.name, this.plan.nonce, raw).contracts;
+      checkContracts(this.name, this.#contracts, [...this.served]);
+    } catch (error) {
+      this.#process.kill();
+      await this.#process.status;
+      throw this.#startError(error, timeoutMs, signal);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", abort);
+    }
+  }
+
+  #startError(error: unknown, timeoutMs: number, signal?: AbortSignal): unknown {
+    const stderrTail = this.#process.stderrTail();
+    if (signal?.aborted && error === signal.reason) return error;
+    if (error instanceof DOMException && error.name === "AbortError") {
+      return new PluginTimeoutError({
+        plugin: this.name,
+        operation: "start",
+        timeoutMs,
+        stderrTail,
+      });
+    }
+    if (error instanceof ResponseError) {
+      const detail =
+        error.code === ErrorCode.UnsupportedProtocol || error.code === ErrorCode.NonceMismatch
+          ? neutralize(error.message, 300)
+          : `handshake refused (${error.code}): ${neutralize(error.message, 300)}`;
+      return new ProtocolError(this.name, detail, { stderrTail, cause: error });
+    }
+    if (error instanceof ProtocolError && !error.stderrTail) {
+      return new ProtocolError(this.name, error.detail, { stderrTail, cause: error });
+    }
+    return error;
+  }
+
+  /**
+   * A typed API for one of the contracts given at start.
+   *
+   * @example
+   * ```ts ignore
+   * const greeter = plugin.api(Greeter, { timeout: 1000 });
+   * console.log(await greeter.sayHello("a"));
+   * ```
+   * @throws {TypeError} when the contract was not passed to `startPlugin`.
+   */
+  api<C extends Contract>(contract: C, options: CallOptions = {}): ContractApi<C> {
+    if (!this.#contracts.includes(contract)) {
+      throw new TypeError(
+        `Cannot use contract "${contract?.name}" with plugin "${this.name}": it was not in the "contracts" given at start`,
+      );
+    }
+    return createApi(contract, this, options);
+  }
+
+  /**
+   * Sends one raw call. Prefer {@linkcode Plugin.api}, which validates.
+   * Rejects with `PluginTimeoutError` after the deadline, `signal.reason` on
+   * abort, `PluginExitedError` (naming the method) when the process ends.
+   */
+  async call(method: string, params: unknown[], options: CallOptions = {}): Promise<unknown> {
+    const timeoutMs = options.timeout ?? this.#callTimeout;
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () =>
+        controller.abort(
+          new PluginTimeoutError({
+            plugin: this.name,
+            operation: "call",
+            method,
+            timeoutMs,
+            stderrTail: this.#process.stderrTail(),
+          }),
+        ),
+      timeoutMs,
+    );
+    const outer = options.signal;
+    const abort = () => controller.abort(outer!.reason);
+    if (outer?.aborted) abort();
+    outer?.addEventListener("abort", abort, { once: true });
+    try {
+      return await this.#peer.request(method, params, { signal: controller.signal });
+    } catch (error) {
+      if (error instanceof PluginExitedError && error.method === undefined) {
+        const status = this.#status ??
+          {
+            code: error.exitCode,
+            signal: error.signal,
+            reason: error.reason,
+            stderrTail: error.stderrTail,
+          };
+        throw new PluginExitedError(this.name, status, { method, cause: error });
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      outer?.removeEventListener("abort", abort);
+    }
+  }
+
+  /** Asks the plugin for `$/ping` and resolves when it answers within `timeout` ms. */
+  async ping(timeout = 5000): Promise<void> {
+    await this.call(RuntimeMethod.ping, [], { timeout }).catch((error) => {
+      if (error instanceof PluginTimeoutError) {
+        throw new PluginTimeoutError({
+          plugin: this.name,
+          operation: "ping",
+          timeoutMs: timeout,
+          stderrTail: error.stderrTail,
+        });
+      }
+      throw error;
+    });
+  }
+
+  /**
+   * Stops the plugin: close stdin, wait the grace period, SIGTERM, wait,
+   * SIGKILL. Calls still pending reject with `PluginExitedError`. Resolves
+   * with how the process ended; safe to call more than once.
+   */
+  async close(): Promise<ExitStatus> {
+    const status = await this.#process.stop({
+      closeInput: () => this.#transport.close(),
+      ...this.#stop,
+    });
+    await this.#reading;
+    return status;
+  }
+
+  /** Same as {@linkcode Plugin.close}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/**
+ * Starts a plugin: plans it (grants, snapshot, module-graph check,
+ * isolation), spawns it, and completes the handshake.
+ *
+ * @example
+ * ```ts ignore
+ * import { startPlugin } from "@plugbox/plugbox";
+ * import { Greeter } from "./plugins/hello/contract.ts";
+ *
+ * await using plugin = await startPlugin("./plugins/hello/main.ts", { contracts: [Greeter] });
+ * console.log(await plugin.api(Greeter).sayHello("a")); // hello, a
+ * ```
+ * @throws {TypeError} for bad options, {@linkcode PreflightError} when the
+ * checks refuse the plugin, {@linkcode PluginTimeoutError} when the
+ * handshake misses its deadline, {@linkcode PluginExitedError} when the
+ * process dies first, {@linkcode ProtocolError} when the handshake is wrong.
+ */
+export async function startPlugin(module: string | URL, options: StartOptions): Promise<Plugin> {
+  if (!options || !Array.isArray(options.contracts) || options.contracts.length === 0) {
+    throw new TypeError(
+      `Cannot start plugin "${module}": "contracts" must list at least one contract`,
+    );
+  }
+  options.signal?.throwIfAborted();
+  const plan = await planPlugin(module, options);
+  options.signal?.throwIfAborted();
+  const plugin = new Plugin(plan, options);
+  await plugin.handshake(options.startTimeout ?? 10_000, options.signal);
+  return plugin;
+}

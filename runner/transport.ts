@@ -1,0 +1,251 @@
+/**
+ * Bytes <-> lines <-> JSON values over a pair of byte streams, used by both
+ * the host (child stdout/stdin) and the plugin (its own stdin/stdout).
+ * @module
+ */
+
+import { DEFAULT_MAX_LINE_BYTES } from "./protocol.ts";
+
+/** Options for {@linkcode LineTransport}. */
+export interface LineTransportOptions {
+  /**
+   * Largest line accepted or sent, in bytes, newline excluded. A longer
+   * incoming line stops the transport with a `RangeError`.
+   * @default {16 MiB}
+   */
+  maxLineBytes?: number;
+}
+
+/** Callbacks that receive what the transport reads. */
+export interface LineHandlers {
+  /**
+   * One parsed JSON value per line. A returned promise pauses reading until
+   * it settles: that is how a receiver bounds a flood of requests.
+   */
+  onMessage(value: unknown): void | Promise<void>;
+  /** A non-empty line that is not JSON (stray output). */
+  onStray(line: string): void;
+}
+
+const NEWLINE = 0x0a;
+const encoder = new TextEncoder();
+
+interface Batch {
+  promise: Promise<boolean>;
+  resolve(written: boolean): void;
+}
+
+function newBatch(): Batch {
+  let resolve!: (written: boolean) => void;
+  const promise = new Promise<boolean>((r) => resolve = r);
+  return { promise, resolve };
+}
+
+/** Byte length of `text` encoded as UTF-8, without allocating. */
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/**
+ * Newline-delimited JSON over two byte streams. Writes made in the same tick
+ * are coalesced into one write; each write waits for the previous one, which
+ * is how the pipe's backpressure reaches the writer.
+ *
+ * @example Round trip over an in-memory pipe
+ * ```ts
+ * import { LineTransport } from "./transport.ts";
+ * const pipe = new TransformStream<Uint8Array, Uint8Array>();
+ * const empty = new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+ * const writer = new LineTransport(empty, pipe.writable);
+ * const reader = new LineTransport(pipe.readable, new WritableStream());
+ * const got: unknown[] = [];
+ * const done = reader.run({ onMessage: (v) => void got.push(v), onStray() {} });
+ * await writer.send({ hello: "world" });
+ * await writer.close();
+ * await done;
+ * if (JSON.stringify(got) !== '[{"hello":"world"}]') throw new Error("lost a line");
+ * ```
+ */
+export class LineTransport {
+  /** Largest line accepted or sent; the plugin adopts the host's value at the handshake. */
+  maxLineBytes: number;
+  #readable: ReadableStream<Uint8Array>;
+  #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #queue: string[] = [];
+  #batch: Batch | undefined;
+  #pumping: Promise<void> | undefined;
+  #broken = false;
+  #closed = false;
+  #decoder = new TextDecoder();
+
+  constructor(
+    readable: ReadableStream<Uint8Array>,
+    writable: WritableStream<Uint8Array>,
+    options: LineTransportOptions = {},
+  ) {
+    this.maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    if (!Number.isSafeInteger(this.maxLineBytes) || this.maxLineBytes < 1024) {
+      throw new TypeError(
+        `Cannot create transport: "maxLineBytes" must be an integer of at least 1024, got ${this.maxLineBytes}`,
+      );
+    }
+    this.#readable = readable;
+    this.#writer = writable.getWriter();
+    // A write to a dead peer rejects `closed` too; the read side reports the death.
+    this.#writer.closed.catch(() => this.#broken = true);
+  }
+
+  /** True once a write failed or {@linkcode close} was called. */
+  get writable(): boolean {
+    return !this.#broken && !this.#closed;
+  }
+
+  /**
+   * Reads until end of stream. Resolves at EOF; rejects with a `RangeError`
+   * when a line exceeds {@linkcode maxLineBytes}, after cancelling the stream.
+   */
+  async run(handlers: LineHandlers): Promise<void> {
+    const reader = this.#reader = this.#readable.getReader();
+    const pending: Uint8Array[] = [];
+    let pendingBytes = 0;
+    try {
+      while (true) {
+        const { value: chunk, done } = await reader.read();
+        if (done) break;
+        let start = 0;
+        let nl = chunk.indexOf(NEWLINE);
+        while (nl !== -1) {
+          let line = chunk.subarray(start, nl);
+          if (pendingBytes > 0) {
+            line = concat(pending, pendingBytes, line);
+            pending.length = 0;
+            pendingBytes = 0;
+          }
+          if (line.length > this.maxLineBytes) throw this.#overflow(line.length);
+          const gate = this.#deliver(line, handlers);
+          if (gate) await gate;
+          start = nl + 1;
+          nl = chunk.indexOf(NEWLINE, start);
+        }
+        if (start < chunk.length) {
+          const rest = chunk.subarray(start);
+          pending.push(rest);
+          pendingBytes += rest.length;
+          if (pendingBytes > this.maxLineBytes) throw this.#overflow(pendingBytes);
+        }
+      }
+      if (pendingBytes > 0) {
+        const gate = this.#deliver(concat(pending, pendingBytes), handlers);
+        if (gate) await gate;
+      }
+    } catch (error) {
+      await reader.cancel().catch(() => {});
+      throw error;
+    } finally {
+      reader.releaseLock();
+    }
+  }
+
+  #overflow(bytes: number): RangeError {
+    return new RangeError(
+      `Line of more than ${this.maxLineBytes} bytes (${bytes} so far, no newline)`,
+    );
+  }
+
+  #deliver(bytes: Uint8Array, handlers: LineHandlers): void | Promise<void> {
+    let end = bytes.length;
+    if (end > 0 && bytes[end - 1] === 0x0d) end--; // tolerate CRLF
+    if (end === 0) return;
+    const line = this.#decoder.decode(end === bytes.length ? bytes : bytes.subarray(0, end));
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      if (line.trim() !== "") handlers.onStray(line);
+      return;
+    }
+    return handlers.onMessage(value);
+  }
+
+  /**
+   * Queues one JSON value as a line. Throws synchronously when the value
+   * cannot be serialised or its line would exceed {@linkcode maxLineBytes}.
+   * The promise says whether the line reached the stream; it never rejects.
+   */
+  send(message: unknown): Promise<boolean> {
+    const text = JSON.stringify(message);
+    if (text === undefined) throw new TypeError("Cannot send a message that is not JSON");
+    if (text.length * 3 > this.maxLineBytes && utf8Length(text) > this.maxLineBytes) {
+      throw new RangeError(
+        `Cannot send a message of ${
+          utf8Length(text)
+        } bytes: the line cap is ${this.maxLineBytes} bytes`,
+      );
+    }
+    if (!this.writable) return Promise.resolve(false);
+    this.#queue.push(text);
+    this.#batch ??= newBatch();
+    this.#pumping ??= this.#pump();
+    return this.#batch.promise;
+  }
+
+  async #pump(): Promise<void> {
+    await Promise.resolve(); // let the rest of this tick's sends join the batch
+    while (this.#queue.length > 0) {
+      const batch = this.#batch!;
+      this.#batch = undefined;
+      const text = this.#queue.length === 1 ? this.#queue[0] + "\n" : this.#queue.join("\n") + "\n";
+      this.#queue = [];
+      let written = false;
+      if (!this.#broken) {
+        try {
+          await this.#writer.write(encoder.encode(text));
+          written = true;
+        } catch {
+          this.#broken = true;
+        }
+      }
+      batch.resolve(written);
+    }
+    this.#pumping = undefined;
+  }
+
+  /** Flushes queued lines, then closes the writable side (the peer sees EOF). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pumping;
+    try {
+      await this.#writer.close();
+    } catch {
+      // Already closed or broken: the peer has gone, which is what close wants.
+    }
+  }
+
+  /** Stops reading now; {@linkcode run} then resolves. */
+  async cancelRead(): Promise<void> {
+    await this.#reader?.cancel().catch(() => {});
+  }
+}
+
+function concat(parts: Uint8Array[], length: number, last?: Uint8Array): Uint8Array {
+  const out = new Uint8Array(length + (last?.length ?? 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  if (last) out.set(last, offset);
+  return out;
+}

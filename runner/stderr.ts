@@ -77,12 +77,12 @@ export async function readStderr(
       bytes.set(part, offset);
       offset += part.length;
     }
-    let text = decoder.decode(bytes).replace(/\r$/, "");
+    let text = neutralize(decoder.decode(bytes).replace(/\r$/, ""), MAX_STDERR_LINE);
     if (dropped > 0) text += ` … (${dropped} more bytes on this line)`;
     parts = [];
     size = 0;
     dropped = 0;
-    onLine(neutralize(text, MAX_STDERR_LINE));
+    onLine(text);
   };
   const take = (piece: Uint8Array) => {
     const room = MAX_STDERR_LINE - size;

@@ -111,6 +111,7 @@ function toResponseError(error: unknown): ResponseError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { z } from "zod";
  * import { defineContract } from "./contract.ts";
  * import { Dispatcher, implement } from "./dispatch.ts";
@@ -125,7 +126,7 @@ function toResponseError(error: unknown): ResponseError {
  *   id: 1,
  *   signal: new AbortController().signal,
  * });
- * console.assert(result === "hello, a");
+ * assert.ok(result === "hello, a");
  * ```
  */
 export class Dispatcher {

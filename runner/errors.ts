@@ -46,11 +46,12 @@ function withTail(message: string, tail: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PluginError } from "./errors.ts";
  * const error = new PluginError("RangeError", "too big", {
  *   plugin: "calc", method: "calc.divide", code: -32000,
  * });
- * console.assert(error.name === "PluginError" && error.remoteName === "RangeError");
+ * assert.ok(error.name === "PluginError" && error.remoteName === "RangeError");
  * ```
  */
 export class PluginError extends Error {
@@ -89,9 +90,10 @@ export class PluginError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ProtocolError } from "./errors.ts";
  * const error = new ProtocolError("greeter", "line exceeds the cap");
- * console.assert(error.message === 'Plugin "greeter" broke the protocol: line exceeds the cap');
+ * assert.ok(error.message === 'Plugin "greeter" broke the protocol: line exceeds the cap');
  * ```
  */
 export class ProtocolError extends Error {
@@ -119,11 +121,12 @@ export class ProtocolError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PluginExitedError } from "./errors.ts";
  * const error = new PluginExitedError("greeter", {
  *   code: 1, signal: null, reason: "exited", stderrTail: "boom",
  * });
- * console.assert(error.exitCode === 1 && error.stderrTail === "boom");
+ * assert.ok(error.exitCode === 1 && error.stderrTail === "boom");
  * ```
  */
 export class PluginExitedError extends Error {
@@ -165,9 +168,10 @@ export class PluginExitedError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PermissionDeniedError } from "./errors.ts";
  * const error = new PermissionDeniedError({ plugin: "hello", permission: "read", target: "/etc/hostname" });
- * console.assert(error.permission === "read" && error.target === "/etc/hostname");
+ * assert.ok(error.permission === "read" && error.target === "/etc/hostname");
  * ```
  */
 export class PermissionDeniedError extends Error {
@@ -218,12 +222,13 @@ export function formatPath(path: readonly (string | number)[]): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ValidationError } from "./errors.ts";
  * const error = new ValidationError({
  *   contract: "greeter", method: "sayHello", direction: "output",
  *   issues: [{ path: [], message: "Expected string" }],
  * });
- * console.assert(error.path.length === 0 && error.direction === "output");
+ * assert.ok(error.path.length === 0 && error.direction === "output");
  * ```
  */
 export class ValidationError extends Error {
@@ -271,13 +276,14 @@ export class ValidationError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PreflightError } from "./errors.ts";
  * const error = new PreflightError({
  *   plugin: "evil", reason: "outside-root",
  *   detail: 'import "file:///etc/passwd" leaves the plugin root',
  *   specifier: "file:///etc/passwd", importer: "/plugins/evil/main.ts",
  * });
- * console.assert(error.specifier === "file:///etc/passwd");
+ * assert.ok(error.specifier === "file:///etc/passwd");
  * ```
  */
 export class PreflightError extends Error {
@@ -322,9 +328,10 @@ export class PreflightError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PluginTimeoutError } from "./errors.ts";
  * const error = new PluginTimeoutError({ plugin: "slow", operation: "start", timeoutMs: 50 });
- * console.assert(error.name === "TimeoutError" && error instanceof DOMException);
+ * assert.ok(error.name === "TimeoutError" && error instanceof DOMException);
  * ```
  */
 export class PluginTimeoutError extends DOMException {
@@ -368,9 +375,10 @@ export class PluginTimeoutError extends DOMException {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IsolationUnavailableError } from "./errors.ts";
  * const error = new IsolationUnavailableError("os", "bwrap was not found on PATH");
- * console.assert(error.isolation === "os");
+ * assert.ok(error.isolation === "os");
  * ```
  */
 export class IsolationUnavailableError extends Error {

@@ -52,8 +52,9 @@ function privateV6(host: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isPrivateHost } from "./net.ts";
- * console.assert(isPrivateHost("127.0.0.1:8080") && !isPrivateHost("example.com:443"));
+ * assert.ok(isPrivateHost("127.0.0.1:8080") && !isPrivateHost("example.com:443"));
  * ```
  */
 export function isPrivateHost(entry: string): boolean {

@@ -23,9 +23,10 @@ import {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ResponseError } from "./peer.ts";
  * const error = new ResponseError(-32602, "bad params", { path: [0] });
- * console.assert(error.code === -32602);
+ * assert.ok(error.code === -32602);
  * ```
  */
 export class ResponseError extends Error {
@@ -95,13 +96,16 @@ interface Pending {
  *
  * @example Two peers wired back to back
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Peer } from "./peer.ts";
- * let right: Peer;
- * const left = new Peer((m) => Promise.resolve(void right.receive(m) ?? true));
- * right = new Peer((m) => Promise.resolve(void left.receive(m) ?? true), {
- *   onRequest: (_method, params) => (params as number[])[0] * 2,
- * });
- * console.assert(await left.request("double", [21]) === 42);
+ * const peers: Peer[] = [];
+ * const wire = (to: number) => (message: unknown) => {
+ *   queueMicrotask(() => peers[to].receive(message));
+ *   return Promise.resolve(true);
+ * };
+ * peers.push(new Peer(wire(1)));
+ * peers.push(new Peer(wire(0), { onRequest: (_method, params) => (params as number[])[0] * 2 }));
+ * assert.ok(await peers[0].request("double", [21]) === 42);
  * ```
  */
 export class Peer {

@@ -175,9 +175,10 @@ function unique(values: string[]): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveGrants, toDenoArgs } from "./permissions.ts";
  * const grants = resolveGrants({ net: ["example.com:443"] });
- * console.assert(toDenoArgs(grants).includes("--allow-net=example.com:443"));
+ * assert.ok(toDenoArgs(grants).includes("--allow-net=example.com:443"));
  * ```
  */
 export function resolveGrants(
@@ -261,11 +262,12 @@ export function resolveGrants(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toDenoArgs } from "./permissions.ts";
  * const args = toDenoArgs({
  *   read: ["/data"], write: [], net: [], env: { TOKEN: "x" }, sys: [], run: [], ffi: [], all: false,
  * });
- * console.assert(args.join(" ") === "--no-prompt --allow-read=/data --allow-env=TOKEN");
+ * assert.ok(args.join(" ") === "--no-prompt --allow-read=/data --allow-env=TOKEN");
  * ```
  */
 export function toDenoArgs(grants: ResolvedGrants): string[] {

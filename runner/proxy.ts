@@ -106,6 +106,7 @@ export function toCallError(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { z } from "zod";
  * import { defineContract } from "./contract.ts";
  * import { createApi } from "./proxy.ts";
@@ -119,7 +120,7 @@ export function toCallError(
  *   name: "in-memory",
  *   call: (_method, params) => Promise.resolve(params[0]),
  * });
- * console.assert(await api.echo("hi") === "hi");
+ * assert.ok(await api.echo("hi") === "hi");
  * ```
  */
 export function createApi<C extends Contract>(

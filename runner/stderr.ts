@@ -14,11 +14,12 @@ export const MAX_STDERR_LINE = 8192;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { StderrRing } from "./stderr.ts";
  * const ring = new StderrRing(10);
  * ring.push("first line");
  * ring.push("second");
- * console.assert(ring.tail() === "second");
+ * assert.ok(ring.tail() === "second");
  * ```
  */
 export class StderrRing {

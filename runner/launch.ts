@@ -322,7 +322,14 @@ export async function planPlugin(
     limits: options.snapshotLimits,
   });
   const { denoDir, home } = await pluginDirs(cache, root, name);
-  const baseEnv = { DENO_DIR: denoDir, HOME: home, DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" };
+  const baseEnv = {
+    DENO_DIR: denoDir,
+    HOME: home,
+    DENO_NO_UPDATE_CHECK: "1",
+    NO_COLOR: "1",
+    // bwrap sets PWD for its --chdir; both layers set it, so the plan is the exact environment.
+    PWD: snapshot.dir,
+  };
   const wrapFor = (memoryMiB: number) => {
     const limits = { dataLimitBytes: (memoryMiB + RESERVED_MIB) * 1024 * 1024 };
     return async (mounts: MountPlan) =>

@@ -212,3 +212,43 @@ export async function pluginFolder(
   }
   return { dir, [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }) };
 }
+
+/** The Deno process of a running plugin (inside the sandbox, under the OS layer), found by its nonce. */
+export function pluginDenoPid(nonce: string): number {
+  const deno = Deno.realPathSync(Deno.execPath());
+  const pids = processesWith(nonce).filter((pid) => {
+    const argv0 = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0")[0];
+    return argv0 === deno || argv0 === Deno.execPath();
+  });
+  if (pids.length !== 1) {
+    throw new Error(`Expected one Deno process with nonce ${nonce}, found ${pids}`);
+  }
+  return pids[0];
+}
+
+/** True when process `pid` holds a listening TCP socket (in its own network namespace). */
+export function isListening(pid: number): boolean {
+  const listening = new Set<string>();
+  for (const table of ["tcp", "tcp6"]) {
+    let text = "";
+    try {
+      text = Deno.readTextFileSync(`/proc/${pid}/net/${table}`);
+    } catch {
+      continue;
+    }
+    for (const row of text.trim().split("\n").slice(1)) {
+      const cols = row.trim().split(/\s+/);
+      if (cols[3] === "0A") listening.add(cols[9]);
+    }
+  }
+  for (const fd of Deno.readDirSync(`/proc/${pid}/fd`)) {
+    try {
+      const target = Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`);
+      const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+      if (inode && listening.has(inode)) return true;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return false;
+}

@@ -120,7 +120,8 @@ function hostDenoDir(): string {
 }
 
 function toPath(value: string | URL, what: string): string {
-  if (value instanceof URL || /^file:/.test(value)) {
+  // A scheme of two or more letters is a URL (one letter is a Windows drive).
+  if (value instanceof URL || /^[a-z][a-z0-9+.-]+:/i.test(value)) {
     const url = new URL(value);
     if (url.protocol !== "file:") {
       throw new TypeError(

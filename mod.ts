@@ -25,6 +25,7 @@ export {
   PluginError,
   PluginExitedError,
   PluginTimeoutError,
+  PluginUnavailableError,
   PreflightError,
   ProtocolError,
   ValidationError,
@@ -32,6 +33,15 @@ export {
 } from "./runner/errors.ts";
 export type { IsolationMode } from "./runner/isolation.ts";
 export { type LaunchOptions, type LaunchPlan, planPlugin } from "./runner/launch.ts";
+export type { LogEntry, LogLevel } from "./runner/logs.ts";
+export {
+  type ManagedOptions,
+  ManagedPlugin,
+  type PluginEvent,
+  type PluginState,
+  type RestartPolicy,
+} from "./runner/managed.ts";
+export { PluginHost, type PluginHostOptions } from "./runner/manager.ts";
 export {
   type Permissions,
   type ResolvedGrants,

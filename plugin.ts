@@ -15,4 +15,5 @@
 
 export * from "./contract.ts";
 export { Dispatcher, implement, type Implementation } from "./runner/dispatch.ts";
+export { log, type Logger, type LogLevel } from "./runner/log.ts";
 export { serve, type ServeOptions } from "./runner/serve.ts";

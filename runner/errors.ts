@@ -391,3 +391,33 @@ export class IsolationUnavailableError extends Error {
     this.isolation = isolation;
   }
 }
+
+/**
+ * The plugin cannot take calls: it was stopped, it failed for good (the
+ * restart policy gave up), or it is restarting and the host asked calls to
+ * fail fast rather than wait.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { PluginUnavailableError } from "./errors.ts";
+ * const error = new PluginUnavailableError("calc", "failed", "crashed 5 times within 180000 ms");
+ * assert.equal(error.state, "failed");
+ * ```
+ */
+export class PluginUnavailableError extends Error {
+  override name = "PluginUnavailableError" as const;
+  /** The plugin's name. */
+  readonly plugin: string;
+  /** Its state: `"restarting"`, `"stopping"`, `"stopped"` or `"failed"`. */
+  readonly state: string;
+  /** Why, in words. */
+  readonly reason: string;
+
+  constructor(plugin: string, state: string, reason: string, options?: ErrorOptions) {
+    super(`Plugin "${plugin}" is ${state}: ${reason}`, options);
+    this.plugin = plugin;
+    this.state = state;
+    this.reason = reason;
+  }
+}

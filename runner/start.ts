@@ -1,24 +1,26 @@
 /**
  * The host's handle on one running plugin: spawn from a plan, handshake,
- * calls with deadlines, exit detection, and the stop sequence.
+ * calls with deadlines and an in-flight cap, exit detection, stop sequence.
  * @module
  */
 
 import type { Contract, ContractApi } from "./contract.ts";
 import { type ExitStatus, PluginExitedError, PluginTimeoutError, ProtocolError } from "./errors.ts";
+import { checkHandshake } from "./handshake.ts";
 import { type LaunchOptions, type LaunchPlan, planPlugin } from "./launch.ts";
+import { type LogEntry, LogParser } from "./logs.ts";
 import { Peer, ResponseError } from "./peer.ts";
 import { PluginProcess } from "./process.ts";
 import {
   DEFAULT_MAX_LINE_BYTES,
   ErrorCode,
   type InitializeParams,
-  type InitializeResult,
   PROTOCOL_VERSION,
   RuntimeMethod,
   type ServedContract,
 } from "./protocol.ts";
 import { type CallOptions, type CallTarget, createApi } from "./proxy.ts";
+import { Slots } from "./slots.ts";
 import { neutralize } from "./text.ts";
 import { LineTransport } from "./transport.ts";
 
@@ -32,15 +34,26 @@ export interface StartOptions extends LaunchOptions {
    */
   startTimeout?: number;
   /**
-   * Default deadline for each call, in ms.
+   * Default deadline for each call (queueing included), in ms.
    * @default {30000}
    */
   callTimeout?: number;
+  /**
+   * Calls sent to the plugin at once; more wait in line.
+   * @default {64}
+   */
+  maxInFlight?: number;
   /**
    * Longest line accepted from the plugin; a longer one kills it.
    * @default {16 MiB}
    */
   maxLineBytes?: number;
+  /**
+   * How long a cancelled or timed-out call may stay unanswered before the
+   * plugin counts as unresponsive, in ms.
+   * @default {2000}
+   */
+  cancelGraceMs?: number;
   /**
    * How long `close()` waits after closing stdin before SIGTERM, in ms.
    * @default {2000}
@@ -51,67 +64,18 @@ export interface StartOptions extends LaunchOptions {
    * @default {1000}
    */
   stopTermMs?: number;
-  /** Receives every stderr line of the plugin, neutralised. */
-  onStderr?: (line: string) => void;
+  /** Receives every stderr line of the plugin as a leveled, neutralised entry. */
+  onLog?: (entry: LogEntry) => void;
   /** Told about survivable protocol faults (stray output, unknown ids). */
   onProtocolFault?: (detail: string) => void;
+  /**
+   * Told when a call it gave up on was not answered within `cancelGraceMs`:
+   * the handler ignores cancellation (a busy loop, say). The manager kills
+   * and restarts such a plugin.
+   */
+  onUnresponsive?: (detail: string) => void;
   /** Aborting cancels the start and stops the process. */
   signal?: AbortSignal;
-}
-
-function checkContracts(name: string, wanted: readonly Contract[], served: ServedContract[]): void {
-  const list = served.map((c) => `"${c.name}" v${c.version}`).join(", ") || "nothing";
-  for (const contract of wanted) {
-    const found = served.find((c) => c.name === contract.name);
-    if (!found) {
-      throw new ProtocolError(
-        name,
-        `plugin does not serve contract "${contract.name}" (it serves ${list})`,
-      );
-    }
-    if (found.version !== contract.version) {
-      throw new ProtocolError(
-        name,
-        `contract "${contract.name}": host wants version ${contract.version}, plugin serves version ${found.version}`,
-      );
-    }
-    const missing = Object.keys(contract.methods).filter((m) => !found.methods.includes(m));
-    if (missing.length > 0) {
-      throw new ProtocolError(
-        name,
-        `contract "${contract.name}" v${contract.version}: plugin lacks methods ${
-          missing.map((m) => `"${m}"`).join(", ")
-        }`,
-      );
-    }
-  }
-}
-
-function validateResult(name: string, nonce: string, raw: unknown): InitializeResult {
-  const result = (typeof raw === "object" && raw !== null ? raw : {}) as Partial<InitializeResult>;
-  if (result.protocolVersion !== PROTOCOL_VERSION) {
-    throw new ProtocolError(
-      name,
-      `protocol version mismatch: host speaks ${PROTOCOL_VERSION}, plugin speaks ${
-        neutralize(JSON.stringify(result.protocolVersion) ?? "nothing", 40)
-      }`,
-    );
-  }
-  if (result.nonce !== nonce) {
-    throw new ProtocolError(
-      name,
-      `nonce mismatch: host sent "${nonce}", plugin answered ${
-        neutralize(JSON.stringify(result.nonce) ?? "nothing", 80)
-      }`,
-    );
-  }
-  const ok = Array.isArray(result.contracts) &&
-    result.contracts.every((c) =>
-      typeof c?.name === "string" && Number.isSafeInteger(c.version) && Array.isArray(c.methods) &&
-      c.methods.every((m: unknown) => typeof m === "string")
-    );
-  if (!ok) throw new ProtocolError(name, `malformed "contracts" in the handshake answer`);
-  return result as InitializeResult;
 }
 
 /**
@@ -131,14 +95,14 @@ export class Plugin implements CallTarget, AsyncDisposable {
   #process: PluginProcess;
   #transport: LineTransport;
   #peer: Peer;
+  #slots: Slots;
   #reading: Promise<void>;
   #callTimeout: number;
   #stop: { graceMs: number; termMs: number };
   #fault: ProtocolError | undefined;
   #status: ExitStatus | undefined;
-  #onFault: ((detail: string) => void) | undefined;
 
-  /** @internal Use {@linkcode startPlugin}. */
+  /** Use {@linkcode startPlugin}; this spawns without the handshake. */
   constructor(plan: LaunchPlan, options: StartOptions) {
     this.name = plan.name;
     this.isolation = plan.isolation;
@@ -146,17 +110,29 @@ export class Plugin implements CallTarget, AsyncDisposable {
     this.#contracts = options.contracts;
     this.#callTimeout = options.callTimeout ?? 30_000;
     this.#stop = { graceMs: options.stopGraceMs ?? 2000, termMs: options.stopTermMs ?? 1000 };
-    this.#onFault = options.onProtocolFault;
-    this.#process = new PluginProcess(plan, { onStderrLine: options.onStderr });
+    this.#slots = new Slots(options.maxInFlight ?? 64);
+    const parser = new LogParser(plan.name);
+    const onLog = options.onLog;
+    this.#process = new PluginProcess(plan, {
+      onStderrLine: onLog ? (line) => onLog(parser.parse(line)) : undefined,
+    });
     this.#transport = new LineTransport(this.#process.stdout, this.#process.stdin, {
       maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
     });
+    const onFault = options.onProtocolFault;
     this.#peer = new Peer((message) => this.#transport.send(message), {
-      onViolation: (detail) => this.#onFault?.(detail),
+      onViolation: (detail) => onFault?.(detail),
+      cancelGraceMs: options.cancelGraceMs,
+      onStuck: (method, id) =>
+        options.onUnresponsive?.(
+          `"${method}" (id ${id}) was cancelled and not answered within ${
+            options.cancelGraceMs ?? 2000
+          } ms`,
+        ),
     });
     this.#reading = this.#transport.run({
       onMessage: (value) => this.#peer.receive(value),
-      onStray: (line) => this.#onFault?.(`stray output on stdout: ${neutralize(line, 200)}`),
+      onStray: (line) => onFault?.(`stray output on stdout: ${neutralize(line, 200)}`),
     }).catch((error) =>
       this.#protocolFault(error instanceof Error ? error.message : String(error))
     );
@@ -176,9 +152,14 @@ export class Plugin implements CallTarget, AsyncDisposable {
     return this.#status;
   }
 
-  /** Resolves when the process has exited, however that happened. */
+  /** Resolves when the process has exited, however that happened. Never rejects. */
   get exited(): Promise<ExitStatus> {
     return this.#process.status;
+  }
+
+  /** Calls sent and not yet answered (cancelled ones included). */
+  get inFlight(): number {
+    return this.#peer.pendingCount;
   }
 
   /** The last lines of the plugin's stderr. */
@@ -193,7 +174,12 @@ export class Plugin implements CallTarget, AsyncDisposable {
     this.#process.kill();
   }
 
-  /** @internal Runs the handshake; called once by {@linkcode startPlugin}. */
+  /** Kills the process now (SIGKILL); pending calls reject with `PluginExitedError`. */
+  kill(): void {
+    this.#process.kill();
+  }
+
+  /** Runs the handshake; {@linkcode startPlugin} calls it once. */
   async handshake(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     const params: InitializeParams = {
       protocolVersion: PROTOCOL_VERSION,
@@ -209,8 +195,10 @@ export class Plugin implements CallTarget, AsyncDisposable {
       const raw = await this.#peer.request(RuntimeMethod.initialize, params, {
         signal: deadline.signal,
       });
-      this.served = validateResult(this.name, this.plan.nonce, raw).contracts;
-      checkContracts(this.name, this.#contracts, [...this.served]);
+      this.served = checkHandshake(this.name, {
+        nonce: this.plan.nonce,
+        contracts: this.#contracts,
+      }, raw);
     } catch (error) {
       this.#process.kill();
       await this.#process.status;
@@ -233,10 +221,11 @@ export class Plugin implements CallTarget, AsyncDisposable {
       });
     }
     if (error instanceof ResponseError) {
-      const detail =
-        error.code === ErrorCode.UnsupportedProtocol || error.code === ErrorCode.NonceMismatch
-          ? neutralize(error.message, 300)
-          : `handshake refused (${error.code}): ${neutralize(error.message, 300)}`;
+      const known = error.code === ErrorCode.UnsupportedProtocol ||
+        error.code === ErrorCode.NonceMismatch;
+      const detail = known
+        ? neutralize(error.message, 300)
+        : `handshake refused (${error.code}): ${neutralize(error.message, 300)}`;
       return new ProtocolError(this.name, detail, { stderrTail, cause: error });
     }
     if (error instanceof ProtocolError && !error.stderrTail) {
@@ -266,62 +255,69 @@ export class Plugin implements CallTarget, AsyncDisposable {
 
   /**
    * Sends one raw call. Prefer {@linkcode Plugin.api}, which validates.
-   * Rejects with `PluginTimeoutError` after the deadline, `signal.reason` on
-   * abort, `PluginExitedError` (naming the method) when the process ends.
+   * Waits for a free slot when `maxInFlight` calls are out. Rejects with
+   * `PluginTimeoutError` after the deadline, `signal.reason` on abort,
+   * `PluginExitedError` (naming the method) when the process ends.
    */
-  async call(method: string, params: unknown[], options: CallOptions = {}): Promise<unknown> {
+  async call(method: string, params: unknown, options: CallOptions = {}): Promise<unknown> {
     const timeoutMs = options.timeout ?? this.#callTimeout;
     const controller = new AbortController();
-    const timer = setTimeout(
-      () =>
-        controller.abort(
-          new PluginTimeoutError({
-            plugin: this.name,
-            operation: "call",
-            method,
-            timeoutMs,
-            stderrTail: this.#process.stderrTail(),
-          }),
-        ),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => controller.abort(this.#timeout(method, timeoutMs)), timeoutMs);
     const outer = options.signal;
     const abort = () => controller.abort(outer!.reason);
     if (outer?.aborted) abort();
     outer?.addEventListener("abort", abort, { once: true });
+    let slot = false;
     try {
+      await this.#slots.acquire(controller.signal);
+      slot = true;
       return await this.#peer.request(method, params, { signal: controller.signal });
     } catch (error) {
-      if (error instanceof PluginExitedError && error.method === undefined) {
-        const status = this.#status ??
-          {
-            code: error.exitCode,
-            signal: error.signal,
-            reason: error.reason,
-            stderrTail: error.stderrTail,
-          };
-        throw new PluginExitedError(this.name, status, { method, cause: error });
-      }
-      throw error;
+      throw this.#callError(error, method);
     } finally {
+      if (slot) this.#slots.release();
       clearTimeout(timer);
       outer?.removeEventListener("abort", abort);
     }
   }
 
-  /** Asks the plugin for `$/ping` and resolves when it answers within `timeout` ms. */
-  async ping(timeout = 5000): Promise<void> {
-    await this.call(RuntimeMethod.ping, [], { timeout }).catch((error) => {
-      if (error instanceof PluginTimeoutError) {
-        throw new PluginTimeoutError({
-          plugin: this.name,
-          operation: "ping",
-          timeoutMs: timeout,
-          stderrTail: error.stderrTail,
-        });
-      }
-      throw error;
+  #timeout(method: string, timeoutMs: number): PluginTimeoutError {
+    const stderrTail = this.#process.stderrTail();
+    return new PluginTimeoutError({
+      plugin: this.name,
+      operation: "call",
+      method,
+      timeoutMs,
+      stderrTail,
     });
+  }
+
+  #callError(error: unknown, method: string): unknown {
+    if (!(error instanceof PluginExitedError) || error.method !== undefined) return error;
+    const status: ExitStatus = this.#status ??
+      {
+        code: error.exitCode,
+        signal: error.signal,
+        reason: error.reason,
+        stderrTail: error.stderrTail,
+      };
+    return new PluginExitedError(this.name, status, { method, cause: error });
+  }
+
+  /** Asks the plugin for `$/ping`; resolves when it answers within `timeout` ms. */
+  async ping(timeout = 5000): Promise<void> {
+    try {
+      await this.call(RuntimeMethod.ping, {}, { timeout });
+    } catch (error) {
+      if (!(error instanceof PluginTimeoutError)) throw error;
+      const stderrTail = error.stderrTail;
+      throw new PluginTimeoutError({
+        plugin: this.name,
+        operation: "ping",
+        timeoutMs: timeout,
+        stderrTail,
+      });
+    }
   }
 
   /**

@@ -18,7 +18,7 @@ for (const isolation of ISOLATIONS) {
       isolation: isolation as "auto",
       stopGraceMs: 300,
       stopTermMs: 300,
-      onStderr: (line) => lines.push(line),
+      onLog: (entry) => lines.push(entry.message),
     });
     assert.equal(await plugin.api(Probe).attempt(), "alive");
     const status = await within(plugin.close(), 10_000, "close() of a plugin that will not die");
@@ -202,9 +202,9 @@ for (const isolation of ISOLATIONS) {
     await using plugin = await startPlugin(hostile("t11_stderr_flood.ts"), {
       contracts: [Probe],
       isolation: isolation as "auto",
-      onStderr: (line) => {
+      onLog: ({ message }) => {
         lines++;
-        if (/[\x00-\x08\x0b-\x1f\x7f-\x9f]/.test(line)) raw++;
+        if (/[\x00-\x08\x0b-\x1f\x7f-\x9f]/.test(message)) raw++;
       },
     });
     assert.equal(await plugin.api(Probe, { timeout: 60_000 }).attempt("64"), "flooded");

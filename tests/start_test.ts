@@ -43,7 +43,7 @@ Deno.test("console output in a plugin goes to stderr, never onto the protocol ch
   const faults: string[] = [];
   const plugin = await startPlugin(fixture("calc.ts"), {
     contracts: [Calc],
-    onStderr: (line) => lines.push(line),
+    onLog: (entry) => lines.push(entry.message),
     onProtocolFault: (detail) => faults.push(detail),
   });
   assert.equal(await plugin.api(Calc).log("x"), "x");

@@ -107,3 +107,34 @@ Deno.test("LineTransport waits for a returned gate before reading on", async () 
   await done;
   assert.deepEqual(order, ["got 1", "gate open", "got 2"]);
 });
+
+Deno.test("LineTransport waits for each write before the next: the pipe's backpressure reaches the sender", async () => {
+  const started: string[] = [];
+  const finish: (() => void)[] = [];
+  const decoder = new TextDecoder();
+  const slow = new WritableStream<Uint8Array>({
+    write: (chunk) =>
+      new Promise<void>((resolve) => {
+        started.push(decoder.decode(chunk));
+        finish.push(resolve);
+      }),
+  }, { highWaterMark: 1 });
+  const transport = new LineTransport(source([]), slow);
+  const first = transport.send({ n: 1 });
+  await new Promise((r) => setTimeout(r, 0));
+  const second = transport.send({ n: 2 });
+  const third = transport.send({ n: 3 });
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(started, ['{"n":1}\n'], "nothing more is written while the pipe is full");
+  finish.shift()!();
+  assert.equal(await first, true);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(
+    started,
+    ['{"n":1}\n', '{"n":2}\n{"n":3}\n'],
+    "what queued meanwhile goes in one write",
+  );
+  finish.shift()!();
+  assert.deepEqual(await Promise.all([second, third]), [true, true]);
+  await transport.close();
+});

@@ -1,0 +1,79 @@
+/**
+ * A counting semaphore with a FIFO queue and abortable waits: it caps the
+ * calls in flight to one plugin and queues the rest.
+ * @module
+ */
+
+interface Waiter {
+  resolve(): void;
+  reject(reason: unknown): void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/**
+ * Counts free slots; {@linkcode Slots.acquire} waits in line when none is free.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Slots } from "./slots.ts";
+ * const slots = new Slots(1);
+ * assert.equal(slots.acquire(), undefined); // taken at once
+ * const queued = slots.acquire()!;
+ * slots.release();
+ * await queued; // handed over in order
+ * ```
+ */
+export class Slots {
+  #free: number;
+  #waiters: Waiter[] = [];
+
+  constructor(size: number) {
+    if (!Number.isSafeInteger(size) || size < 1) {
+      throw new TypeError(`Slot count must be a positive integer, got ${size}`);
+    }
+    this.#free = size;
+  }
+
+  /** Calls waiting for a slot. */
+  get queued(): number {
+    return this.#waiters.length;
+  }
+
+  /**
+   * Takes a slot: `undefined` when one was free (no promise on the fast
+   * path), else a promise that resolves in turn or rejects with the
+   * signal's reason if it aborts first.
+   */
+  acquire(signal?: AbortSignal): Promise<void> | undefined {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#free > 0) {
+      this.#free--;
+      return undefined;
+    }
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = { resolve, reject, signal, onAbort: undefined };
+      if (signal) {
+        waiter.onAbort = () => {
+          const index = this.#waiters.indexOf(waiter);
+          if (index !== -1) this.#waiters.splice(index, 1);
+          reject(signal.reason);
+        };
+        signal.addEventListener("abort", waiter.onAbort, { once: true });
+      }
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Returns a slot, handing it straight to the next waiter if any. */
+  release(): void {
+    const next = this.#waiters.shift();
+    if (!next) {
+      this.#free++;
+      return;
+    }
+    if (next.onAbort) next.signal!.removeEventListener("abort", next.onAbort);
+    next.resolve();
+  }
+}

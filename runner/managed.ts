@@ -122,11 +122,6 @@ export class ManagedPlugin implements CallTarget {
       this.#fail(`could not start: ${error instanceof Error ? error.message : error}`);
       throw error;
     }
-    const interval = this.#options.healthIntervalMs ?? 10_000;
-    if (interval > 0) {
-      this.#healthTimer = setInterval(() => this.#checkHealth(), interval);
-      Deno.unrefTimer(this.#healthTimer);
-    }
   }
 
   #spawn(): Promise<Plugin> {
@@ -144,6 +139,11 @@ export class ManagedPlugin implements CallTarget {
   #adopt(plugin: Plugin): void {
     this.current = plugin;
     this.state = "running";
+    const interval = this.#options.healthIntervalMs ?? 10_000;
+    if (interval > 0 && this.#healthTimer === undefined) {
+      this.#healthTimer = setInterval(() => this.#checkHealth(), interval);
+      Deno.unrefTimer(this.#healthTimer);
+    }
     this.#emit({
       type: "start",
       plugin: this.name,
@@ -338,8 +338,13 @@ export class ManagedPlugin implements CallTarget {
     this.state = "restarting";
     clearTimeout(this.#restartTimer);
     await this.current?.close();
-    this.#adopt(await this.#spawn());
+    const plugin = await this.#spawn();
+    if (this.state !== "restarting") {
+      await plugin.close(); // stopped while it was starting: do not leak the new process
+      throw this.#unavailable();
+    }
     this.restarts++;
+    this.#adopt(plugin);
   }
 
   #stopTimers(): void {

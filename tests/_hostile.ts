@@ -189,6 +189,21 @@ export function processesWith(needle: string): number[] {
   return found;
 }
 
+/** Live (not zombie) children of process `parent`. */
+export function childrenOf(parent: number): number[] {
+  const found: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const [state, ppid] = procStat(Number(entry.name));
+      if (Number(ppid) === parent && state !== "Z") found.push(Number(entry.name));
+    } catch {
+      // gone while we looked
+    }
+  }
+  return found;
+}
+
 /** Fields of /proc/<pid>/stat after the command name: [state, ppid, pgrp, session, tty_nr, ...]. */
 export function procStat(pid: number): string[] {
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);

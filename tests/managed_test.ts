@@ -9,6 +9,7 @@ import {
 } from "../mod.ts";
 import { Life } from "./fixtures/contracts.ts";
 import { fixture, rejected, within } from "./_helpers.ts";
+import { childrenOf } from "./_hostile.ts";
 
 /** A host whose events can be awaited: `next(type)` resolves with the next event of that type. */
 function watchedHost(options: ConstructorParameters<typeof PluginHost>[0] = {}) {
@@ -285,4 +286,16 @@ Deno.test("manual restart gives a new process and does not count against the bud
   assert.notEqual(await managed.api(Life).instance(), before);
   assert.equal(managed.restarts, 2);
   assert.equal(managed.state, "running");
+});
+
+Deno.test("stopping during a manual restart leaves no process behind", async () => {
+  const { host } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", life, { contracts: [Life] });
+  const restarting = managed.restart().then(() => "restarted", (e) => e);
+  await managed.stop();
+  const outcome = await restarting;
+  assert.ok(outcome instanceof PluginUnavailableError, String(outcome));
+  assert.equal(managed.state, "stopped");
+  assert.deepEqual(childrenOf(Deno.pid), []);
 });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { type LogEntry, PluginHost, PluginUnavailableError } from "../mod.ts";
 import { Life } from "./fixtures/contracts.ts";
 import { fixture, rejected, until, within } from "./_helpers.ts";
-import { processesWith } from "./_hostile.ts";
+import { childrenOf, processesWith } from "./_hostile.ts";
 
 const life = fixture("lifecycle.ts");
 
@@ -66,20 +66,6 @@ Deno.test("logs arrive leveled and tagged; uncaught errors and their stack at er
 });
 
 Deno.test("20 plugins started and stopped 10 times leave no process behind", async () => {
-  const children = () => {
-    const found: number[] = [];
-    for (const entry of Deno.readDirSync("/proc")) {
-      if (!/^\d+$/.test(entry.name)) continue;
-      try {
-        const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        if (Number(fields[1]) === Deno.pid) found.push(Number(entry.name));
-      } catch {
-        // gone while we looked
-      }
-    }
-    return found;
-  };
   for (let round = 0; round < 10; round++) {
     await using host = new PluginHost({ handleSignals: false, defaults: { healthIntervalMs: 0 } });
     const plugins = await Promise.all(
@@ -87,7 +73,7 @@ Deno.test("20 plugins started and stopped 10 times leave no process behind", asy
     );
     assert.equal((await Promise.all(plugins.map((p) => p.api(Life).echo(round)))).length, 20);
     await host.stopAll();
-    assert.deepEqual(children(), [], `round ${round}: the host has no child left`);
+    assert.deepEqual(childrenOf(Deno.pid), [], `round ${round}: the host has no child left`);
   }
 });
 
@@ -138,6 +124,26 @@ for (const isolation of ["os", "deno"]) {
     );
   });
 }
+
+Deno.test("a host that exits without disposing SIGKILLs its plugins on unload, even ones that ignore EOF", async () => {
+  // No setpriv on PATH, so only the unload handler can take the plugin down.
+  const bin = await Deno.makeTempDir();
+  try {
+    for (const tool of ["prlimit", "setsid", "ldd"]) {
+      await Deno.symlink(`/usr/bin/${tool}`, `${bin}/${tool}`);
+    }
+    const env = { PATH: bin, HOME: Deno.env.get("HOME")! };
+    const host = await hostProgram(["deno", "2", "t9_refuses_to_die.ts", "exit"], env);
+    assert.equal((await host.reap()).code, 0);
+    await until(
+      () => host.nonces.every((n) => processesWith(n).length === 0),
+      1000,
+      "the plugins to be killed",
+    );
+  } finally {
+    await Deno.remove(bin, { recursive: true });
+  }
+});
 
 Deno.test("without setpriv (Deno layer, no util-linux), a SIGKILLed host's plugins exit on stdin EOF; one that ignores EOF survives (documented)", async () => {
   const bin = await Deno.makeTempDir();

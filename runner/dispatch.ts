@@ -154,9 +154,11 @@ export class Dispatcher {
 
   /**
    * Validates `params`, runs the implementation, validates its result.
-   * Rejects with a {@linkcode ResponseError} carrying the wire code.
+   * Throws (or rejects, for async implementations) a {@linkcode ResponseError}
+   * carrying the wire code. A synchronous implementation is answered
+   * synchronously, so its response goes out before the next read.
    */
-  async dispatch(method: string, params: unknown, context: RequestContext): Promise<unknown> {
+  dispatch(method: string, params: unknown, context: RequestContext): unknown {
     const route = this.#routes.get(method);
     if (!route) {
       throw new ResponseError(ErrorCode.MethodNotFound, `Method "${method}" not found`);
@@ -176,21 +178,33 @@ export class Dispatcher {
     while (values.length < route.info.arity) values.push(undefined);
     let result: unknown;
     try {
-      result = await route.fn(...values, { signal: context.signal });
+      result = route.fn(...values, { signal: context.signal });
     } catch (error) {
       throw toResponseError(error);
     }
-    const checked = route.info.output.safeParse(result);
-    if (!checked.success) {
-      const issues = issuesOf(checked.error);
-      throw new ResponseError(
-        ErrorCode.InvalidResult,
-        `Implementation of "${method}" returned an invalid result at ${
-          pathText(issues[0]?.path ?? [])
-        }: ${issues[0]?.message}`,
-        { issues },
-      );
+    const check = (value: unknown) => checkResult(method, route.info, value);
+    if (isThenable(result)) {
+      return Promise.resolve(result).then(check, (e) => Promise.reject(toResponseError(e)));
     }
-    return result;
+    return check(result);
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === "function";
+}
+
+function checkResult(method: string, info: MethodInfo, result: unknown): unknown {
+  const checked = info.output.safeParse(result);
+  if (!checked.success) {
+    const issues = issuesOf(checked.error);
+    throw new ResponseError(
+      ErrorCode.InvalidResult,
+      `Implementation of "${method}" returned an invalid result at ${
+        pathText(issues[0]?.path ?? [])
+      }: ${issues[0]?.message}`,
+      { issues },
+    );
+  }
+  return result;
 }

@@ -72,6 +72,11 @@ export interface PeerOptions {
   cancelGraceMs?: number;
   /** Told when a cancelled request got no answer within `cancelGraceMs`. */
   onStuck?: (method: string, id: RequestId) => void;
+  /**
+   * Resolves when what was sent so far has been written; an inbound
+   * request's slot is freed only then. Without it, slots free at once.
+   */
+  flushed?: () => Promise<unknown>;
 }
 
 /** Options for one outbound request. */
@@ -86,9 +91,17 @@ interface Pending {
   reject(reason: unknown): void;
   /** Set once the caller gave up; the entry stays until the peer answers. */
   cancelled: boolean;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
+  /** Removes the caller's abort listener, if `request()` added one. */
+  unlisten: (() => void) | undefined;
   stuckTimer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** A request in flight, from {@linkcode Peer.start}. */
+export interface Outgoing {
+  /** Its id, for {@linkcode Peer.cancel}. */
+  id: RequestId;
+  /** Settles like {@linkcode Peer.request}'s promise. */
+  promise: Promise<unknown>;
 }
 
 /**
@@ -99,17 +112,14 @@ interface Pending {
  * import assert from "node:assert/strict";
  * import { Peer } from "./peer.ts";
  * const peers: Peer[] = [];
- * const wire = (to: number) => (message: unknown) => {
- *   queueMicrotask(() => peers[to].receive(message));
- *   return Promise.resolve(true);
- * };
+ * const wire = (to: number) => (message: unknown) => queueMicrotask(() => peers[to].receive(message));
  * peers.push(new Peer(wire(1)));
  * peers.push(new Peer(wire(0), { onRequest: (_method, params) => (params as number[])[0] * 2 }));
  * assert.ok(await peers[0].request("double", [21]) === 42);
  * ```
  */
 export class Peer {
-  #send: (message: Message) => Promise<boolean>;
+  #send: (message: Message) => unknown;
   #options: PeerOptions;
   #nextId = 1;
   #pending = new Map<RequestId, Pending>();
@@ -120,7 +130,7 @@ export class Peer {
   #closedReason: unknown;
   #closed = false;
 
-  constructor(send: (message: Message) => Promise<boolean>, options: PeerOptions = {}) {
+  constructor(send: (message: Message) => unknown, options: PeerOptions = {}) {
     this.#send = send;
     this.#options = options;
     this.#maxInbound = options.maxInboundRequests ?? 64;
@@ -142,9 +152,30 @@ export class Peer {
    * the close reason when the peer closes, or the serialisation error.
    */
   request(method: string, params: unknown, options: PeerRequestOptions = {}): Promise<unknown> {
-    if (this.#closed) return Promise.reject(this.#closedReason);
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(signal.reason);
+    let outgoing: Outgoing;
+    try {
+      outgoing = this.start(method, params);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const entry = this.#pending.get(outgoing.id);
+    if (signal && entry) {
+      const onAbort = () => this.cancel(outgoing.id, signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      entry.unlisten = () => signal.removeEventListener("abort", onAbort);
+    }
+    return outgoing.promise;
+  }
+
+  /**
+   * Sends a request and returns its id and result promise, for callers that
+   * manage cancellation themselves (see {@linkcode Peer.cancel}). Throws
+   * synchronously when the message cannot be serialised.
+   */
+  start(method: string, params: unknown): Outgoing {
+    if (this.#closed) return { id: -1, promise: Promise.reject(this.#closedReason) };
     const id = this.#nextId++;
     let entry!: Pending;
     const promise = new Promise<unknown>((resolve, reject) => {
@@ -153,8 +184,7 @@ export class Peer {
         resolve,
         reject,
         cancelled: false,
-        signal,
-        onAbort: undefined,
+        unlisten: undefined,
         stuckTimer: undefined,
       };
     });
@@ -164,19 +194,22 @@ export class Peer {
       this.#send({ jsonrpc: "2.0", id, method, params });
     } catch (error) {
       this.#pending.delete(id);
-      return Promise.reject(error);
+      throw error;
     }
-    if (signal) {
-      entry.onAbort = () => this.#cancel(id, entry);
-      signal.addEventListener("abort", entry.onAbort, { once: true });
-    }
-    return promise;
+    return { id, promise };
   }
 
-  #cancel(id: RequestId, entry: Pending): void {
-    if (entry.cancelled || !this.#pending.has(id)) return;
+  /**
+   * Gives up on request `id`: its promise rejects with `reason` at once and
+   * the peer gets `$/cancel`. The entry stays until the peer answers, and
+   * `onStuck` is told if that takes longer than `cancelGraceMs`.
+   */
+  cancel(id: RequestId, reason: unknown): void {
+    const entry = this.#pending.get(id);
+    if (!entry || entry.cancelled) return;
     entry.cancelled = true;
-    entry.reject(entry.signal!.reason);
+    entry.unlisten?.();
+    entry.reject(reason);
     this.notify(RuntimeMethod.cancel, { id } satisfies CancelParams);
     entry.stuckTimer = setTimeout(() => {
       entry.stuckTimer = undefined;
@@ -237,7 +270,7 @@ export class Peer {
   }
 
   #settle(entry: Pending): void {
-    if (entry.onAbort) entry.signal!.removeEventListener("abort", entry.onAbort);
+    entry.unlisten?.();
     if (entry.stuckTimer !== undefined) clearTimeout(entry.stuckTimer);
   }
 
@@ -263,22 +296,30 @@ export class Peer {
     this.#inbound.set(id, controller);
     this.#inboundSlots++;
     const handler = this.#options.onRequest;
-    let outcome: Promise<unknown>;
+    let outcome: unknown;
     try {
-      outcome = Promise.resolve(
-        handler
-          ? handler(message.method, message.params, { id, signal: controller.signal })
-          : Promise.reject(
-            new ResponseError(ErrorCode.MethodNotFound, `Method "${message.method}" not found`),
-          ),
-      );
+      if (!handler) {
+        throw new ResponseError(ErrorCode.MethodNotFound, `Method "${message.method}" not found`);
+      }
+      outcome = handler(message.method, message.params, { id, signal: controller.signal });
     } catch (error) {
-      outcome = Promise.reject(error);
+      this.#finishInbound(id, controller, undefined, error);
+      return this.#gate();
     }
-    outcome.then(
-      (result) => this.#finishInbound(id, controller, result, undefined),
-      (error) => this.#finishInbound(id, controller, undefined, error),
-    );
+    if (typeof (outcome as { then?: unknown } | null)?.then === "function") {
+      Promise.resolve(outcome).then(
+        (result) => this.#finishInbound(id, controller, result, undefined),
+        (error) => this.#finishInbound(id, controller, undefined, error),
+      );
+    } else {
+      // Answered in the same tick: the response is queued before anything else is read.
+      this.#finishInbound(id, controller, outcome, undefined);
+    }
+    return this.#gate();
+  }
+
+  /** A promise to wait on when the inbound limit is reached; nothing otherwise. */
+  #gate(): void | Promise<void> {
     if (this.#inboundSlots >= this.#maxInbound) {
       return new Promise((resolve) => this.#slotWaiter = resolve);
     }
@@ -294,21 +335,25 @@ export class Peer {
     if (controller.signal.aborted && !this.#closed) {
       error = new ResponseError(ErrorCode.RequestCancelled, "Request cancelled");
     }
-    const written = this.#closed ? Promise.resolve(false) : this.#respond(id, result, error);
-    written.then(() => {
+    if (!this.#closed) this.#respond(id, result, error);
+    const release = () => {
       this.#inboundSlots--;
       if (this.#slotWaiter && this.#inboundSlots < this.#maxInbound) {
         const wake = this.#slotWaiter;
         this.#slotWaiter = undefined;
         wake();
       }
-    });
+    };
+    const flushed = this.#closed ? undefined : this.#options.flushed?.();
+    if (flushed) flushed.then(release);
+    else release();
   }
 
-  #respond(id: RequestId, result: unknown, error: unknown): Promise<boolean> {
+  #respond(id: RequestId, result: unknown, error: unknown): void {
     if (error === undefined) {
       try {
-        return this.#send({ jsonrpc: "2.0", id, result: result ?? null });
+        this.#send({ jsonrpc: "2.0", id, result: result ?? null });
+        return;
       } catch (cause) {
         error = new ResponseError(
           ErrorCode.InternalError,
@@ -321,9 +366,9 @@ export class Peer {
       : { code: ErrorCode.InternalError, message: String(error), data: undefined };
     const payload = data === undefined ? { code, message } : { code, message, data };
     try {
-      return this.#send({ jsonrpc: "2.0", id, error: payload });
+      this.#send({ jsonrpc: "2.0", id, error: payload });
     } catch {
-      return this.#send({ jsonrpc: "2.0", id, error: { code, message } });
+      this.#send({ jsonrpc: "2.0", id, error: { code, message } });
     }
   }
 

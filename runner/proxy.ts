@@ -131,25 +131,7 @@ export function createApi<C extends Contract>(
   const api: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
   for (const [method, info] of methodsOf(contract)) {
     const wire = wireMethod(contract.name, method);
-    api[method] = async (...args: unknown[]) => {
-      const checked = info.input.safeParse(args);
-      if (!checked.success) {
-        throw new ValidationError({
-          contract: contract.name,
-          method,
-          direction: "input",
-          issues: toIssues(checked.error.issues),
-        });
-      }
-      // JSON has no undefined: trailing omitted arguments are dropped, not sent as null.
-      let end = args.length;
-      while (end > 0 && args[end - 1] === undefined) end--;
-      let raw: unknown;
-      try {
-        raw = await target.call(wire, end === args.length ? args : args.slice(0, end), options);
-      } catch (error) {
-        throw toCallError(error, target.name, contract.name, method);
-      }
+    const validateResult = (raw: unknown): unknown => {
       let result = info.output.safeParse(raw);
       // JSON has no undefined either: a void result travels as null.
       if (!result.success && raw === null) {
@@ -166,6 +148,32 @@ export function createApi<C extends Contract>(
         });
       }
       return result.data;
+    };
+    const mapError = (error: unknown): never => {
+      throw toCallError(error, target.name, contract.name, method);
+    };
+    // Not async: a plain promise chain costs one promise less per call.
+    api[method] = (...args: unknown[]) => {
+      const checked = info.input.safeParse(args);
+      if (!checked.success) {
+        return Promise.reject(
+          new ValidationError({
+            contract: contract.name,
+            method,
+            direction: "input",
+            issues: toIssues(checked.error.issues),
+          }),
+        );
+      }
+      // JSON has no undefined: trailing omitted arguments are dropped, not sent as null.
+      let end = args.length;
+      while (end > 0 && args[end - 1] === undefined) end--;
+      const params = end === args.length ? args : args.slice(0, end);
+      try {
+        return target.call(wire, params, options).then(validateResult, mapError);
+      } catch (error) {
+        return Promise.reject(toCallError(error, target.name, contract.name, method));
+      }
     };
   }
   return Object.freeze(api) as unknown as ContractApi<C>;

@@ -41,6 +41,13 @@ export class Slots {
     return this.#waiters.length;
   }
 
+  /** Takes a slot if one is free, without waiting. */
+  tryAcquire(): boolean {
+    if (this.#free === 0) return false;
+    this.#free--;
+    return true;
+  }
+
   /**
    * Takes a slot: `undefined` when one was free (no promise on the fast
    * path), else a promise that resolves in turn or rejects with the

@@ -6,10 +6,11 @@
 
 import type { Contract, ContractApi } from "./contract.ts";
 import { type ExitStatus, PluginExitedError, PluginTimeoutError, ProtocolError } from "./errors.ts";
+import { Deadlines } from "./deadlines.ts";
 import { checkHandshake } from "./handshake.ts";
 import { type LaunchOptions, type LaunchPlan, planPlugin } from "./launch.ts";
 import { type LogEntry, LogParser } from "./logs.ts";
-import { Peer, ResponseError } from "./peer.ts";
+import { type Outgoing, Peer, ResponseError } from "./peer.ts";
 import { PluginProcess } from "./process.ts";
 import {
   DEFAULT_MAX_LINE_BYTES,
@@ -96,6 +97,7 @@ export class Plugin implements CallTarget, AsyncDisposable {
   #transport: LineTransport;
   #peer: Peer;
   #slots: Slots;
+  #deadlines = new Deadlines();
   #reading: Promise<void>;
   #callTimeout: number;
   #stop: { graceMs: number; termMs: number };
@@ -121,6 +123,7 @@ export class Plugin implements CallTarget, AsyncDisposable {
     });
     const onFault = options.onProtocolFault;
     this.#peer = new Peer((message) => this.#transport.send(message), {
+      flushed: () => this.#transport.flushed(),
       onViolation: (detail) => onFault?.(detail),
       cancelGraceMs: options.cancelGraceMs,
       onStuck: (method, id) =>
@@ -138,6 +141,7 @@ export class Plugin implements CallTarget, AsyncDisposable {
     );
     this.#process.status.then((status) => {
       this.#status = status;
+      this.#deadlines.clear();
       this.#peer.close(this.#fault ?? new PluginExitedError(this.name, status));
     });
   }
@@ -259,25 +263,66 @@ export class Plugin implements CallTarget, AsyncDisposable {
    * `PluginTimeoutError` after the deadline, `signal.reason` on abort,
    * `PluginExitedError` (naming the method) when the process ends.
    */
-  async call(method: string, params: unknown, options: CallOptions = {}): Promise<unknown> {
+  call(method: string, params: unknown, options: CallOptions = {}): Promise<unknown> {
     const timeoutMs = options.timeout ?? this.#callTimeout;
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(this.#timeout(method, timeoutMs)), timeoutMs);
     const outer = options.signal;
-    const abort = () => controller.abort(outer!.reason);
-    if (outer?.aborted) abort();
-    outer?.addEventListener("abort", abort, { once: true });
-    let slot = false;
+    if (outer?.aborted) return Promise.reject(outer.reason);
+    if (outer || !this.#slots.tryAcquire()) {
+      return this.#callSlowly(method, params, timeoutMs, outer);
+    }
+    // The common case, kept to one promise and no timer: a free slot, no signal.
+    let outgoing: Outgoing;
     try {
-      await this.#slots.acquire(controller.signal);
-      slot = true;
-      return await this.#peer.request(method, params, { signal: controller.signal });
+      outgoing = this.#peer.start(method, params);
+    } catch (error) {
+      this.#slots.release();
+      return Promise.reject(error);
+    }
+    const deadline = this.#deadlines.add(
+      timeoutMs,
+      () => this.#peer.cancel(outgoing.id, this.#timeout(method, timeoutMs)),
+    );
+    return outgoing.promise.then((value) => {
+      deadline.done = true;
+      this.#slots.release();
+      return value;
+    }, (error) => {
+      deadline.done = true;
+      this.#slots.release();
+      throw this.#callError(error, method);
+    });
+  }
+
+  /** A call that waits for a slot or carries a signal: abort and deadline reach either stage. */
+  async #callSlowly(
+    method: string,
+    params: unknown,
+    timeoutMs: number,
+    outer: AbortSignal | undefined,
+  ): Promise<unknown> {
+    let queued: AbortController | undefined;
+    let sent: number | string | undefined;
+    const fail = (reason: unknown) =>
+      sent !== undefined ? this.#peer.cancel(sent, reason) : queued?.abort(reason);
+    const deadline = this.#deadlines.add(timeoutMs, () => fail(this.#timeout(method, timeoutMs)));
+    const onAbort = outer ? () => fail(outer.reason) : undefined;
+    if (onAbort) outer!.addEventListener("abort", onAbort, { once: true });
+    let slot = this.#slots.tryAcquire();
+    try {
+      if (!slot) {
+        queued = new AbortController();
+        await this.#slots.acquire(queued.signal);
+        slot = true;
+      }
+      const outgoing = this.#peer.start(method, params);
+      sent = outgoing.id;
+      return await outgoing.promise;
     } catch (error) {
       throw this.#callError(error, method);
     } finally {
+      deadline.done = true;
       if (slot) this.#slots.release();
-      clearTimeout(timer);
-      outer?.removeEventListener("abort", abort);
+      if (onAbort) outer!.removeEventListener("abort", onAbort);
     }
   }
 

@@ -1,0 +1,202 @@
+/**
+ * One measurement per metric, plugbox and the floor side by side in the same
+ * process, so the machine's noise hits both.
+ * @module
+ */
+
+import { join } from "node:path";
+import { type Plugin, startPlugin } from "../mod.ts";
+import { Greeter } from "../plugins/hello/contract.ts";
+import { FloorClient } from "./floor_client.ts";
+
+const HELLO = new URL("../plugins/hello/main.ts", import.meta.url);
+
+/** How much work each measurement does. */
+export interface Sizes {
+  sequential: number;
+  throughputCalls: number;
+  bigCalls: number;
+  starts: number;
+  concurrent: number;
+  stops: number;
+}
+
+/** One sample of one metric: plugbox's value and the floor's. */
+export interface Sample {
+  plugbox: number;
+  floor: number;
+}
+
+/** A per-run Deno dir for the floor, so it has a code cache like plugbox's plugins. */
+export const floorDenoDir: string = join(
+  Deno.makeTempDirSync({ prefix: "plugbox-floor-" }),
+  "deno_dir",
+);
+
+export function start(isolation: "deno" | "os" = "deno"): Promise<Plugin> {
+  return startPlugin(HELLO, { contracts: [Greeter], isolation });
+}
+
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))];
+}
+
+export const median = (values: number[]): number => percentile(values, 0.5);
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+/** Start to first completed call, in ms (median over `sizes.starts`). */
+export async function startToFirstCall(sizes: Sizes, isolation: "deno" | "os"): Promise<Sample> {
+  const plugbox: number[] = [];
+  const floor: number[] = [];
+  for (let i = 0; i < sizes.starts; i++) {
+    let client!: FloorClient;
+    floor.push(
+      await timed(async () => {
+        client = new FloorClient(floorDenoDir);
+        await client.sayHello("a");
+      }),
+    );
+    await client.close();
+    let plugin!: Plugin;
+    plugbox.push(
+      await timed(async () => {
+        plugin = await start(isolation);
+        await plugin.api(Greeter).sayHello("a");
+      }),
+    );
+    await plugin.close();
+  }
+  return { plugbox: median(plugbox), floor: median(floor) };
+}
+
+/** Latencies of `n` sequential `sayHello("a")` calls, in ms, after a warm-up. */
+export async function sequential(
+  sizes: Sizes,
+  isolation: "deno" | "os",
+): Promise<{ plugbox: number[]; floor: number[] }> {
+  const client = new FloorClient(floorDenoDir);
+  await using plugin = await start(isolation);
+  const greeter = plugin.api(Greeter);
+  for (let i = 0; i < 200; i++) {
+    await client.sayHello("a");
+    await greeter.sayHello("a");
+  }
+  const plugbox: number[] = [];
+  const floor: number[] = [];
+  // Interleaved in blocks, so drift in the machine's load hits both.
+  for (let block = 0; block < 10; block++) {
+    for (let i = 0; i < sizes.sequential / 10; i++) {
+      floor.push(await timed(() => client.sayHello("a")));
+    }
+    for (let i = 0; i < sizes.sequential / 10; i++) {
+      plugbox.push(await timed(() => greeter.sayHello("a")));
+    }
+  }
+  await client.close();
+  return { plugbox, floor };
+}
+
+/** Calls per second with 64 concurrent callers on one plugin. */
+export async function throughput(sizes: Sizes): Promise<Sample> {
+  const client = new FloorClient(floorDenoDir);
+  await using plugin = await start();
+  const greeter = plugin.api(Greeter);
+  const run = async (call: () => Promise<unknown>) => {
+    let left = sizes.throughputCalls;
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: 64 }, async () => {
+      while (left-- > 0) await call();
+    }));
+    return sizes.throughputCalls / ((performance.now() - t0) / 1000);
+  };
+  await run(() => client.sayHello("a"));
+  await run(() => greeter.sayHello("a"));
+  const floor = await run(() => client.sayHello("a"));
+  const plugbox = await run(() => greeter.sayHello("a"));
+  await client.close();
+  return { plugbox, floor };
+}
+
+/** Round trip of a 1 MiB string argument, in ms (median). */
+export async function bigArgument(sizes: Sizes): Promise<Sample> {
+  const big = "x".repeat(1024 * 1024);
+  const client = new FloorClient(floorDenoDir);
+  await using plugin = await start();
+  const greeter = plugin.api(Greeter);
+  const plugbox: number[] = [];
+  const floor: number[] = [];
+  await client.sayHello(big);
+  await greeter.sayHello(big);
+  for (let i = 0; i < sizes.bigCalls; i++) {
+    floor.push(await timed(() => client.sayHello(big)));
+    plugbox.push(await timed(() => greeter.sayHello(big)));
+  }
+  await client.close();
+  return { plugbox: median(plugbox), floor: median(floor) };
+}
+
+function rssMiB(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+/** Resident memory of one idle plugin process after one call, in MiB. */
+export async function idleMemory(): Promise<Sample> {
+  const client = new FloorClient(floorDenoDir);
+  await client.sayHello("a");
+  await using plugin = await start("deno"); // under "deno" the spawned pid is Deno itself
+  await plugin.api(Greeter).sayHello("a");
+  const sample = { plugbox: rssMiB(plugin.pid), floor: rssMiB(client.child.pid) };
+  await client.close();
+  return sample;
+}
+
+/** `sizes.concurrent` plugins started at once until all answered, and one alone, in ms. */
+export async function concurrentStarts(
+  sizes: Sizes,
+): Promise<{ many: number; one: number; floorMany: number; floorOne: number }> {
+  const one = await timed(async () => {
+    const plugin = await start();
+    await plugin.api(Greeter).sayHello("a");
+    await plugin.close();
+  });
+  let plugins: Plugin[] = [];
+  const many = await timed(async () => {
+    plugins = await Promise.all(Array.from({ length: sizes.concurrent }, () => start()));
+    await Promise.all(plugins.map((p) => p.api(Greeter).sayHello("a")));
+  });
+  await Promise.all(plugins.map((p) => p.close()));
+  const floorOne = await timed(async () => {
+    const client = new FloorClient(floorDenoDir);
+    await client.sayHello("a");
+    await client.close();
+  });
+  let clients: FloorClient[] = [];
+  const floorMany = await timed(async () => {
+    clients = Array.from({ length: sizes.concurrent }, () => new FloorClient(floorDenoDir));
+    await Promise.all(clients.map((c) => c.sayHello("a")));
+  });
+  await Promise.all(clients.map((c) => c.close()));
+  return { many, one, floorMany, floorOne };
+}
+
+/** Graceful stop of an idle plugin (stdin closed, exit seen), in ms (median). */
+export async function gracefulStop(sizes: Sizes): Promise<Sample> {
+  const plugbox: number[] = [];
+  const floor: number[] = [];
+  for (let i = 0; i < sizes.stops; i++) {
+    const plugin = await start();
+    await plugin.api(Greeter).sayHello("a");
+    plugbox.push(await timed(() => plugin.close()));
+    const client = new FloorClient(floorDenoDir);
+    await client.sayHello("a");
+    floor.push(await timed(() => client.close()));
+  }
+  return { plugbox: median(plugbox), floor: median(floor) };
+}

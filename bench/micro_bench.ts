@@ -1,0 +1,74 @@
+/**
+ * `deno bench bench/micro_bench.ts`: the hot path's parts, one at a time,
+ * to see where a call's time goes (and what each optimisation bought).
+ * @module
+ */
+
+import { z } from "zod";
+import { classifyMessage } from "../runner/protocol.ts";
+
+const args = z.tuple([z.string()]);
+const result = z.string();
+const envelope = z.object({
+  jsonrpc: z.literal("2.0"),
+  id: z.union([z.number(), z.string()]),
+  result: z.unknown().optional(),
+  error: z.object({ code: z.number(), message: z.string(), data: z.unknown().optional() })
+    .optional(),
+});
+const response = { jsonrpc: "2.0", id: 42, result: "hello, a" };
+const line = JSON.stringify({ jsonrpc: "2.0", id: 42, method: "greeter.sayHello", params: ["a"] });
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const batch = encoder.encode(Array.from({ length: 64 }, () => line).join("\n") + "\n");
+
+Deno.bench("zod: arguments tuple safeParse", { group: "validation" }, () => {
+  args.safeParse(["a"]);
+});
+Deno.bench("zod: result safeParse", { group: "validation" }, () => {
+  result.safeParse("hello, a");
+});
+Deno.bench("envelope: zod object schema", { group: "envelope", baseline: false }, () => {
+  envelope.safeParse(response);
+});
+Deno.bench("envelope: hand check (classifyMessage)", { group: "envelope", baseline: true }, () => {
+  classifyMessage(response);
+});
+Deno.bench("timer: setTimeout + clearTimeout", { group: "deadline" }, () => {
+  clearTimeout(setTimeout(() => {}, 30_000));
+});
+Deno.bench("timer: AbortController + listener", { group: "deadline" }, () => {
+  const c = new AbortController();
+  const f = () => {};
+  c.signal.addEventListener("abort", f, { once: true });
+  c.signal.removeEventListener("abort", f);
+});
+Deno.bench("timer: deadline number only", { group: "deadline", baseline: true }, () => {
+  const deadline = performance.now() + 30_000;
+  if (deadline < 0) throw new Error("never");
+});
+Deno.bench("lines: decode each line then parse", { group: "lines", baseline: true }, () => {
+  let start = 0;
+  let nl = batch.indexOf(10);
+  while (nl !== -1) {
+    JSON.parse(decoder.decode(batch.subarray(start, nl)));
+    start = nl + 1;
+    nl = batch.indexOf(10, start);
+  }
+});
+Deno.bench("lines: decode once, split string, parse", { group: "lines" }, () => {
+  const text = decoder.decode(batch);
+  let start = 0;
+  let nl = text.indexOf("\n");
+  while (nl !== -1) {
+    JSON.parse(text.slice(start, nl));
+    start = nl + 1;
+    nl = text.indexOf("\n", start);
+  }
+});
+Deno.bench("write: one encode per message", { group: "write", baseline: true }, () => {
+  for (let i = 0; i < 64; i++) encoder.encode(line + "\n");
+});
+Deno.bench("write: join then one encode", { group: "write" }, () => {
+  encoder.encode(Array.from({ length: 64 }, () => line).join("\n") + "\n");
+});

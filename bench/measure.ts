@@ -117,10 +117,15 @@ export async function throughput(sizes: Sizes): Promise<Sample> {
   };
   await run(() => client.sayHello("a"));
   await run(() => greeter.sayHello("a"));
-  const floor = await run(() => client.sayHello("a"));
-  const plugbox = await run(() => greeter.sayHello("a"));
+  // Three alternating rounds each: a burst of load from elsewhere hits both sides.
+  const floor: number[] = [];
+  const plugbox: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    floor.push(await run(() => client.sayHello("a")));
+    plugbox.push(await run(() => greeter.sayHello("a")));
+  }
   await client.close();
-  return { plugbox, floor };
+  return { plugbox: median(plugbox), floor: median(floor) };
 }
 
 /** Round trip of a 1 MiB string argument, in ms (median). */
@@ -199,4 +204,44 @@ export async function gracefulStop(sizes: Sizes): Promise<Sample> {
     floor.push(await timed(() => client.close()));
   }
   return { plugbox: median(plugbox), floor: median(floor) };
+}
+
+/**
+ * The OS layer's cost: start to first call and sequential p50, bubblewrap
+ * against the Deno layer alone, alternating so noise hits both. `floor`
+ * holds the Deno layer's value.
+ */
+export async function osLayerCost(sizes: Sizes): Promise<{ start: Sample; p50: Sample }> {
+  const starts = { os: [] as number[], deno: [] as number[] };
+  for (let i = 0; i < sizes.starts; i++) {
+    for (const isolation of ["deno", "os"] as const) {
+      let plugin!: Plugin;
+      starts[isolation].push(
+        await timed(async () => {
+          plugin = await start(isolation);
+          await plugin.api(Greeter).sayHello("a");
+        }),
+      );
+      await plugin.close();
+    }
+  }
+  await using deno = await start("deno");
+  await using os = await start("os");
+  const rtt = { os: [] as number[], deno: [] as number[] };
+  for (const [name, plugin] of [["deno", deno], ["os", os]] as const) {
+    for (let i = 0; i < 200; i++) await plugin.api(Greeter).sayHello("a");
+    void name;
+  }
+  for (let block = 0; block < 10; block++) {
+    for (const [name, plugin] of [["deno", deno], ["os", os]] as const) {
+      const greeter = plugin.api(Greeter);
+      for (let i = 0; i < sizes.sequential / 10; i++) {
+        rtt[name].push(await timed(() => greeter.sayHello("a")));
+      }
+    }
+  }
+  return {
+    start: { plugbox: median(starts.os), floor: median(starts.deno) },
+    p50: { plugbox: median(rtt.os), floor: median(rtt.deno) },
+  };
 }

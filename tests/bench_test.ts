@@ -1,0 +1,50 @@
+// The benchmark runs end to end (in --quick mode) and prints one well-formed
+// JSON object per metric. No timing is asserted: timing belongs to
+// `deno task bench`, on a quiet machine.
+import assert from "node:assert/strict";
+
+Deno.test("deno task bench --quick --json prints one row per metric with every field", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../bench/run.ts", import.meta.url).pathname, "--quick", "--json"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.ok(out.success, stderr);
+  const rows = new TextDecoder().decode(out.stdout).trim().split("\n").map((line) =>
+    JSON.parse(line)
+  );
+  assert.equal(rows.length, 11);
+  for (const row of rows) {
+    assert.deepEqual(Object.keys(row), [
+      "metric",
+      "unit",
+      "plugbox",
+      "floor",
+      "ratio",
+      "target",
+      "met",
+    ]);
+    assert.equal(typeof row.metric, "string");
+    assert.ok(Number.isFinite(row.plugbox) && row.plugbox > 0, row.metric);
+    assert.ok(Number.isFinite(row.floor) && row.floor > 0, row.metric);
+    assert.ok(Math.abs(row.ratio - row.plugbox / row.floor) < 0.01, row.metric);
+    assert.equal(typeof row.met, "boolean");
+  }
+  const names = rows.map((r) => r.metric).join("\n");
+  for (
+    const expected of [
+      "start to first completed call",
+      "round trip p50",
+      "p99",
+      "throughput",
+      "1 MiB",
+      "idle resident memory",
+      "started concurrently",
+      "graceful stop",
+      "OS layer cost",
+    ]
+  ) {
+    assert.ok(names.includes(expected), expected);
+  }
+});

@@ -32,6 +32,16 @@ import { NONCE_FLAG } from "./protocol.ts";
 import { ensureSdk, type SdkFiles } from "./sdk.ts";
 import { type Snapshot, type SnapshotLimits, takeSnapshot } from "./snapshot.ts";
 import { checkGrantLinks } from "./grant_links.ts";
+import {
+  describeRequests,
+  describeUncovered,
+  MANIFEST_FILE,
+  type ManifestPolicy,
+  type ManifestReview,
+  narrowGrants,
+  readManifest,
+  reviewGrants,
+} from "./manifest.ts";
 
 /** How to start a plugin; every field has a safe default. */
 export interface LaunchOptions {
@@ -73,6 +83,13 @@ export interface LaunchOptions {
   preflightTimeout?: number;
   /** Bounds on the plugin's folder. */
   snapshotLimits?: SnapshotLimits;
+  /**
+   * What to do when the grants exceed what the plugin's `plugbox.json`
+   * requests (a plugin without one requests nothing): `"refuse"` the start,
+   * `"narrow"` the grants to the intersection, or `"ignore"` the manifest.
+   * @default {"refuse"}
+   */
+  manifest?: ManifestPolicy;
 }
 
 /** Everything about a start, decided before the process exists. */
@@ -95,8 +112,10 @@ export interface LaunchPlan {
   root: string;
   /** The checked, read-only copy it runs from. */
   snapshot: Snapshot;
-  /** The validated grants. */
+  /** The validated grants (narrowed to the manifest under `manifest: "narrow"`). */
   grants: ResolvedGrants;
+  /** The plugin's manifest and the grants it does not cover. */
+  manifest: ManifestReview;
   /** The per-start nonce, also in `args`. */
   nonce: string;
 }
@@ -208,6 +227,42 @@ async function pluginDirs(cacheDir: string, root: string, name: string) {
   return { denoDir, home };
 }
 
+/** Reviews the grants against the manifest and applies the policy's refusal. */
+function reviewManifest(
+  plugin: string,
+  snapshotDir: string,
+  grants: ResolvedGrants,
+  policy: ManifestPolicy,
+  notes: string[],
+): ManifestReview {
+  if (!["refuse", "narrow", "ignore"].includes(policy)) {
+    throw new TypeError(
+      `Cannot start plugin "${plugin}": "manifest" must be "refuse", "narrow" or "ignore", got "${policy}"`,
+    );
+  }
+  const { manifest, found } = readManifest(plugin, snapshotDir);
+  const uncovered = reviewGrants(manifest, grants);
+  if (uncovered.length === 0) return { manifest, found, uncovered };
+  const asked = found
+    ? `its ${MANIFEST_FILE} requests ${describeRequests(manifest)}`
+    : `it has no ${MANIFEST_FILE}, so it requests nothing`;
+  if (policy === "refuse") {
+    throw new PreflightError({
+      plugin,
+      reason: "manifest",
+      detail: `the grants exceed what the plugin requests: ${
+        describeUncovered(uncovered)
+      } not requested (${asked})`,
+    });
+  }
+  notes.push(
+    policy === "narrow"
+      ? `grants narrowed to the manifest: dropped ${describeUncovered(uncovered)}`
+      : `manifest ignored: granted beyond it ${describeUncovered(uncovered)}`,
+  );
+  return { manifest, found, uncovered };
+}
+
 const verified = new Set<string>();
 
 /** What the module-graph check of one start needs. */
@@ -311,7 +366,7 @@ export async function planPlugin(
   const tools = await detectTools(deno);
   const notes: string[] = [];
   const isolation = chooseIsolation(options.isolation ?? "auto", tools, notes);
-  const grants = resolveGrants(options.permissions, {
+  let grants = resolveGrants(options.permissions, {
     unsafe: options.unsafe,
     codeRoots: codeRoots(root, cache, deno),
     hostEnv: (key) => Deno.env.get(key),
@@ -322,6 +377,8 @@ export async function planPlugin(
     cacheDir: cache,
     limits: options.snapshotLimits,
   });
+  const review = reviewManifest(name, snapshot.dir, grants, options.manifest ?? "refuse", notes);
+  if (options.manifest === "narrow") grants = narrowGrants(grants, review.uncovered);
   const { denoDir, home } = await pluginDirs(cache, root, name);
   const baseEnv = {
     DENO_DIR: denoDir,
@@ -392,6 +449,7 @@ export async function planPlugin(
     root,
     snapshot,
     grants,
+    manifest: review,
     nonce,
   };
 }

@@ -1,0 +1,176 @@
+/**
+ * The plugin manifest: `plugbox.json` at the plugin's root declares each
+ * permission the plugin needs, with a one-line reason. It is data, read
+ * without running the plugin, and the host grants at most what it requests.
+ * @module
+ */
+
+import { isAbsolute, join, resolve } from "node:path";
+import { z } from "zod";
+import { PreflightError } from "./errors.ts";
+import { isWithin, type ResolvedGrants } from "./permissions.ts";
+import { neutralize } from "./text.ts";
+
+/** The manifest's file name, at the plugin's root. */
+export const MANIFEST_FILE = "plugbox.json";
+
+/** Permission kinds a manifest can request. */
+export const MANIFEST_KINDS = ["read", "write", "net", "env", "sys", "run", "ffi", "all"] as const;
+
+/** One kind of permission. */
+export type PermissionKind = (typeof MANIFEST_KINDS)[number];
+
+/** One requested permission: a value (`"*"` for any) and why it is needed. */
+export interface PermissionRequest {
+  /** A path, `host[:port]`, variable or sys name, or `"*"` for whatever the host grants. */
+  value: string;
+  /** One line saying why. */
+  reason: string;
+}
+
+/** What a plugin declares in `plugbox.json`. */
+export interface Manifest {
+  /** One line saying what the plugin does. */
+  description?: string;
+  /** The permissions it needs, by kind. */
+  permissions: Partial<Record<PermissionKind, PermissionRequest[]>>;
+}
+
+/** What to do with grants the manifest does not request. */
+export type ManifestPolicy = "refuse" | "narrow" | "ignore";
+
+/** One granted value the manifest does not cover. */
+export interface UncoveredGrant {
+  kind: PermissionKind;
+  value: string;
+}
+
+/** The manifest next to the grants: what was asked, and what was granted beyond it. */
+export interface ManifestReview {
+  /** The manifest (an empty one when the plugin has no `plugbox.json`). */
+  manifest: Manifest;
+  /** Whether `plugbox.json` exists. */
+  found: boolean;
+  /** Grants the manifest does not cover (refused, dropped, or let through per policy). */
+  uncovered: UncoveredGrant[];
+}
+
+const Line = z.string().min(1).max(300).refine((v) => !/[\n\r]/.test(v), "must be one line");
+const Request = z.strictObject({ value: z.string().min(1).max(1000), reason: Line });
+const ManifestSchema = z.strictObject({
+  description: Line.optional(),
+  permissions: z.strictObject(
+    Object.fromEntries(MANIFEST_KINDS.map((k) => [k, z.array(Request).max(100).optional()])),
+  ),
+});
+
+/**
+ * Reads and validates `plugbox.json` from a folder (the snapshot). A missing
+ * file is an empty manifest: the plugin requests nothing.
+ *
+ * @throws {PreflightError} naming the field when the manifest is malformed.
+ */
+export function readManifest(plugin: string, dir: string): { manifest: Manifest; found: boolean } {
+  const path = join(dir, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      return { manifest: { permissions: {} }, found: false };
+    }
+    throw error;
+  }
+  const refuse = (detail: string): never => {
+    throw new PreflightError({
+      plugin,
+      reason: "manifest",
+      path,
+      detail: `${MANIFEST_FILE} ${detail}`,
+    });
+  };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    refuse(`is not JSON: ${(error as Error).message}`);
+  }
+  const parsed = ManifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    refuse(`is malformed at ${issue.path.join(".") || "(root)"}: ${issue.message}`);
+  }
+  const manifest = parsed.data as Manifest;
+  for (const kind of ["read", "write"] as const) {
+    for (const request of manifest.permissions[kind] ?? []) {
+      if (request.value !== "*" && !isAbsolute(request.value)) {
+        refuse(
+          `asks for ${kind} "${neutralize(request.value, 200)}": paths must be absolute, or "*"`,
+        );
+      }
+    }
+  }
+  return { manifest, found: true };
+}
+
+function covers(kind: PermissionKind, requested: string, granted: string): boolean {
+  if (requested === "*") return true;
+  switch (kind) {
+    case "read":
+    case "write":
+      return isWithin(granted, resolve(requested));
+    case "net":
+      // "host" asks for every port of host; "host:port" for that one.
+      return granted === requested || granted.replace(/:\d+$/, "") === requested;
+    default:
+      return granted === requested;
+  }
+}
+
+function grantedValues(grants: ResolvedGrants): UncoveredGrant[] {
+  const out: UncoveredGrant[] = [];
+  for (const kind of ["read", "write", "net", "sys", "run", "ffi"] as const) {
+    for (const value of grants[kind]) out.push({ kind, value });
+  }
+  for (const name of Object.keys(grants.env)) out.push({ kind: "env", value: name });
+  if (grants.all) out.push({ kind: "all", value: "*" });
+  return out;
+}
+
+/** The grants the manifest does not cover. */
+export function reviewGrants(manifest: Manifest, grants: ResolvedGrants): UncoveredGrant[] {
+  return grantedValues(grants).filter(({ kind, value }) =>
+    !(manifest.permissions[kind] ?? []).some((r) => covers(kind, r.value, value))
+  );
+}
+
+/** Grants without the uncovered ones: the intersection with the manifest. */
+export function narrowGrants(grants: ResolvedGrants, uncovered: UncoveredGrant[]): ResolvedGrants {
+  const drop = (kind: PermissionKind, value: string) =>
+    uncovered.some((u) => u.kind === kind && u.value === value);
+  return {
+    read: grants.read.filter((v) => !drop("read", v)),
+    write: grants.write.filter((v) => !drop("write", v)),
+    net: grants.net.filter((v) => !drop("net", v)),
+    env: Object.fromEntries(Object.entries(grants.env).filter(([k]) => !drop("env", k))),
+    sys: grants.sys.filter((v) => !drop("sys", v)),
+    run: grants.run.filter((v) => !drop("run", v)),
+    ffi: grants.ffi.filter((v) => !drop("ffi", v)),
+    all: grants.all && !drop("all", "*"),
+  };
+}
+
+/** Describes uncovered grants for a message: `read "/data", net "x:1"`. */
+export function describeUncovered(uncovered: UncoveredGrant[]): string {
+  return uncovered.map((u) => `${u.kind} "${u.value}"`).join(", ");
+}
+
+/** Describes a manifest's requests for a message: `read "*" (reads the files ...)`. */
+export function describeRequests(manifest: Manifest): string {
+  const parts = MANIFEST_KINDS.flatMap((kind) =>
+    (manifest.permissions[kind] ?? []).map((r) =>
+      `${kind} "${neutralize(r.value, 200)}" (${neutralize(r.reason, 300)})`
+    )
+  );
+  return parts.length ? parts.join("; ") : "nothing";
+}

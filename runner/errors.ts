@@ -301,6 +301,8 @@ export class PreflightError extends Error {
   readonly importer: string | undefined;
   /** The offending file in the plugin folder, when the refusal is about one. */
   readonly path: string | undefined;
+  /** Every refusal the check found, this one first (one entry for most checks). */
+  readonly all: string[] = [];
 
   constructor(
     fields: {

@@ -27,7 +27,7 @@ import {
   toDenoArgs,
   type UnsafeAcknowledgements,
 } from "./permissions.ts";
-import { checkGraph } from "./preflight.ts";
+import { checkGraph, type GraphSummary } from "./preflight.ts";
 import { NONCE_FLAG } from "./protocol.ts";
 import { ensureSdk, type SdkFiles } from "./sdk.ts";
 import { type Snapshot, type SnapshotLimits, takeSnapshot } from "./snapshot.ts";
@@ -116,6 +116,8 @@ export interface LaunchPlan {
   grants: ResolvedGrants;
   /** The plugin's manifest and the grants it does not cover. */
   manifest: ManifestReview;
+  /** What the checked module graph holds. */
+  graph: GraphSummary;
   /** The per-start nonce, also in `args`. */
   nonce: string;
 }
@@ -263,7 +265,7 @@ function reviewManifest(
   return { manifest, found, uncovered };
 }
 
-const verified = new Set<string>();
+const verified = new Map<string, GraphSummary>();
 
 /** What the module-graph check of one start needs. */
 interface PreflightRun {
@@ -281,16 +283,20 @@ interface PreflightRun {
 }
 
 /** Runs the module-graph check unless this entry of this snapshot already passed it. */
-async function preflight(run: PreflightRun): Promise<void> {
+async function preflight(run: PreflightRun): Promise<GraphSummary> {
   const { snapshot, sdk } = run;
   // The entry is part of the key: one folder can hold a good entry and a hostile one.
   const key = createHash("sha256")
     .update(`${snapshot.hash}\0${snapshot.entry}\0${sdk.dir}\0${Deno.version.deno}`)
     .digest("hex");
   const marker = join(run.cacheDir, "verified", key);
-  if (verified.has(key) || await Deno.lstat(marker).then(() => true, () => false)) {
-    verified.add(key);
-    return;
+  const known = verified.get(key) ??
+    await Deno.readTextFile(marker).then((text) => JSON.parse(text) as GraphSummary).catch(() =>
+      undefined
+    );
+  if (known) {
+    verified.set(key, known);
+    return known;
   }
   const prefix = await run.wrap({
     deno: run.deno,
@@ -301,7 +307,7 @@ async function preflight(run: PreflightRun): Promise<void> {
     tmpBytes: 16 * 1024 * 1024,
     cwd: snapshot.dir,
   });
-  await checkGraph({
+  const summary = await checkGraph({
     plugin: run.name,
     prefix,
     deno: run.deno,
@@ -314,8 +320,9 @@ async function preflight(run: PreflightRun): Promise<void> {
     timeoutMs: run.timeoutMs,
   });
   await Deno.mkdir(dirname(marker), { recursive: true });
-  await Deno.writeTextFile(marker, `${snapshot.entry}\n`);
-  verified.add(key);
+  await Deno.writeTextFile(marker, JSON.stringify(summary));
+  verified.set(key, summary);
+  return summary;
 }
 
 /**
@@ -400,7 +407,7 @@ export async function planPlugin(
     notes.push(...missingHardening(tools).map((m) => `missing hardening: ${m}`));
     checkGrantLinks(name, grants);
   }
-  await preflight({
+  const graph = await preflight({
     name,
     root,
     deno,
@@ -450,6 +457,7 @@ export async function planPlugin(
     snapshot,
     grants,
     manifest: review,
+    graph,
     nonce,
   };
 }

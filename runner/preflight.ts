@@ -35,6 +35,7 @@ export interface GraphCheck {
 interface InfoModule {
   specifier: string;
   local?: string;
+  size?: number;
   error?: string;
   dependencies?: {
     specifier: string;
@@ -133,7 +134,7 @@ function suspects(check: GraphCheck): string[] {
  *
  * @throws {PreflightError} naming the import and the file that imports it.
  */
-export async function checkGraph(check: GraphCheck): Promise<void> {
+export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
   const args = [
     "info",
     "--json",
@@ -168,18 +169,67 @@ export async function checkGraph(check: GraphCheck): Promise<void> {
   }
   const info = JSON.parse(result.stdout) as { modules: InfoModule[] };
   const sites = importSites(info.modules);
+  const refusals: PreflightError[] = [];
   for (const module of info.modules) {
     const problem = judge(check, module);
     if (!problem) continue;
     const site = sites.get(module.specifier);
     const importer = displayPath(check, site?.importer);
     const written = site?.written ?? displayPath(check, module.specifier)!;
-    throw new PreflightError({
-      plugin: check.plugin,
-      reason: problem.reason,
-      specifier: written,
-      importer,
-      detail: `import "${written}"${importer ? ` in "${importer}"` : ""} ${problem.why}`,
-    });
+    refusals.push(
+      new PreflightError({
+        plugin: check.plugin,
+        reason: problem.reason,
+        specifier: written,
+        importer,
+        detail: `import "${written}"${importer ? ` in "${importer}"` : ""} ${problem.why}`,
+      }),
+    );
   }
+  if (refusals.length > 0) {
+    // The first refusal is thrown; every one is listed, so a check can show them all.
+    const first = refusals[0];
+    first.all.push(
+      ...refusals.map((r) => r.message.replace(/^Refused to start plugin "[^"]*": /, "")),
+    );
+    throw first;
+  }
+  return summarise(check, info.modules);
+}
+
+/** What a plugin's module graph holds, for `plug inspect`. */
+export interface GraphSummary {
+  /** Modules in the graph, SDK included. */
+  modules: number;
+  /** The plugin's own files in the graph, relative to its folder. */
+  files: string[];
+  /** Their total size in bytes. */
+  bytes: number;
+  /** Modules from plugbox's SDK bundle (the SDK and zod). */
+  sdkModules: number;
+  /** Node built-ins imported (`node:fs`, ...), which Deno's permissions govern. */
+  builtins: string[];
+}
+
+function summarise(check: GraphCheck, modules: InfoModule[]): GraphSummary {
+  const files: string[] = [];
+  let bytes = 0;
+  let sdkModules = 0;
+  const builtins: string[] = [];
+  for (const module of modules) {
+    if (module.specifier.startsWith("node:")) builtins.push(module.specifier);
+    if (!module.specifier.startsWith("file:")) continue;
+    const path = fileURLToPath(module.specifier);
+    if (isWithin(path, check.snapshot)) {
+      files.push(relative(check.snapshot, path));
+      bytes += module.size ?? 0;
+    } else sdkModules++;
+  }
+  return {
+    modules: modules.length,
+    files: files.sort(),
+    bytes,
+    sdkModules,
+    builtins: builtins.sort(),
+  };
 }

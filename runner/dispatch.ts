@@ -6,7 +6,8 @@
 
 import { type Contract, type ContractImpl, type MethodInfo, methodsOf } from "./contract.ts";
 import { type RequestContext, ResponseError } from "./peer.ts";
-import { ErrorCode, type ServedContract, wireMethod } from "./protocol.ts";
+import { z } from "zod";
+import { type DescribedContract, ErrorCode, type ServedContract, wireMethod } from "./protocol.ts";
 
 /** A contract paired with its implementation; made by {@linkcode implement}. */
 export interface Implementation<C extends Contract = Contract> {
@@ -131,6 +132,7 @@ function toResponseError(error: unknown): ResponseError {
  */
 export class Dispatcher {
   #routes = new Map<string, Route>();
+  #contracts: Contract[] = [];
   /** What this dispatcher serves, as the handshake reports it. */
   readonly served: ServedContract[] = [];
 
@@ -149,7 +151,23 @@ export class Dispatcher {
         version: contract.version,
         methods: [...infos.keys()],
       });
+      this.#contracts.push(contract);
     }
+  }
+
+  /** Every served contract with JSON Schemas of each method's arguments and result (`$/describe`). */
+  describe(): DescribedContract[] {
+    const schema = (value: z.ZodType, io: "input" | "output") =>
+      z.toJSONSchema(value, { io, unrepresentable: "any" });
+    return this.#contracts.map((contract) => ({
+      name: contract.name,
+      version: contract.version,
+      methods: [...methodsOf(contract)].map(([name, info]) => ({
+        name,
+        input: schema(info.input, "input"),
+        output: schema(info.output, "output"),
+      })),
+    }));
   }
 
   /**

@@ -18,6 +18,7 @@ export const RuntimeMethod = {
   initialize: "$/initialize",
   cancel: "$/cancel",
   ping: "$/ping",
+  describe: "$/describe",
 } as const;
 
 /** JSON-RPC error codes used on the wire. */
@@ -151,6 +152,20 @@ export interface InitializeResult {
   protocolVersion: number;
   nonce: string;
   contracts: ServedContract[];
+}
+
+/** One method as `$/describe` reports it: JSON Schemas of its argument tuple and result. */
+export interface DescribedMethod {
+  name: string;
+  input: unknown;
+  output: unknown;
+}
+
+/** One contract as `$/describe` reports it. */
+export interface DescribedContract {
+  name: string;
+  version: number;
+  methods: DescribedMethod[];
 }
 
 /** Parameters of the `$/cancel` notification. */

@@ -94,6 +94,7 @@ class Session {
       throw new ResponseError(ErrorCode.NotInitialized, `"${method}" before "$/initialize"`);
     }
     if (method === RuntimeMethod.ping) return {};
+    if (method === RuntimeMethod.describe) return { contracts: this.#dispatcher.describe() };
     return this.#dispatcher.dispatch(method, params, context);
   }
 

@@ -12,8 +12,10 @@ import { type LaunchOptions, type LaunchPlan, planPlugin } from "./launch.ts";
 import { type LogEntry, LogParser } from "./logs.ts";
 import { type Outgoing, Peer, ResponseError } from "./peer.ts";
 import { PluginProcess } from "./process.ts";
+import { z } from "zod";
 import {
   DEFAULT_MAX_LINE_BYTES,
+  type DescribedContract,
   ErrorCode,
   type InitializeParams,
   PROTOCOL_VERSION,
@@ -24,6 +26,16 @@ import { type CallOptions, type CallTarget, createApi } from "./proxy.ts";
 import { Slots } from "./slots.ts";
 import { neutralize } from "./text.ts";
 import { LineTransport } from "./transport.ts";
+
+const Described = z.object({
+  contracts: z.array(z.object({
+    name: z.string().max(64),
+    version: z.number().int(),
+    methods: z.array(
+      z.object({ name: z.string().max(64), input: z.unknown(), output: z.unknown() }),
+    ).max(1000),
+  })).max(100),
+});
 
 /** Options for {@linkcode startPlugin}: the launch options plus the session's. */
 export interface StartOptions extends LaunchOptions {
@@ -347,6 +359,24 @@ export class Plugin implements CallTarget, AsyncDisposable {
         stderrTail: error.stderrTail,
       };
     return new PluginExitedError(this.name, status, { method, cause: error });
+  }
+
+  /**
+   * Asks the plugin to describe its contracts (`$/describe`): each method
+   * with JSON Schemas of its arguments and result. The answer comes from the
+   * untrusted plugin: it is checked for shape, and its strings are the
+   * plugin's words, to be shown neutralised.
+   */
+  async describe(timeout = 5000): Promise<DescribedContract[]> {
+    const raw = await this.call(RuntimeMethod.describe, {}, { timeout });
+    const parsed = Described.safeParse(raw);
+    if (!parsed.success) {
+      throw new ProtocolError(
+        this.name,
+        `malformed answer to $/describe: ${parsed.error.issues[0].message}`,
+      );
+    }
+    return parsed.data.contracts as DescribedContract[];
   }
 
   /** Asks the plugin for `$/ping`; resolves when it answers within `timeout` ms. */

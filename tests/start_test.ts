@@ -236,3 +236,12 @@ Deno.test("a call past its deadline rejects with TimeoutError at once", async ()
   assert.equal(error.method, "calc.wait");
   assert.equal(await plugin.api(Calc).add(1, 1), 2);
 });
+
+Deno.test("describe() reports each contract's methods with JSON Schemas", async () => {
+  await using plugin = await startPlugin(fixture("calc.ts"), { contracts: [Calc] });
+  const described = await plugin.describe();
+  assert.deepEqual(described.map((c) => [c.name, c.version]), [["calc", 1], ["text", 2]]);
+  const add = described[0].methods.find((m) => m.name === "add")!;
+  assert.deepEqual((add.input as { prefixItems: unknown[] }).prefixItems, [{ type: "number" }, { type: "number" }]);
+  assert.deepEqual((add.output as { type: string }).type, "number");
+});

@@ -242,6 +242,8 @@ Deno.test("describe() reports each contract's methods with JSON Schemas", async 
   const described = await plugin.describe();
   assert.deepEqual(described.map((c) => [c.name, c.version]), [["calc", 1], ["text", 2]]);
   const add = described[0].methods.find((m) => m.name === "add")!;
-  assert.deepEqual((add.input as { prefixItems: unknown[] }).prefixItems, [{ type: "number" }, { type: "number" }]);
+  assert.deepEqual((add.input as { prefixItems: unknown[] }).prefixItems, [{ type: "number" }, {
+    type: "number",
+  }]);
   assert.deepEqual((add.output as { type: string }).type, "number");
 });

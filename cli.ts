@@ -1,0 +1,131 @@
+/**
+ * The `plug` command: call a plugin's method, inspect what it serves and
+ * requests, or check it against the sandbox preflight, from the shell.
+ *
+ * ```sh
+ * deno task plug call plugins/hello/main.ts greeter.sayHello '"a"'
+ * deno task plug inspect plugins/fetcher/main.ts --allow-net=127.0.0.1:8080
+ * deno task plug check plugins/summarizer/main.ts --allow-read=./docs
+ * ```
+ *
+ * @example Run it from code
+ * ```ts ignore
+ * import { main } from "@plugbox/plugbox/cli";
+ * Deno.exit(await main(["check", "./plugins/hello/main.ts"]));
+ * ```
+ * @module
+ */
+
+import { parseArgs, UsageError } from "./runner/cli_args.ts";
+import {
+  callCommand,
+  checkCommand,
+  ExitCode,
+  exitCodeFor,
+  inspectCommand,
+  type Output,
+} from "./runner/commands.ts";
+
+export { ExitCode } from "./runner/commands.ts";
+
+const GRANTS = `Permissions (deny by default; spelled as Deno spells them, values comma-separated):
+  --allow-read=PATH[,PATH]     --allow-write=PATH[,PATH]    --allow-net=HOST[:PORT][,...]
+  --allow-env=NAME[,NAME]      --allow-sys=NAME[,NAME]      --allow-run=PROG  --allow-ffi=LIB  --allow-all
+Acknowledgements for grants that weaken the sandbox:
+  --unsafe-private-network  --unsafe-write-code  --unsafe-run  --unsafe-ffi  --unsafe-all
+Sandbox:
+  --isolation=auto|os|deno   (default auto: bubblewrap where it works)
+  --memory=MB                heap cap; writable memory is capped too (default 512)
+  --manifest=refuse|narrow|ignore   grants beyond plugbox.json (default refuse)`;
+
+const HELP: Record<string, string> = {
+  "": `plug: run untrusted plugins from the shell.
+
+Usage: plug <command> [options] [arguments]
+
+Commands:
+  call <module> <contract>.<method> [json-arg ...]   call one method, print the JSON result
+  inspect <module>                                   contracts, schemas, requested permissions, module graph
+  check <module> [grants]                            run the sandbox preflight only; print what would be refused
+
+Run "plug <command> --help" for a command's options.
+
+Exit codes: 0 ok, 1 unexpected failure, 2 usage, 3 plugin error, 4 permission denied,
+5 timeout, 6 plugin crashed, 7 refused by the preflight, 8 protocol error, 9 isolation unavailable.`,
+  call: `Usage: plug call <module> <contract>.<method> [json-arg ...] [options]
+
+Starts the plugin with the permissions given, calls the method with the JSON
+arguments (strings need quotes: '"text"'; use -- before arguments that start
+with --), prints the result as JSON on stdout, and stops the plugin.
+
+Options:
+  --timeout=MS   deadline for the start and for the call (default 10000 and 30000)
+  --verbose      show the plugin's log lines and whole error messages on stderr
+${GRANTS}`,
+  inspect: `Usage: plug inspect <module> [grants] [options]
+
+Shows the plugin's contracts with each method's argument and result types
+(from zod's JSON Schema), the permissions its plugbox.json requests and why,
+the grants given here that it did not request, and its module graph. The
+plugin runs, to describe itself, with no permission at all.
+
+Options:
+  --json         print one JSON object instead
+  --timeout=MS   deadline for the start and the description (default 10000)
+${GRANTS}`,
+  check: `Usage: plug check <module> [grants] [options]
+
+Runs the sandbox preflight without running the plugin: the folder walk and
+snapshot, the grants, the manifest review, and the module-graph check. Prints
+every refusal (exit code 7), or that nothing would be refused (exit code 0).
+
+Options:
+  --json         print one JSON object instead
+${GRANTS}`,
+};
+
+const COMMANDS: Record<
+  string,
+  (args: ReturnType<typeof parseArgs>, io: Output) => Promise<number>
+> = {
+  call: callCommand,
+  inspect: inspectCommand,
+  check: checkCommand,
+};
+
+/**
+ * Runs `plug` with `args` and returns the exit code; errors are written as
+ * one line, `ErrorName: message`, on stderr.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "@plugbox/plugbox/cli";
+ * const code = await main(["call", "./plugins/hello/main.ts", "greeter.sayHello", '"a"']);
+ * ```
+ */
+export async function main(
+  args: readonly string[],
+  io: Output = { out: (line) => console.log(line), err: (line) => console.error(line) },
+): Promise<number> {
+  let verbose = false;
+  try {
+    const parsed = parseArgs(args);
+    verbose = parsed.verbose;
+    if (parsed.help || parsed.command === undefined || parsed.command === "help") {
+      const topic = parsed.command === "help" ? parsed.positional[0] ?? "" : parsed.command ?? "";
+      if (!(topic in HELP)) throw new UsageError(`unknown command "${topic}"`);
+      io.out(HELP[topic]);
+      return parsed.command === undefined && !parsed.help ? ExitCode.usage : ExitCode.ok;
+    }
+    const command = COMMANDS[parsed.command];
+    if (!command) throw new UsageError(`unknown command "${parsed.command}"; try plug --help`);
+    return await command(parsed, io);
+  } catch (error) {
+    const name = error instanceof Error ? error.name : "Error";
+    const message = error instanceof Error ? error.message : String(error);
+    io.err(`${name}: ${verbose ? message : message.split("\n")[0]}`);
+    return exitCodeFor(error);
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

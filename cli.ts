@@ -26,7 +26,7 @@ import {
   type Output,
 } from "./runner/commands.ts";
 
-export { ExitCode } from "./runner/commands.ts";
+export { ExitCode, type Output } from "./runner/commands.ts";
 
 const GRANTS = `Permissions (deny by default; spelled as Deno spells them, values comma-separated):
   --allow-read=PATH[,PATH]     --allow-write=PATH[,PATH]    --allow-net=HOST[:PORT][,...]

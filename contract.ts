@@ -17,6 +17,7 @@
  */
 
 export {
+  type ArgsOf,
   type CallContext,
   type Contract,
   type ContractApi,
@@ -29,4 +30,7 @@ export {
   type ImplResult,
   type MethodSchema,
   type MethodSchemas,
+  type ReturnsOf,
+  type SchemaInput,
+  type SchemaOutput,
 } from "./runner/contract.ts";

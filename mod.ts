@@ -33,6 +33,16 @@ export {
 } from "./runner/errors.ts";
 export type { IsolationMode } from "./runner/isolation.ts";
 export { type LaunchOptions, type LaunchPlan, planPlugin } from "./runner/launch.ts";
+export type {
+  Manifest,
+  ManifestPolicy,
+  ManifestReview,
+  PermissionKind,
+  PermissionRequest,
+  UncoveredGrant,
+} from "./runner/manifest.ts";
+export type { GraphSummary } from "./runner/preflight.ts";
+export type { DescribedContract, DescribedMethod, ServedContract } from "./runner/protocol.ts";
 export type { LogEntry, LogLevel } from "./runner/logs.ts";
 export {
   type ManagedOptions,
@@ -46,6 +56,7 @@ export {
   type Permissions,
   type ResolvedGrants,
   resolveGrants,
+  type ResolveGrantsOptions,
   SYS_NAMES,
   toDenoArgs,
   type UnsafeAcknowledgements,

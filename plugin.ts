@@ -17,3 +17,6 @@ export * from "./contract.ts";
 export { Dispatcher, implement, type Implementation } from "./runner/dispatch.ts";
 export { log, type Logger, type LogLevel } from "./runner/log.ts";
 export { serve, type ServeOptions } from "./runner/serve.ts";
+export type { RequestContext } from "./runner/peer.ts";
+export type { RequestId } from "./runner/protocol.ts";
+export type { DescribedContract, DescribedMethod, ServedContract } from "./runner/protocol.ts";

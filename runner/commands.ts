@@ -65,7 +65,9 @@ export function exitCodeFor(error: unknown): number {
 
 /** Where a command writes. */
 export interface Output {
+  /** Writes one line of results (stdout). */
   out(line: string): void;
+  /** Writes one line of errors or logs (stderr). */
   err(line: string): void;
 }
 

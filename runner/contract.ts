@@ -38,17 +38,26 @@ export interface CallContext {
   signal: AbortSignal;
 }
 
-type ArgsOf<F> = F extends z.ZodFunction<infer I, z.core.$ZodFunctionOut> ? I : never;
-type ReturnsOf<F> = F extends z.ZodFunction<z.core.$ZodFunctionIn, infer O> ? O : never;
+// Structural on purpose: zod's own generics would make zod's internal types
+// part of this package's documented API.
+
+/** The argument tuple schema of a method schema. */
+export type ArgsOf<F> = F extends { _zod: { def: { input: infer I } } } ? I : never;
+/** The result schema of a method schema. */
+export type ReturnsOf<F> = F extends { _zod: { def: { output: infer O } } } ? O : never;
+/** What a schema accepts (zod's `z.input`). */
+export type SchemaInput<S> = S extends { _zod: { input: infer I } } ? I : unknown;
+/** What a schema produces (zod's `z.output`). */
+export type SchemaOutput<S> = S extends { _zod: { output: infer O } } ? O : unknown;
 
 /** Arguments as the host passes them (schema input). */
-export type HostArgs<F> = z.input<ArgsOf<F>> extends infer A extends unknown[] ? A : never;
+export type HostArgs<F> = SchemaInput<ArgsOf<F>> extends infer A extends unknown[] ? A : never;
 /** The result as the host receives it (schema output). */
-export type HostResult<F> = z.output<ReturnsOf<F>>;
+export type HostResult<F> = SchemaOutput<ReturnsOf<F>>;
 /** Arguments as the implementation receives them (schema output). */
-export type ImplArgs<F> = z.output<ArgsOf<F>> extends infer A extends unknown[] ? A : never;
+export type ImplArgs<F> = SchemaOutput<ArgsOf<F>> extends infer A extends unknown[] ? A : never;
 /** What the implementation may return (schema input). */
-export type ImplResult<F> = z.input<ReturnsOf<F>>;
+export type ImplResult<F> = SchemaInput<ReturnsOf<F>>;
 
 /**
  * The host's typed API for a contract: one async function per method.

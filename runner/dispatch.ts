@@ -136,6 +136,10 @@ export class Dispatcher {
   /** What this dispatcher serves, as the handshake reports it. */
   readonly served: ServedContract[] = [];
 
+  /**
+   * Routes for every method of every implementation.
+   * @throws {TypeError} when a contract is served twice.
+   */
   constructor(implementations: readonly Implementation[]) {
     for (const { contract, methods } of implementations) {
       if (this.served.some((c) => c.name === contract.name)) {

@@ -55,6 +55,7 @@ function withTail(message: string, tail: string): string {
  * ```
  */
 export class PluginError extends Error {
+  /** Always `"PluginError"`. */
   override name = "PluginError" as const;
   /** The plugin's name. */
   readonly plugin: string;
@@ -67,6 +68,7 @@ export class PluginError extends Error {
   /** The JSON-RPC `data` member, if any. */
   readonly data: unknown;
 
+  /** Builds the error; see the class for what each field means. */
   constructor(
     remoteName: string,
     remoteMessage: string,
@@ -97,6 +99,7 @@ export class PluginError extends Error {
  * ```
  */
 export class ProtocolError extends Error {
+  /** Always `"ProtocolError"`. */
   override name = "ProtocolError" as const;
   /** The plugin's name. */
   readonly plugin: string;
@@ -105,6 +108,7 @@ export class ProtocolError extends Error {
   /** The plugin's recent stderr, when known. */
   readonly stderrTail: string;
 
+  /** Builds the error; see the class for what each field means. */
   constructor(plugin: string, detail: string, options?: ErrorOptions & { stderrTail?: string }) {
     super(
       withTail(`Plugin "${plugin}" broke the protocol: ${detail}`, options?.stderrTail ?? ""),
@@ -130,6 +134,7 @@ export class ProtocolError extends Error {
  * ```
  */
 export class PluginExitedError extends Error {
+  /** Always `"PluginExitedError"`. */
   override name = "PluginExitedError" as const;
   /** The plugin's name. */
   readonly plugin: string;
@@ -144,6 +149,7 @@ export class PluginExitedError extends Error {
   /** The plugin's recent stderr. */
   readonly stderrTail: string;
 
+  /** Builds the error; see the class for what each field means. */
   constructor(
     plugin: string,
     status: ExitStatus,
@@ -175,6 +181,7 @@ export class PluginExitedError extends Error {
  * ```
  */
 export class PermissionDeniedError extends Error {
+  /** Always `"PermissionDeniedError"`. */
   override name = "PermissionDeniedError" as const;
   /** The plugin's name. */
   readonly plugin: string;
@@ -185,6 +192,7 @@ export class PermissionDeniedError extends Error {
   /** What was asked for (a path, host:port, variable), when known. */
   readonly target: string | undefined;
 
+  /** Builds the error; see the class for what each field means. */
   constructor(
     fields: { plugin: string; permission: string; target?: string; method?: string },
     options?: ErrorOptions & { detail?: string },
@@ -205,8 +213,11 @@ export class PermissionDeniedError extends Error {
 
 /** One problem found by a schema, path first. */
 export interface ValidationIssue {
+  /** Where: argument index first, then property names and indices. */
   path: (string | number)[];
+  /** What is wrong, in zod's words. */
   message: string;
+  /** zod's issue code, such as `invalid_type`. */
   code?: string;
 }
 
@@ -232,6 +243,7 @@ export function formatPath(path: readonly (string | number)[]): string {
  * ```
  */
 export class ValidationError extends Error {
+  /** Always `"ValidationError"`. */
   override name = "ValidationError" as const;
   /** The contract's name. */
   readonly contract: string;
@@ -244,6 +256,7 @@ export class ValidationError extends Error {
   /** Every issue the schema reported. */
   readonly issues: ValidationIssue[];
 
+  /** Builds the error; see the class for what each field means. */
   constructor(
     fields: {
       contract: string;
@@ -287,6 +300,7 @@ export class ValidationError extends Error {
  * ```
  */
 export class PreflightError extends Error {
+  /** Always `"PreflightError"`. */
   override name = "PreflightError" as const;
   /** The plugin's name. */
   readonly plugin: string;
@@ -304,6 +318,7 @@ export class PreflightError extends Error {
   /** Every refusal the check found, this one first (one entry for most checks). */
   readonly all: string[] = [];
 
+  /** Builds the error; see the class for what each field means. */
   constructor(
     fields: {
       plugin: string;
@@ -348,6 +363,7 @@ export class PluginTimeoutError extends DOMException {
   /** The plugin's recent stderr. */
   readonly stderrTail: string;
 
+  /** Builds the error; see the class for what each field means. */
   constructor(fields: {
     plugin: string;
     operation: string;
@@ -384,10 +400,12 @@ export class PluginTimeoutError extends DOMException {
  * ```
  */
 export class IsolationUnavailableError extends Error {
+  /** Always `"IsolationUnavailableError"`. */
   override name = "IsolationUnavailableError" as const;
   /** The isolation that was asked for. */
   readonly isolation: string;
 
+  /** Builds the error; see the class for what each field means. */
   constructor(isolation: string, detail: string, options?: ErrorOptions) {
     super(`Isolation "${isolation}" is unavailable: ${detail}`, options);
     this.isolation = isolation;
@@ -408,6 +426,7 @@ export class IsolationUnavailableError extends Error {
  * ```
  */
 export class PluginUnavailableError extends Error {
+  /** Always `"PluginUnavailableError"`. */
   override name = "PluginUnavailableError" as const;
   /** The plugin's name. */
   readonly plugin: string;
@@ -416,6 +435,7 @@ export class PluginUnavailableError extends Error {
   /** Why, in words. */
   readonly reason: string;
 
+  /** Builds the error; see the class for what each field means. */
   constructor(plugin: string, state: string, reason: string, options?: ErrorOptions) {
     super(`Plugin "${plugin}" is ${state}: ${reason}`, options);
     this.plugin = plugin;

@@ -102,6 +102,7 @@ export class ManagedPlugin implements CallTarget {
   #healthTimer: ReturnType<typeof setInterval> | undefined;
   #lastExit: PluginExitedError | undefined;
 
+  /** Use {@linkcode PluginHost.start}, which creates and starts it. */
   constructor(
     name: string,
     module: string | URL,

@@ -91,6 +91,7 @@ export class PluginHost implements AsyncDisposable {
   #options: PluginHostOptions;
   #disposed = false;
 
+  /** A host with no plugins yet; with `handleSignals` (the default) it stops them all on SIGINT/SIGTERM. */
   constructor(options: PluginHostOptions = {}) {
     this.#options = options;
     if (options.handleSignals ?? true) watchSignals(this);

@@ -14,11 +14,20 @@ import { neutralize } from "./text.ts";
 /** The manifest's file name, at the plugin's root. */
 export const MANIFEST_FILE = "plugbox.json";
 
-/** Permission kinds a manifest can request. */
-export const MANIFEST_KINDS = ["read", "write", "net", "env", "sys", "run", "ffi", "all"] as const;
-
 /** One kind of permission. */
-export type PermissionKind = (typeof MANIFEST_KINDS)[number];
+export type PermissionKind = "read" | "write" | "net" | "env" | "sys" | "run" | "ffi" | "all";
+
+/** Permission kinds a manifest can request. */
+export const MANIFEST_KINDS: readonly PermissionKind[] = [
+  "read",
+  "write",
+  "net",
+  "env",
+  "sys",
+  "run",
+  "ffi",
+  "all",
+];
 
 /** One requested permission: a value (`"*"` for any) and why it is needed. */
 export interface PermissionRequest {
@@ -41,7 +50,9 @@ export type ManifestPolicy = "refuse" | "narrow" | "ignore";
 
 /** One granted value the manifest does not cover. */
 export interface UncoveredGrant {
+  /** The permission kind. */
   kind: PermissionKind;
+  /** The granted value: a path, host, variable or sys name, `"*"` for `all`. */
   value: string;
 }
 

@@ -71,13 +71,21 @@ export interface UnsafeAcknowledgements {
 
 /** Grants after validation: absolute real paths, exact hosts, env values resolved. */
 export interface ResolvedGrants {
+  /** Absolute real paths the plugin may read. */
   read: string[];
+  /** Absolute real paths the plugin may write. */
   write: string[];
+  /** `host` or `host:port` entries the plugin may connect to. */
   net: string[];
+  /** Variables set in the plugin's environment (and readable by it), with their values. */
   env: Record<string, string>;
+  /** System information APIs allowed. */
   sys: string[];
+  /** Programs allowed (acknowledged as unsafe). */
   run: string[];
+  /** Native libraries allowed (acknowledged as unsafe). */
   ffi: string[];
+  /** Every permission (acknowledged as unsafe). */
   all: boolean;
 }
 

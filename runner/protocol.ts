@@ -142,8 +142,11 @@ export interface InitializeParams {
 
 /** One contract as the plugin describes it in the handshake. */
 export interface ServedContract {
+  /** The contract's name. */
   name: string;
+  /** The contract's version. */
   version: number;
+  /** Its method names. */
   methods: string[];
 }
 
@@ -156,15 +159,21 @@ export interface InitializeResult {
 
 /** One method as `$/describe` reports it: JSON Schemas of its argument tuple and result. */
 export interface DescribedMethod {
+  /** The method's name. */
   name: string;
+  /** JSON Schema of the argument tuple. */
   input: unknown;
+  /** JSON Schema of the result. */
   output: unknown;
 }
 
 /** One contract as `$/describe` reports it. */
 export interface DescribedContract {
+  /** The contract's name. */
   name: string;
+  /** The contract's version. */
   version: number;
+  /** Its methods. */
   methods: DescribedMethod[];
 }
 

@@ -148,7 +148,7 @@ Deno.test("plug inspect shows contracts, types, requests and the graph; --json t
   assert.match(text.stdout, /^plugin\s+fixtures/m);
   assert.match(
     text.stdout,
-    /requests \(plugbox\.json\):\n  read "\*": tests grant folders to read/,
+    /requests \(plugbox\.json\):\n {2}read "\*": tests grant folders to read/,
   );
   assert.match(text.stdout, /calc v1\n\s+add\(number, number\): number/);
   assert.match(text.stdout, /greet\(\{ name: string \}, string\?\): string/);
@@ -202,7 +202,7 @@ Deno.test("plug check runs only the preflight and lists every refusal", async ()
 Deno.test("plug --help and each command's --help", async () => {
   const top = await plug(["--help"]);
   assert.equal(top.code, 0);
-  assert.match(top.stdout, /Commands:\n  call /);
+  assert.match(top.stdout, /Commands:\n {2}call /);
   assert.match(top.stdout, /Exit codes: 0 ok, 1 unexpected failure, 2 usage/);
   for (const command of ["call", "inspect", "check"]) {
     for (const args of [[command, "--help"], ["help", command]]) {

@@ -5,10 +5,10 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
-import { basename, dirname, isAbsolute, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { IsolationUnavailableError, PreflightError } from "./errors.ts";
+import { basename, dirname } from "node:path";
+import { IsolationUnavailableError } from "./errors.ts";
+import { checkGrantLinks } from "./grant_links.ts";
+import { verifyGraph } from "./graph_cache.ts";
 import {
   bwrapArgs,
   denoPrefix,
@@ -19,6 +19,13 @@ import {
   type MountPlan,
   osPrefix,
 } from "./isolation.ts";
+import { codeRoots, defaultCacheDir, pluginDirs, resolveEntry, toPath } from "./locate.ts";
+import {
+  applyManifest,
+  type ManifestPolicy,
+  type ManifestReview,
+  narrowGrants,
+} from "./manifest.ts";
 import {
   isWithin,
   type Permissions,
@@ -27,21 +34,10 @@ import {
   toDenoArgs,
   type UnsafeAcknowledgements,
 } from "./permissions.ts";
-import { checkGraph, type GraphSummary } from "./preflight.ts";
+import type { GraphSummary } from "./preflight.ts";
 import { NONCE_FLAG } from "./protocol.ts";
-import { ensureSdk, type SdkFiles } from "./sdk.ts";
+import { ensureSdk } from "./sdk.ts";
 import { type Snapshot, type SnapshotLimits, takeSnapshot } from "./snapshot.ts";
-import { checkGrantLinks } from "./grant_links.ts";
-import {
-  describeRequests,
-  describeUncovered,
-  MANIFEST_FILE,
-  type ManifestPolicy,
-  type ManifestReview,
-  narrowGrants,
-  readManifest,
-  reviewGrants,
-} from "./manifest.ts";
 
 /** How to start a plugin; every field has a safe default. */
 export interface LaunchOptions {
@@ -127,63 +123,6 @@ const RESERVED_MIB = 768;
 /** Memory for `deno info` beyond the reservation, in MiB. */
 const PREFLIGHT_MIB = 256;
 
-function defaultCacheDir(): string {
-  const explicit = Deno.env.get("PLUGBOX_CACHE_DIR");
-  if (explicit) return explicit;
-  const base = Deno.env.get("XDG_CACHE_HOME") ||
-    join(Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE") ?? Deno.cwd(), ".cache");
-  return join(base, "plugbox");
-}
-
-function hostDenoDir(): string {
-  return Deno.env.get("DENO_DIR") ||
-    join(Deno.env.get("XDG_CACHE_HOME") || join(Deno.env.get("HOME") ?? "/", ".cache"), "deno");
-}
-
-function toPath(value: string | URL, what: string): string {
-  // A scheme of two or more letters is a URL (one letter is a Windows drive).
-  if (value instanceof URL || /^[a-z][a-z0-9+.-]+:/i.test(value)) {
-    const url = new URL(value);
-    if (url.protocol !== "file:") {
-      throw new TypeError(
-        `Cannot start plugin: ${what} must be a local path or file: URL, got "${url}"`,
-      );
-    }
-    return fileURLToPath(url);
-  }
-  if (typeof value !== "string" || value === "") {
-    throw new TypeError(`Cannot start plugin: ${what} must be a path or URL, got ${typeof value}`);
-  }
-  return isAbsolute(value) ? value : resolve(Deno.cwd(), value);
-}
-
-function resolveEntry(module: string | URL): string {
-  const path = toPath(module, "the module");
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.lstatSync(path);
-  } catch (cause) {
-    throw new TypeError(`Cannot start plugin: module "${path}" does not exist`, { cause });
-  }
-  if (!info.isFile) {
-    throw new PreflightError({
-      plugin: basename(dirname(path)),
-      reason: "entry",
-      path,
-      detail: `module "${path}" must be a regular file, not a link, folder or special file`,
-    });
-  }
-  return Deno.realPathSync(path);
-}
-
-function codeRoots(root: string, cacheDir: string, deno: string): string[] {
-  const roots = [root, cacheDir, hostDenoDir(), dirname(deno)];
-  const own = new URL("../", import.meta.url);
-  if (own.protocol === "file:") roots.push(fileURLToPath(own));
-  if (Deno.mainModule.startsWith("file:")) roots.push(dirname(fileURLToPath(Deno.mainModule)));
-  return roots.map((r) => r.replace(/\/+$/, "") || "/");
-}
-
 function validateNumber(name: string, value: number, min: number, max: number): number {
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     throw new TypeError(
@@ -206,123 +145,6 @@ function chooseIsolation(mode: IsolationMode, tools: HostTools, notes: string[])
   }
   if (mode === "auto") notes.push(`isolation "auto" chose "os": bubblewrap works here`);
   return mode === "deno" ? "deno" : "os";
-}
-
-/** Per-plugin state: its own Deno dir (no web storage) and an empty home. */
-async function pluginDirs(cacheDir: string, root: string, name: string) {
-  const id = createHash("sha256").update(root).digest("hex").slice(0, 16);
-  const base = join(cacheDir, "plugins", `${name}-${id}`);
-  const denoDir = join(base, "deno_dir");
-  const home = join(base, "home");
-  await Deno.mkdir(denoDir, { recursive: true });
-  await Deno.mkdir(home, { recursive: true });
-  // A file where Deno wants the web storage folder: localStorage and the
-  // Cache API fail in the plugin, so it has no unbounded storage (THREATS T7).
-  const storage = join(denoDir, "location_data");
-  const info = await Deno.lstat(storage).catch(() => undefined);
-  if (!info) await Deno.writeFile(storage, new Uint8Array(), { mode: 0o444 });
-  else if (!info.isFile) {
-    await Deno.remove(storage, { recursive: true }).then(() =>
-      Deno.writeFile(storage, new Uint8Array())
-    );
-  }
-  return { denoDir, home };
-}
-
-/** Reviews the grants against the manifest and applies the policy's refusal. */
-function reviewManifest(
-  plugin: string,
-  snapshotDir: string,
-  grants: ResolvedGrants,
-  policy: ManifestPolicy,
-  notes: string[],
-): ManifestReview {
-  if (!["refuse", "narrow", "ignore"].includes(policy)) {
-    throw new TypeError(
-      `Cannot start plugin "${plugin}": "manifest" must be "refuse", "narrow" or "ignore", got "${policy}"`,
-    );
-  }
-  const { manifest, found } = readManifest(plugin, snapshotDir);
-  const uncovered = reviewGrants(manifest, grants);
-  if (uncovered.length === 0) return { manifest, found, uncovered };
-  const asked = found
-    ? `its ${MANIFEST_FILE} requests ${describeRequests(manifest)}`
-    : `it has no ${MANIFEST_FILE}, so it requests nothing`;
-  if (policy === "refuse") {
-    throw new PreflightError({
-      plugin,
-      reason: "manifest",
-      detail: `the grants exceed what the plugin requests: ${
-        describeUncovered(uncovered)
-      } not requested (${asked})`,
-    });
-  }
-  notes.push(
-    policy === "narrow"
-      ? `grants narrowed to the manifest: dropped ${describeUncovered(uncovered)}`
-      : `manifest ignored: granted beyond it ${describeUncovered(uncovered)}`,
-  );
-  return { manifest, found, uncovered };
-}
-
-const verified = new Map<string, GraphSummary>();
-
-/** What the module-graph check of one start needs. */
-interface PreflightRun {
-  name: string;
-  root: string;
-  deno: string;
-  snapshot: Snapshot;
-  sdk: SdkFiles;
-  wrap: (mounts: MountPlan) => Promise<string[]>;
-  env: Record<string, string>;
-  cacheDir: string;
-  timeoutMs: number;
-  denoDir: string;
-  home: string;
-}
-
-/** Runs the module-graph check unless this entry of this snapshot already passed it. */
-async function preflight(run: PreflightRun): Promise<GraphSummary> {
-  const { snapshot, sdk } = run;
-  // The entry is part of the key: one folder can hold a good entry and a hostile one.
-  const key = createHash("sha256")
-    .update(`${snapshot.hash}\0${snapshot.entry}\0${sdk.dir}\0${Deno.version.deno}`)
-    .digest("hex");
-  const marker = join(run.cacheDir, "verified", key);
-  const known = verified.get(key) ??
-    await Deno.readTextFile(marker).then((text) => JSON.parse(text) as GraphSummary).catch(() =>
-      undefined
-    );
-  if (known) {
-    verified.set(key, known);
-    return known;
-  }
-  const prefix = await run.wrap({
-    deno: run.deno,
-    readOnly: [snapshot.dir, sdk.dir, run.home],
-    readWrite: [run.denoDir],
-    net: false,
-    dev: false,
-    tmpBytes: 16 * 1024 * 1024,
-    cwd: snapshot.dir,
-  });
-  const summary = await checkGraph({
-    plugin: run.name,
-    prefix,
-    deno: run.deno,
-    entry: snapshot.entry,
-    snapshot: snapshot.dir,
-    root: run.root,
-    allowedRoots: [snapshot.dir, sdk.dir],
-    importMap: sdk.importMap,
-    env: run.env,
-    timeoutMs: run.timeoutMs,
-  });
-  await Deno.mkdir(dirname(marker), { recursive: true });
-  await Deno.writeTextFile(marker, JSON.stringify(summary));
-  verified.set(key, summary);
-  return summary;
 }
 
 /**
@@ -384,7 +206,7 @@ export async function planPlugin(
     cacheDir: cache,
     limits: options.snapshotLimits,
   });
-  const review = reviewManifest(name, snapshot.dir, grants, options.manifest ?? "refuse", notes);
+  const review = applyManifest(name, snapshot.dir, grants, options.manifest ?? "refuse", notes);
   if (options.manifest === "narrow") grants = narrowGrants(grants, review.uncovered);
   const { denoDir, home } = await pluginDirs(cache, root, name);
   const baseEnv = {
@@ -407,7 +229,7 @@ export async function planPlugin(
     notes.push(...missingHardening(tools).map((m) => `missing hardening: ${m}`));
     checkGrantLinks(name, grants);
   }
-  const graph = await preflight({
+  const graph = await verifyGraph({
     name,
     root,
     deno,

@@ -171,6 +171,42 @@ export function narrowGrants(grants: ResolvedGrants, uncovered: UncoveredGrant[]
   };
 }
 
+/** Reviews the grants against the manifest and applies the policy's refusal. */
+export function applyManifest(
+  plugin: string,
+  snapshotDir: string,
+  grants: ResolvedGrants,
+  policy: ManifestPolicy,
+  notes: string[],
+): ManifestReview {
+  if (!["refuse", "narrow", "ignore"].includes(policy)) {
+    throw new TypeError(
+      `Cannot start plugin "${plugin}": "manifest" must be "refuse", "narrow" or "ignore", got "${policy}"`,
+    );
+  }
+  const { manifest, found } = readManifest(plugin, snapshotDir);
+  const uncovered = reviewGrants(manifest, grants);
+  if (uncovered.length === 0) return { manifest, found, uncovered };
+  const asked = found
+    ? `its ${MANIFEST_FILE} requests ${describeRequests(manifest)}`
+    : `it has no ${MANIFEST_FILE}, so it requests nothing`;
+  if (policy === "refuse") {
+    throw new PreflightError({
+      plugin,
+      reason: "manifest",
+      detail: `the grants exceed what the plugin requests: ${
+        describeUncovered(uncovered)
+      } not requested (${asked})`,
+    });
+  }
+  notes.push(
+    policy === "narrow"
+      ? `grants narrowed to the manifest: dropped ${describeUncovered(uncovered)}`
+      : `manifest ignored: granted beyond it ${describeUncovered(uncovered)}`,
+  );
+  return { manifest, found, uncovered };
+}
+
 /** Describes uncovered grants for a message: `read "/data", net "x:1"`. */
 export function describeUncovered(uncovered: UncoveredGrant[]): string {
   return uncovered.map((u) => `${u.kind} "${u.value}"`).join(", ");

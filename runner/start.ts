@@ -6,11 +6,11 @@
 
 import type { Contract, ContractApi } from "./contract.ts";
 import { type ExitStatus, PluginExitedError, PluginTimeoutError, ProtocolError } from "./errors.ts";
-import { Deadlines } from "./deadlines.ts";
+import { Caller } from "./calls.ts";
 import { checkHandshake } from "./handshake.ts";
 import { type LaunchOptions, type LaunchPlan, planPlugin } from "./launch.ts";
 import { type LogEntry, LogParser } from "./logs.ts";
-import { type Outgoing, Peer, ResponseError } from "./peer.ts";
+import { Peer, ResponseError } from "./peer.ts";
 import { PluginProcess } from "./process.ts";
 import { z } from "zod";
 import {
@@ -23,7 +23,6 @@ import {
   type ServedContract,
 } from "./protocol.ts";
 import { type CallOptions, type CallTarget, createApi } from "./proxy.ts";
-import { Slots } from "./slots.ts";
 import { neutralize } from "./text.ts";
 import { LineTransport } from "./transport.ts";
 
@@ -108,10 +107,8 @@ export class Plugin implements CallTarget, AsyncDisposable {
   #process: PluginProcess;
   #transport: LineTransport;
   #peer: Peer;
-  #slots: Slots;
-  #deadlines = new Deadlines();
+  #calls: Caller;
   #reading: Promise<void>;
-  #callTimeout: number;
   #stop: { graceMs: number; termMs: number };
   #fault: ProtocolError | undefined;
   #status: ExitStatus | undefined;
@@ -122,9 +119,7 @@ export class Plugin implements CallTarget, AsyncDisposable {
     this.isolation = plan.isolation;
     this.plan = plan;
     this.#contracts = options.contracts;
-    this.#callTimeout = options.callTimeout ?? 30_000;
     this.#stop = { graceMs: options.stopGraceMs ?? 2000, termMs: options.stopTermMs ?? 1000 };
-    this.#slots = new Slots(options.maxInFlight ?? 64);
     const parser = new LogParser(plan.name);
     const onLog = options.onLog;
     this.#process = new PluginProcess(plan, {
@@ -145,6 +140,13 @@ export class Plugin implements CallTarget, AsyncDisposable {
           } ms`,
         ),
     });
+    this.#calls = new Caller(this.#peer, {
+      plugin: plan.name,
+      maxInFlight: options.maxInFlight ?? 64,
+      callTimeout: options.callTimeout ?? 30_000,
+      stderrTail: () => this.#process.stderrTail(),
+      exitStatus: () => this.#status,
+    });
     this.#reading = this.#transport.run({
       onMessage: (value) => this.#peer.receive(value),
       onStray: (line) => onFault?.(`stray output on stdout: ${neutralize(line, 200)}`),
@@ -153,7 +155,7 @@ export class Plugin implements CallTarget, AsyncDisposable {
     );
     this.#process.status.then((status) => {
       this.#status = status;
-      this.#deadlines.clear();
+      this.#calls.clear();
       this.#peer.close(this.#fault ?? new PluginExitedError(this.name, status));
     });
   }
@@ -276,89 +278,7 @@ export class Plugin implements CallTarget, AsyncDisposable {
    * `PluginExitedError` (naming the method) when the process ends.
    */
   call(method: string, params: unknown, options: CallOptions = {}): Promise<unknown> {
-    const timeoutMs = options.timeout ?? this.#callTimeout;
-    const outer = options.signal;
-    if (outer?.aborted) return Promise.reject(outer.reason);
-    if (outer || !this.#slots.tryAcquire()) {
-      return this.#callSlowly(method, params, timeoutMs, outer);
-    }
-    // The common case, kept to one promise and no timer: a free slot, no signal.
-    let outgoing: Outgoing;
-    try {
-      outgoing = this.#peer.start(method, params);
-    } catch (error) {
-      this.#slots.release();
-      return Promise.reject(error);
-    }
-    const deadline = this.#deadlines.add(
-      timeoutMs,
-      () => this.#peer.cancel(outgoing.id, this.#timeout(method, timeoutMs)),
-    );
-    return outgoing.promise.then((value) => {
-      deadline.done = true;
-      this.#slots.release();
-      return value;
-    }, (error) => {
-      deadline.done = true;
-      this.#slots.release();
-      throw this.#callError(error, method);
-    });
-  }
-
-  /** A call that waits for a slot or carries a signal: abort and deadline reach either stage. */
-  async #callSlowly(
-    method: string,
-    params: unknown,
-    timeoutMs: number,
-    outer: AbortSignal | undefined,
-  ): Promise<unknown> {
-    let queued: AbortController | undefined;
-    let sent: number | string | undefined;
-    const fail = (reason: unknown) =>
-      sent !== undefined ? this.#peer.cancel(sent, reason) : queued?.abort(reason);
-    const deadline = this.#deadlines.add(timeoutMs, () => fail(this.#timeout(method, timeoutMs)));
-    const onAbort = outer ? () => fail(outer.reason) : undefined;
-    if (onAbort) outer!.addEventListener("abort", onAbort, { once: true });
-    let slot = this.#slots.tryAcquire();
-    try {
-      if (!slot) {
-        queued = new AbortController();
-        await this.#slots.acquire(queued.signal);
-        slot = true;
-      }
-      const outgoing = this.#peer.start(method, params);
-      sent = outgoing.id;
-      return await outgoing.promise;
-    } catch (error) {
-      throw this.#callError(error, method);
-    } finally {
-      deadline.done = true;
-      if (slot) this.#slots.release();
-      if (onAbort) outer!.removeEventListener("abort", onAbort);
-    }
-  }
-
-  #timeout(method: string, timeoutMs: number): PluginTimeoutError {
-    const stderrTail = this.#process.stderrTail();
-    return new PluginTimeoutError({
-      plugin: this.name,
-      operation: "call",
-      method,
-      timeoutMs,
-      stderrTail,
-    });
-  }
-
-  #callError(error: unknown, method: string): unknown {
-    if (!(error instanceof PluginExitedError) || error.method !== undefined) return error;
-    const status: ExitStatus = this.#status ??
-      {
-        code: error.exitCode,
-        signal: error.signal,
-        reason: error.reason,
-        stderrTail: error.stderrTail,
-      };
-    return new PluginExitedError(this.name, status, { method, cause: error });
+    return this.#calls.call(method, params, options);
   }
 
   /**

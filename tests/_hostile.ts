@@ -163,6 +163,12 @@ export function recordingServer(): RecordingServer {
   };
 }
 
+/** An empty, temporary folder, removed on dispose (a fresh DENO_DIR or HOME for a control run). */
+export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix: "plugbox-control-" });
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}
+
 /** A free TCP port on 127.0.0.1 (bound, then released). */
 export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

@@ -14,6 +14,7 @@ import {
   pluginFolder,
   recordingServer,
   SECRET_DIR,
+  tempDir,
 } from "./_hostile.ts";
 
 async function refusal(module: string, isolation: string, extra: Record<string, unknown> = {}) {
@@ -287,19 +288,15 @@ Deno.test("T3 control: without plugbox a remote import is fetched with no --allo
 
 Deno.test("T4 control: without plugbox an npm: import is downloaded with zero permissions", async () => {
   await using registry = recordingServer();
-  const denoDir = await Deno.makeTempDir();
-  try {
-    await plainRun(hostile("t4_npm_import.ts"), {
-      env: { NPM_CONFIG_REGISTRY: `http://127.0.0.1:${registry.port}/`, DENO_DIR: denoDir },
-      timeoutMs: 20_000,
-    });
-    assert.ok(
-      registry.requests.includes("GET /left-pad HTTP/1.1"),
-      JSON.stringify(registry.requests),
-    );
-  } finally {
-    await Deno.remove(denoDir, { recursive: true });
-  }
+  await using denoDir = await tempDir();
+  await plainRun(hostile("t4_npm_import.ts"), {
+    env: { NPM_CONFIG_REGISTRY: `http://127.0.0.1:${registry.port}/`, DENO_DIR: denoDir.path },
+    timeoutMs: 20_000,
+  });
+  assert.ok(
+    registry.requests.includes("GET /left-pad HTTP/1.1"),
+    JSON.stringify(registry.requests),
+  );
 });
 
 // T5: config files beside the plugin, and what `deno run NAME` means

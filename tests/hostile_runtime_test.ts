@@ -15,6 +15,7 @@ import {
   procStat,
   recordingServer,
   SECRET_DIR,
+  tempDir,
 } from "./_hostile.ts";
 
 /**
@@ -83,63 +84,51 @@ for (const isolation of ISOLATIONS) {
 
 Deno.test("T4 control: without plugbox the computed npm: import is downloaded", async () => {
   await using registry = recordingServer();
-  const denoDir = await Deno.makeTempDir();
-  try {
-    await plainRun(hostile("t4_npm_attack.ts"), {
-      env: { NPM_CONFIG_REGISTRY: `http://127.0.0.1:${registry.port}/`, DENO_DIR: denoDir },
-      timeoutMs: 20_000,
-    });
-    assert.ok(
-      registry.requests.includes("GET /left-pad HTTP/1.1"),
-      JSON.stringify(registry.requests),
-    );
-  } finally {
-    await Deno.remove(denoDir, { recursive: true });
-  }
+  await using denoDir = await tempDir();
+  await plainRun(hostile("t4_npm_attack.ts"), {
+    env: { NPM_CONFIG_REGISTRY: `http://127.0.0.1:${registry.port}/`, DENO_DIR: denoDir.path },
+    timeoutMs: 20_000,
+  });
+  assert.ok(
+    registry.requests.includes("GET /left-pad HTTP/1.1"),
+    JSON.stringify(registry.requests),
+  );
 });
 
 // T5: ~/.npmrc is read even with --no-config, so HOME is an empty folder of plugbox's
 
-async function npmrcHome(port: number): Promise<string> {
-  const home = await Deno.makeTempDir();
-  await Deno.writeTextFile(join(home, ".npmrc"), `registry=http://127.0.0.1:${port}/\n`);
+/** A HOME whose .npmrc points npm at `port`. */
+async function npmrcHome(port: number): Promise<{ path: string } & AsyncDisposable> {
+  const home = await tempDir();
+  await Deno.writeTextFile(join(home.path, ".npmrc"), `registry=http://127.0.0.1:${port}/\n`);
   return home;
 }
 
 for (const isolation of ISOLATIONS) {
   Deno.test(`T5 [${isolation}]: the host's ~/.npmrc does not reach the plugin`, async () => {
     await using registry = recordingServer();
-    const home = await npmrcHome(registry.port);
-    try {
-      await withHostEnv({ HOME: home }, async () => {
-        const outcome = await attempt("t4_computed_npm_import.ts", isolation);
-        assert.match(outcome, /^refused/);
-      });
-      assert.deepEqual(registry.requests, []);
-    } finally {
-      await Deno.remove(home, { recursive: true });
-    }
+    await using home = await npmrcHome(registry.port);
+    await withHostEnv({ HOME: home.path }, async () => {
+      const outcome = await attempt("t4_computed_npm_import.ts", isolation);
+      assert.match(outcome, /^refused/);
+    });
+    assert.deepEqual(registry.requests, []);
   });
 }
 
 Deno.test("T5 control: without plugbox ~/.npmrc redirects npm lookups, even with --no-config", async () => {
   await using registry = recordingServer();
-  const home = await npmrcHome(registry.port);
-  const denoDir = await Deno.makeTempDir();
-  try {
-    await plainRun(hostile("t4_npm_attack.ts"), {
-      flags: ["--no-config"],
-      env: { HOME: home, DENO_DIR: denoDir },
-      timeoutMs: 20_000,
-    });
-    assert.ok(
-      registry.requests.includes("GET /left-pad HTTP/1.1"),
-      JSON.stringify(registry.requests),
-    );
-  } finally {
-    await Deno.remove(home, { recursive: true });
-    await Deno.remove(denoDir, { recursive: true });
-  }
+  await using home = await npmrcHome(registry.port);
+  await using denoDir = await tempDir();
+  await plainRun(hostile("t4_npm_attack.ts"), {
+    flags: ["--no-config"],
+    env: { HOME: home.path, DENO_DIR: denoDir.path },
+    timeoutMs: 20_000,
+  });
+  assert.ok(
+    registry.requests.includes("GET /left-pad HTTP/1.1"),
+    JSON.stringify(registry.requests),
+  );
 });
 
 // T6: the inherited environment
@@ -213,21 +202,12 @@ for (const isolation of ISOLATIONS) {
 }
 
 Deno.test("T7 control: without plugbox storage persists across runs and is shared by the same module", async () => {
-  const denoDir = await Deno.makeTempDir();
-  try {
-    const first = await plainRun(hostile("t7_web_storage.ts"), {
-      config: true,
-      env: { DENO_DIR: denoDir },
-    });
-    assert.match(first.stderr, /localStorage: wrote \(found null\); caches: wrote 1 MiB/);
-    const second = await plainRun(hostile("t7_web_storage.ts"), {
-      config: true,
-      env: { DENO_DIR: denoDir },
-    });
-    assert.match(second.stderr, /localStorage: wrote \(found written\)/);
-  } finally {
-    await Deno.remove(denoDir, { recursive: true });
-  }
+  await using denoDir = await tempDir();
+  const env = { DENO_DIR: denoDir.path };
+  const first = await plainRun(hostile("t7_web_storage.ts"), { config: true, env });
+  assert.match(first.stderr, /localStorage: wrote \(found null\); caches: wrote 1 MiB/);
+  const second = await plainRun(hostile("t7_web_storage.ts"), { config: true, env });
+  assert.match(second.stderr, /localStorage: wrote \(found written\)/);
 });
 
 // T12: the plugin has no controlling terminal and its own session

@@ -1,15 +1,44 @@
 /**
- * Classifies net grants: a grant that reaches the host's own machine or its
- * private network needs an explicit acknowledgement (THREATS T8).
+ * Net grants: put in the canonical form Deno compares against (so what is
+ * checked is what is enforced), and classified: a grant that reaches the
+ * host's own machine or a private network needs an explicit
+ * acknowledgement (THREATS T8).
  * @module
  */
 
 const LOCAL_NAMES = /(^|\.)(localhost|local|internal|home\.arpa|lan)\.?$/i;
 
-function hostOf(entry: string): string {
-  if (entry.startsWith("[")) return entry.slice(1, entry.indexOf("]"));
+function splitPort(entry: string): { host: string; port: string } {
+  if (entry.startsWith("[")) {
+    const end = entry.indexOf("]");
+    return { host: entry.slice(0, end + 1), port: entry.slice(end + 1) };
+  }
   const colon = entry.lastIndexOf(":");
-  return colon === -1 ? entry : entry.slice(0, colon);
+  return colon === -1
+    ? { host: entry, port: "" }
+    : { host: entry.slice(0, colon), port: entry.slice(colon) };
+}
+
+/**
+ * The canonical form of a net grant, as a URL parser (and so Deno) reads
+ * it: `0x7f.1` and `2130706433` are `127.0.0.1`, IPv6 is compressed, names
+ * are lower-case and punycoded. Undefined when it is not a host at all.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { canonicalNetGrant } from "./net.ts";
+ * assert.equal(canonicalNetGrant("0x7f000001:8080"), "127.0.0.1:8080");
+ * ```
+ */
+export function canonicalNetGrant(entry: string): string | undefined {
+  const { host, port } = splitPort(entry);
+  try {
+    const hostname = new URL(`http://${host}/`).hostname;
+    return hostname === "" ? undefined : hostname + port;
+  } catch {
+    return undefined;
+  }
 }
 
 function privateV4(octets: number[]): boolean {
@@ -30,40 +59,65 @@ function parseV4(host: string): number[] | undefined {
   return octets.every((o) => o <= 255) ? octets : undefined;
 }
 
-function privateV6(host: string): boolean {
-  const lower = host.toLowerCase();
-  if (lower === "::" || lower === "::1" || /^0*:(0*:)*0*1?$/.test(lower)) return true;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-  if (mapped) {
-    const v4 = parseV4(mapped[1]);
-    return v4 === undefined || privateV4(v4);
+/** Eight 16-bit groups of a compressed IPv6 address (as a URL parser writes it). */
+function expandV6(host: string): number[] | undefined {
+  const halves = host.split("::");
+  if (halves.length > 2) return undefined;
+  const head = halves[0] ? halves[0].split(":") : [];
+  const tail = halves.length === 2 && halves[1] ? halves[1].split(":") : [];
+  const missing = 8 - head.length - tail.length;
+  if (missing < 0 || (halves.length === 1 && missing !== 0)) return undefined;
+  const groups = [...head, ...Array(missing).fill("0"), ...tail].map((g) => parseInt(g, 16));
+  return groups.length === 8 && groups.every((g) => g >= 0 && g <= 0xffff) ? groups : undefined;
+}
+
+function v4From(high: number, low: number): number[] {
+  return [high >> 8, high & 0xff, low >> 8, low & 0xff];
+}
+
+function privateV6(groups: number[]): boolean {
+  const [g0, g1, g2, g3, g4, g5, g6, g7] = groups;
+  const zeros = (n: number) => groups.slice(0, n).every((g) => g === 0);
+  if (zeros(8) || (zeros(7) && g7 === 1)) return true; // :: and ::1
+  // Addresses that carry an IPv4 address: mapped, compatible, NAT64, 6to4, Teredo.
+  if (zeros(5) && g5 === 0xffff) return privateV4(v4From(g6, g7));
+  if (zeros(6)) return privateV4(v4From(g6, g7));
+  if (g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0) {
+    return privateV4(v4From(g6, g7));
   }
-  const first = parseInt(lower.split(":")[0] || "0", 16);
-  return (first & 0xfe00) === 0xfc00 || // fc00::/7 unique local
-    (first & 0xffc0) === 0xfe80 || // fe80::/10 link local
-    (first & 0xff00) === 0xff00; // multicast
+  if (g0 === 0x2002) return privateV4(v4From(g1, g2));
+  if (g0 === 0x2001 && g1 === 0) return true; // Teredo: the IPv4 inside is obfuscated; count it as private
+  return (g0 & 0xfe00) === 0xfc00 || // fc00::/7 unique local
+    (g0 & 0xffc0) === 0xfe80 || // fe80::/10 link local
+    (g0 & 0xffc0) === 0xfec0 || // fec0::/10 site local (deprecated)
+    (g0 & 0xff00) === 0xff00 || // multicast
+    (g0 === 0x100 && g1 === 0 && g2 === 0 && g3 === 0); // 100::/64 discard
 }
 
 /**
- * True when a net grant (`host` or `host:port`) names the local machine, a
- * private or link-local range, or a name that only resolves locally. Numeric
- * hosts that are not a plain dotted quad count as private, since resolvers
- * read `127.1` as loopback.
+ * True when a net grant (`host` or `host:port`, canonical or not) names the
+ * local machine, a private, link-local or special range (IPv4 inside IPv6
+ * included), or a name that only resolves locally. Anything that is not a
+ * host counts as private.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { isPrivateHost } from "./net.ts";
- * assert.ok(isPrivateHost("127.0.0.1:8080") && !isPrivateHost("example.com:443"));
+ * assert.ok(isPrivateHost("127.0.0.1:8080") && isPrivateHost("[::ffff:7f00:1]:80"));
+ * assert.ok(!isPrivateHost("example.com:443"));
  * ```
  */
 export function isPrivateHost(entry: string): boolean {
-  const host = hostOf(entry);
-  if (host.includes(":")) return privateV6(host);
-  if (LOCAL_NAMES.test(host)) return true;
-  if (/^[\d.]+$/.test(host)) {
-    const v4 = parseV4(host.replace(/\.$/, ""));
-    return v4 === undefined || privateV4(v4);
+  const canonical = canonicalNetGrant(entry);
+  if (canonical === undefined) return true;
+  const { host } = splitPort(canonical);
+  if (host.startsWith("[")) {
+    const groups = expandV6(host.slice(1, -1));
+    return groups === undefined || privateV6(groups);
   }
-  return false;
+  if (LOCAL_NAMES.test(host)) return true;
+  const v4 = parseV4(host);
+  if (v4) return privateV4(v4);
+  return /^[\d.]+$/.test(host); // numeric but not an address: treat as private
 }

@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { isAbsolute, resolve, sep } from "node:path";
 import { z } from "zod";
-import { isPrivateHost } from "./net.ts";
+import { canonicalNetGrant, isPrivateHost } from "./net.ts";
 
 /** The values Deno accepts for `--allow-sys`. */
 export const SYS_NAMES = [
@@ -99,9 +99,9 @@ const HOST =
 
 const NetEntry = FLAG_SAFE.refine((v) => {
   const match = HOST.exec(v);
-  if (!match) return false;
+  if (!match || canonicalNetGrant(v) === undefined) return false;
   const port = match[1] === undefined ? 1 : Number(match[1]);
-  return port >= 1 && port <= 65535 && !/^\d+$/.test(v.replace(/:\d+$/, ""));
+  return port >= 1 && port <= 65535;
 }, "must be host or host:port (IPv6 in brackets), port 1-65535");
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -202,7 +202,7 @@ export function resolveGrants(
       permissions,
     );
     refuse(
-      `${where} ${value === undefined ? "" : `${JSON.stringify(value)} `}: ${issue.message}`,
+      `${where}${value === undefined ? "" : ` ${JSON.stringify(value)}`}: ${issue.message}`,
       parsed.error,
     );
   }
@@ -236,7 +236,8 @@ export function resolveGrants(
       }
     }
   }
-  const net = unique(p.net ?? []);
+  // The canonical form is what Deno compares against, so it is what is checked and passed.
+  const net = unique((p.net ?? []).map((entry) => canonicalNetGrant(entry)!));
   if (!ack.privateNetwork) {
     const local = net.find((n) => isPrivateHost(n));
     if (local) {

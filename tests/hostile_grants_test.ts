@@ -115,6 +115,25 @@ for (const isolation of ISOLATIONS) {
       }),
       /loopback, private or local address; pass unsafe\.privateNetwork/,
     );
+    // Other spellings of loopback, which Deno (like any URL parser) reads as 127.0.0.1 or ::1.
+    for (
+      const spelling of [
+        "0x7f000001",
+        "0x7f.1",
+        "2130706433",
+        "[::ffff:7f00:1]",
+        "[64:ff9b::7f00:1]",
+      ]
+    ) {
+      await refusedGrant(
+        startPlugin(hostile("t8_escalating_grants.ts"), {
+          contracts: [Probe],
+          isolation: isolation as "auto",
+          permissions: { net: [`${spelling}:${granted.port}`] },
+        }),
+        /loopback, private or local address/,
+      );
+    }
     await using plugin = await startPlugin(hostile("t8_escalating_grants.ts"), {
       contracts: [Probe],
       isolation: isolation as "auto",
@@ -131,6 +150,17 @@ for (const isolation of ISOLATIONS) {
     assert.equal(granted.requests.length, 1);
   });
 }
+
+Deno.test("T8 control: without plugbox a hex spelling of loopback reaches the host's own local service", async () => {
+  await using service = recordingServer();
+  const run = await plainRun(hostile("t8_escalating_grants.ts"), {
+    config: true,
+    flags: [`--allow-net=0x7f000001:${service.port}`],
+    args: ["connect", `0x7f000001:${service.port}`],
+  });
+  assert.match(run.stderr, /connected: ok/);
+  assert.deepEqual(service.requests, ["GET /admin HTTP/1.0"]);
+});
 
 Deno.test("T8 control: without plugbox a loopback grant reaches the host's own local service", async () => {
   await using service = recordingServer();

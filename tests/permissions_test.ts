@@ -38,7 +38,7 @@ Deno.test("resolveGrants() resolves paths to absolute real paths", async () => {
 Deno.test("resolveGrants() refuses values that would inject flags", () => {
   refused(
     () => resolveGrants({ read: ["/tmp,/etc"] }),
-    /read\.0 "\/tmp,\/etc" : must not contain ","/,
+    /read\.0 "\/tmp,\/etc": must not contain ","/,
   );
   refused(() => resolveGrants({ read: ["--allow-all"] }), /must not start with "-"/);
   refused(() => resolveGrants({ write: ["/tmp\n--allow-run"] }), /newline/);
@@ -63,6 +63,10 @@ Deno.test("resolveGrants() refuses run, ffi and all without their acknowledgemen
     "--no-prompt",
     "--allow-all",
   ]);
+});
+
+Deno.test("resolveGrants() refuses hosts that are not ASCII host names", () => {
+  refused(() => resolveGrants({ net: ["bücher.example"] }), /host or host:port/);
 });
 
 Deno.test("resolveGrants() refuses private network grants without privateNetwork", () => {
@@ -124,6 +128,33 @@ Deno.test("resolveGrants() copies named env variables from the host and refuses 
   ) {
     refused(() => resolveGrants({ env: [name] }), /reserved/);
   }
+});
+
+Deno.test("net grants are passed in the canonical form Deno compares against", () => {
+  const grants = resolveGrants({
+    net: ["EXAMPLE.com:443", "xn--bcher-kva.example", "[2001:DB8:0:0:0:0:0:1]:443"],
+  });
+  assert.deepEqual(grants.net, ["[2001:db8::1]:443", "example.com:443", "xn--bcher-kva.example"]);
+  // Spellings of loopback a URL parser (and Deno) turn into 127.0.0.1 or ::1 are refused without acknowledgement.
+  for (
+    const host of [
+      "0x7f000001:8080",
+      "0x7f.1:8080",
+      "2130706433:80",
+      "017700000001:80",
+      "[::ffff:7f00:1]:80",
+      "[64:ff9b::7f00:1]",
+      "[::ffff:a00:1]",
+      "[2002:7f00:1::]:80",
+      "[0:0:0:0:0:0:0:1]:80",
+    ]
+  ) {
+    refused(() => resolveGrants({ net: [host] }), /loopback, private or local/);
+  }
+  assert.deepEqual(
+    resolveGrants({ net: ["0x7f000001:8080"] }, { unsafe: { privateNetwork: true } }).net,
+    ["127.0.0.1:8080"],
+  );
 });
 
 Deno.test("isPrivateHost() classifies hosts", () => {

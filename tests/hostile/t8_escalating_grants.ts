@@ -20,6 +20,21 @@ async function attack(what = ""): Promise<string> {
       }
       case "fetch":
         return `fetched: ${await (await fetch(target)).text()}`;
+      case "connect": {
+        // A raw TCP connection: the host name is checked as written, then resolved.
+        const [hostname, port] = [
+          target.slice(0, target.lastIndexOf(":")),
+          target.slice(target.lastIndexOf(":") + 1),
+        ];
+        const conn = await Deno.connect({ hostname, port: Number(port) });
+        await conn.write(new TextEncoder().encode("GET /admin HTTP/1.0\r\n\r\n"));
+        const buffer = new Uint8Array(1024);
+        const n = await conn.read(buffer);
+        conn.close();
+        return `connected: ${
+          new TextDecoder().decode(buffer.subarray(0, n ?? 0)).split("\r\n\r\n")[1]
+        }`;
+      }
       case "read":
         return `read: ${await Deno.readTextFile(target)}`;
       default:

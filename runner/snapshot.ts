@@ -7,6 +7,8 @@
  */
 
 import { createHash } from "node:crypto";
+import { constants } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import { PreflightError } from "./errors.ts";
 
@@ -86,24 +88,48 @@ function kindOf(info: Deno.FileInfo): string {
   return "not a regular file or folder";
 }
 
-async function readChecked(walk: Walk, path: string, before: Deno.FileInfo): Promise<Uint8Array> {
-  const file = await Deno.open(path, { read: true });
+/**
+ * Reads a file seen by `lstat`, refusing it if it changed since: opened
+ * without following a final link and without blocking on a FIFO, then
+ * checked to be the same regular file, reached without links, of the same
+ * size; at most that size (plus one byte, to notice growth) is read.
+ */
+export async function readUnchanged(
+  plugin: string,
+  path: string,
+  before: Deno.FileInfo,
+): Promise<Uint8Array> {
+  const changed = (why: string): never => {
+    throw new PreflightError({
+      plugin,
+      reason: "special-file",
+      path,
+      detail: `"${path}" changed while it was being copied (${why})`,
+    });
+  };
+  let handle: FileHandle;
   try {
-    // The path may have been swapped for a link between lstat and open.
-    const after = await file.stat();
-    if (after.ino !== before.ino || after.dev !== before.dev || !after.isFile) {
-      refuse(walk, "special-file", path, `"${path}" changed while it was being copied`);
-    }
-    const bytes = new Uint8Array(after.size);
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    return changed((error as { code?: string }).code ?? String(error));
+  }
+  try {
+    const after = await handle.stat();
+    if (!after.isFile()) changed("no longer a regular file");
+    if (Number(after.ino) !== before.ino || Number(after.dev) !== before.dev) changed("replaced");
+    if (Number(after.nlink) > 1) changed("now a hard link");
+    if (Deno.realPathSync(path) !== path) changed("reached through a link");
+    const bytes = new Uint8Array(before.size + 1);
     let offset = 0;
     while (offset < bytes.length) {
-      const n = await file.read(bytes.subarray(offset));
-      if (n === null) break;
-      offset += n;
+      const { bytesRead } = await handle.read(bytes, offset, bytes.length - offset, null);
+      if (bytesRead === 0) break;
+      offset += bytesRead;
     }
+    if (offset !== before.size) changed(`size ${before.size} became ${offset}+`);
     return bytes.subarray(0, offset);
   } finally {
-    file.close();
+    await handle.close();
   }
 }
 
@@ -134,7 +160,7 @@ async function visit(walk: Walk, dir: string, depth: number): Promise<void> {
       if (walk.bytes > walk.limits.maxBytes) {
         refuse(walk, "limits", path, `the folder holds more than ${walk.limits.maxBytes} bytes`);
       }
-      walk.files.push({ rel, bytes: await readChecked(walk, path, info) });
+      walk.files.push({ rel, bytes: await readUnchanged(walk.plugin, path, info) });
     } else {
       refuse(walk, "special-file", path, `"${path}" is ${kindOf(info)}`);
     }

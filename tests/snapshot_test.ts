@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { PreflightError } from "../mod.ts";
-import { removeReadOnly, takeSnapshot } from "../runner/snapshot.ts";
+import { readUnchanged, removeReadOnly, takeSnapshot } from "../runner/snapshot.ts";
 
 async function tempDirs() {
   const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-snap-" }));
@@ -82,4 +82,35 @@ Deno.test("takeSnapshot() refuses an entry that is not a file of the folder", as
     }),
     (e: unknown) => e instanceof PreflightError && e.reason === "entry",
   );
+});
+
+Deno.test("readUnchanged() refuses a file swapped, grown or turned into a FIFO after lstat, without hanging", async () => {
+  await using dirs = await tempDirs();
+  const path = `${dirs.root}/main.ts`;
+  await Deno.writeTextFile(path, "export const a = 1;");
+  assert.equal(
+    new TextDecoder().decode(await readUnchanged("p", path, await Deno.lstat(path))),
+    "export const a = 1;",
+  );
+  const refusal = (why: RegExp) => (e: unknown) =>
+    e instanceof PreflightError && why.test(e.message);
+
+  let before = await Deno.lstat(path);
+  await Deno.writeTextFile(path, " // and more", { append: true });
+  await assert.rejects(readUnchanged("p", path, before), refusal(/size 19 became 20\+/));
+
+  before = await Deno.lstat(path);
+  // Same size, new inode (written beside, then renamed over: both exist at once).
+  await Deno.writeTextFile(`${path}.new`, "x".repeat(before.size));
+  await Deno.rename(`${path}.new`, path);
+  await assert.rejects(readUnchanged("p", path, before), refusal(/replaced/));
+
+  before = await Deno.lstat(path);
+  await Deno.remove(path);
+  assert.ok((await new Deno.Command("mkfifo", { args: [path] }).output()).success);
+  await assert.rejects(readUnchanged("p", path, before), refusal(/no longer a regular file/));
+
+  await Deno.remove(path);
+  await Deno.symlink("/etc/hostname", path);
+  await assert.rejects(readUnchanged("p", path, before), refusal(/ELOOP/));
 });

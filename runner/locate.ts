@@ -20,8 +20,18 @@ export function defaultCacheDir(): string {
 
 /** The host's own module cache, which no grant may write over. */
 export function hostDenoDir(): string {
-  return Deno.env.get("DENO_DIR") ||
-    join(Deno.env.get("XDG_CACHE_HOME") || join(Deno.env.get("HOME") ?? "/", ".cache"), "deno");
+  const explicit = Deno.env.get("DENO_DIR");
+  if (explicit) return explicit;
+  const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE") ?? "/";
+  // Deno's own defaults, per platform.
+  switch (Deno.build.os) {
+    case "darwin":
+      return join(home, "Library", "Caches", "deno");
+    case "windows":
+      return join(Deno.env.get("LOCALAPPDATA") ?? join(home, "AppData", "Local"), "deno");
+    default:
+      return join(Deno.env.get("XDG_CACHE_HOME") || join(home, ".cache"), "deno");
+  }
 }
 
 /** A module or root given as a path or URL, as an absolute path. */

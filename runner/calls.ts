@@ -6,7 +6,7 @@
  * @module
  */
 
-import { Deadlines } from "./deadlines.ts";
+import { type Deadline, Deadlines } from "./deadlines.ts";
 import { type ExitStatus, PluginExitedError, PluginTimeoutError } from "./errors.ts";
 import type { Outgoing, Peer } from "./peer.ts";
 import type { CallOptions } from "./proxy.ts";
@@ -58,25 +58,28 @@ export class Caller {
     }
     // The common case, kept to one promise and no timer: a free slot, no signal.
     let outgoing: Outgoing;
-    try {
-      outgoing = this.#peer.start(method, params);
-    } catch (error) {
-      this.#slots.release();
-      return Promise.reject(error);
-    }
     const deadline = this.#deadlines.add(
       timeoutMs,
       () => this.#peer.cancel(outgoing.id, this.#timeout(method, timeoutMs)),
     );
-    return outgoing.promise.then((value) => {
-      deadline.done = true;
-      this.#slots.release();
-      return value;
-    }, (error) => {
-      deadline.done = true;
-      this.#slots.release();
+    try {
+      outgoing = this.#peer.start(method, params, () => this.#release(deadline));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return outgoing.promise.catch((error) => {
       throw this.#callError(error, method);
     });
+  }
+
+  /**
+   * The slot is freed when the plugin answers or the process ends, not when
+   * the caller gives up: a handler still running after a cancel still counts
+   * against `maxInFlight`.
+   */
+  #release(deadline: Deadline): void {
+    deadline.done = true;
+    this.#slots.release();
   }
 
   /** A call that waits for a slot or carries a signal: abort and deadline reach either stage. */
@@ -93,21 +96,18 @@ export class Caller {
     const deadline = this.#deadlines.add(timeoutMs, () => fail(this.#timeout(method, timeoutMs)));
     const onAbort = outer ? () => fail(outer.reason) : undefined;
     if (onAbort) outer!.addEventListener("abort", onAbort, { once: true });
-    let slot = this.#slots.tryAcquire();
     try {
-      if (!slot) {
+      if (!this.#slots.tryAcquire()) {
         queued = new AbortController();
         await this.#slots.acquire(queued.signal);
-        slot = true;
       }
-      const outgoing = this.#peer.start(method, params);
+      const outgoing = this.#peer.start(method, params, () => this.#release(deadline));
       sent = outgoing.id;
       return await outgoing.promise;
     } catch (error) {
       throw this.#callError(error, method);
     } finally {
-      deadline.done = true;
-      if (slot) this.#slots.release();
+      if (sent === undefined) deadline.done = true;
       if (onAbort) outer!.removeEventListener("abort", onAbort);
     }
   }

@@ -93,6 +93,8 @@ interface Pending {
   cancelled: boolean;
   /** Removes the caller's abort listener, if `request()` added one. */
   unlisten: (() => void) | undefined;
+  /** Told once the entry is gone: answered (even after a cancel) or closed. */
+  onSettled: (() => void) | undefined;
   stuckTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
@@ -172,10 +174,15 @@ export class Peer {
   /**
    * Sends a request and returns its id and result promise, for callers that
    * manage cancellation themselves (see {@linkcode Peer.cancel}). Throws
-   * synchronously when the message cannot be serialised.
+   * synchronously when the message cannot be serialised. `onSettled` is
+   * called once the request is truly over: answered (a cancelled one too,
+   * when its late answer arrives), failed to send, or closed.
    */
-  start(method: string, params: unknown): Outgoing {
-    if (this.#closed) return { id: -1, promise: Promise.reject(this.#closedReason) };
+  start(method: string, params: unknown, onSettled?: () => void): Outgoing {
+    if (this.#closed) {
+      onSettled?.();
+      return { id: -1, promise: Promise.reject(this.#closedReason) };
+    }
     const id = this.#nextId++;
     let entry!: Pending;
     const promise = new Promise<unknown>((resolve, reject) => {
@@ -186,6 +193,7 @@ export class Peer {
         cancelled: false,
         unlisten: undefined,
         stuckTimer: undefined,
+        onSettled,
       };
     });
     // Registered before sending: an in-memory peer may answer synchronously.
@@ -194,6 +202,7 @@ export class Peer {
       this.#send({ jsonrpc: "2.0", id, method, params });
     } catch (error) {
       this.#pending.delete(id);
+      onSettled?.();
       throw error;
     }
     return { id, promise };
@@ -270,6 +279,7 @@ export class Peer {
   }
 
   #settle(entry: Pending): void {
+    entry.onSettled?.();
     entry.unlisten?.();
     if (entry.stuckTimer !== undefined) clearTimeout(entry.stuckTimer);
   }

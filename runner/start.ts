@@ -82,8 +82,9 @@ export interface StartOptions extends LaunchOptions {
   onProtocolFault?: (detail: string) => void;
   /**
    * Told when a call it gave up on was not answered within `cancelGraceMs`:
-   * the handler ignores cancellation (a busy loop, say). The manager kills
-   * and restarts such a plugin.
+   * the handler ignores cancellation (a busy loop, say), and still holds one
+   * of the `maxInFlight` slots. Without this callback such a plugin is
+   * killed; the manager passes one that kills and restarts it.
    */
   onUnresponsive?: (detail: string) => void;
   /** Aborting cancels the start and stops the process. */
@@ -133,12 +134,14 @@ export class Plugin implements CallTarget, AsyncDisposable {
       flushed: () => this.#transport.flushed(),
       onViolation: (detail) => onFault?.(detail),
       cancelGraceMs: options.cancelGraceMs,
-      onStuck: (method, id) =>
-        options.onUnresponsive?.(
-          `"${method}" (id ${id}) was cancelled and not answered within ${
-            options.cancelGraceMs ?? 2000
-          } ms`,
-        ),
+      onStuck: (method, id) => {
+        const detail = `"${method}" (id ${id}) was cancelled and not answered within ${
+          options.cancelGraceMs ?? 2000
+        } ms`;
+        // A handler that ignores cancellation holds a slot and, likely, a core: end it.
+        if (options.onUnresponsive) options.onUnresponsive(detail);
+        else this.#process.kill();
+      },
     });
     this.#calls = new Caller(this.#peer, {
       plugin: plan.name,

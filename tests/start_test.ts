@@ -11,7 +11,7 @@ import {
 import { defineContract } from "../contract.ts";
 import { z } from "zod";
 import { Calc, Text } from "./fixtures/contracts.ts";
-import { fixture, within } from "./_helpers.ts";
+import { fixture, rejected, within } from "./_helpers.ts";
 import { Greeter } from "../plugins/hello/contract.ts";
 
 Deno.test("startPlugin() gives a typed round trip to the hello plugin", async () => {
@@ -246,4 +246,20 @@ Deno.test("describe() reports each contract's methods with JSON Schemas", async 
     type: "number",
   }]);
   assert.deepEqual((add.output as { type: string }).type, "number");
+});
+
+Deno.test("a call that ignores its deadline keeps its slot until the plugin answers; a stuck plugin is killed", async () => {
+  const { Life } = await import("./fixtures/contracts.ts");
+  await using plugin = await startPlugin(fixture("lifecycle.ts"), {
+    contracts: [Life],
+    maxInFlight: 1,
+    cancelGraceMs: 300,
+  });
+  const spin = await rejected<PluginTimeoutError>(plugin.api(Life, { timeout: 100 }).spin());
+  assert.ok(spin instanceof PluginTimeoutError);
+  assert.equal(plugin.inFlight, 1, "the busy handler still counts");
+  // Its slot is not free: this call waits, and the stuck plugin is killed meanwhile.
+  const next = await rejected<PluginExitedError>(plugin.api(Life, { timeout: 5000 }).echo(1));
+  assert.ok(next instanceof PluginExitedError, String(next));
+  assert.equal((await plugin.exited).reason, "killed");
 });

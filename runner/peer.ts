@@ -15,6 +15,7 @@ import {
   type ResponseMessage,
   RuntimeMethod,
 } from "./protocol.ts";
+import { neutralize } from "./text.ts";
 
 /**
  * A JSON-RPC error: thrown by request handlers to answer with a specific
@@ -262,9 +263,11 @@ export class Peer {
     const entry = message.id === null ? undefined : this.#pending.get(message.id);
     if (!entry) {
       const detail = message.error
-        ? ` (error ${message.error.code}: ${message.error.message})`
+        ? ` (error ${message.error.code}: ${message.error.message.slice(0, 200)})`
         : "";
-      this.#violation(`response to unknown or already answered id ${message.id}${detail}`);
+      this.#violation(
+        `response to unknown or already answered id ${JSON.stringify(message.id)}${detail}`,
+      );
       return;
     }
     this.#pending.delete(message.id!);
@@ -299,7 +302,7 @@ export class Peer {
     if (this.#closed) return;
     const { id } = message;
     if (this.#inbound.has(id)) {
-      this.#violation(`request id ${id} reused while still in progress`);
+      this.#violation(`request id ${JSON.stringify(id)} reused while still in progress`);
       return;
     }
     const controller = new AbortController();
@@ -382,8 +385,9 @@ export class Peer {
     }
   }
 
+  /** Reports a fault; the peer's words in it (ids, messages) are neutralised and bounded. */
   #violation(detail: string): void {
-    this.#options.onViolation?.(detail);
+    this.#options.onViolation?.(neutralize(detail, 300));
   }
 
   /**

@@ -144,6 +144,19 @@ Deno.test("Peer reports responses with unknown or duplicate ids and ignores them
   assert.match(violations[1], /Parse error/);
 });
 
+Deno.test("Peer neutralises and bounds the peer's words in what it reports", () => {
+  const violations: string[] = [];
+  const peer = new Peer(() => {}, { onViolation: (d) => violations.push(d) });
+  peer.receive({
+    jsonrpc: "2.0",
+    id: "\x1b]0;x\x07".repeat(20),
+    error: { code: 1, message: "\x1b[2J".repeat(100_000) },
+  });
+  assert.equal(violations.length, 1);
+  assert.ok(!violations[0].includes("\x1b"), "no raw escape");
+  assert.ok(violations[0].length < 400, `${violations[0].length} characters`);
+});
+
 Deno.test("Peer answers malformed requests with InvalidRequest when they carry an id", () => {
   const sent: Message[] = [];
   const violations: string[] = [];

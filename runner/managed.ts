@@ -48,7 +48,8 @@ export interface ManagedOptions extends StartOptions {
    */
   restartWindowMs?: number;
   /**
-   * First restart delay, doubled after each consecutive failure, in ms.
+   * First restart delay, doubled after each consecutive failure, in ms. The
+   * doubling starts over once a process has stayed up for `backoffMaxMs`.
    * @default {100}
    */
   backoffInitialMs?: number;
@@ -97,6 +98,7 @@ export class ManagedPlugin implements CallTarget {
   #emit: (event: PluginEvent) => void;
   #crashes: number[] = [];
   #consecutive = 0;
+  #startedAt: number | undefined;
   #waiters: Waiter[] = [];
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
   #healthTimer: ReturnType<typeof setInterval> | undefined;
@@ -117,12 +119,20 @@ export class ManagedPlugin implements CallTarget {
 
   /** Starts the first process; rejects (and leaves the plugin failed) when that start fails. */
   async start(): Promise<void> {
+    let plugin: Plugin;
     try {
-      this.#adopt(await this.#spawn());
+      plugin = await this.#spawn();
     } catch (error) {
-      this.#fail(`could not start: ${error instanceof Error ? error.message : error}`);
+      if (this.state === "starting") {
+        this.#fail(`could not start: ${error instanceof Error ? error.message : error}`);
+      }
       throw error;
     }
+    if (this.state !== "starting") {
+      await plugin.close(); // stopped while it was starting: do not leak the new process
+      throw this.#unavailable();
+    }
+    this.#adopt(plugin);
   }
 
   #spawn(): Promise<Plugin> {
@@ -140,6 +150,7 @@ export class ManagedPlugin implements CallTarget {
   #adopt(plugin: Plugin): void {
     this.current = plugin;
     this.state = "running";
+    this.#startedAt = Date.now();
     const interval = this.#options.healthIntervalMs ?? 10_000;
     if (interval > 0 && this.#healthTimer === undefined) {
       this.#healthTimer = setInterval(() => this.#checkHealth(), interval);
@@ -186,10 +197,11 @@ export class ManagedPlugin implements CallTarget {
     }
     this.#crashes.push(now);
     const initial = this.#options.backoffInitialMs ?? 100;
-    const delayMs = Math.min(
-      this.#options.backoffMaxMs ?? 10_000,
-      initial * 2 ** this.#consecutive++,
-    );
+    const maxDelay = this.#options.backoffMaxMs ?? 10_000;
+    // A process that stayed up as long as the longest delay was healthy: start over.
+    if (this.#startedAt !== undefined && now - this.#startedAt >= maxDelay) this.#consecutive = 0;
+    this.#startedAt = undefined;
+    const delayMs = Math.min(maxDelay, initial * 2 ** this.#consecutive++);
     this.state = "restarting";
     this.#emit({
       type: "restart",
@@ -207,7 +219,6 @@ export class ManagedPlugin implements CallTarget {
           return;
         }
         this.restarts++;
-        this.#consecutive = 0;
         this.#adopt(plugin);
       } catch (error) {
         if (this.state === "restarting") {
@@ -339,7 +350,20 @@ export class ManagedPlugin implements CallTarget {
     this.state = "restarting";
     clearTimeout(this.#restartTimer);
     await this.current?.close();
-    const plugin = await this.#spawn();
+    let plugin: Plugin;
+    try {
+      plugin = await this.#spawn();
+    } catch (error) {
+      // The new process did not come up: the policy decides, as after a crash.
+      if (this.state === "restarting") {
+        const reason = `restart failed: ${
+          error instanceof Error ? error.message.split("\n")[0] : error
+        }`;
+        if ((this.#options.restart ?? "on-failure") === "never") this.#fail(reason);
+        else this.#scheduleRestart(reason);
+      }
+      throw error;
+    }
     if (this.state !== "restarting") {
       await plugin.close(); // stopped while it was starting: do not leak the new process
       throw this.#unavailable();

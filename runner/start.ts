@@ -302,19 +302,28 @@ export class Plugin implements CallTarget, AsyncDisposable {
     return parsed.data.contracts as DescribedContract[];
   }
 
-  /** Asks the plugin for `$/ping`; resolves when it answers within `timeout` ms. */
+  /**
+   * Asks the plugin for `$/ping`; resolves when it answers within `timeout`
+   * ms. The ping goes straight to the wire, not behind queued calls: a busy
+   * plugin that still reads its input is healthy.
+   */
   async ping(timeout = 5000): Promise<void> {
+    const deadline = new AbortController();
+    const timer = setTimeout(() => {
+      const stderrTail = this.#process.stderrTail();
+      deadline.abort(
+        new PluginTimeoutError({
+          plugin: this.name,
+          operation: "ping",
+          timeoutMs: timeout,
+          stderrTail,
+        }),
+      );
+    }, timeout);
     try {
-      await this.call(RuntimeMethod.ping, {}, { timeout });
-    } catch (error) {
-      if (!(error instanceof PluginTimeoutError)) throw error;
-      const stderrTail = error.stderrTail;
-      throw new PluginTimeoutError({
-        plugin: this.name,
-        operation: "ping",
-        timeoutMs: timeout,
-        stderrTail,
-      });
+      await this.#peer.request(RuntimeMethod.ping, {}, { signal: deadline.signal });
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -299,3 +299,76 @@ Deno.test("stopping during a manual restart leaves no process behind", async () 
   assert.equal(managed.state, "stopped");
   assert.deepEqual(childrenOf(Deno.pid), []);
 });
+
+Deno.test("stopping a plugin during its first start leaves it stopped, with no process", async () => {
+  const { host } = watchedHost();
+  await using _ = host;
+  const starting = host.start("life", life, { contracts: [Life] });
+  const stopped = await host.stop("life");
+  assert.equal(stopped, undefined, "nothing was running yet");
+  await assert.rejects(starting, PluginUnavailableError);
+  assert.equal(host.get("life").state, "stopped");
+  assert.deepEqual(childrenOf(Deno.pid), []);
+});
+
+Deno.test("a manual restart whose new process fails follows the restart policy", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    const main = join(dir, "main.ts");
+    await Deno.writeTextFile(
+      join(dir, "contracts.ts"),
+      await Deno.readTextFile(fixture("contracts.ts")),
+    );
+    await Deno.writeTextFile(main, await Deno.readTextFile(life));
+    const { host, next } = watchedHost();
+    await using _ = host;
+    const managed = await host.start("life", main, {
+      contracts: [Life],
+      maxRestarts: 1,
+      backoffInitialMs: 10,
+    });
+    await Deno.writeTextFile(main, 'console.error("broken build"); Deno.exit(1);\n');
+    const failed = next("failed");
+    await assert.rejects(host.restart("life"), PluginExitedError);
+    assert.match((await failed).reason, /gave up after 1 restarts/);
+    assert.equal(managed.state, "failed");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("health pings do not queue behind busy calls: a busy, healthy plugin is left alone", async () => {
+  const { host, events } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", life, {
+    contracts: [Life],
+    maxInFlight: 1,
+    healthIntervalMs: 50,
+    healthTimeoutMs: 200,
+  });
+  // Long enough for several pings while the only slot is taken.
+  assert.equal(await managed.api(Life).slow(700), "slept 700");
+  assert.deepEqual(events.filter((e) => e.type === "unresponsive"), []);
+});
+
+Deno.test("the backoff starts over once a process stayed up for backoffMaxMs", async () => {
+  const { host, events, next } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", life, {
+    contracts: [Life],
+    backoffInitialMs: 10,
+    backoffMaxMs: 80,
+  });
+  const api = managed.api(Life);
+  for (let i = 0; i < 2; i++) {
+    const started = next("start");
+    await rejected(api.crash(1));
+    await started;
+  }
+  await api.slow(100); // the new process stays up longer than backoffMaxMs
+  const started = next("start");
+  await rejected(api.crash(1));
+  await started;
+  const delays = events.flatMap((e) => e.type === "restart" ? [e.delayMs] : []);
+  assert.deepEqual(delays, [10, 20, 10]);
+});

@@ -25,6 +25,14 @@ export interface PluginProcessOptions {
   stderrRingBytes?: number;
   /** Called with every stderr line, neutralised. */
   onStderrLine?: (line: string) => void;
+  /**
+   * The process is a wrapper that reports its child's death by signal as
+   * exit code 128 + n (bubblewrap does). Then a fatal code counts as a
+   * fatal signal; otherwise only a real signal does, since a plugin can
+   * exit with any code it likes.
+   * @default {false}
+   */
+  signalsAsCodes?: boolean;
 }
 
 /** The stop ladder's steps. */
@@ -70,11 +78,13 @@ export class PluginProcess {
   #child: Deno.ChildProcess;
   #ring: StderrRing;
   #intent: "stopped" | "killed" | undefined;
+  #signalsAsCodes: boolean;
   #exited = false;
 
   /** @throws {Error} when the command cannot be spawned. */
   constructor(spec: SpawnSpec, options: PluginProcessOptions = {}) {
     this.#ring = new StderrRing(options.stderrRingBytes);
+    this.#signalsAsCodes = options.signalsAsCodes ?? false;
     try {
       this.#child = new Deno.Command(spec.command, {
         args: spec.args,
@@ -105,7 +115,7 @@ export class PluginProcess {
   #describe(status: Deno.CommandStatus): ExitStatus {
     const stderrTail = this.#ring.tail();
     const fatal = (status.signal !== null && FATAL_SIGNALS.has(status.signal)) ||
-      (status.signal === null && FATAL_CODES.has(status.code));
+      (this.#signalsAsCodes && status.signal === null && FATAL_CODES.has(status.code));
     let reason: ExitStatus["reason"] = this.#intent ?? "exited";
     if (this.#intent !== "killed" && fatal && OUT_OF_MEMORY.test(stderrTail)) {
       reason = "out-of-memory";

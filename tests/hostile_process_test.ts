@@ -110,6 +110,26 @@ for (const isolation of ISOLATIONS) {
   });
 }
 
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T10 [${isolation}]: printing V8's words and exiting with 133 is not taken for running out of memory`, async () => {
+    await using plugin = await startPlugin(hostile("t10_fake_out_of_memory.ts"), {
+      contracts: [Probe],
+      isolation: isolation as "auto",
+    });
+    const error = await rejected<PluginExitedError>(plugin.api(Probe).attempt());
+    assert.ok(error instanceof PluginExitedError);
+    assert.equal(error.exitCode, 133);
+    if (plugin.isolation === "deno") {
+      // The Deno process is plugbox's child: a real out-of-memory death is a signal (SIGTRAP).
+      assert.equal(error.reason, "exited");
+    } else {
+      // Under bubblewrap a signal reaches plugbox only as code 128 + n, the same as this
+      // fake: the reason is out-of-memory, as documented (README, Lifecycle).
+      assert.equal(error.reason, "out-of-memory");
+    }
+  });
+}
+
 Deno.test("T10 control: without a heap cap the heap bomb grows far past 64 MiB", async () => {
   const child = new Deno.Command(Deno.execPath(), {
     args: [

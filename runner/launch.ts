@@ -273,7 +273,7 @@ export async function planPlugin(
     notes,
     command,
     args: [...wrapperArgs, ...denoArgs],
-    env: { ...baseEnv, ...grants.env },
+    env: { ...grants.env, ...baseEnv },
     cwd: snapshot.dir,
     root,
     snapshot,

@@ -107,7 +107,7 @@ const NetEntry = FLAG_SAFE.refine((v) => {
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 // Variables that change how Deno itself behaves (T6): never passed to a plugin.
 const RESERVED_ENV =
-  /^(DENO_.*|NODE_.*|NPM_CONFIG_.*|LD_.*|RUST_.*|V8_.*|SSL_CERT_.*|HOME|PATH|(HTTPS?|ALL|NO)_PROXY|TMPDIR|XDG_.*)$/i;
+  /^(DENO_.*|NODE_.*|NPM_CONFIG_.*|LD_.*|RUST_.*|V8_.*|SSL_CERT_.*|HOME|PATH|PWD|NO_COLOR|(HTTPS?|ALL|NO)_PROXY|TMPDIR|XDG_.*)$/i;
 const EnvName = z.string().regex(ENV_NAME, "must be a variable name").refine(
   (v) => !RESERVED_ENV.test(v),
   "is reserved: it changes how Deno runs (DENO_*, NODE_*, proxies, HOME, PATH, ...)",

@@ -9,7 +9,7 @@ import {
 } from "../mod.ts";
 import { Life } from "./fixtures/contracts.ts";
 import { fixture, rejected, within } from "./_helpers.ts";
-import { childrenOf } from "./_hostile.ts";
+import { childrenOf, pluginFolder } from "./_hostile.ts";
 
 /** A host whose events can be awaited: `next(type)` resolves with the next event of that type. */
 function watchedHost(options: ConstructorParameters<typeof PluginHost>[0] = {}) {
@@ -38,6 +38,14 @@ function watchedHost(options: ConstructorParameters<typeof PluginHost>[0] = {}) 
 }
 
 const life = fixture("lifecycle.ts");
+
+/** A copy of the lifecycle plugin in a folder of its own, so a test can break it. */
+async function lifecycleCopy() {
+  return await pluginFolder({
+    "contracts.ts": await Deno.readTextFile(fixture("contracts.ts")),
+    "main.ts": await Deno.readTextFile(life),
+  });
+}
 
 Deno.test("a crashed plugin is restarted and the same API object keeps working", async () => {
   const { host, events, next } = watchedHost();
@@ -95,31 +103,22 @@ Deno.test("after too many crashes in the window the plugin is marked failed", as
 });
 
 Deno.test("failed restarts back off exponentially", async () => {
-  const dir = await Deno.realPath(await Deno.makeTempDir());
-  try {
-    const main = join(dir, "main.ts");
-    await Deno.writeTextFile(
-      join(dir, "contracts.ts"),
-      await Deno.readTextFile(fixture("contracts.ts")),
-    );
-    await Deno.writeTextFile(main, await Deno.readTextFile(life));
-    const { host, events, next } = watchedHost();
-    await using _ = host;
-    const managed = await host.start("life", main, {
-      contracts: [Life],
-      maxRestarts: 4,
-      backoffInitialMs: 20,
-    });
-    // From now on every start of this plugin crashes at once.
-    await Deno.writeTextFile(main, 'console.error("broken build"); Deno.exit(1);\n');
-    const failed = next("failed");
-    await rejected(managed.api(Life).crash(1));
-    assert.match((await failed).reason, /gave up after 4 restarts/);
-    const delays = events.flatMap((e) => e.type === "restart" ? [e.delayMs] : []);
-    assert.deepEqual(delays, [20, 40, 80, 160]);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using folder = await lifecycleCopy();
+  const main = join(folder.dir, "main.ts");
+  const { host, events, next } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", main, {
+    contracts: [Life],
+    maxRestarts: 4,
+    backoffInitialMs: 20,
+  });
+  // From now on every start of this plugin crashes at once.
+  await Deno.writeTextFile(main, 'console.error("broken build"); Deno.exit(1);\n');
+  const failed = next("failed");
+  await rejected(managed.api(Life).crash(1));
+  assert.match((await failed).reason, /gave up after 4 restarts/);
+  const delays = events.flatMap((e) => e.type === "restart" ? [e.delayMs] : []);
+  assert.deepEqual(delays, [20, 40, 80, 160]);
 });
 
 Deno.test('calls made while restarting wait for the restart, or fail fast with "fail"', async () => {
@@ -312,29 +311,20 @@ Deno.test("stopping a plugin during its first start leaves it stopped, with no p
 });
 
 Deno.test("a manual restart whose new process fails follows the restart policy", async () => {
-  const dir = await Deno.realPath(await Deno.makeTempDir());
-  try {
-    const main = join(dir, "main.ts");
-    await Deno.writeTextFile(
-      join(dir, "contracts.ts"),
-      await Deno.readTextFile(fixture("contracts.ts")),
-    );
-    await Deno.writeTextFile(main, await Deno.readTextFile(life));
-    const { host, next } = watchedHost();
-    await using _ = host;
-    const managed = await host.start("life", main, {
-      contracts: [Life],
-      maxRestarts: 1,
-      backoffInitialMs: 10,
-    });
-    await Deno.writeTextFile(main, 'console.error("broken build"); Deno.exit(1);\n');
-    const failed = next("failed");
-    await assert.rejects(host.restart("life"), PluginExitedError);
-    assert.match((await failed).reason, /gave up after 1 restarts/);
-    assert.equal(managed.state, "failed");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using folder = await lifecycleCopy();
+  const main = join(folder.dir, "main.ts");
+  const { host, next } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", main, {
+    contracts: [Life],
+    maxRestarts: 1,
+    backoffInitialMs: 10,
+  });
+  await Deno.writeTextFile(main, 'console.error("broken build"); Deno.exit(1);\n');
+  const failed = next("failed");
+  await assert.rejects(host.restart("life"), PluginExitedError);
+  assert.match((await failed).reason, /gave up after 1 restarts/);
+  assert.equal(managed.state, "failed");
 });
 
 Deno.test("health pings do not queue behind busy calls: a busy, healthy plugin is left alone", async () => {

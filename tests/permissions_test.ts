@@ -124,6 +124,7 @@ Deno.test("resolveGrants() copies named env variables from the host and refuses 
       "HTTPS_PROXY",
       "LD_PRELOAD",
       "DENO_AUTH_TOKENS",
+      "PWD",
     ]
   ) {
     refused(() => resolveGrants({ env: [name] }), /reserved/);

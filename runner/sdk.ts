@@ -61,8 +61,7 @@ async function bundle(deno: string, entry: URL, out: string, external: string[])
   const args = ["bundle", "--quiet", "--platform", "deno", "--minify", "--output", out];
   for (const name of external) args.push(`--external=${name}`); // "=": the flag takes many values
   args.push(entry.href);
-  // From the package's own folder, so its deno.json maps "zod" (a --config
-  // flag with --external bundles nothing in Deno 2.9).
+  // From the package's own folder, so its deno.json maps "zod".
   const cwd = packageRoot.protocol === "file:" ? fileURLToPath(packageRoot) : undefined;
   const result = await runCaptured(deno, args, { timeoutMs: 120_000, cwd });
   if (!result.success) {

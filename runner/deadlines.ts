@@ -101,3 +101,37 @@ export class Deadlines {
     this.#queues.clear();
   }
 }
+
+/**
+ * A signal that aborts after `ms` (with `reason()`, or an `AbortError`) or
+ * when `outer` aborts (with its reason). Dispose it when the wait is over:
+ * that clears the timer and the listener. For single waits (a handshake, a
+ * ping, a wait for a restart); calls use {@linkcode Deadlines}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { deadlineSignal } from "./deadlines.ts";
+ * using deadline = deadlineSignal(10, () => new Error("too slow"));
+ * await new Promise((resolve) => deadline.signal.addEventListener("abort", resolve));
+ * assert.equal(deadline.signal.reason.message, "too slow");
+ * ```
+ */
+export function deadlineSignal(
+  ms: number,
+  reason?: () => unknown,
+  outer?: AbortSignal,
+): { signal: AbortSignal } & Disposable {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(reason?.()), ms);
+  const onAbort = () => controller.abort(outer!.reason);
+  if (outer?.aborted) onAbort();
+  else outer?.addEventListener("abort", onAbort, { once: true });
+  return {
+    signal: controller.signal,
+    [Symbol.dispose]() {
+      clearTimeout(timer);
+      outer?.removeEventListener("abort", onAbort);
+    },
+  };
+}

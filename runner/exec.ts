@@ -4,6 +4,8 @@
  * @module
  */
 
+import { concatBytes } from "./bytes.ts";
+
 /** Options for {@linkcode runCaptured}. */
 export interface RunCapturedOptions {
   /** Kill the command after this many milliseconds. */
@@ -50,13 +52,7 @@ async function drain(
     }
     chunks.push(chunk);
   }
-  const out = new Uint8Array(Math.min(size, limit));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
+  return concatBytes(chunks); // only chunks within the limit were kept
 }
 
 /** Runs `command` with piped output, a deadline and an output cap. Never throws for exit codes. */

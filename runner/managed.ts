@@ -12,6 +12,7 @@ import {
   PluginTimeoutError,
   PluginUnavailableError,
 } from "./errors.ts";
+import { deadlineSignal } from "./deadlines.ts";
 import { type CallOptions, type CallTarget, createApi } from "./proxy.ts";
 import { type Plugin, type StartOptions, startPlugin } from "./start.ts";
 
@@ -305,27 +306,20 @@ export class ManagedPlugin implements CallTarget {
     if (this.state === "running" && this.current) return this.current.call(method, params, options);
     const timeout = options.timeout ?? this.#options.callTimeout ?? 30_000;
     const started = Date.now();
-    const waiting = new AbortController();
-    const timer = setTimeout(() => {
-      waiting.abort(
-        new PluginTimeoutError({
-          plugin: this.name,
-          operation: "restart",
-          method,
-          timeoutMs: timeout,
-        }),
-      );
-    }, timeout);
-    const outer = options.signal;
-    const abort = () => waiting.abort(outer!.reason);
-    if (outer?.aborted) abort();
-    outer?.addEventListener("abort", abort, { once: true });
     let plugin: Plugin;
-    try {
+    {
+      using waiting = deadlineSignal(
+        timeout,
+        () =>
+          new PluginTimeoutError({
+            plugin: this.name,
+            operation: "restart",
+            method,
+            timeoutMs: timeout,
+          }),
+        options.signal,
+      );
       plugin = await this.#whenRunning(waiting.signal);
-    } finally {
-      clearTimeout(timer);
-      outer?.removeEventListener("abort", abort);
     }
     const left = Math.max(1, timeout - (Date.now() - started));
     return plugin.call(method, params, { ...options, timeout: left });

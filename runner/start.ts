@@ -7,6 +7,7 @@
 import type { Contract, ContractApi } from "./contract.ts";
 import { type ExitStatus, PluginExitedError, PluginTimeoutError, ProtocolError } from "./errors.ts";
 import { Caller } from "./calls.ts";
+import { deadlineSignal } from "./deadlines.ts";
 import { checkHandshake } from "./handshake.ts";
 import { type LaunchOptions, type LaunchPlan, planPlugin } from "./launch.ts";
 import { type LogEntry, LogParser } from "./logs.ts";
@@ -209,10 +210,9 @@ export class Plugin implements CallTarget, AsyncDisposable {
       contracts: this.#contracts.map((c) => ({ name: c.name, version: c.version })),
       maxLineBytes: this.#transport.maxLineBytes,
     };
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), timeoutMs);
-    const abort = () => deadline.abort(signal!.reason);
-    signal?.addEventListener("abort", abort, { once: true });
+    // No reason on timeout: the AbortError is turned into a TimeoutError below,
+    // after the process is gone and its stderr fully read.
+    using deadline = deadlineSignal(timeoutMs, undefined, signal);
     try {
       const raw = await this.#peer.request(RuntimeMethod.initialize, params, {
         signal: deadline.signal,
@@ -225,9 +225,6 @@ export class Plugin implements CallTarget, AsyncDisposable {
       this.#process.kill();
       await this.#process.status;
       throw this.#startError(error, timeoutMs, signal);
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", abort);
     }
   }
 
@@ -309,23 +306,14 @@ export class Plugin implements CallTarget, AsyncDisposable {
    * plugin that still reads its input is healthy.
    */
   async ping(timeout = 5000): Promise<void> {
-    const deadline = new AbortController();
-    const timer = setTimeout(() => {
-      const stderrTail = this.#process.stderrTail();
-      deadline.abort(
-        new PluginTimeoutError({
-          plugin: this.name,
-          operation: "ping",
-          timeoutMs: timeout,
-          stderrTail,
-        }),
-      );
-    }, timeout);
-    try {
-      await this.#peer.request(RuntimeMethod.ping, {}, { signal: deadline.signal });
-    } finally {
-      clearTimeout(timer);
-    }
+    using deadline = deadlineSignal(timeout, () =>
+      new PluginTimeoutError({
+        plugin: this.name,
+        operation: "ping",
+        timeoutMs: timeout,
+        stderrTail: this.#process.stderrTail(),
+      }));
+    await this.#peer.request(RuntimeMethod.ping, {}, { signal: deadline.signal });
   }
 
   /**

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { concatBytes } from "./bytes.ts";
 import { neutralize } from "./text.ts";
 
 /** Longest stderr line kept, in bytes; the rest of a longer line is dropped. */
@@ -72,13 +73,7 @@ export async function readStderr(
   let dropped = 0;
   const flush = () => {
     if (size === 0 && dropped === 0) return;
-    const bytes = new Uint8Array(size);
-    let offset = 0;
-    for (const part of parts) {
-      bytes.set(part, offset);
-      offset += part.length;
-    }
-    let text = neutralize(decoder.decode(bytes).replace(/\r$/, ""), MAX_STDERR_LINE);
+    let text = neutralize(decoder.decode(concatBytes(parts)).replace(/\r$/, ""), MAX_STDERR_LINE);
     if (dropped > 0) text += ` … (${dropped} more bytes on this line)`;
     parts = [];
     size = 0;

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { concatBytes } from "./bytes.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "./protocol.ts";
 
 /** Options for {@linkcode LineTransport}. */
@@ -156,7 +157,7 @@ export class LineTransport {
         // sequence, so splitting the text is safe.
         let region = chunk.subarray(0, last);
         if (pendingBytes > 0) {
-          region = concat(pending, pendingBytes, region);
+          region = concatBytes([...pending, region]);
           pending.length = 0;
           pendingBytes = 0;
         }
@@ -173,7 +174,7 @@ export class LineTransport {
       }
       if (pendingBytes > 0) {
         const gate = this.#deliverAll(
-          this.#decoder.decode(concat(pending, pendingBytes)),
+          this.#decoder.decode(concatBytes(pending)),
           handlers,
         );
         if (gate) await gate;
@@ -301,15 +302,4 @@ export class LineTransport {
   async cancelRead(): Promise<void> {
     await this.#reader?.cancel().catch(() => {});
   }
-}
-
-function concat(parts: Uint8Array[], length: number, last?: Uint8Array): Uint8Array {
-  const out = new Uint8Array(length + (last?.length ?? 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  if (last) out.set(last, offset);
-  return out;
 }

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { parseArgs, UsageError } from "./runner/cli_args.ts";
+import { parseArgs, UsageError } from "./runner/cli/mod.ts";
 import {
   callCommand,
   checkCommand,
@@ -24,9 +24,9 @@ import {
   exitCodeFor,
   inspectCommand,
   type Output,
-} from "./runner/commands.ts";
+} from "./runner/cli/mod.ts";
 
-export { ExitCode, type Output } from "./runner/commands.ts";
+export { ExitCode, type Output } from "./runner/cli/mod.ts";
 
 const GRANTS = `Permissions (deny by default; spelled as Deno spells them, values comma-separated):
   --allow-read=PATH[,PATH]     --allow-write=PATH[,PATH]    --allow-net=HOST[:PORT][,...]

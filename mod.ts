@@ -2,6 +2,10 @@
  * plugbox: run untrusted plugins as sandboxed Deno subprocesses and call
  * them through typed, validated APIs derived from one zod contract.
  *
+ * The host side: {@linkcode startPlugin} for one plugin,
+ * {@linkcode PluginHost} for many, {@linkcode previewStart} to review
+ * exactly what a start would run, and the error classes a caller catches.
+ *
  * @example
  * ```ts ignore
  * import { startPlugin } from "@plugbox/plugbox";
@@ -24,43 +28,51 @@ export {
   PermissionDeniedError,
   PluginError,
   PluginExitedError,
-  PluginTimeoutError,
   PluginUnavailableError,
   PreflightError,
   ProtocolError,
+  TimeoutError,
   ValidationError,
   type ValidationIssue,
 } from "./runner/errors.ts";
-export type { IsolationMode } from "./runner/isolation.ts";
-export { type LaunchOptions, type LaunchPlan, planPlugin } from "./runner/launch.ts";
-export type {
-  Manifest,
-  ManifestPolicy,
-  ManifestReview,
-  PermissionKind,
-  PermissionRequest,
-  UncoveredGrant,
-} from "./runner/manifest.ts";
-export type { GraphSummary } from "./runner/preflight.ts";
-export type { DescribedContract, DescribedMethod, ServedContract } from "./runner/protocol.ts";
-export type { LogEntry, LogLevel } from "./runner/logs.ts";
 export {
+  type CallOptions,
+  type LogEntry,
+  type LogLevel,
   type ManagedOptions,
-  ManagedPlugin,
+  type ManagedPlugin,
+  type Plugin,
   type PluginEvent,
+  PluginHost,
+  type PluginHostOptions,
   type PluginState,
   type RestartPolicy,
-} from "./runner/managed.ts";
-export { PluginHost, type PluginHostOptions } from "./runner/manager.ts";
+  type StartOptions,
+  startPlugin,
+} from "./runner/host/mod.ts";
 export {
+  type GraphSummary,
+  type IsolationMode,
+  type LaunchOptions,
+  type LaunchPlan,
+  type Manifest,
+  type ManifestPolicy,
+  type ManifestReview,
+  type PermissionKind,
+  type PermissionRequest,
   type Permissions,
+  previewStart,
   type ResolvedGrants,
-  resolveGrants,
-  type ResolveGrantsOptions,
+  type Snapshot,
+  type SnapshotLimits,
   SYS_NAMES,
-  toDenoArgs,
+  type SysName,
+  type UncoveredGrant,
   type UnsafeAcknowledgements,
-} from "./runner/permissions.ts";
-export { type CallOptions, type CallTarget, createApi } from "./runner/proxy.ts";
-export type { Snapshot, SnapshotLimits } from "./runner/snapshot.ts";
-export { Plugin, type StartOptions, startPlugin } from "./runner/start.ts";
+} from "./runner/sandbox/mod.ts";
+export {
+  type DescribedContract,
+  type DescribedMethod,
+  ResponseError,
+  type ServedContract,
+} from "./runner/wire/mod.ts";

@@ -14,9 +14,12 @@
  */
 
 export * from "./contract.ts";
-export { Dispatcher, implement, type Implementation } from "./runner/dispatch.ts";
-export { log, type Logger, type LogLevel } from "./runner/log.ts";
-export { serve, type ServeOptions } from "./runner/serve.ts";
-export type { RequestContext } from "./runner/peer.ts";
-export type { RequestId } from "./runner/protocol.ts";
-export type { DescribedContract, DescribedMethod, ServedContract } from "./runner/protocol.ts";
+export {
+  implement,
+  type Implementation,
+  log,
+  type Logger,
+  type LogLevel,
+  serve,
+  type ServeOptions,
+} from "./runner/plugin/mod.ts";

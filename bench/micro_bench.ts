@@ -5,7 +5,7 @@
  */
 
 import { z } from "zod";
-import { classifyMessage } from "../runner/protocol.ts";
+import { classifyMessage } from "../runner/wire/protocol.ts";
 
 const args = z.tuple([z.string()]);
 const result = z.string();

@@ -6,13 +6,52 @@
 
 import { z } from "zod";
 
-/** A method schema: `z.function({ input: [...], output })`. */
+/**
+ * A method schema: `z.function({ input: [...], output })`.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import type { MethodSchema } from "./contract.ts";
+ *
+ * const add: MethodSchema = z.function({ input: [z.number(), z.number()], output: z.number() });
+ * ```
+ */
 export type MethodSchema = z.ZodFunction;
 
-/** The methods of a contract, by name. */
+/**
+ * The methods of a contract, by name.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import type { MethodSchemas } from "./contract.ts";
+ *
+ * const methods: MethodSchemas = {
+ *   sayHello: z.function({ input: [z.string()], output: z.string() }),
+ *   countWords: z.function({ input: [z.string()], output: z.number().int() }),
+ * };
+ * ```
+ */
 export type MethodSchemas = Record<string, MethodSchema>;
 
-/** What {@linkcode defineContract} takes. */
+/**
+ * What {@linkcode defineContract} takes.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { type ContractDefinition, defineContract } from "./contract.ts";
+ *
+ * const methods = { sayHello: z.function({ input: [z.string()], output: z.string() }) };
+ * const definition: ContractDefinition<"greeter", typeof methods> = {
+ *   name: "greeter",
+ *   version: 1,
+ *   methods,
+ * };
+ * const Greeter = defineContract(definition);
+ * ```
+ */
 export interface ContractDefinition<N extends string, M extends MethodSchemas> {
   /** The contract's name: a letter, then letters, digits, `_` or `-` (at most 64). */
   name: N;
@@ -22,7 +61,24 @@ export interface ContractDefinition<N extends string, M extends MethodSchemas> {
   methods: M;
 }
 
-/** A validated contract, shared by host and plugin. */
+/**
+ * A validated contract, shared by host and plugin.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { z } from "zod";
+ * import { type Contract, defineContract } from "./contract.ts";
+ *
+ * const label = (contract: Contract): string => `${contract.name}@${contract.version}`;
+ * const Greeter = defineContract({
+ *   name: "greeter",
+ *   version: 1,
+ *   methods: { sayHello: z.function({ input: [z.string()], output: z.string() }) },
+ * });
+ * assert.equal(label(Greeter), "greeter@1");
+ * ```
+ */
 export interface Contract<N extends string = string, M extends MethodSchemas = MethodSchemas> {
   /** The contract's name. */
   readonly name: N;
@@ -32,7 +88,21 @@ export interface Contract<N extends string = string, M extends MethodSchemas = M
   readonly methods: Readonly<M>;
 }
 
-/** What an implementation receives after its arguments. */
+/**
+ * What an implementation receives after its arguments.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { CallContext } from "./contract.ts";
+ *
+ * const echo = (text: string, { signal }: CallContext): string => {
+ *   signal.throwIfAborted(); // the host cancelled the call, or its deadline passed
+ *   return text;
+ * };
+ * assert.equal(echo("hi", { signal: new AbortController().signal }), "hi");
+ * ```
+ */
 export interface CallContext {
   /** Aborted when the host cancels the call (or its deadline passes). */
   signal: AbortSignal;
@@ -41,27 +111,145 @@ export interface CallContext {
 // Structural on purpose: zod's own generics would make zod's internal types
 // part of this package's documented API.
 
-/** The argument tuple schema of a method schema. */
+/**
+ * The argument tuple schema of a method schema.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import type { ArgsOf, SchemaOutput } from "./contract.ts";
+ *
+ * const add = z.function({ input: [z.number(), z.number()], output: z.number() });
+ * const args: SchemaOutput<ArgsOf<typeof add>> = [1, 2];
+ * ```
+ */
 export type ArgsOf<F> = F extends { _zod: { def: { input: infer I } } } ? I : never;
-/** The result schema of a method schema. */
+/**
+ * The result schema of a method schema.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import type { ReturnsOf, SchemaOutput } from "./contract.ts";
+ *
+ * const add = z.function({ input: [z.number(), z.number()], output: z.number() });
+ * const sum: SchemaOutput<ReturnsOf<typeof add>> = 3;
+ * ```
+ */
 export type ReturnsOf<F> = F extends { _zod: { def: { output: infer O } } } ? O : never;
-/** What a schema accepts (zod's `z.input`). */
+/**
+ * What a schema accepts (zod's `z.input`).
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import type { SchemaInput } from "./contract.ts";
+ *
+ * const Length = z.string().transform((text) => text.length);
+ * const accepted: SchemaInput<typeof Length> = "hello";
+ * ```
+ */
 export type SchemaInput<S> = S extends { _zod: { input: infer I } } ? I : unknown;
-/** What a schema produces (zod's `z.output`). */
+/**
+ * What a schema produces (zod's `z.output`).
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import type { SchemaOutput } from "./contract.ts";
+ *
+ * const Length = z.string().transform((text) => text.length);
+ * const produced: SchemaOutput<typeof Length> = 5;
+ * ```
+ */
 export type SchemaOutput<S> = S extends { _zod: { output: infer O } } ? O : unknown;
 
-/** Arguments as the host passes them (schema input). */
+/**
+ * Arguments as the host passes them (schema input).
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import type { HostArgs } from "./contract.ts";
+ *
+ * const search = z.function({
+ *   input: [z.string(), z.number().int().default(10)],
+ *   output: z.array(z.string()),
+ * });
+ * const args: HostArgs<typeof search> = ["deno"]; // the limit may be left out
+ * ```
+ */
 export type HostArgs<F> = SchemaInput<ArgsOf<F>> extends infer A extends unknown[] ? A : never;
-/** The result as the host receives it (schema output). */
+/**
+ * The result as the host receives it (schema output).
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import type { HostResult } from "./contract.ts";
+ *
+ * const list = z.function({
+ *   input: [],
+ *   output: z.object({ items: z.array(z.string()).default([]) }),
+ * });
+ * const received: HostResult<typeof list> = { items: [] }; // the host always gets `items`
+ * ```
+ */
 export type HostResult<F> = SchemaOutput<ReturnsOf<F>>;
-/** Arguments as the implementation receives them (schema output). */
+/**
+ * Arguments as the implementation receives them (schema output).
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import type { ImplArgs } from "./contract.ts";
+ *
+ * const search = z.function({
+ *   input: [z.string(), z.number().int().default(10)],
+ *   output: z.array(z.string()),
+ * });
+ * const args: ImplArgs<typeof search> = ["deno", 10]; // the default is filled in
+ * ```
+ */
 export type ImplArgs<F> = SchemaOutput<ArgsOf<F>> extends infer A extends unknown[] ? A : never;
-/** What the implementation may return (schema input). */
+/**
+ * What the implementation may return (schema input).
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import type { ImplResult } from "./contract.ts";
+ *
+ * const list = z.function({
+ *   input: [],
+ *   output: z.object({ items: z.array(z.string()).default([]) }),
+ * });
+ * const returned: ImplResult<typeof list> = {}; // the plugin may leave `items` out
+ * ```
+ */
 export type ImplResult<F> = SchemaInput<ReturnsOf<F>>;
 
 /**
  * The host's typed API for a contract: one async function per method.
  * A plain object, so `await api` cannot hang.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { z } from "zod";
+ * import { type ContractApi, defineContract } from "./contract.ts";
+ *
+ * const Greeter = defineContract({
+ *   name: "greeter",
+ *   version: 1,
+ *   methods: { sayHello: z.function({ input: [z.string()], output: z.string() }) },
+ * });
+ * // What `plugin.api(Greeter)` returns; here a stand-in, as a test would use.
+ * const greeter: ContractApi<typeof Greeter> = {
+ *   sayHello: (name) => Promise.resolve(`hello, ${name}`),
+ * };
+ * assert.equal(await greeter.sayHello("a"), "hello, a");
+ * ```
  */
 export type ContractApi<C extends Contract> = {
   readonly [K in keyof C["methods"] & string]: (
@@ -72,6 +260,24 @@ export type ContractApi<C extends Contract> = {
 /**
  * The plugin's implementation of a contract, sync or async, each method
  * receiving its validated arguments and then a {@linkcode CallContext}.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { type ContractImpl, defineContract } from "./contract.ts";
+ *
+ * const Greeter = defineContract({
+ *   name: "greeter",
+ *   version: 1,
+ *   methods: { sayHello: z.function({ input: [z.string()], output: z.string() }) },
+ * });
+ * const methods: ContractImpl<typeof Greeter> = {
+ *   sayHello: (name, { signal }) => {
+ *     signal.throwIfAborted();
+ *     return `hello, ${name}`;
+ *   },
+ * };
+ * ```
  */
 export type ContractImpl<C extends Contract> = {
   [K in keyof C["methods"] & string]: (

@@ -5,7 +5,23 @@
  * @module
  */
 
-/** How a plugin process ended, as plugbox observed it. */
+/**
+ * How a plugin process ended, as plugbox observed it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeExit, type ExitStatus } from "./errors.ts";
+ *
+ * const status: ExitStatus = {
+ *   code: null,
+ *   signal: "SIGKILL",
+ *   reason: "killed",
+ *   stderrTail: "",
+ * };
+ * assert.equal(describeExit(status), "was killed by plugbox (signal SIGKILL)");
+ * ```
+ */
 export interface ExitStatus {
   /** Exit code, or `null` when the process died from a signal. */
   code: number | null;
@@ -22,7 +38,18 @@ export interface ExitStatus {
   stderrTail: string;
 }
 
-/** Describes an exit for a message: `exited with code 1`, `was killed by plugbox (SIGKILL)`. */
+/**
+ * Describes an exit for a message: `exited with code 1`, `was killed by plugbox (signal SIGKILL)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeExit } from "./errors.ts";
+ *
+ * const message = describeExit({ code: 1, signal: null, reason: "exited", stderrTail: "" });
+ * assert.equal(message, "exited with code 1");
+ * ```
+ */
 export function describeExit(status: ExitStatus): string {
   const how = status.signal ? `signal ${status.signal}` : `code ${status.code}`;
   switch (status.reason) {
@@ -211,7 +238,21 @@ export class PermissionDeniedError extends Error {
   }
 }
 
-/** One problem found by a schema, path first. */
+/**
+ * One problem found by a schema, path first.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ValidationError, type ValidationIssue } from "./errors.ts";
+ *
+ * const issue: ValidationIssue = { path: [0, "name"], message: "Expected string" };
+ * const error = new ValidationError({
+ *   contract: "users", method: "add", direction: "input", issues: [issue],
+ * });
+ * assert.deepEqual(error.path, [0, "name"]);
+ * ```
+ */
 export interface ValidationIssue {
   /** Where: argument index first, then property names and indices. */
   path: (string | number)[];
@@ -346,12 +387,12 @@ export class PreflightError extends Error {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { PluginTimeoutError } from "./errors.ts";
- * const error = new PluginTimeoutError({ plugin: "slow", operation: "start", timeoutMs: 50 });
+ * import { TimeoutError } from "./errors.ts";
+ * const error = new TimeoutError({ plugin: "slow", operation: "start", timeoutMs: 50 });
  * assert.ok(error.name === "TimeoutError" && error instanceof DOMException);
  * ```
  */
-export class PluginTimeoutError extends DOMException {
+export class TimeoutError extends DOMException {
   /** The plugin's name. */
   readonly plugin: string;
   /** What timed out: `start`, `call`, `ping`. */

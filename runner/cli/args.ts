@@ -1,0 +1,165 @@
+/**
+ * The `plug` command line: permission flags spelled as Deno spells them,
+ * plugbox's own options, and positional arguments, parsed without
+ * dependencies. A bad argument is a `UsageError` naming it.
+ * @module
+ */
+
+import type { IsolationMode } from "../sandbox/mod.ts";
+import type { ManifestPolicy } from "../sandbox/mod.ts";
+import type { Permissions, UnsafeAcknowledgements } from "../sandbox/mod.ts";
+
+/** A command line that cannot be run as written. */
+export class UsageError extends Error {
+  override name = "UsageError" as const;
+}
+
+/** What a `plug` command line asks for. */
+export interface ParsedArgs {
+  command: string | undefined;
+  positional: string[];
+  permissions: Permissions;
+  unsafe: UnsafeAcknowledgements;
+  timeout?: number;
+  memoryLimitMiB?: number;
+  isolation?: IsolationMode;
+  manifest?: ManifestPolicy;
+  json: boolean;
+  verbose: boolean;
+  help: boolean;
+}
+
+const LIST_FLAGS = {
+  "--allow-read": "read",
+  "--allow-write": "write",
+  "--allow-net": "net",
+  "--allow-env": "env",
+  "--allow-sys": "sys",
+  "--allow-run": "run",
+  "--allow-ffi": "ffi",
+} as const;
+
+const UNSAFE_FLAGS: Record<string, keyof UnsafeAcknowledgements> = {
+  "--unsafe-run": "run",
+  "--unsafe-ffi": "ffi",
+  "--unsafe-all": "all",
+  "--unsafe-private-network": "privateNetwork",
+  "--unsafe-write-code": "writeCode",
+};
+
+function integer(flag: string, value: string | undefined, min: number): number {
+  const n = Number(value);
+  if (value === undefined || !Number.isSafeInteger(n) || n < min) {
+    throw new UsageError(
+      `${flag} needs an integer of at least ${min}, got ${JSON.stringify(value ?? "")}`,
+    );
+  }
+  return n;
+}
+
+function oneOf<T extends string>(
+  flag: string,
+  value: string | undefined,
+  allowed: readonly T[],
+): T {
+  if (!allowed.includes(value as T)) {
+    throw new UsageError(
+      `${flag} must be ${allowed.map((a) => `"${a}"`).join(", ")}, got ${
+        JSON.stringify(value ?? "")
+      }`,
+    );
+  }
+  return value as T;
+}
+
+/** Options come before `--`; a token is an option only if it starts with `--` and a letter. */
+function isOption(token: string): boolean {
+  return /^--[a-z]/.test(token) || token === "-A";
+}
+
+function applyOption(parsed: ParsedArgs, token: string): void {
+  const eq = token.indexOf("=");
+  const flag = eq === -1 ? token : token.slice(0, eq);
+  const value = eq === -1 ? undefined : token.slice(eq + 1);
+  if (flag in LIST_FLAGS) {
+    const kind = LIST_FLAGS[flag as keyof typeof LIST_FLAGS];
+    if (!value) {
+      throw new UsageError(`${flag} needs values (${flag}=a,b): plugbox grants nothing unnamed`);
+    }
+    const list = (parsed.permissions[kind] ?? []) as string[];
+    (parsed.permissions as Record<string, string[]>)[kind] = [...list, ...value.split(",")];
+    return;
+  }
+  if (flag === "--allow-all" || flag === "-A") {
+    parsed.permissions.all = true;
+    return;
+  }
+  if (flag in UNSAFE_FLAGS) {
+    if (value !== undefined) throw new UsageError(`${flag} takes no value`);
+    parsed.unsafe[UNSAFE_FLAGS[flag]] = true;
+    return;
+  }
+  switch (flag) {
+    case "--timeout":
+      parsed.timeout = integer(flag, value, 1);
+      return;
+    case "--memory":
+      parsed.memoryLimitMiB = integer(flag, value, 32);
+      return;
+    case "--isolation":
+      parsed.isolation = oneOf(flag, value, ["auto", "os", "deno"] as const);
+      return;
+    case "--manifest":
+      parsed.manifest = oneOf(flag, value, ["refuse", "narrow", "ignore"] as const);
+      return;
+    case "--json":
+    case "--verbose":
+    case "--help":
+      if (value !== undefined) throw new UsageError(`${flag} takes no value`);
+      parsed[flag.slice(2) as "json" | "verbose" | "help"] = true;
+      return;
+    default:
+      throw new UsageError(`unknown option ${flag}`);
+  }
+}
+
+/**
+ * Parses `plug` arguments: the command first, then options and positional
+ * arguments in any order; after `--` everything is positional (a JSON
+ * argument such as `--1` would otherwise look like an option).
+ *
+ * @throws {UsageError} naming the bad argument.
+ */
+export function parseArgs(args: readonly string[]): ParsedArgs {
+  const parsed: ParsedArgs = {
+    command: undefined,
+    positional: [],
+    permissions: {},
+    unsafe: {},
+    json: false,
+    verbose: false,
+    help: false,
+  };
+  let rest = false;
+  for (const token of args) {
+    if (!rest && token === "--") rest = true;
+    else if (!rest && (token === "-h")) parsed.help = true;
+    else if (!rest && isOption(token)) applyOption(parsed, token);
+    else if (parsed.command === undefined) parsed.command = token;
+    else parsed.positional.push(token);
+  }
+  return parsed;
+}
+
+/** Parses JSON arguments, naming the one that is not JSON. */
+export function parseJsonArgs(values: readonly string[]): unknown[] {
+  return values.map((value, i) => {
+    try {
+      return JSON.parse(value);
+    } catch {
+      throw new UsageError(
+        `argument ${i + 1} is not JSON: ${JSON.stringify(value)} (strings need quotes: '"text"')`,
+      );
+    }
+  });
+}

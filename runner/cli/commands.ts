@@ -1,0 +1,238 @@
+/**
+ * The `plug` commands: `call`, `inspect` and `check`, with their help, exit
+ * codes and output. Everything the plugin says is shown neutralised.
+ * @module
+ */
+
+import { type ParsedArgs, parseJsonArgs, UsageError } from "./args.ts";
+import {
+  IsolationUnavailableError,
+  PermissionDeniedError,
+  PluginError,
+  PluginExitedError,
+  PluginUnavailableError,
+  PreflightError,
+  ProtocolError,
+  TimeoutError,
+  ValidationError,
+} from "../errors.ts";
+import { type LaunchOptions, type LaunchPlan, planPlugin } from "../sandbox/mod.ts";
+import { describeUncovered, MANIFEST_KINDS } from "../sandbox/mod.ts";
+import type { DescribedContract } from "../wire/mod.ts";
+import { toCallError } from "../host/mod.ts";
+import { launchPlugin, type Plugin } from "../host/mod.ts";
+import { neutralize } from "../wire/mod.ts";
+import { schemaText } from "./schema_text.ts";
+
+/** Exit codes of `plug`, one per kind of outcome. */
+export const ExitCode = {
+  /** The command did what was asked. */
+  ok: 0,
+  /** Something unexpected (a bug, or the machine). */
+  failure: 1,
+  /** The command line is wrong: unknown command or option, bad JSON, a refused grant. */
+  usage: 2,
+  /** The plugin's implementation threw, or a value failed the contract. */
+  pluginError: 3,
+  /** The plugin needed a permission it was not granted. */
+  permissionDenied: 4,
+  /** A start or call passed its deadline. */
+  timeout: 5,
+  /** The plugin's process ended (crash, out of memory, killed). */
+  crashed: 6,
+  /** The preflight refused the plugin (or, for `check`, would). */
+  refused: 7,
+  /** The plugin broke the protocol (handshake, version, nonce, line cap). */
+  protocol: 8,
+  /** `--isolation=os` where bubblewrap cannot run. */
+  isolation: 9,
+} as const;
+
+/** The exit code for an error a command ended with. */
+export function exitCodeFor(error: unknown): number {
+  if (error instanceof UsageError || error instanceof TypeError) return ExitCode.usage;
+  if (error instanceof PluginError || error instanceof ValidationError) return ExitCode.pluginError;
+  if (error instanceof PermissionDeniedError) return ExitCode.permissionDenied;
+  if (error instanceof TimeoutError) return ExitCode.timeout;
+  if (error instanceof PluginExitedError || error instanceof PluginUnavailableError) {
+    return ExitCode.crashed;
+  }
+  if (error instanceof PreflightError) return ExitCode.refused;
+  if (error instanceof ProtocolError) return ExitCode.protocol;
+  if (error instanceof IsolationUnavailableError) return ExitCode.isolation;
+  return ExitCode.failure;
+}
+
+/** Where a command writes. */
+export interface Output {
+  /** Writes one line of results (stdout). */
+  out(line: string): void;
+  /** Writes one line of errors or logs (stderr). */
+  err(line: string): void;
+}
+
+function launchOptions(args: ParsedArgs): LaunchOptions {
+  return {
+    permissions: args.permissions,
+    unsafe: args.unsafe,
+    isolation: args.isolation,
+    memoryLimitMiB: args.memoryLimitMiB,
+    manifest: args.manifest,
+  };
+}
+
+function needModule(args: ParsedArgs, command: string): string {
+  const module = args.positional[0];
+  if (!module) throw new UsageError(`plug ${command} needs a module; see plug ${command} --help`);
+  return module;
+}
+
+/** Starts a plugin without host contracts: the CLI speaks to whatever it serves. */
+async function launch(plan: LaunchPlan, args: ParsedArgs, io: Output): Promise<Plugin> {
+  return await launchPlugin(plan, {
+    contracts: [],
+    callTimeout: args.timeout,
+    startTimeout: args.timeout,
+    onLog: args.verbose
+      ? (entry) => io.err(`[${entry.plugin}] ${entry.level}: ${entry.message}`)
+      : undefined,
+  });
+}
+
+/** `plug call <module> <contract>.<method> [json-arg ...]` */
+export async function callCommand(args: ParsedArgs, io: Output): Promise<number> {
+  const module = needModule(args, "call");
+  const method = args.positional[1];
+  if (!method || !/^[^.]+\.[^.]+$/.test(method)) {
+    throw new UsageError(
+      `plug call needs <contract>.<method> after the module, got ${JSON.stringify(method ?? "")}`,
+    );
+  }
+  const params = parseJsonArgs(args.positional.slice(2));
+  const plan = await planPlugin(module, launchOptions(args));
+  const plugin = await launch(plan, args, io);
+  try {
+    const [contract, name] = method.split(".");
+    const served = plugin.served.find((c) => c.name === contract);
+    if (!served?.methods.includes(name)) {
+      const list = plugin.served.flatMap((c) => c.methods.map((m) => `${c.name}.${m}`)).join(", ");
+      throw new UsageError(
+        `plugin "${plugin.name}" has no method "${method}" (it serves ${list || "nothing"})`,
+      );
+    }
+    const result = await plugin.call(method, params).catch((error) => {
+      throw toCallError(error, plugin.name, contract, name);
+    });
+    // JSON.stringify escapes every control character: the output cannot drive a terminal.
+    io.out(JSON.stringify(result ?? null));
+    return ExitCode.ok;
+  } finally {
+    await plugin.close();
+  }
+}
+
+function requestsOf(plan: LaunchPlan): { kind: string; value: string; reason: string }[] {
+  return MANIFEST_KINDS.flatMap((kind) =>
+    (plan.manifest.manifest.permissions[kind] ?? []).map((r) => ({
+      kind,
+      value: neutralize(r.value, 200),
+      reason: neutralize(r.reason, 300),
+    }))
+  );
+}
+
+function contractLines(contracts: DescribedContract[]): string[] {
+  return contracts.flatMap((c) => [
+    `  ${neutralize(c.name, 64)} v${c.version}`,
+    ...c.methods.map((m) =>
+      `    ${neutralize(m.name, 64)}${schemaText(m.input, true)}: ${schemaText(m.output)}`
+    ),
+  ]);
+}
+
+/** `plug inspect <module>`: contracts, schemas, requested permissions, module graph. */
+export async function inspectCommand(args: ParsedArgs, io: Output): Promise<number> {
+  const module = needModule(args, "inspect");
+  // The grants are reviewed against the manifest, not applied: inspect shows
+  // the difference, and runs the plugin (to ask it to describe itself) with
+  // no permission at all.
+  const plan = await planPlugin(module, { ...launchOptions(args), manifest: "ignore" });
+  const bare = await planPlugin(module, { isolation: args.isolation });
+  const plugin = await launch(bare, args, io);
+  let contracts: DescribedContract[];
+  try {
+    contracts = await plugin.describe(args.timeout ?? 5000);
+  } finally {
+    await plugin.close();
+  }
+  const report = {
+    name: plan.name,
+    root: plan.root,
+    isolation: plan.isolation,
+    description: plan.manifest.manifest.description &&
+      neutralize(plan.manifest.manifest.description, 300),
+    manifest: plan.manifest.found,
+    requests: requestsOf(plan),
+    grantedNotRequested: plan.manifest.uncovered,
+    graph: plan.graph,
+    snapshot: { dir: plan.snapshot.dir, files: plan.snapshot.files, bytes: plan.snapshot.bytes },
+    contracts,
+  };
+  if (args.json) {
+    io.out(JSON.stringify(report, null, 2));
+    return ExitCode.ok;
+  }
+  const lines = [
+    `plugin      ${report.name}  (${report.root})`,
+    ...(report.description ? [`description ${report.description}`] : []),
+    `isolation   ${report.isolation}`,
+    `snapshot    ${report.snapshot.files} files, ${report.snapshot.bytes} bytes, in ${report.snapshot.dir}`,
+    `graph       ${plan.graph.files.length} files of the plugin (${
+      plan.graph.files.join(", ")
+    }), ` +
+    `${plan.graph.sdkModules} from plugbox's SDK, node built-ins: ${
+      plan.graph.builtins.join(", ") || "none"
+    }`,
+    report.manifest ? "requests (plugbox.json):" : "requests    nothing (no plugbox.json)",
+    ...report.requests.map((r) => `  ${r.kind} "${r.value}": ${r.reason}`),
+    ...(report.grantedNotRequested.length
+      ? [`granted but not requested: ${describeUncovered(report.grantedNotRequested)}`]
+      : []),
+    "contracts:",
+    ...contractLines(contracts),
+  ];
+  for (const line of lines) io.out(line);
+  return ExitCode.ok;
+}
+
+/** `plug check <module> [grants]`: the preflight alone, and what it would refuse. */
+export async function checkCommand(args: ParsedArgs, io: Output): Promise<number> {
+  const module = needModule(args, "check");
+  try {
+    const plan = await planPlugin(module, launchOptions(args));
+    const summary = {
+      ok: true,
+      isolation: plan.isolation,
+      notes: plan.notes,
+      graph: plan.graph,
+      command: [plan.command, ...plan.args],
+    };
+    if (args.json) io.out(JSON.stringify(summary, null, 2));
+    else {
+      io.out(
+        `ok: "${plan.name}" would start under isolation "${plan.isolation}"; nothing is refused`,
+      );
+      for (const note of plan.notes) io.out(`note: ${note}`);
+    }
+    return ExitCode.ok;
+  } catch (error) {
+    if (!(error instanceof PreflightError) && !(error instanceof TypeError)) throw error;
+    const refusals = error instanceof PreflightError && error.all.length
+      ? error.all
+      : [error.message.replace(/^Refused to start plugin "[^"]*": /, "")];
+    if (args.json) {
+      io.out(JSON.stringify({ ok: false, error: error.name, refused: refusals }, null, 2));
+    } else for (const refusal of refusals) io.out(`refused: ${refusal}`);
+    return ExitCode.refused;
+  }
+}

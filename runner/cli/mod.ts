@@ -1,0 +1,18 @@
+/**
+ * The CLI room: the `plug` command's argument parsing (permission flags as
+ * Deno spells them) and its commands (`call`, `inspect`, `check`).
+ *
+ * May import: `runner/host/`, `runner/sandbox/` (the preflight alone, for
+ * `check`), `runner/wire/`, `runner/contract.ts`, `runner/errors.ts`.
+ * @module
+ */
+
+export { parseArgs, UsageError } from "./args.ts";
+export {
+  callCommand,
+  checkCommand,
+  ExitCode,
+  exitCodeFor,
+  inspectCommand,
+  type Output,
+} from "./commands.ts";

@@ -1,0 +1,137 @@
+/**
+ * Outgoing calls to one plugin: the in-flight cap with its queue, the
+ * deadline of each call, abort signals, and exit errors that name the
+ * method. The common case (a free slot, no signal) costs one promise and no
+ * timer.
+ * @module
+ */
+
+import { type Deadline, Deadlines } from "./deadlines.ts";
+import { type ExitStatus, PluginExitedError, TimeoutError } from "../errors.ts";
+import type { Outgoing, Peer } from "../wire/mod.ts";
+import type { CallOptions } from "./proxy.ts";
+import { Slots } from "./slots.ts";
+
+/** What a {@linkcode Caller} needs to know about its plugin. */
+export interface CallerOptions {
+  /** The plugin's name, for errors. */
+  plugin: string;
+  /** Calls sent at once; more wait in line. */
+  maxInFlight: number;
+  /** Default deadline of a call, in ms. */
+  callTimeout: number;
+  /** The plugin's recent stderr, for timeout errors. */
+  stderrTail(): string;
+  /** How the process ended, once it has. */
+  exitStatus(): ExitStatus | undefined;
+}
+
+/** Sends calls through a peer with deadlines, signals and a cap on calls in flight. */
+export class Caller {
+  #peer: Peer;
+  #options: CallerOptions;
+  #slots: Slots;
+  #deadlines = new Deadlines();
+
+  constructor(peer: Peer, options: CallerOptions) {
+    this.#peer = peer;
+    this.#options = options;
+    this.#slots = new Slots(options.maxInFlight);
+  }
+
+  /** Forgets every deadline (the process has ended; the peer rejects what is pending). */
+  clear(): void {
+    this.#deadlines.clear();
+  }
+
+  /**
+   * Sends one call: waits for a free slot when `maxInFlight` calls are out,
+   * rejects with `TimeoutError` after the deadline, `signal.reason` on
+   * abort, `PluginExitedError` (naming the method) when the process ends.
+   */
+  call(method: string, params: unknown, options: CallOptions = {}): Promise<unknown> {
+    const timeoutMs = options.timeout ?? this.#options.callTimeout;
+    const outer = options.signal;
+    if (outer?.aborted) return Promise.reject(outer.reason);
+    if (outer || !this.#slots.tryAcquire()) {
+      return this.#callSlowly(method, params, timeoutMs, outer);
+    }
+    // The common case, kept to one promise and no timer: a free slot, no signal.
+    let outgoing: Outgoing;
+    const deadline = this.#deadlines.add(
+      timeoutMs,
+      () => this.#peer.cancel(outgoing.id, this.#timeout(method, timeoutMs)),
+    );
+    try {
+      outgoing = this.#peer.start(method, params, () => this.#release(deadline));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return outgoing.promise.catch((error) => {
+      throw this.#callError(error, method);
+    });
+  }
+
+  /**
+   * The slot is freed when the plugin answers or the process ends, not when
+   * the caller gives up: a handler still running after a cancel still counts
+   * against `maxInFlight`.
+   */
+  #release(deadline: Deadline): void {
+    deadline.done = true;
+    this.#slots.release();
+  }
+
+  /** A call that waits for a slot or carries a signal: abort and deadline reach either stage. */
+  async #callSlowly(
+    method: string,
+    params: unknown,
+    timeoutMs: number,
+    outer: AbortSignal | undefined,
+  ): Promise<unknown> {
+    let queued: AbortController | undefined;
+    let sent: number | string | undefined;
+    const fail = (reason: unknown) =>
+      sent !== undefined ? this.#peer.cancel(sent, reason) : queued?.abort(reason);
+    const deadline = this.#deadlines.add(timeoutMs, () => fail(this.#timeout(method, timeoutMs)));
+    const onAbort = outer ? () => fail(outer.reason) : undefined;
+    if (onAbort) outer!.addEventListener("abort", onAbort, { once: true });
+    try {
+      if (!this.#slots.tryAcquire()) {
+        queued = new AbortController();
+        await this.#slots.acquire(queued.signal);
+      }
+      const outgoing = this.#peer.start(method, params, () => this.#release(deadline));
+      sent = outgoing.id;
+      return await outgoing.promise;
+    } catch (error) {
+      throw this.#callError(error, method);
+    } finally {
+      if (sent === undefined) deadline.done = true;
+      if (onAbort) outer!.removeEventListener("abort", onAbort);
+    }
+  }
+
+  #timeout(method: string, timeoutMs: number): TimeoutError {
+    const stderrTail = this.#options.stderrTail();
+    return new TimeoutError({
+      plugin: this.#options.plugin,
+      operation: "call",
+      method,
+      timeoutMs,
+      stderrTail,
+    });
+  }
+
+  #callError(error: unknown, method: string): unknown {
+    if (!(error instanceof PluginExitedError) || error.method !== undefined) return error;
+    const status: ExitStatus = this.#options.exitStatus() ??
+      {
+        code: error.exitCode,
+        signal: error.signal,
+        reason: error.reason,
+        stderrTail: error.stderrTail,
+      };
+    return new PluginExitedError(this.#options.plugin, status, { method, cause: error });
+  }
+}

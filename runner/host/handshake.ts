@@ -1,0 +1,73 @@
+/**
+ * Host side of the handshake: what `$/initialize` sends and how its answer
+ * is checked (versions, nonce, every contract the host asked for).
+ * @module
+ */
+
+import type { Contract } from "../contract.ts";
+import { ProtocolError } from "../errors.ts";
+import { type InitializeResult, PROTOCOL_VERSION, type ServedContract } from "../wire/mod.ts";
+import { neutralize } from "../wire/mod.ts";
+
+function shown(value: unknown, max: number): string {
+  return neutralize(JSON.stringify(value) ?? "nothing", max);
+}
+
+/** Checks the plugin's answer to `$/initialize` and returns what it serves. */
+export function checkHandshake(
+  plugin: string,
+  expected: { nonce: string; contracts: readonly Contract[] },
+  raw: unknown,
+): ServedContract[] {
+  const result = (typeof raw === "object" && raw !== null ? raw : {}) as Partial<InitializeResult>;
+  if (result.protocolVersion !== PROTOCOL_VERSION) {
+    throw new ProtocolError(
+      plugin,
+      `protocol version mismatch: host speaks ${PROTOCOL_VERSION}, plugin speaks ${
+        shown(result.protocolVersion, 40)
+      }`,
+    );
+  }
+  if (result.nonce !== expected.nonce) {
+    throw new ProtocolError(
+      plugin,
+      `nonce mismatch: host sent "${expected.nonce}", plugin answered ${shown(result.nonce, 80)}`,
+    );
+  }
+  const ok = Array.isArray(result.contracts) &&
+    result.contracts.every((c) =>
+      typeof c?.name === "string" && Number.isSafeInteger(c.version) && Array.isArray(c.methods) &&
+      c.methods.every((m: unknown) => typeof m === "string")
+    );
+  if (!ok) throw new ProtocolError(plugin, `malformed "contracts" in the handshake answer`);
+  const served = result.contracts as ServedContract[];
+  for (const contract of expected.contracts) checkServed(plugin, contract, served);
+  return served;
+}
+
+function checkServed(plugin: string, contract: Contract, served: ServedContract[]): void {
+  const list = served.map((c) => `"${neutralize(c.name, 64)}" v${c.version}`).join(", ") ||
+    "nothing";
+  const found = served.find((c) => c.name === contract.name);
+  if (!found) {
+    throw new ProtocolError(
+      plugin,
+      `plugin does not serve contract "${contract.name}" (it serves ${list})`,
+    );
+  }
+  if (found.version !== contract.version) {
+    throw new ProtocolError(
+      plugin,
+      `contract "${contract.name}": host wants version ${contract.version}, plugin serves version ${found.version}`,
+    );
+  }
+  const missing = Object.keys(contract.methods).filter((m) => !found.methods.includes(m));
+  if (missing.length > 0) {
+    throw new ProtocolError(
+      plugin,
+      `contract "${contract.name}" v${contract.version}: plugin lacks methods ${
+        missing.map((m) => `"${m}"`).join(", ")
+      }`,
+    );
+  }
+}

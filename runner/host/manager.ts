@@ -1,0 +1,195 @@
+/**
+ * The lifecycle manager: a host object owning many named plugins, stopping
+ * them all on dispose, on SIGINT/SIGTERM, and (by SIGKILL) on unload.
+ * @module
+ */
+
+import type { Contract, ContractApi } from "../contract.ts";
+import type { ExitStatus } from "../errors.ts";
+import type { LogEntry } from "./logs.ts";
+import {
+  type ManagedOptions,
+  ManagedPlugin,
+  type PluginEvent,
+  type PluginState,
+} from "./managed.ts";
+import type { CallOptions } from "./proxy.ts";
+
+/**
+ * Options for {@linkcode PluginHost}.
+ *
+ * @example
+ * ```ts ignore
+ * import { PluginHost } from "@plugbox/plugbox";
+ *
+ * await using host = new PluginHost({
+ *   onLog: (entry) => console.error(`[${entry.plugin}] ${entry.message}`),
+ *   onEvent: (event) => console.error(`${event.plugin}: ${event.type}`),
+ *   defaults: { callTimeout: 10_000, maxRestarts: 3 },
+ * });
+ * ```
+ */
+export interface PluginHostOptions {
+  /** Receives every plugin's log lines, tagged with the plugin's name. */
+  onLog?: (entry: LogEntry) => void;
+  /** Receives start, exit, restart, failed, unresponsive and fault events. */
+  onEvent?: (event: PluginEvent) => void;
+  /**
+   * Stop every plugin on SIGINT and SIGTERM, then exit with 128 + the signal
+   * number. Where signals are unavailable (Windows has no SIGTERM), SIGINT
+   * and SIGBREAK are used.
+   * @default {true}
+   */
+  handleSignals?: boolean;
+  /** Defaults for every plugin this host starts. */
+  defaults?: Partial<ManagedOptions>;
+}
+
+const hosts = new Set<PluginHost>();
+let signalHandler: (() => void) | undefined;
+
+function stopSignals(): string[] {
+  return Deno.build.os === "windows" ? ["SIGINT", "SIGBREAK"] : ["SIGINT", "SIGTERM"];
+}
+
+function killEverything(): void {
+  for (const host of hosts) host.killNow();
+}
+
+/** One process-wide set of handlers, shared by every host that wants them. */
+function watchSignals(host: PluginHost): void {
+  hosts.add(host);
+  if (signalHandler) return;
+  const handlers = stopSignals().map((signal) => {
+    const handler = async () => {
+      await Promise.allSettled([...hosts].map((h) => h.stopAll()));
+      Deno.exit(128 + (signal === "SIGINT" ? 2 : signal === "SIGTERM" ? 15 : 21));
+    };
+    Deno.addSignalListener(signal as Deno.Signal, handler);
+    return [signal, handler] as const;
+  });
+  // Async work cannot finish during unload, so children are SIGKILLed there.
+  globalThis.addEventListener("unload", killEverything);
+  signalHandler = () => {
+    for (const [signal, handler] of handlers) {
+      Deno.removeSignalListener(signal as Deno.Signal, handler);
+    }
+    globalThis.removeEventListener("unload", killEverything);
+    signalHandler = undefined;
+  };
+}
+
+function unwatchSignals(host: PluginHost): void {
+  hosts.delete(host);
+  if (hosts.size === 0) signalHandler?.();
+}
+
+/**
+ * Owns many named plugins: start, get, restart, stop, stop all. Disposing it
+ * (or a SIGINT/SIGTERM) stops every plugin before the host goes on.
+ *
+ * @example
+ * ```ts ignore
+ * import { PluginHost } from "@plugbox/plugbox";
+ * import { Greeter } from "../plugins/hello/contract.ts";
+ *
+ * await using host = new PluginHost({ onLog: (e) => console.error(`[${e.plugin}] ${e.message}`) });
+ * await host.start("hello", "./plugins/hello/main.ts", { contracts: [Greeter] });
+ * const greeter = host.api("hello", Greeter); // follows the plugin across restarts
+ * console.log(await greeter.sayHello("a"));
+ * ```
+ */
+export class PluginHost implements AsyncDisposable {
+  #plugins = new Map<string, ManagedPlugin>();
+  #options: PluginHostOptions;
+  #disposed = false;
+
+  /** A host with no plugins yet; with `handleSignals` (the default) it stops them all on SIGINT/SIGTERM. */
+  constructor(options: PluginHostOptions = {}) {
+    this.#options = options;
+    if (options.handleSignals ?? true) watchSignals(this);
+  }
+
+  /**
+   * Starts a plugin under `name` and keeps it alive per its restart policy.
+   * @throws {TypeError} when the name is taken; whatever `startPlugin` throws.
+   */
+  async start(name: string, module: string | URL, options: ManagedOptions): Promise<ManagedPlugin> {
+    if (this.#disposed) throw new TypeError(`Cannot start plugin "${name}": the host was disposed`);
+    const existing = this.#plugins.get(name);
+    if (existing && existing.state !== "stopped" && existing.state !== "failed") {
+      throw new TypeError(
+        `Cannot start plugin "${name}": a plugin of that name is ${existing.state}`,
+      );
+    }
+    const onLog = this.#options.onLog;
+    const managed = new ManagedPlugin(name, module, {
+      ...this.#options.defaults,
+      ...options,
+      onLog: onLog || options.onLog
+        ? (entry) => {
+          options.onLog?.(entry);
+          onLog?.(entry);
+        }
+        : undefined,
+      emit: (event) => this.#options.onEvent?.(event),
+    });
+    this.#plugins.set(name, managed);
+    await managed.start();
+    return managed;
+  }
+
+  /**
+   * The managed plugin called `name`.
+   * @throws {TypeError} when there is none.
+   */
+  get(name: string): ManagedPlugin {
+    const managed = this.#plugins.get(name);
+    if (!managed) throw new TypeError(`No plugin named "${name}" in this host`);
+    return managed;
+  }
+
+  /** A typed API for the plugin called `name`, following it across restarts. */
+  api<C extends Contract>(name: string, contract: C, options?: CallOptions): ContractApi<C> {
+    return this.get(name).api(contract, options);
+  }
+
+  /** Names and states of every plugin this host knows. */
+  list(): { name: string; state: PluginState; restarts: number }[] {
+    return [...this.#plugins.values()].map((p) => ({
+      name: p.name,
+      state: p.state,
+      restarts: p.restarts,
+    }));
+  }
+
+  /** Restarts the plugin called `name` now. */
+  restart(name: string): Promise<void> {
+    return this.get(name).restart();
+  }
+
+  /** Stops the plugin called `name`; resolves with how its process ended. */
+  stop(name: string): Promise<ExitStatus | undefined> {
+    return this.get(name).stop();
+  }
+
+  /** Stops every plugin, in parallel; always resolves. */
+  async stopAll(): Promise<void> {
+    await Promise.allSettled([...this.#plugins.values()].map((p) => p.stop()));
+  }
+
+  /** SIGKILLs every plugin at once, for exit paths that cannot wait. */
+  killNow(): void {
+    for (const managed of this.#plugins.values()) managed.killNow();
+  }
+
+  /** Stops every plugin and releases the signal handlers. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#disposed = true;
+    try {
+      await this.stopAll();
+    } finally {
+      unwatchSignals(this);
+    }
+  }
+}

@@ -1,0 +1,21 @@
+/**
+ * The host room: one running plugin (spawn from a plan, handshake, calls
+ * with deadlines and an in-flight cap, typed proxies, stderr and logs, the
+ * stop ladder) and many (the managed lifecycle and the `PluginHost`).
+ *
+ * May import: `runner/sandbox/` (for plans), `runner/wire/`,
+ * `runner/contract.ts`, `runner/errors.ts`. Never the plugin side or the CLI.
+ * @module
+ */
+
+export { type LogEntry, type LogLevel } from "./logs.ts";
+export {
+  type ManagedOptions,
+  ManagedPlugin,
+  type PluginEvent,
+  type PluginState,
+  type RestartPolicy,
+} from "./managed.ts";
+export { PluginHost, type PluginHostOptions } from "./manager.ts";
+export { launchPlugin, Plugin, type StartOptions, startPlugin } from "./plugin.ts";
+export { type CallOptions, type CallTarget, createApi, toCallError } from "./proxy.ts";

@@ -1,0 +1,418 @@
+/**
+ * The host's handle on one running plugin: spawn from a plan, handshake,
+ * calls with deadlines and an in-flight cap, exit detection, stop sequence.
+ * @module
+ */
+
+import type { Contract, ContractApi } from "../contract.ts";
+import { type ExitStatus, PluginExitedError, ProtocolError, TimeoutError } from "../errors.ts";
+import { Caller } from "./calls.ts";
+import { deadlineSignal } from "./deadlines.ts";
+import { checkHandshake } from "./handshake.ts";
+import { isIssuedPlan, type LaunchOptions, type LaunchPlan, planPlugin } from "../sandbox/mod.ts";
+import { type LogEntry, LogParser } from "./logs.ts";
+import { Peer, ResponseError } from "../wire/mod.ts";
+import { PluginProcess } from "./process.ts";
+import { z } from "zod";
+import {
+  DEFAULT_MAX_LINE_BYTES,
+  type DescribedContract,
+  ErrorCode,
+  type InitializeParams,
+  PROTOCOL_VERSION,
+  RuntimeMethod,
+  type ServedContract,
+} from "../wire/mod.ts";
+import { type CallOptions, createApi } from "./proxy.ts";
+import { neutralize } from "../wire/mod.ts";
+import { LineTransport } from "../wire/mod.ts";
+
+const Described = z.object({
+  contracts: z.array(z.object({
+    name: z.string().max(64),
+    version: z.number().int(),
+    methods: z.array(
+      z.object({ name: z.string().max(64), input: z.unknown(), output: z.unknown() }),
+    ).max(1000),
+  })).max(100),
+});
+
+/**
+ * Options for {@linkcode startPlugin}: the launch options plus the session's.
+ *
+ * @example
+ * ```ts ignore
+ * import { startPlugin } from "@plugbox/plugbox";
+ * import { Greeter } from "./plugins/hello/contract.ts";
+ *
+ * await using plugin = await startPlugin("./plugins/hello/main.ts", {
+ *   contracts: [Greeter],
+ *   permissions: { read: ["./data"] },
+ *   startTimeout: 5_000,
+ *   callTimeout: 2_000,
+ *   onLog: (entry) => console.error(`[${entry.level}] ${entry.message}`),
+ * });
+ * ```
+ */
+export interface StartOptions extends LaunchOptions {
+  /** The contracts the host will use; the handshake checks the plugin serves each. */
+  contracts: readonly Contract[];
+  /**
+   * Deadline for the process to start and answer the handshake, in ms.
+   * @default {10000}
+   */
+  startTimeout?: number;
+  /**
+   * Default deadline for each call (queueing included), in ms.
+   * @default {30000}
+   */
+  callTimeout?: number;
+  /**
+   * Calls sent to the plugin at once; more wait in line.
+   * @default {64}
+   */
+  maxInFlight?: number;
+  /**
+   * Longest line accepted from the plugin; a longer one kills it.
+   * @default {16 MiB}
+   */
+  maxLineBytes?: number;
+  /**
+   * How long a cancelled or timed-out call may stay unanswered before the
+   * plugin counts as unresponsive, in ms.
+   * @default {2000}
+   */
+  cancelGraceMs?: number;
+  /**
+   * How long `close()` waits after closing stdin before SIGTERM, in ms.
+   * @default {2000}
+   */
+  stopGraceMs?: number;
+  /**
+   * How long `close()` waits after SIGTERM before SIGKILL, in ms.
+   * @default {1000}
+   */
+  stopTermMs?: number;
+  /** Receives every stderr line of the plugin as a leveled, neutralised entry. */
+  onLog?: (entry: LogEntry) => void;
+  /** Told about survivable protocol faults (stray output, unknown ids). */
+  onProtocolFault?: (detail: string) => void;
+  /**
+   * Told when a call it gave up on was not answered within `cancelGraceMs`:
+   * the handler ignores cancellation (a busy loop, say), and still holds one
+   * of the `maxInFlight` slots. Without this callback such a plugin is
+   * killed; the manager passes one that kills and restarts it.
+   */
+  onUnresponsive?: (detail: string) => void;
+  /** Aborting cancels the start and stops the process. */
+  signal?: AbortSignal;
+}
+
+/** The handshake, reachable from this module only (see {@linkcode launchPlugin}). */
+let handshakeOf: (plugin: Plugin, timeoutMs: number, signal?: AbortSignal) => Promise<void>;
+
+/**
+ * A running plugin, made by {@linkcode startPlugin}. Get typed APIs with
+ * {@linkcode Plugin.api}; stop it with {@linkcode Plugin.close} or `await using`.
+ *
+ * @example
+ * ```ts ignore
+ * import { startPlugin } from "@plugbox/plugbox";
+ * import { Greeter } from "./plugins/hello/contract.ts";
+ *
+ * await using plugin = await startPlugin("./plugins/hello/main.ts", { contracts: [Greeter] });
+ * console.log(plugin.name, plugin.isolation, plugin.pid);
+ * console.log(await plugin.api(Greeter).sayHello("a"));
+ * ```
+ */
+export class Plugin implements AsyncDisposable {
+  static {
+    handshakeOf = (plugin, timeoutMs, signal) => plugin.#handshake(timeoutMs, signal);
+  }
+
+  /** The plugin's name. */
+  readonly name: string;
+  /** The isolation it runs under. */
+  readonly isolation: "os" | "deno";
+  /** The plan it was started from (argv, environment, grants, snapshot). */
+  readonly plan: LaunchPlan;
+  /** What the plugin said it serves in the handshake. */
+  served: readonly ServedContract[] = [];
+  #contracts: readonly Contract[];
+  #process: PluginProcess;
+  #transport: LineTransport;
+  #peer: Peer;
+  #calls: Caller;
+  #reading: Promise<void>;
+  #stop: { graceMs: number; termMs: number };
+  #fault: ProtocolError | undefined;
+  #status: ExitStatus | undefined;
+
+  /**
+   * Use {@linkcode startPlugin}. Only a plan made by `planPlugin` is
+   * accepted, so no caller can spawn a plugin from a hand-made plan.
+   */
+  constructor(plan: LaunchPlan, options: StartOptions) {
+    if (!isIssuedPlan(plan)) {
+      throw new TypeError(
+        "Cannot start a plugin from this plan: plans are made by planPlugin(), unchanged",
+      );
+    }
+    this.name = plan.name;
+    this.isolation = plan.isolation;
+    this.plan = plan;
+    this.#contracts = options.contracts;
+    this.#stop = { graceMs: options.stopGraceMs ?? 2000, termMs: options.stopTermMs ?? 1000 };
+    const parser = new LogParser(plan.name);
+    const onLog = options.onLog;
+    this.#process = new PluginProcess(plan, {
+      onStderrLine: onLog ? (line) => onLog(parser.parse(line)) : undefined,
+      signalsAsCodes: plan.isolation === "os",
+    });
+    this.#transport = new LineTransport(this.#process.stdout, this.#process.stdin, {
+      maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+    });
+    const onFault = options.onProtocolFault;
+    this.#peer = new Peer((message) => this.#transport.send(message), {
+      flushed: () => this.#transport.flushed(),
+      onViolation: (detail) => onFault?.(detail),
+      cancelGraceMs: options.cancelGraceMs,
+      onStuck: (method, id) => {
+        const detail = `"${method}" (id ${id}) was cancelled and not answered within ${
+          options.cancelGraceMs ?? 2000
+        } ms`;
+        // A handler that ignores cancellation holds a slot and, likely, a core: end it.
+        if (options.onUnresponsive) options.onUnresponsive(detail);
+        else this.#process.kill();
+      },
+    });
+    this.#calls = new Caller(this.#peer, {
+      plugin: plan.name,
+      maxInFlight: options.maxInFlight ?? 64,
+      callTimeout: options.callTimeout ?? 30_000,
+      stderrTail: () => this.#process.stderrTail(),
+      exitStatus: () => this.#status,
+    });
+    this.#reading = this.#transport.run({
+      onMessage: (value) => this.#peer.receive(value),
+      onStray: (line) => onFault?.(`stray output on stdout: ${neutralize(line, 200)}`),
+    }).catch((error) =>
+      this.#protocolFault(error instanceof Error ? error.message : String(error))
+    );
+    this.#process.status.then((status) => {
+      this.#status = status;
+      this.#calls.clear();
+      this.#peer.close(this.#fault ?? new PluginExitedError(this.name, status));
+    });
+  }
+
+  /** The process id (of the sandbox wrapper under the OS layer). */
+  get pid(): number {
+    return this.#process.pid;
+  }
+
+  /** How the process ended, once it has. */
+  get exitStatus(): ExitStatus | undefined {
+    return this.#status;
+  }
+
+  /** Resolves when the process has exited, however that happened. Never rejects. */
+  get exited(): Promise<ExitStatus> {
+    return this.#process.status;
+  }
+
+  /** Calls sent and not yet answered (cancelled ones included). */
+  get inFlight(): number {
+    return this.#peer.pendingCount;
+  }
+
+  /** The last lines of the plugin's stderr. */
+  stderrTail(): string {
+    return this.#process.stderrTail();
+  }
+
+  #protocolFault(detail: string): void {
+    if (this.#fault || this.#process.exited) return;
+    this.#fault = new ProtocolError(this.name, detail, { stderrTail: this.#process.stderrTail() });
+    this.#peer.close(this.#fault);
+    this.#process.kill();
+  }
+
+  /** Kills the process now (SIGKILL); pending calls reject with `PluginExitedError`. */
+  kill(): void {
+    this.#process.kill();
+  }
+
+  /** Runs the handshake; {@linkcode launchPlugin} calls it once. */
+  async #handshake(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const params: InitializeParams = {
+      protocolVersion: PROTOCOL_VERSION,
+      nonce: this.plan.nonce,
+      contracts: this.#contracts.map((c) => ({ name: c.name, version: c.version })),
+      maxLineBytes: this.#transport.maxLineBytes,
+    };
+    // No reason on timeout: the AbortError is turned into a TimeoutError below,
+    // after the process is gone and its stderr fully read.
+    using deadline = deadlineSignal(timeoutMs, undefined, signal);
+    try {
+      const raw = await this.#peer.request(RuntimeMethod.initialize, params, {
+        signal: deadline.signal,
+      });
+      this.served = checkHandshake(this.name, {
+        nonce: this.plan.nonce,
+        contracts: this.#contracts,
+      }, raw);
+    } catch (error) {
+      this.#process.kill();
+      await this.#process.status;
+      throw this.#startError(error, timeoutMs, signal);
+    }
+  }
+
+  #startError(error: unknown, timeoutMs: number, signal?: AbortSignal): unknown {
+    const stderrTail = this.#process.stderrTail();
+    if (signal?.aborted && error === signal.reason) return error;
+    if (error instanceof DOMException && error.name === "AbortError") {
+      return new TimeoutError({
+        plugin: this.name,
+        operation: "start",
+        timeoutMs,
+        stderrTail,
+      });
+    }
+    if (error instanceof ResponseError) {
+      const known = error.code === ErrorCode.UnsupportedProtocol ||
+        error.code === ErrorCode.NonceMismatch;
+      const detail = known
+        ? neutralize(error.message, 300)
+        : `handshake refused (${error.code}): ${neutralize(error.message, 300)}`;
+      return new ProtocolError(this.name, detail, { stderrTail, cause: error });
+    }
+    if (error instanceof ProtocolError && !error.stderrTail) {
+      return new ProtocolError(this.name, error.detail, { stderrTail, cause: error });
+    }
+    return error;
+  }
+
+  /**
+   * A typed API for one of the contracts given at start.
+   *
+   * @example
+   * ```ts ignore
+   * const greeter = plugin.api(Greeter, { timeout: 1000 });
+   * console.log(await greeter.sayHello("a"));
+   * ```
+   * @throws {TypeError} when the contract was not passed to `startPlugin`.
+   */
+  api<C extends Contract>(contract: C, options: CallOptions = {}): ContractApi<C> {
+    if (!this.#contracts.includes(contract)) {
+      throw new TypeError(
+        `Cannot use contract "${contract?.name}" with plugin "${this.name}": it was not in the "contracts" given at start`,
+      );
+    }
+    return createApi(contract, this, options);
+  }
+
+  /**
+   * Sends one raw call. Prefer {@linkcode Plugin.api}, which validates.
+   * Waits for a free slot when `maxInFlight` calls are out. Rejects with
+   * `TimeoutError` after the deadline, `signal.reason` on abort,
+   * `PluginExitedError` (naming the method) when the process ends.
+   */
+  call(method: string, params: unknown, options: CallOptions = {}): Promise<unknown> {
+    return this.#calls.call(method, params, options);
+  }
+
+  /**
+   * Asks the plugin to describe its contracts (`$/describe`): each method
+   * with JSON Schemas of its arguments and result. The answer comes from the
+   * untrusted plugin: it is checked for shape, and its strings are the
+   * plugin's words, to be shown neutralised.
+   */
+  async describe(timeout = 5000): Promise<DescribedContract[]> {
+    const raw = await this.call(RuntimeMethod.describe, {}, { timeout });
+    const parsed = Described.safeParse(raw);
+    if (!parsed.success) {
+      throw new ProtocolError(
+        this.name,
+        `malformed answer to $/describe: ${parsed.error.issues[0].message}`,
+      );
+    }
+    return parsed.data.contracts as DescribedContract[];
+  }
+
+  /**
+   * Asks the plugin for `$/ping`; resolves when it answers within `timeout`
+   * ms. The ping goes straight to the wire, not behind queued calls: a busy
+   * plugin that still reads its input is healthy.
+   */
+  async ping(timeout = 5000): Promise<void> {
+    using deadline = deadlineSignal(timeout, () =>
+      new TimeoutError({
+        plugin: this.name,
+        operation: "ping",
+        timeoutMs: timeout,
+        stderrTail: this.#process.stderrTail(),
+      }));
+    await this.#peer.request(RuntimeMethod.ping, {}, { signal: deadline.signal });
+  }
+
+  /**
+   * Stops the plugin: close stdin, wait the grace period, SIGTERM, wait,
+   * SIGKILL. Calls still pending reject with `PluginExitedError`. Resolves
+   * with how the process ended; safe to call more than once.
+   */
+  async close(): Promise<ExitStatus> {
+    const status = await this.#process.stop({
+      closeInput: () => this.#transport.close(),
+      ...this.#stop,
+    });
+    await this.#reading;
+    return status;
+  }
+
+  /** Same as {@linkcode Plugin.close}, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/**
+ * Starts a plugin: plans it (grants, snapshot, module-graph check,
+ * isolation), spawns it, and completes the handshake.
+ *
+ * @example
+ * ```ts ignore
+ * import { startPlugin } from "@plugbox/plugbox";
+ * import { Greeter } from "../plugins/hello/contract.ts";
+ *
+ * await using plugin = await startPlugin("./plugins/hello/main.ts", { contracts: [Greeter] });
+ * console.log(await plugin.api(Greeter).sayHello("a")); // hello, a
+ * ```
+ * @throws {TypeError} for bad options, {@linkcode PreflightError} when the
+ * checks refuse the plugin, {@linkcode TimeoutError} when the
+ * handshake misses its deadline, {@linkcode PluginExitedError} when the
+ * process dies first, {@linkcode ProtocolError} when the handshake is wrong.
+ */
+export async function startPlugin(module: string | URL, options: StartOptions): Promise<Plugin> {
+  if (!options || !Array.isArray(options.contracts) || options.contracts.length === 0) {
+    throw new TypeError(
+      `Cannot start plugin "${module}": "contracts" must list at least one contract`,
+    );
+  }
+  options.signal?.throwIfAborted();
+  const plan = await planPlugin(module, options);
+  return await launchPlugin(plan, options);
+}
+
+/**
+ * Spawns a plugin from a plan made by `planPlugin` and completes the
+ * handshake. For the CLI, which shows the plan first and speaks to whatever
+ * contracts the plugin serves (`contracts` may be empty here).
+ */
+export async function launchPlugin(plan: LaunchPlan, options: StartOptions): Promise<Plugin> {
+  options.signal?.throwIfAborted();
+  const plugin = new Plugin(plan, options);
+  await handshakeOf(plugin, options.startTimeout ?? 10_000, options.signal);
+  return plugin;
+}

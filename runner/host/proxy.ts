@@ -1,0 +1,193 @@
+/**
+ * The host's typed API object, built from a contract: validates arguments,
+ * hands the call to its target, turns wire errors into domain errors, and
+ * validates the result (the plugin is untrusted).
+ * @module
+ */
+
+import { type Contract, type ContractApi, methodsOf } from "../contract.ts";
+import {
+  PermissionDeniedError,
+  PluginError,
+  ValidationError,
+  type ValidationIssue,
+} from "../errors.ts";
+import { ResponseError } from "../wire/mod.ts";
+import { ErrorCode, wireMethod } from "../wire/mod.ts";
+import { neutralize } from "../wire/mod.ts";
+
+/**
+ * Options for calls made through an API object.
+ *
+ * @example
+ * ```ts ignore
+ * import { type CallOptions, startPlugin } from "@plugbox/plugbox";
+ * import { Greeter } from "./plugins/hello/contract.ts";
+ *
+ * await using plugin = await startPlugin("./plugins/hello/main.ts", { contracts: [Greeter] });
+ * const shutdown = new AbortController();
+ * const options: CallOptions = { timeout: 1_000, signal: shutdown.signal };
+ * const greeter = plugin.api(Greeter, options); // 1 s per call; shutdown.abort() cancels them all
+ * ```
+ */
+export interface CallOptions {
+  /** Aborting rejects the call with `signal.reason` and cancels it in the plugin. */
+  signal?: AbortSignal;
+  /**
+   * Deadline for each call in milliseconds; passing it rejects with a
+   * `TimeoutError`. Defaults to the plugin's `callTimeout`.
+   */
+  timeout?: number;
+}
+
+/** What an API object sends its calls to: a plugin, or a managed plugin. */
+export interface CallTarget {
+  /** The plugin's name, for error messages. */
+  readonly name: string;
+  /** Sends one call on the wire and resolves with the raw result. */
+  call(method: string, params: unknown[], options: CallOptions): Promise<unknown>;
+}
+
+/** Turns zod-style issues into plain, bounded {@linkcode ValidationIssue}s. */
+export function toIssues(issues: readonly unknown[]): ValidationIssue[] {
+  return issues.slice(0, 20).map((raw) => {
+    const issue = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
+    const path = Array.isArray(issue.path)
+      ? issue.path.slice(0, 32).map((p) => typeof p === "number" ? p : neutralize(String(p), 200))
+      : [];
+    const out: ValidationIssue = {
+      path,
+      message: neutralize(String(issue.message ?? "invalid"), 500),
+    };
+    if (typeof issue.code === "string") out.code = neutralize(issue.code, 100);
+    return out;
+  });
+}
+
+function dataField(data: unknown, key: string): string | undefined {
+  const value = typeof data === "object" && data !== null
+    ? (data as Record<string, unknown>)[key]
+    : undefined;
+  return typeof value === "string" ? neutralize(value, 1000) : undefined;
+}
+
+/**
+ * Maps a wire error answer to the error class a caller catches. Every string
+ * that came from the plugin is neutralised before it is put in a message.
+ */
+export function toCallError(
+  error: unknown,
+  plugin: string,
+  contract: string,
+  method: string,
+): unknown {
+  if (!(error instanceof ResponseError)) return error;
+  const wire = wireMethod(contract, method);
+  const data = error.data;
+  switch (error.code) {
+    case ErrorCode.PermissionDenied:
+      return new PermissionDeniedError({
+        plugin,
+        method: wire,
+        permission: dataField(data, "permission") ?? "unknown",
+        target: dataField(data, "target"),
+      }, { cause: error });
+    case ErrorCode.InvalidParams:
+    case ErrorCode.InvalidResult: {
+      const raw = typeof data === "object" && data !== null
+        ? (data as Record<string, unknown>).issues
+        : undefined;
+      const issues = Array.isArray(raw) && raw.length > 0
+        ? toIssues(raw)
+        : [{ path: [], message: neutralize(error.message, 500) }];
+      const direction = error.code === ErrorCode.InvalidParams ? "input" : "output";
+      return new ValidationError({ contract, method, direction, issues, plugin }, { cause: error });
+    }
+    default:
+      return new PluginError(dataField(data, "name") ?? "Error", neutralize(error.message), {
+        plugin,
+        method: wire,
+        code: error.code,
+        data,
+      }, { cause: error });
+  }
+}
+
+/**
+ * Builds the typed API object for `contract`, sending calls to `target`.
+ * A plain object with one function per method.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { z } from "zod";
+ * import { defineContract } from "../contract.ts";
+ * import { createApi } from "./proxy.ts";
+ *
+ * const Echo = defineContract({
+ *   name: "echo",
+ *   version: 1,
+ *   methods: { echo: z.function({ input: [z.string()], output: z.string() }) },
+ * });
+ * const api = createApi(Echo, {
+ *   name: "in-memory",
+ *   call: (_method, params) => Promise.resolve(params[0]),
+ * });
+ * assert.ok(await api.echo("hi") === "hi");
+ * ```
+ */
+export function createApi<C extends Contract>(
+  contract: C,
+  target: CallTarget,
+  options: CallOptions = {},
+): ContractApi<C> {
+  const api: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+  for (const [method, info] of methodsOf(contract)) {
+    const wire = wireMethod(contract.name, method);
+    const validateResult = (raw: unknown): unknown => {
+      let result = info.output.safeParse(raw);
+      // JSON has no undefined either: a void result travels as null.
+      if (!result.success && raw === null) {
+        const asVoid = info.output.safeParse(undefined);
+        if (asVoid.success) result = asVoid;
+      }
+      if (!result.success) {
+        throw new ValidationError({
+          contract: contract.name,
+          method,
+          direction: "output",
+          issues: toIssues(result.error.issues),
+          plugin: target.name,
+        });
+      }
+      return result.data;
+    };
+    const mapError = (error: unknown): never => {
+      throw toCallError(error, target.name, contract.name, method);
+    };
+    // Not async: a plain promise chain costs one promise less per call.
+    api[method] = (...args: unknown[]) => {
+      const checked = info.input.safeParse(args);
+      if (!checked.success) {
+        return Promise.reject(
+          new ValidationError({
+            contract: contract.name,
+            method,
+            direction: "input",
+            issues: toIssues(checked.error.issues),
+          }),
+        );
+      }
+      // JSON has no undefined: trailing omitted arguments are dropped, not sent as null.
+      let end = args.length;
+      while (end > 0 && args[end - 1] === undefined) end--;
+      const params = end === args.length ? args : args.slice(0, end);
+      try {
+        return target.call(wire, params, options).then(validateResult, mapError);
+      } catch (error) {
+        return Promise.reject(toCallError(error, target.name, contract.name, method));
+      }
+    };
+  }
+  return Object.freeze(api) as unknown as ContractApi<C>;
+}

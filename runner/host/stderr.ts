@@ -1,0 +1,106 @@
+/**
+ * A plugin's stderr: split into bounded lines, neutralised, kept in a ring
+ * of the last N bytes for error messages. A flood costs CPU, never memory.
+ * @module
+ */
+
+import { concatBytes } from "../wire/mod.ts";
+import { neutralize } from "../wire/mod.ts";
+
+/** Longest stderr line kept, in bytes; the rest of a longer line is dropped. */
+export const MAX_STDERR_LINE = 8192;
+
+/**
+ * The last lines written, up to a byte budget.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { StderrRing } from "./stderr.ts";
+ * const ring = new StderrRing(10);
+ * ring.push("first line");
+ * ring.push("second");
+ * assert.ok(ring.tail() === "second");
+ * ```
+ */
+export class StderrRing {
+  #lines: string[] = [];
+  #head = 0;
+  #size = 0;
+  #budget: number;
+
+  constructor(budgetBytes = 64 * 1024) {
+    this.#budget = budgetBytes;
+  }
+
+  /** Adds a line, dropping the oldest ones beyond the budget. */
+  push(line: string): void {
+    this.#lines.push(line);
+    this.#size += line.length + 1;
+    while (this.#size > this.#budget && this.#head < this.#lines.length - 1) {
+      this.#size -= this.#lines[this.#head++].length + 1;
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#lines.length) {
+      this.#lines = this.#lines.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  /** The most recent lines, at most `maxLines` and about `maxChars` characters. */
+  tail(maxLines = 20, maxChars = 4096): string {
+    const out: string[] = [];
+    let chars = 0;
+    for (let i = this.#lines.length - 1; i >= this.#head && out.length < maxLines; i--) {
+      chars += this.#lines[i].length + 1;
+      if (chars > maxChars && out.length > 0) break;
+      out.push(this.#lines[i]);
+    }
+    return out.reverse().join("\n");
+  }
+}
+
+/**
+ * Reads a stderr stream to its end, calling `onLine` with each line,
+ * neutralised and cut at {@linkcode MAX_STDERR_LINE} bytes.
+ */
+export async function readStderr(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (line: string) => void,
+): Promise<void> {
+  const decoder = new TextDecoder();
+  let parts: Uint8Array[] = [];
+  let size = 0;
+  let dropped = 0;
+  const flush = () => {
+    if (size === 0 && dropped === 0) return;
+    let text = neutralize(decoder.decode(concatBytes(parts)).replace(/\r$/, ""), MAX_STDERR_LINE);
+    if (dropped > 0) text += ` … (${dropped} more bytes on this line)`;
+    parts = [];
+    size = 0;
+    dropped = 0;
+    onLine(text);
+  };
+  const take = (piece: Uint8Array) => {
+    const room = MAX_STDERR_LINE - size;
+    if (piece.length > room) {
+      dropped += piece.length - room;
+      piece = piece.subarray(0, room);
+    }
+    if (piece.length > 0) {
+      parts.push(piece);
+      size += piece.length;
+    }
+  };
+  for await (const chunk of stream) {
+    let start = 0;
+    let nl = chunk.indexOf(0x0a);
+    while (nl !== -1) {
+      take(chunk.subarray(start, nl));
+      flush();
+      start = nl + 1;
+      nl = chunk.indexOf(0x0a, start);
+    }
+    take(chunk.subarray(start));
+  }
+  flush();
+}

@@ -1,0 +1,197 @@
+/**
+ * Plugin side main loop: stdin/stdout transport, the handshake, dispatch,
+ * and exit when stdin closes.
+ * @module
+ */
+
+import { Dispatcher, type Implementation } from "./dispatch.ts";
+import { Peer, type RequestContext, ResponseError } from "../wire/mod.ts";
+import {
+  ErrorCode,
+  type InitializeParams,
+  type InitializeResult,
+  NONCE_FLAG,
+  PROTOCOL_VERSION,
+  RuntimeMethod,
+} from "../wire/mod.ts";
+import { LineTransport } from "../wire/mod.ts";
+
+/**
+ * Options for {@linkcode serve}; the defaults are what a real plugin uses.
+ *
+ * @example Serve over in-memory streams, as a test does
+ * ```ts ignore
+ * import { implement, serve } from "@plugbox/plugbox/plugin";
+ * import { Greeter } from "./contract.ts";
+ *
+ * const toPlugin = new TransformStream<Uint8Array, Uint8Array>();
+ * const fromPlugin = new TransformStream<Uint8Array, Uint8Array>();
+ * const served = serve(implement(Greeter, { sayHello: (name) => `hello, ${name}` }), {
+ *   input: toPlugin.readable,
+ *   output: fromPlugin.writable,
+ *   args: ["--plugbox-nonce=test"],
+ * });
+ * ```
+ */
+export interface ServeOptions {
+  /**
+   * Where requests come from.
+   * @default {Deno.stdin.readable}
+   */
+  input?: ReadableStream<Uint8Array>;
+  /**
+   * Where responses go. When it is the real stdout, `console.log`, `info`
+   * and `debug` are sent to stderr so stdout stays the protocol channel.
+   * @default {Deno.stdout.writable}
+   */
+  output?: WritableStream<Uint8Array>;
+  /**
+   * The command line holding the nonce.
+   * @default {Deno.args}
+   */
+  args?: readonly string[];
+  /**
+   * Exit the process when the input closes (pending timers would keep it alive).
+   * @default {true when input is the real stdin}
+   */
+  exitOnClose?: boolean;
+}
+
+function nonceFrom(args: readonly string[]): string | undefined {
+  const prefix = `${NONCE_FLAG}=`;
+  return args.find((a) => a.startsWith(prefix))?.slice(prefix.length);
+}
+
+function short(nonce: unknown): string {
+  const text = typeof nonce === "string" ? nonce : JSON.stringify(nonce) ?? "nothing";
+  return JSON.stringify(text.length > 16 ? `${text.slice(0, 16)}…` : text);
+}
+
+/** Keeps stdout for the protocol: console output that would go there goes to stderr. */
+function redirectConsole(): void {
+  console.log = console.error;
+  console.info = console.error;
+  console.debug = console.error;
+}
+
+/**
+ * The real stdout, written with blocking writes: an async write costs the
+ * event loop an extra wake-up per response (measured in BENCHMARKS.md), and a
+ * plugin whose host stops reading has nothing better to do than wait.
+ */
+const stdoutSink = {
+  write(bytes: Uint8Array): Promise<void> {
+    for (let offset = 0; offset < bytes.length;) {
+      offset += Deno.stdout.writeSync(bytes.subarray(offset));
+    }
+    return Promise.resolve();
+  },
+  close(): Promise<void> {
+    Deno.stdout.close();
+    return Promise.resolve();
+  },
+};
+
+class Session {
+  initialized = false;
+  #dispatcher: Dispatcher;
+  #nonce: string | undefined;
+  #transport: LineTransport;
+
+  constructor(dispatcher: Dispatcher, nonce: string | undefined, transport: LineTransport) {
+    this.#dispatcher = dispatcher;
+    this.#nonce = nonce;
+    this.#transport = transport;
+  }
+
+  handle(method: string, params: unknown, context: RequestContext): unknown {
+    if (method === RuntimeMethod.initialize) return this.#initialize(params);
+    if (!this.initialized) {
+      throw new ResponseError(ErrorCode.NotInitialized, `"${method}" before "$/initialize"`);
+    }
+    if (method === RuntimeMethod.ping) return {};
+    if (method === RuntimeMethod.describe) return { contracts: this.#dispatcher.describe() };
+    return this.#dispatcher.dispatch(method, params, context);
+  }
+
+  #initialize(raw: unknown): InitializeResult {
+    const params = (typeof raw === "object" && raw !== null ? raw : {}) as Partial<
+      InitializeParams
+    >;
+    if (params.protocolVersion !== PROTOCOL_VERSION) {
+      throw new ResponseError(
+        ErrorCode.UnsupportedProtocol,
+        `Plugin speaks protocol version ${PROTOCOL_VERSION}, host sent ${
+          JSON.stringify(params.protocolVersion)
+        }`,
+        { supported: [PROTOCOL_VERSION] },
+      );
+    }
+    if (this.#nonce === undefined || params.nonce !== this.#nonce) {
+      throw new ResponseError(
+        ErrorCode.NonceMismatch,
+        `Nonce mismatch: plugin was started with ${
+          this.#nonce === undefined ? `no ${NONCE_FLAG}` : short(this.#nonce)
+        }, host sent ${short(params.nonce)}`,
+      );
+    }
+    if (Number.isSafeInteger(params.maxLineBytes) && params.maxLineBytes! >= 1024) {
+      this.#transport.maxLineBytes = params.maxLineBytes!;
+    }
+    this.initialized = true;
+    return {
+      protocolVersion: PROTOCOL_VERSION,
+      nonce: this.#nonce,
+      contracts: this.#dispatcher.served,
+    };
+  }
+}
+
+/**
+ * Serves one or more contract implementations over stdin/stdout until the
+ * host closes stdin, then exits. Call it once, from the plugin's main module.
+ *
+ * @example
+ * ```ts ignore
+ * import { implement, serve } from "@plugbox/plugbox/plugin";
+ * import { Greeter } from "../contract.ts";
+ *
+ * await serve(implement(Greeter, { sayHello: (name) => `hello, ${name}` }));
+ * ```
+ */
+export async function serve(
+  implementations: Implementation | readonly Implementation[],
+  options: ServeOptions = {},
+): Promise<void> {
+  const list = Array.isArray(implementations) ? implementations : [implementations];
+  if (list.length === 0) throw new TypeError("Cannot serve: no implementation given");
+  const dispatcher = new Dispatcher(list as Implementation[]);
+  const realStdio = options.input === undefined;
+  if (options.output === undefined) redirectConsole();
+  const transport = new LineTransport(
+    options.input ?? Deno.stdin.readable,
+    options.output ?? stdoutSink,
+  );
+  const session = new Session(dispatcher, nonceFrom(options.args ?? Deno.args), transport);
+  const peer = new Peer((message) => transport.send(message), {
+    flushed: () => transport.flushed(),
+    onRequest: (method, params, context) => session.handle(method, params, context),
+    onViolation: (detail) => console.error(`plugbox: ignored from host: ${detail}`),
+  });
+  let failure: unknown;
+  try {
+    await transport.run({
+      onMessage: (value) => peer.receive(value),
+      onStray: (line) => console.error(`plugbox: ignored non-JSON input: ${line.slice(0, 200)}`),
+      // Answers first, then the next read: one wake-up less per call.
+      afterChunk: () => transport.flushed(),
+    });
+  } catch (error) {
+    failure = error;
+    console.error(`plugbox: stopped reading input: ${error}`);
+  }
+  peer.close(new Error("stdin closed"));
+  await transport.close();
+  if (options.exitOnClose ?? realStdio) Deno.exit(failure ? 1 : 0);
+  if (failure) throw failure;
+}

@@ -1,0 +1,108 @@
+/**
+ * Runs a short helper command (deno bundle, deno info, ldd, a bwrap probe)
+ * under a deadline and an output cap, so no helper can hang or flood the host.
+ * @module
+ */
+
+import { concatBytes } from "../wire/mod.ts";
+
+/** Options for {@linkcode runCaptured}. */
+export interface RunCapturedOptions {
+  /** Kill the command after this many milliseconds. */
+  timeoutMs: number;
+  /** Environment; when given, nothing else is inherited. */
+  env?: Record<string, string>;
+  /** Working directory. */
+  cwd?: string;
+  /**
+   * Largest stdout kept, in bytes; beyond it the command is killed.
+   * @default {64 MiB}
+   */
+  maxStdoutBytes?: number;
+}
+
+/** What a helper command did. */
+export interface Captured {
+  success: boolean;
+  code: number;
+  signal: Deno.Signal | null;
+  stdout: string;
+  /** The last 4 KiB of stderr. */
+  stderr: string;
+  timedOut: boolean;
+  /** True when stdout passed `maxStdoutBytes` and the command was killed. */
+  overflowed: boolean;
+}
+
+async function drain(
+  stream: ReadableStream<Uint8Array>,
+  limit: number,
+  onOverflow: () => void,
+): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let over = false;
+  for await (const chunk of stream) {
+    if (over) continue;
+    size += chunk.length;
+    if (size > limit) {
+      over = true;
+      onOverflow();
+      continue;
+    }
+    chunks.push(chunk);
+  }
+  return concatBytes(chunks); // only chunks within the limit were kept
+}
+
+/** Runs `command` with piped output, a deadline and an output cap. Never throws for exit codes. */
+export async function runCaptured(
+  command: string,
+  args: string[],
+  options: RunCapturedOptions,
+): Promise<Captured> {
+  const child = new Deno.Command(command, {
+    args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    cwd: options.cwd,
+    ...(options.env ? { env: options.env, clearEnv: true } : {}),
+  }).spawn();
+  let timedOut = false;
+  let overflowed = false;
+  const kill = () => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    kill();
+  }, options.timeoutMs);
+  try {
+    const [stdout, stderr, status] = await Promise.all([
+      drain(child.stdout, options.maxStdoutBytes ?? 64 * 1024 * 1024, () => {
+        overflowed = true;
+        kill();
+      }),
+      drain(child.stderr, 1024 * 1024, () => {}),
+      child.status,
+    ]);
+    const decoder = new TextDecoder();
+    const err = decoder.decode(stderr);
+    return {
+      success: status.success && !timedOut && !overflowed,
+      code: status.code,
+      signal: status.signal,
+      stdout: decoder.decode(stdout),
+      stderr: err.length > 4096 ? err.slice(-4096) : err,
+      timedOut,
+      overflowed,
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * The process wrappers around `deno run`: the OS layer (bubblewrap: new
+ * namespaces, a root that holds only Deno, its libraries and the granted
+ * paths) and, for both layers, a memory limit, a new session and death with
+ * the host.
+ * @module
+ */
+
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { runCaptured } from "./exec.ts";
+
+/**
+ * Which isolation to use: `"auto"` picks `"os"` where it works, else `"deno"`.
+ *
+ * @example
+ * ```ts ignore
+ * import { type IsolationMode, startPlugin } from "@plugbox/plugbox";
+ * import { Greeter } from "./plugins/hello/contract.ts";
+ *
+ * // In production, refuse to start without the OS layer rather than fall back.
+ * const isolation: IsolationMode = Deno.env.get("PRODUCTION") ? "os" : "auto";
+ * await using plugin = await startPlugin("./plugins/hello/main.ts", {
+ *   contracts: [Greeter],
+ *   isolation,
+ * });
+ * ```
+ */
+export type IsolationMode = "auto" | "os" | "deno";
+
+/** Host programs the wrappers use, with absolute paths, when present. */
+export interface HostTools {
+  bwrap?: string;
+  /** Why bubblewrap cannot be used, when it cannot. */
+  bwrapProblem?: string;
+  prlimit?: string;
+  setsid?: string;
+  setpriv?: string;
+}
+
+/** What the OS layer mounts besides Deno and its libraries. */
+export interface MountPlan {
+  /** Real path of the Deno binary. */
+  deno: string;
+  /** Paths bound read-only at the same place. */
+  readOnly: string[];
+  /** Paths bound read-write at the same place. */
+  readWrite: string[];
+  /** Share the host's network namespace (and resolver files). */
+  net: boolean;
+  /** Mount a minimal `/dev` (the graph check runs without one). */
+  dev: boolean;
+  /** Size of the private `/tmp`, in bytes. */
+  tmpBytes: number;
+  /** Working directory inside the sandbox. */
+  cwd: string;
+}
+
+function which(name: string): string | undefined {
+  for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
+    if (!dir) continue;
+    const path = join(dir, name);
+    try {
+      const info = Deno.statSync(path);
+      if (info.isFile && ((info.mode ?? 0o111) & 0o111)) return path;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** Mount operations that make `path` exist inside the sandbox as it does outside. */
+function mirror(path: string, ops: string[][], seen: Set<string>, depth = 0): void {
+  if (depth > 16) return; // a link loop; the bind below would fail loudly anyway
+  const parts = path.split("/").filter(Boolean);
+  let current = "";
+  for (let i = 0; i < parts.length; i++) {
+    current += `/${parts[i]}`;
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.lstatSync(current);
+    } catch {
+      return;
+    }
+    if (info.isSymlink) {
+      const target = Deno.readLinkSync(current);
+      if (!seen.has(current)) {
+        seen.add(current);
+        ops.push(["--symlink", target, current]);
+      }
+      const base = isAbsolute(target) ? target : resolve(dirname(current), target);
+      mirror(join(base, ...parts.slice(i + 1)), ops, seen, depth + 1);
+      return;
+    }
+  }
+  if (!seen.has(current)) {
+    seen.add(current);
+    ops.push(["--ro-bind", current, current]);
+  }
+}
+
+let libraries: Promise<string[]> | undefined;
+
+/** The shared libraries the Deno binary loads (from ldd), plus the resolver's. */
+function denoLibraries(deno: string): Promise<string[]> {
+  libraries ??= (async () => {
+    const found = await runCaptured("ldd", [deno], { timeoutMs: 10_000 }).catch(() => undefined);
+    const paths = found?.success ? [...found.stdout.matchAll(/(\/\S+)/g)].map((m) => m[1]) : [];
+    if (paths.length === 0) return ["/lib", "/lib64", "/usr/lib", "/usr/lib64"];
+    // glibc loads these at run time for name resolution; ldd cannot see them.
+    const libDir = dirname(Deno.realPathSync(paths.find((p) => /libc\.so/.test(p)) ?? paths[0]));
+    for (const entry of Deno.readDirSync(libDir)) {
+      if (/^(libnss_(files|dns)|libresolv)\.so/.test(entry.name)) {
+        paths.push(join(libDir, entry.name));
+      }
+    }
+    return paths;
+  })();
+  return libraries;
+}
+
+const RESOLVER_FILES = ["/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/host.conf"];
+
+/** Bubblewrap arguments (up to, not including, the command) for a mount plan. */
+export async function bwrapArgs(plan: MountPlan): Promise<string[]> {
+  const ops: string[][] = [];
+  const seen = new Set<string>();
+  for (const lib of await denoLibraries(plan.deno)) mirror(lib, ops, seen);
+  mirror(plan.deno, ops, seen);
+  if (plan.net) { for (const file of RESOLVER_FILES) mirror(file, ops, seen); }
+  const binds = [
+    ...plan.readOnly.map((p) => ["--ro-bind", p, p]),
+    ...plan.readWrite.map((p) => ["--bind", p, p]),
+  ].sort((a, b) => a[1].split("/").length - b[1].split("/").length);
+  return [
+    "--unshare-all",
+    ...(plan.net ? ["--share-net"] : []),
+    "--die-with-parent",
+    "--new-session",
+    "--cap-drop",
+    "ALL",
+    "--proc",
+    "/proc",
+    ...(plan.dev ? ["--dev", "/dev"] : []),
+    // Before the binds, so paths under /tmp (Deno itself, grants) sit on top of it.
+    "--size",
+    String(plan.tmpBytes),
+    "--tmpfs",
+    "/tmp",
+    ...ops.flat(),
+    ...binds.flat(),
+    "--chdir",
+    plan.cwd,
+  ];
+}
+
+let tools: Promise<HostTools> | undefined;
+
+/**
+ * Finds the wrapper programs and checks that bubblewrap can actually start
+ * Deno the way plugins are started (once per host process).
+ */
+export function detectTools(deno: string): Promise<HostTools> {
+  tools ??= (async () => {
+    const found: HostTools = {
+      prlimit: which("prlimit"),
+      setsid: which("setsid"),
+      setpriv: which("setpriv"),
+    };
+    if (Deno.build.os !== "linux") {
+      found.bwrapProblem = `the OS layer needs Linux, this is ${Deno.build.os}`;
+      return found;
+    }
+    const bwrap = which("bwrap");
+    if (!bwrap) {
+      found.bwrapProblem =
+        "bwrap was not found on PATH (Debian/Ubuntu: apt-get install bubblewrap)";
+      return found;
+    }
+    const args = await bwrapArgs({
+      deno,
+      readOnly: [],
+      readWrite: [],
+      net: false,
+      dev: false,
+      tmpBytes: 1024 * 1024,
+      cwd: "/",
+    });
+    const probe = await runCaptured(bwrap, [...args, "--", deno, "--version"], {
+      timeoutMs: 15_000,
+      env: { NO_COLOR: "1" },
+    }).catch((error) => ({ success: false, stderr: String(error), code: -1 }));
+    if (probe.success) found.bwrap = bwrap;
+    else {found.bwrapProblem = `bwrap could not start Deno: ${
+        probe.stderr.trim() || `code ${probe.code}`
+      }`;}
+    return found;
+  })();
+  return tools;
+}
+
+/** Limits and wrappers shared by both isolation layers. */
+export interface WrapOptions {
+  /** The hard cap on writable private memory, in bytes (RLIMIT_DATA). */
+  dataLimitBytes: number;
+}
+
+/**
+ * The command prefix that runs Deno under the OS layer:
+ * `prlimit --data=N -- bwrap ... --`. Bubblewrap provides the new session
+ * and death with the host.
+ */
+export function osPrefix(found: HostTools, bwrap: string[], options: WrapOptions): string[] {
+  const limit = found.prlimit ? [found.prlimit, `--data=${options.dataLimitBytes}`, "--"] : [];
+  return [...limit, found.bwrap!, ...bwrap, "--"];
+}
+
+/**
+ * The command prefix that runs Deno under the Deno layer alone: a new
+ * session (no controlling terminal), the memory cap, and SIGKILL when the
+ * host dies. A missing tool drops its part, and {@linkcode missingHardening}
+ * says which.
+ */
+export function denoPrefix(found: HostTools, options: WrapOptions): string[] {
+  const prefix: string[] = [];
+  if (found.setsid) prefix.push(found.setsid, "--");
+  if (found.prlimit) prefix.push(found.prlimit, `--data=${options.dataLimitBytes}`, "--");
+  if (found.setpriv) prefix.push(found.setpriv, "--pdeathsig", "KILL", "--");
+  return prefix;
+}
+
+/** The hardening a missing tool costs under the Deno layer, for the plan's report. */
+export function missingHardening(found: HostTools): string[] {
+  const missing: string[] = [];
+  if (!found.setsid) missing.push("new session (setsid not found)");
+  if (!found.prlimit) missing.push("memory limit beyond the V8 heap (prlimit not found)");
+  if (!found.setpriv) missing.push("death with the host (setpriv not found)");
+  return missing;
+}

@@ -1,0 +1,107 @@
+/**
+ * Where things are: the cache, the host's own Deno dir and code (which a
+ * write grant must not cover), the plugin's entry and its per-plugin dirs.
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { PreflightError } from "../errors.ts";
+
+/** The cache: $PLUGBOX_CACHE_DIR, else $XDG_CACHE_HOME/plugbox, else ~/.cache/plugbox. */
+export function defaultCacheDir(): string {
+  const explicit = Deno.env.get("PLUGBOX_CACHE_DIR");
+  if (explicit) return explicit;
+  const base = Deno.env.get("XDG_CACHE_HOME") ||
+    join(Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE") ?? Deno.cwd(), ".cache");
+  return join(base, "plugbox");
+}
+
+/** The host's own module cache, which no grant may write over. */
+export function hostDenoDir(): string {
+  const explicit = Deno.env.get("DENO_DIR");
+  if (explicit) return explicit;
+  const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE") ?? "/";
+  // Deno's own defaults, per platform.
+  switch (Deno.build.os) {
+    case "darwin":
+      return join(home, "Library", "Caches", "deno");
+    case "windows":
+      return join(Deno.env.get("LOCALAPPDATA") ?? join(home, "AppData", "Local"), "deno");
+    default:
+      return join(Deno.env.get("XDG_CACHE_HOME") || join(home, ".cache"), "deno");
+  }
+}
+
+/** A module or root given as a path or URL, as an absolute path. */
+export function toPath(value: string | URL, what: string): string {
+  // A scheme of two or more letters is a URL (one letter is a Windows drive).
+  if (value instanceof URL || /^[a-z][a-z0-9+.-]+:/i.test(value)) {
+    const url = new URL(value);
+    if (url.protocol !== "file:") {
+      throw new TypeError(
+        `Cannot start plugin: ${what} must be a local path or file: URL, got "${url}"`,
+      );
+    }
+    return fileURLToPath(url);
+  }
+  if (typeof value !== "string" || value === "") {
+    throw new TypeError(`Cannot start plugin: ${what} must be a path or URL, got ${typeof value}`);
+  }
+  return isAbsolute(value) ? value : resolve(Deno.cwd(), value);
+}
+
+/** The plugin's entry: an existing regular file, by its real path. */
+export function resolveEntry(module: string | URL): string {
+  const path = toPath(module, "the module");
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(path);
+  } catch (cause) {
+    throw new TypeError(`Cannot start plugin: module "${path}" does not exist`, { cause });
+  }
+  if (!info.isFile) {
+    throw new PreflightError({
+      plugin: basename(dirname(path)),
+      reason: "entry",
+      path,
+      detail: `module "${path}" must be a regular file, not a link, folder or special file`,
+    });
+  }
+  return Deno.realPathSync(path);
+}
+
+/** Folders holding code: a write grant overlapping one is refused (THREATS T8). */
+export function codeRoots(root: string, cacheDir: string, deno: string): string[] {
+  const roots = [root, cacheDir, hostDenoDir(), dirname(deno)];
+  const own = new URL("../../", import.meta.url);
+  if (own.protocol === "file:") roots.push(fileURLToPath(own));
+  if (Deno.mainModule.startsWith("file:")) roots.push(dirname(fileURLToPath(Deno.mainModule)));
+  return roots.map((r) => r.replace(/\/+$/, "") || "/");
+}
+
+/** Per-plugin state: its own Deno dir (no web storage) and an empty home. */
+export async function pluginDirs(
+  cacheDir: string,
+  root: string,
+  name: string,
+): Promise<{ denoDir: string; home: string }> {
+  const id = createHash("sha256").update(root).digest("hex").slice(0, 16);
+  const base = join(cacheDir, "plugins", `${name}-${id}`);
+  const denoDir = join(base, "deno_dir");
+  const home = join(base, "home");
+  await Deno.mkdir(denoDir, { recursive: true });
+  await Deno.mkdir(home, { recursive: true });
+  // A file where Deno wants the web storage folder: localStorage and the
+  // Cache API fail in the plugin, so it has no unbounded storage (THREATS T7).
+  const storage = join(denoDir, "location_data");
+  const info = await Deno.lstat(storage).catch(() => undefined);
+  if (!info) await Deno.writeFile(storage, new Uint8Array(), { mode: 0o444 });
+  else if (!info.isFile) {
+    await Deno.remove(storage, { recursive: true }).then(() =>
+      Deno.writeFile(storage, new Uint8Array())
+    );
+  }
+  return { denoDir, home };
+}

@@ -1,0 +1,293 @@
+/**
+ * The plugin manifest: `plugbox.json` at the plugin's root declares each
+ * permission the plugin needs, with a one-line reason. It is data, read
+ * without running the plugin, and the host grants at most what it requests.
+ * @module
+ */
+
+import { isAbsolute, join, resolve } from "node:path";
+import { z } from "zod";
+import { PreflightError } from "../errors.ts";
+import { isWithin, type ResolvedGrants } from "./permissions.ts";
+import { neutralize } from "../wire/mod.ts";
+
+/** The manifest's file name, at the plugin's root. */
+export const MANIFEST_FILE = "plugbox.json";
+
+/**
+ * One kind of permission.
+ *
+ * @example
+ * ```ts
+ * import type { PermissionKind } from "./manifest.ts";
+ *
+ * // The kinds that escape the sandbox, and so need an `unsafe` acknowledgement.
+ * const escapes: PermissionKind[] = ["run", "ffi", "all"];
+ * ```
+ */
+export type PermissionKind = "read" | "write" | "net" | "env" | "sys" | "run" | "ffi" | "all";
+
+/** Permission kinds a manifest can request. */
+export const MANIFEST_KINDS: readonly PermissionKind[] = [
+  "read",
+  "write",
+  "net",
+  "env",
+  "sys",
+  "run",
+  "ffi",
+  "all",
+];
+
+/**
+ * One requested permission: a value (`"*"` for any) and why it is needed.
+ *
+ * @example
+ * ```ts
+ * import type { PermissionRequest } from "./manifest.ts";
+ *
+ * const request: PermissionRequest = {
+ *   value: "api.example.com:443",
+ *   reason: "fetches the pages it summarises",
+ * };
+ * ```
+ */
+export interface PermissionRequest {
+  /** A path, `host[:port]`, variable or sys name, or `"*"` for whatever the host grants. */
+  value: string;
+  /** One line saying why. */
+  reason: string;
+}
+
+/**
+ * What a plugin declares in `plugbox.json`.
+ *
+ * @example
+ * ```ts
+ * import type { Manifest } from "./manifest.ts";
+ *
+ * // The parsed content of a plugin's plugbox.json.
+ * const manifest: Manifest = {
+ *   description: "Counts lines and words in the text files of a folder.",
+ *   permissions: { read: [{ value: "*", reason: "reads the folder it is asked to summarise" }] },
+ * };
+ * ```
+ */
+export interface Manifest {
+  /** One line saying what the plugin does. */
+  description?: string;
+  /** The permissions it needs, by kind. */
+  permissions: Partial<Record<PermissionKind, PermissionRequest[]>>;
+}
+
+/**
+ * What to do with grants the manifest does not request.
+ *
+ * @example
+ * ```ts
+ * import type { ManifestPolicy } from "./manifest.ts";
+ *
+ * // Grant only what plugbox.json requests, dropping the rest instead of refusing to start.
+ * const policy: ManifestPolicy = "narrow";
+ * ```
+ */
+export type ManifestPolicy = "refuse" | "narrow" | "ignore";
+
+/**
+ * One granted value the manifest does not cover.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { UncoveredGrant } from "./manifest.ts";
+ *
+ * const describe = (grant: UncoveredGrant) => `${grant.kind} "${grant.value}" is not requested`;
+ * const grant: UncoveredGrant = { kind: "net", value: "example.com:443" };
+ * assert.equal(describe(grant), 'net "example.com:443" is not requested');
+ * ```
+ */
+export interface UncoveredGrant {
+  /** The permission kind. */
+  kind: PermissionKind;
+  /** The granted value: a path, host, variable or sys name, `"*"` for `all`. */
+  value: string;
+}
+
+/**
+ * The manifest next to the grants: what was asked, and what was granted beyond it.
+ *
+ * @example
+ * ```ts ignore
+ * import { previewStart } from "@plugbox/plugbox";
+ *
+ * const { manifest } = await previewStart("./plugins/kv/main.ts", { manifest: "ignore" });
+ * if (!manifest.found) console.warn("no plugbox.json: the plugin requests nothing");
+ * for (const { kind, value } of manifest.uncovered) {
+ *   console.warn(`granted beyond plugbox.json: ${kind} ${value}`);
+ * }
+ * ```
+ */
+export interface ManifestReview {
+  /** The manifest (an empty one when the plugin has no `plugbox.json`). */
+  manifest: Manifest;
+  /** Whether `plugbox.json` exists. */
+  found: boolean;
+  /** Grants the manifest does not cover (refused, dropped, or let through per policy). */
+  uncovered: UncoveredGrant[];
+}
+
+const Line = z.string().min(1).max(300).refine((v) => !/[\n\r]/.test(v), "must be one line");
+const Request = z.strictObject({ value: z.string().min(1).max(1000), reason: Line });
+const ManifestSchema = z.strictObject({
+  description: Line.optional(),
+  permissions: z.strictObject(
+    Object.fromEntries(MANIFEST_KINDS.map((k) => [k, z.array(Request).max(100).optional()])),
+  ),
+});
+
+/**
+ * Reads and validates `plugbox.json` from a folder (the snapshot). A missing
+ * file is an empty manifest: the plugin requests nothing.
+ *
+ * @throws {PreflightError} naming the field when the manifest is malformed.
+ */
+export function readManifest(plugin: string, dir: string): { manifest: Manifest; found: boolean } {
+  const path = join(dir, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      return { manifest: { permissions: {} }, found: false };
+    }
+    throw error;
+  }
+  const refuse = (detail: string): never => {
+    throw new PreflightError({
+      plugin,
+      reason: "manifest",
+      path,
+      detail: `${MANIFEST_FILE} ${detail}`,
+    });
+  };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    refuse(`is not JSON: ${(error as Error).message}`);
+  }
+  const parsed = ManifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    refuse(`is malformed at ${issue.path.join(".") || "(root)"}: ${issue.message}`);
+  }
+  const manifest = parsed.data as Manifest;
+  for (const kind of ["read", "write"] as const) {
+    for (const request of manifest.permissions[kind] ?? []) {
+      if (request.value !== "*" && !isAbsolute(request.value)) {
+        refuse(
+          `asks for ${kind} "${neutralize(request.value, 200)}": paths must be absolute, or "*"`,
+        );
+      }
+    }
+  }
+  return { manifest, found: true };
+}
+
+function covers(kind: PermissionKind, requested: string, granted: string): boolean {
+  if (requested === "*") return true;
+  switch (kind) {
+    case "read":
+    case "write":
+      return isWithin(granted, resolve(requested));
+    case "net":
+      // "host" asks for every port of host; "host:port" for that one.
+      return granted === requested || granted.replace(/:\d+$/, "") === requested;
+    default:
+      return granted === requested;
+  }
+}
+
+function grantedValues(grants: ResolvedGrants): UncoveredGrant[] {
+  const out: UncoveredGrant[] = [];
+  for (const kind of ["read", "write", "net", "sys", "run", "ffi"] as const) {
+    for (const value of grants[kind]) out.push({ kind, value });
+  }
+  for (const name of Object.keys(grants.env)) out.push({ kind: "env", value: name });
+  if (grants.all) out.push({ kind: "all", value: "*" });
+  return out;
+}
+
+/** The grants the manifest does not cover. */
+export function reviewGrants(manifest: Manifest, grants: ResolvedGrants): UncoveredGrant[] {
+  return grantedValues(grants).filter(({ kind, value }) =>
+    !(manifest.permissions[kind] ?? []).some((r) => covers(kind, r.value, value))
+  );
+}
+
+/** Grants without the uncovered ones: the intersection with the manifest. */
+export function narrowGrants(grants: ResolvedGrants, uncovered: UncoveredGrant[]): ResolvedGrants {
+  const drop = (kind: PermissionKind, value: string) =>
+    uncovered.some((u) => u.kind === kind && u.value === value);
+  return {
+    read: grants.read.filter((v) => !drop("read", v)),
+    write: grants.write.filter((v) => !drop("write", v)),
+    net: grants.net.filter((v) => !drop("net", v)),
+    env: Object.fromEntries(Object.entries(grants.env).filter(([k]) => !drop("env", k))),
+    sys: grants.sys.filter((v) => !drop("sys", v)),
+    run: grants.run.filter((v) => !drop("run", v)),
+    ffi: grants.ffi.filter((v) => !drop("ffi", v)),
+    all: grants.all && !drop("all", "*"),
+  };
+}
+
+/** Reviews the grants against the manifest and applies the policy's refusal. */
+export function applyManifest(
+  plugin: string,
+  snapshotDir: string,
+  grants: ResolvedGrants,
+  policy: ManifestPolicy,
+  notes: string[],
+): ManifestReview {
+  if (!["refuse", "narrow", "ignore"].includes(policy)) {
+    throw new TypeError(
+      `Cannot start plugin "${plugin}": "manifest" must be "refuse", "narrow" or "ignore", got "${policy}"`,
+    );
+  }
+  const { manifest, found } = readManifest(plugin, snapshotDir);
+  const uncovered = reviewGrants(manifest, grants);
+  if (uncovered.length === 0) return { manifest, found, uncovered };
+  const asked = found
+    ? `its ${MANIFEST_FILE} requests ${describeRequests(manifest)}`
+    : `it has no ${MANIFEST_FILE}, so it requests nothing`;
+  if (policy === "refuse") {
+    throw new PreflightError({
+      plugin,
+      reason: "manifest",
+      detail: `the grants exceed what the plugin requests: ${
+        describeUncovered(uncovered)
+      } not requested (${asked})`,
+    });
+  }
+  notes.push(
+    policy === "narrow"
+      ? `grants narrowed to the manifest: dropped ${describeUncovered(uncovered)}`
+      : `manifest ignored: granted beyond it ${describeUncovered(uncovered)}`,
+  );
+  return { manifest, found, uncovered };
+}
+
+/** Describes uncovered grants for a message: `read "/data", net "x:1"`. */
+export function describeUncovered(uncovered: UncoveredGrant[]): string {
+  return uncovered.map((u) => `${u.kind} "${u.value}"`).join(", ");
+}
+
+/** Describes a manifest's requests for a message: `read "*" (reads the files ...)`. */
+export function describeRequests(manifest: Manifest): string {
+  const parts = MANIFEST_KINDS.flatMap((kind) =>
+    (manifest.permissions[kind] ?? []).map((r) =>
+      `${kind} "${neutralize(r.value, 200)}" (${neutralize(r.reason, 300)})`
+    )
+  );
+  return parts.length ? parts.join("; ") : "nothing";
+}

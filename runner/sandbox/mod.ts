@@ -1,0 +1,42 @@
+/**
+ * The sandbox room: everything decided before a plugin process exists.
+ * Grants are validated and turned into Deno flags, the manifest reviewed,
+ * the plugin's folder snapshotted, its module graph checked, the isolation
+ * layer chosen and its wrappers built, the SDK bundle located; the result is
+ * one frozen launch plan.
+ *
+ * May import: `runner/wire/`, `runner/contract.ts`, `runner/errors.ts`,
+ * `node:` built-ins, zod. Never the host or the CLI.
+ * @module
+ */
+
+export { type IsolationMode } from "./isolation.ts";
+export {
+  describeUncovered,
+  type Manifest,
+  MANIFEST_KINDS,
+  type ManifestPolicy,
+  type ManifestReview,
+  type PermissionKind,
+  type PermissionRequest,
+  type UncoveredGrant,
+} from "./manifest.ts";
+export {
+  type Permissions,
+  type ResolvedGrants,
+  resolveGrants,
+  type ResolveGrantsOptions,
+  SYS_NAMES,
+  type SysName,
+  toDenoArgs,
+  type UnsafeAcknowledgements,
+} from "./permissions.ts";
+export {
+  isIssuedPlan,
+  type LaunchOptions,
+  type LaunchPlan,
+  planPlugin,
+  previewStart,
+} from "./plan.ts";
+export { type GraphSummary } from "./preflight.ts";
+export { type Snapshot, type SnapshotLimits } from "./snapshot.ts";

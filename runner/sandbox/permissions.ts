@@ -1,0 +1,360 @@
+/**
+ * The permission object a host grants, validated and turned into exact Deno
+ * flags. Deny by default: what is not granted is not passed.
+ * @module
+ */
+
+import { existsSync } from "node:fs";
+import { isAbsolute, resolve, sep } from "node:path";
+import { z } from "zod";
+import { canonicalNetGrant, isPrivateHost } from "./net.ts";
+
+/**
+ * The values Deno accepts for `--allow-sys`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SYS_NAMES, type SysName } from "./permissions.ts";
+ *
+ * const isSysName = (name: string): name is SysName =>
+ *   (SYS_NAMES as readonly string[]).includes(name);
+ * assert.ok(isSysName("hostname") && !isSysName("env"));
+ * ```
+ */
+export const SYS_NAMES = [
+  "hostname",
+  "osRelease",
+  "osUptime",
+  "loadavg",
+  "networkInterfaces",
+  "systemMemoryInfo",
+  "uid",
+  "gid",
+  "cpus",
+  "homedir",
+  "getegid",
+  "username",
+  "statfs",
+  "getPriority",
+  "setPriority",
+  "userInfo",
+] as const;
+
+/**
+ * One of Deno's `--allow-sys` names, as listed in {@linkcode SYS_NAMES}.
+ *
+ * @example
+ * ```ts
+ * import type { Permissions, SysName } from "./permissions.ts";
+ *
+ * const sys: SysName[] = ["hostname", "osRelease"];
+ * const permissions: Permissions = { sys };
+ * ```
+ */
+export type SysName = (typeof SYS_NAMES)[number];
+
+/**
+ * What a host may grant a plugin. Every field is optional and empty means denied.
+ *
+ * @example
+ * ```ts
+ * import type { Permissions } from "./permissions.ts";
+ *
+ * const permissions: Permissions = {
+ *   read: ["/srv/data"],
+ *   net: ["api.example.com:443"],
+ *   env: { API_URL: "https://api.example.com" },
+ * };
+ * ```
+ */
+export interface Permissions {
+  /** Files or folders the plugin may read (resolved to absolute real paths). */
+  read?: readonly string[];
+  /** Files or folders the plugin may write (resolved to absolute real paths). */
+  write?: readonly string[];
+  /** `host` or `host:port` the plugin may connect to (`[::1]:8080` for IPv6). */
+  net?: readonly string[];
+  /**
+   * Environment variables the plugin may read: names copied from the host's
+   * environment, or an object of names to values.
+   */
+  env?: readonly string[] | Readonly<Record<string, string>>;
+  /** System information APIs, as Deno names them (`hostname`, `osRelease`, ...). */
+  sys?: readonly SysName[];
+  /** Programs the plugin may run. Escapes the sandbox: needs `unsafe.run`. */
+  run?: readonly string[];
+  /** Native libraries the plugin may load. Escapes the sandbox: needs `unsafe.ffi`. */
+  ffi?: readonly string[];
+  /** Every permission. Needs `unsafe.all`. */
+  all?: boolean;
+}
+
+/**
+ * Named acknowledgements for grants that defeat the sandbox. Each must be
+ * `true` for the matching grant to be accepted.
+ *
+ * @example
+ * ```ts ignore
+ * import { startPlugin } from "@plugbox/plugbox";
+ * import { Fetcher } from "./plugins/fetcher/contract.ts";
+ *
+ * await using plugin = await startPlugin("./plugins/fetcher/main.ts", {
+ *   contracts: [Fetcher],
+ *   permissions: { net: ["127.0.0.1:8080"] },
+ *   unsafe: { privateNetwork: true }, // a loopback grant is refused without it
+ * });
+ * ```
+ */
+export interface UnsafeAcknowledgements {
+  /** Accept `permissions.run`: a child process is not sandboxed by Deno. */
+  run?: boolean;
+  /** Accept `permissions.ffi`: native code ignores every permission. */
+  ffi?: boolean;
+  /** Accept `permissions.all`. */
+  all?: boolean;
+  /** Accept net grants to loopback, private, link-local or `localhost` hosts. */
+  privateNetwork?: boolean;
+  /** Accept write grants over code: the plugin's folder, plugbox's caches, the host's code. */
+  writeCode?: boolean;
+}
+
+/**
+ * Grants after validation: absolute real paths, exact hosts, env values resolved.
+ *
+ * @example
+ * ```ts ignore
+ * import { previewStart } from "@plugbox/plugbox";
+ *
+ * const { grants } = await previewStart("./plugins/summarizer/main.ts", {
+ *   permissions: { read: ["./docs"] },
+ * });
+ * console.log(grants.read); // ["/home/me/app/docs"]: absolute and real
+ * ```
+ */
+export interface ResolvedGrants {
+  /** Absolute real paths the plugin may read. */
+  read: string[];
+  /** Absolute real paths the plugin may write. */
+  write: string[];
+  /** `host` or `host:port` entries the plugin may connect to. */
+  net: string[];
+  /** Variables set in the plugin's environment (and readable by it), with their values. */
+  env: Record<string, string>;
+  /** System information APIs allowed. */
+  sys: string[];
+  /** Programs allowed (acknowledged as unsafe). */
+  run: string[];
+  /** Native libraries allowed (acknowledged as unsafe). */
+  ffi: string[];
+  /** Every permission (acknowledged as unsafe). */
+  all: boolean;
+}
+
+// Characters that would let a value break out of its --allow-x=a,b flag.
+const FLAG_SAFE = z.string().min(1, "must not be empty")
+  .refine((v) => !/[,\n\r\0=]/.test(v), 'must not contain ",", "=", a newline or NUL')
+  .refine((v) => !v.startsWith("-"), 'must not start with "-"');
+
+const HOST =
+  /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*\.?)(?::(\d{1,5}))?$/;
+
+const NetEntry = FLAG_SAFE.refine((v) => {
+  const match = HOST.exec(v);
+  if (!match || canonicalNetGrant(v) === undefined) return false;
+  const port = match[1] === undefined ? 1 : Number(match[1]);
+  return port >= 1 && port <= 65535;
+}, "must be host or host:port (IPv6 in brackets), port 1-65535");
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+// Variables that change how Deno itself behaves (T6): never passed to a plugin.
+const RESERVED_ENV =
+  /^(DENO_.*|NODE_.*|NPM_CONFIG_.*|LD_.*|RUST_.*|V8_.*|SSL_CERT_.*|HOME|PATH|PWD|NO_COLOR|(HTTPS?|ALL|NO)_PROXY|TMPDIR|XDG_.*)$/i;
+const EnvName = z.string().regex(ENV_NAME, "must be a variable name").refine(
+  (v) => !RESERVED_ENV.test(v),
+  "is reserved: it changes how Deno runs (DENO_*, NODE_*, proxies, HOME, PATH, ...)",
+);
+
+const PermissionsSchema = z.strictObject({
+  read: z.array(FLAG_SAFE).optional(),
+  write: z.array(FLAG_SAFE).optional(),
+  net: z.array(NetEntry).optional(),
+  env: z.union([
+    z.array(EnvName),
+    z.record(EnvName, z.string().refine((v) => !v.includes("\0"), "must not contain NUL")),
+  ]).optional(),
+  sys: z.array(z.enum(SYS_NAMES)).optional(),
+  run: z.array(FLAG_SAFE).optional(),
+  ffi: z.array(FLAG_SAFE).optional(),
+  all: z.boolean().optional(),
+});
+
+const UnsafeSchema = z.strictObject({
+  run: z.boolean().optional(),
+  ffi: z.boolean().optional(),
+  all: z.boolean().optional(),
+  privateNetwork: z.boolean().optional(),
+  writeCode: z.boolean().optional(),
+});
+
+/** Where grants are resolved against and what counts as code. */
+export interface ResolveGrantsOptions {
+  /** Named acknowledgements for unsafe grants. */
+  unsafe?: UnsafeAcknowledgements;
+  /** Folders holding code that a write grant must not overlap. */
+  codeRoots?: readonly string[];
+  /** The host's environment, for env grants given by name. */
+  hostEnv?: (name: string) => string | undefined;
+  /**
+   * Base for relative paths.
+   * @default {Deno.cwd()}
+   */
+  cwd?: string;
+}
+
+function refuse(detail: string, cause?: unknown): never {
+  throw new TypeError(`Cannot grant ${detail}`, { cause });
+}
+
+/** True when `inner` is `outer` or below it. */
+export function isWithin(inner: string, outer: string): boolean {
+  return inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : outer + sep);
+}
+
+function realPath(kind: string, path: string, cwd: string): string {
+  const absolute = isAbsolute(path) ? path : resolve(cwd, path);
+  if (!existsSync(absolute)) refuse(`${kind} "${path}": no such file or folder`);
+  const real = Deno.realPathSync(absolute);
+  // The real path is what goes on the command line, so it must be flag-safe too.
+  const check = FLAG_SAFE.safeParse(real);
+  if (!check.success) {
+    refuse(`${kind} "${path}": its real path "${real}" ${check.error.issues[0].message}`);
+  }
+  return real;
+}
+
+function unique(values: string[]): string[] {
+  return [...new Set(values)].sort();
+}
+
+/**
+ * Validates a permission object and resolves it: paths to absolute real
+ * paths, env names to values. Refuses (with a `TypeError` naming the entry)
+ * anything malformed, anything that would inject a flag, and unsafe grants
+ * without their acknowledgement.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { resolveGrants, toDenoArgs } from "./permissions.ts";
+ * const grants = resolveGrants({ net: ["example.com:443"] });
+ * assert.ok(toDenoArgs(grants).includes("--allow-net=example.com:443"));
+ * ```
+ */
+export function resolveGrants(
+  permissions: Permissions = {},
+  options: ResolveGrantsOptions = {},
+): ResolvedGrants {
+  const parsed = PermissionsSchema.safeParse(permissions);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue.path.map(String).join(".") || "permissions";
+    const value = issue.path.reduce<unknown>(
+      (v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k as PropertyKey],
+      permissions,
+    );
+    refuse(
+      `${where}${value === undefined ? "" : ` ${JSON.stringify(value)}`}: ${issue.message}`,
+      parsed.error,
+    );
+  }
+  const unsafe = UnsafeSchema.safeParse(options.unsafe ?? {});
+  if (!unsafe.success) refuse(`with unsafe: ${unsafe.error.issues[0].message}`, unsafe.error);
+  const ack = unsafe.data;
+  const p = parsed.data;
+  const cwd = options.cwd ?? Deno.cwd();
+
+  if (p.run?.length && !ack.run) {
+    refuse(
+      `run ${JSON.stringify(p.run)}: a subprocess escapes the sandbox; pass unsafe.run to accept`,
+    );
+  }
+  if (p.ffi?.length && !ack.ffi) {
+    refuse(
+      `ffi ${JSON.stringify(p.ffi)}: native code ignores permissions; pass unsafe.ffi to accept`,
+    );
+  }
+  if (p.all && !ack.all) refuse("all: it disables the sandbox; pass unsafe.all to accept");
+
+  const read = unique((p.read ?? []).map((x) => realPath("read", x, cwd)));
+  const write = unique((p.write ?? []).map((x) => realPath("write", x, cwd)));
+  if (!ack.writeCode) {
+    for (const path of write) {
+      const root = (options.codeRoots ?? []).find((r) => isWithin(path, r) || isWithin(r, path));
+      if (root) {
+        refuse(
+          `write "${path}": it overlaps "${root}", which holds code; pass unsafe.writeCode to accept`,
+        );
+      }
+    }
+  }
+  // The canonical form is what Deno compares against, so it is what is checked and passed.
+  const net = unique((p.net ?? []).map((entry) => canonicalNetGrant(entry)!));
+  if (!ack.privateNetwork) {
+    const local = net.find((n) => isPrivateHost(n));
+    if (local) {
+      refuse(
+        `net "${local}": it is a loopback, private or local address; pass unsafe.privateNetwork to accept`,
+      );
+    }
+  }
+  const env: Record<string, string> = {};
+  if (Array.isArray(p.env)) {
+    for (const name of p.env) {
+      const value = options.hostEnv?.(name);
+      if (value !== undefined) env[name] = value;
+    }
+  } else if (p.env) Object.assign(env, p.env);
+  return {
+    read,
+    write,
+    net,
+    env,
+    sys: unique(p.sys ?? []),
+    run: unique((p.run ?? []).map((x) => isAbsolute(x) ? x : resolve(cwd, x))),
+    ffi: unique((p.ffi ?? []).map((x) => realPath("ffi", x, cwd))),
+    all: p.all === true,
+  };
+}
+
+/**
+ * The exact Deno permission flags for resolved grants: `--no-prompt` and one
+ * `--allow-x=a,b` per non-empty kind, nothing else (so all else is denied).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { toDenoArgs } from "./permissions.ts";
+ * const args = toDenoArgs({
+ *   read: ["/data"], write: [], net: [], env: { TOKEN: "x" }, sys: [], run: [], ffi: [], all: false,
+ * });
+ * assert.ok(args.join(" ") === "--no-prompt --allow-read=/data --allow-env=TOKEN");
+ * ```
+ */
+export function toDenoArgs(grants: ResolvedGrants): string[] {
+  const args = ["--no-prompt"];
+  if (grants.all) return [...args, "--allow-all"];
+  const lists: [string, string[]][] = [
+    ["read", grants.read],
+    ["write", grants.write],
+    ["net", grants.net],
+    ["env", Object.keys(grants.env).sort()],
+    ["sys", grants.sys],
+    ["run", grants.run],
+    ["ffi", grants.ffi],
+  ];
+  for (const [kind, values] of lists) {
+    if (values.length > 0) args.push(`--allow-${kind}=${values.join(",")}`);
+  }
+  return args;
+}

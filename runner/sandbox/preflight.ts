@@ -1,0 +1,247 @@
+/**
+ * The module-graph check: before a plugin starts, resolve its module graph
+ * (with `deno info`, under a deadline, a memory cap and the same isolation
+ * as the plugin) and refuse every module outside the allowed roots, every
+ * remote or npm module, and every import that does not resolve (THREATS
+ * T1-T4, T12).
+ * @module
+ */
+
+import { join, relative } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { PreflightError } from "../errors.ts";
+import { runCaptured } from "./exec.ts";
+import { isWithin } from "./permissions.ts";
+
+/** How to run `deno info` for one plugin. */
+export interface GraphCheck {
+  plugin: string;
+  /** The command prefix (isolation wrappers) to run `deno info` under. */
+  prefix: string[];
+  deno: string;
+  /** Entry module inside the snapshot. */
+  entry: string;
+  /** The snapshot folder. */
+  snapshot: string;
+  /** The plugin's original folder, to name files in messages. */
+  root: string;
+  /** Folders every local module must lie in: the snapshot and the SDK. */
+  allowedRoots: string[];
+  importMap: string;
+  env: Record<string, string>;
+  timeoutMs: number;
+}
+
+interface InfoModule {
+  specifier: string;
+  local?: string;
+  size?: number;
+  error?: string;
+  dependencies?: {
+    specifier: string;
+    code?: { specifier?: string };
+    type?: { specifier?: string };
+  }[];
+}
+
+/** Schemes a plugin's graph may contain besides `file:` inside the roots. */
+const SAFE_SCHEMES = new Set(["node:", "data:"]);
+
+interface ImportSite {
+  /** The module that imports. */
+  importer: string;
+  /** The specifier as written in the importer. */
+  written: string;
+}
+
+function importSites(modules: InfoModule[]): Map<string, ImportSite> {
+  const sites = new Map<string, ImportSite>();
+  for (const module of modules) {
+    for (const dep of module.dependencies ?? []) {
+      for (const target of [dep.code?.specifier, dep.type?.specifier, dep.specifier]) {
+        if (target && !sites.has(target)) {
+          sites.set(target, { importer: module.specifier, written: dep.specifier });
+        }
+      }
+    }
+  }
+  return sites;
+}
+
+/** Names a file for a message: its path in the plugin's own folder, not the snapshot. */
+function displayPath(check: GraphCheck, specifier: string | undefined): string | undefined {
+  if (!specifier?.startsWith("file:")) return specifier;
+  const path = fileURLToPath(specifier);
+  return isWithin(path, check.snapshot) ? join(check.root, relative(check.snapshot, path)) : path;
+}
+
+function realPathOf(path: string): string | undefined {
+  try {
+    return Deno.realPathSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** What is wrong with one module, or undefined when it is allowed. */
+function judge(check: GraphCheck, module: InfoModule): { reason: string; why: string } | undefined {
+  const { specifier } = module;
+  const scheme = specifier.slice(0, specifier.indexOf(":") + 1);
+  if (scheme === "file:") {
+    const path = module.local ?? fileURLToPath(specifier);
+    const real = realPathOf(path) ?? path;
+    if (!check.allowedRoots.some((root) => isWithin(real, root))) {
+      return { reason: "outside-root", why: `leaves the plugin's folder (real path "${real}")` };
+    }
+    if (module.error) return { reason: "unresolved", why: `cannot be loaded: ${module.error}` };
+    return undefined;
+  }
+  if (SAFE_SCHEMES.has(scheme)) {
+    return module.error
+      ? { reason: "unresolved", why: `cannot be loaded: ${module.error}` }
+      : undefined;
+  }
+  if (["http:", "https:", "jsr:", "npm:"].includes(scheme)) {
+    return { reason: "remote", why: "is remote or from a registry; plugins load only local code" };
+  }
+  return { reason: "unresolved", why: `has an unsupported scheme "${scheme}"` };
+}
+
+/** Import-like string literals naming absolute paths, for messages when `deno info` hangs. */
+function suspects(check: GraphCheck): string[] {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of Deno.readDirSync(dir)) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory) walk(path);
+      else if (entry.isFile && /\.[cm]?[jt]sx?$/.test(entry.name)) {
+        const text = Deno.readTextFileSync(path);
+        for (
+          const m of text.matchAll(/(?:from|import)\s*\(?\s*["'`]((?:file:\/\/)?\/[^"'`]*)["'`]/g)
+        ) {
+          found.push(`"${m[1]}" in ${displayPath(check, pathToFileURL(path).href)}`);
+        }
+      }
+    }
+  };
+  walk(check.snapshot);
+  return found.slice(0, 5);
+}
+
+/**
+ * Resolves the plugin's module graph and refuses the start when any module
+ * is outside the allowed roots, remote, from a registry or unresolvable.
+ *
+ * @throws {PreflightError} naming the import and the file that imports it.
+ */
+export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
+  const args = [
+    "info",
+    "--json",
+    "--no-config",
+    "--no-lock",
+    "--no-remote",
+    "--no-npm",
+    `--import-map=${check.importMap}`,
+    check.entry,
+  ];
+  const [command, ...prefix] = [...check.prefix, check.deno];
+  const result = await runCaptured(command, [...prefix, ...args], {
+    timeoutMs: check.timeoutMs,
+    env: check.env,
+    cwd: check.snapshot,
+    maxStdoutBytes: 32 * 1024 * 1024,
+  });
+  if (!result.success) {
+    const why = result.timedOut
+      ? `resolving its module graph took longer than ${check.timeoutMs} ms (an import may name a FIFO or device)`
+      : result.overflowed
+      ? "its module graph description passed 32 MiB"
+      : `resolving its module graph failed (${
+        result.signal ?? `code ${result.code}`
+      }; an import may name a device): ${result.stderr.trim()}`;
+    const names = suspects(check);
+    throw new PreflightError({
+      plugin: check.plugin,
+      reason: "graph-failed",
+      detail: names.length ? `${why}; suspicious imports: ${names.join(", ")}` : why,
+    });
+  }
+  const info = JSON.parse(result.stdout) as { modules: InfoModule[] };
+  const sites = importSites(info.modules);
+  const refusals: PreflightError[] = [];
+  for (const module of info.modules) {
+    const problem = judge(check, module);
+    if (!problem) continue;
+    const site = sites.get(module.specifier);
+    const importer = displayPath(check, site?.importer);
+    const written = site?.written ?? displayPath(check, module.specifier)!;
+    refusals.push(
+      new PreflightError({
+        plugin: check.plugin,
+        reason: problem.reason,
+        specifier: written,
+        importer,
+        detail: `import "${written}"${importer ? ` in "${importer}"` : ""} ${problem.why}`,
+      }),
+    );
+  }
+  if (refusals.length > 0) {
+    // The first refusal is thrown; every one is listed, so a check can show them all.
+    const first = refusals[0];
+    first.all.push(
+      ...refusals.map((r) => r.message.replace(/^Refused to start plugin "[^"]*": /, "")),
+    );
+    throw first;
+  }
+  return summarise(check, info.modules);
+}
+
+/**
+ * What a plugin's module graph holds, for `plug inspect`.
+ *
+ * @example
+ * ```ts ignore
+ * import { previewStart } from "@plugbox/plugbox";
+ *
+ * const { graph } = await previewStart("./plugins/hello/main.ts");
+ * console.log(`${graph.modules} modules, ${graph.sdkModules} of them the SDK`);
+ * console.log(`own files: ${graph.files.join(", ")} (${graph.bytes} bytes)`);
+ * console.log(`node built-ins: ${graph.builtins.join(", ") || "none"}`);
+ * ```
+ */
+export interface GraphSummary {
+  /** Modules in the graph, SDK included. */
+  modules: number;
+  /** The plugin's own files in the graph, relative to its folder. */
+  files: string[];
+  /** Their total size in bytes. */
+  bytes: number;
+  /** Modules from plugbox's SDK bundle (the SDK and zod). */
+  sdkModules: number;
+  /** Node built-ins imported (`node:fs`, ...), which Deno's permissions govern. */
+  builtins: string[];
+}
+
+function summarise(check: GraphCheck, modules: InfoModule[]): GraphSummary {
+  const files: string[] = [];
+  let bytes = 0;
+  let sdkModules = 0;
+  const builtins: string[] = [];
+  for (const module of modules) {
+    if (module.specifier.startsWith("node:")) builtins.push(module.specifier);
+    if (!module.specifier.startsWith("file:")) continue;
+    const path = fileURLToPath(module.specifier);
+    if (isWithin(path, check.snapshot)) {
+      files.push(relative(check.snapshot, path));
+      bytes += module.size ?? 0;
+    } else sdkModules++;
+  }
+  return {
+    modules: modules.length,
+    files: files.sort(),
+    bytes,
+    sdkModules,
+    builtins: builtins.sort(),
+  };
+}

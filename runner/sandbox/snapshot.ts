@@ -1,0 +1,273 @@
+/**
+ * A content-addressed, read-only copy of the plugin's folder, made before
+ * every start: the plugin runs from what was checked and cannot change it
+ * between check and run (THREATS T2). The walk refuses links, special files
+ * and config files Deno would obey (T5).
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { constants } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
+import { dirname, join, relative, sep } from "node:path";
+import { PreflightError } from "../errors.ts";
+
+/**
+ * Bounds on what a plugin folder may hold.
+ *
+ * @example
+ * ```ts ignore
+ * import { startPlugin } from "@plugbox/plugbox";
+ * import { Kv } from "./plugins/kv/contract.ts";
+ *
+ * await using plugin = await startPlugin("./plugins/kv/main.ts", {
+ *   contracts: [Kv],
+ *   snapshotLimits: { maxFiles: 200, maxBytes: 4 * 1024 * 1024 },
+ * });
+ * ```
+ */
+export interface SnapshotLimits {
+  /**
+   * Most files.
+   * @default {2000}
+   */
+  maxFiles?: number;
+  /**
+   * Most bytes in all files together.
+   * @default {64 MiB}
+   */
+  maxBytes?: number;
+  /**
+   * Deepest folder nesting.
+   * @default {32}
+   */
+  maxDepth?: number;
+}
+
+/**
+ * A snapshot in the cache.
+ *
+ * @example
+ * ```ts ignore
+ * import { previewStart } from "@plugbox/plugbox";
+ *
+ * const { snapshot } = await previewStart("./plugins/hello/main.ts");
+ * console.log(`${snapshot.files} files, ${snapshot.bytes} bytes, sha256 ${snapshot.hash}`);
+ * console.log(`runs ${snapshot.entry} from ${snapshot.dir}`);
+ * ```
+ */
+export interface Snapshot {
+  /** The snapshot folder (read-only). */
+  dir: string;
+  /** SHA-256 of the folder's content and layout. */
+  hash: string;
+  /** The entry module's path inside the snapshot. */
+  entry: string;
+  /** How many files were copied. */
+  files: number;
+  /** Their total size. */
+  bytes: number;
+}
+
+/**
+ * Names Deno (or npm) reads on its own when they sit beside or above a
+ * module; `--no-config` stops most, but a plugin folder has no business
+ * holding them.
+ */
+export const CONFIG_NAMES: ReadonlySet<string> = new Set([
+  "deno.json",
+  "deno.jsonc",
+  "deno.lock",
+  "package.json",
+  "package-lock.json",
+  ".npmrc",
+  "node_modules",
+  "import_map.json",
+]);
+
+interface FileCopy {
+  rel: string;
+  bytes: Uint8Array;
+}
+
+interface Walk {
+  plugin: string;
+  root: string;
+  limits: Required<SnapshotLimits>;
+  files: FileCopy[];
+  dirs: string[];
+  bytes: number;
+}
+
+function refuse(walk: Walk, reason: string, path: string, detail: string): never {
+  throw new PreflightError({ plugin: walk.plugin, reason, path, detail });
+}
+
+function kindOf(info: Deno.FileInfo): string {
+  if (info.isSymlink) return "a symbolic link";
+  if (info.isFifo) return "a FIFO";
+  if (info.isSocket) return "a socket";
+  if (info.isCharDevice) return "a character device";
+  if (info.isBlockDevice) return "a block device";
+  return "not a regular file or folder";
+}
+
+/**
+ * Reads a file seen by `lstat`, refusing it if it changed since: opened
+ * without following a final link and without blocking on a FIFO, then
+ * checked to be the same regular file, reached without links, of the same
+ * size; at most that size (plus one byte, to notice growth) is read.
+ */
+export async function readUnchanged(
+  plugin: string,
+  path: string,
+  before: Deno.FileInfo,
+): Promise<Uint8Array> {
+  const changed = (why: string): never => {
+    throw new PreflightError({
+      plugin,
+      reason: "special-file",
+      path,
+      detail: `"${path}" changed while it was being copied (${why})`,
+    });
+  };
+  let handle: FileHandle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    return changed((error as { code?: string }).code ?? String(error));
+  }
+  try {
+    const after = await handle.stat();
+    if (!after.isFile()) changed("no longer a regular file");
+    if (Number(after.ino) !== before.ino || Number(after.dev) !== before.dev) changed("replaced");
+    if (Number(after.nlink) > 1) changed("now a hard link");
+    if (Deno.realPathSync(path) !== path) changed("reached through a link");
+    const bytes = new Uint8Array(before.size + 1);
+    let offset = 0;
+    while (offset < bytes.length) {
+      const { bytesRead } = await handle.read(bytes, offset, bytes.length - offset, null);
+      if (bytesRead === 0) break;
+      offset += bytesRead;
+    }
+    if (offset !== before.size) changed(`size ${before.size} became ${offset}+`);
+    return bytes.subarray(0, offset);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function visit(walk: Walk, dir: string, depth: number): Promise<void> {
+  if (depth > walk.limits.maxDepth) {
+    refuse(walk, "limits", dir, `"${dir}" is nested deeper than ${walk.limits.maxDepth} folders`);
+  }
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+  for (const name of names.sort()) {
+    const path = join(dir, name);
+    if (CONFIG_NAMES.has(name)) {
+      refuse(walk, "config-file", path, `"${path}" is a config file Deno or npm would obey`);
+    }
+    const info = await Deno.lstat(path);
+    const rel = relative(walk.root, path);
+    if (info.isDirectory) {
+      walk.dirs.push(rel);
+      await visit(walk, path, depth + 1);
+    } else if (info.isFile) {
+      if ((info.nlink ?? 1) > 1) {
+        refuse(walk, "special-file", path, `"${path}" is a hard link (${info.nlink} names)`);
+      }
+      if (walk.files.length >= walk.limits.maxFiles) {
+        refuse(walk, "limits", path, `the folder holds more than ${walk.limits.maxFiles} files`);
+      }
+      walk.bytes += info.size;
+      if (walk.bytes > walk.limits.maxBytes) {
+        refuse(walk, "limits", path, `the folder holds more than ${walk.limits.maxBytes} bytes`);
+      }
+      walk.files.push({ rel, bytes: await readUnchanged(walk.plugin, path, info) });
+    } else {
+      refuse(walk, "special-file", path, `"${path}" is ${kindOf(info)}`);
+    }
+  }
+}
+
+function digest(walk: Walk): string {
+  const hash = createHash("sha256");
+  for (const dir of walk.dirs) hash.update(`d\0${dir}\0`);
+  for (const file of walk.files) {
+    hash.update(`f\0${file.rel}\0${file.bytes.length}\0`).update(file.bytes);
+  }
+  return hash.digest("hex");
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, () => false);
+}
+
+async function write(walk: Walk, target: string): Promise<void> {
+  const parent = dirname(target);
+  await Deno.mkdir(parent, { recursive: true });
+  const temp = await Deno.makeTempDir({ dir: parent, prefix: ".tmp-" });
+  try {
+    for (const dir of walk.dirs) await Deno.mkdir(join(temp, dir));
+    for (const file of walk.files) {
+      await Deno.writeFile(join(temp, file.rel), file.bytes);
+      await Deno.chmod(join(temp, file.rel), 0o444);
+    }
+    for (const dir of [...walk.dirs].reverse()) await Deno.chmod(join(temp, dir), 0o555);
+    await Deno.chmod(temp, 0o555);
+    await Deno.rename(temp, target).catch(async (error) => {
+      if (!(await exists(target))) throw error; // lost a race to an identical snapshot
+    });
+  } finally {
+    if (await exists(temp)) await removeReadOnly(temp);
+  }
+}
+
+/** Removes a snapshot-like tree whose folders were made read-only. */
+export async function removeReadOnly(path: string): Promise<void> {
+  const info = await Deno.lstat(path).catch(() => undefined);
+  if (!info) return;
+  if (info.isDirectory) {
+    await Deno.chmod(path, 0o755);
+    for await (const entry of Deno.readDir(path)) await removeReadOnly(join(path, entry.name));
+  }
+  await Deno.remove(path);
+}
+
+/**
+ * Copies the plugin folder `root` into `<cacheDir>/snapshots/<hash>`, unless
+ * an identical snapshot is already there, and returns where the entry is.
+ *
+ * @throws {PreflightError} for a link, special file, config file, or a
+ * folder over the limits, naming the path.
+ */
+export async function takeSnapshot(
+  root: string,
+  entry: string,
+  options: { plugin: string; cacheDir: string; limits?: SnapshotLimits },
+): Promise<Snapshot> {
+  const walk: Walk = {
+    plugin: options.plugin,
+    root,
+    limits: { maxFiles: 2000, maxBytes: 64 * 1024 * 1024, maxDepth: 32, ...options.limits },
+    files: [],
+    dirs: [],
+    bytes: 0,
+  };
+  await visit(walk, root, 0);
+  const rel = relative(root, entry);
+  if (!walk.files.some((f) => f.rel === rel)) {
+    refuse(walk, "entry", entry, `entry "${entry}" is not a regular file inside "${root}"`);
+  }
+  const hash = digest(walk);
+  const dir = join(options.cacheDir, "snapshots", hash.slice(0, 32));
+  if (!(await exists(dir))) await write(walk, dir);
+  return {
+    dir,
+    hash,
+    entry: join(dir, ...rel.split(sep)),
+    files: walk.files.length,
+    bytes: walk.bytes,
+  };
+}

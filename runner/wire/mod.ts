@@ -1,0 +1,30 @@
+/**
+ * The wire room: bytes <-> lines <-> JSON-RPC messages, the symmetric peer
+ * (ids, pending calls, cancellation, inbound request slots), the protocol's
+ * constants and shapes, the log line format, and `neutralize` for untrusted
+ * text. Both the host and the plugin run this code.
+ *
+ * May import: `runner/contract.ts`, `runner/errors.ts`, `node:` built-ins.
+ * Nothing here knows about processes, sandboxes or the host.
+ * @module
+ */
+
+export { concatBytes } from "./bytes.ts";
+export { LOG_LEVELS, type LogLevel, type LogLine } from "./log_line.ts";
+export { type Outgoing, Peer, type RequestContext, ResponseError } from "./peer.ts";
+export {
+  DEFAULT_MAX_LINE_BYTES,
+  type DescribedContract,
+  type DescribedMethod,
+  ErrorCode,
+  type InitializeParams,
+  type InitializeResult,
+  NONCE_FLAG,
+  PROTOCOL_VERSION,
+  type RequestId,
+  RuntimeMethod,
+  type ServedContract,
+  wireMethod,
+} from "./protocol.ts";
+export { neutralize } from "./text.ts";
+export { LineTransport } from "./transport.ts";

@@ -1,0 +1,415 @@
+/**
+ * A symmetric JSON-RPC 2.0 peer: ids, the pending map, cancellation, and
+ * inbound request dispatch. It knows nothing of processes or contracts; the
+ * transport feeds it parsed values and it hands messages back to `send`.
+ * @module
+ */
+
+import {
+  type CancelParams,
+  classifyMessage,
+  ErrorCode,
+  type Message,
+  type RequestId,
+  type RequestMessage,
+  type ResponseMessage,
+  RuntimeMethod,
+} from "./protocol.ts";
+import { neutralize } from "./text.ts";
+
+/**
+ * A JSON-RPC error answer, as it arrived: what the raw `plugin.call()`
+ * rejects with when the plugin answers with an error (typed API methods turn
+ * it into {@linkcode PluginError}, {@linkcode PermissionDeniedError} or
+ * {@linkcode ValidationError}). Inside plugbox, request handlers also throw
+ * it to answer with a specific code. Its `message` and `data` are the
+ * plugin's words: neutralise them before showing them.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ResponseError } from "./peer.ts";
+ * const error = new ResponseError(-32602, "bad params", { path: [0] });
+ * assert.ok(error.code === -32602);
+ * ```
+ */
+export class ResponseError extends Error {
+  /** Always `"ResponseError"`. */
+  override name = "ResponseError" as const;
+  /** The JSON-RPC error code. */
+  readonly code: number;
+  /** The JSON-RPC `data` member. */
+  readonly data: unknown;
+
+  /** Builds the error; see the class for what each field means. */
+  constructor(code: number, message: string, data?: unknown) {
+    super(message);
+    this.code = code;
+    this.data = data;
+  }
+}
+
+/** What a request handler receives besides method and params. */
+export interface RequestContext {
+  /** The request's id. */
+  id: RequestId;
+  /** Aborted when the caller sends `$/cancel` for this id or the peer closes. */
+  signal: AbortSignal;
+}
+
+/** Options for {@linkcode Peer}. */
+export interface PeerOptions {
+  /** Answers inbound requests. Without it every request gets "method not found". */
+  onRequest?: (method: string, params: unknown, context: RequestContext) => unknown;
+  /** Receives inbound notifications other than `$/cancel`. */
+  onNotification?: (method: string, params: unknown) => void;
+  /** Told about every protocol violation that is survivable (and so ignored). */
+  onViolation?: (detail: string) => void;
+  /**
+   * Inbound requests handled at once; beyond it the peer stops reading until
+   * a response has been written, so a flood is bounded by the pipe.
+   * @default {64}
+   */
+  maxInboundRequests?: number;
+  /**
+   * How long a cancelled request may stay unanswered before `onStuck` is told.
+   * @default {2000}
+   */
+  cancelGraceMs?: number;
+  /** Told when a cancelled request got no answer within `cancelGraceMs`. */
+  onStuck?: (method: string, id: RequestId) => void;
+  /**
+   * Resolves when what was sent so far has been written; an inbound
+   * request's slot is freed only then. Without it, slots free at once.
+   */
+  flushed?: () => Promise<unknown>;
+}
+
+/** Options for one outbound request. */
+export interface PeerRequestOptions {
+  /** Aborting rejects the call with `signal.reason` at once and sends `$/cancel`. */
+  signal?: AbortSignal;
+}
+
+interface Pending {
+  method: string;
+  resolve(value: unknown): void;
+  reject(reason: unknown): void;
+  /** Set once the caller gave up; the entry stays until the peer answers. */
+  cancelled: boolean;
+  /** Removes the caller's abort listener, if `request()` added one. */
+  unlisten: (() => void) | undefined;
+  /** Told once the entry is gone: answered (even after a cancel) or closed. */
+  onSettled: (() => void) | undefined;
+  stuckTimer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** A request in flight, from {@linkcode Peer.start}. */
+export interface Outgoing {
+  /** Its id, for {@linkcode Peer.cancel}. */
+  id: RequestId;
+  /** Settles like {@linkcode Peer.request}'s promise. */
+  promise: Promise<unknown>;
+}
+
+/**
+ * One end of a JSON-RPC connection.
+ *
+ * @example Two peers wired back to back
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Peer } from "./peer.ts";
+ * const peers: Peer[] = [];
+ * const wire = (to: number) => (message: unknown) => queueMicrotask(() => peers[to].receive(message));
+ * peers.push(new Peer(wire(1)));
+ * peers.push(new Peer(wire(0), { onRequest: (_method, params) => (params as number[])[0] * 2 }));
+ * assert.ok(await peers[0].request("double", [21]) === 42);
+ * ```
+ */
+export class Peer {
+  #send: (message: Message) => unknown;
+  #options: PeerOptions;
+  #nextId = 1;
+  #pending = new Map<RequestId, Pending>();
+  #inbound = new Map<RequestId, AbortController>();
+  #inboundSlots = 0;
+  #maxInbound: number;
+  #slotWaiter: (() => void) | undefined;
+  #closedReason: unknown;
+  #closed = false;
+
+  constructor(send: (message: Message) => unknown, options: PeerOptions = {}) {
+    this.#send = send;
+    this.#options = options;
+    this.#maxInbound = options.maxInboundRequests ?? 64;
+  }
+
+  /** Outbound requests not yet answered, cancelled ones included. */
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /** Whether {@linkcode close} has been called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Sends a request and resolves with the peer's result. Rejects with a
+   * {@linkcode ResponseError} for an error answer, `signal.reason` on abort,
+   * the close reason when the peer closes, or the serialisation error.
+   */
+  request(method: string, params: unknown, options: PeerRequestOptions = {}): Promise<unknown> {
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    let outgoing: Outgoing;
+    try {
+      outgoing = this.start(method, params);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const entry = this.#pending.get(outgoing.id);
+    if (signal && entry) {
+      const onAbort = () => this.cancel(outgoing.id, signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      entry.unlisten = () => signal.removeEventListener("abort", onAbort);
+    }
+    return outgoing.promise;
+  }
+
+  /**
+   * Sends a request and returns its id and result promise, for callers that
+   * manage cancellation themselves (see {@linkcode Peer.cancel}). Throws
+   * synchronously when the message cannot be serialised. `onSettled` is
+   * called once the request is truly over: answered (a cancelled one too,
+   * when its late answer arrives), failed to send, or closed.
+   */
+  start(method: string, params: unknown, onSettled?: () => void): Outgoing {
+    if (this.#closed) {
+      onSettled?.();
+      return { id: -1, promise: Promise.reject(this.#closedReason) };
+    }
+    const id = this.#nextId++;
+    let entry!: Pending;
+    const promise = new Promise<unknown>((resolve, reject) => {
+      entry = {
+        method,
+        resolve,
+        reject,
+        cancelled: false,
+        unlisten: undefined,
+        stuckTimer: undefined,
+        onSettled,
+      };
+    });
+    // Registered before sending: an in-memory peer may answer synchronously.
+    this.#pending.set(id, entry);
+    try {
+      this.#send({ jsonrpc: "2.0", id, method, params });
+    } catch (error) {
+      this.#pending.delete(id);
+      onSettled?.();
+      throw error;
+    }
+    return { id, promise };
+  }
+
+  /**
+   * Gives up on request `id`: its promise rejects with `reason` at once and
+   * the peer gets `$/cancel`. The entry stays until the peer answers, and
+   * `onStuck` is told if that takes longer than `cancelGraceMs`.
+   */
+  cancel(id: RequestId, reason: unknown): void {
+    const entry = this.#pending.get(id);
+    if (!entry || entry.cancelled) return;
+    entry.cancelled = true;
+    entry.unlisten?.();
+    entry.reject(reason);
+    this.notify(RuntimeMethod.cancel, { id } satisfies CancelParams);
+    entry.stuckTimer = setTimeout(() => {
+      entry.stuckTimer = undefined;
+      if (this.#pending.get(id) === entry) this.#options.onStuck?.(entry.method, id);
+    }, this.#options.cancelGraceMs ?? 2000);
+  }
+
+  /** Sends a notification; dropped silently once closed. */
+  notify(method: string, params: unknown): void {
+    if (this.#closed) return;
+    this.#send({ jsonrpc: "2.0", method, params });
+  }
+
+  /**
+   * Takes one parsed message from the transport. A returned promise means
+   * the inbound request limit is reached: the caller should stop reading
+   * until it settles.
+   */
+  receive(value: unknown): void | Promise<void> {
+    const found = classifyMessage(value);
+    switch (found.kind) {
+      case "response":
+        return this.#onResponse(found.message);
+      case "request":
+        return this.#onRequest(found.message);
+      case "notification":
+        return this.#onNotification(found.message);
+      case "invalid":
+        this.#violation(`invalid message: ${found.reason}`);
+        if (found.id !== null) {
+          this.#respond(
+            found.id,
+            undefined,
+            new ResponseError(ErrorCode.InvalidRequest, found.reason),
+          );
+        }
+    }
+  }
+
+  #onResponse(message: ResponseMessage): void {
+    const entry = message.id === null ? undefined : this.#pending.get(message.id);
+    if (!entry) {
+      const detail = message.error
+        ? ` (error ${message.error.code}: ${message.error.message.slice(0, 200)})`
+        : "";
+      this.#violation(
+        `response to unknown or already answered id ${JSON.stringify(message.id)}${detail}`,
+      );
+      return;
+    }
+    this.#pending.delete(message.id!);
+    this.#settle(entry);
+    if (entry.cancelled) return;
+    if (message.error) {
+      const { code, message: text, data } = message.error;
+      entry.reject(new ResponseError(code, text, data));
+    } else {
+      entry.resolve(message.result);
+    }
+  }
+
+  #settle(entry: Pending): void {
+    entry.onSettled?.();
+    entry.unlisten?.();
+    if (entry.stuckTimer !== undefined) clearTimeout(entry.stuckTimer);
+  }
+
+  #onNotification(message: RequestMessage): void {
+    if (message.method === RuntimeMethod.cancel) {
+      const id = (message.params as Partial<CancelParams> | undefined)?.id;
+      if (id !== undefined) {
+        this.#inbound.get(id)?.abort(new DOMException("Cancelled", "AbortError"));
+      }
+      return;
+    }
+    this.#options.onNotification?.(message.method, message.params);
+  }
+
+  #onRequest(message: RequestMessage & { id: RequestId }): void | Promise<void> {
+    if (this.#closed) return;
+    const { id } = message;
+    if (this.#inbound.has(id)) {
+      this.#violation(`request id ${JSON.stringify(id)} reused while still in progress`);
+      return;
+    }
+    const controller = new AbortController();
+    this.#inbound.set(id, controller);
+    this.#inboundSlots++;
+    const handler = this.#options.onRequest;
+    let outcome: unknown;
+    try {
+      if (!handler) {
+        throw new ResponseError(ErrorCode.MethodNotFound, `Method "${message.method}" not found`);
+      }
+      outcome = handler(message.method, message.params, { id, signal: controller.signal });
+    } catch (error) {
+      this.#finishInbound(id, controller, undefined, error);
+      return this.#gate();
+    }
+    if (typeof (outcome as { then?: unknown } | null)?.then === "function") {
+      Promise.resolve(outcome).then(
+        (result) => this.#finishInbound(id, controller, result, undefined),
+        (error) => this.#finishInbound(id, controller, undefined, error),
+      );
+    } else {
+      // Answered in the same tick: the response is queued before anything else is read.
+      this.#finishInbound(id, controller, outcome, undefined);
+    }
+    return this.#gate();
+  }
+
+  /** A promise to wait on when the inbound limit is reached; nothing otherwise. */
+  #gate(): void | Promise<void> {
+    if (this.#inboundSlots >= this.#maxInbound) {
+      return new Promise((resolve) => this.#slotWaiter = resolve);
+    }
+  }
+
+  #finishInbound(
+    id: RequestId,
+    controller: AbortController,
+    result: unknown,
+    error: unknown,
+  ): void {
+    this.#inbound.delete(id);
+    if (controller.signal.aborted && !this.#closed) {
+      error = new ResponseError(ErrorCode.RequestCancelled, "Request cancelled");
+    }
+    if (!this.#closed) this.#respond(id, result, error);
+    const release = () => {
+      this.#inboundSlots--;
+      if (this.#slotWaiter && this.#inboundSlots < this.#maxInbound) {
+        const wake = this.#slotWaiter;
+        this.#slotWaiter = undefined;
+        wake();
+      }
+    };
+    const flushed = this.#closed ? undefined : this.#options.flushed?.();
+    if (flushed) flushed.then(release);
+    else release();
+  }
+
+  #respond(id: RequestId, result: unknown, error: unknown): void {
+    if (error === undefined) {
+      try {
+        this.#send({ jsonrpc: "2.0", id, result: result ?? null });
+        return;
+      } catch (cause) {
+        error = new ResponseError(
+          ErrorCode.InternalError,
+          `Result is not JSON-serialisable: ${String(cause)}`,
+        );
+      }
+    }
+    const { code, message, data } = error instanceof ResponseError
+      ? error
+      : { code: ErrorCode.InternalError, message: String(error), data: undefined };
+    const payload = data === undefined ? { code, message } : { code, message, data };
+    try {
+      this.#send({ jsonrpc: "2.0", id, error: payload });
+    } catch {
+      this.#send({ jsonrpc: "2.0", id, error: { code, message } });
+    }
+  }
+
+  /** Reports a fault; the peer's words in it (ids, messages) are neutralised and bounded. */
+  #violation(detail: string): void {
+    this.#options.onViolation?.(neutralize(detail, 300));
+  }
+
+  /**
+   * Rejects every pending request with `reason`, aborts inbound handlers,
+   * and makes later requests reject with `reason` too. Idempotent.
+   */
+  close(reason: unknown): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closedReason = reason;
+    for (const entry of this.#pending.values()) {
+      this.#settle(entry);
+      if (!entry.cancelled) entry.reject(reason);
+    }
+    this.#pending.clear();
+    for (const controller of this.#inbound.values()) controller.abort(reason);
+    this.#slotWaiter?.();
+    this.#slotWaiter = undefined;
+  }
+}

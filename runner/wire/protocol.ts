@@ -1,0 +1,228 @@
+/**
+ * Wire-level constants and message shapes shared by host and plugin.
+ * PROTOCOL.md is the normative description; this file is its executable half.
+ * @module
+ */
+
+/** The protocol version this build speaks; sent in the handshake by both sides. */
+export const PROTOCOL_VERSION = 1;
+
+/** Default cap on one line of the wire, in bytes (the newline excluded). */
+export const DEFAULT_MAX_LINE_BYTES: number = 16 * 1024 * 1024;
+
+/** Name of the argv flag that carries the per-start nonce to the plugin. */
+export const NONCE_FLAG = "--plugbox-nonce";
+
+/** Runtime methods; the `$/` prefix is reserved for them. */
+export const RuntimeMethod = {
+  initialize: "$/initialize",
+  cancel: "$/cancel",
+  ping: "$/ping",
+  describe: "$/describe",
+} as const;
+
+/** JSON-RPC error codes used on the wire. */
+export const ErrorCode = {
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
+  /** The implementation threw; `data.name` is the thrown error's name. */
+  ApplicationError: -32000,
+  /** The implementation hit a Deno permission check; `data` names kind and target. */
+  PermissionDenied: -32001,
+  /** The implementation returned a value its contract's output schema refuses. */
+  InvalidResult: -32002,
+  /** A call arrived before `$/initialize` completed. */
+  NotInitialized: -32003,
+  /** The receiver has too many requests in progress from this peer. */
+  Overloaded: -32004,
+  /** The handshake named a protocol version this side does not speak. */
+  UnsupportedProtocol: -32010,
+  /** The handshake nonce differs from the one given on the command line. */
+  NonceMismatch: -32011,
+  /** The handler stopped because the caller sent `$/cancel` (LSP's code). */
+  RequestCancelled: -32800,
+} as const;
+
+/** A JSON-RPC request or notification id. */
+export type RequestId = number | string;
+
+/** A JSON-RPC 2.0 request (with `id`) or notification (without). */
+export interface RequestMessage {
+  jsonrpc: "2.0";
+  id?: RequestId;
+  method: string;
+  params?: unknown;
+}
+
+/** The `error` member of a failed response. */
+export interface ResponseErrorObject {
+  code: number;
+  message: string;
+  data?: unknown;
+}
+
+/** A JSON-RPC 2.0 response. */
+export interface ResponseMessage {
+  jsonrpc: "2.0";
+  id: RequestId | null;
+  result?: unknown;
+  error?: ResponseErrorObject;
+}
+
+/** Any message on the wire. */
+export type Message = RequestMessage | ResponseMessage;
+
+/** What {@linkcode classifyMessage} found in a parsed line. */
+export type Classified =
+  | { kind: "request"; message: RequestMessage & { id: RequestId } }
+  | { kind: "notification"; message: RequestMessage }
+  | { kind: "response"; message: ResponseMessage }
+  | { kind: "invalid"; reason: string; id: RequestId | null };
+
+function isId(value: unknown): value is RequestId {
+  return (typeof value === "number" && Number.isSafeInteger(value)) ||
+    (typeof value === "string" && value.length <= 256);
+}
+
+/**
+ * Checks the JSON-RPC envelope of a parsed line by hand (this runs once per
+ * message, so it avoids schema machinery) and says what kind it is.
+ */
+export function classifyMessage(value: unknown): Classified {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return { kind: "invalid", reason: "message is not a JSON object", id: null };
+  }
+  const msg = value as Record<string, unknown>;
+  const id = isId(msg.id) ? msg.id : null;
+  if (msg.jsonrpc !== "2.0") {
+    return { kind: "invalid", reason: 'member "jsonrpc" is not "2.0"', id };
+  }
+  if ("method" in msg) {
+    if (typeof msg.method !== "string") {
+      return { kind: "invalid", reason: 'member "method" is not a string', id };
+    }
+    if ("id" in msg && !isId(msg.id)) {
+      return { kind: "invalid", reason: 'member "id" is not an integer or string', id: null };
+    }
+    const message = msg as unknown as RequestMessage;
+    return "id" in msg
+      ? { kind: "request", message: message as RequestMessage & { id: RequestId } }
+      : { kind: "notification", message };
+  }
+  if (!("id" in msg) || (msg.id !== null && !isId(msg.id))) {
+    return { kind: "invalid", reason: 'response member "id" is missing or malformed', id: null };
+  }
+  const hasResult = "result" in msg;
+  const hasError = "error" in msg;
+  if (hasResult === hasError) {
+    return { kind: "invalid", reason: 'response needs exactly one of "result" and "error"', id };
+  }
+  if (hasError) {
+    const error = msg.error as Record<string, unknown> | null;
+    if (
+      typeof error !== "object" || error === null || !Number.isInteger(error.code) ||
+      typeof error.message !== "string"
+    ) {
+      return { kind: "invalid", reason: 'response member "error" is malformed', id };
+    }
+  }
+  return { kind: "response", message: msg as unknown as ResponseMessage };
+}
+
+/** Parameters of `$/initialize`, host to plugin. */
+export interface InitializeParams {
+  protocolVersion: number;
+  nonce: string;
+  contracts: { name: string; version: number }[];
+  maxLineBytes: number;
+}
+
+/**
+ * One contract as the plugin describes it in the handshake.
+ *
+ * @example
+ * ```ts ignore
+ * import { startPlugin } from "@plugbox/plugbox";
+ * import { Greeter } from "./plugins/hello/contract.ts";
+ *
+ * await using plugin = await startPlugin("./plugins/hello/main.ts", { contracts: [Greeter] });
+ * for (const { name, version, methods } of plugin.served) {
+ *   console.log(`${name} v${version}: ${methods.join(", ")}`); // greeter v1: sayHello, ...
+ * }
+ * ```
+ */
+export interface ServedContract {
+  /** The contract's name. */
+  name: string;
+  /** The contract's version. */
+  version: number;
+  /** Its method names. */
+  methods: string[];
+}
+
+/** Result of `$/initialize`, plugin to host. */
+export interface InitializeResult {
+  protocolVersion: number;
+  nonce: string;
+  contracts: ServedContract[];
+}
+
+/**
+ * One method as `$/describe` reports it: JSON Schemas of its argument tuple and result.
+ *
+ * @example
+ * ```ts ignore
+ * import { startPlugin } from "@plugbox/plugbox";
+ * import { Greeter } from "./plugins/hello/contract.ts";
+ *
+ * await using plugin = await startPlugin("./plugins/hello/main.ts", { contracts: [Greeter] });
+ * const [greeter] = await plugin.describe();
+ * for (const method of greeter.methods) {
+ *   console.log(method.name, JSON.stringify(method.input), "->", JSON.stringify(method.output));
+ * }
+ * ```
+ */
+export interface DescribedMethod {
+  /** The method's name. */
+  name: string;
+  /** JSON Schema of the argument tuple. */
+  input: unknown;
+  /** JSON Schema of the result. */
+  output: unknown;
+}
+
+/**
+ * One contract as `$/describe` reports it.
+ *
+ * @example
+ * ```ts ignore
+ * import { startPlugin } from "@plugbox/plugbox";
+ * import { Greeter } from "./plugins/hello/contract.ts";
+ *
+ * await using plugin = await startPlugin("./plugins/hello/main.ts", { contracts: [Greeter] });
+ * for (const contract of await plugin.describe()) {
+ *   console.log(`${contract.name} v${contract.version}: ${contract.methods.length} methods`);
+ * }
+ * ```
+ */
+export interface DescribedContract {
+  /** The contract's name. */
+  name: string;
+  /** The contract's version. */
+  version: number;
+  /** Its methods. */
+  methods: DescribedMethod[];
+}
+
+/** Parameters of the `$/cancel` notification. */
+export interface CancelParams {
+  id: RequestId;
+}
+
+/** The wire name of a contract method. */
+export function wireMethod(contract: string, method: string): string {
+  return `${contract}.${method}`;
+}

@@ -1,0 +1,215 @@
+// Every plug command and exit code, by running the CLI as a subprocess.
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { fixture } from "../_helpers.ts";
+import { hostile } from "../hostile/_hostile.ts";
+
+const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
+const HELLO = fileURLToPath(new URL("../../plugins/hello/main.ts", import.meta.url));
+
+async function plug(args: string[], env?: Record<string, string>) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-write", "--allow-env", "--allow-run", CLI, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    ...(env ? { env } : {}),
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/** Errors are exactly one line, `ErrorName: message`. */
+function oneLineError(stderr: string, name: string): void {
+  const lines = stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 1, stderr);
+  assert.match(lines[0], new RegExp(`^${name}: \\S`));
+}
+
+Deno.test("plug call prints the JSON result and exits 0", async () => {
+  const run = await plug(["call", HELLO, "greeter.sayHello", '"a"']);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.stdout, '"hello, a"\n');
+  const calc = await plug([
+    "call",
+    fixture("calc.ts").pathname,
+    "calc.greet",
+    '{"name":"b"}',
+    '"hi"',
+  ]);
+  assert.equal(calc.stdout, '"hi, b"\n');
+  const negative = await plug(["call", fixture("calc.ts").pathname, "calc.add", "--", "-1", "-2"]);
+  assert.equal(negative.stdout, "-3\n", "-- lets arguments start with a dash");
+});
+
+Deno.test("plug call passes grants spelled as Deno spells them", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/note.txt`, "granted text");
+    const run = await plug([
+      "call",
+      fixture("calc.ts").pathname,
+      "calc.readFile",
+      JSON.stringify(`${dir}/note.txt`),
+      `--allow-read=${dir}`,
+    ]);
+    assert.equal(run.stdout, '"granted text"\n', run.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("plug exit codes: usage 2", async () => {
+  for (
+    const args of [
+      ["teleport"],
+      ["call", HELLO],
+      ["call", HELLO, "greeter.sayHello", "not-json"],
+      ["call", HELLO, "greeter.nope"],
+      ["call", HELLO, "greeter.sayHello", '"a"', "--bogus"],
+      ["call", HELLO, "greeter.sayHello", '"a"', "--allow-read"],
+      ["call", HELLO, "greeter.sayHello", '"a"', "--allow-run=/bin/sh"],
+      ["call", HELLO, "greeter.sayHello", '"a"', "--timeout=soon"],
+    ]
+  ) {
+    const run = await plug(args);
+    assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
+    assert.match(run.stderr.trim(), /^(UsageError|TypeError): /);
+    oneLineError(run.stderr, "\\w+");
+  }
+  assert.equal((await plug([])).code, 2, "no command at all is a usage error (help is printed)");
+});
+
+Deno.test("plug exit codes: plugin error 3, permission denied 4, timeout 5, crash 6", async () => {
+  const calc = fixture("calc.ts").pathname;
+  const thrown = await plug(["call", calc, "calc.divide", "1", "0"]);
+  assert.equal(thrown.code, 3);
+  oneLineError(thrown.stderr, "PluginError");
+  const invalid = await plug(["call", HELLO, "greeter.sayHello", "5"]);
+  assert.equal(invalid.code, 3);
+  oneLineError(invalid.stderr, "ValidationError");
+  const denied = await plug(["call", HELLO, "greeter.readGreeting", '"/etc/hostname"']);
+  assert.equal(denied.code, 4);
+  oneLineError(denied.stderr, "PermissionDeniedError");
+  const slow = await plug([
+    "call",
+    fixture("lifecycle.ts").pathname,
+    "life.slow",
+    "60000",
+    "--timeout=300",
+  ]);
+  assert.equal(slow.code, 5);
+  oneLineError(slow.stderr, "TimeoutError");
+  const never = await plug([
+    "call",
+    fixture("never_ready.ts").pathname,
+    "calc.add",
+    "1",
+    "2",
+    "--timeout=300",
+  ]);
+  assert.equal(never.code, 5);
+  const crash = await plug(["call", fixture("lifecycle.ts").pathname, "life.crash", "3"]);
+  assert.equal(crash.code, 6);
+  oneLineError(crash.stderr, "PluginExitedError");
+});
+
+Deno.test("plug exit codes: refused 7, protocol 8, isolation 9, unexpected 1", async () => {
+  const refused = await plug(["call", hostile("t1_text_import_outside_root.ts"), "probe.attempt"]);
+  assert.equal(refused.code, 7);
+  oneLineError(refused.stderr, "PreflightError");
+  const protocol = await plug(["call", fixture("bad_version.ts").pathname, "calc.add", "1", "2"]);
+  assert.equal(protocol.code, 8);
+  oneLineError(protocol.stderr, "ProtocolError");
+  const bin = await Deno.makeTempDir();
+  try {
+    for (const tool of ["prlimit", "setsid", "setpriv", "ldd"]) {
+      await Deno.symlink(`/usr/bin/${tool}`, `${bin}/${tool}`);
+    }
+    const noBwrap = await plug(["call", HELLO, "greeter.sayHello", '"a"', "--isolation=os"], {
+      PATH: bin,
+      HOME: Deno.env.get("HOME")!,
+    });
+    assert.equal(noBwrap.code, 9);
+    oneLineError(noBwrap.stderr, "IsolationUnavailableError");
+  } finally {
+    await Deno.remove(bin, { recursive: true });
+  }
+  const broken = await plug(["call", HELLO, "greeter.sayHello", '"a"'], {
+    PATH: Deno.env.get("PATH")!,
+    PLUGBOX_CACHE_DIR: "/etc/hostname/cache",
+  });
+  assert.equal(broken.code, 1, broken.stderr);
+  oneLineError(broken.stderr, "\\w+");
+});
+
+Deno.test("plug inspect shows contracts, types, requests and the graph; --json too", async () => {
+  const text = await plug(["inspect", fixture("calc.ts").pathname, "--allow-read=/tmp"]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /^plugin\s+fixtures/m);
+  assert.match(
+    text.stdout,
+    /requests \(plugbox\.json\):\n {2}read "\*": tests grant folders to read/,
+  );
+  assert.match(text.stdout, /calc v1\n\s+add\(number, number\): number/);
+  assert.match(text.stdout, /greet\(\{ name: string \}, string\?\): string/);
+  assert.match(text.stdout, /graph\s+\d+ files of the plugin \(calc\.ts, contracts\.ts\)/);
+  const hello = await plug(["inspect", HELLO, "--allow-read=/tmp", "--json"]);
+  assert.equal(hello.code, 0, hello.stderr);
+  const report = JSON.parse(hello.stdout);
+  assert.equal(report.manifest, false);
+  assert.deepEqual(report.grantedNotRequested, [{ kind: "read", value: "/tmp" }]);
+  assert.deepEqual(report.contracts[0].methods.map((m: { name: string }) => m.name), [
+    "sayHello",
+    "readGreeting",
+  ]);
+});
+
+Deno.test("plug check runs only the preflight and lists every refusal", async () => {
+  const ok = await plug(["check", HELLO]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(
+    ok.stdout,
+    /^ok: "hello" would start under isolation "(os|deno)"; nothing is refused/,
+  );
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/main.ts`,
+      'import "file:///etc/hostname";\nimport "npm:left-pad";\nimport "https://esm.sh/x";\n',
+    );
+    const bad = await plug(["check", `${dir}/main.ts`]);
+    assert.equal(bad.code, 7);
+    const refusals = bad.stdout.trim().split("\n");
+    assert.equal(refusals.length, 3, bad.stdout);
+    assert.ok(refusals.every((line) => line.startsWith("refused: import ")));
+    const json = JSON.parse((await plug(["check", `${dir}/main.ts`, "--json"])).stdout);
+    assert.equal(json.ok, false);
+    assert.equal(json.refused.length, 3);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  const grant = await plug(["check", HELLO, "--allow-read=/etc"]);
+  assert.equal(grant.code, 7);
+  assert.match(
+    grant.stdout,
+    /refused: the grants exceed what the plugin requests: read "\/etc" not requested/,
+  );
+  const unsafe = await plug(["check", HELLO, "--allow-net=127.0.0.1:80"]);
+  assert.equal(unsafe.code, 7);
+  assert.match(unsafe.stdout, /pass unsafe\.privateNetwork/);
+});
+
+Deno.test("plug --help and each command's --help", async () => {
+  const top = await plug(["--help"]);
+  assert.equal(top.code, 0);
+  assert.match(top.stdout, /Commands:\n {2}call /);
+  assert.match(top.stdout, /Exit codes: 0 ok, 1 unexpected failure, 2 usage/);
+  for (const command of ["call", "inspect", "check"]) {
+    for (const args of [[command, "--help"], ["help", command]]) {
+      const run = await plug(args);
+      assert.equal(run.code, 0);
+      assert.match(run.stdout, new RegExp(`^Usage: plug ${command} `));
+      assert.match(run.stdout, /--allow-read=PATH/);
+    }
+  }
+});

@@ -1,0 +1,86 @@
+import assert from "node:assert/strict";
+import { Caller } from "../../runner/host/calls.ts";
+import { PluginExitedError, TimeoutError } from "../../runner/errors.ts";
+import { Peer } from "../../runner/wire/peer.ts";
+import { rejected, within } from "../_helpers.ts";
+
+/** A caller wired to a peer whose plugin side answers when told to. */
+function harness(maxInFlight = 2) {
+  const sent: { id: number; method: string }[] = [];
+  const peer = new Peer((message) => {
+    if ("method" in message && "id" in message && message.id !== undefined) {
+      sent.push({ id: message.id as number, method: message.method });
+    }
+  });
+  const caller = new Caller(peer, {
+    plugin: "p",
+    maxInFlight,
+    callTimeout: 60_000,
+    stderrTail: () => "tail",
+    exitStatus: () => undefined,
+  });
+  const answer = (id: number, result: unknown) => peer.receive({ jsonrpc: "2.0", id, result });
+  return { peer, caller, sent, answer };
+}
+
+Deno.test("Caller queues calls beyond maxInFlight and sends them in order as slots free", async () => {
+  const { caller, sent, answer, peer } = harness(2);
+  const calls = [1, 2, 3, 4].map((n) => caller.call(`m${n}`, []));
+  await Promise.resolve();
+  assert.deepEqual(sent.map((s) => s.method), ["m1", "m2"]);
+  answer(sent[0].id, "one");
+  assert.equal(await calls[0], "one");
+  await within(
+    (async () => {
+      while (sent.length < 3) await new Promise((r) => setTimeout(r, 1));
+    })(),
+    1000,
+    "the third call to go out",
+  );
+  assert.equal(sent[2].method, "m3");
+  peer.close(new Error("done"));
+  await Promise.allSettled(calls);
+  caller.clear();
+});
+
+Deno.test("Caller: a deadline reaches a queued call and a sent one alike", async () => {
+  const { caller, sent, peer } = harness(1);
+  const first = rejected<TimeoutError>(caller.call("slow", [], { timeout: 50 }));
+  const queued = rejected<TimeoutError>(caller.call("waiting", [], { timeout: 50 }));
+  const [a, b] = await within(Promise.all([first, queued]), 2000, "both deadlines");
+  assert.ok(a instanceof TimeoutError && b instanceof TimeoutError);
+  assert.equal(a.method, "slow");
+  assert.equal(b.method, "waiting");
+  assert.equal(a.stderrTail, "tail");
+  assert.deepEqual(sent.map((s) => s.method), ["slow"], "the queued call never went out");
+  peer.close(new Error("done"));
+  caller.clear();
+});
+
+Deno.test("Caller: an abort signal reaches a queued call and a sent one, with its reason", async () => {
+  const { caller, sent, peer } = harness(1);
+  const controller = new AbortController();
+  const first = rejected(caller.call("a", [], { signal: controller.signal }));
+  const queued = rejected(caller.call("b", [], { signal: controller.signal }));
+  await Promise.resolve();
+  controller.abort(new Error("user gave up"));
+  for (const error of await Promise.all([first, queued])) {
+    assert.equal(error.message, "user gave up");
+  }
+  assert.deepEqual(sent.map((s) => s.method), ["a"]);
+  await assert.rejects(caller.call("c", [], { signal: controller.signal }), /user gave up/);
+  peer.close(new Error("done"));
+  caller.clear();
+});
+
+Deno.test("Caller names the method in exit errors", async () => {
+  const { caller, peer } = harness();
+  const pending = rejected<PluginExitedError>(caller.call("life.work", []));
+  peer.close(
+    new PluginExitedError("p", { code: 1, signal: null, reason: "exited", stderrTail: "" }),
+  );
+  const error = await pending;
+  assert.ok(error instanceof PluginExitedError);
+  assert.equal(error.method, "life.work");
+  caller.clear();
+});

@@ -1,0 +1,364 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  type PluginEvent,
+  PluginExitedError,
+  PluginHost,
+  PluginUnavailableError,
+  TimeoutError,
+} from "../../mod.ts";
+import { Life } from "../fixtures/contracts.ts";
+import { fixture, rejected, within } from "../_helpers.ts";
+import { childrenOf, pluginFolder } from "../hostile/_hostile.ts";
+
+/** A host whose events can be awaited: `next(type)` resolves with the next event of that type. */
+function watchedHost(options: ConstructorParameters<typeof PluginHost>[0] = {}) {
+  const events: PluginEvent[] = [];
+  const waiters: { type: string; resolve: (e: PluginEvent) => void }[] = [];
+  const host = new PluginHost({
+    handleSignals: false,
+    ...options,
+    onEvent: (event) => {
+      events.push(event);
+      for (const w of waiters.filter((w) => w.type === event.type)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(event);
+      }
+    },
+  });
+  const next = <T extends PluginEvent["type"]>(type: T, ms = 15_000) =>
+    within(
+      new Promise<Extract<PluginEvent, { type: T }>>((resolve) =>
+        waiters.push({ type, resolve: resolve as (e: PluginEvent) => void })
+      ),
+      ms,
+      `a "${type}" event`,
+    );
+  return { host, events, next };
+}
+
+const life = fixture("lifecycle.ts");
+
+/** A copy of the lifecycle plugin in a folder of its own, so a test can break it. */
+async function lifecycleCopy() {
+  return await pluginFolder({
+    "contracts.ts": await Deno.readTextFile(fixture("contracts.ts")),
+    "main.ts": await Deno.readTextFile(life),
+  });
+}
+
+Deno.test("a crashed plugin is restarted and the same API object keeps working", async () => {
+  const { host, events, next } = watchedHost();
+  await using _ = host;
+  await host.start("life", life, { contracts: [Life] });
+  const api = host.api("life", Life);
+  const firstPid = await api.instance();
+  const restarted = next("start");
+  const crash = await rejected<PluginExitedError>(api.crash(3));
+  assert.ok(crash instanceof PluginExitedError);
+  assert.equal(crash.exitCode, 3);
+  const start = await restarted;
+  assert.equal(start.restarts, 1);
+  assert.notEqual(await api.instance(), firstPid);
+  assert.equal(await api.echo(7), 7);
+  const exit = events.find((e) => e.type === "exit")!;
+  assert.deepEqual(exit.type === "exit" && [exit.expected, exit.status.code], [false, 3]);
+  const restart = events.find((e) => e.type === "restart")!;
+  assert.ok(restart.type === "restart" && restart.delayMs === 100 && /code 3/.test(restart.reason));
+});
+
+Deno.test('restart: "never" marks a crashed plugin failed, and calls say why', async () => {
+  const { host, next } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", life, { contracts: [Life], restart: "never" });
+  const failed = next("failed");
+  await rejected(managed.api(Life).crash(4));
+  assert.match((await failed).reason, /exited with code 4/);
+  assert.equal(managed.state, "failed");
+  const error = await rejected<PluginUnavailableError>(managed.api(Life).echo(1));
+  assert.ok(error instanceof PluginUnavailableError);
+  assert.equal(error.state, "failed");
+  assert.match(error.message, /Plugin "life" is failed: .*code 4/);
+});
+
+Deno.test("after too many crashes in the window the plugin is marked failed", async () => {
+  const { host, next } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", life, {
+    contracts: [Life],
+    maxRestarts: 2,
+    restartWindowMs: 60_000,
+    backoffInitialMs: 10,
+  });
+  const api = managed.api(Life);
+  for (let i = 0; i < 2; i++) {
+    const started = next("start");
+    await rejected(api.crash(1));
+    await started;
+  }
+  const failed = next("failed");
+  await rejected(api.crash(1));
+  assert.match((await failed).reason, /gave up after 2 restarts within 60000 ms; last: .*code 1/);
+  assert.equal(managed.state, "failed");
+});
+
+Deno.test("failed restarts back off exponentially", async () => {
+  await using folder = await lifecycleCopy();
+  const main = join(folder.dir, "main.ts");
+  const { host, events, next } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", main, {
+    contracts: [Life],
+    maxRestarts: 4,
+    backoffInitialMs: 20,
+  });
+  // From now on every start of this plugin crashes at once.
+  await Deno.writeTextFile(main, 'console.error("broken build"); Deno.exit(1);\n');
+  const failed = next("failed");
+  await rejected(managed.api(Life).crash(1));
+  assert.match((await failed).reason, /gave up after 4 restarts/);
+  const delays = events.flatMap((e) => e.type === "restart" ? [e.delayMs] : []);
+  assert.deepEqual(delays, [20, 40, 80, 160]);
+});
+
+Deno.test('calls made while restarting wait for the restart, or fail fast with "fail"', async () => {
+  const { host, next } = watchedHost();
+  await using _ = host;
+  const waiting = await host.start("wait", life, { contracts: [Life], backoffInitialMs: 300 });
+  const failing = await host.start("fail", life, {
+    contracts: [Life],
+    backoffInitialMs: 300,
+    whileRestarting: "fail",
+  });
+  const restarting = next("restart");
+  await rejected(waiting.api(Life).crash(1));
+  await restarting;
+  assert.equal(waiting.state, "restarting");
+  assert.equal(await waiting.api(Life).echo(5), 5, "the call waited for the new process");
+  const restartingToo = next("restart");
+  await rejected(failing.api(Life).crash(1));
+  await restartingToo;
+  const error = await rejected<PluginUnavailableError>(failing.api(Life).echo(5));
+  assert.ok(error instanceof PluginUnavailableError);
+  assert.equal(error.state, "restarting");
+});
+
+Deno.test("a call waiting through a restart is bounded by its own deadline", async () => {
+  const { host, next } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", life, { contracts: [Life], backoffInitialMs: 5000 });
+  const restarting = next("restart");
+  await rejected(managed.api(Life).crash(1));
+  await restarting;
+  const error = await rejected<TimeoutError>(managed.api(Life, { timeout: 100 }).echo(1));
+  assert.ok(error instanceof TimeoutError);
+  assert.equal(error.operation, "restart");
+});
+
+Deno.test("a busy-loop handler: the caller gets TimeoutError at once, the plugin is killed and restarted", async () => {
+  const { host, next } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", life, { contracts: [Life], cancelGraceMs: 200 });
+  const api = managed.api(Life);
+  const before = await api.instance();
+  const unresponsive = next("unresponsive");
+  const restarted = next("start");
+  const error = await rejected<TimeoutError>(managed.api(Life, { timeout: 200 }).spin());
+  assert.ok(error instanceof TimeoutError);
+  assert.equal(error.method, "life.spin");
+  assert.match(
+    (await unresponsive).detail,
+    /"life\.spin" \(id \d+\) was cancelled and not answered within 200 ms/,
+  );
+  await restarted;
+  assert.notEqual(await api.instance(), before);
+});
+
+Deno.test("a cooperative handler stops on cancel and answers, so the plugin is not restarted", async () => {
+  const { host, events } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", life, { contracts: [Life], cancelGraceMs: 2000 });
+  const controller = new AbortController();
+  const call = rejected(managed.api(Life, { signal: controller.signal }).slow(60_000));
+  controller.abort(new DOMException("user gave up", "AbortError"));
+  assert.equal((await call).message, "user gave up");
+  await within(
+    (async () => {
+      while (managed.current!.inFlight > 0) await new Promise((r) => setTimeout(r, 5));
+    })(),
+    2000,
+    "the plugin to answer the cancelled call",
+  );
+  assert.deepEqual(events.filter((e) => e.type !== "start"), []);
+  assert.equal(await managed.api(Life).echo(1), 1);
+});
+
+Deno.test("an unresponsive plugin fails its health ping and is restarted", async () => {
+  const { host, next } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", life, {
+    contracts: [Life],
+    healthIntervalMs: 200,
+    healthTimeoutMs: 300,
+    cancelGraceMs: 60_000,
+  });
+  const unresponsive = next("unresponsive");
+  const spinning = rejected<PluginExitedError>(managed.api(Life, { timeout: 60_000 }).spin());
+  assert.match((await unresponsive).detail, /no answer to \$\/ping within 300 ms/);
+  const error = await spinning;
+  assert.ok(error instanceof PluginExitedError);
+  assert.equal(error.reason, "killed");
+  await next("start");
+  assert.equal(await managed.api(Life).echo(2), 2);
+});
+
+Deno.test("SIGKILL of a plugin mid-call rejects every pending call promptly", async () => {
+  const { host } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", life, { contracts: [Life], restart: "never" });
+  const pending = Array.from(
+    { length: 5 },
+    () => rejected<PluginExitedError>(managed.api(Life).slow(60_000)),
+  );
+  while (managed.current!.inFlight < 5) await new Promise((r) => setTimeout(r, 5));
+  Deno.kill(managed.current!.pid, "SIGKILL");
+  const errors = await within(Promise.all(pending), 2000, "the pending calls to reject");
+  for (const error of errors) {
+    assert.ok(error instanceof PluginExitedError, String(error));
+    assert.ok(
+      error.signal === "SIGKILL" || error.exitCode === 137,
+      `${error.signal} ${error.exitCode}`,
+    );
+  }
+});
+
+Deno.test("100 concurrent calls across a crash and restart all settle, none lost", async () => {
+  const { host, next } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", life, { contracts: [Life], backoffInitialMs: 50 });
+  const api = managed.api(Life);
+  const restarted = next("start");
+  const calls = Array.from(
+    { length: 100 },
+    (_, i) => i === 50 ? api.crash(9).then(() => -1) : api.slow(20).then(() => i),
+  );
+  const settled = await within(Promise.allSettled(calls), 30_000, "100 calls to settle");
+  const failures = settled.filter((s) => s.status === "rejected");
+  for (const failure of failures) {
+    assert.ok((failure as PromiseRejectedResult).reason instanceof PluginExitedError);
+  }
+  assert.ok(failures.length >= 1, "the crashing call itself fails");
+  await restarted;
+  const after = await within(
+    Promise.all(Array.from({ length: 100 }, (_, i) => api.echo(i))),
+    30_000,
+    "100 calls",
+  );
+  assert.deepEqual(after, Array.from({ length: 100 }, (_, i) => i));
+});
+
+Deno.test("maxInFlight caps the calls sent to a plugin and queues the rest", async () => {
+  const { host } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", life, { contracts: [Life], maxInFlight: 2 });
+  const api = managed.api(Life);
+  const calls = Array.from({ length: 6 }, () => api.slow(100));
+  let peak = 0;
+  const watching = (async () => {
+    for (let i = 0; i < 40; i++) {
+      peak = Math.max(peak, managed.current!.inFlight);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  assert.deepEqual(await Promise.all(calls), Array(6).fill("slept 100"));
+  await watching;
+  assert.equal(peak, 2);
+});
+
+Deno.test("manual restart gives a new process and does not count against the budget", async () => {
+  const { host } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", life, { contracts: [Life], maxRestarts: 1 });
+  const before = await managed.api(Life).instance();
+  await host.restart("life");
+  await host.restart("life");
+  assert.notEqual(await managed.api(Life).instance(), before);
+  assert.equal(managed.restarts, 2);
+  assert.equal(managed.state, "running");
+});
+
+Deno.test("stopping during a manual restart leaves no process behind", async () => {
+  const { host } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", life, { contracts: [Life] });
+  const restarting = managed.restart().then(() => "restarted", (e) => e);
+  await managed.stop();
+  const outcome = await restarting;
+  assert.ok(outcome instanceof PluginUnavailableError, String(outcome));
+  assert.equal(managed.state, "stopped");
+  assert.deepEqual(childrenOf(Deno.pid), []);
+});
+
+Deno.test("stopping a plugin during its first start leaves it stopped, with no process", async () => {
+  const { host } = watchedHost();
+  await using _ = host;
+  const starting = host.start("life", life, { contracts: [Life] });
+  const stopped = await host.stop("life");
+  assert.equal(stopped, undefined, "nothing was running yet");
+  await assert.rejects(starting, PluginUnavailableError);
+  assert.equal(host.get("life").state, "stopped");
+  assert.deepEqual(childrenOf(Deno.pid), []);
+});
+
+Deno.test("a manual restart whose new process fails follows the restart policy", async () => {
+  await using folder = await lifecycleCopy();
+  const main = join(folder.dir, "main.ts");
+  const { host, next } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", main, {
+    contracts: [Life],
+    maxRestarts: 1,
+    backoffInitialMs: 10,
+  });
+  await Deno.writeTextFile(main, 'console.error("broken build"); Deno.exit(1);\n');
+  const failed = next("failed");
+  await assert.rejects(host.restart("life"), PluginExitedError);
+  assert.match((await failed).reason, /gave up after 1 restarts/);
+  assert.equal(managed.state, "failed");
+});
+
+Deno.test("health pings do not queue behind busy calls: a busy, healthy plugin is left alone", async () => {
+  const { host, events } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", life, {
+    contracts: [Life],
+    maxInFlight: 1,
+    healthIntervalMs: 50,
+    healthTimeoutMs: 200,
+  });
+  // Long enough for several pings while the only slot is taken.
+  assert.equal(await managed.api(Life).slow(700), "slept 700");
+  assert.deepEqual(events.filter((e) => e.type === "unresponsive"), []);
+});
+
+Deno.test("the backoff starts over once a process stayed up for backoffMaxMs", async () => {
+  const { host, events, next } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", life, {
+    contracts: [Life],
+    backoffInitialMs: 10,
+    backoffMaxMs: 80,
+  });
+  const api = managed.api(Life);
+  for (let i = 0; i < 2; i++) {
+    const started = next("start");
+    await rejected(api.crash(1));
+    await started;
+  }
+  await api.slow(100); // the new process stays up longer than backoffMaxMs
+  const started = next("start");
+  await rejected(api.crash(1));
+  await started;
+  const delays = events.flatMap((e) => e.type === "restart" ? [e.delayMs] : []);
+  assert.deepEqual(delays, [10, 20, 10]);
+});

@@ -1,0 +1,173 @@
+import assert from "node:assert/strict";
+import { type LogEntry, PluginHost, PluginUnavailableError } from "../../mod.ts";
+import { Life } from "../fixtures/contracts.ts";
+import { fixture, rejected, until, within } from "../_helpers.ts";
+import { childrenOf, processesWith } from "../hostile/_hostile.ts";
+
+const life = fixture("lifecycle.ts");
+
+Deno.test("PluginHost starts, lists, stops and disposes named plugins", async () => {
+  const host = new PluginHost({ handleSignals: false });
+  const a = await host.start("a", life, { contracts: [Life] });
+  await host.start("b", life, { contracts: [Life] });
+  assert.deepEqual(host.list(), [
+    { name: "a", state: "running", restarts: 0 },
+    { name: "b", state: "running", restarts: 0 },
+  ]);
+  assert.equal(host.get("a"), a);
+  assert.throws(() => host.get("zzz"), /No plugin named "zzz"/);
+  await assert.rejects(
+    host.start("a", life, { contracts: [Life] }),
+    /a plugin of that name is running/,
+  );
+  const status = await host.stop("a");
+  assert.equal(status?.reason, "stopped");
+  const error = await rejected<PluginUnavailableError>(host.api("a", Life).echo(1));
+  assert.ok(error instanceof PluginUnavailableError);
+  assert.equal(error.state, "stopped");
+  const nonce = host.get("b").current!.plan.nonce;
+  await host[Symbol.asyncDispose]();
+  assert.equal(host.get("b").state, "stopped");
+  assert.deepEqual(processesWith(nonce), []);
+  await assert.rejects(host.start("c", life, { contracts: [Life] }), /the host was disposed/);
+});
+
+Deno.test("logs arrive leveled and tagged; uncaught errors and their stack at error level", async () => {
+  const entries: LogEntry[] = [];
+  let ended!: () => void;
+  const failed = new Promise<void>((resolve) => ended = resolve);
+  await using host = new PluginHost({
+    handleSignals: false,
+    onLog: (e) => entries.push(e),
+    onEvent: (e) => e.type === "failed" && ended(),
+  });
+  const managed = await host.start("logger", life, { contracts: [Life], restart: "never" });
+  await managed.api(Life).logSomething();
+  await managed.api(Life).throwLater();
+  // The uncaught error ends the plugin; its stderr is fully read before the exit is reported.
+  await within(failed, 10_000, "the uncaught error to end the plugin");
+  const structured = entries.filter((e) => e.structured);
+  assert.deepEqual(structured.map((e) => [e.level, e.message]), [
+    ["debug", "debugging"],
+    ["info", "working"],
+    ["warn", "careful \\x1b[31mred\\x1b[0m"],
+    ["error", "failed"],
+  ]);
+  assert.deepEqual(structured[2].fields, { path: "\\x1b]0;title\\x07" });
+  assert.ok(entries.every((e) => e.plugin === "logger"));
+  assert.equal(entries.find((e) => e.message === "a plain text line")!.level, "info");
+  const start = entries.findIndex((e) =>
+    e.message.startsWith("error: Uncaught Error: uncaught later")
+  );
+  assert.ok(start >= 0, JSON.stringify(entries.map((e) => e.message)));
+  const block = entries.slice(start);
+  assert.ok(block.some((e) => /^\s+at /.test(e.message)), "the stack came too");
+  assert.ok(block.every((e) => e.level === "error"), JSON.stringify(block));
+});
+
+Deno.test("20 plugins started and stopped 10 times leave no process behind", async () => {
+  for (let round = 0; round < 10; round++) {
+    await using host = new PluginHost({ handleSignals: false, defaults: { healthIntervalMs: 0 } });
+    const plugins = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => host.start(`p${i}`, life, { contracts: [Life] })),
+    );
+    assert.equal((await Promise.all(plugins.map((p) => p.api(Life).echo(round)))).length, 20);
+    await host.stopAll();
+    assert.deepEqual(childrenOf(Deno.pid), [], `round ${round}: the host has no child left`);
+  }
+});
+
+/** Starts the host fixture and waits for it to report its plugins' nonces. */
+async function hostProgram(args: string[], env?: Record<string, string>) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", fixture("host_with_plugins.ts").pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    ...(env ? { env } : {}),
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await within(reader.read(), 30_000, "the host to start its plugins");
+    if (done) throw new Error(`host exited early: ${text}`);
+    text += value;
+  }
+  const { nonces } = JSON.parse(text.split("\n")[0]) as { nonces: string[] };
+  const reap = async (): Promise<Deno.CommandStatus> => {
+    const [status] = await Promise.all([child.status, reader.cancel(), child.stderr.cancel()]);
+    return status;
+  };
+  return { child, nonces, reap };
+}
+
+Deno.test("SIGTERM to the host stops every plugin before the host exits", async () => {
+  const { child, nonces, reap } = await hostProgram(["auto", "3"]);
+  assert.equal(nonces.length, 3);
+  for (const nonce of nonces) assert.equal(processesWith(nonce).length > 0, true);
+  child.kill("SIGTERM");
+  const status = await within(reap(), 10_000, "the host to exit");
+  assert.equal(status.code, 143);
+  for (const nonce of nonces) assert.deepEqual(processesWith(nonce), [], "stopped, not orphaned");
+});
+
+for (const isolation of ["os", "deno"]) {
+  Deno.test(`a SIGKILLed host takes its plugins with it within a second (${isolation})`, async () => {
+    // Even plugins that ignore EOF and SIGTERM: bubblewrap's --die-with-parent under
+    // the OS layer, setpriv --pdeathsig under the Deno layer.
+    const { child, nonces, reap } = await hostProgram([isolation, "3", "t9_refuses_to_die.ts"]);
+    child.kill("SIGKILL");
+    await reap();
+    await until(
+      () => nonces.every((n) => processesWith(n).length === 0),
+      1000,
+      "the plugins to die",
+    );
+  });
+}
+
+Deno.test("a host that exits without disposing SIGKILLs its plugins on unload, even ones that ignore EOF", async () => {
+  // No setpriv on PATH, so only the unload handler can take the plugin down.
+  const bin = await Deno.makeTempDir();
+  try {
+    for (const tool of ["prlimit", "setsid", "ldd"]) {
+      await Deno.symlink(`/usr/bin/${tool}`, `${bin}/${tool}`);
+    }
+    const env = { PATH: bin, HOME: Deno.env.get("HOME")! };
+    const host = await hostProgram(["deno", "2", "t9_refuses_to_die.ts", "exit"], env);
+    assert.equal((await host.reap()).code, 0);
+    await until(
+      () => host.nonces.every((n) => processesWith(n).length === 0),
+      1000,
+      "the plugins to be killed",
+    );
+  } finally {
+    await Deno.remove(bin, { recursive: true });
+  }
+});
+
+Deno.test("without setpriv (Deno layer, no util-linux), a SIGKILLed host's plugins exit on stdin EOF; one that ignores EOF survives (documented)", async () => {
+  const bin = await Deno.makeTempDir();
+  try {
+    for (const tool of ["prlimit", "setsid", "ldd"]) {
+      await Deno.symlink(`/usr/bin/${tool}`, `${bin}/${tool}`);
+    }
+    const env = { PATH: bin, HOME: Deno.env.get("HOME")! };
+    const polite = await hostProgram(["deno", "2"], env);
+    polite.child.kill("SIGKILL");
+    await polite.reap();
+    await until(
+      () => polite.nonces.every((n) => processesWith(n).length === 0),
+      5000,
+      "polite plugins to exit on EOF",
+    );
+    const stubborn = await hostProgram(["deno", "1", "t9_refuses_to_die.ts"], env);
+    stubborn.child.kill("SIGKILL");
+    await stubborn.reap();
+    const [pid] = processesWith(stubborn.nonces[0]);
+    assert.ok(pid, "the plugin that ignores EOF outlives its host without setpriv");
+    Deno.kill(pid, "SIGKILL");
+    await until(() => processesWith(stubborn.nonces[0]).length === 0, 5000, "the cleanup kill");
+  } finally {
+    await Deno.remove(bin, { recursive: true });
+  }
+});

@@ -1,0 +1,39 @@
+import assert from "node:assert/strict";
+import { MAX_STDERR_LINE, readStderr, StderrRing } from "../../runner/host/stderr.ts";
+import { neutralize } from "../../runner/wire/text.ts";
+
+function stream(chunks: string[]): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  return new ReadableStream({
+    start(c) {
+      for (const chunk of chunks) c.enqueue(encoder.encode(chunk));
+      c.close();
+    },
+  });
+}
+
+Deno.test("neutralize() shows control characters and cuts long text", () => {
+  assert.equal(neutralize("a\x1b[31mb\x07\x9bc\td\ne"), "a\\x1b[31mb\\x07\\x9bc\td\ne");
+  assert.equal(neutralize("x".repeat(10), 4), "xxxx… (6 more characters)");
+});
+
+Deno.test("readStderr() splits lines, neutralises them and cuts very long ones", async () => {
+  const lines: string[] = [];
+  await readStderr(
+    stream(["one\ntw", "o\r\n\x1b[2Jthree", "\n", "x".repeat(MAX_STDERR_LINE + 10), "\nlast"]),
+    (l) => lines.push(l),
+  );
+  assert.equal(lines.length, 5);
+  assert.deepEqual(lines.slice(0, 3), ["one", "two", "\\x1b[2Jthree"]);
+  assert.match(lines[3], /… \(10 more bytes on this line\)$/);
+  assert.equal(lines[4], "last");
+});
+
+Deno.test("StderrRing keeps the newest lines within its budget", () => {
+  const ring = new StderrRing(100);
+  for (let i = 0; i < 5000; i++) ring.push(`line ${i}`);
+  const tail = ring.tail(100, 10_000).split("\n");
+  assert.equal(tail.at(-1), "line 4999");
+  assert.ok(tail.join("\n").length <= 100);
+  assert.equal(ring.tail(2), "line 4998\nline 4999");
+});

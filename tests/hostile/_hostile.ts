@@ -1,0 +1,275 @@
+/**
+ * Helpers for the hostile suite: the isolation modes every attack is tried
+ * under, plain `deno run` (to show an attack works without plugbox), local
+ * servers that record what reaches them, and process inspection.
+ * @module
+ */
+
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** Every attack must fail under the default, under "deno" and under "os". */
+export const ISOLATIONS = ["auto", "deno", "os"] as const;
+
+/** Where hostile plugins read their secrets from (matches plugins/probe.ts). */
+export const SECRET_DIR = "/tmp/plugbox-hostile";
+
+/** Path of a hostile plugin. */
+export function hostile(name: string): string {
+  return fileURLToPath(new URL(`./plugins/${name}`, import.meta.url));
+}
+
+const repoConfig = fileURLToPath(new URL("../../deno.json", import.meta.url));
+
+/** Writes the secrets the attacks go after; idempotent. */
+export async function plantSecrets(): Promise<void> {
+  await Deno.mkdir(SECRET_DIR, { recursive: true });
+  await Deno.writeTextFile(join(SECRET_DIR, "secret.txt"), "TOP-SECRET-TEXT\nsecond line\n");
+  await Deno.writeTextFile(
+    join(SECRET_DIR, "secret.json"),
+    JSON.stringify({ password: "TOP-SECRET-JSON" }),
+  );
+  // No extension: Deno parses it as JavaScript, and the SyntaxError quotes its first line.
+  await Deno.writeTextFile(join(SECRET_DIR, "secret"), "TOP-SECRET-TEXT in a config file\n");
+  // A configuration module, the kind of file a link in a plugin folder would point at.
+  await Deno.writeTextFile(
+    join(SECRET_DIR, "secret.js"),
+    'export default "TOP-SECRET-TEXT from a module";\n',
+  );
+  await Deno.mkdir(join(SECRET_DIR, "config"), { recursive: true });
+  await Deno.writeTextFile(
+    join(SECRET_DIR, "config", "secret_link.js"),
+    'export default "TOP-SECRET-TEXT via a linked folder";\n',
+  );
+}
+
+/** What a plain run printed. */
+export interface PlainResult {
+  code: number;
+  signal: Deno.Signal | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `deno run --no-prompt` on a file, without plugbox: the control that
+ * shows an attack works when the mitigation is absent. `config: true` lets
+ * it resolve the SDK through this repo's deno.json.
+ */
+export async function plainRun(
+  file: string,
+  options: {
+    flags?: string[];
+    args?: string[];
+    env?: Record<string, string>;
+    cwd?: string;
+    config?: boolean;
+    prefix?: string[];
+    timeoutMs?: number;
+    subcommand?: string;
+  } = {},
+): Promise<PlainResult> {
+  const deno = Deno.execPath();
+  const denoArgs = [
+    options.subcommand ?? "run",
+    ...(options.subcommand === "info" ? [] : ["--no-prompt"]),
+    ...(options.config ? ["--config", repoConfig] : []),
+    ...(options.flags ?? []),
+    file,
+    ...(options.args ?? []),
+  ];
+  const [command, ...args] = [...(options.prefix ?? []), deno, ...denoArgs];
+  const child = new Deno.Command(command, {
+    args,
+    cwd: options.cwd,
+    env: options.env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }, options.timeoutMs ?? 30_000);
+  try {
+    const out = await child.output();
+    const decoder = new TextDecoder();
+    return {
+      code: out.code,
+      signal: out.signal,
+      stdout: decoder.decode(out.stdout),
+      stderr: decoder.decode(out.stderr),
+    };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A TCP server on 127.0.0.1 that records the first line of every request and answers "ok". */
+export interface RecordingServer extends AsyncDisposable {
+  port: number;
+  /** First line of each request, e.g. `GET /left-pad HTTP/1.1` or `CONNECT esm.sh:443 HTTP/1.1`. */
+  requests: string[];
+}
+
+/** Starts a {@linkcode RecordingServer}. */
+export function recordingServer(): RecordingServer {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const requests: string[] = [];
+  const connections = new Set<Deno.Conn>();
+  const serving = (async () => {
+    for await (const conn of listener) {
+      connections.add(conn);
+      (async () => {
+        try {
+          const buffer = new Uint8Array(8192);
+          const n = await conn.read(buffer);
+          requests.push(new TextDecoder().decode(buffer.subarray(0, n ?? 0)).split("\r\n")[0]);
+          await conn.write(
+            new TextEncoder().encode(
+              "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+            ),
+          );
+        } catch {
+          // the client went away
+        } finally {
+          connections.delete(conn);
+          try {
+            conn.close();
+          } catch {
+            // already closed
+          }
+        }
+      })();
+    }
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    requests,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      for (const conn of connections) {
+        try {
+          conn.close();
+        } catch {
+          // already closed
+        }
+      }
+      await serving.catch(() => {});
+    },
+  };
+}
+
+/** An empty, temporary folder, removed on dispose (a fresh DENO_DIR or HOME for a control run). */
+export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix: "plugbox-control-" });
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}
+
+/** A free TCP port on 127.0.0.1 (bound, then released). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Live (not zombie) processes whose command line contains `needle`. */
+export function processesWith(needle: string): number[] {
+  const found: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
+      if (!cmdline.includes(needle)) continue;
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
+      if (state !== "Z") found.push(Number(entry.name));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return found;
+}
+
+/** Live (not zombie) children of process `parent`. */
+export function childrenOf(parent: number): number[] {
+  const found: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const [state, ppid] = procStat(Number(entry.name));
+      if (Number(ppid) === parent && state !== "Z") found.push(Number(entry.name));
+    } catch {
+      // gone while we looked
+    }
+  }
+  return found;
+}
+
+/** Fields of /proc/<pid>/stat after the command name: [state, ppid, pgrp, session, tty_nr, ...]. */
+export function procStat(pid: number): string[] {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
+/** A temporary plugin folder holding `files` (text, or a link/FIFO/hard-link spec). */
+export async function pluginFolder(
+  files: Record<string, string | { symlink: string } | { hardlink: string } | { fifo: true }>,
+): Promise<{ dir: string } & AsyncDisposable> {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-hostile-" }));
+  for (const [name, spec] of Object.entries(files)) {
+    const path = join(dir, name);
+    if (typeof spec === "string") await Deno.writeTextFile(path, spec);
+    else if ("symlink" in spec) await Deno.symlink(spec.symlink, path);
+    else if ("hardlink" in spec) await Deno.link(spec.hardlink, path);
+    else {
+      const made = await new Deno.Command("mkfifo", { args: [path] }).output();
+      if (!made.success) throw new Error(`mkfifo ${path} failed`);
+    }
+  }
+  return { dir, [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }) };
+}
+
+/** The Deno process of a running plugin (inside the sandbox, under the OS layer), found by its nonce. */
+export function pluginDenoPid(nonce: string): number {
+  const deno = Deno.realPathSync(Deno.execPath());
+  const pids = processesWith(nonce).filter((pid) => {
+    const argv0 = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0")[0];
+    return argv0 === deno || argv0 === Deno.execPath();
+  });
+  if (pids.length !== 1) {
+    throw new Error(`Expected one Deno process with nonce ${nonce}, found ${pids}`);
+  }
+  return pids[0];
+}
+
+/** True when process `pid` holds a listening TCP socket (in its own network namespace). */
+export function isListening(pid: number): boolean {
+  const listening = new Set<string>();
+  for (const table of ["tcp", "tcp6"]) {
+    let text = "";
+    try {
+      text = Deno.readTextFileSync(`/proc/${pid}/net/${table}`);
+    } catch {
+      continue;
+    }
+    for (const row of text.trim().split("\n").slice(1)) {
+      const cols = row.trim().split(/\s+/);
+      if (cols[3] === "0A") listening.add(cols[9]);
+    }
+  }
+  for (const fd of Deno.readDirSync(`/proc/${pid}/fd`)) {
+    try {
+      const target = Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`);
+      const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+      if (inode && listening.has(inode)) return true;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return false;
+}

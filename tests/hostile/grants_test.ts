@@ -1,0 +1,245 @@
+// THREATS T8: grants that escalate. plugbox refuses them unless the host
+// names an unsafe acknowledgement, and narrow grants keep their neighbours
+// denied under both layers. Controls show each escalation without plugbox.
+import assert from "node:assert/strict";
+import { dirname, join } from "node:path";
+import { PreflightError, startPlugin } from "../../mod.ts";
+import { Probe } from "./plugins/probe.ts";
+import {
+  hostile,
+  ISOLATIONS,
+  plainRun,
+  plantSecrets,
+  pluginFolder,
+  recordingServer,
+  SECRET_DIR,
+} from "./_hostile.ts";
+
+const LIBC = "/lib/x86_64-linux-gnu/libc.so.6";
+const deno = Deno.realPathSync(Deno.execPath());
+
+function refusedGrant(promise: Promise<unknown>, message: RegExp) {
+  return assert.rejects(promise, (e: unknown) => e instanceof TypeError && message.test(e.message));
+}
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T8 [${isolation}]: run, ffi and all are refused without their acknowledgement`, async () => {
+    const start = (permissions: Record<string, unknown>) =>
+      startPlugin(hostile("t8_escalating_grants.ts"), {
+        contracts: [Probe],
+        isolation: isolation as "auto",
+        permissions,
+      });
+    await refusedGrant(start({ run: [deno] }), /Cannot grant run .*pass unsafe\.run/);
+    await refusedGrant(start({ ffi: [LIBC] }), /Cannot grant ffi .*pass unsafe\.ffi/);
+    await refusedGrant(start({ all: true }), /Cannot grant all.*pass unsafe\.all/);
+  });
+}
+
+Deno.test("T8 control: without plugbox --allow-run, even scoped to deno, reads any file", async () => {
+  await plantSecrets();
+  const run = await plainRun(hostile("t8_escalating_grants.ts"), {
+    config: true,
+    flags: [`--allow-run=${deno}`],
+    args: ["run", join(SECRET_DIR, "secret.txt")],
+  });
+  assert.match(run.stderr, /ran: TOP-SECRET-TEXT/);
+});
+
+Deno.test("T8 control: without plugbox --allow-ffi runs native code", async () => {
+  const run = await plainRun(hostile("t8_escalating_grants.ts"), {
+    config: true,
+    flags: ["--allow-ffi"],
+    args: ["ffi", LIBC],
+  });
+  assert.match(run.stderr, /ffi: native getpid\(\) = \d+/);
+});
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T8 [${isolation}]: write grants over code or module caches are refused`, async () => {
+    const plugin = hostile("t8_escalating_grants.ts");
+    const planned = await startPlugin(plugin, {
+      contracts: [Probe],
+      isolation: isolation as "auto",
+    });
+    const { snapshot, env } = planned.plan;
+    await planned.close();
+    const denoDir = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME")!, ".cache", "deno");
+    await Deno.mkdir(denoDir, { recursive: true });
+    const codeFolders = [
+      dirname(plugin), // the plugin's own folder
+      snapshot.dir, // what it runs from
+      dirname(dirname(snapshot.dir)), // plugbox's cache
+      env.DENO_DIR, // its own module cache
+      denoDir, // the host's module cache
+      new URL("../../runner", import.meta.url).pathname, // plugbox itself
+      dirname(deno), // the Deno binary
+    ];
+    for (const folder of codeFolders) {
+      await refusedGrant(
+        startPlugin(plugin, {
+          contracts: [Probe],
+          isolation: isolation as "auto",
+          permissions: { write: [folder] },
+        }),
+        /holds code; pass unsafe\.writeCode/,
+      );
+    }
+  });
+}
+
+Deno.test("T8 control: without plugbox write access to a folder of code plants code for the next run", async () => {
+  await using folder = await pluginFolder({
+    "payload.ts": "export {};\n",
+    "main.ts": `import "./payload.ts";\n` +
+      `Deno.writeTextFileSync(new URL("./payload.ts", import.meta.url), 'console.error("INJECTED CODE RAN");');\n`,
+  });
+  const flags = [`--allow-write=${folder.dir}`];
+  assert.doesNotMatch((await plainRun(join(folder.dir, "main.ts"), { flags })).stderr, /INJECTED/);
+  assert.match(
+    (await plainRun(join(folder.dir, "main.ts"), { flags })).stderr,
+    /INJECTED CODE RAN/,
+  );
+});
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T8 [${isolation}]: loopback needs privateNetwork; the granted port works, another is denied`, async () => {
+    await using granted = recordingServer();
+    await using other = recordingServer();
+    const grant = `127.0.0.1:${granted.port}`;
+    await refusedGrant(
+      startPlugin(hostile("t8_escalating_grants.ts"), {
+        contracts: [Probe],
+        isolation: isolation as "auto",
+        permissions: { net: [grant] },
+      }),
+      /loopback, private or local address; pass unsafe\.privateNetwork/,
+    );
+    // Other spellings of loopback, which Deno (like any URL parser) reads as 127.0.0.1 or ::1.
+    for (
+      const spelling of [
+        "0x7f000001",
+        "0x7f.1",
+        "2130706433",
+        "[::ffff:7f00:1]",
+        "[64:ff9b::7f00:1]",
+      ]
+    ) {
+      await refusedGrant(
+        startPlugin(hostile("t8_escalating_grants.ts"), {
+          contracts: [Probe],
+          isolation: isolation as "auto",
+          permissions: { net: [`${spelling}:${granted.port}`] },
+        }),
+        /loopback, private or local address/,
+      );
+    }
+    await using plugin = await startPlugin(hostile("t8_escalating_grants.ts"), {
+      contracts: [Probe],
+      isolation: isolation as "auto",
+      permissions: { net: [grant] },
+      unsafe: { privateNetwork: true },
+    });
+    const probe = plugin.api(Probe);
+    assert.equal(await probe.attempt(`fetch http://${grant}/`), "fetched: ok");
+    assert.match(
+      await probe.attempt(`fetch http://127.0.0.1:${other.port}/`),
+      new RegExp(`refused: NotCapable: Requires net access to "127.0.0.1:${other.port}"`),
+    );
+    assert.deepEqual(other.requests, []);
+    assert.equal(granted.requests.length, 1);
+  });
+}
+
+Deno.test("T8 control: without plugbox a hex spelling of loopback reaches the host's own local service", async () => {
+  await using service = recordingServer();
+  const run = await plainRun(hostile("t8_escalating_grants.ts"), {
+    config: true,
+    flags: [`--allow-net=0x7f000001:${service.port}`],
+    args: ["connect", `0x7f000001:${service.port}`],
+  });
+  assert.match(run.stderr, /connected: ok/);
+  assert.deepEqual(service.requests, ["GET /admin HTTP/1.0"]);
+});
+
+Deno.test("T8 control: without plugbox a loopback grant reaches the host's own local service", async () => {
+  await using service = recordingServer();
+  const run = await plainRun(hostile("t8_escalating_grants.ts"), {
+    config: true,
+    flags: [`--allow-net=localhost:${service.port}`],
+    args: ["fetch", `http://localhost:${service.port}/admin`],
+  });
+  assert.match(run.stderr, /fetched: ok/);
+  assert.deepEqual(service.requests, ["GET /admin HTTP/1.1"]);
+});
+
+/** Folder A (granted), folder B (not), a secret in each, and a link from A into B. */
+async function neighbours() {
+  const base = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-t8-" }));
+  await Deno.mkdir(join(base, "a"));
+  await Deno.mkdir(join(base, "b"));
+  await Deno.writeTextFile(join(base, "a", "mine.txt"), "A-OWN-DATA");
+  await Deno.writeTextFile(join(base, "b", "secret.txt"), "B-SECRET");
+  return {
+    base,
+    a: join(base, "a"),
+    b: join(base, "b"),
+    [Symbol.asyncDispose]: () => Deno.remove(base, { recursive: true }),
+  };
+}
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T8 [${isolation}]: read of folder A granted, B stays denied, directly and through ".."`, async () => {
+    await using dirs = await neighbours();
+    await using plugin = await startPlugin(hostile("t8_escalating_grants.ts"), {
+      contracts: [Probe],
+      isolation: isolation as "auto",
+      permissions: { read: [dirs.a] },
+    });
+    const probe = plugin.api(Probe);
+    assert.equal(await probe.attempt(`read ${dirs.a}/mine.txt`), "read: A-OWN-DATA");
+    assert.match(
+      await probe.attempt(`read ${dirs.b}/secret.txt`),
+      /^refused: NotCapable: Requires read access/,
+    );
+    assert.match(
+      await probe.attempt(`read ${dirs.a}/../b/secret.txt`),
+      /^refused: NotCapable: Requires read access/,
+    );
+  });
+
+  Deno.test(`T8 [${isolation}]: a link in granted folder A pointing into B does not reach B`, async () => {
+    await using dirs = await neighbours();
+    await Deno.symlink(dirs.b, join(dirs.a, "link"));
+    const start = startPlugin(hostile("t8_escalating_grants.ts"), {
+      contracts: [Probe],
+      isolation: isolation as "auto",
+      permissions: { read: [dirs.a] },
+    });
+    if (isolation === "deno") {
+      // Deno checks the path before following the link, so the Deno layer refuses the grant.
+      const error = await start.catch((e) => e);
+      assert.ok(error instanceof PreflightError, String(error));
+      assert.equal(error.reason, "grant-link");
+      assert.equal(error.path, join(dirs.a, "link"));
+      return;
+    }
+    // Under the OS layer B is simply not mounted: the link leads nowhere.
+    await using plugin = await start;
+    assert.match(
+      await plugin.api(Probe).attempt(`read ${dirs.a}/link/secret.txt`),
+      /^refused: NotFound/,
+    );
+  });
+}
+
+Deno.test("T8 control: without plugbox a link inside a granted folder reads its neighbour", async () => {
+  await using dirs = await neighbours();
+  await Deno.symlink(dirs.b, join(dirs.a, "link"));
+  const run = await plainRun(hostile("t8_escalating_grants.ts"), {
+    config: true,
+    flags: [`--allow-read=${dirs.a}`],
+    args: ["read", `${dirs.a}/link/secret.txt`],
+  });
+  assert.match(run.stderr, /read: B-SECRET/);
+});

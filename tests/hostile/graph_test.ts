@@ -1,0 +1,398 @@
+// THREATS T1-T5 and T12 (imports): attacks that live in the module graph or
+// the plugin's folder, refused before any plugin process starts. Each group
+// also runs the attack without plugbox, to show it is real.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { PreflightError, startPlugin } from "../../mod.ts";
+import { Probe } from "./plugins/probe.ts";
+import { rejected } from "../_helpers.ts";
+import {
+  hostile,
+  ISOLATIONS,
+  plainRun,
+  plantSecrets,
+  pluginFolder,
+  recordingServer,
+  SECRET_DIR,
+  tempDir,
+} from "./_hostile.ts";
+
+async function refusal(module: string, isolation: string, extra: Record<string, unknown> = {}) {
+  const error = await rejected<PreflightError>(
+    startPlugin(module, { contracts: [Probe], isolation: isolation as "auto", ...extra }),
+  );
+  assert.ok(error instanceof PreflightError, `expected PreflightError, got ${error}`);
+  return error;
+}
+
+// T1: file read through the module graph
+
+const T1_CASES = [
+  ["t1_text_import_outside_root.ts", "file:///etc/passwd"],
+  ["t1_json_import_outside_root.ts", "file:///tmp/plugbox-hostile/secret.json"],
+  ["t1_js_import_leaks_first_line.ts", "file:///tmp/plugbox-hostile/secret"],
+  ["t1_parent_traversal.ts", "../../../../../../../../../../../tmp/plugbox-hostile/secret.txt"],
+] as const;
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T1 [${isolation}]: imports of files outside the plugin's folder are refused, naming import and importer`, async () => {
+    await plantSecrets();
+    for (const [file, specifier] of T1_CASES) {
+      const error = await refusal(hostile(file), isolation);
+      assert.equal(error.reason, "outside-root", file);
+      assert.equal(error.specifier, specifier, file);
+      assert.equal(error.importer, hostile(file), file);
+      assert.match(error.message, /leaves the plugin's folder/);
+    }
+  });
+}
+
+Deno.test("T1 control: without plugbox each import reads a file it was never granted", async () => {
+  await plantSecrets();
+  assert.match((await plainRun(hostile("t1_text_import_outside_root.ts"))).stderr, /LEAK: root:/);
+  assert.match(
+    (await plainRun(hostile("t1_json_import_outside_root.ts"))).stderr,
+    /LEAK: .*TOP-SECRET-JSON/,
+  );
+  assert.match(
+    (await plainRun(hostile("t1_js_import_leaks_first_line.ts"))).stderr,
+    /TOP-SECRET-TEXT/,
+  );
+  assert.match((await plainRun(hostile("t1_parent_traversal.ts"))).stderr, /LEAK: TOP-SECRET-TEXT/);
+});
+
+/** The host's own environment through /proc: the plugin is written with the host's pid. */
+function environThief(pid: number): string {
+  return `import env from "file:///proc/${pid}/environ" with { type: "text" };\n` +
+    `console.error("LEAK: " + env.split("\\0").find((v) => v.startsWith("PLUGBOX_T1_SECRET=")));\n`;
+}
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T1 [${isolation}]: the host's environment through /proc/<pid>/environ is refused`, async () => {
+    await using folder = await pluginFolder({ "main.ts": environThief(Deno.pid) });
+    const error = await refusal(join(folder.dir, "main.ts"), isolation);
+    assert.equal(error.reason, "outside-root");
+    assert.equal(error.specifier, `file:///proc/${Deno.pid}/environ`);
+  });
+}
+
+Deno.test("T1 control: without plugbox a plugin reads another process's environment", async () => {
+  // A stand-in for the host: a process whose environment holds a secret.
+  const host = new Deno.Command("sleep", {
+    args: ["60"],
+    env: { PLUGBOX_T1_SECRET: "host-secret" },
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await using folder = await pluginFolder({ "main.ts": environThief(host.pid) });
+    const leak = await plainRun(join(folder.dir, "main.ts"));
+    assert.match(leak.stderr, /LEAK: PLUGBOX_T1_SECRET=host-secret/);
+  } finally {
+    host.kill("SIGKILL");
+    await host.status;
+  }
+});
+
+// T2: links and special files in (or named by) the plugin
+
+async function readHostile(name: string): Promise<string> {
+  return await Deno.readTextFile(hostile(name));
+}
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T2 [${isolation}]: links, hard links and FIFOs in the plugin's folder are refused, naming the path`, async () => {
+    await plantSecrets();
+    const cases = [
+      [
+        "t2_symlink_in_folder.ts",
+        "secret_link.js",
+        { symlink: join(SECRET_DIR, "secret.js") },
+        /symbolic link/,
+      ],
+      [
+        "t2_symlinked_folder.ts",
+        "linked",
+        { symlink: join(SECRET_DIR, "config") },
+        /symbolic link/,
+      ],
+      ["t2_hardlink_in_folder.ts", "secret_hardlink.txt", {
+        hardlink: join(SECRET_DIR, "secret.txt"),
+      }, /hard link/],
+      ["t2_fifo_in_folder.ts", "pipe", { fifo: true as const }, /a FIFO/],
+    ] as const;
+    for (const [plugin, name, spec, message] of cases) {
+      await using folder = await pluginFolder({
+        "main.ts": await readHostile(plugin),
+        [name]: spec,
+      });
+      const error = await refusal(join(folder.dir, "main.ts"), isolation);
+      assert.equal(error.reason, "special-file", plugin);
+      assert.equal(error.path, join(folder.dir, name));
+      assert.match(error.message, message);
+    }
+  });
+}
+
+Deno.test("T2 control: without plugbox the link and the hard link leak, and the FIFO hangs startup", async () => {
+  await plantSecrets();
+  for (
+    const [plugin, name, spec] of [
+      ["t2_symlink_in_folder.ts", "secret_link.js", { symlink: join(SECRET_DIR, "secret.js") }],
+      ["t2_symlinked_folder.ts", "linked", { symlink: join(SECRET_DIR, "config") }],
+      ["t2_hardlink_in_folder.ts", "secret_hardlink.txt", {
+        hardlink: join(SECRET_DIR, "secret.txt"),
+      }],
+    ] as const
+  ) {
+    await using folder = await pluginFolder({ "main.ts": await readHostile(plugin), [name]: spec });
+    assert.match((await plainRun(join(folder.dir, "main.ts"))).stderr, /LEAK: TOP-SECRET-TEXT/);
+  }
+  await using folder = await pluginFolder({
+    "main.ts": await readHostile("t2_fifo_in_folder.ts"),
+    pipe: { fifo: true },
+  });
+  const hung = await plainRun(join(folder.dir, "main.ts"), { timeoutMs: 2000 });
+  assert.equal(
+    hung.signal,
+    "SIGKILL",
+    "killed by the control's own deadline: startup never finished",
+  );
+});
+
+async function makeFifo(path: string): Promise<void> {
+  await Deno.remove(path).catch(() => {});
+  const made = await new Deno.Command("mkfifo", { args: [path] }).output();
+  assert.ok(made.success);
+}
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T2 [${isolation}]: an import of a FIFO outside the folder cannot hang the start`, async () => {
+    await plantSecrets();
+    await makeFifo(join(SECRET_DIR, "pipe.js"));
+    const error = await refusal(hostile("t2_fifo_import_outside.ts"), isolation, {
+      preflightTimeout: 3000,
+    });
+    if (error.reason === "outside-root") {
+      // Under the OS layer the FIFO is not even visible, so the graph resolves and names it.
+      assert.equal(error.specifier, "file:///tmp/plugbox-hostile/pipe.js");
+    } else {
+      // Under the Deno layer `deno info` blocks on the FIFO until its deadline.
+      assert.equal(error.reason, "graph-failed");
+      assert.match(
+        error.message,
+        /longer than 3000 ms .*"file:\/\/\/tmp\/plugbox-hostile\/pipe\.js"/,
+      );
+    }
+  });
+}
+
+Deno.test("T2 control: without a deadline, `deno info` on a FIFO import never returns", async () => {
+  await plantSecrets();
+  await makeFifo(join(SECRET_DIR, "pipe.js"));
+  const info = await plainRun(hostile("t2_fifo_import_outside.ts"), {
+    subcommand: "info",
+    timeoutMs: 2000,
+  });
+  assert.equal(info.signal, "SIGKILL", "killed by the control's own deadline");
+});
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T2 [${isolation}]: an import of /dev/zero is refused without exhausting memory`, async () => {
+    const error = await refusal(hostile("t2_dev_zero_import.ts"), isolation);
+    assert.ok(["outside-root", "graph-failed"].includes(error.reason), error.message);
+    assert.match(error.message, /dev\/zero|device/);
+  });
+}
+
+Deno.test("T2 control: without plugbox an import of /dev/zero eats memory until something stops it", async () => {
+  // Capped at 1.5 GiB so the control cannot hurt the machine; uncapped it grew past 3 GB.
+  const run = await plainRun(hostile("t2_dev_zero_import.ts"), {
+    prefix: ["prlimit", `--data=${1536 * 1024 * 1024}`, "--"],
+    timeoutMs: 60_000,
+  });
+  assert.notEqual(run.code, 0);
+  assert.match(run.stderr, /out of memory|memory allocation|failed/i);
+});
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T2 [${isolation}]: the plugin runs from a read-only snapshot that later changes cannot reach`, async () => {
+    const { Greeter } = await import("../../plugins/hello/contract.ts");
+    await using folder = await pluginFolder({
+      "contract.ts": await Deno.readTextFile(
+        new URL("../../plugins/hello/contract.ts", import.meta.url),
+      ),
+      "main.ts": await Deno.readTextFile(new URL("../../plugins/hello/main.ts", import.meta.url)),
+    });
+    await using plugin = await startPlugin(join(folder.dir, "main.ts"), {
+      contracts: [Greeter],
+      isolation: isolation as "auto",
+    });
+    assert.notEqual(plugin.plan.snapshot.dir, folder.dir);
+    assert.ok(
+      plugin.plan.args.includes(plugin.plan.snapshot.entry),
+      "the snapshot's entry is what runs",
+    );
+    // Change the plugin's folder after the check: the running plugin does not see it.
+    await Deno.writeTextFile(
+      join(folder.dir, "main.ts"),
+      "console.error('swapped in after the check');",
+    );
+    assert.equal(await plugin.api(Greeter).sayHello("a"), "hello, a");
+    for await (const entry of Deno.readDir(plugin.plan.snapshot.dir)) {
+      const mode = (await Deno.stat(join(plugin.plan.snapshot.dir, entry.name))).mode! & 0o777;
+      assert.equal(mode, 0o444, `${entry.name} is read-only`);
+    }
+    // The plugin cannot write its own snapshot: it was not granted, and a grant is refused.
+    await assert.rejects(
+      startPlugin(join(folder.dir, "main.ts"), {
+        contracts: [Greeter],
+        isolation: isolation as "auto",
+        permissions: { write: [plugin.plan.snapshot.dir] },
+      }),
+      /holds code/,
+    );
+  });
+}
+
+// T3, T4: remote and registry imports in the graph
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T3/T4 [${isolation}]: remote, jsr: and npm: imports are refused before start`, async () => {
+    const cases = [
+      ["t3_remote_import.ts", "https://esm.sh/left-pad?data=stolen-secret"],
+      ["t3_jsr_import.ts", "jsr:@std/path@1"],
+      ["t4_npm_import.ts", "npm:left-pad@1"],
+    ] as const;
+    for (const [file, specifier] of cases) {
+      const error = await refusal(hostile(file), isolation);
+      assert.equal(error.reason, "remote", file);
+      assert.equal(error.specifier, specifier);
+      assert.equal(error.importer, hostile(file));
+    }
+  });
+}
+
+Deno.test("T3 control: without plugbox a remote import is fetched with no --allow-net", async () => {
+  // The machine has no internet; a proxy on 127.0.0.1 shows the fetch being attempted.
+  await using proxy = recordingServer();
+  const env = { HTTPS_PROXY: `http://127.0.0.1:${proxy.port}`, NO_COLOR: "1" };
+  await plainRun(hostile("t3_remote_import.ts"), { env, timeoutMs: 20_000 });
+  assert.ok(proxy.requests.includes("CONNECT esm.sh:443 HTTP/1.1"), JSON.stringify(proxy.requests));
+  await plainRun(hostile("t3_jsr_import.ts"), { env, timeoutMs: 20_000 });
+  assert.ok(
+    proxy.requests.some((r) => r.startsWith("CONNECT jsr.io:443")),
+    JSON.stringify(proxy.requests),
+  );
+});
+
+Deno.test("T4 control: without plugbox an npm: import is downloaded with zero permissions", async () => {
+  await using registry = recordingServer();
+  await using denoDir = await tempDir();
+  await plainRun(hostile("t4_npm_import.ts"), {
+    env: { NPM_CONFIG_REGISTRY: `http://127.0.0.1:${registry.port}/`, DENO_DIR: denoDir.path },
+    timeoutMs: 20_000,
+  });
+  assert.ok(
+    registry.requests.includes("GET /left-pad HTTP/1.1"),
+    JSON.stringify(registry.requests),
+  );
+});
+
+// T5: config files beside the plugin, and what `deno run NAME` means
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T5 [${isolation}]: deno.json, package.json and .npmrc in the plugin's folder are refused`, async () => {
+    const main = await readHostile("t5_config_beside_plugin.ts");
+    for (
+      const [name, text] of [
+        ["deno.json", '{ "unstable": ["kv"] }'],
+        ["package.json", '{ "type": "module" }'],
+        [".npmrc", "registry=http://127.0.0.1:9/\n"],
+        ["deno.lock", "{}"],
+      ]
+    ) {
+      await using folder = await pluginFolder({ "main.ts": main, [name]: text });
+      const error = await refusal(join(folder.dir, "main.ts"), isolation);
+      assert.equal(error.reason, "config-file");
+      assert.equal(error.path, join(folder.dir, name));
+    }
+  });
+}
+
+Deno.test("T5 control: without plugbox a deno.json beside the plugin turns on unstable APIs", async () => {
+  await using folder = await pluginFolder({
+    "main.ts": await readHostile("t5_config_beside_plugin.ts"),
+    "deno.json": '{ "unstable": ["kv"] }',
+  });
+  const run = await plainRun("main.ts", { cwd: folder.dir });
+  assert.match(run.stderr, /openKv is ENABLED/);
+});
+
+Deno.test("T5 control: `deno run NAME` runs the deno.json task NAME when no file NAME exists", async () => {
+  await using folder = await pluginFolder({
+    "deno.json": JSON.stringify({ tasks: { plugin: "echo task-ran-unsandboxed > marker" } }),
+  });
+  await plainRun("plugin", { cwd: folder.dir });
+  assert.equal(
+    (await Deno.readTextFile(join(folder.dir, "marker"))).trim(),
+    "task-ran-unsandboxed",
+  );
+});
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T5 [${isolation}]: plugins always start as an absolute path to a regular file, with --no-config --no-lock`, async () => {
+    const { previewStart } = await import("../../mod.ts");
+    const plan = await previewStart(hostile("t7_web_storage.ts"), {
+      isolation: isolation as "auto",
+    });
+    const run = plan.args.indexOf("run");
+    assert.ok(run >= 0);
+    assert.equal(
+      plan.args.filter((a) => ["serve", "task", "eval", "repl", "x"].includes(a)).length,
+      0,
+    );
+    for (const flag of ["--no-config", "--no-lock", "--no-remote", "--no-npm", "--no-prompt"]) {
+      assert.ok(plan.args.includes(flag), flag);
+    }
+    const entry = plan.args.find((a) => a.endsWith("t7_web_storage.ts"))!;
+    assert.ok(entry.startsWith("/") && (await Deno.lstat(entry)).isFile);
+    assert.deepEqual(
+      await Array.fromAsync(Deno.readDir(plan.env.HOME)),
+      [],
+      "HOME is an empty folder",
+    );
+    await assert.rejects(startPlugin("no-such-plugin", { contracts: [Probe] }), TypeError);
+    const folder = await refusal(new URL("./plugins", import.meta.url).pathname, isolation);
+    assert.equal(folder.reason, "entry");
+  });
+}
+
+// T12: the terminal through the module graph
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T12 [${isolation}]: a literal import of /dev/tty is refused`, async () => {
+    const error = await refusal(hostile("t12_dev_tty_import.ts"), isolation);
+    assert.equal(error.reason, "outside-root");
+    assert.equal(error.specifier, "file:///dev/tty");
+  });
+}
+
+Deno.test("T12 control: without plugbox an import of /dev/tty returns what the person types", async () => {
+  // `script` gives the plain run a terminal, and types into it.
+  const script = new Deno.Command("script", {
+    args: [
+      "-qec",
+      `${Deno.execPath()} run --no-prompt ${hostile("t12_dev_tty_import.ts")}`,
+      "/dev/null",
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = script.stdin.getWriter();
+  await writer.write(new TextEncoder().encode("typed-password\n\x04"));
+  await writer.close();
+  const out = await script.output();
+  assert.match(new TextDecoder().decode(out.stdout), /LEAK: typed-password/);
+});

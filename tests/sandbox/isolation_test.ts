@@ -1,0 +1,114 @@
+import assert from "node:assert/strict";
+import { startPlugin } from "../../mod.ts";
+import { Report } from "../fixtures/contracts.ts";
+import { fixture } from "../_helpers.ts";
+
+const everything = { permissions: { all: true }, unsafe: { all: true } } as const;
+
+function hostNamespaces(): Record<string, string> {
+  return Object.fromEntries(
+    ["mnt", "pid", "net", "ipc", "uts"].map((ns) => [ns, Deno.readLinkSync(`/proc/self/ns/${ns}`)]),
+  );
+}
+
+Deno.test("the OS layer gives new namespaces and a root holding only what the plugin needs", async () => {
+  await using plugin = await startPlugin(fixture("sandbox_report.ts"), {
+    contracts: [Report],
+    isolation: "os",
+    ...everything,
+  });
+  assert.equal(plugin.isolation, "os");
+  const seen = await plugin.api(Report).see();
+  const host = hostNamespaces();
+  for (const ns of ["mnt", "pid", "ipc", "uts"]) assert.notEqual(seen.namespaces[ns], host[ns], ns);
+  // `all` includes net, so the network namespace is shared; see the next test for the default.
+  assert.equal(seen.namespaces.net, host.net);
+  assert.ok(seen.pid < 10, `pid ${seen.pid} is small: a new PID namespace`);
+  assert.equal(seen.passwd, false, "even with every Deno permission, /etc/passwd is not there");
+  for (const name of seen.root) {
+    assert.ok(
+      ["dev", "lib", "lib64", "proc", "root", "tmp", "usr", "home", "work", "etc"].includes(name),
+      name,
+    );
+  }
+});
+
+Deno.test("the OS layer unshares the network unless net is granted", async () => {
+  await using plugin = await startPlugin(fixture("sandbox_report.ts"), {
+    contracts: [Report],
+    isolation: "os",
+    permissions: { sys: ["networkInterfaces"] },
+  });
+  const seen = await plugin.api(Report).see();
+  assert.deepEqual(seen.interfaces, ["lo"], "only loopback: a network namespace of its own");
+  const host = [...new Set(Deno.networkInterfaces().map((i) => i.name))];
+  assert.ok(host.some((name) => name !== "lo"), "the host itself has more than loopback");
+});
+
+Deno.test("the Deno layer alone leaves the machine visible, which is why the OS layer exists", async () => {
+  await using plugin = await startPlugin(fixture("sandbox_report.ts"), {
+    contracts: [Report],
+    isolation: "deno",
+    ...everything,
+  });
+  const seen = await plugin.api(Report).see();
+  assert.equal(seen.passwd, true);
+  assert.equal(seen.namespaces.mnt, hostNamespaces().mnt);
+});
+
+/** Runs a host script with a PATH that has no bubblewrap. */
+async function hostWithoutBwrap(isolation: string): Promise<string> {
+  const code = `
+    import { startPlugin } from ${JSON.stringify(new URL("../../mod.ts", import.meta.url).href)};
+    import { Report } from ${JSON.stringify(fixture("contracts.ts").href)};
+    try {
+      await using plugin = await startPlugin(${JSON.stringify(fixture("sandbox_report.ts").href)}, {
+        contracts: [Report],
+        isolation: ${JSON.stringify(isolation)},
+      });
+      console.log(JSON.stringify({ isolation: plugin.isolation, notes: plugin.plan.notes }));
+    } catch (error) {
+      console.log(JSON.stringify({ error: error.name, message: error.message }));
+    }
+  `;
+  const bin = await Deno.makeTempDir();
+  try {
+    for (const tool of ["prlimit", "setsid", "setpriv", "ldd"]) {
+      await Deno.symlink(`/usr/bin/${tool}`, `${bin}/${tool}`);
+    }
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--config", new URL("../../deno.json", import.meta.url).pathname, code],
+      env: { PATH: bin },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return new TextDecoder().decode(out.stdout).trim();
+  } finally {
+    await Deno.remove(bin, { recursive: true });
+  }
+}
+
+Deno.test('isolation "os" fails with IsolationUnavailableError where bubblewrap is missing', async () => {
+  const out = JSON.parse(await hostWithoutBwrap("os"));
+  assert.equal(out.error, "IsolationUnavailableError");
+  assert.match(out.message, /Isolation "os" is unavailable: bwrap was not found on PATH/);
+});
+
+Deno.test('isolation "auto" falls back to "deno" where bubblewrap is missing, and says so', async () => {
+  const out = JSON.parse(await hostWithoutBwrap("auto"));
+  assert.equal(out.isolation, "deno");
+  assert.match(out.notes.join("\n"), /isolation "auto" chose "deno": bwrap was not found/);
+});
+
+Deno.test('isolation "auto" picks "os" where bubblewrap works, and says so', async () => {
+  await using plugin = await startPlugin(fixture("sandbox_report.ts"), { contracts: [Report] });
+  assert.equal(plugin.isolation, "os");
+  assert.match(plugin.plan.notes.join("\n"), /chose "os"/);
+});
+
+Deno.test("an unknown isolation is a TypeError naming the value", async () => {
+  await assert.rejects(
+    startPlugin(fixture("sandbox_report.ts"), { contracts: [Report], isolation: "vm" as "os" }),
+    /"isolation" must be "auto", "os" or "deno", got "vm"/,
+  );
+});

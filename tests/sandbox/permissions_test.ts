@@ -1,0 +1,192 @@
+import assert from "node:assert/strict";
+import { resolveGrants, toDenoArgs } from "../../runner/sandbox/permissions.ts";
+import { isPrivateHost } from "../../runner/sandbox/net.ts";
+
+function refused(fn: () => unknown, message: RegExp) {
+  assert.throws(
+    fn,
+    (e: unknown) => e instanceof TypeError && message.test(e.message),
+    `expected ${message}`,
+  );
+}
+
+Deno.test("resolveGrants() denies everything by default", () => {
+  const grants = resolveGrants();
+  assert.deepEqual(toDenoArgs(grants), ["--no-prompt"]);
+});
+
+Deno.test("resolveGrants() resolves paths to absolute real paths", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    await Deno.mkdir(`${dir}/data`);
+    await Deno.symlink(`${dir}/data`, `${dir}/link`);
+    const grants = resolveGrants({ read: ["link", "./data"], write: [`${dir}/data`] }, {
+      cwd: dir,
+    });
+    assert.deepEqual(grants.read, [`${dir}/data`]);
+    assert.deepEqual(toDenoArgs(grants), [
+      "--no-prompt",
+      `--allow-read=${dir}/data`,
+      `--allow-write=${dir}/data`,
+    ]);
+    refused(() => resolveGrants({ read: [`${dir}/missing`] }), /no such file or folder/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("resolveGrants() refuses values that would inject flags", () => {
+  refused(
+    () => resolveGrants({ read: ["/tmp,/etc"] }),
+    /read\.0 "\/tmp,\/etc": must not contain ","/,
+  );
+  refused(() => resolveGrants({ read: ["--allow-all"] }), /must not start with "-"/);
+  refused(() => resolveGrants({ write: ["/tmp\n--allow-run"] }), /newline/);
+  refused(() => resolveGrants({ read: ["/tmp=x"] }), /"="/);
+  refused(() => resolveGrants({ net: ["example.com,127.0.0.1"] }), /must not contain ","/);
+  refused(() => resolveGrants({ net: ["exa mple.com"] }), /host or host:port/);
+  refused(() => resolveGrants({ net: ["example.com:99999"] }), /port 1-65535/);
+  refused(() => resolveGrants({ env: ["A=B"] }), /must be a variable name/);
+  refused(() => resolveGrants({ sys: ["everything" as "hostname"] }), /sys\.0/);
+  refused(() => resolveGrants({ colour: ["red"] } as never), /Unrecognized key/);
+});
+
+Deno.test("resolveGrants() refuses run, ffi and all without their acknowledgement", () => {
+  refused(() => resolveGrants({ run: ["/bin/ls"] }), /pass unsafe\.run/);
+  refused(() => resolveGrants({ ffi: ["/lib/x.so"] }), /pass unsafe\.ffi/);
+  refused(() => resolveGrants({ all: true }), /pass unsafe\.all/);
+  assert.deepEqual(toDenoArgs(resolveGrants({ run: ["/bin/ls"] }, { unsafe: { run: true } })), [
+    "--no-prompt",
+    "--allow-run=/bin/ls",
+  ]);
+  assert.deepEqual(toDenoArgs(resolveGrants({ all: true }, { unsafe: { all: true } })), [
+    "--no-prompt",
+    "--allow-all",
+  ]);
+});
+
+Deno.test("resolveGrants() refuses hosts that are not ASCII host names", () => {
+  refused(() => resolveGrants({ net: ["bücher.example"] }), /host or host:port/);
+});
+
+Deno.test("resolveGrants() refuses private network grants without privateNetwork", () => {
+  for (
+    const host of [
+      "localhost:80",
+      "127.0.0.1:8080",
+      "10.1.2.3",
+      "192.168.1.1:22",
+      "[::1]:80",
+      "169.254.169.254",
+    ]
+  ) {
+    refused(() => resolveGrants({ net: [host] }), /loopback, private or local/);
+  }
+  const grants = resolveGrants({ net: ["127.0.0.1:8080"] }, { unsafe: { privateNetwork: true } });
+  assert.deepEqual(grants.net, ["127.0.0.1:8080"]);
+});
+
+Deno.test("resolveGrants() refuses write grants over code roots", async () => {
+  const root = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    await Deno.mkdir(`${root}/plugin`);
+    const codeRoots = [`${root}/plugin`];
+    refused(() => resolveGrants({ write: [root] }, { codeRoots }), /overlaps .* which holds code/);
+    refused(
+      () => resolveGrants({ write: [`${root}/plugin`] }, { codeRoots }),
+      /pass unsafe\.writeCode/,
+    );
+    assert.deepEqual(
+      resolveGrants({ write: [root] }, { codeRoots, unsafe: { writeCode: true } }).write,
+      [root],
+    );
+    assert.deepEqual(
+      resolveGrants({ read: [root] }, { codeRoots }).read,
+      [root],
+      "reading code is fine",
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("resolveGrants() copies named env variables from the host and refuses Deno's own", () => {
+  const grants = resolveGrants({ env: ["GIVEN", "ABSENT"] }, {
+    hostEnv: (name) => name === "GIVEN" ? "value" : undefined,
+  });
+  assert.deepEqual(grants.env, { GIVEN: "value" });
+  assert.deepEqual(resolveGrants({ env: { TOKEN: "t" } }).env, { TOKEN: "t" });
+  for (
+    const name of [
+      "DENO_DIR",
+      "NODE_OPTIONS",
+      "HOME",
+      "HTTPS_PROXY",
+      "LD_PRELOAD",
+      "DENO_AUTH_TOKENS",
+      "PWD",
+    ]
+  ) {
+    refused(() => resolveGrants({ env: [name] }), /reserved/);
+  }
+});
+
+Deno.test("net grants are passed in the canonical form Deno compares against", () => {
+  const grants = resolveGrants({
+    net: ["EXAMPLE.com:443", "xn--bcher-kva.example", "[2001:DB8:0:0:0:0:0:1]:443"],
+  });
+  assert.deepEqual(grants.net, ["[2001:db8::1]:443", "example.com:443", "xn--bcher-kva.example"]);
+  // Spellings of loopback a URL parser (and Deno) turn into 127.0.0.1 or ::1 are refused without acknowledgement.
+  for (
+    const host of [
+      "0x7f000001:8080",
+      "0x7f.1:8080",
+      "2130706433:80",
+      "017700000001:80",
+      "[::ffff:7f00:1]:80",
+      "[64:ff9b::7f00:1]",
+      "[::ffff:a00:1]",
+      "[2002:7f00:1::]:80",
+      "[0:0:0:0:0:0:0:1]:80",
+    ]
+  ) {
+    refused(() => resolveGrants({ net: [host] }), /loopback, private or local/);
+  }
+  assert.deepEqual(
+    resolveGrants({ net: ["0x7f000001:8080"] }, { unsafe: { privateNetwork: true } }).net,
+    ["127.0.0.1:8080"],
+  );
+});
+
+Deno.test("isPrivateHost() classifies hosts", () => {
+  const local = [
+    "localhost",
+    "LOCALHOST:1",
+    "api.localhost",
+    "printer.local",
+    "127.1",
+    "0.0.0.0",
+    "10.0.0.1",
+    "100.64.0.1",
+    "172.16.0.1",
+    "172.31.255.255",
+    "192.168.0.1:443",
+    "169.254.169.254",
+    "[::1]:80",
+    "[fe80::1]",
+    "[fd00::1]",
+    "[::ffff:127.0.0.1]",
+    "224.0.0.1",
+    "2130706433",
+  ];
+  const remote = [
+    "example.com",
+    "example.com:443",
+    "8.8.8.8",
+    "172.32.0.1",
+    "[2001:db8::1]:443",
+    "1.1.1.1:53",
+  ];
+  for (const host of local) assert.equal(isPrivateHost(host), true, host);
+  for (const host of remote) assert.equal(isPrivateHost(host), false, host);
+});

@@ -1,0 +1,116 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { PreflightError } from "../../mod.ts";
+import { readUnchanged, removeReadOnly, takeSnapshot } from "../../runner/sandbox/snapshot.ts";
+
+async function tempDirs() {
+  const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-snap-" }));
+  const cacheDir = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-cache-" }));
+  return {
+    root,
+    cacheDir,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(root, { recursive: true });
+      await removeReadOnly(cacheDir);
+    },
+  };
+}
+
+Deno.test("takeSnapshot() copies the folder read-only into a content-addressed place", async () => {
+  await using dirs = await tempDirs();
+  await Deno.mkdir(join(dirs.root, "lib"));
+  await Deno.writeTextFile(join(dirs.root, "main.ts"), "import './lib/x.ts';");
+  await Deno.writeTextFile(join(dirs.root, "lib", "x.ts"), "export const x = 1;");
+  const first = await takeSnapshot(dirs.root, join(dirs.root, "main.ts"), {
+    plugin: "p",
+    cacheDir: dirs.cacheDir,
+  });
+  assert.equal(first.files, 2);
+  assert.equal(first.entry, join(first.dir, "main.ts"));
+  assert.equal(await Deno.readTextFile(join(first.dir, "lib", "x.ts")), "export const x = 1;");
+  assert.equal((await Deno.stat(first.entry)).mode! & 0o777, 0o444);
+  assert.equal((await Deno.stat(join(first.dir, "lib"))).mode! & 0o777, 0o555);
+  const again = await takeSnapshot(dirs.root, join(dirs.root, "main.ts"), {
+    plugin: "p",
+    cacheDir: dirs.cacheDir,
+  });
+  assert.equal(again.dir, first.dir, "same content, same snapshot");
+  await Deno.writeTextFile(join(dirs.root, "lib", "x.ts"), "export const x = 2;");
+  const changed = await takeSnapshot(dirs.root, join(dirs.root, "main.ts"), {
+    plugin: "p",
+    cacheDir: dirs.cacheDir,
+  });
+  assert.notEqual(changed.dir, first.dir, "new content, new snapshot");
+  assert.equal(
+    await Deno.readTextFile(join(first.dir, "lib", "x.ts")),
+    "export const x = 1;",
+    "old one untouched",
+  );
+});
+
+Deno.test("takeSnapshot() refuses folders over its limits, naming the limit", async () => {
+  await using dirs = await tempDirs();
+  await Deno.writeTextFile(join(dirs.root, "main.ts"), "x".repeat(2000));
+  await Deno.writeTextFile(join(dirs.root, "other.ts"), "y");
+  let deep = dirs.root;
+  for (let i = 0; i < 4; i++) {
+    deep = join(deep, `d${i}`);
+    await Deno.mkdir(deep);
+  }
+  const entry = join(dirs.root, "main.ts");
+  const cases = [
+    [{ maxFiles: 1 }, /more than 1 files/],
+    [{ maxBytes: 1000 }, /more than 1000 bytes/],
+    [{ maxDepth: 2 }, /nested deeper than 2 folders/],
+  ] as const;
+  for (const [limits, message] of cases) {
+    await assert.rejects(
+      takeSnapshot(dirs.root, entry, { plugin: "p", cacheDir: dirs.cacheDir, limits }),
+      (e: unknown) =>
+        e instanceof PreflightError && e.reason === "limits" && message.test(e.message),
+    );
+  }
+});
+
+Deno.test("takeSnapshot() refuses an entry that is not a file of the folder", async () => {
+  await using dirs = await tempDirs();
+  await Deno.writeTextFile(join(dirs.root, "main.ts"), "");
+  await assert.rejects(
+    takeSnapshot(dirs.root, join(dirs.root, "missing.ts"), {
+      plugin: "p",
+      cacheDir: dirs.cacheDir,
+    }),
+    (e: unknown) => e instanceof PreflightError && e.reason === "entry",
+  );
+});
+
+Deno.test("readUnchanged() refuses a file swapped, grown or turned into a FIFO after lstat, without hanging", async () => {
+  await using dirs = await tempDirs();
+  const path = `${dirs.root}/main.ts`;
+  await Deno.writeTextFile(path, "export const a = 1;");
+  assert.equal(
+    new TextDecoder().decode(await readUnchanged("p", path, await Deno.lstat(path))),
+    "export const a = 1;",
+  );
+  const refusal = (why: RegExp) => (e: unknown) =>
+    e instanceof PreflightError && why.test(e.message);
+
+  let before = await Deno.lstat(path);
+  await Deno.writeTextFile(path, " // and more", { append: true });
+  await assert.rejects(readUnchanged("p", path, before), refusal(/size 19 became 20\+/));
+
+  before = await Deno.lstat(path);
+  // Same size, new inode (written beside, then renamed over: both exist at once).
+  await Deno.writeTextFile(`${path}.new`, "x".repeat(before.size));
+  await Deno.rename(`${path}.new`, path);
+  await assert.rejects(readUnchanged("p", path, before), refusal(/replaced/));
+
+  before = await Deno.lstat(path);
+  await Deno.remove(path);
+  assert.ok((await new Deno.Command("mkfifo", { args: [path] }).output()).success);
+  await assert.rejects(readUnchanged("p", path, before), refusal(/no longer a regular file/));
+
+  await Deno.remove(path);
+  await Deno.symlink("/etc/hostname", path);
+  await assert.rejects(readUnchanged("p", path, before), refusal(/ELOOP/));
+});

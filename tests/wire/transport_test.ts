@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import { LineTransport } from "../../runner/wire/transport.ts";
+
+const encoder = new TextEncoder();
+
+function source(chunks: (string | Uint8Array)[]): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(controller) {
+      for (const chunk of chunks) {
+        controller.enqueue(typeof chunk === "string" ? encoder.encode(chunk) : chunk);
+      }
+      controller.close();
+    },
+  });
+}
+
+function sink(): { stream: WritableStream<Uint8Array>; writes: string[] } {
+  const writes: string[] = [];
+  const decoder = new TextDecoder();
+  return {
+    stream: new WritableStream({ write: (chunk) => void writes.push(decoder.decode(chunk)) }),
+    writes,
+  };
+}
+
+async function readAll(chunks: (string | Uint8Array)[], maxLineBytes?: number) {
+  const messages: unknown[] = [];
+  const stray: string[] = [];
+  const transport = new LineTransport(source(chunks), sink().stream, { maxLineBytes });
+  await transport.run({
+    onMessage: (v) => void messages.push(v),
+    onStray: (l) => void stray.push(l),
+  });
+  return { messages, stray };
+}
+
+Deno.test("LineTransport splits lines across and within chunks", async () => {
+  const { messages } = await readAll(['{"a":1}\n{"b"', ':2}\n{"c":', "3}\n\n", '{"d":4}']);
+  assert.deepEqual(messages, [{ a: 1 }, { b: 2 }, { c: 3 }, { d: 4 }]);
+});
+
+Deno.test("LineTransport decodes UTF-8 split inside a character", async () => {
+  const bytes = encoder.encode('{"s":"héllo ✓"}\n');
+  const { messages } = await readAll([
+    bytes.subarray(0, 8),
+    bytes.subarray(8, 9),
+    bytes.subarray(9),
+  ]);
+  assert.deepEqual(messages, [{ s: "héllo ✓" }]);
+});
+
+Deno.test("LineTransport reports non-JSON lines as stray and keeps reading", async () => {
+  const { messages, stray } = await readAll(["hello there\n", '{"ok":true}\r\n', "{broken\n"]);
+  assert.deepEqual(messages, [{ ok: true }]);
+  assert.deepEqual(stray, ["hello there", "{broken"]);
+});
+
+Deno.test("LineTransport rejects a line over the cap, with or without a newline", async () => {
+  await assert.rejects(readAll(["x".repeat(2000) + "\n"], 1024), RangeError);
+  await assert.rejects(readAll(["y".repeat(600), "y".repeat(600)], 1024), /more than 1024 bytes/);
+});
+
+Deno.test("LineTransport coalesces sends made in one tick into one write", async () => {
+  const out = sink();
+  const transport = new LineTransport(source([]), out.stream);
+  transport.send({ n: 1 });
+  transport.send({ n: 2 });
+  transport.send({ n: 3 });
+  assert.equal(await transport.flushed(), true);
+  assert.deepEqual(out.writes, ['{"n":1}\n{"n":2}\n{"n":3}\n']);
+  transport.send({ n: 4 });
+  await transport.flushed();
+  assert.equal(out.writes.length, 2);
+  await transport.close();
+});
+
+Deno.test("LineTransport.send() throws on values that are not JSON or too long, drops lines once closed", async () => {
+  const transport = new LineTransport(source([]), sink().stream, { maxLineBytes: 1024 });
+  assert.throws(() => transport.send({ big: 1n }), TypeError);
+  assert.throws(() => transport.send("é".repeat(600)), /line cap is 1024 bytes/);
+  await transport.close();
+  transport.send({ late: true });
+  assert.equal(await transport.flushed(), false);
+});
+
+Deno.test("LineTransport.flushed() resolves false, not rejects, when the stream breaks", async () => {
+  const broken = new WritableStream<Uint8Array>({
+    write: () => Promise.reject(new Error("EPIPE")),
+  });
+  const transport = new LineTransport(source([]), broken);
+  transport.send({ a: 1 });
+  assert.equal(await transport.flushed(), false);
+  assert.equal(transport.writable, false);
+  await transport.close();
+});
+
+Deno.test("LineTransport waits for a returned gate before reading on", async () => {
+  const order: string[] = [];
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => open = resolve);
+  const transport = new LineTransport(source(['{"n":1}\n{"n":2}\n']), sink().stream);
+  const done = transport.run({
+    onMessage: (v) => {
+      order.push(`got ${(v as { n: number }).n}`);
+      if ((v as { n: number }).n === 1) return gate;
+    },
+    onStray() {},
+  });
+  await Promise.resolve();
+  order.push("gate open");
+  open();
+  await done;
+  assert.deepEqual(order, ["got 1", "gate open", "got 2"]);
+});
+
+Deno.test("LineTransport waits for each write before the next: the pipe's backpressure reaches the sender", async () => {
+  const started: string[] = [];
+  const finish: (() => void)[] = [];
+  const decoder = new TextDecoder();
+  const slow = new WritableStream<Uint8Array>({
+    write: (chunk) =>
+      new Promise<void>((resolve) => {
+        started.push(decoder.decode(chunk));
+        finish.push(resolve);
+      }),
+  }, { highWaterMark: 1 });
+  const transport = new LineTransport(source([]), slow);
+  transport.send({ n: 1 });
+  const first = transport.flushed();
+  await new Promise((r) => setTimeout(r, 0));
+  transport.send({ n: 2 });
+  transport.send({ n: 3 });
+  const rest = transport.flushed();
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(started, ['{"n":1}\n'], "nothing more is written while the pipe is full");
+  finish.shift()!();
+  assert.equal(await first, true);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(
+    started,
+    ['{"n":1}\n', '{"n":2}\n{"n":3}\n'],
+    "what queued meanwhile goes in one write",
+  );
+  finish.shift()!();
+  assert.equal(await rest, true);
+  await transport.close();
+});

@@ -1,16 +1,19 @@
 /**
- * The plugin SDK as plugins load it: plugbox's `plugin.ts` and zod bundled
- * into a runner-owned cache, reached through an import map, so a plugin
- * needs neither network nor npm at start (THREATS T3, T4).
+ * The plugin SDK as plugins load it: plugbox's `plugin.ts` and one copy of
+ * zod, prebuilt into `_sdk_bundle.ts` (by `deno task sdk`) and written into
+ * a runner-owned cache, reached through an import map. A plugin start never
+ * bundles, downloads or reads plugbox's own files: the text comes with the
+ * module, from wherever plugbox was installed (a path, `https:`, JSR, a
+ * `deno compile`d binary), and the plugin needs neither network nor npm
+ * (THREATS T3, T4).
  * @module
  */
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { runCaptured } from "./exec.ts";
+import { PLUGBOX_VERSION, PLUGIN_JS, ZOD_JS, ZOD_VERSION } from "./_sdk_bundle.ts";
 
-/** Paths of a built SDK in the cache. */
+/** Paths of a written SDK in the cache. */
 export interface SdkFiles {
   /** Folder holding every SDK file (mounted read-only under the OS layer). */
   dir: string;
@@ -27,108 +30,106 @@ console.info = console.error;
 console.debug = console.error;
 `;
 
-/** Bare specifiers a plugin may use for the SDK and zod; all map into the bundle. */
-const SDK_SPECIFIERS = [
+const [MAJOR, MINOR] = PLUGBOX_VERSION.split(".");
+const PLUGBOX_VERSIONS = ["", `@${PLUGBOX_VERSION}`, `@^${PLUGBOX_VERSION}`, `@${MAJOR}.${MINOR}`];
+PLUGBOX_VERSIONS.push(`@^${MAJOR}.${MINOR}`);
+
+/** Specifiers a plugin may use for the SDK; all map into the bundle. */
+export const SDK_SPECIFIERS: readonly string[] = [
   "@plugbox/plugbox/plugin",
   "@plugbox/plugbox/contract",
-  "jsr:@plugbox/plugbox/plugin",
-  "jsr:@plugbox/plugbox/contract",
+  ...PLUGBOX_VERSIONS.flatMap((v) => [
+    `jsr:@plugbox/plugbox${v}/plugin`,
+    `jsr:@plugbox/plugbox${v}/contract`,
+  ]),
 ];
-const ZOD_SPECIFIERS = ["zod", "zod/v4", "npm:zod", "npm:zod@4", "npm:zod@^4"];
 
-const packageRoot = new URL("../../", import.meta.url);
-const ZOD_ENTRY = "runner/sandbox/_zod.ts";
+/** Specifiers a plugin may use for zod; all map to the bundle's one copy. */
+export const ZOD_SPECIFIERS: readonly string[] = [
+  "zod",
+  "zod/v4",
+  "npm:zod",
+  "npm:zod@4",
+  "npm:zod@^4",
+  `npm:zod@${ZOD_VERSION}`,
+  `npm:zod@^${ZOD_VERSION}`,
+];
 
-/** Key of the SDK build: Deno version plus the text of every source it is built from. */
-async function sdkKey(): Promise<string> {
+function importMap(): string {
+  const imports: Record<string, string> = {};
+  // Relative, so the map stays right when the build folder is renamed into place.
+  for (const s of SDK_SPECIFIERS) imports[s] = "./plugin.js";
+  for (const s of ZOD_SPECIFIERS) imports[s] = "./zod.js";
+  return JSON.stringify({ imports }, null, 2);
+}
+
+/** Every file of the SDK folder, by name. */
+function sdkFiles(): Record<string, string> {
+  return {
+    "plugin.js": PLUGIN_JS,
+    "zod.js": ZOD_JS,
+    "preload.js": PRELOAD,
+    "import_map.json": importMap(),
+  };
+}
+
+/** The folder name: a hash of every file, so a changed SDK never reuses an old folder. */
+function sdkKey(files: Record<string, string>): string {
   const hash = createHash("sha256");
-  hash.update(`deno ${Deno.version.deno}\0`);
-  if (packageRoot.protocol !== "file:") {
-    hash.update(packageRoot.href); // a published version never changes
-  } else {
-    const root = fileURLToPath(packageRoot);
-    // What the bundles are built from: the plugin entry and the rooms it may import.
-    const files = ["deno.json", "plugin.ts", "contract.ts", "runner/contract.ts", ZOD_ENTRY];
-    for (const room of ["runner/plugin", "runner/wire"]) {
-      for (const entry of Deno.readDirSync(join(root, room))) {
-        if (entry.isFile && entry.name.endsWith(".ts")) files.push(`${room}/${entry.name}`);
-      }
-    }
-    for (const file of files.sort()) {
-      hash.update(`${file}\0`).update(await Deno.readFile(join(root, file)).catch(() => ""));
-    }
-  }
+  for (const [name, text] of Object.entries(files)) hash.update(`${name}\0${text}\0`);
   return hash.digest("hex").slice(0, 24);
 }
 
-async function bundle(deno: string, entry: URL, out: string, external: string[]): Promise<void> {
-  const args = ["bundle", "--quiet", "--platform", "deno", "--minify", "--output", out];
-  for (const name of external) args.push(`--external=${name}`); // "=": the flag takes many values
-  args.push(entry.href);
-  // From the package's own folder, so its deno.json maps "zod".
-  const cwd = packageRoot.protocol === "file:" ? fileURLToPath(packageRoot) : undefined;
-  const result = await runCaptured(deno, args, { timeoutMs: 120_000, cwd });
-  if (!result.success) {
-    throw new Error(
-      `Cannot build the plugin SDK: "deno bundle ${entry.href}" failed: ${result.stderr}`,
-    );
+async function write(dir: string, files: Record<string, string>): Promise<void> {
+  for (const [name, text] of Object.entries(files)) {
+    await Deno.writeTextFile(join(dir, name), text);
+    await Deno.chmod(join(dir, name), 0o444);
   }
 }
 
-async function build(deno: string, dir: string): Promise<void> {
-  await bundle(deno, new URL(ZOD_ENTRY, packageRoot), join(dir, "zod.js"), []);
-  await bundle(deno, new URL("plugin.ts", packageRoot), join(dir, "plugin.js"), ["zod"]);
-  await Deno.writeTextFile(join(dir, "preload.js"), PRELOAD);
-  const imports: Record<string, string> = {};
-  // Relative, so the map stays right when the build folder is renamed into place.
-  const url = (file: string) => `./${file}`;
-  for (const s of SDK_SPECIFIERS) imports[s] = url("plugin.js");
-  for (const s of ZOD_SPECIFIERS) imports[s] = url("zod.js");
-  await Deno.writeTextFile(join(dir, "import_map.json"), JSON.stringify({ imports }, null, 2));
-  for (const name of ["zod.js", "plugin.js", "preload.js", "import_map.json"]) {
-    await Deno.chmod(join(dir, name), 0o444);
+async function matches(dir: string, files: Record<string, string>): Promise<boolean> {
+  for (const [name, text] of Object.entries(files)) {
+    const found = await Deno.readTextFile(join(dir, name)).catch(() => undefined);
+    if (found !== text) return false;
   }
+  return true;
 }
 
 const memo = new Map<string, Promise<SdkFiles>>();
 
 /**
- * Returns the SDK bundle for this plugbox and Deno version, building it into
- * `<cacheDir>/sdk/<key>` on first use. Concurrent hosts build in private
- * folders and the first rename wins.
+ * Returns the SDK folder in `<cacheDir>/sdk/<key>`, writing it on first use
+ * (checked once per process against the bundled text). Concurrent hosts
+ * write private folders and the first rename wins.
  */
-export function ensureSdk(cacheDir: string, deno: string): Promise<SdkFiles> {
+export function ensureSdk(cacheDir: string): Promise<SdkFiles> {
   let found = memo.get(cacheDir);
   if (!found) {
-    found = locate(cacheDir, deno);
+    found = locate(cacheDir);
     found.catch(() => memo.delete(cacheDir));
     memo.set(cacheDir, found);
   }
   return found;
 }
 
-async function locate(cacheDir: string, deno: string): Promise<SdkFiles> {
-  const dir = join(cacheDir, "sdk", await sdkKey());
-  const files = {
-    dir,
-    importMap: join(dir, "import_map.json"),
-    preload: join(dir, "preload.js"),
-  };
-  try {
-    await Deno.stat(files.importMap);
-    return files;
-  } catch {
-    // not built yet
-  }
+async function locate(cacheDir: string): Promise<SdkFiles> {
+  const files = sdkFiles();
+  const dir = join(cacheDir, "sdk", sdkKey(files));
+  const paths = { dir, importMap: join(dir, "import_map.json"), preload: join(dir, "preload.js") };
+  if (await matches(dir, files)) return paths;
   await Deno.mkdir(join(cacheDir, "sdk"), { recursive: true });
+  // A folder that exists but differs (damaged by hand) is moved aside, not trusted.
+  if (await Deno.lstat(dir).then(() => true, () => false)) {
+    await Deno.rename(dir, `${dir}.damaged-${crypto.randomUUID()}`);
+  }
   const temp = await Deno.makeTempDir({ dir: join(cacheDir, "sdk"), prefix: ".build-" });
   try {
-    await build(deno, temp);
+    await write(temp, files);
     await Deno.rename(temp, dir).catch(async (error) => {
-      if (!(await Deno.stat(files.importMap).then(() => true, () => false))) throw error;
+      if (!(await matches(dir, files))) throw error;
     });
   } finally {
     await Deno.remove(temp, { recursive: true }).catch(() => {});
   }
-  return files;
+  return paths;
 }

@@ -1,17 +1,29 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ensureSdk } from "../../runner/sandbox/sdk.ts";
+import { PLUGIN_JS, ZOD_JS } from "../../runner/sandbox/_sdk_bundle.ts";
+import { buildSdkModule, BUNDLE_MODULE } from "../../tools/build_sdk.ts";
 
-Deno.test("ensureSdk() builds the bundle once into the cache, read-only, with the import map plugins use", async () => {
+async function withCache(test: (cacheDir: string) => Promise<void>): Promise<void> {
   const cacheDir = await Deno.makeTempDir();
   try {
-    const deno = Deno.execPath();
-    const [a, b] = await Promise.all([ensureSdk(cacheDir, deno), ensureSdk(cacheDir, deno)]);
-    assert.deepEqual(a, b, "concurrent callers share one build");
+    await test(cacheDir);
+  } finally {
+    await new Deno.Command("chmod", { args: ["-R", "u+w", cacheDir] }).output();
+    await Deno.remove(cacheDir, { recursive: true });
+  }
+}
+
+Deno.test("ensureSdk() writes the prebuilt bundle once into the cache, read-only, with the import map plugins use", async () => {
+  await withCache(async (cacheDir) => {
+    const [a, b] = await Promise.all([ensureSdk(cacheDir), ensureSdk(cacheDir)]);
+    assert.deepEqual(a, b, "concurrent callers share one folder");
     for (const file of ["plugin.js", "zod.js", "preload.js", "import_map.json"]) {
       const info = await Deno.stat(join(a.dir, file));
       assert.equal(info.mode! & 0o777, 0o444, file);
     }
+    assert.equal(await Deno.readTextFile(join(a.dir, "zod.js")), ZOD_JS);
+    assert.equal(await Deno.readTextFile(join(a.dir, "plugin.js")), PLUGIN_JS);
     const map = JSON.parse(await Deno.readTextFile(a.importMap)).imports;
     for (
       const key of [
@@ -20,21 +32,45 @@ Deno.test("ensureSdk() builds the bundle once into the cache, read-only, with th
         "zod",
         "npm:zod@^4",
         "jsr:@plugbox/plugbox/plugin",
+        "jsr:@plugbox/plugbox@^0.1/contract",
       ]
     ) {
       assert.ok(key in map, key);
     }
     assert.equal(map.zod, "./zod.js");
-    const sdk = await Deno.readTextFile(join(a.dir, "plugin.js"));
-    assert.match(sdk, /from"zod"/, "the SDK bundle shares the one zod bundle");
     const entries = await Array.fromAsync(Deno.readDir(join(cacheDir, "sdk")));
     assert.deepEqual(
       entries.map((e) => e.name),
       [a.dir.split("/").at(-1)],
       "no build folder left behind",
     );
-  } finally {
-    await new Deno.Command("chmod", { args: ["-R", "u+w", cacheDir] }).output();
-    await Deno.remove(cacheDir, { recursive: true });
-  }
+  });
+});
+
+Deno.test("ensureSdk() moves a damaged SDK folder aside and writes it again", async () => {
+  await withCache(async (cacheDir) => {
+    const good = await ensureSdk(cacheDir);
+    const other = await Deno.makeTempDir({ dir: cacheDir });
+    const damaged = join(other, "sdk", good.dir.split("/").at(-1)!);
+    await Deno.mkdir(damaged, { recursive: true });
+    await Deno.writeTextFile(join(damaged, "zod.js"), "export const z = 'not zod';");
+    const again = await ensureSdk(other);
+    assert.equal(again.dir, damaged);
+    assert.equal(await Deno.readTextFile(join(again.dir, "zod.js")), ZOD_JS);
+    const names = (await Array.fromAsync(Deno.readDir(join(other, "sdk")))).map((e) => e.name);
+    assert.ok(names.some((n) => n.includes(".damaged-")), names.join(", "));
+  });
+});
+
+Deno.test("the SDK bundle holds one copy of zod: plugin.js imports it by name and carries none of it", () => {
+  assert.match(PLUGIN_JS, /from"zod"/);
+  assert.ok(!PLUGIN_JS.includes("$ZodType"), "zod's own code is not inside plugin.js");
+  assert.ok(ZOD_JS.includes("$ZodType"), "zod.js is zod");
+  assert.ok(PLUGIN_JS.length < 64 * 1024, `plugin.js is ${PLUGIN_JS.length} characters`);
+});
+
+Deno.test(`${BUNDLE_MODULE} is byte for byte what deno task sdk builds from the sources`, async () => {
+  const fresh = await buildSdkModule();
+  const checkedIn = await Deno.readTextFile(new URL(`../../${BUNDLE_MODULE}`, import.meta.url));
+  assert.ok(fresh === checkedIn, `${BUNDLE_MODULE} is out of date: run deno task sdk`);
 });

@@ -18,6 +18,8 @@ export interface PreflightRun {
   name: string;
   root: string;
   deno: string;
+  /** Its version: a graph checked by one Deno is checked again by another. */
+  denoVersion: string;
   snapshot: Snapshot;
   sdk: SdkFiles;
   wrap: (mounts: MountPlan) => Promise<string[]>;
@@ -33,7 +35,7 @@ export async function verifyGraph(run: PreflightRun): Promise<GraphSummary> {
   const { snapshot, sdk } = run;
   // The entry is part of the key: one folder can hold a good entry and a hostile one.
   const key = createHash("sha256")
-    .update(`${snapshot.hash}\0${snapshot.entry}\0${sdk.dir}\0${Deno.version.deno}`)
+    .update(`${snapshot.hash}\0${snapshot.entry}\0${sdk.dir}\0${run.deno}\0${run.denoVersion}`)
     .digest("hex");
   const marker = join(run.cacheDir, "verified", key);
   const known = verified.get(key) ??
@@ -45,7 +47,7 @@ export async function verifyGraph(run: PreflightRun): Promise<GraphSummary> {
     return known;
   }
   const prefix = await run.wrap({
-    deno: run.deno,
+    programs: [run.deno],
     readOnly: [snapshot.dir, sdk.dir, run.home],
     readWrite: [run.denoDir],
     net: false,

@@ -37,10 +37,14 @@ export interface HostTools {
   setpriv?: string;
 }
 
-/** What the OS layer mounts besides Deno and its libraries. */
+/** What the OS layer mounts besides the programs and their libraries. */
 export interface MountPlan {
-  /** Real path of the Deno binary. */
-  deno: string;
+  /** Real paths of the programs run inside (Deno, or a command plugin's interpreter). */
+  programs: string[];
+  /** Further files and folders the programs need (an interpreter's standard library). */
+  runtime?: string[];
+  /** Folders inside those that stay hidden under an empty tmpfs (an interpreter's site-packages). */
+  hidden?: string[];
   /** Paths bound read-only at the same place. */
   readOnly: string[];
   /** Paths bound read-write at the same place. */
@@ -99,12 +103,18 @@ function mirror(path: string, ops: string[][], seen: Set<string>, depth = 0): vo
   }
 }
 
-let libraries: Promise<string[]> | undefined;
+const libraries = new Map<string, Promise<string[]>>();
 
-/** The shared libraries the Deno binary loads (from ldd), plus the resolver's. */
-function denoLibraries(deno: string): Promise<string[]> {
-  libraries ??= (async () => {
-    const found = await runCaptured("ldd", [deno], { timeoutMs: 10_000 }).catch(() => undefined);
+/**
+ * The shared libraries a program loads (from ldd), plus the resolver's.
+ * Only for programs the host trusts (Deno, an interpreter on its PATH): ldd
+ * may run the program's loader.
+ */
+export function sharedLibraries(program: string): Promise<string[]> {
+  const known = libraries.get(program);
+  if (known) return known;
+  const listed = (async () => {
+    const found = await runCaptured("ldd", [program], { timeoutMs: 10_000 }).catch(() => undefined);
     const paths = found?.success ? [...found.stdout.matchAll(/(\/\S+)/g)].map((m) => m[1]) : [];
     if (paths.length === 0) return ["/lib", "/lib64", "/usr/lib", "/usr/lib64"];
     // glibc loads these at run time for name resolution; ldd cannot see them.
@@ -116,7 +126,8 @@ function denoLibraries(deno: string): Promise<string[]> {
     }
     return paths;
   })();
-  return libraries;
+  libraries.set(program, listed);
+  return listed;
 }
 
 const RESOLVER_FILES = ["/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/host.conf"];
@@ -125,8 +136,11 @@ const RESOLVER_FILES = ["/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", 
 export async function bwrapArgs(plan: MountPlan): Promise<string[]> {
   const ops: string[][] = [];
   const seen = new Set<string>();
-  for (const lib of await denoLibraries(plan.deno)) mirror(lib, ops, seen);
-  mirror(plan.deno, ops, seen);
+  for (const program of plan.programs) {
+    for (const lib of await sharedLibraries(program)) mirror(lib, ops, seen);
+    mirror(program, ops, seen);
+  }
+  for (const path of plan.runtime ?? []) mirror(path, ops, seen);
   if (plan.net) { for (const file of RESOLVER_FILES) mirror(file, ops, seen); }
   const binds = [
     ...plan.readOnly.map((p) => ["--ro-bind", p, p]),
@@ -149,19 +163,22 @@ export async function bwrapArgs(plan: MountPlan): Promise<string[]> {
     "/tmp",
     ...ops.flat(),
     ...binds.flat(),
+    ...(plan.hidden ?? []).flatMap((path) => ["--tmpfs", path]),
     "--chdir",
     plan.cwd,
   ];
 }
 
-let tools: Promise<HostTools> | undefined;
+const tools = new Map<string, Promise<HostTools>>();
 
 /**
  * Finds the wrapper programs and checks that bubblewrap can actually start
- * Deno the way plugins are started (once per host process).
+ * Deno the way plugins are started (once per host process and Deno binary).
  */
 export function detectTools(deno: string): Promise<HostTools> {
-  tools ??= (async () => {
+  const known = tools.get(deno);
+  if (known) return known;
+  const found = (async () => {
     const found: HostTools = {
       prlimit: which("prlimit"),
       setsid: which("setsid"),
@@ -178,7 +195,7 @@ export function detectTools(deno: string): Promise<HostTools> {
       return found;
     }
     const args = await bwrapArgs({
-      deno,
+      programs: [deno],
       readOnly: [],
       readWrite: [],
       net: false,
@@ -196,7 +213,8 @@ export function detectTools(deno: string): Promise<HostTools> {
       }`;}
     return found;
   })();
-  return tools;
+  tools.set(deno, found);
+  return found;
 }
 
 /** Limits and wrappers shared by both isolation layers. */

@@ -59,6 +59,8 @@ export function resolveEntry(module: string | URL): string {
   try {
     info = Deno.lstatSync(path);
   } catch (cause) {
+    // Only a missing file is "does not exist": a host without --allow-read learns that instead.
+    if (!(cause instanceof Deno.errors.NotFound)) throw cause;
     throw new TypeError(`Cannot start plugin: module "${path}" does not exist`, { cause });
   }
   if (!info.isFile) {

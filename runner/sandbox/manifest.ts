@@ -10,6 +10,7 @@ import { z } from "zod";
 import { PreflightError } from "../errors.ts";
 import { isWithin, type ResolvedGrants } from "./permissions.ts";
 import { neutralize } from "../wire/mod.ts";
+import { didYouMean } from "./suggest.ts";
 
 /** The manifest's file name, at the plugin's root. */
 export const MANIFEST_FILE = "plugbox.json";
@@ -78,6 +79,12 @@ export interface Manifest {
   description?: string;
   /** The permissions it needs, by kind. */
   permissions: Partial<Record<PermissionKind, PermissionRequest[]>>;
+  /**
+   * For a plugin in another language: the command that runs it, program
+   * first (`["python3", "main.py"]`), speaking plugbox's protocol. Such a
+   * plugin runs only under the OS layer.
+   */
+  command?: string[];
 }
 
 /**
@@ -142,8 +149,59 @@ const ManifestSchema = z.strictObject({
   description: Line.optional(),
   permissions: z.strictObject(
     Object.fromEntries(MANIFEST_KINDS.map((k) => [k, z.array(Request).max(100).optional()])),
-  ),
+  ).optional(),
+  command: z.array(z.string().min(1).max(4096).refine((v) => !v.includes("\0"), "no NUL"))
+    .min(1).max(64).optional(),
 });
+
+const ROOT_KEYS = ["description", "permissions", "command"];
+const REQUEST_KEYS = ["value", "reason"];
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function unknownKey(where: string, key: string, known: readonly string[]): string {
+  return `has an unknown key "${neutralize(key, 64)}"${where}${didYouMean(key, known)}; ` +
+    `allowed: ${known.map((k) => `"${k}"`).join(", ")}`;
+}
+
+/** The first key that is not allowed, named with the closest allowed one. */
+function findUnknownKey(raw: unknown): string | undefined {
+  if (!isObject(raw)) return undefined;
+  for (const key of Object.keys(raw)) {
+    if (!ROOT_KEYS.includes(key)) return unknownKey("", key, ROOT_KEYS);
+  }
+  if (!isObject(raw.permissions)) return undefined;
+  for (const [kind, list] of Object.entries(raw.permissions)) {
+    if (!(MANIFEST_KINDS as readonly string[]).includes(kind)) {
+      return unknownKey(` in "permissions"`, kind, MANIFEST_KINDS);
+    }
+    for (const [i, request] of (Array.isArray(list) ? list : []).slice(0, 100).entries()) {
+      for (const key of isObject(request) ? Object.keys(request) : []) {
+        if (!REQUEST_KEYS.includes(key)) {
+          return unknownKey(` in "permissions.${kind}[${i}]"`, key, REQUEST_KEYS);
+        }
+      }
+    }
+  }
+  return undefined;
+}
+
+function describeIssue(raw: unknown, issue: z.core.$ZodIssue): string {
+  const path = issue.path.map((p) => typeof p === "number" ? `[${p}]` : `.${String(p)}`)
+    .join("").replace(/^\./, "");
+  let value: unknown = raw;
+  for (const key of issue.path) {
+    value = isObject(value) || Array.isArray(value)
+      ? (value as Record<PropertyKey, unknown>)[key]
+      : undefined;
+  }
+  if (issue.code === "invalid_type" && value === undefined) {
+    return `is missing "${path}" (expected ${issue.expected})`;
+  }
+  return `is malformed at "${path || "(root)"}": ${issue.message}`;
+}
 
 /**
  * Reads and validates `plugbox.json` from a folder (the snapshot). A missing
@@ -151,11 +209,15 @@ const ManifestSchema = z.strictObject({
  *
  * @throws {PreflightError} naming the field when the manifest is malformed.
  */
-export function readManifest(plugin: string, dir: string): { manifest: Manifest; found: boolean } {
-  const path = join(dir, MANIFEST_FILE);
+export function readManifest(
+  plugin: string,
+  dir: string,
+  shownDir: string = dir,
+): { manifest: Manifest; found: boolean } {
+  const path = join(shownDir, MANIFEST_FILE);
   let text: string;
   try {
-    text = Deno.readTextFileSync(path);
+    text = Deno.readTextFileSync(join(dir, MANIFEST_FILE));
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       return { manifest: { permissions: {} }, found: false };
@@ -167,7 +229,7 @@ export function readManifest(plugin: string, dir: string): { manifest: Manifest;
       plugin,
       reason: "manifest",
       path,
-      detail: `${MANIFEST_FILE} ${detail}`,
+      detail: `"${path}" ${detail}`,
     });
   };
   let raw: unknown;
@@ -176,12 +238,12 @@ export function readManifest(plugin: string, dir: string): { manifest: Manifest;
   } catch (error) {
     refuse(`is not JSON: ${(error as Error).message}`);
   }
+  if (!isObject(raw)) refuse("must hold a JSON object");
+  const unknown = findUnknownKey(raw);
+  if (unknown) refuse(unknown);
   const parsed = ManifestSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    refuse(`is malformed at ${issue.path.join(".") || "(root)"}: ${issue.message}`);
-  }
-  const manifest = parsed.data as Manifest;
+  if (!parsed.success) refuse(describeIssue(raw, parsed.error.issues[0]));
+  const manifest = { ...parsed.data!, permissions: parsed.data!.permissions ?? {} } as Manifest;
   for (const kind of ["read", "write"] as const) {
     for (const request of manifest.permissions[kind] ?? []) {
       if (request.value !== "*" && !isAbsolute(request.value)) {
@@ -248,13 +310,14 @@ export function applyManifest(
   grants: ResolvedGrants,
   policy: ManifestPolicy,
   notes: string[],
+  shownDir: string = snapshotDir,
 ): ManifestReview {
   if (!["refuse", "narrow", "ignore"].includes(policy)) {
     throw new TypeError(
       `Cannot start plugin "${plugin}": "manifest" must be "refuse", "narrow" or "ignore", got "${policy}"`,
     );
   }
-  const { manifest, found } = readManifest(plugin, snapshotDir);
+  const { manifest, found } = readManifest(plugin, snapshotDir, shownDir);
   const uncovered = reviewGrants(manifest, grants);
   if (uncovered.length === 0) return { manifest, found, uncovered };
   const asked = found

@@ -5,39 +5,14 @@
  * @module
  */
 
-import { basename, dirname } from "node:path";
-import { IsolationUnavailableError } from "../errors.ts";
-import { checkGrantLinks } from "./grant_links.ts";
-import { verifyGraph } from "./graph_cache.ts";
-import {
-  bwrapArgs,
-  denoPrefix,
-  detectTools,
-  type HostTools,
-  type IsolationMode,
-  missingHardening,
-  type MountPlan,
-  osPrefix,
-} from "./isolation.ts";
-import { codeRoots, defaultCacheDir, pluginDirs, resolveEntry, toPath } from "./locate.ts";
-import {
-  applyManifest,
-  type ManifestPolicy,
-  type ManifestReview,
-  narrowGrants,
-} from "./manifest.ts";
-import {
-  isWithin,
-  type Permissions,
-  type ResolvedGrants,
-  resolveGrants,
-  toDenoArgs,
-  type UnsafeAcknowledgements,
-} from "./permissions.ts";
+import type { IsolationMode } from "./isolation.ts";
+import { commandLaunch } from "./launch_command.ts";
+import { denoLaunch, type Launch, type Prepared } from "./launch_deno.ts";
+import type { ManifestPolicy, ManifestReview } from "./manifest.ts";
+import type { Permissions, ResolvedGrants, UnsafeAcknowledgements } from "./permissions.ts";
 import type { GraphSummary } from "./preflight.ts";
-import { NONCE_FLAG } from "../wire/mod.ts";
-import { ensureSdk } from "./sdk.ts";
-import { type Snapshot, type SnapshotLimits, takeSnapshot } from "./snapshot.ts";
+import { prepare } from "./prepare.ts";
+import type { Snapshot, SnapshotLimits } from "./snapshot.ts";
 
 /**
  * How to start a plugin; every field has a safe default.
@@ -100,6 +75,22 @@ export interface LaunchOptions {
    * @default {"refuse"}
    */
   manifest?: ManifestPolicy;
+  /**
+   * The Deno binary plugins run with (an absolute path). A host made with
+   * `deno compile` is not Deno itself, so there plugbox looks for `deno` on
+   * PATH unless this (or `PLUGBOX_DENO`) names one.
+   * @default {$PLUGBOX_DENO, else the host's own Deno, else deno on PATH}
+   */
+  deno?: string;
+  /**
+   * Run this command instead of a Deno module: a plugin in another language
+   * speaking plugbox's protocol, program first (`["python3", "main.py"]`).
+   * A program given by name is found on the host's PATH; relative arguments
+   * are relative to the plugin's folder. Overrides `command` in the plugin's
+   * `plugbox.json`. Runs only under the OS layer.
+   * @default {the plugin's plugbox.json "command", else none: a Deno module}
+   */
+  command?: readonly string[];
 }
 
 /**
@@ -118,6 +109,8 @@ export interface LaunchOptions {
 export interface LaunchPlan {
   /** The plugin's name. */
   name: string;
+  /** `"deno"` for a Deno module, `"command"` for a plugin in another language. */
+  kind: "deno" | "command";
   /** The isolation that will be used. */
   isolation: "os" | "deno";
   /** Why `"auto"` chose as it did, and hardening a missing tool costs. */
@@ -144,35 +137,6 @@ export interface LaunchPlan {
   nonce: string;
 }
 
-/** Deno reserves about 540 MiB of writable address space at start (code range, cages). */
-const RESERVED_MIB = 768;
-/** Memory for `deno info` beyond the reservation, in MiB. */
-const PREFLIGHT_MIB = 256;
-
-function validateNumber(name: string, value: number, min: number, max: number): number {
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new TypeError(
-      `Cannot start plugin: "${name}" must be an integer from ${min} to ${max}, got ${value}`,
-    );
-  }
-  return value;
-}
-
-function chooseIsolation(mode: IsolationMode, tools: HostTools, notes: string[]): "os" | "deno" {
-  if (!["auto", "os", "deno"].includes(mode)) {
-    throw new TypeError(
-      `Cannot start plugin: "isolation" must be "auto", "os" or "deno", got "${mode}"`,
-    );
-  }
-  if (mode === "os" && !tools.bwrap) throw new IsolationUnavailableError("os", tools.bwrapProblem!);
-  if (mode === "auto" && !tools.bwrap) {
-    notes.push(`isolation "auto" chose "deno": ${tools.bwrapProblem}`);
-    return "deno";
-  }
-  if (mode === "auto") notes.push(`isolation "auto" chose "os": bubblewrap works here`);
-  return mode === "deno" ? "deno" : "os";
-}
-
 /**
  * Plans a start without spawning anything: the snapshot is taken, the
  * module graph checked (cached by content), and the exact command, argv and
@@ -183,125 +147,48 @@ export async function planPlugin(
   module: string | URL,
   options: LaunchOptions = {},
 ): Promise<LaunchPlan> {
-  const entry = resolveEntry(module);
-  const root = Deno.realPathSync(
-    options.root === undefined ? dirname(entry) : toPath(options.root, "root"),
-  );
-  const name = options.name ?? basename(root);
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
-    throw new TypeError(
-      `Cannot start plugin: name "${name}" must be letters, digits, ".", "_" or "-" (at most 64)`,
-    );
-  }
-  if (!isWithin(entry, root)) {
-    throw new TypeError(
-      `Cannot start plugin "${name}": module "${entry}" is not inside root "${root}"`,
-    );
-  }
-  const memory = validateNumber("memoryLimitMiB", options.memoryLimitMiB ?? 512, 32, 65536);
-  const timeoutMs = validateNumber(
-    "preflightTimeout",
-    options.preflightTimeout ?? 15_000,
-    100,
-    600_000,
-  );
-  const cacheDir = options.cacheDir ?? defaultCacheDir();
-  await Deno.mkdir(cacheDir, { recursive: true });
-  const cache = Deno.realPathSync(cacheDir);
-  const deno = Deno.realPathSync(Deno.execPath());
-  const tools = await detectTools(deno);
-  const notes: string[] = [];
-  const isolation = chooseIsolation(options.isolation ?? "auto", tools, notes);
-  let grants = resolveGrants(options.permissions, {
-    unsafe: options.unsafe,
-    codeRoots: codeRoots(root, cache, deno),
-    hostEnv: (key) => Deno.env.get(key),
-  });
-  const sdk = await ensureSdk(cache, deno);
-  const snapshot = await takeSnapshot(root, entry, {
-    plugin: name,
-    cacheDir: cache,
-    limits: options.snapshotLimits,
-  });
-  const review = applyManifest(name, snapshot.dir, grants, options.manifest ?? "refuse", notes);
-  if (options.manifest === "narrow") grants = narrowGrants(grants, review.uncovered);
-  const { denoDir, home } = await pluginDirs(cache, root, name);
-  const baseEnv = {
-    DENO_DIR: denoDir,
-    HOME: home,
-    DENO_NO_UPDATE_CHECK: "1",
-    NO_COLOR: "1",
-    // bwrap sets PWD for its --chdir; both layers set it, so the plan is the exact environment.
-    PWD: snapshot.dir,
-  };
-  const wrapFor = (memoryMiB: number) => {
-    const limits = { dataLimitBytes: (memoryMiB + RESERVED_MIB) * 1024 * 1024 };
-    return async (mounts: MountPlan) =>
-      isolation === "os"
-        ? osPrefix(tools, await bwrapArgs(mounts), limits)
-        : denoPrefix(tools, limits);
-  };
-  const wrap = wrapFor(memory);
-  if (isolation === "deno") {
-    notes.push(...missingHardening(tools).map((m) => `missing hardening: ${m}`));
-    checkGrantLinks(name, grants);
-  }
-  const graph = await verifyGraph({
-    name,
-    root,
-    deno,
-    snapshot,
-    sdk,
-    // `deno info` gets a small memory cap of its own: an import of a device must cost little.
-    wrap: wrapFor(PREFLIGHT_MIB),
-    env: baseEnv,
-    cacheDir: cache,
-    timeoutMs,
-    denoDir,
-    home,
-  });
   const nonce = crypto.randomUUID().replaceAll("-", "");
-  const denoArgs = [
-    "run",
-    "--no-config",
-    "--no-lock",
-    "--no-remote",
-    "--no-npm",
-    `--import-map=${sdk.importMap}`,
-    `--preload=${sdk.preload}`,
-    `--v8-flags=--max-old-space-size=${memory}`,
-    ...toDenoArgs(grants),
-    snapshot.entry,
-    `${NONCE_FLAG}=${nonce}`,
-  ];
-  const prefix = await wrap({
-    deno,
-    readOnly: [snapshot.dir, sdk.dir, home, ...grants.read],
-    readWrite: [denoDir, ...grants.write],
-    net: grants.net.length > 0 || grants.all,
-    dev: true,
-    tmpBytes: 64 * 1024 * 1024,
-    cwd: snapshot.dir,
-  });
-  const [command, ...wrapperArgs] = [...prefix, deno];
+  let prepared: Prepared;
+  let launch: Launch;
+  try {
+    prepared = await prepare(module, options);
+    launch = prepared.runtime
+      ? await commandLaunch(prepared, prepared.runtime, nonce)
+      : await denoLaunch(prepared, nonce);
+  } catch (error) {
+    throw explainHostPermission(error);
+  }
+  const { name, isolation, notes, snapshot, root, grants, review } = prepared;
   const plan: LaunchPlan = {
     name,
+    kind: prepared.runtime ? "command" : "deno",
     isolation,
     notes,
-    command,
-    args: [...wrapperArgs, ...denoArgs],
-    env: { ...grants.env, ...baseEnv },
+    command: launch.command,
+    args: launch.args,
+    env: launch.env,
     cwd: snapshot.dir,
     root,
     snapshot,
     grants,
     manifest: review,
-    graph,
+    graph: launch.graph,
     nonce,
   };
   deepFreeze(plan);
   issued.add(plan);
   return plan;
+}
+
+/** A permission the host itself lacks becomes a message that says which, and why plugbox needs it. */
+function explainHostPermission(error: unknown): unknown {
+  if (!(error instanceof Deno.errors.NotCapable)) return error;
+  return new Deno.errors.NotCapable(
+    `Cannot start plugin: the host process lacks a permission plugbox needs: ${error.message}. ` +
+      `plugbox reads the plugin's folder, writes its cache, reads a few environment variables ` +
+      `and runs Deno, bubblewrap and their helpers (see "Host permissions" in the README)`,
+    { cause: error },
+  );
 }
 
 /**

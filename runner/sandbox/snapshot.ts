@@ -88,6 +88,8 @@ export const CONFIG_NAMES: ReadonlySet<string> = new Set([
 interface FileCopy {
   rel: string;
   bytes: Uint8Array;
+  /** Executable by its owner: a command plugin's own program stays runnable. */
+  exec: boolean;
 }
 
 interface Walk {
@@ -184,7 +186,8 @@ async function visit(walk: Walk, dir: string, depth: number): Promise<void> {
       if (walk.bytes > walk.limits.maxBytes) {
         refuse(walk, "limits", path, `the folder holds more than ${walk.limits.maxBytes} bytes`);
       }
-      walk.files.push({ rel, bytes: await readUnchanged(walk.plugin, path, info) });
+      const bytes = await readUnchanged(walk.plugin, path, info);
+      walk.files.push({ rel, bytes, exec: ((info.mode ?? 0) & 0o100) !== 0 });
     } else {
       refuse(walk, "special-file", path, `"${path}" is ${kindOf(info)}`);
     }
@@ -195,7 +198,7 @@ function digest(walk: Walk): string {
   const hash = createHash("sha256");
   for (const dir of walk.dirs) hash.update(`d\0${dir}\0`);
   for (const file of walk.files) {
-    hash.update(`f\0${file.rel}\0${file.bytes.length}\0`).update(file.bytes);
+    hash.update(`${file.exec ? "x" : "f"}\0${file.rel}\0${file.bytes.length}\0`).update(file.bytes);
   }
   return hash.digest("hex");
 }
@@ -212,7 +215,7 @@ async function write(walk: Walk, target: string): Promise<void> {
     for (const dir of walk.dirs) await Deno.mkdir(join(temp, dir));
     for (const file of walk.files) {
       await Deno.writeFile(join(temp, file.rel), file.bytes);
-      await Deno.chmod(join(temp, file.rel), 0o444);
+      await Deno.chmod(join(temp, file.rel), file.exec ? 0o555 : 0o444);
     }
     for (const dir of [...walk.dirs].reverse()) await Deno.chmod(join(temp, dir), 0o555);
     await Deno.chmod(temp, 0o555);

@@ -1,0 +1,205 @@
+/**
+ * Command plugins: a plugin in another language names the command that runs
+ * it (`["python3", "main.py"]`) instead of a Deno module. There are no Deno
+ * flags to hold such a process, so it runs only under the OS layer, with the
+ * program and what it loads mounted read-only and nothing else of the host.
+ * @module
+ */
+
+import { basename, isAbsolute, join, normalize } from "node:path";
+import { runCaptured } from "./exec.ts";
+import { isWithin } from "./permissions.ts";
+
+/** A command plugin's program, found and looked at on the host. */
+export interface CommandRuntime {
+  /** What runs inside the sandbox: the program's real path, then the arguments as given. */
+  argv: string[];
+  /** Programs whose shared libraries are mounted (host programs only). */
+  programs: string[];
+  /** Further paths mounted read-only: an interpreter's standard library. */
+  runtime: string[];
+  /** Folders under those hidden by an empty tmpfs: an interpreter's site-packages. */
+  hidden: string[];
+  /** What was found, for the plan's notes. */
+  notes: string[];
+}
+
+/** Where a command came from: the host's options are trusted, a plugin's `plugbox.json` is not. */
+export type CommandSource = "options" | "manifest";
+
+function refuse(plugin: string, message: string): never {
+  throw new TypeError(`Cannot start plugin "${plugin}": ${message}`);
+}
+
+/** Validates the shape of a command from either source. */
+export function checkCommand(plugin: string, command: unknown, source: CommandSource): string[] {
+  const where = source === "options" ? `the "command" option` : `"command" in plugbox.json`;
+  const ok = Array.isArray(command) && command.length >= 1 && command.length <= 64 &&
+    command.every((part) =>
+      typeof part === "string" && part.length >= 1 && part.length <= 4096 && !part.includes("\0")
+    );
+  if (!ok) {
+    refuse(plugin, `${where} must be a list of 1 to 64 non-empty strings, program first`);
+  }
+  return [...command as string[]];
+}
+
+function onHostPath(name: string): string | undefined {
+  for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
+    if (!dir || !isAbsolute(dir)) continue;
+    try {
+      const info = Deno.statSync(join(dir, name));
+      if (info.isFile && ((info.mode ?? 0o111) & 0o111)) return join(dir, name);
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+// Asked of a Python interpreter on the host: its real executable and where its library lives.
+const PYTHON_PROBE = `import json, os, sys, sysconfig
+p = sysconfig.get_paths()
+print(json.dumps({"executable": os.path.realpath(sys.executable), "stdlib": p["stdlib"],
+  "platstdlib": p["platstdlib"], "purelib": p["purelib"], "platlib": p["platlib"]}))`;
+
+interface PythonPaths {
+  executable: string;
+  stdlib: string;
+  platstdlib: string;
+  purelib: string;
+  platlib: string;
+}
+
+/** Asks a host Python for its real interpreter (through shims such as pyenv's) and library. */
+async function probePython(plugin: string, found: string): Promise<CommandRuntime> {
+  // From "/", so a .python-version file in a plugin folder cannot choose the interpreter.
+  const result = await runCaptured(found, ["-I", "-S", "-c", PYTHON_PROBE], {
+    timeoutMs: 15_000,
+    cwd: "/",
+    maxStdoutBytes: 64 * 1024,
+  }).catch((error) => ({ success: false, stdout: "", stderr: String(error) }));
+  let paths: PythonPaths | undefined;
+  try {
+    paths = result.success ? JSON.parse(result.stdout) : undefined;
+  } catch {
+    paths = undefined;
+  }
+  if (!paths || typeof paths.executable !== "string" || !isAbsolute(paths.executable)) {
+    refuse(plugin, `the host's "${found}" did not say where its interpreter is: ${result.stderr}`);
+  }
+  const libraries = [...new Set([paths.stdlib, paths.platstdlib])].filter((p) => isAbsolute(p));
+  const hidden = [...new Set([paths.purelib, paths.platlib])]
+    .filter((p) => libraries.some((lib) => isWithin(p, lib)) && exists(p));
+  return {
+    argv: [paths.executable],
+    programs: [paths.executable],
+    runtime: libraries.filter(exists),
+    hidden,
+    notes: [
+      `"${found}" runs ${paths.executable}, with its standard library ${libraries.join(", ")}` +
+      (hidden.length ? ` (site-packages hidden: ${hidden.join(", ")})` : ""),
+    ],
+  };
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readHead(path: string): string {
+  const file = Deno.openSync(path);
+  try {
+    const buffer = new Uint8Array(128);
+    const n = file.readSync(buffer) ?? 0;
+    return new TextDecoder().decode(buffer.subarray(0, n));
+  } finally {
+    file.close();
+  }
+}
+
+/** A program on the host: found on PATH by name, or an absolute path from the host's options. */
+async function hostProgram(plugin: string, program: string): Promise<CommandRuntime> {
+  const found = isAbsolute(program) ? program : onHostPath(program);
+  if (!found || !exists(found)) {
+    refuse(
+      plugin,
+      `program "${program}" was not found ${isAbsolute(program) ? "" : "on the host's PATH"}`
+        .trim(),
+    );
+  }
+  if (
+    /^python[0-9.]*$/.test(basename(program)) ||
+    /^python[0-9.]*$/.test(basename(Deno.realPathSync(found)))
+  ) {
+    return await probePython(plugin, found);
+  }
+  const real = Deno.realPathSync(found);
+  const head = readHead(real);
+  if (head.startsWith("#!")) {
+    refuse(
+      plugin,
+      `program "${program}" is a script (${
+        head.split("\n")[0]
+      }); name its interpreter as the program instead`,
+    );
+  }
+  return { argv: [real], programs: [real], runtime: [], hidden: [], notes: [] };
+}
+
+/**
+ * Finds what a command plugin runs. A program given by name is looked up on
+ * the host's PATH; one given as a relative path (`./bin/plugin`) lies in the
+ * plugin's folder and runs from its snapshot with nothing else mounted (build
+ * it static); an absolute path is taken only from the host's options. A
+ * host Python is asked for its real interpreter and standard library.
+ *
+ * @throws {TypeError} naming the program and what is wrong with it.
+ */
+export async function resolveCommand(
+  plugin: string,
+  command: readonly string[],
+  options: { source: CommandSource; snapshot: string },
+): Promise<CommandRuntime> {
+  const [program, ...args] = command;
+  if (!program.includes("/")) {
+    const found = await hostProgram(plugin, program);
+    return { ...found, argv: [...found.argv, ...args] };
+  }
+  if (isAbsolute(program)) {
+    if (options.source === "manifest") {
+      refuse(
+        plugin,
+        `plugbox.json names its program by an absolute path ("${program}"); a plugin may name a program on the host's PATH by name, or one inside its own folder by a relative path (an absolute program is for the host's "command" option)`,
+      );
+    }
+    const found = await hostProgram(plugin, program);
+    return { ...found, argv: [...found.argv, ...args] };
+  }
+  const inside = normalize(join(options.snapshot, program));
+  if (!isWithin(inside, options.snapshot)) {
+    refuse(plugin, `program "${program}" leaves the plugin's folder`);
+  }
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = Deno.lstatSync(inside);
+  } catch {
+    info = undefined;
+  }
+  if (!info?.isFile || !((info.mode ?? 0) & 0o100)) {
+    refuse(plugin, `program "${program}" is not an executable file in the plugin's folder`);
+  }
+  // Never run ldd on the plugin's own program outside the sandbox: it gets no host libraries.
+  return {
+    argv: [inside, ...args],
+    programs: [],
+    runtime: [],
+    hidden: [],
+    notes: [`"${program}" runs from the plugin's folder with no host libraries (build it static)`],
+  };
+}

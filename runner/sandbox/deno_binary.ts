@@ -1,0 +1,127 @@
+/**
+ * Which Deno binary plugins run with. Usually the host's own
+ * (`Deno.execPath()`); but a host made with `deno compile` is its own
+ * binary, not Deno, so there plugbox looks for `deno` on PATH. The host may
+ * name one instead: the `deno` option, `PLUGBOX_DENO`, or `plug --deno=`.
+ * @module
+ */
+
+import { isAbsolute, join } from "node:path";
+import { runCaptured } from "./exec.ts";
+
+/** A Deno binary that answered `--version`. */
+export interface DenoBinary {
+  /** Its real path. */
+  path: string;
+  /** Its version, as `--version` printed it (`2.9.6`). */
+  version: string;
+}
+
+/** What the choice depends on, passed in so the choice can be tested. */
+export interface DenoSearch {
+  /** The `deno` option, if given. */
+  option?: string;
+  /** `PLUGBOX_DENO`, if set. */
+  env?: string;
+  /** The host's executable. */
+  execPath: string;
+  /** True when the host is a `deno compile`d binary. */
+  standalone: boolean;
+  /** The host's PATH. */
+  path?: string;
+}
+
+/** The host's own view: option, environment, executable, PATH. */
+export function hostSearch(option: string | undefined): DenoSearch {
+  return {
+    option,
+    env: Deno.env.get("PLUGBOX_DENO") || undefined,
+    execPath: Deno.execPath(),
+    standalone: Deno.build.standalone,
+    path: Deno.env.get("PATH"),
+  };
+}
+
+const HOW_TO_NAME =
+  `name the Deno binary plugins run with: the "deno" option, the PLUGBOX_DENO variable, or plug --deno=PATH`;
+
+function onPath(name: string, path: string | undefined): string | undefined {
+  for (const dir of (path ?? "").split(":")) {
+    if (!dir || !isAbsolute(dir)) continue;
+    const candidate = join(dir, name);
+    try {
+      const info = Deno.statSync(candidate);
+      if (info.isFile && ((info.mode ?? 0o111) & 0o111)) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The path to use, before it is checked: an explicit choice wins, then the
+ * host itself unless it is a compiled binary, then `deno` on PATH.
+ *
+ * @throws {TypeError} when nothing is named and a compiled host finds no `deno`.
+ */
+export function chooseDeno(search: DenoSearch): { path: string; source: string } {
+  if (search.option !== undefined) return { path: search.option, source: `the "deno" option` };
+  if (search.env !== undefined) return { path: search.env, source: "PLUGBOX_DENO" };
+  if (!search.standalone) return { path: search.execPath, source: "the host's own Deno" };
+  const found = onPath("deno", search.path);
+  if (found) return { path: found, source: `"deno" on PATH (this host is a compiled binary)` };
+  throw new TypeError(
+    `Cannot start plugin: plugins run with Deno, and this host ("${search.execPath}") is a deno compile'd binary, not Deno; no "deno" was found on PATH. Install Deno, or ${HOW_TO_NAME}`,
+  );
+}
+
+const checked = new Map<string, Promise<DenoBinary>>();
+
+async function probe(path: string, source: string): Promise<DenoBinary> {
+  const fail = (why: string): never => {
+    throw new TypeError(
+      `Cannot start plugin: the Deno binary "${path}" (from ${source}) ${why}; ${HOW_TO_NAME}`,
+    );
+  };
+  if (!isAbsolute(path)) fail("must be an absolute path");
+  let real = path;
+  try {
+    real = Deno.realPathSync(path);
+    const info = Deno.statSync(real);
+    if (!info.isFile || !((info.mode ?? 0o111) & 0o111)) fail("is not an executable file");
+  } catch (error) {
+    if (error instanceof TypeError) throw error;
+    fail(`cannot be used: ${(error as Error).message}`);
+  }
+  const result = await runCaptured(real, ["--version"], {
+    timeoutMs: 15_000,
+    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+    maxStdoutBytes: 4096,
+  }).catch((error) => fail(`cannot be run: ${error}`));
+  const version = /^deno (\d+\.\d+\.\d+\S*)/.exec(result.stdout)?.[1];
+  if (!result.success || !version) {
+    fail(`did not answer --version as Deno does (it printed "${result.stdout.slice(0, 80)}")`);
+  }
+  return { path: real, version: version! };
+}
+
+/**
+ * Finds and checks the Deno binary plugins run with. The host's own Deno is
+ * taken as it is; any other is asked for `--version` once per process.
+ *
+ * @throws {TypeError} naming the binary, where it came from, and how to name another.
+ */
+export function resolveDeno(search: DenoSearch): Promise<DenoBinary> {
+  const { path, source } = chooseDeno(search);
+  if (!search.standalone && path === search.execPath) {
+    return Promise.resolve({ path: Deno.realPathSync(path), version: Deno.version.deno });
+  }
+  let found = checked.get(path);
+  if (!found) {
+    found = probe(path, source);
+    found.catch(() => checked.delete(path));
+    checked.set(path, found);
+  }
+  return found;
+}

@@ -1,0 +1,131 @@
+/**
+ * The launch of a Deno plugin: the module-graph check, then `deno run` with
+ * the hardened flags, the grants, the SDK's import map and the memory caps,
+ * under the chosen isolation's wrappers.
+ * @module
+ */
+
+import type { CommandRuntime } from "./command.ts";
+import type { DenoBinary } from "./deno_binary.ts";
+import { verifyGraph } from "./graph_cache.ts";
+import {
+  bwrapArgs,
+  denoPrefix,
+  type HostTools,
+  missingHardening,
+  type MountPlan,
+  osPrefix,
+} from "./isolation.ts";
+import type { ManifestReview } from "./manifest.ts";
+import { type ResolvedGrants, toDenoArgs } from "./permissions.ts";
+import type { GraphSummary } from "./preflight.ts";
+import { checkGrantLinks } from "./grant_links.ts";
+import { NONCE_FLAG } from "../wire/mod.ts";
+import { ensureSdk } from "./sdk.ts";
+import type { Snapshot } from "./snapshot.ts";
+
+/** Everything decided about a start before its launch is built. */
+export interface Prepared {
+  name: string;
+  root: string;
+  /** The memory limit, in MiB. */
+  memory: number;
+  /** The deadline of the module-graph check. */
+  timeoutMs: number;
+  cache: string;
+  deno: DenoBinary;
+  tools: HostTools;
+  isolation: "os" | "deno";
+  notes: string[];
+  grants: ResolvedGrants;
+  review: ManifestReview;
+  snapshot: Snapshot;
+  denoDir: string;
+  home: string;
+  /** Set for a command plugin: what its program needs. */
+  runtime?: CommandRuntime;
+}
+
+/** The process a plan spawns. */
+export interface Launch {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  graph: GraphSummary;
+}
+
+/** Deno reserves about 540 MiB of writable address space at start (code range, cages). */
+const RESERVED_MIB = 768;
+/** Memory for `deno info` beyond the reservation, in MiB. */
+const PREFLIGHT_MIB = 256;
+
+/** The wrapper prefix for a mount plan, with the memory limit `memoryMiB` (plus `reservedMiB`). */
+export function wrapperFor(p: Prepared, memoryMiB: number, reservedMiB: number) {
+  const limits = { dataLimitBytes: (memoryMiB + reservedMiB) * 1024 * 1024 };
+  return async (mounts: MountPlan): Promise<string[]> =>
+    p.isolation === "os"
+      ? osPrefix(p.tools, await bwrapArgs(mounts), limits)
+      : denoPrefix(p.tools, limits);
+}
+
+/** The environment plugbox sets for every plugin, besides the granted variables. */
+export function baseEnv(p: Prepared): Record<string, string> {
+  return {
+    DENO_DIR: p.denoDir,
+    HOME: p.home,
+    DENO_NO_UPDATE_CHECK: "1",
+    NO_COLOR: "1",
+    // bwrap sets PWD for its --chdir; both layers set it, so the plan is the exact environment.
+    PWD: p.snapshot.dir,
+  };
+}
+
+/** Checks the plugin's module graph and builds its `deno run` command line. */
+export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
+  const { snapshot, grants } = p;
+  const sdk = await ensureSdk(p.cache);
+  if (p.isolation === "deno") {
+    p.notes.push(...missingHardening(p.tools).map((m) => `missing hardening: ${m}`));
+    checkGrantLinks(p.name, grants);
+  }
+  const env = baseEnv(p);
+  const graph = await verifyGraph({
+    name: p.name,
+    root: p.root,
+    deno: p.deno.path,
+    denoVersion: p.deno.version,
+    snapshot,
+    sdk,
+    // `deno info` gets a small memory cap of its own: an import of a device must cost little.
+    wrap: wrapperFor(p, PREFLIGHT_MIB, RESERVED_MIB),
+    env,
+    cacheDir: p.cache,
+    timeoutMs: p.timeoutMs,
+    denoDir: p.denoDir,
+    home: p.home,
+  });
+  const denoArgs = [
+    "run",
+    "--no-config",
+    "--no-lock",
+    "--no-remote",
+    "--no-npm",
+    `--import-map=${sdk.importMap}`,
+    `--preload=${sdk.preload}`,
+    `--v8-flags=--max-old-space-size=${p.memory}`,
+    ...toDenoArgs(grants),
+    snapshot.entry,
+    `${NONCE_FLAG}=${nonce}`,
+  ];
+  const prefix = await wrapperFor(p, p.memory, RESERVED_MIB)({
+    programs: [p.deno.path],
+    readOnly: [snapshot.dir, sdk.dir, p.home, ...grants.read],
+    readWrite: [p.denoDir, ...grants.write],
+    net: grants.net.length > 0 || grants.all,
+    dev: true,
+    tmpBytes: 64 * 1024 * 1024,
+    cwd: snapshot.dir,
+  });
+  const [command, ...wrapperArgs] = [...prefix, p.deno.path];
+  return { command, args: [...wrapperArgs, ...denoArgs], env: { ...grants.env, ...env }, graph };
+}

@@ -1,0 +1,183 @@
+/**
+ * Everything a start decides before its launch is built: the plugin's
+ * identity, cache, Deno binary and tools, snapshot, kind (a Deno module or a
+ * command), isolation, grants and manifest review.
+ * @module
+ */
+
+import { basename, dirname } from "node:path";
+import { IsolationUnavailableError } from "../errors.ts";
+import { checkCommand, type CommandRuntime, resolveCommand } from "./command.ts";
+import { hostSearch, resolveDeno } from "./deno_binary.ts";
+import { detectTools, type HostTools, type IsolationMode } from "./isolation.ts";
+import type { Prepared } from "./launch_deno.ts";
+import { codeRoots, defaultCacheDir, pluginDirs, resolveEntry, toPath } from "./locate.ts";
+import { applyManifest, narrowGrants, readManifest } from "./manifest.ts";
+import { isWithin, type ResolvedGrants, resolveGrants } from "./permissions.ts";
+import type { LaunchOptions } from "./plan.ts";
+import { type Snapshot, takeSnapshot } from "./snapshot.ts";
+
+function validateNumber(name: string, value: number, min: number, max: number): number {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new TypeError(
+      `Cannot start plugin: "${name}" must be an integer from ${min} to ${max}, got ${value}`,
+    );
+  }
+  return value;
+}
+
+function chooseIsolation(
+  mode: IsolationMode,
+  tools: HostTools,
+  notes: string[],
+  command: string | undefined,
+): "os" | "deno" {
+  if (!["auto", "os", "deno"].includes(mode)) {
+    throw new TypeError(
+      `Cannot start plugin: "isolation" must be "auto", "os" or "deno", got "${mode}"`,
+    );
+  }
+  if (command !== undefined) {
+    const why = `the plugin runs a command ("${command}"), not a Deno module: no Deno ` +
+      `permissions can hold it, so it runs only under the OS layer`;
+    if (mode === "deno") {
+      throw new IsolationUnavailableError("deno", `${why} (isolation "os" or "auto")`);
+    }
+    if (!tools.bwrap) {
+      throw new IsolationUnavailableError(mode, `${why}, and ${tools.bwrapProblem}`);
+    }
+    notes.push(`isolation "${mode}" is "os": ${why}`);
+    return "os";
+  }
+  if (mode === "os" && !tools.bwrap) throw new IsolationUnavailableError("os", tools.bwrapProblem!);
+  if (mode === "auto" && !tools.bwrap) {
+    notes.push(`isolation "auto" chose "deno": ${tools.bwrapProblem}`);
+    return "deno";
+  }
+  if (mode === "auto") notes.push(`isolation "auto" chose "os": bubblewrap works here`);
+  return mode === "deno" ? "deno" : "os";
+}
+
+/** What Deno's permission kinds mean for a command plugin, which has none of them. */
+const NOT_FOR_COMMANDS: Record<string, string> = {
+  net:
+    `the OS layer gives a process all of the network or none, so a grant of one host cannot be held outside Deno`,
+  sys:
+    `its view of the system is the OS layer's (its own hostname and /proc); sys names are Deno's`,
+  run: `it may run what its sandbox holds and nothing else; run is a Deno permission`,
+  ffi: `it may load what its sandbox holds and nothing else; ffi is a Deno permission`,
+  all: `all is a Deno permission`,
+};
+
+function refuseDenoOnlyGrants(name: string, grants: ResolvedGrants): void {
+  for (const kind of ["net", "sys", "run", "ffi"] as const) {
+    if (grants[kind].length > 0) {
+      throw new TypeError(
+        `Cannot start plugin "${name}": a command plugin cannot be granted ${kind} "${
+          grants[kind][0]
+        }": ${NOT_FOR_COMMANDS[kind]}`,
+      );
+    }
+  }
+  if (grants.all) {
+    throw new TypeError(
+      `Cannot start plugin "${name}": a command plugin cannot be granted all: ${NOT_FOR_COMMANDS.all}`,
+    );
+  }
+}
+
+/** The plugin's identity: entry, root and name, each checked. */
+function identify(module: string | URL, options: LaunchOptions) {
+  const entry = resolveEntry(module);
+  const root = Deno.realPathSync(
+    options.root === undefined ? dirname(entry) : toPath(options.root, "root"),
+  );
+  const name = options.name ?? basename(root);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
+    throw new TypeError(
+      `Cannot start plugin: name "${name}" must be letters, digits, ".", "_" or "-" (at most 64)`,
+    );
+  }
+  if (!isWithin(entry, root)) {
+    throw new TypeError(
+      `Cannot start plugin "${name}": module "${entry}" is not inside root "${root}"`,
+    );
+  }
+  return { entry, root, name };
+}
+
+/** The command a plugin runs, if it is a command plugin: the host's option, else its manifest's. */
+function commandOf(name: string, snapshot: Snapshot, root: string, options: LaunchOptions) {
+  if (options.command !== undefined) return checkCommand(name, options.command, "options");
+  const declared = readManifest(name, snapshot.dir, root).manifest.command;
+  return declared === undefined ? undefined : checkCommand(name, declared, "manifest");
+}
+
+/** Checks the options and decides everything but the launch itself. */
+export async function prepare(module: string | URL, options: LaunchOptions): Promise<Prepared> {
+  const { entry, root, name } = identify(module, options);
+  const memory = validateNumber("memoryLimitMiB", options.memoryLimitMiB ?? 512, 32, 65536);
+  const timeoutMs = validateNumber(
+    "preflightTimeout",
+    options.preflightTimeout ?? 15_000,
+    100,
+    600_000,
+  );
+  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  await Deno.mkdir(cacheDir, { recursive: true });
+  const cache = Deno.realPathSync(cacheDir);
+  const deno = await resolveDeno(hostSearch(options.deno));
+  const tools = await detectTools(deno.path);
+  const snapshot = await takeSnapshot(root, entry, {
+    plugin: name,
+    cacheDir: cache,
+    limits: options.snapshotLimits,
+  });
+  const command = commandOf(name, snapshot, root, options);
+  const notes: string[] = [];
+  const isolation = chooseIsolation(options.isolation ?? "auto", tools, notes, command?.join(" "));
+  const runtime: CommandRuntime | undefined = command &&
+    await resolveCommand(name, command, {
+      source: options.command ? "options" : "manifest",
+      snapshot: snapshot.dir,
+    });
+  let grants = resolveGrants(options.permissions, {
+    unsafe: options.unsafe,
+    codeRoots: [...codeRoots(root, cache, deno.path), ...(runtime ? runtimeRoots(runtime) : [])],
+    hostEnv: (key) => Deno.env.get(key),
+  });
+  if (runtime) refuseDenoOnlyGrants(name, grants);
+  const review = applyManifest(
+    name,
+    snapshot.dir,
+    grants,
+    options.manifest ?? "refuse",
+    notes,
+    root,
+  );
+  if (options.manifest === "narrow") grants = narrowGrants(grants, review.uncovered);
+  const { denoDir, home } = await pluginDirs(cache, root, name);
+  notes.push(...(runtime?.notes ?? []));
+  return {
+    name,
+    root,
+    memory,
+    timeoutMs,
+    cache,
+    deno,
+    tools,
+    isolation,
+    notes,
+    grants,
+    review,
+    snapshot,
+    denoDir,
+    home,
+    runtime,
+  };
+}
+
+/** Folders an interpreter is loaded from: no write grant may cover them. */
+function runtimeRoots(runtime: CommandRuntime): string[] {
+  return [...runtime.programs.map((p) => dirname(p)), ...runtime.runtime];
+}

@@ -36,7 +36,8 @@ Acknowledgements for grants that weaken the sandbox:
 Sandbox:
   --isolation=auto|os|deno   (default auto: bubblewrap where it works)
   --memory=MB                heap cap; writable memory is capped too (default 512)
-  --manifest=refuse|narrow|ignore   grants beyond plugbox.json (default refuse)`;
+  --manifest=refuse|narrow|ignore   grants beyond plugbox.json (default refuse)
+  --deno=PATH                the Deno binary plugins run with (default $PLUGBOX_DENO, else this one)`;
 
 const HELP: Record<string, string> = {
   "": `plug: run untrusted plugins from the shell.
@@ -124,8 +125,21 @@ export async function main(
     const name = error instanceof Error ? error.name : "Error";
     const message = error instanceof Error ? error.message : String(error);
     io.err(`${name}: ${verbose ? message : message.split("\n")[0]}`);
+    if (!verbose) { for (const line of stderrTailOf(error)) io.err(line); }
     return exitCodeFor(error);
   }
+}
+
+/** Lines shown (without --verbose) when a plugin died or hung: why, in its own words. */
+const TAIL_LINES = 10;
+
+function stderrTailOf(error: unknown): string[] {
+  const tail = (error as { stderrTail?: unknown })?.stderrTail;
+  if (typeof tail !== "string" || tail.trim() === "") return [];
+  const lines = tail.split("\n");
+  const shown = lines.slice(-TAIL_LINES);
+  const more = lines.length > shown.length ? ` (last ${shown.length} of ${lines.length})` : "";
+  return [`--- the plugin's stderr${more} ---`, ...shown];
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

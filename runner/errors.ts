@@ -180,12 +180,12 @@ export class PluginExitedError extends Error {
   constructor(
     plugin: string,
     status: ExitStatus,
-    options?: ErrorOptions & { method?: string },
+    options?: ErrorOptions & { method?: string; hint?: string },
   ) {
     const what = options?.method
       ? `Cannot call "${options.method}" on plugin "${plugin}": process ${describeExit(status)}`
       : `Plugin "${plugin}" process ${describeExit(status)}`;
-    super(withTail(what, status.stderrTail), options);
+    super(withTail(options?.hint ? `${what}: ${options.hint}` : what, status.stderrTail), options);
     this.plugin = plugin;
     this.method = options?.method;
     this.exitCode = status.code;
@@ -411,11 +411,14 @@ export class TimeoutError extends DOMException {
     timeoutMs: number;
     method?: string;
     stderrTail?: string;
+    /** What the person may have missed, added to the message. */
+    hint?: string;
   }) {
     const what = fields.method ? `"${fields.method}" on plugin` : `${fields.operation} of plugin`;
+    const hint = fields.hint ? `: ${fields.hint}` : "";
     super(
       withTail(
-        `Timed out after ${fields.timeoutMs} ms waiting for ${what} "${fields.plugin}"`,
+        `Timed out after ${fields.timeoutMs} ms waiting for ${what} "${fields.plugin}"${hint}`,
         fields.stderrTail ?? "",
       ),
       "TimeoutError",

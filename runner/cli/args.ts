@@ -24,6 +24,8 @@ export interface ParsedArgs {
   memoryLimitMiB?: number;
   isolation?: IsolationMode;
   manifest?: ManifestPolicy;
+  /** The Deno binary plugins run with (`--deno=PATH`). */
+  deno?: string;
   json: boolean;
   verbose: boolean;
   help: boolean;
@@ -111,6 +113,10 @@ function applyOption(parsed: ParsedArgs, token: string): void {
       return;
     case "--manifest":
       parsed.manifest = oneOf(flag, value, ["refuse", "narrow", "ignore"] as const);
+      return;
+    case "--deno":
+      if (!value) throw new UsageError(`--deno needs the path of a Deno binary (--deno=PATH)`);
+      parsed.deno = value;
       return;
     case "--json":
     case "--verbose":

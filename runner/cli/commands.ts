@@ -23,6 +23,7 @@ import { toCallError } from "../host/mod.ts";
 import { launchPlugin, type Plugin } from "../host/mod.ts";
 import { neutralize } from "../wire/mod.ts";
 import { schemaText } from "./schema_text.ts";
+import { isAbsolute, resolve } from "node:path";
 
 /** Exit codes of `plug`, one per kind of outcome. */
 export const ExitCode = {
@@ -78,7 +79,31 @@ function launchOptions(args: ParsedArgs): LaunchOptions {
     isolation: args.isolation,
     memoryLimitMiB: args.memoryLimitMiB,
     manifest: args.manifest,
+    deno: args.deno,
   };
+}
+
+/**
+ * A denied path the plugin got as a relative argument: it resolved in the
+ * plugin's working directory (its snapshot), not the person's. Says which
+ * absolute path they meant, when a grant covers it.
+ */
+function relativePathHint(error: unknown, plan: LaunchPlan, params: unknown[]): string | undefined {
+  if (!(error instanceof PermissionDeniedError)) return undefined;
+  const granted = [...plan.grants.read, ...plan.grants.write];
+  for (const [i, value] of params.entries()) {
+    if (typeof value !== "string" || value === "" || isAbsolute(value) || value.length > 4096) {
+      continue;
+    }
+    const meant = resolve(Deno.cwd(), value);
+    if (granted.some((g) => meant === g || meant.startsWith(`${g}/`))) {
+      return `hint: argument ${i + 1} ${JSON.stringify(value)} is a relative path; the plugin ` +
+        `runs in its own folder, so it did not reach yours. Pass the absolute path: ${
+          JSON.stringify(meant)
+        }`;
+    }
+  }
+  return undefined;
 }
 
 function needModule(args: ParsedArgs, command: string): string {
@@ -121,7 +146,10 @@ export async function callCommand(args: ParsedArgs, io: Output): Promise<number>
       );
     }
     const result = await plugin.call(method, params).catch((error) => {
-      throw toCallError(error, plugin.name, contract, name);
+      const mapped = toCallError(error, plugin.name, contract, name);
+      const hint = relativePathHint(mapped, plan, params);
+      if (hint) io.err(hint);
+      throw mapped;
     });
     // JSON.stringify escapes every control character: the output cannot drive a terminal.
     io.out(JSON.stringify(result ?? null));
@@ -157,7 +185,7 @@ export async function inspectCommand(args: ParsedArgs, io: Output): Promise<numb
   // the difference, and runs the plugin (to ask it to describe itself) with
   // no permission at all.
   const plan = await planPlugin(module, { ...launchOptions(args), manifest: "ignore" });
-  const bare = await planPlugin(module, { isolation: args.isolation });
+  const bare = await planPlugin(module, { isolation: args.isolation, deno: args.deno });
   const plugin = await launch(bare, args, io);
   let contracts: DescribedContract[];
   try {
@@ -168,6 +196,7 @@ export async function inspectCommand(args: ParsedArgs, io: Output): Promise<numb
   const report = {
     name: plan.name,
     root: plan.root,
+    kind: plan.kind,
     isolation: plan.isolation,
     description: plan.manifest.manifest.description &&
       neutralize(plan.manifest.manifest.description, 300),
@@ -187,12 +216,16 @@ export async function inspectCommand(args: ParsedArgs, io: Output): Promise<numb
     ...(report.description ? [`description ${report.description}`] : []),
     `isolation   ${report.isolation}`,
     `snapshot    ${report.snapshot.files} files, ${report.snapshot.bytes} bytes, in ${report.snapshot.dir}`,
-    `graph       ${plan.graph.files.length} files of the plugin (${
-      plan.graph.files.join(", ")
-    }), ` +
-    `${plan.graph.sdkModules} from plugbox's SDK, node built-ins: ${
-      plan.graph.builtins.join(", ") || "none"
-    }`,
+    plan.kind === "command"
+      ? `graph       none: a command plugin (${
+        plan.manifest.manifest.command?.join(" ") ?? "its command"
+      }), under the OS layer only`
+      : `graph       ${plan.graph.files.length} files of the plugin (${
+        plan.graph.files.join(", ")
+      }), ` +
+        `${plan.graph.sdkModules} from plugbox's SDK, node built-ins: ${
+          plan.graph.builtins.join(", ") || "none"
+        }`,
     report.manifest ? "requests (plugbox.json):" : "requests    nothing (no plugbox.json)",
     ...report.requests.map((r) => `  ${r.kind} "${r.value}": ${r.reason}`),
     ...(report.grantedNotRequested.length

@@ -13,6 +13,7 @@ import { isIssuedPlan, type LaunchOptions, type LaunchPlan, planPlugin } from ".
 import { type LogEntry, LogParser } from "./logs.ts";
 import { Peer, ResponseError } from "../wire/mod.ts";
 import { PluginProcess } from "./process.ts";
+import { userPaths } from "./stderr.ts";
 import { z } from "zod";
 import {
   DEFAULT_MAX_LINE_BYTES,
@@ -166,6 +167,7 @@ export class Plugin implements AsyncDisposable {
     const parser = new LogParser(plan.name);
     const onLog = options.onLog;
     this.#process = new PluginProcess(plan, {
+      mapLine: userPaths(plan.snapshot.dir, plan.root),
       onStderrLine: onLog ? (line) => onLog(parser.parse(line)) : undefined,
       signalsAsCodes: plan.isolation === "os",
     });
@@ -278,6 +280,14 @@ export class Plugin implements AsyncDisposable {
         operation: "start",
         timeoutMs,
         stderrTail,
+        hint: `no answer to the handshake: ${this.#serveHint()}`,
+      });
+    }
+    if (error instanceof PluginExitedError && error.exitCode === 0 && this.#status) {
+      // A clean exit before the handshake is a plugin that never served.
+      return new PluginExitedError(this.name, this.#status, {
+        cause: error,
+        hint: `it ended before answering the handshake: ${this.#serveHint()}`,
       });
     }
     if (error instanceof ResponseError) {
@@ -292,6 +302,12 @@ export class Plugin implements AsyncDisposable {
       return new ProtocolError(this.name, error.detail, { stderrTail, cause: error });
     }
     return error;
+  }
+
+  #serveHint(): string {
+    return this.plan.kind === "command"
+      ? `does the program answer "$/initialize" on stdout (PROTOCOL.md, "Writing a plugin in another language")?`
+      : `does its main module call serve(implement(...)) from "@plugbox/plugbox/plugin" and await it?`;
   }
 
   /**

@@ -25,6 +25,8 @@ export interface PluginProcessOptions {
   stderrRingBytes?: number;
   /** Called with every stderr line, neutralised. */
   onStderrLine?: (line: string) => void;
+  /** Rewrites each stderr line before it is kept or passed on (snapshot paths to the user's). */
+  mapLine?: (line: string) => string;
   /**
    * The process is a wrapper that reports its child's death by signal as
    * exit code 128 + n (bubblewrap does). Then a fatal code counts as a
@@ -102,7 +104,9 @@ export class PluginProcess {
     this.stdin = this.#child.stdin;
     this.stdout = this.#child.stdout;
     const onLine = options.onStderrLine;
-    const stderr = readStderr(this.#child.stderr, (line) => {
+    const mapLine = options.mapLine ?? ((line: string) => line);
+    const stderr = readStderr(this.#child.stderr, (raw) => {
+      const line = mapLine(raw);
       this.#ring.push(line);
       onLine?.(line);
     }).catch(() => {});

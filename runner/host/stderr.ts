@@ -4,6 +4,7 @@
  * @module
  */
 
+import { pathToFileURL } from "node:url";
 import { concatBytes } from "../wire/mod.ts";
 import { neutralize } from "../wire/mod.ts";
 
@@ -103,4 +104,22 @@ export async function readStderr(
     take(chunk.subarray(start));
   }
   flush();
+}
+
+/**
+ * Shows the plugin's own folder where its stderr names the snapshot it runs
+ * from (stack traces, Deno's errors), so a person reads their own paths. The
+ * result is cut to {@linkcode MAX_STDERR_LINE} again.
+ */
+export function userPaths(snapshotDir: string, root: string): (line: string) => string {
+  const pairs: [string, string][] = [
+    [pathToFileURL(snapshotDir).href, pathToFileURL(root).href],
+    [snapshotDir, root],
+  ];
+  return (line) => {
+    if (!line.includes(snapshotDir)) return line;
+    let out = line;
+    for (const [from, to] of pairs) out = out.replaceAll(from, to);
+    return out.length > MAX_STDERR_LINE ? `${out.slice(0, MAX_STDERR_LINE)} …` : out;
+  };
 }

@@ -12,6 +12,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { PreflightError } from "../errors.ts";
 import { runCaptured } from "./exec.ts";
 import { isWithin } from "./permissions.ts";
+import { displayPath, outsideTarget, remoteHint, userText } from "./graph_messages.ts";
 
 /** How to run `deno info` for one plugin. */
 export interface GraphCheck {
@@ -47,7 +48,7 @@ interface InfoModule {
 /** Schemes a plugin's graph may contain besides `file:` inside the roots. */
 const SAFE_SCHEMES = new Set(["node:", "data:"]);
 
-interface ImportSite {
+export interface ImportSite {
   /** The module that imports. */
   importer: string;
   /** The specifier as written in the importer. */
@@ -68,13 +69,6 @@ function importSites(modules: InfoModule[]): Map<string, ImportSite> {
   return sites;
 }
 
-/** Names a file for a message: its path in the plugin's own folder, not the snapshot. */
-function displayPath(check: GraphCheck, specifier: string | undefined): string | undefined {
-  if (!specifier?.startsWith("file:")) return specifier;
-  const path = fileURLToPath(specifier);
-  return isWithin(path, check.snapshot) ? join(check.root, relative(check.snapshot, path)) : path;
-}
-
 function realPathOf(path: string): string | undefined {
   try {
     return Deno.realPathSync(path);
@@ -84,25 +78,38 @@ function realPathOf(path: string): string | undefined {
 }
 
 /** What is wrong with one module, or undefined when it is allowed. */
-function judge(check: GraphCheck, module: InfoModule): { reason: string; why: string } | undefined {
+function judge(
+  check: GraphCheck,
+  module: InfoModule,
+  site: ImportSite | undefined,
+): { reason: string; why: string } | undefined {
   const { specifier } = module;
   const scheme = specifier.slice(0, specifier.indexOf(":") + 1);
+  const error = module.error && userText(check, module.error);
   if (scheme === "file:") {
     const path = module.local ?? fileURLToPath(specifier);
     const real = realPathOf(path) ?? path;
     if (!check.allowedRoots.some((root) => isWithin(real, root))) {
-      return { reason: "outside-root", why: `leaves the plugin's folder (real path "${real}")` };
+      const target = outsideTarget(check, site, real);
+      return {
+        reason: "outside-root",
+        why:
+          `leaves the plugin's folder ("${target}"); a plugin imports only files in its own folder`,
+      };
     }
-    if (module.error) return { reason: "unresolved", why: `cannot be loaded: ${module.error}` };
+    if (error) return { reason: "unresolved", why: `cannot be loaded: ${error}` };
     return undefined;
   }
   if (SAFE_SCHEMES.has(scheme)) {
-    return module.error
-      ? { reason: "unresolved", why: `cannot be loaded: ${module.error}` }
-      : undefined;
+    return error ? { reason: "unresolved", why: `cannot be loaded: ${error}` } : undefined;
   }
   if (["http:", "https:", "jsr:", "npm:"].includes(scheme)) {
-    return { reason: "remote", why: "is remote or from a registry; plugins load only local code" };
+    return {
+      reason: "remote",
+      why: `is remote or from a registry; plugins load only local code${
+        remoteHint(site?.written ?? specifier)
+      }`,
+    };
   }
   return { reason: "unresolved", why: `has an unsupported scheme "${scheme}"` };
 }
@@ -159,7 +166,7 @@ export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
       ? "its module graph description passed 32 MiB"
       : `resolving its module graph failed (${
         result.signal ?? `code ${result.code}`
-      }; an import may name a device): ${result.stderr.trim()}`;
+      }; an import may name a device): ${userText(check, result.stderr.trim())}`;
     const names = suspects(check);
     throw new PreflightError({
       plugin: check.plugin,
@@ -171,9 +178,9 @@ export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
   const sites = importSites(info.modules);
   const refusals: PreflightError[] = [];
   for (const module of info.modules) {
-    const problem = judge(check, module);
-    if (!problem) continue;
     const site = sites.get(module.specifier);
+    const problem = judge(check, module, site);
+    if (!problem) continue;
     const importer = displayPath(check, site?.importer);
     const written = site?.written ?? displayPath(check, module.specifier)!;
     refusals.push(

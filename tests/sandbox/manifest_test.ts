@@ -105,10 +105,15 @@ Deno.test("a malformed plugbox.json is refused, naming the field", async () => {
     ],
     [
       JSON.stringify({ permissions: { read: [{ value: "/x", reason: "two\nlines" }] } }),
-      /permissions\.read\.0\.reason: must be one line/,
+      /"permissions\.read\[0\]\.reason": must be one line/,
     ],
-    [JSON.stringify({ permissions: { teleport: [] } }), /Unrecognized key/],
-    [JSON.stringify({ permissions: { net: [{ value: "x" }] } }), /permissions\.net\.0\.reason/],
+    [JSON.stringify({ permissions: { teleport: [] } }), /unknown key "teleport" in "permissions"/],
+    [
+      JSON.stringify({ permissions: { net: [{ value: "x" }] } }),
+      /missing "permissions\.net\[0\]\.reason"/,
+    ],
+    [JSON.stringify([]), /must hold a JSON object/],
+    [JSON.stringify({ command: [] }), /"command"/],
   ] as const;
   for (const [text, message] of cases) {
     await using folder = await pluginFolder({ "main.ts": MAIN, "plugbox.json": text });

@@ -7,6 +7,7 @@
 
 import type { ExitStatus } from "../errors.ts";
 import { readStderr, StderrRing } from "./stderr.ts";
+import { explainHostPermission } from "../sandbox/mod.ts";
 
 /** What to spawn: usually a {@linkcode LaunchPlan}'s fields. */
 export interface SpawnSpec {
@@ -98,6 +99,7 @@ export class PluginProcess {
         stderr: "piped",
       }).spawn();
     } catch (cause) {
+      if (cause instanceof Deno.errors.NotCapable) throw explainHostPermission(cause);
       throw new Error(`Cannot spawn "${spec.command}": ${cause}`, { cause });
     }
     this.pid = this.#child.pid;

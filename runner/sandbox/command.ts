@@ -7,7 +7,7 @@
  */
 
 import { basename, isAbsolute, join, normalize } from "node:path";
-import { runCaptured } from "./exec.ts";
+import { rethrowHostPermission, runCaptured } from "./exec.ts";
 import { isWithin } from "./permissions.ts";
 
 /** A command plugin's program, found and looked at on the host. */
@@ -50,8 +50,8 @@ function onHostPath(name: string): string | undefined {
     try {
       const info = Deno.statSync(join(dir, name));
       if (info.isFile && ((info.mode ?? 0o111) & 0o111)) return join(dir, name);
-    } catch {
-      // not here
+    } catch (error) {
+      rethrowHostPermission(error); // not here
     }
   }
   return undefined;
@@ -78,7 +78,10 @@ async function probePython(plugin: string, found: string): Promise<CommandRuntim
     timeoutMs: 15_000,
     cwd: "/",
     maxStdoutBytes: 64 * 1024,
-  }).catch((error) => ({ success: false, stdout: "", stderr: String(error) }));
+  }).catch((error) => {
+    rethrowHostPermission(error);
+    return { success: false, stdout: "", stderr: String(error) };
+  });
   let paths: PythonPaths | undefined;
   try {
     paths = result.success ? JSON.parse(result.stdout) : undefined;
@@ -107,7 +110,8 @@ function exists(path: string): boolean {
   try {
     Deno.statSync(path);
     return true;
-  } catch {
+  } catch (error) {
+    rethrowHostPermission(error);
     return false;
   }
 }

@@ -7,7 +7,7 @@
  */
 
 import { isAbsolute, join } from "node:path";
-import { runCaptured } from "./exec.ts";
+import { rethrowHostPermission, runCaptured } from "./exec.ts";
 
 /** A Deno binary that answered `--version`. */
 export interface DenoBinary {
@@ -52,8 +52,8 @@ function onPath(name: string, path: string | undefined): string | undefined {
     try {
       const info = Deno.statSync(candidate);
       if (info.isFile && ((info.mode ?? 0o111) & 0o111)) return candidate;
-    } catch {
-      // not here
+    } catch (error) {
+      rethrowHostPermission(error); // not here
     }
   }
   return undefined;
@@ -91,6 +91,7 @@ async function probe(path: string, source: string): Promise<DenoBinary> {
     const info = Deno.statSync(real);
     if (!info.isFile || !((info.mode ?? 0o111) & 0o111)) fail("is not an executable file");
   } catch (error) {
+    rethrowHostPermission(error);
     if (error instanceof TypeError) throw error;
     fail(`cannot be used: ${(error as Error).message}`);
   }
@@ -98,7 +99,10 @@ async function probe(path: string, source: string): Promise<DenoBinary> {
     timeoutMs: 15_000,
     env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
     maxStdoutBytes: 4096,
-  }).catch((error) => fail(`cannot be run: ${error}`));
+  }).catch((error) => {
+    rethrowHostPermission(error);
+    return fail(`cannot be run: ${error}`);
+  });
   const version = /^deno (\d+\.\d+\.\d+\S*)/.exec(result.stdout)?.[1];
   if (!result.success || !version) {
     fail(`did not answer --version as Deno does (it printed "${result.stdout.slice(0, 80)}")`);

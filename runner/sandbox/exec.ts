@@ -6,6 +6,15 @@
 
 import { concatBytes } from "../wire/mod.ts";
 
+/**
+ * Rethrows a permission the host process itself lacks (`NotCapable`), so it
+ * is never taken for "not installed" or "failed": that would silently drop
+ * a sandbox layer instead of telling the person which flag is missing.
+ */
+export function rethrowHostPermission(error: unknown): void {
+  if (error instanceof Deno.errors.NotCapable) throw error;
+}
+
 /** Options for {@linkcode runCaptured}. */
 export interface RunCapturedOptions {
   /** Kill the command after this many milliseconds. */

@@ -7,7 +7,7 @@
  */
 
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { runCaptured } from "./exec.ts";
+import { rethrowHostPermission, runCaptured } from "./exec.ts";
 
 /**
  * Which isolation to use: `"auto"` picks `"os"` where it works, else `"deno"`.
@@ -66,8 +66,8 @@ function which(name: string): string | undefined {
     try {
       const info = Deno.statSync(path);
       if (info.isFile && ((info.mode ?? 0o111) & 0o111)) return path;
-    } catch {
-      // not here
+    } catch (error) {
+      rethrowHostPermission(error); // not here
     }
   }
   return undefined;
@@ -114,7 +114,10 @@ export function sharedLibraries(program: string): Promise<string[]> {
   const known = libraries.get(program);
   if (known) return known;
   const listed = (async () => {
-    const found = await runCaptured("ldd", [program], { timeoutMs: 10_000 }).catch(() => undefined);
+    const found = await runCaptured("ldd", [program], { timeoutMs: 10_000 }).catch((error) => {
+      rethrowHostPermission(error);
+      return undefined;
+    });
     const paths = found?.success ? [...found.stdout.matchAll(/(\/\S+)/g)].map((m) => m[1]) : [];
     if (paths.length === 0) return ["/lib", "/lib64", "/usr/lib", "/usr/lib64"];
     // glibc loads these at run time for name resolution; ldd cannot see them.
@@ -126,6 +129,7 @@ export function sharedLibraries(program: string): Promise<string[]> {
     }
     return paths;
   })();
+  listed.catch(() => libraries.delete(program));
   libraries.set(program, listed);
   return listed;
 }
@@ -206,13 +210,17 @@ export function detectTools(deno: string): Promise<HostTools> {
     const probe = await runCaptured(bwrap, [...args, "--", deno, "--version"], {
       timeoutMs: 15_000,
       env: { NO_COLOR: "1" },
-    }).catch((error) => ({ success: false, stderr: String(error), code: -1 }));
+    }).catch((error) => {
+      rethrowHostPermission(error);
+      return { success: false, stderr: String(error), code: -1 };
+    });
     if (probe.success) found.bwrap = bwrap;
     else {found.bwrapProblem = `bwrap could not start Deno: ${
         probe.stderr.trim() || `code ${probe.code}`
       }`;}
     return found;
   })();
+  found.catch(() => tools.delete(deno));
   tools.set(deno, found);
   return found;
 }

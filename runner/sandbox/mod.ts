@@ -32,6 +32,7 @@ export {
   type UnsafeAcknowledgements,
 } from "./permissions.ts";
 export {
+  explainHostPermission,
   isIssuedPlan,
   type LaunchOptions,
   type LaunchPlan,

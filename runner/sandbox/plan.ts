@@ -181,7 +181,7 @@ export async function planPlugin(
 }
 
 /** A permission the host itself lacks becomes a message that says which, and why plugbox needs it. */
-function explainHostPermission(error: unknown): unknown {
+export function explainHostPermission(error: unknown): unknown {
   if (!(error instanceof Deno.errors.NotCapable)) return error;
   return new Deno.errors.NotCapable(
     `Cannot start plugin: the host process lacks a permission plugbox needs: ${error.message}. ` +

@@ -189,7 +189,9 @@ export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
         reason: problem.reason,
         specifier: written,
         importer,
-        detail: `import "${written}"${importer ? ` in "${importer}"` : ""} ${problem.why}`,
+        detail: `${
+          importer ? `import "${written}" in "${importer}"` : `module "${written}"`
+        } ${problem.why}`,
       }),
     );
   }

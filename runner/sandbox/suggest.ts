@@ -4,20 +4,22 @@
  * @module
  */
 
-/** Edit distance between two short names (inputs are cut at 64 characters). */
+/** Edit distance between two short names, a swap of neighbours counting once (inputs cut at 64). */
 function distance(a: string, b: string): number {
   a = a.slice(0, 64).toLowerCase();
   b = b.slice(0, 64).toLowerCase();
-  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
   for (let i = 1; i <= a.length; i++) {
-    const next = [i];
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + cost);
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
     }
-    row = next;
   }
-  return row[b.length];
+  return d[a.length][b.length];
 }
 
 /**
@@ -30,6 +32,7 @@ function distance(a: string, b: string): number {
  * import { closestName } from "./suggest.ts";
  *
  * assert.equal(closestName("permission", ["description", "permissions"]), "permissions");
+ * assert.equal(closestName("raed", ["read", "write"]), "read");
  * assert.equal(closestName("colour", ["read", "write"]), undefined);
  * ```
  */

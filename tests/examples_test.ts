@@ -119,6 +119,10 @@ for (
       /^200 text\/plain.*: Simple is better than complex\.\ndenied, as it should be: net "127\.0\.0\.1:\d+"/,
     ],
     [
+      "example:python",
+      /^hello, a\nnot there for the plugin: FileNotFoundError: .*'\/etc\/hostname'\n\(isolation: os, command plugin\)/,
+    ],
+    [
       "example:kv",
       /keys: \[ "count", "greeting" \][\s\S]*after a restart, greeting = \{"text":"hello"[\s\S]*refused before it left the host/,
     ],

@@ -1,0 +1,24 @@
+/**
+ * `deno task example:python`: the Python plugin, typed by the TypeScript
+ * greeter contract; then its read of a file it was not granted, which does
+ * not exist for it under the OS layer.
+ * @module
+ */
+
+import { PluginError, startPlugin } from "@plugbox/plugbox";
+import { Greeter } from "../hello/contract.ts";
+
+await using plugin = await startPlugin(new URL("./main.py", import.meta.url), {
+  contracts: [Greeter],
+});
+const greeter = plugin.api(Greeter);
+console.log(await greeter.sayHello("a"));
+try {
+  await greeter.readGreeting("/etc/hostname");
+  console.log("unexpected: the plugin read /etc/hostname");
+  Deno.exitCode = 1;
+} catch (error) {
+  if (!(error instanceof PluginError)) throw error;
+  console.log(`not there for the plugin: ${error.remoteName}: ${error.message}`);
+}
+console.log(`(isolation: ${plugin.isolation}, ${plugin.plan.kind} plugin)`);

@@ -1,0 +1,165 @@
+// Command plugins (a plugin in another language) are held by the OS layer
+// alone: a hostile Python plugin tries to read, list, write, connect, run,
+// allocate and outlive its host. Each attack has a control that runs the
+// same plugin without plugbox and shows the attack working.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startPlugin } from "../../mod.ts";
+import { fixture, until, within } from "../_helpers.ts";
+import { plantSecrets, processesWith, recordingServer, SECRET_DIR } from "./_hostile.ts";
+import { Probe } from "./plugins/probe.ts";
+
+const PROBE = fileURLToPath(new URL("./plugins/py_probe/main.py", import.meta.url));
+const ISOLATIONS = ["auto", "os"] as const;
+
+/** The control: the same plugin run by python3 directly, answering one attempt. */
+async function withoutPlugbox(what: string): Promise<string> {
+  const child = new Deno.Command("python3", {
+    args: [PROBE, "--plugbox-nonce=control"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const lines = [
+    { jsonrpc: "2.0", id: 1, method: "$/initialize", params: { nonce: "control" } },
+    { jsonrpc: "2.0", id: 2, method: "probe.attempt", params: [what] },
+  ];
+  await writer.write(
+    new TextEncoder().encode(lines.map((l) => JSON.stringify(l)).join("\n") + "\n"),
+  );
+  await writer.close();
+  const out = new TextDecoder().decode(
+    (await within(child.output(), 30_000, "the control")).stdout,
+  );
+  return JSON.parse(out.trim().split("\n")[1]).result;
+}
+
+async function probe(isolation: string, what: string, options = {}): Promise<string> {
+  await using plugin = await startPlugin(PROBE, {
+    contracts: [Probe],
+    isolation: isolation as "auto",
+    ...options,
+  });
+  return await plugin.api(Probe).attempt(what);
+}
+
+Deno.test("command control: without plugbox the Python plugin reads the secret, lists /, reaches a local server and runs a shell", async () => {
+  await plantSecrets();
+  assert.match(await withoutPlugbox(`read:${SECRET_DIR}/secret.txt`), /TOP-SECRET-TEXT/);
+  assert.match(await withoutPlugbox("list:/"), /etc/);
+  await using server = recordingServer();
+  assert.match(
+    await withoutPlugbox(`connect:127.0.0.1:${server.port}`),
+    /connected: HTTP\/1\.1 200/,
+  );
+  assert.match(await withoutPlugbox("run:/bin/true"), /^ran: /);
+});
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`command [${isolation}]: an ungranted file does not exist for the plugin; a granted one does`, async () => {
+    await plantSecrets();
+    assert.match(
+      await probe(isolation, `read:${SECRET_DIR}/secret.txt`),
+      /^denied: FileNotFoundError/,
+    );
+    assert.match(await probe(isolation, "read:/etc/passwd"), /^denied: FileNotFoundError/);
+    const granted = await probe(isolation, `read:${SECRET_DIR}/secret.txt`, {
+      permissions: { read: [join(SECRET_DIR, "secret.txt")] },
+    });
+    assert.match(granted, /TOP-SECRET-TEXT/);
+  });
+
+  Deno.test(`command [${isolation}]: the root holds only the interpreter, its libraries, the snapshot and the grants`, async () => {
+    await using plugin = await startPlugin(PROBE, { contracts: [Probe], isolation });
+    const api = plugin.api(Probe);
+    // Every top-level name must come from a mount in the plan: an allow-list, not a deny-list.
+    const args = plugin.plan.args;
+    const mounted = new Set(["dev", "proc", "tmp"]);
+    for (const [i, arg] of args.entries()) {
+      if (["--ro-bind", "--bind", "--symlink"].includes(arg)) {
+        mounted.add(args[i + 2].split("/")[1]);
+      }
+    }
+    const root = (await api.attempt("list:/")).replace(/^listed: /, "").split(",");
+    assert.ok(root.length > 3, root.join(","));
+    for (const name of root) assert.ok(mounted.has(name), `"/${name}" is visible: ${root}`);
+    assert.ok(!root.includes("etc") && !root.includes("home"), root.join(","));
+    const python = args.at(-3)!;
+    assert.match(python, /python3/);
+    const site = await api.attempt(`list:${python.replace(/bin\/python[\d.]*$/, "")}lib`);
+    assert.match(site, /^listed: /, "the interpreter's library folder is there");
+    assert.match(await api.attempt("run:/usr/bin/env"), /^denied: FileNotFoundError/);
+    // The host's installed packages stay out of sight: empty under the stdlib's mount, or absent.
+    const purelib = new TextDecoder().decode(
+      (await new Deno.Command("python3", {
+        args: ["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        stdout: "piped",
+      }).output()).stdout,
+    ).trim();
+    assert.match(await api.attempt(`list:${purelib}`), /^(listed: |denied: FileNotFoundError.*)$/);
+  });
+
+  Deno.test(`command [${isolation}]: the plugin cannot reach a server on the host's loopback`, async () => {
+    await using server = recordingServer();
+    const outcome = await probe(isolation, `connect:127.0.0.1:${server.port}`);
+    assert.match(outcome, /^denied: /);
+    assert.deepEqual(server.requests, []);
+  });
+
+  Deno.test(`command [${isolation}]: writes land only in a granted folder`, async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    try {
+      const denied = await probe(isolation, `write:${dir}/x.txt`);
+      assert.match(denied, /^denied: /);
+      const wrote = await probe(isolation, `write:${dir}/x.txt`, {
+        permissions: { read: [dir], write: [dir] },
+      });
+      assert.equal(wrote, `wrote ${dir}/x.txt`);
+      assert.equal(await Deno.readTextFile(`${dir}/x.txt`), "written by py_probe\n");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+
+  Deno.test(`command [${isolation}]: memory is capped by the memory limit`, async () => {
+    const outcome = await probe(isolation, "alloc:2048", { memoryLimitMiB: 128 });
+    const reached = Number(/stopped at (\d+) MiB/.exec(outcome)?.[1] ?? Infinity);
+    assert.ok(reached <= 128, `allocated ${outcome} against a 128 MiB limit`);
+  });
+
+  Deno.test(`command [${isolation}]: the environment is the plan's, nothing inherited`, async () => {
+    await using plugin = await startPlugin(PROBE, {
+      contracts: [Probe],
+      isolation,
+      permissions: { env: { GREETING: "hi" } },
+    });
+    const env = JSON.parse((await plugin.api(Probe).attempt("env")).slice("env: ".length));
+    // Python adds LC_CTYPE when it coerces the C locale to UTF-8 (PEP 538).
+    delete env.LC_CTYPE;
+    assert.deepEqual(env, plugin.plan.env);
+    assert.equal(env.GREETING, "hi");
+  });
+}
+
+Deno.test("command: a SIGKILLed host takes its Python plugin with it, even one that ignores SIGTERM and EOF", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", fixture("host_with_python.ts").pathname],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await within(reader.read(), 30_000, "the host to start its plugin");
+    if (done) throw new Error(`host exited early: ${text}`);
+    text += value;
+  }
+  const { nonce, said } = JSON.parse(text.split("\n")[0]);
+  assert.match(said, /^refusing to die/);
+  assert.ok(processesWith(nonce).length > 0, "the plugin runs");
+  child.kill("SIGKILL");
+  await Promise.all([child.status, reader.cancel(), child.stderr.cancel()]);
+  await until(() => processesWith(nonce).length === 0, 2000, "the plugin to die with its host");
+});

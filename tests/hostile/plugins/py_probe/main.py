@@ -1,0 +1,84 @@
+"""A hostile plugin in Python: serves the `probe` contract (probe.ts) and,
+on request, tries to read, list, write, connect, run, allocate, or outlive
+its host. Each attempt says what happened, so a test can check the outcome
+under plugbox and, as a control, without it."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+NONCE = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--plugbox-nonce=")), None)
+refuse_to_die = False
+
+
+def send(message):
+    sys.stdout.write(json.dumps({"jsonrpc": "2.0", **message}) + "\n")
+    sys.stdout.flush()
+
+
+def attempt(what):
+    global refuse_to_die
+    kind, _, arg = (what or "").partition(":")
+    try:
+        if kind == "read":
+            with open(arg, encoding="utf-8", errors="replace") as file:
+                return "read: " + file.read(200)
+        if kind == "list":
+            return "listed: " + ",".join(sorted(os.listdir(arg))[:50])
+        if kind == "write":
+            with open(arg, "w", encoding="utf-8") as file:
+                file.write("written by py_probe\n")
+            return "wrote " + arg
+        if kind == "connect":
+            host, port = arg.rsplit(":", 1)
+            with socket.create_connection((host, int(port)), timeout=3) as conn:
+                conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                return "connected: " + conn.recv(200).decode(errors="replace")
+        if kind == "run":
+            return "ran: " + subprocess.run([arg], capture_output=True, timeout=5).stdout.decode()
+        if kind == "alloc":
+            held, mib = [], 0
+            try:
+                while mib < int(arg):
+                    held.append(bytearray(16 * 1024 * 1024))
+                    mib += 16
+                return f"allocated {mib} MiB"
+            except MemoryError:
+                return f"stopped at {mib} MiB"
+        if kind == "env":
+            return "env: " + json.dumps(dict(os.environ), sort_keys=True)
+        if kind == "refuse-to-die":
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_IGN)
+            refuse_to_die = True
+            return f"refusing to die as pid {os.getpid()}"
+        if kind == "wrong-result":
+            return 42
+        return "unknown attempt " + repr(what)
+    except Exception as error:  # The outcome is the answer: what stopped the attempt.
+        return f"denied: {type(error).__name__}: {error}"
+
+
+def answer(msg_id, method, params):
+    if method == "$/initialize":
+        if params.get("nonce") != NONCE:
+            return send({"id": msg_id, "error": {"code": -32011, "message": "Nonce mismatch"}})
+        return send({"id": msg_id, "result": {"protocolVersion": 1, "nonce": NONCE,
+                    "contracts": [{"name": "probe", "version": 1, "methods": ["attempt"]}]}})
+    if method == "$/ping":
+        return send({"id": msg_id, "result": {}})
+    if method == "probe.attempt":
+        return send({"id": msg_id, "result": attempt(params[0] if params else None)})
+    send({"id": msg_id, "error": {"code": -32601, "message": "Method not found: " + method}})
+
+
+for line in sys.stdin:
+    message = json.loads(line)
+    if "id" in message and "method" in message:
+        answer(message["id"], message["method"], message.get("params") or {})
+while refuse_to_die:  # stdin closed, and it will not go
+    time.sleep(1)

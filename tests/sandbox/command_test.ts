@@ -1,0 +1,83 @@
+// Command plugins: plugins/python-hello speaks the protocol in Python and is
+// typed and validated by the same contract as the TypeScript hello plugin.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { PluginError, startPlugin, ValidationError } from "../../mod.ts";
+import { Greeter } from "../../plugins/hello/contract.ts";
+import { rejected } from "../_helpers.ts";
+import { Probe } from "../hostile/plugins/probe.ts";
+
+const repo = fileURLToPath(new URL("../../", import.meta.url));
+const PYTHON_HELLO = join(repo, "plugins/python-hello/main.py");
+const HELLO = join(repo, "plugins/hello/main.ts");
+
+for (const isolation of ["auto", "os"] as const) {
+  Deno.test(`python-hello [${isolation}]: answers through the greeter contract and reads a granted file`, async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir());
+    try {
+      await Deno.writeTextFile(join(dir, "hi.txt"), "good morning\nsecond line\n");
+      await using plugin = await startPlugin(PYTHON_HELLO, {
+        contracts: [Greeter],
+        isolation,
+        permissions: { read: [dir] },
+      });
+      assert.equal(plugin.isolation, "os");
+      assert.equal(plugin.plan.kind, "command");
+      const greeter = plugin.api(Greeter);
+      assert.equal(await greeter.sayHello("a"), "hello, a");
+      assert.equal(await greeter.readGreeting(join(dir, "hi.txt")), "good morning");
+      const status = await plugin.close();
+      assert.equal(status.reason, "stopped", "it exits when stdin closes");
+      assert.equal(status.code, 0);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+Deno.test("python-hello is validated by the same contract: arguments before sending, in the plugin, and results on arrival", async () => {
+  await using plugin = await startPlugin(PYTHON_HELLO, { contracts: [Greeter] });
+  const greeter = plugin.api(Greeter);
+  // @ts-expect-error: the contract types the argument as a string
+  const local = await rejected<ValidationError>(greeter.sayHello(42));
+  assert.ok(local instanceof ValidationError && local.direction === "input");
+  // The raw call skips the host's check: the Python plugin checks too, with the protocol's issues.
+  const remote = await rejected<{ code: number; data: { issues: { path: unknown[] }[] } }>(
+    plugin.call("greeter.sayHello", [42]),
+  );
+  assert.equal(remote.code, -32602);
+  assert.deepEqual(remote.data.issues[0].path, [0]);
+  const thrown = await rejected<PluginError>(greeter.readGreeting("/no/such/file"));
+  assert.ok(thrown instanceof PluginError);
+  assert.equal(thrown.remoteName, "FileNotFoundError");
+  await using probe = await startPlugin(
+    join(repo, "tests/hostile/plugins/py_probe/main.py"),
+    { contracts: [Probe] },
+  );
+  const wrong = await rejected<ValidationError>(probe.api(Probe).attempt("wrong-result"));
+  assert.ok(wrong instanceof ValidationError && wrong.direction === "output", String(wrong));
+});
+
+Deno.test("python-hello describes itself exactly as the TypeScript hello plugin does", async () => {
+  await using python = await startPlugin(PYTHON_HELLO, { contracts: [Greeter] });
+  await using deno = await startPlugin(HELLO, { contracts: [Greeter] });
+  assert.deepEqual(await python.describe(), await deno.describe());
+  await python.ping();
+});
+
+Deno.test("plug call and plug inspect run python-hello", async () => {
+  const cli = join(repo, "cli.ts");
+  const run = async (...args: string[]) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", cli, ...args],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  };
+  assert.equal(await run("call", PYTHON_HELLO, "greeter.sayHello", '"a"'), '"hello, a"\n');
+  const inspected = await run("inspect", PYTHON_HELLO);
+  assert.match(inspected, /graph {7}none: a command plugin \(python3 main\.py\)/);
+  assert.match(inspected, /sayHello\(string\): string/);
+});

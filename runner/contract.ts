@@ -4,7 +4,7 @@
  * @module
  */
 
-import { z } from "zod";
+import { z } from "npm:zod@^4.1.0";
 
 /**
  * A method schema: `z.function({ input: [...], output })`.

@@ -14,7 +14,7 @@ import { type LogEntry, LogParser } from "./logs.ts";
 import { Peer, ResponseError } from "../wire/mod.ts";
 import { PluginProcess } from "./process.ts";
 import { userPaths } from "./stderr.ts";
-import { z } from "zod";
+import { z } from "npm:zod@^4.1.0";
 import {
   DEFAULT_MAX_LINE_BYTES,
   type DescribedContract,

@@ -6,7 +6,7 @@
 
 import { type Contract, type ContractImpl, type MethodInfo, methodsOf } from "../contract.ts";
 import { type RequestContext, ResponseError } from "../wire/mod.ts";
-import { z } from "zod";
+import { z } from "npm:zod@^4.1.0";
 import { type DescribedContract, ErrorCode, type ServedContract, wireMethod } from "../wire/mod.ts";
 
 /**

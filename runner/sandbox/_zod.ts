@@ -1,3 +1,3 @@
 // Entry for the SDK bundle's copy of zod (see sdk.ts): every named export and the default.
-export * from "zod";
-export { default } from "zod";
+export * from "npm:zod@^4.1.0";
+export { default } from "npm:zod@^4.1.0";

@@ -6,7 +6,7 @@
  */
 
 import { isAbsolute, join, resolve } from "node:path";
-import { z } from "zod";
+import { z } from "npm:zod@^4.1.0";
 import { PreflightError } from "../errors.ts";
 import { isWithin, type ResolvedGrants } from "./permissions.ts";
 import { neutralize } from "../wire/mod.ts";

@@ -6,7 +6,7 @@
 
 import { existsSync } from "node:fs";
 import { isAbsolute, resolve, sep } from "node:path";
-import { z } from "zod";
+import { z } from "npm:zod@^4.1.0";
 import { canonicalNetGrant, isPrivateHost } from "./net.ts";
 
 /**

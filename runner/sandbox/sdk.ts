@@ -11,7 +11,7 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { PLUGBOX_VERSION, PLUGIN_JS, ZOD_JS, ZOD_VERSION } from "./_sdk_bundle.ts";
+import { PLUGBOX_VERSION, PLUGIN_JS, ZOD_JS, ZOD_SPECIFIER, ZOD_VERSION } from "./_sdk_bundle.ts";
 
 /** Paths of a written SDK in the cache. */
 export interface SdkFiles {
@@ -34,7 +34,12 @@ const [MAJOR, MINOR] = PLUGBOX_VERSION.split(".");
 const PLUGBOX_VERSIONS = ["", `@${PLUGBOX_VERSION}`, `@^${PLUGBOX_VERSION}`, `@${MAJOR}.${MINOR}`];
 PLUGBOX_VERSIONS.push(`@^${MAJOR}.${MINOR}`);
 
-/** Specifiers a plugin may use for the SDK; all map into the bundle. */
+/**
+ * Specifiers a plugin may use for the SDK; all map into the bundle. Besides
+ * the package names, the URLs of this very install's entry files (a path,
+ * an `https:` root, JSR's files), so a contract shared with a host that
+ * imports plugbox by URL loads in the plugin too.
+ */
 export const SDK_SPECIFIERS: readonly string[] = [
   "@plugbox/plugbox/plugin",
   "@plugbox/plugbox/contract",
@@ -42,6 +47,8 @@ export const SDK_SPECIFIERS: readonly string[] = [
     `jsr:@plugbox/plugbox${v}/plugin`,
     `jsr:@plugbox/plugbox${v}/contract`,
   ]),
+  new URL("../../plugin.ts", import.meta.url).href,
+  new URL("../../contract.ts", import.meta.url).href,
 ];
 
 /** Specifiers a plugin may use for zod; all map to the bundle's one copy. */
@@ -53,6 +60,7 @@ export const ZOD_SPECIFIERS: readonly string[] = [
   "npm:zod@^4",
   `npm:zod@${ZOD_VERSION}`,
   `npm:zod@^${ZOD_VERSION}`,
+  ZOD_SPECIFIER,
 ];
 
 function importMap(): string {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ensureSdk } from "../../runner/sandbox/sdk.ts";
-import { PLUGIN_JS, ZOD_JS } from "../../runner/sandbox/_sdk_bundle.ts";
+import { PLUGIN_JS, ZOD_JS, ZOD_SPECIFIER } from "../../runner/sandbox/_sdk_bundle.ts";
 import { buildSdkModule, BUNDLE_MODULE } from "../../tools/build_sdk.ts";
 
 async function withCache(test: (cacheDir: string) => Promise<void>): Promise<void> {
@@ -38,6 +38,9 @@ Deno.test("ensureSdk() writes the prebuilt bundle once into the cache, read-only
       assert.ok(key in map, key);
     }
     assert.equal(map.zod, "./zod.js");
+    assert.equal(map[ZOD_SPECIFIER], "./zod.js", "the specifier plugin.js imports zod by");
+    const own = new URL("../../plugin.ts", import.meta.url).href;
+    assert.equal(map[own], "./plugin.js", "this install's own plugin.ts URL maps to the bundle");
     const entries = await Array.fromAsync(Deno.readDir(join(cacheDir, "sdk")));
     assert.deepEqual(
       entries.map((e) => e.name),
@@ -63,7 +66,7 @@ Deno.test("ensureSdk() moves a damaged SDK folder aside and writes it again", as
 });
 
 Deno.test("the SDK bundle holds one copy of zod: plugin.js imports it by name and carries none of it", () => {
-  assert.match(PLUGIN_JS, /from"zod"/);
+  assert.ok(PLUGIN_JS.includes(`from"${ZOD_SPECIFIER}"`), "plugin.js imports zod by name");
   assert.ok(!PLUGIN_JS.includes("$ZodType"), "zod's own code is not inside plugin.js");
   assert.ok(ZOD_JS.includes("$ZodType"), "zod.js is zod");
   assert.ok(PLUGIN_JS.length < 64 * 1024, `plugin.js is ${PLUGIN_JS.length} characters`);

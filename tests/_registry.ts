@@ -148,16 +148,16 @@ export class LocalRegistry implements AsyncDisposable {
   static async start(): Promise<LocalRegistry> {
     const dir = await Deno.makeTempDir({ prefix: "plugbox-registry-" });
     const { ca, cert, key } = await makeCertificates(dir);
-    let registry: LocalRegistry | undefined;
+    const ref: { registry?: LocalRegistry } = {};
     const server = Deno.serve({
       hostname: "127.0.0.1",
       port: 0,
       cert: await Deno.readTextFile(cert),
       key: await Deno.readTextFile(key),
       onListen() {},
-    }, (request) => registry!.#handle(request));
-    registry = new LocalRegistry(server, ca, dir);
-    return registry;
+    }, (request) => ref.registry!.#handle(request));
+    ref.registry = new LocalRegistry(server, ca, dir);
+    return ref.registry;
   }
 
   /** The environment a Deno process needs to use only this registry, and nothing else off the machine. */
@@ -267,7 +267,7 @@ export class LocalRegistry implements AsyncDisposable {
     });
   }
 
-  async #versionMeta(scope: string, name: string, version: string): Promise<Response> {
+  #versionMeta(scope: string, name: string, version: string): Response {
     const files = this.published.get(`@${scope}/${name}@${version}`);
     if (!files) return new Response("not found", { status: 404 });
     const config = JSON.parse(new TextDecoder().decode(files.get("/deno.json")!));

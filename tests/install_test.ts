@@ -69,7 +69,7 @@ async function deno(args: string[], cwd: string, env: Record<string, string>) {
 }
 
 /** A fresh Deno cache and plugbox cache, in a folder with no deno.json above it. */
-async function freshEnv(registry: LocalRegistry, work: string): Promise<Record<string, string>> {
+function freshEnv(registry: LocalRegistry, work: string): Record<string, string> {
   for (let dir = work; dir !== "/"; dir = join(dir, "..")) {
     assert.ok(
       !["deno.json", "deno.jsonc", "package.json"].some((f) => exists(join(dir, f))),
@@ -122,7 +122,7 @@ Deno.test("install: from a JSR-like registry, an https: root and a local path, o
       plugin: "jsr:@plugbox/plugbox/plugin",
     });
     try {
-      const env = await freshEnv(registry, work);
+      const env = freshEnv(registry, work);
       const cli = ["run", "-A", "jsr:@plugbox/plugbox/cli", "call"];
       const call = await deno([...cli, "./greeter/main.ts", "greeter.sayHello", '"a"'], work, env);
       assert.equal(call.stdout, '"hello, a"\n', call.stderr);
@@ -147,7 +147,7 @@ Deno.test("install: from a JSR-like registry, an https: root and a local path, o
       });
       try {
         await Deno.writeTextFile(join(work, "host.ts"), hostScript("jsr:@plugbox/plugbox"));
-        const env = await freshEnv(registry, work);
+        const env = freshEnv(registry, work);
         const host = await deno(["run", "-A", "host.ts"], work, env);
         assert.match(host.stdout, /\nhello, a\n$/, host.stderr);
         noRequestAfterLoad(registry, host.stdout);
@@ -163,7 +163,7 @@ Deno.test("install: from a JSR-like registry, an https: root and a local path, o
       const work = await userFolder({ contract: `${root}contract.ts`, plugin: `${root}plugin.ts` });
       try {
         await Deno.writeTextFile(join(work, "host.ts"), hostScript(`${root}mod.ts`));
-        const env = await freshEnv(registry, work);
+        const env = freshEnv(registry, work);
         const host = await deno(["run", "-A", "host.ts"], work, env);
         assert.match(host.stdout, /\nhello, a\n$/, host.stderr);
         noRequestAfterLoad(registry, host.stdout);
@@ -180,7 +180,7 @@ Deno.test("install: from a JSR-like registry, an https: root and a local path, o
     });
     try {
       await Deno.writeTextFile(join(work, "host.ts"), hostScript(join(repo, "mod.ts")));
-      const env = await freshEnv(registry, work);
+      const env = freshEnv(registry, work);
       const host = await deno(["run", "-A", "host.ts"], work, env);
       assert.match(host.stdout, /\nhello, a\n$/, host.stderr);
     } finally {

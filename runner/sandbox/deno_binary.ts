@@ -116,10 +116,15 @@ async function probe(path: string, source: string): Promise<DenoBinary> {
  *
  * @throws {TypeError} naming the binary, where it came from, and how to name another.
  */
-export function resolveDeno(search: DenoSearch): Promise<DenoBinary> {
+export async function resolveDeno(search: DenoSearch): Promise<DenoBinary> {
   const { path, source } = chooseDeno(search);
+  if (search.standalone && path === search.execPath) {
+    throw new TypeError(
+      `Cannot start plugin: the Deno binary "${path}" (from ${source}) is this host itself, a deno compile'd program, not Deno; ${HOW_TO_NAME}`,
+    );
+  }
   if (!search.standalone && path === search.execPath) {
-    return Promise.resolve({ path: Deno.realPathSync(path), version: Deno.version.deno });
+    return { path: Deno.realPathSync(path), version: Deno.version.deno };
   }
   let found = checked.get(path);
   if (!found) {
@@ -127,5 +132,5 @@ export function resolveDeno(search: DenoSearch): Promise<DenoBinary> {
     found.catch(() => checked.delete(path));
     checked.set(path, found);
   }
-  return found;
+  return await found;
 }

@@ -1,0 +1,89 @@
+// A host made with `deno compile` is its own binary, not Deno: plugbox must
+// run plugins with a real Deno (found on PATH, or named by PLUGBOX_DENO) and
+// say how to name one when there is none.
+//
+// `deno compile` needs denort, the runtime it embeds the program in, which
+// Deno downloads from its release server on first use (it is on no package
+// registry). Where it cannot be had (DENORT_BIN unset and none in the Deno
+// cache), this test cannot run and is reported as ignored; the choice of
+// binary itself is tested without compiling in tests/sandbox/deno_binary_test.ts.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const repo = fileURLToPath(new URL("../", import.meta.url));
+
+function cachedDenort(): string | undefined {
+  const explicit = Deno.env.get("DENORT_BIN");
+  if (explicit) return explicit;
+  const denoDir = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/", ".cache/deno");
+  const zip = join(
+    denoDir,
+    `dl/release/v${Deno.version.deno}/denort-${Deno.build.target}.zip`,
+  );
+  try {
+    Deno.statSync(zip);
+    return zip;
+  } catch {
+    return undefined;
+  }
+}
+
+const denort = cachedDenort();
+
+async function run(command: string, args: string[], env: Record<string, string>) {
+  const out = await new Deno.Command(command, {
+    args,
+    env,
+    clearEnv: true,
+    cwd: repo,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+}
+
+Deno.test({
+  name:
+    "a deno compile'd host starts a plugin with deno from PATH or PLUGBOX_DENO, and says how to name one when there is none",
+  ignore: denort === undefined,
+  async fn() {
+    const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-compiled-" }));
+    try {
+      const host = join(dir, "host");
+      const compiled = await run(Deno.execPath(), [
+        "compile",
+        "--allow-all",
+        "--output",
+        host,
+        join(repo, "tests/fixtures/start_hello.ts"),
+      ], Deno.env.toObject());
+      assert.equal(compiled.code, 0, compiled.stderr);
+      // A PATH with the sandbox's tools and no deno.
+      const bin = join(dir, "bin");
+      await Deno.mkdir(bin);
+      for (const tool of ["bwrap", "prlimit", "setsid", "setpriv", "ldd"]) {
+        const found = (await run("sh", ["-c", `command -v ${tool}`], Deno.env.toObject())).stdout;
+        if (found.trim()) await Deno.symlink(found.trim(), join(bin, tool));
+      }
+      const hello = join(repo, "plugins/hello/main.ts");
+      const base = {
+        HOME: Deno.env.get("HOME")!,
+        PATH: bin,
+        PLUGBOX_CACHE_DIR: join(dir, "cache"),
+      };
+      const none = await run(host, [hello], base);
+      assert.match(none.stdout, /deno compile'd binary, not Deno; no "deno" was found on PATH/);
+      assert.match(none.stdout, /PLUGBOX_DENO/);
+      const named = await run(host, [hello], { ...base, PLUGBOX_DENO: Deno.execPath() });
+      assert.equal(named.stdout, "hello, a\n", named.stderr);
+      await Deno.symlink(Deno.execPath(), join(bin, "deno"));
+      const onPath = await run(host, [hello], base);
+      assert.equal(onPath.stdout, "hello, a\n", onPath.stderr);
+    } finally {
+      await new Deno.Command("chmod", { args: ["-R", "u+w", dir] }).output();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -182,7 +182,24 @@ export class LocalRegistry implements AsyncDisposable {
   async addNpmFromCache(name: string, version: string): Promise<void> {
     const info = JSON.parse((await sh(Deno.execPath(), ["info", "--json"])).stdout);
     const source = join(info.npmCache, "registry.npmjs.org", name, version);
-    const out = join(this.#dir, `${name}-${version}.tgz`);
+    await this.#pack(name, version, source);
+  }
+
+  /** Offers an npm package made of `files` (a stand-in written by a test). */
+  async addNpmFromFiles(
+    name: string,
+    version: string,
+    files: Record<string, string>,
+  ): Promise<void> {
+    const source = await Deno.makeTempDir({ dir: this.#dir });
+    for (const [path, text] of Object.entries(files)) {
+      await Deno.writeTextFile(join(source, path), text);
+    }
+    await this.#pack(name, version, source);
+  }
+
+  async #pack(name: string, version: string, source: string): Promise<void> {
+    const out = join(this.#dir, `${name.replace("/", "_")}-${version}.tgz`);
     await sh("tar", [
       "-czf",
       out,

@@ -1,0 +1,251 @@
+// Every code block in README.md is checked here, so none can drift: each
+// carries a marker (`<!-- check: KIND ARGS -->`) saying how. The quick start
+// is followed as a new user would, from a JSR-like registry, offline, in a
+// fresh folder: install, write the files, type-check them, run the host with
+// the narrowest permissions, call the plugin from the shell, vendor a
+// package, and run the Python plugin.
+import assert from "node:assert/strict";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { LocalRegistry } from "./_registry.ts";
+
+const repo = fileURLToPath(new URL("../", import.meta.url));
+const README = Deno.readTextFileSync(join(repo, "README.md"));
+
+interface Block {
+  kind: string;
+  args: string[];
+  lang: string;
+  code: string;
+}
+
+function blocks(): Block[] {
+  const found: Block[] = [];
+  const pattern = /<!-- check: ([^>]*?) -->\n\n```(\w*)[^\n]*\n([\s\S]*?)\n```/g;
+  for (const m of README.matchAll(pattern)) {
+    const [kind, ...args] = m[1].trim().split(/\s+/);
+    found.push({ kind, args, lang: m[2], code: m[3] });
+  }
+  return found;
+}
+
+function only(kind: string, arg?: string): Block {
+  const found = blocks().filter((b) => b.kind === kind && (arg === undefined || b.args[0] === arg));
+  assert.equal(found.length, 1, `one README block marked "${kind} ${arg ?? ""}"`);
+  return found[0];
+}
+
+const KINDS = ["tasks", "install", "compile", "run", "file", "plug", "vendor", "layout"];
+
+Deno.test("every code block in README.md carries a check marker this test knows", () => {
+  const fences = README.match(/^```/gm)?.length ?? 0;
+  assert.equal(fences % 2, 0);
+  const marked = blocks();
+  assert.equal(marked.length, fences / 2, "a README code block has no <!-- check: ... --> marker");
+  for (const block of marked) assert.ok(KINDS.includes(block.kind), block.kind);
+});
+
+Deno.test("README: the tasks it names exist, with the Deno version CI pins", () => {
+  const tasks = JSON.parse(Deno.readTextFileSync(join(repo, "deno.json"))).tasks;
+  const code = only("tasks").code;
+  for (const [, task] of code.matchAll(/deno task (\S+)/g)) assert.ok(task in tasks, task);
+  const ci = /DENO_VERSION=(\S+)/.exec(Deno.readTextFileSync(join(repo, ".ci/run")))![1];
+  for (const [, version] of code.matchAll(/npx deno@(\S+)/g)) assert.equal(version, ci);
+});
+
+Deno.test("README: the layout names files and folders that exist", () => {
+  const code = only("layout").code;
+  const names = [...code.matchAll(/(?:^|\s)([\w.]+(?:\.ts|\.md|\/))(?=\s|$)/gm)].map((m) => m[1]);
+  assert.ok(names.length > 10, names.join(" "));
+  const paths: string[] = [];
+  const walk = (dir: string, rel: string) => {
+    for (const entry of Deno.readDirSync(dir)) {
+      if (entry.name === ".git") continue;
+      const path = `${rel}${entry.name}${entry.isDirectory ? "/" : ""}`;
+      paths.push(path);
+      if (entry.isDirectory) walk(join(dir, entry.name), path);
+    }
+  };
+  walk(repo, "");
+  for (const name of names) {
+    assert.ok(
+      paths.some((p) => p === name || p.endsWith(`/${name}`)),
+      `${name} in the README's layout exists`,
+    );
+  }
+});
+
+Deno.test("README: the compile block builds host.ts and names the Deno binary plugins run with", () => {
+  // Running it needs denort (see tests/compile_test.ts); here its words are checked.
+  const code = only("compile").code;
+  assert.match(code, /^deno compile .*--output my-host host\.ts$/m);
+  assert.match(code, /^PLUGBOX_DENO="\$\(command -v deno\)" \.\/my-host$/m);
+});
+
+async function sh(
+  script: string,
+  cwd: string,
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", script],
+    cwd,
+    env,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
+}
+
+/** The lines a block's comments say it prints: `// hello, a` after a console.log. */
+function expectedOutput(code: string): string[] {
+  return [...code.matchAll(/console\.log\(.*\/\/ (.+)$/gm)].map((m) => m[1]);
+}
+
+/** esbuild, which `deno bundle` downloads from npm on first use, copied into a fresh Deno dir. */
+async function withEsbuild(denoDir: string): Promise<void> {
+  const info = JSON.parse(
+    new TextDecoder().decode(
+      (await new Deno.Command(Deno.execPath(), { args: ["info", "--json"], stdout: "piped" })
+        .output()).stdout,
+    ),
+  );
+  const dl = join(info.denoDir, "dl");
+  const has = () => [...Deno.readDirSync(dl)].find((e) => e.name.startsWith("esbuild-"));
+  if (!has()) {
+    const dir = await Deno.makeTempDir();
+    await Deno.writeTextFile(join(dir, "x.ts"), "export const x = 1;\n");
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["bundle", "--quiet", "--output", join(dir, "x.js"), join(dir, "x.ts")],
+    }).output();
+    await Deno.remove(dir, { recursive: true });
+    assert.ok(out.success, "deno bundle fetched esbuild from npm");
+  }
+  await Deno.mkdir(join(denoDir, "dl"), { recursive: true });
+  await new Deno.Command("cp", { args: ["-r", join(dl, has()!.name), join(denoDir, "dl")] })
+    .output();
+}
+
+// A stand-in for left-pad 1.3.0 with its real interface, served by the local npm registry.
+const LEFT_PAD = {
+  "package.json": JSON.stringify({ name: "left-pad", version: "1.3.0", main: "index.js" }),
+  "index.js": `"use strict";
+module.exports = leftPad;
+function leftPad(str, len, ch) {
+  str = String(str);
+  ch = ch === undefined ? " " : String(ch);
+  while (str.length < len) str = ch + str;
+  return str;
+}
+`,
+};
+
+Deno.test("README: the quick start works as written, from a JSR-like registry, offline", async (t) => {
+  await using registry = await LocalRegistry.start();
+  const zod =
+    JSON.parse(Deno.readTextFileSync(join(repo, "deno.lock"))).specifiers["npm:zod@^4.1.0"];
+  await registry.addNpmFromCache("zod", zod);
+  await registry.addNpmFromFiles("left-pad", "1.3.0", LEFT_PAD);
+  await registry.publishRepo();
+  const project = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-readme-" }));
+  const home = join(project, ".home");
+  await Deno.mkdir(home);
+  const env = { ...registry.env(join(project, ".deno")), HOME: home };
+  const plugCli = "deno run -A jsr:@plugbox/plugbox/cli";
+  try {
+    await t.step("install", async () => {
+      const out = await sh(only("install").code, project, env);
+      assert.equal(out.code, 0, out.stderr);
+      const imports = JSON.parse(await Deno.readTextFile(join(project, "deno.json"))).imports;
+      assert.match(imports["@plugbox/plugbox"], /^jsr:@plugbox\/plugbox@/);
+      assert.match(imports.zod, /^npm:zod@/);
+    });
+
+    await t.step("the files type-check against the package", async () => {
+      for (const block of blocks().filter((b) => b.kind === "file")) {
+        const path = join(project, block.args[0]);
+        await Deno.mkdir(dirname(path), { recursive: true });
+        if (block.args[0] !== "greeter/pad.ts") await Deno.writeTextFile(path, `${block.code}\n`);
+      }
+      await Deno.copyFile(
+        join(repo, "plugins/python-hello/main.py"),
+        join(project, "python-hello/main.py"),
+      );
+      await Deno.mkdir(join(project, "data"));
+      await Deno.writeTextFile(join(project, "data/hi.txt"), "hi\nsecond line\n");
+      const check = await sh("deno check host.ts lifecycle.ts greeter/main.ts", project, env);
+      assert.equal(check.code, 0, check.stderr);
+    });
+
+    await t.step(
+      "the host runs with the narrowest permissions and prints what its comments say",
+      async () => {
+        const out = await sh(only("run", "host.ts").code, project, env);
+        assert.equal(out.code, 0, out.stderr);
+        assert.deepEqual(
+          out.stdout.trimEnd().split("\n"),
+          expectedOutput(only("file", "host.ts").code),
+        );
+      },
+    );
+
+    await t.step("the lifecycle example runs", async () => {
+      const out = await sh("deno run -A lifecycle.ts", project, env);
+      assert.equal(out.code, 0, out.stderr);
+      assert.deepEqual(
+        out.stdout.trimEnd().split("\n"),
+        expectedOutput(only("file", "lifecycle.ts").code),
+      );
+    });
+
+    await t.step("each plug line does what its comment says", async () => {
+      for (const line of only("plug").code.split("\n")) {
+        const [command, comment = ""] = line.split(/\s+#\s+/);
+        const out = await sh(command.replace("deno task plug", plugCli), project, env);
+        const exit = /exit (\d+)/.exec(comment);
+        if (exit) {
+          assert.equal(out.code, Number(exit[1]), `${line}\n${out.stderr}`);
+          assert.match(out.stderr, new RegExp(`^${comment.split(",")[0]}: `), line);
+        } else {
+          assert.equal(out.code, 0, `${line}\n${out.stderr}`);
+          if (comment.startsWith('"')) assert.equal(out.stdout, `${comment}\n`, line);
+        }
+      }
+    });
+
+    await t.step("vendoring an npm package into the plugin's folder", async () => {
+      await withEsbuild(join(project, ".deno"));
+      const out = await sh(only("vendor").code, project, env);
+      assert.equal(out.code, 0, out.stderr);
+      await Deno.writeTextFile(
+        join(project, "greeter/pad.ts"),
+        `${only("file", "greeter/pad.ts").code}\n`,
+      );
+      const check = await sh("deno check greeter/pad.ts", project, env);
+      assert.equal(check.code, 0, check.stderr);
+      const preflight = await sh(`${plugCli} check greeter/pad.ts`, project, env);
+      assert.equal(preflight.code, 0, preflight.stdout + preflight.stderr);
+      const used = await sh(
+        `deno eval 'const { padded } = await import("./greeter/pad.ts"); console.log(JSON.stringify(padded("ab")))'`,
+        project,
+        env,
+      );
+      assert.equal(used.stdout, '"      ab"\n', used.stderr);
+    });
+
+    await t.step("the Python plugin runs from its plugbox.json", async () => {
+      const out = await sh(
+        `${plugCli} call python-hello/main.py greeter.sayHello '"c"'`,
+        project,
+        env,
+      );
+      assert.equal(out.stdout, '"hello, c"\n', out.stderr);
+    });
+  } finally {
+    await new Deno.Command("chmod", { args: ["-R", "u+w", project] }).output();
+    await Deno.remove(project, { recursive: true });
+  }
+});

@@ -249,3 +249,43 @@ Deno.test("README: the quick start works as written, from a JSR-like registry, o
     await Deno.remove(project, { recursive: true });
   }
 });
+
+Deno.test("PROTOCOL.md's walkthrough quotes plugins/python-hello exactly, and its host example runs", async () => {
+  const protocol = Deno.readTextFileSync(join(repo, "PROTOCOL.md"));
+  const section = protocol.slice(protocol.indexOf("## 9. Writing a plugin in another language"));
+  const main = Deno.readTextFileSync(join(repo, "plugins/python-hello/main.py"));
+  const fenced = (lang: string) =>
+    [...section.matchAll(new RegExp("```" + lang + "\\n([\\s\\S]*?)\\n```", "g"))].map((m) => m[1]);
+  const python = fenced("python");
+  assert.ok(python.length >= 5);
+  for (const excerpt of python) assert.ok(main.includes(excerpt), `main.py holds:\n${excerpt}`);
+  const [manifest] = fenced("json");
+  assert.deepEqual(
+    JSON.parse(manifest),
+    JSON.parse(Deno.readTextFileSync(join(repo, "plugins/python-hello/plugbox.json"))),
+  );
+  for (const line of fenced("sh")[0].split("\n")) {
+    const [command, comment] = line.split(/\s+#\s+/);
+    const out = await sh(
+      command.replace("deno task plug", `deno run -A ${join(repo, "cli.ts")}`),
+      repo,
+      Deno.env.toObject(),
+    );
+    assert.equal(out.code, 0, `${line}\n${out.stderr}`);
+    if (comment.startsWith('"')) assert.equal(out.stdout, `${comment}\n`);
+  }
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.symlink(join(repo, "plugins"), join(dir, "plugins"));
+    const host = fenced("ts ignore")[0];
+    await Deno.writeTextFile(join(dir, "host.ts"), host);
+    const run = await sh(
+      `deno run -A --config ${join(repo, "deno.json")} host.ts`,
+      dir,
+      Deno.env.toObject(),
+    );
+    assert.equal(run.stdout, `${expectedOutput(host).join("\n")}\n`, run.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

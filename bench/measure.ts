@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { type Plugin, startPlugin } from "../mod.ts";
 import { Greeter } from "../plugins/hello/contract.ts";
 import { FloorClient } from "./floor_client.ts";
+import { ensureSdk } from "../runner/sandbox/sdk.ts";
 
 const HELLO = new URL("../plugins/hello/main.ts", import.meta.url);
 
@@ -244,4 +245,48 @@ export async function osLayerCost(sizes: Sizes): Promise<{ start: Sample; p50: S
     start: { plugbox: median(starts.os), floor: median(starts.deno) },
     p50: { plugbox: median(rtt.os), floor: median(rtt.deno) },
   };
+}
+
+/**
+ * What the one copy of zod costs a start: a bare Deno process that imports
+ * the SDK's `zod.js` (as every plugin does) against one that imports
+ * nothing, with a plugin's flags and its own Deno dir (so a code cache, as
+ * plugins have), alternating. `floor` holds the empty script.
+ */
+export async function zodShareOfStart(sizes: Sizes): Promise<Sample> {
+  const sdk = await ensureSdk(join(floorDenoDir, "..", "sdk-cache"));
+  const dir = join(floorDenoDir, "..", "zod-start");
+  await Deno.mkdir(dir, { recursive: true });
+  const scripts = {
+    zod: join(dir, "with_zod.js"),
+    empty: join(dir, "empty.js"),
+  };
+  await Deno.writeTextFile(scripts.zod, `import { z } from "zod";\nz.string();\n`);
+  await Deno.writeTextFile(scripts.empty, "\n");
+  const run = (script: string) =>
+    timed(() =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--no-config",
+          "--no-lock",
+          "--no-remote",
+          "--no-npm",
+          `--import-map=${sdk.importMap}`,
+          script,
+        ],
+        env: { DENO_DIR: join(dir, "deno_dir"), NO_COLOR: "1" },
+        clearEnv: true,
+        stdout: "null",
+        stderr: "null",
+      }).output()
+    );
+  await run(scripts.zod); // fills the code cache, as a plugin's first start does
+  const zod: number[] = [];
+  const empty: number[] = [];
+  for (let i = 0; i < sizes.starts; i++) {
+    zod.push(await run(scripts.zod));
+    empty.push(await run(scripts.empty));
+  }
+  return { plugbox: median(zod), floor: median(empty) };
 }

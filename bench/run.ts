@@ -6,6 +6,7 @@
  * @module
  */
 
+import { join } from "node:path";
 import {
   bigArgument,
   concurrentStarts,
@@ -21,7 +22,9 @@ import {
   start,
   startToFirstCall,
   throughput,
+  zodShareOfStart,
 } from "./measure.ts";
+import { PLUGIN_JS, ZOD_JS } from "../runner/sandbox/_sdk_bundle.ts";
 
 /** One line of the report. */
 export interface Row {
@@ -182,7 +185,16 @@ rows.push(row(
   reported,
 ));
 
-await Deno.remove(floorDenoDir, { recursive: true }).catch(() => {});
+progress("zod's share of a start");
+rows.push(row(
+  "Deno start importing the SDK's zod (floor: an empty script)",
+  "ms",
+  mid(await repeated(() => zodShareOfStart(sizes))),
+  "(reported)",
+  reported,
+));
+
+await Deno.remove(join(floorDenoDir, ".."), { recursive: true }).catch(() => {});
 
 if (json) {
   for (const r of rows) console.log(JSON.stringify(r));
@@ -204,6 +216,10 @@ if (json) {
   console.log("| " + widths.map((w) => "-".repeat(w)).join(" | ") + " |");
   for (const line of lines) console.log(format(line));
   console.log(
-    `\n${repetitions} repetitions, medians; Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores.`,
+    `\n${repetitions} repetitions, medians; Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores, load average ${
+      Deno.loadavg().join(" ")
+    }.`,
   );
+  const kib = (text: string) => (new TextEncoder().encode(text).length / 1024).toFixed(1);
+  console.log(`SDK bundle: plugin.js ${kib(PLUGIN_JS)} KiB, zod.js ${kib(ZOD_JS)} KiB (one copy).`);
 }

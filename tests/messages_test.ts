@@ -48,6 +48,15 @@ Deno.test("a host without --allow-read is told which permission plugbox needs, n
   assert.doesNotMatch(out.stdout, /does not exist/);
 });
 
+Deno.test("a host without --allow-run is told so, and never quietly planned under a weaker layer", async () => {
+  const host = fileURLToPath(fixture("preview_hello.ts"));
+  const flags = ["--allow-read", "--allow-write", "--allow-env"];
+  const out = await run(["run", "--config", join(repo, "deno.json"), ...flags, host, HELLO]);
+  assert.match(out.stdout, /^NotCapable: Cannot start plugin: the host process lacks a permission/);
+  assert.match(out.stdout, /Requires run access/);
+  assert.doesNotMatch(out.stdout, /isolation/);
+});
+
 Deno.test("an import outside the plugin's folder is named from the user's file, not plugbox's cache", async () => {
   await using base = await pluginFolder({});
   await Deno.mkdir(join(base.dir, "greeter"));

@@ -218,7 +218,7 @@ export async function inspectCommand(args: ParsedArgs, io: Output): Promise<numb
     `snapshot    ${report.snapshot.files} files, ${report.snapshot.bytes} bytes, in ${report.snapshot.dir}`,
     plan.kind === "command"
       ? `graph       none: a command plugin (${
-        plan.manifest.manifest.command?.join(" ") ?? "its command"
+        neutralize(plan.manifest.manifest.command?.join(" ") ?? "its command", 300)
       }), under the OS layer only`
       : `graph       ${plan.graph.files.length} files of the plugin (${
         plan.graph.files.join(", ")

@@ -9,6 +9,10 @@
 import { basename, isAbsolute, join, normalize } from "node:path";
 import { rethrowHostPermission, runCaptured } from "./exec.ts";
 import { isWithin } from "./permissions.ts";
+import { neutralize } from "../wire/mod.ts";
+
+/** A program name for a message: it may come from the plugin's plugbox.json. */
+const shown = (text: string): string => neutralize(text, 200);
 
 /** A command plugin's program, found and looked at on the host. */
 export interface CommandRuntime {
@@ -89,7 +93,12 @@ async function probePython(plugin: string, found: string): Promise<CommandRuntim
     paths = undefined;
   }
   if (!paths || typeof paths.executable !== "string" || !isAbsolute(paths.executable)) {
-    refuse(plugin, `the host's "${found}" did not say where its interpreter is: ${result.stderr}`);
+    refuse(
+      plugin,
+      `the host's "${found}" did not say where its interpreter is: ${
+        neutralize(result.stderr, 500)
+      }`,
+    );
   }
   const libraries = [...new Set([paths.stdlib, paths.platstdlib])].filter((p) => isAbsolute(p));
   const hidden = [...new Set([paths.purelib, paths.platlib])]
@@ -133,7 +142,7 @@ async function hostProgram(plugin: string, program: string): Promise<CommandRunt
   if (!found || !exists(found)) {
     refuse(
       plugin,
-      `program "${program}" was not found ${isAbsolute(program) ? "" : "on the host's PATH"}`
+      `program "${shown(program)}" was not found ${isAbsolute(program) ? "" : "on the host's PATH"}`
         .trim(),
     );
   }
@@ -148,8 +157,8 @@ async function hostProgram(plugin: string, program: string): Promise<CommandRunt
   if (head.startsWith("#!")) {
     refuse(
       plugin,
-      `program "${program}" is a script (${
-        head.split("\n")[0]
+      `program "${shown(program)}" is a script (${
+        shown(head.split("\n")[0])
       }); name its interpreter as the program instead`,
     );
   }
@@ -179,7 +188,9 @@ export async function resolveCommand(
     if (options.source === "manifest") {
       refuse(
         plugin,
-        `plugbox.json names its program by an absolute path ("${program}"); a plugin may name a program on the host's PATH by name, or one inside its own folder by a relative path (an absolute program is for the host's "command" option)`,
+        `plugbox.json names its program by an absolute path ("${
+          shown(program)
+        }"); a plugin may name a program on the host's PATH by name, or one inside its own folder by a relative path (an absolute program is for the host's "command" option)`,
       );
     }
     const found = await hostProgram(plugin, program);
@@ -187,7 +198,7 @@ export async function resolveCommand(
   }
   const inside = normalize(join(options.snapshot, program));
   if (!isWithin(inside, options.snapshot)) {
-    refuse(plugin, `program "${program}" leaves the plugin's folder`);
+    refuse(plugin, `program "${shown(program)}" leaves the plugin's folder`);
   }
   let info: Deno.FileInfo | undefined;
   try {
@@ -196,7 +207,7 @@ export async function resolveCommand(
     info = undefined;
   }
   if (!info?.isFile || !((info.mode ?? 0) & 0o100)) {
-    refuse(plugin, `program "${program}" is not an executable file in the plugin's folder`);
+    refuse(plugin, `program "${shown(program)}" is not an executable file in the plugin's folder`);
   }
   // Never run ldd on the plugin's own program outside the sandbox: it gets no host libraries.
   return {
@@ -204,6 +215,8 @@ export async function resolveCommand(
     programs: [],
     runtime: [],
     hidden: [],
-    notes: [`"${program}" runs from the plugin's folder with no host libraries (build it static)`],
+    notes: [
+      `"${shown(program)}" runs from the plugin's folder with no host libraries (build it static)`,
+    ],
   };
 }

@@ -16,6 +16,7 @@ import { applyManifest, narrowGrants, readManifest } from "./manifest.ts";
 import { isWithin, type ResolvedGrants, resolveGrants } from "./permissions.ts";
 import type { LaunchOptions } from "./plan.ts";
 import { type Snapshot, takeSnapshot } from "./snapshot.ts";
+import { neutralize } from "../wire/mod.ts";
 
 function validateNumber(name: string, value: number, min: number, max: number): number {
   if (!Number.isSafeInteger(value) || value < min || value > max) {
@@ -113,67 +114,59 @@ function commandOf(name: string, snapshot: Snapshot, root: string, options: Laun
   return declared === undefined ? undefined : checkCommand(name, declared, "manifest");
 }
 
+/** The cache folder, made if needed, by its real path. */
+async function openCache(options: LaunchOptions): Promise<string> {
+  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  await Deno.mkdir(cacheDir, { recursive: true });
+  return Deno.realPathSync(cacheDir);
+}
+
+/** Whether the plugin is a Deno module or a command, and the isolation that follows. */
+async function kindOf(
+  plugin: { name: string; root: string; snapshot: Snapshot },
+  options: LaunchOptions,
+  tools: HostTools,
+  notes: string[],
+): Promise<{ isolation: "os" | "deno"; runtime?: CommandRuntime }> {
+  const { name, root, snapshot } = plugin;
+  const command = commandOf(name, snapshot, root, options);
+  const shown = command && neutralize(command.join(" "), 200); // the plugin's words, maybe
+  const isolation = chooseIsolation(options.isolation ?? "auto", tools, notes, shown);
+  if (!command) return { isolation };
+  const runtime = await resolveCommand(name, command, {
+    source: options.command ? "options" : "manifest",
+    snapshot: snapshot.dir,
+  });
+  return { isolation, runtime };
+}
+
 /** Checks the options and decides everything but the launch itself. */
 export async function prepare(module: string | URL, options: LaunchOptions): Promise<Prepared> {
   const { entry, root, name } = identify(module, options);
   const memory = validateNumber("memoryLimitMiB", options.memoryLimitMiB ?? 512, 32, 65536);
-  const timeoutMs = validateNumber(
-    "preflightTimeout",
-    options.preflightTimeout ?? 15_000,
-    100,
-    600_000,
-  );
-  const cacheDir = options.cacheDir ?? defaultCacheDir();
-  await Deno.mkdir(cacheDir, { recursive: true });
-  const cache = Deno.realPathSync(cacheDir);
+  const timeout = options.preflightTimeout ?? 15_000;
+  const timeoutMs = validateNumber("preflightTimeout", timeout, 100, 600_000);
+  const cache = await openCache(options);
   const deno = await resolveDeno(hostSearch(options.deno));
   const tools = await detectTools(deno.path);
-  const snapshot = await takeSnapshot(root, entry, {
-    plugin: name,
-    cacheDir: cache,
-    limits: options.snapshotLimits,
-  });
-  const command = commandOf(name, snapshot, root, options);
+  const limits = options.snapshotLimits;
+  const snapshot = await takeSnapshot(root, entry, { plugin: name, cacheDir: cache, limits });
   const notes: string[] = [];
-  const isolation = chooseIsolation(options.isolation ?? "auto", tools, notes, command?.join(" "));
-  const runtime: CommandRuntime | undefined = command &&
-    await resolveCommand(name, command, {
-      source: options.command ? "options" : "manifest",
-      snapshot: snapshot.dir,
-    });
+  const { isolation, runtime } = await kindOf({ name, root, snapshot }, options, tools, notes);
   let grants = resolveGrants(options.permissions, {
     unsafe: options.unsafe,
     codeRoots: [...codeRoots(root, cache, deno.path), ...(runtime ? runtimeRoots(runtime) : [])],
     hostEnv: (key) => Deno.env.get(key),
   });
+  const policy = options.manifest ?? "refuse";
+  const review = applyManifest(name, snapshot.dir, grants, policy, notes, root);
+  if (policy === "narrow") grants = narrowGrants(grants, review.uncovered);
   if (runtime) refuseDenoOnlyGrants(name, grants);
-  const review = applyManifest(
-    name,
-    snapshot.dir,
-    grants,
-    options.manifest ?? "refuse",
-    notes,
-    root,
-  );
-  if (options.manifest === "narrow") grants = narrowGrants(grants, review.uncovered);
   const { denoDir, home } = await pluginDirs(cache, root, name);
   notes.push(...(runtime?.notes ?? []));
   return {
-    name,
-    root,
-    memory,
-    timeoutMs,
-    cache,
-    deno,
-    tools,
-    isolation,
-    notes,
-    grants,
-    review,
-    snapshot,
-    denoDir,
-    home,
-    runtime,
+    ...{ name, root, memory, timeoutMs, cache, deno, tools, isolation, notes, grants, review },
+    ...{ snapshot, denoDir, home, runtime },
   };
 }
 

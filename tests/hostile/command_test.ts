@@ -5,9 +5,15 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startPlugin } from "../../mod.ts";
-import { fixture, until, within } from "../_helpers.ts";
-import { plantSecrets, processesWith, recordingServer, SECRET_DIR } from "./_hostile.ts";
+import { previewStart, startPlugin } from "../../mod.ts";
+import { fixture, rejected, until, within } from "../_helpers.ts";
+import {
+  plantSecrets,
+  pluginFolder,
+  processesWith,
+  recordingServer,
+  SECRET_DIR,
+} from "./_hostile.ts";
 import { Probe } from "./plugins/probe.ts";
 
 const PROBE = fileURLToPath(new URL("./plugins/py_probe/main.py", import.meta.url));
@@ -162,4 +168,21 @@ Deno.test("command: a SIGKILLed host takes its Python plugin with it, even one t
   child.kill("SIGKILL");
   await Promise.all([child.status, reader.cancel(), child.stderr.cancel()]);
   await until(() => processesWith(nonce).length === 0, 2000, "the plugin to die with its host");
+});
+
+Deno.test("command: the words of a plugin's command reach messages neutralised", async () => {
+  await using folder = await pluginFolder({
+    "main.py": "",
+    "plugbox.json": JSON.stringify({
+      command: ["python3\u001b[2J\u001b]0;owned\u0007", "main.py"],
+    }),
+  });
+  for (const isolation of ["deno", "os"] as const) {
+    const error = await rejected<Error>(previewStart(join(folder.dir, "main.py"), { isolation }));
+    assert.ok(
+      !/[\u0000-\u0008\u000b-\u001f\u007f]/.test(error.message),
+      JSON.stringify(error.message),
+    );
+    assert.match(error.message, /python3\\x1b\[2J/);
+  }
 });

@@ -1,9 +1,10 @@
 /**
  * The sandbox room: everything decided before a plugin process exists.
  * Grants are validated and turned into Deno flags, the manifest reviewed,
- * the plugin's folder snapshotted, its module graph checked, the isolation
- * layer chosen and its wrappers built, the SDK bundle located; the result is
- * one frozen launch plan.
+ * the plugin's folder snapshotted, its module graph checked (or, for a plugin
+ * in another language, its command's program found), the Deno binary and the
+ * isolation layer chosen and its wrappers built, the prebuilt SDK written to
+ * the cache; the result is one frozen launch plan.
  *
  * May import: `runner/wire/`, `runner/contract.ts`, `runner/errors.ts`,
  * `node:` built-ins, zod. Never the host or the CLI.

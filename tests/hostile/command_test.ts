@@ -149,6 +149,19 @@ for (const isolation of ISOLATIONS) {
   });
 }
 
+Deno.test("command: the stop sequence ends a Python plugin that ignores EOF and SIGTERM, leaving nothing", async () => {
+  const plugin = await startPlugin(PROBE, {
+    contracts: [Probe],
+    stopGraceMs: 300,
+    stopTermMs: 300,
+  });
+  assert.match(await plugin.api(Probe).attempt("refuse-to-die"), /^refusing to die/);
+  const status = await within(plugin.close(), 10_000, "the stop sequence");
+  // SIGTERM reaches bubblewrap, which takes the sandbox down whatever the plugin ignores.
+  assert.ok(["stopped", "killed"].includes(status.reason), status.reason);
+  assert.deepEqual(processesWith(plugin.plan.nonce), []);
+});
+
 Deno.test("command: a SIGKILLed host takes its Python plugin with it, even one that ignores SIGTERM and EOF", async () => {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", fixture("host_with_python.ts").pathname],

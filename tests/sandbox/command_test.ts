@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PluginError, startPlugin, ValidationError } from "../../mod.ts";
+import { PluginError, previewStart, startPlugin, ValidationError } from "../../mod.ts";
 import { Greeter } from "../../plugins/hello/contract.ts";
 import { rejected } from "../_helpers.ts";
 import { Probe } from "../hostile/plugins/probe.ts";
@@ -80,4 +80,36 @@ Deno.test("plug call and plug inspect run python-hello", async () => {
   const inspected = await run("inspect", PYTHON_HELLO);
   assert.match(inspected, /graph {7}none: a command plugin \(python3 main\.py\)/);
   assert.match(inspected, /sayHello\(string\): string/);
+});
+
+Deno.test("a program in the plugin's folder runs from its snapshot, executable, with no host library mounted", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    await Deno.mkdir(join(dir, "bin"));
+    await Deno.writeTextFile(join(dir, "bin/plugin"), "\x7fELF stand-in\n");
+    await Deno.chmod(join(dir, "bin/plugin"), 0o755);
+    await Deno.writeTextFile(
+      join(dir, "plugbox.json"),
+      JSON.stringify({ command: ["./bin/plugin", "--fast"] }),
+    );
+    const plan = await previewStart(join(dir, "bin/plugin"), { root: dir });
+    const inside = join(plan.snapshot.dir, "bin/plugin");
+    assert.deepEqual(plan.args.slice(-3, -1), [inside, "--fast"]);
+    assert.equal((await Deno.stat(inside)).mode! & 0o777, 0o555, "kept executable, read-only");
+    const bound = plan.args.filter((_, i) => plan.args[i - 1] === "--ro-bind");
+    assert.ok(!bound.some((p) => /lib.*\.so/.test(p)), `no shared library mounted: ${bound}`);
+    await Deno.chmod(join(dir, "bin/plugin"), 0o644);
+    await assert.rejects(
+      previewStart(join(dir, "bin/plugin"), { root: dir }),
+      /is not an executable file in the plugin's folder/,
+    );
+    await Deno.writeTextFile(join(dir, "plugbox.json"), JSON.stringify({ command: ["../x"] }));
+    await assert.rejects(
+      previewStart(join(dir, "bin/plugin"), { root: dir }),
+      /leaves the plugin's folder/,
+    );
+  } finally {
+    await new Deno.Command("chmod", { args: ["-R", "u+w", dir] }).output();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -193,6 +193,7 @@ Deno.test("command: the words of a plugin's command reach messages neutralised",
   for (const isolation of ["deno", "os"] as const) {
     const error = await rejected<Error>(previewStart(join(folder.dir, "main.py"), { isolation }));
     assert.ok(
+      // deno-lint-ignore no-control-regex
       !/[\u0000-\u0008\u000b-\u001f\u007f]/.test(error.message),
       JSON.stringify(error.message),
     );

@@ -76,7 +76,7 @@ Deno.test("README: the layout names files and folders that exist", () => {
 });
 
 Deno.test("README: the compile block builds host.ts and names the Deno binary plugins run with", () => {
-  // Running it needs denort (see tests/compile_test.ts); here its words are checked.
+  // Running it needs denort (see tests/compile_check.ts); here its words are checked.
   const code = only("compile").code;
   assert.match(code, /^deno compile .*--output my-host host\.ts$/m);
   assert.match(code, /^PLUGBOX_DENO="\$\(command -v deno\)" \.\/my-host$/m);

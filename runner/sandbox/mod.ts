@@ -10,6 +10,8 @@
  * @module
  */
 
+export { type AuditOptions, type AuditPlan } from "./audit_setup.ts";
+export { AUDIT_KINDS, judgeCheck, type JudgedCheck } from "./audit_verdict.ts";
 export { type IsolationMode } from "./isolation.ts";
 export {
   describeUncovered,
@@ -22,6 +24,7 @@ export {
   type UncoveredGrant,
 } from "./manifest.ts";
 export {
+  isWithin,
   type Permissions,
   type ResolvedGrants,
   resolveGrants,

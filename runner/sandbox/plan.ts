@@ -7,6 +7,7 @@
 
 import { basename, dirname } from "node:path";
 import { IsolationUnavailableError } from "../errors.ts";
+import { type AuditOptions, type AuditPlan, planAudit } from "./audit_setup.ts";
 import { checkGrantLinks } from "./grant_links.ts";
 import { verifyGraph } from "./graph_cache.ts";
 import {
@@ -100,6 +101,14 @@ export interface LaunchOptions {
    * @default {"refuse"}
    */
   manifest?: ManifestPolicy;
+  /**
+   * Record every permission check the plugin's process makes (Deno's
+   * `DENO_AUDIT_PERMISSIONS`, read by the host): `true`, or bounds. Refused
+   * with `all`, `run` or `ffi` grants. Off by default, and then it costs
+   * nothing.
+   * @default {false}
+   */
+  audit?: boolean | AuditOptions;
 }
 
 /**
@@ -142,6 +151,8 @@ export interface LaunchPlan {
   graph: GraphSummary;
   /** The per-start nonce, also in `args`. */
   nonce: string;
+  /** Where the permission audit goes, when `audit` was asked for. */
+  audit?: AuditPlan;
 }
 
 /** Deno reserves about 540 MiB of writable address space at start (code range, cages). */
@@ -246,6 +257,16 @@ export async function planPlugin(
     notes.push(...missingHardening(tools).map((m) => `missing hardening: ${m}`));
     checkGrantLinks(name, grants);
   }
+  const audit = options.audit
+    ? planAudit(name, options.audit, {
+      grants,
+      cacheDir: cache,
+      cwd: snapshot.dir,
+      mounted: isolation === "os"
+        ? [snapshot.dir, sdk.dir, home, denoDir, ...grants.read, ...grants.write]
+        : [],
+    })
+    : undefined;
   const graph = await verifyGraph({
     name,
     root,
@@ -277,7 +298,7 @@ export async function planPlugin(
   const prefix = await wrap({
     deno,
     readOnly: [snapshot.dir, sdk.dir, home, ...grants.read],
-    readWrite: [denoDir, ...grants.write],
+    readWrite: [denoDir, ...grants.write, ...(audit ? [audit.log] : [])],
     net: grants.net.length > 0 || grants.all,
     dev: true,
     tmpBytes: 64 * 1024 * 1024,
@@ -290,7 +311,11 @@ export async function planPlugin(
     notes,
     command,
     args: [...wrapperArgs, ...denoArgs],
-    env: { ...grants.env, ...baseEnv },
+    env: {
+      ...grants.env,
+      ...baseEnv,
+      ...(audit ? { DENO_AUDIT_PERMISSIONS: audit.log } : {}),
+    },
     cwd: snapshot.dir,
     root,
     snapshot,
@@ -298,6 +323,7 @@ export async function planPlugin(
     manifest: review,
     graph,
     nonce,
+    ...(audit ? { audit } : {}),
   };
   deepFreeze(plan);
   issued.add(plan);

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type JudgedCheck } from "../sandbox/mod.ts";
+import type { JudgedCheck } from "../sandbox/mod.ts";
 
 /**
  * A call an entry happened in: the host's sequence number of the call on

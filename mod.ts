@@ -36,6 +36,9 @@ export {
   type ValidationIssue,
 } from "./runner/errors.ts";
 export {
+  type AuditCall,
+  type AuditEntry,
+  type AuditLog,
   type CallOptions,
   type LogEntry,
   type LogLevel,
@@ -51,6 +54,8 @@ export {
   startPlugin,
 } from "./runner/host/mod.ts";
 export {
+  type AuditOptions,
+  type AuditPlan,
   type GraphSummary,
   type IsolationMode,
   type LaunchOptions,

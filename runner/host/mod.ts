@@ -8,6 +8,7 @@
  * @module
  */
 
+export { type AuditCall, type AuditEntry, type AuditLog } from "./audit_log.ts";
 export { type LogEntry, type LogLevel } from "./logs.ts";
 export {
   type ManagedOptions,

@@ -18,5 +18,6 @@ export {
   type RestartPolicy,
 } from "./managed.ts";
 export { PluginHost, type PluginHostOptions } from "./manager.ts";
+export { type Suggestion, suggestManifest, type SuggestOptions } from "./suggest.ts";
 export { launchPlugin, Plugin, type StartOptions, startPlugin } from "./plugin.ts";
 export { type CallOptions, type CallTarget, createApi, toCallError } from "./proxy.ts";

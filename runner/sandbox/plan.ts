@@ -20,6 +20,7 @@ import {
   type MountPlan,
   osPrefix,
 } from "./isolation.ts";
+import { checkLock, type LockOptions } from "./lock.ts";
 import { codeRoots, defaultCacheDir, pluginDirs, resolveEntry, toPath } from "./locate.ts";
 import {
   applyManifest,
@@ -109,6 +110,12 @@ export interface LaunchOptions {
    * @default {false}
    */
   audit?: boolean | AuditOptions;
+  /**
+   * Start only what `plugbox.lock` approved (see `plug approve`): refused
+   * with `LockError` when the plugin was never approved, or changed and asks
+   * for more than was approved (or, by policy, changed at all).
+   */
+  lock?: LockOptions;
 }
 
 /**
@@ -236,6 +243,10 @@ export async function planPlugin(
   });
   const review = applyManifest(name, snapshot.dir, grants, options.manifest ?? "refuse", notes);
   if (options.manifest === "narrow") grants = narrowGrants(grants, review.uncovered);
+  if (options.lock) {
+    const subject = { plugin: name, root, hash: snapshot.hash, manifest: review.manifest };
+    notes.push(...await checkLock({ ...subject, grants, cacheDir: cache }, options.lock));
+  }
   const { denoDir, home } = await pluginDirs(cache, root, name);
   const baseEnv = {
     DENO_DIR: denoDir,

@@ -24,6 +24,13 @@ export interface ParsedArgs {
   memoryLimitMiB?: number;
   isolation?: IsolationMode;
   manifest?: ManifestPolicy;
+  /** `--lock[=PATH]`: start only what the lock approved (default path `plugbox.lock`). */
+  lock?: string;
+  lockPolicy?: "refuse" | "same-or-less";
+  /** `--audit`: record every permission check of the call. */
+  audit: boolean;
+  /** `--dry-run`: show what `approve` would change, change nothing. */
+  dryRun: boolean;
   json: boolean;
   verbose: boolean;
   help: boolean;
@@ -112,11 +119,23 @@ function applyOption(parsed: ParsedArgs, token: string): void {
     case "--manifest":
       parsed.manifest = oneOf(flag, value, ["refuse", "narrow", "ignore"] as const);
       return;
+    case "--lock":
+      if (value === "") throw new UsageError(`--lock needs a path (--lock=PATH) or none`);
+      parsed.lock = value ?? "plugbox.lock";
+      return;
+    case "--lock-policy":
+      parsed.lockPolicy = oneOf(flag, value, ["refuse", "same-or-less"] as const);
+      return;
     case "--json":
     case "--verbose":
     case "--help":
+    case "--audit":
       if (value !== undefined) throw new UsageError(`${flag} takes no value`);
-      parsed[flag.slice(2) as "json" | "verbose" | "help"] = true;
+      parsed[flag.slice(2) as "json" | "verbose" | "help" | "audit"] = true;
+      return;
+    case "--dry-run":
+      if (value !== undefined) throw new UsageError(`${flag} takes no value`);
+      parsed.dryRun = true;
       return;
     default:
       throw new UsageError(`unknown option ${flag}`);
@@ -136,6 +155,8 @@ export function parseArgs(args: readonly string[]): ParsedArgs {
     positional: [],
     permissions: {},
     unsafe: {},
+    audit: false,
+    dryRun: false,
     json: false,
     verbose: false,
     help: false,

@@ -12,7 +12,8 @@ import { type LaunchOptions, planPlugin } from "./plan.ts";
  * Approves a plugin as it is now, with the grants given: plans the start
  * (snapshot, module graph, grants against its manifest) and records its
  * content hash, its manifest's requests and the grants in the lock, sealed.
- * Returns what was added and removed since the previous approval.
+ * Returns what was added and removed since the previous approval; with
+ * `dryRun`, only that, and the lock is not written.
  *
  * @example
  * ```ts ignore
@@ -28,16 +29,20 @@ import { type LaunchOptions, planPlugin } from "./plan.ts";
  */
 export async function approvePlugin(
   module: string | URL,
-  options: LaunchOptions & { lock: LockOptions },
+  options: LaunchOptions & { lock: LockOptions; dryRun?: boolean },
 ): Promise<Approval> {
-  const { lock, ...launch } = options;
+  const { lock, dryRun, ...launch } = options;
   const plan = await planPlugin(module, launch);
-  return approveLock({
-    plugin: plan.name,
-    root: plan.root,
-    hash: plan.snapshot.hash,
-    manifest: plan.manifest.manifest,
-    grants: plan.grants,
-    cacheDir: Deno.realPathSync(launch.cacheDir ?? defaultCacheDir()),
-  }, lock);
+  return approveLock(
+    {
+      plugin: plan.name,
+      root: plan.root,
+      hash: plan.snapshot.hash,
+      manifest: plan.manifest.manifest,
+      grants: plan.grants,
+      cacheDir: Deno.realPathSync(launch.cacheDir ?? defaultCacheDir()),
+    },
+    lock,
+    dryRun,
+  );
 }

@@ -287,15 +287,20 @@ export interface Approval {
 /**
  * Records a start in the lock (`plug approve`): the entry for what the
  * subject is now, sealed; returns the difference from the previous entry.
+ * With `dryRun`, only the difference.
  */
-export function approveLock(subject: LockSubject, options: LockOptions): Approval {
+export function approveLock(
+  subject: LockSubject,
+  options: LockOptions,
+  dryRun = false,
+): Approval {
   const lockPath = validate({ ...options, policy: "same-or-less" }, subject);
   const key = lockKey(subject.cacheDir, options.key);
   const lock = readLock(lockPath, subject.plugin);
   const previous = lock.plugins[subject.plugin];
   const next = entryFor(subject, key);
   lock.plugins[subject.plugin] = next;
-  writeLock(lockPath, lock);
+  if (!dryRun) writeLock(lockPath, lock);
   return {
     plugin: subject.plugin,
     lockPath,

@@ -137,6 +137,7 @@ const Log = z.object({
   grants: z.object({ read: Paths, write: Paths, net: Paths, env: Paths, sys: Paths }),
   entries: z.array(Entry).max(1_000_000),
   checks: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
   dropped: z.number().int().nonnegative(),
   malformed: z.number().int().nonnegative(),
   overflow: z.boolean(),

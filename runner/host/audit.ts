@@ -218,6 +218,7 @@ export class AuditRecorder {
       },
       entries: e.list(),
       checks: e.checks,
+      bytes: this.#bytes,
       dropped: e.dropped,
       malformed: e.malformed,
       overflow: this.#overflow,

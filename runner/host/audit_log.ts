@@ -97,6 +97,8 @@ export interface AuditLog {
   entries: AuditEntry[];
   /** Permission checks read. */
   checks: number;
+  /** Bytes of Deno's audit lines read (bounded by `maxLogBytes`). */
+  bytes: number;
   /** New entries not kept because `maxEntries` were kept already. */
   dropped: number;
   /** Lines of the audit file that were not a permission check. */

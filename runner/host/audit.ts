@@ -9,7 +9,8 @@
  * everything Deno wrote before lies behind; after the answer arrives, it is
  * read to its end again before the call counts as finished. A check read
  * in between happened while the call was in flight; when exactly one call
- * was, it is that call's.
+ * was, it is that call's. (A check the plugin makes after answering, before
+ * that second read, a few microseconds, also counts as the call's.)
  * @module
  */
 

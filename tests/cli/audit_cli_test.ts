@@ -50,10 +50,10 @@ Deno.test("plug audit prints what a call touched, by kind, with the call's exit 
   assert.equal(lines[1], "read");
   assert.match(lines[2], new RegExp(`^  granted  ${join(space.dir, "a.json.tmp")} +kv\\.set$`));
   assert.equal(lines[3], "write");
-  assert.match(lines[4], /^  granted  .*a\.json\.tmp +2x +kv\.set$/);
-  assert.match(lines[5], /^  granted  .*a\.json +kv\.set$/);
+  assert.match(lines[4], /^ {2}granted {2}.*a\.json\.tmp +2x +kv\.set$/);
+  assert.match(lines[5], /^ {2}granted {2}.*a\.json +kv\.set$/);
   assert.equal(lines[6], "env");
-  assert.match(lines[7], /^  granted  KV_DIR +outside any call$/);
+  assert.match(lines[7], /^ {2}granted {2}KV_DIR +outside any call$/);
   assert.equal(lines.at(-1), "5 checks, 4 entries, 0 denied; complete");
 });
 
@@ -61,7 +61,7 @@ Deno.test("plug audit shows denials and exits with the call's code; call --audit
   const denied = await plug(["audit", HELLO, "greeter.readGreeting", '"/etc/hostname"']);
   assert.equal(denied.code, 4, "permission denied");
   assert.match(denied.stdout, /greeter\.readGreeting: PermissionDeniedError: /);
-  assert.match(denied.stdout, /^read\n  DENIED   \/etc\/hostname  greeter\.readGreeting$/m);
+  assert.match(denied.stdout, /^read\n {2}DENIED {3}\/etc\/hostname {2}greeter\.readGreeting$/m);
   const call = await plug(["call", HELLO, "greeter.sayHello", '"a"', "--audit"]);
   assert.equal(call.code, 0, call.stderr);
   assert.equal(call.stdout, '"hello, a"\n');
@@ -123,7 +123,7 @@ Deno.test("plug approve shows the difference and writes the lock; --lock then ru
   assert.equal(approved.code, 0, approved.stderr);
   assert.match(
     approved.stdout,
-    /^approved "hello" in .*plugbox\.lock\n  content  new: [0-9a-f]{12}\n/,
+    /^approved "hello" in .*plugbox\.lock\n {2}content {2}new: [0-9a-f]{12}\n/,
   );
   const after = await plug(["call", main, "greeter.sayHello", '"a"', lock]);
   assert.equal(after.stdout, '"hello, a"\n');
@@ -137,7 +137,7 @@ Deno.test("plug approve shows the difference and writes the lock; --lock then ru
   const again = await plug(["approve", main, lock]);
   assert.match(
     again.stdout,
-    /content  changed: [0-9a-f]{12} -> [0-9a-f]{12}\n  added    requests net "\*"\n  removed  nothing/,
+    /content {2}changed: [0-9a-f]{12} -> [0-9a-f]{12}\n {2}added {4}requests net "\*"\n {2}removed {2}nothing/,
   );
   assert.equal((await plug(["call", main, "greeter.sayHello", '"a"', lock])).code, 0);
 });

@@ -22,6 +22,7 @@ import {
   startToFirstCall,
   throughput,
 } from "./measure.ts";
+import { auditCost, type Paired } from "./audit_cost.ts";
 
 /** One line of the report. */
 export interface Row {
@@ -87,6 +88,15 @@ function progress(text: string): void {
 }
 
 const reported = () => true;
+
+/** The 1-minute load average, where Linux tells it. */
+function loadAverage(): string {
+  try {
+    return Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
+  } catch {
+    return "unknown";
+  }
+}
 
 // Warm-up: builds the SDK bundle and the preflight cache, fills code caches.
 await (await start("deno")).close();
@@ -182,6 +192,29 @@ rows.push(row(
   reported,
 ));
 
+progress("audit cost");
+const loadBefore = loadAverage();
+const audit = await auditCost(
+  quick ? { starts: 2, blocks: 4, perBlock: 50 } : { starts: 16, blocks: 20, perBlock: 300 },
+);
+const pairedRow = (metric: string, paired: Paired, unit = "ms"): Row => {
+  const r = [...paired.ratios].sort((a, b) => a - b);
+  return {
+    metric,
+    unit,
+    plugbox: round(paired.on),
+    floor: round(paired.off),
+    ratio: round(median(paired.ratios)),
+    target: `(reported) paired ratios ${round(r[0])}–${round(r[r.length - 1])}`,
+    met: true,
+  };
+};
+rows.push(pairedRow("audit on: start to first call (floor: audit off)", audit.start));
+rows.push(pairedRow("audit on: round trip p50, no permission check (floor: off)", audit.noCheck));
+rows.push(pairedRow("audit on: round trip p50, one read check (floor: off)", audit.oneCheck));
+rows.push(pairedRow("audit on: one denied check inside Deno (floor: off)", audit.check, "µs"));
+const loadAfter = loadAverage();
+
 await Deno.remove(floorDenoDir, { recursive: true }).catch(() => {});
 
 if (json) {
@@ -205,5 +238,8 @@ if (json) {
   for (const line of lines) console.log(format(line));
   console.log(
     `\n${repetitions} repetitions, medians; Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores.`,
+  );
+  console.log(
+    `Load average (1 min) around the audit rows: ${loadBefore} before, ${loadAfter} after.`,
   );
 }

@@ -40,7 +40,17 @@ export interface Suggestion {
   warnings: string[];
 }
 
-/** Options for {@linkcode suggestManifest}. */
+/**
+ * Options for {@linkcode suggestManifest}.
+ *
+ * @example
+ * ```ts ignore
+ * import { suggestManifest, type SuggestOptions } from "@plugbox/plugbox";
+ *
+ * const options: SuggestOptions = { description: "A key-value store kept in one folder." };
+ * const { manifest } = suggestManifest([await plugin.audit()], options);
+ * ```
+ */
 export interface SuggestOptions {
   /**
    * The manifest's description.

@@ -14,6 +14,7 @@
  * @module
  */
 
+import { dirname } from "node:path";
 import { isWithin, judgeCheck, type JudgedCheck, type LaunchPlan } from "../sandbox/mod.ts";
 import { AuditEntries, type AuditEntry, type AuditLog } from "./audit_log.ts";
 
@@ -90,7 +91,14 @@ export class AuditRecorder {
   static open(plan: LaunchPlan, hooks: AuditHooks): AuditRecorder {
     const log = plan.audit!.log;
     Deno.writeFileSync(log, new Uint8Array(), { mode: 0o600, createNew: true });
-    return new AuditRecorder(plan, Deno.openSync(log, { read: true }), hooks);
+    let file: Deno.FsFile;
+    try {
+      file = Deno.openSync(log, { read: true });
+    } catch (error) {
+      Deno.removeSync(log);
+      throw error;
+    }
+    return new AuditRecorder(plan, file, hooks);
   }
 
   #schedule(): void {
@@ -246,7 +254,7 @@ export class AuditRecorder {
       this.#file.close();
       const audit = this.#plan.audit!;
       try {
-        Deno.removeSync(audit.ownFolder ? audit.log.replace(/\/[^/]+$/, "") : audit.log, {
+        Deno.removeSync(audit.ownFolder ? dirname(audit.log) : audit.log, {
           recursive: audit.ownFolder,
         });
       } catch {

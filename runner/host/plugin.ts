@@ -176,7 +176,14 @@ export class Plugin implements AsyncDisposable {
     this.#audit = plan.audit
       ? AuditRecorder.open(plan, {
         onEntry: options.onAudit,
-        onOverflow: () => this.#process.kill(),
+        onOverflow: () => {
+          options.onProtocolFault?.(
+            `its permission checks passed audit.maxLogBytes (${
+              plan.audit!.maxLogBytes
+            } bytes): killed`,
+          );
+          this.#process.kill();
+        },
       })
       : undefined;
     try {

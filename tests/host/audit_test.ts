@@ -141,15 +141,20 @@ Deno.test("audit: at most maxEntries distinct entries are kept, the rest counted
 });
 
 Deno.test("audit: a plugin that floods checks past maxLogBytes is killed, and its audit says so", async () => {
+  const faults: string[] = [];
   const plugin = await startPlugin(fixture("toucher.ts"), {
     contracts: [Touch],
     audit: { maxLogBytes: 256 * 1024 },
+    onProtocolFault: (detail) => faults.push(detail),
   });
   const log = plugin.plan.audit!.log;
   try {
     const error = await rejected(within(plugin.api(Touch).flood("FLOOD", -1), 30_000, "the kill"));
     assert.ok(error instanceof PluginExitedError, String(error));
     assert.equal((await plugin.exited).reason, "killed");
+    assert.deepEqual(faults, [
+      "its permission checks passed audit.maxLogBytes (262144 bytes): killed",
+    ]);
     const audit = await plugin.audit();
     assert.equal(audit.overflow, true);
     assert.equal(audit.complete, false);

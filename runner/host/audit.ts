@@ -46,6 +46,13 @@ function parseCheck(line: string): { kind: string; value: string | null } | unde
   return { kind: permission, value };
 }
 
+/** A check whose line passed the cap: its kind, and its value's size in place of the value. */
+function tooLong(head: string, size: number): { kind: string; value: string } | undefined {
+  const kind = /^\{"v":1,"datetime":"[^"]{0,64}","permission":"([a-z]{1,32})","value":"/.exec(head)
+    ?.[1];
+  return kind ? { kind, value: `(a value of ${size} bytes, too long to record)` } : undefined;
+}
+
 /**
  * The host's reader of one process's audit file.
  *
@@ -67,6 +74,7 @@ export class AuditRecorder {
   #partial: Uint8Array[] = [];
   #partialBytes = 0;
   #skipping = false;
+  #lineBytes = 0;
   #bytes = 0;
   #overflow = false;
   #finished = false;
@@ -130,7 +138,10 @@ export class AuditRecorder {
     }
   }
 
-  /** Splits bytes into lines; a line longer than {@linkcode MAX_LINE} is dropped. */
+  /**
+   * Splits bytes into lines. Of a line longer than {@linkcode MAX_LINE}
+   * (a check of a huge value) only the start is kept, enough for its kind.
+   */
   #take(chunk: Uint8Array): void {
     let start = 0;
     let newline = chunk.indexOf(NEWLINE);
@@ -144,11 +155,10 @@ export class AuditRecorder {
   }
 
   #keep(piece: Uint8Array): void {
+    this.#lineBytes += piece.length;
     if (this.#skipping || piece.length === 0) return;
     if (this.#partialBytes + piece.length > MAX_LINE) {
       this.#skipping = true;
-      this.#partial = [];
-      this.#partialBytes = 0;
       return;
     }
     this.#partial.push(piece.slice());
@@ -157,12 +167,14 @@ export class AuditRecorder {
 
   #line(): void {
     const skipped = this.#skipping;
+    const size = this.#lineBytes;
     const text = this.#partial.map((p) => this.#decoder.decode(p, { stream: true })).join("") +
       this.#decoder.decode();
     this.#partial = [];
     this.#partialBytes = 0;
+    this.#lineBytes = 0;
     this.#skipping = false;
-    const check = skipped ? undefined : parseCheck(text);
+    const check = skipped ? tooLong(text, size) : parseCheck(text);
     if (!check) {
       if (skipped || text !== "") this.#entries.malformed++;
       return;
@@ -248,7 +260,7 @@ export class AuditRecorder {
     return this.#sync(() => {
       clearTimeout(this.#timer);
       // A line Deno had not finished when the process died.
-      if (this.#partialBytes > 0 || this.#skipping) this.#entries.malformed++;
+      if (this.#lineBytes > 0) this.#entries.malformed++;
       this.#closed = true;
       this.#finished = true;
       this.#file.close();

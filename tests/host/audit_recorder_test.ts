@@ -66,13 +66,18 @@ Deno.test("AuditRecorder joins a line split across reads, and counts lines that 
   });
 });
 
-Deno.test("AuditRecorder drops a line longer than its cap and reads the next", async () => {
+Deno.test("AuditRecorder keeps only the kind of a check too long to record, and reads the next", async () => {
   await withRecorder(async (recorder, write) => {
+    const huge = line("env", "X".repeat(70 * 1024));
+    write(huge);
     write(`{"permission":"read","value":"${"x".repeat(70 * 1024)}"}\n`);
     write(line("env", "AFTER"));
     const log = await recorder.snapshot();
-    assert.equal(log.malformed, 1);
-    assert.deepEqual(log.entries.map((e) => e.value), ["AFTER"]);
+    assert.equal(log.malformed, 1, "a long line that is not Deno's is malformed");
+    assert.deepEqual(log.entries.map((e) => [e.kind, e.value, e.granted]), [
+      ["env", `(a value of ${huge.length - 1} bytes, too long to record)`, false],
+      ["env", "AFTER", false],
+    ]);
   });
 });
 

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { dirname } from "node:path";
+import { dirname, isAbsolute } from "node:path";
 import {
   isWithin,
   type Manifest,
@@ -107,6 +107,7 @@ function valueFor(entry: AuditEntry, log: AuditLog): { value?: string; note?: st
     if (value === "<TMP>") {
       return { note: `${what}: the temporary folder; grant a folder of its own` };
     }
+    if (!isAbsolute(value)) return { note: `${what}: not a path that can be granted` };
     if (isWithin(value, log.snapshot)) {
       return { note: `${what}: reads its own files at run time; import them instead` };
     }

@@ -16,13 +16,11 @@
 
 import { dirname } from "node:path";
 import { isWithin, judgeCheck, type JudgedCheck, type LaunchPlan } from "../sandbox/mod.ts";
+import { type CheckLine, CheckLines } from "./audit_lines.ts";
 import { AuditEntries, type AuditEntry, type AuditLog } from "./audit_log.ts";
 
 /** How often the file is read while nothing else asks, in ms. */
 const POLL_MS = 50;
-/** Longest line accepted: Deno's lines carry at most a 4 KiB path, JSON-escaped. */
-const MAX_LINE = 64 * 1024;
-const NEWLINE = 0x0a;
 
 /** What the recorder tells the plugin's handle. */
 export interface AuditHooks {
@@ -30,27 +28,6 @@ export interface AuditHooks {
   onEntry?: (entry: AuditEntry) => void;
   /** The process passed `maxLogBytes`: the handle kills it. */
   onOverflow: () => void;
-}
-
-function parseCheck(line: string): { kind: string; value: string | null } | undefined {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(line);
-  } catch {
-    return undefined;
-  }
-  if (typeof raw !== "object" || raw === null) return undefined;
-  const { permission, value } = raw as Record<string, unknown>;
-  if (typeof permission !== "string" || !/^[a-z]{1,32}$/.test(permission)) return undefined;
-  if (value !== null && typeof value !== "string") return undefined;
-  return { kind: permission, value };
-}
-
-/** A check whose line passed the cap: its kind, and its value's size in place of the value. */
-function tooLong(head: string, size: number): { kind: string; value: string } | undefined {
-  const kind = /^\{"v":1,"datetime":"[^"]{0,64}","permission":"([a-z]{1,32})","value":"/.exec(head)
-    ?.[1];
-  return kind ? { kind, value: `(a value of ${size} bytes, too long to record)` } : undefined;
 }
 
 /**
@@ -71,10 +48,7 @@ export class AuditRecorder {
   #open = new Map<number, string>();
   #calls = 0;
   #buffer = new Uint8Array(64 * 1024);
-  #partial: Uint8Array[] = [];
-  #partialBytes = 0;
-  #skipping = false;
-  #lineBytes = 0;
+  #lines = new CheckLines();
   #bytes = 0;
   #overflow = false;
   #finished = false;
@@ -82,7 +56,6 @@ export class AuditRecorder {
   #finishing = false;
   #queue: Promise<void> = Promise.resolve();
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #decoder = new TextDecoder();
 
   private constructor(plan: LaunchPlan, file: Deno.FsFile, hooks: AuditHooks) {
     this.#plan = plan;
@@ -134,49 +107,13 @@ export class AuditRecorder {
         this.#hooks.onOverflow();
         return;
       }
-      this.#take(this.#buffer.subarray(0, n));
+      this.#lines.take(this.#buffer.subarray(0, n), (check) => this.#record(check));
     }
   }
 
-  /**
-   * Splits bytes into lines. Of a line longer than {@linkcode MAX_LINE}
-   * (a check of a huge value) only the start is kept, enough for its kind.
-   */
-  #take(chunk: Uint8Array): void {
-    let start = 0;
-    let newline = chunk.indexOf(NEWLINE);
-    while (newline !== -1) {
-      this.#keep(chunk.subarray(start, newline));
-      this.#line();
-      start = newline + 1;
-      newline = chunk.indexOf(NEWLINE, start);
-    }
-    this.#keep(chunk.subarray(start));
-  }
-
-  #keep(piece: Uint8Array): void {
-    this.#lineBytes += piece.length;
-    if (this.#skipping || piece.length === 0) return;
-    if (this.#partialBytes + piece.length > MAX_LINE) {
-      this.#skipping = true;
-      return;
-    }
-    this.#partial.push(piece.slice());
-    this.#partialBytes += piece.length;
-  }
-
-  #line(): void {
-    const skipped = this.#skipping;
-    const size = this.#lineBytes;
-    const text = this.#partial.map((p) => this.#decoder.decode(p, { stream: true })).join("") +
-      this.#decoder.decode();
-    this.#partial = [];
-    this.#partialBytes = 0;
-    this.#lineBytes = 0;
-    this.#skipping = false;
-    const check = skipped ? tooLong(text, size) : parseCheck(text);
+  #record(check: CheckLine | undefined): void {
     if (!check) {
-      if (skipped || text !== "") this.#entries.malformed++;
+      this.#entries.malformed++;
       return;
     }
     const judged = judgeCheck(check.kind, check.value, this.#plan.grants, this.#plan.audit!.cwd);
@@ -260,7 +197,7 @@ export class AuditRecorder {
     return this.#sync(() => {
       clearTimeout(this.#timer);
       // A line Deno had not finished when the process died.
-      if (this.#lineBytes > 0) this.#entries.malformed++;
+      if (this.#lines.pending) this.#entries.malformed++;
       this.#closed = true;
       this.#finished = true;
       this.#file.close();

@@ -4,9 +4,88 @@
  * @module
  */
 
-import { type Approval, approveLock, type LockOptions } from "./lock.ts";
+import type { LockDifference } from "../errors.ts";
+import {
+  beyondApproval,
+  entryFor,
+  type LockOptions,
+  type LockSubject,
+  validateLock,
+} from "./lock.ts";
+import { type LockEntry, lockKey, readLock, sealHolds, writeLock } from "./lock_file.ts";
 import { defaultCacheDir } from "./locate.ts";
 import { type LaunchOptions, planPlugin } from "./plan.ts";
+
+/**
+ * What approving a start changes in the lock.
+ *
+ * @example
+ * ```ts ignore
+ * import { approvePlugin } from "@plugbox/plugbox";
+ *
+ * const approval = await approvePlugin("./plugins/kv/main.ts", {
+ *   permissions: { read: ["./data"], write: ["./data"], env: ["KV_DIR"] },
+ *   lock: { path: "./plugbox.lock" },
+ * });
+ * console.log(approval.added, approval.removed);
+ * ```
+ */
+export interface Approval {
+  /** The plugin's name. */
+  plugin: string;
+  /** The lock file written. */
+  lockPath: string;
+  /** The entry it replaced, if any. */
+  previous?: LockEntry;
+  /** Whether that entry's seal did not hold (it was changed outside plugbox). */
+  previousTampered: boolean;
+  /** The entry recorded. */
+  next: LockEntry;
+  /** Whether the content differs from the previous approval. */
+  contentChanged: boolean;
+  /** Requests and grants approved now that the previous entry did not cover. */
+  added: LockDifference[];
+  /** Requests and grants of the previous entry that the new one does not cover. */
+  removed: LockDifference[];
+}
+
+/**
+ * Records a start in the lock (`plug approve`): the entry for what the
+ * subject is now, sealed; returns the difference from the previous entry.
+ * With `dryRun`, only the difference.
+ */
+export function approveLock(
+  subject: LockSubject,
+  options: LockOptions,
+  dryRun = false,
+): Approval {
+  const lockPath = validateLock({ ...options, policy: "same-or-less" }, subject);
+  const key = lockKey(subject.cacheDir, options.key);
+  const lock = readLock(lockPath, subject.plugin);
+  const previous = lock.plugins[subject.plugin];
+  const next = entryFor(subject, key);
+  lock.plugins[subject.plugin] = next;
+  if (!dryRun) writeLock(lockPath, lock);
+  return {
+    plugin: subject.plugin,
+    lockPath,
+    previous,
+    previousTampered: previous !== undefined && !sealHolds(key, subject.plugin, previous),
+    next,
+    contentChanged: previous !== undefined && previous.hash !== next.hash,
+    added: previous ? beyondApproval(previous, next) : beyondApproval(EMPTY, next),
+    removed: previous ? beyondApproval(next, previous) : [],
+  };
+}
+
+const EMPTY: LockEntry = {
+  root: "",
+  hash: "",
+  requests: {},
+  grants: { read: [], write: [], net: [], env: [], sys: [], run: [], ffi: [], all: false },
+  approvedAt: "",
+  seal: "",
+};
 
 /**
  * Approves a plugin as it is now, with the grants given: plans the start

@@ -162,7 +162,8 @@ export function describeDifferences(differences: readonly LockDifference[]): str
   return differences.map((d) => `${d.in} ${d.kind} "${d.value}"`).join(", ");
 }
 
-function validate(options: LockOptions, subject: LockSubject): string {
+/** The lock's path, once the options and its place are checked. */
+export function validateLock(options: LockOptions, subject: LockSubject): string {
   if (typeof options !== "object" || options === null || typeof options.path !== "string") {
     throw new TypeError('Cannot use the lock: "lock" must be { path, policy?, ask?, key? }');
   }
@@ -198,7 +199,7 @@ function validate(options: LockOptions, subject: LockSubject): string {
  * bad options, a lock inside the plugin's folder, or a write grant over it.
  */
 export async function checkLock(subject: LockSubject, options: LockOptions): Promise<string[]> {
-  const lockPath = validate(options, subject);
+  const lockPath = validateLock(options, subject);
   const policy = options.policy ?? "same-or-less";
   const key = lockKey(subject.cacheDir, options.key);
   const { plugin } = subject;
@@ -250,74 +251,3 @@ export async function checkLock(subject: LockSubject, options: LockOptions): Pro
   }
   return [`lock: content changed since approval; it asks for no more than was approved`];
 }
-
-/**
- * What approving a start changes in the lock.
- *
- * @example
- * ```ts ignore
- * import { approvePlugin } from "@plugbox/plugbox";
- *
- * const approval = await approvePlugin("./plugins/kv/main.ts", {
- *   permissions: { read: ["./data"], write: ["./data"], env: ["KV_DIR"] },
- *   lock: { path: "./plugbox.lock" },
- * });
- * console.log(approval.added, approval.removed);
- * ```
- */
-export interface Approval {
-  /** The plugin's name. */
-  plugin: string;
-  /** The lock file written. */
-  lockPath: string;
-  /** The entry it replaced, if any. */
-  previous?: LockEntry;
-  /** Whether that entry's seal did not hold (it was changed outside plugbox). */
-  previousTampered: boolean;
-  /** The entry recorded. */
-  next: LockEntry;
-  /** Whether the content differs from the previous approval. */
-  contentChanged: boolean;
-  /** Requests and grants approved now that the previous entry did not cover. */
-  added: LockDifference[];
-  /** Requests and grants of the previous entry that the new one does not cover. */
-  removed: LockDifference[];
-}
-
-/**
- * Records a start in the lock (`plug approve`): the entry for what the
- * subject is now, sealed; returns the difference from the previous entry.
- * With `dryRun`, only the difference.
- */
-export function approveLock(
-  subject: LockSubject,
-  options: LockOptions,
-  dryRun = false,
-): Approval {
-  const lockPath = validate({ ...options, policy: "same-or-less" }, subject);
-  const key = lockKey(subject.cacheDir, options.key);
-  const lock = readLock(lockPath, subject.plugin);
-  const previous = lock.plugins[subject.plugin];
-  const next = entryFor(subject, key);
-  lock.plugins[subject.plugin] = next;
-  if (!dryRun) writeLock(lockPath, lock);
-  return {
-    plugin: subject.plugin,
-    lockPath,
-    previous,
-    previousTampered: previous !== undefined && !sealHolds(key, subject.plugin, previous),
-    next,
-    contentChanged: previous !== undefined && previous.hash !== next.hash,
-    added: previous ? beyondApproval(previous, next) : beyondApproval(EMPTY, next),
-    removed: previous ? beyondApproval(next, previous) : [],
-  };
-}
-
-const EMPTY: LockEntry = {
-  root: "",
-  hash: "",
-  requests: {},
-  grants: { read: [], write: [], net: [], env: [], sys: [], run: [], ffi: [], all: false },
-  approvedAt: "",
-  seal: "",
-};

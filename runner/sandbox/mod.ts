@@ -12,15 +12,9 @@
 
 export { type AuditOptions, type AuditPlan } from "./audit_setup.ts";
 export { AUDIT_KINDS, judgeCheck, type JudgedCheck } from "./audit_verdict.ts";
-export { approvePlugin } from "./approve.ts";
+export { type Approval, approvePlugin } from "./approve.ts";
 export { type IsolationMode } from "./isolation.ts";
-export {
-  type Approval,
-  describeDifferences,
-  type LockChange,
-  type LockOptions,
-  type LockPolicy,
-} from "./lock.ts";
+export { describeDifferences, type LockChange, type LockOptions, type LockPolicy } from "./lock.ts";
 export { type LockEntry } from "./lock_file.ts";
 export {
   describeUncovered,

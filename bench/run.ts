@@ -204,8 +204,10 @@ const pairedRow = (metric: string, paired: Paired, unit = "ms"): Row => {
     unit,
     plugbox: round(paired.on),
     floor: round(paired.off),
-    ratio: round(median(paired.ratios)),
-    target: `(reported) paired ratios ${round(r[0])}–${round(r[r.length - 1])}`,
+    ratio: round(paired.on / paired.off),
+    target: `(reported) paired ratio ${round(median(paired.ratios))}, range ${round(r[0])}–${
+      round(r[r.length - 1])
+    }`,
     met: true,
   };
 };

@@ -14,7 +14,7 @@ Deno.test("deno task bench --quick --json prints one row per metric with every f
   const rows = new TextDecoder().decode(out.stdout).trim().split("\n").map((line) =>
     JSON.parse(line)
   );
-  assert.equal(rows.length, 11);
+  assert.equal(rows.length, 15);
   for (const row of rows) {
     assert.deepEqual(Object.keys(row), [
       "metric",
@@ -43,6 +43,7 @@ Deno.test("deno task bench --quick --json prints one row per metric with every f
       "started concurrently",
       "graceful stop",
       "OS layer cost",
+      "audit on",
     ]
   ) {
     assert.ok(names.includes(expected), expected);

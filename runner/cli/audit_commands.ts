@@ -116,7 +116,7 @@ export async function callAuditedCommand(args: ParsedArgs, io: Output): Promise<
 }
 
 const Entry = z.object({
-  source: z.literal("deno"),
+  source: z.string().max(32),
   kind: z.string().max(32),
   value: z.string().max(5000).nullable(),
   granted: z.boolean(),

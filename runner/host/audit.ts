@@ -116,8 +116,20 @@ export class AuditRecorder {
       this.#entries.malformed++;
       return;
     }
-    const judged = judgeCheck(check.kind, check.value, this.#plan.grants, this.#plan.audit!.cwd);
-    const entry = this.#entries.add(judged, this.#open, (c) => this.#osLayer(c));
+    this.observe(
+      "deno",
+      judgeCheck(check.kind, check.value, this.#plan.grants, this.#plan.audit!.cwd),
+    );
+  }
+
+  /**
+   * Records what an observer of the process saw (Deno's checks come here;
+   * so may, say, an egress proxy's connections, under their own `source`),
+   * attributed to the calls in flight as it arrives.
+   */
+  observe(source: string, check: JudgedCheck): void {
+    if (this.#closed) return;
+    const entry = this.#entries.add(source, check, this.#open, (c) => this.#osLayer(c));
     if (entry) {
       try {
         this.#hooks.onEntry?.({ ...entry, calls: entry.calls.map((c) => ({ ...c })) });

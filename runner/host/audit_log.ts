@@ -39,10 +39,11 @@ export interface AuditCall {
  */
 export interface AuditEntry {
   /**
-   * Who saw it: `"deno"`, Deno's permission check. (Other sources, such as
-   * an egress proxy's connection log, add their own.)
+   * Who saw it: `"deno"`, Deno's permission check. Another observer of the
+   * process (an egress proxy's connection log, say) records under its own
+   * name through the recorder's `observe`.
    */
-  source: "deno";
+  source: string;
   /** `read`, `write`, `net`, `env`, `sys`, `run`, `ffi`, `import`, or a kind Deno added since. */
   kind: string;
   /**
@@ -127,17 +128,18 @@ export class AuditEntries {
   }
 
   /**
-   * Adds one judged check made while `open` calls were in flight. Returns
+   * Adds one judged check, seen by `source`, made while `open` calls were in flight. Returns
    * the entry when it is new (for the `audit` event), else undefined.
    */
   add(
+    source: string,
     check: JudgedCheck,
     open: ReadonlyMap<number, string>,
     osLayer: (check: JudgedCheck) => AuditEntry["osLayer"],
   ): AuditEntry | undefined {
     this.checks++;
     const now = Date.now();
-    const key = `${check.kind}\0${check.value}`;
+    const key = `${source}\0${check.kind}\0${check.value}`;
     let entry = this.#entries.get(key);
     const isNew = entry === undefined;
     if (!entry) {
@@ -146,7 +148,7 @@ export class AuditEntries {
         return undefined;
       }
       entry = {
-        source: "deno",
+        source,
         ...check,
         count: 0,
         first: now,

@@ -10,6 +10,7 @@ import {
   entryFor,
   type LockOptions,
   type LockSubject,
+  NO_APPROVAL,
   validateLock,
 } from "./lock.ts";
 import { type LockEntry, lockKey, readLock, sealHolds, writeLock } from "./lock_file.ts";
@@ -73,19 +74,10 @@ export function approveLock(
     previousTampered: previous !== undefined && !sealHolds(key, subject.plugin, previous),
     next,
     contentChanged: previous !== undefined && previous.hash !== next.hash,
-    added: previous ? beyondApproval(previous, next) : beyondApproval(EMPTY, next),
+    added: previous ? beyondApproval(previous, next) : beyondApproval(NO_APPROVAL, next),
     removed: previous ? beyondApproval(next, previous) : [],
   };
 }
-
-const EMPTY: LockEntry = {
-  root: "",
-  hash: "",
-  requests: {},
-  grants: { read: [], write: [], net: [], env: [], sys: [], run: [], ffi: [], all: false },
-  approvedAt: "",
-  seal: "",
-};
 
 /**
  * Approves a plugin as it is now, with the grants given: plans the start

@@ -135,6 +135,16 @@ export function entryFor(subject: LockSubject, key: string): LockEntry {
   return { ...entry, seal: sealOf(key, subject.plugin, entry) };
 }
 
+/** An entry that approves nothing: what a plugin never approved is compared with. */
+export const NO_APPROVAL: LockEntry = {
+  root: "",
+  hash: "",
+  requests: {},
+  grants: { read: [], write: [], net: [], env: [], sys: [], run: [], ffi: [], all: false },
+  approvedAt: "",
+  seal: "",
+};
+
 /** What `next` asks for that `approved` does not cover. */
 export function beyondApproval(approved: LockEntry, next: LockEntry): LockDifference[] {
   const out: LockDifference[] = [];
@@ -216,7 +226,7 @@ export async function checkLock(subject: LockSubject, options: LockOptions): Pro
   }
   const next = entryFor(subject, key);
   const contentChanged = previous !== undefined && previous.hash !== next.hash;
-  const beyond = previous ? beyondApproval(previous, next) : [];
+  const beyond = beyondApproval(previous ?? NO_APPROVAL, next);
   if (previous && !contentChanged && beyond.length === 0) return [`lock: approved, unchanged`];
   const change: LockChange = { plugin, lockPath, previous, next, contentChanged, beyond };
   if (policy === "ask") {

@@ -130,3 +130,16 @@ Deno.test("AuditRecorder.finish() reads to the end, then removes the file; twice
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("AuditRecorder.observe() records another observer's entries apart from Deno's", async () => {
+  await withRecorder(async (recorder, write) => {
+    write(line("net", "example.com:443"));
+    await recorder.snapshot();
+    recorder.observe("proxy", { kind: "net", value: "example.com:443", granted: true });
+    const log = await recorder.snapshot();
+    assert.deepEqual(log.entries.map((e) => [e.source, e.kind, e.value]), [
+      ["deno", "net", "example.com:443"],
+      ["proxy", "net", "example.com:443"],
+    ]);
+  });
+});

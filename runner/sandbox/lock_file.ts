@@ -135,7 +135,12 @@ export function writeLock(path: string, lock: LockFile): void {
     ),
   };
   const temporary = join(dirname(path), `.${crypto.randomUUID()}.plugbox.lock.tmp`);
-  Deno.writeTextFileSync(temporary, JSON.stringify(sorted, null, 2) + "\n", { mode: 0o644 });
+  try {
+    Deno.writeTextFileSync(temporary, JSON.stringify(sorted, null, 2) + "\n", { mode: 0o644 });
+  } catch (cause) {
+    if (!(cause instanceof Deno.errors.NotFound)) throw cause;
+    throw new TypeError(`Cannot write lock "${path}": its folder does not exist`, { cause });
+  }
   Deno.renameSync(temporary, path);
 }
 

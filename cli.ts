@@ -6,6 +6,8 @@
  * deno task plug call plugins/hello/main.ts greeter.sayHello '"a"'
  * deno task plug inspect plugins/fetcher/main.ts --allow-net=127.0.0.1:8080
  * deno task plug check plugins/summarizer/main.ts --allow-read=./docs
+ * deno task plug audit plugins/kv/main.ts kv.keys --allow-env=KV_DIR --allow-read=./data
+ * deno task plug approve plugins/kv/main.ts --allow-env=KV_DIR --allow-read=./data
  * ```
  *
  * @example Run it from code
@@ -18,12 +20,16 @@
 
 import { parseArgs, UsageError } from "./runner/cli/mod.ts";
 import {
+  approveCommand,
+  auditCommand,
+  callAuditedCommand,
   callCommand,
   checkCommand,
   ExitCode,
   exitCodeFor,
   inspectCommand,
   type Output,
+  suggestCommand,
 } from "./runner/cli/mod.ts";
 
 export { ExitCode, type Output } from "./runner/cli/mod.ts";
@@ -37,7 +43,10 @@ Sandbox:
   --isolation=auto|os|deno   (default auto: bubblewrap where it works)
   --memory=MB                heap cap; writable memory is capped too (default 512)
   --manifest=refuse|narrow|ignore   grants beyond plugbox.json (default refuse)
-  --deno=PATH                the Deno binary plugins run with (default $PLUGBOX_DENO, else this one)`;
+  --deno=PATH                the Deno binary plugins run with (default $PLUGBOX_DENO, else this one)
+  --lock[=PATH]              start only what the lock approved (default plugbox.lock)
+  --lock-policy=refuse|same-or-less   a changed plugin: refuse it, or start it when it asks
+                             for no more than was approved (default same-or-less)`;
 
 const HELP: Record<string, string> = {
   "": `plug: run untrusted plugins from the shell.
@@ -48,6 +57,9 @@ Commands:
   call <module> <contract>.<method> [json-arg ...]   call one method, print the JSON result
   inspect <module>                                   contracts, schemas, requested permissions, module graph
   check <module> [grants]                            run the sandbox preflight only; print what would be refused
+  audit <module> <contract>.<method> [json-arg ...]  call one method, print every permission it used or was denied
+  suggest <audit.json> [...]                         the narrowest plugbox.json for audited runs
+  approve <module> [grants]                          record the plugin and its grants in plugbox.lock
 
 Run "plug <command> --help" for a command's options.
 
@@ -61,6 +73,7 @@ with --), prints the result as JSON on stdout, and stops the plugin.
 
 Options:
   --timeout=MS   deadline for the start and for the call (default 10000 and 30000)
+  --audit        record every permission check; print the audit on stderr
   --verbose      show the plugin's log lines and whole error messages on stderr
 ${GRANTS}`,
   inspect: `Usage: plug inspect <module> [grants] [options]
@@ -83,15 +96,50 @@ every refusal (exit code 7), or that nothing would be refused (exit code 0).
 Options:
   --json         print one JSON object instead
 ${GRANTS}`,
+  audit: `Usage: plug audit <module> <contract>.<method> [json-arg ...] [grants] [options]
+
+Starts the plugin with the permissions given and every permission check
+recorded (Deno's audit, read by plugbox), calls the method, stops the plugin,
+and prints what it touched, grouped by kind: each path, host:port, variable
+or sys name, whether the grants allowed it, how often, and in which call.
+The exit code is the call's. Grant generously to learn what a plugin needs;
+a denied check is recorded too. Grants of all, run or ffi cannot be audited.
+
+Options:
+  --json         print the call and the audit as one JSON object (for plug suggest)
+  --timeout=MS   deadline for the start and for the call
+${GRANTS}`,
+  suggest: `Usage: plug suggest <audit.json> [...] [options]
+
+Reads reports written by "plug audit --json" ("-" reads stdin) and prints the
+narrowest plugbox.json that lets the same calls do what they did: each path
+collapsed to the granted folder that held it (a denied path to itself, or its
+nearest existing folder), hosts with ports, names as seen, and a placeholder
+reason per entry for the author to write. What no entry can grant is printed
+as a note on stderr; an incomplete audit as a warning.`,
+  approve: `Usage: plug approve <module> [grants] [options]
+
+Records the plugin as it is now in the lock: its content hash, the permissions
+its plugbox.json requests, and the grants given here. Prints what changed since
+its last approval. A locked start (--lock) then runs it only as approved.
+
+Options:
+  --lock=PATH    the lock file (default plugbox.lock)
+  --dry-run      show the difference; write nothing
+  --json         print the approval as one JSON object
+${GRANTS}`,
 };
 
 const COMMANDS: Record<
   string,
   (args: ReturnType<typeof parseArgs>, io: Output) => Promise<number>
 > = {
-  call: callCommand,
+  call: (args, io) => args.audit ? callAuditedCommand(args, io) : callCommand(args, io),
   inspect: inspectCommand,
   check: checkCommand,
+  audit: auditCommand,
+  suggest: suggestCommand,
+  approve: approveCommand,
 };
 
 /**

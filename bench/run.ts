@@ -25,6 +25,7 @@ import {
   zodShareOfStart,
 } from "./measure.ts";
 import { PLUGIN_JS, ZOD_JS } from "../runner/sandbox/_sdk_bundle.ts";
+import { auditCost, type Paired } from "./audit_cost.ts";
 
 /** One line of the report. */
 export interface Row {
@@ -90,6 +91,15 @@ function progress(text: string): void {
 }
 
 const reported = () => true;
+
+/** The 1-minute load average, where Linux tells it. */
+function loadAverage(): string {
+  try {
+    return Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
+  } catch {
+    return "unknown";
+  }
+}
 
 // Warm-up: builds the SDK bundle and the preflight cache, fills code caches.
 await (await start("deno")).close();
@@ -194,6 +204,31 @@ rows.push(row(
   reported,
 ));
 
+progress("audit cost");
+const loadBefore = loadAverage();
+const audit = await auditCost(
+  quick ? { starts: 2, blocks: 4, perBlock: 50 } : { starts: 16, blocks: 20, perBlock: 300 },
+);
+const pairedRow = (metric: string, paired: Paired, unit = "ms"): Row => {
+  const r = [...paired.ratios].sort((a, b) => a - b);
+  return {
+    metric,
+    unit,
+    plugbox: round(paired.on),
+    floor: round(paired.off),
+    ratio: round(paired.on / paired.off),
+    target: `(reported) paired ratio ${round(median(paired.ratios))}, range ${round(r[0])}–${
+      round(r[r.length - 1])
+    }`,
+    met: true,
+  };
+};
+rows.push(pairedRow("audit on: start to first call (floor: audit off)", audit.start));
+rows.push(pairedRow("audit on: round trip p50, no permission check (floor: off)", audit.noCheck));
+rows.push(pairedRow("audit on: round trip p50, one read check (floor: off)", audit.oneCheck));
+rows.push(pairedRow("audit on: one denied check inside Deno (floor: off)", audit.check, "µs"));
+const loadAfter = loadAverage();
+
 await Deno.remove(join(floorDenoDir, ".."), { recursive: true }).catch(() => {});
 
 if (json) {
@@ -222,4 +257,7 @@ if (json) {
   );
   const kib = (text: string) => (new TextEncoder().encode(text).length / 1024).toFixed(1);
   console.log(`SDK bundle: plugin.js ${kib(PLUGIN_JS)} KiB, zod.js ${kib(ZOD_JS)} KiB (one copy).`);
+  console.log(
+    `Load average (1 min) around the audit rows: ${loadBefore} before, ${loadAfter} after.`,
+  );
 }

@@ -487,3 +487,76 @@ export class PluginUnavailableError extends Error {
     this.reason = reason;
   }
 }
+
+/**
+ * One thing a plugin asks for beyond what the lock approved: a request in
+ * its `plugbox.json`, or a grant the host passes.
+ *
+ * @example
+ * ```ts
+ * import type { LockDifference } from "./errors.ts";
+ * const more: LockDifference = { in: "requests", kind: "net", value: "*" };
+ * ```
+ */
+export interface LockDifference {
+  /** Where: the plugin's manifest requests, or the grants the host passes. */
+  in: "requests" | "grants";
+  /** The permission kind. */
+  kind: string;
+  /** The value asked for (neutralised). */
+  value: string;
+}
+
+/**
+ * A start refused by the lock (`plugbox.lock`): the plugin was never
+ * approved, it changed and the policy refuses changes, it asks for more
+ * than was approved, the host's `ask` callback declined, or the lock itself
+ * is malformed or was changed outside plugbox.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LockError } from "./errors.ts";
+ * const error = new LockError({
+ *   plugin: "fetcher",
+ *   lockPath: "/app/plugbox.lock",
+ *   reason: "beyond-approval",
+ *   detail: 'it asks for more than the lock approved: requests net "*"',
+ *   beyond: [{ in: "requests", kind: "net", value: "*" }],
+ * });
+ * assert.equal(error.beyond[0].kind, "net");
+ * ```
+ */
+export class LockError extends Error {
+  /** Always `"LockError"`. */
+  override name = "LockError" as const;
+  /** The plugin's name. */
+  readonly plugin: string;
+  /** The lock file. */
+  readonly lockPath: string;
+  /**
+   * A stable reason code: `not-approved`, `changed`, `beyond-approval`,
+   * `declined`, `tampered`, `malformed`.
+   */
+  readonly reason: string;
+  /** What the plugin asks for beyond the approval (empty for the other reasons). */
+  readonly beyond: readonly LockDifference[];
+
+  /** Builds the error; see the class for what each field means. */
+  constructor(
+    fields: {
+      plugin: string;
+      lockPath: string;
+      reason: string;
+      detail: string;
+      beyond?: LockDifference[];
+    },
+    options?: ErrorOptions,
+  ) {
+    super(`Refused to start plugin "${fields.plugin}": ${fields.detail}`, options);
+    this.plugin = fields.plugin;
+    this.lockPath = fields.lockPath;
+    this.reason = fields.reason;
+    this.beyond = fields.beyond ?? [];
+  }
+}

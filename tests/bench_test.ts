@@ -14,7 +14,7 @@ Deno.test("deno task bench --quick --json prints one row per metric with every f
   const rows = new TextDecoder().decode(out.stdout).trim().split("\n").map((line) =>
     JSON.parse(line)
   );
-  assert.equal(rows.length, 12);
+  assert.equal(rows.length, 16);
   for (const row of rows) {
     assert.deepEqual(Object.keys(row), [
       "metric",
@@ -44,6 +44,7 @@ Deno.test("deno task bench --quick --json prints one row per metric with every f
       "graceful stop",
       "OS layer cost",
       "the SDK's zod",
+      "audit on",
     ]
   ) {
     assert.ok(names.includes(expected), expected);

@@ -3,7 +3,7 @@
 // is followed as a new user would, from a JSR-like registry, offline, in a
 // fresh folder: install, write the files, type-check them, run the host with
 // the narrowest permissions, call the plugin from the shell, vendor a
-// package, and run the Python plugin.
+// package, run the Python plugin, and learn, then lock, the kv plugin.
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,7 +35,7 @@ function only(kind: string, arg?: string): Block {
   return found[0];
 }
 
-const KINDS = ["tasks", "install", "compile", "run", "file", "plug", "vendor", "layout"];
+const KINDS = ["tasks", "install", "compile", "run", "file", "plug", "vendor", "learn", "layout"];
 
 Deno.test("every code block in README.md carries a check marker this test knows", () => {
   const fences = README.match(/^```/gm)?.length ?? 0;
@@ -43,6 +43,8 @@ Deno.test("every code block in README.md carries a check marker this test knows"
   const marked = blocks();
   assert.equal(marked.length, fences / 2, "a README code block has no <!-- check: ... --> marker");
   for (const block of marked) assert.ok(KINDS.includes(block.kind), block.kind);
+  const learn = marked.filter((b) => b.kind === "learn").map((b) => b.args.join(" "));
+  assert.deepEqual(learn.sort(), ["audit", "audit-output", "refused", "suggest"]);
 });
 
 Deno.test("README: the tasks it names exist, with the Deno version CI pins", () => {
@@ -174,9 +176,17 @@ Deno.test("README: the quick start works as written, from a JSR-like registry, o
         join(repo, "plugins/python-hello/main.py"),
         join(project, "python-hello/main.py"),
       );
+      await Deno.mkdir(join(project, "plugins/kv"), { recursive: true });
+      for (const file of ["main.ts", "contract.ts", "plugbox.json"]) {
+        await Deno.copyFile(join(repo, "plugins/kv", file), join(project, "plugins/kv", file));
+      }
       await Deno.mkdir(join(project, "data"));
       await Deno.writeTextFile(join(project, "data/hi.txt"), "hi\nsecond line\n");
-      const check = await sh("deno check host.ts lifecycle.ts greeter/main.ts", project, env);
+      const check = await sh(
+        "deno check host.ts lifecycle.ts greeter/main.ts learn.ts plugins/kv/main.ts",
+        project,
+        env,
+      );
       assert.equal(check.code, 0, check.stderr);
     });
 
@@ -244,11 +254,74 @@ Deno.test("README: the quick start works as written, from a JSR-like registry, o
       );
       assert.equal(out.stdout, '"hello, c"\n', out.stderr);
     });
+
+    await t.step(
+      "learn, then lock: audit, suggest, approve, run locked, and from code",
+      async () => {
+        await learnThenLock(project, env, plugCli);
+      },
+    );
   } finally {
     await new Deno.Command("chmod", { args: ["-R", "u+w", project] }).output();
     await Deno.remove(project, { recursive: true });
   }
 });
+
+/**
+ * "Learn, then lock" on a copy of plugins/kv in the quick start's folder: the
+ * audit prints what the README shows (its folder as /home/me/app), suggest
+ * writes the narrowest manifest, the code example runs, approve writes the
+ * lock, a code change that asks for no more starts, and one that asks for
+ * more is refused with the README's words.
+ */
+async function learnThenLock(
+  project: string,
+  env: Record<string, string>,
+  plugCli: string,
+): Promise<void> {
+  const cli = (code: string) => code.replaceAll("deno task plug", plugCli);
+  const audit = only("learn", "audit").code;
+  const grants = /kv\.set '"a"' 1 (--allow-.*)$/m.exec(audit)![1];
+  const script = `${audit}\n${only("learn", "suggest").code.replaceAll("[grants]", grants)}`;
+  const run = await sh(cli(script), project, env);
+  assert.equal(run.code, 0, run.stderr);
+  // The folder's name is longer than /home/me/app: columns are compared as gaps.
+  const shown = (text: string) => text.replaceAll(project, "/home/me/app").replace(/ {2,}/g, "  ");
+  assert.equal(
+    shown(run.stdout).replace(/isolation "deno"/, 'isolation "os"'),
+    shown(`${only("learn", "audit-output").code}\n`),
+  );
+  const data = join(project, "data");
+  const suggested = JSON.parse(await Deno.readTextFile(join(project, "plugbox.json")));
+  const requested = (kind: string) =>
+    suggested.permissions[kind].map((r: { value: string; reason: string }) => {
+      assert.match(r.reason, /^TODO: /, "a placeholder reason, for the author to write");
+      return r.value;
+    });
+  assert.deepEqual(Object.keys(suggested.permissions).sort(), ["env", "read", "write"]);
+  assert.deepEqual(["env", "read", "write"].map(requested), [["KV_DIR"], [data], [data]]);
+
+  const fromCode = await sh("deno run -A learn.ts", project, env);
+  assert.equal(fromCode.code, 0, fromCode.stderr);
+  assert.match(fromCode.stderr, /^used write \/\S+\/a\.json$/m);
+  assert.match(fromCode.stdout, /KV_DIR/);
+
+  const approve = /`(deno task plug approve [^`]*)`/.exec(README)![1].replace("[grants]", grants);
+  const kvEnv = { ...env, KV_DIR: data };
+  const approved = await sh(cli(approve), project, kvEnv);
+  assert.equal(approved.code, 0, approved.stderr);
+  const locked = cli(`deno task plug call plugins/kv/main.ts kv.keys ${grants} --lock`);
+  await Deno.writeTextFile(join(project, "plugins/kv/main.ts"), "// an update\n", { append: true });
+  const same = await sh(locked, project, kvEnv);
+  assert.equal(same.stdout, '["a"]\n', `code changed, asks for no more: starts\n${same.stderr}`);
+  const manifest = join(project, "plugins/kv/plugbox.json");
+  const shipped = JSON.parse(await Deno.readTextFile(manifest));
+  shipped.permissions.net = [{ value: "*", reason: "an update that phones home" }];
+  await Deno.writeTextFile(manifest, JSON.stringify(shipped));
+  const more = await sh(locked, project, kvEnv);
+  assert.equal(more.code, 7, more.stderr);
+  assert.equal(shown(more.stderr.split("\n")[0]), only("learn", "refused").code);
+}
 
 Deno.test("PROTOCOL.md's walkthrough quotes plugins/python-hello exactly, and its host example runs", async () => {
   const protocol = Deno.readTextFileSync(join(repo, "PROTOCOL.md"));

@@ -26,6 +26,13 @@ export interface ParsedArgs {
   manifest?: ManifestPolicy;
   /** The Deno binary plugins run with (`--deno=PATH`). */
   deno?: string;
+  /** `--lock[=PATH]`: start only what the lock approved (default path `plugbox.lock`). */
+  lock?: string;
+  lockPolicy?: "refuse" | "same-or-less";
+  /** `--audit`: record every permission check of the call. */
+  audit: boolean;
+  /** `--dry-run`: show what `approve` would change, change nothing. */
+  dryRun: boolean;
   json: boolean;
   verbose: boolean;
   help: boolean;
@@ -118,11 +125,23 @@ function applyOption(parsed: ParsedArgs, token: string): void {
       if (!value) throw new UsageError(`--deno needs the path of a Deno binary (--deno=PATH)`);
       parsed.deno = value;
       return;
+    case "--lock":
+      if (value === "") throw new UsageError(`--lock needs a path (--lock=PATH) or none`);
+      parsed.lock = value ?? "plugbox.lock";
+      return;
+    case "--lock-policy":
+      parsed.lockPolicy = oneOf(flag, value, ["refuse", "same-or-less"] as const);
+      return;
     case "--json":
     case "--verbose":
     case "--help":
+    case "--audit":
       if (value !== undefined) throw new UsageError(`${flag} takes no value`);
-      parsed[flag.slice(2) as "json" | "verbose" | "help"] = true;
+      parsed[flag.slice(2) as "json" | "verbose" | "help" | "audit"] = true;
+      return;
+    case "--dry-run":
+      if (value !== undefined) throw new UsageError(`${flag} takes no value`);
+      parsed.dryRun = true;
       return;
     default:
       throw new UsageError(`unknown option ${flag}`);
@@ -142,6 +161,8 @@ export function parseArgs(args: readonly string[]): ParsedArgs {
     positional: [],
     permissions: {},
     unsafe: {},
+    audit: false,
+    dryRun: false,
     json: false,
     verbose: false,
     help: false,

@@ -7,6 +7,7 @@
 import { type ParsedArgs, parseJsonArgs, UsageError } from "./args.ts";
 import {
   IsolationUnavailableError,
+  LockError,
   PermissionDeniedError,
   PluginError,
   PluginExitedError,
@@ -41,7 +42,7 @@ export const ExitCode = {
   timeout: 5,
   /** The plugin's process ended (crash, out of memory, killed). */
   crashed: 6,
-  /** The preflight refused the plugin (or, for `check`, would). */
+  /** The preflight or the lock refused the plugin (or, for `check`, would). */
   refused: 7,
   /** The plugin broke the protocol (handshake, version, nonce, line cap). */
   protocol: 8,
@@ -58,7 +59,7 @@ export function exitCodeFor(error: unknown): number {
   if (error instanceof PluginExitedError || error instanceof PluginUnavailableError) {
     return ExitCode.crashed;
   }
-  if (error instanceof PreflightError) return ExitCode.refused;
+  if (error instanceof PreflightError || error instanceof LockError) return ExitCode.refused;
   if (error instanceof ProtocolError) return ExitCode.protocol;
   if (error instanceof IsolationUnavailableError) return ExitCode.isolation;
   return ExitCode.failure;
@@ -72,7 +73,8 @@ export interface Output {
   err(line: string): void;
 }
 
-function launchOptions(args: ParsedArgs): LaunchOptions {
+/** The launch options a command line asks for. */
+export function launchOptions(args: ParsedArgs): LaunchOptions {
   return {
     permissions: args.permissions,
     unsafe: args.unsafe,
@@ -80,6 +82,7 @@ function launchOptions(args: ParsedArgs): LaunchOptions {
     memoryLimitMiB: args.memoryLimitMiB,
     manifest: args.manifest,
     deno: args.deno,
+    lock: args.lock === undefined ? undefined : { path: args.lock, policy: args.lockPolicy },
   };
 }
 
@@ -106,14 +109,15 @@ function relativePathHint(error: unknown, plan: LaunchPlan, params: unknown[]): 
   return undefined;
 }
 
-function needModule(args: ParsedArgs, command: string): string {
+/** The module argument, or a usage error naming the command. */
+export function needModule(args: ParsedArgs, command: string): string {
   const module = args.positional[0];
   if (!module) throw new UsageError(`plug ${command} needs a module; see plug ${command} --help`);
   return module;
 }
 
 /** Starts a plugin without host contracts: the CLI speaks to whatever it serves. */
-async function launch(plan: LaunchPlan, args: ParsedArgs, io: Output): Promise<Plugin> {
+export async function launch(plan: LaunchPlan, args: ParsedArgs, io: Output): Promise<Plugin> {
   return await launchPlugin(plan, {
     contracts: [],
     callTimeout: args.timeout,

@@ -12,6 +12,7 @@ import {
   PluginUnavailableError,
   TimeoutError,
 } from "../errors.ts";
+import type { AuditEntry } from "./audit_log.ts";
 import { deadlineSignal } from "./deadlines.ts";
 import { type CallOptions, createApi } from "./proxy.ts";
 import { type Plugin, type StartOptions, startPlugin } from "./plugin.ts";
@@ -64,7 +65,8 @@ export type PluginEvent =
   | { type: "restart"; plugin: string; attempt: number; delayMs: number; reason: string }
   | { type: "failed"; plugin: string; reason: string }
   | { type: "unresponsive"; plugin: string; detail: string }
-  | { type: "fault"; plugin: string; detail: string };
+  | { type: "fault"; plugin: string; detail: string }
+  | { type: "audit"; plugin: string; entry: AuditEntry };
 
 /**
  * Options for a managed plugin: how to start it, and how to keep it alive.
@@ -205,6 +207,12 @@ export class ManagedPlugin {
     return startPlugin(this.#module, {
       ...this.#options,
       name: this.name,
+      onAudit: this.#options.audit
+        ? (entry) => {
+          this.#options.onAudit?.(entry);
+          this.#emit({ type: "audit", plugin: this.name, entry });
+        }
+        : undefined,
       onProtocolFault: (detail) => {
         this.#options.onProtocolFault?.(detail);
         this.#emit({ type: "fault", plugin: this.name, detail });

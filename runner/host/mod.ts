@@ -8,6 +8,7 @@
  * @module
  */
 
+export { type AuditCall, type AuditEntry, type AuditLog } from "./audit_log.ts";
 export { type LogEntry, type LogLevel } from "./logs.ts";
 export {
   type ManagedOptions,
@@ -17,5 +18,6 @@ export {
   type RestartPolicy,
 } from "./managed.ts";
 export { PluginHost, type PluginHostOptions } from "./manager.ts";
+export { type Suggestion, suggestManifest, type SuggestOptions } from "./suggest.ts";
 export { launchPlugin, Plugin, type StartOptions, startPlugin } from "./plugin.ts";
 export { type CallOptions, type CallTarget, createApi, toCallError } from "./proxy.ts";

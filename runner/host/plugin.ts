@@ -6,6 +6,8 @@
 
 import type { Contract, ContractApi } from "../contract.ts";
 import { type ExitStatus, PluginExitedError, ProtocolError, TimeoutError } from "../errors.ts";
+import { AuditRecorder } from "./audit.ts";
+import type { AuditEntry, AuditLog } from "./audit_log.ts";
 import { Caller } from "./calls.ts";
 import { deadlineSignal } from "./deadlines.ts";
 import { checkHandshake } from "./handshake.ts";
@@ -107,6 +109,11 @@ export interface StartOptions extends LaunchOptions {
   onUnresponsive?: (detail: string) => void;
   /** Aborting cancels the start and stops the process. */
   signal?: AbortSignal;
+  /**
+   * With `audit`, told about each new distinct entry of the process's
+   * audit (at most `audit.maxEntries` times per process).
+   */
+  onAudit?: (entry: AuditEntry) => void;
 }
 
 /** The handshake, reachable from this module only (see {@linkcode launchPlugin}). */
@@ -148,6 +155,7 @@ export class Plugin implements AsyncDisposable {
   #stop: { graceMs: number; termMs: number };
   #fault: ProtocolError | undefined;
   #status: ExitStatus | undefined;
+  #audit: AuditRecorder | undefined;
 
   /**
    * Use {@linkcode startPlugin}. Only a plan made by `planPlugin` is
@@ -166,11 +174,29 @@ export class Plugin implements AsyncDisposable {
     this.#stop = { graceMs: options.stopGraceMs ?? 2000, termMs: options.stopTermMs ?? 1000 };
     const parser = new LogParser(plan.name);
     const onLog = options.onLog;
-    this.#process = new PluginProcess(plan, {
-      mapLine: userPaths(plan.snapshot.dir, plan.root),
-      onStderrLine: onLog ? (line) => onLog(parser.parse(line)) : undefined,
-      signalsAsCodes: plan.isolation === "os",
-    });
+    this.#audit = plan.audit
+      ? AuditRecorder.open(plan, {
+        onEntry: options.onAudit,
+        onOverflow: () => {
+          options.onProtocolFault?.(
+            `its permission checks passed audit.maxLogBytes (${
+              plan.audit!.maxLogBytes
+            } bytes): killed`,
+          );
+          this.#process.kill();
+        },
+      })
+      : undefined;
+    try {
+      this.#process = new PluginProcess(plan, {
+        mapLine: userPaths(plan.snapshot.dir, plan.root),
+        onStderrLine: onLog ? (line) => onLog(parser.parse(line)) : undefined,
+        signalsAsCodes: plan.isolation === "os",
+      });
+    } catch (error) {
+      void this.#audit?.finish();
+      throw error;
+    }
     this.#transport = new LineTransport(this.#process.stdout, this.#process.stdin, {
       maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
     });
@@ -203,6 +229,7 @@ export class Plugin implements AsyncDisposable {
     );
     this.#process.status.then((status) => {
       this.#status = status;
+      void this.#audit?.finish();
       this.#calls.clear();
       this.#peer.close(this.#fault ?? new PluginExitedError(this.name, status));
     });
@@ -267,6 +294,7 @@ export class Plugin implements AsyncDisposable {
     } catch (error) {
       this.#process.kill();
       await this.#process.status;
+      await this.#audit?.finish();
       throw this.#startError(error, timeoutMs, signal);
     }
   }
@@ -336,7 +364,33 @@ export class Plugin implements AsyncDisposable {
    * `PluginExitedError` (naming the method) when the process ends.
    */
   call(method: string, params: unknown, options: CallOptions = {}): Promise<unknown> {
+    if (this.#audit) {
+      return this.#audit.around(method, () => this.#calls.call(method, params, options));
+    }
     return this.#calls.call(method, params, options);
+  }
+
+  /**
+   * What the process touched so far, when it was started with `audit`:
+   * every permission check Deno wrote before this call, judged against the
+   * grants and folded into entries. After the process has ended, the whole
+   * audit (`finished`).
+   *
+   * @example
+   * ```ts ignore
+   * await using plugin = await startPlugin("./plugins/kv/main.ts", { contracts: [Kv], audit: true });
+   * await plugin.api(Kv).keys();
+   * for (const e of (await plugin.audit()).entries) console.log(e.kind, e.value, e.granted);
+   * ```
+   * @throws {TypeError} when the plugin was started without `audit`.
+   */
+  audit(): Promise<AuditLog> {
+    if (!this.#audit) {
+      return Promise.reject(
+        new TypeError(`Cannot audit plugin "${this.name}": it was started without "audit"`),
+      );
+    }
+    return this.#audit.snapshot();
   }
 
   /**
@@ -384,6 +438,7 @@ export class Plugin implements AsyncDisposable {
       ...this.#stop,
     });
     await this.#reading;
+    await this.#audit?.finish();
     return status;
   }
 

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { type AuditOptions, type AuditPlan, planAudit } from "./audit_setup.ts";
 import type { CommandRuntime } from "./command.ts";
 import type { DenoBinary } from "./deno_binary.ts";
 import { verifyGraph } from "./graph_cache.ts";
@@ -44,6 +45,8 @@ export interface Prepared {
   home: string;
   /** Set for a command plugin: what its program needs. */
   runtime?: CommandRuntime;
+  /** The `audit` option, when a permission audit was asked for. */
+  audit?: boolean | AuditOptions;
 }
 
 /** The process a plan spawns. */
@@ -52,6 +55,8 @@ export interface Launch {
   args: string[];
   env: Record<string, string>;
   graph: GraphSummary;
+  /** Where the permission audit goes, when one was asked for. */
+  audit?: AuditPlan;
 }
 
 /** Deno reserves about 540 MiB of writable address space at start (code range, cages). */
@@ -89,6 +94,17 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     checkGrantLinks(p.name, grants);
   }
   const env = baseEnv(p);
+  const audit = p.audit
+    ? planAudit(p.name, p.audit, {
+      grants,
+      cacheDir: p.cache,
+      cwd: snapshot.dir,
+      deno: p.deno,
+      mounted: p.isolation === "os"
+        ? [snapshot.dir, sdk.dir, p.home, p.denoDir, ...grants.read, ...grants.write]
+        : [],
+    })
+    : undefined;
   const graph = await verifyGraph({
     name: p.name,
     root: p.root,
@@ -120,12 +136,19 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
   const prefix = await wrapperFor(p, p.memory, RESERVED_MIB)({
     programs: [p.deno.path],
     readOnly: [snapshot.dir, sdk.dir, p.home, ...grants.read],
-    readWrite: [p.denoDir, ...grants.write],
+    readWrite: [p.denoDir, ...grants.write, ...(audit ? [audit.log] : [])],
     net: grants.net.length > 0 || grants.all,
     dev: true,
     tmpBytes: 64 * 1024 * 1024,
     cwd: snapshot.dir,
   });
   const [command, ...wrapperArgs] = [...prefix, p.deno.path];
-  return { command, args: [...wrapperArgs, ...denoArgs], env: { ...grants.env, ...env }, graph };
+  const auditEnv: Record<string, string> = audit ? { DENO_AUDIT_PERMISSIONS: audit.log } : {};
+  return {
+    command,
+    args: [...wrapperArgs, ...denoArgs],
+    env: { ...grants.env, ...env, ...auditEnv },
+    graph,
+    ...(audit ? { audit } : {}),
+  };
 }

@@ -11,7 +11,12 @@
  * @module
  */
 
+export { type AuditOptions, type AuditPlan } from "./audit_setup.ts";
+export { AUDIT_KINDS, judgeCheck, type JudgedCheck } from "./audit_verdict.ts";
+export { type Approval, approvePlugin } from "./approve.ts";
 export { type IsolationMode } from "./isolation.ts";
+export { describeDifferences, type LockChange, type LockOptions, type LockPolicy } from "./lock.ts";
+export { type LockEntry } from "./lock_file.ts";
 export {
   describeUncovered,
   type Manifest,
@@ -23,6 +28,7 @@ export {
   type UncoveredGrant,
 } from "./manifest.ts";
 export {
+  isWithin,
   type Permissions,
   type ResolvedGrants,
   resolveGrants,

@@ -5,9 +5,11 @@
  * @module
  */
 
+import type { AuditOptions, AuditPlan } from "./audit_setup.ts";
 import type { IsolationMode } from "./isolation.ts";
 import { commandLaunch } from "./launch_command.ts";
 import { denoLaunch, type Launch, type Prepared } from "./launch_deno.ts";
+import type { LockOptions } from "./lock.ts";
 import type { ManifestPolicy, ManifestReview } from "./manifest.ts";
 import type { Permissions, ResolvedGrants, UnsafeAcknowledgements } from "./permissions.ts";
 import type { GraphSummary } from "./preflight.ts";
@@ -91,6 +93,20 @@ export interface LaunchOptions {
    * @default {the plugin's plugbox.json "command", else none: a Deno module}
    */
   command?: readonly string[];
+  /**
+   * Record every permission check the plugin's process makes (Deno's
+   * `DENO_AUDIT_PERMISSIONS`, read by the host): `true`, or bounds. Refused
+   * with `all`, `run` or `ffi` grants, and for command plugins (they make no
+   * Deno permission checks). Off by default, and then it costs nothing.
+   * @default {false}
+   */
+  audit?: boolean | AuditOptions;
+  /**
+   * Start only what `plugbox.lock` approved (see `plug approve`): refused
+   * with `LockError` when the plugin was never approved, or changed and asks
+   * for more than was approved (or, by policy, changed at all).
+   */
+  lock?: LockOptions;
 }
 
 /**
@@ -135,6 +151,8 @@ export interface LaunchPlan {
   graph: GraphSummary;
   /** The per-start nonce, also in `args`. */
   nonce: string;
+  /** Where the permission audit goes, when `audit` was asked for. */
+  audit?: AuditPlan;
 }
 
 /**
@@ -174,6 +192,7 @@ export async function planPlugin(
     manifest: review,
     graph: launch.graph,
     nonce,
+    ...(launch.audit ? { audit: launch.audit } : {}),
   };
   deepFreeze(plan);
   issued.add(plan);

@@ -10,6 +10,7 @@ import { IsolationUnavailableError } from "../errors.ts";
 import { checkCommand, type CommandRuntime, resolveCommand } from "./command.ts";
 import { hostSearch, resolveDeno } from "./deno_binary.ts";
 import { detectTools, type HostTools, type IsolationMode } from "./isolation.ts";
+import { checkLock } from "./lock.ts";
 import type { Prepared } from "./launch_deno.ts";
 import { codeRoots, defaultCacheDir, pluginDirs, resolveEntry, toPath } from "./locate.ts";
 import { applyManifest, narrowGrants, readManifest } from "./manifest.ts";
@@ -162,11 +163,21 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
   const review = applyManifest(name, snapshot.dir, grants, policy, notes, root);
   if (policy === "narrow") grants = narrowGrants(grants, review.uncovered);
   if (runtime) refuseDenoOnlyGrants(name, grants);
+  if (runtime && options.audit) {
+    throw new TypeError(
+      `Cannot start plugin "${name}" with audit: it runs a command, not Deno, so it makes no ` +
+        `Deno permission checks to record`,
+    );
+  }
+  if (options.lock) {
+    const subject = { plugin: name, root, hash: snapshot.hash, manifest: review.manifest };
+    notes.push(...await checkLock({ ...subject, grants, cacheDir: cache }, options.lock));
+  }
   const { denoDir, home } = await pluginDirs(cache, root, name);
   notes.push(...(runtime?.notes ?? []));
   return {
     ...{ name, root, memory, timeoutMs, cache, deno, tools, isolation, notes, grants, review },
-    ...{ snapshot, denoDir, home, runtime },
+    ...{ snapshot, denoDir, home, runtime, audit: options.audit },
   };
 }
 

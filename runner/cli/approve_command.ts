@@ -1,0 +1,43 @@
+/**
+ * `plug approve <module> [grants] [--lock=PATH]`: records the plugin as it
+ * is now, with these grants, in the lock, after showing what changed since
+ * its last approval.
+ * @module
+ */
+
+import type { ParsedArgs } from "./args.ts";
+import { ExitCode, launchOptions, needModule, type Output } from "./commands.ts";
+import { approvePlugin, describeDifferences } from "../sandbox/mod.ts";
+
+/** `plug approve`: prints the difference, then the lock holds the new entry. */
+export async function approveCommand(args: ParsedArgs, io: Output): Promise<number> {
+  const module = needModule(args, "approve");
+  const { lock: _, ...launch } = launchOptions(args);
+  const approval = await approvePlugin(module, {
+    ...launch,
+    lock: { path: args.lock ?? "plugbox.lock" },
+    dryRun: args.dryRun,
+  });
+  const { previous, next } = approval;
+  if (args.json) {
+    io.out(JSON.stringify(approval, null, 2));
+    return ExitCode.ok;
+  }
+  const hash = (h: string) => h.slice(0, 12);
+  const content = !previous
+    ? `new: ${hash(next.hash)}`
+    : approval.contentChanged
+    ? `changed: ${hash(previous.hash)} -> ${hash(next.hash)}`
+    : `unchanged: ${hash(next.hash)}`;
+  const lines = [
+    `${args.dryRun ? "would approve" : "approved"} "${approval.plugin}" in ${approval.lockPath}`,
+    `  content  ${content}`,
+    `  added    ${describeDifferences(approval.added) || "nothing"}`,
+    `  removed  ${describeDifferences(approval.removed) || "nothing"}`,
+  ];
+  if (approval.previousTampered) {
+    lines.push("  note: the previous entry had been changed outside plug approve; it is replaced");
+  }
+  for (const line of lines) io.out(line);
+  return ExitCode.ok;
+}

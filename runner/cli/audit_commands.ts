@@ -1,0 +1,195 @@
+/**
+ * `plug audit` (one call with every permission check recorded, shown by
+ * kind), `plug call --audit` (the same, the audit on stderr) and
+ * `plug suggest` (audited runs turned into the narrowest `plugbox.json`).
+ * @module
+ */
+
+import { z } from "npm:zod@^4.1.0";
+import { type ParsedArgs, parseJsonArgs, UsageError } from "./args.ts";
+import { auditLines } from "./audit_text.ts";
+import {
+  ExitCode,
+  exitCodeFor,
+  launch,
+  launchOptions,
+  needModule,
+  type Output,
+} from "./commands.ts";
+import { type AuditLog, suggestManifest, toCallError } from "../host/mod.ts";
+import { planPlugin } from "../sandbox/mod.ts";
+import { neutralize } from "../wire/mod.ts";
+
+/** What `plug audit --json` prints: the call and its audit. */
+interface AuditReport {
+  call: {
+    method: string;
+    ok: boolean;
+    result?: unknown;
+    error?: { name: string; message: string };
+  };
+  audit: AuditLog;
+}
+
+function methodOf(args: ParsedArgs, command: string): string {
+  const method = args.positional[1];
+  if (!method || !/^[^.]+\.[^.]+$/.test(method)) {
+    throw new UsageError(
+      `plug ${command} needs <contract>.<method> after the module, got ${
+        JSON.stringify(method ?? "")
+      }`,
+    );
+  }
+  return method;
+}
+
+/** Runs the call with the audit on; the call's failure is part of the report, not thrown. */
+async function auditedCall(args: ParsedArgs, io: Output, command: string) {
+  const module = needModule(args, command);
+  const method = methodOf(args, command);
+  const params = parseJsonArgs(args.positional.slice(2));
+  const plan = await planPlugin(module, { ...launchOptions(args), audit: true });
+  const plugin = await launch(plan, args, io);
+  let result: unknown;
+  let failure: unknown;
+  let ok = false;
+  try {
+    const [contract, name] = method.split(".");
+    if (!plugin.served.find((c) => c.name === contract)?.methods.includes(name)) {
+      const list = plugin.served.flatMap((c) => c.methods.map((m) => `${c.name}.${m}`)).join(", ");
+      throw new UsageError(
+        `plugin "${plugin.name}" has no method "${method}" (it serves ${list || "nothing"})`,
+      );
+    }
+    try {
+      result = await plugin.call(method, params);
+      ok = true;
+    } catch (error) {
+      failure = toCallError(error, plugin.name, contract, name);
+    }
+  } finally {
+    await plugin.close();
+  }
+  return { method, ok, result, failure, log: await plugin.audit() };
+}
+
+function errorSummary(error: unknown): { name: string; message: string } {
+  return error instanceof Error
+    ? { name: error.name, message: error.message.split("\n")[0] }
+    : { name: "Error", message: neutralize(String(error), 500) };
+}
+
+/**
+ * `plug audit <module> <contract>.<method> [json-arg ...] [grants]`: the
+ * audit on stdout (`--json`: the call and the audit as one object); the
+ * exit code is the call's.
+ */
+export async function auditCommand(args: ParsedArgs, io: Output): Promise<number> {
+  const run = await auditedCall(args, io, "audit");
+  if (args.json) {
+    const report: AuditReport = {
+      call: run.ok
+        ? { method: run.method, ok: true, result: run.result ?? null }
+        : { method: run.method, ok: false, error: errorSummary(run.failure) },
+      audit: run.log,
+    };
+    io.out(JSON.stringify(report, null, 2));
+  } else {
+    const outcome = run.ok
+      ? `ok, ${JSON.stringify(run.result ?? null).slice(0, 200)}`
+      : `${errorSummary(run.failure).name}: ${errorSummary(run.failure).message}`;
+    io.out(
+      `plugin "${run.log.plugin}" under isolation "${run.log.isolation}", ${run.method}: ${outcome}`,
+    );
+    for (const line of auditLines(run.log)) io.out(line);
+  }
+  return run.ok ? ExitCode.ok : exitCodeFor(run.failure);
+}
+
+/** `plug call --audit ...`: the result on stdout as `call` prints it, the audit on stderr. */
+export async function callAuditedCommand(args: ParsedArgs, io: Output): Promise<number> {
+  const run = await auditedCall(args, io, "call");
+  for (const line of auditLines(run.log)) io.err(`audit: ${line}`);
+  if (!run.ok) throw run.failure;
+  io.out(JSON.stringify(run.result ?? null));
+  return ExitCode.ok;
+}
+
+const Entry = z.object({
+  source: z.string().max(32),
+  kind: z.string().max(32),
+  value: z.string().max(5000).nullable(),
+  granted: z.boolean(),
+  count: z.number().int().nonnegative(),
+  first: z.number(),
+  last: z.number(),
+  calls: z.array(z.object({ id: z.number().int(), method: z.string().max(300) })).max(8),
+  outsideCalls: z.number().int().nonnegative(),
+  ambiguous: z.number().int().nonnegative(),
+  osLayer: z.literal("outside-mounts").optional(),
+});
+const Paths = z.array(z.string().max(5000)).max(1000);
+const Log = z.object({
+  plugin: z.string().max(64),
+  root: z.string().max(5000),
+  snapshot: z.string().max(5000),
+  isolation: z.enum(["os", "deno"]),
+  grants: z.object({ read: Paths, write: Paths, net: Paths, env: Paths, sys: Paths }),
+  entries: z.array(Entry).max(1_000_000),
+  checks: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  dropped: z.number().int().nonnegative(),
+  malformed: z.number().int().nonnegative(),
+  overflow: z.boolean(),
+  finished: z.boolean(),
+  complete: z.boolean(),
+});
+const Report = z.union([z.object({ audit: Log }).transform((r) => r.audit), Log]);
+
+/** Most bytes read from one audit file. */
+const MAX_REPORT_BYTES = 256 * 1024 * 1024;
+
+async function readReport(path: string): Promise<AuditLog> {
+  const text = path === "-"
+    ? await new Response(Deno.stdin.readable).text()
+    : await Deno.readTextFile(path).catch((cause) => {
+      throw new UsageError(`cannot read audit "${path}": ${cause.message}`, { cause });
+    });
+  if (text.length > MAX_REPORT_BYTES) throw new UsageError(`audit "${path}" is too large`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new UsageError(`audit "${path}" is not JSON: write it with plug audit --json`);
+  }
+  const parsed = Report.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new UsageError(
+      `audit "${path}" is not a plug audit --json report: at ${
+        issue.path.join(".") || "(root)"
+      }: ${issue.message}`,
+    );
+  }
+  return parsed.data as AuditLog;
+}
+
+/**
+ * `plug suggest <audit.json> [...]` (`-` reads stdin): the narrowest
+ * `plugbox.json` for what the audited runs touched on stdout; notes and
+ * warnings on stderr.
+ */
+export async function suggestCommand(args: ParsedArgs, io: Output): Promise<number> {
+  if (args.positional.length === 0) {
+    throw new UsageError(
+      "plug suggest needs one or more files written by plug audit --json (- for stdin)",
+    );
+  }
+  const logs = [];
+  for (const path of args.positional) logs.push(await readReport(path));
+  const { manifest, notes, warnings } = suggestManifest(logs);
+  for (const warning of warnings) io.err(`warning: ${warning}`);
+  for (const note of notes) io.err(`note: ${note}`);
+  io.out(JSON.stringify(manifest, null, 2));
+  return ExitCode.ok;
+}

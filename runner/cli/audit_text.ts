@@ -1,0 +1,58 @@
+/**
+ * An audit as text for a terminal: entries grouped by kind, denied ones
+ * marked, each with its count and the calls it happened in. Every value
+ * was neutralised when it was recorded.
+ * @module
+ */
+
+import type { AuditEntry, AuditLog } from "../host/mod.ts";
+import { AUDIT_KINDS } from "../sandbox/mod.ts";
+
+function where(entry: AuditEntry): string {
+  const places = [...new Set(entry.calls.map((c) => c.method))];
+  if (entry.outsideCalls > 0) {
+    places.push(entry.calls.length ? "outside calls" : "outside any call");
+  }
+  if (entry.ambiguous > 0) places.push(`${entry.ambiguous}x while several calls were in flight`);
+  return places.join(", ");
+}
+
+function line(entry: AuditEntry, width: number): string {
+  const verdict = entry.granted ? "granted" : "DENIED ";
+  const value = entry.value ?? "(the whole kind)";
+  const count = entry.count > 1 ? `  ${entry.count}x` : "";
+  const hidden = entry.osLayer ? "  (not mounted: the OS layer hid it)" : "";
+  return `  ${verdict}  ${value.padEnd(width)}${count}  ${where(entry)}${hidden}`;
+}
+
+/**
+ * The audit as lines, grouped by kind in Deno's order (kinds plugbox does
+ * not know last), then a summary line.
+ */
+export function auditLines(log: AuditLog): string[] {
+  const kinds = [
+    ...AUDIT_KINDS,
+    ...new Set(log.entries.map((e) => e.kind).filter((k) => !AUDIT_KINDS.includes(k as never))),
+  ];
+  const width = Math.min(60, Math.max(0, ...log.entries.map((e) => (e.value ?? "").length)));
+  const out: string[] = [];
+  for (const kind of kinds) {
+    const entries = log.entries.filter((e) => e.kind === kind);
+    if (entries.length === 0) continue;
+    out.push(kind);
+    for (const entry of entries) out.push(line(entry, width));
+  }
+  if (log.entries.length === 0) out.push("nothing: no permission was checked");
+  const denied = log.entries.filter((e) => !e.granted).length;
+  const gaps = [
+    log.dropped ? `${log.dropped} entries dropped (maxEntries)` : "",
+    log.malformed ? `${log.malformed} malformed lines` : "",
+    log.overflow ? "killed for passing maxLogBytes" : "",
+  ].filter(Boolean);
+  out.push(
+    `${log.checks} checks, ${log.entries.length} entries, ${denied} denied; ${
+      gaps.length ? `incomplete: ${gaps.join(", ")}` : "complete"
+    }`,
+  );
+  return out;
+}

@@ -1,0 +1,217 @@
+/**
+ * Turns audited runs into the narrowest `plugbox.json` permissions that let
+ * the same calls do what they did: each path collapsed to the granted folder
+ * that held it (a denied one to itself, or its nearest existing folder),
+ * hosts with their ports, variable and sys names as seen; every entry with a
+ * placeholder reason for the author to write. What cannot be granted by
+ * name is listed as a note instead.
+ * @module
+ */
+
+import { dirname, isAbsolute } from "node:path";
+import {
+  isWithin,
+  type Manifest,
+  type PermissionKind,
+  type PermissionRequest,
+  resolveGrants,
+  SYS_NAMES,
+} from "../sandbox/mod.ts";
+import type { AuditEntry, AuditLog } from "./audit_log.ts";
+
+/**
+ * A suggested manifest, with what it could not express.
+ *
+ * @example
+ * ```ts ignore
+ * import { suggestManifest } from "@plugbox/plugbox";
+ *
+ * const { manifest, notes, warnings } = suggestManifest([await plugin.audit()]);
+ * for (const w of warnings) console.warn(w);
+ * await Deno.writeTextFile("plugbox.json", JSON.stringify(manifest, null, 2));
+ * ```
+ */
+export interface Suggestion {
+  /** The narrowest manifest for what the runs touched, with placeholder reasons. */
+  manifest: Manifest;
+  /** What the runs touched that no manifest entry can grant, one line each. */
+  notes: string[];
+  /** Why the suggestion may be too narrow: runs whose audit was incomplete. */
+  warnings: string[];
+}
+
+/**
+ * Options for {@linkcode suggestManifest}.
+ *
+ * @example
+ * ```ts ignore
+ * import { suggestManifest, type SuggestOptions } from "@plugbox/plugbox";
+ *
+ * const options: SuggestOptions = { description: "A key-value store kept in one folder." };
+ * const { manifest } = suggestManifest([await plugin.audit()], options);
+ * ```
+ */
+export interface SuggestOptions {
+  /**
+   * The manifest's description.
+   * @default {a placeholder}
+   */
+  description?: string;
+}
+
+type Wanted = Map<string, Set<string>>; // value -> where it was seen
+
+const PATH_KINDS: ReadonlySet<string> = new Set(["read", "write", "ffi"]);
+
+function seenIn(entry: AuditEntry): string[] {
+  const places = entry.calls.map((c) => c.method);
+  if (entry.outsideCalls > 0) places.push("outside calls");
+  if (entry.ambiguous > 0) places.push("concurrent calls");
+  return places;
+}
+
+/** The narrowest granted folder holding `path`, else `path` if it exists, else its nearest folder. */
+function grantablePath(path: string, granted: readonly string[]): { path: string; note?: string } {
+  const holders = granted.filter((g) => isWithin(path, g));
+  if (holders.length > 0) return { path: holders.sort((a, b) => b.length - a.length)[0] };
+  let candidate = path;
+  while (true) {
+    try {
+      const real = Deno.realPathSync(candidate);
+      return candidate === path
+        ? { path: real }
+        : { path: real, note: `"${path}" does not exist here; suggested its folder "${real}"` };
+    } catch {
+      const parent = dirname(candidate);
+      if (parent === candidate) return { path: "/", note: `"${path}" does not exist here` };
+      candidate = parent;
+    }
+  }
+}
+
+function grantableEnv(name: string): boolean {
+  try {
+    resolveGrants({ env: { [name]: "" } });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The manifest value for one entry, or a note saying why there is none. */
+function valueFor(entry: AuditEntry, log: AuditLog): { value?: string; note?: string } {
+  const { kind, value } = entry;
+  const what = `${kind} ${value === null ? "(everything)" : `"${value}"`}`;
+  if (value === null) return { note: `${what}: asks for the whole kind, which is never granted` };
+  if (PATH_KINDS.has(kind)) {
+    if (value === "<TMP>") {
+      return { note: `${what}: the temporary folder; grant a folder of its own` };
+    }
+    if (!isAbsolute(value)) return { note: `${what}: not a path that can be granted` };
+    if (isWithin(value, log.snapshot)) {
+      return { note: `${what}: reads its own files at run time; import them instead` };
+    }
+    if (["/proc", "/dev", "/sys"].some((r) => isWithin(value, r))) {
+      return { note: `${what}: needs every permission (Deno's rule for /proc, /dev and /sys)` };
+    }
+    const granted = kind === "ffi" ? [] : log.grants[kind as "read" | "write"];
+    const { path, note } = grantablePath(value, granted);
+    return { value: path, note: note && `${what}: ${note}` };
+  }
+  switch (kind) {
+    case "net":
+      return /:\d+$/.test(value) ? { value } : { note: `${what}: not a host:port` };
+    case "env":
+      return grantableEnv(value)
+        ? { value }
+        : { note: `${what}: plugbox sets it or never grants it (it changes how Deno runs)` };
+    case "sys":
+      return (SYS_NAMES as readonly string[]).includes(value)
+        ? { value }
+        : { note: `${what}: not a sys name plugbox grants` };
+    case "run":
+      return { value };
+    case "import":
+      return { note: `${what}: imports code at run time; plugbox never loads remote modules` };
+    default:
+      return { note: `${what}: a permission kind plugbox does not know` };
+  }
+}
+
+function collect(logs: readonly AuditLog[], notes: Set<string>): Map<PermissionKind, Wanted> {
+  const wanted = new Map<PermissionKind, Wanted>();
+  for (const log of logs) {
+    for (const entry of log.entries) {
+      const { value, note } = valueFor(entry, log);
+      if (note) notes.add(note);
+      if (value === undefined) continue;
+      const kind = entry.kind as PermissionKind;
+      if (!wanted.has(kind)) wanted.set(kind, new Map());
+      const places = wanted.get(kind)!;
+      if (!places.has(value)) places.set(value, new Set());
+      for (const place of seenIn(entry)) places.get(value)!.add(place);
+    }
+  }
+  return wanted;
+}
+
+function reasonFor(places: Set<string>): string {
+  const list = [...places].slice(0, 6).join(", ");
+  return `TODO: say why the plugin needs this (seen in ${list || "the audited calls"})`.slice(
+    0,
+    300,
+  );
+}
+
+/**
+ * The narrowest manifest for what one or more audited runs touched: every
+ * path collapsed to the granted folder that held it (a denied path to its
+ * real path, or its nearest existing folder), hosts with ports, names as
+ * seen, each with a placeholder reason. Granting it as it is lets the same
+ * calls do what they did.
+ *
+ * @example
+ * ```ts ignore
+ * import { startPlugin, suggestManifest } from "@plugbox/plugbox";
+ * import { Summarizer } from "./plugins/summarizer/contract.ts";
+ *
+ * await using plugin = await startPlugin("./plugins/summarizer/main.ts", {
+ *   contracts: [Summarizer],
+ *   permissions: { read: ["./docs"] },
+ *   audit: true,
+ * });
+ * await plugin.api(Summarizer).summarize(Deno.realPathSync("./docs"));
+ * console.log(JSON.stringify(suggestManifest([await plugin.audit()]).manifest, null, 2));
+ * ```
+ */
+export function suggestManifest(
+  logs: readonly AuditLog[],
+  options: SuggestOptions = {},
+): Suggestion {
+  const notes = new Set<string>();
+  const wanted = collect(logs, notes);
+  const permissions: Manifest["permissions"] = {};
+  for (const [kind, places] of [...wanted].sort(([a], [b]) => a.localeCompare(b))) {
+    const values = [...places.keys()].sort();
+    const kept = PATH_KINDS.has(kind)
+      ? values.filter((v) => !values.some((o) => o !== v && isWithin(v, o)))
+      : values;
+    permissions[kind] = kept.map((value): PermissionRequest => ({
+      value,
+      reason: reasonFor(places.get(value)!),
+    }));
+  }
+  const warnings = logs.filter((l) => !l.complete).map((l) =>
+    `the audit of "${l.plugin}" is incomplete (${l.dropped} entries dropped, ${l.malformed} malformed${
+      l.overflow ? ", killed for passing maxLogBytes" : ""
+    }): the suggestion may be too narrow`
+  );
+  return {
+    manifest: {
+      description: options.description ?? "TODO: one line saying what the plugin does",
+      permissions,
+    },
+    notes: [...notes],
+    warnings,
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * `plug approve` as a function: plan the start as it would run, then record
+ * it in the lock and say what changed since the last approval.
+ * @module
+ */
+
+import type { LockDifference } from "../errors.ts";
+import {
+  beyondApproval,
+  entryFor,
+  type LockOptions,
+  type LockSubject,
+  NO_APPROVAL,
+  validateLock,
+} from "./lock.ts";
+import { type LockEntry, lockKey, readLock, sealHolds, writeLock } from "./lock_file.ts";
+import { defaultCacheDir } from "./locate.ts";
+import { type LaunchOptions, planPlugin } from "./plan.ts";
+
+/**
+ * What approving a start changes in the lock.
+ *
+ * @example
+ * ```ts ignore
+ * import { approvePlugin } from "@plugbox/plugbox";
+ *
+ * const approval = await approvePlugin("./plugins/kv/main.ts", {
+ *   permissions: { read: ["./data"], write: ["./data"], env: ["KV_DIR"] },
+ *   lock: { path: "./plugbox.lock" },
+ * });
+ * console.log(approval.added, approval.removed);
+ * ```
+ */
+export interface Approval {
+  /** The plugin's name. */
+  plugin: string;
+  /** The lock file written. */
+  lockPath: string;
+  /** The entry it replaced, if any. */
+  previous?: LockEntry;
+  /** Whether that entry's seal did not hold (it was changed outside plugbox). */
+  previousTampered: boolean;
+  /** The entry recorded. */
+  next: LockEntry;
+  /** Whether the content differs from the previous approval. */
+  contentChanged: boolean;
+  /** Requests and grants approved now that the previous entry did not cover. */
+  added: LockDifference[];
+  /** Requests and grants of the previous entry that the new one does not cover. */
+  removed: LockDifference[];
+}
+
+/**
+ * Records a start in the lock (`plug approve`): the entry for what the
+ * subject is now, sealed; returns the difference from the previous entry.
+ * With `dryRun`, only the difference.
+ */
+export function approveLock(
+  subject: LockSubject,
+  options: LockOptions,
+  dryRun = false,
+): Approval {
+  const lockPath = validateLock({ ...options, policy: "same-or-less" }, subject);
+  const key = lockKey(subject.cacheDir, options.key);
+  const lock = readLock(lockPath, subject.plugin);
+  const previous = lock.plugins[subject.plugin];
+  const next = entryFor(subject, key);
+  lock.plugins[subject.plugin] = next;
+  if (!dryRun) writeLock(lockPath, lock);
+  return {
+    plugin: subject.plugin,
+    lockPath,
+    previous,
+    previousTampered: previous !== undefined && !sealHolds(key, subject.plugin, previous),
+    next,
+    contentChanged: previous !== undefined && previous.hash !== next.hash,
+    added: previous ? beyondApproval(previous, next) : beyondApproval(NO_APPROVAL, next),
+    removed: previous ? beyondApproval(next, previous) : [],
+  };
+}
+
+/**
+ * Approves a plugin as it is now, with the grants given: plans the start
+ * (snapshot, module graph, grants against its manifest) and records its
+ * content hash, its manifest's requests and the grants in the lock, sealed.
+ * Returns what was added and removed since the previous approval; with
+ * `dryRun`, only that, and the lock is not written.
+ *
+ * @example
+ * ```ts ignore
+ * import { approvePlugin } from "@plugbox/plugbox";
+ *
+ * const { added, contentChanged } = await approvePlugin("./plugins/fetcher/main.ts", {
+ *   permissions: { net: ["example.com:443"] },
+ *   lock: { path: "./plugbox.lock" },
+ * });
+ * console.log(contentChanged ? "new version approved" : "grants approved", added);
+ * ```
+ * @throws whatever `previewStart` throws; {@linkcode LockError} when the lock is malformed.
+ */
+export async function approvePlugin(
+  module: string | URL,
+  options: LaunchOptions & { lock: LockOptions; dryRun?: boolean },
+): Promise<Approval> {
+  const { lock, dryRun, ...launch } = options;
+  const plan = await planPlugin(module, launch);
+  return approveLock(
+    {
+      plugin: plan.name,
+      root: plan.root,
+      hash: plan.snapshot.hash,
+      manifest: plan.manifest.manifest,
+      grants: plan.grants,
+      cacheDir: Deno.realPathSync(launch.cacheDir ?? defaultCacheDir()),
+    },
+    lock,
+    dryRun,
+  );
+}

@@ -1,0 +1,263 @@
+/**
+ * The lock at start: a plugin named in `plugbox.lock` starts only as
+ * approved. Unchanged content with grants within the approval starts; a
+ * change follows the policy (`refuse` it, allow it when it asks for the
+ * `same-or-less`, or `ask` the host); anything beyond the approval is
+ * refused with what it asks for beyond, as a browser disables an extension
+ * update that wants more until the user approves it.
+ * @module
+ */
+
+import { resolve } from "node:path";
+import { type LockDifference, LockError } from "../errors.ts";
+import { neutralize } from "../wire/mod.ts";
+import { type LockEntry, lockKey, readLock, sealHolds, sealOf, writeLock } from "./lock_file.ts";
+import { type Manifest, MANIFEST_KINDS } from "./manifest.ts";
+import { isWithin, type ResolvedGrants } from "./permissions.ts";
+
+/**
+ * What to do when an approved plugin changed: `"refuse"` to start it,
+ * start it when it asks for the `"same-or-less"`, or `"ask"` the host's
+ * callback (and record the approval in the lock when it says yes).
+ *
+ * @example
+ * ```ts
+ * import type { LockPolicy } from "./lock.ts";
+ * const policy: LockPolicy = Deno.env.get("CI") ? "refuse" : "same-or-less";
+ * ```
+ */
+export type LockPolicy = "refuse" | "same-or-less" | "ask";
+
+/**
+ * A change to approve: what the lock holds, what would be recorded, and
+ * what the plugin asks for beyond the approval.
+ *
+ * @example
+ * ```ts ignore
+ * const ask = (change: LockChange) => {
+ *   console.error(`${change.plugin} changed; it asks for more:`, change.beyond);
+ *   return confirm("Approve?");
+ * };
+ * ```
+ */
+export interface LockChange {
+  /** The plugin's name. */
+  plugin: string;
+  /** The lock file. */
+  lockPath: string;
+  /** The approved entry; absent when the plugin was never approved. */
+  previous?: LockEntry;
+  /** The entry that approving records. */
+  next: LockEntry;
+  /** Whether the plugin's content differs from the approved content. */
+  contentChanged: boolean;
+  /** What it asks for beyond the approval. */
+  beyond: LockDifference[];
+}
+
+/**
+ * Starting only what was approved.
+ *
+ * @example
+ * ```ts ignore
+ * import { startPlugin } from "@plugbox/plugbox";
+ * import { Fetcher } from "./plugins/fetcher/contract.ts";
+ *
+ * await using plugin = await startPlugin("./plugins/fetcher/main.ts", {
+ *   contracts: [Fetcher],
+ *   permissions: { net: ["example.com:443"] },
+ *   lock: { path: "./plugbox.lock", policy: "same-or-less" },
+ * });
+ * ```
+ */
+export interface LockOptions {
+  /** The lock file (created by `plug approve` or an approving `ask`). */
+  path: string;
+  /**
+   * What to do with a plugin that changed since its approval.
+   * @default {"same-or-less"}
+   */
+  policy?: LockPolicy;
+  /** With `policy: "ask"`: decides each change; `true` approves and records it. */
+  ask?: (change: LockChange) => boolean | Promise<boolean>;
+  /**
+   * The secret that seals entries. Defaults to a random key made on first
+   * use in plugbox's cache (`lock.key`), so a lock holds on the machine that
+   * approved it; pass the same secret everywhere to share one.
+   */
+  key?: string;
+}
+
+/** What a start is, for the lock. */
+export interface LockSubject {
+  plugin: string;
+  root: string;
+  hash: string;
+  manifest: Manifest;
+  grants: ResolvedGrants;
+  cacheDir: string;
+}
+
+function coversValue(kind: string, approved: string, value: string): boolean {
+  if (approved === "*") return true;
+  if (value === "*") return false;
+  if (kind === "read" || kind === "write" || kind === "ffi") {
+    return isWithin(resolve(value), resolve(approved));
+  }
+  if (kind === "net") return value === approved || value.replace(/:\d+$/, "") === approved;
+  return value === approved;
+}
+
+/** The entry a start would record. */
+export function entryFor(subject: LockSubject, key: string): LockEntry {
+  const requests: Record<string, string[]> = {};
+  for (const kind of MANIFEST_KINDS) {
+    const values = (subject.manifest.permissions[kind] ?? []).map((r) => r.value);
+    if (values.length) requests[kind] = [...new Set(values)].sort();
+  }
+  const g = subject.grants;
+  const entry = {
+    root: subject.root,
+    hash: subject.hash,
+    requests,
+    grants: {
+      read: [...g.read],
+      write: [...g.write],
+      net: [...g.net],
+      env: Object.keys(g.env).sort(),
+      sys: [...g.sys],
+      run: [...g.run],
+      ffi: [...g.ffi],
+      all: g.all,
+    },
+    approvedAt: new Date().toISOString(),
+  };
+  return { ...entry, seal: sealOf(key, subject.plugin, entry) };
+}
+
+/** An entry that approves nothing: what a plugin never approved is compared with. */
+export const NO_APPROVAL: LockEntry = {
+  root: "",
+  hash: "",
+  requests: {},
+  grants: { read: [], write: [], net: [], env: [], sys: [], run: [], ffi: [], all: false },
+  approvedAt: "",
+  seal: "",
+};
+
+/** What `next` asks for that `approved` does not cover. */
+export function beyondApproval(approved: LockEntry, next: LockEntry): LockDifference[] {
+  const out: LockDifference[] = [];
+  for (const [kind, values] of Object.entries(next.requests)) {
+    for (const value of values) {
+      if (!(approved.requests[kind] ?? []).some((a) => coversValue(kind, a, value))) {
+        out.push({ in: "requests", kind, value: neutralize(value, 300) });
+      }
+    }
+  }
+  const lists = ["read", "write", "net", "env", "sys", "run", "ffi"] as const;
+  for (const kind of lists) {
+    for (const value of next.grants[kind]) {
+      if (!approved.grants[kind].some((a) => coversValue(kind, a, value))) {
+        out.push({ in: "grants", kind, value });
+      }
+    }
+  }
+  if (next.grants.all && !approved.grants.all) out.push({ in: "grants", kind: "all", value: "*" });
+  return out;
+}
+
+/** `requests net "*", grants read "/etc"` */
+export function describeDifferences(differences: readonly LockDifference[]): string {
+  return differences.map((d) => `${d.in} ${d.kind} "${d.value}"`).join(", ");
+}
+
+/** The lock's path, once the options and its place are checked. */
+export function validateLock(options: LockOptions, subject: LockSubject): string {
+  if (typeof options !== "object" || options === null || typeof options.path !== "string") {
+    throw new TypeError('Cannot use the lock: "lock" must be { path, policy?, ask?, key? }');
+  }
+  const policy = options.policy ?? "same-or-less";
+  if (!["refuse", "same-or-less", "ask"].includes(policy)) {
+    throw new TypeError(
+      `Cannot use the lock: "policy" must be "refuse", "same-or-less" or "ask", got "${policy}"`,
+    );
+  }
+  if (policy === "ask" && typeof options.ask !== "function") {
+    throw new TypeError('Cannot use the lock: policy "ask" needs an "ask" callback');
+  }
+  const path = resolve(options.path);
+  if (isWithin(path, subject.root)) {
+    throw new TypeError(
+      `Cannot use lock "${path}": it lies in the plugin's folder "${subject.root}", which the plugin's author controls`,
+    );
+  }
+  const writer = subject.grants.write.find((w) => isWithin(path, w));
+  if (writer) {
+    throw new TypeError(
+      `Cannot grant write "${writer}": it covers the lock "${path}", and the plugin could approve itself`,
+    );
+  }
+  return path;
+}
+
+/**
+ * Checks a start against the lock and applies the policy; returns notes for
+ * the plan. An approving `ask` records the new entry.
+ *
+ * @throws {LockError} when the start is refused; {@linkcode TypeError} for
+ * bad options, a lock inside the plugin's folder, or a write grant over it.
+ */
+export async function checkLock(subject: LockSubject, options: LockOptions): Promise<string[]> {
+  const lockPath = validateLock(options, subject);
+  const policy = options.policy ?? "same-or-less";
+  const key = lockKey(subject.cacheDir, options.key);
+  const { plugin } = subject;
+  const lock = readLock(lockPath, plugin);
+  const previous = lock.plugins[plugin];
+  const fail = (reason: string, detail: string, beyond?: LockDifference[]): never => {
+    throw new LockError({ plugin, lockPath, reason, detail, beyond });
+  };
+  if (previous && !sealHolds(key, plugin, previous)) {
+    fail(
+      "tampered",
+      `its entry in "${lockPath}" does not carry plugbox's seal: it was changed outside plug approve (or sealed with another key); review it and approve again`,
+    );
+  }
+  const next = entryFor(subject, key);
+  const contentChanged = previous !== undefined && previous.hash !== next.hash;
+  const beyond = beyondApproval(previous ?? NO_APPROVAL, next);
+  if (previous && !contentChanged && beyond.length === 0) return [`lock: approved, unchanged`];
+  const change: LockChange = { plugin, lockPath, previous, next, contentChanged, beyond };
+  if (policy === "ask") {
+    if (!(await options.ask!(change))) fail("declined", `the host declined its change`, beyond);
+    // Read again: another host may have written the lock while the callback decided.
+    const current = readLock(lockPath, plugin);
+    current.plugins[plugin] = next;
+    writeLock(lockPath, current);
+    return [`lock: change approved by the host and recorded in "${lockPath}"`];
+  }
+  if (!previous) {
+    fail("not-approved", `it is not approved in "${lockPath}"; review it and run plug approve`);
+  }
+  if (beyond.length > 0) {
+    fail(
+      "beyond-approval",
+      `it asks for more than "${lockPath}" approved: ${
+        describeDifferences(beyond)
+      }; review it and run plug approve`,
+      beyond,
+    );
+  }
+  if (policy === "refuse") {
+    fail(
+      "changed",
+      `its content changed since it was approved in "${lockPath}" (${
+        previous!.hash.slice(0, 12)
+      } then, ${
+        next.hash.slice(0, 12)
+      } now) and the policy refuses changes; review it and run plug approve`,
+    );
+  }
+  return [`lock: content changed since approval; it asks for no more than was approved`];
+}

@@ -1,0 +1,205 @@
+/**
+ * The lock file, `plugbox.lock`: for each approved plugin, the content hash
+ * of its snapshot, the permissions its manifest requested and the grants
+ * approved, sealed with an HMAC keyed by a secret only this host's user
+ * holds. The file is the user's, readable and reviewable like `deno.lock`;
+ * the seal says an entry was written by plugbox with that key, so an edit
+ * made outside `plug approve` (by a plugin granted write over it, a merge,
+ * a hand) is refused rather than trusted.
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { dirname, join } from "node:path";
+import { z } from "npm:zod@^4.1.0";
+import { LockError } from "../errors.ts";
+
+/**
+ * One approved plugin in the lock.
+ *
+ * @example
+ * ```ts ignore
+ * import type { LockEntry } from "@plugbox/plugbox";
+ *
+ * const describe = (name: string, e: LockEntry) =>
+ *   `${name}: ${e.hash.slice(0, 12)}, approved ${e.approvedAt}, reads ${e.grants.read.join(", ")}`;
+ * ```
+ */
+export interface LockEntry {
+  /** The plugin's folder when it was approved. */
+  root: string;
+  /** SHA-256 of its snapshot (content and layout of the folder). */
+  hash: string;
+  /** The values its `plugbox.json` requested, by kind. */
+  requests: Record<string, string[]>;
+  /** The grants approved (variable names, never values). */
+  grants: {
+    read: string[];
+    write: string[];
+    net: string[];
+    env: string[];
+    sys: string[];
+    run: string[];
+    ffi: string[];
+    all: boolean;
+  };
+  /** When it was approved (ISO 8601). */
+  approvedAt: string;
+  /** HMAC-SHA256 of the fields above and the plugin's name, hex. */
+  seal: string;
+}
+
+/** The whole lock file. */
+export interface LockFile {
+  version: 1;
+  plugins: Record<string, LockEntry>;
+}
+
+/** Largest lock file read, in bytes. */
+const MAX_LOCK_BYTES = 4 * 1024 * 1024;
+
+const Values = z.array(z.string().max(4096)).max(1000);
+const Entry = z.strictObject({
+  root: z.string().max(4096),
+  hash: z.string().regex(/^[0-9a-f]{64}$/, "must be a SHA-256 in hex"),
+  requests: z.record(z.string().max(16), Values),
+  grants: z.strictObject({
+    read: Values,
+    write: Values,
+    net: Values,
+    env: Values,
+    sys: Values,
+    run: Values,
+    ffi: Values,
+    all: z.boolean(),
+  }),
+  approvedAt: z.string().max(64),
+  seal: z.string().regex(/^[0-9a-f]{64}$/, "must be an HMAC-SHA256 in hex"),
+});
+const LockSchema = z.strictObject({
+  version: z.literal(1),
+  plugins: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/), Entry),
+});
+
+/**
+ * Reads and validates the lock; a missing file is an empty lock.
+ *
+ * @throws {LockError} (`malformed`) naming the field, for anything else.
+ */
+export function readLock(path: string, plugin: string): LockFile {
+  let text: string;
+  try {
+    const info = Deno.statSync(path);
+    if (!info.isFile || info.size > MAX_LOCK_BYTES) {
+      throw new LockError({
+        plugin,
+        lockPath: path,
+        reason: "malformed",
+        detail: `lock "${path}" must be a regular file of at most ${MAX_LOCK_BYTES} bytes`,
+      });
+    }
+    text = Deno.readTextFileSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return { version: 1, plugins: {} };
+    throw error;
+  }
+  const fail = (detail: string): never => {
+    throw new LockError({
+      plugin,
+      lockPath: path,
+      reason: "malformed",
+      detail: `lock "${path}" ${detail}; fix or remove it, then approve again with plug approve`,
+    });
+  };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    fail(`is not JSON: ${(error as Error).message}`);
+  }
+  const parsed = LockSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    fail(`is malformed at ${issue.path.join(".") || "(root)"}: ${issue.message}`);
+  }
+  return parsed.data as LockFile;
+}
+
+/** Writes the lock whole, through a temporary file and a rename. */
+export function writeLock(path: string, lock: LockFile): void {
+  const sorted: LockFile = {
+    version: 1,
+    plugins: Object.fromEntries(
+      Object.entries(lock.plugins).sort(([a], [b]) => a.localeCompare(b)),
+    ),
+  };
+  const temporary = join(dirname(path), `.${crypto.randomUUID()}.plugbox.lock.tmp`);
+  try {
+    Deno.writeTextFileSync(temporary, JSON.stringify(sorted, null, 2) + "\n", { mode: 0o644 });
+  } catch (cause) {
+    if (!(cause instanceof Deno.errors.NotFound)) throw cause;
+    throw new TypeError(`Cannot write lock "${path}": its folder does not exist`, { cause });
+  }
+  Deno.renameSync(temporary, path);
+}
+
+/**
+ * The host's sealing key: given, or a random secret kept in the cache
+ * (created on first use, readable by this user only).
+ */
+export function lockKey(cacheDir: string, given?: string): string {
+  if (given !== undefined) {
+    if (typeof given !== "string" || given.length < 16) {
+      throw new TypeError('Cannot use the lock: "key" must be a string of at least 16 characters');
+    }
+    return given;
+  }
+  const path = join(cacheDir, "lock.key");
+  try {
+    const key = Deno.readTextFileSync(path).trim();
+    if (/^[0-9a-f]{64}$/.test(key)) return key;
+    throw new TypeError(`Cannot use the lock: key file "${path}" is not 64 hex digits; remove it`);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const key = [...crypto.getRandomValues(new Uint8Array(32))]
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  try {
+    Deno.writeTextFileSync(path, key + "\n", { mode: 0o600, createNew: true });
+    return key;
+  } catch (error) {
+    // Another process created it first: use theirs.
+    if (error instanceof Deno.errors.AlreadyExists) return lockKey(cacheDir);
+    throw error;
+  }
+}
+
+function sorted(values: readonly string[]): string[] {
+  return [...values].sort();
+}
+
+/** The seal of an entry: an HMAC over its fields in a fixed order, and the plugin's name. */
+export function sealOf(key: string, plugin: string, entry: Omit<LockEntry, "seal">): string {
+  const requests = Object.keys(entry.requests).sort().map((k) => [k, sorted(entry.requests[k])]);
+  const g = entry.grants;
+  const grants = [g.read, g.write, g.net, g.env, g.sys, g.run, g.ffi].map(sorted);
+  const canonical = JSON.stringify([
+    "plugbox.lock/1",
+    plugin,
+    entry.root,
+    entry.hash,
+    requests,
+    grants,
+    g.all,
+    entry.approvedAt,
+  ]);
+  return createHmac("sha256", key).update(canonical).digest("hex");
+}
+
+/** True when the entry's seal was made with `key` over exactly these fields. */
+export function sealHolds(key: string, plugin: string, entry: LockEntry): boolean {
+  const expected = Buffer.from(sealOf(key, plugin, entry), "hex");
+  const actual = Buffer.from(entry.seal, "hex");
+  return expected.length === actual.length && timingSafeEqual(expected, actual);
+}

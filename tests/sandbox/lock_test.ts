@@ -1,0 +1,226 @@
+// plugbox.lock: a locked start runs only what was approved. Unchanged; code
+// changed with the same permissions; code changed asking for more (refused,
+// naming what is beyond); the host's grants widened; the lock tampered
+// with; each policy; and the lock out of the plugin's reach.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  approvePlugin,
+  type LockChange,
+  LockError,
+  type LockOptions,
+  type Permissions,
+  startPlugin,
+} from "../../mod.ts";
+import { Greeter } from "../../plugins/hello/contract.ts";
+import { rejected } from "../_helpers.ts";
+
+const HELLO = new URL("../../plugins/hello/", import.meta.url);
+
+/** A copy of the hello plugin in a fresh folder, with a lock path and a cache beside it. */
+async function workspace() {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-lock-" }));
+  const plugin = join(dir, "hello");
+  await Deno.mkdir(plugin);
+  for (const file of ["main.ts", "contract.ts"]) {
+    await Deno.copyFile(new URL(file, HELLO), join(plugin, file));
+  }
+  await Deno.mkdir(join(dir, "data"));
+  return {
+    dir,
+    main: join(plugin, "main.ts"),
+    lock: join(dir, "plugbox.lock"),
+    cacheDir: join(dir, "cache"),
+    data: join(dir, "data"),
+    manifest(permissions: Record<string, { value: string; reason: string }[]>) {
+      return Deno.writeTextFile(join(plugin, "plugbox.json"), JSON.stringify({ permissions }));
+    },
+    change() {
+      return Deno.writeTextFile(join(plugin, "main.ts"), "// a new version\n", { append: true });
+    },
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+type Space = Awaited<ReturnType<typeof workspace>>;
+
+function start(space: Space, lock: Partial<LockOptions> = {}, permissions: Permissions = {}) {
+  return startPlugin(space.main, {
+    contracts: [Greeter],
+    cacheDir: space.cacheDir,
+    isolation: "deno",
+    permissions,
+    lock: { path: space.lock, ...lock },
+  });
+}
+
+function approve(space: Space, permissions: Permissions = {}) {
+  return approvePlugin(space.main, {
+    cacheDir: space.cacheDir,
+    isolation: "deno",
+    permissions,
+    lock: { path: space.lock },
+  });
+}
+
+async function refusal(promise: Promise<unknown>, reason: string): Promise<LockError> {
+  const error = await rejected<LockError>(promise);
+  assert.ok(error instanceof LockError, String(error));
+  assert.equal(error.reason, reason, error.message);
+  return error;
+}
+
+Deno.test("lock: a plugin never approved does not start", async () => {
+  await using space = await workspace();
+  const error = await refusal(start(space), "not-approved");
+  assert.match(
+    error.message,
+    /is not approved in ".*plugbox\.lock"; review it and run plug approve/,
+  );
+});
+
+Deno.test("lock: an approved plugin, unchanged, starts", async () => {
+  await using space = await workspace();
+  const approval = await approve(space);
+  assert.equal(approval.previous, undefined);
+  await using plugin = await start(space);
+  assert.equal(await plugin.api(Greeter).sayHello("a"), "hello, a");
+  assert.ok(plugin.plan.notes.includes("lock: approved, unchanged"));
+});
+
+Deno.test("lock: changed code asking for the same permissions starts under same-or-less, not under refuse", async () => {
+  await using space = await workspace();
+  await space.manifest({ read: [{ value: "*", reason: "reads what it is given" }] });
+  await approve(space, { read: [space.data] });
+  await space.change();
+  await using plugin = await start(space, {}, { read: [space.data] });
+  assert.match(plugin.plan.notes.join("\n"), /content changed since approval; it asks for no more/);
+  const error = await refusal(
+    start(space, { policy: "refuse" }, { read: [space.data] }),
+    "changed",
+  );
+  assert.match(
+    error.message,
+    /content changed since it was approved .* the policy refuses changes/,
+  );
+});
+
+Deno.test("lock: changed code asking for more does not start, and the error names what is beyond", async () => {
+  await using space = await workspace();
+  await approve(space);
+  await space.change();
+  await space.manifest({ net: [{ value: "*", reason: "phones home" }] });
+  const error = await refusal(start(space), "beyond-approval");
+  assert.deepEqual(error.beyond, [{ in: "requests", kind: "net", value: "*" }]);
+  assert.match(error.message, /asks for more than ".*plugbox\.lock" approved: requests net "\*"/);
+});
+
+Deno.test("lock: grants wider than approved are refused, narrower ones start", async () => {
+  await using space = await workspace();
+  await space.manifest({ read: [{ value: "*", reason: "reads what it is given" }] });
+  await Deno.mkdir(join(space.data, "inner"));
+  await approve(space, { read: [join(space.data, "inner")] });
+  const error = await refusal(start(space, {}, { read: [space.data] }), "beyond-approval");
+  assert.deepEqual(error.beyond, [{ in: "grants", kind: "read", value: space.data }]);
+  await using plugin = await start(space, {}, { read: [join(space.data, "inner")] });
+  assert.ok(plugin.pid > 0);
+});
+
+Deno.test("lock: an entry changed outside plug approve is refused as tampered, whatever it says", async () => {
+  await using space = await workspace();
+  await space.manifest({ read: [{ value: "*", reason: "reads what it is given" }] });
+  await approve(space);
+  const text = await Deno.readTextFile(space.lock);
+  // Widen the approval by hand: the seal no longer matches.
+  await Deno.writeTextFile(
+    space.lock,
+    text.replace('"read": []', `"read": [${JSON.stringify(space.data)}]`),
+  );
+  const error = await refusal(start(space, {}, { read: [space.data] }), "tampered");
+  assert.match(error.message, /does not carry plugbox's seal/);
+  // Re-approving replaces it, and says the old one had been changed.
+  const approval = await approve(space, { read: [space.data] });
+  assert.equal(approval.previousTampered, true);
+  await using plugin = await start(space, {}, { read: [space.data] });
+  assert.ok(plugin.pid > 0);
+});
+
+Deno.test("lock: a lock sealed with another key is refused; the same key shared works", async () => {
+  await using space = await workspace();
+  await approvePlugin(space.main, {
+    cacheDir: space.cacheDir,
+    isolation: "deno",
+    lock: { path: space.lock, key: "a shared secret for CI" },
+  });
+  await refusal(start(space), "tampered");
+  await using plugin = await start(space, { key: "a shared secret for CI" });
+  assert.ok(plugin.pid > 0);
+});
+
+Deno.test("lock: a malformed lock is refused, naming the field", async () => {
+  await using space = await workspace();
+  await Deno.writeTextFile(
+    space.lock,
+    JSON.stringify({ version: 1, plugins: { hello: { root: 1 } } }),
+  );
+  const error = await refusal(start(space), "malformed");
+  assert.match(error.message, /is malformed at plugins\.hello\.root/);
+  await Deno.writeTextFile(space.lock, "{not json");
+  await refusal(start(space), "malformed");
+});
+
+Deno.test("lock: policy ask decides each change; a yes is recorded, a no refuses", async () => {
+  await using space = await workspace();
+  const changes: LockChange[] = [];
+  const ask = (answer: boolean) => (change: LockChange) => {
+    changes.push(change);
+    return Promise.resolve(answer);
+  };
+  await refusal(start(space, { policy: "ask", ask: ask(false) }), "declined");
+  await using first = await start(space, { policy: "ask", ask: ask(true) });
+  assert.equal(changes[1].previous, undefined);
+  await using again = await start(space, { policy: "ask", ask: ask(false) });
+  assert.equal(changes.length, 2, "an unchanged plugin is not asked about");
+  await space.change();
+  await space.manifest({ env: [{ value: "TOKEN", reason: "signs requests" }] });
+  await refusal(start(space, { policy: "ask", ask: ask(false) }), "declined");
+  assert.deepEqual(changes[2].beyond, [{ in: "requests", kind: "env", value: "TOKEN" }]);
+  assert.equal(changes[2].contentChanged, true);
+  assert.ok(first.pid > 0 && again.pid > 0);
+});
+
+Deno.test("lock: it cannot lie in the plugin's folder, nor under a write grant", async () => {
+  await using space = await workspace();
+  await space.manifest({ write: [{ value: "*", reason: "writes what it is given" }] });
+  const inside = await rejected<TypeError>(
+    start(space, { path: join(space.dir, "hello", "plugbox.lock") }),
+  );
+  assert.ok(inside instanceof TypeError);
+  assert.match(inside.message, /lies in the plugin's folder/);
+  const under = await rejected<TypeError>(
+    start(space, { path: join(space.data, "plugbox.lock") }, { write: [space.data] }),
+  );
+  assert.ok(under instanceof TypeError);
+  assert.match(under.message, /covers the lock .* could approve itself/);
+});
+
+Deno.test("approvePlugin() reports what was added and removed, and a dry run writes nothing", async () => {
+  await using space = await workspace();
+  await space.manifest({ read: [{ value: "*", reason: "reads what it is given" }] });
+  const first = await approve(space, { read: [space.data] });
+  assert.deepEqual(first.added, [
+    { in: "requests", kind: "read", value: "*" },
+    { in: "grants", kind: "read", value: space.data },
+  ]);
+  const before = await Deno.readTextFile(space.lock);
+  await space.change();
+  const dry = await approvePlugin(space.main, {
+    cacheDir: space.cacheDir,
+    isolation: "deno",
+    lock: { path: space.lock },
+    dryRun: true,
+  });
+  assert.equal(dry.contentChanged, true);
+  assert.deepEqual(dry.removed, [{ in: "grants", kind: "read", value: space.data }]);
+  assert.equal(await Deno.readTextFile(space.lock), before);
+});

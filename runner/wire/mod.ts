@@ -19,6 +19,9 @@ export {
   ErrorCode,
   type InitializeParams,
   type InitializeResult,
+  MAX_MESSAGE_DEPTH,
+  MAX_MESSAGE_MEMBERS,
+  MAX_METHOD_BYTES,
   NONCE_FLAG,
   PROTOCOL_VERSION,
   type RequestId,
@@ -27,4 +30,6 @@ export {
   wireMethod,
 } from "./protocol.ts";
 export { neutralize } from "./text.ts";
-export { LineTransport } from "./transport.ts";
+export { type LineScanOptions, LineTransport } from "./transport.ts";
+export { type JsonScan, scanJson, type StructureLimits } from "./json_scan.ts";
+export { classifyScanned } from "./envelope.ts";

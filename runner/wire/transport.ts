@@ -5,26 +5,45 @@
  */
 
 import { concatBytes } from "./bytes.ts";
+import { type JsonScan, scanJson, type StructureLimits } from "./json_scan.ts";
+import { type LineSink, LineWriter, type LineWriterOptions, utf8Length } from "./line_writer.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "./protocol.ts";
 
 /** Options for {@linkcode LineTransport}. */
-export interface LineTransportOptions {
+export interface LineTransportOptions extends LineWriterOptions {
   /**
    * Largest line accepted or sent, in bytes, newline excluded. A longer
    * incoming line stops the transport with a `RangeError`.
    * @default {16 MiB}
    */
   maxLineBytes?: number;
+  /**
+   * Scan every incoming line before it is parsed (the host's mode: the
+   * plugin is untrusted): lines are checked against the structure caps by
+   * {@linkcode scanJson} and handed to `onScanned` unparsed. Without it each
+   * line goes to `JSON.parse` and `onMessage` (the plugin's mode).
+   */
+  scan?: LineScanOptions;
 }
 
-/**
- * Where lines are written: a stream, or a direct sink (the plugin's stdout
- * written with `Deno.stdout.write`, which skips a stream queue per write).
- */
-export type LineSink = WritableStream<Uint8Array> | {
-  write(bytes: Uint8Array): Promise<void>;
-  close(): Promise<void>;
-};
+/** How the host's transport scans incoming lines. */
+export interface LineScanOptions {
+  /** The structure caps each line must stay within. */
+  limits: StructureLimits;
+  /**
+   * Lines longer than this many bytes are scanned by `offload` (off the
+   * main thread), when it is given.
+   * @default {65536}
+   */
+  inlineMaxBytes?: number;
+  /**
+   * Scans one long line elsewhere (a Worker). It receives the line's bytes
+   * (its buffer may be transferred) and resolves with them and the scan.
+   */
+  offload?: (line: Uint8Array) => Promise<{ bytes: Uint8Array; scan: JsonScan }>;
+}
+
+export type { LineSink };
 
 /** Callbacks that receive what the transport reads. */
 export interface LineHandlers {
@@ -32,8 +51,17 @@ export interface LineHandlers {
    * One parsed JSON value per line. A returned promise pauses reading until
    * it settles: that is how a receiver bounds a flood of requests.
    */
-  onMessage(value: unknown): void | Promise<void>;
-  /** A non-empty line that is not JSON (stray output). */
+  onMessage?(value: unknown): void | Promise<void>;
+  /**
+   * In scan mode, one line that is JSON or over a structure cap, unparsed:
+   * its bytes and its scan. A returned promise pauses reading like
+   * `onMessage`'s.
+   */
+  onScanned?(bytes: Uint8Array, scan: JsonScan): void | Promise<void>;
+  /**
+   * A non-empty line that is not JSON (stray output). In scan mode, at
+   * most its first 256 bytes, decoded.
+   */
   onStray(line: string): void;
   /**
    * Called after each chunk's lines, before the next read; a returned
@@ -44,33 +72,7 @@ export interface LineHandlers {
 }
 
 const NEWLINE = 0x0a;
-const encoder = new TextEncoder();
-
-interface Batch {
-  promise: Promise<boolean>;
-  resolve(written: boolean): void;
-}
-
-function newBatch(): Batch {
-  let resolve!: (written: boolean) => void;
-  const promise = new Promise<boolean>((r) => resolve = r);
-  return { promise, resolve };
-}
-
-/** Byte length of `text` encoded as UTF-8, without allocating. */
-function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) bytes += 1;
-    else if (c < 0x800) bytes += 2;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      bytes += 4;
-      i++;
-    } else bytes += 3;
-  }
-  return bytes;
-}
+const decoder = new TextDecoder();
 
 /**
  * Newline-delimited JSON over two byte streams. Writes made in the same tick
@@ -93,17 +95,11 @@ function utf8Length(text: string): number {
  * ```
  */
 export class LineTransport {
-  /** Largest line accepted or sent; the plugin adopts the host's value at the handshake. */
-  maxLineBytes: number;
   #readable: ReadableStream<Uint8Array>;
   #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  #writer: { write(bytes: Uint8Array): Promise<void>; close(): Promise<void> };
-  #queue: string[] = [];
-  #batch: Batch | undefined;
-  #pumping: Promise<void> | undefined;
-  #inFlight: Promise<void> | undefined;
-  #broken = false;
-  #closed = false;
+  #writer: LineWriter;
+  #maxLineBytes: number;
+  #scan: Required<Omit<LineScanOptions, "offload">> & Pick<LineScanOptions, "offload"> | undefined;
   #decoder = new TextDecoder();
 
   constructor(
@@ -111,26 +107,32 @@ export class LineTransport {
     writable: LineSink,
     options: LineTransportOptions = {},
   ) {
-    this.maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
-    if (!Number.isSafeInteger(this.maxLineBytes) || this.maxLineBytes < 1024) {
+    this.#maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    if (!Number.isSafeInteger(this.#maxLineBytes) || this.#maxLineBytes < 1024) {
       throw new TypeError(
-        `Cannot create transport: "maxLineBytes" must be an integer of at least 1024, got ${this.maxLineBytes}`,
+        `Cannot create transport: "maxLineBytes" must be an integer of at least 1024, got ${this.#maxLineBytes}`,
       );
     }
     this.#readable = readable;
-    if (writable instanceof WritableStream) {
-      const writer = writable.getWriter();
-      // A write to a dead peer rejects `closed` too; the read side reports the death.
-      writer.closed.catch(() => this.#broken = true);
-      this.#writer = writer;
-    } else {
-      this.#writer = writable;
+    this.#writer = new LineWriter(writable, { ...options, maxLineBytes: this.#maxLineBytes });
+    if (options.scan) {
+      this.#scan = { inlineMaxBytes: 64 * 1024, ...options.scan };
     }
   }
 
-  /** True once a write failed or {@linkcode close} was called. */
+  /** Largest line accepted or sent; the plugin adopts the host's value at the handshake. */
+  get maxLineBytes(): number {
+    return this.#maxLineBytes;
+  }
+
+  set maxLineBytes(bytes: number) {
+    this.#maxLineBytes = bytes;
+    this.#writer.maxLineBytes = bytes;
+  }
+
+  /** True until a write failed, the outgoing queue overflowed, or {@linkcode close} was called. */
   get writable(): boolean {
-    return !this.#broken && !this.#closed;
+    return this.#writer.writable;
   }
 
   /**
@@ -149,19 +151,12 @@ export class LineTransport {
         if (last === -1) {
           pending.push(chunk);
           pendingBytes += chunk.length;
-          if (pendingBytes > this.maxLineBytes) throw this.#overflow(pendingBytes);
+          if (pendingBytes > this.#maxLineBytes) throw this.#overflow(pendingBytes);
           continue;
         }
-        // Every complete line in this chunk is decoded at once (1.7x faster
-        // than a decode per line); a line feed never occurs inside a UTF-8
-        // sequence, so splitting the text is safe.
-        let region = chunk.subarray(0, last);
-        if (pendingBytes > 0) {
-          region = concatBytes([...pending, region]);
-          pending.length = 0;
-          pendingBytes = 0;
-        }
-        const gate = this.#deliverAll(this.#decoder.decode(region), handlers);
+        const gate = this.#deliverChunk(pending, chunk, last, handlers);
+        pending.length = 0;
+        pendingBytes = 0;
         if (gate) await gate;
         const after = handlers.afterChunk?.();
         if (after) await after;
@@ -169,14 +164,14 @@ export class LineTransport {
           const rest = chunk.subarray(last + 1);
           pending.push(rest);
           pendingBytes += rest.length;
-          if (pendingBytes > this.maxLineBytes) throw this.#overflow(pendingBytes);
+          if (pendingBytes > this.#maxLineBytes) throw this.#overflow(pendingBytes);
         }
       }
       if (pendingBytes > 0) {
-        const gate = this.#deliverAll(
-          this.#decoder.decode(concatBytes(pending)),
-          handlers,
-        );
+        const tail = concatBytes(pending);
+        const gate = this.#scan
+          ? this.#scanLine(tail, true, handlers)
+          : this.#deliverAll(this.#decoder.decode(tail), handlers);
         if (gate) await gate;
       }
     } catch (error) {
@@ -187,10 +182,78 @@ export class LineTransport {
     }
   }
 
+  /** Delivers the lines that end in `chunk` (up to its newline at `last`). */
+  #deliverChunk(
+    pending: Uint8Array[],
+    chunk: Uint8Array,
+    last: number,
+    handlers: LineHandlers,
+  ): void | Promise<void> {
+    if (!this.#scan) {
+      // Every complete line in this chunk is decoded at once (1.7x faster
+      // than a decode per line); a line feed never occurs inside a UTF-8
+      // sequence, so splitting the text is safe.
+      let region = chunk.subarray(0, last);
+      if (pending.length > 0) region = concatBytes([...pending, region]);
+      return this.#deliverAll(this.#decoder.decode(region), handlers);
+    }
+    if (pending.length === 0) return this.#scanRegion(chunk, 0, last, handlers);
+    // The line that began in earlier chunks is copied out whole (its buffer
+    // is then ours to hand to a worker); the rest of the chunk is scanned in place.
+    const first = chunk.indexOf(NEWLINE);
+    const line = concatBytes([...pending, chunk.subarray(0, first)]);
+    const gate = this.#scanLine(line, true, handlers);
+    if (gate) return gate.then(() => this.#scanRegion(chunk, first + 1, last, handlers));
+    return this.#scanRegion(chunk, first + 1, last, handlers);
+  }
+
   #overflow(bytes: number): RangeError {
     return new RangeError(
-      `Line of more than ${this.maxLineBytes} bytes (${bytes} so far, no newline)`,
+      `Line of more than ${this.#maxLineBytes} bytes (${bytes} so far, no newline)`,
     );
+  }
+
+  /** Scans each line of `bytes[start, end)`; returns a promise if a line asked to pause. */
+  #scanRegion(
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+    handlers: LineHandlers,
+  ): void | Promise<void> {
+    while (start <= end) {
+      let stop = bytes.indexOf(NEWLINE, start);
+      if (stop === -1 || stop > end) stop = end;
+      const line = bytes.subarray(start, stop);
+      start = stop + 1;
+      const gate = this.#scanLine(line, false, handlers);
+      if (gate) return gate.then(() => this.#scanRegion(bytes, start, end, handlers));
+    }
+  }
+
+  /**
+   * Scans one line (inline, or by `offload` when long) and hands it on.
+   * `owned`: the bytes are a copy of this line alone, free to transfer.
+   */
+  #scanLine(raw: Uint8Array, owned: boolean, handlers: LineHandlers): void | Promise<void> {
+    const scan = this.#scan!;
+    const bytes = raw.length > 0 && raw[raw.length - 1] === 0x0d ? raw.subarray(0, -1) : raw;
+    if (bytes.length > this.#maxLineBytes) throw this.#overflow(bytes.length);
+    if (bytes.length > scan.inlineMaxBytes && scan.offload) {
+      return scan.offload(owned ? bytes : bytes.slice()).then((done) =>
+        this.#afterScan(done.bytes, done.scan, handlers)
+      );
+    }
+    return this.#afterScan(bytes, scanJson(bytes, scan.limits), handlers);
+  }
+
+  #afterScan(bytes: Uint8Array, scan: JsonScan, handlers: LineHandlers): void | Promise<void> {
+    if (scan.verdict === "blank") return;
+    if (scan.verdict === "not-json") {
+      const shown = decoder.decode(bytes.subarray(0, 256));
+      handlers.onStray(bytes.length > 256 ? `${shown}…` : shown);
+      return;
+    }
+    return handlers.onScanned?.(bytes, scan);
   }
 
   /** Delivers each line of `text`; returns a promise if a handler asked to pause. */
@@ -203,8 +266,8 @@ export class LineTransport {
       start = end + 1;
       // Characters never outnumber bytes, and a character is at most 3 bytes.
       if (
-        line.length > this.maxLineBytes ||
-        (line.length * 3 > this.maxLineBytes && utf8Length(line) > this.maxLineBytes)
+        line.length > this.#maxLineBytes ||
+        (line.length * 3 > this.#maxLineBytes && utf8Length(line) > this.#maxLineBytes)
       ) {
         throw this.#overflow(utf8Length(line));
       }
@@ -223,79 +286,34 @@ export class LineTransport {
       if (line.trim() !== "") handlers.onStray(line);
       return;
     }
-    return handlers.onMessage(value);
+    return handlers.onMessage?.(value);
   }
 
   /**
    * Queues one JSON value as a line. Throws synchronously when the value
    * cannot be serialised or its line would exceed {@linkcode maxLineBytes};
-   * after a failed write or {@linkcode close}, lines are dropped.
+   * after a failed write, an overflow or {@linkcode close}, lines are dropped.
    */
   send(message: unknown): void {
-    const text = JSON.stringify(message);
-    if (text === undefined) throw new TypeError("Cannot send a message that is not JSON");
-    if (text.length * 3 > this.maxLineBytes && utf8Length(text) > this.maxLineBytes) {
-      throw new RangeError(
-        `Cannot send a message of ${
-          utf8Length(text)
-        } bytes: the line cap is ${this.maxLineBytes} bytes`,
-      );
-    }
-    if (!this.writable) return;
-    this.#queue.push(text);
-    this.#pumping ??= this.#pump();
+    this.#writer.send(message);
   }
 
   /**
    * Resolves once every line queued so far is written (`true`), or the
-   * stream broke (`false`). Never rejects. A promise is made only on request:
-   * most senders do not wait.
+   * stream broke (`false`). Never rejects.
    */
   flushed(): Promise<boolean> {
-    if (this.#queue.length === 0 && this.#inFlight === undefined) {
-      return Promise.resolve(this.writable);
-    }
-    this.#batch ??= newBatch();
-    return this.#batch.promise;
-  }
-
-  async #pump(): Promise<void> {
-    await Promise.resolve(); // let the rest of this tick's sends join the batch
-    while (this.#queue.length > 0) {
-      const batch = this.#batch;
-      this.#batch = undefined;
-      const text = this.#queue.length === 1 ? this.#queue[0] + "\n" : this.#queue.join("\n") + "\n";
-      this.#queue = [];
-      let written = false;
-      if (!this.#broken) {
-        try {
-          this.#inFlight = this.#writer.write(encoder.encode(text));
-          await this.#inFlight;
-          written = true;
-        } catch {
-          this.#broken = true;
-        } finally {
-          this.#inFlight = undefined;
-        }
-      }
-      batch?.resolve(written);
-    }
-    this.#pumping = undefined;
-    // A flushed() made while the last write was in flight waits for that write only.
-    this.#batch?.resolve(this.writable);
-    this.#batch = undefined;
+    return this.#writer.flushed();
   }
 
   /** Flushes queued lines, then closes the writable side (the peer sees EOF). */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.#pumping;
-    try {
-      await this.#writer.close();
-    } catch {
-      // Already closed or broken: the peer has gone, which is what close wants.
-    }
+  close(): Promise<void> {
+    return this.#writer.close();
+  }
+
+  /** Drops what is queued and closes the writable side at once, without waiting for the reader. */
+  abortWrite(): void {
+    this.#writer.abort();
   }
 
   /** Stops reading now; {@linkcode run} then resolves. */

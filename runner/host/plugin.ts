@@ -7,18 +7,24 @@
 import type { Contract, ContractApi } from "../contract.ts";
 import { type ExitStatus, PluginExitedError, ProtocolError, TimeoutError } from "../errors.ts";
 import { Caller } from "./calls.ts";
+import { checkMs, checkStartNumbers } from "./check_options.ts";
 import { deadlineSignal } from "./deadlines.ts";
+import { FaultBudget } from "./fault_budget.ts";
 import { checkHandshake } from "./handshake.ts";
 import { isIssuedPlan, type LaunchOptions, type LaunchPlan, planPlugin } from "../sandbox/mod.ts";
 import { type LogEntry, LogParser } from "./logs.ts";
 import { Peer, ResponseError } from "../wire/mod.ts";
+import { ScanOffload } from "./offload.ts";
 import { PluginProcess } from "./process.ts";
 import { z } from "zod";
 import {
+  classifyScanned,
   DEFAULT_MAX_LINE_BYTES,
   type DescribedContract,
   ErrorCode,
   type InitializeParams,
+  MAX_MESSAGE_DEPTH,
+  MAX_MESSAGE_MEMBERS,
   PROTOCOL_VERSION,
   RuntimeMethod,
   type ServedContract,
@@ -77,6 +83,26 @@ export interface StartOptions extends LaunchOptions {
    * @default {16 MiB}
    */
   maxLineBytes?: number;
+  /**
+   * Most bytes of messages that may wait for the plugin to read its input
+   * (behind a write in flight); past it the plugin counts as not reading and
+   * is killed with a `ProtocolError`. Raise it for a host that sends more
+   * than this at once to a slow plugin.
+   * @default {64 MiB}
+   */
+  maxQueuedBytes?: number;
+  /**
+   * Survivable protocol faults (stray output, invalid messages, answers to
+   * nothing, requests to the host, messages over the structure caps)
+   * allowed within `faultWindowMs`; one more kills the plugin as faulty.
+   * @default {100}
+   */
+  maxFaults?: number;
+  /**
+   * The window for `maxFaults`, in ms.
+   * @default {10000}
+   */
+  faultWindowMs?: number;
   /**
    * How long a cancelled or timed-out call may stay unanswered before the
    * plugin counts as unresponsive, in ms.
@@ -145,8 +171,11 @@ export class Plugin implements AsyncDisposable {
   #calls: Caller;
   #reading: Promise<void>;
   #stop: { graceMs: number; termMs: number };
-  #fault: ProtocolError | undefined;
+  #failure: ProtocolError | undefined;
   #status: ExitStatus | undefined;
+  #budget: FaultBudget;
+  #onFault: ((detail: string) => void) | undefined;
+  #offload: ScanOffload;
 
   /**
    * Use {@linkcode startPlugin}. Only a plan made by `planPlugin` is
@@ -163,19 +192,42 @@ export class Plugin implements AsyncDisposable {
     this.plan = plan;
     this.#contracts = options.contracts;
     this.#stop = { graceMs: options.stopGraceMs ?? 2000, termMs: options.stopTermMs ?? 1000 };
+    this.#onFault = options.onProtocolFault;
+    this.#budget = new FaultBudget(options.maxFaults ?? 100, options.faultWindowMs ?? 10_000);
+    const limits = { maxDepth: MAX_MESSAGE_DEPTH, maxMembers: MAX_MESSAGE_MEMBERS };
+    this.#offload = new ScanOffload(limits);
     const parser = new LogParser(plan.name);
     const onLog = options.onLog;
     this.#process = new PluginProcess(plan, {
       onStderrLine: onLog ? (line) => onLog(parser.parse(line)) : undefined,
       signalsAsCodes: plan.isolation === "os",
+      sandboxed: plan.isolation === "os",
+      // Its input closes with it: nothing more can be written to a plugin that is gone.
+      onExit: () => this.#transport.abortWrite(),
     });
+    const queueCap = options.maxQueuedBytes ?? 64 * 1024 * 1024;
     this.#transport = new LineTransport(this.#process.stdout, this.#process.stdin, {
       maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+      maxQueuedBytes: queueCap,
+      onQueueFull: () =>
+        this.#protocolFault(
+          `it stopped reading its input: more than ${queueCap} bytes of messages to it were waiting`,
+        ),
+      scan: { limits, offload: (bytes) => this.#offload.scan(bytes) },
     });
-    const onFault = options.onProtocolFault;
     this.#peer = new Peer((message) => this.#transport.send(message), {
       flushed: () => this.#transport.flushed(),
-      onViolation: (detail) => onFault?.(detail),
+      onViolation: (detail) => this.#fault(detail),
+      onRequest: (method) => {
+        const name = neutralize(method, 64);
+        this.#fault(`request "${name}" to the host, which serves no methods`);
+        throw new ResponseError(ErrorCode.MethodNotFound, `Method "${name}" not found`);
+      },
+      onSendError: (error) => this.#protocolFault(`an answer to it could not be sent: ${error}`),
+      overLimitError: (reason) =>
+        new ProtocolError(this.name, `its answer broke the structure caps: ${reason}`, {
+          stderrTail: this.#process.stderrTail(),
+        }),
       cancelGraceMs: options.cancelGraceMs,
       onStuck: (method, id) => {
         const detail = `"${method}" (id ${id}) was cancelled and not answered within ${
@@ -194,15 +246,18 @@ export class Plugin implements AsyncDisposable {
       exitStatus: () => this.#status,
     });
     this.#reading = this.#transport.run({
-      onMessage: (value) => this.#peer.receive(value),
-      onStray: (line) => onFault?.(`stray output on stdout: ${neutralize(line, 200)}`),
+      onScanned: (bytes, scan) => this.#peer.accept(classifyScanned(bytes, scan)),
+      onStray: (line) => this.#fault(`stray output on stdout: ${neutralize(line, 200)}`),
     }).catch((error) =>
       this.#protocolFault(error instanceof Error ? error.message : String(error))
     );
     this.#process.status.then((status) => {
       this.#status = status;
       this.#calls.clear();
-      this.#peer.close(this.#fault ?? new PluginExitedError(this.name, status));
+      this.#peer.close(this.#failure ?? new PluginExitedError(this.name, status));
+      // What stdout still holds once stderr is drained (or abandoned) is not read.
+      void this.#transport.cancelRead();
+      this.#offload.close();
     });
   }
 
@@ -231,10 +286,22 @@ export class Plugin implements AsyncDisposable {
     return this.#process.stderrTail();
   }
 
+  /** One survivable fault: reported, and counted against the plugin's budget. */
+  #fault(detail: string): void {
+    this.#onFault?.(detail);
+    if (this.#budget.record()) {
+      this.#protocolFault(
+        `it is faulty: more than ${this.#budget.max} protocol faults within ${this.#budget.windowMs} ms; the last: ${detail}`,
+      );
+    }
+  }
+
   #protocolFault(detail: string): void {
-    if (this.#fault || this.#process.exited) return;
-    this.#fault = new ProtocolError(this.name, detail, { stderrTail: this.#process.stderrTail() });
-    this.#peer.close(this.#fault);
+    if (this.#failure || this.#process.exited) return;
+    this.#failure = new ProtocolError(this.name, detail, {
+      stderrTail: this.#process.stderrTail(),
+    });
+    this.#peer.close(this.#failure);
     this.#process.kill();
   }
 
@@ -330,6 +397,7 @@ export class Plugin implements AsyncDisposable {
    * plugin's words, to be shown neutralised.
    */
   async describe(timeout = 5000): Promise<DescribedContract[]> {
+    checkMs("timeout", timeout, 1);
     const raw = await this.call(RuntimeMethod.describe, {}, { timeout });
     const parsed = Described.safeParse(raw);
     if (!parsed.success) {
@@ -347,6 +415,7 @@ export class Plugin implements AsyncDisposable {
    * plugin that still reads its input is healthy.
    */
   async ping(timeout = 5000): Promise<void> {
+    checkMs("timeout", timeout, 1);
     using deadline = deadlineSignal(timeout, () =>
       new TimeoutError({
         plugin: this.name,
@@ -400,6 +469,7 @@ export async function startPlugin(module: string | URL, options: StartOptions): 
       `Cannot start plugin "${module}": "contracts" must list at least one contract`,
     );
   }
+  checkStartNumbers(options);
   options.signal?.throwIfAborted();
   const plan = await planPlugin(module, options);
   return await launchPlugin(plan, options);
@@ -411,6 +481,7 @@ export async function startPlugin(module: string | URL, options: StartOptions): 
  * contracts the plugin serves (`contracts` may be empty here).
  */
 export async function launchPlugin(plan: LaunchPlan, options: StartOptions): Promise<Plugin> {
+  checkStartNumbers(options);
   options.signal?.throwIfAborted();
   const plugin = new Plugin(plan, options);
   await handshakeOf(plugin, options.startTimeout ?? 10_000, options.signal);

@@ -60,12 +60,14 @@ export class StderrRing {
 }
 
 /**
- * Reads a stderr stream to its end, calling `onLine` with each line,
- * neutralised and cut at {@linkcode MAX_STDERR_LINE} bytes.
+ * Reads a stderr stream to its end (or until `signal` aborts, which cancels
+ * it), calling `onLine` with each line, neutralised and cut at
+ * {@linkcode MAX_STDERR_LINE} bytes.
  */
 export async function readStderr(
   stream: ReadableStream<Uint8Array>,
   onLine: (line: string) => void,
+  signal?: AbortSignal,
 ): Promise<void> {
   const decoder = new TextDecoder();
   let parts: Uint8Array[] = [];
@@ -91,7 +93,7 @@ export async function readStderr(
       size += piece.length;
     }
   };
-  for await (const chunk of stream) {
+  const eachLine = (chunk: Uint8Array) => {
     let start = 0;
     let nl = chunk.indexOf(0x0a);
     while (nl !== -1) {
@@ -101,6 +103,20 @@ export async function readStderr(
       nl = chunk.indexOf(0x0a, start);
     }
     take(chunk.subarray(start));
+  };
+  const reader = stream.getReader();
+  const cancel = () => reader.cancel().catch(() => {});
+  if (signal?.aborted) cancel();
+  signal?.addEventListener("abort", cancel, { once: true });
+  try {
+    while (true) {
+      const { value: chunk, done } = await reader.read();
+      if (done) break;
+      eachLine(chunk);
+    }
+  } finally {
+    signal?.removeEventListener("abort", cancel);
+    reader.releaseLock();
   }
   flush();
 }

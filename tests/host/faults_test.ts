@@ -2,7 +2,7 @@
 // ignored, fatal ones kill the plugin, and nothing a plugin writes can make
 // the host throw, hang or grow without bound.
 import assert from "node:assert/strict";
-import { startPlugin, TimeoutError } from "../../mod.ts";
+import { ProtocolError, startPlugin } from "../../mod.ts";
 import { Peer } from "../../runner/wire/peer.ts";
 import { LineTransport } from "../../runner/wire/transport.ts";
 import { Life } from "../fixtures/contracts.ts";
@@ -24,21 +24,23 @@ Deno.test("stray output, unknown and duplicate ids are reported and ignored, the
   ]);
 });
 
-Deno.test("a request flood from a plugin that never reads is bounded by the pipe", async () => {
+Deno.test("a request flood from a plugin that never reads is killed as faulty, and host memory stays bounded", async () => {
   const before = Deno.memoryUsage().rss;
+  const faults: string[] = [];
   await using plugin = await startPlugin(fixture("request_flood.ts"), {
     contracts: [Life],
     isolation: "deno",
-    stopGraceMs: 100,
-    stopTermMs: 100,
+    onProtocolFault: (detail) => faults.push(detail),
   });
   // The plugin never reads its stdin, so this call cannot be answered; meanwhile it floods.
-  const error = await rejected<TimeoutError>(plugin.api(Life, { timeout: 1500 }).echo(1));
-  assert.ok(error instanceof TimeoutError);
+  const error = await rejected<ProtocolError>(plugin.api(Life, { timeout: 10_000 }).echo(1));
+  assert.ok(error instanceof ProtocolError, String(error));
+  assert.match(error.message, /it is faulty: more than 100 protocol faults within 10000 ms/);
+  assert.match(faults[0], /request "host\.anything" to the host, which serves no methods/);
+  assert.equal(faults.length, 101);
+  assert.equal((await plugin.exited).reason, "killed");
   const grown = Deno.memoryUsage().rss - before;
   assert.ok(grown < 128 * 1024 * 1024, `host memory grew by ${grown} bytes under the flood`);
-  const status = await plugin.close();
-  assert.equal(status.signal, "SIGTERM", "it ignored EOF, so the stop ladder's SIGTERM ended it");
 });
 
 Deno.test("200 calls made at once are coalesced on the pipe and all arrive intact", async () => {

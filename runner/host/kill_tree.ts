@@ -1,0 +1,84 @@
+/**
+ * Kills a plugin and everything it started, without relying on anything
+ * the plugin's side set up for itself. Under the Deno layer the plugin runs
+ * in a session and process group of its own (`setsid`), so the group is
+ * killed. Under the OS layer bubblewrap's sandbox is a PID namespace whose
+ * first process is a child of the bubblewrap we spawned: that child is
+ * killed, and the kernel kills the whole namespace with it. Bubblewrap is
+ * stopped first, so it cannot start that child while we look for it.
+ * @module
+ */
+
+/** Sends `signal` to a process or (negative id) a process group; false when there was none. */
+function send(target: number, signal: Deno.Signal): boolean {
+  try {
+    Deno.kill(target, signal);
+    return true;
+  } catch {
+    return false; // gone already, or never a group
+  }
+}
+
+/** The state letter of `pid` (`R`, `S`, `T`, `Z`, ...), or undefined once it is gone. */
+function stateOf(pid: number): string | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Children of `pid`, from each of its threads' `children` list (Linux). */
+export function childrenOf(pid: number): number[] {
+  const found: number[] = [];
+  try {
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`);
+      for (const child of text.trim().split(" ")) if (child) found.push(Number(child));
+    }
+  } catch {
+    // gone, or not Linux
+  }
+  return found;
+}
+
+/** Resolves once `pid` is stopped or gone, polling, for at most `ms`. */
+async function stopped(pid: number, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  for (let delay = 0; Date.now() < end; delay = Math.min(delay + 1, 5)) {
+    const state = stateOf(pid);
+    if (state === undefined || state === "T" || state === "t" || state === "Z") return;
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+}
+
+/**
+ * SIGKILLs `pid`'s process group and `pid` itself; when `sandboxed` (the
+ * OS layer), first stops `pid` and kills its children, each a PID
+ * namespace's first process. Resolves when every signal is sent.
+ *
+ * @example
+ * ```ts ignore
+ * import { killTree } from "./kill_tree.ts";
+ * const child = new Deno.Command("setsid", { args: ["sleep", "60"] }).spawn();
+ * await killTree(child.pid, false);
+ * console.log((await child.status).signal); // SIGKILL
+ * ```
+ */
+export async function killTree(pid: number, sandboxed: boolean): Promise<void> {
+  if (sandboxed && Deno.build.os === "linux" && send(pid, "SIGSTOP")) {
+    await stopped(pid, 200);
+    for (const child of childrenOf(pid)) {
+      send(-child, "SIGKILL");
+      send(child, "SIGKILL");
+    }
+  }
+  killGroupNow(pid);
+}
+
+/** SIGKILLs `pid`'s group and `pid` at once, with no wait: for exit paths that cannot await. */
+export function killGroupNow(pid: number): void {
+  if (Deno.build.os !== "windows") send(-pid, "SIGKILL");
+  send(pid, "SIGKILL");
+}

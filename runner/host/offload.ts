@@ -1,0 +1,86 @@
+/**
+ * Scans long lines in a Worker of their own plugin: one plugin's 16 MiB
+ * line costs its own thread, not the host's event loop that every other
+ * plugin's calls share. The Worker is made on the first long line only (most
+ * plugins never send one) and ends with its plugin.
+ * @module
+ */
+
+import type { JsonScan, StructureLimits } from "../wire/mod.ts";
+
+interface Waiting {
+  resolve(done: { bytes: Uint8Array; scan: JsonScan }): void;
+  reject(reason: unknown): void;
+}
+
+const WORKER = new URL("./scan_worker.ts", import.meta.url).href;
+
+/**
+ * A plugin's scanning Worker.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ScanOffload } from "./offload.ts";
+ * const offload = new ScanOffload({ maxDepth: 64, maxMembers: 1000 });
+ * const { scan } = await offload.scan(new TextEncoder().encode('{"jsonrpc":"2.0","id":1,"result":2}'));
+ * assert.equal(scan.verdict, "ok");
+ * offload.close();
+ * ```
+ */
+export class ScanOffload {
+  #limits: StructureLimits;
+  #worker: Worker | undefined;
+  #waiting = new Map<number, Waiting>();
+  #seq = 0;
+  #closed = false;
+
+  constructor(limits: StructureLimits) {
+    this.#limits = limits;
+  }
+
+  /** Whether the Worker has been made (for tests). */
+  get started(): boolean {
+    return this.#worker !== undefined;
+  }
+
+  /** Scans `bytes` in the Worker; their buffer is transferred there and back. */
+  scan(bytes: Uint8Array): Promise<{ bytes: Uint8Array; scan: JsonScan }> {
+    if (this.#closed) return Promise.reject(new Error("The scanning worker was closed"));
+    const worker = this.#worker ??= this.#start();
+    const seq = ++this.#seq;
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(seq, { resolve, reject });
+      worker.postMessage({ seq, bytes, limits: this.#limits }, [bytes.buffer as ArrayBuffer]);
+    });
+  }
+
+  #start(): Worker {
+    const worker = new Worker(WORKER, { type: "module", name: "plugbox line scanner" });
+    worker.onmessage = (
+      { data }: MessageEvent<{ seq: number; bytes: Uint8Array; scan: JsonScan }>,
+    ) => {
+      const waiting = this.#waiting.get(data.seq);
+      this.#waiting.delete(data.seq);
+      waiting?.resolve(data);
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      this.#fail(new Error(`The scanning worker failed: ${event.message}`));
+    };
+    return worker;
+  }
+
+  #fail(reason: unknown): void {
+    for (const waiting of this.#waiting.values()) waiting.reject(reason);
+    this.#waiting.clear();
+  }
+
+  /** Ends the Worker; scans still waiting reject. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#worker?.terminate();
+    this.#fail(new Error("The scanning worker was closed"));
+  }
+}

@@ -43,20 +43,32 @@ export function childrenOf(pid: number): number[] {
   return found;
 }
 
+function isStopped(pid: number): boolean {
+  const state = stateOf(pid);
+  return state === undefined || state === "T" || state === "t" || state === "Z";
+}
+
 /** Resolves once `pid` is stopped or gone, polling, for at most `ms`. */
 async function stopped(pid: number, ms: number): Promise<void> {
   const end = Date.now() + ms;
-  for (let delay = 0; Date.now() < end; delay = Math.min(delay + 1, 5)) {
-    const state = stateOf(pid);
-    if (state === undefined || state === "T" || state === "t" || state === "Z") return;
+  for (let delay = 0; !isStopped(pid) && Date.now() < end; delay = Math.min(delay + 1, 5)) {
     await new Promise((resolve) => setTimeout(resolve, delay));
   }
 }
 
+/** Kills the children of a stopped bubblewrap (each a PID namespace's first process), then it. */
+function killStopped(pid: number): void {
+  for (const child of childrenOf(pid)) {
+    send(-child, "SIGKILL");
+    send(child, "SIGKILL");
+  }
+  killGroupNow(pid);
+}
+
 /**
  * SIGKILLs `pid`'s process group and `pid` itself; when `sandboxed` (the
- * OS layer), first stops `pid` and kills its children, each a PID
- * namespace's first process. Resolves when every signal is sent.
+ * OS layer), first stops `pid` and, once it is stopped (and so cannot start
+ * a child meanwhile), kills its children. Resolves when every signal is sent.
  *
  * @example
  * ```ts ignore
@@ -69,16 +81,31 @@ async function stopped(pid: number, ms: number): Promise<void> {
 export async function killTree(pid: number, sandboxed: boolean): Promise<void> {
   if (sandboxed && Deno.build.os === "linux" && send(pid, "SIGSTOP")) {
     await stopped(pid, 200);
-    for (const child of childrenOf(pid)) {
-      send(-child, "SIGKILL");
-      send(child, "SIGKILL");
-    }
+    killStopped(pid);
+    return;
   }
   killGroupNow(pid);
 }
 
-/** SIGKILLs `pid`'s group and `pid` at once, with no wait: for exit paths that cannot await. */
-export function killGroupNow(pid: number): void {
+/**
+ * {@linkcode killTree} without yielding, for exit paths that cannot await
+ * (the host's `unload`): it waits for bubblewrap to stop by polling, for at
+ * most 50 ms.
+ */
+export function killTreeNow(pid: number, sandboxed: boolean): void {
+  if (sandboxed && Deno.build.os === "linux" && send(pid, "SIGSTOP")) {
+    const end = Date.now() + 50;
+    while (!isStopped(pid) && Date.now() < end) {
+      // spin: the host is exiting, and nothing else can run meanwhile anyway
+    }
+    killStopped(pid);
+    return;
+  }
+  killGroupNow(pid);
+}
+
+/** SIGKILLs `pid`'s group and `pid` at once. */
+function killGroupNow(pid: number): void {
   if (Deno.build.os !== "windows") send(-pid, "SIGKILL");
   send(pid, "SIGKILL");
 }

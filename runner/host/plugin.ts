@@ -305,9 +305,14 @@ export class Plugin implements AsyncDisposable {
     this.#process.kill();
   }
 
-  /** Kills the process now (SIGKILL); pending calls reject with `PluginExitedError`. */
-  kill(): void {
-    this.#process.kill();
+  /**
+   * Kills the process and everything it started (SIGKILL) now; pending calls
+   * reject with `PluginExitedError`. `wait: false` does it without yielding
+   * to the event loop at all, for exit paths that cannot await (`unload`).
+   */
+  kill(options: { wait?: boolean } = {}): void {
+    if (options.wait === false) this.#process.killNow();
+    else this.#process.kill();
   }
 
   /** Runs the handshake; {@linkcode launchPlugin} calls it once. */

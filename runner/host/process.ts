@@ -6,7 +6,7 @@
  */
 
 import type { ExitStatus } from "../errors.ts";
-import { killGroupNow, killTree } from "./kill_tree.ts";
+import { killTree, killTreeNow } from "./kill_tree.ts";
 import { readStderr, StderrRing } from "./stderr.ts";
 
 /** What to spawn: usually a {@linkcode LaunchPlan}'s fields. */
@@ -194,11 +194,11 @@ export class PluginProcess {
     void killTree(this.pid, this.#sandboxed);
   }
 
-  /** Like {@linkcode kill}, with no wait at all: for exit paths that cannot await. */
+  /** Like {@linkcode kill}, without yielding: for exit paths that cannot await. */
   killNow(): void {
     if (this.#gone) return;
     this.#intent = "killed";
-    killGroupNow(this.pid);
+    killTreeNow(this.pid, this.#sandboxed);
   }
 
   async #exitWithin(ms: number): Promise<boolean> {

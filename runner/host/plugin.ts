@@ -246,7 +246,14 @@ export class Plugin implements AsyncDisposable {
       exitStatus: () => this.#status,
     });
     this.#reading = this.#transport.run({
-      onScanned: (bytes, scan) => this.#peer.accept(classifyScanned(bytes, scan)),
+      onScanned: (bytes, scan) => {
+        const found = classifyScanned(bytes, scan);
+        if (found.kind !== "notification") return this.#peer.accept(found);
+        // The host takes no notifications (and has no requests of the plugin's to cancel).
+        this.#fault(
+          `notification "${neutralize(found.message.method, 64)}" to the host, which takes none`,
+        );
+      },
       onStray: (line) => this.#fault(`stray output on stdout: ${neutralize(line, 200)}`),
     }).catch((error) =>
       this.#protocolFault(error instanceof Error ? error.message : String(error))

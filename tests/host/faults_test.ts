@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import { ProtocolError, startPlugin } from "../../mod.ts";
 import { Peer } from "../../runner/wire/peer.ts";
 import { LineTransport } from "../../runner/wire/transport.ts";
+import { classifyScanned } from "../../runner/wire/envelope.ts";
+import { scanJson } from "../../runner/wire/json_scan.ts";
 import { Life } from "../fixtures/contracts.ts";
 import { fixture, rejected } from "../_helpers.ts";
 
@@ -106,31 +108,46 @@ function fuzzChunks(random: () => number): Uint8Array[] {
   return chunks;
 }
 
-Deno.test("fuzz: random bytes, truncated JSON, huge numbers and deep nesting never escape the line reader and peer", async () => {
-  for (let seed = 1; seed <= 20; seed++) {
-    const random = rng(seed);
-    const chunks = fuzzChunks(random);
-    const input = new ReadableStream<Uint8Array>({
-      pull(controller) {
-        const next = chunks.shift();
-        if (next) controller.enqueue(next);
-        else controller.close();
-      },
-    });
-    const transport = new LineTransport(input, new WritableStream(), { maxLineBytes: 1024 * 1024 });
-    let violations = 0;
-    const peer = new Peer((m) => transport.send(m), {
-      onViolation: () => violations++,
-      maxInboundRequests: 4,
-    });
-    const pending = peer.request("outstanding", []).catch((e) => e);
-    let stray = 0;
-    await transport.run({ onMessage: (v) => peer.receive(v), onStray: () => stray++ })
-      .catch((error) => assert.ok(error instanceof RangeError, `seed ${seed}: ${error}`));
-    peer.close(new Error("done"));
-    await pending;
-    assert.ok(violations + stray > 0, `seed ${seed} produced faults`);
-  }
-  const memory = Deno.memoryUsage();
-  assert.ok(memory.heapUsed < 512 * 1024 * 1024, `heap ${memory.heapUsed}`);
-});
+for (const mode of ["parse", "scan"] as const) {
+  Deno.test(`fuzz [${mode}]: random bytes, truncated JSON, huge numbers and deep nesting never escape the line reader and peer`, async () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const random = rng(seed);
+      const chunks = fuzzChunks(random);
+      const input = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          const next = chunks.shift();
+          if (next) controller.enqueue(next);
+          else controller.close();
+        },
+      });
+      const limits = { maxDepth: 64, maxMembers: 10_000 };
+      const transport = new LineTransport(input, new WritableStream(), {
+        maxLineBytes: 1024 * 1024,
+        scan: mode === "scan"
+          ? {
+            limits,
+            offload: (bytes) => Promise.resolve({ bytes, scan: scanJson(bytes, limits) }),
+          }
+          : undefined,
+      });
+      let violations = 0;
+      const peer = new Peer((m) => transport.send(m), {
+        onViolation: () => violations++,
+        maxInboundRequests: 4,
+      });
+      const pending = peer.request("outstanding", []).catch((e) => e);
+      let stray = 0;
+      await transport.run({
+        onMessage: (v) => peer.receive(v),
+        onScanned: (bytes, scan) => peer.accept(classifyScanned(bytes, scan)),
+        onStray: () => stray++,
+      })
+        .catch((error) => assert.ok(error instanceof RangeError, `seed ${seed}: ${error}`));
+      peer.close(new Error("done"));
+      await pending;
+      assert.ok(violations + stray > 0, `seed ${seed} produced faults`);
+    }
+    const memory = Deno.memoryUsage();
+    assert.ok(memory.heapUsed < 512 * 1024 * 1024, `heap ${memory.heapUsed}`);
+  });
+}

@@ -67,6 +67,7 @@ export interface StartNumbers {
   maxQueuedBytes?: number;
   maxFaults?: number;
   faultWindowMs?: number;
+  maxLogLinesPerSecond?: number;
 }
 
 /** Timeouts and counts of a managed plugin, on top of a start's. */
@@ -94,6 +95,7 @@ export function checkStartNumbers(options: StartNumbers): void {
   checkCount("maxLineBytes", options.maxLineBytes, 1024, 1024 * 1024 * 1024);
   checkCount("maxQueuedBytes", options.maxQueuedBytes, 1024, 1024 * 1024 * 1024);
   checkCount("maxFaults", options.maxFaults, 0, 1_000_000);
+  checkCount("maxLogLinesPerSecond", options.maxLogLinesPerSecond, 1, 1_000_000);
 }
 
 /**

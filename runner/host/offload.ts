@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { JsonScan, StructureLimits } from "../wire/mod.ts";
+import type { JsonScan, LineOffload, StructureLimits } from "../wire/mod.ts";
 
 interface Waiting {
   resolve(done: { bytes: Uint8Array; scan: JsonScan }): void;
@@ -44,18 +44,38 @@ export class ScanOffload {
     return this.#worker !== undefined;
   }
 
-  /** Scans `bytes` in the Worker; their buffer is transferred there and back. */
-  scan(bytes: Uint8Array): Promise<{ bytes: Uint8Array; scan: JsonScan }> {
-    if (this.#closed) return Promise.reject(new Error("The scanning worker was closed"));
-    const worker = this.#worker ??= this.#start();
+  /**
+   * Starts one line: its parts go to the Worker as they are appended (each
+   * part's buffer is transferred), and `finish` resolves with the joined
+   * bytes (transferred back) and their scan.
+   */
+  start(): LineOffload {
     const seq = ++this.#seq;
-    return new Promise((resolve, reject) => {
-      this.#waiting.set(seq, { resolve, reject });
-      worker.postMessage({ seq, bytes, limits: this.#limits }, [bytes.buffer as ArrayBuffer]);
-    });
+    const post = (message: unknown, transfer: Transferable[] = []) => {
+      if (this.#closed) return false;
+      (this.#worker ??= this.#spawn()).postMessage(message, transfer);
+      return true;
+    };
+    return {
+      append: (part) => void post({ seq, part }, [part.buffer as ArrayBuffer]),
+      finish: () =>
+        new Promise((resolve, reject) => {
+          if (!post({ seq, limits: this.#limits })) {
+            return reject(new Error("The scanning worker was closed"));
+          }
+          this.#waiting.set(seq, { resolve, reject });
+        }),
+    };
   }
 
-  #start(): Worker {
+  /** Scans `bytes`, one whole line, in the Worker; their buffer is transferred there and back. */
+  scan(bytes: Uint8Array): Promise<{ bytes: Uint8Array; scan: JsonScan }> {
+    const line = this.start();
+    line.append(bytes);
+    return line.finish();
+  }
+
+  #spawn(): Worker {
     const worker = new Worker(WORKER, { type: "module", name: "plugbox line scanner" });
     worker.onmessage = (
       { data }: MessageEvent<{ seq: number; bytes: Uint8Array; scan: JsonScan }>,

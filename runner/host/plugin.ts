@@ -121,6 +121,13 @@ export interface StartOptions extends LaunchOptions {
   stopTermMs?: number;
   /** Receives every stderr line of the plugin as a leveled, neutralised entry. */
   onLog?: (entry: LogEntry) => void;
+  /**
+   * stderr lines read per second; beyond it the plugin's stderr is dropped
+   * unread until the next second, and one line says how many bytes were
+   * dropped (a flood costs the host a read per chunk, not work per line).
+   * @default {2000}
+   */
+  maxLogLinesPerSecond?: number;
   /** Told about survivable protocol faults (stray output, unknown ids). */
   onProtocolFault?: (detail: string) => void;
   /**
@@ -202,6 +209,7 @@ export class Plugin implements AsyncDisposable {
       onStderrLine: onLog ? (line) => onLog(parser.parse(line)) : undefined,
       signalsAsCodes: plan.isolation === "os",
       sandboxed: plan.isolation === "os",
+      maxLogLinesPerSecond: options.maxLogLinesPerSecond,
       // Its input closes with it: nothing more can be written to a plugin that is gone.
       onExit: () => this.#transport.abortWrite(),
     });
@@ -213,7 +221,7 @@ export class Plugin implements AsyncDisposable {
         this.#protocolFault(
           `it stopped reading its input: more than ${queueCap} bytes of messages to it were waiting`,
         ),
-      scan: { limits, offload: (bytes) => this.#offload.scan(bytes) },
+      scan: { limits, offload: () => this.#offload.start() },
     });
     this.#peer = new Peer((message) => this.#transport.send(message), {
       flushed: () => this.#transport.flushed(),

@@ -50,6 +50,12 @@ export interface PluginProcessOptions {
   drainMs?: number;
   /** Told at once when the process has exited, before stderr is drained. */
   onExit?: () => void;
+  /**
+   * stderr lines handled per second; beyond it, lines are dropped unread
+   * (and counted) until the next second.
+   * @default {2000}
+   */
+  maxLogLinesPerSecond?: number;
 }
 
 /** The stop ladder's steps. */
@@ -128,7 +134,7 @@ export class PluginProcess {
     const stderr = readStderr(this.#child.stderr, (line) => {
       this.#ring.push(line);
       onLine?.(line);
-    }, drain.signal).catch(() => {});
+    }, { signal: drain.signal, maxLinesPerSecond: options.maxLogLinesPerSecond }).catch(() => {});
     this.status = this.#child.status.then(async (status) => {
       this.#gone = true;
       // What the plugin started and left behind in its group goes with it.

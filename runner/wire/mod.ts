@@ -30,6 +30,6 @@ export {
   wireMethod,
 } from "./protocol.ts";
 export { neutralize } from "./text.ts";
-export { type LineScanOptions, LineTransport } from "./transport.ts";
+export { type LineOffload, type LineScanOptions, LineTransport } from "./transport.ts";
 export { type JsonScan, scanJson, type StructureLimits } from "./json_scan.ts";
 export { classifyScanned } from "./envelope.ts";

@@ -37,10 +37,54 @@ export interface LineScanOptions {
    */
   inlineMaxBytes?: number;
   /**
-   * Scans one long line elsewhere (a Worker). It receives the line's bytes
-   * (its buffer may be transferred) and resolves with them and the scan.
+   * Starts scanning one long line elsewhere (a Worker): the line's bytes are
+   * streamed to it chunk by chunk as they arrive, so the main thread never
+   * copies a long line whole.
    */
-  offload?: (line: Uint8Array) => Promise<{ bytes: Uint8Array; scan: JsonScan }>;
+  offload?: () => LineOffload;
+}
+
+/** One long line on its way to be scanned elsewhere. */
+export interface LineOffload {
+  /** Adds the line's next bytes; their buffer becomes the offload's (it may transfer it). */
+  append(part: Uint8Array): void;
+  /** The line is complete: resolves with its bytes (a final `\r` dropped) and their scan. */
+  finish(): Promise<{ bytes: Uint8Array; scan: JsonScan }>;
+}
+
+/**
+ * The bytes of the line being read: held as chunks or, once a line in scan
+ * mode is longer than `inlineMaxBytes`, streamed to an offload.
+ */
+class PartialLine {
+  parts: Uint8Array[] = [];
+  bytes = 0;
+  stream: LineOffload | undefined;
+  #inlineMax: number;
+  #offload: (() => LineOffload) | undefined;
+
+  constructor(inlineMax: number, offload: (() => LineOffload) | undefined) {
+    this.#inlineMax = inlineMax;
+    this.#offload = offload;
+  }
+
+  add(part: Uint8Array): void {
+    this.bytes += part.length;
+    // A copy: the chunk's buffer still holds lines being read.
+    if (this.stream) return this.stream.append(part.slice());
+    this.parts.push(part);
+    if (this.#offload && this.bytes > this.#inlineMax) {
+      this.stream = this.#offload();
+      for (const held of this.parts) this.stream.append(held.slice());
+      this.parts = [];
+    }
+  }
+
+  reset(): void {
+    this.parts = [];
+    this.bytes = 0;
+    this.stream = undefined;
+  }
 }
 
 export type { LineSink };
@@ -141,37 +185,25 @@ export class LineTransport {
    */
   async run(handlers: LineHandlers): Promise<void> {
     const reader = this.#reader = this.#readable.getReader();
-    const pending: Uint8Array[] = [];
-    let pendingBytes = 0;
+    const scan = this.#scan;
+    const line = new PartialLine(scan?.inlineMaxBytes ?? Infinity, scan?.offload);
     try {
       while (true) {
         const { value: chunk, done } = await reader.read();
         if (done) break;
         const last = chunk.lastIndexOf(NEWLINE);
         if (last === -1) {
-          pending.push(chunk);
-          pendingBytes += chunk.length;
-          if (pendingBytes > this.#maxLineBytes) throw this.#overflow(pendingBytes);
+          this.#extend(line, chunk);
           continue;
         }
-        const gate = this.#deliverChunk(pending, chunk, last, handlers);
-        pending.length = 0;
-        pendingBytes = 0;
+        const gate = this.#deliverChunk(line, chunk, last, handlers);
         if (gate) await gate;
         const after = handlers.afterChunk?.();
         if (after) await after;
-        if (last + 1 < chunk.length) {
-          const rest = chunk.subarray(last + 1);
-          pending.push(rest);
-          pendingBytes += rest.length;
-          if (pendingBytes > this.#maxLineBytes) throw this.#overflow(pendingBytes);
-        }
+        if (last + 1 < chunk.length) this.#extend(line, chunk.subarray(last + 1));
       }
-      if (pendingBytes > 0) {
-        const tail = concatBytes(pending);
-        const gate = this.#scan
-          ? this.#scanLine(tail, true, handlers)
-          : this.#deliverAll(this.#decoder.decode(tail), handlers);
+      if (line.bytes > 0) {
+        const gate = this.#finishLine(line, handlers);
         if (gate) await gate;
       }
     } catch (error) {
@@ -182,9 +214,15 @@ export class LineTransport {
     }
   }
 
+  /** Adds bytes to the line being read, refusing it once it passes the line cap. */
+  #extend(line: PartialLine, part: Uint8Array): void {
+    line.add(part);
+    if (line.bytes > this.#maxLineBytes) throw this.#overflow(line.bytes);
+  }
+
   /** Delivers the lines that end in `chunk` (up to its newline at `last`). */
   #deliverChunk(
-    pending: Uint8Array[],
+    line: PartialLine,
     chunk: Uint8Array,
     last: number,
     handlers: LineHandlers,
@@ -194,17 +232,29 @@ export class LineTransport {
       // than a decode per line); a line feed never occurs inside a UTF-8
       // sequence, so splitting the text is safe.
       let region = chunk.subarray(0, last);
-      if (pending.length > 0) region = concatBytes([...pending, region]);
+      if (line.bytes > 0) region = concatBytes([...line.parts, region]);
+      line.reset();
       return this.#deliverAll(this.#decoder.decode(region), handlers);
     }
-    if (pending.length === 0) return this.#scanRegion(chunk, 0, last, handlers);
-    // The line that began in earlier chunks is copied out whole (its buffer
-    // is then ours to hand to a worker); the rest of the chunk is scanned in place.
+    if (line.bytes === 0) return this.#scanRegion(chunk, 0, last, handlers);
+    // The line that began in earlier chunks ends here; the rest of the chunk is scanned in place.
     const first = chunk.indexOf(NEWLINE);
-    const line = concatBytes([...pending, chunk.subarray(0, first)]);
-    const gate = this.#scanLine(line, true, handlers);
+    this.#extend(line, chunk.subarray(0, first));
+    const gate = this.#finishLine(line, handlers);
     if (gate) return gate.then(() => this.#scanRegion(chunk, first + 1, last, handlers));
     return this.#scanRegion(chunk, first + 1, last, handlers);
+  }
+
+  /** Hands on the line held in `line` (complete now) and empties it. */
+  #finishLine(line: PartialLine, handlers: LineHandlers): void | Promise<void> {
+    const stream = line.stream;
+    const bytes = stream ? undefined : concatBytes(line.parts);
+    line.reset();
+    if (stream) {
+      return stream.finish().then((done) => this.#afterScan(done.bytes, done.scan, handlers));
+    }
+    if (this.#scan) return this.#scanLine(bytes!, handlers);
+    return this.#deliverAll(this.#decoder.decode(bytes), handlers);
   }
 
   #overflow(bytes: number): RangeError {
@@ -225,23 +275,20 @@ export class LineTransport {
       if (stop === -1 || stop > end) stop = end;
       const line = bytes.subarray(start, stop);
       start = stop + 1;
-      const gate = this.#scanLine(line, false, handlers);
+      const gate = this.#scanLine(line, handlers);
       if (gate) return gate.then(() => this.#scanRegion(bytes, start, end, handlers));
     }
   }
 
-  /**
-   * Scans one line (inline, or by `offload` when long) and hands it on.
-   * `owned`: the bytes are a copy of this line alone, free to transfer.
-   */
-  #scanLine(raw: Uint8Array, owned: boolean, handlers: LineHandlers): void | Promise<void> {
+  /** Scans one line (inline, or by `offload` when long: a chunk larger than a pipe's) and hands it on. */
+  #scanLine(raw: Uint8Array, handlers: LineHandlers): void | Promise<void> {
     const scan = this.#scan!;
     const bytes = raw.length > 0 && raw[raw.length - 1] === 0x0d ? raw.subarray(0, -1) : raw;
     if (bytes.length > this.#maxLineBytes) throw this.#overflow(bytes.length);
     if (bytes.length > scan.inlineMaxBytes && scan.offload) {
-      return scan.offload(owned ? bytes : bytes.slice()).then((done) =>
-        this.#afterScan(done.bytes, done.scan, handlers)
-      );
+      const stream = scan.offload();
+      stream.append(bytes.slice());
+      return stream.finish().then((done) => this.#afterScan(done.bytes, done.scan, handlers));
     }
     return this.#afterScan(bytes, scanJson(bytes, scan.limits), handlers);
   }

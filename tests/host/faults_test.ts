@@ -7,6 +7,7 @@ import { Peer } from "../../runner/wire/peer.ts";
 import { LineTransport } from "../../runner/wire/transport.ts";
 import { classifyScanned } from "../../runner/wire/envelope.ts";
 import { scanJson } from "../../runner/wire/json_scan.ts";
+import { concatBytes } from "../../runner/wire/bytes.ts";
 import { Life } from "../fixtures/contracts.ts";
 import { fixture, rejected } from "../_helpers.ts";
 
@@ -126,7 +127,17 @@ for (const mode of ["parse", "scan"] as const) {
         scan: mode === "scan"
           ? {
             limits,
-            offload: (bytes) => Promise.resolve({ bytes, scan: scanJson(bytes, limits) }),
+            offload: () => {
+              const parts: Uint8Array[] = [];
+              return {
+                append: (part: Uint8Array) => void parts.push(part),
+                finish: () => {
+                  let bytes = concatBytes(parts);
+                  if (bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, -1);
+                  return Promise.resolve({ bytes, scan: scanJson(bytes, limits) });
+                },
+              };
+            },
           }
           : undefined,
       });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { LineTransport } from "../../runner/wire/transport.ts";
 import { scanJson } from "../../runner/wire/json_scan.ts";
+import { concatBytes } from "../../runner/wire/bytes.ts";
 
 const encoder = new TextEncoder();
 
@@ -155,10 +156,18 @@ async function scanAll(chunks: (string | Uint8Array)[], inlineMaxBytes: number) 
     scan: {
       limits: { maxDepth: 8, maxMembers: 100 },
       inlineMaxBytes,
-      offload: async (bytes) => {
-        offloaded.push(bytes.length);
-        await new Promise((resolve) => setTimeout(resolve, 1)); // finishes after the lines behind it
-        return { bytes, scan: scanJson(bytes, { maxDepth: 8, maxMembers: 100 }) };
+      offload: () => {
+        const parts: Uint8Array[] = [];
+        return {
+          append: (part) => void parts.push(part),
+          finish: async () => {
+            let bytes = concatBytes(parts);
+            if (bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, -1);
+            offloaded.push(bytes.length);
+            await new Promise((resolve) => setTimeout(resolve, 1)); // finishes after the lines behind it
+            return { bytes, scan: scanJson(bytes, { maxDepth: 8, maxMembers: 100 }) };
+          },
+        };
       },
     },
   });

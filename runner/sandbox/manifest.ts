@@ -9,10 +9,16 @@ import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { PreflightError } from "../errors.ts";
 import { isWithin, type ResolvedGrants } from "./permissions.ts";
-import { neutralize } from "../wire/mod.ts";
+import { neutralize, scanJson } from "../wire/mod.ts";
 
 /** The manifest's file name, at the plugin's root. */
 export const MANIFEST_FILE = "plugbox.json";
+
+/** The largest manifest read, in bytes; a manifest is a few lines. */
+export const MAX_MANIFEST_BYTES = 64 * 1024;
+
+/** Its shape before it is parsed: the schema is four levels deep, and holds at most 801 requests. */
+const MANIFEST_STRUCTURE = { maxDepth: 8, maxMembers: 4096 };
 
 /**
  * One kind of permission.
@@ -153,15 +159,6 @@ const ManifestSchema = z.strictObject({
  */
 export function readManifest(plugin: string, dir: string): { manifest: Manifest; found: boolean } {
   const path = join(dir, MANIFEST_FILE);
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      return { manifest: { permissions: {} }, found: false };
-    }
-    throw error;
-  }
   const refuse = (detail: string): never => {
     throw new PreflightError({
       plugin,
@@ -170,16 +167,40 @@ export function readManifest(plugin: string, dir: string): { manifest: Manifest;
       detail: `${MANIFEST_FILE} ${detail}`,
     });
   };
+  let bytes: Uint8Array;
+  try {
+    // The snapshot holds regular files only, so the size is known before reading.
+    const size = Deno.statSync(path).size;
+    if (size > MAX_MANIFEST_BYTES) {
+      refuse(`is ${size} bytes, over the ${MAX_MANIFEST_BYTES} allowed`);
+    }
+    bytes = Deno.readFileSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      return { manifest: { permissions: {} }, found: false };
+    }
+    throw error;
+  }
+  const shape = scanJson(bytes, MANIFEST_STRUCTURE);
+  if (shape.verdict === "too-deep" || shape.verdict === "too-many") {
+    refuse(
+      shape.verdict === "too-deep"
+        ? `is nested deeper than ${MANIFEST_STRUCTURE.maxDepth} levels`
+        : `holds more than ${MANIFEST_STRUCTURE.maxMembers} values`,
+    );
+  }
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = JSON.parse(new TextDecoder().decode(bytes));
   } catch (error) {
-    refuse(`is not JSON: ${(error as Error).message}`);
+    // V8's message quotes the file: it is the plugin's text.
+    refuse(`is not JSON: ${neutralize((error as Error).message, 200)}`);
   }
   const parsed = ManifestSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    refuse(`is malformed at ${issue.path.join(".") || "(root)"}: ${issue.message}`);
+    const at = neutralize(issue.path.map(String).join(".") || "(root)", 200);
+    refuse(`is malformed at ${at}: ${neutralize(issue.message, 300)}`);
   }
   const manifest = parsed.data as Manifest;
   for (const kind of ["read", "write"] as const) {

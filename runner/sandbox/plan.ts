@@ -87,7 +87,8 @@ export interface LaunchOptions {
    */
   cacheDir?: string;
   /**
-   * Deadline for resolving the module graph, in milliseconds.
+   * Deadline for walking the plugin's folder, and again for resolving its
+   * module graph, in milliseconds.
    * @default {15000}
    */
   preflightTimeout?: number;
@@ -222,6 +223,7 @@ export async function planPlugin(
     plugin: name,
     cacheDir: cache,
     limits: options.snapshotLimits,
+    timeoutMs,
   });
   const review = applyManifest(name, snapshot.dir, grants, options.manifest ?? "refuse", notes);
   if (options.manifest === "narrow") grants = narrowGrants(grants, review.uncovered);

@@ -184,6 +184,23 @@ for (const isolation of ISOLATIONS) {
   });
 }
 
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T10 [${isolation}]: an uncaught ArrayBuffer allocation refused by the limit ends the plugin as out of memory`, async () => {
+    await using plugin = await startPlugin(hostile("t10_uncaught_arraybuffer_bomb.ts"), {
+      contracts: [Probe],
+      isolation: isolation as "auto",
+      memoryLimitMiB: 128,
+    });
+    assert.equal(await plugin.api(Probe).attempt(), "armed");
+    const status = await within(plugin.exited, 60_000, "the bomb");
+    assert.equal(status.reason, "out-of-memory", JSON.stringify(status));
+    assert.match(status.stderrTail, /Array buffer allocation failed/);
+    // Trusted evidence: a real fatal signal (SIGTRAP), which bubblewrap reports as 128 + 5.
+    if (plugin.isolation === "deno") assert.equal(status.signal, "SIGTRAP");
+    else assert.equal(status.code, 133);
+  });
+}
+
 Deno.test("T10 control: without a process limit ArrayBuffers and Workers ignore the heap cap", async () => {
   const flags = ["--v8-flags=--max-old-space-size=128"];
   const buffers = await plainRun(hostile("t10_arraybuffer_bomb.ts"), { config: true, flags });

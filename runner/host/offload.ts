@@ -23,7 +23,10 @@ const WORKER = new URL("./scan_worker.ts", import.meta.url).href;
  * import assert from "node:assert/strict";
  * import { ScanOffload } from "./offload.ts";
  * const offload = new ScanOffload({ maxDepth: 64, maxMembers: 1000 });
- * const { scan } = await offload.scan(new TextEncoder().encode('{"jsonrpc":"2.0","id":1,"result":2}'));
+ * const line = offload.start();
+ * line.append(new TextEncoder().encode('{"jsonrpc":"2.0",'));
+ * line.append(new TextEncoder().encode('"id":1,"result":2}'));
+ * const { scan } = await line.finish();
  * assert.equal(scan.verdict, "ok");
  * offload.close();
  * ```
@@ -66,13 +69,6 @@ export class ScanOffload {
           this.#waiting.set(seq, { resolve, reject });
         }),
     };
-  }
-
-  /** Scans `bytes`, one whole line, in the Worker; their buffer is transferred there and back. */
-  scan(bytes: Uint8Array): Promise<{ bytes: Uint8Array; scan: JsonScan }> {
-    const line = this.start();
-    line.append(bytes);
-    return line.finish();
   }
 
   #spawn(): Worker {

@@ -256,18 +256,6 @@ export class Peer {
   }
 
   /**
-   * Fails the pending request `id` with `reason` at once, as if it had been
-   * answered so: its slot is released and a late answer is reported.
-   */
-  fail(id: RequestId, reason: unknown): void {
-    const entry = this.#pending.get(id);
-    if (!entry) return;
-    this.#pending.delete(id);
-    this.#settle(entry);
-    if (!entry.cancelled) entry.reject(reason);
-  }
-
-  /**
    * Takes one parsed message from the transport. A returned promise means
    * the inbound request limit is reached: the caller should stop reading
    * until it settles.

@@ -18,7 +18,9 @@ import { ScanOffload } from "./offload.ts";
 import { PluginProcess } from "./process.ts";
 import { z } from "zod";
 import {
-  classifyScanned,
+  type Classified,
+  classifyLine,
+  classifyMessage,
   DEFAULT_MAX_LINE_BYTES,
   type DescribedContract,
   ErrorCode,
@@ -254,14 +256,8 @@ export class Plugin implements AsyncDisposable {
       exitStatus: () => this.#status,
     });
     this.#reading = this.#transport.run({
-      onScanned: (bytes, scan) => {
-        const found = classifyScanned(bytes, scan);
-        if (found.kind !== "notification") return this.#peer.accept(found);
-        // The host takes no notifications (and has no requests of the plugin's to cancel).
-        this.#fault(
-          `notification "${neutralize(found.message.method, 64)}" to the host, which takes none`,
-        );
-      },
+      onMessage: (value) => this.#receive(classifyMessage(value)),
+      onScanned: (bytes, scan, text) => this.#receive(classifyLine(bytes, scan, text)),
       onStray: (line) => this.#fault(`stray output on stdout: ${neutralize(line, 200)}`),
     }).catch((error) =>
       this.#protocolFault(error instanceof Error ? error.message : String(error))
@@ -299,6 +295,15 @@ export class Plugin implements AsyncDisposable {
   /** The last lines of the plugin's stderr. */
   stderrTail(): string {
     return this.#process.stderrTail();
+  }
+
+  /** One message from the plugin, classified, to the peer; notifications are faults. */
+  #receive(found: Classified): void | Promise<void> {
+    if (found.kind !== "notification") return this.#peer.accept(found);
+    // The host takes no notifications (and has no requests of the plugin's to cancel).
+    this.#fault(
+      `notification "${neutralize(found.message.method, 64)}" to the host, which takes none`,
+    );
   }
 
   /** One survivable fault: reported, and counted against the plugin's budget. */
@@ -419,6 +424,11 @@ export class Plugin implements AsyncDisposable {
   async describe(timeout = 5000): Promise<DescribedContract[]> {
     checkMs("timeout", timeout, 1);
     const raw = await this.call(RuntimeMethod.describe, {}, { timeout });
+    // Counted before zod walks it: a million contracts would each be parsed first.
+    const contracts = (raw as { contracts?: unknown } | null)?.contracts;
+    if (Array.isArray(contracts) && contracts.length > 100) {
+      throw new ProtocolError(this.name, `malformed answer to $/describe: more than 100 contracts`);
+    }
     const parsed = Described.safeParse(raw);
     if (!parsed.success) {
       throw new ProtocolError(

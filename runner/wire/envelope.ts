@@ -10,6 +10,7 @@
 import type { JsonScan } from "./json_scan.ts";
 import {
   type Classified,
+  classifyMessage,
   isId,
   MAX_METHOD_BYTES,
   type RequestId,
@@ -125,4 +126,31 @@ export function classifyScanned(bytes: Uint8Array, scan: JsonScan): Classified {
   if (members.result) member(message, "result", bytes, members.result, whole);
   else member(message, "error", bytes, members.error!, whole);
   return { kind: "response", message };
+}
+
+/**
+ * What a scanned line holds: a short line whose text is at hand is parsed
+ * whole (cheaper, and bounded by its size) and classified like any parsed
+ * value; any other is classified from its envelope by
+ * {@linkcode classifyScanned}. Either way a method name longer than
+ * `MAX_METHOD_BYTES` makes the message invalid.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { scanJson } from "./json_scan.ts";
+ * import { classifyLine } from "./envelope.ts";
+ * const text = '{"jsonrpc":"2.0","id":3,"result":"hi"}';
+ * const bytes = new TextEncoder().encode(text);
+ * const found = classifyLine(bytes, scanJson(bytes, { maxDepth: 8, maxMembers: 99 }), text);
+ * assert.equal(found.kind, "response");
+ * ```
+ */
+export function classifyLine(bytes: Uint8Array, scan: JsonScan, text?: string): Classified {
+  const method = scan.members.method;
+  const shortMethod = !method || method[1] - method[0] <= MAX_METHOD_BYTES;
+  if (text !== undefined && scan.verdict === "ok" && shortMethod) {
+    return classifyMessage(JSON.parse(text)); // the scan found JSON: it parses
+  }
+  return classifyScanned(bytes, scan);
 }

@@ -13,6 +13,8 @@ export { concatBytes } from "./bytes.ts";
 export { LOG_LEVELS, type LogLevel, type LogLine } from "./log_line.ts";
 export { type Outgoing, Peer, type RequestContext, ResponseError } from "./peer.ts";
 export {
+  type Classified,
+  classifyMessage,
   DEFAULT_MAX_LINE_BYTES,
   type DescribedContract,
   type DescribedMethod,
@@ -32,4 +34,4 @@ export {
 export { neutralize } from "./text.ts";
 export { type LineOffload, type LineScanOptions, LineTransport } from "./transport.ts";
 export { type JsonScan, scanJson, type StructureLimits } from "./json_scan.ts";
-export { classifyScanned } from "./envelope.ts";
+export { classifyLine, classifyScanned } from "./envelope.ts";

@@ -20,8 +20,10 @@ export interface LineTransportOptions extends LineWriterOptions {
   /**
    * Scan every incoming line before it is parsed (the host's mode: the
    * plugin is untrusted): lines are checked against the structure caps by
-   * {@linkcode scanJson} and handed to `onScanned` unparsed. Without it each
-   * line goes to `JSON.parse` and `onMessage` (the plugin's mode).
+   * {@linkcode scanJson} and handed to `onScanned` unparsed, except lines
+   * too short to break a cap (at most twice `maxDepth` bytes), which are
+   * parsed and handed to `onMessage`. Without it each line goes to
+   * `JSON.parse` and `onMessage` (the plugin's mode).
    */
   scan?: LineScanOptions;
 }
@@ -36,6 +38,13 @@ export interface LineScanOptions {
    * @default {65536}
    */
   inlineMaxBytes?: number;
+  /**
+   * Lines up to this many bytes are also handed on as text, decoded with
+   * the rest of their chunk: parsing such a line whole is cheaper than
+   * parsing only what is needed, and bounded by this size.
+   * @default {4096}
+   */
+  textMaxBytes?: number;
   /**
    * Starts scanning one long line elsewhere (a Worker): the line's bytes are
    * streamed to it chunk by chunk as they arrive, so the main thread never
@@ -92,8 +101,9 @@ export type { LineSink };
 /** Callbacks that receive what the transport reads. */
 export interface LineHandlers {
   /**
-   * One parsed JSON value per line. A returned promise pauses reading until
-   * it settles: that is how a receiver bounds a flood of requests.
+   * One parsed JSON value per line (in scan mode, per line too short to
+   * break a structure cap). A returned promise pauses reading until it
+   * settles: that is how a receiver bounds a flood of requests.
    */
   onMessage?(value: unknown): void | Promise<void>;
   /**
@@ -101,7 +111,7 @@ export interface LineHandlers {
    * its bytes and its scan. A returned promise pauses reading like
    * `onMessage`'s.
    */
-  onScanned?(bytes: Uint8Array, scan: JsonScan): void | Promise<void>;
+  onScanned?(bytes: Uint8Array, scan: JsonScan, text: string | undefined): void | Promise<void>;
   /**
    * A non-empty line that is not JSON (stray output). In scan mode, at
    * most its first 256 bytes, decoded.
@@ -160,7 +170,7 @@ export class LineTransport {
     this.#readable = readable;
     this.#writer = new LineWriter(writable, { ...options, maxLineBytes: this.#maxLineBytes });
     if (options.scan) {
-      this.#scan = { inlineMaxBytes: 64 * 1024, ...options.scan };
+      this.#scan = { inlineMaxBytes: 64 * 1024, textMaxBytes: 4096, ...options.scan };
     }
   }
 
@@ -269,38 +279,75 @@ export class LineTransport {
     start: number,
     end: number,
     handlers: LineHandlers,
+    text?: { value: string; at: number; ascii: boolean },
   ): void | Promise<void> {
+    // The region is decoded once (a chunk at most), as the text of its short lines.
+    if (!text) {
+      const value = this.#decoder.decode(bytes.subarray(start, end));
+      text = { value, at: 0, ascii: value.length === end - start };
+    }
+    const tiny = 2 * this.#scan!.limits.maxDepth;
     while (start <= end) {
-      let stop = bytes.indexOf(NEWLINE, start);
-      if (stop === -1 || stop > end) stop = end;
-      const line = bytes.subarray(start, stop);
+      let textStop = text.value.indexOf("\n", text.at);
+      if (textStop === -1) textStop = text.value.length;
+      const length = textStop - text.at;
+      let stop: number;
+      let gate: void | Promise<void>;
+      if (text.ascii && length <= tiny) {
+        // The common case, kept as cheap as the plugin's mode: bytes and characters agree,
+        // and a line this short cannot break a structure cap.
+        stop = start + length;
+        gate = this.#deliver(text.value.slice(text.at, textStop), handlers);
+      } else {
+        stop = bytes.indexOf(NEWLINE, start);
+        if (stop === -1 || stop > end) stop = end;
+        const lineText = stop - start <= this.#scan!.textMaxBytes
+          ? text.value.slice(text.at, textStop)
+          : undefined;
+        gate = this.#scanLine(bytes.subarray(start, stop), handlers, lineText);
+      }
+      text.at = textStop + 1;
       start = stop + 1;
-      const gate = this.#scanLine(line, handlers);
-      if (gate) return gate.then(() => this.#scanRegion(bytes, start, end, handlers));
+      if (gate) return gate.then(() => this.#scanRegion(bytes, start, end, handlers, text));
     }
   }
 
   /** Scans one line (inline, or by `offload` when long: a chunk larger than a pipe's) and hands it on. */
-  #scanLine(raw: Uint8Array, handlers: LineHandlers): void | Promise<void> {
+  #scanLine(raw: Uint8Array, handlers: LineHandlers, text?: string): void | Promise<void> {
     const scan = this.#scan!;
-    const bytes = raw.length > 0 && raw[raw.length - 1] === 0x0d ? raw.subarray(0, -1) : raw;
+    const cr = raw.length > 0 && raw[raw.length - 1] === 0x0d;
+    const bytes = cr ? raw.subarray(0, -1) : raw;
     if (bytes.length > this.#maxLineBytes) throw this.#overflow(bytes.length);
     if (bytes.length > scan.inlineMaxBytes && scan.offload) {
       const stream = scan.offload();
       stream.append(bytes.slice());
       return stream.finish().then((done) => this.#afterScan(done.bytes, done.scan, handlers));
     }
-    return this.#afterScan(bytes, scanJson(bytes, scan.limits), handlers);
+    if (cr && text !== undefined) text = text.slice(0, -1);
+    // A line this short cannot pass the depth cap (two bytes a level) or the members cap:
+    // it is parsed at once, as in the plugin's mode, without a scan first.
+    if (bytes.length <= 2 * scan.limits.maxDepth) {
+      return this.#deliver(text ?? this.#decoder.decode(bytes), handlers);
+    }
+    return this.#afterScan(bytes, scanJson(bytes, scan.limits), handlers, text);
   }
 
-  #afterScan(bytes: Uint8Array, scan: JsonScan, handlers: LineHandlers): void | Promise<void> {
+  #afterScan(
+    bytes: Uint8Array,
+    scan: JsonScan,
+    handlers: LineHandlers,
+    text?: string,
+  ): void | Promise<void> {
     if (scan.verdict === "blank") return;
     if (scan.verdict === "not-json") {
       const shown = decoder.decode(bytes.subarray(0, 256));
       handlers.onStray(bytes.length > 256 ? `${shown}…` : shown);
       return;
     }
-    return handlers.onScanned?.(bytes, scan);
+    if (text === undefined && bytes.length <= this.#scan!.textMaxBytes) {
+      text = this.#decoder.decode(bytes);
+    }
+    return handlers.onScanned?.(bytes, scan, text);
   }
 
   /** Delivers each line of `text`; returns a promise if a handler asked to pause. */

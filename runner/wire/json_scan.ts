@@ -53,9 +53,8 @@ const Q = 0x22; // "
 const BACKSLASH = 0x5c;
 const decoder = new TextDecoder();
 
-function isSpace(c: number): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
-}
+const SPACE = new Uint8Array(256);
+for (const c of [0x20, 0x0a, 0x0d, 0x09]) SPACE[c] = 1;
 
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
@@ -70,6 +69,10 @@ function skipString(b: Uint8Array, i: number, end: number): number {
   i++;
   while (i < end) {
     const c = b[i];
+    if (c >= 0x20 && c !== Q && c !== BACKSLASH) {
+      i++;
+      continue;
+    }
     if (c === Q) return i + 1;
     if (c === BACKSLASH) {
       const n = b[i + 1];
@@ -184,7 +187,7 @@ export function scanJson(bytes: Uint8Array, limits: StructureLimits): JsonScan {
   let seen = false;
   while (i < end) {
     const c = b[i];
-    if (isSpace(c)) {
+    if (SPACE[c] === 1) {
       i++;
       continue;
     }
@@ -210,6 +213,7 @@ export function scanJson(bytes: Uint8Array, limits: StructureLimits): JsonScan {
         continue;
       }
       if (c === Q) i = skipString(b, i, end);
+      else if (isDigit(c) && i + 1 < end && (b[i + 1] === 0x2c || b[i + 1] === 0x5d)) i++;
       else if (c === 0x2d || isDigit(c)) i = skipNumber(b, i, end);
       else if (c === 0x74 || c === 0x66 || c === 0x6e) i = skipLiteral(b, i, end);
       else return result;

@@ -42,7 +42,7 @@ async function interleave(
   random: () => number,
   main: string,
   isolation: "deno" | "os",
-  counts: { starts: number; exits: number },
+  counts: { starts: number; exits: number; interleavings: number },
   marker: string,
 ): Promise<string[]> {
   const log: string[] = [];
@@ -67,7 +67,11 @@ async function interleave(
     healthIntervalMs: 0,
     maxRestarts: 3,
   });
-  track(host.start("p", main, options()));
+  const first = host.start("p", main, options());
+  track(first);
+  // Every third interleaving lets the first start finish, so crashes, restarts and calls
+  // also meet a running process, whatever the machine's speed.
+  if (counts.interleavings++ % 3 === 0) await first.catch(() => {});
   const steps = 3 + Math.floor(random() * 6);
   for (let i = 0; i < steps; i++) {
     const op = OPS[Math.floor(random() * OPS.length)];
@@ -118,7 +122,7 @@ for (const isolation of LAYERS) {
   Deno.test(`${INTERLEAVINGS} random interleavings of start, stop, restart, crash, abort and calls [${isolation}] leave no process and no unsettled promise`, async () => {
     const seed = Number(Deno.env.get("PLUGBOX_RACE_SEED") ?? Date.now() % 1_000_000);
     let done = 0;
-    const counts = { starts: 0, exits: 0 };
+    const counts = { starts: 0, exits: 0, interleavings: 0 };
     try {
       // Lanes run side by side, each with a plugin folder (and so a marker) of its own.
       await Promise.all(Array.from({ length: PARALLEL }, async (_, lane) => {
@@ -136,7 +140,10 @@ for (const isolation of LAYERS) {
     }
     assert.ok(done >= INTERLEAVINGS);
     // Many interleavings really ran processes (the rest were stopped before one came up).
-    assert.ok(counts.starts >= INTERLEAVINGS / 5, `${counts.starts} processes started`);
+    assert.ok(
+      counts.starts >= INTERLEAVINGS / 3,
+      `${counts.starts} processes started (PLUGBOX_RACE_SEED=${seed})`,
+    );
     console.log(`${done} interleavings, ${counts.starts} processes started, seed ${seed}`);
   });
 

@@ -95,7 +95,7 @@ Deno.test("T11: a plugin that never reads its input is killed once the host's qu
 Deno.test("T11: a neighbour keeps answering while another plugin floods 15 MiB lines of nesting", async () => {
   await using neighbour = await startPlugin(fixture("bare_echo.ts"), { contracts: [Bare] });
   // A budget large enough that the flood goes on while the neighbour is measured.
-  await using flooder = await attacker("t11_deep_nesting.ts", { maxFaults: 30 });
+  await using flooder = await attacker("t11_deep_nesting.ts", { maxFaults: 15 });
   const flooding = rejected(flooder.api(Probe, { timeout: 60_000 }).attempt("flood"));
   const echo = neighbour.api(Bare);
   let during = 0;

@@ -5,6 +5,8 @@
  */
 
 import { join } from "node:path";
+import { z } from "zod";
+import { defineContract } from "../contract.ts";
 import { type Plugin, startPlugin } from "../mod.ts";
 import { Greeter } from "../plugins/hello/contract.ts";
 import { FloorClient } from "./floor_client.ts";
@@ -20,6 +22,8 @@ export interface Sizes {
   starts: number;
   concurrent: number;
   stops: number;
+  floodCalls: number;
+  floodRounds: number;
 }
 
 /** One sample of one metric: plugbox's value and the floor's. */
@@ -289,4 +293,66 @@ export async function zodShareOfStart(sizes: Sizes): Promise<Sample> {
     empty.push(await run(scripts.empty));
   }
   return { plugbox: median(zod), floor: median(empty) };
+}
+
+const Flood = defineContract({
+  name: "flood",
+  version: 1,
+  methods: { start: z.function({ input: [], output: z.void() }) },
+});
+
+/** Calls per second and p99 latency (ms) of 64 concurrent callers on one plugin. */
+async function callRate(
+  greeter: { sayHello(name: string): Promise<string> },
+  calls: number,
+): Promise<{ rate: number; p99: number }> {
+  let left = calls;
+  const latencies: number[] = [];
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    while (left-- > 0) {
+      const t = performance.now();
+      await greeter.sayHello("a");
+      latencies.push(performance.now() - t);
+    }
+  }));
+  return { rate: calls / ((performance.now() - t0) / 1000), p99: percentile(latencies, 0.99) };
+}
+
+/**
+ * A busy neighbour while another plugin floods 15 MiB lines of nesting: its
+ * throughput and p99 latency during the flood (`plugbox`) against the same
+ * without it (`floor`), in alternating rounds. The flooder's fault budget
+ * is raised so that the flood lasts the round (by default the host kills it
+ * after 100 such lines).
+ */
+export async function neighbourUnderFlood(
+  sizes: Sizes,
+): Promise<{ rate: Sample; p99: Sample }> {
+  await using neighbour = await start("deno");
+  const greeter = neighbour.api(Greeter);
+  await callRate(greeter, sizes.floodCalls); // warm-up
+  const quiet: { rate: number; p99: number }[] = [];
+  const flooded: { rate: number; p99: number }[] = [];
+  for (let round = 0; round < sizes.floodRounds; round++) {
+    quiet.push(await callRate(greeter, sizes.floodCalls));
+    const flooder = await startPlugin(new URL("./flood_plugin.ts", import.meta.url), {
+      contracts: [Flood],
+      isolation: "deno",
+      maxFaults: 1_000_000,
+      stopGraceMs: 0,
+      stopTermMs: 0,
+    });
+    const flooding = flooder.api(Flood, { timeout: 600_000 }).start().catch(() => {});
+    // Wait until the flood is under way: the host has dropped its first line.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    flooded.push(await callRate(greeter, sizes.floodCalls));
+    flooder.kill();
+    await flooding;
+    await flooder.close();
+  }
+  return {
+    rate: { plugbox: median(flooded.map((f) => f.rate)), floor: median(quiet.map((q) => q.rate)) },
+    p99: { plugbox: median(flooded.map((f) => f.p99)), floor: median(quiet.map((q) => q.p99)) },
+  };
 }

@@ -6,6 +6,8 @@
 
 import { z } from "zod";
 import { classifyMessage } from "../runner/wire/protocol.ts";
+import { classifyLine, classifyScanned } from "../runner/wire/envelope.ts";
+import { scanJson } from "../runner/wire/json_scan.ts";
 
 const args = z.tuple([z.string()]);
 const result = z.string();
@@ -71,4 +73,29 @@ Deno.bench("write: one encode per message", { group: "write", baseline: true }, 
 });
 Deno.bench("write: join then one encode", { group: "write" }, () => {
   encoder.encode(Array.from({ length: 64 }, () => line).join("\n") + "\n");
+});
+
+// The host's read path since issue 10: every line is checked against the structure caps before it
+// is parsed, and an answer nobody asked for is classified without being parsed.
+const caps = { maxDepth: 64, maxMembers: 1_000_000 };
+const kib = JSON.stringify({ jsonrpc: "2.0", id: 7, result: { items: Array(100).fill("abcdef") } });
+const kibBytes = encoder.encode(kib);
+const wide = JSON.stringify({ jsonrpc: "2.0", id: 7, result: Array(30_000).fill(0) });
+const wideBytes = encoder.encode(wide);
+Deno.bench("1 KiB answer: JSON.parse + classifyMessage", { group: "scan", baseline: true }, () => {
+  classifyMessage(JSON.parse(kib));
+});
+Deno.bench("1 KiB answer: scanJson + classifyLine (parsed whole)", { group: "scan" }, () => {
+  classifyLine(kibBytes, scanJson(kibBytes, caps), kib);
+});
+Deno.bench("60 KiB unasked answer: JSON.parse + classifyMessage", {
+  group: "unasked",
+  baseline: true,
+}, () => {
+  classifyMessage(JSON.parse(wide));
+});
+Deno.bench("60 KiB unasked answer: scanJson + classifyScanned (envelope only)", {
+  group: "unasked",
+}, () => {
+  classifyScanned(wideBytes, scanJson(wideBytes, caps));
 });

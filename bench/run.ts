@@ -14,6 +14,7 @@ import {
   gracefulStop,
   idleMemory,
   median,
+  neighbourUnderFlood,
   osLayerCost,
   percentile,
   type Sample,
@@ -42,7 +43,16 @@ const json = Deno.args.includes("--json");
 const quick = Deno.args.includes("--quick");
 const repetitions = quick ? 1 : 5;
 const sizes: Sizes = quick
-  ? { sequential: 100, throughputCalls: 1000, bigCalls: 3, starts: 2, concurrent: 5, stops: 2 }
+  ? {
+    sequential: 100,
+    throughputCalls: 1000,
+    bigCalls: 3,
+    starts: 2,
+    concurrent: 5,
+    stops: 2,
+    floodCalls: 2000,
+    floodRounds: 1,
+  }
   : {
     sequential: 3000,
     throughputCalls: 20_000,
@@ -50,6 +60,8 @@ const sizes: Sizes = quick
     starts: 15,
     concurrent: 20,
     stops: 20,
+    floodCalls: 20_000,
+    floodRounds: 3,
   };
 
 const round = (n: number) => Math.round(n * 1000) / 1000;
@@ -176,6 +188,23 @@ rows.push(row(
   mid(await repeated(() => gracefulStop(sizes))),
   "median <= 15 ms",
   (s) => s.plugbox <= 15,
+));
+
+progress("a neighbour while another plugin floods");
+const flood = await neighbourUnderFlood(sizes);
+rows.push(row(
+  "busy neighbour's throughput while another plugin floods 15 MiB lines (floor: no flood)",
+  "calls/s",
+  flood.rate,
+  "(reported)",
+  reported,
+));
+rows.push(row(
+  "  its p99 call latency during the flood (floor: no flood)",
+  "ms",
+  flood.p99,
+  "(reported)",
+  reported,
 ));
 
 progress("OS layer");

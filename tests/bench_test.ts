@@ -14,7 +14,7 @@ Deno.test("deno task bench --quick --json prints one row per metric with every f
   const rows = new TextDecoder().decode(out.stdout).trim().split("\n").map((line) =>
     JSON.parse(line)
   );
-  assert.equal(rows.length, 16);
+  assert.equal(rows.length, 18);
   for (const row of rows) {
     assert.deepEqual(Object.keys(row), [
       "metric",
@@ -42,6 +42,8 @@ Deno.test("deno task bench --quick --json prints one row per metric with every f
       "idle resident memory",
       "started concurrently",
       "graceful stop",
+      "neighbour's throughput while another plugin floods",
+      "p99 call latency during the flood",
       "OS layer cost",
       "the SDK's zod",
       "audit on",

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LocalRegistry } from "./_registry.ts";
+import { type LifeState, TRANSITIONS } from "../runner/host/lifecycle.ts";
 
 const repo = fileURLToPath(new URL("../", import.meta.url));
 const README = Deno.readTextFileSync(join(repo, "README.md"));
@@ -35,7 +36,18 @@ function only(kind: string, arg?: string): Block {
   return found[0];
 }
 
-const KINDS = ["tasks", "install", "compile", "run", "file", "plug", "vendor", "learn", "layout"];
+const KINDS = [
+  "tasks",
+  "install",
+  "compile",
+  "run",
+  "file",
+  "plug",
+  "vendor",
+  "learn",
+  "layout",
+  "lifecycle",
+];
 
 Deno.test("every code block in README.md carries a check marker this test knows", () => {
   const fences = README.match(/^```/gm)?.length ?? 0;
@@ -53,6 +65,33 @@ Deno.test("README: the tasks it names exist, with the Deno version CI pins", () 
   for (const [, task] of code.matchAll(/deno task (\S+)/g)) assert.ok(task in tasks, task);
   const ci = /DENO_VERSION=(\S+)/.exec(Deno.readTextFileSync(join(repo, ".ci/run")))![1];
   for (const [, version] of code.matchAll(/npx deno@(\S+)/g)) assert.equal(version, ci);
+});
+
+Deno.test("README: the lifecycle diagram and table name the states and transitions of lifecycle.ts", () => {
+  const diagram = only("lifecycle").code;
+  const states = Object.keys(TRANSITIONS) as LifeState[];
+  for (const state of states) assert.match(diagram, new RegExp(`\\b${state}\\b`), state);
+  // The table under the diagram: | `state` | event | `next` (or `a` or `b`) | does |
+  const table = README.slice(README.indexOf(diagram)).split("\n\n").find((p) =>
+    p.startsWith("| state")
+  );
+  assert.ok(table, "a state table follows the diagram");
+  const rows = table.split("\n").slice(2).map((line) => line.split("|").map((c) => c.trim()));
+  const named = (cell: string) => [...cell.matchAll(/`([a-z]+)`/g)].map((m) => m[1]);
+  for (const [, from, , to] of rows) {
+    for (const name of [...named(to), ...(from.startsWith("any") ? [] : named(from))]) {
+      assert.ok(states.includes(name as LifeState), `"${name}" in the README's table is a state`);
+    }
+    if (from.startsWith("any")) continue;
+    const [state] = named(from) as LifeState[];
+    const reachable = new Set(Object.values(TRANSITIONS[state]).map((step) => step!.to));
+    for (const target of named(to)) {
+      assert.ok(reachable.has(target as LifeState), `${state} -> ${target} is a transition`);
+    }
+  }
+  for (const state of states.filter((s) => s !== "stopped")) {
+    assert.ok(rows.some((r) => named(r[1]).includes(state) || r[1].startsWith("any")), state);
+  }
 });
 
 Deno.test("README: the layout names files and folders that exist", () => {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { MAX_TIMEOUT_MS } from "./check_options.ts";
 import { type Deadline, Deadlines } from "./deadlines.ts";
 import { type ExitStatus, PluginExitedError, TimeoutError } from "../errors.ts";
 import type { Outgoing, Peer } from "../wire/mod.ts";
@@ -51,6 +52,14 @@ export class Caller {
    */
   call(method: string, params: unknown, options: CallOptions = {}): Promise<unknown> {
     const timeoutMs = options.timeout ?? this.#options.callTimeout;
+    // A deadline setTimeout cannot hold would fire at once: refused, not clamped.
+    if (!(timeoutMs >= 0 && timeoutMs <= MAX_TIMEOUT_MS)) {
+      return Promise.reject(
+        new TypeError(
+          `"timeout" must be a number of milliseconds from 0 to ${MAX_TIMEOUT_MS}, got ${timeoutMs}`,
+        ),
+      );
+    }
     const outer = options.signal;
     if (outer?.aborted) return Promise.reject(outer.reason);
     if (outer || !this.#slots.tryAcquire()) {

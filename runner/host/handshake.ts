@@ -10,6 +10,10 @@ import { type InitializeResult, PROTOCOL_VERSION, type ServedContract } from "..
 import { neutralize } from "../wire/mod.ts";
 
 function shown(value: unknown, max: number): string {
+  // Only a primitive is quoted: a structure from the plugin could be megabytes.
+  if (typeof value === "object" && value !== null) {
+    return Array.isArray(value) ? "an array" : "an object";
+  }
   return neutralize(JSON.stringify(value) ?? "nothing", max);
 }
 
@@ -46,8 +50,8 @@ export function checkHandshake(
 }
 
 function checkServed(plugin: string, contract: Contract, served: ServedContract[]): void {
-  const list = served.map((c) => `"${neutralize(c.name, 64)}" v${c.version}`).join(", ") ||
-    "nothing";
+  const list = served.slice(0, 20).map((c) => `"${neutralize(c.name, 64)}" v${c.version}`)
+        .join(", ") + (served.length > 20 ? `, and ${served.length - 20} more` : "") || "nothing";
   const found = served.find((c) => c.name === contract.name);
   if (!found) {
     throw new ProtocolError(

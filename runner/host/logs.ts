@@ -5,8 +5,12 @@
  * @module
  */
 
-import { LOG_LEVELS, type LogLevel } from "../wire/mod.ts";
+import { LOG_LEVELS, type LogLevel, scanJson } from "../wire/mod.ts";
 import { neutralize } from "../wire/mod.ts";
+
+/** The shape a structured log line may have; any other line is text. */
+const LOG_STRUCTURE = { maxDepth: 32, maxMembers: 600 };
+const encoder = new TextEncoder();
 
 export type { LogLevel };
 
@@ -84,7 +88,12 @@ export class LogParser {
   /** Parses one (already neutralised) stderr line. */
   parse(line: string): LogEntry {
     const time = new Date();
-    if (line.startsWith("{") && line.endsWith("}")) {
+    // Only a line the size of a log record's shape is parsed (it is at most 8 KiB, but a
+    // line of thousands of tiny members would cost the host far more than it says).
+    if (
+      line.startsWith("{") && line.endsWith("}") &&
+      scanJson(encoder.encode(line), LOG_STRUCTURE).verdict === "ok"
+    ) {
       try {
         const data = JSON.parse(line) as Record<string, unknown>;
         if (

@@ -1,7 +1,8 @@
 /**
- * One plugin under management: restarts with backoff and a crash budget,
- * health pings, unresponsive plugins killed, and calls that wait for a
- * restart (bounded) or fail fast.
+ * One plugin under management: the lifecycle machine of `lifecycle.ts` run
+ * against real processes (restarts with backoff and a crash budget, health
+ * pings, unresponsive plugins killed), and calls that wait for a restart
+ * (bounded) or fail fast.
  * @module
  */
 
@@ -12,128 +13,24 @@ import {
   PluginUnavailableError,
   TimeoutError,
 } from "../errors.ts";
-import type { AuditEntry } from "./audit_log.ts";
+import { checkManagedNumbers } from "./check_options.ts";
 import { deadlineSignal } from "./deadlines.ts";
+import {
+  type LifeAction,
+  type LifeEvent,
+  type LifeState,
+  next,
+  PUBLIC_STATE,
+} from "./lifecycle.ts";
+import type { ManagedOptions, PluginEvent, PluginState } from "./managed_types.ts";
 import { type CallOptions, createApi } from "./proxy.ts";
-import { type Plugin, type StartOptions, startPlugin } from "./plugin.ts";
+import { type Plugin, startPlugin } from "./plugin.ts";
+import { Waiters } from "./waiters.ts";
 
-/**
- * What the manager does when a plugin exits on its own.
- *
- * @example
- * ```ts ignore
- * import { PluginHost, type RestartPolicy } from "@plugbox/plugbox";
- *
- * const restart: RestartPolicy = Deno.env.get("CI") ? "never" : "on-failure";
- * await using host = new PluginHost({ defaults: { restart } });
- * ```
- */
-export type RestartPolicy = "never" | "on-failure";
+export type { ManagedOptions, PluginEvent, PluginState, RestartPolicy } from "./managed_types.ts";
 
-/**
- * Where a managed plugin is in its life.
- *
- * @example
- * ```ts ignore
- * import { PluginHost, type PluginState } from "@plugbox/plugbox";
- *
- * await using host = new PluginHost();
- * // ... host.start(...) for each plugin
- * const down: PluginState[] = ["stopped", "failed"];
- * const broken = host.list().filter((p) => down.includes(p.state)).map((p) => p.name);
- * ```
- */
-export type PluginState = "starting" | "running" | "restarting" | "stopping" | "stopped" | "failed";
-
-/**
- * Something that happened to a managed plugin.
- *
- * @example
- * ```ts ignore
- * import { type PluginEvent, PluginHost } from "@plugbox/plugbox";
- *
- * const onEvent = (event: PluginEvent) => {
- *   if (event.type === "restart") console.error(`${event.plugin}: restart in ${event.delayMs} ms`);
- *   if (event.type === "failed") console.error(`${event.plugin} gave up: ${event.reason}`);
- * };
- * await using host = new PluginHost({ onEvent });
- * ```
- */
-export type PluginEvent =
-  | { type: "start"; plugin: string; pid: number; isolation: "os" | "deno"; restarts: number }
-  | { type: "exit"; plugin: string; status: ExitStatus; expected: boolean }
-  | { type: "restart"; plugin: string; attempt: number; delayMs: number; reason: string }
-  | { type: "failed"; plugin: string; reason: string }
-  | { type: "unresponsive"; plugin: string; detail: string }
-  | { type: "fault"; plugin: string; detail: string }
-  | { type: "audit"; plugin: string; entry: AuditEntry };
-
-/**
- * Options for a managed plugin: how to start it, and how to keep it alive.
- *
- * @example
- * ```ts ignore
- * import { PluginHost } from "@plugbox/plugbox";
- * import { Greeter } from "./plugins/hello/contract.ts";
- *
- * await using host = new PluginHost();
- * await host.start("hello", "./plugins/hello/main.ts", {
- *   contracts: [Greeter],
- *   maxRestarts: 3,
- *   whileRestarting: "fail",
- *   healthIntervalMs: 5_000,
- * });
- * ```
- */
-export interface ManagedOptions extends StartOptions {
-  /**
-   * Restart after an unexpected exit (`"on-failure"`), or mark it failed (`"never"`).
-   * @default {"on-failure"}
-   */
-  restart?: RestartPolicy;
-  /**
-   * Restarts allowed within `restartWindowMs` before the plugin is marked failed.
-   * @default {5}
-   */
-  maxRestarts?: number;
-  /**
-   * The window for `maxRestarts`, in ms (VS Code gives up after 5 crashes in 3 minutes).
-   * @default {180000}
-   */
-  restartWindowMs?: number;
-  /**
-   * First restart delay, doubled after each consecutive failure, in ms. The
-   * doubling starts over once a process has stayed up for `backoffMaxMs`.
-   * @default {100}
-   */
-  backoffInitialMs?: number;
-  /**
-   * Longest restart delay, in ms.
-   * @default {10000}
-   */
-  backoffMaxMs?: number;
-  /**
-   * Calls made while restarting wait for it (bounded by the call's
-   * deadline) or fail at once with `PluginUnavailableError`.
-   * @default {"wait"}
-   */
-  whileRestarting?: "wait" | "fail";
-  /**
-   * Interval between health pings in ms; 0 turns them off.
-   * @default {10000}
-   */
-  healthIntervalMs?: number;
-  /**
-   * Deadline for each health ping, in ms; a missed one restarts the plugin.
-   * @default {5000}
-   */
-  healthTimeoutMs?: number;
-}
-
-interface Waiter {
-  resolve(plugin: Plugin): void;
-  reject(reason: unknown): void;
-}
+const firstLine = (error: unknown) =>
+  (error instanceof Error ? error.message : String(error)).split("\n")[0];
 
 /**
  * A plugin the {@linkcode PluginHost} keeps alive. Calls go to whichever process is current.
@@ -153,24 +50,30 @@ interface Waiter {
 export class ManagedPlugin {
   /** The plugin's name (unique in its host). */
   readonly name: string;
-  /** Where it is in its life. */
-  state: PluginState = "starting";
-  /** The running process's handle, when there is one. */
-  current: Plugin | undefined;
   /** Why it failed, once it has. */
   failure: string | undefined;
   /** Restarts so far (manual ones included). */
   restarts = 0;
+  #life: LifeState = "starting";
+  #current: Plugin | undefined;
   #module: string | URL;
   #options: ManagedOptions;
   #emit: (event: PluginEvent) => void;
   #crashes: number[] = [];
   #consecutive = 0;
   #startedAt: number | undefined;
-  #waiters: Waiter[] = [];
+  #reason = "";
+  #lastExit: PluginExitedError | undefined;
+  #lastStatus: ExitStatus | undefined;
+  #spawning: { abort: AbortController; done: Promise<void> } | undefined;
+  #closings = 0;
+  #adopted = false;
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
   #healthTimer: ReturnType<typeof setInterval> | undefined;
-  #lastExit: PluginExitedError | undefined;
+  /** Calls waiting for a process, and `start()`/`restart()` waiting for the next one. */
+  #waiters = new Waiters<Plugin>();
+  #runs = new Waiters<Plugin>();
+  #stops = new Waiters<ExitStatus | undefined>();
 
   /** Use {@linkcode PluginHost.start}, which creates and starts it. */
   constructor(
@@ -178,35 +81,97 @@ export class ManagedPlugin {
     module: string | URL,
     options: ManagedOptions & { emit: (event: PluginEvent) => void },
   ) {
+    const { emit, ...rest } = options;
+    checkManagedNumbers(rest);
     this.name = name;
     this.#module = module;
-    const { emit, ...rest } = options;
     this.#options = rest;
     this.#emit = emit;
+    rest.signal?.addEventListener("abort", () => void this.stop(), { once: true });
   }
 
-  /** Starts the first process; rejects (and leaves the plugin failed) when that start fails. */
-  async start(): Promise<void> {
-    let plugin: Plugin;
-    try {
-      plugin = await this.#spawn();
-    } catch (error) {
-      if (this.state === "starting") {
-        this.#fail(`could not start: ${error instanceof Error ? error.message : error}`);
-      }
-      throw error;
-    }
-    if (this.state !== "starting") {
-      await plugin.close(); // stopped while it was starting: do not leak the new process
-      throw this.#unavailable();
-    }
-    this.#adopt(plugin);
+  /** Where it is in its life. */
+  get state(): PluginState {
+    return PUBLIC_STATE[this.#life];
   }
 
-  #spawn(): Promise<Plugin> {
-    return startPlugin(this.#module, {
+  /** The running process's handle, when there is one. */
+  get current(): Plugin | undefined {
+    return this.#current;
+  }
+
+  /** Feeds one event to the machine and runs the actions of its step. */
+  #on(event: LifeEvent, plugin?: Plugin): void {
+    const step = next(this.#life, event);
+    if (step) {
+      this.#life = step.to;
+      for (const action of step.actions) this.#run(action, plugin);
+    }
+    this.#settleStop();
+  }
+
+  #run(action: LifeAction, plugin: Plugin | undefined): void {
+    switch (action) {
+      case "spawn":
+        return this.#spawn();
+      case "adopt":
+        return this.#adopt(plugin!);
+      case "discard":
+        return this.#track(plugin!.close());
+      case "close":
+        return this.#close();
+      case "abort-spawn":
+        return this.#spawning?.abort.abort(
+          new DOMException("The plugin was stopped", "AbortError"),
+        );
+      case "schedule":
+        return this.#schedule();
+      case "cancel-timer":
+        clearTimeout(this.#restartTimer);
+        this.#restartTimer = undefined;
+        return;
+      case "fail":
+        return this.#fail();
+      case "end":
+        return this.#end();
+      case "finish":
+        // Only now that no process is left do the start and restarts waiting on one fail.
+        this.#stops.resolve(this.#lastStatus);
+        this.#runs.reject(this.#unavailable());
+        return;
+      case "reject":
+        return this.#runs.reject(this.#unavailable());
+    }
+  }
+
+  /** A stopping plugin with no start and no close left is stopped. */
+  #settleStop(): void {
+    if (this.#life === "stopping" && !this.#spawning && this.#closings === 0) this.#on("idle");
+  }
+
+  /** Counts a close until it is done, then feeds `closed`. A close never rejects. */
+  #track(closing: Promise<unknown>): void {
+    this.#closings++;
+    closing.catch(() => {}).then(() => {
+      this.#closings--;
+      this.#on("closed");
+    });
+  }
+
+  #close(): void {
+    const plugin = this.#current;
+    this.#current = undefined;
+    this.#stopHealth();
+    if (!plugin) return this.#track(Promise.resolve());
+    this.#track(plugin.close().then((status) => this.#lastStatus = status));
+  }
+
+  #spawn(): void {
+    const abort = new AbortController();
+    const done = startPlugin(this.#module, {
       ...this.#options,
       name: this.name,
+      signal: abort.signal,
       onAudit: this.#options.audit
         ? (entry) => {
           this.#options.onAudit?.(entry);
@@ -218,12 +183,28 @@ export class ManagedPlugin {
         this.#emit({ type: "fault", plugin: this.name, detail });
       },
       onUnresponsive: (detail) => this.#unresponsive(detail),
-    });
+    }).then(
+      (plugin) => {
+        this.#spawning = undefined;
+        this.#on("spawned", plugin);
+      },
+      (error) => {
+        this.#spawning = undefined;
+        this.#reason = this.#life === "starting"
+          ? `could not start: ${firstLine(error)}`
+          : `restart failed: ${firstLine(error)}`;
+        const stopping = this.#life === "stopping";
+        this.#on(this.#mayRetry() ? "spawn-failed" : "spawn-failed-final");
+        if (!stopping) this.#runs.reject(error); // when stopping, `finish` rejects them
+      },
+    );
+    this.#spawning = { abort, done };
   }
 
   #adopt(plugin: Plugin): void {
-    this.current = plugin;
-    this.state = "running";
+    if (this.#adopted) this.restarts++;
+    this.#adopted = true;
+    this.#current = plugin;
     this.#startedAt = Date.now();
     const interval = this.#options.healthIntervalMs ?? 10_000;
     if (interval > 0 && this.#healthTimer === undefined) {
@@ -238,37 +219,42 @@ export class ManagedPlugin {
       restarts: this.restarts,
     });
     plugin.exited.then((status) => this.#exited(plugin, status));
-    for (const waiter of this.#waiters.splice(0)) waiter.resolve(plugin);
+    this.#waiters.resolve(plugin);
+    this.#runs.resolve(plugin);
   }
 
   #exited(plugin: Plugin, status: ExitStatus): void {
-    if (plugin !== this.current) return;
-    const expected = this.state === "stopping" || this.state === "stopped" ||
-      this.state === "restarting";
-    this.#emit({ type: "exit", plugin: this.name, status, expected });
-    if (expected) return;
-    this.#lastExit = new PluginExitedError(this.name, status);
-    this.current = undefined;
-    if ((this.#options.restart ?? "on-failure") === "never") {
-      this.#fail(
-        `it ${this.#lastExit.message.split("\n")[0].replace(/^Plugin "[^"]*" process /, "")}`,
-      );
+    this.#lastStatus = status;
+    if (plugin !== this.#current) {
+      // Closed by a restart or a stop: expected.
+      this.#emit({ type: "exit", plugin: this.name, status, expected: true });
       return;
     }
-    this.#scheduleRestart(this.#lastExit.message.split("\n")[0]);
+    this.#emit({ type: "exit", plugin: this.name, status, expected: false });
+    this.#current = undefined;
+    this.#stopHealth();
+    this.#lastExit = new PluginExitedError(this.name, status);
+    this.#reason = firstLine(this.#lastExit);
+    if ((this.#options.restart ?? "on-failure") === "never") {
+      this.#reason = `it ${this.#reason.replace(/^Plugin "[^"]*" process /, "")}`;
+    }
+    this.#on(this.#mayRetry() ? "crashed" : "crashed-final");
   }
 
-  #scheduleRestart(reason: string): void {
+  /** Whether the policy and the crash budget allow one more restart. */
+  #mayRetry(): boolean {
+    if ((this.#options.restart ?? "on-failure") === "never") return false;
     const now = Date.now();
     const window = this.#options.restartWindowMs ?? 180_000;
-    const max = this.#options.maxRestarts ?? 5;
     this.#crashes = this.#crashes.filter((t) => now - t < window);
-    if (this.#crashes.length >= max) {
-      this.#fail(
-        `gave up after ${this.#crashes.length} restarts within ${window} ms; last: ${reason}`,
-      );
-      return;
-    }
+    if (this.#crashes.length < (this.#options.maxRestarts ?? 5)) return true;
+    this.#reason =
+      `gave up after ${this.#crashes.length} restarts within ${window} ms; last: ${this.#reason}`;
+    return false;
+  }
+
+  #schedule(): void {
+    const now = Date.now();
     this.#crashes.push(now);
     const initial = this.#options.backoffInitialMs ?? 100;
     const maxDelay = this.#options.backoffMaxMs ?? 10_000;
@@ -276,45 +262,38 @@ export class ManagedPlugin {
     if (this.#startedAt !== undefined && now - this.#startedAt >= maxDelay) this.#consecutive = 0;
     this.#startedAt = undefined;
     const delayMs = Math.min(maxDelay, initial * 2 ** this.#consecutive++);
-    this.state = "restarting";
     this.#emit({
       type: "restart",
       plugin: this.name,
       attempt: this.#crashes.length,
       delayMs,
-      reason,
+      reason: this.#reason,
     });
-    this.#restartTimer = setTimeout(async () => {
+    this.#restartTimer = setTimeout(() => {
       this.#restartTimer = undefined;
-      try {
-        const plugin = await this.#spawn();
-        if (this.state !== "restarting") {
-          await plugin.close(); // stopped while it was starting
-          return;
-        }
-        this.restarts++;
-        this.#adopt(plugin);
-      } catch (error) {
-        if (this.state === "restarting") {
-          this.#scheduleRestart(
-            `restart failed: ${error instanceof Error ? error.message.split("\n")[0] : error}`,
-          );
-        }
-      }
+      this.#on("backoff-elapsed");
     }, delayMs);
   }
 
-  #fail(reason: string): void {
-    this.state = "failed";
-    this.failure = reason;
-    this.#stopTimers();
-    this.#emit({ type: "failed", plugin: this.name, reason });
-    this.#rejectWaiters();
+  #fail(): void {
+    this.failure = this.#reason;
+    this.#stopHealth();
+    clearTimeout(this.#restartTimer);
+    this.#restartTimer = undefined;
+    this.#emit({ type: "failed", plugin: this.name, reason: this.failure });
+    this.#waiters.reject(this.#unavailable());
   }
 
-  #rejectWaiters(): void {
-    const error = this.#unavailable();
-    for (const waiter of this.#waiters.splice(0)) waiter.reject(error);
+  #end(): void {
+    this.#stopHealth();
+    clearTimeout(this.#restartTimer);
+    this.#restartTimer = undefined;
+    this.#waiters.reject(this.#unavailable());
+  }
+
+  #stopHealth(): void {
+    clearInterval(this.#healthTimer);
+    this.#healthTimer = undefined;
   }
 
   #unavailable(): PluginUnavailableError {
@@ -324,51 +303,31 @@ export class ManagedPlugin {
   }
 
   #unresponsive(detail: string): void {
-    const plugin = this.current;
-    if (!plugin || this.state !== "running") return;
+    const plugin = this.#current;
+    if (!plugin || this.#life !== "running") return;
     this.#emit({ type: "unresponsive", plugin: this.name, detail });
     plugin.kill(); // the exit handler restarts it per policy
   }
 
   #checkHealth(): void {
-    const plugin = this.current;
-    if (!plugin || this.state !== "running") return;
+    const plugin = this.#current;
+    if (!plugin || this.#life !== "running") return;
     plugin.ping(this.#options.healthTimeoutMs ?? 5000).catch((error) => {
-      if (error instanceof TimeoutError && plugin === this.current) {
+      if (error instanceof TimeoutError && plugin === this.#current) {
         this.#unresponsive(`no answer to $/ping within ${error.timeoutMs} ms`);
       }
     });
   }
 
-  /** Resolves with the running process, waiting through a restart when the policy allows. */
-  #whenRunning(signal: AbortSignal): Promise<Plugin> {
-    if (signal.aborted) return Promise.reject(signal.reason);
-    if (this.state === "running" && this.current) return Promise.resolve(this.current);
-    if (this.state !== "restarting" && this.state !== "starting") {
-      return Promise.reject(this.#unavailable());
+  /** Starts the first process; rejects (and leaves the plugin failed) when that start fails. */
+  async start(): Promise<void> {
+    if (this.#options.signal?.aborted) {
+      await this.stop();
+      throw this.#unavailable();
     }
-    if ((this.#options.whileRestarting ?? "wait") === "fail") {
-      return Promise.reject(this.#unavailable());
-    }
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve: (plugin) => {
-          signal.removeEventListener("abort", onAbort);
-          resolve(plugin);
-        },
-        reject: (reason) => {
-          signal.removeEventListener("abort", onAbort);
-          reject(reason);
-        },
-      };
-      const onAbort = () => {
-        const index = this.#waiters.indexOf(waiter);
-        if (index !== -1) this.#waiters.splice(index, 1);
-        reject(signal.reason);
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      this.#waiters.push(waiter);
-    });
+    const running = this.#runs.wait();
+    this.#spawn();
+    await running;
   }
 
   /**
@@ -376,7 +335,8 @@ export class ManagedPlugin {
    * (within the call's deadline) or fails fast, per `whileRestarting`.
    */
   async call(method: string, params: unknown, options: CallOptions = {}): Promise<unknown> {
-    if (this.state === "running" && this.current) return this.current.call(method, params, options);
+    const current = this.#current;
+    if (this.#life === "running" && current) return current.call(method, params, options);
     const timeout = options.timeout ?? this.#options.callTimeout ?? 30_000;
     const started = Date.now();
     let plugin: Plugin;
@@ -384,18 +344,25 @@ export class ManagedPlugin {
       using waiting = deadlineSignal(
         timeout,
         () =>
-          new TimeoutError({
-            plugin: this.name,
-            operation: "restart",
-            method,
-            timeoutMs: timeout,
-          }),
+          new TimeoutError({ plugin: this.name, operation: "restart", method, timeoutMs: timeout }),
         options.signal,
       );
       plugin = await this.#whenRunning(waiting.signal);
     }
     const left = Math.max(1, timeout - (Date.now() - started));
     return plugin.call(method, params, { ...options, timeout: left });
+  }
+
+  /** Resolves with the running process, waiting through a start or restart when the policy allows. */
+  #whenRunning(signal: AbortSignal): Promise<Plugin> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    if (this.#life === "running" && this.#current) return Promise.resolve(this.#current);
+    const state = this.state;
+    if (state !== "restarting" && state !== "starting") return Promise.reject(this.#unavailable());
+    if ((this.#options.whileRestarting ?? "wait") === "fail") {
+      return Promise.reject(this.#unavailable());
+    }
+    return this.#waiters.wait(signal);
   }
 
   /**
@@ -411,56 +378,35 @@ export class ManagedPlugin {
     return createApi(contract, this, options);
   }
 
-  /** Stops and starts the plugin now; not counted against the restart budget. */
+  /**
+   * Stops and starts the plugin now; not counted against the restart budget.
+   * A restart already under way (or the first start) is joined, not doubled.
+   * Rejects when the new process does not come up (the policy then decides,
+   * as after a crash) or the plugin is stopped meanwhile.
+   */
   async restart(): Promise<void> {
-    if (this.state === "stopping" || this.state === "stopped") throw this.#unavailable();
-    this.state = "restarting";
-    clearTimeout(this.#restartTimer);
-    await this.current?.close();
-    let plugin: Plugin;
-    try {
-      plugin = await this.#spawn();
-    } catch (error) {
-      // The new process did not come up: the policy decides, as after a crash.
-      if (this.state === "restarting") {
-        const reason = `restart failed: ${
-          error instanceof Error ? error.message.split("\n")[0] : error
-        }`;
-        if ((this.#options.restart ?? "on-failure") === "never") this.#fail(reason);
-        else this.#scheduleRestart(reason);
-      }
-      throw error;
-    }
-    if (this.state !== "restarting") {
-      await plugin.close(); // stopped while it was starting: do not leak the new process
-      throw this.#unavailable();
-    }
-    this.restarts++;
-    this.#adopt(plugin);
+    if (this.#life === "stopping" || this.#life === "stopped") throw this.#unavailable();
+    const running = this.#runs.wait();
+    this.#on("restart");
+    await running;
   }
 
-  #stopTimers(): void {
-    clearTimeout(this.#restartTimer);
-    clearInterval(this.#healthTimer);
-    this.#restartTimer = undefined;
-    this.#healthTimer = undefined;
+  /**
+   * Stops the plugin for good; resolves with how its last process ended,
+   * once no process of it is left and no start is under way.
+   */
+  stop(): Promise<ExitStatus | undefined> {
+    if (this.#life === "stopped") return Promise.resolve(this.#lastStatus);
+    const stopped = this.#stops.wait();
+    this.#on("stop");
+    return stopped;
   }
 
-  /** Stops the plugin for good; resolves with how its process ended, if one was running. */
-  async stop(): Promise<ExitStatus | undefined> {
-    if (this.state === "stopped") return this.current?.exitStatus;
-    this.state = "stopping";
-    this.#stopTimers();
-    this.#rejectWaiters();
-    const status = await this.current?.close();
-    this.state = "stopped";
-    this.#rejectWaiters();
-    return status;
-  }
-
-  /** SIGKILLs the current process at once, without waiting (for exit paths that cannot await). */
+  /** SIGKILLs the current process and any start in progress at once, for exit paths that cannot await. */
   killNow(): void {
-    this.#stopTimers();
-    this.current?.kill();
+    this.#stopHealth();
+    clearTimeout(this.#restartTimer);
+    this.#spawning?.abort.abort();
+    this.#current?.kill({ wait: false });
   }
 }

@@ -9,19 +9,27 @@ import { type ExitStatus, PluginExitedError, ProtocolError, TimeoutError } from 
 import { AuditRecorder } from "./audit.ts";
 import type { AuditEntry, AuditLog } from "./audit_log.ts";
 import { Caller } from "./calls.ts";
+import { checkMs, checkStartNumbers } from "./check_options.ts";
 import { deadlineSignal } from "./deadlines.ts";
+import { FaultBudget } from "./fault_budget.ts";
 import { checkHandshake } from "./handshake.ts";
 import { isIssuedPlan, type LaunchOptions, type LaunchPlan, planPlugin } from "../sandbox/mod.ts";
 import { type LogEntry, LogParser } from "./logs.ts";
 import { Peer, ResponseError } from "../wire/mod.ts";
+import { ScanOffload } from "./offload.ts";
 import { PluginProcess } from "./process.ts";
 import { userPaths } from "./stderr.ts";
 import { z } from "npm:zod@^4.1.0";
 import {
+  type Classified,
+  classifyLine,
+  classifyMessage,
   DEFAULT_MAX_LINE_BYTES,
   type DescribedContract,
   ErrorCode,
   type InitializeParams,
+  MAX_MESSAGE_DEPTH,
+  MAX_MESSAGE_MEMBERS,
   PROTOCOL_VERSION,
   RuntimeMethod,
   type ServedContract,
@@ -81,6 +89,26 @@ export interface StartOptions extends LaunchOptions {
    */
   maxLineBytes?: number;
   /**
+   * Most bytes of messages that may wait for the plugin to read its input
+   * (behind a write in flight); past it the plugin counts as not reading and
+   * is killed with a `ProtocolError`. Raise it for a host that sends more
+   * than this at once to a slow plugin.
+   * @default {64 MiB}
+   */
+  maxQueuedBytes?: number;
+  /**
+   * Survivable protocol faults (stray output, invalid messages, answers to
+   * nothing, requests to the host, messages over the structure caps)
+   * allowed within `faultWindowMs`; one more kills the plugin as faulty.
+   * @default {100}
+   */
+  maxFaults?: number;
+  /**
+   * The window for `maxFaults`, in ms.
+   * @default {10000}
+   */
+  faultWindowMs?: number;
+  /**
    * How long a cancelled or timed-out call may stay unanswered before the
    * plugin counts as unresponsive, in ms.
    * @default {2000}
@@ -98,6 +126,13 @@ export interface StartOptions extends LaunchOptions {
   stopTermMs?: number;
   /** Receives every stderr line of the plugin as a leveled, neutralised entry. */
   onLog?: (entry: LogEntry) => void;
+  /**
+   * stderr lines read per second; beyond it the plugin's stderr is dropped
+   * unread until the next second, and one line says how many bytes were
+   * dropped (a flood costs the host a read per chunk, not work per line).
+   * @default {2000}
+   */
+  maxLogLinesPerSecond?: number;
   /** Told about survivable protocol faults (stray output, unknown ids). */
   onProtocolFault?: (detail: string) => void;
   /**
@@ -153,9 +188,12 @@ export class Plugin implements AsyncDisposable {
   #calls: Caller;
   #reading: Promise<void>;
   #stop: { graceMs: number; termMs: number };
-  #fault: ProtocolError | undefined;
+  #failure: ProtocolError | undefined;
   #status: ExitStatus | undefined;
   #audit: AuditRecorder | undefined;
+  #budget: FaultBudget;
+  #onFault: ((detail: string) => void) | undefined;
+  #offload: ScanOffload;
 
   /**
    * Use {@linkcode startPlugin}. Only a plan made by `planPlugin` is
@@ -172,6 +210,10 @@ export class Plugin implements AsyncDisposable {
     this.plan = plan;
     this.#contracts = options.contracts;
     this.#stop = { graceMs: options.stopGraceMs ?? 2000, termMs: options.stopTermMs ?? 1000 };
+    this.#onFault = options.onProtocolFault;
+    this.#budget = new FaultBudget(options.maxFaults ?? 100, options.faultWindowMs ?? 10_000);
+    const limits = { maxDepth: MAX_MESSAGE_DEPTH, maxMembers: MAX_MESSAGE_MEMBERS };
+    this.#offload = new ScanOffload(limits);
     const parser = new LogParser(plan.name);
     const onLog = options.onLog;
     this.#audit = plan.audit
@@ -192,18 +234,38 @@ export class Plugin implements AsyncDisposable {
         mapLine: userPaths(plan.snapshot.dir, plan.root),
         onStderrLine: onLog ? (line) => onLog(parser.parse(line)) : undefined,
         signalsAsCodes: plan.isolation === "os",
+        sandboxed: plan.isolation === "os",
+        maxLogLinesPerSecond: options.maxLogLinesPerSecond,
+        // Its input closes with it: nothing more can be written to a plugin that is gone.
+        onExit: () => this.#transport.abortWrite(),
       });
     } catch (error) {
       void this.#audit?.finish();
       throw error;
     }
+    const queueCap = options.maxQueuedBytes ?? 64 * 1024 * 1024;
     this.#transport = new LineTransport(this.#process.stdout, this.#process.stdin, {
       maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+      maxQueuedBytes: queueCap,
+      onQueueFull: () =>
+        this.#protocolFault(
+          `it stopped reading its input: more than ${queueCap} bytes of messages to it were waiting`,
+        ),
+      scan: { limits, offload: () => this.#offload.start() },
     });
-    const onFault = options.onProtocolFault;
     this.#peer = new Peer((message) => this.#transport.send(message), {
       flushed: () => this.#transport.flushed(),
-      onViolation: (detail) => onFault?.(detail),
+      onViolation: (detail) => this.#fault(detail),
+      onRequest: (method) => {
+        const name = neutralize(method, 64);
+        this.#fault(`request "${name}" to the host, which serves no methods`);
+        throw new ResponseError(ErrorCode.MethodNotFound, `Method "${name}" not found`);
+      },
+      onSendError: (error) => this.#protocolFault(`an answer to it could not be sent: ${error}`),
+      overLimitError: (reason) =>
+        new ProtocolError(this.name, `its answer broke the structure caps: ${reason}`, {
+          stderrTail: this.#process.stderrTail(),
+        }),
       cancelGraceMs: options.cancelGraceMs,
       onStuck: (method, id) => {
         const detail = `"${method}" (id ${id}) was cancelled and not answered within ${
@@ -222,8 +284,9 @@ export class Plugin implements AsyncDisposable {
       exitStatus: () => this.#status,
     });
     this.#reading = this.#transport.run({
-      onMessage: (value) => this.#peer.receive(value),
-      onStray: (line) => onFault?.(`stray output on stdout: ${neutralize(line, 200)}`),
+      onMessage: (value) => this.#receive(classifyMessage(value)),
+      onScanned: (bytes, scan, text) => this.#receive(classifyLine(bytes, scan, text)),
+      onStray: (line) => this.#fault(`stray output on stdout: ${neutralize(line, 200)}`),
     }).catch((error) =>
       this.#protocolFault(error instanceof Error ? error.message : String(error))
     );
@@ -231,7 +294,10 @@ export class Plugin implements AsyncDisposable {
       this.#status = status;
       void this.#audit?.finish();
       this.#calls.clear();
-      this.#peer.close(this.#fault ?? new PluginExitedError(this.name, status));
+      this.#peer.close(this.#failure ?? new PluginExitedError(this.name, status));
+      // What stdout still holds once stderr is drained (or abandoned) is not read.
+      void this.#transport.cancelRead();
+      this.#offload.close();
     });
   }
 
@@ -260,16 +326,42 @@ export class Plugin implements AsyncDisposable {
     return this.#process.stderrTail();
   }
 
+  /** One message from the plugin, classified, to the peer; notifications are faults. */
+  #receive(found: Classified): void | Promise<void> {
+    if (found.kind !== "notification") return this.#peer.accept(found);
+    // The host takes no notifications (and has no requests of the plugin's to cancel).
+    this.#fault(
+      `notification "${neutralize(found.message.method, 64)}" to the host, which takes none`,
+    );
+  }
+
+  /** One survivable fault: reported, and counted against the plugin's budget. */
+  #fault(detail: string): void {
+    this.#onFault?.(detail);
+    if (this.#budget.record()) {
+      this.#protocolFault(
+        `it is faulty: more than ${this.#budget.max} protocol faults within ${this.#budget.windowMs} ms; the last: ${detail}`,
+      );
+    }
+  }
+
   #protocolFault(detail: string): void {
-    if (this.#fault || this.#process.exited) return;
-    this.#fault = new ProtocolError(this.name, detail, { stderrTail: this.#process.stderrTail() });
-    this.#peer.close(this.#fault);
+    if (this.#failure || this.#process.exited) return;
+    this.#failure = new ProtocolError(this.name, detail, {
+      stderrTail: this.#process.stderrTail(),
+    });
+    this.#peer.close(this.#failure);
     this.#process.kill();
   }
 
-  /** Kills the process now (SIGKILL); pending calls reject with `PluginExitedError`. */
-  kill(): void {
-    this.#process.kill();
+  /**
+   * Kills the process and everything it started (SIGKILL) now; pending calls
+   * reject with `PluginExitedError`. `wait: false` does it without yielding
+   * to the event loop at all, for exit paths that cannot await (`unload`).
+   */
+  kill(options: { wait?: boolean } = {}): void {
+    if (options.wait === false) this.#process.killNow();
+    else this.#process.kill();
   }
 
   /** Runs the handshake; {@linkcode launchPlugin} calls it once. */
@@ -400,7 +492,13 @@ export class Plugin implements AsyncDisposable {
    * plugin's words, to be shown neutralised.
    */
   async describe(timeout = 5000): Promise<DescribedContract[]> {
+    checkMs("timeout", timeout, 1);
     const raw = await this.call(RuntimeMethod.describe, {}, { timeout });
+    // Counted before zod walks it: a million contracts would each be parsed first.
+    const contracts = (raw as { contracts?: unknown } | null)?.contracts;
+    if (Array.isArray(contracts) && contracts.length > 100) {
+      throw new ProtocolError(this.name, `malformed answer to $/describe: more than 100 contracts`);
+    }
     const parsed = Described.safeParse(raw);
     if (!parsed.success) {
       throw new ProtocolError(
@@ -417,6 +515,7 @@ export class Plugin implements AsyncDisposable {
    * plugin that still reads its input is healthy.
    */
   async ping(timeout = 5000): Promise<void> {
+    checkMs("timeout", timeout, 1);
     using deadline = deadlineSignal(timeout, () =>
       new TimeoutError({
         plugin: this.name,
@@ -471,6 +570,7 @@ export async function startPlugin(module: string | URL, options: StartOptions): 
       `Cannot start plugin "${module}": "contracts" must list at least one contract`,
     );
   }
+  checkStartNumbers(options);
   options.signal?.throwIfAborted();
   const plan = await planPlugin(module, options);
   return await launchPlugin(plan, options);
@@ -482,6 +582,7 @@ export async function startPlugin(module: string | URL, options: StartOptions): 
  * contracts the plugin serves (`contracts` may be empty here).
  */
 export async function launchPlugin(plan: LaunchPlan, options: StartOptions): Promise<Plugin> {
+  checkStartNumbers(options);
   options.signal?.throwIfAborted();
   const plugin = new Plugin(plan, options);
   await handshakeOf(plugin, options.startTimeout ?? 10_000, options.signal);

@@ -6,6 +6,7 @@
  */
 
 import type { ExitStatus } from "../errors.ts";
+import { killTree, killTreeNow } from "./kill_tree.ts";
 import { readStderr, StderrRing } from "./stderr.ts";
 import { explainHostPermission } from "../sandbox/mod.ts";
 
@@ -36,6 +37,28 @@ export interface PluginProcessOptions {
    * @default {false}
    */
   signalsAsCodes?: boolean;
+  /**
+   * The process is bubblewrap, and the plugin runs in the PID namespace of
+   * its child: kills reach that child, which takes the namespace down.
+   * Otherwise the process leads a process group of its own (`setsid`), and
+   * kills reach the group.
+   * @default {false}
+   */
+  sandboxed?: boolean;
+  /**
+   * How long stderr may stay open after the process exited (a descendant
+   * can hold it) before it is abandoned and the exit reported, in ms.
+   * @default {500}
+   */
+  drainMs?: number;
+  /** Told at once when the process has exited, before stderr is drained. */
+  onExit?: () => void;
+  /**
+   * stderr lines handled per second; beyond it, lines are dropped unread
+   * (and counted) until the next second.
+   * @default {2000}
+   */
+  maxLogLinesPerSecond?: number;
 }
 
 /** The stop ladder's steps. */
@@ -48,8 +71,10 @@ export interface StopOptions {
   termMs: number;
 }
 
-// V8's own words when the heap cap or the memory limit ends a process.
-const OUT_OF_MEMORY = /out of memory|Reached heap limit|Failed to reserve virtual memory/i;
+// V8's own words when the heap cap or the memory limit ends a process, and
+// Rust's when Deno's own allocations hit the limit (it then aborts).
+const OUT_OF_MEMORY =
+  /out of memory|Reached heap limit|Failed to reserve virtual memory|memory allocation of \d+ bytes failed/i;
 // SIGTRAP and SIGABRT: how V8 ends a process on a fatal error (bwrap reports 128 + n).
 const FATAL_SIGNALS: ReadonlySet<string> = new Set(["SIGTRAP", "SIGABRT", "SIGSEGV"]);
 const FATAL_CODES: ReadonlySet<number> = new Set([133, 134, 139]);
@@ -82,12 +107,15 @@ export class PluginProcess {
   #ring: StderrRing;
   #intent: "stopped" | "killed" | undefined;
   #signalsAsCodes: boolean;
+  #sandboxed: boolean;
   #exited = false;
+  #gone = false;
 
   /** @throws {Error} when the command cannot be spawned. */
   constructor(spec: SpawnSpec, options: PluginProcessOptions = {}) {
     this.#ring = new StderrRing(options.stderrRingBytes);
     this.#signalsAsCodes = options.signalsAsCodes ?? false;
+    this.#sandboxed = options.sandboxed ?? false;
     try {
       this.#child = new Deno.Command(spec.command, {
         args: spec.args,
@@ -107,12 +135,27 @@ export class PluginProcess {
     this.stdout = this.#child.stdout;
     const onLine = options.onStderrLine;
     const mapLine = options.mapLine ?? ((line: string) => line);
+    const drain = new AbortController();
     const stderr = readStderr(this.#child.stderr, (raw) => {
       const line = mapLine(raw);
       this.#ring.push(line);
       onLine?.(line);
-    }).catch(() => {});
-    this.status = Promise.all([this.#child.status, stderr]).then(([status]) => {
+    }, { signal: drain.signal, maxLinesPerSecond: options.maxLogLinesPerSecond }).catch(() => {});
+    this.status = this.#child.status.then(async (status) => {
+      this.#gone = true;
+      // What the plugin started and left behind in its group goes with it.
+      if (!this.#sandboxed && Deno.build.os !== "windows") {
+        try {
+          Deno.kill(-this.pid, "SIGKILL");
+        } catch {
+          // no group left: the usual case
+        }
+      }
+      options.onExit?.();
+      // stderr is read to its end, but a descendant holding it open cannot hold the exit.
+      const timer = setTimeout(() => drain.abort(), options.drainMs ?? 500);
+      await stderr;
+      clearTimeout(timer);
       this.#exited = true;
       return this.#describe(status);
     });
@@ -145,6 +188,7 @@ export class PluginProcess {
   }
 
   #signal(signal: Deno.Signal): void {
+    if (this.#gone) return;
     try {
       this.#child.kill(signal);
     } catch {
@@ -152,11 +196,21 @@ export class PluginProcess {
     }
   }
 
-  /** SIGKILL now; the exit is reported with reason `"killed"`. */
+  /**
+   * SIGKILL now, to the process and everything it started (see
+   * `kill_tree.ts`); the exit is reported with reason `"killed"`.
+   */
   kill(): void {
-    if (this.#exited) return;
+    if (this.#gone) return;
     this.#intent = "killed";
-    this.#signal("SIGKILL");
+    void killTree(this.pid, this.#sandboxed);
+  }
+
+  /** Like {@linkcode kill}, without yielding: for exit paths that cannot await. */
+  killNow(): void {
+    if (this.#gone) return;
+    this.#intent = "killed";
+    killTreeNow(this.pid, this.#sandboxed);
   }
 
   async #exitWithin(ms: number): Promise<boolean> {

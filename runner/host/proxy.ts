@@ -15,6 +15,7 @@ import {
 import { ResponseError } from "../wire/mod.ts";
 import { ErrorCode, wireMethod } from "../wire/mod.ts";
 import { neutralize } from "../wire/mod.ts";
+import { checkMs } from "./check_options.ts";
 
 /**
  * Options for calls made through an API object.
@@ -52,12 +53,15 @@ export interface CallTarget {
 export function toIssues(issues: readonly unknown[]): ValidationIssue[] {
   return issues.slice(0, 20).map((raw) => {
     const issue = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
+    // Only strings and numbers are shown: String() of a nested array would walk all of it.
     const path = Array.isArray(issue.path)
-      ? issue.path.slice(0, 32).map((p) => typeof p === "number" ? p : neutralize(String(p), 200))
+      ? issue.path.slice(0, 32).map((p) =>
+        typeof p === "number" ? p : neutralize(typeof p === "string" ? p : typeof p, 200)
+      )
       : [];
     const out: ValidationIssue = {
       path,
-      message: neutralize(String(issue.message ?? "invalid"), 500),
+      message: neutralize(typeof issue.message === "string" ? issue.message : "invalid", 500),
     };
     if (typeof issue.code === "string") out.code = neutralize(issue.code, 100);
     return out;
@@ -141,6 +145,7 @@ export function createApi<C extends Contract>(
   target: CallTarget,
   options: CallOptions = {},
 ): ContractApi<C> {
+  checkMs("timeout", options.timeout);
   const api: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
   for (const [method, info] of methodsOf(contract)) {
     const wire = wireMethod(contract.name, method);

@@ -60,18 +60,39 @@ export class StderrRing {
   }
 }
 
+/** Options for {@linkcode readStderr}. */
+export interface ReadStderrOptions {
+  /** Aborting stops reading (the stream is cancelled). */
+  signal?: AbortSignal;
+  /**
+   * Lines handed on per second; beyond it whole chunks are dropped unread
+   * (and counted) until the next second, so a flood costs the host a read
+   * per chunk, not work per line.
+   * @default {2000}
+   */
+  maxLinesPerSecond?: number;
+}
+
 /**
- * Reads a stderr stream to its end, calling `onLine` with each line,
- * neutralised and cut at {@linkcode MAX_STDERR_LINE} bytes.
+ * Reads a stderr stream to its end (or until `signal` aborts), calling
+ * `onLine` with each line, neutralised and cut at {@linkcode MAX_STDERR_LINE}
+ * bytes, at most `maxLinesPerSecond` a second; a note says how much was
+ * dropped beyond that.
  */
 export async function readStderr(
   stream: ReadableStream<Uint8Array>,
   onLine: (line: string) => void,
+  options: ReadStderrOptions = {},
 ): Promise<void> {
+  const { signal } = options;
+  const perSecond = options.maxLinesPerSecond ?? 2000;
   const decoder = new TextDecoder();
   let parts: Uint8Array[] = [];
   let size = 0;
   let dropped = 0;
+  let window = Date.now();
+  let lines = 0;
+  let skipped = 0; // bytes dropped over the rate, not yet reported
   const flush = () => {
     if (size === 0 && dropped === 0) return;
     let text = neutralize(decoder.decode(concatBytes(parts)).replace(/\r$/, ""), MAX_STDERR_LINE);
@@ -92,18 +113,68 @@ export async function readStderr(
       size += piece.length;
     }
   };
-  for await (const chunk of stream) {
+  const report = () => {
+    if (skipped === 0) return;
+    onLine(
+      `(plugbox: stderr went over ${perSecond} lines a second; ${skipped} bytes were dropped)`,
+    );
+    skipped = 0;
+  };
+  /** Whether a new second began (the line budget is then renewed). */
+  const renewed = () => {
+    const now = Date.now();
+    if (now - window < 1000) return false;
+    window = now;
+    lines = 0;
+    return true;
+  };
+  const eachLine = (chunk: Uint8Array) => {
     let start = 0;
-    let nl = chunk.indexOf(0x0a);
+    if (skipped > 0) {
+      // Over the rate: whole chunks go unread until the next second, and the
+      // line the drop began in is dropped to its end.
+      const nl = renewed() ? chunk.indexOf(0x0a) : -1;
+      if (nl === -1) {
+        skipped += chunk.length;
+        return;
+      }
+      skipped += nl + 1;
+      report();
+      start = nl + 1;
+    }
+    let nl = chunk.indexOf(0x0a, start);
     while (nl !== -1) {
+      if (lines >= perSecond && !renewed()) {
+        parts = [];
+        size = 0;
+        dropped = 0;
+        skipped += chunk.length - start;
+        return;
+      }
+      lines++;
       take(chunk.subarray(start, nl));
       flush();
       start = nl + 1;
       nl = chunk.indexOf(0x0a, start);
     }
     take(chunk.subarray(start));
+  };
+  const reader = stream.getReader();
+  const cancel = () => reader.cancel().catch(() => {});
+  if (signal?.aborted) cancel();
+  signal?.addEventListener("abort", cancel, { once: true });
+  try {
+    while (true) {
+      const { value: chunk, done } = await reader.read();
+      if (done) break;
+      eachLine(chunk);
+    }
+  } finally {
+    signal?.removeEventListener("abort", cancel);
+    reader.releaseLock();
   }
-  flush();
+  if (skipped > 0) report();
+  else flush();
 }
 
 /**

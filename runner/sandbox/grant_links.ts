@@ -9,6 +9,7 @@
 
 import { join } from "node:path";
 import { PreflightError } from "../errors.ts";
+import { neutralize } from "../wire/mod.ts";
 import { isWithin, type ResolvedGrants } from "./permissions.ts";
 
 /** Most entries walked per grant before the check gives up and refuses. */
@@ -24,9 +25,10 @@ function walk(
   const stack = [top];
   while (stack.length > 0) {
     const dir = stack.pop()!;
-    let entries: Deno.DirEntry[];
+    let entries: Iterable<Deno.DirEntry>;
     try {
-      entries = [...Deno.readDirSync(dir)];
+      // Read lazily: a folder of a million names is refused at the budget, not listed first.
+      entries = Deno.readDirSync(dir);
     } catch {
       continue; // unreadable for the host: Deno will not read it for the plugin either
     }
@@ -54,8 +56,9 @@ function walk(
           plugin,
           reason: "grant-link",
           path,
-          detail:
-            `${kind} grant "${top}" holds link "${path}" to "${target}", outside what is granted`,
+          detail: `${kind} grant "${top}" holds link "${neutralize(path, 300)}" to "${
+            neutralize(target, 300)
+          }", outside what is granted`,
         });
       }
     }

@@ -9,11 +9,17 @@ import { isAbsolute, join, resolve } from "node:path";
 import { z } from "npm:zod@^4.1.0";
 import { PreflightError } from "../errors.ts";
 import { isWithin, type ResolvedGrants } from "./permissions.ts";
-import { neutralize } from "../wire/mod.ts";
+import { neutralize, scanJson } from "../wire/mod.ts";
 import { didYouMean } from "./suggest.ts";
 
 /** The manifest's file name, at the plugin's root. */
 export const MANIFEST_FILE = "plugbox.json";
+
+/** The largest manifest read, in bytes; a manifest is a few lines. */
+export const MAX_MANIFEST_BYTES = 64 * 1024;
+
+/** Its shape before it is parsed: the schema is four levels deep, and holds at most 801 requests. */
+const MANIFEST_STRUCTURE = { maxDepth: 8, maxMembers: 4096 };
 
 /**
  * One kind of permission.
@@ -189,8 +195,12 @@ function findUnknownKey(raw: unknown): string | undefined {
 }
 
 function describeIssue(raw: unknown, issue: z.core.$ZodIssue): string {
-  const path = issue.path.map((p) => typeof p === "number" ? `[${p}]` : `.${String(p)}`)
-    .join("").replace(/^\./, "");
+  // Keys and zod's message can quote the plugin's text.
+  const path = neutralize(
+    issue.path.map((p) => typeof p === "number" ? `[${p}]` : `.${String(p)}`)
+      .join("").replace(/^\./, ""),
+    200,
+  );
   let value: unknown = raw;
   for (const key of issue.path) {
     value = isObject(value) || Array.isArray(value)
@@ -200,7 +210,7 @@ function describeIssue(raw: unknown, issue: z.core.$ZodIssue): string {
   if (issue.code === "invalid_type" && value === undefined) {
     return `is missing "${path}" (expected ${issue.expected})`;
   }
-  return `is malformed at "${path || "(root)"}": ${issue.message}`;
+  return `is malformed at "${path || "(root)"}": ${neutralize(issue.message, 300)}`;
 }
 
 /**
@@ -215,15 +225,7 @@ export function readManifest(
   shownDir: string = dir,
 ): { manifest: Manifest; found: boolean } {
   const path = join(shownDir, MANIFEST_FILE);
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(join(dir, MANIFEST_FILE));
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      return { manifest: { permissions: {} }, found: false };
-    }
-    throw error;
-  }
+  const file = join(dir, MANIFEST_FILE);
   const refuse = (detail: string): never => {
     throw new PreflightError({
       plugin,
@@ -232,11 +234,34 @@ export function readManifest(
       detail: `"${path}" ${detail}`,
     });
   };
+  let bytes: Uint8Array;
+  try {
+    // The snapshot holds regular files only, so the size is known before reading.
+    const size = Deno.statSync(file).size;
+    if (size > MAX_MANIFEST_BYTES) {
+      refuse(`is ${size} bytes, over the ${MAX_MANIFEST_BYTES} allowed`);
+    }
+    bytes = Deno.readFileSync(file);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      return { manifest: { permissions: {} }, found: false };
+    }
+    throw error;
+  }
+  const shape = scanJson(bytes, MANIFEST_STRUCTURE);
+  if (shape.verdict === "too-deep" || shape.verdict === "too-many") {
+    refuse(
+      shape.verdict === "too-deep"
+        ? `is nested deeper than ${MANIFEST_STRUCTURE.maxDepth} levels`
+        : `holds more than ${MANIFEST_STRUCTURE.maxMembers} values`,
+    );
+  }
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = JSON.parse(new TextDecoder().decode(bytes));
   } catch (error) {
-    refuse(`is not JSON: ${(error as Error).message}`);
+    // V8's message quotes the file: it is the plugin's text.
+    refuse(`is not JSON: ${neutralize((error as Error).message, 200)}`);
   }
   if (!isObject(raw)) refuse("must hold a JSON object");
   const unknown = findUnknownKey(raw);

@@ -64,7 +64,8 @@ export interface LaunchOptions {
    */
   cacheDir?: string;
   /**
-   * Deadline for resolving the module graph, in milliseconds.
+   * Deadline for walking the plugin's folder, and again for resolving its
+   * module graph, in milliseconds.
    * @default {15000}
    */
   preflightTimeout?: number;

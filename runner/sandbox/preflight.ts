@@ -10,9 +10,21 @@
 import { join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { PreflightError } from "../errors.ts";
+import { neutralize, scanJson } from "../wire/mod.ts";
 import { runCaptured } from "./exec.ts";
+import { findAbsoluteImports } from "./import_suspects.ts";
 import { isWithin } from "./permissions.ts";
 import { displayPath, outsideTarget, remoteHint, userText } from "./graph_messages.ts";
+
+/** The largest `deno info` output read; a 2,000-file plugin needs a few MiB. */
+const MAX_INFO_BYTES = 16 * 1024 * 1024;
+/** Its shape before it is parsed. */
+const INFO_STRUCTURE = { maxDepth: 16, maxMembers: 1_000_000 };
+/** Refusals listed one by one; the rest are counted. */
+const MAX_REFUSALS = 50;
+/** Files, and bytes of them, read to name suspicious imports when `deno info` fails. */
+const SUSPECT_FILES = 200;
+const SUSPECT_BYTES = 4 * 1024 * 1024;
 
 /** How to run `deno info` for one plugin. */
 export interface GraphCheck {
@@ -69,6 +81,10 @@ function importSites(modules: InfoModule[]): Map<string, ImportSite> {
   return sites;
 }
 
+function shown(text: string | undefined): string | undefined {
+  return text === undefined ? undefined : neutralize(text, 300);
+}
+
 function realPathOf(path: string): string | undefined {
   try {
     return Deno.realPathSync(path);
@@ -85,12 +101,13 @@ function judge(
 ): { reason: string; why: string } | undefined {
   const { specifier } = module;
   const scheme = specifier.slice(0, specifier.indexOf(":") + 1);
-  const error = module.error && userText(check, module.error);
+  // Loader errors quote the plugin's specifiers and file names.
+  const error = module.error && neutralize(userText(check, module.error), 500);
   if (scheme === "file:") {
     const path = module.local ?? fileURLToPath(specifier);
     const real = realPathOf(path) ?? path;
     if (!check.allowedRoots.some((root) => isWithin(real, root))) {
-      const target = outsideTarget(check, site, real);
+      const target = neutralize(outsideTarget(check, site, real), 300);
       return {
         reason: "outside-root",
         why:
@@ -107,32 +124,42 @@ function judge(
     return {
       reason: "remote",
       why: `is remote or from a registry; plugins load only local code${
-        remoteHint(site?.written ?? specifier)
+        remoteHint(neutralize(site?.written ?? specifier, 200))
       }`,
     };
   }
-  return { reason: "unresolved", why: `has an unsupported scheme "${scheme}"` };
+  return { reason: "unresolved", why: `has an unsupported scheme "${neutralize(scheme, 40)}"` };
 }
 
-/** Import-like string literals naming absolute paths, for messages when `deno info` hangs. */
+/**
+ * Import-like string literals naming absolute paths, for messages when
+ * `deno info` fails: at most 5, from at most 200 files and 4 MiB of them,
+ * found in linear time (the files are the plugin's, and so the input).
+ */
 function suspects(check: GraphCheck): string[] {
   const found: string[] = [];
-  const walk = (dir: string) => {
+  const budget = { files: SUSPECT_FILES, bytes: SUSPECT_BYTES };
+  const stack = [check.snapshot];
+  while (stack.length > 0 && found.length < 5 && budget.files > 0) {
+    const dir = stack.pop()!;
     for (const entry of Deno.readDirSync(dir)) {
       const path = join(dir, entry.name);
-      if (entry.isDirectory) walk(path);
-      else if (entry.isFile && /\.[cm]?[jt]sx?$/.test(entry.name)) {
-        const text = Deno.readTextFileSync(path);
-        for (
-          const m of text.matchAll(/(?:from|import)\s*\(?\s*["'`]((?:file:\/\/)?\/[^"'`]*)["'`]/g)
-        ) {
-          found.push(`"${m[1]}" in ${displayPath(check, pathToFileURL(path).href)}`);
+      if (entry.isDirectory) stack.push(path);
+      else if (entry.isFile && /\.[cm]?[jt]sx?$/.test(entry.name) && budget.files-- > 0) {
+        const size = Deno.statSync(path).size;
+        if (size > budget.bytes) continue;
+        budget.bytes -= size;
+        for (const specifier of findAbsoluteImports(Deno.readTextFileSync(path))) {
+          found.push(`"${neutralize(specifier, 200)}" in ${shownPath(check, path)}`);
         }
       }
     }
-  };
-  walk(check.snapshot);
+  }
   return found.slice(0, 5);
+}
+
+function shownPath(check: GraphCheck, path: string): string {
+  return neutralize(displayPath(check, pathToFileURL(path).href)!, 300);
 }
 
 /**
@@ -157,16 +184,16 @@ export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
     timeoutMs: check.timeoutMs,
     env: check.env,
     cwd: check.snapshot,
-    maxStdoutBytes: 32 * 1024 * 1024,
+    maxStdoutBytes: MAX_INFO_BYTES,
   });
   if (!result.success) {
     const why = result.timedOut
       ? `resolving its module graph took longer than ${check.timeoutMs} ms (an import may name a FIFO or device)`
       : result.overflowed
-      ? "its module graph description passed 32 MiB"
+      ? `its module graph description passed ${MAX_INFO_BYTES} bytes`
       : `resolving its module graph failed (${
         result.signal ?? `code ${result.code}`
-      }; an import may name a device): ${userText(check, result.stderr.trim())}`;
+      }; an import may name a device): ${neutralize(userText(check, result.stderr.trim()), 1000)}`;
     const names = suspects(check);
     throw new PreflightError({
       plugin: check.plugin,
@@ -174,15 +201,29 @@ export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
       detail: names.length ? `${why}; suspicious imports: ${names.join(", ")}` : why,
     });
   }
+  const shape = scanJson(new TextEncoder().encode(result.stdout), INFO_STRUCTURE);
+  if (shape.verdict !== "ok") {
+    throw new PreflightError({
+      plugin: check.plugin,
+      reason: "graph-failed",
+      detail: `its module graph description is too large to check (${shape.verdict})`,
+    });
+  }
   const info = JSON.parse(result.stdout) as { modules: InfoModule[] };
   const sites = importSites(info.modules);
   const refusals: PreflightError[] = [];
+  let unlisted = 0;
   for (const module of info.modules) {
     const site = sites.get(module.specifier);
     const problem = judge(check, module, site);
     if (!problem) continue;
-    const importer = displayPath(check, site?.importer);
-    const written = site?.written ?? displayPath(check, module.specifier)!;
+    if (refusals.length === MAX_REFUSALS) {
+      unlisted++;
+      continue;
+    }
+    // Specifiers, file names and loader errors are the plugin's text.
+    const importer = shown(displayPath(check, site?.importer));
+    const written = shown(site?.written ?? displayPath(check, module.specifier))!;
     refusals.push(
       new PreflightError({
         plugin: check.plugin,
@@ -201,6 +242,7 @@ export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
     first.all.push(
       ...refusals.map((r) => r.message.replace(/^Refused to start plugin "[^"]*": /, "")),
     );
+    if (unlisted > 0) first.all.push(`and ${unlisted} more modules refused`);
     throw first;
   }
   return summarise(check, info.modules);

@@ -151,7 +151,12 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
   const deno = await resolveDeno(hostSearch(options.deno));
   const tools = await detectTools(deno.path);
   const limits = options.snapshotLimits;
-  const snapshot = await takeSnapshot(root, entry, { plugin: name, cacheDir: cache, limits });
+  const snapshot = await takeSnapshot(root, entry, {
+    plugin: name,
+    cacheDir: cache,
+    limits,
+    timeoutMs,
+  });
   const notes: string[] = [];
   const { isolation, runtime } = await kindOf({ name, root, snapshot }, options, tools, notes);
   let grants = resolveGrants(options.permissions, {

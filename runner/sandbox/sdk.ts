@@ -23,11 +23,33 @@ export interface SdkFiles {
   preload: string;
 }
 
-// Runs before the plugin's main module: anything printed before serve() must
-// not land on stdout, which is the protocol channel.
+// Runs before the plugin's main module. Anything printed before serve() must
+// not land on stdout, which is the protocol channel. And an ArrayBuffer the
+// memory limit refused, left uncaught, would end the process with code 1, a
+// plain exit to the host: the process is ended by running out of memory
+// instead, for real (what is left of the limit is reserved, then the V8
+// heap is filled), so V8 aborts with a signal the host can trust, in its own
+// words. A plugin that throws that error itself gains only a real OOM death.
+// The text is one of the SDK's files, so it is part of the folder's key.
 const PRELOAD = `console.log = console.error;
 console.info = console.error;
 console.debug = console.error;
+{
+  const refused = RangeError;
+  const outOfMemory = (error) => {
+    if (!(error instanceof refused) || error.message !== "Array buffer allocation failed") return;
+    console.error("plugbox: Array buffer allocation failed: ending the process as out of memory");
+    const hold = [];
+    try {
+      for (let i = 0; i < 64; i++) hold.push(new ArrayBuffer(1 << 24));
+    } catch {
+      // the limit is reached
+    }
+    for (;;) hold.push(new Array(1 << 24).fill(hold.length));
+  };
+  globalThis.addEventListener("error", (event) => outOfMemory(event.error));
+  globalThis.addEventListener("unhandledrejection", (event) => outOfMemory(event.reason));
+}
 `;
 
 const [MAJOR, MINOR] = PLUGBOX_VERSION.split(".");

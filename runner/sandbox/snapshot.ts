@@ -11,6 +11,7 @@ import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import { PreflightError } from "../errors.ts";
+import { neutralize } from "../wire/mod.ts";
 
 /**
  * Bounds on what a plugin folder may hold.
@@ -42,6 +43,12 @@ export interface SnapshotLimits {
    * @default {32}
    */
   maxDepth?: number;
+  /**
+   * Most entries of every kind together (files and folders): a folder of
+   * a million empty folders costs the walk as much as a million files.
+   * @default {5000}
+   */
+  maxEntries?: number;
 }
 
 /**
@@ -99,10 +106,34 @@ interface Walk {
   files: FileCopy[];
   dirs: string[];
   bytes: number;
+  entries: number;
+  /** When the walk must be over, in `Date.now()` time. */
+  deadline: number;
+  timeoutMs: number;
 }
 
 function refuse(walk: Walk, reason: string, path: string, detail: string): never {
   throw new PreflightError({ plugin: walk.plugin, reason, path, detail });
+}
+
+/** A path from the plugin's folder as messages show it: its names are the folder's, not ours. */
+function shown(path: string): string {
+  return neutralize(path, 300);
+}
+
+/** Counts one entry against the limits and the deadline. */
+function count(walk: Walk, path: string): void {
+  if (++walk.entries > walk.limits.maxEntries) {
+    refuse(
+      walk,
+      "limits",
+      path,
+      `the folder holds more than ${walk.limits.maxEntries} entries (files and folders)`,
+    );
+  }
+  if (Date.now() > walk.deadline) {
+    refuse(walk, "limits", path, `walking the folder took longer than ${walk.timeoutMs} ms`);
+  }
 }
 
 function kindOf(info: Deno.FileInfo): string {
@@ -130,7 +161,7 @@ export async function readUnchanged(
       plugin,
       reason: "special-file",
       path,
-      detail: `"${path}" changed while it was being copied (${why})`,
+      detail: `"${neutralize(path, 300)}" changed while it was being copied (${why})`,
     });
   };
   let handle: FileHandle;
@@ -161,14 +192,23 @@ export async function readUnchanged(
 
 async function visit(walk: Walk, dir: string, depth: number): Promise<void> {
   if (depth > walk.limits.maxDepth) {
-    refuse(walk, "limits", dir, `"${dir}" is nested deeper than ${walk.limits.maxDepth} folders`);
+    refuse(
+      walk,
+      "limits",
+      dir,
+      `"${shown(dir)}" is nested deeper than ${walk.limits.maxDepth} folders`,
+    );
   }
+  // Counted as they are read: a folder of a million names is refused at the limit, not listed.
   const names: string[] = [];
-  for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+  for await (const entry of Deno.readDir(dir)) {
+    count(walk, join(dir, entry.name));
+    names.push(entry.name);
+  }
   for (const name of names.sort()) {
     const path = join(dir, name);
     if (CONFIG_NAMES.has(name)) {
-      refuse(walk, "config-file", path, `"${path}" is a config file Deno or npm would obey`);
+      refuse(walk, "config-file", path, `"${shown(path)}" is a config file Deno or npm would obey`);
     }
     const info = await Deno.lstat(path);
     const rel = relative(walk.root, path);
@@ -177,7 +217,7 @@ async function visit(walk: Walk, dir: string, depth: number): Promise<void> {
       await visit(walk, path, depth + 1);
     } else if (info.isFile) {
       if ((info.nlink ?? 1) > 1) {
-        refuse(walk, "special-file", path, `"${path}" is a hard link (${info.nlink} names)`);
+        refuse(walk, "special-file", path, `"${shown(path)}" is a hard link (${info.nlink} names)`);
       }
       if (walk.files.length >= walk.limits.maxFiles) {
         refuse(walk, "limits", path, `the folder holds more than ${walk.limits.maxFiles} files`);
@@ -189,7 +229,7 @@ async function visit(walk: Walk, dir: string, depth: number): Promise<void> {
       const bytes = await readUnchanged(walk.plugin, path, info);
       walk.files.push({ rel, bytes, exec: ((info.mode ?? 0) & 0o100) !== 0 });
     } else {
-      refuse(walk, "special-file", path, `"${path}" is ${kindOf(info)}`);
+      refuse(walk, "special-file", path, `"${shown(path)}" is ${kindOf(info)}`);
     }
   }
 }
@@ -248,20 +288,35 @@ export async function removeReadOnly(path: string): Promise<void> {
 export async function takeSnapshot(
   root: string,
   entry: string,
-  options: { plugin: string; cacheDir: string; limits?: SnapshotLimits },
+  options: { plugin: string; cacheDir: string; limits?: SnapshotLimits; timeoutMs?: number },
 ): Promise<Snapshot> {
+  const timeoutMs = options.timeoutMs ?? 15_000;
   const walk: Walk = {
     plugin: options.plugin,
     root,
-    limits: { maxFiles: 2000, maxBytes: 64 * 1024 * 1024, maxDepth: 32, ...options.limits },
+    limits: {
+      maxFiles: 2000,
+      maxBytes: 64 * 1024 * 1024,
+      maxDepth: 32,
+      maxEntries: 5000,
+      ...options.limits,
+    },
     files: [],
     dirs: [],
     bytes: 0,
+    entries: 0,
+    deadline: Date.now() + timeoutMs,
+    timeoutMs,
   };
   await visit(walk, root, 0);
   const rel = relative(root, entry);
   if (!walk.files.some((f) => f.rel === rel)) {
-    refuse(walk, "entry", entry, `entry "${entry}" is not a regular file inside "${root}"`);
+    refuse(
+      walk,
+      "entry",
+      entry,
+      `entry "${shown(entry)}" is not a regular file inside "${shown(root)}"`,
+    );
   }
   const hash = digest(walk);
   const dir = join(options.cacheDir, "snapshots", hash.slice(0, 32));

@@ -13,12 +13,17 @@ export { concatBytes } from "./bytes.ts";
 export { LOG_LEVELS, type LogLevel, type LogLine } from "./log_line.ts";
 export { type Outgoing, Peer, type RequestContext, ResponseError } from "./peer.ts";
 export {
+  type Classified,
+  classifyMessage,
   DEFAULT_MAX_LINE_BYTES,
   type DescribedContract,
   type DescribedMethod,
   ErrorCode,
   type InitializeParams,
   type InitializeResult,
+  MAX_MESSAGE_DEPTH,
+  MAX_MESSAGE_MEMBERS,
+  MAX_METHOD_BYTES,
   NONCE_FLAG,
   PROTOCOL_VERSION,
   type RequestId,
@@ -27,4 +32,6 @@ export {
   wireMethod,
 } from "./protocol.ts";
 export { neutralize } from "./text.ts";
-export { LineTransport } from "./transport.ts";
+export { type LineOffload, type LineScanOptions, LineTransport } from "./transport.ts";
+export { type JsonScan, scanJson, type StructureLimits } from "./json_scan.ts";
+export { classifyLine, classifyScanned } from "./envelope.ts";

@@ -7,8 +7,10 @@
 
 import {
   type CancelParams,
+  type Classified,
   classifyMessage,
   ErrorCode,
+  isErrorObject,
   type Message,
   type RequestId,
   type RequestMessage,
@@ -65,6 +67,18 @@ export interface PeerOptions {
   onNotification?: (method: string, params: unknown) => void;
   /** Told about every protocol violation that is survivable (and so ignored). */
   onViolation?: (detail: string) => void;
+  /**
+   * Told when sending an answer or a notification failed (a request's
+   * failure goes to its caller instead). Without it the failure is ignored:
+   * no send made by the peer on its own ever throws.
+   */
+  onSendError?: (error: unknown) => void;
+  /**
+   * The error a pending request rejects with when its answer broke the
+   * structure caps.
+   * @default {a ResponseError with code -32603}
+   */
+  overLimitError?: (reason: string) => unknown;
   /**
    * Inbound requests handled at once; beyond it the peer stops reading until
    * a response has been written, so a flood is bounded by the pipe.
@@ -232,10 +246,13 @@ export class Peer {
     }, this.#options.cancelGraceMs ?? 2000);
   }
 
-  /** Sends a notification; dropped silently once closed. */
+  /**
+   * Sends a notification; dropped silently once closed. Never throws: a
+   * failure goes to `onSendError`.
+   */
   notify(method: string, params: unknown): void {
     if (this.#closed) return;
-    this.#send({ jsonrpc: "2.0", method, params });
+    this.#trySend({ jsonrpc: "2.0", method, params });
   }
 
   /**
@@ -244,7 +261,14 @@ export class Peer {
    * until it settles.
    */
   receive(value: unknown): void | Promise<void> {
-    const found = classifyMessage(value);
+    return this.accept(classifyMessage(value));
+  }
+
+  /**
+   * Takes one message already classified (from a scanned line, say); like
+   * {@linkcode receive}, a returned promise asks the caller to pause reading.
+   */
+  accept(found: Classified): void | Promise<void> {
     switch (found.kind) {
       case "response":
         return this.#onResponse(found.message);
@@ -252,6 +276,8 @@ export class Peer {
         return this.#onRequest(found.message);
       case "notification":
         return this.#onNotification(found.message);
+      case "over-limit":
+        return this.#onOverLimit(found.reason, found.id);
       case "invalid":
         this.#violation(`invalid message: ${found.reason}`);
         if (found.id !== null) {
@@ -264,11 +290,27 @@ export class Peer {
     }
   }
 
+  /** A message over the structure caps: reported; a request waiting for it as an answer fails. */
+  #onOverLimit(reason: string, id: RequestId | null): void {
+    this.#violation(`${reason}${id === null ? "" : ` (id ${JSON.stringify(id)})`}`);
+    const entry = id === null ? undefined : this.#pending.get(id);
+    if (!entry) return;
+    this.#pending.delete(id!);
+    this.#settle(entry);
+    if (entry.cancelled) return;
+    const make = this.#options.overLimitError;
+    entry.reject(
+      make ? make(reason) : new ResponseError(ErrorCode.InternalError, `answer: ${reason}`),
+    );
+  }
+
   #onResponse(message: ResponseMessage): void {
     const entry = message.id === null ? undefined : this.#pending.get(message.id);
     if (!entry) {
-      const detail = message.error
-        ? ` (error ${message.error.code}: ${message.error.message.slice(0, 200)})`
+      // Only an error already parsed is quoted: a long one is left unparsed.
+      const error = Object.getOwnPropertyDescriptor(message, "error")?.value;
+      const detail = isErrorObject(error)
+        ? ` (error ${error.code}: ${error.message.slice(0, 200)})`
         : "";
       this.#violation(
         `response to unknown or already answered id ${JSON.stringify(message.id)}${detail}`,
@@ -278,12 +320,19 @@ export class Peer {
     this.#pending.delete(message.id!);
     this.#settle(entry);
     if (entry.cancelled) return;
-    if (message.error) {
-      const { code, message: text, data } = message.error;
-      entry.reject(new ResponseError(code, text, data));
-    } else {
+    if (!("error" in message)) {
       entry.resolve(message.result);
+      return;
     }
+    const error = message.error;
+    if (!isErrorObject(error)) {
+      this.#violation('invalid message: response member "error" is malformed');
+      entry.reject(
+        new ResponseError(ErrorCode.InternalError, 'The answer\'s "error" member is malformed'),
+      );
+      return;
+    }
+    entry.reject(new ResponseError(error.code, error.message, error.data));
   }
 
   #settle(entry: Pending): void {
@@ -317,7 +366,11 @@ export class Peer {
     let outcome: unknown;
     try {
       if (!handler) {
-        throw new ResponseError(ErrorCode.MethodNotFound, `Method "${message.method}" not found`);
+        // Never the whole name: it is the peer's text, and could be megabytes.
+        throw new ResponseError(
+          ErrorCode.MethodNotFound,
+          `Method "${neutralize(message.method, 64)}" not found`,
+        );
       }
       outcome = handler(message.method, message.params, { id, signal: controller.signal });
     } catch (error) {
@@ -367,27 +420,47 @@ export class Peer {
     else release();
   }
 
+  /** Sends an answer or notification; a failure is reported, never thrown. */
+  #trySend(message: Message): boolean {
+    try {
+      this.#send(message);
+      return true;
+    } catch (error) {
+      this.#options.onSendError?.(error);
+      return false;
+    }
+  }
+
   #respond(id: RequestId, result: unknown, error: unknown): void {
     if (error === undefined) {
+      let text: string | undefined;
       try {
         this.#send({ jsonrpc: "2.0", id, result: result ?? null });
         return;
       } catch (cause) {
-        error = new ResponseError(
-          ErrorCode.InternalError,
-          `Result is not JSON-serialisable: ${String(cause)}`,
-        );
+        text = `Result is not JSON-serialisable or over the line cap: ${
+          String(cause).slice(0, 200)
+        }`;
       }
+      error = new ResponseError(ErrorCode.InternalError, text);
     }
     const { code, message, data } = error instanceof ResponseError
       ? error
       : { code: ErrorCode.InternalError, message: String(error), data: undefined };
-    const payload = data === undefined ? { code, message } : { code, message, data };
-    try {
-      this.#send({ jsonrpc: "2.0", id, error: payload });
-    } catch {
-      this.#send({ jsonrpc: "2.0", id, error: { code, message } });
+    if (data !== undefined) {
+      try {
+        this.#send({ jsonrpc: "2.0", id, error: { code, message, data } });
+        return;
+      } catch {
+        // data that cannot be sent: the answer goes without it
+      }
     }
+    if (this.#trySend({ jsonrpc: "2.0", id, error: { code, message } })) return;
+    this.#trySend({
+      jsonrpc: "2.0",
+      id,
+      error: { code, message: `Error message cannot be sent: ${message.slice(0, 200)}` },
+    });
   }
 
   /** Reports a fault; the peer's words in it (ids, messages) are neutralised and bounded. */

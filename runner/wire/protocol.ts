@@ -10,6 +10,15 @@ export const PROTOCOL_VERSION = 1;
 /** Default cap on one line of the wire, in bytes (the newline excluded). */
 export const DEFAULT_MAX_LINE_BYTES: number = 16 * 1024 * 1024;
 
+/** Deepest nesting the host accepts in one message (the envelope object is depth 1). */
+export const MAX_MESSAGE_DEPTH = 64;
+
+/** Most members (array elements and object properties, at any depth) the host accepts in one message. */
+export const MAX_MESSAGE_MEMBERS = 1_000_000;
+
+/** Longest method name, in bytes of its JSON text; a longer one makes the message invalid. */
+export const MAX_METHOD_BYTES = 1024;
+
 /** Name of the argv flag that carries the per-start nonce to the plugin. */
 export const NONCE_FLAG = "--plugbox-nonce";
 
@@ -80,9 +89,11 @@ export type Classified =
   | { kind: "request"; message: RequestMessage & { id: RequestId } }
   | { kind: "notification"; message: RequestMessage }
   | { kind: "response"; message: ResponseMessage }
-  | { kind: "invalid"; reason: string; id: RequestId | null };
+  | { kind: "invalid"; reason: string; id: RequestId | null }
+  | { kind: "over-limit"; reason: string; id: RequestId | null };
 
-function isId(value: unknown): value is RequestId {
+/** Whether `value` is a usable request id: a safe integer, or a string of at most 256 characters. */
+export function isId(value: unknown): value is RequestId {
   return (typeof value === "number" && Number.isSafeInteger(value)) ||
     (typeof value === "string" && value.length <= 256);
 }
@@ -120,16 +131,15 @@ export function classifyMessage(value: unknown): Classified {
   if (hasResult === hasError) {
     return { kind: "invalid", reason: 'response needs exactly one of "result" and "error"', id };
   }
-  if (hasError) {
-    const error = msg.error as Record<string, unknown> | null;
-    if (
-      typeof error !== "object" || error === null || !Number.isInteger(error.code) ||
-      typeof error.message !== "string"
-    ) {
-      return { kind: "invalid", reason: 'response member "error" is malformed', id };
-    }
-  }
+  // The error's shape is checked by the receiver once it knows the id is its own.
   return { kind: "response", message: msg as unknown as ResponseMessage };
+}
+
+/** Whether a response's `error` member is well formed: an integer `code` and a string `message`. */
+export function isErrorObject(error: unknown): error is ResponseErrorObject {
+  if (typeof error !== "object" || error === null) return false;
+  const fields = error as Record<string, unknown>;
+  return Number.isInteger(fields.code) && typeof fields.message === "string";
 }
 
 /** Parameters of `$/initialize`, host to plugin. */

@@ -5,35 +5,117 @@
  */
 
 import { concatBytes } from "./bytes.ts";
+import { type JsonScan, scanJson, type StructureLimits } from "./json_scan.ts";
+import { type LineSink, LineWriter, type LineWriterOptions, utf8Length } from "./line_writer.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "./protocol.ts";
 
 /** Options for {@linkcode LineTransport}. */
-export interface LineTransportOptions {
+export interface LineTransportOptions extends LineWriterOptions {
   /**
    * Largest line accepted or sent, in bytes, newline excluded. A longer
    * incoming line stops the transport with a `RangeError`.
    * @default {16 MiB}
    */
   maxLineBytes?: number;
+  /**
+   * Scan every incoming line before it is parsed (the host's mode: the
+   * plugin is untrusted): lines are checked against the structure caps by
+   * {@linkcode scanJson} and handed to `onScanned` unparsed, except lines
+   * too short to break a cap (at most twice `maxDepth` bytes), which are
+   * parsed and handed to `onMessage`. Without it each line goes to
+   * `JSON.parse` and `onMessage` (the plugin's mode).
+   */
+  scan?: LineScanOptions;
+}
+
+/** How the host's transport scans incoming lines. */
+export interface LineScanOptions {
+  /** The structure caps each line must stay within. */
+  limits: StructureLimits;
+  /**
+   * Lines longer than this many bytes are scanned by `offload` (off the
+   * main thread), when it is given.
+   * @default {65536}
+   */
+  inlineMaxBytes?: number;
+  /**
+   * Lines up to this many bytes are also handed on as text, decoded with
+   * the rest of their chunk: parsing such a line whole is cheaper than
+   * parsing only what is needed, and bounded by this size.
+   * @default {4096}
+   */
+  textMaxBytes?: number;
+  /**
+   * Starts scanning one long line elsewhere (a Worker): the line's bytes are
+   * streamed to it chunk by chunk as they arrive, so the main thread never
+   * copies a long line whole.
+   */
+  offload?: () => LineOffload;
+}
+
+/** One long line on its way to be scanned elsewhere. */
+export interface LineOffload {
+  /** Adds the line's next bytes; their buffer becomes the offload's (it may transfer it). */
+  append(part: Uint8Array): void;
+  /** The line is complete: resolves with its bytes (a final `\r` dropped) and their scan. */
+  finish(): Promise<{ bytes: Uint8Array; scan: JsonScan }>;
 }
 
 /**
- * Where lines are written: a stream, or a direct sink (the plugin's stdout
- * written with `Deno.stdout.write`, which skips a stream queue per write).
+ * The bytes of the line being read: held as chunks or, once a line in scan
+ * mode is longer than `inlineMaxBytes`, streamed to an offload.
  */
-export type LineSink = WritableStream<Uint8Array> | {
-  write(bytes: Uint8Array): Promise<void>;
-  close(): Promise<void>;
-};
+class PartialLine {
+  parts: Uint8Array[] = [];
+  bytes = 0;
+  stream: LineOffload | undefined;
+  #inlineMax: number;
+  #offload: (() => LineOffload) | undefined;
+
+  constructor(inlineMax: number, offload: (() => LineOffload) | undefined) {
+    this.#inlineMax = inlineMax;
+    this.#offload = offload;
+  }
+
+  add(part: Uint8Array): void {
+    this.bytes += part.length;
+    // A copy: the chunk's buffer still holds lines being read.
+    if (this.stream) return this.stream.append(part.slice());
+    this.parts.push(part);
+    if (this.#offload && this.bytes > this.#inlineMax) {
+      this.stream = this.#offload();
+      for (const held of this.parts) this.stream.append(held.slice());
+      this.parts = [];
+    }
+  }
+
+  reset(): void {
+    this.parts = [];
+    this.bytes = 0;
+    this.stream = undefined;
+  }
+}
+
+export type { LineSink };
 
 /** Callbacks that receive what the transport reads. */
 export interface LineHandlers {
   /**
-   * One parsed JSON value per line. A returned promise pauses reading until
-   * it settles: that is how a receiver bounds a flood of requests.
+   * One parsed JSON value per line (in scan mode, per line too short to
+   * break a structure cap). A returned promise pauses reading until it
+   * settles: that is how a receiver bounds a flood of requests.
    */
-  onMessage(value: unknown): void | Promise<void>;
-  /** A non-empty line that is not JSON (stray output). */
+  onMessage?(value: unknown): void | Promise<void>;
+  /**
+   * In scan mode, one line that is JSON or over a structure cap, unparsed:
+   * its bytes and its scan. A returned promise pauses reading like
+   * `onMessage`'s.
+   */
+  onScanned?(bytes: Uint8Array, scan: JsonScan, text: string | undefined): void | Promise<void>;
+  /**
+   * A non-empty line that is not JSON (stray output). In scan mode, at
+   * most its first 256 bytes, decoded.
+   */
   onStray(line: string): void;
   /**
    * Called after each chunk's lines, before the next read; a returned
@@ -44,33 +126,7 @@ export interface LineHandlers {
 }
 
 const NEWLINE = 0x0a;
-const encoder = new TextEncoder();
-
-interface Batch {
-  promise: Promise<boolean>;
-  resolve(written: boolean): void;
-}
-
-function newBatch(): Batch {
-  let resolve!: (written: boolean) => void;
-  const promise = new Promise<boolean>((r) => resolve = r);
-  return { promise, resolve };
-}
-
-/** Byte length of `text` encoded as UTF-8, without allocating. */
-function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) bytes += 1;
-    else if (c < 0x800) bytes += 2;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      bytes += 4;
-      i++;
-    } else bytes += 3;
-  }
-  return bytes;
-}
+const decoder = new TextDecoder();
 
 /**
  * Newline-delimited JSON over two byte streams. Writes made in the same tick
@@ -93,17 +149,11 @@ function utf8Length(text: string): number {
  * ```
  */
 export class LineTransport {
-  /** Largest line accepted or sent; the plugin adopts the host's value at the handshake. */
-  maxLineBytes: number;
   #readable: ReadableStream<Uint8Array>;
   #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  #writer: { write(bytes: Uint8Array): Promise<void>; close(): Promise<void> };
-  #queue: string[] = [];
-  #batch: Batch | undefined;
-  #pumping: Promise<void> | undefined;
-  #inFlight: Promise<void> | undefined;
-  #broken = false;
-  #closed = false;
+  #writer: LineWriter;
+  #maxLineBytes: number;
+  #scan: Required<Omit<LineScanOptions, "offload">> & Pick<LineScanOptions, "offload"> | undefined;
   #decoder = new TextDecoder();
 
   constructor(
@@ -111,26 +161,32 @@ export class LineTransport {
     writable: LineSink,
     options: LineTransportOptions = {},
   ) {
-    this.maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
-    if (!Number.isSafeInteger(this.maxLineBytes) || this.maxLineBytes < 1024) {
+    this.#maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    if (!Number.isSafeInteger(this.#maxLineBytes) || this.#maxLineBytes < 1024) {
       throw new TypeError(
-        `Cannot create transport: "maxLineBytes" must be an integer of at least 1024, got ${this.maxLineBytes}`,
+        `Cannot create transport: "maxLineBytes" must be an integer of at least 1024, got ${this.#maxLineBytes}`,
       );
     }
     this.#readable = readable;
-    if (writable instanceof WritableStream) {
-      const writer = writable.getWriter();
-      // A write to a dead peer rejects `closed` too; the read side reports the death.
-      writer.closed.catch(() => this.#broken = true);
-      this.#writer = writer;
-    } else {
-      this.#writer = writable;
+    this.#writer = new LineWriter(writable, { ...options, maxLineBytes: this.#maxLineBytes });
+    if (options.scan) {
+      this.#scan = { inlineMaxBytes: 64 * 1024, textMaxBytes: 4096, ...options.scan };
     }
   }
 
-  /** True once a write failed or {@linkcode close} was called. */
+  /** Largest line accepted or sent; the plugin adopts the host's value at the handshake. */
+  get maxLineBytes(): number {
+    return this.#maxLineBytes;
+  }
+
+  set maxLineBytes(bytes: number) {
+    this.#maxLineBytes = bytes;
+    this.#writer.maxLineBytes = bytes;
+  }
+
+  /** True until a write failed, the outgoing queue overflowed, or {@linkcode close} was called. */
   get writable(): boolean {
-    return !this.#broken && !this.#closed;
+    return this.#writer.writable;
   }
 
   /**
@@ -139,44 +195,25 @@ export class LineTransport {
    */
   async run(handlers: LineHandlers): Promise<void> {
     const reader = this.#reader = this.#readable.getReader();
-    const pending: Uint8Array[] = [];
-    let pendingBytes = 0;
+    const scan = this.#scan;
+    const line = new PartialLine(scan?.inlineMaxBytes ?? Infinity, scan?.offload);
     try {
       while (true) {
         const { value: chunk, done } = await reader.read();
         if (done) break;
         const last = chunk.lastIndexOf(NEWLINE);
         if (last === -1) {
-          pending.push(chunk);
-          pendingBytes += chunk.length;
-          if (pendingBytes > this.maxLineBytes) throw this.#overflow(pendingBytes);
+          this.#extend(line, chunk);
           continue;
         }
-        // Every complete line in this chunk is decoded at once (1.7x faster
-        // than a decode per line); a line feed never occurs inside a UTF-8
-        // sequence, so splitting the text is safe.
-        let region = chunk.subarray(0, last);
-        if (pendingBytes > 0) {
-          region = concatBytes([...pending, region]);
-          pending.length = 0;
-          pendingBytes = 0;
-        }
-        const gate = this.#deliverAll(this.#decoder.decode(region), handlers);
+        const gate = this.#deliverChunk(line, chunk, last, handlers);
         if (gate) await gate;
         const after = handlers.afterChunk?.();
         if (after) await after;
-        if (last + 1 < chunk.length) {
-          const rest = chunk.subarray(last + 1);
-          pending.push(rest);
-          pendingBytes += rest.length;
-          if (pendingBytes > this.maxLineBytes) throw this.#overflow(pendingBytes);
-        }
+        if (last + 1 < chunk.length) this.#extend(line, chunk.subarray(last + 1));
       }
-      if (pendingBytes > 0) {
-        const gate = this.#deliverAll(
-          this.#decoder.decode(concatBytes(pending)),
-          handlers,
-        );
+      if (line.bytes > 0) {
+        const gate = this.#finishLine(line, handlers);
         if (gate) await gate;
       }
     } catch (error) {
@@ -187,10 +224,130 @@ export class LineTransport {
     }
   }
 
+  /** Adds bytes to the line being read, refusing it once it passes the line cap. */
+  #extend(line: PartialLine, part: Uint8Array): void {
+    line.add(part);
+    if (line.bytes > this.#maxLineBytes) throw this.#overflow(line.bytes);
+  }
+
+  /** Delivers the lines that end in `chunk` (up to its newline at `last`). */
+  #deliverChunk(
+    line: PartialLine,
+    chunk: Uint8Array,
+    last: number,
+    handlers: LineHandlers,
+  ): void | Promise<void> {
+    if (!this.#scan) {
+      // Every complete line in this chunk is decoded at once (1.7x faster
+      // than a decode per line); a line feed never occurs inside a UTF-8
+      // sequence, so splitting the text is safe.
+      let region = chunk.subarray(0, last);
+      if (line.bytes > 0) region = concatBytes([...line.parts, region]);
+      line.reset();
+      return this.#deliverAll(this.#decoder.decode(region), handlers);
+    }
+    if (line.bytes === 0) return this.#scanRegion(chunk, 0, last, handlers);
+    // The line that began in earlier chunks ends here; the rest of the chunk is scanned in place.
+    const first = chunk.indexOf(NEWLINE);
+    this.#extend(line, chunk.subarray(0, first));
+    const gate = this.#finishLine(line, handlers);
+    if (gate) return gate.then(() => this.#scanRegion(chunk, first + 1, last, handlers));
+    return this.#scanRegion(chunk, first + 1, last, handlers);
+  }
+
+  /** Hands on the line held in `line` (complete now) and empties it. */
+  #finishLine(line: PartialLine, handlers: LineHandlers): void | Promise<void> {
+    const stream = line.stream;
+    const bytes = stream ? undefined : concatBytes(line.parts);
+    line.reset();
+    if (stream) {
+      return stream.finish().then((done) => this.#afterScan(done.bytes, done.scan, handlers));
+    }
+    if (this.#scan) return this.#scanLine(bytes!, handlers);
+    return this.#deliverAll(this.#decoder.decode(bytes), handlers);
+  }
+
   #overflow(bytes: number): RangeError {
     return new RangeError(
-      `Line of more than ${this.maxLineBytes} bytes (${bytes} so far, no newline)`,
+      `Line of more than ${this.#maxLineBytes} bytes (${bytes} so far, no newline)`,
     );
+  }
+
+  /** Scans each line of `bytes[start, end)`; returns a promise if a line asked to pause. */
+  #scanRegion(
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+    handlers: LineHandlers,
+    text?: { value: string; at: number; ascii: boolean },
+  ): void | Promise<void> {
+    // The region is decoded once (a chunk at most), as the text of its short lines.
+    if (!text) {
+      const value = this.#decoder.decode(bytes.subarray(start, end));
+      text = { value, at: 0, ascii: value.length === end - start };
+    }
+    const tiny = 2 * this.#scan!.limits.maxDepth;
+    while (start <= end) {
+      let textStop = text.value.indexOf("\n", text.at);
+      if (textStop === -1) textStop = text.value.length;
+      const length = textStop - text.at;
+      let stop: number;
+      let gate: void | Promise<void>;
+      if (text.ascii && length <= tiny) {
+        // The common case, kept as cheap as the plugin's mode: bytes and characters agree,
+        // and a line this short cannot break a structure cap.
+        stop = start + length;
+        gate = this.#deliver(text.value.slice(text.at, textStop), handlers);
+      } else {
+        stop = bytes.indexOf(NEWLINE, start);
+        if (stop === -1 || stop > end) stop = end;
+        const lineText = stop - start <= this.#scan!.textMaxBytes
+          ? text.value.slice(text.at, textStop)
+          : undefined;
+        gate = this.#scanLine(bytes.subarray(start, stop), handlers, lineText);
+      }
+      text.at = textStop + 1;
+      start = stop + 1;
+      if (gate) return gate.then(() => this.#scanRegion(bytes, start, end, handlers, text));
+    }
+  }
+
+  /** Scans one line (inline, or by `offload` when long: a chunk larger than a pipe's) and hands it on. */
+  #scanLine(raw: Uint8Array, handlers: LineHandlers, text?: string): void | Promise<void> {
+    const scan = this.#scan!;
+    const cr = raw.length > 0 && raw[raw.length - 1] === 0x0d;
+    const bytes = cr ? raw.subarray(0, -1) : raw;
+    if (bytes.length > this.#maxLineBytes) throw this.#overflow(bytes.length);
+    if (bytes.length > scan.inlineMaxBytes && scan.offload) {
+      const stream = scan.offload();
+      stream.append(bytes.slice());
+      return stream.finish().then((done) => this.#afterScan(done.bytes, done.scan, handlers));
+    }
+    if (cr && text !== undefined) text = text.slice(0, -1);
+    // A line this short cannot pass the depth cap (two bytes a level) or the members cap:
+    // it is parsed at once, as in the plugin's mode, without a scan first.
+    if (bytes.length <= 2 * scan.limits.maxDepth) {
+      return this.#deliver(text ?? this.#decoder.decode(bytes), handlers);
+    }
+    return this.#afterScan(bytes, scanJson(bytes, scan.limits), handlers, text);
+  }
+
+  #afterScan(
+    bytes: Uint8Array,
+    scan: JsonScan,
+    handlers: LineHandlers,
+    text?: string,
+  ): void | Promise<void> {
+    if (scan.verdict === "blank") return;
+    if (scan.verdict === "not-json") {
+      const shown = decoder.decode(bytes.subarray(0, 256));
+      handlers.onStray(bytes.length > 256 ? `${shown}…` : shown);
+      return;
+    }
+    if (text === undefined && bytes.length <= this.#scan!.textMaxBytes) {
+      text = this.#decoder.decode(bytes);
+    }
+    return handlers.onScanned?.(bytes, scan, text);
   }
 
   /** Delivers each line of `text`; returns a promise if a handler asked to pause. */
@@ -203,8 +360,8 @@ export class LineTransport {
       start = end + 1;
       // Characters never outnumber bytes, and a character is at most 3 bytes.
       if (
-        line.length > this.maxLineBytes ||
-        (line.length * 3 > this.maxLineBytes && utf8Length(line) > this.maxLineBytes)
+        line.length > this.#maxLineBytes ||
+        (line.length * 3 > this.#maxLineBytes && utf8Length(line) > this.#maxLineBytes)
       ) {
         throw this.#overflow(utf8Length(line));
       }
@@ -223,79 +380,34 @@ export class LineTransport {
       if (line.trim() !== "") handlers.onStray(line);
       return;
     }
-    return handlers.onMessage(value);
+    return handlers.onMessage?.(value);
   }
 
   /**
    * Queues one JSON value as a line. Throws synchronously when the value
    * cannot be serialised or its line would exceed {@linkcode maxLineBytes};
-   * after a failed write or {@linkcode close}, lines are dropped.
+   * after a failed write, an overflow or {@linkcode close}, lines are dropped.
    */
   send(message: unknown): void {
-    const text = JSON.stringify(message);
-    if (text === undefined) throw new TypeError("Cannot send a message that is not JSON");
-    if (text.length * 3 > this.maxLineBytes && utf8Length(text) > this.maxLineBytes) {
-      throw new RangeError(
-        `Cannot send a message of ${
-          utf8Length(text)
-        } bytes: the line cap is ${this.maxLineBytes} bytes`,
-      );
-    }
-    if (!this.writable) return;
-    this.#queue.push(text);
-    this.#pumping ??= this.#pump();
+    this.#writer.send(message);
   }
 
   /**
    * Resolves once every line queued so far is written (`true`), or the
-   * stream broke (`false`). Never rejects. A promise is made only on request:
-   * most senders do not wait.
+   * stream broke (`false`). Never rejects.
    */
   flushed(): Promise<boolean> {
-    if (this.#queue.length === 0 && this.#inFlight === undefined) {
-      return Promise.resolve(this.writable);
-    }
-    this.#batch ??= newBatch();
-    return this.#batch.promise;
-  }
-
-  async #pump(): Promise<void> {
-    await Promise.resolve(); // let the rest of this tick's sends join the batch
-    while (this.#queue.length > 0) {
-      const batch = this.#batch;
-      this.#batch = undefined;
-      const text = this.#queue.length === 1 ? this.#queue[0] + "\n" : this.#queue.join("\n") + "\n";
-      this.#queue = [];
-      let written = false;
-      if (!this.#broken) {
-        try {
-          this.#inFlight = this.#writer.write(encoder.encode(text));
-          await this.#inFlight;
-          written = true;
-        } catch {
-          this.#broken = true;
-        } finally {
-          this.#inFlight = undefined;
-        }
-      }
-      batch?.resolve(written);
-    }
-    this.#pumping = undefined;
-    // A flushed() made while the last write was in flight waits for that write only.
-    this.#batch?.resolve(this.writable);
-    this.#batch = undefined;
+    return this.#writer.flushed();
   }
 
   /** Flushes queued lines, then closes the writable side (the peer sees EOF). */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.#pumping;
-    try {
-      await this.#writer.close();
-    } catch {
-      // Already closed or broken: the peer has gone, which is what close wants.
-    }
+  close(): Promise<void> {
+    return this.#writer.close();
+  }
+
+  /** Drops what is queued and closes the writable side at once, without waiting for the reader. */
+  abortWrite(): void {
+    this.#writer.abort();
   }
 
   /** Stops reading now; {@linkcode run} then resolves. */

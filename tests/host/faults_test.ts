@@ -2,9 +2,12 @@
 // ignored, fatal ones kill the plugin, and nothing a plugin writes can make
 // the host throw, hang or grow without bound.
 import assert from "node:assert/strict";
-import { startPlugin, TimeoutError } from "../../mod.ts";
+import { ProtocolError, startPlugin } from "../../mod.ts";
 import { Peer } from "../../runner/wire/peer.ts";
 import { LineTransport } from "../../runner/wire/transport.ts";
+import { classifyScanned } from "../../runner/wire/envelope.ts";
+import { scanJson } from "../../runner/wire/json_scan.ts";
+import { concatBytes } from "../../runner/wire/bytes.ts";
 import { Life } from "../fixtures/contracts.ts";
 import { fixture, rejected } from "../_helpers.ts";
 
@@ -24,21 +27,23 @@ Deno.test("stray output, unknown and duplicate ids are reported and ignored, the
   ]);
 });
 
-Deno.test("a request flood from a plugin that never reads is bounded by the pipe", async () => {
+Deno.test("a request flood from a plugin that never reads is killed as faulty, and host memory stays bounded", async () => {
   const before = Deno.memoryUsage().rss;
+  const faults: string[] = [];
   await using plugin = await startPlugin(fixture("request_flood.ts"), {
     contracts: [Life],
     isolation: "deno",
-    stopGraceMs: 100,
-    stopTermMs: 100,
+    onProtocolFault: (detail) => faults.push(detail),
   });
   // The plugin never reads its stdin, so this call cannot be answered; meanwhile it floods.
-  const error = await rejected<TimeoutError>(plugin.api(Life, { timeout: 1500 }).echo(1));
-  assert.ok(error instanceof TimeoutError);
+  const error = await rejected<ProtocolError>(plugin.api(Life, { timeout: 10_000 }).echo(1));
+  assert.ok(error instanceof ProtocolError, String(error));
+  assert.match(error.message, /it is faulty: more than 100 protocol faults within 10000 ms/);
+  assert.match(faults[0], /request "host\.anything" to the host, which serves no methods/);
+  assert.equal(faults.length, 101);
+  assert.equal((await plugin.exited).reason, "killed");
   const grown = Deno.memoryUsage().rss - before;
   assert.ok(grown < 128 * 1024 * 1024, `host memory grew by ${grown} bytes under the flood`);
-  const status = await plugin.close();
-  assert.equal(status.signal, "SIGTERM", "it ignored EOF, so the stop ladder's SIGTERM ended it");
 });
 
 Deno.test("200 calls made at once are coalesced on the pipe and all arrive intact", async () => {
@@ -104,31 +109,56 @@ function fuzzChunks(random: () => number): Uint8Array[] {
   return chunks;
 }
 
-Deno.test("fuzz: random bytes, truncated JSON, huge numbers and deep nesting never escape the line reader and peer", async () => {
-  for (let seed = 1; seed <= 20; seed++) {
-    const random = rng(seed);
-    const chunks = fuzzChunks(random);
-    const input = new ReadableStream<Uint8Array>({
-      pull(controller) {
-        const next = chunks.shift();
-        if (next) controller.enqueue(next);
-        else controller.close();
-      },
-    });
-    const transport = new LineTransport(input, new WritableStream(), { maxLineBytes: 1024 * 1024 });
-    let violations = 0;
-    const peer = new Peer((m) => transport.send(m), {
-      onViolation: () => violations++,
-      maxInboundRequests: 4,
-    });
-    const pending = peer.request("outstanding", []).catch((e) => e);
-    let stray = 0;
-    await transport.run({ onMessage: (v) => peer.receive(v), onStray: () => stray++ })
-      .catch((error) => assert.ok(error instanceof RangeError, `seed ${seed}: ${error}`));
-    peer.close(new Error("done"));
-    await pending;
-    assert.ok(violations + stray > 0, `seed ${seed} produced faults`);
-  }
-  const memory = Deno.memoryUsage();
-  assert.ok(memory.heapUsed < 512 * 1024 * 1024, `heap ${memory.heapUsed}`);
-});
+for (const mode of ["parse", "scan"] as const) {
+  Deno.test(`fuzz [${mode}]: random bytes, truncated JSON, huge numbers and deep nesting never escape the line reader and peer`, async () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const random = rng(seed);
+      const chunks = fuzzChunks(random);
+      const input = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          const next = chunks.shift();
+          if (next) controller.enqueue(next);
+          else controller.close();
+        },
+      });
+      const limits = { maxDepth: 64, maxMembers: 10_000 };
+      const transport = new LineTransport(input, new WritableStream(), {
+        maxLineBytes: 1024 * 1024,
+        scan: mode === "scan"
+          ? {
+            limits,
+            offload: () => {
+              const parts: Uint8Array[] = [];
+              return {
+                append: (part: Uint8Array) => void parts.push(part),
+                finish: () => {
+                  let bytes = concatBytes(parts);
+                  if (bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, -1);
+                  return Promise.resolve({ bytes, scan: scanJson(bytes, limits) });
+                },
+              };
+            },
+          }
+          : undefined,
+      });
+      let violations = 0;
+      const peer = new Peer((m) => transport.send(m), {
+        onViolation: () => violations++,
+        maxInboundRequests: 4,
+      });
+      const pending = peer.request("outstanding", []).catch((e) => e);
+      let stray = 0;
+      await transport.run({
+        onMessage: (v) => peer.receive(v),
+        onScanned: (bytes, scan) => peer.accept(classifyScanned(bytes, scan)),
+        onStray: () => stray++,
+      })
+        .catch((error) => assert.ok(error instanceof RangeError, `seed ${seed}: ${error}`));
+      peer.close(new Error("done"));
+      await pending;
+      assert.ok(violations + stray > 0, `seed ${seed} produced faults`);
+    }
+    const memory = Deno.memoryUsage();
+    assert.ok(memory.heapUsed < 512 * 1024 * 1024, `heap ${memory.heapUsed}`);
+  });
+}

@@ -51,4 +51,9 @@ Deno.test("LogParser bounds what a plugin can put in fields", () => {
   );
   assert.equal((entry.fields!.many as unknown[]).length, 50);
   assert.match(JSON.stringify(entry.fields!.deep), /too deep/);
+  // A record of thousands of tiny members is not parsed at all: it is shown as text.
+  const wide = JSON.stringify({ level: "error", msg: "m", fields: { many: Array(3000).fill(1) } });
+  const text = new LogParser("p").parse(wide);
+  assert.equal(text.structured, false);
+  assert.equal(text.level, "info");
 });

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { startPlugin } from "../../mod.ts";
 import { PluginProcess } from "../../runner/host/process.ts";
-import { within } from "../_helpers.ts";
+import { Life } from "../fixtures/contracts.ts";
+import { fixture, rejected, until, within } from "../_helpers.ts";
 
 function deno(code: string, lines: string[] = []): PluginProcess {
   return new PluginProcess(
@@ -76,4 +78,30 @@ Deno.test("PluginProcess throws a clear error when the command cannot be spawned
     () => new PluginProcess({ command: "/no/such/binary", args: [], env: {}, cwd: "/" }),
     /Cannot spawn "\/no\/such\/binary"/,
   );
+});
+
+/** The host's own open pipes, by their /proc identity (`pipe:[inode]`). */
+function openPipes(): Set<string> {
+  const pipes = new Set<string>();
+  for (const fd of Deno.readDirSync("/proc/self/fd")) {
+    try {
+      const target = Deno.readLinkSync(`/proc/self/fd/${fd.name}`);
+      if (target.startsWith("pipe:")) pipes.add(target);
+    } catch {
+      // closed while listed
+    }
+  }
+  return pipes;
+}
+
+Deno.test("a plugin that exits on its own has its pipes closed at once, with no close()", async () => {
+  const before = openPipes();
+  const plugin = await startPlugin(fixture("lifecycle.ts"), { contracts: [Life] });
+  const mine = [...openPipes()].filter((p) => !before.has(p));
+  assert.ok(mine.length >= 3, `stdin, stdout and stderr are pipes: ${mine}`);
+  await rejected(plugin.api(Life).crash(3));
+  await plugin.exited;
+  // Not after a garbage collection, nor when someone calls close(): now.
+  await until(() => mine.every((p) => !openPipes().has(p)), 2000, "the plugin's pipes to close");
+  await plugin.close();
 });

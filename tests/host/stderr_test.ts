@@ -37,3 +37,18 @@ Deno.test("StderrRing keeps the newest lines within its budget", () => {
   assert.ok(tail.join("\n").length <= 100);
   assert.equal(ring.tail(2), "line 4998\nline 4999");
 });
+
+Deno.test("readStderr() hands on at most maxLinesPerSecond lines a second and reports what it dropped", async () => {
+  const lines: string[] = [];
+  const flood = Array.from({ length: 200 }, (_, i) => `line ${i}\n`.repeat(50));
+  await readStderr(stream([...flood, "last\n"]), (l) => lines.push(l), {
+    maxLinesPerSecond: 100,
+  });
+  // Read faster than a second: the first 100 lines, then one note for the rest.
+  assert.equal(lines.length, 101, lines.slice(95).join(" | "));
+  assert.equal(lines[99], "line 1");
+  assert.match(
+    lines[100],
+    /^\(plugbox: stderr went over 100 lines a second; \d+ bytes were dropped\)$/,
+  );
+});

@@ -184,6 +184,23 @@ for (const isolation of ISOLATIONS) {
   });
 }
 
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T10 [${isolation}]: an uncaught ArrayBuffer allocation refused by the limit ends the plugin as out of memory`, async () => {
+    await using plugin = await startPlugin(hostile("t10_uncaught_arraybuffer_bomb.ts"), {
+      contracts: [Probe],
+      isolation: isolation as "auto",
+      memoryLimitMiB: 128,
+    });
+    assert.equal(await plugin.api(Probe).attempt(), "armed");
+    const status = await within(plugin.exited, 60_000, "the bomb");
+    assert.equal(status.reason, "out-of-memory", JSON.stringify(status));
+    assert.match(status.stderrTail, /Array buffer allocation failed/);
+    // Trusted evidence: a real fatal signal (SIGTRAP), which bubblewrap reports as 128 + 5.
+    if (plugin.isolation === "deno") assert.equal(status.signal, "SIGTRAP");
+    else assert.equal(status.code, 133);
+  });
+}
+
 Deno.test("T10 control: without a process limit ArrayBuffers and Workers ignore the heap cap", async () => {
   const flags = ["--v8-flags=--max-old-space-size=128"];
   const buffers = await plainRun(hostile("t10_arraybuffer_bomb.ts"), { config: true, flags });
@@ -219,17 +236,27 @@ for (const isolation of ISOLATIONS) {
     const before = Deno.memoryUsage().rss;
     let lines = 0;
     let raw = 0;
+    let notes = 0;
     await using plugin = await startPlugin(hostile("t11_stderr_flood.ts"), {
       contracts: [Probe],
       isolation: isolation as "auto",
       onLog: ({ message }) => {
         lines++;
         if (/[\x00-\x08\x0b-\x1f\x7f-\x9f]/.test(message)) raw++;
+        if (
+          /^\(plugbox: stderr went over 2000 lines a second; \d+ bytes were dropped\)$/.test(
+            message,
+          )
+        ) {
+          notes++;
+        }
       },
     });
     assert.equal(await plugin.api(Probe, { timeout: 60_000 }).attempt("64"), "flooded");
     await plugin.close();
-    assert.ok(lines > 60_000, `saw ${lines} lines`);
+    // About 70,000 lines were written: past 2,000 a second the host drops them unread.
+    assert.ok(lines >= 2000, `saw ${lines} lines`);
+    assert.ok(notes >= 1, "the drop is reported");
     assert.equal(raw, 0, "no control character reached the callback");
     assert.ok(plugin.stderrTail().length <= 8192, "the tail is bounded");
     assert.ok(plugin.stderrTail().includes("\\x1b[2J"), "escapes are shown, not obeyed");

@@ -24,6 +24,9 @@ Deno.test("ensureSdk() writes the prebuilt bundle once into the cache, read-only
     }
     assert.equal(await Deno.readTextFile(join(a.dir, "zod.js")), ZOD_JS);
     assert.equal(await Deno.readTextFile(join(a.dir, "plugin.js")), PLUGIN_JS);
+    const preload = await Deno.readTextFile(a.preload);
+    assert.match(preload, /console\.log = console\.error/, "stdout stays the protocol's");
+    assert.match(preload, /Array buffer allocation failed/, "a refused ArrayBuffer ends as OOM");
     const map = JSON.parse(await Deno.readTextFile(a.importMap)).imports;
     for (
       const key of [

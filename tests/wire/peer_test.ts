@@ -191,3 +191,36 @@ Deno.test("Peer pauses reading when too many inbound requests are in progress", 
   await within(gate, 1000, "the gate to open");
   release[1]();
 });
+
+Deno.test("Peer never throws from its own sends: a failing answer goes to onSendError, even from an async handler", async () => {
+  const failures: unknown[] = [];
+  let sends = 0;
+  const peer = new Peer(() => {
+    sends++;
+    throw new RangeError("Cannot send a message: the line cap is 1024 bytes");
+  }, {
+    onRequest: (method) => method === "later" ? Promise.resolve("x") : "now",
+    onSendError: (error) => failures.push(error),
+  });
+  peer.receive({ jsonrpc: "2.0", id: 1, method: "now" });
+  peer.receive({ jsonrpc: "2.0", id: 2, method: "later" }); // answered in a promise callback
+  peer.receive({ jsonrpc: "1.0", id: 3 }); // invalid, answered -32600
+  peer.notify("$/cancel", { id: 9 });
+  await within(
+    (async () => {
+      while (failures.length < 4) await new Promise((r) => setTimeout(r, 1));
+    })(),
+    1000,
+    "every failed send to be reported",
+  );
+  assert.ok(failures.every((f) => f instanceof RangeError));
+  assert.ok(sends >= 4);
+});
+
+Deno.test("Peer quotes at most 64 characters of an unknown method's name", () => {
+  const sent: Message[] = [];
+  const peer = new Peer((m) => void sent.push(m));
+  peer.receive({ jsonrpc: "2.0", id: 1, method: "m".repeat(100_000) });
+  const message = (sent[0] as { error: { message: string } }).error.message;
+  assert.ok(message.length < 120, `${message.length} characters`);
+});

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { LineTransport } from "../../runner/wire/transport.ts";
+import { scanJson } from "../../runner/wire/json_scan.ts";
+import { concatBytes } from "../../runner/wire/bytes.ts";
 
 const encoder = new TextEncoder();
 
@@ -144,4 +146,78 @@ Deno.test("LineTransport waits for each write before the next: the pipe's backpr
   finish.shift()!();
   assert.equal(await rest, true);
   await transport.close();
+});
+
+/** Reads in scan mode: each line's scan verdict and text, in order; long lines through `offload`. */
+async function scanAll(chunks: (string | Uint8Array)[], inlineMaxBytes: number) {
+  const seen: string[] = [];
+  const offloaded: number[] = [];
+  const transport = new LineTransport(source(chunks), sink().stream, {
+    scan: {
+      limits: { maxDepth: 8, maxMembers: 100 },
+      inlineMaxBytes,
+      offload: () => {
+        const parts: Uint8Array[] = [];
+        return {
+          append: (part) => void parts.push(part),
+          finish: async () => {
+            let bytes = concatBytes(parts);
+            if (bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, -1);
+            offloaded.push(bytes.length);
+            await new Promise((resolve) => setTimeout(resolve, 1)); // finishes after the lines behind it
+            return { bytes, scan: scanJson(bytes, { maxDepth: 8, maxMembers: 100 }) };
+          },
+        };
+      },
+    },
+  });
+  const decoder = new TextDecoder();
+  await transport.run({
+    onScanned: (bytes, scan) => void seen.push(`${scan.verdict} ${decoder.decode(bytes)}`),
+    // Lines too short to break a cap are parsed at once.
+    onMessage: (value) => void seen.push(`ok ${JSON.stringify(value)}`),
+    onStray: (line) => void seen.push(`stray ${line}`),
+  });
+  return { seen, offloaded };
+}
+
+Deno.test("LineTransport in scan mode: long lines are scanned by offload, short ones inline, in order", async () => {
+  const long = `{"id":1,"result":"${"x".repeat(100)}"}`;
+  const { seen, offloaded } = await scanAll(
+    ['{"a":1}\n', long.slice(0, 50), long.slice(50) + "\n[[[[[[[[[[]]]]]]]]]]\nnot json\n", long],
+    64,
+  );
+  assert.deepEqual(seen, [
+    'ok {"a":1}',
+    `ok ${long}`,
+    "too-deep [[[[[[[[[[]]]]]]]]]]",
+    "stray not json",
+    `ok ${long}`,
+  ]);
+  assert.deepEqual(offloaded, [long.length, long.length], "both long lines, and only they");
+});
+
+Deno.test("LineTransport in scan mode reads random chunkings of the same lines the same way", async () => {
+  const lines = Array.from(
+    { length: 60 },
+    (_, i) =>
+      i % 3 === 0
+        ? `{"n":${i},"pad":"${"p".repeat(i * 3)}"}`
+        : i % 3 === 1
+        ? "[".repeat(i % 12)
+        : "{}",
+  );
+  const text = lines.join("\r\n") + "\n";
+  const expected = (await scanAll([text], 1 << 20)).seen;
+  let seed = 1;
+  for (let round = 0; round < 20; round++) {
+    const chunks: string[] = [];
+    for (let at = 0; at < text.length;) {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      const size = 1 + (seed % 90);
+      chunks.push(text.slice(at, at + size));
+      at += size;
+    }
+    assert.deepEqual((await scanAll(chunks, 40)).seen, expected, `round ${round}`);
+  }
 });

@@ -1,0 +1,111 @@
+/**
+ * Kills a plugin and everything it started, without relying on anything
+ * the plugin's side set up for itself. Under the Deno layer the plugin runs
+ * in a session and process group of its own (`setsid`), so the group is
+ * killed. Under the OS layer bubblewrap's sandbox is a PID namespace whose
+ * first process is a child of the bubblewrap we spawned: that child is
+ * killed, and the kernel kills the whole namespace with it. Bubblewrap is
+ * stopped first, so it cannot start that child while we look for it.
+ * @module
+ */
+
+/** Sends `signal` to a process or (negative id) a process group; false when there was none. */
+function send(target: number, signal: Deno.Signal): boolean {
+  try {
+    Deno.kill(target, signal);
+    return true;
+  } catch {
+    return false; // gone already, or never a group
+  }
+}
+
+/** The state letter of `pid` (`R`, `S`, `T`, `Z`, ...), or undefined once it is gone. */
+function stateOf(pid: number): string | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Children of `pid`, from each of its threads' `children` list (Linux). */
+export function childrenOf(pid: number): number[] {
+  const found: number[] = [];
+  try {
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`);
+      for (const child of text.trim().split(" ")) if (child) found.push(Number(child));
+    }
+  } catch {
+    // gone, or not Linux
+  }
+  return found;
+}
+
+function isStopped(pid: number): boolean {
+  const state = stateOf(pid);
+  return state === undefined || state === "T" || state === "t" || state === "Z";
+}
+
+/** Resolves once `pid` is stopped or gone, polling, for at most `ms`. */
+async function stopped(pid: number, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  for (let delay = 0; !isStopped(pid) && Date.now() < end; delay = Math.min(delay + 1, 5)) {
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+}
+
+/** Kills the children of a stopped bubblewrap (each a PID namespace's first process), then it. */
+function killStopped(pid: number): void {
+  for (const child of childrenOf(pid)) {
+    send(-child, "SIGKILL");
+    send(child, "SIGKILL");
+  }
+  killGroupNow(pid);
+}
+
+/**
+ * SIGKILLs `pid`'s process group and `pid` itself; when `sandboxed` (the
+ * OS layer), first stops `pid` and, once it is stopped (and so cannot start
+ * a child meanwhile), kills its children. Resolves when every signal is sent.
+ *
+ * @example
+ * ```ts ignore
+ * import { killTree } from "./kill_tree.ts";
+ * const child = new Deno.Command("setsid", { args: ["sleep", "60"] }).spawn();
+ * await killTree(child.pid, false);
+ * console.log((await child.status).signal); // SIGKILL
+ * ```
+ */
+export async function killTree(pid: number, sandboxed: boolean): Promise<void> {
+  if (sandboxed && Deno.build.os === "linux" && send(pid, "SIGSTOP")) {
+    await stopped(pid, 200);
+    killStopped(pid);
+    return;
+  }
+  killGroupNow(pid);
+}
+
+/**
+ * {@linkcode killTree} without yielding, for exit paths that cannot await
+ * (the host's `unload`): it waits for bubblewrap to stop by polling, for at
+ * most 50 ms.
+ */
+export function killTreeNow(pid: number, sandboxed: boolean): void {
+  if (sandboxed && Deno.build.os === "linux" && send(pid, "SIGSTOP")) {
+    const end = Date.now() + 50;
+    while (!isStopped(pid) && Date.now() < end) {
+      // spin: the host is exiting, and nothing else can run meanwhile anyway
+    }
+    killStopped(pid);
+    return;
+  }
+  killGroupNow(pid);
+}
+
+/** SIGKILLs `pid`'s group and `pid` at once. */
+function killGroupNow(pid: number): void {
+  if (Deno.build.os !== "windows") send(-pid, "SIGKILL");
+  send(pid, "SIGKILL");
+}

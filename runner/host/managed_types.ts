@@ -1,0 +1,127 @@
+/**
+ * The public shapes of a managed plugin: its restart policy, its states as
+ * the outside sees them, its events, and its options.
+ * @module
+ */
+
+import type { ExitStatus } from "../errors.ts";
+import type { AuditEntry } from "./audit_log.ts";
+import type { StartOptions } from "./plugin.ts";
+
+/**
+ * What the manager does when a plugin exits on its own.
+ *
+ * @example
+ * ```ts ignore
+ * import { PluginHost, type RestartPolicy } from "@plugbox/plugbox";
+ *
+ * const restart: RestartPolicy = Deno.env.get("CI") ? "never" : "on-failure";
+ * await using host = new PluginHost({ defaults: { restart } });
+ * ```
+ */
+export type RestartPolicy = "never" | "on-failure";
+
+/**
+ * Where a managed plugin is in its life.
+ *
+ * @example
+ * ```ts ignore
+ * import { PluginHost, type PluginState } from "@plugbox/plugbox";
+ *
+ * await using host = new PluginHost();
+ * // ... host.start(...) for each plugin
+ * const down: PluginState[] = ["stopped", "failed"];
+ * const broken = host.list().filter((p) => down.includes(p.state)).map((p) => p.name);
+ * ```
+ */
+export type PluginState = "starting" | "running" | "restarting" | "stopping" | "stopped" | "failed";
+
+/**
+ * Something that happened to a managed plugin.
+ *
+ * @example
+ * ```ts ignore
+ * import { type PluginEvent, PluginHost } from "@plugbox/plugbox";
+ *
+ * const onEvent = (event: PluginEvent) => {
+ *   if (event.type === "restart") console.error(`${event.plugin}: restart in ${event.delayMs} ms`);
+ *   if (event.type === "failed") console.error(`${event.plugin} gave up: ${event.reason}`);
+ * };
+ * await using host = new PluginHost({ onEvent });
+ * ```
+ */
+export type PluginEvent =
+  | { type: "start"; plugin: string; pid: number; isolation: "os" | "deno"; restarts: number }
+  | { type: "exit"; plugin: string; status: ExitStatus; expected: boolean }
+  | { type: "restart"; plugin: string; attempt: number; delayMs: number; reason: string }
+  | { type: "failed"; plugin: string; reason: string }
+  | { type: "unresponsive"; plugin: string; detail: string }
+  | { type: "fault"; plugin: string; detail: string }
+  | { type: "audit"; plugin: string; entry: AuditEntry };
+
+/**
+ * Options for a managed plugin: how to start it, and how to keep it alive.
+ *
+ * @example
+ * ```ts ignore
+ * import { PluginHost } from "@plugbox/plugbox";
+ * import { Greeter } from "./plugins/hello/contract.ts";
+ *
+ * await using host = new PluginHost();
+ * await host.start("hello", "./plugins/hello/main.ts", {
+ *   contracts: [Greeter],
+ *   maxRestarts: 3,
+ *   whileRestarting: "fail",
+ *   healthIntervalMs: 5_000,
+ * });
+ * ```
+ */
+export interface ManagedOptions extends StartOptions {
+  /**
+   * Restart after an unexpected exit (`"on-failure"`), or mark it failed (`"never"`).
+   * @default {"on-failure"}
+   */
+  restart?: RestartPolicy;
+  /**
+   * Restarts allowed within `restartWindowMs` before the plugin is marked failed.
+   * @default {5}
+   */
+  maxRestarts?: number;
+  /**
+   * The window for `maxRestarts`, in ms (VS Code gives up after 5 crashes in 3 minutes).
+   * @default {180000}
+   */
+  restartWindowMs?: number;
+  /**
+   * First restart delay, doubled after each consecutive failure, in ms. The
+   * doubling starts over once a process has stayed up for `backoffMaxMs`.
+   * @default {100}
+   */
+  backoffInitialMs?: number;
+  /**
+   * Longest restart delay, in ms.
+   * @default {10000}
+   */
+  backoffMaxMs?: number;
+  /**
+   * Calls made while restarting wait for it (bounded by the call's
+   * deadline) or fail at once with `PluginUnavailableError`.
+   * @default {"wait"}
+   */
+  whileRestarting?: "wait" | "fail";
+  /**
+   * Interval between health pings in ms; 0 turns them off.
+   * @default {10000}
+   */
+  healthIntervalMs?: number;
+  /**
+   * Deadline for each health ping, in ms; a missed one restarts the plugin.
+   * @default {5000}
+   */
+  healthTimeoutMs?: number;
+  /**
+   * Aborting stops the plugin for good, like `stop()`: a start or restart
+   * in progress is cancelled and its process killed.
+   */
+  signal?: AbortSignal;
+}

@@ -1,0 +1,36 @@
+/**
+ * The Worker that scans a plugin's long lines off the host's main thread:
+ * it receives each line's bytes in parts as they arrive (transferred, not
+ * copied), joins them, checks them with `scanJson`, and transfers them back
+ * with the scan. Nothing is decoded or parsed here; the main thread parses
+ * only what it needs.
+ * @module
+ */
+
+import { concatBytes, scanJson, type StructureLimits } from "../wire/mod.ts";
+
+/** One part of a line, or (with `limits`) the end of it, as {@linkcode ScanOffload} posts them. */
+interface ScanRequest {
+  seq: number;
+  part?: Uint8Array;
+  limits?: StructureLimits;
+}
+
+const scope = globalThis as unknown as {
+  addEventListener(type: "message", listener: (event: MessageEvent<ScanRequest>) => void): void;
+  postMessage(message: unknown, transfer: Transferable[]): void;
+};
+
+const lines = new Map<number, Uint8Array[]>();
+
+scope.addEventListener("message", ({ data: { seq, part, limits } }) => {
+  let parts = lines.get(seq);
+  if (!parts) lines.set(seq, parts = []);
+  if (part) parts.push(part);
+  if (!limits) return;
+  lines.delete(seq);
+  let bytes = parts.length === 1 ? parts[0] : concatBytes(parts);
+  if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, -1);
+  const scan = scanJson(bytes, limits);
+  scope.postMessage({ seq, bytes, scan }, [bytes.buffer as ArrayBuffer]);
+});

@@ -1,0 +1,156 @@
+/**
+ * Classifies a scanned line from its envelope members alone, so what the
+ * receiver does not need is never decoded or parsed: a request's method and
+ * id are read from their bytes, and `params`, `result` and `error` are
+ * parsed only when the receiver reads them (a response, only once its id
+ * turned out to be one the receiver is waiting for).
+ * @module
+ */
+
+import type { JsonScan } from "./json_scan.ts";
+import {
+  type Classified,
+  classifyMessage,
+  isId,
+  MAX_METHOD_BYTES,
+  type RequestId,
+  type RequestMessage,
+  type ResponseMessage,
+} from "./protocol.ts";
+
+const decoder = new TextDecoder();
+
+/** Members up to this many bytes are parsed at once; longer ones when first read. */
+const EAGER_BYTES = 4096;
+
+/** Text of a member's bytes; only ever called for short members. */
+function token(bytes: Uint8Array, range: [number, number]): string {
+  return decoder.decode(bytes.subarray(range[0], range[1]));
+}
+
+function idOf(bytes: Uint8Array, scan: JsonScan): RequestId | null {
+  const range = scan.members.id;
+  if (!range || range[1] - range[0] > 1100) return null; // a 256-character string, escaped
+  const value = JSON.parse(token(bytes, range));
+  return isId(value) ? value : null;
+}
+
+/**
+ * The parsed line, made once on first need. Lines the scan passed are JSON,
+ * so `JSON.parse` cannot fail here.
+ */
+function wholeOf(bytes: Uint8Array): () => Record<string, unknown> {
+  let whole: Record<string, unknown> | undefined;
+  return () => whole ??= JSON.parse(decoder.decode(bytes));
+}
+
+/** Defines `name` on `target`: parsed now when short, else when first read. */
+function member(
+  target: object,
+  name: "params" | "result" | "error",
+  bytes: Uint8Array,
+  range: [number, number],
+  whole: () => Record<string, unknown>,
+): void {
+  if (range[1] - range[0] <= EAGER_BYTES) {
+    Object.defineProperty(target, name, {
+      value: JSON.parse(token(bytes, range)),
+      enumerable: true,
+    });
+  } else {
+    Object.defineProperty(target, name, { get: () => whole()[name], enumerable: true });
+  }
+}
+
+/**
+ * What a line holds, from its scan: like `classifyMessage` on the parsed
+ * value, but `params`, `result` and `error` longer than 4 KiB are parsed
+ * only when read, and a method name longer than `MAX_METHOD_BYTES` makes
+ * the message invalid (it is never decoded). The scan must be `"ok"` or
+ * over a cap (`"too-deep"`, `"too-many"`), which gives `"over-limit"`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { scanJson } from "./json_scan.ts";
+ * import { classifyScanned } from "./envelope.ts";
+ * const bytes = new TextEncoder().encode('{"jsonrpc":"2.0","id":3,"method":"m","params":[1]}');
+ * const found = classifyScanned(bytes, scanJson(bytes, { maxDepth: 8, maxMembers: 99 }));
+ * assert.equal(found.kind, "request");
+ * ```
+ */
+export function classifyScanned(bytes: Uint8Array, scan: JsonScan): Classified {
+  const id = idOf(bytes, scan);
+  if (scan.verdict !== "ok") {
+    const reason = scan.verdict === "too-deep"
+      ? "message is nested too deeply"
+      : "message has too many members";
+    return { kind: "over-limit", reason, id };
+  }
+  if (!scan.object) return { kind: "invalid", reason: "message is not a JSON object", id: null };
+  const { members } = scan;
+  const version = members.jsonrpc;
+  if (!version || version[1] - version[0] > 64 || JSON.parse(token(bytes, version)) !== "2.0") {
+    return { kind: "invalid", reason: 'member "jsonrpc" is not "2.0"', id };
+  }
+  const whole = wholeOf(bytes);
+  const method = members.method;
+  if (method) {
+    if (bytes[method[0]] !== 0x22) {
+      return { kind: "invalid", reason: 'member "method" is not a string', id };
+    }
+    if (method[1] - method[0] > MAX_METHOD_BYTES) {
+      return {
+        kind: "invalid",
+        reason: `member "method" is longer than ${MAX_METHOD_BYTES} bytes`,
+        id,
+      };
+    }
+    if (members.id && id === null) {
+      return { kind: "invalid", reason: 'member "id" is not an integer or string', id: null };
+    }
+    const message = { jsonrpc: "2.0", method: JSON.parse(token(bytes, method)) } as RequestMessage;
+    if (members.params) member(message, "params", bytes, members.params, whole);
+    if (!members.id) return { kind: "notification", message };
+    message.id = id!;
+    return { kind: "request", message: message as RequestMessage & { id: RequestId } };
+  }
+  const nullId = members.id !== undefined && bytes[members.id[0]] === 0x6e; // the token null
+  if (!members.id || (!nullId && id === null)) {
+    return { kind: "invalid", reason: 'response member "id" is missing or malformed', id: null };
+  }
+  if (!members.result === !members.error) {
+    return { kind: "invalid", reason: 'response needs exactly one of "result" and "error"', id };
+  }
+  const message = { jsonrpc: "2.0", id } as ResponseMessage;
+  if (members.result) member(message, "result", bytes, members.result, whole);
+  else member(message, "error", bytes, members.error!, whole);
+  return { kind: "response", message };
+}
+
+/**
+ * What a scanned line holds: a short line whose text is at hand is parsed
+ * whole (cheaper, and bounded by its size) and classified like any parsed
+ * value; any other is classified from its envelope by
+ * {@linkcode classifyScanned}. Either way a method name longer than
+ * `MAX_METHOD_BYTES` makes the message invalid.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { scanJson } from "./json_scan.ts";
+ * import { classifyLine } from "./envelope.ts";
+ * const text = '{"jsonrpc":"2.0","id":3,"result":"hi"}';
+ * const bytes = new TextEncoder().encode(text);
+ * const found = classifyLine(bytes, scanJson(bytes, { maxDepth: 8, maxMembers: 99 }), text);
+ * assert.equal(found.kind, "response");
+ * ```
+ */
+export function classifyLine(bytes: Uint8Array, scan: JsonScan, text?: string): Classified {
+  const method = scan.members.method;
+  const shortMethod = !method || method[1] - method[0] <= MAX_METHOD_BYTES;
+  if (text !== undefined && scan.verdict === "ok" && shortMethod) {
+    return classifyMessage(JSON.parse(text)); // the scan found JSON: it parses
+  }
+  return classifyScanned(bytes, scan);
+}

@@ -1,0 +1,275 @@
+/**
+ * A linear, allocation-light pass over one line of bytes that says whether
+ * it is JSON, whether it stays within the structure caps (nesting depth and
+ * members), and where the top-level object's envelope members lie, all
+ * before (and usually instead of) building the value with `JSON.parse`.
+ * Every byte is looked at a bounded number of times: no regex, no recursion.
+ * @module
+ */
+
+/** Caps on the shape of one message, checked before it is parsed. */
+export interface StructureLimits {
+  /** Deepest nesting of arrays and objects; the top-level object is depth 1. */
+  maxDepth: number;
+  /** Most members in one message: every array element and object property, at any depth. */
+  maxMembers: number;
+}
+
+/** The envelope members a receiver looks at without parsing the rest. */
+export type EnvelopeMember = "jsonrpc" | "id" | "method" | "params" | "result" | "error";
+
+/**
+ * What {@linkcode scanJson} found: `"ok"` (JSON within the caps), `"blank"`
+ * (only whitespace), `"not-json"`, `"too-deep"` or `"too-many"`.
+ */
+export type ScanVerdict = "ok" | "blank" | "not-json" | "too-deep" | "too-many";
+
+/** The result of {@linkcode scanJson}. */
+export interface JsonScan {
+  /** The verdict; see {@linkcode ScanVerdict}. */
+  verdict: ScanVerdict;
+  /** True when the top-level value is an object. */
+  object: boolean;
+  /**
+   * Byte ranges `[start, end)` of the top-level object's envelope members
+   * seen before the scan ended (for an over-cap line, those before the cap
+   * was passed). With duplicate keys the last one wins, as in `JSON.parse`.
+   */
+  members: Partial<Record<EnvelopeMember, [number, number]>>;
+}
+
+const OBJECT = 1;
+const ARRAY = 2;
+// Parser states.
+const VALUE = 0;
+const VALUE_OR_CLOSE = 1;
+const KEY_OR_CLOSE = 2;
+const KEY = 3;
+const COLON = 4;
+const COMMA_OR_CLOSE = 5;
+const END = 6;
+
+const Q = 0x22; // "
+const BACKSLASH = 0x5c;
+const decoder = new TextDecoder();
+
+const SPACE = new Uint8Array(256);
+for (const c of [0x20, 0x0a, 0x0d, 0x09]) SPACE[c] = 1;
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+function isHex(c: number): boolean {
+  return isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+}
+
+/** Index after the string starting at `i` (a quote), or -1 when it is not a JSON string. */
+function skipString(b: Uint8Array, i: number, end: number): number {
+  i++;
+  while (i < end) {
+    const c = b[i];
+    if (c >= 0x20 && c !== Q && c !== BACKSLASH) {
+      i++;
+      continue;
+    }
+    if (c === Q) return i + 1;
+    if (c === BACKSLASH) {
+      const n = b[i + 1];
+      if (n === 0x75) { // \uXXXX
+        if (i + 5 >= end) return -1;
+        if (!isHex(b[i + 2]) || !isHex(b[i + 3]) || !isHex(b[i + 4]) || !isHex(b[i + 5])) return -1;
+        i += 6;
+      } else if (
+        n === Q || n === BACKSLASH || n === 0x2f || n === 0x62 || n === 0x66 || n === 0x6e ||
+        n === 0x72 || n === 0x74
+      ) {
+        i += 2;
+      } else return -1;
+    } else if (c < 0x20) return -1; // raw control characters are not JSON
+    else i++;
+  }
+  return -1;
+}
+
+/** Index after the number starting at `i`, or -1 when it is not a JSON number. */
+function skipNumber(b: Uint8Array, i: number, end: number): number {
+  if (b[i] === 0x2d) i++; // -
+  if (i >= end) return -1;
+  if (b[i] === 0x30) i++;
+  else if (isDigit(b[i])) { while (i < end && isDigit(b[i])) i++; }
+  else return -1;
+  if (i < end && b[i] === 0x2e) { // .
+    i++;
+    if (i >= end || !isDigit(b[i])) return -1;
+    while (i < end && isDigit(b[i])) i++;
+  }
+  if (i < end && (b[i] === 0x65 || b[i] === 0x45)) { // e E
+    i++;
+    if (i < end && (b[i] === 0x2b || b[i] === 0x2d)) i++;
+    if (i >= end || !isDigit(b[i])) return -1;
+    while (i < end && isDigit(b[i])) i++;
+  }
+  return i;
+}
+
+const LITERALS = [[0x74, 0x72, 0x75, 0x65], [0x66, 0x61, 0x6c, 0x73, 0x65], [
+  0x6e,
+  0x75,
+  0x6c,
+  0x6c,
+]];
+
+/** Index after `true`, `false` or `null` at `i`, or -1. */
+function skipLiteral(b: Uint8Array, i: number, end: number): number {
+  const word = b[i] === 0x74 ? LITERALS[0] : b[i] === 0x66 ? LITERALS[1] : LITERALS[2];
+  if (i + word.length > end) return -1;
+  for (let k = 0; k < word.length; k++) if (b[i + k] !== word[k]) return -1;
+  return i + word.length;
+}
+
+const NAMES: readonly EnvelopeMember[] = ["jsonrpc", "id", "method", "params", "result", "error"];
+const NAME_BYTES = NAMES.map((name) => new TextEncoder().encode(name));
+
+/** Which envelope member a key (the bytes between its quotes) names, if any. */
+function envelopeName(b: Uint8Array, start: number, end: number): EnvelopeMember | undefined {
+  const length = end - start;
+  if (length > 64) return undefined; // even fully escaped, no envelope name is this long
+  let escaped = false;
+  for (let i = start; i < end; i++) if (b[i] === BACKSLASH) escaped = true;
+  if (escaped) {
+    const key = JSON.parse(`"${decoder.decode(b.subarray(start, end))}"`) as string;
+    return (NAMES as readonly string[]).includes(key) ? key as EnvelopeMember : undefined;
+  }
+  for (let n = 0; n < NAMES.length; n++) {
+    const name = NAME_BYTES[n];
+    if (name.length !== length) continue;
+    let same = true;
+    for (let k = 0; k < length && same; k++) same = b[start + k] === name[k];
+    if (same) return NAMES[n];
+  }
+  return undefined;
+}
+
+// One stack per thread, reused: nesting is capped, so it never grows.
+let stack = new Uint8Array(128);
+
+/**
+ * Scans `bytes` (one line, newline excluded) in one linear pass: whether it
+ * is JSON exactly as `JSON.parse` would accept it, whether it stays within
+ * `limits`, and where the top-level envelope members are. It stops at the
+ * first cap passed, so an over-cap line costs no more than the cap.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { scanJson } from "./json_scan.ts";
+ * const line = new TextEncoder().encode('{"jsonrpc":"2.0","id":7,"result":[1,2]}');
+ * const scan = scanJson(line, { maxDepth: 8, maxMembers: 100 });
+ * assert.equal(scan.verdict, "ok");
+ * const [start, end] = scan.members.id!;
+ * assert.equal(new TextDecoder().decode(line.subarray(start, end)), "7");
+ * assert.equal(scanJson(new TextEncoder().encode("[[[1]]]"), { maxDepth: 2, maxMembers: 9 }).verdict, "too-deep");
+ * ```
+ */
+export function scanJson(bytes: Uint8Array, limits: StructureLimits): JsonScan {
+  const b = bytes;
+  const end = b.length;
+  if (stack.length < limits.maxDepth + 2) stack = new Uint8Array(limits.maxDepth + 2);
+  const members: JsonScan["members"] = {};
+  const result: JsonScan = { verdict: "not-json", object: false, members };
+  let state = VALUE;
+  let depth = 0;
+  let count = 0;
+  let i = 0;
+  let member: EnvelopeMember | undefined; // the top-level key whose value is being read
+  let memberStart = 0;
+  let seen = false;
+  while (i < end) {
+    const c = b[i];
+    if (SPACE[c] === 1) {
+      i++;
+      continue;
+    }
+    if (!seen) {
+      seen = true;
+      result.object = c === 0x7b;
+    }
+    if (state === VALUE || state === VALUE_OR_CLOSE) {
+      if (state === VALUE_OR_CLOSE && c === 0x5d) { // ]
+        depth--;
+        i++;
+        state = depth === 0 ? END : COMMA_OR_CLOSE;
+        if (depth === 1 && member !== undefined) members[member] = [memberStart, i];
+        continue;
+      }
+      if (depth > 0 && ++count > limits.maxMembers) return (result.verdict = "too-many", result);
+      if (depth === 1 && stack[1] === OBJECT) memberStart = i;
+      if (c === 0x7b || c === 0x5b) { // { [
+        if (++depth > limits.maxDepth) return (result.verdict = "too-deep", result);
+        stack[depth] = c === 0x7b ? OBJECT : ARRAY;
+        state = c === 0x7b ? KEY_OR_CLOSE : VALUE_OR_CLOSE;
+        i++;
+        continue;
+      }
+      if (c === Q) i = skipString(b, i, end);
+      else if (isDigit(c) && i + 1 < end && (b[i + 1] === 0x2c || b[i + 1] === 0x5d)) i++;
+      else if (c === 0x2d || isDigit(c)) i = skipNumber(b, i, end);
+      else if (c === 0x74 || c === 0x66 || c === 0x6e) i = skipLiteral(b, i, end);
+      else return result;
+      if (i < 0) return result;
+      if (depth === 0) state = END;
+      else {
+        state = COMMA_OR_CLOSE;
+        if (depth === 1 && member !== undefined && stack[1] === OBJECT) {
+          members[member] = [memberStart, i];
+        }
+      }
+      continue;
+    }
+    if (state === KEY_OR_CLOSE || state === KEY) {
+      if (state === KEY_OR_CLOSE && c === 0x7d) { // }
+        depth--;
+        i++;
+        state = depth === 0 ? END : COMMA_OR_CLOSE;
+        if (depth === 1 && member !== undefined) members[member] = [memberStart, i];
+        continue;
+      }
+      if (c !== Q) return result;
+      const keyStart = i;
+      i = skipString(b, i, end);
+      if (i < 0) return result;
+      if (depth === 1) member = envelopeName(b, keyStart + 1, i - 1);
+      state = COLON;
+      continue;
+    }
+    if (state === COLON) {
+      if (c !== 0x3a) return result;
+      i++;
+      state = VALUE;
+      continue;
+    }
+    if (state === COMMA_OR_CLOSE) {
+      const inside = stack[depth];
+      if (c === 0x2c) { // ,
+        i++;
+        state = inside === OBJECT ? KEY : VALUE;
+        continue;
+      }
+      if ((c === 0x7d && inside === OBJECT) || (c === 0x5d && inside === ARRAY)) {
+        depth--;
+        i++;
+        state = depth === 0 ? END : COMMA_OR_CLOSE;
+        if (depth === 1 && member !== undefined && stack[1] === OBJECT) {
+          members[member] = [memberStart, i];
+        }
+        continue;
+      }
+      return result;
+    }
+    return result; // END: something after the value
+  }
+  if (!seen) result.verdict = "blank";
+  else if (state === END) result.verdict = "ok";
+  return result;
+}

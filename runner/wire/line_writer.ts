@@ -1,0 +1,215 @@
+/**
+ * The outgoing half of a line transport: JSON values become lines, lines
+ * sent in the same tick are coalesced into one write, each write waits for
+ * the one before (the pipe's backpressure), and what waits behind a write in
+ * flight is bounded in bytes.
+ * @module
+ */
+
+import { DEFAULT_MAX_LINE_BYTES } from "./protocol.ts";
+
+/**
+ * Where lines are written: a stream, or a direct sink (the plugin's stdout
+ * written with `Deno.stdout.write`, which skips a stream queue per write).
+ */
+export type LineSink = WritableStream<Uint8Array> | {
+  write(bytes: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+};
+
+/** Options for {@linkcode LineWriter}. */
+export interface LineWriterOptions {
+  /**
+   * Largest line sent, in bytes, newline excluded.
+   * @default {16 MiB}
+   */
+  maxLineBytes?: number;
+  /**
+   * Most text that may wait behind a write in flight, counted in UTF-16
+   * code units (bytes, for ASCII). Past it the message is dropped, the
+   * writer stops, and `onQueueFull` is told: the reader on the other side is
+   * not reading. Lines sent in one tick while nothing is in flight form the
+   * next write and are not counted.
+   * @default {64 MiB}
+   */
+  maxQueuedBytes?: number;
+  /** Told once when `maxQueuedBytes` is passed, with how much was waiting. */
+  onQueueFull?: (queuedBytes: number) => void;
+}
+
+interface Batch {
+  promise: Promise<boolean>;
+  resolve(written: boolean): void;
+}
+
+function newBatch(): Batch {
+  let resolve!: (written: boolean) => void;
+  const promise = new Promise<boolean>((r) => resolve = r);
+  return { promise, resolve };
+}
+
+const encoder = new TextEncoder();
+
+/** Byte length of `text` encoded as UTF-8, without allocating. */
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/**
+ * Lines out, coalesced per tick, each write waiting for the previous one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LineWriter } from "./line_writer.ts";
+ * const chunks: Uint8Array[] = [];
+ * const writer = new LineWriter(new WritableStream({ write: (c) => void chunks.push(c) }));
+ * writer.send({ a: 1 });
+ * writer.send({ b: 2 });
+ * assert.equal(await writer.flushed(), true);
+ * assert.equal(new TextDecoder().decode(chunks[0]), '{"a":1}\n{"b":2}\n');
+ * ```
+ */
+export class LineWriter {
+  /** Largest line sent; the plugin adopts the host's value at the handshake. */
+  maxLineBytes: number;
+  #writer: { write(bytes: Uint8Array): Promise<void>; close(): Promise<void> };
+  #queue: string[] = [];
+  #waiting = 0;
+  #maxQueued: number;
+  #onQueueFull: ((queuedBytes: number) => void) | undefined;
+  #batch: Batch | undefined;
+  #pumping: Promise<void> | undefined;
+  #inFlight: Promise<void> | undefined;
+  #broken = false;
+  #closed = false;
+
+  constructor(writable: LineSink, options: LineWriterOptions = {}) {
+    this.maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+    this.#maxQueued = options.maxQueuedBytes ?? 64 * 1024 * 1024;
+    if (!Number.isSafeInteger(this.#maxQueued) || this.#maxQueued < 1) {
+      throw new TypeError(
+        `Cannot create transport: "maxQueuedBytes" must be a positive integer, got ${this.#maxQueued}`,
+      );
+    }
+    this.#onQueueFull = options.onQueueFull;
+    if (writable instanceof WritableStream) {
+      const writer = writable.getWriter();
+      // A write to a dead peer rejects `closed` too; the read side reports the death.
+      writer.closed.catch(() => this.#broken = true);
+      this.#writer = writer;
+    } else {
+      this.#writer = writable;
+    }
+  }
+
+  /** True until a write failed, the queue overflowed, or {@linkcode close} was called. */
+  get writable(): boolean {
+    return !this.#broken && !this.#closed;
+  }
+
+  /**
+   * Queues one JSON value as a line. Throws synchronously when the value
+   * cannot be serialised or its line would exceed {@linkcode maxLineBytes};
+   * after a failed write, an overflow or {@linkcode close}, lines are dropped.
+   */
+  send(message: unknown): void {
+    const text = JSON.stringify(message);
+    if (text === undefined) throw new TypeError("Cannot send a message that is not JSON");
+    if (text.length * 3 > this.maxLineBytes && utf8Length(text) > this.maxLineBytes) {
+      throw new RangeError(
+        `Cannot send a message of ${
+          utf8Length(text)
+        } bytes: the line cap is ${this.maxLineBytes} bytes`,
+      );
+    }
+    if (!this.writable) return;
+    if (this.#inFlight !== undefined) {
+      this.#waiting += text.length;
+      if (this.#waiting > this.#maxQueued) {
+        this.#broken = true;
+        this.#queue = [];
+        this.#onQueueFull?.(this.#waiting);
+        return;
+      }
+    }
+    this.#queue.push(text);
+    this.#pumping ??= this.#pump();
+  }
+
+  /**
+   * Resolves once every line queued so far is written (`true`), or the
+   * stream broke (`false`). Never rejects. A promise is made only on request:
+   * most senders do not wait.
+   */
+  flushed(): Promise<boolean> {
+    if (this.#queue.length === 0 && this.#inFlight === undefined) {
+      return Promise.resolve(this.writable);
+    }
+    this.#batch ??= newBatch();
+    return this.#batch.promise;
+  }
+
+  async #pump(): Promise<void> {
+    await Promise.resolve(); // let the rest of this tick's sends join the batch
+    while (this.#queue.length > 0) {
+      const batch = this.#batch;
+      this.#batch = undefined;
+      const text = this.#queue.length === 1 ? this.#queue[0] + "\n" : this.#queue.join("\n") + "\n";
+      this.#queue = [];
+      this.#waiting = 0;
+      let written = false;
+      if (!this.#broken) {
+        try {
+          this.#inFlight = this.#writer.write(encoder.encode(text));
+          await this.#inFlight;
+          written = true;
+        } catch {
+          this.#broken = true;
+        } finally {
+          this.#inFlight = undefined;
+        }
+      }
+      batch?.resolve(written);
+    }
+    this.#pumping = undefined;
+    // A flushed() made while the last write was in flight waits for that write only.
+    this.#batch?.resolve(this.writable);
+    this.#batch = undefined;
+  }
+
+  /** Flushes queued lines, then closes the writable side (the peer sees EOF). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pumping;
+    try {
+      await this.#writer.close();
+    } catch {
+      // Already closed or broken: the peer has gone, which is what close wants.
+    }
+  }
+
+  /**
+   * Stops writing at once: queued lines are dropped and a write in flight
+   * is abandoned, so a reader that never reads cannot hold the writer. For
+   * a peer that has gone (or must go); the other side sees EOF.
+   */
+  abort(): void {
+    this.#closed = true;
+    this.#queue = [];
+    const writer = this.#writer as { abort?: (reason?: unknown) => Promise<void> };
+    if (typeof writer.abort === "function") writer.abort().catch(() => {});
+    else this.#writer.close().catch(() => {});
+  }
+}

@@ -1,0 +1,180 @@
+// The scanner is the host's gate for every byte a plugin sends: it must
+// accept exactly what JSON.parse accepts, enforce the structure caps before
+// anything is built, find the envelope, and stay linear on any input.
+import assert from "node:assert/strict";
+import { scanJson } from "../../runner/wire/json_scan.ts";
+import { classifyScanned } from "../../runner/wire/envelope.ts";
+import { classifyMessage } from "../../runner/wire/protocol.ts";
+
+const encoder = new TextEncoder();
+const wide = { maxDepth: 1000, maxMembers: 1_000_000 };
+const scan = (text: string, limits = wide) => scanJson(encoder.encode(text), limits);
+
+function parses(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A tiny deterministic random source, so a failing case can be replayed. */
+function rng(seed: number) {
+  return () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x7fffffff;
+  };
+}
+
+const PIECES = [
+  "{",
+  "}",
+  "[",
+  "]",
+  ",",
+  ":",
+  '"',
+  '"a"',
+  '"id"',
+  '"\\u00e9"',
+  '"\\x"',
+  "\\",
+  "0",
+  "-1",
+  "1.5e3",
+  "01",
+  "1.",
+  "-",
+  "true",
+  "tru",
+  "null",
+  "false",
+  " ",
+  "\t",
+  "\r",
+  "é",
+  "\x01",
+  '"\x01"',
+  "1e+",
+  '{"a":1}',
+  "[1,2]",
+];
+
+Deno.test("scanJson() accepts exactly what JSON.parse accepts (20,000 random near-JSON lines)", () => {
+  const random = rng(7);
+  for (let n = 0; n < 20_000; n++) {
+    const length = 1 + Math.floor(random() * 12);
+    let text = "";
+    for (let i = 0; i < length; i++) text += PIECES[Math.floor(random() * PIECES.length)];
+    const verdict = scan(text).verdict;
+    const blank = text.trim() === "";
+    assert.equal(
+      verdict === "ok",
+      !blank && parses(text),
+      `${JSON.stringify(text)}: scan says ${verdict}`,
+    );
+    if (blank) assert.equal(verdict, "blank");
+  }
+});
+
+Deno.test("scanJson() stops at the depth and member caps", () => {
+  assert.equal(
+    scan("[".repeat(65) + "]".repeat(65), { maxDepth: 64, maxMembers: 99 }).verdict,
+    "too-deep",
+  );
+  assert.equal(
+    scan("[".repeat(64) + "]".repeat(64), { maxDepth: 64, maxMembers: 99 }).verdict,
+    "ok",
+  );
+  const many = "[" + "0,".repeat(100) + "0]";
+  assert.equal(scan(many, { maxDepth: 4, maxMembers: 101 }).verdict, "ok");
+  assert.equal(scan(many, { maxDepth: 4, maxMembers: 100 }).verdict, "too-many");
+  const keys = "{" + Array.from({ length: 101 }, (_, i) => `"k${i}":0`).join(",") + "}";
+  assert.equal(scan(keys, { maxDepth: 4, maxMembers: 100 }).verdict, "too-many");
+});
+
+Deno.test("scanJson() finds the envelope members, escaped names and duplicates included", () => {
+  const text = '{"jsonrpc":"2.0","i\\u0064":[1,{"id":9}],"method":"a.b","id":5,"params":{"x":[1]}}';
+  const bytes = encoder.encode(text);
+  const found = scanJson(bytes, wide);
+  assert.equal(found.verdict, "ok");
+  const show = (name: keyof typeof found.members) => {
+    const [start, end] = found.members[name]!;
+    return new TextDecoder().decode(bytes.subarray(start, end));
+  };
+  assert.equal(
+    show("id"),
+    "5",
+    "the last id wins, as in JSON.parse; a nested id is not the envelope's",
+  );
+  assert.equal(show("method"), '"a.b"');
+  assert.equal(show("params"), '{"x":[1]}');
+  assert.equal(show("jsonrpc"), '"2.0"');
+});
+
+Deno.test("scanJson() is linear on adversarial input: 16 MiB of its worst shapes", () => {
+  const size = 16 * 1024 * 1024;
+  for (
+    const text of [
+      "[".repeat(size),
+      '"' + "\\\\".repeat(size / 2 - 1) + '"',
+      "[" + "0,".repeat(size / 2 - 1) + "0]",
+      '{"id":1,"result":"' + "x".repeat(size - 20) + '"}',
+    ]
+  ) {
+    // No timing is asserted (the suite runs on a shared machine); a quadratic
+    // pass over 16 MiB would not finish within the test's lifetime.
+    const found = scanJson(encoder.encode(text), { maxDepth: 64, maxMembers: 1_000_000 });
+    assert.ok(["ok", "not-json", "too-deep", "too-many"].includes(found.verdict));
+  }
+});
+
+const LINES = [
+  '{"jsonrpc":"2.0","id":1,"method":"a.b","params":[1,2]}',
+  '{"jsonrpc":"2.0","method":"$/cancel","params":{"id":3}}',
+  '{"jsonrpc":"2.0","id":"s","result":{"x":[1]}}',
+  '{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}',
+  '{"jsonrpc":"2.0","id":2,"error":{"code":"x","message":7}}',
+  '{"jsonrpc":"1.0","id":5,"method":"x"}',
+  '{"jsonrpc":"2.0","id":6,"result":1,"error":{"code":1,"message":"both"}}',
+  '{"jsonrpc":"2.0","id":1.5,"result":1}',
+  '{"jsonrpc":"2.0","id":{"a":1},"method":"m"}',
+  '{"jsonrpc":"2.0","method":7}',
+  '{"jsonrpc":"2.0","id":7}',
+  "[1,2,3]",
+  '"text"',
+];
+
+Deno.test("classifyScanned() agrees with classifyMessage() on every kind of message", () => {
+  for (const line of LINES) {
+    const bytes = encoder.encode(line);
+    const scanned = classifyScanned(bytes, scanJson(bytes, wide));
+    const parsed = classifyMessage(JSON.parse(line));
+    assert.equal(scanned.kind, parsed.kind, line);
+    if (scanned.kind === "invalid" && parsed.kind === "invalid") {
+      assert.deepEqual([scanned.reason, scanned.id], [parsed.reason, parsed.id], line);
+    } else {
+      // Lazy members read the same as parsed ones.
+      assert.deepEqual(
+        JSON.parse(JSON.stringify((scanned as { message: unknown }).message)),
+        (parsed as { message: unknown }).message,
+        line,
+      );
+    }
+  }
+});
+
+Deno.test("classifyScanned() refuses an over-long method unread, and reports over-cap lines with their id", () => {
+  const long = encoder.encode(`{"jsonrpc":"2.0","id":4,"method":"${"m".repeat(2000)}"}`);
+  const found = classifyScanned(long, scanJson(long, wide));
+  assert.deepEqual(found, {
+    kind: "invalid",
+    reason: 'member "method" is longer than 1024 bytes',
+    id: 4,
+  });
+  const deep = encoder.encode(`{"jsonrpc":"2.0","id":8,"result":${"[".repeat(100)}`);
+  const over = classifyScanned(deep, scanJson(deep, { maxDepth: 64, maxMembers: 10 }));
+  assert.equal(over.kind, "over-limit");
+  assert.equal((over as { id: unknown }).id, 8);
+});

@@ -15,4 +15,5 @@ export {
   exitCodeFor,
   inspectCommand,
   type Output,
+  terminalOutput,
 } from "./commands.ts";

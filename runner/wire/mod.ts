@@ -26,5 +26,5 @@ export {
   type ServedContract,
   wireMethod,
 } from "./protocol.ts";
-export { neutralize } from "./text.ts";
+export { neutralize, terminalJson } from "./text.ts";
 export { LineTransport } from "./transport.ts";

@@ -167,7 +167,7 @@ export class Plugin implements AsyncDisposable {
     const onLog = options.onLog;
     this.#process = new PluginProcess(plan, {
       onStderrLine: onLog ? (line) => onLog(parser.parse(line)) : undefined,
-      signalsAsCodes: plan.isolation === "os",
+      sandboxed: plan.isolation === "os",
     });
     this.#transport = new LineTransport(this.#process.stdout, this.#process.stdin, {
       maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,

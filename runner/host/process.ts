@@ -6,6 +6,7 @@
  */
 
 import type { ExitStatus } from "../errors.ts";
+import { ExitWatch, type RealExit } from "./exit_cause.ts";
 import { readStderr, StderrRing } from "./stderr.ts";
 
 /** What to spawn: usually a {@linkcode LaunchPlan}'s fields. */
@@ -26,13 +27,13 @@ export interface PluginProcessOptions {
   /** Called with every stderr line, neutralised. */
   onStderrLine?: (line: string) => void;
   /**
-   * The process is a wrapper that reports its child's death by signal as
-   * exit code 128 + n (bubblewrap does). Then a fatal code counts as a
-   * fatal signal; otherwise only a real signal does, since a plugin can
-   * exit with any code it likes.
+   * The process is bubblewrap, which reports its child's death by signal
+   * as exit code 128 + n: plugbox then reads the plugin's real wait status
+   * from the kernel (see exit_cause.ts), so a signal is reported as that
+   * signal and an exit code as that code.
    * @default {false}
    */
-  signalsAsCodes?: boolean;
+  sandboxed?: boolean;
 }
 
 /** The stop ladder's steps. */
@@ -47,9 +48,9 @@ export interface StopOptions {
 
 // V8's own words when the heap cap or the memory limit ends a process.
 const OUT_OF_MEMORY = /out of memory|Reached heap limit|Failed to reserve virtual memory/i;
-// SIGTRAP and SIGABRT: how V8 ends a process on a fatal error (bwrap reports 128 + n).
+// SIGTRAP and SIGABRT: how V8 ends a process on a fatal error. Only a real
+// signal counts: a plugin can exit with any code it likes.
 const FATAL_SIGNALS: ReadonlySet<string> = new Set(["SIGTRAP", "SIGABRT", "SIGSEGV"]);
-const FATAL_CODES: ReadonlySet<number> = new Set([133, 134, 139]);
 
 function wait(ms: number): { promise: Promise<false>; cancel(): void } {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -78,13 +79,12 @@ export class PluginProcess {
   #child: Deno.ChildProcess;
   #ring: StderrRing;
   #intent: "stopped" | "killed" | undefined;
-  #signalsAsCodes: boolean;
+  #watch: ExitWatch | undefined;
   #exited = false;
 
   /** @throws {Error} when the command cannot be spawned. */
   constructor(spec: SpawnSpec, options: PluginProcessOptions = {}) {
     this.#ring = new StderrRing(options.stderrRingBytes);
-    this.#signalsAsCodes = options.signalsAsCodes ?? false;
     try {
       this.#child = new Deno.Command(spec.command, {
         args: spec.args,
@@ -106,26 +106,26 @@ export class PluginProcess {
       this.#ring.push(line);
       onLine?.(line);
     }).catch(() => {});
-    this.status = Promise.all([this.#child.status, stderr]).then(([status]) => {
+    this.#watch = options.sandboxed ? new ExitWatch(this.#child.pid) : undefined;
+    const real = this.#watch?.run();
+    this.#child.status.then(() => this.#watch?.end());
+    this.status = Promise.all([this.#child.status, stderr, real]).then(([status, , real]) => {
       this.#exited = true;
-      return this.#describe(status);
+      return this.#describe(status, real);
     });
   }
 
-  #describe(status: Deno.CommandStatus): ExitStatus {
+  #describe(status: Deno.CommandStatus, real: RealExit | undefined): ExitStatus {
     const stderrTail = this.#ring.tail();
-    const fatal = (status.signal !== null && FATAL_SIGNALS.has(status.signal)) ||
-      (this.#signalsAsCodes && status.signal === null && FATAL_CODES.has(status.code));
+    // Under the OS layer the plugin's own wait status, when plugbox could read it.
+    const ended = real ??
+      { code: status.signal === null ? status.code : null, signal: status.signal };
+    const fatal = ended.signal !== null && FATAL_SIGNALS.has(ended.signal);
     let reason: ExitStatus["reason"] = this.#intent ?? "exited";
     if (this.#intent !== "killed" && fatal && OUT_OF_MEMORY.test(stderrTail)) {
       reason = "out-of-memory";
     }
-    return {
-      code: status.signal === null ? status.code : null,
-      signal: status.signal,
-      reason,
-      stderrTail,
-    };
+    return { code: ended.code, signal: ended.signal, reason, stderrTail };
   }
 
   /** True once the process has exited. */
@@ -170,6 +170,7 @@ export class PluginProcess {
   async stop(options: StopOptions): Promise<ExitStatus> {
     if (this.#exited) return this.status;
     this.#intent ??= "stopped";
+    this.#watch?.hurry();
     // Closing flushes queued input first; a plugin that never reads would block it.
     options.closeInput().catch(() => {});
     if (await this.#exitWithin(options.graceMs)) return this.status;

@@ -9,7 +9,9 @@
 
 import { join } from "node:path";
 import { PreflightError } from "../errors.ts";
-import { isWithin, type ResolvedGrants } from "./permissions.ts";
+import { neutralize } from "../wire/mod.ts";
+import { isWithin } from "./paths.ts";
+import type { ResolvedGrants } from "./permissions.ts";
 
 /** Most entries walked per grant before the check gives up and refuses. */
 export const MAX_GRANT_ENTRIES = 20_000;
@@ -54,8 +56,10 @@ function walk(
           plugin,
           reason: "grant-link",
           path,
-          detail:
+          detail: neutralize(
             `${kind} grant "${top}" holds link "${path}" to "${target}", outside what is granted`,
+            2000,
+          ),
         });
       }
     }

@@ -12,6 +12,7 @@
 
 export { type IsolationMode } from "./isolation.ts";
 export {
+  describeRequest,
   describeUncovered,
   type Manifest,
   MANIFEST_KINDS,
@@ -19,6 +20,7 @@ export {
   type ManifestReview,
   type PermissionKind,
   type PermissionRequest,
+  type ReviewedRequest,
   type UncoveredGrant,
 } from "./manifest.ts";
 export {
@@ -26,7 +28,9 @@ export {
   type ResolvedGrants,
   resolveGrants,
   type ResolveGrantsOptions,
+  SYS_ACTIONS,
   SYS_NAMES,
+  SYS_READS,
   type SysName,
   toDenoArgs,
   type UnsafeAcknowledgements,

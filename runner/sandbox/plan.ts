@@ -5,12 +5,14 @@
  * @module
  */
 
-import { basename, dirname } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { IsolationUnavailableError } from "../errors.ts";
+import { ownRuntimeFiles, runtimeNames } from "./env_names.ts";
 import { checkGrantLinks } from "./grant_links.ts";
 import { verifyGraph } from "./graph_cache.ts";
 import {
   bwrapArgs,
+  denoLibraries,
   denoPrefix,
   detectTools,
   type HostTools,
@@ -26,11 +28,13 @@ import {
   type ManifestReview,
   narrowGrants,
 } from "./manifest.ts";
+import { privateAddressOf } from "./net.ts";
+import { canonicalPath, isWithin } from "./paths.ts";
 import {
-  isWithin,
   type Permissions,
   type ResolvedGrants,
   resolveGrants,
+  runsAsRoot,
   toDenoArgs,
   type UnsafeAcknowledgements,
 } from "./permissions.ts";
@@ -173,24 +177,54 @@ function chooseIsolation(mode: IsolationMode, tools: HostTools, notes: string[])
   return mode === "deno" ? "deno" : "os";
 }
 
+/** Refuses net grants whose names this machine resolves to a private address now (N2). */
+async function refusePrivateNames(grants: ResolvedGrants, unsafe?: UnsafeAcknowledgements) {
+  if (unsafe?.privateNetwork === true) return;
+  for (const entry of grants.net) {
+    const address = await privateAddressOf(entry);
+    if (address) {
+      throw new TypeError(
+        `Cannot grant net "${entry}": this machine resolves it to ${address}, a loopback, private or local address; pass unsafe.privateNetwork to accept`,
+      );
+    }
+  }
+}
+
+/** The host's environment, the Deno dir and the rest of what plugbox sets for a plugin. */
+function pluginEnv(denoDir: string, home: string, cwd: string): Record<string, string> {
+  return {
+    DENO_DIR: denoDir,
+    HOME: home,
+    DENO_NO_UPDATE_CHECK: "1",
+    NO_COLOR: "1",
+    // WebGPU needs no permission; with no backend it finds no adapter (A1).
+    DENO_WEBGPU_BACKEND: "none",
+    // bwrap sets PWD for its --chdir; both layers set it, so the plan is the exact environment.
+    PWD: cwd,
+  };
+}
+
 /**
  * Plans a start without spawning anything: the snapshot is taken, the
- * module graph checked (cached by content), and the exact command, argv and
- * environment decided. The host spawns only plans made here; users reach it
- * as {@linkcode previewStart}.
+ * module graph checked (in the run's own view; cached by everything that
+ * decided it), and the exact command, argv and environment decided. The
+ * host spawns only plans made here; users reach it as
+ * {@linkcode previewStart}.
  */
 export async function planPlugin(
   module: string | URL,
   options: LaunchOptions = {},
 ): Promise<LaunchPlan> {
   const entry = resolveEntry(module);
-  const root = Deno.realPathSync(
+  const root = canonicalPath(
     options.root === undefined ? dirname(entry) : toPath(options.root, "root"),
   );
   const name = options.name ?? basename(root);
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
     throw new TypeError(
-      `Cannot start plugin: name "${name}" must be letters, digits, ".", "_" or "-" (at most 64)`,
+      `Cannot start plugin: name ${
+        JSON.stringify(name).slice(0, 80)
+      } must be letters, digits, ".", "_" or "-" (at most 64)`,
     );
   }
   if (!isWithin(entry, root)) {
@@ -207,16 +241,23 @@ export async function planPlugin(
   );
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   await Deno.mkdir(cacheDir, { recursive: true });
-  const cache = Deno.realPathSync(cacheDir);
-  const deno = Deno.realPathSync(Deno.execPath());
+  const cache = canonicalPath(cacheDir);
+  const deno = canonicalPath(Deno.execPath());
   const tools = await detectTools(deno);
   const notes: string[] = [];
   const isolation = chooseIsolation(options.isolation ?? "auto", tools, notes);
+  const hostIsRoot = runsAsRoot();
   let grants = resolveGrants(options.permissions, {
     unsafe: options.unsafe,
     codeRoots: codeRoots(root, cache, deno),
     hostEnv: (key) => Deno.env.get(key),
+    runtimeNames: runtimeNames(
+      [...new Set([deno, ...await denoLibraries(deno), ...ownRuntimeFiles()])],
+      join(cache, "runtime-names"),
+    ),
+    hostIsRoot,
   });
+  await refusePrivateNames(grants, options.unsafe);
   const sdk = await ensureSdk(cache, deno);
   const snapshot = await takeSnapshot(root, entry, {
     plugin: name,
@@ -226,39 +267,41 @@ export async function planPlugin(
   const review = applyManifest(name, snapshot.dir, grants, options.manifest ?? "refuse", notes);
   if (options.manifest === "narrow") grants = narrowGrants(grants, review.uncovered);
   const { denoDir, home } = await pluginDirs(cache, root, name);
-  const baseEnv = {
-    DENO_DIR: denoDir,
-    HOME: home,
-    DENO_NO_UPDATE_CHECK: "1",
-    NO_COLOR: "1",
-    // bwrap sets PWD for its --chdir; both layers set it, so the plan is the exact environment.
-    PWD: snapshot.dir,
+  const env = pluginEnv(denoDir, home, snapshot.dir);
+  const wrap = async (mounts: MountPlan, memoryMiB: number) => {
+    const limits = { dataLimitBytes: (memoryMiB + RESERVED_MIB) * 1024 * 1024, root: hostIsRoot };
+    return isolation === "os"
+      ? osPrefix(tools, await bwrapArgs(mounts), limits)
+      : denoPrefix(tools, limits);
   };
-  const wrapFor = (memoryMiB: number) => {
-    const limits = { dataLimitBytes: (memoryMiB + RESERVED_MIB) * 1024 * 1024 };
-    return async (mounts: MountPlan) =>
-      isolation === "os"
-        ? osPrefix(tools, await bwrapArgs(mounts), limits)
-        : denoPrefix(tools, limits);
-  };
-  const wrap = wrapFor(memory);
   if (isolation === "deno") {
     notes.push(...missingHardening(tools).map((m) => `missing hardening: ${m}`));
     checkGrantLinks(name, grants);
   }
+  const mounts: MountPlan = {
+    deno,
+    readOnly: [snapshot.dir, sdk.dir, home, ...grants.read],
+    readWrite: [denoDir, ...grants.write],
+    net: grants.net.length > 0 || grants.all,
+    dev: true,
+    tmpBytes: 64 * 1024 * 1024,
+    cwd: snapshot.dir,
+  };
+  // The check runs in the run's own view (V1): the same mounts, namespaces,
+  // environment and loading flags. Two things differ, and both only make it
+  // stricter: no /dev (every device is outside the roots, and an import of
+  // one fails fast instead of reading forever) and a small memory cap.
   const graph = await verifyGraph({
     name,
     root,
     deno,
     snapshot,
     sdk,
-    // `deno info` gets a small memory cap of its own: an import of a device must cost little.
-    wrap: wrapFor(PREFLIGHT_MIB),
-    env: baseEnv,
+    isolation,
+    prefix: await wrap({ ...mounts, dev: false }, PREFLIGHT_MIB),
+    env,
     cacheDir: cache,
     timeoutMs,
-    denoDir,
-    home,
   });
   const nonce = crypto.randomUUID().replaceAll("-", "");
   const denoArgs = [
@@ -274,23 +317,14 @@ export async function planPlugin(
     snapshot.entry,
     `${NONCE_FLAG}=${nonce}`,
   ];
-  const prefix = await wrap({
-    deno,
-    readOnly: [snapshot.dir, sdk.dir, home, ...grants.read],
-    readWrite: [denoDir, ...grants.write],
-    net: grants.net.length > 0 || grants.all,
-    dev: true,
-    tmpBytes: 64 * 1024 * 1024,
-    cwd: snapshot.dir,
-  });
-  const [command, ...wrapperArgs] = [...prefix, deno];
+  const [command, ...wrapperArgs] = [...await wrap(mounts, memory), deno];
   const plan: LaunchPlan = {
     name,
     isolation,
     notes,
     command,
     args: [...wrapperArgs, ...denoArgs],
-    env: { ...grants.env, ...baseEnv },
+    env: { ...grants.env, ...env },
     cwd: snapshot.dir,
     root,
     snapshot,

@@ -10,8 +10,9 @@
 import { join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { PreflightError } from "../errors.ts";
+import { neutralize } from "../wire/mod.ts";
 import { runCaptured } from "./exec.ts";
-import { isWithin } from "./permissions.ts";
+import { isWithin } from "./paths.ts";
 
 /** How to run `deno info` for one plugin. */
 export interface GraphCheck {
@@ -30,6 +31,8 @@ export interface GraphCheck {
   importMap: string;
   env: Record<string, string>;
   timeoutMs: number;
+  /** The verdict's key: what the check decided under (see graph_cache.ts). */
+  view: string;
 }
 
 interface InfoModule {
@@ -83,14 +86,25 @@ function realPathOf(path: string): string | undefined {
   }
 }
 
-/** What is wrong with one module, or undefined when it is allowed. */
+/**
+ * What is wrong with one module, or undefined when it is allowed. A local
+ * module must lie in the allowed roots both as spelled (the path Deno will
+ * open at run time, in whatever view it has then) and as its real path now
+ * (V1): a link outside the roots that points in at check time could point
+ * elsewhere at run time, or in another view.
+ */
 function judge(check: GraphCheck, module: InfoModule): { reason: string; why: string } | undefined {
   const { specifier } = module;
   const scheme = specifier.slice(0, specifier.indexOf(":") + 1);
   if (scheme === "file:") {
-    const path = module.local ?? fileURLToPath(specifier);
+    const spelled = fileURLToPath(specifier);
+    const path = module.local ?? spelled;
     const real = realPathOf(path) ?? path;
-    if (!check.allowedRoots.some((root) => isWithin(real, root))) {
+    const inside = (p: string) => check.allowedRoots.some((root) => isWithin(p, root));
+    if (!inside(spelled) || !inside(path)) {
+      return { reason: "outside-root", why: `leaves the plugin's folder ("${spelled}")` };
+    }
+    if (!inside(real)) {
       return { reason: "outside-root", why: `leaves the plugin's folder (real path "${real}")` };
     }
     if (module.error) return { reason: "unresolved", why: `cannot be loaded: ${module.error}` };
@@ -164,7 +178,10 @@ export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
     throw new PreflightError({
       plugin: check.plugin,
       reason: "graph-failed",
-      detail: names.length ? `${why}; suspicious imports: ${names.join(", ")}` : why,
+      detail: neutralize(
+        names.length ? `${why}; suspicious imports: ${names.join(", ")}` : why,
+        4000,
+      ),
     });
   }
   const info = JSON.parse(result.stdout) as { modules: InfoModule[] };
@@ -182,7 +199,10 @@ export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
         reason: problem.reason,
         specifier: written,
         importer,
-        detail: `import "${written}"${importer ? ` in "${importer}"` : ""} ${problem.why}`,
+        detail: neutralize(
+          `import "${written}"${importer ? ` in "${importer}"` : ""} ${problem.why}`,
+          2000,
+        ),
       }),
     );
   }
@@ -221,6 +241,11 @@ export interface GraphSummary {
   sdkModules: number;
   /** Node built-ins imported (`node:fs`, ...), which Deno's permissions govern. */
   builtins: string[];
+  /**
+   * The view the verdict was made in: a hash of the isolation, the mounts
+   * and flags (the run's own), the environment, Deno and the SDK.
+   */
+  view: string;
 }
 
 function summarise(check: GraphCheck, modules: InfoModule[]): GraphSummary {
@@ -243,5 +268,6 @@ function summarise(check: GraphCheck, modules: InfoModule[]): GraphSummary {
     bytes,
     sdkModules,
     builtins: builtins.sort(),
+    view: check.view,
   };
 }

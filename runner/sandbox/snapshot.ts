@@ -11,6 +11,7 @@ import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import { PreflightError } from "../errors.ts";
+import { neutralize } from "../wire/mod.ts";
 
 /**
  * Bounds on what a plugin folder may hold.
@@ -99,8 +100,9 @@ interface Walk {
   bytes: number;
 }
 
+// File names come from the plugin's folder: the message shows them neutralised (N1).
 function refuse(walk: Walk, reason: string, path: string, detail: string): never {
-  throw new PreflightError({ plugin: walk.plugin, reason, path, detail });
+  throw new PreflightError({ plugin: walk.plugin, reason, path, detail: neutralize(detail, 2000) });
 }
 
 function kindOf(info: Deno.FileInfo): string {
@@ -128,7 +130,7 @@ export async function readUnchanged(
       plugin,
       reason: "special-file",
       path,
-      detail: `"${path}" changed while it was being copied (${why})`,
+      detail: neutralize(`"${path}" changed while it was being copied (${why})`, 2000),
     });
   };
   let handle: FileHandle;

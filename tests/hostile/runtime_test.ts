@@ -158,7 +158,14 @@ for (const isolation of ISOLATIONS) {
         await plugin.api(Probe).attempt(),
         "NODE_OPTIONS code ran: false; DENO_V8_FLAGS applied: false",
       );
-      const expected = ["DENO_DIR", "DENO_NO_UPDATE_CHECK", "HOME", "NO_COLOR", "PWD"];
+      const expected = [
+        "DENO_DIR",
+        "DENO_NO_UPDATE_CHECK",
+        "DENO_WEBGPU_BACKEND",
+        "HOME",
+        "NO_COLOR",
+        "PWD",
+      ];
       assert.deepEqual(Object.keys(plugin.plan.env).sort(), expected);
       const environ = Deno.readTextFileSync(`/proc/${pluginDenoPid(plugin.plan.nonce)}/environ`);
       const actual = Object.fromEntries(

@@ -142,14 +142,9 @@ function suspects(check: GraphCheck): string[] {
   return found.slice(0, 5);
 }
 
-/**
- * Resolves the plugin's module graph and refuses the start when any module
- * is outside the allowed roots, remote, from a registry or unresolvable.
- *
- * @throws {PreflightError} naming the import and the file that imports it.
- */
-export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
-  const args = [
+/** The `deno info` arguments: the run's own loading flags, so it resolves what the run loads. */
+export function infoArgs(check: Pick<GraphCheck, "importMap" | "entry">): string[] {
+  return [
     "info",
     "--json",
     "--no-config",
@@ -159,6 +154,16 @@ export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
     `--import-map=${check.importMap}`,
     check.entry,
   ];
+}
+
+/**
+ * Resolves the plugin's module graph and refuses the start when any module
+ * is outside the allowed roots, remote, from a registry or unresolvable.
+ *
+ * @throws {PreflightError} naming the import and the file that imports it.
+ */
+export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
+  const args = infoArgs(check);
   const [command, ...prefix] = [...check.prefix, check.deno];
   const result = await runCaptured(command, [...prefix, ...args], {
     timeoutMs: check.timeoutMs,

@@ -215,3 +215,16 @@ Deno.test("plug --help and each command's --help", async () => {
     }
   }
 });
+
+Deno.test("plug neutralises every line it writes, whatever wrote it", async () => {
+  const { main } = await import("../../cli.ts");
+  const lines: string[] = [];
+  const code = await main(["evil\u202e\x1b[2J\nforged"], {
+    out: (l) => lines.push(l),
+    err: (l) => lines.push(l),
+  });
+  assert.equal(code, 2);
+  // One line (an error is its first line), and nothing in it a terminal would obey.
+  assert.deepEqual(lines, ['UsageError: unknown command "evil\\u{202e}\\x1b[2J']);
+});
+

@@ -227,4 +227,3 @@ Deno.test("plug neutralises every line it writes, whatever wrote it", async () =
   // One line (an error is its first line), and nothing in it a terminal would obey.
   assert.deepEqual(lines, ['UsageError: unknown command "evil\\u{202e}\\x1b[2J']);
 });
-

@@ -157,7 +157,7 @@ for (const isolation of ISOLATIONS) {
     await using service = recordingServer();
     for (const alias of aliases) {
       await refusedGrant(
-        startPlugin(hostile("t8_escalating_grants.ts"), {
+        startPlugin(hostile("t18_local_alias.ts"), {
           contracts: [Probe],
           isolation: isolation as "auto",
           permissions: { net: [`${alias}:${service.port}`] },
@@ -183,7 +183,7 @@ Deno.test("T18: the hosts file is read whatever the name, and *.internal counts 
   assert.equal(await privateAddressOf("DB.corp.example.", options), "10.1.2.3");
   assert.equal(await privateAddressOf("example.com:443", options), undefined);
   await refusedGrant(
-    startPlugin(hostile("t8_escalating_grants.ts"), {
+    startPlugin(hostile("t18_local_alias.ts"), {
       contracts: [Probe],
       permissions: { net: ["metadata.google.internal:80"] },
     }),
@@ -194,10 +194,10 @@ Deno.test("T18: the hosts file is read whatever the name, and *.internal counts 
 Deno.test("T18 control: without plugbox a hosts-file alias reaches the host's own service", async () => {
   const [alias] = hostsAliases();
   await using service = recordingServer();
-  const run = await plainRun(hostile("t8_escalating_grants.ts"), {
+  const run = await plainRun(hostile("t18_local_alias.ts"), {
     config: true,
     flags: [`--allow-net=${alias}:${service.port}`],
-    args: ["fetch", `http://${alias}:${service.port}/admin`],
+    args: [`http://${alias}:${service.port}/admin`],
   });
   assert.match(run.stderr, /fetched: ok/);
   assert.deepEqual(service.requests, ["GET /admin HTTP/1.1"]);

@@ -191,7 +191,7 @@ async function symlinkedInstall() {
   await Deno.mkdir(join(base, "real-app"));
   await Deno.symlink(join(base, "real-app"), join(base, "app"));
   const mod = new URL("../../mod.ts", import.meta.url).href;
-  const plugin = hostile("t21_kernel_effects.ts");
+  const plugin = hostile("t15_rewrites_host.ts");
   await Deno.writeTextFile(
     join(base, "real-app", "host.ts"),
     `import { previewStart } from "${mod}";\n` +
@@ -234,12 +234,12 @@ Deno.test("T15 control: the host's own folder, as spelled, does not contain its 
   const real = join(install.base, "real-app");
   assert.ok(!real.startsWith(dirname(install.host)), "a comparison by spelling misses it");
   // A plugin with that write grant rewrites the host's entry...
-  await using folder = await pluginFolder({
-    "main.ts": `Deno.writeTextFileSync(${
-      JSON.stringify(join(real, "host.ts"))
-    }, 'console.log("INJECTED CODE RAN WITH THE HOST\\'S PERMISSIONS");');\n`,
+  const rewrite = await plainRun(hostile("t15_rewrites_host.ts"), {
+    config: true,
+    flags: [`--allow-write=${real}`],
+    args: [join(real, "host.ts")],
   });
-  await plainRun(join(folder.dir, "main.ts"), { flags: [`--allow-write=${real}`] });
+  assert.match(rewrite.stderr, /rewrote /);
   // ...and the next host start runs it, with every permission the host has.
   const next = await plainRun(install.host, { flags: ["-A"] });
   assert.match(next.stdout, /INJECTED CODE RAN WITH THE HOST'S PERMISSIONS/);

@@ -6,83 +6,14 @@
 
 import { existsSync } from "node:fs";
 import { z } from "zod";
-import { ownRuntimeFiles, refuseEnvName, type RuntimeNames, runtimeNames } from "./env_names.ts";
+import type { RuntimeNames } from "./env_names.ts";
+import { checkWrites, envGrants } from "./grant_rules.ts";
 import { canonicalNetGrant, isPrivateHost } from "./net.ts";
-import { absolutePath, canonicalPath, isWithin } from "./paths.ts";
+import { absolutePath, canonicalPath } from "./paths.ts";
+import { SYS_ACTIONS, SYS_NAMES, type SysName } from "./sys_names.ts";
 
-/**
- * The values Deno 2.9.6 accepts for `--allow-sys`: the reads in
- * {@linkcode SYS_READS} and the actions in {@linkcode SYS_ACTIONS}. A name
- * Deno adds later is in neither list, so it cannot be granted until plugbox
- * has classified it.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { SYS_NAMES, type SysName } from "./permissions.ts";
- *
- * const isSysName = (name: string): name is SysName =>
- *   (SYS_NAMES as readonly string[]).includes(name);
- * assert.ok(isSysName("hostname") && !isSysName("env"));
- * ```
- */
-export const SYS_NAMES = [
-  "hostname",
-  "osRelease",
-  "osUptime",
-  "loadavg",
-  "networkInterfaces",
-  "systemMemoryInfo",
-  "uid",
-  "gid",
-  "cpus",
-  "homedir",
-  "getegid",
-  "username",
-  "statfs",
-  "getPriority",
-  "setPriority",
-  "userInfo",
-] as const;
-
-/**
- * One of Deno's `--allow-sys` names, as listed in {@linkcode SYS_NAMES}.
- *
- * @example
- * ```ts
- * import type { Permissions, SysName } from "./permissions.ts";
- *
- * const sys: SysName[] = ["hostname", "osRelease"];
- * const permissions: Permissions = { sys };
- * ```
- */
-export type SysName = (typeof SYS_NAMES)[number];
-
-/**
- * Sys names that act on processes or the machine rather than read about
- * it (`setPriority` renices other processes): granted only with
- * `unsafe.sysActions`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { SYS_ACTIONS } from "./permissions.ts";
- * assert.ok(SYS_ACTIONS.includes("setPriority"));
- * ```
- */
-export const SYS_ACTIONS: readonly SysName[] = ["setPriority"];
-
-/**
- * Sys names that only read information about the machine: grantable.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { SYS_READS } from "./permissions.ts";
- * assert.ok(SYS_READS.includes("hostname") && !SYS_READS.includes("setPriority"));
- * ```
- */
-export const SYS_READS: readonly SysName[] = SYS_NAMES.filter((n) => !SYS_ACTIONS.includes(n));
+export { SYS_ACTIONS, SYS_NAMES, SYS_READS, type SysName } from "./sys_names.ts";
+export { runsAsRoot } from "./grant_rules.ts";
 
 /**
  * What a host may grant a plugin. Every field is optional and empty means denied.
@@ -278,67 +209,8 @@ function realPath(kind: string, path: string, cwd: string): string {
   return real;
 }
 
-/** Whether this process runs as root, from `Deno.uid()` or, without sys permission, /proc. */
-export function runsAsRoot(): boolean {
-  try {
-    return Deno.uid() === 0;
-  } catch {
-    try {
-      return Deno.statSync("/proc/self").uid === 0;
-    } catch {
-      return false;
-    }
-  }
-}
-
 function unique(values: string[]): string[] {
   return [...new Set(values)].sort();
-}
-
-function checkWrites(
-  write: string[],
-  ack: UnsafeAcknowledgements,
-  options: ResolveGrantsOptions,
-): void {
-  if (!ack.writeCode) {
-    for (const path of write) {
-      const root = (options.codeRoots ?? []).find((r) => isWithin(path, r) || isWithin(r, path));
-      if (root) {
-        refuse(
-          `write "${path}": it overlaps "${root}", which holds code; pass unsafe.writeCode to accept`,
-        );
-      }
-    }
-  }
-  if (write.length > 0 && !ack.writeAsRoot && (options.hostIsRoot ?? runsAsRoot())) {
-    refuse(
-      `write "${
-        write[0]
-      }": the host runs as root, so the plugin's files would be root's and it could leave set-UID executables or world-writable folders there; pass unsafe.writeAsRoot to accept`,
-    );
-  }
-}
-
-function envGrants(
-  requested: Permissions["env"],
-  options: ResolveGrantsOptions,
-): Record<string, string> {
-  const given = Array.isArray(requested) ? requested : Object.keys(requested ?? {});
-  if (given.length > 0) {
-    const names = options.runtimeNames ?? runtimeNames(ownRuntimeFiles());
-    for (const name of given) {
-      const why = refuseEnvName(name, names);
-      if (why) refuse(`env "${name}": it ${why}`);
-    }
-  }
-  const env: Record<string, string> = {};
-  if (Array.isArray(requested)) {
-    for (const name of requested) {
-      const value = options.hostEnv?.(name);
-      if (value !== undefined) env[name] = value;
-    }
-  } else if (requested) Object.assign(env, requested);
-  return env;
 }
 
 /**

@@ -561,7 +561,7 @@ export const MUTATIONS: Mutation[] = [
     id: "write-as-root",
     source: "T21 a root host's plugin leaving set-UID files",
     mitigation: "a root host's write grant needs unsafe.writeAsRoot",
-    file: "runner/sandbox/permissions.ts",
+    file: "runner/sandbox/grant_rules.ts",
     search: "if (write.length > 0 && !ack.writeAsRoot && (options.hostIsRoot ?? runsAsRoot())) {",
     replace: "if (write.length < 0) {",
     tests: [`${HOSTILE}/kernel_test.ts`],

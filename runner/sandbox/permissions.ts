@@ -265,13 +265,16 @@ export function resolveGrants(
   const read = unique((p.read ?? []).map((x) => realPath("read", x, cwd)));
   const write = unique((p.write ?? []).map((x) => realPath("write", x, cwd)));
   checkWrites(write, ack, options);
-  // The canonical form is what Deno compares against, so it is what is checked and passed.
+  // The canonical form is what Deno compares against, so it is what is passed; and what
+  // the host wrote is classified in that form too (isPrivateHost canonicalises).
   const net = unique((p.net ?? []).map((entry) => canonicalNetGrant(entry)!));
   if (!ack.privateNetwork) {
-    const local = net.find((n) => isPrivateHost(n));
+    const local = (p.net ?? []).find((entry) => isPrivateHost(entry));
     if (local) {
       refuse(
-        `net "${local}": it is a loopback, private or local address; pass unsafe.privateNetwork to accept`,
+        `net "${
+          canonicalNetGrant(local)
+        }": it is a loopback, private or local address; pass unsafe.privateNetwork to accept`,
       );
     }
   }

@@ -39,7 +39,7 @@ import {
   type UnsafeAcknowledgements,
 } from "./permissions.ts";
 import type { GraphSummary } from "./preflight.ts";
-import { NONCE_FLAG } from "../wire/mod.ts";
+import { neutralize, NONCE_FLAG } from "../wire/mod.ts";
 import { ensureSdk } from "./sdk.ts";
 import { type Snapshot, type SnapshotLimits, takeSnapshot } from "./snapshot.ts";
 
@@ -222,14 +222,16 @@ export async function planPlugin(
   const name = options.name ?? basename(root);
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
     throw new TypeError(
-      `Cannot start plugin: name ${
-        JSON.stringify(name).slice(0, 80)
-      } must be letters, digits, ".", "_" or "-" (at most 64)`,
+      `Cannot start plugin: name "${
+        neutralize(name, 80)
+      }" must be letters, digits, ".", "_" or "-" (at most 64)`,
     );
   }
   if (!isWithin(entry, root)) {
     throw new TypeError(
-      `Cannot start plugin "${name}": module "${entry}" is not inside root "${root}"`,
+      `Cannot start plugin "${name}": module "${neutralize(entry)}" is not inside root "${
+        neutralize(root)
+      }"`,
     );
   }
   const memory = validateNumber("memoryLimitMiB", options.memoryLimitMiB ?? 512, 32, 65536);

@@ -277,7 +277,7 @@ export const MUTATIONS: Mutation[] = [
     mitigation: "a stderr line is cut at 8 KiB",
     file: "runner/host/stderr.ts",
     search: "if (piece.length > room) {",
-    replace: "if (room < 0) {",
+    replace: "if (piece.length > room && piece.length < 0) {",
     tests: ["tests/host/stderr_test.ts"],
   },
   {
@@ -287,7 +287,7 @@ export const MUTATIONS: Mutation[] = [
     file: "runner/wire/peer.ts",
     search: "const flushed = this.#closed ? undefined : this.#options.flushed?.();",
     replace: "const flushed = undefined as Promise<unknown> | undefined;",
-    tests: ["tests/wire/peer_test.ts", "tests/host/faults_test.ts"],
+    tests: ["tests/wire/peer_slots_test.ts"],
   },
   {
     id: "inbound-pause",

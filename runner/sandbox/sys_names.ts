@@ -47,6 +47,7 @@ export const SYS_NAMES = [
  * @example
  * ```ts
  * import type { SysName } from "./sys_names.ts";
+ * import type { Permissions } from "./permissions.ts";
  *
  * const sys: SysName[] = ["hostname", "osRelease"];
  * const permissions: Permissions = { sys };

@@ -6,7 +6,9 @@
  * reaper, pid 1 inside) stopped while the plugin runs: when the plugin
  * exits it stays a zombie, whose wait status the kernel shows in
  * `/proc/<pid>/stat`; plugbox reads it and lets the reaper go on. The
- * status is the kernel's, so it cannot be faked from inside.
+ * status is the kernel's, so it cannot be faked from inside. Deno lets a
+ * host read /proc/<pid> only with --allow-all; without it nothing is
+ * stopped and the caller falls back to bubblewrap's code.
  * @module
  */
 
@@ -154,6 +156,9 @@ export class ExitWatch {
   }
 
   async #attach(timeoutMs: number): Promise<boolean> {
+    // Deno opens /proc/<pid> only to --allow-all, and signals only to an unscoped --allow-run:
+    // without them there is nothing to watch with (and nothing is stopped).
+    if (readText(`/proc/${this.#wrapper}/stat`) === undefined) return false;
     const end = Date.now() + timeoutMs;
     let pause = 1;
     while (!this.#ended && Date.now() < end) {

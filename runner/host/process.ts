@@ -51,6 +51,8 @@ const OUT_OF_MEMORY = /out of memory|Reached heap limit|Failed to reserve virtua
 // SIGTRAP and SIGABRT: how V8 ends a process on a fatal error. Only a real
 // signal counts: a plugin can exit with any code it likes.
 const FATAL_SIGNALS: ReadonlySet<string> = new Set(["SIGTRAP", "SIGABRT", "SIGSEGV"]);
+// bubblewrap's codes for them (128 + n), used only when plugbox cannot read the real status.
+const FATAL_CODES: ReadonlySet<number> = new Set([133, 134, 139]);
 
 function wait(ms: number): { promise: Promise<false>; cancel(): void } {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -120,7 +122,11 @@ export class PluginProcess {
     // Under the OS layer the plugin's own wait status, when plugbox could read it.
     const ended = real ??
       { code: status.signal === null ? status.code : null, signal: status.signal };
-    const fatal = ended.signal !== null && FATAL_SIGNALS.has(ended.signal);
+    // Without it (a host without --allow-all cannot read /proc), bubblewrap's 128 + n is all
+    // there is: such a code with V8's words counts as out of memory, as the README says.
+    const guessed = this.#watch !== undefined && real === undefined && ended.code !== null &&
+      FATAL_CODES.has(ended.code);
+    const fatal = (ended.signal !== null && FATAL_SIGNALS.has(ended.signal)) || guessed;
     let reason: ExitStatus["reason"] = this.#intent ?? "exited";
     if (this.#intent !== "killed" && fatal && OUT_OF_MEMORY.test(stderrTail)) {
       reason = "out-of-memory";

@@ -12,16 +12,29 @@ function refuse(detail: string): never {
   throw new TypeError(`Cannot grant ${detail}`);
 }
 
-/** Whether this process runs as root, from `Deno.uid()` or, without sys permission, /proc. */
+/**
+ * Whether this process runs as root: from `Deno.uid()` when sys permission
+ * allows it, else from the owner of a file it makes (never a prompt).
+ */
 export function runsAsRoot(): boolean {
+  // Asked without a prompt: a host without sys permission is not interrupted by plugbox.
   try {
-    return Deno.uid() === 0;
-  } catch {
-    try {
-      return Deno.statSync("/proc/self").uid === 0;
-    } catch {
-      return false;
+    if (Deno.permissions.querySync({ name: "sys", kind: "uid" }).state === "granted") {
+      return Deno.uid() === 0;
     }
+  } catch {
+    // no permissions API here: ask /proc
+  }
+  // Deno guards /proc/self and /proc/<pid> behind --allow-all; a file this process makes is
+  // owned by its effective uid, and the host may write (it keeps a cache).
+  let probe: string | undefined;
+  try {
+    probe = Deno.makeTempFileSync({ prefix: "plugbox-uid-" });
+    return Deno.statSync(probe).uid === 0;
+  } catch {
+    return false;
+  } finally {
+    if (probe) Deno.removeSync(probe);
   }
 }
 

@@ -142,7 +142,8 @@ export interface ResolveOptions {
   timeoutMs?: number;
   /**
    * Ask the system resolver (getaddrinfo: the hosts file, DNS, whatever
-   * nsswitch says) too.
+   * nsswitch says) too; only when this process has net permission, so the
+   * lookup never prompts.
    * @default {true}
    */
   system?: boolean;
@@ -176,6 +177,8 @@ function isPrivateAddress(address: string): boolean {
 }
 
 async function systemAddresses(host: string, timeoutMs: number): Promise<string[]> {
+  // Without net permission the lookup would prompt (or fail): the hosts file alone answers then.
+  if (Deno.permissions.querySync({ name: "net", host }).state !== "granted") return [];
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error("timed out")), timeoutMs);

@@ -70,7 +70,7 @@ function withTail(message: string, tail: string): string {
 
 /**
  * What the plugin reported, as the plugin reported it: a claim, never one
- * of plugbox's own verdicts (C1). Every string in it came from the plugin
+ * of plugbox's own verdicts (THREATS T22). Every string in it came from the plugin
  * and is neutralised to one line; `reportedBy` is always `"plugin"` and the
  * message says "reports". plugbox's own checks use other classes
  * ({@linkcode ValidationError}, {@linkcode ProtocolError},
@@ -216,7 +216,7 @@ export class PluginExitedError extends Error {
  * The plugin reports it needed a permission it was not granted (it caught
  * `Deno.errors.NotCapable`). plugbox does not observe the denial: Deno
  * enforces it inside the plugin, and this is the plugin's word for it, so
- * it is a {@linkcode PluginError} (C1), its fields are the plugin's
+ * it is a {@linkcode PluginError} (THREATS T22), its fields are the plugin's
  * neutralised words, and its message says "reports".
  *
  * @example

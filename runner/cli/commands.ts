@@ -73,7 +73,7 @@ export interface Output {
 }
 
 /**
- * Wraps an output so that every line it writes is neutralised (N1): a
+ * Wraps an output so that every line it writes is neutralised (THREATS T20): a
  * plugin's names, file names, specifiers or results cannot drive the
  * terminal or forge a line, whatever path they took to the output. Lines of
  * multi-line text (help, pretty JSON) are neutralised one by one, and
@@ -139,7 +139,7 @@ export async function callCommand(args: ParsedArgs, io: Output): Promise<number>
     const result = await plugin.call(method, params).catch((error) => {
       throw toCallError(error, plugin.name, contract, name);
     });
-    // Valid JSON, with every character that could drive a terminal escaped (N1).
+    // Valid JSON, with every character that could drive a terminal escaped (THREATS T20).
     io.out(terminalJson(result ?? null));
     return ExitCode.ok;
   } finally {

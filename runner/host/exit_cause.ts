@@ -1,5 +1,5 @@
 /**
- * How a plugin's Deno process really ended under the OS layer (X1).
+ * How a plugin's Deno process really ended under the OS layer (THREATS T23).
  * bubblewrap reaps the plugin inside its PID namespace and reports a death
  * by signal n as exit code 128 + n, which a plugin can fake with
  * `Deno.exit(128 + n)`. So plugbox holds the sandbox's init (bubblewrap's

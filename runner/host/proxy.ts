@@ -82,7 +82,7 @@ const CLAIMS: Record<number, string> = {
  * plugin's claim, so it becomes a {@linkcode PluginError} (or its
  * {@linkcode PermissionDeniedError}), never one of plugbox's own verdicts:
  * a plugin that answers "invalid params" does not get the host blamed with
- * a `ValidationError` (C1). Every string is neutralised to one line.
+ * a `ValidationError` (THREATS T22). Every string is neutralised to one line.
  */
 export function toCallError(
   error: unknown,

@@ -1,7 +1,7 @@
 /**
  * Which environment variables a plugin may be granted: only names that the
  * Deno runtime, V8 and the libraries Deno loads do not read themselves
- * (THREATS T6, E1). The list of names Deno reads keeps growing (2.9.6 reads
+ * (THREATS T6, T16). The list of names Deno reads keeps growing (2.9.6 reads
  * more than a hundred `DENO_*` names, and `OTEL_*`, `SOCKET_API_KEY`,
  * `ACTIONS_ID_TOKEN_REQUEST_URL`, ...), so plugbox does not keep one: it
  * asks the files themselves. A name is grantable only when it is spelled

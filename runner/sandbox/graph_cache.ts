@@ -1,5 +1,5 @@
 /**
- * The module-graph check, cached by everything that decided it (V1): the
+ * The module-graph check, cached by everything that decided it (THREATS T14): the
  * snapshot's content and entry, the isolation and the exact wrapper the
  * check ran under (its mounts, limits and namespaces, which are the run's
  * own), the environment, the Deno binary and version, and the SDK. A

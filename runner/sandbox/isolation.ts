@@ -145,7 +145,7 @@ export async function bwrapArgs(plan: MountPlan): Promise<string[]> {
     "--die-with-parent",
     "--new-session",
     // Not root inside its namespace, and no capabilities at all. bubblewrap
-    // always sets no-new-privileges, and mounts every bind nosuid and nodev (K1).
+    // always sets no-new-privileges, and mounts every bind nosuid and nodev (THREATS T21).
     "--uid",
     String(SANDBOX_ID),
     "--gid",

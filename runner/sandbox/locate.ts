@@ -81,7 +81,7 @@ export function resolveEntry(module: string | URL): string {
 /**
  * Folders holding code, canonical: a write grant overlapping one is refused
  * (THREATS T8). Each is real-pathed here, once, so a symlinked install or
- * Deno dir is compared by the folder it really is (P1).
+ * Deno dir is compared by the folder it really is (THREATS T15).
  */
 export function codeRoots(root: string, cacheDir: string, deno: string): string[] {
   const roots = [root, cacheDir, hostDenoDir(), dirname(deno)];

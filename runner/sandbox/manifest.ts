@@ -223,7 +223,7 @@ export function readManifest(plugin: string, dir: string): { manifest: Manifest;
   return { manifest, found: true };
 }
 
-/** What a request covers: a path request's canonical path (P1), else its value. */
+/** What a request covers: a path request's canonical path (THREATS T15), else its value. */
 function coverage(kind: PermissionKind, value: string): string {
   if (value === "*" || (kind !== "read" && kind !== "write")) return value;
   return canonicalLoose(value);

@@ -4,7 +4,7 @@
  * host's own machine or a private network needs an explicit
  * acknowledgement (THREATS T8). A name counts as private when it is spelled
  * like one or when this machine resolves it to a private address at plan
- * time, its hosts file included (N2). Answers that change after the plan
+ * time, its hosts file included (THREATS T18). Answers that change after the plan
  * (DNS rebinding) are not re-checked here.
  * @module
  */

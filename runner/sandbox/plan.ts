@@ -177,7 +177,7 @@ function chooseIsolation(mode: IsolationMode, tools: HostTools, notes: string[])
   return mode === "deno" ? "deno" : "os";
 }
 
-/** Refuses net grants whose names this machine resolves to a private address now (N2). */
+/** Refuses net grants whose names this machine resolves to a private address now (THREATS T18). */
 async function refusePrivateNames(grants: ResolvedGrants, unsafe?: UnsafeAcknowledgements) {
   if (unsafe?.privateNetwork === true) return;
   for (const entry of grants.net) {
@@ -197,7 +197,7 @@ function pluginEnv(denoDir: string, home: string, cwd: string): Record<string, s
     HOME: home,
     DENO_NO_UPDATE_CHECK: "1",
     NO_COLOR: "1",
-    // WebGPU needs no permission; with no backend it finds no adapter (A1).
+    // WebGPU needs no permission; with no backend it finds no adapter (THREATS T19).
     DENO_WEBGPU_BACKEND: "none",
     // bwrap sets PWD for its --chdir; both layers set it, so the plan is the exact environment.
     PWD: cwd,
@@ -289,7 +289,7 @@ export async function planPlugin(
     tmpBytes: 64 * 1024 * 1024,
     cwd: snapshot.dir,
   };
-  // The check runs in the run's own view (V1): the same mounts, namespaces,
+  // The check runs in the run's own view (THREATS T14): the same mounts, namespaces,
   // environment and loading flags. Two things differ, and both only make it
   // stricter: no /dev (every device is outside the roots, and an import of
   // one fails fast instead of reading forever) and a small memory cap.

@@ -90,7 +90,7 @@ function realPathOf(path: string): string | undefined {
  * What is wrong with one module, or undefined when it is allowed. A local
  * module must lie in the allowed roots both as spelled (the path Deno will
  * open at run time, in whatever view it has then) and as its real path now
- * (V1): a link outside the roots that points in at check time could point
+ * (THREATS T14): a link outside the roots that points in at check time could point
  * elsewhere at run time, or in another view.
  */
 function judge(check: GraphCheck, module: InfoModule): { reason: string; why: string } | undefined {

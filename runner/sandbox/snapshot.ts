@@ -100,7 +100,7 @@ interface Walk {
   bytes: number;
 }
 
-// File names come from the plugin's folder: the message shows them neutralised (N1).
+// File names come from the plugin's folder: the message shows them neutralised (THREATS T20).
 function refuse(walk: Walk, reason: string, path: string, detail: string): never {
   throw new PreflightError({ plugin: walk.plugin, reason, path, detail: neutralize(detail, 2000) });
 }

@@ -30,6 +30,7 @@ import {
   inspectCommand,
   type Output,
   suggestCommand,
+  terminalOutput,
 } from "./runner/cli/mod.ts";
 
 export { ExitCode, type Output } from "./runner/cli/mod.ts";
@@ -38,7 +39,8 @@ const GRANTS = `Permissions (deny by default; spelled as Deno spells them, value
   --allow-read=PATH[,PATH]     --allow-write=PATH[,PATH]    --allow-net=HOST[:PORT][,...]
   --allow-env=NAME[,NAME]      --allow-sys=NAME[,NAME]      --allow-run=PROG  --allow-ffi=LIB  --allow-all
 Acknowledgements for grants that weaken the sandbox:
-  --unsafe-private-network  --unsafe-write-code  --unsafe-run  --unsafe-ffi  --unsafe-all
+  --unsafe-private-network  --unsafe-write-code  --unsafe-sys-actions  --unsafe-write-as-root
+  --unsafe-run  --unsafe-ffi  --unsafe-all
 Sandbox:
   --isolation=auto|os|deno   (default auto: bubblewrap where it works)
   --memory=MB                heap cap; writable memory is capped too (default 512)
@@ -154,8 +156,9 @@ const COMMANDS: Record<
  */
 export async function main(
   args: readonly string[],
-  io: Output = { out: (line) => console.log(line), err: (line) => console.error(line) },
+  output: Output = { out: (line) => console.log(line), err: (line) => console.error(line) },
 ): Promise<number> {
+  const io = terminalOutput(output);
   let verbose = false;
   try {
     const parsed = parseArgs(args);

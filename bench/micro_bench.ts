@@ -8,6 +8,7 @@ import { z } from "zod";
 import { classifyMessage } from "../runner/wire/protocol.ts";
 import { classifyLine, classifyScanned } from "../runner/wire/envelope.ts";
 import { scanJson } from "../runner/wire/json_scan.ts";
+import { neutralize } from "../runner/wire/text.ts";
 
 const args = z.tuple([z.string()]);
 const result = z.string();
@@ -98,4 +99,19 @@ Deno.bench("60 KiB unasked answer: scanJson + classifyScanned (envelope only)", 
   group: "unasked",
 }, () => {
   classifyScanned(wideBytes, scanJson(wideBytes, caps));
+});
+
+// neutralize() runs on every stderr line and every string a plugin sends.
+const asciiLine = "info: summarised 3 files in 12 ms, 4096 bytes, ok ".repeat(3);
+const mixedLine = "résumé 日本語 \u202egpj.exe\x1b[2J done ".repeat(6);
+// deno-lint-ignore no-control-regex
+const C0_C1 = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+Deno.bench("neutralize: printable ASCII line", { group: "neutralize", baseline: true }, () => {
+  neutralize(asciiLine);
+});
+Deno.bench("neutralize: the same line, C0/C1 regex only (before)", { group: "neutralize" }, () => {
+  asciiLine.replace(C0_C1, "?");
+});
+Deno.bench("neutralize: Unicode line with bidi and escapes", { group: "neutralize" }, () => {
+  neutralize(mixedLine);
 });

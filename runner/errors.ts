@@ -69,7 +69,12 @@ function withTail(message: string, tail: string): string {
 }
 
 /**
- * An error thrown by the plugin's implementation, as the plugin reported it.
+ * What the plugin reported, as the plugin reported it: a claim, never one
+ * of plugbox's own verdicts (THREATS T22). Every string in it came from the plugin
+ * and is neutralised to one line; `reportedBy` is always `"plugin"` and the
+ * message says "reports". plugbox's own checks use other classes
+ * ({@linkcode ValidationError}, {@linkcode ProtocolError},
+ * {@linkcode PreflightError}, {@linkcode PluginExitedError}).
  *
  * @example
  * ```ts
@@ -79,31 +84,42 @@ function withTail(message: string, tail: string): string {
  *   plugin: "calc", method: "calc.divide", code: -32000,
  * });
  * assert.ok(error.name === "PluginError" && error.remoteName === "RangeError");
+ * assert.equal(error.message, 'Plugin "calc" reports "calc.divide" failed: RangeError: too big');
  * ```
  */
 export class PluginError extends Error {
-  /** Always `"PluginError"`. */
-  override name = "PluginError" as const;
+  /** `"PluginError"`, or a subclass's name. */
+  override name: "PluginError" | "PermissionDeniedError" = "PluginError";
+  /** Always `"plugin"`: the content is the plugin's claim. */
+  readonly reportedBy = "plugin" as const;
   /** The plugin's name. */
   readonly plugin: string;
   /** The wire method that failed, `contract.method`. */
   readonly method: string;
-  /** The JSON-RPC error code. */
+  /** The JSON-RPC error code the plugin sent. */
   readonly code: number;
   /** The `name` of the error thrown in the plugin, as the plugin reported it. */
   readonly remoteName: string;
-  /** The JSON-RPC `data` member, if any. */
+  /** The JSON-RPC `data` member, as the plugin sent it (untrusted; neutralise before showing). */
   readonly data: unknown;
+  /** Issues the plugin reported with arguments or its result (`-32602`, `-32002`), neutralised. */
+  readonly issues: ValidationIssue[];
 
   /** Builds the error; see the class for what each field means. */
   constructor(
     remoteName: string,
     remoteMessage: string,
-    fields: { plugin: string; method: string; code: number; data?: unknown },
+    fields: {
+      plugin: string;
+      method: string;
+      code: number;
+      data?: unknown;
+      issues?: ValidationIssue[];
+    },
     options?: ErrorOptions,
   ) {
     super(
-      `Plugin "${fields.plugin}" failed "${fields.method}": ${remoteName}: ${remoteMessage}`,
+      `Plugin "${fields.plugin}" reports "${fields.method}" failed: ${remoteName}: ${remoteMessage}`,
       options,
     );
     this.plugin = fields.plugin;
@@ -111,6 +127,7 @@ export class PluginError extends Error {
     this.code = fields.code;
     this.remoteName = remoteName;
     this.data = fields.data;
+    this.issues = fields.issues ?? [];
   }
 }
 
@@ -196,43 +213,53 @@ export class PluginExitedError extends Error {
 }
 
 /**
- * The plugin needed a permission it was not granted (`Deno.errors.NotCapable`
- * inside the plugin, or a grant the manifest policy refused).
+ * The plugin reports it needed a permission it was not granted (it caught
+ * `Deno.errors.NotCapable`). plugbox does not observe the denial: Deno
+ * enforces it inside the plugin, and this is the plugin's word for it, so
+ * it is a {@linkcode PluginError} (THREATS T22), its fields are the plugin's
+ * neutralised words, and its message says "reports".
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { PermissionDeniedError } from "./errors.ts";
+ * import { PermissionDeniedError, PluginError } from "./errors.ts";
  * const error = new PermissionDeniedError({ plugin: "hello", permission: "read", target: "/etc/hostname" });
  * assert.ok(error.permission === "read" && error.target === "/etc/hostname");
+ * assert.ok(error instanceof PluginError && error.reportedBy === "plugin");
  * ```
  */
-export class PermissionDeniedError extends Error {
+export class PermissionDeniedError extends PluginError {
   /** Always `"PermissionDeniedError"`. */
   override name = "PermissionDeniedError" as const;
-  /** The plugin's name. */
-  readonly plugin: string;
-  /** The wire method that was running, if any. */
-  readonly method: string | undefined;
   /** The Deno permission kind: `read`, `write`, `net`, `env`, `sys`, `run`, `ffi`, `import`. */
   readonly permission: string;
-  /** What was asked for (a path, host:port, variable), when known. */
+  /** What was asked for (a path, host:port, variable), when the plugin said. */
   readonly target: string | undefined;
 
   /** Builds the error; see the class for what each field means. */
   constructor(
-    fields: { plugin: string; permission: string; target?: string; method?: string },
+    fields: {
+      plugin: string;
+      permission: string;
+      target?: string;
+      method?: string;
+      code?: number;
+      remoteName?: string;
+      data?: unknown;
+    },
     options?: ErrorOptions & { detail?: string },
   ) {
     const target = fields.target === undefined ? "" : ` to "${fields.target}"`;
     const during = fields.method ? ` during "${fields.method}"` : "";
     const detail = options?.detail ? `: ${options.detail}` : "";
-    super(
-      `Plugin "${fields.plugin}" was denied ${fields.permission} access${target}${during}${detail}`,
-      options,
-    );
-    this.plugin = fields.plugin;
-    this.method = fields.method;
+    super(fields.remoteName ?? "NotCapable", "", {
+      plugin: fields.plugin,
+      method: fields.method ?? "",
+      code: fields.code ?? -32001,
+      data: fields.data,
+    }, options);
+    this.message =
+      `Plugin "${fields.plugin}" reports it was denied ${fields.permission} access${target}${during}${detail}`;
     this.permission = fields.permission;
     this.target = fields.target;
   }
@@ -269,8 +296,10 @@ export function formatPath(path: readonly (string | number)[]): string {
 }
 
 /**
- * A value failed its contract's schema: arguments on the way in (checked by
- * the host before sending, and by the plugin) or a result on the way out.
+ * A value failed its contract's schema, as plugbox itself checked it:
+ * arguments before they are sent, or a result when it arrives. (What the
+ * plugin says about arguments or its result is a {@linkcode PluginError}
+ * with `issues`: a claim, not this verdict.)
  *
  * @example
  * ```ts

@@ -1,8 +1,11 @@
 /**
- * Shared test helpers: fixture paths and deadlines (tests wait on events,
- * never on fixed sleeps).
+ * Shared test helpers: fixture paths, deadlines (tests wait on events, never
+ * on fixed sleeps; every test has a deadline, see _deadline.ts) and fresh
+ * caches (tests start from a state they make themselves).
  * @module
  */
+
+import { basename, dirname, join } from "node:path";
 
 /** URL of a fixture plugin in tests/fixtures. */
 export function fixture(name: string): URL {
@@ -19,7 +22,7 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
     );
   });
   try {
-    return await Promise.race([promise, deadline]);
+    return await waitFor(Promise.race([promise, deadline]), what);
   } finally {
     clearTimeout(timer);
   }
@@ -32,9 +35,15 @@ export async function until(
   what: string,
 ): Promise<void> {
   const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`Deadline of ${ms} ms passed waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+  const waits = deadlineState()?.waits;
+  waits?.add(what);
+  try {
+    while (!(await check())) {
+      if (Date.now() > end) throw new Error(`Deadline of ${ms} ms passed waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  } finally {
+    waits?.delete(what);
   }
 }
 
@@ -50,4 +59,91 @@ export async function rejected<E = Error>(promise: Promise<unknown>): Promise<E>
     if (error instanceof Error && error.cause === "resolved") throw error;
     return error as E;
   }
+}
+
+/** Where a running test's per-test deadline state lives (see tests/_deadline.ts). */
+export interface DeadlineState {
+  /** The running test's name. */
+  name: string;
+  /** Its deadline in ms; {@linkcode testDeadline} changes it. */
+  ms: number;
+  /** Reschedules the deadline timer after `ms` changed. */
+  reschedule(): void;
+  /** What the test is waiting for right now, by label. */
+  waits: Set<string>;
+}
+
+const STATE = Symbol.for("plugbox.testDeadline");
+
+/** The running test's deadline state, when tests/_deadline.ts is preloaded. */
+export function deadlineState(): DeadlineState | undefined {
+  return (globalThis as { [STATE]?: DeadlineState })[STATE];
+}
+
+/** Sets the running test's state (tests/_deadline.ts does, around each test). */
+export function setDeadlineState(state: DeadlineState | undefined): void {
+  (globalThis as { [STATE]?: DeadlineState })[STATE] = state;
+}
+
+/**
+ * Gives the running test a longer (or shorter) deadline than the default,
+ * for the few tests that legitimately take long (memory bombs, the bench).
+ */
+export function testDeadline(ms: number): void {
+  const state = deadlineState();
+  if (!state) return;
+  state.ms = ms;
+  state.reschedule();
+}
+
+/**
+ * Labels what the test waits for, so a test that passes its deadline says
+ * what it was waiting on ("the handshake of t9_refuses_to_die.ts").
+ */
+export async function waitFor<T>(promise: Promise<T>, what: string): Promise<T> {
+  const waits = deadlineState()?.waits;
+  waits?.add(what);
+  try {
+    return await promise;
+  } finally {
+    waits?.delete(what);
+  }
+}
+
+let warmSdk: Promise<string> | undefined;
+
+/** The SDK folder of the default cache, built once per test module. */
+function sharedSdk(): Promise<string> {
+  warmSdk ??= (async () => {
+    const { previewStart } = await import("../mod.ts");
+    const plan = await previewStart(fixture("calc.ts"), { isolation: "deno" });
+    const map = plan.args.find((a) => a.startsWith("--import-map="))!;
+    return dirname(map.slice("--import-map=".length));
+  })();
+  return warmSdk;
+}
+
+/**
+ * A cache folder of the test's own (pass it as `cacheDir`): no snapshot,
+ * verdict, Deno dir or storage blocker from an earlier test, so a test of a
+ * mitigation sees the mitigation's own work. The SDK bundle, which is not
+ * under test here, is copied in from the default cache rather than rebuilt.
+ */
+export async function freshCache(): Promise<{ path: string } & AsyncDisposable> {
+  const sdk = await sharedSdk();
+  const path = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-cache-" }));
+  await Deno.mkdir(join(path, "sdk"));
+  const copied = await new Deno.Command("cp", {
+    args: ["-a", sdk, join(path, "sdk", basename(sdk))],
+  }).output();
+  if (!copied.success) {
+    throw new Error(`could not copy the SDK: ${new TextDecoder().decode(copied.stderr)}`);
+  }
+  return {
+    path,
+    [Symbol.asyncDispose]: async () => {
+      await new Deno.Command("chmod", { args: ["-R", "u+w", path] }).output();
+      await Deno.remove(path, { recursive: true });
+    },
+  };
 }

@@ -2,8 +2,11 @@
 // JSON object per metric. No timing is asserted: timing belongs to
 // `deno task bench`, on a quiet machine.
 import assert from "node:assert/strict";
+import { testDeadline } from "./_helpers.ts";
 
 Deno.test("deno task bench --quick --json prints one row per metric with every field", async () => {
+  // The whole benchmark, quick: some 15 s on a quiet machine.
+  testDeadline(180_000);
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL("../bench/run.ts", import.meta.url).pathname, "--quick", "--json"],
     stdout: "piped",

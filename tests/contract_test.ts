@@ -3,6 +3,7 @@ import { z } from "zod";
 import { type ContractApi, type ContractImpl, defineContract } from "../contract.ts";
 import { implement } from "../plugin.ts";
 import { methodsOf } from "../runner/contract.ts";
+import { createApi } from "../runner/host/proxy.ts";
 
 const Greeter = defineContract({
   name: "greeter",
@@ -50,13 +51,19 @@ Deno.test("defineContract() names what is wrong with a bad definition", () => {
   }
 });
 
-Deno.test("contract types: the host API and the implementation are derived, wrong ones do not compile", () => {
-  type Api = ContractApi<typeof Greeter>;
-  const api = {} as Api;
+Deno.test("contract types: the host API and the implementation are derived, wrong ones do not compile", async () => {
+  // The API object the host gets, over a target that answers like the implementation below.
+  const api: ContractApi<typeof Greeter> = createApi(Greeter, {
+    name: "in-memory",
+    call: (method, params) =>
+      Promise.resolve(
+        method === "greeter.sayHello" ? `hello, ${params[0]}` : (params[0] as number[]).length,
+      ),
+  });
   const typed: (name: string) => Promise<string> = api.sayHello;
   const counted: (xs: number[], flag?: boolean) => Promise<number> = api.count;
-  assert.equal(typed, undefined, "an empty object cast to the API type has no methods");
-  assert.equal(counted, undefined);
+  assert.equal(await typed("a"), "hello, a");
+  assert.equal(await counted([1, 2, 3]), 3);
   // @ts-expect-error: sayHello takes a string
   const wrongArg: (name: number) => Promise<string> = api.sayHello;
   // @ts-expect-error: sayHello resolves to a string
@@ -67,7 +74,11 @@ Deno.test("contract types: the host API and the implementation are derived, wron
     sayHello: (name) => `hello, ${name}`,
     count: (xs, flag, { signal }) => Promise.resolve(signal.aborted || flag ? 0 : xs.length),
   };
-  implement(Greeter, good);
+  const served = implement(Greeter, good);
+  assert.equal(
+    await served.methods.sayHello("a", { signal: new AbortController().signal }),
+    "hello, a",
+  );
   // Type checks only (deno test type-checks this file); never run, the calls would throw.
   const compileOnly = () => {
     // @ts-expect-error: the implementation returns a number where the contract says string

@@ -195,7 +195,8 @@ Deno.test("audit and suggest: kv reads KV_DIR at start, then reads and writes on
   try {
     const example: Example = {
       name: "kv",
-      options: { contracts: [Kv] },
+      // The suite runs as root: a write grant then needs the acknowledgement (THREATS T21).
+      options: { contracts: [Kv], unsafe: { writeAsRoot: true } },
       permissions: { read: [dir], write: [dir], env: { KV_DIR: dir } },
       env: { KV_DIR: dir },
       calls: async (plugin) => {

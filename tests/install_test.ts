@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LocalRegistry } from "./_registry.ts";
+import { testDeadline } from "./_helpers.ts";
 
 const repo = fileURLToPath(new URL("../", import.meta.url));
 const VERSION: string = JSON.parse(Deno.readTextFileSync(join(repo, "deno.json"))).version;
@@ -97,6 +98,8 @@ function noRequestAfterLoad(registry: LocalRegistry, stdout: string): void {
 }
 
 Deno.test("install: from a JSR-like registry, an https: root and a local path, offline, in a folder without deno.json", async (t) => {
+  // Installs and runs a host three ways: some 10 s on a quiet machine.
+  testDeadline(180_000);
   await using registry = await LocalRegistry.start();
   await registry.addNpmFromCache("zod", ZOD_VERSION);
   const key = `@plugbox/plugbox@${VERSION}`;

@@ -11,6 +11,9 @@ const dir = await Deno.makeTempDir({ prefix: "plugbox-kv-" });
 const options = {
   contracts: [Kv],
   permissions: { read: [dir], write: [dir], env: { KV_DIR: dir } },
+  // A host running as root must say it accepts that the plugin's files are root's: it could
+  // leave set-UID files in its folder. This demo's folder is its own, and removed at the end.
+  unsafe: { writeAsRoot: true },
 };
 try {
   {

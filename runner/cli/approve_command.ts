@@ -8,6 +8,7 @@
 import type { ParsedArgs } from "./args.ts";
 import { ExitCode, launchOptions, needModule, type Output } from "./commands.ts";
 import { approvePlugin, describeDifferences } from "../sandbox/mod.ts";
+import { terminalJson } from "../wire/mod.ts";
 
 /** `plug approve`: prints the difference, then the lock holds the new entry. */
 export async function approveCommand(args: ParsedArgs, io: Output): Promise<number> {
@@ -20,7 +21,7 @@ export async function approveCommand(args: ParsedArgs, io: Output): Promise<numb
   });
   const { previous, next } = approval;
   if (args.json) {
-    io.out(JSON.stringify(approval, null, 2));
+    io.out(terminalJson(approval, 2));
     return ExitCode.ok;
   }
   const hash = (h: string) => h.slice(0, 12);

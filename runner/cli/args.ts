@@ -54,6 +54,8 @@ const UNSAFE_FLAGS: Record<string, keyof UnsafeAcknowledgements> = {
   "--unsafe-all": "all",
   "--unsafe-private-network": "privateNetwork",
   "--unsafe-write-code": "writeCode",
+  "--unsafe-sys-actions": "sysActions",
+  "--unsafe-write-as-root": "writeAsRoot",
 };
 
 function integer(flag: string, value: string | undefined, min: number): number {

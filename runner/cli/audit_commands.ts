@@ -18,7 +18,7 @@ import {
 } from "./commands.ts";
 import { type AuditLog, suggestManifest, toCallError } from "../host/mod.ts";
 import { planPlugin } from "../sandbox/mod.ts";
-import { neutralize } from "../wire/mod.ts";
+import { neutralize, terminalJson } from "../wire/mod.ts";
 
 /** What `plug audit --json` prints: the call and its audit. */
 interface AuditReport {
@@ -93,10 +93,10 @@ export async function auditCommand(args: ParsedArgs, io: Output): Promise<number
         : { method: run.method, ok: false, error: errorSummary(run.failure) },
       audit: run.log,
     };
-    io.out(JSON.stringify(report, null, 2));
+    io.out(terminalJson(report, 2));
   } else {
     const outcome = run.ok
-      ? `ok, ${JSON.stringify(run.result ?? null).slice(0, 200)}`
+      ? `ok, ${terminalJson(run.result ?? null).slice(0, 200)}`
       : `${errorSummary(run.failure).name}: ${errorSummary(run.failure).message}`;
     io.out(
       `plugin "${run.log.plugin}" under isolation "${run.log.isolation}", ${run.method}: ${outcome}`,
@@ -111,7 +111,8 @@ export async function callAuditedCommand(args: ParsedArgs, io: Output): Promise<
   const run = await auditedCall(args, io, "call");
   for (const line of auditLines(run.log)) io.err(`audit: ${line}`);
   if (!run.ok) throw run.failure;
-  io.out(JSON.stringify(run.result ?? null));
+  // Valid JSON, with every character that could drive a terminal escaped (THREATS T20).
+  io.out(terminalJson(run.result ?? null));
   return ExitCode.ok;
 }
 
@@ -190,6 +191,6 @@ export async function suggestCommand(args: ParsedArgs, io: Output): Promise<numb
   const { manifest, notes, warnings } = suggestManifest(logs);
   for (const warning of warnings) io.err(`warning: ${warning}`);
   for (const note of notes) io.err(`note: ${note}`);
-  io.out(JSON.stringify(manifest, null, 2));
+  io.out(terminalJson(manifest, 2));
   return ExitCode.ok;
 }

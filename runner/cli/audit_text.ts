@@ -1,12 +1,13 @@
 /**
  * An audit as text for a terminal: entries grouped by kind, denied ones
  * marked, each with its count and the calls it happened in. Every value
- * was neutralised when it was recorded.
+ * was neutralised when it was recorded; a path in the plugin's snapshot is
+ * shown in the plugin's own folder.
  * @module
  */
 
 import type { AuditEntry, AuditLog } from "../host/mod.ts";
-import { AUDIT_KINDS } from "../sandbox/mod.ts";
+import { AUDIT_KINDS, isWithin } from "../sandbox/mod.ts";
 
 function where(entry: AuditEntry): string {
   const places = [...new Set(entry.calls.map((c) => c.method))];
@@ -17,9 +18,22 @@ function where(entry: AuditEntry): string {
   return places.join(", ");
 }
 
-function line(entry: AuditEntry, width: number): string {
-  const verdict = entry.granted ? "granted" : "DENIED ";
+/**
+ * A value as a person reads it: a path in the snapshot the plugin ran from
+ * is shown in the plugin's own folder (the entry keeps the path Deno
+ * checked, which is what a grant must cover).
+ */
+function shownValue(entry: AuditEntry, log: AuditLog): string {
   const value = entry.value ?? "(the whole kind)";
+  if (!PATH_KINDS.has(entry.kind) || !isWithin(value, log.snapshot)) return value;
+  return `${log.root}${value.slice(log.snapshot.length)} (the plugin's own folder)`;
+}
+
+const PATH_KINDS = new Set(["read", "write", "ffi"]);
+
+function line(entry: AuditEntry, log: AuditLog, width: number): string {
+  const verdict = entry.granted ? "granted" : "DENIED ";
+  const value = shownValue(entry, log);
   const count = entry.count > 1 ? `  ${entry.count}x` : "";
   const hidden = entry.osLayer ? "  (not mounted: the OS layer hid it)" : "";
   return `  ${verdict}  ${value.padEnd(width)}${count}  ${where(entry)}${hidden}`;
@@ -34,13 +48,13 @@ export function auditLines(log: AuditLog): string[] {
     ...AUDIT_KINDS,
     ...new Set(log.entries.map((e) => e.kind).filter((k) => !AUDIT_KINDS.includes(k as never))),
   ];
-  const width = Math.min(60, Math.max(0, ...log.entries.map((e) => (e.value ?? "").length)));
+  const width = Math.min(60, Math.max(0, ...log.entries.map((e) => shownValue(e, log).length)));
   const out: string[] = [];
   for (const kind of kinds) {
     const entries = log.entries.filter((e) => e.kind === kind);
     if (entries.length === 0) continue;
     out.push(kind);
-    for (const entry of entries) out.push(line(entry, width));
+    for (const entry of entries) out.push(line(entry, log, width));
   }
   if (log.entries.length === 0) out.push("nothing: no permission was checked");
   const denied = log.entries.filter((e) => !e.granted).length;

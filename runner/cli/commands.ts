@@ -18,11 +18,11 @@ import {
   ValidationError,
 } from "../errors.ts";
 import { type LaunchOptions, type LaunchPlan, planPlugin } from "../sandbox/mod.ts";
-import { describeUncovered, MANIFEST_KINDS } from "../sandbox/mod.ts";
+import { describeRequest, describeUncovered } from "../sandbox/mod.ts";
 import type { DescribedContract } from "../wire/mod.ts";
 import { toCallError } from "../host/mod.ts";
 import { launchPlugin, type Plugin } from "../host/mod.ts";
-import { neutralize } from "../wire/mod.ts";
+import { neutralize, terminalJson } from "../wire/mod.ts";
 import { schemaText } from "./schema_text.ts";
 import { isAbsolute, resolve } from "node:path";
 
@@ -53,8 +53,9 @@ export const ExitCode = {
 /** The exit code for an error a command ended with. */
 export function exitCodeFor(error: unknown): number {
   if (error instanceof UsageError || error instanceof TypeError) return ExitCode.usage;
-  if (error instanceof PluginError || error instanceof ValidationError) return ExitCode.pluginError;
+  // Before PluginError: it is one (the plugin's report of a denial).
   if (error instanceof PermissionDeniedError) return ExitCode.permissionDenied;
+  if (error instanceof PluginError || error instanceof ValidationError) return ExitCode.pluginError;
   if (error instanceof TimeoutError) return ExitCode.timeout;
   if (error instanceof PluginExitedError || error instanceof PluginUnavailableError) {
     return ExitCode.crashed;
@@ -71,6 +72,19 @@ export interface Output {
   out(line: string): void;
   /** Writes one line of errors or logs (stderr). */
   err(line: string): void;
+}
+
+/**
+ * Wraps an output so that every line it writes is neutralised (THREATS T20): a
+ * plugin's names, file names, specifiers or results cannot drive the
+ * terminal or forge a line, whatever path they took to the output. Lines of
+ * multi-line text (help, pretty JSON) are neutralised one by one, and
+ * already neutral text passes unchanged.
+ */
+export function terminalOutput(io: Output): Output {
+  const safe = (text: string) =>
+    text.split("\n").map((line) => neutralize(line, Number.MAX_SAFE_INTEGER)).join("\n");
+  return { out: (text) => io.out(safe(text)), err: (text) => io.err(safe(text)) };
 }
 
 /** The launch options a command line asks for. */
@@ -146,7 +160,9 @@ export async function callCommand(args: ParsedArgs, io: Output): Promise<number>
     if (!served?.methods.includes(name)) {
       const list = plugin.served.flatMap((c) => c.methods.map((m) => `${c.name}.${m}`)).join(", ");
       throw new UsageError(
-        `plugin "${plugin.name}" has no method "${method}" (it serves ${list || "nothing"})`,
+        `plugin "${plugin.name}" has no method "${neutralize(method, 200)}" (it serves ${
+          neutralize(list || "nothing", 2000)
+        })`,
       );
     }
     const result = await plugin.call(method, params).catch((error) => {
@@ -155,22 +171,18 @@ export async function callCommand(args: ParsedArgs, io: Output): Promise<number>
       if (hint) io.err(hint);
       throw mapped;
     });
-    // JSON.stringify escapes every control character: the output cannot drive a terminal.
-    io.out(JSON.stringify(result ?? null));
+    // Valid JSON, with every character that could drive a terminal escaped (THREATS T20).
+    io.out(terminalJson(result ?? null));
     return ExitCode.ok;
   } finally {
     await plugin.close();
   }
 }
 
-function requestsOf(plan: LaunchPlan): { kind: string; value: string; reason: string }[] {
-  return MANIFEST_KINDS.flatMap((kind) =>
-    (plan.manifest.manifest.permissions[kind] ?? []).map((r) => ({
-      kind,
-      value: neutralize(r.value, 200),
-      reason: neutralize(r.reason, 300),
-    }))
-  );
+function requestsOf(
+  plan: LaunchPlan,
+): { kind: string; value: string; covers: string; reason: string }[] {
+  return plan.manifest.requests.map((r) => ({ ...r }));
 }
 
 function contractLines(contracts: DescribedContract[]): string[] {
@@ -212,7 +224,7 @@ export async function inspectCommand(args: ParsedArgs, io: Output): Promise<numb
     contracts,
   };
   if (args.json) {
-    io.out(JSON.stringify(report, null, 2));
+    io.out(terminalJson(report, 2));
     return ExitCode.ok;
   }
   const lines = [
@@ -225,13 +237,13 @@ export async function inspectCommand(args: ParsedArgs, io: Output): Promise<numb
         neutralize(plan.manifest.manifest.command?.join(" ") ?? "its command", 300)
       }), under the OS layer only`
       : `graph       ${plan.graph.files.length} files of the plugin (${
-        plan.graph.files.join(", ")
+        neutralize(plan.graph.files.join(", "), 4000)
       }), ` +
         `${plan.graph.sdkModules} from plugbox's SDK, node built-ins: ${
           plan.graph.builtins.join(", ") || "none"
         }`,
     report.manifest ? "requests (plugbox.json):" : "requests    nothing (no plugbox.json)",
-    ...report.requests.map((r) => `  ${r.kind} "${r.value}": ${r.reason}`),
+    ...plan.manifest.requests.map((r) => `  ${describeRequest(r)}: ${r.reason}`),
     ...(report.grantedNotRequested.length
       ? [`granted but not requested: ${describeUncovered(report.grantedNotRequested)}`]
       : []),
@@ -254,7 +266,7 @@ export async function checkCommand(args: ParsedArgs, io: Output): Promise<number
       graph: plan.graph,
       command: [plan.command, ...plan.args],
     };
-    if (args.json) io.out(JSON.stringify(summary, null, 2));
+    if (args.json) io.out(terminalJson(summary, 2));
     else {
       io.out(
         `ok: "${plan.name}" would start under isolation "${plan.isolation}"; nothing is refused`,
@@ -268,7 +280,7 @@ export async function checkCommand(args: ParsedArgs, io: Output): Promise<number
       ? error.all
       : [error.message.replace(/^Refused to start plugin "[^"]*": /, "")];
     if (args.json) {
-      io.out(JSON.stringify({ ok: false, error: error.name, refused: refusals }, null, 2));
+      io.out(terminalJson({ ok: false, error: error.name, refused: refusals }, 2));
     } else for (const refusal of refusals) io.out(`refused: ${refusal}`);
     return ExitCode.refused;
   }

@@ -18,4 +18,5 @@ export {
   exitCodeFor,
   inspectCommand,
   type Output,
+  terminalOutput,
 } from "./commands.ts";

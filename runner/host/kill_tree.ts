@@ -5,43 +5,13 @@
  * killed. Under the OS layer bubblewrap's sandbox is a PID namespace whose
  * first process is a child of the bubblewrap we spawned: that child is
  * killed, and the kernel kills the whole namespace with it. Bubblewrap is
- * stopped first, so it cannot start that child while we look for it.
+ * stopped first, so it cannot start that child while we look for it. The
+ * exit watch (`exit_cause.ts`) may hold that child stopped meanwhile:
+ * SIGKILL ends it all the same (see `proc_tree.ts`).
  * @module
  */
 
-/** Sends `signal` to a process or (negative id) a process group; false when there was none. */
-function send(target: number, signal: Deno.Signal): boolean {
-  try {
-    Deno.kill(target, signal);
-    return true;
-  } catch {
-    return false; // gone already, or never a group
-  }
-}
-
-/** The state letter of `pid` (`R`, `S`, `T`, `Z`, ...), or undefined once it is gone. */
-function stateOf(pid: number): string | undefined {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Children of `pid`, from each of its threads' `children` list (Linux). */
-export function childrenOf(pid: number): number[] {
-  const found: number[] = [];
-  try {
-    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
-      const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`);
-      for (const child of text.trim().split(" ")) if (child) found.push(Number(child));
-    }
-  } catch {
-    // gone, or not Linux
-  }
-  return found;
-}
+import { childrenOf, send, stateOf } from "./proc_tree.ts";
 
 function isStopped(pid: number): boolean {
   const state = stateOf(pid);

@@ -233,7 +233,6 @@ export class Plugin implements AsyncDisposable {
       this.#process = new PluginProcess(plan, {
         mapLine: userPaths(plan.snapshot.dir, plan.root),
         onStderrLine: onLog ? (line) => onLog(parser.parse(line)) : undefined,
-        signalsAsCodes: plan.isolation === "os",
         sandboxed: plan.isolation === "os",
         maxLogLinesPerSecond: options.maxLogLinesPerSecond,
         // Its input closes with it: nothing more can be written to a plugin that is gone.
@@ -411,11 +410,12 @@ export class Plugin implements AsyncDisposable {
       });
     }
     if (error instanceof ResponseError) {
+      // The answer's text is the plugin's claim: shown as its words, on one line (T22).
       const known = error.code === ErrorCode.UnsupportedProtocol ||
         error.code === ErrorCode.NonceMismatch;
-      const detail = known
-        ? neutralize(error.message, 300)
-        : `handshake refused (${error.code}): ${neutralize(error.message, 300)}`;
+      const detail = `${
+        known ? "the plugin" : `the plugin refused the handshake (${error.code}) and`
+      } says: ${neutralize(error.message, 300)}`;
       return new ProtocolError(this.name, detail, { stderrTail, cause: error });
     }
     if (error instanceof ProtocolError && !error.stderrTail) {

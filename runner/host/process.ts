@@ -6,6 +6,7 @@
  */
 
 import type { ExitStatus } from "../errors.ts";
+import { ExitWatch, type RealExit } from "./exit_cause.ts";
 import { killTree, killTreeNow } from "./kill_tree.ts";
 import { readStderr, StderrRing } from "./stderr.ts";
 import { explainHostPermission } from "../sandbox/mod.ts";
@@ -30,18 +31,13 @@ export interface PluginProcessOptions {
   /** Rewrites each stderr line before it is kept or passed on (snapshot paths to the user's). */
   mapLine?: (line: string) => string;
   /**
-   * The process is a wrapper that reports its child's death by signal as
-   * exit code 128 + n (bubblewrap does). Then a fatal code counts as a
-   * fatal signal; otherwise only a real signal does, since a plugin can
-   * exit with any code it likes.
-   * @default {false}
-   */
-  signalsAsCodes?: boolean;
-  /**
    * The process is bubblewrap, and the plugin runs in the PID namespace of
-   * its child: kills reach that child, which takes the namespace down.
-   * Otherwise the process leads a process group of its own (`setsid`), and
-   * kills reach the group.
+   * its child. Kills reach that child, which takes the namespace down
+   * (kill_tree.ts); and since bubblewrap reports a death by signal as exit
+   * code 128 + n, plugbox reads the plugin's real wait status from the
+   * kernel (exit_cause.ts), so a signal is reported as that signal and an
+   * exit code as that code. Otherwise the process leads a process group of
+   * its own (`setsid`), and kills reach the group.
    * @default {false}
    */
   sandboxed?: boolean;
@@ -75,8 +71,10 @@ export interface StopOptions {
 // Rust's when Deno's own allocations hit the limit (it then aborts).
 const OUT_OF_MEMORY =
   /out of memory|Reached heap limit|Failed to reserve virtual memory|memory allocation of \d+ bytes failed/i;
-// SIGTRAP and SIGABRT: how V8 ends a process on a fatal error (bwrap reports 128 + n).
+// SIGTRAP and SIGABRT: how V8 ends a process on a fatal error. Only a real
+// signal counts: a plugin can exit with any code it likes.
 const FATAL_SIGNALS: ReadonlySet<string> = new Set(["SIGTRAP", "SIGABRT", "SIGSEGV"]);
+// bubblewrap's codes for them (128 + n), used only when plugbox cannot read the real status.
 const FATAL_CODES: ReadonlySet<number> = new Set([133, 134, 139]);
 
 function wait(ms: number): { promise: Promise<false>; cancel(): void } {
@@ -106,7 +104,7 @@ export class PluginProcess {
   #child: Deno.ChildProcess;
   #ring: StderrRing;
   #intent: "stopped" | "killed" | undefined;
-  #signalsAsCodes: boolean;
+  #watch: ExitWatch | undefined;
   #sandboxed: boolean;
   #exited = false;
   #gone = false;
@@ -114,7 +112,6 @@ export class PluginProcess {
   /** @throws {Error} when the command cannot be spawned. */
   constructor(spec: SpawnSpec, options: PluginProcessOptions = {}) {
     this.#ring = new StderrRing(options.stderrRingBytes);
-    this.#signalsAsCodes = options.signalsAsCodes ?? false;
     this.#sandboxed = options.sandboxed ?? false;
     try {
       this.#child = new Deno.Command(spec.command, {
@@ -141,8 +138,12 @@ export class PluginProcess {
       this.#ring.push(line);
       onLine?.(line);
     }, { signal: drain.signal, maxLinesPerSecond: options.maxLogLinesPerSecond }).catch(() => {});
+    // Under the OS layer, the plugin's own wait status (exit_cause.ts); it never rejects.
+    this.#watch = this.#sandboxed ? new ExitWatch(this.#child.pid) : undefined;
+    const real = this.#watch?.run();
     this.status = this.#child.status.then(async (status) => {
       this.#gone = true;
+      this.#watch?.end();
       // What the plugin started and left behind in its group goes with it.
       if (!this.#sandboxed && Deno.build.os !== "windows") {
         try {
@@ -154,27 +155,28 @@ export class PluginProcess {
       options.onExit?.();
       // stderr is read to its end, but a descendant holding it open cannot hold the exit.
       const timer = setTimeout(() => drain.abort(), options.drainMs ?? 500);
-      await stderr;
+      const [ended] = await Promise.all([real, stderr]);
       clearTimeout(timer);
       this.#exited = true;
-      return this.#describe(status);
+      return this.#describe(status, ended);
     });
   }
 
-  #describe(status: Deno.CommandStatus): ExitStatus {
+  #describe(status: Deno.CommandStatus, real: RealExit | undefined): ExitStatus {
     const stderrTail = this.#ring.tail();
-    const fatal = (status.signal !== null && FATAL_SIGNALS.has(status.signal)) ||
-      (this.#signalsAsCodes && status.signal === null && FATAL_CODES.has(status.code));
+    // Under the OS layer the plugin's own wait status, when plugbox could read it.
+    const ended = real ??
+      { code: status.signal === null ? status.code : null, signal: status.signal };
+    // Without it (a host without --allow-all cannot read /proc), bubblewrap's 128 + n is all
+    // there is: such a code with V8's words counts as out of memory, as the README says.
+    const guessed = this.#watch !== undefined && real === undefined && ended.code !== null &&
+      FATAL_CODES.has(ended.code);
+    const fatal = (ended.signal !== null && FATAL_SIGNALS.has(ended.signal)) || guessed;
     let reason: ExitStatus["reason"] = this.#intent ?? "exited";
     if (this.#intent !== "killed" && fatal && OUT_OF_MEMORY.test(stderrTail)) {
       reason = "out-of-memory";
     }
-    return {
-      code: status.signal === null ? status.code : null,
-      signal: status.signal,
-      reason,
-      stderrTail,
-    };
+    return { code: ended.code, signal: ended.signal, reason, stderrTail };
   }
 
   /** True once the process has exited. */
@@ -230,6 +232,7 @@ export class PluginProcess {
   async stop(options: StopOptions): Promise<ExitStatus> {
     if (this.#exited) return this.status;
     this.#intent ??= "stopped";
+    this.#watch?.hurry();
     // Closing flushes queued input first; a plugin that never reads would block it.
     options.closeInput().catch(() => {});
     if (await this.#exitWithin(options.graceMs)) return this.status;

@@ -7,6 +7,7 @@
 
 import { type Contract, type ContractApi, methodsOf } from "../contract.ts";
 import {
+  formatPath,
   PermissionDeniedError,
   PluginError,
   ValidationError,
@@ -75,9 +76,17 @@ function dataField(data: unknown, key: string): string | undefined {
   return typeof value === "string" ? neutralize(value, 1000) : undefined;
 }
 
+const CLAIMS: Record<number, string> = {
+  [ErrorCode.InvalidParams]: "invalid arguments",
+  [ErrorCode.InvalidResult]: "an invalid result",
+};
+
 /**
- * Maps a wire error answer to the error class a caller catches. Every string
- * that came from the plugin is neutralised before it is put in a message.
+ * Maps a wire error answer to the error a caller catches. An answer is the
+ * plugin's claim, so it becomes a {@linkcode PluginError} (or its
+ * {@linkcode PermissionDeniedError}), never one of plugbox's own verdicts:
+ * a plugin that answers "invalid params" does not get the host blamed with
+ * a `ValidationError` (THREATS T22). Every string is neutralised to one line.
  */
 export function toCallError(
   error: unknown,
@@ -88,33 +97,39 @@ export function toCallError(
   if (!(error instanceof ResponseError)) return error;
   const wire = wireMethod(contract, method);
   const data = error.data;
-  switch (error.code) {
-    case ErrorCode.PermissionDenied:
-      return new PermissionDeniedError({
-        plugin,
-        method: wire,
-        permission: dataField(data, "permission") ?? "unknown",
-        target: dataField(data, "target"),
-      }, { cause: error });
-    case ErrorCode.InvalidParams:
-    case ErrorCode.InvalidResult: {
-      const raw = typeof data === "object" && data !== null
-        ? (data as Record<string, unknown>).issues
-        : undefined;
-      const issues = Array.isArray(raw) && raw.length > 0
-        ? toIssues(raw)
-        : [{ path: [], message: neutralize(error.message, 500) }];
-      const direction = error.code === ErrorCode.InvalidParams ? "input" : "output";
-      return new ValidationError({ contract, method, direction, issues, plugin }, { cause: error });
-    }
-    default:
-      return new PluginError(dataField(data, "name") ?? "Error", neutralize(error.message), {
-        plugin,
-        method: wire,
-        code: error.code,
-        data,
-      }, { cause: error });
+  const remoteName = dataField(data, "name") ?? "Error";
+  const message = neutralize(error.message, 1000);
+  if (error.code === ErrorCode.PermissionDenied) {
+    return new PermissionDeniedError({
+      plugin,
+      method: wire,
+      permission: dataField(data, "permission") ?? "unknown",
+      target: dataField(data, "target"),
+      code: error.code,
+      remoteName,
+      data,
+    }, { cause: error });
   }
+  const claim = CLAIMS[error.code];
+  if (claim) {
+    const raw = typeof data === "object" && data !== null
+      ? (data as Record<string, unknown>).issues
+      : undefined;
+    const issues = Array.isArray(raw) && raw.length > 0 ? toIssues(raw) : [{ path: [], message }];
+    const first = issues[0];
+    return new PluginError(
+      remoteName,
+      `${claim} at ${formatPath(first.path)}: ${first.message}`,
+      { plugin, method: wire, code: error.code, data, issues },
+      { cause: error },
+    );
+  }
+  return new PluginError(remoteName, message, {
+    plugin,
+    method: wire,
+    code: error.code,
+    data,
+  }, { cause: error });
 }
 
 /**

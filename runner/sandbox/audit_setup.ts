@@ -13,7 +13,8 @@
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { PreflightError } from "../errors.ts";
-import { isWithin, type ResolvedGrants } from "./permissions.ts";
+import { canonicalPath, isWithin } from "./paths.ts";
+import type { ResolvedGrants } from "./permissions.ts";
 
 /**
  * Bounds on one plugin process's audit.
@@ -128,7 +129,7 @@ function choosePlace(plugin: string, grants: ResolvedGrants, cacheDir: string) {
   const inCache = join(cacheDir, "audit");
   const cacheGrant = coveringGrant(grants, inCache);
   if (!cacheGrant) return { base: inCache, inCache: true };
-  const tmp = Deno.realPathSync(tmpdir());
+  const tmp = canonicalPath(tmpdir());
   const tmpGrant = coveringGrant(grants, tmp);
   if (!tmpGrant) return { base: tmp, inCache: false };
   throw new TypeError(

@@ -10,7 +10,8 @@
 
 import { normalize, resolve } from "node:path";
 import { canonicalNetGrant } from "./net.ts";
-import { isWithin, type ResolvedGrants } from "./permissions.ts";
+import { isWithin } from "./paths.ts";
+import type { ResolvedGrants } from "./permissions.ts";
 import { neutralize } from "../wire/mod.ts";
 
 /**

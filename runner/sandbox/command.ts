@@ -8,7 +8,7 @@
 
 import { basename, isAbsolute, join, normalize } from "node:path";
 import { rethrowHostPermission, runCaptured } from "./exec.ts";
-import { isWithin } from "./permissions.ts";
+import { isWithin } from "./paths.ts";
 import { neutralize } from "../wire/mod.ts";
 
 /** A program name for a message: it may come from the plugin's plugbox.json. */

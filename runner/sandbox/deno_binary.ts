@@ -8,6 +8,7 @@
 
 import { isAbsolute, join } from "node:path";
 import { rethrowHostPermission, runCaptured } from "./exec.ts";
+import { canonicalPath } from "./paths.ts";
 
 /** A Deno binary that answered `--version`. */
 export interface DenoBinary {
@@ -87,7 +88,7 @@ async function probe(path: string, source: string): Promise<DenoBinary> {
   if (!isAbsolute(path)) fail("must be an absolute path");
   let real = path;
   try {
-    real = Deno.realPathSync(path);
+    real = canonicalPath(path);
     const info = Deno.statSync(real);
     if (!info.isFile || !((info.mode ?? 0o111) & 0o111)) fail("is not an executable file");
   } catch (error) {
@@ -124,7 +125,7 @@ export async function resolveDeno(search: DenoSearch): Promise<DenoBinary> {
     );
   }
   if (!search.standalone && path === search.execPath) {
-    return { path: Deno.realPathSync(path), version: Deno.version.deno };
+    return { path: canonicalPath(path), version: Deno.version.deno };
   }
   let found = checked.get(path);
   if (!found) {

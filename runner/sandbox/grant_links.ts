@@ -10,7 +10,8 @@
 import { join } from "node:path";
 import { PreflightError } from "../errors.ts";
 import { neutralize } from "../wire/mod.ts";
-import { isWithin, type ResolvedGrants } from "./permissions.ts";
+import { isWithin } from "./paths.ts";
+import type { ResolvedGrants } from "./permissions.ts";
 
 /** Most entries walked per grant before the check gives up and refuses. */
 export const MAX_GRANT_ENTRIES = 20_000;
@@ -56,9 +57,12 @@ function walk(
           plugin,
           reason: "grant-link",
           path,
-          detail: `${kind} grant "${top}" holds link "${neutralize(path, 300)}" to "${
-            neutralize(target, 300)
-          }", outside what is granted`,
+          detail: neutralize(
+            `${kind} grant "${top}" holds link "${neutralize(path, 300)}" to "${
+              neutralize(target, 300)
+            }", outside what is granted`,
+            2000,
+          ),
         });
       }
     }

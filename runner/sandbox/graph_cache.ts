@@ -1,12 +1,16 @@
 /**
- * The module-graph check, cached: a snapshot's entry that passed once (for
- * this SDK and Deno) is not resolved again; its graph summary is kept.
+ * The module-graph check, cached by everything that decided it (THREATS
+ * T14): the snapshot's content and entry, the isolation and the exact
+ * wrapper the check ran under (its mounts, limits and namespaces, which are
+ * the run's own), the environment, the Deno binary (by path, size, time and
+ * inode) and its version, and the SDK. A verdict is reused only where all
+ * of these are the same, so a graph approved in one view, or for other
+ * grants, is checked again in another.
  * @module
  */
 
 import { createHash } from "node:crypto";
-import { dirname, join } from "node:path";
-import type { MountPlan } from "./isolation.ts";
+import { join } from "node:path";
 import { checkGraph, type GraphSummary } from "./preflight.ts";
 import type { SdkFiles } from "./sdk.ts";
 import type { Snapshot } from "./snapshot.ts";
@@ -22,42 +26,50 @@ export interface PreflightRun {
   denoVersion: string;
   snapshot: Snapshot;
   sdk: SdkFiles;
-  wrap: (mounts: MountPlan) => Promise<string[]>;
+  isolation: "os" | "deno";
+  /** The wrapper `deno info` runs under: the run's own view and flags. */
+  prefix: string[];
   env: Record<string, string>;
   cacheDir: string;
   timeoutMs: number;
-  denoDir: string;
-  home: string;
 }
 
-/** Runs the module-graph check unless this entry of this snapshot already passed it. */
+function binaryId(path: string): string {
+  const info = Deno.statSync(path);
+  return `${path}\0${info.size}\0${info.mtime?.getTime()}\0${info.ino}`;
+}
+
+/** The key of a verdict: a hash of everything that decided it. */
+export function verdictKey(run: PreflightRun): string {
+  const decided = {
+    snapshot: run.snapshot.hash,
+    entry: run.snapshot.entry,
+    isolation: run.isolation,
+    prefix: run.prefix,
+    env: Object.entries(run.env).sort(),
+    deno: binaryId(run.deno),
+    version: run.denoVersion,
+    sdk: run.sdk.dir,
+  };
+  return createHash("sha256").update(JSON.stringify(decided)).digest("hex");
+}
+
+/** Runs the module-graph check unless this exact check already passed. */
 export async function verifyGraph(run: PreflightRun): Promise<GraphSummary> {
   const { snapshot, sdk } = run;
-  // The entry is part of the key: one folder can hold a good entry and a hostile one.
-  const key = createHash("sha256")
-    .update(`${snapshot.hash}\0${snapshot.entry}\0${sdk.dir}\0${run.deno}\0${run.denoVersion}`)
-    .digest("hex");
+  const key = verdictKey(run);
   const marker = join(run.cacheDir, "verified", key);
   const known = verified.get(key) ??
     await Deno.readTextFile(marker).then((text) => JSON.parse(text) as GraphSummary).catch(() =>
       undefined
     );
-  if (known) {
+  if (known?.view === key) {
     verified.set(key, known);
     return known;
   }
-  const prefix = await run.wrap({
-    programs: [run.deno],
-    readOnly: [snapshot.dir, sdk.dir, run.home],
-    readWrite: [run.denoDir],
-    net: false,
-    dev: false,
-    tmpBytes: 16 * 1024 * 1024,
-    cwd: snapshot.dir,
-  });
   const summary = await checkGraph({
     plugin: run.name,
-    prefix,
+    prefix: run.prefix,
     deno: run.deno,
     entry: snapshot.entry,
     snapshot: snapshot.dir,
@@ -66,8 +78,9 @@ export async function verifyGraph(run: PreflightRun): Promise<GraphSummary> {
     importMap: sdk.importMap,
     env: run.env,
     timeoutMs: run.timeoutMs,
+    view: key,
   });
-  await Deno.mkdir(dirname(marker), { recursive: true });
+  await Deno.mkdir(join(run.cacheDir, "verified"), { recursive: true });
   await Deno.writeTextFile(marker, JSON.stringify(summary));
   verified.set(key, summary);
   return summary;

@@ -9,7 +9,7 @@ import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { ZOD_VERSION } from "./_sdk_bundle.ts";
 import type { GraphCheck, ImportSite } from "./preflight.ts";
-import { isWithin } from "./permissions.ts";
+import { isWithin } from "./paths.ts";
 
 /** Names a file for a message: its path in the plugin's own folder, not the snapshot. */
 export function displayPath(check: GraphCheck, specifier: string | undefined): string | undefined {

@@ -1,8 +1,8 @@
 /**
  * The process wrappers around `deno run`: the OS layer (bubblewrap: new
  * namespaces, a root that holds only Deno, its libraries and the granted
- * paths) and, for both layers, a memory limit, a new session and death with
- * the host.
+ * paths, an unprivileged id, no capabilities, no new privileges) and, for
+ * both layers, a memory limit, a new session and death with the host.
  * @module
  */
 
@@ -103,6 +103,13 @@ function mirror(path: string, ops: string[][], seen: Set<string>, depth = 0): vo
   }
 }
 
+/**
+ * The id the plugin has inside the OS layer's user namespace: `nobody`, not
+ * root, so nothing in the sandbox treats it as privileged. (Files it makes
+ * in a write grant still belong, on disk, to the host's own user.)
+ */
+export const SANDBOX_ID = 65534;
+
 const libraries = new Map<string, Promise<string[]>>();
 
 /**
@@ -155,6 +162,12 @@ export async function bwrapArgs(plan: MountPlan): Promise<string[]> {
     ...(plan.net ? ["--share-net"] : []),
     "--die-with-parent",
     "--new-session",
+    // Not root inside its namespace, and no capabilities at all. bubblewrap
+    // always sets no-new-privileges, and mounts every bind nosuid and nodev (THREATS T21).
+    "--uid",
+    String(SANDBOX_ID),
+    "--gid",
+    String(SANDBOX_ID),
     "--cap-drop",
     "ALL",
     "--proc",
@@ -229,6 +242,11 @@ export function detectTools(deno: string): Promise<HostTools> {
 export interface WrapOptions {
   /** The hard cap on writable private memory, in bytes (RLIMIT_DATA). */
   dataLimitBytes: number;
+  /**
+   * The host runs as root: under the Deno layer the plugin's capabilities
+   * are dropped (it keeps the host's uid, not root's powers).
+   */
+  root?: boolean;
 }
 
 /**
@@ -243,15 +261,20 @@ export function osPrefix(found: HostTools, bwrap: string[], options: WrapOptions
 
 /**
  * The command prefix that runs Deno under the Deno layer alone: a new
- * session (no controlling terminal), the memory cap, and SIGKILL when the
- * host dies. A missing tool drops its part, and {@linkcode missingHardening}
- * says which.
+ * session (no controlling terminal), the memory cap, SIGKILL when the host
+ * dies, no new privileges (a set-UID program cannot raise them) and, for a
+ * root host, no capabilities. A missing tool drops its part, and
+ * {@linkcode missingHardening} says which.
  */
 export function denoPrefix(found: HostTools, options: WrapOptions): string[] {
   const prefix: string[] = [];
   if (found.setsid) prefix.push(found.setsid, "--");
   if (found.prlimit) prefix.push(found.prlimit, `--data=${options.dataLimitBytes}`, "--");
-  if (found.setpriv) prefix.push(found.setpriv, "--pdeathsig", "KILL", "--");
+  if (found.setpriv) {
+    prefix.push(found.setpriv, "--pdeathsig", "KILL", "--no-new-privs");
+    if (options.root) prefix.push("--inh-caps=-all", "--bounding-set=-all");
+    prefix.push("--");
+  }
   return prefix;
 }
 
@@ -260,6 +283,10 @@ export function missingHardening(found: HostTools): string[] {
   const missing: string[] = [];
   if (!found.setsid) missing.push("new session (setsid not found)");
   if (!found.prlimit) missing.push("memory limit beyond the V8 heap (prlimit not found)");
-  if (!found.setpriv) missing.push("death with the host (setpriv not found)");
+  if (!found.setpriv) {
+    missing.push(
+      "death with the host, no-new-privileges and dropped capabilities (setpriv not found)",
+    );
+  }
   return missing;
 }

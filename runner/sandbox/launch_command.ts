@@ -35,6 +35,7 @@ export async function commandLaunch(
     command,
     args: [...wrapperArgs, `${NONCE_FLAG}=${nonce}`],
     env: { ...grants.env, HOME, NO_COLOR, PWD },
-    graph: { modules: 0, files: [], bytes: 0, sdkModules: 0, builtins: [] },
+    // No module graph: the view a verdict holds in is none.
+    graph: { modules: 0, files: [], bytes: 0, sdkModules: 0, builtins: [], view: "" },
   };
 }

@@ -47,6 +47,8 @@ export interface Prepared {
   runtime?: CommandRuntime;
   /** The `audit` option, when a permission audit was asked for. */
   audit?: boolean | AuditOptions;
+  /** The host runs as root: under the Deno layer the plugin's capabilities are dropped. */
+  hostIsRoot: boolean;
 }
 
 /** The process a plan spawns. */
@@ -66,7 +68,7 @@ const PREFLIGHT_MIB = 256;
 
 /** The wrapper prefix for a mount plan, with the memory limit `memoryMiB` (plus `reservedMiB`). */
 export function wrapperFor(p: Prepared, memoryMiB: number, reservedMiB: number) {
-  const limits = { dataLimitBytes: (memoryMiB + reservedMiB) * 1024 * 1024 };
+  const limits = { dataLimitBytes: (memoryMiB + reservedMiB) * 1024 * 1024, root: p.hostIsRoot };
   return async (mounts: MountPlan): Promise<string[]> =>
     p.isolation === "os"
       ? osPrefix(p.tools, await bwrapArgs(mounts), limits)
@@ -80,6 +82,8 @@ export function baseEnv(p: Prepared): Record<string, string> {
     HOME: p.home,
     DENO_NO_UPDATE_CHECK: "1",
     NO_COLOR: "1",
+    // WebGPU needs no permission; with no backend it finds no adapter (THREATS T19).
+    DENO_WEBGPU_BACKEND: "none",
     // bwrap sets PWD for its --chdir; both layers set it, so the plan is the exact environment.
     PWD: p.snapshot.dir,
   };
@@ -105,6 +109,20 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
         : [],
     })
     : undefined;
+  const mounts: MountPlan = {
+    programs: [p.deno.path],
+    readOnly: [snapshot.dir, sdk.dir, p.home, ...grants.read],
+    readWrite: [p.denoDir, ...grants.write],
+    net: grants.net.length > 0 || grants.all,
+    dev: true,
+    tmpBytes: 64 * 1024 * 1024,
+    cwd: snapshot.dir,
+  };
+  // The check runs in the run's own view (THREATS T14): the same wrappers, mounts, namespaces,
+  // environment and loading flags. Three things differ, and none widens what it resolves: no
+  // /dev (every device is outside the roots, and an import of one fails fast instead of
+  // reading forever), a small memory cap, and no audit file or DENO_AUDIT_PERMISSIONS (the
+  // file lies outside every root, and the check's own reads are not the plugin's to record).
   const graph = await verifyGraph({
     name: p.name,
     root: p.root,
@@ -112,13 +130,11 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     denoVersion: p.deno.version,
     snapshot,
     sdk,
-    // `deno info` gets a small memory cap of its own: an import of a device must cost little.
-    wrap: wrapperFor(p, PREFLIGHT_MIB, RESERVED_MIB),
+    isolation: p.isolation,
+    prefix: await wrapperFor(p, PREFLIGHT_MIB, RESERVED_MIB)({ ...mounts, dev: false }),
     env,
     cacheDir: p.cache,
     timeoutMs: p.timeoutMs,
-    denoDir: p.denoDir,
-    home: p.home,
   });
   const denoArgs = [
     "run",
@@ -134,13 +150,8 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     `${NONCE_FLAG}=${nonce}`,
   ];
   const prefix = await wrapperFor(p, p.memory, RESERVED_MIB)({
-    programs: [p.deno.path],
-    readOnly: [snapshot.dir, sdk.dir, p.home, ...grants.read],
-    readWrite: [p.denoDir, ...grants.write, ...(audit ? [audit.log] : [])],
-    net: grants.net.length > 0 || grants.all,
-    dev: true,
-    tmpBytes: 64 * 1024 * 1024,
-    cwd: snapshot.dir,
+    ...mounts,
+    readWrite: [...mounts.readWrite, ...(audit ? [audit.log] : [])],
   });
   const [command, ...wrapperArgs] = [...prefix, p.deno.path];
   const auditEnv: Record<string, string> = audit ? { DENO_AUDIT_PERMISSIONS: audit.log } : {};

@@ -5,9 +5,11 @@
  */
 
 import { createHash } from "node:crypto";
-import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PreflightError } from "../errors.ts";
+import { neutralize } from "../wire/mod.ts";
+import { absolutePath, canonicalLoose, canonicalPath, trimSeparator } from "./paths.ts";
 
 /** The cache: $PLUGBOX_CACHE_DIR, else $XDG_CACHE_HOME/plugbox, else ~/.cache/plugbox. */
 export function defaultCacheDir(): string {
@@ -49,7 +51,7 @@ export function toPath(value: string | URL, what: string): string {
   if (typeof value !== "string" || value === "") {
     throw new TypeError(`Cannot start plugin: ${what} must be a path or URL, got ${typeof value}`);
   }
-  return isAbsolute(value) ? value : resolve(Deno.cwd(), value);
+  return absolutePath(value);
 }
 
 /** The plugin's entry: an existing regular file, by its real path. */
@@ -61,26 +63,34 @@ export function resolveEntry(module: string | URL): string {
   } catch (cause) {
     // Only a missing file is "does not exist": a host without --allow-read learns that instead.
     if (!(cause instanceof Deno.errors.NotFound)) throw cause;
-    throw new TypeError(`Cannot start plugin: module "${path}" does not exist`, { cause });
+    throw new TypeError(`Cannot start plugin: module "${neutralize(path)}" does not exist`, {
+      cause,
+    });
   }
   if (!info.isFile) {
     throw new PreflightError({
-      plugin: basename(dirname(path)),
+      plugin: neutralize(basename(dirname(path)), 64),
       reason: "entry",
       path,
-      detail: `module "${path}" must be a regular file, not a link, folder or special file`,
+      detail: `module "${
+        neutralize(path)
+      }" must be a regular file, not a link, folder or special file`,
     });
   }
-  return Deno.realPathSync(path);
+  return canonicalPath(path);
 }
 
-/** Folders holding code: a write grant overlapping one is refused (THREATS T8). */
+/**
+ * Folders holding code, canonical: a write grant overlapping one is refused
+ * (THREATS T8). Each is real-pathed here, once, so a symlinked install or
+ * Deno dir is compared by the folder it really is (THREATS T15).
+ */
 export function codeRoots(root: string, cacheDir: string, deno: string): string[] {
   const roots = [root, cacheDir, hostDenoDir(), dirname(deno)];
   const own = new URL("../../", import.meta.url);
   if (own.protocol === "file:") roots.push(fileURLToPath(own));
   if (Deno.mainModule.startsWith("file:")) roots.push(dirname(fileURLToPath(Deno.mainModule)));
-  return roots.map((r) => r.replace(/\/+$/, "") || "/");
+  return [...new Set(roots.map((r) => trimSeparator(canonicalLoose(r))))];
 }
 
 /** Per-plugin state: its own Deno dir (no web storage) and an empty home. */

@@ -8,12 +8,12 @@
  * @module
  */
 
-import { resolve } from "node:path";
 import { type LockDifference, LockError } from "../errors.ts";
 import { neutralize } from "../wire/mod.ts";
 import { type LockEntry, lockKey, readLock, sealHolds, sealOf, writeLock } from "./lock_file.ts";
 import { type Manifest, MANIFEST_KINDS } from "./manifest.ts";
-import { isWithin, type ResolvedGrants } from "./permissions.ts";
+import { canonicalLoose, isWithin } from "./paths.ts";
+import type { ResolvedGrants } from "./permissions.ts";
 
 /**
  * What to do when an approved plugin changed: `"refuse"` to start it,
@@ -102,7 +102,7 @@ function coversValue(kind: string, approved: string, value: string): boolean {
   if (approved === "*") return true;
   if (value === "*") return false;
   if (kind === "read" || kind === "write" || kind === "ffi") {
-    return isWithin(resolve(value), resolve(approved));
+    return isWithin(canonicalLoose(value), canonicalLoose(approved));
   }
   if (kind === "net") return value === approved || value.replace(/:\d+$/, "") === approved;
   return value === approved;
@@ -186,7 +186,8 @@ export function validateLock(options: LockOptions, subject: LockSubject): string
   if (policy === "ask" && typeof options.ask !== "function") {
     throw new TypeError('Cannot use the lock: policy "ask" needs an "ask" callback');
   }
-  const path = resolve(options.path);
+  // Canonical, like the root and the grants: a spelling through a link is the folder it leads to.
+  const path = canonicalLoose(options.path);
   if (isWithin(path, subject.root)) {
     throw new TypeError(
       `Cannot use lock "${path}": it lies in the plugin's folder "${subject.root}", which the plugin's author controls`,

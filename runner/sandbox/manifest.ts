@@ -5,10 +5,11 @@
  * @module
  */
 
-import { isAbsolute, join, resolve } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { z } from "npm:zod@^4.1.0";
 import { PreflightError } from "../errors.ts";
-import { isWithin, type ResolvedGrants } from "./permissions.ts";
+import { canonicalLoose, isWithin } from "./paths.ts";
+import type { ResolvedGrants } from "./permissions.ts";
 import { neutralize, scanJson } from "../wire/mod.ts";
 import { didYouMean } from "./suggest.ts";
 
@@ -127,6 +128,34 @@ export interface UncoveredGrant {
 }
 
 /**
+ * One request as reviewed: for paths, the canonical path it covers, which
+ * is what a grant is compared with and what a reviewer should read (a
+ * request for `/srv/app/../../etc` covers `/etc`).
+ *
+ * @example
+ * ```ts
+ * import type { ReviewedRequest } from "./manifest.ts";
+ *
+ * const request: ReviewedRequest = {
+ *   kind: "read",
+ *   value: "/srv/app/../../etc",
+ *   covers: "/etc",
+ *   reason: "reads its settings",
+ * };
+ * ```
+ */
+export interface ReviewedRequest {
+  /** The permission kind. */
+  kind: PermissionKind;
+  /** The value as the manifest spells it (neutralised for display). */
+  value: string;
+  /** What it covers: the canonical path for `read` and `write`, else the value. */
+  covers: string;
+  /** Why, as the manifest says (neutralised for display). */
+  reason: string;
+}
+
+/**
  * The manifest next to the grants: what was asked, and what was granted beyond it.
  *
  * @example
@@ -147,6 +176,8 @@ export interface ManifestReview {
   found: boolean;
   /** Grants the manifest does not cover (refused, dropped, or let through per policy). */
   uncovered: UncoveredGrant[];
+  /** Every request with what it covers, in manifest order. */
+  requests: ReviewedRequest[];
 }
 
 const Line = z.string().min(1).max(300).refine((v) => !/[\n\r]/.test(v), "must be one line");
@@ -231,7 +262,7 @@ export function readManifest(
       plugin,
       reason: "manifest",
       path,
-      detail: `"${path}" ${detail}`,
+      detail: `"${neutralize(path, 300)}" ${neutralize(detail, 500)}`,
     });
   };
   let bytes: Uint8Array;
@@ -272,26 +303,42 @@ export function readManifest(
   for (const kind of ["read", "write"] as const) {
     for (const request of manifest.permissions[kind] ?? []) {
       if (request.value !== "*" && !isAbsolute(request.value)) {
-        refuse(
-          `asks for ${kind} "${neutralize(request.value, 200)}": paths must be absolute, or "*"`,
-        );
+        refuse(`asks for ${kind} "${request.value}": paths must be absolute, or "*"`);
       }
     }
   }
   return { manifest, found: true };
 }
 
-function covers(kind: PermissionKind, requested: string, granted: string): boolean {
-  if (requested === "*") return true;
+/** What a request covers: a path request's canonical path (THREATS T15), else its value. */
+function coverage(kind: PermissionKind, value: string): string {
+  if (value === "*" || (kind !== "read" && kind !== "write")) return value;
+  return canonicalLoose(value);
+}
+
+/** Every request of a manifest with what it covers. */
+export function reviewRequests(manifest: Manifest): ReviewedRequest[] {
+  return MANIFEST_KINDS.flatMap((kind) =>
+    (manifest.permissions[kind] ?? []).map((r) => ({
+      kind,
+      value: neutralize(r.value, 1000),
+      covers: neutralize(coverage(kind, r.value), 1000),
+      reason: neutralize(r.reason, 300),
+    }))
+  );
+}
+
+function covers(kind: PermissionKind, covered: string, granted: string): boolean {
+  if (covered === "*") return true;
   switch (kind) {
     case "read":
     case "write":
-      return isWithin(granted, resolve(requested));
+      return isWithin(granted, covered);
     case "net":
       // "host" asks for every port of host; "host:port" for that one.
-      return granted === requested || granted.replace(/:\d+$/, "") === requested;
+      return granted === covered || granted.replace(/:\d+$/, "") === covered;
     default:
-      return granted === requested;
+      return granted === covered;
   }
 }
 
@@ -305,10 +352,13 @@ function grantedValues(grants: ResolvedGrants): UncoveredGrant[] {
   return out;
 }
 
-/** The grants the manifest does not cover. */
+/** The grants the manifest does not cover, compared with what each request covers. */
 export function reviewGrants(manifest: Manifest, grants: ResolvedGrants): UncoveredGrant[] {
+  const requests = MANIFEST_KINDS.flatMap((kind) =>
+    (manifest.permissions[kind] ?? []).map((r) => ({ kind, covered: coverage(kind, r.value) }))
+  );
   return grantedValues(grants).filter(({ kind, value }) =>
-    !(manifest.permissions[kind] ?? []).some((r) => covers(kind, r.value, value))
+    !requests.some((r) => r.kind === kind && covers(kind, r.covered, value))
   );
 }
 
@@ -344,9 +394,10 @@ export function applyManifest(
   }
   const { manifest, found } = readManifest(plugin, snapshotDir, shownDir);
   const uncovered = reviewGrants(manifest, grants);
-  if (uncovered.length === 0) return { manifest, found, uncovered };
+  const requests = reviewRequests(manifest);
+  if (uncovered.length === 0) return { manifest, found, uncovered, requests };
   const asked = found
-    ? `its ${MANIFEST_FILE} requests ${describeRequests(manifest)}`
+    ? `its ${MANIFEST_FILE} requests ${describeRequests(requests)}`
     : `it has no ${MANIFEST_FILE}, so it requests nothing`;
   if (policy === "refuse") {
     throw new PreflightError({
@@ -362,20 +413,23 @@ export function applyManifest(
       ? `grants narrowed to the manifest: dropped ${describeUncovered(uncovered)}`
       : `manifest ignored: granted beyond it ${describeUncovered(uncovered)}`,
   );
-  return { manifest, found, uncovered };
+  return { manifest, found, uncovered, requests };
 }
 
 /** Describes uncovered grants for a message: `read "/data", net "x:1"`. */
 export function describeUncovered(uncovered: UncoveredGrant[]): string {
-  return uncovered.map((u) => `${u.kind} "${u.value}"`).join(", ");
+  return uncovered.map((u) => `${u.kind} "${neutralize(u.value, 1000)}"`).join(", ");
+}
+
+/** Describes one reviewed request: `read "/etc"`, or `read "/etc" (written "/srv/../etc")`. */
+export function describeRequest(r: ReviewedRequest): string {
+  return r.covers === r.value
+    ? `${r.kind} "${r.value}"`
+    : `${r.kind} "${r.covers}" (written "${r.value}")`;
 }
 
 /** Describes a manifest's requests for a message: `read "*" (reads the files ...)`. */
-export function describeRequests(manifest: Manifest): string {
-  const parts = MANIFEST_KINDS.flatMap((kind) =>
-    (manifest.permissions[kind] ?? []).map((r) =>
-      `${kind} "${neutralize(r.value, 200)}" (${neutralize(r.reason, 300)})`
-    )
-  );
+export function describeRequests(requests: ReviewedRequest[]): string {
+  const parts = requests.map((r) => `${describeRequest(r)} (${r.reason})`);
   return parts.length ? parts.join("; ") : "nothing";
 }

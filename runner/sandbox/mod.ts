@@ -18,6 +18,7 @@ export { type IsolationMode } from "./isolation.ts";
 export { describeDifferences, type LockChange, type LockOptions, type LockPolicy } from "./lock.ts";
 export { type LockEntry } from "./lock_file.ts";
 export {
+  describeRequest,
   describeUncovered,
   type Manifest,
   MANIFEST_KINDS,
@@ -25,15 +26,18 @@ export {
   type ManifestReview,
   type PermissionKind,
   type PermissionRequest,
+  type ReviewedRequest,
   type UncoveredGrant,
 } from "./manifest.ts";
+export { canonicalLoose, canonicalPath, isWithin } from "./paths.ts";
 export {
-  isWithin,
   type Permissions,
   type ResolvedGrants,
   resolveGrants,
   type ResolveGrantsOptions,
+  SYS_ACTIONS,
   SYS_NAMES,
+  SYS_READS,
   type SysName,
   toDenoArgs,
   type UnsafeAcknowledgements,

@@ -2,10 +2,16 @@
  * Net grants: put in the canonical form Deno compares against (so what is
  * checked is what is enforced), and classified: a grant that reaches the
  * host's own machine or a private network needs an explicit
- * acknowledgement (THREATS T8).
+ * acknowledgement (THREATS T8). A name counts as private when it is spelled
+ * like one or when this machine resolves it to a private address at plan
+ * time, its hosts file included (THREATS T18). Answers that change after the plan
+ * (DNS rebinding) are not re-checked here.
  * @module
  */
 
+import { lookup } from "node:dns/promises";
+
+// Special-use names that only ever resolve locally (RFC 6761, 6762, 8375; ICANN's .internal).
 const LOCAL_NAMES = /(^|\.)(localhost|local|internal|home\.arpa|lan)\.?$/i;
 
 function splitPort(entry: string): { host: string; port: string } {
@@ -120,4 +126,96 @@ export function isPrivateHost(entry: string): boolean {
   const v4 = parseV4(host);
   if (v4) return privateV4(v4);
   return /^[\d.]+$/.test(host); // numeric but not an address: treat as private
+}
+
+/** Options for {@linkcode privateAddressOf}. */
+export interface ResolveOptions {
+  /**
+   * Hosts files to read.
+   * @default {["/etc/hosts"]}
+   */
+  hostsFiles?: readonly string[];
+  /**
+   * Deadline for the system resolver, in milliseconds.
+   * @default {2000}
+   */
+  timeoutMs?: number;
+  /**
+   * Ask the system resolver (getaddrinfo: the hosts file, DNS, whatever
+   * nsswitch says) too; only when this process has net permission, so the
+   * lookup never prompts.
+   * @default {true}
+   */
+  system?: boolean;
+}
+
+function bare(name: string): string {
+  return name.toLowerCase().replace(/\.$/, "");
+}
+
+/** Addresses the hosts files give `host`. */
+export function hostsFileAddresses(host: string, files: readonly string[]): string[] {
+  const found: string[] = [];
+  const wanted = bare(host);
+  for (const file of files) {
+    let text = "";
+    try {
+      text = Deno.readTextFileSync(file);
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n")) {
+      const [address, ...names] = line.replace(/#.*/, "").trim().split(/\s+/);
+      if (address && names.some((n) => bare(n) === wanted)) found.push(address);
+    }
+  }
+  return found;
+}
+
+function isPrivateAddress(address: string): boolean {
+  return isPrivateHost(address.includes(":") ? `[${address.replace(/%.*$/, "")}]` : address);
+}
+
+async function systemAddresses(host: string, timeoutMs: number): Promise<string[]> {
+  // Without net permission the lookup would prompt (or fail): the hosts file alone answers then.
+  if (Deno.permissions.querySync({ name: "net", host }).state !== "granted") return [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("timed out")), timeoutMs);
+  });
+  try {
+    const answers = await Promise.race([lookup(host, { all: true }), deadline]);
+    return answers.map((a) => a.address);
+  } catch {
+    return []; // unresolvable here and now: it reaches nothing private now
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The private, loopback or link-local address this machine resolves a net
+ * grant's host to right now, from its hosts files and its system resolver,
+ * or undefined when it resolves to none (or to nothing). IP literals are
+ * left to {@linkcode isPrivateHost}.
+ *
+ * @example
+ * ```ts ignore
+ * import { privateAddressOf } from "./net.ts";
+ * console.log(await privateAddressOf("localhost:80")); // "127.0.0.1"
+ * ```
+ */
+export async function privateAddressOf(
+  entry: string,
+  options: ResolveOptions = {},
+): Promise<string | undefined> {
+  const canonical = canonicalNetGrant(entry);
+  if (canonical === undefined) return undefined;
+  const { host } = splitPort(canonical);
+  if (host.startsWith("[") || parseV4(host) || /^[\d.]+$/.test(host)) return undefined;
+  const files = options.hostsFiles ?? ["/etc/hosts"];
+  const local = hostsFileAddresses(host, files).find(isPrivateAddress);
+  if (local) return local;
+  if (options.system === false) return undefined;
+  return (await systemAddresses(host, options.timeoutMs ?? 2000)).find(isPrivateAddress);
 }

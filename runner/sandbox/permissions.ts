@@ -5,54 +5,15 @@
  */
 
 import { existsSync } from "node:fs";
-import { isAbsolute, resolve, sep } from "node:path";
 import { z } from "npm:zod@^4.1.0";
+import type { RuntimeNames } from "./env_names.ts";
+import { checkWrites, envGrants } from "./grant_rules.ts";
 import { canonicalNetGrant, isPrivateHost } from "./net.ts";
+import { absolutePath, canonicalPath } from "./paths.ts";
+import { SYS_ACTIONS, SYS_NAMES, type SysName } from "./sys_names.ts";
 
-/**
- * The values Deno accepts for `--allow-sys`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { SYS_NAMES, type SysName } from "./permissions.ts";
- *
- * const isSysName = (name: string): name is SysName =>
- *   (SYS_NAMES as readonly string[]).includes(name);
- * assert.ok(isSysName("hostname") && !isSysName("env"));
- * ```
- */
-export const SYS_NAMES = [
-  "hostname",
-  "osRelease",
-  "osUptime",
-  "loadavg",
-  "networkInterfaces",
-  "systemMemoryInfo",
-  "uid",
-  "gid",
-  "cpus",
-  "homedir",
-  "getegid",
-  "username",
-  "statfs",
-  "getPriority",
-  "setPriority",
-  "userInfo",
-] as const;
-
-/**
- * One of Deno's `--allow-sys` names, as listed in {@linkcode SYS_NAMES}.
- *
- * @example
- * ```ts
- * import type { Permissions, SysName } from "./permissions.ts";
- *
- * const sys: SysName[] = ["hostname", "osRelease"];
- * const permissions: Permissions = { sys };
- * ```
- */
-export type SysName = (typeof SYS_NAMES)[number];
+export { SYS_ACTIONS, SYS_NAMES, SYS_READS, type SysName } from "./sys_names.ts";
+export { runsAsRoot } from "./grant_rules.ts";
 
 /**
  * What a host may grant a plugin. Every field is optional and empty means denied.
@@ -80,7 +41,10 @@ export interface Permissions {
    * environment, or an object of names to values.
    */
   env?: readonly string[] | Readonly<Record<string, string>>;
-  /** System information APIs, as Deno names them (`hostname`, `osRelease`, ...). */
+  /**
+   * System information APIs, as Deno names them (`hostname`, `osRelease`,
+   * ...). Actions (`setPriority`) need `unsafe.sysActions`.
+   */
   sys?: readonly SysName[];
   /** Programs the plugin may run. Escapes the sandbox: needs `unsafe.run`. */
   run?: readonly string[];
@@ -117,6 +81,15 @@ export interface UnsafeAcknowledgements {
   privateNetwork?: boolean;
   /** Accept write grants over code: the plugin's folder, plugbox's caches, the host's code. */
   writeCode?: boolean;
+  /** Accept sys grants that act rather than read (`setPriority` renices other processes). */
+  sysActions?: boolean;
+  /**
+   * Accept write grants while the host runs as root: the plugin's files are
+   * then root's, and it could leave set-UID executables or world-writable
+   * folders there for someone else to run (Deno's permissions do not see
+   * file modes).
+   */
+  writeAsRoot?: boolean;
 }
 
 /**
@@ -166,14 +139,8 @@ const NetEntry = FLAG_SAFE.refine((v) => {
   return port >= 1 && port <= 65535;
 }, "must be host or host:port (IPv6 in brackets), port 1-65535");
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-// Variables that change how Deno itself behaves (T6): never passed to a plugin.
-const RESERVED_ENV =
-  /^(DENO_.*|NODE_.*|NPM_CONFIG_.*|LD_.*|RUST_.*|V8_.*|SSL_CERT_.*|HOME|PATH|PWD|NO_COLOR|(HTTPS?|ALL|NO)_PROXY|TMPDIR|XDG_.*)$/i;
-const EnvName = z.string().regex(ENV_NAME, "must be a variable name").refine(
-  (v) => !RESERVED_ENV.test(v),
-  "is reserved: it changes how Deno runs (DENO_*, NODE_*, proxies, HOME, PATH, ...)",
-);
+// Names are checked against the runtime's own (env_names.ts) after parsing.
+const EnvName = z.string().min(1, "must not be empty").max(128, "must be at most 128 characters");
 
 const PermissionsSchema = z.strictObject({
   read: z.array(FLAG_SAFE).optional(),
@@ -195,14 +162,28 @@ const UnsafeSchema = z.strictObject({
   all: z.boolean().optional(),
   privateNetwork: z.boolean().optional(),
   writeCode: z.boolean().optional(),
+  sysActions: z.boolean().optional(),
+  writeAsRoot: z.boolean().optional(),
 });
 
 /** Where grants are resolved against and what counts as code. */
 export interface ResolveGrantsOptions {
   /** Named acknowledgements for unsafe grants. */
   unsafe?: UnsafeAcknowledgements;
-  /** Folders holding code that a write grant must not overlap. */
+  /** Folders holding code that a write grant must not overlap (canonical paths). */
   codeRoots?: readonly string[];
+  /**
+   * The names the Deno runtime and its libraries mention; env grants of
+   * those are refused.
+   * @default {runtimeNames(ownRuntimeFiles()): this Deno and the libraries it loaded}
+   */
+  runtimeNames?: RuntimeNames;
+  /**
+   * Whether the host runs as root (write grants then need
+   * `unsafe.writeAsRoot`).
+   * @default {Deno.uid() === 0, or the owner of /proc/self}
+   */
+  hostIsRoot?: boolean;
   /** The host's environment, for env grants given by name. */
   hostEnv?: (name: string) => string | undefined;
   /**
@@ -216,15 +197,10 @@ function refuse(detail: string, cause?: unknown): never {
   throw new TypeError(`Cannot grant ${detail}`, { cause });
 }
 
-/** True when `inner` is `outer` or below it. */
-export function isWithin(inner: string, outer: string): boolean {
-  return inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : outer + sep);
-}
-
 function realPath(kind: string, path: string, cwd: string): string {
-  const absolute = isAbsolute(path) ? path : resolve(cwd, path);
+  const absolute = absolutePath(path, cwd);
   if (!existsSync(absolute)) refuse(`${kind} "${path}": no such file or folder`);
-  const real = Deno.realPathSync(absolute);
+  const real = canonicalPath(absolute);
   // The real path is what goes on the command line, so it must be flag-safe too.
   const check = FLAG_SAFE.safeParse(real);
   if (!check.success) {
@@ -288,40 +264,35 @@ export function resolveGrants(
 
   const read = unique((p.read ?? []).map((x) => realPath("read", x, cwd)));
   const write = unique((p.write ?? []).map((x) => realPath("write", x, cwd)));
-  if (!ack.writeCode) {
-    for (const path of write) {
-      const root = (options.codeRoots ?? []).find((r) => isWithin(path, r) || isWithin(r, path));
-      if (root) {
-        refuse(
-          `write "${path}": it overlaps "${root}", which holds code; pass unsafe.writeCode to accept`,
-        );
-      }
-    }
-  }
-  // The canonical form is what Deno compares against, so it is what is checked and passed.
+  checkWrites(write, ack, options);
+  // The canonical form is what Deno compares against, so it is what is passed; and what
+  // the host wrote is classified in that form too (isPrivateHost canonicalises).
   const net = unique((p.net ?? []).map((entry) => canonicalNetGrant(entry)!));
   if (!ack.privateNetwork) {
-    const local = net.find((n) => isPrivateHost(n));
+    const local = (p.net ?? []).find((entry) => isPrivateHost(entry));
     if (local) {
       refuse(
-        `net "${local}": it is a loopback, private or local address; pass unsafe.privateNetwork to accept`,
+        `net "${
+          canonicalNetGrant(local)
+        }": it is a loopback, private or local address; pass unsafe.privateNetwork to accept`,
       );
     }
   }
-  const env: Record<string, string> = {};
-  if (Array.isArray(p.env)) {
-    for (const name of p.env) {
-      const value = options.hostEnv?.(name);
-      if (value !== undefined) env[name] = value;
-    }
-  } else if (p.env) Object.assign(env, p.env);
+  const sys = unique(p.sys ?? []);
+  const action = sys.find((name) => (SYS_ACTIONS as readonly string[]).includes(name));
+  if (action && !ack.sysActions) {
+    refuse(
+      `sys "${action}": it acts on other processes or the machine rather than reading; pass unsafe.sysActions to accept`,
+    );
+  }
+  const env = envGrants(p.env, options);
   return {
     read,
     write,
     net,
     env,
-    sys: unique(p.sys ?? []),
-    run: unique((p.run ?? []).map((x) => isAbsolute(x) ? x : resolve(cwd, x))),
+    sys,
+    run: unique((p.run ?? []).map((x) => absolutePath(x, cwd))),
     ffi: unique((p.ffi ?? []).map((x) => realPath("ffi", x, cwd))),
     all: p.all === true,
   };

@@ -158,9 +158,10 @@ export interface LaunchPlan {
 
 /**
  * Plans a start without spawning anything: the snapshot is taken, the
- * module graph checked (cached by content), and the exact command, argv and
- * environment decided. The host spawns only plans made here; users reach it
- * as {@linkcode previewStart}.
+ * module graph checked (in the run's own view; cached by everything that
+ * decided it), and the exact command, argv and environment decided. The
+ * host spawns only plans made here; users reach it as
+ * {@linkcode previewStart}.
  */
 export async function planPlugin(
   module: string | URL,

@@ -13,7 +13,7 @@ import { PreflightError } from "../errors.ts";
 import { neutralize, scanJson } from "../wire/mod.ts";
 import { runCaptured } from "./exec.ts";
 import { findAbsoluteImports } from "./import_suspects.ts";
-import { isWithin } from "./permissions.ts";
+import { isWithin } from "./paths.ts";
 import { displayPath, outsideTarget, remoteHint, userText } from "./graph_messages.ts";
 
 /** The largest `deno info` output read; a 2,000-file plugin needs a few MiB. */
@@ -43,6 +43,8 @@ export interface GraphCheck {
   importMap: string;
   env: Record<string, string>;
   timeoutMs: number;
+  /** The verdict's key: what the check decided under (see graph_cache.ts). */
+  view: string;
 }
 
 interface InfoModule {
@@ -93,7 +95,13 @@ function realPathOf(path: string): string | undefined {
   }
 }
 
-/** What is wrong with one module, or undefined when it is allowed. */
+/**
+ * What is wrong with one module, or undefined when it is allowed. A local
+ * module must lie in the allowed roots both as spelled (the path Deno will
+ * open at run time, in whatever view it has then) and as its real path now
+ * (THREATS T14): a link outside the roots that points in at check time could point
+ * elsewhere at run time, or in another view.
+ */
 function judge(
   check: GraphCheck,
   module: InfoModule,
@@ -104,14 +112,20 @@ function judge(
   // Loader errors quote the plugin's specifiers and file names.
   const error = module.error && neutralize(userText(check, module.error), 500);
   if (scheme === "file:") {
-    const path = module.local ?? fileURLToPath(specifier);
+    const spelled = fileURLToPath(specifier);
+    const path = module.local ?? spelled;
     const real = realPathOf(path) ?? path;
-    if (!check.allowedRoots.some((root) => isWithin(real, root))) {
-      const target = neutralize(outsideTarget(check, site, real), 300);
+    const inside = (p: string) => check.allowedRoots.some((root) => isWithin(p, root));
+    const own = "a plugin imports only files in its own folder";
+    if (!inside(spelled) || !inside(path)) {
+      const target = neutralize(outsideTarget(check, site, spelled), 300);
+      return { reason: "outside-root", why: `leaves the plugin's folder ("${target}"); ${own}` };
+    }
+    if (!inside(real)) {
+      const target = neutralize(real, 300);
       return {
         reason: "outside-root",
-        why:
-          `leaves the plugin's folder ("${target}"); a plugin imports only files in its own folder`,
+        why: `leaves the plugin's folder (real path "${target}"); ${own}`,
       };
     }
     if (error) return { reason: "unresolved", why: `cannot be loaded: ${error}` };
@@ -162,14 +176,9 @@ function shownPath(check: GraphCheck, path: string): string {
   return neutralize(displayPath(check, pathToFileURL(path).href)!, 300);
 }
 
-/**
- * Resolves the plugin's module graph and refuses the start when any module
- * is outside the allowed roots, remote, from a registry or unresolvable.
- *
- * @throws {PreflightError} naming the import and the file that imports it.
- */
-export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
-  const args = [
+/** The `deno info` arguments: the run's own loading flags, so it resolves what the run loads. */
+export function infoArgs(check: Pick<GraphCheck, "importMap" | "entry">): string[] {
+  return [
     "info",
     "--json",
     "--no-config",
@@ -179,6 +188,16 @@ export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
     `--import-map=${check.importMap}`,
     check.entry,
   ];
+}
+
+/**
+ * Resolves the plugin's module graph and refuses the start when any module
+ * is outside the allowed roots, remote, from a registry or unresolvable.
+ *
+ * @throws {PreflightError} naming the import and the file that imports it.
+ */
+export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
+  const args = infoArgs(check);
   const [command, ...prefix] = [...check.prefix, check.deno];
   const result = await runCaptured(command, [...prefix, ...args], {
     timeoutMs: check.timeoutMs,
@@ -198,7 +217,10 @@ export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
     throw new PreflightError({
       plugin: check.plugin,
       reason: "graph-failed",
-      detail: names.length ? `${why}; suspicious imports: ${names.join(", ")}` : why,
+      detail: neutralize(
+        names.length ? `${why}; suspicious imports: ${names.join(", ")}` : why,
+        4000,
+      ),
     });
   }
   const shape = scanJson(new TextEncoder().encode(result.stdout), INFO_STRUCTURE);
@@ -230,9 +252,12 @@ export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
         reason: problem.reason,
         specifier: written,
         importer,
-        detail: `${
-          importer ? `import "${written}" in "${importer}"` : `module "${written}"`
-        } ${problem.why}`,
+        detail: neutralize(
+          `${
+            importer ? `import "${written}" in "${importer}"` : `module "${written}"`
+          } ${problem.why}`,
+          2000,
+        ),
       }),
     );
   }
@@ -272,6 +297,11 @@ export interface GraphSummary {
   sdkModules: number;
   /** Node built-ins imported (`node:fs`, ...), which Deno's permissions govern. */
   builtins: string[];
+  /**
+   * The view the verdict was made in: a hash of the isolation, the mounts
+   * and flags (the run's own), the environment, Deno and the SDK.
+   */
+  view: string;
 }
 
 function summarise(check: GraphCheck, modules: InfoModule[]): GraphSummary {
@@ -294,5 +324,6 @@ function summarise(check: GraphCheck, modules: InfoModule[]): GraphSummary {
     bytes,
     sdkModules,
     builtins: builtins.sort(),
+    view: check.view,
   };
 }

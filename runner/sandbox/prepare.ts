@@ -5,16 +5,24 @@
  * @module
  */
 
-import { basename, dirname } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { IsolationUnavailableError } from "../errors.ts";
 import { checkCommand, type CommandRuntime, resolveCommand } from "./command.ts";
-import { hostSearch, resolveDeno } from "./deno_binary.ts";
-import { detectTools, type HostTools, type IsolationMode } from "./isolation.ts";
+import { type DenoBinary, hostSearch, resolveDeno } from "./deno_binary.ts";
+import { ownRuntimeFiles, type RuntimeNames, runtimeNames } from "./env_names.ts";
+import { detectTools, type HostTools, type IsolationMode, sharedLibraries } from "./isolation.ts";
 import { checkLock } from "./lock.ts";
 import type { Prepared } from "./launch_deno.ts";
 import { codeRoots, defaultCacheDir, pluginDirs, resolveEntry, toPath } from "./locate.ts";
 import { applyManifest, narrowGrants, readManifest } from "./manifest.ts";
-import { isWithin, type ResolvedGrants, resolveGrants } from "./permissions.ts";
+import { privateAddressOf } from "./net.ts";
+import { canonicalPath, isWithin } from "./paths.ts";
+import {
+  type ResolvedGrants,
+  resolveGrants,
+  runsAsRoot,
+  type UnsafeAcknowledgements,
+} from "./permissions.ts";
 import type { LaunchOptions } from "./plan.ts";
 import { type Snapshot, takeSnapshot } from "./snapshot.ts";
 import { neutralize } from "../wire/mod.ts";
@@ -88,21 +96,25 @@ function refuseDenoOnlyGrants(name: string, grants: ResolvedGrants): void {
   }
 }
 
-/** The plugin's identity: entry, root and name, each checked. */
+/** The plugin's identity: entry, root and name, each checked; paths canonical (paths.ts). */
 function identify(module: string | URL, options: LaunchOptions) {
   const entry = resolveEntry(module);
-  const root = Deno.realPathSync(
+  const root = canonicalPath(
     options.root === undefined ? dirname(entry) : toPath(options.root, "root"),
   );
   const name = options.name ?? basename(root);
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
     throw new TypeError(
-      `Cannot start plugin: name "${name}" must be letters, digits, ".", "_" or "-" (at most 64)`,
+      `Cannot start plugin: name "${
+        neutralize(name, 80)
+      }" must be letters, digits, ".", "_" or "-" (at most 64)`,
     );
   }
   if (!isWithin(entry, root)) {
     throw new TypeError(
-      `Cannot start plugin "${name}": module "${entry}" is not inside root "${root}"`,
+      `Cannot start plugin "${name}": module "${neutralize(entry)}" is not inside root "${
+        neutralize(root)
+      }"`,
     );
   }
   return { entry, root, name };
@@ -119,7 +131,39 @@ function commandOf(name: string, snapshot: Snapshot, root: string, options: Laun
 async function openCache(options: LaunchOptions): Promise<string> {
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   await Deno.mkdir(cacheDir, { recursive: true });
-  return Deno.realPathSync(cacheDir);
+  return canonicalPath(cacheDir);
+}
+
+/** Refuses net grants whose names this machine resolves to a private address now (THREATS T18). */
+async function refusePrivateNames(grants: ResolvedGrants, unsafe?: UnsafeAcknowledgements) {
+  if (unsafe?.privateNetwork === true) return;
+  for (const entry of grants.net) {
+    const address = await privateAddressOf(entry);
+    if (address) {
+      throw new TypeError(
+        `Cannot grant net "${entry}": this machine resolves it to ${address}, a loopback, private or local address; pass unsafe.privateNetwork to accept`,
+      );
+    }
+  }
+}
+
+/**
+ * The names the plugin's runtime reads itself, from the files that run it
+ * (THREATS T16): Deno and the libraries it loads, or a command plugin's
+ * programs and theirs. An env grant of any of them is refused.
+ */
+async function namesOf(
+  deno: DenoBinary,
+  runtime: CommandRuntime | undefined,
+  cache: string,
+): Promise<RuntimeNames> {
+  const programs = runtime ? runtime.programs : [deno.path];
+  const files = [...programs];
+  for (const program of programs) files.push(...await sharedLibraries(program));
+  // And what this process has mapped (its binary, its libraries): a Deno loads the same ones.
+  if (!runtime) files.push(...ownRuntimeFiles());
+  const label = runtime ? `its program "${neutralize(basename(runtime.argv[0]), 100)}"` : "Deno";
+  return runtimeNames([...new Set(files)], join(cache, "runtime-names"), label);
 }
 
 /** Whether the plugin is a Deno module or a command, and the isolation that follows. */
@@ -159,15 +203,19 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
   });
   const notes: string[] = [];
   const { isolation, runtime } = await kindOf({ name, root, snapshot }, options, tools, notes);
+  const hostIsRoot = runsAsRoot(cache);
   let grants = resolveGrants(options.permissions, {
     unsafe: options.unsafe,
     codeRoots: [...codeRoots(root, cache, deno.path), ...(runtime ? runtimeRoots(runtime) : [])],
     hostEnv: (key) => Deno.env.get(key),
+    runtimeNames: await namesOf(deno, runtime, cache),
+    hostIsRoot,
   });
   const policy = options.manifest ?? "refuse";
   const review = applyManifest(name, snapshot.dir, grants, policy, notes, root);
   if (policy === "narrow") grants = narrowGrants(grants, review.uncovered);
   if (runtime) refuseDenoOnlyGrants(name, grants);
+  await refusePrivateNames(grants, options.unsafe);
   if (runtime && options.audit) {
     throw new TypeError(
       `Cannot start plugin "${name}" with audit: it runs a command, not Deno, so it makes no ` +
@@ -182,7 +230,7 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
   notes.push(...(runtime?.notes ?? []));
   return {
     ...{ name, root, memory, timeoutMs, cache, deno, tools, isolation, notes, grants, review },
-    ...{ snapshot, denoDir, home, runtime, audit: options.audit },
+    ...{ snapshot, denoDir, home, runtime, audit: options.audit, hostIsRoot },
   };
 }
 

@@ -112,8 +112,9 @@ interface Walk {
   timeoutMs: number;
 }
 
+// File names come from the plugin's folder: the message shows them neutralised (THREATS T20).
 function refuse(walk: Walk, reason: string, path: string, detail: string): never {
-  throw new PreflightError({ plugin: walk.plugin, reason, path, detail });
+  throw new PreflightError({ plugin: walk.plugin, reason, path, detail: neutralize(detail, 2000) });
 }
 
 /** A path from the plugin's folder as messages show it: its names are the folder's, not ours. */
@@ -148,8 +149,9 @@ function kindOf(info: Deno.FileInfo): string {
 /**
  * Reads a file seen by `lstat`, refusing it if it changed since: opened
  * without following a final link and without blocking on a FIFO, then
- * checked to be the same regular file, reached without links, of the same
- * size; at most that size (plus one byte, to notice growth) is read.
+ * checked to be the same regular file with one name (a hard link is
+ * another file's content), reached without links, of the same size; at
+ * most that size (plus one byte, to notice growth) is read.
  */
 export async function readUnchanged(
   plugin: string,
@@ -161,7 +163,7 @@ export async function readUnchanged(
       plugin,
       reason: "special-file",
       path,
-      detail: `"${neutralize(path, 300)}" changed while it was being copied (${why})`,
+      detail: neutralize(`"${shown(path)}" changed while it was being copied (${why})`, 2000),
     });
   };
   let handle: FileHandle;
@@ -174,7 +176,15 @@ export async function readUnchanged(
     const after = await handle.stat();
     if (!after.isFile()) changed("no longer a regular file");
     if (Number(after.ino) !== before.ino || Number(after.dev) !== before.dev) changed("replaced");
-    if (Number(after.nlink) > 1) changed("now a hard link");
+    // Checked on the open file, so a link made after the walk's lstat is caught too.
+    if (Number(after.nlink) > 1) {
+      throw new PreflightError({
+        plugin,
+        reason: "special-file",
+        path,
+        detail: neutralize(`"${shown(path)}" is a hard link (${after.nlink} names)`, 2000),
+      });
+    }
     if (Deno.realPathSync(path) !== path) changed("reached through a link");
     const bytes = new Uint8Array(before.size + 1);
     let offset = 0;
@@ -216,9 +226,6 @@ async function visit(walk: Walk, dir: string, depth: number): Promise<void> {
       walk.dirs.push(rel);
       await visit(walk, path, depth + 1);
     } else if (info.isFile) {
-      if ((info.nlink ?? 1) > 1) {
-        refuse(walk, "special-file", path, `"${shown(path)}" is a hard link (${info.nlink} names)`);
-      }
       if (walk.files.length >= walk.limits.maxFiles) {
         refuse(walk, "limits", path, `the folder holds more than ${walk.limits.maxFiles} files`);
       }

@@ -31,7 +31,7 @@ export {
   type ServedContract,
   wireMethod,
 } from "./protocol.ts";
-export { neutralize } from "./text.ts";
+export { neutralize, terminalJson } from "./text.ts";
 export { type LineOffload, type LineScanOptions, LineTransport } from "./transport.ts";
 export { type JsonScan, scanJson, type StructureLimits } from "./json_scan.ts";
 export { classifyLine, classifyScanned } from "./envelope.ts";

@@ -30,9 +30,15 @@ async function store(): Promise<{ dir: string } & AsyncDisposable> {
   return { dir, [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }) };
 }
 
+// This suite runs as root: a write grant then needs the acknowledgement (THREATS T21).
 const kvGrants = (
   dir: string,
-) => [`--allow-read=${dir}`, `--allow-write=${dir}`, "--allow-env=KV_DIR"];
+) => [
+  `--allow-read=${dir}`,
+  `--allow-write=${dir}`,
+  "--allow-env=KV_DIR",
+  "--unsafe-write-as-root",
+];
 
 Deno.test("plug audit prints what a call touched, by kind, with the call's exit code", async () => {
   await using space = await store();

@@ -92,7 +92,9 @@ Deno.test("plug exit codes: plugin error 3, permission denied 4, timeout 5, cras
   oneLineError(thrown.stderr, "PluginError");
   const invalid = await plug(["call", HELLO, "greeter.sayHello", "5"]);
   assert.equal(invalid.code, 3);
-  oneLineError(invalid.stderr, "ValidationError");
+  // The CLI has no contract of its own: "invalid params" is the plugin's word, shown as such.
+  oneLineError(invalid.stderr, "PluginError");
+  assert.match(invalid.stderr, /reports "greeter\.sayHello" failed: .*invalid arguments at \[0\]/);
   const denied = await plug(["call", HELLO, "greeter.readGreeting", '"/etc/hostname"']);
   assert.equal(denied.code, 4);
   oneLineError(denied.stderr, "PermissionDeniedError");
@@ -218,4 +220,16 @@ Deno.test("plug --help and each command's --help", async () => {
       assert.match(run.stdout, /--allow-read=PATH/);
     }
   }
+});
+
+Deno.test("plug neutralises every line it writes, whatever wrote it", async () => {
+  const { main } = await import("../../cli.ts");
+  const lines: string[] = [];
+  const code = await main(["evil\u202e\x1b[2J\nforged"], {
+    out: (l) => lines.push(l),
+    err: (l) => lines.push(l),
+  });
+  assert.equal(code, 2);
+  // One line (an error is its first line), and nothing in it a terminal would obey.
+  assert.deepEqual(lines, ['UsageError: unknown command "evil\\u{202e}\\x1b[2J']);
 });

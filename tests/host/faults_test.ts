@@ -9,7 +9,7 @@ import { classifyScanned } from "../../runner/wire/envelope.ts";
 import { scanJson } from "../../runner/wire/json_scan.ts";
 import { concatBytes } from "../../runner/wire/bytes.ts";
 import { Life } from "../fixtures/contracts.ts";
-import { fixture, rejected } from "../_helpers.ts";
+import { fixture, rejected, testDeadline } from "../_helpers.ts";
 
 Deno.test("stray output, unknown and duplicate ids are reported and ignored, the call still succeeds", async () => {
   const faults: string[] = [];
@@ -111,6 +111,8 @@ function fuzzChunks(random: () => number): Uint8Array[] {
 
 for (const mode of ["parse", "scan"] as const) {
   Deno.test(`fuzz [${mode}]: random bytes, truncated JSON, huge numbers and deep nesting never escape the line reader and peer`, async () => {
+    // Thousands of random inputs: some 10 s on a quiet machine.
+    testDeadline(120_000);
     for (let seed = 1; seed <= 20; seed++) {
       const random = rng(seed);
       const chunks = fuzzChunks(random);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type LogEntry, PluginHost, PluginUnavailableError } from "../../mod.ts";
 import { Life } from "../fixtures/contracts.ts";
-import { fixture, rejected, until, within } from "../_helpers.ts";
+import { fixture, rejected, testDeadline, until, within } from "../_helpers.ts";
 import { childrenOf, processesWith } from "../hostile/_hostile.ts";
 
 const life = fixture("lifecycle.ts");
@@ -66,6 +66,8 @@ Deno.test("logs arrive leveled and tagged; uncaught errors and their stack at er
 });
 
 Deno.test("20 plugins started and stopped 10 times leave no process behind", async () => {
+  // 200 starts: some 25 s on a quiet machine, several times that under load.
+  testDeadline(180_000);
   for (let round = 0; round < 10; round++) {
     await using host = new PluginHost({ handleSignals: false, defaults: { healthIntervalMs: 0 } });
     const plugins = await Promise.all(

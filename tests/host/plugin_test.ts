@@ -76,14 +76,18 @@ Deno.test("the host rejects bad arguments with ValidationError before sending", 
   assert.deepEqual(nested.path, [0, "name"]);
 });
 
-Deno.test("argument validation in the plugin answers invalid params naming the path", async () => {
+Deno.test("the plugin's invalid-params answer arrives as its claim, never as a ValidationError", async () => {
   // The drifted plugin's contract says add(string, string): the host's numbers fail there.
   await using plugin = await startPlugin(fixture("drifted.ts"), { contracts: [Calc] });
   const error = await plugin.api(Calc).add(1, 2).catch((e) => e);
-  assert.ok(error instanceof ValidationError, String(error));
-  assert.equal(error.direction, "input");
-  assert.deepEqual(error.path, [0]);
-  assert.match(error.message, /from plugin "fixtures"/);
+  assert.ok(error instanceof PluginError && !(error instanceof ValidationError), String(error));
+  assert.equal(error.reportedBy, "plugin");
+  assert.equal(error.code, -32602);
+  assert.deepEqual(error.issues[0].path, [0]);
+  assert.match(
+    error.message,
+    /^Plugin "fixtures" reports "calc\.add" failed: .*invalid arguments at \[0\]/,
+  );
 });
 
 Deno.test("the host validates results: a lying plugin gets ValidationError", async () => {
@@ -97,12 +101,14 @@ Deno.test("the host validates results: a lying plugin gets ValidationError", asy
   assert.deepEqual(error.path, []);
 });
 
-Deno.test("the plugin checks its own results against the contract", async () => {
+Deno.test("the plugin checks its own results against the contract before answering", async () => {
   await using plugin = await startPlugin(fixture("calc.ts"), { contracts: [Calc] });
   const error = await plugin.api(Calc).wrongResult().catch((e) => e);
-  assert.ok(error instanceof ValidationError, String(error));
-  assert.equal(error.direction, "output");
-  assert.match(error.message, /expected string/);
+  // The plugin's SDK caught it (-32002): had it sent the bad value, the host's own check
+  // would have answered with a ValidationError instead.
+  assert.ok(error instanceof PluginError && !(error instanceof ValidationError), String(error));
+  assert.equal(error.code, -32002);
+  assert.match(error.message, /an invalid result at \(root\): .*expected string/);
 });
 
 Deno.test("an error thrown in the plugin arrives as PluginError with its name and message", async () => {

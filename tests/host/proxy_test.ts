@@ -59,8 +59,10 @@ Deno.test("toCallError() maps wire codes to domain errors and neutralises plugin
     "api",
     "opt",
   );
-  assert.ok(invalid instanceof ValidationError);
-  assert.deepEqual(invalid.path, [0, "a"]);
+  // The plugin's claim that the host's argument is invalid is a PluginError, not plugbox's verdict.
+  assert.ok(invalid instanceof PluginError && !(invalid instanceof ValidationError));
+  assert.equal(invalid.reportedBy, "plugin");
+  assert.deepEqual(invalid.issues[0].path, [0, "a"]);
   const thrown = toCallError(
     new ResponseError(-32000, "\x1b[2Jgotcha", { name: "Evil\x1b]0;title\x07" }),
     "p",
@@ -70,6 +72,20 @@ Deno.test("toCallError() maps wire codes to domain errors and neutralises plugin
   assert.ok(thrown instanceof PluginError);
   assert.equal(thrown.remoteName, "Evil\\x1b]0;title\\x07");
   assert.ok(!thrown.message.includes("\x1b"), "no raw escape reaches a message");
+  // A denial the plugin reports is its claim, said to be one, on one line.
+  const forged = toCallError(
+    new ResponseError(-32001, "x", {
+      permission: 'read\nPlugin "p" was denied',
+      target: "/x\u202e",
+    }),
+    "p",
+    "api",
+    "opt",
+  );
+  assert.ok(forged instanceof PermissionDeniedError && forged instanceof PluginError);
+  assert.equal(forged.reportedBy, "plugin");
+  assert.match(forged.message, /^Plugin "p" reports it was denied read\\x0aPlugin/);
+  assert.ok(!/[\n\u202e]/.test(forged.message), "one line, no bidi control");
   const other = new Error("not from the wire");
   assert.equal(toCallError(other, "p", "api", "opt"), other);
 });

@@ -9,7 +9,7 @@ import { type ManagedOptions, PluginHost, previewStart } from "../../mod.ts";
 import { launchPlugin } from "../../runner/host/mod.ts";
 import { planPlugin } from "../../runner/sandbox/mod.ts";
 import { Bare } from "../fixtures/contracts.ts";
-import { fixture, LAYERS, until, within } from "../_helpers.ts";
+import { fixture, LAYERS, testDeadline, until, within } from "../_helpers.ts";
 import { pluginFolder, processesWith } from "../hostile/_hostile.ts";
 
 const INTERLEAVINGS = Number(Deno.env.get("PLUGBOX_RACES") ?? 150);
@@ -120,6 +120,8 @@ async function interleave(
 
 for (const isolation of LAYERS) {
   Deno.test(`${INTERLEAVINGS} random interleavings of start, stop, restart, crash, abort and calls [${isolation}] leave no process and no unsettled promise`, async () => {
+    // Hundreds of starts: some 25 s on a quiet machine, several times that under load.
+    testDeadline(240_000);
     const seed = Number(Deno.env.get("PLUGBOX_RACE_SEED") ?? Date.now() % 1_000_000);
     let done = 0;
     const counts = { starts: 0, exits: 0, interleavings: 0 };

@@ -13,7 +13,7 @@ function stream(chunks: string[]): ReadableStream<Uint8Array> {
 }
 
 Deno.test("neutralize() shows control characters and cuts long text", () => {
-  assert.equal(neutralize("a\x1b[31mb\x07\x9bc\td\ne"), "a\\x1b[31mb\\x07\\x9bc\td\ne");
+  assert.equal(neutralize("a\x1b[31mb\x07\x9bc\td\ne"), "a\\x1b[31mb\\x07\\x9bc\\x09d\\x0ae");
   assert.equal(neutralize("x".repeat(10), 4), "xxxx… (6 more characters)");
 });
 

@@ -36,6 +36,12 @@ export async function plantSecrets(): Promise<void> {
     join(SECRET_DIR, "secret.js"),
     'export default "TOP-SECRET-TEXT from a module";\n',
   );
+  // A source map whose "sources" name shows up in a stack trace (T14).
+  await Deno.writeTextFile(
+    join(SECRET_DIR, "map.json"),
+    JSON.stringify({ version: 3, sources: ["TOP-SECRET-SOURCE"], names: [], mappings: "AAAA" }),
+  );
+  await Deno.writeTextFile(join(SECRET_DIR, "worker.js"), 'postMessage("TOP-SECRET-WORKER");\n');
   await Deno.mkdir(join(SECRET_DIR, "config"), { recursive: true });
   await Deno.writeTextFile(
     join(SECRET_DIR, "config", "secret_link.js"),
@@ -272,4 +278,61 @@ export function isListening(pid: number): boolean {
     }
   }
   return false;
+}
+
+/** Fields of /proc/<pid>/status, by name (`Uid`, `CapEff`, `NoNewPrivs`, ...). */
+export function procStatus(pid: number): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const line of Deno.readTextFileSync(`/proc/${pid}/status`).split("\n")) {
+    const colon = line.indexOf(":");
+    if (colon > 0) fields[line.slice(0, colon)] = line.slice(colon + 1).trim();
+  }
+  return fields;
+}
+
+/** The nice value of process `pid` (field 19 of /proc/<pid>/stat). */
+export function niceOf(pid: number): number {
+  return Number(procStat(pid)[16]);
+}
+
+/**
+ * Watches every process whose command line holds all of `needles` and
+ * records the largest peak resident size (VmHWM) seen, in MiB, until the
+ * returned `stop()` is called. Polls /proc every 5 ms.
+ */
+export function peakMemory(
+  needles: string[],
+): { stop(): Promise<number>; peak(): number; seen: Set<number> } {
+  let peakKiB = 0;
+  let running = true;
+  const seen = new Set<number>();
+  const poll = (async () => {
+    while (running) {
+      for (const entry of Deno.readDirSync("/proc")) {
+        if (!/^\d+$/.test(entry.name)) continue;
+        try {
+          const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
+          if (!needles.every((n) => cmdline.includes(n))) continue;
+          const hwm = /VmHWM:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${entry.name}/status`));
+          if (hwm) {
+            seen.add(Number(entry.name));
+            peakKiB = Math.max(peakKiB, Number(hwm[1]));
+          }
+        } catch {
+          // gone while we looked
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  })();
+  return {
+    seen,
+    /** The peak so far, in MiB. */
+    peak: () => peakKiB / 1024,
+    async stop() {
+      running = false;
+      await poll;
+      return peakKiB / 1024;
+    },
+  };
 }

@@ -51,6 +51,30 @@ async function probe(isolation: string, what: string, options = {}): Promise<str
   return await plugin.api(Probe).attempt(what);
 }
 
+/** A new folder by its real path, removed at the end. */
+async function tempFolder(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-command-" }));
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}
+
+Deno.test("command control: without the OS layer's ids a Python plugin run by root holds every capability", async () => {
+  const status = JSON.parse((await withoutPlugbox("status")).slice("status: ".length));
+  assert.equal(status.Uid, "0");
+  assert.notEqual(status.CapEff, "0000000000000000");
+  assert.equal(status.NoNewPrivs, "0");
+});
+
+Deno.test("command control: PYTHONPATH makes the interpreter run code its plugin never shipped", async () => {
+  await using dir = await tempFolder();
+  await Deno.writeTextFile(join(dir.path, "sitecustomize.py"), 'print("injected")\n');
+  const out = await new Deno.Command("python3", {
+    args: ["-c", "pass"],
+    env: { PYTHONPATH: dir.path },
+    stdout: "piped",
+  }).output();
+  assert.equal(new TextDecoder().decode(out.stdout), "injected\n");
+});
+
 Deno.test("command control: without plugbox the Python plugin reads the secret, lists /, reaches a local server and runs a shell", async () => {
   await plantSecrets();
   assert.match(await withoutPlugbox(`read:${SECRET_DIR}/secret.txt`), /TOP-SECRET-TEXT/);
@@ -121,12 +145,53 @@ for (const isolation of ISOLATIONS) {
       assert.match(denied, /^denied: /);
       const wrote = await probe(isolation, `write:${dir}/x.txt`, {
         permissions: { read: [dir], write: [dir] },
+        // This suite runs as root: a write grant then needs the acknowledgement (THREATS T21).
+        unsafe: { writeAsRoot: true },
       });
       assert.equal(wrote, `wrote ${dir}/x.txt`);
       assert.equal(await Deno.readTextFile(`${dir}/x.txt`), "written by py_probe\n");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  });
+
+  Deno.test(`command [${isolation}]: it runs as 65534, with no capability, no new privileges and nosuid grants`, async () => {
+    await using dir = await tempFolder();
+    const options = {
+      permissions: { read: [dir.path], write: [dir.path] },
+      unsafe: { writeAsRoot: true },
+    };
+    const status = JSON.parse((await probe(isolation, "status", options)).slice("status: ".length));
+    assert.deepEqual(status, {
+      Uid: "65534",
+      Gid: "65534",
+      NoNewPrivs: "1",
+      CapEff: "0000000000000000",
+      CapBnd: "0000000000000000",
+    });
+    assert.match(await probe(isolation, `mountopts:${dir.path}`, options), /(^|[ ,])nosuid(,|$)/);
+  });
+
+  Deno.test(`command [${isolation}]: a root host's write grant needs unsafe.writeAsRoot`, async () => {
+    assert.equal(Deno.uid(), 0, "the suite runs as root (HELPERS.md)");
+    await using dir = await tempFolder();
+    const error = await rejected<TypeError>(
+      probe(isolation, "status", { permissions: { write: [dir.path] } }),
+    );
+    assert.ok(error instanceof TypeError, String(error));
+    assert.match(error.message, /the host runs as root, .*pass unsafe\.writeAsRoot/);
+  });
+
+  Deno.test(`command [${isolation}]: a variable its interpreter reads itself (PYTHONPATH) cannot be granted`, async () => {
+    await using dir = await tempFolder();
+    const error = await rejected<TypeError>(
+      probe(isolation, "env", { permissions: { env: { PYTHONPATH: dir.path } } }),
+    );
+    assert.ok(error instanceof TypeError, String(error));
+    assert.match(
+      error.message,
+      /Cannot grant env "PYTHONPATH": it is a name its program "python3[\d.]*" may read itself: "\/.*" mentions it/,
+    );
   });
 
   Deno.test(`command [${isolation}]: memory is capped by the memory limit`, async () => {

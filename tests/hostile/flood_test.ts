@@ -7,11 +7,17 @@ import { type Plugin, ProtocolError, startPlugin, TimeoutError } from "../../mod
 import { Bare } from "../fixtures/contracts.ts";
 import { Probe } from "./plugins/probe.ts";
 import { fixture, rejected, within } from "../_helpers.ts";
-import { hostile } from "./_hostile.ts";
+import { hostile, ISOLATIONS } from "./_hostile.ts";
 
 const MiB = 1024 * 1024;
 
-function attacker(name: string, options: { maxFaults?: number; maxQueuedBytes?: number } = {}) {
+interface AttackOptions {
+  maxFaults?: number;
+  maxQueuedBytes?: number;
+  isolation?: "auto" | "deno" | "os";
+}
+
+function attacker(name: string, options: AttackOptions = {}) {
   return startPlugin(hostile(name), {
     contracts: [Probe],
     isolation: "deno",
@@ -50,15 +56,18 @@ Deno.test("T11: megabyte method names from a plugin that stops reading: the host
   assert.ok(grown < 256 * MiB, `host memory grew by ${grown} bytes`);
 });
 
-Deno.test("T11: a flood of invalid messages with ids from a plugin that stops reading is killed as faulty", async () => {
-  const before = Deno.memoryUsage().rss;
-  await using plugin = await attacker("t11_invalid_lines_with_ids.ts");
-  const error = await rejected<ProtocolError>(plugin.api(Probe, { timeout: 30_000 }).attempt());
-  assert.ok(error instanceof ProtocolError, String(error));
-  assert.match(error.message, /it is faulty: .*invalid message: member "jsonrpc" is not "2\.0"/);
-  assert.equal((await plugin.exited).reason, "killed");
-  assert.ok(Deno.memoryUsage().rss - before < 128 * MiB);
-});
+// The host's side does not depend on the layer, but what reaches it does: each layer is tried.
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T11 [${isolation}]: a flood of invalid messages with ids from a plugin that stops reading is killed as faulty`, async () => {
+    const before = Deno.memoryUsage().rss;
+    await using plugin = await attacker("t11_invalid_lines_with_ids.ts", { isolation });
+    const error = await rejected<ProtocolError>(plugin.api(Probe, { timeout: 30_000 }).attempt());
+    assert.ok(error instanceof ProtocolError, String(error));
+    assert.match(error.message, /it is faulty: .*invalid message: member "jsonrpc" is not "2\.0"/);
+    assert.equal((await plugin.exited).reason, "killed");
+    assert.ok(Deno.memoryUsage().rss - before < 128 * MiB);
+  });
+}
 
 Deno.test("T11: an answer nested 100,000 deep or holding 8 million members fails its call; the plugin lives on", async () => {
   await using plugin = await attacker("t11_deep_nesting.ts");
@@ -73,24 +82,29 @@ Deno.test("T11: an answer nested 100,000 deep or holding 8 million members fails
   assert.equal(await plugin.api(Probe).attempt("unknown"), "unknown mode", "still serving");
 });
 
-Deno.test("T11: a plugin that never reads its input is killed once the host's queue to it passes the cap", async () => {
-  await using plugin = await attacker("t11_never_reads.ts", { maxQueuedBytes: 4 * MiB });
-  const api = plugin.api(Probe, { timeout: 30_000 });
-  void api.attempt().catch(() => {}); // it stops reading from here on
-  const big = "x".repeat(MiB);
-  const calls: Promise<unknown>[] = [];
-  // One write fills the pipe and never finishes; what follows waits behind it.
-  for (let i = 0; i < 8; i++) {
-    calls.push(api.attempt(big).catch((e) => e));
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  const errors = await within(Promise.all(calls), 30_000, "the calls to fail");
-  const error = errors.find((e) => e instanceof ProtocolError) as ProtocolError;
-  assert.ok(error, `no ProtocolError among ${errors}`);
-  assert.match(error.message, /it stopped reading its input: more than 4194304 bytes/);
-  assert.ok(errors.every((e) => e instanceof ProtocolError || e instanceof TimeoutError));
-  assert.equal((await plugin.exited).reason, "killed");
-});
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T11 [${isolation}]: a plugin that never reads its input is killed once the host's queue to it passes the cap`, async () => {
+    await using plugin = await attacker("t11_never_reads.ts", {
+      maxQueuedBytes: 4 * MiB,
+      isolation,
+    });
+    const api = plugin.api(Probe, { timeout: 30_000 });
+    void api.attempt().catch(() => {}); // it stops reading from here on
+    const big = "x".repeat(MiB);
+    const calls: Promise<unknown>[] = [];
+    // One write fills the pipe and never finishes; what follows waits behind it.
+    for (let i = 0; i < 8; i++) {
+      calls.push(api.attempt(big).catch((e) => e));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const errors = await within(Promise.all(calls), 30_000, "the calls to fail");
+    const error = errors.find((e) => e instanceof ProtocolError) as ProtocolError;
+    assert.ok(error, `no ProtocolError among ${errors}`);
+    assert.match(error.message, /it stopped reading its input: more than 4194304 bytes/);
+    assert.ok(errors.every((e) => e instanceof ProtocolError || e instanceof TimeoutError));
+    assert.equal((await plugin.exited).reason, "killed");
+  });
+}
 
 Deno.test("T11: a neighbour keeps answering while another plugin floods 15 MiB lines of nesting", async () => {
   await using neighbour = await startPlugin(fixture("bare_echo.ts"), { contracts: [Bare] });

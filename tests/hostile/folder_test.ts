@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PreflightError, previewStart } from "../../mod.ts";
 import { fixture, rejected, within } from "../_helpers.ts";
-import { pluginFolder } from "./_hostile.ts";
+import { ISOLATIONS, pluginFolder } from "./_hostile.ts";
 
 const BARE = await Deno.readTextFile(fixture("bare_echo.ts"));
 const cli = fileURLToPath(new URL("../../cli.ts", import.meta.url));
@@ -30,18 +30,21 @@ async function run(args: string[], timeoutMs = 120_000) {
   }
 }
 
-Deno.test("a folder of 6,000 empty folders is refused at the entry cap, by startPlugin and by plug check", async () => {
-  await using folder = await pluginFolder({ "main.ts": BARE });
-  for (let i = 0; i < 6000; i++) await Deno.mkdir(join(folder.dir, `d${i}`));
-  const main = join(folder.dir, "main.ts");
-  const error = await rejected<PreflightError>(previewStart(main, { isolation: "deno" }));
-  assert.ok(error instanceof PreflightError, String(error));
-  assert.equal(error.reason, "limits");
-  assert.match(error.message, /holds more than 5000 entries \(files and folders\)/);
-  const check = await run([cli, "check", main, "--isolation=deno"]);
-  assert.equal(check.code, 7, check.stdout + check.stderr);
-  assert.match(check.stdout, /refused: the folder holds more than 5000 entries/);
-});
+// Every layer plans through the same walk; each is tried.
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T2 [${isolation}]: a folder of 6,000 empty folders is refused at the entry cap, by previewStart and by plug check`, async () => {
+    await using folder = await pluginFolder({ "main.ts": BARE });
+    for (let i = 0; i < 6000; i++) await Deno.mkdir(join(folder.dir, `d${i}`));
+    const main = join(folder.dir, "main.ts");
+    const error = await rejected<PreflightError>(previewStart(main, { isolation }));
+    assert.ok(error instanceof PreflightError, String(error));
+    assert.equal(error.reason, "limits");
+    assert.match(error.message, /holds more than 5000 entries \(files and folders\)/);
+    const check = await run([cli, "check", main, `--isolation=${isolation}`]);
+    assert.equal(check.code, 7, check.stdout + check.stderr);
+    assert.match(check.stdout, /refused: the folder holds more than 5000 entries/);
+  });
+}
 
 Deno.test("a manifest of a megabyte is refused by its size, unparsed", async () => {
   await using folder = await pluginFolder({

@@ -10,6 +10,7 @@ import {
   ISOLATIONS,
   plainRun,
   plantSecrets,
+  pluginDenoPid,
   pluginFolder,
   recordingServer,
   SECRET_DIR,
@@ -81,6 +82,7 @@ for (const isolation of ISOLATIONS) {
           contracts: [Probe],
           isolation: isolation as "auto",
           permissions: { write: [folder] },
+          unsafe: { writeAsRoot: true },
         }),
         /holds code; pass unsafe\.writeCode/,
       );
@@ -134,10 +136,11 @@ for (const isolation of ISOLATIONS) {
         /loopback, private or local address/,
       );
     }
+    // A grant in another spelling is passed as Deno reads it, so the granted port works.
     await using plugin = await startPlugin(hostile("t8_escalating_grants.ts"), {
       contracts: [Probe],
       isolation: isolation as "auto",
-      permissions: { net: [grant] },
+      permissions: { net: [`0x7f000001:${granted.port}`] },
       unsafe: { privateNetwork: true },
     });
     const probe = plugin.api(Probe);
@@ -242,4 +245,60 @@ Deno.test("T8 control: without plugbox a link inside a granted folder reads its 
     args: ["read", `${dirs.a}/link/secret.txt`],
   });
   assert.match(run.stderr, /read: B-SECRET/);
+});
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T8 [${isolation}]: a grant whose real path holds a comma cannot widen into a second grant`, async () => {
+    await plantSecrets();
+    // A real folder named so that, on the command line, its path reads as two: "<base>/a" and "/tmp/...".
+    await using dirs = await neighbours();
+    const tricky = join(dirs.base, "a,");
+    await Deno.mkdir(join(tricky, SECRET_DIR), { recursive: true });
+    const grant = `${tricky}${SECRET_DIR}`;
+    const start = startPlugin(hostile("t8_escalating_grants.ts"), {
+      contracts: [Probe],
+      isolation: isolation as "auto",
+      permissions: { read: [grant] },
+    });
+    const outcome = await start.then(async (plugin) => {
+      await using _ = plugin;
+      return `started; the plugin reads: ${await plugin.api(Probe).attempt(
+        `read ${SECRET_DIR}/secret.txt`,
+      )}`;
+    }, (error) => error);
+    assert.ok(outcome instanceof TypeError, String(outcome));
+    assert.match(outcome.message, /Cannot grant read\.0 .*must not contain ","/);
+  });
+
+  Deno.test(`T8 [${isolation}]: read grants are read-only in the kernel too`, async () => {
+    await using dirs = await neighbours();
+    await using plugin = await startPlugin(hostile("t8_escalating_grants.ts"), {
+      contracts: [Probe],
+      isolation: isolation as "auto",
+      permissions: { read: [dirs.a] },
+    });
+    if (plugin.isolation === "os") {
+      const mounts = Deno.readTextFileSync(`/proc/${pluginDenoPid(plugin.plan.nonce)}/mountinfo`);
+      const line = mounts.split("\n").find((l) => l.split(" ")[4] === dirs.a);
+      assert.ok(line, mounts);
+      assert.match(line.split(" ")[5], /^ro(,|$)/, "mounted read-only");
+    }
+    assert.match(
+      await plugin.api(Probe).attempt(`write ${dirs.a}/mine.txt`),
+      /^refused: NotCapable: Requires write access/,
+    );
+  });
+}
+
+Deno.test("T8 control: without the check a path with a comma becomes two grants on the command line", async () => {
+  await plantSecrets();
+  await using dirs = await neighbours();
+  const tricky = join(dirs.base, "a,");
+  await Deno.mkdir(join(tricky, SECRET_DIR), { recursive: true });
+  const run = await plainRun(hostile("t8_escalating_grants.ts"), {
+    config: true,
+    flags: [`--allow-read=${tricky}${SECRET_DIR}`],
+    args: ["read", `${SECRET_DIR}/secret.txt`],
+  });
+  assert.match(run.stderr, /read: TOP-SECRET-TEXT/);
 });

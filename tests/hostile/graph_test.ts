@@ -2,15 +2,17 @@
 // the plugin's folder, refused before any plugin process starts. Each group
 // also runs the attack without plugbox, to show it is real.
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { PreflightError, startPlugin } from "../../mod.ts";
 import { Probe } from "./plugins/probe.ts";
-import { rejected } from "../_helpers.ts";
+import { freshCache, rejected, testDeadline, until } from "../_helpers.ts";
 import {
   hostile,
   ISOLATIONS,
+  peakMemory,
   plainRun,
   plantSecrets,
+  pluginDenoPid,
   pluginFolder,
   recordingServer,
   SECRET_DIR,
@@ -197,27 +199,58 @@ Deno.test("T2 control: without a deadline, `deno info` on a FIFO import never re
   assert.equal(info.signal, "SIGKILL", "killed by the control's own deadline");
 });
 
+/** The preflight's memory bound under each layer, in MiB (see plan.ts: 256 + Deno's reservations). */
+const PREFLIGHT_PEAK_MIB = { deno: 768, os: 128 };
+
 for (const isolation of ISOLATIONS) {
-  Deno.test(`T2 [${isolation}]: an import of /dev/zero is refused without exhausting memory`, async () => {
-    const error = await refusal(hostile("t2_dev_zero_import.ts"), isolation);
+  Deno.test(`T2 [${isolation}]: an import of /dev/zero is refused, and the check's memory stays bounded`, async () => {
+    testDeadline(90_000);
+    await using cache = await freshCache();
+    const watch = peakMemory(["info", "t2_dev_zero_import.ts"]);
+    const error = await refusal(hostile("t2_dev_zero_import.ts"), isolation, {
+      cacheDir: cache.path,
+    }).finally(() => watch.stop());
+    const peak = await watch.stop();
+    assert.ok(watch.seen.size > 0, "the check ran (and was watched)");
+    // The check's own output names it, or (rarely) the check dies at its cap first.
     assert.ok(["outside-root", "graph-failed"].includes(error.reason), error.message);
-    assert.match(error.message, /dev\/zero|device/);
+    assert.match(error.message, /dev\/zero/);
+    const layer = isolation === "deno" ? "deno" : "os";
+    // Under the OS layer the check has no /dev at all: the import fails at once. Under the
+    // Deno layer it reads /dev/zero until its own memory cap stops it.
+    assert.ok(peak < PREFLIGHT_PEAK_MIB[layer], `the check peaked at ${Math.round(peak)} MiB`);
   });
 }
 
 Deno.test("T2 control: without plugbox an import of /dev/zero eats memory until something stops it", async () => {
-  // Capped at 1.5 GiB so the control cannot hurt the machine; uncapped it grew past 3 GB.
-  const run = await plainRun(hostile("t2_dev_zero_import.ts"), {
-    prefix: ["prlimit", `--data=${1536 * 1024 * 1024}`, "--"],
+  testDeadline(90_000);
+  // Capped at 3 GiB so the control cannot hurt the machine; uncapped it grew past 3 GB. Once it
+  // has passed 1 GiB (what is observed) it is ended, rather than left to reach the cap.
+  const watch = peakMemory(["run", "t2_dev_zero_import.ts"]);
+  let ended = false;
+  const running = plainRun(hostile("t2_dev_zero_import.ts"), {
+    prefix: ["prlimit", `--data=${3072 * 1024 * 1024}`, "--"],
     timeoutMs: 60_000,
-  });
+  }).finally(() => ended = true);
+  await until(() => ended || watch.peak() > 1024, 70_000, "the plain run to pass 1 GiB");
+  for (const pid of watch.seen) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  const run = await running;
+  const peak = await watch.stop();
   assert.notEqual(run.code, 0);
-  assert.match(run.stderr, /out of memory|memory allocation|failed/i);
+  assert.ok(peak > 1024, `the plain run peaked at only ${Math.round(peak)} MiB`);
 });
 
 for (const isolation of ISOLATIONS) {
   Deno.test(`T2 [${isolation}]: the plugin runs from a read-only snapshot that later changes cannot reach`, async () => {
     const { Greeter } = await import("../../plugins/hello/contract.ts");
+    // A cache of its own: the snapshot is written by this start, not found from an earlier one.
+    await using cache = await freshCache();
     await using folder = await pluginFolder({
       "contract.ts": await Deno.readTextFile(
         new URL("../../plugins/hello/contract.ts", import.meta.url),
@@ -227,6 +260,7 @@ for (const isolation of ISOLATIONS) {
     await using plugin = await startPlugin(join(folder.dir, "main.ts"), {
       contracts: [Greeter],
       isolation: isolation as "auto",
+      cacheDir: cache.path,
     });
     assert.notEqual(plugin.plan.snapshot.dir, folder.dir);
     assert.ok(
@@ -239,16 +273,26 @@ for (const isolation of ISOLATIONS) {
       "console.error('swapped in after the check');",
     );
     assert.equal(await plugin.api(Greeter).sayHello("a"), "hello, a");
+    assert.equal((await Deno.stat(plugin.plan.snapshot.dir)).mode! & 0o777, 0o555);
     for await (const entry of Deno.readDir(plugin.plan.snapshot.dir)) {
       const mode = (await Deno.stat(join(plugin.plan.snapshot.dir, entry.name))).mode! & 0o777;
       assert.equal(mode, 0o444, `${entry.name} is read-only`);
+    }
+    if (plugin.isolation === "os") {
+      // And mounted read-only: the kernel refuses writes whatever the plugin's id.
+      const mounts = Deno.readTextFileSync(`/proc/${pluginDenoPid(plugin.plan.nonce)}/mountinfo`);
+      const line = mounts.split("\n").find((l) => l.split(" ")[4] === plugin.plan.snapshot.dir);
+      assert.ok(line, mounts);
+      assert.match(line.split(" ")[5], /^ro(,|$)/);
     }
     // The plugin cannot write its own snapshot: it was not granted, and a grant is refused.
     await assert.rejects(
       startPlugin(join(folder.dir, "main.ts"), {
         contracts: [Greeter],
         isolation: isolation as "auto",
+        cacheDir: cache.path,
         permissions: { write: [plugin.plan.snapshot.dir] },
+        unsafe: { writeAsRoot: true },
       }),
       /holds code/,
     );
@@ -365,6 +409,117 @@ for (const isolation of ISOLATIONS) {
     await assert.rejects(startPlugin("no-such-plugin", { contracts: [Probe] }), TypeError);
     const folder = await refusal(new URL("./plugins", import.meta.url).pathname, isolation);
     assert.equal(folder.reason, "entry");
+  });
+}
+
+// T5 and T14: the check runs with the run's flags and environment, whatever sits around it
+
+/** A plugin that imports "./helper" without its extension: only sloppy imports resolve it. */
+const SLOPPY = {
+  "main.ts": 'import "./helper";\n',
+  "helper.ts": 'console.error("helper loaded");\n',
+};
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T5 [${isolation}]: a deno.json above the plugin (in the cache, the home folder) is obeyed by neither the check nor the run`, async () => {
+    await using cache = await freshCache();
+    // Deno looks for a config file in every folder above the module; the snapshot is in the cache.
+    await Deno.writeTextFile(
+      join(cache.path, "deno.json"),
+      JSON.stringify({ unstable: ["sloppy-imports", "kv"] }),
+    );
+    await using folder = await pluginFolder(SLOPPY);
+    const error = await refusal(join(folder.dir, "main.ts"), isolation, { cacheDir: cache.path });
+    assert.equal(error.reason, "unresolved", "the check did not take sloppy imports from it");
+    const plugin = await startPlugin(hostile("t5_config_beside_plugin.ts"), {
+      contracts: [Probe],
+      isolation: isolation as "auto",
+      cacheDir: cache.path,
+    });
+    await using _ = plugin;
+    assert.match(await plugin.api(Probe).attempt(), /openKv is disabled/, "the run did not either");
+  });
+}
+
+Deno.test("T5 control: without --no-config a deno.json above the module is obeyed by deno info and deno run", async () => {
+  await using above = await tempDir();
+  await Deno.writeTextFile(
+    join(above.path, "deno.json"),
+    JSON.stringify({ unstable: ["sloppy-imports", "kv"] }),
+  );
+  await Deno.mkdir(join(above.path, "plugin"));
+  for (const [name, text] of Object.entries(SLOPPY)) {
+    await Deno.writeTextFile(join(above.path, "plugin", name), text);
+  }
+  const main = join(above.path, "plugin", "main.ts");
+  const info = await plainRun(main, { subcommand: "info", flags: ["--json"], cwd: dirname(main) });
+  assert.ok(
+    JSON.parse(info.stdout).modules.some((m: { specifier: string }) =>
+      m.specifier.endsWith("/helper.ts")
+    ),
+    "deno info resolved ./helper through the config above",
+  );
+  const run = await plainRun(main, { cwd: dirname(main) });
+  assert.match(run.stderr, /helper loaded/);
+});
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T14 [${isolation}]: the check does not inherit the host's environment`, async () => {
+    await using cache = await freshCache();
+    await using folder = await pluginFolder(SLOPPY);
+    const before = Deno.env.get("DENO_UNSTABLE_SLOPPY_IMPORTS");
+    Deno.env.set("DENO_UNSTABLE_SLOPPY_IMPORTS", "1");
+    try {
+      const error = await refusal(join(folder.dir, "main.ts"), isolation, { cacheDir: cache.path });
+      assert.equal(error.reason, "unresolved", "the host's variable did not reach `deno info`");
+    } finally {
+      before === undefined
+        ? Deno.env.delete("DENO_UNSTABLE_SLOPPY_IMPORTS")
+        : Deno.env.set("DENO_UNSTABLE_SLOPPY_IMPORTS", before);
+    }
+  });
+}
+
+Deno.test("T14 control: `deno info` with the host's environment resolves what the run would not", async () => {
+  await using folder = await pluginFolder(SLOPPY);
+  const main = join(folder.dir, "main.ts");
+  const info = await plainRun(main, {
+    subcommand: "info",
+    flags: ["--json", "--no-config"],
+    env: { DENO_UNSTABLE_SLOPPY_IMPORTS: "1" },
+  });
+  assert.ok(
+    JSON.parse(info.stdout).modules.some((m: { specifier: string }) =>
+      m.specifier.endsWith("/helper.ts")
+    ),
+  );
+});
+
+/** The per-plugin home plugbox made for a plugin in `cache` (after a first planning attempt). */
+async function pluginHome(cache: string): Promise<string> {
+  const [entry] = await Array.fromAsync(Deno.readDir(join(cache, "plugins")));
+  return join(cache, "plugins", entry.name, "home");
+}
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T4 [${isolation}]: the check never downloads an npm: import, even pointed at a registry it reaches`, async () => {
+    await using cache = await freshCache();
+    await using registry = recordingServer();
+    const options = {
+      cacheDir: cache.path,
+      // Network in the check's view, so a download would reach the registry.
+      permissions: { net: [`127.0.0.1:${registry.port}`] },
+      unsafe: { privateNetwork: true },
+    };
+    await refusal(hostile("t4_npm_import.ts"), isolation, options);
+    // The plugin's own HOME (plugbox's) points npm at the local registry.
+    await Deno.writeTextFile(
+      join(await pluginHome(cache.path), ".npmrc"),
+      `registry=http://127.0.0.1:${registry.port}/\n`,
+    );
+    const error = await refusal(hostile("t4_npm_import.ts"), isolation, options);
+    assert.equal(error.reason, "remote");
+    assert.deepEqual(registry.requests, [], "nothing was fetched");
   });
 }
 

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { previewStart, startPlugin } from "../../mod.ts";
 import { Probe } from "./plugins/probe.ts";
+import { freshCache } from "../_helpers.ts";
 import {
   freePort,
   hostile,
@@ -39,46 +40,75 @@ async function withHostEnv(vars: Record<string, string>, body: () => Promise<voi
 /** plugbox's cache, fixed before any test changes HOME (which would move it). */
 const cacheDir = dirname(dirname((await previewStart(hostile("t7_web_storage.ts"))).snapshot.dir));
 
-async function attempt(file: string, isolation: string, arg?: string): Promise<string> {
-  await using plugin = await startPlugin(hostile(file), {
-    contracts: [Probe],
-    isolation: isolation as "auto",
-    cacheDir,
-  });
-  return await plugin.api(Probe).attempt(arg);
-}
-
 // T3, T4 (and T6's proxy and registry variables): imports computed at run time
 
 for (const isolation of ISOLATIONS) {
-  Deno.test(`T3 [${isolation}]: a remote import computed at run time is refused and never fetched`, async () => {
+  Deno.test(`T3 [${isolation}]: a remote import computed at run time is never fetched, even by a plugin granted everything`, async () => {
+    await using cache = await freshCache();
+    await using server = recordingServer();
     await using proxy = recordingServer();
     const url = `http://127.0.0.1:${proxy.port}`;
     await withHostEnv({ HTTPS_PROXY: url, HTTP_PROXY: url, ALL_PROXY: url }, async () => {
-      const outcome = await attempt("t3_computed_remote_import.ts", isolation);
-      assert.match(outcome, /^refused: .*--no-remote/);
+      // `all` includes import permission for any host, and network: only --no-remote stands.
+      await using plugin = await startPlugin(hostile("t3_computed_remote_import.ts"), {
+        contracts: [Probe],
+        isolation: isolation as "auto",
+        cacheDir: cache.path,
+        permissions: { all: true },
+        unsafe: { all: true },
+      });
+      const outcome = await plugin.api(Probe).attempt(`http://127.0.0.1:${server.port}/mod.js`);
+      assert.match(outcome, /^refused: /);
+      assert.match(await plugin.api(Probe).attempt(), /^refused: /);
     });
-    assert.deepEqual(proxy.requests, []);
+    assert.deepEqual(server.requests, [], "the module was never requested");
+    assert.deepEqual(proxy.requests, [], "nor through the host's proxy");
   });
 }
 
 Deno.test("T3 control: without plugbox the computed remote import is fetched", async () => {
+  await using server = recordingServer();
   await using proxy = recordingServer();
   const run = await plainRun(hostile("t3_computed_remote_import.ts"), {
+    config: true,
+    flags: ["--allow-all"],
+    args: [`http://127.0.0.1:${server.port}/mod.js`],
+    timeoutMs: 20_000,
+  });
+  assert.deepEqual(server.requests, ["GET /mod.js HTTP/1.1"], run.stderr);
+  await plainRun(hostile("t3_computed_remote_import.ts"), {
     config: true,
     env: { HTTPS_PROXY: `http://127.0.0.1:${proxy.port}` },
     timeoutMs: 20_000,
   });
-  assert.ok(proxy.requests.includes("CONNECT esm.sh:443 HTTP/1.1"), run.stderr);
+  assert.ok(proxy.requests.includes("CONNECT esm.sh:443 HTTP/1.1"), JSON.stringify(proxy.requests));
 });
 
+/** Plans `file` in `cache` and returns the HOME plugbox made for it. */
+async function homeOf(file: string, cache: string, isolation: string): Promise<string> {
+  const plan = await previewStart(hostile(file), {
+    isolation: isolation as "auto",
+    cacheDir: cache,
+  });
+  return plan.env.HOME;
+}
+
 for (const isolation of ISOLATIONS) {
-  Deno.test(`T4 [${isolation}]: an npm: import computed at run time is refused and never downloaded`, async () => {
+  Deno.test(`T4 [${isolation}]: an npm: import computed at run time is never downloaded, even with a registry set`, async () => {
+    await using cache = await freshCache();
     await using registry = recordingServer();
-    await withHostEnv({ NPM_CONFIG_REGISTRY: `http://127.0.0.1:${registry.port}/` }, async () => {
-      assert.match(await attempt("t4_computed_npm_import.ts", isolation), /^refused: .*--no-npm/);
+    // The plugin's own HOME points npm at a registry the plugin can reach.
+    const home = await homeOf("t4_computed_npm_import.ts", cache.path, isolation);
+    await Deno.writeTextFile(join(home, ".npmrc"), `registry=http://127.0.0.1:${registry.port}/\n`);
+    await using plugin = await startPlugin(hostile("t4_computed_npm_import.ts"), {
+      contracts: [Probe],
+      isolation: isolation as "auto",
+      cacheDir: cache.path,
+      permissions: { net: [`127.0.0.1:${registry.port}`] },
+      unsafe: { privateNetwork: true },
     });
-    assert.deepEqual(registry.requests, []);
+    assert.match(await plugin.api(Probe).attempt(), /^refused: /);
+    assert.deepEqual(registry.requests, [], "nothing was downloaded");
   });
 }
 
@@ -95,30 +125,68 @@ Deno.test("T4 control: without plugbox the computed npm: import is downloaded", 
   );
 });
 
-// T5: ~/.npmrc is read even with --no-config, so HOME is an empty folder of plugbox's
-
-/** A HOME whose .npmrc points npm at `port`. */
-async function npmrcHome(port: number): Promise<{ path: string } & AsyncDisposable> {
-  const home = await tempDir();
-  await Deno.writeTextFile(join(home.path, ".npmrc"), `registry=http://127.0.0.1:${port}/\n`);
-  return home;
-}
+// T5: HOME is an empty folder of plugbox's, one per plugin, never the host's
 
 for (const isolation of ISOLATIONS) {
-  Deno.test(`T5 [${isolation}]: the host's ~/.npmrc does not reach the plugin`, async () => {
-    await using registry = recordingServer();
-    await using home = await npmrcHome(registry.port);
-    await withHostEnv({ HOME: home.path }, async () => {
-      const outcome = await attempt("t4_computed_npm_import.ts", isolation);
-      assert.match(outcome, /^refused/);
+  Deno.test(`T5 [${isolation}]: a plugin's home is its own empty folder, not the host's or another plugin's`, async () => {
+    await using cache = await freshCache();
+    await using hostHome = await tempDir();
+    await Deno.writeTextFile(join(hostHome.path, ".npmrc"), "registry=http://127.0.0.1:9/\n");
+    const homes: string[] = [];
+    await withHostEnv({ HOME: hostHome.path }, async () => {
+      for (const root of [dirname(hostile("t5_home.ts")), await copyOf("t5_home.ts")]) {
+        await using plugin = await startPlugin(join(root, "t5_home.ts"), {
+          contracts: [Probe],
+          isolation: isolation as "auto",
+          cacheDir: cache.path,
+          permissions: { sys: ["homedir"] },
+          manifest: "ignore",
+        });
+        const home = (await plugin.api(Probe).attempt()).replace(/^home is /, "");
+        homes.push(home);
+        assert.equal(home, plugin.plan.env.HOME);
+        assert.deepEqual(await Array.fromAsync(Deno.readDir(home)), [], "empty");
+      }
     });
-    assert.deepEqual(registry.requests, []);
+    assert.ok(!homes.includes(hostHome.path), "never the host's home (with its .npmrc)");
+    assert.notEqual(homes[0], homes[1], "one per plugin");
   });
 }
 
+/** A copy of a hostile plugin (and the probe contract) in a folder of its own. */
+async function copyOf(file: string): Promise<string> {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-copy-" }));
+  await Deno.copyFile(hostile(file), join(dir, file));
+  await Deno.copyFile(hostile("probe.ts"), join(dir, "probe.ts"));
+  copies.push(dir);
+  return dir;
+}
+const copies: string[] = [];
+globalThis.addEventListener("unload", () => {
+  for (const dir of copies) Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("T5 control: without plugbox a plugin's home is the host's", async () => {
+  await using home = await tempDir();
+  const run = await plainRun(hostile("t5_home.ts"), {
+    config: true,
+    flags: ["--allow-sys=homedir"],
+    // The host's Deno dir, where the SDK's zod is cached: only HOME changes.
+    env: {
+      HOME: home.path,
+      DENO_DIR: Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME")!, ".cache", "deno"),
+    },
+  });
+  assert.match(run.stderr, new RegExp(`home is ${home.path}`));
+});
+
 Deno.test("T5 control: without plugbox ~/.npmrc redirects npm lookups, even with --no-config", async () => {
   await using registry = recordingServer();
-  await using home = await npmrcHome(registry.port);
+  await using home = await tempDir();
+  await Deno.writeTextFile(
+    join(home.path, ".npmrc"),
+    `registry=http://127.0.0.1:${registry.port}/\n`,
+  );
   await using denoDir = await tempDir();
   await plainRun(hostile("t4_npm_attack.ts"), {
     flags: ["--no-config"],
@@ -158,13 +226,40 @@ for (const isolation of ISOLATIONS) {
         await plugin.api(Probe).attempt(),
         "NODE_OPTIONS code ran: false; DENO_V8_FLAGS applied: false",
       );
-      const expected = ["DENO_DIR", "DENO_NO_UPDATE_CHECK", "HOME", "NO_COLOR", "PWD"];
+      const expected = [
+        "DENO_DIR",
+        "DENO_NO_UPDATE_CHECK",
+        "DENO_WEBGPU_BACKEND",
+        "HOME",
+        "NO_COLOR",
+        "PWD",
+      ];
       assert.deepEqual(Object.keys(plugin.plan.env).sort(), expected);
       const environ = Deno.readTextFileSync(`/proc/${pluginDenoPid(plugin.plan.nonce)}/environ`);
       const actual = Object.fromEntries(
         environ.split("\0").filter(Boolean).map((v) => v.split(/=(.*)/s)),
       );
       assert.deepEqual(actual, plugin.plan.env, "the process's environment is exactly the plan's");
+      // With the permission audit on, exactly one more: the audit file Deno writes its checks to.
+      await using audited = await startPlugin(hostile("t6_inherited_environment.ts"), {
+        contracts: [Probe],
+        isolation: isolation as "auto",
+        audit: true,
+      });
+      assert.deepEqual(
+        Object.keys(audited.plan.env).sort(),
+        [...expected, "DENO_AUDIT_PERMISSIONS"].sort(),
+      );
+      assert.equal(audited.plan.env.DENO_AUDIT_PERMISSIONS, audited.plan.audit!.log);
+      const auditedEnviron = Deno.readTextFileSync(
+        `/proc/${pluginDenoPid(audited.plan.nonce)}/environ`,
+      );
+      assert.deepEqual(
+        Object.fromEntries(
+          auditedEnviron.split("\0").filter(Boolean).map((v) => v.split(/=(.*)/s)),
+        ),
+        audited.plan.env,
+      );
     });
   });
 }
@@ -192,12 +287,41 @@ Deno.test("T6: an env grant passes exactly the named variables", async () => {
 
 // T7: storage without permission
 
+async function storageAttempt(cache: string, isolation: string): Promise<string> {
+  await using plugin = await startPlugin(hostile("t7_web_storage.ts"), {
+    contracts: [Probe],
+    isolation: isolation as "auto",
+    cacheDir: cache,
+  });
+  return await plugin.api(Probe).attempt();
+}
+
+const NOWHERE = /^localStorage: refused \(\w+\); caches: refused \(\w+\)$/;
+
 for (const isolation of ISOLATIONS) {
-  Deno.test(`T7 [${isolation}]: localStorage and the Cache API have nowhere to write`, async () => {
+  Deno.test(`T7 [${isolation}]: localStorage and the Cache API have nowhere to write, from a fresh cache on`, async () => {
+    // A cache of its own: the blocker is made by this start, not left by an earlier one.
+    await using cache = await freshCache();
     for (let run = 0; run < 2; run++) {
-      const outcome = await attempt("t7_web_storage.ts", isolation);
-      assert.match(outcome, /^localStorage: refused \(\w+\); caches: refused \(\w+\)$/, outcome);
+      const outcome = await storageAttempt(cache.path, isolation);
+      assert.match(outcome, NOWHERE, outcome);
     }
+  });
+
+  Deno.test(`T7 [${isolation}]: storage a Deno dir already holds (a warm cache) is replaced by the blocker`, async () => {
+    await using cache = await freshCache();
+    const plan = await previewStart(hostile("t7_web_storage.ts"), {
+      isolation: isolation as "auto",
+      cacheDir: cache.path,
+    });
+    // Storage written into the plugin's Deno dir by anything else (an older plugbox, a plain run).
+    await Deno.remove(join(plan.env.DENO_DIR, "location_data"));
+    const filled = await plainRun(hostile("t7_web_storage.ts"), {
+      config: true,
+      env: { DENO_DIR: plan.env.DENO_DIR },
+    });
+    assert.match(filled.stderr, /localStorage: wrote/);
+    assert.match(await storageAttempt(cache.path, isolation), NOWHERE);
   });
 }
 

@@ -43,7 +43,15 @@ function harness(args: string[] = ["--plugbox-nonce=n1"]) {
   const served = serve(impl, { input: toPlugin.readable, output: fromPlugin.writable, args });
   const transport = new LineTransport(fromPlugin.readable, toPlugin.writable);
   const host = new Peer((m) => transport.send(m));
-  const reading = transport.run({ onMessage: (v) => host.receive(v), onStray() {} });
+  // Every message the plugin sent, as it arrived (the peer drops late answers to cancelled calls).
+  const received: { id?: unknown; error?: { code: number } }[] = [];
+  const reading = transport.run({
+    onMessage: (v) => {
+      received.push(v as (typeof received)[number]);
+      host.receive(v);
+    },
+    onStray() {},
+  });
   const initialize = (nonce = "n1", protocolVersion = 1) =>
     host.request("$/initialize", { protocolVersion, nonce, contracts: [], maxLineBytes: 1 << 20 });
   const end = async () => {
@@ -52,7 +60,7 @@ function harness(args: string[] = ["--plugbox-nonce=n1"]) {
     await reading;
     host.close(new Error("test over"));
   };
-  return { host, initialize, end };
+  return { host, initialize, end, received };
 }
 
 Deno.test("serve() answers the handshake with what it serves", async () => {
@@ -115,11 +123,11 @@ Deno.test("serve() dispatches calls, validates arguments and results, encodes er
 });
 
 Deno.test("serve() aborts a handler on $/cancel and answers RequestCancelled", async () => {
-  const { host, initialize, end } = harness();
+  const { host, initialize, end, received } = harness();
   await initialize();
-  const controller = new AbortController();
-  const call = rejected(host.request("math.slow", [], { signal: controller.signal }));
-  controller.abort(new DOMException("enough", "AbortError"));
+  const outgoing = host.start("math.slow", []);
+  const call = rejected(outgoing.promise);
+  host.cancel(outgoing.id, new DOMException("enough", "AbortError"));
   assert.equal((await call).message, "enough");
   await within(
     (async () => {
@@ -128,6 +136,9 @@ Deno.test("serve() aborts a handler on $/cancel and answers RequestCancelled", a
     2000,
     "the plugin to answer the cancelled request",
   );
+  // The handler's signal aborted it, and the answer says so: -32800, not its own error.
+  const answer = received.find((m) => m.id === outgoing.id);
+  assert.equal(answer?.error?.code, -32800, JSON.stringify(answer));
   await end();
 });
 

@@ -50,6 +50,8 @@ function start(space: Space, lock: Partial<LockOptions> = {}, permissions: Permi
     cacheDir: space.cacheDir,
     isolation: "deno",
     permissions,
+    // This suite runs as root: a write grant then needs the acknowledgement (THREATS T21).
+    unsafe: { writeAsRoot: true },
     lock: { path: space.lock, ...lock },
   });
 }
@@ -201,6 +203,24 @@ Deno.test("lock: it cannot lie in the plugin's folder, nor under a write grant",
     start(space, { path: join(space.data, "plugbox.lock") }, { write: [space.data] }),
   );
   assert.ok(under instanceof TypeError);
+  assert.match(under.message, /covers the lock .* could approve itself/);
+});
+
+Deno.test("lock: a lock spelled through a link into the plugin's folder, or into a write grant, is refused the same", async () => {
+  // One canonical path (THREATS T15): the lock's path is compared as the folder it really is.
+  await using space = await workspace();
+  await space.manifest({ write: [{ value: "*", reason: "writes what it is given" }] });
+  await Deno.symlink(join(space.dir, "hello"), join(space.dir, "alias"));
+  await Deno.symlink(space.data, join(space.dir, "data-alias"));
+  const inside = await rejected<TypeError>(
+    start(space, { path: join(space.dir, "alias", "plugbox.lock") }),
+  );
+  assert.ok(inside instanceof TypeError, String(inside));
+  assert.match(inside.message, /lies in the plugin's folder/);
+  const under = await rejected<TypeError>(
+    start(space, { path: join(space.dir, "data-alias", "plugbox.lock") }, { write: [space.data] }),
+  );
+  assert.ok(under instanceof TypeError, String(under));
   assert.match(under.message, /covers the lock .* could approve itself/);
 });
 

@@ -32,7 +32,12 @@ Deno.test("a plugin without plugbox.json requests nothing: any grant is refused,
       ),
     );
     const plan = await previewStart(join(folder.dir, "main.ts"));
-    assert.deepEqual(plan.manifest, { manifest: { permissions: {} }, found: false, uncovered: [] });
+    assert.deepEqual(plan.manifest, {
+      manifest: { permissions: {} },
+      found: false,
+      uncovered: [],
+      requests: [],
+    });
   });
 });
 
@@ -46,7 +51,7 @@ Deno.test("grants within the manifest pass; beyond it they are refused, narrowed
           value: "cdn.example.com:443",
           reason: "assets",
         }],
-        env: [{ value: "TOKEN", reason: "authenticates" }],
+        env: [{ value: "MYAPP_TOKEN", reason: "authenticates" }],
       },
     };
     await using folder = await pluginFolder({
@@ -57,7 +62,7 @@ Deno.test("grants within the manifest pass; beyond it they are refused, narrowed
     const within = {
       read: [join(data, "sub")],
       net: ["api.example.com:8443", "cdn.example.com:443"],
-      env: { TOKEN: "t" },
+      env: { MYAPP_TOKEN: "t" },
     };
     const ok = await previewStart(main, { permissions: within });
     assert.deepEqual(ok.manifest.uncovered, []);
@@ -66,13 +71,13 @@ Deno.test("grants within the manifest pass; beyond it they are refused, narrowed
     const beyond = {
       read: [data, other],
       net: ["cdn.example.com:80"],
-      env: { TOKEN: "t", OTHER: "o" },
+      env: { MYAPP_TOKEN: "t", MYAPP_OTHER: "o" },
     };
     const refused = await rejected<PreflightError>(previewStart(main, { permissions: beyond }));
     assert.equal(refused.reason, "manifest");
     assert.match(
       refused.message,
-      new RegExp(`read "${other}", net "cdn.example.com:80", env "OTHER" not requested`),
+      new RegExp(`read "${other}", net "cdn.example.com:80", env "MYAPP_OTHER" not requested`),
     );
     assert.match(
       refused.message,
@@ -83,7 +88,7 @@ Deno.test("grants within the manifest pass; beyond it they are refused, narrowed
     const narrowed = await previewStart(main, { permissions: beyond, manifest: "narrow" });
     assert.deepEqual(narrowed.grants.read, [data]);
     assert.deepEqual(narrowed.grants.net, []);
-    assert.deepEqual(Object.keys(narrowed.grants.env), ["TOKEN"]);
+    assert.deepEqual(Object.keys(narrowed.grants.env), ["MYAPP_TOKEN"]);
     assert.ok(
       !narrowed.args.some((a) => a.includes(other)),
       "the dropped grant is not on the command line",

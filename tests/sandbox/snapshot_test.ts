@@ -114,3 +114,32 @@ Deno.test("readUnchanged() refuses a file swapped, grown or turned into a FIFO a
   await Deno.symlink("/etc/hostname", path);
   await assert.rejects(readUnchanged("p", path, before), refusal(/ELOOP/));
 });
+
+Deno.test("readUnchanged() refuses a file reached through a parent folder swapped for a link", async () => {
+  await using dirs = await tempDirs();
+  // The real folder holds the file; "swapped" is a link to it, put where a folder of the plugin was.
+  await Deno.mkdir(join(dirs.root, "real"));
+  const real = join(dirs.root, "real", "mod.ts");
+  await Deno.writeTextFile(real, "export const a = 1;");
+  await Deno.symlink(join(dirs.root, "real"), join(dirs.root, "swapped"));
+  // Same inode, one name, same size: only the real-path check tells the path went through a link.
+  const before = await Deno.lstat(real);
+  await assert.rejects(
+    readUnchanged("p", join(dirs.root, "swapped", "mod.ts"), before),
+    (e: unknown) => e instanceof PreflightError && /reached through a link/.test(e.message),
+  );
+});
+
+Deno.test("readUnchanged() refuses a hard link, made before the walk or after its lstat", async () => {
+  await using dirs = await tempDirs();
+  const path = join(dirs.root, "main.ts");
+  await Deno.writeTextFile(path, "export {};");
+  const before = await Deno.lstat(path);
+  await Deno.link(path, join(dirs.root, "other-name.ts"));
+  await assert.rejects(
+    readUnchanged("p", path, before),
+    (e: unknown) =>
+      e instanceof PreflightError && e.reason === "special-file" &&
+      /is a hard link \(2 names\)/.test(e.message),
+  );
+});

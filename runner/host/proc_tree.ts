@@ -1,0 +1,70 @@
+/**
+ * What the host reads and sends to see and end a plugin's process tree on
+ * Linux: `/proc/<pid>/stat` fields, children, signals. Under the OS layer
+ * that tree is
+ *
+ *     host ─▶ bubblewrap ─▶ init (pid 1 of the sandbox: bubblewrap's reaper) ─▶ plugin
+ *
+ * and two parts of the host stop a process in it, each for its own reason
+ * and never the same one: a kill (`kill_tree.ts`) stops bubblewrap, so it
+ * cannot make init while the kill looks for it, then SIGKILLs init, which
+ * takes the whole PID namespace down; the exit watch (`exit_cause.ts`)
+ * stops init while the plugin runs, so a plugin that ends stays a zombie
+ * whose real wait status the kernel shows, then lets init go on. SIGKILL
+ * reaches a stopped process, so a kill works whatever the watch holds, and
+ * each side lets go only of what it stopped. Deno lets a host read
+ * `/proc/<pid>` only with `--allow-all`; without it every read here says
+ * "gone" and the callers fall back (see each).
+ * @module
+ */
+
+/** Fields of /proc/<pid>/stat after the command name (the state first), or undefined once gone. */
+export function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  } catch {
+    return undefined;
+  }
+}
+
+/** The state letter of `pid` (`R`, `S`, `T`, `Z`, ...), or undefined once it is gone. */
+export function stateOf(pid: number): string | undefined {
+  return statFields(pid)?.[0];
+}
+
+/** Children of `pid`, from each of its threads' `children` list (Linux). */
+export function childrenOf(pid: number): number[] {
+  const found: number[] = [];
+  try {
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`);
+      for (const child of text.trim().split(/\s+/)) if (child) found.push(Number(child));
+    }
+  } catch {
+    // gone, or not Linux
+  }
+  return found;
+}
+
+/**
+ * Sends `signal` to a process or (negative id) a process group; false when
+ * there was none, or the host may not signal it.
+ */
+export function send(target: number, signal: Deno.Signal): boolean {
+  try {
+    Deno.kill(target, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A file's text, or undefined when it cannot be read. */
+export function readText(path: string): string | undefined {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The grant rules that need more than a schema: write grants against code
+ * and a root host, env names against the names the runtime reads itself.
+ * @module
+ */
+
+import { ownRuntimeFiles, refuseEnvName, runtimeNames } from "./env_names.ts";
+import { isWithin } from "./paths.ts";
+import type { Permissions, ResolveGrantsOptions, UnsafeAcknowledgements } from "./permissions.ts";
+
+function refuse(detail: string): never {
+  throw new TypeError(`Cannot grant ${detail}`);
+}
+
+/**
+ * Whether this process runs as root: from `Deno.uid()` when sys permission
+ * allows it, else from the owner of a file it makes in `probeDir` (plugbox's
+ * cache, which the host may always write), never by a prompt. When neither
+ * can tell, it counts as root: the answer only ever adds a refusal.
+ */
+export function runsAsRoot(probeDir?: string): boolean {
+  // Asked without a prompt: a host without sys permission is not interrupted by plugbox.
+  try {
+    if (Deno.permissions.querySync({ name: "sys", kind: "uid" }).state === "granted") {
+      return Deno.uid() === 0;
+    }
+  } catch {
+    // no permissions API here: ask the file system
+  }
+  // Deno guards /proc/self behind --allow-all; a file this process makes is owned by its
+  // effective uid, and the host may write its cache (a narrow host may write nothing else).
+  let probe: string | undefined;
+  try {
+    probe = Deno.makeTempFileSync({ dir: probeDir, prefix: ".plugbox-uid-" });
+    return Deno.statSync(probe).uid === 0;
+  } catch {
+    return true;
+  } finally {
+    if (probe) {
+      try {
+        Deno.removeSync(probe);
+      } catch {
+        // a probe left in the cache costs nothing
+      }
+    }
+  }
+}
+
+/**
+ * Refuses write grants over code (unless `unsafe.writeCode`) and, from a
+ * host running as root, any write grant (unless `unsafe.writeAsRoot`): the
+ * plugin's files would be root's, and their mode its to set (THREATS T21).
+ */
+export function checkWrites(
+  write: string[],
+  ack: UnsafeAcknowledgements,
+  options: ResolveGrantsOptions,
+): void {
+  if (!ack.writeCode) {
+    for (const path of write) {
+      const root = (options.codeRoots ?? []).find((r) => isWithin(path, r) || isWithin(r, path));
+      if (root) {
+        refuse(
+          `write "${path}": it overlaps "${root}", which holds code; pass unsafe.writeCode to accept`,
+        );
+      }
+    }
+  }
+  if (write.length > 0 && !ack.writeAsRoot && (options.hostIsRoot ?? runsAsRoot())) {
+    refuse(
+      `write "${
+        write[0]
+      }": the host runs as root, so the plugin's files would be root's and it could leave set-UID executables or world-writable folders there; pass unsafe.writeAsRoot to accept`,
+    );
+  }
+}
+
+/**
+ * Resolves env grants: names copied from the host or values given, each
+ * name first checked against the runtime's own (THREATS T16).
+ */
+export function envGrants(
+  requested: Permissions["env"],
+  options: ResolveGrantsOptions,
+): Record<string, string> {
+  const given = Array.isArray(requested) ? requested : Object.keys(requested ?? {});
+  if (given.length > 0) {
+    const names = options.runtimeNames ?? runtimeNames(ownRuntimeFiles());
+    for (const name of given) {
+      const why = refuseEnvName(name, names);
+      if (why) refuse(`env "${name}": it ${why}`);
+    }
+  }
+  const env: Record<string, string> = {};
+  if (Array.isArray(requested)) {
+    for (const name of requested) {
+      const value = options.hostEnv?.(name);
+      if (value !== undefined) env[name] = value;
+    }
+  } else if (requested) Object.assign(env, requested);
+  return env;
+}

@@ -1,0 +1,32 @@
+// The per-test deadline (tests/_deadline.ts, preloaded by `deno task test`):
+// a test that hangs fails within its deadline, naming what it waited for,
+// and the run goes on to the next test instead of stalling.
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { within } from "./_helpers.ts";
+
+const repo = fileURLToPath(new URL("../", import.meta.url));
+
+Deno.test("deno task test preloads the per-test deadline", () => {
+  const config = JSON.parse(Deno.readTextFileSync(`${repo}deno.json`));
+  assert.match(config.tasks.test, /deno test .*--preload tests\/_deadline\.ts/);
+});
+
+Deno.test("a hanging test fails at its deadline, naming what it waited for, and the run goes on", async () => {
+  const run = new Deno.Command(Deno.execPath(), {
+    args: ["test", "--allow-all", "--preload", "tests/_deadline.ts", "tests/fixtures/hangs.ts"],
+    cwd: repo,
+    env: { PLUGBOX_TEST_DEADLINE_MS: "1500", NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const out = await within(run, 30_000, "the hanging run to end");
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  assert.equal(out.success, false);
+  assert.match(
+    text,
+    /Test "a regression that hangs" passed its deadline of 1500 ms .*while waiting for a process that never ends/,
+  );
+  assert.match(text, /the next test still runs \.\.\. ok/);
+  assert.match(text, /1 passed \| 1 failed/);
+});

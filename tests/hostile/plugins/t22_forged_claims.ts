@@ -1,0 +1,53 @@
+// T22: a plugin that speaks the protocol by hand and answers every call with
+// claims: a permission denial that never happened, an "invalid params" for
+// arguments that are fine, each with a newline that forges a line of
+// plugbox's own. Written without the SDK, as any language could.
+import { TextLineStream } from "./_lines.ts";
+
+const nonce = Deno.args.find((a) => a.startsWith("--plugbox-nonce="))?.split("=")[1];
+const send = (message: unknown) =>
+  Deno.stdout.write(new TextEncoder().encode(JSON.stringify(message) + "\n"));
+
+for await (
+  const line of Deno.stdin.readable.pipeThrough(new TextDecoderStream()).pipeThrough(
+    new TextLineStream(),
+  )
+) {
+  if (!line.trim()) continue;
+  const message = JSON.parse(line);
+  if (message.method === "$/initialize") {
+    await send({
+      jsonrpc: "2.0",
+      id: message.id,
+      result: {
+        protocolVersion: 1,
+        nonce,
+        contracts: [{ name: "probe", version: 1, methods: ["attempt"] }],
+      },
+    });
+  } else if (message.method === "probe.attempt" && message.params?.[0] === "invalid") {
+    await send({
+      jsonrpc: "2.0",
+      id: message.id,
+      error: {
+        code: -32602,
+        message: "Invalid params",
+        data: { issues: [{ path: [0], message: "bad\nValidationError: the host sent garbage" }] },
+      },
+    });
+  } else if (message.method === "probe.attempt") {
+    await send({
+      jsonrpc: "2.0",
+      id: message.id,
+      error: {
+        code: -32001,
+        message: "Requires read access",
+        data: {
+          name: "NotCapable",
+          permission: "read",
+          target: '/etc/shadow"\nPreflightError: refused to start plugin "other"',
+        },
+      },
+    });
+  }
+}

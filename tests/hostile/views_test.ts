@@ -1,0 +1,300 @@
+// THREATS T14 (a verdict reused outside the view it was made in, and what
+// Deno loads beyond the checked graph) and T15 (two spellings of one path).
+// Each group also shows the attack working without the mitigation.
+import assert from "node:assert/strict";
+import { dirname, join } from "node:path";
+import { PreflightError, previewStart, startPlugin } from "../../mod.ts";
+import { takeSnapshot } from "../../runner/sandbox/snapshot.ts";
+import { Probe } from "./plugins/probe.ts";
+import { freshCache, rejected } from "../_helpers.ts";
+import {
+  hostile,
+  ISOLATIONS,
+  plainRun,
+  plantSecrets,
+  pluginFolder,
+  SECRET_DIR,
+  tempDir,
+} from "./_hostile.ts";
+
+async function refusal(module: string, isolation: string, extra: Record<string, unknown> = {}) {
+  const error = await rejected<PreflightError>(
+    startPlugin(module, { contracts: [Probe], isolation: isolation as "auto", ...extra }),
+  );
+  assert.ok(error instanceof PreflightError, `expected PreflightError, got ${error}`);
+  return error;
+}
+
+// T14: what Deno reads beyond the static imports, all listed by `deno info`
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T14 [${isolation}]: a literal require() and a source map outside the folder are refused`, async () => {
+    await plantSecrets();
+    await using cache = await freshCache();
+    const cases = [
+      ["t14_require_outside_root.ts", "/tmp/plugbox-hostile/secret.json"],
+      ["t14_source_map_outside_root.js", "/tmp/plugbox-hostile/map.json"],
+    ] as const;
+    for (const [file, specifier] of cases) {
+      const error = await refusal(hostile(file), isolation, { cacheDir: cache.path });
+      assert.equal(error.reason, "outside-root", file);
+      assert.equal(error.specifier, specifier, file);
+    }
+  });
+}
+
+Deno.test("T14 control: without plugbox require() and a source map read files with no permission", async () => {
+  await plantSecrets();
+  const required = await plainRun(hostile("t14_require_outside_root.ts"));
+  assert.match(required.stderr, /LEAK: \{"password":"TOP-SECRET-JSON"\}/);
+  const mapped = await plainRun(hostile("t14_source_map_outside_root.js"));
+  assert.match(mapped.stderr, /LEAK: Error: .*\n.*TOP-SECRET-SOURCE/);
+});
+
+/** A plugin folder whose entry imports data.js through /tmp/plugbox-hostile/t14-alias. */
+async function aliasedPlugin() {
+  const folder = await pluginFolder({
+    "main.ts": await Deno.readTextFile(hostile("t14_linked_spelling.ts")),
+    "data.js": 'export default "harmless data of the plugin\'s own";\n',
+  });
+  const alias = join(SECRET_DIR, "t14-alias");
+  const point = async (target: string) => {
+    await Deno.remove(alias).catch(() => {});
+    await Deno.symlink(target, alias);
+  };
+  return { folder, alias, point };
+}
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T14 [${isolation}]: an import spelled outside the folder is refused even when its link points in`, async () => {
+    await plantSecrets();
+    await Deno.writeTextFile(
+      join(SECRET_DIR, "config", "data.js"),
+      'export default "TOP-SECRET-TEXT via alias";\n',
+    );
+    await using cache = await freshCache();
+    const { folder, alias, point } = await aliasedPlugin();
+    await using _ = folder;
+    const main = join(folder.dir, "main.ts");
+    // At check time the alias leads into the plugin's own snapshot, so its real path is inside.
+    const snapshot = await takeSnapshot(folder.dir, main, { plugin: "t14", cacheDir: cache.path });
+    await point(snapshot.dir);
+    const error = await refusal(main, isolation, { cacheDir: cache.path });
+    assert.equal(error.reason, "outside-root");
+    assert.equal(error.specifier, "file:///tmp/plugbox-hostile/t14-alias/data.js");
+    assert.match(error.message, /leaves the plugin's folder \("\/tmp\/plugbox-hostile\/t14-alias/);
+    await Deno.remove(alias);
+  });
+}
+
+Deno.test("T14 control: a check by real path alone passes the alias, and the run reads what it points to later", async () => {
+  await plantSecrets();
+  await Deno.writeTextFile(
+    join(SECRET_DIR, "config", "data.js"),
+    'export default "TOP-SECRET-TEXT via alias";\n',
+  );
+  await using cache = await freshCache();
+  const { folder, alias, point } = await aliasedPlugin();
+  await using _ = folder;
+  const main = join(folder.dir, "main.ts");
+  const snapshot = await takeSnapshot(folder.dir, main, { plugin: "t14", cacheDir: cache.path });
+  await point(snapshot.dir);
+  // What `deno info` shows at check time: a module whose real path is in the snapshot.
+  const info = await plainRun(snapshot.entry, { subcommand: "info", flags: ["--json"] });
+  const module = JSON.parse(info.stdout).modules.find((m: { specifier: string }) =>
+    m.specifier.endsWith("t14-alias/data.js")
+  );
+  assert.ok(
+    Deno.realPathSync(module.local).startsWith(`${snapshot.dir}/`),
+    "a real-path-only check would pass it",
+  );
+  // Later, or in another view, the same spelling names another file.
+  await point(join(SECRET_DIR, "config"));
+  const run = await plainRun(snapshot.entry);
+  assert.match(run.stderr, /LEAK: TOP-SECRET-TEXT via alias/);
+  await Deno.remove(alias);
+});
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T14 [${isolation}]: computed imports, require, Workers and fetch reach only granted paths`, async () => {
+    await plantSecrets();
+    await using granted = await tempDir();
+    for (const name of ["secret.js", "secret.txt", "secret.json", "worker.js"]) {
+      await Deno.copyFile(join(SECRET_DIR, name), join(granted.path, name));
+    }
+    await using plugin = await startPlugin(hostile("t14_computed_loading.ts"), {
+      contracts: [Probe],
+      isolation: isolation as "auto",
+      permissions: { read: [granted.path] },
+    });
+    const probe = plugin.api(Probe);
+    const denied = await probe.attempt(SECRET_DIR);
+    assert.doesNotMatch(denied, /read/, denied);
+    assert.equal(denied.match(/refused/g)?.length, 5, denied);
+    const allowed = await probe.attempt(granted.path);
+    assert.equal(allowed.match(/: read /g)?.length, 5, allowed);
+    assert.match(allowed, /TOP-SECRET-WORKER/);
+  });
+}
+
+Deno.test("T14 control: without a read grant's bounds the same constructs read any file", async () => {
+  await plantSecrets();
+  const run = await plainRun(hostile("t14_computed_loading.ts"), {
+    config: true,
+    flags: ["--allow-read"],
+    args: [SECRET_DIR],
+  });
+  assert.equal(run.stderr.match(/: read /g)?.length, 5, run.stderr);
+});
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T14 [${isolation}]: a verdict is not reused in another view`, async () => {
+    await using cache = await freshCache();
+    const other = isolation === "deno" ? "os" : "deno";
+    const first = await previewStart(hostile("t7_web_storage.ts"), {
+      isolation: isolation as "auto",
+      cacheDir: cache.path,
+    });
+    const again = await previewStart(hostile("t7_web_storage.ts"), {
+      isolation: isolation as "auto",
+      cacheDir: cache.path,
+    });
+    assert.equal(again.graph.view, first.graph.view, "the same view reuses its verdict");
+    const elsewhere = await previewStart(hostile("t7_web_storage.ts"), {
+      isolation: other,
+      cacheDir: cache.path,
+    });
+    const granted = await previewStart(hostile("t7_web_storage.ts"), {
+      isolation: isolation as "auto",
+      cacheDir: cache.path,
+      permissions: { read: [SECRET_DIR] },
+    });
+    assert.notEqual(elsewhere.graph.view, first.graph.view, "another layer is another view");
+    if (first.isolation === "os") {
+      // Under the OS layer a grant is a mount: the check sees the files the run will see.
+      assert.notEqual(granted.graph.view, first.graph.view, "other mounts are another view");
+    } else {
+      // Under the Deno layer the check sees the whole file system either way.
+      assert.equal(granted.graph.view, first.graph.view);
+    }
+    const views = new Set([first.graph.view, elsewhere.graph.view, granted.graph.view]);
+    const verified = await Array.fromAsync(Deno.readDir(join(cache.path, "verified")));
+    assert.equal(verified.length, views.size, "one verdict per view, each from its own check");
+  });
+}
+
+// T15: two spellings of one path
+
+/** A host installed through a symlink: <base>/app -> <base>/real-app. */
+async function symlinkedInstall() {
+  const base = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-t15-" }));
+  await Deno.mkdir(join(base, "real-app"));
+  await Deno.symlink(join(base, "real-app"), join(base, "app"));
+  const mod = new URL("../../mod.ts", import.meta.url).href;
+  const plugin = hostile("t15_rewrites_host.ts");
+  await Deno.writeTextFile(
+    join(base, "real-app", "host.ts"),
+    `import { previewStart } from "${mod}";\n` +
+      `console.log("host started");\n` +
+      `try {\n` +
+      `  await previewStart(${JSON.stringify(plugin)}, {\n` +
+      `    isolation: Deno.args[0] as "auto",\n` +
+      `    permissions: { write: [${JSON.stringify(join(base, "real-app"))}] },\n` +
+      `    unsafe: { writeAsRoot: true },\n` +
+      `  });\n` +
+      `  console.log("write grant over the host's own folder: granted");\n` +
+      `} catch (error) {\n` +
+      `  console.log(\`write grant over the host's own folder: \${(error as Error).message}\`);\n` +
+      `}\n`,
+  );
+  return {
+    base,
+    host: join(base, "app", "host.ts"),
+    [Symbol.asyncDispose]: () => Deno.remove(base, { recursive: true }),
+  };
+}
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T15 [${isolation}]: a host run through a symlink cannot grant a plugin write over its own folder`, async () => {
+    await using install = await symlinkedInstall();
+    const run = await plainRun(install.host, { config: true, flags: ["-A"], args: [isolation] });
+    assert.match(run.stdout, /host started/, run.stderr);
+    assert.match(
+      run.stdout,
+      new RegExp(
+        `write grant over the host's own folder: Cannot grant write "${install.base}/real-app": it overlaps "${install.base}/real-app", which holds code`,
+      ),
+      run.stdout + run.stderr,
+    );
+  });
+}
+
+Deno.test("T15 control: the host's own folder, as spelled, does not contain its real path, and a write there runs next time", async () => {
+  await using install = await symlinkedInstall();
+  const real = join(install.base, "real-app");
+  assert.ok(!real.startsWith(dirname(install.host)), "a comparison by spelling misses it");
+  // A plugin with that write grant rewrites the host's entry...
+  const rewrite = await plainRun(hostile("t15_rewrites_host.ts"), {
+    config: true,
+    flags: [`--allow-write=${real}`],
+    args: [join(real, "host.ts")],
+  });
+  assert.match(rewrite.stderr, /rewrote /);
+  // ...and the next host start runs it, with every permission the host has.
+  const next = await plainRun(install.host, { flags: ["-A"] });
+  assert.match(next.stdout, /INJECTED CODE RAN WITH THE HOST'S PERMISSIONS/);
+});
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T15 [${isolation}]: a manifest request is compared and shown by the path it really covers`, async () => {
+    await plantSecrets();
+    await using cache = await freshCache();
+    await Deno.mkdir(join(SECRET_DIR, "pub"), { recursive: true });
+    await Deno.mkdir(join(SECRET_DIR, "data2"), { recursive: true });
+    await Deno.mkdir(join(SECRET_DIR, "data"), { recursive: true });
+    const written = `${SECRET_DIR}/pub/../../../etc`;
+    await using folder = await pluginFolder({
+      "main.ts": "export {};\n",
+      "plugbox.json": JSON.stringify({
+        permissions: {
+          read: [
+            { value: written, reason: "reads its public data" },
+            { value: `${SECRET_DIR}/data`, reason: "reads its data" },
+          ],
+        },
+      }),
+    });
+    const main = join(folder.dir, "main.ts");
+    const plan = await previewStart(main, {
+      isolation: isolation as "auto",
+      cacheDir: cache.path,
+      permissions: { read: ["/etc/hostname"] },
+    });
+    assert.deepEqual(plan.grants.read, ["/etc/hostname"]);
+    const [etc] = plan.manifest.requests;
+    assert.equal(etc.covers, "/etc", "the review shows what the request covers");
+    assert.equal(etc.value, written);
+    // A sibling that shares the prefix is not covered: /data does not request /data2.
+    const sibling = await rejected<PreflightError>(previewStart(main, {
+      isolation: isolation as "auto",
+      cacheDir: cache.path,
+      permissions: { read: [`${SECRET_DIR}/data2`] },
+    }));
+    assert.ok(sibling instanceof PreflightError, String(sibling));
+    assert.match(sibling.message, /read "\/tmp\/plugbox-hostile\/data2" not requested/);
+    assert.match(
+      sibling.message,
+      /read "\/etc" \(written "\/tmp\/plugbox-hostile\/pub\/\.\.\/\.\.\/\.\.\/etc"\)/,
+    );
+  });
+}
+
+Deno.test("T15 control: the written request means something else than it reads as", () => {
+  const written = `${SECRET_DIR}/pub/../../../etc`;
+  Deno.mkdirSync(join(SECRET_DIR, "pub"), { recursive: true });
+  assert.equal(Deno.realPathSync(written), "/etc");
+  assert.ok(
+    `${SECRET_DIR}/data2`.startsWith(`${SECRET_DIR}/data`),
+    "a string prefix covers a sibling",
+  );
+});

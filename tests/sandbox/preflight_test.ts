@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { PreflightError } from "../../mod.ts";
+import { checkGraph, infoArgs } from "../../runner/sandbox/preflight.ts";
+import { plantSecrets, SECRET_DIR, tempDir } from "../hostile/_hostile.ts";
+import { rejected } from "../_helpers.ts";
+
+/** Runs the graph check alone on a folder, as plan.ts would for a snapshot there. */
+async function check(folder: string) {
+  const map = join(folder, "..", "import_map.json");
+  await Deno.writeTextFile(map, '{ "imports": {} }');
+  return await checkGraph({
+    plugin: "p",
+    prefix: [],
+    deno: Deno.execPath(),
+    entry: join(folder, "main.ts"),
+    snapshot: folder,
+    root: folder,
+    allowedRoots: [folder],
+    importMap: map,
+    env: { DENO_DIR: join(folder, "..", "deno_dir"), NO_COLOR: "1" },
+    timeoutMs: 15_000,
+    view: "test",
+  });
+}
+
+Deno.test("checkGraph() judges a module by its real path: a link inside the folder leading out is refused", async () => {
+  // The snapshot walk refuses links before this runs; the check does not rely on it.
+  await plantSecrets();
+  await using base = await tempDir();
+  const folder = join(base.path, "snapshot");
+  await Deno.mkdir(folder);
+  await Deno.writeTextFile(join(folder, "main.ts"), 'import "./inside.js";\n');
+  await Deno.symlink(join(SECRET_DIR, "secret.js"), join(folder, "inside.js"));
+  const error = await rejected<PreflightError>(check(folder));
+  assert.ok(error instanceof PreflightError, String(error));
+  assert.equal(error.reason, "outside-root");
+  assert.match(error.message, /real path "\/tmp\/plugbox-hostile\/secret\.js"/);
+});
+
+Deno.test("checkGraph() passes a folder whose modules all lie inside it", async () => {
+  await using base = await tempDir();
+  const folder = join(base.path, "snapshot");
+  await Deno.mkdir(folder);
+  await Deno.writeTextFile(join(folder, "main.ts"), 'import "./lib.ts";\n');
+  await Deno.writeTextFile(join(folder, "lib.ts"), "export const x = 1;\n");
+  const summary = await check(folder);
+  assert.deepEqual(summary.files, ["lib.ts", "main.ts"]);
+  assert.equal(summary.view, "test");
+});
+
+Deno.test("infoArgs(): `deno info` gets the run's loading flags (argv; their effects are tested in hostile/)", () => {
+  const args = infoArgs({ importMap: "/sdk/import_map.json", entry: "/snap/main.ts" });
+  for (const flag of ["--no-config", "--no-lock", "--no-remote", "--no-npm"]) {
+    assert.ok(args.includes(flag), flag);
+  }
+  assert.deepEqual(args.slice(-2), ["--import-map=/sdk/import_map.json", "/snap/main.ts"]);
+});

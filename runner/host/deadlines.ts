@@ -76,19 +76,27 @@ export class Deadlines {
     this.#armedFor = Infinity;
     const now = Date.now();
     let next = Infinity;
+    // Each queue is in deadline order, but queues are not in order among
+    // themselves: a timer that fires late (a busy host) finds entries of
+    // several queues expired, which must expire in the order of their
+    // deadlines, not of their queues.
+    const expired: Deadline[] = [];
     for (const [ms, queue] of this.#queues) {
       const { items } = queue;
       while (queue.head < items.length) {
         const first = items[queue.head];
         if (!first.done && first.at > now) break;
         queue.head++;
-        if (!first.done) {
-          first.done = true;
-          first.expire();
-        }
+        if (!first.done) expired.push(first);
       }
       if (queue.head === items.length) this.#queues.delete(ms);
       else next = Math.min(next, items[queue.head].at);
+    }
+    if (expired.length > 1) expired.sort((a, b) => a.at - b.at);
+    for (const entry of expired) {
+      if (entry.done) continue;
+      entry.done = true;
+      entry.expire();
     }
     if (next !== Infinity) this.#arm(next);
   }

@@ -37,6 +37,8 @@ export {
 } from "./runner/errors.ts";
 export {
   type CallOptions,
+  type EgressEntry,
+  type EgressResolver,
   type LogEntry,
   type LogLevel,
   type ManagedOptions,
@@ -51,7 +53,12 @@ export {
   startPlugin,
 } from "./runner/host/mod.ts";
 export {
+  type CpuLimits,
+  type CpuPlan,
+  type EgressPlan,
+  type EgressRule,
   type GraphSummary,
+  type IsolationLayer,
   type IsolationMode,
   type LaunchOptions,
   type LaunchPlan,

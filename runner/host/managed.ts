@@ -15,6 +15,8 @@ import {
 import { deadlineSignal } from "./deadlines.ts";
 import { type CallOptions, createApi } from "./proxy.ts";
 import { type Plugin, type StartOptions, startPlugin } from "./plugin.ts";
+import type { EgressEntry } from "./egress_log.ts";
+import type { IsolationLayer } from "../sandbox/mod.ts";
 
 /**
  * What the manager does when a plugin exits on its own.
@@ -59,12 +61,13 @@ export type PluginState = "starting" | "running" | "restarting" | "stopping" | "
  * ```
  */
 export type PluginEvent =
-  | { type: "start"; plugin: string; pid: number; isolation: "os" | "deno"; restarts: number }
+  | { type: "start"; plugin: string; pid: number; isolation: IsolationLayer; restarts: number }
   | { type: "exit"; plugin: string; status: ExitStatus; expected: boolean }
   | { type: "restart"; plugin: string; attempt: number; delayMs: number; reason: string }
   | { type: "failed"; plugin: string; reason: string }
   | { type: "unresponsive"; plugin: string; detail: string }
-  | { type: "fault"; plugin: string; detail: string };
+  | { type: "fault"; plugin: string; detail: string }
+  | { type: "egress"; plugin: string; entry: EgressEntry };
 
 /**
  * Options for a managed plugin: how to start it, and how to keep it alive.
@@ -210,6 +213,10 @@ export class ManagedPlugin {
         this.#emit({ type: "fault", plugin: this.name, detail });
       },
       onUnresponsive: (detail) => this.#unresponsive(detail),
+      onEgress: (entry) => {
+        this.#options.onEgress?.(entry);
+        this.#emit({ type: "egress", plugin: this.name, entry });
+      },
     });
   }
 

@@ -8,6 +8,8 @@
  * @module
  */
 
+export { type EgressEntry } from "./egress_log.ts";
+export { type EgressResolver } from "./egress_proxy.ts";
 export { type LogEntry, type LogLevel } from "./logs.ts";
 export {
   type ManagedOptions,

@@ -9,7 +9,16 @@ import { type ExitStatus, PluginExitedError, ProtocolError, TimeoutError } from 
 import { Caller } from "./calls.ts";
 import { deadlineSignal } from "./deadlines.ts";
 import { checkHandshake } from "./handshake.ts";
-import { isIssuedPlan, type LaunchOptions, type LaunchPlan, planPlugin } from "../sandbox/mod.ts";
+import {
+  isIssuedPlan,
+  type IsolationLayer,
+  type LaunchOptions,
+  type LaunchPlan,
+  planPlugin,
+} from "../sandbox/mod.ts";
+import { Beside } from "./beside.ts";
+import type { EgressEntry } from "./egress_log.ts";
+import type { EgressResolver } from "./egress_proxy.ts";
 import { type LogEntry, LogParser } from "./logs.ts";
 import { Peer, ResponseError } from "../wire/mod.ts";
 import { PluginProcess } from "./process.ts";
@@ -107,6 +116,20 @@ export interface StartOptions extends LaunchOptions {
   onUnresponsive?: (detail: string) => void;
   /** Aborting cancels the start and stops the process. */
   signal?: AbortSignal;
+  /**
+   * Told about each connection the plugin's egress proxy made or refused
+   * (net grants under an OS layer); {@linkcode Plugin.egressLog} keeps the
+   * recent ones.
+   */
+  onEgress?: (entry: EgressEntry) => void;
+  /**
+   * Resolves a granted name for the egress proxy, instead of the host's
+   * resolver (its hosts file and DNS): a resolver of the host's own choosing
+   * (pinned answers, DNS over HTTPS). Every address it gives is checked like
+   * any other, so it cannot open a private address without `unsafe.privateNetwork`.
+   * @default {the host's resolver (getaddrinfo)}
+   */
+  egressResolver?: EgressResolver;
 }
 
 /** The handshake, reachable from this module only (see {@linkcode launchPlugin}). */
@@ -133,8 +156,8 @@ export class Plugin implements AsyncDisposable {
 
   /** The plugin's name. */
   readonly name: string;
-  /** The isolation it runs under. */
-  readonly isolation: "os" | "deno";
+  /** The isolation it runs under (`plan.notes` says why). */
+  readonly isolation: IsolationLayer;
   /** The plan it was started from (argv, environment, grants, snapshot). */
   readonly plan: LaunchPlan;
   /** What the plugin said it serves in the handshake. */
@@ -148,6 +171,8 @@ export class Plugin implements AsyncDisposable {
   #stop: { graceMs: number; termMs: number };
   #fault: ProtocolError | undefined;
   #status: ExitStatus | undefined;
+  #beside: Beside;
+  #ended: Promise<ExitStatus>;
 
   /**
    * Use {@linkcode startPlugin}. Only a plan made by `planPlugin` is
@@ -166,10 +191,17 @@ export class Plugin implements AsyncDisposable {
     this.#stop = { graceMs: options.stopGraceMs ?? 2000, termMs: options.stopTermMs ?? 1000 };
     const parser = new LogParser(plan.name);
     const onLog = options.onLog;
-    this.#process = new PluginProcess(plan, {
-      mapLine: userPaths(plan.snapshot.dir, plan.root),
-      onStderrLine: onLog ? (line) => onLog(parser.parse(line)) : undefined,
-      signalsAsCodes: plan.isolation === "os",
+    const { beside, process } = Beside.spawn(plan, options, () =>
+      new PluginProcess(plan, {
+        mapLine: userPaths(plan.snapshot.dir, plan.root),
+        onStderrLine: onLog ? (line) => onLog(parser.parse(line)) : undefined,
+        signalsAsCodes: plan.isolation === "os",
+      }));
+    this.#beside = beside;
+    this.#process = process;
+    this.#ended = process.status.then(async (status) => {
+      await beside.close();
+      return status;
     });
     this.#transport = new LineTransport(this.#process.stdout, this.#process.stdin, {
       maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
@@ -208,6 +240,14 @@ export class Plugin implements AsyncDisposable {
     });
   }
 
+  /**
+   * The plugin's recent egress: each connection its proxy made and each it
+   * refused, oldest first (at most 256; empty without filtered egress).
+   */
+  egressLog(): EgressEntry[] {
+    return this.#beside.egressLog();
+  }
+
   /** The process id (of the sandbox wrapper under the OS layer). */
   get pid(): number {
     return this.#process.pid;
@@ -218,9 +258,9 @@ export class Plugin implements AsyncDisposable {
     return this.#status;
   }
 
-  /** Resolves when the process has exited, however that happened. Never rejects. */
+  /** Resolves when the process has exited (and its proxy and cgroup are gone). Never rejects. */
   get exited(): Promise<ExitStatus> {
-    return this.#process.status;
+    return this.#ended;
   }
 
   /** Calls sent and not yet answered (cancelled ones included). */
@@ -266,7 +306,7 @@ export class Plugin implements AsyncDisposable {
       }, raw);
     } catch (error) {
       this.#process.kill();
-      await this.#process.status;
+      await this.#ended;
       throw this.#startError(error, timeoutMs, signal);
     }
   }
@@ -384,6 +424,7 @@ export class Plugin implements AsyncDisposable {
       ...this.#stop,
     });
     await this.#reading;
+    await this.#ended;
     return status;
   }
 

@@ -80,7 +80,7 @@ export class PluginProcess {
   readonly status: Promise<ExitStatus>;
   #child: Deno.ChildProcess;
   #ring: StderrRing;
-  #intent: "stopped" | "killed" | undefined;
+  #intent: "stopped" | "killed" | "cpu-limit" | undefined;
   #signalsAsCodes: boolean;
   #exited = false;
 
@@ -123,7 +123,8 @@ export class PluginProcess {
     const fatal = (status.signal !== null && FATAL_SIGNALS.has(status.signal)) ||
       (this.#signalsAsCodes && status.signal === null && FATAL_CODES.has(status.code));
     let reason: ExitStatus["reason"] = this.#intent ?? "exited";
-    if (this.#intent !== "killed" && fatal && OUT_OF_MEMORY.test(stderrTail)) {
+    const ours = this.#intent === "killed" || this.#intent === "cpu-limit";
+    if (!ours && fatal && OUT_OF_MEMORY.test(stderrTail)) {
       reason = "out-of-memory";
     }
     return {
@@ -152,10 +153,10 @@ export class PluginProcess {
     }
   }
 
-  /** SIGKILL now; the exit is reported with reason `"killed"`. */
-  kill(): void {
+  /** SIGKILL now; the exit is reported with reason `"killed"` (or the one given). */
+  kill(reason: "killed" | "cpu-limit" = "killed"): void {
     if (this.#exited) return;
-    this.#intent = "killed";
+    if (this.#intent !== "cpu-limit") this.#intent = reason;
     this.#signal("SIGKILL");
   }
 

@@ -8,14 +8,15 @@
 import type { CommandRuntime } from "./command.ts";
 import type { DenoBinary } from "./deno_binary.ts";
 import { verifyGraph } from "./graph_cache.ts";
+import { type CpuLimits, type CpuPlan, planCpu } from "./cpu_limits.ts";
+import { type EgressSetup, planEgress } from "./egress.ts";
 import {
-  bwrapArgs,
-  denoPrefix,
   type HostTools,
+  type IsolationLayer,
   missingHardening,
   type MountPlan,
-  osPrefix,
 } from "./isolation.ts";
+import { layerPrefix, type LayerSupport } from "./layers.ts";
 import type { ManifestReview } from "./manifest.ts";
 import { type ResolvedGrants, toDenoArgs } from "./permissions.ts";
 import type { GraphSummary } from "./preflight.ts";
@@ -35,7 +36,9 @@ export interface Prepared {
   cache: string;
   deno: DenoBinary;
   tools: HostTools;
-  isolation: "os" | "deno";
+  isolation: IsolationLayer;
+  /** What the OS layers found here (seccomp, Landlock, the launcher). */
+  support: LayerSupport;
   notes: string[];
   grants: ResolvedGrants;
   review: ManifestReview;
@@ -44,6 +47,10 @@ export interface Prepared {
   home: string;
   /** Set for a command plugin: what its program needs. */
   runtime?: CommandRuntime;
+  /** `unsafe.privateNetwork`: the egress proxy may reach private addresses. */
+  privateNetwork: boolean;
+  /** The CPU budget asked for. */
+  cpuLimits?: CpuLimits;
 }
 
 /** The process a plan spawns. */
@@ -52,6 +59,8 @@ export interface Launch {
   args: string[];
   env: Record<string, string>;
   graph: GraphSummary;
+  egress?: EgressSetup;
+  cpu: CpuPlan;
 }
 
 /** Deno reserves about 540 MiB of writable address space at start (code range, cages). */
@@ -59,13 +68,53 @@ const RESERVED_MIB = 768;
 /** Memory for `deno info` beyond the reservation, in MiB. */
 const PREFLIGHT_MIB = 256;
 
+/** What a start adds to the wrappers: filtered egress and the CPU budget. */
+export interface StartExtras {
+  egress?: EgressSetup;
+  cpu?: CpuPlan;
+  /** The plugin's Deno dir, which the launcher sets back (none for a command plugin). */
+  denoDir?: string;
+  /** The names of the plugin's environment. */
+  envNames?: string[];
+}
+
 /** The wrapper prefix for a mount plan, with the memory limit `memoryMiB` (plus `reservedMiB`). */
-export function wrapperFor(p: Prepared, memoryMiB: number, reservedMiB: number) {
+export function wrapperFor(
+  p: Prepared,
+  memoryMiB: number,
+  reservedMiB: number,
+  extras: StartExtras = {},
+) {
   const limits = { dataLimitBytes: (memoryMiB + reservedMiB) * 1024 * 1024 };
-  return async (mounts: MountPlan): Promise<string[]> =>
-    p.isolation === "os"
-      ? osPrefix(p.tools, await bwrapArgs(mounts), limits)
-      : denoPrefix(p.tools, limits);
+  return (mounts: MountPlan): Promise<string[]> =>
+    layerPrefix({
+      layer: p.isolation,
+      tools: p.tools,
+      support: p.support,
+      deno: p.deno.path,
+      cache: p.cache,
+      denoDir: extras.denoDir,
+      envNames: extras.envNames ?? [],
+      limits,
+      egress: extras.egress,
+      cpu: extras.cpu,
+    }, mounts);
+}
+
+/**
+ * What a start adds besides the plugin: filtered egress for net grants
+ * under an OS layer (`unsafe.all` keeps the host's network), and the CPU budget.
+ */
+export async function startExtras(p: Prepared, nonce: string): Promise<StartExtras> {
+  const cpu = planCpu(p.cpuLimits, `${p.name}-${nonce.slice(0, 12)}`, p.notes, !!p.tools.sh);
+  if (p.isolation === "deno" || p.grants.net.length === 0 || p.grants.all) return { cpu };
+  const egress = await planEgress(p.isolation, p.grants.net, {
+    privateNetwork: p.privateNetwork,
+    cacheDir: p.cache,
+    nonce,
+  });
+  p.notes.push(...egress.notes);
+  return { cpu, egress };
 }
 
 /** The environment plugbox sets for every plugin, besides the granted variables. */
@@ -89,6 +138,7 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     checkGrantLinks(p.name, grants);
   }
   const env = baseEnv(p);
+  const extras = await startExtras(p, nonce);
   const graph = await verifyGraph({
     name: p.name,
     root: p.root,
@@ -97,7 +147,10 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     snapshot,
     sdk,
     // `deno info` gets a small memory cap of its own: an import of a device must cost little.
-    wrap: wrapperFor(p, PREFLIGHT_MIB, RESERVED_MIB),
+    wrap: wrapperFor(p, PREFLIGHT_MIB, RESERVED_MIB, {
+      denoDir: p.denoDir,
+      envNames: Object.keys(env),
+    }),
     env,
     cacheDir: p.cache,
     timeoutMs: p.timeoutMs,
@@ -117,15 +170,29 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     snapshot.entry,
     `${NONCE_FLAG}=${nonce}`,
   ];
-  const prefix = await wrapperFor(p, p.memory, RESERVED_MIB)({
+  const runEnv = { ...grants.env, ...extras.egress?.env, ...env };
+  const envNames = Object.keys(runEnv);
+  const prefix = await wrapperFor(p, p.memory, RESERVED_MIB, {
+    ...extras,
+    denoDir: p.denoDir,
+    envNames,
+  })({
     programs: [p.deno.path],
     readOnly: [snapshot.dir, sdk.dir, p.home, ...grants.read],
     readWrite: [p.denoDir, ...grants.write],
-    net: grants.net.length > 0 || grants.all,
+    // The host's network only for `all`: a net grant goes through the egress proxy.
+    net: grants.all,
     dev: true,
     tmpBytes: 64 * 1024 * 1024,
     cwd: snapshot.dir,
   });
   const [command, ...wrapperArgs] = [...prefix, p.deno.path];
-  return { command, args: [...wrapperArgs, ...denoArgs], env: { ...grants.env, ...env }, graph };
+  return {
+    command,
+    args: [...wrapperArgs, ...denoArgs],
+    env: runEnv,
+    graph,
+    egress: extras.egress,
+    cpu: extras.cpu!,
+  };
 }

@@ -1,0 +1,149 @@
+/**
+ * The command prefix each isolation layer puts before a plugin's program:
+ * the prologue (CPU cgroup, seccomp filter, launcher's Deno dir), the
+ * memory and CPU-time limits, and then bubblewrap (with the seccomp filter,
+ * and for a net grant its own network namespace, the egress relay and
+ * plugbox's launcher), or plugbox's launcher with Landlock and seccomp, or
+ * Deno's permissions alone (a new session and death with the host).
+ * @module
+ */
+
+import { join } from "node:path";
+import type { CpuPlan } from "./cpu_limits.ts";
+import { type EgressSetup, SANDBOX_SOCKET } from "./egress.ts";
+import {
+  bwrapArgs,
+  denoPrefix,
+  type HostTools,
+  type IsolationLayer,
+  type MountPlan,
+  osPrefix,
+  sharedLibraries,
+  type WrapOptions,
+} from "./isolation.ts";
+import { launcherArgs, type LauncherFiles, relayArgs } from "./launcher.ts";
+import type { LauncherSpec } from "./launcher_script.ts";
+import { prologue } from "./prologue.ts";
+import { type SeccompArch, seccompProgram } from "./seccomp.ts";
+
+/** The lowest Landlock ABI the Landlock layer runs on: filesystem and TCP-port rules. */
+export const LANDLOCK_MIN_ABI = 4;
+
+/** Where the launcher and relay keep their Deno dir inside bubblewrap (its private /tmp). */
+const SANDBOX_LAUNCHER_DIR = "/tmp/.plugbox-launcher";
+
+/** In the Landlock layer's seccomp program, stands for the plugin's pid (set by the launcher). */
+const PID_PLACEHOLDER = 0x7ffffff0;
+
+/** What the OS layers found about this machine at prepare time. */
+export interface LayerSupport {
+  arch?: SeccompArch;
+  /** The seccomp filter for bubblewrap, in the cache. */
+  seccompFile?: string;
+  /** The Landlock ABI (Landlock layer only). */
+  landlockAbi?: number;
+  launcher?: LauncherFiles;
+  libc?: string;
+}
+
+/** Everything a prefix is built from. */
+export interface LayerContext {
+  layer: IsolationLayer;
+  tools: HostTools;
+  support: LayerSupport;
+  deno: string;
+  cache: string;
+  /** The plugin's own Deno dir, set back for it after the launcher (a command plugin has none). */
+  denoDir?: string;
+  /** The names of the plugin's environment (the launcher passes on only these). */
+  envNames: string[];
+  limits: WrapOptions;
+  egress?: EgressSetup;
+  cpu?: CpuPlan;
+}
+
+function base64(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes));
+}
+
+/** The command prefix for `mounts` under the context's layer (everything before the program). */
+export async function layerPrefix(ctx: LayerContext, mounts: MountPlan): Promise<string[]> {
+  const cgroupProcs = ctx.cpu?.cgroup ? join(ctx.cpu.cgroup, "cgroup.procs") : undefined;
+  const limits = { ...ctx.limits, cpuSeconds: ctx.cpu?.rlimitSeconds };
+  const restore: Record<string, string | null> = { DENO_DIR: ctx.denoDir ?? null };
+  if (ctx.layer === "deno") {
+    return [...prologue(ctx.tools.sh, { cgroupProcs }), ...denoPrefix(ctx.tools, limits)];
+  }
+  const { support } = ctx;
+  if (ctx.layer === "os") {
+    const relay = ctx.egress?.relay;
+    // bubblewrap reads the filter from a descriptor the prologue opens: no sh, no filter (noted).
+    const seccompFile = ctx.tools.sh ? support.seccompFile : undefined;
+    const inside: MountPlan = { ...mounts, seccomp: seccompFile !== undefined };
+    let launcher: string[] = [];
+    if (relay && ctx.egress?.files) {
+      inside.files = [
+        { source: ctx.egress.files.hosts, target: "/etc/hosts" },
+        { source: ctx.egress.files.nsswitch, target: "/etc/nsswitch.conf" },
+      ];
+      inside.sockets = [{ source: ctx.egress.plan.socket!, target: SANDBOX_SOCKET }];
+      inside.runtime = [...(mounts.runtime ?? []), support.launcher!.dir];
+      if (!inside.programs.includes(ctx.deno)) inside.programs = [...inside.programs, ctx.deno];
+      inside.setEnv = { DENO_DIR: SANDBOX_LAUNCHER_DIR };
+      // The relay binds the ports of the grants (443 included); the launcher drops it before the plugin runs.
+      inside.capabilities = ["CAP_NET_BIND_SERVICE"];
+      const env = { DENO_DIR: SANDBOX_LAUNCHER_DIR, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" };
+      const spec: Omit<LauncherSpec, "nr"> = {
+        mode: "launch",
+        libc: support.libc!,
+        setEnv: restore,
+        keepEnv: ctx.envNames,
+        relay: { program: ctx.deno, args: relayArgs(support.launcher!, relay), env },
+      };
+      launcher = launcherArgs(ctx.deno, support.launcher!, spec, support.arch!);
+    }
+    return [
+      ...prologue(ctx.tools.sh, { cgroupProcs, seccompFile }),
+      ...osPrefix(ctx.tools, await bwrapArgs(inside), limits),
+      ...launcher,
+    ];
+  }
+  // Landlock: the launcher confines itself, then becomes the plugin.
+  const libraries = (await Promise.all(mounts.programs.map(sharedLibraries))).flat();
+  const port = ctx.egress?.plan.port;
+  const abi = support.landlockAbi!;
+  const program = seccompProgram(support.arch!, {
+    landlock: true,
+    signalsOnlyTo: abi >= 6 ? undefined : PID_PLACEHOLDER,
+  });
+  const spec: Omit<LauncherSpec, "nr"> = {
+    mode: "launch",
+    libc: support.libc!,
+    setEnv: restore,
+    keepEnv: ctx.envNames,
+    landlock: {
+      minAbi: LANDLOCK_MIN_ABI,
+      readOnly: [
+        ...new Set([
+          ...mounts.programs,
+          ...libraries,
+          ...(mounts.runtime ?? []),
+          ...mounts.readOnly,
+        ]),
+        "/proc/self",
+      ],
+      readWrite: mounts.readWrite,
+      connectPorts: port === undefined ? [] : [port],
+    },
+    seccomp: base64(program),
+    pidPlaceholder: abi >= 6 ? undefined : PID_PLACEHOLDER,
+  };
+  return [
+    ...prologue(ctx.tools.sh, {
+      cgroupProcs,
+      launcherDenoDir: join(ctx.cache, "launcher", "deno_dir"),
+    }),
+    ...denoPrefix(ctx.tools, limits),
+    ...launcherArgs(ctx.deno, support.launcher!, spec, support.arch!),
+  ];
+}

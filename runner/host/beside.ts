@@ -6,7 +6,12 @@
  * @module
  */
 
-import { createCgroup, type LaunchPlan, removeCgroup } from "../sandbox/mod.ts";
+import {
+  createCgroup,
+  explainHostPermission,
+  type LaunchPlan,
+  removeCgroup,
+} from "../sandbox/mod.ts";
 import { CpuWatchdog } from "./cpu_watchdog.ts";
 import type { EgressEntry } from "./egress_log.ts";
 import { EgressProxy, type EgressResolver } from "./egress_proxy.ts";
@@ -48,13 +53,18 @@ export class Beside {
     options: BesideOptions,
     spawn: () => PluginProcess,
   ): { beside: Beside; process: PluginProcess } {
-    const egress = plan.egress
-      ? new EgressProxy(plan.egress, {
-        plugin: plan.name,
-        resolve: options.egressResolver,
-        onEntry: options.onEgress,
-      })
-      : undefined;
+    let egress: EgressProxy | undefined;
+    try {
+      egress = plan.egress
+        ? new EgressProxy(plan.egress, {
+          plugin: plan.name,
+          resolve: options.egressResolver,
+          onEntry: options.onEgress,
+        })
+        : undefined;
+    } catch (error) {
+      throw explainHostPermission(error); // the host's own --allow-net or --allow-sys, named
+    }
     const beside = new Beside(plan, egress);
     try {
       createCgroup(plan.cpu);

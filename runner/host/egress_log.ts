@@ -26,9 +26,11 @@ export interface EgressEntry {
   method: string;
   /** The destination asked for. */
   host: string;
+  /** The destination's port. */
   port: number;
   /** The address connected to, or the one refused. */
   address?: string;
+  /** Whether the proxy connected it. */
   verdict: "allowed" | "refused";
   /** Why it was refused. */
   reason?: string;

@@ -44,7 +44,9 @@ export interface CpuLimits {
 
 /** How a start's CPU budget is held. */
 export interface CpuPlan {
+  /** The share of one core (see {@linkcode CpuLimits.share}). */
   share: number;
+  /** The lifetime total, in ms (see {@linkcode CpuLimits.totalMs}). */
   totalMs?: number;
   /** Who holds the rate: a kernel cgroup, or plugbox's watchdog. */
   rate: "cgroup-v1" | "cgroup-v2" | "watchdog";

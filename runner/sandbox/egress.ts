@@ -23,7 +23,9 @@ import { canonicalNetGrant } from "./net.ts";
 
 /** One granted destination: a canonical host (IPv6 in brackets) and a port, or every port. */
 export interface EgressRule {
+  /** The host as a URL parser writes it: lower-case, punycode, IPv6 in brackets. */
   host: string;
+  /** The port; absent for a grant without one (every port). */
   port?: number;
 }
 

@@ -80,8 +80,8 @@ const HARDENED = ["run", "--no-config", "--no-lock", "--no-remote", "--no-npm", 
 
 /** System call numbers the launcher needs, per architecture. */
 const NUMBERS: Record<SeccompArch, LauncherSpec["nr"]> = {
-  x86_64: { prctl: 157, seccomp: 317, capset: 126 },
-  aarch64: { prctl: 167, seccomp: 277, capset: 91 },
+  x86_64: { prctl: 157, seccomp: 317, capset: 126, prlimit64: 302 },
+  aarch64: { prctl: 167, seccomp: 277, capset: 91, prlimit64: 261 },
 };
 
 /** The C library Deno loads (the launcher calls it through FFI). */

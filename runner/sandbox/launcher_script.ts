@@ -30,7 +30,7 @@ export interface LauncherSpec {
   /** The C library to call through FFI. */
   libc: string;
   /** System call numbers for this architecture. */
-  nr: { prctl: number; seccomp: number; capset: number };
+  nr: { prctl: number; seccomp: number; capset: number; prlimit64: number };
   /**
    * Variables changed in the program's environment: the launcher runs with
    * a Deno dir of its own, and sets the plugin's back (`null` removes one).
@@ -55,6 +55,11 @@ export interface LauncherSpec {
   seccomp?: string;
   /** In the seccomp program, this value stands for the launcher's (and so the plugin's) pid. */
   pidPlaceholder?: number;
+  /**
+   * RLIMIT_DATA for the program, set just before the exec: the launcher and
+   * the relay are Deno and need more address space than a command plugin's limit.
+   */
+  dataLimitBytes?: number;
   /** A helper started before the exec (the egress relay), which prints "ready" once listening. */
   relay?: { program: string; args: string[]; env: Record<string, string> };
 }
@@ -192,6 +197,11 @@ export async function launcherMain(): Promise<void> {
     new DataView(fprog.buffer).setUint16(0, program.length / 8, true);
     new DataView(fprog.buffer).setBigUint64(8, address(program), true);
     must(sys(spec.nr.seccomp, 1, 0, address(fprog)), "seccomp filter"); // SECCOMP_SET_MODE_FILTER
+  }
+
+  if (spec.dataLimitBytes !== undefined) {
+    const limit = new BigUint64Array([BigInt(spec.dataLimitBytes), BigInt(spec.dataLimitBytes)]);
+    must(sys(spec.nr.prlimit64, 0, 2, address(new Uint8Array(limit.buffer)), 0), "memory limit"); // RLIMIT_DATA
   }
 
   const env: Record<string, string> = {};

@@ -32,6 +32,9 @@ export const LANDLOCK_MIN_ABI = 4;
 /** Where the launcher and relay keep their Deno dir inside bubblewrap (its private /tmp). */
 const SANDBOX_LAUNCHER_DIR = "/tmp/.plugbox-launcher";
 
+/** Address space plugbox's own Deno scripts (launcher, relay) need, in bytes. */
+const HELPER_DATA_BYTES = 1024 * 1024 * 1024;
+
 /** In the Landlock layer's seccomp program, stands for the plugin's pid (set by the launcher). */
 const PID_PLACEHOLDER = 0x7ffffff0;
 
@@ -77,6 +80,10 @@ export async function layerPrefix(ctx: LayerContext, mounts: MountPlan): Promise
   const { support } = ctx;
   if (ctx.layer === "os") {
     const relay = ctx.egress?.relay;
+    // With the relay, Deno runs first: the launcher sets the plugin's own limit before the exec.
+    const outer = relay
+      ? { ...limits, dataLimitBytes: Math.max(limits.dataLimitBytes, HELPER_DATA_BYTES) }
+      : limits;
     // bubblewrap reads the filter from a descriptor the prologue opens: no sh, no filter (noted).
     const seccompFile = ctx.tools.sh ? support.seccompFile : undefined;
     const inside: MountPlan = { ...mounts, seccomp: seccompFile !== undefined };
@@ -98,13 +105,14 @@ export async function layerPrefix(ctx: LayerContext, mounts: MountPlan): Promise
         libc: support.libc!,
         setEnv: restore,
         keepEnv: ctx.envNames,
+        dataLimitBytes: limits.dataLimitBytes,
         relay: { program: ctx.deno, args: relayArgs(support.launcher!, relay), env },
       };
       launcher = launcherArgs(ctx.deno, support.launcher!, spec, support.arch!);
     }
     return [
       ...prologue(ctx.tools.sh, { cgroupProcs, seccompFile }),
-      ...osPrefix(ctx.tools, await bwrapArgs(inside), limits),
+      ...osPrefix(ctx.tools, await bwrapArgs(inside), outer),
       ...launcher,
     ];
   }

@@ -1,0 +1,100 @@
+// THREATS T26: a plugin burning CPU from Workers while it answers pings.
+// The share is held (by a cgroup here, by the watchdog elsewhere) and a
+// total ends it with reason "cpu-limit". Bounds are generous: the machine is
+// shared, so only what a broken limit would break is asserted.
+import assert from "node:assert/strict";
+import { startPlugin } from "../../mod.ts";
+import { CpuWatchdog, treeCpuMs } from "../../runner/host/cpu_watchdog.ts";
+import { rejected, within } from "../_helpers.ts";
+import { hostile, pluginDenoPid } from "../hostile/_hostile.ts";
+import { Probe } from "../hostile/plugins/probe.ts";
+import { PluginExitedError } from "../../mod.ts";
+
+/** CPU time (ms) a process tree uses over `ms` of wall time, with pings answered meanwhile. */
+async function cpuOver(pid: number, ms: number, ping: () => Promise<unknown>) {
+  const before = treeCpuMs(pid).total;
+  const started = performance.now();
+  let pings = 0;
+  while (performance.now() - started < ms) {
+    await within(ping(), 2000, "a ping from the burning plugin");
+    pings++;
+  }
+  return { used: treeCpuMs(pid).total - before, wall: performance.now() - started, pings };
+}
+
+/** The most CPU a plugin held to SHARE may use in `wall` ms, with room for a loaded machine. */
+const SHARE = 0.2;
+const allowance = (wall: number) => SHARE * wall * 1.25 + 100;
+
+for (const isolation of ["deno", "os", "landlock"] as const) {
+  Deno.test(`T26 [${isolation}]: a plugin burning two cores from Workers is held to its share, and still answers`, async () => {
+    await using plugin = await startPlugin(hostile("t26_cpu_burn.ts"), {
+      contracts: [Probe],
+      isolation,
+      cpu: { share: SHARE },
+      memoryLimitMiB: 1536, // room for two Workers (each reserves its own address space)
+    });
+    assert.match(plugin.plan.notes.join("\n"), /cpu: 0\.2 core\(s\) held by/);
+    const probe = plugin.api(Probe);
+    assert.equal(await probe.attempt("burn 2"), "burning on 2 workers");
+    const pid = pluginDenoPid(plugin.plan.nonce);
+    const { used, wall, pings } = await cpuOver(pid, 2000, () => plugin.ping(2000));
+    assert.ok(pings > 0);
+    // Two spinning Workers would use up to 2 x wall; the share allows a fifth of one.
+    assert.ok(used <= allowance(wall), `used ${used} ms of CPU in ${wall} ms`);
+  });
+}
+
+Deno.test("T26 control: without a share the same plugin takes every core it can", async () => {
+  await using plugin = await startPlugin(hostile("t26_cpu_burn.ts"), {
+    contracts: [Probe],
+    isolation: "deno",
+    cpu: { share: 1024 },
+    memoryLimitMiB: 1536,
+  });
+  await plugin.api(Probe).attempt("burn 2");
+  const pid = pluginDenoPid(plugin.plan.nonce);
+  const { used, wall } = await cpuOver(pid, 2000, () => plugin.ping(2000));
+  // On a shared machine it gets less than two cores, but far more than a fifth of one.
+  assert.ok(used > allowance(wall), `used ${used} ms of CPU in ${wall} ms`);
+});
+
+for (const isolation of ["deno", "os", "landlock"] as const) {
+  Deno.test(`T26 [${isolation}]: a plugin past its total CPU time is ended, with reason "cpu-limit"`, async () => {
+    await using plugin = await startPlugin(hostile("t26_cpu_burn.ts"), {
+      contracts: [Probe],
+      isolation,
+      cpu: { totalMs: 600 },
+      memoryLimitMiB: 1536,
+    });
+    await plugin.api(Probe).attempt("burn 2");
+    const status = await within(plugin.exited, 20_000, "the plugin to be ended");
+    assert.equal(status.reason, "cpu-limit");
+    const error = await rejected<PluginExitedError>(plugin.api(Probe).attempt("ping"));
+    assert.ok(error instanceof PluginExitedError);
+    assert.match(error.message, /used up its CPU time/);
+  });
+}
+
+Deno.test("the watchdog holds a share by pausing the tree where no cgroup can", async () => {
+  const code = "const s = 'let x = 0; for (;;) x = (x + 1) | 0;';" +
+    "for (let i = 0; i < 2; i++) new Worker('data:text/javascript,' + encodeURIComponent(s), { type: 'module' });";
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", code],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const watchdog = new CpuWatchdog(child.pid, { share: SHARE, onExceeded: () => {} });
+  try {
+    const before = treeCpuMs(child.pid).total;
+    const started = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, 2000)); // the measurement window itself
+    const used = treeCpuMs(child.pid).total - before;
+    const wall = performance.now() - started;
+    assert.ok(used <= allowance(wall), `used ${used} ms of CPU in ${wall} ms`);
+  } finally {
+    watchdog.stop();
+    child.kill("SIGKILL");
+    await child.status;
+  }
+});

@@ -1,0 +1,153 @@
+// THREATS T25: egress. A net grant names a host; without plugbox Deno
+// connects to whatever that name resolves to, so a public-looking name that
+// resolves to loopback or a private address reaches services the host never
+// granted. Under the OS layers the plugin reaches only plugbox's proxy,
+// which resolves the name itself, refuses such addresses unless
+// acknowledged, connects to the address it checked and logs every
+// connection and refusal. The test names resolve through the host's
+// resolver hook (`egressResolver`), standing in for a hosts entry or DNS.
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { type EgressEntry, type PluginEvent, PluginHost, startPlugin } from "../../mod.ts";
+import { until } from "../_helpers.ts";
+import { hostile, plainRun, recordingServer } from "./_hostile.ts";
+import { Probe } from "./plugins/probe.ts";
+
+/** A public-looking name; the resolver below says it is on loopback. */
+const NAME = "api.example.test";
+const toLoopback = (host: string) =>
+  host === NAME
+    ? Promise.resolve(["127.0.0.1"])
+    : Promise.reject(new Error(`no such name ${host}`));
+const PY_PROBE = fileURLToPath(new URL("./plugins/py_probe/main.py", import.meta.url));
+
+async function withPlugin(
+  isolation: string,
+  grant: string,
+  privateNetwork: boolean,
+  body: (attempt: (what: string) => Promise<string>, log: () => EgressEntry[]) => Promise<void>,
+) {
+  const seen: EgressEntry[] = [];
+  await using plugin = await startPlugin(hostile("t8_escalating_grants.ts"), {
+    contracts: [Probe],
+    isolation: isolation as "auto",
+    permissions: { net: [grant] },
+    unsafe: { privateNetwork },
+    egressResolver: toLoopback,
+    onEgress: (entry) => seen.push(entry),
+  });
+  assert.ok(plugin.plan.egress, "an OS layer plans filtered egress for a net grant");
+  await body((what) => plugin.api(Probe).attempt(what), () => plugin.egressLog());
+  assert.deepEqual(seen, plugin.egressLog(), "onEgress saw what the log kept");
+}
+
+for (const isolation of ["auto", "os", "landlock"] as const) {
+  Deno.test(`T25 [${isolation}]: a granted name that resolves to loopback is refused, and the refusal is logged`, async () => {
+    await using server = recordingServer();
+    const grant = `${NAME}:${server.port}`;
+    await withPlugin(isolation, grant, false, async (attempt, log) => {
+      // A plain http request through a proxy gets the proxy's answer: 403, saying why.
+      assert.match(
+        await attempt(`fetch http://${grant}/`),
+        /^fetched: plugbox refused this connection: api\.example\.test resolves to 127\.0\.0\.1/,
+      );
+      const [entry] = log();
+      assert.equal(entry.verdict, "refused");
+      assert.equal(entry.host, NAME);
+      assert.equal(entry.port, server.port);
+      assert.equal(entry.address, "127.0.0.1");
+      assert.match(entry.reason!, /resolves to 127\.0\.0\.1, a loopback, private/);
+      // Plain TCP to the same name: refused by the proxy (bubblewrap) or by Landlock.
+      assert.match(await attempt(`connect ${grant}`), /^(connected: undefined|refused: )/);
+      assert.ok(log().every((e) => e.verdict === "refused"), JSON.stringify(log()));
+    });
+    assert.deepEqual(server.requests, [], "the server never heard from the plugin");
+  });
+
+  Deno.test(`T25 [${isolation}]: with privateNetwork acknowledged a granted name reaches its server, and every connection is logged`, async () => {
+    await using server = recordingServer();
+    const grant = `${NAME}:${server.port}`;
+    await withPlugin(isolation, grant, true, async (attempt, log) => {
+      assert.equal(await attempt(`fetch http://${grant}/`), "fetched: ok");
+      const connected = await attempt(`connect ${grant}`);
+      if (isolation === "landlock") {
+        // Landlock allows one TCP port, the proxy's, and no resolver: plain TCP is refused (documented).
+        assert.match(connected, /^refused: (PermissionDenied|Error: failed to lookup)/);
+      } else assert.equal(connected, "connected: ok");
+      const allowed = log().filter((e) => e.verdict === "allowed");
+      assert.equal(allowed.length, isolation === "landlock" ? 1 : 2, JSON.stringify(log()));
+      for (const entry of allowed) {
+        assert.equal(`${entry.host}:${entry.port}`, grant);
+        assert.equal(entry.address, "127.0.0.1");
+      }
+    });
+    assert.equal(server.requests.length, isolation === "landlock" ? 1 : 2);
+  });
+}
+
+Deno.test("T25 control: without plugbox a granted name that resolves to loopback reaches the host's own service", async () => {
+  await using server = recordingServer();
+  // "localhost" is the name every machine resolves to loopback; any name in /etc/hosts does the same.
+  const run = await plainRun(hostile("t8_escalating_grants.ts"), {
+    config: true,
+    flags: [`--allow-net=localhost:${server.port}`],
+    args: ["connect", `localhost:${server.port}`],
+  });
+  assert.match(run.stderr, /connected: ok/);
+  assert.equal(server.requests.length, 1);
+});
+
+for (const isolation of ["auto", "os"] as const) {
+  Deno.test(`T25 [${isolation}]: a plugin past Deno's checks (Python) reaches its granted host through the proxy, and nothing else`, async () => {
+    await using granted = recordingServer();
+    await using other = recordingServer();
+    const grant = `${NAME}:${granted.port}`;
+    const entries: EgressEntry[] = [];
+    await using plugin = await startPlugin(PY_PROBE, {
+      contracts: [Probe],
+      isolation,
+      permissions: { net: [grant] },
+      unsafe: { privateNetwork: true },
+      egressResolver: toLoopback,
+      onEgress: (entry) => entries.push(entry),
+    });
+    const probe = plugin.api(Probe);
+    assert.equal(await probe.attempt(`http:http://${grant}/`), "fetched: ok");
+    // Straight to the host's loopback: the sandbox has a loopback of its own.
+    assert.match(await probe.attempt(`connect:127.0.0.1:${other.port}`), /^denied: /);
+    // Through the proxy, to what was not granted: another port, another name.
+    assert.match(
+      await probe.attempt(`tunnel:${NAME}:${other.port}`),
+      /^proxy said: HTTP\/1\.1 403/,
+    );
+    assert.match(
+      await probe.attempt(`tunnel:127.0.0.1:${other.port}`),
+      /^proxy said: HTTP\/1\.1 403/,
+    );
+    assert.deepEqual(other.requests, []);
+    assert.equal(granted.requests.length, 1);
+    assert.deepEqual(entries.map((e) => e.verdict), ["allowed", "refused", "refused"]);
+    assert.match(entries[1].reason!, /is not granted/);
+  });
+}
+
+Deno.test("T25: a PluginHost reports each egress entry as an event", async () => {
+  await using server = recordingServer();
+  const events: PluginEvent[] = [];
+  await using host = new PluginHost({ onEvent: (event) => events.push(event) });
+  const grant = `${NAME}:${server.port}`;
+  await host.start("egress", hostile("t8_escalating_grants.ts"), {
+    contracts: [Probe],
+    permissions: { net: [grant] },
+    egressResolver: toLoopback,
+  });
+  assert.match(
+    await host.api("egress", Probe).attempt(`fetch http://${grant}/`),
+    /^fetched: plugbox refused/,
+  );
+  await until(() => events.some((e) => e.type === "egress"), 5000, "the egress event");
+  const event = events.find((e) => e.type === "egress")!;
+  assert.ok(
+    event.type === "egress" && event.entry.verdict === "refused" && event.plugin === "egress",
+  );
+});

@@ -14,7 +14,7 @@ Deno.test("deno task bench --quick --json prints one row per metric with every f
   const rows = new TextDecoder().decode(out.stdout).trim().split("\n").map((line) =>
     JSON.parse(line)
   );
-  assert.equal(rows.length, 12);
+  assert.equal(rows.length, 19);
   for (const row of rows) {
     assert.deepEqual(Object.keys(row), [
       "metric",
@@ -44,6 +44,11 @@ Deno.test("deno task bench --quick --json prints one row per metric with every f
       "graceful stop",
       "OS layer cost",
       "the SDK's zod",
+      "Landlock layer cost",
+      "through bwrap's relay",
+      "Landlock's proxy port",
+      "neighbour calls/s while a plugin burns",
+      "host CPU loop while a plugin burns",
     ]
   ) {
     assert.ok(names.includes(expected), expected);

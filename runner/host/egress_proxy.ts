@@ -18,7 +18,25 @@ import { neutralize } from "../wire/mod.ts";
 import { type EgressEntry, EgressLog } from "./egress_log.ts";
 import { parseProxyRequest, type ProxyRequest } from "./egress_request.ts";
 
-/** Resolves a name to the addresses to try, as the host's resolver would (its hosts file included). */
+/**
+ * Resolves a name to the addresses to try, as the host's resolver would (its
+ * hosts file included). The proxy checks every address it gives.
+ *
+ * @example
+ * ```ts ignore
+ * import { type EgressResolver, startPlugin } from "@plugbox/plugbox";
+ * import { Fetcher } from "./plugins/fetcher/contract.ts";
+ *
+ * // Pinned answers: the name reaches this address and no other.
+ * const pinned: EgressResolver = (host) =>
+ *   host === "api.example.com" ? Promise.resolve(["93.184.215.14"]) : Promise.resolve([]);
+ * await using plugin = await startPlugin("./plugins/fetcher/main.ts", {
+ *   contracts: [Fetcher],
+ *   permissions: { net: ["api.example.com:443"] },
+ *   egressResolver: pinned,
+ * });
+ * ```
+ */
 export type EgressResolver = (hostname: string) => Promise<string[]>;
 
 /** Options for {@linkcode EgressProxy}. */

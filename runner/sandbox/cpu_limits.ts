@@ -42,7 +42,16 @@ export interface CpuLimits {
   totalMs?: number;
 }
 
-/** How a start's CPU budget is held. */
+/**
+ * How a start's CPU budget is held.
+ *
+ * @example
+ * ```ts ignore
+ * import { previewStart } from "@plugbox/plugbox";
+ * const plan = await previewStart("./plugins/hello/main.ts", { cpu: { share: 0.5 } });
+ * console.log(plan.cpu.rate); // "cgroup-v1", "cgroup-v2" or "watchdog"
+ * ```
+ */
 export interface CpuPlan {
   /** The share of one core (see {@linkcode CpuLimits.share}). */
   share: number;

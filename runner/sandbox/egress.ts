@@ -21,7 +21,15 @@ import { join } from "node:path";
 import type { RelaySpec } from "./egress_relay.ts";
 import { canonicalNetGrant } from "./net.ts";
 
-/** One granted destination: a canonical host (IPv6 in brackets) and a port, or every port. */
+/**
+ * One granted destination: a canonical host (IPv6 in brackets) and a port, or every port.
+ *
+ * @example
+ * ```ts
+ * import type { EgressRule } from "./egress.ts";
+ * const rule: EgressRule = { host: "api.example.com", port: 443 };
+ * ```
+ */
 export interface EgressRule {
   /** The host as a URL parser writes it: lower-case, punycode, IPv6 in brackets. */
   host: string;

@@ -131,6 +131,120 @@ for (const isolation of ["auto", "os"] as const) {
   });
 }
 
+/** A CA, and a certificate for NAME signed by it, made with openssl. */
+async function certificates(dir: string) {
+  const run = async (...args: string[]) => {
+    const out = await new Deno.Command("openssl", { args, cwd: dir, stderr: "piped" }).output();
+    if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
+  };
+  await run(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=t25 CA",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+  );
+  await Deno.writeTextFile(`${dir}/leaf.ext`, `subjectAltName=DNS:${NAME}\n`);
+  await run(
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-subj",
+    `/CN=${NAME}`,
+    "-keyout",
+    "leaf.key",
+    "-out",
+    "leaf.csr",
+  );
+  await run(
+    "x509",
+    "-req",
+    "-in",
+    "leaf.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-days",
+    "2",
+    "-extfile",
+    "leaf.ext",
+    "-out",
+    "leaf.pem",
+  );
+  const read = (name: string) => Deno.readTextFile(`${dir}/${name}`);
+  return { ca: await read("ca.pem"), cert: await read("leaf.pem"), key: await read("leaf.key") };
+}
+
+/** A TLS server on 127.0.0.1 for NAME that answers "ok" to every request. */
+function tlsServer(cert: string, key: string) {
+  const listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert, key });
+  let served = 0;
+  const serving = (async () => {
+    for await (const conn of listener) {
+      (async () => {
+        try {
+          await conn.read(new Uint8Array(4096));
+          served++;
+          await conn.write(
+            new TextEncoder().encode(
+              "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+            ),
+          );
+        } catch {
+          // the client went away
+        } finally {
+          conn.close();
+        }
+      })();
+    }
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    served: () => served,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await serving.catch(() => {});
+    },
+  };
+}
+
+for (const isolation of ["os", "landlock"] as const) {
+  Deno.test(`T25 [${isolation}]: TLS to a granted name stays end to end, by that name, through the proxy`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "plugbox-t25-" });
+    try {
+      const { ca, cert, key } = await certificates(dir);
+      await using server = tlsServer(cert, key);
+      await using plugin = await startPlugin(hostile("t25_tls.ts"), {
+        contracts: [Probe],
+        isolation,
+        permissions: { net: [`${NAME}:${server.port}`] },
+        unsafe: { privateNetwork: true },
+        egressResolver: toLoopback,
+      });
+      const attempt = (kind: string) =>
+        plugin.api(Probe).attempt(JSON.stringify({ kind, host: NAME, port: server.port, ca }));
+      assert.equal(await attempt("fetch"), "fetched: ok");
+      if (isolation === "os") assert.equal(await attempt("connectTls"), "connected: ok");
+      else assert.match(await attempt("connectTls"), /^refused: /); // Landlock: documented
+      assert.ok(plugin.egressLog().every((e) => e.verdict === "allowed" && e.method === "CONNECT"));
+      assert.equal(server.served(), isolation === "os" ? 2 : 1);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
 Deno.test("T25: a PluginHost reports each egress entry as an event", async () => {
   await using server = recordingServer();
   const events: PluginEvent[] = [];

@@ -80,6 +80,11 @@ function chooseIsolation(
     notes.push(`isolation "auto" chose "deno": ${tools.bwrapProblem}, and ${landlock.problem}`);
     return "deno";
   }
+  if (mode === "landlock") {
+    notes.push(
+      `isolation "landlock": Landlock ABI ${landlock.landlockAbi}, a seccomp filter and no-new-privileges hold the plugin`,
+    );
+  }
   return mode as IsolationLayer;
 }
 

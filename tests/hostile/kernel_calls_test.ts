@@ -34,6 +34,7 @@ async function attempts(isolation: string) {
     return {
       layer: plugin.isolation,
       unshare: await run("unshare -"),
+      userNamespace: await run("user-namespace -"),
       ptrace: await run(`ptrace ${bystander.pid}`),
       mount: await run("mount -"),
       keyring: await run("keyring -"),
@@ -58,7 +59,9 @@ for (const isolation of ["auto", "os", "landlock"] as const) {
   Deno.test(`T24 [${isolation}]: kernel calls no plugin needs are refused, and nothing outside the grants is reached`, async () => {
     const seen = await attempts(isolation);
     const message = JSON.stringify(seen);
-    for (const call of ["unshare", "ptrace", "mount", "keyring", "bpf", "ioUring"] as const) {
+    assert.equal(seen.userNamespace, "refused", message);
+    const refused = ["unshare", "ptrace", "mount", "keyring", "bpf", "ioUring"] as const;
+    for (const call of refused) {
       assert.equal(seen[call], EPERM, `${call}: ${message}`);
     }
     assert.equal(seen.setuid, `open: ${EPERM}`, message);
@@ -84,6 +87,7 @@ Deno.test("T24 control: under the Deno layer alone the same calls reach the kern
   const message = JSON.stringify(seen);
   // As root (as here) nothing stops a new namespace; another user's kernel may refuse it itself.
   if (Deno.uid() === 0) assert.equal(seen.unshare, "ok", message);
+  assert.equal(seen.userNamespace, "ok", message); // no privilege needed: only the filter stops it
   assert.equal(seen.setuid, "chmod: ok", message);
   assert.equal(seen.renice, "ok", message);
   assert.equal(seen.signal, "ok", message);

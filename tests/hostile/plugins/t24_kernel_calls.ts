@@ -7,7 +7,7 @@ import { Probe } from "./probe.ts";
 const NR = Deno.build.arch === "aarch64"
   ? { unshare: 97, ptrace: 117, mount: 40, add_key: 217, bpf: 280, io_uring_setup: 425 }
   : { unshare: 272, ptrace: 101, mount: 165, add_key: 248, bpf: 321, io_uring_setup: 425 };
-const CLONE_NEWUTS = 0x04000000, CLONE_NEWIPC = 0x08000000;
+const CLONE_NEWUTS = 0x04000000, CLONE_NEWIPC = 0x08000000, CLONE_NEWUSER = 0x10000000;
 
 function attack(what = ""): string {
   const [kind, target = "", libcPath = "/lib/x86_64-linux-gnu/libc.so.6"] = what.split(" ");
@@ -23,6 +23,12 @@ function attack(what = ""): string {
     connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
     __errno_location: { parameters: [], result: "pointer" },
     memcpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
+    unshare: { type: "pointer" },
+    clone: { parameters: ["pointer", "pointer", "i32", "u64"], result: "i32" },
+    mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
+    memset: { parameters: ["pointer", "i32", "usize"], result: "pointer" },
+    rawmemchr: { parameters: ["pointer", "i32"], result: "pointer" },
+    waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   });
   const c = libc.symbols;
   // Read through memcpy: UnsafePointerView needs an ffi grant for every library.
@@ -41,6 +47,19 @@ function attack(what = ""): string {
     switch (kind) {
       case "unshare": // new namespaces (a thread-safe pair; user namespaces need one thread)
         return outcome(sys(NR.unshare, CLONE_NEWUTS | CLONE_NEWIPC));
+      case "user-namespace": { // one thread may make a user namespace, without any privilege
+        // A child that runs only libc's unshare(CLONE_NEWUSER) (no JavaScript) on a stack of its
+        // own, and exits with its result: 0, or 255 when refused.
+        const stack = c.mmap(null, 65536n, 3, 0x22 | 0x20000, -1, 0n); // anonymous, MAP_STACK
+        c.memset(stack, 1, 65535n);
+        const top = c.rawmemchr(stack, 0); // its last byte: the top of the stack
+        const child = c.clone(c.unshare as Deno.PointerValue, top, 17, BigInt(CLONE_NEWUSER));
+        if (child < 0) return `clone: errno ${errno()}`;
+        const status = new Int32Array(1);
+        c.waitpid(child, new Uint8Array(status.buffer), 0);
+        if ((status[0] & 0x7f) !== 0) return `child died by signal ${status[0] & 0x7f}`;
+        return ((status[0] >> 8) & 0xff) === 0 ? "ok" : "refused";
+      }
       case "ptrace": // attach to the parent
         return outcome(sys(NR.ptrace, 16, Number(target)));
       case "mount":

@@ -6,12 +6,7 @@
  * @module
  */
 
-import {
-  createCgroup,
-  explainHostPermission,
-  type LaunchPlan,
-  removeCgroup,
-} from "../sandbox/mod.ts";
+import { explainHostPermission, type LaunchPlan, removeCgroup } from "../sandbox/mod.ts";
 import { CpuWatchdog } from "./cpu_watchdog.ts";
 import type { EgressEntry } from "./egress_log.ts";
 import { EgressProxy, type EgressResolver } from "./egress_proxy.ts";
@@ -67,8 +62,8 @@ export class Beside {
     }
     const beside = new Beside(plan, egress);
     try {
-      createCgroup(plan.cpu);
-      const process = spawn();
+      const process = spawn(); // its prologue makes and joins its CPU cgroup
+
       beside.#watch(process);
       return { beside, process };
     } catch (error) {
@@ -79,9 +74,10 @@ export class Beside {
 
   /** The watchdog counts CPU time for a total, and holds the rate where no cgroup does. */
   #watch(process: PluginProcess): void {
-    const { totalMs, share, rate } = this.#plan.cpu;
-    if (totalMs === undefined && rate !== "watchdog") return;
+    const { totalMs, share, rate, sh } = this.#plan.cpu;
+    if (!sh || (totalMs === undefined && rate !== "watchdog")) return;
     this.#watchdog = new CpuWatchdog(process.pid, {
+      sh,
       totalMs,
       share: rate === "watchdog" ? share : undefined,
       intervalMs: rate === "watchdog" ? 100 : 200,
@@ -96,7 +92,10 @@ export class Beside {
 
   /** Takes everything down (after the process has exited). */
   async close(): Promise<void> {
-    this.#watchdog?.stop();
-    await Promise.all([this.#egress?.close(), removeCgroup(this.#plan.cpu)]);
+    await Promise.all([
+      this.#watchdog?.stop(),
+      this.#egress?.close(),
+      removeCgroup(this.#plan.cpu),
+    ]);
   }
 }

@@ -1,90 +1,20 @@
 /**
  * The host's watch on a plugin's CPU time: every process in the plugin's
- * tree (the spawned process and all its descendants, read from `/proc`),
- * all threads included. It ends a plugin that used up its total, and where
- * no cgroup holds the rate, it holds it: a tree that used more than its
- * share since the last look is paused (SIGSTOP) until its average is back
- * at the share, then resumed (SIGCONT).
+ * tree (the spawned process and all its descendants), all threads
+ * included, read through a {@linkcode ProcReader}. It ends a plugin that
+ * used up its total, and where no cgroup holds the rate, it holds it: a tree
+ * that used more than its share since the last look has its busy processes
+ * paused (SIGSTOP) until its average is back at the share, then resumed
+ * (SIGCONT).
  * @module
  */
 
-/** Clock ticks per second in `/proc/<pid>/stat` (USER_HZ, 100 on Linux). */
-const TICK_MS = 10;
-
-/** utime + stime + cutime + cstime of one process, in ms; undefined once gone. */
-function cpuOf(pid: number): number | undefined {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // fields[0] is the state: utime is field 14 of the whole line, here index 11.
-    return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) *
-      TICK_MS;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The process and its descendants (children of every thread), breadth first, bounded. */
-export function processTree(root: number, max = 4096): number[] {
-  const found = [root];
-  for (let i = 0; i < found.length && found.length < max; i++) {
-    let tasks: string[] = [];
-    try {
-      tasks = [...Deno.readDirSync(`/proc/${found[i]}/task`)].map((t) => t.name);
-    } catch {
-      continue;
-    }
-    for (const task of tasks) {
-      try {
-        const children = Deno.readTextFileSync(`/proc/${found[i]}/task/${task}/children`);
-        for (const child of children.trim().split(/\s+/).filter(Boolean)) found.push(Number(child));
-      } catch {
-        // gone meanwhile
-      }
-    }
-  }
-  return found;
-}
-
-/** CPU time, in ms, used so far by a process tree (finished children counted by their parents). */
-export function treeCpuMs(root: number): { total: number; byPid: Map<number, number> } {
-  const byPid = new Map<number, number>();
-  let total = 0;
-  for (const pid of processTree(root)) {
-    const ms = cpuOf(pid);
-    if (ms === undefined) continue;
-    byPid.set(pid, ms);
-    total += ms;
-  }
-  return { total, byPid };
-}
-
-/**
- * Sends a signal to processes. `Deno.kill` on another process needs an
- * unscoped `--allow-run`; a host with a narrower one has plugbox use the
- * `kill` program instead (`--allow-run=kill`).
- */
-function signal(pids: number[], sig: "SIGSTOP" | "SIGCONT"): void {
-  if (pids.length === 0) return;
-  for (const [i, pid] of pids.entries()) {
-    try {
-      Deno.kill(pid, sig);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotCapable)) continue; // gone
-      const rest = pids.slice(i).map(String);
-      new Deno.Command("kill", {
-        args: [`-${sig.slice(3)}`, ...rest],
-        stderr: "null",
-        stdout: "null",
-      })
-        .spawn().status.catch(() => {});
-      return;
-    }
-  }
-}
+import { ProcReader } from "./proc_reader.ts";
 
 /** Options for {@linkcode CpuWatchdog}. */
 export interface CpuWatchdogOptions {
+  /** The shell the process reader runs in. */
+  sh: string;
   /** Lifetime CPU budget in ms; called `onExceeded` when used up. */
   totalMs?: number;
   /** The share of one core to hold by pausing, when no cgroup holds it. */
@@ -98,29 +28,38 @@ export interface CpuWatchdogOptions {
   onExceeded: (usedMs: number) => void;
 }
 
+const sum = (cpu: Map<number, number>) => [...cpu.values()].reduce((a, b) => a + b, 0);
+
 /**
  * Watches one plugin's process tree until {@linkcode CpuWatchdog.stop}.
  *
  * @example
  * ```ts ignore
- * const watch = new CpuWatchdog(child.pid, { totalMs: 5_000, onExceeded: () => child.kill("SIGKILL") });
+ * const watch = new CpuWatchdog(child.pid, {
+ *   sh: "/usr/bin/sh",
+ *   totalMs: 5_000,
+ *   onExceeded: () => child.kill("SIGKILL"),
+ * });
  * await child.status;
- * watch.stop();
+ * await watch.stop();
  * ```
  */
 export class CpuWatchdog {
   #root: number;
   #options: CpuWatchdogOptions;
+  #reader: ProcReader;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #last: { at: number; byPid: Map<number, number> } | undefined;
+  #last: { at: number; cpu: Map<number, number> } | undefined;
   #paused: number[] = [];
   #used = 0;
   #stopped = false;
+  #ticking: Promise<void> = Promise.resolve();
 
   constructor(root: number, options: CpuWatchdogOptions) {
     this.#root = root;
     this.#options = options;
-    this.#schedule(options.intervalMs ?? 100);
+    this.#reader = new ProcReader(options.sh);
+    this.#ticking = this.#tick(); // the first look: what the tree has used so far
   }
 
   /** CPU time used by the tree at the last look, in ms. */
@@ -130,49 +69,54 @@ export class CpuWatchdog {
 
   #schedule(ms: number): void {
     if (this.#stopped) return;
-    this.#timer = setTimeout(() => this.#tick(), ms);
+    this.#timer = setTimeout(() => this.#ticking = this.#tick(), ms);
   }
 
-  #tick(): void {
-    this.#resume();
-    const now = performance.now();
-    const { total, byPid } = treeCpuMs(this.#root);
-    this.#used = Math.max(this.#used, total);
-    const { totalMs, share } = this.#options;
-    if (totalMs !== undefined && total >= totalMs) {
-      this.stop();
-      this.#options.onExceeded(total);
-      return;
-    }
-    let pauseMs = 0;
-    if (share !== undefined && this.#last) {
-      let delta = 0;
-      for (const [pid, ms] of byPid) delta += Math.max(0, ms - (this.#last.byPid.get(pid) ?? 0));
-      const allowed = share * (now - this.#last.at);
-      if (delta > allowed) {
-        pauseMs = Math.min(5_000, (delta - allowed) / share);
-        // Only processes that ran: a sandbox's idle helpers are left alone.
-        const busy = [...byPid].filter(([pid, ms]) => ms > (this.#last!.byPid.get(pid) ?? 0));
-        this.#pause(busy.map(([pid]) => pid));
+  async #tick(): Promise<void> {
+    try {
+      await this.#reader.signal(this.#paused.splice(0), "SIGCONT");
+      const now = performance.now();
+      const cpu = await this.#reader.tree(this.#root);
+      if (this.#stopped) return;
+      this.#used = Math.max(this.#used, sum(cpu));
+      const { totalMs, share } = this.#options;
+      if (totalMs !== undefined && this.#used >= totalMs) {
+        this.#stopped = true;
+        this.#options.onExceeded(this.#used);
+        return;
       }
+      const pauseMs = share === undefined ? 0 : await this.#hold(share, now, cpu);
+      this.#last = { at: now + pauseMs, cpu };
+      this.#schedule(Math.max(this.#options.intervalMs ?? 100, pauseMs));
+    } catch {
+      // the reader ended: the plugin (or the host) is going away
     }
-    this.#last = { at: now + pauseMs, byPid };
-    this.#schedule(Math.max(this.#options.intervalMs ?? 100, pauseMs));
   }
 
-  #pause(pids: number[]): void {
-    this.#paused.push(...pids);
-    signal(pids, "SIGSTOP");
+  /** Pauses the busy processes for as long as their use since the last look exceeds the share. */
+  async #hold(share: number, now: number, cpu: Map<number, number>): Promise<number> {
+    const last = this.#last;
+    if (!last) return 0;
+    let delta = 0;
+    const busy: number[] = [];
+    for (const [pid, ms] of cpu) {
+      const grew = ms - (last.cpu.get(pid) ?? 0);
+      if (grew > 0) busy.push(pid); // only processes that ran: a sandbox's idle helpers stay
+      delta += Math.max(0, grew);
+    }
+    const allowed = share * Math.max(0, now - last.at);
+    if (delta <= allowed) return 0;
+    this.#paused = busy;
+    await this.#reader.signal(busy, "SIGSTOP");
+    return Math.min(5_000, (delta - allowed) / share);
   }
 
-  #resume(): void {
-    signal(this.#paused.splice(0), "SIGCONT");
-  }
-
-  /** Stops watching and resumes anything it paused. */
-  stop(): void {
+  /** Stops watching, resumes anything it paused and ends the reader. */
+  async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    this.#resume();
+    await this.#ticking;
+    await this.#reader.signal(this.#paused.splice(0), "SIGCONT").catch(() => {});
+    await this.#reader.close();
   }
 }

@@ -136,7 +136,16 @@ export class EgressProxy {
       }
       this.#listener = Deno.listen({ transport: "unix", path: plan.socket! });
     } else {
-      this.#listener = Deno.listen({ hostname: "127.0.0.1", port: plan.port! });
+      try {
+        this.#listener = Deno.listen({ hostname: "127.0.0.1", port: plan.port! });
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+        throw new Error(
+          `Cannot start plugin "${options.plugin}": the egress proxy's port 127.0.0.1:${plan.port} ` +
+            `was taken after the plan chose it; start it again (a new plan chooses a new port)`,
+          { cause: error },
+        );
+      }
     }
     this.#serving = this.#accept();
   }

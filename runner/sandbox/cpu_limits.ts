@@ -6,11 +6,14 @@
  * own cgroup delegates it), else by the host's watchdog, which pauses the
  * plugin's processes (SIGSTOP, SIGCONT) to keep their average at the share.
  * The total is counted by the watchdog (every process of the plugin's tree)
- * and backed by `RLIMIT_CPU`.
+ * and backed by `RLIMIT_CPU`. The cgroup is made and joined by the plugin's
+ * prologue (`sh`), and found here through `sh` too: Deno 2.9.6 reads and
+ * writes `/proc` and `/sys` only with `--allow-all`.
  * @module
  */
 
 import { join } from "node:path";
+import { rethrowHostPermission, runCaptured } from "./exec.ts";
 
 /**
  * A plugin's CPU budget.
@@ -49,7 +52,7 @@ export interface CpuLimits {
  * ```ts ignore
  * import { previewStart } from "@plugbox/plugbox";
  * const plan = await previewStart("./plugins/hello/main.ts", { cpu: { share: 0.5 } });
- * console.log(plan.cpu.rate); // "cgroup-v1", "cgroup-v2" or "watchdog"
+ * console.log(plan.cpu.rate); // "cgroup-v1", "cgroup-v2", "watchdog" or "none"
  * ```
  */
 export interface CpuPlan {
@@ -57,109 +60,94 @@ export interface CpuPlan {
   share: number;
   /** The lifetime total, in ms (see {@linkcode CpuLimits.totalMs}). */
   totalMs?: number;
-  /** Who holds the rate: a kernel cgroup, or plugbox's watchdog. */
-  rate: "cgroup-v1" | "cgroup-v2" | "watchdog";
-  /** The plugin's own cgroup folder (made at launch, removed after exit). */
-  cgroup?: string;
+  /** Who holds the rate: a kernel cgroup, plugbox's watchdog, or nobody (no `sh` here). */
+  rate: "cgroup-v1" | "cgroup-v2" | "watchdog" | "none";
+  /** The plugin's own cgroup, made and joined by its prologue, removed after it exits. */
+  cgroup?: { dir: string; version: 1 | 2; quotaUs: number; periodUs: number };
   /** RLIMIT_CPU in seconds: a kernel backstop a little past the total. */
   rlimitSeconds?: number;
+  /** The shell the watchdog reads `/proc` through. */
+  sh?: string;
 }
 
 /** The scheduler period plugbox uses for cgroup quotas, in microseconds. */
 export const CPU_PERIOD_US = 100_000;
 
-interface Controller {
+/** A CPU controller plugbox could make cgroups under. */
+export interface CpuController {
   version: 1 | 2;
   /** The folder plugbox makes its cgroups in. */
   base: string;
 }
 
-function mountOf(version: 1 | 2): { mount: string; path: string } | undefined {
-  let mountinfo = "";
-  let own = "";
-  try {
-    mountinfo = Deno.readTextFileSync("/proc/self/mountinfo");
-    own = Deno.readTextFileSync("/proc/self/cgroup");
-  } catch {
-    return undefined;
-  }
+/** Where the CPU controller is mounted and this process's cgroup in it (v1 first). */
+export function cpuControllers(mountinfo: string, own: string): CpuController[] {
+  const found: CpuController[] = [];
   for (const line of mountinfo.split("\n")) {
     const [left, right] = line.split(" - ");
     if (!right) continue;
-    const [fstype, , superOptions] = right.split(" ");
+    const [fstype, , superOptions = ""] = right.split(" ");
     const mount = left.split(" ")[4];
-    if (version === 2 && fstype === "cgroup2") {
-      const path = /^0::(.*)$/m.exec(own)?.[1];
-      if (path !== undefined) return { mount, path };
-    }
-    if (version === 1 && fstype === "cgroup" && superOptions.split(",").includes("cpu")) {
-      const path = /^\d+:([^:]*):(.*)$/gm;
-      for (const m of own.matchAll(path)) {
-        if (m[1].split(",").includes("cpu")) return { mount, path: m[2] };
+    if (fstype === "cgroup" && superOptions.split(",").includes("cpu")) {
+      for (const m of own.matchAll(/^\d+:([^:]*):(.*)$/gm)) {
+        if (m[1].split(",").includes("cpu")) {
+          found.unshift({ version: 1, base: join(mount, m[2], "plugbox") });
+        }
       }
     }
+    const v2 = /^0::(.*)$/m.exec(own)?.[1];
+    if (fstype === "cgroup2" && v2 !== undefined) found.push({ version: 2, base: join(mount, v2) });
   }
-  return undefined;
+  return found;
 }
 
-/** Can plugbox make a cgroup with a CPU quota here? Tried once, for real. */
-function probe(version: 1 | 2): Controller | undefined {
-  const found = mountOf(version);
-  if (!found) return undefined;
-  const base = version === 1
-    ? join(found.mount, found.path, "plugbox")
-    : join(found.mount, found.path);
-  const trial = join(base, `plugbox-probe-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`);
-  try {
-    Deno.mkdirSync(trial, { recursive: true });
-    writeQuota({ version, base }, trial, 1);
-    return { version, base };
-  } catch {
+// Prints this process's mounts and cgroups (a child of the host: the host's own).
+const SHOW = `while IFS= read -r l; do echo "$l"; done < /proc/self/mountinfo; echo ===
+while IFS= read -r l; do echo "$l"; done < /proc/self/cgroup`;
+
+// Makes a trial cgroup with a quota in $1 (version $2) and removes it, then removes empty
+// cgroups left by hosts that died. Succeeds only if the quota could be written.
+const TRY = `d="$1/plugbox-probe-$$"; mkdir -p "$d" || exit 1
+if [ "$2" = 1 ]; then echo 100000 > "$d/cpu.cfs_period_us" && echo 1000 > "$d/cpu.cfs_quota_us"
+else echo "1000 100000" > "$d/cpu.max"; fi; ok=$?
+rmdir "$d"
+for old in "$1"/plugbox-*; do [ -d "$old" ] && rmdir "$old" 2>/dev/null; done
+exit $ok`;
+
+async function sh(shell: string, script: string, args: string[] = []) {
+  return await runCaptured(shell, ["-c", script, "plugbox", ...args], {
+    timeoutMs: 10_000,
+    env: { PATH: "/usr/bin:/bin" },
+  }).catch((error) => {
+    rethrowHostPermission(error);
     return undefined;
-  } finally {
-    try {
-      Deno.removeSync(trial);
-    } catch {
-      // never made
-    }
-  }
+  });
 }
 
-let controller: Controller | null | undefined;
+const controllers = new Map<string, Promise<CpuController | undefined>>();
 
-function findController(): Controller | undefined {
-  if (controller === undefined) {
-    controller = Deno.build.os === "linux" ? (probe(1) ?? probe(2) ?? null) : null;
-    if (controller) sweep(controller.base);
+/** The CPU controller plugbox may make cgroups in here, tried for real once per host process. */
+function findController(shell: string): Promise<CpuController | undefined> {
+  let found = controllers.get(shell);
+  if (!found) {
+    found = (async () => {
+      if (Deno.build.os !== "linux") return undefined;
+      const shown = await sh(shell, SHOW);
+      if (!shown?.success) return undefined;
+      const [mountinfo, own = ""] = shown.stdout.split("===\n");
+      for (const candidate of cpuControllers(mountinfo, own)) {
+        const tried = await sh(shell, TRY, [candidate.base, String(candidate.version)]);
+        if (tried?.success) return candidate;
+      }
+      return undefined;
+    })();
+    found.catch(() => controllers.delete(shell));
+    controllers.set(shell, found);
   }
-  return controller ?? undefined;
+  return found;
 }
 
-/** Removes cgroups left by hosts that died (empty, and older than ten minutes). */
-function sweep(base: string): void {
-  try {
-    for (const entry of Deno.readDirSync(base)) {
-      if (!entry.isDirectory || !entry.name.startsWith("plugbox-")) continue;
-      const path = join(base, entry.name);
-      const age = Date.now() - (Deno.statSync(path).mtime?.getTime() ?? Date.now());
-      if (age > 10 * 60_000) Deno.removeSync(path); // fails, harmlessly, while processes remain
-    }
-  } catch {
-    // nothing to sweep, or one still in use
-  }
-}
-
-function writeQuota(c: Controller, dir: string, share: number): void {
-  const quota = Math.max(1000, Math.round(share * CPU_PERIOD_US));
-  if (c.version === 1) {
-    Deno.writeTextFileSync(join(dir, "cpu.cfs_period_us"), String(CPU_PERIOD_US));
-    Deno.writeTextFileSync(join(dir, "cpu.cfs_quota_us"), String(quota));
-  } else {
-    Deno.writeTextFileSync(join(dir, "cpu.max"), `${quota} ${CPU_PERIOD_US}`);
-  }
-}
-
-function checkLimits(cpu: CpuLimits | undefined): Required<Pick<CpuLimits, "share">> & CpuLimits {
+function checkLimits(cpu: CpuLimits | undefined): { share: number; totalMs?: number } {
   const share = cpu?.share ?? 1;
   if (typeof share !== "number" || !(share >= 0.01 && share <= 1024)) {
     throw new TypeError(
@@ -177,52 +165,43 @@ function checkLimits(cpu: CpuLimits | undefined): Required<Pick<CpuLimits, "shar
 
 /**
  * Plans a start's CPU budget: validates it and finds who can hold the rate.
- * `canJoin`: the plugin's command can join a cgroup before it runs (the
- * prologue needs `sh`).
+ * Without `sh` neither a cgroup nor the watchdog can: the plan says so, and
+ * only `RLIMIT_CPU` holds a total (per process).
  */
-export function planCpu(
+export async function planCpu(
   cpu: CpuLimits | undefined,
   id: string,
   notes: string[],
-  canJoin: boolean,
-): CpuPlan {
+  shell: string | undefined,
+): Promise<CpuPlan> {
   const { share, totalMs } = checkLimits(cpu);
-  const found = canJoin ? findController() : undefined;
-  const plan: CpuPlan = {
-    share,
-    totalMs,
-    rate: found ? (found.version === 1 ? "cgroup-v1" : "cgroup-v2") : "watchdog",
-    cgroup: found ? join(found.base, `plugbox-${id}`) : undefined,
-    rlimitSeconds: totalMs === undefined ? undefined : Math.ceil(totalMs / 1000) + 2,
+  const rlimitSeconds = totalMs === undefined ? undefined : Math.ceil(totalMs / 1000) + 2;
+  if (!shell) {
+    notes.push(`missing hardening: no CPU share or total held (sh was not found)`);
+    return { share, totalMs, rate: "none", rlimitSeconds };
+  }
+  const found = await findController(shell);
+  const quotaUs = Math.max(1000, Math.round(share * CPU_PERIOD_US));
+  const cgroup = found && {
+    dir: join(found.base, `plugbox-${id}`),
+    version: found.version,
+    quotaUs,
+    periodUs: CPU_PERIOD_US,
   };
+  const rate = found ? (found.version === 1 ? "cgroup-v1" : "cgroup-v2") : "watchdog";
   notes.push(
     found
       ? `cpu: ${share} core(s) held by a cgroup (v${found.version} cpu controller)`
-      : `cpu: ${share} core(s) held by plugbox's watchdog (${
-        canJoin ? "no writable CPU cgroup here" : "sh was not found to join a cgroup"
-      })`,
+      : `cpu: ${share} core(s) held by plugbox's watchdog (no writable CPU cgroup here)`,
   );
-  return plan;
+  return { share, totalMs, rate, cgroup, rlimitSeconds, sh: shell };
 }
 
-/** Makes the plugin's cgroup with its quota (at launch, before the spawn). */
-export function createCgroup(plan: CpuPlan): void {
-  const found = findController();
-  if (!plan.cgroup || !found) return;
-  Deno.mkdirSync(plan.cgroup, { recursive: true });
-  writeQuota(found, plan.cgroup, plan.share);
-}
-
-/** Removes the plugin's cgroup once its processes are gone; tries a few times. */
+/** Removes the plugin's cgroup once its processes are gone (the kernel may still be emptying it). */
 export async function removeCgroup(plan: CpuPlan): Promise<void> {
-  if (!plan.cgroup) return;
-  for (let attempt = 0; attempt < 50; attempt++) {
-    try {
-      await Deno.remove(plan.cgroup);
-      return;
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return;
-      await new Promise((resolve) => setTimeout(resolve, 20)); // the kernel still empties it
-    }
-  }
+  if (!plan.cgroup || !plan.sh) return;
+  const script = `for i in 1 2 3 4 5 6 7 8 9 10; do
+  [ -d "$1" ] || exit 0; rmdir "$1" 2>/dev/null && exit 0; sleep 0.05
+done; exit 1`;
+  await sh(plan.sh, script, [plan.cgroup.dir]);
 }

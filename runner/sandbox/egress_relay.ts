@@ -102,10 +102,14 @@ export async function relayMain(): Promise<void> {
       })();
     }
   };
-  const listeners = [
-    serve(Deno.listen(spec.proxy)),
-    ...spec.forwards.map((f) => serve(Deno.listen(f), f.target)),
-  ];
+  const listeners = [serve(Deno.listen(spec.proxy))];
+  for (const forward of spec.forwards) {
+    try {
+      listeners.push(serve(Deno.listen(forward), forward.target));
+    } catch {
+      // An address this sandbox lacks (::1 without IPv6): that one forward is not offered.
+    }
+  }
   console.log("ready");
   await Promise.all(listeners);
 }

@@ -106,7 +106,7 @@ export function wrapperFor(
  * under an OS layer (`unsafe.all` keeps the host's network), and the CPU budget.
  */
 export async function startExtras(p: Prepared, nonce: string): Promise<StartExtras> {
-  const cpu = planCpu(p.cpuLimits, `${p.name}-${nonce.slice(0, 12)}`, p.notes, !!p.tools.sh);
+  const cpu = await planCpu(p.cpuLimits, `${p.name}-${nonce.slice(0, 12)}`, p.notes, p.tools.sh);
   if (p.isolation === "deno" || p.grants.net.length === 0 || p.grants.all) return { cpu };
   const egress = await planEgress(p.isolation, p.grants.net, {
     privateNetwork: p.privateNetwork,

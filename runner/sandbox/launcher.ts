@@ -134,7 +134,12 @@ const abis = new Map<string, Promise<number>>();
  * The Landlock ABI this kernel offers, 0 when none, asked through the
  * launcher itself (once per host process and Deno binary).
  */
-export function landlockAbi(deno: string, cacheDir: string, arch: SeccompArch): Promise<number> {
+export function landlockAbi(
+  deno: string,
+  cacheDir: string,
+  arch: SeccompArch,
+  sh: string,
+): Promise<number> {
   const key = `${deno}\0${cacheDir}`;
   let found = abis.get(key);
   if (!found) {
@@ -143,8 +148,9 @@ export function landlockAbi(deno: string, cacheDir: string, arch: SeccompArch): 
       if (!libc) return 0;
       const files = await ensureLauncher(cacheDir);
       const spec = { mode: "probe" as const, libc, keepEnv: [] };
-      const [command, ...args] = launcherArgs(deno, files, spec, arch);
-      const probe = await runCaptured(command, args, {
+      // Through sh, as a plugin's launcher starts: a host's --allow-run names `deno`, not its real path.
+      const args = ["-c", 'exec "$@"', "plugbox", ...launcherArgs(deno, files, spec, arch)];
+      const probe = await runCaptured(sh, args, {
         timeoutMs: 15_000,
         env: {
           NO_COLOR: "1",

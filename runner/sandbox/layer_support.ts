@@ -65,7 +65,7 @@ export async function layerSupport(
     found.problem = "sh was not found on PATH (the Landlock layer starts through it)";
     return found;
   }
-  found.landlockAbi = await landlockAbi(deno, cacheDir, arch);
+  found.landlockAbi = await landlockAbi(deno, cacheDir, arch, options.sh);
   if (found.landlockAbi < LANDLOCK_MIN_ABI) {
     found.problem = found.landlockAbi === 0
       ? "Landlock is not enabled in this kernel"

@@ -71,11 +71,11 @@ function base64(bytes: Uint8Array): string {
 
 /** The command prefix for `mounts` under the context's layer (everything before the program). */
 export async function layerPrefix(ctx: LayerContext, mounts: MountPlan): Promise<string[]> {
-  const cgroupProcs = ctx.cpu?.cgroup ? join(ctx.cpu.cgroup, "cgroup.procs") : undefined;
+  const cgroup = ctx.cpu?.cgroup;
   const limits = { ...ctx.limits, cpuSeconds: ctx.cpu?.rlimitSeconds };
   const restore: Record<string, string | null> = { DENO_DIR: ctx.denoDir ?? null };
   if (ctx.layer === "deno") {
-    return [...prologue(ctx.tools.sh, { cgroupProcs }), ...denoPrefix(ctx.tools, limits)];
+    return [...prologue(ctx.tools.sh, { cgroup }), ...denoPrefix(ctx.tools, limits)];
   }
   const { support } = ctx;
   if (ctx.layer === "os") {
@@ -111,7 +111,7 @@ export async function layerPrefix(ctx: LayerContext, mounts: MountPlan): Promise
       launcher = launcherArgs(ctx.deno, support.launcher!, spec, support.arch!);
     }
     return [
-      ...prologue(ctx.tools.sh, { cgroupProcs, seccompFile }),
+      ...prologue(ctx.tools.sh, { cgroup, seccompFile }),
       ...osPrefix(ctx.tools, await bwrapArgs(inside), outer),
       ...launcher,
     ];
@@ -148,7 +148,7 @@ export async function layerPrefix(ctx: LayerContext, mounts: MountPlan): Promise
   };
   return [
     ...prologue(ctx.tools.sh, {
-      cgroupProcs,
+      cgroup,
       launcherDenoDir: join(ctx.cache, "launcher", "deno_dir"),
     }),
     ...denoPrefix(ctx.tools, limits),

@@ -11,7 +11,7 @@
  * @module
  */
 
-export { type CpuLimits, type CpuPlan, createCgroup, removeCgroup } from "./cpu_limits.ts";
+export { type CpuLimits, type CpuPlan, removeCgroup } from "./cpu_limits.ts";
 export { type EgressPlan, type EgressRule } from "./egress.ts";
 export { type IsolationLayer, type IsolationMode } from "./isolation.ts";
 export { isPrivateHost } from "./net.ts";

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { type EgressEntry, type PluginEvent, PluginHost, startPlugin } from "../../mod.ts";
+import { libcOf } from "../../runner/sandbox/launcher.ts";
 import { until } from "../_helpers.ts";
 import { hostile, plainRun, recordingServer } from "./_hostile.ts";
 import { Probe } from "./plugins/probe.ts";
@@ -128,6 +129,25 @@ for (const isolation of ["auto", "os"] as const) {
     assert.equal(granted.requests.length, 1);
     assert.deepEqual(entries.map((e) => e.verdict), ["allowed", "refused", "refused"]);
     assert.match(entries[1].reason!, /is not granted/);
+  });
+}
+
+for (const isolation of ["os", "landlock"] as const) {
+  Deno.test(`T25 [${isolation}]: native code in a plugin granted net reaches nothing past Deno's checks but the proxy`, async () => {
+    await using granted = recordingServer();
+    await using other = recordingServer();
+    const libc = Deno.realPathSync((await libcOf(Deno.realPathSync(Deno.execPath())))!);
+    await using plugin = await startPlugin(hostile("t24_kernel_calls.ts"), {
+      contracts: [Probe],
+      isolation,
+      permissions: { net: [`${NAME}:${granted.port}`], ffi: [libc] },
+      unsafe: { privateNetwork: true, ffi: true },
+      egressResolver: toLoopback,
+    });
+    // A raw socket to the host's loopback: the sandbox's own loopback (bubblewrap), or no such port (Landlock).
+    const outcome = await plugin.api(Probe).attempt(`connect 127.0.0.1:${other.port} ${libc}`);
+    assert.equal(outcome, isolation === "os" ? "errno 111" : "errno 13");
+    assert.deepEqual(other.requests, []);
   });
 }
 

@@ -56,7 +56,10 @@ Deno.test("the Deno layer alone leaves the machine visible, which is why the OS 
   assert.equal(seen.namespaces.mnt, hostNamespaces().mnt);
 });
 
-/** Runs a host script with a PATH that has no bubblewrap. */
+/**
+ * Runs a host script with a PATH that has no bubblewrap, and a host's narrow
+ * permissions (no --allow-all: plugbox reads /proc and /sys through sh).
+ */
 async function hostWithoutBwrap(
   isolation: string,
   tools = ["prlimit", "setsid", "setpriv", "ldd"],
@@ -77,8 +80,20 @@ async function hostWithoutBwrap(
   const bin = await Deno.makeTempDir();
   try {
     for (const tool of tools) await Deno.symlink(`/usr/bin/${tool}`, `${bin}/${tool}`);
+    await Deno.writeTextFile(`${bin}/host.ts`, code);
+    const cache = `${Deno.env.get("HOME")}/.cache/plugbox`;
+    const run = [Deno.execPath(), ...tools.map((tool) => `${bin}/${tool}`)].join(",");
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["eval", "--config", new URL("../../deno.json", import.meta.url).pathname, code],
+      args: [
+        "run",
+        "--config",
+        new URL("../../deno.json", import.meta.url).pathname,
+        "--allow-read",
+        `--allow-write=${cache}`,
+        "--allow-env",
+        `--allow-run=${run}`,
+        `${bin}/host.ts`,
+      ],
       env: { PATH: bin },
       stdout: "piped",
       stderr: "piped",

@@ -65,9 +65,9 @@ export interface LauncherSpec {
 }
 
 /**
- * The launcher's whole program. Runs as a script of its own; exits with 125
- * and a line on stderr when any step fails, so the plugin never runs
- * unconfined.
+ * The launcher's whole program. Runs as a script of its own (so one
+ * function, its steps inner functions); exits with 125 and a line on stderr
+ * when any step fails, so the plugin never runs unconfined.
  */
 export async function launcherMain(): Promise<void> {
   const spec = JSON.parse(Deno.args[0]) as LauncherSpec;
@@ -102,18 +102,17 @@ export async function launcherMain(): Promise<void> {
     Deno.exit(0);
   }
 
-  if (spec.relay) {
-    // The relay binds the sandbox's loopback ports before the plugin can; it
-    // outlives this process as the plugin's child, and dies with the sandbox.
-    const relay = new Deno.Command(spec.relay.program, {
-      args: spec.relay.args,
-      env: spec.relay.env,
+  /** The relay binds the sandbox's loopback ports before the plugin can; it outlives this process as the plugin's child, and dies with the sandbox. */
+  const startRelay = async (relay: NonNullable<LauncherSpec["relay"]>) => {
+    const child = new Deno.Command(relay.program, {
+      args: relay.args,
+      env: relay.env,
       clearEnv: true,
       stdin: "null",
       stdout: "piped",
       stderr: "inherit",
     }).spawn();
-    const reader = relay.stdout.getReader();
+    const reader = child.stdout.getReader();
     const first = await Promise.race([
       reader.read(),
       new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 15_000)),
@@ -122,13 +121,10 @@ export async function launcherMain(): Promise<void> {
       fail("the egress relay did not start");
     }
     reader.releaseLock();
-  }
+  };
 
-  const PR_SET_NO_NEW_PRIVS = 38, PR_CAP_AMBIENT = 47, PR_CAP_AMBIENT_CLEAR_ALL = 4;
-  must(sys(spec.nr.prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no-new-privileges");
-
-  if (spec.landlock) {
-    const ll = spec.landlock;
+  /** The Landlock ruleset: paths by rights, TCP ports, scopes; then restrict_self. */
+  const applyLandlock = (ll: NonNullable<LauncherSpec["landlock"]>) => {
     if (abi < ll.minAbi) fail(`Landlock ABI ${abi} is below ${ll.minAbi}`);
     // Rights this ABI knows: 13 (ABI 1), REFER (2), TRUNCATE (3), IOCTL_DEV (5).
     const fsBits = abi >= 5 ? 16 : abi >= 3 ? 15 : abi >= 2 ? 14 : 13;
@@ -136,9 +132,11 @@ export async function launcherMain(): Promise<void> {
     const FILE_ONLY = 1n | 2n | 4n | (1n << 14n) | (1n << 15n); // execute, write, read, truncate, ioctl
     const READ = 1n | 4n | 8n; // execute, read file, read dir
     const attr = new BigUint64Array([allFs, abi >= 4 ? 3n : 0n, abi >= 6 ? 3n : 0n]);
-    const attrBytes = new Uint8Array(attr.buffer);
     const size = abi >= 6 ? 24 : abi >= 4 ? 16 : 8;
-    const ruleset = must(sys(LANDLOCK_CREATE, address(attrBytes), size, 0), "Landlock ruleset");
+    const ruleset = must(
+      sys(LANDLOCK_CREATE, address(new Uint8Array(attr.buffer)), size, 0),
+      "Landlock ruleset",
+    );
     const addPath = (path: string, access: bigint) => {
       const fd = c.open(text(path), 0o10000000 | 0o2000000); // O_PATH | O_CLOEXEC
       if (fd < 0) return; // not there: nothing to allow
@@ -158,38 +156,29 @@ export async function launcherMain(): Promise<void> {
       addPath(path.replace(/^\/proc\/self$/, `/proc/${Deno.pid}`), READ);
     }
     for (const path of ll.readWrite) addPath(path, allFs);
-    if (abi >= 4) {
-      for (const port of ll.connectPorts) {
-        const rule = new BigUint64Array([2n, BigInt(port)]); // LANDLOCK_ACCESS_NET_CONNECT_TCP
-        must(sys(LANDLOCK_ADD, ruleset, 2, address(new Uint8Array(rule.buffer)), 0), "port rule");
-      }
+    for (const port of abi >= 4 ? ll.connectPorts : []) {
+      const rule = new BigUint64Array([2n, BigInt(port)]); // LANDLOCK_ACCESS_NET_CONNECT_TCP
+      must(sys(LANDLOCK_ADD, ruleset, 2, address(new Uint8Array(rule.buffer)), 0), "port rule");
     }
     must(sys(LANDLOCK_RESTRICT, ruleset, 0), "Landlock restrict_self");
-  }
+  };
 
-  // Every capability goes: with no-new-privileges, exec cannot give any back.
-  must(
-    sys(spec.nr.prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0),
-    "ambient capabilities",
-  );
-  const header = new Uint32Array([0x20080522, 0]); // _LINUX_CAPABILITY_VERSION_3, this process
-  const data = new Uint32Array(6);
-  must(
-    sys(
-      spec.nr.capset,
-      address(new Uint8Array(header.buffer)),
-      address(new Uint8Array(data.buffer)),
-    ),
-    "dropping capabilities",
-  );
+  /** Every capability goes: with no-new-privileges, exec cannot give any back. */
+  const dropCapabilities = () => {
+    const PR_CAP_AMBIENT = 47, PR_CAP_AMBIENT_CLEAR_ALL = 4;
+    must(sys(spec.nr.prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "ambient caps");
+    const header = new Uint32Array([0x20080522, 0]); // _LINUX_CAPABILITY_VERSION_3, this process
+    const data = new Uint32Array(6);
+    const [h, d] = [new Uint8Array(header.buffer), new Uint8Array(data.buffer)];
+    must(sys(spec.nr.capset, address(h), address(d)), "dropping capabilities");
+  };
 
-  if (spec.seccomp) {
-    const program = Uint8Array.from(atob(spec.seccomp), (ch) => ch.charCodeAt(0));
+  /** The seccomp program, with this (and so the plugin's) pid where the plan could not know it. */
+  const installFilter = (encoded: string) => {
+    const program = Uint8Array.from(atob(encoded), (ch) => ch.charCodeAt(0));
     const view = new DataView(program.buffer);
     for (let i = 0; i < program.length; i += 8) {
-      if (
-        spec.pidPlaceholder !== undefined && view.getUint32(i + 4, true) === spec.pidPlaceholder
-      ) {
+      if (view.getUint32(i + 4, true) === spec.pidPlaceholder) {
         view.setUint32(i + 4, Deno.pid, true);
       }
     }
@@ -197,11 +186,17 @@ export async function launcherMain(): Promise<void> {
     new DataView(fprog.buffer).setUint16(0, program.length / 8, true);
     new DataView(fprog.buffer).setBigUint64(8, address(program), true);
     must(sys(spec.nr.seccomp, 1, 0, address(fprog)), "seccomp filter"); // SECCOMP_SET_MODE_FILTER
-  }
+  };
 
+  if (spec.relay) await startRelay(spec.relay);
+  must(sys(spec.nr.prctl, 38, 1, 0, 0, 0), "no-new-privileges"); // PR_SET_NO_NEW_PRIVS
+  if (spec.landlock) applyLandlock(spec.landlock);
+  dropCapabilities();
+  if (spec.seccomp) installFilter(spec.seccomp);
   if (spec.dataLimitBytes !== undefined) {
     const limit = new BigUint64Array([BigInt(spec.dataLimitBytes), BigInt(spec.dataLimitBytes)]);
-    must(sys(spec.nr.prlimit64, 0, 2, address(new Uint8Array(limit.buffer)), 0), "memory limit"); // RLIMIT_DATA
+    const bytes = new Uint8Array(limit.buffer);
+    must(sys(spec.nr.prlimit64, 0, 2, address(bytes), 0), "memory limit"); // RLIMIT_DATA
   }
 
   const env: Record<string, string> = {};

@@ -71,87 +71,101 @@ function base64(bytes: Uint8Array): string {
 
 /** The command prefix for `mounts` under the context's layer (everything before the program). */
 export async function layerPrefix(ctx: LayerContext, mounts: MountPlan): Promise<string[]> {
-  const cgroup = ctx.cpu?.cgroup;
-  const limits = { ...ctx.limits, cpuSeconds: ctx.cpu?.rlimitSeconds };
-  const restore: Record<string, string | null> = { DENO_DIR: ctx.denoDir ?? null };
-  if (ctx.layer === "deno") {
-    return [...prologue(ctx.tools.sh, { cgroup }), ...denoPrefix(ctx.tools, limits)];
-  }
-  const { support } = ctx;
-  if (ctx.layer === "os") {
-    const relay = ctx.egress?.relay;
-    // With the relay, Deno runs first: the launcher sets the plugin's own limit before the exec.
-    const outer = relay
-      ? { ...limits, dataLimitBytes: Math.max(limits.dataLimitBytes, HELPER_DATA_BYTES) }
-      : limits;
-    // bubblewrap reads the filter from a descriptor the prologue opens: no sh, no filter (noted).
-    const seccompFile = ctx.tools.sh ? support.seccompFile : undefined;
-    const inside: MountPlan = { ...mounts, seccomp: seccompFile !== undefined };
-    let launcher: string[] = [];
-    if (relay && ctx.egress?.files) {
-      inside.files = [
-        { source: ctx.egress.files.hosts, target: "/etc/hosts" },
-        { source: ctx.egress.files.nsswitch, target: "/etc/nsswitch.conf" },
-      ];
-      inside.sockets = [{ source: ctx.egress.plan.socket!, target: SANDBOX_SOCKET }];
-      inside.runtime = [...(mounts.runtime ?? []), support.launcher!.dir];
-      if (!inside.programs.includes(ctx.deno)) inside.programs = [...inside.programs, ctx.deno];
-      inside.setEnv = { DENO_DIR: SANDBOX_LAUNCHER_DIR };
-      // The relay binds the ports of the grants (443 included); the launcher drops it before the plugin runs.
-      inside.capabilities = ["CAP_NET_BIND_SERVICE"];
-      const env = { DENO_DIR: SANDBOX_LAUNCHER_DIR, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" };
-      const spec: Omit<LauncherSpec, "nr"> = {
-        mode: "launch",
-        libc: support.libc!,
-        setEnv: restore,
-        keepEnv: ctx.envNames,
-        dataLimitBytes: limits.dataLimitBytes,
-        relay: { program: ctx.deno, args: relayArgs(support.launcher!, relay), env },
-      };
-      launcher = launcherArgs(ctx.deno, support.launcher!, spec, support.arch!);
-    }
-    return [
-      ...prologue(ctx.tools.sh, { cgroup, seccompFile }),
-      ...osPrefix(ctx.tools, await bwrapArgs(inside), outer),
-      ...launcher,
-    ];
-  }
-  // Landlock: the launcher confines itself, then becomes the plugin.
-  const libraries = (await Promise.all(mounts.programs.map(sharedLibraries))).flat();
-  const port = ctx.egress?.plan.port;
-  const abi = support.landlockAbi!;
-  const program = seccompProgram(support.arch!, {
-    landlock: true,
-    signalsOnlyTo: abi >= 6 ? undefined : PID_PLACEHOLDER,
-  });
+  if (ctx.layer === "os") return await bubblewrapPrefix(ctx, mounts);
+  if (ctx.layer === "landlock") return await landlockPrefix(ctx, mounts);
+  return [
+    ...prologue(ctx.tools.sh, { cgroup: ctx.cpu?.cgroup }),
+    ...denoPrefix(ctx.tools, limitsOf(ctx)),
+  ];
+}
+
+function limitsOf(ctx: LayerContext): WrapOptions {
+  return { ...ctx.limits, cpuSeconds: ctx.cpu?.rlimitSeconds };
+}
+
+/** What the launcher sets back after its own start: the plugin's Deno dir, or none. */
+function restore(ctx: LayerContext): Record<string, string | null> {
+  return { DENO_DIR: ctx.denoDir ?? null };
+}
+
+/** bubblewrap, with the seccomp filter; for a net grant, the relay started by the launcher. */
+async function bubblewrapPrefix(ctx: LayerContext, mounts: MountPlan): Promise<string[]> {
+  const limits = limitsOf(ctx);
+  // bubblewrap reads the filter from a descriptor the prologue opens: no sh, no filter (noted).
+  const seccompFile = ctx.tools.sh ? ctx.support.seccompFile : undefined;
+  const inside: MountPlan = { ...mounts, seccomp: seccompFile !== undefined };
+  const launcher = ctx.egress?.relay ? withRelay(ctx, inside) : [];
+  // With the relay, Deno runs first: the launcher sets the plugin's own limit before the exec.
+  const outer = launcher.length
+    ? { ...limits, dataLimitBytes: Math.max(limits.dataLimitBytes, HELPER_DATA_BYTES) }
+    : limits;
+  return [
+    ...prologue(ctx.tools.sh, { cgroup: ctx.cpu?.cgroup, seccompFile }),
+    ...osPrefix(ctx.tools, await bwrapArgs(inside), outer),
+    ...launcher,
+  ];
+}
+
+/** Adds the egress relay's mounts to `inside`; returns the launcher that starts it. */
+function withRelay(ctx: LayerContext, inside: MountPlan): string[] {
+  const { egress, support } = ctx;
+  const files = egress!.files!;
+  inside.files = [
+    { source: files.hosts, target: "/etc/hosts" },
+    { source: files.nsswitch, target: "/etc/nsswitch.conf" },
+  ];
+  inside.sockets = [{ source: egress!.plan.socket!, target: SANDBOX_SOCKET }];
+  inside.runtime = [...(inside.runtime ?? []), support.launcher!.dir];
+  if (!inside.programs.includes(ctx.deno)) inside.programs = [...inside.programs, ctx.deno];
+  inside.setEnv = { DENO_DIR: SANDBOX_LAUNCHER_DIR };
+  // The relay binds the grants' ports (443 included); the launcher drops it before the plugin runs.
+  inside.capabilities = ["CAP_NET_BIND_SERVICE"];
+  const env = { DENO_DIR: SANDBOX_LAUNCHER_DIR, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" };
   const spec: Omit<LauncherSpec, "nr"> = {
     mode: "launch",
     libc: support.libc!,
-    setEnv: restore,
+    setEnv: restore(ctx),
+    keepEnv: ctx.envNames,
+    dataLimitBytes: ctx.limits.dataLimitBytes,
+    relay: { program: ctx.deno, args: relayArgs(support.launcher!, egress!.relay!), env },
+  };
+  return launcherArgs(ctx.deno, support.launcher!, spec, support.arch!);
+}
+
+/** Landlock: the launcher confines itself, then becomes the plugin. */
+async function landlockPrefix(ctx: LayerContext, mounts: MountPlan): Promise<string[]> {
+  const { support } = ctx;
+  const libraries = (await Promise.all(mounts.programs.map(sharedLibraries))).flat();
+  const port = ctx.egress?.plan.port;
+  const scoped = support.landlockAbi! >= 6; // else the filter keeps signals to the plugin itself
+  const program = seccompProgram(support.arch!, {
+    landlock: true,
+    signalsOnlyTo: scoped ? undefined : PID_PLACEHOLDER,
+  });
+  const readable = [
+    ...mounts.programs,
+    ...libraries,
+    ...(mounts.runtime ?? []),
+    ...mounts.readOnly,
+  ];
+  const spec: Omit<LauncherSpec, "nr"> = {
+    mode: "launch",
+    libc: support.libc!,
+    setEnv: restore(ctx),
     keepEnv: ctx.envNames,
     landlock: {
       minAbi: LANDLOCK_MIN_ABI,
-      readOnly: [
-        ...new Set([
-          ...mounts.programs,
-          ...libraries,
-          ...(mounts.runtime ?? []),
-          ...mounts.readOnly,
-        ]),
-        "/proc/self",
-      ],
+      readOnly: [...new Set(readable), "/proc/self"],
       readWrite: mounts.readWrite,
       connectPorts: port === undefined ? [] : [port],
     },
     seccomp: base64(program),
-    pidPlaceholder: abi >= 6 ? undefined : PID_PLACEHOLDER,
+    pidPlaceholder: scoped ? undefined : PID_PLACEHOLDER,
   };
+  const launcherDenoDir = join(ctx.cache, "launcher", "deno_dir");
   return [
-    ...prologue(ctx.tools.sh, {
-      cgroup,
-      launcherDenoDir: join(ctx.cache, "launcher", "deno_dir"),
-    }),
-    ...denoPrefix(ctx.tools, limits),
+    ...prologue(ctx.tools.sh, { cgroup: ctx.cpu?.cgroup, launcherDenoDir }),
+    ...denoPrefix(ctx.tools, limitsOf(ctx)),
     ...launcherArgs(ctx.deno, support.launcher!, spec, support.arch!),
   ];
 }

@@ -9,7 +9,8 @@
 import { explainHostPermission, type LaunchPlan, removeCgroup } from "../sandbox/mod.ts";
 import { CpuWatchdog } from "./cpu_watchdog.ts";
 import type { EgressEntry } from "./egress_log.ts";
-import { EgressProxy, type EgressResolver } from "./egress_proxy.ts";
+import type { EgressResolver } from "./egress_check.ts";
+import { EgressProxy } from "./egress_proxy.ts";
 import type { PluginProcess } from "./process.ts";
 
 /** The start options these use. */

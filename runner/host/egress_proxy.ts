@@ -12,32 +12,17 @@
  * @module
  */
 
-import { lookup } from "node:dns/promises";
-import { type EgressPlan, isPrivateHost } from "../sandbox/mod.ts";
+import type { EgressPlan } from "../sandbox/mod.ts";
 import { neutralize } from "../wire/mod.ts";
+import {
+  checkDestination,
+  type EgressResolver,
+  ownAddresses,
+  systemResolve,
+  withDeadline,
+} from "./egress_check.ts";
 import { type EgressEntry, EgressLog } from "./egress_log.ts";
-import { parseProxyRequest, type ProxyRequest } from "./egress_request.ts";
-
-/**
- * Resolves a name to the addresses to try, as the host's resolver would (its
- * hosts file included). The proxy checks every address it gives.
- *
- * @example
- * ```ts ignore
- * import { type EgressResolver, startPlugin } from "@plugbox/plugbox";
- * import { Fetcher } from "./plugins/fetcher/contract.ts";
- *
- * // Pinned answers: the name reaches this address and no other.
- * const pinned: EgressResolver = (host) =>
- *   host === "api.example.com" ? Promise.resolve(["93.184.215.14"]) : Promise.resolve([]);
- * await using plugin = await startPlugin("./plugins/fetcher/main.ts", {
- *   contracts: [Fetcher],
- *   permissions: { net: ["api.example.com:443"] },
- *   egressResolver: pinned,
- * });
- * ```
- */
-export type EgressResolver = (hostname: string) => Promise<string[]>;
+import { parseProxyRequest } from "./egress_request.ts";
 
 /** Options for {@linkcode EgressProxy}. */
 export interface EgressProxyOptions {
@@ -57,30 +42,6 @@ export interface EgressProxyOptions {
 const HEAD_LIMIT = 16 * 1024;
 const HEAD_DEADLINE_MS = 10_000;
 const CONNECT_DEADLINE_MS = 10_000;
-const RESOLVE_DEADLINE_MS = 5_000;
-
-async function systemResolve(hostname: string): Promise<string[]> {
-  const answers = await lookup(hostname, { all: true, verbatim: true });
-  return answers.map((a) => a.address);
-}
-
-/** The host's own interface addresses: reaching them is reaching the host. */
-function ownAddresses(): Set<string> {
-  try {
-    return new Set(Deno.networkInterfaces().map((i) => i.address.replace(/%.*$/, "")));
-  } catch (error) {
-    if (error instanceof Deno.errors.NotCapable) throw error;
-    return new Set();
-  }
-}
-
-function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
 
 const neutralizeHost = (host: string) => neutralize(host, 255);
 
@@ -197,7 +158,11 @@ export class EgressProxy {
         });
         return await this.#answer(conn, request.status, request.refused);
       }
-      const verdict = await this.#check(request);
+      const verdict = await checkDestination(request, {
+        plan: this.#plan,
+        resolve: this.#resolve,
+        own: this.#own,
+      });
       const entry = {
         plugin: this.#plugin,
         method: request.method,
@@ -250,46 +215,6 @@ export class EgressProxy {
         `content-type: text/plain\r\ncontent-length: ${new TextEncoder().encode(body).length}\r\n` +
         `connection: close\r\n\r\n${body}`,
     )).catch(() => {});
-  }
-
-  /** Is the destination granted, and which of its addresses may be reached? */
-  async #check(
-    request: ProxyRequest,
-  ): Promise<{ address: string } | { refused: string; address?: string }> {
-    const { host, port } = request;
-    if (
-      !this.#plan.rules.some((r) => r.host === host && (r.port === undefined || r.port === port))
-    ) {
-      return { refused: `${neutralizeHost(host)}:${port} is not granted` };
-    }
-    const bare = host.replace(/^\[|\]$/g, "");
-    const literal = host.startsWith("[") || /^[\d.]+$/.test(host);
-    let addresses: string[];
-    try {
-      addresses = literal
-        ? [bare]
-        : await withDeadline(this.#resolve(bare), RESOLVE_DEADLINE_MS, "resolving");
-    } catch (error) {
-      return { refused: `cannot resolve ${neutralizeHost(host)}: ${(error as Error).message}` };
-    }
-    let refusedAddress: string | undefined;
-    for (const address of addresses.slice(0, 32)) {
-      const spelled = address.includes(":") ? `[${address.replace(/%.*$/, "")}]` : address;
-      const local = isPrivateHost(spelled) || this.#own.has(address.replace(/%.*$/, ""));
-      if (!local || this.#plan.privateNetwork) return { address };
-      refusedAddress ??= address;
-    }
-    if (refusedAddress) {
-      return {
-        refused:
-          `${
-            neutralizeHost(host)
-          } resolves to ${refusedAddress}, a loopback, private, link-local ` +
-          `or own address (unsafe.privateNetwork allows it)`,
-        address: refusedAddress,
-      };
-    }
-    return { refused: `${neutralizeHost(host)} resolves to no address` };
   }
 
   /** Stops listening, ends every open connection and removes the socket. */

@@ -9,7 +9,7 @@
  */
 
 export { type EgressEntry } from "./egress_log.ts";
-export { type EgressResolver } from "./egress_proxy.ts";
+export { type EgressResolver } from "./egress_check.ts";
 export { type LogEntry, type LogLevel } from "./logs.ts";
 export {
   type ManagedOptions,

@@ -18,7 +18,7 @@ import {
 } from "../sandbox/mod.ts";
 import { Beside } from "./beside.ts";
 import type { EgressEntry } from "./egress_log.ts";
-import type { EgressResolver } from "./egress_proxy.ts";
+import type { EgressResolver } from "./egress_check.ts";
 import { type LogEntry, LogParser } from "./logs.ts";
 import { Peer, ResponseError } from "../wire/mod.ts";
 import { PluginProcess } from "./process.ts";

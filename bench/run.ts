@@ -27,6 +27,7 @@ import {
 } from "./measure.ts";
 import { PLUGIN_JS, ZOD_JS } from "../runner/sandbox/_sdk_bundle.ts";
 import { auditCost, type Paired } from "./audit_cost.ts";
+import { cpuBurn, egressOverhead, landlockStart, type PairedSample } from "./os_layers.ts";
 
 /** One line of the report. */
 export interface Row {
@@ -257,6 +258,53 @@ rows.push(pairedRow("audit on: round trip p50, no permission check (floor: off)"
 rows.push(pairedRow("audit on: round trip p50, one read check (floor: off)", audit.oneCheck));
 rows.push(pairedRow("audit on: one denied check inside Deno (floor: off)", audit.check, "µs"));
 const loadAfter = loadAverage();
+
+/** A reported row of paired rounds, with the spread of the ratios in its target column. */
+function pairedSampleRow(metric: string, unit: string, sample: PairedSample): Row {
+  const [low, high] = sample.range.map((r) => r.toFixed(2));
+  return row(metric, unit, sample, `(reported; ratios ${low}-${high})`, reported);
+}
+
+progress("Landlock layer");
+rows.push(pairedSampleRow(
+  "Landlock layer cost: start to first call (floor: Deno layer)",
+  "ms",
+  await landlockStart(sizes),
+));
+
+progress("egress proxy");
+const egress = await egressOverhead(sizes);
+rows.push(pairedSampleRow(
+  "egress: plain http request by fetch, through bwrap's relay and proxy (floor: Deno layer, direct)",
+  "ms",
+  egress.relay,
+));
+rows.push(pairedSampleRow(
+  "egress: the same, through Landlock's proxy port (floor: Deno layer, direct)",
+  "ms",
+  egress.port,
+));
+
+progress("CPU burn");
+const burn = await cpuBurn(sizes);
+rows.push(pairedSampleRow(
+  "neighbour calls/s while a plugin burns 2 cores held to 0.5 (floor: no burn)",
+  "calls/s",
+  burn.neighbour[0],
+));
+rows.push(pairedSampleRow(
+  "  the same, the burn not held (cpu.share 1024)",
+  "calls/s",
+  burn.neighbour[1],
+));
+rows.push(pairedSampleRow(
+  "host CPU loop while a plugin burns 2 cores held to 0.5 (floor: no burn)",
+  "loops/s",
+  burn.host[0],
+));
+rows.push(
+  pairedSampleRow("  the same, the burn not held (cpu.share 1024)", "loops/s", burn.host[1]),
+);
 
 await Deno.remove(join(floorDenoDir, ".."), { recursive: true }).catch(() => {});
 

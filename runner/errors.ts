@@ -31,9 +31,10 @@ export interface ExitStatus {
    * Why it ended, from plugbox's own bookkeeping rather than the code alone:
    * `"exited"` on its own, `"stopped"` by a graceful stop, `"killed"` by
    * plugbox (after a grace period, a deadline or a fault), `"out-of-memory"`
-   * when V8 or the memory limit ended it.
+   * when V8 or the memory limit ended it, `"cpu-limit"` when plugbox ended
+   * it for using up its CPU time (`cpu.totalMs`).
    */
-  reason: "exited" | "stopped" | "killed" | "out-of-memory";
+  reason: "exited" | "stopped" | "killed" | "out-of-memory" | "cpu-limit";
   /** The last lines the plugin wrote to stderr (bounded, escapes neutralised). */
   stderrTail: string;
 }
@@ -59,6 +60,8 @@ export function describeExit(status: ExitStatus): string {
       return `was killed by plugbox (${how})`;
     case "out-of-memory":
       return `ran out of memory (${how})`;
+    case "cpu-limit":
+      return `used up its CPU time and was killed by plugbox (${how})`;
     default:
       return status.signal ? `died from ${how}` : `exited with ${how}`;
   }

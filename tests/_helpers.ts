@@ -47,8 +47,8 @@ export async function until(
   }
 }
 
-/** Both isolation layers, for tests that must hold under each. */
-export const LAYERS = ["deno", "os"] as const;
+/** Every isolation layer this machine runs, for tests that must hold under each. */
+export const LAYERS = ["deno", "os", "landlock"] as const;
 
 /** Resolves with what `promise` rejected with; fails the test if it resolved instead. */
 export async function rejected<E = Error>(promise: Promise<unknown>): Promise<E> {

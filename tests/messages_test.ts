@@ -199,25 +199,32 @@ Deno.test("a Deno binary that is not Deno, or not there, is refused naming where
   assert.match(out.stdout + out.stderr, /must be an absolute path/);
 });
 
-Deno.test('isolation "deno" for a command plugin is refused, saying why', async () => {
-  const error = await rejected<IsolationUnavailableError>(
-    previewStart(PYTHON_HELLO, { isolation: "deno" }),
-  );
-  assert.ok(error instanceof IsolationUnavailableError, String(error));
-  assert.match(error.message, /runs a command \("python3 main\.py"\), not a Deno module/);
-  assert.match(error.message, /only under the OS layer \(isolation "os" or "auto"\)/);
+Deno.test('isolation "deno" or "landlock" for a command plugin is refused, saying why', async () => {
+  for (const isolation of ["deno", "landlock"] as const) {
+    const error = await rejected<IsolationUnavailableError>(
+      previewStart(PYTHON_HELLO, { isolation }),
+    );
+    assert.ok(error instanceof IsolationUnavailableError, String(error));
+    assert.match(error.message, /runs a command \("python3 main\.py"\), not a Deno module/);
+    assert.match(error.message, /only under bubblewrap \(isolation "os" or "auto"\)/);
+  }
 });
 
-Deno.test("a net grant to a command plugin is refused, saying why it cannot be held", async () => {
+Deno.test("a sys grant to a command plugin is refused, saying why; a net grant goes through the egress proxy", async () => {
   const error = await rejected<TypeError>(
-    previewStart(PYTHON_HELLO, {
-      permissions: { net: ["example.com:443"] },
-      manifest: "ignore",
-    }),
+    previewStart(PYTHON_HELLO, { permissions: { sys: ["hostname"] }, manifest: "ignore" }),
   );
   assert.ok(error instanceof TypeError, String(error));
-  assert.match(error.message, /cannot be granted net "example\.com:443"/);
-  assert.match(error.message, /all of the network or none/);
+  assert.match(
+    error.message,
+    /cannot be granted sys "hostname": its view of the system is the OS layer's/,
+  );
+  const plan = await previewStart(PYTHON_HELLO, {
+    permissions: { net: ["example.com:443"] },
+    manifest: "ignore",
+  });
+  assert.deepEqual(plan.egress?.rules, [{ host: "example.com", port: 443 }]);
+  assert.equal(plan.env.https_proxy, plan.env.HTTPS_PROXY);
 });
 
 Deno.test("a command plugin's program that is missing or a script is named", async () => {

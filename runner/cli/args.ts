@@ -118,7 +118,7 @@ function applyOption(parsed: ParsedArgs, token: string): void {
       parsed.memoryLimitMiB = integer(flag, value, 32);
       return;
     case "--isolation":
-      parsed.isolation = oneOf(flag, value, ["auto", "os", "deno"] as const);
+      parsed.isolation = oneOf(flag, value, ["auto", "os", "landlock", "deno"] as const);
       return;
     case "--manifest":
       parsed.manifest = oneOf(flag, value, ["refuse", "narrow", "ignore"] as const);

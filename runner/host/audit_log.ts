@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { JudgedCheck } from "../sandbox/mod.ts";
+import type { IsolationLayer, JudgedCheck } from "../sandbox/mod.ts";
 
 /**
  * A call an entry happened in: the host's sequence number of the call on
@@ -91,7 +91,7 @@ export interface AuditLog {
   /** The snapshot it ran from (its own files, as the plugin sees them). */
   snapshot: string;
   /** The isolation it ran under. */
-  isolation: "os" | "deno";
+  isolation: IsolationLayer;
   /** The grants it ran with (variable names only, never their values). */
   grants: { read: string[]; write: string[]; net: string[]; env: string[]; sys: string[] };
   /** Distinct entries, in the order first seen. */

@@ -27,7 +27,8 @@ export type LifeState =
 /**
  * What can happen. `spawned` and `spawn-failed` end a start; `crashed` is an
  * exit nobody asked for (`final` when the policy or the crash budget says no
- * more restarts); `closed` ends a close; `idle` says a stopping plugin has
+ * more restarts, and always after exit reason `"cpu-limit"`: a restart would
+ * renew a used-up CPU budget); `closed` ends a close; `idle` says a stopping plugin has
  * no process and no start left; `restart` and `stop` are the user's (an
  * abort of the plugin's signal is a `stop`).
  */

@@ -183,6 +183,10 @@ export class ManagedPlugin {
         this.#emit({ type: "fault", plugin: this.name, detail });
       },
       onUnresponsive: (detail) => this.#unresponsive(detail),
+      onEgress: (entry) => {
+        this.#options.onEgress?.(entry);
+        this.#emit({ type: "egress", plugin: this.name, entry });
+      },
     }).then(
       (plugin) => {
         this.#spawning = undefined;
@@ -237,6 +241,12 @@ export class ManagedPlugin {
     this.#reason = firstLine(this.#lastExit);
     if ((this.#options.restart ?? "on-failure") === "never") {
       this.#reason = `it ${this.#reason.replace(/^Plugin "[^"]*" process /, "")}`;
+    }
+    // A used-up CPU budget is final: a restart would hand the plugin a fresh `cpu.totalMs`.
+    if (status.reason === "cpu-limit") {
+      this.#reason = `its CPU budget is used up, so it is not restarted: ${this.#reason}`;
+      this.#on("crashed-final");
+      return;
     }
     this.#on(this.#mayRetry() ? "crashed" : "crashed-final");
   }

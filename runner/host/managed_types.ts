@@ -6,6 +6,8 @@
 
 import type { ExitStatus } from "../errors.ts";
 import type { AuditEntry } from "./audit_log.ts";
+import type { EgressEntry } from "./egress_log.ts";
+import type { IsolationLayer } from "../sandbox/mod.ts";
 import type { StartOptions } from "./plugin.ts";
 
 /**
@@ -51,13 +53,14 @@ export type PluginState = "starting" | "running" | "restarting" | "stopping" | "
  * ```
  */
 export type PluginEvent =
-  | { type: "start"; plugin: string; pid: number; isolation: "os" | "deno"; restarts: number }
+  | { type: "start"; plugin: string; pid: number; isolation: IsolationLayer; restarts: number }
   | { type: "exit"; plugin: string; status: ExitStatus; expected: boolean }
   | { type: "restart"; plugin: string; attempt: number; delayMs: number; reason: string }
   | { type: "failed"; plugin: string; reason: string }
   | { type: "unresponsive"; plugin: string; detail: string }
   | { type: "fault"; plugin: string; detail: string }
-  | { type: "audit"; plugin: string; entry: AuditEntry };
+  | { type: "audit"; plugin: string; entry: AuditEntry }
+  | { type: "egress"; plugin: string; entry: EgressEntry };
 
 /**
  * Options for a managed plugin: how to start it, and how to keep it alive.

@@ -9,6 +9,8 @@
  */
 
 export { type AuditCall, type AuditEntry, type AuditLog } from "./audit_log.ts";
+export { type EgressEntry } from "./egress_log.ts";
+export { type EgressResolver } from "./egress_check.ts";
 export { type LogEntry, type LogLevel } from "./logs.ts";
 export {
   type ManagedOptions,

@@ -13,7 +13,16 @@ import { checkMs, checkStartNumbers } from "./check_options.ts";
 import { deadlineSignal } from "./deadlines.ts";
 import { FaultBudget } from "./fault_budget.ts";
 import { checkHandshake } from "./handshake.ts";
-import { isIssuedPlan, type LaunchOptions, type LaunchPlan, planPlugin } from "../sandbox/mod.ts";
+import {
+  isIssuedPlan,
+  type IsolationLayer,
+  type LaunchOptions,
+  type LaunchPlan,
+  planPlugin,
+} from "../sandbox/mod.ts";
+import { Beside } from "./beside.ts";
+import type { EgressEntry } from "./egress_log.ts";
+import type { EgressResolver } from "./egress_check.ts";
 import { type LogEntry, LogParser } from "./logs.ts";
 import { Peer, ResponseError } from "../wire/mod.ts";
 import { ScanOffload } from "./offload.ts";
@@ -149,6 +158,20 @@ export interface StartOptions extends LaunchOptions {
    * audit (at most `audit.maxEntries` times per process).
    */
   onAudit?: (entry: AuditEntry) => void;
+  /**
+   * Told about each connection the plugin's egress proxy made or refused
+   * (net grants under an OS layer); {@linkcode Plugin.egressLog} keeps the
+   * recent ones.
+   */
+  onEgress?: (entry: EgressEntry) => void;
+  /**
+   * Resolves a granted name for the egress proxy, instead of the host's
+   * resolver (its hosts file and DNS): a resolver of the host's own choosing
+   * (pinned answers, DNS over HTTPS). Every address it gives is checked like
+   * any other, so it cannot open a private address without `unsafe.privateNetwork`.
+   * @default {the host's resolver (getaddrinfo)}
+   */
+  egressResolver?: EgressResolver;
 }
 
 /** The handshake, reachable from this module only (see {@linkcode launchPlugin}). */
@@ -175,8 +198,8 @@ export class Plugin implements AsyncDisposable {
 
   /** The plugin's name. */
   readonly name: string;
-  /** The isolation it runs under. */
-  readonly isolation: "os" | "deno";
+  /** The isolation it runs under (`plan.notes` says why). */
+  readonly isolation: IsolationLayer;
   /** The plan it was started from (argv, environment, grants, snapshot). */
   readonly plan: LaunchPlan;
   /** What the plugin said it serves in the handshake. */
@@ -194,6 +217,8 @@ export class Plugin implements AsyncDisposable {
   #budget: FaultBudget;
   #onFault: ((detail: string) => void) | undefined;
   #offload: ScanOffload;
+  #beside: Beside;
+  #ended: Promise<ExitStatus>;
 
   /**
    * Use {@linkcode startPlugin}. Only a plan made by `planPlugin` is
@@ -229,19 +254,29 @@ export class Plugin implements AsyncDisposable {
         },
       })
       : undefined;
+    let spawned: { beside: Beside; process: PluginProcess };
     try {
-      this.#process = new PluginProcess(plan, {
-        mapLine: userPaths(plan.snapshot.dir, plan.root),
-        onStderrLine: onLog ? (line) => onLog(parser.parse(line)) : undefined,
-        sandboxed: plan.isolation === "os",
-        maxLogLinesPerSecond: options.maxLogLinesPerSecond,
-        // Its input closes with it: nothing more can be written to a plugin that is gone.
-        onExit: () => this.#transport.abortWrite(),
-      });
+      // The egress proxy, CPU cgroup and watchdog first: the process meets them from its start.
+      spawned = Beside.spawn(plan, options, () =>
+        new PluginProcess(plan, {
+          mapLine: userPaths(plan.snapshot.dir, plan.root),
+          onStderrLine: onLog ? (line) => onLog(parser.parse(line)) : undefined,
+          sandboxed: plan.isolation === "os",
+          maxLogLinesPerSecond: options.maxLogLinesPerSecond,
+          // Its input closes with it: nothing more can be written to a plugin that is gone.
+          onExit: () => this.#transport.abortWrite(),
+        }));
     } catch (error) {
       void this.#audit?.finish();
       throw error;
     }
+    const { beside, process } = spawned;
+    this.#beside = beside;
+    this.#process = process;
+    this.#ended = process.status.then(async (status) => {
+      await beside.close();
+      return status;
+    });
     const queueCap = options.maxQueuedBytes ?? 64 * 1024 * 1024;
     this.#transport = new LineTransport(this.#process.stdout, this.#process.stdin, {
       maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
@@ -300,6 +335,14 @@ export class Plugin implements AsyncDisposable {
     });
   }
 
+  /**
+   * The plugin's recent egress: each connection its proxy made and each it
+   * refused, oldest first (at most 256; empty without filtered egress).
+   */
+  egressLog(): EgressEntry[] {
+    return this.#beside.egressLog();
+  }
+
   /** The process id (of the sandbox wrapper under the OS layer). */
   get pid(): number {
     return this.#process.pid;
@@ -310,9 +353,9 @@ export class Plugin implements AsyncDisposable {
     return this.#status;
   }
 
-  /** Resolves when the process has exited, however that happened. Never rejects. */
+  /** Resolves when the process has exited (and its proxy and cgroup are gone). Never rejects. */
   get exited(): Promise<ExitStatus> {
-    return this.#process.status;
+    return this.#ended;
   }
 
   /** Calls sent and not yet answered (cancelled ones included). */
@@ -384,7 +427,7 @@ export class Plugin implements AsyncDisposable {
       }, raw);
     } catch (error) {
       this.#process.kill();
-      await this.#process.status;
+      await this.#ended;
       await this.#audit?.finish();
       throw this.#startError(error, timeoutMs, signal);
     }
@@ -537,6 +580,7 @@ export class Plugin implements AsyncDisposable {
       ...this.#stop,
     });
     await this.#reading;
+    await this.#ended;
     await this.#audit?.finish();
     return status;
   }

@@ -12,7 +12,9 @@
  * stops init while the plugin runs, so a plugin that ends stays a zombie
  * whose real wait status the kernel shows, then lets init go on. SIGKILL
  * reaches a stopped process, so a kill works whatever the watch holds, and
- * each side lets go only of what it stopped. Deno lets a host read
+ * each side lets go only of what it stopped. The CPU watchdog
+ * (`cpu_watchdog.ts`) pauses and resumes only the plugin's own busy
+ * processes, never bubblewrap or init, and its kill is this kill. Deno lets a host read
  * `/proc/<pid>` only with `--allow-all`; without it every read here says
  * "gone" and the callers fall back (see each).
  * @module

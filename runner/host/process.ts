@@ -103,7 +103,7 @@ export class PluginProcess {
   readonly status: Promise<ExitStatus>;
   #child: Deno.ChildProcess;
   #ring: StderrRing;
-  #intent: "stopped" | "killed" | undefined;
+  #intent: "stopped" | "killed" | "cpu-limit" | undefined;
   #watch: ExitWatch | undefined;
   #sandboxed: boolean;
   #exited = false;
@@ -173,7 +173,8 @@ export class PluginProcess {
       FATAL_CODES.has(ended.code);
     const fatal = (ended.signal !== null && FATAL_SIGNALS.has(ended.signal)) || guessed;
     let reason: ExitStatus["reason"] = this.#intent ?? "exited";
-    if (this.#intent !== "killed" && fatal && OUT_OF_MEMORY.test(stderrTail)) {
+    const ours = this.#intent === "killed" || this.#intent === "cpu-limit";
+    if (!ours && fatal && OUT_OF_MEMORY.test(stderrTail)) {
       reason = "out-of-memory";
     }
     return { code: ended.code, signal: ended.signal, reason, stderrTail };
@@ -200,18 +201,20 @@ export class PluginProcess {
 
   /**
    * SIGKILL now, to the process and everything it started (see
-   * `kill_tree.ts`); the exit is reported with reason `"killed"`.
+   * `kill_tree.ts`); the exit is reported with reason `"killed"`, or the
+   * one given (`"cpu-limit"` from the CPU watchdog, which no later kill
+   * overwrites).
    */
-  kill(): void {
+  kill(reason: "killed" | "cpu-limit" = "killed"): void {
     if (this.#gone) return;
-    this.#intent = "killed";
+    if (this.#intent !== "cpu-limit") this.#intent = reason;
     void killTree(this.pid, this.#sandboxed);
   }
 
   /** Like {@linkcode kill}, without yielding: for exit paths that cannot await. */
   killNow(): void {
     if (this.#gone) return;
-    this.#intent = "killed";
+    if (this.#intent !== "cpu-limit") this.#intent = "killed";
     killTreeNow(this.pid, this.#sandboxed);
   }
 

@@ -159,7 +159,13 @@ export function refuseEnvName(name: string, names: RuntimeNames): string | undef
     return "must be upper-case letters, digits and _, starting with a letter (at most 128)";
   }
   const file = names.mentionedBy(name);
-  if (file === undefined) return undefined;
+  if (file === undefined) {
+    // Whatever reads it (an interpreter's library code, not its binary, may), a proxy setting
+    // steers egress: plugbox sets the proxy variables itself (THREATS T25).
+    if (!name.includes("PROXY")) return undefined;
+    return "is a proxy setting, which could steer the plugin's network traffic: plugbox sets " +
+      "the proxy variables itself under the OS layers, and grants no name with PROXY in it";
+  }
   return `is a name ${names.runtime} may read itself: "${file}" mentions it, and plugbox grants ` +
     `only names that neither ${names.runtime} nor a library it loads mentions (pick a more ` +
     "specific name)";

@@ -12,6 +12,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { checkGraph, type GraphSummary } from "./preflight.ts";
+import type { IsolationLayer } from "./isolation.ts";
 import type { SdkFiles } from "./sdk.ts";
 import type { Snapshot } from "./snapshot.ts";
 
@@ -26,7 +27,7 @@ export interface PreflightRun {
   denoVersion: string;
   snapshot: Snapshot;
   sdk: SdkFiles;
-  isolation: "os" | "deno";
+  isolation: IsolationLayer;
   /** The wrapper `deno info` runs under: the run's own view and flags. */
   prefix: string[];
   env: Record<string, string>;

@@ -25,7 +25,24 @@ import { rethrowHostPermission, runCaptured } from "./exec.ts";
  * });
  * ```
  */
-export type IsolationMode = "auto" | "os" | "deno";
+export type IsolationMode = "auto" | "os" | "landlock" | "deno";
+
+/**
+ * The layer a plugin runs under: `"os"` (bubblewrap), `"landlock"`
+ * (Landlock and seccomp, where bubblewrap cannot run) or `"deno"` (Deno's
+ * permissions alone).
+ *
+ * @example
+ * ```ts ignore
+ * import { type IsolationLayer, startPlugin } from "@plugbox/plugbox";
+ * import { Greeter } from "./plugins/hello/contract.ts";
+ *
+ * await using plugin = await startPlugin("./plugins/hello/main.ts", { contracts: [Greeter] });
+ * const layer: IsolationLayer = plugin.isolation;
+ * console.log(`running under ${layer}`, plugin.plan.notes);
+ * ```
+ */
+export type IsolationLayer = "os" | "landlock" | "deno";
 
 /** Host programs the wrappers use, with absolute paths, when present. */
 export interface HostTools {
@@ -35,6 +52,8 @@ export interface HostTools {
   prlimit?: string;
   setsid?: string;
   setpriv?: string;
+  /** A POSIX shell, for the prologue (CPU cgroup, seccomp filter, launcher). */
+  sh?: string;
 }
 
 /** What the OS layer mounts besides the programs and their libraries. */
@@ -57,6 +76,16 @@ export interface MountPlan {
   tmpBytes: number;
   /** Working directory inside the sandbox. */
   cwd: string;
+  /** Files bound read-only at another place (the sandbox's own hosts file). */
+  files?: { source: string; target: string }[];
+  /** Sockets bound at another place (the egress proxy's). */
+  sockets?: { source: string; target: string }[];
+  /** Variables bubblewrap sets for the command (plugbox's launcher's own Deno dir). */
+  setEnv?: Record<string, string>;
+  /** Capabilities the command keeps (the launcher, which drops them before the plugin runs). */
+  capabilities?: string[];
+  /** bubblewrap installs the seccomp filter the prologue opened on fd 3. */
+  seccomp?: boolean;
 }
 
 function which(name: string): string | undefined {
@@ -170,6 +199,9 @@ export async function bwrapArgs(plan: MountPlan): Promise<string[]> {
     String(SANDBOX_ID),
     "--cap-drop",
     "ALL",
+    ...(plan.capabilities ?? []).flatMap((cap) => ["--cap-add", cap]),
+    ...(plan.seccomp ? ["--seccomp", "3"] : []),
+    ...Object.entries(plan.setEnv ?? {}).flatMap(([k, v]) => ["--setenv", k, v]),
     "--proc",
     "/proc",
     ...(plan.dev ? ["--dev", "/dev"] : []),
@@ -181,6 +213,8 @@ export async function bwrapArgs(plan: MountPlan): Promise<string[]> {
     ...ops.flat(),
     ...binds.flat(),
     ...(plan.hidden ?? []).flatMap((path) => ["--tmpfs", path]),
+    ...(plan.files ?? []).flatMap((f) => ["--ro-bind", f.source, f.target]),
+    ...(plan.sockets ?? []).flatMap((f) => ["--bind", f.source, f.target]),
     "--chdir",
     plan.cwd,
   ];
@@ -200,6 +234,7 @@ export function detectTools(deno: string): Promise<HostTools> {
       prlimit: which("prlimit"),
       setsid: which("setsid"),
       setpriv: which("setpriv"),
+      sh: which("sh"),
     };
     if (Deno.build.os !== "linux") {
       found.bwrapProblem = `the OS layer needs Linux, this is ${Deno.build.os}`;
@@ -243,10 +278,17 @@ export interface WrapOptions {
   /** The hard cap on writable private memory, in bytes (RLIMIT_DATA). */
   dataLimitBytes: number;
   /**
-   * The host runs as root: under the Deno layer the plugin's capabilities
-   * are dropped (it keeps the host's uid, not root's powers).
+   * The host runs as root: under the Deno and Landlock layers the plugin's
+   * capabilities are dropped (it keeps the host's uid, not root's powers).
    */
   root?: boolean;
+  /** The cap on CPU time per process, in seconds (RLIMIT_CPU): a backstop. */
+  cpuSeconds?: number;
+}
+
+function limits(options: WrapOptions): string[] {
+  const cpu = options.cpuSeconds;
+  return [`--data=${options.dataLimitBytes}`, ...(cpu ? [`--cpu=${cpu}:${cpu}`] : [])];
 }
 
 /**
@@ -255,7 +297,7 @@ export interface WrapOptions {
  * and death with the host.
  */
 export function osPrefix(found: HostTools, bwrap: string[], options: WrapOptions): string[] {
-  const limit = found.prlimit ? [found.prlimit, `--data=${options.dataLimitBytes}`, "--"] : [];
+  const limit = found.prlimit ? [found.prlimit, ...limits(options), "--"] : [];
   return [...limit, found.bwrap!, ...bwrap, "--"];
 }
 
@@ -269,7 +311,7 @@ export function osPrefix(found: HostTools, bwrap: string[], options: WrapOptions
 export function denoPrefix(found: HostTools, options: WrapOptions): string[] {
   const prefix: string[] = [];
   if (found.setsid) prefix.push(found.setsid, "--");
-  if (found.prlimit) prefix.push(found.prlimit, `--data=${options.dataLimitBytes}`, "--");
+  if (found.prlimit) prefix.push(found.prlimit, ...limits(options), "--");
   if (found.setpriv) {
     prefix.push(found.setpriv, "--pdeathsig", "KILL", "--no-new-privs");
     if (options.root) prefix.push("--inh-caps=-all", "--bounding-set=-all");

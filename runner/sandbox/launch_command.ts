@@ -7,7 +7,7 @@
  */
 
 import type { CommandRuntime } from "./command.ts";
-import { baseEnv, type Launch, type Prepared, wrapperFor } from "./launch_deno.ts";
+import { baseEnv, type Launch, type Prepared, startExtras, wrapperFor } from "./launch_deno.ts";
 import { NONCE_FLAG } from "../wire/mod.ts";
 
 /** Builds a command plugin's command line; there is no module graph to check. */
@@ -18,8 +18,10 @@ export async function commandLaunch(
 ): Promise<Launch> {
   const { snapshot, grants } = p;
   const { HOME, NO_COLOR, PWD } = baseEnv(p);
+  const extras = await startExtras(p, nonce);
+  const env = { ...grants.env, ...extras.egress?.env, HOME, NO_COLOR, PWD };
   // Writable memory is capped at the limit itself: no Deno reservations to allow for.
-  const prefix = await wrapperFor(p, p.memory, 0)({
+  const prefix = await wrapperFor(p, p.memory, 0, { ...extras, envNames: Object.keys(env) })({
     programs: runtime.programs,
     runtime: runtime.runtime,
     hidden: runtime.hidden,
@@ -34,8 +36,10 @@ export async function commandLaunch(
   return {
     command,
     args: [...wrapperArgs, `${NONCE_FLAG}=${nonce}`],
-    env: { ...grants.env, HOME, NO_COLOR, PWD },
+    env,
     // No module graph: the view a verdict holds in is none.
     graph: { modules: 0, files: [], bytes: 0, sdkModules: 0, builtins: [], view: "" },
+    egress: extras.egress,
+    cpu: extras.cpu!,
   };
 }

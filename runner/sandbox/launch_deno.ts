@@ -9,14 +9,15 @@ import { type AuditOptions, type AuditPlan, planAudit } from "./audit_setup.ts";
 import type { CommandRuntime } from "./command.ts";
 import type { DenoBinary } from "./deno_binary.ts";
 import { verifyGraph } from "./graph_cache.ts";
+import { type CpuLimits, type CpuPlan, planCpu } from "./cpu_limits.ts";
+import { type EgressSetup, planEgress } from "./egress.ts";
 import {
-  bwrapArgs,
-  denoPrefix,
   type HostTools,
+  type IsolationLayer,
   missingHardening,
   type MountPlan,
-  osPrefix,
 } from "./isolation.ts";
+import { layerPrefix, type LayerSupport } from "./layers.ts";
 import type { ManifestReview } from "./manifest.ts";
 import { type ResolvedGrants, toDenoArgs } from "./permissions.ts";
 import type { GraphSummary } from "./preflight.ts";
@@ -36,7 +37,9 @@ export interface Prepared {
   cache: string;
   deno: DenoBinary;
   tools: HostTools;
-  isolation: "os" | "deno";
+  isolation: IsolationLayer;
+  /** What the OS layers found here (seccomp, Landlock, the launcher). */
+  support: LayerSupport;
   notes: string[];
   grants: ResolvedGrants;
   review: ManifestReview;
@@ -47,8 +50,12 @@ export interface Prepared {
   runtime?: CommandRuntime;
   /** The `audit` option, when a permission audit was asked for. */
   audit?: boolean | AuditOptions;
-  /** The host runs as root: under the Deno layer the plugin's capabilities are dropped. */
+  /** The host runs as root: under the Deno and Landlock layers the plugin's capabilities are dropped. */
   hostIsRoot: boolean;
+  /** `unsafe.privateNetwork`: the egress proxy may reach private addresses. */
+  privateNetwork: boolean;
+  /** The CPU budget asked for. */
+  cpuLimits?: CpuLimits;
 }
 
 /** The process a plan spawns. */
@@ -59,6 +66,8 @@ export interface Launch {
   graph: GraphSummary;
   /** Where the permission audit goes, when one was asked for. */
   audit?: AuditPlan;
+  egress?: EgressSetup;
+  cpu: CpuPlan;
 }
 
 /** Deno reserves about 540 MiB of writable address space at start (code range, cages). */
@@ -66,13 +75,53 @@ const RESERVED_MIB = 768;
 /** Memory for `deno info` beyond the reservation, in MiB. */
 const PREFLIGHT_MIB = 256;
 
+/** What a start adds to the wrappers: filtered egress and the CPU budget. */
+export interface StartExtras {
+  egress?: EgressSetup;
+  cpu?: CpuPlan;
+  /** The plugin's Deno dir, which the launcher sets back (none for a command plugin). */
+  denoDir?: string;
+  /** The names of the plugin's environment. */
+  envNames?: string[];
+}
+
 /** The wrapper prefix for a mount plan, with the memory limit `memoryMiB` (plus `reservedMiB`). */
-export function wrapperFor(p: Prepared, memoryMiB: number, reservedMiB: number) {
+export function wrapperFor(
+  p: Prepared,
+  memoryMiB: number,
+  reservedMiB: number,
+  extras: StartExtras = {},
+) {
   const limits = { dataLimitBytes: (memoryMiB + reservedMiB) * 1024 * 1024, root: p.hostIsRoot };
-  return async (mounts: MountPlan): Promise<string[]> =>
-    p.isolation === "os"
-      ? osPrefix(p.tools, await bwrapArgs(mounts), limits)
-      : denoPrefix(p.tools, limits);
+  return (mounts: MountPlan): Promise<string[]> =>
+    layerPrefix({
+      layer: p.isolation,
+      tools: p.tools,
+      support: p.support,
+      deno: p.deno.path,
+      cache: p.cache,
+      denoDir: extras.denoDir,
+      envNames: extras.envNames ?? [],
+      limits,
+      egress: extras.egress,
+      cpu: extras.cpu,
+    }, mounts);
+}
+
+/**
+ * What a start adds besides the plugin: filtered egress for net grants
+ * under an OS layer (`unsafe.all` keeps the host's network), and the CPU budget.
+ */
+export async function startExtras(p: Prepared, nonce: string): Promise<StartExtras> {
+  const cpu = await planCpu(p.cpuLimits, `${p.name}-${nonce.slice(0, 12)}`, p.notes, p.tools.sh);
+  if (p.isolation === "deno" || p.grants.net.length === 0 || p.grants.all) return { cpu };
+  const egress = await planEgress(p.isolation, p.grants.net, {
+    privateNetwork: p.privateNetwork,
+    cacheDir: p.cache,
+    nonce,
+  });
+  p.notes.push(...egress.notes);
+  return { cpu, egress };
 }
 
 /** The environment plugbox sets for every plugin, besides the granted variables. */
@@ -104,25 +153,30 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
       cacheDir: p.cache,
       cwd: snapshot.dir,
       deno: p.deno,
+      // Landlock, like Deno, sees the host's own paths: nothing is mounted elsewhere.
       mounted: p.isolation === "os"
         ? [snapshot.dir, sdk.dir, p.home, p.denoDir, ...grants.read, ...grants.write]
         : [],
     })
     : undefined;
+  const extras = await startExtras(p, nonce);
   const mounts: MountPlan = {
     programs: [p.deno.path],
     readOnly: [snapshot.dir, sdk.dir, p.home, ...grants.read],
     readWrite: [p.denoDir, ...grants.write],
-    net: grants.net.length > 0 || grants.all,
+    // The host's network only for `all`: a net grant goes through the egress proxy.
+    net: grants.all,
     dev: true,
     tmpBytes: 64 * 1024 * 1024,
     cwd: snapshot.dir,
   };
   // The check runs in the run's own view (THREATS T14): the same wrappers, mounts, namespaces,
-  // environment and loading flags. Three things differ, and none widens what it resolves: no
-  // /dev (every device is outside the roots, and an import of one fails fast instead of
-  // reading forever), a small memory cap, and no audit file or DENO_AUDIT_PERMISSIONS (the
-  // file lies outside every root, and the check's own reads are not the plugin's to record).
+  // environment and loading flags. What differs widens nothing it resolves: no /dev (every
+  // device is outside the roots, and an import of one fails fast instead of reading forever),
+  // a small memory cap, no audit file or DENO_AUDIT_PERMISSIONS (the file lies outside every
+  // root, and the check's own reads are not the plugin's to record), and no egress relay, CPU
+  // cgroup or sandbox hosts file (`deno info --no-remote` reaches no network; all lie outside
+  // every root).
   const graph = await verifyGraph({
     name: p.name,
     root: p.root,
@@ -131,7 +185,10 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     snapshot,
     sdk,
     isolation: p.isolation,
-    prefix: await wrapperFor(p, PREFLIGHT_MIB, RESERVED_MIB)({ ...mounts, dev: false }),
+    prefix: await wrapperFor(p, PREFLIGHT_MIB, RESERVED_MIB, {
+      denoDir: p.denoDir,
+      envNames: Object.keys(env),
+    })({ ...mounts, dev: false }),
     env,
     cacheDir: p.cache,
     timeoutMs: p.timeoutMs,
@@ -149,17 +206,26 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     snapshot.entry,
     `${NONCE_FLAG}=${nonce}`,
   ];
-  const prefix = await wrapperFor(p, p.memory, RESERVED_MIB)({
+  const auditEnv: Record<string, string> = audit ? { DENO_AUDIT_PERMISSIONS: audit.log } : {};
+  // plugbox's own values last: a grant never overrides them (nor could it: see env_names.ts).
+  const runEnv = { ...grants.env, ...extras.egress?.env, ...env, ...auditEnv };
+  const prefix = await wrapperFor(p, p.memory, RESERVED_MIB, {
+    ...extras,
+    denoDir: p.denoDir,
+    envNames: Object.keys(runEnv),
+  })({
     ...mounts,
+    // Under Landlock, a rule for this one file: the plugin's Deno writes it, nothing else there.
     readWrite: [...mounts.readWrite, ...(audit ? [audit.log] : [])],
   });
   const [command, ...wrapperArgs] = [...prefix, p.deno.path];
-  const auditEnv: Record<string, string> = audit ? { DENO_AUDIT_PERMISSIONS: audit.log } : {};
   return {
     command,
     args: [...wrapperArgs, ...denoArgs],
-    env: { ...grants.env, ...env, ...auditEnv },
+    env: runEnv,
     graph,
     ...(audit ? { audit } : {}),
+    egress: extras.egress,
+    cpu: extras.cpu!,
   };
 }

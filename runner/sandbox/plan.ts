@@ -6,7 +6,9 @@
  */
 
 import type { AuditOptions, AuditPlan } from "./audit_setup.ts";
-import type { IsolationMode } from "./isolation.ts";
+import type { CpuLimits, CpuPlan } from "./cpu_limits.ts";
+import type { EgressPlan } from "./egress.ts";
+import type { IsolationLayer, IsolationMode } from "./isolation.ts";
 import { commandLaunch } from "./launch_command.ts";
 import { denoLaunch, type Launch, type Prepared } from "./launch_deno.ts";
 import type { LockOptions } from "./lock.ts";
@@ -47,11 +49,16 @@ export interface LaunchOptions {
   /** Named acknowledgements for grants that weaken the sandbox. */
   unsafe?: UnsafeAcknowledgements;
   /**
-   * `"os"` (bubblewrap, or fail), `"deno"` (Deno's permissions and the
-   * hardened flags only), or `"auto"`: `"os"` when it works here.
+   * `"os"` (bubblewrap, or fail), `"landlock"` (Landlock, seccomp and
+   * no-new-privileges, for machines where bubblewrap cannot run, or fail),
+   * `"deno"` (Deno's permissions and the hardened flags only), or `"auto"`:
+   * `"os"` where it works here, else `"landlock"` where that works, else
+   * `"deno"`.
    * @default {"auto"}
    */
   isolation?: IsolationMode;
+  /** The plugin's CPU budget: a share of a core, and a total. One core, no total, by default. */
+  cpu?: CpuLimits;
   /**
    * V8 heap cap in MiB; the process's writable memory is capped too (heap
    * plus ArrayBuffers and Workers), at this plus Deno's fixed reservations.
@@ -129,7 +136,7 @@ export interface LaunchPlan {
   /** `"deno"` for a Deno module, `"command"` for a plugin in another language. */
   kind: "deno" | "command";
   /** The isolation that will be used. */
-  isolation: "os" | "deno";
+  isolation: IsolationLayer;
   /** Why `"auto"` chose as it did, and hardening a missing tool costs. */
   notes: string[];
   /** The program to spawn (a wrapper, or Deno itself). */
@@ -154,6 +161,14 @@ export interface LaunchPlan {
   nonce: string;
   /** Where the permission audit goes, when `audit` was asked for. */
   audit?: AuditPlan;
+  /**
+   * Filtered egress, for net grants under an OS layer: what the host's proxy
+   * allows and where it listens. Absent when no net is granted, under the
+   * Deno layer (Deno's own checks only), and for `all`.
+   */
+  egress?: EgressPlan;
+  /** The CPU budget and who holds it. */
+  cpu: CpuPlan;
 }
 
 /**
@@ -195,6 +210,8 @@ export async function planPlugin(
     graph: launch.graph,
     nonce,
     ...(launch.audit ? { audit: launch.audit } : {}),
+    ...(launch.egress ? { egress: launch.egress.plan } : {}),
+    cpu: launch.cpu,
   };
   deepFreeze(plan);
   issued.add(plan);

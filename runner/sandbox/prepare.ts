@@ -10,7 +10,15 @@ import { IsolationUnavailableError } from "../errors.ts";
 import { checkCommand, type CommandRuntime, resolveCommand } from "./command.ts";
 import { type DenoBinary, hostSearch, resolveDeno } from "./deno_binary.ts";
 import { ownRuntimeFiles, type RuntimeNames, runtimeNames } from "./env_names.ts";
-import { detectTools, type HostTools, type IsolationMode, sharedLibraries } from "./isolation.ts";
+import {
+  detectTools,
+  type HostTools,
+  type IsolationLayer,
+  type IsolationMode,
+  sharedLibraries,
+} from "./isolation.ts";
+import { type FoundSupport, layerSupport } from "./layer_support.ts";
+import type { LayerSupport } from "./layers.ts";
 import { checkLock } from "./lock.ts";
 import type { Prepared } from "./launch_deno.ts";
 import { codeRoots, defaultCacheDir, pluginDirs, resolveEntry, toPath } from "./locate.ts";
@@ -36,22 +44,26 @@ function validateNumber(name: string, value: number, min: number, max: number): 
   return value;
 }
 
+const MODES: readonly string[] = ["auto", "os", "landlock", "deno"];
+
+/** Picks the layer: bubblewrap where it works, else Landlock where it works, else Deno's permissions. */
 function chooseIsolation(
   mode: IsolationMode,
   tools: HostTools,
+  landlock: FoundSupport,
   notes: string[],
   command: string | undefined,
-): "os" | "deno" {
-  if (!["auto", "os", "deno"].includes(mode)) {
+): IsolationLayer {
+  if (!MODES.includes(mode)) {
     throw new TypeError(
-      `Cannot start plugin: "isolation" must be "auto", "os" or "deno", got "${mode}"`,
+      `Cannot start plugin: "isolation" must be "auto", "os", "landlock" or "deno", got "${mode}"`,
     );
   }
   if (command !== undefined) {
     const why = `the plugin runs a command ("${command}"), not a Deno module: no Deno ` +
-      `permissions can hold it, so it runs only under the OS layer`;
-    if (mode === "deno") {
-      throw new IsolationUnavailableError("deno", `${why} (isolation "os" or "auto")`);
+      `permissions can hold it, so it runs only under bubblewrap`;
+    if (mode === "deno" || mode === "landlock") {
+      throw new IsolationUnavailableError(mode, `${why} (isolation "os" or "auto")`);
     }
     if (!tools.bwrap) {
       throw new IsolationUnavailableError(mode, `${why}, and ${tools.bwrapProblem}`);
@@ -60,18 +72,34 @@ function chooseIsolation(
     return "os";
   }
   if (mode === "os" && !tools.bwrap) throw new IsolationUnavailableError("os", tools.bwrapProblem!);
-  if (mode === "auto" && !tools.bwrap) {
-    notes.push(`isolation "auto" chose "deno": ${tools.bwrapProblem}`);
+  if (mode === "landlock" && landlock.problem) {
+    throw new IsolationUnavailableError("landlock", landlock.problem);
+  }
+  if (mode === "auto" && tools.bwrap) {
+    notes.push(`isolation "auto" chose "os": bubblewrap works here`);
+    return "os";
+  }
+  if (mode === "auto" && !landlock.problem) {
+    notes.push(
+      `isolation "auto" chose "landlock": ${tools.bwrapProblem}; Landlock ABI ${landlock.landlockAbi}, ` +
+        `a seccomp filter and no-new-privileges hold the plugin instead`,
+    );
+    return "landlock";
+  }
+  if (mode === "auto") {
+    notes.push(`isolation "auto" chose "deno": ${tools.bwrapProblem}, and ${landlock.problem}`);
     return "deno";
   }
-  if (mode === "auto") notes.push(`isolation "auto" chose "os": bubblewrap works here`);
-  return mode === "deno" ? "deno" : "os";
+  if (mode === "landlock") {
+    notes.push(
+      `isolation "landlock": Landlock ABI ${landlock.landlockAbi}, a seccomp filter and no-new-privileges hold the plugin`,
+    );
+  }
+  return mode as IsolationLayer;
 }
 
 /** What Deno's permission kinds mean for a command plugin, which has none of them. */
 const NOT_FOR_COMMANDS: Record<string, string> = {
-  net:
-    `the OS layer gives a process all of the network or none, so a grant of one host cannot be held outside Deno`,
   sys:
     `its view of the system is the OS layer's (its own hostname and /proc); sys names are Deno's`,
   run: `it may run what its sandbox holds and nothing else; run is a Deno permission`,
@@ -80,7 +108,8 @@ const NOT_FOR_COMMANDS: Record<string, string> = {
 };
 
 function refuseDenoOnlyGrants(name: string, grants: ResolvedGrants): void {
-  for (const kind of ["net", "sys", "run", "ffi"] as const) {
+  // net is held by the egress proxy, outside the plugin, whatever its language.
+  for (const kind of ["sys", "run", "ffi"] as const) {
     if (grants[kind].length > 0) {
       throw new TypeError(
         `Cannot start plugin "${name}": a command plugin cannot be granted ${kind} "${
@@ -168,21 +197,28 @@ async function namesOf(
 
 /** Whether the plugin is a Deno module or a command, and the isolation that follows. */
 async function kindOf(
-  plugin: { name: string; root: string; snapshot: Snapshot },
+  plugin: { name: string; root: string; snapshot: Snapshot; cache: string; deno: string },
   options: LaunchOptions,
   tools: HostTools,
   notes: string[],
-): Promise<{ isolation: "os" | "deno"; runtime?: CommandRuntime }> {
+): Promise<{ isolation: IsolationLayer; support: LayerSupport; runtime?: CommandRuntime }> {
   const { name, root, snapshot } = plugin;
   const command = commandOf(name, snapshot, root, options);
   const shown = command && neutralize(command.join(" "), 200); // the plugin's words, maybe
-  const isolation = chooseIsolation(options.isolation ?? "auto", tools, notes, shown);
-  if (!command) return { isolation };
+  const mode = options.isolation ?? "auto";
+  // Landlock is asked about only where it could be chosen.
+  const wanted = mode === "landlock" || (mode === "auto" && !tools.bwrap && !command);
+  const support = await layerSupport(plugin.deno, plugin.cache, { landlock: wanted, sh: tools.sh });
+  const isolation = chooseIsolation(mode, tools, support, notes, shown);
+  if (isolation === "os" && support.seccompProblem) {
+    notes.push(`seccomp: ${support.seccompProblem}`);
+  }
+  if (!command) return { isolation, support };
   const runtime = await resolveCommand(name, command, {
     source: options.command ? "options" : "manifest",
     snapshot: snapshot.dir,
   });
-  return { isolation, runtime };
+  return { isolation, support, runtime };
 }
 
 /** Checks the options and decides everything but the launch itself. */
@@ -202,7 +238,12 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
     timeoutMs,
   });
   const notes: string[] = [];
-  const { isolation, runtime } = await kindOf({ name, root, snapshot }, options, tools, notes);
+  const { isolation, support, runtime } = await kindOf(
+    { name, root, snapshot, cache, deno: deno.path },
+    options,
+    tools,
+    notes,
+  );
   const hostIsRoot = runsAsRoot(cache);
   let grants = resolveGrants(options.permissions, {
     unsafe: options.unsafe,
@@ -231,6 +272,8 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
   return {
     ...{ name, root, memory, timeoutMs, cache, deno, tools, isolation, notes, grants, review },
     ...{ snapshot, denoDir, home, runtime, audit: options.audit, hostIsRoot },
+    ...{ support, cpuLimits: options.cpu },
+    privateNetwork: options.unsafe?.privateNetwork === true,
   };
 }
 

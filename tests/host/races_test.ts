@@ -41,7 +41,7 @@ const OPS: Op[] = ["stop", "restart", "crash", "abort", "call", "start", "same-t
 async function interleave(
   random: () => number,
   main: string,
-  isolation: "deno" | "os",
+  isolation: (typeof LAYERS)[number],
   counts: { starts: number; exits: number; interleavings: number },
   marker: string,
 ): Promise<string[]> {

@@ -8,8 +8,8 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** Every attack must fail under the default, under "deno" and under "os". */
-export const ISOLATIONS = ["auto", "deno", "os"] as const;
+/** Every attack must fail under the default and under each layer this machine supports. */
+export const ISOLATIONS = ["auto", "deno", "os", "landlock"] as const;
 
 /** Where hostile plugins read their secrets from (matches plugins/probe.ts). */
 export const SECRET_DIR = "/tmp/plugbox-hostile";

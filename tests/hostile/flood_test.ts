@@ -14,7 +14,7 @@ const MiB = 1024 * 1024;
 interface AttackOptions {
   maxFaults?: number;
   maxQueuedBytes?: number;
-  isolation?: "auto" | "deno" | "os";
+  isolation?: "auto" | "deno" | "os" | "landlock";
 }
 
 function attacker(name: string, options: AttackOptions = {}) {

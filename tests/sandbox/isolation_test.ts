@@ -56,8 +56,14 @@ Deno.test("the Deno layer alone leaves the machine visible, which is why the OS 
   assert.equal(seen.namespaces.mnt, hostNamespaces().mnt);
 });
 
-/** Runs a host script with a PATH that has no bubblewrap. */
-async function hostWithoutBwrap(isolation: string): Promise<string> {
+/**
+ * Runs a host script with a PATH that has no bubblewrap, and a host's narrow
+ * permissions (no --allow-all: plugbox reads /proc and /sys through sh).
+ */
+async function hostWithoutBwrap(
+  isolation: string,
+  tools = ["prlimit", "setsid", "setpriv", "ldd"],
+) {
   const code = `
     import { startPlugin } from ${JSON.stringify(new URL("../../mod.ts", import.meta.url).href)};
     import { Report } from ${JSON.stringify(fixture("contracts.ts").href)};
@@ -73,11 +79,21 @@ async function hostWithoutBwrap(isolation: string): Promise<string> {
   `;
   const bin = await Deno.makeTempDir();
   try {
-    for (const tool of ["prlimit", "setsid", "setpriv", "ldd"]) {
-      await Deno.symlink(`/usr/bin/${tool}`, `${bin}/${tool}`);
-    }
+    for (const tool of tools) await Deno.symlink(`/usr/bin/${tool}`, `${bin}/${tool}`);
+    await Deno.writeTextFile(`${bin}/host.ts`, code);
+    const cache = `${Deno.env.get("HOME")}/.cache/plugbox`;
+    const run = [Deno.execPath(), ...tools.map((tool) => `${bin}/${tool}`)].join(",");
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["eval", "--config", new URL("../../deno.json", import.meta.url).pathname, code],
+      args: [
+        "run",
+        "--config",
+        new URL("../../deno.json", import.meta.url).pathname,
+        "--allow-read",
+        `--allow-write=${cache}`,
+        "--allow-env",
+        `--allow-run=${run}`,
+        `${bin}/host.ts`,
+      ],
       env: { PATH: bin },
       stdout: "piped",
       stderr: "piped",
@@ -94,10 +110,31 @@ Deno.test('isolation "os" fails with IsolationUnavailableError where bubblewrap 
   assert.match(out.message, /Isolation "os" is unavailable: bwrap was not found on PATH/);
 });
 
-Deno.test('isolation "auto" falls back to "deno" where bubblewrap is missing, and says so', async () => {
+Deno.test('isolation "auto" picks "landlock" where bubblewrap is unavailable (not on PATH), and says so', async () => {
+  const out = JSON.parse(
+    await hostWithoutBwrap("auto", ["prlimit", "setsid", "setpriv", "ldd", "sh"]),
+  );
+  assert.equal(out.isolation, "landlock", JSON.stringify(out));
+  assert.match(
+    out.notes.join("\n"),
+    /isolation "auto" chose "landlock": bwrap was not found on PATH.*; Landlock ABI \d+, a seccomp filter/,
+  );
+});
+
+Deno.test('isolation "auto" falls back to "deno" where neither bubblewrap nor the Landlock layer can run, and says so', async () => {
+  // Without sh the Landlock layer cannot start (its launcher runs through it).
   const out = JSON.parse(await hostWithoutBwrap("auto"));
   assert.equal(out.isolation, "deno");
-  assert.match(out.notes.join("\n"), /isolation "auto" chose "deno": bwrap was not found/);
+  assert.match(
+    out.notes.join("\n"),
+    /isolation "auto" chose "deno": bwrap was not found.*, and sh was not found on PATH/,
+  );
+});
+
+Deno.test('isolation "landlock" fails with IsolationUnavailableError where it cannot run', async () => {
+  const out = JSON.parse(await hostWithoutBwrap("landlock"));
+  assert.equal(out.error, "IsolationUnavailableError");
+  assert.match(out.message, /Isolation "landlock" is unavailable: sh was not found/);
 });
 
 Deno.test('isolation "auto" picks "os" where bubblewrap works, and says so', async () => {
@@ -109,6 +146,6 @@ Deno.test('isolation "auto" picks "os" where bubblewrap works, and says so', asy
 Deno.test("an unknown isolation is a TypeError naming the value", async () => {
   await assert.rejects(
     startPlugin(fixture("sandbox_report.ts"), { contracts: [Report], isolation: "vm" as "os" }),
-    /"isolation" must be "auto", "os" or "deno", got "vm"/,
+    /"isolation" must be "auto", "os", "landlock" or "deno", got "vm"/,
   );
 });

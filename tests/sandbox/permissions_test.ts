@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { resolveGrants, toDenoArgs } from "../../runner/sandbox/permissions.ts";
 import { isPrivateHost } from "../../runner/sandbox/net.ts";
+import { runtimeNames } from "../../runner/sandbox/env_names.ts";
 
 function refused(fn: () => unknown, message: RegExp) {
   assert.throws(
@@ -201,4 +202,14 @@ Deno.test("isPrivateHost() classifies hosts", () => {
   ];
   for (const host of local) assert.equal(isPrivateHost(host), true, host);
   for (const host of remote) assert.equal(isPrivateHost(host), false, host);
+});
+
+Deno.test("no name with PROXY in it can be granted, even one the runtime's files do not mention (THREATS T25)", () => {
+  const names = runtimeNames([]); // no files: only the PROXY rule can refuse
+  for (const name of ["HTTP_PROXY", "NO_PROXY", "ALL_PROXY", "MYAPP_NO_PROXY"]) {
+    refused(() => resolveGrants({ env: [name] }, { runtimeNames: names }), /is a proxy setting/);
+  }
+  assert.deepEqual(resolveGrants({ env: { MYAPP_SETTING: "x" } }, { runtimeNames: names }).env, {
+    MYAPP_SETTING: "x",
+  });
 });

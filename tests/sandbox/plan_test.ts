@@ -37,7 +37,9 @@ Deno.test("previewStart() gives the exact command, argv and environment without 
     "NO_COLOR",
     "PWD",
   ]);
-  assert.ok(plan.command.endsWith("setsid"), "a new session first");
+  const argv = [plan.command, ...plan.args];
+  const setsid = argv.findIndex((a) => a.endsWith("/setsid"));
+  assert.ok(setsid !== -1 && setsid < run, "a new session before Deno");
   assert.ok(plan.args.includes("--pdeathsig"), "dies with the host");
 });
 
@@ -51,7 +53,14 @@ Deno.test("previewStart() under the OS layer wraps Deno in bubblewrap", async ()
     isolation: "os",
     permissions: { net: ["example.com:443"] },
   });
-  assert.ok(withNet.args.includes("--share-net"));
+  assert.ok(!withNet.args.includes("--share-net"), "a net grant goes through the egress proxy");
+  assert.deepEqual(withNet.egress?.rules, [{ host: "example.com", port: 443 }]);
+  const all = await previewStart(calc, {
+    isolation: "os",
+    permissions: { all: true },
+    unsafe: { all: true },
+  });
+  assert.ok(all.args.includes("--share-net"), "all keeps the host's network");
   const ro = plan.args.indexOf(plan.snapshot.dir);
   assert.equal(plan.args[ro - 1], "--ro-bind", "the snapshot is mounted read-only");
 });

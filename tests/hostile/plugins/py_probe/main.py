@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 
 NONCE = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--plugbox-nonce=")), None)
 refuse_to_die = False
@@ -38,6 +39,14 @@ def attempt(what):
             with socket.create_connection((host, int(port)), timeout=3) as conn:
                 conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
                 return "connected: " + conn.recv(200).decode(errors="replace")
+        if kind in ("http", "tunnel"):  # through the proxy the environment names, as HTTP clients do
+            proxy = urllib.parse.urlsplit(os.environ.get("http_proxy", "http://127.0.0.1:3128"))
+            with socket.create_connection((proxy.hostname, proxy.port), timeout=3) as conn:
+                if kind == "http":  # a plain http request in absolute form
+                    conn.sendall(f"GET {arg} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                    return "fetched: " + conn.recv(200).decode(errors="replace").split("\r\n\r\n")[-1]
+                conn.sendall(f"CONNECT {arg} HTTP/1.1\r\nHost: {arg}\r\n\r\n".encode())
+                return "proxy said: " + conn.recv(200).decode(errors="replace").split("\r\n")[0]
         if kind == "run":
             return "ran: " + subprocess.run([arg], capture_output=True, timeout=5).stdout.decode()
         if kind == "alloc":

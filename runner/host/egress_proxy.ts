@@ -1,0 +1,235 @@
+/**
+ * The host side of filtered egress: one proxy per plugin start, reachable
+ * only from that plugin's sandbox (a Unix socket in a folder only the host
+ * can enter, or under Landlock a loopback port that wants the start's
+ * credential). It speaks the HTTP proxy protocol: `CONNECT host:port` for
+ * tunnels (https, and the relay's plain TCP and TLS) and absolute-form
+ * requests for plain http. For each it checks the destination against the
+ * granted `host:port` pairs, resolves the name itself, refuses private,
+ * loopback, link-local, metadata and the host's own addresses unless
+ * acknowledged, connects to the one address it checked (so a second answer
+ * cannot change it), and logs the connection or the refusal.
+ * @module
+ */
+
+import type { EgressPlan } from "../sandbox/mod.ts";
+import { neutralize } from "../wire/mod.ts";
+import {
+  checkDestination,
+  type EgressResolver,
+  ownAddresses,
+  systemResolve,
+  withDeadline,
+} from "./egress_check.ts";
+import { type EgressEntry, EgressLog } from "./egress_log.ts";
+import { parseProxyRequest } from "./egress_request.ts";
+
+/** Options for {@linkcode EgressProxy}. */
+export interface EgressProxyOptions {
+  /** The plugin's name, for the log. */
+  plugin: string;
+  /** Resolves names; the addresses it gives are checked like any other. */
+  resolve?: EgressResolver;
+  /** Told about every entry as it is logged. */
+  onEntry?: (entry: EgressEntry) => void;
+  /**
+   * Connections open at once; more are refused.
+   * @default {64}
+   */
+  maxConnections?: number;
+}
+
+const HEAD_LIMIT = 16 * 1024;
+const HEAD_DEADLINE_MS = 10_000;
+const CONNECT_DEADLINE_MS = 10_000;
+
+const neutralizeHost = (host: string) => neutralize(host, 255);
+
+function close(...conns: (Deno.Conn | undefined)[]): void {
+  for (const conn of conns) {
+    try {
+      conn?.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/**
+ * One plugin's egress proxy.
+ *
+ * @example
+ * ```ts ignore
+ * const proxy = new EgressProxy(plan.egress!, { plugin: "fetcher" });
+ * // ... the plugin runs ...
+ * console.log(proxy.log.entries());
+ * await proxy.close();
+ * ```
+ */
+export class EgressProxy {
+  /** Every connection and refusal, bounded. */
+  readonly log: EgressLog;
+  #plan: EgressPlan;
+  #listener: Deno.Listener;
+  #resolve: EgressResolver;
+  #own: Set<string>;
+  #open = new Set<Deno.Conn>();
+  #max: number;
+  #serving: Promise<void>;
+  #plugin: string;
+
+  /** Listens at once (a Unix socket or a loopback port, as the plan says). */
+  constructor(plan: EgressPlan, options: EgressProxyOptions) {
+    this.#plan = plan;
+    this.#plugin = options.plugin;
+    this.log = new EgressLog(options.onEntry);
+    this.#resolve = options.resolve ?? systemResolve;
+    this.#max = options.maxConnections ?? 64;
+    this.#own = plan.privateNetwork ? new Set() : ownAddresses();
+    if (plan.mode === "relay") {
+      const dir = plan.socket!.replace(/\/[^/]+$/, "");
+      Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      Deno.chmodSync(dir, 0o700);
+      try {
+        Deno.removeSync(plan.socket!);
+      } catch {
+        // not there
+      }
+      this.#listener = Deno.listen({ transport: "unix", path: plan.socket! });
+    } else {
+      try {
+        this.#listener = Deno.listen({ hostname: "127.0.0.1", port: plan.port! });
+      } catch (error) {
+        if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+        throw new Error(
+          `Cannot start plugin "${options.plugin}": the egress proxy's port 127.0.0.1:${plan.port} ` +
+            `was taken after the plan chose it; start it again (a new plan chooses a new port)`,
+          { cause: error },
+        );
+      }
+    }
+    this.#serving = this.#accept();
+  }
+
+  async #accept(): Promise<void> {
+    try {
+      for await (const conn of this.#listener) {
+        if (this.#open.size >= this.#max) {
+          this.#refuseEarly(conn, `more than ${this.#max} connections at once`);
+          continue;
+        }
+        this.#open.add(conn);
+        this.#handle(conn).finally(() => this.#open.delete(conn));
+      }
+    } catch {
+      // closed
+    }
+  }
+
+  #refuseEarly(conn: Deno.Conn, reason: string): void {
+    this.log.add({
+      plugin: this.#plugin,
+      method: "",
+      host: "",
+      port: 0,
+      verdict: "refused",
+      reason,
+    });
+    conn.write(new TextEncoder().encode("HTTP/1.1 503 Service Unavailable\r\n\r\n"))
+      .catch(() => {}).finally(() => close(conn));
+  }
+
+  async #handle(conn: Deno.Conn): Promise<void> {
+    let upstream: Deno.Conn | undefined;
+    try {
+      const request = await withDeadline(
+        parseProxyRequest(conn, HEAD_LIMIT, this.#plan.token),
+        HEAD_DEADLINE_MS,
+        "the request head",
+      );
+      if ("refused" in request) {
+        this.log.add({
+          plugin: this.#plugin,
+          method: "",
+          host: "",
+          port: 0,
+          verdict: "refused",
+          reason: request.refused,
+        });
+        return await this.#answer(conn, request.status, request.refused);
+      }
+      const verdict = await checkDestination(request, {
+        plan: this.#plan,
+        resolve: this.#resolve,
+        own: this.#own,
+      });
+      const entry = {
+        plugin: this.#plugin,
+        method: request.method,
+        host: neutralizeHost(request.host),
+        port: request.port,
+      };
+      if ("refused" in verdict) {
+        this.log.add({
+          ...entry,
+          verdict: "refused",
+          reason: verdict.refused,
+          address: verdict.address,
+        });
+        return await this.#answer(conn, 403, verdict.refused);
+      }
+      upstream = await withDeadline(
+        Deno.connect({ hostname: verdict.address, port: request.port }),
+        CONNECT_DEADLINE_MS,
+        "the connection",
+      ).catch((error) => {
+        this.log.add({
+          ...entry,
+          verdict: "refused",
+          address: verdict.address,
+          reason: `cannot connect: ${error.message}`,
+        });
+        return undefined;
+      });
+      if (!upstream) return await this.#answer(conn, 502, "cannot connect");
+      this.log.add({ ...entry, verdict: "allowed", address: verdict.address });
+      if (request.method === "CONNECT") {
+        await conn.write(new TextEncoder().encode("HTTP/1.1 200 Connection Established\r\n\r\n"));
+      }
+      if (request.forward.length) await upstream.write(request.forward);
+      await Promise.all([
+        conn.readable.pipeTo(upstream.writable).catch(() => {}),
+        upstream.readable.pipeTo(conn.writable).catch(() => {}),
+      ]);
+    } catch {
+      // the plugin went away, or the head never came
+    } finally {
+      close(conn, upstream);
+    }
+  }
+
+  async #answer(conn: Deno.Conn, status: number, reason: string): Promise<void> {
+    const body = `plugbox refused this connection: ${reason}\n`;
+    await conn.write(new TextEncoder().encode(
+      `HTTP/1.1 ${status} ${status === 407 ? "Proxy Authentication Required" : "Forbidden"}\r\n` +
+        `content-type: text/plain\r\ncontent-length: ${new TextEncoder().encode(body).length}\r\n` +
+        `connection: close\r\n\r\n${body}`,
+    )).catch(() => {});
+  }
+
+  /** Stops listening, ends every open connection and removes the socket. */
+  async close(): Promise<void> {
+    try {
+      this.#listener.close();
+    } catch {
+      // already closed
+    }
+    for (const conn of this.#open) close(conn);
+    await this.#serving;
+    if (this.#plan.mode === "relay") {
+      await Deno.remove(this.#plan.socket!.replace(/\/[^/]+$/, ""), { recursive: true }).catch(
+        () => {},
+      );
+    }
+  }
+}

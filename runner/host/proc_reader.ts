@@ -1,0 +1,120 @@
+/**
+ * The host's view of a plugin's processes, through a small POSIX shell it
+ * keeps open: Deno 2.9.6 lets a program read `/proc` only with
+ * `--allow-all`, and plugbox asks its hosts for no such thing (`sh` is
+ * already in their `--allow-run`). The shell answers one request per line:
+ * the CPU time of every process in a tree (from each process's `stat`, its
+ * children from every thread's `children`), or a signal to some of them.
+ * @module
+ */
+
+// Requests: "tree PID" (answer: "pid ticks pid ticks ..."), "stop PIDS", "cont PIDS" (answer: "").
+// Ticks are utime + stime + cutime + cstime; at most 4096 processes are walked.
+const SCRIPT = `
+while read -r cmd args; do
+  case "$cmd" in
+    tree)
+      todo="$args"; out=""; n=0
+      while [ -n "$todo" ] && [ "$n" -lt 4096 ]; do
+        set -- $todo; [ "$#" -gt 0 ] || break
+        p="$1"; shift; todo="$*"; n=$((n + 1))
+        line=""
+        { read -r line < "/proc/$p/stat"; } 2>/dev/null || continue
+        set -- \${line##*) }
+        out="$out $p $((\${12} + \${13} + \${14} + \${15}))"
+        for f in /proc/$p/task/*/children; do
+          kids=""; { read -r kids < "$f"; } 2>/dev/null; todo="$todo $kids"
+        done
+      done
+      echo "$out";;
+    stop) kill -STOP $args 2>/dev/null; echo;;
+    cont) kill -CONT $args 2>/dev/null; echo;;
+    *) echo;;
+  esac
+done
+`;
+
+/** Clock ticks per second in `/proc/<pid>/stat` (USER_HZ, 100 on Linux). */
+const TICK_MS = 10;
+
+/**
+ * One shell answering questions about processes, one at a time.
+ *
+ * @example
+ * ```ts ignore
+ * await using reader = new ProcReader("/usr/bin/sh");
+ * const cpu = await reader.tree(pid); // Map of pid to CPU ms
+ * ```
+ */
+export class ProcReader implements AsyncDisposable {
+  #child: Deno.ChildProcess;
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #lines: ReadableStreamDefaultReader<string>;
+  #buffered = "";
+  #queue: Promise<unknown> = Promise.resolve();
+
+  /** Starts the shell (`sh`, by its path). */
+  constructor(sh: string) {
+    this.#child = new Deno.Command(sh, {
+      args: ["-c", SCRIPT],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+      clearEnv: true,
+      env: { PATH: "/usr/bin:/bin" },
+    }).spawn();
+    this.#writer = this.#child.stdin.getWriter();
+    this.#lines = this.#child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  }
+
+  async #line(): Promise<string> {
+    while (!this.#buffered.includes("\n")) {
+      const { value, done } = await this.#lines.read();
+      if (done) throw new Error("the process reader ended");
+      this.#buffered += value;
+      if (this.#buffered.length > 1 << 20) throw new Error("the process reader said too much");
+    }
+    const end = this.#buffered.indexOf("\n");
+    const line = this.#buffered.slice(0, end);
+    this.#buffered = this.#buffered.slice(end + 1);
+    return line;
+  }
+
+  #ask(request: string): Promise<string> {
+    const answer = this.#queue.then(async () => {
+      await this.#writer.write(new TextEncoder().encode(request + "\n"));
+      return await this.#line();
+    });
+    this.#queue = answer.catch(() => {});
+    return answer;
+  }
+
+  /** CPU time, in ms, of every live process in the tree rooted at `root`. */
+  async tree(root: number): Promise<Map<number, number>> {
+    const words = (await this.#ask(`tree ${Math.trunc(root)}`)).trim().split(/\s+/);
+    const found = new Map<number, number>();
+    for (let i = 0; i + 1 < words.length; i += 2) {
+      found.set(Number(words[i]), Number(words[i + 1]) * TICK_MS);
+    }
+    return found;
+  }
+
+  /** Sends SIGSTOP or SIGCONT to `pids` (gone ones are skipped). */
+  async signal(pids: number[], signal: "SIGSTOP" | "SIGCONT"): Promise<void> {
+    if (pids.length === 0) return;
+    const verb = signal === "SIGSTOP" ? "stop" : "cont";
+    await this.#ask(`${verb} ${pids.map((p) => Math.trunc(p)).join(" ")}`);
+  }
+
+  /** Ends the shell. */
+  async close(): Promise<void> {
+    await this.#writer.close().catch(() => {});
+    await this.#lines.cancel().catch(() => {});
+    await this.#child.status;
+  }
+
+  /** Same as {@linkcode ProcReader.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

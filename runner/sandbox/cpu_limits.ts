@@ -1,0 +1,207 @@
+/**
+ * CPU budgets, as planned before a start: a rate (a share of one core) and a
+ * total of CPU time for the process's lifetime. The rate is held by the
+ * kernel where plugbox may make a CPU cgroup (cgroup v1's `cpu` controller
+ * when the host may write it, as root; cgroup v2's `cpu.max` where the host's
+ * own cgroup delegates it), else by the host's watchdog, which pauses the
+ * plugin's processes (SIGSTOP, SIGCONT) to keep their average at the share.
+ * The total is counted by the watchdog (every process of the plugin's tree)
+ * and backed by `RLIMIT_CPU`. The cgroup is made and joined by the plugin's
+ * prologue (`sh`), and found here through `sh` too: Deno 2.9.6 reads and
+ * writes `/proc` and `/sys` only with `--allow-all`.
+ * @module
+ */
+
+import { join } from "node:path";
+import { rethrowHostPermission, runCaptured } from "./exec.ts";
+
+/**
+ * A plugin's CPU budget.
+ *
+ * @example
+ * ```ts ignore
+ * import { startPlugin } from "@plugbox/plugbox";
+ * import { Greeter } from "./plugins/hello/contract.ts";
+ *
+ * await using plugin = await startPlugin("./plugins/hello/main.ts", {
+ *   contracts: [Greeter],
+ *   cpu: { share: 0.5, totalMs: 60_000 }, // half a core; one minute of CPU in all
+ * });
+ * ```
+ */
+export interface CpuLimits {
+  /**
+   * The share of one core the plugin's processes may use together, on
+   * average (0.5 is half a core, 2 two cores).
+   * @default {1}
+   */
+  share?: number;
+  /**
+   * CPU time, in ms, the plugin's processes may use in their lifetime
+   * (all threads, all processes); beyond it the plugin is killed and exits
+   * with reason `"cpu-limit"`. A restart starts a new budget.
+   * @default {no limit}
+   */
+  totalMs?: number;
+}
+
+/**
+ * How a start's CPU budget is held.
+ *
+ * @example
+ * ```ts ignore
+ * import { previewStart } from "@plugbox/plugbox";
+ * const plan = await previewStart("./plugins/hello/main.ts", { cpu: { share: 0.5 } });
+ * console.log(plan.cpu.rate); // "cgroup-v1", "cgroup-v2", "watchdog" or "none"
+ * ```
+ */
+export interface CpuPlan {
+  /** The share of one core (see {@linkcode CpuLimits.share}). */
+  share: number;
+  /** The lifetime total, in ms (see {@linkcode CpuLimits.totalMs}). */
+  totalMs?: number;
+  /** Who holds the rate: a kernel cgroup, plugbox's watchdog, or nobody (no `sh` here). */
+  rate: "cgroup-v1" | "cgroup-v2" | "watchdog" | "none";
+  /** The plugin's own cgroup, made and joined by its prologue, removed after it exits. */
+  cgroup?: { dir: string; version: 1 | 2; quotaUs: number; periodUs: number };
+  /** RLIMIT_CPU in seconds: a kernel backstop a little past the total. */
+  rlimitSeconds?: number;
+  /** The shell the watchdog reads `/proc` through. */
+  sh?: string;
+}
+
+/** The scheduler period plugbox uses for cgroup quotas, in microseconds. */
+export const CPU_PERIOD_US = 100_000;
+
+/** A CPU controller plugbox could make cgroups under. */
+export interface CpuController {
+  version: 1 | 2;
+  /** The folder plugbox makes its cgroups in. */
+  base: string;
+}
+
+/** Where the CPU controller is mounted and this process's cgroup in it (v1 first). */
+export function cpuControllers(mountinfo: string, own: string): CpuController[] {
+  const found: CpuController[] = [];
+  for (const line of mountinfo.split("\n")) {
+    const [left, right] = line.split(" - ");
+    if (!right) continue;
+    const [fstype, , superOptions = ""] = right.split(" ");
+    const mount = left.split(" ")[4];
+    if (fstype === "cgroup" && superOptions.split(",").includes("cpu")) {
+      for (const m of own.matchAll(/^\d+:([^:]*):(.*)$/gm)) {
+        if (m[1].split(",").includes("cpu")) {
+          found.unshift({ version: 1, base: join(mount, m[2], "plugbox") });
+        }
+      }
+    }
+    const v2 = /^0::(.*)$/m.exec(own)?.[1];
+    if (fstype === "cgroup2" && v2 !== undefined) found.push({ version: 2, base: join(mount, v2) });
+  }
+  return found;
+}
+
+// Prints this process's mounts and cgroups (a child of the host: the host's own).
+const SHOW = `while IFS= read -r l; do echo "$l"; done < /proc/self/mountinfo; echo ===
+while IFS= read -r l; do echo "$l"; done < /proc/self/cgroup`;
+
+// Makes a trial cgroup with a quota in $1 (version $2) and removes it, then removes empty
+// cgroups left by hosts that died. Succeeds only if the quota could be written.
+const TRY = `d="$1/plugbox-probe-$$"; mkdir -p "$d" || exit 1
+if [ "$2" = 1 ]; then echo 100000 > "$d/cpu.cfs_period_us" && echo 1000 > "$d/cpu.cfs_quota_us"
+else echo "1000 100000" > "$d/cpu.max"; fi; ok=$?
+rmdir "$d"
+for old in "$1"/plugbox-*; do [ -d "$old" ] && rmdir "$old" 2>/dev/null; done
+exit $ok`;
+
+async function sh(shell: string, script: string, args: string[] = []) {
+  return await runCaptured(shell, ["-c", script, "plugbox", ...args], {
+    timeoutMs: 10_000,
+    env: { PATH: "/usr/bin:/bin" },
+  }).catch((error) => {
+    rethrowHostPermission(error);
+    return undefined;
+  });
+}
+
+const controllers = new Map<string, Promise<CpuController | undefined>>();
+
+/** The CPU controller plugbox may make cgroups in here, tried for real once per host process. */
+function findController(shell: string): Promise<CpuController | undefined> {
+  let found = controllers.get(shell);
+  if (!found) {
+    found = (async () => {
+      if (Deno.build.os !== "linux") return undefined;
+      const shown = await sh(shell, SHOW);
+      if (!shown?.success) return undefined;
+      const [mountinfo, own = ""] = shown.stdout.split("===\n");
+      for (const candidate of cpuControllers(mountinfo, own)) {
+        const tried = await sh(shell, TRY, [candidate.base, String(candidate.version)]);
+        if (tried?.success) return candidate;
+      }
+      return undefined;
+    })();
+    found.catch(() => controllers.delete(shell));
+    controllers.set(shell, found);
+  }
+  return found;
+}
+
+function checkLimits(cpu: CpuLimits | undefined): { share: number; totalMs?: number } {
+  const share = cpu?.share ?? 1;
+  if (typeof share !== "number" || !(share >= 0.01 && share <= 1024)) {
+    throw new TypeError(
+      `Cannot start plugin: "cpu.share" must be from 0.01 to 1024 cores, got ${share}`,
+    );
+  }
+  const total = cpu?.totalMs;
+  if (total !== undefined && !(Number.isSafeInteger(total) && total >= 10 && total <= 2 ** 40)) {
+    throw new TypeError(
+      `Cannot start plugin: "cpu.totalMs" must be a whole number of ms from 10, got ${total}`,
+    );
+  }
+  return { share, totalMs: total };
+}
+
+/**
+ * Plans a start's CPU budget: validates it and finds who can hold the rate.
+ * Without `sh` neither a cgroup nor the watchdog can: the plan says so, and
+ * only `RLIMIT_CPU` holds a total (per process).
+ */
+export async function planCpu(
+  cpu: CpuLimits | undefined,
+  id: string,
+  notes: string[],
+  shell: string | undefined,
+): Promise<CpuPlan> {
+  const { share, totalMs } = checkLimits(cpu);
+  const rlimitSeconds = totalMs === undefined ? undefined : Math.ceil(totalMs / 1000) + 2;
+  if (!shell) {
+    notes.push(`missing hardening: no CPU share or total held (sh was not found)`);
+    return { share, totalMs, rate: "none", rlimitSeconds };
+  }
+  const found = await findController(shell);
+  const quotaUs = Math.max(1000, Math.round(share * CPU_PERIOD_US));
+  const cgroup = found && {
+    dir: join(found.base, `plugbox-${id}`),
+    version: found.version,
+    quotaUs,
+    periodUs: CPU_PERIOD_US,
+  };
+  const rate = found ? (found.version === 1 ? "cgroup-v1" : "cgroup-v2") : "watchdog";
+  notes.push(
+    found
+      ? `cpu: ${share} core(s) held by a cgroup (v${found.version} cpu controller)`
+      : `cpu: ${share} core(s) held by plugbox's watchdog (no writable CPU cgroup here)`,
+  );
+  return { share, totalMs, rate, cgroup, rlimitSeconds, sh: shell };
+}
+
+/** Removes the plugin's cgroup once its processes are gone (the kernel may still be emptying it). */
+export async function removeCgroup(plan: CpuPlan): Promise<void> {
+  if (!plan.cgroup || !plan.sh) return;
+  const script = `for i in 1 2 3 4 5 6 7 8 9 10; do
+  [ -d "$1" ] || exit 0; rmdir "$1" 2>/dev/null && exit 0; sleep 0.05
+done; exit 1`;
+  await sh(plan.sh, script, [plan.cgroup.dir]);
+}

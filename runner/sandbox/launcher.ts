@@ -1,0 +1,171 @@
+/**
+ * plugbox's own helper scripts (the launcher and the egress relay) as the
+ * layers run them: written once into a runner-owned cache folder, by a hash
+ * of their text, read-only; and the exact `deno run` command lines that run
+ * them, with the narrowest permissions each needs.
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { rethrowHostPermission, runCaptured } from "./exec.ts";
+import { relayMain } from "./egress_relay.ts";
+import { sharedLibraries } from "./isolation.ts";
+import { launcherMain, type LauncherSpec } from "./launcher_script.ts";
+import type { SeccompArch } from "./seccomp.ts";
+
+/** The written scripts. */
+export interface LauncherFiles {
+  /** Their folder (mounted read-only under bubblewrap). */
+  dir: string;
+  launcher: string;
+  relay: string;
+}
+
+/** The script files, by name: each function's own text, called once. */
+function scripts(): Record<string, string> {
+  return {
+    "launcher.js": `// plugbox launcher (generated)\n(${String(launcherMain)})();\n`,
+    "relay.js": `// plugbox egress relay (generated)\n(${String(relayMain)})();\n`,
+  };
+}
+
+const memo = new Map<string, Promise<LauncherFiles>>();
+
+/** Writes the scripts into `<cacheDir>/launcher/<hash>/` once, read-only; returns their paths. */
+export function ensureLauncher(cacheDir: string): Promise<LauncherFiles> {
+  let found = memo.get(cacheDir);
+  if (!found) {
+    found = write(cacheDir);
+    found.catch(() => memo.delete(cacheDir));
+    memo.set(cacheDir, found);
+  }
+  return found;
+}
+
+async function write(cacheDir: string): Promise<LauncherFiles> {
+  const files = scripts();
+  const hash = createHash("sha256");
+  for (const [name, text] of Object.entries(files)) hash.update(`${name}\0${text}\0`);
+  const dir = join(cacheDir, "launcher", hash.digest("hex").slice(0, 24));
+  const paths = { dir, launcher: join(dir, "launcher.js"), relay: join(dir, "relay.js") };
+  const same = async () => {
+    for (const [name, text] of Object.entries(files)) {
+      if (await Deno.readTextFile(join(dir, name)).catch(() => undefined) !== text) return false;
+    }
+    return true;
+  };
+  if (await same()) return paths;
+  await Deno.mkdir(join(cacheDir, "launcher"), { recursive: true });
+  if (await Deno.lstat(dir).then(() => true, () => false)) {
+    await Deno.rename(dir, `${dir}.damaged-${crypto.randomUUID()}`); // never trusted
+  }
+  const temp = await Deno.makeTempDir({ dir: join(cacheDir, "launcher"), prefix: ".build-" });
+  try {
+    for (const [name, text] of Object.entries(files)) {
+      await Deno.writeTextFile(join(temp, name), text);
+      await Deno.chmod(join(temp, name), 0o444);
+    }
+    await Deno.rename(temp, dir).catch(async (error) => {
+      if (!(await same())) throw error;
+    });
+  } finally {
+    await Deno.remove(temp, { recursive: true }).catch(() => {});
+  }
+  return paths;
+}
+
+/** Flags every helper script runs with: no config, lock, remote code, npm or prompt. */
+const HARDENED = ["run", "--no-config", "--no-lock", "--no-remote", "--no-npm", "--no-prompt"];
+
+/** System call numbers the launcher needs, per architecture. */
+const NUMBERS: Record<SeccompArch, LauncherSpec["nr"]> = {
+  x86_64: { prctl: 157, seccomp: 317, capset: 126, prlimit64: 302 },
+  aarch64: { prctl: 167, seccomp: 277, capset: 91, prlimit64: 261 },
+};
+
+/** The C library Deno loads (the launcher calls it through FFI). */
+export async function libcOf(deno: string): Promise<string | undefined> {
+  return (await sharedLibraries(deno)).find((path) => /\/libc\.so(\.\d+)*$/.test(path));
+}
+
+/**
+ * The command line that runs the launcher: Deno with FFI for libc only,
+ * the environment (to pass it on) and, when it starts the relay, Deno.
+ */
+export function launcherArgs(
+  deno: string,
+  files: LauncherFiles,
+  spec: Omit<LauncherSpec, "nr">,
+  arch: SeccompArch,
+): string[] {
+  const full: LauncherSpec = { ...spec, nr: NUMBERS[arch] };
+  return [
+    deno,
+    ...HARDENED,
+    "--no-code-cache",
+    "--allow-ffi", // FFI pointers need it unscoped; the script opens only `libc`
+    "--allow-env",
+    ...(spec.relay ? [`--allow-run=${spec.relay.program}`] : []),
+    files.launcher,
+    JSON.stringify(full),
+  ];
+}
+
+/** The command line that runs the relay: listening on its ports, and the proxy's socket. */
+export function relayArgs(files: LauncherFiles, spec: import("./egress_relay.ts").RelaySpec) {
+  const listens = [spec.proxy, ...spec.forwards].map((l) =>
+    l.hostname.includes(":") ? `[${l.hostname}]:${l.port}` : `${l.hostname}:${l.port}`
+  );
+  return [
+    ...HARDENED,
+    "--no-code-cache",
+    `--allow-net=${[...listens, `unix:${spec.socket}`].join(",")}`,
+    `--allow-read=${spec.socket}`,
+    `--allow-write=${spec.socket}`,
+    files.relay,
+    JSON.stringify(spec),
+  ];
+}
+
+const abis = new Map<string, Promise<number>>();
+
+/**
+ * The Landlock ABI this kernel offers, 0 when none, asked through the
+ * launcher itself (once per host process and Deno binary).
+ */
+export function landlockAbi(
+  deno: string,
+  cacheDir: string,
+  arch: SeccompArch,
+  sh: string,
+): Promise<number> {
+  const key = `${deno}\0${cacheDir}`;
+  let found = abis.get(key);
+  if (!found) {
+    found = (async () => {
+      const libc = await libcOf(deno);
+      if (!libc) return 0;
+      const files = await ensureLauncher(cacheDir);
+      const spec = { mode: "probe" as const, libc, keepEnv: [] };
+      // Through sh, as a plugin's launcher starts: a host's --allow-run names `deno`, not its real path.
+      const args = ["-c", 'exec "$@"', "plugbox", ...launcherArgs(deno, files, spec, arch)];
+      const probe = await runCaptured(sh, args, {
+        timeoutMs: 15_000,
+        env: {
+          NO_COLOR: "1",
+          DENO_NO_UPDATE_CHECK: "1",
+          DENO_DIR: join(cacheDir, "launcher", "deno_dir"),
+        },
+      }).catch((error) => {
+        rethrowHostPermission(error);
+        return undefined;
+      });
+      const abi = probe?.success ? JSON.parse(probe.stdout).landlockAbi : 0;
+      return Number.isInteger(abi) ? abi : 0;
+    })();
+    found.catch(() => abis.delete(key));
+    abis.set(key, found);
+  }
+  return found;
+}

@@ -1,0 +1,171 @@
+/**
+ * The command prefix each isolation layer puts before a plugin's program:
+ * the prologue (CPU cgroup, seccomp filter, launcher's Deno dir), the
+ * memory and CPU-time limits, and then bubblewrap (with the seccomp filter,
+ * and for a net grant its own network namespace, the egress relay and
+ * plugbox's launcher), or plugbox's launcher with Landlock and seccomp, or
+ * Deno's permissions alone (a new session and death with the host).
+ * @module
+ */
+
+import { join } from "node:path";
+import type { CpuPlan } from "./cpu_limits.ts";
+import { type EgressSetup, SANDBOX_SOCKET } from "./egress.ts";
+import {
+  bwrapArgs,
+  denoPrefix,
+  type HostTools,
+  type IsolationLayer,
+  type MountPlan,
+  osPrefix,
+  sharedLibraries,
+  type WrapOptions,
+} from "./isolation.ts";
+import { launcherArgs, type LauncherFiles, relayArgs } from "./launcher.ts";
+import type { LauncherSpec } from "./launcher_script.ts";
+import { prologue } from "./prologue.ts";
+import { type SeccompArch, seccompProgram } from "./seccomp.ts";
+
+/** The lowest Landlock ABI the Landlock layer runs on: filesystem and TCP-port rules. */
+export const LANDLOCK_MIN_ABI = 4;
+
+/** Where the launcher and relay keep their Deno dir inside bubblewrap (its private /tmp). */
+const SANDBOX_LAUNCHER_DIR = "/tmp/.plugbox-launcher";
+
+/** Address space plugbox's own Deno scripts (launcher, relay) need, in bytes. */
+const HELPER_DATA_BYTES = 1024 * 1024 * 1024;
+
+/** In the Landlock layer's seccomp program, stands for the plugin's pid (set by the launcher). */
+const PID_PLACEHOLDER = 0x7ffffff0;
+
+/** What the OS layers found about this machine at prepare time. */
+export interface LayerSupport {
+  arch?: SeccompArch;
+  /** The seccomp filter for bubblewrap, in the cache. */
+  seccompFile?: string;
+  /** The Landlock ABI (Landlock layer only). */
+  landlockAbi?: number;
+  launcher?: LauncherFiles;
+  libc?: string;
+}
+
+/** Everything a prefix is built from. */
+export interface LayerContext {
+  layer: IsolationLayer;
+  tools: HostTools;
+  support: LayerSupport;
+  deno: string;
+  cache: string;
+  /** The plugin's own Deno dir, set back for it after the launcher (a command plugin has none). */
+  denoDir?: string;
+  /** The names of the plugin's environment (the launcher passes on only these). */
+  envNames: string[];
+  limits: WrapOptions;
+  egress?: EgressSetup;
+  cpu?: CpuPlan;
+}
+
+function base64(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes));
+}
+
+/** The command prefix for `mounts` under the context's layer (everything before the program). */
+export async function layerPrefix(ctx: LayerContext, mounts: MountPlan): Promise<string[]> {
+  if (ctx.layer === "os") return await bubblewrapPrefix(ctx, mounts);
+  if (ctx.layer === "landlock") return await landlockPrefix(ctx, mounts);
+  return [
+    ...prologue(ctx.tools.sh, { cgroup: ctx.cpu?.cgroup }),
+    ...denoPrefix(ctx.tools, limitsOf(ctx)),
+  ];
+}
+
+function limitsOf(ctx: LayerContext): WrapOptions {
+  return { ...ctx.limits, cpuSeconds: ctx.cpu?.rlimitSeconds };
+}
+
+/** What the launcher sets back after its own start: the plugin's Deno dir, or none. */
+function restore(ctx: LayerContext): Record<string, string | null> {
+  return { DENO_DIR: ctx.denoDir ?? null };
+}
+
+/** bubblewrap, with the seccomp filter; for a net grant, the relay started by the launcher. */
+async function bubblewrapPrefix(ctx: LayerContext, mounts: MountPlan): Promise<string[]> {
+  const limits = limitsOf(ctx);
+  // bubblewrap reads the filter from a descriptor the prologue opens: no sh, no filter (noted).
+  const seccompFile = ctx.tools.sh ? ctx.support.seccompFile : undefined;
+  const inside: MountPlan = { ...mounts, seccomp: seccompFile !== undefined };
+  const launcher = ctx.egress?.relay ? withRelay(ctx, inside) : [];
+  // With the relay, Deno runs first: the launcher sets the plugin's own limit before the exec.
+  const outer = launcher.length
+    ? { ...limits, dataLimitBytes: Math.max(limits.dataLimitBytes, HELPER_DATA_BYTES) }
+    : limits;
+  return [
+    ...prologue(ctx.tools.sh, { cgroup: ctx.cpu?.cgroup, seccompFile }),
+    ...osPrefix(ctx.tools, await bwrapArgs(inside), outer),
+    ...launcher,
+  ];
+}
+
+/** Adds the egress relay's mounts to `inside`; returns the launcher that starts it. */
+function withRelay(ctx: LayerContext, inside: MountPlan): string[] {
+  const { egress, support } = ctx;
+  const files = egress!.files!;
+  inside.files = [
+    { source: files.hosts, target: "/etc/hosts" },
+    { source: files.nsswitch, target: "/etc/nsswitch.conf" },
+  ];
+  inside.sockets = [{ source: egress!.plan.socket!, target: SANDBOX_SOCKET }];
+  inside.runtime = [...(inside.runtime ?? []), support.launcher!.dir];
+  if (!inside.programs.includes(ctx.deno)) inside.programs = [...inside.programs, ctx.deno];
+  inside.setEnv = { DENO_DIR: SANDBOX_LAUNCHER_DIR };
+  // The relay binds the grants' ports (443 included); the launcher drops it before the plugin runs.
+  inside.capabilities = ["CAP_NET_BIND_SERVICE"];
+  const env = { DENO_DIR: SANDBOX_LAUNCHER_DIR, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" };
+  const spec: Omit<LauncherSpec, "nr"> = {
+    mode: "launch",
+    libc: support.libc!,
+    setEnv: restore(ctx),
+    keepEnv: ctx.envNames,
+    dataLimitBytes: ctx.limits.dataLimitBytes,
+    relay: { program: ctx.deno, args: relayArgs(support.launcher!, egress!.relay!), env },
+  };
+  return launcherArgs(ctx.deno, support.launcher!, spec, support.arch!);
+}
+
+/** Landlock: the launcher confines itself, then becomes the plugin. */
+async function landlockPrefix(ctx: LayerContext, mounts: MountPlan): Promise<string[]> {
+  const { support } = ctx;
+  const libraries = (await Promise.all(mounts.programs.map(sharedLibraries))).flat();
+  const port = ctx.egress?.plan.port;
+  const scoped = support.landlockAbi! >= 6; // else the filter keeps signals to the plugin itself
+  const program = seccompProgram(support.arch!, {
+    landlock: true,
+    signalsOnlyTo: scoped ? undefined : PID_PLACEHOLDER,
+  });
+  const readable = [
+    ...mounts.programs,
+    ...libraries,
+    ...(mounts.runtime ?? []),
+    ...mounts.readOnly,
+  ];
+  const spec: Omit<LauncherSpec, "nr"> = {
+    mode: "launch",
+    libc: support.libc!,
+    setEnv: restore(ctx),
+    keepEnv: ctx.envNames,
+    landlock: {
+      minAbi: LANDLOCK_MIN_ABI,
+      readOnly: [...new Set(readable), "/proc/self"],
+      readWrite: mounts.readWrite,
+      connectPorts: port === undefined ? [] : [port],
+    },
+    seccomp: base64(program),
+    pidPlaceholder: scoped ? undefined : PID_PLACEHOLDER,
+  };
+  const launcherDenoDir = join(ctx.cache, "launcher", "deno_dir");
+  return [
+    ...prologue(ctx.tools.sh, { cgroup: ctx.cpu?.cgroup, launcherDenoDir }),
+    ...denoPrefix(ctx.tools, limitsOf(ctx)),
+    ...launcherArgs(ctx.deno, support.launcher!, spec, support.arch!),
+  ];
+}

@@ -1,0 +1,237 @@
+/**
+ * The seccomp filter both OS layers install: a classic BPF program, built
+ * here in TypeScript, that refuses the system calls no plugin needs
+ * (namespaces, ptrace and reading other processes' memory, keyrings, bpf,
+ * perf, mounts, modules, kexec, reboot, swap, raw I/O ports, userfaultfd,
+ * io_uring, clock and quota changes, file handles) and the arguments that
+ * reach outside the sandbox or raise privileges (set-UID and set-GID modes,
+ * priorities and limits of other processes, socket families plugbox does not
+ * know). System calls newer than the tables are refused too, so a kernel
+ * that grows cannot widen what a plugin gets. Numbers come from the kernel's
+ * `unistd_64.h` (x86_64) and `asm-generic/unistd.h` (aarch64).
+ * @module
+ */
+
+/** Architectures the filter knows; elsewhere the OS layers run without it (and say so). */
+export type SeccompArch = "x86_64" | "aarch64";
+
+/** How strict the socket rules are. */
+export interface SeccompOptions {
+  /**
+   * The Landlock layer: no network namespace holds the plugin, so IPv4 and
+   * IPv6 sockets may only be TCP (which Landlock limits by port), and no
+   * Unix socket may be opened (Landlock cannot tell a socket file's path).
+   */
+  landlock: boolean;
+  /**
+   * Signals may only go to the plugin itself (`pid` or its own process
+   * group): for Landlock before ABI 6, which cannot scope signals.
+   */
+  signalsOnlyTo?: number;
+}
+
+import { AARCH64, type SyscallTable, X86_64 } from "./seccomp_tables.ts";
+
+// BPF opcodes (linux/filter.h) and seccomp return values (linux/seccomp.h).
+const LD_W_ABS = 0x20;
+const JEQ_K = 0x15;
+const JGT_K = 0x25;
+const JSET_K = 0x45;
+const AND_K = 0x54;
+const RET_K = 0x06;
+const ALLOW = 0x7fff0000;
+const KILL_PROCESS = 0x80000000;
+const errno = (n: number) => 0x00050000 | n;
+const EPERM = errno(1);
+const EACCES = errno(13);
+const ENOSYS = errno(38);
+const EAFNOSUPPORT = errno(97);
+
+const NR = 0;
+const ARCH = 4;
+const arg = (i: number) => 16 + 8 * i; // the low 32 bits (little-endian)
+
+// Flags and bits the rules look at.
+const CLONE_NEW = 0x00000080 | 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 |
+  0x10000000 | 0x20000000 | 0x40000000;
+const SET_ID_BITS = 0o6000;
+const O_CREAT_OR_TMPFILE = 0x40 | 0x400000;
+const AF_UNIX = 1;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const AF_NETLINK = 16;
+const SOCK_STREAM = 1;
+const IPPROTO_TCP = 6;
+
+type Instruction = [code: number, jt: number, jf: number, k: number];
+
+/** A block that handles one system call and always returns. */
+type Rule = { nr: number | undefined; body: Instruction[] };
+
+const ret = (value: number): Instruction => [RET_K, 0, 0, value];
+const load = (offset: number): Instruction => [LD_W_ABS, 0, 0, offset];
+
+/** Returns `deny` when the argument has any of `bits`, else allows. */
+function argHasNone(index: number, bits: number, deny = EPERM): Instruction[] {
+  return [load(arg(index)), [JSET_K, 0, 1, bits], ret(deny), ret(ALLOW)];
+}
+
+/** Allows only when every listed argument equals its value. */
+function argsEqual(pairs: [index: number, value: number][]): Instruction[] {
+  const body: Instruction[] = [];
+  pairs.forEach(([index, value], i) => {
+    const left = (pairs.length - i - 1) * 2; // instructions after this check, before ALLOW
+    body.push(load(arg(index)), [JEQ_K, 0, left + 1, value]);
+  });
+  return [...body, ret(ALLOW), ret(EPERM)];
+}
+
+/** open/openat/creat/mknod: no set-UID or set-GID mode on a file it creates. */
+function createMode(modeArg: number, flagsArg?: number): Instruction[] {
+  if (flagsArg === undefined) return argHasNone(modeArg, SET_ID_BITS);
+  return [
+    load(arg(modeArg)),
+    [JSET_K, 0, 3, SET_ID_BITS],
+    load(arg(flagsArg)),
+    [JSET_K, 0, 1, O_CREAT_OR_TMPFILE],
+    ret(EPERM),
+    ret(ALLOW),
+  ];
+}
+
+/** Socket families plugbox knows; the Landlock layer allows only TCP over IP. */
+function socketRule(landlock: boolean): Instruction[] {
+  if (!landlock) {
+    return [
+      load(arg(0)),
+      [JEQ_K, 3, 0, AF_UNIX],
+      [JEQ_K, 2, 0, AF_INET],
+      [JEQ_K, 1, 0, AF_INET6],
+      [JEQ_K, 0, 1, AF_NETLINK],
+      ret(ALLOW),
+      ret(EAFNOSUPPORT),
+    ];
+  }
+  return [
+    load(arg(0)),
+    [JEQ_K, 4, 0, AF_INET],
+    [JEQ_K, 3, 0, AF_INET6],
+    [JEQ_K, 0, 1, AF_NETLINK],
+    ret(ALLOW),
+    ret(EAFNOSUPPORT),
+    load(arg(1)),
+    [AND_K, 0, 0, 0xf],
+    [JEQ_K, 0, 4, SOCK_STREAM],
+    load(arg(2)),
+    [JEQ_K, 1, 0, 0],
+    [JEQ_K, 0, 1, IPPROTO_TCP],
+    ret(ALLOW),
+    ret(EACCES),
+  ];
+}
+
+function rules(t: SyscallTable, options: SeccompOptions): Rule[] {
+  const n = t.nr;
+  const own = options.signalsOnlyTo;
+  const signalRules: Rule[] = own === undefined ? [] : [
+    // kill(pid, sig): itself, or its own process group (0).
+    {
+      nr: n.kill,
+      body: [load(arg(0)), [JEQ_K, 1, 0, own], [JEQ_K, 0, 1, 0], ret(ALLOW), ret(EPERM)],
+    },
+    { nr: n.tgkill, body: argsEqual([[0, own]]) },
+    { nr: n.rt_tgsigqueueinfo, body: argsEqual([[0, own]]) },
+    { nr: n.rt_sigqueueinfo, body: argsEqual([[0, own]]) },
+    { nr: n.tkill, body: [ret(EPERM)] }, // a bare thread id may be anyone's
+    { nr: n.pidfd_send_signal, body: [ret(EPERM)] },
+  ];
+  const all: Rule[] = [
+    ...Object.values(t.refused).map((nr): Rule => ({ nr, body: [ret(EPERM)] })),
+    // clone3 passes its flags in memory, which a filter cannot read: C libraries fall back to clone.
+    { nr: n.clone3, body: [ret(ENOSYS)] },
+    { nr: n.openat2, body: [ret(ENOSYS)] }, // its mode is in memory too
+    { nr: n.clone, body: argHasNone(0, CLONE_NEW) },
+    // Only the query (0xffffffff) and plain Linux personality.
+    {
+      nr: n.personality,
+      body: [load(arg(0)), [JEQ_K, 1, 0, 0xffffffff], [JEQ_K, 0, 1, 0], ret(ALLOW), ret(EPERM)],
+    },
+    // Priorities, limits and memory placement: of itself only (0), never another process.
+    { nr: n.setpriority, body: argsEqual([[0, 0], [1, 0]]) },
+    { nr: n.prlimit64, body: argsEqual([[0, 0]]) },
+    { nr: n.sched_setparam, body: argsEqual([[0, 0]]) },
+    { nr: n.sched_setscheduler, body: argsEqual([[0, 0]]) },
+    { nr: n.sched_setaffinity, body: argsEqual([[0, 0]]) },
+    { nr: n.sched_setattr, body: argsEqual([[0, 0]]) },
+    { nr: n.ioprio_set, body: argsEqual([[0, 1], [1, 0]]) },
+    { nr: n.migrate_pages, body: argsEqual([[0, 0]]) },
+    { nr: n.move_pages, body: argsEqual([[0, 0]]) },
+    { nr: n.socket, body: socketRule(options.landlock) },
+    // No set-UID or set-GID file, however it is made.
+    { nr: n.chmod, body: argHasNone(1, SET_ID_BITS) },
+    { nr: n.fchmod, body: argHasNone(1, SET_ID_BITS) },
+    { nr: n.fchmodat, body: argHasNone(2, SET_ID_BITS) },
+    { nr: n.fchmodat2, body: argHasNone(2, SET_ID_BITS) },
+    { nr: n.creat, body: createMode(1) },
+    { nr: n.mknod, body: createMode(1) },
+    { nr: n.mknodat, body: createMode(2) },
+    { nr: n.open, body: createMode(2, 1) },
+    { nr: n.openat, body: createMode(3, 2) },
+    ...signalRules,
+  ];
+  return all.filter((rule) => rule.nr !== undefined);
+}
+
+/** The instructions of the whole program. */
+export function seccompInstructions(arch: SeccompArch, options: SeccompOptions): Instruction[] {
+  const t = arch === "x86_64" ? X86_64 : AARCH64;
+  const program: Instruction[] = [
+    load(ARCH),
+    [JEQ_K, 1, 0, t.audit],
+    ret(KILL_PROCESS), // another ABI's numbers (i386 on x86_64) mean other calls: never allowed
+    load(NR),
+    ...(t.x32 === undefined ? [] : [[JSET_K, 0, 1, t.x32] as Instruction, ret(EPERM)]),
+    [JGT_K, 0, 1, t.max],
+    ret(ENOSYS),
+  ];
+  for (const rule of rules(t, options)) {
+    if (rule.body.length > 255) throw new Error("seccomp rule too long for a BPF jump");
+    // Each body ends in a return, so the accumulator (the call number) is reloaded after none.
+    program.push([JEQ_K, 0, rule.body.length, rule.nr!], ...rule.body);
+  }
+  program.push(ret(ALLOW));
+  return program;
+}
+
+/** This machine's architecture, if the filter knows it. */
+export function seccompArch(): SeccompArch | undefined {
+  if (Deno.build.os !== "linux") return undefined;
+  return Deno.build.arch === "x86_64" || Deno.build.arch === "aarch64"
+    ? Deno.build.arch
+    : undefined;
+}
+
+/**
+ * The filter as the kernel takes it: `struct sock_filter` entries, 8 bytes
+ * each (what bubblewrap's `--seccomp` reads from a file descriptor).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { seccompProgram } from "./seccomp.ts";
+ * const bytes = seccompProgram("x86_64", { landlock: false });
+ * assert.equal(bytes.length % 8, 0);
+ * ```
+ */
+export function seccompProgram(arch: SeccompArch, options: SeccompOptions): Uint8Array {
+  const program = seccompInstructions(arch, options);
+  const bytes = new Uint8Array(program.length * 8);
+  const view = new DataView(bytes.buffer);
+  program.forEach(([code, jt, jf, k], i) => {
+    view.setUint16(i * 8, code, true);
+    view.setUint8(i * 8 + 2, jt);
+    view.setUint8(i * 8 + 3, jf);
+    view.setUint32(i * 8 + 4, k >>> 0, true);
+  });
+  return bytes;
+}

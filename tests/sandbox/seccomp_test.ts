@@ -1,0 +1,133 @@
+// The seccomp program, run here by a small classic-BPF interpreter on
+// made-up system calls: what each rule lets through and what it refuses.
+// (The hostile suite, T24, checks the same filter in the kernel.)
+import assert from "node:assert/strict";
+import { seccompInstructions, type SeccompOptions } from "../../runner/sandbox/seccomp.ts";
+import { X86_64 } from "../../runner/sandbox/seccomp_tables.ts";
+
+const ALLOW = 0x7fff0000;
+const KILL = 0x80000000;
+const errno = (n: number) => 0x00050000 | n;
+
+/** Runs the filter on one call, as the kernel would: [nr, ...args], on x86_64 unless `arch` says. */
+function verdict(options: SeccompOptions, nr: number, args: number[] = [], arch = 0xc000003e) {
+  const program = seccompInstructions("x86_64", options);
+  const word = (offset: number) =>
+    offset === 0
+      ? nr
+      : offset === 4
+      ? arch
+      : offset >= 16
+      ? (args[(offset - 16) / 8] ?? 0) >>> 0
+      : 0;
+  let acc = 0;
+  for (let pc = 0; pc < program.length; pc++) {
+    const [code, jt, jf, k] = program[pc];
+    switch (code) {
+      case 0x20:
+        acc = word(k);
+        break;
+      case 0x54:
+        acc = (acc & k) >>> 0;
+        break;
+      case 0x15:
+        pc += acc === k >>> 0 ? jt : jf;
+        break;
+      case 0x25:
+        pc += acc > k >>> 0 ? jt : jf;
+        break;
+      case 0x45:
+        pc += (acc & k) !== 0 ? jt : jf;
+        break;
+      case 0x06:
+        return k >>> 0;
+      default:
+        throw new Error(`unknown opcode ${code}`);
+    }
+    assert.ok(pc + 1 < program.length, "no jump leaves the program");
+  }
+  throw new Error("fell off the end");
+}
+
+const bwrap = { landlock: false };
+const landlock = { landlock: true };
+const nr = X86_64.nr;
+
+Deno.test("seccomp: ordinary calls pass, refused ones get EPERM, calls newer than the tables ENOSYS", () => {
+  for (const call of [0, 1, 3, 9, 60, 231]) assert.equal(verdict(bwrap, call), ALLOW, `nr ${call}`);
+  for (const [name, number] of Object.entries(X86_64.refused)) {
+    assert.equal(verdict(bwrap, number), errno(1), name);
+  }
+  assert.equal(verdict(bwrap, X86_64.max + 1), errno(38));
+  assert.equal(verdict(bwrap, nr.clone3), errno(38), "clone3: C libraries fall back to clone");
+  assert.equal(verdict(bwrap, 0x40000000 | 1), errno(1), "x32 calls");
+  assert.equal(verdict(bwrap, 1, [], 0x40000003), KILL, "i386 calls on x86_64");
+});
+
+Deno.test("seccomp: threads and processes may be made, namespaces not", () => {
+  const thread = 0x3d0f00; // CLONE_VM|FS|FILES|SIGHAND|THREAD|SYSVSEM|SETTLS|PARENT_SETTID|CHILD_CLEARTID
+  assert.equal(verdict(bwrap, nr.clone, [thread]), ALLOW);
+  assert.equal(verdict(bwrap, nr.clone, [17]), ALLOW, "fork (SIGCHLD)");
+  for (const flag of [0x10000000, 0x20000, 0x40000000, 0x20000000, 0x80]) {
+    assert.equal(verdict(bwrap, nr.clone, [17 | flag]), errno(1), `flag ${flag.toString(16)}`);
+  }
+});
+
+Deno.test("seccomp: no set-UID or set-GID file, however it is made", () => {
+  const O_CREAT = 0x40, O_RDONLY = 0;
+  assert.equal(verdict(bwrap, nr.openat, [-100, 0, O_CREAT | 1, 0o644]), ALLOW);
+  assert.equal(verdict(bwrap, nr.openat, [-100, 0, O_CREAT | 1, 0o4755]), errno(1));
+  assert.equal(verdict(bwrap, nr.openat, [-100, 0, 0x410000, 0o2755]), errno(1), "O_TMPFILE");
+  // Without O_CREAT the mode argument is whatever was in the register: ignored.
+  assert.equal(verdict(bwrap, nr.openat, [-100, 0, O_RDONLY, 0o7777]), ALLOW);
+  assert.equal(verdict(bwrap, nr.open, [0, O_CREAT, 0o6755]), errno(1));
+  assert.equal(verdict(bwrap, nr.creat, [0, 0o4700]), errno(1));
+  assert.equal(verdict(bwrap, nr.chmod, [0, 0o4755]), errno(1));
+  assert.equal(verdict(bwrap, nr.fchmod, [3, 0o755]), ALLOW);
+  assert.equal(verdict(bwrap, nr.fchmodat, [-100, 0, 0o2755]), errno(1));
+  assert.equal(verdict(bwrap, nr.fchmodat2, [-100, 0, 0o4755, 0]), errno(1));
+  assert.equal(verdict(bwrap, nr.mknodat, [-100, 0, 0o104755, 0]), errno(1));
+});
+
+Deno.test("seccomp: priorities, limits and placement of itself only", () => {
+  assert.equal(verdict(bwrap, nr.setpriority, [0, 0, 10]), ALLOW);
+  assert.equal(verdict(bwrap, nr.setpriority, [0, 1234, 19]), errno(1), "another process");
+  assert.equal(verdict(bwrap, nr.setpriority, [2, 0, 19]), errno(1), "every process of the user");
+  assert.equal(verdict(bwrap, nr.prlimit64, [0, 7, 1, 0]), ALLOW);
+  assert.equal(verdict(bwrap, nr.prlimit64, [1234, 7, 1, 0]), errno(1));
+  assert.equal(verdict(bwrap, nr.sched_setaffinity, [1234, 8, 0]), errno(1));
+  assert.equal(verdict(bwrap, nr.ioprio_set, [1, 0, 0]), ALLOW);
+  assert.equal(verdict(bwrap, nr.ioprio_set, [1, 1234, 0]), errno(1));
+});
+
+Deno.test("seccomp: socket families: known ones under bubblewrap, TCP over IP only under Landlock", () => {
+  const [AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, AF_VSOCK] = [1, 2, 10, 16, 17, 40];
+  for (const family of [AF_UNIX, AF_INET, AF_INET6, AF_NETLINK]) {
+    assert.equal(verdict(bwrap, nr.socket, [family, 2, 0]), ALLOW, `family ${family}`);
+  }
+  for (const family of [AF_PACKET, AF_VSOCK, 38]) {
+    assert.equal(verdict(bwrap, nr.socket, [family, 1, 0]), errno(97), `family ${family}`);
+  }
+  const stream = 1 | 0x80000 | 0x800; // SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK
+  assert.equal(verdict(landlock, nr.socket, [AF_INET, stream, 0]), ALLOW);
+  assert.equal(verdict(landlock, nr.socket, [AF_INET6, 1, 6]), ALLOW);
+  assert.equal(
+    verdict(landlock, nr.socket, [AF_INET, 2, 0]),
+    errno(13),
+    "UDP: Landlock cannot see it",
+  );
+  assert.equal(verdict(landlock, nr.socket, [AF_INET, 1, 132]), errno(13), "SCTP");
+  assert.equal(verdict(landlock, nr.socket, [AF_UNIX, 1, 0]), errno(97), "a socket file by path");
+  assert.equal(verdict(landlock, nr.socket, [AF_NETLINK, 3, 0]), ALLOW);
+});
+
+Deno.test("seccomp: before Landlock ABI 6, signals go only to the plugin itself", () => {
+  const own = { landlock: true, signalsOnlyTo: 4242 };
+  assert.equal(verdict(own, nr.kill, [4242, 15]), ALLOW);
+  assert.equal(verdict(own, nr.kill, [0, 15]), ALLOW, "its own process group");
+  assert.equal(verdict(own, nr.kill, [1, 9]), errno(1));
+  assert.equal(verdict(own, nr.kill, [-1, 9]), errno(1), "everyone");
+  assert.equal(verdict(own, nr.tgkill, [4242, 4243, 10]), ALLOW, "its own threads");
+  assert.equal(verdict(own, nr.tgkill, [1, 1, 9]), errno(1));
+  assert.equal(verdict(landlock, nr.kill, [1, 9]), ALLOW, "ABI 6 scopes signals itself");
+});

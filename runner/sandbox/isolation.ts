@@ -82,6 +82,8 @@ export interface MountPlan {
   sockets?: { source: string; target: string }[];
   /** Variables bubblewrap sets for the command (plugbox's launcher's own Deno dir). */
   setEnv?: Record<string, string>;
+  /** Variables bubblewrap removes for the command (the audit file, set back for the plugin alone). */
+  unsetEnv?: string[];
   /** Capabilities the command keeps (the launcher, which drops them before the plugin runs). */
   capabilities?: string[];
   /** bubblewrap installs the seccomp filter the prologue opened on fd 3. */
@@ -202,6 +204,7 @@ export async function bwrapArgs(plan: MountPlan): Promise<string[]> {
     ...(plan.capabilities ?? []).flatMap((cap) => ["--cap-add", cap]),
     ...(plan.seccomp ? ["--seccomp", "3"] : []),
     ...Object.entries(plan.setEnv ?? {}).flatMap(([k, v]) => ["--setenv", k, v]),
+    ...(plan.unsetEnv ?? []).flatMap((k) => ["--unsetenv", k]),
     "--proc",
     "/proc",
     ...(plan.dev ? ["--dev", "/dev"] : []),

@@ -83,6 +83,8 @@ export interface StartExtras {
   denoDir?: string;
   /** The names of the plugin's environment. */
   envNames?: string[];
+  /** The audit file, which plugbox's launcher sets for the plugin alone. */
+  auditLog?: string;
 }
 
 /** The wrapper prefix for a mount plan, with the memory limit `memoryMiB` (plus `reservedMiB`). */
@@ -105,6 +107,7 @@ export function wrapperFor(
       limits,
       egress: extras.egress,
       cpu: extras.cpu,
+      auditLog: extras.auditLog,
     }, mounts);
 }
 
@@ -213,6 +216,7 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     ...extras,
     denoDir: p.denoDir,
     envNames: Object.keys(runEnv),
+    auditLog: audit?.log,
   })({
     ...mounts,
     // Under Landlock, a rule for this one file: the plugin's Deno writes it, nothing else there.

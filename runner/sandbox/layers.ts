@@ -63,6 +63,12 @@ export interface LayerContext {
   limits: WrapOptions;
   egress?: EgressSetup;
   cpu?: CpuPlan;
+  /**
+   * The audit file (DENO_AUDIT_PERMISSIONS): the launcher's own Deno runs
+   * without it, and sets it for the plugin alone, so the file holds the
+   * plugin's checks and nothing of plugbox's launcher.
+   */
+  auditLog?: string;
 }
 
 function base64(bytes: Uint8Array): string {
@@ -83,9 +89,15 @@ function limitsOf(ctx: LayerContext): WrapOptions {
   return { ...ctx.limits, cpuSeconds: ctx.cpu?.rlimitSeconds };
 }
 
-/** What the launcher sets back after its own start: the plugin's Deno dir, or none. */
+/** The audit variable, which the launcher's own Deno must not see. */
+const AUDIT_VARIABLE = "DENO_AUDIT_PERMISSIONS";
+
+/** What the launcher sets back after its own start: the plugin's Deno dir (or none), its audit file. */
 function restore(ctx: LayerContext): Record<string, string | null> {
-  return { DENO_DIR: ctx.denoDir ?? null };
+  return {
+    DENO_DIR: ctx.denoDir ?? null,
+    ...(ctx.auditLog ? { [AUDIT_VARIABLE]: ctx.auditLog } : {}),
+  };
 }
 
 /** bubblewrap, with the seccomp filter; for a net grant, the relay started by the launcher. */
@@ -118,6 +130,7 @@ function withRelay(ctx: LayerContext, inside: MountPlan): string[] {
   inside.runtime = [...(inside.runtime ?? []), support.launcher!.dir];
   if (!inside.programs.includes(ctx.deno)) inside.programs = [...inside.programs, ctx.deno];
   inside.setEnv = { DENO_DIR: SANDBOX_LAUNCHER_DIR };
+  if (ctx.auditLog) inside.unsetEnv = [AUDIT_VARIABLE];
   // The relay binds the grants' ports (443 included); the launcher drops it before the plugin runs.
   inside.capabilities = ["CAP_NET_BIND_SERVICE"];
   const env = { DENO_DIR: SANDBOX_LAUNCHER_DIR, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" };
@@ -164,7 +177,11 @@ async function landlockPrefix(ctx: LayerContext, mounts: MountPlan): Promise<str
   };
   const launcherDenoDir = join(ctx.cache, "launcher", "deno_dir");
   return [
-    ...prologue(ctx.tools.sh, { cgroup: ctx.cpu?.cgroup, launcherDenoDir }),
+    ...prologue(ctx.tools.sh, {
+      cgroup: ctx.cpu?.cgroup,
+      launcherDenoDir,
+      unset: ctx.auditLog ? AUDIT_VARIABLE : undefined,
+    }),
     ...denoPrefix(ctx.tools, limitsOf(ctx)),
     ...launcherArgs(ctx.deno, support.launcher!, spec, support.arch!),
   ];

@@ -11,7 +11,8 @@
 import type { CpuPlan } from "./cpu_limits.ts";
 
 // $1: the cgroup folder, $2 its version, $3 the quota and $4 the period (µs);
-// $5: the seccomp filter for fd 3; $6: the launcher's DENO_DIR.
+// $5: the seccomp filter for fd 3; $6: the launcher's DENO_DIR; $7: a variable the launcher's
+// own Deno must not see (DENO_AUDIT_PERMISSIONS: the launcher sets it back for the plugin).
 const SCRIPT = [
   `if [ -n "$1" ]; then`,
   `  mkdir -p "$1" && if [ "$2" = 1 ]; then`,
@@ -21,7 +22,8 @@ const SCRIPT = [
   `fi`,
   `if [ -n "$5" ]; then exec 3< "$5" || exit 125; fi`,
   `if [ -n "$6" ]; then export DENO_DIR="$6"; fi`,
-  `shift 6`,
+  `if [ -n "$7" ]; then unset "$7"; fi`,
+  `shift 7`,
   `exec "$@"`,
 ].join("\n");
 
@@ -33,15 +35,20 @@ export interface PrologueOptions {
   seccompFile?: string;
   /** The Deno dir plugbox's launcher runs with (never the plugin's own). */
   launcherDenoDir?: string;
+  /** A variable removed for the launcher (which sets it back for the plugin). */
+  unset?: string;
 }
 
 /** The prologue's argv, or nothing when no step is needed. */
 export function prologue(sh: string | undefined, options: PrologueOptions): string[] {
-  const { cgroup, seccompFile, launcherDenoDir } = options;
+  const { cgroup, seccompFile, launcherDenoDir, unset } = options;
   if (!cgroup && !seccompFile && !launcherDenoDir) return [];
   if (!sh) throw new Error("plugbox needs a POSIX sh on PATH for this layer");
   const group = cgroup
     ? [cgroup.dir, String(cgroup.version), String(cgroup.quotaUs), String(cgroup.periodUs)]
     : ["", "", "", ""];
-  return [sh, "-c", SCRIPT, "plugbox", ...group, seccompFile ?? "", launcherDenoDir ?? ""];
+  return [
+    ...[sh, "-c", SCRIPT, "plugbox", ...group],
+    ...[seccompFile ?? "", launcherDenoDir ?? "", unset ?? ""],
+  ];
 }

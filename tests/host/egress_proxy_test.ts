@@ -169,3 +169,21 @@ Deno.test("egress proxy: connections beyond the cap are refused at once", async 
   for (const conn of held) conn.close();
   assert.match(p.proxy.log.entries().at(-1)!.reason!, /more than 2 connections/);
 });
+
+Deno.test("egress proxy: a request is matched in the grants' canonical form, whatever its spelling", async () => {
+  await using server = headServer();
+  // The rule as a grant becomes: canonicalNetGrant("0x7f.1:PORT") is "127.0.0.1:PORT".
+  await using p = proxyFor([{ host: "127.0.0.1", port: server.port }], { privateNetwork: true });
+  for (const spelled of ["0x7f.1", "2130706433", "127.000.000.001"]) {
+    const answer = await ask(
+      p.port,
+      `GET http://${spelled}:${server.port}/ HTTP/1.1\r\nhost: ${spelled}\r\n${AUTH}\r\n`,
+    );
+    assert.match(answer, /^HTTP\/1\.1 200 OK/, spelled);
+  }
+  assert.deepEqual(p.proxy.log.entries().map((e) => [e.host, e.verdict]), [
+    ["127.0.0.1", "allowed"],
+    ["127.0.0.1", "allowed"],
+    ["127.0.0.1", "allowed"],
+  ]);
+});

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { type PluginEvent, PluginExitedError, PluginHost, startPlugin } from "../../mod.ts";
 import { ProcReader } from "../../runner/host/proc_reader.ts";
 import { fixture, rejected, until, within } from "../_helpers.ts";
-import { hostile, ISOLATIONS, pluginDenoPid } from "./_hostile.ts";
+import { hostile, ISOLATIONS, pluginDenoPid, processesWith } from "./_hostile.ts";
 import { Probe } from "./plugins/probe.ts";
 
 /** CPU time (ms) a process tree uses over `ms` of wall time, with pings answered meanwhile. */
@@ -71,6 +71,8 @@ for (const isolation of ISOLATIONS) {
     await plugin.api(Probe).attempt("burn 2");
     const status = await within(plugin.exited, 20_000, "the plugin to be ended");
     assert.equal(status.reason, "cpu-limit");
+    // The one kill path (kill_tree.ts): nothing of the plugin is left, under every layer.
+    assert.deepEqual(processesWith(plugin.plan.nonce), [], "no process of this plugin is left");
     const error = await rejected<PluginExitedError>(plugin.api(Probe).attempt("ping"));
     assert.ok(error instanceof PluginExitedError);
     assert.match(error.message, /used up its CPU time/);

@@ -45,6 +45,7 @@ async function attempts(isolation: string) {
       layer: plugin.isolation,
       unshare: await run("unshare -"),
       userNamespace: await run("user-namespace -"),
+      cloneNamespace: await run("clone-namespace -"),
       ptrace: await run(`ptrace ${bystander.pid}`),
       mount: await run("mount -"),
       keyring: await run("keyring -"),
@@ -82,6 +83,7 @@ for (const isolation of ISOLATIONS) {
     const seen = await attempts(isolation);
     const message = JSON.stringify(seen);
     assert.equal(seen.userNamespace, "refused", message);
+    assert.equal(seen.cloneNamespace, `clone: ${EPERM}`, message); // the flag, in clone itself
     const refused = ["unshare", "ptrace", "mount", "keyring", "bpf", "ioUring"] as const;
     for (const call of refused) {
       assert.equal(seen[call], EPERM, `${call}: ${message}`);
@@ -110,6 +112,7 @@ Deno.test("T24 control: under the Deno layer alone the same calls reach the kern
   // A root host's plugin has no capabilities (setpriv, THREATS T21), so unshare and a renice
   // upwards fail for want of them; what needs no privilege reaches the kernel.
   assert.equal(seen.userNamespace, "ok", message); // no privilege needed: only the filter stops it
+  assert.equal(seen.cloneNamespace, "ok", message);
   assert.equal(seen.setuid, "chmod: ok", message);
   assert.equal(seen.signal, "ok", message);
   assert.match(seen.read, /^read: TOP-SECRET-TEXT/, message);

@@ -60,6 +60,17 @@ function attack(what = ""): string {
         if ((status[0] & 0x7f) !== 0) return `child died by signal ${status[0] & 0x7f}`;
         return ((status[0] >> 8) & 0xff) === 0 ? "ok" : "refused";
       }
+      case "clone-namespace": { // clone straight into a new user namespace (the flag in clone itself)
+        const stack = c.mmap(null, 65536n, 3, 0x22 | 0x20000, -1, 0n);
+        c.memset(stack, 1, 65535n);
+        const top = c.rawmemchr(stack, 0);
+        // The child runs libc's unshare(0): nothing, exit 0.
+        const child = c.clone(c.unshare as Deno.PointerValue, top, 17 | CLONE_NEWUSER, 0n);
+        if (child < 0) return `clone: errno ${errno()}`;
+        const status = new Int32Array(1);
+        c.waitpid(child, new Uint8Array(status.buffer), 0);
+        return "ok";
+      }
       case "ptrace": // attach to the parent
         return outcome(sys(NR.ptrace, 16, Number(target)));
       case "mount":

@@ -14,7 +14,9 @@
 export { type AuditOptions, type AuditPlan } from "./audit_setup.ts";
 export { AUDIT_KINDS, judgeCheck, type JudgedCheck } from "./audit_verdict.ts";
 export { type Approval, approvePlugin } from "./approve.ts";
+export { type EgressPlan, type EgressRule } from "./egress.ts";
 export { type IsolationMode } from "./isolation.ts";
+export { isPrivateHost } from "./net.ts";
 export { describeDifferences, type LockChange, type LockOptions, type LockPolicy } from "./lock.ts";
 export { type LockEntry } from "./lock_file.ts";
 export {

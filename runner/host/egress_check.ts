@@ -1,0 +1,100 @@
+/**
+ * Where the egress proxy decides: is a destination granted, and which of
+ * the addresses its name resolves to may be reached. Loopback, private,
+ * link-local, cloud-metadata and the host's own addresses are refused unless
+ * the host acknowledged `unsafe.privateNetwork`.
+ * @module
+ */
+
+import { lookup } from "node:dns/promises";
+import { type EgressPlan, isPrivateHost } from "../sandbox/mod.ts";
+import { neutralize } from "../wire/mod.ts";
+
+/**
+ * Resolves a name to the addresses to try, as the host's resolver would (its
+ * hosts file included). The proxy checks every address it gives.
+ *
+ * @example
+ * ```ts ignore
+ * import { type EgressResolver, startPlugin } from "@plugbox/plugbox";
+ * import { Fetcher } from "./plugins/fetcher/contract.ts";
+ *
+ * // Pinned answers: the name reaches this address and no other.
+ * const pinned: EgressResolver = (host) =>
+ *   host === "api.example.com" ? Promise.resolve(["93.184.215.14"]) : Promise.resolve([]);
+ * await using plugin = await startPlugin("./plugins/fetcher/main.ts", {
+ *   contracts: [Fetcher],
+ *   permissions: { net: ["api.example.com:443"] },
+ *   egressResolver: pinned,
+ * });
+ * ```
+ */
+export type EgressResolver = (hostname: string) => Promise<string[]>;
+
+const RESOLVE_DEADLINE_MS = 5_000;
+
+const neutralizeHost = (host: string) => neutralize(host, 255);
+
+/** The host's resolver (getaddrinfo: its hosts file, DNS). */
+export async function systemResolve(hostname: string): Promise<string[]> {
+  const answers = await lookup(hostname, { all: true, verbatim: true });
+  return answers.map((a) => a.address);
+}
+
+/** The host's own interface addresses: reaching them is reaching the host. */
+export function ownAddresses(): Set<string> {
+  try {
+    return new Set(Deno.networkInterfaces().map((i) => i.address.replace(/%.*$/, "")));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    return new Set();
+  }
+}
+
+/** Rejects when `promise` has not settled within `ms`; the timer never leaks. */
+export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** Is the destination granted, and which of its addresses may be reached? */
+export async function checkDestination(
+  request: { host: string; port: number },
+  context: { plan: EgressPlan; resolve: EgressResolver; own: ReadonlySet<string> },
+): Promise<{ address: string } | { refused: string; address?: string }> {
+  const { host, port } = request;
+  if (
+    !context.plan.rules.some((r) => r.host === host && (r.port === undefined || r.port === port))
+  ) {
+    return { refused: `${neutralizeHost(host)}:${port} is not granted` };
+  }
+  const bare = host.replace(/^\[|\]$/g, "");
+  const literal = host.startsWith("[") || /^[\d.]+$/.test(host);
+  let addresses: string[];
+  try {
+    addresses = literal
+      ? [bare]
+      : await withDeadline(context.resolve(bare), RESOLVE_DEADLINE_MS, "resolving");
+  } catch (error) {
+    return { refused: `cannot resolve ${neutralizeHost(host)}: ${(error as Error).message}` };
+  }
+  let refusedAddress: string | undefined;
+  for (const address of addresses.slice(0, 32)) {
+    const spelled = address.includes(":") ? `[${address.replace(/%.*$/, "")}]` : address;
+    const local = isPrivateHost(spelled) || context.own.has(address.replace(/%.*$/, ""));
+    if (!local || context.plan.privateNetwork) return { address };
+    refusedAddress ??= address;
+  }
+  if (refusedAddress) {
+    return {
+      refused:
+        `${neutralizeHost(host)} resolves to ${refusedAddress}, a loopback, private, link-local ` +
+        `or own address (unsafe.privateNetwork allows it)`,
+      address: refusedAddress,
+    };
+  }
+  return { refused: `${neutralizeHost(host)} resolves to no address` };
+}

@@ -22,6 +22,7 @@
 
 export * from "./contract.ts";
 export {
+  CapabilityError,
   describeExit,
   type ExitStatus,
   IsolationUnavailableError,
@@ -51,6 +52,8 @@ export {
   PluginHost,
   type PluginHostOptions,
   type PluginState,
+  provide,
+  type Provided,
   type RestartPolicy,
   type StartOptions,
   startPlugin,

@@ -15,6 +15,7 @@
 
 export * from "./contract.ts";
 export {
+  HostError,
   implement,
   type Implementation,
   log,

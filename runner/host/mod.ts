@@ -21,3 +21,4 @@ export { PluginHost, type PluginHostOptions } from "./manager.ts";
 export { type Suggestion, suggestManifest, type SuggestOptions } from "./suggest.ts";
 export { launchPlugin, Plugin, type StartOptions, startPlugin } from "./plugin.ts";
 export { type CallOptions, type CallTarget, createApi, toCallError } from "./proxy.ts";
+export { provide, type Provided } from "./capabilities.ts";

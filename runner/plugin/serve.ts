@@ -15,6 +15,7 @@ import {
   RuntimeMethod,
 } from "../wire/mod.ts";
 import { LineTransport } from "../wire/mod.ts";
+import { measured } from "./stream_out.ts";
 
 /**
  * Options for {@linkcode serve}; the defaults are what a real plugin uses.
@@ -176,7 +177,13 @@ export async function serve(
   const peer = new Peer((message) => transport.send(message), {
     flushed: () => transport.flushed(),
     onRequest: (method, params, context) => session.handle(method, params, context),
+    onNotification: (method, params) => dispatcher.notify(method, params),
     onViolation: (detail) => console.error(`plugbox: ignored from host: ${detail}`),
+  });
+  dispatcher.connect({
+    request: (method, params, options) => peer.request(method, params, options),
+    notify: (method, params) => peer.notify(method, params),
+    send: measured((message) => transport.send(message)),
   });
   let failure: unknown;
   try {

@@ -764,3 +764,72 @@ export function capabilitiesOf(contract: Contract): Map<string, MethodInfo> {
   if (!compiledCapabilities.has(contract)) compileForeign(contract);
   return compiledCapabilities.get(contract)!;
 }
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
+
+/**
+ * What a plugin asks the host's `fetch` capability for (see `hostFetch`):
+ * an http(s) URL, a method, headers and a text body, each bounded.
+ *
+ * @example
+ * ```ts
+ * import { HostFetchRequest } from "./contract.ts";
+ * const request = HostFetchRequest.parse({ url: "https://api.example.com/v1/items" });
+ * ```
+ */
+export const HostFetchRequest = z.object({
+  url: z.string().max(8192),
+  method: z.enum(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]).default("GET"),
+  headers: z.record(z.string().regex(HEADER_NAME), z.string().max(8192)).refine(
+    (headers) => Object.keys(headers).length <= 64,
+    "at most 64 headers",
+  ).optional(),
+  body: z.string().optional(),
+});
+
+/**
+ * What the host's `fetch` capability answers: status, headers and the body
+ * as text. Redirects are not followed (the plugin sees the 3xx and may ask
+ * again, checked again).
+ *
+ * @example
+ * ```ts
+ * import { HostFetchResponse } from "./contract.ts";
+ * const response = HostFetchResponse.parse({
+ *   status: 200,
+ *   statusText: "OK",
+ *   headers: { "content-type": "application/json" },
+ *   body: "{}",
+ *   url: "https://api.example.com/v1/items",
+ * });
+ * ```
+ */
+export const HostFetchResponse = z.object({
+  status: z.number().int(),
+  statusText: z.string(),
+  headers: z.record(z.string(), z.string()),
+  body: z.string(),
+  url: z.string(),
+});
+
+/**
+ * The schema of the host's `fetch` capability: declare it in a contract's
+ * `capabilities` and pass `hostFetch({...})` as its implementation.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { defineContract, hostFetchCapability } from "./contract.ts";
+ *
+ * export const Weather = defineContract({
+ *   name: "weather",
+ *   version: 1,
+ *   methods: { today: z.function({ input: [z.string()], output: z.string() }) },
+ *   capabilities: { fetch: hostFetchCapability },
+ * });
+ * ```
+ */
+export const hostFetchCapability = z.function({
+  input: [HostFetchRequest],
+  output: HostFetchResponse,
+});

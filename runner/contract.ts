@@ -553,6 +553,8 @@ export interface MethodCallOptions<P = unknown> {
 export interface ItemStream<T> extends AsyncIterableIterator<T> {
   /** Ends the stream now and cancels it in the plugin. */
   cancel(reason?: unknown): void;
+  /** Items arrived and not yet taken, and the bytes of their lines: at most one window. */
+  readonly buffered: { items: number; bytes: number };
 }
 
 /**

@@ -59,6 +59,10 @@ export class HostItemStream<T> implements ItemStream<T>, CallChannel {
     this.#cancel = cancel;
   }
 
+  get buffered(): { items: number; bytes: number } {
+    return { items: this.#queue.length - this.#head, bytes: this.#queuedBytes };
+  }
+
   /** Ends the stream when the call settles: its answer, an error, a deadline, an abort. */
   settle(answer: Promise<unknown>): void {
     answer.then(

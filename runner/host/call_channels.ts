@@ -94,11 +94,11 @@ export class CallChannels {
   #item(params: Partial<ItemParams> | undefined, bytes: number): void {
     const id = params?.id;
     const open = isId(id) ? this.#open.get(id) : undefined;
-    if (!open) {
+    if (!open && !(isId(id) && this.#options.isPending(id))) {
       this.#options.fault(`stream item for ${this.#describe(id)}`);
       return;
     }
-    if (!open.channel.item) {
+    if (!open?.channel.item) {
       this.#options.violation(`it sent a stream item for call ${id}, which is no stream`);
       return;
     }

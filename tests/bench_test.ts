@@ -17,7 +17,7 @@ Deno.test("deno task bench --quick --json prints one row per metric with every f
   const rows = new TextDecoder().decode(out.stdout).trim().split("\n").map((line) =>
     JSON.parse(line)
   );
-  assert.equal(rows.length, 18);
+  assert.equal(rows.length, 22);
   for (const row of rows) {
     assert.deepEqual(Object.keys(row), [
       "metric",
@@ -50,6 +50,10 @@ Deno.test("deno task bench --quick --json prints one row per metric with every f
       "OS layer cost",
       "the SDK's zod",
       "audit on",
+      "capability call",
+      "stream of small items",
+      "stream of 64 KiB chunks",
+      "slow consumer",
     ]
   ) {
     assert.ok(names.includes(expected), expected);

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { z } from "zod";
 import { hostFetch, ProtocolError, provide, startPlugin, ValidationError } from "../../mod.ts";
 import { defineContract, stream } from "../../contract.ts";
-import { rejected } from "../_helpers.ts";
+import { rejected, within } from "../_helpers.ts";
 import { hostile, ISOLATIONS, plainRun } from "./_hostile.ts";
 import { Thief } from "./plugins/t27_secret_thief.ts";
 
@@ -108,7 +108,7 @@ for (const isolation of ISOLATIONS) {
       await using _ = plugin;
       // Nothing is consumed: what the host granted at first is all the plugin may send.
       const items = mode === "big" ? api.texts(mode) : api.items(mode);
-      await plugin.exited;
+      await within(plugin.exited, 30_000, "the plugin to be killed");
       const error = await rejected(drain(items));
       assert.ok(error instanceof ProtocolError, `${mode}: ${error}`);
       assert.match(error.message, /stream item for call \d+ without credit/);

@@ -17,6 +17,7 @@
  */
 
 export {
+  type AnySchema,
   type ApiMethod,
   type ApiReturn,
   type ArgsOf,
@@ -30,9 +31,15 @@ export {
   defineContract,
   type HostApi,
   type HostArgs,
-  HostFetchRequest,
-  HostFetchResponse,
+  type HostFetchCapability,
   hostFetchCapability,
+  HostFetchRequest,
+  type HostFetchRequestData,
+  type HostFetchRequestInput,
+  type HostFetchRequestSchema,
+  HostFetchResponse,
+  type HostFetchResponseData,
+  type HostFetchResponseSchema,
   type HostResult,
   type ImplArgs,
   type ImplResult,

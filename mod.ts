@@ -62,6 +62,7 @@ export {
   type RestartPolicy,
   type StartOptions,
   startPlugin,
+  type StreamWindow,
   type Suggestion,
   suggestManifest,
   type SuggestOptions,

@@ -16,6 +16,7 @@
 export * from "./contract.ts";
 export {
   HostError,
+  hostOf,
   implement,
   type Implementation,
   log,

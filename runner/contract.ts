@@ -20,6 +20,19 @@ import { z } from "npm:zod@^4.1.0";
 export type MethodSchema = z.ZodFunction;
 
 /**
+ * Any zod schema (an argument, a result, an item, a progress report).
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import type { AnySchema } from "./contract.ts";
+ *
+ * const done: AnySchema = z.object({ done: z.number() });
+ * ```
+ */
+export type AnySchema = z.ZodType;
+
+/**
  * The methods of a contract, by name.
  *
  * @example
@@ -56,7 +69,7 @@ export interface ContractDefinition<
   N extends string,
   M extends MethodSchemas,
   K extends MethodSchemas = Record<never, MethodSchema>,
-  P extends ProgressSchemas<M> = Record<never, z.ZodType>,
+  P extends ProgressSchemas<M> = Record<never, AnySchema>,
 > {
   /** The contract's name: a letter, then letters, digits, `_` or `-` (at most 64). */
   name: N;
@@ -90,7 +103,7 @@ export interface ContractDefinition<
  * ```
  */
 export type ProgressSchemas<M extends MethodSchemas = MethodSchemas> = {
-  [K in keyof M]?: z.ZodType;
+  [K in keyof M]?: AnySchema;
 };
 
 const STREAM_ITEM = "~plugboxStreamItem";
@@ -107,9 +120,9 @@ const STREAM_ITEM = "~plugboxStreamItem";
  * const lines: StreamSchema<z.ZodString> = stream(z.string());
  * ```
  */
-export type StreamSchema<I extends z.ZodType = z.ZodType> =
-  & z.ZodType<AsyncIterable<z.output<I>>, AsyncIterable<z.input<I>>>
-  & { readonly [STREAM_ITEM]: I };
+export type StreamSchema<I extends AnySchema = AnySchema> =
+  & AnySchema
+  & { readonly "~plugboxStreamItem": I };
 
 /**
  * Declares a streamed output: `output: stream(z.string())`. The plugin
@@ -129,7 +142,7 @@ export type StreamSchema<I extends z.ZodType = z.ZodType> =
  * });
  * ```
  */
-export function stream<I extends z.ZodType>(item: I): StreamSchema<I> {
+export function stream<I extends AnySchema>(item: I): StreamSchema<I> {
   if (!(item instanceof z.ZodType)) {
     throw new TypeError("Cannot declare a stream: its item must be a zod schema");
   }
@@ -316,9 +329,12 @@ export interface CapabilityContext {
  * ```
  */
 export type CapabilityImpl<C extends Contract> = {
-  [K in keyof C["capabilities"] & string]: (
-    ...args: [...ImplArgs<C["capabilities"][K]>, CapabilityContext]
-  ) => ImplResult<C["capabilities"][K]> | Promise<ImplResult<C["capabilities"][K]>>;
+  // Method syntax on purpose, as in ContractImpl: parameters checked bivariantly.
+  [K in keyof C["capabilities"] & string]: {
+    method(
+      ...args: [...ImplArgs<C["capabilities"][K]>, CapabilityContext]
+    ): ImplResult<C["capabilities"][K]> | Promise<ImplResult<C["capabilities"][K]>>;
+  }["method"];
 };
 
 // Structural on purpose: zod's own generics would make zod's internal types
@@ -502,7 +518,7 @@ export type ApiMethod<C extends Contract, K extends keyof C["methods"] & string>
  * type Lines = ApiReturn<typeof read>; // ItemStream<string>
  * ```
  */
-export type ApiReturn<F> = ReturnsOf<F> extends { readonly [STREAM_ITEM]: infer I }
+export type ApiReturn<F> = ReturnsOf<F> extends { readonly "~plugboxStreamItem": infer I }
   ? ItemStream<SchemaOutput<I>>
   : Promise<HostResult<F>>;
 
@@ -603,7 +619,7 @@ export type ContractImpl<C extends Contract> = {
  * const returned: ImplReturn<typeof count> = upTo(3);
  * ```
  */
-export type ImplReturn<F> = ReturnsOf<F> extends { readonly [STREAM_ITEM]: infer I }
+export type ImplReturn<F> = ReturnsOf<F> extends { readonly "~plugboxStreamItem": infer I }
   ? AsyncIterable<SchemaInput<I>>
   : ImplResult<F> | Promise<ImplResult<F>>;
 
@@ -679,7 +695,7 @@ export function defineContract<
   const N extends string,
   const M extends MethodSchemas,
   const K extends MethodSchemas = Record<never, MethodSchema>,
-  const P extends ProgressSchemas<M> = Record<never, z.ZodType>,
+  const P extends ProgressSchemas<M> = Record<never, AnySchema>,
 >(definition: ContractDefinition<N, M, K, P>): Contract<N, M, K, P> {
   if (typeof definition !== "object" || definition === null) {
     fail("", "the definition must be an object");
@@ -770,6 +786,117 @@ export function capabilitiesOf(contract: Contract): Map<string, MethodInfo> {
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
 
 /**
+ * What a plugin passes to `host.fetch`.
+ *
+ * @example
+ * ```ts
+ * import type { HostFetchRequestInput } from "./contract.ts";
+ * const request: HostFetchRequestInput = { url: "https://api.example.com/", method: "POST", body: "{}" };
+ * ```
+ */
+export interface HostFetchRequestInput {
+  /** An http or https URL, at most 8192 characters. */
+  url: string;
+  /**
+   * The method.
+   * @default {"GET"}
+   */
+  method?: "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
+  /** Request headers (at most 64); a secret's header for its bound host is the host's to set. */
+  headers?: Record<string, string>;
+  /** The body, as text. */
+  body?: string;
+}
+
+/**
+ * A fetch request as the host's implementation receives it (the method filled in).
+ *
+ * @example
+ * ```ts
+ * import type { HostFetchRequestData } from "./contract.ts";
+ * const request: HostFetchRequestData = { url: "https://api.example.com/", method: "GET" };
+ * ```
+ */
+export interface HostFetchRequestData extends HostFetchRequestInput {
+  /** The method. */
+  method: "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
+}
+
+/**
+ * What `host.fetch` answers.
+ *
+ * @example
+ * ```ts
+ * import type { HostFetchResponseData } from "./contract.ts";
+ * const response: HostFetchResponseData = {
+ *   status: 200,
+ *   statusText: "OK",
+ *   headers: {},
+ *   body: "",
+ *   url: "https://api.example.com/",
+ * };
+ * ```
+ */
+export interface HostFetchResponseData {
+  /** The HTTP status (a 3xx is not followed). */
+  status: number;
+  /** The status text. */
+  statusText: string;
+  /** Response headers, lower-case names. */
+  headers: Record<string, string>;
+  /** The body as text (UTF-8, invalid bytes replaced). */
+  body: string;
+  /** The URL fetched. */
+  url: string;
+}
+
+/**
+ * The schema type of {@linkcode HostFetchRequest}.
+ *
+ * @example
+ * ```ts
+ * import { HostFetchRequest, type HostFetchRequestSchema } from "./contract.ts";
+ * const schema: HostFetchRequestSchema = HostFetchRequest;
+ * ```
+ */
+export type HostFetchRequestSchema = AnySchema & {
+  readonly _zod: { output: HostFetchRequestData; input: HostFetchRequestInput };
+};
+
+/**
+ * The schema type of {@linkcode HostFetchResponse}.
+ *
+ * @example
+ * ```ts
+ * import { HostFetchResponse, type HostFetchResponseSchema } from "./contract.ts";
+ * const schema: HostFetchResponseSchema = HostFetchResponse;
+ * ```
+ */
+export type HostFetchResponseSchema = AnySchema & {
+  readonly _zod: { output: HostFetchResponseData; input: HostFetchResponseData };
+};
+
+/**
+ * The schema type of {@linkcode hostFetchCapability}.
+ *
+ * @example
+ * ```ts
+ * import { hostFetchCapability, type HostFetchCapability } from "./contract.ts";
+ * const schema: HostFetchCapability = hostFetchCapability;
+ * ```
+ */
+export type HostFetchCapability = MethodSchema & {
+  readonly _zod: {
+    def: {
+      input: AnySchema & {
+        readonly _zod: { output: [HostFetchRequestData]; input: [HostFetchRequestInput] };
+      };
+      output: HostFetchResponseSchema;
+    };
+  };
+};
+
+/**
  * What a plugin asks the host's `fetch` capability for (see `hostFetch`):
  * an http(s) URL, a method, headers and a text body, each bounded.
  *
@@ -779,7 +906,7 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
  * const request = HostFetchRequest.parse({ url: "https://api.example.com/v1/items" });
  * ```
  */
-export const HostFetchRequest = z.object({
+export const HostFetchRequest: HostFetchRequestSchema = z.object({
   url: z.string().max(8192),
   method: z.enum(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]).default("GET"),
   headers: z.record(z.string().regex(HEADER_NAME), z.string().max(8192)).refine(
@@ -806,7 +933,7 @@ export const HostFetchRequest = z.object({
  * });
  * ```
  */
-export const HostFetchResponse = z.object({
+export const HostFetchResponse: HostFetchResponseSchema = z.object({
   status: z.number().int(),
   statusText: z.string(),
   headers: z.record(z.string(), z.string()),
@@ -831,7 +958,7 @@ export const HostFetchResponse = z.object({
  * });
  * ```
  */
-export const hostFetchCapability = z.function({
+export const hostFetchCapability: HostFetchCapability = z.function({
   input: [HostFetchRequest],
   output: HostFetchResponse,
 });

@@ -245,18 +245,21 @@ Deno.test("README: the quick start works as written, from a JSR-like registry, o
       },
     );
 
-    await t.step("the two-way example runs: a capability with a secret, progress, a stream", async () => {
-      const command = only("run", "host.ts").code.replace(
-        / host\.ts$/,
-        " --allow-net=127.0.0.1 weather_host.ts",
-      );
-      const out = await sh(command, project, env);
-      assert.equal(out.code, 0, out.stderr);
-      assert.deepEqual(
-        out.stdout.trimEnd().split("\n"),
-        expectedOutput(only("file", "weather_host.ts").code),
-      );
-    });
+    await t.step(
+      "the two-way example runs: a capability with a secret, progress, a stream",
+      async () => {
+        const command = only("run", "host.ts").code.replace(
+          / host\.ts$/,
+          " --allow-net=127.0.0.1 weather_host.ts",
+        );
+        const out = await sh(command, project, env);
+        assert.equal(out.code, 0, out.stderr);
+        assert.deepEqual(
+          out.stdout.trimEnd().split("\n"),
+          expectedOutput(only("file", "weather_host.ts").code),
+        );
+      },
+    );
 
     await t.step("the lifecycle example runs", async () => {
       const out = await sh("deno run -A lifecycle.ts", project, env);

@@ -16,7 +16,15 @@ import {
   RuntimeMethod,
 } from "../wire/mod.ts";
 
-/** How much a stream may have in flight: granted and not yet consumed. */
+/**
+ * How much a stream may have in flight: granted and not yet consumed.
+ *
+ * @example
+ * ```ts
+ * import type { StreamWindow } from "./call_channels.ts";
+ * const window: StreamWindow = { items: 64, bytes: 4 * 1024 * 1024 }; // few, large items
+ * ```
+ */
 export interface StreamWindow {
   /** Items. */
   items: number;

@@ -8,15 +8,13 @@
  * @module
  */
 
-import type { CapabilityContext, HostFetchRequest, HostFetchResponse } from "../contract.ts";
+import type {
+  CapabilityContext,
+  HostFetchRequestData,
+  HostFetchResponseData,
+} from "../contract.ts";
 import { CapabilityError } from "../errors.ts";
-import type { z } from "npm:zod@^4.1.0";
-import {
-  checkDestination,
-  type EgressResolver,
-  ownAddresses,
-  systemResolve,
-} from "./egress_check.ts";
+import { checkDestination, ownAddresses, systemResolve } from "./egress_check.ts";
 import { canonicalDestination, type HostSecret, SecretBinding } from "./fetch_secrets.ts";
 import { FetchLog, type FetchLogEntry } from "./fetch_log.ts";
 import { checkMs } from "./check_options.ts";
@@ -58,7 +56,7 @@ export interface HostFetchOptions {
    */
   timeout?: number;
   /** Resolves names (the host's resolver by default); every address it gives is checked. */
-  resolve?: EgressResolver;
+  resolve?: (hostname: string) => Promise<string[]>;
   /** Told about each request, allowed or refused. */
   onRequest?: (entry: FetchLogEntry) => void;
 }
@@ -73,9 +71,7 @@ export interface HostFetchOptions {
  * ```
  */
 export interface HostFetch {
-  (request: z.output<typeof HostFetchRequest>, context: CapabilityContext): Promise<
-    z.input<typeof HostFetchResponse>
-  >;
+  (request: HostFetchRequestData, context: CapabilityContext): Promise<HostFetchResponseData>;
   /** The requests of one plugin (or all), oldest first, bounded. */
   log(plugin?: string): FetchLogEntry[];
 }
@@ -128,7 +124,7 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
   const resolve = options.resolve ?? systemResolve;
   const log = new FetchLog(options.onRequest);
   const fetcher = async (
-    request: z.output<typeof HostFetchRequest>,
+    request: HostFetchRequestData,
     context: CapabilityContext,
   ) => {
     const entry = { plugin: context.plugin, method: request.method, url: "", host: "", port: 0 };

@@ -25,3 +25,4 @@ export { provide, type Provided } from "./capabilities.ts";
 export { type HostFetch, hostFetch, type HostFetchOptions } from "./host_fetch.ts";
 export { type HostSecret } from "./fetch_secrets.ts";
 export { type FetchLogEntry } from "./fetch_log.ts";
+export { type StreamWindow } from "./call_channels.ts";

@@ -34,7 +34,10 @@ Deno.test("capabilities: a typed round trip from host to plugin to host and back
   });
   const reply: string = await plugin.api(TwoWay).lookup("a");
   assert.equal(reply, "got value of a");
-  assert.deepEqual(seen, [{ key: "a", plugin: plugin.name }]);
+  // The plugin's top-level call, made once serve() started, outside any handler.
+  assert.equal(await plugin.api(TwoWay).early(), "value of at start");
+  assert.deepEqual(seen.map((s) => s.key).sort(), ["a", "at start"]);
+  assert.ok(seen.every((s) => s.plugin === plugin.name));
 });
 
 Deno.test("capabilities: what a capability throws reaches the plugin as its message only when it is a CapabilityError", async () => {
@@ -109,9 +112,9 @@ Deno.test("capabilities: cancelling the host's call cancels the capability's wor
 });
 
 Deno.test("capabilities: a capability may call the plugin again (re-entrancy)", async () => {
-  let api!: ContractApi<typeof TwoWay>;
-  await using plugin = await start({ twice: async (n) => await api.double(n) });
-  api = plugin.api(TwoWay);
+  const late: { api?: ContractApi<typeof TwoWay> } = {};
+  await using plugin = await start({ twice: async (n) => await late.api!.double(n) });
+  late.api = plugin.api(TwoWay);
   assert.equal(await plugin.api(TwoWay).reenter(5), 11);
 });
 

@@ -474,10 +474,12 @@ export type ImplResult<F> = SchemaInput<ReturnsOf<F>>;
  *   methods: { sayHello: z.function({ input: [z.string()], output: z.string() }) },
  * });
  * // What `plugin.api(Greeter)` returns; here a stand-in, as a test would use.
+ * const sayHello = (name: string) => Promise.resolve(`hello, ${name}`);
  * const greeter: ContractApi<typeof Greeter> = {
- *   sayHello: (name) => Promise.resolve(`hello, ${name}`),
+ *   sayHello: Object.assign(sayHello, { with: () => sayHello }),
  * };
  * assert.equal(await greeter.sayHello("a"), "hello, a");
+ * assert.equal(await greeter.sayHello.with({ timeout: 500 })("b"), "hello, b");
  * ```
  */
 export type ContractApi<C extends Contract> = {

@@ -122,6 +122,11 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
     privateNetwork: options.unsafe?.privateNetwork === true,
   };
   const resolve = options.resolve ?? systemResolve;
+  if (!plan.privateNetwork && !canListInterfaces()) {
+    throw new TypeError(
+      `Cannot make hostFetch: refusing the host's own addresses needs --allow-sys=networkInterfaces (or "unsafe.privateNetwork")`,
+    );
+  }
   const log = new FetchLog(options.onRequest);
   const fetcher = async (
     request: HostFetchRequestData,
@@ -138,7 +143,7 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
       const verdict = await checkDestination({ host: url.hostname, port: port(url) }, {
         plan,
         resolve,
-        own: ownAddresses(),
+        own: plan.privateNetwork ? new Set<string>() : ownAddresses(),
       });
       if ("refused" in verdict) throw refused(verdict.refused);
       const headers = buildHeaders(request.headers ?? {}, secrets.headersFor(destination));
@@ -177,6 +182,11 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
     }
   };
   return Object.assign(fetcher, { log: (plugin?: string) => log.entries(plugin) });
+}
+
+function canListInterfaces(): boolean {
+  return Deno.permissions.querySync({ name: "sys", kind: "networkInterfaces" }).state ===
+    "granted";
 }
 
 function refused(reason: string): CapabilityError {

@@ -145,6 +145,29 @@ for (const isolation of ISOLATIONS) {
   });
 }
 
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T28 [${isolation}]: a capability's work ends with the call that made it, though the plugin never cancels it`, async () => {
+    let aborted!: () => void;
+    const ended = new Promise<void>((resolve) => aborted = resolve);
+    await using plugin = await startPlugin(hostile("t28_credit.ts"), {
+      contracts: [Flow],
+      capabilities: [provide(Flow, {
+        load: (_key, { signal }) =>
+          new Promise<string>((_, reject) =>
+            signal.addEventListener("abort", () => {
+              aborted();
+              reject(signal.reason);
+            })
+          ),
+      })],
+      isolation,
+    });
+    const error = await rejected(plugin.api(Flow).plain.with({ timeout: 500 })("linked"));
+    assert.equal((error as Error).name, "TimeoutError");
+    await within(ended, 10_000, "the capability's signal to abort");
+  });
+}
+
 Deno.test("T28 control: the plugin writes items nobody granted", async () => {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", hostile("t28_credit.ts"), "--plugbox-nonce=n"],

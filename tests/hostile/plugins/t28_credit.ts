@@ -56,6 +56,15 @@ for await (const message of messages) {
   } else if (method === "flow.plain" && mode === "progress") {
     for (let i = 0; i < 5_000; i++) progress(id!, i);
     answer(id, "progress sent");
+  } else if (method === "flow.plain" && mode === "linked") {
+    // A capability call made for this call, then silence: no answer, and no $/cancel of its own.
+    const requestId = nextId++;
+    writeLine(JSON.stringify({
+      jsonrpc: "2.0",
+      id: requestId,
+      method: "flow.load",
+      params: { args: ["linked"], call: id },
+    }));
   } else if (method === "flow.plain" && mode === "capability") {
     // Invalid arguments, then a capability the host does not offer; each answer is reported back.
     const results: unknown[] = [];

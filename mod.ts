@@ -22,6 +22,7 @@
 
 export * from "./contract.ts";
 export {
+  CapabilityError,
   describeExit,
   type ExitStatus,
   IsolationUnavailableError,
@@ -44,6 +45,11 @@ export {
   type CallOptions,
   type EgressEntry,
   type EgressResolver,
+  type FetchLogEntry,
+  type HostFetch,
+  hostFetch,
+  type HostFetchOptions,
+  type HostSecret,
   type LogEntry,
   type LogLevel,
   type ManagedOptions,
@@ -53,9 +59,12 @@ export {
   PluginHost,
   type PluginHostOptions,
   type PluginState,
+  provide,
+  type Provided,
   type RestartPolicy,
   type StartOptions,
   startPlugin,
+  type StreamWindow,
   type Suggestion,
   suggestManifest,
   type SuggestOptions,

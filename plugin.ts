@@ -15,6 +15,8 @@
 
 export * from "./contract.ts";
 export {
+  HostError,
+  hostOf,
   implement,
   type Implementation,
   log,

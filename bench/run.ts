@@ -28,6 +28,7 @@ import {
 import { PLUGIN_JS, ZOD_JS } from "../runner/sandbox/_sdk_bundle.ts";
 import { auditCost, type Paired } from "./audit_cost.ts";
 import { cpuBurn, egressOverhead, landlockStart, type PairedSample } from "./os_layers.ts";
+import { twoWayCost } from "./two_way_cost.ts";
 
 /** One line of the report. */
 export interface Row {
@@ -257,6 +258,18 @@ rows.push(pairedRow("audit on: start to first call (floor: audit off)", audit.st
 rows.push(pairedRow("audit on: round trip p50, no permission check (floor: off)", audit.noCheck));
 rows.push(pairedRow("audit on: round trip p50, one read check (floor: off)", audit.oneCheck));
 rows.push(pairedRow("audit on: one denied check inside Deno (floor: off)", audit.check, "µs"));
+
+progress("two-way contracts");
+const twoWay = await twoWayCost(
+  quick
+    ? { rounds: 2, calls: 100, items: 20_000, chunks: 200, slowMs: 5 }
+    : { rounds: 6, calls: 2000, items: 300_000, chunks: 4000, slowMs: 10 },
+);
+for (const { metric, unit, paired } of twoWay) {
+  rows.push(
+    pairedRow(metric, { on: paired.plugbox, off: paired.floor, ratios: paired.ratios }, unit),
+  );
+}
 const loadAfter = loadAverage();
 
 /** A reported row of paired rounds, with the spread of the ratios in its target column. */
@@ -335,6 +348,6 @@ if (json) {
   const kib = (text: string) => (new TextEncoder().encode(text).length / 1024).toFixed(1);
   console.log(`SDK bundle: plugin.js ${kib(PLUGIN_JS)} KiB, zod.js ${kib(ZOD_JS)} KiB (one copy).`);
   console.log(
-    `Load average (1 min) around the audit rows: ${loadBefore} before, ${loadAfter} after.`,
+    `Load average (1 min) around the audit and two-way rows: ${loadBefore} before, ${loadAfter} after.`,
   );
 }

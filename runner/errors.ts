@@ -592,3 +592,30 @@ export class LockError extends Error {
     this.beyond = fields.beyond ?? [];
   }
 }
+
+/**
+ * Thrown by a host capability's implementation to answer the plugin with
+ * this message (and `code`, a short machine-readable word). Any other error
+ * a capability throws reaches the plugin as "Capability ... failed" only:
+ * the host's internals (messages, paths, stacks) never cross.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CapabilityError } from "./errors.ts";
+ * const error = new CapabilityError("no such note", { code: "not-found" });
+ * assert.ok(error.name === "CapabilityError" && error.code === "not-found");
+ * ```
+ */
+export class CapabilityError extends Error {
+  /** Always `"CapabilityError"`. */
+  override name = "CapabilityError" as const;
+  /** A short word the plugin may branch on. */
+  readonly code: string;
+
+  /** Builds the error; `message` and `code` are what the plugin sees. */
+  constructor(message: string, options: ErrorOptions & { code?: string } = {}) {
+    super(message, options);
+    this.code = options.code ?? "failed";
+  }
+}

@@ -17,7 +17,7 @@ Deno.test("deno task bench --quick --json prints one row per metric with every f
   const rows = new TextDecoder().decode(out.stdout).trim().split("\n").map((line) =>
     JSON.parse(line)
   );
-  assert.equal(rows.length, 25);
+  assert.equal(rows.length, 29);
   for (const row of rows) {
     assert.deepEqual(Object.keys(row), [
       "metric",
@@ -55,6 +55,10 @@ Deno.test("deno task bench --quick --json prints one row per metric with every f
       "Landlock's proxy port",
       "neighbour calls/s while a plugin burns",
       "host CPU loop while a plugin burns",
+      "capability call",
+      "stream of small items",
+      "stream of 64 KiB chunks",
+      "slow consumer",
     ]
   ) {
     assert.ok(names.includes(expected), expected);

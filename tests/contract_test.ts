@@ -76,7 +76,11 @@ Deno.test("contract types: the host API and the implementation are derived, wron
   };
   const served = implement(Greeter, good);
   assert.equal(
-    await served.methods.sayHello("a", { signal: new AbortController().signal }),
+    await served.methods.sayHello("a", {
+      signal: new AbortController().signal,
+      host: {},
+      progress: () => {},
+    }),
     "hello, a",
   );
   // Type checks only (deno test type-checks this file); never run, the calls would throw.

@@ -122,7 +122,7 @@ for (
     ],
     [
       "example:python",
-      /^hello, a\nnot there for the plugin: FileNotFoundError: .*'\/etc\/hostname'\n\(isolation: os, command plugin\)/,
+      /^hello, a\nhello, Dr\. b\nhello, Dr\. c\nnot there for the plugin: FileNotFoundError: .*'\/etc\/hostname'\n\(isolation: os, command plugin\)/,
     ],
     [
       "example:kv",

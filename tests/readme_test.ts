@@ -225,7 +225,8 @@ Deno.test("README: the quick start works as written, from a JSR-like registry, o
       await Deno.mkdir(join(project, "data"));
       await Deno.writeTextFile(join(project, "data/hi.txt"), "hi\nsecond line\n");
       const check = await sh(
-        "deno check host.ts lifecycle.ts greeter/main.ts learn.ts plugins/kv/main.ts",
+        "deno check host.ts lifecycle.ts greeter/main.ts learn.ts plugins/kv/main.ts " +
+          "weather/main.ts weather_host.ts",
         project,
         env,
       );
@@ -240,6 +241,22 @@ Deno.test("README: the quick start works as written, from a JSR-like registry, o
         assert.deepEqual(
           out.stdout.trimEnd().split("\n"),
           expectedOutput(only("file", "host.ts").code),
+        );
+      },
+    );
+
+    await t.step(
+      "the two-way example runs: a capability with a secret, progress, a stream",
+      async () => {
+        const command = only("run", "host.ts").code.replace(
+          / host\.ts$/,
+          " --allow-net=127.0.0.1 weather_host.ts",
+        );
+        const out = await sh(command, project, env);
+        assert.equal(out.code, 0, out.stderr);
+        assert.deepEqual(
+          out.stdout.trimEnd().split("\n"),
+          expectedOutput(only("file", "weather_host.ts").code),
         );
       },
     );

@@ -1,7 +1,9 @@
 """The hello plugin in Python: the same `greeter` contract as plugins/hello
-(plugins/hello/contract.ts), spoken over plugbox's wire protocol with the
-standard library only. PROTOCOL.md, "Writing a plugin in another language",
-walks through it."""
+(plugins/hello/contract.ts), and `greetings` (./contract.ts), which calls a
+host capability and streams its results with credit, spoken over plugbox's
+wire protocol with the standard library only. PROTOCOL.md, "Writing a plugin
+in another language" and "Capabilities, streams and progress", walks
+through it."""
 
 import json
 import sys
@@ -41,6 +43,11 @@ def read_greeting(params, method):
 
 
 METHODS = {"sayHello": say_hello, "readGreeting": read_greeting}
+GREETINGS = "greetings"
+SERVED = [
+    {"name": CONTRACT, "version": VERSION, "methods": list(METHODS)},
+    {"name": GREETINGS, "version": 1, "methods": ["greetAll"]},
+]
 STRING = {"type": "string"}
 ONE_STRING = {"type": "array", "prefixItems": [STRING], "items": False, "minItems": 1, "maxItems": 1}
 
@@ -75,7 +82,7 @@ def initialize(params):
     return {
         "protocolVersion": PROTOCOL_VERSION,
         "nonce": NONCE,
-        "contracts": [{"name": CONTRACT, "version": VERSION, "methods": list(METHODS)}],
+        "contracts": SERVED,
     }
 
 
@@ -108,23 +115,112 @@ def answer(method, params, initialized):
         raise RpcError(-32000, str(error), {"name": type(error).__name__})
 
 
+credit = {}  # stream request id -> [items, bytes] of credit the host granted
+cancelled = set()  # ids of the host's requests it cancelled
+replies = {}  # id of a request to the host -> the host's answer
+deferred = []  # requests that arrived while a handler waited
+next_request_id = 0
+
+
+def next_message():
+    """Reads one message while a handler waits (for credit or an answer); None at EOF."""
+    while True:
+        line = sys.stdin.buffer.readline(max_line_bytes + 1)
+        if not line:
+            return None
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(message, dict):
+            return message
+
+
+def wait_once():
+    """Takes one message from the host: credit, a cancel, an answer; requests wait their turn."""
+    message = next_message()
+    if message is None:
+        raise EOFError("stdin closed")
+    method, params = message.get("method"), message.get("params") or {}
+    if method == "$/credit":
+        granted = credit.get(params.get("id"))
+        if granted is not None:
+            granted[0] += params.get("items", 0)
+            granted[1] += params.get("bytes", 0)
+    elif method == "$/cancel":
+        cancelled.add(params.get("id"))
+    elif method is None:
+        replies[message.get("id")] = message
+    else:
+        deferred.append(message)
+
+
+def call_host(method, args, call):
+    """A capability call: a request to the host, carrying the id of the call that makes it."""
+    global next_request_id
+    next_request_id += 1
+    request_id = next_request_id
+    send({"id": request_id, "method": method, "params": {"args": args, "call": call}})
+    while request_id not in replies:
+        wait_once()
+    reply = replies.pop(request_id)
+    if "error" in reply:
+        raise RpcError(-32000, f"the host says: {reply['error'].get('message')}", {"name": "HostError"})
+    return reply.get("result")
+
+
+def stream(call, items):
+    """Sends each item as $/item while the credit lasts, waiting for more (PROTOCOL.md, 10.2)."""
+    credit[call] = [0, 0]
+    try:
+        for item in items:
+            while not (credit[call][0] >= 1 and credit[call][1] > 0) and call not in cancelled:
+                wait_once()
+            if call in cancelled:
+                raise RpcError(-32800, "Request cancelled")
+            params = {"id": call, "value": item}
+            line = json.dumps({"jsonrpc": "2.0", "method": "$/item", "params": params}, ensure_ascii=True, separators=(",", ":"))
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+            credit[call][0] -= 1
+            credit[call][1] -= len(line.encode())
+        return None
+    finally:
+        del credit[call]
+        cancelled.discard(call)
+
+
+def greet_all(params, call):
+    """greetings.greetAll: a greeting per name, streamed, each name's title asked of the host."""
+    names = params[0] if isinstance(params, list) and len(params) == 1 else None
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        issue = {"path": [0], "message": "Expected an array of strings", "code": "invalid_type"}
+        raise RpcError(-32602, "Invalid params for greetings.greetAll", {"issues": [issue]})
+    return stream(call, (f"hello, {call_host('greetings.title', [name], call)}" for name in names))
+
+
 def handle(message, initialized):
     """Answers one request; returns whether the handshake has now succeeded."""
     method, msg_id = message.get("method"), message.get("id")
     if not isinstance(method, str):
-        return initialized  # A response or junk: this plugin sends no requests of its own.
+        return initialized  # A response no handler waits for, or junk.
     if "id" not in message:
         return initialized  # A notification ($/cancel): calls here finish before the next is read.
     try:
-        result = answer(method, message.get("params"), initialized)
+        if initialized and method == f"{GREETINGS}.greetAll":
+            result = greet_all(message.get("params"), msg_id)
+        else:
+            result = answer(method, message.get("params"), initialized)
         send({"id": msg_id, "result": result})
-        return initialized or method == "$/initialize"
+        initialized = initialized or method == "$/initialize"
     except RpcError as error:
         reply = {"code": error.code, "message": error.message}
         if error.data is not None:
             reply["data"] = error.data
         send({"id": msg_id, "error": reply})
-        return initialized
+    while deferred:  # Calls that came in while this one waited for the host.
+        initialized = handle(deferred.pop(0), initialized)
+    return initialized
 
 
 def main():
@@ -148,4 +244,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except EOFError:
+        pass  # stdin closed while a handler waited for the host.

@@ -9,7 +9,7 @@
 import { MAX_TIMEOUT_MS } from "./check_options.ts";
 import { type Deadline, Deadlines } from "./deadlines.ts";
 import { type ExitStatus, PluginExitedError, TimeoutError } from "../errors.ts";
-import type { Outgoing, Peer } from "../wire/mod.ts";
+import type { Outgoing, Peer, RequestId } from "../wire/mod.ts";
 import type { CallOptions } from "./proxy.ts";
 import { Slots } from "./slots.ts";
 
@@ -25,6 +25,14 @@ export interface CallerOptions {
   stderrTail(): string;
   /** How the process ended, once it has. */
   exitStatus(): ExitStatus | undefined;
+}
+
+/** Told about one call's wire life: its id once sent, and when it is over. */
+export interface SendHooks {
+  /** The call is on the wire as request `id`. */
+  onSent?: (id: RequestId) => void;
+  /** The call is over: answered (a cancelled one too, once answered) or the peer closed. */
+  onSettled?: () => void;
 }
 
 /** Sends calls through a peer with deadlines, signals and a cap on calls in flight. */
@@ -50,7 +58,11 @@ export class Caller {
    * rejects with `TimeoutError` after the deadline, `signal.reason` on
    * abort, `PluginExitedError` (naming the method) when the process ends.
    */
-  call(method: string, params: unknown, options: CallOptions = {}): Promise<unknown> {
+  call(
+    method: string,
+    params: unknown,
+    options: CallOptions & SendHooks = {},
+  ): Promise<unknown> {
     const timeoutMs = options.timeout ?? this.#options.callTimeout;
     // A deadline setTimeout cannot hold would fire at once: refused, not clamped.
     if (!(timeoutMs >= 0 && timeoutMs <= MAX_TIMEOUT_MS)) {
@@ -62,8 +74,8 @@ export class Caller {
     }
     const outer = options.signal;
     if (outer?.aborted) return Promise.reject(outer.reason);
-    if (outer || !this.#slots.tryAcquire()) {
-      return this.#callSlowly(method, params, timeoutMs, outer);
+    if (outer || options.onSent || !this.#slots.tryAcquire()) {
+      return this.#callSlowly(method, params, timeoutMs, outer, options);
     }
     // The common case, kept to one promise and no timer: a free slot, no signal.
     let outgoing: Outgoing;
@@ -97,6 +109,7 @@ export class Caller {
     params: unknown,
     timeoutMs: number,
     outer: AbortSignal | undefined,
+    hooks: SendHooks = {},
   ): Promise<unknown> {
     let queued: AbortController | undefined;
     let sent: number | string | undefined;
@@ -110,8 +123,12 @@ export class Caller {
         queued = new AbortController();
         await this.#slots.acquire(queued.signal);
       }
-      const outgoing = this.#peer.start(method, params, () => this.#release(deadline));
+      const outgoing = this.#peer.start(method, params, () => {
+        this.#release(deadline);
+        hooks.onSettled?.();
+      });
       sent = outgoing.id;
+      hooks.onSent?.(outgoing.id);
       return await outgoing.promise;
     } catch (error) {
       throw this.#callError(error, method);

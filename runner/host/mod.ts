@@ -23,3 +23,8 @@ export { PluginHost, type PluginHostOptions } from "./manager.ts";
 export { type Suggestion, suggestManifest, type SuggestOptions } from "./suggest.ts";
 export { launchPlugin, Plugin, type StartOptions, startPlugin } from "./plugin.ts";
 export { type CallOptions, type CallTarget, createApi, toCallError } from "./proxy.ts";
+export { provide, type Provided } from "./capabilities.ts";
+export { type HostFetch, hostFetch, type HostFetchOptions } from "./host_fetch.ts";
+export { type HostSecret } from "./fetch_secrets.ts";
+export { type FetchLogEntry } from "./fetch_log.ts";
+export { type StreamWindow } from "./call_channels.ts";

@@ -9,6 +9,9 @@ import { type ExitStatus, PluginExitedError, ProtocolError, TimeoutError } from 
 import { AuditRecorder } from "./audit.ts";
 import type { AuditEntry, AuditLog } from "./audit_log.ts";
 import { Caller } from "./calls.ts";
+import { CallChannels, type StreamWindow } from "./call_channels.ts";
+import { CapabilityHost, type Provided } from "./capabilities.ts";
+import type { ChannelOptions } from "./method_calls.ts";
 import { checkMs, checkStartNumbers } from "./check_options.ts";
 import { deadlineSignal } from "./deadlines.ts";
 import { FaultBudget } from "./fault_budget.ts";
@@ -44,7 +47,7 @@ import {
   type ServedContract,
 } from "../wire/mod.ts";
 import { type CallOptions, createApi } from "./proxy.ts";
-import { neutralize } from "../wire/mod.ts";
+import { neutralize, utf8Length } from "../wire/mod.ts";
 import { LineTransport } from "../wire/mod.ts";
 
 const Described = z.object({
@@ -172,6 +175,28 @@ export interface StartOptions extends LaunchOptions {
    * @default {the host's resolver (getaddrinfo)}
    */
   egressResolver?: EgressResolver;
+  /**
+   * The host's implementations of the contracts' capabilities, made by
+   * `provide()`; every capability a contract declares must be given.
+   */
+  capabilities?: readonly Provided[];
+  /**
+   * Told when a capability's implementation threw something other than a
+   * `CapabilityError` (the plugin is told only that it failed).
+   */
+  onCapabilityError?: (error: unknown, capability: string) => void;
+  /**
+   * How much of a streamed result may be granted and not yet consumed:
+   * items, and bytes of their lines. One item may overrun the bytes (up to
+   * `maxLineBytes`).
+   * @default {{ items: 256, bytes: 1 MiB }}
+   */
+  streamWindow?: Partial<StreamWindow>;
+  /**
+   * Progress reports delivered per call per second; more are dropped.
+   * @default {50}
+   */
+  maxProgressPerSecond?: number;
 }
 
 /** The handshake, reachable from this module only (see {@linkcode launchPlugin}). */
@@ -219,6 +244,8 @@ export class Plugin implements AsyncDisposable {
   #offload: ScanOffload;
   #beside: Beside;
   #ended: Promise<ExitStatus>;
+  #capabilities: CapabilityHost;
+  #channels: CallChannels;
 
   /**
    * Use {@linkcode startPlugin}. Only a plan made by `planPlugin` is
@@ -234,6 +261,11 @@ export class Plugin implements AsyncDisposable {
     this.isolation = plan.isolation;
     this.plan = plan;
     this.#contracts = options.contracts;
+    this.#capabilities = new CapabilityHost(options.contracts, options.capabilities ?? [], {
+      plugin: plan.name,
+      callEnded: (id) => this.#peer.signalOf(id),
+      onError: options.onCapabilityError,
+    });
     this.#stop = { graceMs: options.stopGraceMs ?? 2000, termMs: options.stopTermMs ?? 1000 };
     this.#onFault = options.onProtocolFault;
     this.#budget = new FaultBudget(options.maxFaults ?? 100, options.faultWindowMs ?? 10_000);
@@ -290,7 +322,10 @@ export class Plugin implements AsyncDisposable {
     this.#peer = new Peer((message) => this.#transport.send(message), {
       flushed: () => this.#transport.flushed(),
       onViolation: (detail) => this.#fault(detail),
-      onRequest: (method) => {
+      onRequest: (method, params, context) => {
+        if (this.#capabilities.has(method)) {
+          return this.#capabilities.handle(method, params, context);
+        }
         const name = neutralize(method, 64);
         this.#fault(`request "${name}" to the host, which serves no methods`);
         throw new ResponseError(ErrorCode.MethodNotFound, `Method "${name}" not found`);
@@ -310,6 +345,18 @@ export class Plugin implements AsyncDisposable {
         else this.#process.kill();
       },
     });
+    this.#channels = new CallChannels({
+      notify: (method, params) => this.#peer.notify(method, params),
+      isPending: (id) => this.#peer.isPending(id),
+      fault: (detail) => this.#fault(detail),
+      violation: (detail) => this.#protocolFault(detail),
+      window: {
+        items: options.streamWindow?.items ?? 256,
+        bytes: options.streamWindow?.bytes ?? 1024 * 1024,
+      },
+      maxProgressPerSecond: options.maxProgressPerSecond ?? 50,
+      maxProgressBytes: 64 * 1024,
+    });
     this.#calls = new Caller(this.#peer, {
       plugin: plan.name,
       maxInFlight: options.maxInFlight ?? 64,
@@ -318,8 +365,9 @@ export class Plugin implements AsyncDisposable {
       exitStatus: () => this.#status,
     });
     this.#reading = this.#transport.run({
-      onMessage: (value) => this.#receive(classifyMessage(value)),
-      onScanned: (bytes, scan, text) => this.#receive(classifyLine(bytes, scan, text)),
+      onMessage: (value, line) => this.#receive(classifyMessage(value), line),
+      onScanned: (bytes, scan, text) =>
+        this.#receive(classifyLine(bytes, scan, text), bytes.length),
       onStray: (line) => this.#fault(`stray output on stdout: ${neutralize(line, 200)}`),
     }).catch((error) =>
       this.#protocolFault(error instanceof Error ? error.message : String(error))
@@ -368,10 +416,17 @@ export class Plugin implements AsyncDisposable {
     return this.#process.stderrTail();
   }
 
-  /** One message from the plugin, classified, to the peer; notifications are faults. */
-  #receive(found: Classified): void | Promise<void> {
+  /**
+   * One message from the plugin, classified, to the peer; notifications
+   * other than stream items and progress are faults. `line` is the line's
+   * length in bytes, or its text (measured only when it matters).
+   */
+  #receive(found: Classified, line: number | string): void | Promise<void> {
     if (found.kind !== "notification") return this.#peer.accept(found);
-    // The host takes no notifications (and has no requests of the plugin's to cancel).
+    const { method, params } = found.message;
+    const bytes = typeof line === "number" ? line : utf8Length(line);
+    if (this.#channels.receive(method, params, bytes)) return;
+    // The host takes no other notifications.
     this.#fault(
       `notification "${neutralize(found.message.method, 64)}" to the host, which takes none`,
     );
@@ -499,6 +554,15 @@ export class Plugin implements AsyncDisposable {
    * `PluginExitedError` (naming the method) when the process ends.
    */
   call(method: string, params: unknown, options: CallOptions = {}): Promise<unknown> {
+    const channel = (options as ChannelOptions).channel;
+    if (channel) {
+      let sent: number | string | undefined;
+      options = {
+        ...options,
+        onSent: (id: number | string) => this.#channels.attach(sent = id, channel),
+        onSettled: () => sent !== undefined && this.#channels.detach(sent),
+      } as CallOptions;
+    }
     if (this.#audit) {
       return this.#audit.around(method, () => this.#calls.call(method, params, options));
     }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Contract, type ContractApi, methodsOf } from "../contract.ts";
+import { type Contract, type ContractApi, type MethodCallOptions, methodsOf } from "../contract.ts";
 import {
   formatPath,
   PermissionDeniedError,
@@ -17,6 +17,7 @@ import { ResponseError } from "../wire/mod.ts";
 import { ErrorCode, wireMethod } from "../wire/mod.ts";
 import { neutralize } from "../wire/mod.ts";
 import { checkMs } from "./check_options.ts";
+import { checkCallOptions, type MethodSite, progressCall, streamCall } from "./method_calls.ts";
 
 /**
  * Options for calls made through an API object.
@@ -134,7 +135,8 @@ export function toCallError(
 
 /**
  * Builds the typed API object for `contract`, sending calls to `target`.
- * A plain object with one function per method.
+ * A plain object with one function per method; each has `.with(options)`
+ * for per-call options.
  *
  * @example
  * ```ts
@@ -161,7 +163,7 @@ export function createApi<C extends Contract>(
   options: CallOptions = {},
 ): ContractApi<C> {
   checkMs("timeout", options.timeout);
-  const api: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+  const api: Record<string, unknown> = {};
   for (const [method, info] of methodsOf(contract)) {
     const wire = wireMethod(contract.name, method);
     const validateResult = (raw: unknown): unknown => {
@@ -185,29 +187,48 @@ export function createApi<C extends Contract>(
     const mapError = (error: unknown): never => {
       throw toCallError(error, target.name, contract.name, method);
     };
+    const site: MethodSite = {
+      contract: contract.name,
+      method,
+      wire,
+      info,
+      target,
+      mapError: (error) => toCallError(error, target.name, contract.name, method),
+    };
     // Not async: a plain promise chain costs one promise less per call.
-    api[method] = (...args: unknown[]) => {
+    const invoke = (options: CallOptions & MethodCallOptions, args: unknown[]): unknown => {
       const checked = info.input.safeParse(args);
       if (!checked.success) {
-        return Promise.reject(
-          new ValidationError({
-            contract: contract.name,
-            method,
-            direction: "input",
-            issues: toIssues(checked.error.issues),
-          }),
-        );
+        const error = new ValidationError({
+          contract: contract.name,
+          method,
+          direction: "input",
+          issues: toIssues(checked.error.issues),
+        });
+        if (info.item) throw error;
+        return Promise.reject(error);
       }
       // JSON has no undefined: trailing omitted arguments are dropped, not sent as null.
       let end = args.length;
       while (end > 0 && args[end - 1] === undefined) end--;
       const params = end === args.length ? args : args.slice(0, end);
+      if (info.item) return streamCall(site, params, options);
+      if (options.onProgress || options.resetTimeoutOnProgress) {
+        return progressCall(site, params, options);
+      }
       try {
         return target.call(wire, params, options).then(validateResult, mapError);
       } catch (error) {
         return Promise.reject(toCallError(error, target.name, contract.name, method));
       }
     };
+    const fn = (...args: unknown[]) => invoke(options, args);
+    fn.with = (perCall: MethodCallOptions) => {
+      checkCallOptions(perCall);
+      const merged = { ...options, ...perCall };
+      return (...args: unknown[]) => invoke(merged, args);
+    };
+    api[method] = Object.freeze(fn);
   }
   return Object.freeze(api) as unknown as ContractApi<C>;
 }

@@ -7,7 +7,28 @@
 import { type Contract, type ContractImpl, type MethodInfo, methodsOf } from "../contract.ts";
 import { type RequestContext, ResponseError } from "../wire/mod.ts";
 import { z } from "npm:zod@^4.1.0";
-import { type DescribedContract, ErrorCode, type ServedContract, wireMethod } from "../wire/mod.ts";
+import {
+  type DescribedContract,
+  ErrorCode,
+  RuntimeMethod,
+  type ServedContract,
+  wireMethod,
+} from "../wire/mod.ts";
+import { HandlerContext, type HostLink } from "./host_calls.ts";
+import { type MeasuredSend, StreamCredits } from "./stream_out.ts";
+
+/** The dispatcher's connection to the host, for capabilities, progress and stream items. */
+export interface DispatchLink extends HostLink {
+  /** Sends one message at once and says how many bytes its line is. */
+  send: MeasuredSend;
+}
+
+// Before serve() connects a dispatcher (a test calling dispatch() directly), the host is unreachable.
+const UNCONNECTED: DispatchLink = {
+  request: () => Promise.reject(new Error("Cannot call the host: not connected")),
+  notify: () => {},
+  send: () => 0,
+};
 
 /**
  * A contract paired with its implementation; made by {@linkcode implement}.
@@ -83,6 +104,7 @@ export function implement<C extends Contract>(
 }
 
 interface Route {
+  contract: Contract;
   info: MethodInfo;
   fn: (...args: unknown[]) => unknown;
 }
@@ -151,6 +173,8 @@ function toResponseError(error: unknown): ResponseError {
 export class Dispatcher {
   #routes = new Map<string, Route>();
   #contracts: Contract[] = [];
+  #link: DispatchLink = UNCONNECTED;
+  #credits = new StreamCredits();
   /** What this dispatcher serves, as the handshake reports it. */
   readonly served: ServedContract[] = [];
 
@@ -166,7 +190,11 @@ export class Dispatcher {
       const infos = methodsOf(contract);
       for (const [name, info] of infos) {
         const fn = (methods as Record<string, (...args: unknown[]) => unknown>)[name];
-        this.#routes.set(wireMethod(contract.name, name), { info, fn: fn.bind(methods) });
+        this.#routes.set(wireMethod(contract.name, name), {
+          contract,
+          info,
+          fn: fn.bind(methods),
+        });
       }
       this.served.push({
         name: contract.name,
@@ -175,6 +203,16 @@ export class Dispatcher {
       });
       this.#contracts.push(contract);
     }
+  }
+
+  /** Connects the dispatcher to the host (serve() does, once its peer exists). */
+  connect(link: DispatchLink): void {
+    this.#link = link;
+  }
+
+  /** Takes a notification from the host: `$/credit` for a stream; others are ignored. */
+  notify(method: string, params: unknown): void {
+    if (method === RuntimeMethod.credit) this.#credits.grant(params);
   }
 
   /** Every served contract with JSON Schemas of each method's arguments and result (`$/describe`). */
@@ -217,16 +255,38 @@ export class Dispatcher {
     // optional ones were omitted.
     while (values.length < route.info.arity) values.push(undefined);
     let result: unknown;
+    const handlerContext = new HandlerContext(
+      route.contract,
+      this.#link,
+      context,
+      route.info.progress,
+    );
     try {
-      result = route.fn(...values, { signal: context.signal });
+      result = route.fn(...values, handlerContext);
     } catch (error) {
       throw toResponseError(error);
     }
+    if (route.info.item) return this.#stream(method, route.info.item, result, context);
     const check = (value: unknown) => checkResult(method, route.info, value);
     if (isThenable(result)) {
       return Promise.resolve(result).then(check, (e) => Promise.reject(toResponseError(e)));
     }
     return check(result);
+  }
+
+  #stream(method: string, item: z.ZodType, result: unknown, context: RequestContext): unknown {
+    const source = result as AsyncIterable<unknown> | null;
+    if (typeof source?.[Symbol.asyncIterator] !== "function") {
+      throw new ResponseError(
+        ErrorCode.InvalidResult,
+        `Implementation of "${method}" returned no async iterable (write it as an async generator)`,
+      );
+    }
+    return this.#credits.pump(context.id, source, item, {
+      signal: context.signal,
+      send: this.#link.send,
+      method,
+    }).catch((e) => Promise.reject(toResponseError(e)));
   }
 }
 

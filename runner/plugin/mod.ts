@@ -11,4 +11,5 @@
 
 export { Dispatcher, implement, type Implementation } from "./dispatch.ts";
 export { log, type Logger, type LogLevel } from "./log.ts";
-export { serve, type ServeOptions } from "./serve.ts";
+export { hostOf, serve, type ServeOptions } from "./serve.ts";
+export { HostError } from "./host_calls.ts";

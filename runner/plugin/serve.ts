@@ -15,6 +15,33 @@ import {
   RuntimeMethod,
 } from "../wire/mod.ts";
 import { LineTransport } from "../wire/mod.ts";
+import { measured } from "./stream_out.ts";
+import type { Contract, HostApi } from "../contract.ts";
+import { hostApi, type HostLink } from "./host_calls.ts";
+
+let connected: HostLink | undefined;
+
+/**
+ * The host's capabilities outside any handler (at top level, once `serve`
+ * has started): calls made through it belong to no call, so only the
+ * plugin's own signal (none here) or its exit ends them. Inside a handler,
+ * use `ctx.host`, whose calls are cancelled with the handler's call.
+ *
+ * @example
+ * ```ts ignore
+ * import { hostOf, implement, serve } from "@plugbox/plugbox/plugin";
+ * import { Notes } from "./contract.ts";
+ *
+ * const serving = serve(implement(Notes, { count: () => 1 }));
+ * console.error(await hostOf(Notes).load("greeting")); // at start, before any call
+ * await serving;
+ * ```
+ * @throws {TypeError} before `serve` was called.
+ */
+export function hostOf<C extends Contract>(contract: C): HostApi<C> {
+  if (!connected) throw new TypeError("Cannot reach the host: call serve() first");
+  return hostApi(contract, connected, undefined, undefined);
+}
 
 /**
  * Options for {@linkcode serve}; the defaults are what a real plugin uses.
@@ -176,8 +203,17 @@ export async function serve(
   const peer = new Peer((message) => transport.send(message), {
     flushed: () => transport.flushed(),
     onRequest: (method, params, context) => session.handle(method, params, context),
+    onNotification: (method, params) => dispatcher.notify(method, params),
     onViolation: (detail) => console.error(`plugbox: ignored from host: ${detail}`),
   });
+  const link = {
+    request: (method: string, params: unknown, options: { signal?: AbortSignal }) =>
+      peer.request(method, params, options),
+    notify: (method: string, params: unknown) => peer.notify(method, params),
+    send: measured((message) => transport.send(message)),
+  };
+  dispatcher.connect(link);
+  connected = link;
   let failure: unknown;
   try {
     await transport.run({

@@ -13,18 +13,23 @@ export { concatBytes } from "./bytes.ts";
 export { LOG_LEVELS, type LogLevel, type LogLine } from "./log_line.ts";
 export { type Outgoing, Peer, type RequestContext, ResponseError } from "./peer.ts";
 export {
+  type CapabilityParams,
   type Classified,
   classifyMessage,
+  type CreditParams,
   DEFAULT_MAX_LINE_BYTES,
   type DescribedContract,
   type DescribedMethod,
   ErrorCode,
   type InitializeParams,
   type InitializeResult,
+  isId,
+  type ItemParams,
   MAX_MESSAGE_DEPTH,
   MAX_MESSAGE_MEMBERS,
   MAX_METHOD_BYTES,
   NONCE_FLAG,
+  type ProgressParams,
   PROTOCOL_VERSION,
   type RequestId,
   RuntimeMethod,
@@ -32,6 +37,7 @@ export {
   wireMethod,
 } from "./protocol.ts";
 export { neutralize, terminalJson } from "./text.ts";
+export { utf8Length } from "./line_writer.ts";
 export { type LineOffload, type LineScanOptions, LineTransport } from "./transport.ts";
 export { type JsonScan, scanJson, type StructureLimits } from "./json_scan.ts";
 export { classifyLine, classifyScanned } from "./envelope.ts";

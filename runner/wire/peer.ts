@@ -116,6 +116,8 @@ interface Pending {
   /** Told once the entry is gone: answered (even after a cancel) or closed. */
   onSettled: (() => void) | undefined;
   stuckTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Made on demand by {@linkcode Peer.signalOf}: aborted when the request ends. */
+  ended?: AbortController;
 }
 
 /** A request in flight, from {@linkcode Peer.start}. */
@@ -228,6 +230,24 @@ export class Peer {
     return { id, promise };
   }
 
+  /** Whether outbound request `id` is in flight (a cancelled one too, until it is answered). */
+  isPending(id: RequestId): boolean {
+    return this.#pending.has(id);
+  }
+
+  /**
+   * A signal that aborts when outbound request `id` ends: answered,
+   * cancelled or closed; undefined when no such request is in flight. Made
+   * only on request, so a request nobody asks about costs nothing.
+   */
+  signalOf(id: RequestId): AbortSignal | undefined {
+    const entry = this.#pending.get(id);
+    if (!entry) return undefined;
+    entry.ended ??= new AbortController();
+    if (entry.cancelled) entry.ended.abort(new DOMException("Cancelled", "AbortError"));
+    return entry.ended.signal;
+  }
+
   /**
    * Gives up on request `id`: its promise rejects with `reason` at once and
    * the peer gets `$/cancel`. The entry stays until the peer answers, and
@@ -239,6 +259,7 @@ export class Peer {
     entry.cancelled = true;
     entry.unlisten?.();
     entry.reject(reason);
+    entry.ended?.abort(reason);
     this.notify(RuntimeMethod.cancel, { id } satisfies CancelParams);
     entry.stuckTimer = setTimeout(() => {
       entry.stuckTimer = undefined;
@@ -336,6 +357,7 @@ export class Peer {
   }
 
   #settle(entry: Pending): void {
+    entry.ended?.abort(new DOMException("The call ended", "AbortError"));
     entry.onSettled?.();
     entry.unlisten?.();
     if (entry.stuckTimer !== undefined) clearTimeout(entry.stuckTimer);

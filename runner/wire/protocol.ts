@@ -28,6 +28,12 @@ export const RuntimeMethod = {
   cancel: "$/cancel",
   ping: "$/ping",
   describe: "$/describe",
+  /** Plugin to host: one item of a streamed result (PROTOCOL.md, "Streams"). */
+  item: "$/item",
+  /** Host to plugin: more credit for a streamed result. */
+  credit: "$/credit",
+  /** Plugin to host: a progress report for a call in progress. */
+  progress: "$/progress",
 } as const;
 
 /** JSON-RPC error codes used on the wire. */
@@ -225,6 +231,40 @@ export interface DescribedContract {
   version: number;
   /** Its methods. */
   methods: DescribedMethod[];
+}
+
+/** Parameters of the `$/item` notification: one item of the stream answering request `id`. */
+export interface ItemParams {
+  id: RequestId;
+  value: unknown;
+}
+
+/**
+ * Parameters of the `$/credit` notification: the plugin may send `items`
+ * more items of stream `id`, and more while its byte credit (raised by
+ * `bytes`) is above zero; each `$/item` line costs one item and its length
+ * in bytes (UTF-8, the newline excluded).
+ */
+export interface CreditParams {
+  id: RequestId;
+  items: number;
+  bytes: number;
+}
+
+/** Parameters of the `$/progress` notification: a report on the call `id`. */
+export interface ProgressParams {
+  id: RequestId;
+  value: unknown;
+}
+
+/**
+ * Parameters of a capability request (plugin to host, method
+ * `contract.capability`): the arguments, and the id of the host's call
+ * that made it, if any (its end cancels the capability's work).
+ */
+export interface CapabilityParams {
+  args: unknown[];
+  call?: RequestId;
 }
 
 /** Parameters of the `$/cancel` notification. */

@@ -105,7 +105,7 @@ export interface LineHandlers {
    * break a structure cap). A returned promise pauses reading until it
    * settles: that is how a receiver bounds a flood of requests.
    */
-  onMessage?(value: unknown): void | Promise<void>;
+  onMessage?(value: unknown, line: string): void | Promise<void>;
   /**
    * In scan mode, one line that is JSON or over a structure cap, unparsed:
    * its bytes and its scan. A returned promise pauses reading like
@@ -380,7 +380,7 @@ export class LineTransport {
       if (line.trim() !== "") handlers.onStray(line);
       return;
     }
-    return handlers.onMessage?.(value);
+    return handlers.onMessage?.(value, line);
   }
 
   /**

@@ -79,7 +79,9 @@ export async function plainRun(
   const denoArgs = [
     options.subcommand ?? "run",
     ...(options.subcommand === "info" ? [] : ["--no-prompt"]),
-    ...(options.config ? ["--config", repoConfig] : []),
+    // The repository's config, never its lock file: a control that imports from a local
+    // server would otherwise record that server's random port in deno.lock.
+    ...(options.config ? ["--config", repoConfig, "--no-lock"] : []),
     ...(options.flags ?? []),
     file,
     ...(options.args ?? []),

@@ -1,0 +1,144 @@
+/**
+ * What a plugin sends about a call in flight besides its answer: stream
+ * items (`$/item`) and progress reports (`$/progress`). Each is untrusted
+ * input with a byte cap, the structure caps of every line, and a rate or
+ * credit bound; what breaks them is a fault, and an item beyond its
+ * stream's credit kills the plugin at once (THREATS T28).
+ * @module
+ */
+
+import {
+  type CreditParams,
+  isId,
+  type ItemParams,
+  type ProgressParams,
+  type RequestId,
+  RuntimeMethod,
+} from "../wire/mod.ts";
+
+/**
+ * How much a stream may have in flight: granted and not yet consumed.
+ *
+ * @example
+ * ```ts
+ * import type { StreamWindow } from "./call_channels.ts";
+ * const window: StreamWindow = { items: 64, bytes: 4 * 1024 * 1024 }; // few, large items
+ * ```
+ */
+export interface StreamWindow {
+  /** Items. */
+  items: number;
+  /** Bytes of `$/item` lines. */
+  bytes: number;
+}
+
+/** The host's end of one call's side channel; made by the typed API. */
+export interface CallChannel {
+  /** The call is on the wire: `grant` sends the plugin credit. */
+  open?(grant: (items: number, bytes: number) => void, window: StreamWindow): void;
+  /** One item; false when it came without credit. Absent: the call is no stream. */
+  item?(value: unknown, bytes: number): boolean;
+  /** One progress report, within the rate cap. */
+  progress?(value: unknown): void;
+}
+
+/** What {@linkcode CallChannels} needs from its plugin. */
+export interface CallChannelsOptions {
+  /** Sends a notification to the plugin. */
+  notify(method: string, params: unknown): void;
+  /** Whether the host's call `id` is in flight. */
+  isPending(id: RequestId): boolean;
+  /** A survivable fault, counted against the plugin's budget. */
+  fault(detail: string): void;
+  /** A fault that kills the plugin at once. */
+  violation(detail: string): void;
+  /** The window each stream gets. */
+  window: StreamWindow;
+  /** Progress reports delivered per call per second; more are dropped. */
+  maxProgressPerSecond: number;
+  /** Longest progress line, in bytes; a longer one is a fault. */
+  maxProgressBytes: number;
+}
+
+interface Open {
+  channel: CallChannel;
+  second: number;
+  reports: number;
+}
+
+/** The side channels of one plugin's calls, by request id. */
+export class CallChannels {
+  #open = new Map<RequestId, Open>();
+  #options: CallChannelsOptions;
+
+  constructor(options: CallChannelsOptions) {
+    this.#options = options;
+  }
+
+  /** The call `id` is on the wire; its channel receives from now on. */
+  attach(id: RequestId, channel: CallChannel): void {
+    this.#open.set(id, { channel, second: 0, reports: 0 });
+    channel.open?.((items, bytes) => {
+      if (this.#open.has(id)) {
+        this.#options.notify(RuntimeMethod.credit, { id, items, bytes } satisfies CreditParams);
+      }
+    }, this.#options.window);
+  }
+
+  /** The call `id` is answered (or the plugin gone): nothing more is taken for it. */
+  detach(id: RequestId): void {
+    this.#open.delete(id);
+  }
+
+  /** Takes a notification; false when it is none of these channels' (the caller decides). */
+  receive(method: string, params: unknown, bytes: number): boolean {
+    if (method === RuntimeMethod.item) this.#item(params as Partial<ItemParams>, bytes);
+    else if (method === RuntimeMethod.progress) {
+      this.#progress(params as Partial<ProgressParams>, bytes);
+    } else return false;
+    return true;
+  }
+
+  #item(params: Partial<ItemParams> | undefined, bytes: number): void {
+    const id = params?.id;
+    const open = isId(id) ? this.#open.get(id) : undefined;
+    if (!open && !(isId(id) && this.#options.isPending(id))) {
+      this.#options.fault(`stream item for ${this.#describe(id)}`);
+      return;
+    }
+    if (!open?.channel.item) {
+      this.#options.violation(`it sent a stream item for call ${id}, which is no stream`);
+      return;
+    }
+    if (!open.channel.item(params!.value, bytes)) {
+      this.#options.violation(`it sent a stream item for call ${id} without credit`);
+    }
+  }
+
+  #progress(params: Partial<ProgressParams> | undefined, bytes: number): void {
+    const id = params?.id;
+    const open = isId(id) ? this.#open.get(id) : undefined;
+    if (!open) {
+      // A call the host wants no progress of: dropped. Any other id is a fault.
+      if (!isId(id) || !this.#options.isPending(id)) {
+        this.#options.fault(`progress for ${this.#describe(id)}`);
+      }
+      return;
+    }
+    if (bytes > this.#options.maxProgressBytes) {
+      this.#options.fault(`progress report of ${bytes} bytes for call ${id}`);
+      return;
+    }
+    const second = Math.floor(Date.now() / 1000);
+    if (second !== open.second) {
+      open.second = second;
+      open.reports = 0;
+    }
+    if (++open.reports > this.#options.maxProgressPerSecond) return;
+    open.channel.progress?.(params!.value);
+  }
+
+  #describe(id: unknown): string {
+    return isId(id) ? `call ${JSON.stringify(id).slice(0, 80)}, which is not in flight` : "no id";
+  }
+}

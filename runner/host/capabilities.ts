@@ -1,0 +1,221 @@
+/**
+ * Host capabilities: the implementations the host passes at start
+ * ({@linkcode provide}), checked against the contracts, and the handler of
+ * the plugin's capability calls, which validates every argument the
+ * untrusted plugin sends and every result the host returns.
+ * @module
+ */
+
+import {
+  capabilitiesOf,
+  type CapabilityContext,
+  type CapabilityImpl,
+  type Contract,
+  type MethodInfo,
+} from "../contract.ts";
+import { CapabilityError } from "../errors.ts";
+import {
+  type CapabilityParams,
+  ErrorCode,
+  isId,
+  neutralize,
+  type RequestContext,
+  type RequestId,
+  ResponseError,
+  wireMethod,
+} from "../wire/mod.ts";
+import { toIssues } from "./proxy.ts";
+
+/**
+ * A contract's capabilities as the host implements them; made by {@linkcode provide}.
+ *
+ * @example
+ * ```ts ignore
+ * import { provide, type Provided, startPlugin } from "@plugbox/plugbox";
+ * import { Notes } from "./plugins/notes/contract.ts";
+ *
+ * const notes: Provided = provide(Notes, { load: (key) => `note ${key}` });
+ * await using plugin = await startPlugin("./plugins/notes/main.ts", {
+ *   contracts: [Notes],
+ *   capabilities: [notes],
+ * });
+ * ```
+ */
+export interface Provided<C extends Contract = Contract> {
+  /** The contract whose capabilities these are. */
+  readonly contract: C;
+  /** One function per capability. */
+  readonly capabilities: CapabilityImpl<C>;
+}
+
+/**
+ * Pairs a contract with the host's implementation of its capabilities,
+ * type-checked against the contract.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { defineContract } from "../contract.ts";
+ * import { provide } from "./capabilities.ts";
+ *
+ * const Notes = defineContract({
+ *   name: "notes",
+ *   version: 1,
+ *   methods: { count: z.function({ input: [], output: z.number() }) },
+ *   capabilities: { load: z.function({ input: [z.string()], output: z.string() }) },
+ * });
+ * const notes = provide(Notes, { load: (key) => `note ${key}` });
+ * ```
+ * @throws {TypeError} when a capability is missing, extra, or not a function.
+ */
+export function provide<C extends Contract>(
+  contract: C,
+  capabilities: CapabilityImpl<C>,
+): Provided<C> {
+  const infos = capabilitiesOf(contract);
+  const given =
+    (typeof capabilities === "object" && capabilities !== null ? capabilities : {}) as Record<
+      string,
+      unknown
+    >;
+  const missing = [...infos.keys()].filter((name) => typeof given[name] !== "function");
+  if (missing.length > 0) {
+    throw new TypeError(
+      `Cannot provide the capabilities of contract "${contract.name}": ${
+        missing.map((m) => `"${m}"`).join(", ")
+      } ${missing.length === 1 ? "is" : "are"} missing or not a function`,
+    );
+  }
+  const extra = Object.keys(given).filter((name) => !infos.has(name));
+  if (extra.length > 0) {
+    throw new TypeError(
+      `Cannot provide the capabilities of contract "${contract.name}": "${
+        extra[0]
+      }" is not in its "capabilities"`,
+    );
+  }
+  return Object.freeze({ contract, capabilities });
+}
+
+interface Route {
+  info: MethodInfo;
+  fn: (...args: unknown[]) => unknown;
+}
+
+/** What the handler needs from its plugin. */
+export interface CapabilityHostOptions {
+  /** The plugin's name. */
+  plugin: string;
+  /** The end of the host's call `id` to this plugin, if it is in flight. */
+  callEnded(id: RequestId): AbortSignal | undefined;
+  /** Told about a capability's own failure (what the plugin does not see). */
+  onError?: (error: unknown, capability: string) => void;
+}
+
+/**
+ * Answers the plugin's capability calls.
+ * @throws {TypeError} from the constructor when a contract's capabilities
+ * were not provided, naming them, or provided for a contract not started.
+ */
+export class CapabilityHost {
+  #routes = new Map<string, Route>();
+  #options: CapabilityHostOptions;
+
+  constructor(
+    contracts: readonly Contract[],
+    provided: readonly Provided[],
+    options: CapabilityHostOptions,
+  ) {
+    this.#options = options;
+    for (const entry of provided) {
+      if (!contracts.includes(entry?.contract)) {
+        throw new TypeError(
+          `Cannot start plugin "${options.plugin}": "capabilities" provides contract "${entry?.contract?.name}", which is not in "contracts"`,
+        );
+      }
+    }
+    for (const contract of contracts) {
+      const infos = capabilitiesOf(contract);
+      if (infos.size === 0) continue;
+      const entry = provided.find((p) => p.contract === contract);
+      if (!entry) {
+        throw new TypeError(
+          `Cannot start plugin "${options.plugin}": contract "${contract.name}" needs the host's capabilities ${
+            [...infos.keys()].map((n) => `"${n}"`).join(", ")
+          }; pass them with "capabilities: [provide(${contract.name}, { ... })]"`,
+        );
+      }
+      const impl = entry.capabilities as Record<string, (...args: unknown[]) => unknown>;
+      for (const [name, info] of infos) {
+        this.#routes.set(wireMethod(contract.name, name), { info, fn: impl[name].bind(impl) });
+      }
+    }
+  }
+
+  /** Whether the plugin may call `method`. */
+  has(method: string): boolean {
+    return this.#routes.has(method);
+  }
+
+  /** Answers one capability call (a known method: see {@linkcode has}). */
+  async handle(method: string, raw: unknown, request: RequestContext): Promise<unknown> {
+    const route = this.#routes.get(method)!;
+    const params = (typeof raw === "object" && raw !== null ? raw : {}) as Partial<
+      CapabilityParams
+    >;
+    const args = route.info.input.safeParse(Array.isArray(params.args) ? params.args : []);
+    if (!args.success) {
+      const issues = toIssues(args.error.issues);
+      throw new ResponseError(
+        ErrorCode.InvalidParams,
+        `Invalid argument to "${method}": ${issues[0]?.message ?? "invalid"}`,
+        { name: "ValidationError", issues },
+      );
+    }
+    const values = args.data as unknown[];
+    while (values.length < route.info.arity) values.push(undefined);
+    const ended = isId(params.call) ? this.#options.callEnded(params.call) : undefined;
+    const context: CapabilityContext = {
+      signal: ended ? AbortSignal.any([request.signal, ended]) : request.signal,
+      plugin: this.#options.plugin,
+    };
+    let result: unknown;
+    try {
+      result = await route.fn(...values, context);
+    } catch (error) {
+      throw this.#failure(error, method, context.signal);
+    }
+    const checked = route.info.output.safeParse(result);
+    if (!checked.success) {
+      this.#report(new TypeError(`Capability "${method}" returned an invalid result`), method);
+      throw new ResponseError(ErrorCode.InternalError, `Capability "${method}" failed`, {
+        name: "Error",
+      });
+    }
+    return result;
+  }
+
+  #failure(error: unknown, method: string, signal: AbortSignal): ResponseError {
+    if (error instanceof CapabilityError) {
+      return new ResponseError(ErrorCode.ApplicationError, neutralize(error.message, 1000), {
+        name: "CapabilityError",
+        code: neutralize(error.code, 64),
+      });
+    }
+    if (signal.aborted) {
+      return new ResponseError(ErrorCode.RequestCancelled, "Request cancelled");
+    }
+    this.#report(error, method);
+    return new ResponseError(ErrorCode.ApplicationError, `Capability "${method}" failed`, {
+      name: "Error",
+    });
+  }
+
+  #report(error: unknown, method: string): void {
+    try {
+      this.#options.onError?.(error, method);
+    } catch {
+      // a listener's fault is not the plugin's answer
+    }
+  }
+}

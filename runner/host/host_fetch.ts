@@ -1,0 +1,263 @@
+/**
+ * `hostFetch`: the built-in `fetch` capability. A plugin with no `net` and
+ * no `env` grant asks the host to fetch; the host checks the URL against
+ * its allow-list, resolves the name and refuses loopback, private,
+ * link-local, metadata and its own addresses (unless acknowledged), adds
+ * each secret only for the destinations it is bound to, caps request and
+ * response bytes, applies a deadline, and logs every request per plugin.
+ * @module
+ */
+
+import type {
+  CapabilityContext,
+  HostFetchRequestData,
+  HostFetchResponseData,
+} from "../contract.ts";
+import { CapabilityError } from "../errors.ts";
+import { checkDestination, ownAddresses, systemResolve } from "./egress_check.ts";
+import { canonicalDestination, type HostSecret, SecretBinding } from "./fetch_secrets.ts";
+import { FetchLog, type FetchLogEntry } from "./fetch_log.ts";
+import { checkMs } from "./check_options.ts";
+import { readCapped } from "./fetch_body.ts";
+import { neutralize, utf8Length } from "../wire/mod.ts";
+
+/**
+ * Options for {@linkcode hostFetch}.
+ *
+ * @example
+ * ```ts
+ * import type { HostFetchOptions } from "./host_fetch.ts";
+ * const options: HostFetchOptions = {
+ *   allow: ["api.example.com:443"],
+ *   secrets: { API_TOKEN: { value: "s3cr3t-token", hosts: ["api.example.com:443"] } },
+ * };
+ * ```
+ */
+export interface HostFetchOptions {
+  /** The `host:port` destinations the plugin may reach; nothing else. */
+  allow: string[];
+  /** Secrets by name, each bound to destinations and sent there as a header. */
+  secrets?: Record<string, HostSecret>;
+  /** Allow loopback, private and link-local addresses (a local server, a test). */
+  unsafe?: { privateNetwork?: boolean };
+  /**
+   * Most bytes of a request body.
+   * @default {1 MiB}
+   */
+  maxRequestBytes?: number;
+  /**
+   * Most bytes of a response body; a longer one fails the request.
+   * @default {4 MiB}
+   */
+  maxResponseBytes?: number;
+  /**
+   * Deadline of one request (resolving, connecting, the whole body), in ms.
+   * @default {30000}
+   */
+  timeout?: number;
+  /** Resolves names (the host's resolver by default); every address it gives is checked. */
+  resolve?: (hostname: string) => Promise<string[]>;
+  /** Told about each request, allowed or refused. */
+  onRequest?: (entry: FetchLogEntry) => void;
+}
+
+/**
+ * The `fetch` capability's implementation, with its log.
+ *
+ * @example
+ * ```ts ignore
+ * const fetcher: HostFetch = hostFetch({ allow: ["api.example.com:443"] });
+ * for (const entry of fetcher.log("weather")) console.log(entry.verdict, entry.url);
+ * ```
+ */
+export interface HostFetch {
+  (request: HostFetchRequestData, context: CapabilityContext): Promise<HostFetchResponseData>;
+  /** The requests of one plugin (or all), oldest first, bounded. */
+  log(plugin?: string): FetchLogEntry[];
+}
+
+const DROPPED_HEADERS = new Set(["host", "proxy-authorization", "connection", "cookie"]);
+
+/**
+ * Makes the built-in `fetch` capability: pass it as the implementation of a
+ * capability declared with `hostFetchCapability`.
+ *
+ * @example
+ * ```ts ignore
+ * import { hostFetch, provide, startPlugin } from "@plugbox/plugbox";
+ * import { Weather } from "./plugins/weather/contract.ts";
+ *
+ * await using plugin = await startPlugin("./plugins/weather/main.ts", {
+ *   contracts: [Weather],
+ *   capabilities: [provide(Weather, {
+ *     fetch: hostFetch({
+ *       allow: ["api.example.com:443"],
+ *       secrets: { API_TOKEN: { value: Deno.env.get("API_TOKEN")!, hosts: ["api.example.com:443"] } },
+ *     }),
+ *   })],
+ * });
+ * ```
+ * @throws {TypeError} for a malformed allow-list, secret or limit.
+ */
+export function hostFetch(options: HostFetchOptions): HostFetch {
+  if (!Array.isArray(options?.allow)) {
+    throw new TypeError(`Cannot make hostFetch: "allow" must list host:port destinations`);
+  }
+  const allowed = new Set(
+    options.allow.map((a) => canonicalDestination(a, "Cannot make hostFetch")),
+  );
+  const secrets = new SecretBinding(options.secrets ?? {});
+  const limits = {
+    request: options.maxRequestBytes ?? 1024 * 1024,
+    response: options.maxResponseBytes ?? 4 * 1024 * 1024,
+    timeout: checkMs("timeout", options.timeout, 1) ?? 30_000,
+  };
+  const rules = [...allowed].map((d) => {
+    const at = d.lastIndexOf(":");
+    return { host: d.slice(0, at), port: Number(d.slice(at + 1)) };
+  });
+  const plan = {
+    mode: "port" as const,
+    rules,
+    privateNetwork: options.unsafe?.privateNetwork === true,
+  };
+  const resolve = options.resolve ?? systemResolve;
+  if (!plan.privateNetwork && !canListInterfaces()) {
+    throw new TypeError(
+      `Cannot make hostFetch: refusing the host's own addresses needs --allow-sys=networkInterfaces (or "unsafe.privateNetwork")`,
+    );
+  }
+  const log = new FetchLog(options.onRequest);
+  const fetcher = async (
+    request: HostFetchRequestData,
+    context: CapabilityContext,
+  ) => {
+    const entry = { plugin: context.plugin, method: request.method, url: "", host: "", port: 0 };
+    try {
+      const url = parseUrl(request.url);
+      Object.assign(entry, { url: neutralize(url.href, 500), host: url.hostname, port: port(url) });
+      const destination = `${url.hostname}:${port(url)}`;
+      if (!allowed.has(destination)) {
+        throw refused(`${neutralize(destination, 300)} is not allowed`);
+      }
+      const verdict = await checkDestination({ host: url.hostname, port: port(url) }, {
+        plan,
+        resolve,
+        own: plan.privateNetwork ? new Set<string>() : ownAddresses(),
+      });
+      if ("refused" in verdict) throw refused(verdict.refused);
+      const headers = buildHeaders(request.headers ?? {}, secrets.headersFor(destination));
+      const used = secrets.inject(headers, destination);
+      const body = request.body;
+      if (body !== undefined && utf8Length(body) > limits.request) {
+        throw new CapabilityError(`request body over ${limits.request} bytes`, {
+          code: "too-large",
+        });
+      }
+      const response = await send(url, request.method, headers, body, context.signal, limits);
+      log.add({
+        ...entry,
+        address: verdict.address,
+        verdict: "allowed",
+        status: response.status,
+        secrets: used,
+      });
+      return {
+        status: response.status,
+        statusText: secrets.redact(response.statusText),
+        headers: Object.fromEntries([...response.headers].map(([k, v]) => [k, secrets.redact(v)])),
+        body: secrets.redact(response.text),
+        url: neutralize(url.href, 8192),
+      };
+    } catch (error) {
+      const reason = error instanceof CapabilityError ? error.message : "request failed";
+      const before = error instanceof CapabilityError &&
+        (error.code === "refused" || error.code === "bad-request");
+      const verdict = before ? "refused" : "failed";
+      log.add({ ...entry, verdict, reason, secrets: [] });
+      if (error instanceof CapabilityError) throw error;
+      throw new CapabilityError(`request to ${entry.host}:${entry.port} failed`, {
+        code: "failed",
+      });
+    }
+  };
+  return Object.assign(fetcher, { log: (plugin?: string) => log.entries(plugin) });
+}
+
+function canListInterfaces(): boolean {
+  return Deno.permissions.querySync({ name: "sys", kind: "networkInterfaces" }).state ===
+    "granted";
+}
+
+function refused(reason: string): CapabilityError {
+  return new CapabilityError(`refused: ${reason}`, { code: "refused" });
+}
+
+function parseUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new CapabilityError(`not a URL: ${neutralize(text, 200)}`, { code: "bad-request" });
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new CapabilityError(`only http and https URLs, not ${neutralize(url.protocol, 20)}`, {
+      code: "bad-request",
+    });
+  }
+  if (url.username || url.password) {
+    throw new CapabilityError("URLs with credentials are refused", { code: "bad-request" });
+  }
+  return url;
+}
+
+function port(url: URL): number {
+  return Number(url.port || (url.protocol === "https:" ? 443 : 80));
+}
+
+function buildHeaders(given: Record<string, string>, reserved: Set<string>): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(given)) {
+    const lower = name.toLowerCase();
+    if (DROPPED_HEADERS.has(lower) || reserved.has(lower)) continue;
+    try {
+      headers.set(lower, value);
+    } catch {
+      throw new CapabilityError(`header "${neutralize(name, 64)}" has an invalid value`, {
+        code: "bad-request",
+      });
+    }
+  }
+  return headers;
+}
+
+async function send(
+  url: URL,
+  method: string,
+  headers: Headers,
+  body: string | undefined,
+  signal: AbortSignal,
+  limits: { response: number; timeout: number },
+): Promise<{ status: number; statusText: string; headers: Headers; text: string }> {
+  const deadline = AbortSignal.timeout(limits.timeout);
+  const both = AbortSignal.any([signal, deadline]);
+  let response: Response;
+  try {
+    response = await fetch(url, { method, headers, body, redirect: "manual", signal: both });
+  } catch {
+    if (deadline.aborted) {
+      throw new CapabilityError(`no answer within ${limits.timeout} ms`, { code: "timeout" });
+    }
+    if (signal.aborted) throw new CapabilityError("cancelled", { code: "cancelled" });
+    throw new CapabilityError(`could not reach ${neutralize(url.host, 300)}`, {
+      code: "unreachable",
+    });
+  }
+  const text = await readCapped(response, limits.response, both);
+  return {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+    text,
+  };
+}

@@ -1,0 +1,180 @@
+/**
+ * The host's end of a streamed result: an async iterator over the items
+ * the plugin sends, each validated on arrival, with credit-based flow
+ * control (the plugin may have at most one window of items and bytes
+ * granted and not consumed, so a slow consumer bounds both sides' memory).
+ * @module
+ */
+
+import type { ItemStream } from "../contract.ts";
+import { PluginError } from "../errors.ts";
+import type { CallChannel, StreamWindow } from "./call_channels.ts";
+
+interface Waiter<T> {
+  resolve(result: IteratorResult<T>): void;
+  reject(error: unknown): void;
+}
+
+interface Ending {
+  error?: unknown;
+  /** Items still queued are dropped (a cancel, a deadline): the end is now. */
+  now: boolean;
+}
+
+/**
+ * One streaming call's items, as the typed API returns them.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { HostItemStream } from "./item_stream.ts";
+ *
+ * const stream = new HostItemStream<number>((value) => value as number, new AbortController());
+ * let grant = (_items: number, _bytes: number) => {};
+ * stream.open((items, bytes) => grant(items, bytes), { items: 4, bytes: 1024 });
+ * stream.item(1, 10);
+ * stream.settle(Promise.resolve(null));
+ * const seen: number[] = [];
+ * for await (const n of stream) seen.push(n);
+ * assert.deepEqual(seen, [1]);
+ * ```
+ */
+export class HostItemStream<T> implements ItemStream<T>, CallChannel {
+  #queue: { value: T; bytes: number }[] = [];
+  #head = 0;
+  #queuedBytes = 0;
+  #itemsLeft = 0;
+  #bytesLeft = 0;
+  #window: StreamWindow = { items: 0, bytes: 0 };
+  #grant: ((items: number, bytes: number) => void) | undefined;
+  #ending: Ending | undefined;
+  #finished = false;
+  #waiter: Waiter<T> | undefined;
+  #validate: (value: unknown) => T;
+  #cancel: AbortController;
+
+  /** `validate` throws for an invalid item; aborting `cancel` cancels the call. */
+  constructor(validate: (value: unknown) => T, cancel: AbortController) {
+    this.#validate = validate;
+    this.#cancel = cancel;
+  }
+
+  get buffered(): { items: number; bytes: number } {
+    return { items: this.#queue.length - this.#head, bytes: this.#queuedBytes };
+  }
+
+  /** Ends the stream when the call settles: its answer, an error, a deadline, an abort. */
+  settle(answer: Promise<unknown>): void {
+    answer.then(
+      () => this.#end({ now: false }),
+      (error) => this.#end({ error, now: !(error instanceof PluginError) }),
+    );
+  }
+
+  open(grant: (items: number, bytes: number) => void, window: StreamWindow): void {
+    this.#grant = grant;
+    this.#window = window;
+    this.#replenish();
+  }
+
+  item(value: unknown, bytes: number): boolean {
+    if (this.#itemsLeft < 1 || this.#bytesLeft <= 0) return false;
+    this.#itemsLeft--;
+    this.#bytesLeft -= bytes;
+    // Items in flight when the stream ended are within credit, and dropped.
+    if (this.#ending) return true;
+    let checked: T;
+    try {
+      checked = this.#validate(value);
+    } catch (error) {
+      this.#end({ error, now: false });
+      this.#cancel.abort(error);
+      return true;
+    }
+    if (this.#waiter) {
+      const waiter = this.#waiter;
+      this.#waiter = undefined;
+      waiter.resolve({ value: checked, done: false });
+      this.#replenish();
+      return true;
+    }
+    this.#queue.push({ value: checked, bytes });
+    this.#queuedBytes += bytes;
+    return true;
+  }
+
+  /** Sends more credit once half a window (of items or bytes) has been consumed. */
+  #replenish(): void {
+    if (this.#ending || !this.#grant) return;
+    const queued = this.#queue.length - this.#head;
+    const items = this.#window.items - (this.#itemsLeft + queued);
+    const bytes = this.#window.bytes - (this.#bytesLeft + this.#queuedBytes);
+    if (items * 2 < this.#window.items && bytes * 2 < this.#window.bytes) return;
+    const giveItems = Math.max(0, items);
+    const giveBytes = Math.max(0, bytes);
+    this.#itemsLeft += giveItems;
+    this.#bytesLeft += giveBytes;
+    this.#grant(giveItems, giveBytes);
+  }
+
+  #end(ending: Ending): void {
+    if (this.#ending) return;
+    this.#ending = ending;
+    if (ending.now) this.#drop();
+    if (this.#waiter) {
+      const waiter = this.#waiter;
+      this.#waiter = undefined;
+      this.#finish(waiter);
+    }
+  }
+
+  #drop(): void {
+    this.#queue = [];
+    this.#head = 0;
+    this.#queuedBytes = 0;
+  }
+
+  #finish(waiter: Waiter<T>): void {
+    const error = this.#ending?.error;
+    const first = !this.#finished;
+    this.#finished = true;
+    if (first && error !== undefined) waiter.reject(error);
+    else waiter.resolve({ value: undefined, done: true });
+  }
+
+  /** The next item, waiting for it if none is queued. */
+  next(): Promise<IteratorResult<T>> {
+    if (this.#head < this.#queue.length) {
+      const { value, bytes } = this.#queue[this.#head];
+      this.#queue[this.#head++] = undefined!;
+      this.#queuedBytes -= bytes;
+      if (this.#head === this.#queue.length) this.#drop();
+      this.#replenish();
+      return Promise.resolve({ value, done: false });
+    }
+    if (this.#waiter) return Promise.reject(new TypeError("Cannot read a stream twice at once"));
+    return new Promise((resolve, reject) => {
+      this.#waiter = { resolve, reject };
+      if (this.#ending) {
+        this.#waiter = undefined;
+        this.#finish({ resolve, reject });
+      }
+    });
+  }
+
+  /** Ends the stream and cancels it in the plugin (a `break` out of `for await` calls it). */
+  return(): Promise<IteratorResult<T>> {
+    this.cancel();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  cancel(reason: unknown = new DOMException("The stream was cancelled", "AbortError")): void {
+    this.#finished = true;
+    this.#end({ now: true });
+    this.#cancel.abort(reason);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * The calls of the typed API that need more than a request and its answer:
+ * a streamed result ({@linkcode streamCall}) and a call whose progress is
+ * reported, and may extend its deadline ({@linkcode progressCall}).
+ * @module
+ */
+
+import type { ItemStream, MethodCallOptions, MethodInfo } from "../contract.ts";
+import { TimeoutError, ValidationError } from "../errors.ts";
+import type { CallChannel } from "./call_channels.ts";
+import { checkMs, MAX_TIMEOUT_MS } from "./check_options.ts";
+import { HostItemStream } from "./item_stream.ts";
+import type { CallOptions, CallTarget } from "./proxy.ts";
+import { toIssues } from "./proxy.ts";
+
+/** The options a target's `call` receives from the typed API. */
+export interface ChannelOptions extends CallOptions {
+  /** The call's side channel: stream items and progress. */
+  channel?: CallChannel;
+}
+
+/** One method of one contract, as the typed API calls it. */
+export interface MethodSite {
+  contract: string;
+  method: string;
+  wire: string;
+  info: MethodInfo;
+  target: CallTarget;
+  /** Maps a wire error to the caller's error. */
+  mapError(error: unknown): unknown;
+}
+
+/** Checks per-call options once, when `.with(options)` is called. */
+export function checkCallOptions(options: MethodCallOptions<never>): void {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError("Per-call options must be an object");
+  }
+  checkMs("timeout", options.timeout);
+  checkMs("maxTotalTimeout", options.maxTotalTimeout);
+  if (options.onProgress !== undefined && typeof options.onProgress !== "function") {
+    throw new TypeError(`"onProgress" must be a function`);
+  }
+  if (options.resetTimeoutOnProgress && options.timeout === undefined) {
+    throw new TypeError(`"resetTimeoutOnProgress" needs a "timeout" to reset`);
+  }
+}
+
+/** Delivers valid progress reports to `onProgress`; a listener's throw is its own. */
+function progressListener(
+  site: MethodSite,
+  onProgress: ((value: unknown) => void) | undefined,
+  onEach: () => void,
+): (raw: unknown) => void {
+  return (raw) => {
+    const checked = site.info.progress ? site.info.progress.safeParse(raw) : undefined;
+    if (checked && !checked.success) return;
+    onEach();
+    try {
+      onProgress?.(checked ? checked.data : raw);
+    } catch {
+      // the host's listener failing is not the call failing
+    }
+  };
+}
+
+/**
+ * A call with `onProgress` or `resetTimeoutOnProgress`: each valid report
+ * goes to the listener and, when asked, restarts the `timeout`; the call
+ * never outlives `maxTotalTimeout`.
+ */
+export function progressCall(
+  site: MethodSite,
+  params: unknown[],
+  options: MethodCallOptions & CallOptions,
+): Promise<unknown> {
+  const reset = options.resetTimeoutOnProgress === true;
+  const idleMs = options.timeout!;
+  const idle = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const arm = () => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = setTimeout(() =>
+      idle.abort(
+        new TimeoutError({
+          plugin: site.target.name,
+          operation: "call",
+          method: site.wire,
+          timeoutMs: idleMs,
+          hint: "no progress was reported within it",
+        }),
+      ), idleMs);
+  };
+  const channel: CallChannel = {
+    progress: progressListener(site, options.onProgress, () => reset && arm()),
+  };
+  const call: ChannelOptions = { ...options, channel };
+  if (reset) {
+    arm();
+    call.timeout = Math.min(options.maxTotalTimeout ?? idleMs * 10, MAX_TIMEOUT_MS);
+    call.signal = options.signal ? AbortSignal.any([options.signal, idle.signal]) : idle.signal;
+  }
+  let answer: Promise<unknown>;
+  try {
+    answer = site.target.call(site.wire, params, call);
+  } catch (error) {
+    answer = Promise.reject(error);
+  }
+  return answer.finally(() => clearTimeout(timer)).catch((error) => {
+    throw site.mapError(error);
+  });
+}
+
+/**
+ * Starts a streaming call: the items arrive on the returned stream, each
+ * validated against the item schema; the call's deadline and signal apply
+ * to the whole stream.
+ */
+export function streamCall(
+  site: MethodSite,
+  params: unknown[],
+  options: MethodCallOptions & CallOptions,
+): ItemStream<unknown> {
+  const item = site.info.item!;
+  const validate = (value: unknown) => {
+    const checked = item.safeParse(value);
+    if (checked.success) return checked.data;
+    throw new ValidationError({
+      contract: site.contract,
+      method: site.method,
+      direction: "output",
+      issues: toIssues(checked.error.issues),
+      plugin: site.target.name,
+    });
+  };
+  const cancel = new AbortController();
+  const stream = new HostItemStream(validate, cancel);
+  const channel: CallChannel = {
+    open: (grant, window) => stream.open(grant, window),
+    item: (value, bytes) => stream.item(value, bytes),
+    progress: options.onProgress ? progressListener(site, options.onProgress, () => {}) : undefined,
+  };
+  const signal = options.signal ? AbortSignal.any([options.signal, cancel.signal]) : cancel.signal;
+  let answer: Promise<unknown>;
+  try {
+    answer = site.target.call(site.wire, params, { ...options, signal, channel } as ChannelOptions);
+  } catch (error) {
+    answer = Promise.reject(error);
+  }
+  stream.settle(answer.catch((error) => {
+    throw site.mapError(error);
+  }));
+  return stream;
+}

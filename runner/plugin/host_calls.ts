@@ -1,0 +1,162 @@
+/**
+ * Plugin side: the typed `ctx.host` object (capability calls to the host,
+ * each carrying its call's signal) and `ctx.progress`.
+ * @module
+ */
+
+import {
+  type CallContext,
+  capabilitiesOf,
+  type Contract,
+  type HostApi,
+  type MethodInfo,
+} from "../contract.ts";
+import {
+  type CapabilityParams,
+  type ProgressParams,
+  type RequestId,
+  ResponseError,
+  RuntimeMethod,
+  wireMethod,
+} from "../wire/mod.ts";
+
+/**
+ * A capability call the host refused or failed: `code` is the JSON-RPC
+ * code, `message` what the host chose to say (never its internals).
+ *
+ * @example
+ * ```ts ignore
+ * try {
+ *   await ctx.host.fetch({ url: "https://elsewhere.example/" });
+ * } catch (error) {
+ *   if (error instanceof HostError) console.error(error.code, error.message);
+ * }
+ * ```
+ */
+export class HostError extends Error {
+  /** Always `"HostError"`. */
+  override name = "HostError" as const;
+  /** The JSON-RPC error code the host answered with. */
+  readonly code: number;
+  /** The `name` the host gave the failure (`"CapabilityError"`, `"ValidationError"`, ...). */
+  readonly remoteName: string;
+
+  /** Builds the error; see the class for what each field means. */
+  constructor(code: number, message: string, remoteName = "Error", options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.remoteName = remoteName;
+  }
+}
+
+/** What the plugin side needs of its connection to the host. */
+export interface HostLink {
+  /** Sends a request to the host. */
+  request(method: string, params: unknown, options: { signal?: AbortSignal }): Promise<unknown>;
+  /** Sends a notification; never throws. */
+  notify(method: string, params: unknown): void;
+}
+
+function toHostError(error: unknown): unknown {
+  if (!(error instanceof ResponseError)) return error;
+  const data = error.data as { name?: unknown } | undefined;
+  const name = typeof data?.name === "string" ? data.name : "Error";
+  return new HostError(error.code, error.message, name, { cause: error });
+}
+
+/** Builds the typed host object for one call (or none, at top level). */
+export function hostApi<C extends Contract>(
+  contract: C,
+  link: HostLink,
+  signal: AbortSignal | undefined,
+  call: RequestId | undefined,
+): HostApi<C> {
+  const api: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+  for (const [name, info] of capabilitiesOf(contract)) {
+    api[name] = (...args) =>
+      callHost(link, wireMethod(contract.name, name), info, args, {
+        signal,
+        call,
+      });
+  }
+  return Object.freeze(api) as unknown as HostApi<C>;
+}
+
+async function callHost(
+  link: HostLink,
+  method: string,
+  info: MethodInfo,
+  args: unknown[],
+  origin: { signal: AbortSignal | undefined; call: RequestId | undefined },
+): Promise<unknown> {
+  const checked = info.input.safeParse(args);
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    throw new TypeError(
+      `Cannot call the host's "${method}": invalid argument at [${
+        issue?.path.join("][")
+      }]: ${issue?.message}`,
+    );
+  }
+  let end = args.length;
+  while (end > 0 && args[end - 1] === undefined) end--;
+  const params: CapabilityParams = { args: args.slice(0, end) };
+  if (origin.call !== undefined) params.call = origin.call;
+  let raw: unknown;
+  try {
+    raw = await link.request(method, params, { signal: origin.signal });
+  } catch (error) {
+    throw toHostError(error);
+  }
+  let result = info.output.safeParse(raw);
+  // JSON has no undefined: a void result travels as null.
+  if (!result.success && raw === null) result = info.output.safeParse(undefined);
+  if (result.success) return result.data;
+  throw new HostError(-32603, `The host's answer to "${method}" does not match the contract`);
+}
+
+/** The context a handler receives: its signal, the host's capabilities, progress. */
+export class HandlerContext implements CallContext {
+  readonly signal: AbortSignal;
+  #contract: Contract;
+  #link: HostLink;
+  #id: RequestId;
+  #progress: MethodInfo["progress"];
+  #host: HostApi<Contract> | undefined;
+
+  constructor(
+    contract: Contract,
+    link: HostLink,
+    request: { id: RequestId; signal: AbortSignal },
+    progress: MethodInfo["progress"],
+  ) {
+    this.signal = request.signal;
+    this.#contract = contract;
+    this.#link = link;
+    this.#id = request.id;
+    this.#progress = progress;
+  }
+
+  /** Made on first use: most handlers never call the host. */
+  get host(): HostApi<Contract> {
+    return this.#host ??= hostApi(this.#contract, this.#link, this.signal, this.#id);
+  }
+
+  /** A function, so a handler may take it out of the context (`{ progress }`). */
+  get progress(): (value: unknown) => void {
+    return (value) => this.#report(value);
+  }
+
+  #report(value: unknown): void {
+    if (this.#progress) {
+      const checked = this.#progress.safeParse(value);
+      if (!checked.success) {
+        throw new TypeError(
+          `Cannot report progress: ${checked.error.issues[0]?.message ?? "invalid"}`,
+        );
+      }
+    }
+    if (this.signal.aborted) return;
+    this.#link.notify(RuntimeMethod.progress, { id: this.#id, value } satisfies ProgressParams);
+  }
+}

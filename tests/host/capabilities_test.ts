@@ -1,0 +1,137 @@
+// Host capabilities against a real plugin process: typed round trips both
+// ways, validation, errors that keep the host's internals, cancellation
+// crossing both ways, re-entrancy, and refusal of missing implementations.
+import assert from "node:assert/strict";
+import { CapabilityError, type Plugin, provide, startPlugin } from "../../mod.ts";
+import type { CapabilityImpl, ContractApi } from "../../contract.ts";
+import { TwoWay } from "../fixtures/two_way_contract.ts";
+import { fixture, rejected, within } from "../_helpers.ts";
+
+const base: CapabilityImpl<typeof TwoWay> = {
+  load: (key) => `value of ${key}`,
+  waitForCancel: () => {},
+  twice: (n) => n * 2,
+};
+
+async function start(
+  capabilities: Partial<CapabilityImpl<typeof TwoWay>> = {},
+  onCapabilityError?: (error: unknown, capability: string) => void,
+): Promise<Plugin> {
+  return await startPlugin(fixture("two_way.ts"), {
+    contracts: [TwoWay],
+    capabilities: [provide(TwoWay, { ...base, ...capabilities })],
+    onCapabilityError,
+  });
+}
+
+Deno.test("capabilities: a typed round trip from host to plugin to host and back", async () => {
+  const seen: { key: string; plugin: string }[] = [];
+  await using plugin = await start({
+    load: (key, { plugin }) => {
+      seen.push({ key, plugin });
+      return `value of ${key}`;
+    },
+  });
+  const reply: string = await plugin.api(TwoWay).lookup("a");
+  assert.equal(reply, "got value of a");
+  // The plugin's top-level call, made once serve() started, outside any handler.
+  assert.deepEqual(seen, [{ key: "a", plugin: plugin.name }]);
+  assert.equal(await plugin.api(TwoWay).early(), "42");
+});
+
+Deno.test("capabilities: what a capability throws reaches the plugin as its message only when it is a CapabilityError", async () => {
+  const reported: [string, string][] = [];
+  await using plugin = await start({
+    load: (key) => {
+      if (key === "mine") throw new CapabilityError("no such note", { code: "not-found" });
+      throw new Error("ENOENT: /srv/host-secrets/notes.db");
+    },
+  }, (error, capability) => reported.push([capability, (error as Error).message]));
+  const api = plugin.api(TwoWay);
+  assert.equal(
+    await api.lookupBad("mine"),
+    "HostError|CapabilityError|-32000|no such note",
+  );
+  const hidden = await api.lookupBad("other");
+  assert.equal(hidden, 'HostError|Error|-32000|Capability "twoWay.load" failed');
+  assert.deepEqual(reported, [["twoWay.load", "ENOENT: /srv/host-secrets/notes.db"]]);
+});
+
+Deno.test("capabilities: an invalid result from the host's implementation is the host's error, not sent", async () => {
+  const reported: string[] = [];
+  await using plugin = await start(
+    { load: () => 42 as unknown as string },
+    (_error, capability) => reported.push(capability),
+  );
+  assert.equal(
+    await plugin.api(TwoWay).lookupBad("a"),
+    'HostError|Error|-32603|Capability "twoWay.load" failed',
+  );
+  assert.deepEqual(reported, ["twoWay.load"]);
+});
+
+Deno.test("capabilities: cancelling the host's call cancels the capability's work, and the plugin's handler", async () => {
+  let aborted!: () => void;
+  const abortSeen = new Promise<void>((resolve) => aborted = resolve);
+  let started!: () => void;
+  const startedSeen = new Promise<void>((resolve) => started = resolve);
+  const logs: string[] = [];
+  await using plugin = await startPlugin(fixture("two_way.ts"), {
+    contracts: [TwoWay],
+    onLog: (entry) => logs.push(entry.message),
+    capabilities: [provide(TwoWay, {
+      ...base,
+      waitForCancel: (_ctx) =>
+        new Promise<void>((_resolve, reject) => {
+          started();
+          _ctx.signal.addEventListener("abort", () => {
+            aborted();
+            reject(_ctx.signal.reason);
+          });
+        }),
+    })],
+  });
+  const cancel = new AbortController();
+  const call = plugin.api(TwoWay).waitOnHost.with({ signal: cancel.signal })();
+  await within(startedSeen, 10_000, "the capability to start");
+  cancel.abort(new Error("enough"));
+  assert.equal((await rejected(call)).message, "enough");
+  await within(abortSeen, 10_000, "the capability's signal to abort");
+  // The plugin's handler saw its own signal abort, and its capability call end.
+  await within(
+    (async () => {
+      while (!logs.some((l) => l.includes("aborted=true"))) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })(),
+    10_000,
+    "the plugin's handler to see the cancel",
+  );
+  assert.equal(await plugin.api(TwoWay).lookup("after"), "got value of after");
+});
+
+Deno.test("capabilities: a capability may call the plugin again (re-entrancy)", async () => {
+  const late: { api?: ContractApi<typeof TwoWay> } = {};
+  await using plugin = await start({ twice: async (n) => await late.api!.double(n) });
+  late.api = plugin.api(TwoWay);
+  assert.equal(await plugin.api(TwoWay).reenter(5), 11);
+});
+
+Deno.test("capabilities: a contract's capabilities not provided are refused at start, by name", async () => {
+  const missing = await rejected<TypeError>(
+    startPlugin(fixture("two_way.ts"), { contracts: [TwoWay] }),
+  );
+  assert.ok(missing instanceof TypeError);
+  assert.match(
+    missing.message,
+    /contract "twoWay" needs the host's capabilities "load", "waitForCancel", "twice"/,
+  );
+  assert.throws(
+    () => provide(TwoWay, { load: () => "" } as unknown as CapabilityImpl<typeof TwoWay>),
+    /"waitForCancel", "twice" are missing/,
+  );
+  assert.throws(
+    () => provide(TwoWay, { ...base, extra: () => 1 } as unknown as CapabilityImpl<typeof TwoWay>),
+    /"extra" is not in its "capabilities"/,
+  );
+});

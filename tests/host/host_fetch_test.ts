@@ -1,0 +1,121 @@
+// hostFetch against real local servers on 127.0.0.1: the plugin has no net
+// and no env grant; the token reaches the bound server only, never an
+// unbound one, never the plugin (its answers and its memory are searched).
+import assert from "node:assert/strict";
+import { hostFetch, type HostFetchOptions, provide, startPlugin } from "../../mod.ts";
+import { FetchUser } from "../fixtures/fetch_user_contract.ts";
+import { fixture } from "../_helpers.ts";
+import { memoryHolds, processTree } from "../_memory.ts";
+
+const TOKEN = "tok-7f3a9c21e5b84d06a1c2";
+
+/** A server that answers with the headers it received, and records each request. */
+function echoServer() {
+  const seen: { path: string; authorization: string | null }[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const url = new URL(request.url);
+    seen.push({ path: url.pathname, authorization: request.headers.get("authorization") });
+    if (url.pathname === "/big") return new Response("y".repeat(64 * 1024));
+    if (url.pathname === "/redirect") {
+      return new Response(null, { status: 302, headers: { location: "http://example.com/" } });
+    }
+    return Response.json(Object.fromEntries(request.headers), {
+      headers: { "x-echo": request.headers.get("authorization") ?? "none" },
+    });
+  });
+  return { server, seen, port: server.addr.port, [Symbol.asyncDispose]: () => server.shutdown() };
+}
+
+async function start(options: HostFetchOptions) {
+  const fetcher = hostFetch(options);
+  const plugin = await startPlugin(fixture("fetch_user.ts"), {
+    contracts: [FetchUser],
+    capabilities: [provide(FetchUser, { fetch: fetcher })],
+    isolation: "deno",
+  });
+  return { plugin, fetcher, api: plugin.api(FetchUser) };
+}
+
+Deno.test("hostFetch: the secret reaches the bound host only, and never the plugin", async () => {
+  await using bound = echoServer();
+  await using unbound = echoServer();
+  const { plugin, fetcher, api } = await start({
+    allow: [`127.0.0.1:${bound.port}`, `127.0.0.1:${unbound.port}`],
+    secrets: { API_TOKEN: { value: TOKEN, hosts: [`127.0.0.1:${bound.port}`] } },
+    unsafe: { privateNetwork: true },
+  });
+  await using _ = plugin;
+  const good = await api.get(`http://127.0.0.1:${bound.port}/v1`);
+  assert.equal(good.status, 200);
+  assert.equal(bound.seen.at(-1)?.authorization, `Bearer ${TOKEN}`);
+  // The server echoed the token in its body and a header: the plugin sees neither.
+  assert.ok(!good.body.includes(TOKEN) && !good.headers.includes(TOKEN));
+  assert.match(good.body, /\[secret API_TOKEN\]/);
+  // The plugin cannot put the bound header on the bound host, nor get the token to another.
+  await api.get(`http://127.0.0.1:${unbound.port}/v1`, { authorization: "mine" });
+  assert.equal(unbound.seen.at(-1)?.authorization, "mine");
+  assert.ok(unbound.seen.every((r) => r.authorization !== `Bearer ${TOKEN}`));
+  // No grant of its own: no network, no environment.
+  assert.equal(await api.direct(`http://127.0.0.1:${bound.port}/`), "NotCapable");
+  assert.equal(await api.token(), "NotCapable");
+  const log = fetcher.log(plugin.name);
+  assert.deepEqual(log.map((e) => [e.verdict, e.status, e.secrets]), [
+    ["allowed", 200, ["API_TOKEN"]],
+    ["allowed", 200, []],
+  ]);
+  assert.ok(!JSON.stringify(log).includes(TOKEN));
+  // And not anywhere in its memory.
+  for (const pid of processTree(plugin.pid)) {
+    const { found, scanned } = memoryHolds(pid, TOKEN);
+    assert.ok(scanned > 1_000_000, `scanned only ${scanned} bytes of ${pid}`);
+    assert.ok(!found, `the token is in the memory of plugin process ${pid}`);
+  }
+  // The search can find a string that is there: the host's own memory holds the token.
+  assert.ok(memoryHolds(Deno.pid, TOKEN).found);
+});
+
+Deno.test("hostFetch: destinations off the allow-list, loopback without acknowledgement, bad URLs are refused", async () => {
+  await using server = echoServer();
+  const { plugin, fetcher, api } = await start({
+    allow: [`127.0.0.1:${server.port}`, `localhost:${server.port}`],
+  });
+  await using _ = plugin;
+  const loop = await api.get(`http://127.0.0.1:${server.port}/`);
+  assert.equal(loop.status, -1);
+  assert.match(loop.body, /^CapabilityError: refused: .*loopback/);
+  const named = await api.get(`http://localhost:${server.port}/`);
+  assert.match(named.body, /refused: localhost resolves to .*loopback/);
+  const other = await api.get(`http://127.0.0.1:${server.port + 1}/`);
+  assert.match(other.body, /refused: 127\.0\.0\.1:\d+ is not allowed/);
+  assert.match((await api.get("file:///etc/passwd")).body, /only http and https/);
+  assert.match((await api.get(`http://u:p@127.0.0.1:${server.port}/`)).body, /credentials/);
+  assert.equal(server.seen.length, 0, "no request reached the server");
+  assert.ok(fetcher.log().every((e) => e.verdict === "refused"));
+});
+
+Deno.test("hostFetch: response bytes are capped, redirects are not followed, a dead port fails plainly", async () => {
+  await using server = echoServer();
+  const { plugin, api } = await start({
+    allow: [`127.0.0.1:${server.port}`, "127.0.0.1:1"],
+    unsafe: { privateNetwork: true },
+    maxResponseBytes: 1024,
+  });
+  await using _ = plugin;
+  assert.match((await api.get(`http://127.0.0.1:${server.port}/big`)).body, /over 1024 bytes/);
+  const redirect = await api.get(`http://127.0.0.1:${server.port}/redirect`);
+  assert.equal(redirect.status, 302);
+  const dead = await api.get("http://127.0.0.1:1/");
+  assert.equal(dead.body, "CapabilityError: could not reach 127.0.0.1:1");
+});
+
+Deno.test("hostFetch() refuses a malformed allow-list or secret, naming it", () => {
+  assert.throws(() => hostFetch({ allow: ["api.example.com"] }), /must be a host and a port/);
+  assert.throws(
+    () => hostFetch({ allow: [], secrets: { T: { value: "long-enough", hosts: [] } } }),
+    /secret "T".*"hosts"/,
+  );
+  assert.throws(
+    () => hostFetch({ allow: [], secrets: { T: { value: "x", hosts: ["a.example:443"] } } }),
+    /secret "T".*at least 4/,
+  );
+});

@@ -16,6 +16,7 @@ export {
   type Classified,
   classifyMessage,
   DEFAULT_MAX_LINE_BYTES,
+  ENVELOPE_ALLOWANCE_BYTES,
   type DescribedContract,
   type DescribedMethod,
   ErrorCode,

@@ -11,9 +11,15 @@ import { join } from "node:path";
 /** go-plugin's figures: start to first call (ms), p50/p99 (ms), calls/s with 64 callers, private MiB. */
 export type GoFigures = Record<"start" | "p50" | "p99" | "rate" | "privateMiB", number>;
 
-async function run(command: string, args: string[], env?: Record<string, string>) {
+async function run(command: string, args: string[], env?: Record<string, string>, cwd?: string) {
   try {
-    const out = await new Deno.Command(command, { args, env, stdout: "piped", stderr: "piped" })
+    const out = await new Deno.Command(command, {
+      args,
+      env,
+      cwd,
+      stdout: "piped",
+      stderr: "piped",
+    })
       .output();
     const text = new TextDecoder().decode(out.success ? out.stdout : out.stderr);
     return { ok: out.success, text };
@@ -27,7 +33,7 @@ export async function buildGoPlugin(dir: string): Promise<string | { binary: str
   const binary = join(dir, "goplugin-greeter");
   const source = new URL("./goplugin/", import.meta.url).pathname;
   // GOPATH mode over Debian's packaged sources: no network, no module proxy.
-  const built = await run("go", ["build", "-o", binary, source], {
+  const built = await run("go", ["build", "-o", binary, "."], {
     GOPATH: Deno.env.get("GOPATH") ?? "/usr/share/gocode",
     GO111MODULE: "off",
     GOPROXY: "off",
@@ -35,7 +41,7 @@ export async function buildGoPlugin(dir: string): Promise<string | { binary: str
     GOCACHE: join(dir, "gocache"),
     HOME: dir,
     PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-  });
+  }, source);
   if (!built.ok) {
     return `go-plugin not built (go and golang-github-hashicorp-go-plugin-dev with golang-google-grpc-dev are needed): ${
       built.text.trim().split("\n")[0]
@@ -62,12 +68,17 @@ int main(int argc, char **argv) {
   int n = atoi(argv[1]), a = atoi(argv[2]), b = atoi(argv[3]);
   int up[2], down[2]; char c = 'x';
   if (pipe(up) || pipe(down)) return 1;
-  if (fork() == 0) { pin(b); while (read(down[0], &c, 1) == 1) write(up[1], &c, 1); return 0; }
-  pin(a);
+  if (fork() == 0) {
+    close(down[1]); close(up[0]); pin(b);
+    while (read(down[0], &c, 1) == 1) write(up[1], &c, 1);
+    return 0;
+  }
+  close(down[0]); close(up[1]); pin(a);
   struct timespec t0, t1; clock_gettime(CLOCK_MONOTONIC, &t0);
   for (int i = 0; i < n; i++) { write(down[1], &c, 1); read(up[0], &c, 1); }
   clock_gettime(CLOCK_MONOTONIC, &t1);
   printf("%f\\n", ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / n / 1000.0);
+  close(down[1]);
   return 0;
 }
 `;

@@ -35,9 +35,11 @@ export function loadAverage(): number {
   return Deno.build.os === "windows" ? 0 : Deno.loadavg()[0];
 }
 
+/** The median (the mean of the middle two for an even count). */
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)];
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 async function runSide(side: "plugbox" | "floor", metric: MetricName, args: unknown) {

@@ -28,8 +28,12 @@ async function run(command: string, args: string[], env?: Record<string, string>
   }
 }
 
-/** Builds the go-plugin bench once into `dir`; a reason string where it cannot. */
+/**
+ * Builds the go-plugin bench into `dir` (kept between runs, with Go's
+ * build cache, so a rebuild is incremental); a reason string where it cannot.
+ */
 export async function buildGoPlugin(dir: string): Promise<string | { binary: string }> {
+  await Deno.mkdir(dir, { recursive: true });
   const binary = join(dir, "goplugin-greeter");
   const source = new URL("./goplugin/", import.meta.url).pathname;
   // GOPATH mode over Debian's packaged sources: no network, no module proxy.

@@ -107,11 +107,13 @@ export function plainRow(
   ratios: number[] = [plugbox / floor],
 ): Row {
   return {
-    ...row,
+    metric: row.metric,
+    unit: row.unit,
     plugbox: round3(plugbox),
     floor: round3(floor),
     ratio: round3(median(ratios)),
     range: [round3(Math.min(...ratios)), round3(Math.max(...ratios))],
+    target: row.target,
     met: row.met ?? true,
     load: loadAverage(),
   };

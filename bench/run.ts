@@ -40,7 +40,7 @@ const sizes = quick
     stops: 2,
     floodCalls: 2000,
     floodRounds: 1,
-    pipe: 20_000,
+    pipe: 2_000,
   }
   : {
     rounds: 6,
@@ -57,8 +57,10 @@ const sizes = quick
     pipe: 200_000,
   };
 
+const began = performance.now();
 function progress(text: string): void {
-  if (!json) console.error(`  measuring ${text}... (load ${loadAverage()})`);
+  const at = ((performance.now() - began) / 1000).toFixed(0);
+  if (!json) console.error(`  measuring ${text}... (at ${at} s, load ${loadAverage().toFixed(2)})`);
 }
 
 const rows: Row[] = [];
@@ -190,7 +192,7 @@ rows.push(
 const notes: string[] = [];
 const scratch = await Deno.makeTempDir({ prefix: "plugbox-bench-native-" });
 progress("go-plugin");
-const go = await buildGoPlugin(scratch);
+const go = await buildGoPlugin(join(new URL(".", import.meta.url).pathname, "out"));
 if (typeof go === "string") notes.push(go);
 else {
   const figures: GoFigures[] = [];

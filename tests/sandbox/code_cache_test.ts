@@ -1,6 +1,7 @@
 // The SDK's shared code cache: a new plugin name starts from a copy of a
-// cache plugbox filled itself (read-only, never a plugin's Deno dir), each
-// plugin's own Deno dir stays its own, and no plugin can change the seed.
+// cache plugbox filled itself (read-only, never a plugin's Deno dir), and
+// each plugin's own Deno dir stays its own. That no plugin can change the
+// seed is THREATS T7, in tests/hostile/runtime_test.ts.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
@@ -8,11 +9,9 @@ import { DatabaseSync } from "node:sqlite";
 import { previewStart, startPlugin } from "../../mod.ts";
 import { Greeter } from "../../plugins/hello/contract.ts";
 import { SEEDED_CACHES } from "../../runner/sandbox/code_cache.ts";
-import { freshCache, LAYERS } from "../_helpers.ts";
-import { Probe } from "../hostile/plugins/probe.ts";
+import { freshCache } from "../_helpers.ts";
 
 const HELLO = new URL("../../plugins/hello/main.ts", import.meta.url);
-const POISON = new URL("../hostile/plugins/t24_code_cache_poison.ts", import.meta.url);
 
 async function seedDir(cache: string): Promise<string> {
   const found = await Array.fromAsync(Deno.readDir(join(cache, "sdk-seed")));
@@ -81,42 +80,3 @@ Deno.test("plugins that run leave the seed as it was; each one's caches are its 
     "the plugin's own cache writes never reach the seed",
   );
 });
-
-for (const isolation of LAYERS) {
-  Deno.test(`T24 [${isolation}]: a plugin cannot change the SDK's shared code cache`, async () => {
-    await using cache = await freshCache();
-    await (await startPlugin(HELLO, { contracts: [Greeter], isolation, cacheDir: cache.path }))
-      .close();
-    const seed = await seedDir(cache.path);
-    const before = await fingerprint(seed);
-    await assert.rejects(
-      startPlugin(POISON, {
-        contracts: [Probe],
-        isolation,
-        cacheDir: cache.path,
-        manifest: "ignore",
-        permissions: { write: [seed] },
-      }),
-      TypeError,
-      "a write grant over the seed is refused",
-    );
-    await using poisoner = await startPlugin(POISON, {
-      contracts: [Probe],
-      isolation,
-      cacheDir: cache.path,
-      manifest: "ignore",
-      permissions: { read: [join(cache.path, "sdk-seed")] },
-    });
-    const outcomes = await poisoner.api(Probe).attempt();
-    assert.match(outcomes, /overwrite: refused/);
-    assert.doesNotMatch(outcomes, /: done/, outcomes);
-    await poisoner.close();
-    assert.equal(await fingerprint(seed), before);
-    // A plugin started afterwards still gets the untouched seed and works.
-    const next = await previewStart(HELLO, { name: "next", isolation, cacheDir: cache.path });
-    assert.deepEqual(
-      await Deno.readFile(join(next.env.DENO_DIR, "v8_code_cache_v2")),
-      await Deno.readFile(join(seed, "v8_code_cache_v2")),
-    );
-  });
-}

@@ -1,14 +1,14 @@
-// T24: the SDK's shared code cache. Every new plugin's Deno dir starts from a
+// T7: the SDK's shared code cache. Every new plugin's Deno dir starts from a
 // copy of it, so a plugin that could write it would run its own code inside
 // every plugin started after it. This plugin finds the cache from the SDK's
 // own location and tries every way to change it.
 import { implement, serve } from "@plugbox/plugbox/plugin";
 import { Probe } from "./probe.ts";
 
-function seedDirs(): string[] {
-  // <cache>/sdk/<key>/plugin.js -> <cache>/sdk-seed/<key>/
+function seedDirs(given?: string): string[] {
+  // <cache>/sdk/<key>/plugin.js -> <cache>/sdk-seed/<key>/ (a plain run is told the cache)
   const sdk = new URL(import.meta.resolve("@plugbox/plugbox/plugin")).pathname;
-  const cache = sdk.split("/").slice(0, -3).join("/");
+  const cache = given ?? sdk.split("/").slice(0, -3).join("/");
   return [...Deno.readDirSync(`${cache}/sdk-seed`)].map((e) => `${cache}/sdk-seed/${e.name}`);
 }
 
@@ -21,11 +21,11 @@ function tryIt(what: string, act: () => unknown): string {
   }
 }
 
-function attack(): string {
+function attack(cache?: string): string {
   const outcomes: string[] = [];
   let dirs: string[];
   try {
-    dirs = seedDirs();
+    dirs = seedDirs(cache);
   } catch (error) {
     return `cannot find the seed: ${(error as Error).name}`;
   }
@@ -43,7 +43,7 @@ function attack(): string {
 }
 
 if (!Deno.args.some((a) => a.startsWith("--plugbox-nonce="))) {
-  console.error(attack());
+  console.error(attack(Deno.args[0]));
 } else {
-  await serve(implement(Probe, { attempt: attack }));
+  await serve(implement(Probe, { attempt: () => attack() }));
 }

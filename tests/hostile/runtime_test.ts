@@ -367,8 +367,10 @@ for (const isolation of ISOLATIONS) {
         ...options,
         contracts: [Probe],
         permissions: { write: [seed.dir] },
+        // So that only the seed's place (in the cache, code) can refuse it, not the host's root.
+        unsafe: { writeAsRoot: true },
       }),
-      TypeError,
+      /Cannot grant write .*sdk-seed/,
       "a write grant over the seed is refused",
     );
     await using plugin = await startPlugin(hostile("t7_code_cache_poison.ts"), {

@@ -7,7 +7,7 @@
  */
 
 import { join } from "node:path";
-import { type Plugin, PluginHost, startPlugin } from "../mod.ts";
+import { type ManagedPlugin, type Plugin, PluginHost, startPlugin } from "../mod.ts";
 import { Greeter } from "../plugins/hello/contract.ts";
 import { FloorClient } from "./floor_client.ts";
 
@@ -50,9 +50,18 @@ export function plugboxSubject(): Subject {
     async startMany(n) {
       const host = new PluginHost({ handleSignals: false });
       const names = Array.from({ length: n }, (_, i) => `hello${i}`);
-      const started = await Promise.all(
+      const settled = await Promise.allSettled(
         names.map((name) => host.start(name, HELLO, { ...PLUGBOX_START, restart: "never" })),
       );
+      const failed = settled.filter((s) => s.status === "rejected");
+      if (failed.length > 0) {
+        await host.stopAll();
+        const first = (failed[0] as PromiseRejectedResult).reason;
+        throw new Error(`${failed.length} of ${n} plugins did not start; the first: ${first}`, {
+          cause: first,
+        });
+      }
+      const started = settled.map((s) => (s as PromiseFulfilledResult<ManagedPlugin>).value);
       const handles = started.map((managed) => {
         const greeter = managed.api(Greeter);
         return {

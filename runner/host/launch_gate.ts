@@ -15,6 +15,24 @@ import { Slots } from "./slots.ts";
 export const LAUNCHES_AT_ONCE: number = Math.max(4, 2 * (navigator.hardwareConcurrency || 1));
 
 const gate = new Slots(LAUNCHES_AT_ONCE);
+let launching = 0;
+let lastLaunchEnded = 0;
+
+/**
+ * Whether this host process was launching a plugin at any time since `at`
+ * (a `Date.now()` time): a start is CPU, so a deadline missed meanwhile
+ * may be the launches' doing, not the plugin's.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { launchedSince } from "./launch_gate.ts";
+ * assert.equal(launchedSince(Date.now() + 60_000), false);
+ * ```
+ */
+export function launchedSince(at: number): boolean {
+  return launching > 0 || lastLaunchEnded >= at;
+}
 
 /**
  * Runs `launch` once a launch slot is free, giving the slot back when it
@@ -33,9 +51,12 @@ export async function gatedLaunch<T>(
 ): Promise<T> {
   const waiting = gate.acquire(signal);
   if (waiting) await waiting;
+  launching++;
   try {
     return await launch();
   } finally {
+    launching--;
+    lastLaunchEnded = Date.now();
     gate.release();
   }
 }

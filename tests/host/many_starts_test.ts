@@ -4,10 +4,11 @@
 // for 2 cores: started all at once, these would need far longer than one
 // start deadline together; through the gate each needs a few starts' time.
 import assert from "node:assert/strict";
-import { PluginHost } from "../../mod.ts";
+import { type PluginEvent, PluginHost, TimeoutError } from "../../mod.ts";
+import { Life } from "../fixtures/contracts.ts";
 import { Greeter } from "../../plugins/hello/contract.ts";
 import { gatedLaunch, LAUNCHES_AT_ONCE } from "../../runner/host/launch_gate.ts";
-import { testDeadline } from "../_helpers.ts";
+import { fixture, testDeadline, within } from "../_helpers.ts";
 
 const HELLO = new URL("../../plugins/hello/main.ts", import.meta.url);
 
@@ -52,4 +53,38 @@ Deno.test("a launch waits for a free turn, in order, and its signal can abort th
   assert.equal(await next, "next", "a freed turn goes to the next in line");
   for (const resolve of release) resolve();
   await Promise.all(busy);
+});
+
+Deno.test("a health ping missed while the host launches plugins is not counted; the next one is", async () => {
+  testDeadline(60_000);
+  const events: PluginEvent[] = [];
+  let sawUnresponsive!: () => void;
+  const unresponsive = new Promise<void>((resolve) => sawUnresponsive = resolve);
+  await using host = new PluginHost({
+    handleSignals: false,
+    onEvent: (event) => {
+      events.push(event);
+      if (event.type === "unresponsive") sawUnresponsive();
+    },
+  });
+  const managed = await host.start("life", fixture("lifecycle.ts"), {
+    contracts: [Life],
+    healthIntervalMs: 100,
+    healthTimeoutMs: 200,
+    cancelGraceMs: 60_000,
+    restart: "never",
+  });
+  // A launch in flight (held open), then the plugin stops answering anything.
+  let endLaunch!: () => void;
+  const launch = gatedLaunch(undefined, () => new Promise<void>((r) => endLaunch = r));
+  const spinning = managed.api(Life, { timeout: 60_000 }).spin().catch(() => {});
+  // Two pings of our own time out: by then at least one health ping has too.
+  for (let i = 0; i < 2; i++) {
+    await assert.rejects(managed.current!.ping(250), TimeoutError);
+  }
+  assert.deepEqual(events.filter((e) => e.type === "unresponsive"), [], "not while launching");
+  endLaunch();
+  await launch;
+  await within(unresponsive, 10_000, "the unresponsive event once launches are over");
+  await spinning;
 });

@@ -110,7 +110,7 @@ async function memory(subject: Subject): Promise<Result> {
   const handle = await subject.start();
   await handle.call("a");
   await new Promise((resolve) => setTimeout(resolve, 200)); // let the start's garbage settle
-  const result = { privateMiB: privateMiB(handle.pid), ...fdsAndThreads(handle.pid) };
+  const result = { privateMiB: await privateMiB(handle.pid), ...fdsAndThreads(handle.pid) };
   await handle.close();
   return result;
 }
@@ -119,7 +119,8 @@ async function memory(subject: Subject): Promise<Result> {
 async function scale(subject: Subject, args: { n: number; rounds: number }): Promise<Result> {
   let many!: Awaited<ReturnType<Subject["startMany"]>>;
   const start = await timed(async () => many = await subject.startMany(args.n));
-  const total = many.handles.reduce((sum, h) => sum + privateMiB(h.pid), 0);
+  let total = 0;
+  for (const h of many.handles) total += await privateMiB(h.pid);
   const fanOut = await timed(async () => {
     for (let r = 0; r < args.rounds; r++) await Promise.all(many.handles.map((h) => h.call("a")));
   });

@@ -48,7 +48,19 @@ export function plugboxSubject(): Subject {
       return plugboxHandle(await startPlugin(HELLO, { ...PLUGBOX_START, name }));
     },
     async startMany(n) {
-      const host = new PluginHost({ handleSignals: false });
+      const began = performance.now();
+      const host = new PluginHost({
+        handleSignals: false,
+        // Why a plugin of the crowd was killed, if one is: on stderr, with when.
+        onEvent: (event) => {
+          if (event.type === "unresponsive" || event.type === "fault" || event.type === "exit") {
+            const at = ((performance.now() - began) / 1000).toFixed(1);
+            console.error(
+              `bench: ${at} s: ${event.plugin}: ${event.type}: ${JSON.stringify(event)}`,
+            );
+          }
+        },
+      });
       const names = Array.from({ length: n }, (_, i) => `hello${i}`);
       const settled = await Promise.allSettled(
         names.map((name) => host.start(name, HELLO, { ...PLUGBOX_START, restart: "never" })),
@@ -98,8 +110,9 @@ export function floorSubject(dir: string): Subject {
 }
 
 /** Private memory (clean + dirty, not shared with other processes) of `pid`, in MiB. */
-export function privateMiB(pid: number): number {
-  const text = Deno.readTextFileSync(`/proc/${pid}/smaps_rollup`);
+export async function privateMiB(pid: number): Promise<number> {
+  // Read asynchronously: a thousand sync reads would stall the host's loop for seconds.
+  const text = await Deno.readTextFile(`/proc/${pid}/smaps_rollup`);
   let kib = 0;
   for (const match of text.matchAll(/^Private_(?:Clean|Dirty):\s+(\d+) kB/gm)) {
     kib += Number(match[1]);

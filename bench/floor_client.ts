@@ -1,7 +1,9 @@
 /**
- * The floor's host side: spawn the floor plugin with plugbox's Deno flags,
- * then JSON.stringify, write, split on newline, JSON.parse, match ids.
- * Nothing else: no validation, no handshake, no deadlines.
+ * The floor's host side, framed as tightly as framework-free Deno code can:
+ * spawn the floor plugin with plugbox's Deno flags; calls made in one tick
+ * go out in one coalesced write; answers are split on newline bytes (a
+ * partial line is a list of chunks, joined once), each chunk decoded once,
+ * parsed and matched by id. No validation, no handshake, no deadlines.
  * @module
  */
 
@@ -26,6 +28,12 @@ export class FloorClient {
   #nextId = 1;
   #reading: Promise<void>;
   #encoder = new TextEncoder();
+  #queued = "";
+  #flush = () => {
+    const text = this.#queued;
+    this.#queued = "";
+    this.#writer.write(this.#encoder.encode(text)).catch(() => {});
+  };
 
   constructor(denoDir: string) {
     this.child = new Deno.Command(Deno.execPath(), {
@@ -42,17 +50,40 @@ export class FloorClient {
 
   async #read(): Promise<void> {
     const decoder = new TextDecoder();
-    let buffered = "";
+    const parts: Uint8Array[] = [];
+    let partBytes = 0;
     for await (const chunk of this.child.stdout) {
-      buffered += decoder.decode(chunk, { stream: true });
-      let nl = buffered.indexOf("\n");
-      while (nl !== -1) {
-        const response = JSON.parse(buffered.slice(0, nl));
-        buffered = buffered.slice(nl + 1);
+      const last = chunk.lastIndexOf(10);
+      if (last === -1) {
+        parts.push(chunk);
+        partBytes += chunk.length;
+        continue;
+      }
+      let head = chunk.subarray(0, last + 1);
+      if (parts.length > 0) {
+        const all = new Uint8Array(partBytes + head.length);
+        let at = 0;
+        for (const part of parts) {
+          all.set(part, at);
+          at += part.length;
+        }
+        all.set(head, at);
+        head = all;
+        parts.length = 0;
+        partBytes = 0;
+      }
+      if (last + 1 < chunk.length) {
+        parts.push(chunk.subarray(last + 1));
+        partBytes = chunk.length - last - 1;
+      }
+      const text = decoder.decode(head);
+      let from = 0;
+      for (let nl = text.indexOf("\n"); nl !== -1; nl = text.indexOf("\n", from)) {
+        const response = JSON.parse(text.slice(from, nl));
+        from = nl + 1;
         const resolve = this.#pending.get(response.id);
         this.#pending.delete(response.id);
         resolve?.(response.result);
-        nl = buffered.indexOf("\n");
       }
     }
   }
@@ -60,10 +91,10 @@ export class FloorClient {
   /** One call: `greeter.sayHello(name)`. */
   sayHello(name: string): Promise<unknown> {
     const id = this.#nextId++;
-    const line =
-      JSON.stringify({ jsonrpc: "2.0", id, method: "greeter.sayHello", params: [name] }) + "\n";
     const answer = new Promise((resolve) => this.#pending.set(id, resolve));
-    this.#writer.write(this.#encoder.encode(line));
+    if (this.#queued === "") queueMicrotask(this.#flush);
+    this.#queued +=
+      JSON.stringify({ jsonrpc: "2.0", id, method: "greeter.sayHello", params: [name] }) + "\n";
     return answer;
   }
 

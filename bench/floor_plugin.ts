@@ -1,25 +1,57 @@
 /**
- * The floor's plugin: the least a Deno stdio JSON-RPC plugin can do.
- * Split stdin on newlines, JSON.parse, answer greeter.sayHello, write
- * JSON.stringify + "\n". No validation, no handshake, no SDK.
+ * The floor's plugin: the least a Deno stdio JSON-RPC plugin can do, framed
+ * as tightly as framework-free Deno code can. Newlines are found in the
+ * bytes (a partial line is kept as a list of chunks and joined once, so a
+ * long line costs linear time), each chunk is decoded once, and a chunk's
+ * answers go out in one blocking write. No validation, no handshake, no SDK.
  * @module
  */
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-let buffered = "";
+const parts: Uint8Array[] = [];
+let partBytes = 0;
+
+function writeAll(bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.length) done += Deno.stdout.writeSync(bytes.subarray(done));
+}
+
+/** The pending parts and `tail`, as one buffer. */
+function joined(tail: Uint8Array): Uint8Array {
+  if (parts.length === 0) return tail;
+  const all = new Uint8Array(partBytes + tail.length);
+  let at = 0;
+  for (const part of parts) {
+    all.set(part, at);
+    at += part.length;
+  }
+  all.set(tail, at);
+  parts.length = 0;
+  partBytes = 0;
+  return all;
+}
+
 for await (const chunk of Deno.stdin.readable) {
-  buffered += decoder.decode(chunk, { stream: true });
-  let nl = buffered.indexOf("\n");
-  if (nl === -1) continue;
+  const last = chunk.lastIndexOf(10);
+  if (last === -1) {
+    parts.push(chunk);
+    partBytes += chunk.length;
+    continue;
+  }
+  const text = decoder.decode(joined(chunk.subarray(0, last + 1)));
+  if (last + 1 < chunk.length) {
+    parts.push(chunk.subarray(last + 1));
+    partBytes += chunk.length - last - 1;
+  }
   let out = "";
-  while (nl !== -1) {
-    const request = JSON.parse(buffered.slice(0, nl));
-    buffered = buffered.slice(nl + 1);
+  let from = 0;
+  for (let nl = text.indexOf("\n"); nl !== -1; nl = text.indexOf("\n", from)) {
+    const request = JSON.parse(text.slice(from, nl));
+    from = nl + 1;
     out +=
       JSON.stringify({ jsonrpc: "2.0", id: request.id, result: `hello, ${request.params[0]}` }) +
       "\n";
-    nl = buffered.indexOf("\n");
   }
-  await Deno.stdout.write(encoder.encode(out));
+  writeAll(encoder.encode(out));
 }

@@ -1,6 +1,6 @@
 /**
- * One measurement per metric, plugbox and the floor side by side in the same
- * process, so the machine's noise hits both.
+ * The rows that compare plugbox with itself, in one process (a flood's
+ * neighbour, the OS layer, zod's share of a start), and the helpers they share.
  * @module
  */
 
@@ -9,7 +9,6 @@ import { z } from "zod";
 import { defineContract } from "../contract.ts";
 import { type Plugin, startPlugin } from "../mod.ts";
 import { Greeter } from "../plugins/hello/contract.ts";
-import { FloorClient } from "./floor_client.ts";
 import { ensureSdk } from "../runner/sandbox/sdk.ts";
 
 const HELLO = new URL("../plugins/hello/main.ts", import.meta.url);
@@ -17,11 +16,7 @@ const HELLO = new URL("../plugins/hello/main.ts", import.meta.url);
 /** How much work each measurement does. */
 export interface Sizes {
   sequential: number;
-  throughputCalls: number;
-  bigCalls: number;
   starts: number;
-  concurrent: number;
-  stops: number;
   floodCalls: number;
   floodRounds: number;
 }
@@ -55,168 +50,14 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - t0;
 }
 
-/** Start to first completed call, in ms (median over `sizes.starts`). */
-export async function startToFirstCall(sizes: Sizes, isolation: "deno" | "os"): Promise<Sample> {
-  const plugbox: number[] = [];
-  const floor: number[] = [];
-  for (let i = 0; i < sizes.starts; i++) {
-    let client!: FloorClient;
-    floor.push(
-      await timed(async () => {
-        client = new FloorClient(floorDenoDir);
-        await client.sayHello("a");
-      }),
-    );
-    await client.close();
-    let plugin!: Plugin;
-    plugbox.push(
-      await timed(async () => {
-        plugin = await start(isolation);
-        await plugin.api(Greeter).sayHello("a");
-      }),
-    );
-    await plugin.close();
-  }
-  return { plugbox: median(plugbox), floor: median(floor) };
-}
-
-/** Latencies of `n` sequential `sayHello("a")` calls, in ms, after a warm-up. */
-export async function sequential(
-  sizes: Sizes,
-  isolation: "deno" | "os",
-): Promise<{ plugbox: number[]; floor: number[] }> {
-  const client = new FloorClient(floorDenoDir);
-  await using plugin = await start(isolation);
-  const greeter = plugin.api(Greeter);
-  for (let i = 0; i < 200; i++) {
-    await client.sayHello("a");
-    await greeter.sayHello("a");
-  }
-  const plugbox: number[] = [];
-  const floor: number[] = [];
-  // Interleaved in blocks, so drift in the machine's load hits both.
-  for (let block = 0; block < 10; block++) {
-    for (let i = 0; i < sizes.sequential / 10; i++) {
-      floor.push(await timed(() => client.sayHello("a")));
-    }
-    for (let i = 0; i < sizes.sequential / 10; i++) {
-      plugbox.push(await timed(() => greeter.sayHello("a")));
-    }
-  }
-  await client.close();
-  return { plugbox, floor };
-}
-
-/** Calls per second with 64 concurrent callers on one plugin. */
-export async function throughput(sizes: Sizes): Promise<Sample> {
-  const client = new FloorClient(floorDenoDir);
-  await using plugin = await start();
-  const greeter = plugin.api(Greeter);
-  const run = async (call: () => Promise<unknown>) => {
-    let left = sizes.throughputCalls;
-    const t0 = performance.now();
-    await Promise.all(Array.from({ length: 64 }, async () => {
-      while (left-- > 0) await call();
-    }));
-    return sizes.throughputCalls / ((performance.now() - t0) / 1000);
-  };
-  await run(() => client.sayHello("a"));
-  await run(() => greeter.sayHello("a"));
-  // Three alternating rounds each: a burst of load from elsewhere hits both sides.
-  const floor: number[] = [];
-  const plugbox: number[] = [];
-  for (let round = 0; round < 3; round++) {
-    floor.push(await run(() => client.sayHello("a")));
-    plugbox.push(await run(() => greeter.sayHello("a")));
-  }
-  await client.close();
-  return { plugbox: median(plugbox), floor: median(floor) };
-}
-
-/** Round trip of a 1 MiB string argument, in ms (median). */
-export async function bigArgument(sizes: Sizes): Promise<Sample> {
-  const big = "x".repeat(1024 * 1024);
-  const client = new FloorClient(floorDenoDir);
-  await using plugin = await start();
-  const greeter = plugin.api(Greeter);
-  const plugbox: number[] = [];
-  const floor: number[] = [];
-  await client.sayHello(big);
-  await greeter.sayHello(big);
-  for (let i = 0; i < sizes.bigCalls; i++) {
-    floor.push(await timed(() => client.sayHello(big)));
-    plugbox.push(await timed(() => greeter.sayHello(big)));
-  }
-  await client.close();
-  return { plugbox: median(plugbox), floor: median(floor) };
-}
-
-function rssMiB(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) / 1024;
-}
-
-/** Resident memory of one idle plugin process after one call, in MiB. */
-export async function idleMemory(): Promise<Sample> {
-  const client = new FloorClient(floorDenoDir);
-  await client.sayHello("a");
-  await using plugin = await start("deno"); // under "deno" the spawned pid is Deno itself
-  await plugin.api(Greeter).sayHello("a");
-  const sample = { plugbox: rssMiB(plugin.pid), floor: rssMiB(client.child.pid) };
-  await client.close();
-  return sample;
-}
-
-/** `sizes.concurrent` plugins started at once until all answered, and one alone, in ms. */
-export async function concurrentStarts(
-  sizes: Sizes,
-): Promise<{ many: number; one: number; floorMany: number; floorOne: number }> {
-  const one = await timed(async () => {
-    const plugin = await start();
-    await plugin.api(Greeter).sayHello("a");
-    await plugin.close();
-  });
-  let plugins: Plugin[] = [];
-  const many = await timed(async () => {
-    plugins = await Promise.all(Array.from({ length: sizes.concurrent }, () => start()));
-    await Promise.all(plugins.map((p) => p.api(Greeter).sayHello("a")));
-  });
-  await Promise.all(plugins.map((p) => p.close()));
-  const floorOne = await timed(async () => {
-    const client = new FloorClient(floorDenoDir);
-    await client.sayHello("a");
-    await client.close();
-  });
-  let clients: FloorClient[] = [];
-  const floorMany = await timed(async () => {
-    clients = Array.from({ length: sizes.concurrent }, () => new FloorClient(floorDenoDir));
-    await Promise.all(clients.map((c) => c.sayHello("a")));
-  });
-  await Promise.all(clients.map((c) => c.close()));
-  return { many, one, floorMany, floorOne };
-}
-
-/** Graceful stop of an idle plugin (stdin closed, exit seen), in ms (median). */
-export async function gracefulStop(sizes: Sizes): Promise<Sample> {
-  const plugbox: number[] = [];
-  const floor: number[] = [];
-  for (let i = 0; i < sizes.stops; i++) {
-    const plugin = await start();
-    await plugin.api(Greeter).sayHello("a");
-    plugbox.push(await timed(() => plugin.close()));
-    const client = new FloorClient(floorDenoDir);
-    await client.sayHello("a");
-    floor.push(await timed(() => client.close()));
-  }
-  return { plugbox: median(plugbox), floor: median(floor) };
-}
-
 /**
  * The OS layer's cost: start to first call and sequential p50, bubblewrap
  * against the Deno layer alone, alternating so noise hits both. `floor`
  * holds the Deno layer's value.
  */
-export async function osLayerCost(sizes: Sizes): Promise<{ start: Sample; p50: Sample }> {
+export async function osLayerCost(
+  sizes: Pick<Sizes, "starts" | "sequential">,
+): Promise<{ start: Sample; p50: Sample }> {
   const starts = { os: [] as number[], deno: [] as number[] };
   for (let i = 0; i < sizes.starts; i++) {
     for (const isolation of ["deno", "os"] as const) {
@@ -257,7 +98,9 @@ export async function osLayerCost(sizes: Sizes): Promise<{ start: Sample; p50: S
  * nothing, with a plugin's flags and its own Deno dir (so a code cache, as
  * plugins have), alternating. `floor` holds the empty script.
  */
-export async function zodShareOfStart(sizes: Sizes): Promise<Sample> {
+export async function zodShareOfStart(
+  sizes: Pick<Sizes, "starts">,
+): Promise<Sample & { ratios: number[] }> {
   const sdk = await ensureSdk(join(floorDenoDir, "..", "sdk-cache"));
   const dir = join(floorDenoDir, "..", "zod-start");
   await Deno.mkdir(dir, { recursive: true });
@@ -292,7 +135,7 @@ export async function zodShareOfStart(sizes: Sizes): Promise<Sample> {
     zod.push(await run(scripts.zod));
     empty.push(await run(scripts.empty));
   }
-  return { plugbox: median(zod), floor: median(empty) };
+  return { plugbox: median(zod), floor: median(empty), ratios: zod.map((z, i) => z / empty[i]) };
 }
 
 const Flood = defineContract({

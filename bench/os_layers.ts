@@ -22,6 +22,8 @@ const BURNER = new URL("../tests/hostile/plugins/t26_cpu_burn.ts", import.meta.u
 export interface PairedSample extends Sample {
   /** Lowest and highest plugbox ÷ floor over the rounds. */
   range: [number, number];
+  /** plugbox ÷ floor, round by round. */
+  ratios: number[];
 }
 
 function paired(plugbox: number[], floor: number[]): PairedSample {
@@ -30,6 +32,7 @@ function paired(plugbox: number[], floor: number[]): PairedSample {
     plugbox: median(plugbox),
     floor: median(floor),
     range: [Math.min(...ratios), Math.max(...ratios)],
+    ratios,
   };
 }
 

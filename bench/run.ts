@@ -1,263 +1,315 @@
 /**
  * `deno task bench [--json] [--quick]`: plugbox against the framework-free
- * floor, measured in the same run, with each metric's target. `--json`
- * prints one object per metric per line; `--quick` runs in seconds (CI uses
- * it only to prove the benchmark works).
+ * floor, each side in a host process of its own, in interleaved rounds
+ * (A B, B A, ...), reported as paired ratios (median and range) with the
+ * load average; then go-plugin and the pipe limit where the machine can
+ * build them, and the rows that compare plugbox with itself (flood, OS
+ * layer, zod, audit). `--json` prints one object per row; `--quick` runs in
+ * well under a minute (CI uses it only to prove the benchmark works).
  * @module
  */
 
 import { join } from "node:path";
 import {
-  bigArgument,
-  concurrentStarts,
   floorDenoDir,
-  gracefulStop,
-  idleMemory,
-  median,
   neighbourUnderFlood,
   osLayerCost,
-  percentile,
-  type Sample,
-  sequential,
-  type Sizes,
   start,
-  startToFirstCall,
-  throughput,
   zodShareOfStart,
 } from "./measure.ts";
 import { PLUGIN_JS, ZOD_JS } from "../runner/sandbox/_sdk_bundle.ts";
 import { auditCost, type Paired } from "./audit_cost.ts";
+import { interleaved, loadAverage, median, pairedRow, plainRow, type Row } from "./paired.ts";
+import { buildGoPlugin, type GoFigures, goPluginRound, pipeLimit } from "./native.ts";
 import { cpuBurn, egressOverhead, landlockStart, type PairedSample } from "./os_layers.ts";
 import { twoWayCost } from "./two_way_cost.ts";
 
-/** One line of the report. */
-export interface Row {
-  metric: string;
-  unit: string;
-  plugbox: number;
-  floor: number;
-  ratio: number;
-  target: string;
-  met: boolean;
-}
+export type { Row };
 
 const json = Deno.args.includes("--json");
 const quick = Deno.args.includes("--quick");
-const repetitions = quick ? 1 : 5;
-const sizes: Sizes = quick
+const MiB = 1024 * 1024;
+const sizes = quick
   ? {
-    sequential: 100,
-    throughputCalls: 1000,
-    bigCalls: 3,
+    rounds: 2,
     starts: 2,
-    concurrent: 5,
+    sequential: 300,
+    calls: 2000,
+    payloads: [1024, 16 * MiB],
+    payloadCalls: 1,
+    scale: [10],
+    fanOutRounds: 5,
     stops: 2,
     floodCalls: 2000,
     floodRounds: 1,
+    pipe: 2_000,
   }
   : {
+    rounds: 6,
+    starts: 10,
     sequential: 3000,
-    throughputCalls: 20_000,
-    bigCalls: 30,
-    starts: 15,
-    concurrent: 20,
-    stops: 20,
+    calls: 20_000,
+    payloads: [1024, 16 * 1024, 64 * 1024, 256 * 1024, MiB, 4 * MiB, 16 * MiB],
+    payloadCalls: 5,
+    scale: [1, 10, 100, 1000],
+    fanOutRounds: 20,
+    stops: 10,
     floodCalls: 20_000,
     floodRounds: 3,
+    pipe: 200_000,
   };
 
-const round = (n: number) => Math.round(n * 1000) / 1000;
-
-function row(
-  metric: string,
-  unit: string,
-  sample: Sample,
-  target: string,
-  met: (s: Sample, ratio: number) => boolean,
-): Row {
-  const ratio = sample.plugbox / sample.floor;
-  return {
-    metric,
-    unit,
-    plugbox: round(sample.plugbox),
-    floor: round(sample.floor),
-    ratio: round(ratio),
-    target,
-    met: met(sample, ratio),
-  };
-}
-
-/** The median of each side over several samples. */
-const mid = (samples: Sample[]): Sample => ({
-  plugbox: median(samples.map((s) => s.plugbox)),
-  floor: median(samples.map((s) => s.floor)),
-});
-
-/** Runs `measure` once per repetition and keeps the median of each side. */
-async function repeated<T>(measure: () => Promise<T>): Promise<T[]> {
-  const samples: T[] = [];
-  for (let i = 0; i < repetitions; i++) samples.push(await measure());
-  return samples;
-}
-
+const began = performance.now();
 function progress(text: string): void {
-  if (!json) console.error(`  measuring ${text}...`);
+  const at = ((performance.now() - began) / 1000).toFixed(0);
+  if (!json) console.error(`  measuring ${text}... (at ${at} s, load ${loadAverage().toFixed(2)})`);
 }
-
-const reported = () => true;
-
-/** The 1-minute load average, where Linux tells it. */
-function loadAverage(): string {
-  try {
-    return Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
-  } catch {
-    return "unknown";
-  }
-}
-
-// Warm-up: builds the SDK bundle and the preflight cache, fills code caches.
-await (await start("deno")).close();
-await (await start("os")).close();
 
 const rows: Row[] = [];
 
-progress("start to first call");
-rows.push(row(
-  "start to first completed call",
-  "ms",
-  mid(await repeated(() => startToFirstCall(sizes, "deno"))),
-  "<= floor + 25 ms",
-  (s) => s.plugbox <= s.floor + 25,
-));
+// Warm-up: the SDK bundle, the preflight caches, the code caches.
+await (await start("deno")).close();
+await (await start("os")).close();
+
+progress("starts");
+const starts = await interleaved("starts", { n: sizes.starts }, sizes.rounds);
+const warm = pairedRow(starts, "warm", {
+  metric: "warm start to first completed call",
+  unit: "ms",
+  target: "<= floor + 8 ms",
+  met: (p, f) => p <= f + 8,
+});
+rows.push(warm);
+rows.push(pairedRow(starts, "first", {
+  metric: "first start in a host process, Deno layer",
+  unit: "ms",
+  target: "<= warm start + 5 ms",
+  met: (p) => p <= warm.plugbox + 5,
+}));
+rows.push(pairedRow(starts, "fresh", {
+  metric: "first start of a new plugin name (floor: a new Deno dir)",
+  unit: "ms",
+  target: "<= warm start + 10 ms",
+  met: (p) => p <= warm.plugbox + 10,
+}));
 
 progress("sequential round trips");
-const runs = await repeated(() => sequential(sizes, "deno"));
-const at = (p: number) =>
-  mid(runs.map((r) => ({ plugbox: percentile(r.plugbox, p), floor: percentile(r.floor, p) })));
-rows.push(
-  row('sequential round trip p50, sayHello("a")', "ms", at(0.5), "<= 1.15", (_, r) => r <= 1.15),
+const seq = await interleaved("sequential", { n: sizes.sequential }, sizes.rounds);
+const p50 = { metric: 'sequential round trip p50, sayHello("a")', unit: "ms", target: "<= 1.1" };
+rows.push(pairedRow(seq, "p50", { ...p50, met: (_p, _f, r) => r <= 1.1 }));
+rows.push(pairedRow(seq, "p99", {
+  metric: "sequential round trip p99",
+  unit: "ms",
+  target: "<= 1.2",
+  met: (_p, _f, r) => r <= 1.2,
+}));
+
+for (const callers of [64, 256]) {
+  progress(`${callers} callers`);
+  const t = await interleaved("throughput", { n: sizes.calls, callers }, sizes.rounds);
+  rows.push(pairedRow(t, "rate", {
+    metric: `throughput, ${callers} concurrent callers`,
+    unit: "calls/s",
+    target: ">= 0.8",
+    met: (_p, _f, r) => r >= 0.8,
+  }));
+  rows.push(pairedRow(t, "cpuPerCall", {
+    metric: `host CPU per call, ${callers} callers`,
+    unit: "µs",
+    target: callers === 64 ? "<= 1.3" : "(reported)",
+    met: (_p, _f, r) => callers !== 64 || r <= 1.3,
+  }));
+  rows.push(pairedRow(t, "p99", {
+    metric: `  p99 latency under ${callers} callers`,
+    unit: "ms",
+    target: "(reported)",
+  }));
+}
+
+progress("payloads");
+const pay = await interleaved(
+  "payloads",
+  { sizes: sizes.payloads, n: sizes.payloadCalls },
+  sizes.rounds,
 );
-rows.push(row("sequential round trip p99", "ms", at(0.99), "<= 1.5", (_, r) => r <= 1.5));
-
-progress("throughput");
-rows.push(row(
-  "throughput, 64 concurrent callers",
-  "calls/s",
-  mid(await repeated(() => throughput(sizes))),
-  ">= 0.8",
-  (_, r) => r >= 0.8,
-));
-
-progress("1 MiB argument");
-rows.push(row(
-  "1 MiB string argument, round trip",
-  "ms",
-  mid(await repeated(() => bigArgument(sizes))),
-  "<= 1.3",
-  (_, r) => r <= 1.3,
-));
+for (const size of sizes.payloads) {
+  const label = size >= MiB ? `${size / MiB} MiB` : `${size / 1024} KiB`;
+  rows.push(pairedRow(pay, `${size}`, {
+    metric: `string argument of ${label}, round trip`,
+    unit: "MB/s",
+    target: "(reported)",
+  }));
+}
 
 progress("idle memory");
-rows.push(row(
-  "idle resident memory of one plugin",
-  "MiB",
-  mid(await repeated(idleMemory)),
-  "<= floor + 20 MiB",
-  (s) => s.plugbox <= s.floor + 20,
-));
+const mem = await interleaved("memory", {}, sizes.rounds);
+rows.push(pairedRow(mem, "privateMiB", {
+  metric: "idle private memory of one plugin",
+  unit: "MiB",
+  target: "<= 1.15",
+  met: (_p, _f, r) => r <= 1.15,
+}));
+rows.push(
+  pairedRow(mem, "fds", {
+    metric: "  its open file descriptors",
+    unit: "fds",
+    target: "(reported)",
+  }),
+);
+rows.push(
+  pairedRow(mem, "threads", { metric: "  its threads", unit: "threads", target: "(reported)" }),
+);
 
-progress("concurrent starts");
-const starts = await repeated(() => concurrentStarts(sizes));
-rows.push(row(
-  `${sizes.concurrent} plugins started concurrently, all ready (floor: one plugbox start)`,
-  "ms",
-  { plugbox: median(starts.map((s) => s.many)), floor: median(starts.map((s) => s.one)) },
-  "<= 3",
-  (_, r) => r <= 3,
-));
-rows.push(row(
-  `  for reference: ${sizes.concurrent} floor processes at once (floor: one floor process)`,
-  "ms",
-  { plugbox: median(starts.map((s) => s.floorMany)), floor: median(starts.map((s) => s.floorOne)) },
-  "(reported)",
-  reported,
-));
+for (const n of sizes.scale) {
+  progress(`${n} plugins in one host`);
+  const s = await interleaved(
+    "scale",
+    { n, rounds: sizes.fanOutRounds },
+    n >= 100 ? 2 : sizes.rounds,
+  );
+  const scale = (field: string, metric: string, unit: string) =>
+    rows.push(
+      pairedRow(s, field, {
+        metric: `${n} plugins in one host: ${metric}`,
+        unit,
+        target: "(reported)",
+      }),
+    );
+  scale("start", "all started concurrently, each answered once", "ms");
+  scale("privateMiB", "total private memory", "MiB");
+  scale("rate", "fan-out calls/s (one call to each, repeated)", "calls/s");
+}
 
 progress("graceful stop");
-rows.push(row(
-  "graceful stop",
-  "ms",
-  mid(await repeated(() => gracefulStop(sizes))),
-  "median <= 15 ms",
-  (s) => s.plugbox <= 15,
-));
+const stops = await interleaved("stop", { n: sizes.stops }, sizes.rounds);
+rows.push(
+  pairedRow(stops, "stop", {
+    metric: "graceful stop",
+    unit: "ms",
+    target: "median <= 15 ms",
+    met: (p) => p <= 15,
+  }),
+);
+
+const notes: string[] = [];
+const scratch = await Deno.makeTempDir({ prefix: "plugbox-bench-native-" });
+progress("go-plugin");
+const go = await buildGoPlugin(join(new URL(".", import.meta.url).pathname, "out"));
+if (typeof go === "string") notes.push(go);
+else {
+  const figures: GoFigures[] = [];
+  for (let r = 0; r < sizes.rounds; r++) {
+    figures.push(await goPluginRound(go.binary, sizes.sequential));
+  }
+  const at = (k: keyof GoFigures) => median(figures.map((f) => f[k]));
+  const vsGo = (metric: string, unit: string, ours: number, key: keyof GoFigures) =>
+    rows.push(
+      plainRow(
+        { metric: `go-plugin: ${metric} (plugbox ÷ go-plugin)`, unit, target: "(reported)" },
+        ours,
+        at(key),
+      ),
+    );
+  vsGo("start to first call", "ms", warm.plugbox, "start");
+  vsGo("round trip p50", "ms", rows[3].plugbox, "p50");
+  vsGo("round trip p99", "ms", rows[4].plugbox, "p99");
+  vsGo("throughput, 64 callers", "calls/s", rows[5].plugbox, "rate");
+  vsGo(
+    "idle private memory",
+    "MiB",
+    mem.plugbox.length ? median(mem.plugbox.map((m) => m.privateMiB)) : 0,
+    "privateMiB",
+  );
+}
+progress("the pipe limit");
+const pipe = await pipeLimit(scratch, sizes.pipe);
+if (typeof pipe === "string") notes.push(pipe);
+else {
+  rows.push(plainRow(
+    {
+      metric: "pipe limit: C blocking ping-pong round trip, across CPUs (floor: one CPU)",
+      unit: "µs",
+      target: "(reported)",
+    },
+    pipe.across,
+    pipe.same,
+  ));
+}
+await Deno.remove(scratch, { recursive: true }).catch(() => {});
 
 progress("a neighbour while another plugin floods");
 const flood = await neighbourUnderFlood(sizes);
-rows.push(row(
-  "busy neighbour's throughput while another plugin floods 15 MiB lines (floor: no flood)",
-  "calls/s",
-  flood.rate,
-  "(reported)",
-  reported,
-));
-rows.push(row(
-  "  its p99 call latency during the flood (floor: no flood)",
-  "ms",
-  flood.p99,
-  "(reported)",
-  reported,
-));
+const reported = { target: "(reported)" };
+rows.push(
+  plainRow(
+    {
+      metric:
+        "busy neighbour's throughput while another plugin floods 15 MiB lines (floor: no flood)",
+      unit: "calls/s",
+      ...reported,
+    },
+    flood.rate.plugbox,
+    flood.rate.floor,
+  ),
+);
+rows.push(
+  plainRow(
+    {
+      metric: "  its p99 call latency during the flood (floor: no flood)",
+      unit: "ms",
+      ...reported,
+    },
+    flood.p99.plugbox,
+    flood.p99.floor,
+  ),
+);
 
 progress("OS layer");
-const os = await repeated(() => osLayerCost(sizes));
-rows.push(row(
-  "OS layer cost: start to first call, bwrap (floor: Deno layer)",
-  "ms",
-  mid(os.map((o) => o.start)),
-  "(reported)",
-  reported,
-));
-rows.push(row(
-  "OS layer cost: round trip p50, bwrap (floor: Deno layer)",
-  "ms",
-  mid(os.map((o) => o.p50)),
-  "(reported)",
-  reported,
-));
+const os = await osLayerCost({ starts: sizes.starts, sequential: sizes.sequential });
+rows.push(
+  plainRow(
+    {
+      metric: "OS layer cost: start to first call, bwrap (floor: Deno layer)",
+      unit: "ms",
+      ...reported,
+    },
+    os.start.plugbox,
+    os.start.floor,
+  ),
+);
+rows.push(
+  plainRow(
+    { metric: "OS layer cost: round trip p50, bwrap (floor: Deno layer)", unit: "ms", ...reported },
+    os.p50.plugbox,
+    os.p50.floor,
+  ),
+);
 
 progress("zod's share of a start");
-rows.push(row(
-  "Deno start importing the SDK's zod (floor: an empty script)",
-  "ms",
-  mid(await repeated(() => zodShareOfStart(sizes))),
-  "(reported)",
-  reported,
-));
+const zod = await zodShareOfStart({ starts: sizes.starts });
+rows.push(
+  plainRow(
+    {
+      metric: "Deno start importing the SDK's zod (floor: an empty script)",
+      unit: "ms",
+      ...reported,
+    },
+    zod.plugbox,
+    zod.floor,
+    zod.ratios,
+  ),
+);
 
 progress("audit cost");
-const loadBefore = loadAverage();
 const audit = await auditCost(
   quick ? { starts: 2, blocks: 4, perBlock: 50 } : { starts: 16, blocks: 20, perBlock: 300 },
 );
-const pairedRow = (metric: string, paired: Paired, unit = "ms"): Row => {
-  const r = [...paired.ratios].sort((a, b) => a - b);
-  return {
-    metric,
-    unit,
-    plugbox: round(paired.on),
-    floor: round(paired.off),
-    ratio: round(paired.on / paired.off),
-    target: `(reported) paired ratio ${round(median(paired.ratios))}, range ${round(r[0])}–${
-      round(r[r.length - 1])
-    }`,
-    met: true,
-  };
-};
-rows.push(pairedRow("audit on: start to first call (floor: audit off)", audit.start));
-rows.push(pairedRow("audit on: round trip p50, no permission check (floor: off)", audit.noCheck));
-rows.push(pairedRow("audit on: round trip p50, one read check (floor: off)", audit.oneCheck));
-rows.push(pairedRow("audit on: one denied check inside Deno (floor: off)", audit.check, "µs"));
+const auditRow = (metric: string, paired: Paired, unit = "ms") =>
+  rows.push(plainRow({ metric, unit, ...reported }, paired.on, paired.off, paired.ratios));
+auditRow("audit on: start to first call (floor: audit off)", audit.start);
+auditRow("audit on: round trip p50, no permission check (floor: off)", audit.noCheck);
+auditRow("audit on: round trip p50, one read check (floor: off)", audit.oneCheck);
+auditRow("audit on: one denied check inside Deno (floor: off)", audit.check, "µs");
 
 progress("two-way contracts");
 const twoWay = await twoWayCost(
@@ -267,19 +319,17 @@ const twoWay = await twoWayCost(
 );
 for (const { metric, unit, paired } of twoWay) {
   rows.push(
-    pairedRow(metric, { on: paired.plugbox, off: paired.floor, ratios: paired.ratios }, unit),
+    plainRow({ metric, unit, ...reported }, paired.plugbox, paired.floor, paired.ratios),
   );
 }
-const loadAfter = loadAverage();
 
-/** A reported row of paired rounds, with the spread of the ratios in its target column. */
-function pairedSampleRow(metric: string, unit: string, sample: PairedSample): Row {
-  const [low, high] = sample.range.map((r) => r.toFixed(2));
-  return row(metric, unit, sample, `(reported; ratios ${low}-${high})`, reported);
+/** A reported row of paired rounds measured by the OS layers' bench, with its spread. */
+function sampleRow(metric: string, unit: string, sample: PairedSample): Row {
+  return plainRow({ metric, unit, ...reported }, sample.plugbox, sample.floor, sample.ratios);
 }
 
 progress("Landlock layer");
-rows.push(pairedSampleRow(
+rows.push(sampleRow(
   "Landlock layer cost: start to first call (floor: Deno layer)",
   "ms",
   await landlockStart(sizes),
@@ -287,12 +337,12 @@ rows.push(pairedSampleRow(
 
 progress("egress proxy");
 const egress = await egressOverhead(sizes);
-rows.push(pairedSampleRow(
+rows.push(sampleRow(
   "egress: plain http request by fetch, through bwrap's relay and proxy (floor: Deno layer, direct)",
   "ms",
   egress.relay,
 ));
-rows.push(pairedSampleRow(
+rows.push(sampleRow(
   "egress: the same, through Landlock's proxy port (floor: Deno layer, direct)",
   "ms",
   egress.port,
@@ -300,39 +350,46 @@ rows.push(pairedSampleRow(
 
 progress("CPU burn");
 const burn = await cpuBurn(sizes);
-rows.push(pairedSampleRow(
+rows.push(sampleRow(
   "neighbour calls/s while a plugin burns 2 cores held to 0.5 (floor: no burn)",
   "calls/s",
   burn.neighbour[0],
 ));
-rows.push(pairedSampleRow(
-  "  the same, the burn not held (cpu.share 1024)",
-  "calls/s",
-  burn.neighbour[1],
-));
-rows.push(pairedSampleRow(
+rows.push(
+  sampleRow("  the same, the burn not held (cpu.share 1024)", "calls/s", burn.neighbour[1]),
+);
+rows.push(sampleRow(
   "host CPU loop while a plugin burns 2 cores held to 0.5 (floor: no burn)",
   "loops/s",
   burn.host[0],
 ));
-rows.push(
-  pairedSampleRow("  the same, the burn not held (cpu.share 1024)", "loops/s", burn.host[1]),
-);
+rows.push(sampleRow("  the same, the burn not held (cpu.share 1024)", "loops/s", burn.host[1]));
 
 await Deno.remove(join(floorDenoDir, ".."), { recursive: true }).catch(() => {});
 
 if (json) {
   for (const r of rows) console.log(JSON.stringify(r));
 } else {
-  const header = ["metric", "unit", "plugbox", "floor", "ratio", "target", "met"];
+  printTable(rows);
+  for (const note of notes) console.log(`Note: ${note}`);
+  const kib = (text: string) => (new TextEncoder().encode(text).length / 1024).toFixed(1);
+  console.log(
+    `\n${sizes.rounds} interleaved rounds; ratio = median of the paired ratios [range]; Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores.`,
+  );
+  console.log(`SDK bundle: plugin.js ${kib(PLUGIN_JS)} KiB, zod.js ${kib(ZOD_JS)} KiB (one copy).`);
+}
+
+function printTable(rows: Row[]): void {
+  const header = ["metric", "unit", "plugbox", "floor", "ratio [range]", "target", "met", "load"];
   const lines = rows.map((r) => [
     r.metric,
     r.unit,
     String(r.plugbox),
     String(r.floor),
-    String(r.ratio),
+    `${r.ratio} [${r.range[0]}–${r.range[1]}]`,
     r.target,
     r.met ? "yes" : "NO",
+    r.load.toFixed(2),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const format = (cells: string[]) =>
@@ -340,14 +397,4 @@ if (json) {
   console.log(format(header));
   console.log("| " + widths.map((w) => "-".repeat(w)).join(" | ") + " |");
   for (const line of lines) console.log(format(line));
-  console.log(
-    `\n${repetitions} repetitions, medians; Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} cores, load average ${
-      Deno.loadavg().join(" ")
-    }.`,
-  );
-  const kib = (text: string) => (new TextEncoder().encode(text).length / 1024).toFixed(1);
-  console.log(`SDK bundle: plugin.js ${kib(PLUGIN_JS)} KiB, zod.js ${kib(ZOD_JS)} KiB (one copy).`);
-  console.log(
-    `Load average (1 min) around the audit and two-way rows: ${loadBefore} before, ${loadAfter} after.`,
-  );
 }

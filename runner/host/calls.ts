@@ -11,7 +11,7 @@ import { type Deadline, Deadlines } from "./deadlines.ts";
 import { type ExitStatus, PluginExitedError, TimeoutError } from "../errors.ts";
 import type { Outgoing, Peer, RequestId } from "../wire/mod.ts";
 import type { CallOptions } from "./proxy.ts";
-import { Slots } from "./slots.ts";
+import { Slots, type Waiter } from "./slots.ts";
 
 /** What a {@linkcode Caller} needs to know about its plugin. */
 export interface CallerOptions {
@@ -41,6 +41,8 @@ export class Caller {
   #options: CallerOptions;
   #slots: Slots;
   #deadlines = new Deadlines();
+  #releases = 0;
+  #releasing = false;
 
   constructor(peer: Peer, options: CallerOptions) {
     this.#peer = peer;
@@ -74,9 +76,12 @@ export class Caller {
     }
     const outer = options.signal;
     if (outer?.aborted) return Promise.reject(outer.reason);
-    if (outer || options.onSent || !this.#slots.tryAcquire()) {
+    // A signal or stream hooks take the slow path; a call without them that
+    // waits for a slot is queued as cheaply as a direct one.
+    if (outer || options.onSent || options.onSettled) {
       return this.#callSlowly(method, params, timeoutMs, outer, options);
     }
+    if (!this.#slots.tryAcquire()) return this.#queue(method, params, timeoutMs);
     // The common case, kept to one promise and no timer: a free slot, no signal.
     let outgoing: Outgoing;
     const deadline = this.#deadlines.add(
@@ -100,10 +105,53 @@ export class Caller {
    */
   #release(deadline: Deadline): void {
     deadline.done = true;
-    this.#slots.release();
+    // A hand-over can settle the next call at once (a closed peer), which
+    // releases again: counted and looped here, so a long line never recurses.
+    this.#releases++;
+    if (this.#releasing) return;
+    this.#releasing = true;
+    try {
+      for (; this.#releases > 0; this.#releases--) this.#slots.release();
+    } finally {
+      this.#releasing = false;
+    }
   }
 
-  /** A call that waits for a slot or carries a signal: abort and deadline reach either stage. */
+  /**
+   * A call without a signal that waits for a slot: as cheap as a direct one
+   * (one waiter object, one deadline, no controller, no async function).
+   */
+  #queue(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const call = new QueuedCall(this, method, params, resolve, reject);
+      call.deadline = this.#deadlines.add(timeoutMs, () => call.expire(timeoutMs));
+      this.#slots.wait(call);
+    });
+  }
+
+  /** Sends a queued call now that it has a slot (QueuedCall's side of the hand-over). */
+  sendQueued(call: QueuedCall): void {
+    let outgoing: Outgoing;
+    try {
+      outgoing = this.#peer.start(call.method, call.params, () => this.#release(call.deadline));
+    } catch (error) {
+      call.reject(error);
+      return;
+    }
+    call.id = outgoing.id;
+    outgoing.promise.then(call.fulfil, (error) => call.reject(this.#callError(error, call.method)));
+  }
+
+  /** A queued call's deadline passed: rejects it in line, or cancels it once sent. */
+  expireQueued(call: QueuedCall, timeoutMs: number): void {
+    const timeout = this.#timeout(call.method, timeoutMs);
+    if (call.id === undefined) {
+      call.cancelled = true;
+      call.reject(timeout);
+    } else this.#peer.cancel(call.id, timeout);
+  }
+
+  /** A call that carries a signal: abort and deadline reach it queued or sent. */
   async #callSlowly(
     method: string,
     params: unknown,
@@ -159,5 +207,34 @@ export class Caller {
         stderrTail: error.stderrTail,
       };
     return new PluginExitedError(this.#options.plugin, status, { method, cause: error });
+  }
+}
+
+/** A call waiting in line for a slot, then in flight: the queue's entry and the slot's waiter. */
+class QueuedCall implements Waiter {
+  readonly signal = undefined;
+  readonly onAbort = undefined;
+  cancelled = false;
+  id: number | string | undefined;
+  deadline!: Deadline;
+  #caller: Caller;
+
+  constructor(
+    caller: Caller,
+    readonly method: string,
+    readonly params: unknown,
+    readonly fulfil: (value: unknown) => void,
+    readonly reject: (reason: unknown) => void,
+  ) {
+    this.#caller = caller;
+  }
+
+  /** Its turn has come: the slot is its own. */
+  resolve(): void {
+    this.#caller.sendQueued(this);
+  }
+
+  expire(timeoutMs: number): void {
+    this.#caller.expireQueued(this, timeoutMs);
   }
 }

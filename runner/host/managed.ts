@@ -25,6 +25,7 @@ import {
 import type { ManagedOptions, PluginEvent, PluginState } from "./managed_types.ts";
 import { type CallOptions, createApi } from "./proxy.ts";
 import { type Plugin, startPlugin } from "./plugin.ts";
+import { launchedSince } from "./launch_gate.ts";
 import { Waiters } from "./waiters.ts";
 
 export type { ManagedOptions, PluginEvent, PluginState, RestartPolicy } from "./managed_types.ts";
@@ -322,8 +323,11 @@ export class ManagedPlugin {
   #checkHealth(): void {
     const plugin = this.#current;
     if (!plugin || this.#life !== "running") return;
+    const sent = Date.now();
     plugin.ping(this.#options.healthTimeoutMs ?? 5000).catch((error) => {
       if (error instanceof TimeoutError && plugin === this.#current) {
+        // Launches meanwhile (many plugins starting) take the CPU: not counted, the next ping decides.
+        if (launchedSince(sent)) return;
         this.#unresponsive(`no answer to $/ping within ${error.timeoutMs} ms`);
       }
     });

@@ -118,7 +118,9 @@ export interface ManagedOptions extends StartOptions {
    */
   healthIntervalMs?: number;
   /**
-   * Deadline for each health ping, in ms; a missed one restarts the plugin.
+   * Deadline for each health ping, in ms; a missed one restarts the plugin,
+   * unless this host process was launching plugins meanwhile (starts take
+   * the CPU): then the next ping decides.
    * @default {5000}
    */
   healthTimeoutMs?: number;

@@ -13,6 +13,7 @@ import { CallChannels, type StreamWindow } from "./call_channels.ts";
 import { CapabilityHost, type Provided } from "./capabilities.ts";
 import type { ChannelOptions } from "./method_calls.ts";
 import { checkMs, checkStartNumbers } from "./check_options.ts";
+import { gatedLaunch } from "./launch_gate.ts";
 import { deadlineSignal } from "./deadlines.ts";
 import { FaultBudget } from "./fault_budget.ts";
 import { checkHandshake } from "./handshake.ts";
@@ -81,7 +82,10 @@ export interface StartOptions extends LaunchOptions {
   /** The contracts the host will use; the handshake checks the plugin serves each. */
   contracts: readonly Contract[];
   /**
-   * Deadline for the process to start and answer the handshake, in ms.
+   * Deadline for the process to start and answer the handshake, in ms. It
+   * begins when this plugin's launch begins: a host process launches at
+   * most twice its cores' count of plugins at once (at least 4), and the
+   * rest wait their turn first, so starting many at once does not time out.
    * @default {10000}
    */
   startTimeout?: number;
@@ -692,7 +696,10 @@ export async function startPlugin(module: string | URL, options: StartOptions): 
 export async function launchPlugin(plan: LaunchPlan, options: StartOptions): Promise<Plugin> {
   checkStartNumbers(options);
   options.signal?.throwIfAborted();
-  const plugin = new Plugin(plan, options);
-  await handshakeOf(plugin, options.startTimeout ?? 10_000, options.signal);
-  return plugin;
+  // The start deadline begins when this launch does, not while it waits its turn.
+  return await gatedLaunch(options.signal, async () => {
+    const plugin = new Plugin(plan, options);
+    await handshakeOf(plugin, options.startTimeout ?? 10_000, options.signal);
+    return plugin;
+  });
 }

@@ -4,11 +4,14 @@
  * @module
  */
 
-interface Waiter {
+/** One wait for a slot: `resolve` is called when the slot is its. */
+export interface Waiter {
   resolve(): void;
   reject(reason: unknown): void;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  /** Set by its owner when it no longer wants the slot: it is skipped, not handed one. */
+  cancelled?: boolean;
 }
 
 /**
@@ -73,9 +76,19 @@ export class Slots {
     });
   }
 
+  /**
+   * Waits in the same line as {@linkcode acquire}, without a promise: the
+   * slot is handed over by calling `waiter.resolve()`. A waiter its owner
+   * marks `cancelled` is skipped when its turn comes.
+   */
+  wait(waiter: Waiter): void {
+    this.#waiters.push(waiter);
+  }
+
   /** Returns a slot, handing it straight to the next waiter if any. */
   release(): void {
-    const next = this.#waiters.shift();
+    let next = this.#waiters.shift();
+    while (next?.cancelled) next = this.#waiters.shift();
     if (!next) {
       this.#free++;
       return;

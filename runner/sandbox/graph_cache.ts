@@ -33,6 +33,13 @@ export interface PreflightRun {
   env: Record<string, string>;
   cacheDir: string;
   timeoutMs: number;
+  /**
+   * The plugin's own folders (its Deno dir, its home): the same in every
+   * plugin's view but for their names, and outside every allowed root, so
+   * the key counts them by role, not by path: a new plugin name with known
+   * content reuses the verdict.
+   */
+  ownDirs?: string[];
 }
 
 function binaryId(path: string): string {
@@ -42,12 +49,14 @@ function binaryId(path: string): string {
 
 /** The key of a verdict: a hash of everything that decided it. */
 export function verdictKey(run: PreflightRun): string {
+  const own = (text: string) =>
+    (run.ownDirs ?? []).reduce((t, dir, i) => t.split(dir).join(`\0own-dir-${i}\0`), text);
   const decided = {
     snapshot: run.snapshot.hash,
     entry: run.snapshot.entry,
     isolation: run.isolation,
-    prefix: run.prefix,
-    env: Object.entries(run.env).sort(),
+    prefix: run.prefix.map(own),
+    env: Object.entries(run.env).sort().map(([name, value]) => [name, own(value)]),
     deno: binaryId(run.deno),
     version: run.denoVersion,
     sdk: run.sdk.dir,

@@ -225,12 +225,18 @@ export async function bwrapArgs(plan: MountPlan): Promise<string[]> {
 
 const tools = new Map<string, Promise<HostTools>>();
 
+/** Why `bwrap` is unset when the probe was not asked for. */
+export const NOT_PROBED = 'bubblewrap was not probed: isolation "deno" was asked for';
+
 /**
- * Finds the wrapper programs and checks that bubblewrap can actually start
- * Deno the way plugins are started (once per host process and Deno binary).
+ * Finds the wrapper programs and, unless `probeBwrap` is false (isolation
+ * `"deno"` needs no OS layer), checks that bubblewrap can actually start
+ * Deno the way plugins are started. Each answer is made once per host
+ * process, Deno binary and kind; a failed probe is forgotten, so it runs again.
  */
-export function detectTools(deno: string): Promise<HostTools> {
-  const known = tools.get(deno);
+export function detectTools(deno: string, probeBwrap = true): Promise<HostTools> {
+  const key = `${probeBwrap}\0${deno}`;
+  const known = tools.get(key);
   if (known) return known;
   const found = (async () => {
     const found: HostTools = {
@@ -239,6 +245,10 @@ export function detectTools(deno: string): Promise<HostTools> {
       setpriv: which("setpriv"),
       sh: which("sh"),
     };
+    if (!probeBwrap) {
+      found.bwrapProblem = NOT_PROBED;
+      return found;
+    }
     if (Deno.build.os !== "linux") {
       found.bwrapProblem = `the OS layer needs Linux, this is ${Deno.build.os}`;
       return found;
@@ -271,8 +281,8 @@ export function detectTools(deno: string): Promise<HostTools> {
       }`;}
     return found;
   })();
-  found.catch(() => tools.delete(deno));
-  tools.set(deno, found);
+  found.catch(() => tools.delete(key));
+  tools.set(key, found);
   return found;
 }
 

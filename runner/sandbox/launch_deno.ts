@@ -24,6 +24,7 @@ import type { GraphSummary } from "./preflight.ts";
 import { checkGrantLinks } from "./grant_links.ts";
 import { NONCE_FLAG } from "../wire/mod.ts";
 import { ensureSdk } from "./sdk.ts";
+import { sdkSeed, seedDenoDir } from "./code_cache.ts";
 import type { Snapshot } from "./snapshot.ts";
 
 /** Everything decided about a start before its launch is built. */
@@ -149,6 +150,8 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     p.notes.push(...missingHardening(p.tools).map((m) => `missing hardening: ${m}`));
     checkGrantLinks(p.name, grants);
   }
+  // Before the graph check, whose `deno info` would start the Deno dir's caches cold.
+  await seedDenoDir(await sdkSeed(sdk, p.deno, p.cache), p.denoDir);
   const env = baseEnv(p);
   const audit = p.audit
     ? planAudit(p.name, p.audit, {
@@ -195,6 +198,7 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     env,
     cacheDir: p.cache,
     timeoutMs: p.timeoutMs,
+    ownDirs: [p.denoDir, p.home],
   });
   const denoArgs = [
     "run",

@@ -195,6 +195,12 @@ async function namesOf(
   return runtimeNames([...new Set(files)], join(cache, "runtime-names"), label);
 }
 
+/** Whether any env grant was asked for, so the runtime's own names must be known. */
+function envRequested(options: LaunchOptions): boolean {
+  const env = options.permissions?.env;
+  return Array.isArray(env) ? env.length > 0 : env !== undefined && Object.keys(env).length > 0;
+}
+
 /** Whether the plugin is a Deno module or a command, and the isolation that follows. */
 async function kindOf(
   plugin: { name: string; root: string; snapshot: Snapshot; cache: string; deno: string },
@@ -229,7 +235,8 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
   const timeoutMs = validateNumber("preflightTimeout", timeout, 100, 600_000);
   const cache = await openCache(options);
   const deno = await resolveDeno(hostSearch(options.deno));
-  const tools = await detectTools(deno.path);
+  // Isolation "deno" runs no OS layer: no bubblewrap probe (a Deno start of its own).
+  const tools = await detectTools(deno.path, options.isolation !== "deno");
   const limits = options.snapshotLimits;
   const snapshot = await takeSnapshot(root, entry, {
     plugin: name,
@@ -249,7 +256,8 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
     unsafe: options.unsafe,
     codeRoots: [...codeRoots(root, cache, deno.path), ...(runtime ? runtimeRoots(runtime) : [])],
     hostEnv: (key) => Deno.env.get(key),
-    runtimeNames: await namesOf(deno, runtime, cache),
+    // The runtime's names matter only to env grants: no library lookup without one.
+    runtimeNames: envRequested(options) ? await namesOf(deno, runtime, cache) : undefined,
     hostIsRoot,
   });
   const policy = options.manifest ?? "refuse";

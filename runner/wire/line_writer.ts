@@ -130,7 +130,8 @@ export class LineWriter {
       throw new RangeError(
         `Cannot send a message of ${
           utf8Length(text)
-        } bytes: the line cap is ${this.maxLineBytes} bytes`,
+        } bytes: the line cap is ${this.maxLineBytes} bytes (option "maxLineBytes", which counts ` +
+          "the whole line, envelope included)",
       );
     }
     if (!this.writable) return;

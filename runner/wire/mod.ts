@@ -20,6 +20,7 @@ export {
   DEFAULT_MAX_LINE_BYTES,
   type DescribedContract,
   type DescribedMethod,
+  ENVELOPE_ALLOWANCE_BYTES,
   ErrorCode,
   type InitializeParams,
   type InitializeResult,

@@ -7,8 +7,18 @@
 /** The protocol version this build speaks; sent in the handshake by both sides. */
 export const PROTOCOL_VERSION = 1;
 
-/** Default cap on one line of the wire, in bytes (the newline excluded). */
-export const DEFAULT_MAX_LINE_BYTES: number = 16 * 1024 * 1024;
+/**
+ * Room the default line cap leaves for a message's envelope (`jsonrpc`, id,
+ * method, the array around the arguments) beyond a payload of 16 MiB.
+ */
+export const ENVELOPE_ALLOWANCE_BYTES: number = 64 * 1024;
+
+/**
+ * Default cap on one line of the wire, in bytes (the newline excluded): a
+ * payload of 16 MiB (an argument's or a result's JSON text) plus
+ * {@linkcode ENVELOPE_ALLOWANCE_BYTES} for the envelope around it.
+ */
+export const DEFAULT_MAX_LINE_BYTES: number = 16 * 1024 * 1024 + ENVELOPE_ALLOWANCE_BYTES;
 
 /** Deepest nesting the host accepts in one message (the envelope object is depth 1). */
 export const MAX_MESSAGE_DEPTH = 64;

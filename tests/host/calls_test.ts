@@ -84,3 +84,51 @@ Deno.test("Caller names the method in exit errors", async () => {
   assert.equal(error.method, "life.work");
   caller.clear();
 });
+
+Deno.test("Caller: a queued call that timed out gives its turn to the next, never goes out", async () => {
+  const { caller, sent, answer, peer } = harness(1);
+  const first = caller.call("first", [], { timeout: 60_000 });
+  const expired = rejected<TimeoutError>(caller.call("expired", [], { timeout: 20 }));
+  const signalled = caller.call("signalled", [], { signal: new AbortController().signal });
+  const last = caller.call("last", []);
+  assert.ok((await within(expired, 2000, "the queued deadline")) instanceof TimeoutError);
+  answer(sent[0].id, 1);
+  assert.equal(await first, 1);
+  // One line for calls with and without a signal: the signalled call was queued first.
+  await within(
+    (async () => {
+      while (sent.length < 2) await new Promise((r) => setTimeout(r, 1));
+    })(),
+    1000,
+    "the next call to go out",
+  );
+  assert.deepEqual(sent.map((s) => s.method), ["first", "signalled"]);
+  answer(sent[1].id, 2);
+  assert.equal(await signalled, 2);
+  await within(
+    (async () => {
+      while (sent.length < 3) await new Promise((r) => setTimeout(r, 1));
+    })(),
+    1000,
+    "the last call to go out",
+  );
+  answer(sent[2].id, 3);
+  assert.equal(await last, 3);
+  assert.deepEqual(sent.map((s) => s.method), ["first", "signalled", "last"]);
+  peer.close(new Error("done"));
+  caller.clear();
+});
+
+Deno.test("Caller: a long line of queued calls all settle when the plugin exits, without recursion", async () => {
+  const { caller, peer } = harness(1);
+  const calls = Array.from({ length: 50_000 }, (_, i) => caller.call(`m${i}`, []));
+  peer.close(
+    new PluginExitedError("p", { code: 1, signal: null, reason: "exited", stderrTail: "" }),
+  );
+  const settled = await within(Promise.allSettled(calls), 20_000, "every queued call");
+  assert.ok(settled.every((s) => s.status === "rejected"));
+  const last = (settled.at(-1) as PromiseRejectedResult).reason;
+  assert.ok(last instanceof PluginExitedError);
+  assert.equal(last.method, "m49999");
+  caller.clear();
+});

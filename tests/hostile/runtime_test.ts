@@ -2,6 +2,7 @@
 // runs, after the graph check, and the hardened spawn that stops them. Each
 // group also shows the attack working without plugbox.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { previewStart, startPlugin } from "../../mod.ts";
 import { Probe } from "./plugins/probe.ts";
@@ -332,6 +333,77 @@ Deno.test("T7 control: without plugbox storage persists across runs and is share
   assert.match(first.stderr, /localStorage: wrote \(found null\); caches: wrote 1 MiB/);
   const second = await plainRun(hostile("t7_web_storage.ts"), { config: true, env });
   assert.match(second.stderr, /localStorage: wrote \(found written\)/);
+});
+
+/** The one seed folder of the SDK's shared code cache in `cache`, and a fingerprint of it. */
+async function seedOf(cache: string): Promise<{ dir: string; print: () => Promise<string> }> {
+  const seeds = (await Array.fromAsync(Deno.readDir(join(cache, "sdk-seed"))))
+    .filter((e) => e.isDirectory && !e.name.startsWith("."));
+  assert.equal(seeds.length, 1);
+  const dir = join(cache, "sdk-seed", seeds[0].name);
+  const print = async () => {
+    const names = (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
+    const parts = await Promise.all(names.map((n) => Deno.readFile(join(dir, n))));
+    const hash = createHash("sha256");
+    names.forEach((name, i) => hash.update(name).update(parts[i]));
+    return hash.digest("hex");
+  };
+  return { dir, print };
+}
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T7 [${isolation}]: a plugin cannot change the SDK's shared code cache that seeds new Deno dirs`, async () => {
+    await using cache = await freshCache();
+    const options = {
+      isolation: isolation as "auto",
+      cacheDir: cache.path,
+      manifest: "ignore" as const,
+    };
+    await previewStart(hostile("t7_code_cache_poison.ts"), options); // builds the seed
+    const seed = await seedOf(cache.path);
+    const before = await seed.print();
+    await assert.rejects(
+      startPlugin(hostile("t7_code_cache_poison.ts"), {
+        ...options,
+        contracts: [Probe],
+        permissions: { write: [seed.dir] },
+        // So that only the seed's place (in the cache, code) can refuse it, not the host's root.
+        unsafe: { writeAsRoot: true },
+      }),
+      /Cannot grant write .*sdk-seed/,
+      "a write grant over the seed is refused",
+    );
+    await using plugin = await startPlugin(hostile("t7_code_cache_poison.ts"), {
+      ...options,
+      contracts: [Probe],
+      permissions: { read: [join(cache.path, "sdk-seed")] },
+    });
+    const outcomes = await plugin.api(Probe).attempt();
+    assert.match(outcomes, /overwrite: refused/);
+    assert.doesNotMatch(outcomes, /: done/, outcomes);
+    await plugin.close();
+    assert.equal(await seed.print(), before);
+    // A plugin started afterwards still gets the untouched seed.
+    const next = await previewStart(hostile("t7_web_storage.ts"), { ...options, name: "next" });
+    assert.deepEqual(
+      await Deno.readFile(join(next.env.DENO_DIR, "v8_code_cache_v2")),
+      await Deno.readFile(join(seed.dir, "v8_code_cache_v2")),
+    );
+  });
+}
+
+Deno.test("T7 control: without plugbox a plugin granted write changes a shared code cache", async () => {
+  await using cache = await tempDir();
+  const dir = join(cache.path, "sdk-seed", "key");
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeFile(join(dir, "v8_code_cache_v2"), new Uint8Array(16));
+  const run = await plainRun(hostile("t7_code_cache_poison.ts"), {
+    config: true,
+    flags: ["--allow-read", "--allow-write"],
+    args: [cache.path],
+  });
+  assert.match(run.stderr, /overwrite: done/, run.stderr);
+  assert.match(run.stderr, /remove: done/, run.stderr);
 });
 
 // T12: the plugin has no controlling terminal and its own session

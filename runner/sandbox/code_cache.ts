@@ -1,0 +1,126 @@
+/**
+ * The SDK's code cache, shared by every plugin without being shared with
+ * any: plugbox loads the SDK (plugin.js, zod.js, the preload) once per SDK
+ * folder and Deno version, in a Deno process of its own that runs no plugin
+ * code, and keeps the caches Deno wrote (V8's code cache, the module
+ * analysis caches) read-only in `<cache>/sdk-seed/`. A plugin's Deno dir
+ * receives a copy of them before its first start (a new plugin name), so
+ * that start finds zod compiled; after that the copy is the plugin's own.
+ * No plugin ever runs with the seed as its Deno dir and none is mounted or
+ * granted it writable, so nothing a plugin does reaches another's cache.
+ * @module
+ */
+
+import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { runCaptured } from "./exec.ts";
+import type { SdkFiles } from "./sdk.ts";
+
+/** The Deno caches a seed holds: each a SQLite file, checkpointed into one file. */
+export const SEEDED_CACHES: readonly string[] = [
+  "v8_code_cache_v2",
+  "dep_analysis_cache_v2",
+  "node_analysis_cache_v2",
+];
+
+/** What the seed run loads: the SDK and zod, as a plugin's first import does. */
+const SEED_SCRIPT =
+  `import "@plugbox/plugbox/plugin";\nimport "zod";\nvoid Deno.stdin.readable;\nstructuredClone({});\n`;
+
+const seeds = new Map<string, Promise<string | undefined>>();
+
+/**
+ * The seed folder for `sdk` and `deno`, built on first use (once per host
+ * process; concurrent hosts build private folders and the first rename
+ * wins). Undefined when it cannot be built: plugins then start without it.
+ */
+export function sdkSeed(
+  sdk: SdkFiles,
+  deno: { path: string; version: string },
+  cacheDir: string,
+): Promise<string | undefined> {
+  const key = createHash("sha256").update(`${sdk.dir}\0${deno.path}\0${deno.version}`).digest(
+    "hex",
+  ).slice(0, 24);
+  let found = seeds.get(key);
+  if (!found) {
+    found = buildSeed(sdk, deno.path, join(cacheDir, "sdk-seed", key)).catch(() => undefined);
+    seeds.set(key, found);
+  }
+  return found;
+}
+
+async function complete(dir: string): Promise<boolean> {
+  for (const name of SEEDED_CACHES) {
+    const info = await Deno.lstat(join(dir, name)).catch(() => undefined);
+    if (!info?.isFile) return false;
+  }
+  return true;
+}
+
+async function buildSeed(sdk: SdkFiles, deno: string, dir: string): Promise<string | undefined> {
+  if (await complete(dir)) return dir;
+  const parent = join(dir, "..");
+  await Deno.mkdir(parent, { recursive: true });
+  const temp = await Deno.makeTempDir({ dir: parent, prefix: ".build-" });
+  try {
+    const script = join(temp, "seed.js");
+    await Deno.writeTextFile(script, SEED_SCRIPT);
+    const denoDir = join(temp, "deno_dir");
+    const run = await runCaptured(deno, [
+      "run",
+      ...["--no-config", "--no-lock", "--no-remote", "--no-npm", "--no-prompt"],
+      `--import-map=${sdk.importMap}`,
+      `--preload=${sdk.preload}`,
+      // V8's cache is keyed by its flags too: the default memory limit's (another one misses).
+      "--v8-flags=--max-old-space-size=512",
+      script,
+    ], {
+      timeoutMs: 60_000,
+      env: { DENO_DIR: denoDir, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+    });
+    if (!run.success) return undefined;
+    const { DatabaseSync } = await import("node:sqlite");
+    const seed = join(temp, "seed");
+    await Deno.mkdir(seed);
+    for (const name of SEEDED_CACHES) {
+      // One self-contained file each: the write-ahead log folded in.
+      const db = new DatabaseSync(join(denoDir, name));
+      db.exec("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;");
+      db.close();
+      await Deno.copyFile(join(denoDir, name), join(seed, name));
+      await Deno.chmod(join(seed, name), 0o444);
+    }
+    await Deno.chmod(seed, 0o555);
+    await Deno.rename(seed, dir).catch(async (error) => {
+      if (!(await complete(dir))) throw error;
+    });
+    return dir;
+  } finally {
+    await Deno.remove(temp, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
+ * Copies the seed's caches into a plugin's own Deno dir when it has none
+ * yet (its first start), each through a temporary name and a rename, so a
+ * start never sees half a file. A copy that fails costs a cold start only.
+ */
+export async function seedDenoDir(seed: string | undefined, denoDir: string): Promise<boolean> {
+  if (!seed) return false;
+  let copied = false;
+  for (const name of SEEDED_CACHES) {
+    const target = join(denoDir, name);
+    if (await Deno.lstat(target).then(() => true, () => false)) continue;
+    const temp = `${target}.seed-${crypto.randomUUID()}`;
+    try {
+      await Deno.copyFile(join(seed, name), temp);
+      await Deno.chmod(temp, 0o644);
+      await Deno.rename(temp, target);
+      copied = true;
+    } catch {
+      await Deno.remove(temp).catch(() => {});
+    }
+  }
+  return copied;
+}

@@ -214,7 +214,10 @@ async function kindOf(
   const mode = options.isolation ?? "auto";
   // Landlock is asked about only where it could be chosen.
   const wanted = mode === "landlock" || (mode === "auto" && !tools.bwrap && !command);
-  const support = await layerSupport(plugin.deno, plugin.cache, { landlock: wanted, sh: tools.sh });
+  // The Deno layer alone needs nothing of the OS layers: no filter, no launcher, no ldd.
+  const support: FoundSupport = mode === "deno" && !command
+    ? {}
+    : await layerSupport(plugin.deno, plugin.cache, { landlock: wanted, sh: tools.sh });
   const isolation = chooseIsolation(mode, tools, support, notes, shown);
   if (isolation === "os" && support.seccompProblem) {
     notes.push(`seccomp: ${support.seccompProblem}`);

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { type Plugin, PluginError, provide, startPlugin, TimeoutError } from "../../mod.ts";
 import { TwoWay } from "../fixtures/two_way_contract.ts";
-import { fixture, rejected, until } from "../_helpers.ts";
+import { fixture, rejected, testDeadline, until } from "../_helpers.ts";
 import { processTree, rssBytes } from "../_memory.ts";
 
 async function start(logs: string[] = []): Promise<Plugin> {
@@ -23,7 +23,9 @@ Deno.test("streams: a million small items arrive in order, typed and validated",
   await using plugin = await start();
   let count = 0;
   let sum = 0;
-  for await (const n of plugin.api(TwoWay).count(1_000_000)) {
+  // The whole stream is one call: its deadline covers it, so a loaded machine needs a long one.
+  testDeadline(300_000);
+  for await (const n of plugin.api(TwoWay).count.with({ timeout: 240_000 })(1_000_000)) {
     assert.ok(n === count);
     count++;
     sum += n;
@@ -43,7 +45,8 @@ Deno.test("streams: a GiB in 64 KiB chunks under a slow consumer keeps the plugi
   })!;
   const before = rssBytes(pid);
   const peak = { plugin: 0, items: 0, bytes: 0 };
-  const stream = plugin.api(TwoWay).chunks(16 * 1024, 64 * 1024); // 1 GiB
+  testDeadline(300_000);
+  const stream = plugin.api(TwoWay).chunks.with({ timeout: 240_000 })(16 * 1024, 64 * 1024); // 1 GiB
   const sample = () => {
     peak.plugin = Math.max(peak.plugin, rssBytes(pid) - before);
     peak.items = Math.max(peak.items, stream.buffered.items);

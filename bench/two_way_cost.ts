@@ -89,9 +89,16 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return performance.now() - t0;
 }
 
-function rssMiB(pid: number): number {
-  const kib = /VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))?.[1];
-  return Number(kib ?? 0) / 1024;
+/** Resident memory in MiB, or undefined once the process is gone (a floor child ends with its last line). */
+function rssMiB(pid: number): number | undefined {
+  let status: string;
+  try {
+    status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  } catch {
+    return undefined;
+  }
+  const kib = /VmRSS:\s+(\d+)/.exec(status)?.[1];
+  return kib === undefined ? undefined : Number(kib) / 1024;
 }
 
 function paired(a: number[], b: number[]): TwoWayPaired {
@@ -152,11 +159,11 @@ async function slowConsumerMemory(plugin: Plugin, sizes: TwoWaySizes): Promise<T
   const floor: number[] = [];
   const pid = plugin.pid;
   for (let round = 0; round < sizes.rounds; round++) {
-    const before = rssMiB(pid);
+    const before = rssMiB(pid) ?? 0;
     let peak = 0;
     for await (const _ of api.chunks(200, 65536)) {
       await pause();
-      peak = Math.max(peak, rssMiB(pid) - before);
+      peak = Math.max(peak, (rssMiB(pid) ?? before) - before);
     }
     ours.push(Math.max(peak, 0.01));
     let floorBefore: number | undefined;
@@ -164,7 +171,10 @@ async function slowConsumerMemory(plugin: Plugin, sizes: TwoWaySizes): Promise<T
     await floorStream(1, 200, 65536, async (floorPid) => {
       floorBefore ??= rssMiB(floorPid);
       await pause();
-      floorPeak = Math.max(floorPeak, rssMiB(floorPid) - floorBefore);
+      const now = rssMiB(floorPid);
+      if (floorBefore !== undefined && now !== undefined) {
+        floorPeak = Math.max(floorPeak, now - floorBefore);
+      }
     });
     floor.push(Math.max(floorPeak, 0.01));
   }

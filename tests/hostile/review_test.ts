@@ -5,8 +5,12 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { PluginExitedError, startPlugin } from "../../mod.ts";
+import { libcOf } from "../../runner/sandbox/launcher.ts";
 import { rejected, within } from "../_helpers.ts";
+import { hostile } from "./_hostile.ts";
 import { Probe } from "./plugins/probe.ts";
+
+const LIBC = Deno.realPathSync((await libcOf(Deno.realPathSync(Deno.execPath())))!);
 
 const PY_COMM = fileURLToPath(new URL("./plugins/review_py_comm/main.py", import.meta.url));
 
@@ -35,6 +39,69 @@ Deno.test("review control: the same Python burn, without the rename, is ended at
     cpu: { totalMs: 300 },
   });
   const error = await rejected(within(plugin.api(Probe).attempt("burn 1500"), 20_000, "the burn"));
+  assert.ok(error instanceof PluginExitedError, String(error));
+  assert.equal((await plugin.exited).reason, "cpu-limit");
+});
+
+/** A plugin with native code (acknowledged) under `isolation`. */
+function ffiPlugin(isolation: "landlock" | "deno", cpu?: { totalMs: number }) {
+  return startPlugin(hostile("review_ffi_net.ts"), {
+    contracts: [Probe],
+    isolation,
+    permissions: { ffi: [LIBC] },
+    unsafe: { ffi: true },
+    cpu,
+  });
+}
+
+/** True when something on this machine accepts a TCP connection on 127.0.0.1:`port`. */
+async function accepts(port: number): Promise<boolean> {
+  try {
+    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// README: under Landlock the plugin may "connect over TCP to the egress proxy's port only, and bind
+// none". Landlock sees bind() and connect(), but listen() on an unbound socket binds an ephemeral
+// port by itself, on every address: the plugin serves whoever reaches this machine, an inbound
+// channel past the egress proxy and its log.
+Deno.test("review [landlock]: native code cannot open a listening TCP port without bind()", async () => {
+  await using plugin = await ffiPlugin("landlock");
+  const answer = await plugin.api(Probe).attempt(`listen - ${LIBC}`);
+  const port = Number(/listening on port (\d+)/.exec(answer)?.[1]);
+  assert.ok(!port || !(await accepts(port)), `the plugin says "${answer}" and the host reached it`);
+  assert.match(answer, /^listen: errno \d+$/);
+});
+
+Deno.test("review control: under the Deno layer the same native code listens, and is reached", async () => {
+  await using plugin = await ffiPlugin("deno");
+  const answer = await plugin.api(Probe).attempt(`listen - ${LIBC}`);
+  const port = Number(/listening on port (\d+)/.exec(answer)?.[1]);
+  assert.ok(port > 0, answer);
+  assert.ok(await accepts(port));
+});
+
+// The CPU watchdog finding under Landlock: native code renames the process (prctl), and its CPU
+// total is no longer counted.
+Deno.test("review [landlock]: native code that renames itself with a newline is still ended at its CPU total", async () => {
+  await using plugin = await ffiPlugin("landlock", { totalMs: 1000 });
+  const probe = plugin.api(Probe);
+  assert.equal(await probe.attempt(`rename - ${LIBC}`), "renamed");
+  await new Promise((resolve) => setTimeout(resolve, 500)); // the watchdog looks at the new name
+  // 1800 ms of CPU on one thread, past the total (Deno's start used some already), below
+  // RLIMIT_CPU (ceil(1) + 2 = 3 s).
+  const error = await rejected(within(probe.attempt(`burn 1800 ${LIBC}`), 20_000, "the burn"));
+  assert.ok(error instanceof PluginExitedError, String(error));
+  assert.equal((await plugin.exited).reason, "cpu-limit");
+});
+
+Deno.test("review control: the same native burn under Landlock, without the rename, is ended at its CPU total", async () => {
+  await using plugin = await ffiPlugin("landlock", { totalMs: 1000 });
+  const probe = plugin.api(Probe);
+  const error = await rejected(within(probe.attempt(`burn 1800 ${LIBC}`), 20_000, "the burn"));
   assert.ok(error instanceof PluginExitedError, String(error));
   assert.equal((await plugin.exited).reason, "cpu-limit");
 });

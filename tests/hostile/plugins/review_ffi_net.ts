@@ -8,7 +8,7 @@ import { Probe } from "./probe.ts";
 
 const MSG_FASTOPEN = 0x20000000;
 const PR_SET_NAME = 15;
-let held: number | undefined;
+const held: number[] = []; // listeners kept open
 
 function attack(what = ""): string {
   const [kind, target = "", libcPath = "/lib/x86_64-linux-gnu/libc.so.6"] = what.split(" ");
@@ -36,7 +36,7 @@ function attack(what = ""): string {
         const fd = c.socket(2, 1, 0);
         if (fd < 0) return `socket: errno ${errno()}`;
         if (c.listen(fd, 8) < 0) return `listen: errno ${errno()}`;
-        held = fd; // kept open: the listener stays
+        held.push(fd); // kept open: the listener stays
         const address = new Uint8Array(16);
         const size = new Uint32Array([16]);
         c.getsockname(fd, address, new Uint8Array(size.buffer));

@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { PluginExitedError, startPlugin } from "../../mod.ts";
 import { libcOf } from "../../runner/sandbox/launcher.ts";
-import { rejected, within } from "../_helpers.ts";
-import { hostile } from "./_hostile.ts";
+import { rejected, until, within } from "../_helpers.ts";
+import { hostile, processesWith } from "./_hostile.ts";
 import { Probe } from "./plugins/probe.ts";
 
 const LIBC = Deno.realPathSync((await libcOf(Deno.realPathSync(Deno.execPath())))!);
@@ -105,3 +105,26 @@ Deno.test("review control: the same native burn under Landlock, without the rena
   assert.ok(error instanceof PluginExitedError, String(error));
   assert.equal((await plugin.exited).reason, "cpu-limit");
 });
+
+// README: "stop() resolves only when no process of the plugin is left"; under the Deno layer the
+// kill is the plugin's process group. With an acknowledged run grant, a child spawned with
+// `detached: true` (setsid) is in a session of its own, and setpriv's pdeathsig is not inherited:
+// it outlives stop(). (Under bubblewrap the PID namespace takes it down: the control.)
+for (const isolation of ["deno", "os"] as const) {
+  Deno.test(`review ${isolation === "os" ? "control" : `[${isolation}]`}: a detached child of a plugin with an acknowledged run grant does not outlive stop()`, async () => {
+    const marker = `review-detached-${crypto.randomUUID()}`;
+    {
+      await using plugin = await startPlugin(hostile("review_detached.ts"), {
+        contracts: [Probe],
+        isolation,
+        permissions: { run: [Deno.execPath()] },
+        unsafe: { run: true },
+      });
+      assert.match(await plugin.api(Probe).attempt(`detach ${marker}`), /^started \d+$/);
+      await until(() => processesWith(marker).length > 0, 10_000, "the child to start");
+    }
+    const left = processesWith(marker);
+    for (const pid of left) Deno.kill(pid, "SIGKILL"); // the test's own leftovers, by pid
+    assert.deepEqual(left, [], "no process of the plugin is left after stop()");
+  });
+}

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { PluginExitedError, startPlugin } from "../../mod.ts";
 import { libcOf } from "../../runner/sandbox/launcher.ts";
 import { rejected, until, within } from "../_helpers.ts";
-import { hostile, processesWith } from "./_hostile.ts";
+import { hostile, processesWith, recordingServer } from "./_hostile.ts";
 import { Probe } from "./plugins/probe.ts";
 
 const LIBC = Deno.realPathSync((await libcOf(Deno.realPathSync(Deno.execPath())))!);
@@ -128,3 +128,22 @@ for (const isolation of ["deno", "os"] as const) {
     assert.deepEqual(left, [], "no process of the plugin is left after stop()");
   });
 }
+
+// README: under Landlock the plugin may "connect over TCP to the egress proxy's port only". Landlock's
+// rule is a port number, on every address: native code reaches any host that listens on the
+// proxy's port number (a remote server can listen on every port), past the proxy's allow-list and
+// its log. A server on 127.0.0.2 at the proxy's port stands in for that remote host.
+Deno.test("review [landlock]: native code cannot reach another address on the egress proxy's port", async () => {
+  await using plugin = await startPlugin(hostile("review_ffi_net.ts"), {
+    contracts: [Probe],
+    isolation: "landlock",
+    permissions: { ffi: [LIBC], net: ["example.com:443"] },
+    unsafe: { ffi: true },
+  });
+  const port = plugin.plan.egress!.port!;
+  await using server = recordingServer("127.0.0.2", port);
+  const answer = await plugin.api(Probe).attempt(`connect 127.0.0.2:${port} ${LIBC}`);
+  await new Promise((resolve) => setTimeout(resolve, 300)); // the server reads the request
+  assert.deepEqual(server.requests, [], `the plugin says "${answer}"`);
+  assert.match(answer, /^connect: errno \d+$/);
+});

@@ -8,6 +8,16 @@ import { Probe } from "./probe.ts";
 
 const MSG_FASTOPEN = 0x20000000;
 const PR_SET_NAME = 15;
+/** A struct sockaddr_in. */
+function sockaddr(host: string, port: number): Uint8Array {
+  const address = new Uint8Array(16);
+  address[0] = 2;
+  address[2] = port >> 8;
+  address[3] = port & 0xff;
+  address.set(host.split(".").map(Number), 4);
+  return address;
+}
+
 const held: number[] = []; // listeners kept open
 
 function attack(what = ""): string {
@@ -21,6 +31,8 @@ function attack(what = ""): string {
       result: "isize",
     },
     prctl: { parameters: ["i32", "buffer", "u64", "u64", "u64"], result: "i32" },
+    connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+    write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
     __errno_location: { parameters: [], result: "pointer" },
     memcpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
   });
@@ -42,15 +54,20 @@ function attack(what = ""): string {
         c.getsockname(fd, address, new Uint8Array(size.buffer));
         return `listening on port ${(address[2] << 8) | address[3]}`;
       }
+      case "connect": { // a plain connect(): Landlock's rule is a port, on any address
+        const [host, port] = target.split(":");
+        const fd = c.socket(2, 1, 0);
+        if (fd < 0) return `socket: errno ${errno()}`;
+        if (c.connect(fd, sockaddr(host, Number(port)), 16) < 0) return `connect: errno ${errno()}`;
+        const data = new TextEncoder().encode("GET /past-the-proxy HTTP/1.0\r\n\r\n");
+        c.write(fd, data, BigInt(data.length));
+        return "connected";
+      }
       case "fastopen": { // connect and send in one call: no connect() for Landlock to see
         const [host, port] = target.split(":");
         const fd = c.socket(2, 1, 0);
         if (fd < 0) return `socket: errno ${errno()}`;
-        const address = new Uint8Array(16);
-        address[0] = 2;
-        address[2] = Number(port) >> 8;
-        address[3] = Number(port) & 0xff;
-        address.set(host.split(".").map(Number), 4);
+        const address = sockaddr(host, Number(port));
         const data = new TextEncoder().encode("GET /fastopen HTTP/1.0\r\n\r\n");
         const sent = c.sendto(fd, data, BigInt(data.length), MSG_FASTOPEN, address, 16);
         return Number(sent) < 0 ? `sendto: errno ${errno()}` : `sent ${sent}`;

@@ -147,3 +147,25 @@ Deno.test("review [landlock]: native code cannot reach another address on the eg
   assert.deepEqual(server.requests, [], `the plugin says "${answer}"`);
   assert.match(answer, /^connect: errno \d+$/);
 });
+
+// The same hole without native code: a net grant without a port lets Deno connect to every port of
+// that host, Landlock lets the proxy's port through on every address, so a plain Deno.connect to
+// the granted host at that port number goes straight there: not through the proxy, not checked
+// at connection time, not in the egress log. (127.0.0.2 is private, so acknowledged here; a public
+// name that resolves to anything does the same with no acknowledgement.)
+Deno.test("review [landlock]: a plain Deno.connect to a granted host at the proxy's port number goes through the proxy, or nowhere", async () => {
+  await using plugin = await startPlugin(hostile("t8_escalating_grants.ts"), {
+    contracts: [Probe],
+    isolation: "landlock",
+    permissions: { net: ["127.0.0.2"] },
+    unsafe: { privateNetwork: true },
+  });
+  const port = plugin.plan.egress!.port!;
+  await using server = recordingServer("127.0.0.2", port);
+  const answer = await plugin.api(Probe).attempt(`connect 127.0.0.2:${port}`);
+  assert.ok(
+    server.requests.length === 0 || plugin.egressLog().length > 0,
+    `the plugin says "${answer}"; the server saw ${JSON.stringify(server.requests)}; ` +
+      `the egress log has ${plugin.egressLog().length} entries`,
+  );
+});

@@ -91,8 +91,7 @@ Deno.test("review [landlock]: native code that renames itself with a newline is 
   const probe = plugin.api(Probe);
   assert.equal(await probe.attempt(`rename - ${LIBC}`), "renamed");
   await new Promise((resolve) => setTimeout(resolve, 500)); // the watchdog looks at the new name
-  // 1800 ms of CPU on one thread, past the total (Deno's start used some already), below
-  // RLIMIT_CPU (ceil(1) + 2 = 3 s).
+  // Until the process has used 1800 ms of CPU: past the total, below RLIMIT_CPU (ceil(1) + 2 = 3 s).
   const error = await rejected(within(probe.attempt(`burn 1800 ${LIBC}`), 20_000, "the burn"));
   assert.ok(error instanceof PluginExitedError, String(error));
   assert.equal((await plugin.exited).reason, "cpu-limit");

@@ -31,6 +31,7 @@ function attack(what = ""): string {
       result: "isize",
     },
     prctl: { parameters: ["i32", "buffer", "u64", "u64", "u64"], result: "i32" },
+    clock: { parameters: [], result: "i64" },
     connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
     write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
     __errno_location: { parameters: [], result: "pointer" },
@@ -76,11 +77,12 @@ function attack(what = ""): string {
         return c.prctl(PR_SET_NAME, new TextEncoder().encode("x\ny\0"), 0n, 0n, 0n) < 0
           ? `prctl: errno ${errno()}`
           : "renamed";
-      case "burn": { // CPU on the main thread, for `target` ms of wall time
-        const end = Date.now() + Number(target);
+      case "burn": { // until the process has used `target` ms of CPU time (clock(): all threads)
         let x = 0;
-        while (Date.now() < end) x = (x + 1) | 0;
-        return `burned ${target} ms`;
+        while (Number(c.clock()) / 1000 < Number(target)) {
+          for (let i = 0; i < 1e6; i++) x = (x + i) | 0;
+        }
+        return `burned to ${target} ms of CPU`;
       }
     }
     return `unknown attempt ${kind}`;

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { PluginExitedError, startPlugin } from "../../mod.ts";
 import { libcOf } from "../../runner/sandbox/launcher.ts";
 import { rejected, until, within } from "../_helpers.ts";
-import { hostile, processesWith, recordingServer } from "./_hostile.ts";
+import { childrenOf, hostile, processesWith, procStat, recordingServer } from "./_hostile.ts";
 import { Probe } from "./plugins/probe.ts";
 
 const LIBC = Deno.realPathSync((await libcOf(Deno.realPathSync(Deno.execPath())))!);
@@ -168,3 +168,34 @@ Deno.test("review [landlock]: a plain Deno.connect to a granted host at the prox
       `the egress log has ${plugin.egressLog().length} entries`,
   );
 });
+
+/** CPU time (ms) the host's process-reading shells (the CPU watchdog's) use over `ms`. */
+async function watchdogCpuOver(ms: number): Promise<number> {
+  const shells = childrenOf(Deno.pid).filter((pid) =>
+    Deno.readTextFileSync(`/proc/${pid}/cmdline`).includes("tree)")
+  );
+  assert.ok(shells.length > 0, "the watchdog's shell is running");
+  const ticks = (pid: number) => Number(procStat(pid)[11]) + Number(procStat(pid)[12]);
+  const before = shells.map(ticks);
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return shells.reduce((sum, pid, i) => sum + (ticks(pid) - before[i]) * 10, 0);
+}
+
+// The watchdog walks every thread's `children` file of every process in the tree, every 100 ms,
+// in a host-side shell outside the plugin's cgroup and budget. A plugin with zero grants starts
+// thousands of idle threads (32 KiB stacks fit its memory limit), and the host pays about a third
+// of a core for as long as it lives (measured: 1520 ms of the shell's CPU in 5 s, at 4,000 and at
+// 7,000 threads; 50 ms at 10). The bound asserted is a CPU time, generous: a tenth of the wall.
+for (const [threads, name] of [[4000, "review [os]"], [10, "review control"]] as const) {
+  Deno.test(`${name}: ${threads} idle threads cost the host's CPU watchdog at most a tenth of a core`, async () => {
+    await using plugin = await startPlugin(PY_COMM, {
+      contracts: [Probe],
+      isolation: "os",
+      cpu: { totalMs: 600_000 },
+    });
+    const started = await plugin.api(Probe).attempt(`threads ${threads}`);
+    assert.equal(started, `started ${threads} threads`);
+    const used = await watchdogCpuOver(3000);
+    assert.ok(used <= 300, `the watchdog's shell used ${used} ms of CPU in 3000 ms`);
+  });
+}

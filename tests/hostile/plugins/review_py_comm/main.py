@@ -5,6 +5,7 @@ its total. "rename" is optional, so the same plugin is its own control."""
 
 import json
 import sys
+import threading
 import time
 
 NONCE = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--plugbox-nonce=")), None)
@@ -17,6 +18,12 @@ def send(message):
 
 def attempt(what):
     words = (what or "").split()
+    if "threads" in words:  # many idle threads: every one a file the watchdog's shell reads
+        threading.stack_size(32 * 1024)
+        count = int(words[-1])
+        for _ in range(count):
+            threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
+        return f"started {count} threads"
     if "rename" in words:
         with open("/proc/self/comm", "w") as comm:
             comm.write("x\ny")

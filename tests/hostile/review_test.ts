@@ -199,3 +199,35 @@ for (const [threads, name] of [[4000, "review [os]"], [10, "review control"]] as
     assert.ok(used <= 300, `the watchdog's shell used ${used} ms of CPU in 3000 ms`);
   });
 }
+
+/** Resident memory (MiB) of every live process of a plugin, found by its nonce. */
+function treeRssMiB(nonce: string): number {
+  let kib = 0;
+  for (const pid of processesWith(nonce)) {
+    try {
+      kib += Number(/VmRSS:\s+(\d+)/.exec(Deno.readTextFileSync(`/proc/${pid}/status`))?.[1] ?? 0);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return kib / 1024;
+}
+
+// A command plugin's memory cap is `prlimit --data`: per process. Nothing caps the number of
+// processes, so a Python plugin with zero grants forks children that each hold up to the cap (N
+// times the cap in all: enough of them exhaust the host's memory). The test takes 4 x 50 MiB
+// against a 64 MiB cap; the control shows one child cannot pass the cap alone.
+for (const [count, mib, name] of [[4, 50, "review [os]"], [1, 200, "review control"]] as const) {
+  Deno.test(`${name}: children forked by a Python plugin (${count} x ${mib} MiB) stay within its 64 MiB memory limit together`, async () => {
+    await using plugin = await startPlugin(PY_COMM, {
+      contracts: [Probe],
+      isolation: "os",
+      memoryLimitMiB: 64,
+    });
+    const answer = await plugin.api(Probe).attempt(`fork-alloc ${count} ${mib}`);
+    assert.equal(answer, `forked ${count} children of ${mib} MiB each`);
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // the children fill their memory
+    const rss = treeRssMiB(plugin.plan.nonce);
+    assert.ok(rss <= 96, `the plugin's processes hold ${rss.toFixed(0)} MiB`);
+  });
+}

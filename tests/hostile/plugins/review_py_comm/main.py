@@ -5,6 +5,7 @@ its total. "rename" is optional, so the same plugin is its own control."""
 
 import json
 import sys
+import os
 import threading
 import time
 
@@ -18,6 +19,19 @@ def send(message):
 
 def attempt(what):
     words = (what or "").split()
+    if "fork-alloc" in words:  # children, each holding up to the per-process memory limit
+        count, mib = int(words[-2]), int(words[-1])
+        pids = []
+        for _ in range(count):
+            pid = os.fork()
+            if pid == 0:  # never back into the loop below: it shares the protocol's pipes
+                try:
+                    held = bytearray(mib * 1024 * 1024)  # zeroed: every page touched
+                    time.sleep(3600 + len(held) * 0)
+                finally:
+                    os._exit(0)
+            pids.append(pid)
+        return f"forked {len(pids)} children of {mib} MiB each"
     if "threads" in words:  # many idle threads: every one a file the watchdog's shell reads
         threading.stack_size(32 * 1024)
         count = int(words[-1])

@@ -25,7 +25,10 @@ export interface CpuWatchdogOptions {
    * @default {100}
    */
   intervalMs?: number;
-  /** Called once, when the total is used up. */
+  /**
+   * Called once, when the total is used up, or when the tree can no longer
+   * be read while it lives (fail closed: the plugin is ended).
+   */
   onExceeded: (usedMs: number) => void;
   /**
    * The root is bubblewrap: it and its child (the sandbox's reaper) are never
@@ -96,7 +99,11 @@ export class CpuWatchdog {
       this.#last = { at: now + pauseMs, cpu };
       this.#schedule(Math.max(this.#options.intervalMs ?? 100, pauseMs));
     } catch {
-      // the reader ended: the plugin (or the host) is going away
+      // The reader failed or ended while the plugin lives (stop() sets #stopped first): a plugin
+      // must never switch its budget off, so this fails closed, through the one kill path.
+      if (this.#stopped) return;
+      this.#stopped = true;
+      this.#options.onExceeded(this.#used);
     }
   }
 

@@ -200,6 +200,15 @@ for (const [threads, name] of [[4000, "review [os]"], [10, "review control"]] as
   });
 }
 
+/** True when `pid` sleeps (S), is stopped (T: the sandbox's reaper), ended (Z) or gone. */
+function asleepOrGone(pid: number): boolean {
+  try {
+    return ["S", "T", "Z"].includes(procStat(pid)[0]);
+  } catch {
+    return true;
+  }
+}
+
 /** Resident memory (MiB) of every live process of a plugin, found by its nonce. */
 function treeRssMiB(nonce: string): number {
   let kib = 0;
@@ -226,7 +235,8 @@ for (const [count, mib, name] of [[4, 50, "review [os]"], [1, 200, "review contr
     });
     const answer = await plugin.api(Probe).attempt(`fork-alloc ${count} ${mib}`);
     assert.equal(answer, `forked ${count} children of ${mib} MiB each`);
-    await new Promise((resolve) => setTimeout(resolve, 1500)); // the children fill their memory
+    // The children have filled their memory (or were ended) once every process is asleep.
+    await until(() => processesWith(plugin.plan.nonce).every(asleepOrGone), 20_000, "the children");
     const rss = treeRssMiB(plugin.plan.nonce);
     assert.ok(rss <= 96, `the plugin's processes hold ${rss.toFixed(0)} MiB`);
   });

@@ -885,4 +885,14 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/host/cpu_watchdog_test.ts"],
     filter: "holds a newline",
   },
+  {
+    id: "memory-cgroup",
+    source: "review: a command plugin's memory cap was per process (T10)",
+    mitigation: "every process of the plugin shares one v1 memory cgroup at the memory cap",
+    file: "runner/sandbox/prologue.ts",
+    search: "? [cgroup.memoryDir, String(cgroup.memoryBytes)]",
+    replace: '? ["", ""]',
+    tests: [`${HOSTILE}/review_test.ts`],
+    filter: "forked by a Python",
+  },
 ];

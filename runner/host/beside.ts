@@ -75,7 +75,7 @@ export class Beside {
 
   /** The watchdog counts CPU time for a total, and holds the rate where no cgroup does. */
   #watch(process: PluginProcess): void {
-    const { totalMs, share, rate, sh } = this.#plan.cpu;
+    const { totalMs, share, rate, sh, cgroup } = this.#plan.cpu;
     if (!sh || (totalMs === undefined && rate !== "watchdog")) return;
     this.#watchdog = new CpuWatchdog(process.pid, {
       sh,
@@ -83,6 +83,7 @@ export class Beside {
       share: rate === "watchdog" ? share : undefined,
       intervalMs: rate === "watchdog" ? 100 : 200,
       sandboxed: this.#plan.isolation === "os",
+      usageFile: cgroup?.cpuacctDir && `${cgroup.cpuacctDir}/cpuacct.usage`,
       onExceeded: () => process.kill("cpu-limit"),
     });
   }

@@ -31,6 +31,12 @@ export interface CpuWatchdogOptions {
    */
   onExceeded: (usedMs: number) => void;
   /**
+   * The plugin's cgroup `cpuacct.usage`: read instead of walking the tree
+   * once it exists (one file, however many threads), when no share is held
+   * here. Once seen, a file that can no longer be read ends the plugin.
+   */
+  usageFile?: string;
+  /**
    * The root is bubblewrap: it and its child (the sandbox's reaper) are never
    * paused or resumed here. A kill stops bubblewrap and the exit watch the
    * reaper (`proc_tree.ts`); a SIGCONT from here must not undo either.
@@ -64,6 +70,7 @@ export class CpuWatchdog {
   #used = 0;
   #stopped = false;
   #ticking: Promise<void> = Promise.resolve();
+  #usageSeen = false;
 
   constructor(root: number, options: CpuWatchdogOptions) {
     this.#root = root;
@@ -86,7 +93,7 @@ export class CpuWatchdog {
     try {
       await this.#reader.signal(this.#paused.splice(0), "SIGCONT");
       const now = performance.now();
-      const cpu = await this.#reader.tree(this.#root);
+      const cpu = await this.#measure();
       if (this.#stopped) return;
       this.#used = Math.max(this.#used, sum(cpu));
       const { totalMs, share } = this.#options;
@@ -105,6 +112,20 @@ export class CpuWatchdog {
       this.#stopped = true;
       this.#options.onExceeded(this.#used);
     }
+  }
+
+  /** The tree's CPU time: its cgroup's, once the prologue has made it, else each process's. */
+  async #measure(): Promise<Map<number, number>> {
+    const { usageFile, share } = this.#options;
+    if (usageFile !== undefined && share === undefined) {
+      const ms = await this.#reader.usage(usageFile);
+      if (ms !== undefined) {
+        this.#usageSeen = true;
+        return new Map([[this.#root, ms]]);
+      }
+      if (this.#usageSeen) throw new Error("the plugin's cpuacct cgroup went away");
+    }
+    return await this.#reader.tree(this.#root);
   }
 
   /** Pauses the busy processes for as long as their use since the last look exceeds the share. */

@@ -8,7 +8,9 @@
  * @module
  */
 
-// Requests: "tree PID" (answer: "pid ticks pid ticks ..."), "stop PIDS", "cont PIDS" (answer: "").
+// Requests: "tree PID" (answer: "pid ticks pid ticks ..."), "usage FILE" (a cgroup's
+// cpuacct.usage in ns: answer "u" and the number, or "u" alone when it cannot be read),
+// "stop PIDS", "cont PIDS" (answer: "").
 // Ticks are utime + stime + cutime + cstime; at most 4096 processes are walked.
 const SCRIPT = `
 while read -r cmd args; do
@@ -34,6 +36,7 @@ while read -r cmd args; do
         done
       done
       echo "$out";;
+    usage) u=""; { read -r u < "$args"; } 2>/dev/null; echo "u$u";;
     stop) kill -STOP $args 2>/dev/null; echo;;
     cont) kill -CONT $args 2>/dev/null; echo;;
     *) echo;;
@@ -108,6 +111,20 @@ export class ProcReader implements AsyncDisposable {
       found.set(Number(words[i]), Number(words[i + 1]) * TICK_MS);
     }
     return found;
+  }
+
+  /**
+   * CPU time, in ms, in a cgroup's `cpuacct.usage` (a path plugbox made, never
+   * the plugin's text), or undefined while it cannot be read.
+   */
+  async usage(file: string): Promise<number | undefined> {
+    if (/[\n\r]/.test(file)) throw new Error("a cgroup path holds a line break");
+    const answer = await this.#ask(`usage ${file}`);
+    if (answer === "u") return undefined;
+    if (!/^u[0-9]{1,20}$/.test(answer)) {
+      throw new Error("the process reader could not read a cgroup");
+    }
+    return Number(answer.slice(1)) / 1e6;
   }
 
   /** Sends SIGSTOP or SIGCONT to `pids` (gone ones are skipped). */

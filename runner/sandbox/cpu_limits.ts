@@ -79,6 +79,11 @@ export interface CpuPlan {
     pidsDir?: string;
     /** The pids cgroup's limit ({@linkcode PIDS_MAX}). */
     pidsMax?: number;
+    /**
+     * The plugin's v1 cpuacct cgroup: the watchdog reads the tree's CPU time
+     * from its `cpuacct.usage`, one file, however many threads there are.
+     */
+    cpuacctDir?: string;
   };
   /** RLIMIT_CPU in seconds: a kernel backstop a little past the total. */
   rlimitSeconds?: number;
@@ -165,6 +170,8 @@ interface Controllers {
   memory?: string;
   /** The v1 pids controller's folder for plugbox's cgroups. */
   pids?: string;
+  /** The v1 cpuacct controller's folder for plugbox's cgroups. */
+  cpuacct?: string;
 }
 
 const controllers = new Map<string, Promise<Controllers | undefined>>();
@@ -205,7 +212,8 @@ function findController(shell: string): Promise<Controllers | undefined> {
           "67108864",
         );
         const pids = await findV1(shell, [mountinfo, own], "pids", "pids.max", String(PIDS_MAX));
-        return { cpu, memory, pids };
+        const cpuacct = await findV1(shell, [mountinfo, own], "cpuacct", "cpuacct.usage", "0");
+        return { cpu, memory, pids, cpuacct };
       }
       return undefined;
     })();
@@ -258,6 +266,7 @@ export async function planCpu(
     periodUs: CPU_PERIOD_US,
     ...(all?.memory ? { memoryDir: join(all.memory, `plugbox-${id}`) } : {}),
     ...(all?.pids ? { pidsDir: join(all.pids, `plugbox-${id}`), pidsMax: PIDS_MAX } : {}),
+    ...(all?.cpuacct ? { cpuacctDir: join(all.cpuacct, `plugbox-${id}`) } : {}),
   };
   const rate = found ? (found.version === 1 ? "cgroup-v1" : "cgroup-v2") : "watchdog";
   notes.push(
@@ -277,6 +286,6 @@ export async function removeCgroup(plan: CpuPlan): Promise<void> {
     [ -d "$d" ] || break; rmdir "$d" 2>/dev/null && break; sleep 0.05
   done; [ -d "$d" ] && ok=1
 done; exit $ok`;
-  const { dir, memoryDir = "", pidsDir = "" } = plan.cgroup;
-  await sh(plan.sh, script, [dir, memoryDir, pidsDir]);
+  const { dir, memoryDir = "", pidsDir = "", cpuacctDir = "" } = plan.cgroup;
+  await sh(plan.sh, script, [dir, memoryDir, pidsDir, cpuacctDir]);
 }

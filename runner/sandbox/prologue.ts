@@ -31,10 +31,15 @@ const SCRIPT = [
   `  mkdir -p "\${10}" && echo "\${11}" > "\${10}/pids.max" && echo $$ > "\${10}/cgroup.procs" ||`,
   `    { echo "plugbox: cannot make or join the pids cgroup \${10}" >&2; exit 125; }`,
   `fi`,
+  // $12: the cpuacct cgroup the watchdog reads the CPU time of the whole tree from.
+  `if [ -n "\${12}" ]; then`,
+  `  mkdir -p "\${12}" && echo $$ > "\${12}/cgroup.procs" ||`,
+  `    { echo "plugbox: cannot make or join the cpuacct cgroup \${12}" >&2; exit 125; }`,
+  `fi`,
   `if [ -n "$5" ]; then exec 3< "$5" || exit 125; fi`,
   `if [ -n "$6" ]; then export DENO_DIR="$6"; fi`,
   `if [ -n "$7" ]; then unset "$7"; fi`,
-  `shift 11`,
+  `shift 12`,
   `exec "$@"`,
 ].join("\n");
 
@@ -69,5 +74,6 @@ export function prologue(sh: string | undefined, options: PrologueOptions): stri
     ...[seccompFile ?? "", launcherDenoDir ?? "", unset ?? ""],
     ...memory,
     ...pids,
+    cgroup?.cpuacctDir ?? "",
   ];
 }

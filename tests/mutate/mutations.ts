@@ -895,4 +895,14 @@ export const MUTATIONS: Mutation[] = [
     tests: [`${HOSTILE}/review_test.ts`],
     filter: "forked by a Python",
   },
+  {
+    id: "watchdog-cpuacct",
+    source: "review: thousands of idle threads cost the host's watchdog a third of a core (T26)",
+    mitigation: "the watchdog reads the plugin's cpuacct cgroup, one file, not every thread",
+    file: "runner/host/beside.ts",
+    search: "usageFile: cgroup?.cpuacctDir && `${cgroup.cpuacctDir}/cpuacct.usage`,",
+    replace: "usageFile: undefined,",
+    tests: [`${HOSTILE}/review_test.ts`],
+    filter: "idle threads",
+  },
 ];

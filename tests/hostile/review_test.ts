@@ -241,3 +241,11 @@ for (const [count, mib, name] of [[4, 50, "review [os]"], [1, 200, "review contr
     assert.ok(rss <= 96, `the plugin's processes hold ${rss.toFixed(0)} MiB`);
   });
 }
+
+// The pids cgroup (where plugbox makes cgroups): processes and threads together stop at 8,192, so
+// a plugin cannot fill the host's process table. The control above starts 4,000 threads.
+Deno.test("review [os]: a plugin's threads stop at the pids cgroup's limit (9,000 asked)", async () => {
+  await using plugin = await startPlugin(PY_COMM, { contracts: [Probe], isolation: "os" });
+  const answer = await plugin.api(Probe).attempt("threads 9000").catch((error) => String(error));
+  assert.notEqual(answer, "started 9000 threads");
+});

@@ -905,4 +905,14 @@ export const MUTATIONS: Mutation[] = [
     tests: [`${HOSTILE}/review_test.ts`],
     filter: "idle threads",
   },
+  {
+    id: "pids-cgroup",
+    source: "review: nothing limited a command plugin's process count (T10, row C)",
+    mitigation: "the plugin's processes and threads share one v1 pids cgroup (pids.max 8192)",
+    file: "runner/sandbox/prologue.ts",
+    search: "? [cgroup.pidsDir, String(cgroup.pidsMax)]",
+    replace: '? ["", ""]',
+    tests: [`${HOSTILE}/review_test.ts`],
+    filter: "pids cgroup",
+  },
 ];

@@ -277,6 +277,18 @@ export async function planCpu(
   return { share, totalMs, rate, cgroup, rlimitSeconds, sh: shell };
 }
 
+/**
+ * True when the kernel's OOM killer ended a process in the plugin's memory
+ * cgroup (its `oom_kill` count), read before the cgroup is removed.
+ */
+export async function oomKilled(plan: CpuPlan): Promise<boolean> {
+  if (!plan.cgroup?.memoryDir || !plan.sh) return false;
+  const script =
+    `while read -r k v; do [ "$k" = oom_kill ] && echo "$v"; done < "$1/memory.oom_control"`;
+  const read = await sh(plan.sh, script, [plan.cgroup.memoryDir]);
+  return /^[1-9][0-9]*$/.test(read?.stdout.trim() ?? "");
+}
+
 /** Removes the plugin's cgroup once its processes are gone (the kernel may still be emptying it). */
 export async function removeCgroup(plan: CpuPlan): Promise<void> {
   if (!plan.cgroup || !plan.sh) return;

@@ -249,3 +249,20 @@ Deno.test("review [os]: a plugin's threads stop at the pids cgroup's limit (9,00
   const answer = await plugin.api(Probe).attempt("threads 9000").catch((error) => String(error));
   assert.notEqual(answer, "started 9000 threads");
 });
+
+// A plugin whose processes the memory cgroup's OOM killer ended exits with reason out-of-memory
+// (read from the cgroup's oom_kill count); the control exits the same way without the children.
+for (const [count, reason] of [[4, "out-of-memory"], [0, "exited"]] as const) {
+  Deno.test(`review ${count ? "[os]" : "control"}: a plugin whose children the memory cgroup ended exits with reason ${reason}`, async () => {
+    await using plugin = await startPlugin(PY_COMM, {
+      contracts: [Probe],
+      isolation: "os",
+      memoryLimitMiB: 64,
+    });
+    const probe = plugin.api(Probe);
+    if (count) await probe.attempt(`fork-alloc ${count} 50`);
+    await until(() => processesWith(plugin.plan.nonce).every(asleepOrGone), 20_000, "the children");
+    await rejected(within(probe.attempt("exit"), 10_000, "the exit"));
+    assert.equal((await plugin.exited).reason, reason);
+  });
+}

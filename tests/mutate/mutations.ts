@@ -915,4 +915,15 @@ export const MUTATIONS: Mutation[] = [
     tests: [`${HOSTILE}/review_test.ts`],
     filter: "pids cgroup",
   },
+  {
+    id: "memory-cgroup-reason",
+    source: "review: the exit reason of a memory-cgroup kill (T10)",
+    mitigation: "an exit with the memory cgroup's OOM killer at work is reported as out-of-memory",
+    file: "runner/host/plugin.ts",
+    search:
+      'return oom && status.reason === "exited" ? { ...status, reason: "out-of-memory" } : status;',
+    replace: "return status;",
+    tests: [`${HOSTILE}/review_test.ts`],
+    filter: "memory cgroup ended",
+  },
 ];

@@ -19,6 +19,8 @@ def send(message):
 
 def attempt(what):
     words = (what or "").split()
+    if "exit" in words:  # the plugin ends by itself
+        os._exit(3)
     if "fork-alloc" in words:  # children, each holding up to the per-process memory limit
         count, mib = int(words[-2]), int(words[-1])
         pids = []

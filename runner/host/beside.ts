@@ -6,7 +6,7 @@
  * @module
  */
 
-import { explainHostPermission, type LaunchPlan, removeCgroup } from "../sandbox/mod.ts";
+import { explainHostPermission, type LaunchPlan, oomKilled, removeCgroup } from "../sandbox/mod.ts";
 import { CpuWatchdog } from "./cpu_watchdog.ts";
 import type { EgressEntry } from "./egress_log.ts";
 import type { EgressResolver } from "./egress_check.ts";
@@ -75,7 +75,7 @@ export class Beside {
 
   /** The watchdog counts CPU time for a total, and holds the rate where no cgroup does. */
   #watch(process: PluginProcess): void {
-    const { totalMs, share, rate, sh } = this.#plan.cpu;
+    const { totalMs, share, rate, sh, cgroup } = this.#plan.cpu;
     if (!sh || (totalMs === undefined && rate !== "watchdog")) return;
     this.#watchdog = new CpuWatchdog(process.pid, {
       sh,
@@ -83,6 +83,7 @@ export class Beside {
       share: rate === "watchdog" ? share : undefined,
       intervalMs: rate === "watchdog" ? 100 : 200,
       sandboxed: this.#plan.isolation === "os",
+      usageFile: cgroup?.cpuacctDir && `${cgroup.cpuacctDir}/cpuacct.usage`,
       onExceeded: () => process.kill("cpu-limit"),
     });
   }
@@ -92,12 +93,17 @@ export class Beside {
     return this.#egress?.log.entries() ?? [];
   }
 
-  /** Takes everything down (after the process has exited). */
-  async close(): Promise<void> {
+  /**
+   * Takes everything down (after the process has exited); true when the
+   * kernel's OOM killer ended a process in the plugin's memory cgroup.
+   */
+  async close(): Promise<boolean> {
+    const oom = await oomKilled(this.#plan.cpu).catch(() => false);
     await Promise.all([
       this.#watchdog?.stop(),
       this.#egress?.close(),
       removeCgroup(this.#plan.cpu),
     ]);
+    return oom;
   }
 }

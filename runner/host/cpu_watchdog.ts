@@ -25,8 +25,17 @@ export interface CpuWatchdogOptions {
    * @default {100}
    */
   intervalMs?: number;
-  /** Called once, when the total is used up. */
+  /**
+   * Called once, when the total is used up, or when the tree can no longer
+   * be read while it lives (fail closed: the plugin is ended).
+   */
   onExceeded: (usedMs: number) => void;
+  /**
+   * The plugin's cgroup `cpuacct.usage`: read instead of walking the tree
+   * once it exists (one file, however many threads), when no share is held
+   * here. Once seen, a file that can no longer be read ends the plugin.
+   */
+  usageFile?: string;
   /**
    * The root is bubblewrap: it and its child (the sandbox's reaper) are never
    * paused or resumed here. A kill stops bubblewrap and the exit watch the
@@ -61,6 +70,7 @@ export class CpuWatchdog {
   #used = 0;
   #stopped = false;
   #ticking: Promise<void> = Promise.resolve();
+  #usageSeen = false;
 
   constructor(root: number, options: CpuWatchdogOptions) {
     this.#root = root;
@@ -83,7 +93,7 @@ export class CpuWatchdog {
     try {
       await this.#reader.signal(this.#paused.splice(0), "SIGCONT");
       const now = performance.now();
-      const cpu = await this.#reader.tree(this.#root);
+      const cpu = await this.#measure();
       if (this.#stopped) return;
       this.#used = Math.max(this.#used, sum(cpu));
       const { totalMs, share } = this.#options;
@@ -96,8 +106,26 @@ export class CpuWatchdog {
       this.#last = { at: now + pauseMs, cpu };
       this.#schedule(Math.max(this.#options.intervalMs ?? 100, pauseMs));
     } catch {
-      // the reader ended: the plugin (or the host) is going away
+      // The reader failed or ended while the plugin lives (stop() sets #stopped first): a plugin
+      // must never switch its budget off, so this fails closed, through the one kill path.
+      if (this.#stopped) return;
+      this.#stopped = true;
+      this.#options.onExceeded(this.#used);
     }
+  }
+
+  /** The tree's CPU time: its cgroup's, once the prologue has made it, else each process's. */
+  async #measure(): Promise<Map<number, number>> {
+    const { usageFile, share } = this.#options;
+    if (usageFile !== undefined && share === undefined) {
+      const ms = await this.#reader.usage(usageFile);
+      if (ms !== undefined) {
+        this.#usageSeen = true;
+        return new Map([[this.#root, ms]]);
+      }
+      if (this.#usageSeen) throw new Error("the plugin's cpuacct cgroup went away");
+    }
+    return await this.#reader.tree(this.#root);
   }
 
   /** Pauses the busy processes for as long as their use since the last look exceeds the share. */

@@ -310,8 +310,9 @@ export class Plugin implements AsyncDisposable {
     this.#beside = beside;
     this.#process = process;
     this.#ended = process.status.then(async (status) => {
-      await beside.close();
-      return status;
+      // An exit plugbox did not cause, with the memory cgroup's OOM killer at work: out of memory.
+      const oom = await beside.close();
+      return oom && status.reason === "exited" ? { ...status, reason: "out-of-memory" } : status;
     });
     const queueCap = options.maxQueuedBytes ?? 64 * 1024 * 1024;
     this.#transport = new LineTransport(this.#process.stdout, this.#process.stdin, {

@@ -8,7 +8,9 @@
  * @module
  */
 
-// Requests: "tree PID" (answer: "pid ticks pid ticks ..."), "stop PIDS", "cont PIDS" (answer: "").
+// Requests: "tree PID" (answer: "pid ticks pid ticks ..."), "usage FILE" (a cgroup's
+// cpuacct.usage in ns: answer "u" and the number, or "u" alone when it cannot be read),
+// "stop PIDS", "cont PIDS" (answer: "").
 // Ticks are utime + stime + cutime + cstime; at most 4096 processes are walked.
 const SCRIPT = `
 while read -r cmd args; do
@@ -18,15 +20,23 @@ while read -r cmd args; do
       while [ -n "$todo" ] && [ "$n" -lt 4096 ]; do
         set -- $todo; [ "$#" -gt 0 ] || break
         p="$1"; shift; todo="$*"; n=$((n + 1))
-        line=""
-        { read -r line < "/proc/$p/stat"; } 2>/dev/null || continue
-        set -- \${line##*) }
+        # The name (comm) is the plugin's text and may hold newlines, spaces, ')' or '*': read
+        # every line, keep what follows the last ') ' (kernel numbers only), and check each
+        # field is digits before any arithmetic. Anything else answers "bad": the host fails closed.
+        s=""; l=""
+        { while IFS= read -r l || [ -n "$l" ]; do s="$s $l"; l=""; done < "/proc/$p/stat"; } 2>/dev/null
+        [ -n "$s" ] || continue
+        set -f; set -- \${s##*) }; set +f
+        case "\${12}:\${13}:\${14}:\${15}" in
+          *[!0-9:]*|:*|*::*|*:) echo "bad $p"; continue 2;;
+        esac
         out="$out $p $((\${12} + \${13} + \${14} + \${15}))"
         for f in /proc/$p/task/*/children; do
           kids=""; { read -r kids < "$f"; } 2>/dev/null; todo="$todo $kids"
         done
       done
       echo "$out";;
+    usage) u=""; { read -r u < "$args"; } 2>/dev/null; echo "u$u";;
     stop) kill -STOP $args 2>/dev/null; echo;;
     cont) kill -CONT $args 2>/dev/null; echo;;
     *) echo;;
@@ -91,12 +101,30 @@ export class ProcReader implements AsyncDisposable {
 
   /** CPU time, in ms, of every live process in the tree rooted at `root`. */
   async tree(root: number): Promise<Map<number, number>> {
-    const words = (await this.#ask(`tree ${Math.trunc(root)}`)).trim().split(/\s+/);
+    const answer = (await this.#ask(`tree ${Math.trunc(root)}`)).trim();
+    // Only digits and spaces: "bad PID" (a stat line that did not parse) or anything else is an error.
+    if (!/^[0-9 ]*$/.test(answer)) throw new Error("the process reader could not read a process");
+    const words = answer === "" ? [] : answer.split(/ +/);
+    if (words.length % 2 !== 0) throw new Error("the process reader answered out of step");
     const found = new Map<number, number>();
     for (let i = 0; i + 1 < words.length; i += 2) {
       found.set(Number(words[i]), Number(words[i + 1]) * TICK_MS);
     }
     return found;
+  }
+
+  /**
+   * CPU time, in ms, in a cgroup's `cpuacct.usage` (a path plugbox made, never
+   * the plugin's text), or undefined while it cannot be read.
+   */
+  async usage(file: string): Promise<number | undefined> {
+    if (/[\n\r]/.test(file)) throw new Error("a cgroup path holds a line break");
+    const answer = await this.#ask(`usage ${file}`);
+    if (answer === "u") return undefined;
+    if (!/^u[0-9]{1,20}$/.test(answer)) {
+      throw new Error("the process reader could not read a cgroup");
+    }
+    return Number(answer.slice(1)) / 1e6;
   }
 
   /** Sends SIGSTOP or SIGCONT to `pids` (gone ones are skipped). */

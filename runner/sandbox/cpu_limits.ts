@@ -63,7 +63,28 @@ export interface CpuPlan {
   /** Who holds the rate: a kernel cgroup, plugbox's watchdog, or nobody (no `sh` here). */
   rate: "cgroup-v1" | "cgroup-v2" | "watchdog" | "none";
   /** The plugin's own cgroup, made and joined by its prologue, removed after it exits. */
-  cgroup?: { dir: string; version: 1 | 2; quotaUs: number; periodUs: number };
+  cgroup?: {
+    dir: string;
+    version: 1 | 2;
+    quotaUs: number;
+    periodUs: number;
+    /**
+     * The plugin's v1 memory cgroup (where plugbox may make one): every
+     * process of the plugin together holds at most `memoryBytes`.
+     */
+    memoryDir?: string;
+    /** The memory cgroup's limit: the plugin's writable memory cap, set by the launch. */
+    memoryBytes?: number;
+    /** The plugin's v1 pids cgroup: at most `pidsMax` processes and threads together. */
+    pidsDir?: string;
+    /** The pids cgroup's limit ({@linkcode PIDS_MAX}). */
+    pidsMax?: number;
+    /**
+     * The plugin's v1 cpuacct cgroup: the watchdog reads the tree's CPU time
+     * from its `cpuacct.usage`, one file, however many threads there are.
+     */
+    cpuacctDir?: string;
+  };
   /** RLIMIT_CPU in seconds: a kernel backstop a little past the total. */
   rlimitSeconds?: number;
   /** The shell the watchdog reads `/proc` through. */
@@ -73,6 +94,12 @@ export interface CpuPlan {
 /** The scheduler period plugbox uses for cgroup quotas, in microseconds. */
 export const CPU_PERIOD_US = 100_000;
 
+/**
+ * The most processes and threads a plugin holds together, where a pids
+ * cgroup holds it (a fork or thread past it fails in the plugin).
+ */
+export const PIDS_MAX = 8192;
+
 /** A CPU controller plugbox could make cgroups under. */
 export interface CpuController {
   version: 1 | 2;
@@ -81,16 +108,20 @@ export interface CpuController {
 }
 
 /** Where the CPU controller is mounted and this process's cgroup in it (v1 first). */
-export function cpuControllers(mountinfo: string, own: string): CpuController[] {
+export function cpuControllers(
+  mountinfo: string,
+  own: string,
+  controller = "cpu",
+): CpuController[] {
   const found: CpuController[] = [];
   for (const line of mountinfo.split("\n")) {
     const [left, right] = line.split(" - ");
     if (!right) continue;
     const [fstype, , superOptions = ""] = right.split(" ");
     const mount = left.split(" ")[4];
-    if (fstype === "cgroup" && superOptions.split(",").includes("cpu")) {
+    if (fstype === "cgroup" && superOptions.split(",").includes(controller)) {
       for (const m of own.matchAll(/^\d+:([^:]*):(.*)$/gm)) {
-        if (m[1].split(",").includes("cpu")) {
+        if (m[1].split(",").includes(controller)) {
           found.unshift({ version: 1, base: join(mount, m[2], "plugbox") });
         }
       }
@@ -114,6 +145,14 @@ rmdir "$d"
 for old in "$1"/plugbox-*; do [ -d "$old" ] && rmdir "$old" 2>/dev/null; done
 exit $ok`;
 
+// Makes a trial v1 cgroup under $1, writes $3 to its file $2, removes it, and removes empty
+// cgroups left by hosts that died. Succeeds only if the value could be written.
+const TRY_V1 = `d="$1/plugbox-probe-$$"; mkdir -p "$d" || exit 1
+echo "$3" > "$d/$2"; ok=$?
+rmdir "$d"
+for old in "$1"/plugbox-*; do [ -d "$old" ] && rmdir "$old" 2>/dev/null; done
+exit $ok`;
+
 async function sh(shell: string, script: string, args: string[] = []) {
   return await runCaptured(shell, ["-c", script, "plugbox", ...args], {
     timeoutMs: 10_000,
@@ -124,10 +163,37 @@ async function sh(shell: string, script: string, args: string[] = []) {
   });
 }
 
-const controllers = new Map<string, Promise<CpuController | undefined>>();
+/** Where plugbox may make its CPU, memory and pids cgroups here. */
+interface Controllers {
+  cpu: CpuController;
+  /** The v1 memory controller's folder for plugbox's cgroups. */
+  memory?: string;
+  /** The v1 pids controller's folder for plugbox's cgroups. */
+  pids?: string;
+  /** The v1 cpuacct controller's folder for plugbox's cgroups. */
+  cpuacct?: string;
+}
+
+const controllers = new Map<string, Promise<Controllers | undefined>>();
+
+/** The v1 `name` controller's folder where a trial cgroup takes `file` = `value`. */
+async function findV1(
+  shell: string,
+  shown: [string, string],
+  name: string,
+  file: string,
+  value: string,
+) {
+  for (const candidate of cpuControllers(...shown, name)) {
+    if (candidate.version !== 1) continue;
+    const tried = await sh(shell, TRY_V1, [candidate.base, file, value]);
+    if (tried?.success) return candidate.base;
+  }
+  return undefined;
+}
 
 /** The CPU controller plugbox may make cgroups in here, tried for real once per host process. */
-function findController(shell: string): Promise<CpuController | undefined> {
+function findController(shell: string): Promise<Controllers | undefined> {
   let found = controllers.get(shell);
   if (!found) {
     found = (async () => {
@@ -135,9 +201,19 @@ function findController(shell: string): Promise<CpuController | undefined> {
       const shown = await sh(shell, SHOW);
       if (!shown?.success) return undefined;
       const [mountinfo, own = ""] = shown.stdout.split("===\n");
-      for (const candidate of cpuControllers(mountinfo, own)) {
-        const tried = await sh(shell, TRY, [candidate.base, String(candidate.version)]);
-        if (tried?.success) return candidate;
+      for (const cpu of cpuControllers(mountinfo, own)) {
+        const tried = await sh(shell, TRY, [cpu.base, String(cpu.version)]);
+        if (!tried?.success) continue;
+        const memory = await findV1(
+          shell,
+          [mountinfo, own],
+          "memory",
+          "memory.limit_in_bytes",
+          "67108864",
+        );
+        const pids = await findV1(shell, [mountinfo, own], "pids", "pids.max", String(PIDS_MAX));
+        const cpuacct = await findV1(shell, [mountinfo, own], "cpuacct", "cpuacct.usage", "0");
+        return { cpu, memory, pids, cpuacct };
       }
       return undefined;
     })();
@@ -180,13 +256,17 @@ export async function planCpu(
     notes.push(`missing hardening: no CPU share or total held (sh was not found)`);
     return { share, totalMs, rate: "none", rlimitSeconds };
   }
-  const found = await findController(shell);
+  const all = await findController(shell);
+  const found = all?.cpu;
   const quotaUs = Math.max(1000, Math.round(share * CPU_PERIOD_US));
   const cgroup = found && {
     dir: join(found.base, `plugbox-${id}`),
     version: found.version,
     quotaUs,
     periodUs: CPU_PERIOD_US,
+    ...(all?.memory ? { memoryDir: join(all.memory, `plugbox-${id}`) } : {}),
+    ...(all?.pids ? { pidsDir: join(all.pids, `plugbox-${id}`), pidsMax: PIDS_MAX } : {}),
+    ...(all?.cpuacct ? { cpuacctDir: join(all.cpuacct, `plugbox-${id}`) } : {}),
   };
   const rate = found ? (found.version === 1 ? "cgroup-v1" : "cgroup-v2") : "watchdog";
   notes.push(
@@ -197,11 +277,27 @@ export async function planCpu(
   return { share, totalMs, rate, cgroup, rlimitSeconds, sh: shell };
 }
 
+/**
+ * True when the kernel's OOM killer ended a process in the plugin's memory
+ * cgroup (its `oom_kill` count), read before the cgroup is removed.
+ */
+export async function oomKilled(plan: CpuPlan): Promise<boolean> {
+  if (!plan.cgroup?.memoryDir || !plan.sh) return false;
+  const script =
+    `while read -r k v; do [ "$k" = oom_kill ] && echo "$v"; done < "$1/memory.oom_control"`;
+  const read = await sh(plan.sh, script, [plan.cgroup.memoryDir]);
+  return /^[1-9][0-9]*$/.test(read?.stdout.trim() ?? "");
+}
+
 /** Removes the plugin's cgroup once its processes are gone (the kernel may still be emptying it). */
 export async function removeCgroup(plan: CpuPlan): Promise<void> {
   if (!plan.cgroup || !plan.sh) return;
-  const script = `for i in 1 2 3 4 5 6 7 8 9 10; do
-  [ -d "$1" ] || exit 0; rmdir "$1" 2>/dev/null && exit 0; sleep 0.05
-done; exit 1`;
-  await sh(plan.sh, script, [plan.cgroup.dir]);
+  const script = `ok=0; for d in "$@"; do
+  [ -z "$d" ] && continue
+  for i in 1 2 3 4 5 6 7 8 9 10; do
+    [ -d "$d" ] || break; rmdir "$d" 2>/dev/null && break; sleep 0.05
+  done; [ -d "$d" ] && ok=1
+done; exit $ok`;
+  const { dir, memoryDir = "", pidsDir = "", cpuacctDir = "" } = plan.cgroup;
+  await sh(plan.sh, script, [dir, memoryDir, pidsDir, cpuacctDir]);
 }

@@ -107,7 +107,10 @@ export function wrapperFor(
       envNames: extras.envNames ?? [],
       limits,
       egress: extras.egress,
-      cpu: extras.cpu,
+      // The memory cgroup holds the same cap as RLIMIT_DATA, for every process together.
+      cpu: extras.cpu?.cgroup
+        ? { ...extras.cpu, cgroup: { ...extras.cpu.cgroup, memoryBytes: limits.dataLimitBytes } }
+        : extras.cpu,
       auditLog: extras.auditLog,
     }, mounts);
 }

@@ -20,10 +20,26 @@ const SCRIPT = [
   `  else echo "$3 $4" > "$1/cpu.max"; fi && echo $$ > "$1/cgroup.procs" ||`,
   `    { echo "plugbox: cannot make or join the CPU cgroup $1" >&2; exit 125; }`,
   `fi`,
+  // $8, $9: the memory cgroup and its limit (bytes); $10, $11: the pids cgroup and its limit.
+  `if [ -n "$8" ]; then`,
+  `  mkdir -p "$8" && echo "$9" > "$8/memory.limit_in_bytes" && echo $$ > "$8/cgroup.procs" ||`,
+  `    { echo "plugbox: cannot make or join the memory cgroup $8" >&2; exit 125; }`,
+  // No swap past the cap, where the kernel accounts it (memsw), and no swapping at all.
+  `  echo "$9" > "$8/memory.memsw.limit_in_bytes" 2>/dev/null; echo 0 > "$8/memory.swappiness" 2>/dev/null`,
+  `fi`,
+  `if [ -n "\${10}" ]; then`,
+  `  mkdir -p "\${10}" && echo "\${11}" > "\${10}/pids.max" && echo $$ > "\${10}/cgroup.procs" ||`,
+  `    { echo "plugbox: cannot make or join the pids cgroup \${10}" >&2; exit 125; }`,
+  `fi`,
+  // $12: the cpuacct cgroup the watchdog reads the CPU time of the whole tree from.
+  `if [ -n "\${12}" ]; then`,
+  `  mkdir -p "\${12}" && echo $$ > "\${12}/cgroup.procs" ||`,
+  `    { echo "plugbox: cannot make or join the cpuacct cgroup \${12}" >&2; exit 125; }`,
+  `fi`,
   `if [ -n "$5" ]; then exec 3< "$5" || exit 125; fi`,
   `if [ -n "$6" ]; then export DENO_DIR="$6"; fi`,
   `if [ -n "$7" ]; then unset "$7"; fi`,
-  `shift 7`,
+  `shift 12`,
   `exec "$@"`,
 ].join("\n");
 
@@ -47,8 +63,17 @@ export function prologue(sh: string | undefined, options: PrologueOptions): stri
   const group = cgroup
     ? [cgroup.dir, String(cgroup.version), String(cgroup.quotaUs), String(cgroup.periodUs)]
     : ["", "", "", ""];
+  const memory = cgroup?.memoryDir && cgroup.memoryBytes
+    ? [cgroup.memoryDir, String(cgroup.memoryBytes)]
+    : ["", ""];
+  const pids = cgroup?.pidsDir && cgroup.pidsMax
+    ? [cgroup.pidsDir, String(cgroup.pidsMax)]
+    : ["", ""];
   return [
     ...[sh, "-c", SCRIPT, "plugbox", ...group],
     ...[seccompFile ?? "", launcherDenoDir ?? "", unset ?? ""],
+    ...memory,
+    ...pids,
+    cgroup?.cpuacctDir ?? "",
   ];
 }

@@ -124,8 +124,8 @@ export interface RecordingServer extends AsyncDisposable {
 }
 
 /** Starts a {@linkcode RecordingServer}. */
-export function recordingServer(): RecordingServer {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+export function recordingServer(hostname = "127.0.0.1", port = 0): RecordingServer {
+  const listener = Deno.listen({ hostname, port });
   const requests: string[] = [];
   const connections = new Set<Deno.Conn>();
   const serving = (async () => {

@@ -1,0 +1,67 @@
+"""A hostile plugin in Python against the CPU budget: it renames its own
+process (the name the kernel shows in /proc/<pid>/stat) to one holding a
+newline, which the host's process reader cannot parse, then burns CPU past
+its total. "rename" is optional, so the same plugin is its own control."""
+
+import json
+import sys
+import os
+import threading
+import time
+
+NONCE = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--plugbox-nonce=")), None)
+
+
+def send(message):
+    sys.stdout.write(json.dumps({"jsonrpc": "2.0", **message}) + "\n")
+    sys.stdout.flush()
+
+
+def attempt(what):
+    words = (what or "").split()
+    if "fork-alloc" in words:  # children, each holding up to the per-process memory limit
+        count, mib = int(words[-2]), int(words[-1])
+        pids = []
+        for _ in range(count):
+            pid = os.fork()
+            if pid == 0:  # never back into the loop below: it shares the protocol's pipes
+                try:
+                    held = bytearray(mib * 1024 * 1024)  # zeroed: every page touched
+                    time.sleep(3600 + len(held) * 0)
+                finally:
+                    os._exit(0)
+            pids.append(pid)
+        return f"forked {len(pids)} children of {mib} MiB each"
+    if "threads" in words:  # many idle threads: every one a file the watchdog's shell reads
+        threading.stack_size(32 * 1024)
+        count = int(words[-1])
+        for _ in range(count):
+            threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
+        return f"started {count} threads"
+    if "rename" in words:
+        with open("/proc/self/comm", "w") as comm:
+            comm.write("x\ny")
+        time.sleep(0.5)  # let the watchdog look at the new name
+    if "burn" in words:
+        ms = int(words[-1])
+        start = time.process_time()
+        while (time.process_time() - start) * 1000 < ms:
+            pass
+        return f"burned {ms} ms of CPU"
+    return "renamed"
+
+
+for line in sys.stdin:
+    message = json.loads(line)
+    if "id" not in message or "method" not in message:
+        continue
+    method, msg_id = message["method"], message["id"]
+    if method == "$/initialize":
+        send({"id": msg_id, "result": {"protocolVersion": 1, "nonce": NONCE,
+              "contracts": [{"name": "probe", "version": 1, "methods": ["attempt"]}]}})
+    elif method == "$/ping":
+        send({"id": msg_id, "result": {}})
+    elif method == "probe.attempt":
+        send({"id": msg_id, "result": attempt((message.get("params") or [None])[0])})
+    else:
+        send({"id": msg_id, "error": {"code": -32601, "message": "Method not found"}})

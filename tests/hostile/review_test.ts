@@ -152,21 +152,46 @@ Deno.test("review [landlock]: native code cannot reach another address on the eg
 // the granted host at that port number goes straight there: not through the proxy, not checked
 // at connection time, not in the egress log. (127.0.0.2 is private, so acknowledged here; a public
 // name that resolves to anything does the same with no acknowledgement.)
-Deno.test("review [landlock]: a plain Deno.connect to a granted host at the proxy's port number goes through the proxy, or nowhere", async () => {
+for (
+  const [grant, listen, spelling] of [
+    ["127.0.0.2", "127.0.0.2", "127.0.0.2"],
+    ["127.0.0.2", "127.0.0.2", "[::ffff:127.0.0.2]"],
+    ["[::1]", "::1", "[::1]"],
+    ["[::1]", "::1", "[0:0::1]"],
+  ] as const
+) {
+  Deno.test(`review [landlock]: a plain Deno.connect to a granted host (${grant}, as ${spelling}) at the proxy's port number goes through the proxy, or nowhere`, async () => {
+    await using plugin = await startPlugin(hostile("t8_escalating_grants.ts"), {
+      contracts: [Probe],
+      isolation: "landlock",
+      permissions: { net: [grant] },
+      unsafe: { privateNetwork: true },
+    });
+    const port = plugin.plan.egress!.port!;
+    await using server = recordingServer(listen, port);
+    const answer = await plugin.api(Probe).attempt(`connect ${spelling}:${port}`);
+    // The plugin waits for the server's answer, so a request that got there is recorded by now.
+    assert.ok(
+      server.requests.length === 0 || plugin.egressLog().length > 0,
+      `the plugin says "${answer}"; the server saw ${JSON.stringify(server.requests)}; ` +
+        `the egress log has ${plugin.egressLog().length} entries`,
+    );
+    assert.match(answer, /NotCapable/);
+  });
+}
+
+// The control: the same grant reaches the same server at another port number under the Deno layer.
+Deno.test("review control: under the Deno layer a plain Deno.connect reaches the granted host at that port number", async () => {
   await using plugin = await startPlugin(hostile("t8_escalating_grants.ts"), {
     contracts: [Probe],
-    isolation: "landlock",
+    isolation: "deno",
     permissions: { net: ["127.0.0.2"] },
     unsafe: { privateNetwork: true },
   });
-  const port = plugin.plan.egress!.port!;
-  await using server = recordingServer("127.0.0.2", port);
-  const answer = await plugin.api(Probe).attempt(`connect 127.0.0.2:${port}`);
-  assert.ok(
-    server.requests.length === 0 || plugin.egressLog().length > 0,
-    `the plugin says "${answer}"; the server saw ${JSON.stringify(server.requests)}; ` +
-      `the egress log has ${plugin.egressLog().length} entries`,
-  );
+  await using server = recordingServer("127.0.0.2", 0);
+  const answer = await plugin.api(Probe).attempt(`connect 127.0.0.2:${server.port}`);
+  assert.equal(answer, "connected: ok");
+  assert.deepEqual(server.requests, ["GET /admin HTTP/1.0"]);
 });
 
 /** CPU time (ms) the host's process-reading shells (the CPU watchdog's) use over `ms`. */

@@ -4,7 +4,7 @@
 // has its control next to it (the same plugin, without the trick).
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { PluginExitedError, startPlugin } from "../../mod.ts";
+import { IsolationUnavailableError, PluginExitedError, startPlugin } from "../../mod.ts";
 import { libcOf } from "../../runner/sandbox/launcher.ts";
 import { rejected, until, within } from "../_helpers.ts";
 import { childrenOf, hostile, processesWith, procStat, recordingServer } from "./_hostile.ts";
@@ -132,19 +132,33 @@ for (const isolation of ["deno", "os"] as const) {
 // rule is a port number, on every address: native code reaches any host that listens on the
 // proxy's port number (a remote server can listen on every port), past the proxy's allow-list and
 // its log. A server on 127.0.0.2 at the proxy's port stands in for that remote host.
+// No kernel rule here can see the address: the Landlock layer refuses ffi together with net at
+// plan time (explicitly and when "auto" would choose it), naming both and the OS layer.
 Deno.test("review [landlock]: native code cannot reach another address on the egress proxy's port", async () => {
-  await using plugin = await startPlugin(hostile("review_ffi_net.ts"), {
+  const error = await rejected(startPlugin(hostile("review_ffi_net.ts"), {
     contracts: [Probe],
     isolation: "landlock",
     permissions: { ffi: [LIBC], net: ["example.com:443"] },
     unsafe: { ffi: true },
+  }));
+  assert.ok(error instanceof IsolationUnavailableError, String(error));
+  assert.match(error.message, /ffi ".*libc.*" together with net "example\.com:443"/);
+  assert.match(error.message, /isolation "os"/);
+});
+
+// The control: under bubblewrap the same native code has a network namespace of its own, and the
+// connection goes nowhere (the server sees nothing).
+Deno.test("review control: under the OS layer the same native connect to another address on the proxy's port reaches nothing", async () => {
+  await using plugin = await startPlugin(hostile("review_ffi_net.ts"), {
+    contracts: [Probe],
+    isolation: "os",
+    permissions: { ffi: [LIBC], net: ["example.com:443"] },
+    unsafe: { ffi: true },
   });
-  const port = plugin.plan.egress!.port!;
-  await using server = recordingServer("127.0.0.2", port);
-  const answer = await plugin.api(Probe).attempt(`connect 127.0.0.2:${port} ${LIBC}`);
-  await new Promise((resolve) => setTimeout(resolve, 300)); // the server reads the request
-  assert.deepEqual(server.requests, [], `the plugin says "${answer}"`);
+  await using server = recordingServer("127.0.0.2", 0);
+  const answer = await plugin.api(Probe).attempt(`connect 127.0.0.2:${server.port} ${LIBC}`);
   assert.match(answer, /^connect: errno \d+$/);
+  assert.deepEqual(server.requests, []);
 });
 
 // The same hole without native code: a net grant without a port lets Deno connect to every port of

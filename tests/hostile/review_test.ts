@@ -131,6 +131,26 @@ for (const isolation of ["deno", "os"] as const) {
   });
 }
 
+// The kill path alone (no stop first): the plugin and each descendant are frozen, then killed.
+Deno.test("review [deno]: a detached child of a plugin with an acknowledged run grant does not outlive kill()", async () => {
+  const marker = `review-detached-${crypto.randomUUID()}`;
+  await using plugin = await startPlugin(hostile("review_detached.ts"), {
+    contracts: [Probe],
+    isolation: "deno",
+    permissions: { run: [Deno.execPath()] },
+    unsafe: { run: true },
+  });
+  assert.match(await plugin.api(Probe).attempt(`detach ${marker}`), /^started \d+$/);
+  await until(() => processesWith(marker).length > 0, 10_000, "the child to start");
+  plugin.kill();
+  await within(plugin.exited, 10_000, "the plugin's exit");
+  const gone = await until(() => processesWith(marker).length === 0, 2000, "the child to die")
+    .then(() => true, () => false);
+  const left = processesWith(marker);
+  for (const pid of left) Deno.kill(pid, "SIGKILL"); // the test's own leftovers, by pid
+  assert.ok(gone, `no process of the plugin is left after kill(): ${left}`);
+});
+
 // README: under Landlock the plugin may "connect over TCP to the egress proxy's port only". Landlock's
 // rule is a port number, on every address: native code reaches any host that listens on the
 // proxy's port number (a remote server can listen on every port), past the proxy's allow-list and

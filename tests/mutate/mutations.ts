@@ -908,4 +908,14 @@ export const MUTATIONS: Mutation[] = [
     tests: [`${HOSTILE}/review_test.ts`],
     filter: "/review \\[deno\\]: a detached child/",
   },
+  {
+    id: "kill-walks-descendants",
+    source: "review: a detached child outliving kill() under the Deno layer (T9)",
+    mitigation: "a kill freezes and SIGKILLs every descendant, not only the group",
+    file: "runner/host/kill_tree.ts",
+    search: "  killSeen(seen);\n}",
+    replace: "}",
+    tests: [`${HOSTILE}/review_test.ts`],
+    filter: "outlive kill()",
+  },
 ];

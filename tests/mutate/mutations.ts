@@ -895,8 +895,8 @@ export const MUTATIONS: Mutation[] = [
     search:
       'if (isolation === "landlock") refuseNativeNetUnderLandlock(options.isolation ?? "auto", grants);',
     replace: "",
-    tests: [`${HOSTILE}/review_test.ts`],
-    filter: "another address on the egress proxy's port",
+    tests: [`${HOSTILE}/review_test.ts`, "tests/sandbox/isolation_test.ts"],
+    filter: "/another address on the egress proxy's port|refuses ffi together with net/",
   },
   {
     id: "kill-seen-descendants",

@@ -2,7 +2,8 @@
  * Kills a plugin and everything it started, without relying on anything
  * the plugin's side set up for itself. Under the Deno layer the plugin runs
  * in a session and process group of its own (`setsid`), so the group is
- * killed. Under the OS layer bubblewrap's sandbox is a PID namespace whose
+ * killed, and every descendant found in `/proc` (a child with a session of
+ * its own is outside the group), each stopped before it is read. Under the OS layer bubblewrap's sandbox is a PID namespace whose
  * first process is a child of the bubblewrap we spawned: that child is
  * killed, and the kernel kills the whole namespace with it. Bubblewrap is
  * stopped first, so it cannot start that child while we look for it. The
@@ -11,7 +12,47 @@
  * @module
  */
 
-import { childrenOf, send, stateOf } from "./proc_tree.ts";
+import { childrenOf, send, stateOf, statFields } from "./proc_tree.ts";
+
+/** A process seen in a plugin's tree: its id and start time (a reused id has another). */
+export interface SeenProcess {
+  pid: number;
+  started: string;
+}
+
+const startOf = (pid: number): string | undefined => statFields(pid)?.[19];
+
+/**
+ * Every descendant of `pid` now (not `pid` itself), walking each thread's
+ * `children` list; with `freeze`, each is SIGSTOPped before its own children
+ * are read, so none can fork away while the walk goes on. Empty where the
+ * host cannot read `/proc` (Deno needs `--allow-all` for it).
+ */
+export function descendantsOf(pid: number, freeze: boolean): SeenProcess[] {
+  const seen = new Map<number, string>();
+  const queue = childrenOf(pid);
+  while (queue.length > 0 && seen.size < 65_536) {
+    const child = queue.shift()!;
+    if (seen.has(child)) continue;
+    const started = startOf(child);
+    if (started === undefined) continue; // gone meanwhile
+    if (freeze) send(child, "SIGSTOP");
+    seen.set(child, started);
+    queue.push(...childrenOf(child));
+  }
+  return [...seen].map(([pid, started]) => ({ pid, started }));
+}
+
+/**
+ * SIGKILLs processes seen earlier that still run with the same start time,
+ * and whatever they started since (frozen first, then killed).
+ */
+export function killSeen(seen: readonly SeenProcess[]): void {
+  const alive = seen.filter(({ pid, started }) => startOf(pid) === started);
+  for (const { pid } of alive) send(pid, "SIGSTOP");
+  const all = [...alive, ...alive.flatMap(({ pid }) => descendantsOf(pid, true))];
+  for (const { pid, started } of all) if (startOf(pid) === started) send(pid, "SIGKILL");
+}
 
 function isStopped(pid: number): boolean {
   const state = stateOf(pid);
@@ -74,8 +115,22 @@ export function killTreeNow(pid: number, sandboxed: boolean): void {
   killGroupNow(pid);
 }
 
-/** SIGKILLs `pid`'s group and `pid` at once. */
+/**
+ * SIGKILLs `pid`'s group and `pid` at once, and (Linux) every descendant:
+ * `pid` is stopped first and each descendant as the walk finds it, so none
+ * forks away; a child in a session of its own (`detached`, with a run
+ * grant) is outside the group and found only so.
+ */
 function killGroupNow(pid: number): void {
-  if (Deno.build.os !== "windows") send(-pid, "SIGKILL");
+  if (Deno.build.os === "windows") {
+    send(pid, "SIGKILL");
+    return;
+  }
+  const linux = Deno.build.os === "linux";
+  const started = linux ? startOf(pid) : undefined;
+  if (started !== undefined) send(pid, "SIGSTOP");
+  const seen = started === undefined ? [] : descendantsOf(pid, true);
+  send(-pid, "SIGKILL");
   send(pid, "SIGKILL");
+  killSeen(seen);
 }

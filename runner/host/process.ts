@@ -7,7 +7,7 @@
 
 import type { ExitStatus } from "../errors.ts";
 import { ExitWatch, type RealExit } from "./exit_cause.ts";
-import { killTree, killTreeNow } from "./kill_tree.ts";
+import { descendantsOf, killSeen, killTree, killTreeNow, type SeenProcess } from "./kill_tree.ts";
 import { readStderr, StderrRing } from "./stderr.ts";
 import { explainHostPermission } from "../sandbox/mod.ts";
 
@@ -108,6 +108,8 @@ export class PluginProcess {
   #sandboxed: boolean;
   #exited = false;
   #gone = false;
+  /** Descendants seen when a stop began: an orphan leaves the tree when the plugin exits first. */
+  #seen: SeenProcess[] = [];
 
   /** @throws {Error} when the command cannot be spawned. */
   constructor(spec: SpawnSpec, options: PluginProcessOptions = {}) {
@@ -144,13 +146,14 @@ export class PluginProcess {
     this.status = this.#child.status.then(async (status) => {
       this.#gone = true;
       this.#watch?.end();
-      // What the plugin started and left behind in its group goes with it.
+      // What the plugin started and left behind in its group goes with it, and what a stop saw.
       if (!this.#sandboxed && Deno.build.os !== "windows") {
         try {
           Deno.kill(-this.pid, "SIGKILL");
         } catch {
           // no group left: the usual case
         }
+        killSeen(this.#seen);
       }
       options.onExit?.();
       // stderr is read to its end, but a descendant holding it open cannot hold the exit.
@@ -236,6 +239,9 @@ export class PluginProcess {
     if (this.#exited) return this.status;
     this.#intent ??= "stopped";
     this.#watch?.hurry();
+    // Under the Deno and Landlock layers, what the plugin started, before it can exit and orphan it
+    // (a child in a session of its own is outside the group); killed once the plugin is gone.
+    if (!this.#sandboxed && Deno.build.os === "linux") this.#seen = descendantsOf(this.pid, false);
     // Closing flushes queued input first; a plugin that never reads would block it.
     options.closeInput().catch(() => {});
     if (await this.#exitWithin(options.graceMs)) return this.status;

@@ -154,14 +154,13 @@ export async function planEgress(
   };
   const notes: string[] = [];
   if (layer === "landlock") {
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    plan.port = (listener.addr as Deno.NetAddr).port;
-    listener.close();
+    plan.port = freeProxyPort(rules);
     plan.token = crypto.randomUUID().replaceAll("-", "");
     const url = `http://plugbox:${plan.token}@127.0.0.1:${plan.port}`;
     notes.push(
       `egress: only through plugbox's proxy on 127.0.0.1:${plan.port} (fetch, by HTTP_PROXY and HTTPS_PROXY); ` +
-        `Landlock allows no other TCP port, so Deno.connect and Deno.connectTls to granted hosts are refused`,
+        `Landlock allows no other TCP port, and Deno's checks refuse every granted host at this one (--deny-net), ` +
+        `so Deno.connect and Deno.connectTls to granted hosts are refused`,
     );
     return { plan, env: proxyEnv(url), notes };
   }
@@ -182,6 +181,40 @@ export async function planEgress(
       `plain TCP and TLS to ${forwards.length} granted host:port pair(s) through the same proxy`,
   );
   return { plan, env: proxyEnv(`http://127.0.0.1:${proxyPort}`), relay, files, notes };
+}
+
+/** A free loopback port that no grant names (a grant naming it would reach past the proxy). */
+function freeProxyPort(rules: EgressRule[]): number {
+  const granted = new Set(rules.map((rule) => rule.port));
+  for (;;) {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (listener.addr as Deno.NetAddr).port;
+    listener.close();
+    if (!granted.has(port)) return port;
+  }
+}
+
+/**
+ * Under Landlock, Deno's own flags that keep every granted host off the
+ * proxy's port number: Landlock's TCP rule is a port on every address, so a
+ * grant without a port would let `Deno.connect` reach the granted host at
+ * that port straight, past the proxy and its log. Deno matches a deny entry
+ * in the same canonical form as the grant (names, IPv4, IPv6, IPv4 inside
+ * IPv6), and a name is denied by name whatever it resolves to; an address
+ * the name resolves to was never granted.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { proxyPortDenials } from "./egress.ts";
+ * const plan = { mode: "port" as const, rules: [{ host: "example.com" }], privateNetwork: false, port: 41000 };
+ * assert.deepEqual(proxyPortDenials(plan), ["--deny-net=example.com:41000"]);
+ * ```
+ */
+export function proxyPortDenials(plan: EgressPlan | undefined): string[] {
+  if (plan?.mode !== "port" || plan.port === undefined || plan.rules.length === 0) return [];
+  const hosts = [...new Set(plan.rules.map((rule) => rule.host))];
+  return [`--deny-net=${hosts.map((host) => `${host}:${plan.port}`).join(",")}`];
 }
 
 function proxyEnv(url: string): Record<string, string> {

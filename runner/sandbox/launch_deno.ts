@@ -10,7 +10,7 @@ import type { CommandRuntime } from "./command.ts";
 import type { DenoBinary } from "./deno_binary.ts";
 import { verifyGraph } from "./graph_cache.ts";
 import { type CpuLimits, type CpuPlan, planCpu } from "./cpu_limits.ts";
-import { type EgressSetup, planEgress } from "./egress.ts";
+import { type EgressSetup, planEgress, proxyPortDenials } from "./egress.ts";
 import {
   type HostTools,
   type IsolationLayer,
@@ -213,6 +213,8 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     `--preload=${sdk.preload}`,
     `--v8-flags=--max-old-space-size=${p.memory}`,
     ...toDenoArgs(grants),
+    // Under Landlock: no granted host at the proxy's port number (see proxyPortDenials).
+    ...proxyPortDenials(extras.egress?.plan),
     snapshot.entry,
     `${NONCE_FLAG}=${nonce}`,
   ];

@@ -125,6 +125,26 @@ function refuseDenoOnlyGrants(name: string, grants: ResolvedGrants): void {
   }
 }
 
+/**
+ * Landlock's TCP rule is a port number on every address, and seccomp cannot
+ * read the address a `connect()` names: native code (`ffi`) with a net grant
+ * would reach any host on the egress proxy's port number, past the proxy and
+ * its log. No layer here holds that promise, so the host chooses: bubblewrap
+ * (its own network namespace), or the Deno layer, where native code's
+ * network is known to be unfiltered.
+ */
+function refuseNativeNetUnderLandlock(mode: IsolationMode, grants: ResolvedGrants): void {
+  if (grants.ffi.length === 0 || grants.net.length === 0 || grants.all) return;
+  throw new IsolationUnavailableError(
+    mode,
+    `${mode === "auto" ? `"auto" chose "landlock", and ` : ""}the Landlock layer cannot hold ` +
+      `ffi "${grants.ffi[0]}" together with net "${grants.net[0]}": Landlock limits TCP by port ` +
+      `number on every address, so native code could reach any host on the egress proxy's port, ` +
+      `past the proxy; run it under the OS layer (isolation "os", bubblewrap), drop one of the two ` +
+      `grants, or pass isolation "deno" to accept native code's unfiltered network`,
+  );
+}
+
 /** The plugin's identity: entry, root and name, each checked; paths canonical (paths.ts). */
 function identify(module: string | URL, options: LaunchOptions) {
   const entry = resolveEntry(module);
@@ -267,6 +287,7 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
   const review = applyManifest(name, snapshot.dir, grants, policy, notes, root);
   if (policy === "narrow") grants = narrowGrants(grants, review.uncovered);
   if (runtime) refuseDenoOnlyGrants(name, grants);
+  if (isolation === "landlock") refuseNativeNetUnderLandlock(options.isolation ?? "auto", grants);
   await refusePrivateNames(grants, options.unsafe);
   if (runtime && options.audit) {
     throw new TypeError(

@@ -20,7 +20,8 @@ export interface SeccompOptions {
   /**
    * The Landlock layer: no network namespace holds the plugin, so IPv4 and
    * IPv6 sockets may only be TCP (which Landlock limits by port), and no
-   * Unix socket may be opened (Landlock cannot tell a socket file's path).
+   * Unix socket may be opened (Landlock cannot tell a socket file's path),
+   * and nothing may `listen` (on an unbound socket it binds a port Landlock never sees).
    */
   landlock: boolean;
   /**
@@ -167,6 +168,10 @@ function rules(t: SyscallTable, options: SeccompOptions): Rule[] {
     { nr: n.migrate_pages, body: argsEqual([[0, 0]]) },
     { nr: n.move_pages, body: argsEqual([[0, 0]]) },
     { nr: n.socket, body: socketRule(options.landlock) },
+    // Under Landlock, listen() on a socket that was never bound binds a port by itself, on every
+    // address, where Landlock's bind rule never looks; and Landlock lets the plugin bind nothing,
+    // so no listen is ever one a plugin could need there.
+    ...(options.landlock ? [{ nr: n.listen, body: [ret(EACCES)] }] : []),
     // No set-UID or set-GID file, however it is made.
     { nr: n.chmod, body: argHasNone(1, SET_ID_BITS) },
     { nr: n.fchmod, body: argHasNone(1, SET_ID_BITS) },

@@ -167,16 +167,24 @@ for (const isolation of ["os", "landlock"] as const) {
     await using granted = recordingServer();
     await using other = recordingServer();
     const libc = Deno.realPathSync((await libcOf(Deno.realPathSync(Deno.execPath())))!);
-    await using plugin = await startPlugin(hostile("t24_kernel_calls.ts"), {
+    const starting = startPlugin(hostile("t24_kernel_calls.ts"), {
       contracts: [Probe],
       isolation,
       permissions: { net: [`${NAME}:${granted.port}`], ffi: [libc] },
       unsafe: { privateNetwork: true, ffi: true },
       egressResolver: toLoopback,
     });
-    // A raw socket to the host's loopback: the sandbox's own loopback (bubblewrap), or no such port (Landlock).
+    if (isolation === "landlock") {
+      // Landlock's port rule holds on every address and seccomp cannot read connect's address:
+      // native code with net is refused before it starts (review_test.ts has the attack).
+      const error = await rejected(starting);
+      assert.equal((error as Error).name, "IsolationUnavailableError", String(error));
+      return;
+    }
+    await using plugin = await starting;
+    // A raw socket to the host's loopback: the sandbox's own loopback (bubblewrap).
     const outcome = await plugin.api(Probe).attempt(`connect 127.0.0.1:${other.port} ${libc}`);
-    assert.equal(outcome, isolation === "os" ? "errno 111" : "errno 13");
+    assert.equal(outcome, "errno 111");
     assert.deepEqual(other.requests, []);
   });
 }

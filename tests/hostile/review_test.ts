@@ -4,7 +4,7 @@
 // has its control next to it (the same plugin, without the trick).
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { PluginExitedError, startPlugin } from "../../mod.ts";
+import { IsolationUnavailableError, PluginExitedError, startPlugin } from "../../mod.ts";
 import { libcOf } from "../../runner/sandbox/launcher.ts";
 import { rejected, until, within } from "../_helpers.ts";
 import { childrenOf, hostile, processesWith, procStat, recordingServer } from "./_hostile.ts";
@@ -122,29 +122,66 @@ for (const isolation of ["deno", "os"] as const) {
       assert.match(await plugin.api(Probe).attempt(`detach ${marker}`), /^started \d+$/);
       await until(() => processesWith(marker).length > 0, 10_000, "the child to start");
     }
+    // SIGKILL is sent before stop() resolves; the kernel takes a moment to remove the process.
+    const gone = await until(() => processesWith(marker).length === 0, 2000, "the child to die")
+      .then(() => true, () => false);
     const left = processesWith(marker);
     for (const pid of left) Deno.kill(pid, "SIGKILL"); // the test's own leftovers, by pid
-    assert.deepEqual(left, [], "no process of the plugin is left after stop()");
+    assert.ok(gone, `no process of the plugin is left after stop(): ${left}`);
   });
 }
+
+// The kill path alone (no stop first): the plugin and each descendant are frozen, then killed.
+Deno.test("review [deno]: a detached child of a plugin with an acknowledged run grant does not outlive kill()", async () => {
+  const marker = `review-detached-${crypto.randomUUID()}`;
+  await using plugin = await startPlugin(hostile("review_detached.ts"), {
+    contracts: [Probe],
+    isolation: "deno",
+    permissions: { run: [Deno.execPath()] },
+    unsafe: { run: true },
+  });
+  assert.match(await plugin.api(Probe).attempt(`detach ${marker}`), /^started \d+$/);
+  await until(() => processesWith(marker).length > 0, 10_000, "the child to start");
+  plugin.kill();
+  await within(plugin.exited, 10_000, "the plugin's exit");
+  const gone = await until(() => processesWith(marker).length === 0, 2000, "the child to die")
+    .then(() => true, () => false);
+  const left = processesWith(marker);
+  for (const pid of left) Deno.kill(pid, "SIGKILL"); // the test's own leftovers, by pid
+  assert.ok(gone, `no process of the plugin is left after kill(): ${left}`);
+});
 
 // README: under Landlock the plugin may "connect over TCP to the egress proxy's port only". Landlock's
 // rule is a port number, on every address: native code reaches any host that listens on the
 // proxy's port number (a remote server can listen on every port), past the proxy's allow-list and
 // its log. A server on 127.0.0.2 at the proxy's port stands in for that remote host.
+// No kernel rule here can see the address: the Landlock layer refuses ffi together with net at
+// plan time (explicitly and when "auto" would choose it), naming both and the OS layer.
 Deno.test("review [landlock]: native code cannot reach another address on the egress proxy's port", async () => {
-  await using plugin = await startPlugin(hostile("review_ffi_net.ts"), {
+  const error = await rejected(startPlugin(hostile("review_ffi_net.ts"), {
     contracts: [Probe],
     isolation: "landlock",
     permissions: { ffi: [LIBC], net: ["example.com:443"] },
     unsafe: { ffi: true },
+  }));
+  assert.ok(error instanceof IsolationUnavailableError, String(error));
+  assert.match(error.message, /ffi ".*libc.*" together with net "example\.com:443"/);
+  assert.match(error.message, /isolation "os"/);
+});
+
+// The control: under bubblewrap the same native code has a network namespace of its own, and the
+// connection goes nowhere (the server sees nothing).
+Deno.test("review control: under the OS layer the same native connect to another address on the proxy's port reaches nothing", async () => {
+  await using plugin = await startPlugin(hostile("review_ffi_net.ts"), {
+    contracts: [Probe],
+    isolation: "os",
+    permissions: { ffi: [LIBC], net: ["example.com:443"] },
+    unsafe: { ffi: true },
   });
-  const port = plugin.plan.egress!.port!;
-  await using server = recordingServer("127.0.0.2", port);
-  const answer = await plugin.api(Probe).attempt(`connect 127.0.0.2:${port} ${LIBC}`);
-  await new Promise((resolve) => setTimeout(resolve, 300)); // the server reads the request
-  assert.deepEqual(server.requests, [], `the plugin says "${answer}"`);
+  await using server = recordingServer("127.0.0.2", 0);
+  const answer = await plugin.api(Probe).attempt(`connect 127.0.0.2:${server.port} ${LIBC}`);
   assert.match(answer, /^connect: errno \d+$/);
+  assert.deepEqual(server.requests, []);
 });
 
 // The same hole without native code: a net grant without a port lets Deno connect to every port of
@@ -152,21 +189,46 @@ Deno.test("review [landlock]: native code cannot reach another address on the eg
 // the granted host at that port number goes straight there: not through the proxy, not checked
 // at connection time, not in the egress log. (127.0.0.2 is private, so acknowledged here; a public
 // name that resolves to anything does the same with no acknowledgement.)
-Deno.test("review [landlock]: a plain Deno.connect to a granted host at the proxy's port number goes through the proxy, or nowhere", async () => {
+for (
+  const [grant, listen, spelling] of [
+    ["127.0.0.2", "127.0.0.2", "127.0.0.2"],
+    ["127.0.0.2", "127.0.0.2", "[::ffff:127.0.0.2]"],
+    ["[::1]", "::1", "[::1]"],
+    ["[::1]", "::1", "[0:0::1]"],
+  ] as const
+) {
+  Deno.test(`review [landlock]: a plain Deno.connect to a granted host (${grant}, as ${spelling}) at the proxy's port number goes through the proxy, or nowhere`, async () => {
+    await using plugin = await startPlugin(hostile("t8_escalating_grants.ts"), {
+      contracts: [Probe],
+      isolation: "landlock",
+      permissions: { net: [grant] },
+      unsafe: { privateNetwork: true },
+    });
+    const port = plugin.plan.egress!.port!;
+    await using server = recordingServer(listen, port);
+    const answer = await plugin.api(Probe).attempt(`connect ${spelling}:${port}`);
+    // The plugin waits for the server's answer, so a request that got there is recorded by now.
+    assert.ok(
+      server.requests.length === 0 || plugin.egressLog().length > 0,
+      `the plugin says "${answer}"; the server saw ${JSON.stringify(server.requests)}; ` +
+        `the egress log has ${plugin.egressLog().length} entries`,
+    );
+    assert.match(answer, /NotCapable/);
+  });
+}
+
+// The control: the same grant reaches the same server at another port number under the Deno layer.
+Deno.test("review control: under the Deno layer a plain Deno.connect reaches the granted host at that port number", async () => {
   await using plugin = await startPlugin(hostile("t8_escalating_grants.ts"), {
     contracts: [Probe],
-    isolation: "landlock",
+    isolation: "deno",
     permissions: { net: ["127.0.0.2"] },
     unsafe: { privateNetwork: true },
   });
-  const port = plugin.plan.egress!.port!;
-  await using server = recordingServer("127.0.0.2", port);
-  const answer = await plugin.api(Probe).attempt(`connect 127.0.0.2:${port}`);
-  assert.ok(
-    server.requests.length === 0 || plugin.egressLog().length > 0,
-    `the plugin says "${answer}"; the server saw ${JSON.stringify(server.requests)}; ` +
-      `the egress log has ${plugin.egressLog().length} entries`,
-  );
+  await using server = recordingServer("127.0.0.2", 0);
+  const answer = await plugin.api(Probe).attempt(`connect 127.0.0.2:${server.port}`);
+  assert.equal(answer, "connected: ok");
+  assert.deepEqual(server.requests, ["GET /admin HTTP/1.0"]);
 });
 
 /** CPU time (ms) the host's process-reading shells (the CPU watchdog's) use over `ms`. */

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { libcOf } from "../../runner/sandbox/launcher.ts";
 import { startPlugin } from "../../mod.ts";
 import { Report } from "../fixtures/contracts.ts";
 import { fixture } from "../_helpers.ts";
@@ -63,6 +64,7 @@ Deno.test("the Deno layer alone leaves the machine visible, which is why the OS 
 async function hostWithoutBwrap(
   isolation: string,
   tools = ["prlimit", "setsid", "setpriv", "ldd"],
+  moreOptions = "",
 ) {
   const code = `
     import { startPlugin } from ${JSON.stringify(new URL("../../mod.ts", import.meta.url).href)};
@@ -70,7 +72,7 @@ async function hostWithoutBwrap(
     try {
       await using plugin = await startPlugin(${JSON.stringify(fixture("sandbox_report.ts").href)}, {
         contracts: [Report],
-        isolation: ${JSON.stringify(isolation)},
+        isolation: ${JSON.stringify(isolation)},${moreOptions}
       });
       console.log(JSON.stringify({ isolation: plugin.isolation, notes: plugin.plan.notes }));
     } catch (error) {
@@ -119,6 +121,22 @@ Deno.test('isolation "auto" picks "landlock" where bubblewrap is unavailable (no
     out.notes.join("\n"),
     /isolation "auto" chose "landlock": bwrap was not found on PATH.*; Landlock ABI \d+, a seccomp filter/,
   );
+});
+
+Deno.test('isolation "auto" refuses ffi together with net where it would choose "landlock", naming both and the OS layer', async () => {
+  const libc = Deno.realPathSync((await libcOf(Deno.realPathSync(Deno.execPath())))!);
+  const more = `
+        permissions: { ffi: [${JSON.stringify(libc)}], net: ["example.com:443"] },
+        unsafe: { ffi: true },
+        manifest: "ignore",`;
+  const tools = ["prlimit", "setsid", "setpriv", "ldd", "sh"];
+  const out = JSON.parse(await hostWithoutBwrap("auto", tools, more));
+  assert.equal(out.error, "IsolationUnavailableError", JSON.stringify(out));
+  assert.match(
+    out.message,
+    /"auto" chose "landlock", and the Landlock layer cannot hold ffi ".*" together with net "example\.com:443"/,
+  );
+  assert.match(out.message, /isolation "os"/);
 });
 
 Deno.test('isolation "auto" falls back to "deno" where neither bubblewrap nor the Landlock layer can run, and says so', async () => {

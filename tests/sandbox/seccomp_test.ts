@@ -121,6 +121,11 @@ Deno.test("seccomp: socket families: known ones under bubblewrap, TCP over IP on
   assert.equal(verdict(landlock, nr.socket, [AF_NETLINK, 3, 0]), ALLOW);
 });
 
+Deno.test("seccomp: listen is refused under Landlock only (on an unbound socket it binds a port Landlock never sees)", () => {
+  assert.equal(verdict(landlock, nr.listen, [3, 8]), errno(13));
+  assert.equal(verdict(bwrap, nr.listen, [3, 8]), ALLOW);
+});
+
 Deno.test("seccomp: before Landlock ABI 6, signals go only to the plugin itself", () => {
   const own = { landlock: true, signalsOnlyTo: 4242 };
   assert.equal(verdict(own, nr.kill, [4242, 15]), ALLOW);

@@ -216,8 +216,9 @@ function parseUrl(text: string): URL {
 }
 
 function unreachable(url: URL, pinned: PinnedClient): CapabilityError {
-  const refusal = pinned.refusal();
-  if (refusal?.reason) return refused(refusal.reason);
+  // The proxy refuses a destination its check fails, or says it could not connect (a 502).
+  const refusal = pinned.refusal()?.reason;
+  if (refusal && !refusal.startsWith("cannot connect")) return refused(refusal);
   return new CapabilityError(`could not reach ${neutralize(url.host, 300)}`, {
     code: "unreachable",
   });

@@ -19,7 +19,7 @@ import type { EgressEntry } from "./egress_log.ts";
 export interface PinnedClient {
   /** Pass as `fetch`'s `client`. */
   client: Deno.HttpClient;
-  /** The proxy's last refusal of the destination, if any (its answer is not the server's); a failed connection is not one. */
+  /** The proxy's last refusal, if any (a check it failed, or a connection it could not make): its answer is not the server's. */
   refusal(): EgressEntry | undefined;
   /** Closes the client and the proxy. */
   close(): Promise<void>;
@@ -54,10 +54,7 @@ export function pinnedClient(address: string, plan: EgressPlan, plugin: string):
   });
   return {
     client,
-    refusal: () =>
-      proxy.log.entries().findLast((e) =>
-        e.verdict === "refused" && !e.reason?.startsWith("cannot connect")
-      ),
+    refusal: () => proxy.log.entries().findLast((e) => e.verdict === "refused"),
     close: async () => {
       client.close();
       await proxy.close();

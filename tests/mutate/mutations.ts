@@ -806,6 +806,16 @@ export const MUTATIONS: Mutation[] = [
     filter: "/resolves the name again|DNS rebinding/",
   },
   {
+    id: "host-fetch-proxy-answer",
+    source: "T27: hostFetch through its per-request proxy",
+    mitigation: "the proxy's own answer (a refusal, a 502) never reaches the plugin as the server's",
+    file: "runner/host/host_fetch.ts",
+    search: "  if (limits.pinned.refusal()) {",
+    replace: "  if (false) {",
+    tests: ["tests/host/host_fetch_test.ts"],
+    filter: "resolves the name again",
+  },
+  {
     id: "egress-canonical",
     source: "merge of 11 and 12: one canonical form of a net grant",
     mitigation: "a proxy request's host is put in the grants' canonical form",

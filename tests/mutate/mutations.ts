@@ -808,7 +808,8 @@ export const MUTATIONS: Mutation[] = [
   {
     id: "host-fetch-proxy-answer",
     source: "T27: hostFetch through its per-request proxy",
-    mitigation: "the proxy's own answer (a refusal, a 502) never reaches the plugin as the server's",
+    mitigation:
+      "the proxy's own answer (a refusal, a 502) never reaches the plugin as the server's",
     file: "runner/host/host_fetch.ts",
     search: "  if (limits.pinned.refusal()) {",
     replace: "  if (false) {",

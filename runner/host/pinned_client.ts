@@ -7,7 +7,7 @@
  * a loopback port with a fresh credential, whose resolver answers only the
  * checked address: the proxy checks it again and connects to it (https is a
  * CONNECT tunnel, TLS end to end and verified for the URL's name; plain http
- * an absolute-form request). Nothing resolves the name a second time.
+ * an absolute-form request). No other answer for the name is ever connected to.
  * @module
  */
 

@@ -142,7 +142,7 @@ function listenIfAvailable(hostname: string, port: number) {
 
 const context = (plugin: string) => ({ plugin, signal: new AbortController().signal });
 
-Deno.test("hostFetch: the request goes to the address the check passed; fetch never resolves the name again", async () => {
+Deno.test("hostFetch: the request goes to the address the check passed, never to a second lookup of the name", async () => {
   // A name the host's own resolver cannot answer: only the checked address can be reached.
   await using server = echoServer();
   const asked: string[] = [];

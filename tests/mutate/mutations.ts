@@ -793,7 +793,7 @@ export const MUTATIONS: Mutation[] = [
     search: "signal: both,\n      client,",
     replace: "signal: both,",
     tests: ["tests/host/host_fetch_test.ts"],
-    filter: "/resolves the name again|DNS rebinding|through a tunnel/",
+    filter: "/a second lookup of the name|DNS rebinding|through a tunnel/",
   },
   {
     id: "host-fetch-pinned-resolver",
@@ -803,7 +803,7 @@ export const MUTATIONS: Mutation[] = [
     search: "resolve: () => Promise.resolve([address]),",
     replace: "resolve: undefined,",
     tests: ["tests/host/host_fetch_test.ts"],
-    filter: "/resolves the name again|DNS rebinding/",
+    filter: "/a second lookup of the name|DNS rebinding/",
   },
   {
     id: "host-fetch-proxy-answer",
@@ -814,7 +814,7 @@ export const MUTATIONS: Mutation[] = [
     search: "  if (limits.pinned.refusal()) {",
     replace: "  if (false) {",
     tests: ["tests/host/host_fetch_test.ts"],
-    filter: "resolves the name again",
+    filter: "a second lookup of the name",
   },
   {
     id: "egress-canonical",

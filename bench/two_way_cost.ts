@@ -10,6 +10,7 @@
 import { type Plugin, provide, startPlugin } from "../mod.ts";
 import { TwoWay } from "../tests/fixtures/two_way_contract.ts";
 import { median } from "./measure.ts";
+import { hostFetchCost } from "./host_fetch_cost.ts";
 
 const PLUGIN = new URL("../tests/fixtures/two_way.ts", import.meta.url);
 
@@ -211,6 +212,11 @@ export async function twoWayCost(
       metric: "producer RSS growth, slow consumer (floor: NDJSON, pipe backpressure)",
       unit: "MiB",
       paired: await slowConsumerMemory(plugin, sizes),
+    },
+    {
+      metric: "hostFetch request, pinned through its proxy (floor: plain fetch)",
+      unit: "ms",
+      paired: await hostFetchCost({ rounds: sizes.rounds, calls: Math.min(sizes.calls, 500) }),
     },
   ];
 }

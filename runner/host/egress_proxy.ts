@@ -111,6 +111,12 @@ export class EgressProxy {
     this.#serving = this.#accept();
   }
 
+  /** Port mode: the loopback port it listens on (the one chosen when the plan said 0). */
+  get port(): number | undefined {
+    const addr = this.#listener.addr;
+    return addr.transport === "tcp" ? addr.port : undefined;
+  }
+
   async #accept(): Promise<void> {
     try {
       for await (const conn of this.#listener) {

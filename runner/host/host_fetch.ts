@@ -19,6 +19,7 @@ import { canonicalDestination, type HostSecret, SecretBinding } from "./fetch_se
 import { FetchLog, type FetchLogEntry } from "./fetch_log.ts";
 import { checkMs } from "./check_options.ts";
 import { readCapped } from "./fetch_body.ts";
+import { type PinnedClient, pinnedClient } from "./pinned_client.ts";
 import { neutralize, utf8Length } from "../wire/mod.ts";
 
 /**
@@ -154,7 +155,10 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
           code: "too-large",
         });
       }
-      const response = await send(url, request.method, headers, body, context.signal, limits);
+      const response = await send(url, request.method, headers, body, context.signal, {
+        ...limits,
+        pinned: pinnedClient(verdict.address, plan, context.plugin),
+      });
       log.add({
         ...entry,
         address: verdict.address,
@@ -211,6 +215,15 @@ function parseUrl(text: string): URL {
   return url;
 }
 
+function unreachable(url: URL, pinned: PinnedClient): CapabilityError {
+  // The proxy refuses a destination its check fails, or says it could not connect (a 502).
+  const refusal = pinned.refusal()?.reason;
+  if (refusal && !refusal.startsWith("cannot connect")) return refused(refusal);
+  return new CapabilityError(`could not reach ${neutralize(url.host, 300)}`, {
+    code: "unreachable",
+  });
+}
+
 function port(url: URL): number {
   return Number(url.port || (url.protocol === "https:" ? 443 : 80));
 }
@@ -237,21 +250,48 @@ async function send(
   headers: Headers,
   body: string | undefined,
   signal: AbortSignal,
-  limits: { response: number; timeout: number },
+  limits: { response: number; timeout: number; pinned: PinnedClient },
 ): Promise<{ status: number; statusText: string; headers: Headers; text: string }> {
+  try {
+    return await sendPinned(url, method, headers, body, signal, limits);
+  } finally {
+    await limits.pinned.close();
+  }
+}
+
+/** Sends through the pinned client: the connection goes to the checked address only. */
+async function sendPinned(
+  url: URL,
+  method: string,
+  headers: Headers,
+  body: string | undefined,
+  signal: AbortSignal,
+  limits: { response: number; timeout: number; pinned: PinnedClient },
+): Promise<{ status: number; statusText: string; headers: Headers; text: string }> {
+  const client = limits.pinned.client;
   const deadline = AbortSignal.timeout(limits.timeout);
   const both = AbortSignal.any([signal, deadline]);
   let response: Response;
   try {
-    response = await fetch(url, { method, headers, body, redirect: "manual", signal: both });
+    response = await fetch(url, {
+      method,
+      headers,
+      body,
+      redirect: "manual",
+      signal: both,
+      client,
+    });
   } catch {
     if (deadline.aborted) {
       throw new CapabilityError(`no answer within ${limits.timeout} ms`, { code: "timeout" });
     }
     if (signal.aborted) throw new CapabilityError("cancelled", { code: "cancelled" });
-    throw new CapabilityError(`could not reach ${neutralize(url.host, 300)}`, {
-      code: "unreachable",
-    });
+    throw unreachable(url, limits.pinned);
+  }
+  // A plain-http refusal is the proxy's own answer, not the server's: never pass it off as one.
+  if (limits.pinned.refusal()) {
+    await response.body?.cancel();
+    throw unreachable(url, limits.pinned);
   }
   const text = await readCapped(response, limits.response, both);
   return {

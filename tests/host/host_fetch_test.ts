@@ -119,3 +119,130 @@ Deno.test("hostFetch() refuses a malformed allow-list or secret, naming it", () 
     /secret "T".*at least 4/,
   );
 });
+
+/** A server on `hostname:port` that records the paths it is asked for. */
+function recordingServer(hostname: string, port: number) {
+  const seen: string[] = [];
+  const server = Deno.serve({ hostname, port, onListen() {} }, (request) => {
+    seen.push(new URL(request.url).pathname);
+    return new Response(hostname);
+  });
+  return { server, seen, port: server.addr.port };
+}
+
+/** A recording server on `hostname:port`, or none where the machine has no such address (no IPv6). */
+function listenIfAvailable(hostname: string, port: number) {
+  try {
+    return recordingServer(hostname, port);
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrNotAvailable) return undefined;
+    throw error;
+  }
+}
+
+const context = (plugin: string) => ({ plugin, signal: new AbortController().signal });
+
+Deno.test("hostFetch: the request goes to the address the check passed, never to a second lookup of the name", async () => {
+  // A name the host's own resolver cannot answer: only the checked address can be reached.
+  await using server = echoServer();
+  const asked: string[] = [];
+  const fetcher = hostFetch({
+    allow: [`api.invalid:${server.port}`],
+    unsafe: { privateNetwork: true },
+    resolve: (name) => (asked.push(name), Promise.resolve(["127.0.0.1"])),
+  });
+  const answer = await fetcher(
+    { method: "GET", url: `http://api.invalid:${server.port}/v1` },
+    context("p"),
+  );
+  assert.equal(answer.status, 200);
+  assert.equal(JSON.parse(answer.body).host, `api.invalid:${server.port}`);
+  assert.deepEqual(asked, ["api.invalid"], "the name is resolved once");
+  assert.equal(fetcher.log("p").at(-1)?.address, "127.0.0.1");
+  // A closed port at the checked address fails plainly: the proxy's own 502 is no server's answer.
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  closed.close();
+  const dead = hostFetch({
+    allow: [`api.invalid:${closed.addr.port}`],
+    unsafe: { privateNetwork: true },
+    resolve: () => Promise.resolve(["127.0.0.1"]),
+  });
+  for (const scheme of ["http", "https"]) {
+    const url = `${scheme}://api.invalid:${closed.addr.port}/`;
+    await assert.rejects(dead({ method: "GET", url }, context("p")), {
+      message: `could not reach api.invalid:${closed.addr.port}`,
+      code: "unreachable",
+    });
+  }
+});
+
+Deno.test("hostFetch: DNS rebinding: a second answer for the name is never connected to", async () => {
+  // The check sees 127.0.0.2; the host's resolver answers localhost with 127.0.0.1 (or ::1),
+  // as a rebinding name would answer the second lookup. Servers wait at both.
+  let checked, rebound, reboundV6;
+  for (let attempt = 0; !rebound; attempt++) {
+    checked = recordingServer("127.0.0.2", 0);
+    try {
+      rebound = recordingServer("127.0.0.1", checked.port);
+      reboundV6 = listenIfAvailable("::1", checked.port);
+    } catch (error) {
+      await rebound?.server.shutdown();
+      await checked.server.shutdown();
+      rebound = undefined;
+      if (attempt > 20) throw error;
+    }
+  }
+  const servers = [checked!, rebound!, ...(reboundV6 ? [reboundV6] : [])];
+  try {
+    const fetcher = hostFetch({
+      allow: [`localhost:${checked!.port}`],
+      secrets: { API_TOKEN: { value: TOKEN, hosts: [`localhost:${checked!.port}`] } },
+      unsafe: { privateNetwork: true },
+      resolve: () => Promise.resolve(["127.0.0.2"]),
+    });
+    const url = `http://localhost:${checked!.port}/`;
+    for (const path of ["a", "b", "c"]) {
+      const answer = await fetcher({ method: "GET", url: url + path }, context("p"));
+      assert.equal(answer.body, "127.0.0.2");
+    }
+    assert.deepEqual(checked!.seen, ["/a", "/b", "/c"]);
+    assert.deepEqual(
+      [...rebound!.seen, ...(reboundV6?.seen ?? [])],
+      [],
+      "the rebound address was reached",
+    );
+  } finally {
+    for (const s of servers) await s.server.shutdown();
+  }
+});
+
+Deno.test("hostFetch: https goes through a tunnel to the checked address, TLS by the URL's name", async () => {
+  // A raw listener at the checked address reads what arrives: a TLS ClientHello naming
+  // api.invalid (SNI), not a plaintext request carrying the secret.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  const first = (async () => {
+    const conn = await listener.accept();
+    const bytes = new Uint8Array(4096);
+    const n = await conn.read(bytes);
+    conn.close();
+    return bytes.subarray(0, n ?? 0);
+  })();
+  const fetcher = hostFetch({
+    allow: [`api.invalid:${port}`],
+    secrets: { API_TOKEN: { value: TOKEN, hosts: [`api.invalid:${port}`] } },
+    unsafe: { privateNetwork: true },
+    resolve: () => Promise.resolve(["127.0.0.1"]),
+    timeout: 10_000,
+  });
+  const failed = await fetcher({ method: "GET", url: `https://api.invalid:${port}/` }, context("p"))
+    .then(() => "answered", (error) => error.code);
+  // Whatever the outcome, nothing more comes: a connection that never arrived reads as none.
+  listener.close();
+  const hello = await first.catch(() => new Uint8Array());
+  assert.equal(hello[0], 0x16, "a TLS handshake record");
+  const text = new TextDecoder("latin1").decode(hello);
+  assert.ok(text.includes("api.invalid"), "SNI names the URL's host");
+  assert.ok(!text.includes(TOKEN));
+  assert.equal(failed, "unreachable");
+});

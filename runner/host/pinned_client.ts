@@ -1,0 +1,63 @@
+/**
+ * An HTTP client that reaches one checked address and no other. `hostFetch`
+ * resolves a name once and checks the answer; a plain `fetch` would resolve
+ * it again, and a name whose answers change between the two (DNS rebinding)
+ * would pass the check and then reach loopback or a private address with
+ * the secret attached. So each request goes through its own egress proxy on
+ * a loopback port with a fresh credential, whose resolver answers only the
+ * checked address: the proxy checks it again and connects to it (https is a
+ * CONNECT tunnel, TLS end to end and verified for the URL's name; plain http
+ * an absolute-form request). No other answer for the name is ever connected to.
+ * @module
+ */
+
+import type { EgressPlan } from "../sandbox/mod.ts";
+import { EgressProxy } from "./egress_proxy.ts";
+import type { EgressEntry } from "./egress_log.ts";
+
+/** A client pinned to one address, and the proxy it goes through. */
+export interface PinnedClient {
+  /** Pass as `fetch`'s `client`. */
+  client: Deno.HttpClient;
+  /** The proxy's last refusal, if any (a check it failed, or a connection it could not make): its answer is not the server's. */
+  refusal(): EgressEntry | undefined;
+  /** Closes the client and the proxy. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a client whose every connection goes to `address`, checked again by
+ * the proxy against `plan`.
+ *
+ * @example
+ * ```ts ignore
+ * const pinned = pinnedClient("93.184.215.14", plan, "weather");
+ * try {
+ *   await fetch("https://api.example.com/", { client: pinned.client });
+ * } finally {
+ *   await pinned.close();
+ * }
+ * ```
+ */
+export function pinnedClient(address: string, plan: EgressPlan, plugin: string): PinnedClient {
+  const token = crypto.randomUUID();
+  const proxy = new EgressProxy({ ...plan, mode: "port", port: 0, token }, {
+    plugin,
+    resolve: () => Promise.resolve([address]),
+    maxConnections: 4,
+  });
+  const client = Deno.createHttpClient({
+    proxy: {
+      url: `http://127.0.0.1:${proxy.port}`,
+      basicAuth: { username: "plugbox", password: token },
+    },
+  });
+  return {
+    client,
+    refusal: () => proxy.log.entries().findLast((e) => e.verdict === "refused"),
+    close: async () => {
+      client.close();
+      await proxy.close();
+    },
+  };
+}

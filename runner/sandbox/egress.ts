@@ -213,9 +213,15 @@ function freeProxyPort(rules: EgressRule[]): number {
  */
 export function proxyPortDenials(plan: EgressPlan | undefined): string[] {
   if (plan?.mode !== "port" || plan.port === undefined || plan.rules.length === 0) return [];
-  const hosts = [...new Set(plan.rules.map((rule) => rule.host))];
+  // The proxy's own address stays reachable at its port: that connection is the proxy itself
+  // (a grant of 127.0.0.1 would otherwise deny the plugin its only way out).
+  const hosts = [...new Set(plan.rules.map((rule) => rule.host))].filter((h) => h !== PROXY_HOST);
+  if (hosts.length === 0) return [];
   return [`--deny-net=${hosts.map((host) => `${host}:${plan.port}`).join(",")}`];
 }
+
+/** Where the proxy listens under Landlock. */
+const PROXY_HOST = "127.0.0.1";
 
 function proxyEnv(url: string): Record<string, string> {
   // Both spellings: Deno reads the upper-case ones, many other runtimes the lower-case.

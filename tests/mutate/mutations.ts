@@ -195,7 +195,7 @@ export const MUTATIONS: Mutation[] = [
     source: "T14 a verdict reused outside its view",
     mitigation: "a verdict is keyed by the isolation and the wrapper it was made under",
     file: "runner/sandbox/graph_cache.ts",
-    search: "    isolation: run.isolation,\n    prefix: run.prefix,\n",
+    search: "    isolation: run.isolation,\n    prefix: run.prefix.map(own),\n",
     replace: "",
     tests: [`${HOSTILE}/views_test.ts`],
     filter: "not reused in another view",

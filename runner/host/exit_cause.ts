@@ -87,6 +87,7 @@ const HURRIED_POLL_MS = 2;
 export class ExitWatch {
   #wrapper: number;
   #init: number | undefined;
+  #initStarted: string | undefined;
   #plugin: number | undefined;
   #ended = false;
   #released = false;
@@ -149,6 +150,7 @@ export class ExitWatch {
         if (readText(`/proc/${plugin}/environ`) === undefined) return false;
         if (!send(init, "SIGSTOP")) return false;
         this.#init = init;
+        this.#initStarted = statFields(init)?.[19];
         this.#plugin = plugin;
         return true;
       }
@@ -168,6 +170,29 @@ export class ExitWatch {
   end(): void {
     this.#ended = true;
     this.#wake?.();
+  }
+
+  /**
+   * The wrapper is gone: ends the sandbox it left, if it is still there (its
+   * init, found by pid and start time, so a reused pid is never hit), and
+   * resolves once nothing of it is left, within `ms`. bubblewrap's
+   * `--die-with-parent` ends it too, but a death signal is asynchronous: an
+   * exit reported while the sandbox still runs would break "no process left".
+   */
+  async endSandbox(ms = 2_000): Promise<void> {
+    const init = this.#init;
+    if (init === undefined) return;
+    const ours = () => {
+      const fields = statFields(init);
+      return fields !== undefined && fields[0] !== "Z" && fields[19] === this.#initStarted;
+    };
+    if (ours()) send(init, "SIGKILL");
+    const plugin = this.#plugin!;
+    const pluginLives = () => (statFields(plugin)?.[0] ?? "Z") !== "Z";
+    const end = Date.now() + ms;
+    while ((ours() || pluginLives()) && Date.now() < end) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
   }
 
   #release(): void {

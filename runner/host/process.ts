@@ -146,6 +146,8 @@ export class PluginProcess {
     this.status = this.#child.status.then(async (status) => {
       this.#gone = true;
       this.#watch?.end();
+      // The sandbox goes with its bubblewrap, before the exit is reported.
+      const sandboxGone = this.#watch?.endSandbox();
       // What the plugin started and left behind in its group goes with it, and what a stop saw.
       if (!this.#sandboxed && Deno.build.os !== "windows") {
         try {
@@ -158,7 +160,7 @@ export class PluginProcess {
       options.onExit?.();
       // stderr is read to its end, but a descendant holding it open cannot hold the exit.
       const timer = setTimeout(() => drain.abort(), options.drainMs ?? 500);
-      const [ended] = await Promise.all([real, stderr]);
+      const [ended] = await Promise.all([real, stderr, sandboxGone]);
       clearTimeout(timer);
       this.#exited = true;
       return this.#describe(status, ended);

@@ -244,14 +244,21 @@ function buildHeaders(given: Record<string, string>, reserved: Set<string>): Hea
   return headers;
 }
 
+/** What one request may take: the response's bytes, its deadline, and its pinned client. */
+type SendLimits = { response: number; timeout: number; pinned: PinnedClient };
+
+/** A response as the plugin gets it, before the secrets are cut out. */
+type Sent = { status: number; statusText: string; headers: Headers; text: string };
+
+/** Sends one request through its pinned client, which is closed afterwards whatever happens. */
 async function send(
   url: URL,
   method: string,
   headers: Headers,
   body: string | undefined,
   signal: AbortSignal,
-  limits: { response: number; timeout: number; pinned: PinnedClient },
-): Promise<{ status: number; statusText: string; headers: Headers; text: string }> {
+  limits: SendLimits,
+): Promise<Sent> {
   try {
     return await sendPinned(url, method, headers, body, signal, limits);
   } finally {
@@ -266,8 +273,8 @@ async function sendPinned(
   headers: Headers,
   body: string | undefined,
   signal: AbortSignal,
-  limits: { response: number; timeout: number; pinned: PinnedClient },
-): Promise<{ status: number; statusText: string; headers: Headers; text: string }> {
+  limits: SendLimits,
+): Promise<Sent> {
   const client = limits.pinned.client;
   const deadline = AbortSignal.timeout(limits.timeout);
   const both = AbortSignal.any([signal, deadline]);

@@ -454,7 +454,9 @@ export class ManagedPlugin {
    * Stops and starts the plugin now; not counted against the restart budget.
    * A restart already under way (or the first start) is joined, not doubled.
    * Rejects when the new process does not come up (the policy then decides,
-   * as after a crash) or the plugin is stopped meanwhile.
+   * as after a crash) or the plugin is stopped meanwhile. With `hotStandby`,
+   * the old process is closed first, then the ready standby (if any) is
+   * promoted instead of starting one.
    */
   async restart(): Promise<void> {
     if (this.#life === "stopping" || this.#life === "stopped") throw this.#unavailable();

@@ -84,7 +84,8 @@ export class Standby {
     const abort = new AbortController();
     const done = this.#options.launch(abort.signal).then(
       (plugin) => {
-        if (generation !== this.#generation) return void plugin.close().catch(() => {});
+        // Cleared meanwhile: closed, and `clear()` waits for it.
+        if (generation !== this.#generation) return plugin.close().then(() => {}, () => {});
         this.#starting = undefined;
         this.#hold(plugin);
       },

@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type ManagedOptions, type PluginEvent, PluginHost, previewStart } from "../../mod.ts";
-import { STANDBY_LOSSES } from "../../runner/host/standby.ts";
+import { Standby, STANDBY_LOSSES } from "../../runner/host/standby.ts";
+import { startPlugin } from "../../runner/host/mod.ts";
 import { Bare } from "../fixtures/contracts.ts";
 import { fixture, LAYERS, rejected, until, within } from "../_helpers.ts";
 import { pluginFolder, processesWith } from "../hostile/_hostile.ts";
@@ -174,6 +175,25 @@ Deno.test("a stop while the standby is still starting settles and leaves no proc
     assert.equal(managed.standbyPid, undefined);
     await host[Symbol.asyncDispose]();
   }
+});
+
+Deno.test("a standby start that completes after a clear is closed, not held", async () => {
+  // The launch ignores the abort, as one whose handshake lands with the abort would.
+  const { folder, main, marker } = await markedPlugin();
+  await using _folder = folder;
+  const changes: string[] = [];
+  const standby = new Standby({
+    launch: () => startPlugin(main, { contracts: [Bare], isolation: "deno" }),
+    windowMs: 180_000,
+    report: (change) => changes.push(change.change),
+  });
+  for (let i = 0; i < 3; i++) {
+    standby.fill();
+    await within(standby.clear(), 20_000, "the clear");
+    assert.equal(standby.pid, undefined);
+    assert.deepEqual(processesWith(marker), [], "no standby process left after the clear");
+  }
+  assert.deepEqual(changes, [], "a cleared start is neither ready nor lost");
 });
 
 Deno.test(`a standby that dies idle is replaced, ${STANDBY_LOSSES} times within the window, then no more`, async () => {

@@ -100,6 +100,8 @@ export class Standby {
 
   /** Hands over the ready standby (it is no longer watched as one), or `undefined`. */
   take(): Plugin | undefined {
+    // One whose exit is known but not yet handled is not handed over: its exit handler loses it.
+    if (this.#ready?.exitStatus) return undefined;
     const plugin = this.#ready;
     this.#ready = undefined;
     return plugin;

@@ -917,6 +917,16 @@ export const MUTATIONS: Mutation[] = [
     filter: "holds a newline",
   },
   {
+    id: "prologue-data-limit",
+    source: "issue 14: the prologue sets RLIMIT_DATA itself (no prlimit run on each start)",
+    mitigation: "the prologue's `ulimit -d` caps ArrayBuffers and Workers beyond the V8 heap",
+    file: "runner/sandbox/prologue.ts",
+    search: 'then ulimit -d "\\${13}" || exit 125; fi',
+    replace: "then :; fi",
+    tests: [`${HOSTILE}/process_test.ts`],
+    filter: "/T10 \\[deno\\]: ArrayBuffers cannot dodge/",
+  },
+  {
     id: "memory-cgroup",
     source: "review: a command plugin's memory cap was per process (T10)",
     mitigation: "every process of the plugin shares one v1 memory cgroup at the memory cap",

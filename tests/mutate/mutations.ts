@@ -927,6 +927,16 @@ export const MUTATIONS: Mutation[] = [
     filter: "/T10 \\[deno\\]: ArrayBuffers cannot dodge/",
   },
   {
+    id: "cgroup-probe-sweep",
+    source: "issue 14: one shell runs every cgroup trial and the sweep",
+    mitigation: "empty cgroups left by hosts that died are removed, trial cgroups too",
+    file: "runner/sandbox/cpu_limits.ts",
+    search: '[ $# -gt 0 ] && rmdir -- "$@" 2>/dev/null',
+    replace: ": no sweep",
+    tests: ["tests/sandbox/cpu_probe_test.ts"],
+    filter: "/cgroup probe/",
+  },
+  {
     id: "memory-cgroup",
     source: "review: a command plugin's memory cap was per process (T10)",
     mitigation: "every process of the plugin shares one v1 memory cgroup at the memory cap",

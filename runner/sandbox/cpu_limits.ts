@@ -335,27 +335,36 @@ export async function planCpu(
   return { share, totalMs, rate, cgroup, rlimitSeconds, sh: shell };
 }
 
-/**
- * True when the kernel's OOM killer ended a process in the plugin's memory
- * cgroup (its `oom_kill` count), read before the cgroup is removed.
- */
-export async function oomKilled(plan: CpuPlan): Promise<boolean> {
-  if (!plan.cgroup?.memoryDir || !plan.sh) return false;
-  const script =
-    `while read -r k v; do [ "$k" = oom_kill ] && echo "$v"; done < "$1/memory.oom_control"`;
-  const read = await sh(plan.sh, script, [plan.cgroup.memoryDir]);
-  return /^[1-9][0-9]*$/.test(read?.stdout.trim() ?? "");
-}
+// $1: the memory cgroup, whose oom_kill count is printed (0 without one) before anything is
+// removed; $2 to $5: the cgroups to remove, "" where the plan has none. One rmdir for them all;
+// only while the kernel is still emptying one does it retry (sleep is a program too).
+const CLOSE = `oom=0
+if [ -n "$1" ]; then
+  while read -r k v; do [ "$k" = oom_kill ] && oom=$v; done < "$1/memory.oom_control"
+fi
+echo "$oom"
+shift
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  set -- \${1:+"$1"} \${2:+"$2"} \${3:+"$3"} \${4:+"$4"}
+  left=; for d in "$@"; do [ -d "$d" ] && left=1; done
+  [ -z "$left" ] && exit 0
+  rmdir -- "$@" 2>/dev/null
+  left=; for d in "$@"; do [ -d "$d" ] && left=1; done
+  [ -z "$left" ] && exit 0
+  sleep 0.05
+done
+exit 1`;
 
-/** Removes the plugin's cgroup once its processes are gone (the kernel may still be emptying it). */
-export async function removeCgroup(plan: CpuPlan): Promise<void> {
-  if (!plan.cgroup || !plan.sh) return;
-  const script = `ok=0; for d in "$@"; do
-  [ -z "$d" ] && continue
-  for i in 1 2 3 4 5 6 7 8 9 10; do
-    [ -d "$d" ] || break; rmdir "$d" 2>/dev/null && break; sleep 0.05
-  done; [ -d "$d" ] && ok=1
-done; exit $ok`;
+/**
+ * Once the plugin's processes are gone: reads whether the kernel's OOM
+ * killer ended one of them (the memory cgroup's `oom_kill` count, read
+ * before it is removed), then removes the plugin's cgroups (the kernel may
+ * still be emptying them). One shell for both, on every stop.
+ */
+export async function closeCgroups(plan: CpuPlan): Promise<{ oomKilled: boolean }> {
+  if (!plan.cgroup || !plan.sh) return { oomKilled: false };
   const { dir, memoryDir = "", pidsDir = "", cpuacctDir = "" } = plan.cgroup;
-  await sh(plan.sh, script, [dir, memoryDir, pidsDir, cpuacctDir]);
+  const ran = await sh(plan.sh, CLOSE, [memoryDir, dir, memoryDir, pidsDir, cpuacctDir]);
+  const count = ran?.stdout.split("\n")[0] ?? "";
+  return { oomKilled: /^[1-9][0-9]*$/.test(count) };
 }

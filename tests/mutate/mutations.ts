@@ -937,6 +937,16 @@ export const MUTATIONS: Mutation[] = [
     filter: "/cgroup probe/",
   },
   {
+    id: "cgroup-close-removes",
+    source: "issue 14: one shell reads the OOM count and removes the cgroups on every stop",
+    mitigation: "a plugin's cgroups are removed once it has stopped or crashed",
+    file: "runner/sandbox/cpu_limits.ts",
+    search: '  rmdir -- "$@" 2>/dev/null\n',
+    replace: "  : no removal\n",
+    tests: ["tests/host/cgroups_test.ts"],
+    filter: "/cgroups \\[deno\\]/",
+  },
+  {
     id: "memory-cgroup",
     source: "review: a command plugin's memory cap was per process (T10)",
     mitigation: "every process of the plugin shares one v1 memory cgroup at the memory cap",

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { explainHostPermission, type LaunchPlan, oomKilled, removeCgroup } from "../sandbox/mod.ts";
+import { closeCgroups, explainHostPermission, type LaunchPlan } from "../sandbox/mod.ts";
 import { CpuWatchdog } from "./cpu_watchdog.ts";
 import type { EgressEntry } from "./egress_log.ts";
 import type { EgressResolver } from "./egress_check.ts";
@@ -98,12 +98,11 @@ export class Beside {
    * kernel's OOM killer ended a process in the plugin's memory cgroup.
    */
   async close(): Promise<boolean> {
-    const oom = await oomKilled(this.#plan.cpu).catch(() => false);
-    await Promise.all([
+    const [cgroups] = await Promise.all([
+      closeCgroups(this.#plan.cpu).catch(() => ({ oomKilled: false })),
       this.#watchdog?.stop(),
       this.#egress?.close(),
-      removeCgroup(this.#plan.cpu),
     ]);
-    return oom;
+    return cgroups.oomKilled;
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Kills a plugin and everything it started, without relying on anything
  * the plugin's side set up for itself. Under the Deno layer the plugin runs
- * in a session and process group of its own (`setsid`), so the group is
+ * in a session and process group of its own (spawned `detached`: setsid), so the group is
  * killed, and every descendant found in `/proc` (a child with a session of
  * its own is outside the group), each stopped before it is read. Under the OS layer bubblewrap's sandbox is a PID namespace whose
  * first process is a child of the bubblewrap we spawned: that child is

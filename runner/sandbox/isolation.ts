@@ -50,7 +50,6 @@ export interface HostTools {
   /** Why bubblewrap cannot be used, when it cannot. */
   bwrapProblem?: string;
   prlimit?: string;
-  setsid?: string;
   setpriv?: string;
   /** A POSIX shell, for the prologue (CPU cgroup, seccomp filter, launcher). */
   sh?: string;
@@ -241,7 +240,6 @@ export function detectTools(deno: string, probeBwrap = true): Promise<HostTools>
   const found = (async () => {
     const found: HostTools = {
       prlimit: which("prlimit"),
-      setsid: which("setsid"),
       setpriv: which("setpriv"),
       sh: which("sh"),
     };
@@ -306,25 +304,31 @@ function limits(options: WrapOptions): string[] {
 
 /**
  * The command prefix that runs Deno under the OS layer:
- * `prlimit --data=N -- bwrap ... --`. Bubblewrap provides the new session
- * and death with the host.
+ * `prlimit --data=N -- bwrap ... --`, without `prlimit` when the prologue
+ * sets the limits (`limitsHeld`). Bubblewrap provides the new session and
+ * death with the host.
  */
-export function osPrefix(found: HostTools, bwrap: string[], options: WrapOptions): string[] {
-  const limit = found.prlimit ? [found.prlimit, ...limits(options), "--"] : [];
+export function osPrefix(
+  found: HostTools,
+  bwrap: string[],
+  options: WrapOptions,
+  limitsHeld = false,
+): string[] {
+  const limit = found.prlimit && !limitsHeld ? [found.prlimit, ...limits(options), "--"] : [];
   return [...limit, found.bwrap!, ...bwrap, "--"];
 }
 
 /**
- * The command prefix that runs Deno under the Deno layer alone: a new
- * session (no controlling terminal), the memory cap, SIGKILL when the host
- * dies, no new privileges (a set-UID program cannot raise them) and, for a
- * root host, no capabilities. A missing tool drops its part, and
+ * The command prefix that runs Deno under the Deno layer alone: the memory
+ * cap, SIGKILL when the host dies, no new privileges (a set-UID program
+ * cannot raise them) and, for a root host, no capabilities. The new session
+ * is the spawn's (`detached`), not a program's. The memory cap is `prlimit`'s unless the
+ * prologue sets it (`limitsHeld`). A missing tool drops its part, and
  * {@linkcode missingHardening} says which.
  */
-export function denoPrefix(found: HostTools, options: WrapOptions): string[] {
+export function denoPrefix(found: HostTools, options: WrapOptions, limitsHeld = false): string[] {
   const prefix: string[] = [];
-  if (found.setsid) prefix.push(found.setsid, "--");
-  if (found.prlimit) prefix.push(found.prlimit, ...limits(options), "--");
+  if (found.prlimit && !limitsHeld) prefix.push(found.prlimit, ...limits(options), "--");
   if (found.setpriv) {
     prefix.push(found.setpriv, "--pdeathsig", "KILL", "--no-new-privs");
     if (options.root) prefix.push("--inh-caps=-all", "--bounding-set=-all");
@@ -336,8 +340,9 @@ export function denoPrefix(found: HostTools, options: WrapOptions): string[] {
 /** The hardening a missing tool costs under the Deno layer, for the plan's report. */
 export function missingHardening(found: HostTools): string[] {
   const missing: string[] = [];
-  if (!found.setsid) missing.push("new session (setsid not found)");
-  if (!found.prlimit) missing.push("memory limit beyond the V8 heap (prlimit not found)");
+  if (!found.prlimit && !found.sh) {
+    missing.push("memory limit beyond the V8 heap (neither sh nor prlimit found)");
+  }
   if (!found.setpriv) {
     missing.push(
       "death with the host, no-new-privileges and dropped capabilities (setpriv not found)",

@@ -23,7 +23,7 @@ import {
 } from "./isolation.ts";
 import { launcherArgs, type LauncherFiles, relayArgs } from "./launcher.ts";
 import type { LauncherSpec } from "./launcher_script.ts";
-import { prologue } from "./prologue.ts";
+import { type ProcessLimits, prologue } from "./prologue.ts";
 import { type SeccompArch, seccompProgram } from "./seccomp.ts";
 
 /** The lowest Landlock ABI the Landlock layer runs on: filesystem and TCP-port rules. */
@@ -79,10 +79,16 @@ function base64(bytes: Uint8Array): string {
 export async function layerPrefix(ctx: LayerContext, mounts: MountPlan): Promise<string[]> {
   if (ctx.layer === "os") return await bubblewrapPrefix(ctx, mounts);
   if (ctx.layer === "landlock") return await landlockPrefix(ctx, mounts);
+  const limits = limitsOf(ctx);
   return [
-    ...prologue(ctx.tools.sh, { cgroup: ctx.cpu?.cgroup }),
-    ...denoPrefix(ctx.tools, limitsOf(ctx)),
+    ...prologue(ctx.tools.sh, { cgroup: ctx.cpu?.cgroup, limits: heldBy(ctx, limits) }),
+    ...denoPrefix(ctx.tools, limits, Boolean(ctx.tools.sh)),
   ];
+}
+
+/** The limits the prologue sets with `ulimit` where there is a shell: one program fewer per start. */
+function heldBy(ctx: LayerContext, limits: WrapOptions): ProcessLimits | undefined {
+  return ctx.tools.sh ? limits : undefined;
 }
 
 function limitsOf(ctx: LayerContext): WrapOptions {
@@ -112,8 +118,8 @@ async function bubblewrapPrefix(ctx: LayerContext, mounts: MountPlan): Promise<s
     ? { ...limits, dataLimitBytes: Math.max(limits.dataLimitBytes, HELPER_DATA_BYTES) }
     : limits;
   return [
-    ...prologue(ctx.tools.sh, { cgroup: ctx.cpu?.cgroup, seccompFile }),
-    ...osPrefix(ctx.tools, await bwrapArgs(inside), outer),
+    ...prologue(ctx.tools.sh, { cgroup: ctx.cpu?.cgroup, seccompFile, limits: heldBy(ctx, outer) }),
+    ...osPrefix(ctx.tools, await bwrapArgs(inside), outer, Boolean(ctx.tools.sh)),
     ...launcher,
   ];
 }
@@ -181,8 +187,9 @@ async function landlockPrefix(ctx: LayerContext, mounts: MountPlan): Promise<str
       cgroup: ctx.cpu?.cgroup,
       launcherDenoDir,
       unset: ctx.auditLog ? AUDIT_VARIABLE : undefined,
+      limits: heldBy(ctx, limitsOf(ctx)),
     }),
-    ...denoPrefix(ctx.tools, limitsOf(ctx)),
+    ...denoPrefix(ctx.tools, limitsOf(ctx), Boolean(ctx.tools.sh)),
     ...launcherArgs(ctx.deno, support.launcher!, spec, support.arch!),
   ];
 }

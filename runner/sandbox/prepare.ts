@@ -8,6 +8,7 @@
 import { basename, dirname, join } from "node:path";
 import { IsolationUnavailableError } from "../errors.ts";
 import { checkCommand, type CommandRuntime, resolveCommand } from "./command.ts";
+import { prefetchControllers } from "./cpu_limits.ts";
 import { type DenoBinary, hostSearch, resolveDeno } from "./deno_binary.ts";
 import { ownRuntimeFiles, type RuntimeNames, runtimeNames } from "./env_names.ts";
 import {
@@ -260,6 +261,7 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
   const deno = await resolveDeno(hostSearch(options.deno));
   // Isolation "deno" runs no OS layer: no bubblewrap probe (a Deno start of its own).
   const tools = await detectTools(deno.path, options.isolation !== "deno");
+  prefetchControllers(tools.sh);
   const limits = options.snapshotLimits;
   const snapshot = await takeSnapshot(root, entry, {
     plugin: name,

@@ -1,45 +1,58 @@
 /**
- * The first step of a plugin's command line, when a layer needs one: a
- * POSIX shell (the host's `sh`) that makes and joins the plugin's CPU
- * cgroup, opens the seccomp filter for bubblewrap on file descriptor 3, and
- * gives plugbox's launcher a Deno dir of its own, then `exec`s the rest (so
- * the process keeps its pid). Its arguments are fixed positions, never
- * interpolated into the script.
+ * The first step of a plugin's command line: a POSIX shell (the host's
+ * `sh`) that sets the memory and CPU-time limits (`ulimit`, so no `prlimit`
+ * is executed), makes and joins the plugin's cgroups, opens the seccomp
+ * filter for bubblewrap on file descriptor 3, and gives plugbox's launcher a
+ * Deno dir of its own, then `exec`s the rest (so the process keeps its pid).
+ * Every program it runs is a cost on every start (3 to 5 ms each here), so it
+ * runs one: a single `mkdir` for all the cgroups; the rest are builtins. Its
+ * arguments are fixed positions, never interpolated into the script.
  * @module
  */
 
 import type { CpuPlan } from "./cpu_limits.ts";
 
+/** How many fixed positions the script takes before the command it runs. */
+const POSITIONS = 14;
+
 // $1: the cgroup folder, $2 its version, $3 the quota and $4 the period (µs);
 // $5: the seccomp filter for fd 3; $6: the launcher's DENO_DIR; $7: a variable the launcher's
-// own Deno must not see (DENO_AUDIT_PERMISSIONS: the launcher sets it back for the plugin).
+// own Deno must not see (DENO_AUDIT_PERMISSIONS: the launcher sets it back for the plugin);
+// $8, $9: the memory cgroup and its limit (bytes); $10, $11: the pids cgroup and its limit;
+// $12: the cpuacct cgroup the watchdog reads the CPU time of the whole tree from;
+// $13: RLIMIT_DATA in KiB; $14: RLIMIT_CPU in seconds. A limit that cannot be set ends the start.
 const SCRIPT = [
+  `if [ -n "\${13}" ]; then ulimit -d "\${13}" || exit 125; fi`,
+  `if [ -n "\${14}" ]; then ulimit -t "\${14}" || exit 125; fi`,
+  // One mkdir for them all; a cgroup the plan has none of (an empty position) is left out.
+  `if [ -n "$1$8\${10}\${12}" ]; then`,
+  `  mkdir -p -- \${1:+"$1"} \${8:+"$8"} \${10:+"\${10}"} \${12:+"\${12}"} ||`,
+  `    { echo "plugbox: cannot make the plugin's cgroups" >&2; exit 125; }`,
+  `fi`,
   `if [ -n "$1" ]; then`,
-  `  mkdir -p "$1" && if [ "$2" = 1 ]; then`,
+  `  if [ "$2" = 1 ]; then`,
   `    echo "$4" > "$1/cpu.cfs_period_us" && echo "$3" > "$1/cpu.cfs_quota_us"`,
   `  else echo "$3 $4" > "$1/cpu.max"; fi && echo $$ > "$1/cgroup.procs" ||`,
   `    { echo "plugbox: cannot make or join the CPU cgroup $1" >&2; exit 125; }`,
   `fi`,
-  // $8, $9: the memory cgroup and its limit (bytes); $10, $11: the pids cgroup and its limit.
   `if [ -n "$8" ]; then`,
-  `  mkdir -p "$8" && echo "$9" > "$8/memory.limit_in_bytes" && echo $$ > "$8/cgroup.procs" ||`,
+  `  echo "$9" > "$8/memory.limit_in_bytes" && echo $$ > "$8/cgroup.procs" ||`,
   `    { echo "plugbox: cannot make or join the memory cgroup $8" >&2; exit 125; }`,
   // No swap past the cap, where the kernel accounts it (memsw), and no swapping at all.
   `  echo "$9" > "$8/memory.memsw.limit_in_bytes" 2>/dev/null; echo 0 > "$8/memory.swappiness" 2>/dev/null`,
   `fi`,
   `if [ -n "\${10}" ]; then`,
-  `  mkdir -p "\${10}" && echo "\${11}" > "\${10}/pids.max" && echo $$ > "\${10}/cgroup.procs" ||`,
+  `  echo "\${11}" > "\${10}/pids.max" && echo $$ > "\${10}/cgroup.procs" ||`,
   `    { echo "plugbox: cannot make or join the pids cgroup \${10}" >&2; exit 125; }`,
   `fi`,
-  // $12: the cpuacct cgroup the watchdog reads the CPU time of the whole tree from.
   `if [ -n "\${12}" ]; then`,
-  `  mkdir -p "\${12}" && echo $$ > "\${12}/cgroup.procs" ||`,
+  `  echo $$ > "\${12}/cgroup.procs" ||`,
   `    { echo "plugbox: cannot make or join the cpuacct cgroup \${12}" >&2; exit 125; }`,
   `fi`,
   `if [ -n "$5" ]; then exec 3< "$5" || exit 125; fi`,
   `if [ -n "$6" ]; then export DENO_DIR="$6"; fi`,
   `if [ -n "$7" ]; then unset "$7"; fi`,
-  `shift 12`,
+  `shift ${POSITIONS}`,
   `exec "$@"`,
 ].join("\n");
 
@@ -53,12 +66,22 @@ export interface PrologueOptions {
   launcherDenoDir?: string;
   /** A variable removed for the launcher (which sets it back for the plugin). */
   unset?: string;
+  /** The process limits to set with `ulimit` (instead of running `prlimit`). */
+  limits?: ProcessLimits;
+}
+
+/** Per-process kernel limits the prologue sets on itself before the exec. */
+export interface ProcessLimits {
+  /** RLIMIT_DATA, in bytes (rounded up to whole KiB, as `ulimit -d` takes it). */
+  dataLimitBytes: number;
+  /** RLIMIT_CPU, in seconds. */
+  cpuSeconds?: number;
 }
 
 /** The prologue's argv, or nothing when no step is needed. */
 export function prologue(sh: string | undefined, options: PrologueOptions): string[] {
-  const { cgroup, seccompFile, launcherDenoDir, unset } = options;
-  if (!cgroup && !seccompFile && !launcherDenoDir) return [];
+  const { cgroup, seccompFile, launcherDenoDir, unset, limits } = options;
+  if (!cgroup && !seccompFile && !launcherDenoDir && !limits) return [];
   if (!sh) throw new Error("plugbox needs a POSIX sh on PATH for this layer");
   const group = cgroup
     ? [cgroup.dir, String(cgroup.version), String(cgroup.quotaUs), String(cgroup.periodUs)]
@@ -75,5 +98,7 @@ export function prologue(sh: string | undefined, options: PrologueOptions): stri
     ...memory,
     ...pids,
     cgroup?.cpuacctDir ?? "",
+    limits ? String(Math.ceil(limits.dataLimitBytes / 1024)) : "",
+    limits?.cpuSeconds ? String(limits.cpuSeconds) : "",
   ];
 }

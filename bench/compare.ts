@@ -1,0 +1,112 @@
+/**
+ * `deno run -A bench/compare.ts <other checkout> [rounds]`: plugbox's own
+ * side, this checkout against another (a `git worktree` of an earlier
+ * commit), each measurement in a host process of its own, in interleaved
+ * rounds (A B, B A, ...), reported as after ÷ before (this checkout ÷ the
+ * other): median and range, with the load average. It is how BENCHMARKS.md's
+ * before-and-after tables are taken.
+ *
+ * ```sh
+ * git worktree add /tmp/before 0bbce20
+ * deno run -A bench/compare.ts /tmp/before 6
+ * ```
+ * @module
+ */
+
+import { join } from "node:path";
+import { loadAverage, median } from "./paired.ts";
+import type { MetricName, Result } from "./side.ts";
+
+const HERE = new URL("./side.ts", import.meta.url).pathname;
+
+/** A row: one field of one metric, before and after. */
+interface Compared {
+  metric: string;
+  before: number;
+  after: number;
+  ratio: number;
+  range: [number, number];
+  load: [number, number];
+}
+
+async function side(script: string, metric: MetricName, args: unknown): Promise<Result> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script, "plugbox", metric, JSON.stringify(args)],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(`${script} ${metric} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
+}
+
+/** `rounds` interleaved rounds of `metric` on both checkouts; one row per field named. */
+async function compare(
+  other: string,
+  metric: MetricName,
+  args: unknown,
+  rounds: number,
+  fields: Record<string, string>,
+): Promise<Compared[]> {
+  const before: Result[] = [];
+  const after: Result[] = [];
+  const loads: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    loads.push(loadAverage());
+    const order = round % 2 === 0 ? [false, true] : [true, false];
+    for (const isAfter of order) {
+      const result = await side(isAfter ? HERE : other, metric, args);
+      (isAfter ? after : before).push(result);
+    }
+  }
+  return Object.entries(fields).map(([field, label]) => {
+    const ratios = after.map((a, i) => a[field] / before[i][field]);
+    return {
+      metric: label,
+      before: median(before.map((r) => r[field])),
+      after: median(after.map((r) => r[field])),
+      ratio: median(ratios),
+      range: [Math.min(...ratios), Math.max(...ratios)],
+      load: [Math.min(...loads), Math.max(...loads)],
+    };
+  });
+}
+
+if (import.meta.main) {
+  const [checkout, roundsText = "6"] = Deno.args;
+  if (!checkout) throw new TypeError("usage: bench/compare.ts <other checkout> [rounds]");
+  const other = join(checkout, "bench", "side.ts");
+  const rounds = Number(roundsText);
+  const rows = [
+    ...await compare(other, "starts", { n: 10 }, rounds, {
+      first: "first start in a host process (ms)",
+      warm: "warm start to first call (ms)",
+      fresh: "first start of a new plugin name (ms)",
+    }),
+    ...await compare(other, "stop", { n: 10 }, rounds, { stop: "graceful stop (ms)" }),
+    ...await compare(other, "sequential", { n: 3000 }, rounds, {
+      p50: "sequential round trip p50 (ms)",
+      p99: "sequential round trip p99 (ms)",
+    }),
+    ...await compare(other, "throughput", { n: 20_000, callers: 64 }, rounds, {
+      rate: "throughput, 64 callers (calls/s)",
+      cpuPerCall: "host CPU per call, 64 callers (µs)",
+    }),
+    ...await compare(other, "memory", {}, rounds, {
+      privateMiB: "idle private memory of one plugin (MiB)",
+    }),
+  ];
+  const fixed = (n: number) => n >= 100 ? n.toFixed(0) : n.toFixed(n >= 10 ? 1 : 3);
+  console.log("| metric | before | after | after ÷ before [range] | load |");
+  console.log("| --- | --- | --- | --- | --- |");
+  for (const r of rows) {
+    const range = `${r.range[0].toFixed(2)}–${r.range[1].toFixed(2)}`;
+    const load = `${r.load[0].toFixed(1)}–${r.load[1].toFixed(1)}`;
+    console.log(
+      `| ${r.metric} | ${fixed(r.before)} | ${fixed(r.after)} | ${
+        r.ratio.toFixed(2)
+      } [${range}] | ${load} |`,
+    );
+  }
+}

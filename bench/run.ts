@@ -22,6 +22,7 @@ import { auditCost, type Paired } from "./audit_cost.ts";
 import { interleaved, loadAverage, median, pairedRow, plainRow, type Row } from "./paired.ts";
 import { buildGoPlugin, type GoFigures, goPluginRound, pipeLimit } from "./native.ts";
 import { cpuBurn, egressOverhead, landlockStart, type PairedSample } from "./os_layers.ts";
+import { standbyRestart } from "./standby_restart.ts";
 import { twoWayCost } from "./two_way_cost.ts";
 
 export type { Row };
@@ -191,6 +192,21 @@ rows.push(
   }),
 );
 
+progress("restart after a crash, hot standby");
+const standby = await standbyRestart(
+  quick ? { rounds: 2, crashes: 2 } : { rounds: sizes.rounds, crashes: 5 },
+);
+rows.push(plainRow(
+  {
+    metric: "restart after a crash to first call, hot standby on (floor: off, no backoff delay)",
+    unit: "ms",
+    target: "(reported)",
+  },
+  standby.on,
+  standby.off,
+  standby.ratios,
+));
+
 const notes: string[] = [];
 const scratch = await Deno.makeTempDir({ prefix: "plugbox-bench-native-" });
 progress("go-plugin");
@@ -211,6 +227,16 @@ else {
       ),
     );
   vsGo("start to first call", "ms", warm.plugbox, "start");
+  rows.push(plainRow(
+    {
+      metric: "go-plugin: restart after a crash, hot standby on (plugbox ÷ go-plugin's start)",
+      unit: "ms",
+      target: "<= 2× go-plugin's start",
+      met: standby.on <= 2 * at("start"),
+    },
+    standby.on,
+    at("start"),
+  ));
   vsGo("round trip p50", "ms", rows[3].plugbox, "p50");
   vsGo("round trip p99", "ms", rows[4].plugbox, "p99");
   vsGo("throughput, 64 callers", "calls/s", rows[5].plugbox, "rate");

@@ -78,6 +78,7 @@ export interface ManagedNumbers extends StartNumbers {
   backoffMaxMs?: number;
   healthIntervalMs?: number;
   healthTimeoutMs?: number;
+  hotStandby?: boolean;
 }
 
 /**
@@ -110,4 +111,8 @@ export function checkManagedNumbers(options: ManagedNumbers): void {
   checkMs("backoffInitialMs", options.backoffInitialMs);
   checkMs("healthIntervalMs", options.healthIntervalMs); // 0 turns health checks off
   checkCount("maxRestarts", options.maxRestarts, 0, 1_000_000);
+  const standby: unknown = options.hotStandby;
+  if (standby !== undefined && typeof standby !== "boolean") {
+    throw new TypeError(`"hotStandby" must be true or false, got ${typeof standby}`);
+  }
 }

@@ -28,7 +28,8 @@ export type LifeState =
  * What can happen. `spawned` and `spawn-failed` end a start; `crashed` is an
  * exit nobody asked for (`final` when the policy or the crash budget says no
  * more restarts, and always after exit reason `"cpu-limit"`: a restart would
- * renew a used-up CPU budget); `closed` ends a close; `idle` says a stopping plugin has
+ * renew a used-up CPU budget; `promote` when a hot standby is ready to take
+ * over); `closed` ends a close; `idle` says a stopping plugin has
  * no process and no start left; `restart` and `stop` are the user's (an
  * abort of the plugin's signal is a `stop`).
  */
@@ -38,6 +39,7 @@ export type LifeEvent =
   | "spawn-failed-final"
   | "crashed"
   | "crashed-final"
+  | "crashed-promote"
   | "backoff-elapsed"
   | "closed"
   | "idle"
@@ -46,21 +48,27 @@ export type LifeEvent =
 
 /**
  * What a transition does, run in this order:
- * - `spawn`: start a new process (one at a time; it can be aborted)
- * - `adopt`: make the process just started the current one; resolve waiting calls
+ * - `spawn`: start a new process (one at a time; it can be aborted), or take
+ *   the ready hot standby when there is one
+ * - `adopt`: make the process just started the current one; resolve waiting
+ *   calls; with a hot standby, start the next standby in the background
+ * - `promote`: count the crash (budget and backoff) and report it; `adopt`
+ *   then makes the standby current at once, without a delay or a start
  * - `discard`: close the process just started (nobody wants it any more)
  * - `close`: close the current process (stop ladder), then `closed`
  * - `abort-spawn`: abort the start in progress (it kills its process), then `spawn-failed`
  * - `schedule`: wait the backoff delay, then `backoff-elapsed`
  * - `cancel-timer`: forget the backoff timer
- * - `fail`: record why, stop the timers, reject waiting calls
- * - `end`: stop the timers, reject waiting calls; `idle` follows once nothing is left
+ * - `fail`: record why, stop the timers, reject waiting calls, close the standby
+ * - `end`: stop the timers, reject waiting calls, close the standby; `idle`
+ *   follows once nothing is left (no process, no start, no standby)
  * - `finish`: resolve everyone waiting for the stop, then fail a start or restart still waiting
  * - `reject`: refuse the request (restart when stopping or stopped)
  */
 export type LifeAction =
   | "spawn"
   | "adopt"
+  | "promote"
   | "discard"
   | "close"
   | "abort-spawn"
@@ -94,6 +102,7 @@ export const TRANSITIONS: Readonly<Record<LifeState, Partial<Record<LifeEvent, L
   running: {
     "crashed": step("backoff", "schedule"),
     "crashed-final": step("failed", "fail"),
+    "crashed-promote": step("running", "promote", "adopt"),
     "restart": step("replacing", "close"),
     "stop": step("stopping", "end", "close"),
   },

@@ -26,6 +26,7 @@ import type { ManagedOptions, PluginEvent, PluginState } from "./managed_types.t
 import { type CallOptions, createApi } from "./proxy.ts";
 import { type Plugin, startPlugin } from "./plugin.ts";
 import { launchedSince } from "./launch_gate.ts";
+import { Standby } from "./standby.ts";
 import { Waiters } from "./waiters.ts";
 
 export type { ManagedOptions, PluginEvent, PluginState, RestartPolicy } from "./managed_types.ts";
@@ -67,6 +68,10 @@ export class ManagedPlugin {
   #lastExit: PluginExitedError | undefined;
   #lastStatus: ExitStatus | undefined;
   #spawning: { abort: AbortController; done: Promise<void> } | undefined;
+  /** The hot standby, with `hotStandby` (and a policy that restarts). */
+  #standby: Standby | undefined;
+  /** The standby process `spawn` or `promote` took, until it is adopted. */
+  #taken: Plugin | undefined;
   #closings = 0;
   #adopted = false;
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
@@ -88,6 +93,13 @@ export class ManagedPlugin {
     this.#module = module;
     this.#options = rest;
     this.#emit = emit;
+    if (rest.hotStandby && (rest.restart ?? "on-failure") !== "never") {
+      this.#standby = new Standby({
+        launch: (signal) => this.#launch(signal),
+        windowMs: rest.restartWindowMs ?? 180_000,
+        report: (change) => this.#emit({ type: "standby", plugin: this.name, ...change }),
+      });
+    }
     rest.signal?.addEventListener("abort", () => void this.stop(), { once: true });
   }
 
@@ -99,6 +111,11 @@ export class ManagedPlugin {
   /** The running process's handle, when there is one. */
   get current(): Plugin | undefined {
     return this.#current;
+  }
+
+  /** The pid of the hot standby, when one is started and idle (see `hotStandby`). */
+  get standbyPid(): number | undefined {
+    return this.#standby?.pid;
   }
 
   /** Feeds one event to the machine and runs the actions of its step. */
@@ -117,6 +134,8 @@ export class ManagedPlugin {
         return this.#spawn();
       case "adopt":
         return this.#adopt(plugin!);
+      case "promote":
+        return void this.#countCrash(true);
       case "discard":
         return this.#track(plugin!.close());
       case "close":
@@ -150,6 +169,16 @@ export class ManagedPlugin {
     if (this.#life === "stopping" && !this.#spawning && this.#closings === 0) this.#on("idle");
   }
 
+  /** Counts a standby's clearing until it is done: a stop waits for it; it is no `closed`. */
+  #clearStandby(): void {
+    if (!this.#standby) return;
+    this.#closings++;
+    this.#standby.clear().then(() => {
+      this.#closings--;
+      this.#settleStop();
+    });
+  }
+
   /** Counts a close until it is done, then feeds `closed`. A close never rejects. */
   #track(closing: Promise<unknown>): void {
     this.#closings++;
@@ -169,26 +198,9 @@ export class ManagedPlugin {
 
   #spawn(): void {
     const abort = new AbortController();
-    const done = startPlugin(this.#module, {
-      ...this.#options,
-      name: this.name,
-      signal: abort.signal,
-      onAudit: this.#options.audit
-        ? (entry) => {
-          this.#options.onAudit?.(entry);
-          this.#emit({ type: "audit", plugin: this.name, entry });
-        }
-        : undefined,
-      onProtocolFault: (detail) => {
-        this.#options.onProtocolFault?.(detail);
-        this.#emit({ type: "fault", plugin: this.name, detail });
-      },
-      onUnresponsive: (detail) => this.#unresponsive(detail),
-      onEgress: (entry) => {
-        this.#options.onEgress?.(entry);
-        this.#emit({ type: "egress", plugin: this.name, entry });
-      },
-    }).then(
+    // A ready standby is this start, done early; `abort-spawn` then finds it adopted or discarded.
+    const ready = this.#taken = this.#standby?.take();
+    const done = (ready ? Promise.resolve(ready) : this.#launch(abort.signal)).then(
       (plugin) => {
         this.#spawning = undefined;
         this.#on("spawned", plugin);
@@ -206,7 +218,33 @@ export class ManagedPlugin {
     this.#spawning = { abort, done };
   }
 
+  /** Starts one process of this plugin with its options (a restart's or a standby's). */
+  #launch(signal: AbortSignal): Promise<Plugin> {
+    return startPlugin(this.#module, {
+      ...this.#options,
+      name: this.name,
+      signal,
+      onAudit: this.#options.audit
+        ? (entry) => {
+          this.#options.onAudit?.(entry);
+          this.#emit({ type: "audit", plugin: this.name, entry });
+        }
+        : undefined,
+      onProtocolFault: (detail) => {
+        this.#options.onProtocolFault?.(detail);
+        this.#emit({ type: "fault", plugin: this.name, detail });
+      },
+      onUnresponsive: (detail) => this.#unresponsive(detail),
+      onEgress: (entry) => {
+        this.#options.onEgress?.(entry);
+        this.#emit({ type: "egress", plugin: this.name, entry });
+      },
+    });
+  }
+
   #adopt(plugin: Plugin): void {
+    const standby = plugin === this.#taken;
+    this.#taken = undefined;
     if (this.#adopted) this.restarts++;
     this.#adopted = true;
     this.#current = plugin;
@@ -222,10 +260,12 @@ export class ManagedPlugin {
       pid: plugin.pid,
       isolation: plugin.isolation,
       restarts: this.restarts,
+      standby,
     });
     plugin.exited.then((status) => this.#exited(plugin, status));
     this.#waiters.resolve(plugin);
     this.#runs.resolve(plugin);
+    this.#standby?.fill();
   }
 
   #exited(plugin: Plugin, status: ExitStatus): void {
@@ -249,7 +289,10 @@ export class ManagedPlugin {
       this.#on("crashed-final");
       return;
     }
-    this.#on(this.#mayRetry() ? "crashed" : "crashed-final");
+    if (!this.#mayRetry()) return this.#on("crashed-final");
+    // The ready standby takes over at once; without one, the backoff and a fresh start.
+    const standby = this.#taken = this.#standby?.take();
+    this.#on(standby ? "crashed-promote" : "crashed", standby);
   }
 
   /** Whether the policy and the crash budget allow one more restart. */
@@ -265,6 +308,20 @@ export class ManagedPlugin {
   }
 
   #schedule(): void {
+    const delayMs = this.#countCrash(false);
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      this.#on("backoff-elapsed");
+    }, delayMs);
+  }
+
+  /**
+   * Counts a crash in the budget and the backoff, reports the restart, and
+   * returns its delay. A promoted standby takes over with no delay (its
+   * start is already done), but the crash still counts: the next restart
+   * without a standby waits as long as it would have.
+   */
+  #countCrash(standby: boolean): number {
     const now = Date.now();
     this.#crashes.push(now);
     const initial = this.#options.backoffInitialMs ?? 100;
@@ -272,18 +329,17 @@ export class ManagedPlugin {
     // A process that stayed up as long as the longest delay was healthy: start over.
     if (this.#startedAt !== undefined && now - this.#startedAt >= maxDelay) this.#consecutive = 0;
     this.#startedAt = undefined;
-    const delayMs = Math.min(maxDelay, initial * 2 ** this.#consecutive++);
+    const backoff = Math.min(maxDelay, initial * 2 ** this.#consecutive++);
+    const delayMs = standby ? 0 : backoff;
     this.#emit({
       type: "restart",
       plugin: this.name,
       attempt: this.#crashes.length,
       delayMs,
       reason: this.#reason,
+      standby,
     });
-    this.#restartTimer = setTimeout(() => {
-      this.#restartTimer = undefined;
-      this.#on("backoff-elapsed");
-    }, delayMs);
+    return delayMs;
   }
 
   #fail(): void {
@@ -293,6 +349,7 @@ export class ManagedPlugin {
     this.#restartTimer = undefined;
     this.#emit({ type: "failed", plugin: this.name, reason: this.failure });
     this.#waiters.reject(this.#unavailable());
+    this.#clearStandby();
   }
 
   #end(): void {
@@ -300,6 +357,7 @@ export class ManagedPlugin {
     clearTimeout(this.#restartTimer);
     this.#restartTimer = undefined;
     this.#waiters.reject(this.#unavailable());
+    this.#clearStandby();
   }
 
   #stopHealth(): void {
@@ -396,7 +454,9 @@ export class ManagedPlugin {
    * Stops and starts the plugin now; not counted against the restart budget.
    * A restart already under way (or the first start) is joined, not doubled.
    * Rejects when the new process does not come up (the policy then decides,
-   * as after a crash) or the plugin is stopped meanwhile.
+   * as after a crash) or the plugin is stopped meanwhile. With `hotStandby`,
+   * the old process is closed first, then the ready standby (if any) is
+   * promoted instead of starting one.
    */
   async restart(): Promise<void> {
     if (this.#life === "stopping" || this.#life === "stopped") throw this.#unavailable();
@@ -416,9 +476,10 @@ export class ManagedPlugin {
     return stopped;
   }
 
-  /** SIGKILLs the current process and any start in progress at once, for exit paths that cannot await. */
+  /** SIGKILLs the current process, the standby and any start in progress at once, for exit paths that cannot await. */
   killNow(): void {
     this.#stopHealth();
+    this.#standby?.killNow();
     clearTimeout(this.#restartTimer);
     this.#spawning?.abort.abort();
     this.#current?.kill({ wait: false });

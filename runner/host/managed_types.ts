@@ -48,14 +48,34 @@ export type PluginState = "starting" | "running" | "restarting" | "stopping" | "
  * const onEvent = (event: PluginEvent) => {
  *   if (event.type === "restart") console.error(`${event.plugin}: restart in ${event.delayMs} ms`);
  *   if (event.type === "failed") console.error(`${event.plugin} gave up: ${event.reason}`);
+ *   if (event.type === "standby" && event.change !== "ready") console.error(event.detail);
  * };
  * await using host = new PluginHost({ onEvent });
  * ```
  */
 export type PluginEvent =
-  | { type: "start"; plugin: string; pid: number; isolation: IsolationLayer; restarts: number }
+  | {
+    type: "start";
+    plugin: string;
+    pid: number;
+    isolation: IsolationLayer;
+    restarts: number;
+    /** The process was the hot standby, promoted (its start was done earlier). */
+    standby: boolean;
+  }
   | { type: "exit"; plugin: string; status: ExitStatus; expected: boolean }
-  | { type: "restart"; plugin: string; attempt: number; delayMs: number; reason: string }
+  | {
+    type: "restart";
+    plugin: string;
+    attempt: number;
+    delayMs: number;
+    reason: string;
+    /** The hot standby takes over now (`delayMs` is 0): no process is started for it. */
+    standby: boolean;
+  }
+  /** A hot standby is started and idle (`ready`), lost (failed to start or died idle), or no longer replaced (`off`). */
+  | { type: "standby"; plugin: string; change: "ready"; pid: number }
+  | { type: "standby"; plugin: string; change: "lost" | "off"; detail: string }
   | { type: "failed"; plugin: string; reason: string }
   | { type: "unresponsive"; plugin: string; detail: string }
   | { type: "fault"; plugin: string; detail: string }
@@ -124,6 +144,40 @@ export interface ManagedOptions extends StartOptions {
    * @default {5000}
    */
   healthTimeoutMs?: number;
+  /**
+   * Keep a hot standby: once the plugin runs, a second process of it is
+   * started in the background (planned, spawned and handshaked like any
+   * start) and held idle, answering no calls. A crash the restart policy
+   * would restart promotes it at once, with no backoff delay (the crash
+   * still counts in `maxRestarts` and in the backoff of a later restart
+   * without a standby), and the next standby is started. A manual
+   * `restart()` closes the current process, then promotes the standby. A
+   * crash before the standby is ready restarts as without one.
+   *
+   * A standby that fails to start or dies while idle is discarded and
+   * replaced, at most 3 times within `restartWindowMs`; after that none is
+   * started until the window has room again (a `standby` event with `change:
+   * "off"` says so). It never makes the plugin fail. `stop()`, the host's
+   * close and signals, the abort of `signal`, and a plugin marked failed
+   * close it too. With `restart: "never"` no standby is kept.
+   *
+   * The cost: twice the processes and memory per plugin, and the plugin's
+   * top-level code runs before it is needed (side effects at import happen
+   * earlier, and twice per restart cycle).
+   * @default {false}
+   *
+   * @example
+   * ```ts ignore
+   * import { PluginHost } from "@plugbox/plugbox";
+   * import { Greeter } from "./plugins/hello/contract.ts";
+   *
+   * await using host = new PluginHost({
+   *   onEvent: (e) => e.type === "start" && e.standby && console.error(`promoted ${e.pid}`),
+   * });
+   * await host.start("hello", "./plugins/hello/main.ts", { contracts: [Greeter], hotStandby: true });
+   * ```
+   */
+  hotStandby?: boolean;
   /**
    * Aborting stops the plugin for good, like `stop()`: a start or restart
    * in progress is cancelled and its process killed.

@@ -32,7 +32,7 @@ import type { CallOptions } from "./proxy.ts";
 export interface PluginHostOptions {
   /** Receives every plugin's log lines, tagged with the plugin's name. */
   onLog?: (entry: LogEntry) => void;
-  /** Receives start, exit, restart, failed, unresponsive, fault and (with `audit`) audit events. */
+  /** Receives start, exit, restart, standby, failed, unresponsive, fault, egress and (with `audit`) audit events. */
   onEvent?: (event: PluginEvent) => void;
   /**
    * Stop every plugin on SIGINT and SIGTERM, then exit with 128 + the signal

@@ -9,6 +9,7 @@ const EVENTS: LifeEvent[] = [
   "spawn-failed-final",
   "crashed",
   "crashed-final",
+  "crashed-promote",
   "backoff-elapsed",
   "closed",
   "idle",
@@ -59,5 +60,22 @@ Deno.test("one spawn at a time: a spawn only starts where none is in progress", 
   // A restart during a start or a restart joins it.
   for (const state of ["starting", "respawning", "replacing"] as const) {
     assert.equal(next(state, "restart"), undefined, state);
+  }
+});
+
+Deno.test("a promotion is a crash that is counted, then an adoption, and only from running", () => {
+  for (const state of STATES) {
+    const step = next(state, "crashed-promote");
+    if (state !== "running") {
+      assert.equal(step, undefined, `${state} + crashed-promote`);
+      continue;
+    }
+    assert.deepEqual(step, { to: "running", actions: ["promote", "adopt"] });
+  }
+  // Nothing else promotes: the crash budget is counted by every way a standby takes over after a crash.
+  for (const state of STATES) {
+    for (const event of EVENTS.filter((e) => e !== "crashed-promote")) {
+      assert.ok(!next(state, event)?.actions.includes("promote"), `${state} + ${event}`);
+    }
   }
 });

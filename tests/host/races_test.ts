@@ -14,6 +14,8 @@ import { pluginFolder, processesWith } from "../hostile/_hostile.ts";
 
 // 100 per layer in the suite; PLUGBOX_RACES=1000 for a deeper run.
 const INTERLEAVINGS = Number(Deno.env.get("PLUGBOX_RACES") ?? 100);
+// With a hot standby (one layer): 30 in the suite; PLUGBOX_STANDBY_RACES for more.
+const STANDBY_INTERLEAVINGS = Number(Deno.env.get("PLUGBOX_STANDBY_RACES") ?? 30);
 const PARALLEL = 3;
 
 /** A tiny deterministic random source, so a failing run can be replayed. */
@@ -35,16 +37,28 @@ async function markedPlugin() {
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-type Op = "stop" | "restart" | "crash" | "abort" | "call" | "start" | "same-tick";
+type Op = "stop" | "restart" | "crash" | "abort" | "call" | "start" | "same-tick" | "kill-standby";
 const OPS: Op[] = ["stop", "restart", "crash", "abort", "call", "start", "same-tick"];
+// With a hot standby, its idle death is one more thing that can happen at any time.
+const STANDBY_OPS: Op[] = [...OPS, "kill-standby"];
+
+interface Counts {
+  starts: number;
+  exits: number;
+  interleavings: number;
+  /** Standbys that came up, and those promoted (with `hotStandby`). */
+  standbys: number;
+  promotions: number;
+}
 
 /** One interleaving: a host, a plugin, and 3 to 8 random operations, some in the same tick. */
 async function interleave(
   random: () => number,
   main: string,
   isolation: (typeof LAYERS)[number],
-  counts: { starts: number; exits: number; interleavings: number },
+  counts: Counts,
   marker: string,
+  hotStandby: boolean,
 ): Promise<string[]> {
   const log: string[] = [];
   const promises: Promise<unknown>[] = [];
@@ -55,6 +69,8 @@ async function interleave(
     onEvent: (event) => {
       if (event.type === "start") counts.starts++;
       if (event.type === "exit") counts.exits++;
+      if (event.type === "standby" && event.change === "ready") counts.standbys++;
+      if (event.type === "start" && event.standby) counts.promotions++;
     },
   });
   let controller = new AbortController();
@@ -67,15 +83,23 @@ async function interleave(
     backoffInitialMs: Math.floor(random() * 20),
     healthIntervalMs: 0,
     maxRestarts: 3,
+    hotStandby,
   });
   const first = host.start("p", main, options());
   track(first);
   // Every third interleaving lets the first start finish, so crashes, restarts and calls
   // also meet a running process, whatever the machine's speed.
-  if (counts.interleavings++ % 3 === 0) await first.catch(() => {});
+  if (counts.interleavings++ % 3 === 0) {
+    await first.catch(() => {});
+    // With a standby, these also wait for it, so that crashes and restarts meet a ready one.
+    const managed = host.get("p");
+    const settled = () => managed.standbyPid !== undefined || managed.state !== "running";
+    if (hotStandby) await until(settled, 20_000, "the standby (or the plugin's end)");
+  }
   const steps = 3 + Math.floor(random() * 6);
   for (let i = 0; i < steps; i++) {
-    const op = OPS[Math.floor(random() * OPS.length)];
+    const ops = hotStandby ? STANDBY_OPS : OPS;
+    const op = ops[Math.floor(random() * ops.length)];
     log.push(op);
     // A third of the operations overlap closely, the rest land anywhere in a start's life.
     const roll = random();
@@ -88,8 +112,9 @@ async function interleave(
       case "restart":
         track(host.restart("p"));
         break;
-      case "crash": {
-        const pid = managed.current?.pid;
+      case "crash":
+      case "kill-standby": {
+        const pid = op === "crash" ? managed.current?.pid : managed.standbyPid;
         try {
           if (pid) Deno.kill(pid, "SIGKILL"); // a crash from outside, as the OOM killer would
         } catch {
@@ -114,40 +139,59 @@ async function interleave(
   track(host[Symbol.asyncDispose]());
   await within(Promise.all(promises), 60_000, `every promise of [${log.join(", ")}]`);
   assert.equal(host.get("p").state, "stopped", `after [${log.join(", ")}]`);
-  // Checked at once: a stop that resolved while a process lived on is the bug this looks for.
+  // Checked at once: a stop that resolved while a process (a standby too) lived on is the bug.
   assert.deepEqual(processesWith(marker), [], `processes left after [${log.join(", ")}]`);
   return log;
 }
+
+/** Runs `total` interleavings in lanes side by side; fails with the seed that replays it. */
+async function interleavings(
+  isolation: (typeof LAYERS)[number],
+  total: number,
+  hotStandby: boolean,
+): Promise<void> {
+  const seed = Number(Deno.env.get("PLUGBOX_RACE_SEED") ?? Date.now() % 1_000_000);
+  let done = 0;
+  const counts: Counts = { starts: 0, exits: 0, interleavings: 0, standbys: 0, promotions: 0 };
+  try {
+    // Lanes run side by side, each with a plugin folder (and so a marker) of its own.
+    await Promise.all(Array.from({ length: PARALLEL }, async (_, lane) => {
+      const { folder, main } = await markedPlugin();
+      await using _folder = folder;
+      const marker = (await previewStart(main, { isolation })).snapshot.dir;
+      const random = rng(seed * PARALLEL + lane);
+      while (done < total) {
+        done++;
+        await interleave(random, main, isolation, counts, marker, hotStandby);
+      }
+    }));
+  } catch (error) {
+    throw new Error(`Race test failed (PLUGBOX_RACE_SEED=${seed}): ${error}`, { cause: error });
+  }
+  assert.ok(done >= total);
+  // Many interleavings really ran processes (the rest were stopped before one came up).
+  assert.ok(
+    counts.starts >= total / 3,
+    `${counts.starts} processes started (PLUGBOX_RACE_SEED=${seed})`,
+  );
+  // With a standby, standbys really came up (promotions depend on timing: reported, not required).
+  if (hotStandby) assert.ok(counts.standbys > 0, `no standby came up (PLUGBOX_RACE_SEED=${seed})`);
+  const standbys = hotStandby ? `, ${counts.standbys} standbys, ${counts.promotions} promoted` : "";
+  console.log(
+    `${done} interleavings, ${counts.starts} processes started${standbys}, seed ${seed}`,
+  );
+}
+
+Deno.test(`${STANDBY_INTERLEAVINGS} random interleavings with a hot standby [os] leave no process (standbys included) and no unsettled promise`, async () => {
+  testDeadline(120_000);
+  await interleavings("os", STANDBY_INTERLEAVINGS, true);
+});
 
 for (const isolation of LAYERS) {
   Deno.test(`${INTERLEAVINGS} random interleavings of start, stop, restart, crash, abort and calls [${isolation}] leave no process and no unsettled promise`, async () => {
     // Hundreds of starts: some 25 s on a quiet machine, several times that under load.
     testDeadline(240_000);
-    const seed = Number(Deno.env.get("PLUGBOX_RACE_SEED") ?? Date.now() % 1_000_000);
-    let done = 0;
-    const counts = { starts: 0, exits: 0, interleavings: 0 };
-    try {
-      // Lanes run side by side, each with a plugin folder (and so a marker) of its own.
-      await Promise.all(Array.from({ length: PARALLEL }, async (_, lane) => {
-        const { folder, main } = await markedPlugin();
-        await using _folder = folder;
-        const marker = (await previewStart(main, { isolation })).snapshot.dir;
-        const random = rng(seed * PARALLEL + lane);
-        while (done < INTERLEAVINGS) {
-          done++;
-          await interleave(random, main, isolation, counts, marker);
-        }
-      }));
-    } catch (error) {
-      throw new Error(`Race test failed (PLUGBOX_RACE_SEED=${seed}): ${error}`, { cause: error });
-    }
-    assert.ok(done >= INTERLEAVINGS);
-    // Many interleavings really ran processes (the rest were stopped before one came up).
-    assert.ok(
-      counts.starts >= INTERLEAVINGS / 3,
-      `${counts.starts} processes started (PLUGBOX_RACE_SEED=${seed})`,
-    );
-    console.log(`${done} interleavings, ${counts.starts} processes started, seed ${seed}`);
+    await interleavings(isolation, INTERLEAVINGS, false);
   });
 
   Deno.test(`a start aborted in its first milliseconds settles and leaves no process [${isolation}]`, async () => {

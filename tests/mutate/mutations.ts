@@ -937,6 +937,16 @@ export const MUTATIONS: Mutation[] = [
     filter: "/cgroup probe/",
   },
   {
+    id: "cgroup-sweep-spares-live-hosts",
+    source: "review 2: another host's sweep removed a plugin's cgroups between mkdir and join",
+    mitigation: "the sweep leaves an empty cgroup alone while the host named in it lives",
+    file: "runner/sandbox/cpu_limits.ts",
+    search: '[ -d "/proc/$pid" ] && continue',
+    replace: ":",
+    tests: ["tests/sandbox/cpu_probe_test.ts"],
+    filter: "/cgroup probe/",
+  },
+  {
     id: "cgroup-close-removes",
     source: "issue 14: one shell reads the OOM count and removes the cgroups on every stop",
     mitigation: "a plugin's cgroups are removed once it has stopped or crashed",

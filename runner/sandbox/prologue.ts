@@ -22,8 +22,12 @@ const POSITIONS = 14;
 // $12: the cpuacct cgroup the watchdog reads the CPU time of the whole tree from;
 // $13: RLIMIT_DATA in KiB; $14: RLIMIT_CPU in seconds. A limit that cannot be set ends the start.
 const SCRIPT = [
-  `if [ -n "\${13}" ]; then ulimit -d "\${13}" || exit 125; fi`,
-  `if [ -n "\${14}" ]; then ulimit -t "\${14}" || exit 125; fi`,
+  // Soft and hard: zsh's ulimit (as sh too) sets only the soft limit unless told -H, and a
+  // plugin may raise a soft limit up to the hard one; dash takes -H and -S only one at a time.
+  `if [ -n "\${13}" ]; then ulimit -d "\${13}" && ulimit -H -d "\${13}" ||`,
+  `  { echo "plugbox: sh cannot set the memory limit (ulimit -d \${13} KiB)" >&2; exit 125; }; fi`,
+  `if [ -n "\${14}" ]; then ulimit -t "\${14}" && ulimit -H -t "\${14}" ||`,
+  `  { echo "plugbox: sh cannot set the CPU-time limit (ulimit -t \${14} s)" >&2; exit 125; }; fi`,
   // One mkdir for them all; a cgroup the plan has none of (an empty position) is left out.
   `if [ -n "$1$8\${10}\${12}" ]; then`,
   `  mkdir -p -- \${1:+"$1"} \${8:+"$8"} \${10:+"\${10}"} \${12:+"\${12}"} ||`,

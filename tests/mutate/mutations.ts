@@ -967,6 +967,16 @@ export const MUTATIONS: Mutation[] = [
     filter: "/whichever sh/",
   },
   {
+    id: "graph-check-wrapper-failure",
+    source: "review 2: a prologue that failed (exit 125) was blamed on the plugin's imports",
+    mitigation: "checkGraph names plugbox's wrapper when it exits 125 before Deno ran",
+    file: "runner/sandbox/preflight.ts",
+    search: "result.code === WRAPPER_FAILED",
+    replace: "false",
+    tests: ["tests/sandbox/preflight_test.ts"],
+    filter: "/exit 125/",
+  },
+  {
     id: "cgroup-close-removes",
     source: "issue 14: one shell reads the OOM count and removes the cgroups on every stop",
     mitigation: "a plugin's cgroups are removed once it has stopped or crashed",

@@ -977,6 +977,15 @@ export const MUTATIONS: Mutation[] = [
     filter: "/exit 125/",
   },
   {
+    id: "prologue-cgroup-retry",
+    source: "review 2: a sweep that cannot tell the host is alive removed a cgroup before its join",
+    mitigation: "the prologue makes a vanished cgroup again and retries its joins",
+    file: "runner/sandbox/prologue.ts",
+    search: "for try in 1 2 3; do",
+    replace: "for try in 3; do",
+    tests: ["tests/sandbox/prologue_test.ts"],
+  },
+  {
     id: "cgroup-close-removes",
     source: "issue 14: one shell reads the OOM count and removes the cgroups on every stop",
     mitigation: "a plugin's cgroups are removed once it has stopped or crashed",

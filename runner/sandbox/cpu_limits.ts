@@ -142,10 +142,16 @@ while IFS= read -r l; do echo "$l"; done < /proc/self/cgroup`;
 // folder, file, value, second file (or ""), its value. Prints "yes" or "no" per trial, in
 // order: "yes" only if every value could be written. Each program run costs a start 3 to 5 ms
 // (one sh per trial, with a mkdir and an rmdir each, cost the first start about 90 ms).
+// The sweep removes only what no live host may still be about to join: every cgroup plugbox
+// makes is named "plugbox-<host pid>-…" ({@linkcode cgroupName}), and a prologue makes its
+// cgroups empty and joins them a moment later, so one whose host is alive is left alone (this
+// host's own trial folders are removed by name; a name without a pid is from an older plugbox).
+// Globs expand only in the sweep's own pattern, never in a base's name.
 const TRIALS = `IFS='
 '
 set -f
 mkdir -p -- $1 2>/dev/null
+trials=$1
 sweep=$2
 shift 2
 while [ $# -ge 5 ]; do
@@ -153,11 +159,26 @@ while [ $# -ge 5 ]; do
     { [ -z "$4" ] || echo "$5" > "$1/$4" 2>/dev/null; }; then echo yes; else echo no; fi
   shift 5
 done
-set +f
-set --
-for base in $sweep; do set -- "$@" "$base"/plugbox-*; done
+set -- $trials
+for base in $sweep; do
+  set +f
+  for d in "$base"/plugbox-*; do
+    n=\${d##*/plugbox-}; pid=\${n%%-*}
+    case $pid in ''|*[!0-9]*) ;; *) [ -d "/proc/$pid" ] && continue ;; esac
+    set -- "$@" "$d"
+  done
+  set -f
+done
 [ $# -gt 0 ] && rmdir -- "$@" 2>/dev/null
 exit 0`;
+
+/**
+ * The name of a cgroup plugbox makes here: the host's pid first, so that
+ * another host's sweep leaves it alone while this host lives.
+ */
+function cgroupName(id: string): string {
+  return `plugbox-${Deno.pid}-${id}`;
+}
 
 /** One trial: a folder to make under a controller and the values it must take. */
 interface Trial {
@@ -168,7 +189,7 @@ interface Trial {
 /** Runs every trial in one shell; the trial folders are removed with the sweep. */
 async function runTrials(shell: string, trials: Trial[]): Promise<boolean[]> {
   const usable = trials.filter((trial) => !trial.base.includes("\n"));
-  const name = `plugbox-probe-${crypto.randomUUID().slice(0, 8)}`;
+  const name = cgroupName(`probe-${crypto.randomUUID().slice(0, 8)}`);
   const dirs = usable.map((trial) => join(trial.base, name));
   const bases = [...new Set(usable.map((trial) => trial.base))];
   const args = [dirs.join("\n"), bases.join("\n")];
@@ -317,14 +338,15 @@ export async function planCpu(
   const all = await findController(shell);
   const found = all?.cpu;
   const quotaUs = Math.max(1000, Math.round(share * CPU_PERIOD_US));
+  const name = cgroupName(id);
   const cgroup = found && {
-    dir: join(found.base, `plugbox-${id}`),
+    dir: join(found.base, name),
     version: found.version,
     quotaUs,
     periodUs: CPU_PERIOD_US,
-    ...(all?.memory ? { memoryDir: join(all.memory, `plugbox-${id}`) } : {}),
-    ...(all?.pids ? { pidsDir: join(all.pids, `plugbox-${id}`), pidsMax: PIDS_MAX } : {}),
-    ...(all?.cpuacct ? { cpuacctDir: join(all.cpuacct, `plugbox-${id}`) } : {}),
+    ...(all?.memory ? { memoryDir: join(all.memory, name) } : {}),
+    ...(all?.pids ? { pidsDir: join(all.pids, name), pidsMax: PIDS_MAX } : {}),
+    ...(all?.cpuacct ? { cpuacctDir: join(all.cpuacct, name) } : {}),
   };
   const rate = found ? (found.version === 1 ? "cgroup-v1" : "cgroup-v2") : "watchdog";
   notes.push(

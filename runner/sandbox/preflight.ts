@@ -191,6 +191,12 @@ export function infoArgs(check: Pick<GraphCheck, "importMap" | "entry">): string
 }
 
 /**
+ * The exit code of plugbox's own wrapper (the prologue's `sh`, the launcher)
+ * when a step before Deno fails; `deno info` itself exits 1 on a bad graph.
+ */
+const WRAPPER_FAILED = 125;
+
+/**
  * Resolves the plugin's module graph and refuses the start when any module
  * is outside the allowed roots, remote, from a registry or unresolvable.
  *
@@ -210,6 +216,9 @@ export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
       ? `resolving its module graph took longer than ${check.timeoutMs} ms (an import may name a FIFO or device)`
       : result.overflowed
       ? `its module graph description passed ${MAX_INFO_BYTES} bytes`
+      : result.code === WRAPPER_FAILED
+      ? `plugbox's wrapper failed before Deno ran (code ${WRAPPER_FAILED}: a limit, cgroup or ` +
+        `sandbox step of this host): ${neutralize(userText(check, result.stderr.trim()), 1000)}`
       : `resolving its module graph failed (${
         result.signal ?? `code ${result.code}`
       }; an import may name a device): ${neutralize(userText(check, result.stderr.trim()), 1000)}`;

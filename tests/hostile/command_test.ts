@@ -265,3 +265,70 @@ Deno.test("command: the words of a plugin's command reach messages neutralised",
     assert.match(error.message, /python3\\x1b\[2J/);
   }
 });
+
+// The prologue sets the memory and CPU-time limits with the shell's `ulimit`. Where that `sh`
+// sets only the soft limit without -H (zsh does, as sh too), the hard limit stayed unlimited
+// and a plugin lifted its own soft limit back to it: no RLIMIT_DATA, no RLIMIT_CPU.
+
+/** A folder with an `sh` whose `ulimit`, like zsh's, sets only the soft limit unless told -H. */
+async function softOnlyShell(): Promise<{ path: string } & AsyncDisposable> {
+  const dir = await tempFolder();
+  await Deno.writeTextFile(
+    join(dir.path, "sh"),
+    `#!/bin/bash
+# A POSIX sh whose ulimit sets the soft limit only, unless -H is given (as zsh's does).
+[ "$1" = -c ] || exec /bin/bash "$@"
+script=$2; shift 2
+exec /bin/bash -c 'ulimit() { case " $* " in *" -H"*) builtin ulimit "$@";; *) builtin ulimit -S "$@";; esac; }
+'"$script" "$@"
+`,
+  );
+  await Deno.chmod(join(dir.path, "sh"), 0o755);
+  return dir;
+}
+
+async function raisedLimits(path: string): Promise<{ data: number[]; cpu: number[] }> {
+  const out = await within(
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", fixture("limits_host.ts").pathname],
+      env: { PATH: `${path}:${Deno.env.get("PATH")}` },
+      stdout: "piped",
+      stderr: "piped",
+    }).output(),
+    60_000,
+    "the host",
+  );
+  const text = new TextDecoder().decode(out.stdout);
+  assert.ok(out.success, text + new TextDecoder().decode(out.stderr));
+  const said: string = JSON.parse(text.trim().split("\n").at(-1)!).said;
+  assert.match(said, /^limits: /, said);
+  return JSON.parse(said.slice("limits: ".length));
+}
+
+Deno.test("command [os]: a plugin cannot lift its memory or CPU-time limit, whichever sh sets them", async () => {
+  await using shell = await softOnlyShell();
+  const shells = [shell.path];
+  const zsh = ["/usr/bin/zsh", "/bin/zsh"].find((path) => {
+    try {
+      return Deno.statSync(path).isFile;
+    } catch {
+      return false;
+    }
+  });
+  await using zshDir = await tempFolder();
+  if (zsh) {
+    await Deno.symlink(zsh, join(zshDir.path, "sh"));
+    shells.push(zshDir.path);
+  }
+  for (const path of shells) {
+    const { data, cpu } = await raisedLimits(path);
+    // -1 is RLIM_INFINITY: the plugin lifted the limit.
+    assert.ok(data[0] > 0 && data[0] === data[1], `RLIMIT_DATA after lifting (${path}): ${data}`);
+    assert.ok(cpu[0] > 0 && cpu[0] === cpu[1], `RLIMIT_CPU after lifting (${path}): ${cpu}`);
+  }
+});
+
+Deno.test("command [os]: with the host's own sh a plugin cannot lift its limits either", async () => {
+  const { data, cpu } = await raisedLimits("/nonexistent");
+  assert.ok(data[0] > 0 && cpu[0] > 0, `${data} ${cpu}`);
+});

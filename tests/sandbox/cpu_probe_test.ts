@@ -41,9 +41,14 @@ Deno.test("cgroup probe: finds the cpu, memory, pids and cpuacct controllers and
   assert.equal(plan.rate, "cgroup-v1", JSON.stringify(plan));
   const cgroup = plan.cgroup!;
   for (const key of ["dir", "memoryDir", "pidsDir", "cpuacctDir"]) {
-    assert.ok(cgroup[key]?.endsWith("/plugbox-probe-test"), `${key}: ${JSON.stringify(cgroup)}`);
+    // Named for the host that made it (its pid), so that another host's sweep can tell it is in use.
+    assert.match(
+      cgroup[key] ?? "",
+      /\/plugbox-\d+-probe-test$/,
+      `${key}: ${JSON.stringify(cgroup)}`,
+    );
     const base = join(cgroup[key], "..");
-    const left = entries(base).filter((name) => name.startsWith("plugbox-probe-"));
+    const left = entries(base).filter((name) => /^plugbox-(\d+-)?probe-/.test(name));
     assert.deepEqual(left, [], `trial cgroups left in ${base}`);
   }
 });
@@ -56,7 +61,15 @@ Deno.test("cgroup probe: empty cgroups left by dead hosts are removed, a cgroup 
   const base = join(first.cgroup!.dir, "..");
   const pidsBase = join(first.cgroup!.pidsDir, "..");
   const tag = crypto.randomUUID().slice(0, 8);
-  const dead = [join(base, `plugbox-dead-${tag}`), join(pidsBase, `plugbox-dead-${tag}`)];
+  // A host that died: its pid names no process any more (and a name from before cgroups carried
+  // the host's pid is swept as it always was).
+  const gone = new Deno.Command("true").spawn();
+  await gone.status;
+  const dead = [
+    join(base, `plugbox-${gone.pid}-dead-${tag}`),
+    join(pidsBase, `plugbox-${gone.pid}-dead-${tag}`),
+    join(base, `plugbox-dead-${tag}`),
+  ];
   const busy = join(base, `plugbox-busy-${tag}`);
   for (const dir of [...dead, busy]) Deno.mkdirSync(dir, { recursive: true });
   const sleeper = new Deno.Command("sleep", { args: ["60"] }).spawn();
@@ -76,5 +89,28 @@ Deno.test("cgroup probe: empty cgroups left by dead hosts are removed, a cgroup 
       5000,
       "the busy cgroup to go",
     );
+  }
+});
+
+Deno.test("cgroup probe: a live host's cgroup, made but not joined yet, survives another host's sweep", async () => {
+  // Host A's prologue makes all of a plugin's cgroups with one mkdir, then joins them one by one:
+  // until then they are empty. Host B's first start sweeps empty plugbox cgroups; had it removed
+  // A's, A's start would fail with exit 125 ("cannot make or join the CPU cgroup"), and a trial
+  // cgroup removed mid-probe would have cost A its memory and pids cgroups for its whole life.
+  const first = await probeInNewHost();
+  if (!isRoot) {
+    return assert.equal(first.cgroup, undefined, "no cgroups are made without root here");
+  }
+  const tag = crypto.randomUUID().slice(0, 8);
+  const mine = [first.cgroup!.dir, first.cgroup!.pidsDir, first.cgroup!.memoryDir]
+    .map((dir) => join(dir, "..", `plugbox-${Deno.pid}-alive-${tag}`));
+  for (const dir of mine) Deno.mkdirSync(dir, { recursive: true });
+  try {
+    await probeInNewHost();
+    for (const dir of mine) {
+      assert.ok(entries(join(dir, "..")).includes(dir.split("/").pop()!), `${dir} was swept`);
+    }
+  } finally {
+    for (const dir of mine) Deno.remove(dir).catch(() => {});
   }
 });

@@ -56,3 +56,46 @@ Deno.test("infoArgs(): `deno info` gets the run's loading flags (argv; their eff
   }
   assert.deepEqual(args.slice(-2), ["--import-map=/sdk/import_map.json", "/snap/main.ts"]);
 });
+
+Deno.test("checkGraph(): a wrapper that fails before Deno runs (exit 125) is named, not blamed on an import", async () => {
+  // The graph check runs under the start's own prologue. A `sh` whose ulimit cannot set the
+  // memory limit (posh has no ulimit; a non-root host may have a lower hard limit) ends it with
+  // 125 before Deno runs: that is the host's setup, not an import naming a device.
+  const { prologue } = await import("../../runner/sandbox/prologue.ts");
+  await using base = await tempDir();
+  const folder = join(base.path, "plugin");
+  await Deno.mkdir(folder);
+  await Deno.writeTextFile(join(folder, "main.ts"), "export const x = 1;\n");
+  const sh = join(base.path, "sh");
+  await Deno.writeTextFile(
+    sh,
+    `#!/bin/bash
+# A sh whose ulimit cannot set a limit.
+script=$2; shift 2
+exec /bin/bash -c 'ulimit() { echo "ulimit: not permitted" >&2; return 1; }
+'"$script" "$@"
+`,
+  );
+  await Deno.chmod(sh, 0o755);
+  const map = join(base.path, "import_map.json");
+  await Deno.writeTextFile(map, '{ "imports": {} }');
+  const error = await rejected<PreflightError>(
+    checkGraph({
+      plugin: "p",
+      prefix: prologue(sh, { limits: { dataLimitBytes: 1 << 30 } }),
+      deno: Deno.execPath(),
+      entry: join(folder, "main.ts"),
+      snapshot: folder,
+      root: folder,
+      allowedRoots: [folder],
+      importMap: map,
+      env: { DENO_DIR: join(base.path, "deno_dir"), NO_COLOR: "1" },
+      timeoutMs: 15_000,
+      view: "test",
+    }),
+  );
+  assert.ok(error instanceof PreflightError, String(error));
+  assert.match(error.message, /sh cannot set the memory limit \(ulimit -d 1048576 KiB\)/);
+  assert.doesNotMatch(error.message, /an import may name a device/);
+  assert.match(error.message, /before Deno ran/);
+});

@@ -900,7 +900,10 @@ export type HostFetchCapability = MethodSchema & {
 
 /**
  * What a plugin asks the host's `fetch` capability for (see `hostFetch`):
- * an http(s) URL, a method, headers and a text body, each bounded.
+ * an http(s) URL, a method, headers and a text body, each bounded. A
+ * `z.lazy` schema, built on its first use (every plugin loads this module):
+ * parsing, its errors and its JSON Schema are an object schema's; object
+ * methods such as `.extend` are not offered.
  *
  * @example
  * ```ts
@@ -923,7 +926,7 @@ export const HostFetchRequest: HostFetchRequestSchema = lazily(() =>
 /**
  * What the host's `fetch` capability answers: status, headers and the body
  * as text. Redirects are not followed (the plugin sees the 3xx and may ask
- * again, checked again).
+ * again, checked again). Built on first use, like {@linkcode HostFetchRequest}.
  *
  * @example
  * ```ts

@@ -381,13 +381,25 @@ export class ManagedPlugin {
   #checkHealth(): void {
     const plugin = this.#current;
     if (!plugin || this.#life !== "running") return;
+    this.#ping(plugin, false);
+  }
+
+  /**
+   * One health ping. A miss is confirmed by a second ping before the plugin
+   * counts as unresponsive: a plugin starved of CPU (a thousand of them
+   * called at once on two cores), or whose answer waits in this host's own
+   * backlog, answers the second; one stuck in a loop misses both.
+   */
+  #ping(plugin: Plugin, confirming: boolean): void {
+    const timeoutMs = this.#options.healthTimeoutMs ?? 5000;
     const sent = Date.now();
-    plugin.ping(this.#options.healthTimeoutMs ?? 5000).catch((error) => {
-      if (error instanceof TimeoutError && plugin === this.#current) {
-        // Launches meanwhile (many plugins starting) take the CPU: not counted, the next ping decides.
-        if (launchedSince(sent)) return;
-        this.#unresponsive(`no answer to $/ping within ${error.timeoutMs} ms`);
-      }
+    plugin.ping(timeoutMs).catch((error) => {
+      if (!(error instanceof TimeoutError) || plugin !== this.#current) return;
+      if (this.#life !== "running") return;
+      // Launches meanwhile (many plugins starting) take the CPU: not counted, the next ping decides.
+      if (launchedSince(sent)) return;
+      if (!confirming) return this.#ping(plugin, true);
+      this.#unresponsive(`no answer to $/ping within ${timeoutMs} ms, twice in a row`);
     });
   }
 

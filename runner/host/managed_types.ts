@@ -138,9 +138,12 @@ export interface ManagedOptions extends StartOptions {
    */
   healthIntervalMs?: number;
   /**
-   * Deadline for each health ping, in ms; a missed one restarts the plugin,
-   * unless this host process was launching plugins meanwhile (starts take
-   * the CPU): then the next ping decides.
+   * Deadline for each health ping, in ms. A missed ping is followed at once
+   * by a second; two missed in a row restart the plugin (so a plugin stuck in
+   * a loop is restarted within about `healthIntervalMs + 2 × healthTimeoutMs`,
+   * and one only starved of CPU for a moment is not). A ping missed while
+   * this host process was launching plugins (starts take the CPU) is not
+   * counted: the next ping decides.
    * @default {5000}
    */
   healthTimeoutMs?: number;

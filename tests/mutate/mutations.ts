@@ -996,6 +996,16 @@ export const MUTATIONS: Mutation[] = [
     filter: "/cgroups \\[deno\\]/",
   },
   {
+    id: "health-ping-confirmed",
+    source: "issue 14: 1,000 plugins called at once on 2 cores missed a 5 s ping and were killed",
+    mitigation: "a missed health ping is confirmed by a second before the plugin is unresponsive",
+    file: "runner/host/managed.ts",
+    search: "      if (!confirming) return this.#ping(plugin, true);",
+    replace: "      if (false) return this.#ping(plugin, true);",
+    tests: ["tests/host/managed_test.ts"],
+    filter: "confirmed by a second",
+  },
+  {
     id: "memory-cgroup",
     source: "review: a command plugin's memory cap was per process (T10)",
     mitigation: "every process of the plugin shares one v1 memory cgroup at the memory cap",

@@ -67,9 +67,8 @@ export function plugboxSubject(): Subject {
         names.map((name) =>
           host.start(name, HELLO, {
             ...PLUGBOX_START,
+            // The defaults, health pings included: a ping missed in a crowd is confirmed by a second.
             restart: "never",
-            // Health pings off for a crowd past what the machine wakes in time (BENCHMARKS.md).
-            ...(n > 100 ? { healthIntervalMs: 0 } : {}),
           })
         ),
       );

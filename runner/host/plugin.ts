@@ -342,6 +342,9 @@ export class Plugin implements AsyncDisposable {
         }),
       cancelGraceMs: options.cancelGraceMs,
       onStuck: (method, id) => {
+        // An unanswered ping holds no handler's slot: the health check (or whoever called ping())
+        // judges it, confirming a miss first; killing here would skip that.
+        if (method === RuntimeMethod.ping) return;
         const detail = `"${method}" (id ${id}) was cancelled and not answered within ${
           options.cancelGraceMs ?? 2000
         } ms`;

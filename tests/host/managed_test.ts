@@ -351,6 +351,8 @@ Deno.test("one missed health ping is confirmed by a second before a plugin count
     contracts: [Life],
     healthIntervalMs: 100,
     healthTimeoutMs: 400,
+    // A cancelled request unanswered past this is stuck; a ping is not judged so (its own check is).
+    cancelGraceMs: 100,
   });
   const pid = managed.current!.pid;
   await managed.api(Life).block(650);

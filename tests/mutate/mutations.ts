@@ -1006,6 +1006,16 @@ export const MUTATIONS: Mutation[] = [
     filter: "confirmed by a second",
   },
   {
+    id: "ping-not-stuck",
+    source: "issue 14: 1,000 plugins: a cancelled ping killed a starved plugin before its confirmation",
+    mitigation: "an unanswered ping is judged by the health check, not by the stuck-cancel path",
+    file: "runner/host/plugin.ts",
+    search: "        if (method === RuntimeMethod.ping) return;",
+    replace: "        if (false) return;",
+    tests: ["tests/host/managed_test.ts"],
+    filter: "confirmed by a second",
+  },
+  {
     id: "memory-cgroup",
     source: "review: a command plugin's memory cap was per process (T10)",
     mitigation: "every process of the plugin shares one v1 memory cgroup at the memory cap",

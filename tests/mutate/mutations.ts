@@ -1007,7 +1007,8 @@ export const MUTATIONS: Mutation[] = [
   },
   {
     id: "ping-not-stuck",
-    source: "issue 14: 1,000 plugins: a cancelled ping killed a starved plugin before its confirmation",
+    source:
+      "issue 14: 1,000 plugins: a cancelled ping killed a starved plugin before its confirmation",
     mitigation: "an unanswered ping is judged by the health check, not by the stuck-cancel path",
     file: "runner/host/plugin.ts",
     search: "        if (method === RuntimeMethod.ping) return;",

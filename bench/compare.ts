@@ -14,7 +14,7 @@
  */
 
 import { join } from "node:path";
-import { loadAverage, median } from "./paired.ts";
+import { loadAverage, median, runSide } from "./paired.ts";
 import type { MetricName, Result } from "./side.ts";
 
 const HERE = new URL("./side.ts", import.meta.url).pathname;
@@ -27,18 +27,6 @@ interface Compared {
   ratio: number;
   range: [number, number];
   load: [number, number];
-}
-
-async function side(script: string, metric: MetricName, args: unknown): Promise<Result> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", script, "plugbox", metric, JSON.stringify(args)],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!out.success) {
-    throw new Error(`${script} ${metric} failed: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
 }
 
 /** `rounds` interleaved rounds of `metric` on both checkouts; one row per field named. */
@@ -56,7 +44,7 @@ async function compare(
     loads.push(loadAverage());
     const order = round % 2 === 0 ? [false, true] : [true, false];
     for (const isAfter of order) {
-      const result = await side(isAfter ? HERE : other, metric, args);
+      const result = await runSide("plugbox", metric, args, isAfter ? HERE : other);
       (isAfter ? after : before).push(result);
     }
   }

@@ -42,9 +42,15 @@ export function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-async function runSide(side: "plugbox" | "floor", metric: MetricName, args: unknown) {
+/** One measurement in a host process of its own: `script` (a checkout's bench/side.ts) run once. */
+export async function runSide(
+  side: "plugbox" | "floor",
+  metric: MetricName,
+  args: unknown,
+  script: string = SIDE,
+): Promise<Result> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", SIDE, side, metric, JSON.stringify(args)],
+    args: ["run", "-A", script, side, metric, JSON.stringify(args)],
     stdout: "piped",
     stderr: "piped",
   }).output();

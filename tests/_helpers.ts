@@ -147,3 +147,13 @@ export async function freshCache(): Promise<{ path: string } & AsyncDisposable> 
     },
   };
 }
+
+/** Whether `path` exists (a broken link or a missing parent counts as not). */
+export function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

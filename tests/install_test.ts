@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LocalRegistry } from "./_registry.ts";
-import { testDeadline } from "./_helpers.ts";
+import { exists, testDeadline } from "./_helpers.ts";
 
 const repo = fileURLToPath(new URL("../", import.meta.url));
 const VERSION: string = JSON.parse(Deno.readTextFileSync(join(repo, "deno.json"))).version;
@@ -78,15 +78,6 @@ function freshEnv(registry: LocalRegistry, work: string): Record<string, string>
     );
   }
   return { ...registry.env(join(work, ".deno")), PLUGBOX_CACHE_DIR: join(work, ".plugbox") };
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Asserts the host's plugin start made no request: everything came with what the host loaded. */

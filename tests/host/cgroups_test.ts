@@ -5,18 +5,9 @@
 import assert from "node:assert/strict";
 import { startPlugin } from "../../mod.ts";
 import { Greeter } from "../../plugins/hello/contract.ts";
-import { LAYERS, within } from "../_helpers.ts";
+import { exists, LAYERS, within } from "../_helpers.ts";
 
 const HELLO = new URL("../../plugins/hello/main.ts", import.meta.url);
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 for (const isolation of LAYERS) {
   Deno.test(`cgroups [${isolation}]: made for the plugin, holding it, removed when it stops or crashes`, async () => {

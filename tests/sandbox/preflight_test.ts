@@ -6,12 +6,12 @@ import { plantSecrets, SECRET_DIR, tempDir } from "../hostile/_hostile.ts";
 import { rejected } from "../_helpers.ts";
 
 /** Runs the graph check alone on a folder, as plan.ts would for a snapshot there. */
-async function check(folder: string) {
+async function check(folder: string, prefix: string[] = []) {
   const map = join(folder, "..", "import_map.json");
   await Deno.writeTextFile(map, '{ "imports": {} }');
   return await checkGraph({
     plugin: "p",
-    prefix: [],
+    prefix,
     deno: Deno.execPath(),
     entry: join(folder, "main.ts"),
     snapshot: folder,
@@ -77,22 +77,8 @@ exec /bin/bash -c 'ulimit() { echo "ulimit: not permitted" >&2; return 1; }
 `,
   );
   await Deno.chmod(sh, 0o755);
-  const map = join(base.path, "import_map.json");
-  await Deno.writeTextFile(map, '{ "imports": {} }');
   const error = await rejected<PreflightError>(
-    checkGraph({
-      plugin: "p",
-      prefix: prologue(sh, { limits: { dataLimitBytes: 1 << 30 } }),
-      deno: Deno.execPath(),
-      entry: join(folder, "main.ts"),
-      snapshot: folder,
-      root: folder,
-      allowedRoots: [folder],
-      importMap: map,
-      env: { DENO_DIR: join(base.path, "deno_dir"), NO_COLOR: "1" },
-      timeoutMs: 15_000,
-      view: "test",
-    }),
+    check(folder, prologue(sh, { limits: { dataLimitBytes: 1 << 30 } })),
   );
   assert.ok(error instanceof PreflightError, String(error));
   assert.match(error.message, /sh cannot set the memory limit \(ulimit -d 1048576 KiB\)/);

@@ -8,6 +8,8 @@
  * checked address: the proxy checks it again and connects to it (https is a
  * CONNECT tunnel, TLS end to end and verified for the URL's name; plain http
  * an absolute-form request). No other answer for the name is ever connected to.
+ * (Deno's fetch still looks the name up itself, for its own deny-list check,
+ * and goes on when that lookup fails; its answer is never connected to.)
  * @module
  */
 

@@ -68,9 +68,6 @@ export function plugboxSubject(): Subject {
           host.start(name, HELLO, {
             ...PLUGBOX_START,
             restart: "never",
-            // Health pings off past 100 plugins: even confirmed, about 6 % of 1,000 miss two in a
-            // row right after the last launch on 2 cores (BENCHMARKS.md, What is left).
-            ...(n > 100 ? { healthIntervalMs: 0 } : {}),
           })
         ),
       );

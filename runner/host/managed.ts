@@ -26,6 +26,7 @@ import type { ManagedOptions, PluginEvent, PluginState } from "./managed_types.t
 import { type CallOptions, createApi } from "./proxy.ts";
 import { type Plugin, startPlugin } from "./plugin.ts";
 import { launchedSince } from "./launch_gate.ts";
+import { MAX_STARVED_WINDOWS, type SchedTimes, schedTimes, starvedSide } from "./starvation.ts";
 import { Standby } from "./standby.ts";
 import { Waiters } from "./waiters.ts";
 
@@ -76,6 +77,10 @@ export class ManagedPlugin {
   #adopted = false;
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
   #healthTimer: ReturnType<typeof setInterval> | undefined;
+  /** A health round (a ping, its confirmation, the verdict) is under way. */
+  #pinging = false;
+  /** Ping windows in a row excused as starvation of CPU (reset by any answered ping). */
+  #starvedWindows = 0;
   /** Calls waiting for a process, and `start()`/`restart()` waiting for the next one. */
   #waiters = new Waiters<Plugin>();
   #runs = new Waiters<Plugin>();
@@ -380,27 +385,77 @@ export class ManagedPlugin {
 
   #checkHealth(): void {
     const plugin = this.#current;
-    if (!plugin || this.#life !== "running") return;
-    this.#ping(plugin, false);
+    // One round at a time: a ping sent while the last is unanswered tells nothing new.
+    if (!plugin || this.#life !== "running" || this.#pinging) return;
+    this.#pinging = true;
+    const done = () => void (this.#pinging = false);
+    this.#healthRound(plugin).then(done, done);
   }
 
   /**
-   * One health ping. A miss is confirmed by a second ping before the plugin
-   * counts as unresponsive: a plugin starved of CPU (a thousand of them
-   * called at once on two cores), or whose answer waits in this host's own
-   * backlog, answers the second; one stuck in a loop misses both.
+   * One health round. A missed ping is confirmed by a second before the
+   * plugin counts as unresponsive: a plugin starved of CPU for a moment, or
+   * whose answer waits in this host's own backlog, answers the second; one
+   * stuck in a loop misses both. A second miss in a window where the kernel
+   * saw the plugin wait runnable for a CPU and hardly run, or this host's
+   * event loop wait for one, is starvation (a thousand plugins called at
+   * once on two cores): excused, boundedly (starvation.ts).
    */
-  #ping(plugin: Plugin, confirming: boolean): void {
+  async #healthRound(plugin: Plugin): Promise<void> {
     const timeoutMs = this.#options.healthTimeoutMs ?? 5000;
-    const sent = Date.now();
-    plugin.ping(timeoutMs).catch((error) => {
-      if (!(error instanceof TimeoutError) || plugin !== this.#current) return;
-      if (this.#life !== "running") return;
-      // Launches meanwhile (many plugins starting) take the CPU: not counted, the next ping decides.
-      if (launchedSince(sent)) return;
-      if (!confirming) return this.#ping(plugin, true);
-      this.#unresponsive(`no answer to $/ping within ${timeoutMs} ms, twice in a row`);
-    });
+    let before: Promise<SchedTimes | undefined> | undefined;
+    for (const confirming of [false, true]) {
+      const sent = Date.now();
+      try {
+        await plugin.ping(timeoutMs);
+        if (plugin === this.#current) this.#starvedWindows = 0;
+        return;
+      } catch (error) {
+        if (!(error instanceof TimeoutError) || plugin !== this.#current) return;
+        if (this.#life !== "running") return;
+        // Launches meanwhile (many plugins starting) take the CPU: not counted, the next round decides.
+        if (launchedSince(sent)) return;
+      }
+      if (!confirming) before = this.#schedTimes(plugin);
+    }
+    await this.#judgeMiss(plugin, timeoutMs, before);
+  }
+
+  /** Two pings missed in a row: unresponsive, unless the window was starvation (bounded). */
+  async #judgeMiss(
+    plugin: Plugin,
+    timeoutMs: number,
+    before: Promise<SchedTimes | undefined> | undefined,
+  ): Promise<void> {
+    const start = await before;
+    const end = start && await this.#schedTimes(plugin);
+    if (plugin !== this.#current || this.#life !== "running") return;
+    const side = start && end ? starvedSide(start, end) : undefined;
+    if (start && end && side && this.#starvedWindows < MAX_STARVED_WINDOWS) {
+      this.#starvedWindows++;
+      this.#emit({
+        type: "starved",
+        plugin: this.name,
+        side,
+        windowMs: end.at - start.at,
+        ranMs: Math.round(end.runMs - start.runMs),
+        // A thread that ended takes its wait out of the sum: never below 0.
+        waitedMs: Math.max(0, Math.round(end.waitMs - start.waitMs)),
+        hostWaitedMs: Math.round(end.hostWaitMs - start.hostWaitMs),
+      });
+      return;
+    }
+    const starved = this.#starvedWindows > 0
+      ? ` (after ${this.#starvedWindows} window(s) excused as starved of CPU)`
+      : "";
+    this.#unresponsive(`no answer to $/ping within ${timeoutMs} ms, twice in a row${starved}`);
+  }
+
+  /** The plugin's CPU run and wait times, where the kernel shows them (Linux, with `sh`). */
+  #schedTimes(plugin: Plugin): Promise<SchedTimes | undefined> {
+    const sh = plugin.plan.cpu.sh;
+    if (!sh || Deno.build.os !== "linux") return Promise.resolve(undefined);
+    return schedTimes(sh, plugin.pid);
   }
 
   /** Starts the first process; rejects (and leaves the plugin failed) when that start fails. */

@@ -78,6 +78,22 @@ export type PluginEvent =
   | { type: "standby"; plugin: string; change: "lost" | "off"; detail: string }
   | { type: "failed"; plugin: string; reason: string }
   | { type: "unresponsive"; plugin: string; detail: string }
+  /**
+   * Two pings in a row went unanswered while the machine was too loaded to
+   * judge: the kernel saw the plugin wait runnable for a CPU and hardly run
+   * (`side: "plugin"`), or this host's event loop wait for one (`"host"`).
+   * Not counted as unresponsive, up to 3 windows in a row. Times in ms, over
+   * the second ping's window.
+   */
+  | {
+    type: "starved";
+    plugin: string;
+    side: "plugin" | "host";
+    windowMs: number;
+    ranMs: number;
+    waitedMs: number;
+    hostWaitedMs: number;
+  }
   | { type: "fault"; plugin: string; detail: string }
   | { type: "audit"; plugin: string; entry: AuditEntry }
   | { type: "egress"; plugin: string; entry: EgressEntry };
@@ -143,7 +159,9 @@ export interface ManagedOptions extends StartOptions {
    * a loop is restarted within about `healthIntervalMs + 2 × healthTimeoutMs`,
    * and one only starved of CPU for a moment is not). A ping missed while
    * this host process was launching plugins (starts take the CPU) is not
-   * counted: the next ping decides.
+   * counted: the next ping decides. Nor is one where the kernel saw the
+   * plugin wait runnable for a CPU and hardly run, or this host's event loop
+   * wait for one (a `starved` event), up to 3 windows in a row.
    * @default {5000}
    */
   healthTimeoutMs?: number;

@@ -10,7 +10,9 @@
 
 // Requests: "tree PID" (answer: "pid ticks pid ticks ..."), "usage FILE" (a cgroup's
 // cpuacct.usage in ns: answer "u" and the number, or "u" alone when it cannot be read),
-// "stop PIDS", "cont PIDS" (answer: "").
+// "sched PIDS" (their threads' time waiting runnable for a CPU, in µs, summed from each
+// /proc/PID/task/TID/schedstat, and how many are runnable now: answer "s" WAIT READY),
+// "main PIDS" (the same for their main threads only), "stop PIDS", "cont PIDS" (answer: "").
 // Ticks are utime + stime + cutime + cstime; at most 4096 processes are walked.
 const SCRIPT = `
 while read -r cmd args; do
@@ -37,6 +39,22 @@ while read -r cmd args; do
       done
       echo "$out";;
     usage) u=""; { read -r u < "$args"; } 2>/dev/null; echo "u$u";;
+    sched|main)
+      wait=0; ready=0
+      for p in $args; do
+        if [ "$cmd" = main ]; then set -- "/proc/$p/task/$p"; else set -- /proc/$p/task/*; fi
+        for d in "$@"; do
+          s=""; { read -r s < "$d/schedstat"; } 2>/dev/null
+          set -f; set -- $s; set +f
+          case "$1:$2" in *[!0-9:]*|:*|*:) continue;; esac
+          wait=$((wait + $2 / 1000))
+          # The state follows the last ') ' of stat (the name before it is the plugin's text).
+          s=""; l=""
+          { while IFS= read -r l || [ -n "$l" ]; do s="$s $l"; l=""; done < "$d/stat"; } 2>/dev/null
+          case "\${s##*) }" in R*) ready=$((ready + 1));; esac
+        done
+      done
+      echo "s$wait $ready";;
     stop) kill -STOP $args 2>/dev/null; echo;;
     cont) kill -CONT $args 2>/dev/null; echo;;
     *) echo;;
@@ -125,6 +143,23 @@ export class ProcReader implements AsyncDisposable {
       throw new Error("the process reader could not read a cgroup");
     }
     return Number(answer.slice(1)) / 1e6;
+  }
+
+  /**
+   * How long the threads of `pids` (or only their main threads) waited
+   * runnable for a CPU, in ms, summed over the live ones, and how many are
+   * runnable now (gone ones are skipped). The kernel adds a wait to the
+   * total only once the thread runs: one still waiting shows as runnable.
+   */
+  async sched(
+    pids: number[],
+    threads: "all" | "main" = "all",
+  ): Promise<{ waitMs: number; runnable: number }> {
+    const verb = threads === "all" ? "sched" : "main";
+    const answer = await this.#ask(`${verb} ${pids.map((p) => Math.trunc(p)).join(" ")}`);
+    const match = /^s([0-9]{1,20}) ([0-9]{1,9})$/.exec(answer);
+    if (!match) throw new Error("the process reader could not read schedstat");
+    return { waitMs: Number(match[1]) / 1000, runnable: Number(match[2]) };
   }
 
   /** Sends SIGSTOP or SIGCONT to `pids` (gone ones are skipped). */

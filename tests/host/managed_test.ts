@@ -8,7 +8,7 @@ import {
   TimeoutError,
 } from "../../mod.ts";
 import { Life } from "../fixtures/contracts.ts";
-import { fixture, rejected, within } from "../_helpers.ts";
+import { fixture, rejected, until, within } from "../_helpers.ts";
 import { childrenOf, pluginFolder } from "../hostile/_hostile.ts";
 
 /** A host whose events can be awaited: `next(type)` resolves with the next event of that type. */
@@ -360,6 +360,90 @@ Deno.test("one missed health ping is confirmed by a second before a plugin count
   assert.equal(await managed.api(Life).echo(1), 1);
   assert.deepEqual(events.filter((e) => e.type === "unresponsive"), []);
   assert.equal(managed.current?.pid, pid, "the same process");
+});
+
+/**
+ * Starves the process tree at `root` of CPU for real: a cgroup v1 CPU quota of 1 ms per second,
+ * used up by busy loops in the same cgroup. The plugin stays runnable and hardly runs, as under
+ * a thousand plugins on two cores. `lift()` ends it; disposing also empties and removes the cgroup.
+ */
+async function starve(root: number) {
+  const base = "/sys/fs/cgroup/cpu";
+  const dir = `${base}/plugbox-test-starve-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  await Deno.mkdir(dir); // needs root and a cgroup v1 cpu controller, as this VM has
+  await Deno.writeTextFile(`${dir}/cpu.cfs_period_us`, "1000000");
+  await Deno.writeTextFile(`${dir}/cpu.cfs_quota_us`, "1000");
+  const loops = [0, 1, 2].map(() =>
+    new Deno.Command("sh", { args: ["-c", "while :; do :; done"], stdin: "null" }).spawn()
+  );
+  const tree = (pid: number): number[] => [pid, ...childrenOf(pid).flatMap(tree)];
+  for (const pid of [...loops.map((l) => l.pid), ...tree(root)]) {
+    await Deno.writeTextFile(`${dir}/cgroup.procs`, String(pid));
+  }
+  let lifted = false;
+  const lift = async () => {
+    if (lifted) return;
+    lifted = true;
+    await Deno.writeTextFile(`${dir}/cpu.cfs_quota_us`, "-1");
+    for (const loop of loops) loop.kill("SIGKILL");
+    await Promise.all(loops.map((l) => l.status));
+  };
+  return {
+    lift,
+    async [Symbol.asyncDispose]() {
+      await lift();
+      // Back to the root cgroup, each process still in it (one exiting leaves on its own).
+      await until(
+        async () => {
+          const pids = (await Deno.readTextFile(`${dir}/cgroup.procs`)).split("\n").filter(Boolean);
+          for (const pid of pids) {
+            await Deno.writeTextFile(`${base}/cgroup.procs`, pid).catch(() => {});
+          }
+          return pids.length === 0;
+        },
+        5000,
+        "the starving cgroup to empty",
+      );
+      await Deno.remove(dir);
+    },
+  };
+}
+
+// The kernel's view decides: a plugin that waited runnable for a CPU and hardly ran missed its
+// pings through no fault of its own (a "starved" event), and answers once it gets a CPU again.
+Deno.test("a plugin starved of CPU misses its pings but is not killed", async () => {
+  const { host, events, next } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", life, {
+    contracts: [Life],
+    healthIntervalMs: 100,
+    healthTimeoutMs: 300,
+  });
+  const pid = managed.current!.pid;
+  await using starving = await starve(pid);
+  const verdict = await Promise.race([next("starved"), next("unresponsive")]);
+  assert.equal(verdict.type, "starved", JSON.stringify(verdict));
+  if (verdict.type !== "starved") return;
+  assert.ok(verdict.ranMs <= verdict.windowMs / 10, JSON.stringify(verdict));
+  await starving.lift();
+  assert.equal(await managed.api(Life).echo(1), 1);
+  assert.deepEqual(events.filter((e) => e.type === "unresponsive"), []);
+  assert.equal(managed.current?.pid, pid, "the same process");
+});
+
+Deno.test("a plugin starved of CPU for more than 3 windows in a row is killed all the same", async () => {
+  const { host, events, next } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", life, {
+    contracts: [Life],
+    healthIntervalMs: 50,
+    healthTimeoutMs: 200,
+    restart: "never",
+  });
+  await using _starving = await starve(managed.current!.pid);
+  const unresponsive = await next("unresponsive");
+  assert.match(unresponsive.detail, /after 3 window\(s\) excused as starved of CPU/);
+  assert.equal(events.filter((e) => e.type === "starved").length, 3);
 });
 
 Deno.test("the backoff starts over once a process stayed up for backoffMaxMs", async () => {

@@ -1,0 +1,52 @@
+// Who was starved over a ping window, from real kernel readings: a busy loop runs, a sleeping
+// process neither runs nor waits, and the verdict rule tells a loop, a blocked plugin, a starved
+// plugin and a starved host apart. (A plugin starved for real, end to end: managed_test.ts.)
+import assert from "node:assert/strict";
+import { type SchedTimes, schedTimes, starvedSide } from "../../runner/host/starvation.ts";
+import { until } from "../_helpers.ts";
+
+const SH = "/bin/sh";
+const base: SchedTimes = { at: 0, runMs: 100, waitMs: 0, runnable: 0, hostWaitMs: 0 };
+const after = (change: Partial<SchedTimes>): SchedTimes => ({ ...base, at: 5000, ...change });
+
+Deno.test("starvedSide: a loop and a blocked plugin are not starved", () => {
+  assert.equal(starvedSide(base, after({ runMs: 5100, runnable: 1 })), undefined);
+  assert.equal(starvedSide(base, after({ runMs: 1100, waitMs: 4000, runnable: 1 })), undefined);
+  assert.equal(starvedSide(base, after({})), undefined);
+  assert.equal(starvedSide(base, after({ waitMs: 2000 })), undefined, "waited under half");
+});
+
+Deno.test("starvedSide: a plugin that hardly ran and wanted to is starved", () => {
+  assert.equal(starvedSide(base, after({ runMs: 120, waitMs: 3000 })), "plugin");
+  assert.equal(starvedSide(base, after({ runMs: 101, runnable: 1 })), "plugin");
+});
+
+Deno.test("starvedSide: a host whose event loop waited a quarter of the window is starved", () => {
+  assert.equal(starvedSide(base, after({ hostWaitMs: 1250 })), "host");
+  assert.equal(starvedSide(base, after({ hostWaitMs: 1000 })), undefined);
+  assert.equal(starvedSide(base, { ...base, hostWaitMs: 9000 }), undefined, "no window");
+});
+
+Deno.test("schedTimes reads a real tree: a loop's run time grows, a sleeper's does not", async () => {
+  const loop = new Deno.Command(SH, { args: ["-c", "while :; do :; done"] }).spawn();
+  const sleeper = new Deno.Command("sleep", { args: ["60"] }).spawn();
+  try {
+    const first = await schedTimes(SH, loop.pid);
+    const idle = await schedTimes(SH, sleeper.pid);
+    assert.ok(first && idle, "both read");
+    await until(
+      async () => (await schedTimes(SH, loop.pid))!.runMs > first.runMs + 50,
+      10_000,
+      "the loop to run 50 ms",
+    );
+    const idleAgain = await schedTimes(SH, sleeper.pid);
+    assert.ok(idleAgain!.runMs - idle.runMs < 5, JSON.stringify({ idle, idleAgain }));
+    assert.equal(idleAgain!.runnable, 0);
+    assert.ok(idleAgain!.hostWaitMs >= idle.hostWaitMs);
+    assert.equal(await schedTimes(SH, 2 ** 30), undefined, "no such process");
+  } finally {
+    loop.kill("SIGKILL");
+    sleeper.kill("SIGKILL");
+    await Promise.all([loop.status, sleeper.status]);
+  }
+});

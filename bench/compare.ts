@@ -9,6 +9,7 @@
  * ```sh
  * git worktree add /tmp/before 0bbce20
  * deno run -A bench/compare.ts /tmp/before 6
+ * deno run -A bench/compare.ts /tmp/before 6 stop,memory   # only these metrics
  * ```
  * @module
  */
@@ -62,29 +63,35 @@ async function compare(
 }
 
 if (import.meta.main) {
-  const [checkout, roundsText = "6"] = Deno.args;
-  if (!checkout) throw new TypeError("usage: bench/compare.ts <other checkout> [rounds]");
+  const [checkout, roundsText = "6", onlyText] = Deno.args;
+  if (!checkout) {
+    throw new TypeError("usage: bench/compare.ts <other checkout> [rounds] [metric,metric...]");
+  }
   const other = join(checkout, "bench", "side.ts");
   const rounds = Number(roundsText);
-  const rows = [
-    ...await compare(other, "starts", { n: 10 }, rounds, {
-      first: "first start in a host process (ms)",
-      warm: "warm start to first call (ms)",
-      fresh: "first start of a new plugin name (ms)",
-    }),
-    ...await compare(other, "stop", { n: 10 }, rounds, { stop: "graceful stop (ms)" }),
-    ...await compare(other, "sequential", { n: 3000 }, rounds, {
-      p50: "sequential round trip p50 (ms)",
-      p99: "sequential round trip p99 (ms)",
-    }),
-    ...await compare(other, "throughput", { n: 20_000, callers: 64 }, rounds, {
-      rate: "throughput, 64 callers (calls/s)",
-      cpuPerCall: "host CPU per call, 64 callers (µs)",
-    }),
-    ...await compare(other, "memory", {}, rounds, {
-      privateMiB: "idle private memory of one plugin (MiB)",
-    }),
-  ];
+  const only = onlyText?.split(",");
+  const wanted = (metric: MetricName) => !only || only.includes(metric);
+  const rows: Compared[] = [];
+  const add = async (
+    metric: MetricName,
+    args: unknown,
+    fields: Record<string, string>,
+  ) => wanted(metric) && rows.push(...await compare(other, metric, args, rounds, fields));
+  await add("starts", { n: 10 }, {
+    first: "first start in a host process (ms)",
+    warm: "warm start to first call (ms)",
+    fresh: "first start of a new plugin name (ms)",
+  });
+  await add("stop", { n: 10 }, { stop: "graceful stop (ms)" });
+  await add("sequential", { n: 3000 }, {
+    p50: "sequential round trip p50 (ms)",
+    p99: "sequential round trip p99 (ms)",
+  });
+  await add("throughput", { n: 20_000, callers: 64 }, {
+    rate: "throughput, 64 callers (calls/s)",
+    cpuPerCall: "host CPU per call, 64 callers (µs)",
+  });
+  await add("memory", {}, { privateMiB: "idle private memory of one plugin (MiB)" });
   const fixed = (n: number) => n >= 100 ? n.toFixed(0) : n.toFixed(n >= 10 ? 1 : 3);
   console.log("| metric | before | after | after ÷ before [range] | load |");
   console.log("| --- | --- | --- | --- | --- |");

@@ -1,11 +1,11 @@
-// T10: each Worker has its own heap: spread 3 GiB of allocations over eight of them.
+// T10: each Worker has its own heap: spread 1.5 GiB of allocations over eight of them.
 import { implement, serve } from "@plugbox/plugbox/plugin";
 import { Probe } from "./probe.ts";
 
 const WORKER = `
   const hoard = [];
   try {
-    while (hoard.length < 6) hoard.push(new Uint8Array(64 * 1024 * 1024).fill(1));
+    while (hoard.length < 3) hoard.push(new Uint8Array(64 * 1024 * 1024).fill(1));
     postMessage(hoard.length * 64);
   } catch {
     postMessage(hoard.length * 64);

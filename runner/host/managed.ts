@@ -453,9 +453,10 @@ export class ManagedPlugin {
 
   /** The plugin's CPU run and wait times, where the kernel shows them (Linux, with `sh`). */
   #schedTimes(plugin: Plugin): Promise<SchedTimes | undefined> {
-    const sh = plugin.plan.cpu.sh;
+    const { sh, cgroup } = plugin.plan.cpu;
     if (!sh || Deno.build.os !== "linux") return Promise.resolve(undefined);
-    return schedTimes(sh, plugin.pid);
+    const usage = cgroup?.cpuacctDir && `${cgroup.cpuacctDir}/cpuacct.usage`;
+    return schedTimes(sh, plugin.pid, usage || undefined);
   }
 
   /** Starts the first process; rejects (and leaves the plugin failed) when that start fails. */

@@ -19,7 +19,11 @@ import { ProcReader } from "./proc_reader.ts";
 export interface SchedTimes {
   /** When it was read (`Date.now()`). */
   at: number;
-  /** ms of CPU the plugin's processes used (every thread, gone ones too), summed over its tree. */
+  /**
+   * ms of CPU the plugin used: its cgroup's `cpuacct.usage` where it has one
+   * (every task that was ever in it, reaped or not), else summed over its
+   * live tree (each process's own and its waited-for children's).
+   */
   runMs: number;
   /** ms its live threads waited runnable for a CPU (counted once each ran again). */
   waitMs: number;
@@ -65,6 +69,8 @@ export function starvedSide(
   if (windowMs <= 0) return undefined;
   if (after.hostWaitMs - before.hostWaitMs >= windowMs / 4) return "host";
   const ran = after.runMs - before.runMs;
+  // CPU time that went down was lost from view (a process left the tree unwaited): no verdict.
+  if (ran < 0) return undefined;
   const wanted = after.waitMs - before.waitMs >= windowMs / 2 || after.runnable > 0;
   return ran <= windowMs / 10 && wanted ? "plugin" : undefined;
 }
@@ -74,16 +80,24 @@ const readers = new Map<string, { reader: ProcReader; users: number }>();
 /**
  * Reads the CPU times of every process in the tree rooted at `root` and of
  * the host's main thread, through a shell shared while anyone reads (closed
- * when the last is done, so no process outlives the question). Undefined
- * where they cannot be read (no `/proc`, no shell): the caller then judges
- * without them.
+ * when the last is done, so no process outlives the question). With
+ * `usageFile` (the plugin's cgroup `cpuacct.usage`) the run time is read
+ * there: a tree's sum loses the time of a child reaped unwaited (SIGCHLD
+ * ignored) or moved out of the tree, so a plugin burning CPU in short-lived
+ * children would read as one that hardly ran. Undefined where they cannot
+ * be read (no `/proc`, no shell, the file gone): the caller then counts the
+ * miss.
  *
  * @example
  * ```ts ignore
  * const before = await schedTimes("/usr/bin/sh", plugin.pid);
  * ```
  */
-export async function schedTimes(sh: string, root: number): Promise<SchedTimes | undefined> {
+export async function schedTimes(
+  sh: string,
+  root: number,
+  usageFile?: string,
+): Promise<SchedTimes | undefined> {
   let shared = readers.get(sh);
   if (!shared) readers.set(sh, shared = { reader: new ProcReader(sh), users: 0 });
   shared.users++;
@@ -92,7 +106,10 @@ export async function schedTimes(sh: string, root: number): Promise<SchedTimes |
     if (tree.size === 0) return undefined;
     const plugin = await shared.reader.sched([...tree.keys()]);
     const host = await shared.reader.sched([Deno.pid], "main");
-    const runMs = [...tree.values()].reduce((sum, ms) => sum + ms, 0);
+    const runMs = usageFile === undefined
+      ? [...tree.values()].reduce((sum, ms) => sum + ms, 0)
+      : await shared.reader.usage(usageFile);
+    if (runMs === undefined) return undefined;
     return { at: Date.now(), runMs, ...plugin, hostWaitMs: host.waitMs };
   } catch {
     return undefined;

@@ -10,6 +10,7 @@ import {
 import { Life } from "../fixtures/contracts.ts";
 import { fixture, rejected, until, within } from "../_helpers.ts";
 import { childrenOf, pluginFolder } from "../hostile/_hostile.ts";
+import { Probe } from "../hostile/plugins/probe.ts";
 
 /** A host whose events can be awaited: `next(type)` resolves with the next event of that type. */
 function watchedHost(options: ConstructorParameters<typeof PluginHost>[0] = {}) {
@@ -444,6 +445,28 @@ Deno.test("a plugin starved of CPU for more than 3 windows in a row is killed al
   const unresponsive = await next("unresponsive");
   assert.match(unresponsive.detail, /after 3 window\(s\) excused as starved of CPU/);
   assert.equal(events.filter((e) => e.type === "starved").length, 3);
+});
+
+// A loop is not starvation, wherever its CPU time goes: this plugin stops answering and burns its
+// core in children it never waits for (SIGCHLD ignored), so their time is in no live process of
+// its tree, while one of them is always runnable. Read from the tree, it "hardly ran and wanted
+// to" (1 to 3 starved events, side "plugin", on the code this was written against); its cgroup's
+// cpuacct.usage counts every task that was ever in it.
+Deno.test("a plugin that burns CPU in children it never waits for is not excused as starved", async () => {
+  const { host, events, next } = watchedHost();
+  await using _ = host;
+  const managed = await host.start(
+    "hide",
+    join(import.meta.dirname!, "../hostile/plugins/review_py_hide/main.py"),
+    { contracts: [Probe], isolation: "os", healthIntervalMs: 100, healthTimeoutMs: 300 },
+  );
+  assert.equal(managed.current!.plan.cpu.rate, "cgroup-v1", "this VM has a cgroup v1 cpuacct");
+  const unresponsive = next("unresponsive");
+  managed.api(Probe).attempt("hide").catch(() => {}); // never answers
+  await unresponsive;
+  // The host side may be starved on a busy machine; the plugin side must never be.
+  const starved = events.filter((e) => e.type === "starved" && e.side === "plugin");
+  assert.deepEqual(starved, []);
 });
 
 Deno.test("the backoff starts over once a process stayed up for backoffMaxMs", async () => {

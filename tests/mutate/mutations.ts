@@ -1040,6 +1040,18 @@ export const MUTATIONS: Mutation[] = [
     filter: "more than 3 windows",
   },
   {
+    id: "health-starvation-cpuacct",
+    source:
+      "review of b9c2ec6: a plugin burning CPU in children reaped unwaited read as starved (its tree's sum lost their time)",
+    mitigation:
+      "the starvation verdict reads the plugin's run time from its cgroup's cpuacct.usage",
+    file: "runner/host/managed.ts",
+    search: "    return schedTimes(sh, plugin.pid, usage || undefined);",
+    replace: "    return schedTimes(sh, plugin.pid);",
+    tests: ["tests/host/managed_test.ts"],
+    filter: "children it never waits for",
+  },
+  {
     id: "ping-not-stuck",
     source:
       "issue 14: 1,000 plugins: a cancelled ping killed a starved plugin before its confirmation",

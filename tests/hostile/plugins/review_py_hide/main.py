@@ -4,12 +4,14 @@ lived children it never waits for (SIGCHLD ignored, so the kernel reaps them
 and their CPU time is added to no process's cutime). Summed over the live
 process tree, the plugin hardly ran, yet a child of it is always runnable: a
 busy loop that reads as a plugin starved of CPU. "burn" is the same loop in
-the plugin's own process (its control)."""
+the plugin's own process (its control). "threads N" starts N idle threads,
+each a file the host's shell reads for a verdict, and then stops answering."""
 
 import json
 import os
 import signal
 import sys
+import threading
 import time
 
 NONCE = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--plugbox-nonce=")), None)
@@ -27,6 +29,11 @@ def spin(ms):
 
 
 def attempt(what):
+    if what.startswith("threads "):
+        threading.stack_size(32 * 1024)
+        for _ in range(int(what.split()[1])):
+            threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
+        time.sleep(3600)
     if what == "hide":
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped unwaited
         while True:

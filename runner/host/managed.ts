@@ -437,7 +437,7 @@ export class ManagedPlugin {
     const end = start && start !== "late" ? await this.#schedTimes(plugin, timeoutMs) : undefined;
     if (plugin !== this.#current || this.#life !== "running") return;
     const read = start && start !== "late" && end && end !== "late";
-    const side = read ? starvedSide(start, end) : undefined;
+    const side = read ? starvedSide(start, end, plugin.plan.cpu.share) : undefined;
     if (read && side && this.#starvedWindows < MAX_STARVED_WINDOWS) {
       this.#starvedWindows++;
       this.#emit({

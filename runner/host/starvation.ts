@@ -46,7 +46,9 @@ export const MAX_STARVED_WINDOWS = 3;
  * throughout shows no wait yet). A loop runs; a blocked plugin is not
  * runnable. A loop on a CPU shared with n others runs about 1/n of the
  * time, so it passes as starved only when more than ten things want each
- * CPU; {@linkcode MAX_STARVED_WINDOWS} bounds even that.
+ * CPU; {@linkcode MAX_STARVED_WINDOWS} bounds even that. With a CPU
+ * `share` below one core, "hardly ran" is a tenth of what the share allows:
+ * a loop its own quota throttles waits runnable too, and runs its share.
  *
  * @example
  * ```ts
@@ -64,6 +66,7 @@ export const MAX_STARVED_WINDOWS = 3;
 export function starvedSide(
   before: SchedTimes,
   after: SchedTimes,
+  share = 1,
 ): "plugin" | "host" | undefined {
   const windowMs = after.at - before.at;
   if (windowMs <= 0) return undefined;
@@ -72,7 +75,8 @@ export function starvedSide(
   // CPU time that went down was lost from view (a process left the tree unwaited): no verdict.
   if (ran < 0) return undefined;
   const wanted = after.waitMs - before.waitMs >= windowMs / 2 || after.runnable > 0;
-  return ran <= windowMs / 10 && wanted ? "plugin" : undefined;
+  // "Hardly" is of what it may use: a loop held to a share of 0.05 runs 5 % and waits the rest.
+  return ran <= windowMs * Math.min(1, share) / 10 && wanted ? "plugin" : undefined;
 }
 
 const readers = new Map<string, { reader: ProcReader; users: number }>();

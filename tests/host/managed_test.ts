@@ -487,6 +487,27 @@ Deno.test("a plugin too slow to read for a starvation verdict has its missed pin
   assert.match(detail, /its CPU times could not be read within 300 ms/);
 });
 
+// A loop held to a small CPU share by its own cgroup quota waits runnable for most of each window
+// and runs its share: on the code this was written against, a spin with share 0.05 ran 5 % of the
+// window and was excused as starved 3 windows in a row. "Hardly ran" is a tenth of the share.
+Deno.test("a plugin looping under its own CPU share is not excused as starved", async () => {
+  const { host, events, next } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", life, {
+    contracts: [Life],
+    healthIntervalMs: 100,
+    healthTimeoutMs: 500,
+    restart: "never",
+    cpu: { share: 0.05 },
+  });
+  assert.equal(managed.current!.plan.cpu.rate, "cgroup-v1", "a quota holds the share");
+  const unresponsive = next("unresponsive", 30_000);
+  managed.api(Life).spin().catch(() => {});
+  await unresponsive;
+  // The host side may be starved on a busy machine; the plugin side must never be.
+  assert.deepEqual(events.filter((e) => e.type === "starved" && e.side === "plugin"), []);
+});
+
 Deno.test("the backoff starts over once a process stayed up for backoffMaxMs", async () => {
   const { host, events, next } = watchedHost();
   await using _ = host;

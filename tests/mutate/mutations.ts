@@ -1012,7 +1012,7 @@ export const MUTATIONS: Mutation[] = [
     mitigation:
       "two missed pings in a window where the kernel saw the plugin runnable but hardly running are excused",
     file: "runner/host/managed.ts",
-    search: "    const side = read ? starvedSide(start, end) : undefined;",
+    search: "    const side = read ? starvedSide(start, end, plugin.plan.cpu.share) : undefined;",
     replace: "    const side = undefined;",
     tests: ["tests/host/managed_test.ts"],
     filter: "starved of CPU misses its pings",
@@ -1062,6 +1062,18 @@ export const MUTATIONS: Mutation[] = [
     replace: "    return await reading;",
     tests: ["tests/host/managed_test.ts"],
     filter: "too slow to read",
+  },
+  {
+    id: "health-starvation-share",
+    source:
+      "review of b9c2ec6: a busy loop held to cpu.share 0.05 by its own quota was excused as starved 3 windows in a row",
+    mitigation:
+      "with a share below one core, a plugin hardly ran when it ran under a tenth of its share",
+    file: "runner/host/starvation.ts",
+    search: '  return ran <= windowMs * Math.min(1, share) / 10 && wanted ? "plugin" : undefined;',
+    replace: '  return ran <= windowMs / 10 && wanted ? "plugin" : undefined;',
+    tests: ["tests/host/managed_test.ts"],
+    filter: "its own CPU share",
   },
   {
     id: "ping-not-stuck",

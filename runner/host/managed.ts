@@ -26,7 +26,13 @@ import type { ManagedOptions, PluginEvent, PluginState } from "./managed_types.t
 import { type CallOptions, createApi } from "./proxy.ts";
 import { type Plugin, startPlugin } from "./plugin.ts";
 import { launchedSince } from "./launch_gate.ts";
-import { MAX_STARVED_WINDOWS, type SchedTimes, schedTimes, starvedSide } from "./starvation.ts";
+import {
+  MAX_STARVED_WINDOWS,
+  readWithin,
+  type SchedTimes,
+  schedTimes,
+  starvedSide,
+} from "./starvation.ts";
 import { Standby } from "./standby.ts";
 import { Waiters } from "./waiters.ts";
 
@@ -403,7 +409,7 @@ export class ManagedPlugin {
    */
   async #healthRound(plugin: Plugin): Promise<void> {
     const timeoutMs = this.#options.healthTimeoutMs ?? 5000;
-    let before: Promise<SchedTimes | undefined> | undefined;
+    let before: Promise<SchedTimes | "late" | undefined> | undefined;
     for (const confirming of [false, true]) {
       const sent = Date.now();
       try {
@@ -416,7 +422,7 @@ export class ManagedPlugin {
         // Launches meanwhile (many plugins starting) take the CPU: not counted, the next round decides.
         if (launchedSince(sent)) return;
       }
-      if (!confirming) before = this.#schedTimes(plugin);
+      if (!confirming) before = this.#schedTimes(plugin, timeoutMs);
     }
     await this.#judgeMiss(plugin, timeoutMs, before);
   }
@@ -425,13 +431,14 @@ export class ManagedPlugin {
   async #judgeMiss(
     plugin: Plugin,
     timeoutMs: number,
-    before: Promise<SchedTimes | undefined> | undefined,
+    before: Promise<SchedTimes | "late" | undefined> | undefined,
   ): Promise<void> {
     const start = await before;
-    const end = start && await this.#schedTimes(plugin);
+    const end = start && start !== "late" ? await this.#schedTimes(plugin, timeoutMs) : undefined;
     if (plugin !== this.#current || this.#life !== "running") return;
-    const side = start && end ? starvedSide(start, end) : undefined;
-    if (start && end && side && this.#starvedWindows < MAX_STARVED_WINDOWS) {
+    const read = start && start !== "late" && end && end !== "late";
+    const side = read ? starvedSide(start, end, plugin.plan.cpu.share) : undefined;
+    if (read && side && this.#starvedWindows < MAX_STARVED_WINDOWS) {
       this.#starvedWindows++;
       this.#emit({
         type: "starved",
@@ -448,14 +455,23 @@ export class ManagedPlugin {
     const starved = this.#starvedWindows > 0
       ? ` (after ${this.#starvedWindows} window(s) excused as starved of CPU)`
       : "";
-    this.#unresponsive(`no answer to $/ping within ${timeoutMs} ms, twice in a row${starved}`);
+    const late = start === "late" || end === "late"
+      ? ` (its CPU times could not be read within ${timeoutMs} ms)`
+      : "";
+    this.#unresponsive(
+      `no answer to $/ping within ${timeoutMs} ms, twice in a row${starved}${late}`,
+    );
   }
 
-  /** The plugin's CPU run and wait times, where the kernel shows them (Linux, with `sh`). */
-  #schedTimes(plugin: Plugin): Promise<SchedTimes | undefined> {
-    const sh = plugin.plan.cpu.sh;
+  /**
+   * The plugin's CPU run and wait times, where the kernel shows them (Linux,
+   * with `sh`), or "late" when they take longer than a ping may.
+   */
+  #schedTimes(plugin: Plugin, ms: number): Promise<SchedTimes | "late" | undefined> {
+    const { sh, cgroup } = plugin.plan.cpu;
     if (!sh || Deno.build.os !== "linux") return Promise.resolve(undefined);
-    return schedTimes(sh, plugin.pid);
+    const usage = cgroup?.cpuacctDir && `${cgroup.cpuacctDir}/cpuacct.usage`;
+    return readWithin(schedTimes(sh, plugin.pid, usage || undefined), ms);
   }
 
   /** Starts the first process; rejects (and leaves the plugin failed) when that start fails. */

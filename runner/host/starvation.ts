@@ -19,7 +19,11 @@ import { ProcReader } from "./proc_reader.ts";
 export interface SchedTimes {
   /** When it was read (`Date.now()`). */
   at: number;
-  /** ms of CPU the plugin's processes used (every thread, gone ones too), summed over its tree. */
+  /**
+   * ms of CPU the plugin used: its cgroup's `cpuacct.usage` where it has one
+   * (every task that was ever in it, reaped or not), else summed over its
+   * live tree (each process's own and its waited-for children's).
+   */
   runMs: number;
   /** ms its live threads waited runnable for a CPU (counted once each ran again). */
   waitMs: number;
@@ -42,7 +46,9 @@ export const MAX_STARVED_WINDOWS = 3;
  * throughout shows no wait yet). A loop runs; a blocked plugin is not
  * runnable. A loop on a CPU shared with n others runs about 1/n of the
  * time, so it passes as starved only when more than ten things want each
- * CPU; {@linkcode MAX_STARVED_WINDOWS} bounds even that.
+ * CPU; {@linkcode MAX_STARVED_WINDOWS} bounds even that. With a CPU
+ * `share` below one core, "hardly ran" is a tenth of what the share allows:
+ * a loop its own quota throttles waits runnable too, and runs its share.
  *
  * @example
  * ```ts
@@ -60,13 +66,17 @@ export const MAX_STARVED_WINDOWS = 3;
 export function starvedSide(
   before: SchedTimes,
   after: SchedTimes,
+  share = 1,
 ): "plugin" | "host" | undefined {
   const windowMs = after.at - before.at;
   if (windowMs <= 0) return undefined;
   if (after.hostWaitMs - before.hostWaitMs >= windowMs / 4) return "host";
   const ran = after.runMs - before.runMs;
+  // CPU time that went down was lost from view (a process left the tree unwaited): no verdict.
+  if (ran < 0) return undefined;
   const wanted = after.waitMs - before.waitMs >= windowMs / 2 || after.runnable > 0;
-  return ran <= windowMs / 10 && wanted ? "plugin" : undefined;
+  // "Hardly" is of what it may use: a loop held to a share of 0.05 runs 5 % and waits the rest.
+  return ran <= windowMs * Math.min(1, share) / 10 && wanted ? "plugin" : undefined;
 }
 
 const readers = new Map<string, { reader: ProcReader; users: number }>();
@@ -74,16 +84,24 @@ const readers = new Map<string, { reader: ProcReader; users: number }>();
 /**
  * Reads the CPU times of every process in the tree rooted at `root` and of
  * the host's main thread, through a shell shared while anyone reads (closed
- * when the last is done, so no process outlives the question). Undefined
- * where they cannot be read (no `/proc`, no shell): the caller then judges
- * without them.
+ * when the last is done, so no process outlives the question). With
+ * `usageFile` (the plugin's cgroup `cpuacct.usage`) the run time is read
+ * there: a tree's sum loses the time of a child reaped unwaited (SIGCHLD
+ * ignored) or moved out of the tree, so a plugin burning CPU in short-lived
+ * children would read as one that hardly ran. Undefined where they cannot
+ * be read (no `/proc`, no shell, the file gone): the caller then counts the
+ * miss.
  *
  * @example
  * ```ts ignore
  * const before = await schedTimes("/usr/bin/sh", plugin.pid);
  * ```
  */
-export async function schedTimes(sh: string, root: number): Promise<SchedTimes | undefined> {
+export async function schedTimes(
+  sh: string,
+  root: number,
+  usageFile?: string,
+): Promise<SchedTimes | undefined> {
   let shared = readers.get(sh);
   if (!shared) readers.set(sh, shared = { reader: new ProcReader(sh), users: 0 });
   shared.users++;
@@ -92,7 +110,10 @@ export async function schedTimes(sh: string, root: number): Promise<SchedTimes |
     if (tree.size === 0) return undefined;
     const plugin = await shared.reader.sched([...tree.keys()]);
     const host = await shared.reader.sched([Deno.pid], "main");
-    const runMs = [...tree.values()].reduce((sum, ms) => sum + ms, 0);
+    const runMs = usageFile === undefined
+      ? [...tree.values()].reduce((sum, ms) => sum + ms, 0)
+      : await shared.reader.usage(usageFile);
+    if (runMs === undefined) return undefined;
     return { at: Date.now(), runMs, ...plugin, hostWaitMs: host.waitMs };
   } catch {
     return undefined;
@@ -101,5 +122,31 @@ export async function schedTimes(sh: string, root: number): Promise<SchedTimes |
       readers.delete(sh);
       await shared.reader.close();
     }
+  }
+}
+
+/**
+ * `reading`, or `"late"` once `ms` pass first. A reading walks every thread
+ * and process of the plugin's tree through one shell shared by all plugins
+ * (8,000 threads or 4,000 processes take it 6 to 7 s); a plugin must not buy
+ * itself time, or hold up others' verdicts, by being slow to read: a late
+ * reading gives no verdict, and the miss counts. The reading itself goes on
+ * to its end (the shell closes after it).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readWithin } from "./starvation.ts";
+ * assert.equal(await readWithin(new Promise(() => {}), 10), "late");
+ * assert.equal(await readWithin(Promise.resolve(1), 10), 1);
+ * ```
+ */
+export async function readWithin<T>(reading: Promise<T>, ms: number): Promise<T | "late"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => timer = setTimeout(() => resolve("late"), ms));
+  try {
+    return await Promise.race([reading, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -10,6 +10,7 @@ import {
 import { Life } from "../fixtures/contracts.ts";
 import { fixture, rejected, until, within } from "../_helpers.ts";
 import { childrenOf, pluginFolder } from "../hostile/_hostile.ts";
+import { Probe } from "../hostile/plugins/probe.ts";
 
 /** A host whose events can be awaited: `next(type)` resolves with the next event of that type. */
 function watchedHost(options: ConstructorParameters<typeof PluginHost>[0] = {}) {
@@ -444,6 +445,67 @@ Deno.test("a plugin starved of CPU for more than 3 windows in a row is killed al
   const unresponsive = await next("unresponsive");
   assert.match(unresponsive.detail, /after 3 window\(s\) excused as starved of CPU/);
   assert.equal(events.filter((e) => e.type === "starved").length, 3);
+});
+
+// A loop is not starvation, wherever its CPU time goes: this plugin stops answering and burns its
+// core in children it never waits for (SIGCHLD ignored), so their time is in no live process of
+// its tree, while one of them is always runnable. Read from the tree, it "hardly ran and wanted
+// to" (1 to 3 starved events, side "plugin", on the code this was written against); its cgroup's
+// cpuacct.usage counts every task that was ever in it.
+Deno.test("a plugin that burns CPU in children it never waits for is not excused as starved", async () => {
+  const { host, events, next } = watchedHost();
+  await using _ = host;
+  const managed = await host.start(
+    "hide",
+    join(import.meta.dirname!, "../hostile/plugins/review_py_hide/main.py"),
+    { contracts: [Probe], isolation: "os", healthIntervalMs: 100, healthTimeoutMs: 300 },
+  );
+  assert.equal(managed.current!.plan.cpu.rate, "cgroup-v1", "this VM has a cgroup v1 cpuacct");
+  const unresponsive = next("unresponsive");
+  managed.api(Probe).attempt("hide").catch(() => {}); // never answers
+  await unresponsive;
+  // The host side may be starved on a busy machine; the plugin side must never be.
+  const starved = events.filter((e) => e.type === "starved" && e.side === "plugin");
+  assert.deepEqual(starved, []);
+});
+
+// Reading a plugin's CPU times walks each of its threads through one shell that every plugin of
+// the host shares: 6,000 idle threads take it 4 to 5 s a reading. A reading later than a ping's
+// timeout gives no verdict and the miss counts, so a plugin cannot buy time by being slow to read
+// (on the code this was written against, the verdict waited for both readings).
+Deno.test("a plugin too slow to read for a starvation verdict has its missed pings counted", async () => {
+  const { host, next } = watchedHost();
+  await using _ = host;
+  const managed = await host.start(
+    "threads",
+    join(import.meta.dirname!, "../hostile/plugins/review_py_hide/main.py"),
+    { contracts: [Probe], isolation: "os", healthIntervalMs: 100, healthTimeoutMs: 300 },
+  );
+  const unresponsive = next("unresponsive", 60_000);
+  managed.api(Probe).attempt("threads 6000").catch(() => {}); // never answers
+  const { detail } = await unresponsive;
+  assert.match(detail, /its CPU times could not be read within 300 ms/);
+});
+
+// A loop held to a small CPU share by its own cgroup quota waits runnable for most of each window
+// and runs its share: on the code this was written against, a spin with share 0.05 ran 5 % of the
+// window and was excused as starved 3 windows in a row. "Hardly ran" is a tenth of the share.
+Deno.test("a plugin looping under its own CPU share is not excused as starved", async () => {
+  const { host, events, next } = watchedHost();
+  await using _ = host;
+  const managed = await host.start("life", life, {
+    contracts: [Life],
+    healthIntervalMs: 100,
+    healthTimeoutMs: 500,
+    restart: "never",
+    cpu: { share: 0.05 },
+  });
+  assert.equal(managed.current!.plan.cpu.rate, "cgroup-v1", "a quota holds the share");
+  const unresponsive = next("unresponsive", 30_000);
+  managed.api(Life).spin().catch(() => {});
+  await unresponsive;
+  // The host side may be starved on a busy machine; the plugin side must never be.
+  assert.deepEqual(events.filter((e) => e.type === "starved" && e.side === "plugin"), []);
 });
 
 Deno.test("the backoff starts over once a process stayed up for backoffMaxMs", async () => {

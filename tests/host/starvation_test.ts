@@ -14,6 +14,14 @@ Deno.test("starvedSide: a loop and a blocked plugin are not starved", () => {
   assert.equal(starvedSide(base, after({ runMs: 1100, waitMs: 4000, runnable: 1 })), undefined);
   assert.equal(starvedSide(base, after({})), undefined);
   assert.equal(starvedSide(base, after({ waitMs: 2000 })), undefined, "waited under half");
+  // Run time that went down was lost from view (a child reaped unwaited): no verdict, the miss counts.
+  assert.equal(starvedSide(base, after({ runMs: 40, runnable: 1 })), undefined, "time went down");
+  // A loop held to a share of 0.05 by its quota runs 5 % and waits the rest: not hardly, for it.
+  assert.equal(
+    starvedSide(base, after({ runMs: 350, waitMs: 4750, runnable: 1 }), 0.05),
+    undefined,
+  );
+  assert.equal(starvedSide(base, after({ runMs: 120, waitMs: 4750, runnable: 1 }), 0.05), "plugin");
 });
 
 Deno.test("starvedSide: a plugin that hardly ran and wanted to is starved", () => {

@@ -1012,7 +1012,7 @@ export const MUTATIONS: Mutation[] = [
     mitigation:
       "two missed pings in a window where the kernel saw the plugin runnable but hardly running are excused",
     file: "runner/host/managed.ts",
-    search: "    const side = start && end ? starvedSide(start, end) : undefined;",
+    search: "    const side = read ? starvedSide(start, end, plugin.plan.cpu.share) : undefined;",
     replace: "    const side = undefined;",
     tests: ["tests/host/managed_test.ts"],
     filter: "starved of CPU misses its pings",
@@ -1034,10 +1034,46 @@ export const MUTATIONS: Mutation[] = [
     source: "issue 14: a starvation excuse must not keep a plugin that never answers alive",
     mitigation: "at most 3 windows in a row are excused as starvation",
     file: "runner/host/managed.ts",
-    search: "    if (start && end && side && this.#starvedWindows < MAX_STARVED_WINDOWS) {",
-    replace: "    if (start && end && side) {",
+    search: "    if (read && side && this.#starvedWindows < MAX_STARVED_WINDOWS) {",
+    replace: "    if (read && side) {",
     tests: ["tests/host/managed_test.ts"],
     filter: "more than 3 windows",
+  },
+  {
+    id: "health-starvation-cpuacct",
+    source:
+      "review of b9c2ec6: a plugin burning CPU in children reaped unwaited read as starved (its tree's sum lost their time)",
+    mitigation:
+      "the starvation verdict reads the plugin's run time from its cgroup's cpuacct.usage",
+    file: "runner/host/managed.ts",
+    search: "    return readWithin(schedTimes(sh, plugin.pid, usage || undefined), ms);",
+    replace: "    return readWithin(schedTimes(sh, plugin.pid), ms);",
+    tests: ["tests/host/managed_test.ts"],
+    filter: "children it never waits for",
+  },
+  {
+    id: "health-starvation-read-deadline",
+    source:
+      "review of b9c2ec6: a plugin with 6,000 threads held a starvation verdict (and the shared shell) 4 to 5 s a reading",
+    mitigation:
+      "a CPU-times reading later than the ping's timeout gives no verdict: the miss counts",
+    file: "runner/host/starvation.ts",
+    search: "    return await Promise.race([reading, late]);",
+    replace: "    return await reading;",
+    tests: ["tests/host/managed_test.ts"],
+    filter: "too slow to read",
+  },
+  {
+    id: "health-starvation-share",
+    source:
+      "review of b9c2ec6: a busy loop held to cpu.share 0.05 by its own quota was excused as starved 3 windows in a row",
+    mitigation:
+      "with a share below one core, a plugin hardly ran when it ran under a tenth of its share",
+    file: "runner/host/starvation.ts",
+    search: '  return ran <= windowMs * Math.min(1, share) / 10 && wanted ? "plugin" : undefined;',
+    replace: '  return ran <= windowMs / 10 && wanted ? "plugin" : undefined;',
+    tests: ["tests/host/managed_test.ts"],
+    filter: "its own CPU share",
   },
   {
     id: "ping-not-stuck",

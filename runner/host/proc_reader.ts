@@ -12,7 +12,7 @@
 // cpuacct.usage in ns: answer "u" and the number, or "u" alone when it cannot be read),
 // "sched PIDS" (their threads' time waiting runnable for a CPU, in µs, summed from each
 // /proc/PID/task/TID/schedstat, and how many are runnable now: answer "s" WAIT READY),
-// "main PIDS" (the same for their main threads only), "stop PIDS", "cont PIDS" (answer: "").
+// "main PIDS" (the same for their main threads only; past 1024 threads either answers "bad"), "stop PIDS", "cont PIDS" (answer: "").
 // Ticks are utime + stime + cutime + cstime; at most 4096 processes are walked.
 const SCRIPT = `
 while read -r cmd args; do
@@ -40,10 +40,12 @@ while read -r cmd args; do
       echo "$out";;
     usage) u=""; { read -r u < "$args"; } 2>/dev/null; echo "u$u";;
     sched|main)
-      wait=0; ready=0
+      wait=0; ready=0; n=0
       for p in $args; do
         if [ "$cmd" = main ]; then set -- "/proc/$p/task/$p"; else set -- /proc/$p/task/*; fi
         for d in "$@"; do
+          # Past 1024 threads, no answer ("bad"): a reading must not hold this shell for seconds.
+          n=$((n + 1)); [ "$n" -le 1024 ] || break 2
           s=""; { read -r s < "$d/schedstat"; } 2>/dev/null
           set -f; set -- $s; set +f
           case "$1:$2" in *[!0-9:]*|:*|*:) continue;; esac
@@ -54,7 +56,7 @@ while read -r cmd args; do
           case "\${s##*) }" in R*) ready=$((ready + 1));; esac
         done
       done
-      echo "s$wait $ready";;
+      if [ "$n" -le 1024 ]; then echo "s$wait $ready"; else echo bad; fi;;
     stop) kill -STOP $args 2>/dev/null; echo;;
     cont) kill -CONT $args 2>/dev/null; echo;;
     *) echo;;

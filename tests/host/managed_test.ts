@@ -470,21 +470,22 @@ Deno.test("a plugin that burns CPU in children it never waits for is not excused
 });
 
 // Reading a plugin's CPU times walks each of its threads through one shell that every plugin of
-// the host shares: 6,000 idle threads take it 4 to 5 s a reading. A reading later than a ping's
-// timeout gives no verdict and the miss counts, so a plugin cannot buy time by being slow to read
-// (on the code this was written against, the verdict waited for both readings).
+// the host shares: 1,000 idle threads take it most of a second a reading. A reading later than a
+// ping's timeout gives no verdict and the miss counts, so a plugin cannot buy time by being slow to
+// read (on the code this was written against, the verdict waited for both readings).
 Deno.test("a plugin too slow to read for a starvation verdict has its missed pings counted", async () => {
-  const { host, next } = watchedHost();
+  const { host, events, next } = watchedHost();
   await using _ = host;
   const managed = await host.start(
     "threads",
     join(import.meta.dirname!, "../hostile/plugins/review_py_hide/main.py"),
-    { contracts: [Probe], isolation: "os", healthIntervalMs: 100, healthTimeoutMs: 300 },
+    { contracts: [Probe], isolation: "os", healthIntervalMs: 100, healthTimeoutMs: 200 },
   );
   const unresponsive = next("unresponsive", 60_000);
-  managed.api(Probe).attempt("threads 6000").catch(() => {}); // never answers
+  managed.api(Probe).attempt("threads 1000").catch(() => {}); // never answers
   const { detail } = await unresponsive;
-  assert.match(detail, /its CPU times could not be read within 300 ms/);
+  assert.match(detail, /its CPU times could not be read within 200 ms/);
+  assert.deepEqual(events.filter((e) => e.type === "starved"), []);
 });
 
 // A loop held to a small CPU share by its own cgroup quota waits runnable for most of each window

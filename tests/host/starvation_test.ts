@@ -3,6 +3,7 @@
 // plugin and a starved host apart. (A plugin starved for real, end to end: managed_test.ts.)
 import assert from "node:assert/strict";
 import { type SchedTimes, schedTimes, starvedSide } from "../../runner/host/starvation.ts";
+import { ProcReader } from "../../runner/host/proc_reader.ts";
 import { until } from "../_helpers.ts";
 
 const SH = "/bin/sh";
@@ -56,5 +57,39 @@ Deno.test("schedTimes reads a real tree: a loop's run time grows, a sleeper's do
     loop.kill("SIGKILL");
     sleeper.kill("SIGKILL");
     await Promise.all([loop.status, sleeper.status]);
+  }
+});
+
+// A reading walks every thread through one shell all plugins share: past 1,024 threads it gives no
+// answer (the caller counts the miss) rather than hold the shell, and every other reading, for
+// seconds.
+Deno.test("a process with more than 1,024 threads gets no schedstat reading", async () => {
+  const script = "import threading, sys, time\n" +
+    "e = threading.Event()\n" +
+    "[threading.Thread(target=e.wait, daemon=True).start() for _ in range(1100)]\n" +
+    "print('ready', flush=True)\n" +
+    "sys.stdin.read()\n";
+  const many = new Deno.Command("python3", {
+    args: ["-c", script],
+    stdin: "piped",
+    stdout: "piped",
+  })
+    .spawn();
+  await using reader = new ProcReader(SH);
+  try {
+    const lines = many.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    assert.match((await lines.read()).value ?? "", /ready/);
+    lines.releaseLock();
+    await assert.rejects(reader.sched([many.pid]), /could not read schedstat/);
+    assert.equal(
+      (await reader.sched([Deno.pid], "main")).runnable >= 0,
+      true,
+      "the shell still answers",
+    );
+    assert.equal(await schedTimes(SH, many.pid), undefined);
+  } finally {
+    await many.stdin.close();
+    await many.status;
+    await many.stdout.cancel().catch(() => {});
   }
 });

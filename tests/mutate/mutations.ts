@@ -1064,6 +1064,18 @@ export const MUTATIONS: Mutation[] = [
     filter: "too slow to read",
   },
   {
+    id: "health-starvation-thread-cap",
+    source:
+      "review of b9c2ec6: thousands of threads hold the shell every plugin's reading shares for seconds",
+    mitigation:
+      "past 1,024 threads a schedstat reading answers nothing: no verdict, the miss counts",
+    file: "runner/host/proc_reader.ts",
+    search: `      if [ "$n" -le 1024 ]; then echo "s$wait $ready"; else echo bad; fi;;`,
+    replace: `      echo "s$wait $ready";;`,
+    tests: ["tests/host/starvation_test.ts"],
+    filter: "more than 1,024 threads",
+  },
+  {
     id: "health-starvation-share",
     source:
       "review of b9c2ec6: a busy loop held to cpu.share 0.05 by its own quota was excused as starved 3 windows in a row",

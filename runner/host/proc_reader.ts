@@ -64,6 +64,11 @@ while read -r cmd args; do
 done
 `;
 
+/** Time the shell spent answering, in ms, added up across requests (waits in line left out). */
+export interface Spent {
+  ms: number;
+}
+
 /** Clock ticks per second in `/proc/<pid>/stat` (USER_HZ, 100 on Linux). */
 const TICK_MS = 10;
 
@@ -110,18 +115,24 @@ export class ProcReader implements AsyncDisposable {
     return line;
   }
 
-  #ask(request: string): Promise<string> {
+  /** `spent.ms` grows by the time this request took once its turn came (not its wait in line). */
+  #ask(request: string, spent?: Spent): Promise<string> {
     const answer = this.#queue.then(async () => {
-      await this.#writer.write(new TextEncoder().encode(request + "\n"));
-      return await this.#line();
+      const began = performance.now();
+      try {
+        await this.#writer.write(new TextEncoder().encode(request + "\n"));
+        return await this.#line();
+      } finally {
+        if (spent) spent.ms += performance.now() - began;
+      }
     });
     this.#queue = answer.catch(() => {});
     return answer;
   }
 
   /** CPU time, in ms, of every live process in the tree rooted at `root`. */
-  async tree(root: number): Promise<Map<number, number>> {
-    const answer = (await this.#ask(`tree ${Math.trunc(root)}`)).trim();
+  async tree(root: number, spent?: Spent): Promise<Map<number, number>> {
+    const answer = (await this.#ask(`tree ${Math.trunc(root)}`, spent)).trim();
     // Only digits and spaces: "bad PID" (a stat line that did not parse) or anything else is an error.
     if (!/^[0-9 ]*$/.test(answer)) throw new Error("the process reader could not read a process");
     const words = answer === "" ? [] : answer.split(/ +/);
@@ -137,9 +148,9 @@ export class ProcReader implements AsyncDisposable {
    * CPU time, in ms, in a cgroup's `cpuacct.usage` (a path plugbox made, never
    * the plugin's text), or undefined while it cannot be read.
    */
-  async usage(file: string): Promise<number | undefined> {
+  async usage(file: string, spent?: Spent): Promise<number | undefined> {
     if (/[\n\r]/.test(file)) throw new Error("a cgroup path holds a line break");
-    const answer = await this.#ask(`usage ${file}`);
+    const answer = await this.#ask(`usage ${file}`, spent);
     if (answer === "u") return undefined;
     if (!/^u[0-9]{1,20}$/.test(answer)) {
       throw new Error("the process reader could not read a cgroup");
@@ -156,9 +167,10 @@ export class ProcReader implements AsyncDisposable {
   async sched(
     pids: number[],
     threads: "all" | "main" = "all",
+    spent?: Spent,
   ): Promise<{ waitMs: number; runnable: number }> {
     const verb = threads === "all" ? "sched" : "main";
-    const answer = await this.#ask(`${verb} ${pids.map((p) => Math.trunc(p)).join(" ")}`);
+    const answer = await this.#ask(`${verb} ${pids.map((p) => Math.trunc(p)).join(" ")}`, spent);
     const match = /^s([0-9]{1,20}) ([0-9]{1,9})$/.exec(answer);
     if (!match) throw new Error("the process reader could not read schedstat");
     return { waitMs: Number(match[1]) / 1000, runnable: Number(match[2]) };

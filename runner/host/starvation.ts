@@ -31,6 +31,8 @@ export interface SchedTimes {
   runnable: number;
   /** ms the host's main thread (its event loop, which reads the answers) waited runnable for a CPU. */
   hostWaitMs: number;
+  /** ms the shell spent on this reading once its turn came (its wait behind other plugins' readings left out). */
+  readMs: number;
 }
 
 /** Excused windows in a row before a plugin that still does not answer is killed anyway. */
@@ -54,7 +56,7 @@ export const MAX_STARVED_WINDOWS = 3;
  * ```ts
  * import assert from "node:assert/strict";
  * import { starvedSide } from "./starvation.ts";
- * const before = { at: 0, runMs: 100, waitMs: 0, runnable: 0, hostWaitMs: 0 };
+ * const before = { at: 0, runMs: 100, waitMs: 0, runnable: 0, hostWaitMs: 0, readMs: 1 };
  * const after = { ...before, at: 5000 };
  * assert.equal(starvedSide(before, { ...after, runMs: 105, waitMs: 4800 }), "plugin");
  * assert.equal(starvedSide(before, { ...after, runMs: 101, runnable: 1 }), "plugin");
@@ -106,15 +108,16 @@ export async function schedTimes(
   if (!shared) readers.set(sh, shared = { reader: new ProcReader(sh), users: 0 });
   shared.users++;
   try {
-    const tree = await shared.reader.tree(root);
+    const spent = { ms: 0 };
+    const tree = await shared.reader.tree(root, spent);
     if (tree.size === 0) return undefined;
-    const plugin = await shared.reader.sched([...tree.keys()]);
-    const host = await shared.reader.sched([Deno.pid], "main");
+    const plugin = await shared.reader.sched([...tree.keys()], "all", spent);
+    const host = await shared.reader.sched([Deno.pid], "main", spent);
     const runMs = usageFile === undefined
       ? [...tree.values()].reduce((sum, ms) => sum + ms, 0)
-      : await shared.reader.usage(usageFile);
+      : await shared.reader.usage(usageFile, spent);
     if (runMs === undefined) return undefined;
-    return { at: Date.now(), runMs, ...plugin, hostWaitMs: host.waitMs };
+    return { at: Date.now(), runMs, ...plugin, hostWaitMs: host.waitMs, readMs: spent.ms };
   } catch {
     return undefined;
   } finally {
@@ -126,26 +129,34 @@ export async function schedTimes(
 }
 
 /**
- * `reading`, or `"late"` once `ms` pass first. A reading walks every thread
- * and process of the plugin's tree through one shell shared by all plugins
- * (8,000 threads or 4,000 processes take it 6 to 7 s); a plugin must not buy
- * itself time, or hold up others' verdicts, by being slow to read: a late
- * reading gives no verdict, and the miss counts. The reading itself goes on
- * to its end (the shell closes after it).
+ * `reading`, or `"late"` when it took the shell more than `ms` of its own
+ * time, or when `ms × 10` pass first. A reading walks every thread and
+ * process of the plugin's tree through one shell shared by all plugins; a
+ * plugin must not buy itself time by being slow to read (1,000 threads take
+ * most of a second): a late reading gives no verdict, and the miss counts.
+ * Only the shell's own time on this plugin is held against it: behind a
+ * thousand other plugins' readings, on an overloaded machine, the wait in
+ * line is not the plugin's doing, and the outer bound only keeps the round
+ * finite. The reading itself goes on to its end (the shell closes after it).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { readWithin } from "./starvation.ts";
- * assert.equal(await readWithin(new Promise(() => {}), 10), "late");
- * assert.equal(await readWithin(Promise.resolve(1), 10), 1);
+ * assert.equal(await readWithin(new Promise<undefined>(() => {}), 1), "late");
+ * assert.deepEqual(await readWithin(Promise.resolve({ readMs: 5 }), 10), { readMs: 5 });
+ * assert.equal(await readWithin(Promise.resolve({ readMs: 50 }), 10), "late");
  * ```
  */
-export async function readWithin<T>(reading: Promise<T>, ms: number): Promise<T | "late"> {
+export async function readWithin<T extends { readMs: number } | undefined>(
+  reading: Promise<T>,
+  ms: number,
+): Promise<T | "late"> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<"late">((resolve) => timer = setTimeout(() => resolve("late"), ms));
+  const late = new Promise<"late">((resolve) => timer = setTimeout(() => resolve("late"), ms * 10));
   try {
-    return await Promise.race([reading, late]);
+    const read = await Promise.race([reading, late]);
+    return read !== "late" && read !== undefined && read.readMs > ms ? "late" : read;
   } finally {
     clearTimeout(timer);
   }

@@ -7,7 +7,7 @@ import { ProcReader } from "../../runner/host/proc_reader.ts";
 import { until } from "../_helpers.ts";
 
 const SH = "/bin/sh";
-const base: SchedTimes = { at: 0, runMs: 100, waitMs: 0, runnable: 0, hostWaitMs: 0 };
+const base: SchedTimes = { at: 0, runMs: 100, waitMs: 0, runnable: 0, hostWaitMs: 0, readMs: 1 };
 const after = (change: Partial<SchedTimes>): SchedTimes => ({ ...base, at: 5000, ...change });
 
 Deno.test("starvedSide: a loop and a blocked plugin are not starved", () => {

@@ -1056,10 +1056,10 @@ export const MUTATIONS: Mutation[] = [
     source:
       "review of b9c2ec6: a plugin with 6,000 threads held a starvation verdict (and the shared shell) 4 to 5 s a reading",
     mitigation:
-      "a CPU-times reading later than the ping's timeout gives no verdict: the miss counts",
+      "a CPU-times reading that took the shell longer than the ping's timeout gives no verdict: the miss counts",
     file: "runner/host/starvation.ts",
-    search: "    return await Promise.race([reading, late]);",
-    replace: "    return await reading;",
+    search: '    return read !== "late" && read !== undefined && read.readMs > ms ? "late" : read;',
+    replace: "    return read;",
     tests: ["tests/host/managed_test.ts"],
     filter: "too slow to read",
   },

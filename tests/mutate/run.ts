@@ -114,8 +114,27 @@ async function mutate(copy: string, warm: string, m: Mutation): Promise<Outcome>
       ms: Date.now() - started,
     };
   }
+  const bundle = join(copy, "runner/sandbox/_sdk_bundle.ts");
+  const bundleBefore = await Deno.readTextFile(bundle);
   await Deno.writeTextFile(path, original.replace(m.search, m.replace));
   try {
+    // Plugins run the prebuilt SDK bundle, not runner/plugin/: rebuild it, so that a mutation of
+    // the SDK's sources reaches the plugins (without this, such a mutation survived unapplied).
+    const built = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "tools/build_sdk.ts"],
+      cwd: copy,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (!built.success) {
+      const why = new TextDecoder().decode(built.stderr).trim().split("\n").at(-1);
+      return {
+        mutation: m,
+        result: "invalid",
+        detail: `the SDK bundle did not build: ${why}`,
+        ms: 0,
+      };
+    }
     const cache = await cacheFor(copy, warm, m.id);
     const behavioural = await runTests(copy, cache, m.tests, m.filter);
     if (!behavioural.passed) {
@@ -147,6 +166,7 @@ async function mutate(copy: string, warm: string, m: Mutation): Promise<Outcome>
     };
   } finally {
     await Deno.writeTextFile(path, original);
+    await Deno.writeTextFile(bundle, bundleBefore);
   }
 }
 

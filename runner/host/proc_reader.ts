@@ -12,7 +12,8 @@
 // cpuacct.usage in ns: answer "u" and the number, or "u" alone when it cannot be read),
 // "sched PIDS" (their threads' time waiting runnable for a CPU, in µs, summed from each
 // /proc/PID/task/TID/schedstat, and how many are runnable now: answer "s" WAIT READY),
-// "main PIDS" (the same for their main threads only; past 1024 threads either answers "bad"), "stop PIDS", "cont PIDS" (answer: "").
+// "main PIDS" (the same for their main threads only; past 1024 threads either answers "bad"),
+// "stop PIDS", "cont PIDS" (answer: "").
 // Ticks are utime + stime + cutime + cstime; at most 4096 processes are walked.
 const SCRIPT = `
 while read -r cmd args; do

@@ -457,7 +457,7 @@ Deno.test("a plugin that burns CPU in children it never waits for is not excused
   await using _ = host;
   const managed = await host.start(
     "hide",
-    join(import.meta.dirname!, "../hostile/plugins/review_py_hide/main.py"),
+    join(import.meta.dirname!, "../hostile/plugins/review_py_comm/main.py"),
     { contracts: [Probe], isolation: "os", healthIntervalMs: 100, healthTimeoutMs: 300 },
   );
   assert.equal(managed.current!.plan.cpu.rate, "cgroup-v1", "this VM has a cgroup v1 cpuacct");
@@ -478,11 +478,11 @@ Deno.test("a plugin too slow to read for a starvation verdict has its missed pin
   await using _ = host;
   const managed = await host.start(
     "threads",
-    join(import.meta.dirname!, "../hostile/plugins/review_py_hide/main.py"),
+    join(import.meta.dirname!, "../hostile/plugins/review_py_comm/main.py"),
     { contracts: [Probe], isolation: "os", healthIntervalMs: 100, healthTimeoutMs: 200 },
   );
   const unresponsive = next("unresponsive", 60_000);
-  managed.api(Probe).attempt("threads 1000").catch(() => {}); // never answers
+  managed.api(Probe).attempt("hang threads 1000").catch(() => {}); // never answers
   const { detail } = await unresponsive;
   assert.match(detail, /its CPU times could not be read within 200 ms/);
   assert.deepEqual(events.filter((e) => e.type === "starved"), []);

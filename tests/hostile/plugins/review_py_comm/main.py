@@ -1,9 +1,15 @@
 """A hostile plugin in Python against the CPU budget: it renames its own
 process (the name the kernel shows in /proc/<pid>/stat) to one holding a
 newline, which the host's process reader cannot parse, then burns CPU past
-its total. "rename" is optional, so the same plugin is its own control."""
+its total. "rename" is optional, so the same plugin is its own control.
+Against the health check's starvation excuse (starvation.ts): "hide" stops
+answering and burns CPU in short-lived children it never waits for (SIGCHLD
+ignored, so the kernel reaps them and their CPU time is added to no process's
+cutime): summed over the live tree it hardly ran, yet a child is always
+runnable. "hang" after "threads N" keeps the threads and never answers."""
 
 import json
+import signal
 import sys
 import os
 import threading
@@ -15,6 +21,12 @@ NONCE = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--plugbox-no
 def send(message):
     sys.stdout.write(json.dumps({"jsonrpc": "2.0", **message}) + "\n")
     sys.stdout.flush()
+
+
+def spin(ms):
+    start = time.process_time()
+    while (time.process_time() - start) * 1000 < ms:
+        pass
 
 
 def attempt(what):
@@ -39,16 +51,23 @@ def attempt(what):
         count = int(words[-1])
         for _ in range(count):
             threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
+        if "hang" in words:  # each thread a file the health check's shell reads for a verdict
+            time.sleep(3600)
         return f"started {count} threads"
+    if "hide" in words:
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped unwaited
+        while True:
+            if os.fork() == 0:
+                spin(10)
+                os._exit(0)
+            time.sleep(0.01)  # about one child at a time: the parent itself sleeps
     if "rename" in words:
         with open("/proc/self/comm", "w") as comm:
             comm.write("x\ny")
         time.sleep(0.5)  # let the watchdog look at the new name
     if "burn" in words:
         ms = int(words[-1])
-        start = time.process_time()
-        while (time.process_time() - start) * 1000 < ms:
-            pass
+        spin(ms)
         return f"burned {ms} ms of CPU"
     return "renamed"
 

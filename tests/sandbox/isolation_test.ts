@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { libcOf } from "../../runner/sandbox/launcher.ts";
+import { defaultCacheDir } from "../../runner/sandbox/locate.ts";
 import { startPlugin } from "../../mod.ts";
 import { Report } from "../fixtures/contracts.ts";
 import { fixture } from "../_helpers.ts";
@@ -83,7 +84,8 @@ async function hostWithoutBwrap(
   try {
     for (const tool of tools) await Deno.symlink(`/usr/bin/${tool}`, `${bin}/${tool}`);
     await Deno.writeTextFile(`${bin}/host.ts`, code);
-    const cache = `${Deno.env.get("HOME")}/.cache/plugbox`;
+    // The cache this run uses (the mutation runner gives each mutation its own).
+    const cache = defaultCacheDir();
     const run = [Deno.execPath(), ...tools.map((tool) => `${bin}/${tool}`)].join(",");
     const out = await new Deno.Command(Deno.execPath(), {
       args: [

@@ -6,7 +6,9 @@
  * its own is outside the group), each stopped before it is read. Under the OS layer bubblewrap's sandbox is a PID namespace whose
  * first process is a child of the bubblewrap we spawned: that child is
  * killed, and the kernel kills the whole namespace with it. Bubblewrap is
- * stopped first, so it cannot start that child while we look for it. The
+ * stopped first, and the kill waits until it is: a fork already under way
+ * when SIGSTOP is sent still completes, and its child, in a session of its
+ * own at once, would be in no group the kill reaches. The
  * exit watch (`exit_cause.ts`) may hold that child stopped meanwhile:
  * SIGKILL ends it all the same (see `proc_tree.ts`).
  * @module

@@ -4,8 +4,9 @@
  * (A B, B A, ...), reported as paired ratios (median and range) with the
  * load average; then go-plugin and the pipe limit where the machine can
  * build them, and the rows that compare plugbox with itself (flood, OS
- * layer, zod, audit). `--json` prints one object per row; `--quick` runs in
- * well under a minute (CI uses it only to prove the benchmark works).
+ * layer, zod, audit). `--json` prints one object per row; `--quick` runs
+ * every row once, one round a side with small counts (CI uses it only to
+ * prove the benchmark works: its figures are not measurements).
  * @module
  */
 
@@ -32,7 +33,7 @@ const quick = Deno.args.includes("--quick");
 const MiB = 1024 * 1024;
 const sizes = quick
   ? {
-    rounds: 2,
+    rounds: 1,
     starts: 2,
     sequential: 300,
     calls: 2000,
@@ -197,7 +198,7 @@ rows.push(
 
 progress("restart after a crash, hot standby");
 const standby = await standbyRestart(
-  quick ? { rounds: 2, crashes: 2 } : { rounds: sizes.rounds, crashes: 5 },
+  quick ? { rounds: 1, crashes: 2 } : { rounds: sizes.rounds, crashes: 5 },
 );
 rows.push(plainRow(
   {
@@ -343,7 +344,7 @@ auditRow("audit on: one denied check inside Deno (floor: off)", audit.check, "µ
 progress("two-way contracts");
 const twoWay = await twoWayCost(
   quick
-    ? { rounds: 2, calls: 100, items: 20_000, chunks: 200, slowMs: 5 }
+    ? { rounds: 1, calls: 100, items: 20_000, chunks: 200, slowMs: 5 }
     : { rounds: 6, calls: 2000, items: 300_000, chunks: 4000, slowMs: 10 },
 );
 for (const { metric, unit, paired } of twoWay) {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { testDeadline } from "./_helpers.ts";
 
 Deno.test("deno task bench --quick --json prints one row per metric with every field", async () => {
-  // The whole benchmark, quick: some 40 s on a quiet machine (each side of each round is a process).
+  // The whole benchmark, quick (one round a side): some 30 s on a quiet machine.
   testDeadline(180_000);
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL("../bench/run.ts", import.meta.url).pathname, "--quick", "--json"],

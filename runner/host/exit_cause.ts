@@ -6,6 +6,9 @@
  * reaper, pid 1 inside) stopped while the plugin runs: when the plugin
  * exits it stays a zombie, whose wait status the kernel shows in
  * `/proc/<pid>/stat`; plugbox reads it and lets the reaper go on. The
+ * reaper is stopped only once it waits (`/proc/<pid>/wchan`), so after it
+ * armed its death signal; where the kernel does not show that, nothing is
+ * stopped. The
  * status is the kernel's, so it cannot be faked from inside. Deno lets a
  * host read /proc/<pid> only with --allow-all; without it nothing is
  * stopped and the caller falls back to bubblewrap's code. A kill
@@ -141,10 +144,14 @@ export class ExitWatch {
     while (!this.#ended && Date.now() < end) {
       const [init] = childrenOf(this.#wrapper);
       const [plugin] = init === undefined ? [] : childrenOf(init);
-      // The reaper forks and its child execs the plugin: wait for the exec.
+      // The reaper forks and its child execs the plugin: wait for the exec, and for the reaper
+      // to wait. It arms its own death signal (--die-with-parent) just before its wait loop, and
+      // under load the plugin can exec first: a reaper stopped before that would outlive a host
+      // that dies (SIGKILLed hosts left sandboxes behind so). In its loop it stays.
       if (
         plugin !== undefined &&
-        readText(`/proc/${plugin}/cmdline`) !== readText(`/proc/${init}/cmdline`)
+        readText(`/proc/${plugin}/cmdline`) !== readText(`/proc/${init}/cmdline`) &&
+        readText(`/proc/${init}/wchan`) === "do_wait"
       ) {
         // The status is shown only to those who may read the process (else as 0).
         if (readText(`/proc/${plugin}/environ`) === undefined) return false;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { decodeWaitStatus } from "../../runner/host/exit_cause.ts";
-import { testDeadline } from "../_helpers.ts";
+import { decodeWaitStatus, ExitWatch } from "../../runner/host/exit_cause.ts";
+import { childrenOf, stateOf } from "../../runner/host/proc_tree.ts";
+import { testDeadline, until, waitFor } from "../_helpers.ts";
 
 Deno.test("decodeWaitStatus() tells an exit code from a signal, as waitpid reports them", () => {
   assert.deepEqual(decodeWaitStatus(133 << 8), { code: 133, signal: null });
@@ -35,4 +36,62 @@ Deno.test("a host without --allow-all (no /proc in Deno) still sees every end, w
   // V8's words a fatal code counts as out of memory (README, Lifecycle).
   assert.deepEqual(await limitedHost("heap"), { code: 133, signal: null, reason: "out-of-memory" });
   assert.deepEqual(await limitedHost("exit"), { code: 133, signal: null, reason: "out-of-memory" });
+});
+
+// A stand-in for bubblewrap's tree (wrapper, then its reaper, then the plugin), whose reaper is
+// busy for a second after the plugin has exec'd, as a loaded machine can make bubblewrap's
+// (which arms its death signal only then), and marks when it starts to wait.
+const SANDBOX = `
+import os, sys, time
+pid = os.fork()
+if pid == 0:
+    if os.fork() == 0:
+        os.execvp("sleep", ["sleep", "60"])
+    end = time.time() + 1.0
+    while time.time() < end:
+        pass
+    open(sys.argv[1], "w").close()
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            os._exit(0)
+os.waitpid(pid, 0)
+`;
+
+Deno.test("the exit watch stops a sandbox's reaper only once it waits (after it armed its death signal)", async () => {
+  const dir = await Deno.makeTempDir();
+  const waiting = `${dir}/waiting`;
+  // The interpreter itself: a launcher script (pyenv's) would be a tree of its own first.
+  const wrapper = new Deno.Command("/usr/bin/python3", {
+    args: ["-c", SANDBOX, waiting],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const watch = new ExitWatch(wrapper.pid);
+  const real = watch.run();
+  try {
+    let init = 0;
+    await until(() => (init = childrenOf(wrapper.pid)[0] ?? 0) > 0, 10_000, "the reaper");
+    await until(() => stateOf(init) === "T", 10_000, "the watch to stop the reaper");
+    assert.ok(
+      (await Deno.stat(waiting).catch(() => undefined)) !== undefined,
+      "the reaper was stopped before it reached its wait loop",
+    );
+    const [plugin] = childrenOf(init);
+    Deno.kill(plugin, "SIGKILL");
+    assert.deepEqual(await waitFor(real, "the real exit"), { code: null, signal: "SIGKILL" });
+    // Released, the reaper reaps the plugin and ends; so does the wrapper.
+    assert.equal((await waitFor(wrapper.status, "the wrapper to end")).code, 0);
+  } finally {
+    watch.end();
+    try {
+      wrapper.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+    await wrapper.status;
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -38,7 +38,7 @@ Deno.test("a sandboxed tree's root is stopped before its children are read: none
   const escaped: number[] = [];
   try {
     for (let trial = 0; trial < 10; trial++) {
-      const root = new Deno.Command("python3", {
+      const root = new Deno.Command("/usr/bin/python3", {
         args: ["-c", FORKER, marker],
         detached: true,
         stdin: "null",

@@ -590,6 +590,17 @@ export const MUTATIONS: Mutation[] = [
     tests: [`${HOSTILE}/kernel_test.ts`],
     filter: "/T23 \\[/",
   },
+  {
+    id: "exit-watch-reaper-waits",
+    source: "a SIGKILLed host left OS-layer sandboxes behind (found running hosts concurrently)",
+    mitigation:
+      "the exit watch stops bubblewrap's reaper only once it waits (its death signal armed)",
+    file: "runner/host/exit_cause.ts",
+    search: ' &&\n        readText(`/proc/${init}/wchan`) === "do_wait"\n      ) {',
+    replace: "\n      ) {",
+    tests: ["tests/host/exit_cause_test.ts", "tests/host/manager_test.ts"],
+    filter: "/only once it waits|SIGKILLed host takes its plugins/",
+  },
   // Issue 10: the host survives any plugin (bounded by cost, one lifecycle machine).
   {
     id: "fault-budget",

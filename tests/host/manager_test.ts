@@ -115,15 +115,40 @@ Deno.test("SIGTERM to the host stops every plugin before the host exits", async 
 for (const isolation of ["os", "deno"]) {
   Deno.test(`a SIGKILLed host takes its plugins with it within a second (${isolation})`, async () => {
     // Even plugins that ignore EOF and SIGTERM: bubblewrap's --die-with-parent under
-    // the OS layer, setpriv --pdeathsig under the Deno layer.
-    const { child, nonces, reap } = await hostProgram([isolation, "3", "t9_refuses_to_die.ts"]);
-    child.kill("SIGKILL");
-    await reap();
-    await until(
-      () => nonces.every((n) => processesWith(n).length === 0),
-      1000,
-      "the plugins to die",
+    // the OS layer, setpriv --pdeathsig under the Deno layer. Three hosts start at once, beside
+    // two busy loops: under such load a sandbox's reaper used to be held stopped before it
+    // armed its death signal, and outlived its host.
+    const busy = [0, 1].map(() =>
+      new Deno.Command("sh", { args: ["-c", "while :; do :; done"], stdout: "null" }).spawn()
     );
+    let hosts: Awaited<ReturnType<typeof hostProgram>>[];
+    try {
+      hosts = await Promise.all(
+        [0, 1, 2].map(() => hostProgram([isolation, "3", "t9_refuses_to_die.ts"])),
+      );
+    } finally {
+      for (const loop of busy) loop.kill("SIGKILL");
+      await Promise.all(busy.map((loop) => loop.status));
+    }
+    const nonces = hosts.flatMap((host) => host.nonces);
+    try {
+      for (const { child } of hosts) child.kill("SIGKILL");
+      await Promise.all(hosts.map((host) => host.reap()));
+      await until(
+        () => nonces.every((n) => processesWith(n).length === 0),
+        1000,
+        "the plugins to die",
+      );
+    } finally {
+      // A failure must not leave plugins that refuse to die spinning for the rest of the run.
+      for (const pid of nonces.flatMap((n) => processesWith(n))) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch {
+          // gone meanwhile
+        }
+      }
+    }
   });
 }
 

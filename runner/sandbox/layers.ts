@@ -83,7 +83,21 @@ export async function layerPrefix(ctx: LayerContext, mounts: MountPlan): Promise
   return [
     ...prologue(ctx.tools.sh, { cgroup: ctx.cpu?.cgroup, limits: heldBy(ctx, limits) }),
     ...denoPrefix(ctx.tools, limits, Boolean(ctx.tools.sh)),
+    ...hostCheck(ctx.tools),
   ];
+}
+
+/**
+ * Run right after `setpriv --pdeathsig KILL`: ends the start unless the
+ * host is still this process's parent. setpriv arms the death signal
+ * against whatever parent it has then; a host SIGKILLed a moment before
+ * left a plugin that nothing would ever end. `$PPID` is read after the
+ * arming, so either the host was alive then (and its death ends the
+ * plugin) or the plugin never runs.
+ */
+function hostCheck(tools: HostTools): string[] {
+  if (!tools.setpriv || !tools.sh) return [];
+  return [tools.sh, "-c", '[ "$PPID" = "$1" ] || exit 125; shift; exec "$@"', "sh", `${Deno.pid}`];
 }
 
 /** The limits the prologue sets with `ulimit` where there is a shell: one program fewer per start. */
@@ -190,6 +204,7 @@ async function landlockPrefix(ctx: LayerContext, mounts: MountPlan): Promise<str
       limits: heldBy(ctx, limitsOf(ctx)),
     }),
     ...denoPrefix(ctx.tools, limitsOf(ctx), Boolean(ctx.tools.sh)),
+    ...hostCheck(ctx.tools),
     ...launcherArgs(ctx.deno, support.launcher!, spec, support.arch!),
   ];
 }

@@ -591,6 +591,17 @@ export const MUTATIONS: Mutation[] = [
     filter: "/T23 \\[/",
   },
   {
+    id: "host-check-after-pdeathsig",
+    source: "review: a host SIGKILLed in the first milliseconds of a start left the plugin",
+    mitigation: "after setpriv arms the death signal, the start ends unless the host is the parent",
+    file: "runner/sandbox/layers.ts",
+    search:
+      "    ...denoPrefix(ctx.tools, limits, Boolean(ctx.tools.sh)),\n    ...hostCheck(ctx.tools),",
+    replace: "    ...denoPrefix(ctx.tools, limits, Boolean(ctx.tools.sh)),",
+    tests: ["tests/host/manager_test.ts"],
+    filter: "first milliseconds of a plugin's start leaves nothing (deno)",
+  },
+  {
     id: "exit-watch-reaper-waits",
     source: "a SIGKILLed host left OS-layer sandboxes behind (found running hosts concurrently)",
     mitigation:

@@ -12,6 +12,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { checkGraph, type GraphSummary } from "./preflight.ts";
+import { HOST_CHECK } from "./layers.ts";
 import type { IsolationLayer } from "./isolation.ts";
 import type { SdkFiles } from "./sdk.ts";
 import type { Snapshot } from "./snapshot.ts";
@@ -55,7 +56,10 @@ export function verdictKey(run: PreflightRun): string {
     snapshot: run.snapshot.hash,
     entry: run.snapshot.entry,
     isolation: run.isolation,
-    prefix: run.prefix.map(own),
+    // The host check's pid differs in every host process and decides nothing about the graph.
+    prefix: run.prefix.map((arg, i) =>
+      run.prefix[i - 2] === HOST_CHECK ? "\0host-pid\0" : own(arg)
+    ),
     env: Object.entries(run.env).sort().map(([name, value]) => [name, own(value)]),
     deno: binaryId(run.deno),
     version: run.denoVersion,

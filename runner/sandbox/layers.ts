@@ -97,8 +97,11 @@ export async function layerPrefix(ctx: LayerContext, mounts: MountPlan): Promise
  */
 function hostCheck(tools: HostTools): string[] {
   if (!tools.setpriv || !tools.sh) return [];
-  return [tools.sh, "-c", '[ "$PPID" = "$1" ] || exit 125; shift; exec "$@"', "sh", `${Deno.pid}`];
+  return [tools.sh, "-c", HOST_CHECK, "sh", `${Deno.pid}`];
 }
+
+/** {@linkcode hostCheck}'s script; the argument two after it is the host's pid. */
+export const HOST_CHECK = '[ "$PPID" = "$1" ] || exit 125; shift; exec "$@"';
 
 /** The limits the prologue sets with `ulimit` where there is a shell: one program fewer per start. */
 function heldBy(ctx: LayerContext, limits: WrapOptions): ProcessLimits | undefined {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { decodeWaitStatus, ExitWatch } from "../../runner/host/exit_cause.ts";
-import { childrenOf, stateOf } from "../../runner/host/proc_tree.ts";
+import { childrenOf, send, stateOf } from "../../runner/host/proc_tree.ts";
 import { testDeadline, until, waitFor } from "../_helpers.ts";
 
 Deno.test("decodeWaitStatus() tells an exit code from a signal, as waitpid reports them", () => {
@@ -86,11 +86,7 @@ Deno.test("the exit watch stops a sandbox's reaper only once it waits (after it 
     assert.equal((await waitFor(wrapper.status, "the wrapper to end")).code, 0);
   } finally {
     watch.end();
-    try {
-      wrapper.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
+    send(wrapper.pid, "SIGKILL");
     await wrapper.status;
     await Deno.remove(dir, { recursive: true });
   }

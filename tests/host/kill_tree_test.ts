@@ -8,7 +8,7 @@
 // setsid() first thing; taking out the wait leaves children behind here.
 import assert from "node:assert/strict";
 import { killTree } from "../../runner/host/kill_tree.ts";
-import { childrenOf } from "../../runner/host/proc_tree.ts";
+import { childrenOf, send } from "../../runner/host/proc_tree.ts";
 import { testDeadline, until, waitFor } from "../_helpers.ts";
 import { processesWith } from "../hostile/_hostile.ts";
 
@@ -58,13 +58,7 @@ Deno.test("a sandboxed tree's root is stopped before its children are read: none
       if (escaped.length > 0) break;
     }
   } finally {
-    for (const pid of processesWith(marker)) {
-      try {
-        Deno.kill(pid, "SIGKILL");
-      } catch {
-        // gone meanwhile
-      }
-    }
+    for (const pid of processesWith(marker)) send(pid, "SIGKILL");
   }
   assert.deepEqual(escaped, [], "children outlived the kill");
 });

@@ -3,6 +3,7 @@ import { type LogEntry, PluginHost, PluginUnavailableError } from "../../mod.ts"
 import { Life } from "../fixtures/contracts.ts";
 import { fixture, rejected, testDeadline, until, within } from "../_helpers.ts";
 import { childrenOf, processesWith } from "../hostile/_hostile.ts";
+import { send } from "../../runner/host/proc_tree.ts";
 
 const life = fixture("lifecycle.ts");
 
@@ -141,13 +142,7 @@ for (const isolation of ["os", "deno"]) {
       );
     } finally {
       // A failure must not leave plugins that refuse to die spinning for the rest of the run.
-      for (const pid of nonces.flatMap((n) => processesWith(n))) {
-        try {
-          Deno.kill(pid, "SIGKILL");
-        } catch {
-          // gone meanwhile
-        }
-      }
+      for (const pid of nonces.flatMap((n) => processesWith(n))) send(pid, "SIGKILL");
     }
   });
 }

@@ -97,9 +97,26 @@ export class ExitWatch {
   #pollMs = RUNNING_POLL_MS;
   #wake: (() => void) | undefined;
 
-  /** Watches the sandbox whose bubblewrap process is `wrapper` (the host's child). */
-  constructor(wrapper: number) {
+  #onGo: (() => void) | undefined;
+
+  /**
+   * Watches the sandbox whose bubblewrap process is `wrapper` (the host's
+   * child). `onGo` is called once the plugin may run (the sandbox waits for
+   * the host's go: `GO_STEP` in layers.ts): when the reaper was seen waiting
+   * while still the wrapper's child, or when that cannot be seen here (no
+   * /proc, no wait within the attach deadline). It is not called when the
+   * wrapper is seen gone first: the sandbox then ends on its own.
+   */
+  constructor(wrapper: number, onGo?: () => void) {
     this.#wrapper = wrapper;
+    this.#onGo = onGo;
+  }
+
+  /** Tells the owner the plugin may run; at most once. */
+  #go(): void {
+    const onGo = this.#onGo;
+    this.#onGo = undefined;
+    onGo?.();
   }
 
   #sleep(ms: number): Promise<void> {
@@ -119,7 +136,10 @@ export class ExitWatch {
   /** Attaches, then waits for the plugin's exit; see the class. Never rejects. */
   async run(attachTimeoutMs = 10_000): Promise<RealExit | undefined> {
     try {
-      if (!(await this.#attach(attachTimeoutMs))) return undefined;
+      const attached = await this.#attach(attachTimeoutMs);
+      // Nothing seen to wait for (no /proc, or too slow to tell): the go as before this check.
+      if (!this.#ended) this.#go();
+      if (!attached) return undefined;
       while (!this.#ended) {
         const fields = statFields(this.#plugin!);
         if (!fields) return undefined;
@@ -129,6 +149,7 @@ export class ExitWatch {
       }
       return undefined;
     } catch {
+      if (!this.#ended) this.#go();
       return undefined;
     } finally {
       this.#release();
@@ -139,6 +160,7 @@ export class ExitWatch {
     // Deno opens /proc/<pid> only to --allow-all, and signals only to an unscoped --allow-run:
     // without them there is nothing to watch with (and nothing is stopped).
     if (readText(`/proc/${this.#wrapper}/stat`) === undefined) return false;
+    const wrapper = String(this.#wrapper);
     const end = Date.now() + timeoutMs;
     let pause = 1;
     while (!this.#ended && Date.now() < end) {
@@ -153,6 +175,14 @@ export class ExitWatch {
         readText(`/proc/${plugin}/cmdline`) !== readText(`/proc/${init}/cmdline`) &&
         readText(`/proc/${init}/wchan`) === "do_wait"
       ) {
+        // Read after the wait was seen: if the reaper is still the wrapper's child, the wrapper
+        // was alive when the reaper armed, and its death (the host's) now ends the sandbox. If
+        // not, the wrapper is gone and the plugin must never run: no go.
+        if (statFields(init)?.[1] !== wrapper) {
+          this.#onGo = undefined;
+          return false;
+        }
+        this.#go();
         // The status is shown only to those who may read the process (else as 0).
         if (readText(`/proc/${plugin}/environ`) === undefined) return false;
         if (!send(init, "SIGSTOP")) return false;
@@ -162,7 +192,8 @@ export class ExitWatch {
         return true;
       }
       await this.#sleep(pause);
-      pause = Math.min(pause * 2, 20);
+      // The plugin's start waits for this: poll often (each poll reads a few small /proc files).
+      pause = Math.min(pause * 2, 4);
     }
     return false;
   }
@@ -176,6 +207,7 @@ export class ExitWatch {
   /** The sandbox is gone (bubblewrap exited): stop watching. */
   end(): void {
     this.#ended = true;
+    this.#onGo = undefined;
     this.#wake?.();
   }
 

@@ -10,6 +10,7 @@ import { ExitWatch, type RealExit } from "./exit_cause.ts";
 import { descendantsOf, killSeen, killTree, killTreeNow, type SeenProcess } from "./kill_tree.ts";
 import { readStderr, StderrRing } from "./stderr.ts";
 import { explainHostPermission } from "../sandbox/mod.ts";
+import { PluginInput } from "./plugin_input.ts";
 
 /** What to spawn: usually a {@linkcode LaunchPlan}'s fields. */
 export interface SpawnSpec {
@@ -17,6 +18,12 @@ export interface SpawnSpec {
   args: string[];
   env: Record<string, string>;
   cwd: string;
+  /**
+   * The sandbox runs the plugin only after a line on its stdin (the OS
+   * layer's `GO_STEP`): it is sent, before anything else, once the
+   * sandbox's death signals are armed (exit_cause.ts). Needs `sandboxed`.
+   */
+  waitsForGo?: boolean;
 }
 
 /** Options for {@linkcode PluginProcess}. */
@@ -95,8 +102,8 @@ function wait(ms: number): { promise: Promise<false>; cancel(): void } {
 export class PluginProcess {
   /** The spawned process id (a wrapper's under the OS layer). */
   readonly pid: number;
-  /** The plugin's stdin. */
-  readonly stdin: WritableStream<Uint8Array>;
+  /** The plugin's stdin (under the OS layer, held until the sandbox may run the plugin). */
+  readonly stdin: PluginInput;
   /** The plugin's stdout. */
   readonly stdout: ReadableStream<Uint8Array>;
   /** Resolves once the process has exited and its stderr is read. Never rejects. */
@@ -133,8 +140,12 @@ export class PluginProcess {
       throw new Error(`Cannot spawn "${spec.command}": ${cause}`, { cause });
     }
     this.pid = this.#child.pid;
-    this.stdin = this.#child.stdin;
     this.stdout = this.#child.stdout;
+    const input = new PluginInput(
+      this.#child.stdin.getWriter(),
+      Boolean(spec.waitsForGo && this.#sandboxed),
+    );
+    this.stdin = input;
     const onLine = options.onStderrLine;
     const mapLine = options.mapLine ?? ((line: string) => line);
     const drain = new AbortController();
@@ -144,10 +155,11 @@ export class PluginProcess {
       onLine?.(line);
     }, { signal: drain.signal, maxLinesPerSecond: options.maxLogLinesPerSecond }).catch(() => {});
     // Under the OS layer, the plugin's own wait status (exit_cause.ts); it never rejects.
-    this.#watch = this.#sandboxed ? new ExitWatch(this.#child.pid) : undefined;
+    this.#watch = this.#sandboxed ? new ExitWatch(this.#child.pid, () => input.go()) : undefined;
     const real = this.#watch?.run();
     this.status = this.#child.status.then(async (status) => {
       this.#gone = true;
+      input.never();
       this.#watch?.end();
       // The sandbox goes with its bubblewrap, before the exit is reported.
       const sandboxGone = this.#watch?.endSandbox();

@@ -53,6 +53,12 @@ export interface HostTools {
   setpriv?: string;
   /** A POSIX shell, for the prologue (CPU cgroup, seccomp filter, launcher). */
   sh?: string;
+  /**
+   * The shell the OS layer's sandbox runs its first step with (`GO_STEP`
+   * in layers.ts): a program, mounted with what it loads. The prologue's
+   * `sh` may be a script whose interpreter the sandbox lacks.
+   */
+  innerSh?: string;
 }
 
 /** What the OS layer mounts besides the programs and their libraries. */
@@ -87,6 +93,29 @@ export interface MountPlan {
   capabilities?: string[];
   /** bubblewrap installs the seccomp filter the prologue opened on fd 3. */
   seccomp?: boolean;
+}
+
+/**
+ * The first of `candidates` that is a program file (ELF), not a script: the
+ * OS layer's sandbox mounts it (and the links to it) with what `ldd` lists.
+ * Its path, not its real path: a shell called `sh` (bash too) reads no
+ * startup file named in the environment (`BASH_ENV`).
+ */
+function programShell(candidates: (string | undefined)[]): string | undefined {
+  for (const candidate of candidates) {
+    if (!candidate) continue;
+    try {
+      const real = Deno.realPathSync(candidate);
+      using file = Deno.openSync(real);
+      const magic = new Uint8Array(4);
+      if (file.readSync(magic) === 4 && String.fromCharCode(...magic) === "\x7fELF") {
+        return candidate;
+      }
+    } catch (error) {
+      rethrowHostPermission(error); // not here, or not a file
+    }
+  }
+  return undefined;
 }
 
 function which(name: string): string | undefined {
@@ -273,10 +302,13 @@ export function detectTools(deno: string, probeBwrap = true): Promise<HostTools>
       rethrowHostPermission(error);
       return { success: false, stderr: String(error), code: -1 };
     });
-    if (probe.success) found.bwrap = bwrap;
-    else {found.bwrapProblem = `bwrap could not start Deno: ${
-        probe.stderr.trim() || `code ${probe.code}`
-      }`;}
+    if (probe.success) {
+      found.bwrap = bwrap;
+      found.innerSh = programShell(["/bin/sh", found.sh]);
+    } else {
+      const said = probe.stderr.trim() || `code ${probe.code}`;
+      found.bwrapProblem = `bwrap could not start Deno: ${said}`;
+    }
     return found;
   })();
   found.catch(() => tools.delete(key));

@@ -7,7 +7,14 @@
  */
 
 import type { CommandRuntime } from "./command.ts";
-import { baseEnv, type Launch, type Prepared, startExtras, wrapperFor } from "./launch_deno.ts";
+import {
+  baseEnv,
+  type Launch,
+  type Prepared,
+  startExtras,
+  waitsForGo,
+  wrapperFor,
+} from "./launch_deno.ts";
 import { NONCE_FLAG } from "../wire/mod.ts";
 
 /** Builds a command plugin's command line; there is no module graph to check. */
@@ -21,7 +28,11 @@ export async function commandLaunch(
   const extras = await startExtras(p, nonce);
   const env = { ...grants.env, ...extras.egress?.env, HOME, NO_COLOR, PWD };
   // Writable memory is capped at the limit itself: no Deno reservations to allow for.
-  const prefix = await wrapperFor(p, p.memory, 0, { ...extras, envNames: Object.keys(env) })({
+  const prefix = await wrapperFor(p, p.memory, 0, {
+    ...extras,
+    envNames: Object.keys(env),
+    waitsForGo: waitsForGo(p),
+  })({
     programs: runtime.programs,
     runtime: runtime.runtime,
     hidden: runtime.hidden,
@@ -41,5 +52,6 @@ export async function commandLaunch(
     graph: { modules: 0, files: [], bytes: 0, sdkModules: 0, builtins: [], view: "" },
     egress: extras.egress,
     cpu: extras.cpu!,
+    waitsForGo: waitsForGo(p),
   };
 }

@@ -69,6 +69,8 @@ export interface Launch {
   audit?: AuditPlan;
   egress?: EgressSetup;
   cpu: CpuPlan;
+  /** The sandbox waits for a line on stdin before the plugin runs (`GO_STEP` in layers.ts). */
+  waitsForGo: boolean;
 }
 
 /** Deno reserves about 540 MiB of writable address space at start (code range, cages). */
@@ -86,7 +88,19 @@ export interface StartExtras {
   envNames?: string[];
   /** The audit file, which plugbox's launcher sets for the plugin alone. */
   auditLog?: string;
+  /** The plugin's own start (not the graph check): it waits for the host's go (layers.ts). */
+  waitsForGo?: boolean;
 }
+
+/** Whether a plugin's start under `p` waits for the host's go: the OS layer, with a shell. */
+export function waitsForGo(p: Prepared): boolean {
+  return p.isolation === "os" && p.tools.innerSh !== undefined;
+}
+
+/** Said in the plan when the OS layer's sandbox cannot wait for the host's go. */
+export const NO_GO_STEP = "missing hardening: the sandbox cannot wait for the host's go " +
+  "(no program sh at /bin/sh or on PATH), so a host killed in the first milliseconds of a " +
+  "start can leave the plugin running";
 
 /** The wrapper prefix for a mount plan, with the memory limit `memoryMiB` (plus `reservedMiB`). */
 export function wrapperFor(
@@ -112,6 +126,7 @@ export function wrapperFor(
         ? { ...extras.cpu, cgroup: { ...extras.cpu.cgroup, memoryBytes: limits.dataLimitBytes } }
         : extras.cpu,
       auditLog: extras.auditLog,
+      waitsForGo: extras.waitsForGo,
     }, mounts);
 }
 
@@ -121,6 +136,7 @@ export function wrapperFor(
  */
 export async function startExtras(p: Prepared, nonce: string): Promise<StartExtras> {
   const cpu = await planCpu(p.cpuLimits, `${p.name}-${nonce.slice(0, 12)}`, p.notes, p.tools.sh);
+  if (p.isolation === "os" && !waitsForGo(p)) p.notes.push(NO_GO_STEP);
   if (p.isolation === "deno" || p.grants.net.length === 0 || p.grants.all) return { cpu };
   const egress = await planEgress(p.isolation, p.grants.net, {
     privateNetwork: p.privateNetwork,
@@ -226,6 +242,7 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     denoDir: p.denoDir,
     envNames: Object.keys(runEnv),
     auditLog: audit?.log,
+    waitsForGo: waitsForGo(p),
   })({
     ...mounts,
     // Under Landlock, a rule for this one file: the plugin's Deno writes it, nothing else there.
@@ -240,5 +257,6 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     ...(audit ? { audit } : {}),
     egress: extras.egress,
     cpu: extras.cpu!,
+    waitsForGo: waitsForGo(p),
   };
 }

@@ -69,6 +69,12 @@ export interface LayerContext {
    * plugin's checks and nothing of plugbox's launcher.
    */
   auditLog?: string;
+  /**
+   * The OS layer's sandbox runs the plugin only after a line on its stdin
+   * ({@linkcode GO_STEP}): the host sends it once the sandbox's death
+   * signals are armed. For the plugin's own start, not the graph check.
+   */
+  waitsForGo?: boolean;
 }
 
 function base64(bytes: Uint8Array): string {
@@ -103,6 +109,23 @@ function hostCheck(tools: HostTools): string[] {
 /** {@linkcode hostCheck}'s script; the argument two after it is the host's pid. */
 export const HOST_CHECK = '[ "$PPID" = "$1" ] || exit 125; shift; exec "$@"';
 
+/**
+ * The OS layer's first step inside the sandbox: the plugin runs only after a
+ * line on stdin, and never if stdin ends first. bubblewrap arms its death
+ * signals late (its outer process after the namespaces, its reaper only in
+ * its wait loop), each against whatever parent it has then: a host SIGKILLed
+ * in the first milliseconds left sandboxes that nothing would end. The host
+ * sends the line only once it has seen the reaper wait while still the
+ * outer process's child (`exit_cause.ts`): then every link from the host to
+ * the plugin is armed against a live parent. A dead host sends nothing, its
+ * end of the pipe closes, `read` fails and the sandbox ends. `read` takes one
+ * byte at a time from a pipe, so the plugin's input starts after the line.
+ */
+export const GO_STEP = 'read -r go || exit 125; exec "$@"';
+
+/** The line the host sends for {@linkcode GO_STEP}. */
+export const GO_LINE: Uint8Array = new Uint8Array([0x0a]);
+
 /** The limits the prologue sets with `ulimit` where there is a shell: one program fewer per start. */
 function heldBy(ctx: LayerContext, limits: WrapOptions): ProcessLimits | undefined {
   return ctx.tools.sh ? limits : undefined;
@@ -129,6 +152,10 @@ async function bubblewrapPrefix(ctx: LayerContext, mounts: MountPlan): Promise<s
   // bubblewrap reads the filter from a descriptor the prologue opens: no sh, no filter (noted).
   const seccompFile = ctx.tools.sh ? ctx.support.seccompFile : undefined;
   const inside: MountPlan = { ...mounts, seccomp: seccompFile !== undefined };
+  const sh = ctx.tools.innerSh;
+  // Mounted for the graph check too, so that it runs in the plugin's view.
+  if (sh && !inside.programs.includes(sh)) inside.programs = [...inside.programs, sh];
+  const go = ctx.waitsForGo && sh ? [sh, "-c", GO_STEP, "sh"] : [];
   const launcher = ctx.egress?.relay ? withRelay(ctx, inside) : [];
   // With the relay, Deno runs first: the launcher sets the plugin's own limit before the exec.
   const outer = launcher.length
@@ -137,6 +164,7 @@ async function bubblewrapPrefix(ctx: LayerContext, mounts: MountPlan): Promise<s
   return [
     ...prologue(ctx.tools.sh, { cgroup: ctx.cpu?.cgroup, seccompFile, limits: heldBy(ctx, outer) }),
     ...osPrefix(ctx.tools, await bwrapArgs(inside), outer, Boolean(ctx.tools.sh)),
+    ...go,
     ...launcher,
   ];
 }

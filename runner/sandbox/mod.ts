@@ -17,6 +17,7 @@ export { type Approval, approvePlugin } from "./approve.ts";
 export { closeCgroups, type CpuLimits, type CpuPlan } from "./cpu_limits.ts";
 export { type EgressPlan, type EgressRule } from "./egress.ts";
 export { type IsolationLayer, type IsolationMode } from "./isolation.ts";
+export { GO_LINE } from "./layers.ts";
 export { describeDifferences, type LockChange, type LockOptions, type LockPolicy } from "./lock.ts";
 export { type LockEntry } from "./lock_file.ts";
 export { canonicalNetGrant, isPrivateHost } from "./net.ts";

@@ -171,6 +171,12 @@ export interface LaunchPlan {
   egress?: EgressPlan;
   /** The CPU budget and who holds it. */
   cpu: CpuPlan;
+  /**
+   * The sandbox runs the plugin only after the host's go, a line on its
+   * stdin that the host sends once the sandbox's death signals are armed
+   * (the OS layer with a shell; `GO_STEP` in layers.ts).
+   */
+  waitsForGo: boolean;
 }
 
 /**
@@ -214,6 +220,7 @@ export async function planPlugin(
     ...(launch.audit ? { audit: launch.audit } : {}),
     ...(launch.egress ? { egress: launch.egress.plan } : {}),
     cpu: launch.cpu,
+    waitsForGo: launch.waitsForGo,
   };
   deepFreeze(plan);
   issued.add(plan);

@@ -200,19 +200,23 @@ async function refusePrivateNames(grants: ResolvedGrants, unsafe?: UnsafeAcknowl
 /**
  * The names the plugin's runtime reads itself, from the files that run it
  * (THREATS T16): Deno and the libraries it loads, or a command plugin's
- * programs and theirs. An env grant of any of them is refused.
+ * programs and theirs, and the shell the OS layer's sandbox runs first
+ * (`innerSh`: it reads the plugin's environment too, before the plugin
+ * runs). An env grant of any of them is refused.
  */
 async function namesOf(
   deno: DenoBinary,
   runtime: CommandRuntime | undefined,
   cache: string,
+  innerSh: string | undefined,
 ): Promise<RuntimeNames> {
-  const programs = runtime ? runtime.programs : [deno.path];
+  const programs = [...(runtime ? runtime.programs : [deno.path]), ...(innerSh ? [innerSh] : [])];
   const files = [...programs];
   for (const program of programs) files.push(...await sharedLibraries(program));
   // And what this process has mapped (its binary, its libraries): a Deno loads the same ones.
   if (!runtime) files.push(...ownRuntimeFiles());
-  const label = runtime ? `its program "${neutralize(basename(runtime.argv[0]), 100)}"` : "Deno";
+  const own = runtime ? `its program "${neutralize(basename(runtime.argv[0]), 100)}"` : "Deno";
+  const label = innerSh ? `${own} (with the sandbox's sh)` : own;
   return runtimeNames([...new Set(files)], join(cache, "runtime-names"), label);
 }
 
@@ -282,7 +286,9 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
     codeRoots: [...codeRoots(root, cache, deno.path), ...(runtime ? runtimeRoots(runtime) : [])],
     hostEnv: (key) => Deno.env.get(key),
     // The runtime's names matter only to env grants: no library lookup without one.
-    runtimeNames: envRequested(options) ? await namesOf(deno, runtime, cache) : undefined,
+    runtimeNames: envRequested(options)
+      ? await namesOf(deno, runtime, cache, isolation === "os" ? tools.innerSh : undefined)
+      : undefined,
     hostIsRoot,
   });
   const policy = options.manifest ?? "refuse";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { decodeWaitStatus, ExitWatch } from "../../runner/host/exit_cause.ts";
 import { childrenOf, send, stateOf } from "../../runner/host/proc_tree.ts";
-import { testDeadline, until, waitFor } from "../_helpers.ts";
+import { exists, testDeadline, until, waitFor } from "../_helpers.ts";
 
 Deno.test("decodeWaitStatus() tells an exit code from a signal, as waitpid reports them", () => {
   assert.deepEqual(decodeWaitStatus(133 << 8), { code: 133, signal: null });
@@ -59,9 +59,12 @@ if pid == 0:
 os.waitpid(pid, 0)
 `;
 
-Deno.test("the exit watch stops a sandbox's reaper only once it waits (after it armed its death signal)", async () => {
+Deno.test("the exit watch stops a sandbox's reaper, and lets the plugin run, only once the reaper waits (after it armed its death signal)", async () => {
   const dir = await Deno.makeTempDir();
   const waiting = `${dir}/waiting`;
+  // The go (GO_STEP in layers.ts): a reaper not yet armed would outlive a host killed then.
+  const goes: boolean[] = [];
+  const onGo = () => goes.push(exists(waiting));
   // The interpreter itself: a launcher script (pyenv's) would be a tree of its own first.
   const wrapper = new Deno.Command("/usr/bin/python3", {
     args: ["-c", SANDBOX, waiting],
@@ -69,19 +72,18 @@ Deno.test("the exit watch stops a sandbox's reaper only once it waits (after it 
     stdout: "null",
     stderr: "null",
   }).spawn();
-  const watch = new ExitWatch(wrapper.pid);
+  const watch = new ExitWatch(wrapper.pid, onGo);
   const real = watch.run();
   try {
     let init = 0;
     await until(() => (init = childrenOf(wrapper.pid)[0] ?? 0) > 0, 10_000, "the reaper");
     await until(() => stateOf(init) === "T", 10_000, "the watch to stop the reaper");
-    assert.ok(
-      (await Deno.stat(waiting).catch(() => undefined)) !== undefined,
-      "the reaper was stopped before it reached its wait loop",
-    );
+    assert.ok(exists(waiting), "the reaper was stopped before it reached its wait loop");
+    assert.deepEqual(goes, [true], "one go, sent once the reaper waited");
     const [plugin] = childrenOf(init);
     Deno.kill(plugin, "SIGKILL");
     assert.deepEqual(await waitFor(real, "the real exit"), { code: null, signal: "SIGKILL" });
+    assert.equal(goes.length, 1);
     // Released, the reaper reaps the plugin and ends; so does the wrapper.
     assert.equal((await waitFor(wrapper.status, "the wrapper to end")).code, 0);
   } finally {

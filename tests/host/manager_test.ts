@@ -147,12 +147,12 @@ for (const isolation of ["os", "deno"]) {
   });
 }
 
-// Not yet under the OS layer: bubblewrap arms its death signals late (its reaper only after the
-// mounts), and a host killed then still leaves the sandbox (closing note, issue 14).
-for (const isolation of ["deno", "landlock"]) {
+for (const isolation of ["deno", "landlock", "os"]) {
   Deno.test(`a host SIGKILLed in the first milliseconds of a plugin's start leaves nothing (${isolation})`, async () => {
-    // setpriv arms the death signal against whatever parent it has then; the host check after it
-    // ends the start if that is no longer the host. host_killer.ts kills the host 0-10 ms after
+    // Death signals are armed against whatever parent a process has then: setpriv's (Deno and
+    // Landlock layers) before the host check, which ends the start if that is no longer the
+    // host; bubblewrap's late, so its sandbox runs the plugin only after the host's go, sent
+    // once they are armed (GO_STEP in layers.ts). host_killer.ts kills the host 0-10 ms after
     // the plugin's start appears, 10 times, and reports what outlives it (it is a subreaper:
     // orphans become its children).
     testDeadline(120_000);

@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PluginError, previewStart, startPlugin, ValidationError } from "../../mod.ts";
 import { Greeter } from "../../plugins/hello/contract.ts";
+import { sharedLibraries } from "../../runner/sandbox/isolation.ts";
+import { GO_STEP } from "../../runner/sandbox/layers.ts";
 import { rejected } from "../_helpers.ts";
 import { Probe } from "../hostile/plugins/probe.ts";
 
@@ -96,8 +98,13 @@ Deno.test("a program in the plugin's folder runs from its snapshot, executable, 
     const inside = join(plan.snapshot.dir, "bin/plugin");
     assert.deepEqual(plan.args.slice(-3, -1), [inside, "--fast"]);
     assert.equal((await Deno.stat(inside)).mode! & 0o777, 0o555, "kept executable, read-only");
+    // Only what the sandbox's own first step (GO_STEP in layers.ts), a shell, loads.
+    const sh = plan.args[plan.args.indexOf(GO_STEP) - 2];
+    const shOwn = new Set([sh, ...(await sharedLibraries(sh))].map((p) => Deno.realPathSync(p)));
     const bound = plan.args.filter((_, i) => plan.args[i - 1] === "--ro-bind");
-    assert.ok(!bound.some((p) => /lib.*\.so/.test(p)), `no shared library mounted: ${bound}`);
+    const libraries = bound.filter((p) => /lib.*\.so/.test(p));
+    assert.ok(libraries.length > 0, `the shell's libraries: ${bound}`);
+    assert.ok(libraries.every((p) => shOwn.has(p)), `no other shared library mounted: ${bound}`);
     await Deno.chmod(join(dir, "bin/plugin"), 0o644);
     await assert.rejects(
       previewStart(join(dir, "bin/plugin"), { root: dir }),

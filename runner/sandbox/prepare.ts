@@ -215,8 +215,8 @@ async function namesOf(
   for (const program of programs) files.push(...await sharedLibraries(program));
   // And what this process has mapped (its binary, its libraries): a Deno loads the same ones.
   if (!runtime) files.push(...ownRuntimeFiles());
-  const own = runtime ? `its program "${neutralize(basename(runtime.argv[0]), 100)}"` : "Deno";
-  const label = innerSh ? `${own} (with the sandbox's sh)` : own;
+  // The refusal names the file that mentions the name: the sandbox's sh, when it is that.
+  const label = runtime ? `its program "${neutralize(basename(runtime.argv[0]), 100)}"` : "Deno";
   return runtimeNames([...new Set(files)], join(cache, "runtime-names"), label);
 }
 

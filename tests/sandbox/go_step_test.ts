@@ -90,5 +90,5 @@ Deno.test("OS layer: an env grant the sandbox's sh could read is refused, as one
   const error = await rejected<TypeError>(previewStart(calc, { isolation: "os", permissions }));
   assert.ok(error instanceof TypeError, String(error));
   assert.ok(error.message.includes(`env "${name}"`), error.message);
-  assert.match(error.message, /with the sandbox's sh/);
+  assert.ok(error.message.includes(`"${sh}" mentions it`), error.message);
 });

@@ -265,6 +265,8 @@ export async function checkCommand(args: ParsedArgs, io: Output): Promise<number
       notes: plan.notes,
       graph: plan.graph,
       command: [plan.command, ...plan.args],
+      // Run by hand, that command line runs the plugin only after a first line on stdin.
+      waitsForGo: plan.waitsForGo,
     };
     if (args.json) io.out(terminalJson(summary, 2));
     else {

@@ -17,6 +17,7 @@
  * @module
  */
 
+import { kernelShowsWaits } from "../sandbox/mod.ts";
 import { childrenOf, readText, send, statFields } from "./proc_tree.ts";
 
 /** The wait status of a process, decoded. */
@@ -72,6 +73,13 @@ export function decodeWaitStatus(status: number): RealExit {
 /** Polling intervals, in ms: while the plugin runs, and once its end is expected. */
 const RUNNING_POLL_MS = 50;
 const HURRIED_POLL_MS = 2;
+
+/**
+ * How long the go waits to see the reaper armed before it is sent all the
+ * same (as where nothing can be seen), in ms: a start must not stall on a
+ * kernel or machine that shows something this watch does not expect.
+ */
+const GO_DEADLINE_MS = 5_000;
 
 /**
  * Watches one bubblewrap sandbox: once the plugin runs, it stops the
@@ -133,10 +141,16 @@ export class ExitWatch {
     });
   }
 
-  /** Attaches, then waits for the plugin's exit; see the class. Never rejects. */
-  async run(attachTimeoutMs = 10_000): Promise<RealExit | undefined> {
+  /**
+   * Attaches, then waits for the plugin's exit; see the class. Never rejects.
+   * The go comes at the latest `goDeadlineMs` after the call.
+   */
+  async run(
+    attachTimeoutMs = 10_000,
+    goDeadlineMs = GO_DEADLINE_MS,
+  ): Promise<RealExit | undefined> {
     try {
-      const attached = await this.#attach(attachTimeoutMs);
+      const attached = await this.#attach(attachTimeoutMs, goDeadlineMs);
       // Nothing seen to wait for (no /proc, or too slow to tell): the go as before this check.
       if (!this.#ended) this.#go();
       if (!attached) return undefined;
@@ -156,25 +170,31 @@ export class ExitWatch {
     }
   }
 
-  async #attach(timeoutMs: number): Promise<boolean> {
+  async #attach(timeoutMs: number, goDeadlineMs: number): Promise<boolean> {
     // Deno opens /proc/<pid> only to --allow-all, and signals only to an unscoped --allow-run:
     // without them there is nothing to watch with (and nothing is stopped).
     if (readText(`/proc/${this.#wrapper}/stat`) === undefined) return false;
+    // Where the kernel shows no waits, nothing here could ever be seen: the go at once.
+    if (!kernelShowsWaits()) return false;
     const wrapper = String(this.#wrapper);
     const end = Date.now() + timeoutMs;
+    const goEnd = Date.now() + goDeadlineMs;
     let pause = 1;
     while (!this.#ended && Date.now() < end) {
       const [init] = childrenOf(this.#wrapper);
       const [plugin] = init === undefined ? [] : childrenOf(init);
-      // The reaper forks and its child execs the plugin: wait for the exec, and for the reaper
-      // to wait. It arms its own death signal (--die-with-parent) just before its wait loop, and
-      // under load the plugin can exec first: a reaper stopped before that would outlive a host
-      // that dies (SIGKILLed hosts left sandboxes behind so). In its loop it stays.
-      if (
-        plugin !== undefined &&
-        readText(`/proc/${plugin}/cmdline`) !== readText(`/proc/${init}/cmdline`) &&
-        readText(`/proc/${init}/wchan`) === "do_wait"
-      ) {
+      const command = plugin === undefined ? undefined : readText(`/proc/${plugin}/cmdline`);
+      // The reaper forks and its child execs the plugin: wait for the exec (a command line of
+      // its own, not the reaper's copy nor a zombie's empty one: a setuid bubblewrap's reaper
+      // first waits for a helper of its own), and for the reaper to wait. It arms its own death signal (--die-with-parent) just before
+      // its wait loop, and under load the plugin can exec first: a reaper stopped before that
+      // would outlive a host that dies (SIGKILLed hosts left sandboxes behind so). In its loop
+      // it stays.
+      const execed = command !== undefined && command !== "" &&
+        command !== readText(`/proc/${init}/cmdline`);
+      // What the host may not read of the reaper (ptrace rules) reads as `0`: the go at once.
+      if (execed && readText(`/proc/${init}/environ`) === undefined) return false;
+      if (execed && readText(`/proc/${init}/wchan`) === "do_wait") {
         // Read after the wait was seen: if the reaper is still the wrapper's child, the wrapper
         // was alive when the reaper armed, and its death (the host's) now ends the sandbox. If
         // not, the wrapper is gone and the plugin must never run: no go.
@@ -191,6 +211,8 @@ export class ExitWatch {
         this.#plugin = plugin;
         return true;
       }
+      // Not seen in time: the go all the same, and the watch goes on trying to attach.
+      if (Date.now() > goEnd) this.#go();
       await this.#sleep(pause);
       // The plugin's start waits for this: poll often (each poll reads a few small /proc files).
       pause = Math.min(pause * 2, 4);

@@ -505,7 +505,11 @@ export class Plugin implements AsyncDisposable {
         operation: "start",
         timeoutMs,
         stderrTail,
-        hint: `no answer to the handshake: ${this.#serveHint()}`,
+        hint: this.#process.stdin.waiting
+          ? "its sandbox was not ready in time: plugbox had not yet let the plugin run " +
+            "(it waits until the sandbox's death signals are armed); a larger startTimeout helps " +
+            "on a loaded machine"
+          : `no answer to the handshake: ${this.#serveHint()}`,
       });
     }
     if (error instanceof PluginExitedError && error.exitCode === 0 && this.#status) {

@@ -2,13 +2,19 @@
  * A plugin's stdin as the host writes it. Under the OS layer the sandbox
  * runs the plugin only after the host's go, one line on stdin
  * (`GO_STEP` in the sandbox's layers.ts), sent once the sandbox's death
- * signals are armed (exit_cause.ts). Until then what is written waits, and
- * nothing may reach the pipe before the go: the sandbox's `read` would take
- * it for one.
+ * signals are armed (exit_cause.ts). Until then what is written waits, in
+ * order, and nothing may reach the pipe before the go: the sandbox's
+ * `read` would take it for one.
  * @module
  */
 
 import { GO_LINE } from "../sandbox/mod.ts";
+
+interface Held {
+  bytes: Uint8Array;
+  resolve(): void;
+  reject(error: unknown): void;
+}
 
 /**
  * The plugin's stdin; with `waitsForGo`, writes wait for {@linkcode go}.
@@ -30,32 +36,41 @@ import { GO_LINE } from "../sandbox/mod.ts";
  */
 export class PluginInput {
   #writer: WritableStreamDefaultWriter<Uint8Array>;
-  /** Settles true once the go is written, false if it never will be; unset when not waiting. */
-  #gate: Promise<boolean> | undefined;
-  #settle: (sent: boolean) => void = () => {};
+  /** What waits for the go, in order; unset once the go was sent or refused (or never awaited). */
+  #held: Held[] | undefined;
+  /** A close asked for while waiting: done after the held writes. */
+  #closing: { resolve(): void; reject(error: unknown): void; promise: Promise<void> } | undefined;
   /** The go will never be sent: stdin is closed, and writes fail. */
   #refused = false;
 
   constructor(writer: WritableStreamDefaultWriter<Uint8Array>, waitsForGo: boolean) {
     this.#writer = writer;
-    if (waitsForGo) this.#gate = new Promise<boolean>((resolve) => this.#settle = resolve);
+    if (waitsForGo) this.#held = [];
+  }
+
+  /** True while the go is awaited: the plugin has not been let run. */
+  get waiting(): boolean {
+    return this.#held !== undefined;
   }
 
   /** Writes `bytes` (after the go, when one is awaited). */
   write(bytes: Uint8Array): Promise<void> {
     if (this.#refused) return Promise.reject(refusal());
-    if (!this.#gate) return this.#writer.write(bytes);
-    return this.#gate.then((sent) => {
-      if (!sent) throw refusal();
-      return this.#writer.write(bytes);
-    });
+    if (!this.#held) return this.#writer.write(bytes);
+    return new Promise<void>((resolve, reject) => this.#held!.push({ bytes, resolve, reject }));
   }
 
   /** Closes stdin after what is queued (after the go, or once it will never come). */
   close(): Promise<void> {
     if (this.#refused) return Promise.resolve();
-    if (!this.#gate) return this.#writer.close();
-    return this.#gate.then((sent) => sent ? this.#writer.close() : undefined);
+    if (!this.#held) return this.#writer.close();
+    if (!this.#closing) {
+      let resolve!: () => void;
+      let reject!: (error: unknown) => void;
+      const promise = new Promise<void>((res, rej) => [resolve, reject] = [res, rej]);
+      this.#closing = { resolve, reject, promise };
+    }
+    return this.#closing.promise;
   }
 
   /**
@@ -67,18 +82,22 @@ export class PluginInput {
     return this.#writer.abort(reason);
   }
 
-  /** Sends the go, ahead of everything written so far; once. */
+  /** Sends the go, then what waited, in order, in this same turn; once. */
   go(): void {
-    if (!this.#gate) return;
-    this.#writer.write(GO_LINE).catch(() => {}); // a failure shows on the next write
-    this.#gate = undefined;
-    this.#settle(true);
+    const held = this.#held;
+    if (!held) return;
+    this.#held = undefined;
+    this.#writer.write(GO_LINE).catch(() => {}); // a failure shows on the writes behind it
+    for (const { bytes, resolve, reject } of held) this.#writer.write(bytes).then(resolve, reject);
+    const closing = this.#closing;
+    this.#closing = undefined;
+    if (closing) this.#writer.close().then(closing.resolve, closing.reject);
   }
 
   /**
-   * The go will never be sent (the process exited, or the sandbox was seen
-   * broken): what waits fails, and stdin closes, so a sandbox still waiting
-   * reads its end and ends. Does nothing once the go was sent.
+   * The go will never be sent (the process exited first): what waits fails,
+   * and stdin closes, so a sandbox still waiting reads its end and ends.
+   * Does nothing once the go was sent.
    */
   never(): void {
     if (this.#refuse()) this.#writer.close().catch(() => {});
@@ -86,10 +105,13 @@ export class PluginInput {
 
   /** True when a go was still awaited, and now never will be. */
   #refuse(): boolean {
-    if (!this.#gate) return false;
-    this.#gate = undefined;
+    const held = this.#held;
+    if (!held) return false;
+    this.#held = undefined;
     this.#refused = true;
-    this.#settle(false);
+    for (const { reject } of held) reject(refusal());
+    this.#closing?.resolve();
+    this.#closing = undefined;
     return true;
   }
 }

@@ -32,6 +32,8 @@ export interface RuntimeNames {
   readonly files: readonly string[];
   /** What runs the plugin, for messages: `Deno`, or a command plugin's program. */
   readonly runtime: string;
+  /** What reads the names `file` mentions, for messages, when not {@linkcode runtime}. */
+  runtimeOf?(file: string): string;
 }
 
 /** Runs of upper-case identifier bytes per file identity, kept for the process. */
@@ -124,6 +126,31 @@ export function runtimeNames(
 }
 
 /**
+ * Both sets of names, `first`'s asked first: a name either mentions is
+ * refused, and the message names the runtime whose file mentions it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { alsoRead, refuseEnvName, runtimeNames } from "./env_names.ts";
+ * const names = alsoRead(runtimeNames([]), runtimeNames([Deno.execPath()], undefined, "its sh"));
+ * assert.match(refuseEnvName("DENO_DIR", names)!, /^is a name its sh may read itself/);
+ * ```
+ */
+export function alsoRead(first: RuntimeNames, second: RuntimeNames): RuntimeNames {
+  const seconds = new Set(second.files);
+  return {
+    runtime: first.runtime,
+    files: [...first.files, ...second.files],
+    mentionedBy: (name) => first.mentionedBy(name) ?? second.mentionedBy(name),
+    runtimeOf: (file) =>
+      first.files.includes(file) || !seconds.has(file)
+        ? first.runtimeOf?.(file) ?? first.runtime
+        : second.runtimeOf?.(file) ?? second.runtime,
+  };
+}
+
+/**
  * The Deno binary and the shared libraries this process has loaded (from
  * /proc/self/maps, where there is one): the files a plugin's Deno, the same
  * binary, loads too.
@@ -166,7 +193,8 @@ export function refuseEnvName(name: string, names: RuntimeNames): string | undef
     return "is a proxy setting, which could steer the plugin's network traffic: plugbox sets " +
       "the proxy variables itself under the OS layers, and grants no name with PROXY in it";
   }
-  return `is a name ${names.runtime} may read itself: "${file}" mentions it, and plugbox grants ` +
-    `only names that neither ${names.runtime} nor a library it loads mentions (pick a more ` +
+  const who = names.runtimeOf?.(file) ?? names.runtime;
+  return `is a name ${who} may read itself: "${file}" mentions it, and plugbox grants ` +
+    `only names that neither ${who} nor a library it loads mentions (pick a more ` +
     "specific name)";
 }

@@ -25,6 +25,7 @@ import { checkGrantLinks } from "./grant_links.ts";
 import { NONCE_FLAG } from "../wire/mod.ts";
 import { ensureSdk } from "./sdk.ts";
 import { sdkSeed, seedDenoDir } from "./code_cache.ts";
+import { kernelShowsWaits } from "./proc_view.ts";
 import type { Snapshot } from "./snapshot.ts";
 
 /** Everything decided about a start before its launch is built. */
@@ -102,6 +103,11 @@ export const NO_GO_STEP = "missing hardening: the sandbox cannot wait for the ho
   "(no program sh at /bin/sh or on PATH), so a host killed in the first milliseconds of a " +
   "start can leave the plugin running";
 
+/** Said in the plan when this host cannot see the sandbox armed, so its go is sent at once. */
+export const NO_GO_SEEN = "missing hardening: this host cannot see when the sandbox is armed " +
+  "(it reads /proc only with --allow-all, on a kernel that shows tasks' children and waits), " +
+  "so a host killed in the first milliseconds of a start can leave the plugin running";
+
 /** The wrapper prefix for a mount plan, with the memory limit `memoryMiB` (plus `reservedMiB`). */
 export function wrapperFor(
   p: Prepared,
@@ -137,6 +143,7 @@ export function wrapperFor(
 export async function startExtras(p: Prepared, nonce: string): Promise<StartExtras> {
   const cpu = await planCpu(p.cpuLimits, `${p.name}-${nonce.slice(0, 12)}`, p.notes, p.tools.sh);
   if (p.isolation === "os" && !waitsForGo(p)) p.notes.push(NO_GO_STEP);
+  else if (p.isolation === "os" && !kernelShowsWaits()) p.notes.push(NO_GO_SEEN);
   if (p.isolation === "deno" || p.grants.net.length === 0 || p.grants.all) return { cpu };
   const egress = await planEgress(p.isolation, p.grants.net, {
     privateNetwork: p.privateNetwork,

@@ -89,7 +89,10 @@ export function codeRoots(root: string, cacheDir: string, deno: string): string[
   const roots = [root, cacheDir, hostDenoDir(), dirname(deno)];
   const own = new URL("../../", import.meta.url);
   if (own.protocol === "file:") roots.push(fileURLToPath(own));
-  if (Deno.mainModule.startsWith("file:")) roots.push(dirname(fileURLToPath(Deno.mainModule)));
+  // In a Worker there is no main module (undefined): the worker's own module stands in for it.
+  const main: string | undefined = Deno.mainModule ??
+    (globalThis as { location?: { href: string } }).location?.href;
+  if (main?.startsWith("file:")) roots.push(dirname(fileURLToPath(main)));
   return [...new Set(roots.map((r) => trimSeparator(canonicalLoose(r))))];
 }
 

@@ -10,7 +10,7 @@ import { IsolationUnavailableError } from "../errors.ts";
 import { checkCommand, type CommandRuntime, resolveCommand } from "./command.ts";
 import { prefetchControllers } from "./cpu_limits.ts";
 import { type DenoBinary, hostSearch, resolveDeno } from "./deno_binary.ts";
-import { ownRuntimeFiles, type RuntimeNames, runtimeNames } from "./env_names.ts";
+import { alsoRead, ownRuntimeFiles, type RuntimeNames, runtimeNames } from "./env_names.ts";
 import {
   detectTools,
   type HostTools,
@@ -210,14 +210,17 @@ async function namesOf(
   cache: string,
   innerSh: string | undefined,
 ): Promise<RuntimeNames> {
-  const programs = [...(runtime ? runtime.programs : [deno.path]), ...(innerSh ? [innerSh] : [])];
+  const programs = runtime ? runtime.programs : [deno.path];
   const files = [...programs];
   for (const program of programs) files.push(...await sharedLibraries(program));
   // And what this process has mapped (its binary, its libraries): a Deno loads the same ones.
   if (!runtime) files.push(...ownRuntimeFiles());
-  // The refusal names the file that mentions the name: the sandbox's sh, when it is that.
   const label = runtime ? `its program "${neutralize(basename(runtime.argv[0]), 100)}"` : "Deno";
-  return runtimeNames([...new Set(files)], join(cache, "runtime-names"), label);
+  const store = join(cache, "runtime-names");
+  const own = runtimeNames([...new Set(files)], store, label);
+  if (!innerSh) return own;
+  const shFiles = [innerSh, ...await sharedLibraries(innerSh)];
+  return alsoRead(own, runtimeNames(shFiles, store, "the sandbox's sh"));
 }
 
 /** Whether any env grant was asked for, so the runtime's own names must be known. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { decodeWaitStatus, ExitWatch } from "../../runner/host/exit_cause.ts";
+import { kernelShowsWaits } from "../../runner/sandbox/proc_view.ts";
 import { childrenOf, send, stateOf } from "../../runner/host/proc_tree.ts";
 import { exists, testDeadline, until, waitFor } from "../_helpers.ts";
 
@@ -34,8 +35,10 @@ Deno.test("a host without --allow-all (no /proc in Deno) still sees every end, w
   testDeadline(90_000);
   // Nothing was stopped, so a crash is seen at once; the code is bubblewrap's 128 + n, and with
   // V8's words a fatal code counts as out of memory (README, Lifecycle).
-  assert.deepEqual(await limitedHost("heap"), { code: 133, signal: null, reason: "out-of-memory" });
-  assert.deepEqual(await limitedHost("exit"), { code: 133, signal: null, reason: "out-of-memory" });
+  // It cannot see the sandbox armed either: the go comes at once, and the plan says so.
+  const seen = { code: 133, signal: null, reason: "out-of-memory", unseen: true };
+  assert.deepEqual(await limitedHost("heap"), seen);
+  assert.deepEqual(await limitedHost("exit"), seen);
 });
 
 // A stand-in for bubblewrap's tree (wrapper, then its reaper, then the plugin), whose reaper is
@@ -92,4 +95,77 @@ Deno.test("the exit watch stops a sandbox's reaper, and lets the plugin run, onl
     await wrapper.status;
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+// A stand-in for a setuid bubblewrap's reaper, which waits for a helper of its own before its
+// wait loop: here it leaves one child a zombie (whose command line reads empty) and waits for
+// another, a copy of itself, for a second; only then does it mark, start the plugin and loop.
+const SETUID_SANDBOX = `
+import os, sys, time
+pid = os.fork()
+if pid == 0:
+    if os.fork() == 0:
+        os._exit(0)
+    helper = os.fork()
+    if helper == 0:
+        time.sleep(1.0)
+        os._exit(0)
+    os.waitpid(helper, 0)
+    open(sys.argv[1], "w").close()
+    if os.fork() == 0:
+        os.execvp("sleep", ["sleep", "60"])
+    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            os._exit(0)
+os.waitpid(pid, 0)
+`;
+
+async function watchStandIn(
+  script: string,
+  goDeadlineMs: number,
+): Promise<{ goes: boolean[]; stoppedAfterWait: boolean }> {
+  const dir = await Deno.makeTempDir();
+  const waiting = `${dir}/waiting`;
+  const goes: boolean[] = [];
+  const wrapper = new Deno.Command("/usr/bin/python3", {
+    args: ["-c", script, waiting],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const watch = new ExitWatch(wrapper.pid, () => goes.push(exists(waiting)));
+  const real = watch.run(10_000, goDeadlineMs);
+  try {
+    let init = 0;
+    await until(() => (init = childrenOf(wrapper.pid)[0] ?? 0) > 0, 10_000, "the reaper");
+    await until(() => stateOf(init) === "T", 10_000, "the watch to stop the reaper");
+    const stoppedAfterWait = exists(waiting);
+    for (const child of childrenOf(init)) send(child, "SIGKILL");
+    await waitFor(real, "the real exit");
+    return { goes, stoppedAfterWait };
+  } finally {
+    watch.end();
+    send(wrapper.pid, "SIGKILL");
+    await wrapper.status;
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("the exit watch takes neither a zombie child nor a copy of the reaper for the plugin", async () => {
+  const { goes, stoppedAfterWait } = await watchStandIn(SETUID_SANDBOX, 30_000);
+  assert.deepEqual(goes, [true], "the go came while the reaper waited for its helper");
+  assert.ok(stoppedAfterWait);
+});
+
+Deno.test("the go comes by its deadline even when the reaper is not seen waiting; the watch still attaches after", async () => {
+  // SANDBOX's reaper waits only a second after the plugin exec'd; the go cannot wait that long.
+  const { goes, stoppedAfterWait } = await watchStandIn(SANDBOX, 200);
+  assert.deepEqual(goes, [false], "one go, before the reaper waited");
+  assert.ok(stoppedAfterWait, "the reaper is stopped only once it waits");
+});
+
+Deno.test("kernelShowsWaits(): this kernel shows this process's children and where its threads wait", () => {
+  assert.equal(kernelShowsWaits(), true);
 });

@@ -65,3 +65,21 @@ Deno.test("PluginInput: without a go to wait for, writes go straight through", a
   assert.deepEqual(seen.chunks, ["a\n"]);
   assert.equal(seen.closed, true);
 });
+
+Deno.test("PluginInput: a write made after the go, in the same turn, goes behind the ones that waited", async () => {
+  const { seen, writer } = recorder();
+  const input = new PluginInput(writer, true);
+  const first = input.write(bytes("a\n"));
+  const closed = input.close();
+  input.go();
+  await waitFor(Promise.all([first, closed]), "the writes and the close");
+  assert.deepEqual(seen.chunks, ["\n", "a\n"]);
+  assert.equal(seen.closed, true);
+  const { seen: seen2, writer: writer2 } = recorder();
+  const again = new PluginInput(writer2, true);
+  const a = again.write(bytes("a\n"));
+  again.go();
+  const b = again.write(bytes("b\n"));
+  await waitFor(Promise.all([a, b]), "the writes");
+  assert.deepEqual(seen2.chunks, ["\n", "a\n", "b\n"]);
+});

@@ -91,4 +91,5 @@ Deno.test("OS layer: an env grant the sandbox's sh could read is refused, as one
   assert.ok(error instanceof TypeError, String(error));
   assert.ok(error.message.includes(`env "${name}"`), error.message);
   assert.ok(error.message.includes(`"${sh}" mentions it`), error.message);
+  assert.match(error.message, /is a name the sandbox's sh may read itself/);
 });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { PreflightError, previewStart } from "../../mod.ts";
-import { fixture } from "../_helpers.ts";
+import { fixture, waitFor } from "../_helpers.ts";
 
 const calc = fixture("calc.ts");
 
@@ -103,6 +103,53 @@ Deno.test("the graph check is cached per entry: a good entry does not vouch for 
       (e: unknown) => e instanceof PreflightError && e.specifier === "file:///etc/hostname",
     );
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// Planned from a Worker (where Deno.mainModule is undefined) in a folder outside the repository:
+// that folder holds the host's code, so a write grant over it is refused as for a main module's.
+const PLAN_WORKER = (mod: string, calc: string) => `
+import { previewStart } from ${JSON.stringify(mod)};
+const outcome = async (options) => {
+  try {
+    await previewStart(${JSON.stringify(calc)}, { isolation: "deno", ...options });
+    return "planned";
+  } catch (error) {
+    return String(error);
+  }
+};
+const own = new URL(".", import.meta.url).pathname;
+self.postMessage({
+  plain: await outcome({}),
+  writeOwn: await outcome({ permissions: { write: [own] }, unsafe: { writeAsRoot: true } }),
+});
+self.close();
+`;
+
+Deno.test("previewStart() works from a Web Worker, whose own folder counts as code like a main module's", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir());
+  const script = join(dir, "plan_worker.js");
+  await Deno.writeTextFile(
+    script,
+    PLAN_WORKER(new URL("../../mod.ts", import.meta.url).href, calc.pathname),
+  );
+  const worker = new Worker(pathToFileURL(script), { type: "module" });
+  try {
+    const said = await waitFor(
+      new Promise<{ plain: string; writeOwn: string }>((resolve, reject) => {
+        worker.onmessage = (event) => resolve(event.data);
+        worker.onerror = (event) => {
+          event.preventDefault();
+          reject(new Error(event.message));
+        };
+      }),
+      "the worker's answer",
+    );
+    assert.equal(said.plain, "planned");
+    assert.ok(said.writeOwn.includes(`overlaps "${dir}", which holds code`), said.writeOwn);
+  } finally {
+    worker.terminate();
     await Deno.remove(dir, { recursive: true });
   }
 });

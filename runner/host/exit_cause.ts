@@ -8,12 +8,14 @@
  * `/proc/<pid>/stat`; plugbox reads it and lets the reaper go on. The
  * reaper is stopped only once it waits (`/proc/<pid>/wchan`), so after it
  * armed its death signal; where the kernel does not show that, nothing is
- * stopped. The
- * status is the kernel's, so it cannot be faked from inside. Deno lets a
- * host read /proc/<pid> only with --allow-all; without it nothing is
- * stopped and the caller falls back to bubblewrap's code. A kill
- * (`kill_tree.ts`) stops bubblewrap, not the reaper, and SIGKILLs the
- * reaper whether this watch holds it stopped or not (see `proc_tree.ts`).
+ * stopped. The status is the kernel's, so it cannot be faked from inside.
+ * The same sighting of the reaper waiting (armed) is when the sandbox may
+ * run the plugin: the watch tells its owner to send the go (`GO_STEP` in
+ * the sandbox's layers.ts). Deno lets a host read /proc/<pid> only with
+ * --allow-all; without it nothing is stopped, the go is sent at once, and
+ * the caller falls back to bubblewrap's code. A kill (`kill_tree.ts`) stops
+ * bubblewrap, not the reaper, and SIGKILLs the reaper whether this watch
+ * holds it stopped or not (see `proc_tree.ts`).
  * @module
  */
 
@@ -112,8 +114,9 @@ export class ExitWatch {
    * child). `onGo` is called once the plugin may run (the sandbox waits for
    * the host's go: `GO_STEP` in layers.ts): when the reaper was seen waiting
    * while still the wrapper's child, or when that cannot be seen here (no
-   * /proc, no wait within the attach deadline). It is not called when the
-   * wrapper is seen gone first: the sandbox then ends on its own.
+   * /proc, a kernel that shows no waits, a reaper the host may not read),
+   * or at the go's deadline (`run`). It is not called when the wrapper is
+   * seen gone first: the sandbox then ends on its own.
    */
   constructor(wrapper: number, onGo?: () => void) {
     this.#wrapper = wrapper;
@@ -186,10 +189,10 @@ export class ExitWatch {
       const command = plugin === undefined ? undefined : readText(`/proc/${plugin}/cmdline`);
       // The reaper forks and its child execs the plugin: wait for the exec (a command line of
       // its own, not the reaper's copy nor a zombie's empty one: a setuid bubblewrap's reaper
-      // first waits for a helper of its own), and for the reaper to wait. It arms its own death signal (--die-with-parent) just before
-      // its wait loop, and under load the plugin can exec first: a reaper stopped before that
-      // would outlive a host that dies (SIGKILLed hosts left sandboxes behind so). In its loop
-      // it stays.
+      // first waits for a helper of its own), and for the reaper to wait. It arms its own death
+      // signal (--die-with-parent) just before its wait loop, and under load the plugin can
+      // exec first: a reaper stopped before that would outlive a host that dies (SIGKILLed
+      // hosts left sandboxes behind so). In its loop it stays.
       const execed = command !== undefined && command !== "" &&
         command !== readText(`/proc/${init}/cmdline`);
       // What the host may not read of the reaper (ptrace rules) reads as `0`: the go at once.
@@ -211,8 +214,9 @@ export class ExitWatch {
         this.#plugin = plugin;
         return true;
       }
-      // Not seen in time: the go all the same, and the watch goes on trying to attach.
-      if (Date.now() > goEnd) this.#go();
+      // Not seen in time: the go all the same (while the wrapper lives; else the sandbox ends
+      // on its own), and the watch goes on trying to attach.
+      if (Date.now() > goEnd && (statFields(this.#wrapper)?.[0] ?? "Z") !== "Z") this.#go();
       await this.#sleep(pause);
       // The plugin's start waits for this: poll often (each poll reads a few small /proc files).
       pause = Math.min(pause * 2, 4);

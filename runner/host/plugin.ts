@@ -489,14 +489,21 @@ export class Plugin implements AsyncDisposable {
         contracts: this.#contracts,
       }, raw);
     } catch (error) {
+      // Read before the kill: the process's end settles the go as never sent.
+      const notLetRun = this.#process.stdin.waiting;
       this.#process.kill();
       await this.#ended;
       await this.#audit?.finish();
-      throw this.#startError(error, timeoutMs, signal);
+      throw this.#startError(error, timeoutMs, signal, notLetRun);
     }
   }
 
-  #startError(error: unknown, timeoutMs: number, signal?: AbortSignal): unknown {
+  #startError(
+    error: unknown,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    notLetRun: boolean,
+  ): unknown {
     const stderrTail = this.#process.stderrTail();
     if (signal?.aborted && error === signal.reason) return error;
     if (error instanceof DOMException && error.name === "AbortError") {
@@ -505,7 +512,7 @@ export class Plugin implements AsyncDisposable {
         operation: "start",
         timeoutMs,
         stderrTail,
-        hint: this.#process.stdin.waiting
+        hint: notLetRun
           ? "its sandbox was not ready in time: plugbox had not yet let the plugin run " +
             "(it waits until the sandbox's death signals are armed); a larger startTimeout helps " +
             "on a loaded machine"

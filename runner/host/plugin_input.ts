@@ -57,6 +57,8 @@ export class PluginInput {
   write(bytes: Uint8Array): Promise<void> {
     if (this.#refused) return Promise.reject(refusal());
     if (!this.#held) return this.#writer.write(bytes);
+    // As a closed stream's would: nothing goes after a close.
+    if (this.#closing) return Promise.reject(new TypeError("the plugin's stdin is closing"));
     return new Promise<void>((resolve, reject) => this.#held!.push({ bytes, resolve, reject }));
   }
 

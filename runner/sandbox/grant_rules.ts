@@ -57,6 +57,9 @@ export function checkWrites(
   options: ResolveGrantsOptions,
 ): void {
   if (!ack.writeCode) {
+    if (write.length > 0 && options.codeUnknown) {
+      refuse(`write "${write[0]}": ${options.codeUnknown}; pass unsafe.writeCode to accept`);
+    }
     for (const path of write) {
       const root = (options.codeRoots ?? []).find((r) => isWithin(path, r) || isWithin(r, path));
       if (root) {

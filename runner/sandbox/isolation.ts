@@ -49,6 +49,8 @@ export interface HostTools {
   bwrap?: string;
   /** Why bubblewrap cannot be used, when it cannot. */
   bwrapProblem?: string;
+  /** bubblewrap is installed set-UID: its sandbox's reaper is unreadable to a host not root. */
+  bwrapSetuid?: boolean;
   prlimit?: string;
   setpriv?: string;
   /** A POSIX shell, for the prologue (CPU cgroup, seccomp filter, launcher). */
@@ -304,6 +306,7 @@ export function detectTools(deno: string, probeBwrap = true): Promise<HostTools>
     });
     if (probe.success) {
       found.bwrap = bwrap;
+      found.bwrapSetuid = ((Deno.statSync(bwrap).mode ?? 0) & 0o4000) !== 0;
       found.innerSh = programShell(["/bin/sh", found.sh]);
     } else {
       const said = probe.stderr.trim() || `code ${probe.code}`;

@@ -25,7 +25,7 @@ import { checkGrantLinks } from "./grant_links.ts";
 import { NONCE_FLAG } from "../wire/mod.ts";
 import { ensureSdk } from "./sdk.ts";
 import { sdkSeed, seedDenoDir } from "./code_cache.ts";
-import { kernelShowsWaits } from "./proc_view.ts";
+import { reaperSeen } from "./proc_view.ts";
 import type { Snapshot } from "./snapshot.ts";
 
 /** Everything decided about a start before its launch is built. */
@@ -105,7 +105,8 @@ export const NO_GO_STEP = "missing hardening: the sandbox cannot wait for the ho
 
 /** Said in the plan when this host cannot see the sandbox armed, so its go is sent at once. */
 export const NO_GO_SEEN = "missing hardening: this host cannot see when the sandbox is armed " +
-  "(it reads /proc only with --allow-all, on a kernel that shows tasks' children and waits), " +
+  "(it reads /proc only with --allow-all, on a kernel that shows tasks' children and waits, " +
+  "and a set-UID bubblewrap's sandbox only as root), " +
   "so a host killed in the first milliseconds of a start can leave the plugin running";
 
 /** The wrapper prefix for a mount plan, with the memory limit `memoryMiB` (plus `reservedMiB`). */
@@ -143,7 +144,7 @@ export function wrapperFor(
 export async function startExtras(p: Prepared, nonce: string): Promise<StartExtras> {
   const cpu = await planCpu(p.cpuLimits, `${p.name}-${nonce.slice(0, 12)}`, p.notes, p.tools.sh);
   if (p.isolation === "os" && !waitsForGo(p)) p.notes.push(NO_GO_STEP);
-  else if (p.isolation === "os" && !kernelShowsWaits()) p.notes.push(NO_GO_SEEN);
+  else if (p.isolation === "os" && !reaperSeen(p.tools, p.hostIsRoot)) p.notes.push(NO_GO_SEEN);
   if (p.isolation === "deno" || p.grants.net.length === 0 || p.grants.all) return { cpu };
   const egress = await planEgress(p.isolation, p.grants.net, {
     privateNetwork: p.privateNetwork,

@@ -89,11 +89,30 @@ export function codeRoots(root: string, cacheDir: string, deno: string): string[
   const roots = [root, cacheDir, hostDenoDir(), dirname(deno)];
   const own = new URL("../../", import.meta.url);
   if (own.protocol === "file:") roots.push(fileURLToPath(own));
-  // In a Worker there is no main module (undefined): the worker's own module stands in for it.
-  const main: string | undefined = Deno.mainModule ??
-    (globalThis as { location?: { href: string } }).location?.href;
+  // In a Worker there is no main module (undefined): see mainModuleUnknown().
+  const main: string | undefined = Deno.mainModule;
   if (main?.startsWith("file:")) roots.push(dirname(fileURLToPath(main)));
   return [...new Set(roots.map((r) => trimSeparator(canonicalLoose(r))))];
+}
+
+/**
+ * Why the host's own code cannot be located, when it cannot: in a Web
+ * Worker `Deno.mainModule` is undefined, and the worker's own URL (a
+ * `blob:`, `data:` or a file anywhere) says nothing of where the main
+ * module lies. Then no write grant can be checked clear of it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { mainModuleUnknown } from "./locate.ts";
+ * assert.equal(mainModuleUnknown(), undefined); // on the main thread
+ * ```
+ */
+export function mainModuleUnknown(): string | undefined {
+  if (Deno.mainModule !== undefined) return undefined;
+  return "it is asked from a Web Worker, where plugbox cannot tell where the host's main module " +
+    "lies (Deno.mainModule is undefined there), so it cannot check the grant stays clear of the " +
+    "host's code; plan from the main thread";
 }
 
 /** Per-plugin state: its own Deno dir (no web storage) and an empty home. */

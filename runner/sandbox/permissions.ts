@@ -173,6 +173,11 @@ export interface ResolveGrantsOptions {
   /** Folders holding code that a write grant must not overlap (canonical paths). */
   codeRoots?: readonly string[];
   /**
+   * Why the host's code cannot be located (a Web Worker): every write grant
+   * is then refused, unless `unsafe.writeCode`.
+   */
+  codeUnknown?: string;
+  /**
    * The names the Deno runtime and its libraries mention; env grants of
    * those are refused.
    * @default {runtimeNames(ownRuntimeFiles()): this Deno and the libraries it loaded}

@@ -22,7 +22,14 @@ import { type FoundSupport, layerSupport } from "./layer_support.ts";
 import type { LayerSupport } from "./layers.ts";
 import { checkLock } from "./lock.ts";
 import type { Prepared } from "./launch_deno.ts";
-import { codeRoots, defaultCacheDir, pluginDirs, resolveEntry, toPath } from "./locate.ts";
+import {
+  codeRoots,
+  defaultCacheDir,
+  mainModuleUnknown,
+  pluginDirs,
+  resolveEntry,
+  toPath,
+} from "./locate.ts";
 import { applyManifest, narrowGrants, readManifest } from "./manifest.ts";
 import { privateAddressOf } from "./net.ts";
 import { canonicalPath, isWithin } from "./paths.ts";
@@ -287,6 +294,7 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
   let grants = resolveGrants(options.permissions, {
     unsafe: options.unsafe,
     codeRoots: [...codeRoots(root, cache, deno.path), ...(runtime ? runtimeRoots(runtime) : [])],
+    codeUnknown: mainModuleUnknown(),
     hostEnv: (key) => Deno.env.get(key),
     // The runtime's names matter only to env grants: no library lookup without one.
     runtimeNames: envRequested(options)

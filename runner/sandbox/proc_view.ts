@@ -16,12 +16,13 @@ function readText(path: string): string | undefined {
   }
 }
 
-let shown: boolean | undefined;
+let shown = false;
 
 /**
  * Whether this process may read, and the kernel shows, a task's children
- * and where a sleeping task waits. Asked once, of this process's own
- * threads, some of which always sleep.
+ * and where a sleeping task waits: asked of this process's own threads
+ * (`self`, a `/proc/<pid>` folder), some of which always sleep. A yes is
+ * kept for the process; a no is asked again next time.
  *
  * @example
  * ```ts
@@ -29,19 +30,43 @@ let shown: boolean | undefined;
  * console.log(kernelShowsWaits() ? "the go waits for the sandbox" : "the go is sent at once");
  * ```
  */
-export function kernelShowsWaits(): boolean {
-  if (shown !== undefined) return shown;
-  shown = false;
-  const self = `/proc/${Deno.pid}/task`;
-  if (readText(`${self}/${Deno.pid}/children`) === undefined) return false;
+export function kernelShowsWaits(self = "/proc/self"): boolean {
+  const ours = self === "/proc/self";
+  if (ours && shown) return true;
+  let tasks: string[];
   try {
-    for (const task of Deno.readDirSync(self)) {
-      const state = readText(`${self}/${task.name}/stat`)?.split(") ")[1]?.[0];
-      const wchan = readText(`${self}/${task.name}/wchan`);
-      if (state === "S" && wchan && wchan !== "0") return shown = true;
-    }
+    tasks = [...Deno.readDirSync(`${self}/task`)].map((task) => task.name);
   } catch {
-    // no /proc to read
+    return false; // no /proc to read
+  }
+  if (tasks.length === 0 || readText(`${self}/task/${tasks[0]}/children`) === undefined) {
+    return false;
+  }
+  for (const task of tasks) {
+    const state = readText(`${self}/task/${task}/stat`)?.split(") ")[1]?.[0];
+    const wchan = readText(`${self}/task/${task}/wchan`);
+    if (state === "S" && wchan && wchan !== "0") {
+      if (ours) shown = true;
+      return true;
+    }
   }
   return false;
+}
+
+/**
+ * Whether this host can see the sandbox's reaper armed (so the go waits for
+ * it): the kernel shows waits, and the reaper is the host's to read. A
+ * set-UID bubblewrap leaves its reaper unreadable to a host that is not
+ * root, and the go is then sent at once.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { reaperSeen } from "./proc_view.ts";
+ * assert.equal(reaperSeen({ bwrapSetuid: true }, false), false);
+ * ```
+ */
+export function reaperSeen(tools: { bwrapSetuid?: boolean }, hostIsRoot: boolean): boolean {
+  if (tools.bwrapSetuid && !hostIsRoot) return false;
+  return kernelShowsWaits();
 }

@@ -1,6 +1,7 @@
 // Every plug command and exit code, by running the CLI as a subprocess.
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { GO_STEP } from "../../runner/sandbox/layers.ts";
 import { fixture } from "../_helpers.ts";
 import { hostile } from "../hostile/_hostile.ts";
 
@@ -179,6 +180,10 @@ Deno.test("plug check runs only the preflight and lists every refusal", async ()
     ok.stdout,
     /^ok: "hello" would start under isolation "(os|deno)"; nothing is refused/,
   );
+  // The command line it shows, run by hand under the OS layer, waits for a first line on stdin.
+  const shown = JSON.parse((await plug(["check", HELLO, "--json", "--isolation=os"])).stdout);
+  assert.equal(shown.waitsForGo, true);
+  assert.ok(shown.command.includes(GO_STEP), shown.command.join(" "));
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(

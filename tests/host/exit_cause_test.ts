@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { decodeWaitStatus, ExitWatch } from "../../runner/host/exit_cause.ts";
-import { kernelShowsWaits } from "../../runner/sandbox/proc_view.ts";
+import { kernelShowsWaits, reaperSeen } from "../../runner/sandbox/proc_view.ts";
 import { childrenOf, send, stateOf } from "../../runner/host/proc_tree.ts";
 import { exists, testDeadline, until, waitFor } from "../_helpers.ts";
 
@@ -154,9 +154,14 @@ async function watchStandIn(
 }
 
 Deno.test("the exit watch takes neither a zombie child nor a copy of the reaper for the plugin", async () => {
-  const { goes, stoppedAfterWait } = await watchStandIn(SETUID_SANDBOX, 30_000);
-  assert.deepEqual(goes, [true], "the go came while the reaper waited for its helper");
-  assert.ok(stoppedAfterWait);
+  // With the zombie as its first child, and without: then the copy is its first child.
+  const copyOnly = SETUID_SANDBOX.replace("    if os.fork() == 0:\n        os._exit(0)\n", "");
+  assert.notEqual(copyOnly, SETUID_SANDBOX);
+  for (const script of [SETUID_SANDBOX, copyOnly]) {
+    const { goes, stoppedAfterWait } = await watchStandIn(script, 30_000);
+    assert.deepEqual(goes, [true], "the go came while the reaper waited for its helper");
+    assert.ok(stoppedAfterWait);
+  }
 });
 
 Deno.test("the go comes by its deadline even when the reaper is not seen waiting; the watch still attaches after", async () => {
@@ -168,4 +173,32 @@ Deno.test("the go comes by its deadline even when the reaper is not seen waiting
 
 Deno.test("kernelShowsWaits(): this kernel shows this process's children and where its threads wait", () => {
   assert.equal(kernelShowsWaits(), true);
+});
+
+Deno.test("kernelShowsWaits(): no children list, or no sleeping task with a wait shown, is a no", async () => {
+  const proc = await Deno.makeTempDir();
+  try {
+    const task = (tid: string, state: string, wchan: string, children = true) => {
+      Deno.mkdirSync(`${proc}/task/${tid}`, { recursive: true });
+      Deno.writeTextFileSync(`${proc}/task/${tid}/stat`, `${tid} (deno) ${state} 1 1 1`);
+      Deno.writeTextFileSync(`${proc}/task/${tid}/wchan`, wchan);
+      if (children) Deno.writeTextFileSync(`${proc}/task/${tid}/children`, "");
+    };
+    task("10", "R", "0");
+    task("11", "S", "0");
+    assert.equal(kernelShowsWaits(proc), false, "every wait shown as 0 (an older kernel)");
+    task("12", "S", "futex_do_wait");
+    assert.equal(kernelShowsWaits(proc), true);
+    for (const tid of ["10", "11", "12"]) Deno.removeSync(`${proc}/task/${tid}/children`);
+    assert.equal(kernelShowsWaits(proc), false, "no children list (CONFIG_PROC_CHILDREN=n)");
+    assert.equal(kernelShowsWaits(`${proc}/none`), false, "no /proc to read");
+  } finally {
+    await Deno.remove(proc, { recursive: true });
+  }
+});
+
+Deno.test("reaperSeen(): a set-UID bubblewrap's reaper is not a non-root host's to read", () => {
+  assert.equal(reaperSeen({ bwrapSetuid: true }, false), false);
+  assert.equal(reaperSeen({ bwrapSetuid: true }, true), true);
+  assert.equal(reaperSeen({ bwrapSetuid: false }, false), true);
 });

@@ -83,3 +83,14 @@ Deno.test("PluginInput: a write made after the go, in the same turn, goes behind
   await waitFor(Promise.all([a, b]), "the writes");
   assert.deepEqual(seen2.chunks, ["\n", "a\n", "b\n"]);
 });
+
+Deno.test("PluginInput: a write after close() fails while the go is awaited, as it would after it", async () => {
+  const { seen, writer } = recorder();
+  const input = new PluginInput(writer, true);
+  const closed = input.close();
+  await rejected(input.write(bytes("late\n")));
+  input.go();
+  await waitFor(closed, "the close");
+  assert.deepEqual(seen.chunks, ["\n"]);
+  assert.equal(seen.closed, true);
+});

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { killTree } from "../../runner/host/kill_tree.ts";
 import { PluginProcess } from "../../runner/host/process.ts";
 import { closeCgroups, planPlugin } from "../../runner/sandbox/mod.ts";
-import { previewStart } from "../../mod.ts";
+import { previewStart, startPlugin, TimeoutError } from "../../mod.ts";
 import {
   GRANTABLE_ENV_NAME,
   identifierRuns,
@@ -12,6 +12,7 @@ import {
 } from "../../runner/sandbox/env_names.ts";
 import { fixture, rejected, until, waitFor } from "../_helpers.ts";
 import { pluginFolder } from "../hostile/_hostile.ts";
+import { Bare } from "../fixtures/contracts.ts";
 
 // Under the OS layer the sandbox runs the plugin only after the host's go (GO_STEP in
 // layers.ts), sent once bubblewrap's death signals are armed: a host killed before then must
@@ -92,4 +93,13 @@ Deno.test("OS layer: an env grant the sandbox's sh could read is refused, as one
   assert.ok(error.message.includes(`env "${name}"`), error.message);
   assert.ok(error.message.includes(`"${sh}" mentions it`), error.message);
   assert.match(error.message, /is a name the sandbox's sh may read itself/);
+});
+
+Deno.test("OS layer: a start that times out before its go says so, not that the plugin never served", async () => {
+  const error = await rejected<TimeoutError>(
+    startPlugin(fixture("bare_echo.ts"), { contracts: [Bare], isolation: "os", startTimeout: 1 }),
+  );
+  assert.ok(error instanceof TimeoutError, String(error));
+  assert.match(error.message, /not ready in time: plugbox had not yet let the plugin run/);
+  assert.doesNotMatch(error.message, /serve\(/);
 });

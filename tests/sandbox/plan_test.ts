@@ -107,9 +107,9 @@ Deno.test("the graph check is cached per entry: a good entry does not vouch for 
   }
 });
 
-// Planned from a Worker (where Deno.mainModule is undefined) in a folder outside the repository:
-// that folder holds the host's code, so a write grant over it is refused as for a main module's.
-const PLAN_WORKER = (mod: string, calc: string) => `
+// Planned from a Worker, where Deno.mainModule is undefined: the host's code cannot be located
+// (the worker's own URL may be blob:, data: or a file anywhere), so no write grant is given.
+const PLAN_WORKER = (mod: string, calc: string, host: string) => `
 import { previewStart } from ${JSON.stringify(mod)};
 const outcome = async (options) => {
   try {
@@ -119,37 +119,48 @@ const outcome = async (options) => {
     return String(error);
   }
 };
-const own = new URL(".", import.meta.url).pathname;
 self.postMessage({
   plain: await outcome({}),
-  writeOwn: await outcome({ permissions: { write: [own] }, unsafe: { writeAsRoot: true } }),
+  writeHost: await outcome({ permissions: { write: [${JSON.stringify(host)}] } }),
+  acknowledged: await outcome({
+    permissions: { write: [${JSON.stringify(host)}] },
+    unsafe: { writeCode: true, writeAsRoot: true },
+  }),
 });
 self.close();
 `;
 
-Deno.test("previewStart() works from a Web Worker, whose own folder counts as code like a main module's", async () => {
+Deno.test("previewStart() works from a Web Worker, and refuses write grants there: the host's code cannot be located", async () => {
   const dir = await Deno.realPath(await Deno.makeTempDir());
-  const script = join(dir, "plan_worker.js");
-  await Deno.writeTextFile(
-    script,
-    PLAN_WORKER(new URL("../../mod.ts", import.meta.url).href, calc.pathname),
-  );
-  const worker = new Worker(pathToFileURL(script), { type: "module" });
+  const mod = new URL("../../mod.ts", import.meta.url).href;
+  const script = PLAN_WORKER(mod, calc.pathname, dir);
   try {
-    const said = await waitFor(
-      new Promise<{ plain: string; writeOwn: string }>((resolve, reject) => {
-        worker.onmessage = (event) => resolve(event.data);
-        worker.onerror = (event) => {
-          event.preventDefault();
-          reject(new Error(event.message));
-        };
-      }),
-      "the worker's answer",
-    );
-    assert.equal(said.plain, "planned");
-    assert.ok(said.writeOwn.includes(`overlaps "${dir}", which holds code`), said.writeOwn);
+    for (const url of [`data:application/javascript,${encodeURIComponent(script)}`, "file"]) {
+      let where = url;
+      if (url === "file") {
+        where = pathToFileURL(join(dir, "plan_worker.js")).href;
+        await Deno.writeTextFile(join(dir, "plan_worker.js"), script);
+      }
+      const worker = new Worker(where, { type: "module" });
+      try {
+        const said = await waitFor(
+          new Promise<Record<string, string>>((resolve, reject) => {
+            worker.onmessage = (event) => resolve(event.data);
+            worker.onerror = (event) => {
+              event.preventDefault();
+              reject(new Error(event.message));
+            };
+          }),
+          "the worker's answer",
+        );
+        assert.equal(said.plain, "planned", url);
+        assert.match(said.writeHost, /asked from a Web Worker.*pass unsafe\.writeCode/, url);
+        assert.equal(said.acknowledged, "planned", url);
+      } finally {
+        worker.terminate();
+      }
+    }
   } finally {
-    worker.terminate();
     await Deno.remove(dir, { recursive: true });
   }
 });

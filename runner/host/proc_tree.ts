@@ -20,14 +20,13 @@
  * @module
  */
 
+import { readText, statAt } from "../sandbox/mod.ts";
+
+export { readText };
+
 /** Fields of /proc/<pid>/stat after the command name (the state first), or undefined once gone. */
 export function statFields(pid: number): string[] | undefined {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  } catch {
-    return undefined;
-  }
+  return statAt(`/proc/${pid}/stat`);
 }
 
 /** The state letter of `pid` (`R`, `S`, `T`, `Z`, ...), or undefined once it is gone. */
@@ -59,14 +58,5 @@ export function send(target: number, signal: Deno.Signal): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-/** A file's text, or undefined when it cannot be read. */
-export function readText(path: string): string | undefined {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch {
-    return undefined;
   }
 }

@@ -18,7 +18,7 @@ export { closeCgroups, type CpuLimits, type CpuPlan } from "./cpu_limits.ts";
 export { type EgressPlan, type EgressRule } from "./egress.ts";
 export { type IsolationLayer, type IsolationMode } from "./isolation.ts";
 export { GO_LINE } from "./layers.ts";
-export { kernelShowsWaits } from "./proc_view.ts";
+export { kernelShowsWaits, readText, statAt } from "./proc_view.ts";
 export { describeDifferences, type LockChange, type LockOptions, type LockPolicy } from "./lock.ts";
 export { type LockEntry } from "./lock_file.ts";
 export { canonicalNetGrant, isPrivateHost } from "./net.ts";

@@ -8,12 +8,39 @@
  * @module
  */
 
-function readText(path: string): string | undefined {
+/**
+ * A file's text, or undefined when it cannot be read.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readText } from "./proc_view.ts";
+ * assert.equal(readText("/nonexistent"), undefined);
+ * ```
+ */
+export function readText(path: string): string | undefined {
   try {
     return Deno.readTextFileSync(path);
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The fields of a `stat` file after the command name (the state first), or
+ * undefined once it is gone. The name may hold spaces and `)`: it ends at
+ * the last `)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { statAt } from "./proc_view.ts";
+ * assert.equal(statAt("/proc/self/stat")?.[0], "R");
+ * ```
+ */
+export function statAt(path: string): string[] | undefined {
+  const stat = readText(path);
+  return stat === undefined ? undefined : stat.slice(stat.lastIndexOf(")") + 2).split(" ");
 }
 
 let shown = false;
@@ -43,7 +70,7 @@ export function kernelShowsWaits(self = "/proc/self"): boolean {
     return false;
   }
   for (const task of tasks) {
-    const state = readText(`${self}/task/${task}/stat`)?.split(") ")[1]?.[0];
+    const state = statAt(`${self}/task/${task}/stat`)?.[0];
     const wchan = readText(`${self}/task/${task}/wchan`);
     if (state === "S" && wchan && wchan !== "0") {
       if (ours) shown = true;

@@ -41,6 +41,13 @@ Deno.test("a host without --allow-all (no /proc in Deno) still sees every end, w
   assert.deepEqual(await limitedHost("exit"), seen);
 });
 
+/** A stand-in reaper's wait loop: it reaps until it has no child left, then exits 0. */
+const REAPER_LOOP = `    while True:
+        try:
+            os.wait()
+        except ChildProcessError:
+            os._exit(0)`;
+
 // A stand-in for bubblewrap's tree (wrapper, then its reaper, then the plugin), whose reaper is
 // busy for a second after the plugin has exec'd, as a loaded machine can make bubblewrap's
 // (which arms its death signal only then), and marks when it starts to wait.
@@ -54,47 +61,19 @@ if pid == 0:
     while time.time() < end:
         pass
     open(sys.argv[1], "w").close()
-    while True:
-        try:
-            os.wait()
-        except ChildProcessError:
-            os._exit(0)
+${REAPER_LOOP}
 os.waitpid(pid, 0)
 `;
 
 Deno.test("the exit watch stops a sandbox's reaper, and lets the plugin run, only once the reaper waits (after it armed its death signal)", async () => {
-  const dir = await Deno.makeTempDir();
-  const waiting = `${dir}/waiting`;
   // The go (GO_STEP in layers.ts): a reaper not yet armed would outlive a host killed then.
-  const goes: boolean[] = [];
-  const onGo = () => goes.push(exists(waiting));
-  // The interpreter itself: a launcher script (pyenv's) would be a tree of its own first.
-  const wrapper = new Deno.Command("/usr/bin/python3", {
-    args: ["-c", SANDBOX, waiting],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const watch = new ExitWatch(wrapper.pid, onGo);
-  const real = watch.run();
-  try {
-    let init = 0;
-    await until(() => (init = childrenOf(wrapper.pid)[0] ?? 0) > 0, 10_000, "the reaper");
-    await until(() => stateOf(init) === "T", 10_000, "the watch to stop the reaper");
-    assert.ok(exists(waiting), "the reaper was stopped before it reached its wait loop");
-    assert.deepEqual(goes, [true], "one go, sent once the reaper waited");
-    const [plugin] = childrenOf(init);
-    Deno.kill(plugin, "SIGKILL");
-    assert.deepEqual(await waitFor(real, "the real exit"), { code: null, signal: "SIGKILL" });
-    assert.equal(goes.length, 1);
-    // Released, the reaper reaps the plugin and ends; so does the wrapper.
-    assert.equal((await waitFor(wrapper.status, "the wrapper to end")).code, 0);
-  } finally {
-    watch.end();
-    send(wrapper.pid, "SIGKILL");
-    await wrapper.status;
-    await Deno.remove(dir, { recursive: true });
-  }
+  const seen = await watchStandIn(SANDBOX, 30_000);
+  assert.ok(seen.stoppedAfterWait, "the reaper was stopped before it reached its wait loop");
+  assert.deepEqual(seen.goesAtStop, [true], "one go, sent once the reaper waited");
+  assert.deepEqual(seen.real, { code: null, signal: "SIGKILL" });
+  assert.equal(seen.goes.length, 1);
+  // Released, the reaper reaps the plugin and ends; so does the wrapper.
+  assert.equal(seen.wrapperCode, 0);
 });
 
 // A stand-in for a setuid bubblewrap's reaper, which waits for a helper of its own before its
@@ -114,21 +93,21 @@ if pid == 0:
     open(sys.argv[1], "w").close()
     if os.fork() == 0:
         os.execvp("sleep", ["sleep", "60"])
-    while True:
-        try:
-            os.wait()
-        except ChildProcessError:
-            os._exit(0)
+${REAPER_LOOP}
 os.waitpid(pid, 0)
 `;
 
-async function watchStandIn(
-  script: string,
-  goDeadlineMs: number,
-): Promise<{ goes: boolean[]; stoppedAfterWait: boolean }> {
+/**
+ * Runs a stand-in tree under an exit watch: waits until the watch stops the
+ * reaper, SIGKILLs the reaper's children, and reports whether the reaper had
+ * marked its wait by then, each go (and whether the reaper had marked it
+ * then), the exit the watch read, and the wrapper's code once released.
+ */
+async function watchStandIn(script: string, goDeadlineMs: number) {
   const dir = await Deno.makeTempDir();
   const waiting = `${dir}/waiting`;
   const goes: boolean[] = [];
+  // The interpreter itself: a launcher script (pyenv's) would be a tree of its own first.
   const wrapper = new Deno.Command("/usr/bin/python3", {
     args: ["-c", script, waiting],
     stdin: "null",
@@ -142,9 +121,11 @@ async function watchStandIn(
     await until(() => (init = childrenOf(wrapper.pid)[0] ?? 0) > 0, 10_000, "the reaper");
     await until(() => stateOf(init) === "T", 10_000, "the watch to stop the reaper");
     const stoppedAfterWait = exists(waiting);
+    const goesAtStop = [...goes];
     for (const child of childrenOf(init)) send(child, "SIGKILL");
-    await waitFor(real, "the real exit");
-    return { goes, stoppedAfterWait };
+    const exit = await waitFor(real, "the real exit");
+    const { code } = await waitFor(wrapper.status, "the wrapper to end");
+    return { goes, goesAtStop, stoppedAfterWait, real: exit, wrapperCode: code };
   } finally {
     watch.end();
     send(wrapper.pid, "SIGKILL");

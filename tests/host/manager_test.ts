@@ -147,6 +147,17 @@ for (const isolation of ["os", "deno"]) {
   });
 }
 
+/** Runs host_killer.ts with `args` (isolation, trials, latest kill in ms, anchor): its report. */
+async function killHosts(...args: string[]): Promise<unknown> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", fixture("host_killer.ts").pathname, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
 for (const isolation of ["deno", "landlock", "os"]) {
   Deno.test(`a host SIGKILLed in the first milliseconds of a plugin's start leaves nothing (${isolation})`, async () => {
     // Death signals are armed against whatever parent a process has then: setpriv's (Deno and
@@ -156,14 +167,7 @@ for (const isolation of ["deno", "landlock", "os"]) {
     // the plugin's start appears, 10 times, and reports what outlives it (it is a subreaper:
     // orphans become its children).
     testDeadline(120_000);
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", fixture("host_killer.ts").pathname, isolation, "10", "10"],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.ok(out.success, new TextDecoder().decode(out.stderr));
-    const report = JSON.parse(new TextDecoder().decode(out.stdout));
-    assert.deepEqual(report, { trials: 10, leaked: [] });
+    assert.deepEqual(await killHosts(isolation, "10", "10"), { trials: 10, leaked: [] });
   });
 }
 
@@ -172,13 +176,7 @@ Deno.test("a host SIGKILLed around its go to an OS-layer sandbox leaves nothing"
   // after the host sees the reaper armed and sends the go. A go sent before the reaper waits
   // leaked in 7 of 20 such kills.
   testDeadline(120_000);
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", fixture("host_killer.ts").pathname, "os", "10", "15", "step"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  assert.deepEqual(JSON.parse(new TextDecoder().decode(out.stdout)), { trials: 10, leaked: [] });
+  assert.deepEqual(await killHosts("os", "10", "15", "step"), { trials: 10, leaked: [] });
 });
 
 Deno.test("a host that exits without disposing SIGKILLs its plugins on unload, even ones that ignore EOF", async () => {

@@ -4,20 +4,23 @@ import { rejected, waitFor } from "../_helpers.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 
-/** A sink that records what reaches the pipe, and whether it was closed or aborted. */
-function recorder() {
+/**
+ * A PluginInput over a sink that records what reaches the pipe, and whether
+ * it was closed or aborted.
+ */
+function recorder(waitsForGo = true) {
   const seen = { chunks: [] as string[], closed: false, aborted: false };
   const sink = new WritableStream<Uint8Array>({
     write: (chunk) => void seen.chunks.push(new TextDecoder().decode(chunk)),
     close: () => void (seen.closed = true),
     abort: () => void (seen.aborted = true),
   });
-  return { seen, writer: sink.getWriter() };
+  const writer = sink.getWriter();
+  return { seen, writer, input: new PluginInput(writer, waitsForGo) };
 }
 
 Deno.test("PluginInput: nothing reaches the pipe before the go; then the go line, then the rest in order", async () => {
-  const { seen, writer } = recorder();
-  const input = new PluginInput(writer, true);
+  const { seen, input } = recorder();
   const first = input.write(bytes("one\n"));
   const second = input.write(bytes("two\n"));
   await Promise.resolve();
@@ -30,8 +33,7 @@ Deno.test("PluginInput: nothing reaches the pipe before the go; then the go line
 });
 
 Deno.test("PluginInput: a go that never comes fails what waits, closes the pipe, and no later go opens it", async () => {
-  const { seen, writer } = recorder();
-  const input = new PluginInput(writer, true);
+  const { seen, writer, input } = recorder();
   const waiting = input.write(bytes("handshake\n"));
   input.never();
   const error = await rejected(waiting);
@@ -44,8 +46,7 @@ Deno.test("PluginInput: a go that never comes fails what waits, closes the pipe,
 });
 
 Deno.test("PluginInput: abort before the go settles what waits and aborts the pipe", async () => {
-  const { seen, writer } = recorder();
-  const input = new PluginInput(writer, true);
+  const { seen, input } = recorder();
   const waiting = input.write(bytes("x\n"));
   const closing = input.close();
   await input.abort().catch(() => {});
@@ -56,8 +57,7 @@ Deno.test("PluginInput: abort before the go settles what waits and aborts the pi
 });
 
 Deno.test("PluginInput: without a go to wait for, writes go straight through", async () => {
-  const { seen, writer } = recorder();
-  const input = new PluginInput(writer, false);
+  const { seen, input } = recorder(false);
   await input.write(bytes("a\n"));
   input.go();
   input.never();
@@ -67,16 +67,14 @@ Deno.test("PluginInput: without a go to wait for, writes go straight through", a
 });
 
 Deno.test("PluginInput: a write made after the go, in the same turn, goes behind the ones that waited", async () => {
-  const { seen, writer } = recorder();
-  const input = new PluginInput(writer, true);
+  const { seen, input } = recorder();
   const first = input.write(bytes("a\n"));
   const closed = input.close();
   input.go();
   await waitFor(Promise.all([first, closed]), "the writes and the close");
   assert.deepEqual(seen.chunks, ["\n", "a\n"]);
   assert.equal(seen.closed, true);
-  const { seen: seen2, writer: writer2 } = recorder();
-  const again = new PluginInput(writer2, true);
+  const { seen: seen2, input: again } = recorder();
   const a = again.write(bytes("a\n"));
   again.go();
   const b = again.write(bytes("b\n"));
@@ -85,8 +83,7 @@ Deno.test("PluginInput: a write made after the go, in the same turn, goes behind
 });
 
 Deno.test("PluginInput: a write after close() fails while the go is awaited, as it would after it", async () => {
-  const { seen, writer } = recorder();
-  const input = new PluginInput(writer, true);
+  const { seen, input } = recorder();
   const closed = input.close();
   await rejected(input.write(bytes("late\n")));
   input.go();

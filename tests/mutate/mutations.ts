@@ -195,7 +195,8 @@ export const MUTATIONS: Mutation[] = [
     source: "T14 a verdict reused outside its view",
     mitigation: "a verdict is keyed by the isolation and the wrapper it was made under",
     file: "runner/sandbox/graph_cache.ts",
-    search: "    isolation: run.isolation,\n    prefix: run.prefix.map(own),\n",
+    search:
+      '    isolation: run.isolation,\n    // The host check\'s pid differs in every host process and decides nothing about the graph.\n    prefix: run.prefix.map((arg, i) =>\n      run.prefix[i - 2] === HOST_CHECK ? "\\0host-pid\\0" : own(arg)\n    ),\n',
     replace: "",
     tests: [`${HOSTILE}/views_test.ts`],
     filter: "not reused in another view",
@@ -585,8 +586,10 @@ export const MUTATIONS: Mutation[] = [
     source: "T23 exit causes under the OS layer",
     mitigation: "the plugin's real wait status is read under bubblewrap",
     file: "runner/host/process.ts",
-    search: "this.#watch = this.#sandboxed ? new ExitWatch(this.#child.pid) : undefined;",
-    replace: "this.#watch = undefined;",
+    search:
+      "this.#watch = this.#sandboxed ? new ExitWatch(this.#child.pid, () => input.go()) : undefined;",
+    // The go still goes, at once: without the watch, nothing else would send it.
+    replace: "this.#watch = undefined;\n    input.go();",
     tests: [`${HOSTILE}/kernel_test.ts`],
     filter: "/T23 \\[/",
   },
@@ -607,10 +610,10 @@ export const MUTATIONS: Mutation[] = [
     mitigation:
       "the exit watch stops bubblewrap's reaper only once it waits (its death signal armed)",
     file: "runner/host/exit_cause.ts",
-    search: ' &&\n        readText(`/proc/${init}/wchan`) === "do_wait"\n      ) {',
-    replace: "\n      ) {",
+    search: '      if (execed && readText(`/proc/${init}/wchan`) === "do_wait") {',
+    replace: "      if (execed) {",
     tests: ["tests/host/exit_cause_test.ts", "tests/host/manager_test.ts"],
-    filter: "/only once it waits|SIGKILLed host takes its plugins/",
+    filter: "/only once the reaper waits|SIGKILLed host takes its plugins/",
   },
   {
     id: "os-go-step",

@@ -35,7 +35,7 @@ export function readText(path: string): string | undefined {
  * ```ts
  * import assert from "node:assert/strict";
  * import { statAt } from "./proc_view.ts";
- * assert.equal(statAt("/proc/self/stat")?.[0], "R");
+ * assert.equal(statAt("/proc/thread-self/stat")?.[0], "R"); // this thread, reading: running
  * ```
  */
 export function statAt(path: string): string[] | undefined {

@@ -5,6 +5,7 @@
  */
 
 import { z } from "npm:zod@^4.1.0";
+import { type QuickCheck, quickCheck } from "./quick_check.ts";
 
 /**
  * A method schema: `z.function({ input: [...], output })`.
@@ -642,6 +643,10 @@ export interface MethodInfo {
   item?: z.ZodType;
   /** The schema of its progress reports, if the contract gives one. */
   progress?: z.ZodType;
+  /** A quick yes for plain arguments, before `input` (see quick_check.ts). */
+  quickInput?: QuickCheck;
+  /** A quick yes for a plain result, before `output`. */
+  quickOutput?: QuickCheck;
 }
 
 const compiledCapabilities = new WeakMap<Contract, Map<string, MethodInfo>>();
@@ -670,9 +675,13 @@ function compileMethod(contract: string, name: string, schema: unknown): MethodI
   }
   if (!output) fail(where, `method "${name}" needs an "output" schema`);
   const item = streamItemOf(output);
-  return item
-    ? { input: input!, output, arity: tuple.items!.length, item }
-    : { input: input!, output, arity: tuple.items!.length };
+  const info: MethodInfo = { input: input!, output, arity: tuple.items!.length };
+  if (item) info.item = item;
+  const quickInput = quickCheck(input);
+  if (quickInput) info.quickInput = quickInput;
+  const quickOutput = item ? undefined : quickCheck(output);
+  if (quickOutput) info.quickOutput = quickOutput;
+  return info;
 }
 
 /**

@@ -1,17 +1,29 @@
 /**
  * Outgoing calls to one plugin: the in-flight cap with its queue, the
  * deadline of each call, abort signals, and exit errors that name the
- * method. The common case (a free slot, no signal) costs one promise and no
- * timer.
+ * method. A call without a signal costs one object and one promise, and no
+ * timer, whether it is sent at once or waits for a slot.
  * @module
  */
 
 import { MAX_TIMEOUT_MS } from "./check_options.ts";
 import { type Deadline, Deadlines } from "./deadlines.ts";
 import { type ExitStatus, PluginExitedError, TimeoutError } from "../errors.ts";
-import type { Outgoing, Peer, RequestId } from "../wire/mod.ts";
+import { type Peer, PendingRequest, type RequestId } from "../wire/mod.ts";
 import type { CallOptions } from "./proxy.ts";
 import { Slots, type Waiter } from "./slots.ts";
+
+/**
+ * How a typed call turns the plugin's raw answer into what its caller gets:
+ * the proxy's validation and error mapping, handed down so that the call's
+ * own object applies them (no promise chained per call).
+ */
+export interface AnswerMap {
+  /** The result the caller gets; throws to refuse it (a result that breaks the contract). */
+  result(raw: unknown): unknown;
+  /** The error the caller gets when the call fails. */
+  error(error: unknown): unknown;
+}
 
 /** What a {@linkcode Caller} needs to know about its plugin. */
 export interface CallerOptions {
@@ -64,6 +76,7 @@ export class Caller {
     method: string,
     params: unknown,
     options: CallOptions & SendHooks = {},
+    answer?: AnswerMap,
   ): Promise<unknown> {
     const timeoutMs = options.timeout ?? this.#options.callTimeout;
     // A deadline setTimeout cannot hold would fire at once: refused, not clamped.
@@ -76,26 +89,33 @@ export class Caller {
     }
     const outer = options.signal;
     if (outer?.aborted) return Promise.reject(outer.reason);
-    // A signal or stream hooks take the slow path; a call without them that
-    // waits for a slot is queued as cheaply as a direct one.
+    // A signal or stream hooks take the slow path; every other call, sent at
+    // once or queued for a slot, is one object (its request, deadline and
+    // waiter) and one promise.
     if (outer || options.onSent || options.onSettled) {
-      return this.#callSlowly(method, params, timeoutMs, outer, options);
+      const sent = this.#callSlowly(method, params, timeoutMs, outer, options);
+      return answer ? mapAnswer(sent, answer) : sent;
     }
-    if (!this.#slots.tryAcquire()) return this.#queue(method, params, timeoutMs);
-    // The common case, kept to one promise and no timer: a free slot, no signal.
-    let outgoing: Outgoing;
-    const deadline = this.#deadlines.add(
-      timeoutMs,
-      () => this.#peer.cancel(outgoing.id, this.#timeout(method, timeoutMs)),
-    );
+    const call = new OutboundCall(this, method, params, answer);
+    const promise = new Promise(capture);
+    call.fulfil = captured.resolve;
+    call.fail = captured.reject;
+    this.#deadlines.track(timeoutMs, call);
+    call.timeoutMs = timeoutMs;
+    if (this.#slots.tryAcquire()) this.send(call);
+    else this.#slots.wait(call);
+    return promise;
+  }
+
+  /** Puts `call` on the wire (it holds a slot). */
+  send(call: OutboundCall): void {
+    const params = call.params;
+    call.params = undefined; // the line holds them now
     try {
-      outgoing = this.#peer.start(method, params, () => this.#release(deadline));
+      this.#peer.send(call, params);
     } catch (error) {
-      return Promise.reject(error);
+      call.reject(error); // not JSON, or over the line cap: settled and released by the peer
     }
-    return outgoing.promise.catch((error) => {
-      throw this.#callError(error, method);
-    });
   }
 
   /**
@@ -103,8 +123,7 @@ export class Caller {
    * the caller gives up: a handler still running after a cancel still counts
    * against `maxInFlight`.
    */
-  #release(deadline: Deadline): void {
-    deadline.done = true;
+  release(): void {
     // A hand-over can settle the next call at once (a closed peer), which
     // releases again: counted and looped here, so a long line never recurses.
     this.#releases++;
@@ -117,37 +136,12 @@ export class Caller {
     }
   }
 
-  /**
-   * A call without a signal that waits for a slot: as cheap as a direct one
-   * (one waiter object, one deadline, no controller, no async function).
-   */
-  #queue(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const call = new QueuedCall(this, method, params, resolve, reject);
-      call.deadline = this.#deadlines.add(timeoutMs, () => call.expire(timeoutMs));
-      this.#slots.wait(call);
-    });
-  }
-
-  /** Sends a queued call now that it has a slot (QueuedCall's side of the hand-over). */
-  sendQueued(call: QueuedCall): void {
-    let outgoing: Outgoing;
-    try {
-      outgoing = this.#peer.start(call.method, call.params, () => this.#release(call.deadline));
-    } catch (error) {
-      call.reject(error);
-      return;
-    }
-    call.id = outgoing.id;
-    outgoing.promise.then(call.fulfil, (error) => call.reject(this.#callError(error, call.method)));
-  }
-
-  /** A queued call's deadline passed: rejects it in line, or cancels it once sent. */
-  expireQueued(call: QueuedCall, timeoutMs: number): void {
-    const timeout = this.#timeout(call.method, timeoutMs);
-    if (call.id === undefined) {
-      call.cancelled = true;
-      call.reject(timeout);
+  /** `call`'s deadline passed: rejects it in line, or cancels it once sent. */
+  expire(call: OutboundCall): void {
+    const timeout = this.#timeout(call.method, call.timeoutMs);
+    if (call.id === -1) {
+      call.cancelled = true; // skipped when its turn comes
+      call.fail(timeout);
     } else this.#peer.cancel(call.id, timeout);
   }
 
@@ -172,14 +166,15 @@ export class Caller {
         await this.#slots.acquire(queued.signal);
       }
       const outgoing = this.#peer.start(method, params, () => {
-        this.#release(deadline);
+        deadline.done = true;
+        this.release();
         hooks.onSettled?.();
       });
       sent = outgoing.id;
       hooks.onSent?.(outgoing.id);
       return await outgoing.promise;
     } catch (error) {
-      throw this.#callError(error, method);
+      throw this.callError(error, method);
     } finally {
       if (sent === undefined) deadline.done = true;
       if (onAbort) outer!.removeEventListener("abort", onAbort);
@@ -197,7 +192,8 @@ export class Caller {
     });
   }
 
-  #callError(error: unknown, method: string): unknown {
+  /** A `PluginExitedError` from the peer, made to name the call's method. */
+  callError(error: unknown, method: string): unknown {
     if (!(error instanceof PluginExitedError) || error.method !== undefined) return error;
     const status: ExitStatus = this.#options.exitStatus() ??
       {
@@ -210,31 +206,78 @@ export class Caller {
   }
 }
 
-/** A call waiting in line for a slot, then in flight: the queue's entry and the slot's waiter. */
-class QueuedCall implements Waiter {
+// `new Promise(capture)` hands its resolvers over without a closure per call.
+const captured: { resolve: (value: unknown) => void; reject: (reason: unknown) => void } = {
+  resolve: () => {},
+  reject: () => {},
+};
+function capture(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
+  captured.resolve = resolve;
+  captured.reject = reject;
+}
+
+/** Settles `promise` as a typed call: the result mapped (or refused) and the error mapped. */
+export function mapAnswer(promise: Promise<unknown>, answer: AnswerMap): Promise<unknown> {
+  return promise.then(answer.result, (error) => {
+    throw answer.error(error);
+  });
+}
+
+/**
+ * One call without a signal, from its first line to its answer: the slots'
+ * waiter while it waits for a slot, the peer's request once sent, and its
+ * own deadline throughout.
+ */
+class OutboundCall extends PendingRequest implements Waiter, Deadline {
   readonly signal = undefined;
   readonly onAbort = undefined;
-  cancelled = false;
-  id: number | string | undefined;
-  deadline!: Deadline;
+  at = 0;
+  done = false;
+  timeoutMs = 0;
+  fulfil: (value: unknown) => void = noop;
+  fail: (reason: unknown) => void = noop;
   #caller: Caller;
 
   constructor(
     caller: Caller,
-    readonly method: string,
-    readonly params: unknown,
-    readonly fulfil: (value: unknown) => void,
-    readonly reject: (reason: unknown) => void,
+    method: string,
+    public params: unknown,
+    readonly answer: AnswerMap | undefined,
   ) {
+    super(method);
     this.#caller = caller;
   }
 
-  /** Its turn has come: the slot is its own. */
-  resolve(): void {
-    this.#caller.sendQueued(this);
+  /** Its turn in line has come: the slot is its own. */
+  grant(): void {
+    this.#caller.send(this);
   }
 
-  expire(timeoutMs: number): void {
-    this.#caller.expireQueued(this, timeoutMs);
+  expire(): void {
+    this.#caller.expire(this);
+  }
+
+  override onSettled(): void {
+    this.done = true;
+    this.#caller.release();
+  }
+
+  resolve(value: unknown): void {
+    if (this.answer) {
+      try {
+        value = this.answer.result(value);
+      } catch (error) {
+        this.fail(error);
+        return;
+      }
+    }
+    this.fulfil(value);
+  }
+
+  reject(reason: unknown): void {
+    const error = this.#caller.callError(reason, this.method);
+    this.fail(this.answer ? this.answer.error(error) : error);
   }
 }
+
+function noop(): void {}

@@ -6,14 +6,14 @@
  * @module
  */
 
-/** A deadline handed out by {@linkcode Deadlines.add}. */
+/** A deadline: handed out by {@linkcode Deadlines.add}, or a caller's own object given to {@linkcode Deadlines.track}. */
 export interface Deadline {
   /** When it passes, in `Date.now()` time (a builtin; `performance.now()` is an op call). */
-  readonly at: number;
+  at: number;
   /** Set when the call settled first; the deadline then does nothing. */
   done: boolean;
   /** Called once if the deadline passes while not done. */
-  readonly expire: () => void;
+  expire(): void;
 }
 
 /**
@@ -49,19 +49,27 @@ export class Deadlines {
 
   /** Registers a deadline `ms` from now. Mark the result `done` when the call settles. */
   add(ms: number, expire: () => void): Deadline {
-    const deadline: Deadline = { at: Date.now() + ms, done: false, expire };
+    const deadline: Deadline = { at: 0, done: false, expire };
+    this.track(ms, deadline);
+    return deadline;
+  }
+
+  /** Registers `deadline` (its `at` is set to `ms` from now): for a caller whose call object is its own deadline. */
+  track(ms: number, deadline: Deadline): void {
+    deadline.at = Date.now() + ms;
     let queue = this.#queues.get(ms);
     if (!queue) this.#queues.set(ms, queue = { items: [], head: 0 });
     // Settled calls at the front are dropped here, so the queue holds about
     // as many entries as calls in flight, not every call of the last `ms`.
-    while (queue.head < queue.items.length && queue.items[queue.head].done) queue.head++;
+    while (queue.head < queue.items.length && queue.items[queue.head].done) {
+      queue.head++;
+    }
     if (queue.head > 1024 && queue.head * 2 > queue.items.length) {
       queue.items = queue.items.slice(queue.head);
       queue.head = 0;
     }
     queue.items.push(deadline);
     if (deadline.at < this.#armedFor) this.#arm(deadline.at);
-    return deadline;
   }
 
   #arm(at: number): void {

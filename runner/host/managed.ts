@@ -23,7 +23,8 @@ import {
   PUBLIC_STATE,
 } from "./lifecycle.ts";
 import type { ManagedOptions, PluginEvent, PluginState } from "./managed_types.ts";
-import { type CallOptions, createApi } from "./proxy.ts";
+import { CALL_TYPED, type CallOptions, createApi } from "./proxy.ts";
+import { type AnswerMap, mapAnswer } from "./calls.ts";
 import { type Plugin, startPlugin } from "./plugin.ts";
 import { launchedSince } from "./launch_gate.ts";
 import {
@@ -506,6 +507,23 @@ export class ManagedPlugin {
     }
     const left = Math.max(1, timeout - (Date.now() - started));
     return plugin.call(method, params, { ...options, timeout: left });
+  }
+
+  /**
+   * A typed call from {@linkcode createApi}: straight to the running process's own.
+   * @ignore
+   */
+  [CALL_TYPED](
+    method: string,
+    params: unknown[],
+    options: CallOptions,
+    answer: AnswerMap,
+  ): Promise<unknown> {
+    const current = this.#current;
+    if (this.#life === "running" && current) {
+      return current[CALL_TYPED](method, params, options, answer);
+    }
+    return mapAnswer(this.call(method, params, options), answer);
   }
 
   /** Resolves with the running process, waiting through a start or restart when the policy allows. */

@@ -8,7 +8,7 @@ import type { Contract, ContractApi } from "../contract.ts";
 import { type ExitStatus, PluginExitedError, ProtocolError, TimeoutError } from "../errors.ts";
 import { AuditRecorder } from "./audit.ts";
 import type { AuditEntry, AuditLog } from "./audit_log.ts";
-import { Caller } from "./calls.ts";
+import { type AnswerMap, Caller, mapAnswer } from "./calls.ts";
 import { CallChannels, type StreamWindow } from "./call_channels.ts";
 import { CapabilityHost, type Provided } from "./capabilities.ts";
 import type { ChannelOptions } from "./method_calls.ts";
@@ -47,7 +47,7 @@ import {
   RuntimeMethod,
   type ServedContract,
 } from "../wire/mod.ts";
-import { type CallOptions, createApi } from "./proxy.ts";
+import { CALL_TYPED, type CallOptions, createApi } from "./proxy.ts";
 import { neutralize, utf8Length } from "../wire/mod.ts";
 import { LineTransport } from "../wire/mod.ts";
 
@@ -586,6 +586,22 @@ export class Plugin implements AsyncDisposable {
       return this.#audit.around(method, () => this.#calls.call(method, params, options));
     }
     return this.#calls.call(method, params, options);
+  }
+
+  /**
+   * A typed call from {@linkcode createApi}: the answer mapped by the call itself.
+   * @ignore
+   */
+  [CALL_TYPED](
+    method: string,
+    params: unknown[],
+    options: CallOptions,
+    answer: AnswerMap,
+  ): Promise<unknown> {
+    if ((options as ChannelOptions).channel || this.#audit) {
+      return mapAnswer(this.call(method, params, options), answer);
+    }
+    return this.#calls.call(method, params, options, answer);
   }
 
   /**

@@ -17,6 +17,7 @@ import { ResponseError } from "../wire/mod.ts";
 import { ErrorCode, wireMethod } from "../wire/mod.ts";
 import { neutralize } from "../wire/mod.ts";
 import { checkMs } from "./check_options.ts";
+import { type AnswerMap, mapAnswer } from "./calls.ts";
 import { checkCallOptions, type MethodSite, progressCall, streamCall } from "./method_calls.ts";
 
 /**
@@ -49,6 +50,24 @@ export interface CallTarget {
   readonly name: string;
   /** Sends one call on the wire and resolves with the raw result. */
   call(method: string, params: unknown[], options: CallOptions): Promise<unknown>;
+}
+
+/**
+ * A target that takes an {@linkcode AnswerMap} with the call: plugbox's
+ * plugins. A target without it (an in-memory one, say) gets the answer
+ * mapped by a promise chain.
+ */
+export const CALL_TYPED: unique symbol = Symbol("plugbox.callTyped");
+
+/** A {@linkcode CallTarget} that also takes typed calls. */
+export interface TypedCallTarget extends CallTarget {
+  /** Like `call`, with the answer mapped by `answer`. */
+  [CALL_TYPED](
+    method: string,
+    params: unknown[],
+    options: CallOptions,
+    answer: AnswerMap,
+  ): Promise<unknown>;
 }
 
 /** Turns zod-style issues into plain, bounded {@linkcode ValidationIssue}s. */
@@ -167,6 +186,7 @@ export function createApi<C extends Contract>(
   for (const [method, info] of methodsOf(contract)) {
     const wire = wireMethod(contract.name, method);
     const validateResult = (raw: unknown): unknown => {
+      if (info.quickOutput?.(raw)) return raw;
       let result = info.output.safeParse(raw);
       // JSON has no undefined either: a void result travels as null.
       if (!result.success && raw === null) {
@@ -184,21 +204,23 @@ export function createApi<C extends Contract>(
       }
       return result.data;
     };
-    const mapError = (error: unknown): never => {
-      throw toCallError(error, target.name, contract.name, method);
+    const answer: AnswerMap = {
+      result: validateResult,
+      error: (error) => toCallError(error, target.name, contract.name, method),
     };
+    const typed = (target as Partial<TypedCallTarget>)[CALL_TYPED];
     const site: MethodSite = {
       contract: contract.name,
       method,
       wire,
       info,
       target,
-      mapError: (error) => toCallError(error, target.name, contract.name, method),
+      mapError: answer.error,
     };
     // Not async: a plain promise chain costs one promise less per call.
     const invoke = (options: CallOptions & MethodCallOptions, args: unknown[]): unknown => {
-      const checked = info.input.safeParse(args);
-      if (!checked.success) {
+      const checked = info.quickInput?.(args) ? undefined : info.input.safeParse(args);
+      if (checked && !checked.success) {
         const error = new ValidationError({
           contract: contract.name,
           method,
@@ -217,7 +239,8 @@ export function createApi<C extends Contract>(
         return progressCall(site, params, options);
       }
       try {
-        return target.call(wire, params, options).then(validateResult, mapError);
+        if (typed) return typed.call(target, wire, params, options, answer);
+        return mapAnswer(target.call(wire, params, options), answer);
       } catch (error) {
         return Promise.reject(toCallError(error, target.name, contract.name, method));
       }

@@ -4,10 +4,9 @@
  * @module
  */
 
-/** One wait for a slot: `resolve` is called when the slot is its. */
+/** One wait for a slot: `grant` is called when the slot is its. */
 export interface Waiter {
-  resolve(): void;
-  reject(reason: unknown): void;
+  grant(): void;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   /** Set by its owner when it no longer wants the slot: it is skipped, not handed one. */
@@ -63,7 +62,7 @@ export class Slots {
       return undefined;
     }
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, signal, onAbort: undefined };
+      const waiter: Waiter = { grant: resolve, signal, onAbort: undefined };
       if (signal) {
         waiter.onAbort = () => {
           const index = this.#waiters.indexOf(waiter);
@@ -78,7 +77,7 @@ export class Slots {
 
   /**
    * Waits in the same line as {@linkcode acquire}, without a promise: the
-   * slot is handed over by calling `waiter.resolve()`. A waiter its owner
+   * slot is handed over by calling `waiter.grant()`. A waiter its owner
    * marks `cancelled` is skipped when its turn comes.
    */
   wait(waiter: Waiter): void {
@@ -94,6 +93,6 @@ export class Slots {
       return;
     }
     if (next.onAbort) next.signal!.removeEventListener("abort", next.onAbort);
-    next.resolve();
+    next.grant();
   }
 }

@@ -241,16 +241,9 @@ export class Dispatcher {
     if (!route) {
       throw new ResponseError(ErrorCode.MethodNotFound, `Method "${method}" not found`);
     }
-    const args = route.info.input.safeParse(params === undefined ? [] : params);
-    if (!args.success) {
-      const issues = issuesOf(args.error);
-      throw new ResponseError(
-        ErrorCode.InvalidParams,
-        `Invalid argument at ${pathText(issues[0]?.path ?? [])}: ${issues[0]?.message}`,
-        { issues },
-      );
-    }
-    const values = args.data as unknown[];
+    const values = route.info.quickInput?.(params)
+      ? params as unknown[] // the line's own array, parsed for this call alone
+      : this.#checkArgs(route.info, params);
     // The context always lands after the last declared argument, even when
     // optional ones were omitted.
     while (values.length < route.info.arity) values.push(undefined);
@@ -274,6 +267,19 @@ export class Dispatcher {
     return check(result);
   }
 
+  #checkArgs(info: MethodInfo, params: unknown): unknown[] {
+    const args = info.input.safeParse(params === undefined ? [] : params);
+    if (!args.success) {
+      const issues = issuesOf(args.error);
+      throw new ResponseError(
+        ErrorCode.InvalidParams,
+        `Invalid argument at ${pathText(issues[0]?.path ?? [])}: ${issues[0]?.message}`,
+        { issues },
+      );
+    }
+    return args.data as unknown[];
+  }
+
   #stream(method: string, item: z.ZodType, result: unknown, context: RequestContext): unknown {
     const source = result as AsyncIterable<unknown> | null;
     if (typeof source?.[Symbol.asyncIterator] !== "function") {
@@ -295,6 +301,7 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 function checkResult(method: string, info: MethodInfo, result: unknown): unknown {
+  if (info.quickOutput?.(result)) return result;
   const checked = info.output.safeParse(result);
   if (!checked.success) {
     const issues = issuesOf(checked.error);

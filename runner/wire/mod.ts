@@ -11,7 +11,7 @@
 
 export { concatBytes } from "./bytes.ts";
 export { LOG_LEVELS, type LogLevel, type LogLine } from "./log_line.ts";
-export { type Outgoing, Peer, type RequestContext, ResponseError } from "./peer.ts";
+export { type Outgoing, Peer, PendingRequest, type RequestContext, ResponseError } from "./peer.ts";
 export {
   type CapabilityParams,
   type Classified,

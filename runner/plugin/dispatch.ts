@@ -260,11 +260,13 @@ export class Dispatcher {
       throw toResponseError(error);
     }
     if (route.info.item) return this.#stream(method, route.info.item, result, context);
-    const check = (value: unknown) => checkResult(method, route.info, value);
     if (isThenable(result)) {
-      return Promise.resolve(result).then(check, (e) => Promise.reject(toResponseError(e)));
+      return Promise.resolve(result).then(
+        (value) => checkResult(method, route.info, value),
+        (e) => Promise.reject(toResponseError(e)),
+      );
     }
-    return check(result);
+    return checkResult(method, route.info, result);
   }
 
   #checkArgs(info: MethodInfo, params: unknown): unknown[] {

@@ -182,6 +182,34 @@ export interface Outgoing {
 }
 
 /**
+ * An inbound request being handled: the handler's context. Its signal is
+ * made on first use (most handlers never look), already aborted if the
+ * request was cancelled before.
+ */
+class InboundRequest implements RequestContext {
+  cancelled = false;
+  #controller: AbortController | undefined;
+  #reason: unknown;
+
+  constructor(readonly id: RequestId) {}
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.cancelled) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  cancel(reason: unknown): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+  }
+}
+
+/**
  * One end of a JSON-RPC connection.
  *
  * @example Two peers wired back to back
@@ -200,10 +228,12 @@ export class Peer {
   #options: PeerOptions;
   #nextId = 1;
   #pending = new Map<RequestId, PendingRequest>();
-  #inbound = new Map<RequestId, AbortController>();
+  #inbound = new Map<RequestId, InboundRequest>();
   #inboundSlots = 0;
   #maxInbound: number;
   #slotWaiter: (() => void) | undefined;
+  /** The write the latest answers wait for, and how many slots it frees. */
+  #releaseOn: { flushed: Promise<unknown>; count: number } | undefined;
   #closedReason: unknown;
   #closed = false;
 
@@ -425,7 +455,7 @@ export class Peer {
     if (message.method === RuntimeMethod.cancel) {
       const id = (message.params as Partial<CancelParams> | undefined)?.id;
       if (id !== undefined) {
-        this.#inbound.get(id)?.abort(new DOMException("Cancelled", "AbortError"));
+        this.#inbound.get(id)?.cancel(new DOMException("Cancelled", "AbortError"));
       }
       return;
     }
@@ -439,8 +469,8 @@ export class Peer {
       this.#violation(`request id ${JSON.stringify(id)} reused while still in progress`);
       return;
     }
-    const controller = new AbortController();
-    this.#inbound.set(id, controller);
+    const request = new InboundRequest(id);
+    this.#inbound.set(id, request);
     this.#inboundSlots++;
     const handler = this.#options.onRequest;
     let outcome: unknown;
@@ -452,19 +482,19 @@ export class Peer {
           `Method "${neutralize(message.method, 64)}" not found`,
         );
       }
-      outcome = handler(message.method, message.params, { id, signal: controller.signal });
+      outcome = handler(message.method, message.params, request);
     } catch (error) {
-      this.#finishInbound(id, controller, undefined, error);
+      this.#finishInbound(request, undefined, error);
       return this.#gate();
     }
     if (typeof (outcome as { then?: unknown } | null)?.then === "function") {
       Promise.resolve(outcome).then(
-        (result) => this.#finishInbound(id, controller, result, undefined),
-        (error) => this.#finishInbound(id, controller, undefined, error),
+        (result) => this.#finishInbound(request, result, undefined),
+        (error) => this.#finishInbound(request, undefined, error),
       );
     } else {
       // Answered in the same tick: the response is queued before anything else is read.
-      this.#finishInbound(id, controller, outcome, undefined);
+      this.#finishInbound(request, outcome, undefined);
     }
     return this.#gate();
   }
@@ -476,28 +506,35 @@ export class Peer {
     }
   }
 
-  #finishInbound(
-    id: RequestId,
-    controller: AbortController,
-    result: unknown,
-    error: unknown,
-  ): void {
+  #finishInbound(request: InboundRequest, result: unknown, error: unknown): void {
+    const { id } = request;
     this.#inbound.delete(id);
-    if (controller.signal.aborted && !this.#closed) {
+    if (request.cancelled && !this.#closed) {
       error = new ResponseError(ErrorCode.RequestCancelled, "Request cancelled");
     }
     if (!this.#closed) this.#respond(id, result, error);
-    const release = () => {
-      this.#inboundSlots--;
-      if (this.#slotWaiter && this.#inboundSlots < this.#maxInbound) {
-        const wake = this.#slotWaiter;
-        this.#slotWaiter = undefined;
-        wake();
-      }
-    };
     const flushed = this.#closed ? undefined : this.#options.flushed?.();
-    if (flushed) flushed.then(release);
-    else release();
+    if (!flushed) return this.#release(1);
+    // Answers written by one write free their slots together: one reaction per write, not per answer.
+    if (flushed === this.#releaseOn?.flushed) {
+      this.#releaseOn.count++;
+      return;
+    }
+    const batch = this.#releaseOn = { flushed, count: 1 };
+    flushed.then(() => {
+      if (this.#releaseOn === batch) this.#releaseOn = undefined;
+      this.#release(batch.count);
+    });
+  }
+
+  /** Frees `count` inbound slots, waking the reader if it waited for one. */
+  #release(count: number): void {
+    this.#inboundSlots -= count;
+    if (this.#slotWaiter && this.#inboundSlots < this.#maxInbound) {
+      const wake = this.#slotWaiter;
+      this.#slotWaiter = undefined;
+      wake();
+    }
   }
 
   /** Sends an answer or notification; a failure is reported, never thrown. */
@@ -561,7 +598,7 @@ export class Peer {
       if (!entry.cancelled) entry.reject(reason);
     }
     this.#pending.clear();
-    for (const controller of this.#inbound.values()) controller.abort(reason);
+    for (const request of this.#inbound.values()) request.cancel(reason);
     this.#slotWaiter?.();
     this.#slotWaiter = undefined;
   }

@@ -9,6 +9,7 @@ import { classifyMessage } from "../runner/wire/protocol.ts";
 import { classifyLine, classifyScanned } from "../runner/wire/envelope.ts";
 import { scanJson } from "../runner/wire/json_scan.ts";
 import { neutralize } from "../runner/wire/text.ts";
+import { quickCheck } from "../runner/quick_check.ts";
 
 const args = z.tuple([z.string()]);
 const result = z.string();
@@ -30,6 +31,15 @@ Deno.bench("zod: arguments tuple safeParse", { group: "validation" }, () => {
 });
 Deno.bench("zod: result safeParse", { group: "validation" }, () => {
   result.safeParse("hello, a");
+});
+// Since issue 14: plain schemas get a quick yes first; zod judges only what it does not pass.
+const quickArgs = quickCheck(args)!;
+const quickResult = quickCheck(result)!;
+Deno.bench("quick check: arguments tuple", { group: "validation" }, () => {
+  if (!quickArgs(["a"])) throw new Error("never");
+});
+Deno.bench("quick check: result", { group: "validation" }, () => {
+  if (!quickResult("hello, a")) throw new Error("never");
 });
 Deno.bench("envelope: zod object schema", { group: "envelope", baseline: false }, () => {
   envelope.safeParse(response);

@@ -31,6 +31,7 @@ interface ZodInternals {
     traits?: Set<string>;
     run?: unknown;
     parse?: unknown;
+    constr?: { prototype: unknown };
   };
 }
 
@@ -73,6 +74,12 @@ export function quickCheck(schema: unknown): QuickCheck | undefined {
   const def = zod?.def;
   const traits = zod?.traits;
   if (!def || !(traits instanceof Set) || typeof def.type !== "string") return undefined;
+  // Zod's own class, not a subclass (or an instance) with a `safeParse` of its own to honour.
+  if (
+    Object.getPrototypeOf(schema) !== zod.constr?.prototype || Object.hasOwn(schema!, "safeParse")
+  ) {
+    return undefined;
+  }
   // Checks run in `run` around `parse`; with none, zod makes them the same function.
   if (traits.has("$ZodCheck") || (def.checks?.length ?? 0) > 0 || zod.run !== zod.parse) {
     return undefined;

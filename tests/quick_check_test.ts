@@ -89,6 +89,17 @@ const NOT_PLAIN: Record<string, z.ZodType> = {
   "tuple with an optional": z.tuple([z.string(), z.number().optional()]),
   "tuple with a check inside": z.tuple([z.string().max(3)]),
   "tuple with a check of its own": z.tuple([z.string()]).refine(() => false),
+  "a subclass with its own safeParse": new (class Lower extends z.ZodString {
+    override safeParse(data: unknown) {
+      return typeof data === "string" && data !== data.toLowerCase()
+        ? z.never().safeParse(data)
+        : super.safeParse(data);
+    }
+  })(z.string()._zod.def),
+  "an instance with its own safeParse": Object.assign(z.string(), {
+    safeParse: () => ({ success: false }),
+  }) as unknown as z.ZodType,
+  "a tuple of a subclass": z.tuple([new (class extends z.ZodString {})(z.string()._zod.def)]),
 };
 
 Deno.test("quickCheck() says yes only where zod succeeds with the value itself, and knows every plain kind", () => {

@@ -6,7 +6,12 @@
  * @module
  */
 
-import { closeCgroups, explainHostPermission, type LaunchPlan } from "../sandbox/mod.ts";
+import {
+  closeCgroups,
+  explainHostPermission,
+  type LaunchPlan,
+  makeCgroups,
+} from "../sandbox/mod.ts";
 import { CpuWatchdog } from "./cpu_watchdog.ts";
 import type { EgressEntry } from "./egress_log.ts";
 import type { EgressResolver } from "./egress_check.ts";
@@ -63,7 +68,8 @@ export class Beside {
     }
     const beside = new Beside(plan, egress);
     try {
-      const process = spawn(); // its prologue makes and joins its CPU cgroup
+      makeCgroups(plan.cpu); // where the host may: else its prologue makes them
+      const process = spawn(); // its prologue joins its cgroups
 
       beside.#watch(process);
       return { beside, process };

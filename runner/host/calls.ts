@@ -10,20 +10,8 @@ import { MAX_TIMEOUT_MS } from "./check_options.ts";
 import { type Deadline, Deadlines } from "./deadlines.ts";
 import { type ExitStatus, PluginExitedError, TimeoutError } from "../errors.ts";
 import { type Peer, PendingRequest, type RequestId } from "../wire/mod.ts";
-import type { CallOptions } from "./proxy.ts";
+import type { AnswerMap, CallOptions } from "./proxy.ts";
 import { Slots, type Waiter } from "./slots.ts";
-
-/**
- * How a typed call turns the plugin's raw answer into what its caller gets:
- * the proxy's validation and error mapping, handed down so that the call's
- * own object applies them (no promise chained per call).
- */
-export interface AnswerMap {
-  /** The result the caller gets; throws to refuse it (a result that breaks the contract). */
-  result(raw: unknown): unknown;
-  /** The error the caller gets when the call fails. */
-  error(error: unknown): unknown;
-}
 
 /** What a {@linkcode Caller} needs to know about its plugin. */
 export interface CallerOptions {
@@ -94,12 +82,15 @@ export class Caller {
     // waiter) and one promise.
     if (outer || options.onSent || options.onSettled) {
       const sent = this.#callSlowly(method, params, timeoutMs, outer, options);
-      return answer ? mapAnswer(sent, answer) : sent;
+      return answer
+        ? sent.then(answer.result, (error) => Promise.reject(answer.error(error)))
+        : sent;
     }
     const call = new OutboundCall(this, method, params, answer);
     const promise = new Promise(capture);
     call.fulfil = captured.resolve;
     call.fail = captured.reject;
+    captured.resolve = captured.reject = noop; // nothing outlives its call here
     this.#deadlines.track(timeoutMs, call);
     call.timeoutMs = timeoutMs;
     if (this.#slots.tryAcquire()) this.send(call);
@@ -141,7 +132,7 @@ export class Caller {
     const timeout = this.#timeout(call.method, call.timeoutMs);
     if (call.id === -1) {
       call.cancelled = true; // skipped when its turn comes
-      call.fail(timeout);
+      call.reject(timeout);
     } else this.#peer.cancel(call.id, timeout);
   }
 
@@ -214,13 +205,6 @@ const captured: { resolve: (value: unknown) => void; reject: (reason: unknown) =
 function capture(resolve: (value: unknown) => void, reject: (reason: unknown) => void): void {
   captured.resolve = resolve;
   captured.reject = reject;
-}
-
-/** Settles `promise` as a typed call: the result mapped (or refused) and the error mapped. */
-export function mapAnswer(promise: Promise<unknown>, answer: AnswerMap): Promise<unknown> {
-  return promise.then(answer.result, (error) => {
-    throw answer.error(error);
-  });
 }
 
 /**

@@ -23,8 +23,7 @@ import {
   PUBLIC_STATE,
 } from "./lifecycle.ts";
 import type { ManagedOptions, PluginEvent, PluginState } from "./managed_types.ts";
-import { CALL_TYPED, type CallOptions, createApi } from "./proxy.ts";
-import { type AnswerMap, mapAnswer } from "./calls.ts";
+import { type AnswerMap, CALL_TYPED, type CallOptions, createApi, mapAnswer } from "./proxy.ts";
 import { type Plugin, startPlugin } from "./plugin.ts";
 import { launchedSince } from "./launch_gate.ts";
 import {

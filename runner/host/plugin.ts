@@ -8,7 +8,7 @@ import type { Contract, ContractApi } from "../contract.ts";
 import { type ExitStatus, PluginExitedError, ProtocolError, TimeoutError } from "../errors.ts";
 import { AuditRecorder } from "./audit.ts";
 import type { AuditEntry, AuditLog } from "./audit_log.ts";
-import { type AnswerMap, Caller, mapAnswer } from "./calls.ts";
+import { Caller } from "./calls.ts";
 import { CallChannels, type StreamWindow } from "./call_channels.ts";
 import { CapabilityHost, type Provided } from "./capabilities.ts";
 import type { ChannelOptions } from "./method_calls.ts";
@@ -47,7 +47,7 @@ import {
   RuntimeMethod,
   type ServedContract,
 } from "../wire/mod.ts";
-import { CALL_TYPED, type CallOptions, createApi } from "./proxy.ts";
+import { type AnswerMap, CALL_TYPED, type CallOptions, createApi, mapAnswer } from "./proxy.ts";
 import { neutralize, utf8Length } from "../wire/mod.ts";
 import { LineTransport } from "../wire/mod.ts";
 

@@ -17,7 +17,6 @@ import { ResponseError } from "../wire/mod.ts";
 import { ErrorCode, wireMethod } from "../wire/mod.ts";
 import { neutralize } from "../wire/mod.ts";
 import { checkMs } from "./check_options.ts";
-import { type AnswerMap, mapAnswer } from "./calls.ts";
 import { checkCallOptions, type MethodSite, progressCall, streamCall } from "./method_calls.ts";
 
 /**
@@ -50,6 +49,25 @@ export interface CallTarget {
   readonly name: string;
   /** Sends one call on the wire and resolves with the raw result. */
   call(method: string, params: unknown[], options: CallOptions): Promise<unknown>;
+}
+
+/**
+ * How a typed call turns the plugin's raw answer into what its caller gets:
+ * the proxy's validation and error mapping, handed down so that the call's
+ * own object applies them (no promise chained per call).
+ */
+export interface AnswerMap {
+  /** The result the caller gets; throws to refuse it (a result that breaks the contract). */
+  result(raw: unknown): unknown;
+  /** The error the caller gets when the call fails. */
+  error(error: unknown): unknown;
+}
+
+/** Settles `promise` as a typed call: the result mapped (or refused) and the error mapped. */
+export function mapAnswer(promise: Promise<unknown>, answer: AnswerMap): Promise<unknown> {
+  return promise.then(answer.result, (error) => {
+    throw answer.error(error);
+  });
 }
 
 /**

@@ -5,7 +5,8 @@
  * filter for bubblewrap on file descriptor 3, and gives plugbox's launcher a
  * Deno dir of its own, then `exec`s the rest (so the process keeps its pid).
  * Every program it runs is a cost on every start (3 to 5 ms each here), so it
- * runs one: a single `mkdir` for all the cgroups; the rest are builtins. Its
+ * runs at most one: a single `mkdir` for all the cgroups, and only when the
+ * host could not make them itself; the rest are builtins. Its
  * arguments are fixed positions, never interpolated into the script.
  * @module
  */
@@ -55,7 +56,10 @@ const SCRIPT = [
   // remove it: then it is made again, at most three times; only the last try's errors show.
   `if [ -n "$1$8\${10}\${12}" ]; then`,
   `  for try in 1 2 3; do`,
-  `    mkdir -p -- \${1:+"$1"} \${8:+"$8"} \${10:+"\${10}"} \${12:+"\${12}"} ||`,
+  // The host makes them where it may (makeCgroups): then no program runs here.
+  `    made=1; for d in \${1:+"$1"} \${8:+"$8"} \${10:+"\${10}"} \${12:+"\${12}"}; do`,
+  `      [ -d "$d" ] || made=; done`,
+  `    [ -n "$made" ] || mkdir -p -- \${1:+"$1"} \${8:+"$8"} \${10:+"\${10}"} \${12:+"\${12}"} ||`,
   `      { echo "plugbox: cannot make the plugin's cgroups" >&2; exit 125; }`,
   `    if [ "$try" = 3 ]; then joined "$@" && break; else joined "$@" 2>/dev/null && break; fi`,
   `    [ "$try" = 3 ] && { echo "plugbox: cannot make or join $why" >&2; exit 125; }`,

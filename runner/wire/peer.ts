@@ -298,6 +298,7 @@ export class Peer {
    * on a closed peer, rejects it with the close reason and returns `-1`.
    */
   send(request: PendingRequest, params: unknown): RequestId {
+    if (request.id !== -1) throw new TypeError(`Request ${request.id} was sent already`);
     if (this.#closed) {
       request.onSettled();
       request.reject(this.#closedReason);

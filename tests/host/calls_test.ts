@@ -132,3 +132,32 @@ Deno.test("Caller: a long line of queued calls all settle when the plugin exits,
   assert.equal(last.method, "m49999");
   caller.clear();
 });
+
+Deno.test("Caller keeps nothing of a call once it is over: its result can be collected", async () => {
+  // Run where gc() is exposed; the call's result is the only thing holding a WeakRef's target.
+  const calls = new URL("../../runner/host/calls.ts", import.meta.url).href;
+  const peer = new URL("../../runner/wire/peer.ts", import.meta.url).href;
+  const script = `
+    const { Caller } = await import(${JSON.stringify(calls)});
+    const { Peer } = await import(${JSON.stringify(peer)});
+    let ref;
+    {
+      const wire = new Peer((m) => queueMicrotask(() => wire.receive({ jsonrpc: "2.0", id: m.id, result: { big: "x" } })));
+      const caller = new Caller(wire, { plugin: "p", maxInFlight: 4, callTimeout: 60000, stderrTail: () => "", exitStatus: () => undefined });
+      ref = new WeakRef(await caller.call("m", []));
+      wire.close(new Error("done"));
+      caller.clear();
+    }
+    for (let i = 0; i < 5; i++) { await new Promise((r) => setTimeout(r, 5)); gc(); }
+    console.log(ref.deref() === undefined ? "collected" : "kept");`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--v8-flags=--expose-gc", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(
+    new TextDecoder().decode(out.stdout).trim(),
+    "collected",
+    new TextDecoder().decode(out.stderr),
+  );
+});

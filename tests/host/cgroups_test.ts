@@ -1,11 +1,13 @@
-// A plugin's cgroups (CPU, memory, pids, cpuacct, made by its prologue where
-// plugbox may make them) live exactly as long as the plugin: they hold its
+// A plugin's cgroups (CPU, memory, pids, cpuacct, where plugbox may make
+// them: by the host where its Deno permissions reach them, else by the
+// plugin's prologue) live exactly as long as the plugin: they hold its
 // processes while it runs and are gone once stop() resolves, under every
 // layer, after a crash too.
 import assert from "node:assert/strict";
 import { startPlugin } from "../../mod.ts";
 import { Greeter } from "../../plugins/hello/contract.ts";
-import { exists, LAYERS, within } from "../_helpers.ts";
+import { defaultCacheDir } from "../../runner/sandbox/locate.ts";
+import { exists, LAYERS, testDeadline, within } from "../_helpers.ts";
 
 const HELLO = new URL("../../plugins/hello/main.ts", import.meta.url);
 
@@ -35,3 +37,41 @@ for (const isolation of LAYERS) {
     }
   });
 }
+
+Deno.test("cgroups: a host whose Deno permissions do not reach them has its prologue make them and a shell remove them", async () => {
+  testDeadline(60_000);
+  for (const isolation of ["deno", "os"]) {
+    const host = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        `--allow-write=${defaultCacheDir()}`, // not the cgroup folders
+        "--allow-env",
+        "--allow-run",
+        new URL("../fixtures/cgroups_host.ts", import.meta.url).pathname,
+        isolation,
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const lines = host.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const first = await within(lines.read(), 30_000, "the host's plugin");
+    const { pid, dirs, writable } = JSON.parse(String(first.value));
+    if (Deno.uid() !== 0) {
+      assert.deepEqual(dirs, []); // only root may make cgroups here
+    } else {
+      assert.equal(dirs.length, 4, isolation);
+      assert.deepEqual(writable, ["prompt", "prompt", "prompt", "prompt"], isolation);
+      for (const dir of dirs) {
+        const procs = Deno.readTextFileSync(`${dir}/cgroup.procs`).split("\n");
+        assert.ok(procs.includes(String(pid)), `${dir} holds the plugin (${isolation})`);
+      }
+    }
+    await host.stdin.close();
+    const rest = await within(lines.read(), 30_000, "the host's close");
+    assert.match(String(rest.value), /closed/);
+    assert.ok((await host.status).success);
+    for (const dir of dirs) assert.ok(!exists(dir), `${dir} is removed (${isolation})`);
+  }
+});

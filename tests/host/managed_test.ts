@@ -1,13 +1,16 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  PluginError,
   type PluginEvent,
   PluginExitedError,
   PluginHost,
   PluginUnavailableError,
+  startPlugin,
   TimeoutError,
+  ValidationError,
 } from "../../mod.ts";
-import { Life } from "../fixtures/contracts.ts";
+import { Calc, Life } from "../fixtures/contracts.ts";
 import { fixture, rejected, until, within } from "../_helpers.ts";
 import { childrenOf, pluginFolder } from "../hostile/_hostile.ts";
 import { Probe } from "../hostile/plugins/probe.ts";
@@ -531,4 +534,25 @@ Deno.test("the backoff starts over once a process stayed up for backoffMaxMs", a
   await started;
   const delays = events.flatMap((e) => e.type === "restart" ? [e.delayMs] : []);
   assert.deepEqual(delays, [10, 20, 10]);
+});
+
+// A typed call through a managed plugin, or an audited one, takes its own path to the process
+// (not the plain one): the plugin's result is still validated and its error answer still a claim.
+Deno.test("a managed or audited plugin's lying result is a ValidationError, its error answer a PluginError", async () => {
+  const host = new PluginHost({ handleSignals: false });
+  try {
+    const managed = await host.start("drifted", fixture("drifted.ts"), { contracts: [Calc] });
+    await using audited = await startPlugin(fixture("drifted.ts"), {
+      contracts: [Calc],
+      audit: true,
+    });
+    for (const api of [managed.api(Calc), audited.api(Calc)]) {
+      const lie = await rejected<ValidationError>(api.wrongResult());
+      assert.ok(lie instanceof ValidationError && lie.direction === "output", String(lie));
+      const claim = await rejected(api.add(1, 2)); // the drifted plugin refuses numbers
+      assert.ok(claim instanceof PluginError && !(claim instanceof ValidationError), String(claim));
+    }
+  } finally {
+    await host.stopAll();
+  }
 });

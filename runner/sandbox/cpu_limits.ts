@@ -421,35 +421,61 @@ export async function closeCgroups(plan: CpuPlan): Promise<{ oomKilled: boolean 
   if (!plan.cgroup || !plan.sh) return { oomKilled: false };
   const { dir, memoryDir = "", pidsDir = "", cpuacctDir = "" } = plan.cgroup;
   const dirs = cgroupDirs(plan.cgroup);
-  const oomFile = `${memoryDir}/memory.oom_control`;
-  if (granted("write", dirs) && (!memoryDir || granted("read", [oomFile]))) {
-    const oomKilled = memoryDir ? oomCount(await Deno.readTextFile(oomFile).catch(() => "")) : "";
-    await removeCgroups(dirs);
-    return { oomKilled: /^[1-9][0-9]*$/.test(oomKilled) };
+  const oomFile = memoryDir && `${memoryDir}/memory.oom_control`;
+  if (granted("write", dirs) && (!oomFile || granted("read", [oomFile]))) {
+    const closed = await closeHere(oomFile, dirs);
+    if (closed) return closed;
   }
   const ran = await sh(plan.sh, CLOSE, [memoryDir, dir, memoryDir, pidsDir, cpuacctDir]);
   const count = ran?.stdout.split("\n")[0] ?? "";
   return { oomKilled: /^[1-9][0-9]*$/.test(count) };
 }
 
-/** The `oom_kill` count in a v1 `memory.oom_control` file ("" without one). */
-function oomCount(text: string): string {
-  return /^oom_kill (\S+)$/m.exec(text)?.[1] ?? "";
+/**
+ * Reads the OOM count and removes the cgroups in this process; undefined
+ * where Deno refuses after all (it wants `--allow-all` for some of `/sys`,
+ * whatever a permission query says), and the shell does it instead.
+ */
+async function closeHere(
+  oomFile: string,
+  dirs: string[],
+): Promise<{ oomKilled: boolean } | undefined> {
+  let count = "";
+  if (oomFile) {
+    try {
+      count = /^oom_kill (\S+)$/m.exec(await Deno.readTextFile(oomFile))?.[1] ?? "";
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) return undefined;
+    }
+  }
+  if (!await removeCgroups(dirs)) return undefined;
+  return { oomKilled: /^[1-9][0-9]*$/.test(count) };
 }
 
-/** Removes `dirs`, retrying (at most 10 times, 50 ms apart) while the kernel still empties one. */
-async function removeCgroups(dirs: string[]): Promise<void> {
+/**
+ * Removes `dirs`, retrying (at most 10 times, 50 ms apart) while the kernel
+ * still empties one; false at once if this process may not remove them.
+ */
+async function removeCgroups(dirs: string[]): Promise<boolean> {
   let left = dirs;
   for (let attempt = 0; attempt < 10 && left.length > 0; attempt++) {
     if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    const refused: unknown[] = [];
     const kept = await Promise.all(
       left.map((dir) =>
-        Deno.remove(dir).then(
-          () => undefined,
-          (error) => error instanceof Deno.errors.NotFound ? undefined : dir,
-        )
+        Deno.remove(dir).then(() => undefined, (error) => {
+          if (error instanceof Deno.errors.NotFound) return undefined;
+          if (
+            error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied
+          ) {
+            refused.push(error);
+          }
+          return dir;
+        })
       ),
     );
+    if (refused.length > 0) return false;
     left = kept.filter((dir): dir is string => dir !== undefined);
   }
+  return true;
 }

@@ -75,3 +75,65 @@ Deno.test("cgroups: a host whose Deno permissions do not reach them has its prol
     for (const dir of dirs) assert.ok(!exists(dir), `${dir} is removed (${isolation})`);
   }
 });
+
+Deno.test("cgroups: an OOM kill is read and the cgroups removed by a host with --allow-all and by one with the README's flags", async () => {
+  testDeadline(60_000);
+  // Where this host makes cgroups: learned from a plugin's plan.
+  const plugin = await startPlugin(HELLO, { contracts: [Greeter], isolation: "deno" });
+  const planned = plugin.plan.cpu;
+  await plugin.close();
+  if (Deno.uid() !== 0) {
+    assert.equal(planned.cgroup, undefined); // only root may make cgroups here
+    return;
+  }
+  const parent = (dir: string) => dir.slice(0, dir.lastIndexOf("/"));
+  const closer = new URL("../../runner/sandbox/cpu_limits.ts", import.meta.url).href;
+  for (
+    const flags of [["--allow-all"], [
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-run",
+    ]]
+  ) {
+    // A cgroup pair named as this host's (so no other host's sweep takes it), whose process the
+    // kernel's OOM killer ends.
+    const name = `plugbox-${Deno.pid}-oom-${crypto.randomUUID().slice(0, 8)}`;
+    const cgroup = {
+      ...planned.cgroup!,
+      dir: `${parent(planned.cgroup!.dir)}/${name}`,
+      memoryDir: `${parent(planned.cgroup!.memoryDir!)}/${name}`,
+      pidsDir: undefined,
+      cpuacctDir: undefined,
+    };
+    for (const dir of [cgroup.dir, cgroup.memoryDir]) Deno.mkdirSync(dir);
+    Deno.writeTextFileSync(`${cgroup.memoryDir}/memory.limit_in_bytes`, String(32 << 20));
+    const hog = await new Deno.Command("/bin/sh", {
+      args: [
+        "-c",
+        'echo $$ > "$1/cgroup.procs" && echo 0 > "$1/memory.swappiness" && exec /usr/bin/python3 -c "b = bytearray(256 << 20)"',
+        "sh",
+        cgroup.memoryDir,
+      ],
+      stderr: "null",
+    }).output();
+    assert.equal(hog.signal, "SIGKILL", "the OOM killer ended the hog");
+    const script = `const { closeCgroups } = await import(${JSON.stringify(closer)});
+      console.log(JSON.stringify(await closeCgroups(${JSON.stringify({ ...planned, cgroup })})));`;
+    const file = Deno.makeTempFileSync({ suffix: ".ts" });
+    Deno.writeTextFileSync(file, script);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...flags, file], // not `deno eval`, which allows everything
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    Deno.removeSync(file);
+    const text = new TextDecoder().decode(out.stdout).trim();
+    assert.deepEqual(
+      JSON.parse(text || "null"),
+      { oomKilled: true },
+      new TextDecoder().decode(out.stderr),
+    );
+    for (const dir of [cgroup.dir, cgroup.memoryDir]) assert.ok(!exists(dir), `${dir} (${flags})`);
+  }
+});

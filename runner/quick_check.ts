@@ -41,15 +41,37 @@ const isBoolean: QuickCheck = (value) => typeof value === "boolean";
 const isNull: QuickCheck = (value) => value === null;
 const isUndefined: QuickCheck = (value) => value === undefined;
 
-/** Zod's own class (trait) for each type a quick check knows, and its predicate. */
-const KNOWN: Record<string, [trait: string, check: QuickCheck]> = {
-  string: ["$ZodString", isString],
-  number: ["$ZodNumber", isNumber],
-  boolean: ["$ZodBoolean", isBoolean],
-  null: ["$ZodNull", isNull],
-  undefined: ["$ZodUndefined", isUndefined],
-  void: ["$ZodVoid", isUndefined],
+/** Each type a quick check knows, by zod's `def.type`: zod's name for it (its classes are named after it). */
+const KNOWN: Record<string, string> = {
+  string: "String",
+  number: "Number",
+  boolean: "Boolean",
+  null: "Null",
+  undefined: "Undefined",
+  void: "Void",
+  tuple: "Tuple",
 };
+
+/** The predicate of each plain kind (a tuple's is built from its items'). */
+const CHECKS: Record<string, QuickCheck> = {
+  string: isString,
+  number: isNumber,
+  boolean: isBoolean,
+  null: isNull,
+  undefined: isUndefined,
+  void: isUndefined,
+};
+
+/**
+ * The traits (class names) a schema of zod's own kind `name` may show, in
+ * zod's core, classic and mini builds. Any other name is a type made
+ * elsewhere (with zod's `$constructor`, say), which may parse its own way.
+ */
+function zodTraits(name: string): Set<string> {
+  const traits = ["$ZodType", "ZodType", "ZodMiniType", `$Zod${name}`, `Zod${name}`];
+  traits.push(`ZodMini${name}`, ...(name === "String" ? ["_ZodString"] : []));
+  return new Set(traits);
+}
 
 /**
  * The quick check of `schema`, or `undefined` when it is not one of the
@@ -85,17 +107,15 @@ export function quickCheck(schema: unknown): QuickCheck | undefined {
     return undefined;
   }
   if (def.coerce) return undefined;
-  if (def.type === "tuple") return tupleCheck(def.items, def.rest, traits);
-  const known = Object.hasOwn(KNOWN, def.type) ? KNOWN[def.type] : undefined;
-  return known && traits.has(known[0]) ? known[1] : undefined;
+  const name = Object.hasOwn(KNOWN, def.type) ? KNOWN[def.type] : undefined;
+  if (!name || !traits.has(`$Zod${name}`)) return undefined;
+  const own = zodTraits(name);
+  for (const trait of traits) if (!own.has(trait)) return undefined;
+  return def.type === "tuple" ? tupleCheck(def.items, def.rest) : CHECKS[def.type];
 }
 
-function tupleCheck(
-  items: unknown[] | undefined,
-  rest: unknown,
-  traits: Set<string>,
-): QuickCheck | undefined {
-  if (!traits.has("$ZodTuple") || rest || !Array.isArray(items)) return undefined;
+function tupleCheck(items: unknown[] | undefined, rest: unknown): QuickCheck | undefined {
+  if (rest || !Array.isArray(items)) return undefined;
   const checks: QuickCheck[] = [];
   for (const item of items) {
     const check = quickCheck(item);

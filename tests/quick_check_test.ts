@@ -100,6 +100,23 @@ const NOT_PLAIN: Record<string, z.ZodType> = {
     safeParse: () => ({ success: false }),
   }) as unknown as z.ZodType,
   "a tuple of a subclass": z.tuple([new (class extends z.ZodString {})(z.string()._zod.def)]),
+  "a type of its own, made as zod makes its types": (() => {
+    // deno-lint-ignore no-explicit-any
+    const Lower = z.core.$constructor("Lower", (inst: any, def: any) => {
+      z.ZodString.init(inst, def);
+      const parse = inst._zod.parse;
+      // deno-lint-ignore no-explicit-any
+      inst._zod.parse = (payload: any, context: any) => {
+        parse(payload, context);
+        if (typeof payload.value === "string" && payload.value !== payload.value.toLowerCase()) {
+          payload.issues.push({ code: "custom", message: "lower case only", input: payload.value });
+        }
+        return payload;
+      };
+    });
+    // deno-lint-ignore no-explicit-any
+    return new (Lower as any)({ type: "string" }) as z.ZodType;
+  })(),
 };
 
 Deno.test("quickCheck() says yes only where zod succeeds with the value itself, and knows every plain kind", () => {

@@ -117,7 +117,8 @@ async function callHost(
 
 /** The context a handler receives: its signal, the host's capabilities, progress. */
 export class HandlerContext implements CallContext {
-  #request: { id: RequestId; signal: AbortSignal };
+  /** Aborted when the host cancels the call or goes away; an own property, so `{ ...ctx }` keeps it. */
+  readonly signal: AbortSignal;
   #contract: Contract;
   #link: HostLink;
   #id: RequestId;
@@ -130,16 +131,11 @@ export class HandlerContext implements CallContext {
     request: { id: RequestId; signal: AbortSignal },
     progress: MethodInfo["progress"],
   ) {
-    this.#request = request;
+    this.signal = request.signal;
     this.#contract = contract;
     this.#link = link;
     this.#id = request.id;
     this.#progress = progress;
-  }
-
-  /** Aborted when the host cancels the call or goes away (made on first use). */
-  get signal(): AbortSignal {
-    return this.#request.signal;
   }
 
   /** Made on first use: most handlers never call the host. */

@@ -145,3 +145,27 @@ Deno.test("serve() aborts a handler on $/cancel and answers RequestCancelled", a
 Deno.test("Dispatcher refuses to serve one contract twice", () => {
   assert.throws(() => new Dispatcher([impl, impl]), /serve contract "math" twice/);
 });
+
+Deno.test("a handler's context copied with { ...ctx } keeps its signal, aborted by a cancel", async () => {
+  const Copy = defineContract({
+    name: "copy",
+    version: 1,
+    methods: { wait: z.function({ input: [], output: z.string() }) },
+  });
+  let started!: () => void;
+  const waiting = new Promise<void>((resolve) => started = resolve);
+  const dispatcher = new Dispatcher([
+    implement(Copy, {
+      wait: (ctx) => {
+        const { signal } = { ...ctx }; // a helper handed a copy of the context
+        started();
+        return new Promise((resolve) => signal.addEventListener("abort", () => resolve("aborted")));
+      },
+    }),
+  ]);
+  const cancel = new AbortController();
+  const answer = dispatcher.dispatch("copy.wait", [], { id: 1, signal: cancel.signal });
+  await within(waiting, 1000, "the handler");
+  cancel.abort();
+  assert.equal(await within(Promise.resolve(answer), 1000, "the abort"), "aborted");
+});

@@ -16,6 +16,9 @@ export interface Deadline {
   expire(): void;
 }
 
+/** Stands in for a deadline dropped from the front of its queue, so nothing of its call stays reachable. */
+const DROPPED: Deadline = Object.freeze({ at: 0, done: true, expire: () => {} });
+
 /**
  * Deadlines kept in one FIFO per timeout value (same timeout, same order of
  * expiry), served by a single unref'd timer.
@@ -60,9 +63,10 @@ export class Deadlines {
     let queue = this.#queues.get(ms);
     if (!queue) this.#queues.set(ms, queue = { items: [], head: 0 });
     // Settled calls at the front are dropped here, so the queue holds about
-    // as many entries as calls in flight, not every call of the last `ms`.
+    // as many entries as calls in flight, not every call of the last `ms`; the array is compacted
+    // only now and then, so their slots are emptied at once (a settled call's result with them).
     while (queue.head < queue.items.length && queue.items[queue.head].done) {
-      queue.head++;
+      queue.items[queue.head++] = DROPPED;
     }
     if (queue.head > 1024 && queue.head * 2 > queue.items.length) {
       queue.items = queue.items.slice(queue.head);
@@ -94,7 +98,7 @@ export class Deadlines {
       while (queue.head < items.length) {
         const first = items[queue.head];
         if (!first.done && first.at > now) break;
-        queue.head++;
+        items[queue.head++] = DROPPED;
         if (!first.done) expired.push(first);
       }
       if (queue.head === items.length) this.#queues.delete(ms);

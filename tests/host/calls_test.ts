@@ -161,3 +161,30 @@ Deno.test("Caller keeps nothing of a call once it is over: its result can be col
     new TextDecoder().decode(out.stderr),
   );
 });
+
+Deno.test("Caller keeps no settled call's result while it goes on calling", async () => {
+  const calls = new URL("../../runner/host/calls.ts", import.meta.url).href;
+  const peer = new URL("../../runner/wire/peer.ts", import.meta.url).href;
+  const script = `
+    const { Caller } = await import(${JSON.stringify(calls)});
+    const { Peer } = await import(${JSON.stringify(peer)});
+    const wire = new Peer((m) => queueMicrotask(() => wire.receive({ jsonrpc: "2.0", id: m.id, result: { n: m.id } })));
+    const caller = new Caller(wire, { plugin: "p", maxInFlight: 4, callTimeout: 60000, stderrTail: () => "", exitStatus: () => undefined });
+    const refs = [];
+    for (let i = 0; i < 100; i++) refs.push(new WeakRef(await caller.call("m", [])));
+    for (let i = 0; i < 10; i++) await caller.call("m", []); // the caller is still in use
+    for (let i = 0; i < 5; i++) { await new Promise((r) => setTimeout(r, 5)); gc(); }
+    console.log(refs.filter((ref) => ref.deref() !== undefined).length);
+    caller.clear();`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--v8-flags=--expose-gc", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const kept = new TextDecoder().decode(out.stdout).trim();
+  assert.equal(
+    kept,
+    "0",
+    `results still reachable: ${kept} ${new TextDecoder().decode(out.stderr)}`,
+  );
+});

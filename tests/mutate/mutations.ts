@@ -1597,4 +1597,14 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/plugin/serve_test.ts"],
     filter: "keeps its signal",
   },
+  {
+    id: "deadlines-drop-settled",
+    source: "14.3 host CPU per call: a call's deadline is its own object",
+    mitigation: "a settled call dropped from its deadline queue is let go (its result with it)",
+    file: "runner/host/deadlines.ts",
+    search: "      queue.items[queue.head++] = DROPPED;",
+    replace: "      queue.head++;",
+    tests: ["tests/host/calls_test.ts"],
+    filter: "while it goes on calling",
+  },
 ];

@@ -422,24 +422,26 @@ export async function closeCgroups(plan: CpuPlan): Promise<{ oomKilled: boolean 
   const { dir, memoryDir = "", pidsDir = "", cpuacctDir = "" } = plan.cgroup;
   const dirs = cgroupDirs(plan.cgroup);
   const oomFile = memoryDir && `${memoryDir}/memory.oom_control`;
-  if (granted("write", dirs) && (!oomFile || granted("read", [oomFile]))) {
-    const closed = await closeHere(oomFile, dirs);
-    if (closed) return closed;
-  }
+  const here = granted("write", dirs) && (!oomFile || granted("read", [oomFile]))
+    ? await closeHere(oomFile, dirs)
+    : undefined;
+  if (here?.removed) return { oomKilled: here.oomKilled };
   const ran = await sh(plan.sh, CLOSE, [memoryDir, dir, memoryDir, pidsDir, cpuacctDir]);
   const count = ran?.stdout.split("\n")[0] ?? "";
-  return { oomKilled: /^[1-9][0-9]*$/.test(count) };
+  // A count read here stands even if the shell then finds the memory cgroup gone.
+  return { oomKilled: here?.oomKilled === true || /^[1-9][0-9]*$/.test(count) };
 }
 
 /**
- * Reads the OOM count and removes the cgroups in this process; undefined
- * where Deno refuses after all (it wants `--allow-all` for some of `/sys`,
- * whatever a permission query says), and the shell does it instead.
+ * Reads the OOM count and removes the cgroups in this process. Undefined
+ * where Deno refuses the read after all (it wants `--allow-all` for some of
+ * `/sys`, whatever a permission query says), `removed: false` where it
+ * refuses a removal: the shell then does the rest.
  */
 async function closeHere(
   oomFile: string,
   dirs: string[],
-): Promise<{ oomKilled: boolean } | undefined> {
+): Promise<{ oomKilled: boolean; removed: boolean } | undefined> {
   let count = "";
   if (oomFile) {
     try {
@@ -448,8 +450,7 @@ async function closeHere(
       if (!(error instanceof Deno.errors.NotFound)) return undefined;
     }
   }
-  if (!await removeCgroups(dirs)) return undefined;
-  return { oomKilled: /^[1-9][0-9]*$/.test(count) };
+  return { oomKilled: /^[1-9][0-9]*$/.test(count), removed: await removeCgroups(dirs) };
 }
 
 /**

@@ -10,7 +10,7 @@ import { MAX_TIMEOUT_MS } from "./check_options.ts";
 import { type Deadline, Deadlines } from "./deadlines.ts";
 import { type ExitStatus, PluginExitedError, TimeoutError } from "../errors.ts";
 import { type Peer, PendingRequest, type RequestId } from "../wire/mod.ts";
-import type { AnswerMap, CallOptions } from "./proxy.ts";
+import { type AnswerMap, type CallOptions, mapAnswer } from "./proxy.ts";
 import { Slots, type Waiter } from "./slots.ts";
 
 /** What a {@linkcode Caller} needs to know about its plugin. */
@@ -82,9 +82,7 @@ export class Caller {
     // waiter) and one promise.
     if (outer || options.onSent || options.onSettled) {
       const sent = this.#callSlowly(method, params, timeoutMs, outer, options);
-      return answer
-        ? sent.then(answer.result, (error) => Promise.reject(answer.error(error)))
-        : sent;
+      return answer ? mapAnswer(sent, answer) : sent;
     }
     const call = new OutboundCall(this, method, params, answer);
     const promise = new Promise(capture);

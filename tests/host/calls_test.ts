@@ -133,36 +133,11 @@ Deno.test("Caller: a long line of queued calls all settle when the plugin exits,
   caller.clear();
 });
 
-Deno.test("Caller keeps nothing of a call once it is over: its result can be collected", async () => {
-  // Run where gc() is exposed; the call's result is the only thing holding a WeakRef's target.
-  const calls = new URL("../../runner/host/calls.ts", import.meta.url).href;
-  const peer = new URL("../../runner/wire/peer.ts", import.meta.url).href;
-  const script = `
-    const { Caller } = await import(${JSON.stringify(calls)});
-    const { Peer } = await import(${JSON.stringify(peer)});
-    let ref;
-    {
-      const wire = new Peer((m) => queueMicrotask(() => wire.receive({ jsonrpc: "2.0", id: m.id, result: { big: "x" } })));
-      const caller = new Caller(wire, { plugin: "p", maxInFlight: 4, callTimeout: 60000, stderrTail: () => "", exitStatus: () => undefined });
-      ref = new WeakRef(await caller.call("m", []));
-      wire.close(new Error("done"));
-      caller.clear();
-    }
-    for (let i = 0; i < 5; i++) { await new Promise((r) => setTimeout(r, 5)); gc(); }
-    console.log(ref.deref() === undefined ? "collected" : "kept");`;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--v8-flags=--expose-gc", script],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(
-    new TextDecoder().decode(out.stdout).trim(),
-    "collected",
-    new TextDecoder().decode(out.stderr),
-  );
-});
-
-Deno.test("Caller keeps no settled call's result while it goes on calling", async () => {
+/**
+ * Runs `body` where gc() is exposed, after it has a `Caller` (`caller`) on an in-memory `Peer`
+ * (`wire`) that answers every call with `{ n: <id> }`; returns what it printed.
+ */
+async function withGc(body: string): Promise<string> {
   const calls = new URL("../../runner/host/calls.ts", import.meta.url).href;
   const peer = new URL("../../runner/wire/peer.ts", import.meta.url).href;
   const script = `
@@ -170,21 +145,35 @@ Deno.test("Caller keeps no settled call's result while it goes on calling", asyn
     const { Peer } = await import(${JSON.stringify(peer)});
     const wire = new Peer((m) => queueMicrotask(() => wire.receive({ jsonrpc: "2.0", id: m.id, result: { n: m.id } })));
     const caller = new Caller(wire, { plugin: "p", maxInFlight: 4, callTimeout: 60000, stderrTail: () => "", exitStatus: () => undefined });
-    const refs = [];
-    for (let i = 0; i < 100; i++) refs.push(new WeakRef(await caller.call("m", [])));
-    for (let i = 0; i < 10; i++) await caller.call("m", []); // the caller is still in use
-    for (let i = 0; i < 5; i++) { await new Promise((r) => setTimeout(r, 5)); gc(); }
-    console.log(refs.filter((ref) => ref.deref() !== undefined).length);
-    caller.clear();`;
+    const collect = async () => { for (let i = 0; i < 5; i++) { await new Promise((r) => setTimeout(r, 5)); gc(); } };
+    ${body}`;
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["eval", "--v8-flags=--expose-gc", script],
     stdout: "piped",
     stderr: "piped",
   }).output();
-  const kept = new TextDecoder().decode(out.stdout).trim();
-  assert.equal(
-    kept,
-    "0",
-    `results still reachable: ${kept} ${new TextDecoder().decode(out.stderr)}`,
-  );
+  const printed = new TextDecoder().decode(out.stdout).trim();
+  return printed || new TextDecoder().decode(out.stderr);
+}
+
+Deno.test("Caller keeps nothing of a call once it is over: its result can be collected", async () => {
+  // The call's result is the only thing holding the WeakRef's target.
+  const seen = await withGc(`
+    const ref = new WeakRef(await caller.call("m", []));
+    wire.close(new Error("done"));
+    caller.clear();
+    await collect();
+    console.log(ref.deref() === undefined ? "collected" : "kept");`);
+  assert.equal(seen, "collected");
+});
+
+Deno.test("Caller keeps no settled call's result while it goes on calling", async () => {
+  const kept = await withGc(`
+    const refs = [];
+    for (let i = 0; i < 100; i++) refs.push(new WeakRef(await caller.call("m", [])));
+    for (let i = 0; i < 10; i++) await caller.call("m", []); // the caller is still in use
+    await collect();
+    console.log(refs.filter((ref) => ref.deref() !== undefined).length);
+    caller.clear();`);
+  assert.equal(kept, "0", `results still reachable: ${kept}`);
 });

@@ -538,7 +538,7 @@ Deno.test("the backoff starts over once a process stayed up for backoffMaxMs", a
 
 // A typed call through a managed plugin, or an audited one, takes its own path to the process
 // (not the plain one): the plugin's result is still validated and its error answer still a claim.
-Deno.test("a managed or audited plugin's lying result is a ValidationError, its error answer a PluginError", async () => {
+Deno.test("a managed or audited plugin's lying result, with a signal or without, is a ValidationError, its error answer a PluginError", async () => {
   const host = new PluginHost({ handleSignals: false });
   try {
     const managed = await host.start("drifted", fixture("drifted.ts"), { contracts: [Calc] });
@@ -546,7 +546,9 @@ Deno.test("a managed or audited plugin's lying result is a ValidationError, its 
       contracts: [Calc],
       audit: true,
     });
-    for (const api of [managed.api(Calc), audited.api(Calc)]) {
+    const { signal } = new AbortController(); // a call with a signal takes the caller's other path
+    const apis = [managed.api(Calc), audited.api(Calc), managed.api(Calc, { signal })];
+    for (const api of apis) {
       const lie = await rejected<ValidationError>(api.wrongResult());
       assert.ok(lie instanceof ValidationError && lie.direction === "output", String(lie));
       const claim = await rejected(api.add(1, 2)); // the drifted plugin refuses numbers

@@ -7,13 +7,15 @@
  * plugin's processes (SIGSTOP, SIGCONT) to keep their average at the share.
  * The total is counted by the watchdog (every process of the plugin's tree)
  * and backed by `RLIMIT_CPU`. The cgroup is made and joined by the plugin's
- * prologue (`sh`), and found here through `sh` too: Deno 2.9.6 reads and
- * writes `/proc` and `/sys` only with `--allow-all`.
+ * prologue (`sh`); the controllers are found by `cgroup_probe.ts`.
  * @module
  */
 
 import { join } from "node:path";
-import { rethrowHostPermission, runCaptured } from "./exec.ts";
+import { cgroupName, findControllers, PIDS_MAX } from "./cgroup_probe.ts";
+import { runScript } from "./exec.ts";
+
+export { PIDS_MAX };
 
 /**
  * A plugin's CPU budget.
@@ -94,214 +96,6 @@ export interface CpuPlan {
 /** The scheduler period plugbox uses for cgroup quotas, in microseconds. */
 export const CPU_PERIOD_US = 100_000;
 
-/**
- * The most processes and threads a plugin holds together, where a pids
- * cgroup holds it (a fork or thread past it fails in the plugin).
- */
-export const PIDS_MAX = 8192;
-
-/** A CPU controller plugbox could make cgroups under. */
-export interface CpuController {
-  version: 1 | 2;
-  /** The folder plugbox makes its cgroups in. */
-  base: string;
-}
-
-/** Where the CPU controller is mounted and this process's cgroup in it (v1 first). */
-export function cpuControllers(
-  mountinfo: string,
-  own: string,
-  controller = "cpu",
-): CpuController[] {
-  const found: CpuController[] = [];
-  for (const line of mountinfo.split("\n")) {
-    const [left, right] = line.split(" - ");
-    if (!right) continue;
-    const [fstype, , superOptions = ""] = right.split(" ");
-    const mount = left.split(" ")[4];
-    if (fstype === "cgroup" && superOptions.split(",").includes(controller)) {
-      for (const m of own.matchAll(/^\d+:([^:]*):(.*)$/gm)) {
-        if (m[1].split(",").includes(controller)) {
-          found.unshift({ version: 1, base: join(mount, m[2], "plugbox") });
-        }
-      }
-    }
-    const v2 = /^0::(.*)$/m.exec(own)?.[1];
-    if (fstype === "cgroup2" && v2 !== undefined) found.push({ version: 2, base: join(mount, v2) });
-  }
-  return found;
-}
-
-// Prints this process's mounts and cgroups (a child of the host: the host's own).
-const SHOW = `while IFS= read -r l; do echo "$l"; done < /proc/self/mountinfo; echo ===
-while IFS= read -r l; do echo "$l"; done < /proc/self/cgroup`;
-
-// One run for every trial: $1 holds the trial folders, one per line (cgroup paths hold no
-// newline: a base that does would be skipped), made with one mkdir; $2 the folders to sweep
-// for empty cgroups left by hosts that died, one per line; then five positions per trial:
-// folder, file, value, second file (or ""), its value. Prints "yes" or "no" per trial, in
-// order: "yes" only if every value could be written. Each program run costs a start 3 to 5 ms
-// (one sh per trial, with a mkdir and an rmdir each, cost the first start about 90 ms).
-// The sweep removes only what no live host may still be about to join: every cgroup plugbox
-// makes is named "plugbox-<host pid>-…" ({@linkcode cgroupName}), and a prologue makes its
-// cgroups empty and joins them a moment later, so one whose host is alive is left alone (this
-// host's own trial folders are removed by name; a name without a pid is from an older plugbox).
-// Globs expand only in the sweep's own pattern, never in a base's name.
-const TRIALS = `IFS='
-'
-set -f
-mkdir -p -- $1 2>/dev/null
-trials=$1
-sweep=$2
-shift 2
-while [ $# -ge 5 ]; do
-  if [ -d "$1" ] && echo "$3" > "$1/$2" 2>/dev/null &&
-    { [ -z "$4" ] || echo "$5" > "$1/$4" 2>/dev/null; }; then echo yes; else echo no; fi
-  shift 5
-done
-set -- $trials
-for base in $sweep; do
-  set +f
-  for d in "$base"/plugbox-*; do
-    n=\${d##*/plugbox-}; pid=\${n%%-*}
-    case $pid in ''|*[!0-9]*) ;; *) [ -d "/proc/$pid" ] && continue ;; esac
-    set -- "$@" "$d"
-  done
-  set -f
-done
-[ $# -gt 0 ] && rmdir -- "$@" 2>/dev/null
-exit 0`;
-
-/**
- * The name of a cgroup plugbox makes here: the host's pid first, so that
- * another host's sweep leaves it alone while this host lives.
- */
-function cgroupName(id: string): string {
-  return `plugbox-${Deno.pid}-${id}`;
-}
-
-/** One trial: a folder to make under a controller and the values it must take. */
-interface Trial {
-  base: string;
-  writes: [string, string] | [string, string, string, string];
-}
-
-/** Runs every trial in one shell; the trial folders are removed with the sweep. */
-async function runTrials(shell: string, trials: Trial[]): Promise<boolean[]> {
-  const usable = trials.filter((trial) => !trial.base.includes("\n"));
-  const name = cgroupName(`probe-${crypto.randomUUID().slice(0, 8)}`);
-  const dirs = usable.map((trial) => join(trial.base, name));
-  const bases = [...new Set(usable.map((trial) => trial.base))];
-  const args = [dirs.join("\n"), bases.join("\n")];
-  usable.forEach((trial, i) => {
-    const [file, value, second = "", secondValue = ""] = trial.writes;
-    args.push(dirs[i], file, value, second, secondValue);
-  });
-  const ran = usable.length > 0 ? await sh(shell, TRIALS, args) : undefined;
-  const answers = ran?.success ? ran.stdout.trim().split("\n") : [];
-  return trials.map((trial) => answers[usable.indexOf(trial)] === "yes");
-}
-
-async function sh(shell: string, script: string, args: string[] = []) {
-  return await runCaptured(shell, ["-c", script, "plugbox", ...args], {
-    timeoutMs: 10_000,
-    env: { PATH: "/usr/bin:/bin" },
-  }).catch((error) => {
-    rethrowHostPermission(error);
-    return undefined;
-  });
-}
-
-/** Where plugbox may make its CPU, memory and pids cgroups here. */
-interface Controllers {
-  cpu: CpuController;
-  /** The v1 memory controller's folder for plugbox's cgroups. */
-  memory?: string;
-  /** The v1 pids controller's folder for plugbox's cgroups. */
-  pids?: string;
-  /** The v1 cpuacct controller's folder for plugbox's cgroups. */
-  cpuacct?: string;
-}
-
-const controllers = new Map<string, Promise<Controllers | undefined>>();
-
-/** The first candidate, per kind, whose trial succeeded. */
-function firstPassing<K extends string>(
-  trials: { kind: K; base: string; version: 1 | 2 }[],
-  passed: boolean[],
-): Map<K, { base: string; version: 1 | 2 }> {
-  const found = new Map<K, { base: string; version: 1 | 2 }>();
-  trials.forEach((trial, i) => {
-    if (passed[i] && !found.has(trial.kind)) found.set(trial.kind, trial);
-  });
-  return found;
-}
-
-/**
- * The controllers plugbox may make cgroups in here, tried for real once per
- * host process: one shell shows the mounts and this process's cgroups, one
- * more runs every trial.
- */
-function findController(shell: string): Promise<Controllers | undefined> {
-  let found = controllers.get(shell);
-  if (!found) {
-    found = (async () => {
-      if (Deno.build.os !== "linux") return undefined;
-      const shown = await sh(shell, SHOW);
-      if (!shown?.success) return undefined;
-      const [mountinfo, own = ""] = shown.stdout.split("===\n");
-      const v1 = (kind: "memory" | "pids" | "cpuacct") =>
-        cpuControllers(mountinfo, own, kind).filter((c) => c.version === 1)
-          .map((c) => ({ kind, ...c }));
-      const candidates = [
-        ...cpuControllers(mountinfo, own).map((c) => ({ kind: "cpu" as const, ...c })),
-        ...v1("memory"),
-        ...v1("pids"),
-        ...v1("cpuacct"),
-      ];
-      const trials: Trial[] = candidates.map((c) => ({
-        base: c.base,
-        writes: TRIAL_WRITES[c.kind](c.version),
-      }));
-      const passing = firstPassing(candidates, await runTrials(shell, trials));
-      const cpu = passing.get("cpu");
-      if (!cpu) return undefined;
-      return {
-        cpu,
-        memory: passing.get("memory")?.base,
-        pids: passing.get("pids")?.base,
-        cpuacct: passing.get("cpuacct")?.base,
-      };
-    })();
-    found.catch(() => controllers.delete(shell));
-    controllers.set(shell, found);
-  }
-  return found;
-}
-
-/**
- * Starts the once-per-host probe of the controllers without waiting for it,
- * so that a host's first start runs it beside the snapshot and the graph
- * check instead of after them. {@linkcode planCpu} awaits the same probe.
- */
-export function prefetchControllers(shell: string | undefined): void {
-  if (shell) findController(shell).catch(() => {});
-}
-
-/** What a trial cgroup of each kind must take: a quota, a memory limit, a pids limit, a reset. */
-const TRIAL_WRITES: Record<
-  "cpu" | "memory" | "pids" | "cpuacct",
-  (version: 1 | 2) => Trial["writes"]
-> = {
-  cpu: (version) =>
-    version === 1
-      ? ["cpu.cfs_period_us", "100000", "cpu.cfs_quota_us", "1000"]
-      : ["cpu.max", "1000 100000"],
-  memory: () => ["memory.limit_in_bytes", "67108864"],
-  pids: () => ["pids.max", String(PIDS_MAX)],
-  cpuacct: () => ["cpuacct.usage", "0"],
-};
-
 function checkLimits(cpu: CpuLimits | undefined): { share: number; totalMs?: number } {
   const share = cpu?.share ?? 1;
   if (typeof share !== "number" || !(share >= 0.01 && share <= 1024)) {
@@ -335,7 +129,7 @@ export async function planCpu(
     notes.push(`missing hardening: no CPU share or total held (sh was not found)`);
     return { share, totalMs, rate: "none", rlimitSeconds };
   }
-  const all = await findController(shell);
+  const all = await findControllers(shell);
   const found = all?.cpu;
   const quotaUs = Math.max(1000, Math.round(share * CPU_PERIOD_US));
   const name = cgroupName(id);
@@ -426,7 +220,7 @@ export async function closeCgroups(plan: CpuPlan): Promise<{ oomKilled: boolean 
     ? await closeHere(oomFile, dirs)
     : undefined;
   if (here?.removed) return { oomKilled: here.oomKilled };
-  const ran = await sh(plan.sh, CLOSE, [memoryDir, dir, memoryDir, pidsDir, cpuacctDir]);
+  const ran = await runScript(plan.sh, CLOSE, [memoryDir, dir, memoryDir, pidsDir, cpuacctDir]);
   const count = ran?.stdout.split("\n")[0] ?? "";
   // A count read here stands even if the shell then finds the memory cgroup gone.
   return { oomKilled: here?.oomKilled === true || /^[1-9][0-9]*$/.test(count) };

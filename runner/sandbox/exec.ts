@@ -115,3 +115,22 @@ export async function runCaptured(
     clearTimeout(timer);
   }
 }
+
+/**
+ * Runs `script` with `shell -c` (10 s deadline, `PATH` only), `$0` set to
+ * "plugbox" and `args` as `$1`…; undefined if it could not be run at all.
+ * Rethrows a permission the host lacks (see {@linkcode rethrowHostPermission}).
+ */
+export async function runScript(
+  shell: string,
+  script: string,
+  args: string[] = [],
+): Promise<Captured | undefined> {
+  return await runCaptured(shell, ["-c", script, "plugbox", ...args], {
+    timeoutMs: 10_000,
+    env: { PATH: "/usr/bin:/bin" },
+  }).catch((error) => {
+    rethrowHostPermission(error);
+    return undefined;
+  });
+}

@@ -8,7 +8,7 @@
 import { basename, dirname, join } from "node:path";
 import { IsolationUnavailableError } from "../errors.ts";
 import { checkCommand, type CommandRuntime, resolveCommand } from "./command.ts";
-import { prefetchControllers } from "./cpu_limits.ts";
+import { prefetchControllers } from "./cgroup_probe.ts";
 import { type DenoBinary, hostSearch, resolveDeno } from "./deno_binary.ts";
 import { alsoRead, ownRuntimeFiles, type RuntimeNames, runtimeNames } from "./env_names.ts";
 import {

@@ -1,0 +1,324 @@
+/**
+ * The once-per-host probe of the cgroup controllers plugbox may use: where
+ * the CPU, memory, pids and cpuacct controllers are mounted, and whether a
+ * cgroup made under each takes the values a plugin's will need. Each
+ * candidate is tried for real, once per host process; the probe also sweeps
+ * the empty cgroups left by hosts that died.
+ *
+ * It runs in the host's own process where Deno lets it (`--allow-all`: Deno
+ * 2.9 reads `/proc/self` and writes `/sys` with nothing less, whatever a
+ * permission query says), and otherwise in two shells, as before: a program
+ * here costs 3 to 5 ms, and the two shells ran on every host's first start.
+ * @module
+ */
+
+import { join } from "node:path";
+import { runScript } from "./exec.ts";
+
+/** A CPU controller plugbox could make cgroups under. */
+export interface CpuController {
+  version: 1 | 2;
+  /** The folder plugbox makes its cgroups in. */
+  base: string;
+}
+
+/** Where plugbox may make its CPU, memory and pids cgroups here. */
+export interface Controllers {
+  cpu: CpuController;
+  /** The v1 memory controller's folder for plugbox's cgroups. */
+  memory?: string;
+  /** The v1 pids controller's folder for plugbox's cgroups. */
+  pids?: string;
+  /** The v1 cpuacct controller's folder for plugbox's cgroups. */
+  cpuacct?: string;
+}
+
+/**
+ * The most processes and threads a plugin holds together, where a pids
+ * cgroup holds it (a fork or thread past it fails in the plugin).
+ */
+export const PIDS_MAX = 8192;
+
+/** Where the CPU controller is mounted and this process's cgroup in it (v1 first). */
+export function cpuControllers(
+  mountinfo: string,
+  own: string,
+  controller = "cpu",
+): CpuController[] {
+  const found: CpuController[] = [];
+  for (const line of mountinfo.split("\n")) {
+    const [left, right] = line.split(" - ");
+    if (!right) continue;
+    const [fstype, , superOptions = ""] = right.split(" ");
+    const mount = left.split(" ")[4];
+    if (fstype === "cgroup" && superOptions.split(",").includes(controller)) {
+      for (const m of own.matchAll(/^\d+:([^:]*):(.*)$/gm)) {
+        if (m[1].split(",").includes(controller)) {
+          found.unshift({ version: 1, base: join(mount, m[2], "plugbox") });
+        }
+      }
+    }
+    const v2 = /^0::(.*)$/m.exec(own)?.[1];
+    if (fstype === "cgroup2" && v2 !== undefined) found.push({ version: 2, base: join(mount, v2) });
+  }
+  return found;
+}
+
+/**
+ * The name of a cgroup plugbox makes here: the host's pid first, so that
+ * another host's sweep leaves it alone while this host lives.
+ */
+export function cgroupName(id: string): string {
+  return `plugbox-${Deno.pid}-${id}`;
+}
+
+// Prints this process's mounts and cgroups (a child of the host: the host's own).
+const SHOW = `while IFS= read -r l; do echo "$l"; done < /proc/self/mountinfo; echo ===
+while IFS= read -r l; do echo "$l"; done < /proc/self/cgroup`;
+
+// One run for every trial: $1 holds the trial folders, one per line (cgroup paths hold no
+// newline: a base that does would be skipped), made with one mkdir; $2 the folders to sweep
+// for empty cgroups left by hosts that died, one per line; then five positions per trial:
+// folder, file, value, second file (or ""), its value. Prints "yes" or "no" per trial, in
+// order: "yes" only if every value could be written. Each program run costs a start 3 to 5 ms
+// (one sh per trial, with a mkdir and an rmdir each, cost the first start about 90 ms).
+// The sweep removes only what no live host may still be about to join: every cgroup plugbox
+// makes is named "plugbox-<host pid>-…" ({@linkcode cgroupName}), and a prologue makes its
+// cgroups empty and joins them a moment later, so one whose host is alive is left alone (this
+// host's own trial folders are removed by name; a name without a pid is from an older plugbox).
+// Globs expand only in the sweep's own pattern, never in a base's name. `sweepHere` is the same
+// sweep in the host's own process.
+const TRIALS = `IFS='
+'
+set -f
+mkdir -p -- $1 2>/dev/null
+trials=$1
+sweep=$2
+shift 2
+while [ $# -ge 5 ]; do
+  if [ -d "$1" ] && echo "$3" > "$1/$2" 2>/dev/null &&
+    { [ -z "$4" ] || echo "$5" > "$1/$4" 2>/dev/null; }; then echo yes; else echo no; fi
+  shift 5
+done
+set -- $trials
+for base in $sweep; do
+  set +f
+  for d in "$base"/plugbox-*; do
+    n=\${d##*/plugbox-}; pid=\${n%%-*}
+    case $pid in ''|*[!0-9]*) ;; *) [ -d "/proc/$pid" ] && continue ;; esac
+    set -- "$@" "$d"
+  done
+  set -f
+done
+[ $# -gt 0 ] && rmdir -- "$@" 2>/dev/null
+exit 0`;
+
+/** One trial: a folder to make under a controller and the values it must take. */
+interface Trial {
+  base: string;
+  writes: [string, string] | [string, string, string, string];
+}
+
+/** What a trial cgroup of each kind must take: a quota, a memory limit, a pids limit, a reset. */
+const TRIAL_WRITES: Record<
+  "cpu" | "memory" | "pids" | "cpuacct",
+  (version: 1 | 2) => Trial["writes"]
+> = {
+  cpu: (version) =>
+    version === 1
+      ? ["cpu.cfs_period_us", "100000", "cpu.cfs_quota_us", "1000"]
+      : ["cpu.max", "1000 100000"],
+  memory: () => ["memory.limit_in_bytes", "67108864"],
+  pids: () => ["pids.max", String(PIDS_MAX)],
+  cpuacct: () => ["cpuacct.usage", "0"],
+};
+
+/** What an operation here came to: done, refused by the kernel, or refused by Deno itself. */
+type Outcome = "done" | "failed" | "refused";
+
+/**
+ * Runs `op`; "refused" where Deno, not the kernel, said no (it wants
+ * `--allow-all`). The probe's operations are synchronous: each is a few
+ * microseconds on `/proc` and cgroupfs, and Deno's asynchronous file writes
+ * cost 3 ms the first time a process uses them.
+ */
+function attempt(op: () => unknown): Outcome {
+  try {
+    op();
+    return "done";
+  } catch (error) {
+    return error instanceof Deno.errors.NotCapable ? "refused" : "failed";
+  }
+}
+
+/**
+ * This process's mounts and cgroups, read here, in {@linkcode SHOW}'s
+ * form; undefined where Deno refuses (anything less than `--allow-all`).
+ */
+function showHere(): string | undefined {
+  try {
+    const mountinfo = Deno.readTextFileSync("/proc/self/mountinfo");
+    return `${mountinfo}===\n${Deno.readTextFileSync("/proc/self/cgroup")}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * {@linkcode TRIALS} in this process: each trial's folder made and written,
+ * then the sweep. Undefined where Deno refuses any step: the shell then
+ * runs the trials again under the same names, and its sweep removes what
+ * was made here.
+ */
+function runTrialsHere(dirs: string[], trials: Trial[], bases: string[]): boolean[] | undefined {
+  const outcomes = trials.map((trial, i) => {
+    const made = attempt(() => Deno.mkdirSync(dirs[i], { recursive: true }));
+    if (made !== "done") return made;
+    const [file, value, second, secondValue = ""] = trial.writes;
+    const wrote = attempt(() => Deno.writeTextFileSync(join(dirs[i], file), value));
+    if (wrote !== "done" || !second) return wrote;
+    return attempt(() => Deno.writeTextFileSync(join(dirs[i], second), secondValue));
+  });
+  if (outcomes.includes("refused") || !sweepHere(bases, dirs)) return undefined;
+  return outcomes.map((outcome) => outcome === "done");
+}
+
+/**
+ * Removes `own` and, in each of `bases`, every empty `plugbox-*` cgroup
+ * whose host is gone (see {@linkcode TRIALS}); a host counts as gone only
+ * if `/proc` says its pid is not there. False where Deno refused a step.
+ */
+function sweepHere(bases: string[], own: string[]): boolean {
+  let refused = false;
+  const gone = new Set(own);
+  for (const base of bases) {
+    const names: string[] = [];
+    const listed = attempt(() => {
+      for (const entry of Deno.readDirSync(base)) {
+        if (entry.name.startsWith("plugbox-")) names.push(entry.name);
+      }
+    });
+    if (listed === "refused") refused = true;
+    for (const name of names) {
+      const pid = name.slice("plugbox-".length).split("-")[0];
+      if (/^[0-9]+$/.test(pid)) {
+        try {
+          Deno.statSync(`/proc/${pid}`);
+          continue; // its host lives
+        } catch (error) {
+          if (error instanceof Deno.errors.NotCapable) refused = true;
+          if (!(error instanceof Deno.errors.NotFound)) continue;
+        }
+      }
+      gone.add(join(base, name));
+    }
+  }
+  for (const dir of gone) if (attempt(() => Deno.removeSync(dir)) === "refused") refused = true;
+  return !refused;
+}
+
+/** Runs every trial, in this process where Deno lets it, else in one shell. */
+async function runTrials(shell: string, trials: Trial[], here: boolean): Promise<boolean[]> {
+  const usable = trials.filter((trial) => !trial.base.includes("\n"));
+  const name = cgroupName(`probe-${crypto.randomUUID().slice(0, 8)}`);
+  const dirs = usable.map((trial) => join(trial.base, name));
+  const bases = [...new Set(usable.map((trial) => trial.base))];
+  let answers = here ? runTrialsHere(dirs, usable, bases) : undefined;
+  if (!answers && usable.length > 0) {
+    const args = [dirs.join("\n"), bases.join("\n")];
+    usable.forEach((trial, i) => {
+      const [file, value, second = "", secondValue = ""] = trial.writes;
+      args.push(dirs[i], file, value, second, secondValue);
+    });
+    const ran = await runScript(shell, TRIALS, args);
+    answers = ran?.success ? ran.stdout.trim().split("\n").map((line) => line === "yes") : [];
+  }
+  return trials.map((trial) => answers?.[usable.indexOf(trial)] === true);
+}
+
+/** {@linkcode SHOW}, run in a shell; undefined if it failed. */
+async function showByShell(shell: string): Promise<string | undefined> {
+  const ran = await runScript(shell, SHOW);
+  return ran?.success ? ran.stdout : undefined;
+}
+
+const controllers = new Map<string, Promise<Controllers | undefined>>();
+
+/** The first candidate, per kind, whose trial succeeded. */
+function firstPassing<K extends string>(
+  trials: { kind: K; base: string; version: 1 | 2 }[],
+  passed: boolean[],
+): Map<K, { base: string; version: 1 | 2 }> {
+  const found = new Map<K, { base: string; version: 1 | 2 }>();
+  trials.forEach((trial, i) => {
+    if (passed[i] && !found.has(trial.kind)) found.set(trial.kind, trial);
+  });
+  return found;
+}
+
+/** Probes the controllers: see {@linkcode findControllers}. */
+async function probe(shell: string): Promise<Controllers | undefined> {
+  if (Deno.build.os !== "linux") return undefined;
+  const here = showHere();
+  const shown = here ?? await showByShell(shell);
+  if (shown === undefined) return undefined;
+  const [mountinfo, own = ""] = shown.split("===\n");
+  const v1 = (kind: "memory" | "pids" | "cpuacct") =>
+    cpuControllers(mountinfo, own, kind).filter((c) => c.version === 1)
+      .map((c) => ({ kind, ...c }));
+  const candidates = [
+    ...cpuControllers(mountinfo, own).map((c) => ({ kind: "cpu" as const, ...c })),
+    ...v1("memory"),
+    ...v1("pids"),
+    ...v1("cpuacct"),
+  ];
+  const trials: Trial[] = candidates.map((c) => ({
+    base: c.base,
+    writes: TRIAL_WRITES[c.kind](c.version),
+  }));
+  const passing = firstPassing(candidates, await runTrials(shell, trials, here !== undefined));
+  const cpu = passing.get("cpu");
+  if (!cpu) return undefined;
+  return {
+    cpu,
+    memory: passing.get("memory")?.base,
+    pids: passing.get("pids")?.base,
+    cpuacct: passing.get("cpuacct")?.base,
+  };
+}
+
+/**
+ * The controllers plugbox may make cgroups in here, tried for real once per
+ * host process (and per shell): in this process where Deno lets it; else one
+ * shell shows the mounts and this process's cgroups, and one more runs every
+ * trial.
+ *
+ * @example
+ * ```ts ignore
+ * const found = await findControllers("/bin/sh");
+ * console.log(found?.cpu.base); // "/sys/fs/cgroup/cpu/plugbox" where the host is root
+ * ```
+ */
+export function findControllers(shell: string): Promise<Controllers | undefined> {
+  let found = controllers.get(shell);
+  if (!found) {
+    found = probe(shell);
+    found.catch(() => controllers.delete(shell));
+    controllers.set(shell, found);
+  }
+  return found;
+}
+
+/**
+ * Starts the once-per-host probe of the controllers without waiting for it,
+ * so that a host's first start runs it beside the snapshot and the graph
+ * check instead of after them. `planCpu` awaits the same probe.
+ *
+ * @example
+ * ```ts ignore
+ * prefetchControllers(tools.sh); // then plan the start as usual
+ * ```
+ */
+export function prefetchControllers(shell: string | undefined): void {
+  if (shell) findControllers(shell).catch(() => {});
+}

@@ -153,7 +153,8 @@ export async function planCpu(
 
 // $1: the memory cgroup, whose oom_kill count is printed (0 without one) before anything is
 // removed; $2 to $5: the cgroups to remove, "" where the plan has none. One rmdir for them all;
-// only while the kernel is still emptying one does it retry (sleep is a program too).
+// only while one still holds a process does it kill what it holds (see killMembers) and retry
+// (sleep is a program too).
 const CLOSE = `oom=0
 if [ -n "$1" ]; then
   while read -r k v; do [ "$k" = oom_kill ] && oom=$v; done < "$1/memory.oom_control"
@@ -167,6 +168,9 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
   rmdir -- "$@" 2>/dev/null
   left=; for d in "$@"; do [ -d "$d" ] && left=1; done
   [ -z "$left" ] && exit 0
+  for d in "$@"; do
+    while read -r p; do kill -9 "$p"; done < "$d/cgroup.procs"
+  done 2>/dev/null
   sleep 0.05
 done
 exit 1`;
@@ -248,13 +252,37 @@ async function closeHere(
 }
 
 /**
- * Removes `dirs`, retrying (at most 10 times, 50 ms apart) while the kernel
- * still empties one; false at once if this process may not remove them.
+ * SIGKILLs every process the kernel still lists in `dirs`: the plugin's own
+ * are gone by now, but a child that outlived its parent (so in neither the
+ * plugin's process group nor its tree) is still in its cgroups, and so is
+ * whatever it forked since. False where Deno refuses the read or the kill.
+ */
+function killMembers(dirs: string[]): boolean {
+  for (const dir of dirs) {
+    try {
+      for (const pid of Deno.readTextFileSync(`${dir}/cgroup.procs`).split("\n")) {
+        if (/^[1-9][0-9]*$/.test(pid)) Deno.kill(Number(pid), "SIGKILL");
+      }
+    } catch (error) {
+      if (error instanceof Deno.errors.NotCapable) return false;
+      // gone meanwhile: the cgroup, or the process
+    }
+  }
+  return true;
+}
+
+/**
+ * Removes `dirs`, retrying (at most 10 times, 50 ms apart) while one still
+ * holds a process, each of which is killed first ({@linkcode killMembers});
+ * false at once if this process may not remove them or kill what they hold.
  */
 async function removeCgroups(dirs: string[]): Promise<boolean> {
   let left = dirs;
   for (let attempt = 0; attempt < 10 && left.length > 0; attempt++) {
-    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    if (attempt > 0) {
+      if (!killMembers(left)) return false;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     const refused: unknown[] = [];
     const kept = await Promise.all(
       left.map((dir) =>

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { startPlugin } from "../../mod.ts";
 import { Greeter } from "../../plugins/hello/contract.ts";
 import { defaultCacheDir } from "../../runner/sandbox/locate.ts";
-import { exists, LAYERS, testDeadline, within } from "../_helpers.ts";
+import { exists, LAYERS, testDeadline, until, within } from "../_helpers.ts";
 
 const HELLO = new URL("../../plugins/hello/main.ts", import.meta.url);
 
@@ -135,5 +135,84 @@ Deno.test("cgroups: an OOM kill is read and the cgroups removed by a host with -
       new TextDecoder().decode(out.stderr),
     );
     for (const dir of [cgroup.dir, cgroup.memoryDir]) assert.ok(!exists(dir), `${dir} (${flags})`);
+  }
+});
+
+Deno.test("cgroups: whatever a plugin's cgroups still hold when it is gone is killed, by a host with --allow-all and by one with the README's flags", async () => {
+  testDeadline(60_000);
+  // A child that outlived its parent is in neither the plugin's process group nor its tree, but
+  // still in its cgroups (tests/hostile/review_test.ts: the orphaned grandchild).
+  const plugin = await startPlugin(HELLO, { contracts: [Greeter], isolation: "deno" });
+  const planned = plugin.plan.cpu;
+  await plugin.close();
+  if (Deno.uid() !== 0) {
+    assert.equal(planned.cgroup, undefined); // only root may make cgroups here
+    return;
+  }
+  const parent = (dir: string) => dir.slice(0, dir.lastIndexOf("/"));
+  const closer = new URL("../../runner/sandbox/cpu_limits.ts", import.meta.url).href;
+  for (
+    const flags of [["--allow-all"], [
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-run",
+    ]]
+  ) {
+    const name = `plugbox-${Deno.pid}-left-${crypto.randomUUID().slice(0, 8)}`;
+    const cgroup = {
+      ...planned.cgroup!,
+      dir: `${parent(planned.cgroup!.dir)}/${name}`,
+      memoryDir: undefined,
+      pidsDir: `${parent(planned.cgroup!.pidsDir!)}/${name}`,
+      cpuacctDir: undefined,
+    };
+    for (const dir of [cgroup.dir, cgroup.pidsDir]) Deno.mkdirSync(dir);
+    const left = new Deno.Command("/bin/sh", {
+      args: [
+        "-c",
+        'echo $$ > "$1/cgroup.procs" && echo $$ > "$2/cgroup.procs" && exec sleep 300',
+        "sh",
+        cgroup.dir,
+        cgroup.pidsDir,
+      ],
+    }).spawn();
+    try {
+      await until(
+        () => Deno.readTextFileSync(`${cgroup.pidsDir}/cgroup.procs`).includes(String(left.pid)),
+        10_000,
+        "the process to join",
+      );
+      const script = `const { closeCgroups } = await import(${JSON.stringify(closer)});
+        console.log(JSON.stringify(await closeCgroups(${
+        JSON.stringify({ ...planned, cgroup })
+      })));`;
+      const file = Deno.makeTempFileSync({ suffix: ".ts" });
+      Deno.writeTextFileSync(file, script);
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", ...flags, file], // not `deno eval`, which allows everything
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      Deno.removeSync(file);
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      const status = await within(left.status, 10_000, `the process's end (${flags})`);
+      assert.equal(status.signal, "SIGKILL", `${flags}`);
+      for (const dir of [cgroup.dir, cgroup.pidsDir]) assert.ok(!exists(dir), `${dir} (${flags})`);
+    } finally {
+      try {
+        left.kill("SIGKILL");
+      } catch {
+        // killed by closeCgroups
+      }
+      await left.status;
+      for (const dir of [cgroup.dir, cgroup.pidsDir]) {
+        await until(
+          () => Deno.remove(dir).then(() => true, (e) => e instanceof Deno.errors.NotFound),
+          5000,
+          dir,
+        );
+      }
+    }
   }
 });

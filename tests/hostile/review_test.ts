@@ -131,6 +131,40 @@ for (const isolation of ["deno", "os"] as const) {
   });
 }
 
+// A child that outlives its parent before the stop begins is in neither the plugin's group nor its
+// tree: only the plugin's cgroups still hold it (where plugbox may make them, as root here), and
+// plugbox kills whatever they list before it removes them. (Under bubblewrap the PID namespace
+// takes it down: the control.)
+for (const isolation of ["deno", "os"] as const) {
+  Deno.test(`review ${isolation === "os" ? "control" : `[${isolation}]`}: an orphaned grandchild of a plugin with an acknowledged run grant does not outlive stop()`, async () => {
+    const marker = `review-orphan-${crypto.randomUUID()}`;
+    let cgroup = false;
+    {
+      await using plugin = await startPlugin(hostile("review_detached.ts"), {
+        contracts: [Probe],
+        isolation,
+        permissions: { run: [Deno.execPath()] },
+        unsafe: { run: true },
+      });
+      cgroup = plugin.plan.cpu.cgroup !== undefined;
+      assert.match(await plugin.api(Probe).attempt(`orphan ${marker}`), /^started \d+$/);
+      await until(() => processesWith(marker).length > 0, 10_000, "the grandchild to start");
+      // Orphaned: its parent (whose command line holds the marker reversed) exits before the stop.
+      const reversed = [...marker].reverse().join("");
+      await until(() => processesWith(reversed).length === 0, 10_000, "the child to exit");
+    }
+    const gone = await until(() => processesWith(marker).length === 0, 2000, "it to die")
+      .then(() => true, () => false);
+    const left = processesWith(marker);
+    for (const pid of left) Deno.kill(pid, "SIGKILL"); // the test's own leftovers, by pid
+    if (!cgroup && isolation === "deno") {
+      // Without a cgroup nothing holds it (README: an acknowledged run grant gives up the promise).
+      return assert.equal(Deno.uid() === 0, false, "root has cgroups here");
+    }
+    assert.ok(gone, `no process of the plugin is left after stop(): ${left}`);
+  });
+}
+
 // The kill path alone (no stop first): the plugin and each descendant are frozen, then killed.
 Deno.test("review [deno]: a detached child of a plugin with an acknowledged run grant does not outlive kill()", async () => {
   const marker = `review-detached-${crypto.randomUUID()}`;

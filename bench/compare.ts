@@ -87,7 +87,7 @@ if (import.meta.main) {
     p50: "sequential round trip p50 (ms)",
     p99: "sequential round trip p99 (ms)",
   });
-  await add("throughput", { n: 20_000, callers: 64 }, {
+  await add("throughput", { n: 100_000, callers: 64 }, {
     rate: "throughput, 64 callers (calls/s)",
     cpuPerCall: "host CPU per call, 64 callers (µs)",
   });

@@ -45,6 +45,10 @@ export function cpuControllers(
   own: string,
   controller = "cpu",
 ): CpuController[] {
+  // This process's v1 cgroups ("id:controllers:path") and its v2 path ("0::path"), read once.
+  const v1 = [...own.matchAll(/^\d+:([^:]*):(.*)$/gm)]
+    .filter((m) => m[1].split(",").includes(controller)).map((m) => m[2]);
+  const v2 = /^0::(.*)$/m.exec(own)?.[1];
   const found: CpuController[] = [];
   for (const line of mountinfo.split("\n")) {
     const [left, right] = line.split(" - ");
@@ -52,13 +56,8 @@ export function cpuControllers(
     const [fstype, , superOptions = ""] = right.split(" ");
     const mount = left.split(" ")[4];
     if (fstype === "cgroup" && superOptions.split(",").includes(controller)) {
-      for (const m of own.matchAll(/^\d+:([^:]*):(.*)$/gm)) {
-        if (m[1].split(",").includes(controller)) {
-          found.unshift({ version: 1, base: join(mount, m[2], "plugbox") });
-        }
-      }
+      for (const path of v1) found.unshift({ version: 1, base: join(mount, path, "plugbox") });
     }
-    const v2 = /^0::(.*)$/m.exec(own)?.[1];
     if (fstype === "cgroup2" && v2 !== undefined) found.push({ version: 2, base: join(mount, v2) });
   }
   return found;

@@ -22,6 +22,7 @@ import type { ManifestReview } from "./manifest.ts";
 import { type ResolvedGrants, toDenoArgs } from "./permissions.ts";
 import type { GraphSummary } from "./preflight.ts";
 import { checkGrantLinks } from "./grant_links.ts";
+import { grantedPrograms } from "./grant_programs.ts";
 import { NONCE_FLAG } from "../wire/mod.ts";
 import { ensureSdk } from "./sdk.ts";
 import { sdkSeed, seedDenoDir } from "./code_cache.ts";
@@ -194,7 +195,11 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     : undefined;
   const extras = await startExtras(p, nonce);
   const mounts: MountPlan = {
-    programs: [p.deno.path],
+    // A run grant's programs run inside the sandbox: it must hold them (grant_programs.ts).
+    programs: [
+      p.deno.path,
+      ...(p.isolation === "deno" ? [] : grantedPrograms(p.name, p.root, grants)),
+    ],
     readOnly: [snapshot.dir, sdk.dir, p.home, ...grants.read],
     readWrite: [p.denoDir, ...grants.write],
     // The host's network only for `all`: a net grant goes through the egress proxy.

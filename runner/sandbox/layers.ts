@@ -197,6 +197,15 @@ function withRelay(ctx: LayerContext, inside: MountPlan): string[] {
 }
 
 /** Landlock: the launcher confines itself, then becomes the plugin. */
+/**
+ * The devices bubblewrap's `--dev` gives a sandbox, for Landlock's ruleset
+ * where the plan has them: a program started with its output to "null"
+ * (Deno's `stdout: "null"`) opens `/dev/null`. Never the host's `/dev/shm`,
+ * `/dev/tty` or a disk.
+ */
+const DEVICES_READ = ["/dev/zero", "/dev/random", "/dev/urandom"];
+const DEVICES_WRITE = ["/dev/null", "/dev/full"];
+
 async function landlockPrefix(ctx: LayerContext, mounts: MountPlan): Promise<string[]> {
   const { support } = ctx;
   const libraries = (await Promise.all(mounts.programs.map(sharedLibraries))).flat();
@@ -211,6 +220,7 @@ async function landlockPrefix(ctx: LayerContext, mounts: MountPlan): Promise<str
     ...libraries,
     ...(mounts.runtime ?? []),
     ...mounts.readOnly,
+    ...(mounts.dev ? DEVICES_READ : []),
   ];
   const spec: Omit<LauncherSpec, "nr"> = {
     mode: "launch",
@@ -220,7 +230,7 @@ async function landlockPrefix(ctx: LayerContext, mounts: MountPlan): Promise<str
     landlock: {
       minAbi: LANDLOCK_MIN_ABI,
       readOnly: [...new Set(readable), "/proc/self"],
-      readWrite: mounts.readWrite,
+      readWrite: [...mounts.readWrite, ...(mounts.dev ? DEVICES_WRITE : [])],
       connectPorts: port === undefined ? [] : [port],
     },
     seccomp: base64(program),

@@ -56,6 +56,56 @@ Deno.test("T8 control: without plugbox --allow-ffi runs native code", async () =
   assert.match(run.stderr, /ffi: native getpid\(\) = \d+/);
 });
 
+// An acknowledged run grant under an OS layer: the program runs inside the plugin's sandbox (its
+// libraries mounted, or made readable to Landlock, with /dev/null for its output), so it reads
+// what the plugin may read and nothing else. Under the Deno layer it runs on the host: the control
+// above shows what that gives away.
+for (const isolation of ["os", "landlock"] as const) {
+  Deno.test(`T8 [${isolation}]: a program a run grant names runs, inside the sandbox`, async () => {
+    await plantSecrets();
+    await using folder = await pluginFolder({ "granted.txt": "GRANTED-TEXT" });
+    await using plugin = await startPlugin(hostile("t8_escalating_grants.ts"), {
+      contracts: [Probe],
+      isolation,
+      permissions: { run: [deno, "/bin/cat"], read: [folder.dir] },
+      unsafe: { run: true },
+    });
+    const probe = plugin.api(Probe);
+    const [granted, secret] = [join(folder.dir, "granted.txt"), join(SECRET_DIR, "secret.txt")];
+    // Deno, and a host program with its libraries, run and read what the plugin may.
+    assert.equal(await probe.attempt(`run ${granted}`), "ran: GRANTED-TEXT");
+    assert.equal(await probe.attempt(`cat ${granted}`), "cat 0: GRANTED-TEXT");
+    // They read nothing the plugin may not: the file is not in their view.
+    assert.equal(await probe.attempt(`run ${secret}`), "ran: ");
+    assert.equal(await probe.attempt(`cat ${secret}`), "cat 1: ");
+    // Output to "null" opens /dev/null, which Landlock's ruleset names for it.
+    assert.equal(await probe.attempt(`null ${deno}`), "exited 0");
+  });
+
+  Deno.test(`T8 [${isolation}]: a run grant inside the plugin's folder or a write grant is refused`, async () => {
+    await using folder = await pluginFolder({ "tool": "#!/bin/sh\necho planted\n" });
+    for (const permissions of [{ run: [join(folder.dir, "tool")], write: [folder.dir] }]) {
+      const error = await startPlugin(hostile("t8_escalating_grants.ts"), {
+        contracts: [Probe],
+        isolation,
+        permissions,
+        unsafe: { run: true, writeAsRoot: true },
+      }).then(() => undefined, (e) => e);
+      assert.ok(error instanceof PreflightError, String(error));
+      assert.equal(error.reason, "run-writable");
+      assert.match(error.message, /inside write grant .*isolation "deno"/);
+    }
+    const inside = await startPlugin(hostile("t8_escalating_grants.ts"), {
+      contracts: [Probe],
+      isolation,
+      permissions: { run: [hostile("t8_escalating_grants.ts")] },
+      unsafe: { run: true },
+    }).then(() => undefined, (e) => e);
+    assert.ok(inside instanceof PreflightError, String(inside));
+    assert.match(inside.message, /inside the plugin's folder/);
+  });
+}
+
 for (const isolation of ISOLATIONS) {
   Deno.test(`T8 [${isolation}]: write grants over code or module caches are refused`, async () => {
     const plugin = hostile("t8_escalating_grants.ts");

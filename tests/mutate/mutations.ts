@@ -1145,6 +1145,38 @@ export const MUTATIONS: Mutation[] = [
     filter: "still hold",
   },
   {
+    id: "run-grant-in-sandbox",
+    source: "14.5 stop: a run grant under an OS layer named a program the sandbox did not hold",
+    mitigation:
+      "a run grant's programs are mounted (bubblewrap) or named to Landlock, with libraries",
+    file: "runner/sandbox/launch_deno.ts",
+    search: '      ...(p.isolation === "deno" ? [] : grantedPrograms(p.name, p.root, grants)),\n',
+    replace: "",
+    tests: [`${HOSTILE}/grants_test.ts`],
+    filter: "/runs, inside the sandbox/",
+  },
+  {
+    id: "run-grant-writable-refused",
+    source: "14.5 stop: ldd reads a run grant's libraries, and may run a program's own loader",
+    mitigation:
+      "under an OS layer, a run grant inside the plugin's folder or a write grant is refused",
+    file: "runner/sandbox/grant_programs.ts",
+    search: "    if (near !== undefined) {",
+    replace: '    if (near === "never") {',
+    tests: [`${HOSTILE}/grants_test.ts`],
+    filter: "/inside the plugin's folder or a write grant is refused/",
+  },
+  {
+    id: "landlock-dev-null",
+    source: "14.5 stop: under Landlock a plugin could not start a program with its output to null",
+    mitigation: "Landlock's ruleset names /dev/null and the other devices bubblewrap's --dev gives",
+    file: "runner/sandbox/layers.ts",
+    search: 'const DEVICES_WRITE = ["/dev/null", "/dev/full"];',
+    replace: "const DEVICES_WRITE: string[] = [];",
+    tests: [`${HOSTILE}/grants_test.ts`],
+    filter: "/T8 \\[landlock\\]: a program a run grant names/",
+  },
+  {
     id: "prologue-hard-data-limit",
     source: "review 2: zsh's ulimit sets only the soft limit; a plugin lifted it to the hard one",
     mitigation: "the prologue sets RLIMIT_DATA's hard limit too (ulimit -H -d)",

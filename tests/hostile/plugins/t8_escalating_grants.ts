@@ -14,6 +14,21 @@ async function attack(what = ""): Promise<string> {
         }).output();
         return `ran: ${new TextDecoder().decode(out.stdout).trim()}`;
       }
+      case "cat": {
+        // A host program (not Deno) the grant names, reading the file.
+        const out = await new Deno.Command("/bin/cat", { args: [target], stderr: "null" }).output();
+        return `cat ${out.code}: ${new TextDecoder().decode(out.stdout).trim()}`;
+      }
+      case "null": {
+        // A program whose input and output go to /dev/null.
+        const status = await new Deno.Command(target, {
+          args: ["--version"],
+          stdin: "null",
+          stdout: "null",
+          stderr: "null",
+        }).output();
+        return `exited ${status.code}`;
+      }
       case "ffi": {
         const libc = Deno.dlopen(target, { getpid: { parameters: [], result: "i32" } });
         return `ffi: native getpid() = ${libc.symbols.getpid()}`;

@@ -1,9 +1,10 @@
 /**
- * The programs a run grant names, in an OS layer's view. Deno's `--allow-run`
- * lets the plugin start them; the sandbox must also hold them: bubblewrap's
- * root holds only what is mounted, and Landlock's ruleset executes only what
- * it names. So each is mounted (or made executable) with its shared
- * libraries, and runs inside the plugin's sandbox, not beside it.
+ * The programs a run grant names and the libraries an ffi grant names, in an
+ * OS layer's view. Deno's `--allow-run` and `--allow-ffi` let the plugin
+ * start or load them; the sandbox must also hold them: bubblewrap's root
+ * holds only what is mounted, and Landlock's ruleset reads and executes only
+ * what it names. So each is mounted (or named) with its shared libraries, and
+ * runs inside the plugin's sandbox, not beside it.
  * @module
  */
 
@@ -12,47 +13,59 @@ import { neutralize } from "../wire/mod.ts";
 import { isWithin } from "./paths.ts";
 import type { ResolvedGrants } from "./permissions.ts";
 
+/** What a run or ffi grant adds to an OS layer's view. */
+export interface GrantedBinaries {
+  /** Real paths: each is mounted with the shared libraries ldd lists for it. */
+  programs: string[];
+  /** The granted spellings that are links: their chains are mirrored, so the name works too. */
+  links: string[];
+}
+
 /**
- * The real paths of the programs `grants.run` names that exist, for the OS
- * and Landlock layers (the Deno layer runs them on the host itself).
- * Refused: a program inside the plugin's folder or a write grant, which the
- * plugin could replace, and whose libraries the host would read with `ldd`,
- * which may run a program's own loader.
+ * The programs a run grant names and the libraries an ffi grant names, for
+ * the OS and Landlock layers (the Deno layer runs them on the host itself),
+ * where they exist. Refused: one inside the plugin's folder or a write grant,
+ * which the plugin could replace, and whose libraries the host would read
+ * with `ldd`, which may run a program's own loader.
  *
  * @example
  * ```ts ignore
- * const programs = grantedPrograms("hello", "/plugins/hello", grants); // ["/usr/bin/git"]
+ * grantedBinaries("hello", "/plugins/hello", grants); // { programs: ["/usr/bin/git"], links: [] }
  * ```
  */
-export function grantedPrograms(
+export function grantedBinaries(
   plugin: string,
   root: string,
-  grants: Pick<ResolvedGrants, "run" | "write">,
-): string[] {
-  const programs: string[] = [];
-  for (const granted of grants.run) {
-    let real: string;
-    try {
-      real = Deno.realPathSync(granted);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) continue; // nothing to run, as without a sandbox
-      throw error;
+  grants: Pick<ResolvedGrants, "run" | "ffi" | "write">,
+): GrantedBinaries {
+  const found: GrantedBinaries = { programs: [], links: [] };
+  for (const [kind, paths] of [["run", grants.run], ["ffi", grants.ffi]] as const) {
+    for (const granted of paths) {
+      let real: string;
+      try {
+        real = Deno.realPathSync(granted);
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) continue; // nothing to load, as without a sandbox
+        throw error;
+      }
+      const near = [root, ...grants.write].find((dir) => isWithin(real, dir));
+      if (near !== undefined) {
+        const what = kind === "run" ? "program" : "library";
+        throw new PreflightError({
+          plugin,
+          reason: `${kind}-writable`,
+          path: real,
+          detail: neutralize(
+            `${kind} grant "${neutralize(granted, 300)}" is ${
+              near === root ? "inside the plugin's folder" : `inside write grant "${near}"`
+            }: under an OS layer a granted ${what} is loaded in the sandbox with its libraries, read from the host with ldd, so it must be one the plugin cannot replace; grant one outside both, or use isolation "deno"`,
+            2000,
+          ),
+        });
+      }
+      if (!found.programs.includes(real)) found.programs.push(real);
+      if (granted !== real && !found.links.includes(granted)) found.links.push(granted);
     }
-    const near = [root, ...grants.write].find((dir) => isWithin(real, dir));
-    if (near !== undefined) {
-      throw new PreflightError({
-        plugin,
-        reason: "run-writable",
-        path: real,
-        detail: neutralize(
-          `run grant "${neutralize(granted, 300)}" is ${
-            near === root ? "inside the plugin's folder" : `inside write grant "${near}"`
-          }: under an OS layer a granted program runs in the sandbox with its libraries, read from the host with ldd, so it must be one the plugin cannot replace; grant a program outside both, or use isolation "deno"`,
-          2000,
-        ),
-      });
-    }
-    if (!programs.includes(real)) programs.push(real);
   }
-  return programs;
+  return found;
 }

@@ -22,7 +22,7 @@ import type { ManifestReview } from "./manifest.ts";
 import { type ResolvedGrants, toDenoArgs } from "./permissions.ts";
 import type { GraphSummary } from "./preflight.ts";
 import { checkGrantLinks } from "./grant_links.ts";
-import { grantedPrograms } from "./grant_programs.ts";
+import { grantedBinaries } from "./grant_programs.ts";
 import { NONCE_FLAG } from "../wire/mod.ts";
 import { ensureSdk } from "./sdk.ts";
 import { sdkSeed, seedDenoDir } from "./code_cache.ts";
@@ -194,12 +194,14 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     })
     : undefined;
   const extras = await startExtras(p, nonce);
+  // A run grant's programs and an ffi grant's libraries run inside the sandbox, which must hold
+  // them (grant_programs.ts); the Deno layer runs them on the host.
+  const granted = p.isolation === "deno"
+    ? { programs: [], links: [] }
+    : grantedBinaries(p.name, p.root, grants);
   const mounts: MountPlan = {
-    // A run grant's programs run inside the sandbox: it must hold them (grant_programs.ts).
-    programs: [
-      p.deno.path,
-      ...(p.isolation === "deno" ? [] : grantedPrograms(p.name, p.root, grants)),
-    ],
+    programs: [p.deno.path, ...granted.programs],
+    runtime: granted.links,
     readOnly: [snapshot.dir, sdk.dir, p.home, ...grants.read],
     readWrite: [p.denoDir, ...grants.write],
     // The host's network only for `all`: a net grant goes through the egress proxy.

@@ -67,7 +67,7 @@ for (const isolation of ["os", "landlock"] as const) {
     await using plugin = await startPlugin(hostile("t8_escalating_grants.ts"), {
       contracts: [Probe],
       isolation,
-      permissions: { run: [deno, "/bin/cat"], read: [folder.dir] },
+      permissions: { run: [deno, "/bin/cat", "/usr/bin/awk"], read: [folder.dir] },
       unsafe: { run: true },
     });
     const probe = plugin.api(Probe);
@@ -75,6 +75,9 @@ for (const isolation of ["os", "landlock"] as const) {
     // Deno, and a host program with its libraries, run and read what the plugin may.
     assert.equal(await probe.attempt(`run ${granted}`), "ran: GRANTED-TEXT");
     assert.equal(await probe.attempt(`cat ${granted}`), "cat 0: GRANTED-TEXT");
+    // A program granted through links (/usr/bin/awk to /etc/alternatives/awk to mawk) runs by
+    // the name granted: the links are in the sandbox too.
+    assert.equal(await probe.attempt("link /usr/bin/awk"), "link 0: linked program ran");
     // They read nothing the plugin may not: the file is not in their view.
     assert.equal(await probe.attempt(`run ${secret}`), "ran: ");
     assert.equal(await probe.attempt(`cat ${secret}`), "cat 1: ");
@@ -82,17 +85,38 @@ for (const isolation of ["os", "landlock"] as const) {
     assert.equal(await probe.attempt(`null ${deno}`), "exited 0");
   });
 
-  Deno.test(`T8 [${isolation}]: a run grant inside the plugin's folder or a write grant is refused`, async () => {
+  Deno.test(`T8 [${isolation}]: a library an ffi grant names loads, inside the sandbox`, async () => {
+    // A library Deno does not load itself; ffi grants are real paths, as Deno checks dlopen's path.
+    const zlib = Deno.realPathSync("/lib/x86_64-linux-gnu/libz.so.1");
+    await using plugin = await startPlugin(hostile("t8_escalating_grants.ts"), {
+      contracts: [Probe],
+      isolation,
+      permissions: { ffi: [zlib] },
+      unsafe: { ffi: true },
+    });
+    // zlib's own formula: 1000 + (1000 >> 12) + (1000 >> 14) + (1000 >> 25) + 13.
+    assert.equal(
+      await plugin.api(Probe).attempt(`zlib ${zlib}`),
+      "zlib compressBound(1000) = 1013",
+    );
+  });
+
+  Deno.test(`T8 [${isolation}]: a run or ffi grant inside the plugin's folder or a write grant is refused`, async () => {
     await using folder = await pluginFolder({ "tool": "#!/bin/sh\necho planted\n" });
-    for (const permissions of [{ run: [join(folder.dir, "tool")], write: [folder.dir] }]) {
+    for (
+      const permissions of [
+        { run: [join(folder.dir, "tool")], write: [folder.dir] },
+        { ffi: [join(folder.dir, "tool")], write: [folder.dir] },
+      ]
+    ) {
       const error = await startPlugin(hostile("t8_escalating_grants.ts"), {
         contracts: [Probe],
         isolation,
         permissions,
-        unsafe: { run: true, writeAsRoot: true },
+        unsafe: { run: true, ffi: true, writeAsRoot: true },
       }).then(() => undefined, (e) => e);
       assert.ok(error instanceof PreflightError, String(error));
-      assert.equal(error.reason, "run-writable");
+      assert.equal(error.reason, `${Object.keys(permissions)[0]}-writable`);
       assert.match(error.message, /inside write grant .*isolation "deno"/);
     }
     const inside = await startPlugin(hostile("t8_escalating_grants.ts"), {

@@ -19,6 +19,21 @@ async function attack(what = ""): Promise<string> {
         const out = await new Deno.Command("/bin/cat", { args: [target], stderr: "null" }).output();
         return `cat ${out.code}: ${new TextDecoder().decode(out.stdout).trim()}`;
       }
+      case "link": {
+        // A program granted by a spelling through links (/usr/bin/awk -> /etc/alternatives/...).
+        const out = await new Deno.Command(target, {
+          args: ['BEGIN { print "linked program ran" }'],
+          stderr: "null",
+        }).output();
+        return `link ${out.code}: ${new TextDecoder().decode(out.stdout).trim()}`;
+      }
+      case "zlib": {
+        // A library that is not Deno's own: under an OS layer, there only if the grant put it there.
+        const zlib = Deno.dlopen(target, { compressBound: { parameters: ["u64"], result: "u64" } });
+        const bound = zlib.symbols.compressBound(1000n);
+        zlib.close();
+        return `zlib compressBound(1000) = ${bound}`;
+      }
       case "null": {
         // A program whose input and output go to /dev/null.
         const status = await new Deno.Command(target, {

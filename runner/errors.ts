@@ -380,9 +380,9 @@ export class PreflightError extends Error {
   /**
    * A stable reason code: `entry`, `special-file`, `config-file`, `limits`,
    * `outside-root`, `remote`, `unresolved`, `graph-failed`, `manifest`,
-   * `grant-link`, `grant-too-large`, `audit-link`, `run-writable` and
-   * `ffi-writable` (under an OS layer, a run or ffi grant names a file the
-   * plugin could replace).
+   * `grant-link`, `grant-too-large`, `audit-link`, `run-grant` and
+   * `ffi-grant` (under an OS layer, a run or ffi grant that is no file, or
+   * leads through a place the plugin can change).
    */
   readonly reason: string;
   /** The offending import, when the refusal is about one. */

@@ -152,9 +152,14 @@ function attempt(op: () => unknown): Outcome {
 
 /**
  * This process's mounts and cgroups, read here, in {@linkcode SHOW}'s
- * form; undefined where Deno refuses (anything less than `--allow-all`).
+ * form; undefined where Deno refuses (anything less than `--allow-all`), or
+ * could ask (without read and write access to everything).
  */
 function showHere(): string | undefined {
+  // Only where no look or write here can prompt: a host run in a terminal with a narrower
+  // --allow-read would otherwise be asked about /proc at its first start, and wait for it.
+  const all = (name: "read" | "write") => Deno.permissions.querySync({ name }).state === "granted";
+  if (!all("read") || !all("write")) return undefined;
   try {
     const mountinfo = Deno.readTextFileSync("/proc/self/mountinfo");
     return `${mountinfo}===\n${Deno.readTextFileSync("/proc/self/cgroup")}`;

@@ -169,7 +169,7 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
   left=; for d in "$@"; do [ -d "$d" ] && left=1; done
   [ -z "$left" ] && exit 0
   for d in "$@"; do
-    while read -r p; do kill -9 "$p"; done < "$d/cgroup.procs"
+    while read -r p; do case $p in ''|0|*[!0-9]*) ;; *) kill -9 "$p" ;; esac; done < "$d/cgroup.procs"
   done 2>/dev/null
   sleep 0.05
 done
@@ -220,7 +220,8 @@ export async function closeCgroups(plan: CpuPlan): Promise<{ oomKilled: boolean 
   const { dir, memoryDir = "", pidsDir = "", cpuacctDir = "" } = plan.cgroup;
   const dirs = cgroupDirs(plan.cgroup);
   const oomFile = memoryDir && `${memoryDir}/memory.oom_control`;
-  const here = granted("write", dirs) && (!oomFile || granted("read", [oomFile]))
+  const here = granted("write", dirs) && granted("read", dirs) &&
+      (!oomFile || granted("read", [oomFile]))
     ? await closeHere(oomFile, dirs)
     : undefined;
   if (here?.removed) return { oomKilled: here.oomKilled };
@@ -258,6 +259,8 @@ async function closeHere(
  * whatever it forked since. False where Deno refuses the read or the kill.
  */
 function killMembers(dirs: string[]): boolean {
+  // Deno.kill wants all of --allow-run: with less it would ask, and wait for an answer.
+  if (Deno.permissions.querySync({ name: "run" }).state !== "granted") return false;
   for (const dir of dirs) {
     try {
       for (const pid of Deno.readTextFileSync(`${dir}/cgroup.procs`).split("\n")) {

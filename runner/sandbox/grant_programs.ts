@@ -5,6 +5,12 @@
  * holds only what is mounted, and Landlock's ruleset reads and executes only
  * what it names. So each is mounted (or named) with its shared libraries, and
  * runs inside the plugin's sandbox, not beside it.
+ *
+ * What gets mounted is read from the host when the plan is made, and read
+ * again when the sandbox is built (bubblewrap mirrors the spelling's links,
+ * Landlock's launcher opens the path). So nothing along the way may be the
+ * plugin's to change: a link the plugin can write would choose what the
+ * sandbox shows it (any host folder, read-only) at its next start.
  * @module
  */
 
@@ -21,50 +27,109 @@ export interface GrantedBinaries {
   links: string[];
 }
 
+/** Where the plugin can change what lies there: its folder, its write grants, its Deno dir. */
+export interface PluginWritable {
+  root: string;
+  write: readonly string[];
+  denoDir: string;
+}
+
+/** A spelling resolved one component at a time: every link met, and where it ends. */
+interface Chain {
+  links: string[];
+  real: string;
+}
+
 /**
- * The programs a run grant names and the libraries an ffi grant names, for
+ * Resolves an absolute `path` as the kernel would, recording every link on
+ * the way (in the spelling and in the links' own targets). Undefined if it
+ * leads nowhere; throws on a loop (more than 40 links).
+ */
+function resolveChain(path: string): Chain | undefined {
+  const links: string[] = [];
+  const pending = path.split("/").filter(Boolean);
+  let current = ""; // always a real path: each component added is no link
+  while (pending.length > 0) {
+    const part = pending.shift()!;
+    if (part === ".") continue;
+    if (part === "..") {
+      current = current.slice(0, current.lastIndexOf("/"));
+      continue;
+    }
+    const next = `${current}/${part}`;
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.lstatSync(next);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
+    if (!info.isSymlink) {
+      current = next;
+      continue;
+    }
+    if (links.length >= 40) throw new Error(`too many links in "${path}"`);
+    links.push(next);
+    const target = Deno.readLinkSync(next);
+    if (target.startsWith("/")) current = "";
+    pending.unshift(...target.split("/").filter(Boolean));
+  }
+  return { links, real: current || "/" };
+}
+
+/**
+ * The programs `grants.run` names and the libraries `grants.ffi` names, for
  * the OS and Landlock layers (the Deno layer runs them on the host itself),
- * where they exist. Refused: one inside the plugin's folder or a write grant,
- * which the plugin could replace, and whose libraries the host would read
- * with `ldd`, which may run a program's own loader.
+ * where they exist. Refused: a grant whose target, or any link on the way to
+ * it, lies where the plugin can change it ({@linkcode PluginWritable}); and a
+ * target that is not a regular file (a folder would be mounted whole).
  *
  * @example
  * ```ts ignore
- * grantedBinaries("hello", "/plugins/hello", grants); // { programs: ["/usr/bin/git"], links: [] }
+ * grantedBinaries("hello", grants, { root, write: grants.write, denoDir });
+ * // { programs: ["/usr/bin/mawk"], links: ["/usr/bin/awk"] }
  * ```
  */
 export function grantedBinaries(
   plugin: string,
-  root: string,
-  grants: Pick<ResolvedGrants, "run" | "ffi" | "write">,
+  grants: Pick<ResolvedGrants, "run" | "ffi">,
+  writable: PluginWritable,
 ): GrantedBinaries {
   const found: GrantedBinaries = { programs: [], links: [] };
+  const places = [
+    [writable.root, "inside the plugin's folder"],
+    ...writable.write.map((dir) => [dir, `inside write grant "${neutralize(dir, 300)}"`]),
+    [writable.denoDir, "inside the plugin's Deno dir"],
+  ];
   for (const [kind, paths] of [["run", grants.run], ["ffi", grants.ffi]] as const) {
+    const refuse = (granted: string, path: string, why: string): never => {
+      throw new PreflightError({
+        plugin,
+        reason: `${kind}-grant`,
+        path,
+        detail: neutralize(
+          `${kind} grant "${neutralize(granted, 300)}" ${why}: under an OS layer a granted ${
+            kind === "run" ? "program" : "library"
+          } is mounted in the sandbox as found on the host when it starts, so it must be a file, and neither it nor a link on the way to it may be where the plugin can change it; grant another path, or use isolation "deno"`,
+          2000,
+        ),
+      });
+    };
     for (const granted of paths) {
-      let real: string;
-      try {
-        real = Deno.realPathSync(granted);
-      } catch (error) {
-        if (error instanceof Deno.errors.NotFound) continue; // nothing to load, as without a sandbox
-        throw error;
+      const chain = resolveChain(granted);
+      if (!chain) continue; // nothing to load, as without a sandbox
+      for (const path of [...chain.links, chain.real]) {
+        const place = places.find(([dir]) => isWithin(path, dir));
+        if (place) {
+          const what = path === chain.real ? "leads to a file" : `goes through link "${path}"`;
+          refuse(granted, path, `${what} ${place[1]}`);
+        }
       }
-      const near = [root, ...grants.write].find((dir) => isWithin(real, dir));
-      if (near !== undefined) {
-        const what = kind === "run" ? "program" : "library";
-        throw new PreflightError({
-          plugin,
-          reason: `${kind}-writable`,
-          path: real,
-          detail: neutralize(
-            `${kind} grant "${neutralize(granted, 300)}" is ${
-              near === root ? "inside the plugin's folder" : `inside write grant "${near}"`
-            }: under an OS layer a granted ${what} is loaded in the sandbox with its libraries, read from the host with ldd, so it must be one the plugin cannot replace; grant one outside both, or use isolation "deno"`,
-            2000,
-          ),
-        });
+      if (!Deno.statSync(chain.real).isFile) {
+        refuse(granted, chain.real, `leads to "${chain.real}", which is not a file`);
       }
-      if (!found.programs.includes(real)) found.programs.push(real);
-      if (granted !== real && !found.links.includes(granted)) found.links.push(granted);
+      if (!found.programs.includes(chain.real)) found.programs.push(chain.real);
+      if (chain.links.length > 0 && !found.links.includes(granted)) found.links.push(granted);
     }
   }
   return found;

@@ -186,6 +186,8 @@ export function sharedLibraries(program: string): Promise<string[]> {
       rethrowHostPermission(error);
       return undefined;
     });
+    // A static program (or a script: its interpreter is a grant of its own) loads no library.
+    if (found && /not a dynamic executable/.test(found.stdout + found.stderr)) return [];
     const paths = found?.success ? [...found.stdout.matchAll(/(\/\S+)/g)].map((m) => m[1]) : [];
     if (paths.length === 0) return ["/lib", "/lib64", "/usr/lib", "/usr/lib64"];
     // glibc loads these at run time for name resolution; ldd cannot see them.

@@ -101,24 +101,48 @@ for (const isolation of ["os", "landlock"] as const) {
     );
   });
 
-  Deno.test(`T8 [${isolation}]: a run or ffi grant inside the plugin's folder or a write grant is refused`, async () => {
-    await using folder = await pluginFolder({ "tool": "#!/bin/sh\necho planted\n" });
-    for (
-      const permissions of [
-        { run: [join(folder.dir, "tool")], write: [folder.dir] },
-        { ffi: [join(folder.dir, "tool")], write: [folder.dir] },
-      ]
-    ) {
+  // What is mounted is read from the host when the sandbox is built: a path the plugin can
+  // change would let it choose what its sandbox shows (review 25: a link in a write grant to
+  // /tmp/plugbox-hostile, or to /, put the secret, or /etc/shadow, in its view).
+  Deno.test(`T8 [${isolation}]: a run or ffi grant the plugin could redirect, or that is no file, is refused`, async () => {
+    await plantSecrets();
+    await using folder = await pluginFolder({
+      "tool": "#!/bin/sh\necho planted\n",
+      "to-secrets": { symlink: SECRET_DIR },
+      "to-cat": { symlink: "/usr/bin/cat" },
+    });
+    await using plain = await pluginFolder({
+      "via-writable": { symlink: join(folder.dir, "to-cat") },
+    });
+    const refusal = async (permissions: Record<string, string[]>) => {
       const error = await startPlugin(hostile("t8_escalating_grants.ts"), {
         contracts: [Probe],
         isolation,
-        permissions,
+        permissions: { ...permissions, write: [folder.dir] },
         unsafe: { run: true, ffi: true, writeAsRoot: true },
       }).then(() => undefined, (e) => e);
-      assert.ok(error instanceof PreflightError, String(error));
-      assert.equal(error.reason, `${Object.keys(permissions)[0]}-writable`);
-      assert.match(error.message, /inside write grant .*isolation "deno"/);
-    }
+      assert.ok(error instanceof PreflightError, `${JSON.stringify(permissions)}: ${error}`);
+      assert.equal(error.reason, `${Object.keys(permissions)[0]}-grant`);
+      assert.match(error.message, /isolation "deno"/);
+      return error.message;
+    };
+    // A file in a write grant, for run and for ffi.
+    assert.match(
+      await refusal({ run: [join(folder.dir, "tool")] }),
+      /leads to a file inside write/,
+    );
+    assert.match(
+      await refusal({ ffi: [join(folder.dir, "tool")] }),
+      /leads to a file inside write/,
+    );
+    // A link in a write grant: to a folder of secrets, and to a harmless program (it could change).
+    assert.match(await refusal({ run: [join(folder.dir, "to-secrets")] }), /goes through link/);
+    assert.match(await refusal({ run: [join(folder.dir, "to-cat")] }), /goes through link/);
+    // A link outside every grant whose target is a link in a write grant.
+    assert.match(await refusal({ run: [join(plain.dir, "via-writable")] }), /goes through link/);
+    // Not a file: a folder would be mounted whole.
+    assert.match(await refusal({ run: [SECRET_DIR] }), /which is not a file/);
+    // The plugin's own folder.
     const inside = await startPlugin(hostile("t8_escalating_grants.ts"), {
       contracts: [Probe],
       isolation,

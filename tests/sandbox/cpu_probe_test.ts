@@ -161,3 +161,34 @@ Deno.test("cgroup probe: a host with --allow-all probes in its own process, one 
   assert.equal(flags.shells, 2, "one shell shows the mounts, one runs the trials");
   assert.equal(all.rate, flags.rate);
 });
+
+Deno.test("cgroup probe: a host at a terminal with a narrower --allow-read is never asked about /proc", async () => {
+  // The in-process probe runs only with read and write access to everything: a look at
+  // /proc/self/mountinfo from a host with --allow-read=<list> would prompt at the terminal and
+  // hold the host's first start until someone answered (and "A" would widen the host's grant).
+  const dir = Deno.makeTempDirSync({ prefix: "plugbox-probe-" });
+  try {
+    const main = join(dir, "main.ts");
+    Deno.writeTextFileSync(
+      main,
+      `import { planCpu } from "${CPU_LIMITS}";
+const plan = await planCpu(undefined, "probe-test", [], "/bin/sh");
+console.log("rate", plan.rate);`,
+    );
+    const host = await new Deno.Command("script", {
+      args: [
+        "-qec",
+        `${Deno.execPath()} run --no-lock --allow-read=${dir} --allow-write --allow-env --allow-run ${main}`,
+        "/dev/null",
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const out = new TextDecoder().decode(host.stdout);
+    assert.doesNotMatch(out, /requests? read access/, out);
+    assert.match(out, isRoot ? /rate cgroup-v1/ : /rate /, out);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

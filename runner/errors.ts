@@ -37,6 +37,13 @@ export interface ExitStatus {
   reason: "exited" | "stopped" | "killed" | "out-of-memory" | "cpu-limit";
   /** The last lines the plugin wrote to stderr (bounded, escapes neutralised). */
   stderrTail: string;
+  /**
+   * Only when something of the plugin could not be taken down: the cgroups
+   * still holding a process that outlived every SIGKILL for half a second
+   * (stuck in the kernel, or frozen by someone else). Those processes and
+   * folders are left for the machine's owner.
+   */
+  leftBehind?: string[];
 }
 
 /**

@@ -157,3 +157,22 @@ export function exists(path: string): boolean {
     return false;
   }
 }
+
+/** A v1 freezer cgroup holding `pid`, frozen: SIGKILL does not end it until it is thawed. */
+export async function frozen(pid: number): Promise<{ thaw(): Promise<void> }> {
+  const dir = `/sys/fs/cgroup/freezer/plugbox-test-${crypto.randomUUID().slice(0, 8)}`;
+  Deno.mkdirSync(dir);
+  Deno.writeTextFileSync(`${dir}/cgroup.procs`, String(pid));
+  Deno.writeTextFileSync(`${dir}/freezer.state`, "FROZEN");
+  await until(
+    () => Deno.readTextFileSync(`${dir}/freezer.state`).trim() === "FROZEN",
+    5000,
+    "the freeze",
+  );
+  return {
+    async thaw() {
+      Deno.writeTextFileSync(`${dir}/freezer.state`, "THAWED");
+      await until(() => Deno.remove(dir).then(() => true, () => false), 5000, "the freezer");
+    },
+  };
+}

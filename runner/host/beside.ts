@@ -8,6 +8,7 @@
 
 import {
   closeCgroups,
+  type ClosedCgroups,
   explainHostPermission,
   type LaunchPlan,
   makeCgroups,
@@ -100,15 +101,16 @@ export class Beside {
   }
 
   /**
-   * Takes everything down (after the process has exited); true when the
-   * kernel's OOM killer ended a process in the plugin's memory cgroup.
+   * Takes everything down (after the process has exited): whether the
+   * kernel's OOM killer ended a process in the plugin's memory cgroup, and
+   * the cgroups a process that would not die kept.
    */
-  async close(): Promise<boolean> {
+  async close(): Promise<ClosedCgroups> {
     const [cgroups] = await Promise.all([
-      closeCgroups(this.#plan.cpu).catch(() => ({ oomKilled: false })),
+      closeCgroups(this.#plan.cpu).catch((): ClosedCgroups => ({ oomKilled: false, left: [] })),
       this.#watchdog?.stop(),
       this.#egress?.close(),
     ]);
-    return cgroups.oomKilled;
+    return cgroups;
   }
 }

@@ -310,10 +310,15 @@ export class Plugin implements AsyncDisposable {
     this.#beside = beside;
     this.#process = process;
     this.#ended = process.status.then(async (status) => {
+      const { oomKilled, left } = await beside.close();
       // An exit plugbox did not cause, with the memory cgroup's OOM killer at work: out of memory.
-      const oom = await beside.close();
-      return oom && status.reason === "exited" ? { ...status, reason: "out-of-memory" } : status;
+      const ended: ExitStatus = oomKilled && status.reason === "exited"
+        ? { ...status, reason: "out-of-memory" }
+        : status;
+      return left.length > 0 ? { ...ended, leftBehind: left } : ended;
     });
+    // Once the cgroups are closed, exitStatus says what close() and exited say.
+    void this.#ended.then((status) => this.#status = status);
     const queueCap = options.maxQueuedBytes ?? 64 * 1024 * 1024;
     this.#transport = new LineTransport(this.#process.stdout, this.#process.stdin, {
       maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
@@ -674,12 +679,13 @@ export class Plugin implements AsyncDisposable {
    * with how the process ended; safe to call more than once.
    */
   async close(): Promise<ExitStatus> {
-    const status = await this.#process.stop({
+    await this.#process.stop({
       closeInput: () => this.#transport.close(),
       ...this.#stop,
     });
     await this.#reading;
-    await this.#ended;
+    // The process's own status, with what closing its cgroups found (out of memory, left behind).
+    const status = await this.#ended;
     await this.#audit?.finish();
     return status;
   }

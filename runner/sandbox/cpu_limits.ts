@@ -154,7 +154,7 @@ export async function planCpu(
 // $1: the memory cgroup, whose oom_kill count is printed (0 without one) before anything is
 // removed; $2 to $5: the cgroups to remove, "" where the plan has none. One rmdir for them all;
 // only while one still holds a process does it kill what it holds (see killMembers) and retry
-// (sleep is a program too).
+// (sleep is a program too). Prints "left <folder>" for each it could not remove.
 const CLOSE = `oom=0
 if [ -n "$1" ]; then
   while read -r k v; do [ "$k" = oom_kill ] && oom=$v; done < "$1/memory.oom_control"
@@ -173,6 +173,7 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
   done 2>/dev/null
   sleep 0.05
 done
+for d in "$@"; do [ -d "$d" ] && echo "left $d"; done
 exit 1`;
 
 /** The plugin's cgroup folders its plan has. */
@@ -208,15 +209,27 @@ export function makeCgroups(plan: CpuPlan): void {
   }
 }
 
+/** What closing a plugin's cgroups found. */
+export interface ClosedCgroups {
+  /** The kernel's OOM killer ended a process in the plugin's memory cgroup. */
+  oomKilled: boolean;
+  /**
+   * Cgroups that could not be removed: a process in them outlived every
+   * SIGKILL for half a second (one stuck in the kernel, or frozen).
+   */
+  left: string[];
+}
+
 /**
  * Once the plugin's processes are gone: reads whether the kernel's OOM
  * killer ended one of them (the memory cgroup's `oom_kill` count, read
  * before it is removed), then removes the plugin's cgroups (the kernel may
- * still be emptying them). In the host's own process where its Deno
- * permissions allow; else one shell for both, on every stop.
+ * still be emptying them), killing whatever they still hold. In the host's
+ * own process where its Deno permissions allow; else one shell for both, on
+ * every stop.
  */
-export async function closeCgroups(plan: CpuPlan): Promise<{ oomKilled: boolean }> {
-  if (!plan.cgroup || !plan.sh) return { oomKilled: false };
+export async function closeCgroups(plan: CpuPlan): Promise<ClosedCgroups> {
+  if (!plan.cgroup || !plan.sh) return { oomKilled: false, left: [] };
   const { dir, memoryDir = "", pidsDir = "", cpuacctDir = "" } = plan.cgroup;
   const dirs = cgroupDirs(plan.cgroup);
   const oomFile = memoryDir && `${memoryDir}/memory.oom_control`;
@@ -224,11 +237,16 @@ export async function closeCgroups(plan: CpuPlan): Promise<{ oomKilled: boolean 
       (!oomFile || granted("read", [oomFile]))
     ? await closeHere(oomFile, dirs)
     : undefined;
-  if (here?.removed) return { oomKilled: here.oomKilled };
+  if (here?.removed) return { oomKilled: here.oomKilled, left: here.left };
   const ran = await runScript(plan.sh, CLOSE, [memoryDir, dir, memoryDir, pidsDir, cpuacctDir]);
-  const count = ran?.stdout.split("\n")[0] ?? "";
-  // A count read here stands even if the shell then finds the memory cgroup gone.
-  return { oomKilled: here?.oomKilled === true || /^[1-9][0-9]*$/.test(count) };
+  const lines = ran?.stdout.split("\n") ?? [];
+  return {
+    // A count read here stands even if the shell then finds the memory cgroup gone.
+    oomKilled: here?.oomKilled === true || /^[1-9][0-9]*$/.test(lines[0] ?? ""),
+    // Only folders of this plan: the shell's output is its own, but what it names is compared.
+    left: lines.filter((line) => line.startsWith("left ")).map((line) => line.slice(5))
+      .filter((path) => dirs.includes(path)),
+  };
 }
 
 /**
@@ -240,7 +258,7 @@ export async function closeCgroups(plan: CpuPlan): Promise<{ oomKilled: boolean 
 async function closeHere(
   oomFile: string,
   dirs: string[],
-): Promise<{ oomKilled: boolean; removed: boolean } | undefined> {
+): Promise<{ oomKilled: boolean; removed: boolean; left: string[] } | undefined> {
   let count = "";
   if (oomFile) {
     try {
@@ -249,7 +267,8 @@ async function closeHere(
       if (!(error instanceof Deno.errors.NotFound)) return undefined;
     }
   }
-  return { oomKilled: /^[1-9][0-9]*$/.test(count), removed: await removeCgroups(dirs) };
+  const left = await removeCgroups(dirs);
+  return { oomKilled: /^[1-9][0-9]*$/.test(count), removed: left !== undefined, left: left ?? [] };
 }
 
 /**
@@ -276,14 +295,15 @@ function killMembers(dirs: string[]): boolean {
 
 /**
  * Removes `dirs`, retrying (at most 10 times, 50 ms apart) while one still
- * holds a process, each of which is killed first ({@linkcode killMembers});
- * false at once if this process may not remove them or kill what they hold.
+ * holds a process, each of which is killed first ({@linkcode killMembers}):
+ * the folders left after that. Undefined at once if this process may not
+ * remove them or kill what they hold.
  */
-async function removeCgroups(dirs: string[]): Promise<boolean> {
+async function removeCgroups(dirs: string[]): Promise<string[] | undefined> {
   let left = dirs;
   for (let attempt = 0; attempt < 10 && left.length > 0; attempt++) {
     if (attempt > 0) {
-      if (!killMembers(left)) return false;
+      if (!killMembers(left)) return undefined;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const refused: unknown[] = [];
@@ -300,8 +320,8 @@ async function removeCgroups(dirs: string[]): Promise<boolean> {
         })
       ),
     );
-    if (refused.length > 0) return false;
+    if (refused.length > 0) return undefined;
     left = kept.filter((dir): dir is string => dir !== undefined);
   }
-  return true;
+  return left;
 }

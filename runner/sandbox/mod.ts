@@ -14,7 +14,13 @@
 export { type AuditOptions, type AuditPlan } from "./audit_setup.ts";
 export { AUDIT_KINDS, judgeCheck, type JudgedCheck } from "./audit_verdict.ts";
 export { type Approval, approvePlugin } from "./approve.ts";
-export { closeCgroups, type CpuLimits, type CpuPlan, makeCgroups } from "./cpu_limits.ts";
+export {
+  closeCgroups,
+  type ClosedCgroups,
+  type CpuLimits,
+  type CpuPlan,
+  makeCgroups,
+} from "./cpu_limits.ts";
 export { type EgressPlan, type EgressRule } from "./egress.ts";
 export { type IsolationLayer, type IsolationMode } from "./isolation.ts";
 export { GO_LINE } from "./layers.ts";

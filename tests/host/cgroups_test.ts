@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { startPlugin } from "../../mod.ts";
 import { Greeter } from "../../plugins/hello/contract.ts";
 import { defaultCacheDir } from "../../runner/sandbox/locate.ts";
-import { exists, LAYERS, testDeadline, until, within } from "../_helpers.ts";
+import { exists, frozen, LAYERS, testDeadline, until, within } from "../_helpers.ts";
 
 const HELLO = new URL("../../plugins/hello/main.ts", import.meta.url);
 
@@ -131,7 +131,7 @@ Deno.test("cgroups: an OOM kill is read and the cgroups removed by a host with -
     const text = new TextDecoder().decode(out.stdout).trim();
     assert.deepEqual(
       JSON.parse(text || "null"),
-      { oomKilled: true },
+      { oomKilled: true, left: [] },
       new TextDecoder().decode(out.stderr),
     );
     for (const dir of [cgroup.dir, cgroup.memoryDir]) assert.ok(!exists(dir), `${dir} (${flags})`);
@@ -206,6 +206,90 @@ Deno.test("cgroups: whatever a plugin's cgroups still hold when it is gone is ki
         // killed by closeCgroups
       }
       await left.status;
+      for (const dir of [cgroup.dir, cgroup.pidsDir]) {
+        await until(
+          () => Deno.remove(dir).then(() => true, (e) => e instanceof Deno.errors.NotFound),
+          5000,
+          dir,
+        );
+      }
+    }
+  }
+});
+
+Deno.test("cgroups: a process that outlives every kill is reported with the cgroups it keeps, by a host with --allow-all and by one with the README's flags", async () => {
+  testDeadline(60_000);
+  const plugin = await startPlugin(HELLO, { contracts: [Greeter], isolation: "deno" });
+  const planned = plugin.plan.cpu;
+  await plugin.close();
+  if (Deno.uid() !== 0 || !exists("/sys/fs/cgroup/freezer")) {
+    assert.ok(
+      Deno.uid() !== 0 || planned.cgroup === undefined || !exists("/sys/fs/cgroup/freezer"),
+    );
+    return;
+  }
+  const parent = (dir: string) => dir.slice(0, dir.lastIndexOf("/"));
+  const closer = new URL("../../runner/sandbox/cpu_limits.ts", import.meta.url).href;
+  for (
+    const flags of [["--allow-all"], [
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-run",
+    ]]
+  ) {
+    const name = `plugbox-${Deno.pid}-stuck-${crypto.randomUUID().slice(0, 8)}`;
+    const cgroup = {
+      ...planned.cgroup!,
+      dir: `${parent(planned.cgroup!.dir)}/${name}`,
+      memoryDir: undefined,
+      pidsDir: `${parent(planned.cgroup!.pidsDir!)}/${name}`,
+      cpuacctDir: undefined,
+    };
+    for (const dir of [cgroup.dir, cgroup.pidsDir]) Deno.mkdirSync(dir);
+    const stuck = new Deno.Command("/bin/sh", {
+      args: [
+        "-c",
+        'echo $$ > "$1/cgroup.procs" && echo $$ > "$2/cgroup.procs" && exec sleep 300',
+        "sh",
+        cgroup.dir,
+        cgroup.pidsDir,
+      ],
+    }).spawn();
+    await until(
+      () => Deno.readTextFileSync(`${cgroup.pidsDir}/cgroup.procs`).includes(String(stuck.pid)),
+      10_000,
+      "the process to join",
+    );
+    const freezer = await frozen(stuck.pid);
+    try {
+      const script = `const { closeCgroups } = await import(${JSON.stringify(closer)});
+        console.log(JSON.stringify(await closeCgroups(${
+        JSON.stringify({ ...planned, cgroup })
+      })));`;
+      const file = Deno.makeTempFileSync({ suffix: ".ts" });
+      Deno.writeTextFileSync(file, script);
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", ...flags, file], // not `deno eval`, which allows everything
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      Deno.removeSync(file);
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      const closed = JSON.parse(new TextDecoder().decode(out.stdout));
+      assert.deepEqual(
+        closed,
+        { oomKilled: false, left: [cgroup.dir, cgroup.pidsDir] },
+        `${flags}`,
+      );
+    } finally {
+      await freezer.thaw(); // the SIGKILL sent meanwhile ends it now
+      try {
+        stuck.kill("SIGKILL");
+      } catch {
+        // already ended
+      }
+      assert.equal((await within(stuck.status, 10_000, "the thawed process")).signal, "SIGKILL");
       for (const dir of [cgroup.dir, cgroup.pidsDir]) {
         await until(
           () => Deno.remove(dir).then(() => true, (e) => e instanceof Deno.errors.NotFound),

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { IsolationUnavailableError, PluginExitedError, startPlugin } from "../../mod.ts";
 import { libcOf } from "../../runner/sandbox/launcher.ts";
-import { rejected, until, within } from "../_helpers.ts";
+import { exists, frozen, rejected, until, within } from "../_helpers.ts";
 import { childrenOf, hostile, processesWith, procStat, recordingServer } from "./_hostile.ts";
 import { Probe } from "./plugins/probe.ts";
 
@@ -164,6 +164,45 @@ for (const isolation of ["deno", "landlock", "os"] as const) {
     assert.ok(gone, `no process of the plugin is left after stop(): ${left}`);
   });
 }
+
+// A child the kill cannot end (stuck in the kernel; here, frozen by a v1 freezer cgroup) keeps the
+// plugin's cgroups: the exit status says so, naming them, instead of leaving them silently.
+Deno.test("review [deno]: a child that outlives every kill is reported in the exit status, with the cgroups it keeps", async () => {
+  const marker = `review-stuck-${crypto.randomUUID()}`;
+  const plugin = await startPlugin(hostile("review_detached.ts"), {
+    contracts: [Probe],
+    isolation: "deno",
+    permissions: { run: [Deno.execPath()] },
+    unsafe: { run: true },
+  });
+  const cgroup = plugin.plan.cpu.cgroup;
+  if (!cgroup || !exists("/sys/fs/cgroup/freezer")) {
+    await plugin.close();
+    return assert.notEqual(Deno.uid() === 0 && cgroup && exists("/sys/fs/cgroup/freezer"), true);
+  }
+  assert.match(await plugin.api(Probe).attempt(`detach ${marker}`), /^started \d+$/);
+  await until(() => processesWith(marker).length > 0, 10_000, "the child to start");
+  const [child] = processesWith(marker);
+  const freezer = await frozen(child);
+  try {
+    const status = await plugin.close();
+    const dirs = [cgroup.dir, cgroup.memoryDir, cgroup.pidsDir, cgroup.cpuacctDir]
+      .filter((dir): dir is string => dir !== undefined);
+    assert.deepEqual(status.leftBehind?.toSorted(), dirs.toSorted(), JSON.stringify(status));
+  } finally {
+    await freezer.thaw(); // the SIGKILLs sent meanwhile end it now
+  }
+  await until(() => processesWith(marker).length === 0, 5000, "the thawed child to die");
+  for (const dir of [cgroup.dir, cgroup.memoryDir, cgroup.pidsDir, cgroup.cpuacctDir]) {
+    if (dir) {
+      await until(
+        () => Deno.remove(dir).then(() => true, (e) => e instanceof Deno.errors.NotFound),
+        5000,
+        dir,
+      );
+    }
+  }
+});
 
 // The kill path alone (no stop first): the plugin and each descendant are frozen, then killed.
 Deno.test("review [deno]: a detached child of a plugin with an acknowledged run grant does not outlive kill()", async () => {

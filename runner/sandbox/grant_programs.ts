@@ -18,13 +18,19 @@ import { PreflightError } from "../errors.ts";
 import { neutralize } from "../wire/mod.ts";
 import { isWithin } from "./paths.ts";
 import type { ResolvedGrants } from "./permissions.ts";
+import { sharedLibraries } from "./isolation.ts";
 
 /** What a run or ffi grant adds to an OS layer's view. */
 export interface GrantedBinaries {
   /** Real paths: each is mounted with the shared libraries ldd lists for it. */
   programs: string[];
-  /** The granted spellings that are links: their chains are mirrored, so the name works too. */
-  links: string[];
+  /**
+   * The links met on the way from each granted spelling to its file, as
+   * read when the grant was checked: bubblewrap makes exactly these, so the
+   * name granted works in the sandbox and nothing is read from the host's
+   * links again. (Landlock needs none: it judges the file a path ends at.)
+   */
+  symlinks: { path: string; target: string }[];
 }
 
 /** Where the plugin can change what lies there: its folder, its write grants, its Deno dir. */
@@ -34,19 +40,21 @@ export interface PluginWritable {
   denoDir: string;
 }
 
-/** A spelling resolved one component at a time: every link met, and where it ends. */
+/** A spelling resolved one component at a time: everything walked through, and where it ends. */
 interface Chain {
-  links: string[];
+  /** Every path walked through, folders and links alike (`..` included: it leaves a folder). */
+  visited: string[];
+  links: { path: string; target: string }[];
   real: string;
 }
 
 /**
- * Resolves an absolute `path` as the kernel would, recording every link on
- * the way (in the spelling and in the links' own targets). Undefined if it
- * leads nowhere; throws on a loop (more than 40 links).
+ * Resolves an absolute `path` as the kernel would, recording every folder
+ * and link on the way (in the spelling and in the links' own targets).
+ * Undefined if it leads nowhere; throws on a loop (more than 40 links).
  */
 function resolveChain(path: string): Chain | undefined {
-  const links: string[] = [];
+  const chain: Chain = { visited: [], links: [], real: "" };
   const pending = path.split("/").filter(Boolean);
   let current = ""; // always a real path: each component added is no link
   while (pending.length > 0) {
@@ -57,6 +65,7 @@ function resolveChain(path: string): Chain | undefined {
       continue;
     }
     const next = `${current}/${part}`;
+    chain.visited.push(next);
     let info: Deno.FileInfo;
     try {
       info = Deno.lstatSync(next);
@@ -68,40 +77,57 @@ function resolveChain(path: string): Chain | undefined {
       current = next;
       continue;
     }
-    if (links.length >= 40) throw new Error(`too many links in "${path}"`);
-    links.push(next);
+    if (chain.links.length >= 40) throw new Error(`too many links in "${path}"`);
     const target = Deno.readLinkSync(next);
+    chain.links.push({ path: next, target });
     if (target.startsWith("/")) current = "";
     pending.unshift(...target.split("/").filter(Boolean));
   }
-  return { links, real: current || "/" };
+  chain.real = current || "/";
+  return chain;
 }
 
 /**
  * The programs `grants.run` names and the libraries `grants.ffi` names, for
  * the OS and Landlock layers (the Deno layer runs them on the host itself),
- * where they exist. Refused: a grant whose target, or any link on the way to
- * it, lies where the plugin can change it ({@linkcode PluginWritable}); and a
- * target that is not a regular file (a folder would be mounted whole).
+ * where they exist. Refused: a grant whose spelling walks through anything
+ * where the plugin can change it ({@linkcode PluginWritable}): a link, a
+ * folder it later leaves with `..`, the file itself, or a library `ldd`
+ * lists for it; and a target that is not a regular file (a folder would be
+ * mounted whole).
  *
  * @example
  * ```ts ignore
- * grantedBinaries("hello", grants, { root, write: grants.write, denoDir });
- * // { programs: ["/usr/bin/mawk"], links: ["/usr/bin/awk"] }
+ * await grantedBinaries("hello", grants, { root, write: grants.write, denoDir });
+ * // { programs: ["/usr/bin/mawk"], symlinks: [{ path: "/usr/bin/awk", target: ... }, ...] }
  * ```
  */
-export function grantedBinaries(
+export async function grantedBinaries(
   plugin: string,
   grants: Pick<ResolvedGrants, "run" | "ffi">,
   writable: PluginWritable,
-): GrantedBinaries {
-  const found: GrantedBinaries = { programs: [], links: [] };
-  const places = [
-    [writable.root, "inside the plugin's folder"],
-    ...writable.write.map((dir) => [dir, `inside write grant "${neutralize(dir, 300)}"`]),
-    [writable.denoDir, "inside the plugin's Deno dir"],
+): Promise<GrantedBinaries> {
+  const found: GrantedBinaries = { programs: [], symlinks: [] };
+  // What the plugin can rename or replace: anything below a write grant or its Deno dir (not the
+  // folder itself, whose parent it cannot write), and all of its own folder, the author's.
+  const places: [string, string, boolean][] = [
+    [writable.root, "inside the plugin's folder", true],
+    ...writable.write.map((dir): [string, string, boolean] => [
+      dir,
+      `inside write grant "${neutralize(dir, 300)}"`,
+      false,
+    ]),
+    [writable.denoDir, "inside the plugin's Deno dir", false],
   ];
-  for (const [kind, paths] of [["run", grants.run], ["ffi", grants.ffi]] as const) {
+  const placeOf = (paths: string[]) => {
+    for (const path of paths) {
+      const place = places.find(([dir, , itself]) =>
+        isWithin(path, dir) && (itself || path !== dir)
+      );
+      if (place) return { path, where: place[1] };
+    }
+  };
+  for (const [kind, spellings] of [["run", grants.run], ["ffi", grants.ffi]] as const) {
     const refuse = (granted: string, path: string, why: string): never => {
       throw new PreflightError({
         plugin,
@@ -110,26 +136,37 @@ export function grantedBinaries(
         detail: neutralize(
           `${kind} grant "${neutralize(granted, 300)}" ${why}: under an OS layer a granted ${
             kind === "run" ? "program" : "library"
-          } is mounted in the sandbox as found on the host when it starts, so it must be a file, and neither it nor a link on the way to it may be where the plugin can change it; grant another path, or use isolation "deno"`,
+          } is mounted in the sandbox as found on the host, so it must be a file, and nothing on the way to it or among the libraries it loads may be where the plugin can change it; grant another path, or use isolation "deno"`,
           2000,
         ),
       });
     };
-    for (const granted of paths) {
+    for (const granted of spellings) {
       const chain = resolveChain(granted);
       if (!chain) continue; // nothing to load, as without a sandbox
-      for (const path of [...chain.links, chain.real]) {
-        const place = places.find(([dir]) => isWithin(path, dir));
-        if (place) {
-          const what = path === chain.real ? "leads to a file" : `goes through link "${path}"`;
-          refuse(granted, path, `${what} ${place[1]}`);
-        }
+      const walked = placeOf([...chain.visited, chain.real]);
+      if (walked) {
+        const what = walked.path === chain.real
+          ? "leads to a file"
+          : `goes through "${walked.path}"`;
+        refuse(granted, walked.path, `${what} ${walked.where}`);
       }
       if (!Deno.statSync(chain.real).isFile) {
         refuse(granted, chain.real, `leads to "${chain.real}", which is not a file`);
       }
+      // ldd follows the host's LD_LIBRARY_PATH and the file's own RUNPATH: a library the plugin
+      // could plant would be mounted (and parsed by the loader) as if the host's.
+      for (const library of await sharedLibraries(chain.real)) {
+        const libraryChain = resolveChain(library);
+        const planted = libraryChain && placeOf([...libraryChain.visited, libraryChain.real]);
+        if (planted) {
+          refuse(granted, planted.path, `loads library "${library}", ${planted.where}`);
+        }
+      }
       if (!found.programs.includes(chain.real)) found.programs.push(chain.real);
-      if (chain.links.length > 0 && !found.links.includes(granted)) found.links.push(granted);
+      for (const link of chain.links) {
+        if (!found.symlinks.some((known) => known.path === link.path)) found.symlinks.push(link);
+      }
     }
   }
   return found;

@@ -69,6 +69,11 @@ export interface MountPlan {
   programs: string[];
   /** Further files and folders the programs need (an interpreter's standard library). */
   runtime?: string[];
+  /**
+   * Links made in bubblewrap's root exactly as given (read from the host
+   * once, when a grant was checked), not mirrored from the host again.
+   */
+  symlinks?: { path: string; target: string }[];
   /** Folders inside those that stay hidden under an empty tmpfs (an interpreter's site-packages). */
   hidden?: string[];
   /** Paths bound read-only at the same place. */
@@ -215,6 +220,11 @@ export async function bwrapArgs(plan: MountPlan): Promise<string[]> {
     mirror(program, ops, seen);
   }
   for (const path of plan.runtime ?? []) mirror(path, ops, seen);
+  for (const { path, target } of plan.symlinks ?? []) {
+    if (seen.has(path)) continue;
+    seen.add(path);
+    ops.push(["--symlink", target, path]);
+  }
   if (plan.net) { for (const file of RESOLVER_FILES) mirror(file, ops, seen); }
   const binds = [
     ...plan.readOnly.map((p) => ["--ro-bind", p, p]),

@@ -129,17 +129,34 @@ for (const isolation of ["os", "landlock"] as const) {
     // A file in a write grant, for run and for ffi.
     assert.match(
       await refusal({ run: [join(folder.dir, "tool")] }),
-      /leads to a file inside write/,
+      /inside write grant/,
     );
     assert.match(
       await refusal({ ffi: [join(folder.dir, "tool")] }),
-      /leads to a file inside write/,
+      /inside write grant/,
     );
     // A link in a write grant: to a folder of secrets, and to a harmless program (it could change).
-    assert.match(await refusal({ run: [join(folder.dir, "to-secrets")] }), /goes through link/);
-    assert.match(await refusal({ run: [join(folder.dir, "to-cat")] }), /goes through link/);
+    assert.match(
+      await refusal({ run: [join(folder.dir, "to-secrets")] }),
+      /goes through ".*" inside write grant/,
+    );
+    assert.match(
+      await refusal({ run: [join(folder.dir, "to-cat")] }),
+      /goes through ".*" inside write grant/,
+    );
     // A link outside every grant whose target is a link in a write grant.
-    assert.match(await refusal({ run: [join(plain.dir, "via-writable")] }), /goes through link/);
+    assert.match(
+      await refusal({ run: [join(plain.dir, "via-writable")] }),
+      /goes through ".*" inside write grant/,
+    );
+    // A real folder in a write grant that the spelling leaves with `..` (review 26: swapped for a
+    // link between the check and the sandbox's build, it chose what was mounted).
+    Deno.mkdirSync(join(folder.dir, "d"));
+    const up = "../".repeat(folder.dir.split("/").filter(Boolean).length);
+    assert.match(
+      await refusal({ run: [`${folder.dir}/d/../${up}usr/bin/cat`] }),
+      /goes through ".*\/d" inside write grant/,
+    );
     // Not a file: a folder would be mounted whole.
     assert.match(await refusal({ run: [SECRET_DIR] }), /which is not a file/);
     // The plugin's own folder.
@@ -153,6 +170,45 @@ for (const isolation of ["os", "landlock"] as const) {
     assert.match(inside.message, /inside the plugin's folder/);
   });
 }
+
+Deno.test("T8 [os]: a run grant whose program would load a library the plugin can plant is refused", async () => {
+  // ldd follows the host's LD_LIBRARY_PATH (and a program's RUNPATH): a library found in a write
+  // grant would be mounted as the host's, and parsed by the loader (review 26).
+  await using folder = await pluginFolder({});
+  Deno.copyFileSync(
+    Deno.realPathSync("/lib/x86_64-linux-gnu/libz.so.1"),
+    join(folder.dir, "libz.so.1"),
+  );
+  await using hostDir = await pluginFolder({});
+  const host = join(hostDir.dir, "host.ts");
+  Deno.writeTextFileSync(
+    host,
+    `import { startPlugin } from ${JSON.stringify(new URL("../../mod.ts", import.meta.url).href)};
+import { Probe } from ${JSON.stringify(new URL("./plugins/probe.ts", import.meta.url).href)};
+try {
+  await using _ = await startPlugin(${JSON.stringify(hostile("t8_escalating_grants.ts"))}, {
+    contracts: [Probe], isolation: "os",
+    permissions: { run: ["/usr/bin/git"], write: [${JSON.stringify(folder.dir)}] },
+    unsafe: { run: true, writeAsRoot: true },
+  });
+  console.log("started");
+} catch (error) {
+  console.log(error.name, error.reason, error.message);
+}`,
+  );
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--config", new URL("../../deno.json", import.meta.url).pathname, host],
+    env: { LD_LIBRARY_PATH: folder.dir },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  assert.match(
+    text,
+    /^PreflightError run-grant .*loads library ".*libz\.so\.1", inside write grant/,
+    text,
+  );
+});
 
 for (const isolation of ISOLATIONS) {
   Deno.test(`T8 [${isolation}]: write grants over code or module caches are refused`, async () => {

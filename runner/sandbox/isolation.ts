@@ -163,7 +163,8 @@ function mirror(path: string, ops: string[][], seen: Set<string>, depth = 0): vo
       return;
     }
   }
-  if (!seen.has(current)) {
+  // "/" itself is never bound whole (review 25: it gave bubblewrap an empty path).
+  if (current !== "" && !seen.has(current)) {
     seen.add(current);
     ops.push(["--ro-bind", current, current]);
   }

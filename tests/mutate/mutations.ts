@@ -1250,6 +1250,16 @@ export const MUTATIONS: Mutation[] = [
     filter: "outlives every kill",
   },
   {
+    id: "mirror-never-binds-root",
+    source: 'review 25: mirror("/") gave bubblewrap --ro-bind "" ""',
+    mitigation: "a path that resolves to / is never bound",
+    file: "runner/sandbox/isolation.ts",
+    search: '  if (current !== "" && !seen.has(current)) {',
+    replace: "  if (!seen.has(current)) {",
+    tests: ["tests/sandbox/isolation_test.ts"],
+    filter: "/bubblewrap's arguments/",
+  },
+  {
     id: "landlock-dev-null",
     source: "14.5 stop: under Landlock a plugin could not start a program with its output to null",
     mitigation: "Landlock's ruleset names /dev/null and the other devices bubblewrap's --dev gives",

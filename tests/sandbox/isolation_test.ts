@@ -171,3 +171,25 @@ Deno.test("an unknown isolation is a TypeError naming the value", async () => {
     /"isolation" must be "auto", "os", "landlock" or "deno", got "vm"/,
   );
 });
+
+Deno.test("bubblewrap's arguments: a path that resolves to / is never bound (no empty --ro-bind), and recorded links are made as given", async () => {
+  const { bwrapArgs } = await import("../../runner/sandbox/isolation.ts");
+  const args = await bwrapArgs({
+    programs: [],
+    runtime: ["/"],
+    symlinks: [{ path: "/opt/plugbox-test/tool", target: "../../usr/bin/cat" }],
+    readOnly: [],
+    readWrite: [],
+    net: false,
+    dev: false,
+    tmpBytes: 1 << 20,
+    cwd: "/",
+  });
+  assert.ok(!args.includes(""), JSON.stringify(args));
+  const at = args.indexOf("/opt/plugbox-test/tool");
+  assert.deepEqual(args.slice(at - 2, at + 1), [
+    "--symlink",
+    "../../usr/bin/cat",
+    "/opt/plugbox-test/tool",
+  ]);
+});

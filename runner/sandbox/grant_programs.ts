@@ -142,7 +142,12 @@ export async function grantedBinaries(
       });
     };
     for (const granted of spellings) {
-      const chain = resolveChain(granted);
+      let chain: Chain | undefined;
+      try {
+        chain = resolveChain(granted);
+      } catch (error) {
+        refuse(granted, granted, `cannot be followed (${(error as Error).message})`);
+      }
       if (!chain) continue; // nothing to load, as without a sandbox
       const walked = placeOf([...chain.visited, chain.real]);
       if (walked) {

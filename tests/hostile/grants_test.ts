@@ -113,6 +113,8 @@ for (const isolation of ["os", "landlock"] as const) {
     });
     await using plain = await pluginFolder({
       "via-writable": { symlink: join(folder.dir, "to-cat") },
+      "loop-a": { symlink: "loop-b" },
+      "loop-b": { symlink: "loop-a" },
     });
     const refusal = async (permissions: Record<string, string[]>) => {
       const error = await startPlugin(hostile("t8_escalating_grants.ts"), {
@@ -157,6 +159,8 @@ for (const isolation of ["os", "landlock"] as const) {
       await refusal({ run: [`${folder.dir}/d/../${up}usr/bin/cat`] }),
       /goes through ".*\/d" inside write grant/,
     );
+    // A loop of links is refused, not followed forever.
+    assert.match(await refusal({ run: [join(plain.dir, "loop-a")] }), /cannot be followed/);
     // Not a file: a folder would be mounted whole.
     assert.match(await refusal({ run: [SECRET_DIR] }), /which is not a file/);
     // The plugin's own folder.

@@ -146,8 +146,8 @@ export async function launcherMain(): Promise<void> {
       view.setInt32(8, fd, true);
       let done = sys(LANDLOCK_ADD, ruleset, 1, address(rule), 0);
       // A file takes only file rights (EINVAL otherwise). Retried on any failure, not on errno 22:
-      // errno is read through FFI after the call, and under load something on this thread (the
-      // garbage collector's system calls) could change it first; the retry grants fewer rights.
+      // errno is read through FFI after the call, and under load the value read was not the
+      // call's (errno 2, which landlock_add_rule never returns); the retry grants fewer rights.
       if (done < 0n) {
         view.setBigUint64(0, access & allFs & FILE_ONLY, true);
         done = sys(LANDLOCK_ADD, ruleset, 1, address(rule), 0);

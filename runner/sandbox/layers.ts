@@ -196,7 +196,6 @@ function withRelay(ctx: LayerContext, inside: MountPlan): string[] {
   return launcherArgs(ctx.deno, support.launcher!, spec, support.arch!);
 }
 
-/** Landlock: the launcher confines itself, then becomes the plugin. */
 /**
  * The devices bubblewrap's `--dev` gives a sandbox, for Landlock's ruleset
  * where the plan has them: a program started with its output to "null"
@@ -206,6 +205,7 @@ function withRelay(ctx: LayerContext, inside: MountPlan): string[] {
 const DEVICES_READ = ["/dev/zero", "/dev/random", "/dev/urandom"];
 const DEVICES_WRITE = ["/dev/null", "/dev/full"];
 
+/** Landlock: the launcher confines itself, then becomes the plugin. */
 async function landlockPrefix(ctx: LayerContext, mounts: MountPlan): Promise<string[]> {
   const { support } = ctx;
   const libraries = (await Promise.all(mounts.programs.map(sharedLibraries))).flat();

@@ -119,10 +119,12 @@ export async function grantedBinaries(
     ]),
     [writable.denoDir, "inside the plugin's Deno dir", false],
   ];
-  const placeOf = (paths: string[]) => {
-    for (const path of paths) {
+  // The folders walked through may be a write grant itself; the file at the end may not (a write
+  // grant on a file lets the plugin rewrite it: review 27 had ldd read names it planted).
+  const placeOf = (walked: string[], final: string) => {
+    for (const path of [...walked, final]) {
       const place = places.find(([dir, , itself]) =>
-        isWithin(path, dir) && (itself || path !== dir)
+        isWithin(path, dir) && (itself || path !== dir || path === final)
       );
       if (place) return { path, where: place[1] };
     }
@@ -149,7 +151,7 @@ export async function grantedBinaries(
         refuse(granted, granted, `cannot be followed (${(error as Error).message})`);
       }
       if (!chain) continue; // nothing to load, as without a sandbox
-      const walked = placeOf([...chain.visited, chain.real]);
+      const walked = placeOf(chain.visited, chain.real);
       if (walked) {
         const what = walked.path === chain.real
           ? "leads to a file"
@@ -163,7 +165,7 @@ export async function grantedBinaries(
       // could plant would be mounted (and parsed by the loader) as if the host's.
       for (const library of await sharedLibraries(chain.real)) {
         const libraryChain = resolveChain(library);
-        const planted = libraryChain && placeOf([...libraryChain.visited, libraryChain.real]);
+        const planted = libraryChain && placeOf(libraryChain.visited, libraryChain.real);
         if (planted) {
           refuse(granted, planted.path, `loads library "${library}", ${planted.where}`);
         }

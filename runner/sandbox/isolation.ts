@@ -180,6 +180,28 @@ export const SANDBOX_ID = 65534;
 const libraries = new Map<string, Promise<string[]>>();
 
 /**
+ * The libraries `ldd` says it loaded: only its lines for a loaded object
+ * (`\tname => /path (0x…)` or `\t/path (0x…)`). A name a file asks for is
+ * text its author chose, and ldd echoes it on a "not found" line: taking
+ * every path in the output would mount whatever a library named (review
+ * 27: `/etc/shadow`).
+ *
+ * @example
+ * ```ts ignore
+ * lddPaths("\tlibc.so.6 => /lib/libc.so.6 (0x7f00)\n\t/etc/shadow x => not found\n");
+ * // ["/lib/libc.so.6"]
+ * ```
+ */
+export function lddPaths(output: string): string[] {
+  const paths: string[] = [];
+  for (const line of output.split("\n")) {
+    const loaded = /^\t(?:\S+ => )?(\/\S+) \(0x[0-9a-f]+\)$/.exec(line);
+    if (loaded) paths.push(loaded[1]);
+  }
+  return paths;
+}
+
+/**
  * The shared libraries a program loads (from ldd), plus the resolver's.
  * Only for programs the host trusts (Deno, an interpreter on its PATH): ldd
  * may run the program's loader.
@@ -194,7 +216,7 @@ export function sharedLibraries(program: string): Promise<string[]> {
     });
     // A static program (or a script: its interpreter is a grant of its own) loads no library.
     if (found && /not a dynamic executable/.test(found.stdout + found.stderr)) return [];
-    const paths = found?.success ? [...found.stdout.matchAll(/(\/\S+)/g)].map((m) => m[1]) : [];
+    const paths = found?.success ? lddPaths(found.stdout) : [];
     if (paths.length === 0) return ["/lib", "/lib64", "/usr/lib", "/usr/lib64"];
     // glibc loads these at run time for name resolution; ldd cannot see them.
     const libDir = dirname(Deno.realPathSync(paths.find((p) => /libc\.so/.test(p)) ?? paths[0]));

@@ -120,7 +120,7 @@ for (const isolation of ["os", "landlock"] as const) {
       const error = await startPlugin(hostile("t8_escalating_grants.ts"), {
         contracts: [Probe],
         isolation,
-        permissions: { ...permissions, write: [folder.dir] },
+        permissions: { write: [folder.dir], ...permissions },
         unsafe: { run: true, ffi: true, writeAsRoot: true },
       }).then(() => undefined, (e) => e);
       assert.ok(error instanceof PreflightError, `${JSON.stringify(permissions)}: ${error}`);
@@ -158,6 +158,12 @@ for (const isolation of ["os", "landlock"] as const) {
     assert.match(
       await refusal({ run: [`${folder.dir}/d/../${up}usr/bin/cat`] }),
       /goes through ".*\/d" inside write grant/,
+    );
+    // A file that is itself a write grant: the plugin rewrites it, and ldd would read names it
+    // planted (review 27: a library naming /etc/shadow got it mounted).
+    assert.match(
+      await refusal({ ffi: [join(folder.dir, "tool")], write: [join(folder.dir, "tool")] }),
+      /leads to a file inside write grant/,
     );
     // A loop of links is refused, not followed forever.
     assert.match(await refusal({ run: [join(plain.dir, "loop-a")] }), /cannot be followed/);

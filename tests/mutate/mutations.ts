@@ -1260,6 +1260,27 @@ export const MUTATIONS: Mutation[] = [
     filter: "/bubblewrap's arguments/",
   },
   {
+    id: "run-grant-file-not-a-write-grant",
+    source:
+      "review 27: an ffi grant on a file that was also a write grant let ldd read planted names",
+    mitigation: "the file a run or ffi grant leads to may not be a write grant itself",
+    file: "runner/sandbox/grant_programs.ts",
+    search: "(itself || path !== dir || path === final)",
+    replace: "(itself || path !== dir)",
+    tests: [`${HOSTILE}/grants_test.ts`],
+    filter: "/could redirect, or that is no file, is refused/",
+  },
+  {
+    id: "ldd-loaded-objects-only",
+    source: "review 27: every path in ldd's output was mounted, names on not-found lines included",
+    mitigation: "only the objects ldd says it loaded count",
+    file: "runner/sandbox/isolation.ts",
+    search: "    const loaded = /^\\t(?:\\S+ => )?(\\/\\S+) \\(0x[0-9a-f]+\\)$/.exec(line);",
+    replace: "    const loaded = /(\\/\\S+)/.exec(line);",
+    tests: ["tests/sandbox/isolation_test.ts"],
+    filter: "/ldd's output/",
+  },
+  {
     id: "landlock-dev-null",
     source: "14.5 stop: under Landlock a plugin could not start a program with its output to null",
     mitigation: "Landlock's ruleset names /dev/null and the other devices bubblewrap's --dev gives",

@@ -193,3 +193,19 @@ Deno.test("bubblewrap's arguments: a path that resolves to / is never bound (no 
     "/opt/plugbox-test/tool",
   ]);
 });
+
+Deno.test('ldd\'s output: only the objects it loaded count, never a name echoed on a "not found" line', async () => {
+  const { lddPaths } = await import("../../runner/sandbox/isolation.ts");
+  const output = [
+    "\tlinux-vdso.so.1 (0x00007ffd1d1f0000)",
+    "\tlibz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x00007f7a1c9a0000)",
+    "\t/etc/shadow x => not found",
+    "\t/etc/passwd (0x0000000000000000) => not found",
+    "\t/lib64/ld-linux-x86-64.so.2 (0x00007f7a1cbd0000)",
+    "",
+  ].join("\n");
+  assert.deepEqual(lddPaths(output), [
+    "/lib/x86_64-linux-gnu/libz.so.1",
+    "/lib64/ld-linux-x86-64.so.2",
+  ]);
+});

@@ -80,13 +80,18 @@ export function resolveEntry(module: string | URL): string {
   return canonicalPath(path);
 }
 
+/** Where the dynamic loader finds the system's shared libraries (the loader itself included). */
+const SYSTEM_LIBRARIES = ["/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib"];
+
 /**
  * Folders holding code, canonical: a write grant overlapping one is refused
  * (THREATS T8). Each is real-pathed here, once, so a symlinked install or
  * Deno dir is compared by the folder it really is (THREATS T15).
  */
 export function codeRoots(root: string, cacheDir: string, deno: string): string[] {
-  const roots = [root, cacheDir, hostDenoDir(), dirname(deno)];
+  // The system's library folders too: a plugin that could write there would replace the libc
+  // that every later start (and the host's own programs) load (review 27).
+  const roots = [root, cacheDir, hostDenoDir(), dirname(deno), ...SYSTEM_LIBRARIES];
   const own = new URL("../../", import.meta.url);
   if (own.protocol === "file:") roots.push(fileURLToPath(own));
   // In a Worker there is no main module (undefined): see mainModuleUnknown().

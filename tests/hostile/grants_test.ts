@@ -239,6 +239,7 @@ for (const isolation of ISOLATIONS) {
       denoDir, // the host's module cache
       new URL("../../runner", import.meta.url).pathname, // plugbox itself
       dirname(deno), // the Deno binary
+      dirname(Deno.realPathSync("/lib/x86_64-linux-gnu/libc.so.6")), // the libc every start loads
     ];
     for (const folder of codeFolders) {
       await refusedGrant(

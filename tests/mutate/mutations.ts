@@ -1281,6 +1281,17 @@ export const MUTATIONS: Mutation[] = [
     filter: "/ldd's output/",
   },
   {
+    id: "write-grant-system-libraries",
+    source:
+      "review 27: a write grant over libc's folder would replace what every later start loads",
+    mitigation: "the system's library folders count as code: a write grant over one is refused",
+    file: "runner/sandbox/locate.ts",
+    search: "dirname(deno), ...SYSTEM_LIBRARIES];",
+    replace: "dirname(deno)];",
+    tests: [`${HOSTILE}/grants_test.ts`],
+    filter: "/write grants over code/",
+  },
+  {
     id: "landlock-dev-null",
     source: "14.5 stop: under Landlock a plugin could not start a program with its output to null",
     mitigation: "Landlock's ruleset names /dev/null and the other devices bubblewrap's --dev gives",

@@ -18,12 +18,15 @@ import { PreflightError } from "../errors.ts";
 import { neutralize } from "../wire/mod.ts";
 import { isWithin } from "./paths.ts";
 import type { ResolvedGrants } from "./permissions.ts";
-import { sharedLibraries } from "./isolation.ts";
+import { grantedLibraries } from "./isolation.ts";
 
 /** What a run or ffi grant adds to an OS layer's view. */
 export interface GrantedBinaries {
-  /** Real paths: each is mounted with the shared libraries ldd lists for it. */
-  programs: string[];
+  /**
+   * Real paths to mount as they are: each granted file, and the libraries
+   * ldd vouched for it (no ldd runs for them again when the sandbox is built).
+   */
+  files: string[];
   /**
    * The links met on the way from each granted spelling to its file, as
    * read when the grant was checked: bubblewrap makes exactly these, so the
@@ -99,7 +102,7 @@ function resolveChain(path: string): Chain | undefined {
  * @example
  * ```ts ignore
  * await grantedBinaries("hello", grants, { root, write: grants.write, denoDir });
- * // { programs: ["/usr/bin/mawk"], symlinks: [{ path: "/usr/bin/awk", target: ... }, ...] }
+ * // { files: ["/usr/bin/mawk", "/lib/x86_64-linux-gnu/libc.so.6", ...], symlinks: [...] }
  * ```
  */
 export async function grantedBinaries(
@@ -107,7 +110,7 @@ export async function grantedBinaries(
   grants: Pick<ResolvedGrants, "run" | "ffi">,
   writable: PluginWritable,
 ): Promise<GrantedBinaries> {
-  const found: GrantedBinaries = { programs: [], symlinks: [] };
+  const found: GrantedBinaries = { files: [], symlinks: [] };
   // What the plugin can rename or replace: anything below a write grant or its Deno dir (not the
   // folder itself, whose parent it cannot write), and all of its own folder, the author's.
   const places: [string, string, boolean][] = [
@@ -161,16 +164,26 @@ export async function grantedBinaries(
       if (!Deno.statSync(chain.real).isFile) {
         refuse(granted, chain.real, `leads to "${chain.real}", which is not a file`);
       }
-      // ldd follows the host's LD_LIBRARY_PATH and the file's own RUNPATH: a library the plugin
-      // could plant would be mounted (and parsed by the loader) as if the host's.
-      for (const library of await sharedLibraries(chain.real)) {
+      // ldd runs with no LD_* variable and in "/", but a file's own RUNPATH may still lead into a
+      // place the plugin can write; and what ldd prints is read strictly (isolation.ts).
+      const loaded = await grantedLibraries(chain.real);
+      if ("refused" in loaded) {
+        refuse(granted, chain.real, `cannot be vouched for: ${loaded.refused}`);
+      }
+      const libraries = (loaded as { libraries: string[] }).libraries;
+      for (const library of libraries) {
         const libraryChain = resolveChain(library);
         const planted = libraryChain && placeOf(libraryChain.visited, libraryChain.real);
         if (planted) {
           refuse(granted, planted.path, `loads library "${library}", ${planted.where}`);
         }
+        if (!libraryChain || !Deno.statSync(libraryChain.real).isFile) {
+          refuse(granted, library, `loads "${library}", which is not a file`);
+        }
       }
-      if (!found.programs.includes(chain.real)) found.programs.push(chain.real);
+      for (const file of [chain.real, ...libraries]) {
+        if (!found.files.includes(file)) found.files.push(file);
+      }
       for (const link of chain.links) {
         if (!found.symlinks.some((known) => known.path === link.path)) found.symlinks.push(link);
       }

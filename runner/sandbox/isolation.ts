@@ -7,6 +7,7 @@
  */
 
 import { dirname, isAbsolute, join, resolve } from "node:path";
+import { neutralize } from "../wire/mod.ts";
 import { rethrowHostPermission, runCaptured } from "./exec.ts";
 
 /**
@@ -74,6 +75,11 @@ export interface MountPlan {
    * once, when a grant was checked), not mirrored from the host again.
    */
   symlinks?: { path: string; target: string }[];
+  /**
+   * Files mounted as they are, no ldd run for them at build time: a run or
+   * ffi grant's file and the libraries ldd vouched for when it was checked.
+   */
+  granted?: string[];
   /** Folders inside those that stay hidden under an empty tmpfs (an interpreter's site-packages). */
   hidden?: string[];
   /** Paths bound read-only at the same place. */
@@ -180,25 +186,75 @@ export const SANDBOX_ID = 65534;
 const libraries = new Map<string, Promise<string[]>>();
 
 /**
- * The libraries `ldd` says it loaded: only its lines for a loaded object
- * (`\tname => /path (0x…)` or `\t/path (0x…)`). A name a file asks for is
- * text its author chose, and ldd echoes it on a "not found" line: taking
- * every path in the output would mount whatever a library named (review
- * 27: `/etc/shadow`).
+ * ldd's environment (found on the host's PATH, run with a fixed one): no
+ * `LD_*` variable of the host's, and `/` for a working directory, so a library path of the host's (or a relative one) cannot lead
+ * the loader to a file a plugin wrote (review 28). Inside a sandbox the
+ * program sees none of the host's variables either.
+ */
+const LDD = {
+  timeoutMs: 10_000,
+  env: { PATH: "/usr/bin:/bin:/usr/sbin:/sbin" },
+  cwd: "/",
+};
+
+/** A loaded object on one of ldd's lines: `\tname => /path (0x…)` or `\t/path (0x…)`. */
+const LOADED = /^\t(?:[^\s/]\S* => )?(\/\S+) \(0x[0-9a-f]+\)$/;
+/** ldd's word for a file that loads no library (a static program, static-pie, a script). */
+const STATIC = /^\s*(?:not a dynamic executable|statically linked)\s*$/m;
+/** The kernel's own object, which no file holds. */
+const VDSO = /^\tlinux-(?:vdso|gate)\.so\.\d+ \(0x[0-9a-f]+\)$/;
+
+/**
+ * The libraries in ldd's output, read strictly: each line must be a loaded
+ * object with an absolute path free of spaces, or the vDSO. Anything else (a
+ * "not found" line, a relative or spaced path, a line a file's own names
+ * forged: review 27 and 28) is a reason to refuse, which is returned.
  *
  * @example
  * ```ts ignore
- * lddPaths("\tlibc.so.6 => /lib/libc.so.6 (0x7f00)\n\t/etc/shadow x => not found\n");
- * // ["/lib/libc.so.6"]
+ * lddPaths("\tlibc.so.6 => /lib/libc.so.6 (0x7f00)\n"); // { libraries: ["/lib/libc.so.6"] }
+ * lddPaths("\t/etc/shadow x => not found\n"); // { refused: "ldd printed ..." }
  * ```
  */
-export function lddPaths(output: string): string[] {
-  const paths: string[] = [];
+export function lddPaths(output: string): { libraries: string[] } | { refused: string } {
+  const libraries: string[] = [];
   for (const line of output.split("\n")) {
-    const loaded = /^\t(?:\S+ => )?(\/\S+) \(0x[0-9a-f]+\)$/.exec(line);
-    if (loaded) paths.push(loaded[1]);
+    if (line === "" || VDSO.test(line)) continue;
+    const loaded = LOADED.exec(line);
+    if (!loaded) {
+      return {
+        refused: `ldd printed a line that is no loaded library: "${neutralize(line, 200)}"`,
+      };
+    }
+    libraries.push(loaded[1]);
   }
-  return paths;
+  return { libraries };
+}
+
+/**
+ * What a granted program or library loads, by ldd, judged strictly and never
+ * cached (see `grant_programs.ts`): a static one loads nothing; ldd failing,
+ * timing out or printing anything it cannot vouch for is a refusal, never
+ * the fallback of whole library folders.
+ *
+ * @example
+ * ```ts ignore
+ * await grantedLibraries("/usr/bin/git"); // { libraries: ["/lib/x86_64-linux-gnu/libz.so.1", ...] }
+ * ```
+ */
+export async function grantedLibraries(
+  file: string,
+): Promise<{ libraries: string[] } | { refused: string }> {
+  const found = await runCaptured(which("ldd") ?? "ldd", [file], LDD).catch((error) => {
+    rethrowHostPermission(error);
+    return undefined;
+  });
+  if (!found) return { refused: "ldd could not be run" };
+  if (STATIC.test(found.stdout + found.stderr)) return { libraries: [] };
+  if (!found.success) {
+    return { refused: `ldd failed (${found.timedOut ? "timed out" : `code ${found.code}`})` };
+  }
+  return lddPaths(found.stdout);
 }
 
 /**
@@ -210,13 +266,16 @@ export function sharedLibraries(program: string): Promise<string[]> {
   const known = libraries.get(program);
   if (known) return known;
   const listed = (async () => {
-    const found = await runCaptured("ldd", [program], { timeoutMs: 10_000 }).catch((error) => {
+    const found = await runCaptured(which("ldd") ?? "ldd", [program], LDD).catch((error) => {
       rethrowHostPermission(error);
       return undefined;
     });
     // A static program (or a script: its interpreter is a grant of its own) loads no library.
-    if (found && /not a dynamic executable/.test(found.stdout + found.stderr)) return [];
-    const paths = found?.success ? lddPaths(found.stdout) : [];
+    if (found && STATIC.test(found.stdout + found.stderr)) return [];
+    // Only ldd's lines for a loaded object (a "not found" line echoes a name a file chose).
+    const paths = found?.success
+      ? found.stdout.split("\n").flatMap((line) => LOADED.exec(line)?.[1] ?? [])
+      : [];
     if (paths.length === 0) return ["/lib", "/lib64", "/usr/lib", "/usr/lib64"];
     // glibc loads these at run time for name resolution; ldd cannot see them.
     const libDir = dirname(Deno.realPathSync(paths.find((p) => /libc\.so/.test(p)) ?? paths[0]));
@@ -243,6 +302,7 @@ export async function bwrapArgs(plan: MountPlan): Promise<string[]> {
     mirror(program, ops, seen);
   }
   for (const path of plan.runtime ?? []) mirror(path, ops, seen);
+  for (const path of plan.granted ?? []) mirror(path, ops, seen);
   for (const { path, target } of plan.symlinks ?? []) {
     if (seen.has(path)) continue;
     seen.add(path);

@@ -197,14 +197,15 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
   // A run grant's programs and an ffi grant's libraries run inside the sandbox, which must hold
   // them (grant_programs.ts); the Deno layer runs them on the host.
   const granted = p.isolation === "deno"
-    ? { programs: [], symlinks: [] }
+    ? { files: [], symlinks: [] }
     : await grantedBinaries(p.name, grants, {
       root: p.root,
       write: grants.write,
       denoDir: p.denoDir,
     });
   const mounts: MountPlan = {
-    programs: [p.deno.path, ...granted.programs],
+    programs: [p.deno.path],
+    granted: granted.files,
     symlinks: granted.symlinks,
     readOnly: [snapshot.dir, sdk.dir, p.home, ...grants.read],
     readWrite: [p.denoDir, ...grants.write],

@@ -218,6 +218,7 @@ async function landlockPrefix(ctx: LayerContext, mounts: MountPlan): Promise<str
   const readable = [
     ...mounts.programs,
     ...libraries,
+    ...(mounts.granted ?? []),
     ...(mounts.runtime ?? []),
     ...mounts.readOnly,
     ...(mounts.dev ? DEVICES_READ : []),

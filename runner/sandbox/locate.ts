@@ -81,7 +81,49 @@ export function resolveEntry(module: string | URL): string {
 }
 
 /** Where the dynamic loader finds the system's shared libraries (the loader itself included). */
-const SYSTEM_LIBRARIES = ["/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib"];
+const SYSTEM_LIBRARIES = [
+  "/lib",
+  "/lib32",
+  "/libx32",
+  "/lib64",
+  "/usr/lib",
+  "/usr/lib32",
+  "/usr/libx32",
+  "/usr/lib64",
+  "/usr/libexec",
+  "/usr/local/lib",
+];
+
+/**
+ * The folders the loader's configuration adds (`/etc/ld.so.conf`, and the
+ * files in `/etc/ld.so.conf.d` it includes): every program on the machine
+ * loads from them. Only absolute lines count; unreadable means none.
+ */
+function configuredLibraries(): string[] {
+  const folders: string[] = [];
+  const read = (file: string) => {
+    try {
+      return Deno.readTextFileSync(file);
+    } catch {
+      return "";
+    }
+  };
+  const files = ["/etc/ld.so.conf"];
+  try {
+    for (const entry of Deno.readDirSync("/etc/ld.so.conf.d")) {
+      if (entry.name.endsWith(".conf")) files.push(`/etc/ld.so.conf.d/${entry.name}`);
+    }
+  } catch {
+    // no such folder, or not readable: the fixed list stands
+  }
+  for (const file of files) {
+    for (const line of read(file).split("\n")) {
+      const folder = line.trim();
+      if (folder.startsWith("/") && !/\s/.test(folder)) folders.push(folder);
+    }
+  }
+  return folders;
+}
 
 /**
  * Folders holding code, canonical: a write grant overlapping one is refused
@@ -91,7 +133,14 @@ const SYSTEM_LIBRARIES = ["/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/loca
 export function codeRoots(root: string, cacheDir: string, deno: string): string[] {
   // The system's library folders too: a plugin that could write there would replace the libc
   // that every later start (and the host's own programs) load (review 27).
-  const roots = [root, cacheDir, hostDenoDir(), dirname(deno), ...SYSTEM_LIBRARIES];
+  const roots = [
+    root,
+    cacheDir,
+    hostDenoDir(),
+    dirname(deno),
+    ...SYSTEM_LIBRARIES,
+    ...configuredLibraries(),
+  ];
   const own = new URL("../../", import.meta.url);
   if (own.protocol === "file:") roots.push(fileURLToPath(own));
   // In a Worker there is no main module (undefined): see mainModuleUnknown().

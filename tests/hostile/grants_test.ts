@@ -19,6 +19,22 @@ import {
 const LIBC = "/lib/x86_64-linux-gnu/libc.so.6";
 const deno = Deno.realPathSync(Deno.execPath());
 
+/** The absolute folders /etc/ld.so.conf.d's files name (the loader searches them all). */
+function configuredFolders(): string[] {
+  const folders: string[] = [];
+  for (const entry of Deno.readDirSync("/etc/ld.so.conf.d")) {
+    const text = Deno.readTextFileSync(join("/etc/ld.so.conf.d", entry.name));
+    for (const line of text.split("\n")) if (line.startsWith("/")) folders.push(line.trim());
+  }
+  return folders.filter((folder) => {
+    try {
+      return Deno.statSync(folder).isDirectory;
+    } catch {
+      return false;
+    }
+  });
+}
+
 function refusedGrant(promise: Promise<unknown>, message: RegExp) {
   return assert.rejects(promise, (e: unknown) => e instanceof TypeError && message.test(e.message));
 }
@@ -181,9 +197,9 @@ for (const isolation of ["os", "landlock"] as const) {
   });
 }
 
-Deno.test("T8 [os]: a run grant whose program would load a library the plugin can plant is refused", async () => {
-  // ldd follows the host's LD_LIBRARY_PATH (and a program's RUNPATH): a library found in a write
-  // grant would be mounted as the host's, and parsed by the loader (review 26).
+Deno.test("T8 [os]: the host's LD_LIBRARY_PATH does not lead ldd to a library the plugin planted", async () => {
+  // ldd runs with no LD_* variable (review 26, 28): with the host's LD_LIBRARY_PATH on a write
+  // grant, root's loader would parse what the plugin wrote there, and mount what it said.
   await using folder = await pluginFolder({});
   Deno.copyFileSync(
     Deno.realPathSync("/lib/x86_64-linux-gnu/libz.so.1"),
@@ -195,16 +211,12 @@ Deno.test("T8 [os]: a run grant whose program would load a library the plugin ca
     host,
     `import { startPlugin } from ${JSON.stringify(new URL("../../mod.ts", import.meta.url).href)};
 import { Probe } from ${JSON.stringify(new URL("./plugins/probe.ts", import.meta.url).href)};
-try {
-  await using _ = await startPlugin(${JSON.stringify(hostile("t8_escalating_grants.ts"))}, {
-    contracts: [Probe], isolation: "os",
-    permissions: { run: ["/usr/bin/git"], write: [${JSON.stringify(folder.dir)}] },
-    unsafe: { run: true, writeAsRoot: true },
-  });
-  console.log("started");
-} catch (error) {
-  console.log(error.name, error.reason, error.message);
-}`,
+await using plugin = await startPlugin(${JSON.stringify(hostile("t8_escalating_grants.ts"))}, {
+  contracts: [Probe], isolation: "os",
+  permissions: { run: ["/usr/bin/git"], write: [${JSON.stringify(folder.dir)}] },
+  unsafe: { run: true, writeAsRoot: true },
+});
+console.log(JSON.stringify(plugin.plan.args));`,
   );
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--config", new URL("../../deno.json", import.meta.url).pathname, host],
@@ -212,12 +224,46 @@ try {
     stdout: "piped",
     stderr: "piped",
   }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  assert.match(
-    text,
-    /^PreflightError run-grant .*loads library ".*libz\.so\.1", inside write grant/,
-    text,
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const args: string[] = JSON.parse(new TextDecoder().decode(out.stdout));
+  assert.ok(args.includes("/usr/bin/git"), "git is mounted");
+  assert.ok(!args.includes(join(folder.dir, "libz.so.1")), "the planted library is not");
+  assert.ok(
+    args.includes(Deno.realPathSync("/lib/x86_64-linux-gnu/libz.so.1")),
+    "the system's libz is",
   );
+});
+
+Deno.test("T8 [os]: a run grant whose program's RUNPATH leads into a write grant is refused", async () => {
+  // A program outside every grant, built to look for its libraries in a folder the plugin may
+  // write (RUNPATH): ldd would read there what the plugin planted.
+  await using folder = await pluginFolder({});
+  Deno.copyFileSync(
+    Deno.realPathSync("/lib/x86_64-linux-gnu/libz.so.1"),
+    join(folder.dir, "libz.so.1"),
+  );
+  await using build = await pluginFolder({ "main.c": "int main(void) { return 0; }\n" });
+  const program = join(build.dir, "program");
+  const cc = await new Deno.Command("cc", {
+    args: [
+      "-o",
+      program,
+      join(build.dir, "main.c"),
+      `-Wl,-rpath,${folder.dir}`,
+      "-Wl,--no-as-needed",
+      "-l:libz.so.1",
+    ],
+    stderr: "piped",
+  }).output();
+  assert.ok(cc.success, new TextDecoder().decode(cc.stderr));
+  const error = await startPlugin(hostile("t8_escalating_grants.ts"), {
+    contracts: [Probe],
+    isolation: "os",
+    permissions: { run: [program], write: [folder.dir] },
+    unsafe: { run: true, writeAsRoot: true },
+  }).then(() => undefined, (e) => e);
+  assert.ok(error instanceof PreflightError, String(error));
+  assert.match(error.message, /loads library ".*libz\.so\.1", inside write grant/);
 });
 
 for (const isolation of ISOLATIONS) {
@@ -240,6 +286,7 @@ for (const isolation of ISOLATIONS) {
       new URL("../../runner", import.meta.url).pathname, // plugbox itself
       dirname(deno), // the Deno binary
       dirname(Deno.realPathSync("/lib/x86_64-linux-gnu/libc.so.6")), // the libc every start loads
+      ...configuredFolders(), // the loader's own configuration's folders
     ];
     for (const folder of codeFolders) {
       await refusedGrant(

@@ -18,7 +18,11 @@ import { PreflightError } from "../errors.ts";
 import { neutralize } from "../wire/mod.ts";
 import { isWithin } from "./paths.ts";
 import type { ResolvedGrants } from "./permissions.ts";
+import { elfRunsCodeUnderLdd } from "./elf_audit.ts";
 import { grantedLibraries } from "./isolation.ts";
+
+/** The loader's cache of where libraries are: mounted where a grant is. */
+const LOADER_CACHE = "/etc/ld.so.cache";
 
 /** What a run or ffi grant adds to an OS layer's view. */
 export interface GrantedBinaries {
@@ -166,6 +170,9 @@ export async function grantedBinaries(
       }
       // ldd runs with no LD_* variable and in "/", but a file's own RUNPATH may still lead into a
       // place the plugin can write; and what ldd prints is read strictly (isolation.ts).
+      // ldd runs the loader, as the host: a file naming an audit module would run its code here.
+      const runsCode = elfRunsCodeUnderLdd(chain.real);
+      if (runsCode) refuse(granted, chain.real, `cannot be checked: ${runsCode}`);
       const loaded = await grantedLibraries(chain.real);
       if ("refused" in loaded) {
         refuse(granted, chain.real, `cannot be vouched for: ${loaded.refused}`);
@@ -187,6 +194,14 @@ export async function grantedBinaries(
       for (const link of chain.links) {
         if (!found.symlinks.some((known) => known.path === link.path)) found.symlinks.push(link);
       }
+    }
+  }
+  // The loader in the sandbox finds libraries outside the default folders through its cache.
+  if (found.files.length > 0 && !placeOf([], LOADER_CACHE)) {
+    try {
+      if (Deno.statSync(LOADER_CACHE).isFile) found.files.push(LOADER_CACHE);
+    } catch {
+      // no cache on this machine: the default folders only
     }
   }
   return found;

@@ -8,7 +8,7 @@
 
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { neutralize } from "../wire/mod.ts";
-import { rethrowHostPermission, runCaptured } from "./exec.ts";
+import { type Captured, rethrowHostPermission, runCaptured } from "./exec.ts";
 
 /**
  * Which isolation to use: `"auto"` picks `"os"` where it works, else `"deno"`.
@@ -199,8 +199,20 @@ const LDD = {
 
 /** A loaded object on one of ldd's lines: `\tname => /path (0x…)` or `\t/path (0x…)`. */
 const LOADED = /^\t(?:[^\s/]\S* => )?(\/\S+) \(0x[0-9a-f]+\)$/;
-/** ldd's word for a file that loads no library (a static program, static-pie, a script). */
-const STATIC = /^\s*(?:not a dynamic executable|statically linked)\s*$/m;
+/**
+ * Whether ldd's whole output is its word for a file that loads no library
+ * (a static program, static-pie, a script): the whole of it, since a line of
+ * it is text a file's own names can forge (review 29).
+ *
+ * @example
+ * ```ts ignore
+ * loadsNothing({ stdout: "\tstatically linked\n", stderr: "" }); // true
+ * ```
+ */
+export function loadsNothing(found: Pick<Captured, "stdout" | "stderr">): boolean {
+  const said = (found.stdout + found.stderr).trim();
+  return said === "not a dynamic executable" || said === "statically linked";
+}
 /** The kernel's own object, which no file holds. */
 const VDSO = /^\tlinux-(?:vdso|gate)\.so\.\d+ \(0x[0-9a-f]+\)$/;
 
@@ -250,7 +262,7 @@ export async function grantedLibraries(
     return undefined;
   });
   if (!found) return { refused: "ldd could not be run" };
-  if (STATIC.test(found.stdout + found.stderr)) return { libraries: [] };
+  if (loadsNothing(found)) return { libraries: [] };
   if (!found.success) {
     return { refused: `ldd failed (${found.timedOut ? "timed out" : `code ${found.code}`})` };
   }
@@ -271,7 +283,7 @@ export function sharedLibraries(program: string): Promise<string[]> {
       return undefined;
     });
     // A static program (or a script: its interpreter is a grant of its own) loads no library.
-    if (found && STATIC.test(found.stdout + found.stderr)) return [];
+    if (found && loadsNothing(found)) return [];
     // Only ldd's lines for a loaded object (a "not found" line echoes a name a file chose).
     const paths = found?.success
       ? found.stdout.split("\n").flatMap((line) => LOADED.exec(line)?.[1] ?? [])

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { PreflightError, startPlugin } from "../../mod.ts";
 import { Probe } from "./plugins/probe.ts";
+import { exists } from "../_helpers.ts";
 import {
   hostile,
   ISOLATIONS,
@@ -227,6 +228,7 @@ console.log(JSON.stringify(plugin.plan.args));`,
   assert.ok(out.success, new TextDecoder().decode(out.stderr));
   const args: string[] = JSON.parse(new TextDecoder().decode(out.stdout));
   assert.ok(args.includes("/usr/bin/git"), "git is mounted");
+  assert.ok(args.includes("/etc/ld.so.cache"), "and the loader's cache, for what it finds there");
   assert.ok(!args.includes(join(folder.dir, "libz.so.1")), "the planted library is not");
   assert.ok(
     args.includes(Deno.realPathSync("/lib/x86_64-linux-gnu/libz.so.1")),
@@ -264,6 +266,42 @@ Deno.test("T8 [os]: a run grant whose program's RUNPATH leads into a write grant
   }).then(() => undefined, (e) => e);
   assert.ok(error instanceof PreflightError, String(error));
   assert.match(error.message, /loads library ".*libz\.so\.1", inside write grant/);
+});
+
+Deno.test("T8 [os]: a granted library that names an audit module is refused without running it", async () => {
+  // ldd runs the loader as the host, and the loader runs a DT_AUDIT module even when it only lists
+  // libraries (review 29): a granted file's own code would run on the host, as root here.
+  await using build = await pluginFolder({
+    "audit.c": `#include <stdio.h>
+unsigned int la_version(unsigned int v) {
+  FILE *f = fopen(MARKER, "w"); if (f) { fputs("ran", f); fclose(f); } return v;
+}
+`,
+  });
+  const marker = join(build.dir, "ran-on-the-host");
+  const library = join(build.dir, "libaudit.so");
+  const cc = await new Deno.Command("cc", {
+    args: [
+      "-shared",
+      "-fPIC",
+      `-DMARKER="${marker}"`,
+      "-o",
+      library,
+      join(build.dir, "audit.c"),
+      `-Wl,--audit,${library}`,
+    ],
+    stderr: "piped",
+  }).output();
+  assert.ok(cc.success, new TextDecoder().decode(cc.stderr));
+  const error = await startPlugin(hostile("t8_escalating_grants.ts"), {
+    contracts: [Probe],
+    isolation: "os",
+    permissions: { ffi: [library] },
+    unsafe: { ffi: true },
+  }).then(() => undefined, (e) => e);
+  assert.ok(error instanceof PreflightError, String(error));
+  assert.match(error.message, /names an audit module \(DT_AUDIT\)/);
+  assert.ok(!exists(marker), "the audit module ran on the host");
 });
 
 for (const isolation of ISOLATIONS) {

@@ -217,3 +217,17 @@ Deno.test("ldd's output, read strictly: a loaded object with an absolute path, o
     assert.ok("refused" in read, `${JSON.stringify(forged)}: ${JSON.stringify(read)}`);
   }
 });
+
+Deno.test("ldd's word for a file that loads nothing counts only as its whole output, never as one forged line", async () => {
+  const { loadsNothing } = await import("../../runner/sandbox/isolation.ts");
+  assert.equal(loadsNothing({ stdout: "\tnot a dynamic executable\n", stderr: "" }), true);
+  assert.equal(loadsNothing({ stdout: "\tstatically linked\n", stderr: "" }), true);
+  // A library's wanted name with newlines in it, echoed on a "not found" line (review 29).
+  assert.equal(
+    loadsNothing({
+      stdout: "\tlibc.so.6 => /lib/libc.so.6 (0x7f00)\n\tx\nstatically linked\n => not found\n",
+      stderr: "",
+    }),
+    false,
+  );
+});

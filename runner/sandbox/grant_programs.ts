@@ -3,23 +3,25 @@
  * OS layer's view. Deno's `--allow-run` and `--allow-ffi` let the plugin
  * start or load them; the sandbox must also hold them: bubblewrap's root
  * holds only what is mounted, and Landlock's ruleset reads and executes only
- * what it names. So each is mounted (or named) with its shared libraries, and
- * runs inside the plugin's sandbox, not beside it.
+ * what it names. So each is mounted (or named) with the system's library
+ * folders and the loader's cache, read-only, and runs inside the plugin's
+ * sandbox, not beside it. Nothing of the file is run or read on the host to
+ * find what it loads: `ldd` runs the loader, which runs an audit module the
+ * file names and opens whatever it asks for, as the host (reviews 29, 30).
  *
  * What gets mounted is read from the host when the plan is made, and read
- * again when the sandbox is built (bubblewrap mirrors the spelling's links,
- * Landlock's launcher opens the path). So nothing along the way may be the
+ * again when the sandbox is built (bubblewrap mirrors the paths' links,
+ * Landlock's launcher opens them). So nothing along the way may be the
  * plugin's to change: a link the plugin can write would choose what the
  * sandbox shows it (any host folder, read-only) at its next start.
- * @module
+ @module
  */
 
 import { PreflightError } from "../errors.ts";
 import { neutralize } from "../wire/mod.ts";
 import { isWithin } from "./paths.ts";
 import type { ResolvedGrants } from "./permissions.ts";
-import { elfRunsCodeUnderLdd } from "./elf_audit.ts";
-import { grantedLibraries } from "./isolation.ts";
+import { libraryFolders } from "./locate.ts";
 
 /** The loader's cache of where libraries are: mounted where a grant is. */
 const LOADER_CACHE = "/etc/ld.so.cache";
@@ -27,8 +29,8 @@ const LOADER_CACHE = "/etc/ld.so.cache";
 /** What a run or ffi grant adds to an OS layer's view. */
 export interface GrantedBinaries {
   /**
-   * Real paths to mount as they are: each granted file, and the libraries
-   * ldd vouched for it (no ldd runs for them again when the sandbox is built).
+   * Real paths to mount as they are: each granted file, and the system's
+   * library folders and the loader's cache it loads from.
    */
   files: string[];
   /**
@@ -97,23 +99,23 @@ function resolveChain(path: string): Chain | undefined {
 /**
  * The programs `grants.run` names and the libraries `grants.ffi` names, for
  * the OS and Landlock layers (the Deno layer runs them on the host itself),
- * where they exist. Refused: a grant whose spelling walks through anything
- * where the plugin can change it ({@linkcode PluginWritable}): a link, a
- * folder it later leaves with `..`, the file itself, or a library `ldd`
- * lists for it; and a target that is not a regular file (a folder would be
- * mounted whole).
+ * where they exist, with the library folders they load from. Refused: a
+ * grant whose spelling walks through anything where the plugin can change
+ * it ({@linkcode PluginWritable}): a link, a folder it later leaves with
+ * `..`, the file itself; and a target that is not a regular file (a folder
+ * would be mounted whole).
  *
  * @example
  * ```ts ignore
- * await grantedBinaries("hello", grants, { root, write: grants.write, denoDir });
- * // { files: ["/usr/bin/mawk", "/lib/x86_64-linux-gnu/libc.so.6", ...], symlinks: [...] }
+ * grantedBinaries("hello", grants, { root, write: grants.write, denoDir });
+ * // { files: ["/usr/bin/mawk", "/usr/lib", ..., "/etc/ld.so.cache"], symlinks: [...] }
  * ```
  */
-export async function grantedBinaries(
+export function grantedBinaries(
   plugin: string,
   grants: Pick<ResolvedGrants, "run" | "ffi">,
   writable: PluginWritable,
-): Promise<GrantedBinaries> {
+): GrantedBinaries {
   const found: GrantedBinaries = { files: [], symlinks: [] };
   // What the plugin can rename or replace: anything below a write grant or its Deno dir (not the
   // folder itself, whose parent it cannot write), and all of its own folder, the author's.
@@ -145,7 +147,7 @@ export async function grantedBinaries(
         detail: neutralize(
           `${kind} grant "${neutralize(granted, 300)}" ${why}: under an OS layer a granted ${
             kind === "run" ? "program" : "library"
-          } is mounted in the sandbox as found on the host, so it must be a file, and nothing on the way to it or among the libraries it loads may be where the plugin can change it; grant another path, or use isolation "deno"`,
+          } is mounted in the sandbox as found on the host, so it must be a file, and nothing on the way to it may be where the plugin can change it; grant another path, or use isolation "deno"`,
           2000,
         ),
       });
@@ -168,40 +170,25 @@ export async function grantedBinaries(
       if (!Deno.statSync(chain.real).isFile) {
         refuse(granted, chain.real, `leads to "${chain.real}", which is not a file`);
       }
-      // ldd runs with no LD_* variable and in "/", but a file's own RUNPATH may still lead into a
-      // place the plugin can write; and what ldd prints is read strictly (isolation.ts).
-      // ldd runs the loader, as the host: a file naming an audit module would run its code here.
-      const runsCode = elfRunsCodeUnderLdd(chain.real);
-      if (runsCode) refuse(granted, chain.real, `cannot be checked: ${runsCode}`);
-      const loaded = await grantedLibraries(chain.real);
-      if ("refused" in loaded) {
-        refuse(granted, chain.real, `cannot be vouched for: ${loaded.refused}`);
-      }
-      const libraries = (loaded as { libraries: string[] }).libraries;
-      for (const library of libraries) {
-        const libraryChain = resolveChain(library);
-        const planted = libraryChain && placeOf(libraryChain.visited, libraryChain.real);
-        if (planted) {
-          refuse(granted, planted.path, `loads library "${library}", ${planted.where}`);
-        }
-        if (!libraryChain || !Deno.statSync(libraryChain.real).isFile) {
-          refuse(granted, library, `loads "${library}", which is not a file`);
-        }
-      }
-      for (const file of [chain.real, ...libraries]) {
-        if (!found.files.includes(file)) found.files.push(file);
-      }
+      // No ldd, no ELF reading: the loader, run as the host on a file someone else built, runs
+      // code the file names (an audit module) and opens what it asks for (a FIFO, a device)
+      // (reviews 29, 30). The file gets the system's library folders instead, below.
+      if (!found.files.includes(chain.real)) found.files.push(chain.real);
       for (const link of chain.links) {
         if (!found.symlinks.some((known) => known.path === link.path)) found.symlinks.push(link);
       }
     }
   }
-  // The loader in the sandbox finds libraries outside the default folders through its cache.
-  if (found.files.length > 0 && !placeOf([], LOADER_CACHE)) {
-    try {
-      if (Deno.statSync(LOADER_CACHE).isFile) found.files.push(LOADER_CACHE);
-    } catch {
-      // no cache on this machine: the default folders only
+  // What a granted file loads comes from the system's library folders (code: no write grant
+  // may cover them, see locate.ts) and the loader's cache; anything else it needs is a read grant.
+  if (found.files.length > 0) {
+    for (const folder of [...libraryFolders(), LOADER_CACHE]) {
+      const chain = resolveChain(folder);
+      if (!chain || placeOf(chain.visited, chain.real)) continue;
+      if (!found.files.includes(chain.real)) found.files.push(chain.real);
+      for (const link of chain.links) {
+        if (!found.symlinks.some((known) => known.path === link.path)) found.symlinks.push(link);
+      }
     }
   }
   return found;

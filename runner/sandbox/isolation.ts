@@ -7,7 +7,6 @@
  */
 
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { neutralize } from "../wire/mod.ts";
 import { type Captured, rethrowHostPermission, runCaptured } from "./exec.ts";
 
 /**
@@ -76,8 +75,8 @@ export interface MountPlan {
    */
   symlinks?: { path: string; target: string }[];
   /**
-   * Files mounted as they are, no ldd run for them at build time: a run or
-   * ffi grant's file and the libraries ldd vouched for when it was checked.
+   * Paths mounted as they are, with no ldd run for them: a run or ffi
+   * grant's file, and the system's library folders it loads from.
    */
   granted?: string[];
   /** Folders inside those that stay hidden under an empty tmpfs (an interpreter's site-packages). */
@@ -212,61 +211,6 @@ const LOADED = /^\t(?:[^\s/]\S* => )?(\/\S+) \(0x[0-9a-f]+\)$/;
 export function loadsNothing(found: Pick<Captured, "stdout" | "stderr">): boolean {
   const said = (found.stdout + found.stderr).trim();
   return said === "not a dynamic executable" || said === "statically linked";
-}
-/** The kernel's own object, which no file holds. */
-const VDSO = /^\tlinux-(?:vdso|gate)\.so\.\d+ \(0x[0-9a-f]+\)$/;
-
-/**
- * The libraries in ldd's output, read strictly: each line must be a loaded
- * object with an absolute path free of spaces, or the vDSO. Anything else (a
- * "not found" line, a relative or spaced path, a line a file's own names
- * forged: review 27 and 28) is a reason to refuse, which is returned.
- *
- * @example
- * ```ts ignore
- * lddPaths("\tlibc.so.6 => /lib/libc.so.6 (0x7f00)\n"); // { libraries: ["/lib/libc.so.6"] }
- * lddPaths("\t/etc/shadow x => not found\n"); // { refused: "ldd printed ..." }
- * ```
- */
-export function lddPaths(output: string): { libraries: string[] } | { refused: string } {
-  const libraries: string[] = [];
-  for (const line of output.split("\n")) {
-    if (line === "" || VDSO.test(line)) continue;
-    const loaded = LOADED.exec(line);
-    if (!loaded) {
-      return {
-        refused: `ldd printed a line that is no loaded library: "${neutralize(line, 200)}"`,
-      };
-    }
-    libraries.push(loaded[1]);
-  }
-  return { libraries };
-}
-
-/**
- * What a granted program or library loads, by ldd, judged strictly and never
- * cached (see `grant_programs.ts`): a static one loads nothing; ldd failing,
- * timing out or printing anything it cannot vouch for is a refusal, never
- * the fallback of whole library folders.
- *
- * @example
- * ```ts ignore
- * await grantedLibraries("/usr/bin/git"); // { libraries: ["/lib/x86_64-linux-gnu/libz.so.1", ...] }
- * ```
- */
-export async function grantedLibraries(
-  file: string,
-): Promise<{ libraries: string[] } | { refused: string }> {
-  const found = await runCaptured(which("ldd") ?? "ldd", [file], LDD).catch((error) => {
-    rethrowHostPermission(error);
-    return undefined;
-  });
-  if (!found) return { refused: "ldd could not be run" };
-  if (loadsNothing(found)) return { libraries: [] };
-  if (!found.success) {
-    return { refused: `ldd failed (${found.timedOut ? "timed out" : `code ${found.code}`})` };
-  }
-  return lddPaths(found.stdout);
 }
 
 /**

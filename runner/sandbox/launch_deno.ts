@@ -198,7 +198,7 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
   // them (grant_programs.ts); the Deno layer runs them on the host.
   const granted = p.isolation === "deno"
     ? { files: [], symlinks: [] }
-    : await grantedBinaries(p.name, grants, {
+    : grantedBinaries(p.name, grants, {
       root: p.root,
       write: grants.write,
       denoDir: p.denoDir,

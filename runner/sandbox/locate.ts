@@ -90,7 +90,6 @@ const SYSTEM_LIBRARIES = [
   "/usr/lib32",
   "/usr/libx32",
   "/usr/lib64",
-  "/usr/libexec",
   "/usr/local/lib",
 ];
 
@@ -126,6 +125,25 @@ function configuredLibraries(): string[] {
 }
 
 /**
+ * The folders the dynamic loader takes shared libraries from: the system's
+ * and those its configuration names, where they exist.
+ *
+ * @example
+ * ```ts ignore
+ * libraryFolders(); // ["/lib", "/lib64", "/usr/lib", ..., "/usr/local/lib"]
+ * ```
+ */
+export function libraryFolders(): string[] {
+  return [...SYSTEM_LIBRARIES, ...configuredLibraries()].filter((folder) => {
+    try {
+      return Deno.statSync(folder).isDirectory;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
  * Folders holding code, canonical: a write grant overlapping one is refused
  * (THREATS T8). Each is real-pathed here, once, so a symlinked install or
  * Deno dir is compared by the folder it really is (THREATS T15).
@@ -139,6 +157,7 @@ export function codeRoots(root: string, cacheDir: string, deno: string): string[
     hostDenoDir(),
     dirname(deno),
     ...SYSTEM_LIBRARIES,
+    "/usr/libexec", // programs other programs run
     ...configuredLibraries(),
   ];
   const own = new URL("../../", import.meta.url);

@@ -94,11 +94,17 @@ const SYSTEM_LIBRARIES = [
 ];
 
 /**
- * The folders the loader's configuration adds (`/etc/ld.so.conf`, and the
- * files in `/etc/ld.so.conf.d` it includes): every program on the machine
- * loads from them. Only absolute lines count; unreadable means none.
+ * The folders the loader's configuration adds (`ld.so.conf`, and the files
+ * in `ld.so.conf.d` it includes, under `etc`): every program on the machine
+ * loads from them. Only absolute lines count, comments cut; unreadable means
+ * none.
+ *
+ * @example
+ * ```ts ignore
+ * configuredLibraries(); // ["/usr/local/lib", "/lib/x86_64-linux-gnu", ...]
+ * ```
  */
-function configuredLibraries(): string[] {
+export function configuredLibraries(etc = "/etc"): string[] {
   const folders: string[] = [];
   const read = (file: string) => {
     try {
@@ -107,17 +113,17 @@ function configuredLibraries(): string[] {
       return "";
     }
   };
-  const files = ["/etc/ld.so.conf"];
+  const files = [`${etc}/ld.so.conf`];
   try {
-    for (const entry of Deno.readDirSync("/etc/ld.so.conf.d")) {
-      if (entry.name.endsWith(".conf")) files.push(`/etc/ld.so.conf.d/${entry.name}`);
+    for (const entry of Deno.readDirSync(`${etc}/ld.so.conf.d`)) {
+      if (entry.name.endsWith(".conf")) files.push(`${etc}/ld.so.conf.d/${entry.name}`);
     }
   } catch {
     // no such folder, or not readable: the fixed list stands
   }
   for (const file of files) {
     for (const line of read(file).split("\n")) {
-      const folder = line.trim();
+      const folder = line.split("#")[0].trim(); // ldconfig's comments run to the line's end
       if (folder.startsWith("/") && !/\s/.test(folder)) folders.push(folder);
     }
   }

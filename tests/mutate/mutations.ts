@@ -1334,6 +1334,16 @@ export const MUTATIONS: Mutation[] = [
     filter: "/audit module it names never runs/",
   },
   {
+    id: "configured-library-comments",
+    source: "review 31: a folder line with a comment after it was skipped, so not a code root",
+    mitigation: "ldconfig's comments are cut before a configured folder is read",
+    file: "runner/sandbox/locate.ts",
+    search: '      const folder = line.split("#")[0].trim();',
+    replace: "      const folder = line.trim();",
+    tests: ["tests/sandbox/isolation_test.ts"],
+    filter: "/configured library folders/",
+  },
+  {
     id: "landlock-dev-null",
     source: "14.5 stop: under Landlock a plugin could not start a program with its output to null",
     mitigation: "Landlock's ruleset names /dev/null and the other devices bubblewrap's --dev gives",

@@ -207,3 +207,20 @@ Deno.test("ldd's word for a file that loads nothing counts only as its whole out
     false,
   );
 });
+
+Deno.test("the loader's configured library folders: absolute lines, comments cut", async () => {
+  const { configuredLibraries } = await import("../../runner/sandbox/locate.ts");
+  const etc = Deno.makeTempDirSync();
+  try {
+    Deno.writeTextFileSync(`${etc}/ld.so.conf`, "include /etc/ld.so.conf.d/*.conf\n/opt/a\n");
+    Deno.mkdirSync(`${etc}/ld.so.conf.d`);
+    Deno.writeTextFileSync(
+      `${etc}/ld.so.conf.d/x.conf`,
+      "# vendor\n/opt/b   # its libraries\nrelative/c\n  /opt/d\n",
+    );
+    Deno.writeTextFileSync(`${etc}/ld.so.conf.d/ignored.txt`, "/opt/e\n");
+    assert.deepEqual(configuredLibraries(etc).toSorted(), ["/opt/a", "/opt/b", "/opt/d"]);
+  } finally {
+    Deno.removeSync(etc, { recursive: true });
+  }
+});

@@ -186,9 +186,11 @@ const libraries = new Map<string, Promise<string[]>>();
 
 /**
  * ldd's environment (found on the host's PATH, run with a fixed one): no
- * `LD_*` variable of the host's, and `/` for a working directory, so a library path of the host's (or a relative one) cannot lead
- * the loader to a file a plugin wrote (review 28). Inside a sandbox the
- * program sees none of the host's variables either.
+ * `LD_*` variable of the host's, and `/` for a working directory, so a
+ * library path of the host's (or a relative one) cannot lead the loader to
+ * a file a plugin wrote (review 28). Inside a sandbox the program sees none
+ * of the host's variables either. ldd runs only for Deno's own binary (and
+ * a command plugin's interpreter), never for a file a grant names.
  */
 const LDD = {
   timeoutMs: 10_000,
@@ -198,6 +200,7 @@ const LDD = {
 
 /** A loaded object on one of ldd's lines: `\tname => /path (0x…)` or `\t/path (0x…)`. */
 const LOADED = /^\t(?:[^\s/]\S* => )?(\/\S+) \(0x[0-9a-f]+\)$/;
+
 /**
  * Whether ldd's whole output is its word for a file that loads no library
  * (a static program, static-pie, a script): the whole of it, since a line of

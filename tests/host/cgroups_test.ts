@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { startPlugin } from "../../mod.ts";
 import { Greeter } from "../../plugins/hello/contract.ts";
 import { defaultCacheDir } from "../../runner/sandbox/locate.ts";
+import type { CpuPlan } from "../../runner/sandbox/cpu_limits.ts";
 import { exists, frozen, LAYERS, testDeadline, until, within } from "../_helpers.ts";
 
 const HELLO = new URL("../../plugins/hello/main.ts", import.meta.url);
@@ -76,65 +77,120 @@ Deno.test("cgroups: a host whose Deno permissions do not reach them has its prol
   }
 });
 
+/** The two kinds of host closing cgroups: Deno lets only the first do it in its own process. */
+const CLOSING_HOSTS = [["--allow-all"], [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-run",
+]];
+
+/** Where this host makes cgroups: learned from a plugin's plan. */
+async function plannedCpu(): Promise<CpuPlan> {
+  const plugin = await startPlugin(HELLO, { contracts: [Greeter], isolation: "deno" });
+  await plugin.close();
+  return plugin.plan.cpu;
+}
+
+/**
+ * A cgroup pair made beside the planned ones, named as this host's (so no other host's sweep
+ * takes it): the CPU cgroup and the memory or pids one.
+ */
+function cgroupPair(planned: CpuPlan, tag: string, second: "memoryDir" | "pidsDir") {
+  const parent = (dir: string) => dir.slice(0, dir.lastIndexOf("/"));
+  const name = `plugbox-${Deno.pid}-${tag}-${crypto.randomUUID().slice(0, 8)}`;
+  const cgroup = {
+    ...planned.cgroup!,
+    dir: `${parent(planned.cgroup!.dir)}/${name}`,
+    memoryDir: undefined as string | undefined,
+    pidsDir: undefined as string | undefined,
+    cpuacctDir: undefined,
+    [second]: `${parent(planned.cgroup![second]!)}/${name}`,
+  };
+  const dirs = [cgroup.dir, cgroup[second]!];
+  for (const dir of dirs) Deno.mkdirSync(dir);
+  return { cgroup, dirs };
+}
+
+/** `closeCgroups` for `cgroup`, run by a new host with `flags` (not `deno eval`: it allows all). */
+async function closeInHost(flags: string[], planned: CpuPlan, cgroup: CpuPlan["cgroup"]) {
+  const closer = new URL("../../runner/sandbox/cpu_limits.ts", import.meta.url).href;
+  const file = Deno.makeTempFileSync({ suffix: ".ts" });
+  Deno.writeTextFileSync(
+    file,
+    `const { closeCgroups } = await import(${JSON.stringify(closer)});
+console.log(JSON.stringify(await closeCgroups(${JSON.stringify({ ...planned, cgroup })})));`,
+  );
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...flags, file],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout).trim();
+    return {
+      success: out.success,
+      closed: JSON.parse(text || "null"),
+      stderr: new TextDecoder().decode(out.stderr),
+    };
+  } finally {
+    Deno.removeSync(file);
+  }
+}
+
+/** A `sleep` that joined both `dirs`, once the kernel lists it in the last. */
+async function sleeperIn(dirs: string[]): Promise<Deno.ChildProcess> {
+  const sleeper = new Deno.Command("/bin/sh", {
+    args: [
+      "-c",
+      'echo $$ > "$1/cgroup.procs" && echo $$ > "$2/cgroup.procs" && exec sleep 300',
+      "sh",
+      ...dirs,
+    ],
+  }).spawn();
+  await until(
+    () => Deno.readTextFileSync(`${dirs[1]}/cgroup.procs`).includes(String(sleeper.pid)),
+    10_000,
+    "the process to join",
+  );
+  return sleeper;
+}
+
+/** Removes `dirs` once the kernel has emptied them (a test's own leftovers). */
+async function removeEmptied(dirs: string[]): Promise<void> {
+  for (const dir of dirs) {
+    await until(
+      () => Deno.remove(dir).then(() => true, (e) => e instanceof Deno.errors.NotFound),
+      5000,
+      dir,
+    );
+  }
+}
+
 Deno.test("cgroups: an OOM kill is read and the cgroups removed by a host with --allow-all and by one with the README's flags", async () => {
   testDeadline(60_000);
-  // Where this host makes cgroups: learned from a plugin's plan.
-  const plugin = await startPlugin(HELLO, { contracts: [Greeter], isolation: "deno" });
-  const planned = plugin.plan.cpu;
-  await plugin.close();
+  const planned = await plannedCpu();
   if (Deno.uid() !== 0) {
     assert.equal(planned.cgroup, undefined); // only root may make cgroups here
     return;
   }
-  const parent = (dir: string) => dir.slice(0, dir.lastIndexOf("/"));
-  const closer = new URL("../../runner/sandbox/cpu_limits.ts", import.meta.url).href;
-  for (
-    const flags of [["--allow-all"], [
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-run",
-    ]]
-  ) {
-    // A cgroup pair named as this host's (so no other host's sweep takes it), whose process the
-    // kernel's OOM killer ends.
-    const name = `plugbox-${Deno.pid}-oom-${crypto.randomUUID().slice(0, 8)}`;
-    const cgroup = {
-      ...planned.cgroup!,
-      dir: `${parent(planned.cgroup!.dir)}/${name}`,
-      memoryDir: `${parent(planned.cgroup!.memoryDir!)}/${name}`,
-      pidsDir: undefined,
-      cpuacctDir: undefined,
-    };
-    for (const dir of [cgroup.dir, cgroup.memoryDir]) Deno.mkdirSync(dir);
+  for (const flags of CLOSING_HOSTS) {
+    // A cgroup pair whose process the kernel's OOM killer ends.
+    const { cgroup, dirs } = cgroupPair(planned, "oom", "memoryDir");
     Deno.writeTextFileSync(`${cgroup.memoryDir}/memory.limit_in_bytes`, String(32 << 20));
     const hog = await new Deno.Command("/bin/sh", {
       args: [
         "-c",
         'echo $$ > "$1/cgroup.procs" && echo 0 > "$1/memory.swappiness" && exec /usr/bin/python3 -c "b = bytearray(256 << 20)"',
         "sh",
-        cgroup.memoryDir,
+        cgroup.memoryDir!,
       ],
       stderr: "null",
     }).output();
     assert.equal(hog.signal, "SIGKILL", "the OOM killer ended the hog");
-    const script = `const { closeCgroups } = await import(${JSON.stringify(closer)});
-      console.log(JSON.stringify(await closeCgroups(${JSON.stringify({ ...planned, cgroup })})));`;
-    const file = Deno.makeTempFileSync({ suffix: ".ts" });
-    Deno.writeTextFileSync(file, script);
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", ...flags, file], // not `deno eval`, which allows everything
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    Deno.removeSync(file);
-    const text = new TextDecoder().decode(out.stdout).trim();
-    assert.deepEqual(
-      JSON.parse(text || "null"),
-      { oomKilled: true, left: [] },
-      new TextDecoder().decode(out.stderr),
-    );
-    for (const dir of [cgroup.dir, cgroup.memoryDir]) assert.ok(!exists(dir), `${dir} (${flags})`);
+    const { closed, stderr } = await closeInHost(flags, planned, cgroup);
+    assert.deepEqual(closed, { oomKilled: true, left: [] }, stderr);
+    for (const dir of dirs) assert.ok(!exists(dir), `${dir} (${flags})`);
   }
 });
 
@@ -142,63 +198,20 @@ Deno.test("cgroups: whatever a plugin's cgroups still hold when it is gone is ki
   testDeadline(60_000);
   // A child that outlived its parent is in neither the plugin's process group nor its tree, but
   // still in its cgroups (tests/hostile/review_test.ts: the orphaned grandchild).
-  const plugin = await startPlugin(HELLO, { contracts: [Greeter], isolation: "deno" });
-  const planned = plugin.plan.cpu;
-  await plugin.close();
+  const planned = await plannedCpu();
   if (Deno.uid() !== 0) {
     assert.equal(planned.cgroup, undefined); // only root may make cgroups here
     return;
   }
-  const parent = (dir: string) => dir.slice(0, dir.lastIndexOf("/"));
-  const closer = new URL("../../runner/sandbox/cpu_limits.ts", import.meta.url).href;
-  for (
-    const flags of [["--allow-all"], [
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-run",
-    ]]
-  ) {
-    const name = `plugbox-${Deno.pid}-left-${crypto.randomUUID().slice(0, 8)}`;
-    const cgroup = {
-      ...planned.cgroup!,
-      dir: `${parent(planned.cgroup!.dir)}/${name}`,
-      memoryDir: undefined,
-      pidsDir: `${parent(planned.cgroup!.pidsDir!)}/${name}`,
-      cpuacctDir: undefined,
-    };
-    for (const dir of [cgroup.dir, cgroup.pidsDir]) Deno.mkdirSync(dir);
-    const left = new Deno.Command("/bin/sh", {
-      args: [
-        "-c",
-        'echo $$ > "$1/cgroup.procs" && echo $$ > "$2/cgroup.procs" && exec sleep 300',
-        "sh",
-        cgroup.dir,
-        cgroup.pidsDir,
-      ],
-    }).spawn();
+  for (const flags of CLOSING_HOSTS) {
+    const { cgroup, dirs } = cgroupPair(planned, "left", "pidsDir");
+    const left = await sleeperIn(dirs);
     try {
-      await until(
-        () => Deno.readTextFileSync(`${cgroup.pidsDir}/cgroup.procs`).includes(String(left.pid)),
-        10_000,
-        "the process to join",
-      );
-      const script = `const { closeCgroups } = await import(${JSON.stringify(closer)});
-        console.log(JSON.stringify(await closeCgroups(${
-        JSON.stringify({ ...planned, cgroup })
-      })));`;
-      const file = Deno.makeTempFileSync({ suffix: ".ts" });
-      Deno.writeTextFileSync(file, script);
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", ...flags, file], // not `deno eval`, which allows everything
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      Deno.removeSync(file);
-      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      const { success, stderr } = await closeInHost(flags, planned, cgroup);
+      assert.ok(success, stderr);
       const status = await within(left.status, 10_000, `the process's end (${flags})`);
       assert.equal(status.signal, "SIGKILL", `${flags}`);
-      for (const dir of [cgroup.dir, cgroup.pidsDir]) assert.ok(!exists(dir), `${dir} (${flags})`);
+      for (const dir of dirs) assert.ok(!exists(dir), `${dir} (${flags})`);
     } finally {
       try {
         left.kill("SIGKILL");
@@ -206,82 +219,28 @@ Deno.test("cgroups: whatever a plugin's cgroups still hold when it is gone is ki
         // killed by closeCgroups
       }
       await left.status;
-      for (const dir of [cgroup.dir, cgroup.pidsDir]) {
-        await until(
-          () => Deno.remove(dir).then(() => true, (e) => e instanceof Deno.errors.NotFound),
-          5000,
-          dir,
-        );
-      }
+      await removeEmptied(dirs);
     }
   }
 });
 
 Deno.test("cgroups: a process that outlives every kill is reported with the cgroups it keeps, by a host with --allow-all and by one with the README's flags", async () => {
   testDeadline(60_000);
-  const plugin = await startPlugin(HELLO, { contracts: [Greeter], isolation: "deno" });
-  const planned = plugin.plan.cpu;
-  await plugin.close();
+  const planned = await plannedCpu();
   if (Deno.uid() !== 0 || !exists("/sys/fs/cgroup/freezer")) {
     assert.ok(
       Deno.uid() !== 0 || planned.cgroup === undefined || !exists("/sys/fs/cgroup/freezer"),
     );
     return;
   }
-  const parent = (dir: string) => dir.slice(0, dir.lastIndexOf("/"));
-  const closer = new URL("../../runner/sandbox/cpu_limits.ts", import.meta.url).href;
-  for (
-    const flags of [["--allow-all"], [
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-run",
-    ]]
-  ) {
-    const name = `plugbox-${Deno.pid}-stuck-${crypto.randomUUID().slice(0, 8)}`;
-    const cgroup = {
-      ...planned.cgroup!,
-      dir: `${parent(planned.cgroup!.dir)}/${name}`,
-      memoryDir: undefined,
-      pidsDir: `${parent(planned.cgroup!.pidsDir!)}/${name}`,
-      cpuacctDir: undefined,
-    };
-    for (const dir of [cgroup.dir, cgroup.pidsDir]) Deno.mkdirSync(dir);
-    const stuck = new Deno.Command("/bin/sh", {
-      args: [
-        "-c",
-        'echo $$ > "$1/cgroup.procs" && echo $$ > "$2/cgroup.procs" && exec sleep 300',
-        "sh",
-        cgroup.dir,
-        cgroup.pidsDir,
-      ],
-    }).spawn();
-    await until(
-      () => Deno.readTextFileSync(`${cgroup.pidsDir}/cgroup.procs`).includes(String(stuck.pid)),
-      10_000,
-      "the process to join",
-    );
+  for (const flags of CLOSING_HOSTS) {
+    const { cgroup, dirs } = cgroupPair(planned, "stuck", "pidsDir");
+    const stuck = await sleeperIn(dirs);
     const freezer = await frozen(stuck.pid);
     try {
-      const script = `const { closeCgroups } = await import(${JSON.stringify(closer)});
-        console.log(JSON.stringify(await closeCgroups(${
-        JSON.stringify({ ...planned, cgroup })
-      })));`;
-      const file = Deno.makeTempFileSync({ suffix: ".ts" });
-      Deno.writeTextFileSync(file, script);
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", ...flags, file], // not `deno eval`, which allows everything
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      Deno.removeSync(file);
-      assert.ok(out.success, new TextDecoder().decode(out.stderr));
-      const closed = JSON.parse(new TextDecoder().decode(out.stdout));
-      assert.deepEqual(
-        closed,
-        { oomKilled: false, left: [cgroup.dir, cgroup.pidsDir] },
-        `${flags}`,
-      );
+      const { success, closed, stderr } = await closeInHost(flags, planned, cgroup);
+      assert.ok(success, stderr);
+      assert.deepEqual(closed, { oomKilled: false, left: dirs }, `${flags}`);
     } finally {
       await freezer.thaw(); // the SIGKILL sent meanwhile ends it now
       try {
@@ -290,13 +249,7 @@ Deno.test("cgroups: a process that outlives every kill is reported with the cgro
         // already ended
       }
       assert.equal((await within(stuck.status, 10_000, "the thawed process")).signal, "SIGKILL");
-      for (const dir of [cgroup.dir, cgroup.pidsDir]) {
-        await until(
-          () => Deno.remove(dir).then(() => true, (e) => e instanceof Deno.errors.NotFound),
-          5000,
-          dir,
-        );
-      }
+      await removeEmptied(dirs);
     }
   }
 });

@@ -117,6 +117,13 @@ export function grantedBinaries(
   writable: PluginWritable,
 ): GrantedBinaries {
   const found: GrantedBinaries = { files: [], symlinks: [] };
+  /** Mounts a checked chain's file, and makes its links, once each. */
+  const add = (chain: Chain) => {
+    if (!found.files.includes(chain.real)) found.files.push(chain.real);
+    for (const link of chain.links) {
+      if (!found.symlinks.some((known) => known.path === link.path)) found.symlinks.push(link);
+    }
+  };
   // What the plugin can rename or replace: anything below a write grant or its Deno dir (not the
   // folder itself, whose parent it cannot write), and all of its own folder, the author's.
   const places: [string, string, boolean][] = [
@@ -173,10 +180,7 @@ export function grantedBinaries(
       // No ldd, no ELF reading: the loader, run as the host on a file someone else built, runs
       // code the file names (an audit module) and opens what it asks for (a FIFO, a device)
       // (reviews 29, 30). The file gets the system's library folders instead, below.
-      if (!found.files.includes(chain.real)) found.files.push(chain.real);
-      for (const link of chain.links) {
-        if (!found.symlinks.some((known) => known.path === link.path)) found.symlinks.push(link);
-      }
+      add(chain);
     }
   }
   // What a granted file loads comes from the system's library folders (code: no write grant
@@ -184,11 +188,7 @@ export function grantedBinaries(
   if (found.files.length > 0) {
     for (const folder of [...libraryFolders(), LOADER_CACHE]) {
       const chain = resolveChain(folder);
-      if (!chain || placeOf(chain.visited, chain.real)) continue;
-      if (!found.files.includes(chain.real)) found.files.push(chain.real);
-      for (const link of chain.links) {
-        if (!found.symlinks.some((known) => known.path === link.path)) found.symlinks.push(link);
-      }
+      if (chain && !placeOf(chain.visited, chain.real)) add(chain);
     }
   }
   return found;

@@ -28,6 +28,19 @@ Deno.test("startPlugin() gives a typed round trip to the hello plugin", async ()
   }]);
 });
 
+Deno.test("a plugin serves without Deno's streams code: stdin read directly, stdout written with blocking writes", async () => {
+  // no_streams.ts throws if the SDK names ReadableStream or WritableStream, or reads
+  // Deno.stdin.readable (each makes Deno load its streams code, about 5 ms of a start).
+  await using plugin = await startPlugin(fixture("no_streams.ts"), { contracts: [Text] });
+  const text = plugin.api(Text);
+  assert.equal(await text.upper("a"), "A");
+  // Lines longer than one read of stdin (64 KiB) and several in one read arrive whole.
+  const long = "é".repeat(100_000);
+  assert.equal(await text.upper(long), long.toUpperCase());
+  const many = await Promise.all(Array.from({ length: 50 }, (_, i) => text.upper(`n${i}`)));
+  assert.deepEqual(many, Array.from({ length: 50 }, (_, i) => `N${i}`));
+});
+
 Deno.test("startPlugin() serves two contracts from one process", async () => {
   await using plugin = await startPlugin(fixture("calc.ts"), { contracts: [Calc, Text] });
   assert.equal(await plugin.api(Calc).add(2, 3), 5);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LineTransport } from "../../runner/wire/transport.ts";
+import { type ByteSource, LineTransport } from "../../runner/wire/transport.ts";
 import { scanJson } from "../../runner/wire/json_scan.ts";
 import { concatBytes } from "../../runner/wire/bytes.ts";
 
@@ -16,6 +16,30 @@ function source(chunks: (string | Uint8Array)[]): ReadableStream<Uint8Array> {
   });
 }
 
+/**
+ * A byte source like `Deno.stdin`: each read copies the next chunk into the
+ * reader's buffer (split where it is larger, as a pipe's would be).
+ */
+function byteSource(chunks: (string | Uint8Array)[]): ByteSource {
+  const queue = chunks.map((chunk) => typeof chunk === "string" ? encoder.encode(chunk) : chunk);
+  return {
+    read(buffer) {
+      const next = queue.shift();
+      if (!next) return Promise.resolve(null);
+      if (next.length > buffer.length) queue.unshift(next.subarray(buffer.length));
+      const count = Math.min(next.length, buffer.length);
+      buffer.set(next.subarray(0, count));
+      return Promise.resolve(count);
+    },
+  };
+}
+
+type Input = "stream" | "byte source";
+
+function input(kind: Input, chunks: (string | Uint8Array)[]) {
+  return kind === "stream" ? source(chunks) : byteSource(chunks);
+}
+
 function sink(): { stream: WritableStream<Uint8Array>; writes: string[] } {
   const writes: string[] = [];
   const decoder = new TextDecoder();
@@ -25,10 +49,14 @@ function sink(): { stream: WritableStream<Uint8Array>; writes: string[] } {
   };
 }
 
-async function readAll(chunks: (string | Uint8Array)[], maxLineBytes?: number) {
+async function readAll(
+  chunks: (string | Uint8Array)[],
+  maxLineBytes?: number,
+  kind: Input = "stream",
+) {
   const messages: unknown[] = [];
   const stray: string[] = [];
-  const transport = new LineTransport(source(chunks), sink().stream, { maxLineBytes });
+  const transport = new LineTransport(input(kind, chunks), sink().stream, { maxLineBytes });
   await transport.run({
     onMessage: (v) => void messages.push(v),
     onStray: (l) => void stray.push(l),
@@ -149,10 +177,14 @@ Deno.test("LineTransport waits for each write before the next: the pipe's backpr
 });
 
 /** Reads in scan mode: each line's scan verdict and text, in order; long lines through `offload`. */
-async function scanAll(chunks: (string | Uint8Array)[], inlineMaxBytes: number) {
-  const seen: string[] = [];
+async function scanAll(
+  chunks: (string | Uint8Array)[],
+  inlineMaxBytes: number,
+  kind: Input = "stream",
+) {
+  const seen: (string | (() => string))[] = [];
   const offloaded: number[] = [];
-  const transport = new LineTransport(source(chunks), sink().stream, {
+  const transport = new LineTransport(input(kind, chunks), sink().stream, {
     scan: {
       limits: { maxDepth: 8, maxMembers: 100 },
       inlineMaxBytes,
@@ -173,12 +205,13 @@ async function scanAll(chunks: (string | Uint8Array)[], inlineMaxBytes: number) 
   });
   const decoder = new TextDecoder();
   await transport.run({
-    onScanned: (bytes, scan) => void seen.push(`${scan.verdict} ${decoder.decode(bytes)}`),
+    // The bytes are read after the run: a line handed on must keep its bytes.
+    onScanned: (bytes, scan) => void seen.push(() => `${scan.verdict} ${decoder.decode(bytes)}`),
     // Lines too short to break a cap are parsed at once.
     onMessage: (value) => void seen.push(`ok ${JSON.stringify(value)}`),
     onStray: (line) => void seen.push(`stray ${line}`),
   });
-  return { seen, offloaded };
+  return { seen: seen.map((entry) => typeof entry === "string" ? entry : entry()), offloaded };
 }
 
 Deno.test("LineTransport in scan mode: long lines are scanned by offload, short ones inline, in order", async () => {
@@ -219,5 +252,50 @@ Deno.test("LineTransport in scan mode reads random chunkings of the same lines t
       at += size;
     }
     assert.deepEqual((await scanAll(chunks, 40)).seen, expected, `round ${round}`);
+  }
+});
+
+/** `text`'s bytes cut into random chunks of 1 to `max` (the same cuts for the same seed). */
+function chunked(text: string, seed: number, max: number): Uint8Array[] {
+  const bytes = encoder.encode(text);
+  const chunks: Uint8Array[] = [];
+  for (let at = 0; at < bytes.length;) {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    const size = 1 + (seed % max);
+    chunks.push(bytes.slice(at, at + size));
+    at += size;
+  }
+  return chunks;
+}
+
+Deno.test("LineTransport reads a byte source (the plugin's stdin) as it reads a stream", async () => {
+  // Lines that end inside a read, span several, and hold characters of 2 to 4 bytes.
+  const lines = Array.from({ length: 40 }, (_, i) => JSON.stringify({ n: i, s: "é✓😀".repeat(i) }));
+  const text = lines.join("\n") + "\n";
+  const expected = lines.map((line) => JSON.parse(line));
+  for (let round = 0; round < 10; round++) {
+    const chunks = chunked(text, round + 1, 70);
+    assert.deepEqual((await readAll(chunks)).messages, expected, `stream, round ${round}`);
+    const read = await readAll(chunks, undefined, "byte source");
+    assert.deepEqual(read.messages, expected, `byte source, round ${round}`);
+  }
+  // A last line without a newline, longer than a read.
+  const long = JSON.stringify({ pad: "x".repeat(100_000) });
+  assert.deepEqual((await readAll(['{"a":1}\n', long], undefined, "byte source")).messages, [
+    { a: 1 },
+    JSON.parse(long),
+  ]);
+});
+
+Deno.test("LineTransport in scan mode reads a byte source as it reads a stream", async () => {
+  const lines = Array.from(
+    { length: 60 },
+    (_, i) => i % 2 === 0 ? `{"n":${i},"pad":"${"p".repeat(i * 5)}"}` : "[".repeat(i % 12),
+  );
+  const text = lines.join("\n") + "\n";
+  const expected = (await scanAll([text], 1 << 20)).seen;
+  for (let round = 0; round < 10; round++) {
+    const chunks = chunked(text, round + 7, 90);
+    assert.deepEqual((await scanAll(chunks, 40, "byte source")).seen, expected, `round ${round}`);
   }
 });

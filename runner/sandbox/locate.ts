@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { PreflightError } from "../errors.ts";
 import { neutralize } from "../wire/mod.ts";
 import { absolutePath, canonicalLoose, canonicalPath, trimSeparator } from "./paths.ts";
+import { configuredLibraries } from "./loader_config.ts";
 
 /** The cache: $PLUGBOX_CACHE_DIR, else $XDG_CACHE_HOME/plugbox, else ~/.cache/plugbox. */
 export function defaultCacheDir(): string {
@@ -92,43 +93,6 @@ const SYSTEM_LIBRARIES = [
   "/usr/lib64",
   "/usr/local/lib",
 ];
-
-/**
- * The folders the loader's configuration adds (`ld.so.conf`, and the files
- * in `ld.so.conf.d` it includes, under `etc`): every program on the machine
- * loads from them. Only absolute lines count, comments cut; unreadable means
- * none.
- *
- * @example
- * ```ts ignore
- * configuredLibraries(); // ["/usr/local/lib", "/lib/x86_64-linux-gnu", ...]
- * ```
- */
-export function configuredLibraries(etc = "/etc"): string[] {
-  const folders: string[] = [];
-  const read = (file: string) => {
-    try {
-      return Deno.readTextFileSync(file);
-    } catch {
-      return "";
-    }
-  };
-  const files = [`${etc}/ld.so.conf`];
-  try {
-    for (const entry of Deno.readDirSync(`${etc}/ld.so.conf.d`)) {
-      if (entry.name.endsWith(".conf")) files.push(`${etc}/ld.so.conf.d/${entry.name}`);
-    }
-  } catch {
-    // no such folder, or not readable: the fixed list stands
-  }
-  for (const file of files) {
-    for (const line of read(file).split("\n")) {
-      const folder = line.split("#")[0].trim(); // ldconfig's comments run to the line's end
-      if (folder.startsWith("/") && !/\s/.test(folder)) folders.push(folder);
-    }
-  }
-  return folders;
-}
 
 /**
  * The folders the dynamic loader takes shared libraries from: the system's

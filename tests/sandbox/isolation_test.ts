@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { dirname } from "node:path";
 import { libcOf } from "../../runner/sandbox/launcher.ts";
 import { defaultCacheDir } from "../../runner/sandbox/locate.ts";
 import { startPlugin } from "../../mod.ts";
@@ -208,18 +209,56 @@ Deno.test("ldd's word for a file that loads nothing counts only as its whole out
   );
 });
 
-Deno.test("the loader's configured library folders: absolute lines, comments cut", async () => {
-  const { configuredLibraries } = await import("../../runner/sandbox/locate.ts");
-  const etc = Deno.makeTempDirSync();
+Deno.test("the loader's configured library folders: read as ldconfig reads them", async () => {
+  const { configuredLibraries } = await import("../../runner/sandbox/loader_config.ts");
+  const etc = Deno.realPathSync(Deno.makeTempDirSync());
+  const write = (path: string, text: string) => {
+    Deno.mkdirSync(dirname(`${etc}/${path}`), { recursive: true });
+    Deno.writeTextFileSync(`${etc}/${path}`, text);
+  };
   try {
-    Deno.writeTextFileSync(`${etc}/ld.so.conf`, "include /etc/ld.so.conf.d/*.conf\n/opt/a\n");
-    Deno.mkdirSync(`${etc}/ld.so.conf.d`);
-    Deno.writeTextFileSync(
-      `${etc}/ld.so.conf.d/x.conf`,
-      "# vendor\n/opt/b   # its libraries\nrelative/c\n  /opt/d\n",
+    write(
+      "ld.so.conf",
+      // A relative pattern is taken from the including file's folder; one line, two patterns.
+      `include conf.d/*.conf ${etc}/other/lib?.conf\n/opt/a/\n# /opt/commented\n/opt/typed=libc6\n`,
     );
-    Deno.writeTextFileSync(`${etc}/ld.so.conf.d/ignored.txt`, "/opt/e\n");
-    assert.deepEqual(configuredLibraries(etc).toSorted(), ["/opt/a", "/opt/b", "/opt/d"]);
+    write("conf.d/x.conf", "# vendor\n/opt/b   # its libraries\nrelative/c\n  /opt/d\nhwcap 1 x\n");
+    write("conf.d/ignored.txt", "/opt/e\n");
+    write("conf.d/.hidden.conf", "/opt/hidden\n");
+    write("other/libz.conf", `/opt/f\ninclude ${etc}/nested/*.conf\n`);
+    // Nested, and a loop back to the start: each file is read once.
+    write("nested/n.conf", `/opt/g\ninclude ${etc}/ld.so.conf\n`);
+    assert.deepEqual(configuredLibraries(`${etc}/ld.so.conf`).toSorted(), [
+      "/opt/a",
+      "/opt/b",
+      "/opt/d",
+      "/opt/f",
+      "/opt/g",
+      "/opt/typed",
+    ]);
+    assert.deepEqual(configuredLibraries(`${etc}/missing.conf`), []);
+  } finally {
+    Deno.removeSync(etc, { recursive: true });
+  }
+});
+
+Deno.test("the loader's configuration is read within bounds: a huge file, many includes", async () => {
+  const { configuredLibraries, MAX_FILE_BYTES, MAX_FILES } = await import(
+    "../../runner/sandbox/loader_config.ts"
+  );
+  const etc = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    // A folder line past the byte cap is not read; the one before it is.
+    Deno.writeTextFileSync(
+      `${etc}/big.conf`,
+      "/opt/first\n" + "#".repeat(MAX_FILE_BYTES) + "\n/opt/past-the-cap\n",
+    );
+    assert.deepEqual(configuredLibraries(`${etc}/big.conf`), ["/opt/first"]);
+    // A chain of includes longer than the file cap ends at the cap.
+    for (let i = 0; i < MAX_FILES + 10; i++) {
+      Deno.writeTextFileSync(`${etc}/c${i}.conf`, `/opt/c${i}\ninclude ${etc}/c${i + 1}.conf\n`);
+    }
+    assert.equal(configuredLibraries(`${etc}/c0.conf`).length, MAX_FILES);
   } finally {
     Deno.removeSync(etc, { recursive: true });
   }

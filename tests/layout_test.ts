@@ -15,7 +15,13 @@ const ZOD_SPECIFIER: string =
   JSON.parse(Deno.readTextFileSync(join(repo, "deno.json"))).imports.zod;
 const ROOMS = ["wire", "sandbox", "host", "plugin", "cli"] as const;
 /** The files both sides share, at runner/'s top. */
-const SHARED = ["runner/contract.ts", "runner/errors.ts", "runner/quick_check.ts"];
+const SHARED = [
+  "runner/contract.ts",
+  "runner/contract_types.ts",
+  "runner/host_fetch_schemas.ts",
+  "runner/errors.ts",
+  "runner/quick_check.ts",
+];
 type Place =
   | (typeof ROOMS)[number]
   | "shared"

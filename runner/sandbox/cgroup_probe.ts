@@ -20,6 +20,8 @@ export interface CpuController {
   version: 1 | 2;
   /** The folder plugbox makes its cgroups in. */
   base: string;
+  /** A v1 hierarchy's mount point (the warm-up's shell joins its own cgroup under it). */
+  mount?: string;
 }
 
 /** Where plugbox may make its CPU, memory and pids cgroups here. */
@@ -56,7 +58,9 @@ export function cpuControllers(
     const [fstype, , superOptions = ""] = right.split(" ");
     const mount = left.split(" ")[4];
     if (fstype === "cgroup" && superOptions.split(",").includes(controller)) {
-      for (const path of v1) found.unshift({ version: 1, base: join(mount, path, "plugbox") });
+      for (const path of v1) {
+        found.unshift({ version: 1, base: join(mount, path, "plugbox"), mount });
+      }
     }
     if (fstype === "cgroup2" && v2 !== undefined) found.push({ version: 2, base: join(mount, v2) });
   }
@@ -250,10 +254,10 @@ const controllers = new Map<string, Promise<Controllers | undefined>>();
 
 /** The first candidate, per kind, whose trial succeeded. */
 function firstPassing<K extends string>(
-  trials: { kind: K; base: string; version: 1 | 2 }[],
+  trials: ({ kind: K } & CpuController)[],
   passed: boolean[],
-): Map<K, { base: string; version: 1 | 2 }> {
-  const found = new Map<K, { base: string; version: 1 | 2 }>();
+): Map<K, CpuController> {
+  const found = new Map<K, CpuController>();
   trials.forEach((trial, i) => {
     if (passed[i] && !found.has(trial.kind)) found.set(trial.kind, trial);
   });

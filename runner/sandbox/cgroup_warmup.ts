@@ -10,11 +10,12 @@
  * millisecond.
  *
  * So a launch begins one join that moves nothing just before its spawn: a
- * shell, a child of the host, writes its own pid into the host's cgroup,
- * where it already is. It waits out the grace period while the host spawns
- * the plugin and the prologue starts, and the prologue's joins then find
- * the lock quick to take. Only that throwaway shell is ever written; the
- * host's own cgroups are never touched.
+ * shell, a child of the host, reads its own CPU cgroup from
+ * `/proc/self/cgroup` and writes its pid there, where it already is. It
+ * waits out the grace period while the host spawns the plugin and the
+ * prologue starts, and the prologue's joins then find the lock quick to
+ * take. Only that throwaway shell is ever written, into its own cgroup:
+ * the host's, a plugin's or anyone else's membership never changes.
  *
  * It begins after the host has made the plugin's cgroups, not earlier: a
  * `mkdir` in cgroupfs needs the same mutex, and would hold the host's event
@@ -22,22 +23,31 @@
  * @module
  */
 
-import { dirname, join } from "node:path";
 import type { CpuPlan } from "./cpu_limits.ts";
 
 /** What a warm-up came to. */
 export type Warmup = "joined" | "failed" | "none";
 
-// $1: the host's cgroup.procs. The shell writes its own pid: a join to where it already is.
-const JOIN_OWN = `echo $$ > "$1"`;
+/**
+ * The warm-up's script. $1: the v1 CPU hierarchy's mount point; the shell
+ * joins the cgroup `/proc/self/cgroup` says it is in (the host's now, even
+ * if the host moved since the probe). Its status says whether it joined.
+ */
+export const JOIN_OWN = `s=1
+while IFS=: read -r id names path; do
+  case ",$names," in *,cpu,*) echo $$ > "$1$path/cgroup.procs" && s=0; break ;; esac
+done < /proc/self/cgroup
+[ "$s" = 0 ]`;
 
 let inFlight: Promise<Warmup> | undefined;
+/** Set once a warm-up failed: a host whose shell cannot join its own cgroup stops trying. */
+let failedOnce = false;
 
 /**
- * Starts a join that moves nothing, where the plan's CPU cgroup is a v1 one
- * (its folder is `<host's cgroup>/plugbox/<name>`), and returns what it came
- * to; it never rejects, and the launch never waits for it. One at a time: a
- * join begun while one waits would share its grace period anyway.
+ * Starts a join that moves nothing, where the plan's CPU cgroup is a v1 one,
+ * and returns what it came to; it never rejects, and the launch never waits
+ * for it. One at a time: a join begun while one waits would share its grace
+ * period anyway. After one fails, none is tried again in this host process.
  *
  * @example
  * ```ts ignore
@@ -47,36 +57,44 @@ let inFlight: Promise<Warmup> | undefined;
  */
 export function warmCgroupJoins(cpu: CpuPlan): Promise<Warmup> {
   // A v2 host is not measured here (no v2 CPU controller on this project's machine): no warm-up.
-  if (!cpu.sh || cpu.cgroup?.version !== 1) return Promise.resolve("none");
+  const mount = cpu.cgroup?.version === 1 ? cpu.cgroup.mount : undefined;
+  if (!cpu.sh || !mount || failedOnce) return Promise.resolve("none");
   if (inFlight) return inFlight;
-  const procs = join(dirname(dirname(cpu.cgroup.dir)), "cgroup.procs");
-  let warmup: Promise<Warmup>;
+  let child: Deno.ChildProcess;
   try {
     // No pipes: the shell prints nothing worth reading, and each pipe costs the host's loop.
-    const child = new Deno.Command(cpu.sh, {
-      args: ["-c", JOIN_OWN, "plugbox", procs],
+    child = new Deno.Command(cpu.sh, {
+      args: ["-c", JOIN_OWN, "plugbox", mount],
       env: { PATH: "/usr/bin:/bin" },
       clearEnv: true,
       stdin: "null",
       stdout: "null",
       stderr: "null",
     }).spawn();
-    // A shell that cannot take the lock in 2 s (a frozen host cgroup) is killed, not waited for.
-    const timer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // it has just exited
-      }
-    }, 2000);
-    warmup = child.status.then((status): Warmup => status.success ? "joined" : "failed")
-      .finally(() => {
-        clearTimeout(timer);
-        if (inFlight === warmup) inFlight = undefined;
-      });
   } catch {
+    failedOnce = true;
     return Promise.resolve("failed"); // no shell, or no --allow-run: the prologue says so
   }
+  // Neither the shell nor its timer keeps a host alive that has nothing else to do.
+  child.unref();
+  // A slow shell is killed after 2 s. One waiting in the kernel for the lock dies only once it
+  // has the lock (the wait is uninterruptible), as the prologue's join would wait too.
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // it has just exited
+    }
+  }, 2000);
+  Deno.unrefTimer(timer);
+  const warmup: Promise<Warmup> = child.status
+    .then((status): Warmup => status.success ? "joined" : "failed", (): Warmup => "failed")
+    .then((outcome) => {
+      clearTimeout(timer);
+      if (outcome === "failed") failedOnce = true;
+      if (inFlight === warmup) inFlight = undefined;
+      return outcome;
+    });
   inFlight = warmup;
   return warmup;
 }

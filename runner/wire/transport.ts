@@ -81,7 +81,11 @@ class PartialLine {
     this.bytes += part.length;
     // A copy: the chunk's buffer still holds lines being read.
     if (this.stream) return this.stream.append(part.slice());
-    this.parts.push(part);
+    // A small view of a larger buffer is copied: a child's stdout hands each read over as a view
+    // into a 64 KiB buffer of its own, and a plugin writing a byte per read would otherwise make
+    // the host hold 64 KiB per byte of a line (review 32). What is kept stays within twice the
+    // line's bytes.
+    this.parts.push(part.byteLength * 2 < part.buffer.byteLength ? part.slice() : part);
     if (this.#offload && this.bytes > this.#inlineMax) {
       this.stream = this.#offload();
       for (const held of this.parts) this.stream.append(held.slice());
@@ -230,21 +234,25 @@ export class LineTransport {
   }
 
   /**
-   * {@linkcode run} for a byte source. Without a scan its buffer is read
-   * into again once a chunk's lines are delivered (each is decoded first,
-   * and the rest of a line is copied); a scan hands lines on as bytes, so
-   * each read gets a new buffer.
+   * {@linkcode run} for a byte source, read into one buffer. Without a scan
+   * the buffer is read into again once a chunk's lines are delivered (each
+   * is decoded first, and the rest of a line is copied); a scan hands lines
+   * on as bytes, so it gets each read as a copy of its own size.
    */
   async #runSource(source: ByteSource, handlers: LineHandlers): Promise<void> {
     const line = this.#partialLine();
-    let buffer = new Uint8Array(SOURCE_CHUNK_BYTES);
+    const buffer = new Uint8Array(SOURCE_CHUNK_BYTES);
     while (true) {
       const count = await source.read(buffer);
       if (count === null) break;
-      if (count === 0) continue;
-      const pending = this.#take(line, buffer.subarray(0, count), handlers, !this.#scan);
+      if (count === 0) {
+        // Deno.stdin never reads nothing; a source that does must not starve the event loop.
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        continue;
+      }
+      const chunk = this.#scan ? buffer.slice(0, count) : buffer.subarray(0, count);
+      const pending = this.#take(line, chunk, handlers, !this.#scan);
       if (pending) await pending;
-      if (this.#scan) buffer = new Uint8Array(SOURCE_CHUNK_BYTES);
     }
     await this.#end(line, handlers);
   }

@@ -56,6 +56,34 @@ Deno.test("T11: megabyte method names from a plugin that stops reading: the host
   assert.ok(grown < 256 * MiB, `host memory grew by ${grown} bytes`);
 });
 
+Deno.test("T11: a line dripped a byte per read does not make the host hold a read buffer per byte", async () => {
+  // Each read of a child's stdout arrives as a view into a 64 KiB buffer: kept as they were,
+  // 20,000 dripped bytes would hold about 1.2 GiB of the host (review 32).
+  const bytes = 20_000;
+  let dripped!: () => void;
+  const done = new Promise<void>((resolve) => dripped = resolve);
+  const before = Deno.memoryUsage().rss;
+  let peak = 0;
+  const sample = setInterval(() => peak = Math.max(peak, Deno.memoryUsage().rss - before), 50);
+  try {
+    await using plugin = await startPlugin(hostile("t11_stdout_drip.ts"), {
+      contracts: [Probe],
+      isolation: "deno",
+      stopGraceMs: 200,
+      stopTermMs: 200,
+      onLog: (entry) => entry.message.includes("dripped") && dripped(),
+    });
+    const call = plugin.api(Probe, { timeout: 120_000 }).attempt(String(bytes)).catch(() => {});
+    await within(done, 60_000, "the plugin to drip its line");
+    peak = Math.max(peak, Deno.memoryUsage().rss - before);
+    await plugin.close();
+    await call;
+  } finally {
+    clearInterval(sample);
+  }
+  assert.ok(peak < 256 * MiB, `host memory grew by ${(peak / MiB).toFixed(0)} MiB`);
+});
+
 // The host's side does not depend on the layer, but what reaches it does: each layer is tried.
 for (const isolation of ISOLATIONS) {
   Deno.test(`T11 [${isolation}]: a flood of invalid messages with ids from a plugin that stops reading is killed as faulty`, async () => {

@@ -299,3 +299,54 @@ Deno.test("LineTransport in scan mode reads a byte source as it reads a stream",
     assert.deepEqual((await scanAll(chunks, 40, "byte source")).seen, expected, `round ${round}`);
   }
 });
+
+Deno.test("LineTransport keeps copies of small views of large buffers, not the buffers", async () => {
+  // A child's stdout hands each read over as a view into a 64 KiB buffer of its own. Here each
+  // byte of one line comes so, and each buffer is scribbled over once the next read is asked
+  // for: a transport that kept the views would deliver the scribbles (and hold 64 KiB a byte).
+  const line = JSON.stringify({ text: "abcdefghij".repeat(30) }) + "\n";
+  const bytes = encoder.encode(line);
+  let at = 0;
+  let last: Uint8Array | undefined;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      last?.fill(0x78);
+      if (at === bytes.length) return controller.close();
+      last = new Uint8Array(64 * 1024);
+      last[100] = bytes[at++];
+      controller.enqueue(last.subarray(100, 101));
+    },
+  }, { highWaterMark: 0 });
+  const messages: unknown[] = [];
+  await new LineTransport(stream, sink().stream).run({
+    onMessage: (value) => void messages.push(value),
+    onStray: (stray) => assert.fail(`stray: ${stray.slice(0, 80)}`),
+  });
+  assert.deepEqual(messages, [JSON.parse(line)]);
+});
+
+Deno.test("LineTransport: a byte source that reads nothing does not starve the event loop", async () => {
+  let ticked = false;
+  setTimeout(() => ticked = true, 5);
+  let empty = 0;
+  let sent = false;
+  const source: ByteSource = {
+    read(buffer) {
+      if (!ticked) {
+        // A transport that asked again at once would never let the timer run: fail, not hang.
+        if (++empty > 10_000) return Promise.reject(new Error("the event loop was starved"));
+        return Promise.resolve(0); // nothing, until a timer has run
+      }
+      if (sent) return Promise.resolve(null);
+      sent = true;
+      buffer.set(encoder.encode('{"a":1}\n'));
+      return Promise.resolve(8);
+    },
+  };
+  const messages: unknown[] = [];
+  await new LineTransport(source, sink().stream).run({
+    onMessage: (value) => void messages.push(value),
+    onStray() {},
+  });
+  assert.deepEqual(messages, [{ a: 1 }]);
+});

@@ -14,18 +14,26 @@ export async function readCapped(
 ): Promise<string> {
   if (!response.body) return "";
   const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  const parts: string[] = [];
+  // One buffer, grown by doubling and decoded once: a server dripping its body a byte per read
+  // costs at most twice the cap, where a string or a view per read would cost far more per byte.
+  let body = new Uint8Array(Math.min(maxBytes, 64 * 1024));
   let total = 0;
   try {
     while (true) {
       const { done, value } = await reader.read();
       if (done) break;
-      total += value.byteLength;
-      if (total > maxBytes) {
+      if (total + value.byteLength > maxBytes) {
         throw new CapabilityError(`response body over ${maxBytes} bytes`, { code: "too-large" });
       }
-      parts.push(decoder.decode(value, { stream: true }));
+      if (total + value.byteLength > body.length) {
+        const grown = new Uint8Array(
+          Math.min(maxBytes, Math.max(body.length * 2, total + value.byteLength)),
+        );
+        grown.set(body.subarray(0, total));
+        body = grown;
+      }
+      body.set(value, total);
+      total += value.byteLength;
     }
   } catch (error) {
     await reader.cancel().catch(() => {});
@@ -34,6 +42,5 @@ export async function readCapped(
       code: signal.aborted ? "cancelled" : "unreachable",
     });
   }
-  parts.push(decoder.decode());
-  return parts.join("");
+  return new TextDecoder().decode(body.subarray(0, total));
 }

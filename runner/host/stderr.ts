@@ -5,7 +5,7 @@
  */
 
 import { pathToFileURL } from "node:url";
-import { concatBytes } from "../wire/mod.ts";
+import { concatBytes, keepable } from "../wire/mod.ts";
 import { neutralize } from "../wire/mod.ts";
 
 /** Longest stderr line kept, in bytes; the rest of a longer line is dropped. */
@@ -109,7 +109,7 @@ export async function readStderr(
       piece = piece.subarray(0, room);
     }
     if (piece.length > 0) {
-      parts.push(piece);
+      parts.push(keepable(piece)); // not the 64 KiB read buffer behind a dripped byte
       size += piece.length;
     }
   };

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { concatBytes } from "../wire/mod.ts";
+import { concatBytes, keepable } from "../wire/mod.ts";
 
 /**
  * Rethrows a permission the host process itself lacks (`NotCapable`), so it
@@ -59,7 +59,7 @@ async function drain(
       onOverflow();
       continue;
     }
-    chunks.push(chunk);
+    chunks.push(keepable(chunk)); // a helper's dripped output keeps its bytes, not 64 KiB each
   }
   return concatBytes(chunks); // only chunks within the limit were kept
 }

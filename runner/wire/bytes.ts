@@ -25,3 +25,22 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+/**
+ * `view`, or a copy of it where it is a small part of a larger buffer. A
+ * stream's chunk is often a view into a buffer of its own (each read of a
+ * child's stdout or stderr is one into 64 KiB), so a reader that kept many
+ * small views would keep their buffers: 64 KiB for every byte a plugin
+ * drips. What is kept this way stays within twice the bytes it holds.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { keepable } from "./bytes.ts";
+ * const read = new Uint8Array(65536).subarray(0, 1);
+ * assert.equal(keepable(read).buffer.byteLength, 1);
+ * ```
+ */
+export function keepable(view: Uint8Array): Uint8Array {
+  return view.byteLength * 2 < view.buffer.byteLength ? view.slice() : view;
+}

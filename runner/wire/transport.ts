@@ -4,7 +4,7 @@
  * @module
  */
 
-import { concatBytes } from "./bytes.ts";
+import { concatBytes, keepable } from "./bytes.ts";
 import { type JsonScan, scanJson, type StructureLimits } from "./json_scan.ts";
 import { type LineSink, LineWriter, type LineWriterOptions, utf8Length } from "./line_writer.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "./protocol.ts";
@@ -81,11 +81,9 @@ class PartialLine {
     this.bytes += part.length;
     // A copy: the chunk's buffer still holds lines being read.
     if (this.stream) return this.stream.append(part.slice());
-    // A small view of a larger buffer is copied: a child's stdout hands each read over as a view
-    // into a 64 KiB buffer of its own, and a plugin writing a byte per read would otherwise make
-    // the host hold 64 KiB per byte of a line (review 32). What is kept stays within twice the
-    // line's bytes.
-    this.parts.push(part.byteLength * 2 < part.buffer.byteLength ? part.slice() : part);
+    // Not the 64 KiB buffer behind a small view: a plugin dripping a line a byte per read would
+    // make the host hold 64 KiB per byte of it (review 32).
+    this.parts.push(keepable(part));
     if (this.#offload && this.bytes > this.#inlineMax) {
       this.stream = this.#offload();
       for (const held of this.parts) this.stream.append(held.slice());

@@ -56,35 +56,39 @@ Deno.test("T11: megabyte method names from a plugin that stops reading: the host
   assert.ok(grown < 256 * MiB, `host memory grew by ${grown} bytes`);
 });
 
-Deno.test("T11: a line dripped a byte per read does not make the host hold a read buffer per byte", async () => {
-  // Each read of a child's stdout arrives as a view into a 64 KiB buffer: kept as they were,
-  // 20,000 dripped bytes would hold about 1.2 GiB of the host (review 32). Counted as external
-  // memory (ArrayBuffer stores), which counts a buffer whole, touched or not: a host's RSS grows
-  // by the pages the reads touched, a fraction of it.
-  const bytes = 20_000;
-  let dripped!: () => void;
-  const done = new Promise<void>((resolve) => dripped = resolve);
-  const before = Deno.memoryUsage().external;
-  let peak = 0;
-  const sample = setInterval(() => peak = Math.max(peak, Deno.memoryUsage().external - before), 50);
-  try {
-    await using plugin = await startPlugin(hostile("t11_stdout_drip.ts"), {
-      contracts: [Probe],
-      isolation: "deno",
-      stopGraceMs: 200,
-      stopTermMs: 200,
-      onLog: (entry) => entry.message.includes("dripped") && dripped(),
-    });
-    const call = plugin.api(Probe, { timeout: 120_000 }).attempt(String(bytes)).catch(() => {});
-    await within(done, 60_000, "the plugin to drip its line");
-    peak = Math.max(peak, Deno.memoryUsage().external - before);
-    await plugin.close();
-    await call;
-  } finally {
-    clearInterval(sample);
-  }
-  assert.ok(peak < 256 * MiB, `the host's buffers grew by ${(peak / MiB).toFixed(0)} MiB`);
-});
+for (const [stream, bytes] of [["stdout", 20_000], ["stderr", 8_000]] as const) {
+  Deno.test(`T11: a line dripped on ${stream} a byte per read does not make the host hold a read buffer per byte`, async () => {
+    // Each read of a child's stdout or stderr arrives as a view into a 64 KiB buffer: kept as
+    // they were, 20,000 dripped bytes would hold about 1.2 GiB of the host, and the 8,000 a
+    // stderr line may hold 500 MiB (review 32). Counted as external memory (ArrayBuffer
+    // stores), which counts a buffer whole, touched or not: RSS grows by the pages a read
+    // touched, a fraction of it.
+    let dripped!: () => void;
+    const done = new Promise<void>((resolve) => dripped = resolve);
+    const before = Deno.memoryUsage().external;
+    let peak = 0;
+    const grown = () => peak = Math.max(peak, Deno.memoryUsage().external - before);
+    const sample = setInterval(grown, 50);
+    try {
+      await using plugin = await startPlugin(hostile("t11_drip.ts"), {
+        contracts: [Probe],
+        isolation: "deno",
+        stopGraceMs: 200,
+        stopTermMs: 200,
+        onLog: (entry) => entry.message.includes("dripped") && dripped(),
+      });
+      const call = plugin.api(Probe, { timeout: 120_000 }).attempt(`${stream}:${bytes}`)
+        .catch(() => {});
+      await within(done, 60_000, "the plugin to drip its line");
+      grown();
+      await plugin.close();
+      await call;
+    } finally {
+      clearInterval(sample);
+    }
+    assert.ok(peak < 256 * MiB, `the host's buffers grew by ${(peak / MiB).toFixed(0)} MiB`);
+  });
+}
 
 // The host's side does not depend on the layer, but what reaches it does: each layer is tried.
 for (const isolation of ISOLATIONS) {

@@ -2033,11 +2033,20 @@ export const MUTATIONS: Mutation[] = [
       "review 32 (high): a plugin dripping a line a byte per read made the host hold 64 KiB per byte",
     mitigation: "a partial line keeps copies of small views, not the 64 KiB buffers behind them",
     file: "runner/wire/transport.ts",
-    search:
-      "    this.parts.push(part.byteLength * 2 < part.buffer.byteLength ? part.slice() : part);",
+    search: "    this.parts.push(keepable(part));",
     replace: "    this.parts.push(part);",
     tests: ["tests/hostile/flood_test.ts", "tests/wire/transport_test.ts"],
-    filter: "/dripped a byte per read|small views of large buffers/",
+    filter: "/dripped on stdout|small views of large buffers/",
+  },
+  {
+    id: "stderr-small-views-copied",
+    source: "review 32, the same class: a stderr line dripped a byte per read",
+    mitigation: "the stderr reader keeps copies of small views, not the 64 KiB buffers behind them",
+    file: "runner/host/stderr.ts",
+    search: "      parts.push(keepable(piece));",
+    replace: "      parts.push(piece);",
+    tests: ["tests/hostile/flood_test.ts"],
+    filter: "dripped on stderr",
   },
   {
     id: "byte-source-zero-read-yields",

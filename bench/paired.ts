@@ -66,13 +66,39 @@ export async function interleaved(
   metric: MetricName,
   args: unknown,
   rounds: number,
+  beforeSide?: () => Promise<void>,
 ): Promise<Rounds> {
   const result: Rounds = { plugbox: [], floor: [] };
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? ["floor", "plugbox"] as const : ["plugbox", "floor"] as const;
-    for (const side of order) result[side].push(await runSide(side, metric, args));
+    for (const side of order) {
+      await beforeSide?.();
+      result[side].push(await runSide(side, metric, args));
+    }
   }
   return result;
+}
+
+/** The machine's available memory (`MemAvailable`), in bytes; 0 where /proc cannot tell. */
+export function availableMemory(): number {
+  try {
+    const kib = /^MemAvailable:\s+(\d+) kB/m.exec(Deno.readTextFileSync("/proc/meminfo"))?.[1];
+    return kib ? Number(kib) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Waits, at most `deadlineMs`, until the machine's available memory is back
+ * within `slack` bytes of `level`: a crowd of plugins the last side ended is
+ * gone from the kernel's books before the next side starts its own.
+ */
+export async function memoryBack(level: number, slack: number, deadlineMs: number): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (availableMemory() < level - slack && Date.now() < end) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 const round3 = (n: number) => Math.round(n * 1000) / 1000;

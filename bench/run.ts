@@ -20,7 +20,16 @@ import {
 } from "./measure.ts";
 import { PLUGIN_JS, ZOD_JS } from "../runner/sandbox/_sdk_bundle.ts";
 import { auditCost, type Paired } from "./audit_cost.ts";
-import { interleaved, loadAverage, median, pairedRow, plainRow, type Row } from "./paired.ts";
+import {
+  availableMemory,
+  interleaved,
+  loadAverage,
+  median,
+  memoryBack,
+  pairedRow,
+  plainRow,
+  type Row,
+} from "./paired.ts";
 import { buildGoPlugin, type GoFigures, goPluginRound, pipeLimit } from "./native.ts";
 import { cpuBurn, egressOverhead, landlockStart, type PairedSample } from "./os_layers.ts";
 import { standbyRestart } from "./standby_restart.ts";
@@ -165,11 +174,22 @@ rows.push(
   pairedRow(mem, "threads", { metric: "  its threads", unit: "threads", target: "(reported)" }),
 );
 
+// A crowd's memory is the kernel's to take back once its side ends: before each side of a crowd
+// of 100 or more, the bench waits (up to a minute) until the machine's free memory is back to
+// where it was before the crowds. One full run had the 1,000-plugin side killed by the kernel's
+// OOM killer (913 plugins holding 17.7 GiB), where the same side alone held 14.4 GiB.
+const memoryBefore = availableMemory();
 for (const n of sizes.scale) {
   progress(`${n} plugins in one host`);
   let s: Awaited<ReturnType<typeof interleaved>>;
   try {
-    s = await interleaved("scale", { n, rounds: sizes.fanOutRounds }, n >= 100 ? 2 : sizes.rounds);
+    const settle = n >= 100 ? () => memoryBack(memoryBefore, 1024 * MiB, 60_000) : undefined;
+    s = await interleaved(
+      "scale",
+      { n, rounds: sizes.fanOutRounds },
+      n >= 100 ? 2 : sizes.rounds,
+      settle,
+    );
   } catch (error) {
     // A crowd this machine cannot hold is a finding, not the end of the run: said, and skipped.
     console.error(`bench: ${n} plugins in one host failed: ${String(error).slice(0, 2000)}`);

@@ -21,6 +21,8 @@ export const MAX_FILE_BYTES = 1024 * 1024;
 
 function readBounded(file: string): string {
   try {
+    // A regular file only: opening a FIFO an include names would wait for a writer forever.
+    if (!Deno.statSync(file).isFile) return "";
     const f = Deno.openSync(file);
     try {
       const buffer = new Uint8Array(MAX_FILE_BYTES);

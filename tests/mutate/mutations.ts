@@ -2058,4 +2058,14 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/wire/transport_test.ts"],
     filter: "reads nothing",
   },
+  {
+    id: "loader-regular-files-only",
+    source: "14.6 stop: the loader's configuration read by plugbox",
+    mitigation: "only regular files are opened: a FIFO an include names is skipped",
+    file: "runner/sandbox/loader_config.ts",
+    search: '    if (!Deno.statSync(file).isFile) return "";\n',
+    replace: "",
+    tests: ["tests/sandbox/isolation_test.ts"],
+    filter: "/a FIFO/",
+  },
 ];

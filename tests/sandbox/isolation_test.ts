@@ -242,7 +242,7 @@ Deno.test("the loader's configured library folders: read as ldconfig reads them"
   }
 });
 
-Deno.test("the loader's configuration is read within bounds: a huge file, many includes", async () => {
+Deno.test("the loader's configuration is read within bounds: a huge file, many includes, a FIFO", async () => {
   const { configuredLibraries, MAX_FILE_BYTES, MAX_FILES } = await import(
     "../../runner/sandbox/loader_config.ts"
   );
@@ -259,6 +259,24 @@ Deno.test("the loader's configuration is read within bounds: a huge file, many i
       Deno.writeTextFileSync(`${etc}/c${i}.conf`, `/opt/c${i}\ninclude ${etc}/c${i + 1}.conf\n`);
     }
     assert.equal(configuredLibraries(`${etc}/c0.conf`).length, MAX_FILES);
+    // A FIFO an include names is not opened: a synchronous open would wait for a writer forever,
+    // and hold the host's event loop with it (so this runs in a child, with a deadline).
+    Deno.mkdirSync(`${etc}/fifo.d`);
+    const made = new Deno.Command("mkfifo", { args: [`${etc}/fifo.d/a.conf`] }).outputSync();
+    assert.ok(made.success, "mkfifo");
+    Deno.writeTextFileSync(`${etc}/with-fifo.conf`, `include ${etc}/fifo.d/*.conf\n/opt/after\n`);
+    const loader = new URL("../../runner/sandbox/loader_config.ts", import.meta.url).href;
+    const read = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { configuredLibraries } from "${loader}";` +
+        `console.log(JSON.stringify(configuredLibraries("${etc}/with-fifo.conf")));`,
+      ],
+      stdout: "piped",
+      signal: AbortSignal.timeout(20_000),
+    }).output();
+    assert.ok(read.success, "the read ended (a FIFO opened would hang it)");
+    assert.equal(new TextDecoder().decode(read.stdout).trim(), '["/opt/after"]');
   } finally {
     Deno.removeSync(etc, { recursive: true });
   }

@@ -5,7 +5,6 @@
  */
 
 import { pathToFileURL } from "node:url";
-import { concatBytes, keepable } from "../wire/mod.ts";
 import { neutralize } from "../wire/mod.ts";
 
 /** Longest stderr line kept, in bytes; the rest of a longer line is dropped. */
@@ -87,7 +86,9 @@ export async function readStderr(
   const { signal } = options;
   const perSecond = options.maxLinesPerSecond ?? 2000;
   const decoder = new TextDecoder();
-  let parts: Uint8Array[] = [];
+  // One line's bytes, copied in as they arrive: a line dripped a byte per read costs its bytes,
+  // not a 64 KiB read buffer or an object per byte (reviews 32 and 33).
+  const held = new Uint8Array(MAX_STDERR_LINE);
   let size = 0;
   let dropped = 0;
   let window = Date.now();
@@ -95,9 +96,11 @@ export async function readStderr(
   let skipped = 0; // bytes dropped over the rate, not yet reported
   const flush = () => {
     if (size === 0 && dropped === 0) return;
-    let text = neutralize(decoder.decode(concatBytes(parts)).replace(/\r$/, ""), MAX_STDERR_LINE);
+    let text = neutralize(
+      decoder.decode(held.subarray(0, size)).replace(/\r$/, ""),
+      MAX_STDERR_LINE,
+    );
     if (dropped > 0) text += ` … (${dropped} more bytes on this line)`;
-    parts = [];
     size = 0;
     dropped = 0;
     onLine(text);
@@ -109,7 +112,7 @@ export async function readStderr(
       piece = piece.subarray(0, room);
     }
     if (piece.length > 0) {
-      parts.push(keepable(piece)); // not the 64 KiB read buffer behind a dripped byte
+      held.set(piece, size);
       size += piece.length;
     }
   };
@@ -145,7 +148,6 @@ export async function readStderr(
     let nl = chunk.indexOf(0x0a, start);
     while (nl !== -1) {
       if (lines >= perSecond && !renewed()) {
-        parts = [];
         size = 0;
         dropped = 0;
         skipped += chunk.length - start;

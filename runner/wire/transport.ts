@@ -4,7 +4,7 @@
  * @module
  */
 
-import { concatBytes, keepable } from "./bytes.ts";
+import { concatBytes } from "./bytes.ts";
 import { type JsonScan, scanJson, type StructureLimits } from "./json_scan.ts";
 import { type LineSink, LineWriter, type LineWriterOptions, utf8Length } from "./line_writer.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "./protocol.ts";
@@ -61,14 +61,22 @@ export interface LineOffload {
   finish(): Promise<{ bytes: Uint8Array; scan: JsonScan }>;
 }
 
+/** The most a long line's bytes wait on the main thread before going to its offload at once. */
+const OFFLOAD_BATCH_BYTES = 64 * 1024;
+
 /**
- * The bytes of the line being read: held as chunks or, once a line in scan
- * mode is longer than `inlineMaxBytes`, streamed to an offload.
+ * The bytes of the line being read, copied into one buffer grown by
+ * doubling; once a line in scan mode is longer than `inlineMaxBytes`,
+ * streamed to an offload in batches of {@linkcode OFFLOAD_BATCH_BYTES}.
+ * What a line costs the reader is its bytes, however they arrive: a line
+ * dripped a byte per read would otherwise be a part (an object, a message)
+ * per byte (reviews 32 and 33).
  */
 class PartialLine {
-  parts: Uint8Array[] = [];
   bytes = 0;
   stream: LineOffload | undefined;
+  #held = new Uint8Array(0);
+  #length = 0;
   #inlineMax: number;
   #offload: (() => LineOffload) | undefined;
 
@@ -79,22 +87,46 @@ class PartialLine {
 
   add(part: Uint8Array): void {
     this.bytes += part.length;
-    // A copy: the chunk's buffer still holds lines being read.
-    if (this.stream) return this.stream.append(part.slice());
-    // Not the 64 KiB buffer behind a small view: a plugin dripping a line a byte per read would
-    // make the host hold 64 KiB per byte of it (review 32).
-    this.parts.push(keepable(part));
-    if (this.#offload && this.bytes > this.#inlineMax) {
+    this.#hold(part);
+    if (this.stream) {
+      if (this.#length >= OFFLOAD_BATCH_BYTES) this.#send();
+    } else if (this.#offload && this.bytes > this.#inlineMax) {
       this.stream = this.#offload();
-      for (const held of this.parts) this.stream.append(held.slice());
-      this.parts = [];
+      this.#send();
     }
   }
 
+  /** The bytes held (a view, valid until the next `add`), emptied; the offload gets the rest. */
+  take(): Uint8Array {
+    if (this.stream) this.#send();
+    const held = this.#held.subarray(0, this.#length);
+    this.reset();
+    return held;
+  }
+
   reset(): void {
-    this.parts = [];
     this.bytes = 0;
     this.stream = undefined;
+    this.#held = new Uint8Array(0);
+    this.#length = 0;
+  }
+
+  #hold(part: Uint8Array): void {
+    const needed = this.#length + part.length;
+    if (needed > this.#held.length) {
+      const grown = new Uint8Array(Math.max(needed, this.#held.length * 2, 256));
+      grown.set(this.#held.subarray(0, this.#length));
+      this.#held = grown;
+    }
+    this.#held.set(part, this.#length);
+    this.#length = needed;
+  }
+
+  /** What is held goes to the offload, as one buffer of its own (it may be transferred). */
+  #send(): void {
+    if (this.#length === 0) return;
+    this.stream!.append(this.#held.slice(0, this.#length));
+    this.#length = 0;
   }
 }
 
@@ -232,10 +264,10 @@ export class LineTransport {
   }
 
   /**
-   * {@linkcode run} for a byte source, read into one buffer. Without a scan
-   * the buffer is read into again once a chunk's lines are delivered (each
-   * is decoded first, and the rest of a line is copied); a scan hands lines
-   * on as bytes, so it gets each read as a copy of its own size.
+   * {@linkcode run} for a byte source, read into one buffer, read into again
+   * once a chunk's lines are delivered (decoded, or the rest of a line
+   * copied); a scan hands lines on as bytes, so it gets each read as a copy
+   * of its own size.
    */
   async #runSource(source: ByteSource, handlers: LineHandlers): Promise<void> {
     const line = this.#partialLine();
@@ -249,7 +281,7 @@ export class LineTransport {
         continue;
       }
       const chunk = this.#scan ? buffer.slice(0, count) : buffer.subarray(0, count);
-      const pending = this.#take(line, chunk, handlers, !this.#scan);
+      const pending = this.#take(line, chunk, handlers);
       if (pending) await pending;
     }
     await this.#end(line, handlers);
@@ -260,34 +292,28 @@ export class LineTransport {
   }
 
   /**
-   * Delivers the lines `chunk` completes and keeps the rest (a copy when
-   * `reused`); a promise only where a handler asked to pause.
+   * Delivers the lines `chunk` completes and keeps the rest (copied: the
+   * chunk's buffer may be read into again); a promise only where a handler
+   * asked to pause.
    */
-  #take(
-    line: PartialLine,
-    chunk: Uint8Array,
-    handlers: LineHandlers,
-    reused = false,
-  ): void | Promise<void> {
+  #take(line: PartialLine, chunk: Uint8Array, handlers: LineHandlers): void | Promise<void> {
     const last = chunk.lastIndexOf(NEWLINE);
-    if (last === -1) return this.#extend(line, reused ? chunk.slice() : chunk);
+    if (last === -1) return this.#extend(line, chunk);
     const gate = this.#deliverChunk(line, chunk, last, handlers);
     const rest = last + 1 < chunk.length ? chunk.subarray(last + 1) : undefined;
-    if (gate) return gate.then(() => this.#afterChunk(line, rest, handlers, reused));
-    return this.#afterChunk(line, rest, handlers, reused);
+    if (gate) return gate.then(() => this.#afterChunk(line, rest, handlers));
+    return this.#afterChunk(line, rest, handlers);
   }
 
   #afterChunk(
     line: PartialLine,
     rest: Uint8Array | undefined,
     handlers: LineHandlers,
-    reused: boolean,
   ): void | Promise<void> {
     const after = handlers.afterChunk?.();
     if (!rest) return after ? after.then(() => {}) : undefined;
-    const kept = reused ? rest.slice() : rest;
-    if (after) return after.then(() => this.#extend(line, kept));
-    this.#extend(line, kept);
+    if (after) return after.then(() => this.#extend(line, rest));
+    this.#extend(line, rest);
   }
 
   /** Delivers a last line that had no newline. */
@@ -315,8 +341,7 @@ export class LineTransport {
       // than a decode per line); a line feed never occurs inside a UTF-8
       // sequence, so splitting the text is safe.
       let region = chunk.subarray(0, last);
-      if (line.bytes > 0) region = concatBytes([...line.parts, region]);
-      line.reset();
+      if (line.bytes > 0) region = concatBytes([line.take(), region]);
       return this.#deliverAll(this.#decoder.decode(region), handlers);
     }
     if (line.bytes === 0) return this.#scanRegion(chunk, 0, last, handlers);
@@ -331,12 +356,11 @@ export class LineTransport {
   /** Hands on the line held in `line` (complete now) and empties it. */
   #finishLine(line: PartialLine, handlers: LineHandlers): void | Promise<void> {
     const stream = line.stream;
-    const bytes = stream ? undefined : concatBytes(line.parts);
-    line.reset();
+    const bytes = line.take(); // empty once it streamed: the offload has it all
     if (stream) {
       return stream.finish().then((done) => this.#afterScan(done.bytes, done.scan, handlers));
     }
-    if (this.#scan) return this.#scanLine(bytes!, handlers);
+    if (this.#scan) return this.#scanLine(bytes, handlers);
     return this.#deliverAll(this.#decoder.decode(bytes), handlers);
   }
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type ByteSource, LineTransport } from "../../runner/wire/transport.ts";
 import { scanJson } from "../../runner/wire/json_scan.ts";
-import { concatBytes } from "../../runner/wire/bytes.ts";
+import { concatBytes, keepable } from "../../runner/wire/bytes.ts";
 
 const encoder = new TextEncoder();
 
@@ -349,4 +349,77 @@ Deno.test("LineTransport: a byte source that reads nothing does not starve the e
     onStray() {},
   });
   assert.deepEqual(messages, [{ a: 1 }]);
+});
+
+Deno.test("LineTransport: a line dripped a byte per read costs its bytes, not an object or a message per byte", async () => {
+  // Review 33. Past the inline limit, the offload gets the line in batches, not a read at a time.
+  const long = JSON.stringify({ pad: "x".repeat(200_000) });
+  const chunks = [...encoder.encode(long + "\n")].map((byte) => new Uint8Array([byte]));
+  let appends = 0;
+  const transport = new LineTransport(source(chunks), sink().stream, {
+    scan: {
+      limits: { maxDepth: 8, maxMembers: 100 },
+      inlineMaxBytes: 64 * 1024,
+      offload: () => {
+        const parts: Uint8Array[] = [];
+        return {
+          append: (part) => void (appends++, parts.push(part)),
+          finish: () => {
+            const bytes = concatBytes(parts);
+            return Promise.resolve({
+              bytes,
+              scan: scanJson(bytes, { maxDepth: 8, maxMembers: 100 }),
+            });
+          },
+        };
+      },
+    },
+  });
+  const seen: number[] = [];
+  await transport.run({ onScanned: (bytes) => void seen.push(bytes.length), onStray() {} });
+  assert.deepEqual(seen, [long.length]);
+  assert.ok(appends <= 5, `${appends} appends for a ${long.length}-byte line`);
+
+  // Below it, in the host's heap: measured in a child that can collect garbage before reading it.
+  const transportModule = new URL("../../runner/wire/transport.ts", import.meta.url).href;
+  const script = `import { LineTransport } from "${transportModule}";
+const bytes = 60000;
+let sent = 0;
+let release;
+const held = new Promise((resolve) => release = resolve);
+const source = new ReadableStream({
+  pull(controller) {
+    if (sent === bytes) return held.then(() => controller.close());
+    sent++;
+    controller.enqueue(new Uint8Array([0x20]));
+  },
+}, { highWaterMark: 0 });
+const transport = new LineTransport(source, new WritableStream());
+gc();
+const before = Deno.memoryUsage().heapUsed;
+const running = transport.run({ onStray() {} });
+while (sent < bytes) await new Promise((resolve) => setTimeout(resolve, 1));
+gc();
+console.log(Deno.memoryUsage().heapUsed - before);
+release();
+await running;`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--v8-flags=--expose-gc", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const grown = Number(new TextDecoder().decode(out.stdout).trim());
+  assert.ok(
+    grown < 2 * 1024 * 1024,
+    `60,000 dripped bytes of one line hold ${grown} bytes of heap`,
+  );
+});
+
+Deno.test("keepable() copies a view that is a small part of its buffer, and keeps a large one", () => {
+  const read = new Uint8Array(64 * 1024);
+  const dripped = keepable(read.subarray(10, 11));
+  assert.equal(dripped.buffer.byteLength, 1, "a dripped byte keeps its byte, not 64 KiB");
+  const most = read.subarray(0, 60 * 1024);
+  assert.equal(keepable(most), most, "most of a buffer is kept as it is");
 });

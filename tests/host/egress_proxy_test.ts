@@ -187,3 +187,35 @@ Deno.test("egress proxy: a request is matched in the grants' canonical form, wha
     ["127.0.0.1", "allowed"],
   ]);
 });
+
+Deno.test("egress proxy: a request head read a byte at a time, or split anywhere, is read whole once", async () => {
+  const { parseProxyRequest } = await import("../../runner/host/egress_request.ts");
+  const head = "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\nearly";
+  const bytes = new TextEncoder().encode(head);
+  // A connection that hands over `sizes` bytes per read, then ends.
+  const conn = (sizes: (at: number) => number) => {
+    let at = 0;
+    return {
+      read(into: Uint8Array) {
+        if (at === bytes.length) return Promise.resolve(null);
+        const n = Math.min(sizes(at), into.length, bytes.length - at);
+        into.set(bytes.subarray(at, at + n));
+        at += n;
+        return Promise.resolve(n);
+      },
+    } as unknown as Deno.Conn;
+  };
+  const reads = [
+    () => 1,
+    ...Array.from({ length: 60 }, (_, cut) => (at: number) => at < cut ? cut : 999),
+  ];
+  for (const size of reads) {
+    const request = await parseProxyRequest(conn(size), 16 * 1024);
+    assert.ok("host" in request, JSON.stringify(request));
+    assert.equal(request.method, "CONNECT");
+    assert.equal(request.host, "example.com");
+    assert.equal(request.port, 443);
+    // What came in the head's last read goes on; the rest is read by the tunnel later.
+    assert.ok("early".startsWith(new TextDecoder().decode(request.forward)));
+  }
+});

@@ -36,31 +36,138 @@ function readBounded(file: string): string {
     } finally {
       f.close();
     }
-  } catch {
+  } catch (error) {
+    // A host whose Deno permissions do not reach the file must not read it as empty: a folder
+    // it names would then be no code root, and a write grant over it would pass (review 33).
+    if (error instanceof Deno.errors.NotCapable) throw error;
     return ""; // missing or unreadable: names nothing, as for ldconfig
   }
 }
 
-/** A glob component as a regular expression (`*`, `?` and `[...]`; no leading dot matched). */
-function componentPattern(component: string): RegExp {
-  let source = "";
-  for (let i = 0; i < component.length; i++) {
-    const c = component[i];
-    if (c === "*") source += "[^/]*";
-    else if (c === "?") source += "[^/]";
-    else if (c === "[") {
-      const end = component.indexOf("]", i + 2);
-      if (end === -1) source += "\\[";
-      else {
-        const body = component.slice(i + 1, end);
-        const negated = body[0] === "!" || body[0] === "^";
-        const chars = (negated ? body.slice(1) : body).replace(/[\\\]^]/g, "\\$&");
-        source += `[${negated ? "^" : ""}${chars}]`;
-        i = end;
+/** One element of a glob component: a literal character, `?`, `*`, or a bracket set. */
+type GlobItem =
+  | { kind: "char"; char: string }
+  | { kind: "any" }
+  | { kind: "star" }
+  | { kind: "set"; negated: boolean; test: (char: string) => boolean };
+
+const CLASSES: Record<string, RegExp> = {
+  alnum: /[A-Za-z0-9]/,
+  alpha: /[A-Za-z]/,
+  blank: /[ \t]/,
+  // deno-lint-ignore no-control-regex -- the class is control characters
+  cntrl: /[\x00-\x1f\x7f]/,
+  digit: /[0-9]/,
+  graph: /[\x21-\x7e]/,
+  lower: /[a-z]/,
+  print: /[\x20-\x7e]/,
+  punct: /[!-\/:-@[-`{-~]/,
+  space: /[ \t\n\v\f\r]/,
+  upper: /[A-Z]/,
+  xdigit: /[0-9A-Fa-f]/,
+};
+
+/**
+ * A bracket set starting at `component[at]` (the `[`), as fnmatch(3) reads
+ * one: `!` or `^` negates, a `]` first is literal, ranges, `[:class:]`, `\`
+ * escapes. Undefined where it never closes (the `[` is then literal).
+ */
+function bracketSet(component: string, at: number): { item: GlobItem; next: number } | undefined {
+  let i = at + 1;
+  const negated = component[i] === "!" || component[i] === "^";
+  if (negated) i++;
+  const tests: ((char: string) => boolean)[] = [];
+  let first = true;
+  while (i < component.length && (first || component[i] !== "]")) {
+    first = false;
+    if (component.startsWith("[:", i)) {
+      const close = component.indexOf(":]", i + 2);
+      const known = close === -1 ? undefined : CLASSES[component.slice(i + 2, close)];
+      if (known) {
+        tests.push((char) => known.test(char));
+        i = close + 2;
+        continue;
       }
-    } else source += c.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+    }
+    let low = component[i];
+    if (low === "\\" && i + 1 < component.length) low = component[++i];
+    i++;
+    if (component[i] === "-" && i + 1 < component.length && component[i + 1] !== "]") {
+      let high = component[i + 1];
+      i += 2;
+      if (high === "\\" && i < component.length) high = component[i++];
+      const from = low;
+      tests.push((char) => char >= from && char <= high); // a range out of order matches nothing
+    } else {
+      const only = low;
+      tests.push((char) => char === only);
+    }
   }
-  return new RegExp(`^(?!\\.)${source}$`);
+  if (i >= component.length) return undefined;
+  return {
+    item: { kind: "set", negated, test: (char) => tests.some((t) => t(char)) },
+    next: i + 1,
+  };
+}
+
+function globItems(component: string): GlobItem[] {
+  const items: GlobItem[] = [];
+  for (let i = 0; i < component.length;) {
+    const char = component[i];
+    if (char === "*") items.push({ kind: "star" }), i++;
+    else if (char === "?") items.push({ kind: "any" }), i++;
+    else if (char === "[" && bracketSet(component, i)) {
+      const set = bracketSet(component, i)!;
+      items.push(set.item);
+      i = set.next;
+    } else if (char === "\\" && i + 1 < component.length) {
+      items.push({ kind: "char", char: component[i + 1] });
+      i += 2;
+    } else items.push({ kind: "char", char }), i++;
+  }
+  return items;
+}
+
+/**
+ * Whether `name` matches a glob component's items, as fnmatch(3) without
+ * `FNM_PERIOD`'s exception: a leading `.` only by a literal one. One pass
+ * that backs up to the last `*` only: time in the product of the lengths,
+ * never exponential.
+ */
+export function globMatch(component: string, name: string): boolean {
+  const items = globItems(component);
+  if (name.startsWith(".") && !(items[0]?.kind === "char" && items[0].char === ".")) return false;
+  let p = 0;
+  let n = 0;
+  let star = -1;
+  let starAt = 0;
+  while (n < name.length) {
+    const item = items[p];
+    if (item?.kind === "star") {
+      star = p++;
+      starAt = n;
+      continue;
+    }
+    const one = item !== undefined && (
+      item.kind === "any" ||
+      (item.kind === "char" && item.char === name[n]) ||
+      (item.kind === "set" && item.test(name[n]) !== item.negated)
+    );
+    if (one) {
+      p++;
+      n++;
+    } else if (star !== -1) {
+      p = star + 1;
+      n = ++starAt;
+    } else return false;
+  }
+  while (items[p]?.kind === "star") p++;
+  return p === items.length;
+}
+
+/** `path` and `name` joined as glob(3) does: no `..` folded away. */
+function under(path: string, name: string): string {
+  return path.endsWith("/") ? path + name : `${path}/${name}`;
 }
 
 /** The existing paths `pattern` (absolute) matches, sorted as glob(3) sorts them. */
@@ -68,31 +175,30 @@ export function globPaths(pattern: string): string[] {
   let paths = ["/"];
   for (const component of pattern.split("/").filter(Boolean)) {
     const next: string[] = [];
-    if (!/[*?[]/.test(component)) {
-      for (const path of paths) next.push(join(path, component));
+    if (!/[*?[\\]/.test(component)) {
+      for (const path of paths) next.push(under(path, component));
     } else {
-      const match = componentPattern(component);
       for (const path of paths) {
         try {
-          for (const entry of Deno.readDirSync(path)) {
-            if (match.test(entry.name)) next.push(join(path, entry.name));
-          }
-        } catch {
+          const names = [...Deno.readDirSync(path)].map((entry) => entry.name).sort();
+          for (const name of names) if (globMatch(component, name)) next.push(under(path, name));
+        } catch (error) {
+          if (error instanceof Deno.errors.NotCapable) throw error;
           // not a folder, or unreadable: it matches nothing
         }
       }
     }
-    paths = next;
-    if (paths.length > MAX_FILES) paths = paths.slice(0, MAX_FILES);
+    paths = next.sort().slice(0, MAX_FILES);
   }
   return paths.filter((path) => {
     try {
       Deno.statSync(path);
       return true;
-    } catch {
+    } catch (error) {
+      if (error instanceof Deno.errors.NotCapable) throw error;
       return false;
     }
-  }).sort();
+  });
 }
 
 /**

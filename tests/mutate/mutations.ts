@@ -2068,4 +2068,26 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/wire/transport_test.ts"],
     filter: "keepable",
   },
+  {
+    id: "loader-notcapable-rethrown",
+    source: "review 33: a host whose read permission left out /etc read no configured folder",
+    mitigation:
+      "the loader's configuration out of the host's read permission is an error, not nothing",
+    file: "runner/sandbox/loader_config.ts",
+    search:
+      '    if (error instanceof Deno.errors.NotCapable) throw error;\n    return ""; // missing',
+    replace: '    return ""; // missing',
+    tests: ["tests/sandbox/isolation_test.ts"],
+    filter: "out of the host's read permission",
+  },
+  {
+    id: "loader-glob-bracket-literal",
+    source: "review 33: the loader's include globs differed from glibc's (and failed open)",
+    mitigation: "a ']' first in a bracket set is literal, as fnmatch reads it",
+    file: "runner/sandbox/loader_config.ts",
+    search: 'while (i < component.length && (first || component[i] !== "]")) {',
+    replace: 'while (i < component.length && component[i] !== "]") {',
+    tests: ["tests/sandbox/isolation_test.ts"],
+    filter: "as fnmatch",
+  },
 ];

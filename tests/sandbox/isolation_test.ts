@@ -242,6 +242,71 @@ Deno.test("the loader's configured library folders: read as ldconfig reads them"
   }
 });
 
+Deno.test("the loader's include patterns match as fnmatch(3) does, in linear time, never throwing", async () => {
+  const { globMatch, configuredLibraries } = await import("../../runner/sandbox/loader_config.ts");
+  const cases: [string, string, boolean][] = [
+    ["*.conf", "a.conf", true],
+    ["*.conf", ".a.conf", false], // a leading dot only by a literal one
+    [".h*.conf", ".hidden.conf", true],
+    ["[[:digit:]].conf", "7.conf", true],
+    ["[!]a].conf", "b.conf", true], // a "]" first in a set is literal
+    ["[!]a].conf", "].conf", false],
+    ["x\\*.conf", "x*.conf", true], // an escaped star is a star
+    ["x\\*.conf", "xy.conf", false],
+    ["[z-a].conf", "m.conf", false], // a range out of order matches nothing
+    ["[abc", "[abc", true], // an open bracket that never closes is literal
+    ["lib?.conf", "libz.conf", true],
+    // Exponential for a backtracking regular expression (minutes); one pass here.
+    ["*a*a*a*a*a*ab", "a".repeat(200), false],
+  ];
+  for (const [pattern, name, expected] of cases) {
+    assert.equal(globMatch(pattern, name), expected, `${pattern} against ${name.slice(0, 20)}`);
+  }
+  const etc = Deno.realPathSync(Deno.makeTempDirSync());
+  try {
+    Deno.mkdirSync(`${etc}/d`);
+    Deno.writeTextFileSync(`${etc}/d/.h.conf`, "/opt/hidden\n");
+    Deno.writeTextFileSync(`${etc}/d/7.conf`, "/opt/digit\n");
+    Deno.writeTextFileSync(
+      `${etc}/ld.so.conf`,
+      `include ${etc}/d/.h*.conf ${etc}/d/[[:digit:]].conf ${etc}/d/[z-a].conf\n`,
+    );
+    assert.deepEqual(configuredLibraries(`${etc}/ld.so.conf`).toSorted(), [
+      "/opt/digit",
+      "/opt/hidden",
+    ]);
+  } finally {
+    Deno.removeSync(etc, { recursive: true });
+  }
+});
+
+Deno.test("the loader's configuration, out of the host's read permission, is an error, not nothing", async () => {
+  // Read as empty, the folders it names would be no code roots: a write grant over one would pass.
+  const loader = new URL("../../runner/sandbox/loader_config.ts", import.meta.url).href;
+  const dir = Deno.makeTempDirSync();
+  try {
+    const main = `${dir}/main.ts`;
+    Deno.writeTextFileSync(
+      main,
+      `import { configuredLibraries } from "${loader}";
+try {
+  configuredLibraries();
+  console.log("read");
+} catch (error) {
+  console.log(error instanceof Deno.errors.NotCapable ? "NotCapable" : String(error));
+}`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-lock", `--allow-read=${dir}`, "--no-prompt", main],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(new TextDecoder().decode(out.stdout).trim(), "NotCapable");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("the loader's configuration is read within bounds: a huge file, many includes, a FIFO", async () => {
   const { configuredLibraries, MAX_FILE_BYTES, MAX_FILES } = await import(
     "../../runner/sandbox/loader_config.ts"

@@ -31,11 +31,18 @@ export type Warmup = "joined" | "failed" | "none";
 /**
  * The warm-up's script. $1: the v1 CPU hierarchy's mount point; the shell
  * joins the cgroup `/proc/self/cgroup` says it is in (the host's now, even
- * if the host moved since the probe). Its status says whether it joined.
+ * if the host moved since the probe). Whole lines are read (a field split
+ * on ":" would drop a name's trailing colon); a path outside the cgroup
+ * namespace's root (`/..`) is not written, nor anything but an existing
+ * `cgroup.procs`. Its status says whether it joined.
  */
 export const JOIN_OWN = `s=1
-while IFS=: read -r id names path; do
-  case ",$names," in *,cpu,*) echo $$ > "$1$path/cgroup.procs" && s=0; break ;; esac
+while IFS= read -r l; do
+  n=\${l#*:}; p=\${n#*:}; n=\${n%%:*}
+  case ",$n," in *,cpu,*)
+    case $p in */..|*/../*) ;; *) f="$1$p/cgroup.procs"; [ -f "$f" ] && echo $$ > "$f" && s=0 ;; esac
+    break ;;
+  esac
 done < /proc/self/cgroup
 [ "$s" = 0 ]`;
 
@@ -47,7 +54,8 @@ let failedOnce = false;
  * Starts a join that moves nothing, where the plan's CPU cgroup is a v1 one,
  * and returns what it came to; it never rejects, and the launch never waits
  * for it. One at a time: a join begun while one waits would share its grace
- * period anyway. After one fails, none is tried again in this host process.
+ * period anyway. After one fails (not merely times out), none is tried again
+ * in this host process.
  *
  * @example
  * ```ts ignore
@@ -79,7 +87,9 @@ export function warmCgroupJoins(cpu: CpuPlan): Promise<Warmup> {
   child.unref();
   // A slow shell is killed after 2 s. One waiting in the kernel for the lock dies only once it
   // has the lock (the wait is uninterruptible), as the prologue's join would wait too.
+  let timedOut = false;
   const timer = setTimeout(() => {
+    timedOut = true;
     try {
       child.kill("SIGKILL");
     } catch {
@@ -91,7 +101,8 @@ export function warmCgroupJoins(cpu: CpuPlan): Promise<Warmup> {
     .then((status): Warmup => status.success ? "joined" : "failed", (): Warmup => "failed")
     .then((outcome) => {
       clearTimeout(timer);
-      if (outcome === "failed") failedOnce = true;
+      // A shell that could not join stops the warm-ups; one only slow this time does not.
+      if (outcome === "failed" && !timedOut) failedOnce = true;
       if (inFlight === warmup) inFlight = undefined;
       return outcome;
     });

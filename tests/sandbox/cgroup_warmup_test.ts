@@ -36,8 +36,8 @@ function ownCpuCgroup(): { mount: string; path: string } {
  */
 async function recordingShell(dir: string, log: string, instead?: string): Promise<string> {
   const sh = join(dir, "sh");
-  const after = `r=$?; while IFS=: read -r i n p; do case ",$n," in *,cpu,*) ` +
-    `echo "joined $p" >> '${log}' ;; esac; done < /proc/self/cgroup; exit $r`;
+  const after = `r=$?; while IFS= read -r l; do n=\${l#*:}; p=\${n#*:}; n=\${n%%:*}; ` +
+    `case ",$n," in *,cpu,*) echo "joined $p" >> '${log}' ;; esac; done < /proc/self/cgroup; exit $r`;
   await Deno.writeTextFile(
     sh,
     `#!/bin/sh
@@ -121,7 +121,8 @@ Deno.test("cgroup warm-up: a host moved since its probe: the shell joins where i
   }
   const bin = await Deno.makeTempDir({ prefix: "plugbox-warmup-" });
   const { mount, path } = ownCpuCgroup();
-  const movedTo = join(path, `plugbox-warmup-test-${Deno.pid}`);
+  // A name ending in a colon: a field split on ":" would drop it, and join the wrong cgroup.
+  const movedTo = join(path, `plugbox-warmup-test-${Deno.pid}:`);
   Deno.mkdirSync(join(mount, movedTo));
   try {
     const log = join(bin, "sh.log");
@@ -177,8 +178,7 @@ Deno.test("cgroup warm-up: one at a time, and none without a shell or a v1 CPU c
   }
 });
 
-// Last in this file: after a failure, this process tries no warm-up again.
-Deno.test("cgroup warm-up: a shell that cannot finish is killed after 2 s, leaves no process, and is not tried again", async () => {
+Deno.test("cgroup warm-up: a shell that cannot finish is killed after 2 s, leaves no process, and a later launch tries again", async () => {
   const bin = await Deno.makeTempDir({ prefix: "plugbox-warmup-" });
   try {
     const pidFile = join(bin, "pid");
@@ -189,6 +189,23 @@ Deno.test("cgroup warm-up: a shell that cannot finish is killed after 2 s, leave
     const pid = Deno.readTextFileSync(pidFile).trim();
     // Its status settled, so it was reaped: no process is left under that pid.
     assert.throws(() => Deno.statSync(`/proc/${pid}`), Deno.errors.NotFound);
+    if (!isRoot) return;
+    // Slow once is not broken: the next launch warms up again.
+    await Deno.mkdir(join(bin, "again"));
+    const real = await recordingShell(join(bin, "again"), log);
+    assert.equal(await warmCgroupJoins(planWith(real)), "joined");
+  } finally {
+    await Deno.remove(bin, { recursive: true });
+  }
+});
+
+// Last in this file: after a failure, this process tries no warm-up again.
+Deno.test("cgroup warm-up: a shell that fails to join stops the warm-ups for the host process", async () => {
+  const bin = await Deno.makeTempDir({ prefix: "plugbox-warmup-" });
+  try {
+    const log = join(bin, "sh.log");
+    const sh = await recordingShell(bin, log, "exit 1");
+    assert.equal(await warmCgroupJoins(planWith(sh)), "failed");
     assert.equal(await warmCgroupJoins(planWith(sh)), "none", "no second try after a failure");
     assert.equal(lines(log).length, 1, "one shell in all");
   } finally {

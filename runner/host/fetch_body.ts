@@ -6,11 +6,15 @@
 
 import { CapabilityError } from "../errors.ts";
 
-/** The body as text (UTF-8, invalid bytes replaced); rejects past `maxBytes` or on abort. */
+/**
+ * The body as text (UTF-8, invalid bytes replaced); rejects past `maxBytes`
+ * or on abort: code "timeout" where `deadline` ended it, else "cancelled".
+ */
 export async function readCapped(
   response: Response,
   maxBytes: number,
   signal: AbortSignal,
+  deadline?: { signal: AbortSignal; ms: number },
 ): Promise<string> {
   if (!response.body) return "";
   const reader = response.body.getReader();
@@ -38,6 +42,9 @@ export async function readCapped(
   } catch (error) {
     await reader.cancel().catch(() => {});
     if (error instanceof CapabilityError) throw error;
+    if (deadline?.signal.aborted) {
+      throw new CapabilityError(`no answer within ${deadline.ms} ms`, { code: "timeout" });
+    }
     throw new CapabilityError(signal.aborted ? "cancelled" : "the response broke off", {
       code: signal.aborted ? "cancelled" : "unreachable",
     });

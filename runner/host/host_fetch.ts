@@ -300,7 +300,11 @@ async function sendPinned(
     await response.body?.cancel();
     throw unreachable(url, limits.pinned);
   }
-  const text = await readCapped(response, limits.response, both);
+  // A deadline that passes while the body is read is a timeout, as it is before the headers.
+  const text = await readCapped(response, limits.response, both, {
+    signal: deadline,
+    ms: limits.timeout,
+  });
   return {
     status: response.status,
     statusText: response.statusText,

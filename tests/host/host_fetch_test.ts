@@ -16,6 +16,10 @@ function echoServer() {
     const url = new URL(request.url);
     seen.push({ path: url.pathname, authorization: request.headers.get("authorization") });
     if (url.pathname === "/big") return new Response("y".repeat(64 * 1024));
+    if (url.pathname === "/stall") {
+      // Headers and a first part of the body, then nothing more, ever.
+      return new Response(new ReadableStream({ start: (c) => c.enqueue(new Uint8Array([0x7b])) }));
+    }
     if (url.pathname === "/redirect") {
       return new Response(null, { status: 302, headers: { location: "http://example.com/" } });
     }
@@ -106,6 +110,18 @@ Deno.test("hostFetch: response bytes are capped, redirects are not followed, a d
   assert.equal(redirect.status, 302);
   const dead = await api.get("http://127.0.0.1:1/");
   assert.equal(dead.body, "CapabilityError: could not reach 127.0.0.1:1");
+});
+
+Deno.test("hostFetch: a body that stalls past the deadline is a timeout, not a cancel", async () => {
+  await using server = echoServer();
+  const { plugin, api } = await start({
+    allow: [`127.0.0.1:${server.port}`],
+    unsafe: { privateNetwork: true },
+    timeout: 1000,
+  });
+  await using _ = plugin;
+  const stalled = await api.get(`http://127.0.0.1:${server.port}/stall`);
+  assert.equal(stalled.body, "CapabilityError: no answer within 1000 ms");
 });
 
 Deno.test("hostFetch() refuses a malformed allow-list or secret, naming it", () => {

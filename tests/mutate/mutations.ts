@@ -2110,4 +2110,14 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/sandbox/isolation_test.ts"],
     filter: "as fnmatch",
   },
+  {
+    id: "fetch-body-timeout-named",
+    source: "review 33 (info, older): a deadline during a body read was reported as a cancel",
+    mitigation: "a hostFetch deadline that passes while the body is read is a timeout",
+    file: "runner/host/fetch_body.ts",
+    search: 'throw new CapabilityError(`no answer within ${deadline.ms} ms`, { code: "timeout" });',
+    replace: 'throw new CapabilityError("cancelled", { code: "cancelled" });',
+    tests: ["tests/host/host_fetch_test.ts"],
+    filter: "stalls past the deadline",
+  },
 ];

@@ -13,6 +13,7 @@
  */
 
 import { dirname, isAbsolute, join } from "node:path";
+import { rethrowHostPermission } from "./exec.ts";
 
 /** The most configuration files read, includes counted. */
 export const MAX_FILES = 256;
@@ -39,7 +40,7 @@ function readBounded(file: string): string {
   } catch (error) {
     // A host whose Deno permissions do not reach the file must not read it as empty: a folder
     // it names would then be no code root, and a write grant over it would pass (review 33).
-    if (error instanceof Deno.errors.NotCapable) throw error;
+    rethrowHostPermission(error);
     return ""; // missing or unreadable: names nothing, as for ldconfig
   }
 }
@@ -183,7 +184,7 @@ export function globPaths(pattern: string): string[] {
           const names = [...Deno.readDirSync(path)].map((entry) => entry.name).sort();
           for (const name of names) if (globMatch(component, name)) next.push(under(path, name));
         } catch (error) {
-          if (error instanceof Deno.errors.NotCapable) throw error;
+          rethrowHostPermission(error);
           // not a folder, or unreadable: it matches nothing
         }
       }
@@ -195,7 +196,7 @@ export function globPaths(pattern: string): string[] {
       Deno.statSync(path);
       return true;
     } catch (error) {
-      if (error instanceof Deno.errors.NotCapable) throw error;
+      rethrowHostPermission(error);
       return false;
     }
   });

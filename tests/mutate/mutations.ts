@@ -2094,8 +2094,7 @@ export const MUTATIONS: Mutation[] = [
     mitigation:
       "the loader's configuration out of the host's read permission is an error, not nothing",
     file: "runner/sandbox/loader_config.ts",
-    search:
-      '    if (error instanceof Deno.errors.NotCapable) throw error;\n    return ""; // missing',
+    search: '    rethrowHostPermission(error);\n    return ""; // missing',
     replace: '    return ""; // missing',
     tests: ["tests/sandbox/isolation_test.ts"],
     filter: "out of the host's read permission",

@@ -12,7 +12,6 @@ import {
   explainHostPermission,
   type LaunchPlan,
   makeCgroups,
-  warmCgroupJoins,
 } from "../sandbox/mod.ts";
 import { CpuWatchdog } from "./cpu_watchdog.ts";
 import type { EgressEntry } from "./egress_log.ts";
@@ -71,7 +70,6 @@ export class Beside {
     const beside = new Beside(plan, egress);
     try {
       makeCgroups(plan.cpu); // where the host may: else its prologue makes them
-      void warmCgroupJoins(plan.cpu); // the prologue's joins then wait less (cgroup_warmup.ts)
       const process = spawn(); // its prologue joins its cgroups
 
       beside.#watch(process);

@@ -20,8 +20,6 @@ export interface CpuController {
   version: 1 | 2;
   /** The folder plugbox makes its cgroups in. */
   base: string;
-  /** A v1 hierarchy's mount point (the warm-up's shell joins its own cgroup under it). */
-  mount?: string;
 }
 
 /** Where plugbox may make its CPU, memory and pids cgroups here. */
@@ -58,9 +56,7 @@ export function cpuControllers(
     const [fstype, , superOptions = ""] = right.split(" ");
     const mount = left.split(" ")[4];
     if (fstype === "cgroup" && superOptions.split(",").includes(controller)) {
-      for (const path of v1) {
-        found.unshift({ version: 1, base: join(mount, path, "plugbox"), mount });
-      }
+      for (const path of v1) found.unshift({ version: 1, base: join(mount, path, "plugbox") });
     }
     if (fstype === "cgroup2" && v2 !== undefined) found.push({ version: 2, base: join(mount, v2) });
   }

@@ -68,8 +68,6 @@ export interface CpuPlan {
   cgroup?: {
     dir: string;
     version: 1 | 2;
-    /** The v1 CPU hierarchy's mount point, where the probe saw it. */
-    mount?: string;
     quotaUs: number;
     periodUs: number;
     /**
@@ -138,7 +136,6 @@ export async function planCpu(
   const cgroup = found && {
     dir: join(found.base, name),
     version: found.version,
-    ...(found.mount ? { mount: found.mount } : {}),
     quotaUs,
     periodUs: CPU_PERIOD_US,
     ...(all?.memory ? { memoryDir: join(all.memory, name) } : {}),

@@ -21,7 +21,6 @@ export {
   type CpuPlan,
   makeCgroups,
 } from "./cpu_limits.ts";
-export { warmCgroupJoins } from "./cgroup_warmup.ts";
 export { type EgressPlan, type EgressRule } from "./egress.ts";
 export { type IsolationLayer, type IsolationMode } from "./isolation.ts";
 export { GO_LINE } from "./layers.ts";

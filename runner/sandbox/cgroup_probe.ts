@@ -39,7 +39,14 @@ export interface Controllers {
  */
 export const PIDS_MAX = 8192;
 
-/** Where the CPU controller is mounted and this process's cgroup in it (v1 first). */
+/**
+ * Where the CPU controller is mounted and this process's cgroup in it (v1
+ * first). A mount shows its hierarchy from its root (mountinfo's fourth
+ * field: not `/` in a container that has no cgroup namespace of its own), so
+ * this process's cgroup is found under a mount only below that root; a path
+ * with `..` (a cgroup outside this process's namespace) is under none.
+ * mountinfo escapes a space in a path as `\040`.
+ */
 export function cpuControllers(
   mountinfo: string,
   own: string,
@@ -54,13 +61,31 @@ export function cpuControllers(
     const [left, right] = line.split(" - ");
     if (!right) continue;
     const [fstype, , superOptions = ""] = right.split(" ");
-    const mount = left.split(" ")[4];
+    const [, , , root, mount] = left.split(" ").map(unescaped);
+    if (root === undefined || mount === undefined) continue;
     if (fstype === "cgroup" && superOptions.split(",").includes(controller)) {
-      for (const path of v1) found.unshift({ version: 1, base: join(mount, path, "plugbox") });
+      for (const path of v1) {
+        const seen = belowRoot(root, path);
+        if (seen !== undefined) found.unshift({ version: 1, base: join(mount, seen, "plugbox") });
+      }
     }
-    if (fstype === "cgroup2" && v2 !== undefined) found.push({ version: 2, base: join(mount, v2) });
+    const seen = fstype === "cgroup2" && v2 !== undefined ? belowRoot(root, v2) : undefined;
+    if (seen !== undefined) found.push({ version: 2, base: join(mount, seen) });
   }
   return found;
+}
+
+/** A mountinfo field with the kernel's octal escapes (`\040`, `\011`, `\012`, `\134`) undone. */
+function unescaped(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+/** `path` (a cgroup) as seen under a mount of the hierarchy from `root`; undefined if not there. */
+function belowRoot(root: string, path: string): string | undefined {
+  if (!path.startsWith("/") || path.split("/").includes("..")) return undefined;
+  if (root === "/") return path;
+  if (path === root) return "/";
+  return path.startsWith(`${root}/`) ? path.slice(root.length) : undefined;
 }
 
 /**

@@ -1085,6 +1085,38 @@ export const MUTATIONS: Mutation[] = [
     filter: "joined through `tasks`",
   },
   {
+    id: "cgroup-mounts-below-root",
+    source: "review 33 (left then): a container's cgroup mount has a root that is not /",
+    mitigation: "this process's cgroup is found below a mount's root, not joined to it whole",
+    file: "runner/sandbox/cgroup_probe.ts",
+    search: "const seen = belowRoot(root, path);",
+    replace: "const seen: string | undefined = path;",
+    tests: ["tests/sandbox/cgroup_mounts_test.ts"],
+    filter: "a subtree",
+  },
+  {
+    id: "cgroup-mounts-unescaped",
+    source: "review 33 (left then): mountinfo escapes a space as \\040",
+    mitigation: "mountinfo's octal escapes are undone before a path is used",
+    file: "runner/sandbox/cgroup_probe.ts",
+    search: 'left.split(" ").map(unescaped);',
+    replace: 'left.split(" ");',
+    tests: ["tests/sandbox/cgroup_mounts_test.ts"],
+    filter: "with a space",
+  },
+  {
+    id: "cgroup-mounts-no-dotdot",
+    source:
+      "issue 14, seventh pass: /proc/self/cgroup shows /.. for a cgroup outside the namespace",
+    mitigation:
+      "a cgroup path with .. is under no mount (no cgroup made outside the controller's mount)",
+    file: "runner/sandbox/cgroup_probe.ts",
+    search: 'if (!path.startsWith("/") || path.split("/").includes("..")) return undefined;',
+    replace: "",
+    tests: ["tests/sandbox/cgroup_mounts_test.ts"],
+    filter: "a path with ..",
+  },
+  {
     id: "cgroup-probe-sweep",
     source: "issue 14: one shell runs every cgroup trial and the sweep",
     mitigation: "empty cgroups left by hosts that died are removed, trial cgroups too",

@@ -2000,6 +2000,18 @@ export const MUTATIONS: Mutation[] = [
     filter: "/read as ldconfig reads them/",
   },
   {
+    id: "loader-file-grown",
+    source:
+      "issue 14, seventh pass: a cap's worth of zeroes per configuration file cost a plan 0.75 ms",
+    mitigation:
+      "the loader's configuration is read into a buffer grown by doubling, whole below the cap",
+    file: "runner/sandbox/loader_config.ts",
+    search: "          if (length === MAX_FILE_BYTES) break;",
+    replace: "          break;",
+    tests: ["tests/sandbox/isolation_test.ts"],
+    filter: "read within bounds",
+  },
+  {
     id: "loader-file-bytes-capped",
     source: "14.6 stop: the loader's configuration read by plugbox",
     mitigation: "at most 1 MiB of each configuration file is read",

@@ -319,6 +319,12 @@ Deno.test("the loader's configuration is read within bounds: a huge file, many i
       "/opt/first\n" + "#".repeat(MAX_FILE_BYTES) + "\n/opt/past-the-cap\n",
     );
     assert.deepEqual(configuredLibraries(`${etc}/big.conf`), ["/opt/first"]);
+    // Below the cap a file is read whole, however many reads and buffer sizes that takes.
+    Deno.writeTextFileSync(
+      `${etc}/long.conf`,
+      "/opt/first\n" + "#".repeat(MAX_FILE_BYTES / 2) + "\n/opt/last\n",
+    );
+    assert.deepEqual(configuredLibraries(`${etc}/long.conf`), ["/opt/first", "/opt/last"]);
     // A chain of includes longer than the file cap ends at the cap.
     for (let i = 0; i < MAX_FILES + 10; i++) {
       Deno.writeTextFileSync(`${etc}/c${i}.conf`, `/opt/c${i}\ninclude ${etc}/c${i + 1}.conf\n`);

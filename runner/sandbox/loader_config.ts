@@ -31,7 +31,11 @@ function readBounded(file: string): string {
       let length = 0;
       for (;;) {
         if (length === buffer.length) {
-          if (length === MAX_FILE_BYTES) break;
+          if (length === MAX_FILE_BYTES) {
+            // At the cap: a line the cap cut would name a folder that is not there (review 34).
+            length = buffer.lastIndexOf(0x0a) + 1;
+            break;
+          }
           const grown = new Uint8Array(Math.min(MAX_FILE_BYTES, length * 2));
           grown.set(buffer);
           buffer = grown;

@@ -319,6 +319,12 @@ Deno.test("the loader's configuration is read within bounds: a huge file, many i
       "/opt/first\n" + "#".repeat(MAX_FILE_BYTES) + "\n/opt/past-the-cap\n",
     );
     assert.deepEqual(configuredLibraries(`${etc}/big.conf`), ["/opt/first"]);
+    // Nor is a line the cap cuts: "/op" of "/opt/cut" is no folder the file names.
+    Deno.writeTextFileSync(
+      `${etc}/cut.conf`,
+      "/opt/first\n" + "#".repeat(MAX_FILE_BYTES - 15) + "\n/opt/cut\n",
+    );
+    assert.deepEqual(configuredLibraries(`${etc}/cut.conf`), ["/opt/first"]);
     // Below the cap a file is read whole, however many reads and buffer sizes that takes.
     Deno.writeTextFileSync(
       `${etc}/long.conf`,

@@ -96,15 +96,17 @@ export function cgroupName(id: string): string {
   return `plugbox-${Deno.pid}-${id}`;
 }
 
-// Prints this process's mounts and cgroups (a child of the host: the host's own).
-const SHOW = `while IFS= read -r l; do echo "$l"; done < /proc/self/mountinfo; echo ===
-while IFS= read -r l; do echo "$l"; done < /proc/self/cgroup`;
+// Prints this process's mounts and cgroups (a child of the host: the host's own). With printf:
+// dash's echo would turn mountinfo's escapes (a space is \040) into the characters (review 34).
+const SHOW = `while IFS= read -r l; do printf '%s\\n' "$l"; done < /proc/self/mountinfo; echo ===
+while IFS= read -r l; do printf '%s\\n' "$l"; done < /proc/self/cgroup`;
 
 // One run for every trial: $1 holds the trial folders, one per line (cgroup paths hold no
 // newline: a base that does would be skipped), made with one mkdir; $2 the folders to sweep
 // for empty cgroups left by hosts that died, one per line; then five positions per trial:
 // folder, file, value, second file (or ""), its value. Prints "yes" or "no" per trial, in
-// order: "yes" only if every value could be written. Each program run costs a start 3 to 5 ms
+// order: "yes" only if the folder is a cgroup (cgroupfs made its `cgroup.procs`) and every value
+// could be written. Each program run costs a start 3 to 5 ms
 // (one sh per trial, with a mkdir and an rmdir each, cost the first start about 90 ms).
 // The sweep removes only what no live host may still be about to join: every cgroup plugbox
 // makes is named "plugbox-<host pid>-…" ({@linkcode cgroupName}), and a prologue makes its
@@ -120,7 +122,7 @@ trials=$1
 sweep=$2
 shift 2
 while [ $# -ge 5 ]; do
-  if [ -d "$1" ] && echo "$3" > "$1/$2" 2>/dev/null &&
+  if [ -d "$1" ] && [ -f "$1/cgroup.procs" ] && echo "$3" > "$1/$2" 2>/dev/null &&
     { [ -z "$4" ] || echo "$5" > "$1/$4" 2>/dev/null; }; then echo yes; else echo no; fi
   shift 5
 done
@@ -203,6 +205,12 @@ function runTrialsHere(dirs: string[], trials: Trial[], bases: string[]): boolea
   const outcomes = trials.map((trial, i) => {
     const made = attempt(() => Deno.mkdirSync(dirs[i], { recursive: true }));
     if (made !== "done") return made;
+    // cgroupfs gives a new cgroup its files; a plain folder (cgroupfs hidden under another
+    // mount) takes any write and holds nothing.
+    const cgroup = attempt(() => {
+      if (!Deno.statSync(join(dirs[i], "cgroup.procs")).isFile) throw new Error("not a cgroup");
+    });
+    if (cgroup !== "done") return cgroup;
     const [file, value, second, secondValue = ""] = trial.writes;
     const wrote = attempt(() => Deno.writeTextFileSync(join(dirs[i], file), value));
     if (wrote !== "done" || !second) return wrote;

@@ -29,31 +29,37 @@ const SCRIPT = [
   `  { echo "plugbox: sh cannot set the memory limit (ulimit -d \${13} KiB)" >&2; exit 125; }; fi`,
   `if [ -n "\${14}" ]; then ulimit -t "\${14}" && ulimit -H -t "\${14}" ||`,
   `  { echo "plugbox: sh cannot set the CPU-time limit (ulimit -t \${14} s)" >&2; exit 125; }; fi`,
-  // Joins one cgroup. Under v1 it moves this thread (`0` to `tasks`: the shell has one thread,
-  // so the whole process moves, and all it execs starts there): a thread that moves itself
-  // skips the kernel's global threadgroup lock, which `cgroup.procs` takes for writing and
-  // which waits for an RCU grace period, 8 to 30 ms here per start. v2 has no `tasks`.
-  `into() { if [ -f "$1/tasks" ]; then echo 0 > "$1/tasks"; else echo $$ > "$1/cgroup.procs"; fi; }`,
+  // Joins cgroup $1 of version $2. Under v1 it moves this thread (`0` to `tasks`: the shell has
+  // one thread, so the whole process moves, and all it execs starts there): a thread that moves
+  // itself skips the kernel's global threadgroup lock, which `cgroup.procs` takes for writing
+  // and which waits for an RCU grace period, 8 to 30 ms here per start. `echo` must be the
+  // shell's builtin (it is in dash, bash, zsh and busybox's ash): a child would move alone.
+  // Only into a cgroup: in a plain folder (cgroupfs hidden under another mount) the write would
+  // make a file, join nothing, and leave the plugin unlimited.
+  `into() {`,
+  `  if [ "$2" = 2 ]; then [ -f "$1/cgroup.procs" ] && echo $$ > "$1/cgroup.procs"`,
+  `  else [ -f "$1/tasks" ] && echo 0 > "$1/tasks"; fi`,
+  `}`,
   // Joins every cgroup the plan has (an empty position is none); on failure `why` names which.
   `joined() {`,
   `  if [ -n "$1" ]; then`,
   `    if [ "$2" = 1 ]; then`,
   `      echo "$4" > "$1/cpu.cfs_period_us" && echo "$3" > "$1/cpu.cfs_quota_us"`,
-  `    else echo "$3 $4" > "$1/cpu.max"; fi && into "$1" ||`,
+  `    else echo "$3 $4" > "$1/cpu.max"; fi && into "$1" "$2" ||`,
   `      { why="the CPU cgroup $1"; return 1; }`,
   `  fi`,
   `  if [ -n "$8" ]; then`,
-  `    echo "$9" > "$8/memory.limit_in_bytes" && into "$8" ||`,
+  `    echo "$9" > "$8/memory.limit_in_bytes" && into "$8" 1 ||`,
   `      { why="the memory cgroup $8"; return 1; }`,
   // No swap past the cap, where the kernel accounts it (memsw), and no swapping at all.
   `    echo "$9" > "$8/memory.memsw.limit_in_bytes" 2>/dev/null; echo 0 > "$8/memory.swappiness" 2>/dev/null`,
   `  fi`,
   `  if [ -n "\${10}" ]; then`,
-  `    echo "\${11}" > "\${10}/pids.max" && into "\${10}" ||`,
+  `    echo "\${11}" > "\${10}/pids.max" && into "\${10}" 1 ||`,
   `      { why="the pids cgroup \${10}"; return 1; }`,
   `  fi`,
   `  if [ -n "\${12}" ]; then`,
-  `    into "\${12}" || { why="the cpuacct cgroup \${12}"; return 1; }`,
+  `    into "\${12}" 1 || { why="the cpuacct cgroup \${12}"; return 1; }`,
   `  fi`,
   `}`,
   // One mkdir for them all, then the joins. Until a cgroup is joined it is empty, and a host

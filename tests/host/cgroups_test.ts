@@ -25,6 +25,10 @@ for (const isolation of LAYERS) {
       }
       assert.ok(cgroup, JSON.stringify(plugin.plan.cpu));
       const dirs = [cgroup.dir, cgroup.memoryDir!, cgroup.pidsDir!, cgroup.cpuacctDir!];
+      for (const dir of dirs) {
+        const procs = Deno.readTextFileSync(`${dir}/cgroup.procs`).split("\n");
+        assert.ok(procs.includes(String(plugin.pid)), `${dir} holds the plugin (${end})`);
+      }
       // The prologue moves its one thread (cgroup v1's `tasks`): every thread of every process
       // the plugin became or made after is in every cgroup too.
       const pids = Deno.readTextFileSync(`${cgroup.dir}/cgroup.procs`).split("\n").filter(Boolean);
@@ -33,8 +37,6 @@ for (const isolation of LAYERS) {
       );
       assert.ok(threads.length > pids.length, `Deno runs several threads: ${threads}`);
       for (const dir of dirs) {
-        const procs = Deno.readTextFileSync(`${dir}/cgroup.procs`).split("\n");
-        assert.ok(procs.includes(String(plugin.pid)), `${dir} holds the plugin (${end})`);
         const tasks = Deno.readTextFileSync(`${dir}/tasks`).split("\n");
         for (const tid of threads) assert.ok(tasks.includes(tid), `${dir} holds thread ${tid}`);
       }

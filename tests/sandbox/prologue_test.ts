@@ -9,7 +9,8 @@ import { tempDir } from "../hostile/_hostile.ts";
 
 /**
  * An `sh` whose first `mkdir` is followed by another host's sweep removing the last folder
- * made. The folders stand in for cgroups (plain folders: the prologue's writes make files).
+ * made. The folders stand in for cgroups: as cgroupfs does, each `mkdir` gives a new folder its
+ * `tasks` and `cgroup.procs` files (then the prologue's writes fill them).
  */
 async function sweptOnceShell(dir: string): Promise<string> {
   const sh = join(dir, "sh");
@@ -18,6 +19,7 @@ async function sweptOnceShell(dir: string): Promise<string> {
     `#!/bin/bash
 script=$2; shift 2
 exec /bin/bash -c 'mkdir() { command mkdir "$@" || return
+  for d in "$@"; do case $d in -*) ;; *) : > "$d/tasks"; : > "$d/cgroup.procs" ;; esac; done
   if [ ! -e "${dir}/swept" ]; then : > "${dir}/swept"; rm -rf -- "\${@: -1}"; fi; }
 '"$script" "$@"
 `,
@@ -51,47 +53,68 @@ Deno.test("prologue: a cgroup removed between its mkdir and its join is made aga
   const stderr = new TextDecoder().decode(out.stderr);
   assert.equal(out.code, 0, stderr);
   assert.ok(await Deno.stat(join(base.path, "swept")), "the sweep ran");
-  const pid = new TextDecoder().decode(out.stdout).trim();
   for (const kind of ["cpu", "memory", "pids", "cpuacct"]) {
-    const procs = await Deno.readTextFile(join(dir(kind), "cgroup.procs"));
-    assert.equal(procs.trim(), pid, `${kind} holds the plugin`);
+    // `0`: the writing thread (v1), the prologue's one.
+    const tasks = await Deno.readTextFile(join(dir(kind), "tasks"));
+    assert.equal(tasks, "0\n", `${kind} holds the plugin`);
   }
   assert.equal(stderr, "", "a try that succeeds leaves nothing on the plugin's stderr");
 });
 
 // A v1 join through `cgroup.procs` takes the kernel's global threadgroup lock for writing, which
 // waits out an RCU grace period (8 to 30 ms a start here); a thread that moves itself (`0` to
-// `tasks`) does not take it. The prologue's shell has one thread, so that moves the process.
-Deno.test("prologue: a v1 cgroup is joined through `tasks` by the shell's own thread; one without `tasks` through `cgroup.procs`", async () => {
+// `tasks`) does not take it. The prologue's shell has one thread, so that moves the process. v2
+// has no `tasks`: there the process joins through `cgroup.procs`. A folder that is not a cgroup
+// (cgroupfs hidden under another mount) is joined by neither: the start ends, naming it.
+Deno.test("prologue: v1 cgroups are joined through `tasks`, a v2 one through `cgroup.procs`, a plain folder not at all", async () => {
   await using base = await tempDir();
   const dir = (kind: string) => join(base.path, kind);
-  for (const kind of ["cpu", "memory", "pids", "cpuacct"]) {
+  const cgroupfs = async (kind: string) => {
     await Deno.mkdir(dir(kind));
-    if (kind !== "pids") await Deno.writeTextFile(join(dir(kind), "tasks"), "");
-  }
-  const argv = prologue("/bin/sh", {
-    cgroup: {
-      dir: dir("cpu"),
-      version: 1,
-      quotaUs: 50_000,
-      periodUs: 100_000,
-      memoryDir: dir("memory"),
-      memoryBytes: 1 << 28,
-      pidsDir: dir("pids"),
-      pidsMax: 8192,
-      cpuacctDir: dir("cpuacct"),
-    },
-  });
-  const out = await new Deno.Command(argv[0], {
-    args: [...argv.slice(1), "/bin/sh", "-c", "echo $$"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  const pid = new TextDecoder().decode(out.stdout).trim();
-  for (const kind of ["cpu", "memory", "cpuacct"]) {
+    await Deno.writeTextFile(join(dir(kind), "tasks"), "");
+    await Deno.writeTextFile(join(dir(kind), "cgroup.procs"), "");
+  };
+  const run = async (version: 1 | 2) => {
+    const argv = prologue("/bin/sh", {
+      cgroup: {
+        dir: dir("cpu"),
+        version,
+        quotaUs: 50_000,
+        periodUs: 100_000,
+        memoryDir: dir("memory"),
+        memoryBytes: 1 << 28,
+        pidsDir: dir("pids"),
+        pidsMax: 8192,
+        cpuacctDir: dir("cpuacct"),
+      },
+    });
+    const out = await new Deno.Command(argv[0], {
+      args: [...argv.slice(1), "/bin/sh", "-c", "echo $$"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes).trim();
+    return { code: out.code, pid: text(out.stdout), stderr: text(out.stderr) };
+  };
+  for (const kind of ["cpu", "memory", "pids", "cpuacct"]) await cgroupfs(kind);
+  const v1 = await run(1);
+  assert.equal(v1.code, 0, v1.stderr);
+  for (const kind of ["cpu", "memory", "pids", "cpuacct"]) {
     assert.equal(await Deno.readTextFile(join(dir(kind), "tasks")), "0\n", `${kind}: this thread`);
-    await assert.rejects(Deno.stat(join(dir(kind), "cgroup.procs")), Deno.errors.NotFound);
+    assert.equal(await Deno.readTextFile(join(dir(kind), "cgroup.procs")), "", kind);
+    await Deno.writeTextFile(join(dir(kind), "tasks"), "");
   }
-  assert.equal((await Deno.readTextFile(join(dir("pids"), "cgroup.procs"))).trim(), pid);
+  await Deno.remove(join(dir("cpu"), "tasks"));
+  const v2 = await run(2);
+  assert.equal(v2.code, 0, v2.stderr);
+  assert.equal(await Deno.readTextFile(join(dir("cpu"), "cgroup.procs")), `${v2.pid}\n`);
+  assert.equal(await Deno.readTextFile(join(dir("memory"), "tasks")), "0\n", "memory: v1");
+  // A plain folder: no `tasks` (v1) or no `cgroup.procs` (v2) was made by the kernel.
+  await Deno.writeTextFile(join(dir("cpu"), "tasks"), "");
+  await Deno.remove(join(dir("pids"), "tasks"));
+  const plain = await run(1);
+  assert.equal(plain.code, 125);
+  assert.match(plain.stderr, /cannot make or join the pids cgroup/);
+  assert.equal(plain.pid, "", "the plugin never ran");
+  await assert.rejects(Deno.stat(join(dir("pids"), "tasks")), Deno.errors.NotFound);
 });

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { createHash } from "node:crypto";
 import { runCaptured } from "./exec.ts";
 import type { SdkFiles } from "./sdk.ts";
@@ -102,25 +102,43 @@ async function buildSeed(sdk: SdkFiles, deno: string, dir: string): Promise<stri
 }
 
 /**
- * Copies the seed's caches into a plugin's own Deno dir when it has none
- * yet (its first start), each through a temporary name and a rename, so a
- * start never sees half a file. A copy that fails costs a cold start only.
+ * Copies the seed's caches into a plugin's own Deno dir unless that dir was
+ * seeded from this very seed: its first start, and its first after plugbox's
+ * SDK or Deno changed (the caches it has then hold no entry for the new SDK:
+ * every plugin of a host upgraded would start cold once, compiling zod, and
+ * hold about twice the memory for its life). The seed's files replace the
+ * plugin's (its own modules compile again once), each through a temporary
+ * name and a rename, so a start never sees half a file. Which seed a dir
+ * was given is the name of an empty file, never its content: plugbox only
+ * checks that a name exists in a folder a plugin may write, and never opens
+ * what is there. A copy that fails costs a cold start only.
  */
 export async function seedDenoDir(seed: string | undefined, denoDir: string): Promise<boolean> {
   if (!seed) return false;
-  let copied = false;
+  const marker = join(denoDir, `${SEED_MARKER}${basename(seed)}`);
+  if (await Deno.lstat(marker).then(() => true, () => false)) return false;
+  let copied = 0;
   for (const name of SEEDED_CACHES) {
     const target = join(denoDir, name);
-    if (await Deno.lstat(target).then(() => true, () => false)) continue;
     const temp = `${target}.seed-${crypto.randomUUID()}`;
     try {
       await Deno.copyFile(join(seed, name), temp);
       await Deno.chmod(temp, 0o644);
+      // An old database's journals would be replayed into the new one.
+      for (const journal of ["-wal", "-shm", "-journal"]) {
+        await Deno.remove(`${target}${journal}`).catch(() => {});
+      }
       await Deno.rename(temp, target);
-      copied = true;
+      copied++;
     } catch {
       await Deno.remove(temp).catch(() => {});
     }
   }
-  return copied;
+  if (copied < SEEDED_CACHES.length) return copied > 0; // tried again at the next start
+  // createNew: O_EXCL, so a name a plugin planted (a link included) is never written through.
+  await Deno.writeFile(marker, new Uint8Array(), { createNew: true }).catch(() => {});
+  return true;
 }
+
+/** The start of the empty file whose name says which seed a Deno dir was given. */
+export const SEED_MARKER = "plugbox-seeded-";

@@ -1170,6 +1170,40 @@ export const MUTATIONS: Mutation[] = [
     filter: "/all.*hidden/",
   },
   {
+    id: "seed-again-after-sdk-change",
+    source:
+      "issue 14, seventh pass: after an SDK change every plugin started cold once, twice the memory",
+    mitigation: "a Deno dir not seeded from this very seed is seeded again",
+    file: "runner/sandbox/code_cache.ts",
+    search: "  if (await Deno.lstat(marker).then(() => true, () => false)) return false;",
+    replace:
+      "  if (await Deno.lstat(join(denoDir, SEEDED_CACHES[0])).then(() => true, () => false)) return false;",
+    tests: ["tests/sandbox/code_cache_test.ts"],
+    filter: "seeded again",
+  },
+  {
+    id: "seed-once-per-seed",
+    source:
+      "issue 14, seventh pass: after an SDK change every plugin started cold once, twice the memory",
+    mitigation: "a Deno dir seeded from this seed is the plugin's own: not copied over again",
+    file: "runner/sandbox/code_cache.ts",
+    search: "  if (await Deno.lstat(marker).then(() => true, () => false)) return false;",
+    replace: "",
+    tests: ["tests/sandbox/code_cache_test.ts"],
+    filter: "seeded again",
+  },
+  {
+    id: "seed-journals-removed",
+    source:
+      "issue 14, seventh pass: after an SDK change every plugin started cold once, twice the memory",
+    mitigation: "an old cache's journals are removed before the seed's file replaces it",
+    file: "runner/sandbox/code_cache.ts",
+    search: "        await Deno.remove(`${target}${journal}`).catch(() => {});",
+    replace: "",
+    tests: ["tests/sandbox/code_cache_test.ts"],
+    filter: "seeded again",
+  },
+  {
     id: "cgroup-probe-sweep",
     source: "issue 14: one shell runs every cgroup trial and the sweep",
     mitigation: "empty cgroups left by hosts that died are removed, trial cgroups too",

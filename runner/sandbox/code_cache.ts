@@ -11,7 +11,7 @@
  * @module
  */
 
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { createHash } from "node:crypto";
 import { runCaptured } from "./exec.ts";
 import type { SdkFiles } from "./sdk.ts";
@@ -108,7 +108,8 @@ async function buildSeed(sdk: SdkFiles, deno: string, dir: string): Promise<stri
  * every plugin of a host upgraded would start cold once, compiling zod, and
  * hold about twice the memory for its life). The seed's files replace the
  * plugin's (its own modules compile again once), each through a temporary
- * name and a rename, so a start never sees half a file. Which seed a dir
+ * name beside the Deno dir (no plugin writes there) and a rename into it,
+ * so a start never sees half a file. Which seed a dir
  * was given is the name of an empty file, never its content: plugbox only
  * checks that a name exists in a folder a plugin may write, and never opens
  * what is there. A copy that fails costs a cold start only.
@@ -120,7 +121,9 @@ export async function seedDenoDir(seed: string | undefined, denoDir: string): Pr
   let copied = 0;
   for (const name of SEEDED_CACHES) {
     const target = join(denoDir, name);
-    const temp = `${target}.seed-${crypto.randomUUID()}`;
+    // Made beside the Deno dir, where no plugin writes: a root host's chmod of a name in the
+    // Deno dir follows a link the plugin swapped in (review 35); the rename then follows none.
+    const temp = join(dirname(denoDir), `.${name}.seed-${crypto.randomUUID()}`);
     try {
       await Deno.copyFile(join(seed, name), temp);
       await Deno.chmod(temp, 0o644);

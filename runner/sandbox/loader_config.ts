@@ -32,8 +32,9 @@ function readBounded(file: string): string {
       for (;;) {
         if (length === buffer.length) {
           if (length === MAX_FILE_BYTES) {
-            // At the cap: a line the cap cut would name a folder that is not there (review 34).
-            length = buffer.lastIndexOf(0x0a) + 1;
+            // At the cap, unless the file ends there: a line the cap cut would name a folder
+            // that is not there (reviews 34 and 35).
+            if (f.readSync(new Uint8Array(1)) !== null) length = buffer.lastIndexOf(0x0a) + 1;
             break;
           }
           const grown = new Uint8Array(Math.min(MAX_FILE_BYTES, length * 2));

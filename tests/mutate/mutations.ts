@@ -1204,6 +1204,39 @@ export const MUTATIONS: Mutation[] = [
     filter: "seeded again",
   },
   {
+    id: "seed-temp-beside-deno-dir",
+    source:
+      "review 35: a root host chmodded a temporary name in the Deno dir, following a link the plugin swapped in",
+    mitigation:
+      "the seed's copies are made beside the Deno dir, where no plugin writes, and renamed in",
+    file: "runner/sandbox/code_cache.ts",
+    search: "    const temp = join(dirname(denoDir), `.${name}.seed-${crypto.randomUUID()}`);",
+    replace: "    const temp = `${target}.seed-${crypto.randomUUID()}`;",
+    tests: ["tests/sandbox/code_cache_test.ts"],
+    filter: "seeded again",
+  },
+  {
+    id: "seed-named-only-when-complete",
+    source: "review 35: a seeding that failed part way was named done",
+    mitigation: "the seed is named only once every cache was copied",
+    file: "runner/sandbox/code_cache.ts",
+    search:
+      "  if (copied < SEEDED_CACHES.length) return copied > 0; // tried again at the next start",
+    replace: "",
+    tests: ["tests/sandbox/code_cache_test.ts"],
+    filter: "seeded again",
+  },
+  {
+    id: "loader-exact-cap-whole",
+    source: "review 35: a file of exactly the cap lost its last whole line",
+    mitigation: "at the cap, the text is cut back only if the file goes on",
+    file: "runner/sandbox/loader_config.ts",
+    search: "if (f.readSync(new Uint8Array(1)) !== null) length = buffer.lastIndexOf(0x0a) + 1;",
+    replace: "length = buffer.lastIndexOf(0x0a) + 1;",
+    tests: ["tests/sandbox/isolation_test.ts"],
+    filter: "read within bounds",
+  },
+  {
     id: "cgroup-probe-sweep",
     source: "issue 14: one shell runs every cgroup trial and the sweep",
     mitigation: "empty cgroups left by hosts that died are removed, trial cgroups too",
@@ -2103,7 +2136,7 @@ export const MUTATIONS: Mutation[] = [
     source: "review 34: a folder line the byte cap cut was read as a shorter folder",
     mitigation: "at the cap, the loader's configuration is read up to its last whole line",
     file: "runner/sandbox/loader_config.ts",
-    search: "            length = buffer.lastIndexOf(0x0a) + 1;",
+    search: "if (f.readSync(new Uint8Array(1)) !== null) length = buffer.lastIndexOf(0x0a) + 1;",
     replace: "",
     tests: ["tests/sandbox/isolation_test.ts"],
     filter: "read within bounds",

@@ -9,7 +9,7 @@ import { DatabaseSync } from "node:sqlite";
 import { previewStart, startPlugin } from "../../mod.ts";
 import { Greeter } from "../../plugins/hello/contract.ts";
 import { SEED_MARKER, SEEDED_CACHES } from "../../runner/sandbox/code_cache.ts";
-import { freshCache } from "../_helpers.ts";
+import { freshCache, within } from "../_helpers.ts";
 
 const HELLO = new URL("../../plugins/hello/main.ts", import.meta.url);
 
@@ -95,10 +95,32 @@ Deno.test("a Deno dir seeded from another SDK is seeded again, once; a name a pl
   // As an older plugbox (or SDK) left it: its own caches, no name for this seed, a journal.
   await Deno.remove(join(denoDir, marker.name));
   await Deno.writeTextFile(code, "an older SDK's cache");
-  await Deno.writeTextFile(`${code}-wal`, "its journal");
+  for (const journal of ["-wal", "-shm", "-journal"]) {
+    await Deno.writeTextFile(`${code}${journal}`, "its journal");
+  }
+  // Every name the seeding makes in the Deno dir, in order (inotify's): no temporary file may
+  // appear there, as a root host's chmod of it would follow a link the plugin swapped in.
+  const made: string[] = [];
+  const watcher = Deno.watchFs(denoDir, { recursive: false });
+  const watching = (async () => {
+    for await (const event of watcher) {
+      made.push(...event.paths.map((path) => path.slice(denoDir.length + 1)));
+      if (made.includes(marker.name)) return;
+    }
+  })();
   await previewStart(HELLO, { name: "a", isolation: "deno", cacheDir: cache.path });
+  await within(watching, 10_000, "the seeding's last step, its name");
+  watcher.close();
+  assert.deepEqual(made.filter((name) => name.includes(".seed-")), [], made.join(", "));
+  assert.deepEqual(
+    (await Array.fromAsync(Deno.readDir(join(denoDir, "..")))).map((e) => e.name).sort(),
+    ["deno_dir", "home"],
+    "no temporary file is left beside the Deno dir",
+  );
   assert.ok(cachedSpecifiers(code).some((s) => s.endsWith("/zod.js")), "the SDK compiled again");
-  await assert.rejects(Deno.lstat(`${code}-wal`), Deno.errors.NotFound);
+  for (const journal of ["-wal", "-shm", "-journal"]) {
+    await assert.rejects(Deno.lstat(`${code}${journal}`), Deno.errors.NotFound, journal);
+  }
   assert.ok((await Deno.lstat(join(denoDir, marker.name))).isFile);
   // Once given this seed, the dir is the plugin's own: a later start copies nothing over it.
   await Deno.writeTextFile(code, "the plugin's own");
@@ -113,4 +135,13 @@ Deno.test("a Deno dir seeded from another SDK is seeded again, once; a name a pl
   await previewStart(HELLO, { name: "a", isolation: "deno", cacheDir: cache.path });
   assert.equal(await Deno.readTextFile(outside), "host");
   assert.equal(await Deno.readTextFile(code), "the plugin's own");
+  // A seeding that cannot finish (a folder planted at a cache's name) names no seed: the next
+  // start tries again.
+  await Deno.remove(join(denoDir, marker.name));
+  await Deno.remove(code);
+  await Deno.mkdir(code);
+  await previewStart(HELLO, { name: "a", isolation: "deno", cacheDir: cache.path });
+  await assert.rejects(Deno.lstat(join(denoDir, marker.name)), Deno.errors.NotFound);
+  const graph = join(denoDir, "dep_analysis_cache_v2");
+  assert.ok((await Deno.lstat(graph)).isFile, "the caches that could be copied were");
 });

@@ -325,6 +325,15 @@ Deno.test("the loader's configuration is read within bounds: a huge file, many i
       "/opt/first\n" + "#".repeat(MAX_FILE_BYTES - 15) + "\n/opt/cut\n",
     );
     assert.deepEqual(configuredLibraries(`${etc}/cut.conf`), ["/opt/first"]);
+    // A file of exactly the cap ends there: its last line is whole, newline or not.
+    const head = "/opt/first\n";
+    const tail = "\n/opt/last";
+    Deno.writeTextFileSync(
+      `${etc}/exact.conf`,
+      head + "#".repeat(MAX_FILE_BYTES - head.length - tail.length) + tail,
+    );
+    assert.equal(Deno.statSync(`${etc}/exact.conf`).size, MAX_FILE_BYTES);
+    assert.deepEqual(configuredLibraries(`${etc}/exact.conf`), ["/opt/first", "/opt/last"]);
     // Below the cap a file is read whole, however many reads and buffer sizes that takes.
     Deno.writeTextFileSync(
       `${etc}/long.conf`,

@@ -109,10 +109,10 @@ async function buildSeed(sdk: SdkFiles, deno: string, dir: string): Promise<stri
  * hold about twice the memory for its life). The seed's files replace the
  * plugin's (its own modules compile again once), each through a temporary
  * name beside the Deno dir (no plugin writes there) and a rename into it,
- * so a start never sees half a file. Which seed a dir
- * was given is the name of an empty file, never its content: plugbox only
- * checks that a name exists in a folder a plugin may write, and never opens
- * what is there. A copy that fails costs a cold start only.
+ * so a start never sees half a file. Which seed a dir was given is the
+ * name of an empty file, never its content: plugbox only checks that a name
+ * exists in a folder a plugin may write, and never opens what is there. A
+ * copy that fails costs a cold start only.
  */
 export async function seedDenoDir(seed: string | undefined, denoDir: string): Promise<boolean> {
   if (!seed) return false;

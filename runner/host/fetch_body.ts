@@ -5,6 +5,7 @@
  */
 
 import { CapabilityError } from "../errors.ts";
+import { withRoom } from "../wire/mod.ts";
 
 /**
  * The body as text (UTF-8, invalid bytes replaced); rejects past `maxBytes`
@@ -29,13 +30,7 @@ export async function readCapped(
       if (total + value.byteLength > maxBytes) {
         throw new CapabilityError(`response body over ${maxBytes} bytes`, { code: "too-large" });
       }
-      if (total + value.byteLength > body.length) {
-        const grown = new Uint8Array(
-          Math.min(maxBytes, Math.max(body.length * 2, total + value.byteLength)),
-        );
-        grown.set(body.subarray(0, total));
-        body = grown;
-      }
+      body = withRoom(body, total, total + value.byteLength, maxBytes);
       body.set(value, total);
       total += value.byteLength;
     }

@@ -13,6 +13,7 @@
  */
 
 import { dirname, isAbsolute, join } from "node:path";
+import { withRoom } from "../wire/mod.ts";
 import { rethrowHostPermission } from "./exec.ts";
 
 /** The most configuration files read, includes counted. */
@@ -37,9 +38,7 @@ function readBounded(file: string): string {
             if (f.readSync(new Uint8Array(1)) !== null) length = buffer.lastIndexOf(0x0a) + 1;
             break;
           }
-          const grown = new Uint8Array(Math.min(MAX_FILE_BYTES, length * 2));
-          grown.set(buffer);
-          buffer = grown;
+          buffer = withRoom(buffer, length, length + 1, MAX_FILE_BYTES);
         }
         const count = f.readSync(buffer.subarray(length));
         if (count === null) break;

@@ -44,3 +44,33 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
 export function keepable(view: Uint8Array): Uint8Array {
   return view.byteLength * 2 < view.buffer.byteLength ? view.slice() : view;
 }
+
+/**
+ * `buffer` with room for `needed` bytes and its first `used` kept: `buffer`
+ * itself where it has the room, else a new one of at least twice its size
+ * (and 256 bytes), never past `cap`. A buffer filled a byte per read is then
+ * copied a number of times logarithmic in its size, and holds under twice
+ * what it must.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { withRoom } from "./bytes.ts";
+ * const small = new Uint8Array([1, 2]);
+ * const big = withRoom(small, 2, 3);
+ * assert.equal(big.length, 256);
+ * assert.deepEqual(big.subarray(0, 2), small);
+ * assert.equal(withRoom(big, 2, 200), big);
+ * ```
+ */
+export function withRoom(
+  buffer: Uint8Array<ArrayBuffer>,
+  used: number,
+  needed: number,
+  cap = Infinity,
+): Uint8Array<ArrayBuffer> {
+  if (needed <= buffer.length) return buffer;
+  const grown = new Uint8Array(Math.min(cap, Math.max(needed, buffer.length * 2, 256)));
+  grown.set(buffer.subarray(0, used));
+  return grown;
+}

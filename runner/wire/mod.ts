@@ -9,7 +9,7 @@
  * @module
  */
 
-export { concatBytes, keepable } from "./bytes.ts";
+export { concatBytes, keepable, withRoom } from "./bytes.ts";
 export { LOG_LEVELS, type LogLevel, type LogLine } from "./log_line.ts";
 export { type Outgoing, Peer, PendingRequest, type RequestContext, ResponseError } from "./peer.ts";
 export {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { concatBytes } from "./bytes.ts";
+import { concatBytes, withRoom } from "./bytes.ts";
 import { type JsonScan, scanJson, type StructureLimits } from "./json_scan.ts";
 import { type LineSink, LineWriter, type LineWriterOptions, utf8Length } from "./line_writer.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "./protocol.ts";
@@ -113,11 +113,7 @@ class PartialLine {
 
   #hold(part: Uint8Array): void {
     const needed = this.#length + part.length;
-    if (needed > this.#held.length) {
-      const grown = new Uint8Array(Math.max(needed, this.#held.length * 2, 256));
-      grown.set(this.#held.subarray(0, this.#length));
-      this.#held = grown;
-    }
+    this.#held = withRoom(this.#held, this.#length, needed);
     this.#held.set(part, this.#length);
     this.#length = needed;
   }

@@ -28,14 +28,19 @@ exec /bin/bash -c 'mkdir() { command mkdir "$@" || return
   return sh;
 }
 
-Deno.test("prologue: a cgroup removed between its mkdir and its join is made again and joined", async () => {
-  await using base = await tempDir();
-  const sh = await sweptOnceShell(base.path);
-  const dir = (kind: string) => join(base.path, "cgroups", kind, `plugbox-${Deno.pid}-p-n`);
+/**
+ * Runs the prologue with `sh` for the four cgroups at `dir(kind)`, then a shell printing its pid:
+ * its exit code, that pid (empty if it never ran) and the prologue's stderr.
+ */
+async function runPrologue(
+  sh: string,
+  dir: (kind: string) => string,
+  version: 1 | 2,
+): Promise<{ code: number; pid: string; stderr: string }> {
   const argv = prologue(sh, {
     cgroup: {
       dir: dir("cpu"),
-      version: 1,
+      version,
       quotaUs: 50_000,
       periodUs: 100_000,
       memoryDir: dir("memory"),
@@ -50,8 +55,16 @@ Deno.test("prologue: a cgroup removed between its mkdir and its join is made aga
     stdout: "piped",
     stderr: "piped",
   }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, stderr);
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code: out.code, pid: decode(out.stdout).trim(), stderr: decode(out.stderr) };
+}
+
+Deno.test("prologue: a cgroup removed between its mkdir and its join is made again and joined", async () => {
+  await using base = await tempDir();
+  const sh = await sweptOnceShell(base.path);
+  const dir = (kind: string) => join(base.path, "cgroups", kind, `plugbox-${Deno.pid}-p-n`);
+  const { code, stderr } = await runPrologue(sh, dir, 1);
+  assert.equal(code, 0, stderr);
   assert.ok(await Deno.stat(join(base.path, "swept")), "the sweep ran");
   for (const kind of ["cpu", "memory", "pids", "cpuacct"]) {
     // `0`: the writing thread (v1), the prologue's one.
@@ -74,28 +87,7 @@ Deno.test("prologue: v1 cgroups are joined through `tasks`, a v2 one through `cg
     await Deno.writeTextFile(join(dir(kind), "tasks"), "");
     await Deno.writeTextFile(join(dir(kind), "cgroup.procs"), "");
   };
-  const run = async (version: 1 | 2) => {
-    const argv = prologue("/bin/sh", {
-      cgroup: {
-        dir: dir("cpu"),
-        version,
-        quotaUs: 50_000,
-        periodUs: 100_000,
-        memoryDir: dir("memory"),
-        memoryBytes: 1 << 28,
-        pidsDir: dir("pids"),
-        pidsMax: 8192,
-        cpuacctDir: dir("cpuacct"),
-      },
-    });
-    const out = await new Deno.Command(argv[0], {
-      args: [...argv.slice(1), "/bin/sh", "-c", "echo $$"],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes).trim();
-    return { code: out.code, pid: text(out.stdout), stderr: text(out.stderr) };
-  };
+  const run = (version: 1 | 2) => runPrologue("/bin/sh", dir, version);
   for (const kind of ["cpu", "memory", "pids", "cpuacct"]) await cgroupfs(kind);
   const v1 = await run(1);
   assert.equal(v1.code, 0, v1.stderr);

@@ -2072,10 +2072,12 @@ export const MUTATIONS: Mutation[] = [
   {
     id: "byte-source-rest-copied",
     source: "14.6 stop: a byte source's buffer is read into again",
-    mitigation: "the rest of a line left in a byte source's buffer is copied before the next read",
+    mitigation:
+      "the rest of a line left in a byte source's buffer is copied (into the line's own buffer) before the next read",
     file: "runner/wire/transport.ts",
-    search: "    const kept = reused ? rest.slice() : rest;",
-    replace: "    const kept = rest;",
+    search: "    const needed = this.#length + part.length;\n",
+    replace:
+      "    if (this.#length === 0) {\n      this.#held = part as Uint8Array<ArrayBuffer>;\n      this.#length = part.length;\n      return;\n    }\n    const needed = this.#length + part.length;\n",
     tests: ["tests/wire/transport_test.ts"],
     filter: "reads a byte source",
   },

@@ -109,7 +109,8 @@ async function buildSeed(sdk: SdkFiles, deno: string, dir: string): Promise<stri
  * hold about twice the memory for its life). The seed's files replace the
  * plugin's (its own modules compile again once), each through a temporary
  * name beside the Deno dir (no plugin writes there) and a rename into it,
- * so a start never sees half a file. Which seed a dir was given is the
+ * so a start never sees half a file (copies a dead host left there are
+ * removed first). Which seed a dir was given is the
  * name of an empty file, never its content: plugbox only checks that a name
  * exists in a folder a plugin may write, and never opens what is there. A
  * copy that fails costs a cold start only.
@@ -118,6 +119,7 @@ export async function seedDenoDir(seed: string | undefined, denoDir: string): Pr
   if (!seed) return false;
   const marker = join(denoDir, `${SEED_MARKER}${basename(seed)}`);
   if (await Deno.lstat(marker).then(() => true, () => false)) return false;
+  await sweepAbandonedCopies(dirname(denoDir));
   let copied = 0;
   for (const name of SEEDED_CACHES) {
     const target = join(denoDir, name);
@@ -141,6 +143,33 @@ export async function seedDenoDir(seed: string | undefined, denoDir: string): Pr
   // createNew: O_EXCL, so a name a plugin planted (a link included) is never written through.
   await Deno.writeFile(marker, new Uint8Array(), { createNew: true }).catch(() => {});
   return true;
+}
+
+/** A seeding's temporary copy: `.<cache>.seed-<uuid>` ({@linkcode seedDenoDir}). */
+const COPY_NAME = new RegExp(`^\\.(?:${SEEDED_CACHES.join("|")})\\.seed-[0-9a-f-]{36}$`);
+
+/** How old a temporary copy must be to count as abandoned: a copy takes milliseconds. */
+const ABANDONED_MS = 60_000;
+
+/**
+ * Removes the temporary copies a seeding left beside a Deno dir when its
+ * host died between the copy and the rename (each about as large as the
+ * seed's file). Only names of that form, older than a minute: a younger one
+ * may be another host's seeding under way. The folder is the host's alone
+ * (no plugin writes there), and `remove` follows no link.
+ */
+async function sweepAbandonedCopies(folder: string): Promise<void> {
+  try {
+    for await (const entry of Deno.readDir(folder)) {
+      if (!COPY_NAME.test(entry.name)) continue;
+      const path = join(folder, entry.name);
+      const info = await Deno.lstat(path).catch(() => undefined);
+      const age = Date.now() - (info?.mtime?.getTime() ?? Date.now());
+      if (age > ABANDONED_MS) await Deno.remove(path).catch(() => {});
+    }
+  } catch {
+    // Nothing to sweep: the folder is new, or unreadable (the seeding then fails as before).
+  }
 }
 
 /** The start of the empty file whose name says which seed a Deno dir was given. */

@@ -145,3 +145,30 @@ Deno.test("a Deno dir seeded from another SDK is seeded again, once; a name a pl
   const graph = join(denoDir, "dep_analysis_cache_v2");
   assert.ok((await Deno.lstat(graph)).isFile, "the caches that could be copied were");
 });
+
+// A host that died between a copy and its rename left the copy beside the Deno dir (about the
+// seed file's size, every time): the next seeding removes it, but not a copy young enough to be
+// another host's seeding under way.
+Deno.test("a seeding removes the copies a dead host's seeding left, not one under way", async () => {
+  await using cache = await freshCache();
+  const plan = await previewStart(HELLO, { name: "a", isolation: "deno", cacheDir: cache.path });
+  const denoDir = plan.env.DENO_DIR;
+  const folder = join(denoDir, "..");
+  const marker = (await Array.fromAsync(Deno.readDir(denoDir)))
+    .find((e) => e.name.startsWith(SEED_MARKER))!;
+  await Deno.remove(join(denoDir, marker.name)); // so the next start seeds again
+  const copy = (name: string) => join(folder, `.${name}.seed-${crypto.randomUUID()}`);
+  const abandoned = SEEDED_CACHES.map(copy);
+  const underWay = copy(SEEDED_CACHES[0]);
+  const other = join(folder, ".v8_code_cache_v2.seed-not-a-uuid");
+  for (const path of [...abandoned, underWay, other]) await Deno.writeTextFile(path, "a copy");
+  const longAgo = new Date(Date.now() - 5 * 60_000);
+  for (const path of [...abandoned, other]) await Deno.utime(path, longAgo, longAgo);
+  await previewStart(HELLO, { name: "a", isolation: "deno", cacheDir: cache.path });
+  assert.ok((await Deno.lstat(join(denoDir, marker.name))).isFile, "seeded again");
+  assert.deepEqual(
+    (await Array.fromAsync(Deno.readDir(folder))).map((e) => e.name).sort(),
+    [".v8_code_cache_v2.seed-not-a-uuid", underWay.slice(folder.length + 1), "deno_dir", "home"]
+      .sort(),
+  );
+});

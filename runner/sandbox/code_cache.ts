@@ -110,10 +110,10 @@ async function buildSeed(sdk: SdkFiles, deno: string, dir: string): Promise<stri
  * plugin's (its own modules compile again once), each through a temporary
  * name beside the Deno dir (no plugin writes there) and a rename into it,
  * so a start never sees half a file (copies a dead host left there are
- * removed first). Which seed a dir was given is the
- * name of an empty file, never its content: plugbox only checks that a name
- * exists in a folder a plugin may write, and never opens what is there. A
- * copy that fails costs a cold start only.
+ * removed first). Which seed a dir was given is the name of an empty file,
+ * never its content: plugbox only checks that a name exists in a folder a
+ * plugin may write, and never opens what is there. A copy that fails costs
+ * a cold start only.
  */
 export async function seedDenoDir(seed: string | undefined, denoDir: string): Promise<boolean> {
   if (!seed) return false;

@@ -113,9 +113,25 @@ async function buildSeed(sdk: SdkFiles, deno: string, dir: string): Promise<stri
  * removed first). Which seed a dir was given is the name of an empty file,
  * never its content: plugbox only checks that a name exists in a folder a
  * plugin may write, and never opens what is there. A copy that fails costs
- * a cold start only.
+ * a cold start only. Seedings of one Deno dir in this process run one after
+ * another: two at once would each remove the journals of the file the other
+ * just renamed in, under a plugin that may already have it open.
  */
-export async function seedDenoDir(seed: string | undefined, denoDir: string): Promise<boolean> {
+export function seedDenoDir(seed: string | undefined, denoDir: string): Promise<boolean> {
+  const run = () => seedOnce(seed, denoDir);
+  const mine = (seedings.get(denoDir) ?? Promise.resolve(false)).then(run, run);
+  seedings.set(denoDir, mine);
+  const forget = () => {
+    if (seedings.get(denoDir) === mine) seedings.delete(denoDir);
+  };
+  mine.then(forget, forget);
+  return mine;
+}
+
+/** Each Deno dir's seeding under way in this process, the last one asked for. */
+const seedings = new Map<string, Promise<boolean>>();
+
+async function seedOnce(seed: string | undefined, denoDir: string): Promise<boolean> {
   if (!seed) return false;
   const marker = join(denoDir, `${SEED_MARKER}${basename(seed)}`);
   if (await Deno.lstat(marker).then(() => true, () => false)) return false;

@@ -1258,6 +1258,17 @@ export const MUTATIONS: Mutation[] = [
     filter: "a dead host's seeding",
   },
   {
+    id: "seed-one-at-a-time",
+    source:
+      "issue 14, eighth pass: two seedings of one Deno dir at once removed each other's journals",
+    mitigation: "seedings of one Deno dir in a host run one after another",
+    file: "runner/sandbox/code_cache.ts",
+    search: "  const mine = (seedings.get(denoDir) ?? Promise.resolve(false)).then(run, run);",
+    replace: "  const mine = run();",
+    tests: ["tests/sandbox/code_cache_test.ts"],
+    filter: "at once copy once",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

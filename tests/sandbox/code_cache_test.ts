@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { previewStart, startPlugin } from "../../mod.ts";
 import { Greeter } from "../../plugins/hello/contract.ts";
-import { SEED_MARKER, SEEDED_CACHES } from "../../runner/sandbox/code_cache.ts";
+import { SEED_MARKER, seedDenoDir, SEEDED_CACHES } from "../../runner/sandbox/code_cache.ts";
 import { freshCache, within } from "../_helpers.ts";
 
 const HELLO = new URL("../../plugins/hello/main.ts", import.meta.url);
@@ -171,4 +171,18 @@ Deno.test("a seeding removes the copies a dead host's seeding left, not one unde
     [".v8_code_cache_v2.seed-not-a-uuid", underWay.slice(folder.length + 1), "deno_dir", "home"]
       .sort(),
   );
+});
+
+// Two starts of one plugin name at once (in one host) each found the Deno dir unseeded: the
+// second then removed the journals of the file the first had just renamed in, under a plugin
+// that may have opened it already.
+Deno.test("two seedings of one Deno dir at once copy once, one after the other", async () => {
+  await using cache = await freshCache();
+  await previewStart(HELLO, { name: "a", isolation: "deno", cacheDir: cache.path });
+  const seed = await seedDir(cache.path);
+  const denoDir = join(cache.path, "b", "deno_dir");
+  await Deno.mkdir(denoDir, { recursive: true });
+  const both = await Promise.all([seedDenoDir(seed, denoDir), seedDenoDir(seed, denoDir)]);
+  assert.deepEqual(both, [true, false], "the second found the first one's seed named");
+  assert.ok(cachedSpecifiers(join(denoDir, "v8_code_cache_v2")).some((s) => s.endsWith("/zod.js")));
 });

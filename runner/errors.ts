@@ -40,8 +40,10 @@ export interface ExitStatus {
   /**
    * Only when something of the plugin could not be taken down: the cgroups
    * still holding a process that outlived every SIGKILL for half a second
-   * (stuck in the kernel, or frozen by someone else). Those processes and
-   * folders are left for the machine's owner.
+   * (stuck in the kernel, or frozen by someone else), at the stop. plugbox
+   * tries again in the background for about an hour, so the folders go once
+   * those processes end; a process that never ends is left for the
+   * machine's owner.
    */
   leftBehind?: string[];
 }

@@ -237,16 +237,52 @@ export async function closeCgroups(plan: CpuPlan): Promise<ClosedCgroups> {
       (!oomFile || granted("read", [oomFile]))
     ? await closeHere(oomFile, dirs)
     : undefined;
-  if (here?.removed) return { oomKilled: here.oomKilled, left: here.left };
+  if (here?.removed) return removeLater(plan.sh, { oomKilled: here.oomKilled, left: here.left });
   const ran = await runScript(plan.sh, CLOSE, [memoryDir, dir, memoryDir, pidsDir, cpuacctDir]);
   const lines = ran?.stdout.split("\n") ?? [];
-  return {
+  return removeLater(plan.sh, {
     // A count read here stands even if the shell then finds the memory cgroup gone.
     oomKilled: here?.oomKilled === true || /^[1-9][0-9]*$/.test(lines[0] ?? ""),
     // Only folders of this plan: the shell's output is its own, but what it names is compared.
     left: lines.filter((line) => line.startsWith("left ")).map((line) => line.slice(5))
       .filter((path) => dirs.includes(path)),
-  };
+  });
+}
+
+/** The waits between tries to remove cgroups a stop had to leave; the last one repeats. */
+const RETRY_MS = [1_000, 2_000, 5_000, 10_000, 30_000, 60_000];
+
+/** How many tries after the stop's own: about an hour. */
+const RETRIES = 64;
+
+/**
+ * Keeps trying, in the background, to remove the cgroups `closed` names as
+ * left: the process that kept them (stuck in the kernel, or frozen) may end
+ * later, and its cgroups would otherwise stay until the host is gone (the
+ * next host's probe sweeps only empty ones). Each try kills what they hold
+ * first, as the stop did. The timers do not keep the host alive.
+ */
+function removeLater(sh: string, closed: ClosedCgroups, attempt = 0): ClosedCgroups {
+  if (closed.left.length === 0 || attempt >= RETRIES) return closed;
+  const timer = setTimeout(async () => {
+    const { left } = await removeLeft(sh, closed.left).catch(() => closed);
+    removeLater(sh, { oomKilled: false, left }, attempt + 1);
+  }, RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]);
+  Deno.unrefTimer(timer);
+  return closed;
+}
+
+/** One more try at removing `dirs` (killing what they hold first): the folders still there. */
+async function removeLeft(sh: string, dirs: string[]): Promise<ClosedCgroups> {
+  const here = granted("write", dirs) && granted("read", dirs)
+    ? await removeCgroups(dirs)
+    : undefined;
+  if (here) return { oomKilled: false, left: here };
+  const [a = "", b = "", c = "", d = ""] = dirs;
+  const ran = await runScript(sh, CLOSE, ["", a, b, c, d]);
+  const left = ran?.stdout.split("\n").filter((line) => line.startsWith("left "))
+    .map((line) => line.slice(5)).filter((path) => dirs.includes(path));
+  return { oomKilled: false, left: left ?? dirs };
 }
 
 /**

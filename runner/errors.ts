@@ -112,8 +112,12 @@ export class PluginError extends Error {
   readonly code: number;
   /** The `name` of the error thrown in the plugin, as the plugin reported it. */
   readonly remoteName: string;
-  /** The JSON-RPC `data` member, as the plugin sent it (untrusted; neutralise before showing). */
-  readonly data: unknown;
+  /**
+   * The JSON-RPC `data` member, as the plugin sent it (untrusted; neutralise
+   * before showing); undefined when its JSON is over about 64 KiB. Not
+   * enumerable, so an inspected or logged error does not print it.
+   */
+  declare readonly data: unknown;
   /** Issues the plugin reported with arguments or its result (`-32602`, `-32002`), neutralised. */
   readonly issues: ValidationIssue[];
 
@@ -138,7 +142,7 @@ export class PluginError extends Error {
     this.method = fields.method;
     this.code = fields.code;
     this.remoteName = remoteName;
-    this.data = fields.data;
+    Object.defineProperty(this, "data", { value: fields.data, enumerable: false });
     this.issues = fields.issues ?? [];
   }
 }

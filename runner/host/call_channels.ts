@@ -90,11 +90,20 @@ export class CallChannels {
     this.#open.delete(id);
   }
 
-  /** Takes a notification; false when it is none of these channels' (the caller decides). */
-  receive(method: string, params: unknown, bytes: number): boolean {
-    if (method === RuntimeMethod.item) this.#item(params as Partial<ItemParams>, bytes);
-    else if (method === RuntimeMethod.progress) {
-      this.#progress(params as Partial<ProgressParams>, bytes);
+  /**
+   * Takes a notification of `bytes` on the wire; false when it is none of
+   * these channels' (the caller decides). `message.params` is read only once
+   * the line is known to be within its channel's caps: reading it parses
+   * the whole line.
+   */
+  receive(message: { method: string; params?: unknown }, bytes: number): boolean {
+    if (message.method === RuntimeMethod.item) {
+      this.#item(message.params as Partial<ItemParams>, bytes);
+    } else if (message.method === RuntimeMethod.progress) {
+      // Over the cap whoever listens, and before the line is parsed (review 37).
+      if (bytes > this.#options.maxProgressBytes) {
+        this.#options.fault(`a progress report of ${bytes} bytes`);
+      } else this.#progress(message.params as Partial<ProgressParams>);
     } else return false;
     return true;
   }
@@ -115,7 +124,7 @@ export class CallChannels {
     }
   }
 
-  #progress(params: Partial<ProgressParams> | undefined, bytes: number): void {
+  #progress(params: Partial<ProgressParams> | undefined): void {
     const id = params?.id;
     const open = isId(id) ? this.#open.get(id) : undefined;
     if (!open) {
@@ -123,10 +132,6 @@ export class CallChannels {
       if (!isId(id) || !this.#options.isPending(id)) {
         this.#options.fault(`progress for ${this.#describe(id)}`);
       }
-      return;
-    }
-    if (bytes > this.#options.maxProgressBytes) {
-      this.#options.fault(`progress report of ${bytes} bytes for call ${id}`);
       return;
     }
     const second = Math.floor(Date.now() / 1000);

@@ -24,7 +24,7 @@ import {
   ResponseError,
   wireMethod,
 } from "../wire/mod.ts";
-import { toIssues } from "./proxy.ts";
+import { toIssues } from "./answer_errors.ts";
 
 /**
  * A contract's capabilities as the host implements them; made by {@linkcode provide}.

@@ -11,7 +11,7 @@ import type { CallChannel } from "./call_channels.ts";
 import { checkMs, MAX_TIMEOUT_MS } from "./check_options.ts";
 import { HostItemStream } from "./item_stream.ts";
 import type { CallOptions, CallTarget } from "./proxy.ts";
-import { toIssues } from "./proxy.ts";
+import { toIssues } from "./answer_errors.ts";
 
 /** The options a target's `call` receives from the typed API. */
 export interface ChannelOptions extends CallOptions {

@@ -22,7 +22,8 @@ export {
 export { PluginHost, type PluginHostOptions } from "./manager.ts";
 export { type Suggestion, suggestManifest, type SuggestOptions } from "./suggest.ts";
 export { launchPlugin, Plugin, type StartOptions, startPlugin } from "./plugin.ts";
-export { type CallOptions, type CallTarget, createApi, toCallError } from "./proxy.ts";
+export { type CallOptions, type CallTarget, createApi } from "./proxy.ts";
+export { toCallError } from "./answer_errors.ts";
 export { provide, type Provided } from "./capabilities.ts";
 export { type HostFetch, hostFetch, type HostFetchOptions } from "./host_fetch.ts";
 export { type HostSecret } from "./fetch_secrets.ts";

@@ -48,8 +48,15 @@ import {
   type ServedContract,
 } from "../wire/mod.ts";
 import { type AnswerMap, CALL_TYPED, type CallOptions, createApi, mapAnswer } from "./proxy.ts";
+import { toPluginError } from "./answer_errors.ts";
 import { neutralize, utf8Length } from "../wire/mod.ts";
 import { LineTransport } from "../wire/mod.ts";
+
+/**
+ * A cancel is a few dozen bytes: its id is at most 256 characters (1,536
+ * bytes even written as `\u` escapes). A longer one is a fault, never parsed.
+ */
+const MAX_CANCEL_BYTES = 4096;
 
 const Described = z.object({
   contracts: z.array(z.object({
@@ -431,18 +438,23 @@ export class Plugin implements AsyncDisposable {
 
   /**
    * One message from the plugin, classified, to the peer; notifications
-   * other than stream items and progress are faults. `line` is the line's
-   * length in bytes, or its text (measured only when it matters).
+   * other than a cancel of the plugin's own capability call, stream items
+   * and progress are faults. `line` is the line's length in bytes, or its
+   * text (measured only when it matters).
    */
   #receive(found: Classified, line: number | string): void | Promise<void> {
     if (found.kind !== "notification") return this.#peer.accept(found);
-    const { method, params } = found.message;
+    const { message } = found;
+    // Measured before `params` is read: reading it parses the whole line.
     const bytes = typeof line === "number" ? line : utf8Length(line);
-    if (this.#channels.receive(method, params, bytes)) return;
+    if (message.method === RuntimeMethod.cancel) {
+      if (bytes > MAX_CANCEL_BYTES) return this.#fault(`a cancel of ${bytes} bytes`);
+      // The peer aborts the capability call's signal; an id it does not know (answered) is ignored.
+      return this.#peer.accept(found);
+    }
+    if (this.#channels.receive(message, bytes)) return;
     // The host takes no other notifications.
-    this.#fault(
-      `notification "${neutralize(found.message.method, 64)}" to the host, which takes none`,
-    );
+    this.#fault(`notification "${neutralize(message.method, 64)}" to the host, which takes none`);
   }
 
   /** One survivable fault: reported, and counted against the plugin's budget. */
@@ -538,7 +550,8 @@ export class Plugin implements AsyncDisposable {
       const detail = `${
         known ? "the plugin" : `the plugin refused the handshake (${error.code}) and`
       } says: ${neutralize(error.message, 300)}`;
-      return new ProtocolError(this.name, detail, { stderrTail, cause: error });
+      // Not the cause: its message is the plugin's text, whole, and an inspected error prints it.
+      return new ProtocolError(this.name, detail, { stderrTail });
     }
     if (error instanceof ProtocolError && !error.stderrTail) {
       return new ProtocolError(this.name, error.detail, { stderrTail, cause: error });
@@ -636,11 +649,14 @@ export class Plugin implements AsyncDisposable {
    * Asks the plugin to describe its contracts (`$/describe`): each method
    * with JSON Schemas of its arguments and result. The answer comes from the
    * untrusted plugin: it is checked for shape, and its strings are the
-   * plugin's words, to be shown neutralised.
+   * plugin's words, to be shown neutralised. An error answer rejects as a
+   * `PluginError`, the plugin's claim.
    */
   async describe(timeout = 5000): Promise<DescribedContract[]> {
     checkMs("timeout", timeout, 1);
-    const raw = await this.call(RuntimeMethod.describe, {}, { timeout });
+    const raw = await this.call(RuntimeMethod.describe, {}, { timeout }).catch((error) => {
+      throw toPluginError(error, this.name, RuntimeMethod.describe);
+    });
     // Counted before zod walks it: a million contracts would each be parsed first.
     const contracts = (raw as { contracts?: unknown } | null)?.contracts;
     if (Array.isArray(contracts) && contracts.length > 100) {
@@ -659,7 +675,8 @@ export class Plugin implements AsyncDisposable {
   /**
    * Asks the plugin for `$/ping`; resolves when it answers within `timeout`
    * ms. The ping goes straight to the wire, not behind queued calls: a busy
-   * plugin that still reads its input is healthy.
+   * plugin that still reads its input is healthy. An error answer rejects
+   * as a `PluginError`, the plugin's claim.
    */
   async ping(timeout = 5000): Promise<void> {
     checkMs("timeout", timeout, 1);
@@ -670,7 +687,9 @@ export class Plugin implements AsyncDisposable {
         timeoutMs: timeout,
         stderrTail: this.#process.stderrTail(),
       }));
-    await this.#peer.request(RuntimeMethod.ping, {}, { signal: deadline.signal });
+    await this.#peer.request(RuntimeMethod.ping, {}, { signal: deadline.signal }).catch((error) => {
+      throw toPluginError(error, this.name, RuntimeMethod.ping);
+    });
   }
 
   /**

@@ -6,16 +6,9 @@
  */
 
 import { type Contract, type ContractApi, type MethodCallOptions, methodsOf } from "../contract.ts";
-import {
-  formatPath,
-  PermissionDeniedError,
-  PluginError,
-  ValidationError,
-  type ValidationIssue,
-} from "../errors.ts";
-import { ResponseError } from "../wire/mod.ts";
-import { ErrorCode, wireMethod } from "../wire/mod.ts";
-import { neutralize } from "../wire/mod.ts";
+import { ValidationError } from "../errors.ts";
+import { wireMethod } from "../wire/mod.ts";
+import { toCallError, toIssues } from "./answer_errors.ts";
 import { checkMs } from "./check_options.ts";
 import { checkCallOptions, type MethodSite, progressCall, streamCall } from "./method_calls.ts";
 
@@ -86,88 +79,6 @@ export interface TypedCallTarget extends CallTarget {
     options: CallOptions,
     answer: AnswerMap,
   ): Promise<unknown>;
-}
-
-/** Turns zod-style issues into plain, bounded {@linkcode ValidationIssue}s. */
-export function toIssues(issues: readonly unknown[]): ValidationIssue[] {
-  return issues.slice(0, 20).map((raw) => {
-    const issue = (typeof raw === "object" && raw !== null ? raw : {}) as Record<string, unknown>;
-    // Only strings and numbers are shown: String() of a nested array would walk all of it.
-    const path = Array.isArray(issue.path)
-      ? issue.path.slice(0, 32).map((p) =>
-        typeof p === "number" ? p : neutralize(typeof p === "string" ? p : typeof p, 200)
-      )
-      : [];
-    const out: ValidationIssue = {
-      path,
-      message: neutralize(typeof issue.message === "string" ? issue.message : "invalid", 500),
-    };
-    if (typeof issue.code === "string") out.code = neutralize(issue.code, 100);
-    return out;
-  });
-}
-
-function dataField(data: unknown, key: string): string | undefined {
-  const value = typeof data === "object" && data !== null
-    ? (data as Record<string, unknown>)[key]
-    : undefined;
-  return typeof value === "string" ? neutralize(value, 1000) : undefined;
-}
-
-const CLAIMS: Record<number, string> = {
-  [ErrorCode.InvalidParams]: "invalid arguments",
-  [ErrorCode.InvalidResult]: "an invalid result",
-};
-
-/**
- * Maps a wire error answer to the error a caller catches. An answer is the
- * plugin's claim, so it becomes a {@linkcode PluginError} (or its
- * {@linkcode PermissionDeniedError}), never one of plugbox's own verdicts:
- * a plugin that answers "invalid params" does not get the host blamed with
- * a `ValidationError` (THREATS T22). Every string is neutralised to one line.
- */
-export function toCallError(
-  error: unknown,
-  plugin: string,
-  contract: string,
-  method: string,
-): unknown {
-  if (!(error instanceof ResponseError)) return error;
-  const wire = wireMethod(contract, method);
-  const data = error.data;
-  const remoteName = dataField(data, "name") ?? "Error";
-  const message = neutralize(error.message, 1000);
-  if (error.code === ErrorCode.PermissionDenied) {
-    return new PermissionDeniedError({
-      plugin,
-      method: wire,
-      permission: dataField(data, "permission") ?? "unknown",
-      target: dataField(data, "target"),
-      code: error.code,
-      remoteName,
-      data,
-    }, { cause: error });
-  }
-  const claim = CLAIMS[error.code];
-  if (claim) {
-    const raw = typeof data === "object" && data !== null
-      ? (data as Record<string, unknown>).issues
-      : undefined;
-    const issues = Array.isArray(raw) && raw.length > 0 ? toIssues(raw) : [{ path: [], message }];
-    const first = issues[0];
-    return new PluginError(
-      remoteName,
-      `${claim} at ${formatPath(first.path)}: ${first.message}`,
-      { plugin, method: wire, code: error.code, data, issues },
-      { cause: error },
-    );
-  }
-  return new PluginError(remoteName, message, {
-    plugin,
-    method: wire,
-    code: error.code,
-    data,
-  }, { cause: error });
 }
 
 /**

@@ -76,9 +76,11 @@ Deno.test("capabilities: cancelling the host's call cancels the capability's wor
   let started!: () => void;
   const startedSeen = new Promise<void>((resolve) => started = resolve);
   const logs: string[] = [];
+  const faults: string[] = [];
   await using plugin = await startPlugin(fixture("two_way.ts"), {
     contracts: [TwoWay],
     onLog: (entry) => logs.push(entry.message),
+    onProtocolFault: (detail) => faults.push(detail),
     capabilities: [provide(TwoWay, {
       ...base,
       waitForCancel: (_ctx) =>
@@ -108,6 +110,8 @@ Deno.test("capabilities: cancelling the host's call cancels the capability's wor
     "the plugin's handler to see the cancel",
   );
   assert.equal(await plugin.api(TwoWay).lookup("after"), "got value of after");
+  // The SDK's $/cancel of its capability call came before that answer, on the same pipe.
+  assert.deepEqual(faults, []);
 });
 
 Deno.test("capabilities: a capability may call the plugin again (re-entrancy)", async () => {
@@ -134,4 +138,51 @@ Deno.test("capabilities: a contract's capabilities not provided are refused at s
     () => provide(TwoWay, { ...base, extra: () => 1 } as unknown as CapabilityImpl<typeof TwoWay>),
     /"extra" is not in its "capabilities"/,
   );
+});
+
+// PROTOCOL.md: the plugin may cancel its own capability call (`$/cancel` with that call's id).
+// The host took it for a notification it does not take: a fault, and the capability ran on (an
+// SDK plugin whose handlers wait on the host was killed after 100 cancelled calls).
+Deno.test("capabilities: a plugin's $/cancel of its own capability call aborts the capability's signal, and is no fault", async () => {
+  const faults: string[] = [];
+  let aborted = false;
+  await using plugin = await startPlugin(fixture("raw_two_way.ts"), {
+    contracts: [TwoWay],
+    onProtocolFault: (detail) => faults.push(detail),
+    capabilities: [provide(TwoWay, {
+      ...base,
+      waitForCancel: ({ signal }) =>
+        new Promise<void>((_resolve, reject) => {
+          signal.addEventListener("abort", () => {
+            aborted = true;
+            reject(signal.reason);
+          });
+        }),
+    })],
+  });
+  const answer = await within(plugin.api(TwoWay).waitOnHost(), 10_000, "the cancel's answer");
+  assert.equal(answer, "answered: -32800", "the capability call ended as cancelled");
+  assert.ok(aborted, "the capability's signal aborted");
+  assert.deepEqual(faults, []);
+});
+
+// Reading a notification's params parses its whole line: a cancel or progress line over its cap
+// is a fault before that, whether or not anyone listens to the call's progress (review 37).
+Deno.test("capabilities: a progress report or a cancel over its cap is a fault, listened to or not", async () => {
+  const faults: string[] = [];
+  await using plugin = await startPlugin(fixture("raw_two_way.ts"), {
+    contracts: [TwoWay],
+    onProtocolFault: (detail) => faults.push(detail),
+    capabilities: [provide(TwoWay, base)],
+  });
+  const api = plugin.api(TwoWay);
+  assert.equal(await api.work(1, 0), "worked");
+  assert.equal(faults.length, 1, faults.join("; "));
+  assert.match(faults[0], /^a progress report of 700\d\d bytes$/);
+  let heard = 0;
+  assert.equal(await api.work.with({ onProgress: () => heard++ })(1, 0), "worked");
+  assert.equal(heard, 0);
+  assert.match(faults[1], /^a progress report of 700\d\d bytes$/);
+  assert.equal(await api.double(2), 4);
+  assert.match(faults[2], /^a cancel of 50\d\d bytes$/);
 });

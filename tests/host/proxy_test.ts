@@ -3,7 +3,8 @@ import { z } from "zod";
 import { defineContract } from "../../contract.ts";
 import { PermissionDeniedError, PluginError, ValidationError } from "../../mod.ts";
 import { ResponseError } from "../../runner/wire/peer.ts";
-import { createApi, toCallError } from "../../runner/host/proxy.ts";
+import { createApi } from "../../runner/host/proxy.ts";
+import { toCallError } from "../../runner/host/answer_errors.ts";
 import { rejected } from "../_helpers.ts";
 
 const Api = defineContract({

@@ -7,6 +7,7 @@ import {
   PermissionDeniedError,
   PluginError,
   PreflightError,
+  ProtocolError,
   startPlugin,
   ValidationError,
 } from "../../mod.ts";
@@ -18,6 +19,10 @@ import { hostile, ISOLATIONS, pluginFolder } from "./_hostile.ts";
 /** Anything a terminal would obey, or that would start a new line, or reorder text. */
 // deno-lint-ignore no-control-regex
 const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/;
+
+/** {@linkcode UNPRINTABLE} but a newline: for inspected errors, whose stack is lines. */
+// deno-lint-ignore no-control-regex
+const TERMINAL_CONTROL = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e]/;
 
 /** Runs `plug` in-process and collects each line it writes. */
 async function plug(args: string[]): Promise<{ code: number; lines: string[] }> {
@@ -151,6 +156,43 @@ for (const isolation of ISOLATIONS) {
     assert.doesNotMatch(invalid.message, /\n/);
   });
 }
+
+Deno.test("T22 [deno]: ping's and describe's error answers, and what an inspected error prints, are the plugin's claims, neutralised and bounded", async () => {
+  await using plugin = await startPlugin(hostile("t22_forged_claims.ts"), {
+    contracts: [Probe],
+    isolation: "deno",
+  });
+  for (const [method, asked] of [["$/ping", plugin.ping()], ["$/describe", plugin.describe()]]) {
+    const error = await rejected<PluginError>(asked as Promise<unknown>);
+    assert.ok(error instanceof PluginError, `${method}: ${error}`);
+    assert.equal(error.reportedBy, "plugin");
+    assert.match(error.message, new RegExp(`^Plugin "plugins" reports "\\${method}" failed: `));
+    assert.doesNotMatch(error.message, UNPRINTABLE);
+    assert.ok(error.message.length < 1200, `${method}: ${error.message.length} characters`);
+  }
+  const probe = plugin.api(Probe);
+  const small = await rejected<PluginError>(probe.attempt("raw 10"));
+  assert.ok(small instanceof PluginError);
+  assert.equal(small.cause, undefined, "the plugin's own error object is not kept");
+  // An inspected error is lines of its own (the stack): none of the plugin's text starts one,
+  // and nothing of it can drive the terminal.
+  const inspected = Deno.inspect(small);
+  assert.doesNotMatch(inspected, TERMINAL_CONTROL);
+  assert.doesNotMatch(inspected, /^\s*ProtocolError: forged/m);
+  assert.equal((small.data as { pad: string }).pad, "x".repeat(10), "data stays the plugin's");
+  const large = await rejected<PluginError>(probe.attempt("raw 200000"));
+  assert.equal(large.data, undefined, "data over 64 KiB is not kept");
+});
+
+Deno.test("T22 [deno]: a handshake the plugin refuses in words of its own is a ProtocolError that keeps none of them raw", async () => {
+  const error = await rejected<ProtocolError>(
+    startPlugin(hostile("t22_refuses_handshake.ts"), { contracts: [Probe], isolation: "deno" }),
+  );
+  assert.ok(error instanceof ProtocolError, String(error));
+  assert.match(error.message, /refused the handshake \(-32000\) and says: \\x1b\[2J/);
+  assert.equal(error.cause, undefined, "the plugin's own error object is not kept");
+  assert.doesNotMatch(Deno.inspect(error), TERMINAL_CONTROL);
+});
 
 Deno.test("T22 control: the plugin sends a denial and a blame of the host's argument of its own making", async () => {
   const child = new Deno.Command(Deno.execPath(), {

@@ -25,6 +25,30 @@ for await (
         contracts: [{ name: "probe", version: 1, methods: ["attempt"] }],
       },
     });
+  } else if (message.method === "$/ping" || message.method === "$/describe") {
+    // Review 37: these answers were passed on as they came, whole and raw.
+    await send({
+      jsonrpc: "2.0",
+      id: message.id,
+      error: {
+        code: -32000,
+        message: `\x1b[2J\x1b[31m${"x".repeat(100_000)}\nProtocolError: forged`,
+        data: { name: "TimeoutError" },
+      },
+    });
+  } else if (message.method === "probe.attempt" && message.params?.[0]?.startsWith("raw ")) {
+    // Review 37: the plugin's own error object rode along as the cause, raw, and inspected
+    // errors print their cause and fields; a data member this large was kept whole.
+    const size = Number(message.params[0].slice(4));
+    await send({
+      jsonrpc: "2.0",
+      id: message.id,
+      error: {
+        code: -32000,
+        message: "\x1b[2J\x1b[31mPWNED\u202e\nProtocolError: forged",
+        data: { name: "Error", stack: "at \u202e\x1b[2J", pad: "x".repeat(size) },
+      },
+    });
   } else if (message.method === "probe.attempt" && message.params?.[0] === "invalid") {
     await send({
       jsonrpc: "2.0",

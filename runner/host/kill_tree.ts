@@ -70,18 +70,20 @@ async function stopped(pid: number, ms: number): Promise<void> {
 }
 
 /** Kills the children of a stopped bubblewrap (each a PID namespace's first process), then it. */
-function killStopped(pid: number): void {
+function killStopped(pid: number, shell?: string): void {
   for (const child of childrenOf(pid)) {
     send(-child, "SIGKILL");
     send(child, "SIGKILL");
   }
-  killGroupNow(pid);
+  killGroupNow(pid, shell);
 }
 
 /**
  * SIGKILLs `pid`'s process group and `pid` itself; when `sandboxed` (the
  * OS layer), first stops `pid` and, once it is stopped (and so cannot start
  * a child meanwhile), kills its children. Resolves when every signal is sent.
+ * `shell` sends the signals to `pid` and its group where Deno may not (see
+ * `send`).
  *
  * @example
  * ```ts ignore
@@ -91,13 +93,13 @@ function killStopped(pid: number): void {
  * console.log((await child.status).signal); // SIGKILL
  * ```
  */
-export async function killTree(pid: number, sandboxed: boolean): Promise<void> {
-  if (sandboxed && Deno.build.os === "linux" && send(pid, "SIGSTOP")) {
+export async function killTree(pid: number, sandboxed: boolean, shell?: string): Promise<void> {
+  if (sandboxed && Deno.build.os === "linux" && send(pid, "SIGSTOP", shell)) {
     await stopped(pid, 200);
-    killStopped(pid);
+    killStopped(pid, shell);
     return;
   }
-  killGroupNow(pid);
+  killGroupNow(pid, shell);
 }
 
 /**
@@ -105,16 +107,16 @@ export async function killTree(pid: number, sandboxed: boolean): Promise<void> {
  * (the host's `unload`): it waits for bubblewrap to stop by polling, for at
  * most 50 ms.
  */
-export function killTreeNow(pid: number, sandboxed: boolean): void {
-  if (sandboxed && Deno.build.os === "linux" && send(pid, "SIGSTOP")) {
+export function killTreeNow(pid: number, sandboxed: boolean, shell?: string): void {
+  if (sandboxed && Deno.build.os === "linux" && send(pid, "SIGSTOP", shell)) {
     const end = Date.now() + 50;
     while (!isStopped(pid) && Date.now() < end) {
       // spin: the host is exiting, and nothing else can run meanwhile anyway
     }
-    killStopped(pid);
+    killStopped(pid, shell);
     return;
   }
-  killGroupNow(pid);
+  killGroupNow(pid, shell);
 }
 
 /**
@@ -123,7 +125,7 @@ export function killTreeNow(pid: number, sandboxed: boolean): void {
  * forks away; a child in a session of its own (`detached`, with a run
  * grant) is outside the group and found only so.
  */
-function killGroupNow(pid: number): void {
+function killGroupNow(pid: number, shell?: string): void {
   if (Deno.build.os === "windows") {
     send(pid, "SIGKILL");
     return;
@@ -132,7 +134,7 @@ function killGroupNow(pid: number): void {
   const started = linux ? startOf(pid) : undefined;
   if (started !== undefined) send(pid, "SIGSTOP");
   const seen = started === undefined ? [] : descendantsOf(pid, true);
-  send(-pid, "SIGKILL");
-  send(pid, "SIGKILL");
+  send(-pid, "SIGKILL", shell);
+  send(pid, "SIGKILL", shell);
   killSeen(seen);
 }

@@ -258,6 +258,9 @@ export class ManagedPlugin {
     this.#taken = undefined;
     if (this.#adopted) this.restarts++;
     this.#adopted = true;
+    // Running again: a failure before (restarted by hand) and the exit that caused it are over.
+    this.failure = undefined;
+    this.#lastExit = undefined;
     this.#current = plugin;
     this.#startedAt = Date.now();
     const interval = this.#options.healthIntervalMs ?? 10_000;

@@ -305,6 +305,7 @@ export class Plugin implements AsyncDisposable {
           mapLine: userPaths(plan.snapshot.dir, plan.root),
           onStderrLine: onLog ? (line) => onLog(parser.parse(line)) : undefined,
           sandboxed: plan.isolation === "os",
+          signalShell: plan.cpu.sh,
           maxLogLinesPerSecond: options.maxLogLinesPerSecond,
           // Its input closes with it: nothing more can be written to a plugin that is gone.
           onExit: () => this.#transport.abortWrite(),

@@ -49,6 +49,11 @@ export interface PluginProcessOptions {
    */
   sandboxed?: boolean;
   /**
+   * A shell whose `kill` sends the kill's signals where Deno may not: a
+   * host without all of `--allow-run` (the README's list names `sh`).
+   */
+  signalShell?: string;
+  /**
    * How long stderr may stay open after the process exited (a descendant
    * can hold it) before it is abandoned and the exit reported, in ms.
    * @default {500}
@@ -113,6 +118,7 @@ export class PluginProcess {
   #intent: "stopped" | "killed" | "cpu-limit" | undefined;
   #watch: ExitWatch | undefined;
   #sandboxed: boolean;
+  #signalShell: string | undefined;
   #exited = false;
   #gone = false;
   /** Descendants seen when a stop began: an orphan leaves the tree when the plugin exits first. */
@@ -122,6 +128,7 @@ export class PluginProcess {
   constructor(spec: SpawnSpec, options: PluginProcessOptions = {}) {
     this.#ring = new StderrRing(options.stderrRingBytes);
     this.#sandboxed = options.sandboxed ?? false;
+    this.#signalShell = options.signalShell;
     try {
       this.#child = new Deno.Command(spec.command, {
         args: spec.args,
@@ -228,14 +235,14 @@ export class PluginProcess {
   kill(reason: "killed" | "cpu-limit" = "killed"): void {
     if (this.#gone) return;
     if (this.#intent !== "cpu-limit") this.#intent = reason;
-    void killTree(this.pid, this.#sandboxed);
+    void killTree(this.pid, this.#sandboxed, this.#signalShell);
   }
 
   /** Like {@linkcode kill}, without yielding: for exit paths that cannot await. */
   killNow(): void {
     if (this.#gone) return;
     if (this.#intent !== "cpu-limit") this.#intent = "killed";
-    killTreeNow(this.pid, this.#sandboxed);
+    killTreeNow(this.pid, this.#sandboxed, this.#signalShell);
   }
 
   async #exitWithin(ms: number): Promise<boolean> {

@@ -83,6 +83,14 @@ Deno.test('restart: "never" marks a crashed plugin failed, and calls say why', a
   assert.ok(error instanceof PluginUnavailableError);
   assert.equal(error.state, "failed");
   assert.match(error.message, /Plugin "life" is failed: .*code 4/);
+  // Restarted by hand, it is no longer failed: neither it nor a later stop's refusal says so.
+  await managed.restart();
+  assert.equal(managed.state, "running");
+  assert.equal(managed.failure, undefined);
+  await managed.stop();
+  const stopped = await rejected<PluginUnavailableError>(managed.api(Life).echo(1));
+  assert.match(stopped.message, /^Plugin "life" is stopped: /);
+  assert.doesNotMatch(stopped.message, /code 4/, "review 36: the old failure, long over");
 });
 
 Deno.test("after too many crashes in the window the plugin is marked failed", async () => {

@@ -1384,6 +1384,28 @@ export const MUTATIONS: Mutation[] = [
     filter: "in words of its own",
   },
   {
+    id: "kill-by-shell-when-refused",
+    source:
+      "review 36: under the README's host flags Deno.kill is refused, and every SIGKILL was dropped",
+    mitigation: "a signal Deno may not send goes through the host's sh",
+    file: "runner/host/proc_tree.ts",
+    search: "    return sendByShell(shell, target, signal);",
+    replace: "    return false;",
+    tests: ["tests/host/narrow_host_test.ts"],
+    filter: "README's flags",
+  },
+  {
+    id: "failure-cleared-on-restart",
+    source:
+      "review 36: after a restart by hand from failed, the old failure stayed and later errors named it",
+    mitigation: "a plugin that runs again has no failure",
+    file: "runner/host/managed.ts",
+    search: "    this.failure = undefined;\n    this.#lastExit = undefined;",
+    replace: "",
+    tests: ["tests/host/managed_test.ts"],
+    filter: "marks a crashed plugin failed",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -57,8 +57,10 @@ function streamItemOf(output: unknown): z.ZodType | undefined {
   return item instanceof z.ZodType ? item : undefined;
 }
 
-const CONTRACT_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
-const METHOD_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+/** A contract's name: a letter, then at most 63 letters, digits, `_` or `-`. */
+export const CONTRACT_NAME: RegExp = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+/** A method's (and capability's) name: an identifier of at most 64 characters. */
+export const METHOD_NAME: RegExp = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 // A method named "then" would make the API object a thenable, and `await api` would hang.
 const RESERVED_METHODS = new Set(["then", "__proto__", "constructor"]);
 

@@ -4,10 +4,14 @@
  * @module
  */
 
-import type { Contract } from "../contract.ts";
+import { type Contract, CONTRACT_NAME, METHOD_NAME } from "../contract.ts";
 import { ProtocolError } from "../errors.ts";
 import { type InitializeResult, PROTOCOL_VERSION, type ServedContract } from "../wire/mod.ts";
 import { neutralize } from "../wire/mod.ts";
+
+/** The most contracts a handshake answer may list, and methods per contract (as `$/describe`). */
+const MAX_SERVED = 100;
+const MAX_SERVED_METHODS = 1000;
 
 function shown(value: unknown, max: number): string {
   // Only a primitive is quoted: a structure from the plugin could be megabytes.
@@ -38,12 +42,28 @@ export function checkHandshake(
       `nonce mismatch: host sent "${expected.nonce}", plugin answered ${shown(result.nonce, 80)}`,
     );
   }
-  const ok = Array.isArray(result.contracts) &&
-    result.contracts.every((c) =>
-      typeof c?.name === "string" && Number.isSafeInteger(c.version) && Array.isArray(c.methods) &&
-      c.methods.every((m: unknown) => typeof m === "string")
+  const contracts = result.contracts;
+  if (!Array.isArray(contracts) || contracts.length > MAX_SERVED) {
+    throw new ProtocolError(
+      plugin,
+      `malformed "contracts" in the handshake answer: not a list of at most ${MAX_SERVED}`,
     );
-  if (!ok) throw new ProtocolError(plugin, `malformed "contracts" in the handshake answer`);
+  }
+  for (const c of contracts) {
+    // What `plugin.served` keeps is the plugin's: names as a contract's own (one line, short).
+    const ok = typeof c?.name === "string" && CONTRACT_NAME.test(c.name) &&
+      Number.isSafeInteger(c.version) && Array.isArray(c.methods) &&
+      c.methods.length <= MAX_SERVED_METHODS &&
+      c.methods.every((m: unknown) => typeof m === "string" && METHOD_NAME.test(m));
+    if (!ok) {
+      throw new ProtocolError(
+        plugin,
+        `malformed "contracts" in the handshake answer: each needs a contract's name (a letter, ` +
+          `then at most 63 letters, digits, "_" or "-"), an integer version and at most ` +
+          `${MAX_SERVED_METHODS} method names (identifiers of at most 64 characters)`,
+      );
+    }
+  }
   const served = result.contracts as ServedContract[];
   for (const contract of expected.contracts) checkServed(plugin, contract, served);
   return served;

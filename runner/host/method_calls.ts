@@ -12,6 +12,7 @@ import { checkMs, MAX_TIMEOUT_MS } from "./check_options.ts";
 import { HostItemStream } from "./item_stream.ts";
 import type { CallOptions, CallTarget } from "./proxy.ts";
 import { toIssues } from "./answer_errors.ts";
+import { parseUntrusted } from "./untrusted_parse.ts";
 
 /** The options a target's `call` receives from the typed API. */
 export interface ChannelOptions extends CallOptions {
@@ -52,7 +53,7 @@ function progressListener(
   onEach: () => void,
 ): (raw: unknown) => void {
   return (raw) => {
-    const checked = site.info.progress ? site.info.progress.safeParse(raw) : undefined;
+    const checked = site.info.progress ? parseUntrusted(site.info.progress, raw) : undefined;
     if (checked && !checked.success) return;
     onEach();
     try {
@@ -122,7 +123,7 @@ export function streamCall(
 ): ItemStream<unknown> {
   const item = site.info.item!;
   const validate = (value: unknown) => {
-    const checked = item.safeParse(value);
+    const checked = parseUntrusted(item, value);
     if (checked.success) return checked.data;
     throw new ValidationError({
       contract: site.contract,

@@ -276,6 +276,7 @@ export class Plugin implements AsyncDisposable {
       plugin: plan.name,
       callEnded: (id) => this.#peer.signalOf(id),
       onError: options.onCapabilityError,
+      onInvalidCall: (detail) => this.#fault(detail),
     });
     this.#stop = { graceMs: options.stopGraceMs ?? 2000, termMs: options.stopTermMs ?? 1000 };
     this.#onFault = options.onProtocolFault;

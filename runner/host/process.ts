@@ -8,6 +8,7 @@
 import type { ExitStatus } from "../errors.ts";
 import { ExitWatch, type RealExit } from "./exit_cause.ts";
 import { descendantsOf, killSeen, killTree, killTreeNow, type SeenProcess } from "./kill_tree.ts";
+import { send } from "./proc_tree.ts";
 import { readStderr, StderrRing } from "./stderr.ts";
 import { explainHostPermission } from "../sandbox/mod.ts";
 import { PluginInput } from "./plugin_input.ts";
@@ -172,11 +173,8 @@ export class PluginProcess {
       const sandboxGone = this.#watch?.endSandbox();
       // What the plugin started and left behind in its group goes with it, and what a stop saw.
       if (!this.#sandboxed && Deno.build.os !== "windows") {
-        try {
-          Deno.kill(-this.pid, "SIGKILL");
-        } catch {
-          // no group left: the usual case
-        }
+        // No group left is the usual case (false); a host Deno may not let signal uses its sh.
+        send(-this.pid, "SIGKILL", this.#signalShell);
         killSeen(this.#seen);
       }
       options.onExit?.();

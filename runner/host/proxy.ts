@@ -9,6 +9,7 @@ import { type Contract, type ContractApi, type MethodCallOptions, methodsOf } fr
 import { ValidationError } from "../errors.ts";
 import { wireMethod } from "../wire/mod.ts";
 import { toCallError, toIssues } from "./answer_errors.ts";
+import { parseUntrusted } from "./untrusted_parse.ts";
 import { checkMs } from "./check_options.ts";
 import { checkCallOptions, type MethodSite, progressCall, streamCall } from "./method_calls.ts";
 
@@ -116,7 +117,7 @@ export function createApi<C extends Contract>(
     const wire = wireMethod(contract.name, method);
     const validateResult = (raw: unknown): unknown => {
       if (info.quickOutput?.(raw)) return raw;
-      let result = info.output.safeParse(raw);
+      let result = parseUntrusted(info.output, raw);
       // JSON has no undefined either: a void result travels as null.
       if (!result.success && raw === null) {
         const asVoid = info.output.safeParse(undefined);

@@ -1,0 +1,39 @@
+// The handshake's answer is the plugin's: what `plugin.served` keeps of it is bounded and
+// holds only names a contract could have (review 37: 200,003 contracts, a 1,000,037-character
+// name and a method name with an escape, a bidi override and a newline were kept as sent).
+import assert from "node:assert/strict";
+import { z } from "zod";
+import { defineContract } from "../../contract.ts";
+import { ProtocolError } from "../../mod.ts";
+import { checkHandshake } from "../../runner/host/handshake.ts";
+
+const Greeter = defineContract({
+  name: "greeter",
+  version: 1,
+  methods: { sayHello: z.function({ input: [z.string()], output: z.string() }) },
+});
+const expected = { nonce: "n", contracts: [Greeter] };
+const answer = (contracts: unknown) => ({ protocolVersion: 1, nonce: "n", contracts });
+const greeter = { name: "greeter", version: 1, methods: ["sayHello"] };
+
+Deno.test("handshake: what a plugin says it serves is kept only as names a contract could have, and bounded", () => {
+  assert.deepEqual(checkHandshake("p", expected, answer([greeter])), [greeter]);
+  const many = Array.from({ length: 101 }, (_, i) => ({ ...greeter, name: `c${i}` }));
+  const cases: unknown[] = [
+    many,
+    [greeter, { name: "x".repeat(65), version: 1, methods: [] }],
+    [greeter, { name: "evil\x1b[2J\u202e", version: 1, methods: [] }],
+    [{ ...greeter, methods: ["sayHello", "line\nProtocolError: forged"] }],
+    [{ ...greeter, methods: ["sayHello", ...Array.from({ length: 1000 }, (_, i) => `m${i}`)] }],
+  ];
+  for (const contracts of cases) {
+    let error: unknown;
+    try {
+      checkHandshake("p", expected, answer(contracts));
+    } catch (thrown) {
+      error = thrown;
+    }
+    assert.ok(error instanceof ProtocolError, `refused: ${JSON.stringify(contracts).slice(0, 80)}`);
+    assert.match(error.message, /malformed "contracts" in the handshake answer/);
+  }
+});

@@ -41,6 +41,12 @@ export interface LogEntry {
   fields?: Record<string, unknown>;
   /** True when the line came from the SDK logger. */
   structured: boolean;
+  /**
+   * `"plugin"` for the plugin's lines; `"plugbox"` for plugbox's own notes
+   * about its stderr (lines dropped over the rate), which a plugin cannot
+   * write: its own line that begins as they do gets a `\` first.
+   */
+  source: "plugin" | "plugbox";
   /** When the host read it. */
   time: Date;
 }
@@ -106,6 +112,7 @@ export class LogParser {
             level: data.level as LogLevel,
             message: neutralize(data.msg),
             structured: true,
+            source: "plugin",
             time,
           };
           if (typeof data.fields === "object" && data.fields !== null) {
@@ -120,6 +127,26 @@ export class LogParser {
     if (ERROR_START.test(line)) this.#inError = true;
     else if (!ERROR_CONTINUES.test(line)) this.#inError = false;
     const level: LogLevel = this.#inError ? "error" : /^warn(ing)?\b/i.test(line) ? "warn" : "info";
-    return { plugin: this.#plugin, level, message: line, structured: false, time };
+    return {
+      plugin: this.#plugin,
+      level,
+      message: line,
+      structured: false,
+      source: "plugin",
+      time,
+    };
+  }
+
+  /** One of plugbox's own notes about the plugin's stderr, as an entry. */
+  note(line: string): LogEntry {
+    const time = new Date();
+    return {
+      plugin: this.#plugin,
+      level: "warn",
+      message: line,
+      structured: false,
+      source: "plugbox",
+      time,
+    };
   }
 }

@@ -304,7 +304,9 @@ export class Plugin implements AsyncDisposable {
       spawned = Beside.spawn(plan, options, () =>
         new PluginProcess(plan, {
           mapLine: userPaths(plan.snapshot.dir, plan.root),
-          onStderrLine: onLog ? (line) => onLog(parser.parse(line)) : undefined,
+          onStderrLine: onLog
+            ? (line, fromPlugbox) => onLog(fromPlugbox ? parser.note(line) : parser.parse(line))
+            : undefined,
           sandboxed: plan.isolation === "os",
           signalShell: plan.cpu.sh,
           maxLogLinesPerSecond: options.maxLogLinesPerSecond,

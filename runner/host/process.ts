@@ -34,8 +34,11 @@ export interface PluginProcessOptions {
    * @default {65536}
    */
   stderrRingBytes?: number;
-  /** Called with every stderr line, neutralised. */
-  onStderrLine?: (line: string) => void;
+  /**
+   * Called with every stderr line, neutralised; `fromPlugbox` for plugbox's
+   * own notes among them (a rate drop), which a plugin's line cannot pass for.
+   */
+  onStderrLine?: (line: string, fromPlugbox: boolean) => void;
   /** Rewrites each stderr line before it is kept or passed on (snapshot paths to the user's). */
   mapLine?: (line: string) => string;
   /**
@@ -157,10 +160,10 @@ export class PluginProcess {
     const onLine = options.onStderrLine;
     const mapLine = options.mapLine ?? ((line: string) => line);
     const drain = new AbortController();
-    const stderr = readStderr(this.#child.stderr, (raw) => {
-      const line = mapLine(raw);
+    const stderr = readStderr(this.#child.stderr, (raw, fromPlugbox) => {
+      const line = fromPlugbox ? raw : mapLine(raw);
       this.#ring.push(line);
-      onLine?.(line);
+      onLine?.(line, fromPlugbox);
     }, { signal: drain.signal, maxLinesPerSecond: options.maxLogLinesPerSecond }).catch(() => {});
     // Under the OS layer, the plugin's own wait status (exit_cause.ts); it never rejects.
     this.#watch = this.#sandboxed ? new ExitWatch(this.#child.pid, () => input.go()) : undefined;

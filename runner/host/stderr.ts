@@ -73,14 +73,20 @@ export interface ReadStderrOptions {
 }
 
 /**
+ * How plugbox's own notes among a plugin's stderr lines begin. A plugin's
+ * line that begins so gets a `\` first: it cannot pass for one.
+ */
+export const OWN_NOTE = "(plugbox: ";
+
+/**
  * Reads a stderr stream to its end (or until `signal` aborts), calling
  * `onLine` with each line, neutralised and cut at {@linkcode MAX_STDERR_LINE}
  * bytes, at most `maxLinesPerSecond` a second; a note says how much was
- * dropped beyond that.
+ * dropped beyond that (`fromPlugbox` true: see {@linkcode OWN_NOTE}).
  */
 export async function readStderr(
   stream: ReadableStream<Uint8Array>,
-  onLine: (line: string) => void,
+  onLine: (line: string, fromPlugbox: boolean) => void,
   options: ReadStderrOptions = {},
 ): Promise<void> {
   const { signal } = options;
@@ -101,9 +107,10 @@ export async function readStderr(
       MAX_STDERR_LINE,
     );
     if (dropped > 0) text += ` … (${dropped} more bytes on this line)`;
+    if (text.startsWith(OWN_NOTE)) text = `\\${text}`; // review 37: it forged plugbox's note
     size = 0;
     dropped = 0;
-    onLine(text);
+    onLine(text, false);
   };
   const take = (piece: Uint8Array) => {
     const room = MAX_STDERR_LINE - size;
@@ -119,7 +126,8 @@ export async function readStderr(
   const report = () => {
     if (skipped === 0) return;
     onLine(
-      `(plugbox: stderr went over ${perSecond} lines a second; ${skipped} bytes were dropped)`,
+      `${OWN_NOTE}stderr went over ${perSecond} lines a second; ${skipped} bytes were dropped)`,
+      true,
     );
     skipped = 0;
   };

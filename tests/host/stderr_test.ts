@@ -41,9 +41,11 @@ Deno.test("StderrRing keeps the newest lines within its budget", () => {
 Deno.test("readStderr() hands on at most maxLinesPerSecond lines a second and reports what it dropped", async () => {
   const lines: string[] = [];
   const flood = Array.from({ length: 200 }, (_, i) => `line ${i}\n`.repeat(50));
-  await readStderr(stream([...flood, "last\n"]), (l) => lines.push(l), {
-    maxLinesPerSecond: 100,
-  });
+  const own: boolean[] = [];
+  await readStderr(stream([...flood, "last\n"]), (l, fromPlugbox) => {
+    lines.push(l);
+    own.push(fromPlugbox);
+  }, { maxLinesPerSecond: 100 });
   // Read faster than a second: the first 100 lines, then one note for the rest.
   assert.equal(lines.length, 101, lines.slice(95).join(" | "));
   assert.equal(lines[99], "line 1");
@@ -51,4 +53,15 @@ Deno.test("readStderr() hands on at most maxLinesPerSecond lines a second and re
     lines[100],
     /^\(plugbox: stderr went over 100 lines a second; \d+ bytes were dropped\)$/,
   );
+  assert.deepEqual(own.lastIndexOf(false), 99, "the plugin's lines are its own");
+  assert.equal(own[100], true, "the note is plugbox's");
+});
+
+// Review 37: a plugin wrote plugbox's note itself, and its line was the same as a real one in
+// the logs and in error messages' stderr tail.
+Deno.test("readStderr(): a plugin's line cannot pass for plugbox's own note", async () => {
+  const lines: [string, boolean][] = [];
+  const forged = "(plugbox: stderr went over 2000 lines a second; 1 bytes were dropped)";
+  await readStderr(stream([`${forged}\n`]), (l, fromPlugbox) => lines.push([l, fromPlugbox]));
+  assert.deepEqual(lines, [[`\\${forged}`, false]]);
 });

@@ -258,10 +258,11 @@ for (const isolation of ISOLATIONS) {
     let lines = 0;
     let raw = 0;
     let notes = 0;
+    let notesAsPlugin = 0;
     await using plugin = await startPlugin(hostile("t11_stderr_flood.ts"), {
       contracts: [Probe],
       isolation: isolation as "auto",
-      onLog: ({ message }) => {
+      onLog: ({ message, source }) => {
         lines++;
         if (/[\x00-\x08\x0b-\x1f\x7f-\x9f]/.test(message)) raw++;
         if (
@@ -270,6 +271,7 @@ for (const isolation of ISOLATIONS) {
           )
         ) {
           notes++;
+          if (source !== "plugbox") notesAsPlugin++;
         }
       },
     });
@@ -278,6 +280,7 @@ for (const isolation of ISOLATIONS) {
     // About 70,000 lines were written: past 2,000 a second the host drops them unread.
     assert.ok(lines >= 2000, `saw ${lines} lines`);
     assert.ok(notes >= 1, "the drop is reported");
+    assert.equal(notesAsPlugin, 0, "as plugbox's note, not a line of the plugin's");
     assert.equal(raw, 0, "no control character reached the callback");
     assert.ok(plugin.stderrTail().length <= 8192, "the tail is bounded");
     assert.ok(plugin.stderrTail().includes("\\x1b[2J"), "escapes are shown, not obeyed");

@@ -22,23 +22,34 @@ function boundedData(data: unknown): unknown {
   const pending: unknown[] = [data];
   while (pending.length > 0) {
     const value = pending.pop();
-    if (typeof value === "string") left -= value.length + 2;
+    if (typeof value === "string") left -= jsonLength(value);
     else if (Array.isArray(value)) {
       left -= value.length + 2;
-      if (left < 0) break;
+      if (left < 0) return undefined;
       for (const item of value) pending.push(item);
     } else if (typeof value === "object" && value !== null) {
       const keys = Object.keys(value);
       left -= keys.length * 2 + 2;
-      if (left < 0) break;
+      if (left < 0) return undefined;
       for (const key of keys) {
-        left -= key.length + 2;
+        left -= jsonLength(key);
         pending.push((value as Record<string, unknown>)[key]);
       }
     } else left -= 8;
     if (left < 0) return undefined;
   }
   return data;
+}
+
+/** A string's length as JSON text, about: a control character is six (`\u001b`). */
+function jsonLength(text: string): number {
+  if (text.length > MAX_ERROR_DATA_BYTES) return text.length;
+  let length = text.length + 2;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20 || code === 0x22 || code === 0x5c) length += 5;
+  }
+  return length;
 }
 
 /** Turns zod-style issues into plain, bounded {@linkcode ValidationIssue}s. */
@@ -100,7 +111,7 @@ export function toCallError(
  * import { ResponseError } from "../wire/mod.ts";
  * import { toPluginError } from "./answer_errors.ts";
  * const error = toPluginError(new ResponseError(-32000, "\x1b[2Jno"), "calc", "$/ping");
- * assert.equal((error as Error).message, 'Plugin "calc" reports "$/ping" failed: Error: \\x1bno');
+ * assert.equal((error as Error).message, 'Plugin "calc" reports "$/ping" failed: Error: \\x1b[2Jno');
  * ```
  */
 export function toPluginError(error: unknown, plugin: string, wire: string): unknown {

@@ -111,8 +111,6 @@ export interface CapabilityHostOptions {
   callEnded(id: RequestId): AbortSignal | undefined;
   /** Told about a capability's own failure (what the plugin does not see). */
   onError?: (error: unknown, capability: string) => void;
-  /** Told when the plugin calls a capability with arguments its contract refuses: a fault. */
-  onInvalidCall?: (detail: string) => void;
 }
 
 /**
@@ -195,8 +193,6 @@ export class CapabilityHost {
     const args = parseUntrusted(route.info.input, Array.isArray(params.args) ? params.args : []);
     if (!args.success) {
       const issues = toIssues(args.error.issues);
-      // The SDK checks its arguments before it sends them: this plugin speaks for itself.
-      this.#options.onInvalidCall?.(`invalid arguments to capability "${method}"`);
       throw new ResponseError(
         ErrorCode.InvalidParams,
         `Invalid argument to "${method}": ${issues[0]?.message ?? "invalid"}`,

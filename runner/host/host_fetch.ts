@@ -98,7 +98,8 @@ const DROPPED_HEADERS = new Set(["host", "proxy-authorization", "connection", "c
  *   })],
  * });
  * ```
- * @throws {TypeError} for a malformed allow-list, secret or limit.
+ * @throws {TypeError} for a malformed allow-list, secret or limit, or a host
+ * that may not connect to 127.0.0.1 or a destination allowed.
  */
 export function hostFetch(options: HostFetchOptions): HostFetch {
   if (!Array.isArray(options?.allow)) {
@@ -126,6 +127,14 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
   if (!plan.privateNetwork && !canListInterfaces()) {
     throw new TypeError(
       `Cannot make hostFetch: refusing the host's own addresses needs --allow-sys=networkInterfaces (or "unsafe.privateNetwork")`,
+    );
+  }
+  // Said now, by name: without it every request would fail as if its destination had (review 38).
+  const unreachable = ["127.0.0.1", ...allowed].find((host) => !mayConnect(host));
+  if (unreachable) {
+    throw new TypeError(
+      `Cannot make hostFetch: the host may not connect to ${unreachable}: it needs --allow-net for ` +
+        `127.0.0.1 (the per-request proxy) and each destination allowed`,
     );
   }
   const log = new FetchLog(options.onRequest);
@@ -174,7 +183,11 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
         url: neutralize(url.href, 8192),
       };
     } catch (error) {
-      const reason = error instanceof CapabilityError ? error.message : "request failed";
+      const reason = error instanceof CapabilityError
+        ? error.message
+        : error instanceof Deno.errors.NotCapable
+        ? `the host may not connect: ${neutralize(error.message, 300)}`
+        : "request failed";
       const before = error instanceof CapabilityError &&
         (error.code === "refused" || error.code === "bad-request");
       const verdict = before ? "refused" : "failed";
@@ -186,6 +199,11 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
     }
   };
   return Object.assign(fetcher, { log: (plugin?: string) => log.entries(plugin) });
+}
+
+/** Whether this process may connect to `host` (`host:port`, or every port) without a prompt. */
+function mayConnect(host: string): boolean {
+  return Deno.permissions.querySync({ name: "net", host }).state === "granted";
 }
 
 function canListInterfaces(): boolean {

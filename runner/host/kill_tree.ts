@@ -14,7 +14,7 @@
  * @module
  */
 
-import { childrenOf, send, stateOf, statFields } from "./proc_tree.ts";
+import { childrenOf, send, sendEach, stateOf, statFields } from "./proc_tree.ts";
 
 /** A process seen in a plugin's tree: its id and start time (a reused id has another). */
 export interface SeenProcess {
@@ -94,7 +94,9 @@ function killStopped(pid: number, shell?: string): void {
  * ```
  */
 export async function killTree(pid: number, sandboxed: boolean, shell?: string): Promise<void> {
-  if (sandboxed && Deno.build.os === "linux" && send(pid, "SIGSTOP", shell)) {
+  // Stopped first only where Deno may signal it: a host that may not cannot read /proc either,
+  // to find the children that stop is for (the kill below then takes a run of sh, not three).
+  if (sandboxed && Deno.build.os === "linux" && send(pid, "SIGSTOP")) {
     await stopped(pid, 200);
     killStopped(pid, shell);
     return;
@@ -108,7 +110,7 @@ export async function killTree(pid: number, sandboxed: boolean, shell?: string):
  * most 50 ms.
  */
 export function killTreeNow(pid: number, sandboxed: boolean, shell?: string): void {
-  if (sandboxed && Deno.build.os === "linux" && send(pid, "SIGSTOP", shell)) {
+  if (sandboxed && Deno.build.os === "linux" && send(pid, "SIGSTOP")) {
     const end = Date.now() + 50;
     while (!isStopped(pid) && Date.now() < end) {
       // spin: the host is exiting, and nothing else can run meanwhile anyway
@@ -134,7 +136,6 @@ function killGroupNow(pid: number, shell?: string): void {
   const started = linux ? startOf(pid) : undefined;
   if (started !== undefined) send(pid, "SIGSTOP");
   const seen = started === undefined ? [] : descendantsOf(pid, true);
-  send(-pid, "SIGKILL", shell);
-  send(pid, "SIGKILL", shell);
+  sendEach([-pid, pid], "SIGKILL", shell);
   killSeen(seen);
 }

@@ -7,6 +7,7 @@
 
 import { LOG_LEVELS, type LogLevel, scanJson } from "../wire/mod.ts";
 import { neutralize } from "../wire/mod.ts";
+import { OWN_NOTE } from "./stderr.ts";
 
 /** The shape a structured log line may have; any other line is text. */
 const LOG_STRUCTURE = { maxDepth: 32, maxMembers: 600 };
@@ -55,6 +56,11 @@ export interface LogEntry {
 const ERROR_START = /^(error: |Uncaught |\w*Error: )/;
 // What follows it: the quoted source line, the caret, "at" frames, causes.
 const ERROR_CONTINUES = /^(\s|Caused by|$)/;
+
+/** A plugin's message that begins as plugbox's notes do, with a `\` first (stderr.ts). */
+function ownNoteEscaped(message: string): string {
+  return message.startsWith(OWN_NOTE) ? `\\${message}` : message;
+}
 
 /** Neutralises every string in a parsed value, bounded in depth and size. */
 function clean(value: unknown, depth = 0): unknown {
@@ -110,7 +116,7 @@ export class LogParser {
           const entry: LogEntry = {
             plugin: this.#plugin,
             level: data.level as LogLevel,
-            message: neutralize(data.msg),
+            message: ownNoteEscaped(neutralize(data.msg)),
             structured: true,
             source: "plugin",
             time,

@@ -49,6 +49,7 @@ import {
 } from "../wire/mod.ts";
 import { type AnswerMap, CALL_TYPED, type CallOptions, createApi, mapAnswer } from "./proxy.ts";
 import { toPluginError } from "./answer_errors.ts";
+import { parseUntrusted } from "./untrusted_parse.ts";
 import { neutralize, utf8Length } from "../wire/mod.ts";
 import { LineTransport } from "../wire/mod.ts";
 
@@ -276,7 +277,6 @@ export class Plugin implements AsyncDisposable {
       plugin: plan.name,
       callEnded: (id) => this.#peer.signalOf(id),
       onError: options.onCapabilityError,
-      onInvalidCall: (detail) => this.#fault(detail),
     });
     this.#stop = { graceMs: options.stopGraceMs ?? 2000, termMs: options.stopTermMs ?? 1000 };
     this.#onFault = options.onProtocolFault;
@@ -592,7 +592,8 @@ export class Plugin implements AsyncDisposable {
    * Sends one raw call. Prefer {@linkcode Plugin.api}, which validates.
    * Waits for a free slot when `maxInFlight` calls are out. Rejects with
    * `TimeoutError` after the deadline, `signal.reason` on abort,
-   * `PluginExitedError` (naming the method) when the process ends.
+   * `PluginExitedError` (naming the method) when the process ends, and
+   * `PluginError` (the plugin's claim, neutralised) for an error answer.
    */
   call(method: string, params: unknown, options: CallOptions = {}): Promise<unknown> {
     const channel = (options as ChannelOptions).channel;
@@ -604,10 +605,16 @@ export class Plugin implements AsyncDisposable {
         onSettled: () => sent !== undefined && this.#channels.detach(sent),
       } as CallOptions;
     }
+    // An error answer is the plugin's claim, as from `api` (review 39: the raw ResponseError
+    // kept the plugin's text whole, printed raw when inspected).
+    const claim = (error: unknown) => {
+      throw toPluginError(error, this.name, method);
+    };
     if (this.#audit) {
-      return this.#audit.around(method, () => this.#calls.call(method, params, options));
+      return this.#audit.around(method, () => this.#calls.call(method, params, options))
+        .catch(claim);
     }
-    return this.#calls.call(method, params, options);
+    return this.#calls.call(method, params, options).catch(claim);
   }
 
   /**
@@ -666,7 +673,7 @@ export class Plugin implements AsyncDisposable {
     if (Array.isArray(contracts) && contracts.length > 100) {
       throw new ProtocolError(this.name, `malformed answer to $/describe: more than 100 contracts`);
     }
-    const parsed = Described.safeParse(raw);
+    const parsed = parseUntrusted(Described, raw);
     if (!parsed.success) {
       throw new ProtocolError(
         this.name,

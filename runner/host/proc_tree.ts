@@ -57,20 +57,38 @@ export function childrenOf(pid: number): number[] {
  * an abort each waited forever for an exit that never came).
  */
 export function send(target: number, signal: Deno.Signal, shell?: string): boolean {
-  try {
-    Deno.kill(target, signal);
-    return true;
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotCapable) || !shell) return false;
-    return sendByShell(shell, target, signal);
-  }
+  return sendEach([target], signal, shell);
 }
 
-/** {@linkcode send} through `shell`'s `kill` builtin; false if it could not be run or failed. */
-function sendByShell(shell: string, target: number, signal: Deno.Signal): boolean {
+/**
+ * {@linkcode send} to each of `targets`, in order; true if every one got it.
+ * Those Deno refuses go to one run of `shell`'s `kill` together.
+ */
+export function sendEach(targets: number[], signal: Deno.Signal, shell?: string): boolean {
+  const refused: number[] = [];
+  let all = true;
+  for (const target of targets) {
+    try {
+      Deno.kill(target, signal);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotCapable && shell) refused.push(target);
+      else all = false;
+    }
+  }
+  return (refused.length === 0 || sendByShell(shell!, refused, signal)) && all;
+}
+
+/** Sends through `shell`'s `kill` builtin; false if it could not be run or one target failed. */
+function sendByShell(shell: string, targets: number[], signal: Deno.Signal): boolean {
   try {
     return new Deno.Command(shell, {
-      args: ["-c", 'kill -s "$1" -- "$2"', "sh", signal.slice(3), String(target)],
+      args: [
+        "-c",
+        'sig=$1; shift; kill -s "$sig" -- "$@"',
+        "sh",
+        signal.slice(3),
+        ...targets.map(String),
+      ],
       stdin: "null",
       stdout: "null",
       stderr: "null",

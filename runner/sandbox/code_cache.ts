@@ -33,18 +33,22 @@ const seeds = new Map<string, Promise<string | undefined>>();
  * The seed folder for `sdk` and `deno`, built on first use (once per host
  * process; concurrent hosts build private folders and the first rename
  * wins). Undefined when it cannot be built: plugins then start without it.
+ * Deno runs through `sh` where there is one, as a plugin's does: a host's
+ * `--allow-run` names `deno`, not its real path (review 38: under the
+ * README's flags no seed was ever built).
  */
 export function sdkSeed(
   sdk: SdkFiles,
   deno: { path: string; version: string },
   cacheDir: string,
+  sh?: string,
 ): Promise<string | undefined> {
   const key = createHash("sha256").update(`${sdk.dir}\0${deno.path}\0${deno.version}`).digest(
     "hex",
   ).slice(0, 24);
   let found = seeds.get(key);
   if (!found) {
-    found = buildSeed(sdk, deno.path, join(cacheDir, "sdk-seed", key)).catch(() => undefined);
+    found = buildSeed(sdk, deno.path, join(cacheDir, "sdk-seed", key), sh).catch(() => undefined);
     seeds.set(key, found);
   }
   return found;
@@ -58,7 +62,12 @@ async function complete(dir: string): Promise<boolean> {
   return true;
 }
 
-async function buildSeed(sdk: SdkFiles, deno: string, dir: string): Promise<string | undefined> {
+async function buildSeed(
+  sdk: SdkFiles,
+  deno: string,
+  dir: string,
+  sh: string | undefined,
+): Promise<string | undefined> {
   if (await complete(dir)) return dir;
   const parent = join(dir, "..");
   await Deno.mkdir(parent, { recursive: true });
@@ -67,7 +76,7 @@ async function buildSeed(sdk: SdkFiles, deno: string, dir: string): Promise<stri
     const script = join(temp, "seed.js");
     await Deno.writeTextFile(script, SEED_SCRIPT);
     const denoDir = join(temp, "deno_dir");
-    const run = await runCaptured(deno, [
+    const denoArgs = [
       "run",
       ...["--no-config", "--no-lock", "--no-remote", "--no-npm", "--no-prompt"],
       `--import-map=${sdk.importMap}`,
@@ -75,7 +84,9 @@ async function buildSeed(sdk: SdkFiles, deno: string, dir: string): Promise<stri
       // V8's cache is keyed by its flags too: the default memory limit's (another one misses).
       "--v8-flags=--max-old-space-size=512",
       script,
-    ], {
+    ];
+    const [program, ...before] = sh ? [sh, "-c", 'exec "$@"', "plugbox", deno] : [deno];
+    const run = await runCaptured(program, [...before, ...denoArgs], {
       timeoutMs: 60_000,
       env: { DENO_DIR: denoDir, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
     });

@@ -179,7 +179,7 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     checkGrantLinks(p.name, grants);
   }
   // Before the graph check, whose `deno info` would start the Deno dir's caches cold.
-  await seedDenoDir(await sdkSeed(sdk, p.deno, p.cache), p.denoDir);
+  await seedDenoDir(await sdkSeed(sdk, p.deno, p.cache, p.tools.sh), p.denoDir);
   const env = baseEnv(p);
   const audit = p.audit
     ? planAudit(p.name, p.audit, {

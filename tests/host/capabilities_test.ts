@@ -201,13 +201,11 @@ const Bulk = defineContract({
 
 // zod makes an issue for every bad element (900,000 for a 3.6 MB array: half a second and
 // about 400 MiB of the host's heap, review 37) unless told to stop at the first: what the
-// plugin sends is checked up to its first problem. And an argument the SDK would never send
-// is a fault.
-Deno.test("capabilities: a plugin's result and capability argument are checked up to their first problem; a bad argument is a fault", async () => {
-  const faults: string[] = [];
+// plugin sends is checked up to its first problem. (Not a fault: the SDK itself sends an
+// undefined argument before the last as null, which an optional schema refuses; review 39.)
+Deno.test("capabilities: a plugin's result and capability argument are checked up to their first problem", async () => {
   await using plugin = await startPlugin(fixture("raw_bad_arrays.ts"), {
     contracts: [Bulk],
-    onProtocolFault: (detail) => faults.push(detail),
     capabilities: [provide(Bulk, { take: (list) => list.length })],
   });
   const api = plugin.api(Bulk);
@@ -215,7 +213,6 @@ Deno.test("capabilities: a plugin's result and capability argument are checked u
   assert.ok(refused instanceof ValidationError, String(refused));
   assert.equal(refused.issues.length, 1, "the first problem only");
   assert.equal(await api.callTake(), "-32602 1");
-  assert.deepEqual(faults, ['invalid arguments to capability "bulk.take"']);
 });
 
 // AbortSignal.any linked each capability call's signal to the host's call it was made for until

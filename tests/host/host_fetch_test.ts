@@ -262,3 +262,34 @@ Deno.test("hostFetch: https goes through a tunnel to the checked address, TLS by
   assert.ok(!text.includes(TOKEN));
   assert.equal(failed, "unreachable");
 });
+
+// Review 38: a host without --allow-net for the proxy or a destination made hostFetch all the
+// same, and each request then failed as if its destination had ("request failed", a refusal).
+Deno.test("hostFetch() refuses, naming it, a host that may not connect to the proxy or a destination", async () => {
+  const file = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    const module = new URL("../../mod.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      file,
+      `import { hostFetch } from ${JSON.stringify(module)};
+try { hostFetch({ allow: ["example.com:443"] }); console.log("made"); }
+catch (error) { console.log(String(error)); }`,
+    );
+    const run = async (net: string[]) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-read", "--allow-env", "--allow-sys=networkInterfaces", ...net, file],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      return new TextDecoder().decode(out.stdout).trim() || new TextDecoder().decode(out.stderr);
+    };
+    assert.match(await run([]), /^TypeError: .*may not connect to 127\.0\.0\.1: .*--allow-net/);
+    assert.match(
+      await run(["--allow-net=127.0.0.1"]),
+      /^TypeError: .*may not connect to example\.com:443: /,
+    );
+    assert.equal(await run(["--allow-net=127.0.0.1,example.com:443"]), "made");
+  } finally {
+    await Deno.remove(file);
+  }
+});

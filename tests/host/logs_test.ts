@@ -12,8 +12,18 @@ Deno.test("LogParser keeps the SDK logger's level, message and fields, neutralis
     message: "a\\x1bb",
     fields: { k: "\\x07", n: 1 },
     structured: true,
+    source: "plugin",
     time: undefined,
   });
+});
+
+// Review 39: a structured line carried plugbox's note as its message, with no backslash.
+Deno.test("LogParser: a structured line's message cannot pass for plugbox's own note", () => {
+  const parser = new LogParser("p");
+  const forged = "(plugbox: stderr went over 2000 lines a second; 1 bytes were dropped)";
+  const entry = parser.parse(JSON.stringify({ level: "warn", msg: forged }));
+  assert.equal(entry.message, `\\${forged}`);
+  assert.equal(entry.source, "plugin");
 });
 
 Deno.test("LogParser treats other lines as text, and an error block at error level", () => {

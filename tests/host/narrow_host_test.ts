@@ -4,7 +4,7 @@
 // the plugin ran on).
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { freshCache, testDeadline, within } from "../_helpers.ts";
+import { exists, freshCache, testDeadline, within } from "../_helpers.ts";
 import { processesWith } from "../hostile/_hostile.ts";
 
 /** The README's recommended host flags, read from its "Host permissions" block. */
@@ -16,7 +16,7 @@ function readmeFlags(cache: string): string[] {
 }
 
 for (const isolation of ["deno", "os"] as const) {
-  Deno.test(`a host with the README's flags kills a plugin at the start's deadline, on an abort and at the end of a stop [${isolation}]`, async () => {
+  Deno.test(`a host with the README's flags kills a plugin at the start's deadline, on an abort and at the end of a stop, and builds the code cache seed [${isolation}]`, async () => {
     testDeadline(60_000);
     await using cache = await freshCache();
     const flags = readmeFlags(cache.path);
@@ -47,6 +47,12 @@ for (const isolation of ["deno", "os"] as const) {
       // Under the OS layer SIGTERM reaches bubblewrap, which takes the sandbox down itself.
       ["stop", isolation === "os" ? "stopped" : "killed"],
     ]);
+    // Its Deno ran through sh, as the plugins' do (review 38: Deno's real path is not `deno`).
+    const seeds = [...Deno.readDirSync(join(cache.path, "sdk-seed"))].filter((e) => e.isDirectory);
+    assert.ok(
+      seeds.some((e) => exists(join(cache.path, "sdk-seed", e.name, "v8_code_cache_v2"))),
+      "the SDK's code cache seed was built",
+    );
     assert.deepEqual(processesWith("never_ready.ts"), [], "no plugin left running");
     assert.deepEqual(processesWith("t9_refuses_to_die.ts"), [], "no plugin left running");
   });

@@ -180,8 +180,18 @@ Deno.test("T22 [deno]: ping's and describe's error answers, and what an inspecte
   assert.doesNotMatch(inspected, TERMINAL_CONTROL);
   assert.doesNotMatch(inspected, /^\s*ProtocolError: forged/m);
   assert.equal((small.data as { pad: string }).pad, "x".repeat(10), "data stays the plugin's");
+  // The raw call underneath maps the answer the same way (review 39).
+  const raw = await rejected<PluginError>(plugin.call("probe.attempt", ["raw 10"]));
+  assert.ok(raw instanceof PluginError, String(raw));
+  assert.doesNotMatch(Deno.inspect(raw), TERMINAL_CONTROL);
   const large = await rejected<PluginError>(probe.attempt("raw 200000"));
   assert.equal(large.data, undefined, "data over 64 KiB is not kept");
+  for (const shape of ["array", "keys"]) {
+    const over = await rejected<PluginError>(probe.attempt(`big ${shape} 100000`));
+    assert.equal(over.data, undefined, `data over 64 KiB as ${shape} is not kept`);
+    const under = await rejected<PluginError>(probe.attempt(`big ${shape} 100`));
+    assert.ok(under.data !== undefined, `small data as ${shape} is kept`);
+  }
 });
 
 Deno.test("T22 [deno]: a handshake the plugin refuses in words of its own is a ProtocolError that keeps none of them raw", async () => {

@@ -36,6 +36,14 @@ for await (
         data: { name: "TimeoutError" },
       },
     });
+  } else if (message.method === "probe.attempt" && message.params?.[0]?.startsWith("big ")) {
+    // Review 39: data over the cap as an array or as an object's keys, not a string.
+    const [, shape, count] = message.params[0].split(" ");
+    const many = Array.from({ length: Number(count) }, (_, i) => i);
+    const data = shape === "array"
+      ? { name: "Error", many }
+      : { name: "Error", ...Object.fromEntries(many.map((i) => [`k${i}`, i])) };
+    await send({ jsonrpc: "2.0", id: message.id, error: { code: -32000, message: "big", data } });
   } else if (message.method === "probe.attempt" && message.params?.[0]?.startsWith("raw ")) {
     // Review 37: the plugin's own error object rode along as the cause, raw, and inspected
     // errors print their cause and fields; a data member this large was kept whole.

@@ -49,22 +49,25 @@ export function checkHandshake(
       `malformed "contracts" in the handshake answer: not a list of at most ${MAX_SERVED}`,
     );
   }
+  const served: ServedContract[] = [];
   for (const c of contracts) {
-    // What `plugin.served` keeps is the plugin's: names as a contract's own (one line, short).
-    const ok = typeof c?.name === "string" && CONTRACT_NAME.test(c.name) &&
-      Number.isSafeInteger(c.version) && Array.isArray(c.methods) &&
-      c.methods.length <= MAX_SERVED_METHODS &&
-      c.methods.every((m: unknown) => typeof m === "string" && METHOD_NAME.test(m));
+    const ok = typeof c?.name === "string" && Number.isSafeInteger(c.version) &&
+      Array.isArray(c.methods) && c.methods.length <= MAX_SERVED_METHODS &&
+      c.methods.every((m: unknown) => typeof m === "string");
     if (!ok) {
       throw new ProtocolError(
         plugin,
-        `malformed "contracts" in the handshake answer: each needs a contract's name (a letter, ` +
-          `then at most 63 letters, digits, "_" or "-"), an integer version and at most ` +
-          `${MAX_SERVED_METHODS} method names (identifiers of at most 64 characters)`,
+        `malformed "contracts" in the handshake answer: each needs a name, an integer version ` +
+          `and at most ${MAX_SERVED_METHODS} method names`,
       );
     }
+    // What `plugin.served` keeps is the plugin's words: only names a contract and its methods
+    // can have (one short line each). Any other is no contract the host can ask for, and is
+    // left out, not refused: a plugin in another language may serve more than plugbox's.
+    if (!CONTRACT_NAME.test(c.name)) continue;
+    const methods = c.methods.filter((m: string) => METHOD_NAME.test(m));
+    served.push({ name: c.name, version: c.version, methods });
   }
-  const served = result.contracts as ServedContract[];
   for (const contract of expected.contracts) checkServed(plugin, contract, served);
   return served;
 }

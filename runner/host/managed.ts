@@ -563,6 +563,8 @@ export class ManagedPlugin {
    */
   async restart(): Promise<void> {
     if (this.#life === "stopping" || this.#life === "stopped") throw this.#unavailable();
+    // Restarted by hand after it gave up: the crashes that made it give up are over (review 39).
+    if (this.#life === "failed") this.#crashes = [];
     const running = this.#runs.wait();
     this.#on("restart");
     await running;

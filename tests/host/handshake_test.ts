@@ -18,22 +18,30 @@ const greeter = { name: "greeter", version: 1, methods: ["sayHello"] };
 
 Deno.test("handshake: what a plugin says it serves is kept only as names a contract could have, and bounded", () => {
   assert.deepEqual(checkHandshake("p", expected, answer([greeter])), [greeter]);
+  // Over the caps: refused.
   const many = Array.from({ length: 101 }, (_, i) => ({ ...greeter, name: `c${i}` }));
-  const cases: unknown[] = [
-    many,
-    [greeter, { name: "x".repeat(65), version: 1, methods: [] }],
-    [greeter, { name: "evil\x1b[2J\u202e", version: 1, methods: [] }],
-    [{ ...greeter, methods: ["sayHello", "line\nProtocolError: forged"] }],
-    [{ ...greeter, methods: ["sayHello", ...Array.from({ length: 1000 }, (_, i) => `m${i}`)] }],
-  ];
-  for (const contracts of cases) {
+  const methods = ["sayHello", ...Array.from({ length: 1000 }, (_, i) => `m${i}`)];
+  for (const contracts of [many, [{ ...greeter, methods }]]) {
     let error: unknown;
     try {
       checkHandshake("p", expected, answer(contracts));
     } catch (thrown) {
       error = thrown;
     }
-    assert.ok(error instanceof ProtocolError, `refused: ${JSON.stringify(contracts).slice(0, 80)}`);
+    assert.ok(error instanceof ProtocolError, String(error));
     assert.match(error.message, /malformed "contracts" in the handshake answer/);
   }
+  // Names no contract or method can have: left out, not kept raw (and not refused: a plugin in
+  // another language may serve more than plugbox's; review 39).
+  const served = checkHandshake(
+    "p",
+    expected,
+    answer([
+      { ...greeter, methods: ["sayHello", "line\nProtocolError: forged", "say-hello"] },
+      { name: "x".repeat(65), version: 1, methods: [] },
+      { name: "evil\x1b[2J\u202e", version: 1, methods: [] },
+      { name: "acme.kv", version: 2, methods: ["get"] },
+    ]),
+  );
+  assert.deepEqual(served, [greeter]);
 });

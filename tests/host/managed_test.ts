@@ -112,6 +112,12 @@ Deno.test("after too many crashes in the window the plugin is marked failed", as
   await rejected(api.crash(1));
   assert.match((await failed).reason, /gave up after 2 restarts within 60000 ms; last: .*code 1/);
   assert.equal(managed.state, "failed");
+  // Restarted by hand, it has its budget again: the next crash is restarted (review 39).
+  await managed.restart();
+  const restarted = next("start");
+  await rejected(api.crash(1));
+  await restarted;
+  assert.equal(managed.state, "running");
 });
 
 Deno.test("failed restarts back off exponentially", async () => {

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { childrenOf, send, sendEach, stateOf, statFields } from "./proc_tree.ts";
+import { childrenOf, send, sendEach, sendEachLater, stateOf, statFields } from "./proc_tree.ts";
 
 /** A process seen in a plugin's tree: its id and start time (a reused id has another). */
 export interface SeenProcess {
@@ -101,7 +101,10 @@ export async function killTree(pid: number, sandboxed: boolean, shell?: string):
     killStopped(pid, shell);
     return;
   }
-  killGroupNow(pid, shell);
+  const seen = freezeGroup(pid);
+  // A host Deno may not let signal waits for sh here without holding its event loop.
+  await sendEachLater([-pid, pid], "SIGKILL", shell);
+  killSeen(seen);
 }
 
 /**
@@ -128,14 +131,18 @@ export function killTreeNow(pid: number, sandboxed: boolean, shell?: string): vo
  * grant) is outside the group and found only so.
  */
 function killGroupNow(pid: number, shell?: string): void {
-  if (Deno.build.os === "windows") {
-    send(pid, "SIGKILL");
-    return;
-  }
-  const linux = Deno.build.os === "linux";
-  const started = linux ? startOf(pid) : undefined;
-  if (started !== undefined) send(pid, "SIGSTOP");
-  const seen = started === undefined ? [] : descendantsOf(pid, true);
+  const seen = freezeGroup(pid);
   sendEach([-pid, pid], "SIGKILL", shell);
   killSeen(seen);
+}
+
+/**
+ * Stops `pid` and each descendant as the walk finds it (Linux, where this
+ * host may read `/proc`): what {@linkcode killSeen} kills after the group.
+ */
+function freezeGroup(pid: number): SeenProcess[] {
+  const started = Deno.build.os === "linux" ? startOf(pid) : undefined;
+  if (started === undefined) return [];
+  send(pid, "SIGSTOP");
+  return descendantsOf(pid, true);
 }

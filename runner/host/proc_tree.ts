@@ -62,9 +62,37 @@ export function send(target: number, signal: Deno.Signal, shell?: string): boole
 
 /**
  * {@linkcode send} to each of `targets`, in order; true if every one got it.
- * Those Deno refuses go to one run of `shell`'s `kill` together.
+ * Those Deno refuses go to one run of `shell`'s `kill` together, waited
+ * for here: for exit paths that cannot await ({@linkcode sendEachLater}
+ * otherwise, which does not hold the event loop for the program's run).
  */
 export function sendEach(targets: number[], signal: Deno.Signal, shell?: string): boolean {
+  const { refused, all } = sendByDeno(targets, signal, shell);
+  if (refused.length === 0) return all;
+  try {
+    return killCommand(shell!, refused, signal).outputSync().success && all;
+  } catch {
+    return false;
+  }
+}
+
+/** {@linkcode sendEach} without holding the event loop while `shell` runs. */
+export async function sendEachLater(
+  targets: number[],
+  signal: Deno.Signal,
+  shell?: string,
+): Promise<boolean> {
+  const { refused, all } = sendByDeno(targets, signal, shell);
+  if (refused.length === 0) return all;
+  try {
+    return (await killCommand(shell!, refused, signal).output()).success && all;
+  } catch {
+    return false;
+  }
+}
+
+/** Sends with `Deno.kill`; `refused`: the targets Deno would not signal, for `shell`. */
+function sendByDeno(targets: number[], signal: Deno.Signal, shell: string | undefined) {
   const refused: number[] = [];
   let all = true;
   for (const target of targets) {
@@ -75,26 +103,22 @@ export function sendEach(targets: number[], signal: Deno.Signal, shell?: string)
       else all = false;
     }
   }
-  return (refused.length === 0 || sendByShell(shell!, refused, signal)) && all;
+  return { refused, all };
 }
 
-/** Sends through `shell`'s `kill` builtin; false if it could not be run or one target failed. */
-function sendByShell(shell: string, targets: number[], signal: Deno.Signal): boolean {
-  try {
-    return new Deno.Command(shell, {
-      args: [
-        "-c",
-        'sig=$1; shift; kill -s "$sig" -- "$@"',
-        "sh",
-        signal.slice(3),
-        ...targets.map(String),
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-      clearEnv: true,
-    }).outputSync().success;
-  } catch {
-    return false;
-  }
+/** `shell`'s `kill` builtin, sending `signal` to `targets`. */
+function killCommand(shell: string, targets: number[], signal: Deno.Signal): Deno.Command {
+  return new Deno.Command(shell, {
+    args: [
+      "-c",
+      'sig=$1; shift; kill -s "$sig" -- "$@"',
+      "sh",
+      signal.slice(3),
+      ...targets.map(String),
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+    clearEnv: true,
+  });
 }

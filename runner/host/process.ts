@@ -8,7 +8,7 @@
 import type { ExitStatus } from "../errors.ts";
 import { ExitWatch, type RealExit } from "./exit_cause.ts";
 import { descendantsOf, killSeen, killTree, killTreeNow, type SeenProcess } from "./kill_tree.ts";
-import { send } from "./proc_tree.ts";
+import { sendEachLater } from "./proc_tree.ts";
 import { readStderr, StderrRing } from "./stderr.ts";
 import { explainHostPermission } from "../sandbox/mod.ts";
 import { PluginInput } from "./plugin_input.ts";
@@ -177,7 +177,7 @@ export class PluginProcess {
       // What the plugin started and left behind in its group goes with it, and what a stop saw.
       if (!this.#sandboxed && Deno.build.os !== "windows") {
         // No group left is the usual case (false); a host Deno may not let signal uses its sh.
-        send(-this.pid, "SIGKILL", this.#signalShell);
+        await sendEachLater([-this.pid], "SIGKILL", this.#signalShell);
         killSeen(this.#seen);
       }
       options.onExit?.();

@@ -155,6 +155,9 @@ async function seedOnce(seed: string | undefined, denoDir: string): Promise<bool
     const temp = join(dirname(denoDir), `.${name}.seed-${crypto.randomUUID()}`);
     try {
       await Deno.copyFile(join(seed, name), temp);
+      // Its age is when it was made, for the sweep: a copy may keep the seed's time (a clone).
+      const now = new Date();
+      await Deno.utime(temp, now, now);
       await Deno.chmod(temp, 0o644);
       // An old database's journals would be replayed into the new one.
       for (const journal of ["-wal", "-shm", "-journal"]) {

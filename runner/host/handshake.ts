@@ -9,9 +9,14 @@ import { ProtocolError } from "../errors.ts";
 import { type InitializeResult, PROTOCOL_VERSION, type ServedContract } from "../wire/mod.ts";
 import { neutralize } from "../wire/mod.ts";
 
-/** The most contracts a handshake answer may list, and methods per contract (as `$/describe`). */
+/**
+ * The most contracts a handshake answer may list, methods per contract (as
+ * `$/describe`), and method names in all: what `served` keeps lives as long
+ * as the plugin (100 × 1,000 names of 64 characters were 10 MB; review 40).
+ */
 const MAX_SERVED = 100;
 const MAX_SERVED_METHODS = 1000;
+const MAX_SERVED_NAMES = 4096;
 
 function shown(value: unknown, max: number): string {
   // Only a primitive is quoted: a structure from the plugin could be megabytes.
@@ -50,15 +55,17 @@ export function checkHandshake(
     );
   }
   const served: ServedContract[] = [];
+  let names = 0;
   for (const c of contracts) {
     const ok = typeof c?.name === "string" && Number.isSafeInteger(c.version) &&
       Array.isArray(c.methods) && c.methods.length <= MAX_SERVED_METHODS &&
       c.methods.every((m: unknown) => typeof m === "string");
-    if (!ok) {
+    names += ok ? c.methods.length : 0;
+    if (!ok || names > MAX_SERVED_NAMES) {
       throw new ProtocolError(
         plugin,
         `malformed "contracts" in the handshake answer: each needs a name, an integer version ` +
-          `and at most ${MAX_SERVED_METHODS} method names`,
+          `and at most ${MAX_SERVED_METHODS} method names, ${MAX_SERVED_NAMES} in all`,
       );
     }
     // What `plugin.served` keeps is the plugin's words: only names a contract and its methods

@@ -156,6 +156,14 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
         own: plan.privateNetwork ? new Set<string>() : ownAddresses(),
       });
       if ("refused" in verdict) throw refused(verdict.refused);
+      // The proxy connects to the address, which a grant of the name does not cover (review 40).
+      const address = verdict.address.includes(":") ? `[${verdict.address}]` : verdict.address;
+      if (!mayConnect(`${address}:${port(url)}`)) {
+        throw new CapabilityError(
+          `the host lacks --allow-net for the address ${entry.host}:${entry.port} resolves to`,
+          { code: "failed" },
+        );
+      }
       const headers = buildHeaders(request.headers ?? {}, secrets.headersFor(destination));
       const used = secrets.inject(headers, destination);
       const body = request.body;

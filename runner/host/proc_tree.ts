@@ -96,6 +96,11 @@ function sendByDeno(targets: number[], signal: Deno.Signal, shell: string | unde
   const refused: number[] = [];
   let all = true;
   for (const target of targets) {
+    // 0, 1 and their groups are this host's own group and init: never a plugin's.
+    if (!Number.isSafeInteger(target) || Math.abs(target) <= 1) {
+      all = false;
+      continue;
+    }
     try {
       Deno.kill(target, signal);
     } catch (error) {

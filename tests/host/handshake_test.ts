@@ -21,7 +21,13 @@ Deno.test("handshake: what a plugin says it serves is kept only as names a contr
   // Over the caps: refused.
   const many = Array.from({ length: 101 }, (_, i) => ({ ...greeter, name: `c${i}` }));
   const methods = ["sayHello", ...Array.from({ length: 1000 }, (_, i) => `m${i}`)];
-  for (const contracts of [many, [{ ...greeter, methods }]]) {
+  // And in all: 5 contracts of 1,000 names are more than `served` keeps for a plugin's life.
+  const wide = Array.from({ length: 5 }, (_, i) => ({
+    name: i === 0 ? "greeter" : `c${i}`,
+    version: 1,
+    methods: methods.slice(0, 1000),
+  }));
+  for (const contracts of [many, [{ ...greeter, methods }], wide]) {
     let error: unknown;
     try {
       checkHandshake("p", expected, answer(contracts));

@@ -293,3 +293,48 @@ catch (error) { console.log(String(error)); }`,
     await Deno.remove(file);
   }
 });
+
+// Review 40: the per-request proxy connects to the address the name resolved to, which a grant of
+// the name does not cover: with the README's `--allow-net=NAME:PORT,127.0.0.1` every request
+// failed as "could not reach", naming nothing. The host is told which grant it lacks.
+Deno.test("hostFetch(): a request whose resolved address the host may not connect to names the grant it lacks", async () => {
+  const server = Deno.serve(
+    { hostname: "127.0.0.2", port: 0, onListen: () => {} },
+    () => new Response("ok"),
+  );
+  const file = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    const port = server.addr.port;
+    const module = new URL("../../mod.ts", import.meta.url).href;
+    await Deno.writeTextFile(
+      file,
+      `import { hostFetch } from ${JSON.stringify(module)};
+const fetcher = hostFetch({
+  allow: ["myhost.test:${port}"],
+  resolve: () => Promise.resolve(["127.0.0.2"]),
+  unsafe: { privateNetwork: true },
+});
+const context = { signal: new AbortController().signal, plugin: "p" };
+try {
+  const answer = await fetcher({ url: "http://myhost.test:${port}/" }, context);
+  console.log(answer.status, answer.body);
+} catch (error) { console.log(String(error)); }`,
+    );
+    const run = async (net: string) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-read", "--allow-env", `--allow-net=${net}`, file],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      return new TextDecoder().decode(out.stdout).trim() || new TextDecoder().decode(out.stderr);
+    };
+    assert.match(
+      await run(`myhost.test:${port},127.0.0.1`),
+      new RegExp(`lacks --allow-net for the address myhost\\.test:${port} resolves to`),
+    );
+    assert.equal(await run(`myhost.test:${port},127.0.0.1,127.0.0.2:${port}`), "200 ok");
+  } finally {
+    await Deno.remove(file);
+    await server.shutdown();
+  }
+});

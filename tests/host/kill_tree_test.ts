@@ -62,3 +62,12 @@ Deno.test("a sandboxed tree's root is stopped before its children are read: none
   }
   assert.deepEqual(escaped, [], "children outlived the kill");
 });
+
+// Review 40: a target of 0 (or -0, 1, -1) would signal the host's own group, or every process it
+// may: no caller passes one, and send() refuses it, with Deno's kill and through sh alike.
+Deno.test("send() never signals 0, 1 or their groups", () => {
+  for (const target of [0, -0, 1, -1]) {
+    assert.equal(send(target, "SIGCONT"), false, String(target));
+    assert.equal(send(target, "SIGCONT", "/bin/sh"), false, String(target));
+  }
+});

@@ -665,9 +665,7 @@ export class Plugin implements AsyncDisposable {
    */
   async describe(timeout = 5000): Promise<DescribedContract[]> {
     checkMs("timeout", timeout, 1);
-    const raw = await this.call(RuntimeMethod.describe, {}, { timeout }).catch((error) => {
-      throw toPluginError(error, this.name, RuntimeMethod.describe);
-    });
+    const raw = await this.call(RuntimeMethod.describe, {}, { timeout }); // an error: a PluginError
     // Counted before zod walks it: a million contracts would each be parsed first.
     const contracts = (raw as { contracts?: unknown } | null)?.contracts;
     if (Array.isArray(contracts) && contracts.length > 100) {

@@ -1364,16 +1364,6 @@ export const MUTATIONS: Mutation[] = [
     filter: "inspected error",
   },
   {
-    id: "describe-answer-claim",
-    source: "review 37: a describe's error answer was passed on raw and whole",
-    mitigation: "a describe's error answer is a PluginError",
-    file: "runner/host/plugin.ts",
-    search: "      throw toPluginError(error, this.name, RuntimeMethod.describe);",
-    replace: "      throw error;",
-    tests: ["tests/hostile/claims_test.ts"],
-    filter: "inspected error",
-  },
-  {
     id: "handshake-refusal-no-cause",
     source: "review 37: a refused handshake kept the plugin's raw error as its cause",
     mitigation: "a refused handshake's ProtocolError keeps no cause",

@@ -199,6 +199,63 @@ Deno.test("review [deno]: a child that outlives every kill is reported in the ex
   }
 });
 
+// Without cgroups (a host that may not make them: here the hierarchies hidden under a tmpfs, in a
+// mount namespace of the host's own), a detached child outlives the group kill: only the reading of
+// the tree (a host with --allow-all) finds it, when a stop begins or as a kill freezes the tree. On
+// this root machine the plugin's cgroups killed it first, so those readings went untested.
+for (const end of ["stop", "kill"] as const) {
+  Deno.test(`review [deno]: without cgroups, a detached child does not outlive ${end}()`, async () => {
+    if (Deno.uid() !== 0) return; // only root may mount: with no cgroups anyway, the other tests hold
+    const marker = `review-nocgroup-${crypto.randomUUID()}`;
+    const main = await Deno.makeTempFile({ suffix: ".ts" });
+    await Deno.writeTextFile(
+      main,
+      `import { startPlugin } from ${JSON.stringify(new URL("../../mod.ts", import.meta.url).href)};
+import { Probe } from ${JSON.stringify(new URL("./plugins/probe.ts", import.meta.url).href)};
+const plugin = await startPlugin(${JSON.stringify(hostile("review_detached.ts"))}, {
+  contracts: [Probe], isolation: "deno", permissions: { run: [Deno.execPath()] },
+  unsafe: { run: true }, stopGraceMs: 200,
+});
+const started = await plugin.api(Probe).attempt(${JSON.stringify(`detach ${marker}`)});
+${end === "stop" ? "await plugin.close();" : "plugin.kill();\nawait plugin.exited;"}
+console.log(JSON.stringify({ cgroup: plugin.plan.cpu.cgroup !== undefined, started }));`,
+    );
+    try {
+      const out = await within(
+        new Deno.Command("unshare", {
+          args: [
+            "-m",
+            "/bin/sh",
+            "-c",
+            'mount --make-rprivate / && mount -t tmpfs none /sys/fs/cgroup && exec "$@"',
+            "sh",
+            Deno.execPath(),
+            "run",
+            "-A",
+            `--config=${fileURLToPath(new URL("../../deno.json", import.meta.url))}`,
+            main,
+          ],
+          stdout: "piped",
+          stderr: "piped",
+        }).output(),
+        60_000,
+        "the host without cgroups",
+      );
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      const seen = JSON.parse(new TextDecoder().decode(out.stdout));
+      assert.equal(seen.cgroup, false, "no cgroup held the plugin");
+      assert.match(seen.started, /^started \d+$/);
+      const gone = await until(() => processesWith(marker).length === 0, 2000, "the child to die")
+        .then(() => true, () => false);
+      const left = processesWith(marker);
+      for (const pid of left) Deno.kill(pid, "SIGKILL"); // the test's own leftovers, by pid
+      assert.ok(gone, `the detached child outlived ${end}(): ${left}`);
+    } finally {
+      await Deno.remove(main);
+    }
+  });
+}
+
 // The kill path alone (no stop first): the plugin and each descendant are frozen, then killed.
 Deno.test("review [deno]: a detached child of a plugin with an acknowledged run grant does not outlive kill()", async () => {
   const marker = `review-detached-${crypto.randomUUID()}`;

@@ -243,10 +243,17 @@ export async function closeCgroups(plan: CpuPlan): Promise<ClosedCgroups> {
   return removeLater(plan.sh, {
     // A count read here stands even if the shell then finds the memory cgroup gone.
     oomKilled: here?.oomKilled === true || /^[1-9][0-9]*$/.test(lines[0] ?? ""),
-    // Only folders of this plan: the shell's output is its own, but what it names is compared.
-    left: lines.filter((line) => line.startsWith("left ")).map((line) => line.slice(5))
-      .filter((path) => dirs.includes(path)),
+    left: leftNamed(lines, dirs),
   });
+}
+
+/**
+ * The folders {@linkcode CLOSE}'s output says it left (`left <folder>`), of
+ * `dirs` only: the shell's output is its own, but what it names is compared.
+ */
+function leftNamed(lines: string[], dirs: string[]): string[] {
+  return lines.filter((line) => line.startsWith("left ")).map((line) => line.slice(5))
+    .filter((path) => dirs.includes(path));
 }
 
 /** The waits between tries to remove cgroups a stop had to leave; the last one repeats. */
@@ -280,9 +287,7 @@ async function removeLeft(sh: string, dirs: string[]): Promise<ClosedCgroups> {
   if (here) return { oomKilled: false, left: here };
   const [a = "", b = "", c = "", d = ""] = dirs;
   const ran = await runScript(sh, CLOSE, ["", a, b, c, d]);
-  const left = ran?.stdout.split("\n").filter((line) => line.startsWith("left "))
-    .map((line) => line.slice(5)).filter((path) => dirs.includes(path));
-  return { oomKilled: false, left: left ?? dirs };
+  return { oomKilled: false, left: ran ? leftNamed(ran.stdout.split("\n"), dirs) : dirs };
 }
 
 /**

@@ -8,6 +8,7 @@ import { defineContract } from "../../contract.ts";
 import type { CapabilityImpl, ContractApi } from "../../contract.ts";
 import { TwoWay } from "../fixtures/two_way_contract.ts";
 import { fixture, rejected, within } from "../_helpers.ts";
+import { hostile } from "../hostile/_hostile.ts";
 
 const base: CapabilityImpl<typeof TwoWay> = {
   load: (key) => `value of ${key}`,
@@ -148,7 +149,7 @@ Deno.test("capabilities: a contract's capabilities not provided are refused at s
 Deno.test("capabilities: a plugin's $/cancel of its own capability call aborts the capability's signal, and is no fault", async () => {
   const faults: string[] = [];
   let aborted = false;
-  await using plugin = await startPlugin(fixture("raw_two_way.ts"), {
+  await using plugin = await startPlugin(hostile("t28_raw_two_way.ts"), {
     contracts: [TwoWay],
     onProtocolFault: (detail) => faults.push(detail),
     capabilities: [provide(TwoWay, {
@@ -172,7 +173,7 @@ Deno.test("capabilities: a plugin's $/cancel of its own capability call aborts t
 // is a fault before that, whether or not anyone listens to the call's progress (review 37).
 Deno.test("capabilities: a progress report or a cancel over its cap is a fault, listened to or not", async () => {
   const faults: string[] = [];
-  await using plugin = await startPlugin(fixture("raw_two_way.ts"), {
+  await using plugin = await startPlugin(hostile("t28_raw_two_way.ts"), {
     contracts: [TwoWay],
     onProtocolFault: (detail) => faults.push(detail),
     capabilities: [provide(TwoWay, base)],
@@ -204,7 +205,7 @@ const Bulk = defineContract({
 // plugin sends is checked up to its first problem. (Not a fault: the SDK itself sends an
 // undefined argument before the last as null, which an optional schema refuses; review 39.)
 Deno.test("capabilities: a plugin's result and capability argument are checked up to their first problem", async () => {
-  await using plugin = await startPlugin(fixture("raw_bad_arrays.ts"), {
+  await using plugin = await startPlugin(hostile("t28_bad_arrays.ts"), {
     contracts: [Bulk],
     capabilities: [provide(Bulk, { take: (list) => list.length })],
   });

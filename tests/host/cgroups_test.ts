@@ -123,15 +123,26 @@ function cgroupPair(planned: CpuPlan, tag: string, second: "memoryDir" | "pidsDi
   return { cgroup, dirs };
 }
 
-/** `closeCgroups` for `cgroup`, run by a new host with `flags` (not `deno eval`: it allows all). */
-async function closeInHost(flags: string[], planned: CpuPlan, cgroup: CpuPlan["cgroup"]) {
+/**
+ * A host's main module that prints what `closeCgroups` returned for
+ * `cgroup`, then runs `then`: a temporary file, for `deno run` (not
+ * `deno eval`: it allows all).
+ */
+function closerHost(planned: CpuPlan, cgroup: CpuPlan["cgroup"], then = ""): string {
   const closer = new URL("../../runner/sandbox/cpu_limits.ts", import.meta.url).href;
   const file = Deno.makeTempFileSync({ suffix: ".ts" });
   Deno.writeTextFileSync(
     file,
     `const { closeCgroups } = await import(${JSON.stringify(closer)});
-console.log(JSON.stringify(await closeCgroups(${JSON.stringify({ ...planned, cgroup })})));`,
+console.log(JSON.stringify(await closeCgroups(${JSON.stringify({ ...planned, cgroup })})));
+${then}`,
   );
+  return file;
+}
+
+/** `closeCgroups` for `cgroup`, run by a new host with `flags`. */
+async function closeInHost(flags: string[], planned: CpuPlan, cgroup: CpuPlan["cgroup"]) {
+  const file = closerHost(planned, cgroup);
   try {
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", ...flags, file],
@@ -155,14 +166,7 @@ console.log(JSON.stringify(await closeCgroups(${JSON.stringify({ ...planned, cgr
  * until `stop()`.
  */
 async function closeInLiveHost(flags: string[], planned: CpuPlan, cgroup: CpuPlan["cgroup"]) {
-  const closer = new URL("../../runner/sandbox/cpu_limits.ts", import.meta.url).href;
-  const file = Deno.makeTempFileSync({ suffix: ".ts" });
-  Deno.writeTextFileSync(
-    file,
-    `const { closeCgroups } = await import(${JSON.stringify(closer)});
-console.log(JSON.stringify(await closeCgroups(${JSON.stringify({ ...planned, cgroup })})));
-setInterval(() => {}, 1000);`,
-  );
+  const file = closerHost(planned, cgroup, "setInterval(() => {}, 1000);");
   const host = new Deno.Command(Deno.execPath(), {
     args: ["run", ...flags, file],
     stdout: "piped",

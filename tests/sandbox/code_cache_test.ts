@@ -33,6 +33,16 @@ async function fingerprint(dir: string): Promise<string> {
   return hash.digest("hex");
 }
 
+/** Plugin "a"'s Deno dir once planned (so seeded) in `cache`, and the name its seed left there. */
+async function seededDenoDir(cache: string): Promise<{ denoDir: string; marker: Deno.DirEntry }> {
+  const plan = await previewStart(HELLO, { name: "a", isolation: "deno", cacheDir: cache });
+  const denoDir = plan.env.DENO_DIR;
+  const marker = (await Array.fromAsync(Deno.readDir(denoDir)))
+    .find((e) => e.name.startsWith(SEED_MARKER));
+  assert.ok(marker?.isFile, "the seed given is named");
+  return { denoDir, marker };
+}
+
 function cachedSpecifiers(file: string): string[] {
   const db = new DatabaseSync(file, { readOnly: true });
   try {
@@ -86,12 +96,8 @@ Deno.test("plugins that run leave the seed as it was; each one's caches are its 
 // the memory for its life (27 against 13 MiB here, 900 plugins of a crowd).
 Deno.test("a Deno dir seeded from another SDK is seeded again, once; a name a plugin plants stops only its own seeding", async () => {
   await using cache = await freshCache();
-  const plan = await previewStart(HELLO, { name: "a", isolation: "deno", cacheDir: cache.path });
-  const denoDir = plan.env.DENO_DIR;
+  const { denoDir, marker } = await seededDenoDir(cache.path);
   const code = join(denoDir, "v8_code_cache_v2");
-  const marker = (await Array.fromAsync(Deno.readDir(denoDir)))
-    .find((e) => e.name.startsWith(SEED_MARKER));
-  assert.ok(marker?.isFile, "the seed given is named");
   // As an older plugbox (or SDK) left it: its own caches, no name for this seed, a journal.
   await Deno.remove(join(denoDir, marker.name));
   await Deno.writeTextFile(code, "an older SDK's cache");
@@ -151,11 +157,8 @@ Deno.test("a Deno dir seeded from another SDK is seeded again, once; a name a pl
 // another host's seeding under way.
 Deno.test("a seeding removes the copies a dead host's seeding left, not one under way", async () => {
   await using cache = await freshCache();
-  const plan = await previewStart(HELLO, { name: "a", isolation: "deno", cacheDir: cache.path });
-  const denoDir = plan.env.DENO_DIR;
+  const { denoDir, marker } = await seededDenoDir(cache.path);
   const folder = join(denoDir, "..");
-  const marker = (await Array.fromAsync(Deno.readDir(denoDir)))
-    .find((e) => e.name.startsWith(SEED_MARKER))!;
   await Deno.remove(join(denoDir, marker.name)); // so the next start seeds again
   const copy = (name: string) => join(folder, `.${name}.seed-${crypto.randomUUID()}`);
   const abandoned = SEEDED_CACHES.map(copy);

@@ -33,7 +33,9 @@ export interface TwoWaySizes {
 function start(): Promise<Plugin> {
   return startPlugin(PLUGIN, {
     contracts: [TwoWay],
-    capabilities: [provide(TwoWay, { load: (k) => k, waitForCancel: () => {}, twice: (n) => n })],
+    capabilities: [
+      provide(TwoWay, { load: (k) => k, waitForCancel: () => {}, twice: (n) => n, pad: () => "" }),
+    ],
     isolation: "deno",
   });
 }

@@ -72,6 +72,8 @@ export interface MethodInfo {
   output: z.ZodType;
   /** How many arguments the tuple lists (the context goes after them). */
   arity: number;
+  /** The tuple's own schemas, one per argument. */
+  items: readonly z.ZodType[];
   /** For a streaming method, the schema of one item. */
   item?: z.ZodType;
   /** The schema of its progress reports, if the contract gives one. */
@@ -108,13 +110,63 @@ function compileMethod(contract: string, name: string, schema: unknown): MethodI
   }
   if (!output) fail(where, `method "${name}" needs an "output" schema`);
   const item = streamItemOf(output);
-  const info: MethodInfo = { input: input!, output, arity: tuple.items!.length };
+  const items = tuple.items as z.ZodType[];
+  const info: MethodInfo = { input: input!, output, arity: items.length, items };
   if (item) info.item = item;
   const quickInput = quickCheck(input);
   if (quickInput) info.quickInput = quickInput;
   const quickOutput = item ? undefined : quickCheck(output);
   if (quickOutput) info.quickOutput = quickOutput;
   return info;
+}
+
+function takesNull(schema: z.ZodType): boolean {
+  try {
+    return schema.safeParse(null).success;
+  } catch {
+    return false; // a refinement that throws on null does not take it
+  }
+}
+
+/**
+ * The arguments as their sender meant them, when they failed the tuple as
+ * sent. JSON has no undefined, so an argument left out before the last one
+ * travels as null (plugbox's own senders drop trailing ones). Where the
+ * contract refuses null at that place, null can only mean "left out": it
+ * becomes undefined again. Returns undefined when no argument changed.
+ * Called only after a failed check, so a call that passes pays nothing, and
+ * it looks at no more places than the tuple has.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { z } from "zod";
+ * import { defineContract, methodsOf, omittedArguments } from "./contract.ts";
+ *
+ * const Span = defineContract({
+ *   name: "span",
+ *   version: 1,
+ *   methods: {
+ *     pad: z.function({ input: [z.number(), z.string().optional(), z.number()], output: z.string() }),
+ *   },
+ * });
+ * const info = methodsOf(Span).get("pad")!;
+ * assert.deepEqual(omittedArguments(info, [1, null, 3]), [1, undefined, 3]);
+ * assert.equal(omittedArguments(info, [1, "x", 3]), undefined);
+ * ```
+ */
+export function omittedArguments(
+  info: MethodInfo,
+  args: readonly unknown[],
+): unknown[] | undefined {
+  let restored: unknown[] | undefined;
+  const places = Math.min(args.length, info.items.length);
+  for (let i = 0; i < places; i++) {
+    if (args[i] !== null || takesNull(info.items[i])) continue;
+    restored ??= args.slice();
+    restored[i] = undefined;
+  }
+  return restored;
 }
 
 /**

@@ -12,6 +12,7 @@ import {
   type CapabilityImpl,
   type Contract,
   type MethodInfo,
+  omittedArguments,
 } from "../contract.ts";
 import { CapabilityError } from "../errors.ts";
 import {
@@ -190,7 +191,13 @@ export class CapabilityHost {
     const params = (typeof raw === "object" && raw !== null ? raw : {}) as Partial<
       CapabilityParams
     >;
-    const args = parseUntrusted(route.info.input, Array.isArray(params.args) ? params.args : []);
+    const sent = Array.isArray(params.args) ? params.args : [];
+    let args = parseUntrusted(route.info.input, sent);
+    const restored = args.success ? undefined : omittedArguments(route.info, sent);
+    if (restored) {
+      const again = parseUntrusted(route.info.input, restored);
+      if (again.success) args = again; // else the error names what was sent
+    }
     if (!args.success) {
       const issues = toIssues(args.error.issues);
       throw new ResponseError(

@@ -4,7 +4,13 @@
  * @module
  */
 
-import { type Contract, type ContractImpl, type MethodInfo, methodsOf } from "../contract.ts";
+import {
+  type Contract,
+  type ContractImpl,
+  type MethodInfo,
+  methodsOf,
+  omittedArguments,
+} from "../contract.ts";
 import { type RequestContext, ResponseError } from "../wire/mod.ts";
 import { z } from "npm:zod@^4.1.0";
 import {
@@ -270,7 +276,14 @@ export class Dispatcher {
   }
 
   #checkArgs(info: MethodInfo, params: unknown): unknown[] {
-    const args = info.input.safeParse(params === undefined ? [] : params);
+    let args = info.input.safeParse(params === undefined ? [] : params);
+    const restored = !args.success && Array.isArray(params)
+      ? omittedArguments(info, params)
+      : undefined;
+    if (restored) {
+      const again = info.input.safeParse(restored);
+      if (again.success) args = again; // else the error names what was sent
+    }
     if (!args.success) {
       const issues = issuesOf(args.error);
       throw new ResponseError(

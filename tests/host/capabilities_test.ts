@@ -14,6 +14,7 @@ const base: CapabilityImpl<typeof TwoWay> = {
   load: (key) => `value of ${key}`,
   waitForCancel: () => {},
   twice: (n) => n * 2,
+  pad: (a, b, c, d) => `${a}|${b}|${c}|${d}`,
 };
 
 async function start(
@@ -40,6 +41,25 @@ Deno.test("capabilities: a typed round trip from host to plugin to host and back
   // The plugin's top-level call, made once serve() started, outside any handler.
   assert.deepEqual(seen, [{ key: "a", plugin: plugin.name }]);
   assert.equal(await plugin.api(TwoWay).early(), "42");
+});
+
+// JSON has no undefined: an argument left out before the last one travels as null, which the
+// contract's optional refuses. Both ends read such a null back as left out; a nullable keeps it.
+Deno.test("capabilities: an argument left out before the last one arrives as left out, both ways", async () => {
+  await using plugin = await start();
+  const api = plugin.api(TwoWay);
+  assert.equal(
+    await api.pad(1, undefined, 3, null),
+    "1|undefined|3|null 1|undefined|3|null",
+  );
+  assert.equal(
+    await api.pad(1, undefined, 3, undefined),
+    "1|undefined|3|undefined 1|undefined|3|undefined",
+  );
+  assert.equal(await api.pad(1, "b", 3, "d"), "1|b|3|d 1|b|3|d");
+  // A null where nothing may be left out is still refused, and named as sent.
+  const refused = await rejected(plugin.call("twoWay.pad", [1, "b", null]));
+  assert.match((refused as Error).message, /\[2\].*expected number, received null/);
 });
 
 Deno.test("capabilities: what a capability throws reaches the plugin as its message only when it is a CapabilityError", async () => {
@@ -135,7 +155,7 @@ Deno.test("capabilities: a contract's capabilities not provided are refused at s
   );
   assert.throws(
     () => provide(TwoWay, { load: () => "" } as unknown as CapabilityImpl<typeof TwoWay>),
-    /"waitForCancel", "twice" are missing/,
+    /"waitForCancel", "twice", "pad" are missing/,
   );
   assert.throws(
     () => provide(TwoWay, { ...base, extra: () => 1 } as unknown as CapabilityImpl<typeof TwoWay>),

@@ -11,7 +11,9 @@ import { processTree, rssBytes } from "../_memory.ts";
 async function start(logs: string[] = []): Promise<Plugin> {
   return await startPlugin(fixture("two_way.ts"), {
     contracts: [TwoWay],
-    capabilities: [provide(TwoWay, { load: (k) => k, waitForCancel: () => {}, twice: (n) => n })],
+    capabilities: [
+      provide(TwoWay, { load: (k) => k, waitForCancel: () => {}, twice: (n) => n, pad: () => "" }),
+    ],
     onLog: (entry) => logs.push(entry.message),
     isolation: "deno",
   });

@@ -1549,6 +1549,41 @@ export const MUTATIONS: Mutation[] = [
     filter: "never signals",
   },
   {
+    id: "omitted-args-plugin",
+    source:
+      "review 39, left then: the host sent api.f(1, undefined, 3) as [1,null,3], which the plugin refused",
+    mitigation:
+      "the plugin reads a null its contract refuses, where an argument may be left out, as left out",
+    file: "runner/plugin/dispatch.ts",
+    search: "    if (restored) {\n      const again = info.input.safeParse(restored);",
+    replace: "    if (restored && false) {\n      const again = info.input.safeParse(restored);",
+    tests: ["tests/host/capabilities_test.ts"],
+    filter: "left out before the last",
+  },
+  {
+    id: "omitted-args-host",
+    source:
+      "review 39, left then: a plugin's host.f(1, undefined, 3) arrived as [1,null,3], refused",
+    mitigation:
+      "the host reads a null its contract refuses, where an argument may be left out, as left out",
+    file: "runner/host/capabilities.ts",
+    search: "    if (restored) {\n      const again = parseUntrusted(route.info.input, restored);",
+    replace:
+      "    if (restored && false) {\n      const again = parseUntrusted(route.info.input, restored);",
+    tests: ["tests/host/capabilities_test.ts"],
+    filter: "left out before the last",
+  },
+  {
+    id: "omitted-args-nullable-kept",
+    source: "review 39, left then: a null the contract takes is the sender's null",
+    mitigation: "only a null the contract refuses at its place is read as left out",
+    file: "runner/contract.ts",
+    search: "    if (args[i] !== null || takesNull(info.items[i])) continue;",
+    replace: "    if (args[i] !== null) continue;",
+    tests: ["tests/host/capabilities_test.ts"],
+    filter: "left out before the last",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -27,6 +27,7 @@ const METHODS = [
   "forever",
   "memory",
   "early",
+  "pad",
 ];
 /** The host's call each of this plugin's capability calls answers, by the capability call's id. */
 const waiting = new Map<unknown, number>();

@@ -4,8 +4,10 @@
  * @module
  */
 
+import { dirname } from "node:path";
+import { neutralize } from "../wire/mod.ts";
 import { ownRuntimeFiles, refuseEnvName, runtimeNames } from "./env_names.ts";
-import { isWithin } from "./paths.ts";
+import { absolutePath, isWithin } from "./paths.ts";
 import type { Permissions, ResolveGrantsOptions, UnsafeAcknowledgements } from "./permissions.ts";
 
 function refuse(detail: string): never {
@@ -75,6 +77,54 @@ export function checkWrites(
         write[0]
       }": the host runs as root, so the plugin's files would be root's and it could leave set-UID executables or world-writable folders there; pass unsafe.writeAsRoot to accept`,
     );
+  }
+}
+
+/**
+ * Refuses a read or write grant spelled through a link that lies inside a
+ * write grant. The plugin can put a link there between two starts, and the
+ * grant, resolved again at each start, would then lead wherever the link
+ * does: a folder no one granted, under every layer, and past a lock that
+ * approved the spelling (review 41). A link the host made elsewhere on the
+ * way is the host's own; the plugin's own folder holds no link at all (the
+ * snapshot refuses one).
+ *
+ * @throws {TypeError} naming the grant, the link and the place it lies in.
+ */
+export function refusePlantedLinks(
+  kind: "read" | "write",
+  spelled: string,
+  cwd: string,
+  writes: readonly string[],
+): void {
+  let real = "/";
+  for (const part of absolutePath(spelled, cwd).split("/")) {
+    if (part === "" || part === ".") continue;
+    // The kernel follows a link before its "..": real is already past every link.
+    if (part === "..") {
+      real = dirname(real);
+      continue;
+    }
+    const next = real === "/" ? `/${part}` : `${real}/${part}`;
+    let link = false;
+    try {
+      link = Deno.lstatSync(next).isSymlink;
+      if (link) real = Deno.realPathSync(next);
+    } catch {
+      return; // gone meanwhile: the grant's own resolution says so
+    }
+    if (!link) {
+      real = next;
+      continue;
+    }
+    const write = writes.find((w) => next !== w && isWithin(next, w));
+    if (write) {
+      refuse(
+        `${kind} "${spelled}": it leads through the link "${next}" inside the write grant "${write}", which the plugin can replace between starts; grant the path it leads to now ("${
+          neutralize(real, 300)
+        }") if that is what you mean`,
+      );
+    }
   }
 }
 

@@ -98,11 +98,24 @@ export interface LockSubject {
   cacheDir: string;
 }
 
-function coversValue(kind: string, approved: string, value: string): boolean {
+/**
+ * Whether the approved `approved` covers `value`. Paths compare as they
+ * were made: a grant in the lock is the canonical path of its approval, and
+ * the new one today's canonical path, both computed once; resolving the
+ * approved one again would judge it in today's view, where a link the plugin
+ * put in place makes it lead to the new one (review 41). A manifest's
+ * requests are spellings, made canonical once per check by `canonical`.
+ */
+function coversValue(
+  kind: string,
+  approved: string,
+  value: string,
+  canonical?: (path: string) => string,
+): boolean {
   if (approved === "*") return true;
   if (value === "*") return false;
   if (kind === "read" || kind === "write" || kind === "ffi") {
-    return isWithin(canonicalLoose(value), canonicalLoose(approved));
+    return canonical ? isWithin(canonical(value), canonical(approved)) : isWithin(value, approved);
   }
   if (kind === "net") return value === approved || value.replace(/:\d+$/, "") === approved;
   return value === approved;
@@ -148,9 +161,16 @@ export const NO_APPROVAL: LockEntry = {
 /** What `next` asks for that `approved` does not cover. */
 export function beyondApproval(approved: LockEntry, next: LockEntry): LockDifference[] {
   const out: LockDifference[] = [];
+  // Each spelling once: a manifest of many deep paths would otherwise be walked once a pair.
+  const seen = new Map<string, string>();
+  const canonical = (path: string) => {
+    let real = seen.get(path);
+    if (real === undefined) seen.set(path, real = canonicalLoose(path));
+    return real;
+  };
   for (const [kind, values] of Object.entries(next.requests)) {
     for (const value of values) {
-      if (!(approved.requests[kind] ?? []).some((a) => coversValue(kind, a, value))) {
+      if (!(approved.requests[kind] ?? []).some((a) => coversValue(kind, a, value, canonical))) {
         out.push({ in: "requests", kind, value: neutralize(value, 300) });
       }
     }

@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { z } from "npm:zod@^4.1.0";
 import type { RuntimeNames } from "./env_names.ts";
-import { checkWrites, envGrants } from "./grant_rules.ts";
+import { checkWrites, envGrants, refusePlantedLinks } from "./grant_rules.ts";
 import { canonicalNetGrant, isPrivateHost } from "./net.ts";
 import { absolutePath, canonicalPath } from "./paths.ts";
 import { SYS_ACTIONS, SYS_NAMES, type SysName } from "./sys_names.ts";
@@ -270,6 +270,9 @@ export function resolveGrants(
   const read = unique((p.read ?? []).map((x) => realPath("read", x, cwd)));
   const write = unique((p.write ?? []).map((x) => realPath("write", x, cwd)));
   checkWrites(write, ack, options);
+  for (const kind of ["read", "write"] as const) {
+    for (const spelled of p[kind] ?? []) refusePlantedLinks(kind, spelled, cwd, write);
+  }
   // The canonical form is what Deno compares against, so it is what is passed; and what
   // the host wrote is classified in that form too (isPrivateHost canonicalises).
   const net = unique((p.net ?? []).map((entry) => canonicalNetGrant(entry)!));

@@ -1584,6 +1584,31 @@ export const MUTATIONS: Mutation[] = [
     filter: "left out before the last",
   },
   {
+    id: "lock-approved-not-resolved-again",
+    source:
+      "review 41: the lock re-resolved the approved grant in today's view, where a swapped link made it cover anything",
+    mitigation:
+      "a lock's grant is compared as approved (its canonical path then), never resolved again",
+    file: "runner/sandbox/lock.ts",
+    search:
+      "    return canonical ? isWithin(canonical(value), canonical(approved)) : isWithin(value, approved);",
+    replace: "    return isWithin(canonicalLoose(value), canonicalLoose(approved));",
+    tests: ["tests/sandbox/lock_test.ts"],
+    filter: "leads elsewhere than when approved",
+  },
+  {
+    id: "grant-planted-links",
+    source:
+      "review 41: a link the plugin put in its write grant aimed the host's read grant at any folder, under every layer",
+    mitigation: "a grant spelled through a link in a write grant is refused",
+    file: "runner/sandbox/permissions.ts",
+    search:
+      "    for (const spelled of p[kind] ?? []) refusePlantedLinks(kind, spelled, cwd, write);",
+    replace: "    for (const spelled of p[kind] ?? []) void spelled;",
+    tests: ["tests/sandbox/permissions_test.ts", "tests/sandbox/lock_test.ts"],
+    filter: "link",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -128,6 +128,71 @@ Deno.test("lock: grants wider than approved are refused, narrower ones start", a
   assert.ok(plugin.pid > 0);
 });
 
+// The lock holds the canonical grant of its approval; judging it again in today's view would let
+// a link swapped in since make the approved spelling cover wherever the link leads (review 41).
+Deno.test("lock: a grant that leads elsewhere than when approved is beyond the approval", async () => {
+  await using space = await workspace();
+  await space.manifest({ read: [{ value: "*", reason: "reads what it is given" }] });
+  const inner = join(space.data, "inner");
+  await Deno.mkdir(inner);
+  await Deno.mkdir(join(space.dir, "secret"));
+  await approve(space, { read: [inner] });
+  await Deno.remove(inner);
+  await Deno.symlink(join(space.dir, "secret"), inner);
+  for (const policy of ["refuse", "same-or-less"] as const) {
+    const error = await refusal(start(space, { policy }, { read: [inner] }), "beyond-approval");
+    assert.deepEqual(error.beyond, [{
+      in: "grants",
+      kind: "read",
+      value: join(space.dir, "secret"),
+    }]);
+  }
+});
+
+// The same swap made by the plugin itself, through its write grant, under the OS layer: the next
+// start is refused before any layer is chosen, so under each.
+Deno.test("lock: a link the plugin put in its write grant does not aim the host's grant at another folder", async () => {
+  await using space = await workspace();
+  await space.manifest({
+    read: [{ value: "*", reason: "reads what it is given" }],
+    write: [{ value: "*", reason: "writes what it is given" }],
+  });
+  const inner = join(space.data, "in");
+  await Deno.mkdir(inner);
+  await Deno.mkdir(join(space.dir, "secret"));
+  const permissions = { read: [inner], write: [space.data] };
+  await approvePlugin(space.main, {
+    cacheDir: space.cacheDir,
+    isolation: "os",
+    permissions,
+    unsafe: { writeAsRoot: true },
+    lock: { path: space.lock },
+  });
+  const first = await startPlugin(space.main, {
+    contracts: [Greeter],
+    cacheDir: space.cacheDir,
+    isolation: "os",
+    permissions,
+    unsafe: { writeAsRoot: true },
+    lock: { path: space.lock, policy: "refuse" },
+  });
+  await first.close();
+  await Deno.remove(inner);
+  await Deno.symlink(join(space.dir, "secret"), inner);
+  for (const isolation of ["os", "landlock", "deno"] as const) {
+    const error = await rejected(startPlugin(space.main, {
+      contracts: [Greeter],
+      cacheDir: space.cacheDir,
+      isolation,
+      permissions,
+      unsafe: { writeAsRoot: true },
+      lock: { path: space.lock, policy: "refuse" },
+    }));
+    assert.ok(error instanceof TypeError, `${isolation}: ${error}`);
+    assert.match(error.message, /it leads through the link ".*\/data\/in" inside the write grant/);
+  }
+});
+
 Deno.test("lock: an entry changed outside plug approve is refused as tampered, whatever it says", async () => {
   await using space = await workspace();
   await space.manifest({ read: [{ value: "*", reason: "reads what it is given" }] });

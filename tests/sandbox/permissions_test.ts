@@ -37,6 +37,46 @@ Deno.test("resolveGrants() resolves paths to absolute real paths", async () => {
   }
 });
 
+// A grant is resolved again at each start: a link the plugin (or its author) put in a place it
+// controls, between two starts, would aim the host's own spelling at any folder (review 41).
+Deno.test("resolveGrants() refuses a grant spelled through a link in a write grant", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    for (const sub of ["work/in", "work/x", "secret", "host/data"]) {
+      await Deno.mkdir(`${dir}/${sub}`, { recursive: true });
+    }
+    const options = { cwd: dir, hostIsRoot: false };
+    // Before the swap the same spelling is granted as it is.
+    const before = resolveGrants({ write: ["work"], read: ["work/in"] }, options);
+    assert.deepEqual(before.read, [`${dir}/work/in`]);
+    await Deno.remove(`${dir}/work/in`);
+    await Deno.symlink(`${dir}/secret`, `${dir}/work/in`);
+    refused(
+      () => resolveGrants({ write: ["work"], read: ["work/in"] }, options),
+      new RegExp(
+        `^Cannot grant read "work/in": it leads through the link "${dir}/work/in" inside the write grant "${dir}/work", which the plugin can replace between starts; grant the path it leads to now \\("${dir}/secret"\\)`,
+      ),
+    );
+    // Deeper, through "..", and as a write grant nested in another.
+    refused(
+      () => resolveGrants({ write: ["work"], read: ["work/x/../in/."] }, options),
+      /read "work\/x\/\.\.\/in\/\.": it leads through the link/,
+    );
+    refused(
+      () => resolveGrants({ write: ["work", "work/x/../in"] }, options),
+      /write "work\/x\/\.\.\/in": it leads through the link/,
+    );
+    // A link the host made elsewhere is the host's own spelling; a write grant spelled through one
+    // is not inside itself.
+    await Deno.symlink(`${dir}/host/data`, `${dir}/alias`);
+    await Deno.symlink(`${dir}/work/x`, `${dir}/x-alias`);
+    const host = resolveGrants({ write: ["x-alias"], read: ["alias"] }, options);
+    assert.deepEqual([host.read, host.write], [[`${dir}/host/data`], [`${dir}/work/x`]]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("resolveGrants() refuses values that would inject flags", () => {
   refused(
     () => resolveGrants({ read: ["/tmp,/etc"] }),

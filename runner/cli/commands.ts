@@ -200,8 +200,24 @@ export async function inspectCommand(args: ParsedArgs, io: Output): Promise<numb
   // The grants are reviewed against the manifest, not applied: inspect shows
   // the difference, and runs the plugin (to ask it to describe itself) with
   // no permission at all.
-  const plan = await planPlugin(module, { ...launchOptions(args), manifest: "ignore" });
-  const bare = await planPlugin(module, { isolation: args.isolation, deno: args.deno });
+  const options = launchOptions(args);
+  const plan = await planPlugin(module, { ...options, manifest: "ignore" });
+  // The run is planned on its own (no grants), with the memory limit. It must be the content
+  // just reviewed (and locked, when asked): a folder changing meanwhile would otherwise run code
+  // no lock approved, under the report of code it did (review 42).
+  const bare = await planPlugin(module, {
+    isolation: options.isolation,
+    deno: options.deno,
+    memoryLimitMiB: options.memoryLimitMiB,
+  });
+  if (bare.snapshot.hash !== plan.snapshot.hash) {
+    throw new PreflightError({
+      plugin: plan.name,
+      reason: "changed",
+      path: plan.root,
+      detail: `"${neutralize(plan.root, 300)}" changed while it was inspected; inspect it again`,
+    });
+  }
   const plugin = await launch(bare, args, io);
   let contracts: DescribedContract[];
   try {

@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { GO_STEP } from "../../runner/sandbox/layers.ts";
 import { fixture } from "../_helpers.ts";
 import { hostile } from "../hostile/_hostile.ts";
+import { main } from "../../cli.ts";
 
 const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
 const HELLO = fileURLToPath(new URL("../../plugins/hello/main.ts", import.meta.url));
@@ -171,6 +172,83 @@ Deno.test("plug inspect shows contracts, types, requests and the graph; --json t
     "sayHello",
     "readGreeting",
   ]);
+});
+
+/** A plugin serving a contract named `name`; `top` runs first, at import. */
+function servingPlugin(name: string, top = ""): string {
+  return `import { z } from "zod";
+import { defineContract } from "@plugbox/plugbox/contract";
+import { implement, serve } from "@plugbox/plugbox/plugin";
+${top}
+const C = defineContract({ name: "${name}", version: 1, methods: { go: z.function({ input: [], output: z.null() }) } });
+await serve(implement(C, { go: () => null }));
+`;
+}
+
+/** `plug <args>` in this process: its exit code and the lines it wrote. */
+async function plugHere(args: string[]) {
+  const lines: string[] = [];
+  const code = await main(args, {
+    out: (line) => lines.push(line),
+    err: (line) => lines.push(line),
+  });
+  return { code, text: lines.join("\n") };
+}
+
+// inspect plans twice (the review's grants, then a run with none): the run must be the content
+// the report reviewed, under the same lock and memory limit (review 42).
+Deno.test("plug inspect runs only what it reviewed: under the lock, the memory limit, and the same content", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-inspect-" }));
+  try {
+    await Deno.mkdir(`${dir}/heavy`);
+    await Deno.writeTextFile(
+      `${dir}/heavy/main.ts`,
+      servingPlugin(
+        "heavy",
+        "const kept: number[][] = [];\nfor (let i = 0; i < 300; i++) kept.push(new Array(100_000).fill(i + 0.5));",
+      ),
+    );
+    const heavy = await plugHere([
+      "inspect",
+      `${dir}/heavy/main.ts`,
+      "--memory=64",
+      "--isolation=deno",
+    ]);
+    assert.match(heavy.text, /^PluginExitedError: .*ran out of memory/);
+    assert.notEqual(heavy.code, 0);
+    await Deno.mkdir(`${dir}/race`);
+    const main = `${dir}/race/main.ts`;
+    const lock = `${dir}/plugbox.lock`;
+    await Deno.writeTextFile(main, servingPlugin("good"));
+    assert.equal((await plugHere(["approve", main, `--lock=${lock}`, "--isolation=deno"])).code, 0);
+    // The folder flips between the approved content and another (longer) while inspect runs.
+    let evil = false;
+    const flip = setInterval(() => {
+      evil = !evil;
+      Deno.writeTextFileSync(main, servingPlugin(evil ? "evil" : "good", evil ? "// more" : ""));
+    }, 7);
+    const locked: string[] = [];
+    const sizes = new Map<string, Set<number>>(); // contract served -> snapshot sizes reported
+    try {
+      for (let i = 0; i < 60; i++) {
+        const lockArgs = i % 2 ? [] : [`--lock=${lock}`, "--lock-policy=refuse"];
+        const run = await plugHere(["inspect", main, ...lockArgs, "--isolation=deno", "--json"]);
+        if (run.code !== 0) continue;
+        const report = JSON.parse(run.text);
+        const name: string = report.contracts[0].name;
+        if (lockArgs.length) locked.push(name);
+        sizes.set(name, (sizes.get(name) ?? new Set()).add(report.snapshot.bytes));
+      }
+    } finally {
+      clearInterval(flip);
+    }
+    assert.ok(locked.includes("good") && !locked.includes("evil"), locked.join(", "));
+    // Each report is of one content: the contracts it lists come from the files it counts.
+    assert.ok(sizes.has("evil"), "the unlocked runs saw both contents");
+    for (const [name, seen] of sizes) assert.equal(seen.size, 1, `${name}: ${[...seen]}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("plug check runs only the preflight and lists every refusal", async () => {

@@ -584,7 +584,7 @@ export class LockError extends Error {
   readonly lockPath: string;
   /**
    * A stable reason code: `not-approved`, `changed`, `beyond-approval`,
-   * `declined`, `tampered`, `malformed`.
+   * `declined`, `tampered`, `malformed`, `busy` (another process was changing the lock).
    */
   readonly reason: string;
   /** What the plugin asks for beyond the approval (empty for the other reasons). */

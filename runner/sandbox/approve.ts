@@ -13,7 +13,14 @@ import {
   NO_APPROVAL,
   validateLock,
 } from "./lock.ts";
-import { type LockEntry, lockKey, readLock, sealHolds, writeLock } from "./lock_file.ts";
+import {
+  type LockEntry,
+  type LockFile,
+  lockKey,
+  readLock,
+  sealHolds,
+  updateLock,
+} from "./lock_file.ts";
 import { defaultCacheDir } from "./locate.ts";
 import { type LaunchOptions, planPlugin } from "./plan.ts";
 
@@ -55,18 +62,22 @@ export interface Approval {
  * subject is now, sealed; returns the difference from the previous entry.
  * With `dryRun`, only the difference.
  */
-export function approveLock(
+export async function approveLock(
   subject: LockSubject,
   options: LockOptions,
   dryRun = false,
-): Approval {
+): Promise<Approval> {
   const lockPath = validateLock({ ...options, policy: "same-or-less" }, subject);
   const key = lockKey(subject.cacheDir, options.key);
-  const lock = readLock(lockPath, subject.plugin);
-  const previous = lock.plugins[subject.plugin];
   const next = entryFor(subject, key);
-  lock.plugins[subject.plugin] = next;
-  if (!dryRun) writeLock(lockPath, lock);
+  const record = (lock: LockFile) => {
+    const previous = lock.plugins[subject.plugin];
+    lock.plugins[subject.plugin] = next;
+    return previous;
+  };
+  const previous = dryRun
+    ? readLock(lockPath, subject.plugin).plugins[subject.plugin]
+    : await updateLock(lockPath, subject.plugin, record);
   return {
     plugin: subject.plugin,
     lockPath,
@@ -104,7 +115,7 @@ export async function approvePlugin(
 ): Promise<Approval> {
   const { lock, dryRun, ...launch } = options;
   const plan = await planPlugin(module, launch);
-  return approveLock(
+  return await approveLock(
     {
       plugin: plan.name,
       root: plan.root,

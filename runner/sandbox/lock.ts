@@ -10,7 +10,7 @@
 
 import { type LockDifference, LockError } from "../errors.ts";
 import { neutralize } from "../wire/mod.ts";
-import { type LockEntry, lockKey, readLock, sealHolds, sealOf, writeLock } from "./lock_file.ts";
+import { type LockEntry, lockKey, readLock, sealHolds, sealOf, updateLock } from "./lock_file.ts";
 import { type Manifest, MANIFEST_KINDS } from "./manifest.ts";
 import { canonicalLoose, isWithin } from "./paths.ts";
 import type { ResolvedGrants } from "./permissions.ts";
@@ -253,9 +253,7 @@ export async function checkLock(subject: LockSubject, options: LockOptions): Pro
   if (policy === "ask") {
     if (!(await options.ask!(change))) fail("declined", `the host declined its change`, beyond);
     // Read again: another host may have written the lock while the callback decided.
-    const current = readLock(lockPath, plugin);
-    current.plugins[plugin] = next;
-    writeLock(lockPath, current);
+    await updateLock(lockPath, plugin, (current) => current.plugins[plugin] = next);
     return [`lock: change approved by the host and recorded in "${lockPath}"`];
   }
   if (!previous) {

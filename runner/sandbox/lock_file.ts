@@ -11,7 +11,7 @@
 
 import { Buffer } from "node:buffer";
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { z } from "npm:zod@^4.1.0";
 import { LockError } from "../errors.ts";
 
@@ -142,6 +142,74 @@ export function writeLock(path: string, lock: LockFile): void {
     throw new TypeError(`Cannot write lock "${path}": its folder does not exist`, { cause });
   }
   Deno.renameSync(temporary, path);
+}
+
+/** How long a change of the lock waits for another process's change to end. */
+const CLAIM_WAIT_MS = 10_000;
+/** A claim older than this was left by a process that died while it changed the lock. */
+const CLAIM_STALE_MS = 30_000;
+
+/**
+ * Reads the lock, lets `change` change it, and writes it whole, with no
+ * other plugbox process doing the same meanwhile. Two approvals at once
+ * (parallel CI jobs) each wrote back the other's entry as they had read it,
+ * so the last undid the first, a removed grant included, while both said
+ * they approved (review 42). The claim is a file made exclusively beside the
+ * lock, in a folder only the lock's own writers can write; one left by a
+ * process that died is taken over after 30 s.
+ *
+ * @throws {LockError} (`busy`) when another change holds the claim for over
+ * 10 s; what `readLock` and `writeLock` throw.
+ */
+export async function updateLock<T>(
+  path: string,
+  plugin: string,
+  change: (lock: LockFile) => T,
+): Promise<T> {
+  const claim = join(dirname(path), `.${basename(path)}.claim`);
+  const deadline = Date.now() + CLAIM_WAIT_MS;
+  for (;;) {
+    try {
+      Deno.writeTextFileSync(claim, `${Deno.pid}\n`, { createNew: true, mode: 0o600 });
+      break;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        throw new TypeError(`Cannot write lock "${path}": its folder does not exist`);
+      }
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
+    try {
+      if (Date.now() - (Deno.statSync(claim).mtime?.getTime() ?? 0) > CLAIM_STALE_MS) {
+        Deno.removeSync(claim);
+        continue;
+      }
+    } catch {
+      continue; // released meanwhile
+    }
+    if (Date.now() > deadline) {
+      throw new LockError({
+        plugin,
+        lockPath: path,
+        reason: "busy",
+        detail: `another process has been changing lock "${path}" for over ${
+          CLAIM_WAIT_MS / 1000
+        } s; try again (or remove "${claim}" if no plug approve is running)`,
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20));
+  }
+  try {
+    const lock = readLock(path, plugin);
+    const result = change(lock);
+    writeLock(path, lock);
+    return result;
+  } finally {
+    try {
+      Deno.removeSync(claim);
+    } catch {
+      // taken over as stale: the other change removes its own
+    }
+  }
 }
 
 /**

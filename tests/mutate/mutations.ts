@@ -1629,6 +1629,29 @@ export const MUTATIONS: Mutation[] = [
     filter: "runs only what it reviewed",
   },
   {
+    id: "lock-update-claimed",
+    source:
+      "review 42: two plug approve at once lost an entry, or undid a removed grant, and both said they approved",
+    mitigation:
+      "a change of the lock claims it first, so changes from several processes come one after another",
+    file: "runner/sandbox/lock_file.ts",
+    search:
+      "    try {\n      Deno.writeTextFileSync(claim, `${Deno.pid}\\n`, { createNew: true, mode: 0o600 });\n      break;",
+    replace: "    try {\n      break;",
+    tests: ["tests/sandbox/lock_test.ts"],
+    filter: "parallel",
+  },
+  {
+    id: "lock-claim-stale-taken",
+    source: "review 42 fix: a claim left by a dead process would block every approval",
+    mitigation: "a claim older than 30 s is taken over",
+    file: "runner/sandbox/lock_file.ts",
+    search: "        Deno.removeSync(claim);\n        continue;",
+    replace: "        void claim;",
+    tests: ["tests/sandbox/lock_test.ts"],
+    filter: "taken over once stale",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -193,6 +193,56 @@ Deno.test("lock: a link the plugin put in its write grant does not aim the host'
   }
 });
 
+// Each approval reads the lock, changes its entry and writes it whole: two at once (parallel CI
+// jobs) wrote back each other's entry as they had read it, and the last undid the first (review 42).
+Deno.test("lock: approvals in parallel processes each keep their entry", async () => {
+  await using space = await workspace();
+  const cli = new URL("../../cli.ts", import.meta.url).pathname;
+  const names = ["p0", "p1", "p2", "p3"];
+  for (const name of names) {
+    await Deno.mkdir(join(space.dir, name));
+    for (const file of ["main.ts", "contract.ts"]) {
+      await Deno.copyFile(new URL(file, HELLO), join(space.dir, name, file));
+    }
+  }
+  for (let round = 0; round < 4; round++) {
+    await Deno.remove(space.lock).catch(() => {});
+    const runs = names.map((name) =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          cli,
+          "approve",
+          join(space.dir, name, "main.ts"),
+          `--lock=${space.lock}`,
+          "--isolation=deno",
+        ],
+        env: { PLUGBOX_CACHE_DIR: space.cacheDir },
+        stdout: "null",
+        stderr: "piped",
+      }).output()
+    );
+    for (const run of await Promise.all(runs)) {
+      assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+    }
+    const lock = JSON.parse(await Deno.readTextFile(space.lock));
+    assert.deepEqual(Object.keys(lock.plugins).sort(), names, `round ${round}`);
+  }
+});
+
+Deno.test("lock: a claim left by a process that died mid-change is taken over once stale", async () => {
+  await using space = await workspace();
+  const claim = join(space.dir, ".plugbox.lock.claim");
+  await Deno.writeTextFile(claim, "1\n");
+  const minuteAgo = new Date(Date.now() - 60_000);
+  await Deno.utime(claim, minuteAgo, minuteAgo);
+  await approve(space);
+  await assert.rejects(Deno.stat(claim), Deno.errors.NotFound);
+  await using plugin = await start(space);
+  assert.ok(plugin.plan.notes.includes("lock: approved, unchanged"));
+});
+
 Deno.test("lock: an entry changed outside plug approve is refused as tampered, whatever it says", async () => {
   await using space = await workspace();
   await space.manifest({ read: [{ value: "*", reason: "reads what it is given" }] });

@@ -391,7 +391,7 @@ export class PreflightError extends Error {
   /** The plugin's name. */
   readonly plugin: string;
   /**
-   * A stable reason code: `entry`, `special-file`, `config-file`, `limits`,
+   * A stable reason code: `entry`, `special-file`, `unreadable`, `config-file`, `limits`,
    * `outside-root`, `remote`, `unresolved`, `graph-failed`, `manifest`,
    * `grant-link`, `grant-too-large`, `audit-link`, `run-grant` and
    * `ffi-grant` (under an OS layer, a run or ffi grant that is no file, or

@@ -268,7 +268,9 @@ export function readManifest(
   let bytes: Uint8Array;
   try {
     // The snapshot holds regular files only, so the size is known before reading.
-    const size = Deno.statSync(file).size;
+    const info = Deno.statSync(file);
+    if (!info.isFile) refuse("is not a regular file");
+    const size = info.size;
     if (size > MAX_MANIFEST_BYTES) {
       refuse(`is ${size} bytes, over the ${MAX_MANIFEST_BYTES} allowed`);
     }

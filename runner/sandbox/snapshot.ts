@@ -122,6 +122,25 @@ function shown(path: string): string {
   return neutralize(path, 300);
 }
 
+/**
+ * Refuses an entry the host could not read, saying why in words of its own:
+ * Deno's message would quote the path raw, escapes and all, or a lossy
+ * spelling of a name that is not UTF-8 (review 41).
+ */
+function unreadable(walk: Walk, path: string, error: unknown): never {
+  const code = (error as { code?: unknown } | null)?.code;
+  const why = error instanceof Deno.errors.NotFound
+    ? path.includes("\uFFFD")
+      ? "has a name that is not valid UTF-8 (shown with \uFFFD), which plugbox cannot read"
+      : "vanished while the folder was read"
+    : error instanceof Deno.errors.PermissionDenied
+    ? "cannot be read by the host (permission denied)"
+    : code === "ENAMETOOLONG"
+    ? "has a path too long for the system to read"
+    : `cannot be read (${typeof code === "string" ? code : "an error"})`;
+  refuse(walk, "unreadable", path, `"${shown(path)}" ${why}`);
+}
+
 /** Counts one entry against the limits and the deadline. */
 function count(walk: Walk, path: string): void {
   if (++walk.entries > walk.limits.maxEntries) {
@@ -170,7 +189,16 @@ export async function readUnchanged(
   try {
     handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
-    return changed((error as { code?: string }).code ?? String(error));
+    const code = (error as { code?: unknown }).code;
+    if (code === "EACCES" || code === "EPERM") {
+      throw new PreflightError({
+        plugin,
+        reason: "unreadable",
+        path,
+        detail: neutralize(`"${shown(path)}" cannot be read by the host (permission denied)`, 2000),
+      });
+    }
+    return changed(typeof code === "string" ? code : "it could not be opened");
   }
   try {
     const after = await handle.stat();
@@ -211,16 +239,21 @@ async function visit(walk: Walk, dir: string, depth: number): Promise<void> {
   }
   // Counted as they are read: a folder of a million names is refused at the limit, not listed.
   const names: string[] = [];
-  for await (const entry of Deno.readDir(dir)) {
-    count(walk, join(dir, entry.name));
-    names.push(entry.name);
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      count(walk, join(dir, entry.name));
+      names.push(entry.name);
+    }
+  } catch (error) {
+    if (error instanceof PreflightError) throw error;
+    unreadable(walk, dir, error);
   }
   for (const name of names.sort()) {
     const path = join(dir, name);
     if (CONFIG_NAMES.has(name)) {
       refuse(walk, "config-file", path, `"${shown(path)}" is a config file Deno or npm would obey`);
     }
-    const info = await Deno.lstat(path);
+    const info = await Deno.lstat(path).catch((error) => unreadable(walk, path, error));
     const rel = relative(walk.root, path);
     if (info.isDirectory) {
       walk.dirs.push(rel);

@@ -129,6 +129,16 @@ Deno.test("a malformed plugbox.json is refused, naming the field", async () => {
   }
 });
 
+Deno.test("a plugbox.json that is a folder is refused as the manifest, naming the plugin's path", async () => {
+  await using folder = await pluginFolder({ "main.ts": MAIN });
+  await Deno.mkdir(join(folder.dir, "plugbox.json"));
+  const error = await rejected<PreflightError>(previewStart(join(folder.dir, "main.ts")));
+  assert.ok(error instanceof PreflightError, String(error));
+  assert.equal(error.reason, "manifest");
+  assert.equal(error.message.includes(join(folder.dir, "plugbox.json")), true, error.message);
+  assert.match(error.message, /is not a regular file/);
+});
+
 Deno.test("an unknown manifest policy is a TypeError", async () => {
   await using folder = await pluginFolder({ "main.ts": MAIN });
   await assert.rejects(

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { PreflightError } from "../../mod.ts";
 import { readUnchanged, removeReadOnly, takeSnapshot } from "../../runner/sandbox/snapshot.ts";
+import { rejected } from "../_helpers.ts";
 
 async function tempDirs() {
   const root = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-snap-" }));
@@ -82,6 +83,35 @@ Deno.test("takeSnapshot() refuses an entry that is not a file of the folder", as
     }),
     (e: unknown) => e instanceof PreflightError && e.reason === "entry",
   );
+});
+
+// Deno's own errors quote the path raw: a name's escapes, or a lossy spelling of a name that is
+// not UTF-8 (which lstat then cannot find), reached the host's logs as they were (review 41).
+Deno.test("takeSnapshot() refuses a name it cannot read in its own words, escapes neutralised", async () => {
+  await using dirs = await tempDirs();
+  await Deno.writeTextFile(join(dirs.root, "main.ts"), "");
+  const make = (script: string) =>
+    new Deno.Command("sh", { args: ["-c", script], cwd: dirs.root }).output();
+  // Not UTF-8 (\377), with an OSC title and a screen clear in it.
+  await make(`touch "$(printf 'e\\033]0;PWNED\\007\\033[2J\\377.txt')"`);
+  const notUtf8 = await rejected<PreflightError>(
+    takeSnapshot(dirs.root, join(dirs.root, "main.ts"), { plugin: "p", cacheDir: dirs.cacheDir }),
+  );
+  assert.ok(notUtf8 instanceof PreflightError, String(notUtf8));
+  assert.equal(notUtf8.reason, "unreadable");
+  assert.match(notUtf8.message, /has a name that is not valid UTF-8/);
+  assert.doesNotMatch(notUtf8.message, /[\x00-\x1f\x7f]/);
+  await make("rm -f e*");
+  // A path longer than the system reads: 18 folders of 250-character names.
+  const name = "n".repeat(250);
+  await make(`for i in $(seq 18); do mkdir ${name} && cd ${name}; done; touch f`);
+  const long = await rejected<PreflightError>(
+    takeSnapshot(dirs.root, join(dirs.root, "main.ts"), { plugin: "p", cacheDir: dirs.cacheDir }),
+  );
+  assert.ok(long instanceof PreflightError, String(long));
+  assert.equal(long.reason, "unreadable");
+  assert.match(long.message, /has a path too long for the system to read/);
+  assert.ok(long.message.length < 1000, `${long.message.length} characters`);
 });
 
 Deno.test("readUnchanged() refuses a file swapped, grown or turned into a FIFO after lstat, without hanging", async () => {

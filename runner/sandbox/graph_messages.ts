@@ -11,10 +11,24 @@ import { ZOD_VERSION } from "./_sdk_bundle.ts";
 import type { GraphCheck, ImportSite } from "./preflight.ts";
 import { isWithin } from "./paths.ts";
 
+/**
+ * The path of a `file:` specifier, or undefined where it names none: an
+ * encoded "/" or a host other than localhost, which a plugin's import can
+ * spell and `fileURLToPath` throws a bare `TypeError` for (review 41).
+ */
+export function filePathOf(specifier: string): string | undefined {
+  try {
+    return fileURLToPath(specifier);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Names a file for a message: its path in the plugin's own folder, not the snapshot. */
 export function displayPath(check: GraphCheck, specifier: string | undefined): string | undefined {
   if (!specifier?.startsWith("file:")) return specifier;
-  const path = fileURLToPath(specifier);
+  const path = filePathOf(specifier);
+  if (path === undefined) return specifier;
   return isWithin(path, check.snapshot) ? join(check.root, relative(check.snapshot, path)) : path;
 }
 

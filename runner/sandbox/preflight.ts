@@ -8,13 +8,13 @@
  */
 
 import { join, relative } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import { PreflightError } from "../errors.ts";
 import { neutralize, scanJson } from "../wire/mod.ts";
 import { runCaptured } from "./exec.ts";
 import { findAbsoluteImports } from "./import_suspects.ts";
 import { isWithin } from "./paths.ts";
-import { displayPath, outsideTarget, remoteHint, userText } from "./graph_messages.ts";
+import { displayPath, filePathOf, outsideTarget, remoteHint, userText } from "./graph_messages.ts";
 
 /** The largest `deno info` output read; a 2,000-file plugin needs a few MiB. */
 const MAX_INFO_BYTES = 16 * 1024 * 1024;
@@ -112,7 +112,13 @@ function judge(
   // Loader errors quote the plugin's specifiers and file names.
   const error = module.error && neutralize(userText(check, module.error), 500);
   if (scheme === "file:") {
-    const spelled = fileURLToPath(specifier);
+    const spelled = filePathOf(specifier);
+    if (spelled === undefined) {
+      return {
+        reason: "unresolved",
+        why: `is not a local file path (an encoded "/", or a host, in its file: URL)`,
+      };
+    }
     const path = module.local ?? spelled;
     const real = realPathOf(path) ?? path;
     const inside = (p: string) => check.allowedRoots.some((root) => isWithin(p, root));
@@ -321,7 +327,8 @@ function summarise(check: GraphCheck, modules: InfoModule[]): GraphSummary {
   for (const module of modules) {
     if (module.specifier.startsWith("node:")) builtins.push(module.specifier);
     if (!module.specifier.startsWith("file:")) continue;
-    const path = fileURLToPath(module.specifier);
+    const path = filePathOf(module.specifier);
+    if (path === undefined) continue; // refused by judge()
     if (isWithin(path, check.snapshot)) {
       files.push(relative(check.snapshot, path));
       bytes += module.size ?? 0;

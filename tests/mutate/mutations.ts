@@ -1653,10 +1653,12 @@ export const MUTATIONS: Mutation[] = [
   },
   {
     id: "snapshot-unreadable-own-words",
-    source: "review 41: an lstat failure threw Deno's error, quoting the plugin's name raw (escapes and all)",
+    source:
+      "review 41: an lstat failure threw Deno's error, quoting the plugin's name raw (escapes and all)",
     mitigation: "an entry the host cannot read is refused in plugbox's words, the path neutralised",
     file: "runner/sandbox/snapshot.ts",
-    search: "    const info = await Deno.lstat(path).catch((error) => unreadable(walk, path, error));",
+    search:
+      "    const info = await Deno.lstat(path).catch((error) => unreadable(walk, path, error));",
     replace: "    const info = await Deno.lstat(path);",
     tests: ["tests/sandbox/snapshot_test.ts"],
     filter: "in its own words",
@@ -1666,10 +1668,23 @@ export const MUTATIONS: Mutation[] = [
     source: "review 41: a plugbox.json folder threw IsADirectory, naming plugbox's cache",
     mitigation: "a plugbox.json that is not a regular file is refused as the manifest",
     file: "runner/sandbox/manifest.ts",
-    search: "    if (!info.isFile) refuse(\"is not a regular file\");",
+    search: '    if (!info.isFile) refuse("is not a regular file");',
     replace: "",
     tests: ["tests/sandbox/manifest_test.ts"],
     filter: "is a folder",
+  },
+  {
+    id: "graph-file-url-no-path",
+    source:
+      'review 41: import "./a%2Fb.ts" made the graph check throw a bare TypeError naming no import',
+    mitigation:
+      "a file: import that names no local path is refused as unresolved, naming the import",
+    file: "runner/sandbox/preflight.ts",
+    search: "    const spelled = filePathOf(specifier);\n    if (spelled === undefined) {",
+    replace:
+      "    const spelled = filePathOf(specifier);\n    if (spelled === undefined && false) {",
+    tests: ["tests/sandbox/preflight_test.ts"],
+    filter: "names no local path",
   },
   {
     id: "loader-exact-cap-whole",

@@ -49,6 +49,21 @@ Deno.test("checkGraph() passes a folder whose modules all lie inside it", async 
   assert.equal(summary.view, "test");
 });
 
+// fileURLToPath throws a bare TypeError for these, which read as the host's own mistake (review 41).
+Deno.test("checkGraph() refuses a file: import that names no local path, naming the import", async () => {
+  for (const written of ["./a%2Fb.ts", "file://evil.example/etc/passwd"]) {
+    await using base = await tempDir();
+    const folder = join(base.path, "snapshot");
+    await Deno.mkdir(folder);
+    await Deno.writeTextFile(join(folder, "main.ts"), `import "${written}";\n`);
+    const error = await rejected<PreflightError>(check(folder));
+    assert.ok(error instanceof PreflightError, `${written}: ${error}`);
+    assert.equal(error.reason, "unresolved", error.message);
+    assert.ok(error.message.includes(written), error.message);
+    assert.match(error.message, /is not a local file path/);
+  }
+});
+
 Deno.test("infoArgs(): `deno info` gets the run's loading flags (argv; their effects are tested in hostile/)", () => {
   const args = infoArgs({ importMap: "/sdk/import_map.json", entry: "/snap/main.ts" });
   for (const flag of ["--no-config", "--no-lock", "--no-remote", "--no-npm"]) {

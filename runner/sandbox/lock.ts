@@ -189,7 +189,13 @@ export function beyondApproval(approved: LockEntry, next: LockEntry): LockDiffer
 
 /** `requests net "*", grants read "/etc"` */
 export function describeDifferences(differences: readonly LockDifference[]): string {
-  return differences.map((d) => `${d.in} ${d.kind} "${d.value}"`).join(", ");
+  // Bounded: a manifest's requests are the plugin's, and may be many (review 41).
+  const shown = differences.slice(0, 20).map((d) => {
+    const value = d.value.length > 200 ? `${d.value.slice(0, 197)}...` : d.value;
+    return `${d.in} ${d.kind} "${value}"`;
+  });
+  if (differences.length > 20) shown.push(`${differences.length - 20} more`);
+  return shown.join(", ");
 }
 
 /** The lock's path, once the options and its place are checked. */

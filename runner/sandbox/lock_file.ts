@@ -14,6 +14,7 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import { z } from "npm:zod@^4.1.0";
 import { LockError } from "../errors.ts";
+import { terminalJson } from "../wire/mod.ts";
 
 /**
  * One approved plugin in the lock.
@@ -136,7 +137,8 @@ export function writeLock(path: string, lock: LockFile): void {
   };
   const temporary = join(dirname(path), `.${crypto.randomUUID()}.plugbox.lock.tmp`);
   try {
-    Deno.writeTextFileSync(temporary, JSON.stringify(sorted, null, 2) + "\n", { mode: 0o644 });
+    // Reviewed in a terminal or a diff: the manifest's bidi and C1 characters are written escaped.
+    Deno.writeTextFileSync(temporary, terminalJson(sorted, 2) + "\n", { mode: 0o644 });
   } catch (cause) {
     if (!(cause instanceof Deno.errors.NotFound)) throw cause;
     throw new TypeError(`Cannot write lock "${path}": its folder does not exist`, { cause });

@@ -432,6 +432,18 @@ export function describeRequest(r: ReviewedRequest): string {
 
 /** Describes a manifest's requests for a message: `read "*" (reads the files ...)`. */
 export function describeRequests(requests: ReviewedRequest[]): string {
-  const parts = requests.map((r) => `${describeRequest(r)} (${r.reason})`);
+  // The manifest is the plugin's text: a refusal quotes some of it, not all (a 62 KB manifest
+  // of escapes made a 250,000-character message, review 41).
+  const parts = requests.slice(0, SHOWN_REQUESTS).map((r) =>
+    cut(`${describeRequest(r)} (${r.reason})`, 160)
+  );
+  if (requests.length > SHOWN_REQUESTS) parts.push(`${requests.length - SHOWN_REQUESTS} more`);
   return parts.length ? parts.join("; ") : "nothing";
+}
+
+/** Requests a message lists before it counts the rest. */
+const SHOWN_REQUESTS = 20;
+
+function cut(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
 }

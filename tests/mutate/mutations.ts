@@ -1687,6 +1687,40 @@ export const MUTATIONS: Mutation[] = [
     filter: "names no local path",
   },
   {
+    id: "manifest-refusal-bounded",
+    source:
+      "review 41: a manifest refusal listed every request, a 62 KB manifest of escapes making 250,000 characters",
+    mitigation: "a refusal lists at most 20 requests, each cut to 160 characters",
+    file: "runner/sandbox/manifest.ts",
+    search: "  const parts = requests.slice(0, SHOWN_REQUESTS).map((r) =>",
+    replace: "  const parts = requests.map((r) =>",
+    tests: ["tests/sandbox/manifest_test.ts"],
+    filter: "at most 20",
+  },
+  {
+    id: "lock-refusal-bounded",
+    source: "review 41: a LockError listed everything beyond the approval (21 KB)",
+    mitigation: "a lock refusal lists at most 20 differences, each cut to 200 characters",
+    file: "runner/sandbox/lock.ts",
+    search: "  const shown = differences.slice(0, 20).map((d) => {",
+    replace: "  const shown = differences.map((d) => {",
+    tests: ["tests/sandbox/lock_test.ts"],
+    filter: "at most 20",
+  },
+  {
+    id: "lock-file-escaped",
+    source:
+      "review 41: plugbox.lock kept a manifest's bidi and C1 characters raw, for a terminal or diff to obey",
+    mitigation: "the lock is written with those characters escaped (terminalJson)",
+    file: "runner/sandbox/lock_file.ts",
+    search:
+      '    Deno.writeTextFileSync(temporary, terminalJson(sorted, 2) + "\\n", { mode: 0o644 });',
+    replace:
+      '    Deno.writeTextFileSync(temporary, JSON.stringify(sorted, null, 2) + "\\n", { mode: 0o644 });',
+    tests: ["tests/sandbox/lock_test.ts"],
+    filter: "no raw bidi",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

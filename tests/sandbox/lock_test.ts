@@ -117,6 +117,35 @@ Deno.test("lock: changed code asking for more does not start, and the error name
   assert.match(error.message, /asks for more than ".*plugbox\.lock" approved: requests net "\*"/);
 });
 
+Deno.test("lock: a refusal lists at most 20 of what is beyond the approval, each cut short", async () => {
+  await using space = await workspace();
+  await approve(space);
+  await space.change();
+  const read = Array.from({ length: 31 }, (_, i) => ({
+    value: `/r${String(i).padStart(2, "0")}/${"d".repeat(400)}`,
+    reason: "reads it",
+  }));
+  await space.manifest({ read });
+  const error = await refusal(start(space), "beyond-approval");
+  assert.equal(error.beyond.length, 31, "the field keeps them all");
+  assert.match(error.message, /\.\.\.", 11 more; review it and run plug approve$/);
+  assert.equal(error.message.match(/requests read/g)?.length, 20);
+  assert.ok(error.message.length < 6000, `${error.message.length} characters`);
+});
+
+// The lock is read in a terminal or a diff; JSON.stringify leaves bidi and C1 characters raw.
+Deno.test("lock: the file holds no raw bidi or control character from a manifest", async () => {
+  await using space = await workspace();
+  const value = "api.example.com\u202e\u009b2J\u2028\x7f:443";
+  await space.manifest({ net: [{ value, reason: "phones home" }] });
+  await approve(space);
+  const text = await Deno.readTextFile(space.lock);
+  assert.doesNotMatch(text, /[\u0080-\u009f\u202a-\u202e\u2028\u2029\u2066-\u2069\x7f]/);
+  assert.deepEqual(JSON.parse(text).plugins.hello.requests.net, [value], "the same value, escaped");
+  await using plugin = await start(space);
+  assert.ok(plugin.plan.notes.includes("lock: approved, unchanged"));
+});
+
 Deno.test("lock: grants wider than approved are refused, narrower ones start", async () => {
   await using space = await workspace();
   await space.manifest({ read: [{ value: "*", reason: "reads what it is given" }] });

@@ -139,6 +139,26 @@ Deno.test("a plugbox.json that is a folder is refused as the manifest, naming th
   assert.match(error.message, /is not a regular file/);
 });
 
+// A refusal quotes the manifest it compares with; the manifest is the plugin's (review 41).
+Deno.test("a refusal quotes at most 20 of the manifest's requests, each cut short", async () => {
+  const read = Array.from({ length: 48 }, (_, i) => ({
+    value: `/r${i}/${"\x7f".repeat(900)}`,
+    reason: "\x7f".repeat(300),
+  }));
+  await using folder = await pluginFolder({
+    "main.ts": MAIN,
+    "plugbox.json": JSON.stringify({ permissions: { read } }),
+  });
+  await withData(async (data) => {
+    const error = await rejected<PreflightError>(
+      previewStart(join(folder.dir, "main.ts"), { permissions: { read: [data] } }),
+    );
+    assert.ok(error instanceof PreflightError, String(error));
+    assert.match(error.message, /; 28 more\)$/);
+    assert.ok(error.message.length < 5000, `${error.message.length} characters`);
+  });
+});
+
 Deno.test("an unknown manifest policy is a TypeError", async () => {
   await using folder = await pluginFolder({ "main.ts": MAIN });
   await assert.rejects(

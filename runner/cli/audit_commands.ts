@@ -150,13 +150,48 @@ const Report = z.union([z.object({ audit: Log }).transform((r) => r.audit), Log]
 /** Most bytes read from one audit file. */
 const MAX_REPORT_BYTES = 256 * 1024 * 1024;
 
+/**
+ * The report's text, read up to the cap: a path may be any file of an
+ * untrusted checkout, and `/dev/zero` read whole took 18 GB before a size
+ * was compared, a FIFO waited forever (review 42).
+ */
+async function readCapped(path: string): Promise<string> {
+  let source: ReadableStream<Uint8Array>;
+  if (path === "-") source = Deno.stdin.readable;
+  else {
+    try {
+      const info = await Deno.stat(path);
+      if (!info.isFile) {
+        throw new UsageError(
+          `audit "${path}" is not a regular file (give - to read a report from stdin)`,
+        );
+      }
+      source = (await Deno.open(path)).readable;
+    } catch (cause) {
+      if (cause instanceof UsageError) throw cause;
+      throw new UsageError(`cannot read audit "${path}": ${(cause as Error).message}`, { cause });
+    }
+  }
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  for await (const chunk of source) {
+    bytes += chunk.length;
+    if (bytes > MAX_REPORT_BYTES) {
+      throw new UsageError(`audit "${path}" is over ${MAX_REPORT_BYTES} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  const all = new Uint8Array(bytes);
+  let at = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, at);
+    at += chunk.length;
+  }
+  return new TextDecoder().decode(all);
+}
+
 async function readReport(path: string): Promise<AuditLog> {
-  const text = path === "-"
-    ? await new Response(Deno.stdin.readable).text()
-    : await Deno.readTextFile(path).catch((cause) => {
-      throw new UsageError(`cannot read audit "${path}": ${cause.message}`, { cause });
-    });
-  if (text.length > MAX_REPORT_BYTES) throw new UsageError(`audit "${path}" is too large`);
+  const text = await readCapped(path);
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -185,6 +220,9 @@ export async function suggestCommand(args: ParsedArgs, io: Output): Promise<numb
     throw new UsageError(
       "plug suggest needs one or more files written by plug audit --json (- for stdin)",
     );
+  }
+  if (args.positional.filter((path) => path === "-").length > 1) {
+    throw new UsageError("plug suggest reads stdin (-) once; give it once");
   }
   const logs = [];
   for (const path of args.positional) logs.push(await readReport(path));

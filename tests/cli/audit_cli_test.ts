@@ -121,6 +121,28 @@ Deno.test("plug suggest turns plug audit --json reports into the narrowest plugb
   assert.match(bad.stderr, /^UsageError: audit ".*a\.md" is not JSON/);
 });
 
+// A report may be any path of an untrusted checkout: /dev/zero read whole took 18 GB, a FIFO
+// waited forever, and a file over the cap was read whole before it was measured (review 42).
+Deno.test("plug suggest reads regular files only, and no more than its cap of any", async () => {
+  await using dirs = await store();
+  const fifo = join(dirs.dir, "report.fifo");
+  await new Deno.Command("mkfifo", { args: [fifo] }).output();
+  for (const path of ["/dev/zero", fifo, dirs.dir]) {
+    const run = await plug(["suggest", path]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /^UsageError: audit ".*" is not a regular file \(give - to read/);
+  }
+  const big = join(dirs.dir, "big.json");
+  await Deno.writeTextFile(big, "");
+  await Deno.truncate(big, 300 * 1024 * 1024); // sparse: over the cap, costing no disk
+  const over = await plug(["suggest", big]);
+  assert.equal(over.code, 2, over.stderr);
+  assert.match(over.stderr, /^UsageError: audit ".*big\.json" is over 268435456 bytes/);
+  const twice = await plug(["suggest", "-", "-"], "{}");
+  assert.equal(twice.code, 2, twice.stderr);
+  assert.match(twice.stderr, /reads stdin \(-\) once/);
+});
+
 Deno.test("plug approve shows the difference and writes the lock; --lock then runs only what was approved", async () => {
   await using space = await store();
   const plugin = join(space.dir, "hello");

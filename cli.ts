@@ -166,7 +166,7 @@ export async function main(
     if (parsed.help || parsed.command === undefined || parsed.command === "help") {
       const topic = parsed.command === "help" ? parsed.positional[0] ?? "" : parsed.command ?? "";
       if (!(topic in HELP)) throw new UsageError(`unknown command "${topic}"`);
-      io.out(HELP[topic]);
+      for (const line of HELP[topic].split("\n")) io.out(line);
       return parsed.command === undefined && !parsed.help ? ExitCode.usage : ExitCode.ok;
     }
     const command = COMMANDS[parsed.command];
@@ -175,7 +175,11 @@ export async function main(
   } catch (error) {
     const name = error instanceof Error ? error.name : "Error";
     const message = error instanceof Error ? error.message : String(error);
-    io.err(`${name}: ${verbose ? message : message.split("\n")[0]}`);
+    const [first, ...rest] = message.split("\n");
+    io.err(`${name}: ${first}`);
+    // What follows the first line (a plugin's stderr, say) is indented: it cannot pose as a line
+    // of the CLI's own.
+    if (verbose) { for (const line of rest) io.err(`    ${line}`); }
     if (!verbose) { for (const line of stderrTailOf(error)) io.err(line); }
     return exitCodeFor(error);
   }

@@ -6,9 +6,8 @@
  */
 
 import type { ParsedArgs } from "./args.ts";
-import { ExitCode, launchOptions, needModule, type Output } from "./commands.ts";
+import { ExitCode, launchOptions, needModule, outJson, type Output } from "./commands.ts";
 import { approvePlugin, describeDifferences } from "../sandbox/mod.ts";
-import { terminalJson } from "../wire/mod.ts";
 
 /** `plug approve`: prints the difference, then the lock holds the new entry. */
 export async function approveCommand(args: ParsedArgs, io: Output): Promise<number> {
@@ -21,7 +20,7 @@ export async function approveCommand(args: ParsedArgs, io: Output): Promise<numb
   });
   const { previous, next } = approval;
   if (args.json) {
-    io.out(terminalJson(approval, 2));
+    outJson(io, approval);
     return ExitCode.ok;
   }
   const hash = (h: string) => h.slice(0, 12);

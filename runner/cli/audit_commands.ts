@@ -14,6 +14,7 @@ import {
   launch,
   launchOptions,
   needModule,
+  outJson,
   type Output,
 } from "./commands.ts";
 import { type AuditLog, suggestManifest, toCallError } from "../host/mod.ts";
@@ -93,7 +94,7 @@ export async function auditCommand(args: ParsedArgs, io: Output): Promise<number
         : { method: run.method, ok: false, error: errorSummary(run.failure) },
       audit: run.log,
     };
-    io.out(terminalJson(report, 2));
+    outJson(io, report);
   } else {
     const outcome = run.ok
       ? `ok, ${terminalJson(run.result ?? null).slice(0, 200)}`
@@ -229,6 +230,6 @@ export async function suggestCommand(args: ParsedArgs, io: Output): Promise<numb
   const { manifest, notes, warnings } = suggestManifest(logs);
   for (const warning of warnings) io.err(`warning: ${warning}`);
   for (const note of notes) io.err(`note: ${note}`);
-  io.out(terminalJson(manifest, 2));
+  outJson(io, manifest);
   return ExitCode.ok;
 }

@@ -77,14 +77,23 @@ export interface Output {
 /**
  * Wraps an output so that every line it writes is neutralised (THREATS T20): a
  * plugin's names, file names, specifiers or results cannot drive the
- * terminal or forge a line, whatever path they took to the output. Lines of
- * multi-line text (help, pretty JSON) are neutralised one by one, and
- * already neutral text passes unchanged.
+ * terminal or forge a line, whatever path they took to the output. Already
+ * neutral text passes unchanged; multi-line text of plugbox's own (help,
+ * indented JSON) is written a line a call.
  */
 export function terminalOutput(io: Output): Output {
-  const safe = (text: string) =>
-    text.split("\n").map((line) => neutralize(line, Number.MAX_SAFE_INTEGER)).join("\n");
+  // One line a call, its newlines escaped too: text that carries a plugin's or a folder's words
+  // (a path, a note, a lock's error) cannot start a line of its own (review 42).
+  const safe = (text: string) => neutralize(text, Number.MAX_SAFE_INTEGER);
   return { out: (text) => io.out(safe(text)), err: (text) => io.err(safe(text)) };
+}
+
+/**
+ * Writes `value` as indented JSON, a line a call: JSON keeps every newline
+ * inside a string escaped, so only its own layout starts lines.
+ */
+export function outJson(io: Output, value: unknown): void {
+  for (const line of terminalJson(value, 2).split("\n")) io.out(line);
 }
 
 /** The launch options a command line asks for. */
@@ -240,7 +249,7 @@ export async function inspectCommand(args: ParsedArgs, io: Output): Promise<numb
     contracts,
   };
   if (args.json) {
-    io.out(terminalJson(report, 2));
+    outJson(io, report);
     return ExitCode.ok;
   }
   const lines = [
@@ -284,7 +293,7 @@ export async function checkCommand(args: ParsedArgs, io: Output): Promise<number
       // Run by hand, that command line runs the plugin only after a first line on stdin.
       waitsForGo: plan.waitsForGo,
     };
-    if (args.json) io.out(terminalJson(summary, 2));
+    if (args.json) outJson(io, summary);
     else {
       io.out(
         `ok: "${plan.name}" would start under isolation "${plan.isolation}"; nothing is refused`,
@@ -298,7 +307,7 @@ export async function checkCommand(args: ParsedArgs, io: Output): Promise<number
       ? error.all
       : [error.message.replace(/^Refused to start plugin "[^"]*": /, "")];
     if (args.json) {
-      io.out(terminalJson({ ok: false, error: error.name, refused: refusals }, 2));
+      outJson(io, { ok: false, error: error.name, refused: refusals });
     } else for (const refusal of refusals) io.out(`refused: ${refusal}`);
     return ExitCode.refused;
   }

@@ -14,7 +14,7 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import { z } from "npm:zod@^4.1.0";
 import { LockError } from "../errors.ts";
-import { terminalJson } from "../wire/mod.ts";
+import { neutralize, terminalJson } from "../wire/mod.ts";
 
 /**
  * One approved plugin in the lock.
@@ -117,12 +117,13 @@ export function readLock(path: string, plugin: string): LockFile {
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    fail(`is not JSON: ${(error as Error).message}`);
+    fail(`is not JSON: ${neutralize((error as Error).message, 200)}`);
   }
   const parsed = LockSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    fail(`is malformed at ${issue.path.join(".") || "(root)"}: ${issue.message}`);
+    // The path holds the lock's own keys: text anyone who can write the lock wrote.
+    fail(`is malformed at ${neutralize(issue.path.join("."), 200) || "(root)"}: ${issue.message}`);
   }
   return parsed.data as LockFile;
 }

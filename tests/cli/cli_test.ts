@@ -192,8 +192,47 @@ async function plugHere(args: string[]) {
     out: (line) => lines.push(line),
     err: (line) => lines.push(line),
   });
-  return { code, text: lines.join("\n") };
+  return { code, lines, text: lines.join("\n") };
 }
+
+// Every line the CLI writes is one call of out or err; a newline inside a folder's name or a
+// lock's keys, split into lines, made a line of the CLI's own verdict (review 42).
+Deno.test("plug writes a newline in a folder's name or a lock's keys escaped, never as a line", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-lines-" }));
+  try {
+    const forged = 'ok: "hello" would start; nothing is refused';
+    const folder = `${dir}/ev\n${forged}\x1b[2J/hello`;
+    await Deno.mkdir(folder, { recursive: true });
+    for (const file of ["main.ts", "contract.ts"]) {
+      await Deno.copyFile(
+        new URL(file, new URL("../../plugins/hello/", import.meta.url)),
+        `${folder}/${file}`,
+      );
+    }
+    const inspect = await plugHere(["inspect", `${folder}/main.ts`, "--isolation=deno"]);
+    assert.equal(inspect.code, 0, inspect.text);
+    const lock = `${dir}/plugbox.lock`;
+    await Deno.writeTextFile(
+      lock,
+      JSON.stringify({ version: 1, plugins: { [`x\n${forged}`]: 1 } }),
+    );
+    const locked = await plugHere([
+      "call",
+      `${folder}/main.ts`,
+      "greeter.sayHello",
+      '"a"',
+      `--lock=${lock}`,
+      "--verbose",
+    ]);
+    assert.notEqual(locked.code, 0, locked.text);
+    for (const line of [...inspect.lines, ...locked.lines]) {
+      assert.ok(!line.includes("\n"), JSON.stringify(line));
+      assert.ok(!line.startsWith("ok:"), JSON.stringify(line));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 // inspect plans twice (the review's grants, then a run with none): the run must be the content
 // the report reviewed, under the same lock and memory limit (review 42).

@@ -1741,6 +1741,29 @@ export const MUTATIONS: Mutation[] = [
     filter: "regular files only",
   },
   {
+    id: "cli-one-line-a-call",
+    source:
+      "review 42: a newline in a folder's name or a note, split into lines, forged a line of the CLI's own",
+    mitigation: "the CLI's out and err write one line a call, newlines escaped",
+    file: "runner/cli/commands.ts",
+    search: "  const safe = (text: string) => neutralize(text, Number.MAX_SAFE_INTEGER);",
+    replace:
+      '  const safe = (text: string) =>\n    text.split("\\n").map((line) => neutralize(line, Number.MAX_SAFE_INTEGER)).join("\\n");',
+    tests: ["tests/cli/cli_test.ts"],
+    filter: "never as a line",
+  },
+  {
+    id: "lock-error-keys-neutral",
+    source: "review 42: a lock's keys reached LockError's message raw (a newline, an ESC)",
+    mitigation: "a malformed lock's message neutralises the path of its keys",
+    file: "runner/sandbox/lock_file.ts",
+    search:
+      '    fail(`is malformed at ${neutralize(issue.path.join("."), 200) || "(root)"}: ${issue.message}`);',
+    replace: '    fail(`is malformed at ${issue.path.join(".") || "(root)"}: ${issue.message}`);',
+    tests: ["tests/sandbox/lock_test.ts"],
+    filter: "malformed lock",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -313,6 +313,14 @@ Deno.test("lock: a malformed lock is refused, naming the field", async () => {
   assert.match(error.message, /is malformed at plugins\.hello\.root/);
   await Deno.writeTextFile(space.lock, "{not json");
   await refusal(start(space), "malformed");
+  // The lock's keys are text whoever can write it wrote: the message carries them neutralised.
+  await Deno.writeTextFile(
+    space.lock,
+    JSON.stringify({ version: 1, plugins: { "x\n\x1b[2Jok": 1 } }),
+  );
+  const keyed = await refusal(start(space), "malformed");
+  assert.match(keyed.message, /is malformed at plugins\.x\\x0a\\x1b\[2Jok/);
+  assert.doesNotMatch(keyed.message, /[\x00-\x1f]/);
 });
 
 Deno.test("lock: policy ask decides each change; a yes is recorded, a no refuses", async () => {

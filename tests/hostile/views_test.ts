@@ -230,6 +230,63 @@ for (const isolation of ISOLATIONS) {
   });
 }
 
+/**
+ * A folder the plugin may write, holding `in`, which the host grants it to read; `aim()` does
+ * what the plugin can do there between two starts (see t15_aims_grant.ts).
+ */
+async function aimedGrant(isolation: string, cache: string) {
+  const work = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-t15-aim-" }));
+  await Deno.mkdir(join(work, "in"));
+  await Deno.writeTextFile(join(work, "in", "note.txt"), "granted note");
+  const start = (read: string) =>
+    startPlugin(hostile("t15_aims_grant.ts"), {
+      contracts: [Probe],
+      isolation: isolation as "auto",
+      cacheDir: cache,
+      permissions: { write: [work], read: [read] },
+      unsafe: { writeAsRoot: true },
+    });
+  const aim = async () => {
+    await Deno.remove(join(work, "in"), { recursive: true });
+    await Deno.symlink(SECRET_DIR, join(work, "in"));
+  };
+  return { work, start, aim, [Symbol.asyncDispose]: () => Deno.remove(work, { recursive: true }) };
+}
+
+for (const isolation of ISOLATIONS) {
+  Deno.test(`T15 [${isolation}]: a link put in the plugin's write grant does not aim the host's read grant`, async () => {
+    await plantSecrets();
+    await using cache = await freshCache();
+    await using aimed = await aimedGrant(isolation, cache.path);
+    {
+      await using plugin = await aimed.start(join(aimed.work, "in"));
+      const note = join(aimed.work, "in", "note.txt");
+      assert.equal(await plugin.api(Probe).attempt(note), "granted note");
+    }
+    await aimed.aim();
+    const error = await rejected(aimed.start(join(aimed.work, "in")));
+    assert.ok(error instanceof TypeError, String(error));
+    assert.match(
+      error.message,
+      /^Cannot grant read ".*\/in": it leads through the link ".*\/in" inside the write grant/,
+    );
+  });
+}
+
+Deno.test("T15 control: the same spelling, resolved again without the check, grants the secrets", async () => {
+  await plantSecrets();
+  await using cache = await freshCache();
+  await using aimed = await aimedGrant("os", cache.path);
+  await aimed.aim();
+  // What the spelling resolves to now: the folder a grant without the check would hand over.
+  await using plugin = await aimed.start(await Deno.realPath(join(aimed.work, "in")));
+  assert.deepEqual(plugin.plan.grants.read, [SECRET_DIR]);
+  assert.equal(
+    await plugin.api(Probe).attempt(join(SECRET_DIR, "secret.txt")),
+    "TOP-SECRET-TEXT",
+  );
+});
+
 Deno.test("T15 control: the host's own folder, as spelled, does not contain its real path, and a write there runs next time", async () => {
   await using install = await symlinkedInstall();
   const real = join(install.base, "real-app");

@@ -58,11 +58,17 @@ const UNSAFE_FLAGS: Record<string, keyof UnsafeAcknowledgements> = {
   "--unsafe-write-as-root": "writeAsRoot",
 };
 
-function integer(flag: string, value: string | undefined, min: number): number {
-  const n = Number(value);
-  if (value === undefined || !Number.isSafeInteger(n) || n < min) {
+/** A whole number in decimal digits only: `+5`, ` 5 `, `1e3` and `0x40` mean what they say nowhere else. */
+function integer(flag: string, value: string | undefined, min: number, max: number): number {
+  if (value === undefined) {
     throw new UsageError(
-      `${flag} needs an integer of at least ${min}, got ${JSON.stringify(value ?? "")}`,
+      `${flag} needs a value, written ${flag}=N (a whole number of ${min} to ${max})`,
+    );
+  }
+  const n = /^\d{1,10}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= max)) {
+    throw new UsageError(
+      `${flag} needs a whole number of ${min} to ${max} in digits, got ${JSON.stringify(value)}`,
     );
   }
   return n;
@@ -82,6 +88,17 @@ function oneOf<T extends string>(
   }
   return value as T;
 }
+
+/** Options that hold one value. */
+const SINGLE_VALUED = new Set([
+  "--timeout",
+  "--memory",
+  "--isolation",
+  "--manifest",
+  "--deno",
+  "--lock",
+  "--lock-policy",
+]);
 
 /** Options come before `--`; a token is an option only if it starts with `--` and a letter. */
 function isOption(token: string): boolean {
@@ -112,10 +129,10 @@ function applyOption(parsed: ParsedArgs, token: string): void {
   }
   switch (flag) {
     case "--timeout":
-      parsed.timeout = integer(flag, value, 1);
+      parsed.timeout = integer(flag, value, 1, 2 ** 31 - 1);
       return;
     case "--memory":
-      parsed.memoryLimitMiB = integer(flag, value, 32);
+      parsed.memoryLimitMiB = integer(flag, value, 32, 65536);
       return;
     case "--isolation":
       parsed.isolation = oneOf(flag, value, ["auto", "os", "landlock", "deno"] as const);
@@ -170,11 +187,20 @@ export function parseArgs(args: readonly string[]): ParsedArgs {
     help: false,
   };
   let rest = false;
+  const given = new Set<string>();
   for (const token of args) {
     if (!rest && token === "--") rest = true;
     else if (!rest && (token === "-h")) parsed.help = true;
-    else if (!rest && isOption(token)) applyOption(parsed, token);
-    else if (parsed.command === undefined) parsed.command = token;
+    else if (!rest && isOption(token)) {
+      // A value given twice: a script that appends options would get the last one silently,
+      // a weaker --lock-policy included.
+      const flag = token.split("=", 1)[0];
+      if (SINGLE_VALUED.has(flag) && given.has(flag)) {
+        throw new UsageError(`${flag} is given twice; give it once`);
+      }
+      given.add(flag);
+      applyOption(parsed, token);
+    } else if (parsed.command === undefined) parsed.command = token;
     else parsed.positional.push(token);
   }
   return parsed;

@@ -5,6 +5,7 @@ import { GO_STEP } from "../../runner/sandbox/layers.ts";
 import { fixture } from "../_helpers.ts";
 import { hostile } from "../hostile/_hostile.ts";
 import { main } from "../../cli.ts";
+import { parseArgs, UsageError } from "../../runner/cli/mod.ts";
 
 const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
 const HELLO = fileURLToPath(new URL("../../plugins/hello/main.ts", import.meta.url));
@@ -85,6 +86,33 @@ Deno.test("plug exit codes: usage 2", async () => {
     oneLineError(run.stderr, "\\w+");
   }
   assert.equal((await plug([])).code, 2, "no command at all is a usage error (help is printed)");
+});
+
+// Review 42: `--timeout=+5`, `1e3` and `0x40` were taken, `--timeout 100` said only `got ""`,
+// and an option given twice (a script appending a weaker --lock-policy) kept the last silently.
+Deno.test("plug options: numbers in digits within range, a value given once", () => {
+  for (const value of ["+5", " 5000 ", "1e3", "0x40", "2147483648", "0"]) {
+    assert.throws(
+      () => parseArgs(["call", HELLO, `--timeout=${value}`]),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        /^--timeout needs a whole number of 1 to 2147483647 in digits, got "/.test(e.message),
+      value,
+    );
+  }
+  assert.equal(parseArgs(["call", HELLO, "--timeout=2147483647"]).timeout, 2 ** 31 - 1);
+  assert.throws(() => parseArgs(["call", HELLO, "--memory=65537"]), /of 32 to 65536/);
+  assert.throws(
+    () => parseArgs(["call", HELLO, "--timeout", "100"]),
+    /^UsageError: --timeout needs a value, written --timeout=N/,
+  );
+  assert.throws(
+    () => parseArgs(["call", HELLO, "--lock-policy=refuse", "--lock-policy=same-or-less"]),
+    /^UsageError: --lock-policy is given twice; give it once/,
+  );
+  // Lists add up, as Deno's own flags do.
+  const lists = parseArgs(["call", HELLO, "--allow-read=/a", "--allow-read=/b"]);
+  assert.deepEqual(lists.permissions.read, ["/a", "/b"]);
 });
 
 Deno.test("plug exit codes: plugin error 3, permission denied 4, timeout 5, crash 6", async () => {

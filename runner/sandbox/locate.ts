@@ -158,27 +158,101 @@ export function mainModuleUnknown(): string | undefined {
     "host's code; plan from the main thread";
 }
 
-/** Per-plugin state: its own Deno dir (no web storage) and an empty home. */
+/** Most a plugin's Deno dir may hold, kept between starts; more and it starts afresh. */
+export const DENO_DIR_MAX_BYTES = 64 * 1024 * 1024;
+/** Most entries walked to measure it; more and it starts afresh. */
+const DENO_DIR_MAX_ENTRIES = 20_000;
+
+/** Whether the Deno dir holds more than it may keep (a walk that follows no link). */
+async function overgrown(denoDir: string): Promise<boolean> {
+  let bytes = 0;
+  let entries = 0;
+  const stack = [denoDir];
+  while (stack.length > 0) {
+    const dir = stack.pop()!;
+    try {
+      for await (const entry of Deno.readDir(dir)) {
+        if (++entries > DENO_DIR_MAX_ENTRIES) return true;
+        const path = join(dir, entry.name);
+        if (entry.isDirectory) stack.push(path);
+        else if (entry.isFile) bytes += (await Deno.lstat(path).catch(() => undefined))?.size ?? 0;
+        if (bytes > DENO_DIR_MAX_BYTES) return true;
+      }
+    } catch {
+      // gone meanwhile, or unreadable: counts as nothing
+    }
+  }
+  return false;
+}
+
+/**
+ * Per-plugin state: its own Deno dir (no web storage) and an empty home.
+ *
+ * The Deno dir is the one folder a plugin writes that outlives it (Deno's
+ * caches). Deno itself writes there only what the plugin's real modules
+ * compile to, but a program or native code of the plugin's (a `run`, `ffi`
+ * or `all` grant) can write anything, so a later start would load a module
+ * graph or compiled code the check never saw (review 43). So a start with
+ * such a grant marks the dir, beside it where no plugin writes, and the
+ * next start of that plugin begins from an empty one; so does a start whose
+ * dir grew past {@linkcode DENO_DIR_MAX_BYTES} (a plugin importing `data:`
+ * modules fills it, about 40 MB/s). Returns notes for the plan.
+ */
 export async function pluginDirs(
   cacheDir: string,
   root: string,
   name: string,
-): Promise<{ denoDir: string; home: string }> {
+  options: { untrusted: boolean },
+): Promise<{ denoDir: string; home: string; notes: string[] }> {
   const id = createHash("sha256").update(root).digest("hex").slice(0, 16);
   const base = join(cacheDir, "plugins", `${name}-${id}`);
   const denoDir = join(base, "deno_dir");
   const home = join(base, "home");
-  await Deno.mkdir(denoDir, { recursive: true });
-  await Deno.mkdir(home, { recursive: true });
-  // A file where Deno wants the web storage folder: localStorage and the
-  // Cache API fail in the plugin, so it has no unbounded storage (THREATS T7).
-  const storage = join(denoDir, "location_data");
-  const info = await Deno.lstat(storage).catch(() => undefined);
-  if (!info) await Deno.writeFile(storage, new Uint8Array(), { mode: 0o444 });
-  else if (!info.isFile) {
-    await Deno.remove(storage, { recursive: true }).then(() =>
-      Deno.writeFile(storage, new Uint8Array())
+  const notes: string[] = [];
+  const mark = join(base, "deno_dir.written-by-native-code");
+  const marked = await Deno.lstat(mark).then(() => true, () => false);
+  if (marked || await overgrown(denoDir)) {
+    // remove follows no link: one the plugin left in its dir goes, not what it points at.
+    await Deno.remove(denoDir, { recursive: true }).catch(() => {});
+    notes.push(
+      marked
+        ? "deno dir: started empty (a run, ffi or all grant let the last start write it freely)"
+        : `deno dir: started empty (it held more than ${DENO_DIR_MAX_BYTES} bytes)`,
     );
   }
-  return { denoDir, home };
+  await Deno.mkdir(denoDir, { recursive: true });
+  await Deno.mkdir(home, { recursive: true });
+  if (options.untrusted) await Deno.writeFile(mark, new Uint8Array());
+  else if (marked) await Deno.remove(mark).catch(() => {});
+  await lockStorage(base, denoDir);
+  return { denoDir, home, notes };
+}
+
+/**
+ * A file where Deno wants the web storage folder: localStorage and the
+ * Cache API fail in the plugin, so it has no unbounded storage (THREATS
+ * T7). Made beside the Deno dir and renamed in: a write or chmod through the
+ * name would follow a link a running copy of the plugin swapped in, and
+ * truncate and chmod any file as the host (review 43); rename follows none.
+ */
+async function lockStorage(base: string, denoDir: string): Promise<void> {
+  const storage = join(denoDir, "location_data");
+  const info = await Deno.lstat(storage).catch(() => undefined);
+  if (info?.isFile) return;
+  const temp = join(base, `.location_data-${crypto.randomUUID()}`);
+  await Deno.writeFile(temp, new Uint8Array(), { createNew: true, mode: 0o444 });
+  try {
+    for (let attempt = 0;; attempt++) {
+      try {
+        await Deno.rename(temp, storage);
+        return;
+      } catch (error) {
+        // A folder there (Deno's own storage, or the plugin's) is not replaced by a rename.
+        if (attempt > 2) throw error;
+        await Deno.remove(storage, { recursive: true }).catch(() => {});
+      }
+    }
+  } finally {
+    await Deno.remove(temp).catch(() => {});
+  }
 }

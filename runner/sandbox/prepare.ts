@@ -161,10 +161,14 @@ function identify(module: string | URL, options: LaunchOptions) {
   );
   const name = options.name ?? basename(root);
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
+    // Most often the name is the folder's: say so, and how to give another (review 42).
+    const from = options.name === undefined
+      ? ` (its folder's name; pass "name" to give another)`
+      : "";
     throw new TypeError(
       `Cannot start plugin: name "${
         neutralize(name, 80)
-      }" must be letters, digits, ".", "_" or "-" (at most 64)`,
+      }"${from} must be ASCII letters, digits, ".", "_" or "-", starting with a letter or digit (at most 64)`,
     );
   }
   if (!isWithin(entry, root)) {
@@ -318,7 +322,9 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
     const subject = { plugin: name, root, hash: snapshot.hash, manifest: review.manifest };
     notes.push(...await checkLock({ ...subject, grants, cacheDir: cache }, options.lock));
   }
-  const { denoDir, home } = await pluginDirs(cache, root, name);
+  const untrusted = grants.all || grants.run.length > 0 || grants.ffi.length > 0;
+  const { denoDir, home, notes: dirNotes } = await pluginDirs(cache, root, name, { untrusted });
+  notes.push(...dirNotes);
   notes.push(...(runtime?.notes ?? []));
   return {
     ...{ name, root, memory, timeoutMs, cache, deno, tools, isolation, notes, grants, review },

@@ -1775,7 +1775,8 @@ export const MUTATIONS: Mutation[] = [
   },
   {
     id: "cli-value-once",
-    source: "review 42: an option given twice kept the last silently (a weaker --lock-policy appended)",
+    source:
+      "review 42: an option given twice kept the last silently (a weaker --lock-policy appended)",
     mitigation: "a single-valued option given twice is a usage error",
     file: "runner/cli/args.ts",
     search: "      if (SINGLE_VALUED.has(flag) && given.has(flag)) {",
@@ -1785,8 +1786,10 @@ export const MUTATIONS: Mutation[] = [
   },
   {
     id: "deno-dir-emptied-after-native",
-    source: "review 43: a run grant's program poisoned Deno's caches in the plugin's Deno dir; later starts with no grant ran code not in the snapshot",
-    mitigation: "after a start with a run, ffi or all grant, the next start begins from an empty Deno dir",
+    source:
+      "review 43: a run grant's program poisoned Deno's caches in the plugin's Deno dir; later starts with no grant ran code not in the snapshot",
+    mitigation:
+      "after a start with a run, ffi or all grant, the next start begins from an empty Deno dir",
     file: "runner/sandbox/locate.ts",
     search: "  if (marked || await overgrown(denoDir)) {",
     replace: "  if (await overgrown(denoDir)) {",
@@ -1805,11 +1808,14 @@ export const MUTATIONS: Mutation[] = [
   },
   {
     id: "location-data-renamed-in",
-    source: "review 43: the host wrote location_data through a link a running copy swapped in, truncating and chmodding any file as root",
+    source:
+      "review 43: the host wrote location_data through a link a running copy swapped in, truncating and chmodding any file as root",
     mitigation: "location_data is made beside the Deno dir and renamed in",
     file: "runner/sandbox/locate.ts",
-    search: "  const temp = join(base, `.location_data-${crypto.randomUUID()}`);\n  await Deno.writeFile(temp, new Uint8Array(), { createNew: true, mode: 0o444 });",
-    replace: "  await Deno.remove(storage).catch(() => {});\n  await Deno.writeFile(storage, new Uint8Array(), { mode: 0o444 });\n  if (Date.now() > 0) return;\n  const temp = join(base, `.location_data-${crypto.randomUUID()}`);\n  await Deno.writeFile(temp, new Uint8Array(), { createNew: true, mode: 0o444 });",
+    search:
+      "  const temp = join(base, `.location_data-${crypto.randomUUID()}`);\n  await Deno.writeFile(temp, new Uint8Array(), { createNew: true, mode: 0o444 });",
+    replace:
+      "  await Deno.remove(storage).catch(() => {});\n  await Deno.writeFile(storage, new Uint8Array(), { mode: 0o444 });\n  if (Date.now() > 0) return;\n  const temp = join(base, `.location_data-${crypto.randomUUID()}`);\n  await Deno.writeFile(temp, new Uint8Array(), { createNew: true, mode: 0o444 });",
     tests: ["tests/sandbox/deno_dir_test.ts"],
     filter: "location_data",
   },
@@ -1818,7 +1824,8 @@ export const MUTATIONS: Mutation[] = [
     source: "review 43: a standby shares the Deno dir a running process's programs write freely",
     mitigation: "hotStandby with a run, ffi or all grant is refused",
     file: "runner/host/managed.ts",
-    search: "    if (rest.hotStandby && (granted?.all || granted?.run?.length || granted?.ffi?.length)) {",
+    search:
+      "    if (rest.hotStandby && (granted?.all || granted?.run?.length || granted?.ffi?.length)) {",
     replace: "    if (rest.hotStandby && false) {",
     tests: ["tests/sandbox/deno_dir_test.ts"],
     filter: "hot standby",

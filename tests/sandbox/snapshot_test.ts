@@ -100,7 +100,7 @@ Deno.test("takeSnapshot() refuses a name it cannot read in its own words, escape
   assert.ok(notUtf8 instanceof PreflightError, String(notUtf8));
   assert.equal(notUtf8.reason, "unreadable");
   assert.match(notUtf8.message, /has a name that is not valid UTF-8/);
-  assert.doesNotMatch(notUtf8.message, /[\x00-\x1f\x7f]/);
+  assert.ok(![...notUtf8.message].some((c) => c < " " || c === "\x7f"), notUtf8.message);
   await make("rm -f e*");
   // A path longer than the system reads: 18 folders of 250-character names.
   const name = "n".repeat(250);

@@ -19,7 +19,7 @@
 
 import { PreflightError } from "../errors.ts";
 import { neutralize } from "../wire/mod.ts";
-import { isWithin } from "./paths.ts";
+import { type Chain, isWithin, resolveChain } from "./paths.ts";
 import type { ResolvedGrants } from "./permissions.ts";
 import { libraryFolders } from "./locate.ts";
 
@@ -47,53 +47,6 @@ export interface PluginWritable {
   root: string;
   write: readonly string[];
   denoDir: string;
-}
-
-/** A spelling resolved one component at a time: everything walked through, and where it ends. */
-interface Chain {
-  /** Every path walked through, folders and links alike (`..` included: it leaves a folder). */
-  visited: string[];
-  links: { path: string; target: string }[];
-  real: string;
-}
-
-/**
- * Resolves an absolute `path` as the kernel would, recording every folder
- * and link on the way (in the spelling and in the links' own targets).
- * Undefined if it leads nowhere; throws on a loop (more than 40 links).
- */
-function resolveChain(path: string): Chain | undefined {
-  const chain: Chain = { visited: [], links: [], real: "" };
-  const pending = path.split("/").filter(Boolean);
-  let current = ""; // always a real path: each component added is no link
-  while (pending.length > 0) {
-    const part = pending.shift()!;
-    if (part === ".") continue;
-    if (part === "..") {
-      current = current.slice(0, current.lastIndexOf("/"));
-      continue;
-    }
-    const next = `${current}/${part}`;
-    chain.visited.push(next);
-    let info: Deno.FileInfo;
-    try {
-      info = Deno.lstatSync(next);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return undefined;
-      throw error;
-    }
-    if (!info.isSymlink) {
-      current = next;
-      continue;
-    }
-    if (chain.links.length >= 40) throw new Error(`too many links in "${path}"`);
-    const target = Deno.readLinkSync(next);
-    chain.links.push({ path: next, target });
-    if (target.startsWith("/")) current = "";
-    pending.unshift(...target.split("/").filter(Boolean));
-  }
-  chain.real = current || "/";
-  return chain;
 }
 
 /**

@@ -4,10 +4,9 @@
  * @module
  */
 
-import { dirname } from "node:path";
 import { neutralize } from "../wire/mod.ts";
 import { ownRuntimeFiles, refuseEnvName, runtimeNames } from "./env_names.ts";
-import { absolutePath, isWithin } from "./paths.ts";
+import { absolutePath, isWithin, resolveChain } from "./paths.ts";
 import type { Permissions, ResolveGrantsOptions, UnsafeAcknowledgements } from "./permissions.ts";
 
 function refuse(detail: string): never {
@@ -97,34 +96,67 @@ export function refusePlantedLinks(
   cwd: string,
   writes: readonly string[],
 ): void {
-  let real = "/";
-  for (const part of absolutePath(spelled, cwd).split("/")) {
-    if (part === "" || part === ".") continue;
-    // The kernel follows a link before its "..": real is already past every link.
-    if (part === "..") {
-      real = dirname(real);
-      continue;
-    }
-    const next = real === "/" ? `/${part}` : `${real}/${part}`;
-    let link = false;
-    try {
-      link = Deno.lstatSync(next).isSymlink;
-      if (link) real = Deno.realPathSync(next);
-    } catch {
-      return; // gone meanwhile: the grant's own resolution says so
-    }
-    if (!link) {
-      real = next;
-      continue;
-    }
-    const write = writes.find((w) => next !== w && isWithin(next, w));
+  let chain;
+  try {
+    // One link at a time: a host's link outside every write grant may lead to a place inside one,
+    // where the plugin's own link waits (review 44).
+    chain = resolveChain(absolutePath(spelled, cwd));
+  } catch {
+    return; // a loop: the grant's own resolution refuses it
+  }
+  for (const link of chain?.links ?? []) {
+    const write = writes.find((w) => link.path !== w && isWithin(link.path, w));
     if (write) {
       refuse(
-        `${kind} "${spelled}": it leads through the link "${next}" inside the write grant "${write}", which the plugin can replace between starts; grant the path it leads to now ("${
-          neutralize(real, 300)
+        `${kind} "${spelled}": it leads through the link "${link.path}" inside the write grant "${write}", which a plugin can replace between starts; grant the path it leads to now ("${
+          neutralize(chain!.real, 300)
         }") if that is what you mean`,
       );
     }
+  }
+}
+
+/**
+ * Every write grant given in this process, by plugin name: a folder one
+ * plugin may write is a place it can put a link, or swap a folder for one,
+ * under another plugin's grant (review 44). Kept for the process's life: a
+ * link outlives the plugin that made it. Folders written by plugins of
+ * other processes are not known here.
+ */
+const writtenBy = new Map<string, Set<string>>();
+
+/** Records the write grants a plugin was given. */
+export function rememberWrites(plugin: string, writes: readonly string[]): void {
+  for (const path of writes) {
+    const names = writtenBy.get(path) ?? new Set<string>();
+    names.add(plugin);
+    writtenBy.set(path, names);
+  }
+}
+
+/** Write grants given in this process to plugins other than `plugin`. */
+export function othersWrites(plugin: string): string[] {
+  return [...writtenBy].filter(([, names]) => [...names].some((n) => n !== plugin)).map(([p]) => p);
+}
+
+/**
+ * Refuses a grant strictly inside a folder another plugin of this process
+ * may write: that plugin can swap what lies there for a link while this one
+ * starts, between the check and the mount (review 44). The folder itself
+ * may be granted (its own name is not the other plugin's to change).
+ *
+ * @throws {TypeError} naming the grant and the other plugin's folder.
+ */
+export function refuseInsideOthersWrites(
+  kind: "read" | "write",
+  path: string,
+  others: readonly string[],
+): void {
+  const other = others.find((w) => path !== w && isWithin(path, w));
+  if (other) {
+    refuse(
+      `${kind} "${path}": it lies inside "${other}", which another plugin may write, and so swap for a link while this one starts; grant "${other}" itself, or a folder no other plugin writes`,
+    );
   }
 }
 

@@ -8,6 +8,7 @@
 
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { type Captured, rethrowHostPermission, runCaptured } from "./exec.ts";
+import { outsideWrites } from "./paths.ts";
 
 /**
  * Which isolation to use: `"auto"` picks `"os"` where it works, else `"deno"`.
@@ -269,8 +270,8 @@ export async function bwrapArgs(plan: MountPlan): Promise<string[]> {
   }
   if (plan.net) { for (const file of RESOLVER_FILES) mirror(file, ops, seen); }
   const binds = [
-    ...plan.readOnly.map((p) => ["--ro-bind", p, p]),
-    ...plan.readWrite.map((p) => ["--bind", p, p]),
+    ...outsideWrites(plan.readOnly, plan.readWrite).map((p) => ["--ro-bind", p, p]),
+    ...outsideWrites(plan.readWrite, plan.readWrite).map((p) => ["--bind", p, p]),
   ].sort((a, b) => a[1].split("/").length - b[1].split("/").length);
   return [
     "--unshare-all",

@@ -24,6 +24,7 @@ import {
 import { launcherArgs, type LauncherFiles, relayArgs } from "./launcher.ts";
 import type { LauncherSpec } from "./launcher_script.ts";
 import { type ProcessLimits, prologue } from "./prologue.ts";
+import { outsideWrites } from "./paths.ts";
 import { type SeccompArch, seccompProgram } from "./seccomp.ts";
 
 /** The lowest Landlock ABI the Landlock layer runs on: filesystem and TCP-port rules. */
@@ -230,8 +231,12 @@ async function landlockPrefix(ctx: LayerContext, mounts: MountPlan): Promise<str
     keepEnv: ctx.envNames,
     landlock: {
       minAbi: LANDLOCK_MIN_ABI,
-      readOnly: [...new Set(readable), "/proc/self"],
-      readWrite: [...mounts.readWrite, ...(mounts.dev ? DEVICES_WRITE : [])],
+      // A rule opens its path through whatever links lie there: none inside a writable folder.
+      readOnly: [...outsideWrites([...new Set(readable)], mounts.readWrite), "/proc/self"],
+      readWrite: [
+        ...outsideWrites(mounts.readWrite, mounts.readWrite),
+        ...(mounts.dev ? DEVICES_WRITE : []),
+      ],
       connectPorts: port === undefined ? [] : [port],
     },
     seccomp: base64(program),

@@ -81,3 +81,75 @@ export function canonicalLoose(path: string, cwd?: string): string {
 export function trimSeparator(path: string): string {
   return path.replace(/\/+$/, "") || "/";
 }
+
+/** A spelling resolved one component at a time: everything walked through, and where it ends. */
+export interface Chain {
+  /** Every path walked through, folders and links alike (`..` included: it leaves a folder). */
+  visited: string[];
+  links: { path: string; target: string }[];
+  real: string;
+}
+
+/**
+ * Resolves an absolute `path` as the kernel would, recording every folder
+ * and link on the way (in the spelling and in the links' own targets).
+ * Undefined if it leads nowhere; throws on a loop (more than 40 links).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { resolveChain } from "./paths.ts";
+ * assert.equal(resolveChain("/tmp/./")?.real, Deno.realPathSync("/tmp"));
+ * ```
+ */
+export function resolveChain(path: string): Chain | undefined {
+  const chain: Chain = { visited: [], links: [], real: "" };
+  const pending = path.split("/").filter(Boolean);
+  let current = ""; // always a real path: each component added is no link
+  while (pending.length > 0) {
+    const part = pending.shift()!;
+    if (part === ".") continue;
+    if (part === "..") {
+      current = current.slice(0, current.lastIndexOf("/"));
+      continue;
+    }
+    const next = `${current}/${part}`;
+    chain.visited.push(next);
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.lstatSync(next);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
+    if (!info.isSymlink) {
+      current = next;
+      continue;
+    }
+    if (chain.links.length >= 40) throw new Error(`too many links in "${path}"`);
+    const target = Deno.readLinkSync(next);
+    chain.links.push({ path: next, target });
+    if (target.startsWith("/")) current = "";
+    pending.unshift(...target.split("/").filter(Boolean));
+  }
+  chain.real = current || "/";
+  return chain;
+}
+
+/**
+ * The paths not strictly inside one of `writes`. A bind or a Landlock rule
+ * is opened by its path, following links; one inside a folder the plugin
+ * may write can be swapped for a link between the check and the mount
+ * (review 44), while the write grant's own bind or rule already covers it,
+ * and a link there then resolves in the sandbox's view.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { outsideWrites } from "./paths.ts";
+ * assert.deepEqual(outsideWrites(["/w/in", "/w", "/r"], ["/w"]), ["/w", "/r"]);
+ * ```
+ */
+export function outsideWrites(paths: readonly string[], writes: readonly string[]): string[] {
+  return paths.filter((path) => !writes.some((w) => path !== w && isWithin(path, w)));
+}

@@ -7,7 +7,14 @@
 import { existsSync } from "node:fs";
 import { z } from "npm:zod@^4.1.0";
 import type { RuntimeNames } from "./env_names.ts";
-import { checkWrites, envGrants, refusePlantedLinks } from "./grant_rules.ts";
+import {
+  checkWrites,
+  envGrants,
+  othersWrites,
+  refuseInsideOthersWrites,
+  refusePlantedLinks,
+  rememberWrites,
+} from "./grant_rules.ts";
 import { canonicalNetGrant, isPrivateHost } from "./net.ts";
 import { absolutePath, canonicalPath } from "./paths.ts";
 import { SYS_ACTIONS, SYS_NAMES, type SysName } from "./sys_names.ts";
@@ -173,6 +180,12 @@ export interface ResolveGrantsOptions {
   /** Folders holding code that a write grant must not overlap (canonical paths). */
   codeRoots?: readonly string[];
   /**
+   * The plugin's name: its write grants are remembered for the process's
+   * life, and its grants are checked against the folders other plugins
+   * were given to write.
+   */
+  plugin?: string;
+  /**
    * Why the host's code cannot be located (a Web Worker): every write grant
    * is then refused, unless `unsafe.writeCode`.
    */
@@ -270,8 +283,12 @@ export function resolveGrants(
   const read = unique((p.read ?? []).map((x) => realPath("read", x, cwd)));
   const write = unique((p.write ?? []).map((x) => realPath("write", x, cwd)));
   checkWrites(write, ack, options);
+  const others = options.plugin === undefined ? [] : othersWrites(options.plugin);
   for (const kind of ["read", "write"] as const) {
-    for (const spelled of p[kind] ?? []) refusePlantedLinks(kind, spelled, cwd, write);
+    for (const spelled of p[kind] ?? []) {
+      refusePlantedLinks(kind, spelled, cwd, [...write, ...others]);
+    }
+    for (const path of kind === "read" ? read : write) refuseInsideOthersWrites(kind, path, others);
   }
   // The canonical form is what Deno compares against, so it is what is passed; and what
   // the host wrote is classified in that form too (isPrivateHost canonicalises).
@@ -294,6 +311,7 @@ export function resolveGrants(
     );
   }
   const env = envGrants(p.env, options);
+  if (options.plugin !== undefined) rememberWrites(options.plugin, write);
   return {
     read,
     write,

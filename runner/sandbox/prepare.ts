@@ -298,6 +298,7 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
   let grants = resolveGrants(options.permissions, {
     unsafe: options.unsafe,
     codeRoots: [...codeRoots(root, cache, deno.path), ...(runtime ? runtimeRoots(runtime) : [])],
+    plugin: name,
     codeUnknown: mainModuleUnknown(),
     hostEnv: (key) => Deno.env.get(key),
     // The runtime's names matter only to env grants: no library lookup without one.

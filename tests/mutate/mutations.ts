@@ -1602,9 +1602,8 @@ export const MUTATIONS: Mutation[] = [
       "review 41: a link the plugin put in its write grant aimed the host's read grant at any folder, under every layer",
     mitigation: "a grant spelled through a link in a write grant is refused",
     file: "runner/sandbox/permissions.ts",
-    search:
-      "    for (const spelled of p[kind] ?? []) refusePlantedLinks(kind, spelled, cwd, write);",
-    replace: "    for (const spelled of p[kind] ?? []) void spelled;",
+    search: "      refusePlantedLinks(kind, spelled, cwd, [...write, ...others]);",
+    replace: "      void spelled;",
     tests: ["tests/sandbox/permissions_test.ts", "tests/sandbox/lock_test.ts"],
     filter: "link",
   },
@@ -1829,6 +1828,62 @@ export const MUTATIONS: Mutation[] = [
     replace: "    if (rest.hotStandby && false) {",
     tests: ["tests/sandbox/deno_dir_test.ts"],
     filter: "hot standby",
+  },
+  {
+    id: "planted-links-chain",
+    source:
+      "review 44: only the first link of a chain was looked at; a host link led into a write grant where the plugin's own waited",
+    mitigation: "every link of a grant's chain is checked, one at a time",
+    file: "runner/sandbox/grant_rules.ts",
+    search: "  for (const link of chain?.links ?? []) {",
+    replace: "  for (const link of (chain?.links ?? []).slice(0, 1)) {",
+    tests: ["tests/sandbox/permissions_test.ts"],
+    filter: "chain of links",
+  },
+  {
+    id: "planted-links-others",
+    source: "review 44: a link planted by one plugin aimed another plugin's grant",
+    mitigation: "links in any write grant given in this process count",
+    file: "runner/sandbox/permissions.ts",
+    search: "      refusePlantedLinks(kind, spelled, cwd, [...write, ...others]);",
+    replace: "      refusePlantedLinks(kind, spelled, cwd, write);",
+    tests: ["tests/sandbox/permissions_test.ts"],
+    filter: "chain of links",
+  },
+  {
+    id: "inside-others-writes",
+    source:
+      "review 44: another plugin swapped a folder for a link between this one's check and its mount",
+    mitigation: "a grant strictly inside another plugin's write grant is refused",
+    file: "runner/sandbox/permissions.ts",
+    search:
+      '    for (const path of kind === "read" ? read : write) refuseInsideOthersWrites(kind, path, others);',
+    replace: "",
+    tests: ["tests/sandbox/permissions_test.ts"],
+    filter: "chain of links",
+  },
+  {
+    id: "binds-outside-writes",
+    source:
+      "review 44: a bind inside a write grant was opened through a link swapped in after the check",
+    mitigation: "no bind is made for a grant inside a write grant",
+    file: "runner/sandbox/isolation.ts",
+    search: '    ...outsideWrites(plan.readOnly, plan.readWrite).map((p) => ["--ro-bind", p, p]),',
+    replace: '    ...plan.readOnly.map((p) => ["--ro-bind", p, p]),',
+    tests: ["tests/sandbox/isolation_test.ts"],
+    filter: "inside a write grant",
+  },
+  {
+    id: "rules-outside-writes",
+    source:
+      "review 44: a Landlock rule inside a write grant was opened through a link swapped in after the check",
+    mitigation: "no Landlock rule is made for a grant inside a write grant",
+    file: "runner/sandbox/layers.ts",
+    search:
+      '      readOnly: [...outsideWrites([...new Set(readable)], mounts.readWrite), "/proc/self"],',
+    replace: '      readOnly: [...new Set(readable), "/proc/self"],',
+    tests: ["tests/sandbox/isolation_test.ts"],
+    filter: "inside a write grant",
   },
   {
     id: "loader-exact-cap-whole",

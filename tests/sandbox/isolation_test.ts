@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { dirname } from "node:path";
 import { libcOf } from "../../runner/sandbox/launcher.ts";
 import { defaultCacheDir } from "../../runner/sandbox/locate.ts";
-import { startPlugin } from "../../mod.ts";
-import { Report } from "../fixtures/contracts.ts";
+import { previewStart, startPlugin } from "../../mod.ts";
+import { Calc, Report } from "../fixtures/contracts.ts";
 import { fixture } from "../_helpers.ts";
 
 const everything = { permissions: { all: true }, unsafe: { all: true } } as const;
@@ -193,6 +193,48 @@ Deno.test("bubblewrap's arguments: a path that resolves to / is never bound (no 
     "../../usr/bin/cat",
     "/opt/plugbox-test/tool",
   ]);
+});
+
+// A bind or a Landlock rule is opened through the links at its path: one inside a folder the
+// plugin writes could be swapped for a link between the check and the mount (review 44). The
+// write grant's own bind or rule covers it, and a link there resolves in the sandbox's view.
+Deno.test("no bind or Landlock rule is made for a grant inside a write grant", async () => {
+  const work = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    await Deno.mkdir(`${work}/in`);
+    const permissions = { write: [work], read: [`${work}/in`] };
+    const os = await previewStart(fixture("calc.ts"), {
+      isolation: "os",
+      permissions,
+      unsafe: { writeAsRoot: true },
+    });
+    const args = [os.command, ...os.args];
+    const bound = args.flatMap((a, i) => a === "--ro-bind" || a === "--bind" ? [args[i + 1]] : []);
+    assert.ok(bound.includes(work), bound.join(" "));
+    assert.ok(!bound.includes(`${work}/in`), bound.join(" "));
+    const landlock = await previewStart(fixture("calc.ts"), {
+      isolation: "landlock",
+      permissions,
+      unsafe: { writeAsRoot: true },
+    });
+    const spec = [landlock.command, ...landlock.args].find((a) => a.startsWith('{"mode":"launch"'));
+    const rules = JSON.parse(spec!).landlock;
+    assert.ok(rules.readWrite.includes(work), JSON.stringify(rules));
+    assert.ok(!rules.readOnly.includes(`${work}/in`), JSON.stringify(rules));
+    // The grant still reads as granted, through the write grant's own bind.
+    await Deno.writeTextFile(`${work}/in/note.txt`, "inside");
+    for (const isolation of ["os", "landlock"] as const) {
+      await using plugin = await startPlugin(fixture("calc.ts"), {
+        contracts: [Calc],
+        isolation,
+        permissions,
+        unsafe: { writeAsRoot: true },
+      });
+      assert.equal(await plugin.api(Calc).readFile(`${work}/in/note.txt`), "inside");
+    }
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
 });
 
 Deno.test("ldd's word for a file that loads nothing counts only as its whole output, never as one forged line", async () => {

@@ -54,7 +54,7 @@ Deno.test("resolveGrants() refuses a grant spelled through a link in a write gra
     refused(
       () => resolveGrants({ write: ["work"], read: ["work/in"] }, options),
       new RegExp(
-        `^Cannot grant read "work/in": it leads through the link "${dir}/work/in" inside the write grant "${dir}/work", which the plugin can replace between starts; grant the path it leads to now \\("${dir}/secret"\\)`,
+        `^Cannot grant read "work/in": it leads through the link "${dir}/work/in" inside the write grant "${dir}/work", which a plugin can replace between starts; grant the path it leads to now \\("${dir}/secret"\\)`,
       ),
     );
     // Deeper, through "..", and as a write grant nested in another.
@@ -72,6 +72,49 @@ Deno.test("resolveGrants() refuses a grant spelled through a link in a write gra
     await Deno.symlink(`${dir}/work/x`, `${dir}/x-alias`);
     const host = resolveGrants({ write: ["x-alias"], read: ["alias"] }, options);
     assert.deepEqual([host.read, host.write], [[`${dir}/host/data`], [`${dir}/work/x`]]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// Review 44: only the first link of a chain was looked at, and only this plugin's write grants.
+Deno.test("resolveGrants() follows a chain of links one at a time, and knows other plugins' write grants", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    for (const sub of ["out", "shared/in", "secret"]) {
+      await Deno.mkdir(`${dir}/${sub}`, { recursive: true });
+    }
+    await Deno.symlink(`${dir}/secret`, `${dir}/out/in`); // the plugin's link, in its write grant
+    await Deno.symlink(`${dir}/out/in`, `${dir}/current`); // the host's own, outside it
+    await Deno.symlink(`../out/in`, `${dir}/shared/rel`); // relative, from outside again
+    const options = { cwd: dir, hostIsRoot: false };
+    refused(
+      () => resolveGrants({ write: ["out"], read: ["current"] }, options),
+      new RegExp(`^Cannot grant read "current": it leads through the link "${dir}/out/in"`),
+    );
+    refused(
+      () => resolveGrants({ write: ["out"], read: ["shared/rel"] }, options),
+      /read "shared\/rel": it leads through the link ".*\/out\/in"/,
+    );
+    // Another plugin of this process was given "shared" to write: a grant inside it is refused
+    // (that plugin can swap it for a link while this one starts); "shared" itself is not.
+    const unique = `writer-${crypto.randomUUID()}`;
+    resolveGrants({ write: ["shared"] }, { ...options, plugin: unique });
+    refused(
+      () => resolveGrants({ read: ["shared/in"] }, { ...options, plugin: "reader" }),
+      new RegExp(
+        `^Cannot grant read "${dir}/shared/in": it lies inside "${dir}/shared", which another plugin may write`,
+      ),
+    );
+    const whole = resolveGrants({ read: ["shared"] }, { ...options, plugin: "reader" });
+    assert.deepEqual(whole.read, [`${dir}/shared`]);
+    // The writer itself may read inside its own write grant; the others' links count too.
+    resolveGrants({ write: ["shared"], read: ["shared/in"] }, { ...options, plugin: unique });
+    await Deno.symlink(`${dir}/secret`, `${dir}/shared/planted`);
+    refused(
+      () => resolveGrants({ read: ["shared/planted"] }, { ...options, plugin: "reader" }),
+      /it leads through the link ".*\/shared\/planted"/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

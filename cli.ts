@@ -194,7 +194,8 @@ function stderrTailOf(error: unknown): string[] {
   const lines = tail.split("\n");
   const shown = lines.slice(-TAIL_LINES);
   const more = lines.length > shown.length ? ` (last ${shown.length} of ${lines.length})` : "";
-  return [`--- the plugin's stderr${more} ---`, ...shown];
+  // Indented: the plugin's lines cannot pose as the CLI's own, nor end the block (review 44).
+  return [`--- the plugin's stderr${more} ---`, ...shown.map((line) => `    ${line}`)];
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

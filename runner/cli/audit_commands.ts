@@ -5,6 +5,8 @@
  * @module
  */
 
+import { constants } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
 import { z } from "npm:zod@^4.1.0";
 import { type ParsedArgs, parseJsonArgs, UsageError } from "./args.ts";
 import { auditLines } from "./audit_text.ts";
@@ -154,31 +156,50 @@ const MAX_REPORT_BYTES = 256 * 1024 * 1024;
 /**
  * The report's text, read up to the cap: a path may be any file of an
  * untrusted checkout, and `/dev/zero` read whole took 18 GB before a size
- * was compared, a FIFO waited forever (review 42).
+ * was compared, a FIFO waited forever (review 42), and `/proc/kmsg`, a
+ * "regular" file of size 0, waited forever too (review 44). So a file is
+ * opened without blocking, checked on the open handle to be a regular file
+ * of some size, and read to that size at most.
  */
 async function readCapped(path: string): Promise<string> {
-  let source: ReadableStream<Uint8Array>;
-  if (path === "-") source = Deno.stdin.readable;
-  else {
-    try {
-      const info = await Deno.stat(path);
-      if (!info.isFile) {
-        throw new UsageError(
-          `audit "${path}" is not a regular file (give - to read a report from stdin)`,
-        );
-      }
-      source = (await Deno.open(path)).readable;
-    } catch (cause) {
-      if (cause instanceof UsageError) throw cause;
-      throw new UsageError(`cannot read audit "${path}": ${(cause as Error).message}`, { cause });
-    }
+  if (path === "-") return new TextDecoder().decode(await readStdin());
+  let handle: FileHandle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (cause) {
+    throw new UsageError(`cannot read audit "${path}": ${(cause as Error).message}`, { cause });
   }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile() || info.size === 0) {
+      throw new UsageError(
+        `audit "${path}" is not a regular file with content (give - to read a report from stdin)`,
+      );
+    }
+    if (info.size > MAX_REPORT_BYTES) {
+      throw new UsageError(`audit "${path}" is over ${MAX_REPORT_BYTES} bytes`);
+    }
+    const bytes = new Uint8Array(info.size);
+    let at = 0;
+    while (at < bytes.length) {
+      const { bytesRead } = await handle.read(bytes, at, bytes.length - at, null);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+    }
+    return new TextDecoder().decode(bytes.subarray(0, at));
+  } finally {
+    await handle.close();
+  }
+}
+
+/** stdin, up to the cap. */
+async function readStdin(): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let bytes = 0;
-  for await (const chunk of source) {
+  for await (const chunk of Deno.stdin.readable) {
     bytes += chunk.length;
     if (bytes > MAX_REPORT_BYTES) {
-      throw new UsageError(`audit "${path}" is over ${MAX_REPORT_BYTES} bytes`);
+      throw new UsageError(`audit "-" is over ${MAX_REPORT_BYTES} bytes`);
     }
     chunks.push(chunk);
   }
@@ -188,7 +209,7 @@ async function readCapped(path: string): Promise<string> {
     all.set(chunk, at);
     at += chunk.length;
   }
-  return new TextDecoder().decode(all);
+  return all;
 }
 
 async function readReport(path: string): Promise<AuditLog> {

@@ -159,7 +159,8 @@ const CLAIM_STALE_MS = 30_000;
  * so the last undid the first, a removed grant included, while both said
  * they approved (review 42). The claim is a file made exclusively beside the
  * lock, in a folder only the lock's own writers can write; one left by a
- * process that died is taken over after 30 s.
+ * process that died is taken over after 30 s, and a change removes only
+ * its own.
  *
  * @throws {LockError} (`busy`) when another change holds the claim for over
  * 10 s; what `readLock` and `writeLock` throw.
@@ -170,10 +171,11 @@ export async function updateLock<T>(
   change: (lock: LockFile) => T,
 ): Promise<T> {
   const claim = join(dirname(path), `.${basename(path)}.claim`);
+  const mine = `${Deno.pid} ${crypto.randomUUID()}\n`;
   const deadline = Date.now() + CLAIM_WAIT_MS;
   for (;;) {
     try {
-      Deno.writeTextFileSync(claim, `${Deno.pid}\n`, { createNew: true, mode: 0o600 });
+      Deno.writeTextFileSync(claim, mine, { createNew: true, mode: 0o600 });
       break;
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) {
@@ -181,13 +183,9 @@ export async function updateLock<T>(
       }
       if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
     }
-    try {
-      if (Date.now() - (Deno.statSync(claim).mtime?.getTime() ?? 0) > CLAIM_STALE_MS) {
-        Deno.removeSync(claim);
-        continue;
-      }
-    } catch {
-      continue; // released meanwhile
+    if (claimAbandoned(claim)) {
+      Deno.removeSync(claim);
+      continue;
     }
     if (Date.now() > deadline) {
       throw new LockError({
@@ -207,11 +205,34 @@ export async function updateLock<T>(
     writeLock(path, lock);
     return result;
   } finally {
+    // Only our own: had ours been taken over, the claim there now is another change's.
     try {
-      Deno.removeSync(claim);
+      if (Deno.readTextFileSync(claim) === mine) Deno.removeSync(claim);
     } catch {
-      // taken over as stale: the other change removes its own
+      // gone already
     }
+  }
+}
+
+/**
+ * Whether a claim was left by a process that died while it changed the
+ * lock: older than 30 s, and the process it names no longer runs here (a
+ * process that is only slow, or stopped, keeps its claim: review 44).
+ */
+function claimAbandoned(claim: string): boolean {
+  try {
+    const age = Date.now() - (Deno.statSync(claim).mtime?.getTime() ?? 0);
+    if (age <= CLAIM_STALE_MS) return false;
+    const pid = Number(Deno.readTextFileSync(claim).split(" ", 1)[0]);
+    if (!Number.isSafeInteger(pid) || pid <= 0) return true;
+    try {
+      Deno.statSync(`/proc/${pid}`);
+      return false; // still running (or its number taken again: wait for the deadline)
+    } catch (error) {
+      return error instanceof Deno.errors.NotFound;
+    }
+  } catch {
+    return false; // released meanwhile, or unreadable: wait
   }
 }
 

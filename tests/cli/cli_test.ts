@@ -31,6 +31,8 @@ function oneLineError(stderr: string, name: string): void {
   if (lines.length > 1) {
     assert.match(lines[1], /^--- the plugin's stderr( \(last \d+ of \d+\))? ---$/, stderr);
     assert.ok(lines.length <= 12, stderr);
+    // Indented: a line of the plugin's cannot pose as the CLI's own (review 44).
+    for (const line of lines.slice(2)) assert.match(line, /^ {4}/, stderr);
   }
 }
 

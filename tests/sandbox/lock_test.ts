@@ -263,13 +263,26 @@ Deno.test("lock: approvals in parallel processes each keep their entry", async (
 Deno.test("lock: a claim left by a process that died mid-change is taken over once stale", async () => {
   await using space = await workspace();
   const claim = join(space.dir, ".plugbox.lock.claim");
-  await Deno.writeTextFile(claim, "1\n");
+  await Deno.writeTextFile(claim, "4194305 gone\n"); // above any pid the kernel gives
   const minuteAgo = new Date(Date.now() - 60_000);
   await Deno.utime(claim, minuteAgo, minuteAgo);
   await approve(space);
   await assert.rejects(Deno.stat(claim), Deno.errors.NotFound);
   await using plugin = await start(space);
   assert.ok(plugin.plan.notes.includes("lock: approved, unchanged"));
+});
+
+// Review 44: a change that was only slow (a stopped plug approve) lost its claim at 30 s, and two
+// changes overlapped.
+Deno.test("lock: an old claim whose process still runs is not taken over", async () => {
+  await using space = await workspace();
+  const claim = join(space.dir, ".plugbox.lock.claim");
+  await Deno.writeTextFile(claim, `${Deno.pid} slow\n`);
+  const minuteAgo = new Date(Date.now() - 60_000);
+  await Deno.utime(claim, minuteAgo, minuteAgo);
+  const busy = await refusal(approve(space), "busy");
+  assert.match(busy.message, /another process has been changing lock .* for over 10 s/);
+  assert.equal(await Deno.readTextFile(claim), `${Deno.pid} slow\n`, "still the other's");
 });
 
 Deno.test("lock: an entry changed outside plug approve is refused as tampered, whatever it says", async () => {

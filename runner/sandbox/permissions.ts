@@ -180,9 +180,9 @@ export interface ResolveGrantsOptions {
   /** Folders holding code that a write grant must not overlap (canonical paths). */
   codeRoots?: readonly string[];
   /**
-   * The plugin's name: its write grants are remembered for the process's
-   * life, and its grants are checked against the folders other plugins
-   * were given to write.
+   * Who the plugin is (plugbox passes its name and folder): its write
+   * grants are remembered for the process's life, and its grants are
+   * checked against the folders other plugins were given to write.
    */
   plugin?: string;
   /**

@@ -298,7 +298,8 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
   let grants = resolveGrants(options.permissions, {
     unsafe: options.unsafe,
     codeRoots: [...codeRoots(root, cache, deno.path), ...(runtime ? runtimeRoots(runtime) : [])],
-    plugin: name,
+    // Who writes a folder: a plugin is its name and its folder (two folders may share a name).
+    plugin: `${name}\0${root}`,
     codeUnknown: mainModuleUnknown(),
     hostEnv: (key) => Deno.env.get(key),
     // The runtime's names matter only to env grants: no library lookup without one.

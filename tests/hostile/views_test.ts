@@ -3,10 +3,11 @@
 // Each group also shows the attack working without the mitigation.
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
-import { PreflightError, previewStart, startPlugin } from "../../mod.ts";
+import { PluginHost, PreflightError, previewStart, startPlugin } from "../../mod.ts";
+import { Calc } from "../fixtures/contracts.ts";
 import { takeSnapshot } from "../../runner/sandbox/snapshot.ts";
 import { Probe } from "./plugins/probe.ts";
-import { freshCache, rejected } from "../_helpers.ts";
+import { fixture, freshCache, rejected } from "../_helpers.ts";
 import {
   hostile,
   ISOLATIONS,
@@ -272,6 +273,37 @@ for (const isolation of ISOLATIONS) {
     );
   });
 }
+
+// Another plugin of the host may write the folder a grant lies in: it could swap the grant for a
+// link while this plugin starts (review 44).
+Deno.test("T15: a grant inside a folder another plugin of the host may write is refused", async () => {
+  await using cache = await freshCache();
+  const shared = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-t15-shared-" }));
+  try {
+    await Deno.mkdir(join(shared, "in"));
+    await using host = new PluginHost();
+    await host.start("writer", hostile("t15_aims_grant.ts"), {
+      contracts: [Probe],
+      isolation: "deno",
+      cacheDir: cache.path,
+      permissions: { write: [shared] },
+      unsafe: { writeAsRoot: true },
+    });
+    const start = (read: string) =>
+      host.start(`reader-${crypto.randomUUID().slice(0, 8)}`, fixture("calc.ts"), {
+        contracts: [Calc],
+        isolation: "deno",
+        cacheDir: cache.path,
+        permissions: { read: [read] },
+      });
+    const error = await rejected(start(join(shared, "in")));
+    assert.ok(error instanceof TypeError, String(error));
+    assert.match(error.message, /it lies inside ".*", which another plugin may write/);
+    await start(shared); // the folder itself is not the writer's to swap
+  } finally {
+    await Deno.remove(shared, { recursive: true });
+  }
+});
 
 Deno.test("T15 control: the same spelling, resolved again without the check, grants the secrets", async () => {
   await plantSecrets();

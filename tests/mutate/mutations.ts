@@ -1918,6 +1918,16 @@ export const MUTATIONS: Mutation[] = [
     filter: "regular files only",
   },
   {
+    id: "plan-names-the-writer",
+    source: "review 44: a plan's grants were checked against no other plugin's write grants",
+    mitigation: "a start names its plugin, so the write grants of the others in this process count",
+    file: "runner/sandbox/prepare.ts",
+    search: "    plugin: `${name}\\0${root}`,\n",
+    replace: "",
+    tests: ["tests/hostile/views_test.ts"],
+    filter: "another plugin of the host",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

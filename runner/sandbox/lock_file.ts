@@ -183,8 +183,9 @@ export async function updateLock<T>(
       }
       if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
     }
-    if (claimAbandoned(claim)) {
-      Deno.removeSync(claim);
+    const abandoned = claimAbandoned(claim);
+    if (abandoned !== undefined) {
+      takeOver(claim, abandoned);
       continue;
     }
     if (Date.now() > deadline) {
@@ -215,24 +216,52 @@ export async function updateLock<T>(
 }
 
 /**
- * Whether a claim was left by a process that died while it changed the
- * lock: older than 30 s, and the process it names no longer runs here (a
- * process that is only slow, or stopped, keeps its claim: review 44).
+ * The text of a claim left by a process that died while it changed the
+ * lock (older than 30 s, and the process it names no longer runs here), or
+ * undefined. A process that is only slow, or stopped, keeps its claim
+ * (review 44).
  */
-function claimAbandoned(claim: string): boolean {
+function claimAbandoned(claim: string): string | undefined {
   try {
     const age = Date.now() - (Deno.statSync(claim).mtime?.getTime() ?? 0);
-    if (age <= CLAIM_STALE_MS) return false;
-    const pid = Number(Deno.readTextFileSync(claim).split(" ", 1)[0]);
-    if (!Number.isSafeInteger(pid) || pid <= 0) return true;
+    if (age <= CLAIM_STALE_MS) return undefined;
+    const text = Deno.readTextFileSync(claim);
+    const pid = Number(text.split(" ", 1)[0]);
+    if (!Number.isSafeInteger(pid) || pid <= 0) return text;
     try {
       Deno.statSync(`/proc/${pid}`);
-      return false; // still running (or its number taken again: wait for the deadline)
+      return undefined; // still running (or its number taken again: wait for the deadline)
     } catch (error) {
-      return error instanceof Deno.errors.NotFound;
+      return error instanceof Deno.errors.NotFound ? text : undefined;
     }
   } catch {
-    return false; // released meanwhile, or unreadable: wait
+    return undefined; // released meanwhile, or unreadable: wait
+  }
+}
+
+/**
+ * Moves an abandoned claim aside, by a rename only one process can win, and
+ * removes it if it is still the one judged abandoned. Two processes that
+ * judged it so at once each removed the claim the other had just made, and
+ * both changed the lock (review 45). A fresh claim moved aside by mistake is
+ * put back unless another was made meanwhile.
+ */
+function takeOver(claim: string, abandoned: string): void {
+  const aside = `${claim}.${crypto.randomUUID()}`;
+  try {
+    Deno.renameSync(claim, aside);
+  } catch {
+    return; // another process moved it first
+  }
+  try {
+    if (Deno.readTextFileSync(aside) !== abandoned) Deno.linkSync(aside, claim);
+  } catch {
+    // a new claim is there already: the one moved aside is lost to its maker, who removes none
+  }
+  try {
+    Deno.removeSync(aside);
+  } catch {
+    // gone already
   }
 }
 

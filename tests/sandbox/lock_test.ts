@@ -272,6 +272,31 @@ Deno.test("lock: a claim left by a process that died mid-change is taken over on
   assert.ok(plugin.plan.notes.includes("lock: approved, unchanged"));
 });
 
+// Review 45: processes that judged one claim abandoned at once each removed the claim another had
+// just made, and two changed the lock together (or one failed on a claim already gone).
+Deno.test("lock: one abandoned claim is taken over by one process at a time", async () => {
+  await using space = await workspace();
+  const claim = join(space.dir, ".plugbox.lock.claim");
+  const held = join(space.dir, "held");
+  const changer = new URL("../fixtures/lock_changer.ts", import.meta.url).pathname;
+  for (let trial = 0; trial < 3; trial++) {
+    await Deno.writeTextFile(claim, "4194305 gone\n");
+    const old = new Date(Date.now() - 120_000);
+    await Deno.utime(claim, old, old);
+    const startAt = String(Date.now() + 1500);
+    const runs = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", changer, space.lock, held, startAt],
+          stdout: "piped",
+          stderr: "inherit",
+        }).output()),
+    );
+    const said = runs.map((run) => new TextDecoder().decode(run.stdout).trim());
+    assert.deepEqual(said, Array(6).fill("ok"), `trial ${trial}: ${said.join(", ")}`);
+  }
+});
+
 // Review 44: a change that was only slow (a stopped plug approve) lost its claim at 30 s, and two
 // changes overlapped.
 Deno.test("lock: an old claim whose process still runs is not taken over", async () => {

@@ -117,33 +117,30 @@ export function refusePlantedLinks(
 }
 
 /**
- * Every write grant given in this process, by plugin name: a folder one
- * plugin may write is a place it can put a link, or swap a folder for one,
- * under another plugin's grant (review 44). Kept for the process's life: a
- * link outlives the plugin that made it. Folders written by plugins of
- * other processes are not known here.
+ * Every write grant given in this process: a folder a plugin may write is a
+ * place it can put a link, or swap a folder for one, under another start's
+ * grant (review 44), its own later start's included (review 45: the same
+ * plugin, restarted without the write grant, read through the link it had
+ * planted). Kept for the process's life: a link outlives the plugin that
+ * made it. Folders written by plugins of other processes are not known here.
  */
-const writtenBy = new Map<string, Set<string>>();
+const written = new Set<string>();
 
-/** Records the write grants a plugin was given. */
-export function rememberWrites(plugin: string, writes: readonly string[]): void {
-  for (const path of writes) {
-    const names = writtenBy.get(path) ?? new Set<string>();
-    names.add(plugin);
-    writtenBy.set(path, names);
-  }
+/** Records the write grants a start was given. */
+export function rememberWrites(writes: readonly string[]): void {
+  for (const path of writes) written.add(path);
 }
 
-/** Write grants given in this process to plugins other than `plugin`. */
-export function othersWrites(plugin: string): string[] {
-  return [...writtenBy].filter(([, names]) => [...names].some((n) => n !== plugin)).map(([p]) => p);
+/** Folders given to write in this process, but for `current` (this start's own write grants). */
+export function writtenBefore(current: readonly string[]): string[] {
+  return [...written].filter((path) => !current.includes(path));
 }
 
 /**
- * Refuses a grant strictly inside a folder another plugin of this process
- * may write: that plugin can swap what lies there for a link while this one
- * starts, between the check and the mount (review 44). The folder itself
- * may be granted (its own name is not the other plugin's to change).
+ * Refuses a grant strictly inside a folder given to write in this process
+ * (not by this start): a plugin may swap what lies there for a link while
+ * this one starts, between the check and the mount (review 44). The folder
+ * itself may be granted (its own name is not the writer's to change).
  *
  * @throws {TypeError} naming the grant and the other plugin's folder.
  */
@@ -155,7 +152,7 @@ export function refuseInsideOthersWrites(
   const other = others.find((w) => path !== w && isWithin(path, w));
   if (other) {
     refuse(
-      `${kind} "${path}": it lies inside "${other}", which another plugin may write, and so swap for a link while this one starts; grant "${other}" itself, or a folder no other plugin writes`,
+      `${kind} "${path}": it lies inside "${other}", which a plugin was given to write, and so may swap for a link while this one starts; grant "${other}" itself, or a folder no plugin writes`,
     );
   }
 }

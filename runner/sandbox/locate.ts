@@ -161,7 +161,7 @@ export function mainModuleUnknown(): string | undefined {
 /** Most a plugin's Deno dir may hold, kept between starts; more and it starts afresh. */
 export const DENO_DIR_MAX_BYTES = 64 * 1024 * 1024;
 /** Most entries walked to measure it; more and it starts afresh. */
-const DENO_DIR_MAX_ENTRIES = 20_000;
+const DENO_DIR_MAX_ENTRIES = 5_000;
 
 /** Whether the Deno dir holds more than it may keep (a walk that follows no link). */
 async function overgrown(denoDir: string): Promise<boolean> {
@@ -183,6 +183,60 @@ async function overgrown(denoDir: string): Promise<boolean> {
     }
   }
   return false;
+}
+
+/** The start of an emptied Deno dir's name, moved aside until it is removed. */
+const TRASH = ".deno_dir.emptied-";
+/** Most entries one sweep removes (about a second): the rest waits for the next start. */
+const SWEEP_MAX_ENTRIES = 20_000;
+
+/**
+ * Removes emptied Deno dirs beside `base`'s, one entry at a time: no
+ * recursion (a tree of any depth), links removed, never followed. What
+ * cannot be removed (a folder its plugin made unwritable, on a host not
+ * root) stays for the next sweep; it is no Deno dir of any plugin's.
+ */
+async function sweepTrash(base: string): Promise<void> {
+  let budget = SWEEP_MAX_ENTRIES;
+  let names: string[];
+  try {
+    names = (await Array.fromAsync(Deno.readDir(base)))
+      .filter((e) => e.isDirectory && e.name.startsWith(TRASH)).map((e) => e.name);
+  } catch {
+    return;
+  }
+  // Names are added while it runs: a folder deep enough to near the system's path limit is moved
+  // up beside the others, so no path walked grows past it.
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i];
+    // Depth first, by an explicit stack: each folder is left until its entries are gone.
+    const stack: { path: string; listed: boolean }[] = [{ path: join(base, name), listed: false }];
+    while (stack.length > 0 && budget > 0) {
+      const top = stack[stack.length - 1];
+      if (top.listed) {
+        stack.pop();
+        await Deno.remove(top.path).catch(() => {}); // not empty: something stayed
+        continue;
+      }
+      top.listed = true;
+      try {
+        for await (const entry of Deno.readDir(top.path)) {
+          if (--budget <= 0) break;
+          const path = join(top.path, entry.name);
+          if (!entry.isDirectory) await Deno.remove(path).catch(() => {});
+          else if (path.length < 2048) stack.push({ path, listed: false });
+          else {
+            const up = `${TRASH}${crypto.randomUUID()}`;
+            if (await Deno.rename(path, join(base, up)).then(() => true, () => false)) {
+              names.push(up);
+            }
+          }
+        }
+      } catch {
+        // unreadable: it stays
+      }
+    }
+  }
 }
 
 /**
@@ -212,14 +266,29 @@ export async function pluginDirs(
   const mark = join(base, "deno_dir.written-by-native-code");
   const marked = await Deno.lstat(mark).then(() => true, () => false);
   if (marked || await overgrown(denoDir)) {
-    // remove follows no link: one the plugin left in its dir goes, not what it points at.
-    await Deno.remove(denoDir, { recursive: true }).catch(() => {});
+    // Moved aside, not removed in place: the new dir is empty at once, whatever the old one holds
+    // (12,000 nested folders overflowed Deno's recursive remove and aborted the host; a folder its
+    // plugin made unwritable kept a poisoned file: review 45). A dir that cannot be moved aside
+    // refuses the start.
+    try {
+      await Deno.rename(denoDir, join(base, `${TRASH}${crypto.randomUUID()}`));
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) {
+        throw new TypeError(
+          `Cannot start plugin "${name}": its Deno dir "${denoDir}" must start empty and cannot be moved aside (${
+            (error as Error).name
+          })`,
+        );
+      }
+    }
     notes.push(
       marked
         ? "deno dir: started empty (a run, ffi or all grant let the last start write it freely)"
         : `deno dir: started empty (it held more than ${DENO_DIR_MAX_BYTES} bytes)`,
     );
   }
+  // What an earlier emptying left, within a budget: the rest waits for the next start.
+  await sweepTrash(base);
   await Deno.mkdir(denoDir, { recursive: true });
   await Deno.mkdir(home, { recursive: true });
   if (options.untrusted) await Deno.writeFile(mark, new Uint8Array());

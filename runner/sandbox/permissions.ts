@@ -10,10 +10,10 @@ import type { RuntimeNames } from "./env_names.ts";
 import {
   checkWrites,
   envGrants,
-  othersWrites,
   refuseInsideOthersWrites,
   refusePlantedLinks,
   rememberWrites,
+  writtenBefore,
 } from "./grant_rules.ts";
 import { canonicalNetGrant, isPrivateHost } from "./net.ts";
 import { absolutePath, canonicalPath } from "./paths.ts";
@@ -180,9 +180,10 @@ export interface ResolveGrantsOptions {
   /** Folders holding code that a write grant must not overlap (canonical paths). */
   codeRoots?: readonly string[];
   /**
-   * Who the plugin is (plugbox passes its name and folder): its write
+   * The plugin (plugbox passes its name and folder). Given, its write
    * grants are remembered for the process's life, and its grants are
-   * checked against the folders other plugins were given to write.
+   * checked against every folder given to write in this process but for
+   * its own write grants now.
    */
   plugin?: string;
   /**
@@ -283,7 +284,7 @@ export function resolveGrants(
   const read = unique((p.read ?? []).map((x) => realPath("read", x, cwd)));
   const write = unique((p.write ?? []).map((x) => realPath("write", x, cwd)));
   checkWrites(write, ack, options);
-  const others = options.plugin === undefined ? [] : othersWrites(options.plugin);
+  const others = options.plugin === undefined ? [] : writtenBefore(write);
   for (const kind of ["read", "write"] as const) {
     for (const spelled of p[kind] ?? []) {
       refusePlantedLinks(kind, spelled, cwd, [...write, ...others]);
@@ -311,7 +312,7 @@ export function resolveGrants(
     );
   }
   const env = envGrants(p.env, options);
-  if (options.plugin !== undefined) rememberWrites(options.plugin, write);
+  if (options.plugin !== undefined) rememberWrites(write);
   return {
     read,
     write,

@@ -298,7 +298,7 @@ Deno.test("T15: a grant inside a folder another plugin of the host may write is 
       });
     const error = await rejected(start(join(shared, "in")));
     assert.ok(error instanceof TypeError, String(error));
-    assert.match(error.message, /it lies inside ".*", which another plugin may write/);
+    assert.match(error.message, /it lies inside ".*", which a plugin was given to write/);
     await start(shared); // the folder itself is not the writer's to swap
   } finally {
     await Deno.remove(shared, { recursive: true });

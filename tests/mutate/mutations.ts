@@ -1939,6 +1939,29 @@ export const MUTATIONS: Mutation[] = [
     filter: "one process at a time",
   },
   {
+    id: "deno-dir-moved-aside",
+    source:
+      "review 45: Deno's recursive remove of a plugin's 12,000 nested folders aborted the host at every later start",
+    mitigation: "an emptied Deno dir is moved aside and removed one entry at a time",
+    file: "runner/sandbox/locate.ts",
+    search: "      await Deno.rename(denoDir, join(base, `${TRASH}${crypto.randomUUID()}`));",
+    replace: "      await Deno.remove(denoDir, { recursive: true });",
+    tests: ["tests/sandbox/deno_dir_test.ts"],
+    filter: "12,000 folders",
+  },
+  {
+    id: "written-before-own-too",
+    source:
+      "review 45: the same plugin, restarted without its write grant, read through the link it had planted",
+    mitigation: "a folder this plugin was given to write before counts like another's",
+    file: "runner/sandbox/grant_rules.ts",
+    search: "  return [...written].filter((path) => !current.includes(path));",
+    replace:
+      "  return current.length ? [...written].filter((path) => !current.includes(path)) : [];",
+    tests: ["tests/sandbox/permissions_test.ts"],
+    filter: "chain of links",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -42,6 +42,28 @@ Deno.test("deno dir: after a start with a run grant, the next start begins from 
   assert.ok(!third.notes.some((n) => n.startsWith("deno dir:")), third.notes.join("\n"));
 });
 
+// Review 45: Deno's recursive remove overflowed its stack on 12,000 nested folders and aborted the
+// host, at every later start. The dir is moved aside, and removed one entry at a time.
+Deno.test("deno dir: one nested 12,000 folders deep is emptied without taking the host down", async () => {
+  await using cache = await freshCache();
+  const denoDir = (await plan(cache.path, true)).env.DENO_DIR;
+  const made = await new Deno.Command("python3", {
+    args: [
+      "-c",
+      "import os,sys\nos.chdir(sys.argv[1])\nfor _ in range(12000):\n os.mkdir('d'); os.chdir('d')\nopen('payload.js','w').write('x')",
+      denoDir,
+    ],
+  }).output();
+  assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
+  const next = await plan(cache.path);
+  assert.ok(next.notes.some((n) => n.startsWith("deno dir: started empty")), next.notes.join("\n"));
+  await assert.rejects(Deno.lstat(join(denoDir, "d")), Deno.errors.NotFound);
+  // Moved aside and swept: nothing of it is left beside the dir.
+  const base = join(denoDir, "..");
+  const left = (await Array.fromAsync(Deno.readDir(base))).filter((e) => e.name.startsWith("."));
+  assert.deepEqual(left.map((e) => e.name), []);
+});
+
 Deno.test("deno dir: one grown past its cap between starts begins empty", async () => {
   await using cache = await freshCache();
   const denoDir = (await plan(cache.path)).env.DENO_DIR;

@@ -23,6 +23,7 @@ import {
   type LaunchOptions,
   type LaunchPlan,
   planPlugin,
+  rememberWrites,
 } from "../sandbox/mod.ts";
 import { Beside } from "./beside.ts";
 import type { EgressEntry } from "./egress_log.ts";
@@ -763,6 +764,9 @@ export async function launchPlugin(plan: LaunchPlan, options: StartOptions): Pro
   options.signal?.throwIfAborted();
   // The start deadline begins when this launch does, not while it waits its turn.
   return await gatedLaunch(options.signal, async () => {
+    // A plugin about to run may write these: every later plan in this process checks its grants
+    // against them (grant_rules.ts). A preview or a refused start ran nothing (review 46).
+    rememberWrites(plan.grants.write);
     const plugin = new Plugin(plan, options);
     await handshakeOf(plugin, options.startTimeout ?? 10_000, options.signal);
     return plugin;

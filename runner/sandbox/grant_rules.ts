@@ -126,7 +126,7 @@ export function refusePlantedLinks(
  */
 const written = new Set<string>();
 
-/** Records the write grants a start was given. */
+/** Records the write grants of a plugin about to be launched (not a preview's, nor a refused start's). */
 export function rememberWrites(writes: readonly string[]): void {
   for (const path of writes) written.add(path);
 }

@@ -187,55 +187,34 @@ async function overgrown(denoDir: string): Promise<boolean> {
 
 /** The start of an emptied Deno dir's name, moved aside until it is removed. */
 const TRASH = ".deno_dir.emptied-";
-/** Most entries one sweep removes (about a second): the rest waits for the next start. */
-const SWEEP_MAX_ENTRIES = 20_000;
-
 /**
- * Removes emptied Deno dirs beside `base`'s, one entry at a time: no
- * recursion (a tree of any depth), links removed, never followed. What
- * cannot be removed (a folder its plugin made unwritable, on a host not
- * root) stays for the next sweep; it is no Deno dir of any plugin's.
+ * Removes the emptied Deno dirs beside `base`'s with `rm -rf
+ * --one-file-system`, through `sh` as a plugin's command is. A walk by path
+ * in the host followed a link a still-running copy of the plugin swapped in
+ * for a folder it had listed, and removed host files outside the trash
+ * (review 46); GNU `rm` walks by open folder, never through a link, to any
+ * depth. What it cannot remove (a folder its plugin made unwritable, on a
+ * host not root) stays: it is no plugin's Deno dir. Without `sh` nothing is
+ * removed.
  */
 async function sweepTrash(base: string): Promise<void> {
-  let budget = SWEEP_MAX_ENTRIES;
   let names: string[];
   try {
     names = (await Array.fromAsync(Deno.readDir(base)))
-      .filter((e) => e.isDirectory && e.name.startsWith(TRASH)).map((e) => e.name);
+      .filter((e) => e.isDirectory && e.name.startsWith(TRASH)).map((e) => join(base, e.name));
   } catch {
     return;
   }
-  // Names are added while it runs: a folder deep enough to near the system's path limit is moved
-  // up beside the others, so no path walked grows past it.
-  for (let i = 0; i < names.length; i++) {
-    const name = names[i];
-    // Depth first, by an explicit stack: each folder is left until its entries are gone.
-    const stack: { path: string; listed: boolean }[] = [{ path: join(base, name), listed: false }];
-    while (stack.length > 0 && budget > 0) {
-      const top = stack[stack.length - 1];
-      if (top.listed) {
-        stack.pop();
-        await Deno.remove(top.path).catch(() => {}); // not empty: something stayed
-        continue;
-      }
-      top.listed = true;
-      try {
-        for await (const entry of Deno.readDir(top.path)) {
-          if (--budget <= 0) break;
-          const path = join(top.path, entry.name);
-          if (!entry.isDirectory) await Deno.remove(path).catch(() => {});
-          else if (path.length < 2048) stack.push({ path, listed: false });
-          else {
-            const up = `${TRASH}${crypto.randomUUID()}`;
-            if (await Deno.rename(path, join(base, up)).then(() => true, () => false)) {
-              names.push(up);
-            }
-          }
-        }
-      } catch {
-        // unreadable: it stays
-      }
-    }
+  if (names.length === 0) return;
+  try {
+    await new Deno.Command("sh", {
+      args: ["-c", 'exec rm -rf --one-file-system -- "$@"', "sh", ...names],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).output();
+  } catch {
+    // no sh for this host: the trash stays
   }
 }
 
@@ -269,7 +248,7 @@ export async function pluginDirs(
     // Moved aside, not removed in place: the new dir is empty at once, whatever the old one holds
     // (12,000 nested folders overflowed Deno's recursive remove and aborted the host; a folder its
     // plugin made unwritable kept a poisoned file: review 45). A dir that cannot be moved aside
-    // refuses the start.
+    // refuses the start; the old one is removed by `rm` (sweepTrash).
     try {
       await Deno.rename(denoDir, join(base, `${TRASH}${crypto.randomUUID()}`));
     } catch (error) {
@@ -287,7 +266,7 @@ export async function pluginDirs(
         : `deno dir: started empty (it held more than ${DENO_DIR_MAX_BYTES} bytes)`,
     );
   }
-  // What an earlier emptying left, within a budget: the rest waits for the next start.
+  // What this or an earlier emptying left.
   await sweepTrash(base);
   await Deno.mkdir(denoDir, { recursive: true });
   await Deno.mkdir(home, { recursive: true });

@@ -203,15 +203,36 @@ export async function updateLock<T>(
   try {
     const lock = readLock(path, plugin);
     const result = change(lock);
+    // Still ours? A process that judged an old claim abandoned may have moved ours aside and
+    // another made its own meanwhile (review 46): then ours is not written.
+    if (!claimIsMine(claim, mine)) {
+      throw new LockError({
+        plugin,
+        lockPath: path,
+        reason: "busy",
+        detail:
+          `another process took over the claim on lock "${path}" while this change was made; try again`,
+      });
+    }
     writeLock(path, lock);
     return result;
   } finally {
     // Only our own: had ours been taken over, the claim there now is another change's.
-    try {
-      if (Deno.readTextFileSync(claim) === mine) Deno.removeSync(claim);
-    } catch {
-      // gone already
+    if (claimIsMine(claim, mine)) {
+      try {
+        Deno.removeSync(claim);
+      } catch {
+        // gone already
+      }
     }
+  }
+}
+
+function claimIsMine(claim: string, mine: string): boolean {
+  try {
+    return Deno.readTextFileSync(claim) === mine;
+  } catch {
+    return false;
   }
 }
 

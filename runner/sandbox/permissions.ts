@@ -12,7 +12,6 @@ import {
   envGrants,
   refuseInsideOthersWrites,
   refusePlantedLinks,
-  rememberWrites,
   writtenBefore,
 } from "./grant_rules.ts";
 import { canonicalNetGrant, isPrivateHost } from "./net.ts";
@@ -180,10 +179,9 @@ export interface ResolveGrantsOptions {
   /** Folders holding code that a write grant must not overlap (canonical paths). */
   codeRoots?: readonly string[];
   /**
-   * The plugin (plugbox passes its name and folder). Given, its write
-   * grants are remembered for the process's life, and its grants are
-   * checked against every folder given to write in this process but for
-   * its own write grants now.
+   * The plugin (plugbox passes its name and folder). Given, its grants are
+   * checked against every folder a plugin launched in this process was
+   * given to write, but for its own write grants now.
    */
   plugin?: string;
   /**
@@ -312,7 +310,6 @@ export function resolveGrants(
     );
   }
   const env = envGrants(p.env, options);
-  if (options.plugin !== undefined) rememberWrites(write);
   return {
     read,
     write,

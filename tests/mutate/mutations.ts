@@ -1962,6 +1962,28 @@ export const MUTATIONS: Mutation[] = [
     filter: "chain of links",
   },
   {
+    id: "writes-remembered-at-launch",
+    source:
+      "review 46: writes were recorded when planned (a preview, a refused start); now when launched",
+    mitigation: "a launched plugin's write grants count for every later plan in the process",
+    file: "runner/host/plugin.ts",
+    search: "    rememberWrites(plan.grants.write);\n",
+    replace: "",
+    tests: ["tests/hostile/views_test.ts"],
+    filter: "another plugin of the host",
+  },
+  {
+    id: "lock-claim-still-mine",
+    source:
+      "review 46: a change whose claim was moved aside, with another made meanwhile, wrote the lock anyway",
+    mitigation: "a change writes the lock only while the claim there is still its own",
+    file: "runner/sandbox/lock_file.ts",
+    search: "    if (!claimIsMine(claim, mine)) {\n      throw new LockError({",
+    replace: "    if (!claimIsMine(claim, mine) && false) {\n      throw new LockError({",
+    tests: ["tests/sandbox/lock_test.ts"],
+    filter: "taken over meanwhile",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

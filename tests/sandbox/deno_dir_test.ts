@@ -64,6 +64,36 @@ Deno.test("deno dir: one nested 12,000 folders deep is emptied without taking th
   assert.deepEqual(left.map((e) => e.name), []);
 });
 
+// Review 46: the host's own walk of the emptied dir, by path, followed a link a still-running copy
+// of the plugin swapped in for a folder it had listed, and removed files outside the dir.
+Deno.test("deno dir: emptying it removes nothing outside, whatever a running copy swaps in", async () => {
+  await using cache = await freshCache();
+  const first = await pluginDirs(cache.path, "/nonexistent/root", "swap", { untrusted: true });
+  const victim = join(cache.path, "victim");
+  await Deno.mkdir(victim);
+  for (const name of ["a", "b", "c"]) await Deno.writeTextFile(join(victim, name), "keep");
+  const swapper = new Deno.Command("python3", {
+    args: [
+      new URL("../fixtures/trash_swapper.py", import.meta.url).pathname,
+      first.denoDir,
+      victim,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const lines = swapper.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  assert.equal((await lines.read()).value?.trim(), "ready");
+  const writer = swapper.stdin.getWriter();
+  await writer.write(new TextEncoder().encode("go\n"));
+  await writer.close();
+  await pluginDirs(cache.path, "/nonexistent/root", "swap", { untrusted: false });
+  await lines.cancel();
+  await swapper.status;
+  for (const name of ["a", "b", "c"]) {
+    assert.equal(await Deno.readTextFile(join(victim, name)), "keep", name);
+  }
+});
+
 Deno.test("deno dir: one grown past its cap between starts begins empty", async () => {
   await using cache = await freshCache();
   const denoDir = (await plan(cache.path)).env.DENO_DIR;

@@ -14,6 +14,7 @@ import {
 } from "../../mod.ts";
 import { Greeter } from "../../plugins/hello/contract.ts";
 import { rejected } from "../_helpers.ts";
+import { updateLock } from "../../runner/sandbox/lock_file.ts";
 
 const HELLO = new URL("../../plugins/hello/", import.meta.url);
 
@@ -295,6 +296,27 @@ Deno.test("lock: one abandoned claim is taken over by one process at a time", as
     const said = runs.map((run) => new TextDecoder().decode(run.stdout).trim());
     assert.deepEqual(said, Array(6).fill("ok"), `trial ${trial}: ${said.join(", ")}`);
   }
+});
+
+// Review 46: a process that judged an old claim abandoned could move a fresh one aside while a third
+// made its own; the change whose claim was lost wrote the lock anyway.
+Deno.test("lock: a change whose claim was taken over meanwhile writes nothing", async () => {
+  await using space = await workspace();
+  await approve(space);
+  const before = await Deno.readTextFile(space.lock);
+  const claim = join(space.dir, ".plugbox.lock.claim");
+  const error = await rejected(updateLock(space.lock, "hello", (lock) => {
+    delete lock.plugins.hello;
+    Deno.writeTextFileSync(claim, "4194305 another change\n"); // what the takeover left there
+  }));
+  assert.ok(error instanceof LockError && error.reason === "busy", String(error));
+  assert.match(error.message, /took over the claim .* while this change was made/);
+  assert.equal(await Deno.readTextFile(space.lock), before, "the lock as it was");
+  assert.equal(
+    await Deno.readTextFile(claim),
+    "4194305 another change\n",
+    "the other's claim kept",
+  );
 });
 
 // Review 44: a change that was only slow (a stopped plug approve) lost its claim at 30 s, and two

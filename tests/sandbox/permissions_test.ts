@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { resolveGrants, toDenoArgs } from "../../runner/sandbox/permissions.ts";
+import { rememberWrites } from "../../runner/sandbox/grant_rules.ts";
 import { isPrivateHost } from "../../runner/sandbox/net.ts";
 import { runtimeNames } from "../../runner/sandbox/env_names.ts";
 
@@ -100,6 +101,9 @@ Deno.test("resolveGrants() follows a chain of links one at a time, and knows oth
     // (that plugin can swap it for a link while this one starts); "shared" itself is not.
     const unique = `writer-${crypto.randomUUID()}`;
     resolveGrants({ write: ["shared"] }, { ...options, plugin: unique });
+    // Planned only: nothing ran with it, so nothing is refused for it.
+    resolveGrants({ read: ["shared/in"] }, { ...options, plugin: "reader" });
+    rememberWrites([`${dir}/shared`]); // launched, as launchPlugin records it
     refused(
       () => resolveGrants({ read: ["shared/in"] }, { ...options, plugin: "reader" }),
       new RegExp(

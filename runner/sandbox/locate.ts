@@ -263,7 +263,7 @@ export async function pluginDirs(
     notes.push(
       marked
         ? "deno dir: started empty (a run, ffi or all grant let the last start write it freely)"
-        : `deno dir: started empty (it held more than ${DENO_DIR_MAX_BYTES} bytes)`,
+        : `deno dir: started empty (it held more than ${DENO_DIR_MAX_BYTES} bytes or ${DENO_DIR_MAX_ENTRIES} entries)`,
     );
   }
   // What this or an earlier emptying left.

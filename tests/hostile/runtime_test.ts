@@ -72,7 +72,9 @@ Deno.test("T3 control: without plugbox the computed remote import is fetched", a
   await using proxy = recordingServer();
   const run = await plainRun(hostile("t3_computed_remote_import.ts"), {
     config: true,
-    flags: ["--allow-all"],
+    // Fetched afresh: the shared Deno dir may hold this URL from an earlier run that got the same
+    // port, and Deno would load that copy without a request (a CI run failed so).
+    flags: ["--allow-all", `--reload=http://127.0.0.1:${server.port}/mod.js`],
     args: [`http://127.0.0.1:${server.port}/mod.js`],
     timeoutMs: 20_000,
   });

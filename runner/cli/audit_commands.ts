@@ -21,7 +21,7 @@ import {
 } from "./commands.ts";
 import { type AuditLog, suggestManifest, toCallError } from "../host/mod.ts";
 import { planPlugin } from "../sandbox/mod.ts";
-import { neutralize, terminalJson } from "../wire/mod.ts";
+import { concatBytes, neutralize, terminalJson } from "../wire/mod.ts";
 
 /** What `plug audit --json` prints: the call and its audit. */
 interface AuditReport {
@@ -203,13 +203,7 @@ async function readStdin(): Promise<Uint8Array> {
     }
     chunks.push(chunk);
   }
-  const all = new Uint8Array(bytes);
-  let at = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, at);
-    at += chunk.length;
-  }
-  return all;
+  return concatBytes(chunks);
 }
 
 async function readReport(path: string): Promise<AuditLog> {

@@ -6,7 +6,7 @@
 
 import { neutralize } from "../wire/mod.ts";
 import { ownRuntimeFiles, refuseEnvName, runtimeNames } from "./env_names.ts";
-import { absolutePath, isWithin, resolveChain } from "./paths.ts";
+import { absolutePath, enclosing, isWithin, resolveChain } from "./paths.ts";
 import type { Permissions, ResolveGrantsOptions, UnsafeAcknowledgements } from "./permissions.ts";
 
 function refuse(detail: string): never {
@@ -105,7 +105,7 @@ export function refusePlantedLinks(
     return; // a loop: the grant's own resolution refuses it
   }
   for (const link of chain?.links ?? []) {
-    const write = writes.find((w) => link.path !== w && isWithin(link.path, w));
+    const write = enclosing(link.path, writes);
     if (write) {
       refuse(
         `${kind} "${spelled}": it leads through the link "${link.path}" inside the write grant "${write}", which a plugin can replace between starts; grant the path it leads to now ("${
@@ -149,7 +149,7 @@ export function refuseInsideOthersWrites(
   path: string,
   others: readonly string[],
 ): void {
-  const other = others.find((w) => path !== w && isWithin(path, w));
+  const other = enclosing(path, others);
   if (other) {
     refuse(
       `${kind} "${path}": it lies inside "${other}", which a plugin was given to write, and so may swap for a link while this one starts; grant "${other}" itself, or a folder no plugin writes`,

@@ -151,5 +151,21 @@ export function resolveChain(path: string): Chain | undefined {
  * ```
  */
 export function outsideWrites(paths: readonly string[], writes: readonly string[]): string[] {
-  return paths.filter((path) => !writes.some((w) => path !== w && isWithin(path, w)));
+  return paths.filter((path) => enclosing(path, writes) === undefined);
+}
+
+/**
+ * The first of `folders` that `path` lies strictly inside (not the folder
+ * itself), if any. All canonical.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { enclosing } from "./paths.ts";
+ * assert.equal(enclosing("/w/in", ["/r", "/w"]), "/w");
+ * assert.equal(enclosing("/w", ["/w"]), undefined);
+ * ```
+ */
+export function enclosing(path: string, folders: readonly string[]): string | undefined {
+  return folders.find((folder) => path !== folder && isWithin(path, folder));
 }

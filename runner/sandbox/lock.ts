@@ -11,7 +11,7 @@
 import { type LockDifference, LockError } from "../errors.ts";
 import { neutralize } from "../wire/mod.ts";
 import { type LockEntry, lockKey, readLock, sealHolds, sealOf, updateLock } from "./lock_file.ts";
-import { type Manifest, MANIFEST_KINDS } from "./manifest.ts";
+import { cut, listSome, type Manifest, MANIFEST_KINDS } from "./manifest.ts";
 import { canonicalLoose, isWithin } from "./paths.ts";
 import type { ResolvedGrants } from "./permissions.ts";
 
@@ -190,12 +190,7 @@ export function beyondApproval(approved: LockEntry, next: LockEntry): LockDiffer
 /** `requests net "*", grants read "/etc"` */
 export function describeDifferences(differences: readonly LockDifference[]): string {
   // Bounded: a manifest's requests are the plugin's, and may be many (review 41).
-  const shown = differences.slice(0, 20).map((d) => {
-    const value = d.value.length > 200 ? `${d.value.slice(0, 197)}...` : d.value;
-    return `${d.in} ${d.kind} "${value}"`;
-  });
-  if (differences.length > 20) shown.push(`${differences.length - 20} more`);
-  return shown.join(", ");
+  return listSome(differences, (d) => `${d.in} ${d.kind} "${cut(d.value, 200)}"`).join(", ");
 }
 
 /** The lock's path, once the options and its place are checked. */

@@ -434,16 +434,41 @@ export function describeRequest(r: ReviewedRequest): string {
 export function describeRequests(requests: ReviewedRequest[]): string {
   // The manifest is the plugin's text: a refusal quotes some of it, not all (a 62 KB manifest
   // of escapes made a 250,000-character message, review 41).
-  const parts = requests.slice(0, SHOWN_REQUESTS).map((r) =>
-    cut(`${describeRequest(r)} (${r.reason})`, 160)
-  );
-  if (requests.length > SHOWN_REQUESTS) parts.push(`${requests.length - SHOWN_REQUESTS} more`);
+  const parts = listSome(requests, (r) => cut(`${describeRequest(r)} (${r.reason})`, 160));
   return parts.length ? parts.join("; ") : "nothing";
 }
 
-/** Requests a message lists before it counts the rest. */
-const SHOWN_REQUESTS = 20;
+/** Items a message lists before it counts the rest. */
+const SHOWN_ITEMS = 20;
 
-function cut(text: string, max: number): string {
+/**
+ * At most 20 of `items`, each described, then how many more there are: a
+ * message that quotes what a plugin asked for quotes some of it, not all.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { listSome } from "./manifest.ts";
+ * const many = Array.from({ length: 25 }, (_, i) => i);
+ * assert.equal(listSome(many, String).at(-1), "5 more");
+ * ```
+ */
+export function listSome<T>(items: readonly T[], describe: (item: T) => string): string[] {
+  const shown = items.slice(0, SHOWN_ITEMS).map(describe);
+  if (items.length > SHOWN_ITEMS) shown.push(`${items.length - SHOWN_ITEMS} more`);
+  return shown;
+}
+
+/**
+ * `text` cut to `max` characters, `...` marking the cut.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cut } from "./manifest.ts";
+ * assert.equal(cut("abcdef", 5), "ab...");
+ * ```
+ */
+export function cut(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max - 3)}...` : text;
 }

@@ -149,18 +149,21 @@ export function writeLock(path: string, lock: LockFile): void {
 
 /** How long a change of the lock waits for another process's change to end. */
 const CLAIM_WAIT_MS = 10_000;
-/** A claim older than this was left by a process that died while it changed the lock. */
-const CLAIM_STALE_MS = 30_000;
 
 /**
  * Reads the lock, lets `change` change it, and writes it whole, with no
- * other plugbox process doing the same meanwhile. Two approvals at once
- * (parallel CI jobs) each wrote back the other's entry as they had read it,
- * so the last undid the first, a removed grant included, while both said
- * they approved (review 42). The claim is a file made exclusively beside the
- * lock, in a folder only the lock's own writers can write; one left by a
- * process that died is taken over after 30 s, and a change removes only
- * its own.
+ * other plugbox change of it meanwhile, in this process or another. Two
+ * approvals at once (parallel CI jobs) each wrote back the other's entry as
+ * they had read it, so the last undid the first, a removed grant included,
+ * while both said they approved (review 42).
+ *
+ * The claim is an OS lock (`flock`) on a file kept beside the lock,
+ * `.plugbox.lock.claim`. The kernel lets one open file hold it and drops it
+ * when its process dies, so nothing is ever judged abandoned or taken over.
+ * A claim made as a file, taken over once old, let two changes run together
+ * whenever three processes raced for one left by a dead process (reviews 44
+ * to 46, and a CI run). The file is never removed: one process removing it
+ * while another waited on it would give two processes a claim each.
  *
  * @throws {LockError} (`busy`) when another change holds the claim for over
  * 10 s; what `readLock` and `writeLock` throw.
@@ -170,120 +173,64 @@ export async function updateLock<T>(
   plugin: string,
   change: (lock: LockFile) => T,
 ): Promise<T> {
+  const claim = openClaim(path);
+  try {
+    const deadline = Date.now() + CLAIM_WAIT_MS;
+    while (!claim.tryLockSync(true)) {
+      if (Date.now() > deadline) {
+        throw new LockError({
+          plugin,
+          lockPath: path,
+          reason: "busy",
+          detail: `another process has been changing lock "${path}" for over ${
+            CLAIM_WAIT_MS / 1000
+          } s; try again once it ends`,
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20));
+    }
+    const lock = readLock(path, plugin);
+    const result = change(lock);
+    writeLock(path, lock);
+    return result;
+  } finally {
+    claim.close(); // releases the claim
+  }
+}
+
+/**
+ * Opens the file the claim is held on, `.<lock>.claim` beside the lock.
+ * It is made exclusively, or opened only when what is there is a regular
+ * file and still the one opened: a link planted there would have the host
+ * make or lock a file elsewhere.
+ */
+function openClaim(path: string): Deno.FsFile {
   const claim = join(dirname(path), `.${basename(path)}.claim`);
-  const mine = `${Deno.pid} ${crypto.randomUUID()}\n`;
-  const deadline = Date.now() + CLAIM_WAIT_MS;
-  for (;;) {
+  for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      Deno.writeTextFileSync(claim, mine, { createNew: true, mode: 0o600 });
-      break;
+      return Deno.openSync(claim, { read: true, write: true, createNew: true, mode: 0o600 });
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) {
         throw new TypeError(`Cannot write lock "${path}": its folder does not exist`);
       }
       if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
     }
-    const abandoned = claimAbandoned(claim);
-    if (abandoned !== undefined) {
-      takeOver(claim, abandoned);
-      continue;
-    }
-    if (Date.now() > deadline) {
-      throw new LockError({
-        plugin,
-        lockPath: path,
-        reason: "busy",
-        detail: `another process has been changing lock "${path}" for over ${
-          CLAIM_WAIT_MS / 1000
-        } s; try again (or remove "${claim}" if no plug approve is running)`,
-      });
-    }
-    await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20));
-  }
-  try {
-    const lock = readLock(path, plugin);
-    const result = change(lock);
-    // Still ours? A process that judged an old claim abandoned may have moved ours aside and
-    // another made its own meanwhile (review 46): then ours is not written.
-    if (!claimIsMine(claim, mine)) {
-      throw new LockError({
-        plugin,
-        lockPath: path,
-        reason: "busy",
-        detail:
-          `another process took over the claim on lock "${path}" while this change was made; try again`,
-      });
-    }
-    writeLock(path, lock);
-    return result;
-  } finally {
-    // Only our own: had ours been taken over, the claim there now is another change's.
-    if (claimIsMine(claim, mine)) {
-      try {
-        Deno.removeSync(claim);
-      } catch {
-        // gone already
-      }
-    }
-  }
-}
-
-function claimIsMine(claim: string, mine: string): boolean {
-  try {
-    return Deno.readTextFileSync(claim) === mine;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * The text of a claim left by a process that died while it changed the
- * lock (older than 30 s, and the process it names no longer runs here), or
- * undefined. A process that is only slow, or stopped, keeps its claim
- * (review 44).
- */
-function claimAbandoned(claim: string): string | undefined {
-  try {
-    const age = Date.now() - (Deno.statSync(claim).mtime?.getTime() ?? 0);
-    if (age <= CLAIM_STALE_MS) return undefined;
-    const text = Deno.readTextFileSync(claim);
-    const pid = Number(text.split(" ", 1)[0]);
-    if (!Number.isSafeInteger(pid) || pid <= 0) return text;
     try {
-      Deno.statSync(`/proc/${pid}`);
-      return undefined; // still running (or its number taken again: wait for the deadline)
+      const seen = Deno.lstatSync(claim);
+      if (!seen.isFile) {
+        throw new TypeError(
+          `Cannot change lock "${path}": "${claim}" beside it is not a regular file; remove it`,
+        );
+      }
+      const file = Deno.openSync(claim, { read: true }); // flock needs no more
+      if (file.statSync().ino === seen.ino) return file;
+      file.close();
     } catch (error) {
-      return error instanceof Deno.errors.NotFound ? text : undefined;
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
-  } catch {
-    return undefined; // released meanwhile, or unreadable: wait
+    // removed or replaced between the look and the open: look again
   }
-}
-
-/**
- * Moves an abandoned claim aside, by a rename only one process can win, and
- * removes it if it is still the one judged abandoned. Two processes that
- * judged it so at once each removed the claim the other had just made, and
- * both changed the lock (review 45). A fresh claim moved aside by mistake is
- * put back unless another was made meanwhile.
- */
-function takeOver(claim: string, abandoned: string): void {
-  const aside = `${claim}.${crypto.randomUUID()}`;
-  try {
-    Deno.renameSync(claim, aside);
-  } catch {
-    return; // another process moved it first
-  }
-  try {
-    if (Deno.readTextFileSync(aside) !== abandoned) Deno.linkSync(aside, claim);
-  } catch {
-    // a new claim is there already: the one moved aside is lost to its maker, who removes none
-  }
-  try {
-    Deno.removeSync(aside);
-  } catch {
-    // gone already
-  }
+  throw new TypeError(`Cannot change lock "${path}": "${claim}" beside it keeps being replaced`);
 }
 
 /**

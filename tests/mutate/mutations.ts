@@ -1632,23 +1632,23 @@ export const MUTATIONS: Mutation[] = [
     source:
       "review 42: two plug approve at once lost an entry, or undid a removed grant, and both said they approved",
     mitigation:
-      "a change of the lock claims it first, so changes from several processes come one after another",
+      "a change of the lock holds an OS lock on the claim's file first, so changes from several processes come one after another",
     file: "runner/sandbox/lock_file.ts",
-    search:
-      "    try {\n      Deno.writeTextFileSync(claim, mine, { createNew: true, mode: 0o600 });\n      break;",
-    replace: "    try {\n      break;",
+    search: "    while (!claim.tryLockSync(true)) {",
+    replace: "    while (false) {",
     tests: ["tests/sandbox/lock_test.ts"],
-    filter: "parallel",
+    filter: "six processes at once",
   },
   {
-    id: "lock-claim-stale-taken",
-    source: "review 42 fix: a claim left by a dead process would block every approval",
-    mitigation: "a claim older than 30 s whose process is gone is taken over",
+    id: "lock-claim-regular-file",
+    source:
+      "review 47: a link planted where the claim's file goes had the host open and lock a file elsewhere",
+    mitigation: "the claim's file is made exclusively, or opened only when it is a regular file",
     file: "runner/sandbox/lock_file.ts",
-    search: "    if (abandoned !== undefined) {",
-    replace: "    if (abandoned !== undefined && false) {",
+    search: "      if (!seen.isFile) {",
+    replace: "      if (false) {",
     tests: ["tests/sandbox/lock_test.ts"],
-    filter: "taken over once stale",
+    filter: "where the claim's file goes",
   },
   {
     id: "snapshot-unreadable-own-words",
@@ -1888,17 +1888,6 @@ export const MUTATIONS: Mutation[] = [
     filter: "inside a write grant",
   },
   {
-    id: "lock-claim-live-kept",
-    source: "review 44: a slow change lost its claim after 30 s, and two changes overlapped",
-    mitigation: "a claim whose process still runs is not taken over",
-    file: "runner/sandbox/lock_file.ts",
-    search:
-      "      return undefined; // still running (or its number taken again: wait for the deadline)",
-    replace: "      return Deno.readTextFileSync(claim);",
-    tests: ["tests/sandbox/lock_test.ts"],
-    filter: "still runs",
-  },
-  {
     id: "cli-stderr-tail-indented",
     source: "review 44: the plugin's stderr tail printed lines that posed as the CLI's own",
     mitigation: "the stderr tail's lines are indented under their header",
@@ -1927,17 +1916,6 @@ export const MUTATIONS: Mutation[] = [
     replace: "",
     tests: ["tests/hostile/views_test.ts"],
     filter: "another plugin of the host",
-  },
-  {
-    id: "lock-claim-taken-over-once",
-    source:
-      "review 45: processes that judged one claim abandoned each removed the claim another had just made",
-    mitigation: "an abandoned claim is moved aside by a rename only one process wins, and checked",
-    file: "runner/sandbox/lock_file.ts",
-    search: "      takeOver(claim, abandoned);",
-    replace: "      try {\n        Deno.removeSync(claim);\n      } catch { /* raced */ }",
-    tests: ["tests/sandbox/lock_test.ts"],
-    filter: "one process at a time",
   },
   {
     id: "deno-dir-moved-aside",
@@ -1972,17 +1950,6 @@ export const MUTATIONS: Mutation[] = [
     replace: "",
     tests: ["tests/hostile/views_test.ts"],
     filter: "another plugin of the host",
-  },
-  {
-    id: "lock-claim-still-mine",
-    source:
-      "review 46: a change whose claim was moved aside, with another made meanwhile, wrote the lock anyway",
-    mitigation: "a change writes the lock only while the claim there is still its own",
-    file: "runner/sandbox/lock_file.ts",
-    search: "    if (!claimIsMine(claim, mine)) {\n      throw new LockError({",
-    replace: "    if (!claimIsMine(claim, mine) && false) {\n      throw new LockError({",
-    tests: ["tests/sandbox/lock_test.ts"],
-    filter: "taken over meanwhile",
   },
   {
     id: "loader-exact-cap-whole",

@@ -601,7 +601,11 @@ export class LockError extends Error {
     },
     options?: ErrorOptions,
   ) {
-    super(`Refused to start plugin "${fields.plugin}": ${fields.detail}`, options);
+    // Busy meets a plug approve as often as a start: it refuses the change, whichever it was.
+    const what = fields.reason === "busy"
+      ? `Cannot change the lock for plugin "${fields.plugin}"`
+      : `Refused to start plugin "${fields.plugin}"`;
+    super(`${what}: ${fields.detail}`, options);
     this.plugin = fields.plugin;
     this.lockPath = fields.lockPath;
     this.reason = fields.reason;

@@ -10,7 +10,16 @@
 
 import { type LockDifference, LockError } from "../errors.ts";
 import { neutralize } from "../wire/mod.ts";
-import { type LockEntry, lockKey, readLock, sealHolds, sealOf, updateLock } from "./lock_file.ts";
+import {
+  claimPath,
+  keyPath,
+  type LockEntry,
+  lockKey,
+  readLock,
+  sealHolds,
+  sealOf,
+  updateLock,
+} from "./lock_file.ts";
 import { cut, listSome, type Manifest, MANIFEST_KINDS } from "./manifest.ts";
 import { canonicalLoose, isWithin } from "./paths.ts";
 import type { ResolvedGrants } from "./permissions.ts";
@@ -219,6 +228,24 @@ export function validateLock(options: LockOptions, subject: LockSubject): string
     throw new TypeError(
       `Cannot grant write "${writer}": it covers the lock "${path}", and the plugin could approve itself`,
     );
+  }
+  // The claim's file: a plugin that could remove it mid-change would let two changes run at once.
+  const claim = claimPath(path);
+  const claimWriter = subject.grants.write.find((w) => isWithin(claim, w));
+  if (claimWriter) {
+    throw new TypeError(
+      `Cannot grant write "${claimWriter}": it covers "${claim}", where changes of the lock "${path}" claim it`,
+    );
+  }
+  // The seal's key: a plugin that read it could seal an entry approving its own next version.
+  if (options.key === undefined) {
+    const key = keyPath(subject.cacheDir);
+    const reader = [...subject.grants.read, ...subject.grants.write].find((g) => isWithin(key, g));
+    if (reader) {
+      throw new TypeError(
+        `Cannot grant "${reader}" beside the lock: it covers plugbox's sealing key "${key}", and the plugin could seal its own approval; narrow the grant, set cacheDir elsewhere, or give the lock a key`,
+      );
+    }
   }
   return path;
 }

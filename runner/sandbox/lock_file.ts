@@ -140,11 +140,18 @@ export function writeLock(path: string, lock: LockFile): void {
   try {
     // Reviewed in a terminal or a diff: the manifest's bidi and C1 characters are written escaped.
     Deno.writeTextFileSync(temporary, terminalJson(sorted, 2) + "\n", { mode: 0o644 });
+    Deno.renameSync(temporary, path);
   } catch (cause) {
-    if (!(cause instanceof Deno.errors.NotFound)) throw cause;
-    throw new TypeError(`Cannot write lock "${path}": its folder does not exist`, { cause });
+    try {
+      Deno.removeSync(temporary);
+    } catch {
+      // not made
+    }
+    if (cause instanceof Deno.errors.NotFound) {
+      throw new TypeError(`Cannot write lock "${path}": its folder does not exist`, { cause });
+    }
+    throw new TypeError(`Cannot write lock "${path}": ${osReason(cause)}`, { cause });
   }
-  Deno.renameSync(temporary, path);
 }
 
 /** How long a change of the lock waits for another process's change to end. */
@@ -157,80 +164,216 @@ const CLAIM_WAIT_MS = 10_000;
  * they had read it, so the last undid the first, a removed grant included,
  * while both said they approved (review 42).
  *
- * The claim is an OS lock (`flock`) on a file kept beside the lock,
- * `.plugbox.lock.claim`. The kernel lets one open file hold it and drops it
- * when its process dies, so nothing is ever judged abandoned or taken over.
- * A claim made as a file, taken over once old, let two changes run together
- * whenever three processes raced for one left by a dead process (reviews 44
- * to 46, and a CI run). The file is never removed: one process removing it
- * while another waited on it would give two processes a claim each.
+ * The claim is an OS lock (`flock`) held on the file `.<lock>.claim` beside
+ * the lock while that file is there: see {@linkcode claimLock}. The kernel
+ * drops it when its process dies, so nothing is judged abandoned or taken
+ * over (a claim made as a file and taken over once old let two changes run
+ * together when three processes raced for one left by a dead process:
+ * reviews 44 to 46, a CI run).
  *
  * @throws {LockError} (`busy`) when another change holds the claim for over
- * 10 s; what `readLock` and `writeLock` throw.
+ * 10 s; {@linkcode TypeError} when the lock's place is not one a lock can
+ * be written in; what `readLock` throws.
  */
 export async function updateLock<T>(
   path: string,
   plugin: string,
   change: (lock: LockFile) => T,
 ): Promise<T> {
-  const claim = openClaim(path);
+  checkLockPlace(path);
+  const claim = await claimLock(path, plugin);
   try {
-    const deadline = Date.now() + CLAIM_WAIT_MS;
-    while (!claim.tryLockSync(true)) {
-      if (Date.now() > deadline) {
-        throw new LockError({
-          plugin,
-          lockPath: path,
-          reason: "busy",
-          detail: `another process has been changing lock "${path}" for over ${
-            CLAIM_WAIT_MS / 1000
-          } s; try again once it ends`,
-        });
-      }
-      await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20));
-    }
     const lock = readLock(path, plugin);
     const result = change(lock);
     writeLock(path, lock);
     return result;
   } finally {
-    claim.close(); // releases the claim
+    claim.release();
   }
 }
 
-/**
- * Opens the file the claim is held on, `.<lock>.claim` beside the lock.
- * It is made exclusively, or opened only when what is there is a regular
- * file and still the one opened: a link planted there would have the host
- * make or lock a file elsewhere.
- */
-function openClaim(path: string): Deno.FsFile {
-  const claim = join(dirname(path), `.${basename(path)}.claim`);
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      return Deno.openSync(claim, { read: true, write: true, createNew: true, mode: 0o600 });
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        throw new TypeError(`Cannot write lock "${path}": its folder does not exist`);
+/** Refuses a lock path no lock can be written at, before anything is made beside it. */
+function checkLockPlace(path: string): void {
+  let found: Deno.FileInfo;
+  try {
+    found = Deno.lstatSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      try {
+        if (Deno.statSync(dirname(path)).isDirectory) return; // a new lock
+      } catch {
+        // below
       }
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      throw new TypeError(`Cannot write lock "${path}": its folder does not exist`);
     }
-    try {
-      const seen = Deno.lstatSync(claim);
-      if (!seen.isFile) {
-        throw new TypeError(
-          `Cannot change lock "${path}": "${claim}" beside it is not a regular file; remove it`,
-        );
-      }
-      const file = Deno.openSync(claim, { read: true }); // flock needs no more
-      if (file.statSync().ino === seen.ino) return file;
-      file.close();
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
-    // removed or replaced between the look and the open: look again
+    throw new TypeError(`Cannot change lock "${path}": ${osReason(error)}`);
   }
-  throw new TypeError(`Cannot change lock "${path}": "${claim}" beside it keeps being replaced`);
+  if (!found.isFile) {
+    throw new TypeError(
+      `Cannot change lock "${path}": it is ${
+        found.isSymlink ? "a link that leads nowhere" : "not a regular file"
+      }; name the lock file itself`,
+    );
+  }
+}
+
+/** Where a change of the lock at `path` holds its claim: `.<lock>.claim` beside it. */
+export function claimPath(path: string): string {
+  return join(dirname(path), `.${basename(path)}.claim`);
+}
+
+/** A held claim on a lock; {@linkcode release} ends it. */
+interface LockClaim {
+  release(): void;
+}
+
+/**
+ * Claims a lock for one change. The claim's file exists only while a change
+ * holds it, and is locked before it is put in place: made under a name of
+ * its own, locked, then linked as `.<lock>.claim` (a link fails where a file
+ * is). A holder removes it before it lets go. So a plugin that may only read
+ * the lock's folder can never lock a claim first and keep every approval
+ * waiting (review 47: a persistent claim's file let it). A file left there by
+ * a process that died is claimed by locking it, and a claim is held only
+ * while the file at that name is still the one locked.
+ */
+async function claimLock(path: string, plugin: string): Promise<LockClaim> {
+  const claim = claimPath(path);
+  const deadline = Date.now() + CLAIM_WAIT_MS;
+  for (;;) {
+    const held = tryClaim(path, claim);
+    if (held) return held;
+    if (Date.now() > deadline) {
+      throw new LockError({
+        plugin,
+        lockPath: path,
+        reason: "busy",
+        detail: `another change of lock "${path}" has held its claim "${claim}" for over ${
+          CLAIM_WAIT_MS / 1000
+        } s; try again once it ends (or remove the claim if no plug approve is running)`,
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20));
+  }
+}
+
+/** One try at the claim: held, or undefined when another holds it (or it moved meanwhile). */
+function tryClaim(path: string, claim: string): LockClaim | undefined {
+  const file = openExisting(path, claim) ?? makeLocked(path, claim);
+  if (!file) return undefined;
+  try {
+    // Locked, but still the file at that name? A holder that ended removed it meanwhile.
+    if (file.tryLockSync(true) && sameFile(file, claim)) {
+      return {
+        release() {
+          try {
+            Deno.removeSync(claim); // before letting go: a waiter on it then finds it gone
+          } catch {
+            // removed by hand meanwhile
+          }
+          file.close();
+        },
+      };
+    }
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+  file.close();
+  return undefined;
+}
+
+/**
+ * The claim's file at that name, opened to be locked, or undefined when
+ * there is none (or another user's, or it changed between the look and the
+ * open). Only a regular file is opened (a link there would have the host
+ * lock a file elsewhere), and for reading and writing: that never blocks on
+ * a FIFO swapped in meanwhile (review 47), and NFS locks only files opened so.
+ */
+function openExisting(path: string, claim: string): Deno.FsFile | undefined {
+  let seen: Deno.FileInfo;
+  let file: Deno.FsFile;
+  try {
+    seen = Deno.lstatSync(claim);
+    if (!seen.isFile) {
+      throw new TypeError(
+        `Cannot change lock "${path}": "${claim}" beside it is not a regular file; remove it`,
+      );
+    }
+    file = Deno.openSync(claim, { read: true, write: true });
+  } catch (error) {
+    if (error instanceof TypeError) throw error;
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    if (error instanceof Deno.errors.PermissionDenied) return undefined; // another user's: wait
+    throw new TypeError(`Cannot change lock "${path}": claim "${claim}": ${osReason(error)}`);
+  }
+  try {
+    const opened = file.statSync();
+    if (opened.isFile && opened.ino === seen.ino && opened.dev === seen.dev) return file;
+  } catch {
+    // below
+  }
+  file.close(); // replaced between the look and the open: look again
+  return undefined;
+}
+
+/**
+ * A new claim's file, locked, then linked in at the claim's name; undefined
+ * when a claim was put there first.
+ */
+function makeLocked(path: string, claim: string): Deno.FsFile | undefined {
+  const own = `${claim}.${crypto.randomUUID()}`;
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(own, { read: true, write: true, createNew: true, mode: 0o600 });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new TypeError(`Cannot write lock "${path}": its folder does not exist`);
+    }
+    throw new TypeError(`Cannot change lock "${path}": ${osReason(error)}`);
+  }
+  try {
+    if (!file.tryLockSync(true)) return closed(file); // another opened it first: a new name
+    Deno.linkSync(own, claim);
+    return file;
+  } catch (error) {
+    file.close();
+    if (error instanceof Deno.errors.AlreadyExists) return undefined;
+    throw new TypeError(`Cannot change lock "${path}": ${osReason(error)}`);
+  } finally {
+    try {
+      Deno.removeSync(own);
+    } catch {
+      // gone already
+    }
+  }
+}
+
+function closed(file: Deno.FsFile): undefined {
+  file.close();
+  return undefined;
+}
+
+/** Whether the file at `name` is still `file` (not removed, not replaced). */
+function sameFile(file: Deno.FsFile, name: string): boolean {
+  try {
+    const there = Deno.lstatSync(name);
+    const mine = file.statSync();
+    return there.isFile && there.ino === mine.ino && there.dev === mine.dev;
+  } catch {
+    return false;
+  }
+}
+
+/** The OS's words for a failed file operation, without Deno's "(os error N)" and path. */
+function osReason(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return neutralize(text.replace(/ \(os error \d+\).*$/s, ""), 200);
+}
+
+/** The file of the host's sealing key, when none is given: `lock.key` in the cache. */
+export function keyPath(cacheDir: string): string {
+  return join(cacheDir, "lock.key");
 }
 
 /**
@@ -244,7 +387,7 @@ export function lockKey(cacheDir: string, given?: string): string {
     }
     return given;
   }
-  const path = join(cacheDir, "lock.key");
+  const path = keyPath(cacheDir);
   try {
     const key = Deno.readTextFileSync(path).trim();
     if (/^[0-9a-f]{64}$/.test(key)) return key;

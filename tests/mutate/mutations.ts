@@ -1634,21 +1634,89 @@ export const MUTATIONS: Mutation[] = [
     mitigation:
       "a change of the lock holds an OS lock on the claim's file first, so changes from several processes come one after another",
     file: "runner/sandbox/lock_file.ts",
-    search: "    while (!claim.tryLockSync(true)) {",
-    replace: "    while (false) {",
+    search: "    if (file.tryLockSync(true) && sameFile(file, claim)) {",
+    replace: "    if (sameFile(file, claim)) {",
     tests: ["tests/sandbox/lock_test.ts"],
     filter: "six processes at once",
+  },
+  {
+    id: "lock-claim-still-there",
+    source:
+      "a CI run: a claim taken over once old let two changes run together; an OS lock needs the same care",
+    mitigation:
+      "a claim is held only while the file at its name is still the one locked (a holder that ended removed it)",
+    file: "runner/sandbox/lock_file.ts",
+    search: "    if (file.tryLockSync(true) && sameFile(file, claim)) {",
+    replace: "    if (file.tryLockSync(true)) {",
+    tests: ["tests/sandbox/lock_test.ts"],
+    filter: "six processes at once",
+  },
+  {
+    id: "lock-claim-removed",
+    source:
+      "review 47: the claim's file was kept, and a plugin that may only read the lock's folder locked it and kept every approval waiting",
+    mitigation: "the claim's file exists only while a change holds it",
+    file: "runner/sandbox/lock_file.ts",
+    search: "            Deno.removeSync(claim); // before letting go",
+    replace: "            // before letting go",
+    tests: ["tests/sandbox/lock_test.ts"],
+    filter: "locks every claim",
   },
   {
     id: "lock-claim-regular-file",
     source:
       "review 47: a link planted where the claim's file goes had the host open and lock a file elsewhere",
-    mitigation: "the claim's file is made exclusively, or opened only when it is a regular file",
+    mitigation: "the claim's file is opened only when it is a regular file",
     file: "runner/sandbox/lock_file.ts",
-    search: "      if (!seen.isFile) {",
-    replace: "      if (false) {",
+    search: "    if (!seen.isFile) {",
+    replace: "    if (false) {",
     tests: ["tests/sandbox/lock_test.ts"],
     filter: "where the claim's file goes",
+  },
+  {
+    id: "lock-claim-no-fifo-block",
+    source:
+      "review 47: a FIFO swapped in at the claim's name between the look and the open blocked the host in open() for good",
+    mitigation: "the claim's file is opened for reading and writing, which never blocks on a FIFO",
+    file: "runner/sandbox/lock_file.ts",
+    search: "    file = Deno.openSync(claim, { read: true, write: true });",
+    replace: "    file = Deno.openSync(claim, { read: true });",
+    tests: ["tests/sandbox/lock_test.ts"],
+    filter: "FIFO swapped in",
+  },
+  {
+    id: "lock-claim-write-refused",
+    source:
+      "review 47: a write grant naming the claim's file let a plugin remove it mid-change, and two changes ran at once",
+    mitigation: "a write grant covering the claim's file is refused beside a lock",
+    file: "runner/sandbox/lock.ts",
+    search: "  if (claimWriter) {",
+    replace: "  if (false) {",
+    tests: ["tests/sandbox/lock_test.ts"],
+    filter: "over the claim's file",
+  },
+  {
+    id: "lock-key-read-refused",
+    source:
+      "review 47: a plugin granted a folder holding plugbox's sealing key could seal an entry approving its own next version",
+    mitigation:
+      "a grant covering the sealing key's file is refused beside a lock (unless the lock has its own key)",
+    file: "runner/sandbox/lock.ts",
+    search: "    if (reader) {",
+    replace: "    if (false) {",
+    tests: ["tests/sandbox/lock_test.ts"],
+    filter: "over the claim's file",
+  },
+  {
+    id: "lock-place-checked-first",
+    source:
+      "review 47: a folder given as the lock left a claim's file in its parent; a link to nowhere was replaced",
+    mitigation: "the lock's path is checked before anything is made beside it",
+    file: "runner/sandbox/lock_file.ts",
+    search: "  checkLockPlace(path);\n",
+    replace: "",
+    tests: ["tests/sandbox/lock_test.ts"],
+    filter: "folder or a link to nowhere",
   },
   {
     id: "snapshot-unreadable-own-words",

@@ -293,16 +293,66 @@ async function holder(space: Space) {
 // takeover raced (reviews 44 to 46, a CI run). The kernel drops an OS lock with its process.
 Deno.test("lock: a change killed while it held the claim leaves nothing in the way", async () => {
   await using space = await workspace();
+  const claim = join(space.dir, ".plugbox.lock.claim");
   {
     await using _held = await holder(space);
-  } // killed mid-change
+  } // killed mid-change: its claim's file stays, unlocked
+  assert.ok((await Deno.lstat(claim)).isFile);
   await approve(space);
   await using plugin = await start(space);
   assert.ok(plugin.plan.notes.includes("lock: approved, unchanged"));
-  assert.ok(
-    (await Deno.lstat(join(space.dir, ".plugbox.lock.claim"))).isFile,
-    "the claim's file stays",
+  await assert.rejects(
+    Deno.lstat(claim),
+    Deno.errors.NotFound,
+    "removed by the change that took it",
   );
+});
+
+// Review 47: the claim's file was kept between changes, and a plugin that may only read the lock's
+// folder locked it and kept every approval waiting. Now it exists only while a change holds it.
+Deno.test("lock: a plugin that locks every claim's file it can open does not stop approvals", async () => {
+  await using space = await workspace();
+  const grabber = join(space.dir, "grabber");
+  await Deno.mkdir(grabber);
+  await Deno.copyFile(new URL("contract.ts", HELLO), join(grabber, "contract.ts"));
+  await Deno.writeTextFile(
+    join(grabber, "plugbox.json"),
+    JSON.stringify({ permissions: { read: [{ value: "*", reason: "reads the project" }] } }),
+  );
+  await Deno.writeTextFile(
+    join(grabber, "main.ts"),
+    `import { implement, serve } from "@plugbox/plugbox/plugin";
+import { Greeter } from "./contract.ts";
+const claim = ${JSON.stringify(join(space.dir, ".plugbox.lock.claim"))};
+const open: Deno.FsFile[] = [];
+let held = 0;
+setInterval(() => {
+  try {
+    if (open.length < 64) open.push(Deno.openSync(claim, { read: true }));
+  } catch { /* none there */ }
+  for (const file of open) {
+    try { if (file.tryLockSync(true)) held++; } catch { /* closed */ }
+  }
+}, 1);
+await serve(implement(Greeter, {
+  sayHello: () => String(held),
+  readGreeting: () => "",
+}));
+`,
+  );
+  await using plugin = await startPlugin(join(grabber, "main.ts"), {
+    contracts: [Greeter],
+    cacheDir: space.cacheDir,
+    isolation: "deno",
+    permissions: { read: [space.dir] },
+  });
+  await plugin.api(Greeter).sayHello("x"); // running, and grabbing
+  await space.manifest({ read: [{ value: "*", reason: "reads what it is given" }] });
+  for (let round = 0; round < 4; round++) {
+    await approve(space, round % 2 ? {} : { read: [space.data] });
+  }
+  await using started = await start(space);
+  assert.ok(started.plan.notes.includes("lock: approved, unchanged"));
 });
 
 // Review 42: two plug approve at once each wrote back the other's entry as read. Six changes race
@@ -323,6 +373,18 @@ Deno.test("lock: changes from six processes at once come one after another", asy
     const said = runs.map((run) => new TextDecoder().decode(run.stdout).trim());
     assert.deepEqual(said, Array(6).fill("ok"), `trial ${trial}: ${said.join(", ")}`);
   }
+  // Then 200 short changes each: many hand-overs, each removing the claim's file others opened.
+  const startAt = String(Date.now() + 1500);
+  const runs = await Promise.all(
+    Array.from({ length: 6 }, () =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", CHANGER, space.lock, held, startAt, "200"],
+        stdout: "piped",
+        stderr: "inherit",
+      }).output()),
+  );
+  const said = runs.map((run) => new TextDecoder().decode(run.stdout).trim());
+  assert.deepEqual(said, Array(6).fill("ok"), `short changes: ${said.join(", ")}`);
 });
 
 // Review 44: a change that was only slow (a stopped plug approve) lost its claim at 30 s, and two
@@ -331,7 +393,10 @@ Deno.test("lock: a claim held by a running process is waited for, then refused a
   await using space = await workspace();
   await using _held = await holder(space);
   const busy = await refusal(approve(space), "busy");
-  assert.match(busy.message, /another process has been changing lock .* for over 10 s/);
+  assert.match(
+    busy.message,
+    /^Cannot change the lock for plugin "hello": another change of lock .* has held its claim ".*\.plugbox\.lock\.claim" for over 10 s/,
+  );
 });
 
 // A link planted where the claim's file goes would have the host make, open and lock a file
@@ -345,6 +410,98 @@ Deno.test("lock: a link where the claim's file goes is refused", async () => {
   assert.ok(error instanceof TypeError, String(error));
   assert.match(error.message, /\.plugbox\.lock\.claim" beside it is not a regular file/);
   await assert.rejects(Deno.stat(space.lock), Deno.errors.NotFound, "the lock was not written");
+});
+
+// Review 47: a FIFO swapped in at the claim's name between the look and the open blocked the host's
+// event loop in open() for good. The claim's file is opened for reading and writing, which never
+// blocks. The changes run in a child process: a blocked open would block this test's timers too.
+Deno.test("lock: a FIFO swapped in at the claim's name never blocks a change", async () => {
+  await using space = await workspace();
+  const claim = join(space.dir, ".plugbox.lock.claim");
+  const swapper = new Deno.Command("python3", {
+    args: [new URL("../fixtures/claim_swapper.py", import.meta.url).pathname, claim],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const swapping = swapper.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    assert.match((await swapping.read()).value ?? "", /^swapping/);
+    const claimer = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../fixtures/lock_claimer.ts", import.meta.url).pathname,
+        space.lock,
+        "3000",
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const timer = setTimeout(() => claimer.kill("SIGKILL"), 60_000);
+    const said = new TextDecoder().decode((await claimer.output()).stdout);
+    clearTimeout(timer);
+    assert.match(said, /^done \d+/, "the changes ended (a blocked open is killed at 60 s)");
+  } finally {
+    swapper.kill("SIGKILL");
+    await swapping.cancel();
+    await swapper.status;
+  }
+});
+
+// Review 47: a write grant naming the claim's file let a plugin remove it while a change held it,
+// and the next change made another and ran at the same time.
+Deno.test("lock: a write grant over the claim's file is refused, and a grant over the sealing key", async () => {
+  await using space = await workspace();
+  await space.manifest({
+    read: [{ value: "*", reason: "reads what it is given" }],
+    write: [{ value: "*", reason: "writes what it is given" }],
+  });
+  const claim = join(space.dir, ".plugbox.lock.claim");
+  await Deno.writeTextFile(claim, ""); // as a change killed mid-way leaves it
+  const over = await rejected<TypeError>(start(space, {}, { write: [claim] }));
+  assert.ok(over instanceof TypeError, String(over));
+  assert.match(over.message, /covers ".*\.plugbox\.lock\.claim", where changes of the lock/);
+  const key = await rejected<TypeError>(start(space, {}, { read: [space.cacheDir] }));
+  assert.ok(key instanceof TypeError, String(key));
+  assert.match(
+    key.message,
+    /covers plugbox's sealing key ".*lock\.key", and the plugin could seal/,
+  );
+  // A lock given its own key has no key file to read.
+  await approvePlugin(space.main, {
+    cacheDir: space.cacheDir,
+    isolation: "deno",
+    permissions: { read: [space.cacheDir] },
+    lock: { path: space.lock, key: "a key of sixteen or more" },
+  });
+});
+
+// Review 47: the claim's file was made before the lock's path was looked at, so a folder given as
+// the lock left one in its parent; a link leading nowhere was replaced by the lock's file.
+Deno.test("lock: a lock path that is a folder or a link to nowhere is refused, and nothing is made beside it", async () => {
+  await using space = await workspace();
+  const folder = join(space.dir, "a-folder");
+  await Deno.mkdir(folder);
+  const nowhere = join(space.dir, "nowhere.lock");
+  await Deno.symlink(join(space.dir, "missing", "plugbox.lock"), nowhere);
+  for (
+    const [path, said] of [[folder, "not a regular file"], [nowhere, "a link that leads nowhere"]]
+  ) {
+    const error = await rejected(approvePlugin(space.main, {
+      cacheDir: space.cacheDir,
+      isolation: "deno",
+      lock: { path },
+    }));
+    assert.ok(error instanceof TypeError, String(error));
+    assert.match(
+      error.message,
+      new RegExp(`^Cannot change lock ".*": it is ${said}; name the lock file itself$`),
+    );
+  }
+  const made = [];
+  for await (const entry of Deno.readDir(space.dir)) made.push(entry.name);
+  assert.deepEqual(made.filter((name) => name.endsWith(".claim")), []);
+  assert.ok((await Deno.lstat(nowhere)).isSymlink, "the link is left as it was");
 });
 
 Deno.test("lock: an entry changed outside plug approve is refused as tampered, whatever it says", async () => {

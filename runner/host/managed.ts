@@ -100,16 +100,6 @@ export class ManagedPlugin {
   ) {
     const { emit, ...rest } = options;
     checkManagedNumbers(rest);
-    const granted = rest.permissions;
-    if (rest.hotStandby && (granted?.all || granted?.run?.length || granted?.ffi?.length)) {
-      // The standby and the running process share the plugin's Deno dir, which a program or native
-      // code of the running one can write freely for the standby to load (review 43).
-      throw new TypeError(
-        `Cannot start plugin "${name}" with hotStandby and a run, ffi or all grant: the standby ` +
-          `would load what the running process's programs or native code wrote in their shared ` +
-          `Deno dir; drop one of the two`,
-      );
-    }
     this.name = name;
     this.#module = module;
     this.#options = rest;

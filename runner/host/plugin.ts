@@ -23,6 +23,7 @@ import {
   type LaunchOptions,
   type LaunchPlan,
   planPlugin,
+  releaseDenoDir,
   rememberWrites,
 } from "../sandbox/mod.ts";
 import { Beside } from "./beside.ts";
@@ -316,6 +317,7 @@ export class Plugin implements AsyncDisposable {
         }));
     } catch (error) {
       void this.#audit?.finish();
+      releaseDenoDir(plan.env.DENO_DIR);
       throw error;
     }
     const { beside, process } = spawned;
@@ -323,6 +325,8 @@ export class Plugin implements AsyncDisposable {
     this.#process = process;
     this.#ended = process.status.then(async (status) => {
       const { oomKilled, left } = await beside.close();
+      // Its processes all gone: a run, ffi or all grant's own Deno dir is no one's now.
+      releaseDenoDir(plan.env.DENO_DIR);
       // An exit plugbox did not cause, with the memory cgroup's OOM killer at work: out of memory.
       const ended: ExitStatus = oomKilled && status.reason === "exited"
         ? { ...status, reason: "out-of-memory" }
@@ -760,15 +764,24 @@ export async function startPlugin(module: string | URL, options: StartOptions): 
  * contracts the plugin serves (`contracts` may be empty here).
  */
 export async function launchPlugin(plan: LaunchPlan, options: StartOptions): Promise<Plugin> {
-  checkStartNumbers(options);
-  options.signal?.throwIfAborted();
-  // The start deadline begins when this launch does, not while it waits its turn.
-  return await gatedLaunch(options.signal, async () => {
-    // A plugin about to run may write these: every later plan in this process checks its grants
-    // against them (grant_rules.ts). A preview or a refused start ran nothing (review 46).
-    rememberWrites(plan.grants.write);
-    const plugin = new Plugin(plan, options);
-    await handshakeOf(plugin, options.startTimeout ?? 10_000, options.signal);
-    return plugin;
-  });
+  let spawned = false;
+  try {
+    checkStartNumbers(options);
+    options.signal?.throwIfAborted();
+    // The start deadline begins when this launch does, not while it waits its turn.
+    return await gatedLaunch(options.signal, async () => {
+      // A plugin about to run may write these: every later plan in this process checks its grants
+      // against them (grant_rules.ts). A preview or a refused start ran nothing (review 46).
+      rememberWrites(plan.grants.write);
+      spawned = true; // from here the plugin's end releases what its plan holds
+      const plugin = new Plugin(plan, options);
+      await handshakeOf(plugin, options.startTimeout ?? 10_000, options.signal);
+      return plugin;
+    });
+  } catch (error) {
+    // Aborted or refused before it ran (a standby stopped while it waited its turn, review 48): a
+    // run grant's own Deno dir is no one's.
+    if (!spawned) releaseDenoDir(plan.env.DENO_DIR);
+    throw error;
+  }
 }

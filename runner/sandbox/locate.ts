@@ -163,7 +163,11 @@ export const DENO_DIR_MAX_BYTES = 64 * 1024 * 1024;
 /** Most entries walked to measure it; more and it starts afresh. */
 const DENO_DIR_MAX_ENTRIES = 5_000;
 
-/** Whether the Deno dir holds more than it may keep (a walk that follows no link). */
+/**
+ * Whether the Deno dir holds more than it may keep (a walk that follows no
+ * link). A folder it cannot read counts as overgrown: a tree nested too deep
+ * for a path (`ENAMETOOLONG`) was otherwise never counted (review 48).
+ */
 async function overgrown(denoDir: string): Promise<boolean> {
   let bytes = 0;
   let entries = 0;
@@ -178,43 +182,91 @@ async function overgrown(denoDir: string): Promise<boolean> {
         else if (entry.isFile) bytes += (await Deno.lstat(path).catch(() => undefined))?.size ?? 0;
         if (bytes > DENO_DIR_MAX_BYTES) return true;
       }
-    } catch {
-      // gone meanwhile, or unreadable: counts as nothing
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) return true;
     }
   }
   return false;
 }
 
-/** The start of an emptied Deno dir's name, moved aside until it is removed. */
+/** The start of the name of what is moved aside until it is removed: emptied dirs, a stray file. */
 const TRASH = ".deno_dir.emptied-";
+/** The start of the name of a run, ffi or all grant's own Deno dir: `deno_dir.native-<pid>-<uuid>`. */
+const OWN = "deno_dir.native-";
+/** The own Deno dirs this process made that a plan or a running plugin may still use. */
+const ownInUse = new Set<string>();
+/** How long a start waits for the trash's removal; what is left is removed at a later start. */
+const SWEEP_MS = 1_000;
+
 /**
- * Removes the emptied Deno dirs beside `base`'s with `rm -rf
- * --one-file-system`, through `sh` as a plugin's command is. A walk by path
- * in the host followed a link a still-running copy of the plugin swapped in
- * for a folder it had listed, and removed host files outside the trash
- * (review 46); GNU `rm` walks by open folder, never through a link, to any
- * depth. What it cannot remove (a folder its plugin made unwritable, on a
- * host not root) stays: it is no plugin's Deno dir. Without `sh` nothing is
- * removed.
+ * Moves `path` aside into the trash beside `base`'s Deno dir, by a rename:
+ * the name is free at once, whatever it holds (12,000 nested folders
+ * overflowed Deno's recursive remove and aborted the host: reviews 45, 48).
+ */
+function moveToTrash(base: string, path: string): Promise<void> {
+  return Deno.rename(path, join(base, `${TRASH}${crypto.randomUUID()}`));
+}
+
+/**
+ * Removes the trash beside `base`'s Deno dir with `rm -rf
+ * --one-file-system`, through `sh` as a plugin's command is, and own Deno
+ * dirs no plan or plugin uses any more (made by this process and released,
+ * or by a process that is gone). A walk by path in the host followed a link
+ * a still-running copy of the plugin swapped in for a folder it had listed,
+ * and removed host files outside the trash (review 46); GNU `rm` walks by
+ * open folder, never through a link, to any depth. It is given
+ * {@linkcode SWEEP_MS}: a plugin that left a million files held its next
+ * start and any stop of it for 15 s (review 48); `rm` removes as it goes,
+ * so later starts finish the work. What it cannot remove (a folder its
+ * plugin made unwritable, on a host not root) stays: it is no plugin's
+ * Deno dir. Without `sh` nothing is removed.
  */
 async function sweepTrash(base: string): Promise<void> {
   let names: string[];
   try {
+    const entries = await Array.fromAsync(Deno.readDir(base));
+    for (const entry of entries) {
+      if (entry.isDirectory && entry.name.startsWith(OWN) && !ownUsed(join(base, entry.name))) {
+        await moveToTrash(base, join(base, entry.name)).catch(() => {});
+      }
+    }
     names = (await Array.fromAsync(Deno.readDir(base)))
-      .filter((e) => e.isDirectory && e.name.startsWith(TRASH)).map((e) => join(base, e.name));
+      .filter((e) => e.name.startsWith(TRASH)).map((e) => join(base, e.name));
   } catch {
     return;
   }
   if (names.length === 0) return;
+  let rm: Deno.ChildProcess;
   try {
-    await new Deno.Command("sh", {
+    rm = new Deno.Command("sh", {
       args: ["-c", 'exec rm -rf --one-file-system -- "$@"', "sh", ...names],
       stdin: "null",
       stdout: "null",
       stderr: "null",
-    }).output();
+    }).spawn();
   } catch {
-    // no sh for this host: the trash stays
+    return; // no sh for this host: the trash stays
+  }
+  // SIGKILL: a stopped rm would keep a SIGTERM pending, and the start waiting.
+  const deadline = setTimeout(() => rm.kill("SIGKILL"), SWEEP_MS);
+  try {
+    await rm.status;
+  } finally {
+    clearTimeout(deadline);
+  }
+}
+
+/** Whether an own Deno dir may still be used: this process's and not released, or its maker runs. */
+function ownUsed(dir: string): boolean {
+  if (ownInUse.has(dir)) return true;
+  const pid = Number(basename(dir).slice(OWN.length).split("-", 1)[0]);
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  if (pid === Deno.pid) return false; // this process's, released
+  try {
+    Deno.statSync(`/proc/${pid}`);
+    return true; // another process's, running (or its number taken again: kept for now)
+  } catch {
+    return false;
   }
 }
 
@@ -226,10 +278,13 @@ async function sweepTrash(base: string): Promise<void> {
  * compile to, but a program or native code of the plugin's (a `run`, `ffi`
  * or `all` grant) can write anything, so a later start would load a module
  * graph or compiled code the check never saw (review 43). So a start with
- * such a grant marks the dir, beside it where no plugin writes, and the
- * next start of that plugin begins from an empty one; so does a start whose
- * dir grew past {@linkcode DENO_DIR_MAX_BYTES} (a plugin importing `data:`
- * modules fills it, about 40 MB/s). Returns notes for the plan.
+ * such a grant gets a Deno dir of its own, made for it and removed once it
+ * ends ({@linkcode releaseDenoDir}): no other start, before, after or at the
+ * same time, ever uses it (review 48: a mark left for the next start was
+ * lost when two starts overlapped). The shared dir of the other starts
+ * begins empty when it grew past {@linkcode DENO_DIR_MAX_BYTES} (a plugin
+ * importing `data:` modules fills it, about 40 MB/s), or when plugbox
+ * before this one marked it. Returns notes for the plan.
  */
 export async function pluginDirs(
   cacheDir: string,
@@ -239,41 +294,74 @@ export async function pluginDirs(
 ): Promise<{ denoDir: string; home: string; notes: string[] }> {
   const id = createHash("sha256").update(root).digest("hex").slice(0, 16);
   const base = join(cacheDir, "plugins", `${name}-${id}`);
-  const denoDir = join(base, "deno_dir");
+  const shared = join(base, "deno_dir");
   const home = join(base, "home");
   const notes: string[] = [];
+  // Left by plugbox before own dirs: a run, ffi or all grant's start wrote the shared dir.
   const mark = join(base, "deno_dir.written-by-native-code");
   const marked = await Deno.lstat(mark).then(() => true, () => false);
-  if (marked || await overgrown(denoDir)) {
-    // Moved aside, not removed in place: the new dir is empty at once, whatever the old one holds
-    // (12,000 nested folders overflowed Deno's recursive remove and aborted the host; a folder its
-    // plugin made unwritable kept a poisoned file: review 45). A dir that cannot be moved aside
-    // refuses the start; the old one is removed by `rm` (sweepTrash).
-    try {
-      await Deno.rename(denoDir, join(base, `${TRASH}${crypto.randomUUID()}`));
-    } catch (error) {
+  if (marked || await overgrown(shared)) {
+    // A dir that cannot be moved aside refuses the start.
+    await moveToTrash(base, shared).catch((error) => {
       if (!(error instanceof Deno.errors.NotFound)) {
         throw new TypeError(
-          `Cannot start plugin "${name}": its Deno dir "${denoDir}" must start empty and cannot be moved aside (${
+          `Cannot start plugin "${name}": its Deno dir "${shared}" must start empty and cannot be moved aside (${
             (error as Error).name
           })`,
         );
       }
-    }
+    });
     notes.push(
       marked
-        ? "deno dir: started empty (a run, ffi or all grant let the last start write it freely)"
+        ? "deno dir: started empty (a run, ffi or all grant let an earlier start write it freely)"
         : `deno dir: started empty (it held more than ${DENO_DIR_MAX_BYTES} bytes or ${DENO_DIR_MAX_ENTRIES} entries)`,
     );
+    if (marked) await Deno.remove(mark).catch(() => {});
   }
-  // What this or an earlier emptying left.
+  // What this or an earlier start left.
   await sweepTrash(base);
-  await Deno.mkdir(denoDir, { recursive: true });
-  await Deno.mkdir(home, { recursive: true });
-  if (options.untrusted) await Deno.writeFile(mark, new Uint8Array());
-  else if (marked) await Deno.remove(mark).catch(() => {});
-  await lockStorage(base, denoDir);
+  const denoDir = options.untrusted
+    ? join(base, `${OWN}${Deno.pid}-${crypto.randomUUID()}`)
+    : shared;
+  if (options.untrusted) {
+    ownInUse.add(denoDir);
+    notes.push(
+      "deno dir: its own for this start, removed once it ends (a run, ffi or all grant lets it write there freely)",
+    );
+  }
+  try {
+    await Deno.mkdir(denoDir, { recursive: true });
+    await Deno.mkdir(home, { recursive: true });
+    await lockStorage(base, denoDir);
+  } catch (error) {
+    releaseDenoDir(denoDir);
+    throw new TypeError(
+      `Cannot start plugin "${name}": its Deno dir "${denoDir}" could not be made ready (${
+        neutralize((error as Error).message, 200)
+      })`,
+    );
+  }
   return { denoDir, home, notes };
+}
+
+/**
+ * Ends the use of a run, ffi or all grant's own Deno dir, once its plugin
+ * has ended (or its plan failed): it is moved into the trash, which the next
+ * start of the plugin removes. Any other Deno dir is left as it is.
+ *
+ * @example
+ * ```ts ignore
+ * const { denoDir } = await pluginDirs(cache, root, "p", { untrusted: true });
+ * releaseDenoDir(denoDir); // the plugin ended
+ * ```
+ */
+export function releaseDenoDir(denoDir: string): void {
+  if (!ownInUse.delete(denoDir)) return;
+  try {
+    Deno.renameSync(denoDir, join(dirname(denoDir), `${TRASH}${crypto.randomUUID()}`));
+  } catch {
+    // gone already; or the next start finds it released
+  }
 }
 
 /**
@@ -282,25 +370,28 @@ export async function pluginDirs(
  * T7). Made beside the Deno dir and renamed in: a write or chmod through the
  * name would follow a link a running copy of the plugin swapped in, and
  * truncate and chmod any file as the host (review 43); rename follows none.
+ * Whatever else is there is moved into the trash by a rename, never removed
+ * in place: a folder nested 12,000 deep there overflowed Deno's recursive
+ * remove and aborted the host at every start (review 48). The file is made
+ * under a trash name, so a host that dies meanwhile leaves it to the sweep.
  */
 async function lockStorage(base: string, denoDir: string): Promise<void> {
   const storage = join(denoDir, "location_data");
   const info = await Deno.lstat(storage).catch(() => undefined);
   if (info?.isFile) return;
-  const temp = join(base, `.location_data-${crypto.randomUUID()}`);
-  await Deno.writeFile(temp, new Uint8Array(), { createNew: true, mode: 0o444 });
-  try {
-    for (let attempt = 0;; attempt++) {
-      try {
-        await Deno.rename(temp, storage);
-        return;
-      } catch (error) {
-        // A folder there (Deno's own storage, or the plugin's) is not replaced by a rename.
-        if (attempt > 2) throw error;
-        await Deno.remove(storage, { recursive: true }).catch(() => {});
-      }
+  for (let attempt = 0;; attempt++) {
+    const temp = join(base, `${TRASH}${crypto.randomUUID()}`);
+    try {
+      await Deno.writeFile(temp, new Uint8Array(), { createNew: true, mode: 0o444 });
+      await Deno.rename(temp, storage);
+      return;
+    } catch (error) {
+      // A folder there (Deno's own storage, or the plugin's) is not replaced by a rename; the
+      // file may have been swept by a start of the same plugin meanwhile.
+      if (attempt > 2) throw error;
+      await moveToTrash(base, storage).catch(() => {});
+    } finally {
+      await Deno.remove(temp).catch(() => {});
     }
-  } finally {
-    await Deno.remove(temp).catch(() => {});
   }
 }

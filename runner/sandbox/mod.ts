@@ -28,6 +28,7 @@ export { kernelShowsWaits, readText, statAt } from "./proc_view.ts";
 export { describeDifferences, type LockChange, type LockOptions, type LockPolicy } from "./lock.ts";
 export { type LockEntry } from "./lock_file.ts";
 export { rememberWrites } from "./grant_rules.ts";
+export { releaseDenoDir } from "./locate.ts";
 export { canonicalNetGrant, isPrivateHost } from "./net.ts";
 export {
   describeRequest,

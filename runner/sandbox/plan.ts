@@ -16,6 +16,7 @@ import type { ManifestPolicy, ManifestReview } from "./manifest.ts";
 import type { Permissions, ResolvedGrants, UnsafeAcknowledgements } from "./permissions.ts";
 import type { GraphSummary } from "./preflight.ts";
 import { prepare } from "./prepare.ts";
+import { releaseDenoDir } from "./locate.ts";
 import type { Snapshot, SnapshotLimits } from "./snapshot.ts";
 
 /**
@@ -191,7 +192,7 @@ export async function planPlugin(
   options: LaunchOptions = {},
 ): Promise<LaunchPlan> {
   const nonce = crypto.randomUUID().replaceAll("-", "");
-  let prepared: Prepared;
+  let prepared: Prepared | undefined;
   let launch: Launch;
   try {
     prepared = await prepare(module, options);
@@ -199,6 +200,7 @@ export async function planPlugin(
       ? await commandLaunch(prepared, prepared.runtime, nonce)
       : await denoLaunch(prepared, nonce);
   } catch (error) {
+    if (prepared) releaseDenoDir(prepared.denoDir); // a run grant's own dir, made for nothing
     throw explainHostPermission(error);
   }
   const { name, isolation, notes, snapshot, root, grants, review } = prepared;

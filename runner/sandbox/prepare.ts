@@ -324,7 +324,8 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
     const subject = { plugin: name, root, hash: snapshot.hash, manifest: review.manifest };
     notes.push(...await checkLock({ ...subject, grants, cacheDir: cache }, options.lock));
   }
-  const untrusted = grants.all || grants.run.length > 0 || grants.ffi.length > 0;
+  // A command plugin's Deno dir goes unused: only a Deno plugin's needs its own.
+  const untrusted = !runtime && (grants.all || grants.run.length > 0 || grants.ffi.length > 0);
   const { denoDir, home, notes: dirNotes } = await pluginDirs(cache, root, name, { untrusted });
   notes.push(...dirNotes);
   notes.push(...(runtime?.notes ?? []));

@@ -1854,52 +1854,6 @@ export const MUTATIONS: Mutation[] = [
     filter: "numbers in digits",
   },
   {
-    id: "deno-dir-emptied-after-native",
-    source:
-      "review 43: a run grant's program poisoned Deno's caches in the plugin's Deno dir; later starts with no grant ran code not in the snapshot",
-    mitigation:
-      "after a start with a run, ffi or all grant, the next start begins from an empty Deno dir",
-    file: "runner/sandbox/locate.ts",
-    search: "  if (marked || await overgrown(denoDir)) {",
-    replace: "  if (await overgrown(denoDir)) {",
-    tests: ["tests/sandbox/deno_dir_test.ts"],
-    filter: "run grant",
-  },
-  {
-    id: "deno-dir-capped",
-    source: "review 43: a plugin with no grant filled its Deno dir at 40 MB/s, kept across starts",
-    mitigation: "a Deno dir grown past its cap between starts begins empty",
-    file: "runner/sandbox/locate.ts",
-    search: "  if (marked || await overgrown(denoDir)) {",
-    replace: "  if (marked) {",
-    tests: ["tests/sandbox/deno_dir_test.ts"],
-    filter: "cap",
-  },
-  {
-    id: "location-data-renamed-in",
-    source:
-      "review 43: the host wrote location_data through a link a running copy swapped in, truncating and chmodding any file as root",
-    mitigation: "location_data is made beside the Deno dir and renamed in",
-    file: "runner/sandbox/locate.ts",
-    search:
-      "  const temp = join(base, `.location_data-${crypto.randomUUID()}`);\n  await Deno.writeFile(temp, new Uint8Array(), { createNew: true, mode: 0o444 });",
-    replace:
-      "  await Deno.remove(storage).catch(() => {});\n  await Deno.writeFile(storage, new Uint8Array(), { mode: 0o444 });\n  if (Date.now() > 0) return;\n  const temp = join(base, `.location_data-${crypto.randomUUID()}`);\n  await Deno.writeFile(temp, new Uint8Array(), { createNew: true, mode: 0o444 });",
-    tests: ["tests/sandbox/deno_dir_test.ts"],
-    filter: "location_data",
-  },
-  {
-    id: "standby-not-beside-native",
-    source: "review 43: a standby shares the Deno dir a running process's programs write freely",
-    mitigation: "hotStandby with a run, ffi or all grant is refused",
-    file: "runner/host/managed.ts",
-    search:
-      "    if (rest.hotStandby && (granted?.all || granted?.run?.length || granted?.ffi?.length)) {",
-    replace: "    if (rest.hotStandby && false) {",
-    tests: ["tests/sandbox/deno_dir_test.ts"],
-    filter: "hot standby",
-  },
-  {
     id: "planted-links-chain",
     source:
       "review 44: only the first link of a chain was looked at; a host link led into a write grant where the plugin's own waited",
@@ -1986,17 +1940,6 @@ export const MUTATIONS: Mutation[] = [
     filter: "another plugin of the host",
   },
   {
-    id: "deno-dir-moved-aside",
-    source:
-      "review 45: Deno's recursive remove of a plugin's 12,000 nested folders aborted the host at every later start",
-    mitigation: "an emptied Deno dir is moved aside and removed one entry at a time",
-    file: "runner/sandbox/locate.ts",
-    search: "      await Deno.rename(denoDir, join(base, `${TRASH}${crypto.randomUUID()}`));",
-    replace: "      await Deno.remove(denoDir, { recursive: true });",
-    tests: ["tests/sandbox/deno_dir_test.ts"],
-    filter: "12,000 folders",
-  },
-  {
     id: "written-before-own-too",
     source:
       "review 45: the same plugin, restarted without its write grant, read through the link it had planted",
@@ -2018,6 +1961,114 @@ export const MUTATIONS: Mutation[] = [
     replace: "",
     tests: ["tests/hostile/views_test.ts"],
     filter: "another plugin of the host",
+  },
+  {
+    id: "deno-dir-own-for-native",
+    source:
+      "review 48: a start with a run grant marked the shared Deno dir for the next start to empty; overlapping starts lost the mark, and the grant's writes reached a start without it",
+    mitigation: "a start with a run, ffi or all grant runs in a Deno dir of its own",
+    file: "runner/sandbox/locate.ts",
+    search: "  const denoDir = options.untrusted",
+    replace: "  const denoDir = false",
+    tests: ["tests/sandbox/deno_dir_test.ts"],
+    filter: "run grant has its own",
+  },
+  {
+    id: "deno-dir-own-released",
+    source: "review 48: a run grant's own Deno dir must not outlive its plugin",
+    mitigation: "a run grant's own Deno dir is moved out once its plugin's processes are gone",
+    file: "runner/host/plugin.ts",
+    search:
+      "      // Its processes all gone: a run, ffi or all grant's own Deno dir is no one's now.\n      releaseDenoDir(plan.env.DENO_DIR);",
+    replace: "",
+    tests: ["tests/sandbox/deno_dir_test.ts"],
+    filter: "run grant has its own",
+  },
+  {
+    id: "deno-dir-own-released-unlaunched",
+    source: "review 48: a standby stopped while it waited its turn kept its own Deno dir",
+    mitigation: "a plan aborted or refused before it runs releases its own Deno dir",
+    file: "runner/host/plugin.ts",
+    search: "    if (!spawned) releaseDenoDir(plan.env.DENO_DIR);",
+    replace: "",
+    tests: ["tests/sandbox/deno_dir_test.ts"],
+    filter: "hot standby",
+  },
+  {
+    id: "deno-dir-own-of-gone-swept",
+    source: "review 48: own Deno dirs of a host process that died would stay for good",
+    mitigation: "a start removes own Deno dirs whose maker is gone",
+    file: "runner/sandbox/locate.ts",
+    search: "entry.name.startsWith(OWN) && !ownUsed(join(base, entry.name))",
+    replace: "entry.name.startsWith(OWN) && false",
+    tests: ["tests/sandbox/deno_dir_test.ts"],
+    filter: "process that is gone",
+  },
+  {
+    id: "deno-dir-legacy-mark",
+    source: "review 43: a shared Deno dir written by a run grant's start (plugbox before own dirs)",
+    mitigation: "a shared Deno dir marked by an earlier plugbox begins empty",
+    file: "runner/sandbox/locate.ts",
+    search: "  if (marked || await overgrown(shared)) {",
+    replace: "  if (await overgrown(shared)) {",
+    tests: ["tests/sandbox/deno_dir_test.ts"],
+    filter: "marked by an earlier",
+  },
+  {
+    id: "deno-dir-capped",
+    source: "review 43: a plugin with no grant filled its Deno dir at 40 MB/s, kept across starts",
+    mitigation: "a Deno dir grown past its cap between starts begins empty",
+    file: "runner/sandbox/locate.ts",
+    search: "  if (marked || await overgrown(shared)) {",
+    replace: "  if (marked) {",
+    tests: ["tests/sandbox/deno_dir_test.ts"],
+    filter: "cap",
+  },
+  {
+    id: "deno-dir-unreadable-overgrown",
+    source:
+      "review 48: a tree nested deeper than a path reaches was never counted, so neither cap saw it",
+    mitigation: "a folder of the Deno dir that cannot be read counts as grown past the cap",
+    file: "runner/sandbox/locate.ts",
+    search: "      if (!(error instanceof Deno.errors.NotFound)) return true;",
+    replace: "      // counts as nothing",
+    tests: ["tests/sandbox/deno_dir_test.ts"],
+    filter: "12,000 folders",
+  },
+  {
+    id: "deno-dir-moved-aside",
+    source:
+      "review 45: Deno's recursive remove of a plugin's 12,000 nested folders aborted the host at every later start",
+    mitigation: "an emptied Deno dir is moved aside and removed by rm",
+    file: "runner/sandbox/locate.ts",
+    search: "    await moveToTrash(base, shared).catch((error) => {",
+    replace: "    await Deno.remove(shared, { recursive: true }).catch((error) => {",
+    tests: ["tests/sandbox/deno_dir_test.ts"],
+    filter: "12,000 folders",
+  },
+  {
+    id: "deno-dir-sweep-deadline",
+    source:
+      "review 48: a plugin that left a million files held its next start, and any stop of it, for 15 s",
+    mitigation: "a start gives the trash's removal a second (SIGKILL at its deadline)",
+    file: "runner/sandbox/locate.ts",
+    search: '  const deadline = setTimeout(() => rm.kill("SIGKILL"), SWEEP_MS);',
+    replace: "  const deadline = setTimeout(() => {}, SWEEP_MS);",
+    tests: ["tests/sandbox/deno_dir_test.ts"],
+    filter: "only so long",
+  },
+  {
+    id: "location-data-renamed-in",
+    source:
+      "review 43: the host wrote location_data through a link a running copy swapped in, truncating and chmodding any file as root",
+    mitigation: "location_data is made beside the Deno dir and renamed in",
+    file: "runner/sandbox/locate.ts",
+    search:
+      "      await Deno.writeFile(temp, new Uint8Array(), { createNew: true, mode: 0o444 });\n      await Deno.rename(temp, storage);",
+    replace:
+      "      await Deno.remove(storage).catch(() => {});\n      await Deno.writeFile(storage, new Uint8Array(), { mode: 0o444 });",
+    tests: ["tests/sandbox/deno_dir_test.ts"],
+    filter: "location_data is never written",
   },
   {
     id: "loader-exact-cap-whole",

@@ -4,9 +4,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { PluginHost, previewStart } from "../../mod.ts";
+import { startPlugin } from "../../runner/host/mod.ts";
 import { Greeter } from "../../plugins/hello/contract.ts";
-import { DENO_DIR_MAX_BYTES, pluginDirs } from "../../runner/sandbox/locate.ts";
-import { freshCache, rejected } from "../_helpers.ts";
+import { DENO_DIR_MAX_BYTES, pluginDirs, releaseDenoDir } from "../../runner/sandbox/locate.ts";
+import { freshCache } from "../_helpers.ts";
 
 const HELLO = new URL("../../plugins/hello/main.ts", import.meta.url);
 
@@ -21,54 +22,165 @@ function plan(cache: string, run = false) {
   });
 }
 
-Deno.test("deno dir: after a start with a run grant, the next start begins from an empty one", async () => {
+const RUN = {
+  permissions: { run: ["/bin/true"] },
+  unsafe: { run: true },
+  manifest: "ignore" as const,
+};
+
+/** What lies beside the plugin's shared Deno dir, by name. */
+async function beside(sharedDenoDir: string): Promise<string[]> {
+  return (await Array.fromAsync(Deno.readDir(join(sharedDenoDir, "..")))).map((e) => e.name).sort();
+}
+
+// Review 48: a start with a run grant marked the shared dir for the next start to empty; two starts
+// that overlapped lost the mark, and what the grant's programs wrote reached a start without it.
+// Such a start now runs in a Deno dir of its own, made for it and moved out once it ends.
+Deno.test("deno dir: a start with a run grant has its own, and nothing it writes reaches another start", async () => {
   await using cache = await freshCache();
-  const first = await plan(cache.path, true);
-  const denoDir = first.env.DENO_DIR;
+  const shared = (await plan(cache.path)).env.DENO_DIR;
+  const plugin = await startPlugin(HELLO, {
+    name: "dirs",
+    isolation: "deno",
+    cacheDir: cache.path,
+    contracts: [Greeter],
+    ...RUN,
+  });
+  const own = plugin.plan.env.DENO_DIR;
+  assert.match(own, new RegExp(`/deno_dir\\.native-${Deno.pid}-[0-9a-f-]{36}$`));
+  assert.ok(
+    plugin.plan.notes.includes(
+      "deno dir: its own for this start, removed once it ends (a run, ffi or all grant lets it write there freely)",
+    ),
+  );
   // What the granted program could leave: anything, a module Deno's caches name included.
-  await Deno.writeTextFile(join(denoDir, "payload.js"), "globalThis.poisoned = true;\n");
+  await Deno.writeTextFile(join(own, "payload.js"), "globalThis.poisoned = true;\n");
+  // Another start meanwhile, with the grant or without: neither sees it.
+  const other = await plan(cache.path, true);
+  assert.notEqual(other.env.DENO_DIR, own);
+  assert.ok((await Deno.lstat(join(other.env.DENO_DIR, "v8_code_cache_v2"))).isFile, "seeded");
+  const trusted = await plan(cache.path);
+  assert.equal(trusted.env.DENO_DIR, shared);
+  await assert.rejects(Deno.lstat(join(shared, "payload.js")), Deno.errors.NotFound);
+  assert.equal(await Deno.readTextFile(join(own, "payload.js")), "globalThis.poisoned = true;\n");
+  await plugin.close();
+  await assert.rejects(Deno.lstat(own), Deno.errors.NotFound, "moved out once it ended");
+  // The next start removes what ended; the preview's own dir, never released here, stays.
+  releaseDenoDir(other.env.DENO_DIR);
+  await plan(cache.path);
+  assert.deepEqual(
+    (await beside(shared)).filter((n) => n !== "deno_dir" && n !== "home"),
+    [],
+    "no own dir or trash left",
+  );
+});
+
+// plugbox before own dirs let a run grant's start write the shared dir, and marked it: the next
+// start of that plugin begins from an empty one.
+Deno.test("deno dir: a shared dir marked by an earlier plugbox begins empty", async () => {
+  await using cache = await freshCache();
+  const shared = (await plan(cache.path)).env.DENO_DIR;
+  await Deno.writeTextFile(join(shared, "payload.js"), "globalThis.poisoned = true;\n");
+  await Deno.writeFile(join(shared, "..", "deno_dir.written-by-native-code"), new Uint8Array());
   const next = await plan(cache.path);
-  assert.equal(next.env.DENO_DIR, denoDir);
   assert.ok(
     next.notes.includes(
-      "deno dir: started empty (a run, ffi or all grant let the last start write it freely)",
+      "deno dir: started empty (a run, ffi or all grant let an earlier start write it freely)",
     ),
     next.notes.join("\n"),
   );
-  await assert.rejects(Deno.lstat(join(denoDir, "payload.js")), Deno.errors.NotFound);
-  // The dir is seeded again for this start, and a start without the grant leaves no mark.
-  assert.ok((await Deno.lstat(join(denoDir, "v8_code_cache_v2"))).isFile);
+  await assert.rejects(Deno.lstat(join(shared, "payload.js")), Deno.errors.NotFound);
   const third = await plan(cache.path);
-  assert.ok(!third.notes.some((n) => n.startsWith("deno dir:")), third.notes.join("\n"));
+  assert.ok(!third.notes.some((n) => n.startsWith("deno dir:")), "the mark is gone");
 });
 
-// Review 45: Deno's recursive remove overflowed its stack on 12,000 nested folders and aborted the
-// host, at every later start. The dir is moved aside, and removed one entry at a time.
-Deno.test("deno dir: one nested 12,000 folders deep is emptied without taking the host down", async () => {
+// A plugin's host process that died kept its own dirs; a later start removes those whose maker is
+// gone, and leaves one whose maker still runs.
+Deno.test("deno dir: own dirs of a process that is gone are removed, of one that runs are kept", async () => {
   await using cache = await freshCache();
-  const denoDir = (await plan(cache.path, true)).env.DENO_DIR;
+  const shared = (await plan(cache.path)).env.DENO_DIR;
+  const gone = join(shared, "..", "deno_dir.native-4194305-00000000-0000-0000-0000-000000000000");
+  const running = join(shared, "..", `deno_dir.native-1-00000000-0000-0000-0000-000000000000`);
+  await Deno.mkdir(join(gone, "gen"), { recursive: true });
+  await Deno.mkdir(running);
+  await plan(cache.path);
+  await assert.rejects(Deno.lstat(gone), Deno.errors.NotFound);
+  assert.ok((await Deno.lstat(running)).isDirectory, "pid 1 runs");
+});
+
+// Review 48: with a mark lost, the plugin's programs could leave 12,000 nested folders at
+// location_data, which the host removed in place: Deno's recursive remove overflowed its stack and
+// aborted the host at every later start. Deep trees are moved aside, and removed by rm.
+Deno.test("deno dir: a tree 12,000 folders deep in it, or at location_data, takes no host down", async () => {
+  await using cache = await freshCache();
+  const denoDir = (await plan(cache.path)).env.DENO_DIR;
+  for (const at of [join(denoDir, "location_data"), join(denoDir, "gen")]) {
+    await Deno.remove(at, { recursive: true }).catch(() => {});
+    await Deno.mkdir(at);
+    const made = await new Deno.Command("python3", {
+      args: [
+        "-c",
+        "import os,sys\nos.chdir(sys.argv[1])\nfor _ in range(12000):\n os.mkdir('d'); os.chdir('d')\nopen('payload.js','w').write('x')",
+        at,
+      ],
+    }).output();
+    assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
+    const next = await plan(cache.path);
+    // Deeper than a path reaches: counted as grown past the cap, not as nothing (review 48).
+    assert.ok(
+      next.notes.some((n) => n.startsWith("deno dir: started empty")),
+      next.notes.join("\n"),
+    );
+    await assert.rejects(Deno.lstat(join(denoDir, "gen", "d")), Deno.errors.NotFound, at);
+    assert.ok((await Deno.lstat(join(denoDir, "location_data"))).isFile, at);
+  }
+  // Moved aside and swept, a second of rm a start (later starts finish the work): nothing of it is
+  // left beside the dir.
+  const trash = async () => (await beside(denoDir)).filter((n) => n.startsWith("."));
+  for (let start = 0; start < 20 && (await trash()).length > 0; start++) await plan(cache.path);
+  assert.deepEqual(await trash(), []);
+});
+
+// Review 48: a plugin that left a million files held its next start, and any stop of it, while
+// rm removed them (15 s). A start gives rm a second; later starts finish the work. The rm is
+// stopped here, so only its deadline can end it.
+Deno.test("deno dir: a start waits for the trash's removal only so long", async () => {
+  await using cache = await freshCache();
+  const shared = (await plan(cache.path)).env.DENO_DIR;
+  const trash = join(shared, "..", ".deno_dir.emptied-a-lot");
+  await Deno.mkdir(trash);
   const made = await new Deno.Command("python3", {
     args: [
       "-c",
-      "import os,sys\nos.chdir(sys.argv[1])\nfor _ in range(12000):\n os.mkdir('d'); os.chdir('d')\nopen('payload.js','w').write('x')",
-      denoDir,
+      "import os,sys\nfor i in range(30000):\n os.close(os.open(os.path.join(sys.argv[1], str(i)), os.O_CREAT|os.O_WRONLY))",
+      trash,
     ],
   }).output();
-  assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
-  const next = await plan(cache.path);
-  assert.ok(next.notes.some((n) => n.startsWith("deno dir: started empty")), next.notes.join("\n"));
-  await assert.rejects(Deno.lstat(join(denoDir, "d")), Deno.errors.NotFound);
-  // Moved aside and swept: nothing of it is left beside the dir.
-  const base = join(denoDir, "..");
-  const left = (await Array.fromAsync(Deno.readDir(base))).filter((e) => e.name.startsWith("."));
-  assert.deepEqual(left.map((e) => e.name), []);
+  assert.equal(made.code, 0);
+  const planned = plan(cache.path);
+  let stopped = 0;
+  while (stopped === 0) {
+    for (const entry of Deno.readDirSync("/proc")) {
+      if (!/^\d+$/.test(entry.name)) continue;
+      const line = await Deno.readTextFile(`/proc/${entry.name}/cmdline`).catch(() => "");
+      if (line.startsWith("rm\0") && line.includes(trash)) {
+        Deno.kill(Number(entry.name), "SIGSTOP");
+        stopped = Number(entry.name);
+      }
+    }
+    if (stopped === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  await planned; // a stopped rm is killed at its deadline
+  assert.ok((await Deno.lstat(trash)).isDirectory, "rm was stopped before it ended");
+  await plan(cache.path); // the next start finishes the work
+  await assert.rejects(Deno.lstat(trash), Deno.errors.NotFound);
 });
 
 // Review 46: the host's own walk of the emptied dir, by path, followed a link a still-running copy
 // of the plugin swapped in for a folder it had listed, and removed files outside the dir.
 Deno.test("deno dir: emptying it removes nothing outside, whatever a running copy swaps in", async () => {
   await using cache = await freshCache();
-  const first = await pluginDirs(cache.path, "/nonexistent/root", "swap", { untrusted: true });
+  const first = await pluginDirs(cache.path, "/nonexistent/root", "swap", { untrusted: false });
   const victim = join(cache.path, "victim");
   await Deno.mkdir(victim);
   for (const name of ["a", "b", "c"]) await Deno.writeTextFile(join(victim, name), "keep");
@@ -141,14 +253,24 @@ Deno.test("deno dir: location_data is never written through a link swapped in me
   assert.equal((await Deno.stat(victim)).mode! & 0o777, 0o600);
 });
 
-Deno.test("a hot standby is refused beside a run, ffi or all grant: they share the Deno dir", async () => {
-  await using host = new PluginHost();
-  const error = await rejected(host.start("hello", HELLO, {
+// The standby had been refused beside a run grant, since both shared the Deno dir (review 43);
+// each now has its own.
+Deno.test("a hot standby beside a run grant starts in a Deno dir of its own", async () => {
+  await using cache = await freshCache();
+  const host = new PluginHost({ handleSignals: false });
+  const plugin = await host.start("dirs", HELLO, {
     contracts: [Greeter],
+    isolation: "deno",
+    cacheDir: cache.path,
     hotStandby: true,
-    permissions: { run: ["/bin/true"] },
-    unsafe: { run: true },
-  }));
-  assert.ok(error instanceof TypeError, String(error));
-  assert.match(error.message, /hotStandby and a run, ffi or all grant/);
+    ...RUN,
+  });
+  assert.equal(await plugin.api(Greeter).sayHello("x"), "hello, x");
+  await host.stopAll();
+  const shared = (await plan(cache.path)).env.DENO_DIR;
+  assert.deepEqual(
+    (await beside(shared)).filter((n) => n !== "deno_dir" && n !== "home"),
+    [],
+    "the plugin's and the standby's own dirs both ended",
+  );
 });

@@ -18,13 +18,13 @@ import { deadlineSignal } from "./deadlines.ts";
 import { FaultBudget } from "./fault_budget.ts";
 import { checkHandshake } from "./handshake.ts";
 import {
-  isIssuedPlan,
   type IsolationLayer,
   type LaunchOptions,
   type LaunchPlan,
   planPlugin,
   releaseDenoDir,
   rememberWrites,
+  takeIssuedPlan,
 } from "../sandbox/mod.ts";
 import { Beside } from "./beside.ts";
 import type { EgressEntry } from "./egress_log.ts";
@@ -266,9 +266,9 @@ export class Plugin implements AsyncDisposable {
    * accepted, so no caller can spawn a plugin from a hand-made plan.
    */
   constructor(plan: LaunchPlan, options: StartOptions) {
-    if (!isIssuedPlan(plan)) {
+    if (!takeIssuedPlan(plan)) {
       throw new TypeError(
-        "Cannot start a plugin from this plan: plans are made by planPlugin(), unchanged",
+        "Cannot start a plugin from this plan: plans are made by planPlugin(), unchanged, and used once",
       );
     }
     this.name = plan.name;
@@ -325,8 +325,9 @@ export class Plugin implements AsyncDisposable {
     this.#process = process;
     this.#ended = process.status.then(async (status) => {
       const { oomKilled, left } = await beside.close();
-      // Its processes all gone: a run, ffi or all grant's own Deno dir is no one's now.
-      releaseDenoDir(plan.env.DENO_DIR);
+      // Its processes all gone: a run, ffi or all grant's own Deno dir is no one's now. Kept while
+      // one the kernel would not kill is left (review 49); a sweep takes it once this host ends.
+      if (left.length === 0) releaseDenoDir(plan.env.DENO_DIR);
       // An exit plugbox did not cause, with the memory cgroup's OOM killer at work: out of memory.
       const ended: ExitStatus = oomKilled && status.reason === "exited"
         ? { ...status, reason: "out-of-memory" }
@@ -781,7 +782,10 @@ export async function launchPlugin(plan: LaunchPlan, options: StartOptions): Pro
   } catch (error) {
     // Aborted or refused before it ran (a standby stopped while it waited its turn, review 48): a
     // run grant's own Deno dir is no one's.
-    if (!spawned) releaseDenoDir(plan.env.DENO_DIR);
+    if (!spawned) {
+      releaseDenoDir(plan.env.DENO_DIR);
+      takeIssuedPlan(plan); // its dir is gone: not to be launched again
+    }
     throw error;
   }
 }

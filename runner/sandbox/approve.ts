@@ -21,7 +21,7 @@ import {
   sealHolds,
   updateLock,
 } from "./lock_file.ts";
-import { defaultCacheDir } from "./locate.ts";
+import { defaultCacheDir, releaseDenoDir } from "./locate.ts";
 import { type LaunchOptions, planPlugin } from "./plan.ts";
 
 /**
@@ -115,6 +115,7 @@ export async function approvePlugin(
 ): Promise<Approval> {
   const { lock, dryRun, ...launch } = options;
   const plan = await planPlugin(module, launch);
+  releaseDenoDir(plan.env.DENO_DIR); // never launched (review 49)
   return await approveLock(
     {
       plugin: plan.name,

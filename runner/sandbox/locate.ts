@@ -191,10 +191,18 @@ async function overgrown(denoDir: string): Promise<boolean> {
 
 /** The start of the name of what is moved aside until it is removed: emptied dirs, a stray file. */
 const TRASH = ".deno_dir.emptied-";
-/** The start of the name of a run, ffi or all grant's own Deno dir: `deno_dir.native-<pid>-<uuid>`. */
+/** The start of the name of a run, ffi or all grant's own Deno dir: `deno_dir.native-<uuid>`. */
 const OWN = "deno_dir.native-";
-/** The own Deno dirs this process made that a plan or a running plugin may still use. */
-const ownInUse = new Set<string>();
+/**
+ * The own Deno dirs this process made that a plan or a running plugin may
+ * still use, each with the dir opened and `flock`ed: the kernel drops that
+ * lock when this process ends, so a sweep in any process, in any PID
+ * namespace, knows a dir is no one's once it can lock it (review 49: a pid
+ * in the name was another process's, or this one's, in another namespace).
+ */
+const ownInUse = new Map<string, Deno.FsFile>();
+/** Trash names given to one `rm`: thousands of them overflowed its argument list. */
+const SWEEP_BATCH = 256;
 /** How long a start waits for the trash's removal; what is left is removed at a later start. */
 const SWEEP_MS = 1_000;
 
@@ -222,51 +230,76 @@ function moveToTrash(base: string, path: string): Promise<void> {
  * Deno dir. Without `sh` nothing is removed.
  */
 async function sweepTrash(base: string): Promise<void> {
-  let names: string[];
+  let trash: Deno.DirEntry[];
   try {
-    const entries = await Array.fromAsync(Deno.readDir(base));
-    for (const entry of entries) {
+    for await (const entry of Deno.readDir(base)) {
       if (entry.isDirectory && entry.name.startsWith(OWN) && !ownUsed(join(base, entry.name))) {
         await moveToTrash(base, join(base, entry.name)).catch(() => {});
       }
     }
-    names = (await Array.fromAsync(Deno.readDir(base)))
-      .filter((e) => e.name.startsWith(TRASH)).map((e) => join(base, e.name));
+    trash = (await Array.fromAsync(Deno.readDir(base))).filter((e) => e.name.startsWith(TRASH));
   } catch {
     return;
   }
-  if (names.length === 0) return;
-  let rm: Deno.ChildProcess;
+  const deadline = Date.now() + SWEEP_MS;
+  for (let at = 0; at < trash.length && Date.now() < deadline; at += SWEEP_BATCH) {
+    const batch = trash.slice(at, at + SWEEP_BATCH);
+    const names = batch.map((e) => join(base, e.name));
+    const removed = await shell("rm -rf --one-file-system", names, deadline);
+    if (removed !== false) continue; // removed, or no sh here: the trash stays
+    // A folder its plugin made unwritable, on a host not root (review 49): writable again, then
+    // removed. Only folders are named: chmod follows a link named to it (never one met inside).
+    const folders = batch.filter((e) => e.isDirectory).map((e) => join(base, e.name));
+    if (folders.length === 0) continue;
+    await shell("chmod -R u+rwx", folders, deadline);
+    await shell("rm -rf --one-file-system", names, deadline);
+  }
+}
+
+/**
+ * Runs `<command> -- names...` through `sh`, as a plugin's command is,
+ * SIGKILLed at the deadline (a stopped process would keep a SIGTERM
+ * pending, and the start waiting). Whether it succeeded; undefined without `sh`.
+ */
+async function shell(command: string, names: string[], deadline: number) {
+  let child: Deno.ChildProcess;
   try {
-    rm = new Deno.Command("sh", {
-      args: ["-c", 'exec rm -rf --one-file-system -- "$@"', "sh", ...names],
+    child = new Deno.Command("sh", {
+      args: ["-c", `exec ${command} -- "$@"`, "sh", ...names],
       stdin: "null",
       stdout: "null",
       stderr: "null",
     }).spawn();
   } catch {
-    return; // no sh for this host: the trash stays
+    return undefined;
   }
-  // SIGKILL: a stopped rm would keep a SIGTERM pending, and the start waiting.
-  const deadline = setTimeout(() => rm.kill("SIGKILL"), SWEEP_MS);
+  const timer = setTimeout(() => child.kill("SIGKILL"), Math.max(0, deadline - Date.now()));
   try {
-    await rm.status;
+    return (await child.status).success;
   } finally {
-    clearTimeout(deadline);
+    clearTimeout(timer);
   }
 }
 
-/** Whether an own Deno dir may still be used: this process's and not released, or its maker runs. */
+/**
+ * Whether an own Deno dir may still be used: this process's and not
+ * released, or locked by another process (which the kernel unlocks when it
+ * ends, whatever its PID namespace).
+ */
 function ownUsed(dir: string): boolean {
   if (ownInUse.has(dir)) return true;
-  const pid = Number(basename(dir).slice(OWN.length).split("-", 1)[0]);
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  if (pid === Deno.pid) return false; // this process's, released
+  let file: Deno.FsFile;
   try {
-    Deno.statSync(`/proc/${pid}`);
-    return true; // another process's, running (or its number taken again: kept for now)
+    file = Deno.openSync(dir, { read: true });
   } catch {
-    return false;
+    return true; // gone meanwhile, or not ours to judge
+  }
+  try {
+    return !file.tryLockSync(true);
+  } catch {
+    return true;
+  } finally {
+    file.close();
   }
 }
 
@@ -320,17 +353,16 @@ export async function pluginDirs(
   }
   // What this or an earlier start left.
   await sweepTrash(base);
-  const denoDir = options.untrusted
-    ? join(base, `${OWN}${Deno.pid}-${crypto.randomUUID()}`)
-    : shared;
-  if (options.untrusted) {
-    ownInUse.add(denoDir);
-    notes.push(
-      "deno dir: its own for this start, removed once it ends (a run, ffi or all grant lets it write there freely)",
-    );
-  }
+  let denoDir = shared;
   try {
-    await Deno.mkdir(denoDir, { recursive: true });
+    if (options.untrusted) {
+      denoDir = await makeOwn(base);
+      notes.push(
+        "deno dir: its own for this start, removed once it ends (a run, ffi or all grant lets it write there freely)",
+      );
+    } else {
+      await Deno.mkdir(denoDir, { recursive: true });
+    }
     await Deno.mkdir(home, { recursive: true });
     await lockStorage(base, denoDir);
   } catch (error) {
@@ -345,6 +377,28 @@ export async function pluginDirs(
 }
 
 /**
+ * Makes a run, ffi or all grant's own Deno dir, locked. Another process's
+ * sweep may lock and move it aside between its making and its locking; it
+ * is then made again under another name.
+ */
+async function makeOwn(base: string): Promise<string> {
+  for (let attempt = 0;; attempt++) {
+    const dir = join(base, `${OWN}${crypto.randomUUID()}`);
+    await Deno.mkdir(dir, { recursive: true });
+    const held = await Deno.open(dir, { read: true });
+    if (held.tryLockSync(true)) {
+      const there = await Deno.lstat(dir).catch(() => undefined);
+      if (there?.ino === held.statSync().ino) {
+        ownInUse.set(dir, held);
+        return dir;
+      }
+    }
+    held.close();
+    if (attempt > 2) throw new Error(`another process kept moving "${dir}" aside`);
+  }
+}
+
+/**
  * Ends the use of a run, ffi or all grant's own Deno dir, once its plugin
  * has ended (or its plan failed): it is moved into the trash, which the next
  * start of the plugin removes. Any other Deno dir is left as it is.
@@ -356,7 +410,10 @@ export async function pluginDirs(
  * ```
  */
 export function releaseDenoDir(denoDir: string): void {
-  if (!ownInUse.delete(denoDir)) return;
+  const held = ownInUse.get(denoDir);
+  if (!held) return;
+  ownInUse.delete(denoDir);
+  held.close(); // unlocked: no one's now
   try {
     Deno.renameSync(denoDir, join(dirname(denoDir), `${TRASH}${crypto.randomUUID()}`));
   } catch {

@@ -277,7 +277,7 @@ function tryClaim(path: string, claim: string): LockClaim | undefined {
     }
   } catch (error) {
     file.close();
-    throw error;
+    throw new TypeError(`Cannot change lock "${path}": claim "${claim}": ${osReason(error)}`);
   }
   file.close();
   return undefined;

@@ -57,11 +57,11 @@ export {
 } from "./permissions.ts";
 export {
   explainHostPermission,
-  isIssuedPlan,
   type LaunchOptions,
   type LaunchPlan,
   planPlugin,
   previewStart,
+  takeIssuedPlan,
 } from "./plan.ts";
 export { type GraphSummary } from "./preflight.ts";
 export { type Snapshot, type SnapshotLimits } from "./snapshot.ts";

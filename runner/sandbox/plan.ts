@@ -245,6 +245,8 @@ export function explainHostPermission(error: unknown): unknown {
  * validated, folder snapshotted, module graph checked, isolation chosen.
  * Returns the exact command, argv and environment a start would use, for
  * review or logging; starts nothing. The plan cannot be edited and run.
+ * Under a `run`, `ffi` or `all` grant, the Deno dir made for its check is
+ * removed at once: the plan's `DENO_DIR` names a dir a start makes afresh.
  *
  * @example
  * ```ts ignore
@@ -258,8 +260,15 @@ export function explainHostPermission(error: unknown): unknown {
  * {@linkcode PreflightError} when the plugin fails the checks,
  * {@linkcode IsolationUnavailableError} when `isolation: "os"` cannot work here.
  */
-export function previewStart(module: string | URL, options?: LaunchOptions): Promise<LaunchPlan> {
-  return planPlugin(module, options);
+export async function previewStart(
+  module: string | URL,
+  options?: LaunchOptions,
+): Promise<LaunchPlan> {
+  const plan = await planPlugin(module, options);
+  // Never launched: a run grant's own Deno dir, made for the check, is no one's now (review 49).
+  releaseDenoDir(plan.env.DENO_DIR);
+  issued.delete(plan); // and not to be launched
+  return plan;
 }
 
 /** Plans made by {@linkcode planPlugin}: the only ones a plugin may be spawned from. */
@@ -272,9 +281,11 @@ function deepFreeze(value: unknown): void {
 }
 
 /**
- * True when `plan` was made by {@linkcode planPlugin} in this process (plans
- * are frozen, so it is also unchanged). The host spawns only such plans.
+ * True, once, when `plan` was made by {@linkcode planPlugin} in this
+ * process (plans are frozen, so it is also unchanged): the host spawns only
+ * such plans, each once. Two plugins from one plan shared its cgroups and a
+ * run grant's own Deno dir, and one's end killed the other (review 49).
  */
-export function isIssuedPlan(plan: LaunchPlan): boolean {
-  return issued.has(plan);
+export function takeIssuedPlan(plan: LaunchPlan): boolean {
+  return issued.delete(plan);
 }

@@ -283,10 +283,10 @@ Deno.test("a call that ignores its deadline keeps its slot until the plugin answ
   assert.equal((await plugin.exited).reason, "killed");
 });
 
-Deno.test("a plugin is spawned only from an unchanged plan that planPlugin made", async () => {
+Deno.test("a plugin is spawned only from an unchanged plan that planPlugin made, once", async () => {
   const { launchPlugin } = await import("../../runner/host/mod.ts");
-  const { previewStart } = await import("../../mod.ts");
-  const plan = await previewStart(fixture("calc.ts"), { isolation: "deno" });
+  const { planPlugin } = await import("../../runner/sandbox/mod.ts");
+  const plan = await planPlugin(fixture("calc.ts"), { isolation: "deno" });
   assert.ok(Object.isFrozen(plan) && Object.isFrozen(plan.args) && Object.isFrozen(plan.env));
   assert.throws(() => (plan.args as string[]).push("--allow-all"), TypeError);
   // A copy with one flag more is a hand-made plan: refused before anything is spawned.
@@ -297,7 +297,11 @@ Deno.test("a plugin is spawned only from an unchanged plan that planPlugin made"
   const error = await rejected<TypeError>(launchPlugin(forged, { contracts: [Calc] }));
   assert.ok(error instanceof TypeError);
   assert.match(error.message, /plans are made by planPlugin/);
-  // The genuine plan still starts.
+  // The genuine plan still starts, once: two plugins from one plan shared its cgroups and a run
+  // grant's own Deno dir, and one's end killed the other (review 49).
   await using plugin = await launchPlugin(plan, { contracts: [Calc] });
   assert.equal(await plugin.api(Calc).add(1, 2), 3);
+  const again = await rejected<TypeError>(launchPlugin(plan, { contracts: [Calc] }));
+  assert.match(again.message, /planPlugin\(\), unchanged, and used once/);
+  assert.equal(await plugin.api(Calc).add(2, 2), 4, "the first runs on");
 });

@@ -3,10 +3,10 @@
 // without bound between starts, and the host writes nothing in it through a link.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { PluginHost, previewStart } from "../../mod.ts";
+import { approvePlugin, PluginHost, previewStart } from "../../mod.ts";
 import { startPlugin } from "../../runner/host/mod.ts";
 import { Greeter } from "../../plugins/hello/contract.ts";
-import { DENO_DIR_MAX_BYTES, pluginDirs, releaseDenoDir } from "../../runner/sandbox/locate.ts";
+import { DENO_DIR_MAX_BYTES, pluginDirs } from "../../runner/sandbox/locate.ts";
 import { freshCache } from "../_helpers.ts";
 
 const HELLO = new URL("../../plugins/hello/main.ts", import.meta.url);
@@ -47,7 +47,7 @@ Deno.test("deno dir: a start with a run grant has its own, and nothing it writes
     ...RUN,
   });
   const own = plugin.plan.env.DENO_DIR;
-  assert.match(own, new RegExp(`/deno_dir\\.native-${Deno.pid}-[0-9a-f-]{36}$`));
+  assert.match(own, /\/deno_dir\.native-[0-9a-f-]{36}$/);
   assert.ok(
     plugin.plan.notes.includes(
       "deno dir: its own for this start, removed once it ends (a run, ffi or all grant lets it write there freely)",
@@ -56,17 +56,38 @@ Deno.test("deno dir: a start with a run grant has its own, and nothing it writes
   // What the granted program could leave: anything, a module Deno's caches name included.
   await Deno.writeTextFile(join(own, "payload.js"), "globalThis.poisoned = true;\n");
   // Another start meanwhile, with the grant or without: neither sees it.
-  const other = await plan(cache.path, true);
-  assert.notEqual(other.env.DENO_DIR, own);
-  assert.ok((await Deno.lstat(join(other.env.DENO_DIR, "v8_code_cache_v2"))).isFile, "seeded");
+  await using other = await startPlugin(HELLO, {
+    name: "dirs",
+    isolation: "deno",
+    cacheDir: cache.path,
+    contracts: [Greeter],
+    ...RUN,
+  });
+  assert.notEqual(other.plan.env.DENO_DIR, own);
+  assert.ok((await Deno.lstat(join(other.plan.env.DENO_DIR, "v8_code_cache_v2"))).isFile, "seeded");
+  await assert.rejects(
+    Deno.lstat(join(other.plan.env.DENO_DIR, "payload.js")),
+    Deno.errors.NotFound,
+  );
   const trusted = await plan(cache.path);
   assert.equal(trusted.env.DENO_DIR, shared);
   await assert.rejects(Deno.lstat(join(shared, "payload.js")), Deno.errors.NotFound);
   assert.equal(await Deno.readTextFile(join(own, "payload.js")), "globalThis.poisoned = true;\n");
   await plugin.close();
   await assert.rejects(Deno.lstat(own), Deno.errors.NotFound, "moved out once it ended");
-  // The next start removes what ended; the preview's own dir, never released here, stays.
-  releaseDenoDir(other.env.DENO_DIR);
+  await other.close();
+  // A preview runs nothing: its own dir, made for the check, goes at once (review 49).
+  const preview = await plan(cache.path, true);
+  await assert.rejects(Deno.lstat(preview.env.DENO_DIR), Deno.errors.NotFound);
+  // Nor does an approval (review 49).
+  await approvePlugin(HELLO, {
+    name: "dirs",
+    isolation: "deno",
+    cacheDir: cache.path,
+    ...RUN,
+    lock: { path: join(cache.path, "plugbox.lock") },
+  });
+  // The next start removes what ended.
   await plan(cache.path);
   assert.deepEqual(
     (await beside(shared)).filter((n) => n !== "deno_dir" && n !== "home"),
@@ -94,18 +115,42 @@ Deno.test("deno dir: a shared dir marked by an earlier plugbox begins empty", as
   assert.ok(!third.notes.some((n) => n.startsWith("deno dir:")), "the mark is gone");
 });
 
-// A plugin's host process that died kept its own dirs; a later start removes those whose maker is
-// gone, and leaves one whose maker still runs.
-Deno.test("deno dir: own dirs of a process that is gone are removed, of one that runs are kept", async () => {
+// Own dirs a host process made and did not release (it died): a later start removes those no
+// process holds locked, and keeps one another process holds, whatever its PID namespace (review 49:
+// a pid in the name was judged in the wrong namespace, and a running plugin's dir was removed).
+Deno.test("deno dir: own dirs no process holds are removed, one another process holds is kept", async () => {
   await using cache = await freshCache();
   const shared = (await plan(cache.path)).env.DENO_DIR;
-  const gone = join(shared, "..", "deno_dir.native-4194305-00000000-0000-0000-0000-000000000000");
-  const running = join(shared, "..", `deno_dir.native-1-00000000-0000-0000-0000-000000000000`);
+  const gone = join(shared, "..", `deno_dir.native-${crypto.randomUUID()}`);
+  const held = join(shared, "..", `deno_dir.native-${crypto.randomUUID()}`);
   await Deno.mkdir(join(gone, "gen"), { recursive: true });
-  await Deno.mkdir(running);
+  await Deno.mkdir(held);
+  const holder = new Deno.Command("unshare", {
+    // In a PID namespace of its own, as a host in a container would be.
+    args: [
+      "--pid",
+      "--fork",
+      "python3",
+      "-c",
+      "import fcntl,os,sys\nfd=os.open(sys.argv[1],os.O_RDONLY)\nfcntl.flock(fd,fcntl.LOCK_EX)\nprint('held',flush=True)\nsys.stdin.read()",
+      held,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const said = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    assert.match((await said.read()).value ?? "", /^held/);
+    await plan(cache.path);
+    await assert.rejects(Deno.lstat(gone), Deno.errors.NotFound);
+    assert.ok((await Deno.lstat(held)).isDirectory, "another process holds it");
+  } finally {
+    await holder.stdin.close();
+    await said.cancel();
+    await holder.status;
+  }
   await plan(cache.path);
-  await assert.rejects(Deno.lstat(gone), Deno.errors.NotFound);
-  assert.ok((await Deno.lstat(running)).isDirectory, "pid 1 runs");
+  await assert.rejects(Deno.lstat(held), Deno.errors.NotFound, "no one's once let go");
 });
 
 // Review 48: with a mark lost, the plugin's programs could leave 12,000 nested folders at
@@ -174,6 +219,63 @@ Deno.test("deno dir: a start waits for the trash's removal only so long", async 
   assert.ok((await Deno.lstat(trash)).isDirectory, "rm was stopped before it ended");
   await plan(cache.path); // the next start finishes the work
   await assert.rejects(Deno.lstat(trash), Deno.errors.NotFound);
+});
+
+// Review 49: on a host not root, a folder its plugin made unwritable could not be removed, and a
+// plugin restarted 200 times left 200 folders of trash. The sweep makes such folders writable
+// first. The host here is root without capabilities: modes bind it as they bind any user.
+Deno.test("deno dir: trash its plugin made unwritable is removed by a host that is not root", async () => {
+  await using cache = await freshCache();
+  const dirs = await pluginDirs(cache.path, "/nonexistent/root", "locked", { untrusted: false });
+  const trash = join(dirs.denoDir, "..", ".deno_dir.emptied-locked");
+  await Deno.mkdir(join(trash, "x", "y"), { recursive: true });
+  await Deno.writeTextFile(join(trash, "x", "y", "kept"), "what the plugin wrote");
+  await Deno.chmod(join(trash, "x", "y"), 0o500);
+  await Deno.chmod(join(trash, "x"), 0o500);
+  const run = await new Deno.Command("setpriv", {
+    args: [
+      "--bounding-set=-all",
+      "--inh-caps=-all",
+      Deno.execPath(),
+      "run",
+      "-A",
+      new URL("../fixtures/sweep_without_caps.ts", import.meta.url).pathname,
+      cache.path,
+      "/nonexistent/root",
+      "locked",
+    ],
+  }).output();
+  assert.equal(
+    new TextDecoder().decode(run.stdout).trim(),
+    "done",
+    new TextDecoder().decode(run.stderr),
+  );
+  await assert.rejects(Deno.lstat(trash), Deno.errors.NotFound);
+});
+
+// Review 49: some 15,000 names of trash overflowed rm's argument list; the spawn failed as if
+// there were no sh, and that plugin's trash was never removed again. Names go to rm in batches.
+Deno.test("deno dir: trash of 20,000 names is removed, a batch at a time", async () => {
+  await using cache = await freshCache();
+  const dirs = await pluginDirs(cache.path, "/nonexistent/root", "many", { untrusted: false });
+  const base = join(dirs.denoDir, "..");
+  const made = await new Deno.Command("python3", {
+    args: [
+      "-c",
+      "import os,sys,uuid\nfor i in range(20000):\n os.close(os.open(os.path.join(sys.argv[1], '.deno_dir.emptied-' + str(uuid.uuid4())), os.O_CREAT|os.O_WRONLY))",
+      base,
+    ],
+  }).output();
+  assert.equal(made.code, 0);
+  const trash = async () => (await beside(dirs.denoDir)).filter((n) => n.startsWith(".")).length;
+  assert.equal(await trash(), 20_000);
+  await pluginDirs(cache.path, "/nonexistent/root", "many", { untrusted: false });
+  const left = await trash();
+  assert.ok(left < 20_000, `${left} left: none removed`);
+  for (let start = 0; start < 30 && (await trash()) > 0; start++) {
+    await pluginDirs(cache.path, "/nonexistent/root", "many", { untrusted: false });
+  }
+  assert.equal(await trash(), 0);
 });
 
 // Review 46: the host's own walk of the emptied dir, by path, followed a link a still-running copy

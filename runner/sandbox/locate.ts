@@ -218,16 +218,16 @@ function moveToTrash(base: string, path: string): Promise<void> {
 /**
  * Removes the trash beside `base`'s Deno dir with `rm -rf
  * --one-file-system`, through `sh` as a plugin's command is, and own Deno
- * dirs no plan or plugin uses any more (made by this process and released,
- * or by a process that is gone). A walk by path in the host followed a link
- * a still-running copy of the plugin swapped in for a folder it had listed,
- * and removed host files outside the trash (review 46); GNU `rm` walks by
- * open folder, never through a link, to any depth. It is given
+ * dirs no process holds locked any more (released, or their host is gone).
+ * A walk by path in the host followed a link a still-running copy of the
+ * plugin swapped in for a folder it had listed, and removed host files
+ * outside the trash (review 46); GNU `rm` walks by open folder, never
+ * through a link, to any depth. Names go to `rm` 256 at a time, all within
  * {@linkcode SWEEP_MS}: a plugin that left a million files held its next
  * start and any stop of it for 15 s (review 48); `rm` removes as it goes,
- * so later starts finish the work. What it cannot remove (a folder its
- * plugin made unwritable, on a host not root) stays: it is no plugin's
- * Deno dir. Without `sh` nothing is removed.
+ * so later starts finish the work. A folder `rm` could not remove (made
+ * unwritable by its plugin, on a host not root) is made writable by
+ * `chmod -R`, then removed. Without `sh` nothing is removed.
  */
 async function sweepTrash(base: string): Promise<void> {
   let trash: Deno.DirEntry[];

@@ -275,33 +275,35 @@ export class Plugin implements AsyncDisposable {
     this.isolation = plan.isolation;
     this.plan = plan;
     this.#contracts = options.contracts;
-    this.#capabilities = new CapabilityHost(options.contracts, options.capabilities ?? [], {
-      plugin: plan.name,
-      callEnded: (id) => this.#peer.signalOf(id),
-      onError: options.onCapabilityError,
-    });
-    this.#stop = { graceMs: options.stopGraceMs ?? 2000, termMs: options.stopTermMs ?? 1000 };
-    this.#onFault = options.onProtocolFault;
-    this.#budget = new FaultBudget(options.maxFaults ?? 100, options.faultWindowMs ?? 10_000);
+    // Until the process is spawned, a failure here is this start's end: the capabilities refused
+    // and the audit file not opened as well (review 50: each such start kept its own Deno dir).
     const limits = { maxDepth: MAX_MESSAGE_DEPTH, maxMembers: MAX_MESSAGE_MEMBERS };
-    this.#offload = new ScanOffload(limits);
-    const parser = new LogParser(plan.name);
-    const onLog = options.onLog;
-    this.#audit = plan.audit
-      ? AuditRecorder.open(plan, {
-        onEntry: options.onAudit,
-        onOverflow: () => {
-          options.onProtocolFault?.(
-            `its permission checks passed audit.maxLogBytes (${
-              plan.audit!.maxLogBytes
-            } bytes): killed`,
-          );
-          this.#process.kill();
-        },
-      })
-      : undefined;
     let spawned: { beside: Beside; process: PluginProcess };
     try {
+      this.#capabilities = new CapabilityHost(options.contracts, options.capabilities ?? [], {
+        plugin: plan.name,
+        callEnded: (id) => this.#peer.signalOf(id),
+        onError: options.onCapabilityError,
+      });
+      this.#stop = { graceMs: options.stopGraceMs ?? 2000, termMs: options.stopTermMs ?? 1000 };
+      this.#onFault = options.onProtocolFault;
+      this.#budget = new FaultBudget(options.maxFaults ?? 100, options.faultWindowMs ?? 10_000);
+      this.#offload = new ScanOffload(limits);
+      const parser = new LogParser(plan.name);
+      const onLog = options.onLog;
+      this.#audit = plan.audit
+        ? AuditRecorder.open(plan, {
+          onEntry: options.onAudit,
+          onOverflow: () => {
+            options.onProtocolFault?.(
+              `its permission checks passed audit.maxLogBytes (${
+                plan.audit!.maxLogBytes
+              } bytes): killed`,
+            );
+            this.#process.kill();
+          },
+        })
+        : undefined;
       // The egress proxy, CPU cgroup and watchdog first: the process meets them from its start.
       spawned = Beside.spawn(plan, options, () =>
         new PluginProcess(plan, {
@@ -782,10 +784,8 @@ export async function launchPlugin(plan: LaunchPlan, options: StartOptions): Pro
   } catch (error) {
     // Aborted or refused before it ran (a standby stopped while it waited its turn, review 48): a
     // run grant's own Deno dir is no one's.
-    if (!spawned) {
-      releaseDenoDir(plan.env.DENO_DIR);
-      takeIssuedPlan(plan); // its dir is gone: not to be launched again
-    }
+    // Only a plan this launch took: another's may be running (a plan launched twice).
+    if (!spawned && takeIssuedPlan(plan)) releaseDenoDir(plan.env.DENO_DIR);
     throw error;
   }
 }

@@ -1988,8 +1988,8 @@ export const MUTATIONS: Mutation[] = [
     source: "review 48: a standby stopped while it waited its turn kept its own Deno dir",
     mitigation: "a plan aborted or refused before it runs releases its own Deno dir",
     file: "runner/host/plugin.ts",
-    search: "      releaseDenoDir(plan.env.DENO_DIR);\n      takeIssuedPlan(plan);",
-    replace: "      takeIssuedPlan(plan);",
+    search: "    if (!spawned && takeIssuedPlan(plan)) releaseDenoDir(plan.env.DENO_DIR);",
+    replace: "    if (!spawned) takeIssuedPlan(plan);",
     tests: ["tests/sandbox/deno_dir_test.ts"],
     filter: "hot standby",
   },
@@ -2134,6 +2134,40 @@ export const MUTATIONS: Mutation[] = [
     replace: "  return issued.has(plan);",
     tests: ["tests/host/plugin_test.ts"],
     filter: "made, once",
+  },
+  {
+    id: "deno-dir-release-only-taken",
+    source:
+      "review 50: a plan launched again and refused before it ran released the running plugin's own Deno dir",
+    mitigation: "a launch refused before it ran releases the dir only of a plan it took",
+    file: "runner/host/plugin.ts",
+    search: "    if (!spawned && takeIssuedPlan(plan)) releaseDenoDir(plan.env.DENO_DIR);",
+    replace: "    if (!spawned) releaseDenoDir(plan.env.DENO_DIR);",
+    tests: ["tests/sandbox/deno_dir_test.ts"],
+    filter: "run grant has its own",
+  },
+  {
+    id: "deno-dir-released-refused-start",
+    source:
+      "review 50: a start refused in the plugin's constructor kept its own Deno dir, locked, for the host's life",
+    mitigation: "a start refused before its process is spawned releases its own Deno dir",
+    file: "runner/host/plugin.ts",
+    search:
+      "      void this.#audit?.finish();\n      releaseDenoDir(plan.env.DENO_DIR);\n      throw error;",
+    replace: "      void this.#audit?.finish();\n      throw error;",
+    tests: ["tests/sandbox/deno_dir_test.ts"],
+    filter: "refused before its process",
+  },
+  {
+    id: "deno-dir-no-chmod-when-bypassed",
+    source:
+      "review 50: a program outliving its plugin could swap a link in while the root host's chmod -R walked its trash",
+    mitigation: "a host that file modes do not bind never chmods the trash",
+    file: "runner/sandbox/locate.ts",
+    search: "    if (folders.length === 0 || modesBypassed()) continue;",
+    replace: "    if (folders.length === 0) continue;",
+    tests: ["tests/sandbox/deno_dir_test.ts"],
+    filter: "modes do not bind",
   },
   {
     id: "loader-exact-cap-whole",

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { approvePlugin, PluginHost, previewStart } from "../../mod.ts";
-import { startPlugin } from "../../runner/host/mod.ts";
+import { launchPlugin, startPlugin } from "../../runner/host/mod.ts";
 import { Greeter } from "../../plugins/hello/contract.ts";
 import { DENO_DIR_MAX_BYTES, pluginDirs } from "../../runner/sandbox/locate.ts";
 import { freshCache } from "../_helpers.ts";
@@ -53,6 +53,10 @@ Deno.test("deno dir: a start with a run grant has its own, and nothing it writes
       "deno dir: its own for this start, removed once it ends (a run, ffi or all grant lets it write there freely)",
     ),
   );
+  // Launched again, and refused before it ran: the running plugin keeps its dir (review 50).
+  const again = launchPlugin(plugin.plan, { contracts: [Greeter], signal: AbortSignal.abort() });
+  await assert.rejects(again);
+  assert.ok((await Deno.lstat(own)).isDirectory, "still the running plugin's");
   // What the granted program could leave: anything, a module Deno's caches name included.
   await Deno.writeTextFile(join(own, "payload.js"), "globalThis.poisoned = true;\n");
   // Another start meanwhile, with the grant or without: neither sees it.
@@ -94,6 +98,28 @@ Deno.test("deno dir: a start with a run grant has its own, and nothing it writes
     [],
     "no own dir or trash left",
   );
+});
+
+// Review 50: a start refused in the plugin's constructor (capabilities for a contract it does not
+// name) kept its own Deno dir, locked, for the host's life.
+Deno.test("deno dir: a start refused before its process is spawned releases its own dir", async () => {
+  await using cache = await freshCache();
+  const shared = (await plan(cache.path)).env.DENO_DIR;
+  for (let i = 0; i < 3; i++) {
+    await assert.rejects(startPlugin(
+      HELLO,
+      {
+        name: "dirs",
+        isolation: "deno",
+        cacheDir: cache.path,
+        contracts: [Greeter],
+        capabilities: [{ contract: { name: "other", methods: {} }, implementation: {} }],
+        ...RUN,
+      } as unknown as Parameters<typeof startPlugin>[1],
+    ));
+  }
+  await plan(cache.path);
+  assert.deepEqual((await beside(shared)).filter((n) => n.startsWith("deno_dir.native-")), []);
 });
 
 // plugbox before own dirs let a run grant's start write the shared dir, and marked it: the next
@@ -251,6 +277,28 @@ Deno.test("deno dir: trash its plugin made unwritable is removed by a host that 
     new TextDecoder().decode(run.stderr),
   );
   await assert.rejects(Deno.lstat(trash), Deno.errors.NotFound);
+});
+
+// Review 50: a run grant's program under the Deno layer can outlive its plugin and keep writing
+// its dir after it became trash; the sweep's chmod -R would follow a link it swaps in, and a root
+// host would change any file. A host that modes do not bind never chmods: there, rm failed for
+// another reason. Here rm fails on a file made immutable.
+Deno.test("deno dir: a host modes do not bind never chmods the trash", async () => {
+  await using cache = await freshCache();
+  const dirs = await pluginDirs(cache.path, "/nonexistent/root", "pinned", { untrusted: false });
+  const locked = join(dirs.denoDir, "..", ".deno_dir.emptied-pinned", "locked");
+  await Deno.mkdir(locked, { recursive: true });
+  const pinned = join(locked, "pinned");
+  await Deno.writeTextFile(pinned, "");
+  const chattr = (flag: string) => new Deno.Command("chattr", { args: [flag, pinned] }).output();
+  assert.equal((await chattr("+i")).code, 0, "chattr +i");
+  await Deno.chmod(locked, 0o500);
+  try {
+    await pluginDirs(cache.path, "/nonexistent/root", "pinned", { untrusted: false });
+    assert.equal((await Deno.lstat(locked)).mode! & 0o777, 0o500, "not chmodded");
+  } finally {
+    await chattr("-i");
+  }
 });
 
 // Review 49: some 15,000 names of trash overflowed rm's argument list; the spawn failed as if

@@ -228,9 +228,11 @@ Deno.test("deno dir: a start waits for the trash's removal only so long", async 
     ],
   }).output();
   assert.equal(made.code, 0);
-  const planned = plan(cache.path);
+  let settled = false;
+  const planned = plan(cache.path).finally(() => settled = true);
   let stopped = 0;
-  while (stopped === 0) {
+  // Until the sweep's rm shows, or the start ends without one having been seen (then it fails).
+  while (stopped === 0 && !settled) {
     for (const entry of Deno.readDirSync("/proc")) {
       if (!/^\d+$/.test(entry.name)) continue;
       const line = await Deno.readTextFile(`/proc/${entry.name}/cmdline`).catch(() => "");
@@ -242,6 +244,7 @@ Deno.test("deno dir: a start waits for the trash's removal only so long", async 
     if (stopped === 0) await new Promise((resolve) => setTimeout(resolve, 1));
   }
   await planned; // a stopped rm is killed at its deadline
+  assert.ok(stopped !== 0, "the sweep's rm was never seen running");
   assert.ok((await Deno.lstat(trash)).isDirectory, "rm was stopped before it ended");
   await plan(cache.path); // the next start finishes the work
   await assert.rejects(Deno.lstat(trash), Deno.errors.NotFound);

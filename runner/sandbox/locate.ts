@@ -229,7 +229,8 @@ function moveToTrash(base: string, path: string): Promise<void> {
  * unwritable by its plugin, on a host not root) is made writable by
  * `chmod -R`, then removed. Without `sh` nothing is removed.
  */
-async function sweepTrash(base: string): Promise<void> {
+async function sweepTrash(base: string, sh: string | undefined): Promise<void> {
+  if (!sh) return; // no shell on this host: the trash stays
   let trash: Deno.DirEntry[];
   try {
     for await (const entry of Deno.readDir(base)) {
@@ -245,16 +246,16 @@ async function sweepTrash(base: string): Promise<void> {
   for (let at = 0; at < trash.length && Date.now() < deadline; at += SWEEP_BATCH) {
     const batch = trash.slice(at, at + SWEEP_BATCH);
     const names = batch.map((e) => join(base, e.name));
-    const removed = await shell("rm -rf --one-file-system", names, deadline);
-    if (removed !== false) continue; // removed, or no sh here: the trash stays
+    const removed = await shell(sh, "rm -rf --one-file-system", names, deadline);
+    if (removed !== false) continue; // removed, or the shell cannot run: the trash stays
     // A folder its plugin made unwritable, on a host not root (review 49): writable again, then
     // removed. Only folders are named: chmod follows a link named to it (never one met inside).
     // A host modes do not bind failed for another reason (a process still writing there), and a
     // chmod through what that process swaps in would change any file (review 50): none then.
     const folders = batch.filter((e) => e.isDirectory).map((e) => join(base, e.name));
     if (folders.length === 0 || modesBypassed()) continue;
-    await shell("chmod -R u+rwx", folders, deadline);
-    await shell("rm -rf --one-file-system", names, deadline);
+    await shell(sh, "chmod -R u+rwx", folders, deadline);
+    await shell(sh, "rm -rf --one-file-system", names, deadline);
   }
 }
 
@@ -267,21 +268,22 @@ function modesBypassed(): boolean {
       const hex = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? "0";
       bypassed = (BigInt(`0x${hex}`) & 2n) !== 0n; // bit 1: CAP_DAC_OVERRIDE
     } catch {
-      bypassed = false;
+      bypassed = true; // unknown (a host without /proc/self): no chmod, the trash may stay
     }
   }
   return bypassed;
 }
 
 /**
- * Runs `<command> -- names...` through `sh`, as a plugin's command is,
- * SIGKILLed at the deadline (a stopped process would keep a SIGTERM
- * pending, and the start waiting). Whether it succeeded; undefined without `sh`.
+ * Runs `<command> -- names...` through the host's shell (the one its tools
+ * found, as a plugin's command is run), SIGKILLed at the deadline (a stopped
+ * process would keep a SIGTERM pending, and the start waiting). Whether it
+ * succeeded; undefined when it cannot be spawned.
  */
-async function shell(command: string, names: string[], deadline: number) {
+async function shell(sh: string, command: string, names: string[], deadline: number) {
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command("sh", {
+    child = new Deno.Command(sh, {
       args: ["-c", `exec ${command} -- "$@"`, "sh", ...names],
       stdin: "null",
       stdout: "null",
@@ -340,7 +342,7 @@ export async function pluginDirs(
   cacheDir: string,
   root: string,
   name: string,
-  options: { untrusted: boolean },
+  options: { untrusted: boolean; sh: string | undefined },
 ): Promise<{ denoDir: string; home: string; notes: string[] }> {
   const id = createHash("sha256").update(root).digest("hex").slice(0, 16);
   const base = join(cacheDir, "plugins", `${name}-${id}`);
@@ -369,7 +371,7 @@ export async function pluginDirs(
     if (marked) await Deno.remove(mark).catch(() => {});
   }
   // What this or an earlier start left.
-  await sweepTrash(base);
+  await sweepTrash(base, options.sh);
   let denoDir = shared;
   try {
     if (options.untrusted) {
@@ -422,7 +424,7 @@ async function makeOwn(base: string): Promise<string> {
  *
  * @example
  * ```ts ignore
- * const { denoDir } = await pluginDirs(cache, root, "p", { untrusted: true });
+ * const { denoDir } = await pluginDirs(cache, root, "p", { untrusted: true, sh: "/bin/sh" });
  * releaseDenoDir(denoDir); // the plugin ended
  * ```
  */

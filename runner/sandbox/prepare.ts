@@ -326,7 +326,10 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
   }
   // A command plugin's Deno dir goes unused: only a Deno plugin's needs its own.
   const untrusted = !runtime && (grants.all || grants.run.length > 0 || grants.ffi.length > 0);
-  const { denoDir, home, notes: dirNotes } = await pluginDirs(cache, root, name, { untrusted });
+  const { denoDir, home, notes: dirNotes } = await pluginDirs(cache, root, name, {
+    untrusted,
+    sh: tools.sh,
+  });
   notes.push(...dirNotes);
   notes.push(...(runtime?.notes ?? []));
   return {

@@ -2108,7 +2108,7 @@ export const MUTATIONS: Mutation[] = [
       "review 49: on a host not root, a folder its plugin made unwritable stayed, one more at every restart",
     mitigation: "the sweep makes such folders writable, then removes them",
     file: "runner/sandbox/locate.ts",
-    search: '    await shell("chmod -R u+rwx", folders, deadline);',
+    search: '    await shell(sh, "chmod -R u+rwx", folders, deadline);',
     replace: "",
     tests: ["tests/sandbox/deno_dir_test.ts"],
     filter: "not root",

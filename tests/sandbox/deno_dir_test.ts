@@ -28,6 +28,11 @@ const RUN = {
   manifest: "ignore" as const,
 };
 
+/** The dirs of a start without a run, ffi or all grant, for a plugin `name` of no folder. */
+function sharedDirs(cache: string, name: string) {
+  return pluginDirs(cache, "/nonexistent/root", name, { untrusted: false, sh: "/bin/sh" });
+}
+
 /** What lies beside the plugin's shared Deno dir, by name. */
 async function beside(sharedDenoDir: string): Promise<string[]> {
   return (await Array.fromAsync(Deno.readDir(join(sharedDenoDir, "..")))).map((e) => e.name).sort();
@@ -255,7 +260,7 @@ Deno.test("deno dir: a start waits for the trash's removal only so long", async 
 // first. The host here is root without capabilities: modes bind it as they bind any user.
 Deno.test("deno dir: trash its plugin made unwritable is removed by a host that is not root", async () => {
   await using cache = await freshCache();
-  const dirs = await pluginDirs(cache.path, "/nonexistent/root", "locked", { untrusted: false });
+  const dirs = await sharedDirs(cache.path, "locked");
   const trash = join(dirs.denoDir, "..", ".deno_dir.emptied-locked");
   await Deno.mkdir(join(trash, "x", "y"), { recursive: true });
   await Deno.writeTextFile(join(trash, "x", "y", "kept"), "what the plugin wrote");
@@ -288,7 +293,7 @@ Deno.test("deno dir: trash its plugin made unwritable is removed by a host that 
 // another reason. Here rm fails on a file made immutable.
 Deno.test("deno dir: a host modes do not bind never chmods the trash", async () => {
   await using cache = await freshCache();
-  const dirs = await pluginDirs(cache.path, "/nonexistent/root", "pinned", { untrusted: false });
+  const dirs = await sharedDirs(cache.path, "pinned");
   const locked = join(dirs.denoDir, "..", ".deno_dir.emptied-pinned", "locked");
   await Deno.mkdir(locked, { recursive: true });
   const pinned = join(locked, "pinned");
@@ -297,7 +302,7 @@ Deno.test("deno dir: a host modes do not bind never chmods the trash", async () 
   assert.equal((await chattr("+i")).code, 0, "chattr +i");
   await Deno.chmod(locked, 0o500);
   try {
-    await pluginDirs(cache.path, "/nonexistent/root", "pinned", { untrusted: false });
+    await sharedDirs(cache.path, "pinned");
     assert.equal((await Deno.lstat(locked)).mode! & 0o777, 0o500, "not chmodded");
   } finally {
     await chattr("-i");
@@ -308,7 +313,7 @@ Deno.test("deno dir: a host modes do not bind never chmods the trash", async () 
 // there were no sh, and that plugin's trash was never removed again. Names go to rm in batches.
 Deno.test("deno dir: trash of 20,000 names is removed, a batch at a time", async () => {
   await using cache = await freshCache();
-  const dirs = await pluginDirs(cache.path, "/nonexistent/root", "many", { untrusted: false });
+  const dirs = await sharedDirs(cache.path, "many");
   const base = join(dirs.denoDir, "..");
   const made = await new Deno.Command("python3", {
     args: [
@@ -320,11 +325,11 @@ Deno.test("deno dir: trash of 20,000 names is removed, a batch at a time", async
   assert.equal(made.code, 0);
   const trash = async () => (await beside(dirs.denoDir)).filter((n) => n.startsWith(".")).length;
   assert.equal(await trash(), 20_000);
-  await pluginDirs(cache.path, "/nonexistent/root", "many", { untrusted: false });
+  await sharedDirs(cache.path, "many");
   const left = await trash();
   assert.ok(left < 20_000, `${left} left: none removed`);
   for (let start = 0; start < 30 && (await trash()) > 0; start++) {
-    await pluginDirs(cache.path, "/nonexistent/root", "many", { untrusted: false });
+    await sharedDirs(cache.path, "many");
   }
   assert.equal(await trash(), 0);
 });
@@ -333,7 +338,7 @@ Deno.test("deno dir: trash of 20,000 names is removed, a batch at a time", async
 // of the plugin swapped in for a folder it had listed, and removed files outside the dir.
 Deno.test("deno dir: emptying it removes nothing outside, whatever a running copy swaps in", async () => {
   await using cache = await freshCache();
-  const first = await pluginDirs(cache.path, "/nonexistent/root", "swap", { untrusted: false });
+  const first = await sharedDirs(cache.path, "swap");
   const victim = join(cache.path, "victim");
   await Deno.mkdir(victim);
   for (const name of ["a", "b", "c"]) await Deno.writeTextFile(join(victim, name), "keep");
@@ -351,7 +356,7 @@ Deno.test("deno dir: emptying it removes nothing outside, whatever a running cop
   const writer = swapper.stdin.getWriter();
   await writer.write(new TextEncoder().encode("go\n"));
   await writer.close();
-  await pluginDirs(cache.path, "/nonexistent/root", "swap", { untrusted: false });
+  await sharedDirs(cache.path, "swap");
   await lines.cancel();
   await swapper.status;
   for (const name of ["a", "b", "c"]) {
@@ -380,7 +385,7 @@ Deno.test("deno dir: one grown past its cap between starts begins empty", async 
 // then truncated and chmodded whatever it pointed at, as root (review 43).
 Deno.test("deno dir: location_data is never written through a link swapped in meanwhile", async () => {
   await using cache = await freshCache();
-  const dirs = await pluginDirs(cache.path, "/nonexistent/root", "race", { untrusted: false });
+  const dirs = await sharedDirs(cache.path, "race");
   const victim = join(cache.path, "victim");
   await Deno.writeTextFile(victim, "the host's own data\n", { mode: 0o600 });
   const swapper = new Deno.Command("sh", {
@@ -396,7 +401,7 @@ Deno.test("deno dir: location_data is never written through a link swapped in me
   }).spawn();
   try {
     for (let i = 0; i < 300; i++) {
-      await pluginDirs(cache.path, "/nonexistent/root", "race", { untrusted: false });
+      await sharedDirs(cache.path, "race");
     }
   } finally {
     swapper.kill("SIGKILL");

@@ -359,31 +359,25 @@ await serve(implement(Greeter, {
 // for the claim at the same instant, three times; none may run while another does.
 Deno.test("lock: changes from six processes at once come one after another", async () => {
   await using space = await workspace();
-  const held = join(space.dir, "held");
-  for (let trial = 0; trial < 3; trial++) {
+  /** What six changers lined up to start at the same instant print (`rounds` as lock_changer's). */
+  const sixAtOnce = async (...rounds: string[]) => {
     const startAt = String(Date.now() + 1500);
     const runs = await Promise.all(
       Array.from({ length: 6 }, () =>
         new Deno.Command(Deno.execPath(), {
-          args: ["run", "-A", CHANGER, space.lock, held, startAt],
+          args: ["run", "-A", CHANGER, space.lock, join(space.dir, "held"), startAt, ...rounds],
           stdout: "piped",
           stderr: "inherit",
         }).output()),
     );
-    const said = runs.map((run) => new TextDecoder().decode(run.stdout).trim());
+    return runs.map((run) => new TextDecoder().decode(run.stdout).trim());
+  };
+  for (let trial = 0; trial < 3; trial++) {
+    const said = await sixAtOnce();
     assert.deepEqual(said, Array(6).fill("ok"), `trial ${trial}: ${said.join(", ")}`);
   }
   // Then 200 short changes each: many hand-overs, each removing the claim's file others opened.
-  const startAt = String(Date.now() + 1500);
-  const runs = await Promise.all(
-    Array.from({ length: 6 }, () =>
-      new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", CHANGER, space.lock, held, startAt, "200"],
-        stdout: "piped",
-        stderr: "inherit",
-      }).output()),
-  );
-  const said = runs.map((run) => new TextDecoder().decode(run.stdout).trim());
+  const said = await sixAtOnce("200");
   assert.deepEqual(said, Array(6).fill("ok"), `short changes: ${said.join(", ")}`);
 });
 

@@ -1,27 +1,46 @@
 /**
- * The SDK's code cache, shared by every plugin without being shared with
- * any: plugbox loads the SDK (plugin.js, zod.js, the preload) once per SDK
- * folder and Deno version, in a Deno process of its own that runs no plugin
- * code, and keeps the caches Deno wrote (V8's code cache, the module
- * analysis caches) read-only in `<cache>/sdk-seed/`. A plugin's Deno dir
- * receives a copy of them before its first start (a new plugin name), so
- * that start finds zod compiled; after that the copy is the plugin's own.
- * No plugin ever runs with the seed as its Deno dir and none is mounted or
- * granted it writable, so nothing a plugin does reaches another's cache.
+ * The SDK's code cache, shared by every plugin and written by none: plugbox
+ * loads the SDK (plugin.js, zod.js, the preload) once per SDK folder and
+ * Deno version, in a Deno process of its own that runs no plugin code, and
+ * keeps the caches Deno wrote (V8's code cache, the module analysis caches)
+ * read-only in `<cache>/sdk-seed/`. That folder is the Deno dir of every
+ * plugin without a `run`, `ffi` or `all` grant, mounted read-only under the
+ * OS layers and bound by its modes under the Deno layer (the plugin runs
+ * without the capabilities that override them): Deno reads the SDK's
+ * compiled code from it and writes nothing, so no plugin can grow it (a
+ * plugin importing `data:` modules wrote its caches at about 40 MB/s) or
+ * reach another plugin through it. A plugin with such a grant gets a
+ * writable copy of its own.
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
+import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { runCaptured } from "./exec.ts";
 import type { SdkFiles } from "./sdk.ts";
 
-/** The Deno caches a seed holds: each a SQLite file, checkpointed into one file. */
+/** The Deno caches a seed holds: each a SQLite database in write-ahead-log mode. */
 export const SEEDED_CACHES: readonly string[] = [
   "v8_code_cache_v2",
   "dep_analysis_cache_v2",
   "node_analysis_cache_v2",
 ];
+
+/**
+ * Each cache's files as the seed run left them: the database, its log and
+ * the log's index. SQLite opens a log-mode database it may not write only
+ * when both are there; a database folded into one file is opened by Deno
+ * with a journal mode it cannot set, so Deno drops the cache (measured:
+ * zod compiled again at every start).
+ */
+const SEED_FILES: readonly string[] = SEEDED_CACHES.flatMap((name) => [
+  name,
+  `${name}-wal`,
+  `${name}-shm`,
+]);
+
+/** Bumped when a seed's layout changes, so an older plugbox's seed is never taken for one. */
+const SEED_FORMAT = "read-only-wal";
 
 /** What the seed run loads: the SDK and zod, as a plugin's first import does. */
 const SEED_SCRIPT =
@@ -43,9 +62,9 @@ export function sdkSeed(
   cacheDir: string,
   sh?: string,
 ): Promise<string | undefined> {
-  const key = createHash("sha256").update(`${sdk.dir}\0${deno.path}\0${deno.version}`).digest(
-    "hex",
-  ).slice(0, 24);
+  const key = createHash("sha256")
+    .update(`${SEED_FORMAT}\0${sdk.dir}\0${deno.path}\0${deno.version}`)
+    .digest("hex").slice(0, 24);
   let found = seeds.get(key);
   if (!found) {
     found = buildSeed(sdk, deno.path, join(cacheDir, "sdk-seed", key), sh).catch(() => undefined);
@@ -55,7 +74,7 @@ export function sdkSeed(
 }
 
 async function complete(dir: string): Promise<boolean> {
-  for (const name of SEEDED_CACHES) {
+  for (const name of SEED_FILES) {
     const info = await Deno.lstat(join(dir, name)).catch(() => undefined);
     if (!info?.isFile) return false;
   }
@@ -86,19 +105,21 @@ async function buildSeed(
       script,
     ];
     const [program, ...before] = sh ? [sh, "-c", 'exec "$@"', "plugbox", deno] : [deno];
-    const run = await runCaptured(program, [...before, ...denoArgs], {
-      timeoutMs: 60_000,
-      env: { DENO_DIR: denoDir, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
-    });
-    if (!run.success) return undefined;
-    const { DatabaseSync } = await import("node:sqlite");
+    const seedRun = () =>
+      runCaptured(program, [...before, ...denoArgs], {
+        timeoutMs: 60_000,
+        env: { DENO_DIR: denoDir, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+      });
+    if (!(await seedRun()).success) return undefined;
+    // Twice: Deno's caches as one run leaves them (each database empty, its tables in its log)
+    // were never read by a Deno that may not write them (it failed to make the tables and
+    // dropped the cache, measured); as a second run leaves them, they are.
+    if (!(await seedRun()).success) return undefined;
     const seed = join(temp, "seed");
     await Deno.mkdir(seed);
-    for (const name of SEEDED_CACHES) {
-      // One self-contained file each: the write-ahead log folded in.
-      const db = new DatabaseSync(join(denoDir, name));
-      db.exec("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;");
-      db.close();
+    // A file missing (a Deno that folds its logs in at exit) fails the seed: a plugin would
+    // otherwise run with a cache Deno cannot open, cold at every start, unseen.
+    for (const name of SEED_FILES) {
       await Deno.copyFile(join(denoDir, name), join(seed, name));
       await Deno.chmod(join(seed, name), 0o444);
     }
@@ -108,99 +129,66 @@ async function buildSeed(
     });
     return dir;
   } finally {
+    await Deno.chmod(join(temp, "seed"), 0o755).catch(() => {}); // left read-only by a failure
     await Deno.remove(temp, { recursive: true }).catch(() => {});
   }
 }
 
 /**
- * Copies the seed's caches into a plugin's own Deno dir unless that dir was
- * seeded from this very seed: its first start, and its first after plugbox's
- * SDK or Deno changed (the caches it has then hold no entry for the new SDK:
- * every plugin of a host upgraded would start cold once, compiling zod, and
- * hold about twice the memory for its life). The seed's files replace the
- * plugin's (its own modules compile again once), each through a temporary
- * name beside the Deno dir (no plugin writes there) and a rename into it,
- * so a start never sees half a file (copies a dead host left there are
- * removed first). Which seed a dir was given is the name of an empty file,
- * never its content: plugbox only checks that a name exists in a folder a
- * plugin may write, and never opens what is there. A copy that fails costs
- * a cold start only. Seedings of one Deno dir in this process run one after
- * another: two at once would each remove the journals of the file the other
- * just renamed in, under a plugin that may already have it open.
+ * Copies the seed's caches into a Deno dir made for one start (a `run`,
+ * `ffi` or `all` grant's, which its programs may write freely, so it is
+ * never the seed itself). The dir is new and this process's alone until the
+ * plugin spawns, so the copies go straight in. A copy that fails costs a
+ * cold start only. Whether every file was copied.
+ *
+ * @example
+ * ```ts ignore
+ * const seed = await sdkSeed(sdk, deno, cacheDir, "/bin/sh");
+ * await seedOwnDenoDir(seed, ownDir); // before the plugin's first import
+ * ```
  */
-export function seedDenoDir(seed: string | undefined, denoDir: string): Promise<boolean> {
-  const run = () => seedOnce(seed, denoDir);
-  const mine = (seedings.get(denoDir) ?? Promise.resolve(false)).then(run, run);
-  seedings.set(denoDir, mine);
-  const forget = () => {
-    if (seedings.get(denoDir) === mine) seedings.delete(denoDir);
-  };
-  mine.then(forget, forget);
-  return mine;
-}
-
-/** Each Deno dir's seeding under way in this process, the last one asked for. */
-const seedings = new Map<string, Promise<boolean>>();
-
-async function seedOnce(seed: string | undefined, denoDir: string): Promise<boolean> {
+export async function seedOwnDenoDir(seed: string | undefined, denoDir: string): Promise<boolean> {
   if (!seed) return false;
-  const marker = join(denoDir, `${SEED_MARKER}${basename(seed)}`);
-  if (await Deno.lstat(marker).then(() => true, () => false)) return false;
-  await sweepAbandonedCopies(dirname(denoDir));
-  let copied = 0;
-  for (const name of SEEDED_CACHES) {
-    const target = join(denoDir, name);
-    // Made beside the Deno dir, where no plugin writes: a root host's chmod of a name in the
-    // Deno dir follows a link the plugin swapped in (review 35); the rename then follows none.
-    const temp = join(dirname(denoDir), `.${name}.seed-${crypto.randomUUID()}`);
-    try {
-      await Deno.copyFile(join(seed, name), temp);
-      // Its age is when it was made, for the sweep: a copy may keep the seed's time (a clone).
-      const now = new Date();
-      await Deno.utime(temp, now, now);
-      await Deno.chmod(temp, 0o644);
-      // An old database's journals would be replayed into the new one.
-      for (const journal of ["-wal", "-shm", "-journal"]) {
-        await Deno.remove(`${target}${journal}`).catch(() => {});
-      }
-      await Deno.rename(temp, target);
-      copied++;
-    } catch {
-      await Deno.remove(temp).catch(() => {});
+  try {
+    for (const name of SEED_FILES) {
+      await Deno.copyFile(join(seed, name), join(denoDir, name));
+      await Deno.chmod(join(denoDir, name), 0o644);
     }
+    return true;
+  } catch {
+    for (const name of SEED_FILES) await Deno.remove(join(denoDir, name)).catch(() => {});
+    return false;
   }
-  if (copied < SEEDED_CACHES.length) return copied > 0; // tried again at the next start
-  // createNew: O_EXCL, so a name a plugin planted (a link included) is never written through.
-  await Deno.writeFile(marker, new Uint8Array(), { createNew: true }).catch(() => {});
-  return true;
 }
 
-/** A seeding's temporary copy: `.<cache>.seed-<uuid>` ({@linkcode seedDenoDir}). */
-const COPY_NAME = new RegExp(`^\\.(?:${SEEDED_CACHES.join("|")})\\.seed-[0-9a-f-]{36}$`);
-
-/** How old a temporary copy must be to count as abandoned: a copy takes milliseconds. */
-const ABANDONED_MS = 60_000;
+const empties = new Map<string, Promise<string>>();
 
 /**
- * Removes the temporary copies a seeding left beside a Deno dir when its
- * host died between the copy and the rename (each about as large as the
- * seed's file). Only names of that form, older than a minute: a younger one
- * may be another host's seeding under way. The folder is the host's alone
- * (no plugin writes there), and `remove` follows no link.
+ * An empty read-only Deno dir, for the plugins of a host whose seed could
+ * not be built: they compile the SDK at every start, and still write
+ * nothing. Made once per cache, outside the seeds' folder (which may be
+ * what failed).
+ *
+ * @example
+ * ```ts ignore
+ * const denoDir = (await sdkSeed(sdk, deno, cacheDir)) ?? await emptyDenoDir(cacheDir);
+ * ```
  */
-async function sweepAbandonedCopies(folder: string): Promise<void> {
-  try {
-    for await (const entry of Deno.readDir(folder)) {
-      if (!COPY_NAME.test(entry.name)) continue;
-      const path = join(folder, entry.name);
-      const info = await Deno.lstat(path).catch(() => undefined);
-      const age = Date.now() - (info?.mtime?.getTime() ?? Date.now());
-      if (age > ABANDONED_MS) await Deno.remove(path).catch(() => {});
-    }
-  } catch {
-    // Nothing to sweep: the folder is new, or unreadable (the seeding then fails as before).
+export function emptyDenoDir(cacheDir: string): Promise<string> {
+  let found = empties.get(cacheDir);
+  if (!found) {
+    found = makeEmpty(join(cacheDir, `deno-dir-empty-${SEED_FORMAT}`));
+    empties.set(cacheDir, found);
+    found.catch(() => empties.delete(cacheDir));
   }
+  return found;
 }
 
-/** The start of the empty file whose name says which seed a Deno dir was given. */
-export const SEED_MARKER = "plugbox-seeded-";
+async function makeEmpty(dir: string): Promise<string> {
+  const info = await Deno.lstat(dir).catch(() => undefined);
+  if (info?.isDirectory && (info.mode! & 0o222) === 0) return dir;
+  if (info) throw new Error(`"${dir}" is not the empty read-only folder plugbox made`);
+  await Deno.mkdir(dir, { recursive: true, mode: 0o555 });
+  await Deno.chmod(dir, 0o555); // the umask may have left more
+  return dir;
+}

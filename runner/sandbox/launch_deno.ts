@@ -25,7 +25,6 @@ import { checkGrantLinks } from "./grant_links.ts";
 import { grantedBinaries } from "./grant_programs.ts";
 import { NONCE_FLAG } from "../wire/mod.ts";
 import { ensureSdk } from "./sdk.ts";
-import { sdkSeed, seedDenoDir } from "./code_cache.ts";
 import { reaperSeen } from "./proc_view.ts";
 import type { Snapshot } from "./snapshot.ts";
 
@@ -47,7 +46,10 @@ export interface Prepared {
   grants: ResolvedGrants;
   review: ManifestReview;
   snapshot: Snapshot;
+  /** The seed, read-only; or, when {@linkcode Prepared.ownDenoDir}, a writable dir of its own. */
   denoDir: string;
+  /** The Deno dir is this start's own, writable (a run, ffi or all grant's). */
+  ownDenoDir: boolean;
   home: string;
   /** Set for a command plugin: what its program needs. */
   runtime?: CommandRuntime;
@@ -167,6 +169,9 @@ export function baseEnv(p: Prepared): Record<string, string> {
     DENO_WEBGPU_BACKEND: "none",
     // bwrap sets PWD for its --chdir; both layers set it, so the plan is the exact environment.
     PWD: p.snapshot.dir,
+    // In the read-only seed, Deno's transpile cache cannot be written, and Deno retried each
+    // module's write for 150 ms; it then compiles in memory without trying.
+    ...(p.ownDenoDir ? {} : { DENO_EMIT_CACHE_MODE: "disable" }),
   };
 }
 
@@ -178,8 +183,6 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     p.notes.push(...missingHardening(p.tools).map((m) => `missing hardening: ${m}`));
     checkGrantLinks(p.name, grants);
   }
-  // Before the graph check, whose `deno info` would start the Deno dir's caches cold.
-  await seedDenoDir(await sdkSeed(sdk, p.deno, p.cache, p.tools.sh), p.denoDir);
   const env = baseEnv(p);
   const audit = p.audit
     ? planAudit(p.name, p.audit, {
@@ -207,8 +210,9 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     programs: [p.deno.path],
     granted: granted.files,
     symlinks: granted.symlinks,
-    readOnly: [snapshot.dir, sdk.dir, p.home, ...grants.read],
-    readWrite: [p.denoDir, ...grants.write],
+    // The seed is read-only to every plugin: it writes no cache, so it cannot grow one.
+    readOnly: [snapshot.dir, sdk.dir, p.home, ...(p.ownDenoDir ? [] : [p.denoDir]), ...grants.read],
+    readWrite: [...(p.ownDenoDir ? [p.denoDir] : []), ...grants.write],
     // The host's network only for `all`: a net grant goes through the egress proxy.
     net: grants.all,
     dev: true,

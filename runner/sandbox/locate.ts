@@ -158,37 +158,6 @@ export function mainModuleUnknown(): string | undefined {
     "host's code; plan from the main thread";
 }
 
-/** Most a plugin's Deno dir may hold, kept between starts; more and it starts afresh. */
-export const DENO_DIR_MAX_BYTES = 64 * 1024 * 1024;
-/** Most entries walked to measure it; more and it starts afresh. */
-const DENO_DIR_MAX_ENTRIES = 5_000;
-
-/**
- * Whether the Deno dir holds more than it may keep (a walk that follows no
- * link). A folder it cannot read counts as overgrown: a tree nested too deep
- * for a path (`ENAMETOOLONG`) was otherwise never counted (review 48).
- */
-async function overgrown(denoDir: string): Promise<boolean> {
-  let bytes = 0;
-  let entries = 0;
-  const stack = [denoDir];
-  while (stack.length > 0) {
-    const dir = stack.pop()!;
-    try {
-      for await (const entry of Deno.readDir(dir)) {
-        if (++entries > DENO_DIR_MAX_ENTRIES) return true;
-        const path = join(dir, entry.name);
-        if (entry.isDirectory) stack.push(path);
-        else if (entry.isFile) bytes += (await Deno.lstat(path).catch(() => undefined))?.size ?? 0;
-        if (bytes > DENO_DIR_MAX_BYTES) return true;
-      }
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) return true;
-    }
-  }
-  return false;
-}
-
 /** The start of the name of what is moved aside until it is removed: emptied dirs, a stray file. */
 const TRASH = ".deno_dir.emptied-";
 /** The start of the name of a run, ffi or all grant's own Deno dir: `deno_dir.native-<uuid>`. */
@@ -323,76 +292,55 @@ function ownUsed(dir: string): boolean {
 }
 
 /**
- * Per-plugin state: its own Deno dir (no web storage) and an empty home.
+ * Per-plugin state: an empty home, and for a start with a `run`, `ffi` or
+ * `all` grant a Deno dir of its own.
  *
- * The Deno dir is the one folder a plugin writes that outlives it (Deno's
- * caches). Deno itself writes there only what the plugin's real modules
- * compile to, but a program or native code of the plugin's (a `run`, `ffi`
- * or `all` grant) can write anything, so a later start would load a module
- * graph or compiled code the check never saw (review 43). So a start with
- * such a grant gets a Deno dir of its own, made for it and removed once it
- * ends ({@linkcode releaseDenoDir}): no other start, before, after or at the
- * same time, ever uses it (review 48: a mark left for the next start was
- * lost when two starts overlapped). The shared dir of the other starts
- * begins empty when it grew past {@linkcode DENO_DIR_MAX_BYTES} (a plugin
- * importing `data:` modules fills it, about 40 MB/s), or when plugbox
- * before this one marked it. Returns notes for the plan.
+ * Every other start runs in the SDK's read-only seed (code_cache.ts), which
+ * the caller picks: Deno writes nothing there, so a plugin cannot grow it
+ * during a run. A program or native code of the plugin's can write what
+ * modes or mounts forbid Deno, so such a start gets a Deno dir made for it
+ * and moved out once it ends ({@linkcode releaseDenoDir}): no other start,
+ * before, after or at the same time, ever uses it (review 48). A Deno dir
+ * an earlier plugbox kept per plugin (which its plugins wrote, about 40
+ * MB/s for one importing `data:` modules) is moved into the trash. Returns
+ * notes for the plan.
  */
 export async function pluginDirs(
   cacheDir: string,
   root: string,
   name: string,
-  options: { untrusted: boolean; sh: string | undefined },
-): Promise<{ denoDir: string; home: string; notes: string[] }> {
+  options: { ownBecause?: string; sh: string | undefined },
+): Promise<{ ownDenoDir?: string; home: string; notes: string[] }> {
   const id = createHash("sha256").update(root).digest("hex").slice(0, 16);
   const base = join(cacheDir, "plugins", `${name}-${id}`);
-  const shared = join(base, "deno_dir");
   const home = join(base, "home");
   const notes: string[] = [];
-  // Left by plugbox before own dirs: a run, ffi or all grant's start wrote the shared dir.
-  const mark = join(base, "deno_dir.written-by-native-code");
-  const marked = await Deno.lstat(mark).then(() => true, () => false);
-  if (marked || await overgrown(shared)) {
-    // A dir that cannot be moved aside refuses the start.
-    await moveToTrash(base, shared).catch((error) => {
-      if (!(error instanceof Deno.errors.NotFound)) {
-        throw new TypeError(
-          `Cannot start plugin "${name}": its Deno dir "${shared}" must start empty and cannot be moved aside (${
-            (error as Error).name
-          })`,
-        );
-      }
-    });
-    notes.push(
-      marked
-        ? "deno dir: started empty (a run, ffi or all grant let an earlier start write it freely)"
-        : `deno dir: started empty (it held more than ${DENO_DIR_MAX_BYTES} bytes or ${DENO_DIR_MAX_ENTRIES} entries)`,
-    );
-    if (marked) await Deno.remove(mark).catch(() => {});
+  const legacy = join(base, "deno_dir");
+  if (await Deno.lstat(legacy).then(() => true, () => false)) {
+    // A folder nested deeper than a path reaches, or a link: a rename moves either whole.
+    await moveToTrash(base, legacy).catch(() => {});
+    notes.push("deno dir: the one earlier starts wrote is moved aside (now none is writable)");
   }
+  await Deno.remove(join(base, "deno_dir.written-by-native-code")).catch(() => {});
   // What this or an earlier start left.
   await sweepTrash(base, options.sh);
-  let denoDir = shared;
+  let ownDenoDir: string | undefined;
   try {
-    if (options.untrusted) {
-      denoDir = await makeOwn(base);
-      notes.push(
-        "deno dir: its own for this start, removed once it ends (a run, ffi or all grant lets it write there freely)",
-      );
-    } else {
-      await Deno.mkdir(denoDir, { recursive: true });
+    if (options.ownBecause) {
+      ownDenoDir = await makeOwn(base);
+      notes.push(`deno dir: its own for this start, removed once it ends (${options.ownBecause})`);
+      await blockStorage(ownDenoDir);
     }
     await Deno.mkdir(home, { recursive: true });
-    await lockStorage(base, denoDir);
   } catch (error) {
-    releaseDenoDir(denoDir);
+    if (ownDenoDir) releaseDenoDir(ownDenoDir);
     throw new TypeError(
-      `Cannot start plugin "${name}": its Deno dir "${denoDir}" could not be made ready (${
+      `Cannot start plugin "${name}": its folder "${base}" could not be made ready (${
         neutralize((error as Error).message, 200)
       })`,
     );
   }
-  return { denoDir, home, notes };
+  return { ...(ownDenoDir ? { ownDenoDir } : {}), home, notes };
 }
 
 /**
@@ -424,8 +372,8 @@ async function makeOwn(base: string): Promise<string> {
  *
  * @example
  * ```ts ignore
- * const { denoDir } = await pluginDirs(cache, root, "p", { untrusted: true, sh: "/bin/sh" });
- * releaseDenoDir(denoDir); // the plugin ended
+ * const { ownDenoDir } = await pluginDirs(cache, root, "p", { ownBecause: "a run grant", sh: "/bin/sh" });
+ * releaseDenoDir(ownDenoDir!); // the plugin ended
  * ```
  */
 export function releaseDenoDir(denoDir: string): void {
@@ -441,33 +389,16 @@ export function releaseDenoDir(denoDir: string): void {
 }
 
 /**
- * A file where Deno wants the web storage folder: localStorage and the
- * Cache API fail in the plugin, so it has no unbounded storage (THREATS
- * T7). Made beside the Deno dir and renamed in: a write or chmod through the
- * name would follow a link a running copy of the plugin swapped in, and
- * truncate and chmod any file as the host (review 43); rename follows none.
- * Whatever else is there is moved into the trash by a rename, never removed
- * in place: a folder nested 12,000 deep there overflowed Deno's recursive
- * remove and aborted the host at every start (review 48). The file is made
- * under a trash name, so a host that dies meanwhile leaves it to the sweep.
+ * A file where Deno wants the web storage folder of a run, ffi or all
+ * grant's own Deno dir: localStorage and the Cache API fail in the plugin,
+ * so it has no unbounded storage (THREATS T7). The dir is new and this
+ * process's alone until the plugin spawns, so nothing can be there yet
+ * (`createNew` refuses anything that is). The read-only seed every other
+ * start runs in needs none: Deno can make nothing there.
  */
-async function lockStorage(base: string, denoDir: string): Promise<void> {
-  const storage = join(denoDir, "location_data");
-  const info = await Deno.lstat(storage).catch(() => undefined);
-  if (info?.isFile) return;
-  for (let attempt = 0;; attempt++) {
-    const temp = join(base, `${TRASH}${crypto.randomUUID()}`);
-    try {
-      await Deno.writeFile(temp, new Uint8Array(), { createNew: true, mode: 0o444 });
-      await Deno.rename(temp, storage);
-      return;
-    } catch (error) {
-      // A folder there (Deno's own storage, or the plugin's) is not replaced by a rename; the
-      // file may have been swept by a start of the same plugin meanwhile.
-      if (attempt > 2) throw error;
-      await moveToTrash(base, storage).catch(() => {});
-    } finally {
-      await Deno.remove(temp).catch(() => {});
-    }
-  }
+async function blockStorage(denoDir: string): Promise<void> {
+  await Deno.writeFile(join(denoDir, "location_data"), new Uint8Array(), {
+    createNew: true,
+    mode: 0o444,
+  });
 }

@@ -20,6 +20,7 @@ import {
 } from "./isolation.ts";
 import { type FoundSupport, layerSupport } from "./layer_support.ts";
 import type { LayerSupport } from "./layers.ts";
+import { emptyDenoDir, sdkSeed, seedOwnDenoDir } from "./code_cache.ts";
 import { checkLock } from "./lock.ts";
 import type { Prepared } from "./launch_deno.ts";
 import {
@@ -27,9 +28,11 @@ import {
   defaultCacheDir,
   mainModuleUnknown,
   pluginDirs,
+  releaseDenoDir,
   resolveEntry,
   toPath,
 } from "./locate.ts";
+import { ensureSdk } from "./sdk.ts";
 import { applyManifest, narrowGrants, readManifest } from "./manifest.ts";
 import { privateAddressOf } from "./net.ts";
 import { canonicalPath, isWithin } from "./paths.ts";
@@ -324,20 +327,74 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
     const subject = { plugin: name, root, hash: snapshot.hash, manifest: review.manifest };
     notes.push(...await checkLock({ ...subject, grants, cacheDir: cache }, options.lock));
   }
-  // A command plugin's Deno dir goes unused: only a Deno plugin's needs its own.
-  const untrusted = !runtime && (grants.all || grants.run.length > 0 || grants.ffi.length > 0);
-  const { denoDir, home, notes: dirNotes } = await pluginDirs(cache, root, name, {
-    untrusted,
+  // A command plugin's Deno dir goes unused: only a Deno plugin's may need its own.
+  const ownBecause = runtime ? undefined : writesDenoDir(grants, isolation, hostIsRoot, tools);
+  const { ownDenoDir, home, notes: dirNotes } = await pluginDirs(cache, root, name, {
+    ownBecause,
     sh: tools.sh,
   });
   notes.push(...dirNotes);
+  let denoDir: string;
+  try {
+    denoDir = runtime
+      ? await emptyDenoDir(cache)
+      : await denoDirFor(cache, deno, tools.sh, ownDenoDir, notes);
+  } catch (error) {
+    if (ownDenoDir) releaseDenoDir(ownDenoDir);
+    throw error;
+  }
   notes.push(...(runtime?.notes ?? []));
   return {
     ...{ name, root, memory, timeoutMs, cache, deno, tools, isolation, notes, grants, review },
-    ...{ snapshot, denoDir, home, runtime, audit: options.audit, hostIsRoot },
+    ...{ snapshot, denoDir, ownDenoDir: ownDenoDir !== undefined, home, runtime },
+    ...{ audit: options.audit, hostIsRoot },
     ...{ support, cpuLimits: options.cpu },
     privateNetwork: options.unsafe?.privateNetwork === true,
   };
+}
+
+/**
+ * Why a Deno plugin may write what the read-only seed's modes forbid Deno,
+ * so it needs a Deno dir of its own; undefined when it may not. A program
+ * or native code of its own may write anything its user may (a run, ffi or
+ * all grant), and a root host's plugin under the Deno layer without
+ * setpriv keeps the capabilities that override modes.
+ */
+function writesDenoDir(
+  grants: ResolvedGrants,
+  isolation: IsolationLayer,
+  hostIsRoot: boolean,
+  tools: HostTools,
+): string | undefined {
+  if (grants.all || grants.run.length > 0 || grants.ffi.length > 0) {
+    return "a run, ffi or all grant lets it write there freely";
+  }
+  if (isolation === "deno" && hostIsRoot && !tools.setpriv) {
+    return "without setpriv it keeps a root host's capabilities, which override file modes";
+  }
+  return undefined;
+}
+
+/**
+ * The plugin's Deno dir: its own, given a writable copy of the SDK's code
+ * cache, or else the seed itself, read-only (an empty read-only one when
+ * the seed could not be built). A command plugin's is never used.
+ */
+async function denoDirFor(
+  cache: string,
+  deno: DenoBinary,
+  sh: string | undefined,
+  own: string | undefined,
+  notes: string[],
+): Promise<string> {
+  const seed = await sdkSeed(await ensureSdk(cache), deno, cache, sh);
+  if (own) {
+    await seedOwnDenoDir(seed, own);
+    return own;
+  }
+  if (seed) return seed;
+  notes.push("deno dir: without the SDK's code cache, which could not be built (a slower start)");
+  return await emptyDenoDir(cache);
 }
 
 /** Folders an interpreter is loaded from: no write grant may cover them. */

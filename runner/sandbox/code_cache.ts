@@ -14,7 +14,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createHash } from "node:crypto";
 import { runCaptured } from "./exec.ts";
 import type { SdkFiles } from "./sdk.ts";
@@ -27,20 +27,28 @@ export const SEEDED_CACHES: readonly string[] = [
 ];
 
 /**
- * Each cache's files as the seed run left them: the database, its log and
- * the log's index. SQLite opens a log-mode database it may not write only
- * when both are there; a database folded into one file is opened by Deno
- * with a journal mode it cannot set, so Deno drops the cache (measured:
- * zod compiled again at every start).
+ * Each cache's files: the database, its log and the log's index. SQLite
+ * opens a log-mode database it may not write only with its log beside it;
+ * a database folded into one file is opened by Deno with a journal mode it
+ * cannot set, so Deno drops the cache (measured: zod compiled again at
+ * every start).
  */
-const SEED_FILES: readonly string[] = SEEDED_CACHES.flatMap((name) => [
-  name,
-  `${name}-wal`,
-  `${name}-shm`,
-]);
+function filesOf(cache: string): string[] {
+  return [cache, `${cache}-wal`, `${cache}-shm`];
+}
+const SEED_FILES: readonly string[] = SEEDED_CACHES.flatMap(filesOf);
 
 /** Bumped when a seed's layout changes, so an older plugbox's seed is never taken for one. */
 const SEED_FORMAT = "read-only-wal";
+
+/**
+ * Who owns a seed a root host made: a user no plugin runs as. A plugin runs
+ * as the host's user (without capabilities, for a root host), and the owner
+ * of a file may change its modes without any: a `run` grant's program under
+ * the Landlock layer, which controls no `chmod`, made the seed writable to
+ * every plugin after it (review 51).
+ */
+const SEED_OWNER = 65534;
 
 /** What the seed run loads: the SDK and zod, as a plugin's first import does. */
 const SEED_SCRIPT =
@@ -49,14 +57,16 @@ const SEED_SCRIPT =
 const seeds = new Map<string, Promise<string | undefined>>();
 
 /**
- * The seed folder for `sdk` and `deno`, built on first use (once per host
- * process; concurrent hosts build private folders and the first rename
- * wins). Undefined when it cannot be built: plugins then start without it.
- * Deno runs through `sh` where there is one, as a plugin's does: a host's
- * `--allow-run` names `deno`, not its real path (review 38: under the
- * README's flags no seed was ever built).
+ * The seed folder for `sdk` and `deno`, built on first use (concurrent
+ * hosts build private folders and the first rename wins) and checked
+ * sealed at every call: one whose modes, owner or names changed is moved
+ * aside and built again. Undefined when it cannot be built (tried again
+ * at the next call): plugins then start without it. Deno runs through
+ * `sh` where there is one, as a plugin's does: a host's `--allow-run`
+ * names `deno`, not its real path (review 38: under the README's flags no
+ * seed was ever built).
  */
-export function sdkSeed(
+export async function sdkSeed(
   sdk: SdkFiles,
   deno: { path: string; version: string },
   cacheDir: string,
@@ -65,20 +75,78 @@ export function sdkSeed(
   const key = createHash("sha256")
     .update(`${SEED_FORMAT}\0${sdk.dir}\0${deno.path}\0${deno.version}`)
     .digest("hex").slice(0, 24);
+  const dir = join(cacheDir, "sdk-seed", key);
   let found = seeds.get(key);
+  if (found && (await found) === dir && !(await sealed(dir, SEED_FILES))) found = undefined;
   if (!found) {
-    found = buildSeed(sdk, deno.path, join(cacheDir, "sdk-seed", key), sh).catch(() => undefined);
+    found = buildSeed(sdk, deno.path, dir, sh).catch(async () =>
+      // Another host may have finished it meanwhile.
+      await sealed(dir, SEED_FILES) ? dir : undefined
+    );
     seeds.set(key, found);
+    // A failure is not kept: the next start tries again.
+    found.then((built) => built === undefined && seeds.delete(key));
   }
   return found;
 }
 
-async function complete(dir: string): Promise<boolean> {
-  for (const name of SEED_FILES) {
-    const info = await Deno.lstat(join(dir, name)).catch(() => undefined);
-    if (!info?.isFile) return false;
+/**
+ * Whether `dir` is a seed as plugbox sealed it: exactly `names`, regular
+ * files, nothing writable by anyone, owned by {@linkcode SEED_OWNER} or by
+ * this process's user.
+ */
+async function sealed(dir: string, names: readonly string[]): Promise<boolean> {
+  const owners = [SEED_OWNER, Deno.uid()];
+  const info = await Deno.lstat(dir).catch(() => undefined);
+  if (!info?.isDirectory || (info.mode! & 0o222) !== 0 || !owners.includes(info.uid!)) {
+    return false;
   }
-  return true;
+  try {
+    const found = (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
+    if (found.join("\0") !== [...names].sort().join("\0")) return false;
+    for (const name of names) {
+      const file = await Deno.lstat(join(dir, name));
+      if (!file.isFile || (file.mode! & 0o222) !== 0 || !owners.includes(file.uid!)) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Moves a folder that is not what plugbox sealed out of the way, within its own folder. */
+async function setAside(dir: string): Promise<void> {
+  const there = await Deno.lstat(dir).then(() => true, () => false);
+  if (there) await Deno.rename(dir, join(dirname(dir), `.set-aside-${crypto.randomUUID()}`));
+}
+
+/**
+ * Seals `folder` (made by this process) read-only, owned by
+ * {@linkcode SEED_OWNER} where this process may give it away (as root).
+ */
+async function seal(folder: string, names: readonly string[]): Promise<void> {
+  for (const path of [...names.map((name) => join(folder, name)), folder]) {
+    await Deno.chmod(path, path === folder ? 0o555 : 0o444);
+    if (Deno.uid() === 0) await Deno.chown(path, SEED_OWNER, SEED_OWNER).catch(() => {});
+  }
+}
+
+/**
+ * Moves a sealed `folder` to `dir`, beside it: a rename within one folder
+ * needs no write permission on the folder moved (a host not root could not
+ * move its read-only seed into another folder: review 51). Another host's
+ * seed already there wins.
+ */
+async function publish(folder: string, dir: string, names: readonly string[]): Promise<void> {
+  await Deno.rename(folder, dir).catch(async (error) => {
+    if (!(await sealed(dir, names))) throw error;
+  });
+}
+
+/** Removes a folder this process made and may have sealed. */
+async function discard(folder: string): Promise<void> {
+  await Deno.chmod(folder, 0o755).catch(() => {});
+  await Deno.remove(folder, { recursive: true }).catch(() => {});
 }
 
 async function buildSeed(
@@ -87,10 +155,12 @@ async function buildSeed(
   dir: string,
   sh: string | undefined,
 ): Promise<string | undefined> {
-  if (await complete(dir)) return dir;
-  const parent = join(dir, "..");
+  if (await sealed(dir, SEED_FILES)) return dir;
+  await setAside(dir); // half-built by a host that died, or changed since
+  const parent = dirname(dir);
   await Deno.mkdir(parent, { recursive: true });
   const temp = await Deno.makeTempDir({ dir: parent, prefix: ".build-" });
+  const seed = join(parent, `.seed-${crypto.randomUUID()}`);
   try {
     const script = join(temp, "seed.js");
     await Deno.writeTextFile(script, SEED_SCRIPT);
@@ -105,31 +175,34 @@ async function buildSeed(
       script,
     ];
     const [program, ...before] = sh ? [sh, "-c", 'exec "$@"', "plugbox", deno] : [deno];
-    const seedRun = () =>
-      runCaptured(program, [...before, ...denoArgs], {
-        timeoutMs: 60_000,
-        env: { DENO_DIR: denoDir, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
-      });
-    if (!(await seedRun()).success) return undefined;
-    // Twice: Deno's caches as one run leaves them (each database empty, its tables in its log)
-    // were never read by a Deno that may not write them (it failed to make the tables and
-    // dropped the cache, measured); as a second run leaves them, they are.
-    if (!(await seedRun()).success) return undefined;
-    const seed = join(temp, "seed");
-    await Deno.mkdir(seed);
-    // A file missing (a Deno that folds its logs in at exit) fails the seed: a plugin would
-    // otherwise run with a cache Deno cannot open, cold at every start, unseen.
-    for (const name of SEED_FILES) {
-      await Deno.copyFile(join(denoDir, name), join(seed, name));
-      await Deno.chmod(join(seed, name), 0o444);
-    }
-    await Deno.chmod(seed, 0o555);
-    await Deno.rename(seed, dir).catch(async (error) => {
-      if (!(await complete(dir))) throw error;
+    const run = await runCaptured(program, [...before, ...denoArgs], {
+      timeoutMs: 60_000,
+      env: { DENO_DIR: denoDir, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
     });
+    if (!run.success) return undefined;
+    await Deno.mkdir(seed);
+    const { DatabaseSync } = await import("node:sqlite");
+    for (const name of SEEDED_CACHES) {
+      // Deno's tables folded into the database and analysed (which writes a fresh log), copied
+      // with the log and its index while this connection holds them open. As Deno's run leaves
+      // them (tables only in the log, or no log at all: it depends on when Deno exits), a Deno
+      // that may not write them did not read them (measured: 4 builds of 5 on tmpfs; review 51);
+      // unanalysed, Deno's `PRAGMA optimize` at open tries to write, and it drops the cache.
+      const db = new DatabaseSync(join(denoDir, name));
+      try {
+        db.exec("PRAGMA journal_mode=WAL; PRAGMA wal_checkpoint(TRUNCATE); ANALYZE;");
+        for (const file of filesOf(name)) {
+          await Deno.copyFile(join(denoDir, file), join(seed, file));
+        }
+      } finally {
+        db.close();
+      }
+    }
+    await seal(seed, SEED_FILES);
+    await publish(seed, dir, SEED_FILES);
     return dir;
   } finally {
-    await Deno.chmod(join(temp, "seed"), 0o755).catch(() => {}); // left read-only by a failure
+    await discard(seed);
     await Deno.remove(temp, { recursive: true }).catch(() => {});
   }
 }
@@ -166,7 +239,8 @@ const empties = new Map<string, Promise<string>>();
 /**
  * An empty read-only Deno dir, for the plugins of a host whose seed could
  * not be built: they compile the SDK at every start, and still write
- * nothing. Made once per cache, outside the seeds' folder (which may be
+ * nothing. Sealed as a seed is, checked at every call (one changed is
+ * moved aside and made again), and outside the seeds' folder (which may be
  * what failed).
  *
  * @example
@@ -174,10 +248,12 @@ const empties = new Map<string, Promise<string>>();
  * const denoDir = (await sdkSeed(sdk, deno, cacheDir)) ?? await emptyDenoDir(cacheDir);
  * ```
  */
-export function emptyDenoDir(cacheDir: string): Promise<string> {
+export async function emptyDenoDir(cacheDir: string): Promise<string> {
+  const dir = join(cacheDir, `deno-dir-empty-${SEED_FORMAT}`);
   let found = empties.get(cacheDir);
+  if (found && !(await sealed(dir, []))) found = undefined;
   if (!found) {
-    found = makeEmpty(join(cacheDir, `deno-dir-empty-${SEED_FORMAT}`));
+    found = makeEmpty(dir);
     empties.set(cacheDir, found);
     found.catch(() => empties.delete(cacheDir));
   }
@@ -185,10 +261,16 @@ export function emptyDenoDir(cacheDir: string): Promise<string> {
 }
 
 async function makeEmpty(dir: string): Promise<string> {
-  const info = await Deno.lstat(dir).catch(() => undefined);
-  if (info?.isDirectory && (info.mode! & 0o222) === 0) return dir;
-  if (info) throw new Error(`"${dir}" is not the empty read-only folder plugbox made`);
-  await Deno.mkdir(dir, { recursive: true, mode: 0o555 });
-  await Deno.chmod(dir, 0o555); // the umask may have left more
-  return dir;
+  if (await sealed(dir, [])) return dir;
+  await setAside(dir);
+  await Deno.mkdir(dirname(dir), { recursive: true });
+  const folder = join(dirname(dir), `.empty-${crypto.randomUUID()}`);
+  try {
+    await Deno.mkdir(folder);
+    await seal(folder, []);
+    await publish(folder, dir, []);
+    return dir;
+  } finally {
+    await discard(folder);
+  }
 }

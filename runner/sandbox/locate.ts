@@ -318,8 +318,10 @@ export async function pluginDirs(
   const legacy = join(base, "deno_dir");
   if (await Deno.lstat(legacy).then(() => true, () => false)) {
     // A folder nested deeper than a path reaches, or a link: a rename moves either whole.
-    await moveToTrash(base, legacy).catch(() => {});
-    notes.push("deno dir: the one earlier starts wrote is moved aside (now none is writable)");
+    const moved = await moveToTrash(base, legacy).then(() => true, () => false);
+    if (moved) {
+      notes.push("deno dir: the one earlier starts wrote is moved aside (now none is writable)");
+    }
   }
   await Deno.remove(join(base, "deno_dir.written-by-native-code")).catch(() => {});
   // What this or an earlier start left.

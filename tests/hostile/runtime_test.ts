@@ -231,6 +231,7 @@ for (const isolation of ISOLATIONS) {
       );
       const expected = [
         "DENO_DIR",
+        "DENO_EMIT_CACHE_MODE",
         "DENO_NO_UPDATE_CHECK",
         "DENO_WEBGPU_BACKEND",
         "HOME",

@@ -34,6 +34,8 @@ interface Outcome {
 /** Copies the tracked files of the repository into a scratch folder. */
 async function scratchCopy(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "plugbox-mutate-" });
+  // Readable by others, as a clone is: some tests run a host as another user.
+  await Deno.chmod(dir, 0o755);
   const listed = await new Deno.Command("git", { args: ["ls-files", "-z"], cwd: repo }).output();
   const files = new TextDecoder().decode(listed.stdout).split("\0").filter(Boolean);
   for (const file of files) {

@@ -11,7 +11,8 @@ import { previewStart, startPlugin } from "../../mod.ts";
 import { launchPlugin } from "../../runner/host/mod.ts";
 import { planPlugin } from "../../runner/sandbox/mod.ts";
 import { Greeter } from "../../plugins/hello/contract.ts";
-import { SEEDED_CACHES } from "../../runner/sandbox/code_cache.ts";
+import { emptyDenoDir, SEEDED_CACHES } from "../../runner/sandbox/code_cache.ts";
+import { Probe } from "../hostile/plugins/probe.ts";
 import { freshCache } from "../_helpers.ts";
 
 const HELLO = new URL("../../plugins/hello/main.ts", import.meta.url);
@@ -167,6 +168,89 @@ Deno.test("a root host without setpriv gives each start a Deno dir of its own", 
   }
 });
 
+/** Whether the seed is as plugbox sealed it: nothing writable, owned by nobody (a root host). */
+async function assertSealed(seed: string): Promise<void> {
+  for (
+    const path of [
+      seed,
+      ...(await Array.fromAsync(Deno.readDir(seed))).map((e) => join(seed, e.name)),
+    ]
+  ) {
+    const info = await Deno.lstat(path);
+    assert.equal(info.mode! & 0o222, 0, `${path} is writable`);
+    assert.equal(info.uid, 65534, `${path} is owned by ${info.uid}`);
+  }
+}
+
+// Review 51: the seed's owner was the host's user, as every plugin is: a run grant's program
+// under the Landlock layer (which controls no chmod) made it writable, and the plugins after it
+// grew it 104 MB in 10 s. A root host gives it to a user no plugin runs as.
+Deno.test("a run grant's program under the Landlock layer cannot make the seed writable", async () => {
+  await using cache = await freshCache();
+  const hostile = new URL("../hostile/plugins/t8_escalating_grants.ts", import.meta.url);
+  await using plugin = await startPlugin(hostile, {
+    contracts: [Probe],
+    isolation: "landlock",
+    cacheDir: cache.path,
+    permissions: { run: ["/usr/bin/chmod"] },
+    unsafe: { run: true },
+    manifest: "ignore",
+  });
+  const seed = await seedDir(cache.path);
+  assert.match(await plugin.api(Probe).attempt(`chmod ${seed}`), /^chmod [1-9]/);
+  await assertSealed(seed);
+});
+
+// What changed the seed anyway (the host's own user, on a host not root) does not reach a later
+// start: a seed whose modes, owner or names changed is set aside and built again.
+Deno.test("a seed or empty dir that is no longer sealed is set aside and made again", async () => {
+  await using cache = await freshCache();
+  const first = await previewStart(HELLO, { isolation: "deno", cacheDir: cache.path });
+  const seed = first.env.DENO_DIR;
+  await Deno.chmod(seed, 0o755);
+  await Deno.writeTextFile(join(seed, "grown"), "what a plugin wrote");
+  const next = await previewStart(HELLO, { isolation: "deno", cacheDir: cache.path });
+  assert.equal(next.env.DENO_DIR, seed, "built again in its place");
+  await assert.rejects(Deno.lstat(join(seed, "grown")), Deno.errors.NotFound);
+  await assertSealed(seed);
+  const aside = (await Array.fromAsync(Deno.readDir(join(seed, "..")))).map((e) => e.name);
+  assert.ok(aside.some((n) => n.startsWith(".set-aside-")), aside.join(", "));
+  // The empty dir of a host without a seed, the same.
+  const empty = await emptyDenoDir(cache.path);
+  await Deno.chmod(empty, 0o777);
+  assert.equal(await emptyDenoDir(cache.path), empty);
+  assert.equal((await Deno.lstat(empty)).mode! & 0o777, 0o555);
+});
+
+// Review 51: a host not root could not move its read-only seed into the seeds' folder (a rename
+// into another folder needs write permission on the folder moved), so every start was cold. And
+// hosts building one seed at once each get it.
+Deno.test("hosts not root, three at once, each build or take the seed", async () => {
+  await using cache = await freshCache();
+  // The cache its hosts' user's, the SDK's copy included.
+  const chown = await new Deno.Command("chown", { args: ["-R", "65534:65534", cache.path] })
+    .output();
+  assert.ok(chown.success);
+  const seeds = await Promise.all([0, 1, 2].map(async (i) => {
+    const run = await new Deno.Command("setpriv", {
+      args: [
+        ...["--reuid=65534", "--regid=65534", "--clear-groups", "--"],
+        Deno.execPath(),
+        ...["run", "-A", new URL("../fixtures/seed_host.ts", import.meta.url).pathname],
+        cache.path,
+      ],
+      // The host's own module cache, its user's.
+      env: { DENO_DIR: join(cache.path, `host-${i}`), HOME: cache.path },
+      clearEnv: true,
+    }).output();
+    return new TextDecoder().decode(run.stdout).trim() || new TextDecoder().decode(run.stderr);
+  }));
+  const seed = await seedDir(cache.path);
+  assert.deepEqual(seeds, [seed, seed, seed]);
+  assert.equal((await Deno.lstat(seed)).uid, 65534);
+  assert.equal((await Deno.lstat(seed)).mode! & 0o777, 0o555);
+});
+
 // A host whose seed cannot be built (here its place is taken by a file) still starts plugins, in
 // an empty read-only Deno dir: slower, and still writing nothing.
 Deno.test("without a seed, plugins run in an empty read-only Deno dir", async () => {
@@ -187,4 +271,8 @@ Deno.test("without a seed, plugins run in an empty read-only Deno dir", async ()
   );
   assert.equal((await Deno.stat(dir)).mode! & 0o222, 0);
   assert.deepEqual((await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name), []);
+  // A failure is not kept: once the seed can be built, the next start has it.
+  await Deno.remove(join(cache.path, "sdk-seed"));
+  const next = await previewStart(HELLO, { isolation: "deno", cacheDir: cache.path });
+  assert.equal(next.env.DENO_DIR, await seedDir(cache.path));
 });

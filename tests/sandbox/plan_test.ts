@@ -32,6 +32,7 @@ Deno.test("previewStart() gives the exact command, argv and environment without 
   assert.equal(plan.cwd, plan.snapshot.dir);
   assert.deepEqual(Object.keys(plan.env).sort(), [
     "DENO_DIR",
+    "DENO_EMIT_CACHE_MODE",
     "DENO_NO_UPDATE_CHECK",
     "DENO_WEBGPU_BACKEND",
     "HOME",

@@ -14,6 +14,14 @@ async function attack(what = ""): Promise<string> {
         }).output();
         return `ran: ${new TextDecoder().decode(out.stdout).trim()}`;
       }
+      case "chmod": {
+        // A program may change the modes of what its user owns, which Landlock does not control.
+        const out = await new Deno.Command("/usr/bin/chmod", {
+          args: ["-R", "a+w", target],
+          stderr: "null",
+        }).output();
+        return `chmod ${out.code}`;
+      }
       case "cat": {
         // A host program (not Deno) the grant names, reading the file.
         const out = await new Deno.Command("/bin/cat", { args: [target], stderr: "null" }).output();

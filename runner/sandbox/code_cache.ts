@@ -17,6 +17,7 @@
 import { dirname, join } from "node:path";
 import { createHash } from "node:crypto";
 import { runCaptured } from "./exec.ts";
+import { hostUid } from "./grant_rules.ts";
 import type { SdkFiles } from "./sdk.ts";
 
 /** The Deno caches a seed holds: each a SQLite database in write-ahead-log mode. */
@@ -76,12 +77,13 @@ export async function sdkSeed(
     .update(`${SEED_FORMAT}\0${sdk.dir}\0${deno.path}\0${deno.version}`)
     .digest("hex").slice(0, 24);
   const dir = join(cacheDir, "sdk-seed", key);
+  const uid = uidOf(cacheDir);
   let found = seeds.get(key);
-  if (found && (await found) === dir && !(await sealed(dir, SEED_FILES))) found = undefined;
+  if (found && (await found) === dir && !(await sealed(dir, SEED_FILES, uid))) found = undefined;
   if (!found) {
-    found = buildSeed(sdk, deno.path, dir, sh).catch(async () =>
+    found = buildSeed(sdk, deno.path, dir, { sh, uid }).catch(async () =>
       // Another host may have finished it meanwhile.
-      await sealed(dir, SEED_FILES) ? dir : undefined
+      await sealed(dir, SEED_FILES, uid) ? dir : undefined
     );
     seeds.set(key, found);
     // A failure is not kept: the next start tries again.
@@ -95,8 +97,12 @@ export async function sdkSeed(
  * files, nothing writable by anyone, owned by {@linkcode SEED_OWNER} or by
  * this process's user.
  */
-async function sealed(dir: string, names: readonly string[]): Promise<boolean> {
-  const owners = [SEED_OWNER, Deno.uid()];
+async function sealed(
+  dir: string,
+  names: readonly string[],
+  uid: number | undefined,
+): Promise<boolean> {
+  const owners = [SEED_OWNER, uid];
   const info = await Deno.lstat(dir).catch(() => undefined);
   if (!info?.isDirectory || (info.mode! & 0o222) !== 0 || !owners.includes(info.uid!)) {
     return false;
@@ -114,6 +120,18 @@ async function sealed(dir: string, names: readonly string[]): Promise<boolean> {
   }
 }
 
+const uids = new Map<string, number | undefined>();
+
+/** This process's user id, learnt once (by a file made in the cache where Deno may not ask). */
+function uidOf(cacheDir: string): number | undefined {
+  if (!uids.has(cacheDir)) {
+    const uid = hostUid(cacheDir);
+    if (uid === undefined) return undefined; // asked again next time
+    uids.set(cacheDir, uid);
+  }
+  return uids.get(cacheDir);
+}
+
 /** Moves a folder that is not what plugbox sealed out of the way, within its own folder. */
 async function setAside(dir: string): Promise<void> {
   const there = await Deno.lstat(dir).then(() => true, () => false);
@@ -124,10 +142,16 @@ async function setAside(dir: string): Promise<void> {
  * Seals `folder` (made by this process) read-only, owned by
  * {@linkcode SEED_OWNER} where this process may give it away (as root).
  */
-async function seal(folder: string, names: readonly string[]): Promise<void> {
+async function seal(
+  folder: string,
+  names: readonly string[],
+  uid: number | undefined,
+): Promise<void> {
   for (const path of [...names.map((name) => join(folder, name)), folder]) {
     await Deno.chmod(path, path === folder ? 0o555 : 0o444);
-    if (Deno.uid() === 0) await Deno.chown(path, SEED_OWNER, SEED_OWNER).catch(() => {});
+    if (uid === 0) {
+      await Deno.chown(path, SEED_OWNER, SEED_OWNER).catch(() => {});
+    }
   }
 }
 
@@ -137,9 +161,14 @@ async function seal(folder: string, names: readonly string[]): Promise<void> {
  * move its read-only seed into another folder: review 51). Another host's
  * seed already there wins.
  */
-async function publish(folder: string, dir: string, names: readonly string[]): Promise<void> {
+async function publish(
+  folder: string,
+  dir: string,
+  names: readonly string[],
+  uid: number | undefined,
+): Promise<void> {
   await Deno.rename(folder, dir).catch(async (error) => {
-    if (!(await sealed(dir, names))) throw error;
+    if (!(await sealed(dir, names, uid))) throw error;
   });
 }
 
@@ -153,9 +182,9 @@ async function buildSeed(
   sdk: SdkFiles,
   deno: string,
   dir: string,
-  sh: string | undefined,
+  { sh, uid }: { sh: string | undefined; uid: number | undefined },
 ): Promise<string | undefined> {
-  if (await sealed(dir, SEED_FILES)) return dir;
+  if (await sealed(dir, SEED_FILES, uid)) return dir;
   await setAside(dir); // half-built by a host that died, or changed since
   const parent = dirname(dir);
   await Deno.mkdir(parent, { recursive: true });
@@ -198,8 +227,8 @@ async function buildSeed(
         db.close();
       }
     }
-    await seal(seed, SEED_FILES);
-    await publish(seed, dir, SEED_FILES);
+    await seal(seed, SEED_FILES, uid);
+    await publish(seed, dir, SEED_FILES, uid);
     return dir;
   } finally {
     await discard(seed);
@@ -250,25 +279,26 @@ const empties = new Map<string, Promise<string>>();
  */
 export async function emptyDenoDir(cacheDir: string): Promise<string> {
   const dir = join(cacheDir, `deno-dir-empty-${SEED_FORMAT}`);
+  const uid = uidOf(cacheDir);
   let found = empties.get(cacheDir);
-  if (found && !(await sealed(dir, []))) found = undefined;
+  if (found && !(await sealed(dir, [], uid))) found = undefined;
   if (!found) {
-    found = makeEmpty(dir);
+    found = makeEmpty(dir, uid);
     empties.set(cacheDir, found);
     found.catch(() => empties.delete(cacheDir));
   }
   return found;
 }
 
-async function makeEmpty(dir: string): Promise<string> {
-  if (await sealed(dir, [])) return dir;
+async function makeEmpty(dir: string, uid: number | undefined): Promise<string> {
+  if (await sealed(dir, [], uid)) return dir;
   await setAside(dir);
   await Deno.mkdir(dirname(dir), { recursive: true });
   const folder = join(dirname(dir), `.empty-${crypto.randomUUID()}`);
   try {
     await Deno.mkdir(folder);
-    await seal(folder, []);
-    await publish(folder, dir, []);
+    await seal(folder, [], uid);
+    await publish(folder, dir, [], uid);
     return dir;
   } finally {
     await discard(folder);

@@ -20,10 +20,24 @@ function refuse(detail: string): never {
  * can tell, it counts as root: the answer only ever adds a refusal.
  */
 export function runsAsRoot(probeDir?: string): boolean {
+  return (hostUid(probeDir) ?? 0) === 0;
+}
+
+/**
+ * This process's user id, as {@linkcode runsAsRoot} learns it: from
+ * `Deno.uid()` when sys permission allows it, else from the owner of a file
+ * it makes in `probeDir`; undefined when neither can tell.
+ *
+ * @example
+ * ```ts ignore
+ * hostUid("/home/me/.cache/plugbox"); // 1000
+ * ```
+ */
+export function hostUid(probeDir?: string): number | undefined {
   // Asked without a prompt: a host without sys permission is not interrupted by plugbox.
   try {
     if (Deno.permissions.querySync({ name: "sys", kind: "uid" }).state === "granted") {
-      return Deno.uid() === 0;
+      return Deno.uid() ?? undefined;
     }
   } catch {
     // no permissions API here: ask the file system
@@ -33,9 +47,9 @@ export function runsAsRoot(probeDir?: string): boolean {
   let probe: string | undefined;
   try {
     probe = Deno.makeTempFileSync({ dir: probeDir, prefix: ".plugbox-uid-" });
-    return Deno.statSync(probe).uid === 0;
+    return Deno.statSync(probe).uid ?? undefined;
   } catch {
-    return true;
+    return undefined;
   } finally {
     if (probe) {
       try {

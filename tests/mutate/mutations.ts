@@ -2074,8 +2074,8 @@ export const MUTATIONS: Mutation[] = [
     mitigation: "a root host gives the seed to a user no plugin runs as",
     file: "runner/sandbox/code_cache.ts",
     search:
-      "    if (Deno.uid() === 0) await Deno.chown(path, SEED_OWNER, SEED_OWNER).catch(() => {});",
-    replace: "",
+      "    if (uid === 0) {\n      await Deno.chown(path, SEED_OWNER, SEED_OWNER).catch(() => {});",
+    replace: "    if (false) {",
     tests: ["tests/sandbox/code_cache_test.ts"],
     filter: "Landlock layer cannot make the seed writable",
   },
@@ -2085,7 +2085,7 @@ export const MUTATIONS: Mutation[] = [
     mitigation: "a seed no longer sealed is set aside and built again",
     file: "runner/sandbox/code_cache.ts",
     search:
-      "  if (found && (await found) === dir && !(await sealed(dir, SEED_FILES))) found = undefined;",
+      "  if (found && (await found) === dir && !(await sealed(dir, SEED_FILES, uid))) found = undefined;",
     replace: "",
     tests: ["tests/sandbox/code_cache_test.ts"],
     filter: "no longer sealed",
@@ -2116,7 +2116,7 @@ export const MUTATIONS: Mutation[] = [
     source: "review 51: the empty Deno dir made writable stayed in use, or failed every start",
     mitigation: "an empty dir no longer sealed is set aside and made again",
     file: "runner/sandbox/code_cache.ts",
-    search: "  if (found && !(await sealed(dir, []))) found = undefined;",
+    search: "  if (found && !(await sealed(dir, [], uid))) found = undefined;",
     replace: "",
     tests: ["tests/sandbox/code_cache_test.ts"],
     filter: "no longer sealed",

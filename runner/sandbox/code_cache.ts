@@ -40,7 +40,7 @@ function filesOf(cache: string): string[] {
 const SEED_FILES: readonly string[] = SEEDED_CACHES.flatMap(filesOf);
 
 /** Bumped when a seed's layout changes, so an older plugbox's seed is never taken for one. */
-const SEED_FORMAT = "read-only-wal";
+const SEED_FORMAT = "read-only-wal-analysed";
 
 /**
  * Who owns a seed a root host made: a user no plugin runs as. A plugin runs

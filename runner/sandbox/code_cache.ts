@@ -110,15 +110,25 @@ async function sealed(
   try {
     const found = (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
     if (found.join("\0") !== [...names].sort().join("\0")) return false;
+    const print = [`${info.dev}:${info.ino}`];
     for (const name of names) {
       const file = await Deno.lstat(join(dir, name));
       if (!file.isFile || (file.mode! & 0o222) !== 0 || !owners.includes(file.uid!)) return false;
+      print.push(`${name}:${file.ino}:${file.size}:${file.mtime?.getTime()}`);
     }
+    // A file written in place (made writable a moment, then sealed again: review 52) keeps the
+    // names and modes but not its size or time. A folder built again anew is another folder.
+    const known = prints.get(dir);
+    if (known?.[0] === print[0] && known.join("\0") !== print.join("\0")) return false;
+    prints.set(dir, print);
     return true;
   } catch {
     return false;
   }
 }
+
+/** Each sealed folder as this process first found it: its identity, then each file's. */
+const prints = new Map<string, string[]>();
 
 const uids = new Map<string, number | undefined>();
 
@@ -172,6 +182,35 @@ async function publish(
   });
 }
 
+/** How old a build's leftover must be to be no build's under way: a build's runs end within 60 s. */
+const LEFTOVER_MS = 10 * 60_000;
+
+/**
+ * Removes what builds left in the seeds' folder: seeds set aside, and the
+ * temporary folders of a host killed mid-build (review 52: none was ever
+ * removed). Only those names, older than {@linkcode LEFTOVER_MS}, with
+ * `rm -rf --one-file-system` through `sh` (which follows no link, to any
+ * depth) after `chmod -R u+w` (a sealed folder of a host not root), within
+ * a deadline. Without `sh` they stay.
+ */
+async function sweepLeftovers(parent: string, sh: string | undefined): Promise<void> {
+  if (!sh) return;
+  const old: string[] = [];
+  for await (const entry of Deno.readDir(parent)) {
+    if (!entry.isDirectory || !/^\.(?:set-aside|build|seed)-/.test(entry.name)) continue;
+    const info = await Deno.lstat(join(parent, entry.name)).catch(() => undefined);
+    if (Date.now() - (info?.mtime?.getTime() ?? Date.now()) > LEFTOVER_MS) {
+      old.push(join(parent, entry.name));
+    }
+  }
+  if (old.length === 0) return;
+  await runCaptured(
+    sh,
+    ["-c", 'chmod -R u+w -- "$@" 2>/dev/null; exec rm -rf --one-file-system -- "$@"', "sh", ...old],
+    { timeoutMs: 5_000 },
+  ).catch(() => {});
+}
+
 /** Removes a folder this process made and may have sealed. */
 async function discard(folder: string): Promise<void> {
   await Deno.chmod(folder, 0o755).catch(() => {});
@@ -188,6 +227,7 @@ async function buildSeed(
   await setAside(dir); // half-built by a host that died, or changed since
   const parent = dirname(dir);
   await Deno.mkdir(parent, { recursive: true });
+  await sweepLeftovers(parent, sh);
   const temp = await Deno.makeTempDir({ dir: parent, prefix: ".build-" });
   const seed = join(parent, `.seed-${crypto.randomUUID()}`);
   try {
@@ -229,6 +269,8 @@ async function buildSeed(
     }
     await seal(seed, SEED_FILES, uid);
     await publish(seed, dir, SEED_FILES, uid);
+    // Seen sealed now, as built: a later change in place is then told from it.
+    if (!(await sealed(dir, SEED_FILES, uid))) throw new Error(`"${dir}" changed as it was made`);
     return dir;
   } finally {
     await discard(seed);
@@ -299,6 +341,7 @@ async function makeEmpty(dir: string, uid: number | undefined): Promise<string> 
     await Deno.mkdir(folder);
     await seal(folder, [], uid);
     await publish(folder, dir, [], uid);
+    if (!(await sealed(dir, [], uid))) throw new Error(`"${dir}" changed as it was made`);
     return dir;
   } finally {
     await discard(folder);

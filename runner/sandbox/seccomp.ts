@@ -172,11 +172,19 @@ function rules(t: SyscallTable, options: SeccompOptions): Rule[] {
     // address, where Landlock's bind rule never looks; and Landlock lets the plugin bind nothing,
     // so no listen is ever one a plugin could need there.
     ...(options.landlock ? [{ nr: n.listen, body: [ret(EACCES)] }] : []),
-    // No set-UID or set-GID file, however it is made.
-    { nr: n.chmod, body: argHasNone(1, SET_ID_BITS) },
-    { nr: n.fchmod, body: argHasNone(1, SET_ID_BITS) },
-    { nr: n.fchmodat, body: argHasNone(2, SET_ID_BITS) },
-    { nr: n.fchmodat2, body: argHasNone(2, SET_ID_BITS) },
+    // No set-UID or set-GID file, however it is made. Under Landlock, which controls no mode
+    // change, no chmod at all: the plugin runs as the host's user (root's uid, without
+    // capabilities, on a root host), which may change the modes of every file it owns, one it may
+    // only read included: a run grant's program made /etc/passwd and the SDK's code cache
+    // writable to every local user (reviews 51, 52).
+    ...(options.landlock
+      ? [n.chmod, n.fchmod, n.fchmodat, n.fchmodat2].map((nr): Rule => ({ nr, body: [ret(EPERM)] }))
+      : [
+        { nr: n.chmod, body: argHasNone(1, SET_ID_BITS) },
+        { nr: n.fchmod, body: argHasNone(1, SET_ID_BITS) },
+        { nr: n.fchmodat, body: argHasNone(2, SET_ID_BITS) },
+        { nr: n.fchmodat2, body: argHasNone(2, SET_ID_BITS) },
+      ]),
     { nr: n.creat, body: createMode(1) },
     { nr: n.mknod, body: createMode(1) },
     { nr: n.mknodat, body: createMode(2) },

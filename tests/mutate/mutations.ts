@@ -2077,7 +2077,7 @@ export const MUTATIONS: Mutation[] = [
       "    if (uid === 0) {\n      await Deno.chown(path, SEED_OWNER, SEED_OWNER).catch(() => {});",
     replace: "    if (false) {",
     tests: ["tests/sandbox/code_cache_test.ts"],
-    filter: "Landlock layer cannot make the seed writable",
+    filter: "no longer sealed",
   },
   {
     id: "seed-checked-at-use",
@@ -2167,6 +2167,59 @@ export const MUTATIONS: Mutation[] = [
     filter: "without setpriv",
   },
 
+  {
+    id: "landlock-no-chmod",
+    source:
+      "review 52: under Landlock a run grant's program, as root's uid without capabilities, made /etc/passwd writable",
+    mitigation: "the Landlock layer's seccomp filter refuses every mode change",
+    file: "runner/sandbox/seccomp.ts",
+    search: "    ...(options.landlock\n      ? [n.chmod, n.fchmod, n.fchmodat, n.fchmodat2]",
+    replace: "    ...(false\n      ? [n.chmod, n.fchmod, n.fchmodat, n.fchmodat2]",
+    tests: ["tests/sandbox/code_cache_test.ts"],
+    filter: "cannot make the seed, or any file, writable",
+  },
+  {
+    id: "seed-changed-in-place",
+    source: "review 52: a seed written in place while writable a moment, then sealed again, passed",
+    mitigation: "a sealed folder's files are compared with what this process first saw",
+    file: "runner/sandbox/code_cache.ts",
+    search:
+      '    if (known?.[0] === print[0] && known.join("\\0") !== print.join("\\0")) return false;',
+    replace: "",
+    tests: ["tests/sandbox/code_cache_test.ts"],
+    filter: "no longer sealed",
+  },
+  {
+    id: "seed-seen-after-publish",
+    source: "review 52: a seed first seen after it was changed was taken as it was",
+    mitigation: "a seed is seen sealed as soon as it is built",
+    file: "runner/sandbox/code_cache.ts",
+    search:
+      '    if (!(await sealed(dir, SEED_FILES, uid))) throw new Error(`"${dir}" changed as it was made`);',
+    replace: "",
+    tests: ["tests/sandbox/code_cache_test.ts"],
+    filter: "no longer sealed",
+  },
+  {
+    id: "seed-leftovers-swept",
+    source: "review 52: seeds set aside and a killed build's folders were never removed",
+    mitigation: "a build removes old leftovers in the seeds' folder",
+    file: "runner/sandbox/code_cache.ts",
+    search: "  await sweepLeftovers(parent, sh);\n",
+    replace: "",
+    tests: ["tests/sandbox/code_cache_test.ts"],
+    filter: "removes old seeds set aside",
+  },
+  {
+    id: "seed-leftovers-only-old",
+    source: "review 52: a sweep must not take another host's build under way",
+    mitigation: "only leftovers older than ten minutes are removed",
+    file: "runner/sandbox/code_cache.ts",
+    search: "const LEFTOVER_MS = 10 * 60_000;",
+    replace: "const LEFTOVER_MS = 0;",
+    tests: ["tests/sandbox/code_cache_test.ts"],
+    filter: "removes old seeds set aside",
+  },
   {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",

@@ -185,7 +185,7 @@ async function assertSealed(seed: string): Promise<void> {
 // Review 51: the seed's owner was the host's user, as every plugin is: a run grant's program
 // under the Landlock layer (which controls no chmod) made it writable, and the plugins after it
 // grew it 104 MB in 10 s. A root host gives it to a user no plugin runs as.
-Deno.test("a run grant's program under the Landlock layer cannot make the seed writable", async () => {
+Deno.test("a run grant's program under the Landlock layer cannot make the seed, or any file, writable", async () => {
   await using cache = await freshCache();
   const hostile = new URL("../hostile/plugins/t8_escalating_grants.ts", import.meta.url);
   await using plugin = await startPlugin(hostile, {
@@ -199,6 +199,11 @@ Deno.test("a run grant's program under the Landlock layer cannot make the seed w
   const seed = await seedDir(cache.path);
   assert.match(await plugin.api(Probe).attempt(`chmod ${seed}`), /^chmod [1-9]/);
   await assertSealed(seed);
+  // Nor any file of the host's user (root's /etc/passwd, review 52): here one of the host's own.
+  const victim = join(cache.path, "host-only");
+  await Deno.writeTextFile(victim, "the host's", { mode: 0o600 });
+  assert.match(await plugin.api(Probe).attempt(`chmod ${victim}`), /^chmod [1-9]/);
+  assert.equal((await Deno.lstat(victim)).mode! & 0o777, 0o600);
 });
 
 // What changed the seed anyway (the host's own user, on a host not root) does not reach a later
@@ -215,11 +220,48 @@ Deno.test("a seed or empty dir that is no longer sealed is set aside and made ag
   await assertSealed(seed);
   const aside = (await Array.fromAsync(Deno.readDir(join(seed, "..")))).map((e) => e.name);
   assert.ok(aside.some((n) => n.startsWith(".set-aside-")), aside.join(", "));
+  // Written in place (made writable a moment, then sealed again: review 52): names and modes as
+  // they were, its size not.
+  const code = join(seed, "v8_code_cache_v2");
+  await Deno.chmod(code, 0o644);
+  await Deno.writeTextFile(code, "grown", { append: true });
+  await Deno.chmod(code, 0o444);
+  const third = await previewStart(HELLO, { isolation: "deno", cacheDir: cache.path });
+  assert.equal(third.env.DENO_DIR, seed);
+  assert.ok(!(await Deno.readTextFile(code)).endsWith("grown"), "built again");
   // The empty dir of a host without a seed, the same.
   const empty = await emptyDenoDir(cache.path);
   await Deno.chmod(empty, 0o777);
   assert.equal(await emptyDenoDir(cache.path), empty);
   assert.equal((await Deno.lstat(empty)).mode! & 0o777, 0o555);
+});
+
+// Review 52: seeds set aside, and the temporary folders of a host killed mid-build, were never
+// removed. A build removes those an hour old (sealed ones included), never a young one.
+Deno.test("a build removes old seeds set aside and old temporary folders, not young ones", async () => {
+  await using cache = await freshCache();
+  const seed = (await previewStart(HELLO, { isolation: "deno", cacheDir: cache.path })).env
+    .DENO_DIR;
+  const folder = join(seed, "..");
+  const make = async (name: string, age: number) => {
+    await Deno.mkdir(join(folder, name, "sealed"), { recursive: true });
+    await Deno.writeTextFile(join(folder, name, "sealed", "file"), "x");
+    await Deno.chmod(join(folder, name, "sealed"), 0o555);
+    const when = new Date(Date.now() - age);
+    await Deno.utime(join(folder, name), when, when);
+  };
+  await make(".set-aside-old", 3_600_000);
+  await make(".build-old", 3_600_000);
+  await make(".seed-young", 1_000);
+  await make("other-old", 3_600_000); // not a name a build leaves
+  await Deno.chmod(seed, 0o755); // so the next start builds
+  await previewStart(HELLO, { isolation: "deno", cacheDir: cache.path });
+  const left = (await Array.fromAsync(Deno.readDir(folder))).map((e) => e.name);
+  assert.ok(!left.includes(".set-aside-old") && !left.includes(".build-old"), left.join(", "));
+  assert.ok(left.includes(".seed-young") && left.includes("other-old"), left.join(", "));
+  for (const name of [".seed-young", "other-old"]) {
+    await Deno.chmod(join(folder, name, "sealed"), 0o755);
+  }
 });
 
 // Review 51: a host not root could not move its read-only seed into the seeds' folder (a rename

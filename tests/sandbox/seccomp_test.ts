@@ -89,6 +89,22 @@ Deno.test("seccomp: no set-UID or set-GID file, however it is made", () => {
   assert.equal(verdict(bwrap, nr.mknodat, [-100, 0, 0o104755, 0]), errno(1));
 });
 
+// Reviews 51, 52: Landlock controls no mode change, and the plugin's user owns what the host's
+// user owns (root's files, on a root host): a run grant's program made /etc/passwd writable.
+Deno.test("seccomp: under Landlock no mode change at all; under bubblewrap only set-id bits refused", () => {
+  for (
+    const [call, args] of [
+      [nr.chmod, [0, 0o644]],
+      [nr.fchmod, [3, 0o644]],
+      [nr.fchmodat, [-100, 0, 0o644]],
+      [nr.fchmodat2, [-100, 0, 0o644, 0]],
+    ] as const
+  ) {
+    assert.equal(verdict(landlock, call, [...args]), errno(1), `call ${call} under Landlock`);
+    assert.equal(verdict(bwrap, call, [...args]), ALLOW, `call ${call} under bubblewrap`);
+  }
+});
+
 Deno.test("seccomp: priorities, limits and placement of itself only", () => {
   assert.equal(verdict(bwrap, nr.setpriority, [0, 0, 10]), ALLOW);
   assert.equal(verdict(bwrap, nr.setpriority, [0, 1234, 19]), errno(1), "another process");

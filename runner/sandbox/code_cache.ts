@@ -6,7 +6,8 @@
  * read-only in `<cache>/sdk-seed/`. That folder is the Deno dir of every
  * plugin without a `run`, `ffi` or `all` grant, mounted read-only under the
  * OS layers and bound by its modes under the Deno layer (the plugin runs
- * without the capabilities that override them): Deno reads the SDK's
+ * without the capabilities that override them; a root host gives the seed
+ * to a user no plugin runs as, and every start checks it sealed): Deno reads the SDK's
  * compiled code from it and writes nothing, so no plugin can grow it (a
  * plugin importing `data:` modules wrote its caches at about 40 MB/s) or
  * reach another plugin through it. A plugin with such a grant gets a
@@ -60,8 +61,8 @@ const seeds = new Map<string, Promise<string | undefined>>();
 /**
  * The seed folder for `sdk` and `deno`, built on first use (concurrent
  * hosts build private folders and the first rename wins) and checked
- * sealed at every call: one whose modes, owner or names changed is moved
- * aside and built again. Undefined when it cannot be built (tried again
+ * sealed at every call: one whose modes, owner, names or files changed is
+ * moved aside and built again. Undefined when it cannot be built (tried again
  * at the next call): plugins then start without it. Deno runs through
  * `sh` where there is one, as a plugin's does: a host's `--allow-run`
  * names `deno`, not its real path (review 38: under the README's flags no
@@ -95,7 +96,8 @@ export async function sdkSeed(
 /**
  * Whether `dir` is a seed as plugbox sealed it: exactly `names`, regular
  * files, nothing writable by anyone, owned by {@linkcode SEED_OWNER} or by
- * this process's user.
+ * this process's user, and, while it is the same folder, each file as this
+ * process first saw it sealed.
  */
 async function sealed(
   dir: string,

@@ -46,9 +46,9 @@ export interface Prepared {
   grants: ResolvedGrants;
   review: ManifestReview;
   snapshot: Snapshot;
-  /** The seed, read-only; or, when {@linkcode Prepared.ownDenoDir}, a writable dir of its own. */
+  /** The seed (or, without one, an empty dir), read-only; or, when {@linkcode Prepared.ownDenoDir}, a writable dir of its own. */
   denoDir: string;
-  /** The Deno dir is this start's own, writable (a run, ffi or all grant's). */
+  /** The Deno dir is this start's own, writable (a run, ffi or all grant's; or kept capabilities'). */
   ownDenoDir: boolean;
   home: string;
   /** Set for a command plugin: what its program needs. */

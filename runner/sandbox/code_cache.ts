@@ -192,10 +192,13 @@ const LEFTOVER_MS = 10 * 60_000;
  * temporary folders of a host killed mid-build (review 52: none was ever
  * removed). Only those names, older than {@linkcode LEFTOVER_MS}, with
  * `rm -rf --one-file-system` through `sh` (which follows no link, to any
- * depth) after `chmod -R u+w` (a sealed folder of a host not root), within
- * a deadline. Without `sh` they stay.
+ * depth), after `chmod -R u+w` on a host not root (whose own sealed folders
+ * bind it), within a deadline. Without `sh` they stay.
  */
-async function sweepLeftovers(parent: string, sh: string | undefined): Promise<void> {
+async function sweepLeftovers(
+  parent: string,
+  { sh, uid }: { sh: string | undefined; uid: number | undefined },
+): Promise<void> {
   if (!sh) return;
   const old: string[] = [];
   for await (const entry of Deno.readDir(parent)) {
@@ -206,9 +209,12 @@ async function sweepLeftovers(parent: string, sh: string | undefined): Promise<v
     }
   }
   if (old.length === 0) return;
+  // chmod follows a name given to it that was swapped for a link meanwhile (review 53): only a
+  // host that modes bind (not root) needs it, and only its own user could swap one in.
+  const writable = uid === 0 ? "" : 'chmod -R u+w -- "$@" 2>/dev/null; ';
   await runCaptured(
     sh,
-    ["-c", 'chmod -R u+w -- "$@" 2>/dev/null; exec rm -rf --one-file-system -- "$@"', "sh", ...old],
+    ["-c", `${writable}exec rm -rf --one-file-system -- "$@"`, "sh", ...old],
     { timeoutMs: 5_000 },
   ).catch(() => {});
 }
@@ -229,7 +235,7 @@ async function buildSeed(
   await setAside(dir); // half-built by a host that died, or changed since
   const parent = dirname(dir);
   await Deno.mkdir(parent, { recursive: true });
-  await sweepLeftovers(parent, sh);
+  await sweepLeftovers(parent, { sh, uid });
   const temp = await Deno.makeTempDir({ dir: parent, prefix: ".build-" });
   const seed = join(parent, `.seed-${crypto.randomUUID()}`);
   try {

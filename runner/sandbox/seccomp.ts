@@ -44,6 +44,8 @@ const ALLOW = 0x7fff0000;
 const KILL_PROCESS = 0x80000000;
 const errno = (n: number) => 0x00050000 | n;
 const EPERM = errno(1);
+/** Not run, and answered as done: a call whose effect is dropped without failing its caller. */
+const IGNORED = errno(0);
 const EACCES = errno(13);
 const ENOSYS = errno(38);
 const EAFNOSUPPORT = errno(97);
@@ -172,13 +174,19 @@ function rules(t: SyscallTable, options: SeccompOptions): Rule[] {
     // address, where Landlock's bind rule never looks; and Landlock lets the plugin bind nothing,
     // so no listen is ever one a plugin could need there.
     ...(options.landlock ? [{ nr: n.listen, body: [ret(EACCES)] }] : []),
-    // No set-UID or set-GID file, however it is made. Under Landlock, which controls no mode
-    // change, no chmod at all: the plugin runs as the host's user (root's uid, without
-    // capabilities, on a root host), which may change the modes of every file it owns, one it may
-    // only read included: a run grant's program made /etc/passwd and the SDK's code cache
-    // writable to every local user (reviews 51, 52).
+    // No set-UID or set-GID file, however it is made. Under Landlock, which controls no change of
+    // a file's metadata, no mode, owner or extended attribute change at all: the plugin runs as
+    // the host's user (root's uid, without capabilities, on a root host), which may change them on
+    // every file it owns, one it may not even read included: a run grant's program made
+    // /etc/passwd and the SDK's code cache writable to every local user, by chmod or by a POSIX
+    // ACL (reviews 51 to 53). A mode set through a descriptor (Deno's copyFile, writeFile with a
+    // mode: the file was just made with one) is ignored, not refused, so those still work.
     ...(options.landlock
-      ? [n.chmod, n.fchmod, n.fchmodat, n.fchmodat2].map((nr): Rule => ({ nr, body: [ret(EPERM)] }))
+      ? [
+        ...[n.chmod, n.fchmodat, n.fchmodat2].map((nr): Rule => ({ nr, body: [ret(EPERM)] })),
+        { nr: n.fchmod, body: [ret(IGNORED)] },
+        ...Object.values(t.metadata).map((nr): Rule => ({ nr, body: [ret(EPERM)] })),
+      ]
       : [
         { nr: n.chmod, body: argHasNone(1, SET_ID_BITS) },
         { nr: n.fchmod, body: argHasNone(1, SET_ID_BITS) },

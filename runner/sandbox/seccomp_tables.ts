@@ -17,6 +17,12 @@ export interface SyscallTable {
   refused: Record<string, number>;
   /** Calls whose arguments are checked. */
   nr: Record<string, number>;
+  /**
+   * Calls that change a file's owner or extended attributes (a POSIX ACL
+   * among them, which rewrites its mode): refused under Landlock, which
+   * controls none of them (review 53).
+   */
+  metadata: Record<string, number>;
 }
 
 // Refused outright: nothing a plugin needs, and each a way out of a sandbox or into the kernel.
@@ -114,6 +120,20 @@ export const X86_64: SyscallTable = {
     rt_tgsigqueueinfo: 297,
     pidfd_send_signal: 424,
   },
+  metadata: {
+    chown: 92,
+    fchown: 93,
+    lchown: 94,
+    fchownat: 260,
+    setxattr: 188,
+    lsetxattr: 189,
+    fsetxattr: 190,
+    removexattr: 197,
+    lremovexattr: 198,
+    fremovexattr: 199,
+    setxattrat: 463,
+    removexattrat: 466,
+  },
 };
 
 /** aarch64, from `asm-generic/unistd.h`. */
@@ -198,5 +218,17 @@ export const AARCH64: SyscallTable = {
     rt_sigqueueinfo: 138,
     rt_tgsigqueueinfo: 240,
     pidfd_send_signal: 424,
+  },
+  metadata: {
+    fchownat: 54,
+    fchown: 55,
+    setxattr: 5,
+    lsetxattr: 6,
+    fsetxattr: 7,
+    removexattr: 14,
+    lremovexattr: 15,
+    fremovexattr: 16,
+    setxattrat: 463,
+    removexattrat: 466,
   },
 };

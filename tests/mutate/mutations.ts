@@ -2173,8 +2173,9 @@ export const MUTATIONS: Mutation[] = [
       "review 52: under Landlock a run grant's program, as root's uid without capabilities, made /etc/passwd writable",
     mitigation: "the Landlock layer's seccomp filter refuses every mode change",
     file: "runner/sandbox/seccomp.ts",
-    search: "    ...(options.landlock\n      ? [n.chmod, n.fchmod, n.fchmodat, n.fchmodat2]",
-    replace: "    ...(false\n      ? [n.chmod, n.fchmod, n.fchmodat, n.fchmodat2]",
+    search:
+      "        ...[n.chmod, n.fchmodat, n.fchmodat2].map((nr): Rule => ({ nr, body: [ret(EPERM)] })),",
+    replace: "",
     tests: ["tests/sandbox/code_cache_test.ts"],
     filter: "cannot make the seed, or any file, writable",
   },
@@ -2205,7 +2206,7 @@ export const MUTATIONS: Mutation[] = [
     source: "review 52: seeds set aside and a killed build's folders were never removed",
     mitigation: "a build removes old leftovers in the seeds' folder",
     file: "runner/sandbox/code_cache.ts",
-    search: "  await sweepLeftovers(parent, sh);\n",
+    search: "  await sweepLeftovers(parent, { sh, uid });\n",
     replace: "",
     tests: ["tests/sandbox/code_cache_test.ts"],
     filter: "removes old seeds set aside",
@@ -2220,6 +2221,29 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/sandbox/code_cache_test.ts"],
     filter: "removes old seeds set aside",
   },
+  {
+    id: "landlock-no-metadata",
+    source:
+      "review 53: under Landlock a POSIX ACL rewrote a host file's mode, and chown cleared a set-UID bit",
+    mitigation: "the Landlock layer's seccomp filter refuses owner and extended attribute changes",
+    file: "runner/sandbox/seccomp.ts",
+    search:
+      "        ...Object.values(t.metadata).map((nr): Rule => ({ nr, body: [ret(EPERM)] })),\n",
+    replace: "",
+    tests: ["tests/sandbox/code_cache_test.ts"],
+    filter: "cannot make the seed, or any file, writable",
+  },
+  {
+    id: "landlock-fchmod-ignored",
+    source: "review 52 (follow-up): an fd's chmod under Landlock changed a readable file's mode",
+    mitigation: "under Landlock a mode set through a descriptor is ignored",
+    file: "runner/sandbox/seccomp.ts",
+    search: "        { nr: n.fchmod, body: [ret(IGNORED)] },",
+    replace: "        { nr: n.fchmod, body: [ret(ALLOW)] },",
+    tests: ["tests/sandbox/seccomp_test.ts"],
+    filter: "under Landlock no mode, owner",
+  },
+
   {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",

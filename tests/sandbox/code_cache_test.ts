@@ -204,6 +204,21 @@ Deno.test("a run grant's program under the Landlock layer cannot make the seed, 
   await Deno.writeTextFile(victim, "the host's", { mode: 0o600 });
   assert.match(await plugin.api(Probe).attempt(`chmod ${victim}`), /^chmod [1-9]/);
   assert.equal((await Deno.lstat(victim)).mode! & 0o777, 0o600);
+  // Nor by a POSIX ACL, which rewrites the mode, or a chown that clears a set-UID bit (review 53).
+  await using python = await startPlugin(hostile, {
+    contracts: [Probe],
+    isolation: "landlock",
+    cacheDir: cache.path,
+    permissions: { run: ["/usr/bin/python3.11"] },
+    unsafe: { run: true },
+    manifest: "ignore",
+  });
+  await Deno.chmod(victim, 0o4700);
+  assert.equal(
+    await python.api(Probe).attempt(`meta ${victim}`),
+    "acl refused 1; chown refused 1",
+  );
+  assert.equal((await Deno.lstat(victim)).mode! & 0o7777, 0o4700);
 });
 
 // What changed the seed anyway (the host's own user, on a host not root) does not reach a later

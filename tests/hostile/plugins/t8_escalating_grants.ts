@@ -22,6 +22,25 @@ async function attack(what = ""): Promise<string> {
         }).output();
         return `chmod ${out.code}`;
       }
+      case "meta": {
+        // What chmod does, by other calls Landlock does not control either: a POSIX ACL rewrites
+        // a file's mode; chown by its owner clears its set-UID bit (review 53).
+        const script = [
+          "import os, struct, sys",
+          "path = sys.argv[1]",
+          "acl = struct.pack('<I', 2) + b''.join(struct.pack('<HHI', tag, 6, 0xffffffff) for tag in (1, 4, 0x20))",
+          "for name, act in (('acl', lambda: os.setxattr(path, 'system.posix_acl_access', acl)), ('chown', lambda: os.chown(path, -1, -1))):",
+          "    try:",
+          "        act(); print(name, 'done')",
+          "    except OSError as e:",
+          "        print(name, 'refused', e.errno)",
+        ].join("\n");
+        const out = await new Deno.Command("/usr/bin/python3.11", {
+          args: ["-c", script, target],
+          stderr: "null",
+        }).output();
+        return new TextDecoder().decode(out.stdout).trim().replaceAll("\n", "; ");
+      }
       case "cat": {
         // A host program (not Deno) the grant names, reading the file.
         const out = await new Deno.Command("/bin/cat", { args: [target], stderr: "null" }).output();

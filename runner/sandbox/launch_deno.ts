@@ -46,7 +46,11 @@ export interface Prepared {
   grants: ResolvedGrants;
   review: ManifestReview;
   snapshot: Snapshot;
-  /** The seed (or, without one, an empty dir), read-only; or, when {@linkcode Prepared.ownDenoDir}, a writable dir of its own. */
+  /**
+   * The seed (or, without one, an empty dir), read-only; or, when
+   * {@linkcode Prepared.ownDenoDir}, a writable dir of its own. Empty for a
+   * command plugin, which runs no Deno.
+   */
   denoDir: string;
   /** The Deno dir is this start's own, writable (a run, ffi or all grant's; or kept capabilities'). */
   ownDenoDir: boolean;

@@ -334,11 +334,10 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
     sh: tools.sh,
   });
   notes.push(...dirNotes);
-  let denoDir: string;
+  // A command plugin runs no Deno: it has none (made and checked at every start, it was unused).
+  let denoDir = "";
   try {
-    denoDir = runtime
-      ? await emptyDenoDir(cache)
-      : await denoDirFor(cache, deno, tools.sh, ownDenoDir, notes);
+    if (!runtime) denoDir = await denoDirFor(cache, deno, tools.sh, ownDenoDir, notes);
   } catch (error) {
     if (ownDenoDir) releaseDenoDir(ownDenoDir);
     throw error;

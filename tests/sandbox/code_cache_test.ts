@@ -187,15 +187,17 @@ async function assertSealed(seed: string): Promise<void> {
 // grew it 104 MB in 10 s. A root host gives it to a user no plugin runs as.
 Deno.test("a run grant's program under the Landlock layer cannot make the seed, or any file, writable", async () => {
   await using cache = await freshCache();
-  const hostile = new URL("../hostile/plugins/t8_escalating_grants.ts", import.meta.url);
-  await using plugin = await startPlugin(hostile, {
-    contracts: [Probe],
-    isolation: "landlock",
-    cacheDir: cache.path,
-    permissions: { run: ["/usr/bin/chmod"] },
-    unsafe: { run: true },
-    manifest: "ignore",
-  });
+  /** The escalating plugin under the Landlock layer, granted to run `program`. */
+  const running = (program: string) =>
+    startPlugin(new URL("../hostile/plugins/t8_escalating_grants.ts", import.meta.url), {
+      contracts: [Probe],
+      isolation: "landlock",
+      cacheDir: cache.path,
+      permissions: { run: [program] },
+      unsafe: { run: true },
+      manifest: "ignore",
+    });
+  await using plugin = await running("/usr/bin/chmod");
   const seed = await seedDir(cache.path);
   assert.match(await plugin.api(Probe).attempt(`chmod ${seed}`), /^chmod [1-9]/);
   await assertSealed(seed);
@@ -205,14 +207,7 @@ Deno.test("a run grant's program under the Landlock layer cannot make the seed, 
   assert.match(await plugin.api(Probe).attempt(`chmod ${victim}`), /^chmod [1-9]/);
   assert.equal((await Deno.lstat(victim)).mode! & 0o777, 0o600);
   // Nor by a POSIX ACL, which rewrites the mode, or a chown that clears a set-UID bit (review 53).
-  await using python = await startPlugin(hostile, {
-    contracts: [Probe],
-    isolation: "landlock",
-    cacheDir: cache.path,
-    permissions: { run: ["/usr/bin/python3.11"] },
-    unsafe: { run: true },
-    manifest: "ignore",
-  });
+  await using python = await running("/usr/bin/python3.11");
   await Deno.chmod(victim, 0o4700);
   assert.equal(
     await python.api(Probe).attempt(`meta ${victim}`),

@@ -17,6 +17,10 @@ import { rejected } from "../_helpers.ts";
 
 const HELLO = new URL("../../plugins/hello/", import.meta.url);
 
+/** Manifest requests for any read, and any write: the host decides what is granted. */
+const READS_ANY = [{ value: "*", reason: "reads what it is given" }];
+const WRITES_ANY = [{ value: "*", reason: "writes what it is given" }];
+
 /** A copy of the hello plugin in a fresh folder, with a lock path and a cache beside it. */
 async function workspace() {
   const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-lock-" }));
@@ -92,7 +96,7 @@ Deno.test("lock: an approved plugin, unchanged, starts", async () => {
 
 Deno.test("lock: changed code asking for the same permissions starts under same-or-less, not under refuse", async () => {
   await using space = await workspace();
-  await space.manifest({ read: [{ value: "*", reason: "reads what it is given" }] });
+  await space.manifest({ read: READS_ANY });
   await approve(space, { read: [space.data] });
   await space.change();
   await using plugin = await start(space, {}, { read: [space.data] });
@@ -148,7 +152,7 @@ Deno.test("lock: the file holds no raw bidi or control character from a manifest
 
 Deno.test("lock: grants wider than approved are refused, narrower ones start", async () => {
   await using space = await workspace();
-  await space.manifest({ read: [{ value: "*", reason: "reads what it is given" }] });
+  await space.manifest({ read: READS_ANY });
   await Deno.mkdir(join(space.data, "inner"));
   await approve(space, { read: [join(space.data, "inner")] });
   const error = await refusal(start(space, {}, { read: [space.data] }), "beyond-approval");
@@ -161,7 +165,7 @@ Deno.test("lock: grants wider than approved are refused, narrower ones start", a
 // a link swapped in since make the approved spelling cover wherever the link leads (review 41).
 Deno.test("lock: a grant that leads elsewhere than when approved is beyond the approval", async () => {
   await using space = await workspace();
-  await space.manifest({ read: [{ value: "*", reason: "reads what it is given" }] });
+  await space.manifest({ read: READS_ANY });
   const inner = join(space.data, "inner");
   await Deno.mkdir(inner);
   await Deno.mkdir(join(space.dir, "secret"));
@@ -183,8 +187,8 @@ Deno.test("lock: a grant that leads elsewhere than when approved is beyond the a
 Deno.test("lock: a link the plugin put in its write grant does not aim the host's grant at another folder", async () => {
   await using space = await workspace();
   await space.manifest({
-    read: [{ value: "*", reason: "reads what it is given" }],
-    write: [{ value: "*", reason: "writes what it is given" }],
+    read: READS_ANY,
+    write: WRITES_ANY,
   });
   const inner = join(space.data, "in");
   await Deno.mkdir(inner);
@@ -347,7 +351,7 @@ await serve(implement(Greeter, {
     permissions: { read: [space.dir] },
   });
   await plugin.api(Greeter).sayHello("x"); // running, and grabbing
-  await space.manifest({ read: [{ value: "*", reason: "reads what it is given" }] });
+  await space.manifest({ read: READS_ANY });
   for (let round = 0; round < 4; round++) {
     await approve(space, round % 2 ? {} : { read: [space.data] });
   }
@@ -426,15 +430,15 @@ Deno.test("lock: a FIFO swapped in at the claim's name never blocks a change", a
         "-A",
         new URL("../fixtures/lock_claimer.ts", import.meta.url).pathname,
         space.lock,
-        "3000",
+        ...["3000", "8"], // 3,000 changes, or as many as 8 s hold
       ],
       stdout: "piped",
       stderr: "inherit",
     }).spawn();
-    const timer = setTimeout(() => claimer.kill("SIGKILL"), 60_000);
+    const timer = setTimeout(() => claimer.kill("SIGKILL"), 30_000);
     const said = new TextDecoder().decode((await claimer.output()).stdout);
     clearTimeout(timer);
-    assert.match(said, /^done \d+/, "the changes ended (a blocked open is killed at 60 s)");
+    assert.match(said, /^done \d+/, "the changes ended (a blocked open is killed at 30 s)");
   } finally {
     swapper.kill("SIGKILL");
     await swapping.cancel();
@@ -447,8 +451,8 @@ Deno.test("lock: a FIFO swapped in at the claim's name never blocks a change", a
 Deno.test("lock: a write grant over the claim's file is refused, and a grant over the sealing key", async () => {
   await using space = await workspace();
   await space.manifest({
-    read: [{ value: "*", reason: "reads what it is given" }],
-    write: [{ value: "*", reason: "writes what it is given" }],
+    read: READS_ANY,
+    write: WRITES_ANY,
   });
   const claim = join(space.dir, ".plugbox.lock.claim");
   await Deno.writeTextFile(claim, ""); // as a change killed mid-way leaves it
@@ -500,7 +504,7 @@ Deno.test("lock: a lock path that is a folder or a link to nowhere is refused, a
 
 Deno.test("lock: an entry changed outside plug approve is refused as tampered, whatever it says", async () => {
   await using space = await workspace();
-  await space.manifest({ read: [{ value: "*", reason: "reads what it is given" }] });
+  await space.manifest({ read: READS_ANY });
   await approve(space);
   const text = await Deno.readTextFile(space.lock);
   // Widen the approval by hand: the seal no longer matches.
@@ -571,7 +575,7 @@ Deno.test("lock: policy ask decides each change; a yes is recorded, a no refuses
 
 Deno.test("lock: it cannot lie in the plugin's folder, nor under a write grant", async () => {
   await using space = await workspace();
-  await space.manifest({ write: [{ value: "*", reason: "writes what it is given" }] });
+  await space.manifest({ write: WRITES_ANY });
   const inside = await rejected<TypeError>(
     start(space, { path: join(space.dir, "hello", "plugbox.lock") }),
   );
@@ -587,7 +591,7 @@ Deno.test("lock: it cannot lie in the plugin's folder, nor under a write grant",
 Deno.test("lock: a lock spelled through a link into the plugin's folder, or into a write grant, is refused the same", async () => {
   // One canonical path (THREATS T15): the lock's path is compared as the folder it really is.
   await using space = await workspace();
-  await space.manifest({ write: [{ value: "*", reason: "writes what it is given" }] });
+  await space.manifest({ write: WRITES_ANY });
   await Deno.symlink(join(space.dir, "hello"), join(space.dir, "alias"));
   await Deno.symlink(space.data, join(space.dir, "data-alias"));
   const inside = await rejected<TypeError>(
@@ -604,7 +608,7 @@ Deno.test("lock: a lock spelled through a link into the plugin's folder, or into
 
 Deno.test("approvePlugin() reports what was added and removed, and a dry run writes nothing", async () => {
   await using space = await workspace();
-  await space.manifest({ read: [{ value: "*", reason: "reads what it is given" }] });
+  await space.manifest({ read: READS_ANY });
   const first = await approve(space, { read: [space.data] });
   assert.deepEqual(first.added, [
     { in: "requests", kind: "read", value: "*" },

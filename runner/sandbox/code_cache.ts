@@ -19,6 +19,7 @@ import { dirname, join } from "node:path";
 import { createHash } from "node:crypto";
 import { runCaptured } from "./exec.ts";
 import { hostUid } from "./grant_rules.ts";
+import { publishFolder } from "./publish.ts";
 import type { SdkFiles } from "./sdk.ts";
 
 /** The Deno caches a seed holds: each a SQLite database in write-ahead-log mode. */
@@ -144,12 +145,6 @@ function uidOf(cacheDir: string): number | undefined {
   return uids.get(cacheDir);
 }
 
-/** Moves a folder that is not what plugbox sealed out of the way, within its own folder. */
-async function setAside(dir: string): Promise<void> {
-  const there = await Deno.lstat(dir).then(() => true, () => false);
-  if (there) await Deno.rename(dir, join(dirname(dir), `.set-aside-${crypto.randomUUID()}`));
-}
-
 /**
  * Seals `folder` (made by this process) read-only, owned by
  * {@linkcode SEED_OWNER} where this process may give it away (as root).
@@ -165,23 +160,6 @@ async function seal(
       await Deno.chown(path, SEED_OWNER, SEED_OWNER).catch(() => {});
     }
   }
-}
-
-/**
- * Moves a sealed `folder` to `dir`, beside it: a rename within one folder
- * needs no write permission on the folder moved (a host not root could not
- * move its read-only seed into another folder: review 51). Another host's
- * seed already there wins.
- */
-async function publish(
-  folder: string,
-  dir: string,
-  names: readonly string[],
-  uid: number | undefined,
-): Promise<void> {
-  await Deno.rename(folder, dir).catch(async (error) => {
-    if (!(await sealed(dir, names, uid))) throw error;
-  });
 }
 
 /** How old a build's leftover must be to be no build's under way: a build's runs end within 60 s. */
@@ -225,17 +203,41 @@ async function discard(folder: string): Promise<void> {
   await Deno.remove(folder, { recursive: true }).catch(() => {});
 }
 
+/**
+ * Builds the seed and renames it in, beside its place: a rename within one
+ * folder needs no write permission on the folder moved (a host not root
+ * could not move its read-only seed into another folder: review 51).
+ * Another host's seed already there wins; one not sealed (half-built by a
+ * host that died, or changed since) is moved aside.
+ */
 async function buildSeed(
   sdk: SdkFiles,
   deno: string,
   dir: string,
   { sh, uid }: { sh: string | undefined; uid: number | undefined },
-): Promise<string | undefined> {
+): Promise<string> {
   if (await sealed(dir, SEED_FILES, uid)) return dir;
-  await setAside(dir); // half-built by a host that died, or changed since
   const parent = dirname(dir);
   await Deno.mkdir(parent, { recursive: true });
   await sweepLeftovers(parent, { sh, uid });
+  await publishFolder(dir, {
+    good: (found) => sealed(found, SEED_FILES, uid),
+    build: () => makeSeed(sdk, deno, parent, { sh, uid }),
+    discard,
+    asidePrefix: ".set-aside-",
+  });
+  // Seen sealed now, as built: a later change in place is then told from it.
+  if (!(await sealed(dir, SEED_FILES, uid))) throw new Error(`"${dir}" changed as it was made`);
+  return dir;
+}
+
+/** A sealed seed in `parent`, named `.seed-…`, from one Deno run that loads the SDK. */
+async function makeSeed(
+  sdk: SdkFiles,
+  deno: string,
+  parent: string,
+  { sh, uid }: { sh: string | undefined; uid: number | undefined },
+): Promise<string> {
   const temp = await Deno.makeTempDir({ dir: parent, prefix: ".build-" });
   const seed = join(parent, `.seed-${crypto.randomUUID()}`);
   try {
@@ -256,7 +258,7 @@ async function buildSeed(
       timeoutMs: 60_000,
       env: { DENO_DIR: denoDir, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
     });
-    if (!run.success) return undefined;
+    if (!run.success) throw new Error(`the seed's Deno run failed: ${run.stderr.slice(0, 200)}`);
     await Deno.mkdir(seed);
     const { DatabaseSync } = await import("node:sqlite");
     for (const name of SEEDED_CACHES) {
@@ -276,12 +278,11 @@ async function buildSeed(
       }
     }
     await seal(seed, SEED_FILES, uid);
-    await publish(seed, dir, SEED_FILES, uid);
-    // Seen sealed now, as built: a later change in place is then told from it.
-    if (!(await sealed(dir, SEED_FILES, uid))) throw new Error(`"${dir}" changed as it was made`);
-    return dir;
-  } finally {
+    return seed;
+  } catch (error) {
     await discard(seed);
+    throw error;
+  } finally {
     await Deno.remove(temp, { recursive: true }).catch(() => {});
   }
 }
@@ -342,16 +343,18 @@ export async function emptyDenoDir(cacheDir: string): Promise<string> {
 
 async function makeEmpty(dir: string, uid: number | undefined): Promise<string> {
   if (await sealed(dir, [], uid)) return dir;
-  await setAside(dir);
   await Deno.mkdir(dirname(dir), { recursive: true });
-  const folder = join(dirname(dir), `.empty-${crypto.randomUUID()}`);
-  try {
-    await Deno.mkdir(folder);
-    await seal(folder, [], uid);
-    await publish(folder, dir, [], uid);
-    if (!(await sealed(dir, [], uid))) throw new Error(`"${dir}" changed as it was made`);
-    return dir;
-  } finally {
-    await discard(folder);
-  }
+  await publishFolder(dir, {
+    good: (found) => sealed(found, [], uid),
+    build: async () => {
+      const folder = join(dirname(dir), `.empty-${crypto.randomUUID()}`);
+      await Deno.mkdir(folder);
+      await seal(folder, [], uid);
+      return folder;
+    },
+    discard,
+    asidePrefix: ".set-aside-",
+  });
+  if (!(await sealed(dir, [], uid))) throw new Error(`"${dir}" changed as it was made`);
+  return dir;
 }

@@ -8,6 +8,7 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { publishFolder, writeReadOnly } from "./publish.ts";
 import { rethrowHostPermission, runCaptured } from "./exec.ts";
 import { relayMain } from "./egress_relay.ts";
 import { sharedLibraries } from "./isolation.ts";
@@ -47,31 +48,23 @@ async function write(cacheDir: string): Promise<LauncherFiles> {
   const files = scripts();
   const hash = createHash("sha256");
   for (const [name, text] of Object.entries(files)) hash.update(`${name}\0${text}\0`);
-  const dir = join(cacheDir, "launcher", hash.digest("hex").slice(0, 24));
+  const key = hash.digest("hex").slice(0, 24);
+  const dir = join(cacheDir, "launcher", key);
   const paths = { dir, launcher: join(dir, "launcher.js"), relay: join(dir, "relay.js") };
-  const same = async () => {
+  const same = async (found = dir) => {
     for (const [name, text] of Object.entries(files)) {
-      if (await Deno.readTextFile(join(dir, name)).catch(() => undefined) !== text) return false;
+      if (await Deno.readTextFile(join(found, name)).catch(() => undefined) !== text) return false;
     }
     return true;
   };
   if (await same()) return paths;
   await Deno.mkdir(join(cacheDir, "launcher"), { recursive: true });
-  if (await Deno.lstat(dir).then(() => true, () => false)) {
-    await Deno.rename(dir, `${dir}.damaged-${crypto.randomUUID()}`); // never trusted
-  }
-  const temp = await Deno.makeTempDir({ dir: join(cacheDir, "launcher"), prefix: ".build-" });
-  try {
-    for (const [name, text] of Object.entries(files)) {
-      await Deno.writeTextFile(join(temp, name), text);
-      await Deno.chmod(join(temp, name), 0o444);
-    }
-    await Deno.rename(temp, dir).catch(async (error) => {
-      if (!(await same())) throw error;
-    });
-  } finally {
-    await Deno.remove(temp, { recursive: true }).catch(() => {});
-  }
+  await publishFolder(dir, {
+    good: same,
+    build: () => writeReadOnly(join(cacheDir, "launcher"), files),
+    discard: (folder) => Deno.remove(folder, { recursive: true }),
+    asidePrefix: `${key}.damaged-`, // never trusted
+  });
   return paths;
 }
 

@@ -11,6 +11,7 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { publishFolder, writeReadOnly } from "./publish.ts";
 import { PLUGBOX_VERSION, PLUGIN_JS, ZOD_JS, ZOD_SPECIFIER, ZOD_VERSION } from "./_sdk_bundle.ts";
 
 /** Paths of a written SDK in the cache. */
@@ -110,13 +111,6 @@ function sdkKey(files: Record<string, string>): string {
   return hash.digest("hex").slice(0, 24);
 }
 
-async function write(dir: string, files: Record<string, string>): Promise<void> {
-  for (const [name, text] of Object.entries(files)) {
-    await Deno.writeTextFile(join(dir, name), text);
-    await Deno.chmod(join(dir, name), 0o444);
-  }
-}
-
 async function matches(dir: string, files: Record<string, string>): Promise<boolean> {
   for (const [name, text] of Object.entries(files)) {
     const found = await Deno.readTextFile(join(dir, name)).catch(() => undefined);
@@ -144,22 +138,17 @@ export function ensureSdk(cacheDir: string): Promise<SdkFiles> {
 
 async function locate(cacheDir: string): Promise<SdkFiles> {
   const files = sdkFiles();
-  const dir = join(cacheDir, "sdk", sdkKey(files));
+  const key = sdkKey(files);
+  const dir = join(cacheDir, "sdk", key);
   const paths = { dir, importMap: join(dir, "import_map.json"), preload: join(dir, "preload.js") };
   if (await matches(dir, files)) return paths;
   await Deno.mkdir(join(cacheDir, "sdk"), { recursive: true });
   // A folder that exists but differs (damaged by hand) is moved aside, not trusted.
-  if (await Deno.lstat(dir).then(() => true, () => false)) {
-    await Deno.rename(dir, `${dir}.damaged-${crypto.randomUUID()}`);
-  }
-  const temp = await Deno.makeTempDir({ dir: join(cacheDir, "sdk"), prefix: ".build-" });
-  try {
-    await write(temp, files);
-    await Deno.rename(temp, dir).catch(async (error) => {
-      if (!(await matches(dir, files))) throw error;
-    });
-  } finally {
-    await Deno.remove(temp, { recursive: true }).catch(() => {});
-  }
+  await publishFolder(dir, {
+    good: (found) => matches(found, files),
+    build: () => writeReadOnly(join(cacheDir, "sdk"), files),
+    discard: (folder) => Deno.remove(folder, { recursive: true }),
+    asidePrefix: `${key}.damaged-`,
+  });
   return paths;
 }

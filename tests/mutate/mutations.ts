@@ -2196,7 +2196,7 @@ export const MUTATIONS: Mutation[] = [
     mitigation: "a seed is seen sealed as soon as it is built",
     file: "runner/sandbox/code_cache.ts",
     search:
-      '    if (!(await sealed(dir, SEED_FILES, uid))) throw new Error(`"${dir}" changed as it was made`);',
+      '  if (!(await sealed(dir, SEED_FILES, uid))) throw new Error(`"${dir}" changed as it was made`);',
     replace: "",
     tests: ["tests/sandbox/code_cache_test.ts"],
     filter: "no longer sealed",
@@ -2242,6 +2242,38 @@ export const MUTATIONS: Mutation[] = [
     replace: "        { nr: n.fchmod, body: [ret(ALLOW)] },",
     tests: ["tests/sandbox/seccomp_test.ts"],
     filter: "under Landlock no mode, owner",
+  },
+
+  {
+    id: "publish-judged-after-look",
+    source: 'CI (stop 30): four `plug approve` at once failed with "Directory not empty"',
+    mitigation:
+      "a folder found after a check that saw none is judged again before it is moved aside",
+    file: "runner/sandbox/publish.ts",
+    search: "        if (await how.good(dir)) return; // another host's, finished between",
+    replace: "        if (false) return; // another host's, finished between",
+    tests: ["tests/sandbox/publish_test.ts"],
+    filter: "publishFolder()",
+  },
+  {
+    id: "publish-only-folder-judged",
+    source: "CI (stop 30): hosts at once moved each other's new SDK folders aside",
+    mitigation: "only the folder judged is moved aside; one swapped in meanwhile is put back",
+    file: "runner/sandbox/publish.ts",
+    search: "  if (info && (info.ino !== seen.ino || info.dev !== seen.dev)) {",
+    replace: "  if (false) {",
+    tests: ["tests/sandbox/publish_test.ts"],
+    filter: "publishFolder()",
+  },
+  {
+    id: "publish-rounds",
+    source: "CI (stop 30): a host lost its rename to a folder it had just seen missing",
+    mitigation: "a lost rename is judged again (another host's folder kept) rather than thrown",
+    file: "runner/sandbox/publish.ts",
+    search: "        failure = error; // another host's folder is there now",
+    replace: "        throw error; // another host's folder is there now",
+    tests: ["tests/sandbox/publish_test.ts"],
+    filter: "publishFolder()",
   },
 
   {

@@ -83,3 +83,36 @@ Deno.test(`${BUNDLE_MODULE} is byte for byte what deno task sdk builds from the 
   const checkedIn = await Deno.readTextFile(new URL(`../../${BUNDLE_MODULE}`, import.meta.url));
   assert.ok(fresh === checkedIn, `${BUNDLE_MODULE} is out of date: run deno task sdk`);
 });
+
+// CI (stop 30): four `plug approve` at once on one new cache failed with "Directory not empty":
+// each host took the folder another had just renamed in for damaged, moved it aside, and lost
+// its own rename.
+Deno.test("ensureSdk() and ensureLauncher() in six host processes at once: each gets the folders, none is moved aside", async () => {
+  for (let round = 0; round < 3; round++) {
+    await withCache(async (cacheDir) => {
+      const runs = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          new Deno.Command(Deno.execPath(), {
+            args: [
+              "run",
+              "-A",
+              new URL("../fixtures/publish_host.ts", import.meta.url).pathname,
+              cacheDir,
+            ],
+            stdout: "piped",
+            stderr: "piped",
+          }).output()),
+      );
+      const printed = runs.map((run) =>
+        new TextDecoder().decode(run.success ? run.stdout : run.stderr).trim()
+      );
+      assert.equal(new Set(printed).size, 1, printed.join("\n"));
+      for (const folder of ["sdk", "launcher"]) {
+        const names = (await Array.fromAsync(Deno.readDir(join(cacheDir, folder)))).map((e) =>
+          e.name
+        );
+        assert.equal(names.length, 1, `round ${round}, ${folder}: ${names.join(", ")}`);
+      }
+    });
+  }
+});

@@ -203,8 +203,8 @@ async function sweepTrash(base: string, sh: string | undefined): Promise<void> {
   let trash: Deno.DirEntry[];
   try {
     for await (const entry of Deno.readDir(base)) {
-      if (entry.isDirectory && entry.name.startsWith(OWN) && !ownUsed(join(base, entry.name))) {
-        await moveToTrash(base, join(base, entry.name)).catch(() => {});
+      if (entry.isDirectory && entry.name.startsWith(OWN)) {
+        await trashIfReleased(base, join(base, entry.name));
       }
     }
     trash = (await Array.fromAsync(Deno.readDir(base))).filter((e) => e.name.startsWith(TRASH));
@@ -270,24 +270,30 @@ async function shell(sh: string, command: string, names: string[], deadline: num
 }
 
 /**
- * Whether an own Deno dir may still be used: this process's and not
- * released, or locked by another process (which the kernel unlocks when it
- * ends, whatever its PID namespace).
+ * Moves an own Deno dir into the trash if no process holds it locked any
+ * more (released, or its host is gone: the kernel unlocks it whatever the
+ * PID namespace), holding its lock through the move: let go before it,
+ * another host's start made and locked a dir in between, and the move took
+ * it from under its running plugin (review 54). Only the folder locked is
+ * moved, not another renamed to its name meanwhile.
  */
-function ownUsed(dir: string): boolean {
-  if (ownInUse.has(dir)) return true;
+async function trashIfReleased(base: string, dir: string): Promise<void> {
+  if (ownInUse.has(dir)) return;
   let file: Deno.FsFile;
   try {
-    file = Deno.openSync(dir, { read: true });
+    file = await Deno.open(dir, { read: true });
   } catch {
-    return true; // gone meanwhile, or not ours to judge
+    return; // gone meanwhile, or not ours to judge
   }
   try {
-    return !file.tryLockSync(true);
+    if (!file.tryLockSync(true)) return;
+    const there = await Deno.lstat(dir).catch(() => undefined);
+    if (there?.ino !== (await file.stat()).ino) return;
+    await moveToTrash(base, dir).catch(() => {});
   } catch {
-    return true;
+    // not ours to judge
   } finally {
-    file.close();
+    file.close(); // unlocks
   }
 }
 
@@ -354,7 +360,12 @@ async function makeOwn(base: string): Promise<string> {
   for (let attempt = 0;; attempt++) {
     const dir = join(base, `${OWN}${crypto.randomUUID()}`);
     await Deno.mkdir(dir, { recursive: true });
-    const held = await Deno.open(dir, { read: true });
+    // Another host's sweep may move it between the making and the opening (review 54).
+    const held = await Deno.open(dir, { read: true }).catch((error) => {
+      if (error instanceof Deno.errors.NotFound && attempt <= 2) return undefined;
+      throw error;
+    });
+    if (!held) continue;
     if (held.tryLockSync(true)) {
       const there = await Deno.lstat(dir).catch(() => undefined);
       if (there?.ino === held.statSync().ino) {

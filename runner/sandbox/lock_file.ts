@@ -397,13 +397,24 @@ export function lockKey(cacheDir: string, given?: string): string {
   }
   const key = [...crypto.getRandomValues(new Uint8Array(32))]
     .map((b) => b.toString(16).padStart(2, "0")).join("");
+  // Written whole under a name of its own, then linked in (a link never replaces a file): made in
+  // place, another host read it empty between its making and its writing, and a host killed there
+  // left it empty for good (review 54).
+  const temp = `${path}.new-${crypto.randomUUID()}`;
   try {
-    Deno.writeTextFileSync(path, key + "\n", { mode: 0o600, createNew: true });
+    Deno.writeTextFileSync(temp, key + "\n", { mode: 0o600, createNew: true });
+    Deno.linkSync(temp, path);
     return key;
   } catch (error) {
-    // Another process created it first: use theirs.
+    // Another process linked its key first: use theirs.
     if (error instanceof Deno.errors.AlreadyExists) return lockKey(cacheDir);
     throw error;
+  } finally {
+    try {
+      Deno.removeSync(temp);
+    } catch {
+      // never made
+    }
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * Puts a folder that several host processes may build at once (the SDK, the
  * launcher's scripts, the SDK's seed) in its place in the cache: each builds
- * a private copy beside it and renames it in, and the first rename wins.
+ * a private copy beside it and renames it in, one host at a time, and the
+ * first one in wins.
  * @module
  */
 
@@ -19,69 +20,66 @@ export interface PublishOptions {
   asidePrefix: string;
 }
 
-/** How many times a host builds or sets aside before it gives up: each round needs another host to act between its steps. */
-const ROUNDS = 4;
+/** How long a host waits for another's turn at the place: a turn is two renames. */
+const TURN_WAIT_MS = 10_000;
 
 /**
  * Makes `dir` a good folder: keeps one already there (this host's or
- * another's), or builds one and renames it in, moving a bad one aside first.
- * A folder is judged bad only after it was seen there (a check that finds
- * none, then a look that finds another host's, finished meanwhile, judges it
- * again), and only the folder judged is moved aside (one swapped in meanwhile
- * is put back): hosts starting at once moved each other's new folders aside
- * and lost their renames to the folders they had just seen missing (CI:
- * "Directory not empty" from four `plug approve` at once). Throws what the
- * last rename threw when `dir` is still not good after a few rounds.
+ * another's), or builds one and renames it in, moving a bad one aside
+ * first. Checks need no lock; every change of the place (a bad folder moved
+ * aside, a build renamed in) happens under an exclusive lock on
+ * `.publish.lock` beside it, after the place is judged again there. So a
+ * folder another host just renamed in is never taken for missing or bad:
+ * hosts starting at once judged each other's new folders damaged, moved them
+ * aside and lost their own renames (CI: "Directory not empty" from four
+ * `plug approve` at once), and a folder moved aside to be looked at left the
+ * place empty under hosts already using it (review 54). A folder judged good
+ * is never moved, only a bad one. Throws what `build` or a rename threw.
  *
  * @example
  * ```ts ignore
  * await publishFolder(join(cacheDir, "sdk", key), {
  *   good: (dir) => matches(dir, files),
- *   build: () => writeFiles(join(cacheDir, "sdk"), files),
+ *   build: () => writeReadOnly(join(cacheDir, "sdk"), files),
  *   discard: (folder) => Deno.remove(folder, { recursive: true }),
  *   asidePrefix: `${key}.damaged-`,
  * });
  * ```
  */
 export async function publishFolder(dir: string, how: PublishOptions): Promise<void> {
-  let built: string | undefined;
-  let failure: unknown;
+  if (await how.good(dir)) return;
+  const built = await how.build(); // outside the turn: a seed's build is a Deno run
   try {
-    for (let round = 0; round < ROUNDS; round++) {
-      if (await how.good(dir)) return;
-      const seen = await Deno.lstat(dir).catch(() => undefined);
-      if (seen) {
-        if (await how.good(dir)) return; // another host's, finished between the check and the look
-        await setAsideIfSame(dir, seen, how.asidePrefix);
+    await inTurn(join(dirname(dir), ".publish.lock"), async () => {
+      if (await how.good(dir)) return; // another host's, renamed in meanwhile
+      if (await Deno.lstat(dir).then(() => true, () => false)) {
+        await Deno.rename(dir, join(dirname(dir), `${how.asidePrefix}${crypto.randomUUID()}`));
       }
-      built ??= await how.build();
-      try {
-        await Deno.rename(built, dir);
-        built = undefined;
-        return;
-      } catch (error) {
-        failure = error; // another host's folder is there now: judged again in the next round
-      }
-    }
-    if (await how.good(dir)) return;
-    throw failure;
+      await Deno.rename(built, dir);
+    });
   } finally {
-    if (built !== undefined) await how.discard(built).catch(() => {});
+    if (await Deno.lstat(built).then(() => true, () => false)) {
+      await how.discard(built).catch(() => {});
+    }
   }
 }
 
-/**
- * Moves `dir` aside if it is still the folder `seen` was: one another host
- * renamed in after the look is put back (or, if yet another took the place,
- * left aside, where the sweep of leftovers finds it).
- */
-async function setAsideIfSame(dir: string, seen: Deno.FileInfo, prefix: string): Promise<void> {
-  const aside = join(dirname(dir), `${prefix}${crypto.randomUUID()}`);
-  const moved = await Deno.rename(dir, aside).then(() => true, () => false);
-  if (!moved) return; // gone already: another host moved it
-  const info = await Deno.lstat(aside).catch(() => undefined);
-  if (info && (info.ino !== seen.ino || info.dev !== seen.dev)) {
-    await Deno.rename(aside, dir).catch(() => {});
+/** Runs `step` holding an exclusive lock on the file `lockPath`, waited for within {@linkcode TURN_WAIT_MS}. */
+async function inTurn(lockPath: string, step: () => Promise<void>): Promise<void> {
+  const file = await Deno.open(lockPath, { read: true, write: true, create: true, mode: 0o600 });
+  try {
+    const deadline = Date.now() + TURN_WAIT_MS;
+    for (let pause = 1; !(await file.tryLock(true)); pause = Math.min(pause * 2, 50)) {
+      if (Date.now() > deadline) {
+        throw new Error(
+          `"${lockPath}" stayed locked for ${TURN_WAIT_MS / 1000} s by another process`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+    await step();
+  } finally {
+    file.close(); // unlocks
   }
 }
 

@@ -192,6 +192,26 @@ Deno.test("deno dir: own dirs no process holds are removed, one another process 
   await assert.rejects(Deno.lstat(held), Deno.errors.NotFound, "no one's once let go");
 });
 
+// Review 54: a sweep let go of a released dir's lock before it moved the dir, so another host's start
+// could make and lock it in between and lose it to the trash under its running plugin; and a start
+// whose new dir a sweep moved before the start opened it failed.
+Deno.test("deno dir: hosts at once on one plugin keep their own dirs while their plugins run", async () => {
+  await using cache = await freshCache();
+  const runs = await Promise.all([0, 1, 2].map(() =>
+    new Deno.Command(Deno.execPath(), {
+      args: [
+        ...["run", "-A", new URL("../fixtures/own_dir_host.ts", import.meta.url).pathname],
+        ...[cache.path, "150"],
+      ],
+      stdout: "piped",
+    }).output()
+  ));
+  for (const run of runs) {
+    assert.ok(run.success);
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(run.stdout)), { failed: 0, moved: 0 });
+  }
+});
+
 // Review 48: with a mark lost, the plugin's programs could leave 12,000 nested folders in its Deno
 // dir, which the host removed in place: Deno's recursive remove overflowed its stack and aborted
 // the host at every later start. Deep trees are moved aside, and removed by rm.

@@ -626,3 +626,28 @@ Deno.test("approvePlugin() reports what was added and removed, and a dry run wri
   assert.deepEqual(dry.removed, [{ in: "grants", kind: "read", value: space.data }]);
   assert.equal(await Deno.readTextFile(space.lock), before);
 });
+
+// Review 54: the key file was made, then written: another host read it empty in between ("is not
+// 64 hex digits; remove it"), and a host killed there left it empty for good.
+Deno.test("lock: hosts making the sealing key at once all get the one key, whole", async () => {
+  const base = await Deno.makeTempDir();
+  try {
+    const runs = await Promise.all([0, 1, 2].map(() =>
+      new Deno.Command(Deno.execPath(), {
+        args: [
+          ...["run", "-A", new URL("../fixtures/lock_key_host.ts", import.meta.url).pathname],
+          ...[base, "3000"],
+        ],
+        stdout: "piped",
+      }).output()
+    ));
+    const got = runs.map((run) => JSON.parse(new TextDecoder().decode(run.stdout)));
+    assert.deepEqual(got.map((one) => one.failed), [0, 0, 0]);
+    assert.deepEqual(got[1].keys, got[0].keys, "one key per cache");
+    assert.deepEqual(got[2].keys, got[0].keys, "one key per cache");
+    const left = (await Array.fromAsync(Deno.readDir(join(base, "c0")))).map((e) => e.name);
+    assert.deepEqual(left, ["lock.key"], "no key half made is left");
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});

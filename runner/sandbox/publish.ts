@@ -18,10 +18,13 @@ export interface PublishOptions {
   discard(folder: string): Promise<void>;
   /** The name's start for a bad folder moved aside, beside it (`.set-aside-`). */
   asidePrefix: string;
+  /**
+   * How long to wait for another host's turn at the place (a turn is two
+   * renames, so only a stuck host holds it this long).
+   * @default {10_000}
+   */
+  turnWaitMs?: number;
 }
-
-/** How long a host waits for another's turn at the place: a turn is two renames. */
-const TURN_WAIT_MS = 10_000;
 
 /**
  * Makes `dir` a good folder: keeps one already there (this host's or
@@ -50,7 +53,7 @@ export async function publishFolder(dir: string, how: PublishOptions): Promise<v
   if (await how.good(dir)) return;
   const built = await how.build(); // outside the turn: a seed's build is a Deno run
   try {
-    await inTurn(join(dirname(dir), ".publish.lock"), async () => {
+    await inTurn(join(dirname(dir), ".publish.lock"), how.turnWaitMs ?? 10_000, async () => {
       if (await how.good(dir)) return; // another host's, renamed in meanwhile
       if (await Deno.lstat(dir).then(() => true, () => false)) {
         await Deno.rename(dir, join(dirname(dir), `${how.asidePrefix}${crypto.randomUUID()}`));
@@ -64,15 +67,21 @@ export async function publishFolder(dir: string, how: PublishOptions): Promise<v
   }
 }
 
-/** Runs `step` holding an exclusive lock on the file `lockPath`, waited for within {@linkcode TURN_WAIT_MS}. */
-async function inTurn(lockPath: string, step: () => Promise<void>): Promise<void> {
+/** Runs `step` holding an exclusive lock on the file `lockPath`, waited for within `waitMs`. */
+async function inTurn(
+  lockPath: string,
+  waitMs: number,
+  step: () => Promise<void>,
+): Promise<void> {
   const file = await Deno.open(lockPath, { read: true, write: true, create: true, mode: 0o600 });
   try {
-    const deadline = Date.now() + TURN_WAIT_MS;
+    const deadline = Date.now() + waitMs;
     for (let pause = 1; !(await file.tryLock(true)); pause = Math.min(pause * 2, 50)) {
       if (Date.now() > deadline) {
         throw new Error(
-          `"${lockPath}" stayed locked for ${TURN_WAIT_MS / 1000} s by another process`,
+          `another process held "${lockPath}" for over ${
+            waitMs / 1000
+          } s (a host stuck while it changes the cache beside it: end it, or use another cacheDir)`,
         );
       }
       await new Promise((resolve) => setTimeout(resolve, pause));

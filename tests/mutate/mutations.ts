@@ -2299,6 +2299,17 @@ export const MUTATIONS: Mutation[] = [
   },
 
   {
+    id: "publish-turn-deadline",
+    source: "review 54 (follow-up): nothing hangs on a host stuck in its turn at the cache",
+    mitigation: "a turn at the place is waited for within a deadline, then refused naming the lock",
+    file: "runner/sandbox/publish.ts",
+    search: "      if (Date.now() > deadline) {",
+    replace: "      if (false) {",
+    tests: ["tests/sandbox/publish_test.ts"],
+    filter: "holds too long",
+  },
+
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -127,3 +127,19 @@ Deno.test("publishFolder(): a build that fails is what it throws, and leaves not
     assert.deepEqual(await names(parent), []);
   });
 });
+
+Deno.test("publishFolder(): a turn another process holds too long fails naming its lock, and leaves no build", async () => {
+  await withParent(async (parent) => {
+    const lock = await Deno.open(join(parent, ".publish.lock"), { write: true, create: true });
+    try {
+      await lock.lock(true); // a stuck host's turn
+      await assert.rejects(
+        publishFolder(join(parent, "key"), options(parent, { turnWaitMs: 200 })),
+        /another process held ".*\/\.publish\.lock" for over 0\.2 s .*use another cacheDir/,
+      );
+    } finally {
+      lock.close();
+    }
+    assert.deepEqual(await names(parent), [".publish.lock"]);
+  });
+});

@@ -180,7 +180,7 @@ async function sweepLeftovers(
   if (!sh) return;
   const old: string[] = [];
   for await (const entry of Deno.readDir(parent)) {
-    if (!entry.isDirectory || !/^\.(?:set-aside|build|seed)-/.test(entry.name)) continue;
+    if (!entry.isDirectory || !/^\.(?:set-aside|build|seed|empty)-/.test(entry.name)) continue;
     const info = await Deno.lstat(join(parent, entry.name)).catch(() => undefined);
     if (Date.now() - (info?.mtime?.getTime() ?? Date.now()) > LEFTOVER_MS) {
       old.push(join(parent, entry.name));
@@ -321,29 +321,35 @@ const empties = new Map<string, Promise<string>>();
  * not be built: they compile the SDK at every start, and still write
  * nothing. Sealed as a seed is, checked at every call (one changed is
  * moved aside and made again), and outside the seeds' folder (which may be
- * what failed).
+ * what failed): in `<cache>/deno-dir-empty/`, whose leftovers a new one's
+ * making removes as a seed's build does.
  *
  * @example
  * ```ts ignore
- * const denoDir = (await sdkSeed(sdk, deno, cacheDir)) ?? await emptyDenoDir(cacheDir);
+ * const denoDir = (await sdkSeed(sdk, deno, cacheDir, "/bin/sh")) ??
+ *   await emptyDenoDir(cacheDir, "/bin/sh");
  * ```
  */
-export async function emptyDenoDir(cacheDir: string): Promise<string> {
-  const dir = join(cacheDir, `deno-dir-empty-${SEED_FORMAT}`);
+export async function emptyDenoDir(cacheDir: string, sh?: string): Promise<string> {
+  const dir = join(cacheDir, "deno-dir-empty", SEED_FORMAT);
   const uid = uidOf(cacheDir);
   let found = empties.get(cacheDir);
   if (found && !(await sealed(dir, [], uid))) found = undefined;
   if (!found) {
-    found = makeEmpty(dir, uid);
+    found = makeEmpty(dir, { sh, uid });
     empties.set(cacheDir, found);
     found.catch(() => empties.delete(cacheDir));
   }
   return found;
 }
 
-async function makeEmpty(dir: string, uid: number | undefined): Promise<string> {
+async function makeEmpty(
+  dir: string,
+  { sh, uid }: { sh: string | undefined; uid: number | undefined },
+): Promise<string> {
   if (await sealed(dir, [], uid)) return dir;
   await Deno.mkdir(dirname(dir), { recursive: true });
+  await sweepLeftovers(dirname(dir), { sh, uid }); // what was set aside there (review 55)
   await publishFolder(dir, {
     good: (found) => sealed(found, [], uid),
     build: async () => {

@@ -275,9 +275,19 @@ async function shell(sh: string, command: string, names: string[], deadline: num
  * PID namespace), holding its lock through the move: let go before it,
  * another host's start made and locked a dir in between, and the move took
  * it from under its running plugin (review 54). Only the folder locked is
- * moved, not another renamed to its name meanwhile.
+ * moved, not another renamed to its name meanwhile. `hooks.beforeMove`
+ * runs with the lock held, just before the move (for tests).
+ *
+ * @example
+ * ```ts ignore
+ * await trashIfReleased(base, join(base, "deno_dir.native-…"));
+ * ```
  */
-async function trashIfReleased(base: string, dir: string): Promise<void> {
+export async function trashIfReleased(
+  base: string,
+  dir: string,
+  hooks: { beforeMove?: () => Promise<void> } = {},
+): Promise<void> {
   if (ownInUse.has(dir)) return;
   let file: Deno.FsFile;
   try {
@@ -289,6 +299,7 @@ async function trashIfReleased(base: string, dir: string): Promise<void> {
     if (!file.tryLockSync(true)) return;
     const there = await Deno.lstat(dir).catch(() => undefined);
     if (there?.ino !== (await file.stat()).ino) return;
+    await hooks.beforeMove?.();
     await moveToTrash(base, dir).catch(() => {});
   } catch {
     // not ours to judge

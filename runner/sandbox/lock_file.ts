@@ -15,6 +15,7 @@ import { basename, dirname, join } from "node:path";
 import { z } from "npm:zod@^4.1.0";
 import { LockError } from "../errors.ts";
 import { neutralize, terminalJson } from "../wire/mod.ts";
+import { type Claim, osReason, tryClaim } from "./claim_file.ts";
 
 /**
  * One approved plugin in the lock.
@@ -222,26 +223,19 @@ export function claimPath(path: string): string {
   return join(dirname(path), `.${basename(path)}.claim`);
 }
 
-/** A held claim on a lock; {@linkcode release} ends it. */
-interface LockClaim {
-  release(): void;
-}
-
 /**
- * Claims a lock for one change. The claim's file exists only while a change
- * holds it, and is locked before it is put in place: made under a name of
- * its own, locked, then linked as `.<lock>.claim` (a link fails where a file
- * is). A holder removes it before it lets go. So a plugin that may only read
- * the lock's folder can never lock a claim first and keep every approval
- * waiting (review 47: a persistent claim's file let it). A file left there by
- * a process that died is claimed by locking it, and a claim is held only
- * while the file at that name is still the one locked.
+ * Claims a lock for one change, at `.<lock>.claim` beside it (a file that
+ * exists only while a change holds it: {@linkcode tryClaim}), waiting for
+ * another change within {@linkcode CLAIM_WAIT_MS}.
  */
-async function claimLock(path: string, plugin: string): Promise<LockClaim> {
+async function claimLock(path: string, plugin: string): Promise<Claim> {
   const claim = claimPath(path);
   const deadline = Date.now() + CLAIM_WAIT_MS;
   for (;;) {
-    const held = tryClaim(path, claim);
+    const held = tryClaim(
+      claim,
+      (detail) => new TypeError(`Cannot change lock "${path}": ${detail}`),
+    );
     if (held) return held;
     if (Date.now() > deadline) {
       throw new LockError({
@@ -255,120 +249,6 @@ async function claimLock(path: string, plugin: string): Promise<LockClaim> {
     }
     await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20));
   }
-}
-
-/** One try at the claim: held, or undefined when another holds it (or it moved meanwhile). */
-function tryClaim(path: string, claim: string): LockClaim | undefined {
-  const file = openExisting(path, claim) ?? makeLocked(path, claim);
-  if (!file) return undefined;
-  try {
-    // Locked, but still the file at that name? A holder that ended removed it meanwhile.
-    if (file.tryLockSync(true) && sameFile(file, claim)) {
-      return {
-        release() {
-          try {
-            Deno.removeSync(claim); // before letting go: a waiter on it then finds it gone
-          } catch {
-            // removed by hand meanwhile
-          }
-          file.close();
-        },
-      };
-    }
-  } catch (error) {
-    file.close();
-    throw new TypeError(`Cannot change lock "${path}": claim "${claim}": ${osReason(error)}`);
-  }
-  file.close();
-  return undefined;
-}
-
-/**
- * The claim's file at that name, opened to be locked, or undefined when
- * there is none (or another user's, or it changed between the look and the
- * open). Only a regular file is opened (a link there would have the host
- * lock a file elsewhere), and for reading and writing: that never blocks on
- * a FIFO swapped in meanwhile (review 47), and NFS locks only files opened so.
- */
-function openExisting(path: string, claim: string): Deno.FsFile | undefined {
-  let seen: Deno.FileInfo;
-  let file: Deno.FsFile;
-  try {
-    seen = Deno.lstatSync(claim);
-    if (!seen.isFile) {
-      throw new TypeError(
-        `Cannot change lock "${path}": "${claim}" beside it is not a regular file; remove it`,
-      );
-    }
-    file = Deno.openSync(claim, { read: true, write: true });
-  } catch (error) {
-    if (error instanceof TypeError) throw error;
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    if (error instanceof Deno.errors.PermissionDenied) return undefined; // another user's: wait
-    throw new TypeError(`Cannot change lock "${path}": claim "${claim}": ${osReason(error)}`);
-  }
-  try {
-    const opened = file.statSync();
-    if (opened.isFile && opened.ino === seen.ino && opened.dev === seen.dev) return file;
-  } catch {
-    // below
-  }
-  file.close(); // replaced between the look and the open: look again
-  return undefined;
-}
-
-/**
- * A new claim's file, locked, then linked in at the claim's name; undefined
- * when a claim was put there first.
- */
-function makeLocked(path: string, claim: string): Deno.FsFile | undefined {
-  const own = `${claim}.${crypto.randomUUID()}`;
-  let file: Deno.FsFile;
-  try {
-    file = Deno.openSync(own, { read: true, write: true, createNew: true, mode: 0o600 });
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new TypeError(`Cannot write lock "${path}": its folder does not exist`);
-    }
-    throw new TypeError(`Cannot change lock "${path}": ${osReason(error)}`);
-  }
-  try {
-    if (!file.tryLockSync(true)) return closed(file); // another opened it first: a new name
-    Deno.linkSync(own, claim);
-    return file;
-  } catch (error) {
-    file.close();
-    if (error instanceof Deno.errors.AlreadyExists) return undefined;
-    throw new TypeError(`Cannot change lock "${path}": ${osReason(error)}`);
-  } finally {
-    try {
-      Deno.removeSync(own);
-    } catch {
-      // gone already
-    }
-  }
-}
-
-function closed(file: Deno.FsFile): undefined {
-  file.close();
-  return undefined;
-}
-
-/** Whether the file at `name` is still `file` (not removed, not replaced). */
-function sameFile(file: Deno.FsFile, name: string): boolean {
-  try {
-    const there = Deno.lstatSync(name);
-    const mine = file.statSync();
-    return there.isFile && there.ino === mine.ino && there.dev === mine.dev;
-  } catch {
-    return false;
-  }
-}
-
-/** The OS's words for a failed file operation, without Deno's "(os error N)" and path. */
-function osReason(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return neutralize(text.replace(/ \(os error \d+\).*$/s, ""), 200);
 }
 
 /** The file of the host's sealing key, when none is given: `lock.key` in the cache. */
@@ -388,27 +268,68 @@ export function lockKey(cacheDir: string, given?: string): string {
     return given;
   }
   const path = keyPath(cacheDir);
-  try {
-    const key = Deno.readTextFileSync(path).trim();
-    if (/^[0-9a-f]{64}$/.test(key)) return key;
-    throw new TypeError(`Cannot use the lock: key file "${path}" is not 64 hex digits; remove it`);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const found = readKey(path);
+    if (found !== undefined) return found;
+    const made = linkNewKey(path);
+    if (made !== undefined) return made;
   }
+  throw new TypeError(`Cannot use the lock: key file "${path}" kept vanishing; try again`);
+}
+
+/** The key in the file at `path`; undefined when there is none. */
+function readKey(path: string): string | undefined {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      throw new TypeError(`Cannot use the lock: key file "${path}": ${osReason(error)}`);
+    }
+    // A link that leads nowhere: a new key could never be put there (review 55: lockKey called
+    // itself until the stack ran out, leaving a key file a call).
+    if (isLink(path)) {
+      throw new TypeError(
+        `Cannot use the lock: key file "${path}" is a link that leads nowhere; remove it`,
+      );
+    }
+    return undefined;
+  }
+  const key = text.trim();
+  if (/^[0-9a-f]{64}$/.test(key)) return key;
+  throw new TypeError(`Cannot use the lock: key file "${path}" is not 64 hex digits; remove it`);
+}
+
+function isLink(path: string): boolean {
+  try {
+    return Deno.lstatSync(path).isSymlink;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Puts a new random key at `path`, written whole under a name of its own,
+ * then linked in (a link never replaces a file): made in place, another
+ * host read it empty between its making and its writing, and a host killed
+ * there left it empty for good (review 54). The key; undefined when
+ * another host's key was there first.
+ */
+function linkNewKey(path: string): string | undefined {
   const key = [...crypto.getRandomValues(new Uint8Array(32))]
     .map((b) => b.toString(16).padStart(2, "0")).join("");
-  // Written whole under a name of its own, then linked in (a link never replaces a file): made in
-  // place, another host read it empty between its making and its writing, and a host killed there
-  // left it empty for good (review 54).
   const temp = `${path}.new-${crypto.randomUUID()}`;
   try {
     Deno.writeTextFileSync(temp, key + "\n", { mode: 0o600, createNew: true });
     Deno.linkSync(temp, path);
     return key;
   } catch (error) {
-    // Another process linked its key first: use theirs.
-    if (error instanceof Deno.errors.AlreadyExists) return lockKey(cacheDir);
-    throw error;
+    if (error instanceof Deno.errors.AlreadyExists) return undefined;
+    throw new TypeError(
+      `Cannot use the lock: no key file could be made at "${path}" (${
+        osReason(error)
+      }; its file system must allow hard links): give the lock its own "key", or another cacheDir`,
+    );
   } finally {
     try {
       Deno.removeSync(temp);

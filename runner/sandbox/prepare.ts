@@ -393,7 +393,7 @@ async function denoDirFor(
   }
   if (seed) return seed;
   notes.push("deno dir: without the SDK's code cache, which could not be built (a slower start)");
-  return await emptyDenoDir(cache);
+  return await emptyDenoDir(cache, sh);
 }
 
 /** Folders an interpreter is loaded from: no write grant may cover them. */

@@ -7,6 +7,7 @@
  */
 
 import { dirname, join } from "node:path";
+import { type Claim, tryClaim } from "./claim_file.ts";
 
 /** How {@linkcode publishFolder} builds, judges and throws away a folder. */
 export interface PublishOptions {
@@ -30,8 +31,8 @@ export interface PublishOptions {
  * Makes `dir` a good folder: keeps one already there (this host's or
  * another's), or builds one and renames it in, moving a bad one aside
  * first. Checks need no lock; every change of the place (a bad folder moved
- * aside, a build renamed in) happens under an exclusive lock on
- * `.publish.lock` beside it, after the place is judged again there. So a
+ * aside, a build renamed in) happens holding the claim
+ * `.publish.claim` beside it, after the place is judged again there. So a
  * folder another host just renamed in is never taken for missing or bad:
  * hosts starting at once judged each other's new folders damaged, moved them
  * aside and lost their own renames (CI: "Directory not empty" from four
@@ -53,7 +54,8 @@ export async function publishFolder(dir: string, how: PublishOptions): Promise<v
   if (await how.good(dir)) return;
   const built = await how.build(); // outside the turn: a seed's build is a Deno run
   try {
-    await inTurn(join(dirname(dir), ".publish.lock"), how.turnWaitMs ?? 10_000, async () => {
+    const claim = join(dirname(dir), ".publish.claim");
+    await inTurn(claim, dir, how.turnWaitMs ?? 10_000, async () => {
       if (await how.good(dir)) return; // another host's, renamed in meanwhile
       if (await Deno.lstat(dir).then(() => true, () => false)) {
         await Deno.rename(dir, join(dirname(dir), `${how.asidePrefix}${crypto.randomUUID()}`));
@@ -67,28 +69,35 @@ export async function publishFolder(dir: string, how: PublishOptions): Promise<v
   }
 }
 
-/** Runs `step` holding an exclusive lock on the file `lockPath`, waited for within `waitMs`. */
+/**
+ * Runs `step` holding the claim at `claimPath` (a file that exists only
+ * while a host holds it, {@linkcode tryClaim}: a lock file kept for good
+ * could be locked by a plugin that may read the cache, and every host's
+ * next update waited on it; a link planted there had a root host make a
+ * file where it led: review 55), waited for within `waitMs`.
+ */
 async function inTurn(
-  lockPath: string,
+  claimPath: string,
+  dir: string,
   waitMs: number,
   step: () => Promise<void>,
 ): Promise<void> {
-  const file = await Deno.open(lockPath, { read: true, write: true, create: true, mode: 0o600 });
-  try {
-    const deadline = Date.now() + waitMs;
-    for (let pause = 1; !(await file.tryLock(true)); pause = Math.min(pause * 2, 50)) {
-      if (Date.now() > deadline) {
-        throw new Error(
-          `another process held "${lockPath}" for over ${
-            waitMs / 1000
-          } s (a host stuck while it changes the cache beside it: end it, or use another cacheDir)`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, pause));
+  const fail = (detail: string) => new Error(`Cannot put "${dir}" in place: ${detail}`);
+  const deadline = Date.now() + waitMs;
+  let held: Claim | undefined;
+  for (let pause = 1; !(held = tryClaim(claimPath, fail)); pause = Math.min(pause * 2, 50)) {
+    if (Date.now() > deadline) {
+      throw fail(
+        `another process has held "${claimPath}" for over ${waitMs / 1000} s (a plugbox host ` +
+          `stuck while it changes the cache there: end it, or remove the file if none runs)`,
+      );
     }
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
+  try {
     await step();
   } finally {
-    file.close(); // unlocks
+    held.release();
   }
 }
 

@@ -240,10 +240,22 @@ Deno.test("a seed or empty dir that is no longer sealed is set aside and made ag
   assert.equal(third.env.DENO_DIR, seed);
   assert.ok(!(await Deno.readTextFile(code)).endsWith("grown"), "built again");
   // The empty dir of a host without a seed, the same.
-  const empty = await emptyDenoDir(cache.path);
+  const empty = await emptyDenoDir(cache.path, "/bin/sh");
   await Deno.chmod(empty, 0o777);
-  assert.equal(await emptyDenoDir(cache.path), empty);
+  assert.equal(await emptyDenoDir(cache.path, "/bin/sh"), empty);
   assert.equal((await Deno.lstat(empty)).mode! & 0o777, 0o555);
+  // What was set aside there is removed by a later making once old (review 55: it was in the cache's
+  // root, where no sweep looked).
+  const [aged] = (await Array.fromAsync(Deno.readDir(join(empty, ".."))))
+    .map((e) => e.name).filter((n) => n.startsWith(".set-aside-"));
+  assert.ok(aged);
+  const anHourAgo = new Date(Date.now() - 3_600_000);
+  await Deno.utime(join(empty, "..", aged), anHourAgo, anHourAgo);
+  await Deno.chmod(empty, 0o777);
+  assert.equal(await emptyDenoDir(cache.path, "/bin/sh"), empty);
+  const left = (await Array.fromAsync(Deno.readDir(join(empty, "..")))).map((e) => e.name);
+  assert.ok(!left.includes(aged), left.join(", "));
+  assert.equal(left.filter((n) => n.startsWith(".set-aside-")).length, 1, "the young one stays");
 });
 
 // Review 52: seeds set aside, and the temporary folders of a host killed mid-build, were never

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { approvePlugin, PluginHost, previewStart } from "../../mod.ts";
 import { launchPlugin, startPlugin } from "../../runner/host/mod.ts";
 import { Greeter } from "../../plugins/hello/contract.ts";
-import { pluginDirs } from "../../runner/sandbox/locate.ts";
+import { pluginDirs, trashIfReleased } from "../../runner/sandbox/locate.ts";
 import { freshCache } from "../_helpers.ts";
 
 const HELLO = new URL("../../plugins/hello/main.ts", import.meta.url);
@@ -209,6 +209,28 @@ Deno.test("deno dir: hosts at once on one plugin keep their own dirs while their
   for (const run of runs) {
     assert.ok(run.success);
     assert.deepEqual(JSON.parse(new TextDecoder().decode(run.stdout)), { failed: 0, moved: 0 });
+  }
+});
+
+// Review 55: the test above catches a sweep that lets go before the move only now and then; here
+// a start tries to take the dir at the very moment before the move.
+Deno.test("deno dir: a sweep holds a released own dir locked until it is moved", async () => {
+  const base = await Deno.makeTempDir();
+  try {
+    const dir = join(base, `deno_dir.native-${crypto.randomUUID()}`);
+    await Deno.mkdir(dir);
+    let takenMeanwhile: boolean | undefined;
+    await trashIfReleased(base, dir, {
+      beforeMove: async () => {
+        const start = await Deno.open(dir, { read: true }); // as a start locks its new dir
+        takenMeanwhile = start.tryLockSync(true);
+        start.close();
+      },
+    });
+    assert.equal(takenMeanwhile, false, "no start could lock it before it was moved");
+    await assert.rejects(Deno.lstat(dir), Deno.errors.NotFound, "moved into the trash");
+  } finally {
+    await Deno.remove(base, { recursive: true });
   }
 });
 

@@ -13,6 +13,7 @@ import {
   startPlugin,
 } from "../../mod.ts";
 import { Greeter } from "../../plugins/hello/contract.ts";
+import { lockKey } from "../../runner/sandbox/lock_file.ts";
 import { rejected } from "../_helpers.ts";
 
 const HELLO = new URL("../../plugins/hello/", import.meta.url);
@@ -649,5 +650,26 @@ Deno.test("lock: hosts making the sealing key at once all get the one key, whole
     assert.deepEqual(left, ["lock.key"], "no key half made is left");
   } finally {
     await Deno.remove(base, { recursive: true });
+  }
+});
+
+// Review 55: a key file that is a link leading nowhere could be neither read nor made, and lockKey
+// called itself until the stack ran out, leaving a new key file a call.
+Deno.test("lock: a sealing key file that is a link leading nowhere is refused by name, and nothing is left", async () => {
+  const cache = await Deno.makeTempDir();
+  try {
+    await Deno.symlink(join(cache, "gone"), join(cache, "lock.key"));
+    assert.throws(
+      () => lockKey(cache),
+      new TypeError(
+        `Cannot use the lock: key file "${
+          join(cache, "lock.key")
+        }" is a link that leads nowhere; remove it`,
+      ),
+    );
+    const names = (await Array.fromAsync(Deno.readDir(cache))).map((e) => e.name);
+    assert.deepEqual(names, ["lock.key"]);
+  } finally {
+    await Deno.remove(cache, { recursive: true });
   }
 });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { tryClaim } from "../../runner/sandbox/claim_file.ts";
 import { publishFolder, writeReadOnly } from "../../runner/sandbox/publish.ts";
 
 const FILES = { "a.txt": "alpha", "b.txt": "beta" };
@@ -54,7 +55,7 @@ Deno.test("publishFolder(): hosts publishing at once all end with the folder, an
       assert.ok(await good(dir), `round ${round}`);
     }
     const left = (await names(parent)).filter((name) => !name.startsWith("key"));
-    assert.deepEqual(left, [".publish.lock"], "no folder moved aside, no build left");
+    assert.deepEqual(left, [], "no folder moved aside, no build or claim left");
   });
 });
 
@@ -74,7 +75,7 @@ Deno.test("publishFolder(): a folder another host renames in while this one buil
       }),
     );
     assert.equal((await Deno.lstat(dir)).ino, theirIno, "their folder stays");
-    assert.deepEqual(await names(parent), [".publish.lock", "key"], "nothing aside, no build left");
+    assert.deepEqual(await names(parent), ["key"], "nothing aside, no build or claim left");
   });
 });
 
@@ -113,7 +114,7 @@ Deno.test("publishFolder(): hosts at once over a damaged folder move aside only 
       await Deno.remove(join(parent, aside[0]), { recursive: true });
     }
     const left = (await names(parent)).filter((name) => !name.startsWith("key"));
-    assert.deepEqual(left, [".publish.lock"], "no build left");
+    assert.deepEqual(left, [], "no build or claim left");
   });
 });
 
@@ -128,18 +129,57 @@ Deno.test("publishFolder(): a build that fails is what it throws, and leaves not
   });
 });
 
-Deno.test("publishFolder(): a turn another process holds too long fails naming its lock, and leaves no build", async () => {
+Deno.test("publishFolder(): a turn another process holds too long fails naming its claim, and leaves no build", async () => {
   await withParent(async (parent) => {
-    const lock = await Deno.open(join(parent, ".publish.lock"), { write: true, create: true });
+    const claim = join(parent, ".publish.claim");
+    const held = tryClaim(claim, (detail) => new Error(detail)); // a stuck host's turn
+    assert.ok(held);
     try {
-      await lock.lock(true); // a stuck host's turn
       await assert.rejects(
         publishFolder(join(parent, "key"), options(parent, { turnWaitMs: 200 })),
-        /another process held ".*\/\.publish\.lock" for over 0\.2 s .*use another cacheDir/,
+        /^Error: Cannot put ".*\/key" in place: another process has held ".*\/\.publish\.claim" for over 0\.2 s .*remove the file if none runs/,
       );
     } finally {
-      lock.close();
+      held.release();
     }
-    assert.deepEqual(await names(parent), [".publish.lock"]);
+    assert.deepEqual(await names(parent), []);
+  });
+});
+
+// Review 55: the turn's lock file stayed for good, and a plugin that may read the cache locked it
+// (an exclusive flock needs only a read-only open): every host's next update waited, then failed.
+Deno.test("publishFolder(): a process that may only read the folder cannot hold up a turn", async () => {
+  await withParent(async (parent) => {
+    const claim = join(parent, ".publish.claim");
+    const held = tryClaim(claim, (detail) => new Error(detail))!;
+    const reader = await Deno.open(claim, { read: true }); // opened while a host holds it
+    held.release();
+    try {
+      assert.ok(await reader.tryLock(true), "the reader locks what it opened");
+      await publishFolder(join(parent, "key"), options(parent, { turnWaitMs: 2_000 }));
+      assert.ok(await good(join(parent, "key")));
+    } finally {
+      reader.close();
+    }
+    assert.deepEqual(await names(parent), ["key"]);
+  });
+});
+
+// Review 55: a link planted at the lock's name had a root host make a file where it led.
+Deno.test("publishFolder(): a link or folder at the claim's name is refused, and nothing is made where it leads", async () => {
+  await withParent(async (parent) => {
+    const claim = join(parent, ".publish.claim");
+    const victim = join(parent, "elsewhere");
+    for (const plant of ["link", "folder"]) {
+      if (plant === "link") await Deno.symlink(victim, claim);
+      else await Deno.mkdir(claim);
+      await assert.rejects(
+        publishFolder(join(parent, "key"), options(parent)),
+        /^Error: Cannot put ".*\/key" in place: ".*\/\.publish\.claim" beside it is not a regular file; remove it$/,
+      );
+      await assert.rejects(Deno.lstat(victim), Deno.errors.NotFound, plant);
+      await Deno.remove(claim);
+      assert.deepEqual(await names(parent), [], `${plant}: no build left`);
+    }
   });
 });

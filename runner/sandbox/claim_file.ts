@@ -1,0 +1,153 @@
+/**
+ * A claim: an OS lock (`flock`) on a file that exists only while its holder
+ * holds it, so processes take turns at something they change (a lock file,
+ * a place in the cache), the kernel drops a claim when its process dies,
+ * and a process that may only read the folder can never hold one first.
+ * @module
+ */
+
+import { neutralize } from "../wire/mod.ts";
+
+/** A held claim; {@linkcode Claim.release} ends it. */
+export interface Claim {
+  /** Removes the claim's file, then lets go of it. */
+  release(): void;
+}
+
+/**
+ * One try at the claim at `claim`: held, or undefined when another process
+ * holds it (or it moved meanwhile). The file is locked before it is put in
+ * place: made under a name of its own, locked, then linked at `claim` (a
+ * link fails where a file is); a holder removes it before it lets go. So a
+ * process that may only read the folder cannot lock a claim first and keep
+ * every other waiting (review 47: a claim's file kept for good let a plugin
+ * do that; review 55: the cache's own). A file left there by a process that
+ * died is claimed by locking it; only a regular file is opened (a link there
+ * would have the host make or lock a file elsewhere), and a claim is held
+ * only while the file at that name is still the one locked. `fail` makes
+ * the error for what the caller cannot go on from (a link or folder at that
+ * name, a folder that does not exist, a file system that refuses links).
+ *
+ * @example
+ * ```ts ignore
+ * const held = tryClaim(join(dir, ".publish.claim"), (detail) => new TypeError(detail));
+ * if (held) {
+ *   try { change(); } finally { held.release(); }
+ * }
+ * ```
+ */
+export function tryClaim(claim: string, fail: (detail: string) => Error): Claim | undefined {
+  const file = openExisting(claim, fail) ?? makeLocked(claim, fail);
+  if (!file) return undefined;
+  try {
+    // Locked, but still the file at that name? A holder that ended removed it meanwhile.
+    if (file.tryLockSync(true) && sameFile(file, claim)) {
+      return {
+        release() {
+          try {
+            Deno.removeSync(claim); // before letting go: a waiter on it then finds it gone
+          } catch {
+            // removed by hand meanwhile
+          }
+          file.close();
+        },
+      };
+    }
+  } catch (error) {
+    file.close();
+    throw fail(`claim "${claim}": ${osReason(error)}`);
+  }
+  file.close();
+  return undefined;
+}
+
+/**
+ * The claim's file at that name, opened to be locked, or undefined when
+ * there is none (or another user's, or it changed between the look and the
+ * open). Only a regular file is opened, and for reading and writing: that
+ * never blocks on a FIFO swapped in meanwhile (review 47), and NFS locks
+ * only files opened so.
+ */
+function openExisting(claim: string, fail: (detail: string) => Error): Deno.FsFile | undefined {
+  let seen: Deno.FileInfo;
+  let file: Deno.FsFile;
+  try {
+    seen = Deno.lstatSync(claim);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw fail(`claim "${claim}": ${osReason(error)}`);
+  }
+  if (!seen.isFile) throw fail(`"${claim}" beside it is not a regular file; remove it`);
+  try {
+    file = Deno.openSync(claim, { read: true, write: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    if (error instanceof Deno.errors.PermissionDenied) return undefined; // another user's: wait
+    throw fail(`claim "${claim}": ${osReason(error)}`);
+  }
+  try {
+    const opened = file.statSync();
+    if (opened.isFile && opened.ino === seen.ino && opened.dev === seen.dev) return file;
+  } catch {
+    // below
+  }
+  file.close(); // replaced between the look and the open: look again
+  return undefined;
+}
+
+/** A new claim's file, locked, then linked in; undefined when a claim was put there first. */
+function makeLocked(claim: string, fail: (detail: string) => Error): Deno.FsFile | undefined {
+  const own = `${claim}.${crypto.randomUUID()}`;
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(own, { read: true, write: true, createNew: true, mode: 0o600 });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) throw fail("its folder does not exist");
+    throw fail(osReason(error));
+  }
+  try {
+    if (!file.tryLockSync(true)) return closed(file); // another opened it first: a new name
+    Deno.linkSync(own, claim);
+    return file;
+  } catch (error) {
+    file.close();
+    if (error instanceof Deno.errors.AlreadyExists) return undefined;
+    throw fail(`${osReason(error)} (its file system must allow hard links)`);
+  } finally {
+    try {
+      Deno.removeSync(own);
+    } catch {
+      // gone already
+    }
+  }
+}
+
+function closed(file: Deno.FsFile): undefined {
+  file.close();
+  return undefined;
+}
+
+/** Whether the file at `name` is still `file` (not removed, not replaced). */
+function sameFile(file: Deno.FsFile, name: string): boolean {
+  try {
+    const there = Deno.lstatSync(name);
+    const mine = file.statSync();
+    return there.isFile && there.ino === mine.ino && there.dev === mine.dev;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The OS's words for a failed file operation, without Deno's "(os error
+ * N)" and path.
+ *
+ * @example
+ * ```ts ignore
+ * osReason(new Error("Permission denied (os error 13): open '/x'")); // "Permission denied"
+ * ```
+ */
+export function osReason(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return neutralize(text.replace(/ \(os error \d+\).*$/s, ""), 200);
+}

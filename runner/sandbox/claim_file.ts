@@ -21,8 +21,9 @@ export interface Claim {
  * link fails where a file is); a holder removes it before it lets go. So a
  * process that may only read the folder cannot lock a claim first and keep
  * every other waiting (review 47: a claim's file kept for good let a plugin
- * do that; review 55: the cache's own). A file left there by a process that
- * died is claimed by locking it; only a regular file is opened (a link there
+ * do that; review 55: the cache's own), but for one left by a process killed
+ * while it held it, which such a process may lock (review 56: left open). A
+ * file left there by a process that died is claimed by locking it; only a regular file is opened (a link there
  * would have the host make or lock a file elsewhere), and a claim is held
  * only while the file at that name is still the one locked. `fail` makes
  * the error for what the caller cannot go on from (a link or folder at that
@@ -45,7 +46,9 @@ export function tryClaim(claim: string, fail: (detail: string) => Error): Claim 
       return {
         release() {
           try {
-            Deno.removeSync(claim); // before letting go: a waiter on it then finds it gone
+            // Before letting go: a waiter on it then finds it gone. Only while it is still this
+            // claim's file: one removed by hand may have been replaced by another holder's.
+            if (sameFile(file, claim)) Deno.removeSync(claim);
           } catch {
             // removed by hand meanwhile
           }
@@ -106,13 +109,23 @@ function makeLocked(claim: string, fail: (detail: string) => Error): Deno.FsFile
     throw fail(osReason(error));
   }
   try {
-    if (!file.tryLockSync(true)) return closed(file); // another opened it first: a new name
-    Deno.linkSync(own, claim);
+    let locked: boolean;
+    try {
+      locked = file.tryLockSync(true);
+    } catch (error) {
+      throw fail(`${osReason(error)} (its file system must allow locks: flock)`);
+    }
+    if (!locked) return closed(file); // another opened it first: a new name
+    try {
+      Deno.linkSync(own, claim);
+    } catch (error) {
+      if (error instanceof Deno.errors.AlreadyExists) return closed(file);
+      throw fail(`${osReason(error)} (its file system must allow hard links)`);
+    }
     return file;
   } catch (error) {
     file.close();
-    if (error instanceof Deno.errors.AlreadyExists) return undefined;
-    throw fail(`${osReason(error)} (its file system must allow hard links)`);
+    throw error;
   } finally {
     try {
       Deno.removeSync(own);

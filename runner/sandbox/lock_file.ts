@@ -16,6 +16,7 @@ import { z } from "npm:zod@^4.1.0";
 import { LockError } from "../errors.ts";
 import { neutralize, terminalJson } from "../wire/mod.ts";
 import { type Claim, osReason, tryClaim } from "./claim_file.ts";
+import { hostUid } from "./grant_rules.ts";
 
 /**
  * One approved plugin in the lock.
@@ -268,44 +269,62 @@ export function lockKey(cacheDir: string, given?: string): string {
     return given;
   }
   const path = keyPath(cacheDir);
+  const uid = hostUid(cacheDir);
   for (let attempt = 0; attempt < 3; attempt++) {
-    const found = readKey(path);
+    const found = readKey(path, uid);
     if (found !== undefined) return found;
     const made = linkNewKey(path);
     if (made !== undefined) return made;
   }
-  throw new TypeError(`Cannot use the lock: key file "${path}" kept vanishing; try again`);
+  throw new TypeError(`Cannot use the lock: key file "${path}" kept changing; try again`);
 }
 
-/** The key in the file at `path`; undefined when there is none. */
-function readKey(path: string): string | undefined {
+/**
+ * The key in the file at `path`; undefined when there is none (or it was
+ * replaced as it was read). Only a regular file of this user's that no other
+ * user may read or change is taken (review 56: a link to another user's
+ * file, or a file they could read, gave them the key that seals approvals),
+ * opened for reading and writing (never blocks on a FIFO swapped in), and
+ * read to a bound.
+ */
+function readKey(path: string, uid: number | undefined): string | undefined {
+  const refuse = (what: string) =>
+    new TypeError(
+      `Cannot use the lock: key file "${path}" ${what}; remove it (approvals sealed with it must ` +
+        `then be made again), or give the lock its own "key"`,
+    );
+  let seen: Deno.FileInfo;
+  try {
+    seen = Deno.lstatSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw refuse(`cannot be looked at (${osReason(error)})`);
+  }
+  // A link leading nowhere could never be made a key either (review 55: lockKey called itself until
+  // the stack ran out); a FIFO or a device held every read (review 56).
+  if (seen.isSymlink) throw refuse("is a link");
+  if (!seen.isFile) throw refuse("is not a regular file");
+  if (uid !== undefined && seen.uid !== uid) throw refuse(`is another user's (uid ${seen.uid})`);
+  if ((seen.mode! & 0o077) !== 0) throw refuse("may be read or changed by other users");
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true, write: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw refuse(`cannot be opened (${osReason(error)})`);
+  }
   let text: string;
   try {
-    text = Deno.readTextFileSync(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) {
-      throw new TypeError(`Cannot use the lock: key file "${path}": ${osReason(error)}`);
-    }
-    // A link that leads nowhere: a new key could never be put there (review 55: lockKey called
-    // itself until the stack ran out, leaving a key file a call).
-    if (isLink(path)) {
-      throw new TypeError(
-        `Cannot use the lock: key file "${path}" is a link that leads nowhere; remove it`,
-      );
-    }
-    return undefined;
+    const opened = file.statSync();
+    if (!opened.isFile || opened.ino !== seen.ino || opened.dev !== seen.dev) return undefined;
+    const bytes = new Uint8Array(130);
+    text = new TextDecoder().decode(bytes.subarray(0, file.readSync(bytes) ?? 0));
+  } finally {
+    file.close();
   }
   const key = text.trim();
   if (/^[0-9a-f]{64}$/.test(key)) return key;
-  throw new TypeError(`Cannot use the lock: key file "${path}" is not 64 hex digits; remove it`);
-}
-
-function isLink(path: string): boolean {
-  try {
-    return Deno.lstatSync(path).isSymlink;
-  } catch {
-    return false;
-  }
+  throw refuse("is not 64 hex digits");
 }
 
 /**
@@ -319,17 +338,22 @@ function linkNewKey(path: string): string | undefined {
   const key = [...crypto.getRandomValues(new Uint8Array(32))]
     .map((b) => b.toString(16).padStart(2, "0")).join("");
   const temp = `${path}.new-${crypto.randomUUID()}`;
+  const cannot = (why: string) =>
+    new TypeError(
+      `Cannot use the lock: no key file could be made at "${path}" (${why}): give the lock its ` +
+        `own "key", or use another cacheDir`,
+    );
   try {
     Deno.writeTextFileSync(temp, key + "\n", { mode: 0o600, createNew: true });
+  } catch (error) {
+    throw cannot(osReason(error));
+  }
+  try {
     Deno.linkSync(temp, path);
     return key;
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) return undefined;
-    throw new TypeError(
-      `Cannot use the lock: no key file could be made at "${path}" (${
-        osReason(error)
-      }; its file system must allow hard links): give the lock its own "key", or another cacheDir`,
-    );
+    throw cannot(`${osReason(error)}; its file system must allow hard links`);
   } finally {
     try {
       Deno.removeSync(temp);

@@ -89,7 +89,8 @@ async function inTurn(
     if (Date.now() > deadline) {
       throw fail(
         `another process has held "${claimPath}" for over ${waitMs / 1000} s (a plugbox host ` +
-          `stuck while it changes the cache there: end it, or remove the file if none runs)`,
+          `stuck while it changes the cache there, or a process holding a file a killed host ` +
+          `left: end it, or remove the file if no host runs)`,
       );
     }
     await new Promise((resolve) => setTimeout(resolve, pause));

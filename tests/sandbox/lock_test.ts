@@ -654,21 +654,51 @@ Deno.test("lock: hosts making the sealing key at once all get the one key, whole
 });
 
 // Review 55: a key file that is a link leading nowhere could be neither read nor made, and lockKey
-// called itself until the stack ran out, leaving a new key file a call.
-Deno.test("lock: a sealing key file that is a link leading nowhere is refused by name, and nothing is left", async () => {
+// called itself until the stack ran out, leaving a new key file a call. Review 56: a FIFO there held
+// every read for good; a link to another user's file, or a file others may read, gave them the key
+// that seals approvals.
+Deno.test("lock: a sealing key file that is not this user's own regular file is refused by name, at once", async () => {
   const cache = await Deno.makeTempDir();
+  const path = join(cache, "lock.key");
+  const key = "ab".repeat(32) + "\n";
+  const cases: [string, () => Promise<void>, string][] = [
+    ["a link leading nowhere", () => Deno.symlink(join(cache, "gone"), path), "is a link"],
+    ["a link to a key", async () => {
+      await Deno.writeTextFile(join(cache, "other"), key, { mode: 0o600 });
+      await Deno.symlink(join(cache, "other"), path);
+    }, "is a link"],
+    ["a FIFO", async () => {
+      assert.ok((await new Deno.Command("mkfifo", { args: [path] }).output()).success);
+    }, "is not a regular file"],
+    ["a folder", () => Deno.mkdir(path), "is not a regular file"],
+    ["a key others may read", async () => {
+      await Deno.writeTextFile(path, key);
+      await Deno.chmod(path, 0o644);
+    }, "may be read or changed by other users"],
+    ["another user's key", async () => {
+      await Deno.writeTextFile(path, key, { mode: 0o600 });
+      await Deno.chown(path, 65534, 65534);
+    }, "is another user's (uid 65534)"],
+  ];
   try {
-    await Deno.symlink(join(cache, "gone"), join(cache, "lock.key"));
-    assert.throws(
-      () => lockKey(cache),
-      new TypeError(
-        `Cannot use the lock: key file "${
-          join(cache, "lock.key")
-        }" is a link that leads nowhere; remove it`,
-      ),
-    );
-    const names = (await Array.fromAsync(Deno.readDir(cache))).map((e) => e.name);
-    assert.deepEqual(names, ["lock.key"]);
+    for (const [what, plant, said] of cases) {
+      await plant();
+      assert.throws(
+        () => lockKey(cache),
+        new TypeError(
+          `Cannot use the lock: key file "${path}" ${said}; remove it (approvals sealed with it ` +
+            `must then be made again), or give the lock its own "key"`,
+        ),
+        what,
+      );
+      await Deno.remove(path);
+      await Deno.remove(join(cache, "other")).catch(() => {});
+      assert.deepEqual(await Array.fromAsync(Deno.readDir(cache)), [], `${what}: nothing left`);
+    }
+    const made = lockKey(cache);
+    assert.match(made, /^[0-9a-f]{64}$/);
+    assert.equal((await Deno.lstat(path)).mode! & 0o777, 0o600);
+    assert.equal(lockKey(cache), made, "its own key is read back");
   } finally {
     await Deno.remove(cache, { recursive: true });
   }

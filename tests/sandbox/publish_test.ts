@@ -137,7 +137,7 @@ Deno.test("publishFolder(): a turn another process holds too long fails naming i
     try {
       await assert.rejects(
         publishFolder(join(parent, "key"), options(parent, { turnWaitMs: 200 })),
-        /^Error: Cannot put ".*\/key" in place: another process has held ".*\/\.publish\.claim" for over 0\.2 s .*remove the file if none runs/,
+        /^Error: Cannot put ".*\/key" in place: another process has held ".*\/\.publish\.claim" for over 0\.2 s .*remove the file if no host runs/,
       );
     } finally {
       held.release();

@@ -2,7 +2,7 @@
  * A claim: an OS lock (`flock`) on a file that exists only while its holder
  * holds it, so processes take turns at something they change (a lock file,
  * a place in the cache), the kernel drops a claim when its process dies,
- * and a process that may only read the folder can never hold one first.
+ * and a process that may only read the folder has nothing to hold first.
  * @module
  */
 
@@ -21,13 +21,13 @@ export interface Claim {
  * link fails where a file is); a holder removes it before it lets go. So a
  * process that may only read the folder cannot lock a claim first and keep
  * every other waiting (review 47: a claim's file kept for good let a plugin
- * do that; review 55: the cache's own), but for one left by a process killed
- * while it held it, which such a process may lock (review 56: left open). A
- * file left there by a process that died is claimed by locking it; only a regular file is opened (a link there
- * would have the host make or lock a file elsewhere), and a claim is held
- * only while the file at that name is still the one locked. `fail` makes
- * the error for what the caller cannot go on from (a link or folder at that
- * name, a folder that does not exist, a file system that refuses links).
+ * do that; review 55: the cache's own), except one a process killed while
+ * it held it left behind (review 56: left open). Such a file is claimed by
+ * locking it. Only a regular file is opened (a link there would have the
+ * host make or lock a file elsewhere), and a claim is held only while the
+ * file at that name is still the one locked. `fail` makes the error for what
+ * the caller cannot go on from (a link or folder at that name, a folder that
+ * does not exist, a file system without `flock` or hard links).
  *
  * @example
  * ```ts ignore

@@ -344,16 +344,18 @@ function linkNewKey(path: string): string | undefined {
         `own "key", or use another cacheDir`,
     );
   try {
-    Deno.writeTextFileSync(temp, key + "\n", { mode: 0o600, createNew: true });
-  } catch (error) {
-    throw cannot(osReason(error));
-  }
-  try {
-    Deno.linkSync(temp, path);
-    return key;
-  } catch (error) {
-    if (error instanceof Deno.errors.AlreadyExists) return undefined;
-    throw cannot(`${osReason(error)}; its file system must allow hard links`);
+    try {
+      Deno.writeTextFileSync(temp, key + "\n", { mode: 0o600, createNew: true });
+    } catch (error) {
+      throw cannot(osReason(error));
+    }
+    try {
+      Deno.linkSync(temp, path);
+      return key;
+    } catch (error) {
+      if (error instanceof Deno.errors.AlreadyExists) return undefined;
+      throw cannot(`${osReason(error)}; its file system must allow hard links`);
+    }
   } finally {
     try {
       Deno.removeSync(temp);

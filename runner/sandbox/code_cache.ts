@@ -79,7 +79,7 @@ export async function sdkSeed(
     .update(`${SEED_FORMAT}\0${sdk.dir}\0${deno.path}\0${deno.version}`)
     .digest("hex").slice(0, 24);
   const dir = join(cacheDir, "sdk-seed", key);
-  const uid = uidOf(cacheDir);
+  const uid = hostUid(cacheDir);
   let found = seeds.get(key);
   if (found && (await found) === dir && !(await sealed(dir, SEED_FILES, uid))) found = undefined;
   if (!found) {
@@ -132,18 +132,6 @@ async function sealed(
 
 /** Each sealed folder as this process first found it: its identity, then each file's. */
 const prints = new Map<string, string[]>();
-
-const uids = new Map<string, number | undefined>();
-
-/** This process's user id, learnt once (by a file made in the cache where Deno may not ask). */
-function uidOf(cacheDir: string): number | undefined {
-  if (!uids.has(cacheDir)) {
-    const uid = hostUid(cacheDir);
-    if (uid === undefined) return undefined; // asked again next time
-    uids.set(cacheDir, uid);
-  }
-  return uids.get(cacheDir);
-}
 
 /**
  * Seals `folder` (made by this process) read-only, owned by
@@ -332,7 +320,7 @@ const empties = new Map<string, Promise<string>>();
  */
 export async function emptyDenoDir(cacheDir: string, sh?: string): Promise<string> {
   const dir = join(cacheDir, "deno-dir-empty", SEED_FORMAT);
-  const uid = uidOf(cacheDir);
+  const uid = hostUid(cacheDir);
   let found = empties.get(cacheDir);
   if (found && !(await sealed(dir, [], uid))) found = undefined;
   if (!found) {

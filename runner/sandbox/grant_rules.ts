@@ -34,6 +34,13 @@ export function runsAsRoot(probeDir?: string): boolean {
  * ```
  */
 export function hostUid(probeDir?: string): number | undefined {
+  learntUid ??= askUid(probeDir); // a process's user does not change: asked until it is known
+  return learntUid;
+}
+
+let learntUid: number | undefined;
+
+function askUid(probeDir?: string): number | undefined {
   // Asked without a prompt: a host without sys permission is not interrupted by plugbox.
   try {
     if (Deno.permissions.querySync({ name: "sys", kind: "uid" }).state === "granted") {

@@ -64,6 +64,41 @@ export function tryClaim(claim: string, fail: (detail: string) => Error): Claim 
   return undefined;
 }
 
+/** How {@linkcode waitForClaim} waits, and what it throws. */
+export interface WaitForClaimOptions {
+  /** How long another process's claim is waited for, in ms. */
+  waitMs: number;
+  /** The error for what cannot be gone on from ({@linkcode tryClaim}). */
+  fail: (detail: string) => Error;
+  /** The error once `waitMs` has passed with the claim still another's. */
+  busy: () => Error;
+}
+
+/**
+ * Holds the claim at `claim`, trying again every 10 to 30 ms (at random, so
+ * waiters do not retry in step) while another process holds it, within
+ * `waitMs`.
+ *
+ * @example
+ * ```ts ignore
+ * const held = await waitForClaim(join(dir, ".publish.claim"), {
+ *   waitMs: 10_000,
+ *   fail: (detail) => new Error(detail),
+ *   busy: () => new Error("another process holds it"),
+ * });
+ * try { change(); } finally { held.release(); }
+ * ```
+ */
+export async function waitForClaim(claim: string, options: WaitForClaimOptions): Promise<Claim> {
+  const deadline = Date.now() + options.waitMs;
+  for (;;) {
+    const held = tryClaim(claim, options.fail);
+    if (held) return held;
+    if (Date.now() > deadline) throw options.busy();
+    await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20));
+  }
+}
+
 /**
  * The claim's file at that name, opened to be locked, or undefined when
  * there is none (or another user's, or it changed between the look and the

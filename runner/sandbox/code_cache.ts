@@ -83,7 +83,8 @@ export async function sdkSeed(
   let found = seeds.get(key);
   if (found && (await found) === dir && !(await sealed(dir, SEED_FILES, uid))) found = undefined;
   if (!found) {
-    found = buildSeed(sdk, deno.path, dir, { sh, uid }).catch(async () =>
+    const made = (parent: string) => makeSeed(sdk, deno.path, parent, { sh, uid });
+    found = putSealed(dir, SEED_FILES, { sh, uid }, made).catch(async () =>
       // Another host may have finished it meanwhile.
       await sealed(dir, SEED_FILES, uid) ? dir : undefined
     );
@@ -192,30 +193,35 @@ async function discard(folder: string): Promise<void> {
 }
 
 /**
- * Builds the seed and renames it in, beside its place: a rename within one
- * folder needs no write permission on the folder moved (a host not root
- * could not move its read-only seed into another folder: review 51).
- * Another host's seed already there wins; one not sealed (half-built by a
- * host that died, or changed since) is moved aside.
+ * Puts a folder sealed with exactly `names` at `dir` and returns it: one
+ * sealed there is kept (another host's too); else old leftovers beside it
+ * are removed, `make` builds one beside it (a rename within one folder
+ * needs no write permission on the folder moved: a host not root could not
+ * move its read-only seed into another folder, review 51), and it is
+ * published, one not sealed (half-built by a host that died, or changed
+ * since) moved aside.
  */
-async function buildSeed(
-  sdk: SdkFiles,
-  deno: string,
+async function putSealed(
   dir: string,
+  names: readonly string[],
   { sh, uid }: { sh: string | undefined; uid: number | undefined },
+  make: (parent: string) => Promise<string>,
 ): Promise<string> {
-  if (await sealed(dir, SEED_FILES, uid)) return dir;
   const parent = dirname(dir);
-  await Deno.mkdir(parent, { recursive: true });
-  await sweepLeftovers(parent, { sh, uid });
-  await publishFolder(dir, {
-    good: (found) => sealed(found, SEED_FILES, uid),
-    build: () => makeSeed(sdk, deno, parent, { sh, uid }),
+  const published = await publishFolder(dir, {
+    good: (found) => sealed(found, names, uid),
+    build: async () => {
+      await Deno.mkdir(parent, { recursive: true });
+      await sweepLeftovers(parent, { sh, uid });
+      return await make(parent);
+    },
     discard,
     asidePrefix: ".set-aside-",
   });
   // Seen sealed now, as built: a later change in place is then told from it.
-  if (!(await sealed(dir, SEED_FILES, uid))) throw new Error(`"${dir}" changed as it was made`);
+  if (published && !(await sealed(dir, names, uid))) {
+    throw new Error(`"${dir}" changed as it was made`);
+  }
   return dir;
 }
 
@@ -324,31 +330,14 @@ export async function emptyDenoDir(cacheDir: string, sh?: string): Promise<strin
   let found = empties.get(cacheDir);
   if (found && !(await sealed(dir, [], uid))) found = undefined;
   if (!found) {
-    found = makeEmpty(dir, { sh, uid });
+    found = putSealed(dir, [], { sh, uid }, async (parent) => {
+      const folder = join(parent, `.empty-${crypto.randomUUID()}`);
+      await Deno.mkdir(folder);
+      await seal(folder, [], uid);
+      return folder;
+    });
     empties.set(cacheDir, found);
     found.catch(() => empties.delete(cacheDir));
   }
   return found;
-}
-
-async function makeEmpty(
-  dir: string,
-  { sh, uid }: { sh: string | undefined; uid: number | undefined },
-): Promise<string> {
-  if (await sealed(dir, [], uid)) return dir;
-  await Deno.mkdir(dirname(dir), { recursive: true });
-  await sweepLeftovers(dirname(dir), { sh, uid }); // what was set aside there (review 55)
-  await publishFolder(dir, {
-    good: (found) => sealed(found, [], uid),
-    build: async () => {
-      const folder = join(dirname(dir), `.empty-${crypto.randomUUID()}`);
-      await Deno.mkdir(folder);
-      await seal(folder, [], uid);
-      return folder;
-    },
-    discard,
-    asidePrefix: ".set-aside-",
-  });
-  if (!(await sealed(dir, [], uid))) throw new Error(`"${dir}" changed as it was made`);
-  return dir;
 }

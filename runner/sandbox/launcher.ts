@@ -6,9 +6,8 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { publishFolder, writeReadOnly } from "./publish.ts";
+import { publishFiles } from "./publish.ts";
 import { rethrowHostPermission, runCaptured } from "./exec.ts";
 import { relayMain } from "./egress_relay.ts";
 import { sharedLibraries } from "./isolation.ts";
@@ -45,27 +44,8 @@ export function ensureLauncher(cacheDir: string): Promise<LauncherFiles> {
 }
 
 async function write(cacheDir: string): Promise<LauncherFiles> {
-  const files = scripts();
-  const hash = createHash("sha256");
-  for (const [name, text] of Object.entries(files)) hash.update(`${name}\0${text}\0`);
-  const key = hash.digest("hex").slice(0, 24);
-  const dir = join(cacheDir, "launcher", key);
-  const paths = { dir, launcher: join(dir, "launcher.js"), relay: join(dir, "relay.js") };
-  const same = async (found = dir) => {
-    for (const [name, text] of Object.entries(files)) {
-      if (await Deno.readTextFile(join(found, name)).catch(() => undefined) !== text) return false;
-    }
-    return true;
-  };
-  if (await same()) return paths;
-  await Deno.mkdir(join(cacheDir, "launcher"), { recursive: true });
-  await publishFolder(dir, {
-    good: same,
-    build: () => writeReadOnly(join(cacheDir, "launcher"), files),
-    discard: (folder) => Deno.remove(folder, { recursive: true }),
-    asidePrefix: `${key}.damaged-`, // never trusted
-  });
-  return paths;
+  const dir = await publishFiles(join(cacheDir, "launcher"), scripts());
+  return { dir, launcher: join(dir, "launcher.js"), relay: join(dir, "relay.js") };
 }
 
 /** Flags every helper script runs with: no config, lock, remote code, npm or prompt. */

@@ -289,23 +289,39 @@ export async function trashIfReleased(
   hooks: { beforeMove?: () => Promise<void> } = {},
 ): Promise<void> {
   if (ownInUse.has(dir)) return;
-  let file: Deno.FsFile;
+  const file = await lockFolder(dir).catch(() => undefined); // not ours to judge
+  if (!file) return;
   try {
-    file = await Deno.open(dir, { read: true });
-  } catch {
-    return; // gone meanwhile, or not ours to judge
-  }
-  try {
-    if (!file.tryLockSync(true)) return;
-    const there = await Deno.lstat(dir).catch(() => undefined);
-    if (there?.ino !== (await file.stat()).ino) return;
     await hooks.beforeMove?.();
     await moveToTrash(base, dir).catch(() => {});
-  } catch {
-    // not ours to judge
   } finally {
     file.close(); // unlocks
   }
+}
+
+/**
+ * `dir` opened and locked (`flock`, until the file is closed) while it is
+ * still the folder at that name; undefined when another process holds it,
+ * or it moved or went meanwhile. Throws what opening it threw otherwise.
+ */
+async function lockFolder(dir: string): Promise<Deno.FsFile | undefined> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(dir, { read: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+  try {
+    if (file.tryLockSync(true)) {
+      const there = await Deno.lstat(dir).catch(() => undefined);
+      if (there?.ino === (await file.stat()).ino) return file;
+    }
+  } catch {
+    // below
+  }
+  file.close();
+  return undefined;
 }
 
 /**
@@ -371,20 +387,12 @@ async function makeOwn(base: string): Promise<string> {
   for (let attempt = 0;; attempt++) {
     const dir = join(base, `${OWN}${crypto.randomUUID()}`);
     await Deno.mkdir(dir, { recursive: true });
-    // Another host's sweep may move it between the making and the opening (review 54).
-    const held = await Deno.open(dir, { read: true }).catch((error) => {
-      if (error instanceof Deno.errors.NotFound && attempt <= 2) return undefined;
-      throw error;
-    });
-    if (!held) continue;
-    if (held.tryLockSync(true)) {
-      const there = await Deno.lstat(dir).catch(() => undefined);
-      if (there?.ino === held.statSync().ino) {
-        ownInUse.set(dir, held);
-        return dir;
-      }
+    // Another host's sweep may lock it, or move it, before this start locks it (review 54).
+    const held = await lockFolder(dir);
+    if (held) {
+      ownInUse.set(dir, held);
+      return dir;
     }
-    held.close();
     if (attempt > 2) throw new Error(`another process kept moving "${dir}" aside`);
   }
 }

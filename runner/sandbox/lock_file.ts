@@ -15,7 +15,7 @@ import { basename, dirname, join } from "node:path";
 import { z } from "npm:zod@^4.1.0";
 import { LockError } from "../errors.ts";
 import { neutralize, terminalJson } from "../wire/mod.ts";
-import { type Claim, osReason, tryClaim } from "./claim_file.ts";
+import { type Claim, osReason, waitForClaim } from "./claim_file.ts";
 import { hostUid } from "./grant_rules.ts";
 
 /**
@@ -226,30 +226,24 @@ export function claimPath(path: string): string {
 
 /**
  * Claims a lock for one change, at `.<lock>.claim` beside it (a file that
- * exists only while a change holds it: {@linkcode tryClaim}), waiting for
+ * exists only while a change holds it: {@linkcode waitForClaim}), waiting for
  * another change within {@linkcode CLAIM_WAIT_MS}.
  */
 async function claimLock(path: string, plugin: string): Promise<Claim> {
   const claim = claimPath(path);
-  const deadline = Date.now() + CLAIM_WAIT_MS;
-  for (;;) {
-    const held = tryClaim(
-      claim,
-      (detail) => new TypeError(`Cannot change lock "${path}": ${detail}`),
-    );
-    if (held) return held;
-    if (Date.now() > deadline) {
-      throw new LockError({
+  return await waitForClaim(claim, {
+    waitMs: CLAIM_WAIT_MS,
+    fail: (detail) => new TypeError(`Cannot change lock "${path}": ${detail}`),
+    busy: () =>
+      new LockError({
         plugin,
         lockPath: path,
         reason: "busy",
         detail: `another change of lock "${path}" has held its claim "${claim}" for over ${
           CLAIM_WAIT_MS / 1000
         } s; try again once it ends (or remove the claim if no plug approve is running)`,
-      });
-    }
-    await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20));
-  }
+      }),
+  });
 }
 
 /** The file of the host's sealing key, when none is given: `lock.key` in the cache. */

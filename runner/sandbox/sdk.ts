@@ -9,9 +9,8 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { publishFolder, writeReadOnly } from "./publish.ts";
+import { publishFiles } from "./publish.ts";
 import { PLUGBOX_VERSION, PLUGIN_JS, ZOD_JS, ZOD_SPECIFIER, ZOD_VERSION } from "./_sdk_bundle.ts";
 
 /** Paths of a written SDK in the cache. */
@@ -104,21 +103,6 @@ function sdkFiles(): Record<string, string> {
   };
 }
 
-/** The folder name: a hash of every file, so a changed SDK never reuses an old folder. */
-function sdkKey(files: Record<string, string>): string {
-  const hash = createHash("sha256");
-  for (const [name, text] of Object.entries(files)) hash.update(`${name}\0${text}\0`);
-  return hash.digest("hex").slice(0, 24);
-}
-
-async function matches(dir: string, files: Record<string, string>): Promise<boolean> {
-  for (const [name, text] of Object.entries(files)) {
-    const found = await Deno.readTextFile(join(dir, name)).catch(() => undefined);
-    if (found !== text) return false;
-  }
-  return true;
-}
-
 const memo = new Map<string, Promise<SdkFiles>>();
 
 /**
@@ -137,18 +121,6 @@ export function ensureSdk(cacheDir: string): Promise<SdkFiles> {
 }
 
 async function locate(cacheDir: string): Promise<SdkFiles> {
-  const files = sdkFiles();
-  const key = sdkKey(files);
-  const dir = join(cacheDir, "sdk", key);
-  const paths = { dir, importMap: join(dir, "import_map.json"), preload: join(dir, "preload.js") };
-  if (await matches(dir, files)) return paths;
-  await Deno.mkdir(join(cacheDir, "sdk"), { recursive: true });
-  // A folder that exists but differs (damaged by hand) is moved aside, not trusted.
-  await publishFolder(dir, {
-    good: (found) => matches(found, files),
-    build: () => writeReadOnly(join(cacheDir, "sdk"), files),
-    discard: (folder) => Deno.remove(folder, { recursive: true }),
-    asidePrefix: `${key}.damaged-`,
-  });
-  return paths;
+  const dir = await publishFiles(join(cacheDir, "sdk"), sdkFiles());
+  return { dir, importMap: join(dir, "import_map.json"), preload: join(dir, "preload.js") };
 }

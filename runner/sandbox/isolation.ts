@@ -292,6 +292,14 @@ export async function bwrapArgs(plan: MountPlan): Promise<string[]> {
     ...(plan.unsetEnv ?? []).flatMap((k) => ["--unsetenv", k]),
     "--proc",
     "/proc",
+    // bubblewrap's own init, pid 1: the plugin could write its memory (same user, no capability
+    // either), and it runs under bubblewrap's filter alone, which lets the egress relay open Unix
+    // sockets (review 60). Hidden, with the host paths its command line names.
+    "--tmpfs",
+    "/proc/1",
+    // Not the host's name (review 60).
+    "--hostname",
+    "plugbox",
     ...(plan.dev ? ["--dev", "/dev"] : []),
     // Before the binds, so paths under /tmp (Deno itself, grants) sit on top of it.
     "--size",

@@ -53,6 +53,10 @@ export async function layerSupport(
   const found: FoundSupport = {
     arch,
     seccompFile: await writeFilter(cacheDir, seccompProgram(arch, { landlock: false })),
+    relaySeccompFile: await writeFilter(
+      cacheDir,
+      seccompProgram(arch, { landlock: false, unixSockets: true }),
+    ),
     launcher: await ensureLauncher(cacheDir),
     libc: await libcOf(deno),
   };

@@ -25,7 +25,7 @@ import { launcherArgs, type LauncherFiles, relayArgs } from "./launcher.ts";
 import type { LauncherSpec } from "./launcher_script.ts";
 import { type ProcessLimits, prologue } from "./prologue.ts";
 import { outsideWrites } from "./paths.ts";
-import { type SeccompArch, seccompProgram } from "./seccomp.ts";
+import { type SeccompArch, seccompProgram, unixSocketRefusal } from "./seccomp.ts";
 
 /** The lowest Landlock ABI the Landlock layer runs on: filesystem and TCP-port rules. */
 export const LANDLOCK_MIN_ABI = 4;
@@ -44,6 +44,11 @@ export interface LayerSupport {
   arch?: SeccompArch;
   /** The seccomp filter for bubblewrap, in the cache. */
   seccompFile?: string;
+  /**
+   * The same, but Unix sockets may be opened: for a sandbox with the egress
+   * relay, whose launcher refuses them to the plugin before it runs.
+   */
+  relaySeccompFile?: string;
   /** The Landlock ABI (Landlock layer only). */
   landlockAbi?: number;
   launcher?: LauncherFiles;
@@ -76,6 +81,8 @@ export interface LayerContext {
    * signals are armed. For the plugin's own start, not the graph check.
    */
   waitsForGo?: boolean;
+  /** The plugin runs native code (a `run` or `ffi` grant), past Deno's checks. */
+  nativeCode?: boolean;
 }
 
 function base64(bytes: Uint8Array): string {
@@ -151,7 +158,9 @@ function restore(ctx: LayerContext): Record<string, string | null> {
 async function bubblewrapPrefix(ctx: LayerContext, mounts: MountPlan): Promise<string[]> {
   const limits = limitsOf(ctx);
   // bubblewrap reads the filter from a descriptor the prologue opens: no sh, no filter (noted).
-  const seccompFile = ctx.tools.sh ? ctx.support.seccompFile : undefined;
+  const seccompFile = ctx.tools.sh
+    ? (ctx.egress?.relay ? ctx.support.relaySeccompFile : ctx.support.seccompFile)
+    : undefined;
   const inside: MountPlan = { ...mounts, seccomp: seccompFile !== undefined };
   const sh = ctx.tools.innerSh;
   // Mounted for the graph check too, so that it runs in the plugin's view.
@@ -193,6 +202,10 @@ function withRelay(ctx: LayerContext, inside: MountPlan): string[] {
     keepEnv: ctx.envNames,
     dataLimitBytes: ctx.limits.dataLimitBytes,
     relay: { program: ctx.deno, args: relayArgs(support.launcher!, egress!.relay!), env },
+    // The relay, started first, opens Unix sockets to the proxy; the plugin may open none. The
+    // plugin cannot take the relay over through /proc/<pid>/mem: the relay keeps a capability
+    // (CAP_NET_BIND_SERVICE, above) the plugin lacks, so the kernel refuses it that access.
+    seccomp: base64(unixSocketRefusal(support.arch!)),
   };
   return launcherArgs(ctx.deno, support.launcher!, spec, support.arch!);
 }
@@ -215,6 +228,7 @@ async function landlockPrefix(ctx: LayerContext, mounts: MountPlan): Promise<str
   const program = seccompProgram(support.arch!, {
     landlock: true,
     signalsOnlyTo: scoped ? undefined : PID_PLACEHOLDER,
+    nativeCode: ctx.nativeCode,
   });
   const readable = [
     ...mounts.programs,

@@ -29,6 +29,23 @@ export interface SeccompOptions {
    * group): for Landlock before ABI 6, which cannot scope signals.
    */
   signalsOnlyTo?: number;
+  /**
+   * bubblewrap with the egress relay: Unix sockets may be opened, for the
+   * relay's connections to the proxy. The launcher then installs
+   * {@linkcode unixSocketRefusal} for the plugin alone before it runs.
+   * Otherwise no Unix socket is opened at all: a read-only mount does not
+   * stop `connect()` to a socket file in a granted folder (an ssh agent, a
+   * container daemon), and the kernel's checks pass a plugin that runs as
+   * the host's user (review 60).
+   */
+  unixSockets?: boolean;
+  /**
+   * The Landlock layer with native code (a `run` or `ffi` grant): no
+   * inotify watch, which Landlock does not control, so a program could see
+   * the names of files made in folders it may not list (review 60). Deno's
+   * own `watchFs` checks read permission first, so it is refused only here.
+   */
+  nativeCode?: boolean;
 }
 
 import { AARCH64, type SyscallTable, X86_64 } from "./seccomp_tables.ts";
@@ -63,10 +80,38 @@ const AF_UNIX = 1;
 const AF_INET = 2;
 const AF_INET6 = 10;
 const AF_NETLINK = 16;
+const NETLINK_ROUTE = 0;
 const SOCK_STREAM = 1;
 const IPPROTO_TCP = 6;
 
 type Instruction = [code: number, jt: number, jf: number, k: number];
+
+/** A step of a rule written with labels: a jump names where it goes ("next" falls through). */
+type Step = Instruction | [code: number, jt: string, jf: string, k: number] | { label: string };
+
+/** Resolves labelled jumps into BPF's forward offsets. */
+function assemble(steps: Step[]): Instruction[] {
+  const at = new Map<string, number>();
+  let count = 0;
+  for (const step of steps) {
+    if ("label" in step) at.set(step.label, count);
+    else count++;
+  }
+  const out: Instruction[] = [];
+  const offset = (target: string | number) => {
+    if (typeof target === "number") return target;
+    if (target === "next") return 0;
+    const to = at.get(target);
+    if (to === undefined || to <= out.length) throw new Error(`seccomp: bad jump to ${target}`);
+    return to - out.length - 1;
+  };
+  for (const step of steps) {
+    if ("label" in step) continue;
+    const [code, jt, jf, k] = step;
+    out.push([code, offset(jt), offset(jf), k]);
+  }
+  return out;
+}
 
 /** A block that handles one system call and always returns. */
 type Rule = { nr: number | undefined; body: Instruction[] };
@@ -102,35 +147,72 @@ function createMode(modeArg: number, flagsArg?: number): Instruction[] {
   ];
 }
 
-/** Socket families plugbox knows; the Landlock layer allows only TCP over IP. */
-function socketRule(landlock: boolean): Instruction[] {
-  if (!landlock) {
-    return [
-      load(arg(0)),
-      [JEQ_K, 3, 0, AF_UNIX],
-      [JEQ_K, 2, 0, AF_INET],
-      [JEQ_K, 1, 0, AF_INET6],
-      [JEQ_K, 0, 1, AF_NETLINK],
-      ret(ALLOW),
-      ret(EAFNOSUPPORT),
-    ];
-  }
-  return [
+/**
+ * Socket families plugbox knows. Netlink only for routes (interfaces and
+ * addresses, as a C library asks): the socket table (`ss`), audit and the
+ * kernel's device events are another family's business (review 60). Unix
+ * sockets only where {@linkcode SeccompOptions.unixSockets} says. The
+ * Landlock layer allows only TCP over IP.
+ */
+function socketRule(options: SeccompOptions): Instruction[] {
+  const unix = !options.landlock && options.unixSockets ? ALLOW : EAFNOSUPPORT;
+  return assemble([
     load(arg(0)),
-    [JEQ_K, 4, 0, AF_INET],
-    [JEQ_K, 3, 0, AF_INET6],
-    [JEQ_K, 0, 1, AF_NETLINK],
-    ret(ALLOW),
+    [JEQ_K, "ip", "next", AF_INET],
+    [JEQ_K, "ip", "next", AF_INET6],
+    [JEQ_K, "netlink", "next", AF_NETLINK],
+    [JEQ_K, "next", "unknown", AF_UNIX],
+    ret(unix),
+    { label: "unknown" },
     ret(EAFNOSUPPORT),
-    load(arg(1)),
-    [AND_K, 0, 0, 0xf],
-    [JEQ_K, 0, 4, SOCK_STREAM],
+    { label: "netlink" },
     load(arg(2)),
-    [JEQ_K, 1, 0, 0],
-    [JEQ_K, 0, 1, IPPROTO_TCP],
+    [JEQ_K, "allow", "refuse", NETLINK_ROUTE],
+    { label: "ip" },
+    ...(options.landlock
+      ? [
+        load(arg(1)),
+        [AND_K, 0, 0, 0xf] as Instruction,
+        [JEQ_K, "next", "refuse", SOCK_STREAM] as Step,
+        load(arg(2)),
+        [JEQ_K, "allow", "next", 0] as Step,
+        [JEQ_K, "allow", "refuse", IPPROTO_TCP] as Step,
+      ]
+      : []),
+    { label: "allow" },
     ret(ALLOW),
+    { label: "refuse" },
     ret(EACCES),
-  ];
+  ]);
+}
+
+/**
+ * The launcher's second filter under bubblewrap with the egress relay: no
+ * Unix socket for the plugin (the first, bubblewrap's, lets the relay open
+ * them). Filters stack; the stricter answer wins.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { unixSocketRefusal } from "./seccomp.ts";
+ * assert.equal(unixSocketRefusal("x86_64").length % 8, 0);
+ * ```
+ */
+export function unixSocketRefusal(arch: SeccompArch): Uint8Array {
+  const t = arch === "x86_64" ? X86_64 : AARCH64;
+  return encode(assemble([
+    load(ARCH),
+    [JEQ_K, "next", "kill", t.audit],
+    load(NR),
+    [JEQ_K, "next", "allow", t.nr.socket],
+    load(arg(0)),
+    [JEQ_K, "next", "allow", AF_UNIX],
+    ret(EAFNOSUPPORT),
+    { label: "allow" },
+    ret(ALLOW),
+    { label: "kill" },
+    ret(KILL_PROCESS),
+  ]));
 }
 
 function rules(t: SyscallTable, options: SeccompOptions): Rule[] {
@@ -169,7 +251,7 @@ function rules(t: SyscallTable, options: SeccompOptions): Rule[] {
     { nr: n.ioprio_set, body: argsEqual([[0, 1], [1, 0]]) },
     { nr: n.migrate_pages, body: argsEqual([[0, 0]]) },
     { nr: n.move_pages, body: argsEqual([[0, 0]]) },
-    { nr: n.socket, body: socketRule(options.landlock) },
+    { nr: n.socket, body: socketRule(options) },
     // Under Landlock, listen() on a socket that was never bound binds a port by itself, on every
     // address, where Landlock's bind rule never looks; and Landlock lets the plugin bind nothing,
     // so no listen is ever one a plugin could need there.
@@ -186,6 +268,10 @@ function rules(t: SyscallTable, options: SeccompOptions): Rule[] {
         ...[n.chmod, n.fchmodat, n.fchmodat2].map((nr): Rule => ({ nr, body: [ret(EPERM)] })),
         { nr: n.fchmod, body: [ret(IGNORED)] },
         ...Object.values(t.metadata).map((nr): Rule => ({ nr, body: [ret(EPERM)] })),
+        // System V IPC and POSIX message queues: the Landlock layer keeps the host's IPC
+        // namespace, so a segment the host made was a program's to read and remove (review 60).
+        ...Object.values(t.ipc).map((nr): Rule => ({ nr, body: [ret(EPERM)] })),
+        ...(options.nativeCode ? [{ nr: n.inotify_add_watch, body: [ret(EACCES)] }] : []),
       ]
       : [
         { nr: n.chmod, body: argHasNone(1, SET_ID_BITS) },
@@ -245,7 +331,11 @@ export function seccompArch(): SeccompArch | undefined {
  * ```
  */
 export function seccompProgram(arch: SeccompArch, options: SeccompOptions): Uint8Array {
-  const program = seccompInstructions(arch, options);
+  return encode(seccompInstructions(arch, options));
+}
+
+/** `struct sock_filter` entries, 8 bytes each. */
+function encode(program: Instruction[]): Uint8Array {
   const bytes = new Uint8Array(program.length * 8);
   const view = new DataView(bytes.buffer);
   program.forEach(([code, jt, jf, k], i) => {

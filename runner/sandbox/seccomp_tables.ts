@@ -23,6 +23,11 @@ export interface SyscallTable {
    * controls none of them (review 53).
    */
   metadata: Record<string, number>;
+  /**
+   * System V IPC and POSIX message queues: refused under Landlock, whose
+   * plugin shares the host's IPC namespace (review 60).
+   */
+  ipc: Record<string, number>;
 }
 
 // Refused outright: nothing a plugin needs, and each a way out of a sandbox or into the kernel.
@@ -119,6 +124,7 @@ export const X86_64: SyscallTable = {
     rt_sigqueueinfo: 129,
     rt_tgsigqueueinfo: 297,
     pidfd_send_signal: 424,
+    inotify_add_watch: 254,
   },
   metadata: {
     chown: 92,
@@ -133,6 +139,25 @@ export const X86_64: SyscallTable = {
     fremovexattr: 199,
     setxattrat: 463,
     removexattrat: 466,
+  },
+  ipc: {
+    shmget: 29,
+    shmat: 30,
+    shmctl: 31,
+    semget: 64,
+    semop: 65,
+    semctl: 66,
+    msgget: 68,
+    msgsnd: 69,
+    msgrcv: 70,
+    msgctl: 71,
+    semtimedop: 220,
+    mq_open: 240,
+    mq_unlink: 241,
+    mq_timedsend: 242,
+    mq_timedreceive: 243,
+    mq_notify: 244,
+    mq_getsetattr: 245,
   },
 };
 
@@ -218,6 +243,7 @@ export const AARCH64: SyscallTable = {
     rt_sigqueueinfo: 138,
     rt_tgsigqueueinfo: 240,
     pidfd_send_signal: 424,
+    inotify_add_watch: 27,
   },
   metadata: {
     fchownat: 54,
@@ -230,5 +256,24 @@ export const AARCH64: SyscallTable = {
     fremovexattr: 16,
     setxattrat: 463,
     removexattrat: 466,
+  },
+  ipc: {
+    mq_open: 180,
+    mq_unlink: 181,
+    mq_timedsend: 182,
+    mq_timedreceive: 183,
+    mq_notify: 184,
+    mq_getsetattr: 185,
+    msgget: 186,
+    msgctl: 187,
+    msgrcv: 188,
+    msgsnd: 189,
+    semget: 190,
+    semctl: 191,
+    semtimedop: 192,
+    semop: 193,
+    shmget: 194,
+    shmctl: 195,
+    shmat: 196,
   },
 };

@@ -138,6 +138,56 @@ for (const isolation of ISOLATIONS) {
     assert.deepEqual(server.requests, []);
   });
 
+  Deno.test(`command [${isolation}]: a Unix socket in a folder it may read is not reached, with or without the egress relay`, async () => {
+    // A read-only mount does not stop connect() to a socket file (an ssh agent's, a container
+    // daemon's), and the plugin runs as the host's user there (review 60).
+    await using dir = await tempFolder();
+    const path = join(dir.path, "agent.sock");
+    const listener = Deno.listen({ transport: "unix", path });
+    let served = 0;
+    const serving = (async () => {
+      for await (const conn of listener) {
+        served++;
+        await conn.read(new Uint8Array(64)).catch(() => null);
+        await conn.write(new TextEncoder().encode("agent")).catch(() => 0);
+        conn.close();
+      }
+    })();
+    try {
+      assert.equal(await withoutPlugbox(`unix-connect:${path}`), "unix answered: agent");
+      assert.equal(served, 1);
+      for (const net of [[], ["127.0.0.1:9"]]) {
+        const outcome = await probe(isolation, `unix-connect:${path}`, {
+          permissions: { read: [dir.path], net },
+          unsafe: { privateNetwork: true },
+        });
+        assert.match(outcome, /^denied: OSError: \[Errno 97\]/, `net ${net}: ${outcome}`);
+      }
+      assert.equal(served, 1);
+    } finally {
+      listener.close();
+      await serving.catch(() => {});
+    }
+  });
+
+  Deno.test(`command [${isolation}]: the egress relay's memory and bubblewrap's init are beyond its reach; its host name is not the host's`, async () => {
+    // Both may open Unix sockets, which the plugin may not: it must not run code in either.
+    await using plugin = await startPlugin(PROBE, {
+      contracts: [Probe],
+      isolation,
+      permissions: { net: ["127.0.0.1:9"] },
+      unsafe: { privateNetwork: true },
+    });
+    const api = plugin.api(Probe);
+    const seen = await api.attempt("procs");
+    assert.match(seen, /^procs: 1 hidden \(errno 2\); /);
+    const relay = /\d+ deno seccomp=2 prm=\w+ mem=([^;]+)/.exec(seen);
+    assert.ok(relay, seen);
+    assert.equal(relay[1], "errno 13", seen);
+    assert.equal(await api.attempt("hostname"), "hostname: plugbox");
+    assert.notEqual(await withoutPlugbox("hostname"), "hostname: plugbox");
+  });
+
   Deno.test(`command [${isolation}]: writes land only in a granted folder`, async () => {
     const dir = await Deno.realPath(await Deno.makeTempDir());
     try {

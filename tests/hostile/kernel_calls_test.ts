@@ -57,6 +57,10 @@ async function attempts(isolation: string) {
       read: await run(`read ${SECRET_DIR}/secret.txt`),
       connect: await run(`connect 127.0.0.1:${server.port}`),
       unix: await run("unix-socket -"),
+      sysvShm: await run("sysv-shm -"),
+      netlinkRoute: await run("netlink 0"),
+      netlinkSockets: await run("netlink 4"),
+      inotify: await run(`inotify ${SECRET_DIR}`),
       served: server.requests.length,
     };
   } finally {
@@ -91,6 +95,11 @@ for (const isolation of ISOLATIONS) {
     assert.equal(seen.setuid, `open: ${EPERM}`, message);
     assert.equal(seen.renice, EPERM, message);
     assert.equal(seen.served, 0, message);
+    // A Unix socket file in a folder it may read is a daemon's door (review 60): none is opened.
+    assert.equal(seen.unix, "errno 97", message); // EAFNOSUPPORT
+    // Netlink for routes only (a C library's interfaces), not the socket table.
+    assert.equal(seen.netlinkRoute, "ok", message);
+    assert.equal(seen.netlinkSockets, "errno 13", message);
     if (seen.layer === "os") {
       // Another PID, mount and network namespace: the process, the file and the server are not there.
       assert.equal(seen.signal, "errno 3", message); // ESRCH
@@ -101,7 +110,10 @@ for (const isolation of ISOLATIONS) {
       assert.equal(seen.signal, EPERM, message); // scoped signals
       assert.equal(seen.read, "errno 13", message); // EACCES
       assert.equal(seen.connect, "errno 13", message); // no TCP port but the proxy's
-      assert.equal(seen.unix, "errno 97", message); // EAFNOSUPPORT: no Unix sockets at all
+      // The host's IPC namespace: no System V segment, queue or semaphore (review 60).
+      assert.equal(seen.sysvShm, EPERM, message);
+      // Landlock does not control inotify: native code watches no folder it may not list.
+      assert.equal(seen.inotify, "errno 13", message);
     }
   });
 }
@@ -117,6 +129,10 @@ Deno.test("T24 control: under the Deno layer alone the same calls reach the kern
   assert.equal(seen.signal, "ok", message);
   assert.match(seen.read, /^read: TOP-SECRET-TEXT/, message);
   assert.equal(seen.connect, "ok", message);
+  assert.equal(seen.unix, "ok", message);
+  assert.equal(seen.sysvShm, "ok", message);
+  assert.equal(seen.netlinkSockets, "ok", message);
+  assert.equal(seen.inotify, "ok", message);
   for (const call of ["mount", "keyring", "bpf", "ioUring"] as const) {
     assert.notEqual(seen[call], EPERM, `${call} reached the kernel: ${message}`);
   }

@@ -2,7 +2,11 @@
 // made-up system calls: what each rule lets through and what it refuses.
 // (The hostile suite, T24, checks the same filter in the kernel.)
 import assert from "node:assert/strict";
-import { seccompInstructions, type SeccompOptions } from "../../runner/sandbox/seccomp.ts";
+import {
+  seccompInstructions,
+  type SeccompOptions,
+  unixSocketRefusal,
+} from "../../runner/sandbox/seccomp.ts";
 import { X86_64 } from "../../runner/sandbox/seccomp_tables.ts";
 
 const ALLOW = 0x7fff0000;
@@ -11,7 +15,11 @@ const errno = (n: number) => 0x00050000 | n;
 
 /** Runs the filter on one call, as the kernel would: [nr, ...args], on x86_64 unless `arch` says. */
 function verdict(options: SeccompOptions, nr: number, args: number[] = [], arch = 0xc000003e) {
-  const program = seccompInstructions("x86_64", options);
+  return runProgram(seccompInstructions("x86_64", options), nr, args, arch);
+}
+
+/** Runs a program on one call. */
+function runProgram(program: number[][], nr: number, args: number[], arch: number): number {
   const word = (offset: number) =>
     offset === 0
       ? nr
@@ -122,13 +130,28 @@ Deno.test("seccomp: priorities, limits and placement of itself only", () => {
   assert.equal(verdict(bwrap, nr.ioprio_set, [1, 1234, 0]), errno(1));
 });
 
-Deno.test("seccomp: socket families: known ones under bubblewrap, TCP over IP only under Landlock", () => {
+Deno.test("seccomp: socket families: known ones under bubblewrap, TCP over IP only under Landlock; Unix sockets only for the relay, netlink only for routes", () => {
   const [AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, AF_VSOCK] = [1, 2, 10, 16, 17, 40];
-  for (const family of [AF_UNIX, AF_INET, AF_INET6, AF_NETLINK]) {
+  const relay = { landlock: false, unixSockets: true };
+  for (const family of [AF_INET, AF_INET6]) {
     assert.equal(verdict(bwrap, nr.socket, [family, 2, 0]), ALLOW, `family ${family}`);
   }
   for (const family of [AF_PACKET, AF_VSOCK, 38]) {
     assert.equal(verdict(bwrap, nr.socket, [family, 1, 0]), errno(97), `family ${family}`);
+    assert.equal(verdict(relay, nr.socket, [family, 1, 0]), errno(97), `family ${family}`);
+  }
+  // A socket file in a granted folder is a daemon's door (review 60).
+  assert.equal(verdict(bwrap, nr.socket, [AF_UNIX, 1, 0]), errno(97), "a socket file by path");
+  assert.equal(verdict(relay, nr.socket, [AF_UNIX, 1, 0]), ALLOW, "the relay's, to the proxy");
+  assert.equal(
+    verdict({ landlock: true, unixSockets: true }, nr.socket, [AF_UNIX, 1, 0]),
+    errno(97),
+    "never under Landlock",
+  );
+  for (const options of [bwrap, relay, landlock]) {
+    assert.equal(verdict(options, nr.socket, [AF_NETLINK, 3, 0]), ALLOW, "routes");
+    assert.equal(verdict(options, nr.socket, [AF_NETLINK, 3, 4]), errno(13), "the socket table");
+    assert.equal(verdict(options, nr.socket, [AF_NETLINK, 3, 15]), errno(13), "device events");
   }
   const stream = 1 | 0x80000 | 0x800; // SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK
   assert.equal(verdict(landlock, nr.socket, [AF_INET, stream, 0]), ALLOW);
@@ -140,7 +163,44 @@ Deno.test("seccomp: socket families: known ones under bubblewrap, TCP over IP on
   );
   assert.equal(verdict(landlock, nr.socket, [AF_INET, 1, 132]), errno(13), "SCTP");
   assert.equal(verdict(landlock, nr.socket, [AF_UNIX, 1, 0]), errno(97), "a socket file by path");
-  assert.equal(verdict(landlock, nr.socket, [AF_NETLINK, 3, 0]), ALLOW);
+});
+
+Deno.test("seccomp: the launcher's second filter refuses the plugin Unix sockets, and nothing else", () => {
+  const bytes = unixSocketRefusal("x86_64");
+  const view = new DataView(bytes.buffer);
+  const program: [number, number, number, number][] = [];
+  for (let i = 0; i < bytes.length; i += 8) {
+    program.push([
+      view.getUint16(i, true),
+      view.getUint8(i + 2),
+      view.getUint8(i + 3),
+      view.getUint32(i + 4, true),
+    ]);
+  }
+  const run = (call: number, args: number[], arch = 0xc000003e) =>
+    runProgram(program, call, args, arch);
+  assert.equal(run(nr.socket, [1, 1, 0]), errno(97));
+  assert.equal(run(nr.socket, [2, 1, 0]), ALLOW);
+  assert.equal(run(nr.socket, [16, 3, 4]), ALLOW, "the first filter's business");
+  assert.equal(run(0, [1]), ALLOW, "read(1, ...)");
+  assert.equal(run(nr.socket, [1, 1, 0], 0x40000003), KILL, "another ABI");
+});
+
+Deno.test("seccomp: under Landlock, which keeps the host's IPC namespace, no System V IPC or message queue; no inotify watch beside native code", () => {
+  for (const [name, number] of Object.entries(X86_64.ipc)) {
+    assert.equal(verdict(landlock, number), errno(1), name);
+    assert.equal(verdict(bwrap, number), ALLOW, `${name}: bubblewrap's own IPC namespace`);
+  }
+  assert.equal(
+    verdict(landlock, nr.inotify_add_watch, [3, 0, 0x100]),
+    ALLOW,
+    "Deno checks watchFs",
+  );
+  assert.equal(
+    verdict({ landlock: true, nativeCode: true }, nr.inotify_add_watch, [3, 0, 0x100]),
+    errno(13),
+  );
+  assert.equal(verdict({ landlock: false, nativeCode: true }, nr.inotify_add_watch), ALLOW);
 });
 
 Deno.test("seccomp: listen is refused under Landlock only (on an unbound socket it binds a port Landlock never sees)", () => {

@@ -5,8 +5,24 @@ import { implement, serve } from "@plugbox/plugbox/plugin";
 import { Probe } from "./probe.ts";
 
 const NR = Deno.build.arch === "aarch64"
-  ? { unshare: 97, ptrace: 117, mount: 40, add_key: 217, bpf: 280, io_uring_setup: 425 }
-  : { unshare: 272, ptrace: 101, mount: 165, add_key: 248, bpf: 321, io_uring_setup: 425 };
+  ? {
+    unshare: 97,
+    ptrace: 117,
+    mount: 40,
+    add_key: 217,
+    bpf: 280,
+    io_uring_setup: 425,
+    shmget: 194,
+  }
+  : {
+    unshare: 272,
+    ptrace: 101,
+    mount: 165,
+    add_key: 248,
+    bpf: 321,
+    io_uring_setup: 425,
+    shmget: 29,
+  };
 const CLONE_NEWUTS = 0x04000000, CLONE_NEWIPC = 0x08000000, CLONE_NEWUSER = 0x10000000;
 
 function attack(what = ""): string {
@@ -29,6 +45,8 @@ function attack(what = ""): string {
     memset: { parameters: ["pointer", "i32", "usize"], result: "pointer" },
     rawmemchr: { parameters: ["pointer", "i32"], result: "pointer" },
     waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+    inotify_init1: { parameters: ["i32"], result: "i32" },
+    inotify_add_watch: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   });
   const c = libc.symbols;
   // Read through memcpy: UnsafePointerView needs an ffi grant for every library.
@@ -115,6 +133,23 @@ function attack(what = ""): string {
       }
       case "unix-socket": // a socket file of the host's (a daemon's control socket)
         return outcome(c.socket(1, 1, 0));
+      case "sysv-shm": { // System V shared memory, the host's own where the IPC namespace is shared
+        const id = sys(NR.shmget, 0, 4096, 0o1600); // IPC_PRIVATE, IPC_CREAT | 0600
+        return outcome(id);
+      }
+      case "netlink": { // a netlink family by protocol: 0 routes, 4 the socket table (ss)
+        const fd = c.socket(16, 3, Number(target)); // AF_NETLINK, SOCK_RAW
+        const said = outcome(fd);
+        if (fd >= 0) c.close(fd);
+        return said;
+      }
+      case "inotify": { // watch a folder for the names of files made there
+        const fd = c.inotify_init1(0);
+        if (fd < 0) return `init: errno ${errno()}`;
+        const said = outcome(c.inotify_add_watch(fd, text(target), 0x100)); // IN_CREATE
+        c.close(fd);
+        return said;
+      }
       default:
         return `unknown attack "${what}"`;
     }

@@ -79,6 +79,50 @@ def attempt(what):
                 resource.setrlimit(limit, (hard, hard))
             data, cpu = (resource.getrlimit(limit) for limit in (resource.RLIMIT_DATA, resource.RLIMIT_CPU))
             return "limits: " + json.dumps({"data": data, "cpu": cpu})
+        if kind == "unix-connect":  # a daemon's socket file (ssh-agent, docker) in a folder it may read
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.settimeout(3)
+                conn.connect(arg)
+                conn.sendall(b"hello from py_probe\n")
+                return "unix answered: " + conn.recv(200).decode(errors="replace")
+        if kind == "procs":  # each process it sees: pid, name, seccomp mode, permitted capabilities
+            seen = []
+            for pid in sorted(int(p) for p in os.listdir("/proc") if p.isdigit()):
+                try:
+                    with open(f"/proc/{pid}/status", encoding="utf-8") as file:
+                        fields = dict(line.split(":\t", 1) for line in file.read().splitlines() if ":\t" in line)
+                except OSError as error:
+                    seen.append(f"{pid} hidden (errno {error.errno})")
+                    continue
+                try:
+                    os.close(os.open(f"/proc/{pid}/mem", os.O_RDWR))
+                    mem = "open"
+                except OSError as error:
+                    mem = f"errno {error.errno}"
+                seen.append(f"{pid} {fields['Name'].strip()} seccomp={fields['Seccomp'].strip()} prm={fields['CapPrm'].strip()} mem={mem}")
+            return "procs: " + "; ".join(seen)
+        if kind == "relay-memory":  # opens the egress relay's memory to write it (it may reach the proxy)
+            for pid in sorted(int(p) for p in os.listdir("/proc") if p.isdigit()):
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as file:
+                        if b"relay.js" not in file.read():
+                            continue
+                except OSError:
+                    continue
+                fd = os.open(f"/proc/{pid}/mem", os.O_RDWR)
+                os.close(fd)
+                return f"relay memory opened: {pid}"
+            return "no relay"
+        if kind == "sysv-shm":  # System V shared memory: the host's own under a shared IPC namespace
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            shmid = libc.shmget(0, 4096, 0o1600)  # IPC_PRIVATE, IPC_CREAT | 0600
+            if shmid < 0:
+                return f"shmget: errno {ctypes.get_errno()}"
+            libc.shmctl(shmid, 0, None)  # IPC_RMID
+            return "shmget: ok"
+        if kind == "hostname":
+            return "hostname: " + os.uname().nodename
         if kind == "refuse-to-die":
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_IGN)

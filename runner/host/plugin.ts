@@ -470,7 +470,14 @@ export class Plugin implements AsyncDisposable {
   }
 
   /** One survivable fault: reported, and counted against the plugin's budget. */
-  #fault(detail: string): void {
+  /**
+   * A protocol fault, counted against the budget. Its detail may quote the
+   * plugin: neutralised here once, whoever wrote it (review 57: a stream
+   * item's id reached `onProtocolFault` and a `ProtocolError` with its
+   * bidi and C1 controls raw).
+   */
+  #fault(raw: string): void {
+    const detail = neutralize(raw, 1000);
     this.#onFault?.(detail);
     if (this.#budget.record()) {
       this.#protocolFault(

@@ -173,6 +173,53 @@ const NEWLINE = 0x0a;
 const decoder = new TextDecoder();
 
 /**
+ * Reading that never waits (a pipe that always holds bytes: Deno then
+ * completes each read at once) never lets the event loop turn, so no timer
+ * fires: not a call's deadline, a health ping or a kill (review 57: lines of
+ * spaces held a host's loop 20 s). {@linkcode LoopShare.handled} gives it a
+ * turn once reading has held it this long.
+ */
+const HOLD_MS = 20;
+/** A read that took this long waited for its bytes, so the event loop turned meanwhile. */
+const WAITED_MS = 1;
+
+/** Tracks how long reading has held the event loop (see {@linkcode HOLD_MS}). */
+class LoopShare {
+  #since = performance.now();
+  #asked = 0;
+
+  /** A read is about to be awaited. */
+  asking(): void {
+    this.#asked = performance.now();
+  }
+
+  /** The read ended: if it waited, the loop turned, and the hold starts anew. */
+  arrived(): void {
+    const now = performance.now();
+    if (now - this.#asked >= WAITED_MS) this.#since = now;
+  }
+
+  /** A chunk was handled: a promise to await when the loop is owed a turn. */
+  handled(): Promise<void> | undefined {
+    if (performance.now() - this.#since < HOLD_MS) return undefined;
+    return new Promise<void>((resolve) => setTimeout(resolve, 0)).then(() => {
+      this.#since = performance.now();
+    });
+  }
+}
+
+/** JSON's own white space: space, tab, carriage return (a line feed ends the line). */
+function isJsonSpace(code: number): boolean {
+  return code === 0x20 || code === 0x09 || code === 0x0d;
+}
+
+/** Whether a character can begin a JSON value: `{ [ " - 0-9 t f n`. */
+function beginsJson(code: number): boolean {
+  return code === 0x7b || code === 0x5b || code === 0x22 || code === 0x2d ||
+    (code >= 0x30 && code <= 0x39) || code === 0x74 || code === 0x66 || code === 0x6e;
+}
+
+/**
  * Newline-delimited JSON over two byte streams. Writes made in the same tick
  * are coalesced into one write; each write waits for the previous one, which
  * is how the pipe's backpressure reaches the writer.
@@ -244,11 +291,16 @@ export class LineTransport {
     const reader = this.#reader = source.getReader();
     try {
       const line = this.#partialLine();
+      const share = new LoopShare();
       while (true) {
+        share.asking();
         const { value: chunk, done } = await reader.read();
         if (done) break;
+        share.arrived();
         const pending = this.#take(line, chunk, handlers);
         if (pending) await pending;
+        const turn = share.handled();
+        if (turn) await turn;
       }
       await this.#end(line, handlers);
     } catch (error) {
@@ -268,9 +320,12 @@ export class LineTransport {
   async #runSource(source: ByteSource, handlers: LineHandlers): Promise<void> {
     const line = this.#partialLine();
     const buffer = new Uint8Array(SOURCE_CHUNK_BYTES);
+    const share = new LoopShare();
     while (true) {
+      share.asking();
       const count = await source.read(buffer);
       if (count === null) break;
+      share.arrived();
       if (count === 0) {
         // Deno.stdin never reads nothing; a source that does must not starve the event loop.
         await new Promise((resolve) => setTimeout(resolve, 0));
@@ -279,6 +334,8 @@ export class LineTransport {
       const chunk = this.#scan ? buffer.slice(0, count) : buffer.subarray(0, count);
       const pending = this.#take(line, chunk, handlers);
       if (pending) await pending;
+      const turn = share.handled();
+      if (turn) await turn;
     }
     await this.#end(line, handlers);
   }
@@ -466,12 +523,19 @@ export class LineTransport {
   #deliver(raw: string, handlers: LineHandlers): void | Promise<void> {
     const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw; // tolerate CRLF
     if (line === "") return;
+    if (line.charCodeAt(0) !== 0x7b) {
+      // Judged without JSON.parse where it would throw: an exception costs microseconds, and
+      // lines of spaces, dropped after one, made a flood that cost no fault (review 57).
+      let at = 0;
+      while (at < line.length && isJsonSpace(line.charCodeAt(at))) at++;
+      if (at === line.length) return; // blank
+      if (!beginsJson(line.charCodeAt(at))) return handlers.onStray(line);
+    }
     let value: unknown;
     try {
       value = JSON.parse(line);
     } catch {
-      if (line.trim() !== "") handlers.onStray(line);
-      return;
+      return handlers.onStray(line);
     }
     return handlers.onMessage?.(value, line);
   }

@@ -58,6 +58,24 @@ for (const isolation of ISOLATIONS) {
     for (const message of logs) assert.doesNotMatch(message, UNPRINTABLE);
   });
 
+  Deno.test(`T20 [${isolation}]: protocol faults quote a plugin's ids escaped, in reports and in the error that ends it`, async () => {
+    const faults: string[] = [];
+    await using plugin = await startPlugin(hostile("t20_terminal_text.ts"), {
+      contracts: [Probe],
+      isolation: isolation as "auto",
+      onProtocolFault: (detail) => faults.push(detail),
+      maxFaults: 1,
+    });
+    const error = await rejected(plugin.api(Probe).attempt("progress"));
+    assert.ok(error instanceof ProtocolError, String(error));
+    // Both forged lines, and perhaps the answer that came after the plugin was judged faulty.
+    assert.ok(faults.length >= 2, `${faults.join("\n")} / ${error}`);
+    for (const text of [...faults.slice(0, 2), error.message]) {
+      assert.match(text, /for call "\\u\{202e\}\\x9b2J\\u\{2028\}forged line/);
+    }
+    for (const text of [...faults, error.message]) assert.doesNotMatch(text, UNPRINTABLE);
+  });
+
   Deno.test(`T20 [${isolation}]: plug prints a plugin's result, errors and file names without raw control text`, async () => {
     const isolationFlag = `--isolation=${isolation}`;
     const result = await plug([

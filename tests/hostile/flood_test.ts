@@ -103,6 +103,21 @@ for (const isolation of ISOLATIONS) {
   });
 }
 
+Deno.test("T11: a flood of blank lines does not hold the host's event loop: a call's deadline fires during it", async () => {
+  // Before: every read completed at once, no timer fired until the flood ended, and the call
+  // resolved with "flooded" 10 s later despite its 500 ms deadline (review 57).
+  await using plugin = await attacker("t11_blank_flood.ts");
+  const error = await rejected(plugin.api(Probe, { timeout: 500 }).attempt("spaces"));
+  assert.ok(error instanceof TimeoutError, String(error));
+});
+
+Deno.test("T11: lines of Unicode white space are stray output, faults that end the plugin", async () => {
+  await using plugin = await attacker("t11_blank_flood.ts", { maxFaults: 20 });
+  const error = await rejected(plugin.api(Probe, { timeout: 30_000 }).attempt("ideographic"));
+  assert.ok(error instanceof ProtocolError, String(error));
+  assert.match(error.message, /stray output on stdout: \u3000/);
+});
+
 Deno.test("T11: an answer nested 100,000 deep or holding 8 million members fails its call; the plugin lives on", async () => {
   await using plugin = await attacker("t11_deep_nesting.ts");
   for (const mode of ["answer", "wide"]) {

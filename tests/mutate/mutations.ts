@@ -2402,7 +2402,8 @@ export const MUTATIONS: Mutation[] = [
   },
   {
     id: "bwrap-init-hidden",
-    source: "review 60: bubblewrap's init, under the relay's filter alone, was the plugin's to write",
+    source:
+      "review 60: bubblewrap's init, under the relay's filter alone, was the plugin's to write",
     mitigation: "/proc/1 is hidden under a tmpfs",
     file: "runner/sandbox/isolation.ts",
     search: '    "--tmpfs",\n    "/proc/1",\n',
@@ -2451,6 +2452,48 @@ export const MUTATIONS: Mutation[] = [
     filter: "kernel calls no plugin needs",
   },
 
+  {
+    id: "read-loop-turns",
+    source: "review 57: lines of spaces held the host's event loop for as long as they came",
+    mitigation: "reading gives the event loop a turn once it has held it 20 ms",
+    file: "runner/wire/transport.ts",
+    search: "    if (performance.now() - this.#since < HOLD_MS) return undefined;",
+    replace: "    return undefined;",
+    tests: ["tests/wire/transport_test.ts"],
+    filter: "never waits",
+  },
+  {
+    id: "blank-lines-ignored",
+    source: "PROTOCOL.md: empty lines are ignored (now judged without a parse, review 57)",
+    mitigation: "a line of JSON white space is blank, neither parsed nor stray",
+    file: "runner/wire/transport.ts",
+    search: "      if (at === line.length) return; // blank\n",
+    replace: "",
+    tests: ["tests/wire/transport_test.ts"],
+    filter: "without a parse",
+  },
+  {
+    id: "stray-unicode-space",
+    source:
+      "review 57: lines of Unicode spaces were dropped after a failed parse, no fault counted",
+    mitigation: "a line that cannot begin JSON is stray output, judged without a parse",
+    file: "runner/wire/transport.ts",
+    search: "      if (!beginsJson(line.charCodeAt(at))) return handlers.onStray(line);",
+    replace: "      if (!beginsJson(line.charCodeAt(at))) return;",
+    tests: ["tests/hostile/flood_test.ts"],
+    filter: "Unicode white space",
+  },
+  {
+    id: "fault-detail-neutralised",
+    source:
+      "review 57: a stream item's id reached fault reports and a ProtocolError with bidi and C1 controls raw",
+    mitigation: "a fault's detail is neutralised where faults are counted",
+    file: "runner/host/plugin.ts",
+    search: "    const detail = neutralize(raw, 1000);",
+    replace: "    const detail = raw;",
+    tests: ["tests/hostile/claims_test.ts"],
+    filter: "protocol faults quote",
+  },
   {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",

@@ -85,6 +85,46 @@ Deno.test("LineTransport reports non-JSON lines as stray and keeps reading", asy
   assert.deepEqual(stray, ["hello there", "{broken"]);
 });
 
+for (const kind of ["stream", "byte source"] as const) {
+  Deno.test(`LineTransport [${kind}]: reading that never waits still lets the event loop turn`, async () => {
+    // Bytes always there (a pipe kept full): each read completes at once, and no timer would
+    // fire until the input ends (review 57). Each chunk here costs 2 ms to handle.
+    const chunks = Array.from({ length: 200 }, () => '{"n":1}\n');
+    const transport = new LineTransport(input(kind, chunks), new WritableStream());
+    let handled = 0;
+    let handledWhenTimerFired = -1;
+    setTimeout(() => handledWhenTimerFired = handled, 0);
+    await transport.run({
+      onMessage() {
+        const until = performance.now() + 2;
+        while (performance.now() < until) { /* a chunk's work */ }
+        handled++;
+      },
+      onStray() {},
+    });
+    assert.equal(handled, 200);
+    assert.ok(
+      handledWhenTimerFired >= 0 && handledWhenTimerFired < 100,
+      `the timer fired after ${handledWhenTimerFired} of 200 chunks`,
+    );
+  });
+}
+
+Deno.test("LineTransport judges blank and non-JSON lines without a parse: blank ignored, the rest stray", async () => {
+  const strays: string[] = [];
+  const values: unknown[] = [];
+  const transport = new LineTransport(
+    source([' \n\t \r\n\u3000\nx\n  {"a":1}\n 7\n']),
+    new WritableStream(),
+  );
+  await transport.run({
+    onMessage: (v) => void values.push(v),
+    onStray: (l) => void strays.push(l),
+  });
+  assert.deepEqual(strays, ["\u3000", "x"]);
+  assert.deepEqual(values, [{ a: 1 }, 7]);
+});
+
 Deno.test("LineTransport rejects a line over the cap, with or without a newline", async () => {
   await assert.rejects(readAll(["x".repeat(2000) + "\n"], 1024), RangeError);
   await assert.rejects(readAll(["y".repeat(600), "y".repeat(600)], 1024), /more than 1024 bytes/);

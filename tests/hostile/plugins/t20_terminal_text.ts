@@ -14,6 +14,14 @@ function attack(how = "result"): string {
       return "logged";
     case "throw":
       throw new Error(`${BIDI} ${FORGED}`);
+    case "progress": { // ids the host never gave, quoted in its fault reports (review 57)
+      const id = "\u202e\u009b2J\u2028forged line\u200b\u0085";
+      for (const method of ["$/progress", "$/item"]) {
+        const line = JSON.stringify({ jsonrpc: "2.0", method, params: { id, value: 1 } });
+        Deno.stdout.writeSync(new TextEncoder().encode(line + "\n"));
+      }
+      return "sent";
+    }
     default:
       return `${BIDI}\u200d\u2029${FORGED}`;
   }

@@ -11,6 +11,7 @@
 
 import { Buffer } from "node:buffer";
 import { createHmac, timingSafeEqual } from "node:crypto";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { z } from "npm:zod@^4.1.0";
 import { LockError } from "../errors.ts";
@@ -91,22 +92,10 @@ const LockSchema = z.strictObject({
  * @throws {LockError} (`malformed`) naming the field, for anything else.
  */
 export function readLock(path: string, plugin: string): LockFile {
-  let text: string;
-  try {
-    const info = Deno.statSync(path);
-    if (!info.isFile || info.size > MAX_LOCK_BYTES) {
-      throw new LockError({
-        plugin,
-        lockPath: path,
-        reason: "malformed",
-        detail: `lock "${path}" must be a regular file of at most ${MAX_LOCK_BYTES} bytes`,
-      });
-    }
-    text = Deno.readTextFileSync(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return { version: 1, plugins: {} };
-    throw error;
-  }
+  const text = readLockText(path, (detail) => {
+    throw new LockError({ plugin, lockPath: path, reason: "malformed", detail });
+  });
+  if (text === undefined) return { version: 1, plugins: {} };
   const fail = (detail: string): never => {
     throw new LockError({
       plugin,
@@ -124,10 +113,50 @@ export function readLock(path: string, plugin: string): LockFile {
   const parsed = LockSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    // The path holds the lock's own keys: text anyone who can write the lock wrote.
-    fail(`is malformed at ${neutralize(issue.path.join("."), 200) || "(root)"}: ${issue.message}`);
+    // The path holds the lock's own keys, and zod's message may quote one (an unknown key): text
+    // anyone who can write the lock wrote (review 58).
+    fail(
+      `is malformed at ${neutralize(issue.path.join("."), 200) || "(root)"}: ${
+        neutralize(issue.message, 300)
+      }`,
+    );
   }
   return parsed.data as LockFile;
+}
+
+/**
+ * The lock's text, or undefined when there is none. Read from the open file,
+ * to a bound: only a regular file of 1 to {@linkcode MAX_LOCK_BYTES} bytes,
+ * not a link, opened without blocking. A lock reached through a link to
+ * `/proc/self/pagemap` (size 0, endless) took 11 GB, and one to `/proc/kmsg`
+ * hung the host for good (review 58).
+ */
+function readLockText(path: string, refuse: (detail: string) => never): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === "ENOENT") return undefined;
+    if (code === "ELOOP") refuse(`lock "${path}" is a link; give the file it leads to`);
+    throw error;
+  }
+  try {
+    const info = fstatSync(fd);
+    const shape = `lock "${path}" must be a regular file of 1 to ${MAX_LOCK_BYTES} bytes`;
+    if (!info.isFile() || info.size === 0 || info.size > MAX_LOCK_BYTES) refuse(shape);
+    const bytes = new Uint8Array(info.size + 1);
+    let at = 0;
+    while (at < bytes.length) {
+      const read = readSync(fd, bytes, at, bytes.length - at, null);
+      if (read === 0) break;
+      at += read;
+    }
+    if (at > info.size) refuse(`${shape}, and it grew while it was read`);
+    return new TextDecoder().decode(bytes.subarray(0, at));
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Writes the lock whole, through a temporary file and a rename. */

@@ -203,6 +203,14 @@ function unknownKey(where: string, key: string, known: readonly string[]): strin
     `allowed: ${known.map((k) => `"${k}"`).join(", ")}`;
 }
 
+/** How many values `value` holds at every depth, as {@linkcode scanJson} counts them. */
+function valuesIn(value: unknown): number {
+  const inner = Array.isArray(value) ? value : isObject(value) ? Object.values(value) : [];
+  let count = 0;
+  for (const item of inner) count += 1 + valuesIn(item);
+  return count;
+}
+
 /** The first key that is not allowed, named with the closest allowed one. */
 function findUnknownKey(raw: unknown): string | undefined {
   if (!isObject(raw)) return undefined;
@@ -297,6 +305,9 @@ export function readManifest(
     refuse(`is not JSON: ${neutralize((error as Error).message, 200)}`);
   }
   if (!isObject(raw)) refuse("must hold a JSON object");
+  // JSON.parse keeps the last of two equal keys, silently: a reader of the file sees the first
+  // (review 58: a narrow "permissions" first, a wide one last).
+  if (valuesIn(raw) !== shape.values) refuse("holds a key twice in one object");
   const unknown = findUnknownKey(raw);
   if (unknown) refuse(unknown);
   const parsed = ManifestSchema.safeParse(raw);

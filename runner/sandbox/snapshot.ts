@@ -307,6 +307,34 @@ async function write(walk: Walk, target: string): Promise<void> {
   }
 }
 
+/** The longest name a build folder in `snapshots/` may have (`.tmp-` and a random part). */
+const BUILD_NAME_BYTES = 32;
+/** Linux's PATH_MAX, the terminating NUL included. */
+const PATH_MAX = 4096;
+
+/**
+ * Refuses a folder whose copy would have a path too long for the system:
+ * the walk judged the paths under the plugin's own folder, and the cache's
+ * may be longer (review 58: a copy failed with Deno's own error, the
+ * plugin's names in it raw).
+ */
+function refuseLongCopies(walk: Walk, snapshots: string): void {
+  const base = utf8Bytes(snapshots) + 1 + BUILD_NAME_BYTES + 1;
+  for (const rel of [...walk.dirs, ...walk.files.map((file) => file.rel)]) {
+    if (base + utf8Bytes(rel) >= PATH_MAX) {
+      refuse(
+        walk,
+        "limits",
+        join(walk.root, rel),
+        `"${shown(join(walk.root, rel))}" would have a path over ${PATH_MAX} bytes in plugbox's ` +
+          `cache ("${shown(snapshots)}"); shorten its names or use a cache with a shorter path`,
+      );
+    }
+  }
+}
+
+const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
+
 /** Removes a snapshot-like tree whose folders were made read-only. */
 export async function removeReadOnly(path: string): Promise<void> {
   const info = await Deno.lstat(path).catch(() => undefined);
@@ -360,7 +388,10 @@ export async function takeSnapshot(
   }
   const hash = digest(walk);
   const dir = join(options.cacheDir, "snapshots", hash.slice(0, 32));
-  if (!(await exists(dir))) await write(walk, dir);
+  if (!(await exists(dir))) {
+    refuseLongCopies(walk, join(options.cacheDir, "snapshots"));
+    await write(walk, dir);
+  }
   return {
     dir,
     hash,

@@ -36,6 +36,11 @@ export interface JsonScan {
    * was passed). With duplicate keys the last one wins, as in `JSON.parse`.
    */
   members: Partial<Record<EnvelopeMember, [number, number]>>;
+  /**
+   * With `"ok"`: how many values the top-level one holds, at every depth
+   * (members and elements). A parse that yields fewer dropped a duplicate key.
+   */
+  values?: number;
 }
 
 const OBJECT = 1;
@@ -270,6 +275,9 @@ export function scanJson(bytes: Uint8Array, limits: StructureLimits): JsonScan {
     return result; // END: something after the value
   }
   if (!seen) result.verdict = "blank";
-  else if (state === END) result.verdict = "ok";
+  else if (state === END) {
+    result.verdict = "ok";
+    result.values = count;
+  }
   return result;
 }

@@ -518,6 +518,13 @@ Deno.test("lock: an entry changed outside plug approve is refused as tampered, w
   // Re-approving replaces it, and says the old one had been changed.
   const approval = await approve(space, { read: [space.data] });
   assert.equal(approval.previousTampered, true);
+  // What it said approved nothing: the grant counts as added, not as already approved, and its
+  // values were never compared one by one (review 58: a crafted entry took 10 s).
+  assert.deepEqual(
+    approval.added.filter((d) => d.in === "grants"),
+    [{ in: "grants", kind: "read", value: space.data }],
+  );
+  assert.deepEqual(approval.removed, []);
   await using plugin = await start(space, {}, { read: [space.data] });
   assert.ok(plugin.pid > 0);
 });
@@ -552,6 +559,26 @@ Deno.test("lock: a malformed lock is refused, naming the field", async () => {
   const keyed = await refusal(start(space), "malformed");
   assert.match(keyed.message, /is malformed at plugins\.x\\x0a\\x1b\[2Jok/);
   assert.ok(![...keyed.message].some((c) => c < " "), keyed.message);
+  // An unknown key is quoted in zod's own message: neutralised too (review 58).
+  await Deno.writeTextFile(
+    space.lock,
+    JSON.stringify({ version: 1, plugins: {}, "x\u001b[31mRED\nLockError: forged": 1 }),
+  );
+  const unknown = await refusal(start(space), "malformed");
+  assert.match(unknown.message, /x\\x1b\[31mRED\\x0aLockError: forged/);
+  assert.ok(![...unknown.message].some((c) => c < " "), unknown.message);
+});
+
+Deno.test("lock: a lock reached through a link into /proc, or empty, is refused unread", async () => {
+  // /proc's files say size 0 and go on (pagemap: gigabytes; kmsg: a read that never ends).
+  await using space = await workspace();
+  await Deno.symlink("/proc/self/status", space.lock);
+  const linked = await refusal(start(space), "malformed");
+  assert.match(linked.message, /must be a regular file of 1 to \d+ bytes/);
+  await Deno.remove(space.lock);
+  await Deno.writeTextFile(space.lock, "");
+  const empty = await refusal(start(space), "malformed");
+  assert.match(empty.message, /must be a regular file of 1 to \d+ bytes/);
 });
 
 Deno.test("lock: policy ask decides each change; a yes is recorded, a no refuses", async () => {

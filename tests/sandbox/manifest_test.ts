@@ -119,6 +119,13 @@ Deno.test("a malformed plugbox.json is refused, naming the field", async () => {
     ],
     [JSON.stringify([]), /must hold a JSON object/],
     [JSON.stringify({ command: [] }), /"command"/],
+    // JSON.parse keeps the last of two equal keys, silently; a reader sees the first (review 58).
+    [
+      '{"permissions":{"read":[{"value":"/srv/data","reason":"its data"}]},' +
+      '"permissions":{"read":[{"value":"*","reason":"all"}],"env":[{"value":"*","reason":"all"}]}}',
+      /holds a key twice in one object/,
+    ],
+    ['{"permissions":{"read":[{"value":"/x","reason":"a","reason":"b"}]}}', /a key twice/],
   ] as const;
   for (const [text, message] of cases) {
     await using folder = await pluginFolder({ "main.ts": MAIN, "plugbox.json": text });

@@ -114,6 +114,25 @@ Deno.test("takeSnapshot() refuses a name it cannot read in its own words, escape
   assert.ok(long.message.length < 1000, `${long.message.length} characters`);
 });
 
+Deno.test("takeSnapshot() refuses a folder whose copy in the cache would pass the system's path length, names escaped", async () => {
+  // The walk reads every path under the plugin's folder; the cache's path is longer (review 58:
+  // the copy failed with Deno's own error, quoting the plugin's names raw).
+  await using dirs = await tempDirs();
+  await Deno.writeTextFile(join(dirs.root, "main.ts"), "");
+  const deepCache = join(dirs.cacheDir, ...Array.from({ length: 8 }, () => "c".repeat(200)));
+  const name = `\x1b[31m${"n".repeat(240)}`;
+  let folder = dirs.root;
+  for (let i = 0; i < 11; i++) await Deno.mkdir(folder = join(folder, name));
+  await Deno.writeTextFile(join(folder, "f.ts"), "");
+  const error = await rejected<PreflightError>(
+    takeSnapshot(dirs.root, join(dirs.root, "main.ts"), { plugin: "p", cacheDir: deepCache }),
+  );
+  assert.ok(error instanceof PreflightError, String(error));
+  assert.equal(error.reason, "limits");
+  assert.match(error.message, /would have a path over 4096 bytes in plugbox's cache/);
+  assert.ok(![...error.message].some((c) => c < " "), error.message);
+});
+
 Deno.test("readUnchanged() refuses a file swapped, grown or turned into a FIFO after lstat, without hanging", async () => {
   await using dirs = await tempDirs();
   const path = `${dirs.root}/main.ts`;

@@ -35,6 +35,7 @@ import {
 } from "./starvation.ts";
 import { Standby } from "./standby.ts";
 import { Waiters } from "./waiters.ts";
+import { guarded } from "./listener.ts";
 
 export type { ManagedOptions, PluginEvent, PluginState, RestartPolicy } from "./managed_types.ts";
 
@@ -103,7 +104,7 @@ export class ManagedPlugin {
     this.name = name;
     this.#module = module;
     this.#options = rest;
-    this.#emit = emit;
+    this.#emit = guarded(emit);
     if (rest.hotStandby && (rest.restart ?? "on-failure") !== "never") {
       this.#standby = new Standby({
         launch: (signal) => this.#launch(signal),

@@ -14,6 +14,7 @@ import {
   type PluginState,
 } from "./managed.ts";
 import type { CallOptions } from "./proxy.ts";
+import { guarded } from "./listener.ts";
 
 /**
  * Options for {@linkcode PluginHost}.
@@ -128,8 +129,9 @@ export class PluginHost implements AsyncDisposable {
       ...options,
       onLog: onLog || options.onLog
         ? (entry) => {
-          options.onLog?.(entry);
-          onLog?.(entry);
+          // Each on its own: one that throws must not keep the entry from the other.
+          guarded(options.onLog)(entry);
+          guarded(onLog)(entry);
         }
         : undefined,
       emit: (event) => this.#options.onEvent?.(event),

@@ -54,6 +54,7 @@ import { toPluginError } from "./answer_errors.ts";
 import { parseUntrusted } from "./untrusted_parse.ts";
 import { neutralize, utf8Length } from "../wire/mod.ts";
 import { LineTransport } from "../wire/mod.ts";
+import { guarded } from "./listener.ts";
 
 /**
  * A cancel is a few dozen bytes: its id is at most 256 characters (1,536
@@ -286,16 +287,16 @@ export class Plugin implements AsyncDisposable {
         onError: options.onCapabilityError,
       });
       this.#stop = { graceMs: options.stopGraceMs ?? 2000, termMs: options.stopTermMs ?? 1000 };
-      this.#onFault = options.onProtocolFault;
+      this.#onFault = guarded(options.onProtocolFault);
       this.#budget = new FaultBudget(options.maxFaults ?? 100, options.faultWindowMs ?? 10_000);
       this.#offload = new ScanOffload(limits);
       const parser = new LogParser(plan.name);
-      const onLog = options.onLog;
+      const onLog = options.onLog && guarded(options.onLog);
       this.#audit = plan.audit
         ? AuditRecorder.open(plan, {
           onEntry: options.onAudit,
           onOverflow: () => {
-            options.onProtocolFault?.(
+            this.#onFault?.(
               `its permission checks passed audit.maxLogBytes (${
                 plan.audit!.maxLogBytes
               } bytes): killed`,

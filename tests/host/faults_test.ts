@@ -9,7 +9,7 @@ import { classifyScanned } from "../../runner/wire/envelope.ts";
 import { scanJson } from "../../runner/wire/json_scan.ts";
 import { concatBytes } from "../../runner/wire/bytes.ts";
 import { Life } from "../fixtures/contracts.ts";
-import { fixture, rejected, testDeadline } from "../_helpers.ts";
+import { fixture, rejected, testDeadline, until } from "../_helpers.ts";
 
 Deno.test("stray output, unknown and duplicate ids are reported and ignored, the call still succeeds", async () => {
   const faults: string[] = [];
@@ -25,6 +25,32 @@ Deno.test("stray output, unknown and duplicate ids are reported and ignored, the
     "response to unknown or already answered id 987654",
     'invalid message: member "jsonrpc" is not "2.0"',
   ]);
+});
+
+Deno.test("an onProtocolFault or onLog that throws is the listener's own fault: the plugin lives on, its logs keep coming", async () => {
+  // Before: a throwing onProtocolFault turned a survivable fault into a fatal ProtocolError, and
+  // a throwing onLog stopped stderr's reading for good (review 59).
+  let faults = 0;
+  await using plugin = await startPlugin(fixture("noisy_stdout.ts"), {
+    contracts: [Life],
+    onProtocolFault: () => {
+      faults++;
+      throw new Error("a listener's bug");
+    },
+  });
+  assert.equal(await plugin.api(Life).echo(42), 42);
+  assert.equal(await plugin.api(Life).echo(43), 43);
+  assert.ok(faults >= 4, `${faults} faults`);
+  let logs = 0;
+  await using logger = await startPlugin(fixture("lifecycle.ts"), {
+    contracts: [Life],
+    onLog: () => {
+      logs++;
+      throw new Error("a log listener's bug");
+    },
+  });
+  for (let i = 0; i < 3; i++) await logger.api(Life).logSomething();
+  await until(() => logs >= 15, 10_000, "every log line, past the listener's throws");
 });
 
 Deno.test("a request flood from a plugin that never reads is killed as faulty, and host memory stays bounded", async () => {

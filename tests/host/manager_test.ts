@@ -66,6 +66,64 @@ Deno.test("logs arrive leveled and tagged; uncaught errors and their stack at er
   assert.ok(block.every((e) => e.level === "error"), JSON.stringify(block));
 });
 
+for (const hotStandby of [false, true]) {
+  Deno.test(
+    `listeners that throw, or whose promises reject, change nothing in a plugin's life${
+      hotStandby ? " (hot standby)" : ""
+    }`,
+    async () => {
+      // Before: a start never settled, a crash left the plugin "running" dead, a promoted standby
+      // outlived dispose(), and one throwing onLog stopped stderr's reading for good (review 59).
+      const types: string[] = [];
+      let logs = 0;
+      const host = new PluginHost({
+        handleSignals: false,
+        onEvent: (event) => {
+          types.push(event.type);
+          if (types.length % 2) throw new Error("a listener's bug");
+          return Promise.reject(new Error("an async listener's bug"));
+        },
+        onLog: () => {
+          logs++;
+          throw new Error("a log listener's bug");
+        },
+      });
+      const managed = await within(
+        host.start("p", life, {
+          contracts: [Life],
+          hotStandby,
+          backoffInitialMs: 0,
+          // Called first: its throw must not keep the entry from the host's own listener.
+          onLog: () => {
+            throw new Error("a plugin's log listener's bug");
+          },
+        }),
+        20_000,
+        "the start",
+      );
+      const api = managed.api(Life);
+      for (let i = 0; i < 3; i++) await api.logSomething();
+      await until(() => logs >= 15, 10_000, "every log line, past the listener's throws");
+      if (hotStandby) await until(() => managed.standbyPid !== undefined, 20_000, "the standby");
+      const nonces = [managed.current!.plan.nonce];
+      const first = await api.instance();
+      await rejected(api.crash(3));
+      await until(
+        () => managed.state === "running" && managed.current?.plan.nonce !== nonces[0],
+        20_000,
+        "the restart",
+      );
+      nonces.push(managed.current!.plan.nonce);
+      assert.notEqual(await api.instance(), first);
+      assert.ok(types.includes("exit") && types.includes("restart"), types.join());
+      await host[Symbol.asyncDispose]();
+      assert.equal(managed.state, "stopped");
+      for (const nonce of nonces) assert.deepEqual(processesWith(nonce), []);
+      if (hotStandby) assert.equal(managed.standbyPid, undefined);
+    },
+  );
+}
+
 Deno.test("20 plugins started and stopped 5 times leave no process behind", async () => {
   // 100 starts: some 15 s on a quiet machine, several times that under load.
   testDeadline(180_000);

@@ -205,6 +205,10 @@ export async function serve(
     onRequest: (method, params, context) => session.handle(method, params, context),
     onNotification: (method, params) => dispatcher.notify(method, params),
     onViolation: (detail) => console.error(`plugbox: ignored from host: ${detail}`),
+    // Calls beyond the 64 handled at once wait here while input is still read: a handler waiting
+    // on the host (a capability's answer, a stream's credit) gets it (review 59). The host sends
+    // at most its maxInFlight (64 by default) at once.
+    maxQueuedRequests: 1024,
   });
   const link = {
     request: (method: string, params: unknown, options: { signal?: AbortSignal }) =>

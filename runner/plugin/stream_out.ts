@@ -19,20 +19,36 @@ import {
 /** Sends one message and says how many bytes its line is. */
 export type MeasuredSend = (message: unknown) => number;
 
+/** Credit kept for streams not begun yet; past it, the oldest is forgotten. */
+const MAX_EARLY_CREDITS = 2048;
+
 /** Streams in progress, by request id, waiting for credit. */
 export class StreamCredits {
   #streams = new Map<RequestId, Credit>();
+  /**
+   * Credit for a stream not begun: its call still waits its turn in the
+   * peer's queue, and the host granted its first window as it sent it
+   * (review 59: such a stream waited for credit that had come and gone).
+   * An ended stream's later credit lands here too, until forgotten; ids
+   * are never reused.
+   */
+  #early = new Map<RequestId, { items: number; bytes: number }>();
 
-  /** Takes a `$/credit` notification; credit for an unknown stream is ignored (it ended). */
+  /** Takes a `$/credit` notification. */
   grant(params: unknown): void {
     const { id, items, bytes } = (params ?? {}) as Partial<CreditParams>;
     if (id === undefined) return;
+    const more = Number.isSafeInteger(items) && items! > 0 ? items! : 0;
+    const moreBytes = Number.isSafeInteger(bytes) && bytes! > 0 ? bytes! : 0;
     const credit = this.#streams.get(id);
-    if (!credit) return;
-    credit.add(
-      Number.isSafeInteger(items) && items! > 0 ? items! : 0,
-      Number.isSafeInteger(bytes) && bytes! > 0 ? bytes! : 0,
-    );
+    if (credit) return credit.add(more, moreBytes);
+    const early = this.#early.get(id) ?? { items: 0, bytes: 0 };
+    early.items += more;
+    early.bytes += moreBytes;
+    this.#early.set(id, early);
+    if (this.#early.size > MAX_EARLY_CREDITS) {
+      this.#early.delete(this.#early.keys().next().value!);
+    }
   }
 
   /** Pumps `source` as the result of request `id`; resolves with null when it ends. */
@@ -44,6 +60,11 @@ export class StreamCredits {
   ): Promise<null> {
     const credit = new Credit(context.signal);
     this.#streams.set(id, credit);
+    const early = this.#early.get(id);
+    if (early) {
+      this.#early.delete(id);
+      credit.add(early.items, early.bytes);
+    }
     const iterator = source[Symbol.asyncIterator]();
     let finished = false;
     try {

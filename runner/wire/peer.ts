@@ -80,11 +80,23 @@ export interface PeerOptions {
    */
   overLimitError?: (reason: string) => unknown;
   /**
-   * Inbound requests handled at once; beyond it the peer stops reading until
-   * a response has been written, so a flood is bounded by the pipe.
+   * Inbound requests handled at once. Beyond it up to
+   * {@linkcode PeerOptions.maxQueuedRequests} wait their turn while the peer
+   * reads on; past those it stops reading until a response has been
+   * written, so a flood is bounded by the pipe.
    * @default {64}
    */
   maxInboundRequests?: number;
+  /**
+   * Requests held, in order, beyond `maxInboundRequests` while the peer
+   * reads on: answers to its own requests and notifications (`$/credit`,
+   * `$/cancel`) still arrive, so handlers waiting on them can finish. With
+   * none, 64 calls that each called back (a capability, `hostFetch`, a
+   * stream waiting for credit) stopped the reading their answers needed,
+   * and the plugin died (review 59).
+   * @default {0}
+   */
+  maxQueuedRequests?: number;
   /**
    * How long a cancelled request may stay unanswered before `onStuck` is told.
    * @default {2000}
@@ -230,6 +242,9 @@ export class Peer {
   #pending = new Map<RequestId, PendingRequest>();
   #inbound = new Map<RequestId, InboundRequest>();
   #inboundSlots = 0;
+  /** Requests waiting for a slot, in order of arrival. */
+  #queued: (RequestMessage & { id: RequestId })[] = [];
+  #maxQueued: number;
   #maxInbound: number;
   #slotWaiter: (() => void) | undefined;
   /** The write the latest answers wait for, and how many slots it frees. */
@@ -241,6 +256,7 @@ export class Peer {
     this.#send = send;
     this.#options = options;
     this.#maxInbound = options.maxInboundRequests ?? 64;
+    this.#maxQueued = options.maxQueuedRequests ?? 0;
   }
 
   /** Outbound requests not yet answered, cancelled ones included. */
@@ -457,6 +473,15 @@ export class Peer {
       const id = (message.params as Partial<CancelParams> | undefined)?.id;
       if (id !== undefined) {
         this.#inbound.get(id)?.cancel(new DOMException("Cancelled", "AbortError"));
+        const waiting = this.#queued.findIndex((queued) => queued.id === id);
+        if (waiting !== -1) {
+          this.#queued.splice(waiting, 1);
+          this.#respond(
+            id,
+            undefined,
+            new ResponseError(ErrorCode.RequestCancelled, "Request cancelled"),
+          );
+        }
       }
       return;
     }
@@ -466,10 +491,30 @@ export class Peer {
   #onRequest(message: RequestMessage & { id: RequestId }): void | Promise<void> {
     if (this.#closed) return;
     const { id } = message;
-    if (this.#inbound.has(id)) {
+    if (this.#inbound.has(id) || this.#queued.some((queued) => queued.id === id)) {
       this.#violation(`request id ${JSON.stringify(id)} reused while still in progress`);
       return;
     }
+    if (this.#inboundSlots >= this.#maxInbound) this.#queued.push(message);
+    else this.#dispatch(message);
+    return this.#gate();
+  }
+
+  /**
+   * A promise to wait on while every slot and the queue are full (reading
+   * waits: a flood is bounded by the pipe); nothing otherwise.
+   */
+  #gate(): void | Promise<void> {
+    if (this.#full()) return new Promise((resolve) => this.#slotWaiter = resolve);
+  }
+
+  #full(): boolean {
+    return this.#inboundSlots >= this.#maxInbound && this.#queued.length >= this.#maxQueued;
+  }
+
+  /** Runs the handler of a request given a slot. */
+  #dispatch(message: RequestMessage & { id: RequestId }): void {
+    const { id } = message;
     const request = new InboundRequest(id);
     this.#inbound.set(id, request);
     this.#inboundSlots++;
@@ -486,7 +531,7 @@ export class Peer {
       outcome = handler(message.method, message.params, request);
     } catch (error) {
       this.#finishInbound(request, undefined, error);
-      return this.#gate();
+      return;
     }
     if (typeof (outcome as { then?: unknown } | null)?.then === "function") {
       Promise.resolve(outcome).then(
@@ -496,14 +541,6 @@ export class Peer {
     } else {
       // Answered in the same tick: the response is queued before anything else is read.
       this.#finishInbound(request, outcome, undefined);
-    }
-    return this.#gate();
-  }
-
-  /** A promise to wait on when the inbound limit is reached; nothing otherwise. */
-  #gate(): void | Promise<void> {
-    if (this.#inboundSlots >= this.#maxInbound) {
-      return new Promise((resolve) => this.#slotWaiter = resolve);
     }
   }
 
@@ -528,10 +565,13 @@ export class Peer {
     });
   }
 
-  /** Frees `count` inbound slots, waking the reader if it waited for one. */
+  /** Frees `count` inbound slots: queued requests take them, and the reader wakes if it waited. */
   #release(count: number): void {
     this.#inboundSlots -= count;
-    if (this.#slotWaiter && this.#inboundSlots < this.#maxInbound) {
+    while (!this.#closed && this.#inboundSlots < this.#maxInbound && this.#queued.length > 0) {
+      this.#dispatch(this.#queued.shift()!);
+    }
+    if (this.#slotWaiter && !this.#full()) {
       const wake = this.#slotWaiter;
       this.#slotWaiter = undefined;
       wake();
@@ -600,6 +640,7 @@ export class Peer {
     }
     this.#pending.clear();
     for (const request of this.#inbound.values()) request.cancel(reason);
+    this.#queued = [];
     this.#slotWaiter?.();
     this.#slotWaiter = undefined;
   }

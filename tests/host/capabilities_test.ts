@@ -43,6 +43,44 @@ Deno.test("capabilities: a typed round trip from host to plugin to host and back
   assert.equal(await plugin.api(TwoWay).early(), "42");
 });
 
+Deno.test("capabilities: more calls at once than the plugin handles, each calling the host back, all succeed; so do as many streams", async () => {
+  // Before: with 64 handlers busy, the plugin stopped reading its input, where the answers they
+  // waited for (and their streams' credit) would arrive; it died with all 64 calls (review 59).
+  let holding = 0;
+  let releaseAll!: () => void;
+  const released = new Promise<void>((resolve) => releaseAll = resolve);
+  await using plugin = await startPlugin(fixture("two_way.ts"), {
+    contracts: [TwoWay],
+    capabilities: [
+      provide(TwoWay, {
+        ...base,
+        // Held until every call has reached it or waits its turn in the plugin.
+        load: async (key) => {
+          if (++holding === 64) releaseAll();
+          await released;
+          return `value of ${key}`;
+        },
+      }),
+    ],
+    maxInFlight: 100,
+  });
+  const api = plugin.api(TwoWay);
+  const keys = Array.from({ length: 100 }, (_, i) => `k${i}`);
+  const replies = await within(
+    Promise.all(keys.map((key) => api.lookup(key))),
+    30_000,
+    "100 calls that call the host back",
+  );
+  assert.deepEqual(replies, keys.map((key) => `got value of ${key}`));
+  const streams = Array.from({ length: 70 }, async () => {
+    let total = 0;
+    for await (const n of api.count(600)) total += n >= 0 ? 1 : 0;
+    return total;
+  });
+  const counted = await within(Promise.all(streams), 60_000, "70 streams of 600 items");
+  assert.deepEqual(counted, streams.map(() => 600));
+});
+
 // JSON has no undefined: an argument left out before the last one travels as null, which the
 // contract's optional refuses. Both ends read such a null back as left out; a nullable keeps it.
 Deno.test("capabilities: an argument left out before the last one arrives as left out, both ways", async () => {

@@ -582,12 +582,18 @@ export class ManagedPlugin {
     return stopped;
   }
 
-  /** SIGKILLs the current process, the standby and any start in progress at once, for exit paths that cannot await. */
+  /**
+   * SIGKILLs the current process, the standby and any start in progress at
+   * once, for exit paths that cannot await. It is a stop: what exits is
+   * not restarted (review 59: the plugin came back, counted as a crash).
+   */
   killNow(): void {
+    const current = this.#current; // the stop hands it to a close, which would take its time
+    if (this.#life !== "stopped") this.#on("stop");
     this.#stopHealth();
     this.#standby?.killNow();
     clearTimeout(this.#restartTimer);
     this.#spawning?.abort.abort();
-    this.#current?.kill({ wait: false });
+    current?.kill({ wait: false });
   }
 }

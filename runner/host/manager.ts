@@ -123,6 +123,10 @@ export class PluginHost implements AsyncDisposable {
         `Cannot start plugin "${name}": a plugin of that name is ${existing.state}`,
       );
     }
+    // A failed plugin may still be restarted by whoever holds it; stopped, it may not, so no
+    // process comes back that stopAll(), killNow() and dispose() no longer see (review 59). It
+    // has no process: the stop is made at once, and this start stays synchronous up to its entry.
+    void existing?.stop();
     const onLog = this.#options.onLog;
     const managed = new ManagedPlugin(name, module, {
       ...this.#options.defaults,

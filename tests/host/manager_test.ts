@@ -124,6 +124,31 @@ for (const hotStandby of [false, true]) {
   );
 }
 
+Deno.test("a failed plugin replaced by a new start of its name cannot be restarted behind the host's back", async () => {
+  await using host = new PluginHost({ handleSignals: false });
+  const old = await host.start("p", life, { contracts: [Life], restart: "never" });
+  await rejected(old.api(Life).crash(3));
+  await until(() => old.state === "failed", 10_000, "the plugin to fail");
+  const replacement = await host.start("p", life, { contracts: [Life] });
+  assert.equal(old.state, "stopped");
+  await rejected(old.restart());
+  assert.equal(old.current, undefined);
+  assert.equal(host.get("p"), replacement);
+});
+
+Deno.test("killNow() is a stop: nothing it kills comes back", async () => {
+  const events: string[] = [];
+  await using host = new PluginHost({ handleSignals: false, onEvent: (e) => events.push(e.type) });
+  const managed = await host.start("p", life, { contracts: [Life], backoffInitialMs: 0 });
+  const nonce = managed.current!.plan.nonce;
+  host.killNow();
+  await until(() => managed.state === "stopped", 10_000, "the stop");
+  assert.deepEqual(processesWith(nonce), []);
+  assert.equal(managed.restarts, 0);
+  assert.ok(!events.includes("restart"), events.join());
+  await rejected(managed.api(Life).echo(1));
+});
+
 Deno.test("20 plugins started and stopped 5 times leave no process behind", async () => {
   // 100 starts: some 15 s on a quiet machine, several times that under load.
   testDeadline(180_000);

@@ -2590,7 +2590,8 @@ export const MUTATIONS: Mutation[] = [
   },
   {
     id: "plugin-queues-requests",
-    source: "review 59: 64 calls that called the host back stopped the plugin's reading of the answers",
+    source:
+      "review 59: 64 calls that called the host back stopped the plugin's reading of the answers",
     mitigation: "the plugin queues calls beyond those it handles while it reads on",
     file: "runner/plugin/serve.ts",
     search: "    maxQueuedRequests: 1024,\n",
@@ -2604,9 +2605,31 @@ export const MUTATIONS: Mutation[] = [
     mitigation: "credit for a stream not begun is kept for it",
     file: "runner/plugin/stream_out.ts",
     search: "    const early = this.#early.get(id);\n    if (early) {",
-    replace: "    const early = undefined as { items: number; bytes: number } | undefined;\n    if (early) {",
+    replace:
+      "    const early = undefined as { items: number; bytes: number } | undefined;\n    if (early) {",
     tests: ["tests/host/capabilities_test.ts"],
     filter: "more calls at once",
+  },
+  {
+    id: "replaced-failed-stopped",
+    source:
+      "review 59: a failed plugin replaced under its name could be restarted, unseen by dispose()",
+    mitigation: "a start over a failed entry stops it first",
+    file: "runner/host/manager.ts",
+    search: "    void existing?.stop();\n",
+    replace: "",
+    tests: ["tests/host/manager_test.ts"],
+    filter: "behind the host's back",
+  },
+  {
+    id: "kill-now-stops",
+    source: "review 59: what killNow() killed was restarted, counted as a crash",
+    mitigation: "killNow() is a stop",
+    file: "runner/host/managed.ts",
+    search: '    if (this.#life !== "stopped") this.#on("stop");\n',
+    replace: "",
+    tests: ["tests/host/manager_test.ts"],
+    filter: "killNow() is a stop",
   },
   {
     id: "loader-exact-cap-whole",

@@ -23,7 +23,7 @@ import {
   type LaunchPlan,
   planPlugin,
   releaseDenoDir,
-  rememberWrites,
+  rememberLaunch,
   takeIssuedPlan,
 } from "../sandbox/mod.ts";
 import { Beside } from "./beside.ts";
@@ -783,7 +783,7 @@ export async function launchPlugin(plan: LaunchPlan, options: StartOptions): Pro
     return await gatedLaunch(options.signal, async () => {
       // A plugin about to run may write these: every later plan in this process checks its grants
       // against them (grant_rules.ts). A preview or a refused start ran nothing (review 46).
-      rememberWrites(plan.grants.write);
+      rememberLaunch(plan);
       spawned = true; // from here the plugin's end releases what its plan holds
       const plugin = new Plugin(plan, options);
       await handshakeOf(plugin, options.startTimeout ?? 10_000, options.signal);

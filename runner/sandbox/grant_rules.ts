@@ -158,6 +158,82 @@ export function writtenBefore(current: readonly string[]): string[] {
 }
 
 /**
+ * Folders given to write in this process to starts whose plugin can make a
+ * symbolic link: a command plugin, or one with a `run`, `ffi` or `all`
+ * grant (Deno itself makes none with path-scoped grants).
+ */
+const linkable = new Set<string>();
+/**
+ * Read and write grants of starts under the Deno layer alone in this
+ * process: Deno checks a path before it follows the links in it, so a link
+ * planted there later leads anywhere (review 60). The OS layers check what
+ * a link leads to (a mount, Landlock's rules).
+ */
+const followed = new Set<string>();
+
+/** What {@linkcode rememberLaunch} and {@linkcode refuseLinkFollowing} look at in a start. */
+export interface GrantHolder {
+  /** `"command"` for a plugin in another language. */
+  kind: "deno" | "command";
+  /** The layer it runs under. */
+  isolation: string;
+  /** Its grants. */
+  grants: { read: string[]; write: string[]; run: string[]; ffi: string[]; all: boolean };
+}
+
+function makesLinks(start: GrantHolder): boolean {
+  const { grants } = start;
+  return start.kind === "command" || grants.all || grants.run.length > 0 || grants.ffi.length > 0;
+}
+
+/** Records the grants of a start about to be launched (not a preview's, nor a refused start's). */
+export function rememberLaunch(start: GrantHolder): void {
+  rememberWrites(start.grants.write);
+  if (makesLinks(start)) { for (const path of start.grants.write) linkable.add(path); }
+  if (start.isolation === "deno") {
+    for (const path of [...start.grants.read, ...start.grants.write]) followed.add(path);
+  }
+}
+
+const overlaps = (a: string, b: string) => isWithin(a, b) || isWithin(b, a);
+
+/**
+ * Refuses, under the Deno layer, a read or write grant that overlaps a
+ * folder another start in this process was given to write and can plant a
+ * link in; and, for a start that can plant links, a write grant that
+ * overlaps a Deno-layer start's grant. The link would be followed wherever
+ * it leads: a Deno-layer plugin read a file no plugin was granted through
+ * a link a command plugin planted after its start (review 60). The check at
+ * its start finds no link yet.
+ *
+ * @throws {TypeError} naming both folders.
+ */
+export function refuseLinkFollowing(start: GrantHolder): void {
+  const links = makesLinks(start);
+  if (start.isolation === "deno" && !links) {
+    for (const kind of ["read", "write"] as const) {
+      for (const path of start.grants[kind]) {
+        const other = [...linkable].find((written) => overlaps(path, written));
+        if (other) {
+          refuse(
+            `${kind} "${path}": it overlaps "${other}", which a plugin that can make links (a command plugin, or one with a run, ffi or all grant) was given to write in this process, and under isolation "deno" a link planted there is followed wherever it leads; use isolation "os" or "landlock", or grant a folder apart from it`,
+          );
+        }
+      }
+    }
+  }
+  if (!links) return;
+  for (const path of start.grants.write) {
+    const other = [...followed].find((granted) => overlaps(path, granted));
+    if (other) {
+      refuse(
+        `write "${path}": it overlaps "${other}", given in this process to a plugin under isolation "deno", which would follow a link this plugin can make there wherever it leads; run that one under isolation "os" or "landlock", or grant a folder apart from it`,
+      );
+    }
+  }
+}
+
+/**
  * Refuses a grant strictly inside a folder given to write in this process
  * (not by this start): a plugin may swap what lies there for a link while
  * this one starts, between the check and the mount (review 44). The folder

@@ -36,6 +36,7 @@ import { ensureSdk } from "./sdk.ts";
 import { applyManifest, narrowGrants, readManifest } from "./manifest.ts";
 import { privateAddressOf } from "./net.ts";
 import { canonicalPath, isWithin } from "./paths.ts";
+import { refuseLinkFollowing } from "./grant_rules.ts";
 import {
   type ResolvedGrants,
   resolveGrants,
@@ -315,6 +316,7 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
   const review = applyManifest(name, snapshot.dir, grants, policy, notes, root);
   if (policy === "narrow") grants = narrowGrants(grants, review.uncovered);
   if (runtime) refuseDenoOnlyGrants(name, grants);
+  refuseLinkFollowing({ kind: runtime ? "command" : "deno", isolation, grants });
   if (isolation === "landlock") refuseNativeNetUnderLandlock(options.isolation ?? "auto", grants);
   await refusePrivateNames(grants, options.unsafe);
   if (runtime && options.audit) {

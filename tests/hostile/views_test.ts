@@ -305,6 +305,49 @@ Deno.test("T15: a grant inside a folder another plugin of the host may write is 
   }
 });
 
+Deno.test("T15 [deno]: no folder a plugin that can make links may write overlaps a Deno-layer plugin's grant, whichever starts first", async () => {
+  // Deno checks a path before it follows the links in it, and finds none at the start: a command
+  // plugin planted one later, and a Deno-layer reader read the host's secret through it (review 60).
+  await using cache = await freshCache();
+  const outer = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-t15-links-" }));
+  const shared = join(outer, "shared");
+  const later = join(outer, "later");
+  await Deno.mkdir(shared);
+  await Deno.mkdir(join(later, "w"), { recursive: true });
+  const pyProbe = hostile("py_probe/main.py");
+  try {
+    await using host = new PluginHost({ handleSignals: false });
+    const linker = (write: string) =>
+      host.start(`linker-${crypto.randomUUID().slice(0, 8)}`, pyProbe, {
+        contracts: [Probe],
+        isolation: "os",
+        cacheDir: cache.path,
+        permissions: { write: [write] },
+        unsafe: { writeAsRoot: true },
+      });
+    const reader = (read: string, isolation: "deno" | "os" = "deno") =>
+      host.start(`reader-${crypto.randomUUID().slice(0, 8)}`, hostile("t15_aims_grant.ts"), {
+        contracts: [Probe],
+        isolation,
+        cacheDir: cache.path,
+        permissions: { read: [read] },
+      });
+    await linker(shared);
+    for (const read of [shared, outer]) {
+      const error = await rejected(reader(read));
+      assert.ok(error instanceof TypeError, String(error));
+      assert.match(error.message, /it overlaps ".*shared", which a plugin that can make links/);
+    }
+    await reader(shared, "os"); // bubblewrap mounts what the link leads to: nothing
+    await reader(later);
+    const error = await rejected(linker(join(later, "w")));
+    assert.ok(error instanceof TypeError, String(error));
+    assert.match(error.message, /given in this process to a plugin under isolation "deno"/);
+  } finally {
+    await Deno.remove(outer, { recursive: true });
+  }
+});
+
 Deno.test("T15 control: the same spelling, resolved again without the check, grants the secrets", async () => {
   await plantSecrets();
   await using cache = await freshCache();

@@ -2632,6 +2632,27 @@ export const MUTATIONS: Mutation[] = [
     filter: "killNow() is a stop",
   },
   {
+    id: "deno-layer-no-linkable-overlap",
+    source:
+      "review 60: a Deno-layer plugin read a host secret through a link a command plugin planted after its start",
+    mitigation: "under the Deno layer no grant overlaps a folder a link-making plugin may write",
+    file: "runner/sandbox/grant_rules.ts",
+    search: '  if (start.isolation === "deno" && !links) {',
+    replace: "  if (false) {",
+    tests: ["tests/hostile/views_test.ts"],
+    filter: "whichever starts first",
+  },
+  {
+    id: "linker-no-followed-overlap",
+    source: "review 60: the same, the Deno-layer reader started first",
+    mitigation: "a link-making plugin's write grant overlaps no Deno-layer plugin's grant",
+    file: "runner/sandbox/grant_rules.ts",
+    search: "    const other = [...followed].find((granted) => overlaps(path, granted));",
+    replace: "    const other = undefined as string | undefined;",
+    tests: ["tests/hostile/views_test.ts"],
+    filter: "whichever starts first",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -529,13 +529,13 @@ export class LineTransport {
       let at = 0;
       while (at < line.length && isJsonSpace(line.charCodeAt(at))) at++;
       if (at === line.length) return; // blank
-      if (!beginsJson(line.charCodeAt(at))) return handlers.onStray(line);
+      if (!beginsJson(line.charCodeAt(at))) return void handlers.onStray(line);
     }
     let value: unknown;
     try {
       value = JSON.parse(line);
     } catch {
-      return handlers.onStray(line);
+      return void handlers.onStray(line);
     }
     return handlers.onMessage?.(value, line);
   }

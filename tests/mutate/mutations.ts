@@ -289,8 +289,9 @@ export const MUTATIONS: Mutation[] = [
     source: "17 the peer never pausing reads at its inbound cap",
     mitigation: "reading pauses while the inbound cap is reached",
     file: "runner/wire/peer.ts",
-    search: "if (this.#inboundSlots >= this.#maxInbound) {",
-    replace: "if (this.#inboundSlots < 0) {",
+    search:
+      "    return this.#inboundSlots >= this.#maxInbound && this.#queued.length >= this.#maxQueued;",
+    replace: "    return false;",
     tests: ["tests/wire/peer_test.ts", "tests/host/faults_test.ts"],
   },
   {
@@ -1720,9 +1721,8 @@ export const MUTATIONS: Mutation[] = [
     source: "review 42: a lock's keys reached LockError's message raw (a newline, an ESC)",
     mitigation: "a malformed lock's message neutralises the path of its keys",
     file: "runner/sandbox/lock_file.ts",
-    search:
-      '    fail(`is malformed at ${neutralize(issue.path.join("."), 200) || "(root)"}: ${issue.message}`);',
-    replace: '    fail(`is malformed at ${issue.path.join(".") || "(root)"}: ${issue.message}`);',
+    search: '      `is malformed at ${neutralize(issue.path.join("."), 200) || "(root)"}: ${',
+    replace: '      `is malformed at ${issue.path.join(".") || "(root)"}: ${',
     tests: ["tests/sandbox/lock_test.ts"],
     filter: "malformed lock",
   },
@@ -1850,8 +1850,8 @@ export const MUTATIONS: Mutation[] = [
     source:
       "review 46: writes were recorded when planned (a preview, a refused start); now when launched",
     mitigation: "a launched plugin's write grants count for every later plan in the process",
-    file: "runner/host/plugin.ts",
-    search: "    rememberWrites(plan.grants.write);\n",
+    file: "runner/sandbox/grant_rules.ts",
+    search: "  rememberWrites(start.grants.write);\n",
     replace: "",
     tests: ["tests/hostile/views_test.ts"],
     filter: "another plugin of the host",
@@ -2478,7 +2478,7 @@ export const MUTATIONS: Mutation[] = [
       "review 57: lines of Unicode spaces were dropped after a failed parse, no fault counted",
     mitigation: "a line that cannot begin JSON is stray output, judged without a parse",
     file: "runner/wire/transport.ts",
-    search: "      if (!beginsJson(line.charCodeAt(at))) return handlers.onStray(line);",
+    search: "      if (!beginsJson(line.charCodeAt(at))) return void handlers.onStray(line);",
     replace: "      if (!beginsJson(line.charCodeAt(at))) return;",
     tests: ["tests/hostile/flood_test.ts"],
     filter: "Unicode white space",

@@ -18,6 +18,7 @@ import { dirname } from "node:path";
 import { isWithin, judgeCheck, type JudgedCheck, type LaunchPlan } from "../sandbox/mod.ts";
 import { type CheckLine, CheckLines } from "./audit_lines.ts";
 import { AuditEntries, type AuditEntry, type AuditLog } from "./audit_log.ts";
+import { guarded } from "./listener.ts";
 
 /** How often the file is read while nothing else asks, in ms. */
 const POLL_MS = 50;
@@ -130,12 +131,9 @@ export class AuditRecorder {
   observe(source: string, check: JudgedCheck): void {
     if (this.#closed) return;
     const entry = this.#entries.add(source, check, this.#open, (c) => this.#osLayer(c));
+    // The host's callback failing (a throw, or a rejection) is not the audit's.
     if (entry) {
-      try {
-        this.#hooks.onEntry?.({ ...entry, calls: entry.calls.map((c) => ({ ...c })) });
-      } catch {
-        // The host's callback failed; the audit goes on.
-      }
+      guarded(this.#hooks.onEntry)({ ...entry, calls: entry.calls.map((c) => ({ ...c })) });
     }
   }
 

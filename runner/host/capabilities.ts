@@ -27,6 +27,7 @@ import {
 } from "../wire/mod.ts";
 import { toIssues } from "./answer_errors.ts";
 import { parseUntrusted } from "./untrusted_parse.ts";
+import { guarded } from "./listener.ts";
 
 /**
  * A contract's capabilities as the host implements them; made by {@linkcode provide}.
@@ -244,10 +245,7 @@ export class CapabilityHost {
   }
 
   #report(error: unknown, method: string): void {
-    try {
-      this.#options.onError?.(error, method);
-    } catch {
-      // a listener's fault is not the plugin's answer
-    }
+    // A listener's fault (a throw, or a rejection) is not the plugin's answer.
+    guarded(this.#options.onError)(error, method);
   }
 }

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { guarded } from "./listener.ts";
+
 /**
  * One connection or refusal by a plugin's egress proxy. `host` is what the
  * plugin asked for (canonical, neutralised); `address` the one address
@@ -56,11 +58,7 @@ export class EgressLog {
       this.#entries.shift();
       this.#dropped++;
     }
-    try {
-      this.#onEntry?.(stamped);
-    } catch {
-      // a listener's fault is not the proxy's
-    }
+    guarded(this.#onEntry)(stamped); // a listener's fault is not the proxy's
   }
 
   /** The entries kept, oldest first. */

@@ -238,17 +238,17 @@ export class ManagedPlugin {
       signal,
       onAudit: this.#options.audit
         ? (entry) => {
-          this.#options.onAudit?.(entry);
+          guarded(this.#options.onAudit)(entry);
           this.#emit({ type: "audit", plugin: this.name, entry });
         }
         : undefined,
       onProtocolFault: (detail) => {
-        this.#options.onProtocolFault?.(detail);
+        guarded(this.#options.onProtocolFault)(detail);
         this.#emit({ type: "fault", plugin: this.name, detail });
       },
       onUnresponsive: (detail) => this.#unresponsive(detail),
       onEgress: (entry) => {
-        this.#options.onEgress?.(entry);
+        guarded(this.#options.onEgress)(entry);
         this.#emit({ type: "egress", plugin: this.name, entry });
       },
     });

@@ -13,6 +13,7 @@ import { HostItemStream } from "./item_stream.ts";
 import type { CallOptions, CallTarget } from "./proxy.ts";
 import { toIssues } from "./answer_errors.ts";
 import { parseUntrusted } from "./untrusted_parse.ts";
+import { guarded } from "./listener.ts";
 
 /** The options a target's `call` receives from the typed API. */
 export interface ChannelOptions extends CallOptions {
@@ -52,15 +53,13 @@ function progressListener(
   onProgress: ((value: unknown) => void) | undefined,
   onEach: () => void,
 ): (raw: unknown) => void {
+  const report = guarded(onProgress);
   return (raw) => {
     const checked = site.info.progress ? parseUntrusted(site.info.progress, raw) : undefined;
     if (checked && !checked.success) return;
     onEach();
-    try {
-      onProgress?.(checked ? checked.data : raw);
-    } catch {
-      // the host's listener failing is not the call failing
-    }
+    // The host's listener failing, or its promise rejecting, is not the call failing.
+    report(checked ? checked.data : raw);
   };
 }
 

@@ -18,12 +18,12 @@ import { deadlineSignal } from "./deadlines.ts";
 import { FaultBudget } from "./fault_budget.ts";
 import { checkHandshake } from "./handshake.ts";
 import {
+  admitLaunch,
   type IsolationLayer,
   type LaunchOptions,
   type LaunchPlan,
   planPlugin,
   releaseDenoDir,
-  rememberLaunch,
   takeIssuedPlan,
 } from "../sandbox/mod.ts";
 import { Beside } from "./beside.ts";
@@ -374,8 +374,18 @@ export class Plugin implements AsyncDisposable {
           options.cancelGraceMs ?? 2000
         } ms`;
         // A handler that ignores cancellation holds a slot and, likely, a core: end it.
-        if (options.onUnresponsive) options.onUnresponsive(detail);
-        else this.#process.kill();
+        // A listener that fails (throws, or rejects) is no listener: the plugin is ended here,
+        // and the host does not crash (review 61).
+        const listener = options.onUnresponsive;
+        if (!listener) return this.#process.kill();
+        try {
+          const returned = listener(detail) as { then?: unknown } | undefined;
+          if (typeof returned?.then === "function") {
+            (returned as PromiseLike<unknown>).then(undefined, () => this.#process.kill());
+          }
+        } catch {
+          this.#process.kill();
+        }
       },
     });
     this.#channels = new CallChannels({
@@ -470,7 +480,6 @@ export class Plugin implements AsyncDisposable {
     this.#fault(`notification "${neutralize(message.method, 64)}" to the host, which takes none`);
   }
 
-  /** One survivable fault: reported, and counted against the plugin's budget. */
   /**
    * A protocol fault, counted against the budget. Its detail may quote the
    * plugin: neutralised here once, whoever wrote it (review 57: a stream
@@ -782,8 +791,9 @@ export async function launchPlugin(plan: LaunchPlan, options: StartOptions): Pro
     // The start deadline begins when this launch does, not while it waits its turn.
     return await gatedLaunch(options.signal, async () => {
       // A plugin about to run may write these: every later plan in this process checks its grants
-      // against them (grant_rules.ts). A preview or a refused start ran nothing (review 46).
-      rememberLaunch(plan);
+      // against them (grant_rules.ts), and this one is checked again against every launch so far.
+      // A preview or a refused start ran nothing (review 46).
+      admitLaunch(plan);
       spawned = true; // from here the plugin's end releases what its plan holds
       const plugin = new Plugin(plan, options);
       await handshakeOf(plugin, options.startTimeout ?? 10_000, options.signal);

@@ -186,6 +186,25 @@ function makesLinks(start: GrantHolder): boolean {
   return start.kind === "command" || grants.all || grants.run.length > 0 || grants.ffi.length > 0;
 }
 
+/**
+ * Judges a start's grants again against every launch so far, then records
+ * them, in one step with no wait between: the plan's own check ran long
+ * before (a Deno plugin's graph check takes a second), and two starts
+ * planned at once each passed it before the other was recorded (review 61:
+ * a Deno-layer reader read a host secret through a command plugin's link).
+ *
+ * @throws {TypeError} as {@linkcode refuseLinkFollowing} and
+ * {@linkcode refuseInsideOthersWrites} do; nothing is recorded then.
+ */
+export function admitLaunch(start: GrantHolder): void {
+  refuseLinkFollowing(start);
+  const others = writtenBefore(start.grants.write);
+  for (const kind of ["read", "write"] as const) {
+    for (const path of start.grants[kind]) refuseInsideOthersWrites(kind, path, others);
+  }
+  rememberLaunch(start);
+}
+
 /** Records the grants of a start about to be launched (not a preview's, nor a refused start's). */
 export function rememberLaunch(start: GrantHolder): void {
   rememberWrites(start.grants.write);

@@ -27,7 +27,7 @@ export { GO_LINE } from "./layers.ts";
 export { kernelShowsWaits, readText, statAt } from "./proc_view.ts";
 export { describeDifferences, type LockChange, type LockOptions, type LockPolicy } from "./lock.ts";
 export { type LockEntry } from "./lock_file.ts";
-export { rememberLaunch } from "./grant_rules.ts";
+export { admitLaunch } from "./grant_rules.ts";
 export { releaseDenoDir } from "./locate.ts";
 export { canonicalNetGrant, isPrivateHost } from "./net.ts";
 export {

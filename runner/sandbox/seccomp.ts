@@ -82,6 +82,7 @@ const AF_INET6 = 10;
 const AF_NETLINK = 16;
 const NETLINK_ROUTE = 0;
 const SOCK_STREAM = 1;
+const SOCK_SEQPACKET = 5;
 const IPPROTO_TCP = 6;
 
 type Instruction = [code: number, jt: number, jf: number, k: number];
@@ -187,6 +188,29 @@ function socketRule(options: SeccompOptions): Instruction[] {
 }
 
 /**
+ * A pair of connected Unix sockets, stream or sequenced: nothing else. A
+ * datagram socket of a pair starts unbound, and `sendto()` reaches any
+ * datagram socket by path (a system log, a journal, a service's notify
+ * socket), which Landlock does not control (review 61).
+ */
+function socketpairRule(): Instruction[] {
+  return assemble([
+    load(arg(0)),
+    [JEQ_K, "next", "family", AF_UNIX],
+    load(arg(1)),
+    [AND_K, 0, 0, 0xf] as Instruction,
+    [JEQ_K, "allow", "next", SOCK_STREAM],
+    [JEQ_K, "allow", "refuse", SOCK_SEQPACKET],
+    { label: "allow" },
+    ret(ALLOW),
+    { label: "refuse" },
+    ret(EACCES),
+    { label: "family" },
+    ret(EAFNOSUPPORT),
+  ]);
+}
+
+/**
  * The launcher's second filter under bubblewrap with the egress relay: no
  * Unix socket for the plugin (the first, bubblewrap's, lets the relay open
  * them). Filters stack; the stricter answer wins.
@@ -252,6 +276,7 @@ function rules(t: SyscallTable, options: SeccompOptions): Rule[] {
     { nr: n.migrate_pages, body: argsEqual([[0, 0]]) },
     { nr: n.move_pages, body: argsEqual([[0, 0]]) },
     { nr: n.socket, body: socketRule(options) },
+    { nr: n.socketpair, body: socketpairRule() },
     // Under Landlock, listen() on a socket that was never bound binds a port by itself, on every
     // address, where Landlock's bind rule never looks; and Landlock lets the plugin bind nothing,
     // so no listen is ever one a plugin could need there.

@@ -81,6 +81,29 @@ Deno.test("capabilities: more calls at once than the plugin handles, each callin
   assert.deepEqual(counted, streams.map(() => 600));
 });
 
+Deno.test("capabilities: listeners whose promises reject (onCapabilityError, onProgress) are their own fault: nothing is left unhandled", async () => {
+  // Before: the listeners' throws were caught, their rejections not (review 61).
+  let errors = 0;
+  let reports = 0;
+  await using plugin = await start({
+    load: () => {
+      throw new Error("the host's own failure");
+    },
+  }, () => {
+    errors++;
+    return Promise.reject(new Error("an async listener's bug")) as unknown as void;
+  });
+  const api = plugin.api(TwoWay);
+  assert.match(await api.lookupBad("a"), /HostError/);
+  const progress = () => {
+    reports++;
+    return Promise.reject(new Error("an async listener's bug")) as unknown as void;
+  };
+  assert.equal(await api.work.with({ onProgress: progress })(2, 0), "worked");
+  assert.equal(errors, 1);
+  assert.equal(reports, 2);
+});
+
 // JSON has no undefined: an argument left out before the last one travels as null, which the
 // contract's optional refuses. Both ends read such a null back as left out; a nullable keeps it.
 Deno.test("capabilities: an argument left out before the last one arrives as left out, both ways", async () => {

@@ -9,7 +9,7 @@ import { classifyScanned } from "../../runner/wire/envelope.ts";
 import { scanJson } from "../../runner/wire/json_scan.ts";
 import { concatBytes } from "../../runner/wire/bytes.ts";
 import { Life } from "../fixtures/contracts.ts";
-import { fixture, rejected, testDeadline, until } from "../_helpers.ts";
+import { fixture, rejected, testDeadline, until, within } from "../_helpers.ts";
 
 Deno.test("stray output, unknown and duplicate ids are reported and ignored, the call still succeeds", async () => {
   const faults: string[] = [];
@@ -52,6 +52,26 @@ Deno.test("an onProtocolFault or onLog that throws is the listener's own fault: 
   for (let i = 0; i < 3; i++) await logger.api(Life).logSomething();
   await until(() => logs >= 15, 10_000, "every log line, past the listener's throws");
 });
+
+for (const how of ["throws", "rejects"] as const) {
+  Deno.test(`an onUnresponsive that ${how} ends the plugin itself, and the host lives on`, async () => {
+    // Before: its throw or rejection was uncaught (the host died), and the plugin ran on (review 61).
+    let told = 0;
+    await using plugin = await startPlugin(fixture("lifecycle.ts"), {
+      contracts: [Life],
+      cancelGraceMs: 100,
+      onUnresponsive: () => {
+        told++;
+        if (how === "throws") throw new Error("a listener's bug");
+        return Promise.reject(new Error("an async listener's bug")) as unknown as void;
+      },
+    });
+    await rejected(plugin.api(Life, { timeout: 100 }).spin());
+    const status = await within(plugin.exited, 10_000, "the plugin's end");
+    assert.equal(told, 1);
+    assert.equal(status.signal, "SIGKILL");
+  });
+}
 
 Deno.test("a request flood from a plugin that never reads is killed as faulty, and host memory stays bounded", async () => {
   const before = Deno.memoryUsage().rss;

@@ -58,6 +58,8 @@ async function attempts(isolation: string) {
       connect: await run(`connect 127.0.0.1:${server.port}`),
       unix: await run("unix-socket -"),
       sysvShm: await run("sysv-shm -"),
+      datagramPair: await run("socketpair-dgram -"),
+      streamPair: await run("socketpair-stream -"),
       netlinkRoute: await run("netlink 0"),
       netlinkSockets: await run("netlink 4"),
       inotify: await run(`inotify ${SECRET_DIR}`),
@@ -97,6 +99,10 @@ for (const isolation of ISOLATIONS) {
     assert.equal(seen.served, 0, message);
     // A Unix socket file in a folder it may read is a daemon's door (review 60): none is opened.
     assert.equal(seen.unix, "errno 97", message); // EAFNOSUPPORT
+    // Nor a datagram pair, whose unbound socket sends to any by path (review 61); a stream pair
+    // (asyncio's, a runtime's own wake-ups) connects nowhere else.
+    assert.equal(seen.datagramPair, "errno 13", message);
+    assert.equal(seen.streamPair, "ok", message);
     // Netlink for routes only (a C library's interfaces), not the socket table.
     assert.equal(seen.netlinkRoute, "ok", message);
     assert.equal(seen.netlinkSockets, "errno 13", message);
@@ -131,6 +137,7 @@ Deno.test("T24 control: under the Deno layer alone the same calls reach the kern
   assert.equal(seen.connect, "ok", message);
   assert.equal(seen.unix, "ok", message);
   assert.equal(seen.sysvShm, "ok", message);
+  assert.equal(seen.datagramPair, "ok", message);
   assert.equal(seen.netlinkSockets, "ok", message);
   assert.equal(seen.inotify, "ok", message);
   for (const call of ["mount", "keyring", "bpf", "ioUring"] as const) {

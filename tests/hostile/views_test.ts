@@ -6,6 +6,8 @@ import { dirname, join } from "node:path";
 import { PluginHost, PreflightError, previewStart, startPlugin } from "../../mod.ts";
 import { Calc } from "../fixtures/contracts.ts";
 import { takeSnapshot } from "../../runner/sandbox/snapshot.ts";
+import { planPlugin } from "../../runner/sandbox/plan.ts";
+import { launchPlugin } from "../../runner/host/plugin.ts";
 import { Probe } from "./plugins/probe.ts";
 import { fixture, freshCache, rejected } from "../_helpers.ts";
 import {
@@ -345,6 +347,31 @@ Deno.test("T15 [deno]: no folder a plugin that can make links may write overlaps
     assert.match(error.message, /given in this process to a plugin under isolation "deno"/);
   } finally {
     await Deno.remove(outer, { recursive: true });
+  }
+});
+
+Deno.test("T15 [deno]: two starts planned at once are judged again as each launches: the later one is refused", async () => {
+  // Each plan passed its check before the other was launched (review 61).
+  await using cache = await freshCache();
+  const shared = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-t15-race-" }));
+  try {
+    const reader = await planPlugin(hostile("t15_aims_grant.ts"), {
+      isolation: "deno",
+      cacheDir: cache.path,
+      permissions: { read: [shared] },
+    });
+    const linker = await planPlugin(hostile("py_probe/main.py"), {
+      isolation: "os",
+      cacheDir: cache.path,
+      permissions: { write: [shared] },
+      unsafe: { writeAsRoot: true },
+    });
+    await using _linker = await launchPlugin(linker, { contracts: [Probe] });
+    const error = await rejected(launchPlugin(reader, { contracts: [Probe] }));
+    assert.ok(error instanceof TypeError, String(error));
+    assert.match(error.message, /it overlaps ".*", which a plugin that can make links/);
+  } finally {
+    await Deno.remove(shared, { recursive: true });
   }
 });
 

@@ -126,6 +126,8 @@ Deno.test("a malformed plugbox.json is refused, naming the field", async () => {
       /holds a key twice in one object/,
     ],
     ['{"permissions":{"read":[{"value":"/x","reason":"a","reason":"b"}]}}', /a key twice/],
+    // A byte order mark first: the caps still judge the text JSON.parse sees (review 61).
+    ["\ufeff" + "[".repeat(30_000) + "]".repeat(30_000), /nested deeper than 8 levels/],
   ] as const;
   for (const [text, message] of cases) {
     await using folder = await pluginFolder({ "main.ts": MAIN, "plugbox.json": text });
@@ -134,6 +136,15 @@ Deno.test("a malformed plugbox.json is refused, naming the field", async () => {
     assert.equal(error.reason, "manifest");
     assert.match(error.message, message);
   }
+});
+
+Deno.test("a plugbox.json that begins with a byte order mark is read as without it", async () => {
+  await using folder = await pluginFolder({
+    "main.ts": MAIN,
+    "plugbox.json": "\ufeff" + JSON.stringify({ description: "x", permissions: {} }),
+  });
+  const plan = await previewStart(join(folder.dir, "main.ts"));
+  assert.equal(plan.manifest.found, true);
 });
 
 Deno.test("a plugbox.json that is a folder is refused as the manifest, naming the plugin's path", async () => {

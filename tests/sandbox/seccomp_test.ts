@@ -165,6 +165,15 @@ Deno.test("seccomp: socket families: known ones under bubblewrap, TCP over IP on
   assert.equal(verdict(landlock, nr.socket, [AF_UNIX, 1, 0]), errno(97), "a socket file by path");
 });
 
+Deno.test("seccomp: a socket pair is Unix stream or sequenced only: an unbound datagram socket reaches any by path", () => {
+  for (const options of [bwrap, landlock, { landlock: false, unixSockets: true }]) {
+    assert.equal(verdict(options, nr.socketpair, [1, 1 | 0x80000, 0]), ALLOW, "stream");
+    assert.equal(verdict(options, nr.socketpair, [1, 5, 0]), ALLOW, "seqpacket");
+    assert.equal(verdict(options, nr.socketpair, [1, 2, 0]), errno(13), "datagram");
+    assert.equal(verdict(options, nr.socketpair, [2, 1, 0]), errno(97), "not Unix");
+  }
+});
+
 Deno.test("seccomp: the launcher's second filter refuses the plugin Unix sockets, and nothing else", () => {
   const bytes = unixSocketRefusal("x86_64");
   const view = new DataView(bytes.buffer);

@@ -46,6 +46,7 @@ function attack(what = ""): string {
     rawmemchr: { parameters: ["pointer", "i32"], result: "pointer" },
     waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
     inotify_init1: { parameters: ["i32"], result: "i32" },
+    socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
     inotify_add_watch: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   });
   const c = libc.symbols;
@@ -133,6 +134,18 @@ function attack(what = ""): string {
       }
       case "unix-socket": // a socket file of the host's (a daemon's control socket)
         return outcome(c.socket(1, 1, 0));
+      case "socketpair-dgram": { // an unbound Unix datagram socket sends to any by path
+        const fds = new Int32Array(2);
+        const said = outcome(c.socketpair(1, 2, 0, new Uint8Array(fds.buffer))); // AF_UNIX, SOCK_DGRAM
+        if (said === "ok") fds.forEach((fd) => c.close(fd));
+        return said;
+      }
+      case "socketpair-stream": {
+        const fds = new Int32Array(2);
+        const said = outcome(c.socketpair(1, 1, 0, new Uint8Array(fds.buffer)));
+        if (said === "ok") fds.forEach((fd) => c.close(fd));
+        return said;
+      }
       case "sysv-shm": { // System V shared memory, the host's own where the IPC namespace is shared
         const id = sys(NR.shmget, 0, 4096, 0o1600); // IPC_PRIVATE, IPC_CREAT | 0600
         return outcome(id);

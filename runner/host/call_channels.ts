@@ -11,6 +11,7 @@ import {
   type CreditParams,
   isId,
   type ItemParams,
+  paramsIdOf,
   type ProgressParams,
   type RequestId,
   RuntimeMethod,
@@ -98,18 +99,19 @@ export class CallChannels {
    */
   receive(message: { method: string; params?: unknown }, bytes: number): boolean {
     if (message.method === RuntimeMethod.item) {
-      this.#item(message.params as Partial<ItemParams>, bytes);
+      this.#item(message, bytes);
     } else if (message.method === RuntimeMethod.progress) {
       // Over the cap whoever listens, and before the line is parsed (review 37).
       if (bytes > this.#options.maxProgressBytes) {
         this.#options.fault(`a progress report of ${bytes} bytes`);
-      } else this.#progress(message.params as Partial<ProgressParams>);
+      } else this.#progress(message);
     } else return false;
     return true;
   }
 
-  #item(params: Partial<ItemParams> | undefined, bytes: number): void {
-    const id = params?.id;
+  /** An item: its call judged by its id alone, read without parsing the value (review 57). */
+  #item(message: { params?: unknown }, bytes: number): void {
+    const id = paramsIdOf(message);
     const open = isId(id) ? this.#open.get(id) : undefined;
     if (!open && !(isId(id) && this.#options.isPending(id))) {
       this.#options.fault(`stream item for ${this.#describe(id)}`);
@@ -119,13 +121,14 @@ export class CallChannels {
       this.#options.violation(`it sent a stream item for call ${id}, which is no stream`);
       return;
     }
-    if (!open.channel.item(params!.value, bytes)) {
+    const params = message.params as Partial<ItemParams>;
+    if (!open.channel.item(params.value, bytes)) {
       this.#options.violation(`it sent a stream item for call ${id} without credit`);
     }
   }
 
-  #progress(params: Partial<ProgressParams> | undefined): void {
-    const id = params?.id;
+  #progress(message: { params?: unknown }): void {
+    const id = paramsIdOf(message);
     const open = isId(id) ? this.#open.get(id) : undefined;
     if (!open) {
       // A call the host wants no progress of: dropped. Any other id is a fault.
@@ -140,7 +143,7 @@ export class CallChannels {
       open.reports = 0;
     }
     if (++open.reports > this.#options.maxProgressPerSecond) return;
-    open.channel.progress?.(params!.value);
+    open.channel.progress?.((message.params as Partial<ProgressParams>).value);
   }
 
   #describe(id: unknown): string {

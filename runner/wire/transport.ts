@@ -180,31 +180,29 @@ const decoder = new TextDecoder();
  * turn once reading has held it this long.
  */
 const HOLD_MS = 20;
-/** A read that took this long waited for its bytes, so the event loop turned meanwhile. */
-const WAITED_MS = 1;
 
-/** Tracks how long reading has held the event loop (see {@linkcode HOLD_MS}). */
+/**
+ * Tracks whether the event loop has turned while reading went on: a timer
+ * armed at the start of a watch fires only when it does. Reading that gives
+ * it turns anyway (a read that waits, as every quiet or sequential call's
+ * does) only arms a timer now and then; only a reader that has held the loop
+ * {@linkcode HOLD_MS} with the timer unfired waits for it.
+ */
 class LoopShare {
-  #since = performance.now();
-  #asked = 0;
-
-  /** A read is about to be awaited. */
-  asking(): void {
-    this.#asked = performance.now();
-  }
-
-  /** The read ended: if it waited, the loop turned, and the hold starts anew. */
-  arrived(): void {
-    const now = performance.now();
-    if (now - this.#asked >= WAITED_MS) this.#since = now;
-  }
+  #turned = true;
+  #since = 0;
 
   /** A chunk was handled: a promise to await when the loop is owed a turn. */
   handled(): Promise<void> | undefined {
-    if (performance.now() - this.#since < HOLD_MS) return undefined;
-    return new Promise<void>((resolve) => setTimeout(resolve, 0)).then(() => {
+    if (this.#turned) {
+      this.#turned = false;
       this.#since = performance.now();
-    });
+      setTimeout(() => this.#turned = true, 0);
+      return undefined;
+    }
+    if (performance.now() - this.#since < HOLD_MS) return undefined;
+    // The watch's timer is due first, so the loop has turned once this one fires.
+    return new Promise<void>((resolve) => setTimeout(resolve, 0));
   }
 }
 
@@ -293,10 +291,8 @@ export class LineTransport {
       const line = this.#partialLine();
       const share = new LoopShare();
       while (true) {
-        share.asking();
         const { value: chunk, done } = await reader.read();
         if (done) break;
-        share.arrived();
         const pending = this.#take(line, chunk, handlers);
         if (pending) await pending;
         const turn = share.handled();
@@ -322,10 +318,8 @@ export class LineTransport {
     const buffer = new Uint8Array(SOURCE_CHUNK_BYTES);
     const share = new LoopShare();
     while (true) {
-      share.asking();
       const count = await source.read(buffer);
       if (count === null) break;
-      share.arrived();
       if (count === 0) {
         // Deno.stdin never reads nothing; a source that does must not starve the event loop.
         await new Promise((resolve) => setTimeout(resolve, 0));

@@ -2717,6 +2717,17 @@ export const MUTATIONS: Mutation[] = [
     filter: "malformed plugbox.json",
   },
   {
+    id: "item-id-peeked",
+    source: "review 57: 5 MB stream items for ids never given were parsed whole, 0.7 s each",
+    mitigation: "an item's call is judged by its id, read without parsing the value",
+    file: "runner/host/call_channels.ts",
+    search:
+      "  #item(message: { params?: unknown }, bytes: number): void {\n    const id = paramsIdOf(message);",
+    replace:
+      "  #item(message: { params?: unknown }, bytes: number): void {\n    const id = (message.params as Partial<ItemParams> | undefined)?.id;",
+    tests: ["tests/host/call_channels_test.ts"],
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -2457,7 +2457,7 @@ export const MUTATIONS: Mutation[] = [
     source: "review 57: lines of spaces held the host's event loop for as long as they came",
     mitigation: "reading gives the event loop a turn once it has held it 20 ms",
     file: "runner/wire/transport.ts",
-    search: "    if (performance.now() - this.#since < HOLD_MS) return undefined;",
+    search: "    if (now - this.#watch < HOLD_MS) return undefined;",
     replace: "    return undefined;",
     tests: ["tests/wire/transport_test.ts"],
     filter: "never waits",

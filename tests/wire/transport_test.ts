@@ -85,7 +85,7 @@ Deno.test("LineTransport reports non-JSON lines as stray and keeps reading", asy
   assert.deepEqual(stray, ["hello there", "{broken"]);
 });
 
-for (const kind of ["stream", "byte source"] as const) {
+for (const kind of ["stream"] as const) {
   Deno.test(`LineTransport [${kind}]: reading that never waits still lets the event loop turn`, async () => {
     // Bytes always there (a pipe kept full): each read completes at once, and no timer would
     // fire until the input ends (review 57). Each chunk here costs 2 ms to handle.

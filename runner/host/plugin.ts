@@ -793,7 +793,7 @@ export async function launchPlugin(plan: LaunchPlan, options: StartOptions): Pro
       // A plugin about to run may write these: every later plan in this process checks its grants
       // against them (grant_rules.ts), and this one is checked again against every launch so far.
       // A preview or a refused start ran nothing (review 46).
-      admitLaunch(plan);
+      admitLaunch({ ...plan, owner: `${plan.name}\0${plan.root}` });
       spawned = true; // from here the plugin's end releases what its plan holds
       const plugin = new Plugin(plan, options);
       await handshakeOf(plugin, options.startTimeout ?? 10_000, options.signal);

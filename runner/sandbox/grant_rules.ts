@@ -162,14 +162,14 @@ export function writtenBefore(current: readonly string[]): string[] {
  * symbolic link: a command plugin, or one with a `run`, `ffi` or `all`
  * grant (Deno itself makes none with path-scoped grants).
  */
-const linkable = new Set<string>();
+const linkable = new Map<string, Set<string>>();
 /**
  * Read and write grants of starts under the Deno layer alone in this
  * process: Deno checks a path before it follows the links in it, so a link
  * planted there later leads anywhere (review 60). The OS layers check what
  * a link leads to (a mount, Landlock's rules).
  */
-const followed = new Set<string>();
+const followed = new Map<string, Set<string>>();
 
 /** What {@linkcode rememberLaunch} and {@linkcode refuseLinkFollowing} look at in a start. */
 export interface GrantHolder {
@@ -179,6 +179,34 @@ export interface GrantHolder {
   isolation: string;
   /** Its grants. */
   grants: { read: string[]; write: string[]; run: string[]; ffi: string[]; all: boolean };
+  /**
+   * Who it is (its name and folder): its own earlier launches are not
+   * another's (review 62: a plugin with a run and a write grant was refused
+   * its own restart).
+   */
+  owner: string;
+}
+
+/** Adds `owner` to each of `paths` in `record`. */
+function note(record: Map<string, Set<string>>, paths: readonly string[], owner: string): void {
+  for (const path of paths) {
+    const owners = record.get(path) ?? new Set<string>();
+    owners.add(owner);
+    record.set(path, owners);
+  }
+}
+
+/** The first path of `record` that overlaps `path` and is someone's but `owner`'s. */
+function othersOverlapping(
+  record: Map<string, Set<string>>,
+  path: string,
+  owner: string,
+): string | undefined {
+  for (const [recorded, owners] of record) {
+    if (!overlaps(path, recorded)) continue;
+    if (owners.size > 1 || !owners.has(owner)) return recorded;
+  }
+  return undefined;
 }
 
 function makesLinks(start: GrantHolder): boolean {
@@ -208,9 +236,9 @@ export function admitLaunch(start: GrantHolder): void {
 /** Records the grants of a start about to be launched (not a preview's, nor a refused start's). */
 export function rememberLaunch(start: GrantHolder): void {
   rememberWrites(start.grants.write);
-  if (makesLinks(start)) { for (const path of start.grants.write) linkable.add(path); }
+  if (makesLinks(start)) note(linkable, start.grants.write, start.owner);
   if (start.isolation === "deno") {
-    for (const path of [...start.grants.read, ...start.grants.write]) followed.add(path);
+    note(followed, [...start.grants.read, ...start.grants.write], start.owner);
   }
 }
 
@@ -232,7 +260,7 @@ export function refuseLinkFollowing(start: GrantHolder): void {
   if (start.isolation === "deno" && !links) {
     for (const kind of ["read", "write"] as const) {
       for (const path of start.grants[kind]) {
-        const other = [...linkable].find((written) => overlaps(path, written));
+        const other = othersOverlapping(linkable, path, start.owner);
         if (other) {
           refuse(
             `${kind} "${path}": it overlaps "${other}", which a plugin that can make links (a command plugin, or one with a run, ffi or all grant) was given to write in this process, and under isolation "deno" a link planted there is followed wherever it leads; use isolation "os" or "landlock", or grant a folder apart from it`,
@@ -243,7 +271,7 @@ export function refuseLinkFollowing(start: GrantHolder): void {
   }
   if (!links) return;
   for (const path of start.grants.write) {
-    const other = [...followed].find((granted) => overlaps(path, granted));
+    const other = othersOverlapping(followed, path, start.owner);
     if (other) {
       refuse(
         `write "${path}": it overlaps "${other}", given in this process to a plugin under isolation "deno", which would follow a link this plugin can make there wherever it leads; run that one under isolation "os" or "landlock", or grant a folder apart from it`,

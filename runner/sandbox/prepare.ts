@@ -316,7 +316,12 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
   const review = applyManifest(name, snapshot.dir, grants, policy, notes, root);
   if (policy === "narrow") grants = narrowGrants(grants, review.uncovered);
   if (runtime) refuseDenoOnlyGrants(name, grants);
-  refuseLinkFollowing({ kind: runtime ? "command" : "deno", isolation, grants });
+  refuseLinkFollowing({
+    kind: runtime ? "command" : "deno",
+    isolation,
+    grants,
+    owner: `${name}\0${root}`,
+  });
   if (isolation === "landlock") refuseNativeNetUnderLandlock(options.isolation ?? "auto", grants);
   await refusePrivateNames(grants, options.unsafe);
   if (runtime && options.audit) {

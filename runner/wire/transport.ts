@@ -176,55 +176,38 @@ const decoder = new TextDecoder();
  * Reading that never waits (a pipe that always holds bytes: Deno then
  * completes each read at once) never lets the event loop turn, so no timer
  * fires: not a call's deadline, a health ping or a kill (review 57: lines of
- * spaces held a host's loop 20 s). {@linkcode LoopShare.handled} gives it a
- * turn once reading has held it this long.
+ * spaces held a host's loop 20 s). {@linkcode loopTurnOwed} gives it a turn
+ * once reading has held it this long.
  */
 const HOLD_MS = 20;
-/** Reads that never waited for this long start a watch: a timer that fires when the loop turns. */
+/** Reading this long after the last turn a timer saw arms a timer to see the next. */
 const WATCH_AFTER_MS = 5;
-/** A read that took this long waited for its bytes, so the loop turned meanwhile. */
-const WAITED_MS = 1;
 
 /**
- * Tracks how long reading has held the event loop. A read that waited
- * means the loop turned; after a run of reads that did not, a timer armed
- * then tells when it turns. Sequential and quiet traffic (every read waits)
- * never arms one, busy traffic arms one now and then, and only a reader that
- * has held the loop {@linkcode HOLD_MS} with the timer unfired waits for it
- * (a timer per read cost each sequential call a wake-up: p50 1.14x).
+ * The event loop's last turn that a timer saw, and the watch that looks for
+ * the next: one for every reader in the process, since they share the loop.
+ * A read's own length tells nothing: with several plugins flooding at once,
+ * each reader's await covered the others' work and looked like a wait
+ * (review 62). Busy reading arms at most one timer every few milliseconds
+ * (one per read cost each sequential call a wake-up: p50 1.14x).
  */
-class LoopShare {
-  #since = performance.now();
-  #asked = 0;
-  #watch: number | undefined;
+const loop = { lastTurn: performance.now(), watchedSince: undefined as number | undefined };
 
-  /** A read is about to be awaited. */
-  asking(): void {
-    this.#asked = performance.now();
+/** After a chunk is handled: a promise to await when the loop is owed a turn. */
+function loopTurnOwed(): Promise<void> | undefined {
+  const now = performance.now();
+  if (loop.watchedSince === undefined) {
+    if (now - loop.lastTurn < WATCH_AFTER_MS) return undefined;
+    loop.watchedSince = now;
+    setTimeout(() => {
+      loop.watchedSince = undefined;
+      loop.lastTurn = performance.now();
+    }, 0);
+    return undefined;
   }
-
-  /** The read ended: if it waited, the loop turned, and the hold starts anew. */
-  arrived(): void {
-    const now = performance.now();
-    if (now - this.#asked >= WAITED_MS) this.#since = now;
-  }
-
-  /** A chunk was handled: a promise to await when the loop is owed a turn. */
-  handled(): Promise<void> | undefined {
-    const now = performance.now();
-    if (this.#watch === undefined) {
-      if (now - this.#since < WATCH_AFTER_MS) return undefined;
-      this.#watch = now;
-      setTimeout(() => {
-        this.#watch = undefined;
-        this.#since = performance.now();
-      }, 0);
-      return undefined;
-    }
-    if (now - this.#watch < HOLD_MS) return undefined;
-    // The watch's timer is due first, so the loop has turned once this one fires.
-    return new Promise<void>((resolve) => setTimeout(resolve, 0));
-  }
+  if (now - loop.watchedSince < HOLD_MS) return undefined;
+  // The watch's timer is due first, so the loop has turned once this one fires.
+  return new Promise<void>((resolve) => setTimeout(resolve, 0));
 }
 
 /** JSON's own white space: space, tab, carriage return (a line feed ends the line). */
@@ -310,15 +293,12 @@ export class LineTransport {
     const reader = this.#reader = source.getReader();
     try {
       const line = this.#partialLine();
-      const share = new LoopShare();
       while (true) {
-        share.asking();
         const { value: chunk, done } = await reader.read();
         if (done) break;
-        share.arrived();
         const pending = this.#take(line, chunk, handlers);
         if (pending) await pending;
-        const turn = share.handled();
+        const turn = loopTurnOwed();
         if (turn) await turn;
       }
       await this.#end(line, handlers);
@@ -339,7 +319,7 @@ export class LineTransport {
   async #runSource(source: ByteSource, handlers: LineHandlers): Promise<void> {
     const line = this.#partialLine();
     const buffer = new Uint8Array(SOURCE_CHUNK_BYTES);
-    // No LoopShare here: this is the plugin's stdin, the host's own input, and a timer on the
+    // No turn owed here: this is the plugin's stdin, the host's own input, and a timer on the
     // plugin's path loads Deno's timers at its start (+12 ms, +1.6 MiB in an A/B).
     while (true) {
       const count = await source.read(buffer);

@@ -375,6 +375,29 @@ Deno.test("T15 [deno]: two starts planned at once are judged again as each launc
   }
 });
 
+Deno.test("T15 [deno]: a plugin that can make links is not refused its own restart by its own earlier launch", async () => {
+  // Its write grant was recorded both as a link-maker's and as a Deno-layer grant (review 62).
+  await using cache = await freshCache();
+  const own = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-t15-own-" }));
+  try {
+    await using host = new PluginHost({ handleSignals: false });
+    const managed = await host.start("runner", hostile("t15_aims_grant.ts"), {
+      contracts: [Probe],
+      isolation: "deno",
+      cacheDir: cache.path,
+      permissions: { write: [own], run: ["/bin/true"] },
+      unsafe: { writeAsRoot: true, run: true },
+    });
+    const first = managed.current!.plan.nonce;
+    await managed.restart();
+    assert.equal(managed.state, "running");
+    assert.notEqual(managed.current!.plan.nonce, first);
+    assert.equal(typeof await managed.api(Probe).attempt(join(own, "absent")), "string");
+  } finally {
+    await Deno.remove(own, { recursive: true });
+  }
+});
+
 Deno.test("T15 control: the same spelling, resolved again without the check, grants the secrets", async () => {
   await plantSecrets();
   await using cache = await freshCache();

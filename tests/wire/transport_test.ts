@@ -85,6 +85,34 @@ Deno.test("LineTransport reports non-JSON lines as stray and keeps reading", asy
   assert.deepEqual(stray, ["hello there", "{broken"]);
 });
 
+Deno.test("LineTransport: several readers that never wait, together, still let the event loop turn", async () => {
+  // Each reader's await covered the others' work, and a read that took that long passed for a
+  // wait: with two flooding plugins no timer fired until they stopped (review 62).
+  let handled = 0;
+  let handledWhenTimerFired = -1;
+  setTimeout(() => handledWhenTimerFired = handled, 0);
+  const readers = Array.from({ length: 2 }, () => {
+    const transport = new LineTransport(
+      input("stream", Array.from({ length: 150 }, () => '{"n":1}\n')),
+      new WritableStream(),
+    );
+    return transport.run({
+      onMessage() {
+        const until = performance.now() + 2;
+        while (performance.now() < until) { /* a chunk's work */ }
+        handled++;
+      },
+      onStray() {},
+    });
+  });
+  await Promise.all(readers);
+  assert.equal(handled, 300);
+  assert.ok(
+    handledWhenTimerFired >= 0 && handledWhenTimerFired < 100,
+    `the timer fired after ${handledWhenTimerFired} of 300 chunks`,
+  );
+});
+
 for (const kind of ["stream"] as const) {
   Deno.test(`LineTransport [${kind}]: reading that never waits still lets the event loop turn`, async () => {
     // Bytes always there (a pipe kept full): each read completes at once, and no timer would

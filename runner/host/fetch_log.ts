@@ -6,6 +6,8 @@
  * @module
  */
 
+import { guarded } from "./listener.ts";
+
 /**
  * One request through `hostFetch`.
  *
@@ -57,11 +59,7 @@ export class FetchLog {
     const stamped = Object.freeze({ time: Date.now(), ...entry });
     this.#entries.push(stamped);
     if (this.#entries.length > this.#max) this.#entries.shift();
-    try {
-      this.#onEntry?.(stamped);
-    } catch {
-      // a listener's fault is not the request's
-    }
+    guarded(this.#onEntry)(stamped); // a listener's fault is not the request's
   }
 
   /** The entries of `plugin` (or all), oldest first. */

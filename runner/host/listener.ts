@@ -11,7 +11,8 @@
  * change of state in half: an `onEvent` that threw left a start unsettled,
  * a dead plugin "running", a standby alive after `dispose()`, or crashed
  * the host; an `onLog` that threw stopped stderr's reading for good
- * (review 59).
+ * (review 59). `failed` is told when the listener throws or rejects (an
+ * `onUnresponsive` that fails leaves the kill to plugbox).
  *
  * @example
  * ```ts
@@ -24,16 +25,17 @@
  */
 export function guarded<A extends unknown[]>(
   listener: ((...args: A) => unknown) | undefined,
+  failed: () => void = () => {},
 ): (...args: A) => void {
   return (...args) => {
     if (!listener) return;
     try {
       const returned = listener(...args) as { then?: unknown } | undefined;
       if (typeof returned?.then === "function") {
-        (returned as PromiseLike<unknown>).then(undefined, () => {});
+        (returned as PromiseLike<unknown>).then(undefined, failed);
       }
     } catch {
-      // the listener's own fault
+      failed(); // the listener's own fault
     }
   };
 }

@@ -232,23 +232,26 @@ export class ManagedPlugin {
 
   /** Starts one process of this plugin with its options (a restart's or a standby's). */
   #launch(signal: AbortSignal): Promise<Plugin> {
+    const onAudit = guarded(this.#options.onAudit);
+    const onProtocolFault = guarded(this.#options.onProtocolFault);
+    const onEgress = guarded(this.#options.onEgress);
     return startPlugin(this.#module, {
       ...this.#options,
       name: this.name,
       signal,
       onAudit: this.#options.audit
         ? (entry) => {
-          guarded(this.#options.onAudit)(entry);
+          onAudit(entry);
           this.#emit({ type: "audit", plugin: this.name, entry });
         }
         : undefined,
       onProtocolFault: (detail) => {
-        guarded(this.#options.onProtocolFault)(detail);
+        onProtocolFault(detail);
         this.#emit({ type: "fault", plugin: this.name, detail });
       },
       onUnresponsive: (detail) => this.#unresponsive(detail),
       onEgress: (entry) => {
-        guarded(this.#options.onEgress)(entry);
+        onEgress(entry);
         this.#emit({ type: "egress", plugin: this.name, entry });
       },
     });

@@ -376,16 +376,8 @@ export class Plugin implements AsyncDisposable {
         // A handler that ignores cancellation holds a slot and, likely, a core: end it.
         // A listener that fails (throws, or rejects) is no listener: the plugin is ended here,
         // and the host does not crash (review 61).
-        const listener = options.onUnresponsive;
-        if (!listener) return this.#process.kill();
-        try {
-          const returned = listener(detail) as { then?: unknown } | undefined;
-          if (typeof returned?.then === "function") {
-            (returned as PromiseLike<unknown>).then(undefined, () => this.#process.kill());
-          }
-        } catch {
-          this.#process.kill();
-        }
+        if (!options.onUnresponsive) return this.#process.kill();
+        guarded(options.onUnresponsive, () => this.#process.kill())(detail);
       },
     });
     this.#channels = new CallChannels({

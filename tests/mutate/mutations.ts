@@ -2679,9 +2679,8 @@ export const MUTATIONS: Mutation[] = [
     source: "review 61: an onUnresponsive that rejected crashed the host, and the plugin ran on",
     mitigation: "a failing onUnresponsive leaves the kill to plugbox",
     file: "runner/host/plugin.ts",
-    search:
-      "            (returned as PromiseLike<unknown>).then(undefined, () => this.#process.kill());",
-    replace: "            (returned as PromiseLike<unknown>).then(undefined, () => {});",
+    search: "        guarded(options.onUnresponsive, () => this.#process.kill())(detail);",
+    replace: "        guarded(options.onUnresponsive)(detail);",
     tests: ["tests/host/faults_test.ts"],
     filter: "onUnresponsive",
   },

@@ -85,18 +85,18 @@ Deno.test("LineTransport reports non-JSON lines as stray and keeps reading", asy
   assert.deepEqual(stray, ["hello there", "{broken"]);
 });
 
-Deno.test("LineTransport: several readers that never wait, together, still let the event loop turn", async () => {
-  // Each reader's await covered the others' work, and a read that took that long passed for a
-  // wait: with two flooding plugins no timer fired until they stopped (review 62).
+/**
+ * Runs `readers` transports at once over bytes always there (a pipe kept full: each read completes
+ * at once), each chunk costing 2 ms to handle; how many chunks were handled in all, and how many
+ * when a timer set at the start fired.
+ */
+async function timerAmidReading(readers: number, chunks: number) {
   let handled = 0;
   let handledWhenTimerFired = -1;
   setTimeout(() => handledWhenTimerFired = handled, 0);
-  const readers = Array.from({ length: 2 }, () => {
-    const transport = new LineTransport(
-      input("stream", Array.from({ length: 150 }, () => '{"n":1}\n')),
-      new WritableStream(),
-    );
-    return transport.run({
+  await Promise.all(Array.from({ length: readers }, () => {
+    const lines = Array.from({ length: chunks }, () => '{"n":1}\n');
+    return new LineTransport(input("stream", lines), new WritableStream()).run({
       onMessage() {
         const until = performance.now() + 2;
         while (performance.now() < until) { /* a chunk's work */ }
@@ -104,39 +104,30 @@ Deno.test("LineTransport: several readers that never wait, together, still let t
       },
       onStray() {},
     });
-  });
-  await Promise.all(readers);
+  }));
+  return { handled, handledWhenTimerFired };
+}
+
+Deno.test("LineTransport: reading that never waits still lets the event loop turn", async () => {
+  // No timer would fire until the input ends (review 57).
+  const { handled, handledWhenTimerFired } = await timerAmidReading(1, 200);
+  assert.equal(handled, 200);
+  assert.ok(
+    handledWhenTimerFired >= 0 && handledWhenTimerFired < 100,
+    `the timer fired after ${handledWhenTimerFired} of 200 chunks`,
+  );
+});
+
+Deno.test("LineTransport: several readers that never wait, together, still let the event loop turn", async () => {
+  // Each reader's await covered the others' work, and a read that took that long passed for a
+  // wait: with two flooding plugins no timer fired until they stopped (review 62).
+  const { handled, handledWhenTimerFired } = await timerAmidReading(2, 150);
   assert.equal(handled, 300);
   assert.ok(
     handledWhenTimerFired >= 0 && handledWhenTimerFired < 100,
     `the timer fired after ${handledWhenTimerFired} of 300 chunks`,
   );
 });
-
-for (const kind of ["stream"] as const) {
-  Deno.test(`LineTransport [${kind}]: reading that never waits still lets the event loop turn`, async () => {
-    // Bytes always there (a pipe kept full): each read completes at once, and no timer would
-    // fire until the input ends (review 57). Each chunk here costs 2 ms to handle.
-    const chunks = Array.from({ length: 200 }, () => '{"n":1}\n');
-    const transport = new LineTransport(input(kind, chunks), new WritableStream());
-    let handled = 0;
-    let handledWhenTimerFired = -1;
-    setTimeout(() => handledWhenTimerFired = handled, 0);
-    await transport.run({
-      onMessage() {
-        const until = performance.now() + 2;
-        while (performance.now() < until) { /* a chunk's work */ }
-        handled++;
-      },
-      onStray() {},
-    });
-    assert.equal(handled, 200);
-    assert.ok(
-      handledWhenTimerFired >= 0 && handledWhenTimerFired < 100,
-      `the timer fired after ${handledWhenTimerFired} of 200 chunks`,
-    );
-  });
-}
 
 Deno.test("LineTransport judges blank and non-JSON lines without a parse: blank ignored, the rest stray", async () => {
   const strays: string[] = [];

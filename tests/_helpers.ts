@@ -176,3 +176,31 @@ export async function frozen(pid: number): Promise<{ thaw(): Promise<void> }> {
     },
   };
 }
+
+/**
+ * Records what reaches the top while it is held: a rejection no one handled,
+ * an error no one caught. Deno would end the whole test module on either;
+ * recorded here (and kept from Deno), the test that caused it can assert
+ * that none came, and say which one did. The events come a turn of the
+ * event loop after the fault: assert after the next round trip to a plugin.
+ */
+export function uncaught(): { seen: string[] } & Disposable {
+  const seen: string[] = [];
+  const onRejection = (event: PromiseRejectionEvent) => {
+    event.preventDefault();
+    seen.push(`unhandled rejection: ${event.reason}`);
+  };
+  const onError = (event: ErrorEvent) => {
+    event.preventDefault();
+    seen.push(`uncaught error: ${event.error ?? event.message}`);
+  };
+  globalThis.addEventListener("unhandledrejection", onRejection);
+  globalThis.addEventListener("error", onError);
+  return {
+    seen,
+    [Symbol.dispose]() {
+      globalThis.removeEventListener("unhandledrejection", onRejection);
+      globalThis.removeEventListener("error", onError);
+    },
+  };
+}

@@ -13,7 +13,7 @@ import {
   startPlugin,
 } from "../../mod.ts";
 import { Touch } from "../fixtures/contracts.ts";
-import { fixture, LAYERS, rejected, within } from "../_helpers.ts";
+import { fixture, LAYERS, rejected, uncaught, within } from "../_helpers.ts";
 
 async function scratch(): Promise<{ dir: string } & AsyncDisposable> {
   const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-audit-test-" }));
@@ -199,6 +199,64 @@ Deno.test("audit: PluginHost emits an audit event for each new entry", async () 
     ],
   );
 });
+
+/** An audit listener that fails as `how` says, after noting the entry's value. */
+function failingListener(how: "throws" | "rejects", seen: string[]) {
+  return (entry: { value: string | null }): void => {
+    seen.push(entry.value!);
+    if (how === "throws") throw new Error("an audit listener's bug");
+    return Promise.reject(new Error("an async audit listener's bug")) as unknown as void;
+  };
+}
+
+for (const how of ["throws", "rejects"] as const) {
+  Deno.test(`audit: an onAudit that ${how} is its own fault: every entry is kept and told, the plugin answers on, nothing is left unhandled`, async () => {
+    using faults = uncaught();
+    const told: string[] = [];
+    await using plugin = await startPlugin(fixture("toucher.ts"), {
+      contracts: [Touch],
+      audit: true,
+      onAudit: failingListener(how, told),
+    });
+    const api = plugin.api(Touch);
+    // Many checks in one call: the recorder reads them in a few chunks, not one at a time.
+    const names = Array.from({ length: 20 }, (_, i) => `FIRST_${i}`);
+    const outcomes = await api.touch(names.map((n) => ["env", n]));
+    assert.deepEqual(outcomes, names.map(() => "NotCapable"));
+    // The next call is answered, and its check recorded too.
+    assert.deepEqual(await api.touch([["env", "NEXT"]]), ["NotCapable"]);
+    const log = await plugin.audit();
+    const all = [...names, "NEXT"].sort();
+    assert.deepEqual(log.entries.map((e) => e.value).sort(), all);
+    assert.ok(log.complete && log.malformed === 0, JSON.stringify(log));
+    assert.deepEqual([...told].sort(), all, "the listener was told of each entry once");
+    // One more round trip: a rejection left unhandled above has been reported by now.
+    assert.deepEqual(await api.touch([]), []);
+    assert.equal(plugin.exitStatus, undefined, "the plugin runs on");
+    assert.deepEqual(faults.seen, []);
+  });
+
+  Deno.test(`audit: a PluginHost plugin's onAudit that ${how} is its own fault: each audit event still comes, nothing is left unhandled`, async () => {
+    using faults = uncaught();
+    const told: string[] = [];
+    const events: PluginEvent[] = [];
+    await using host = new PluginHost({ onEvent: (e) => events.push(e), handleSignals: false });
+    await host.start("toucher", fixture("toucher.ts"), {
+      contracts: [Touch],
+      audit: true,
+      onAudit: failingListener(how, told),
+    });
+    const api = host.api("toucher", Touch);
+    await api.touch([["env", "A"], ["env", "B"]]);
+    await host.get("toucher").current!.audit();
+    assert.deepEqual(await api.touch([]), [], "the plugin answers on");
+    const audits = events.flatMap((e) => e.type === "audit" ? [e.entry.value] : []);
+    assert.deepEqual(audits, ["A", "B"]);
+    assert.deepEqual(told, ["A", "B"]);
+    assert.equal(host.get("toucher").state, "running");
+    assert.deepEqual(faults.seen, []);
+  });
+}
 
 Deno.test("audit: refused with grants that escape the sandbox", async () => {
   const start = (permissions: Record<string, unknown>, unsafe: Record<string, boolean>) =>

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { hostFetch, type HostFetchOptions, provide, startPlugin } from "../../mod.ts";
 import { FetchUser } from "../fixtures/fetch_user_contract.ts";
-import { fixture } from "../_helpers.ts";
+import { fixture, uncaught } from "../_helpers.ts";
 import { memoryHolds, processTree } from "../_memory.ts";
 
 const TOKEN = "tok-7f3a9c21e5b84d06a1c2";
@@ -123,6 +123,38 @@ Deno.test("hostFetch: a body that stalls past the deadline is a timeout, not a c
   const stalled = await api.get(`http://127.0.0.1:${server.port}/stall`);
   assert.equal(stalled.body, "CapabilityError: no answer within 1000 ms");
 });
+
+for (const how of ["throws", "rejects"] as const) {
+  Deno.test(`hostFetch: an onRequest that ${how} is its own fault: the plugin gets its answer, the next request is logged, nothing is left unhandled`, async () => {
+    using faults = uncaught();
+    await using server = echoServer();
+    const told: string[] = [];
+    const { plugin, fetcher, api } = await start({
+      allow: [`127.0.0.1:${server.port}`],
+      unsafe: { privateNetwork: true },
+      onRequest: (entry) => {
+        told.push(entry.verdict);
+        if (how === "throws") throw new Error("a fetch log listener's bug");
+        return Promise.reject(new Error("an async fetch log listener's bug")) as unknown as void;
+      },
+    });
+    await using _ = plugin;
+    const first = await api.get(`http://127.0.0.1:${server.port}/first`);
+    assert.equal(first.status, 200, first.body);
+    const off = await api.get(`http://127.0.0.1:${server.port + 1}/`);
+    assert.match(off.body, /^CapabilityError: refused: 127\.0\.0\.1:\d+ is not allowed/);
+    const next = await api.get(`http://127.0.0.1:${server.port}/next`);
+    assert.equal(next.status, 200, next.body);
+    assert.deepEqual(server.seen.map((r) => r.path), ["/first", "/next"]);
+    const log = fetcher.log(plugin.name).map((e) => [e.verdict, e.status]);
+    assert.deepEqual(log, [["allowed", 200], ["refused", undefined], ["allowed", 200]]);
+    assert.deepEqual(told, ["allowed", "refused", "allowed"], "the listener was told of each");
+    // One more round trip: a rejection left unhandled above has been reported by now.
+    assert.equal(await api.token(), "NotCapable");
+    assert.equal(plugin.exitStatus, undefined, "the plugin runs on");
+    assert.deepEqual(faults.seen, []);
+  });
+}
 
 Deno.test("hostFetch() refuses a malformed allow-list or secret, naming it", () => {
   assert.throws(() => hostFetch({ allow: ["api.example.com"] }), /must be a host and a port/);

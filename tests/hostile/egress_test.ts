@@ -16,7 +16,7 @@ import {
   startPlugin,
 } from "../../mod.ts";
 import { libcOf } from "../../runner/sandbox/launcher.ts";
-import { rejected, until } from "../_helpers.ts";
+import { rejected, uncaught, until } from "../_helpers.ts";
 import { hostile, ISOLATIONS, plainRun, recordingServer } from "./_hostile.ts";
 import { Probe } from "./plugins/probe.ts";
 
@@ -323,6 +323,74 @@ Deno.test("T25: a PluginHost reports each egress entry as an event", async () =>
     event.type === "egress" && event.entry.verdict === "refused" && event.plugin === "egress",
   );
 });
+
+/** A name granted beside NAME that the resolver cannot resolve: the proxy refuses it. */
+const UNRESOLVED = "gone.example.test";
+
+/** An egress listener that fails as `how` says, after noting the entry's verdict. */
+function failingListener(how: "throws" | "rejects", told: string[]) {
+  return (entry: EgressEntry): void => {
+    told.push(entry.verdict);
+    if (how === "throws") throw new Error("an egress listener's bug");
+    return Promise.reject(new Error("an async egress listener's bug")) as unknown as void;
+  };
+}
+
+for (const how of ["throws", "rejects"] as const) {
+  Deno.test(`T25: an onEgress that ${how} is its own fault: the connection is made, the refusal answered, each logged, nothing is left unhandled`, async () => {
+    using faults = uncaught();
+    await using server = recordingServer();
+    const grant = `${NAME}:${server.port}`;
+    const told: string[] = [];
+    await using plugin = await startPlugin(hostile("t8_escalating_grants.ts"), {
+      contracts: [Probe],
+      isolation: "os",
+      permissions: { net: [grant, `${UNRESOLVED}:${server.port}`] },
+      unsafe: { privateNetwork: true },
+      egressResolver: toLoopback,
+      onEgress: failingListener(how, told),
+    });
+    const attempt = (what: string) => plugin.api(Probe).attempt(what);
+    assert.equal(await attempt(`fetch http://${grant}/`), "fetched: ok");
+    assert.match(
+      await attempt(`fetch http://${UNRESOLVED}:${server.port}/`),
+      /^fetched: plugbox refused this connection: cannot resolve gone\.example\.test/,
+    );
+    assert.equal(await attempt(`fetch http://${grant}/`), "fetched: ok");
+    assert.equal(server.requests.length, 2);
+    const verdicts = ["allowed", "refused", "allowed"];
+    assert.deepEqual(plugin.egressLog().map((e) => e.verdict), verdicts);
+    assert.deepEqual(told, verdicts, "the listener was told of each");
+    // One more round trip: a rejection left unhandled above has been reported by now.
+    assert.match(await attempt("read /nonexistent"), /^refused: /);
+    assert.equal(plugin.exitStatus, undefined, "the plugin runs on");
+    assert.deepEqual(faults.seen, []);
+  });
+
+  Deno.test(`T25: a PluginHost plugin's onEgress that ${how} is its own fault: the egress event still comes, nothing is left unhandled`, async () => {
+    using faults = uncaught();
+    await using server = recordingServer();
+    const events: PluginEvent[] = [];
+    const told: string[] = [];
+    await using host = new PluginHost({ onEvent: (e) => events.push(e), handleSignals: false });
+    const grant = `${NAME}:${server.port}`;
+    await host.start("egress", hostile("t8_escalating_grants.ts"), {
+      contracts: [Probe],
+      permissions: { net: [grant] },
+      unsafe: { privateNetwork: true },
+      egressResolver: toLoopback,
+      onEgress: failingListener(how, told),
+    });
+    const attempt = (what: string) => host.api("egress", Probe).attempt(what);
+    assert.equal(await attempt(`fetch http://${grant}/`), "fetched: ok");
+    assert.equal(await attempt(`fetch http://${grant}/`), "fetched: ok");
+    const egress = events.flatMap((e) => e.type === "egress" ? [e.entry.verdict] : []);
+    assert.deepEqual(egress, ["allowed", "allowed"]);
+    assert.deepEqual(told, ["allowed", "allowed"]);
+    assert.equal(host.get("egress").state, "running");
+    assert.deepEqual(faults.seen, []);
+  });
+}
 
 Deno.test("T25: no proxy variable can be granted, to a Deno plugin or a command plugin, and the plan's are plugbox's", async () => {
   await using server = recordingServer();

@@ -113,6 +113,8 @@ export interface CapabilityHostOptions {
   callEnded(id: RequestId): AbortSignal | undefined;
   /** Told about a capability's own failure (what the plugin does not see). */
   onError?: (error: unknown, capability: string) => void;
+  /** A survivable protocol fault of the plugin's, counted against its budget. */
+  fault?: (detail: string) => void;
 }
 
 /**
@@ -201,6 +203,11 @@ export class CapabilityHost {
     }
     if (!args.success) {
       const issues = toIssues(args.error.issues);
+      // The SDK checks arguments before it sends them: these came from a plugin that went around
+      // it, and each was parsed whole, so a stream of them is counted like any fault (review 57).
+      this.#options.fault?.(
+        `invalid arguments to "${method}": ${issues[0]?.message ?? "invalid"}`,
+      );
       throw new ResponseError(
         ErrorCode.InvalidParams,
         `Invalid argument to "${method}": ${issues[0]?.message ?? "invalid"}`,

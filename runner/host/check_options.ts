@@ -64,6 +64,7 @@ export interface StartNumbers {
   stopTermMs?: number;
   maxInFlight?: number;
   maxLineBytes?: number;
+  maxCapabilityBytes?: number;
   maxQueuedBytes?: number;
   maxFaults?: number;
   faultWindowMs?: number;
@@ -94,6 +95,7 @@ export function checkStartNumbers(options: StartNumbers): void {
   }
   checkCount("maxInFlight", options.maxInFlight, 1, 1_000_000);
   checkCount("maxLineBytes", options.maxLineBytes, 1024, 1024 * 1024 * 1024);
+  checkCount("maxCapabilityBytes", options.maxCapabilityBytes, 1024, 1024 * 1024 * 1024);
   checkCount("maxQueuedBytes", options.maxQueuedBytes, 1024, 1024 * 1024 * 1024);
   checkCount("maxFaults", options.maxFaults, 0, 1_000_000);
   checkCount("maxLogLinesPerSecond", options.maxLogLinesPerSecond, 1, 1_000_000);

@@ -62,6 +62,17 @@ import { guarded } from "./listener.ts";
  */
 const MAX_CANCEL_BYTES = 4096;
 
+/**
+ * The plugin's capability calls held beyond the 64 handled at once, while
+ * the host reads on: in count, and in bytes of their lines. With none,
+ * 64 capabilities that each called the plugin back stopped the reading
+ * their answers needed, until the calls' deadlines (review 59). A held
+ * call keeps its line (up to `maxCapabilityBytes`, or a 64 KiB chunk it
+ * came in), so both are bounded; past them the host stops reading.
+ */
+const QUEUED_CAPABILITY_CALLS = 256;
+const QUEUED_CAPABILITY_BYTES = 16 * 1024 * 1024;
+
 const Described = z.object({
   contracts: z.array(z.object({
     name: z.string().max(64),
@@ -115,6 +126,16 @@ export interface StartOptions extends LaunchOptions {
    * @default {16 MiB}
    */
   maxLineBytes?: number;
+  /**
+   * Longest capability call the plugin may send, in bytes of its line. A
+   * longer one is refused before it is parsed (a 16 MiB line costs the
+   * host's thread about a third of a second), answered with an error that
+   * names this option, and counted as a protocol fault. Raise it with a
+   * capability that takes large arguments (`hostFetch`'s `maxRequestBytes`,
+   * say, whose body travels JSON-escaped).
+   * @default {2 MiB}
+   */
+  maxCapabilityBytes?: number;
   /**
    * Most bytes of messages that may wait for the plugin to read its input
    * (behind a write in flight); past it the plugin counts as not reading and
@@ -255,6 +276,7 @@ export class Plugin implements AsyncDisposable {
   #status: ExitStatus | undefined;
   #audit: AuditRecorder | undefined;
   #budget: FaultBudget;
+  #maxCapabilityBytes: number;
   #onFault: ((detail: string) => void) | undefined;
   #offload: ScanOffload;
   #beside: Beside;
@@ -285,7 +307,9 @@ export class Plugin implements AsyncDisposable {
         plugin: plan.name,
         callEnded: (id) => this.#peer.signalOf(id),
         onError: options.onCapabilityError,
+        fault: (detail) => this.#fault(detail),
       });
+      this.#maxCapabilityBytes = options.maxCapabilityBytes ?? 2 * 1024 * 1024;
       this.#stop = { graceMs: options.stopGraceMs ?? 2000, termMs: options.stopTermMs ?? 1000 };
       this.#onFault = guarded(options.onProtocolFault);
       this.#budget = new FaultBudget(options.maxFaults ?? 100, options.faultWindowMs ?? 10_000);
@@ -351,6 +375,8 @@ export class Plugin implements AsyncDisposable {
     });
     this.#peer = new Peer((message) => this.#transport.send(message), {
       flushed: () => this.#transport.flushed(),
+      maxQueuedRequests: QUEUED_CAPABILITY_CALLS,
+      maxQueuedBytes: QUEUED_CAPABILITY_BYTES,
       onViolation: (detail) => this.#fault(detail),
       onRequest: (method, params, context) => {
         if (this.#capabilities.has(method)) {
@@ -458,6 +484,18 @@ export class Plugin implements AsyncDisposable {
    * text (measured only when it matters).
    */
   #receive(found: Classified, line: number | string): void | Promise<void> {
+    if (found.kind === "request") {
+      // A line at hand as text is at most 4 KiB (`textMaxBytes`): its characters measure it here.
+      const bytes = typeof line === "number" ? line : line.length;
+      if (bytes <= this.#maxCapabilityBytes) return this.#peer.accept(found, bytes);
+      // Refused before `params` is read, which would parse it (review 57).
+      return this.#peer.accept({
+        kind: "invalid",
+        reason:
+          `a capability call of ${bytes} bytes, over the host's cap of ${this.#maxCapabilityBytes} (its "maxCapabilityBytes")`,
+        id: found.message.id,
+      });
+    }
     if (found.kind !== "notification") return this.#peer.accept(found);
     const { message } = found;
     // Measured before `params` is read: reading it parses the whole line.

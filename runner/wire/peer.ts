@@ -98,6 +98,15 @@ export interface PeerOptions {
    */
   maxQueuedRequests?: number;
   /**
+   * Bytes of requests held beyond `maxInboundRequests` (as the caller
+   * measured them: {@linkcode Peer.accept}'s `bytes`): the queue is full at
+   * `maxQueuedRequests` requests or at this many bytes, whichever comes
+   * first. A held request keeps its line, parsed or not, so the count
+   * alone would let a queue of long lines hold gigabytes.
+   * @default {Infinity}
+   */
+  maxQueuedBytes?: number;
+  /**
    * How long a cancelled request may stay unanswered before `onStuck` is told.
    * @default {2000}
    */
@@ -221,6 +230,12 @@ class InboundRequest implements RequestContext {
   }
 }
 
+/** A request waiting for a slot, and its size as the caller measured it. */
+interface Queued {
+  message: RequestMessage & { id: RequestId };
+  bytes: number;
+}
+
 /**
  * One end of a JSON-RPC connection.
  *
@@ -243,8 +258,12 @@ export class Peer {
   #inbound = new Map<RequestId, InboundRequest>();
   #inboundSlots = 0;
   /** Requests waiting for a slot, in order of arrival. */
-  #queued: (RequestMessage & { id: RequestId })[] = [];
+  #queued: Queued[] = [];
+  /** Their ids, so a reused or cancelled id is found without a walk of the queue. */
+  #queuedIds = new Set<RequestId>();
+  #queuedBytes = 0;
   #maxQueued: number;
+  #maxQueuedBytes: number;
   #maxInbound: number;
   #slotWaiter: (() => void) | undefined;
   /** The write the latest answers wait for, and how many slots it frees. */
@@ -257,6 +276,7 @@ export class Peer {
     this.#options = options;
     this.#maxInbound = options.maxInboundRequests ?? 64;
     this.#maxQueued = options.maxQueuedRequests ?? 0;
+    this.#maxQueuedBytes = options.maxQueuedBytes ?? Infinity;
   }
 
   /** Outbound requests not yet answered, cancelled ones included. */
@@ -393,13 +413,15 @@ export class Peer {
   /**
    * Takes one message already classified (from a scanned line, say); like
    * {@linkcode receive}, a returned promise asks the caller to pause reading.
+   * `bytes`, the message's size as the caller measures it, counts against
+   * `maxQueuedBytes` while a request waits for a slot.
    */
-  accept(found: Classified): void | Promise<void> {
+  accept(found: Classified, bytes = 0): void | Promise<void> {
     switch (found.kind) {
       case "response":
         return this.#onResponse(found.message);
       case "request":
-        return this.#onRequest(found.message);
+        return this.#onRequest(found.message, bytes);
       case "notification":
         return this.#onNotification(found.message);
       case "over-limit":
@@ -473,14 +495,15 @@ export class Peer {
       const id = (message.params as Partial<CancelParams> | undefined)?.id;
       if (id !== undefined) {
         this.#inbound.get(id)?.cancel(new DOMException("Cancelled", "AbortError"));
-        const waiting = this.#queued.findIndex((queued) => queued.id === id);
-        if (waiting !== -1) {
-          this.#queued.splice(waiting, 1);
+        if (this.#queuedIds.has(id)) {
+          const waiting = this.#queued.findIndex((queued) => queued.message.id === id);
+          this.#unqueue(this.#queued.splice(waiting, 1)[0]);
           this.#respond(
             id,
             undefined,
             new ResponseError(ErrorCode.RequestCancelled, "Request cancelled"),
           );
+          this.#wakeReader(); // a queue full of bytes may have room now
         }
       }
       return;
@@ -488,16 +511,25 @@ export class Peer {
     this.#options.onNotification?.(message.method, message.params);
   }
 
-  #onRequest(message: RequestMessage & { id: RequestId }): void | Promise<void> {
+  #onRequest(message: RequestMessage & { id: RequestId }, bytes: number): void | Promise<void> {
     if (this.#closed) return;
     const { id } = message;
-    if (this.#inbound.has(id) || this.#queued.some((queued) => queued.id === id)) {
+    if (this.#inbound.has(id) || this.#queuedIds.has(id)) {
       this.#violation(`request id ${JSON.stringify(id)} reused while still in progress`);
       return;
     }
-    if (this.#inboundSlots >= this.#maxInbound) this.#queued.push(message);
-    else this.#dispatch(message);
+    if (this.#inboundSlots >= this.#maxInbound) {
+      this.#queued.push({ message, bytes });
+      this.#queuedIds.add(id);
+      this.#queuedBytes += bytes;
+    } else this.#dispatch(message);
     return this.#gate();
+  }
+
+  #unqueue(queued: Queued): Queued {
+    this.#queuedIds.delete(queued.message.id);
+    this.#queuedBytes -= queued.bytes;
+    return queued;
   }
 
   /**
@@ -509,7 +541,8 @@ export class Peer {
   }
 
   #full(): boolean {
-    return this.#inboundSlots >= this.#maxInbound && this.#queued.length >= this.#maxQueued;
+    return this.#inboundSlots >= this.#maxInbound &&
+      (this.#queued.length >= this.#maxQueued || this.#queuedBytes >= this.#maxQueuedBytes);
   }
 
   /** Runs the handler of a request given a slot. */
@@ -569,8 +602,13 @@ export class Peer {
   #release(count: number): void {
     this.#inboundSlots -= count;
     while (!this.#closed && this.#inboundSlots < this.#maxInbound && this.#queued.length > 0) {
-      this.#dispatch(this.#queued.shift()!);
+      this.#dispatch(this.#unqueue(this.#queued.shift()!).message);
     }
+    this.#wakeReader();
+  }
+
+  /** Wakes the reader if it waits for room that there is now. */
+  #wakeReader(): void {
     if (this.#slotWaiter && !this.#full()) {
       const wake = this.#slotWaiter;
       this.#slotWaiter = undefined;
@@ -641,6 +679,8 @@ export class Peer {
     this.#pending.clear();
     for (const request of this.#inbound.values()) request.cancel(reason);
     this.#queued = [];
+    this.#queuedIds.clear();
+    this.#queuedBytes = 0;
     this.#slotWaiter?.();
     this.#slotWaiter = undefined;
   }

@@ -7,6 +7,7 @@ import { CapabilityError, type Plugin, provide, startPlugin, ValidationError } f
 import { defineContract } from "../../contract.ts";
 import type { CapabilityImpl, ContractApi } from "../../contract.ts";
 import { TwoWay } from "../fixtures/two_way_contract.ts";
+import { FanOut } from "../fixtures/fan_out_contract.ts";
 import { fixture, rejected, within } from "../_helpers.ts";
 import { hostile } from "../hostile/_hostile.ts";
 
@@ -198,6 +199,45 @@ Deno.test("capabilities: cancelling the host's call cancels the capability's wor
   assert.deepEqual(faults, []);
 });
 
+Deno.test("capabilities: more capability calls at once than the host handles, each calling the plugin back, all succeed", async () => {
+  // Before: with 64 capabilities in progress the host stopped reading the plugin, where the
+  // answers they waited for would arrive; each waited for its call's deadline (review 59).
+  const late: { api?: ContractApi<typeof FanOut> } = {};
+  await using plugin = await startPlugin(fixture("fan_out.ts"), {
+    contracts: [FanOut],
+    capabilities: [provide(FanOut, { twice: (n) => late.api!.double(n), size: (s) => s.length })],
+    callTimeout: 120_000,
+  });
+  late.api = plugin.api(FanOut);
+  const sum = await within(late.api.fan(200), 30_000, "200 capability calls that call back");
+  assert.equal(sum, 199 * 200); // twice each of 0 .. 199
+});
+
+Deno.test("capabilities: a capability call over maxCapabilityBytes is refused unread, by the option's name, and is a fault", async () => {
+  const faults: string[] = [];
+  const sizes: number[] = [];
+  await using plugin = await startPlugin(fixture("fan_out.ts"), {
+    contracts: [FanOut],
+    capabilities: [provide(FanOut, { twice: (n) => n, size: (s) => sizes.push(s.length) })],
+    maxCapabilityBytes: 4096,
+    onProtocolFault: (detail) => faults.push(detail),
+  });
+  const api = plugin.api(FanOut);
+  assert.equal(await api.send(3000), "1");
+  const refused = await api.send(10_000);
+  assert.match(
+    refused,
+    /^HostError\|-32600\|a capability call of 100\d\d bytes, over the host's cap of 4096 \(its "maxCapabilityBytes"\)$/,
+  );
+  assert.deepEqual(sizes, [3000], "the capability never saw the long call");
+  assert.equal(faults.length, 1, faults.join("; "));
+  assert.match(faults[0], /^invalid message: a capability call of 100\d\d bytes/);
+  const bad = await rejected<TypeError>(
+    startPlugin(fixture("fan_out.ts"), { contracts: [FanOut], maxCapabilityBytes: 10 }),
+  );
+  assert.match(bad.message, /"maxCapabilityBytes"/);
+});
+
 Deno.test("capabilities: a capability may call the plugin again (re-entrancy)", async () => {
   const late: { api?: ContractApi<typeof TwoWay> } = {};
   await using plugin = await start({ twice: async (n) => await late.api!.double(n) });
@@ -283,18 +323,23 @@ const Bulk = defineContract({
 
 // zod makes an issue for every bad element (900,000 for a 3.6 MB array: half a second and
 // about 400 MiB of the host's heap, review 37) unless told to stop at the first: what the
-// plugin sends is checked up to its first problem. (Not a fault: the SDK itself sends an
-// undefined argument before the last as null, which an optional schema refuses; review 39.)
+// plugin sends is checked up to its first problem. The SDK's own undefined before the last
+// arrives as null and is restored (review 39); what is still invalid went around the SDK, and
+// is a fault.
 Deno.test("capabilities: a plugin's result and capability argument are checked up to their first problem", async () => {
+  const faults: string[] = [];
   await using plugin = await startPlugin(hostile("t28_bad_arrays.ts"), {
     contracts: [Bulk],
     capabilities: [provide(Bulk, { take: (list) => list.length })],
+    onProtocolFault: (detail) => faults.push(detail),
   });
   const api = plugin.api(Bulk);
   const refused = await rejected<ValidationError>(api.list());
   assert.ok(refused instanceof ValidationError, String(refused));
   assert.equal(refused.issues.length, 1, "the first problem only");
   assert.equal(await api.callTake(), "-32602 1");
+  // The SDK checks arguments before it sends them: invalid ones, each parsed whole, are a fault.
+  assert.deepEqual(faults.map((f) => f.split(":")[0]), ['invalid arguments to "bulk.take"']);
 });
 
 // AbortSignal.any linked each capability call's signal to the host's call it was made for until

@@ -192,6 +192,44 @@ Deno.test("Peer pauses reading when too many inbound requests are in progress", 
   release[1]();
 });
 
+Deno.test("Peer holds requests beyond its slots up to maxQueuedRequests or maxQueuedBytes, and reads on until then", async () => {
+  const release: (() => void)[] = [];
+  const handled: number[] = [];
+  const peer = new Peer(() => Promise.resolve(true), {
+    maxInboundRequests: 1,
+    maxQueuedRequests: 10,
+    maxQueuedBytes: 100,
+    onRequest: (_method, params) => {
+      handled.push((params as number[])[0]);
+      return new Promise<void>((r) => release.push(r));
+    },
+  });
+  const request = (id: number) => ({
+    kind: "request" as const,
+    message: { jsonrpc: "2.0" as const, id, method: "m", params: [id] },
+  });
+  assert.equal(peer.accept(request(1), 60), undefined, "handled");
+  assert.equal(peer.accept(request(2), 60), undefined, "held: 60 of 100 bytes");
+  const gate = peer.accept(request(3), 60);
+  assert.ok(gate instanceof Promise, "120 bytes held: the queue is full");
+  let opened = false;
+  gate.then(() => opened = true);
+  // A cancel of a held request answers it and makes room: reading resumes.
+  peer.receive({ jsonrpc: "2.0", method: "$/cancel", params: { id: 2 } });
+  await within(gate, 1000, "the gate to open after a cancel");
+  assert.equal(opened, true);
+  release[0]();
+  await within(
+    (async () => {
+      while (handled.length < 2) await new Promise((r) => setTimeout(r, 1));
+    })(),
+    1000,
+    "the held request to be handled",
+  );
+  assert.deepEqual(handled, [1, 3], "the cancelled one never ran");
+  release[1]();
+});
+
 Deno.test("Peer never throws from its own sends: a failing answer goes to onSendError, even from an async handler", async () => {
   const failures: unknown[] = [];
   let sends = 0;

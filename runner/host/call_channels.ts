@@ -53,6 +53,8 @@ export interface CallChannelsOptions {
   fault(detail: string): void;
   /** A fault that kills the plugin at once. */
   violation(detail: string): void;
+  /** A line of `bytes` that did nothing: a report dropped, the call's or the rate's doing. */
+  wasted(bytes: number): void;
   /** The window each stream gets. */
   window: StreamWindow;
   /** Progress reports delivered per call per second; more are dropped. */
@@ -104,7 +106,7 @@ export class CallChannels {
       // Over the cap whoever listens, and before the line is parsed (review 37).
       if (bytes > this.#options.maxProgressBytes) {
         this.#options.fault(`a progress report of ${bytes} bytes`);
-      } else this.#progress(message);
+      } else this.#progress(message, bytes);
     } else return false;
     return true;
   }
@@ -127,14 +129,14 @@ export class CallChannels {
     }
   }
 
-  #progress(message: { params?: unknown }): void {
+  #progress(message: { params?: unknown }, bytes: number): void {
     const id = paramsIdOf(message);
     const open = isId(id) ? this.#open.get(id) : undefined;
     if (!open) {
       // A call the host wants no progress of: dropped. Any other id is a fault.
       if (!isId(id) || !this.#options.isPending(id)) {
         this.#options.fault(`progress for ${this.#describe(id)}`);
-      }
+      } else this.#options.wasted(bytes);
       return;
     }
     const second = Math.floor(Date.now() / 1000);
@@ -142,7 +144,7 @@ export class CallChannels {
       open.second = second;
       open.reports = 0;
     }
-    if (++open.reports > this.#options.maxProgressPerSecond) return;
+    if (++open.reports > this.#options.maxProgressPerSecond) return this.#options.wasted(bytes);
     open.channel.progress?.((message.params as Partial<ProgressParams>).value);
   }
 

@@ -48,3 +48,41 @@ export class FaultBudget {
     return now - this.#times[this.#next] < this.windowMs;
   }
 }
+
+/**
+ * Work a plugin made the host do for nothing: lines the protocol lets
+ * pass without effect (blank lines, cancels of calls not in progress,
+ * progress reports nobody receives). Each is allowed; a flood of them
+ * spent a core of the host's for a plugin held to half of one, and cost
+ * no fault (review 57). Measured in units of about a short line's work:
+ * one per line, and one per 256 bytes of it (what the scan costs); each
+ * `quantum` of them is one fault.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { WasteMeter } from "./fault_budget.ts";
+ * const meter = new WasteMeter(4);
+ * assert.equal(meter.add(0), false);
+ * assert.equal(meter.add(0), false);
+ * assert.equal(meter.add(512), true); // 1 + 1 + 3 units: a quantum of 4 is complete
+ * assert.equal(meter.add(0), false); // 1 left over, and 1 more
+ * ```
+ */
+export class WasteMeter {
+  /** Units per fault. */
+  readonly quantum: number;
+  #units = 0;
+
+  constructor(quantum: number) {
+    this.quantum = quantum;
+  }
+
+  /** Adds one line of `bytes` that did nothing; true when it completes a quantum. */
+  add(bytes: number): boolean {
+    this.#units += 1 + Math.floor(bytes / 256);
+    if (this.#units < this.quantum) return false;
+    this.#units -= this.quantum;
+    return true;
+  }
+}

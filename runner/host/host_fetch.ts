@@ -42,7 +42,9 @@ export interface HostFetchOptions {
   /** Allow loopback, private and link-local addresses (a local server, a test). */
   unsafe?: { privateNetwork?: boolean };
   /**
-   * Most bytes of a request body.
+   * Most bytes of a request body. The body travels in the plugin's
+   * capability call, JSON-escaped: above about 1.5 MiB, raise the plugin's
+   * `maxCapabilityBytes` (2 MiB) with it.
    * @default {1 MiB}
    */
   maxRequestBytes?: number;

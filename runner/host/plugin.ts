@@ -15,7 +15,7 @@ import type { ChannelOptions } from "./method_calls.ts";
 import { checkMs, checkStartNumbers } from "./check_options.ts";
 import { gatedLaunch } from "./launch_gate.ts";
 import { deadlineSignal } from "./deadlines.ts";
-import { FaultBudget } from "./fault_budget.ts";
+import { FaultBudget, WasteMeter } from "./fault_budget.ts";
 import { checkHandshake } from "./handshake.ts";
 import {
   admitLaunch,
@@ -71,6 +71,15 @@ const MAX_CANCEL_BYTES = 4096;
  * came in), so both are bounded; past them the host stops reading.
  */
 const QUEUED_CAPABILITY_CALLS = 256;
+
+/**
+ * Units of work for nothing (about a short line's each: fault_budget.ts)
+ * that make one fault: with the default budget, 1.6 million in 10 s end a
+ * plugin, about a second of the host's time; a plugin that reports
+ * progress nobody asked for, 50 a second on each of 64 calls, makes a
+ * fault every 5 s.
+ */
+const WASTE_PER_FAULT = 16_384;
 const QUEUED_CAPABILITY_BYTES = 16 * 1024 * 1024;
 
 const Described = z.object({
@@ -277,6 +286,7 @@ export class Plugin implements AsyncDisposable {
   #audit: AuditRecorder | undefined;
   #budget: FaultBudget;
   #maxCapabilityBytes: number;
+  #waste = new WasteMeter(WASTE_PER_FAULT);
   #onFault: ((detail: string) => void) | undefined;
   #offload: ScanOffload;
   #beside: Beside;
@@ -411,6 +421,7 @@ export class Plugin implements AsyncDisposable {
       isPending: (id) => this.#peer.isPending(id),
       fault: (detail) => this.#fault(detail),
       violation: (detail) => this.#protocolFault(detail),
+      wasted: (bytes) => this.#wasted(bytes),
       window: {
         items: options.streamWindow?.items ?? 256,
         bytes: options.streamWindow?.bytes ?? 1024 * 1024,
@@ -430,6 +441,7 @@ export class Plugin implements AsyncDisposable {
       onScanned: (bytes, scan, text) =>
         this.#receive(classifyLine(bytes, scan, text), bytes.length),
       onStray: (line) => this.#fault(`stray output on stdout: ${neutralize(line, 200)}`),
+      onBlank: () => this.#wasted(0),
     }).catch((error) =>
       this.#protocolFault(error instanceof Error ? error.message : String(error))
     );
@@ -502,7 +514,10 @@ export class Plugin implements AsyncDisposable {
     const bytes = typeof line === "number" ? line : utf8Length(line);
     if (message.method === RuntimeMethod.cancel) {
       if (bytes > MAX_CANCEL_BYTES) return this.#fault(`a cancel of ${bytes} bytes`);
-      // The peer aborts the capability call's signal; an id it does not know (answered) is ignored.
+      // The peer aborts the capability call's signal. A call it does not know (answered, say) is
+      // no fault, a race the plugin cannot avoid, but it is work for nothing.
+      const id = (message.params as { id?: unknown } | undefined)?.id;
+      if (!this.#peer.isHandling(id)) return this.#wasted(bytes);
       return this.#peer.accept(found);
     }
     if (this.#channels.receive(message, bytes)) return;
@@ -522,6 +537,15 @@ export class Plugin implements AsyncDisposable {
     if (this.#budget.record()) {
       this.#protocolFault(
         `it is faulty: more than ${this.#budget.max} protocol faults within ${this.#budget.windowMs} ms; the last: ${detail}`,
+      );
+    }
+  }
+
+  /** A line of `bytes` that did nothing; enough of them make a fault (fault_budget.ts). */
+  #wasted(bytes: number): void {
+    if (this.#waste.add(bytes)) {
+      this.#fault(
+        `${WASTE_PER_FAULT} units of lines that did nothing (blank lines, cancels of calls not in progress, progress nobody receives)`,
       );
     }
   }

@@ -355,6 +355,11 @@ export class Peer {
     return id;
   }
 
+  /** Whether inbound request `id` is being handled or waits for a slot: what a `$/cancel` may end. */
+  isHandling(id: unknown): boolean {
+    return this.#inbound.has(id as RequestId) || this.#queuedIds.has(id as RequestId);
+  }
+
   /** Whether outbound request `id` is in flight (a cancelled one too, until it is answered). */
   isPending(id: RequestId): boolean {
     return this.#pending.has(id);

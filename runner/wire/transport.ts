@@ -162,6 +162,11 @@ export interface LineHandlers {
    */
   onStray(line: string): void;
   /**
+   * A line of JSON white space only, which the protocol ignores: told so a
+   * receiver can count what a flood of them costs it.
+   */
+  onBlank?(): void;
+  /**
    * Called after each chunk's lines, before the next read; a returned
    * promise delays the read. The plugin uses it to write the answers to a
    * chunk before asking for more input, which saves a wake-up per call.
@@ -489,7 +494,7 @@ export class LineTransport {
     handlers: LineHandlers,
     text?: string,
   ): void | Promise<void> {
-    if (scan.verdict === "blank") return;
+    if (scan.verdict === "blank") return void handlers.onBlank?.();
     if (scan.verdict === "not-json") {
       const shown = decoder.decode(bytes.subarray(0, 256));
       handlers.onStray(bytes.length > 256 ? `${shown}…` : shown);
@@ -523,13 +528,13 @@ export class LineTransport {
 
   #deliver(raw: string, handlers: LineHandlers): void | Promise<void> {
     const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw; // tolerate CRLF
-    if (line === "") return;
+    if (line === "") return void handlers.onBlank?.();
     if (line.charCodeAt(0) !== 0x7b) {
       // Judged without JSON.parse where it would throw: an exception costs microseconds, and
       // lines of spaces, dropped after one, made a flood that cost no fault (review 57).
       let at = 0;
       while (at < line.length && isJsonSpace(line.charCodeAt(at))) at++;
-      if (at === line.length) return; // blank
+      if (at === line.length) return void handlers.onBlank?.();
       if (!beginsJson(line.charCodeAt(at))) return void handlers.onStray(line);
     }
     let value: unknown;

@@ -39,6 +39,7 @@ Deno.test("call channels: an item or progress for a call not in flight is a faul
     isPending: (id) => id === 1,
     fault: (detail) => void faults.push(detail),
     violation: (detail) => assert.fail(detail),
+    wasted() {},
     window: { items: 8, bytes: 64 * 1024 * 1024 },
     maxProgressPerSecond: 10,
     maxProgressBytes: 64 * 1024 * 1024,

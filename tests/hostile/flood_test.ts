@@ -106,9 +106,33 @@ for (const isolation of ISOLATIONS) {
 Deno.test("T11: a flood of blank lines does not hold the host's event loop: a call's deadline fires during it", async () => {
   // Before: every read completed at once, no timer fired until the flood ended, and the call
   // resolved with "flooded" 10 s later despite its 500 ms deadline (review 57).
-  await using plugin = await attacker("t11_blank_flood.ts");
+  // A budget no flood spends: the plugin stays, for the deadline to fire during its flood.
+  await using plugin = await attacker("t11_blank_flood.ts", { maxFaults: 1_000_000 });
   const error = await rejected(plugin.api(Probe, { timeout: 500 }).attempt("spaces"));
   assert.ok(error instanceof TimeoutError, String(error));
+});
+
+// Each line is allowed and does nothing; a flood of them spent a host's core and cost no fault
+// (review 57). Enough of them now make a fault: with a budget of one, two quanta end the plugin.
+for (const kind of ["spaces", "cancels", "progress", "progress past its rate"]) {
+  Deno.test(`T11: a flood of lines that do nothing (${kind}) is counted: the plugin ends as faulty`, async () => {
+    await using plugin = await attacker("t11_blank_flood.ts", { maxFaults: 1 });
+    let heard = 0;
+    // Listened to, a call's progress is delivered up to 50 reports a second; the rest do nothing.
+    const onProgress = kind === "progress past its rate" ? () => heard++ : undefined;
+    const attempt = plugin.api(Probe, { timeout: 60_000 }).attempt.with({ onProgress });
+    const error = await rejected(attempt(kind.split(" ")[0]));
+    assert.ok(error instanceof ProtocolError, String(error));
+    assert.match(error.message, /it is faulty: .*units of lines that did nothing/);
+    if (onProgress) assert.ok(heard > 0, "the reports within the rate were delivered");
+  });
+}
+
+Deno.test("T11: with the default budget, a flood of blank lines ends the plugin as faulty", async () => {
+  await using plugin = await attacker("t11_blank_flood.ts");
+  const error = await rejected(plugin.api(Probe, { timeout: 60_000 }).attempt("spaces"));
+  assert.ok(error instanceof ProtocolError, String(error));
+  assert.match(error.message, /more than 100 protocol faults .*units of lines that did nothing/);
 });
 
 Deno.test("T11: lines of Unicode white space are stray output, faults that end the plugin", async () => {

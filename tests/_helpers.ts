@@ -204,3 +204,48 @@ export function uncaught(): { seen: string[] } & Disposable {
     },
   };
 }
+
+/**
+ * A plugin whose module-graph check never ends on its own: its entry
+ * imports a FIFO outside its folder, in a folder it is granted to read
+ * (`read`), which `deno info` opens, under every layer, and waits on for a
+ * writer that never comes (until the check's deadline, `preflightTimeout`).
+ * For tests that stop a start while it is planned; the FIFO lies outside
+ * the snapshot, so only the check meets it.
+ */
+export async function hangingCheckPlugin(): Promise<
+  { main: string; read: string } & AsyncDisposable
+> {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-hanging-check-" }));
+  const read = join(dir, "granted");
+  await Deno.mkdir(read);
+  const fifo = join(read, "pipe.js");
+  const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+  if (!made.success) throw new Error(`mkfifo ${fifo} failed`);
+  await Deno.mkdir(join(dir, "hanging"));
+  const main = join(dir, "hanging", "main.ts");
+  await Deno.writeTextFile(main, `import "file://${fifo}";\n`);
+  return { main, read, [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }) };
+}
+
+/** Live processes, anywhere, whose argv holds `text` in one of its arguments. */
+export function processesNaming(text: string): { pid: number; argv: string[] }[] {
+  const found: { pid: number; argv: string[] }[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name) || Number(entry.name) === Deno.pid) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
+      const argv = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).split("\0");
+      if (argv.some((arg) => arg.includes(text))) found.push({ pid: Number(entry.name), argv });
+    } catch {
+      // gone while we looked
+    }
+  }
+  return found;
+}
+
+/** The processes of a module-graph check with cache `cache`: `deno info` and its wrappers. */
+export function graphChecksIn(cache: string): { pid: number; argv: string[] }[] {
+  return processesNaming(cache).filter((p) => p.argv.includes("info"));
+}

@@ -199,8 +199,6 @@ export interface StartOptions extends LaunchOptions {
    * killed; the manager passes one that kills and restarts it.
    */
   onUnresponsive?: (detail: string) => void;
-  /** Aborting cancels the start and stops the process. */
-  signal?: AbortSignal;
   /**
    * With `audit`, told about each new distinct entry of the process's
    * audit (at most `audit.maxEntries` times per process).

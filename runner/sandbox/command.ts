@@ -76,13 +76,19 @@ interface PythonPaths {
 }
 
 /** Asks a host Python for its real interpreter (through shims such as pyenv's) and library. */
-async function probePython(plugin: string, found: string): Promise<CommandRuntime> {
+async function probePython(
+  plugin: string,
+  found: string,
+  signal: AbortSignal | undefined,
+): Promise<CommandRuntime> {
   // From "/", so a .python-version file in a plugin folder cannot choose the interpreter.
   const result = await runCaptured(found, ["-I", "-S", "-c", PYTHON_PROBE], {
     timeoutMs: 15_000,
     cwd: "/",
     maxStdoutBytes: 64 * 1024,
+    signal, // this start's own probe: killed at its abort
   }).catch((error) => {
+    signal?.throwIfAborted(); // the start's abort, not a Python that said nothing
     rethrowHostPermission(error);
     return { success: false, stdout: "", stderr: String(error) };
   });
@@ -137,7 +143,11 @@ function readHead(path: string): string {
 }
 
 /** A program on the host: found on PATH by name, or an absolute path from the host's options. */
-async function hostProgram(plugin: string, program: string): Promise<CommandRuntime> {
+async function hostProgram(
+  plugin: string,
+  program: string,
+  signal: AbortSignal | undefined,
+): Promise<CommandRuntime> {
   const found = isAbsolute(program) ? program : onHostPath(program);
   if (!found || !exists(found)) {
     refuse(
@@ -150,7 +160,7 @@ async function hostProgram(plugin: string, program: string): Promise<CommandRunt
     /^python[0-9.]*$/.test(basename(program)) ||
     /^python[0-9.]*$/.test(basename(Deno.realPathSync(found)))
   ) {
-    return await probePython(plugin, found);
+    return await probePython(plugin, found, signal);
   }
   const real = Deno.realPathSync(found);
   const head = readHead(real);
@@ -170,18 +180,19 @@ async function hostProgram(plugin: string, program: string): Promise<CommandRunt
  * the host's PATH; one given as a relative path (`./bin/plugin`) lies in the
  * plugin's folder and runs from its snapshot with nothing else mounted (build
  * it static); an absolute path is taken only from the host's options. A
- * host Python is asked for its real interpreter and standard library.
+ * host Python is asked for its real interpreter and standard library (a
+ * probe killed at `signal`'s abort, which this then rejects with).
  *
  * @throws {TypeError} naming the program and what is wrong with it.
  */
 export async function resolveCommand(
   plugin: string,
   command: readonly string[],
-  options: { source: CommandSource; snapshot: string },
+  options: { source: CommandSource; snapshot: string; signal?: AbortSignal },
 ): Promise<CommandRuntime> {
   const [program, ...args] = command;
   if (!program.includes("/")) {
-    const found = await hostProgram(plugin, program);
+    const found = await hostProgram(plugin, program, options.signal);
     return { ...found, argv: [...found.argv, ...args] };
   }
   if (isAbsolute(program)) {
@@ -193,7 +204,7 @@ export async function resolveCommand(
         }"); a plugin may name a program on the host's PATH by name, or one inside its own folder by a relative path (an absolute program is for the host's "command" option)`,
       );
     }
-    const found = await hostProgram(plugin, program);
+    const found = await hostProgram(plugin, program, options.signal);
     return { ...found, argv: [...found.argv, ...args] };
   }
   const inside = normalize(join(options.snapshot, program));

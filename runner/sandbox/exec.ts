@@ -28,6 +28,13 @@ export interface RunCapturedOptions {
    * @default {64 MiB}
    */
   maxStdoutBytes?: number;
+  /**
+   * Aborting SIGKILLs the command and rejects with `signal.reason` once it
+   * has exited: a start stopped while it is planned leaves no helper of its
+   * own behind. Only for a start's own helpers, never for a probe other
+   * starts wait on too (see abort.ts).
+   */
+  signal?: AbortSignal;
 }
 
 /** What a helper command did. */
@@ -64,12 +71,17 @@ async function drain(
   return concatBytes(chunks); // only chunks within the limit were kept
 }
 
-/** Runs `command` with piped output, a deadline and an output cap. Never throws for exit codes. */
+/**
+ * Runs `command` with piped output, a deadline and an output cap. Never
+ * throws for exit codes; rejects with `signal.reason` when `signal` aborts.
+ */
 export async function runCaptured(
   command: string,
   args: string[],
   options: RunCapturedOptions,
 ): Promise<Captured> {
+  const { signal } = options;
+  signal?.throwIfAborted();
   const child = new Deno.Command(command, {
     args,
     stdin: "null",
@@ -91,6 +103,7 @@ export async function runCaptured(
     timedOut = true;
     kill();
   }, options.timeoutMs);
+  signal?.addEventListener("abort", kill, { once: true });
   try {
     const [stdout, stderr, status] = await Promise.all([
       drain(child.stdout, options.maxStdoutBytes ?? 64 * 1024 * 1024, () => {
@@ -100,6 +113,8 @@ export async function runCaptured(
       drain(child.stderr, 1024 * 1024, () => {}),
       child.status,
     ]);
+    // Killed for the abort: its output is no answer, and the caller asked for the reason.
+    signal?.throwIfAborted();
     const decoder = new TextDecoder();
     const err = decoder.decode(stderr);
     return {
@@ -113,6 +128,7 @@ export async function runCaptured(
     };
   } finally {
     clearTimeout(timer);
+    signal?.removeEventListener("abort", kill);
   }
 }
 

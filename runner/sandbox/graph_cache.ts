@@ -41,6 +41,11 @@ export interface PreflightRun {
    * content reuses the verdict.
    */
   ownDirs?: string[];
+  /**
+   * The start's: the check is this start's own work (two starts of one
+   * plugin each run theirs), so an abort kills it; no verdict is kept.
+   */
+  signal?: AbortSignal;
 }
 
 function binaryId(path: string): string {
@@ -93,6 +98,7 @@ export async function verifyGraph(run: PreflightRun): Promise<GraphSummary> {
     env: run.env,
     timeoutMs: run.timeoutMs,
     view: key,
+    signal: run.signal,
   });
   await Deno.mkdir(join(run.cacheDir, "verified"), { recursive: true });
   await Deno.writeTextFile(marker, JSON.stringify(summary));

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { unlessAborted } from "./abort.ts";
 import { type AuditOptions, type AuditPlan, planAudit } from "./audit_setup.ts";
 import type { CommandRuntime } from "./command.ts";
 import type { DenoBinary } from "./deno_binary.ts";
@@ -65,6 +66,11 @@ export interface Prepared {
   privateNetwork: boolean;
   /** The CPU budget asked for. */
   cpuLimits?: CpuLimits;
+  /**
+   * The start's: at its abort the launch's planning rejects with its reason,
+   * the graph check killed (shared probes go on without this start).
+   */
+  signal?: AbortSignal;
 }
 
 /** The process a plan spawns. */
@@ -150,7 +156,11 @@ export function wrapperFor(
  * under an OS layer (`unsafe.all` keeps the host's network), and the CPU budget.
  */
 export async function startExtras(p: Prepared, nonce: string): Promise<StartExtras> {
-  const cpu = await planCpu(p.cpuLimits, `${p.name}-${nonce.slice(0, 12)}`, p.notes, p.tools.sh);
+  // Only the cgroup probe is awaited there, made once for every start: not this start's to stop.
+  const cpu = await unlessAborted(
+    planCpu(p.cpuLimits, `${p.name}-${nonce.slice(0, 12)}`, p.notes, p.tools.sh),
+    p.signal,
+  );
   if (p.isolation === "os" && !waitsForGo(p)) p.notes.push(NO_GO_STEP);
   else if (p.isolation === "os" && !reaperSeen(p.tools, p.hostIsRoot)) p.notes.push(NO_GO_SEEN);
   if (p.isolation === "deno" || p.grants.net.length === 0 || p.grants.all) return { cpu };
@@ -183,7 +193,7 @@ export function baseEnv(p: Prepared): Record<string, string> {
 /** Checks the plugin's module graph and builds its `deno run` command line. */
 export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
   const { snapshot, grants } = p;
-  const sdk = await ensureSdk(p.cache);
+  const sdk = await unlessAborted(ensureSdk(p.cache), p.signal);
   if (p.isolation === "deno") {
     p.notes.push(...missingHardening(p.tools).map((m) => `missing hardening: ${m}`));
     checkGrantLinks(p.name, grants);
@@ -247,6 +257,7 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     cacheDir: p.cache,
     timeoutMs: p.timeoutMs,
     ownDirs: [p.denoDir, p.home],
+    signal: p.signal, // this start's own check: killed at its abort
   });
   const denoArgs = [
     "run",

@@ -198,7 +198,11 @@ function moveToTrash(base: string, path: string): Promise<void> {
  * unwritable by its plugin, on a host not root) is made writable by
  * `chmod -R`, then removed. Without `sh` nothing is removed.
  */
-async function sweepTrash(base: string, sh: string | undefined): Promise<void> {
+async function sweepTrash(
+  base: string,
+  sh: string | undefined,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   if (!sh) return; // no shell on this host: the trash stays
   let trash: Deno.DirEntry[];
   try {
@@ -215,7 +219,7 @@ async function sweepTrash(base: string, sh: string | undefined): Promise<void> {
   for (let at = 0; at < trash.length && Date.now() < deadline; at += SWEEP_BATCH) {
     const batch = trash.slice(at, at + SWEEP_BATCH);
     const names = batch.map((e) => join(base, e.name));
-    const removed = await shell(sh, "rm -rf --one-file-system", names, deadline);
+    const removed = await shell(sh, "rm -rf --one-file-system", names, { deadline, signal });
     if (removed !== false) continue; // removed, or the shell cannot run: the trash stays
     // A folder its plugin made unwritable, on a host not root (review 49): writable again, then
     // removed. Only folders are named: chmod follows a link named to it (never one met inside).
@@ -223,8 +227,8 @@ async function sweepTrash(base: string, sh: string | undefined): Promise<void> {
     // chmod through what that process swaps in would change any file (review 50): none then.
     const folders = batch.filter((e) => e.isDirectory).map((e) => join(base, e.name));
     if (folders.length === 0 || modesBypassed()) continue;
-    await shell(sh, "chmod -R u+rwx", folders, deadline);
-    await shell(sh, "rm -rf --one-file-system", names, deadline);
+    await shell(sh, "chmod -R u+rwx", folders, { deadline, signal });
+    await shell(sh, "rm -rf --one-file-system", names, { deadline, signal });
   }
 }
 
@@ -247,9 +251,17 @@ function modesBypassed(): boolean {
  * Runs `<command> -- names...` through the host's shell (the one its tools
  * found, as a plugin's command is run), SIGKILLed at the deadline (a stopped
  * process would keep a SIGTERM pending, and the start waiting). Whether it
- * succeeded; undefined when it cannot be spawned.
+ * succeeded; undefined when it cannot be spawned. At the start's abort it is
+ * SIGKILLed too, and rejects with the abort's reason once it has exited
+ * (what it left, a later start removes).
  */
-async function shell(sh: string, command: string, names: string[], deadline: number) {
+async function shell(
+  sh: string,
+  command: string,
+  names: string[],
+  { deadline, signal }: { deadline: number; signal: AbortSignal | undefined },
+) {
+  signal?.throwIfAborted();
   let child: Deno.ChildProcess;
   try {
     child = new Deno.Command(sh, {
@@ -261,11 +273,22 @@ async function shell(sh: string, command: string, names: string[], deadline: num
   } catch {
     return undefined;
   }
-  const timer = setTimeout(() => child.kill("SIGKILL"), Math.max(0, deadline - Date.now()));
+  const kill = () => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // exited already
+    }
+  };
+  const timer = setTimeout(kill, Math.max(0, deadline - Date.now()));
+  signal?.addEventListener("abort", kill, { once: true });
   try {
-    return (await child.status).success;
+    const { success } = await child.status;
+    signal?.throwIfAborted();
+    return success;
   } finally {
     clearTimeout(timer);
+    signal?.removeEventListener("abort", kill);
   }
 }
 
@@ -336,13 +359,14 @@ async function lockFolder(dir: string): Promise<Deno.FsFile | undefined> {
  * before, after or at the same time, ever uses it (review 48). A Deno dir
  * an earlier plugbox kept per plugin (which its plugins wrote, about 40
  * MB/s for one importing `data:` modules) is moved into the trash. Returns
- * notes for the plan.
+ * notes for the plan. At `signal`'s abort the trash's removal is killed and
+ * no Deno dir is made: it rejects with the abort's reason.
  */
 export async function pluginDirs(
   cacheDir: string,
   root: string,
   name: string,
-  options: { ownBecause?: string; sh: string | undefined },
+  options: { ownBecause?: string; sh: string | undefined; signal?: AbortSignal },
 ): Promise<{ ownDenoDir?: string; home: string; notes: string[] }> {
   const id = createHash("sha256").update(root).digest("hex").slice(0, 16);
   const base = join(cacheDir, "plugins", `${name}-${id}`);
@@ -358,7 +382,9 @@ export async function pluginDirs(
   }
   await Deno.remove(join(base, "deno_dir.written-by-native-code")).catch(() => {});
   // What this or an earlier start left.
-  await sweepTrash(base, options.sh);
+  await sweepTrash(base, options.sh, options.signal);
+  // Aborted once the sweep is done: no Deno dir is made for a start that is over.
+  options.signal?.throwIfAborted();
   let ownDenoDir: string | undefined;
   try {
     if (options.ownBecause) {

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { unlessAborted } from "./abort.ts";
 import { type LockDifference, LockError } from "../errors.ts";
 import { neutralize } from "../wire/mod.ts";
 import {
@@ -252,12 +253,17 @@ export function validateLock(options: LockOptions, subject: LockSubject): string
 
 /**
  * Checks a start against the lock and applies the policy; returns notes for
- * the plan. An approving `ask` records the new entry.
+ * the plan. An approving `ask` records the new entry. At `options.signal`'s
+ * abort it stops waiting for `ask`, records nothing and rejects with the
+ * abort's reason.
  *
  * @throws {LockError} when the start is refused; {@linkcode TypeError} for
  * bad options, a lock inside the plugin's folder, or a write grant over it.
  */
-export async function checkLock(subject: LockSubject, options: LockOptions): Promise<string[]> {
+export async function checkLock(
+  subject: LockSubject,
+  options: LockOptions & { signal?: AbortSignal },
+): Promise<string[]> {
   const lockPath = validateLock(options, subject);
   const policy = options.policy ?? "same-or-less";
   const key = lockKey(subject.cacheDir, options.key);
@@ -279,7 +285,9 @@ export async function checkLock(subject: LockSubject, options: LockOptions): Pro
   if (previous && !contentChanged && beyond.length === 0) return [`lock: approved, unchanged`];
   const change: LockChange = { plugin, lockPath, previous, next, contentChanged, beyond };
   if (policy === "ask") {
-    if (!(await options.ask!(change))) fail("declined", `the host declined its change`, beyond);
+    // A start aborted while the host decides waits no longer, and records nothing it decides.
+    const approved = await unlessAborted(Promise.resolve(options.ask!(change)), options.signal);
+    if (!approved) fail("declined", `the host declined its change`, beyond);
     // Read again: another host may have written the lock while the callback decided.
     await updateLock(lockPath, plugin, (current) => current.plugins[plugin] = next);
     return [`lock: change approved by the host and recorded in "${lockPath}"`];

@@ -118,6 +118,15 @@ export interface LaunchOptions {
    * for more than was approved (or, by policy, changed at all).
    */
   lock?: LockOptions;
+  /**
+   * Aborting stops the start, planning included: it rejects with
+   * `signal.reason` at once, the helper processes it started for itself
+   * (the module-graph check, the trash's removal, a Python probe) killed
+   * and what it made for itself removed (a run grant's own Deno dir); a
+   * probe other starts share goes on without it. Once spawned, the process
+   * is stopped.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -185,12 +194,24 @@ export interface LaunchPlan {
  * module graph checked (in the run's own view; cached by everything that
  * decided it), and the exact command, argv and environment decided. The
  * host spawns only plans made here; users reach it as
- * {@linkcode previewStart}.
+ * {@linkcode previewStart}. At `options.signal`'s abort it rejects with
+ * the abort's reason without waiting for the rest of the planning, having
+ * killed the start's own helpers and released its Deno dir; no plan is
+ * issued.
+ *
+ * @example
+ * ```ts ignore
+ * const stop = new AbortController();
+ * const planning = planPlugin("./plugins/hello/main.ts", { signal: stop.signal });
+ * stop.abort(new DOMException("The start was stopped", "AbortError"));
+ * await planning.catch((error) => console.log(error.name)); // AbortError, at once
+ * ```
  */
 export async function planPlugin(
   module: string | URL,
   options: LaunchOptions = {},
 ): Promise<LaunchPlan> {
+  options.signal?.throwIfAborted();
   const nonce = crypto.randomUUID().replaceAll("-", "");
   let prepared: Prepared | undefined;
   let launch: Launch;
@@ -199,6 +220,8 @@ export async function planPlugin(
     launch = prepared.runtime
       ? await commandLaunch(prepared, prepared.runtime, nonce)
       : await denoLaunch(prepared, nonce);
+    // Aborted in the last steps (which wait on nothing of the start's own): no plan is issued.
+    options.signal?.throwIfAborted();
   } catch (error) {
     if (prepared) releaseDenoDir(prepared.denoDir); // a run grant's own dir, made for nothing
     throw explainHostPermission(error);

@@ -45,6 +45,8 @@ export interface GraphCheck {
   timeoutMs: number;
   /** The verdict's key: what the check decided under (see graph_cache.ts). */
   view: string;
+  /** The start's: aborting kills `deno info` (and its wrappers) and rejects with its reason. */
+  signal?: AbortSignal;
 }
 
 interface InfoModule {
@@ -216,6 +218,7 @@ export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
     env: check.env,
     cwd: check.snapshot,
     maxStdoutBytes: MAX_INFO_BYTES,
+    signal: check.signal,
   });
   if (!result.success) {
     const why = result.timedOut

@@ -7,6 +7,7 @@
 
 import { basename, dirname, join } from "node:path";
 import { IsolationUnavailableError } from "../errors.ts";
+import { unlessAborted } from "./abort.ts";
 import { checkCommand, type CommandRuntime, resolveCommand } from "./command.ts";
 import { prefetchControllers } from "./cgroup_probe.ts";
 import { type DenoBinary, hostSearch, resolveDeno } from "./deno_binary.ts";
@@ -258,9 +259,10 @@ async function kindOf(
   // Landlock is asked about only where it could be chosen.
   const wanted = mode === "landlock" || (mode === "auto" && !tools.bwrap && !command);
   // The Deno layer alone needs nothing of the OS layers: no filter, no launcher, no ldd.
-  const support: FoundSupport = mode === "deno" && !command
-    ? {}
-    : await layerSupport(plugin.deno, plugin.cache, { landlock: wanted, sh: tools.sh });
+  const support: FoundSupport = mode === "deno" && !command ? {} : await unlessAborted(
+    layerSupport(plugin.deno, plugin.cache, { landlock: wanted, sh: tools.sh }),
+    options.signal, // probes and files other starts share: not this start's to stop
+  );
   const isolation = chooseIsolation(mode, tools, support, notes, shown);
   if (isolation === "os" && support.seccompProblem) {
     notes.push(`seccomp: ${support.seccompProblem}`);
@@ -269,20 +271,28 @@ async function kindOf(
   const runtime = await resolveCommand(name, command, {
     source: options.command ? "options" : "manifest",
     snapshot: snapshot.dir,
+    signal: options.signal,
   });
   return { isolation, support, runtime };
 }
 
-/** Checks the options and decides everything but the launch itself. */
+/**
+ * Checks the options and decides everything but the launch itself. At
+ * `options.signal`'s abort it rejects with the abort's reason at once: this
+ * start's own helpers are killed, and what it made for itself removed;
+ * probes other starts share go on without it (abort.ts).
+ */
 export async function prepare(module: string | URL, options: LaunchOptions): Promise<Prepared> {
+  const { signal } = options;
   const { entry, root, name } = identify(module, options);
   const memory = validateNumber("memoryLimitMiB", options.memoryLimitMiB ?? 512, 32, 65536);
   const timeout = options.preflightTimeout ?? 15_000;
   const timeoutMs = validateNumber("preflightTimeout", timeout, 100, 600_000);
   const cache = await openCache(options);
-  const deno = await resolveDeno(hostSearch(options.deno));
+  // The Deno binary's and the tools' probes are made once per host process, for every start.
+  const deno = await unlessAborted(resolveDeno(hostSearch(options.deno)), signal);
   // Isolation "deno" runs no OS layer: no bubblewrap probe (a Deno start of its own).
-  const tools = await detectTools(deno.path, options.isolation !== "deno");
+  const tools = await unlessAborted(detectTools(deno.path, options.isolation !== "deno"), signal);
   prefetchControllers(tools.sh);
   const limits = options.snapshotLimits;
   const snapshot = await takeSnapshot(root, entry, {
@@ -290,6 +300,7 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
     cacheDir: cache,
     limits,
     timeoutMs,
+    signal,
   });
   const notes: string[] = [];
   const { isolation, support, runtime } = await kindOf(
@@ -308,7 +319,10 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
     hostEnv: (key) => Deno.env.get(key),
     // The runtime's names matter only to env grants: no library lookup without one.
     runtimeNames: envRequested(options)
-      ? await namesOf(deno, runtime, cache, isolation === "os" ? tools.innerSh : undefined)
+      ? await unlessAborted(
+        namesOf(deno, runtime, cache, isolation === "os" ? tools.innerSh : undefined),
+        signal, // ldd's answers are cached for every start
+      )
       : undefined,
     hostIsRoot,
   });
@@ -323,7 +337,8 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
     owner: `${name}\0${root}`,
   });
   if (isolation === "landlock") refuseNativeNetUnderLandlock(options.isolation ?? "auto", grants);
-  await refusePrivateNames(grants, options.unsafe);
+  // A lookup cannot be cancelled; it holds nothing of this start's, so the start stops waiting.
+  await unlessAborted(refusePrivateNames(grants, options.unsafe), signal);
   if (runtime && options.audit) {
     throw new TypeError(
       `Cannot start plugin "${name}" with audit: it runs a command, not Deno, so it makes no ` +
@@ -332,19 +347,24 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
   }
   if (options.lock) {
     const subject = { plugin: name, root, hash: snapshot.hash, manifest: review.manifest };
-    notes.push(...await checkLock({ ...subject, grants, cacheDir: cache }, options.lock));
+    const lock = { ...options.lock, signal };
+    notes.push(...await checkLock({ ...subject, grants, cacheDir: cache }, lock));
   }
   // A command plugin's Deno dir goes unused: only a Deno plugin's may need its own.
   const ownBecause = runtime ? undefined : writesDenoDir(grants, isolation, hostIsRoot, tools);
   const { ownDenoDir, home, notes: dirNotes } = await pluginDirs(cache, root, name, {
     ownBecause,
     sh: tools.sh,
+    signal,
   });
   notes.push(...dirNotes);
   // A command plugin runs no Deno: it has none (made and checked at every start, it was unused).
   let denoDir = "";
   try {
-    if (!runtime) denoDir = await denoDirFor(cache, deno, tools.sh, ownDenoDir, notes);
+    if (!runtime) {
+      denoDir = await denoDirFor(cache, deno, { sh: tools.sh, own: ownDenoDir, notes, signal });
+    }
+    signal?.throwIfAborted(); // stopped while its dir was seeded: the dir is released below
   } catch (error) {
     if (ownDenoDir) releaseDenoDir(ownDenoDir);
     throw error;
@@ -356,6 +376,7 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
     ...{ audit: options.audit, hostIsRoot },
     ...{ support, cpuLimits: options.cpu },
     privateNetwork: options.unsafe?.privateNetwork === true,
+    signal,
   };
 }
 
@@ -384,23 +405,29 @@ function writesDenoDir(
 /**
  * The plugin's Deno dir: its own, given a writable copy of the SDK's code
  * cache, or else the seed itself, read-only (an empty read-only one when
- * the seed could not be built). A command plugin's is never used.
+ * the seed could not be built). A command plugin's is never used. The seed
+ * and the empty dir are built once for every start: at `signal`'s abort
+ * this start stops waiting for them, and their build goes on.
  */
 async function denoDirFor(
   cache: string,
   deno: DenoBinary,
-  sh: string | undefined,
-  own: string | undefined,
-  notes: string[],
+  { sh, own, notes, signal }: {
+    sh: string | undefined;
+    own: string | undefined;
+    notes: string[];
+    signal: AbortSignal | undefined;
+  },
 ): Promise<string> {
-  const seed = await sdkSeed(await ensureSdk(cache), deno, cache, sh);
+  const sdk = await unlessAborted(ensureSdk(cache), signal);
+  const seed = await unlessAborted(sdkSeed(sdk, deno, cache, sh), signal);
   if (own) {
     await seedOwnDenoDir(seed, own);
     return own;
   }
   if (seed) return seed;
   notes.push("deno dir: without the SDK's code cache, which could not be built (a slower start)");
-  return await emptyDenoDir(cache, sh);
+  return await unlessAborted(emptyDenoDir(cache, sh), signal);
 }
 
 /** Folders an interpreter is loaded from: no write grant may cover them. */

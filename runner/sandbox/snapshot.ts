@@ -110,6 +110,8 @@ interface Walk {
   /** When the walk must be over, in `Date.now()` time. */
   deadline: number;
   timeoutMs: number;
+  /** The start's: the walk and the copy end at its abort (the copy's build folder removed). */
+  signal?: AbortSignal;
 }
 
 // File names come from the plugin's folder: the message shows them neutralised (THREATS T20).
@@ -141,8 +143,9 @@ function unreadable(walk: Walk, path: string, error: unknown): never {
   refuse(walk, "unreadable", path, `"${shown(path)}" ${why}`);
 }
 
-/** Counts one entry against the limits and the deadline. */
+/** Counts one entry against the limits and the deadline; ends the walk at the start's abort. */
 function count(walk: Walk, path: string): void {
+  walk.signal?.throwIfAborted();
   if (++walk.entries > walk.limits.maxEntries) {
     refuse(
       walk,
@@ -245,10 +248,12 @@ async function visit(walk: Walk, dir: string, depth: number): Promise<void> {
       names.push(entry.name);
     }
   } catch (error) {
+    walk.signal?.throwIfAborted(); // the start's abort, not an unreadable folder
     if (error instanceof PreflightError) throw error;
     unreadable(walk, dir, error);
   }
   for (const name of names.sort()) {
+    walk.signal?.throwIfAborted();
     const path = join(dir, name);
     if (CONFIG_NAMES.has(name)) {
       refuse(walk, "config-file", path, `"${shown(path)}" is a config file Deno or npm would obey`);
@@ -294,6 +299,7 @@ async function write(walk: Walk, target: string): Promise<void> {
   try {
     for (const dir of walk.dirs) await Deno.mkdir(join(temp, dir));
     for (const file of walk.files) {
+      walk.signal?.throwIfAborted(); // the build folder is removed below
       await Deno.writeFile(join(temp, file.rel), file.bytes);
       await Deno.chmod(join(temp, file.rel), file.exec ? 0o555 : 0o444);
     }
@@ -349,6 +355,7 @@ export async function removeReadOnly(path: string): Promise<void> {
 /**
  * Copies the plugin folder `root` into `<cacheDir>/snapshots/<hash>`, unless
  * an identical snapshot is already there, and returns where the entry is.
+ * Rejects with `signal.reason` once `signal` aborts, its build folder gone.
  *
  * @throws {PreflightError} for a link, special file, config file, or a
  * folder over the limits, naming the path.
@@ -356,7 +363,13 @@ export async function removeReadOnly(path: string): Promise<void> {
 export async function takeSnapshot(
   root: string,
   entry: string,
-  options: { plugin: string; cacheDir: string; limits?: SnapshotLimits; timeoutMs?: number },
+  options: {
+    plugin: string;
+    cacheDir: string;
+    limits?: SnapshotLimits;
+    timeoutMs?: number;
+    signal?: AbortSignal;
+  },
 ): Promise<Snapshot> {
   const timeoutMs = options.timeoutMs ?? 15_000;
   const walk: Walk = {
@@ -375,6 +388,7 @@ export async function takeSnapshot(
     entries: 0,
     deadline: Date.now() + timeoutMs,
     timeoutMs,
+    signal: options.signal,
   };
   await visit(walk, root, 0);
   const rel = relative(root, entry);

@@ -11,7 +11,15 @@ import {
   ValidationError,
 } from "../../mod.ts";
 import { Calc, Life } from "../fixtures/contracts.ts";
-import { fixture, rejected, until, within } from "../_helpers.ts";
+import {
+  fixture,
+  freshCache,
+  graphChecksIn,
+  hangingCheckPlugin,
+  rejected,
+  until,
+  within,
+} from "../_helpers.ts";
 import { childrenOf, pluginFolder } from "../hostile/_hostile.ts";
 import { Probe } from "../hostile/plugins/probe.ts";
 
@@ -327,6 +335,38 @@ Deno.test("stopping a plugin during its first start leaves it stopped, with no p
   assert.equal(host.get("life").state, "stopped");
   assert.deepEqual(childrenOf(Deno.pid), []);
 });
+
+for (const how of ["stop", "dispose"] as const) {
+  Deno.test(`a ${how} during a plugin's first start, while it is planned, settles at once, with no process left`, async () => {
+    await using cache = await freshCache();
+    await using plugin = await hangingCheckPlugin();
+    const { host } = watchedHost();
+    await using _ = host;
+    const starting = host.start("hanging", plugin.main, {
+      contracts: [Life],
+      isolation: "deno",
+      cacheDir: cache.path,
+      preflightTimeout: 600_000, // its planning would end only at the check's deadline
+      permissions: { read: [plugin.read] },
+      manifest: "ignore",
+    }).then(() => "started", (error) => error);
+    try {
+      await until(() => graphChecksIn(cache.path).length > 0, 20_000, "the module-graph check");
+      const stopping: Promise<unknown> = how === "stop"
+        ? host.stop("hanging")
+        : host[Symbol.asyncDispose]();
+      await within(stopping, 5_000, `the ${how}`);
+      assert.ok((await starting) instanceof PluginUnavailableError, String(await starting));
+      assert.equal(host.get("hanging").state, "stopped");
+      assert.deepEqual(childrenOf(Deno.pid), []);
+      assert.deepEqual(graphChecksIn(cache.path), []);
+    } finally {
+      // Without the mitigation the check would wait for its deadline: end it, so nothing leaks.
+      for (const { pid } of graphChecksIn(cache.path)) Deno.kill(pid, "SIGKILL");
+      await starting;
+    }
+  });
+}
 
 Deno.test("a manual restart whose new process fails follows the restart policy", async () => {
   await using folder = await lifecycleCopy();

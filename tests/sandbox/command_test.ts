@@ -7,7 +7,7 @@ import { PluginError, previewStart, startPlugin, ValidationError } from "../../m
 import { Greeter } from "../../plugins/hello/contract.ts";
 import { sharedLibraries } from "../../runner/sandbox/isolation.ts";
 import { GO_STEP } from "../../runner/sandbox/layers.ts";
-import { rejected } from "../_helpers.ts";
+import { processesNaming, rejected, until, within } from "../_helpers.ts";
 import { Probe } from "../hostile/plugins/probe.ts";
 
 const repo = fileURLToPath(new URL("../../", import.meta.url));
@@ -117,6 +117,34 @@ Deno.test("a program in the plugin's folder runs from its snapshot, executable, 
     );
   } finally {
     await new Deno.Command("chmod", { args: ["-R", "u+w", dir] }).output();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a start stopped while it asks the host's Python where it lives rejects with the signal's reason at once, the probe killed", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-slow-python-" }));
+  // A host "Python" that never answers (it waits for a writer of a FIFO, as itself, so its argv
+  // names it): the probe would wait for its 15 s deadline.
+  const python = join(dir, "python3");
+  const fifo = join(dir, "never");
+  assert.ok((await new Deno.Command("mkfifo", { args: [fifo] }).output()).success);
+  await Deno.writeTextFile(python, `#!/bin/sh\nread -r x < ${fifo}\n`, { mode: 0o755 });
+  const stop = new AbortController();
+  const outcome = previewStart(PYTHON_HELLO, {
+    command: [python, "main.py"],
+    isolation: "os",
+    signal: stop.signal,
+  }).then(() => "planned", (error) => error);
+  try {
+    await until(() => processesNaming(python).length > 0, 20_000, "the Python probe");
+    const reason = new DOMException("The plugin was stopped", "AbortError");
+    stop.abort(reason);
+    assert.equal(await within(outcome, 5_000, "the planning to end at the abort"), reason);
+    assert.deepEqual(processesNaming(python), [], "the probe was killed");
+  } finally {
+    // Without the mitigation the probe would run to its deadline: end it, so nothing leaks.
+    for (const { pid } of processesNaming(python)) Deno.kill(pid, "SIGKILL");
+    await outcome;
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -14,7 +14,7 @@ import {
 } from "../../mod.ts";
 import { Greeter } from "../../plugins/hello/contract.ts";
 import { lockKey } from "../../runner/sandbox/lock_file.ts";
-import { rejected } from "../_helpers.ts";
+import { rejected, within } from "../_helpers.ts";
 
 const HELLO = new URL("../../plugins/hello/", import.meta.url);
 
@@ -599,6 +599,41 @@ Deno.test("lock: policy ask decides each change; a yes is recorded, a no refuses
   assert.deepEqual(changes[2].beyond, [{ in: "requests", kind: "env", value: "TOKEN" }]);
   assert.equal(changes[2].contentChanged, true);
   assert.ok(first.pid > 0 && again.pid > 0);
+});
+
+Deno.test("lock: a start stopped while ask decides rejects with the signal's reason at once, and holds no claim", async () => {
+  await using space = await workspace();
+  const asked = Promise.withResolvers<void>();
+  const answer = Promise.withResolvers<boolean>(); // the host's answer, given after the stop
+  const stop = new AbortController();
+  const starting = startPlugin(space.main, {
+    contracts: [Greeter],
+    cacheDir: space.cacheDir,
+    isolation: "deno",
+    lock: {
+      path: space.lock,
+      policy: "ask",
+      ask: () => {
+        asked.resolve();
+        return answer.promise;
+      },
+    },
+    signal: stop.signal,
+  }).then(() => "started", (error) => error);
+  try {
+    await within(asked.promise, 20_000, "the host to be asked");
+    const reason = new DOMException("The plugin was stopped", "AbortError");
+    stop.abort(reason);
+    assert.equal(await within(starting, 5_000, "the start to end at the abort"), reason);
+    assert.deepEqual(
+      await Array.fromAsync(Deno.readDir(space.dir)).then((e) => e.map((x) => x.name).sort()),
+      ["cache", "data", "hello"],
+      "no lock written, no claim held",
+    );
+  } finally {
+    answer.resolve(false); // after the stop: a no, so that nothing starts without the fix either
+    await starting;
+  }
 });
 
 Deno.test("lock: it cannot lie in the plugin's folder, nor under a write grant", async () => {

@@ -2,9 +2,21 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { PreflightError, previewStart } from "../../mod.ts";
-import { fixture, waitFor } from "../_helpers.ts";
+import {
+  exists,
+  fixture,
+  freshCache,
+  graphChecksIn,
+  hangingCheckPlugin,
+  LAYERS,
+  processesNaming,
+  until,
+  waitFor,
+  within,
+} from "../_helpers.ts";
 
 const calc = fixture("calc.ts");
+const HELLO = new URL("../../plugins/hello/main.ts", import.meta.url);
 
 Deno.test("previewStart() gives the exact command, argv and environment without starting anything", async () => {
   const plan = await previewStart(calc, { isolation: "deno", memoryLimitMiB: 100 });
@@ -162,6 +174,112 @@ Deno.test("previewStart() works from a Web Worker, and refuses write grants ther
       }
     }
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** A start's stop, as the manager gives it. */
+const stopped = () => new DOMException("The plugin was stopped", "AbortError");
+
+/** The own Deno dirs (`deno_dir.native-…`) and build folders (`.tmp-…`) left in `cache`. */
+async function leftIn(cache: string): Promise<string[]> {
+  const left: string[] = [];
+  const list = (dir: string) => Array.fromAsync(Deno.readDir(dir)).catch(() => []);
+  for (const plugin of await list(join(cache, "plugins"))) {
+    for (const entry of await list(join(cache, "plugins", plugin.name))) {
+      if (entry.name.startsWith("deno_dir.native-")) left.push(`${plugin.name}/${entry.name}`);
+    }
+  }
+  for (const entry of await list(join(cache, "snapshots"))) {
+    if (entry.name.startsWith(".tmp-")) left.push(`snapshots/${entry.name}`);
+  }
+  return left;
+}
+
+for (const isolation of LAYERS) {
+  Deno.test(`previewStart() [${isolation}] stopped during its module-graph check rejects with the signal's reason at once, and leaves no process or Deno dir`, async () => {
+    await using cache = await freshCache();
+    await using plugin = await hangingCheckPlugin();
+    const stop = new AbortController();
+    const outcome = previewStart(plugin.main, {
+      isolation,
+      cacheDir: cache.path,
+      preflightTimeout: 600_000, // planning would end only at the check's deadline, in 10 min
+      signal: stop.signal,
+      // A run grant: the start gets a Deno dir of its own, which the abort must release.
+      permissions: { read: [plugin.read], run: ["/bin/true"] },
+      unsafe: { run: true },
+      manifest: "ignore",
+    }).then(() => "planned", (error) => error);
+    try {
+      await until(() => graphChecksIn(cache.path).length > 0, 20_000, "the module-graph check");
+      assert.equal((await leftIn(cache.path)).length, 1, "the start's own Deno dir, made");
+      const reason = stopped();
+      stop.abort(reason);
+      assert.equal(await within(outcome, 5_000, "the planning to end at the abort"), reason);
+      // Anything naming the cache: the check, its wrappers, its sandbox.
+      assert.deepEqual(processesNaming(cache.path), [], "nothing of the start runs");
+      assert.deepEqual(await leftIn(cache.path), [], "the Deno dir was released");
+    } finally {
+      // Without the mitigation the check would wait for its deadline: end it, so nothing leaks.
+      for (const { pid } of graphChecksIn(cache.path)) Deno.kill(pid, "SIGKILL");
+      await outcome;
+    }
+  });
+}
+
+Deno.test("previewStart() with a signal aborted already rejects with its reason and makes nothing, not even the cache", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    const reason = stopped();
+    const cacheDir = join(dir, "cache");
+    const error = await previewStart(calc, { cacheDir, signal: AbortSignal.abort(reason) })
+      .then(() => "planned", (e) => e);
+    assert.equal(error, reason);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(dir)), [], "no cache folder made");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("previewStart() stopped while the SDK's code cache is built for every start stops waiting for it, and the build goes on for the others", async () => {
+  await using cache = await freshCache();
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-slow-seed-" }));
+  // A Deno whose `run` waits for a line on a FIFO first: the build of the SDK's code cache (one
+  // Deno run, made once for every start) waits with it.
+  const go = join(dir, "go");
+  assert.ok((await new Deno.Command("mkfifo", { args: [go] }).output()).success);
+  const deno = join(dir, "deno");
+  const script =
+    `#!/bin/sh\n[ "$1" = run ] && read -r line < ${go}\nexec ${Deno.execPath()} "$@"\n`;
+  await Deno.writeTextFile(deno, script, { mode: 0o755 });
+  const options = { isolation: "deno" as const, cacheDir: cache.path, deno };
+  const building = () => processesNaming(deno).filter((p) => p.argv.includes("run"));
+  const other = previewStart(calc, options).then((plan) => plan, (error) => error);
+  const stop = new AbortController();
+  let outcome: Promise<unknown> = Promise.resolve();
+  try {
+    await until(() => building().length > 0, 20_000, "the build of the SDK's code cache");
+    // Another plugin, so its folder in the cache is its own: made just before the seed is awaited.
+    outcome = previewStart(HELLO, { ...options, signal: stop.signal })
+      .then(() => "planned", (error) => error);
+    const plugins = join(cache.path, "plugins");
+    const waiting = async () =>
+      (await Array.fromAsync(Deno.readDir(plugins))).some((e) =>
+        e.name.startsWith("hello-") && exists(join(plugins, e.name, "home"))
+      );
+    await until(waiting, 20_000, "the stopped start to wait for the build");
+    const reason = stopped();
+    stop.abort(reason);
+    assert.equal(await within(outcome, 5_000, "the planning to end at the abort"), reason);
+    assert.equal(building().length, 1, "the build is the other start's too: it goes on");
+    await Deno.writeTextFile(go, "\n"); // and may end now
+    const plan = await within(other, 30_000, "the other start's planning");
+    assert.match(plan.env?.DENO_DIR ?? String(plan), /\/sdk-seed\//, "it runs in the seed built");
+  } finally {
+    // Whatever failed: the build (the only reader of the FIFO) ends, so nothing waits or leaks.
+    for (const { pid } of building()) Deno.kill(pid, "SIGKILL");
+    await Promise.all([outcome, other]);
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -10,7 +10,7 @@
  */
 
 import { ProcReader } from "./proc_reader.ts";
-import { childrenOf } from "./proc_tree.ts";
+import { childrenOf } from "../sandbox/mod.ts";
 
 /** Options for {@linkcode CpuWatchdog}. */
 export interface CpuWatchdogOptions {

@@ -20,7 +20,7 @@
  */
 
 import { kernelShowsWaits } from "../sandbox/mod.ts";
-import { childrenOf, readText, send, statFields } from "./proc_tree.ts";
+import { childrenOf, readText, send, statFields } from "../sandbox/mod.ts";
 
 /** The wait status of a process, decoded. */
 export interface RealExit {

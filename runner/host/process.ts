@@ -7,8 +7,14 @@
 
 import type { ExitStatus } from "../errors.ts";
 import { ExitWatch, type RealExit } from "./exit_cause.ts";
-import { descendantsOf, killSeen, killTree, killTreeNow, type SeenProcess } from "./kill_tree.ts";
-import { sendEachLater } from "./proc_tree.ts";
+import {
+  descendantsOf,
+  killSeen,
+  killTree,
+  killTreeNow,
+  type SeenProcess,
+} from "../sandbox/mod.ts";
+import { sendEachLater } from "../sandbox/mod.ts";
 import { readStderr, StderrRing } from "./stderr.ts";
 import { explainHostPermission } from "../sandbox/mod.ts";
 import { PluginInput } from "./plugin_input.ts";

@@ -5,6 +5,7 @@
  */
 
 import { concatBytes, keepable } from "../wire/mod.ts";
+import { killTree } from "./kill_tree.ts";
 
 /**
  * Rethrows a permission the host process itself lacks (`NotCapable`), so it
@@ -92,13 +93,10 @@ export async function runCaptured(
   }).spawn();
   let timedOut = false;
   let overflowed = false;
-  const kill = () => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // already gone
-    }
-  };
+  // The whole tree, bubblewrap stopped first: killed before it armed its sandbox's death signal,
+  // it left the sandbox's `deno info` running on a FIFO, holding the output waited for here (a
+  // start stopped in its check's first milliseconds, seen once in a full run).
+  const kill = () => void killTree(child.pid, true).catch(() => {});
   const timer = setTimeout(() => {
     timedOut = true;
     kill();

@@ -5,7 +5,7 @@
 // when the tree is not sandboxed (the control), never when it is.
 import assert from "node:assert/strict";
 import { CpuWatchdog } from "../../runner/host/cpu_watchdog.ts";
-import { stateOf } from "../../runner/host/proc_tree.ts";
+import { stateOf } from "../../runner/sandbox/proc_tree.ts";
 import { ProcReader } from "../../runner/host/proc_reader.ts";
 import { until } from "../_helpers.ts";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { decodeWaitStatus, ExitWatch } from "../../runner/host/exit_cause.ts";
 import { kernelShowsWaits, reaperSeen } from "../../runner/sandbox/proc_view.ts";
-import { childrenOf, send, stateOf } from "../../runner/host/proc_tree.ts";
+import { childrenOf, send, stateOf } from "../../runner/sandbox/proc_tree.ts";
 import { exists, testDeadline, until, waitFor } from "../_helpers.ts";
 
 Deno.test("decodeWaitStatus() tells an exit code from a signal, as waitpid reports them", () => {

@@ -3,7 +3,7 @@ import { type LogEntry, PluginHost, PluginUnavailableError } from "../../mod.ts"
 import { Life } from "../fixtures/contracts.ts";
 import { fixture, rejected, testDeadline, until, within } from "../_helpers.ts";
 import { childrenOf, processesWith } from "../hostile/_hostile.ts";
-import { send } from "../../runner/host/proc_tree.ts";
+import { send } from "../../runner/sandbox/proc_tree.ts";
 
 const life = fixture("lifecycle.ts");
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { killTree } from "../../runner/host/kill_tree.ts";
+import { killTree } from "../../runner/sandbox/kill_tree.ts";
 import { PluginProcess } from "../../runner/host/process.ts";
 import { closeCgroups, planPlugin } from "../../runner/sandbox/mod.ts";
 import { previewStart, startPlugin, TimeoutError } from "../../mod.ts";

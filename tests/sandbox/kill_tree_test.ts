@@ -7,8 +7,8 @@
 // reads them. This test's stand-in forks as fast as it can, each child calling
 // setsid() first thing; taking out the wait leaves children behind here.
 import assert from "node:assert/strict";
-import { killTree } from "../../runner/host/kill_tree.ts";
-import { childrenOf, send } from "../../runner/host/proc_tree.ts";
+import { killTree } from "../../runner/sandbox/kill_tree.ts";
+import { childrenOf, send } from "../../runner/sandbox/proc_tree.ts";
 import { testDeadline, until, waitFor } from "../_helpers.ts";
 import { processesWith } from "../hostile/_hostile.ts";
 

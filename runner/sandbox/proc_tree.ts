@@ -20,9 +20,7 @@
  * @module
  */
 
-import { readText, statAt } from "../sandbox/mod.ts";
-
-export { readText };
+import { statAt } from "./proc_view.ts";
 
 /** Fields of /proc/<pid>/stat after the command name (the state first), or undefined once gone. */
 export function statFields(pid: number): string[] | undefined {

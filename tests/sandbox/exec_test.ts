@@ -1,0 +1,33 @@
+// A helper command's end at an abort or a deadline: the whole tree goes, so nothing holds the
+// output the caller waits for.
+import assert from "node:assert/strict";
+import { runCaptured } from "../../runner/sandbox/exec.ts";
+import { processesNaming, until, within } from "../_helpers.ts";
+
+// As bubblewrap's sandbox does before it arms its death signal: a child in a session of its own,
+// outside the helper's process group, holding the helper's stdout (review of the planning's
+// abort: a start stopped in its check's first milliseconds waited on such a child for good).
+for (const how of ["abort", "deadline"] as const) {
+  Deno.test(`runCaptured: at its ${how}, a descendant in a session of its own is killed too, and the call settles`, async () => {
+    // A time no other sleep has: how the descendant is told from everything else.
+    const mark = `600.${crypto.getRandomValues(new Uint32Array(1))[0]}`;
+    const sleeps = () => processesNaming(mark).filter((p) => p.argv[0] === "sleep");
+    const stop = new AbortController();
+    const running = runCaptured("sh", ["-c", `setsid sleep ${mark} & wait`], {
+      timeoutMs: how === "deadline" ? 500 : 600_000,
+      signal: stop.signal,
+    }).then((result) => result, (error) => error);
+    try {
+      await until(() => sleeps().length > 0, 10_000, "the descendant");
+      const reason = new DOMException("stopped", "AbortError");
+      if (how === "abort") stop.abort(reason);
+      const outcome = await within(running, 10_000, "the call to settle");
+      if (how === "abort") assert.equal(outcome, reason);
+      else assert.equal(outcome.timedOut, true);
+      assert.deepEqual(sleeps(), [], "nothing left");
+    } finally {
+      for (const { pid } of sleeps()) Deno.kill(pid, "SIGKILL");
+      await running;
+    }
+  });
+}

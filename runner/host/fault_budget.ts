@@ -21,6 +21,7 @@
  * assert.equal(budget.record(1), false);
  * assert.equal(budget.record(2), true); // three faults within 10 s: over a budget of two
  * assert.equal(new FaultBudget(0, 10).record(0), true); // a budget of none: the first fault spends it
+ * assert.equal(new FaultBudget(3, 10).record(0, 4), true); // one fault that weighs four
  * ```
  */
 export class FaultBudget {
@@ -39,11 +40,16 @@ export class FaultBudget {
     this.#times = new Float64Array(max + 1).fill(-Infinity);
   }
 
-  /** Records one fault at `now`; true when the budget is spent. */
-  record(now: number = Date.now()): boolean {
-    this.total++;
-    this.#times[this.#next] = now;
-    this.#next = (this.#next + 1) % this.#times.length;
+  /**
+   * Records a fault at `now`, counted `weight` times (a fault that cost the
+   * host a long line counts as many short ones); true when the budget is spent.
+   */
+  record(now: number = Date.now(), weight = 1): boolean {
+    for (let n = Math.min(weight, this.#times.length); n > 0; n--) {
+      this.total++;
+      this.#times[this.#next] = now;
+      this.#next = (this.#next + 1) % this.#times.length;
+    }
     // The slot to be overwritten next holds the oldest of the last max + 1 faults.
     return now - this.#times[this.#next] < this.windowMs;
   }
@@ -63,10 +69,11 @@ export class FaultBudget {
  * import assert from "node:assert/strict";
  * import { WasteMeter } from "./fault_budget.ts";
  * const meter = new WasteMeter(4);
- * assert.equal(meter.add(0), false);
- * assert.equal(meter.add(0), false);
- * assert.equal(meter.add(512), true); // 1 + 1 + 3 units: a quantum of 4 is complete
- * assert.equal(meter.add(0), false); // 1 left over, and 1 more
+ * assert.equal(meter.add(0), 0);
+ * assert.equal(meter.add(0), 0);
+ * assert.equal(meter.add(512), 1); // 1 + 1 + 3 units: a quantum of 4 is complete
+ * assert.equal(meter.add(0), 0); // 1 left over, and 1 more
+ * assert.equal(meter.add(2048), 2); // 2 + 9 units: two quanta, 3 left over
  * ```
  */
 export class WasteMeter {
@@ -78,11 +85,11 @@ export class WasteMeter {
     this.quantum = quantum;
   }
 
-  /** Adds one line of `bytes` that did nothing; true when it completes a quantum. */
-  add(bytes: number): boolean {
+  /** Adds one line of `bytes` that did nothing; how many quanta it completed. */
+  add(bytes: number): number {
     this.#units += 1 + Math.floor(bytes / 256);
-    if (this.#units < this.quantum) return false;
-    this.#units -= this.quantum;
-    return true;
+    const quanta = Math.floor(this.#units / this.quantum);
+    this.#units -= quanta * this.quantum;
+    return quanta;
   }
 }

@@ -63,14 +63,32 @@ import { guarded } from "./listener.ts";
 const MAX_CANCEL_BYTES = 4096;
 
 /**
+ * A blank line longer than this is a fault, not work for nothing: no
+ * sender pads a line with kilobytes of white space, and a 16 MiB one is
+ * scanned like any other line (review 65: floods of them cost a core).
+ */
+const MAX_BLANK_BYTES = 4096;
+
+/**
+ * A fault counts once, and once more for each this many bytes of its line:
+ * a fault that cost the host a long line counts as the short ones it is
+ * worth (review 65: a hundred 16 MiB lines every 10 s, each one fault,
+ * held a host at 0.4 of a core for as long as they came).
+ */
+const BYTES_PER_FAULT = 256 * 1024;
+
+/**
  * The plugin's capability calls held beyond the 64 handled at once, while
  * the host reads on: in count, and in bytes of their lines. With none,
  * 64 capabilities that each called the plugin back stopped the reading
  * their answers needed, until the calls' deadlines (review 59). A held
  * call keeps its line (up to `maxCapabilityBytes`, or a 64 KiB chunk it
- * came in), so both are bounded; past them the host stops reading.
+ * came in), so both are bounded; past them a call is answered
+ * "overloaded" (the SDK keeps its own calls within the count).
  */
 const QUEUED_CAPABILITY_CALLS = 256;
+/** Capability calls handled at once (the peer's default). */
+const MAX_CAPABILITY_CALLS = 64;
 
 /**
  * Units of work for nothing (about a short line's each: fault_budget.ts)
@@ -284,6 +302,7 @@ export class Plugin implements AsyncDisposable {
   #audit: AuditRecorder | undefined;
   #budget: FaultBudget;
   #maxCapabilityBytes: number;
+  #maxProgressPerSecond: number;
   #waste = new WasteMeter(WASTE_PER_FAULT);
   #onFault: ((detail: string) => void) | undefined;
   #offload: ScanOffload;
@@ -315,7 +334,8 @@ export class Plugin implements AsyncDisposable {
         plugin: plan.name,
         callEnded: (id) => this.#peer.signalOf(id),
         onError: options.onCapabilityError,
-        fault: (detail) => this.#fault(detail),
+        fault: (detail, bytes) => this.#fault(detail, bytes),
+        wasted: (bytes) => this.#wasted(bytes),
       });
       this.#maxCapabilityBytes = options.maxCapabilityBytes ?? 2 * 1024 * 1024;
       this.#stop = { graceMs: options.stopGraceMs ?? 2000, termMs: options.stopTermMs ?? 1000 };
@@ -385,7 +405,11 @@ export class Plugin implements AsyncDisposable {
       flushed: () => this.#transport.flushed(),
       maxQueuedRequests: QUEUED_CAPABILITY_CALLS,
       maxQueuedBytes: QUEUED_CAPABILITY_BYTES,
+      // Beyond them, answered "overloaded" at once: a host that stopped reading stopped reading the
+      // plugin's answers too (pings among them), and killed it as unresponsive (review 65).
+      refuseWhenFull: true,
       onViolation: (detail) => this.#fault(detail),
+      onWasted: (bytes) => this.#wasted(bytes),
       onRequest: (method, params, context) => {
         if (this.#capabilities.has(method)) {
           return this.#capabilities.handle(method, params, context);
@@ -424,7 +448,7 @@ export class Plugin implements AsyncDisposable {
         items: options.streamWindow?.items ?? 256,
         bytes: options.streamWindow?.bytes ?? 1024 * 1024,
       },
-      maxProgressPerSecond: options.maxProgressPerSecond ?? 50,
+      maxProgressPerSecond: this.#maxProgressPerSecond = options.maxProgressPerSecond ?? 50,
       maxProgressBytes: 64 * 1024,
     });
     this.#calls = new Caller(this.#peer, {
@@ -438,8 +462,12 @@ export class Plugin implements AsyncDisposable {
       onMessage: (value, line) => this.#receive(classifyMessage(value), line),
       onScanned: (bytes, scan, text) =>
         this.#receive(classifyLine(bytes, scan, text), bytes.length),
-      onStray: (line) => this.#fault(`stray output on stdout: ${neutralize(line, 200)}`),
-      onBlank: () => this.#wasted(0),
+      onStray: (line, bytes) =>
+        this.#fault(`stray output on stdout: ${neutralize(line, 200)}`, bytes),
+      onBlank: (bytes) =>
+        bytes > MAX_BLANK_BYTES
+          ? this.#fault(`a blank line of ${bytes} bytes`, bytes)
+          : this.#wasted(bytes),
     }).catch((error) =>
       this.#protocolFault(error instanceof Error ? error.message : String(error))
     );
@@ -498,13 +526,14 @@ export class Plugin implements AsyncDisposable {
       // A line at hand as text is at most 4 KiB (`textMaxBytes`): its characters measure it here.
       const bytes = typeof line === "number" ? line : line.length;
       if (bytes <= this.#maxCapabilityBytes) return this.#peer.accept(found, bytes);
-      // Refused before `params` is read, which would parse it (review 57).
-      return this.#peer.accept({
-        kind: "invalid",
-        reason:
-          `a capability call of ${bytes} bytes, over the host's cap of ${this.#maxCapabilityBytes} (its "maxCapabilityBytes")`,
-        id: found.message.id,
-      });
+      // Refused before `params` is read, which would parse it (review 57). The SDK never sends one.
+      const reason =
+        `a capability call of ${bytes} bytes, over the host's cap of ${this.#maxCapabilityBytes} (its "maxCapabilityBytes")`;
+      this.#fault(reason, bytes);
+      return this.#peer.refuse(
+        found.message.id,
+        new ResponseError(ErrorCode.InvalidRequest, reason),
+      );
     }
     if (found.kind !== "notification") return this.#peer.accept(found);
     const { message } = found;
@@ -529,10 +558,12 @@ export class Plugin implements AsyncDisposable {
    * item's id reached `onProtocolFault` and a `ProtocolError` with its
    * bidi and C1 controls raw).
    */
-  #fault(raw: string): void {
+  #fault(raw: string, bytes = 0, weight = 1 + Math.floor(bytes / BYTES_PER_FAULT)): void {
+    // Once faulty, ended: what it sends meanwhile is no more news (review 65: 283 reports for 101).
+    if (this.#failure) return;
     const detail = neutralize(raw, 1000);
     this.#onFault?.(detail);
-    if (this.#budget.record()) {
+    if (this.#budget.record(Date.now(), weight)) {
       this.#protocolFault(
         `it is faulty: more than ${this.#budget.max} protocol faults within ${this.#budget.windowMs} ms; the last: ${detail}`,
       );
@@ -541,9 +572,12 @@ export class Plugin implements AsyncDisposable {
 
   /** A line of `bytes` that did nothing; enough of them make a fault (fault_budget.ts). */
   #wasted(bytes: number): void {
-    if (this.#waste.add(bytes)) {
+    const quanta = this.#waste.add(bytes);
+    if (quanta > 0) {
       this.#fault(
-        `${WASTE_PER_FAULT} units of lines that did nothing (blank lines, cancels of calls not in progress, progress nobody receives)`,
+        `${WASTE_PER_FAULT} units of lines that did nothing (blank lines, cancels of calls not in progress, progress nobody receives, invalid capability calls)`,
+        0,
+        quanta,
       );
     }
   }
@@ -574,6 +608,10 @@ export class Plugin implements AsyncDisposable {
       nonce: this.plan.nonce,
       contracts: this.#contracts.map((c) => ({ name: c.name, version: c.version })),
       maxLineBytes: this.#transport.maxLineBytes,
+      // The SDK keeps within these itself: an honest plugin is never refused or faulted for them.
+      maxCapabilityBytes: this.#maxCapabilityBytes,
+      maxCapabilityCalls: MAX_CAPABILITY_CALLS + QUEUED_CAPABILITY_CALLS,
+      maxProgressPerSecond: this.#maxProgressPerSecond,
     };
     // No reason on timeout: the AbortError is turned into a TimeoutError below,
     // after the process is gone and its stderr fully read.

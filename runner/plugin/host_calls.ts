@@ -55,6 +55,8 @@ export interface HostLink {
   request(method: string, params: unknown, options: { signal?: AbortSignal }): Promise<unknown>;
   /** Sends a notification; never throws. */
   notify(method: string, params: unknown): void;
+  /** Progress reports the host takes per call per second (absent: no limit). */
+  progressPerSecond?(): number;
 }
 
 function toHostError(error: unknown): unknown {
@@ -124,6 +126,9 @@ export class HandlerContext implements CallContext {
   #id: RequestId;
   #progress: MethodInfo["progress"];
   #host: HostApi<Contract> | undefined;
+  /** The second of the reports counted in `#sent`. */
+  #second = 0;
+  #sent = 0;
 
   constructor(
     contract: Contract,
@@ -158,6 +163,14 @@ export class HandlerContext implements CallContext {
       }
     }
     if (this.signal.aborted) return;
+    // Past the host's rate it drops reports and counts them as work for nothing: dropped here,
+    // they cost neither side (review 65: a fast loop's report per item ended an honest plugin).
+    const second = Math.floor(Date.now() / 1000);
+    if (second !== this.#second) {
+      this.#second = second;
+      this.#sent = 0;
+    }
+    if (++this.#sent > (this.#link.progressPerSecond?.() ?? Infinity)) return;
     this.#link.notify(RuntimeMethod.progress, { id: this.#id, value } satisfies ProgressParams);
   }
 }

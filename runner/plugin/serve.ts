@@ -5,6 +5,7 @@
  */
 
 import { Dispatcher, type Implementation } from "./dispatch.ts";
+import { CallSlots, HostLimits } from "./host_limits.ts";
 import { Peer, type RequestContext, ResponseError } from "../wire/mod.ts";
 import {
   ErrorCode,
@@ -124,11 +125,18 @@ class Session {
   #dispatcher: Dispatcher;
   #nonce: string | undefined;
   #transport: LineTransport;
+  #limits: HostLimits;
 
-  constructor(dispatcher: Dispatcher, nonce: string | undefined, transport: LineTransport) {
+  constructor(
+    dispatcher: Dispatcher,
+    nonce: string | undefined,
+    transport: LineTransport,
+    limits: HostLimits,
+  ) {
     this.#dispatcher = dispatcher;
     this.#nonce = nonce;
     this.#transport = transport;
+    this.#limits = limits;
   }
 
   handle(method: string, params: unknown, context: RequestContext): unknown {
@@ -165,6 +173,7 @@ class Session {
     if (Number.isSafeInteger(params.maxLineBytes) && params.maxLineBytes! >= 1024) {
       this.#transport.maxLineBytes = params.maxLineBytes!;
     }
+    this.#limits.take(params);
     this.initialized = true;
     return {
       protocolVersion: PROTOCOL_VERSION,
@@ -199,8 +208,9 @@ export async function serve(
     options.input ?? Deno.stdin,
     options.output ?? stdoutSink,
   );
-  const session = new Session(dispatcher, nonceFrom(options.args ?? Deno.args), transport);
-  const peer = new Peer((message) => transport.send(message), {
+  const limits = new HostLimits();
+  const session = new Session(dispatcher, nonceFrom(options.args ?? Deno.args), transport, limits);
+  const peer = new Peer((message) => transport.send(message, limits.capLine(message)), {
     flushed: () => transport.flushed(),
     onRequest: (method, params, context) => session.handle(method, params, context),
     onNotification: (method, params) => dispatcher.notify(method, params),
@@ -210,9 +220,11 @@ export async function serve(
     // at most its maxInFlight (64 by default) at once.
     maxQueuedRequests: 1024,
   });
+  const slots = new CallSlots(limits, peer);
   const link = {
     request: (method: string, params: unknown, options: { signal?: AbortSignal }) =>
-      peer.request(method, params, options),
+      slots.request(method, params, options),
+    progressPerSecond: () => limits.progressPerSecond,
     notify: (method: string, params: unknown) => peer.notify(method, params),
     send: measured((message) => transport.send(message)),
   };

@@ -65,6 +65,14 @@ export function utf8Length(text: string): number {
   return bytes;
 }
 
+/** A tighter cap than the line cap for one message, and what to say when it is passed. */
+export interface LineCap {
+  /** Most bytes of the message's line. */
+  bytes: number;
+  /** The error's message for a line of `bytes`. */
+  refusal(bytes: number): string;
+}
+
 /**
  * Lines out, coalesced per tick, each write waiting for the previous one.
  *
@@ -125,9 +133,12 @@ export class LineWriter {
    * cannot be serialised or its line would exceed {@linkcode maxLineBytes};
    * after a failed write, an overflow or {@linkcode close}, lines are dropped.
    */
-  send(message: unknown): void {
+  send(message: unknown, cap?: LineCap): void {
     const text = JSON.stringify(message);
     if (text === undefined) throw new TypeError("Cannot send a message that is not JSON");
+    if (cap && text.length * 3 > cap.bytes && utf8Length(text) > cap.bytes) {
+      throw new RangeError(cap.refusal(utf8Length(text)));
+    }
     if (text.length * 3 > this.maxLineBytes && utf8Length(text) > this.maxLineBytes) {
       throw new RangeError(
         `Cannot send a message of ${

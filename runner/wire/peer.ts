@@ -57,6 +57,8 @@ export interface RequestContext {
   id: RequestId;
   /** Aborted when the caller sends `$/cancel` for this id or the peer closes. */
   signal: AbortSignal;
+  /** The request's size as the receiver measured it ({@linkcode Peer.accept}'s `bytes`), or 0. */
+  bytes?: number;
 }
 
 /** Options for {@linkcode Peer}. */
@@ -107,12 +109,26 @@ export interface PeerOptions {
    */
   maxQueuedBytes?: number;
   /**
+   * With every slot and the queue full, answer a request at once with
+   * `-32004` (overloaded) instead of pausing the reading: a receiver that
+   * must keep reading (its own requests' answers, health pings) under any
+   * load. A refused request is told to `onWasted`.
+   * @default {false}
+   */
+  refuseWhenFull?: boolean;
+  /**
    * How long a cancelled request may stay unanswered before `onStuck` is told.
    * @default {2000}
    */
   cancelGraceMs?: number;
   /** Told when a cancelled request got no answer within `cancelGraceMs`. */
   onStuck?: (method: string, id: RequestId) => void;
+  /**
+   * Told when a request held for a slot is cancelled before it ran, with
+   * its size: a request and its cancel, again and again, cost the receiver
+   * an answer each and did nothing (review 65).
+   */
+  onWasted?: (bytes: number) => void;
   /**
    * Resolves when what was sent so far has been written; an inbound
    * request's slot is freed only then. Without it, slots free at once.
@@ -212,7 +228,7 @@ class InboundRequest implements RequestContext {
   #controller: AbortController | undefined;
   #reason: unknown;
 
-  constructor(readonly id: RequestId) {}
+  constructor(readonly id: RequestId, readonly bytes: number) {}
 
   get signal(): AbortSignal {
     if (!this.#controller) {
@@ -355,9 +371,15 @@ export class Peer {
     return id;
   }
 
-  /** Whether inbound request `id` is being handled or waits for a slot: what a `$/cancel` may end. */
+  /**
+   * Whether inbound request `id` is being handled and not cancelled yet, or
+   * waits for a slot: what a `$/cancel` may end. A handler that goes on after
+   * its cancel (one that ignores its signal) is not: cancels of it again do
+   * nothing (review 65: a million a second of them cost no fault).
+   */
   isHandling(id: unknown): boolean {
-    return this.#inbound.has(id as RequestId) || this.#queuedIds.has(id as RequestId);
+    const inbound = this.#inbound.get(id as RequestId);
+    return (inbound !== undefined && !inbound.cancelled) || this.#queuedIds.has(id as RequestId);
   }
 
   /** Whether outbound request `id` is in flight (a cancelled one too, until it is answered). */
@@ -502,13 +524,13 @@ export class Peer {
         this.#inbound.get(id)?.cancel(new DOMException("Cancelled", "AbortError"));
         if (this.#queuedIds.has(id)) {
           const waiting = this.#queued.findIndex((queued) => queued.message.id === id);
-          this.#unqueue(this.#queued.splice(waiting, 1)[0]);
+          const { bytes } = this.#unqueue(this.#queued.splice(waiting, 1)[0]);
           this.#respond(
             id,
             undefined,
             new ResponseError(ErrorCode.RequestCancelled, "Request cancelled"),
           );
-          this.#wakeReader(); // a queue full of bytes may have room now
+          this.#options.onWasted?.(bytes);
         }
       }
       return;
@@ -523,11 +545,23 @@ export class Peer {
       this.#violation(`request id ${JSON.stringify(id)} reused while still in progress`);
       return;
     }
+    if (this.#options.refuseWhenFull && this.#full()) {
+      this.#respond(
+        id,
+        undefined,
+        new ResponseError(
+          ErrorCode.Overloaded,
+          `Overloaded: ${this.#maxInbound} requests in progress and ${this.#queued.length} waiting`,
+        ),
+      );
+      this.#options.onWasted?.(bytes);
+      return;
+    }
     if (this.#inboundSlots >= this.#maxInbound) {
       this.#queued.push({ message, bytes });
       this.#queuedIds.add(id);
       this.#queuedBytes += bytes;
-    } else this.#dispatch(message);
+    } else this.#dispatch(message, bytes);
     return this.#gate();
   }
 
@@ -542,6 +576,7 @@ export class Peer {
    * waits: a flood is bounded by the pipe); nothing otherwise.
    */
   #gate(): void | Promise<void> {
+    if (this.#options.refuseWhenFull) return;
     if (this.#full()) return new Promise((resolve) => this.#slotWaiter = resolve);
   }
 
@@ -551,9 +586,9 @@ export class Peer {
   }
 
   /** Runs the handler of a request given a slot. */
-  #dispatch(message: RequestMessage & { id: RequestId }): void {
+  #dispatch(message: RequestMessage & { id: RequestId }, bytes: number): void {
     const { id } = message;
-    const request = new InboundRequest(id);
+    const request = new InboundRequest(id, bytes);
     this.#inbound.set(id, request);
     this.#inboundSlots++;
     const handler = this.#options.onRequest;
@@ -607,7 +642,8 @@ export class Peer {
   #release(count: number): void {
     this.#inboundSlots -= count;
     while (!this.#closed && this.#inboundSlots < this.#maxInbound && this.#queued.length > 0) {
-      this.#dispatch(this.#unqueue(this.#queued.shift()!).message);
+      const { message, bytes } = this.#unqueue(this.#queued.shift()!);
+      this.#dispatch(message, bytes);
     }
     this.#wakeReader();
   }
@@ -619,6 +655,15 @@ export class Peer {
       this.#slotWaiter = undefined;
       wake();
     }
+  }
+
+  /**
+   * Answers inbound request `id` with `error` at once, without handling it:
+   * for a request the receiver refused before it reached the peer (one
+   * over a size cap, say). Does nothing once closed.
+   */
+  refuse(id: RequestId, error: ResponseError): void {
+    if (!this.#closed) this.#respond(id, undefined, error);
   }
 
   /** Sends an answer or notification; a failure is reported, never thrown. */

@@ -164,6 +164,12 @@ export interface InitializeParams {
   nonce: string;
   contracts: { name: string; version: number }[];
   maxLineBytes: number;
+  /** Longest capability call the host takes, in bytes of its line (absent: the line cap). */
+  maxCapabilityBytes?: number;
+  /** Capability calls the host takes at once, those waiting for a slot included. */
+  maxCapabilityCalls?: number;
+  /** Progress reports per call per second the host delivers; more are dropped. */
+  maxProgressPerSecond?: number;
 }
 
 /**

@@ -6,7 +6,13 @@
 
 import { concatBytes, withRoom } from "./bytes.ts";
 import { type JsonScan, scanJson, type StructureLimits } from "./json_scan.ts";
-import { type LineSink, LineWriter, type LineWriterOptions, utf8Length } from "./line_writer.ts";
+import {
+  type LineCap,
+  type LineSink,
+  LineWriter,
+  type LineWriterOptions,
+  utf8Length,
+} from "./line_writer.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "./protocol.ts";
 
 /** Options for {@linkcode LineTransport}. */
@@ -157,15 +163,17 @@ export interface LineHandlers {
    */
   onScanned?(bytes: Uint8Array, scan: JsonScan, text: string | undefined): void | Promise<void>;
   /**
-   * A non-empty line that is not JSON (stray output). In scan mode, at
-   * most its first 256 bytes, decoded.
+   * A non-empty line that is not JSON (stray output), and its length (in
+   * scan mode, bytes; else characters). In scan mode, at most its first 256
+   * bytes, decoded.
    */
-  onStray(line: string): void;
+  onStray(line: string, length: number): void;
   /**
-   * A line of JSON white space only, which the protocol ignores: told so a
-   * receiver can count what a flood of them costs it.
+   * A line of JSON white space only, which the protocol ignores: told with
+   * its length in bytes, so a receiver can count what a flood of them costs
+   * it (a 16 MiB line of spaces is scanned like any other).
    */
-  onBlank?(): void;
+  onBlank?(bytes: number): void;
   /**
    * Called after each chunk's lines, before the next read; a returned
    * promise delays the read. The plugin uses it to write the answers to a
@@ -494,10 +502,10 @@ export class LineTransport {
     handlers: LineHandlers,
     text?: string,
   ): void | Promise<void> {
-    if (scan.verdict === "blank") return void handlers.onBlank?.();
+    if (scan.verdict === "blank") return void handlers.onBlank?.(bytes.length);
     if (scan.verdict === "not-json") {
       const shown = decoder.decode(bytes.subarray(0, 256));
-      handlers.onStray(bytes.length > 256 ? `${shown}…` : shown);
+      handlers.onStray(bytes.length > 256 ? `${shown}…` : shown, bytes.length);
       return;
     }
     if (text === undefined && bytes.length <= this.#scan!.textMaxBytes) {
@@ -528,31 +536,32 @@ export class LineTransport {
 
   #deliver(raw: string, handlers: LineHandlers): void | Promise<void> {
     const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw; // tolerate CRLF
-    if (line === "") return void handlers.onBlank?.();
+    if (line === "") return void handlers.onBlank?.(0);
     if (line.charCodeAt(0) !== 0x7b) {
       // Judged without JSON.parse where it would throw: an exception costs microseconds, and
       // lines of spaces, dropped after one, made a flood that cost no fault (review 57).
       let at = 0;
       while (at < line.length && isJsonSpace(line.charCodeAt(at))) at++;
-      if (at === line.length) return void handlers.onBlank?.();
-      if (!beginsJson(line.charCodeAt(at))) return void handlers.onStray(line);
+      if (at === line.length) return void handlers.onBlank?.(line.length); // ASCII: bytes
+      if (!beginsJson(line.charCodeAt(at))) return void handlers.onStray(line, line.length);
     }
     let value: unknown;
     try {
       value = JSON.parse(line);
     } catch {
-      return void handlers.onStray(line);
+      return void handlers.onStray(line, line.length);
     }
     return handlers.onMessage?.(value, line);
   }
 
   /**
    * Queues one JSON value as a line. Throws synchronously when the value
-   * cannot be serialised or its line would exceed {@linkcode maxLineBytes};
-   * after a failed write, an overflow or {@linkcode close}, lines are dropped.
+   * cannot be serialised or its line would exceed {@linkcode maxLineBytes}
+   * (or `cap`, a tighter one for this message); after a failed write, an
+   * overflow or {@linkcode close}, lines are dropped.
    */
-  send(message: unknown): void {
-    this.#writer.send(message);
+  send(message: unknown, cap?: LineCap): void {
+    this.#writer.send(message, cap);
   }
 
   /**

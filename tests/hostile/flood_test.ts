@@ -114,17 +114,13 @@ Deno.test("T11: a flood of blank lines does not hold the host's event loop: a ca
 
 // Each line is allowed and does nothing; a flood of them spent a host's core and cost no fault
 // (review 57). Enough of them now make a fault: with a budget of one, two quanta end the plugin.
-for (const kind of ["spaces", "cancels", "progress", "progress past its rate"]) {
+// (Progress floods, which the SDK no longer sends: review65_test.ts, through a raw plugin.)
+for (const kind of ["spaces", "cancels"]) {
   Deno.test(`T11: a flood of lines that do nothing (${kind}) is counted: the plugin ends as faulty`, async () => {
     await using plugin = await attacker("t11_blank_flood.ts", { maxFaults: 1 });
-    let heard = 0;
-    // Listened to, a call's progress is delivered up to 50 reports a second; the rest do nothing.
-    const onProgress = kind === "progress past its rate" ? () => heard++ : undefined;
-    const attempt = plugin.api(Probe, { timeout: 60_000 }).attempt.with({ onProgress });
-    const error = await rejected(attempt(kind.split(" ")[0]));
+    const error = await rejected(plugin.api(Probe, { timeout: 60_000 }).attempt(kind));
     assert.ok(error instanceof ProtocolError, String(error));
     assert.match(error.message, /it is faulty: .*units of lines that did nothing/);
-    if (onProgress) assert.ok(heard > 0, "the reports within the rate were delivered");
   });
 }
 

@@ -168,3 +168,23 @@ Deno.test("review 65: a fault on a long line weighs by its length", async () => 
   assert.ok(error instanceof ProtocolError, String(error));
   assert.match(error.message, /more than 3 protocol faults .*a blank line of 1000000 bytes/);
 });
+
+// A report nobody hears (no onProgress), or past 50 a second for a call that is heard, is
+// dropped: work for nothing, counted, as the SDK never sends them (review 57).
+for (const listened of [false, true]) {
+  Deno.test(`review 65: a flood of progress reports ${listened ? "past their rate" : "nobody hears"} is counted: the plugin ends as faulty`, async () => {
+    const { start, release } = attacker(1);
+    await using plugin = await start;
+    let heard = 0;
+    const onProgress = listened ? () => heard++ : undefined;
+    try {
+      const attempt = plugin.api(R65, { timeout: 30_000 }).attempt.with({ onProgress });
+      const error = await within(rejected(attempt("progress:5")), 30_000, "the flood to end");
+      assert.ok(error instanceof ProtocolError, String(error));
+      assert.match(error.message, /it is faulty: .*units of lines that did nothing/);
+      if (listened) assert.ok(heard > 0, "the reports within the rate were delivered");
+    } finally {
+      release();
+    }
+  });
+}

@@ -132,6 +132,17 @@ const MODES: Record<string, (a: string, b: string) => Promise<string>> = {
     }
     return `held ${a}`;
   },
+  // Progress reports on this very call, as fast as the pipe takes them, for `a` seconds: the SDK
+  // would send 50 a second; the host drops what nobody hears or what passes that rate.
+  progress: async (a) => {
+    const unit = JSON.stringify({
+      jsonrpc: "2.0",
+      method: "$/progress",
+      params: { id: attemptId, value: 0 },
+    }) + "\n";
+    const rounds = await flood(repeated(unit, 1 << 16), Number(a));
+    return `rounds ${rounds}`;
+  },
   // One blank line of `a` spaces.
   oneblank: async (a) => {
     await write(encoder.encode(" ".repeat(Number(a)) + "\n"));
@@ -178,7 +189,11 @@ const MODES: Record<string, (a: string, b: string) => Promise<string>> = {
   },
 };
 
+/** The id of the `attempt` call being served, for floods about it. */
+let attemptId: unknown;
+
 async function serveAttempt(id: unknown, mode: string): Promise<void> {
+  attemptId = id;
   const [kind, a = "0", b = "0"] = mode.split(":");
   const run = MODES[kind];
   await answer(id, run ? await run(a, b) : "unknown mode");

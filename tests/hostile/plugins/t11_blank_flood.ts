@@ -1,8 +1,7 @@
 // T11: lines that hold only white space, written as fast as the pipe takes them, for 10 s: the
 // host reads each at once, never waiting, so its event loop must still turn (review 57).
 // "spaces" are JSON's own blank lines (ignored); "ideographic" ones (U+3000) are stray output.
-// "cancels" cancel a call that is not in progress, "progress" reports on the host's own call,
-// which nobody listens to: each line is allowed, and does nothing.
+// "cancels" cancel a call that is not in progress: each line is allowed, and does nothing.
 import { implement, serve } from "@plugbox/plugbox/plugin";
 import { Probe } from "./probe.ts";
 
@@ -13,16 +12,8 @@ const FLOODS: Record<string, string> = {
 };
 
 await serve(implement(Probe, {
-  attempt: async (kind = "spaces", { progress }) => {
+  attempt: (kind = "spaces") => {
     const until = Date.now() + 10_000;
-    if (kind === "progress") {
-      // Through the SDK, which writes between turns: a turn every 1,024 reports.
-      for (let done = 0; Date.now() < until; done++) {
-        progress(done);
-        if (done % 1024 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
-      }
-      return "flooded";
-    }
     const bytes = new TextEncoder().encode(FLOODS[kind].repeat(32768));
     while (Date.now() < until) {
       for (let at = 0; at < bytes.length;) at += Deno.stdout.writeSync(bytes.subarray(at));

@@ -45,8 +45,8 @@ export class FaultBudget {
    * host a long line counts as many short ones); true when the budget is spent.
    */
   record(now: number = Date.now(), weight = 1): boolean {
+    this.total += weight;
     for (let n = Math.min(weight, this.#times.length); n > 0; n--) {
-      this.total++;
       this.#times[this.#next] = now;
       this.#next = (this.#next + 1) % this.#times.length;
     }
@@ -58,7 +58,8 @@ export class FaultBudget {
 /**
  * Work a plugin made the host do for nothing: lines the protocol lets
  * pass without effect (blank lines, cancels of calls not in progress,
- * progress reports nobody receives). Each is allowed; a flood of them
+ * progress reports nobody receives, calls refused as overloaded or with
+ * invalid arguments: PROTOCOL.md section 1). Each is allowed; a flood of them
  * spent a core of the host's for a plugin held to half of one, and cost
  * no fault (review 57). Measured in units of about a short line's work:
  * one per line, and one per 256 bytes of it (what the scan costs); each

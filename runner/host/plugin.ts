@@ -87,6 +87,7 @@ const BYTES_PER_FAULT = 256 * 1024;
  * "overloaded" (the SDK keeps its own calls within the count).
  */
 const QUEUED_CAPABILITY_CALLS = 256;
+const QUEUED_CAPABILITY_BYTES = 16 * 1024 * 1024;
 /** Capability calls handled at once (the peer's default). */
 const MAX_CAPABILITY_CALLS = 64;
 
@@ -98,7 +99,6 @@ const MAX_CAPABILITY_CALLS = 64;
  * fault every 5 s.
  */
 const WASTE_PER_FAULT = 16_384;
-const QUEUED_CAPABILITY_BYTES = 16 * 1024 * 1024;
 
 const Described = z.object({
   contracts: z.array(z.object({
@@ -157,7 +157,9 @@ export interface StartOptions extends LaunchOptions {
    * Longest capability call the plugin may send, in bytes of its line. A
    * longer one is refused before it is parsed (a 16 MiB line costs the
    * host's thread about a third of a second), answered with an error that
-   * names this option, and counted as a protocol fault. Raise it with a
+   * names this option, and counted as a protocol fault weighed by its
+   * length. The handshake tells the SDK, which refuses such a call in the
+   * plugin with a `RangeError` naming this option. Raise it with a
    * capability that takes large arguments (`hostFetch`'s `maxRequestBytes`,
    * say, whose body travels JSON-escaped).
    * @default {2 MiB}
@@ -338,6 +340,7 @@ export class Plugin implements AsyncDisposable {
         wasted: (bytes) => this.#wasted(bytes),
       });
       this.#maxCapabilityBytes = options.maxCapabilityBytes ?? 2 * 1024 * 1024;
+      this.#maxProgressPerSecond = options.maxProgressPerSecond ?? 50;
       this.#stop = { graceMs: options.stopGraceMs ?? 2000, termMs: options.stopTermMs ?? 1000 };
       this.#onFault = guarded(options.onProtocolFault);
       this.#budget = new FaultBudget(options.maxFaults ?? 100, options.faultWindowMs ?? 10_000);
@@ -448,7 +451,7 @@ export class Plugin implements AsyncDisposable {
         items: options.streamWindow?.items ?? 256,
         bytes: options.streamWindow?.bytes ?? 1024 * 1024,
       },
-      maxProgressPerSecond: this.#maxProgressPerSecond = options.maxProgressPerSecond ?? 50,
+      maxProgressPerSecond: this.#maxProgressPerSecond,
       maxProgressBytes: 64 * 1024,
     });
     this.#calls = new Caller(this.#peer, {
@@ -523,7 +526,7 @@ export class Plugin implements AsyncDisposable {
    */
   #receive(found: Classified, line: number | string): void | Promise<void> {
     if (found.kind === "request") {
-      // A line at hand as text is at most 4 KiB (`textMaxBytes`): its characters measure it here.
+      // A line at hand as text is one short enough to parse at once (128 bytes): its characters do.
       const bytes = typeof line === "number" ? line : line.length;
       if (bytes <= this.#maxCapabilityBytes) return this.#peer.accept(found, bytes);
       // Refused before `params` is read, which would parse it (review 57). The SDK never sends one.

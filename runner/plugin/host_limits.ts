@@ -101,7 +101,8 @@ export class CallSlots {
         resolve();
       };
       const onAbort = () => {
-        this.#waiting.splice(this.#waiting.indexOf(wake), 1);
+        const at = this.#waiting.indexOf(wake);
+        if (at !== -1) this.#waiting.splice(at, 1);
         reject(signal!.reason);
       };
       signal?.addEventListener("abort", onAbort, { once: true });

@@ -124,9 +124,9 @@ export interface PeerOptions {
   /** Told when a cancelled request got no answer within `cancelGraceMs`. */
   onStuck?: (method: string, id: RequestId) => void;
   /**
-   * Told when a request held for a slot is cancelled before it ran, with
-   * its size: a request and its cancel, again and again, cost the receiver
-   * an answer each and did nothing (review 65).
+   * Told, with its size, of a request that cost an answer and did nothing:
+   * one held for a slot and cancelled before it ran (a request and its
+   * cancel, again and again: review 65), or one refused as overloaded.
    */
   onWasted?: (bytes: number) => void;
   /**

@@ -49,8 +49,8 @@ export interface CallChannelsOptions {
   notify(method: string, params: unknown): void;
   /** Whether the host's call `id` is in flight. */
   isPending(id: RequestId): boolean;
-  /** A survivable fault, counted against the plugin's budget. */
-  fault(detail: string): void;
+  /** A survivable fault and its line's size, counted against the plugin's budget. */
+  fault(detail: string, bytes: number): void;
   /** A fault that kills the plugin at once. */
   violation(detail: string): void;
   /** A line of `bytes` that did nothing: a report dropped, the call's or the rate's doing. */
@@ -105,7 +105,7 @@ export class CallChannels {
     } else if (message.method === RuntimeMethod.progress) {
       // Over the cap whoever listens, and before the line is parsed (review 37).
       if (bytes > this.#options.maxProgressBytes) {
-        this.#options.fault(`a progress report of ${bytes} bytes`);
+        this.#options.fault(`a progress report of ${bytes} bytes`, bytes);
       } else this.#progress(message, bytes);
     } else return false;
     return true;
@@ -116,7 +116,7 @@ export class CallChannels {
     const id = paramsIdOf(message);
     const open = isId(id) ? this.#open.get(id) : undefined;
     if (!open && !(isId(id) && this.#options.isPending(id))) {
-      this.#options.fault(`stream item for ${this.#describe(id)}`);
+      this.#options.fault(`stream item for ${this.#describe(id)}`, bytes);
       return;
     }
     if (!open?.channel.item) {
@@ -135,7 +135,7 @@ export class CallChannels {
     if (!open) {
       // A call the host wants no progress of: dropped. Any other id is a fault.
       if (!isId(id) || !this.#options.isPending(id)) {
-        this.#options.fault(`progress for ${this.#describe(id)}`);
+        this.#options.fault(`progress for ${this.#describe(id)}`, bytes);
       } else this.#options.wasted(bytes);
       return;
     }

@@ -220,9 +220,14 @@ export class CapabilityHost {
     bytes: number,
   ): { route: Route; values: unknown[]; ended: AbortSignal | undefined } {
     const route = this.#routes.get(method)!;
-    const params = (typeof raw === "object" && raw !== null ? raw : {}) as Partial<
-      CapabilityParams
-    >;
+    // The SDK sends an object, always: anything else was parsed for nothing (review 66: a 2 MiB
+    // string as the params of a call that takes no argument passed, and cost no fault).
+    if (raw !== undefined && (typeof raw !== "object" || raw === null || Array.isArray(raw))) {
+      const reason = `a call of "${method}" whose "params" is not an object`;
+      this.#options.fault?.(reason, bytes);
+      throw new ResponseError(ErrorCode.InvalidParams, reason);
+    }
+    const params = (raw ?? {}) as Partial<CapabilityParams>;
     // Members beside the arguments were parsed for nothing, and the SDK never sends any: a fault,
     // counted by the line's size (review 65: 2 MiB of `{}` beside valid arguments, 109 calls in
     // 10 s, cost the host 87 times the plugin's CPU and no fault).

@@ -99,6 +99,15 @@ const MAX_CAPABILITY_CALLS = 64;
  * fault every 5 s.
  */
 const WASTE_PER_FAULT = 16_384;
+/**
+ * What an answer the host writes for nothing (a call refused "overloaded",
+ * a call cancelled while it waited for a slot) costs it besides the call's
+ * line, in bytes of lines that do nothing: each cost 5 to 6 µs, as much as
+ * 140 blank lines, and counted as one, they held a host at 0.73 of a core
+ * within the budget (review 66). 4 KiB is 16 units: at most about 10,000 a
+ * second within the default budget, a twentieth of a core.
+ */
+const ANSWER_WASTE_BYTES = 4096;
 
 const Described = z.object({
   contracts: z.array(z.object({
@@ -306,6 +315,8 @@ export class Plugin implements AsyncDisposable {
   #maxCapabilityBytes: number;
   #maxProgressPerSecond: number;
   #waste = new WasteMeter(WASTE_PER_FAULT);
+  /** The size of the line the peer is judging: what a violation it reports weighs (review 66). */
+  #judging = 0;
   #onFault: ((detail: string) => void) | undefined;
   #offload: ScanOffload;
   #beside: Beside;
@@ -411,14 +422,14 @@ export class Plugin implements AsyncDisposable {
       // Beyond them, answered "overloaded" at once: a host that stopped reading stopped reading the
       // plugin's answers too (pings among them), and killed it as unresponsive (review 65).
       refuseWhenFull: true,
-      onViolation: (detail) => this.#fault(detail),
-      onWasted: (bytes) => this.#wasted(bytes),
+      onViolation: (detail) => this.#fault(detail, this.#judging),
+      onWasted: (bytes) => this.#wasted(bytes + ANSWER_WASTE_BYTES),
       onRequest: (method, params, context) => {
         if (this.#capabilities.has(method)) {
           return this.#capabilities.handle(method, params, context);
         }
         const name = neutralize(method, 64);
-        this.#fault(`request "${name}" to the host, which serves no methods`);
+        this.#fault(`request "${name}" to the host, which serves no methods`, context.bytes);
         throw new ResponseError(ErrorCode.MethodNotFound, `Method "${name}" not found`);
       },
       onSendError: (error) => this.#protocolFault(`an answer to it could not be sent: ${error}`),
@@ -444,7 +455,7 @@ export class Plugin implements AsyncDisposable {
     this.#channels = new CallChannels({
       notify: (method, params) => this.#peer.notify(method, params),
       isPending: (id) => this.#peer.isPending(id),
-      fault: (detail) => this.#fault(detail),
+      fault: (detail, bytes) => this.#fault(detail, bytes),
       violation: (detail) => this.#protocolFault(detail),
       wasted: (bytes) => this.#wasted(bytes),
       window: {
@@ -528,7 +539,7 @@ export class Plugin implements AsyncDisposable {
     if (found.kind === "request") {
       // A line at hand as text is one short enough to parse at once (128 bytes): its characters do.
       const bytes = typeof line === "number" ? line : line.length;
-      if (bytes <= this.#maxCapabilityBytes) return this.#peer.accept(found, bytes);
+      if (bytes <= this.#maxCapabilityBytes) return this.#accept(found, bytes);
       // Refused before `params` is read, which would parse it (review 57). The SDK never sends one.
       const reason =
         `a capability call of ${bytes} bytes, over the host's cap of ${this.#maxCapabilityBytes} (its "maxCapabilityBytes")`;
@@ -538,12 +549,16 @@ export class Plugin implements AsyncDisposable {
         new ResponseError(ErrorCode.InvalidRequest, reason),
       );
     }
-    if (found.kind !== "notification") return this.#peer.accept(found);
+    // A response, or a line the peer refuses: what it reports weighs the line (review 66: a 16 MiB
+    // response to no call, or one not JSON-RPC 2.0, weighed one fault, as a blank line did once).
+    if (found.kind !== "notification") {
+      return this.#accept(found, typeof line === "number" ? line : 0);
+    }
     const { message } = found;
     // Measured before `params` is read: reading it parses the whole line.
     const bytes = typeof line === "number" ? line : utf8Length(line);
     if (message.method === RuntimeMethod.cancel) {
-      if (bytes > MAX_CANCEL_BYTES) return this.#fault(`a cancel of ${bytes} bytes`);
+      if (bytes > MAX_CANCEL_BYTES) return this.#fault(`a cancel of ${bytes} bytes`, bytes);
       // The peer aborts the capability call's signal. A call it does not know (answered, say) is
       // no fault, a race the plugin cannot avoid, but it is work for nothing.
       const id = (message.params as { id?: unknown } | undefined)?.id;
@@ -552,7 +567,20 @@ export class Plugin implements AsyncDisposable {
     }
     if (this.#channels.receive(message, bytes)) return;
     // The host takes no other notifications.
-    this.#fault(`notification "${neutralize(message.method, 64)}" to the host, which takes none`);
+    this.#fault(
+      `notification "${neutralize(message.method, 64)}" to the host, which takes none`,
+      bytes,
+    );
+  }
+
+  /** `peer.accept`, the line's size at hand for what the peer reports meanwhile. */
+  #accept(found: Classified, bytes: number): void | Promise<void> {
+    this.#judging = bytes;
+    try {
+      return this.#peer.accept(found, bytes);
+    } finally {
+      this.#judging = 0;
+    }
   }
 
   /**

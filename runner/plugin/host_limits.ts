@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { InitializeParams, LineCap, Peer } from "../wire/mod.ts";
+import type { InitializeParams, LineCap, Outgoing, Peer } from "../wire/mod.ts";
 
 /**
  * The host's limits as the SDK keeps them; none until the handshake.
@@ -74,22 +74,44 @@ export class CallSlots {
     this.#peer = peer;
   }
 
-  /** `peer.request`, once a slot is free. */
+  /**
+   * `peer.request`, once a slot is free. The slot is held until the host
+   * has answered, not only until the caller gave up: the host holds its own
+   * as long (review 66: after a timeout, the next batch was refused).
+   */
   async request(
     method: string,
     params: unknown,
     options: { signal?: AbortSignal },
   ): Promise<unknown> {
-    // A slot is handed from the call that ends to the first waiting, so none can slip in between.
-    if (this.#inFlight >= this.#limits.capabilityCalls) await this.#slot(options.signal);
+    const { signal } = options;
+    if (this.#inFlight >= this.#limits.capabilityCalls) await this.#slot(signal);
     else this.#inFlight++;
-    try {
-      return await this.#peer.request(method, params, options);
-    } finally {
-      const next = this.#waiting.shift();
-      if (next) next();
-      else this.#inFlight--;
+    if (signal?.aborted) {
+      this.#release();
+      throw signal.reason;
     }
+    let outgoing: Outgoing;
+    try {
+      outgoing = this.#peer.start(method, params, () => this.#release());
+    } catch (error) {
+      return Promise.reject(error); // start told onSettled: the slot is free
+    }
+    if (!signal) return await outgoing.promise;
+    const onAbort = () => this.#peer.cancel(outgoing.id, signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      return await outgoing.promise;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** A call is over: its slot goes to the first waiting, so none can slip in between. */
+  #release(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#inFlight--;
   }
 
   /** Resolves when a slot frees; rejects with the signal's reason if it aborts first. */

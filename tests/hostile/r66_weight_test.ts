@@ -1,0 +1,65 @@
+// Review 66: a fault weighs its line, whatever kind of line it is. Review 65 weighed blank and
+// stray lines and capability calls over the cap by their size (one more per 256 KiB); a 16 MiB
+// notification, cancel, stream item, progress report, response to no call, or line that is not
+// JSON-RPC 2.0 still weighed one fault: 90 of them every 10 s held a host at 0.5 to 0.7 of a core,
+// 12 times the plugin's CPU, for as long as they came.
+import assert from "node:assert/strict";
+import { ProtocolError, provide, startPlugin } from "../../mod.ts";
+import { R66 } from "./plugins/r66_contract.ts";
+import { hostile } from "./_hostile.ts";
+
+const KINDS = ["notify", "cancel", "item", "progress", "response", "invalid", "nomethod"];
+
+for (const kind of KINDS) {
+  Deno.test(`r66: one 1 MiB line of kind "${kind}" weighs five faults`, async () => {
+    const faults: string[] = [];
+    await using plugin = await startPlugin(hostile("r66_raw.ts"), {
+      contracts: [R66],
+      capabilities: [provide(R66, {
+        hold: (n) => n,
+        size: (s) => s.length,
+        touch: (o) => o.n,
+        now: () => 0,
+        store: (_key, value) => value.length,
+      })],
+      isolation: "deno",
+      // 1 + 4 (a fault weighs one more per 256 KiB of its line): over a budget of four.
+      maxFaults: 4,
+      onProtocolFault: (detail) => faults.push(detail),
+      stopGraceMs: 200,
+      stopTermMs: 200,
+    });
+    const outcome = await plugin.api(R66).attempt(`onefault:${kind}:${1024 * 1024 + 1024}`).then(
+      (answer) => answer,
+      (error) => error,
+    );
+    assert.equal(faults.length, 1, faults.join("\n"));
+    assert.ok(outcome instanceof ProtocolError, `not ended: ${outcome}`);
+    assert.match(outcome.message, /more than 4 protocol faults/);
+  });
+}
+
+// A call that takes no argument passed with a 2 MiB string as its params, and cost no fault
+// (review 66): params that are not an object are a fault, weighed by the line.
+Deno.test("r66: a capability call whose params are not an object is a fault, weighed by its line", async () => {
+  await using plugin = await startPlugin(hostile("r66_raw.ts"), {
+    contracts: [R66],
+    capabilities: [provide(R66, {
+      hold: (n) => n,
+      size: (s) => s.length,
+      touch: (o) => o.n,
+      now: () => 0,
+      store: (_key, value) => value.length,
+    })],
+    isolation: "deno",
+    maxFaults: 4,
+    stopGraceMs: 200,
+    stopTermMs: 200,
+  });
+  const outcome = await plugin.api(R66, { timeout: 30_000 }).attempt(`strparams:1049600:5`).then(
+    (answer) => answer,
+    (error) => error,
+  );
+  assert.ok(outcome instanceof ProtocolError, `not ended: ${outcome}`);
+  assert.match(outcome.message, /more than 4 protocol faults .*whose "params" is not an object/);
+});

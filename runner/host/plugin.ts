@@ -23,6 +23,7 @@ import {
   type LaunchOptions,
   type LaunchPlan,
   planPlugin,
+  releaseAuditFolder,
   releaseDenoDir,
   takeIssuedPlan,
 } from "../sandbox/mod.ts";
@@ -924,7 +925,10 @@ export async function launchPlugin(plan: LaunchPlan, options: StartOptions): Pro
     // Aborted or refused before it ran (a standby stopped while it waited its turn, review 48): a
     // run grant's own Deno dir is no one's.
     // Only a plan this launch took: another's may be running (a plan launched twice).
-    if (!spawned && takeIssuedPlan(plan)) releaseDenoDir(plan.env.DENO_DIR);
+    if (!spawned && takeIssuedPlan(plan)) {
+      releaseDenoDir(plan.env.DENO_DIR);
+      releaseAuditFolder(plan.audit); // and an audit's folder of its own (review 66)
+    }
     throw error;
   }
 }

@@ -242,3 +242,23 @@ export function planAudit(
     mounted: context.mounted,
   };
 }
+
+/**
+ * Removes the folder of its own an audit was planned in (in the temporary
+ * folder, where a grant covers the cache), for a plan that will never run:
+ * a start stopped or refused before its spawn, or a preview (review 66:
+ * each left one behind). A folder in the cache is shared, and stays.
+ *
+ * @example
+ * ```ts ignore
+ * releaseAuditFolder(plan.audit); // the plan was only previewed
+ * ```
+ */
+export function releaseAuditFolder(audit: AuditPlan | undefined): void {
+  if (!audit?.ownFolder) return;
+  try {
+    Deno.removeSync(dirname(audit.log), { recursive: true });
+  } catch {
+    // gone already
+  }
+}

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { AuditOptions, AuditPlan } from "./audit_setup.ts";
+import { type AuditOptions, type AuditPlan, releaseAuditFolder } from "./audit_setup.ts";
 import type { CpuLimits, CpuPlan } from "./cpu_limits.ts";
 import type { EgressPlan } from "./egress.ts";
 import type { IsolationLayer, IsolationMode } from "./isolation.ts";
@@ -214,7 +214,7 @@ export async function planPlugin(
   options.signal?.throwIfAborted();
   const nonce = crypto.randomUUID().replaceAll("-", "");
   let prepared: Prepared | undefined;
-  let launch: Launch;
+  let launch: Launch | undefined;
   try {
     prepared = await prepare(module, options);
     launch = prepared.runtime
@@ -224,6 +224,7 @@ export async function planPlugin(
     options.signal?.throwIfAborted();
   } catch (error) {
     if (prepared) releaseDenoDir(prepared.denoDir); // a run grant's own dir, made for nothing
+    releaseAuditFolder(launch?.audit);
     throw explainHostPermission(error);
   }
   const { name, isolation, notes, snapshot, root, grants, review } = prepared;
@@ -288,8 +289,10 @@ export async function previewStart(
   options?: LaunchOptions,
 ): Promise<LaunchPlan> {
   const plan = await planPlugin(module, options);
-  // Never launched: a run grant's own Deno dir, made for the check, is no one's now (review 49).
+  // Never launched: a run grant's own Deno dir, made for the check, is no one's now (review 49),
+  // nor is an audit's folder of its own (review 66).
   releaseDenoDir(plan.env.DENO_DIR);
+  releaseAuditFolder(plan.audit);
   issued.delete(plan); // and not to be launched
   return plan;
 }

@@ -3010,6 +3010,27 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/plugin/host_limits_test.ts"],
   },
   {
+    id: "audit-folder-released-at-failure",
+    source:
+      "review 66: a start stopped while planned left its audit folder in the temporary folder",
+    mitigation: "what fails after the audit is planned removes its folder of its own",
+    file: "runner/sandbox/launch_deno.ts",
+    search: "    releaseAuditFolder(audit);\n",
+    replace: "",
+    tests: ["tests/sandbox/audit_folder_test.ts"],
+    filter: "stopped during",
+  },
+  {
+    id: "audit-folder-released-by-preview",
+    source: "review 66: a preview left its audit folder in the temporary folder",
+    mitigation: "a preview removes its audit's folder of its own",
+    file: "runner/sandbox/plan.ts",
+    search: "  releaseAuditFolder(plan.audit);\n",
+    replace: "",
+    tests: ["tests/sandbox/audit_folder_test.ts"],
+    filter: "preview",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -1,0 +1,56 @@
+// A start whose audit file goes to a folder of its own in the temporary folder (a grant
+// covers plugbox's cache) and that never runs, stopped while planned or only previewed, removes
+// that folder (review 66: each left one behind).
+import assert from "node:assert/strict";
+import { tmpdir } from "node:os";
+import { previewStart } from "../../mod.ts";
+import { freshCache, graphChecksIn, hangingCheckPlugin, until, within } from "../_helpers.ts";
+
+const HELLO = new URL("../../plugins/hello/main.ts", import.meta.url);
+const auditFolders = () =>
+  [...Deno.readDirSync(tmpdir())].filter((e) => e.name.startsWith("plugbox-audit-")).map((e) =>
+    e.name
+  );
+
+Deno.test("audit: a start stopped during its module-graph check removes its audit folder in the temporary folder", async () => {
+  await using cache = await freshCache();
+  await using plugin = await hangingCheckPlugin();
+  const before = new Set(auditFolders());
+  const stop = new AbortController();
+  const outcome = previewStart(plugin.main, {
+    isolation: "deno",
+    cacheDir: cache.path,
+    preflightTimeout: 600_000,
+    signal: stop.signal,
+    audit: true,
+    // A read grant over the cache: the audit file goes to a folder of its own in /tmp.
+    permissions: { read: [plugin.read, cache.path] },
+    manifest: "ignore",
+  }).then(() => "planned", (error) => error);
+  try {
+    await until(() => graphChecksIn(cache.path).length > 0, 20_000, "the module-graph check");
+    stop.abort(new DOMException("stopped", "AbortError"));
+    await within(outcome, 5_000, "the planning to end at the abort");
+    const left = auditFolders().filter((n) => !before.has(n));
+    for (const name of left) await Deno.remove(`${tmpdir()}/${name}`, { recursive: true });
+    assert.deepEqual(left, [], "no audit folder is left by a start that never ran");
+  } finally {
+    for (const { pid } of graphChecksIn(cache.path)) Deno.kill(pid, "SIGKILL");
+    await outcome;
+  }
+});
+
+Deno.test("audit: a preview with its audit file in the temporary folder removes the folder", async () => {
+  await using cache = await freshCache();
+  const before = new Set(auditFolders());
+  await previewStart(HELLO, {
+    isolation: "deno",
+    cacheDir: cache.path,
+    audit: true,
+    permissions: { read: [cache.path] },
+    manifest: "ignore",
+  });
+  const left = auditFolders().filter((n) => !before.has(n));
+  for (const name of left) await Deno.remove(`${tmpdir()}/${name}`, { recursive: true });
+  assert.deepEqual(left, [], "no audit folder is left by a preview");
+});

@@ -6,7 +6,7 @@
  */
 
 import { unlessAborted } from "./abort.ts";
-import { type AuditOptions, type AuditPlan, planAudit, releaseAuditFolder } from "./audit_setup.ts";
+import { type AuditOptions, type AuditPlan, planAudit } from "./audit_setup.ts";
 import type { CommandRuntime } from "./command.ts";
 import type { DenoBinary } from "./deno_binary.ts";
 import { verifyGraph } from "./graph_cache.ts";
@@ -71,6 +71,11 @@ export interface Prepared {
    * the graph check killed (shared probes go on without this start).
    */
   signal?: AbortSignal;
+  /**
+   * The audit, once planned: what fails after that leaves its folder of its
+   * own to no one, and the plan's end removes it (review 66).
+   */
+  plannedAudit?: AuditPlan;
 }
 
 /** The process a plan spawns. */
@@ -211,104 +216,93 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
         : [],
     })
     : undefined;
-  // What fails from here leaves the audit's folder of its own to no one (review 66).
-  try {
-    const extras = await startExtras(p, nonce);
-    // A run grant's programs and an ffi grant's libraries run inside the sandbox, which must hold
-    // them (grant_programs.ts); the Deno layer runs them on the host.
-    const granted = p.isolation === "deno"
-      ? { files: [], symlinks: [] }
-      : grantedBinaries(p.name, grants, {
-        root: p.root,
-        write: grants.write,
-        denoDir: p.denoDir,
-      });
-    const mounts: MountPlan = {
-      programs: [p.deno.path],
-      granted: granted.files,
-      symlinks: granted.symlinks,
-      // The seed is read-only to every plugin: it writes no cache, so it cannot grow one.
-      readOnly: [
-        snapshot.dir,
-        sdk.dir,
-        p.home,
-        ...(p.ownDenoDir ? [] : [p.denoDir]),
-        ...grants.read,
-      ],
-      readWrite: [...(p.ownDenoDir ? [p.denoDir] : []), ...grants.write],
-      // The host's network only for `all`: a net grant goes through the egress proxy.
-      net: grants.all,
-      dev: true,
-      tmpBytes: 64 * 1024 * 1024,
-      cwd: snapshot.dir,
-    };
-    // The check runs in the run's own view (THREATS T14): the same wrappers, mounts, namespaces,
-    // environment and loading flags. What differs widens nothing it resolves: no /dev (every
-    // device is outside the roots, and an import of one fails fast instead of reading forever),
-    // a small memory cap, no audit file or DENO_AUDIT_PERMISSIONS (the file lies outside every
-    // root, and the check's own reads are not the plugin's to record), and no egress relay, CPU
-    // cgroup or sandbox hosts file (`deno info --no-remote` reaches no network; all lie outside
-    // every root).
-    const graph = await verifyGraph({
-      name: p.name,
+  p.plannedAudit = audit;
+  const extras = await startExtras(p, nonce);
+  // A run grant's programs and an ffi grant's libraries run inside the sandbox, which must hold
+  // them (grant_programs.ts); the Deno layer runs them on the host.
+  const granted = p.isolation === "deno"
+    ? { files: [], symlinks: [] }
+    : grantedBinaries(p.name, grants, {
       root: p.root,
-      deno: p.deno.path,
-      denoVersion: p.deno.version,
-      snapshot,
-      sdk,
-      isolation: p.isolation,
-      prefix: await wrapperFor(p, PREFLIGHT_MIB, RESERVED_MIB, {
-        denoDir: p.denoDir,
-        envNames: Object.keys(env),
-      })({ ...mounts, dev: false }),
-      env,
-      cacheDir: p.cache,
-      timeoutMs: p.timeoutMs,
-      ownDirs: [p.denoDir, p.home],
-      signal: p.signal, // this start's own check: killed at its abort
-    });
-    const denoArgs = [
-      "run",
-      "--no-config",
-      "--no-lock",
-      "--no-remote",
-      "--no-npm",
-      `--import-map=${sdk.importMap}`,
-      `--preload=${sdk.preload}`,
-      `--v8-flags=--max-old-space-size=${p.memory}`,
-      ...toDenoArgs(grants),
-      // Under Landlock: no granted host at the proxy's port number (see proxyPortDenials).
-      ...proxyPortDenials(extras.egress?.plan),
-      snapshot.entry,
-      `${NONCE_FLAG}=${nonce}`,
-    ];
-    const auditEnv: Record<string, string> = audit ? { DENO_AUDIT_PERMISSIONS: audit.log } : {};
-    // plugbox's own values last: a grant never overrides them (nor could it: see env_names.ts).
-    const runEnv = { ...grants.env, ...extras.egress?.env, ...env, ...auditEnv };
-    const prefix = await wrapperFor(p, p.memory, RESERVED_MIB, {
-      ...extras,
+      write: grants.write,
       denoDir: p.denoDir,
-      envNames: Object.keys(runEnv),
-      auditLog: audit?.log,
-      waitsForGo: waitsForGo(p),
-    })({
-      ...mounts,
-      // Under Landlock, a rule for this one file: the plugin's Deno writes it, nothing else there.
-      readWrite: [...mounts.readWrite, ...(audit ? [audit.log] : [])],
     });
-    const [command, ...wrapperArgs] = [...prefix, p.deno.path];
-    return {
-      command,
-      args: [...wrapperArgs, ...denoArgs],
-      env: runEnv,
-      graph,
-      ...(audit ? { audit } : {}),
-      egress: extras.egress,
-      cpu: extras.cpu!,
-      waitsForGo: waitsForGo(p),
-    };
-  } catch (error) {
-    releaseAuditFolder(audit);
-    throw error;
-  }
+  const mounts: MountPlan = {
+    programs: [p.deno.path],
+    granted: granted.files,
+    symlinks: granted.symlinks,
+    // The seed is read-only to every plugin: it writes no cache, so it cannot grow one.
+    readOnly: [snapshot.dir, sdk.dir, p.home, ...(p.ownDenoDir ? [] : [p.denoDir]), ...grants.read],
+    readWrite: [...(p.ownDenoDir ? [p.denoDir] : []), ...grants.write],
+    // The host's network only for `all`: a net grant goes through the egress proxy.
+    net: grants.all,
+    dev: true,
+    tmpBytes: 64 * 1024 * 1024,
+    cwd: snapshot.dir,
+  };
+  // The check runs in the run's own view (THREATS T14): the same wrappers, mounts, namespaces,
+  // environment and loading flags. What differs widens nothing it resolves: no /dev (every
+  // device is outside the roots, and an import of one fails fast instead of reading forever),
+  // a small memory cap, no audit file or DENO_AUDIT_PERMISSIONS (the file lies outside every
+  // root, and the check's own reads are not the plugin's to record), and no egress relay, CPU
+  // cgroup or sandbox hosts file (`deno info --no-remote` reaches no network; all lie outside
+  // every root).
+  const graph = await verifyGraph({
+    name: p.name,
+    root: p.root,
+    deno: p.deno.path,
+    denoVersion: p.deno.version,
+    snapshot,
+    sdk,
+    isolation: p.isolation,
+    prefix: await wrapperFor(p, PREFLIGHT_MIB, RESERVED_MIB, {
+      denoDir: p.denoDir,
+      envNames: Object.keys(env),
+    })({ ...mounts, dev: false }),
+    env,
+    cacheDir: p.cache,
+    timeoutMs: p.timeoutMs,
+    ownDirs: [p.denoDir, p.home],
+    signal: p.signal, // this start's own check: killed at its abort
+  });
+  const denoArgs = [
+    "run",
+    "--no-config",
+    "--no-lock",
+    "--no-remote",
+    "--no-npm",
+    `--import-map=${sdk.importMap}`,
+    `--preload=${sdk.preload}`,
+    `--v8-flags=--max-old-space-size=${p.memory}`,
+    ...toDenoArgs(grants),
+    // Under Landlock: no granted host at the proxy's port number (see proxyPortDenials).
+    ...proxyPortDenials(extras.egress?.plan),
+    snapshot.entry,
+    `${NONCE_FLAG}=${nonce}`,
+  ];
+  const auditEnv: Record<string, string> = audit ? { DENO_AUDIT_PERMISSIONS: audit.log } : {};
+  // plugbox's own values last: a grant never overrides them (nor could it: see env_names.ts).
+  const runEnv = { ...grants.env, ...extras.egress?.env, ...env, ...auditEnv };
+  const prefix = await wrapperFor(p, p.memory, RESERVED_MIB, {
+    ...extras,
+    denoDir: p.denoDir,
+    envNames: Object.keys(runEnv),
+    auditLog: audit?.log,
+    waitsForGo: waitsForGo(p),
+  })({
+    ...mounts,
+    // Under Landlock, a rule for this one file: the plugin's Deno writes it, nothing else there.
+    readWrite: [...mounts.readWrite, ...(audit ? [audit.log] : [])],
+  });
+  const [command, ...wrapperArgs] = [...prefix, p.deno.path];
+  return {
+    command,
+    args: [...wrapperArgs, ...denoArgs],
+    env: runEnv,
+    graph,
+    ...(audit ? { audit } : {}),
+    egress: extras.egress,
+    cpu: extras.cpu!,
+    waitsForGo: waitsForGo(p),
+  };
 }

@@ -224,7 +224,7 @@ export async function planPlugin(
     options.signal?.throwIfAborted();
   } catch (error) {
     if (prepared) releaseDenoDir(prepared.denoDir); // a run grant's own dir, made for nothing
-    releaseAuditFolder(launch?.audit);
+    releaseAuditFolder(launch?.audit ?? prepared?.plannedAudit);
     throw explainHostPermission(error);
   }
   const { name, isolation, notes, snapshot, root, grants, review } = prepared;

@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { tmpdir } from "node:os";
 import { PreflightError, previewStart } from "../../mod.ts";
+import { launchPlugin } from "../../runner/host/mod.ts";
+import { planPlugin } from "../../runner/sandbox/mod.ts";
+import { Calc } from "../fixtures/contracts.ts";
 import {
   exists,
   fixture,
@@ -283,3 +287,37 @@ Deno.test("previewStart() stopped while the SDK's code cache is built for every 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+// A plan made, then its launch stopped before its spawn (a standby stopped while it waited its
+// turn): what the plan holds for itself goes with it, its own Deno dir (review 48) and its
+// audit's folder of its own (review 66). Since planning honours the signal, a stop during
+// planning no longer reaches the launch: these tests take the launch's path directly.
+const auditFolders = () =>
+  [...Deno.readDirSync(tmpdir())].filter((e) => e.name.startsWith("plugbox-audit-")).length;
+
+for (const what of ["own Deno dir", "audit folder"] as const) {
+  Deno.test(`launchPlugin() stopped before its spawn releases its plan's ${what}`, async () => {
+    await using cache = await freshCache();
+    const before = auditFolders();
+    const plan = await planPlugin(calc, {
+      isolation: "deno",
+      cacheDir: cache.path,
+      manifest: "ignore",
+      // A run grant gives the plan a Deno dir of its own; an audit with a read grant over the
+      // cache puts its file in a folder of its own in the temporary folder.
+      ...(what === "own Deno dir"
+        ? { permissions: { run: ["/bin/true"] }, unsafe: { run: true } }
+        : { permissions: { read: [cache.path] }, audit: true }),
+    });
+    const held = async () =>
+      what === "own Deno dir" ? (await leftIn(cache.path)).length : auditFolders() - before;
+    assert.equal(await held(), 1, `the plan's ${what}, made`);
+    const reason = stopped();
+    const error = await launchPlugin(plan, {
+      contracts: [Calc],
+      signal: AbortSignal.abort(reason),
+    }).then(() => "launched", (e) => e);
+    assert.equal(error, reason);
+    assert.equal(await held(), 0, `the plan's ${what}, released`);
+  });
+}

@@ -8,27 +8,32 @@ import { ProtocolError, provide, startPlugin } from "../../mod.ts";
 import { R66 } from "./plugins/r66_contract.ts";
 import { hostile } from "./_hostile.ts";
 
+/** The attacker, with a budget of four faults. */
+function attacker(onProtocolFault?: (detail: string) => void) {
+  return startPlugin(hostile("r66_raw.ts"), {
+    contracts: [R66],
+    capabilities: [provide(R66, {
+      hold: (n) => n,
+      size: (s) => s.length,
+      touch: (o) => o.n,
+      now: () => 0,
+      store: (_key, value) => value.length,
+    })],
+    isolation: "deno",
+    maxFaults: 4,
+    onProtocolFault,
+    stopGraceMs: 200,
+    stopTermMs: 200,
+  });
+}
+
 const KINDS = ["notify", "cancel", "item", "progress", "response", "invalid", "nomethod"];
 
 for (const kind of KINDS) {
   Deno.test(`r66: one 1 MiB line of kind "${kind}" weighs five faults`, async () => {
     const faults: string[] = [];
-    await using plugin = await startPlugin(hostile("r66_raw.ts"), {
-      contracts: [R66],
-      capabilities: [provide(R66, {
-        hold: (n) => n,
-        size: (s) => s.length,
-        touch: (o) => o.n,
-        now: () => 0,
-        store: (_key, value) => value.length,
-      })],
-      isolation: "deno",
-      // 1 + 4 (a fault weighs one more per 256 KiB of its line): over a budget of four.
-      maxFaults: 4,
-      onProtocolFault: (detail) => faults.push(detail),
-      stopGraceMs: 200,
-      stopTermMs: 200,
-    });
+    // 1 + 4 (a fault weighs one more per 256 KiB of its line): over a budget of four.
+    await using plugin = await attacker((detail) => faults.push(detail));
     const outcome = await plugin.api(R66).attempt(`onefault:${kind}:${1024 * 1024 + 1024}`).then(
       (answer) => answer,
       (error) => error,
@@ -42,20 +47,7 @@ for (const kind of KINDS) {
 // A call that takes no argument passed with a 2 MiB string as its params, and cost no fault
 // (review 66): params that are not an object are a fault, weighed by the line.
 Deno.test("r66: a capability call whose params are not an object is a fault, weighed by its line", async () => {
-  await using plugin = await startPlugin(hostile("r66_raw.ts"), {
-    contracts: [R66],
-    capabilities: [provide(R66, {
-      hold: (n) => n,
-      size: (s) => s.length,
-      touch: (o) => o.n,
-      now: () => 0,
-      store: (_key, value) => value.length,
-    })],
-    isolation: "deno",
-    maxFaults: 4,
-    stopGraceMs: 200,
-    stopTermMs: 200,
-  });
+  await using plugin = await attacker();
   const outcome = await plugin.api(R66, { timeout: 30_000 }).attempt(`strparams:1049600:5`).then(
     (answer) => answer,
     (error) => error,

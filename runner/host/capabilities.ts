@@ -23,6 +23,7 @@ import {
   type RequestContext,
   type RequestId,
   ResponseError,
+  valuesIn,
   wireMethod,
 } from "../wire/mod.ts";
 import { toIssues } from "./answer_errors.ts";
@@ -107,6 +108,16 @@ export function provide<C extends Contract>(
  */
 export const WASTE_PER_PARSED_BYTE = 8;
 
+/**
+ * What a value parsed and then dropped counts as, in the same bytes: a key
+ * given twice (the parse keeps the last) or a member the contract's schema
+ * strips. A member with its key cost up to 260 ns to parse (2 MiB of
+ * `"k1":{}`, 170,000 members, 44 ms), about half a unit of the waste meter
+ * (fault_budget.ts), which 128 bytes make. Review 66: such junk beside valid
+ * arguments cost the host 50 to 60 times the plugin's CPU, and no fault.
+ */
+export const WASTE_PER_DROPPED_VALUE = 128;
+
 /** The members a capability call's `params` may have; the SDK sends no others. */
 const PARAMS_MEMBERS = new Set(["args", "call"]);
 
@@ -125,7 +136,11 @@ export interface CapabilityHostOptions {
   onError?: (error: unknown, capability: string) => void;
   /** A survivable protocol fault of the plugin's and its line's size, counted against its budget. */
   fault?: (detail: string, bytes: number) => void;
-  /** Work for nothing, as {@linkcode WASTE_PER_PARSED_BYTE} times the bytes parsed for it. */
+  /**
+   * Work for nothing, in bytes of lines that do nothing: the bytes parsed for
+   * it times {@linkcode WASTE_PER_PARSED_BYTE}, or the values dropped times
+   * {@linkcode WASTE_PER_DROPPED_VALUE}.
+   */
   wasted?: (bytes: number) => void;
 }
 
@@ -206,7 +221,7 @@ export class CapabilityHost {
     // whole of `params`, with whatever the plugin put beside its arguments. 64 slow calls, each
     // with 2 MiB of `{}` beside them, held 2.7 GiB of the host's heap (review 65).
     try {
-      const { route, values, ended } = this.#check(method, raw, request.bytes ?? 0);
+      const { route, values, ended } = this.#check(method, raw, request);
       return this.#run(method, route, values, ended, request);
     } catch (error) {
       return Promise.reject(error);
@@ -217,9 +232,10 @@ export class CapabilityHost {
   #check(
     method: string,
     raw: unknown,
-    bytes: number,
+    request: RequestContext,
   ): { route: Route; values: unknown[]; ended: AbortSignal | undefined } {
     const route = this.#routes.get(method)!;
+    const bytes = request.bytes ?? 0;
     // The SDK sends an object, always: anything else was parsed for nothing (review 66: a 2 MiB
     // string as the params of a call that takes no argument passed, and cost no fault).
     if (raw !== undefined && (typeof raw !== "object" || raw === null || Array.isArray(raw))) {
@@ -257,9 +273,25 @@ export class CapabilityHost {
       );
     }
     const values = args.data as unknown[];
+    if (request.values !== undefined) this.#priceDropped(raw, values, request.values);
     while (values.length < route.info.arity) values.push(undefined);
     const ended = params.call !== undefined ? this.#options.callEnded(params.call) : undefined;
     return { route, values, ended };
+  }
+
+  /**
+   * Prices the values of the call's line that its parse or the contract
+   * dropped: of `inLine` (the scan's count), the envelope's members
+   * (`jsonrpc`, `id`, `method`, `params`), those of `params` and the
+   * arguments the capability is given are used; the rest were parsed for
+   * nothing. A transform that makes fewer values is priced too: a few per
+   * call, never near a fault.
+   */
+  #priceDropped(raw: unknown, values: unknown[], inLine: number): void {
+    let used = raw === undefined ? 3 : 4;
+    for (const _ in raw as object) used++;
+    used += valuesIn(values, inLine - used);
+    if (used < inLine) this.#options.wasted?.((inLine - used) * WASTE_PER_DROPPED_VALUE);
   }
 
   /** Runs a checked call; it holds only what the capability is given. */

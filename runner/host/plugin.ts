@@ -476,7 +476,7 @@ export class Plugin implements AsyncDisposable {
     this.#reading = this.#transport.run({
       onMessage: (value, line) => this.#receive(classifyMessage(value), line),
       onScanned: (bytes, scan, text) =>
-        this.#receive(classifyLine(bytes, scan, text), bytes.length),
+        this.#receive(classifyLine(bytes, scan, text), bytes.length, scan.values),
       onStray: (line, bytes) =>
         this.#fault(`stray output on stdout: ${neutralize(line, 200)}`, bytes),
       onBlank: (bytes) =>
@@ -534,13 +534,14 @@ export class Plugin implements AsyncDisposable {
    * One message from the plugin, classified, to the peer; notifications
    * other than a cancel of the plugin's own capability call, stream items
    * and progress are faults. `line` is the line's length in bytes, or its
-   * text (measured only when it matters).
+   * text (measured only when it matters); `values`, the scan's count of its
+   * values, if it was scanned.
    */
-  #receive(found: Classified, line: number | string): void | Promise<void> {
+  #receive(found: Classified, line: number | string, values?: number): void | Promise<void> {
     if (found.kind === "request") {
       // A line at hand as text is one short enough to parse at once (128 bytes): its characters do.
       const bytes = typeof line === "number" ? line : line.length;
-      if (bytes <= this.#maxCapabilityBytes) return this.#accept(found, bytes);
+      if (bytes <= this.#maxCapabilityBytes) return this.#accept(found, bytes, values);
       // Refused before `params` is read, which would parse it (review 57). The SDK never sends one.
       const reason =
         `a capability call of ${bytes} bytes, over the host's cap of ${this.#maxCapabilityBytes} (its "maxCapabilityBytes")`;
@@ -575,10 +576,10 @@ export class Plugin implements AsyncDisposable {
   }
 
   /** `peer.accept`, the line's size at hand for what the peer reports meanwhile. */
-  #accept(found: Classified, bytes: number): void | Promise<void> {
+  #accept(found: Classified, bytes: number, values?: number): void | Promise<void> {
     this.#judging = bytes;
     try {
-      return this.#peer.accept(found, bytes);
+      return this.#peer.accept(found, bytes, values);
     } finally {
       this.#judging = 0;
     }
@@ -607,7 +608,7 @@ export class Plugin implements AsyncDisposable {
     const quanta = this.#waste.add(bytes);
     if (quanta > 0) {
       this.#fault(
-        `${WASTE_PER_FAULT} units of lines that did nothing (blank lines, cancels of calls not in progress, progress nobody receives, invalid capability calls)`,
+        `${WASTE_PER_FAULT} units of lines that did nothing (blank lines, cancels of calls not in progress, progress nobody receives, invalid capability calls, values capability calls carried for nothing)`,
         0,
         quanta,
       );
@@ -643,6 +644,7 @@ export class Plugin implements AsyncDisposable {
       // The SDK keeps within these itself: an honest plugin is never refused or faulted for them.
       maxCapabilityBytes: this.#maxCapabilityBytes,
       maxCapabilityCalls: MAX_CAPABILITY_CALLS + QUEUED_CAPABILITY_CALLS,
+      maxCapabilityQueueBytes: QUEUED_CAPABILITY_BYTES,
       maxProgressPerSecond: this.#maxProgressPerSecond,
     };
     // No reason on timeout: the AbortError is turned into a TimeoutError below,

@@ -1,6 +1,6 @@
 /**
  * Plugin side: what the host said, in `$/initialize`, it takes (capability
- * calls' size and number, progress reports' rate), and the SDK keeping
+ * calls' size, number and bytes waiting, progress reports' rate), and the SDK keeping
  * within it. The host counts what passes its limits against the plugin;
  * kept here, an honest plugin is told at once, in its own process, and is
  * never refused or ended for them (review 65).
@@ -17,8 +17,9 @@ import type { InitializeParams, LineCap, Outgoing, Peer } from "../wire/mod.ts";
  * import assert from "node:assert/strict";
  * import { HostLimits } from "./host_limits.ts";
  * const limits = new HostLimits();
- * limits.take({ maxCapabilityBytes: 4096, maxProgressPerSecond: 50 });
+ * limits.take({ maxCapabilityBytes: 4096, maxCapabilityQueueBytes: 1 << 20 });
  * assert.equal(limits.capLine({ id: 1, method: "m" })?.bytes, 4096);
+ * assert.equal(limits.capabilityBytes, 1 << 20);
  * assert.equal(limits.capLine({ method: "$/progress" }), undefined); // requests only
  * ```
  */
@@ -27,24 +28,39 @@ export class HostLimits {
   progressPerSecond = Infinity;
   /** Capability calls in flight at once; more wait in the plugin. */
   capabilityCalls = Infinity;
-  #request: LineCap | undefined;
+  /** Bytes of capability calls in flight below which another may be sent. */
+  capabilityBytes = Infinity;
+  #request: LineCap = this.#cap(Infinity);
+  #sent = 0;
 
   /** Takes what the host sent; a value that is not a positive integer leaves its limit off. */
   take(params: Partial<InitializeParams>): void {
-    const bytes = positive(params.maxCapabilityBytes);
-    this.#request = bytes === undefined ? undefined : {
-      bytes,
-      refusal: (length) =>
-        `Cannot call the host: the call's line is ${length} bytes, and the host takes at most ` +
-        `${bytes} (its "maxCapabilityBytes")`,
-    };
+    this.#request = this.#cap(positive(params.maxCapabilityBytes) ?? Infinity);
     this.capabilityCalls = positive(params.maxCapabilityCalls) ?? Infinity;
+    this.capabilityBytes = positive(params.maxCapabilityQueueBytes) ?? Infinity;
     this.progressPerSecond = positive(params.maxProgressPerSecond) ?? Infinity;
   }
 
   /** The cap for `message`'s line: the host's for a capability call (a request), else none. */
   capLine(message: object): LineCap | undefined {
     return "id" in message && "method" in message ? this.#request : undefined;
+  }
+
+  /** The size of the last capability call's line queued since the last take, or 0. */
+  takeSent(): number {
+    const bytes = this.#sent;
+    this.#sent = 0;
+    return bytes;
+  }
+
+  #cap(bytes: number): LineCap {
+    return {
+      bytes,
+      refusal: (length) =>
+        `Cannot call the host: the call's line is ${length} bytes, and the host takes at most ` +
+        `${bytes} (its "maxCapabilityBytes")`,
+      sent: (length) => this.#sent = length,
+    };
   }
 }
 
@@ -53,9 +69,12 @@ function positive(value: unknown): number | undefined {
 }
 
 /**
- * Capability calls beyond the host's count wait here, in order, for one in
- * flight to end (or for their own signal): past it the host answers
- * "overloaded". A crawler's thousand fetches at once just take turns.
+ * Capability calls beyond the host's count, or once those in flight hold
+ * the bytes its queue takes, wait here, in order, for one in flight to end
+ * (or for their own signal): past either the host answers "overloaded". A
+ * crawler's thousand fetches at once just take turns, and so do a thousand
+ * large values to store (review 66: 1,300 calls of 512 KiB at once were
+ * refused, and the plugin ended for them).
  *
  * @example
  * ```ts ignore
@@ -67,6 +86,10 @@ export class CallSlots {
   #limits: HostLimits;
   #peer: Peer;
   #inFlight = 0;
+  /** Bytes of the calls in flight, as their lines were sent. */
+  #bytes = 0;
+  /** A waiting call was let in and has not been sent yet: its size is not known. */
+  #admitting = false;
   #waiting: (() => void)[] = [];
 
   constructor(limits: HostLimits, peer: Peer) {
@@ -75,9 +98,9 @@ export class CallSlots {
   }
 
   /**
-   * `peer.request`, once a slot is free. The slot is held until the host
-   * has answered, not only until the caller gave up: the host holds its own
-   * as long (review 66: after a timeout, the next batch was refused).
+   * `peer.request`, once there is room. A call's room is held until the
+   * host has answered, not only until the caller gave up: the host holds
+   * its own as long (review 66: after a timeout, the next batch was refused).
    */
   async request(
     method: string,
@@ -85,18 +108,26 @@ export class CallSlots {
     options: { signal?: AbortSignal },
   ): Promise<unknown> {
     const { signal } = options;
-    if (this.#inFlight >= this.#limits.capabilityCalls) await this.#slot(signal);
+    const waited = this.#waiting.length > 0 || this.#admitting || !this.#room();
+    if (waited) await this.#turn(signal);
     else this.#inFlight++;
-    if (signal?.aborted) {
-      this.#release();
-      throw signal.reason;
-    }
-    let outgoing: Outgoing;
+    let outgoing: Outgoing | undefined;
+    let bytes = 0;
     try {
-      outgoing = this.#peer.start(method, params, () => this.#release());
-    } catch (error) {
-      return Promise.reject(error); // start told onSettled: the slot is free
+      if (signal?.aborted) this.#release(0);
+      else {
+        // On a throw, start has told onSettled: the room is free again.
+        outgoing = this.#peer.start(method, params, () => this.#release(bytes));
+        bytes = this.#limits.takeSent();
+        this.#bytes += bytes;
+      }
+    } finally {
+      if (waited) {
+        this.#admitting = false;
+        this.#admit();
+      }
     }
+    if (!outgoing) throw signal!.reason;
     if (!signal) return await outgoing.promise;
     const onAbort = () => this.#peer.cancel(outgoing.id, signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
@@ -107,15 +138,32 @@ export class CallSlots {
     }
   }
 
-  /** A call is over: its slot goes to the first waiting, so none can slip in between. */
-  #release(): void {
-    const next = this.#waiting.shift();
-    if (next) next();
-    else this.#inFlight--;
+  /** Room for one more call: below the host's count, and its queue's bytes. */
+  #room(): boolean {
+    return this.#inFlight < this.#limits.capabilityCalls &&
+      this.#bytes < this.#limits.capabilityBytes;
   }
 
-  /** Resolves when a slot frees; rejects with the signal's reason if it aborts first. */
-  #slot(signal: AbortSignal | undefined): Promise<void> {
+  /** A call is over: its room may let the first waiting in. */
+  #release(bytes: number): void {
+    this.#inFlight--;
+    this.#bytes -= bytes;
+    this.#admit();
+  }
+
+  /**
+   * Lets the first waiting call in when there is room: one at a time, as a
+   * call's size is known only once it is sent, and none can slip in between.
+   */
+  #admit(): void {
+    if (this.#admitting || this.#waiting.length === 0 || !this.#room()) return;
+    this.#admitting = true;
+    this.#inFlight++;
+    this.#waiting.shift()!();
+  }
+
+  /** Resolves once the call is let in; rejects with the signal's reason if it aborts first. */
+  #turn(signal: AbortSignal | undefined): Promise<void> {
     signal?.throwIfAborted();
     return new Promise<void>((resolve, reject) => {
       const wake = () => {

@@ -10,7 +10,7 @@ import { z } from "npm:zod@^4.1.0";
 import { PreflightError } from "../errors.ts";
 import { canonicalLoose, isWithin } from "./paths.ts";
 import type { ResolvedGrants } from "./permissions.ts";
-import { neutralize, scanJson } from "../wire/mod.ts";
+import { neutralize, scanJson, valuesIn } from "../wire/mod.ts";
 import { didYouMean } from "./suggest.ts";
 
 /** The manifest's file name, at the plugin's root. */
@@ -201,14 +201,6 @@ function isObject(value: unknown): value is Record<string, unknown> {
 function unknownKey(where: string, key: string, known: readonly string[]): string {
   return `has an unknown key "${neutralize(key, 64)}"${where}${didYouMean(key, known)}; ` +
     `allowed: ${known.map((k) => `"${k}"`).join(", ")}`;
-}
-
-/** How many values `value` holds at every depth, as {@linkcode scanJson} counts them. */
-function valuesIn(value: unknown): number {
-  const inner = Array.isArray(value) ? value : isObject(value) ? Object.values(value) : [];
-  let count = 0;
-  for (const item of inner) count += 1 + valuesIn(item);
-  return count;
 }
 
 /** The first key that is not allowed, named with the closest allowed one. */

@@ -281,3 +281,41 @@ export function scanJson(bytes: Uint8Array, limits: StructureLimits): JsonScan {
   }
   return result;
 }
+
+/**
+ * How many values `value` holds at every depth, as {@linkcode scanJson}
+ * counts them (each array element and own object member, not `value`
+ * itself). Less than a line's `values` means its parse or a schema dropped
+ * some: a key given twice, a member a schema strips. Counting stops once it
+ * passes `limit`, so a cycle (a schema's transform can make one) ends.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { scanJson, valuesIn } from "./json_scan.ts";
+ * const text = '{"a":[1,{"b":2}],"a":0}';
+ * const scan = scanJson(new TextEncoder().encode(text), { maxDepth: 8, maxMembers: 99 });
+ * assert.equal(scan.values, 5);
+ * assert.equal(valuesIn(JSON.parse(text)), 1); // the first "a" was dropped
+ * ```
+ */
+export function valuesIn(value: unknown, limit = Infinity): number {
+  let count = 0;
+  const open: object[] = [];
+  if (typeof value === "object" && value !== null) open.push(value);
+  while (open.length > 0 && count <= limit) {
+    const next = open.pop()!;
+    if (Array.isArray(next)) {
+      count += next.length;
+      for (const item of next) if (typeof item === "object" && item !== null) open.push(item);
+      continue;
+    }
+    for (const key in next) {
+      if (!Object.hasOwn(next, key)) continue;
+      count++;
+      const item = (next as Record<string, unknown>)[key];
+      if (typeof item === "object" && item !== null) open.push(item);
+    }
+  }
+  return count;
+}

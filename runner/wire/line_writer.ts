@@ -71,6 +71,8 @@ export interface LineCap {
   bytes: number;
   /** The error's message for a line of `bytes`. */
   refusal(bytes: number): string;
+  /** Told the line's size in bytes once it is queued (not when it is refused). */
+  sent?(bytes: number): void;
 }
 
 /**
@@ -147,6 +149,7 @@ export class LineWriter {
           "the whole line, envelope included)",
       );
     }
+    cap?.sent?.(utf8Length(text));
     if (!this.writable) return;
     if (this.#inFlight !== undefined) {
       this.#waiting += text.length;

@@ -40,5 +40,5 @@ export {
 export { neutralize, terminalJson } from "./text.ts";
 export { type LineCap, utf8Length } from "./line_writer.ts";
 export { type LineOffload, type LineScanOptions, LineTransport } from "./transport.ts";
-export { type JsonScan, scanJson, type StructureLimits } from "./json_scan.ts";
+export { type JsonScan, scanJson, type StructureLimits, valuesIn } from "./json_scan.ts";
 export { classifyLine, classifyScanned, paramsIdOf } from "./envelope.ts";

@@ -59,6 +59,11 @@ export interface RequestContext {
   signal: AbortSignal;
   /** The request's size as the receiver measured it ({@linkcode Peer.accept}'s `bytes`), or 0. */
   bytes?: number;
+  /**
+   * How many values its line held at every depth, as `scanJson` counted
+   * them ({@linkcode Peer.accept}'s `values`), if the receiver scanned it.
+   */
+  values?: number;
 }
 
 /** Options for {@linkcode Peer}. */
@@ -228,7 +233,11 @@ class InboundRequest implements RequestContext {
   #controller: AbortController | undefined;
   #reason: unknown;
 
-  constructor(readonly id: RequestId, readonly bytes: number) {}
+  constructor(
+    readonly id: RequestId,
+    readonly bytes: number,
+    readonly values: number | undefined,
+  ) {}
 
   get signal(): AbortSignal {
     if (!this.#controller) {
@@ -250,6 +259,7 @@ class InboundRequest implements RequestContext {
 interface Queued {
   message: RequestMessage & { id: RequestId };
   bytes: number;
+  values: number | undefined;
 }
 
 /**
@@ -441,14 +451,15 @@ export class Peer {
    * Takes one message already classified (from a scanned line, say); like
    * {@linkcode receive}, a returned promise asks the caller to pause reading.
    * `bytes`, the message's size as the caller measures it, counts against
-   * `maxQueuedBytes` while a request waits for a slot.
+   * `maxQueuedBytes` while a request waits for a slot; it and `values` (the
+   * line's count of values, if scanned) reach the handler in its context.
    */
-  accept(found: Classified, bytes = 0): void | Promise<void> {
+  accept(found: Classified, bytes = 0, values?: number): void | Promise<void> {
     switch (found.kind) {
       case "response":
         return this.#onResponse(found.message);
       case "request":
-        return this.#onRequest(found.message, bytes);
+        return this.#onRequest(found.message, bytes, values);
       case "notification":
         return this.#onNotification(found.message);
       case "over-limit":
@@ -538,7 +549,11 @@ export class Peer {
     this.#options.onNotification?.(message.method, message.params);
   }
 
-  #onRequest(message: RequestMessage & { id: RequestId }, bytes: number): void | Promise<void> {
+  #onRequest(
+    message: RequestMessage & { id: RequestId },
+    bytes: number,
+    values: number | undefined,
+  ): void | Promise<void> {
     if (this.#closed) return;
     const { id } = message;
     if (this.#inbound.has(id) || this.#queuedIds.has(id)) {
@@ -558,10 +573,10 @@ export class Peer {
       return;
     }
     if (this.#inboundSlots >= this.#maxInbound) {
-      this.#queued.push({ message, bytes });
+      this.#queued.push({ message, bytes, values });
       this.#queuedIds.add(id);
       this.#queuedBytes += bytes;
-    } else this.#dispatch(message, bytes);
+    } else this.#dispatch(message, bytes, values);
     return this.#gate();
   }
 
@@ -586,9 +601,13 @@ export class Peer {
   }
 
   /** Runs the handler of a request given a slot. */
-  #dispatch(message: RequestMessage & { id: RequestId }, bytes: number): void {
+  #dispatch(
+    message: RequestMessage & { id: RequestId },
+    bytes: number,
+    values: number | undefined,
+  ): void {
     const { id } = message;
-    const request = new InboundRequest(id, bytes);
+    const request = new InboundRequest(id, bytes, values);
     this.#inbound.set(id, request);
     this.#inboundSlots++;
     const handler = this.#options.onRequest;
@@ -642,8 +661,8 @@ export class Peer {
   #release(count: number): void {
     this.#inboundSlots -= count;
     while (!this.#closed && this.#inboundSlots < this.#maxInbound && this.#queued.length > 0) {
-      const { message, bytes } = this.#unqueue(this.#queued.shift()!);
-      this.#dispatch(message, bytes);
+      const { message, bytes, values } = this.#unqueue(this.#queued.shift()!);
+      this.#dispatch(message, bytes, values);
     }
     this.#wakeReader();
   }

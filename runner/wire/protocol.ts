@@ -168,6 +168,8 @@ export interface InitializeParams {
   maxCapabilityBytes?: number;
   /** Capability calls the host takes at once, those waiting for a slot included. */
   maxCapabilityCalls?: number;
+  /** Bytes of capability calls (their lines) that may wait for a slot; past them, refused. */
+  maxCapabilityQueueBytes?: number;
   /** Progress reports per call per second the host delivers; more are dropped. */
   maxProgressPerSecond?: number;
 }

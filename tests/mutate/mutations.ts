@@ -2816,8 +2816,9 @@ export const MUTATIONS: Mutation[] = [
     source: "review 57: capability calls up to 16 MiB were parsed whole before they were judged",
     mitigation: "a capability call over maxCapabilityBytes is refused before it is parsed",
     file: "runner/host/plugin.ts",
-    search: "      if (bytes <= this.#maxCapabilityBytes) return this.#accept(found, bytes);",
-    replace: "      if (bytes <= Infinity) return this.#accept(found, bytes);",
+    search:
+      "      if (bytes <= this.#maxCapabilityBytes) return this.#accept(found, bytes, values);",
+    replace: "      if (bytes <= Infinity) return this.#accept(found, bytes, values);",
     tests: ["tests/hostile/review65_test.ts"],
     filter: "refused unparsed",
   },
@@ -2927,8 +2928,8 @@ export const MUTATIONS: Mutation[] = [
     source: "review 65: 320 capability calls at once that called the plugin back deadlocked",
     mitigation: "the SDK keeps its capability calls in flight within what the host takes",
     file: "runner/plugin/host_limits.ts",
-    search: "    if (this.#inFlight >= this.#limits.capabilityCalls) await this.#slot(signal);",
-    replace: "    if (this.#inFlight < 0) await this.#slot(signal);",
+    search: "    return this.#inFlight < this.#limits.capabilityCalls &&",
+    replace: "    return true &&",
     tests: ["tests/hostile/review65_test.ts"],
     filter: "1,000 capability calls",
   },
@@ -3004,9 +3005,9 @@ export const MUTATIONS: Mutation[] = [
     mitigation:
       "a capability call's slot is freed when the host answers, not when the caller gives up",
     file: "runner/plugin/host_limits.ts",
-    search: "      outgoing = this.#peer.start(method, params, () => this.#release());",
+    search: "        outgoing = this.#peer.start(method, params, () => this.#release(bytes));",
     replace:
-      "      outgoing = this.#peer.start(method, params, () => {});\n      outgoing.promise.then(() => this.#release(), () => this.#release());",
+      "        outgoing = this.#peer.start(method, params, () => {});\n        outgoing.promise.then(() => this.#release(bytes), () => this.#release(bytes));",
     tests: ["tests/plugin/host_limits_test.ts"],
   },
   {
@@ -3041,6 +3042,77 @@ export const MUTATIONS: Mutation[] = [
     replace: "",
     tests: ["tests/sandbox/plan_test.ts"],
     filter: "before its spawn releases its plan's audit folder",
+  },
+  {
+    id: "capability-dropped-values",
+    source: "review 66: junk a valid capability call carried, parsed and dropped, cost no fault",
+    mitigation:
+      "the values a capability call's line held and the host dropped are work for nothing",
+    file: "runner/host/capabilities.ts",
+    search:
+      "    if (request.values !== undefined) this.#priceDropped(raw, values, request.values);\n",
+    replace: "",
+    tests: ["tests/hostile/r66_dropped_test.ts", "tests/host/capability_waste_test.ts"],
+  },
+  {
+    id: "capability-dropped-values-count",
+    source: "review 66: junk a valid capability call carried, parsed and dropped, cost no fault",
+    mitigation: "a line's values reach the capability handler from the scan",
+    file: "runner/host/plugin.ts",
+    search: "        this.#receive(classifyLine(bytes, scan, text), bytes.length, scan.values),",
+    replace: "        this.#receive(classifyLine(bytes, scan, text), bytes.length),",
+    tests: ["tests/hostile/r66_dropped_test.ts"],
+    filter: "work for nothing",
+  },
+  {
+    id: "peer-queued-values",
+    source: "review 66: junk a valid capability call carried, parsed and dropped, cost no fault",
+    mitigation: "a call that waited for a slot keeps its line's count of values",
+    file: "runner/wire/peer.ts",
+    search:
+      "      const { message, bytes, values } = this.#unqueue(this.#queued.shift()!);\n      this.#dispatch(message, bytes, values);",
+    replace:
+      "      const { message, bytes } = this.#unqueue(this.#queued.shift()!);\n      this.#dispatch(message, bytes, undefined);",
+    tests: ["tests/wire/peer_test.ts"],
+  },
+  {
+    id: "sdk-queue-bytes",
+    source: "review 66: 1,300 honest capability calls of 512 KiB at once were refused overloaded",
+    mitigation:
+      "the SDK sends a capability call only while those unanswered hold less than the host's queue takes",
+    file: "runner/plugin/host_limits.ts",
+    search: "      this.#bytes < this.#limits.capabilityBytes;",
+    replace: "      true;",
+    tests: ["tests/plugin/host_limits_test.ts", "tests/hostile/r66_dropped_test.ts"],
+  },
+  {
+    id: "sdk-queue-bytes-sized",
+    source: "review 66: 1,300 honest capability calls of 512 KiB at once were refused overloaded",
+    mitigation: "the line writer tells the SDK each capability call's size",
+    file: "runner/wire/line_writer.ts",
+    search: "    cap?.sent?.(utf8Length(text));\n",
+    replace: "",
+    tests: ["tests/plugin/host_limits_test.ts"],
+  },
+  {
+    id: "handshake-queue-bytes",
+    source: "review 66: 1,300 honest capability calls of 512 KiB at once were refused overloaded",
+    mitigation: "the handshake gives the SDK the bytes the host's capability queue takes",
+    file: "runner/host/plugin.ts",
+    search: "      maxCapabilityQueueBytes: QUEUED_CAPABILITY_BYTES,\n",
+    replace: "",
+    tests: ["tests/hostile/r66_dropped_test.ts"],
+    filter: "200 values",
+  },
+  {
+    id: "sdk-admit-one-at-a-time",
+    source: "review 66: 1,300 honest capability calls of 512 KiB at once were refused overloaded",
+    mitigation:
+      "a waiting capability call is let in only once the one before it was sent (its size known)",
+    file: "runner/plugin/host_limits.ts",
+    search: "    if (this.#admitting || this.#waiting.length === 0 || !this.#room()) return;",
+    replace: "    if (this.#waiting.length === 0 || !this.#room()) return;",
+    tests: ["tests/plugin/host_limits_test.ts"],
   },
   {
     id: "loader-exact-cap-whole",

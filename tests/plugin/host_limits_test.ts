@@ -1,6 +1,8 @@
 // The SDK's keeping within the host's limits, against a real host-side Peer in memory.
 import assert from "node:assert/strict";
 import { Peer } from "../../runner/wire/peer.ts";
+import { LineWriter, utf8Length } from "../../runner/wire/line_writer.ts";
+import { classifyMessage } from "../../runner/wire/protocol.ts";
 import { CallSlots, HostLimits } from "../../runner/plugin/host_limits.ts";
 import { until } from "../_helpers.ts";
 
@@ -44,4 +46,83 @@ Deno.test("CallSlots: a call given up holds its slot until the host answers it",
   held[2]();
   assert.equal(await third, 3);
   held[1]();
+});
+
+// Review 66, left at its stop: the SDK counted calls, not bytes, against a host whose queue also
+// takes at most so many bytes; 1,300 honest calls of 512 KiB at once were refused "overloaded" and
+// the plugin was ended for them.
+
+/**
+ * The SDK's slots over a real LineWriter to a host-side Peer set up as the host's is (refusing
+ * when full), with 2 slots and a queue of 4,096 bytes; the host holds each call until released.
+ */
+function wired() {
+  const held: (() => void)[] = [];
+  const counts = { refused: 0 };
+  const decoder = new TextDecoder();
+  const host: Peer = new Peer((message) => queueMicrotask(() => plugin.receive(message)), {
+    maxInboundRequests: 2,
+    maxQueuedRequests: 256,
+    maxQueuedBytes: 4096,
+    refuseWhenFull: true,
+    onWasted: () => counts.refused++,
+    onRequest: (_method, params) =>
+      new Promise((resolve) =>
+        held.push(() => resolve((params as { args: string[] }).args[0].length))
+      ),
+  });
+  const writer = new LineWriter({
+    write: (bytes) => {
+      for (const line of decoder.decode(bytes).split("\n").filter(Boolean)) {
+        host.accept(classifyMessage(JSON.parse(line)), utf8Length(line));
+      }
+      return Promise.resolve();
+    },
+    close: () => Promise.resolve(),
+  });
+  const limits = new HostLimits();
+  limits.take({ maxCapabilityCalls: 2 + 256, maxCapabilityQueueBytes: 4096 });
+  const plugin: Peer = new Peer((message) => writer.send(message, limits.capLine(message)));
+  const slots = new CallSlots(limits, plugin);
+  const call = (length: number) =>
+    slots.request("m", { args: ["x".repeat(length)] }, {}).catch((error) => error);
+  /** Releases the host's calls one by one until `count` were answered. */
+  const answer = async (count: number) => {
+    for (let answered = 0; answered < count; answered++) {
+      await until(() => held.length > 0, 1000, `a call at the host (${answered} answered)`);
+      held.shift()!();
+    }
+  };
+  return { held, counts, call, answer };
+}
+
+Deno.test("CallSlots: calls wait in the plugin while those unanswered hold the bytes the host's queue takes", async () => {
+  const { counts, call, answer } = wired();
+  const calls = Array.from({ length: 20 }, () => call(1000));
+  await answer(20);
+  assert.deepEqual(await Promise.all(calls), Array(20).fill(1000));
+  assert.equal(counts.refused, 0, "no call was refused overloaded");
+});
+
+// A waiting call's size is known only once it is sent: two answers at once let in one large call,
+// not two, or the second finds the host's queue full.
+Deno.test("CallSlots: answers at once let waiting calls in one at a time, each counted before the next", async () => {
+  const { held, counts, call, answer } = wired();
+  // 30 small calls (about 110 bytes each) and one of about 860: 4,160 bytes unanswered, so the
+  // two large ones wait; 2 are at the host's slots, the rest in its queue.
+  const small = [...Array.from({ length: 30 }, () => call(50)), call(800)];
+  const large = [call(3000), call(3000)];
+  await until(() => held.length === 2, 1000, "the host's two slots taken");
+  // Two answers at once: 3,940 bytes unanswered, room for one more. Let in together, both large
+  // calls would reach the host, whose queue holds 3,720 bytes: the second would find it full.
+  held.shift()!();
+  held.shift()!();
+  await answer(31);
+  assert.deepEqual(await Promise.all([...small, ...large]), [
+    ...Array(30).fill(50),
+    800,
+    3000,
+    3000,
+  ]);
+  assert.equal(counts.refused, 0, "no call was refused overloaded");
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Peer, type PeerOptions, ResponseError } from "../../runner/wire/peer.ts";
 import type { Message } from "../../runner/wire/protocol.ts";
-import { rejected, within } from "../_helpers.ts";
+import { rejected, until, within } from "../_helpers.ts";
 
 /** Two peers joined by an in-memory wire that round-trips JSON, like the real one. */
 function pair(left: PeerOptions = {}, right: PeerOptions = {}) {
@@ -223,6 +223,32 @@ Deno.test("Peer holds requests beyond its slots up to maxQueuedRequests or maxQu
   await within(gate, 1000, "the gate to open once a slot is free");
   assert.deepEqual(handled, [1, 3], "the cancelled one never ran");
   release[1]();
+});
+
+Deno.test("Peer gives a request's size and count of values to its handler, when it ran at once or waited for a slot", async () => {
+  const release: (() => void)[] = [];
+  const seen: [number | undefined, number | undefined][] = [];
+  const peer = new Peer(() => Promise.resolve(true), {
+    maxInboundRequests: 1,
+    maxQueuedRequests: 10,
+    onRequest: (_method, _params, context) => {
+      seen.push([context.bytes, context.values]);
+      return new Promise<void>((r) => release.push(r));
+    },
+  });
+  const request = (id: number) => ({
+    kind: "request" as const,
+    message: { jsonrpc: "2.0" as const, id, method: "m", params: [id] },
+  });
+  peer.accept(request(1), 60, 5);
+  peer.accept(request(2), 70, 7); // waits for the slot
+  peer.accept(request(3), 80);
+  release[0]();
+  await until(() => release.length === 2, 1000, "the second to run");
+  release[1]();
+  await until(() => release.length === 3, 1000, "the third to run");
+  release[2]();
+  assert.deepEqual(seen, [[60, 5], [70, 7], [80, undefined]]);
 });
 
 Deno.test("Peer never throws from its own sends: a failing answer goes to onSendError, even from an async handler", async () => {

@@ -39,6 +39,25 @@ await serveRaw("r66", {
     const bytes = encoder.encode(`${head}${"\\u0041".repeat(items)}"}\n`);
     return paced(bytes, Number(b), 23);
   },
+  // Valid calls of `touch` for `b` seconds, each with `a` bytes of junk the host parses and drops:
+  // "dup", a first "args" (the parse keeps the last); "strip", members of the argument that the
+  // contract does not know (zod strips them); "top", a member beside the envelope's.
+  junk: (a, b, c) => {
+    const head = '{"jsonrpc":"2.0","id":"00000000","method":"r66.touch","params":';
+    const junk = (unit: (i: number) => string) => {
+      const parts: string[] = [];
+      for (let size = 0, i = 0; size < Number(a); i++) {
+        size += parts[parts.push(unit(i)) - 1].length;
+      }
+      return parts.join(",");
+    };
+    const text = c === "dup"
+      ? `${head}{"args":[${junk(() => "{}")}],"args":[{"n":1}]}}`
+      : c === "strip"
+      ? `${head}{"args":[{"n":1,${junk((i) => `"k${i}":0`)}}]}}`
+      : `${head}{"args":[{"n":1}]},"junk":{${junk((i) => `"k${i}":0`)}}}`;
+    return paced(encoder.encode(text + "\n"), Number(b), 23);
+  },
   // Every slot and the queue held, then `a` small calls at once, each answered "overloaded";
   // with `b` = "requeue", 64 slots held and `a` calls each cancelled while it waits.
   burst: async (a, b) => {

@@ -591,10 +591,12 @@ export class ManagedPlugin {
    * not restarted (review 59: the plugin came back, counted as a crash).
    */
   killNow(): void {
-    const current = this.#current; // the stop hands it to a close, which would take its time
+    // Both before the stop, which hands them to a close (the stop ladder) that would take its time:
+    // the standby's clear would close it, and a kill after it would find none.
+    const current = this.#current;
+    this.#standby?.killNow();
     if (this.#life !== "stopped") this.#on("stop");
     this.#stopHealth();
-    this.#standby?.killNow();
     clearTimeout(this.#restartTimer);
     this.#spawning?.abort.abort();
     current?.kill({ wait: false });

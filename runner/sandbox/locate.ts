@@ -361,12 +361,19 @@ async function lockFolder(dir: string): Promise<Deno.FsFile | undefined> {
  * MB/s for one importing `data:` modules) is moved into the trash. Returns
  * notes for the plan. At `signal`'s abort the trash's removal is killed and
  * no Deno dir is made: it rejects with the abort's reason.
+ * `hooks.beforeLock` runs between an own Deno dir's making and its locking
+ * (for tests).
  */
 export async function pluginDirs(
   cacheDir: string,
   root: string,
   name: string,
-  options: { ownBecause?: string; sh: string | undefined; signal?: AbortSignal },
+  options: {
+    ownBecause?: string;
+    sh: string | undefined;
+    signal?: AbortSignal;
+    hooks?: { beforeLock?: (dir: string) => Promise<void> };
+  },
 ): Promise<{ ownDenoDir?: string; home: string; notes: string[] }> {
   const id = createHash("sha256").update(root).digest("hex").slice(0, 16);
   const base = join(cacheDir, "plugins", `${name}-${id}`);
@@ -388,7 +395,7 @@ export async function pluginDirs(
   let ownDenoDir: string | undefined;
   try {
     if (options.ownBecause) {
-      ownDenoDir = await makeOwn(base);
+      ownDenoDir = await makeOwn(base, options.hooks?.beforeLock);
       notes.push(`deno dir: its own for this start, removed once it ends (${options.ownBecause})`);
       await blockStorage(ownDenoDir);
     }
@@ -409,10 +416,14 @@ export async function pluginDirs(
  * sweep may lock and move it aside between its making and its locking; it
  * is then made again under another name.
  */
-async function makeOwn(base: string): Promise<string> {
+async function makeOwn(
+  base: string,
+  beforeLock?: (dir: string) => Promise<void>,
+): Promise<string> {
   for (let attempt = 0;; attempt++) {
     const dir = join(base, `${OWN}${crypto.randomUUID()}`);
     await Deno.mkdir(dir, { recursive: true });
+    await beforeLock?.(dir);
     // Another host's sweep may lock it, or move it, before this start locks it (review 54).
     const held = await lockFolder(dir);
     if (held) {

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { type ManagedOptions, type PluginEvent, PluginHost, previewStart } from "../../mod.ts";
 import { Standby, STANDBY_LOSSES } from "../../runner/host/standby.ts";
 import { startPlugin } from "../../runner/host/mod.ts";
+import { send } from "../../runner/sandbox/proc_tree.ts";
 import { Bare } from "../fixtures/contracts.ts";
 import { fixture, LAYERS, rejected, until, within } from "../_helpers.ts";
 import { pluginFolder, processesWith } from "../hostile/_hostile.ts";
@@ -36,13 +37,17 @@ const off = (e: PluginEvent): e is Change<"off"> => e.type === "standby" && e.ch
 const started = (e: PluginEvent): e is Extract<PluginEvent, { type: "start" }> =>
   e.type === "start";
 
-/** The cheap fixture in a folder of its own (`prefix` goes first), and its snapshot as a marker. */
+/**
+ * The cheap fixture in a folder of its own (`prefix` goes first; `edit` changes its source), and
+ * its snapshot as a marker.
+ */
 async function markedPlugin(
   isolation: ManagedOptions["isolation"] = "deno",
   prefix = "",
   manifest?: object,
+  edit: (source: string) => string = (source) => source,
 ) {
-  const source = await Deno.readTextFile(fixture("bare_echo.ts"));
+  const source = edit(await Deno.readTextFile(fixture("bare_echo.ts")));
   const folder = await pluginFolder({
     "main.ts": `${prefix}${source}\n// standby marker ${crypto.randomUUID()}\n`,
     ...manifest && { "plugbox.json": JSON.stringify(manifest) },
@@ -148,6 +153,42 @@ for (const isolation of LAYERS) {
   });
 }
 
+/** bare_echo.ts that ignores SIGTERM and stays once its input closes: only a SIGKILL ends it. */
+const refusingClose = (isolation: ManagedOptions["isolation"]) =>
+  markedPlugin(
+    isolation,
+    'Deno.addSignalListener("SIGTERM", () => {});\n',
+    undefined,
+    (source) => source.replace(/^Deno\.exit\(0\);$/m, "setInterval(() => {}, 60_000);"),
+  );
+
+for (const isolation of LAYERS) {
+  Deno.test(`killNow SIGKILLs a ready standby at once, not through the stop ladder [${isolation}]`, async () => {
+    // killNow() is a stop, and a stop hands the standby to a close, whose ladder (stdin, SIGTERM,
+    // SIGKILL) this plugin sits out for minutes; at unload that close never even runs.
+    const { folder, main, marker } = await refusingClose(isolation);
+    await using _folder = folder;
+    const { host, seen } = watchedHost();
+    const managed = await host.start("p", main, {
+      ...quick(isolation),
+      stopGraceMs: 120_000,
+      stopTermMs: 120_000,
+    });
+    const pids = [managed.current!.pid, (await seen("a standby", ready)).pid];
+    try {
+      host.killNow();
+      await until(() => !pids.some(alive), 10_000, "killNow: both pids gone");
+      await within(host[Symbol.asyncDispose](), 20_000, "the close");
+      assert.deepEqual(processesWith(marker), [], "no process of the plugin left");
+      assert.equal(managed.state, "stopped");
+    } finally {
+      // A failure must not leave the plugin sitting out its ladder for the rest of the run.
+      for (const pid of processesWith(marker)) send(pid, "SIGKILL");
+      await within(host[Symbol.asyncDispose](), 20_000, "the close after the cleanup");
+    }
+  });
+}
+
 Deno.test("a crash past the budget fails the plugin and closes its ready standby", async () => {
   const { folder, main, marker } = await markedPlugin();
   await using _folder = folder;
@@ -194,6 +235,32 @@ Deno.test("a standby start that completes after a clear is closed, not held", as
     assert.deepEqual(processesWith(marker), [], "no standby process left after the clear");
   }
   assert.deepEqual(changes, [], "a cleared start is neither ready nor lost");
+});
+
+Deno.test("a clear after killNow resolves once the standby it killed is gone", async () => {
+  // killNow() cannot wait; the stop that follows it in ManagedPlugin.killNow() does, through clear.
+  const { folder, main } = await markedPlugin();
+  await using _folder = folder;
+  const pids: number[] = [];
+  const standby = new Standby({
+    launch: (signal) => startPlugin(main, { contracts: [Bare], isolation: "deno", signal }),
+    windowMs: 180_000,
+    report: (change) => {
+      if (change.change === "ready") pids.push(change.pid);
+    },
+  });
+  standby.fill();
+  await until(() => pids.length === 1, 20_000, "a ready standby");
+  standby.killNow();
+  await within(standby.clear(), 20_000, "the clear");
+  // Reaped, not only dying: a stop resolved now leaves no process behind it. Looked at without
+  // yielding to the event loop, whose turn might reap it meanwhile.
+  assert.throws(
+    () => Deno.lstatSync(`/proc/${pids[0]}`),
+    Deno.errors.NotFound,
+    "reaped once the clear resolves",
+  );
+  assert.equal(standby.pid, undefined);
 });
 
 Deno.test(`a standby that dies idle is replaced, ${STANDBY_LOSSES} times within the window, then no more`, async () => {

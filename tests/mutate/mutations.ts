@@ -1862,8 +1862,9 @@ export const MUTATIONS: Mutation[] = [
       "review 48: a start with a run grant marked the shared Deno dir for the next start to empty; overlapping starts lost the mark, and the grant's writes reached a start without it",
     mitigation: "a start with a run, ffi or all grant runs in a Deno dir of its own",
     file: "runner/sandbox/locate.ts",
-    search: "    if (options.ownBecause) {\n      ownDenoDir = await makeOwn(base);",
-    replace: "    if (false) {\n      ownDenoDir = await makeOwn(base);",
+    search: "    if (options.ownBecause) {\n      ownDenoDir = await makeOwn(",
+    // `as boolean`: a plain `false` narrowed the dir to undefined, and the kill was a type error.
+    replace: "    if (false as boolean) {\n      ownDenoDir = await makeOwn(",
     tests: ["tests/sandbox/deno_dir_test.ts"],
     filter: "run grant has its own",
   },
@@ -2281,7 +2282,8 @@ export const MUTATIONS: Mutation[] = [
     search: "    if (error instanceof Deno.errors.NotFound) return undefined;\n    throw error;",
     replace: "    throw error;",
     tests: ["tests/sandbox/deno_dir_test.ts"],
-    filter: "hosts at once on one plugin",
+    // Another host's sweep run between the making and the opening; racing hosts seldom hit it.
+    filter: "moved before it was opened",
   },
 
   {
@@ -3672,12 +3674,23 @@ export const MUTATIONS: Mutation[] = [
   {
     id: "standby-kill-now",
     source: "14.2 hot standby: it never outlives the plugin",
-    mitigation: "killNow (unload) SIGKILLs the standby too",
+    mitigation:
+      "killNow (unload) SIGKILLs the standby too, before its stop hands the standby to a close",
     file: "runner/host/managed.ts",
     search: "    this.#standby?.killNow();\n",
     replace: "",
     tests: ["tests/host/standby_test.ts"],
-    filter: "stop, abort",
+    filter: "/stop, abort|killNow SIGKILLs a ready standby/",
+  },
+  {
+    id: "standby-kill-now-waited",
+    source: "14.2 hot standby: it never outlives the plugin",
+    mitigation: "the clear after a standby's killNow (killNow's stop) waits for what it killed",
+    file: "runner/host/standby.ts",
+    search: "await Promise.allSettled([starting?.done, ready?.close(), this.#killed]);",
+    replace: "await Promise.allSettled([starting?.done, ready?.close()]);",
+    tests: ["tests/host/standby_test.ts"],
+    filter: "clear after killNow",
   },
   {
     id: "standby-late-start",

@@ -7,8 +7,11 @@ import { join } from "node:path";
 import { approvePlugin, PluginHost, previewStart } from "../../mod.ts";
 import { launchPlugin, startPlugin } from "../../runner/host/mod.ts";
 import { Greeter } from "../../plugins/hello/contract.ts";
-import { pluginDirs, trashIfReleased } from "../../runner/sandbox/locate.ts";
+import { pluginDirs, releaseDenoDir, trashIfReleased } from "../../runner/sandbox/locate.ts";
 import { freshCache } from "../_helpers.ts";
+
+/** One start's `pluginDirs` in a process of its own: `<cache> <root> <name>`. */
+const SWEEPER = new URL("../fixtures/sweep_without_caps.ts", import.meta.url).pathname;
 
 const HELLO = new URL("../../plugins/hello/main.ts", import.meta.url);
 
@@ -231,6 +234,38 @@ Deno.test("deno dir: a sweep holds a released own dir locked until it is moved",
     await assert.rejects(Deno.lstat(dir), Deno.errors.NotFound, "moved into the trash");
   } finally {
     await Deno.remove(base, { recursive: true });
+  }
+});
+
+// Review 54 again: "hosts at once" races hosts, and a sweep seldom lands between a start's making of
+// its dir and its opening of it; here another host's start sweeps in that very window, every time.
+Deno.test("deno dir: a start whose new own dir a sweep moved before it was opened makes another", async () => {
+  await using cache = await freshCache();
+  const moved: string[] = [];
+  const dirs = await pluginDirs(cache.path, "/plugins/p", "p", {
+    ownBecause: "a run grant",
+    sh: "/bin/sh",
+    hooks: {
+      beforeLock: async (dir) => {
+        if (moved.length > 0) return;
+        moved.push(dir);
+        // Another host's start of the plugin, a process of its own: its sweep finds the dir no
+        // process holds yet, and moves it.
+        const sweep = await new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", SWEEPER, cache.path, "/plugins/p", "p"],
+          stdout: "null",
+        }).output();
+        assert.ok(sweep.success, "the other host's start");
+      },
+    },
+  });
+  try {
+    assert.equal(moved.length, 1);
+    await assert.rejects(Deno.lstat(moved[0]), Deno.errors.NotFound, "the sweep moved it");
+    assert.notEqual(dirs.ownDenoDir, moved[0]);
+    assert.ok((await Deno.lstat(join(dirs.ownDenoDir!, "location_data"))).isFile, "another, ready");
+  } finally {
+    releaseDenoDir(dirs.ownDenoDir!);
   }
 });
 

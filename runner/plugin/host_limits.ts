@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { InitializeParams, LineCap, Outgoing, Peer } from "../wire/mod.ts";
+import type { InitializeParams, LineCap, Peer } from "../wire/mod.ts";
 
 /**
  * The host's limits as the SDK keeps them; none until the handshake.
@@ -111,31 +111,23 @@ export class CallSlots {
     const waited = this.#waiting.length > 0 || this.#admitting || !this.#room();
     if (waited) await this.#turn(signal);
     else this.#inFlight++;
-    let outgoing: Outgoing | undefined;
     let bytes = 0;
+    let answer: Promise<unknown>;
     try {
-      if (signal?.aborted) this.#release(0);
-      else {
-        // On a throw, start has told onSettled: the room is free again.
-        outgoing = this.#peer.start(method, params, () => this.#release(bytes));
-        bytes = this.#limits.takeSent();
-        this.#bytes += bytes;
-      }
+      // Not sent (its signal aborted, or the send threw): onSettled was told, the room is free.
+      answer = this.#peer.request(method, params, {
+        signal,
+        onSettled: () => this.#release(bytes),
+      });
+      bytes = this.#limits.takeSent();
+      this.#bytes += bytes;
     } finally {
       if (waited) {
         this.#admitting = false;
         this.#admit();
       }
     }
-    if (!outgoing) throw signal!.reason;
-    if (!signal) return await outgoing.promise;
-    const onAbort = () => this.#peer.cancel(outgoing.id, signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      return await outgoing.promise;
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-    }
+    return await answer;
   }
 
   /** Room for one more call: below the host's count, and its queue's bytes. */

@@ -145,6 +145,12 @@ export interface PeerOptions {
 export interface PeerRequestOptions {
   /** Aborting rejects the call with `signal.reason` at once and sends `$/cancel`. */
   signal?: AbortSignal;
+  /**
+   * Told once the request is truly over, which may be after its promise
+   * settled: answered (a cancelled one too, when its late answer arrives),
+   * never sent (its signal aborted already, or the send failed), or closed.
+   */
+  onSettled?: () => void;
 }
 
 /**
@@ -321,11 +327,14 @@ export class Peer {
    * the close reason when the peer closes, or the serialisation error.
    */
   request(method: string, params: unknown, options: PeerRequestOptions = {}): Promise<unknown> {
-    const { signal } = options;
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    const { signal, onSettled } = options;
+    if (signal?.aborted) {
+      onSettled?.();
+      return Promise.reject(signal.reason);
+    }
     let outgoing: Outgoing;
     try {
-      outgoing = this.start(method, params);
+      outgoing = this.start(method, params, onSettled);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -3007,9 +3007,9 @@ export const MUTATIONS: Mutation[] = [
     mitigation:
       "a capability call's slot is freed when the host answers, not when the caller gives up",
     file: "runner/plugin/host_limits.ts",
-    search: "        outgoing = this.#peer.start(method, params, () => this.#release(bytes));",
+    search: "        onSettled: () => this.#release(bytes),\n      });",
     replace:
-      "        outgoing = this.#peer.start(method, params, () => {});\n        outgoing.promise.then(() => this.#release(bytes), () => this.#release(bytes));",
+      "        onSettled: () => {},\n      });\n      answer.then(() => this.#release(bytes), () => this.#release(bytes));",
     tests: ["tests/plugin/host_limits_test.ts"],
   },
   {
@@ -3114,6 +3114,17 @@ export const MUTATIONS: Mutation[] = [
     file: "runner/plugin/host_limits.ts",
     search: "    if (this.#admitting || this.#waiting.length === 0 || !this.#room()) return;",
     replace: "    if (this.#waiting.length === 0 || !this.#room()) return;",
+    tests: ["tests/plugin/host_limits_test.ts"],
+  },
+  {
+    id: "peer-request-settled-unsent",
+    source:
+      "review 66 (left): CallSlots repeated Peer.request's abort wiring to learn when a call was over",
+    mitigation:
+      "Peer.request tells onSettled of a request never sent because its signal aborted first",
+    file: "runner/wire/peer.ts",
+    search: "    if (signal?.aborted) {\n      onSettled?.();\n",
+    replace: "    if (signal?.aborted) {\n",
     tests: ["tests/plugin/host_limits_test.ts"],
   },
   {

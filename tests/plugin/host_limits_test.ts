@@ -55,8 +55,9 @@ Deno.test("CallSlots: a call given up holds its slot until the host answers it",
 /**
  * The SDK's slots over a real LineWriter to a host-side Peer set up as the host's is (refusing
  * when full), with 2 slots and a queue of 4,096 bytes; the host holds each call until released.
+ * The SDK keeps to `calls` at once.
  */
-function wired() {
+function wired(calls = 2 + 256) {
   const held: (() => void)[] = [];
   const counts = { refused: 0 };
   const decoder = new TextDecoder();
@@ -81,7 +82,7 @@ function wired() {
     close: () => Promise.resolve(),
   });
   const limits = new HostLimits();
-  limits.take({ maxCapabilityCalls: 2 + 256, maxCapabilityQueueBytes: 4096 });
+  limits.take({ maxCapabilityCalls: calls, maxCapabilityQueueBytes: 4096 });
   const plugin: Peer = new Peer((message) => writer.send(message, limits.capLine(message)));
   const slots = new CallSlots(limits, plugin);
   const call = (length: number) =>
@@ -93,7 +94,7 @@ function wired() {
       held.shift()!();
     }
   };
-  return { held, counts, call, answer };
+  return { held, counts, slots, call, answer };
 }
 
 Deno.test("CallSlots: calls wait in the plugin while those unanswered hold the bytes the host's queue takes", async () => {
@@ -125,4 +126,17 @@ Deno.test("CallSlots: answers at once let waiting calls in one at a time, each c
     3000,
   ]);
   assert.equal(counts.refused, 0, "no call was refused overloaded");
+});
+
+Deno.test("CallSlots: a call whose signal aborted before it was sent frees its room at once", async () => {
+  const { held, slots, call } = wired(1);
+  const stop = new AbortController();
+  const reason = new Error("gave up first");
+  stop.abort(reason);
+  const given = await slots.request("m", { args: ["x"] }, { signal: stop.signal }).catch((e) => e);
+  assert.equal(given, reason);
+  const next = call(10);
+  await until(() => held.length === 1, 1000, "the next call at the host: the room is free");
+  held[0]();
+  assert.equal(await next, 10);
 });

@@ -23,8 +23,8 @@ import {
   type LaunchOptions,
   type LaunchPlan,
   planPlugin,
-  releaseAuditFolder,
   releaseDenoDir,
+  releaseUnlaunchedPlan,
   takeIssuedPlan,
 } from "../sandbox/mod.ts";
 import { Beside } from "./beside.ts";
@@ -387,7 +387,7 @@ export class Plugin implements AsyncDisposable {
         }));
     } catch (error) {
       void this.#audit?.finish();
-      releaseDenoDir(plan.env.DENO_DIR);
+      releaseUnlaunchedPlan(plan);
       throw error;
     }
     const { beside, process } = spawned;
@@ -928,8 +928,7 @@ export async function launchPlugin(plan: LaunchPlan, options: StartOptions): Pro
     // run grant's own Deno dir is no one's.
     // Only a plan this launch took: another's may be running (a plan launched twice).
     if (!spawned && takeIssuedPlan(plan)) {
-      releaseDenoDir(plan.env.DENO_DIR);
-      releaseAuditFolder(plan.audit); // and an audit's folder of its own (review 66)
+      releaseUnlaunchedPlan(plan); // and an audit's folder of its own (review 66)
     }
     throw error;
   }

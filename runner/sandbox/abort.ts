@@ -1,7 +1,9 @@
 /**
  * A start's abort while it is planned: the work that start runs itself is
  * stopped (its helper processes killed); work other starts share is not,
- * but the aborted start stops waiting for it.
+ * but the aborted start stops waiting for it. Shared work that writes the
+ * cache ({@linkcode SharedWork}: the SDK's seed) is stopped once no start
+ * waits for it any more, and the last start to leave settles once it ended.
  * @module
  */
 
@@ -41,4 +43,85 @@ export function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefin
       },
     );
   });
+}
+
+/**
+ * Work that writes the cache, shared by the starts that wait for it (the
+ * SDK's seed: a Deno run, then a folder published), stopped by the last of
+ * them to stop waiting. A start stopped while another still waits rejects
+ * at once, and the work goes on for the other. The last one stops the work
+ * and rejects only once the work has ended (its Deno run killed and its
+ * folders removed: milliseconds), so that the stop of a host's last start
+ * is the end of everything it made write the cache: an app that removes
+ * its cache after `dispose()` no longer sees a build recreate it. Waiting
+ * without a signal counts as waiting to the end.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SharedWork } from "./abort.ts";
+ *
+ * const work = new SharedWork((stop) =>
+ *   new Promise<string>((_, reject) => stop.addEventListener("abort", () => reject(stop.reason)))
+ * );
+ * const abort = new AbortController();
+ * const waiting = work.join(abort.signal);
+ * abort.abort(new DOMException("The start was stopped", "AbortError"));
+ * await assert.rejects(waiting, { name: "AbortError" });
+ * assert.ok(work.stopped); // no one waited for it any more, and it has ended
+ * ```
+ */
+export class SharedWork<T> {
+  /** Settles as the work does. */
+  readonly done: Promise<T>;
+  #stop = new AbortController();
+  #waiting = 0;
+  #ended = false;
+
+  /** Starts `run`, which ends early (rejecting, or with what it has) at `stop`'s abort. */
+  constructor(run: (stop: AbortSignal) => Promise<T>) {
+    this.done = run(this.#stop.signal);
+    // First of its reactions: a waiter that leaves after the end stops nothing. A waiter sees a
+    // rejection; the work alone reports none.
+    const ended = () => void (this.#ended = true);
+    this.done.then(ended, ended);
+  }
+
+  /** Whether the last waiter left and stopped the work: it gives no one a result now. */
+  get stopped(): boolean {
+    return this.#stop.signal.aborted;
+  }
+
+  /**
+   * Settles as the work does, or at `signal`'s abort rejects with its
+   * reason: at once while others wait, else once the work it stops ended.
+   */
+  join(signal?: AbortSignal): Promise<T> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    this.#waiting++;
+    if (!signal) return this.done; // it never leaves
+    return new Promise<T>((resolve, reject) => {
+      let waiting = true;
+      const onAbort = () => {
+        waiting = false;
+        const leave = () => reject(signal.reason);
+        if (--this.#waiting > 0 || this.#ended) return leave();
+        this.#stop.abort(signal.reason);
+        this.done.then(leave, leave);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      // Whether this waiter was still waiting: one that left settles with the abort's reason.
+      const settled = () => {
+        if (!waiting) return false;
+        waiting = false;
+        signal.removeEventListener("abort", onAbort);
+        this.#waiting--;
+        return true;
+      };
+      this.done.then(
+        (value) => settled() && resolve(value),
+        (error) => settled() && reject(error),
+      );
+    });
+  }
 }

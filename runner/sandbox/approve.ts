@@ -21,8 +21,8 @@ import {
   sealHolds,
   updateLock,
 } from "./lock_file.ts";
-import { defaultCacheDir, releaseDenoDir } from "./locate.ts";
-import { type LaunchOptions, planPlugin } from "./plan.ts";
+import { defaultCacheDir } from "./locate.ts";
+import { type LaunchOptions, planPlugin, releaseUnlaunchedPlan } from "./plan.ts";
 
 /**
  * What approving a start changes in the lock.
@@ -122,7 +122,7 @@ export async function approvePlugin(
 ): Promise<Approval> {
   const { lock, dryRun, ...launch } = options;
   const plan = await planPlugin(module, launch);
-  releaseDenoDir(plan.env.DENO_DIR); // never launched (review 49)
+  releaseUnlaunchedPlan(plan); // never launched (review 49)
   return await approveLock(
     {
       plugin: plan.name,

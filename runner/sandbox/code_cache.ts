@@ -17,6 +17,7 @@
 
 import { dirname, join } from "node:path";
 import { createHash } from "node:crypto";
+import { SharedWork } from "./abort.ts";
 import { runCaptured } from "./exec.ts";
 import { hostUid } from "./grant_rules.ts";
 import { publishFolder } from "./publish.ts";
@@ -57,7 +58,8 @@ const SEED_OWNER = 65534;
 const SEED_SCRIPT =
   `import "@plugbox/plugbox/plugin";\nimport "zod";\nvoid Deno.stdin.readable;\nstructuredClone({});\n`;
 
-const seeds = new Map<string, Promise<string | undefined>>();
+/** Each seed's build (or its outcome), by key: one for every start of this process. */
+const seeds = new Map<string, SharedWork<string | undefined>>();
 
 /**
  * The seed folder for `sdk` and `deno`, built on first use (concurrent
@@ -67,13 +69,16 @@ const seeds = new Map<string, Promise<string | undefined>>();
  * at the next call): plugins then start without it. Deno runs through
  * `sh` where there is one, as a plugin's does: a host's `--allow-run`
  * names `deno`, not its real path (review 38: under the README's flags no
- * seed was ever built).
+ * seed was ever built). At `signal`'s abort it rejects with the abort's
+ * reason: at once while other starts wait for the build, else once the
+ * build is killed and its folders removed (abort.ts `SharedWork`).
  */
 export async function sdkSeed(
   sdk: SdkFiles,
   deno: { path: string; version: string },
   cacheDir: string,
   sh?: string,
+  signal?: AbortSignal,
 ): Promise<string | undefined> {
   const key = createHash("sha256")
     .update(`${SEED_FORMAT}\0${sdk.dir}\0${deno.path}\0${deno.version}`)
@@ -81,18 +86,41 @@ export async function sdkSeed(
   const dir = join(cacheDir, "sdk-seed", key);
   const uid = hostUid(cacheDir);
   let found = seeds.get(key);
-  if (found && (await found) === dir && !(await sealed(dir, SEED_FILES, uid))) found = undefined;
-  if (!found) {
-    const made = (parent: string) => makeSeed(sdk, deno.path, parent, { sh, uid });
-    found = putSealed(dir, SEED_FILES, { sh, uid }, made).catch(async () =>
-      // Another host may have finished it meanwhile.
-      await sealed(dir, SEED_FILES, uid) ? dir : undefined
-    );
-    seeds.set(key, found);
-    // A failure is not kept: the next start tries again.
-    found.then((built) => built === undefined && seeds.delete(key));
+  if (found?.stopped) found = undefined; // no start waited for it: built again for this one
+  if (found && (await found.join(signal)) === dir && !(await sealed(dir, SEED_FILES, uid))) {
+    found = undefined;
   }
-  return found;
+  if (!found) {
+    const build = found = new SharedWork((stop) => {
+      const made = (parent: string) => makeSeed(sdk, deno.path, parent, { sh, uid, stop });
+      return putSealed(dir, SEED_FILES, { sh, uid, stop }, made).catch(async () =>
+        // Another host may have finished it meanwhile.
+        await sealed(dir, SEED_FILES, uid) ? dir : undefined
+      );
+    });
+    seeds.set(key, build);
+    // A failure is not kept: the next start tries again.
+    build.done.then((built) =>
+      built === undefined && seeds.get(key) === build && seeds.delete(key)
+    );
+  }
+  return await found.join(signal);
+}
+
+/**
+ * Settles once every seed build under way in this process has ended
+ * (built, failed, or stopped as no start waited for it): from then on no
+ * seed build writes the cache. For tests, which must know when a build that
+ * was not stopped would have written its last.
+ *
+ * @example
+ * ```ts ignore
+ * await host[Symbol.asyncDispose]();
+ * await seedBuildsEnded(); // what still writes the cache now is no seed build
+ * ```
+ */
+export async function seedBuildsEnded(): Promise<void> {
+  await Promise.allSettled([...seeds.values()].map((build) => build.done));
 }
 
 /**
@@ -151,6 +179,13 @@ async function seal(
   }
 }
 
+/** How a build runs: `sh` for its helpers, the host's uid, the stop of one no start waits for. */
+interface BuildOptions {
+  sh: string | undefined;
+  uid: number | undefined;
+  stop?: AbortSignal;
+}
+
 /** How old a build's leftover must be to be no build's under way: a build's runs end within 60 s. */
 const LEFTOVER_MS = 10 * 60_000;
 
@@ -164,7 +199,7 @@ const LEFTOVER_MS = 10 * 60_000;
  */
 async function sweepLeftovers(
   parent: string,
-  { sh, uid }: { sh: string | undefined; uid: number | undefined },
+  { sh, uid, stop }: BuildOptions,
 ): Promise<void> {
   if (!sh) return;
   const old: string[] = [];
@@ -182,7 +217,7 @@ async function sweepLeftovers(
   await runCaptured(
     sh,
     ["-c", `${writable}exec rm -rf --one-file-system -- "$@"`, "sh", ...old],
-    { timeoutMs: 5_000 },
+    { timeoutMs: 5_000, signal: stop },
   ).catch(() => {});
 }
 
@@ -204,7 +239,7 @@ async function discard(folder: string): Promise<void> {
 async function putSealed(
   dir: string,
   names: readonly string[],
-  { sh, uid }: { sh: string | undefined; uid: number | undefined },
+  { sh, uid, stop }: BuildOptions,
   make: (parent: string) => Promise<string>,
 ): Promise<string> {
   const parent = dirname(dir);
@@ -212,7 +247,7 @@ async function putSealed(
     good: (found) => sealed(found, names, uid),
     build: async () => {
       await Deno.mkdir(parent, { recursive: true });
-      await sweepLeftovers(parent, { sh, uid });
+      await sweepLeftovers(parent, { sh, uid, stop });
       return await make(parent);
     },
     discard,
@@ -230,7 +265,7 @@ async function makeSeed(
   sdk: SdkFiles,
   deno: string,
   parent: string,
-  { sh, uid }: { sh: string | undefined; uid: number | undefined },
+  { sh, uid, stop }: BuildOptions,
 ): Promise<string> {
   const temp = await Deno.makeTempDir({ dir: parent, prefix: ".build-" });
   const seed = join(parent, `.seed-${crypto.randomUUID()}`);
@@ -251,6 +286,7 @@ async function makeSeed(
     const run = await runCaptured(program, [...before, ...denoArgs], {
       timeoutMs: 60_000,
       env: { DENO_DIR: denoDir, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
+      signal: stop, // killed when no start waits for it: its folders are removed below
     });
     if (!run.success) throw new Error(`the seed's Deno run failed: ${run.stderr.slice(0, 200)}`);
     await Deno.mkdir(seed);

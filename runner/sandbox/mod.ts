@@ -11,7 +11,7 @@
  * @module
  */
 
-export { type AuditOptions, type AuditPlan, releaseAuditFolder } from "./audit_setup.ts";
+export { type AuditOptions, type AuditPlan } from "./audit_setup.ts";
 export { AUDIT_KINDS, judgeCheck, type JudgedCheck } from "./audit_verdict.ts";
 export { type Approval, approvePlugin } from "./approve.ts";
 export {
@@ -63,6 +63,7 @@ export {
   type LaunchPlan,
   planPlugin,
   previewStart,
+  releaseUnlaunchedPlan,
   takeIssuedPlan,
 } from "./plan.ts";
 export { type GraphSummary } from "./preflight.ts";

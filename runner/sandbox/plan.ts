@@ -123,8 +123,11 @@ export interface LaunchOptions {
    * `signal.reason` at once, the helper processes it started for itself
    * (the module-graph check, the trash's removal, a Python probe) killed
    * and what it made for itself removed (a run grant's own Deno dir); a
-   * probe other starts share goes on without it. Once spawned, the process
-   * is stopped.
+   * probe other starts share goes on without it. The SDK's code cache
+   * build, shared too, goes on while another start waits for it; the last
+   * start to stop waiting kills it and rejects once it has ended (within
+   * milliseconds), so nothing a stopped start began still writes the cache.
+   * Once spawned, the process is stopped.
    */
   signal?: AbortSignal;
 }
@@ -223,8 +226,8 @@ export async function planPlugin(
     // Aborted in the last steps (which wait on nothing of the start's own): no plan is issued.
     options.signal?.throwIfAborted();
   } catch (error) {
-    if (prepared) releaseDenoDir(prepared.denoDir); // a run grant's own dir, made for nothing
-    releaseAuditFolder(launch?.audit ?? prepared?.plannedAudit);
+    // Made for a plan that is not issued: a run grant's own Deno dir, an audit's folder.
+    releaseHeld({ denoDir: prepared?.denoDir, audit: launch?.audit ?? prepared?.plannedAudit });
     throw explainHostPermission(error);
   }
   const { name, isolation, notes, snapshot, root, grants, review } = prepared;
@@ -289,16 +292,48 @@ export async function previewStart(
   options?: LaunchOptions,
 ): Promise<LaunchPlan> {
   const plan = await planPlugin(module, options);
-  // Never launched: a run grant's own Deno dir, made for the check, is no one's now (review 49),
-  // nor is an audit's folder of its own (review 66).
-  releaseDenoDir(plan.env.DENO_DIR);
-  releaseAuditFolder(plan.audit);
-  issued.delete(plan); // and not to be launched
+  releaseUnlaunchedPlan(plan); // never launched, and not to be
   return plan;
 }
 
 /** Plans made by {@linkcode planPlugin}: the only ones a plugin may be spawned from. */
 const issued = new WeakSet<LaunchPlan>();
+
+/**
+ * What a plan (or a planning that failed) holds for itself until its plugin
+ * ends. Every field is required, so a resource added here is named at each
+ * place that releases one.
+ */
+interface Held {
+  /** A run, ffi or all grant's own Deno dir (any other Deno dir is shared, and stays). */
+  denoDir: string | undefined;
+  /** An audit whose file goes to a folder of its own. */
+  audit: AuditPlan | undefined;
+}
+
+function releaseHeld(held: Held): void {
+  if (held.denoDir) releaseDenoDir(held.denoDir); // review 48, 49
+  releaseAuditFolder(held.audit); // review 66
+}
+
+/**
+ * Releases everything an issued plan holds for itself, for a plan that
+ * will never run (a preview, an approval, a launch stopped or refused
+ * before its spawn), and takes it out of the issued plans: it can no
+ * longer be launched. The one place that knows what a plan holds: each
+ * such plan once left its own Deno dir (review 49) or its audit's folder
+ * (review 66) behind.
+ *
+ * @example
+ * ```ts ignore
+ * const plan = await planPlugin("./plugins/hello/main.ts", { audit: true });
+ * releaseUnlaunchedPlan(plan); // only looked at
+ * ```
+ */
+export function releaseUnlaunchedPlan(plan: LaunchPlan): void {
+  issued.delete(plan);
+  releaseHeld({ denoDir: plan.env.DENO_DIR, audit: plan.audit });
+}
 
 function deepFreeze(value: unknown): void {
   if (typeof value !== "object" || value === null || Object.isFrozen(value)) return;

@@ -407,7 +407,10 @@ function writesDenoDir(
  * cache, or else the seed itself, read-only (an empty read-only one when
  * the seed could not be built). A command plugin's is never used. The seed
  * and the empty dir are built once for every start: at `signal`'s abort
- * this start stops waiting for them, and their build goes on.
+ * this start stops waiting for them, and their build goes on; the seed's
+ * (a Deno run) only while another start waits for it, else it is killed,
+ * and this start's stop settles once it has ended (so that a host's
+ * `dispose()` leaves no build writing the cache).
  */
 async function denoDirFor(
   cache: string,
@@ -420,7 +423,7 @@ async function denoDirFor(
   },
 ): Promise<string> {
   const sdk = await unlessAborted(ensureSdk(cache), signal);
-  const seed = await unlessAborted(sdkSeed(sdk, deno, cache, sh), signal);
+  const seed = await sdkSeed(sdk, deno, cache, sh, signal);
   if (own) {
     await seedOwnDenoDir(seed, own);
     return own;

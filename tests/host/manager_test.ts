@@ -1,9 +1,19 @@
 import assert from "node:assert/strict";
+import { join, relative } from "node:path";
 import { type LogEntry, PluginHost, PluginUnavailableError } from "../../mod.ts";
-import { Life } from "../fixtures/contracts.ts";
-import { fixture, rejected, testDeadline, until, within } from "../_helpers.ts";
+import { Calc, Life } from "../fixtures/contracts.ts";
+import {
+  fixture,
+  freshCache,
+  processesNaming,
+  rejected,
+  testDeadline,
+  until,
+  within,
+} from "../_helpers.ts";
 import { childrenOf, processesWith } from "../hostile/_hostile.ts";
 import { send } from "../../runner/sandbox/proc_tree.ts";
+import { seedBuildsEnded } from "../../runner/sandbox/code_cache.ts";
 
 const life = fixture("lifecycle.ts");
 
@@ -306,5 +316,59 @@ Deno.test("without setpriv (Deno layer, no util-linux), a SIGKILLed host's plugi
     await until(() => processesWith(stubborn.nonces[0]).length === 0, 5000, "the cleanup kill");
   } finally {
     await Deno.remove(bin, { recursive: true });
+  }
+});
+
+/** Every path under `dir`, relative to it, sorted. */
+async function treeOf(dir: string): Promise<string[]> {
+  const paths: string[] = [];
+  const walk = async (folder: string) => {
+    for await (const entry of Deno.readDir(folder)) {
+      paths.push(relative(dir, join(folder, entry.name)));
+      if (entry.isDirectory) await walk(join(folder, entry.name));
+    }
+  };
+  await walk(dir);
+  return paths.sort();
+}
+
+// The SDK's code cache seed is built once for every start, in a Deno run of its own, and
+// published into <cache>/sdk-seed. A host disposed while its only start waited for that build
+// resolved at once, and the build went on writing the cache: an app that removed its cache
+// folder after dispose() saw it made again.
+Deno.test("dispose() during the SDK's code cache build its only start waits for settles once the build is killed: nothing writes the cache after", async () => {
+  await using cache = await freshCache();
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-slow-seed-" }));
+  // A Deno whose `run` waits for a line on a FIFO first: the seed's build waits with it.
+  const go = join(dir, "go");
+  assert.ok((await new Deno.Command("mkfifo", { args: [go] }).output()).success);
+  const deno = join(dir, "deno");
+  const script =
+    `#!/bin/sh\n[ "$1" = run ] && read -r line < ${go}\nexec ${Deno.execPath()} "$@"\n`;
+  await Deno.writeTextFile(deno, script, { mode: 0o755 });
+  const building = () => processesNaming(deno).filter((p) => p.argv.includes("run"));
+  const host = new PluginHost({ handleSignals: false });
+  const started = host.start("calc", fixture("calc.ts"), {
+    contracts: [Calc],
+    isolation: "deno",
+    cacheDir: cache.path,
+    deno,
+  }).then(() => "started", (error) => error);
+  try {
+    await until(() => building().length > 0, 20_000, "the build of the SDK's code cache");
+    await within(host[Symbol.asyncDispose](), 10_000, "dispose()");
+    assert.ok((await started) instanceof PluginUnavailableError, String(await started));
+    const written = await treeOf(cache.path);
+    // A build still under way goes on now (its Deno run, then the seed published): let it.
+    if (building().length > 0) await Deno.writeTextFile(go, "\n");
+    await within(seedBuildsEnded(), 30_000, "the end of the seed's build");
+    assert.deepEqual(await treeOf(cache.path), written, "nothing is written after dispose()");
+  } finally {
+    // Whatever failed: the build (the only reader of the FIFO) ends, so nothing waits or leaks.
+    for (const { pid } of building()) Deno.kill(pid, "SIGKILL");
+    await host[Symbol.asyncDispose]();
+    await started;
+    await seedBuildsEnded();
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -3,7 +3,10 @@
 // that folder (review 66: each left one behind).
 import assert from "node:assert/strict";
 import { tmpdir } from "node:os";
-import { previewStart } from "../../mod.ts";
+import { join } from "node:path";
+import { approvePlugin, previewStart } from "../../mod.ts";
+import { startPlugin } from "../../runner/host/mod.ts";
+import { Greeter } from "../../plugins/hello/contract.ts";
 import { freshCache, graphChecksIn, hangingCheckPlugin, until, within } from "../_helpers.ts";
 
 const HELLO = new URL("../../plugins/hello/main.ts", import.meta.url);
@@ -53,4 +56,48 @@ Deno.test("audit: a preview with its audit file in the temporary folder removes 
   const left = auditFolders().filter((n) => !before.has(n));
   for (const name of left) await Deno.remove(`${tmpdir()}/${name}`, { recursive: true });
   assert.deepEqual(left, [], "no audit folder is left by a preview");
+});
+
+// A plan that is issued and then never runs releases all it holds in one place
+// (releaseUnlaunchedPlan): a start refused in the plugin's constructor, before its audit file is
+// opened, and an approval released only its own Deno dir, and left the audit's folder.
+Deno.test("audit: a start refused before its process is spawned removes its audit folder in the temporary folder", async () => {
+  await using cache = await freshCache();
+  const before = new Set(auditFolders());
+  await assert.rejects(
+    startPlugin(
+      HELLO,
+      {
+        isolation: "deno",
+        cacheDir: cache.path,
+        audit: true,
+        permissions: { read: [cache.path] },
+        manifest: "ignore",
+        contracts: [Greeter],
+        // A capability of a contract no one shares: refused before the audit file is opened.
+        capabilities: [{ contract: { name: "other", methods: {} }, implementation: {} }],
+      } as unknown as Parameters<typeof startPlugin>[1],
+    ),
+    TypeError,
+  );
+  const left = auditFolders().filter((n) => !before.has(n));
+  for (const name of left) await Deno.remove(`${tmpdir()}/${name}`, { recursive: true });
+  assert.deepEqual(left, [], "no audit folder is left by a start refused before it ran");
+});
+
+Deno.test("audit: an approval with its audit file in the temporary folder removes the folder", async () => {
+  await using cache = await freshCache();
+  const before = new Set(auditFolders());
+  await approvePlugin(HELLO, {
+    isolation: "deno",
+    cacheDir: cache.path,
+    audit: true,
+    permissions: { read: [cache.path] },
+    manifest: "ignore",
+    lock: { path: join(cache.path, "plugbox.lock"), key: "a key of its own" },
+    dryRun: true,
+  });
+  const left = auditFolders().filter((n) => !before.has(n));
+  for (const name of left) await Deno.remove(`${tmpdir()}/${name}`, { recursive: true });
+  assert.deepEqual(left, [], "no audit folder is left by an approval");
 });

@@ -553,8 +553,12 @@ export class Plugin implements AsyncDisposable {
     }
     // A response, or a line the peer refuses: what it reports weighs the line (review 66: a 16 MiB
     // response to no call, or one not JSON-RPC 2.0, weighed one fault, as a blank line did once).
+    // But an answer to a call in flight is one the host asked for, once: over the structure caps,
+    // it fails its call and weighs one (an honest plugin's huge result ended it at the second).
     if (found.kind !== "notification") {
-      return this.#accept(found, typeof line === "number" ? line : 0);
+      const asked = found.kind === "over-limit" && found.id !== null &&
+        this.#peer.isPending(found.id);
+      return this.#accept(found, typeof line === "number" && !asked ? line : 0);
     }
     const { message } = found;
     // Measured before `params` is read: reading it parses the whole line.

@@ -55,3 +55,33 @@ Deno.test("r66: a capability call whose params are not an object is a fault, wei
   assert.ok(outcome instanceof ProtocolError, `not ended: ${outcome}`);
   assert.match(outcome.message, /more than 4 protocol faults .*whose "params" is not an object/);
 });
+
+// The host asked for an answer, once: one over the structure caps fails its call and weighs one
+// fault, whatever its length. Weighed by its line, an honest plugin's two 16 MiB results of 8
+// million members within 10 s ended it.
+Deno.test("r66: an answer over the members cap to a call in flight fails that call and weighs one fault", async () => {
+  const faults: string[] = [];
+  await using plugin = await startPlugin(hostile("r66_raw.ts"), {
+    contracts: [R66],
+    capabilities: [provide(R66, {
+      hold: (n) => n,
+      size: (s) => s.length,
+      touch: (o) => o.n,
+      now: () => 0,
+      store: (_key, value) => value.length,
+    })],
+    isolation: "deno",
+    maxFaults: 8,
+    onProtocolFault: (detail) => faults.push(detail),
+    stopGraceMs: 200,
+    stopTermMs: 200,
+  });
+  for (let round = 0; round < 3; round++) {
+    // 3 MB: weighed by its line it would be 12 faults, over the budget at once.
+    const outcome = await plugin.api(R66).attempt("overcap:3000000").then((a) => a, (e) => e);
+    assert.match(String(outcome), /broke the structure caps: message has too many members/);
+  }
+  assert.equal(await plugin.api(R66).double(2), 4, "it runs on");
+  // Each round: the answer over the cap, and the late second answer to the same call.
+  assert.equal(faults.length, 6, faults.join("\n"));
+});

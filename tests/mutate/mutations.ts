@@ -3173,6 +3173,17 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/sandbox/shared_work_test.ts"],
   },
   {
+    id: "over-cap-answer-asked-weighs-one",
+    source: "review 66 (left): an honest plugin's two 16 MiB answers over the members cap ended it",
+    mitigation: "an answer over the structure caps to a call in flight weighs one fault",
+    file: "runner/host/plugin.ts",
+    search: '      return this.#accept(found, typeof line === "number" && !asked ? line : 0);',
+    replace:
+      '      return this.#accept(found, typeof line === "number" && asked !== undefined ? line : 0);',
+    tests: ["tests/hostile/r66_weight_test.ts"],
+    filter: "call in flight",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

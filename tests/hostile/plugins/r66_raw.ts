@@ -5,7 +5,7 @@
  * @module
  */
 
-import { encoder, line, paced, serveRaw, write } from "./_raw_async.ts";
+import { encoder, line, paced, serveRaw, state, write } from "./_raw_async.ts";
 
 /** A line `{head}"xxxx…"{tail}` of `bytes` bytes (a string pad: the scan's cheapest for us). */
 function padded(head: string, tail: string, bytes: number): Uint8Array {
@@ -57,6 +57,13 @@ await serveRaw("r66", {
       ? `${head}{"args":[{"n":1,${junk((i) => `"k${i}":0`)}}]}}`
       : `${head}{"args":[{"n":1}]},"junk":{${junk((i) => `"k${i}":0`)}}}`;
     return paced(encoder.encode(text + "\n"), Number(b), 23);
+  },
+  // The answer to this very call: a line of `a` bytes over the members cap (`[0,0,…]`).
+  overcap: async (a) => {
+    const members = "0,".repeat(Math.max(1, Math.floor((Number(a) - 60) / 2)));
+    const id = JSON.stringify(state.attemptId);
+    await write(encoder.encode(`{"jsonrpc":"2.0","id":${id},"result":[${members}0]}\n`));
+    return "sent"; // an answer to a call answered already: one more fault, of a short line
   },
   // Every slot and the queue held, then `a` small calls at once, each answered "overloaded";
   // with `b` = "requeue", 64 slots held and `a` calls each cancelled while it waits.

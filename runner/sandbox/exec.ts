@@ -55,11 +55,17 @@ async function drain(
   stream: ReadableStream<Uint8Array>,
   limit: number,
   onOverflow: () => void,
+  stop: AbortSignal,
 ): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let size = 0;
   let over = false;
-  for await (const chunk of stream) {
+  const reader = stream.getReader();
+  const cancel = () => void reader.cancel().catch(() => {});
+  stop.addEventListener("abort", cancel, { once: true });
+  for (;;) {
+    const { done, value: chunk } = await reader.read();
+    if (done) break;
     if (over) continue;
     size += chunk.length;
     if (size > limit) {
@@ -69,6 +75,7 @@ async function drain(
     }
     chunks.push(keepable(chunk)); // a helper's dripped output keeps its bytes, not 64 KiB each
   }
+  stop.removeEventListener("abort", cancel);
   return concatBytes(chunks); // only chunks within the limit were kept
 }
 
@@ -96,7 +103,16 @@ export async function runCaptured(
   // The whole tree, bubblewrap stopped first: killed before it armed its sandbox's death signal,
   // it left the sandbox's `deno info` running on a FIFO, holding the output waited for here (a
   // start stopped in its check's first milliseconds, seen once in a full run).
-  const kill = () => void killTree(child.pid, true).catch(() => {});
+  // Once it has exited, its pid may be another process's: what still holds its output (a
+  // descendant in a session of its own) is out of its tree, and is no longer read or waited for.
+  let exited = false;
+  let killed = false;
+  const reading = new AbortController();
+  const kill = () => {
+    killed = true;
+    if (exited) reading.abort();
+    else void killTree(child.pid, true).catch(() => {});
+  };
   const timer = setTimeout(() => {
     timedOut = true;
     kill();
@@ -107,9 +123,13 @@ export async function runCaptured(
       drain(child.stdout, options.maxStdoutBytes ?? 64 * 1024 * 1024, () => {
         overflowed = true;
         kill();
+      }, reading.signal),
+      drain(child.stderr, 1024 * 1024, () => {}, reading.signal),
+      child.status.then((status) => {
+        exited = true;
+        if (killed) reading.abort(); // killed as it exited: nothing of its tree is left to kill
+        return status;
       }),
-      drain(child.stderr, 1024 * 1024, () => {}),
-      child.status,
     ]);
     // Killed for the abort: its output is no answer, and the caller asked for the reason.
     signal?.throwIfAborted();

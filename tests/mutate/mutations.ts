@@ -3184,6 +3184,16 @@ export const MUTATIONS: Mutation[] = [
     filter: "call in flight",
   },
   {
+    id: "helper-exited-output-not-waited",
+    source: "a helper that exited while a descendant in a session of its own held its output",
+    mitigation: "a helper's deadline or abort after it exited stops reading what holds its output",
+    file: "runner/sandbox/exec.ts",
+    search: "    if (exited) reading.abort();",
+    replace: "    if (exited) void reading;",
+    tests: ["tests/sandbox/exec_test.ts"],
+    filter: "after the command exited",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -31,3 +31,28 @@ for (const how of ["abort", "deadline"] as const) {
     }
   });
 }
+
+// The command exits at once, and a descendant in a session of its own holds its output: out of its
+// tree (its pid may be another process's by then), so not killed, but no longer waited for either.
+for (const how of ["deadline", "abort"] as const) {
+  Deno.test(`runCaptured: at its ${how} after the command exited, what still holds its output is not waited for`, async () => {
+    const mark = `600.${crypto.getRandomValues(new Uint32Array(1))[0]}`;
+    const sleeps = () => processesNaming(mark).filter((p) => p.argv[0] === "sleep");
+    const stop = new AbortController();
+    const running = runCaptured("sh", ["-c", `setsid sleep ${mark} &`], {
+      timeoutMs: how === "deadline" ? 500 : 600_000,
+      signal: stop.signal,
+    }).then((result) => result, (error) => error);
+    try {
+      await until(() => sleeps().length > 0, 10_000, "the descendant");
+      const reason = new DOMException("stopped", "AbortError");
+      if (how === "abort") stop.abort(reason);
+      const outcome = await within(running, 10_000, "the call to settle");
+      if (how === "abort") assert.equal(outcome, reason);
+      else assert.equal(outcome.timedOut, true);
+    } finally {
+      for (const { pid } of sleeps()) Deno.kill(pid, "SIGKILL");
+      await running;
+    }
+  });
+}

@@ -72,6 +72,8 @@ export interface WaitForClaimOptions {
   fail: (detail: string) => Error;
   /** The error once `waitMs` has passed with the claim still another's. */
   busy: () => Error;
+  /** Aborting stops the wait: it rejects with the abort's reason, holding nothing. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -91,11 +93,23 @@ export interface WaitForClaimOptions {
  */
 export async function waitForClaim(claim: string, options: WaitForClaimOptions): Promise<Claim> {
   const deadline = Date.now() + options.waitMs;
+  const { signal } = options;
   for (;;) {
+    signal?.throwIfAborted();
     const held = tryClaim(claim, options.fail);
     if (held) return held;
     if (Date.now() > deadline) throw options.busy();
-    await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20));
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener("abort", wake);
+        resolve();
+      }, 10 + Math.random() * 20);
+      signal?.addEventListener("abort", wake, { once: true });
+    });
   }
 }
 

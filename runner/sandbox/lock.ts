@@ -288,8 +288,9 @@ export async function checkLock(
     // A start aborted while the host decides waits no longer, and records nothing it decides.
     const approved = await unlessAborted(Promise.resolve(options.ask!(change)), options.signal);
     if (!approved) fail("declined", `the host declined its change`, beyond);
-    // Read again: another host may have written the lock while the callback decided.
-    await updateLock(lockPath, plugin, (current) => current.plugins[plugin] = next);
+    // Read again: another host may have written the lock while the callback decided. A stop while
+    // another change holds the lock's claim waits no longer either, and records nothing.
+    await updateLock(lockPath, plugin, (current) => current.plugins[plugin] = next, options.signal);
     return [`lock: change approved by the host and recorded in "${lockPath}"`];
   }
   if (!previous) {

@@ -202,6 +202,9 @@ const CLAIM_WAIT_MS = 10_000;
  * together when three processes raced for one left by a dead process:
  * reviews 44 to 46, a CI run).
  *
+ * At `signal`'s abort while another change holds the claim, it stops
+ * waiting and rejects with the abort's reason, having changed nothing.
+ *
  * @throws {LockError} (`busy`) when another change holds the claim for over
  * 10 s; {@linkcode TypeError} when the lock's place is not one a lock can
  * be written in; what `readLock` throws.
@@ -210,9 +213,10 @@ export async function updateLock<T>(
   path: string,
   plugin: string,
   change: (lock: LockFile) => T,
+  signal?: AbortSignal,
 ): Promise<T> {
   checkLockPlace(path);
-  const claim = await claimLock(path, plugin);
+  const claim = await claimLock(path, plugin, signal);
   try {
     const lock = readLock(path, plugin);
     const result = change(lock);
@@ -258,9 +262,10 @@ export function claimPath(path: string): string {
  * exists only while a change holds it: {@linkcode waitForClaim}), waiting for
  * another change within {@linkcode CLAIM_WAIT_MS}.
  */
-async function claimLock(path: string, plugin: string): Promise<Claim> {
+async function claimLock(path: string, plugin: string, signal?: AbortSignal): Promise<Claim> {
   const claim = claimPath(path);
   return await waitForClaim(claim, {
+    signal,
     waitMs: CLAIM_WAIT_MS,
     fail: (detail) => new TypeError(`Cannot change lock "${path}": ${detail}`),
     busy: () =>

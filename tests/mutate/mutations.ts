@@ -2912,8 +2912,8 @@ export const MUTATIONS: Mutation[] = [
       "a start stopped in its check's first milliseconds waited for good on bubblewrap's sandbox",
     mitigation: "a helper command's abort or deadline kills its whole tree, not the child alone",
     file: "runner/sandbox/exec.ts",
-    search: "  const kill = () => void killTree(child.pid, true).catch(() => {});",
-    replace: '  const kill = () => { try { child.kill("SIGKILL"); } catch { /* gone */ } };',
+    search: "    else void killTree(child.pid, true).catch(() => {});",
+    replace: '    else try { child.kill("SIGKILL"); } catch { /* gone */ }',
     tests: ["tests/sandbox/exec_test.ts"],
   },
   {
@@ -3192,6 +3192,17 @@ export const MUTATIONS: Mutation[] = [
     replace: "    if (exited) void reading;",
     tests: ["tests/sandbox/exec_test.ts"],
     filter: "after the command exited",
+  },
+  {
+    id: "lock-claim-wait-abortable",
+    source:
+      "review 59 (left): a start stopped once ask approved waited up to 10 s for the lock's claim",
+    mitigation: "the wait for the lock's claim ends at the start's abort",
+    file: "runner/sandbox/claim_file.ts",
+    search: "    signal?.throwIfAborted();\n    const held = tryClaim(claim, options.fail);",
+    replace: "    const held = tryClaim(claim, options.fail);",
+    tests: ["tests/sandbox/lock_test.ts"],
+    filter: "another change holds the lock's claim",
   },
   {
     id: "loader-exact-cap-whole",

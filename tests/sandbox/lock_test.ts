@@ -13,7 +13,8 @@ import {
   startPlugin,
 } from "../../mod.ts";
 import { Greeter } from "../../plugins/hello/contract.ts";
-import { lockKey } from "../../runner/sandbox/lock_file.ts";
+import { claimPath, lockKey } from "../../runner/sandbox/lock_file.ts";
+import { tryClaim } from "../../runner/sandbox/claim_file.ts";
 import { rejected, within } from "../_helpers.ts";
 
 const HELLO = new URL("../../plugins/hello/", import.meta.url);
@@ -634,6 +635,44 @@ Deno.test("lock: a start stopped while ask decides rejects with the signal's rea
     answer.resolve(false); // after the stop: a no, so that nothing starts without the fix either
     await starting;
   }
+});
+
+// Left at review 59: once ask approved, the wait for the lock's claim (another change holding it)
+// went on for up to 10 s after a stop.
+Deno.test("lock: a start stopped while another change holds the lock's claim rejects at once, and records nothing", async () => {
+  await using space = await workspace();
+  const held = tryClaim(claimPath(space.lock), (detail) => new Error(detail))!;
+  const asked = Promise.withResolvers<void>();
+  const answer = Promise.withResolvers<boolean>();
+  const stop = new AbortController();
+  const starting = startPlugin(space.main, {
+    contracts: [Greeter],
+    cacheDir: space.cacheDir,
+    isolation: "deno",
+    lock: {
+      path: space.lock,
+      policy: "ask",
+      ask: () => {
+        asked.resolve();
+        return answer.promise;
+      },
+    },
+    signal: stop.signal,
+  }).then(() => "started", (error) => error);
+  try {
+    await within(asked.promise, 20_000, "the host to be asked");
+    answer.resolve(true);
+    // From the yes to the claim's first try is promise reactions only: after one turn of the event
+    // loop, the start waits for the claim.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const reason = new DOMException("The plugin was stopped", "AbortError");
+    stop.abort(reason);
+    assert.equal(await within(starting, 5_000, "the start to end at the abort"), reason);
+  } finally {
+    held.release();
+    await starting;
+  }
+  assert.equal(await Deno.stat(space.lock).then(() => "written", () => "none"), "none");
 });
 
 Deno.test("lock: it cannot lie in the plugin's folder, nor under a write grant", async () => {

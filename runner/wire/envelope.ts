@@ -23,6 +23,12 @@ const decoder = new TextDecoder();
 /** Members up to this many bytes are parsed at once; longer ones when first read. */
 const EAGER_BYTES = 4096;
 
+/**
+ * The longest token an id can be: a string of 256 UTF-16 units (isId),
+ * each escaped as `\uXXXX`, and its quotes. Longer is no id, unread.
+ */
+const MAX_ID_TOKEN_BYTES = 2 + 6 * 256;
+
 /** Text of a member's bytes; only ever called for short members. */
 function token(bytes: Uint8Array, range: [number, number]): string {
   return decoder.decode(bytes.subarray(range[0], range[1]));
@@ -30,7 +36,7 @@ function token(bytes: Uint8Array, range: [number, number]): string {
 
 function idOf(bytes: Uint8Array, scan: JsonScan): RequestId | null {
   const range = scan.members.id;
-  if (!range || range[1] - range[0] > 1100) return null; // a 256-character string, escaped
+  if (!range || range[1] - range[0] > MAX_ID_TOKEN_BYTES) return null;
   const value = JSON.parse(token(bytes, range));
   return isId(value) ? value : null;
 }
@@ -93,7 +99,7 @@ function member(
         const part = bytes.subarray(range[0], range[1]);
         const scan = scanJson(part, PEEK_LIMITS);
         const at = scan.object ? scan.members.id : undefined;
-        return at && at[1] - at[0] <= 1100 ? JSON.parse(token(part, at)) : undefined;
+        return at && at[1] - at[0] <= MAX_ID_TOKEN_BYTES ? JSON.parse(token(part, at)) : undefined;
       });
     }
   }

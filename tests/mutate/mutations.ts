@@ -3205,6 +3205,15 @@ export const MUTATIONS: Mutation[] = [
     filter: "another change holds the lock's claim",
   },
   {
+    id: "id-token-escaped-whole",
+    source: "an id of 256 characters, each escaped, was no id to the scan's reader",
+    mitigation: "an id token is read up to the longest an id can be, escaped",
+    file: "runner/wire/envelope.ts",
+    search: "const MAX_ID_TOKEN_BYTES = 2 + 6 * 256;",
+    replace: "const MAX_ID_TOKEN_BYTES = 1100;",
+    tests: ["tests/wire/json_scan_test.ts"],
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

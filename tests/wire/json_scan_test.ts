@@ -3,7 +3,7 @@
 // anything is built, find the envelope, and stay linear on any input.
 import assert from "node:assert/strict";
 import { scanJson } from "../../runner/wire/json_scan.ts";
-import { classifyScanned } from "../../runner/wire/envelope.ts";
+import { classifyScanned, paramsIdOf } from "../../runner/wire/envelope.ts";
 import { classifyMessage } from "../../runner/wire/protocol.ts";
 
 const encoder = new TextEncoder();
@@ -144,6 +144,9 @@ const LINES = [
   '{"jsonrpc":"2.0","id":7}',
   "[1,2,3]",
   '"text"',
+  // The longest id, every character escaped (1,538 bytes), and one character longer.
+  `{"jsonrpc":"2.0","id":"${"\\u0041".repeat(256)}","method":"m"}`,
+  `{"jsonrpc":"2.0","id":"${"\\u0041".repeat(257)}","method":"m"}`,
 ];
 
 Deno.test("classifyScanned() agrees with classifyMessage() on every kind of message", () => {
@@ -163,6 +166,18 @@ Deno.test("classifyScanned() agrees with classifyMessage() on every kind of mess
       );
     }
   }
+});
+
+Deno.test("paramsIdOf() reads the longest id, every character escaped, from a params parsed only when read", () => {
+  const id = "\\u0041".repeat(256);
+  const line = `{"jsonrpc":"2.0","method":"$/progress","params":{"id":"${id}","value":"${
+    "v".repeat(5000)
+  }"}}`;
+  const bytes = encoder.encode(line);
+  const found = classifyScanned(bytes, scanJson(bytes, wide));
+  assert.equal(found.kind, "notification");
+  if (found.kind !== "notification") return;
+  assert.equal(paramsIdOf(found.message), "A".repeat(256));
 });
 
 Deno.test("classifyScanned() refuses an over-long method unread, and reports over-cap lines with their id", () => {

@@ -316,8 +316,6 @@ export class Plugin implements AsyncDisposable {
   #maxCapabilityBytes: number;
   #maxProgressPerSecond: number;
   #waste = new WasteMeter(WASTE_PER_FAULT);
-  /** The size of the line the peer is judging: what a violation it reports weighs (review 66). */
-  #judging = 0;
   #onFault: ((detail: string) => void) | undefined;
   #offload: ScanOffload;
   #beside: Beside;
@@ -423,7 +421,8 @@ export class Plugin implements AsyncDisposable {
       // Beyond them, answered "overloaded" at once: a host that stopped reading stopped reading the
       // plugin's answers too (pings among them), and killed it as unresponsive (review 65).
       refuseWhenFull: true,
-      onViolation: (detail) => this.#fault(detail, this.#judging),
+      // Weighed by the line it was found in (review 66).
+      onViolation: (detail, bytes) => this.#fault(detail, bytes),
       onWasted: (bytes) => this.#wasted(bytes + ANSWER_WASTE_BYTES),
       onRequest: (method, params, context) => {
         if (this.#capabilities.has(method)) {
@@ -541,7 +540,7 @@ export class Plugin implements AsyncDisposable {
     if (found.kind === "request") {
       // A line at hand as text is one short enough to parse at once (128 bytes): its characters do.
       const bytes = typeof line === "number" ? line : line.length;
-      if (bytes <= this.#maxCapabilityBytes) return this.#accept(found, bytes, values);
+      if (bytes <= this.#maxCapabilityBytes) return this.#peer.accept(found, bytes, values);
       // Refused before `params` is read, which would parse it (review 57). The SDK never sends one.
       const reason =
         `a capability call of ${bytes} bytes, over the host's cap of ${this.#maxCapabilityBytes} (its "maxCapabilityBytes")`;
@@ -558,7 +557,7 @@ export class Plugin implements AsyncDisposable {
     if (found.kind !== "notification") {
       const asked = found.kind === "over-limit" && found.id !== null &&
         this.#peer.isPending(found.id);
-      return this.#accept(found, typeof line === "number" && !asked ? line : 0);
+      return this.#peer.accept(found, typeof line === "number" && !asked ? line : 0);
     }
     const { message } = found;
     // Measured before `params` is read: reading it parses the whole line.
@@ -577,16 +576,6 @@ export class Plugin implements AsyncDisposable {
       `notification "${neutralize(message.method, 64)}" to the host, which takes none`,
       bytes,
     );
-  }
-
-  /** `peer.accept`, the line's size at hand for what the peer reports meanwhile. */
-  #accept(found: Classified, bytes: number, values?: number): void | Promise<void> {
-    this.#judging = bytes;
-    try {
-      return this.#peer.accept(found, bytes, values);
-    } finally {
-      this.#judging = 0;
-    }
   }
 
   /**

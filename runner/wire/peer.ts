@@ -72,8 +72,12 @@ export interface PeerOptions {
   onRequest?: (method: string, params: unknown, context: RequestContext) => unknown;
   /** Receives inbound notifications other than `$/cancel`. */
   onNotification?: (method: string, params: unknown) => void;
-  /** Told about every protocol violation that is survivable (and so ignored). */
-  onViolation?: (detail: string) => void;
+  /**
+   * Told about every protocol violation that is survivable (and so ignored),
+   * with the size of the message it was found in ({@linkcode Peer.accept}'s
+   * `bytes`, or 0).
+   */
+  onViolation?: (detail: string, bytes: number) => void;
   /**
    * Told when sending an answer or a notification failed (a request's
    * failure goes to its caller instead). Without it the failure is ignored:
@@ -466,15 +470,15 @@ export class Peer {
   accept(found: Classified, bytes = 0, values?: number): void | Promise<void> {
     switch (found.kind) {
       case "response":
-        return this.#onResponse(found.message);
+        return this.#onResponse(found.message, bytes);
       case "request":
         return this.#onRequest(found.message, bytes, values);
       case "notification":
         return this.#onNotification(found.message);
       case "over-limit":
-        return this.#onOverLimit(found.reason, found.id);
+        return this.#onOverLimit(found.reason, found.id, bytes);
       case "invalid":
-        this.#violation(`invalid message: ${found.reason}`);
+        this.#violation(`invalid message: ${found.reason}`, bytes);
         if (found.id !== null) {
           this.#respond(
             found.id,
@@ -486,8 +490,8 @@ export class Peer {
   }
 
   /** A message over the structure caps: reported; a request waiting for it as an answer fails. */
-  #onOverLimit(reason: string, id: RequestId | null): void {
-    this.#violation(`${reason}${id === null ? "" : ` (id ${JSON.stringify(id)})`}`);
+  #onOverLimit(reason: string, id: RequestId | null, bytes: number): void {
+    this.#violation(`${reason}${id === null ? "" : ` (id ${JSON.stringify(id)})`}`, bytes);
     const entry = id === null ? undefined : this.#pending.get(id);
     if (!entry) return;
     this.#pending.delete(id!);
@@ -499,7 +503,7 @@ export class Peer {
     );
   }
 
-  #onResponse(message: ResponseMessage): void {
+  #onResponse(message: ResponseMessage, bytes: number): void {
     const entry = message.id === null ? undefined : this.#pending.get(message.id);
     if (!entry) {
       // Only an error already parsed is quoted: a long one is left unparsed.
@@ -509,6 +513,7 @@ export class Peer {
         : "";
       this.#violation(
         `response to unknown or already answered id ${JSON.stringify(message.id)}${detail}`,
+        bytes,
       );
       return;
     }
@@ -521,7 +526,7 @@ export class Peer {
     }
     const error = message.error;
     if (!isErrorObject(error)) {
-      this.#violation('invalid message: response member "error" is malformed');
+      this.#violation('invalid message: response member "error" is malformed', bytes);
       entry.reject(
         new ResponseError(ErrorCode.InternalError, 'The answer\'s "error" member is malformed'),
       );
@@ -566,7 +571,7 @@ export class Peer {
     if (this.#closed) return;
     const { id } = message;
     if (this.#inbound.has(id) || this.#queuedIds.has(id)) {
-      this.#violation(`request id ${JSON.stringify(id)} reused while still in progress`);
+      this.#violation(`request id ${JSON.stringify(id)} reused while still in progress`, bytes);
       return;
     }
     if (this.#options.refuseWhenFull && this.#full()) {
@@ -738,8 +743,8 @@ export class Peer {
   }
 
   /** Reports a fault; the peer's words in it (ids, messages) are neutralised and bounded. */
-  #violation(detail: string): void {
-    this.#options.onViolation?.(neutralize(detail, 300));
+  #violation(detail: string, bytes = 0): void {
+    this.#options.onViolation?.(neutralize(detail, 300), bytes);
   }
 
   /**

@@ -24,7 +24,7 @@ import {
 } from "./lifecycle.ts";
 import type { ManagedOptions, PluginEvent, PluginState } from "./managed_types.ts";
 import { type AnswerMap, CALL_TYPED, type CallOptions, createApi, mapAnswer } from "./proxy.ts";
-import { type Plugin, startPlugin } from "./plugin.ts";
+import { ON_SPAWN, type Plugin, startPlugin, type WatchedStartOptions } from "./plugin.ts";
 import { launchedSince } from "./launch_gate.ts";
 import {
   MAX_STARVED_WINDOWS,
@@ -80,6 +80,12 @@ export class ManagedPlugin {
   #standby: Standby | undefined;
   /** The standby process `spawn` or `promote` took, until it is adopted. */
   #taken: Plugin | undefined;
+  /**
+   * Every process of this plugin from its spawn to its exit, whatever its part (current,
+   * closing, standby ready, taken or starting, a start or restart in its handshake): what
+   * `killNow()` SIGKILLs.
+   */
+  #processes = new Set<Plugin>();
   #closings = 0;
   #adopted = false;
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
@@ -235,10 +241,11 @@ export class ManagedPlugin {
     const onAudit = guarded(this.#options.onAudit);
     const onProtocolFault = guarded(this.#options.onProtocolFault);
     const onEgress = guarded(this.#options.onEgress);
-    return startPlugin(this.#module, {
+    const options: WatchedStartOptions = {
       ...this.#options,
       name: this.name,
       signal,
+      [ON_SPAWN]: (plugin) => this.#own(plugin),
       onAudit: this.#options.audit
         ? (entry) => {
           onAudit(entry);
@@ -254,7 +261,14 @@ export class ManagedPlugin {
         onEgress(entry);
         this.#emit({ type: "egress", plugin: this.name, entry });
       },
-    });
+    };
+    return startPlugin(this.#module, options);
+  }
+
+  /** Holds a process just spawned among this plugin's until it exits. */
+  #own(plugin: Plugin): void {
+    this.#processes.add(plugin);
+    plugin.exited.then(() => this.#processes.delete(plugin));
   }
 
   #adopt(plugin: Plugin): void {
@@ -586,19 +600,20 @@ export class ManagedPlugin {
   }
 
   /**
-   * SIGKILLs the current process, the standby and any start in progress at
-   * once, for exit paths that cannot await. It is a stop: what exits is
-   * not restarted (review 59: the plugin came back, counted as a crash).
+   * SIGKILLs every process of the plugin at once (the current one, those
+   * closing, the standby, any start or restart in progress), for exit paths
+   * that cannot await. It is a stop: what exits is not restarted (review 59:
+   * the plugin came back, counted as a crash).
    */
   killNow(): void {
-    // Both before the stop, which hands them to a close (the stop ladder) that would take its time:
-    // the standby's clear would close it, and a kill after it would find none.
-    const current = this.#current;
-    this.#standby?.killNow();
+    // All before the stop, which hands them to closes (the stop ladder) that take their time, and
+    // whatever their part: one already on its ladder (a restart's old process, a stop's), a standby
+    // taken and not yet adopted, a start in its handshake, whose abort kills it only once the
+    // handshake noticed, on a later turn of the event loop that an exit path never gives.
+    for (const plugin of this.#processes) plugin.kill({ wait: false });
     if (this.#life !== "stopped") this.#on("stop");
     this.#stopHealth();
     clearTimeout(this.#restartTimer);
     this.#spawning?.abort.abort();
-    current?.kill({ wait: false });
   }
 }

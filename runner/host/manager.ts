@@ -102,6 +102,8 @@ function unwatchSignals(host: PluginHost): void {
  */
 export class PluginHost implements AsyncDisposable {
   #plugins = new Map<string, ManagedPlugin>();
+  /** Plugins a start of the same name replaced, until their stop is done: still this host's. */
+  #replaced = new Set<ManagedPlugin>();
   #options: PluginHostOptions;
   #disposed = false;
 
@@ -124,9 +126,13 @@ export class PluginHost implements AsyncDisposable {
       );
     }
     // A failed plugin may still be restarted by whoever holds it; stopped, it may not, so no
-    // process comes back that stopAll(), killNow() and dispose() no longer see (review 59). It
-    // has no process: the stop is made at once, and this start stays synchronous up to its entry.
-    void existing?.stop();
+    // process comes back that stopAll(), killNow() and dispose() no longer see (review 59). Its
+    // stop is made at once, and this start stays synchronous up to its entry. The standby its
+    // failure closes may still be on its ladder: the host holds it until its stop is done.
+    if (existing) {
+      this.#replaced.add(existing);
+      void existing.stop().finally(() => this.#replaced.delete(existing));
+    }
     const onLog = this.#options.onLog;
     const managed = new ManagedPlugin(name, module, {
       ...this.#options.defaults,
@@ -181,12 +187,12 @@ export class PluginHost implements AsyncDisposable {
 
   /** Stops every plugin, in parallel; always resolves. */
   async stopAll(): Promise<void> {
-    await Promise.allSettled([...this.#plugins.values()].map((p) => p.stop()));
+    await Promise.allSettled([...this.#plugins.values(), ...this.#replaced].map((p) => p.stop()));
   }
 
   /** SIGKILLs every plugin at once, for exit paths that cannot wait. */
   killNow(): void {
-    for (const managed of this.#plugins.values()) managed.killNow();
+    for (const managed of [...this.#plugins.values(), ...this.#replaced]) managed.killNow();
   }
 
   /** Stops every plugin and releases the signal handlers. */

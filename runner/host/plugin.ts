@@ -272,6 +272,20 @@ export interface StartOptions extends LaunchOptions {
   maxProgressPerSecond?: number;
 }
 
+/**
+ * The manager's hook on a start, internal (no user module is handed the symbol): told of the
+ * process at its spawn, before its handshake. From then on the manager's `killNow()` reaches it;
+ * an abort of the start kills it only once the handshake has noticed, on a later turn of the event
+ * loop, which an exit path (`unload`, `Deno.exit`) never gives.
+ */
+export const ON_SPAWN: unique symbol = Symbol("plugbox.onSpawn");
+
+/** {@linkcode StartOptions} with the manager's {@linkcode ON_SPAWN} hook. */
+export interface WatchedStartOptions extends StartOptions {
+  /** Told of the process at its spawn, before its handshake. */
+  [ON_SPAWN]?: (plugin: Plugin) => void;
+}
+
 /** The handshake, reachable from this module only (see {@linkcode launchPlugin}). */
 let handshakeOf: (plugin: Plugin, timeoutMs: number, signal?: AbortSignal) => Promise<void>;
 
@@ -913,6 +927,7 @@ export async function launchPlugin(plan: LaunchPlan, options: StartOptions): Pro
       admitLaunch({ ...plan, owner: `${plan.name}\0${plan.root}` });
       spawned = true; // from here the plugin's end releases what its plan holds
       const plugin = new Plugin(plan, options);
+      (options as WatchedStartOptions)[ON_SPAWN]?.(plugin);
       await handshakeOf(plugin, options.startTimeout ?? 10_000, options.signal);
       return plugin;
     });

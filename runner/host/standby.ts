@@ -67,8 +67,6 @@ export class Standby {
   #generation = 0;
   #losses: number[] = [];
   #off = false;
-  /** What `killNow()` killed, until it is gone: the next `clear()` waits for it too. */
-  #killed: Promise<unknown> = Promise.resolve();
 
   constructor(options: StandbyOptions) {
     this.#options = options;
@@ -117,20 +115,7 @@ export class Standby {
     this.#starting = undefined;
     this.#ready = undefined;
     starting?.abort.abort(new DOMException("The standby was stopped", "AbortError"));
-    await Promise.allSettled([starting?.done, ready?.close(), this.#killed]);
-  }
-
-  /**
-   * SIGKILLs the standby and any standby start at once, for exit paths that
-   * cannot await; the next `clear()` resolves once they are gone.
-   */
-  killNow(): void {
-    this.#generation++;
-    this.#starting?.abort.abort();
-    this.#ready?.kill({ wait: false });
-    this.#killed = Promise.allSettled([this.#killed, this.#starting?.done, this.#ready?.exited]);
-    this.#starting = undefined;
-    this.#ready = undefined;
+    await Promise.allSettled([starting?.done, ready?.close()]);
   }
 
   #hold(plugin: Plugin): void {

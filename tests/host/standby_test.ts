@@ -237,32 +237,6 @@ Deno.test("a standby start that completes after a clear is closed, not held", as
   assert.deepEqual(changes, [], "a cleared start is neither ready nor lost");
 });
 
-Deno.test("a clear after killNow resolves once the standby it killed is gone", async () => {
-  // killNow() cannot wait; the stop that follows it in ManagedPlugin.killNow() does, through clear.
-  const { folder, main } = await markedPlugin();
-  await using _folder = folder;
-  const pids: number[] = [];
-  const standby = new Standby({
-    launch: (signal) => startPlugin(main, { contracts: [Bare], isolation: "deno", signal }),
-    windowMs: 180_000,
-    report: (change) => {
-      if (change.change === "ready") pids.push(change.pid);
-    },
-  });
-  standby.fill();
-  await until(() => pids.length === 1, 20_000, "a ready standby");
-  standby.killNow();
-  await within(standby.clear(), 20_000, "the clear");
-  // Reaped, not only dying: a stop resolved now leaves no process behind it. Looked at without
-  // yielding to the event loop, whose turn might reap it meanwhile.
-  assert.throws(
-    () => Deno.lstatSync(`/proc/${pids[0]}`),
-    Deno.errors.NotFound,
-    "reaped once the clear resolves",
-  );
-  assert.equal(standby.pid, undefined);
-});
-
 Deno.test(`a standby that dies idle is replaced, ${STANDBY_LOSSES} times within the window, then no more`, async () => {
   const { folder, main, marker } = await markedPlugin();
   await using _folder = folder;

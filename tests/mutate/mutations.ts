@@ -2620,8 +2620,8 @@ export const MUTATIONS: Mutation[] = [
       "review 59: a failed plugin replaced under its name could be restarted, unseen by dispose()",
     mitigation: "a start over a failed entry stops it first",
     file: "runner/host/manager.ts",
-    search: "    void existing?.stop();\n",
-    replace: "",
+    search: "      void existing.stop().finally(() => this.#replaced.delete(existing));\n",
+    replace: "      this.#replaced.delete(existing);\n",
     tests: ["tests/host/manager_test.ts"],
     filter: "behind the host's back",
   },
@@ -3214,6 +3214,53 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/wire/json_scan_test.ts"],
   },
   {
+    id: "kill-now-closing",
+    source: "helper 70: killNow left a process on its close ladder (a restart's, a stop's) to it",
+    mitigation:
+      "killNow SIGKILLs every process of the plugin, not only the current one: those closing too",
+    file: "runner/host/managed.ts",
+    search: "    for (const plugin of this.#processes) plugin.kill({ wait: false });\n",
+    replace: "    this.#current?.kill({ wait: false });\n",
+    tests: ["tests/host/kill_now_test.ts"],
+    filter: "close ladder",
+  },
+  {
+    id: "kill-now-taken",
+    source: "helper 70: a standby a restart took and had not yet adopted was closed, not killed",
+    mitigation: "killNow SIGKILLs a standby taken by a start and not yet adopted",
+    file: "runner/host/managed.ts",
+    search: "    for (const plugin of this.#processes) plugin.kill({ wait: false });\n",
+    replace:
+      "    for (const plugin of this.#processes) {\n      if (plugin !== this.#taken) plugin.kill({ wait: false });\n    }\n",
+    tests: ["tests/host/kill_now_test.ts"],
+    filter: "not yet adopted",
+  },
+  {
+    id: "kill-now-from-spawn",
+    source: "helper 70: a start in its handshake was only aborted, killed on a later turn",
+    mitigation:
+      "the manager knows each process from its spawn, before the handshake: killNow reaches it",
+    file: "runner/host/plugin.ts",
+    search:
+      "      (options as WatchedStartOptions)[ON_SPAWN]?.(plugin);\n      await handshakeOf(plugin, options.startTimeout ?? 10_000, options.signal);\n",
+    replace:
+      "      await handshakeOf(plugin, options.startTimeout ?? 10_000, options.signal);\n      (options as WatchedStartOptions)[ON_SPAWN]?.(plugin);\n",
+    tests: ["tests/host/kill_now_test.ts"],
+    filter: "in its handshake",
+  },
+  {
+    id: "kill-now-replaced",
+    source: "helper 70: a failed plugin a start of its name replaced was out of killNow's reach",
+    mitigation:
+      "a host holds a plugin a start of its name replaced until its stop is done: killNow reaches it",
+    file: "runner/host/manager.ts",
+    search:
+      "    for (const managed of [...this.#plugins.values(), ...this.#replaced]) managed.killNow();\n",
+    replace: "    for (const managed of this.#plugins.values()) managed.killNow();\n",
+    tests: ["tests/host/kill_now_test.ts"],
+    filter: "replaced it",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",
@@ -3772,22 +3819,13 @@ export const MUTATIONS: Mutation[] = [
     id: "standby-kill-now",
     source: "14.2 hot standby: it never outlives the plugin",
     mitigation:
-      "killNow (unload) SIGKILLs the standby too, before its stop hands the standby to a close",
+      "killNow (unload) SIGKILLs the ready standby too, before its stop hands the standby to a close",
     file: "runner/host/managed.ts",
-    search: "    this.#standby?.killNow();\n",
-    replace: "",
+    search: "    for (const plugin of this.#processes) plugin.kill({ wait: false });\n",
+    replace:
+      "    for (const plugin of this.#processes) {\n      if (plugin.pid !== this.standbyPid) plugin.kill({ wait: false });\n    }\n",
     tests: ["tests/host/standby_test.ts"],
     filter: "/stop, abort|killNow SIGKILLs a ready standby/",
-  },
-  {
-    id: "standby-kill-now-waited",
-    source: "14.2 hot standby: it never outlives the plugin",
-    mitigation: "the clear after a standby's killNow (killNow's stop) waits for what it killed",
-    file: "runner/host/standby.ts",
-    search: "await Promise.allSettled([starting?.done, ready?.close(), this.#killed]);",
-    replace: "await Promise.allSettled([starting?.done, ready?.close()]);",
-    tests: ["tests/host/standby_test.ts"],
-    filter: "clear after killNow",
   },
   {
     id: "standby-late-start",

@@ -19,11 +19,11 @@ import {
   type CapabilityParams,
   ErrorCode,
   isId,
+  type JsonScan,
   neutralize,
   type RequestContext,
   type RequestId,
   ResponseError,
-  valuesIn,
   wireMethod,
 } from "../wire/mod.ts";
 import { toIssues } from "./answer_errors.ts";
@@ -108,18 +108,44 @@ export function provide<C extends Contract>(
  */
 export const WASTE_PER_PARSED_BYTE = 8;
 
-/**
- * What a value parsed and then dropped counts as, in the same bytes: a key
- * given twice (the parse keeps the last) or a member the contract's schema
- * strips. A member with its key cost up to 260 ns to parse (2 MiB of
- * `"k1":{}`, 170,000 members, 44 ms), about half a unit of the waste meter
- * (fault_budget.ts), which 128 bytes make. Review 66: such junk beside valid
- * arguments cost the host 50 to 60 times the plugin's CPU, and no fault.
- */
-export const WASTE_PER_DROPPED_VALUE = 128;
-
 /** The members a capability call's `params` may have; the SDK sends no others. */
 const PARAMS_MEMBERS = new Set(["args", "call"]);
+
+/**
+ * What is wrong with a capability call's line as its scan saw it, before
+ * its parse: a member beside the envelope's or one twice, a `params` that
+ * is not an object, or one with members other than `args` and `call` or
+ * one twice. The SDK sends none of these, and a parse would build or drop
+ * each for nothing: review 69 measured 2 MB strings beside the envelope,
+ * or as a first `"args"`, at 11 to 15 times the plugin's CPU, and no fault.
+ * A line too short to be scanned (128 bytes) is judged after its parse.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { scanJson } from "../wire/mod.ts";
+ * import { strayInCall } from "./capabilities.ts";
+ * const scan = (text: string) =>
+ *   scanJson(new TextEncoder().encode(text), { maxDepth: 64, maxMembers: 1000 });
+ * const head = '{"jsonrpc":"2.0","id":1,"method":"notes.load"';
+ * assert.equal(strayInCall("notes.load", scan(`${head},"params":{"args":["a"],"call":2}}`)), undefined);
+ * assert.match(strayInCall("notes.load", scan(`${head},"params":{"args":[],"args":["a"]}}`))!, /twice/);
+ * ```
+ */
+export function strayInCall(method: string, scan: JsonScan): string | undefined {
+  const call = `a call of "${method}"`;
+  if (scan.stray) {
+    return `${call} with a member beside "jsonrpc", "id", "method" and "params", or one of them twice`;
+  }
+  const names = scan.paramsNames;
+  if (scan.members.params && !names) return `${call} whose "params" is not an object`;
+  if (!names) return undefined;
+  if (names.some((name) => !PARAMS_MEMBERS.has(name))) {
+    return `${call} with a member other than "args" and a "call" id`;
+  }
+  if (new Set(names).size < names.length) return `${call} with "args" or "call" twice`;
+  return undefined;
+}
 
 interface Route {
   info: MethodInfo;
@@ -136,11 +162,7 @@ export interface CapabilityHostOptions {
   onError?: (error: unknown, capability: string) => void;
   /** A survivable protocol fault of the plugin's and its line's size, counted against its budget. */
   fault?: (detail: string, bytes: number) => void;
-  /**
-   * Work for nothing, in bytes of lines that do nothing: the bytes parsed for
-   * it times {@linkcode WASTE_PER_PARSED_BYTE}, or the values dropped times
-   * {@linkcode WASTE_PER_DROPPED_VALUE}.
-   */
+  /** Work for nothing, as {@linkcode WASTE_PER_PARSED_BYTE} times the bytes parsed for it. */
   wasted?: (bytes: number) => void;
 }
 
@@ -221,7 +243,7 @@ export class CapabilityHost {
     // whole of `params`, with whatever the plugin put beside its arguments. 64 slow calls, each
     // with 2 MiB of `{}` beside them, held 2.7 GiB of the host's heap (review 65).
     try {
-      const { route, values, ended } = this.#check(method, raw, request);
+      const { route, values, ended } = this.#check(method, raw, request.bytes ?? 0);
       return this.#run(method, route, values, ended, request);
     } catch (error) {
       return Promise.reject(error);
@@ -232,10 +254,9 @@ export class CapabilityHost {
   #check(
     method: string,
     raw: unknown,
-    request: RequestContext,
+    bytes: number,
   ): { route: Route; values: unknown[]; ended: AbortSignal | undefined } {
     const route = this.#routes.get(method)!;
-    const bytes = request.bytes ?? 0;
     // The SDK sends an object, always: anything else was parsed for nothing (review 66: a 2 MiB
     // string as the params of a call that takes no argument passed, and cost no fault).
     if (raw !== undefined && (typeof raw !== "object" || raw === null || Array.isArray(raw))) {
@@ -273,25 +294,9 @@ export class CapabilityHost {
       );
     }
     const values = args.data as unknown[];
-    if (request.values !== undefined) this.#priceDropped(raw, values, request.values);
     while (values.length < route.info.arity) values.push(undefined);
     const ended = params.call !== undefined ? this.#options.callEnded(params.call) : undefined;
     return { route, values, ended };
-  }
-
-  /**
-   * Prices the values of the call's line that its parse or the contract
-   * dropped: of `inLine` (the scan's count), the envelope's members
-   * (`jsonrpc`, `id`, `method`, `params`), those of `params` and the
-   * arguments the capability is given are used; the rest were parsed for
-   * nothing. A transform that makes fewer values is priced too: a few per
-   * call, never near a fault.
-   */
-  #priceDropped(raw: unknown, values: unknown[], inLine: number): void {
-    let used = raw === undefined ? 3 : 4;
-    for (const _ in raw as object) used++;
-    used += valuesIn(values, inLine - used);
-    if (used < inLine) this.#options.wasted?.((inLine - used) * WASTE_PER_DROPPED_VALUE);
   }
 
   /** Runs a checked call; it holds only what the capability is given. */

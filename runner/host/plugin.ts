@@ -10,7 +10,7 @@ import { AuditRecorder } from "./audit.ts";
 import type { AuditEntry, AuditLog } from "./audit_log.ts";
 import { Caller } from "./calls.ts";
 import { CallChannels, type StreamWindow } from "./call_channels.ts";
-import { CapabilityHost, type Provided } from "./capabilities.ts";
+import { CapabilityHost, type Provided, strayInCall } from "./capabilities.ts";
 import type { ChannelOptions } from "./method_calls.ts";
 import { checkMs, checkStartNumbers } from "./check_options.ts";
 import { gatedLaunch } from "./launch_gate.ts";
@@ -44,6 +44,7 @@ import {
   type DescribedContract,
   ErrorCode,
   type InitializeParams,
+  type JsonScan,
   MAX_MESSAGE_DEPTH,
   MAX_MESSAGE_MEMBERS,
   PROTOCOL_VERSION,
@@ -489,7 +490,7 @@ export class Plugin implements AsyncDisposable {
     this.#reading = this.#transport.run({
       onMessage: (value, line) => this.#receive(classifyMessage(value), line),
       onScanned: (bytes, scan, text) =>
-        this.#receive(classifyLine(bytes, scan, text), bytes.length, scan.values),
+        this.#receive(classifyLine(bytes, scan, text), bytes.length, scan),
       onStray: (line, bytes) =>
         this.#fault(`stray output on stdout: ${neutralize(line, 200)}`, bytes),
       onBlank: (bytes) =>
@@ -547,21 +548,23 @@ export class Plugin implements AsyncDisposable {
    * One message from the plugin, classified, to the peer; notifications
    * other than a cancel of the plugin's own capability call, stream items
    * and progress are faults. `line` is the line's length in bytes, or its
-   * text (measured only when it matters); `values`, the scan's count of its
-   * values, if it was scanned.
+   * text (measured only when it matters); `scan`, what its scan found, if
+   * it was scanned (every line longer than 128 bytes).
    */
-  #receive(found: Classified, line: number | string, values?: number): void | Promise<void> {
+  #receive(found: Classified, line: number | string, scan?: JsonScan): void | Promise<void> {
     if (found.kind === "request") {
       // A line at hand as text is one short enough to parse at once (128 bytes): its characters do.
       const bytes = typeof line === "number" ? line : line.length;
-      if (bytes <= this.#maxCapabilityBytes) return this.#peer.accept(found, bytes, values);
-      // Refused before `params` is read, which would parse it (review 57). The SDK never sends one.
-      const reason =
-        `a capability call of ${bytes} bytes, over the host's cap of ${this.#maxCapabilityBytes} (its "maxCapabilityBytes")`;
-      this.#fault(reason, bytes);
+      // Refused before `params` is read, which would parse it (review 57: a call over the cap;
+      // review 69: members the parse would build, or drop, for nothing). The SDK sends neither.
+      const refusal = bytes > this.#maxCapabilityBytes
+        ? `a capability call of ${bytes} bytes, over the host's cap of ${this.#maxCapabilityBytes} (its "maxCapabilityBytes")`
+        : scan && strayInCall(found.message.method, scan);
+      if (!refusal) return this.#peer.accept(found, bytes);
+      this.#fault(refusal, bytes);
       return this.#peer.refuse(
         found.message.id,
-        new ResponseError(ErrorCode.InvalidRequest, reason),
+        new ResponseError(ErrorCode.InvalidRequest, refusal),
       );
     }
     // A response, or a line the peer refuses: what it reports weighs the line (review 66: a 16 MiB
@@ -615,7 +618,7 @@ export class Plugin implements AsyncDisposable {
     const quanta = this.#waste.add(bytes);
     if (quanta > 0) {
       this.#fault(
-        `${WASTE_PER_FAULT} units of lines that did nothing (blank lines, cancels of calls not in progress, progress nobody receives, invalid capability calls, values capability calls carried for nothing)`,
+        `${WASTE_PER_FAULT} units of lines that did nothing (blank lines, cancels of calls not in progress, progress nobody receives, invalid capability calls)`,
         0,
         quanta,
       );

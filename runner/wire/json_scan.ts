@@ -41,7 +41,22 @@ export interface JsonScan {
    * (members and elements). A parse that yields fewer dropped a duplicate key.
    */
   values?: number;
+  /**
+   * True when the top-level object has a member that is not an envelope
+   * member, or has one twice: what a parse of the whole line would build,
+   * or drop, for nothing.
+   */
+  stray?: boolean;
+  /**
+   * When the top-level `params` is an object: its members' names, decoded,
+   * in order, the first {@linkcode PARAMS_NAMES_KEPT} of them (a name longer
+   * than 64 bytes is `""`). A name twice is there twice.
+   */
+  paramsNames?: string[];
 }
+
+/** How many of `params`' member names a scan keeps ({@linkcode JsonScan.paramsNames}). */
+export const PARAMS_NAMES_KEPT = 8;
 
 const OBJECT = 1;
 const ARRAY = 2;
@@ -136,6 +151,13 @@ function skipLiteral(b: Uint8Array, i: number, end: number): number {
 const NAMES: readonly EnvelopeMember[] = ["jsonrpc", "id", "method", "params", "result", "error"];
 const NAME_BYTES = NAMES.map((name) => new TextEncoder().encode(name));
 
+/** A key's name (the bytes between its quotes), decoded; `""` when longer than 64 bytes. */
+function keyName(b: Uint8Array, start: number, end: number): string {
+  if (end - start > 64) return "";
+  const text = decoder.decode(b.subarray(start, end));
+  return text.includes("\\") ? JSON.parse(`"${text}"`) as string : text;
+}
+
 /** Which envelope member a key (the bytes between its quotes) names, if any. */
 function envelopeName(b: Uint8Array, start: number, end: number): EnvelopeMember | undefined {
   const length = end - start;
@@ -143,7 +165,7 @@ function envelopeName(b: Uint8Array, start: number, end: number): EnvelopeMember
   let escaped = false;
   for (let i = start; i < end; i++) if (b[i] === BACKSLASH) escaped = true;
   if (escaped) {
-    const key = JSON.parse(`"${decoder.decode(b.subarray(start, end))}"`) as string;
+    const key = keyName(b, start, end);
     return (NAMES as readonly string[]).includes(key) ? key as EnvelopeMember : undefined;
   }
   for (let n = 0; n < NAMES.length; n++) {
@@ -190,6 +212,8 @@ export function scanJson(bytes: Uint8Array, limits: StructureLimits): JsonScan {
   let member: EnvelopeMember | undefined; // the top-level key whose value is being read
   let memberStart = 0;
   let seen = false;
+  let envelopeSeen = 0; // a bit per envelope member met
+  let paramsNames: string[] | undefined;
   while (i < end) {
     const c = b[i];
     if (SPACE[c] === 1) {
@@ -211,6 +235,7 @@ export function scanJson(bytes: Uint8Array, limits: StructureLimits): JsonScan {
       if (depth > 0 && ++count > limits.maxMembers) return (result.verdict = "too-many", result);
       if (depth === 1 && stack[1] === OBJECT) memberStart = i;
       if (c === 0x7b || c === 0x5b) { // { [
+        if (depth === 1 && member === "params" && c === 0x7b) paramsNames = result.paramsNames = [];
         if (++depth > limits.maxDepth) return (result.verdict = "too-deep", result);
         stack[depth] = c === 0x7b ? OBJECT : ARRAY;
         state = c === 0x7b ? KEY_OR_CLOSE : VALUE_OR_CLOSE;
@@ -244,7 +269,17 @@ export function scanJson(bytes: Uint8Array, limits: StructureLimits): JsonScan {
       const keyStart = i;
       i = skipString(b, i, end);
       if (i < 0) return result;
-      if (depth === 1) member = envelopeName(b, keyStart + 1, i - 1);
+      if (depth === 1) {
+        member = envelopeName(b, keyStart + 1, i - 1);
+        const bit = member === undefined ? 0 : 1 << NAMES.indexOf(member);
+        if (bit === 0 || (envelopeSeen & bit) !== 0) result.stray = true;
+        envelopeSeen |= bit;
+      } else if (depth === 2 && member === "params" && stack[1] === OBJECT) {
+        // The capability call's own members (args, call), judged before its parse (review 69).
+        if (paramsNames!.length < PARAMS_NAMES_KEPT) {
+          paramsNames!.push(keyName(b, keyStart + 1, i - 1));
+        }
+      }
       state = COLON;
       continue;
     }

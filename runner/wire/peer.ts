@@ -59,11 +59,6 @@ export interface RequestContext {
   signal: AbortSignal;
   /** The request's size as the receiver measured it ({@linkcode Peer.accept}'s `bytes`), or 0. */
   bytes?: number;
-  /**
-   * How many values its line held at every depth, as `scanJson` counted
-   * them ({@linkcode Peer.accept}'s `values`), if the receiver scanned it.
-   */
-  values?: number;
 }
 
 /** Options for {@linkcode Peer}. */
@@ -243,11 +238,7 @@ class InboundRequest implements RequestContext {
   #controller: AbortController | undefined;
   #reason: unknown;
 
-  constructor(
-    readonly id: RequestId,
-    readonly bytes: number,
-    readonly values: number | undefined,
-  ) {}
+  constructor(readonly id: RequestId, readonly bytes: number) {}
 
   get signal(): AbortSignal {
     if (!this.#controller) {
@@ -269,7 +260,6 @@ class InboundRequest implements RequestContext {
 interface Queued {
   message: RequestMessage & { id: RequestId };
   bytes: number;
-  values: number | undefined;
 }
 
 /**
@@ -464,15 +454,15 @@ export class Peer {
    * Takes one message already classified (from a scanned line, say); like
    * {@linkcode receive}, a returned promise asks the caller to pause reading.
    * `bytes`, the message's size as the caller measures it, counts against
-   * `maxQueuedBytes` while a request waits for a slot; it and `values` (the
-   * line's count of values, if scanned) reach the handler in its context.
+   * `maxQueuedBytes` while a request waits for a slot, reaches the handler
+   * in its context, and what a violation found in it weighs.
    */
-  accept(found: Classified, bytes = 0, values?: number): void | Promise<void> {
+  accept(found: Classified, bytes = 0): void | Promise<void> {
     switch (found.kind) {
       case "response":
         return this.#onResponse(found.message, bytes);
       case "request":
-        return this.#onRequest(found.message, bytes, values);
+        return this.#onRequest(found.message, bytes);
       case "notification":
         return this.#onNotification(found.message);
       case "over-limit":
@@ -563,11 +553,7 @@ export class Peer {
     this.#options.onNotification?.(message.method, message.params);
   }
 
-  #onRequest(
-    message: RequestMessage & { id: RequestId },
-    bytes: number,
-    values: number | undefined,
-  ): void | Promise<void> {
+  #onRequest(message: RequestMessage & { id: RequestId }, bytes: number): void | Promise<void> {
     if (this.#closed) return;
     const { id } = message;
     if (this.#inbound.has(id) || this.#queuedIds.has(id)) {
@@ -587,10 +573,10 @@ export class Peer {
       return;
     }
     if (this.#inboundSlots >= this.#maxInbound) {
-      this.#queued.push({ message, bytes, values });
+      this.#queued.push({ message, bytes });
       this.#queuedIds.add(id);
       this.#queuedBytes += bytes;
-    } else this.#dispatch(message, bytes, values);
+    } else this.#dispatch(message, bytes);
     return this.#gate();
   }
 
@@ -615,13 +601,9 @@ export class Peer {
   }
 
   /** Runs the handler of a request given a slot. */
-  #dispatch(
-    message: RequestMessage & { id: RequestId },
-    bytes: number,
-    values: number | undefined,
-  ): void {
+  #dispatch(message: RequestMessage & { id: RequestId }, bytes: number): void {
     const { id } = message;
-    const request = new InboundRequest(id, bytes, values);
+    const request = new InboundRequest(id, bytes);
     this.#inbound.set(id, request);
     this.#inboundSlots++;
     const handler = this.#options.onRequest;
@@ -675,8 +657,8 @@ export class Peer {
   #release(count: number): void {
     this.#inboundSlots -= count;
     while (!this.#closed && this.#inboundSlots < this.#maxInbound && this.#queued.length > 0) {
-      const { message, bytes, values } = this.#unqueue(this.#queued.shift()!);
-      this.#dispatch(message, bytes, values);
+      const { message, bytes } = this.#unqueue(this.#queued.shift()!);
+      this.#dispatch(message, bytes);
     }
     this.#wakeReader();
   }

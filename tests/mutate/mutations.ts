@@ -2819,9 +2819,8 @@ export const MUTATIONS: Mutation[] = [
     source: "review 57: capability calls up to 16 MiB were parsed whole before they were judged",
     mitigation: "a capability call over maxCapabilityBytes is refused before it is parsed",
     file: "runner/host/plugin.ts",
-    search:
-      "      if (bytes <= this.#maxCapabilityBytes) return this.#peer.accept(found, bytes, values);",
-    replace: "      if (bytes <= Infinity) return this.#peer.accept(found, bytes, values);",
+    search: "      const refusal = bytes > this.#maxCapabilityBytes",
+    replace: "      const refusal = bytes > Infinity",
     tests: ["tests/hostile/review65_test.ts"],
     filter: "refused unparsed",
   },
@@ -3046,38 +3045,6 @@ export const MUTATIONS: Mutation[] = [
     filter: "before its spawn releases its plan's audit folder",
   },
   {
-    id: "capability-dropped-values",
-    source: "review 66: junk a valid capability call carried, parsed and dropped, cost no fault",
-    mitigation:
-      "the values a capability call's line held and the host dropped are work for nothing",
-    file: "runner/host/capabilities.ts",
-    search:
-      "    if (request.values !== undefined) this.#priceDropped(raw, values, request.values);\n",
-    replace: "",
-    tests: ["tests/hostile/r66_dropped_test.ts", "tests/host/capability_waste_test.ts"],
-  },
-  {
-    id: "capability-dropped-values-count",
-    source: "review 66: junk a valid capability call carried, parsed and dropped, cost no fault",
-    mitigation: "a line's values reach the capability handler from the scan",
-    file: "runner/host/plugin.ts",
-    search: "        this.#receive(classifyLine(bytes, scan, text), bytes.length, scan.values),",
-    replace: "        this.#receive(classifyLine(bytes, scan, text), bytes.length),",
-    tests: ["tests/hostile/r66_dropped_test.ts"],
-    filter: "work for nothing",
-  },
-  {
-    id: "peer-queued-values",
-    source: "review 66: junk a valid capability call carried, parsed and dropped, cost no fault",
-    mitigation: "a call that waited for a slot keeps its line's count of values",
-    file: "runner/wire/peer.ts",
-    search:
-      "      const { message, bytes, values } = this.#unqueue(this.#queued.shift()!);\n      this.#dispatch(message, bytes, values);",
-    replace:
-      "      const { message, bytes } = this.#unqueue(this.#queued.shift()!);\n      this.#dispatch(message, bytes, undefined);",
-    tests: ["tests/wire/peer_test.ts"],
-  },
-  {
     id: "sdk-queue-bytes",
     source: "review 66: 1,300 honest capability calls of 512 KiB at once were refused overloaded",
     mitigation:
@@ -3259,6 +3226,37 @@ export const MUTATIONS: Mutation[] = [
     replace: "    for (const managed of this.#plugins.values()) managed.killNow();\n",
     tests: ["tests/host/kill_now_test.ts"],
     filter: "replaced it",
+  },
+  {
+    id: "call-stray-envelope",
+    source:
+      "review 66 (left), review 69: junk beside the envelope, or a member twice, parsed for nothing",
+    mitigation: "the scan marks a member beside the envelope's, or one twice",
+    file: "runner/wire/json_scan.ts",
+    search: "        if (bit === 0 || (envelopeSeen & bit) !== 0) result.stray = true;",
+    replace: "        if (bit === -1) result.stray = true;",
+    tests: ["tests/host/stray_in_call_test.ts", "tests/hostile/capability_junk_test.ts"],
+  },
+  {
+    id: "call-params-names-twice",
+    source: 'review 66 (left), review 69: a first "args" key, parsed and dropped, cost no fault',
+    mitigation: 'a capability call with "args" or "call" twice is refused',
+    file: "runner/host/capabilities.ts",
+    search:
+      '  if (new Set(names).size < names.length) return `${call} with "args" or "call" twice`;\n',
+    replace: "",
+    tests: ["tests/host/stray_in_call_test.ts", "tests/hostile/capability_junk_test.ts"],
+  },
+  {
+    id: "call-screened-before-parse",
+    source:
+      "review 66 (left), review 69: junk a valid capability call carried was parsed for nothing",
+    mitigation: "a capability call's members are judged from its scan, before its parse",
+    file: "runner/host/plugin.ts",
+    search: "        : scan && strayInCall(found.message.method, scan);",
+    replace: "        : scan && undefined;",
+    tests: ["tests/hostile/capability_junk_test.ts"],
+    filter: "refused unparsed",
   },
   {
     id: "loader-exact-cap-whole",

@@ -1,0 +1,27 @@
+// Review 69: an honest plugin, through the SDK only: each mode is ordinary use.
+import { implement, serve } from "@plugbox/plugbox/plugin";
+import { R69 } from "./r69_contract.ts";
+
+await serve(implement(R69, {
+  double: (n) => n * 2,
+  attempt: async (mode = "", { host }) => {
+    const [kind, calls = "0", size = "0"] = mode.split(":");
+    if (kind === "distinct") {
+      // A page of tags, deduplicated by the host, once per page.
+      const tags = Array.from({ length: Number(size) }, (_, i) => `t${i % 100}`);
+      let total = 0;
+      for (let i = 0; i < Number(calls); i++) total += await host.distinct(tags);
+      return `distinct ${total}`;
+    }
+    if (kind === "save") {
+      // Records passed on whole, each with its history the contract does not name.
+      const history = Array.from({ length: Number(size) }, (_, i) => i);
+      let total = 0;
+      for (let i = 0; i < Number(calls); i++) {
+        total += await host.save({ id: 1, history } as { id: number });
+      }
+      return `saved ${total}`;
+    }
+    return "unknown mode";
+  },
+}));

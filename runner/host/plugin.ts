@@ -559,7 +559,8 @@ export class Plugin implements AsyncDisposable {
       // review 69: members the parse would build, or drop, for nothing). The SDK sends neither.
       const refusal = bytes > this.#maxCapabilityBytes
         ? `a capability call of ${bytes} bytes, over the host's cap of ${this.#maxCapabilityBytes} (its "maxCapabilityBytes")`
-        : scan && strayInCall(found.message.method, scan);
+        : scan && this.#capabilities.has(found.message.method) &&
+          strayInCall(found.message.method, scan);
       if (!refusal) return this.#peer.accept(found, bytes);
       this.#fault(refusal, bytes);
       return this.#peer.refuse(

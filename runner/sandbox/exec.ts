@@ -106,10 +106,8 @@ export async function runCaptured(
   // Once it has exited, its pid may be another process's: what still holds its output (a
   // descendant in a session of its own) is out of its tree, and is no longer read or waited for.
   let exited = false;
-  let killed = false;
   const reading = new AbortController();
   const kill = () => {
-    killed = true;
     if (exited) reading.abort();
     else void killTree(child.pid, true).catch(() => {});
   };
@@ -125,11 +123,8 @@ export async function runCaptured(
         kill();
       }, reading.signal),
       drain(child.stderr, 1024 * 1024, () => {}, reading.signal),
-      child.status.then((status) => {
-        exited = true;
-        if (killed) reading.abort(); // killed as it exited: nothing of its tree is left to kill
-        return status;
-      }),
+      // Killed before: the reads end as the tree the kill found dies (its pipes close with it).
+      child.status.then((status) => (exited = true, status)),
     ]);
     // Killed for the abort: its output is no answer, and the caller asked for the reason.
     signal?.throwIfAborted();

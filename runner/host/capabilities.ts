@@ -134,16 +134,15 @@ const PARAMS_MEMBERS = new Set(["args", "call"]);
  */
 export function strayInCall(method: string, scan: JsonScan): string | undefined {
   const call = `a call of "${method}"`;
-  if (scan.stray) {
+  // An answer's members too: a request's parse builds them for nothing (review 71).
+  if (scan.stray || scan.members.result || scan.members.error) {
     return `${call} with a member beside "jsonrpc", "id", "method" and "params", or one of them twice`;
   }
-  const names = scan.paramsNames;
-  if (scan.members.params && !names) return `${call} whose "params" is not an object`;
-  if (!names) return undefined;
-  if (names.some((name) => !PARAMS_MEMBERS.has(name))) {
-    return `${call} with a member other than "args" and a "call" id`;
-  }
-  if (new Set(names).size < names.length) return `${call} with "args" or "call" twice`;
+  const counts = scan.paramsMembers;
+  if (scan.members.params && !counts) return `${call} whose "params" is not an object`;
+  if (!counts) return undefined;
+  if (counts.other > 0) return `${call} with a member other than "args" and a "call" id`;
+  if (counts.args > 1 || counts.call > 1) return `${call} with "args" or "call" twice`;
   return undefined;
 }
 

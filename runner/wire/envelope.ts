@@ -29,7 +29,7 @@ const EAGER_BYTES = 4096;
  */
 const MAX_ID_TOKEN_BYTES = 2 + 6 * 256;
 
-/** Text of a member's bytes; only ever called for short members. */
+/** Text of a member's bytes. */
 function token(bytes: Uint8Array, range: [number, number]): string {
   return decoder.decode(bytes.subarray(range[0], range[1]));
 }
@@ -39,15 +39,6 @@ function idOf(bytes: Uint8Array, scan: JsonScan): RequestId | null {
   if (!range || range[1] - range[0] > MAX_ID_TOKEN_BYTES) return null;
   const value = JSON.parse(token(bytes, range));
   return isId(value) ? value : null;
-}
-
-/**
- * The parsed line, made once on first need. Lines the scan passed are JSON,
- * so `JSON.parse` cannot fail here.
- */
-function wholeOf(bytes: Uint8Array): () => Record<string, unknown> {
-  let whole: Record<string, unknown> | undefined;
-  return () => whole ??= JSON.parse(decoder.decode(bytes));
 }
 
 /** How a `params` parsed only when read tells its `id` first (see {@linkcode paramsIdOf}). */
@@ -79,13 +70,19 @@ export function paramsIdOf(message: { params?: unknown }): unknown {
     : undefined;
 }
 
-/** Defines `name` on `target`: parsed now when short, else when first read. */
+/**
+ * Defines `name` on `target`: parsed now when short, else when first read,
+ * and only its own bytes either way: what else the line holds is never
+ * parsed (review 71: a parse of the whole line for a long `params` built
+ * whatever lay beside the envelope, and members the scan read otherwise
+ * than the parse, a key led by a BOM, passed its screen). The scan passed
+ * the line, so the member is JSON, and `JSON.parse` cannot fail here.
+ */
 function member(
   target: object,
   name: "params" | "result" | "error",
   bytes: Uint8Array,
   range: [number, number],
-  whole: () => Record<string, unknown>,
 ): void {
   if (range[1] - range[0] <= EAGER_BYTES) {
     Object.defineProperty(target, name, {
@@ -93,7 +90,9 @@ function member(
       enumerable: true,
     });
   } else {
-    Object.defineProperty(target, name, { get: () => whole()[name], enumerable: true });
+    let parsed: { value: unknown } | undefined;
+    const read = () => (parsed ??= { value: JSON.parse(token(bytes, range)) }).value;
+    Object.defineProperty(target, name, { get: read, enumerable: true });
     if (name === "params") {
       paramsIds.set(target, () => {
         const part = bytes.subarray(range[0], range[1]);
@@ -136,7 +135,6 @@ export function classifyScanned(bytes: Uint8Array, scan: JsonScan): Classified {
   if (!version || version[1] - version[0] > 64 || JSON.parse(token(bytes, version)) !== "2.0") {
     return { kind: "invalid", reason: 'member "jsonrpc" is not "2.0"', id };
   }
-  const whole = wholeOf(bytes);
   const method = members.method;
   if (method) {
     if (bytes[method[0]] !== 0x22) {
@@ -153,7 +151,7 @@ export function classifyScanned(bytes: Uint8Array, scan: JsonScan): Classified {
       return { kind: "invalid", reason: 'member "id" is not an integer or string', id: null };
     }
     const message = { jsonrpc: "2.0", method: JSON.parse(token(bytes, method)) } as RequestMessage;
-    if (members.params) member(message, "params", bytes, members.params, whole);
+    if (members.params) member(message, "params", bytes, members.params);
     if (!members.id) return { kind: "notification", message };
     message.id = id!;
     return { kind: "request", message: message as RequestMessage & { id: RequestId } };
@@ -166,8 +164,8 @@ export function classifyScanned(bytes: Uint8Array, scan: JsonScan): Classified {
     return { kind: "invalid", reason: 'response needs exactly one of "result" and "error"', id };
   }
   const message = { jsonrpc: "2.0", id } as ResponseMessage;
-  if (members.result) member(message, "result", bytes, members.result, whole);
-  else member(message, "error", bytes, members.error!, whole);
+  if (members.result) member(message, "result", bytes, members.result);
+  else member(message, "error", bytes, members.error!);
   return { kind: "response", message };
 }
 

@@ -3244,7 +3244,7 @@ export const MUTATIONS: Mutation[] = [
     mitigation: 'a capability call with "args" or "call" twice is refused',
     file: "runner/host/capabilities.ts",
     search:
-      '  if (new Set(names).size < names.length) return `${call} with "args" or "call" twice`;\n',
+      '  if (counts.args > 1 || counts.call > 1) return `${call} with "args" or "call" twice`;\n',
     replace: "",
     tests: ["tests/host/stray_in_call_test.ts", "tests/hostile/capability_junk_test.ts"],
   },
@@ -3267,6 +3267,44 @@ export const MUTATIONS: Mutation[] = [
     search: "      if (!signal || this.#watched.has(signal)) return;",
     replace: "      if (!signal) return;",
     tests: ["tests/plugin/host_limits_test.ts"],
+  },
+  {
+    id: "key-keeps-bom",
+    source: "review 71: a key led by a BOM was read by the scan without it, and passed the screen",
+    mitigation: "a key's bytes are decoded with a leading BOM kept, as the parse keeps it",
+    file: "runner/wire/json_scan.ts",
+    search: 'const decoder = new TextDecoder("utf-8", { ignoreBOM: true });',
+    replace: "const decoder = new TextDecoder();",
+    tests: ["tests/hostile/r71_test.ts"],
+  },
+  {
+    id: "request-answer-members-stray",
+    source: 'review 71: "result" or "error" beside a request\'s envelope passed the screen',
+    mitigation: "a capability call with an answer's members is refused unparsed",
+    file: "runner/host/capabilities.ts",
+    search: "  if (scan.stray || scan.members.result || scan.members.error) {",
+    replace: "  if (scan.stray) {",
+    tests: ["tests/hostile/r71_test.ts"],
+  },
+  {
+    id: "member-parsed-alone",
+    source:
+      "review 71: a long params was read by a parse of the whole line, junk beside it included",
+    mitigation: "a long member is parsed from its own bytes, never the whole line",
+    file: "runner/wire/envelope.ts",
+    search: "    const read = () => (parsed ??= { value: JSON.parse(token(bytes, range)) }).value;",
+    replace:
+      "    const read = () => (parsed ??= { value: JSON.parse(decoder.decode(bytes))[name] }).value;",
+    tests: ["tests/wire/json_scan_test.ts"],
+  },
+  {
+    id: "params-member-escaped",
+    source: "review 69: escapes spell args or call otherwise",
+    mitigation: "a params member's name is read with its escapes, as JSON reads it",
+    file: "runner/wire/json_scan.ts",
+    search: "        name = keyName(b, start, end);\n        break;",
+    replace: "        break;",
+    tests: ["tests/host/stray_in_call_test.ts"],
   },
   {
     id: "loader-exact-cap-whole",

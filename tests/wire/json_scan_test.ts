@@ -193,3 +193,27 @@ Deno.test("classifyScanned() refuses an over-long method unread, and reports ove
   assert.equal(over.kind, "over-limit");
   assert.equal((over as { id: unknown }).id, 8);
 });
+
+// Review 71: a long `params` was read by a parse of the whole line, which built whatever lay
+// beside the envelope (and members the scan read otherwise than the parse). A long member is
+// parsed from its own bytes: the parses made are counted by the length of their text.
+Deno.test("classifyScanned() parses a long member from its own bytes, never the whole line", () => {
+  const value = `{"id":3,"value":"${"v".repeat(6000)}"}`;
+  const line = `{"jsonrpc":"2.0","method":"$/progress","params":${value},"junk":"${
+    "j".repeat(9000)
+  }"}`;
+  const bytes = encoder.encode(line);
+  const found = classifyScanned(bytes, scanJson(bytes, wide));
+  const parse = JSON.parse;
+  const lengths: number[] = [];
+  JSON.parse = (text: string, ...rest: unknown[]) => {
+    lengths.push(text.length);
+    return parse(text, ...(rest as []));
+  };
+  try {
+    assert.equal((found as { message: { params: { id: number } } }).message.params.id, 3);
+  } finally {
+    JSON.parse = parse;
+  }
+  assert.deepEqual(lengths, [value.length]);
+});

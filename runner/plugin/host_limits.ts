@@ -90,11 +90,16 @@ export class CallSlots {
   #bytes = 0;
   /** A waiting call was let in and has not been sent yet: its size is not known. */
   #admitting = false;
-  /** Calls waiting, in order, from `#head` on (a shift of a long array moves all of it). */
+  /**
+   * Calls waiting, in order, from `#head` on (a shift of a long array moves
+   * all of it); those whose signal aborted are skipped there.
+   */
   #waiting: Waiter[] = [];
   #head = 0;
-  /** Signals waiting calls were made with, each listened to once (see `#turn`). */
-  #watched = new WeakSet<AbortSignal>();
+  /** How many of `#waiting` from `#head` on still wait. */
+  #live = 0;
+  /** The calls waiting with each signal, which is listened to once (see `#turn`). */
+  #bySignal = new WeakMap<AbortSignal, Set<Waiter>>();
 
   constructor(limits: HostLimits, peer: Peer) {
     this.#limits = limits;
@@ -112,7 +117,7 @@ export class CallSlots {
     options: { signal?: AbortSignal },
   ): Promise<unknown> {
     const { signal } = options;
-    const waited = this.#head < this.#waiting.length || this.#admitting || !this.#room();
+    const waited = this.#live > 0 || this.#admitting || !this.#room();
     if (waited) await this.#turn(signal);
     else this.#inFlight++;
     let bytes = 0;
@@ -152,14 +157,16 @@ export class CallSlots {
    * call's size is known only once it is sent, and none can slip in between.
    */
   #admit(): void {
-    if (this.#admitting || this.#head === this.#waiting.length || !this.#room()) return;
-    this.#admitting = true;
-    this.#inFlight++;
-    const next = this.#waiting[this.#head++];
+    if (this.#admitting || this.#live === 0 || !this.#room()) return;
+    let next = this.#waiting[this.#head++];
+    while (next.left) next = this.#waiting[this.#head++];
     if (this.#head === this.#waiting.length) [this.#waiting, this.#head] = [[], 0];
     else if (this.#head > 1024 && this.#head * 2 > this.#waiting.length) {
       [this.#waiting, this.#head] = [this.#waiting.slice(this.#head), 0];
     }
+    this.#admitting = true;
+    this.#inFlight++;
+    this.#out(next);
     next.wake();
   }
 
@@ -172,22 +179,37 @@ export class CallSlots {
   #turn(signal: AbortSignal | undefined): Promise<void> {
     signal?.throwIfAborted();
     return new Promise<void>((wake, reject) => {
-      this.#waiting.push({ wake, reject, signal });
-      if (!signal || this.#watched.has(signal)) return;
-      this.#watched.add(signal);
-      signal.addEventListener("abort", () => this.#leave(signal), { once: true });
+      const waiter: Waiter = { wake, reject, signal, left: false };
+      this.#waiting.push(waiter);
+      this.#live++;
+      if (!signal) return;
+      let same = this.#bySignal.get(signal);
+      if (!same) {
+        this.#bySignal.set(signal, same = new Set());
+        signal.addEventListener("abort", () => this.#leave(signal), { once: true });
+      }
+      same.add(waiter);
     });
   }
 
-  /** The calls waiting with `signal`, which aborted, leave the line: each rejects. */
+  /**
+   * The calls waiting with `signal`, which aborted, leave the line, each
+   * rejecting: marked, and skipped when their turn comes (review 71: a
+   * line rebuilt at each abort took 9 s for 40,000 calls each aborted).
+   */
   #leave(signal: AbortSignal): void {
-    const staying: Waiter[] = [];
-    for (let i = this.#head; i < this.#waiting.length; i++) {
-      const waiter = this.#waiting[i];
-      if (waiter.signal === signal) waiter.reject(signal.reason);
-      else staying.push(waiter);
+    for (const waiter of this.#bySignal.get(signal) ?? []) {
+      this.#out(waiter);
+      waiter.reject(signal.reason);
     }
-    [this.#waiting, this.#head] = [staying, 0];
+    if (this.#live === 0) [this.#waiting, this.#head] = [[], 0];
+  }
+
+  /** A waiter leaves the line: let in, or gone with its signal. */
+  #out(waiter: Waiter): void {
+    waiter.left = true;
+    this.#live--;
+    if (waiter.signal) this.#bySignal.get(waiter.signal)?.delete(waiter);
   }
 }
 
@@ -196,4 +218,6 @@ interface Waiter {
   wake: () => void;
   reject: (reason: unknown) => void;
   signal: AbortSignal | undefined;
+  /** Let in, or gone with its signal: skipped in the line. */
+  left: boolean;
 }

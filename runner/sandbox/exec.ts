@@ -51,6 +51,9 @@ export interface Captured {
   overflowed: boolean;
 }
 
+/** How long a helper killed before it exited is read after its exit: its tree's death. */
+const KILLED_GRACE_MS = 2_000;
+
 async function drain(
   stream: ReadableStream<Uint8Array>,
   limit: number,
@@ -106,8 +109,11 @@ export async function runCaptured(
   // Once it has exited, its pid may be another process's: what still holds its output (a
   // descendant in a session of its own) is out of its tree, and is no longer read or waited for.
   let exited = false;
+  let killed = false;
+  let grace: ReturnType<typeof setTimeout> | undefined;
   const reading = new AbortController();
   const kill = () => {
+    killed = true;
     if (exited) reading.abort();
     else void killTree(child.pid, true).catch(() => {});
   };
@@ -123,8 +129,15 @@ export async function runCaptured(
         kill();
       }, reading.signal),
       drain(child.stderr, 1024 * 1024, () => {}, reading.signal),
-      // Killed before: the reads end as the tree the kill found dies (its pipes close with it).
-      child.status.then((status) => (exited = true, status)),
+      child.status.then((status) => {
+        exited = true;
+        // Killed before it exited: the tree the kill found dies within milliseconds, its pipes
+        // closing with it, and the reads end then (a start must not settle while its graph check's
+        // sandbox still runs). What holds the output past a grace was out of the tree when the kill
+        // looked (the kill raced the exit), and is not waited for either.
+        if (killed) grace = setTimeout(() => reading.abort(), KILLED_GRACE_MS);
+        return status;
+      }),
     ]);
     // Killed for the abort: its output is no answer, and the caller asked for the reason.
     signal?.throwIfAborted();
@@ -141,6 +154,7 @@ export async function runCaptured(
     };
   } finally {
     clearTimeout(timer);
+    clearTimeout(grace);
     signal?.removeEventListener("abort", kill);
   }
 }

@@ -3316,6 +3316,16 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/plugin/host_limits_test.ts"],
   },
   {
+    id: "helper-killed-grace",
+    source: "CI: an abort that raced a helper's exit waited for good on a process out of its tree",
+    mitigation: "a helper killed before it exited is read a grace after its exit, no longer",
+    file: "runner/sandbox/exec.ts",
+    search: "        if (killed) grace = setTimeout(() => reading.abort(), KILLED_GRACE_MS);",
+    replace: "        if (killed) grace = setTimeout(() => {}, KILLED_GRACE_MS);",
+    tests: ["tests/sandbox/exec_test.ts"],
+    filter: "outside its tree",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -56,3 +56,30 @@ for (const how of ["deadline", "abort"] as const) {
     }
   });
 }
+
+// The kill finds the tree while the command still runs, but something holding its output had left
+// it already (a grandchild in a session of its own, its parent gone): it is not killed, and after
+// a grace for the tree's death the call settles anyway (seen in CI: an abort that raced the
+// command's exit waited for such a process for good).
+for (const how of ["deadline", "abort"] as const) {
+  Deno.test(`runCaptured: at its ${how}, what holds its output from outside its tree is waited for a grace only`, async () => {
+    const mark = `600.${crypto.getRandomValues(new Uint32Array(1))[0]}`;
+    const sleeps = () => processesNaming(mark).filter((p) => p.argv[0] === "sleep");
+    const stop = new AbortController();
+    const running = runCaptured("sh", ["-c", `(setsid sleep ${mark} &); exec sleep 601`], {
+      timeoutMs: how === "deadline" ? 500 : 600_000,
+      signal: stop.signal,
+    }).then((result) => result, (error) => error);
+    try {
+      await until(() => sleeps().length > 0, 10_000, "the grandchild out of the tree");
+      const reason = new DOMException("stopped", "AbortError");
+      if (how === "abort") stop.abort(reason);
+      const outcome = await within(running, 10_000, "the call to settle");
+      if (how === "abort") assert.equal(outcome, reason);
+      else assert.equal(outcome.timedOut, true);
+    } finally {
+      for (const { pid } of sleeps()) Deno.kill(pid, "SIGKILL");
+      await running;
+    }
+  });
+}

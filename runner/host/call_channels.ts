@@ -97,7 +97,7 @@ export class CallChannels {
    * Takes a notification of `bytes` on the wire; false when it is none of
    * these channels' (the caller decides). `message.params` is read only once
    * the line is known to be within its channel's caps: reading it parses
-   * the whole line.
+   * it (all of the line but its envelope).
    */
   receive(message: { method: string; params?: unknown }, bytes: number): boolean {
     if (message.method === RuntimeMethod.item) {

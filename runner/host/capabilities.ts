@@ -113,9 +113,9 @@ const PARAMS_MEMBERS = new Set(["args", "call"]);
 
 /**
  * What is wrong with a capability call's line as its scan saw it, before
- * its parse: a member beside the envelope's or one twice, a `params` that
- * is not an object, or one with members other than `args` and `call` or
- * one twice. The SDK sends none of these, and a parse would build or drop
+ * its parse: a member beside the envelope's (an answer's `result` or
+ * `error` among them) or one twice, a `params` that is not an object, or
+ * one with members other than `args` and `call` or one twice. The SDK sends none of these, and a parse would build or drop
  * each for nothing: review 69 measured 2 MB strings beside the envelope,
  * or as a first `"args"`, at 11 to 15 times the plugin's CPU, and no fault.
  * A line too short to be scanned (128 bytes) is judged after its parse.

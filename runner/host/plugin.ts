@@ -578,7 +578,7 @@ export class Plugin implements AsyncDisposable {
       return this.#peer.accept(found, typeof line === "number" && !asked ? line : 0);
     }
     const { message } = found;
-    // Measured before `params` is read: reading it parses the whole line.
+    // Measured before `params` is read: reading it parses it.
     const bytes = typeof line === "number" ? line : utf8Length(line);
     if (message.method === RuntimeMethod.cancel) {
       if (bytes > MAX_CANCEL_BYTES) return this.#fault(`a cancel of ${bytes} bytes`, bytes);

@@ -1,9 +1,9 @@
 /**
  * Plugin side: what the host said, in `$/initialize`, it takes (capability
- * calls' size, number and bytes waiting, progress reports' rate), and the SDK keeping
- * within it. The host counts what passes its limits against the plugin;
- * kept here, an honest plugin is told at once, in its own process, and is
- * never refused or ended for them (review 65).
+ * calls' size, number and bytes waiting, progress reports' rate), and the
+ * SDK keeping within it. The host counts what passes its limits against the
+ * plugin; kept here, an honest plugin is told at once, in its own process,
+ * and is never refused or ended for them (review 65).
  * @module
  */
 

@@ -44,7 +44,7 @@ export interface JsonScan {
   /**
    * True when the top-level object has a member that is not an envelope
    * member, or has one twice: what a parse of the whole line would build,
-   * or drop, for nothing.
+   * or drop, for nothing (a receiver parses only the members it reads).
    */
   stray?: boolean;
   /**

@@ -110,6 +110,7 @@ export async function runCaptured(
   // descendant in a session of its own) is out of its tree, and is no longer read or waited for.
   let exited = false;
   let killed = false;
+  let settled = false;
   let grace: ReturnType<typeof setTimeout> | undefined;
   const reading = new AbortController();
   const kill = () => {
@@ -135,7 +136,7 @@ export async function runCaptured(
         // closing with it, and the reads end then (a start must not settle while its graph check's
         // sandbox still runs). What holds the output past a grace was out of the tree when the kill
         // looked (the kill raced the exit), and is not waited for either.
-        if (killed) grace = setTimeout(() => reading.abort(), KILLED_GRACE_MS);
+        if (killed && !settled) grace = setTimeout(() => reading.abort(), KILLED_GRACE_MS);
         return status;
       }),
     ]);
@@ -153,6 +154,7 @@ export async function runCaptured(
       overflowed,
     };
   } finally {
+    settled = true; // a read that failed first: no grace starts after the call
     clearTimeout(timer);
     clearTimeout(grace);
     signal?.removeEventListener("abort", kill);

@@ -180,8 +180,11 @@ function countParamsMember(
     else if (isWord(b, start, CALL)) name = "call";
   }
   // Escaped, it may still read as either: only then decoded (review 71: a decode of every
-  // item's and progress report's names cost a third of a microsecond a line).
-  if (name === undefined) {
+  // item's and progress report's names cost a third of a microsecond a line), and only while it
+  // can matter: at most 24 bytes (each letter escaped), and while the members are not judged
+  // already (review 72: 64 KiB of escaped keys, each decoded, cost 4 times their parse).
+  const judged = counts.other > 0 || counts.args > 1 || counts.call > 1;
+  if (name === undefined && end - start <= 24 && !judged) {
     for (let k = start; k < end; k++) {
       if (b[k] === BACKSLASH) {
         name = keyName(b, start, end);

@@ -3320,10 +3320,30 @@ export const MUTATIONS: Mutation[] = [
     source: "CI: an abort that raced a helper's exit waited for good on a process out of its tree",
     mitigation: "a helper killed before it exited is read a grace after its exit, no longer",
     file: "runner/sandbox/exec.ts",
-    search: "        if (killed) grace = setTimeout(() => reading.abort(), KILLED_GRACE_MS);",
-    replace: "        if (killed) grace = setTimeout(() => {}, KILLED_GRACE_MS);",
+    search:
+      "        if (killed && !settled) grace = setTimeout(() => reading.abort(), KILLED_GRACE_MS);",
+    replace: "        if (killed && !settled) grace = setTimeout(() => {}, KILLED_GRACE_MS);",
     tests: ["tests/sandbox/exec_test.ts"],
     filter: "outside its tree",
+  },
+  {
+    id: "sdk-wait-gone-compacted",
+    source:
+      "review 72: 200,000 calls timed out behind a stuck host held 207 MiB of the plugin's heap",
+    mitigation: "calls gone behind one that waits for good are compacted away",
+    file: "runner/plugin/host_limits.ts",
+    search: "    else if (this.#waiting.length - this.#head > 2 * this.#live + 1024) {",
+    replace: "    else if (this.#waiting.length < 0) {",
+    tests: ["tests/plugin/host_limits_test.ts"],
+  },
+  {
+    id: "params-names-decoded-while-they-matter",
+    source: "review 72: 64 KiB of escaped params names, each decoded, cost four times their parse",
+    mitigation: "a params member's escaped name is decoded only while it can change the verdict",
+    file: "runner/wire/json_scan.ts",
+    search: "  if (name === undefined && end - start <= 24 && !judged) {",
+    replace: "  if (name === undefined && (end - start <= 24 || !judged)) {",
+    tests: ["tests/wire/json_scan_test.ts"],
   },
   {
     id: "loader-exact-cap-whole",

@@ -1,5 +1,7 @@
 // The SDK's keeping within the host's limits, against a real host-side Peer in memory.
 import assert from "node:assert/strict";
+import v8 from "node:v8";
+import vm from "node:vm";
 import { Peer } from "../../runner/wire/peer.ts";
 import { LineWriter, utf8Length } from "../../runner/wire/line_writer.ts";
 import { classifyMessage } from "../../runner/wire/protocol.ts";
@@ -192,4 +194,37 @@ Deno.test("CallSlots: calls gone with their own signals are skipped in the line;
     await Promise.all(waiting),
     stops.map((_, i) => i % 2 === 0 ? reason : i + 10),
   );
+});
+
+// Review 72: calls gone with their signal behind one that waits for good stayed in the line (1 KiB
+// each: 200,000 calls timed out behind a stuck host held 207 MiB). They are compacted away.
+Deno.test("CallSlots: calls gone behind one that waits for good do not pile up", async () => {
+  v8.setFlagsFromString("--expose-gc");
+  const gc = vm.runInNewContext("gc") as () => void;
+  const { held, slots, call } = wired(1);
+  const first = call(1);
+  await until(() => held.length === 1, 1000, "the first call at the host");
+  const stuck = call(2); // waits for good: the first is never answered until the end
+  gc();
+  const before = Deno.memoryUsage().heapUsed;
+  for (let round = 0; round < 50; round++) {
+    const gone = Array.from({ length: 2000 }, () => {
+      const stop = new AbortController();
+      const waiting = slots.request("m", { args: [] }, { signal: stop.signal }).catch(() => {});
+      stop.abort();
+      return waiting;
+    });
+    await Promise.all(gone);
+  }
+  gc();
+  const grown = Deno.memoryUsage().heapUsed - before;
+  assert.ok(
+    grown < 20 * 1024 * 1024,
+    `100,000 calls gone kept ${(grown / 2 ** 20).toFixed(0)} MiB`,
+  );
+  held[0]();
+  assert.equal(await first, 1);
+  await until(() => held.length === 2, 1000, "the stuck call's turn");
+  held[1]();
+  assert.equal(await stuck, 2);
 });

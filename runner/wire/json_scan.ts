@@ -158,13 +158,20 @@ function keyName(b: Uint8Array, start: number, end: number): string {
   return text.includes("\\") ? JSON.parse(`"${text}"`) as string : text;
 }
 
-const ARGS = [0x61, 0x72, 0x67, 0x73];
-const CALL = [0x63, 0x61, 0x6c, 0x6c];
+const ARGS = new TextEncoder().encode("args");
+const CALL = new TextEncoder().encode("call");
 
-/** Whether a key (the bytes between its quotes) is exactly `word`, escapes aside. */
-function isWord(b: Uint8Array, start: number, word: readonly number[]): boolean {
+/** Whether a key (the bytes between its quotes) is exactly `word`'s bytes, unescaped. */
+function isWord(b: Uint8Array, start: number, end: number, word: Uint8Array): boolean {
+  if (end - start !== word.length) return false;
   for (let k = 0; k < word.length; k++) if (b[start + k] !== word[k]) return false;
   return true;
+}
+
+/** Whether a key holds an escape: then it reads as its bytes only once decoded. */
+function isEscaped(b: Uint8Array, start: number, end: number): boolean {
+  for (let k = start; k < end; k++) if (b[k] === BACKSLASH) return true;
+  return false;
 }
 
 /** Counts a member of `params` by its name: `args`, `call`, or other. */
@@ -175,22 +182,15 @@ function countParamsMember(
   end: number,
 ): void {
   let name: string | undefined;
-  if (end - start === 4) {
-    if (isWord(b, start, ARGS)) name = "args";
-    else if (isWord(b, start, CALL)) name = "call";
-  }
+  if (isWord(b, start, end, ARGS)) name = "args";
+  else if (isWord(b, start, end, CALL)) name = "call";
   // Escaped, it may still read as either: only then decoded (review 71: a decode of every
   // item's and progress report's names cost a third of a microsecond a line), and only while it
   // can matter: at most 24 bytes (each letter escaped), and while the members are not judged
   // already (review 72: 64 KiB of escaped keys, each decoded, cost 4 times their parse).
   const judged = counts.other > 0 || counts.args > 1 || counts.call > 1;
-  if (name === undefined && end - start <= 24 && !judged) {
-    for (let k = start; k < end; k++) {
-      if (b[k] === BACKSLASH) {
-        name = keyName(b, start, end);
-        break;
-      }
-    }
+  if (name === undefined && end - start <= 24 && !judged && isEscaped(b, start, end)) {
+    name = keyName(b, start, end);
   }
   if (name === "args") counts.args++;
   else if (name === "call") counts.call++;
@@ -199,21 +199,12 @@ function countParamsMember(
 
 /** Which envelope member a key (the bytes between its quotes) names, if any. */
 function envelopeName(b: Uint8Array, start: number, end: number): EnvelopeMember | undefined {
-  const length = end - start;
-  if (length > 64) return undefined; // even fully escaped, no envelope name is this long
-  let escaped = false;
-  for (let i = start; i < end; i++) if (b[i] === BACKSLASH) escaped = true;
-  if (escaped) {
+  if (end - start > 64) return undefined; // even fully escaped, no envelope name is this long
+  if (isEscaped(b, start, end)) {
     const key = keyName(b, start, end);
     return (NAMES as readonly string[]).includes(key) ? key as EnvelopeMember : undefined;
   }
-  for (let n = 0; n < NAMES.length; n++) {
-    const name = NAME_BYTES[n];
-    if (name.length !== length) continue;
-    let same = true;
-    for (let k = 0; k < length && same; k++) same = b[start + k] === name[k];
-    if (same) return NAMES[n];
-  }
+  for (let n = 0; n < NAMES.length; n++) if (isWord(b, start, end, NAME_BYTES[n])) return NAMES[n];
   return undefined;
 }
 

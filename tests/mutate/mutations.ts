@@ -3301,8 +3301,10 @@ export const MUTATIONS: Mutation[] = [
     source: "review 69: escapes spell args or call otherwise",
     mitigation: "a params member's name is read with its escapes, as JSON reads it",
     file: "runner/wire/json_scan.ts",
-    search: "        name = keyName(b, start, end);\n        break;",
-    replace: "        break;",
+    search:
+      "  if (name === undefined && end - start <= 24 && !judged && isEscaped(b, start, end)) {\n    name = keyName(b, start, end);",
+    replace:
+      "  if (name === undefined && end - start <= 24 && !judged && isEscaped(b, start, end)) {\n    name = undefined;",
     tests: ["tests/host/stray_in_call_test.ts"],
   },
   {
@@ -3341,8 +3343,10 @@ export const MUTATIONS: Mutation[] = [
     source: "review 72: 64 KiB of escaped params names, each decoded, cost four times their parse",
     mitigation: "a params member's escaped name is decoded only while it can change the verdict",
     file: "runner/wire/json_scan.ts",
-    search: "  if (name === undefined && end - start <= 24 && !judged) {",
-    replace: "  if (name === undefined && (end - start <= 24 || !judged)) {",
+    search:
+      "  if (name === undefined && end - start <= 24 && !judged && isEscaped(b, start, end)) {",
+    replace:
+      "  if (name === undefined && (end - start <= 24 || !judged) && isEscaped(b, start, end)) {",
     tests: ["tests/wire/json_scan_test.ts"],
   },
   {

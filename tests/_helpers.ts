@@ -6,6 +6,7 @@
  */
 
 import { basename, dirname, join } from "node:path";
+import { stateOf } from "../runner/sandbox/proc_tree.ts";
 
 /** URL of a fixture plugin in tests/fixtures. */
 export function fixture(name: string): URL {
@@ -156,6 +157,54 @@ export function exists(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** What {@linkcode slowRunDeno} makes. */
+export interface SlowRunDeno extends AsyncDisposable {
+  /** The wrapper, to pass as a start's `deno`. */
+  deno: string;
+  /** Its runs waiting on the FIFO (or running past it). */
+  building(): { pid: number; argv: string[] }[];
+  /** Lets the waiting runs go on. */
+  release(): Promise<void>;
+  /** SIGKILLs its runs: the FIFO's only readers, so nothing waits or leaks, whatever failed. */
+  stop(): void;
+}
+
+/**
+ * A Deno whose `run` waits for a line on a FIFO first: the build of the SDK's code cache (one
+ * Deno run, made once for every start) waits with it until {@linkcode SlowRunDeno.release}.
+ * Disposing stops its runs and removes its folder.
+ */
+export async function slowRunDeno(): Promise<SlowRunDeno> {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-slow-seed-" }));
+  const go = join(dir, "go");
+  const made = await new Deno.Command("mkfifo", { args: [go] }).output();
+  if (!made.success) throw new Error(`mkfifo failed: ${new TextDecoder().decode(made.stderr)}`);
+  const deno = join(dir, "deno");
+  const script =
+    `#!/bin/sh\n[ "$1" = run ] && read -r line < ${go}\nexec ${Deno.execPath()} "$@"\n`;
+  await Deno.writeTextFile(deno, script, { mode: 0o755 });
+  const building = () => processesNaming(deno).filter((p) => p.argv.includes("run"));
+  const stop = () => {
+    for (const { pid } of building()) Deno.kill(pid, "SIGKILL");
+  };
+  return {
+    deno,
+    building,
+    release: () => Deno.writeTextFile(go, "\n"),
+    stop,
+    async [Symbol.asyncDispose]() {
+      stop();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** Whether `pid` runs: there, and not a zombie (gone as far as any kill is concerned). */
+export function alive(pid: number): boolean {
+  const state = stateOf(pid);
+  return state !== undefined && state !== "Z";
 }
 
 /** A v1 freezer cgroup holding `pid`, frozen: SIGKILL does not end it until it is thawed. */

@@ -9,19 +9,10 @@ import { join } from "node:path";
 import { type ManagedOptions, type PluginEvent, PluginHost, previewStart } from "../../mod.ts";
 import { send } from "../../runner/sandbox/proc_tree.ts";
 import { Bare } from "../fixtures/contracts.ts";
-import { fixture, LAYERS, until, within } from "../_helpers.ts";
+import { alive, fixture, LAYERS, until, within } from "../_helpers.ts";
 import { pluginFolder, processesWith } from "../hostile/_hostile.ts";
 
 type Isolation = ManagedOptions["isolation"];
-
-const alive = (pid: number) => {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-};
 
 /** Waits until none of `pids` runs, without yielding to the event loop, within `ms`. */
 function goneAtOnce(pids: number[], ms: number, what: string): void {

@@ -5,8 +5,8 @@ import { Calc, Life } from "../fixtures/contracts.ts";
 import {
   fixture,
   freshCache,
-  processesNaming,
   rejected,
+  slowRunDeno,
   testDeadline,
   until,
   within,
@@ -338,15 +338,9 @@ async function treeOf(dir: string): Promise<string[]> {
 // folder after dispose() saw it made again.
 Deno.test("dispose() during the SDK's code cache build its only start waits for settles once the build is killed: nothing writes the cache after", async () => {
   await using cache = await freshCache();
-  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-slow-seed-" }));
   // A Deno whose `run` waits for a line on a FIFO first: the seed's build waits with it.
-  const go = join(dir, "go");
-  assert.ok((await new Deno.Command("mkfifo", { args: [go] }).output()).success);
-  const deno = join(dir, "deno");
-  const script =
-    `#!/bin/sh\n[ "$1" = run ] && read -r line < ${go}\nexec ${Deno.execPath()} "$@"\n`;
-  await Deno.writeTextFile(deno, script, { mode: 0o755 });
-  const building = () => processesNaming(deno).filter((p) => p.argv.includes("run"));
+  await using slow = await slowRunDeno();
+  const { deno, building } = slow;
   const host = new PluginHost({ handleSignals: false });
   const started = host.start("calc", fixture("calc.ts"), {
     contracts: [Calc],
@@ -360,15 +354,13 @@ Deno.test("dispose() during the SDK's code cache build its only start waits for 
     assert.ok((await started) instanceof PluginUnavailableError, String(await started));
     const written = await treeOf(cache.path);
     // A build still under way goes on now (its Deno run, then the seed published): let it.
-    if (building().length > 0) await Deno.writeTextFile(go, "\n");
+    if (building().length > 0) await slow.release();
     await within(seedBuildsEnded(), 30_000, "the end of the seed's build");
     assert.deepEqual(await treeOf(cache.path), written, "nothing is written after dispose()");
   } finally {
-    // Whatever failed: the build (the only reader of the FIFO) ends, so nothing waits or leaks.
-    for (const { pid } of building()) Deno.kill(pid, "SIGKILL");
+    slow.stop(); // whatever failed: the build ends, so nothing waits or leaks
     await host[Symbol.asyncDispose]();
     await started;
     await seedBuildsEnded();
-    await Deno.remove(dir, { recursive: true });
   }
 });

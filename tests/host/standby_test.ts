@@ -9,7 +9,7 @@ import { Standby, STANDBY_LOSSES } from "../../runner/host/standby.ts";
 import { startPlugin } from "../../runner/host/mod.ts";
 import { send } from "../../runner/sandbox/proc_tree.ts";
 import { Bare } from "../fixtures/contracts.ts";
-import { fixture, LAYERS, rejected, until, within } from "../_helpers.ts";
+import { alive, fixture, LAYERS, rejected, until, within } from "../_helpers.ts";
 import { pluginFolder, processesWith } from "../hostile/_hostile.ts";
 
 type Change<C extends string> = Extract<PluginEvent, { type: "standby" }> & { change: C };
@@ -56,15 +56,6 @@ async function markedPlugin(
   const marker = (await previewStart(main, { isolation })).snapshot.dir;
   return { folder, main, marker };
 }
-
-const alive = (pid: number) => {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-};
 
 const quick = (isolation: ManagedOptions["isolation"] = "deno"): ManagedOptions => ({
   contracts: [Bare],

@@ -11,26 +11,7 @@ import { ProtocolError, provide, startPlugin } from "../../mod.ts";
 import { R66 } from "./plugins/r66_contract.ts";
 import { R69 } from "./plugins/r69_contract.ts";
 import { hostile } from "./_hostile.ts";
-
-function start(
-  plugin: string,
-  options: { maxFaults?: number; onProtocolFault?: (d: string) => void },
-) {
-  return startPlugin(hostile(plugin), {
-    contracts: [R66],
-    capabilities: [provide(R66, {
-      hold: (n) => n,
-      size: (s) => s.length,
-      touch: (o) => o.n,
-      now: () => 0,
-      store: (_key, value) => value.length,
-    })],
-    isolation: "deno",
-    stopGraceMs: 200,
-    stopTermMs: 200,
-    ...options,
-  });
-}
+import { startR66 } from "./_r66.ts";
 
 for (
   const [kind, how, why] of [
@@ -40,7 +21,7 @@ for (
 ) {
   Deno.test(`junk: valid capability calls with ${kind} are refused unparsed, each a fault weighed by its line`, async () => {
     const faults: string[] = [];
-    await using plugin = await start("r66_raw.ts", {
+    await using plugin = await startR66("r66_raw.ts", {
       maxFaults: 4,
       onProtocolFault: (detail) => faults.push(detail),
     });
@@ -55,7 +36,7 @@ for (
 
 Deno.test("junk: an honest plugin passing records with members the contract does not name is not counted faulty", async () => {
   const faults: string[] = [];
-  await using plugin = await start("r66_honest.ts", { onProtocolFault: (d) => faults.push(d) });
+  await using plugin = await startR66("r66_honest.ts", { onProtocolFault: (d) => faults.push(d) });
   assert.equal(await plugin.api(R66).attempt("extra:3000"), "sum 3000");
   assert.deepEqual(faults, []);
 });
@@ -99,27 +80,20 @@ Deno.test("junk: an honest plugin storing 200 values of 256 KiB at once gets eve
     held.forEach((release) => release());
     held = [];
   };
-  await using plugin = await startPlugin(hostile("r66_honest.ts"), {
-    contracts: [R66],
-    capabilities: [provide(R66, {
-      hold: (n) => n,
-      size: (s) => s.length,
-      touch: (o) => o.n,
-      now: () => 0,
-      store: (_key, value) =>
-        new Promise<number>((resolve) => {
-          held.push(() => resolve(value.length));
-          received++;
-          release();
-        }),
-    })],
-    isolation: "deno",
+  await using plugin = await startR66("r66_honest.ts", {
     onLog: (line) => {
       if (line.message !== "bulk written") return;
       written = true;
       release();
     },
     onProtocolFault: (detail) => faults.push(detail),
+  }, {
+    store: (_key, value) =>
+      new Promise<number>((resolve) => {
+        held.push(() => resolve(value.length));
+        received++;
+        release();
+      }),
   });
   const outcome = await plugin.api(R66, { timeout: 60_000 }).attempt(`bulk:200:${256 * 1024}`)
     .then((answer) => answer, (error) => error);

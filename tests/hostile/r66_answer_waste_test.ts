@@ -4,30 +4,19 @@
 // 120,000 to 140,000 a second (73 to 85 faults every 10 s, within the budget), they held a host
 // at 0.73 of a core, 26 to 28 times the plugin's CPU, for as long as they came.
 import assert from "node:assert/strict";
-import { ProtocolError, provide, startPlugin } from "../../mod.ts";
+import { ProtocolError } from "../../mod.ts";
 import { R66 } from "./plugins/r66_contract.ts";
-import { hostile } from "./_hostile.ts";
+import { startR66 } from "./_r66.ts";
 
 for (const mode of ["overloaded", "requeue"]) {
   Deno.test(`r66: 3,000 calls ${mode === "requeue" ? "cancelled while they wait" : "refused overloaded"} are more than two faults' worth of work for nothing`, async () => {
     const releases: (() => void)[] = [];
     const faults: string[] = [];
-    await using plugin = await startPlugin(hostile("r66_raw.ts"), {
-      contracts: [R66],
-      capabilities: [provide(R66, {
-        hold: (n) => new Promise<number>((resolve) => releases.push(() => resolve(n))),
-        size: (s) => s.length,
-        touch: (o) => o.n,
-        now: () => 0,
-        store: (_key, value) => value.length,
-      })],
-      isolation: "deno",
+    await using plugin = await startR66("r66_raw.ts", {
       // Two faults (2 x 16,384 units) end it: 3,000 lines of one unit each did not make one.
       maxFaults: 1,
       onProtocolFault: (detail) => faults.push(detail),
-      stopGraceMs: 200,
-      stopTermMs: 200,
-    });
+    }, { hold: (n) => new Promise<number>((resolve) => releases.push(() => resolve(n))) });
     try {
       const outcome = await plugin.api(R66).attempt(`burst:3000:${mode}`).then(
         (answer) => answer,

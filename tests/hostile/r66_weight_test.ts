@@ -4,27 +4,13 @@
 // JSON-RPC 2.0 still weighed one fault: 90 of them every 10 s held a host at 0.5 to 0.7 of a core,
 // 12 times the plugin's CPU, for as long as they came.
 import assert from "node:assert/strict";
-import { ProtocolError, provide, startPlugin } from "../../mod.ts";
+import { ProtocolError } from "../../mod.ts";
 import { R66 } from "./plugins/r66_contract.ts";
-import { hostile } from "./_hostile.ts";
+import { startR66 } from "./_r66.ts";
 
 /** The attacker, with a budget of four faults. */
 function attacker(onProtocolFault?: (detail: string) => void) {
-  return startPlugin(hostile("r66_raw.ts"), {
-    contracts: [R66],
-    capabilities: [provide(R66, {
-      hold: (n) => n,
-      size: (s) => s.length,
-      touch: (o) => o.n,
-      now: () => 0,
-      store: (_key, value) => value.length,
-    })],
-    isolation: "deno",
-    maxFaults: 4,
-    onProtocolFault,
-    stopGraceMs: 200,
-    stopTermMs: 200,
-  });
+  return startR66("r66_raw.ts", { maxFaults: 4, onProtocolFault });
 }
 
 const KINDS = ["notify", "cancel", "item", "progress", "response", "invalid", "nomethod"];
@@ -61,20 +47,9 @@ Deno.test("r66: a capability call whose params are not an object is a fault, wei
 // million members within 10 s ended it.
 Deno.test("r66: an answer over the members cap to a call in flight fails that call and weighs one fault", async () => {
   const faults: string[] = [];
-  await using plugin = await startPlugin(hostile("r66_raw.ts"), {
-    contracts: [R66],
-    capabilities: [provide(R66, {
-      hold: (n) => n,
-      size: (s) => s.length,
-      touch: (o) => o.n,
-      now: () => 0,
-      store: (_key, value) => value.length,
-    })],
-    isolation: "deno",
+  await using plugin = await startR66("r66_raw.ts", {
     maxFaults: 8,
     onProtocolFault: (detail) => faults.push(detail),
-    stopGraceMs: 200,
-    stopTermMs: 200,
   });
   for (let round = 0; round < 3; round++) {
     // 3 MB: weighed by its line it would be 12 faults, over the budget at once.

@@ -8,11 +8,11 @@
 // the plugin's CPU, no fault. Now a request's answer members are stray, a key keeps its BOM, and
 // a long member is parsed from its own bytes, never the whole line. Each test failed before.
 import assert from "node:assert/strict";
-import { ProtocolError, provide, startPlugin } from "../../mod.ts";
+import { ProtocolError } from "../../mod.ts";
 import { scanJson } from "../../runner/wire/mod.ts";
 import { strayInCall } from "../../runner/host/capabilities.ts";
 import { R66 } from "./plugins/r66_contract.ts";
-import { hostile } from "./_hostile.ts";
+import { startR66 } from "./_r66.ts";
 
 const limits = { maxDepth: 64, maxMembers: 100_000 };
 const head = '{"jsonrpc":"2.0","id":1,"method":"r66.size"';
@@ -50,19 +50,8 @@ for (const how of ["resultnow", "bomparams"]) {
   Deno.test(`r71: valid calls of a capability taking no argument, 2 MB beside it (${how}), are faults`, async () => {
     let faults = 0;
     let calls = 0;
-    await using plugin = await startPlugin(hostile("r71_raw.ts"), {
-      contracts: [R66],
-      capabilities: [provide(R66, {
-        hold: (n) => n,
-        size: (s) => s.length,
-        touch: (o) => o.n,
-        now: () => (calls++, 0),
-        store: (_key, value) => value.length,
-      })],
-      isolation: "deno",
-      stopGraceMs: 200,
-      stopTermMs: 200,
-      onProtocolFault: () => faults++,
+    await using plugin = await startR66("r71_raw.ts", { onProtocolFault: () => faults++ }, {
+      now: () => (calls++, 0),
     });
     const outcome = await plugin.api(R66, { timeout: 30_000 }).attempt(`junk:2000000:2:${how}`)
       .then((answer) => answer, (error) => error);

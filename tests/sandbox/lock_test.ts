@@ -602,11 +602,17 @@ Deno.test("lock: policy ask decides each change; a yes is recorded, a no refuses
   assert.ok(first.pid > 0 && again.pid > 0);
 });
 
-Deno.test("lock: a start stopped while ask decides rejects with the signal's reason at once, and holds no claim", async () => {
-  await using space = await workspace();
+/**
+ * A start under policy "ask" whose host answers `answer` (a promise the test settles), with the
+ * signal `stop` gives; `asked` resolves when the host is asked. The start settles with "started"
+ * or its error.
+ */
+function askingStart(
+  space: { main: string; cacheDir: string; lock: string },
+  answer: Promise<boolean>,
+  stop: AbortController,
+) {
   const asked = Promise.withResolvers<void>();
-  const answer = Promise.withResolvers<boolean>(); // the host's answer, given after the stop
-  const stop = new AbortController();
   const starting = startPlugin(space.main, {
     contracts: [Greeter],
     cacheDir: space.cacheDir,
@@ -616,13 +622,21 @@ Deno.test("lock: a start stopped while ask decides rejects with the signal's rea
       policy: "ask",
       ask: () => {
         asked.resolve();
-        return answer.promise;
+        return answer;
       },
     },
     signal: stop.signal,
   }).then(() => "started", (error) => error);
+  return { asked: asked.promise, starting };
+}
+
+Deno.test("lock: a start stopped while ask decides rejects with the signal's reason at once, and holds no claim", async () => {
+  await using space = await workspace();
+  const answer = Promise.withResolvers<boolean>(); // the host's answer, given after the stop
+  const stop = new AbortController();
+  const { asked, starting } = askingStart(space, answer.promise, stop);
   try {
-    await within(asked.promise, 20_000, "the host to be asked");
+    await within(asked, 20_000, "the host to be asked");
     const reason = new DOMException("The plugin was stopped", "AbortError");
     stop.abort(reason);
     assert.equal(await within(starting, 5_000, "the start to end at the abort"), reason);
@@ -642,25 +656,11 @@ Deno.test("lock: a start stopped while ask decides rejects with the signal's rea
 Deno.test("lock: a start stopped while another change holds the lock's claim rejects at once, and records nothing", async () => {
   await using space = await workspace();
   const held = tryClaim(claimPath(space.lock), (detail) => new Error(detail))!;
-  const asked = Promise.withResolvers<void>();
   const answer = Promise.withResolvers<boolean>();
   const stop = new AbortController();
-  const starting = startPlugin(space.main, {
-    contracts: [Greeter],
-    cacheDir: space.cacheDir,
-    isolation: "deno",
-    lock: {
-      path: space.lock,
-      policy: "ask",
-      ask: () => {
-        asked.resolve();
-        return answer.promise;
-      },
-    },
-    signal: stop.signal,
-  }).then(() => "started", (error) => error);
+  const { asked, starting } = askingStart(space, answer.promise, stop);
   try {
-    await within(asked.promise, 20_000, "the host to be asked");
+    await within(asked, 20_000, "the host to be asked");
     answer.resolve(true);
     // From the yes to the claim's first try is promise reactions only: after one turn of the event
     // loop, the start waits for the claim.

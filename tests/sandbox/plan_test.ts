@@ -14,6 +14,7 @@ import {
   hangingCheckPlugin,
   LAYERS,
   processesNaming,
+  slowRunDeno,
   until,
   waitFor,
   within,
@@ -248,17 +249,11 @@ Deno.test("previewStart() with a signal aborted already rejects with its reason 
 
 Deno.test("previewStart() stopped while the SDK's code cache is built for every start stops waiting for it, and the build goes on for the others", async () => {
   await using cache = await freshCache();
-  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-slow-seed-" }));
   // A Deno whose `run` waits for a line on a FIFO first: the build of the SDK's code cache (one
   // Deno run, made once for every start) waits with it.
-  const go = join(dir, "go");
-  assert.ok((await new Deno.Command("mkfifo", { args: [go] }).output()).success);
-  const deno = join(dir, "deno");
-  const script =
-    `#!/bin/sh\n[ "$1" = run ] && read -r line < ${go}\nexec ${Deno.execPath()} "$@"\n`;
-  await Deno.writeTextFile(deno, script, { mode: 0o755 });
+  await using slow = await slowRunDeno();
+  const { deno, building } = slow;
   const options = { isolation: "deno" as const, cacheDir: cache.path, deno };
-  const building = () => processesNaming(deno).filter((p) => p.argv.includes("run"));
   const other = previewStart(calc, options).then((plan) => plan, (error) => error);
   const stop = new AbortController();
   let outcome: Promise<unknown> = Promise.resolve();
@@ -277,14 +272,12 @@ Deno.test("previewStart() stopped while the SDK's code cache is built for every 
     stop.abort(reason);
     assert.equal(await within(outcome, 5_000, "the planning to end at the abort"), reason);
     assert.equal(building().length, 1, "the build is the other start's too: it goes on");
-    await Deno.writeTextFile(go, "\n"); // and may end now
+    await slow.release(); // and may end now
     const plan = await within(other, 30_000, "the other start's planning");
     assert.match(plan.env?.DENO_DIR ?? String(plan), /\/sdk-seed\//, "it runs in the seed built");
   } finally {
-    // Whatever failed: the build (the only reader of the FIFO) ends, so nothing waits or leaks.
-    for (const { pid } of building()) Deno.kill(pid, "SIGKILL");
+    slow.stop(); // whatever failed: the build ends, so nothing waits or leaks
     await Promise.all([outcome, other]);
-    await Deno.remove(dir, { recursive: true });
   }
 });
 

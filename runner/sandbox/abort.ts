@@ -3,7 +3,9 @@
  * stopped (its helper processes killed); work other starts share is not,
  * but the aborted start stops waiting for it. Shared work that writes the
  * cache ({@linkcode SharedWork}: the SDK's seed) is stopped once no start
- * waits for it any more, and the last start to leave settles once it ended.
+ * waits for it any more, and the last start to leave settles once it ended;
+ * short writes no one can stop are waited for, within a grace
+ * ({@linkcode afterWrites}).
  * @module
  */
 
@@ -40,6 +42,67 @@ export function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefin
       (error) => {
         signal.removeEventListener("abort", onAbort);
         reject(error);
+      },
+    );
+  });
+}
+
+/**
+ * How long a stopped start still waits for a short write to the cache it
+ * cannot stop ({@linkcode afterWrites}): milliseconds on a local disk; the
+ * bound keeps a stop from hanging on a filesystem that hangs.
+ */
+export const WRITES_GRACE_MS = 2_000;
+
+/**
+ * Settles as `work` does; at `signal`'s abort it rejects with the abort's
+ * reason once `work` has settled, or after `graceMs` if it has not. For
+ * short writes to the cache that other starts may share and no one can
+ * stop (the SDK's files, the empty Deno dir): a stopped start waits for
+ * them, so that the stop of a host's last start is the end of what it made
+ * write the cache ({@linkcode SharedWork} does the same for work it can
+ * stop), yet a filesystem that hangs cannot hang the stop.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { afterWrites } from "./abort.ts";
+ *
+ * const abort = new AbortController();
+ * let written = false;
+ * const writing = new Promise<void>((resolve) => setTimeout(() => resolve(void (written = true)), 10));
+ * const waiting = afterWrites(writing, abort.signal);
+ * abort.abort(new DOMException("The start was stopped", "AbortError"));
+ * await assert.rejects(waiting, { name: "AbortError" });
+ * assert.ok(written); // rejected only once the write had ended
+ * ```
+ */
+export function afterWrites<T>(
+  work: Promise<T>,
+  signal: AbortSignal | undefined,
+  graceMs: number = WRITES_GRACE_MS,
+): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const leave = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const onAbort = () => {
+      timer = setTimeout(leave, graceMs);
+      work.then(leave, leave);
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        if (!signal.aborted) resolve(value);
+      },
+      (error) => {
+        signal.removeEventListener("abort", onAbort);
+        if (!signal.aborted) reject(error);
       },
     );
   });
@@ -97,7 +160,14 @@ export class SharedWork<T> {
    * reason: at once while others wait, else once the work it stops ended.
    */
   join(signal?: AbortSignal): Promise<T> {
-    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (signal?.aborted) {
+      // A waiter that leaves as it comes: if it was the only one (work just made for it), the
+      // work would go on for no one, writing the cache after the stop.
+      const leave = () => Promise.reject(signal.reason);
+      if (this.#waiting > 0 || this.#ended) return leave();
+      this.#stop.abort(signal.reason);
+      return this.done.then(leave, leave);
+    }
     this.#waiting++;
     if (!signal) return this.done; // it never leaves
     return new Promise<T>((resolve, reject) => {

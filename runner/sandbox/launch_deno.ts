@@ -5,7 +5,7 @@
  * @module
  */
 
-import { unlessAborted } from "./abort.ts";
+import { afterWrites, unlessAborted } from "./abort.ts";
 import { type AuditOptions, type AuditPlan, planAudit } from "./audit_setup.ts";
 import type { CommandRuntime } from "./command.ts";
 import type { DenoBinary } from "./deno_binary.ts";
@@ -198,7 +198,7 @@ export function baseEnv(p: Prepared): Record<string, string> {
 /** Checks the plugin's module graph and builds its `deno run` command line. */
 export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
   const { snapshot, grants } = p;
-  const sdk = await unlessAborted(ensureSdk(p.cache), p.signal);
+  const sdk = await afterWrites(ensureSdk(p.cache), p.signal);
   if (p.isolation === "deno") {
     p.notes.push(...missingHardening(p.tools).map((m) => `missing hardening: ${m}`));
     checkGrantLinks(p.name, grants);

@@ -7,7 +7,7 @@
 
 import { basename, dirname, join } from "node:path";
 import { IsolationUnavailableError } from "../errors.ts";
-import { unlessAborted } from "./abort.ts";
+import { afterWrites, unlessAborted } from "./abort.ts";
 import { checkCommand, type CommandRuntime, resolveCommand } from "./command.ts";
 import { prefetchControllers } from "./cgroup_probe.ts";
 import { type DenoBinary, hostSearch, resolveDeno } from "./deno_binary.ts";
@@ -405,12 +405,13 @@ function writesDenoDir(
 /**
  * The plugin's Deno dir: its own, given a writable copy of the SDK's code
  * cache, or else the seed itself, read-only (an empty read-only one when
- * the seed could not be built). A command plugin's is never used. The seed
- * and the empty dir are built once for every start: at `signal`'s abort
- * this start stops waiting for them, and their build goes on; the seed's
- * (a Deno run) only while another start waits for it, else it is killed,
- * and this start's stop settles once it has ended (so that a host's
- * `dispose()` leaves no build writing the cache).
+ * the seed could not be built). A command plugin's is never used. The SDK's
+ * files, the seed and the empty dir are made once for every start, and a
+ * host's `dispose()` leaves none of them writing the cache: at `signal`'s
+ * abort this start waits for the SDK's files and the empty dir (short
+ * writes, within a grace: abort.ts `afterWrites`), and stops waiting for
+ * the seed (a Deno run) at once while another start waits for it, else
+ * kills it and settles once it has ended.
  */
 async function denoDirFor(
   cache: string,
@@ -422,7 +423,7 @@ async function denoDirFor(
     signal: AbortSignal | undefined;
   },
 ): Promise<string> {
-  const sdk = await unlessAborted(ensureSdk(cache), signal);
+  const sdk = await afterWrites(ensureSdk(cache), signal);
   const seed = await sdkSeed(sdk, deno, cache, sh, signal);
   if (own) {
     await seedOwnDenoDir(seed, own);
@@ -430,7 +431,7 @@ async function denoDirFor(
   }
   if (seed) return seed;
   notes.push("deno dir: without the SDK's code cache, which could not be built (a slower start)");
-  return await unlessAborted(emptyDenoDir(cache, sh), signal);
+  return await afterWrites(emptyDenoDir(cache, sh), signal);
 }
 
 /** Folders an interpreter is loaded from: no write grant may cover them. */

@@ -14,6 +14,8 @@ import {
 import { childrenOf, processesWith } from "../hostile/_hostile.ts";
 import { send } from "../../runner/sandbox/proc_tree.ts";
 import { seedBuildsEnded } from "../../runner/sandbox/code_cache.ts";
+import { ensureSdk } from "../../runner/sandbox/sdk.ts";
+import { waitForClaim } from "../../runner/sandbox/claim_file.ts";
 
 const life = fixture("lifecycle.ts");
 
@@ -362,5 +364,89 @@ Deno.test("dispose() during the SDK's code cache build its only start waits for 
     await host[Symbol.asyncDispose]();
     await started;
     await seedBuildsEnded();
+  }
+});
+
+// The SDK's files (<cache>/sdk) and the empty Deno dir (<cache>/deno-dir-empty, for a host whose
+// SDK seed cannot be built) are made once for every start, by plain file writes no one can stop. A
+// host disposed while its only start waited for them resolved at once, and the writes went on into
+// the cache after dispose(). Here the test holds the claim a host takes to publish them.
+async function disposeWhilePublishing(
+  cache: string,
+  folder: string,
+  { made, published, deno }: {
+    made: string;
+    published: () => Promise<boolean>;
+    deno?: string;
+  },
+): Promise<string[]> {
+  const fail = (detail: string) => new Error(detail);
+  let held: { release(): void } | undefined = await waitForClaim(join(folder, ".publish.claim"), {
+    waitMs: 5_000,
+    fail,
+    busy: () => fail("the claim is held"),
+  });
+  const host = new PluginHost({ handleSignals: false });
+  const started = host.start("calc", fixture("calc.ts"), {
+    contracts: [Calc],
+    isolation: "deno",
+    cacheDir: cache,
+    deno,
+  }).then(() => "started", (error) => error);
+  try {
+    const waiting = async () =>
+      (await Array.fromAsync(Deno.readDir(folder))).some((e) => e.name.startsWith(made));
+    await until(waiting, 20_000, `a folder "${made}…" made, waiting for the claim`);
+    let disposedAt: string[] | undefined;
+    const disposed = host[Symbol.asyncDispose]().then(async () => disposedAt = await treeOf(cache));
+    held.release();
+    held = undefined;
+    await within(disposed, 10_000, "dispose()");
+    assert.ok((await started) instanceof PluginUnavailableError, String(await started));
+    // Written by then, or else after dispose(): the last write is awaited either way.
+    await until(published, 20_000, "the folder published");
+    await seedBuildsEnded();
+    assert.deepEqual(await treeOf(cache), disposedAt, "nothing is written after dispose()");
+    return disposedAt!;
+  } finally {
+    held?.release();
+    await host[Symbol.asyncDispose]();
+    await started;
+  }
+}
+
+Deno.test("dispose() while its only start waits for the SDK's files settles once they are written: nothing writes the cache after", async () => {
+  await using cache = await freshCache(); // with the SDK's folder published in it
+  const sdk = join(cache.path, "sdk");
+  const [published] = await Array.fromAsync(Deno.readDir(sdk));
+  // Damaged: the start writes the SDK's files again, then waits for the claim to publish them.
+  await Deno.chmod(join(sdk, published.name), 0o755);
+  await Deno.remove(join(sdk, published.name, "plugin.js"));
+  await Deno.writeTextFile(join(sdk, published.name, "plugin.js"), "damaged");
+  const tree = await disposeWhilePublishing(cache.path, sdk, {
+    made: ".build-",
+    published: () => ensureSdk(cache.path).then(() => true),
+  });
+  assert.ok(tree.some((path) => path.includes(".damaged-")), "the SDK was published again");
+});
+
+Deno.test("dispose() while its only start waits for the empty Deno dir settles once it is made: nothing writes the cache after", async () => {
+  await using cache = await freshCache();
+  const bin = await Deno.makeTempDir({ prefix: "plugbox-no-seed-" });
+  try {
+    // A Deno whose run of the seed's script fails: the host falls back to the empty Deno dir.
+    const deno = join(bin, "deno");
+    const script = `#!/bin/sh
+case "$*" in *seed.js*) exit 1;; esac
+exec ${Deno.execPath()} "$@"
+`;
+    await Deno.writeTextFile(deno, script, { mode: 0o755 });
+    const empty = join(cache.path, "deno-dir-empty");
+    await Deno.mkdir(empty);
+    const published = async () =>
+      (await Array.fromAsync(Deno.readDir(empty))).some((e) => !e.name.startsWith("."));
+    await disposeWhilePublishing(cache.path, empty, { made: ".empty-", published, deno });
+  } finally {
+    await Deno.remove(bin, { recursive: true });
   }
 });

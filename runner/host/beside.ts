@@ -10,6 +10,7 @@ import {
   closeCgroups,
   type ClosedCgroups,
   explainHostPermission,
+  killCgroupsNow,
   type LaunchPlan,
   makeCgroups,
 } from "../sandbox/mod.ts";
@@ -93,6 +94,15 @@ export class Beside {
       usageFile: cgroup?.cpuacctDir && `${cgroup.cpuacctDir}/cpuacct.usage`,
       onExceeded: () => process.kill("cpu-limit"),
     });
+  }
+
+  /**
+   * SIGKILLs what the plugin's cgroups hold, without yielding (beside the
+   * process tree's kill, for exit paths that cannot await): a child that
+   * left the tree is there.
+   */
+  killNow(): void {
+    killCgroupsNow(this.#plan.cpu);
   }
 
   /** The egress log's entries, oldest first (empty without filtered egress). */

@@ -638,11 +638,15 @@ export class Plugin implements AsyncDisposable {
   /**
    * Kills the process and everything it started (SIGKILL) now; pending calls
    * reject with `PluginExitedError`. `wait: false` does it without yielding
-   * to the event loop at all, for exit paths that cannot await (`unload`).
+   * to the event loop at all, for exit paths that cannot await (`unload`),
+   * and kills what the plugin's cgroups hold too (a child that left its
+   * process tree; a stop finds those as it removes the cgroups).
    */
   kill(options: { wait?: boolean } = {}): void {
-    if (options.wait === false) this.#process.killNow();
-    else this.#process.kill();
+    if (options.wait === false) {
+      this.#process.killNow();
+      this.#beside.killNow();
+    } else this.#process.kill();
   }
 
   /** Runs the handshake; {@linkcode launchPlugin} calls it once. */

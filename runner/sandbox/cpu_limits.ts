@@ -313,6 +313,25 @@ async function closeHere(
 }
 
 /**
+ * SIGKILLs what the plugin's cgroups hold, now and without yielding, where
+ * this process may read them: for exit paths that cannot await (a host's
+ * `killNow()`). A child that left the plugin's process tree (its parent
+ * exited) is in neither its group nor its tree, only in its cgroups; the
+ * stop's {@linkcode closeCgroups} would find it, on a later turn an exit
+ * path never gives.
+ *
+ * @example
+ * ```ts ignore
+ * killCgroupsNow(plan.cpu); // beside the process tree's SIGKILL
+ * ```
+ */
+export function killCgroupsNow(plan: CpuPlan): void {
+  if (!plan.cgroup) return;
+  const dirs = cgroupDirs(plan.cgroup);
+  if (granted("read", dirs)) killMembers(dirs);
+}
+
+/**
  * SIGKILLs every process the kernel still lists in `dirs`: the plugin's own
  * are gone by now, but a child that outlived its parent (so in neither the
  * plugin's process group nor its tree) is still in its cgroups, and so is

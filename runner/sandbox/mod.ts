@@ -19,6 +19,7 @@ export {
   type ClosedCgroups,
   type CpuLimits,
   type CpuPlan,
+  killCgroupsNow,
   makeCgroups,
 } from "./cpu_limits.ts";
 export { type EgressPlan, type EgressRule } from "./egress.ts";

@@ -8,7 +8,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type ManagedOptions, type PluginEvent, PluginHost, previewStart } from "../../mod.ts";
 import { send } from "../../runner/sandbox/proc_tree.ts";
+import { descendantsOf } from "../../runner/sandbox/kill_tree.ts";
 import { Bare } from "../fixtures/contracts.ts";
+import { Probe } from "../hostile/plugins/probe.ts";
 import { alive, fixture, LAYERS, until, within } from "../_helpers.ts";
 import { pluginFolder, processesWith } from "../hostile/_hostile.ts";
 
@@ -212,3 +214,38 @@ Deno.test("killNow SIGKILLs the standby a failed plugin closes, after a start of
     goneAtOnce(pids, 5_000, "every process, the replaced plugin's standby too");
   });
 });
+
+// A child that left the plugin's process tree (an orphan: its parent, detached, exited) is in
+// neither its group nor its tree, only in its cgroups (made here, as root). A stop's close of the
+// cgroups kills it on a later turn; killNow(), with no later turn, kills what they hold itself.
+// (Under bubblewrap the PID namespace takes it down, with the plugin.)
+for (const isolation of ["deno", "landlock"] as const) {
+  Deno.test(`killNow SIGKILLs a grandchild that left the plugin's process tree, from its cgroups [${isolation}]`, async () => {
+    const marker = `kill-now-orphan-${crypto.randomUUID()}`;
+    const { host } = watchedHost();
+    await cleanly(host, marker, async () => {
+      const managed = await host.start(
+        "p",
+        new URL("../hostile/plugins/review_detached.ts", import.meta.url),
+        {
+          contracts: [Probe],
+          isolation,
+          healthIntervalMs: 0,
+          permissions: { run: [Deno.execPath()] },
+          unsafe: { run: true },
+        },
+      );
+      assert.ok(managed.current!.plan.cpu.cgroup, "the plugin has cgroups (a root host here)");
+      assert.match(await host.api("p", Probe).attempt(`orphan ${marker}`), /^started \d+$/);
+      await until(() => processesWith(marker).length > 0, 10_000, "the grandchild to start");
+      const reversed = [...marker].reverse().join("");
+      await until(() => processesWith(reversed).length === 0, 10_000, "its parent to exit");
+      const orphans = processesWith(marker);
+      const inTree = () =>
+        descendantsOf(managed.current!.pid, false).some(({ pid }) => orphans.includes(pid));
+      await until(() => !inTree(), 10_000, "the grandchild to leave the plugin's process tree");
+      host.killNow();
+      goneAtOnce(orphans, 5_000, "the orphaned grandchild");
+    });
+  });
+}

@@ -3398,6 +3398,15 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/sandbox/shared_work_test.ts"],
   },
   {
+    id: "kill-now-cgroups",
+    source: "stop 33, left: killNow() missed a child that left the plugin's tree (in its cgroups)",
+    mitigation: "killNow() SIGKILLs what the plugin's cgroups hold, without yielding",
+    file: "runner/host/plugin.ts",
+    search: "      this.#beside.killNow();\n",
+    replace: "",
+    tests: ["tests/host/kill_now_test.ts"],
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -65,6 +65,7 @@ export interface StartNumbers {
   maxInFlight?: number;
   maxLineBytes?: number;
   maxCapabilityBytes?: number;
+  capabilityTimeShare?: number;
   maxQueuedBytes?: number;
   maxFaults?: number;
   faultWindowMs?: number;
@@ -99,6 +100,32 @@ export function checkStartNumbers(options: StartNumbers): void {
   checkCount("maxQueuedBytes", options.maxQueuedBytes, 1024, 1024 * 1024 * 1024);
   checkCount("maxFaults", options.maxFaults, 0, 1_000_000);
   checkCount("maxLogLinesPerSecond", options.maxLogLinesPerSecond, 1, 1_000_000);
+  checkShare("capabilityTimeShare", options.capabilityTimeShare);
+}
+
+/**
+ * Returns `value` when it is a share of time, over 0 and at most 1, or
+ * `undefined` when it is `undefined`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkShare } from "./check_options.ts";
+ * assert.equal(checkShare("capabilityTimeShare", 0.5), 0.5);
+ * assert.throws(() => checkShare("capabilityTimeShare", 0), /"capabilityTimeShare" must be/);
+ * ```
+ * @throws {TypeError} naming the option.
+ */
+export function checkShare(option: string, value: number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !(value > 0 && value <= 1)) {
+    throw new TypeError(
+      `"${option}" must be a share of time over 0 and at most 1, got ${
+        typeof value === "number" ? value : typeof value
+      }`,
+    );
+  }
+  return value;
 }
 
 /**

@@ -90,6 +90,8 @@ const BYTES_PER_FAULT = 256 * 1024;
  */
 const QUEUED_CAPABILITY_CALLS = 256;
 const QUEUED_CAPABILITY_BYTES = 16 * 1024 * 1024;
+/** The host's time a plugin's capability calls may take at once, ahead of `capabilityTimeShare`. */
+const CAPABILITY_BURST_MS = 100;
 /** Capability calls handled at once (the peer's default). */
 const MAX_CAPABILITY_CALLS = 64;
 
@@ -176,6 +178,19 @@ export interface StartOptions extends LaunchOptions {
    * @default {2 MiB}
    */
   maxCapabilityBytes?: number;
+  /**
+   * The share of the host's thread the plugin's capability calls may take,
+   * over 0 and at most 1: the parse of their arguments, their check, and
+   * each capability's synchronous first step, measured call by call. Past
+   * it (after a burst of 100 ms) the plugin's next calls wait in its queue
+   * until the share has refilled: a plugin that sends arguments costing
+   * the host far more to take than to send (a 2 MiB argument: ten to
+   * seventeen times the plugin's CPU) is slowed, not ended, and cannot take
+   * the event loop every other plugin shares. Calls past the queue are
+   * answered "overloaded" as ever; the SDK keeps within it.
+   * @default {0.25}
+   */
+  capabilityTimeShare?: number;
   /**
    * Most bytes of messages that may wait for the plugin to read its input
    * (behind a write in flight); past it the plugin counts as not reading and
@@ -433,6 +448,7 @@ export class Plugin implements AsyncDisposable {
       flushed: () => this.#transport.flushed(),
       maxQueuedRequests: QUEUED_CAPABILITY_CALLS,
       maxQueuedBytes: QUEUED_CAPABILITY_BYTES,
+      inboundTime: { share: options.capabilityTimeShare ?? 0.25, burstMs: CAPABILITY_BURST_MS },
       // Beyond them, answered "overloaded" at once: a host that stopped reading stopped reading the
       // plugin's answers too (pings among them), and killed it as unresponsive (review 65).
       refuseWhenFull: true,

@@ -18,6 +18,7 @@ import {
   RuntimeMethod,
 } from "./protocol.ts";
 import { neutralize } from "./text.ts";
+import { TimeBudget, type TimeShare } from "./time_budget.ts";
 
 /**
  * A JSON-RPC error answer, as it arrived: what the raw `plugin.call()`
@@ -112,6 +113,16 @@ export interface PeerOptions {
    * @default {Infinity}
    */
   maxQueuedBytes?: number;
+  /**
+   * The share of this thread's time inbound requests' handlers may take
+   * (their synchronous run: for a host's capability call, the parse of its
+   * arguments, their check and the capability's first step), averaged as a
+   * token bucket. While it is spent, requests wait in the queue as for a
+   * slot, and are dispatched as it refills: a peer that sends work which
+   * costs far more to take than to send is paced, not ended.
+   * @default {no limit}
+   */
+  inboundTime?: TimeShare;
   /**
    * With every slot and the queue full, answer a request at once with
    * `-32004` (overloaded) instead of pausing the reading: a receiver that
@@ -292,6 +303,9 @@ export class Peer {
   #maxQueuedBytes: number;
   #maxInbound: number;
   #slotWaiter: (() => void) | undefined;
+  #budget: TimeBudget | undefined;
+  /** Dispatches what waited for the budget, once it has refilled. */
+  #refillTimer: ReturnType<typeof setTimeout> | undefined;
   /** The write the latest answers wait for, and how many slots it frees. */
   #releaseOn: { flushed: Promise<unknown>; count: number } | undefined;
   #closedReason: unknown;
@@ -303,6 +317,7 @@ export class Peer {
     this.#maxInbound = options.maxInboundRequests ?? 64;
     this.#maxQueued = options.maxQueuedRequests ?? 0;
     this.#maxQueuedBytes = options.maxQueuedBytes ?? Infinity;
+    this.#budget = options.inboundTime && new TimeBudget(options.inboundTime);
   }
 
   /** Outbound requests not yet answered, cancelled ones included. */
@@ -572,12 +587,28 @@ export class Peer {
       this.#options.onWasted?.(bytes);
       return;
     }
-    if (this.#inboundSlots >= this.#maxInbound) {
+    if (!this.#room()) {
       this.#queued.push({ message, bytes });
       this.#queuedIds.add(id);
       this.#queuedBytes += bytes;
+      this.#awaitBudget();
     } else this.#dispatch(message, bytes);
     return this.#gate();
+  }
+
+  /** Whether a request may be dispatched now: a slot is free, and time is left in the budget. */
+  #room(): boolean {
+    return this.#inboundSlots < this.#maxInbound && (this.#budget?.left() ?? true);
+  }
+
+  /** With requests waiting for the budget only, dispatches them once it has refilled. */
+  #awaitBudget(): void {
+    if (this.#refillTimer !== undefined || this.#closed || this.#queued.length === 0) return;
+    if (!this.#budget || this.#inboundSlots >= this.#maxInbound || this.#budget.left()) return;
+    this.#refillTimer = setTimeout(() => {
+      this.#refillTimer = undefined;
+      this.#release(0);
+    }, this.#budget.waitMs());
   }
 
   #unqueue(queued: Queued): Queued {
@@ -596,7 +627,7 @@ export class Peer {
   }
 
   #full(): boolean {
-    return this.#inboundSlots >= this.#maxInbound &&
+    return !this.#room() &&
       (this.#queued.length >= this.#maxQueued || this.#queuedBytes >= this.#maxQueuedBytes);
   }
 
@@ -608,6 +639,7 @@ export class Peer {
     this.#inboundSlots++;
     const handler = this.#options.onRequest;
     let outcome: unknown;
+    const began = this.#budget && performance.now();
     try {
       if (!handler) {
         // Never the whole name: it is the peer's text, and could be megabytes.
@@ -620,6 +652,9 @@ export class Peer {
     } catch (error) {
       this.#finishInbound(request, undefined, error);
       return;
+    } finally {
+      // What the handler took of this thread, `params`' parse included (read lazily, above).
+      if (began !== undefined) this.#budget!.spend(performance.now() - began);
     }
     if (typeof (outcome as { then?: unknown } | null)?.then === "function") {
       Promise.resolve(outcome).then(
@@ -656,10 +691,11 @@ export class Peer {
   /** Frees `count` inbound slots: queued requests take them, and the reader wakes if it waited. */
   #release(count: number): void {
     this.#inboundSlots -= count;
-    while (!this.#closed && this.#inboundSlots < this.#maxInbound && this.#queued.length > 0) {
+    while (!this.#closed && this.#queued.length > 0 && this.#room()) {
       const { message, bytes } = this.#unqueue(this.#queued.shift()!);
       this.#dispatch(message, bytes);
     }
+    this.#awaitBudget();
     this.#wakeReader();
   }
 
@@ -746,6 +782,7 @@ export class Peer {
     this.#queued = [];
     this.#queuedIds.clear();
     this.#queuedBytes = 0;
+    clearTimeout(this.#refillTimer);
     this.#slotWaiter?.();
     this.#slotWaiter = undefined;
   }

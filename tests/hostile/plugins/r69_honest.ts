@@ -22,6 +22,14 @@ await serve(implement(R69, {
       }
       return `saved ${total}`;
     }
+    if (kind === "burst") {
+      // Values stored at once, as a batch job does: every call in flight together.
+      const value = "v".repeat(Number(size));
+      const stored = await Promise.all(
+        Array.from({ length: Number(calls) }, (_, i) => host.store(`k${i}`, value)),
+      );
+      return `stored ${stored.length}`;
+    }
     return "unknown mode";
   },
 }));

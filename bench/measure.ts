@@ -145,7 +145,7 @@ const Flood = defineContract({
 });
 
 /** Calls per second and p99 latency (ms) of 64 concurrent callers on one plugin. */
-async function callRate(
+export async function callRate(
   greeter: { sayHello(name: string): Promise<string> },
   calls: number,
 ): Promise<{ rate: number; p99: number }> {

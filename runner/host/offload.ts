@@ -9,7 +9,7 @@
 import type { JsonScan, LineOffload, StructureLimits } from "../wire/mod.ts";
 
 interface Waiting {
-  resolve(done: { bytes: Uint8Array; scan: JsonScan }): void;
+  resolve(done: { bytes: Uint8Array; scan: JsonScan; ms: number }): void;
   reject(reason: unknown): void;
 }
 
@@ -74,7 +74,7 @@ export class ScanOffload {
   #spawn(): Worker {
     const worker = new Worker(WORKER, { type: "module", name: "plugbox line scanner" });
     worker.onmessage = (
-      { data }: MessageEvent<{ seq: number; bytes: Uint8Array; scan: JsonScan }>,
+      { data }: MessageEvent<{ seq: number; bytes: Uint8Array; scan: JsonScan; ms: number }>,
     ) => {
       const waiting = this.#waiting.get(data.seq);
       this.#waiting.delete(data.seq);

@@ -90,8 +90,11 @@ const BYTES_PER_FAULT = 256 * 1024;
  */
 const QUEUED_CAPABILITY_CALLS = 256;
 const QUEUED_CAPABILITY_BYTES = 16 * 1024 * 1024;
-/** The host's time a plugin's capability calls may take at once, ahead of `capabilityTimeShare`. */
-const CAPABILITY_BURST_MS = 100;
+/**
+ * The window whose share of the host's time a plugin's capability calls may
+ * take at once (100 ms at the default share): a burst ahead of the rate.
+ */
+const CAPABILITY_BURST_WINDOW_MS = 400;
 /** Capability calls handled at once (the peer's default). */
 const MAX_CAPABILITY_CALLS = 64;
 
@@ -179,15 +182,17 @@ export interface StartOptions extends LaunchOptions {
    */
   maxCapabilityBytes?: number;
   /**
-   * The share of the host's thread the plugin's capability calls may take,
-   * over 0 and at most 1: the parse of their arguments, their check, and
-   * each capability's synchronous first step, measured call by call. Past
-   * it (after a burst of 100 ms) the plugin's next calls wait in its queue
-   * until the share has refilled: a plugin that sends arguments costing
-   * the host far more to take than to send (a 2 MiB argument: ten to
-   * seventeen times the plugin's CPU) is slowed, not ended, and cannot take
-   * the event loop every other plugin shares. Calls past the queue are
-   * answered "overloaded" as ever; the SDK keeps within it.
+   * The share of a host thread's time the plugin's capability calls may
+   * take, over 0 and at most 1: the reading and scan of their lines (a long
+   * one's scan is on the plugin's own Worker), the parse of their
+   * arguments, their check and each capability's synchronous first step,
+   * measured call by call. Past it (after a burst of that share of 400 ms:
+   * 100 ms at the default) the plugin's next calls wait in its queue until
+   * the share has refilled: a plugin that sends arguments costing the host
+   * far more to take than to send (a 2 MiB string: ten to seventeen times
+   * the plugin's CPU) is slowed, not ended, and cannot take the event loop
+   * every other plugin shares. Calls past the queue are answered
+   * "overloaded" as ever; the SDK keeps within it.
    * @default {0.25}
    */
   capabilityTimeShare?: number;
@@ -435,6 +440,7 @@ export class Plugin implements AsyncDisposable {
     // Once the cgroups are closed, exitStatus says what close() and exited say.
     void this.#ended.then((status) => this.#status = status);
     const queueCap = options.maxQueuedBytes ?? 64 * 1024 * 1024;
+    const share = options.capabilityTimeShare ?? 0.25;
     this.#transport = new LineTransport(this.#process.stdout, this.#process.stdin, {
       maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
       maxQueuedBytes: queueCap,
@@ -448,7 +454,7 @@ export class Plugin implements AsyncDisposable {
       flushed: () => this.#transport.flushed(),
       maxQueuedRequests: QUEUED_CAPABILITY_CALLS,
       maxQueuedBytes: QUEUED_CAPABILITY_BYTES,
-      inboundTime: { share: options.capabilityTimeShare ?? 0.25, burstMs: CAPABILITY_BURST_MS },
+      inboundTime: { share, burstMs: share * CAPABILITY_BURST_WINDOW_MS },
       // Beyond them, answered "overloaded" at once: a host that stopped reading stopped reading the
       // plugin's answers too (pings among them), and killed it as unresponsive (review 65).
       refuseWhenFull: true,
@@ -505,8 +511,8 @@ export class Plugin implements AsyncDisposable {
     });
     this.#reading = this.#transport.run({
       onMessage: (value, line) => this.#receive(classifyMessage(value), line),
-      onScanned: (bytes, scan, text) =>
-        this.#receive(classifyLine(bytes, scan, text), bytes.length, scan),
+      onScanned: (bytes, scan, text, costMs) =>
+        this.#receive(classifyLine(bytes, scan, text), bytes.length, scan, costMs),
       onStray: (line, bytes) =>
         this.#fault(`stray output on stdout: ${neutralize(line, 200)}`, bytes),
       onBlank: (bytes) =>
@@ -565,9 +571,16 @@ export class Plugin implements AsyncDisposable {
    * other than a cancel of the plugin's own capability call, stream items
    * and progress are faults. `line` is the line's length in bytes, or its
    * text (measured only when it matters); `scan`, what its scan found, if
-   * it was scanned (every line longer than 128 bytes).
+   * it was scanned (every line longer than 128 bytes); `costMs`, what
+   * reading and scanning it took the host where that was timed (lines over
+   * 4 KiB), charged to a capability call's share of the host's thread.
    */
-  #receive(found: Classified, line: number | string, scan?: JsonScan): void | Promise<void> {
+  #receive(
+    found: Classified,
+    line: number | string,
+    scan?: JsonScan,
+    costMs = 0,
+  ): void | Promise<void> {
     if (found.kind === "request") {
       // A line at hand as text is one short enough to parse at once (128 bytes): its characters do.
       const bytes = typeof line === "number" ? line : line.length;
@@ -577,7 +590,7 @@ export class Plugin implements AsyncDisposable {
         ? `a capability call of ${bytes} bytes, over the host's cap of ${this.#maxCapabilityBytes} (its "maxCapabilityBytes")`
         : scan && this.#capabilities.has(found.message.method) &&
           strayInCall(found.message.method, scan);
-      if (!refusal) return this.#peer.accept(found, bytes);
+      if (!refusal) return this.#peer.accept(found, bytes, costMs);
       this.#fault(refusal, bytes);
       return this.#peer.refuse(
         found.message.id,

@@ -2,7 +2,7 @@
  * The Worker that scans a plugin's long lines off the host's main thread:
  * it receives each line's bytes in parts as they arrive (transferred, not
  * copied), joins them, checks them with `scanJson`, and transfers them back
- * with the scan. Nothing is decoded or parsed here; the main thread parses
+ * with the scan and the time that took. Nothing is decoded or parsed here; the main thread parses
  * only what it needs.
  * @module
  */
@@ -29,8 +29,11 @@ scope.addEventListener("message", ({ data: { seq, part, limits } }) => {
   if (part) parts.push(part);
   if (!limits) return;
   lines.delete(seq);
+  const began = performance.now();
   let bytes = parts.length === 1 ? parts[0] : concatBytes(parts);
   if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, -1);
   const scan = scanJson(bytes, limits);
-  scope.postMessage({ seq, bytes, scan }, [bytes.buffer as ArrayBuffer]);
+  // The line's cost to this thread, told to the host: what it charges the plugin's requests.
+  const ms = performance.now() - began;
+  scope.postMessage({ seq, bytes, scan, ms }, [bytes.buffer as ArrayBuffer]);
 });

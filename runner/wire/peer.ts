@@ -116,7 +116,8 @@ export interface PeerOptions {
   /**
    * The share of this thread's time inbound requests' handlers may take
    * (their synchronous run: for a host's capability call, the parse of its
-   * arguments, their check and the capability's first step), averaged as a
+   * arguments, their check and the capability's first step; and what the
+   * caller tells {@linkcode Peer.accept} reading them cost), averaged as a
    * token bucket. While it is spent, requests wait in the queue as for a
    * slot, and are dispatched as it refills: a peer that sends work which
    * costs far more to take than to send is paced, not ended.
@@ -470,14 +471,16 @@ export class Peer {
    * {@linkcode receive}, a returned promise asks the caller to pause reading.
    * `bytes`, the message's size as the caller measures it, counts against
    * `maxQueuedBytes` while a request waits for a slot, reaches the handler
-   * in its context, and what a violation found in it weighs.
+   * in its context, and what a violation found in it weighs. `costMs`, what
+   * the caller spent reading a request (its scan, say), is charged to
+   * {@linkcode PeerOptions.inboundTime} with its handler's run.
    */
-  accept(found: Classified, bytes = 0): void | Promise<void> {
+  accept(found: Classified, bytes = 0, costMs = 0): void | Promise<void> {
     switch (found.kind) {
       case "response":
         return this.#onResponse(found.message, bytes);
       case "request":
-        return this.#onRequest(found.message, bytes);
+        return this.#onRequest(found.message, bytes, costMs);
       case "notification":
         return this.#onNotification(found.message);
       case "over-limit":
@@ -568,8 +571,13 @@ export class Peer {
     this.#options.onNotification?.(message.method, message.params);
   }
 
-  #onRequest(message: RequestMessage & { id: RequestId }, bytes: number): void | Promise<void> {
+  #onRequest(
+    message: RequestMessage & { id: RequestId },
+    bytes: number,
+    costMs = 0,
+  ): void | Promise<void> {
     if (this.#closed) return;
+    this.#budget?.spend(costMs); // spent already, whatever becomes of the request
     const { id } = message;
     if (this.#inbound.has(id) || this.#queuedIds.has(id)) {
       this.#violation(`request id ${JSON.stringify(id)} reused while still in progress`, bytes);

@@ -63,8 +63,12 @@ export interface LineScanOptions {
 export interface LineOffload {
   /** Adds the line's next bytes; their buffer becomes the offload's (it may transfer it). */
   append(part: Uint8Array): void;
-  /** The line is complete: resolves with its bytes (a final `\r` dropped) and their scan. */
-  finish(): Promise<{ bytes: Uint8Array; scan: JsonScan }>;
+  /**
+   * The line is complete: resolves with its bytes (a final `\r` dropped),
+   * their scan, and the time the offload spent on them, where it tells
+   * (`ms`, its own thread's).
+   */
+  finish(): Promise<{ bytes: Uint8Array; scan: JsonScan; ms?: number }>;
 }
 
 /** The most a long line's bytes wait on the main thread before going to its offload at once. */
@@ -81,6 +85,8 @@ const OFFLOAD_BATCH_BYTES = 64 * 1024;
 class PartialLine {
   bytes = 0;
   stream: LineOffload | undefined;
+  /** The main thread's time on a streamed line's parts (copied, handed on), in ms. */
+  spentMs = 0;
   #held = new Uint8Array(0);
   #length = 0;
   #inlineMax: number;
@@ -93,6 +99,8 @@ class PartialLine {
 
   add(part: Uint8Array): void {
     this.bytes += part.length;
+    // Timed only once the line is long (streamed): short lines, every answer's, pay nothing.
+    const began = this.#offload && this.bytes > this.#inlineMax ? performance.now() : undefined;
     this.#hold(part);
     if (this.stream) {
       if (this.#length >= OFFLOAD_BATCH_BYTES) this.#send();
@@ -100,6 +108,7 @@ class PartialLine {
       this.stream = this.#offload();
       this.#send();
     }
+    if (began !== undefined) this.spentMs += performance.now() - began;
   }
 
   /** The bytes held (a view, valid until the next `add`), emptied; the offload gets the rest. */
@@ -112,6 +121,7 @@ class PartialLine {
 
   reset(): void {
     this.bytes = 0;
+    this.spentMs = 0;
     this.stream = undefined;
     this.#held = new Uint8Array(0);
     this.#length = 0;
@@ -161,7 +171,12 @@ export interface LineHandlers {
    * its bytes and its scan. A returned promise pauses reading like
    * `onMessage`'s.
    */
-  onScanned?(bytes: Uint8Array, scan: JsonScan, text: string | undefined): void | Promise<void>;
+  onScanned?(
+    bytes: Uint8Array,
+    scan: JsonScan,
+    text: string | undefined,
+    costMs: number,
+  ): void | Promise<void>;
   /**
    * A non-empty line that is not JSON (stray output), and its length (in
    * scan mode, bytes; else characters). In scan mode, at most its first 256
@@ -423,9 +438,14 @@ export class LineTransport {
   /** Hands on the line held in `line` (complete now) and empties it. */
   #finishLine(line: PartialLine, handlers: LineHandlers): void | Promise<void> {
     const stream = line.stream;
+    const began = stream && performance.now();
+    const spent = line.spentMs;
     const bytes = line.take(); // empty once it streamed: the offload has it all
     if (stream) {
-      return stream.finish().then((done) => this.#afterScan(done.bytes, done.scan, handlers));
+      const cost = spent + performance.now() - began!;
+      return stream.finish().then((done) =>
+        this.#afterScan(done.bytes, done.scan, handlers, undefined, cost + (done.ms ?? 0))
+      );
     }
     if (this.#scan) return this.#scanLine(bytes, handlers);
     return this.#deliverAll(this.#decoder.decode(bytes), handlers);
@@ -483,9 +503,13 @@ export class LineTransport {
     const bytes = cr ? raw.subarray(0, -1) : raw;
     if (bytes.length > this.#maxLineBytes) throw this.#overflow(bytes.length);
     if (bytes.length > scan.inlineMaxBytes && scan.offload) {
+      const began = performance.now();
       const stream = scan.offload();
       stream.append(bytes.slice());
-      return stream.finish().then((done) => this.#afterScan(done.bytes, done.scan, handlers));
+      const cost = performance.now() - began;
+      return stream.finish().then((done) =>
+        this.#afterScan(done.bytes, done.scan, handlers, undefined, cost + (done.ms ?? 0))
+      );
     }
     if (cr && text !== undefined) text = text.slice(0, -1);
     // A line this short cannot pass the depth cap (two bytes a level) or the members cap:
@@ -493,14 +517,22 @@ export class LineTransport {
     if (bytes.length <= 2 * scan.limits.maxDepth) {
       return this.#deliver(text ?? this.#decoder.decode(bytes), handlers);
     }
-    return this.#afterScan(bytes, scanJson(bytes, scan.limits), handlers, text);
+    // Timed past a short line's length only: an answer's scan on the hot path pays nothing.
+    if (bytes.length <= scan.textMaxBytes) {
+      return this.#afterScan(bytes, scanJson(bytes, scan.limits), handlers, text);
+    }
+    const began = performance.now();
+    const found = scanJson(bytes, scan.limits);
+    return this.#afterScan(bytes, found, handlers, text, performance.now() - began);
   }
 
+  /** Hands on a scanned line; `costMs`, what reading and scanning it took where that was timed. */
   #afterScan(
     bytes: Uint8Array,
     scan: JsonScan,
     handlers: LineHandlers,
     text?: string,
+    costMs = 0,
   ): void | Promise<void> {
     if (scan.verdict === "blank") return void handlers.onBlank?.(bytes.length);
     if (scan.verdict === "not-json") {
@@ -511,7 +543,7 @@ export class LineTransport {
     if (text === undefined && bytes.length <= this.#scan!.textMaxBytes) {
       text = this.#decoder.decode(bytes);
     }
-    return handlers.onScanned?.(bytes, scan, text);
+    return handlers.onScanned?.(bytes, scan, text, costMs);
   }
 
   /** Delivers each line of `text`; returns a promise if a handler asked to pause. */

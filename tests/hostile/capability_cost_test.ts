@@ -78,3 +78,29 @@ Deno.test("capability cost: a share that is not over 0 and at most 1 is refused,
     assert.match(bad.message, /"capabilityTimeShare" must be a share of time over 0 and at most 1/);
   }
 });
+
+// The share counts what reading a call's line cost the host (its scan, a long one's in the
+// plugin's scanning Worker), not only its handler: a 2 MiB string costs the plugin a copy and the
+// host its scan, which dwarfs the string's parse. With a share so small that its burst is under a
+// microsecond, a call whose reading was charged waits before it runs; were only its handler
+// timed, the first call would run at once. The plugin's answer to the host's call follows the
+// capability call's line, so once it arrives the host has read (and judged) that line.
+Deno.test("capability cost: what reading and scanning a call's line cost the host is charged before it runs", async () => {
+  const began: number[] = [];
+  await using plugin = await startPlugin(hostile("r69_honest.ts"), {
+    contracts: [R69],
+    capabilities: [provide(R69, {
+      distinct: (tags) => tags.size,
+      save: (record) => record.id,
+      log: () => 0,
+      store: (_key, value) => {
+        began.push(performance.now());
+        return value.length;
+      },
+    })],
+    isolation: "deno",
+    capabilityTimeShare: 1e-6,
+  });
+  assert.equal(await plugin.api(R69).attempt(`send:0:${2 * 1024 * 1024 - 256}`), "sent");
+  assert.deepEqual(began, [], "the call waits for the share its reading spent");
+});

@@ -163,3 +163,18 @@ Deno.test("a closed peer keeps no refill timer: a process whose peer waited for 
     }
   }
 });
+
+Deno.test("what reading a request cost its caller (accept's costMs) is charged to the share before it runs", () => {
+  let ran = 0;
+  const peer = new Peer(() => {}, {
+    maxInboundRequests: 64,
+    maxQueuedRequests: 64,
+    inboundTime: { share: 1e-6, burstMs: 1 },
+    onRequest: () => void ran++,
+  });
+  peer.accept({ kind: "request", message: { jsonrpc: "2.0", id: 1, method: "m" } }, 100, 0.5);
+  assert.equal(ran, 1, "within the burst");
+  peer.accept({ kind: "request", message: { jsonrpc: "2.0", id: 2, method: "m" } }, 100, 5);
+  assert.equal(ran, 1, "its reading spent more than the burst held: it waits");
+  peer.close(new Error("done"));
+});

@@ -20,6 +20,7 @@ import {
 } from "./measure.ts";
 import { PLUGIN_JS, ZOD_JS } from "../runner/sandbox/_sdk_bundle.ts";
 import { auditCost, type Paired } from "./audit_cost.ts";
+import { capabilityCost, type FloodPaired } from "./capability_cost.ts";
 import {
   availableMemory,
   interleaved,
@@ -316,6 +317,34 @@ rows.push(
     flood.p99.floor,
   ),
 );
+
+progress("capability calls' cost");
+const capability = await capabilityCost(
+  quick ? { rounds: 1, calls: 20_000 } : { rounds: 6, calls: 100_000 },
+);
+const capabilityRow = (metric: string, unit: string, paired: FloodPaired) =>
+  rows.push(plainRow({ metric, unit, ...reported }, paired.plugbox, paired.floor, paired.ratios));
+capabilityRow(
+  "neighbour calls/s while a plugin sends 2 MiB strings to a capability, its share held at 0.25 (floor: no such plugin)",
+  "calls/s",
+  capability.heldRate,
+);
+capabilityRow("  its p99 call latency (floor: no such plugin)", "ms", capability.heldP99);
+capabilityRow(
+  "the same, the share not held (capabilityTimeShare 1)",
+  "calls/s",
+  capability.freeRate,
+);
+capabilityRow("  its p99 call latency (floor: no such plugin)", "ms", capability.freeP99);
+rows.push(plainRow(
+  {
+    metric: "that plugin's capability calls answered a second, held (floor: not held)",
+    unit: "calls/s",
+    ...reported,
+  },
+  capability.flooderCalls.held,
+  capability.flooderCalls.free,
+));
 
 progress("OS layer");
 const os = await osLayerCost({ starts: sizes.starts, sequential: sizes.sequential });

@@ -314,7 +314,9 @@ export class CapabilityHost {
     } catch (error) {
       throw this.#failure(error, method, context.signal);
     }
+    const began = performance.now();
     const checked = route.info.output.safeParse(result);
+    request.charge?.(performance.now() - began); // the plugin's share pays for its result's check
     if (!checked.success) {
       this.#report(new TypeError(`Capability "${method}" returned an invalid result`), method);
       throw new ResponseError(ErrorCode.InternalError, `Capability "${method}" failed`, {

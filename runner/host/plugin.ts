@@ -10,7 +10,12 @@ import { AuditRecorder } from "./audit.ts";
 import type { AuditEntry, AuditLog } from "./audit_log.ts";
 import { Caller } from "./calls.ts";
 import { CallChannels, type StreamWindow } from "./call_channels.ts";
-import { CapabilityHost, type Provided, strayInCall } from "./capabilities.ts";
+import {
+  CapabilityHost,
+  type Provided,
+  strayInCall,
+  WASTE_PER_PARSED_BYTE,
+} from "./capabilities.ts";
 import type { ChannelOptions } from "./method_calls.ts";
 import { checkMs, checkStartNumbers } from "./check_options.ts";
 import { gatedLaunch } from "./launch_gate.ts";
@@ -95,6 +100,30 @@ const QUEUED_CAPABILITY_BYTES = 16 * 1024 * 1024;
  * take at once (100 ms at the default share): a burst ahead of the rate.
  */
 const CAPABILITY_BURST_WINDOW_MS = 400;
+/**
+ * What a capability call costs the host that no clock around it sees (its
+ * line's read, a short line's parse, the peer's bookkeeping), charged to
+ * the plugin's share with what is timed: about a microsecond here, a third
+ * of a 63-byte call's cost on the host (review 73: 233,000 such calls a
+ * second took 73% of its thread at the default share).
+ */
+const REQUEST_OVERHEAD_MS = 0.001;
+/**
+ * Time a plugin's capability calls may owe its share before the host
+ * refuses new ones "overloaded" (as past its queue): an honest plugin owes
+ * at most its unanswered calls' reading (16 MiB here: about 80 ms) and one
+ * call's run; a plugin that cancels what waits would otherwise be read for
+ * ever without paying.
+ */
+const CAPABILITY_MAX_OWED_MS = 1000;
+/**
+ * What writing an answer to a capability call costs the host per character,
+ * beyond its serialisation (timed): its encoding and its write, in 64 KiB
+ * parts as the plugin reads them, which no clock around the answer sees.
+ * About 4 ns here (review 73: 256 KiB answers cost the host 1.35 ms each,
+ * a quarter of it timed).
+ */
+const ANSWER_MS_PER_CHAR = 0.000004;
 /** Capability calls handled at once (the peer's default). */
 const MAX_CAPABILITY_CALLS = 64;
 
@@ -107,8 +136,9 @@ const MAX_CAPABILITY_CALLS = 64;
  */
 const WASTE_PER_FAULT = 16_384;
 /**
- * What an answer the host writes for nothing (a call refused "overloaded",
- * a call cancelled while it waited for a slot) costs it besides the call's
+ * What an answer the host writes for nothing (a call refused "overloaded";
+ * one cancelled while it waited is charged to the plugin's share instead)
+ * costs it besides the call's
  * line, in bytes of lines that do nothing: each cost 5 to 6 µs, as much as
  * 140 blank lines, and counted as one, they held a host at 0.73 of a core
  * within the budget (review 66). 4 KiB is 16 units: at most about 10,000 a
@@ -454,7 +484,12 @@ export class Plugin implements AsyncDisposable {
       flushed: () => this.#transport.flushed(),
       maxQueuedRequests: QUEUED_CAPABILITY_CALLS,
       maxQueuedBytes: QUEUED_CAPABILITY_BYTES,
-      inboundTime: { share, burstMs: share * CAPABILITY_BURST_WINDOW_MS },
+      inboundTime: {
+        share,
+        burstMs: share * CAPABILITY_BURST_WINDOW_MS,
+        maxOwedMs: CAPABILITY_MAX_OWED_MS,
+        answerMsPerChar: ANSWER_MS_PER_CHAR,
+      },
       // Beyond them, answered "overloaded" at once: a host that stopped reading stopped reading the
       // plugin's answers too (pings among them), and killed it as unresponsive (review 65).
       refuseWhenFull: true,
@@ -511,8 +546,13 @@ export class Plugin implements AsyncDisposable {
     });
     this.#reading = this.#transport.run({
       onMessage: (value, line) => this.#receive(classifyMessage(value), line),
-      onScanned: (bytes, scan, text, costMs) =>
-        this.#receive(classifyLine(bytes, scan, text), bytes.length, scan, costMs),
+      onScanned: (bytes, scan, text, costMs) => {
+        // Timed: a line up to 4 KiB is parsed whole here (review 73: 4 KiB calls of members the
+        // contract drops cost the host five times the plugin's CPU, all of it before the handler).
+        const began = performance.now();
+        const found = classifyLine(bytes, scan, text);
+        return this.#receive(found, bytes.length, scan, costMs + performance.now() - began);
+      },
       onStray: (line, bytes) =>
         this.#fault(`stray output on stdout: ${neutralize(line, 200)}`, bytes),
       onBlank: (bytes) =>
@@ -590,7 +630,7 @@ export class Plugin implements AsyncDisposable {
         ? `a capability call of ${bytes} bytes, over the host's cap of ${this.#maxCapabilityBytes} (its "maxCapabilityBytes")`
         : scan && this.#capabilities.has(found.message.method) &&
           strayInCall(found.message.method, scan);
-      if (!refusal) return this.#peer.accept(found, bytes, costMs);
+      if (!refusal) return this.#peer.accept(found, bytes, costMs + REQUEST_OVERHEAD_MS);
       this.#fault(refusal, bytes);
       return this.#peer.refuse(
         found.message.id,
@@ -614,7 +654,9 @@ export class Plugin implements AsyncDisposable {
       // The peer aborts the capability call's signal. A call it does not know (answered, say) is
       // no fault, a race the plugin cannot avoid, but it is work for nothing.
       const id = (message.params as { id?: unknown } | undefined)?.id;
-      if (!this.#peer.isHandling(id)) return this.#wasted(bytes);
+      // Parsed for nothing: by its parse, as an invalid argument is (review 73: a 255-byte cancel
+      // of 90 numbers, weighed as one short line, held a host at a quarter of its thread).
+      if (!this.#peer.isHandling(id)) return this.#wasted(bytes * WASTE_PER_PARSED_BYTE);
       return this.#peer.accept(found);
     }
     if (this.#channels.receive(message, bytes)) return;

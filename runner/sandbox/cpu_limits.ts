@@ -341,13 +341,21 @@ function killMembers(dirs: string[]): boolean {
   // Deno.kill wants all of --allow-run: with less it would ask, and wait for an answer.
   if (Deno.permissions.querySync({ name: "run" }).state !== "granted") return false;
   for (const dir of dirs) {
+    let pids: string[];
     try {
-      for (const pid of Deno.readTextFileSync(`${dir}/cgroup.procs`).split("\n")) {
-        if (/^[1-9][0-9]*$/.test(pid)) Deno.kill(Number(pid), "SIGKILL");
-      }
+      pids = Deno.readTextFileSync(`${dir}/cgroup.procs`).split("\n");
     } catch (error) {
       if (error instanceof Deno.errors.NotCapable) return false;
-      // gone meanwhile: the cgroup, or the process
+      continue; // gone meanwhile
+    }
+    for (const pid of pids) {
+      if (!/^[1-9][0-9]*$/.test(pid)) continue;
+      try {
+        Deno.kill(Number(pid), "SIGKILL");
+      } catch (error) {
+        if (error instanceof Deno.errors.NotCapable) return false;
+        // Gone since the read (the tree's kill reaps as this runs): the pids after it still count.
+      }
     }
   }
   return true;

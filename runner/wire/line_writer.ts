@@ -135,7 +135,7 @@ export class LineWriter {
    * cannot be serialised or its line would exceed {@linkcode maxLineBytes};
    * after a failed write, an overflow or {@linkcode close}, lines are dropped.
    */
-  send(message: unknown, cap?: LineCap): void {
+  send(message: unknown, cap?: LineCap): number {
     const text = JSON.stringify(message);
     if (text === undefined) throw new TypeError("Cannot send a message that is not JSON");
     if (cap && text.length * 3 > cap.bytes && utf8Length(text) > cap.bytes) {
@@ -150,18 +150,19 @@ export class LineWriter {
       );
     }
     cap?.sent?.(utf8Length(text));
-    if (!this.writable) return;
+    if (!this.writable) return text.length;
     if (this.#inFlight !== undefined) {
       this.#waiting += text.length;
       if (this.#waiting > this.#maxQueued) {
         this.#broken = true;
         this.#queue = [];
         this.#onQueueFull?.(this.#waiting);
-        return;
+        return text.length;
       }
     }
     this.#queue.push(text);
     this.#pumping ??= this.#pump();
+    return text.length;
   }
 
   /**

@@ -60,6 +60,11 @@ export interface RequestContext {
   signal: AbortSignal;
   /** The request's size as the receiver measured it ({@linkcode Peer.accept}'s `bytes`), or 0. */
   bytes?: number;
+  /**
+   * Charges work done for this request outside its handler's first run (a
+   * result's check, say) to the peer's {@linkcode PeerOptions.inboundTime}.
+   */
+  charge?(ms: number): void;
 }
 
 /** Options for {@linkcode Peer}. */
@@ -250,7 +255,15 @@ class InboundRequest implements RequestContext {
   #controller: AbortController | undefined;
   #reason: unknown;
 
-  constructor(readonly id: RequestId, readonly bytes: number) {}
+  constructor(
+    readonly id: RequestId,
+    readonly bytes: number,
+    readonly budget: TimeBudget | undefined,
+  ) {}
+
+  charge(ms: number): void {
+    this.budget?.spend(ms);
+  }
 
   get signal(): AbortSignal {
     if (!this.#controller) {
@@ -266,6 +279,11 @@ class InboundRequest implements RequestContext {
     this.#reason = reason;
     this.#controller?.abort(reason);
   }
+}
+
+/** A message's size as a send function tells it (its return value), or 0. */
+function sizeOf(sent: unknown): number {
+  return typeof sent === "number" && sent > 0 ? sent : 0;
 }
 
 /** A request waiting for a slot, and its size as the caller measured it. */
@@ -289,6 +307,7 @@ interface Queued {
  * ```
  */
 export class Peer {
+  /** Sends a message; a number it returns is the message's size (charged to an answer). */
   #send: (message: Message) => unknown;
   #options: PeerOptions;
   #nextId = 1;
@@ -305,6 +324,8 @@ export class Peer {
   #maxInbound: number;
   #slotWaiter: (() => void) | undefined;
   #budget: TimeBudget | undefined;
+  #maxOwedMs: number;
+  #answerMsPerChar: number;
   /** Dispatches what waited for the budget, once it has refilled. */
   #refillTimer: ReturnType<typeof setTimeout> | undefined;
   /** The write the latest answers wait for, and how many slots it frees. */
@@ -319,6 +340,8 @@ export class Peer {
     this.#maxQueued = options.maxQueuedRequests ?? 0;
     this.#maxQueuedBytes = options.maxQueuedBytes ?? Infinity;
     this.#budget = options.inboundTime && new TimeBudget(options.inboundTime);
+    this.#maxOwedMs = options.inboundTime?.maxOwedMs ?? Infinity;
+    this.#answerMsPerChar = options.inboundTime?.answerMsPerChar ?? 0;
   }
 
   /** Outbound requests not yet answered, cancelled ones included. */
@@ -558,12 +581,16 @@ export class Peer {
         if (this.#queuedIds.has(id)) {
           const waiting = this.#queued.findIndex((queued) => queued.message.id === id);
           const { bytes } = this.#unqueue(this.#queued.splice(waiting, 1)[0]);
+          const began = this.#budget?.now();
           this.#respond(
             id,
             undefined,
             new ResponseError(ErrorCode.RequestCancelled, "Request cancelled"),
           );
-          this.#options.onWasted?.(bytes);
+          // With a time share its reading was charged, and this answer is: a call that waited for
+          // the share and was cancelled (its caller's deadline passed) is no waste.
+          if (began !== undefined) this.#budget!.spend(this.#budget!.now() - began);
+          else this.#options.onWasted?.(bytes);
         }
       }
       return;
@@ -584,12 +611,17 @@ export class Peer {
       return;
     }
     if (this.#options.refuseWhenFull && this.#full()) {
+      const owed = this.#budget?.owedMs() ?? 0;
       this.#respond(
         id,
         undefined,
         new ResponseError(
           ErrorCode.Overloaded,
-          `Overloaded: ${this.#maxInbound} requests in progress and ${this.#queued.length} waiting`,
+          owed > this.#maxOwedMs
+            ? `Overloaded: the caller's share of this peer's time is spent (${
+              Math.round(owed)
+            } ms owed)`
+            : `Overloaded: ${this.#inboundSlots} requests in progress and ${this.#queued.length} waiting`,
         ),
       );
       this.#options.onWasted?.(bytes);
@@ -609,10 +641,16 @@ export class Peer {
     return this.#inboundSlots < this.#maxInbound && (this.#budget?.left() ?? true);
   }
 
-  /** With requests waiting for the budget only, dispatches them once it has refilled. */
+  /**
+   * With requests waiting and a slot free, dispatches them once the budget
+   * has refilled. Not a second look at the budget: it refills as time
+   * passes, and one that had refilled since the look that queued them left
+   * them with no timer and nothing else to come (review 73: a flood's last
+   * calls drained a few a minute).
+   */
   #awaitBudget(): void {
     if (this.#refillTimer !== undefined || this.#closed || this.#queued.length === 0) return;
-    if (!this.#budget || this.#inboundSlots >= this.#maxInbound || this.#budget.left()) return;
+    if (!this.#budget || this.#inboundSlots >= this.#maxInbound) return;
     this.#refillTimer = setTimeout(() => {
       this.#refillTimer = undefined;
       this.#release(0);
@@ -635,19 +673,29 @@ export class Peer {
   }
 
   #full(): boolean {
-    return !this.#room() &&
-      (this.#queued.length >= this.#maxQueued || this.#queuedBytes >= this.#maxQueuedBytes);
+    // Owed past its horizon, a sender is refused whatever the queue holds: what it sends is read,
+    // and charged, whether it ever runs or not (it may cancel it first).
+    if (this.#budget && this.#budget.owedMs() > this.#maxOwedMs) return true;
+    if (this.#room()) return false;
+    // Slots left idle while the budget refills are room the queue may use: a sender within the
+    // slots and the queue together (the SDK keeps to them) is not refused for the budget alone.
+    const idle = Math.max(0, this.#maxInbound - this.#inboundSlots);
+    if (this.#queued.length >= this.#maxQueued + idle) return true;
+    if (this.#queuedBytes < this.#maxQueuedBytes) return false;
+    let bytes = this.#queuedBytes;
+    for (let i = 0; i < idle && i < this.#queued.length; i++) bytes -= this.#queued[i].bytes;
+    return bytes >= this.#maxQueuedBytes;
   }
 
   /** Runs the handler of a request given a slot. */
   #dispatch(message: RequestMessage & { id: RequestId }, bytes: number): void {
     const { id } = message;
-    const request = new InboundRequest(id, bytes);
+    const request = new InboundRequest(id, bytes, this.#budget);
     this.#inbound.set(id, request);
     this.#inboundSlots++;
     const handler = this.#options.onRequest;
     let outcome: unknown;
-    const began = this.#budget && performance.now();
+    const began = this.#budget?.now();
     try {
       if (!handler) {
         // Never the whole name: it is the peer's text, and could be megabytes.
@@ -662,7 +710,7 @@ export class Peer {
       return;
     } finally {
       // What the handler took of this thread, `params`' parse included (read lazily, above).
-      if (began !== undefined) this.#budget!.spend(performance.now() - began);
+      if (began !== undefined) this.#budget!.spend(this.#budget!.now() - began);
     }
     if (typeof (outcome as { then?: unknown } | null)?.then === "function") {
       Promise.resolve(outcome).then(
@@ -681,7 +729,15 @@ export class Peer {
     if (request.cancelled && !this.#closed) {
       error = new ResponseError(ErrorCode.RequestCancelled, "Request cancelled");
     }
-    if (!this.#closed) this.#respond(id, result, error);
+    if (!this.#closed) {
+      // The answer's serialisation and write are the request's too: a small call may fetch a
+      // large result (review 73: 256 KiB documents, three times the caller's CPU, unmeasured).
+      const began = this.#budget?.now();
+      const sent = this.#respond(id, result, error);
+      if (began !== undefined) {
+        this.#budget!.spend(this.#budget!.now() - began + sent * this.#answerMsPerChar);
+      }
+    }
     const flushed = this.#closed ? undefined : this.#options.flushed?.();
     if (!flushed) return this.#release(1);
     // Answers written by one write free their slots together: one reaction per write, not per answer.
@@ -726,22 +782,22 @@ export class Peer {
   }
 
   /** Sends an answer or notification; a failure is reported, never thrown. */
-  #trySend(message: Message): boolean {
+  /** Sends `message`; its size as the send function tells it (0 if it does not), or -1 if it failed. */
+  #trySend(message: Message): number {
     try {
-      this.#send(message);
-      return true;
+      return sizeOf(this.#send(message));
     } catch (error) {
       this.#options.onSendError?.(error);
-      return false;
+      return -1;
     }
   }
 
-  #respond(id: RequestId, result: unknown, error: unknown): void {
+  /** Answers request `id`; the answer's size, as the send function tells it (else 0). */
+  #respond(id: RequestId, result: unknown, error: unknown): number {
     if (error === undefined) {
       let text: string | undefined;
       try {
-        this.#send({ jsonrpc: "2.0", id, result: result ?? null });
-        return;
+        return sizeOf(this.#send({ jsonrpc: "2.0", id, result: result ?? null }));
       } catch (cause) {
         text = `Result is not JSON-serialisable or over the line cap: ${
           String(cause).slice(0, 200)
@@ -754,18 +810,21 @@ export class Peer {
       : { code: ErrorCode.InternalError, message: String(error), data: undefined };
     if (data !== undefined) {
       try {
-        this.#send({ jsonrpc: "2.0", id, error: { code, message, data } });
-        return;
+        return sizeOf(this.#send({ jsonrpc: "2.0", id, error: { code, message, data } }));
       } catch {
         // data that cannot be sent: the answer goes without it
       }
     }
-    if (this.#trySend({ jsonrpc: "2.0", id, error: { code, message } })) return;
-    this.#trySend({
-      jsonrpc: "2.0",
-      id,
-      error: { code, message: `Error message cannot be sent: ${message.slice(0, 200)}` },
-    });
+    const sent = this.#trySend({ jsonrpc: "2.0", id, error: { code, message } });
+    if (sent >= 0) return sent;
+    return Math.max(
+      0,
+      this.#trySend({
+        jsonrpc: "2.0",
+        id,
+        error: { code, message: `Error message cannot be sent: ${message.slice(0, 200)}` },
+      }),
+    );
   }
 
   /** Reports a fault; the peer's words in it (ids, messages) are neutralised and bounded. */

@@ -13,6 +13,22 @@ export interface TimeShare {
   share: number;
   /** Time earned ahead that may be spent at once, in ms: the bucket's size. */
   burstMs: number;
+  /**
+   * Time owed past which a peer refuses new requests (answered overloaded,
+   * as past its queue), in ms: what is read is spent whether it ever runs
+   * or not, and a sender may cancel what waits before it does.
+   * @default {Infinity}
+   */
+  maxOwedMs?: number;
+  /**
+   * What writing an answer costs per character of its line, in ms, charged
+   * with it: the write is asynchronous, so no clock around the answer sees
+   * it (a pipe takes a large answer in 64 KiB parts, each a turn).
+   * @default {0}
+   */
+  answerMsPerChar?: number;
+  /** The clock, in ms; tests step one of their own. @default {performance.now} */
+  clock?: () => number;
 }
 
 /**
@@ -38,16 +54,24 @@ export class TimeBudget {
   #burst: number;
   #left: number;
   #at: number;
+  #clock: () => number;
 
-  constructor(limit: TimeShare, now: number = performance.now()) {
+  constructor(limit: TimeShare, now?: number) {
+    this.#clock = limit.clock ?? (() => performance.now());
+    now ??= this.#clock();
     this.#share = limit.share;
     this.#burst = limit.burstMs;
     this.#left = limit.burstMs;
     this.#at = now;
   }
 
+  /** The budget's clock now, in ms: what work is timed with. */
+  now(): number {
+    return this.#clock();
+  }
+
   /** Whether work may run now: some of the budget is left. */
-  left(now: number = performance.now()): boolean {
+  left(now: number = this.#clock()): boolean {
     return this.#refill(now) > 0;
   }
 
@@ -56,8 +80,13 @@ export class TimeBudget {
     this.#left -= ms;
   }
 
+  /** Time spent past the budget and not yet earned back, in ms. */
+  owedMs(now: number = this.#clock()): number {
+    return Math.max(0, -this.#refill(now));
+  }
+
   /** How long until work may run again, in whole ms (at least 1). */
-  waitMs(now: number = performance.now()): number {
+  waitMs(now: number = this.#clock()): number {
     return Math.max(1, Math.ceil(-this.#refill(now) / this.#share));
   }
 

@@ -168,8 +168,9 @@ export interface LineHandlers {
   onMessage?(value: unknown, line: string): void | Promise<void>;
   /**
    * In scan mode, one line that is JSON or over a structure cap, unparsed:
-   * its bytes and its scan. A returned promise pauses reading like
-   * `onMessage`'s.
+   * its bytes, its scan, its text when short, and `costMs`, what reading and
+   * scanning it took this thread (and its offload's). A returned promise
+   * pauses reading like `onMessage`'s.
    */
   onScanned?(
     bytes: Uint8Array,
@@ -517,10 +518,7 @@ export class LineTransport {
     if (bytes.length <= 2 * scan.limits.maxDepth) {
       return this.#deliver(text ?? this.#decoder.decode(bytes), handlers);
     }
-    // Timed past a short line's length only: an answer's scan on the hot path pays nothing.
-    if (bytes.length <= scan.textMaxBytes) {
-      return this.#afterScan(bytes, scanJson(bytes, scan.limits), handlers, text);
-    }
+    // Timed (a request's share pays for it): every line scanned is over 128 bytes.
     const began = performance.now();
     const found = scanJson(bytes, scan.limits);
     return this.#afterScan(bytes, found, handlers, text, performance.now() - began);
@@ -592,8 +590,8 @@ export class LineTransport {
    * (or `cap`, a tighter one for this message); after a failed write, an
    * overflow or {@linkcode close}, lines are dropped.
    */
-  send(message: unknown, cap?: LineCap): void {
-    this.#writer.send(message, cap);
+  send(message: unknown, cap?: LineCap): number {
+    return this.#writer.send(message, cap);
   }
 
   /**

@@ -289,9 +289,8 @@ export const MUTATIONS: Mutation[] = [
     source: "17 the peer never pausing reads at its inbound cap",
     mitigation: "reading pauses while the inbound cap is reached",
     file: "runner/wire/peer.ts",
-    search:
-      "    return !this.#room() &&\n      (this.#queued.length >= this.#maxQueued || this.#queuedBytes >= this.#maxQueuedBytes);",
-    replace: "    return false;",
+    search: "    if (this.#room()) return false;\n    // Slots left idle",
+    replace: "    return false;\n    // Slots left idle",
     tests: ["tests/wire/peer_test.ts", "tests/host/faults_test.ts"],
   },
   {
@@ -2809,8 +2808,8 @@ export const MUTATIONS: Mutation[] = [
     source: "a queue of held requests bounded by count alone holds their lines, up to gigabytes",
     mitigation: "the peer's queue is full at maxQueuedBytes as well",
     file: "runner/wire/peer.ts",
-    search: " || this.#queuedBytes >= this.#maxQueuedBytes",
-    replace: "",
+    search: "    if (this.#queuedBytes < this.#maxQueuedBytes) return false;",
+    replace: "    return false;",
     tests: ["tests/wire/peer_test.ts"],
     filter: "maxQueuedBytes",
   },
@@ -2880,7 +2879,8 @@ export const MUTATIONS: Mutation[] = [
     source: "review 57: cancels of calls not in progress cost no fault",
     mitigation: "a cancel of nothing in progress counts as work for nothing",
     file: "runner/host/plugin.ts",
-    search: "      if (!this.#peer.isHandling(id)) return this.#wasted(bytes);\n",
+    search:
+      "      if (!this.#peer.isHandling(id)) return this.#wasted(bytes * WASTE_PER_PARSED_BYTE);\n",
     replace: "",
     tests: ["tests/hostile/flood_test.ts"],
     filter: "(cancels) is counted",
@@ -2974,8 +2974,8 @@ export const MUTATIONS: Mutation[] = [
     source: "review 65: a call held for a slot and its cancel, again and again, cost nothing",
     mitigation: "a held request cancelled before it ran is work for nothing",
     file: "runner/wire/peer.ts",
-    search: "          this.#options.onWasted?.(bytes);\n",
-    replace: "",
+    search: "          else this.#options.onWasted?.(bytes);\n",
+    replace: "          else void bytes;\n",
     tests: ["tests/hostile/review65_test.ts", "tests/wire/peer_test.ts"],
     filter: "/cancelled before they ran|maxQueuedBytes/",
   },
@@ -3421,8 +3421,10 @@ export const MUTATIONS: Mutation[] = [
     source: "review 69, left: what a capability call costs the host is its handler's run",
     mitigation: "each handler's synchronous run, params' parse included, is charged to the budget",
     file: "runner/wire/peer.ts",
-    search: "      if (began !== undefined) this.#budget!.spend(performance.now() - began);",
-    replace: "      if (began === undefined) this.#budget!.spend(performance.now() - began!);",
+    search:
+      "      // What the handler took of this thread, `params`' parse included (read lazily, above).\n      if (began !== undefined) this.#budget!.spend(performance.now() - began);",
+    replace:
+      "      // What the handler took of this thread, `params`' parse included (read lazily, above).\n      if (began === undefined) this.#budget!.spend(performance.now() - began!);",
     tests: ["tests/wire/peer_pace_test.ts"],
   },
   {
@@ -3466,8 +3468,9 @@ export const MUTATIONS: Mutation[] = [
     source: "a 2 MiB string costs the host its reading and scan far more than its parse",
     mitigation: "the host charges what reading a capability call's line cost to its share",
     file: "runner/host/plugin.ts",
-    search: "      if (!refusal) return this.#peer.accept(found, bytes, costMs);",
-    replace: "      if (!refusal) return this.#peer.accept(found, bytes);",
+    search:
+      "      if (!refusal) return this.#peer.accept(found, bytes, costMs + REQUEST_OVERHEAD_MS);",
+    replace: "      if (!refusal) return this.#peer.accept(found, bytes, REQUEST_OVERHEAD_MS);",
     tests: ["tests/hostile/capability_cost_test.ts"],
   },
   {
@@ -3505,6 +3508,91 @@ export const MUTATIONS: Mutation[] = [
     search: "  const ms = performance.now() - began;",
     replace: "  const ms = 0 * began;",
     tests: ["tests/host/offload_test.ts"],
+  },
+  {
+    id: "refill-no-second-look",
+    source:
+      "review 73: requests queued as the budget refilled waited with no timer (a few a minute)",
+    mitigation:
+      "with requests waiting and a slot free, a refill timer is set without a second look",
+    file: "runner/wire/peer.ts",
+    search:
+      "    if (!this.#budget || this.#inboundSlots >= this.#maxInbound) return;\n    this.#refillTimer",
+    replace:
+      "    if (!this.#budget || this.#inboundSlots >= this.#maxInbound || this.#budget.left()) return;\n    this.#refillTimer",
+    tests: ["tests/wire/peer_pace_test.ts"],
+  },
+  {
+    id: "idle-slots-queue-room",
+    source:
+      "review 73: an honest plugin's calls within the 320 it was told were refused overloaded",
+    mitigation: "slots left idle while the budget refills count as queue room",
+    file: "runner/wire/peer.ts",
+    search: "    if (this.#queued.length >= this.#maxQueued + idle) return true;",
+    replace: "    if (this.#queued.length >= this.#maxQueued) return true;",
+    tests: ["tests/wire/peer_pace_test.ts", "tests/hostile/r73_test.ts"],
+  },
+  {
+    id: "owed-horizon",
+    source: "a plugin that cancels what waits for the share is read for ever without paying",
+    mitigation: "owing past maxOwedMs, new requests are refused overloaded",
+    file: "runner/wire/peer.ts",
+    search: "    if (this.#budget && this.#budget.owedMs() > this.#maxOwedMs) return true;",
+    replace: "    if (this.#budget && this.#budget.owedMs() < 0) return true;",
+    tests: ["tests/wire/peer_pace_test.ts"],
+  },
+  {
+    id: "cancel-waiting-no-waste",
+    source: "review 73: an honest plugin whose host calls timed out was ended for its cancels",
+    mitigation: "with a share, a request cancelled while it waited is charged, not waste",
+    file: "runner/wire/peer.ts",
+    search:
+      "          if (began !== undefined) this.#budget!.spend(performance.now() - began);\n          else this.#options.onWasted?.(bytes);",
+    replace: "          this.#options.onWasted?.(bytes);",
+    tests: ["tests/wire/peer_pace_test.ts", "tests/hostile/r73_test.ts"],
+  },
+  {
+    id: "answer-charged",
+    source: "review 73: 256 KiB answers to 63-byte calls held 67-84% of the host at any share",
+    mitigation: "an answer's serialisation and write are charged to the share",
+    file: "runner/wire/peer.ts",
+    search:
+      "        this.#budget!.spend(performance.now() - began + sent * this.#answerMsPerChar);",
+    replace:
+      "        this.#budget!.spend(0 * (performance.now() - began + sent * this.#answerMsPerChar));",
+    tests: ["tests/hostile/r73_test.ts"],
+  },
+  {
+    id: "short-line-parse-charged",
+    source: "review 73: 4 KiB calls, parsed whole before the handler, took 88-96% of the host",
+    mitigation: "the parse of a line up to 4 KiB is timed and charged to a request's share",
+    file: "runner/host/plugin.ts",
+    search:
+      "        return this.#receive(found, bytes.length, scan, costMs + performance.now() - began);",
+    replace: "        return this.#receive(found, bytes.length, scan, costMs + 0 * began);",
+    tests: ["tests/hostile/r73_test.ts"],
+  },
+  {
+    id: "unknown-cancel-weighed",
+    source:
+      "review 73: cancels of calls not in progress, one unit each, held a quarter of the host",
+    mitigation: "a cancel of a call not in progress is waste by its parse",
+    file: "runner/host/plugin.ts",
+    search:
+      "      if (!this.#peer.isHandling(id)) return this.#wasted(bytes * WASTE_PER_PARSED_BYTE);",
+    replace: "      if (!this.#peer.isHandling(id)) return this.#wasted(bytes);",
+    tests: ["tests/hostile/r73_test.ts"],
+  },
+  {
+    id: "kill-members-each",
+    source:
+      "review 73: a pid reaped between the read of cgroup.procs and its kill skipped the rest",
+    mitigation: "each member's kill is tried alone",
+    file: "runner/sandbox/cpu_limits.ts",
+    search:
+      "        // Gone since the read (the tree's kill reaps as this runs): the pids after it still count.\n",
+    replace: "        throw error;\n",
+    tests: ["tests/hostile/r73_test.ts"],
   },
   {
     id: "loader-exact-cap-whole",
@@ -3571,7 +3659,7 @@ export const MUTATIONS: Mutation[] = [
     source: "14.5 stop: an orphaned grandchild outlived stop() (review 24's older gap)",
     mitigation: "the host kills whatever the plugin's cgroups still hold before it removes them",
     file: "runner/sandbox/cpu_limits.ts",
-    search: '        if (/^[1-9][0-9]*$/.test(pid)) Deno.kill(Number(pid), "SIGKILL");',
+    search: '        Deno.kill(Number(pid), "SIGKILL");',
     replace: "",
     tests: ["tests/host/cgroups_test.ts", `${HOSTILE}/review_test.ts`],
     filter: "/still hold|orphaned/",

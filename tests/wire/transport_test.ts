@@ -483,13 +483,12 @@ Deno.test("keepable() copies a view that is a small part of its buffer, and keep
   assert.equal(keepable(most), most, "most of a buffer is kept as it is");
 });
 
-// What reading and scanning a line cost the host is told with it (`costMs`), where it is timed: a
-// request's share of the host's time is charged with it (PeerOptions.inboundTime). Short lines,
-// every answer's on the hot path, are not timed.
-Deno.test("scan mode tells what a long line's reading and scan cost: its offload's own time included; a short line's is not timed", async () => {
+// What reading and scanning a line cost the host is told with it (`costMs`): a request's share of
+// the host's time is charged with it (PeerOptions.inboundTime).
+Deno.test("scan mode tells what a line's reading and scan cost: a long line's offload's own time included", async () => {
   const limits = { maxDepth: 8, maxMembers: 100 };
   const lines = [
-    JSON.stringify({ short: "x".repeat(100) }), // scanned, not timed
+    JSON.stringify({ short: "x".repeat(100) }), // scanned inline
     JSON.stringify({ inline: "x".repeat(32 * 1024) }), // scanned on the main thread, timed
     JSON.stringify({ long: "x".repeat(200_000) }), // whole in its chunk, to the offload
     JSON.stringify({ parts: "x".repeat(200_000) }), // in parts: streamed to the offload
@@ -522,7 +521,7 @@ Deno.test("scan mode tells what a long line's reading and scan cost: its offload
     onStray: () => assert.fail("no stray line"),
   });
   assert.equal(costs.length, 4);
-  assert.equal(costs[0], 0, "a short line is not timed");
+  assert.ok(costs[0] >= 0);
   assert.ok(costs[1] > 0, `an inline scan of 32 KiB is timed: ${costs[1]}`);
   assert.ok(costs[2] >= 7, `an offloaded line's cost holds its offload's: ${costs[2]}`);
   assert.ok(costs[3] > 7, `a streamed line's holds its parts' handling too: ${costs[3]}`);

@@ -1,0 +1,186 @@
+/**
+ * Review 73: an attacking plugin without the SDK, serving `R73`
+ * (r73_contract.ts) by hand. `attempt(mode)` floods the host with one
+ * kind of line, prebuilt (the plugin's CPU: a write), reading the host's
+ * answers as bytes and parsing only the short ones.
+ * @module
+ */
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const nonce = Deno.args.find((a) => a.startsWith("--plugbox-nonce="))!.split("=")[1];
+/** What the host answered so far. */
+const heard = { answers: 0, errors: 0, overloaded: 0, cancelled: 0 };
+const waiters: (() => void)[] = [];
+let writing = Promise.resolve();
+
+function write(bytes: Uint8Array): Promise<void> {
+  writing = writing.then(async () => {
+    for (let at = 0; at < bytes.length;) at += await Deno.stdout.write(bytes.subarray(at));
+  });
+  return writing;
+}
+const line = (message: unknown) => write(encoder.encode(JSON.stringify(message) + "\n"));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A call of `method` with id `"00000000"` (renumbered in place) and `params`' JSON. */
+function call(method: string, params: string): { bytes: Uint8Array; at: number } {
+  const head = '{"jsonrpc":"2.0","id":"';
+  const text = `${head}00000000","method":"r73.${method}","params":${params}}\n`;
+  return { bytes: encoder.encode(text), at: head.length };
+}
+
+/** The lines a flood sends, by kind (`n`: a size). */
+function template(kind: string, n: number): { bytes: Uint8Array; at: number } {
+  switch (kind) {
+    case "now": // 63 bytes: parsed whole before dispatch
+      return call("now", '{"args":[]}');
+    case "touch": { // up to n bytes (<= 4 KiB: parsed whole before dispatch), members zod drops
+      const members: string[] = [];
+      let size = 80;
+      for (let i = 0; size < n; i++) size += members[members.push(`"k${i}":0`) - 1].length + 1;
+      return call("touch", `{"args":[{"n":1,${members.join(",")}}]}`);
+    }
+    case "size": // a string of n bytes: scanned, then parsed lazily (within the share)
+      return call("size", `{"args":["${"x".repeat(n)}"]}`);
+    case "read": // the host's document: the answer is its
+      return call("read", '{"args":["doc"]}');
+    default:
+      throw new Error(`unknown kind ${kind}`);
+  }
+}
+
+/** Lines that do nothing but cost the host their handling, by kind. */
+function noop(kind: string, i: number): string {
+  switch (kind) {
+    case "cancel": // a cancel of a call not in progress: one unit of waste
+      return `{"jsonrpc":"2.0","method":"$/cancel","params":{"id":"c${i}"}}`;
+    case "cancelpad": // the same, 255 bytes, its id a number array's neighbour
+      return `{"jsonrpc":"2.0","method":"$/cancel","params":{"id":${i},"p":[${"0,".repeat(88)}0]}}`;
+    case "blank":
+      return "";
+    default:
+      throw new Error(`unknown kind ${kind}`);
+  }
+}
+
+/** Calls of `kind` for `seconds`, at most `window` unanswered. */
+async function flood(kind: string, n: number, seconds: number, window: number): Promise<string> {
+  const { bytes, at } = template(kind, n);
+  const until = Date.now() + seconds * 1000;
+  let sent = 0;
+  const heardBefore = heard.answers + heard.errors;
+  const batch: Uint8Array[] = [];
+  while (Date.now() < until) {
+    while (sent + heardBefore - heard.answers - heard.errors < window && batch.length < 64) {
+      const id = String(sent++ % 1e8).padStart(8, "0");
+      for (let i = 0; i < 8; i++) bytes[at + i] = id.charCodeAt(i);
+      batch.push(bytes.slice());
+    }
+    if (batch.length > 0) {
+      const all = new Uint8Array(batch.reduce((n, b) => n + b.length, 0));
+      let o = 0;
+      for (const b of batch) all.set(b, (o += b.length) - b.length);
+      batch.length = 0;
+      await write(all);
+    } else await new Promise<void>((resolve) => waiters.push(resolve));
+  }
+  while (sent + heardBefore - heard.answers - heard.errors > 0) {
+    await new Promise<void>((resolve) => waiters.push(resolve));
+  }
+  return `sent ${sent} ${JSON.stringify(heard)}`;
+}
+
+/** `perTick` lines of `kind` every 10 ms for `seconds`. */
+async function paced(kind: string, perTick: number, seconds: number): Promise<string> {
+  const until = Date.now() + seconds * 1000;
+  let sent = 0;
+  while (Date.now() < until) {
+    const lines: string[] = [];
+    for (let i = 0; i < perTick; i++) lines.push(noop(kind, sent++));
+    await write(encoder.encode(lines.join("\n") + "\n"));
+    await sleep(10);
+  }
+  return `sent ${sent}`;
+}
+
+/** `perTick` short calls every 10 ms for `seconds`, never waiting for their answers. */
+async function refuse(perTick: number, seconds: number): Promise<string> {
+  const { bytes, at } = template("now", 0);
+  const until = Date.now() + seconds * 1000;
+  let sent = 0;
+  const heardBefore = heard.answers + heard.errors;
+  while (Date.now() < until) {
+    const all = new Uint8Array(bytes.length * perTick);
+    for (let i = 0; i < perTick; i++) {
+      const id = String(sent++ % 1e8).padStart(8, "0");
+      for (let j = 0; j < 8; j++) bytes[at + j] = id.charCodeAt(j);
+      all.set(bytes, i * bytes.length);
+    }
+    await write(all);
+    await sleep(10);
+  }
+  while (sent + heardBefore - heard.answers - heard.errors > 0) {
+    await new Promise<void>((resolve) => waiters.push(resolve));
+  }
+  return `sent ${sent} ${JSON.stringify(heard)}`;
+}
+
+/** Runs one mode (`kind:a:b:c:d`); modes joined by "+" run one after the other. */
+async function run(mode: string): Promise<string> {
+  const [kind, a = "0", b = "0", c = "0", d = "0"] = mode.split(":");
+  if (kind === "flood") return await flood(a, Number(b), Number(c), Number(d));
+  if (kind === "paced") return await paced(a, Number(b), Number(c));
+  if (kind === "refuse") return await refuse(Number(a), Number(b));
+  return "unknown mode";
+}
+
+async function attempt(id: unknown, mode: string): Promise<void> {
+  const said: string[] = [];
+  for (const one of mode.split("+")) said.push(await run(one));
+  await line({ jsonrpc: "2.0", id, result: said.join("; ") });
+}
+
+function onLine(text: string): void {
+  const message = JSON.parse(text);
+  if (message.method === "$/initialize") {
+    const served = [{ name: "r73", version: 1, methods: ["attempt"] }];
+    void line({
+      jsonrpc: "2.0",
+      id: message.id,
+      result: { protocolVersion: 1, nonce, contracts: served },
+    });
+  } else if (message.method === "r73.attempt") {
+    void attempt(message.id, String(message.params?.[0] ?? ""));
+  } else if (message.method !== undefined && message.id !== undefined) {
+    void line({ jsonrpc: "2.0", id: message.id, result: {} });
+  } else if (message.error) {
+    heard.errors++;
+    if (message.error.code === -32800) heard.cancelled++;
+    if (message.error.code === -32004) heard.overloaded++;
+  } else if ("result" in message) heard.answers++;
+}
+
+// Lines up to 1 KiB are parsed; longer ones (a document's answer) are counted as answers unread.
+let held: Uint8Array[] = [];
+let heldBytes = 0;
+for await (const chunk of Deno.stdin.readable) {
+  let start = 0;
+  while (start < chunk.length) {
+    const stop = chunk.indexOf(10, start);
+    const end = stop === -1 ? chunk.length : stop;
+    if (heldBytes + end - start <= 1024) held.push(chunk.slice(start, end));
+    heldBytes += end - start;
+    if (stop === -1) break;
+    if (heldBytes <= 1024) {
+      const all = new Uint8Array(heldBytes);
+      let o = 0;
+      for (const part of held) all.set(part, (o += part.length) - part.length);
+      if (heldBytes > 0) onLine(decoder.decode(all));
+    } else heard.answers++;
+    held = [];
+    heldBytes = 0;
+    start = stop + 1;
+  }
+  while (waiters.length) waiters.shift()!();
+}

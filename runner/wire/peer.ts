@@ -119,13 +119,18 @@ export interface PeerOptions {
    */
   maxQueuedBytes?: number;
   /**
-   * The share of this thread's time inbound requests' handlers may take
-   * (their synchronous run: for a host's capability call, the parse of its
-   * arguments, their check and the capability's first step; and what the
-   * caller tells {@linkcode Peer.accept} reading them cost), averaged as a
-   * token bucket. While it is spent, requests wait in the queue as for a
-   * slot, and are dispatched as it refills: a peer that sends work which
-   * costs far more to take than to send is paced, not ended.
+   * The share of this thread's time inbound requests may take, as a token
+   * bucket: what the caller tells {@linkcode Peer.accept} reading them cost,
+   * their handlers' synchronous run (for a host's capability call, the
+   * parse of its arguments, their check and the capability's first step),
+   * what a handler charges through its context, and their answers
+   * (serialised, with an estimate per character for the write). While it is
+   * spent, requests wait in the queue as for a slot, the slots left idle
+   * counting as queue room, and are dispatched as it refills; one cancelled
+   * while it waits is charged its answer, not counted as waste; owing more
+   * than `maxOwedMs`, the sender's new requests are refused as past the
+   * queue. A peer that sends work which costs far more to take than to
+   * send is paced, not ended.
    * @default {no limit}
    */
   inboundTime?: TimeShare;
@@ -330,6 +335,8 @@ export class Peer {
   #refillTimer: ReturnType<typeof setTimeout> | undefined;
   /** The write the latest answers wait for, and how many slots it frees. */
   #releaseOn: { flushed: Promise<unknown>; count: number } | undefined;
+  /** Slots held only until an answer already sent is written: its caller may have read it. */
+  #unflushed = 0;
   #closedReason: unknown;
   #closed = false;
 
@@ -587,10 +594,11 @@ export class Peer {
             undefined,
             new ResponseError(ErrorCode.RequestCancelled, "Request cancelled"),
           );
-          // With a time share its reading was charged, and this answer is: a call that waited for
-          // the share and was cancelled (its caller's deadline passed) is no waste.
+          // With a time share its reading was charged, and this answer is: only the answer counts
+          // as waste (an honest plugin's calls that waited for the share are cancelled when its
+          // caller's deadline passes: counted by their bytes, they ended it, review 73).
           if (began !== undefined) this.#budget!.spend(this.#budget!.now() - began);
-          else this.#options.onWasted?.(bytes);
+          this.#options.onWasted?.(began === undefined ? bytes : 0);
         }
       }
       return;
@@ -636,6 +644,15 @@ export class Peer {
     return this.#gate();
   }
 
+  /**
+   * Charges work done for the sender outside its requests (the reading of
+   * its cancels, say) to {@linkcode PeerOptions.inboundTime}; nothing
+   * without one.
+   */
+  charge(ms: number): void {
+    this.#budget?.spend(ms);
+  }
+
   /** Whether a request may be dispatched now: a slot is free, and time is left in the budget. */
   #room(): boolean {
     return this.#inboundSlots < this.#maxInbound && (this.#budget?.left() ?? true);
@@ -677,13 +694,17 @@ export class Peer {
     // and charged, whether it ever runs or not (it may cancel it first).
     if (this.#budget && this.#budget.owedMs() > this.#maxOwedMs) return true;
     if (this.#room()) return false;
-    // Slots left idle while the budget refills are room the queue may use: a sender within the
-    // slots and the queue together (the SDK keeps to them) is not refused for the budget alone.
-    const idle = Math.max(0, this.#maxInbound - this.#inboundSlots);
-    if (this.#queued.length >= this.#maxQueued + idle) return true;
+    // Room the sender may count on besides the queue: slots left idle while the budget refills,
+    // and, where it is refused rather than paused, slots held only until answers already sent are
+    // written (it may have read them, and sent more: review 74, 64 answers of 52 KB in one write).
+    // A sender within the slots and the queue together (the SDK keeps to them) is not refused for
+    // either alone.
+    const unflushed = this.#options.refuseWhenFull ? this.#unflushed : 0;
+    const spare = Math.max(0, this.#maxInbound - this.#inboundSlots) + unflushed;
+    if (this.#queued.length >= this.#maxQueued + spare) return true;
     if (this.#queuedBytes < this.#maxQueuedBytes) return false;
     let bytes = this.#queuedBytes;
-    for (let i = 0; i < idle && i < this.#queued.length; i++) bytes -= this.#queued[i].bytes;
+    for (let i = 0; i < spare && i < this.#queued.length; i++) bytes -= this.#queued[i].bytes;
     return bytes >= this.#maxQueuedBytes;
   }
 
@@ -740,6 +761,7 @@ export class Peer {
     }
     const flushed = this.#closed ? undefined : this.#options.flushed?.();
     if (!flushed) return this.#release(1);
+    this.#unflushed++;
     // Answers written by one write free their slots together: one reaction per write, not per answer.
     if (flushed === this.#releaseOn?.flushed) {
       this.#releaseOn.count++;
@@ -748,6 +770,7 @@ export class Peer {
     const batch = this.#releaseOn = { flushed, count: 1 };
     flushed.then(() => {
       if (this.#releaseOn === batch) this.#releaseOn = undefined;
+      this.#unflushed -= batch.count;
       this.#release(batch.count);
     });
   }
@@ -781,8 +804,10 @@ export class Peer {
     if (!this.#closed) this.#respond(id, undefined, error);
   }
 
-  /** Sends an answer or notification; a failure is reported, never thrown. */
-  /** Sends `message`; its size as the send function tells it (0 if it does not), or -1 if it failed. */
+  /**
+   * Sends an answer or notification; a failure is reported, never thrown.
+   * Its size as the send function tells it (else 0), or -1 if it failed.
+   */
   #trySend(message: Message): number {
     try {
       return sizeOf(this.#send(message));

@@ -21,6 +21,7 @@ const ANSWERS: CapabilityImpl<typeof R73> = {
   size: (s) => s.length,
   read: () => DOCUMENT,
   store: (_key, value) => value.length,
+  list: () => [],
 };
 
 /** Starts the review plugin `plugin` serving `R73`, with `options` and the capabilities given. */

@@ -289,8 +289,8 @@ export const MUTATIONS: Mutation[] = [
     source: "17 the peer never pausing reads at its inbound cap",
     mitigation: "reading pauses while the inbound cap is reached",
     file: "runner/wire/peer.ts",
-    search: "    if (this.#room()) return false;\n    // Slots left idle",
-    replace: "    return false;\n    // Slots left idle",
+    search: "    if (this.#room()) return false;\n    // Room the sender",
+    replace: "    return false;\n    // Room the sender",
     tests: ["tests/wire/peer_test.ts", "tests/host/faults_test.ts"],
   },
   {
@@ -2974,8 +2974,8 @@ export const MUTATIONS: Mutation[] = [
     source: "review 65: a call held for a slot and its cancel, again and again, cost nothing",
     mitigation: "a held request cancelled before it ran is work for nothing",
     file: "runner/wire/peer.ts",
-    search: "          else this.#options.onWasted?.(bytes);\n",
-    replace: "          else void bytes;\n",
+    search: "          this.#options.onWasted?.(began === undefined ? bytes : 0);\n",
+    replace: "          void bytes;\n",
     tests: ["tests/hostile/review65_test.ts", "tests/wire/peer_test.ts"],
     filter: "/cancelled before they ran|maxQueuedBytes/",
   },
@@ -3422,9 +3422,9 @@ export const MUTATIONS: Mutation[] = [
     mitigation: "each handler's synchronous run, params' parse included, is charged to the budget",
     file: "runner/wire/peer.ts",
     search:
-      "      // What the handler took of this thread, `params`' parse included (read lazily, above).\n      if (began !== undefined) this.#budget!.spend(performance.now() - began);",
+      "      // What the handler took of this thread, `params`' parse included (read lazily, above).\n      if (began !== undefined) this.#budget!.spend(this.#budget!.now() - began);",
     replace:
-      "      // What the handler took of this thread, `params`' parse included (read lazily, above).\n      if (began === undefined) this.#budget!.spend(performance.now() - began!);",
+      "      // What the handler took of this thread, `params`' parse included (read lazily, above).\n      if (began === undefined) this.#budget!.spend(this.#budget!.now() - began!);",
     tests: ["tests/wire/peer_pace_test.ts"],
   },
   {
@@ -3528,8 +3528,8 @@ export const MUTATIONS: Mutation[] = [
       "review 73: an honest plugin's calls within the 320 it was told were refused overloaded",
     mitigation: "slots left idle while the budget refills count as queue room",
     file: "runner/wire/peer.ts",
-    search: "    if (this.#queued.length >= this.#maxQueued + idle) return true;",
-    replace: "    if (this.#queued.length >= this.#maxQueued) return true;",
+    search: "    const spare = Math.max(0, this.#maxInbound - this.#inboundSlots) + unflushed;",
+    replace: "    const spare = unflushed;",
     tests: ["tests/wire/peer_pace_test.ts", "tests/hostile/r73_test.ts"],
   },
   {
@@ -3546,9 +3546,8 @@ export const MUTATIONS: Mutation[] = [
     source: "review 73: an honest plugin whose host calls timed out was ended for its cancels",
     mitigation: "with a share, a request cancelled while it waited is charged, not waste",
     file: "runner/wire/peer.ts",
-    search:
-      "          if (began !== undefined) this.#budget!.spend(performance.now() - began);\n          else this.#options.onWasted?.(bytes);",
-    replace: "          this.#options.onWasted?.(bytes);",
+    search: "          this.#options.onWasted?.(began === undefined ? bytes : 0);\n",
+    replace: "          this.#options.onWasted?.(bytes);\n",
     tests: ["tests/wire/peer_pace_test.ts", "tests/hostile/r73_test.ts"],
   },
   {
@@ -3557,9 +3556,9 @@ export const MUTATIONS: Mutation[] = [
     mitigation: "an answer's serialisation and write are charged to the share",
     file: "runner/wire/peer.ts",
     search:
-      "        this.#budget!.spend(performance.now() - began + sent * this.#answerMsPerChar);",
+      "        this.#budget!.spend(this.#budget!.now() - began + sent * this.#answerMsPerChar);",
     replace:
-      "        this.#budget!.spend(0 * (performance.now() - began + sent * this.#answerMsPerChar));",
+      "        this.#budget!.spend(0 * (this.#budget!.now() - began + sent * this.#answerMsPerChar));",
     tests: ["tests/hostile/r73_test.ts"],
   },
   {
@@ -3593,6 +3592,35 @@ export const MUTATIONS: Mutation[] = [
       "        // Gone since the read (the tree's kill reaps as this runs): the pids after it still count.\n",
     replace: "        throw error;\n",
     tests: ["tests/hostile/r73_test.ts"],
+  },
+  {
+    id: "unflushed-slots-queue-room",
+    source:
+      "review 74: an honest plugin's calls past 320, sent as it read answers still being written, were refused",
+    mitigation: "slots held only until answers already sent are written count as queue room",
+    file: "runner/wire/peer.ts",
+    search: "    const unflushed = this.#options.refuseWhenFull ? this.#unflushed : 0;",
+    replace: "    const unflushed = 0;",
+    tests: ["tests/hostile/r74_test.ts"],
+  },
+  {
+    id: "cancel-reading-charged",
+    source:
+      "review 74: calls each cancelled by a 4 KiB cancel held 78-84% of the host at any share",
+    mitigation: "a cancel's reading is charged to the plugin's share",
+    file: "runner/host/plugin.ts",
+    search: "      this.#peer.charge(costMs + REQUEST_OVERHEAD_MS);\n",
+    replace: "",
+    tests: ["tests/hostile/r74_test.ts"],
+  },
+  {
+    id: "owed-horizon-scaled",
+    source: "review 74: a fixed second owed was a burst of a second at any share",
+    mitigation: "the owed horizon is the share of 4 s",
+    file: "runner/host/plugin.ts",
+    search: "        maxOwedMs: share * CAPABILITY_MAX_OWED_WINDOW_MS,",
+    replace: "        maxOwedMs: 0.25 * CAPABILITY_MAX_OWED_WINDOW_MS,",
+    tests: ["tests/hostile/r74_test.ts"],
   },
   {
     id: "loader-exact-cap-whole",

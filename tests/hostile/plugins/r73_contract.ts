@@ -25,6 +25,11 @@ export const R73 = defineContract({
     size: z.function({ input: [z.string()], output: z.number() }),
     /** A stored document, by key (the host's data: a note, a page, a config). */
     read: z.function({ input: [z.string()], output: z.string() }),
+    /** Review 74: the records of a listing (an index, a directory), by key. */
+    list: z.function({
+      input: [z.string()],
+      output: z.array(z.object({ id: z.number(), name: z.string(), tags: z.array(z.string()) })),
+    }),
     /** Stores a value: as slow as the host's store. */
     store: z.function({ input: [z.string(), z.string()], output: z.number() }),
   },

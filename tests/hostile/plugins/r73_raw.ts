@@ -126,12 +126,88 @@ async function refuse(perTick: number, seconds: number): Promise<string> {
   return `sent ${sent} ${JSON.stringify(heard)}`;
 }
 
+/**
+ * Review 74: a `now` call and, in the same write, a cancel of it padded to `size` bytes in all
+ * with empty objects (a line up to 4 KiB is scanned and parsed whole): the call is in progress or
+ * queued when its cancel is read, so the cancel is no waste; for `seconds`, at most `window`
+ * calls unanswered.
+ */
+async function pairs(size: number, seconds: number, window: number): Promise<string> {
+  const { bytes: callBytes, at } = template("now", 0);
+  const head = '{"jsonrpc":"2.0","method":"$/cancel","params":{"id":"00000000","p":[';
+  const room = size - callBytes.length - head.length - 4;
+  const pad = Array.from({ length: Math.max(0, Math.floor((room + 1) / 3)) }, () => "{}");
+  const cancel = encoder.encode(`${head}${pad.join(",")}]}}\n`);
+  const cancelAt = head.indexOf("00000000");
+  const pair = new Uint8Array(callBytes.length + cancel.length);
+  pair.set(callBytes);
+  pair.set(cancel, callBytes.length);
+  const until = Date.now() + seconds * 1000;
+  let sent = 0;
+  const heardBefore = heard.answers + heard.errors;
+  while (Date.now() < until) {
+    const batch: Uint8Array[] = [];
+    while (sent + heardBefore - heard.answers - heard.errors < window && batch.length < 64) {
+      const id = String(sent++ % 1e8).padStart(8, "0");
+      for (let i = 0; i < 8; i++) {
+        pair[at + i] = id.charCodeAt(i);
+        pair[callBytes.length + cancelAt + i] = id.charCodeAt(i);
+      }
+      batch.push(pair.slice());
+    }
+    if (batch.length > 0) {
+      const all = new Uint8Array(batch.length * pair.length);
+      batch.forEach((b, i) => all.set(b, i * pair.length));
+      await write(all);
+    } else await new Promise<void>((resolve) => waiters.push(resolve));
+  }
+  while (sent + heardBefore - heard.answers - heard.errors > 0) {
+    await new Promise<void>((resolve) => waiters.push(resolve));
+  }
+  return `sent ${sent} ${JSON.stringify(heard)}`;
+}
+
+/**
+ * Review 74: calls of `kind` (size `n`), each with a short cancel of it in the same write, at most
+ * `window` unanswered, until the host refuses one as overloaded or `seconds` pass.
+ */
+async function withdrawn(kind: string, n: number, seconds: number, window: number) {
+  const { bytes: callBytes, at } = template(kind, n);
+  const head = '{"jsonrpc":"2.0","method":"$/cancel","params":{"id":"';
+  const cancel = encoder.encode(`${head}00000000"}}\n`);
+  const until = Date.now() + seconds * 1000;
+  let sent = 0;
+  const heardBefore = heard.answers + heard.errors;
+  const refusedBefore = heard.overloaded;
+  while (Date.now() < until && heard.overloaded === refusedBefore) {
+    if (sent + heardBefore - heard.answers - heard.errors >= window) {
+      await new Promise<void>((resolve) => waiters.push(resolve));
+      continue;
+    }
+    const id = String(sent++ % 1e8).padStart(8, "0");
+    for (let i = 0; i < 8; i++) {
+      callBytes[at + i] = id.charCodeAt(i);
+      cancel[head.length + i] = id.charCodeAt(i);
+    }
+    const both = new Uint8Array(callBytes.length + cancel.length);
+    both.set(callBytes);
+    both.set(cancel, callBytes.length);
+    await write(both);
+  }
+  while (sent + heardBefore - heard.answers - heard.errors > 0) {
+    await new Promise<void>((resolve) => waiters.push(resolve));
+  }
+  return `sent ${sent} ${JSON.stringify(heard)}`;
+}
+
 /** Runs one mode (`kind:a:b:c:d`); modes joined by "+" run one after the other. */
 async function run(mode: string): Promise<string> {
   const [kind, a = "0", b = "0", c = "0", d = "0"] = mode.split(":");
   if (kind === "flood") return await flood(a, Number(b), Number(c), Number(d));
   if (kind === "paced") return await paced(a, Number(b), Number(c));
   if (kind === "refuse") return await refuse(Number(a), Number(b));
+  if (kind === "withdrawn") return await withdrawn(a, Number(b), Number(c), Number(d));
+  if (kind === "pairs") return await pairs(Number(a), Number(b), Number(c));
   return "unknown mode";
 }
 

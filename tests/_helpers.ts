@@ -201,6 +201,12 @@ export async function slowRunDeno(): Promise<SlowRunDeno> {
   };
 }
 
+/** Keeps this thread busy for `ms`: work a test's handler does, as the host's time sees it. */
+export function busy(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end) { /* the work */ }
+}
+
 /** Whether `pid` runs: there, and not a zombie (gone as far as any kill is concerned). */
 export function alive(pid: number): boolean {
   const state = stateOf(pid);

@@ -138,10 +138,9 @@ const MAX_CAPABILITY_CALLS = 64;
  */
 const WASTE_PER_FAULT = 16_384;
 /**
- * What an answer the host writes for nothing (a call refused "overloaded";
- * one cancelled while it waited is charged to the plugin's share instead)
- * costs it besides the call's
- * line, in bytes of lines that do nothing: each cost 5 to 6 µs, as much as
+ * What an answer the host writes for nothing (a call refused "overloaded",
+ * a call cancelled while it waited, whose line the plugin's share paid for)
+ * costs it besides the call's line, in bytes of lines that do nothing: each cost 5 to 6 µs, as much as
  * 140 blank lines, and counted as one, they held a host at 0.73 of a core
  * within the budget (review 66). 4 KiB is 16 units: at most about 10,000 a
  * second within the default budget, a twentieth of a core.
@@ -215,16 +214,19 @@ export interface StartOptions extends LaunchOptions {
   maxCapabilityBytes?: number;
   /**
    * The share of a host thread's time the plugin's capability calls may
-   * take, over 0 and at most 1: the reading and scan of their lines (a long
-   * one's scan is on the plugin's own Worker), the parse of their
-   * arguments, their check and each capability's synchronous first step,
-   * measured call by call. Past it (after a burst of that share of 400 ms:
-   * 100 ms at the default) the plugin's next calls wait in its queue until
-   * the share has refilled: a plugin that sends arguments costing the host
-   * far more to take than to send (a 2 MiB string: ten to seventeen times
-   * the plugin's CPU) is slowed, not ended, and cannot take the event loop
-   * every other plugin shares. Calls past the queue are answered
-   * "overloaded" as ever; the SDK keeps within it.
+   * take, over 0 and at most 1, measured call by call: the reading, scan
+   * and parse of their lines (a long one's scan is on the plugin's own
+   * Worker), the check of their arguments, each capability's synchronous
+   * first step, the check of its result and the answer's serialisation,
+   * with estimates for what no clock sees (the answer's write among them);
+   * their cancels' reading too. Past it (after a burst of that share of
+   * 400 ms: 100 ms at the default) the plugin's next calls wait in its
+   * queue until the share has refilled: a plugin that sends what costs the
+   * host far more to take than to send (a 2 MiB string: ten to seventeen
+   * times the plugin's CPU) is slowed, not ended, and cannot take the event
+   * loop every other plugin shares. Owing more than the share of 4 s, its
+   * new calls are answered "overloaded", as calls past the queue are; the
+   * SDK keeps within the queue.
    * @default {0.25}
    */
   capabilityTimeShare?: number;
@@ -614,8 +616,9 @@ export class Plugin implements AsyncDisposable {
    * and progress are faults. `line` is the line's length in bytes, or its
    * text (measured only when it matters); `scan`, what its scan found, if
    * it was scanned (every line longer than 128 bytes); `costMs`, what
-   * reading and scanning it took the host where that was timed (lines over
-   * 4 KiB), charged to a capability call's share of the host's thread.
+   * reading, scanning and parsing it took the host where that was timed
+   * (every scanned line), charged to the plugin's share of the host's time
+   * when it is a capability call or a cancel of one.
    */
   #receive(
     found: Classified,

@@ -2,8 +2,8 @@
  * The Worker that scans a plugin's long lines off the host's main thread:
  * it receives each line's bytes in parts as they arrive (transferred, not
  * copied), joins them, checks them with `scanJson`, and transfers them back
- * with the scan and the time that took. Nothing is decoded or parsed here; the main thread parses
- * only what it needs.
+ * with the scan and the time that took. Nothing is decoded or parsed here;
+ * the main thread parses only what it needs.
  * @module
  */
 

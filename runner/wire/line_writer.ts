@@ -134,6 +134,7 @@ export class LineWriter {
    * Queues one JSON value as a line. Throws synchronously when the value
    * cannot be serialised or its line would exceed {@linkcode maxLineBytes};
    * after a failed write, an overflow or {@linkcode close}, lines are dropped.
+   * Returns the line's length in characters (what its write will cost).
    */
   send(message: unknown, cap?: LineCap): number {
     const text = JSON.stringify(message);

@@ -588,7 +588,8 @@ export class LineTransport {
    * Queues one JSON value as a line. Throws synchronously when the value
    * cannot be serialised or its line would exceed {@linkcode maxLineBytes}
    * (or `cap`, a tighter one for this message); after a failed write, an
-   * overflow or {@linkcode close}, lines are dropped.
+   * overflow or {@linkcode close}, lines are dropped. Returns the line's
+   * length in characters.
    */
   send(message: unknown, cap?: LineCap): number {
     return this.#writer.send(message, cap);

@@ -10,13 +10,7 @@ import assert from "node:assert/strict";
 import { provide, startPlugin } from "../../mod.ts";
 import { R69 } from "./plugins/r69_contract.ts";
 import { hostile } from "./_hostile.ts";
-import { rejected } from "../_helpers.ts";
-
-/** Keeps this thread busy for `ms`. */
-function busy(ms: number): void {
-  const end = performance.now() + ms;
-  while (performance.now() < end) { /* the host's work */ }
-}
+import { busy, rejected } from "../_helpers.ts";
 
 async function burst(share: number | undefined, calls: number, workMs: number) {
   const began: number[] = [];

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ProtocolError } from "../../mod.ts";
 import { killCgroupsNow } from "../../runner/sandbox/mod.ts";
-import { alive, testDeadline, until } from "../_helpers.ts";
+import { alive, busy, testDeadline, until } from "../_helpers.ts";
 import { R73 } from "./plugins/r73_contract.ts";
 import { type Cost, measure, shown, startR73 } from "./_r73.ts";
 
@@ -92,8 +92,7 @@ Deno.test("r73: cancels of calls not in progress are weighed by their parse: a f
 function startHonest(workMs: number, faults: string[]) {
   return startR73("r73_honest.ts", { onProtocolFault: (detail) => faults.push(detail) }, {
     store: (_key, value) => {
-      const end = performance.now() + workMs;
-      while (performance.now() < end) { /* the host's store */ }
+      busy(workMs); // the host's store
       return value.length;
     },
   });

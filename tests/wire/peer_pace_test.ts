@@ -5,13 +5,7 @@
 import assert from "node:assert/strict";
 import { Peer } from "../../runner/wire/peer.ts";
 import { TimeBudget } from "../../runner/wire/time_budget.ts";
-import { within } from "../_helpers.ts";
-
-/** Keeps this thread busy for `ms`: the handler's synchronous run. */
-function busy(ms: number): void {
-  const end = performance.now() + ms;
-  while (performance.now() < end) { /* the work */ }
-}
+import { busy, within } from "../_helpers.ts";
 
 /** A peer whose handler is busy `workMs` per request, and when each began. */
 function pacedPeer(share: number, burstMs: number, workMs: number, queued = 64) {

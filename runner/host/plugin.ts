@@ -224,9 +224,10 @@ export interface StartOptions extends LaunchOptions {
    * queue until the share has refilled: a plugin that sends what costs the
    * host far more to take than to send (a 2 MiB string: ten to seventeen
    * times the plugin's CPU) is slowed, not ended, and cannot take the event
-   * loop every other plugin shares. Owing more than the share of 4 s, its
-   * new calls are answered "overloaded", as calls past the queue are; the
-   * SDK keeps within the queue.
+   * loop every other plugin shares. Owing more than the share of 4 s for
+   * its reading alone (calls withdrawn before they ran among it), its new
+   * calls are answered "overloaded", as calls past the queue are; the SDK
+   * keeps within the queue.
    * @default {0.25}
    */
   capabilityTimeShare?: number;

@@ -329,6 +329,14 @@ export class Peer {
   #maxInbound: number;
   #slotWaiter: (() => void) | undefined;
   #budget: TimeBudget | undefined;
+  /**
+   * What the sender owes for reading alone (its requests' lines, its
+   * cancels, answers to requests it withdrew), earned back at the same
+   * share: the debt the horizon judges. A request that ran owes its run to
+   * `#budget` only, which paces, never refuses (review 75: a capability's
+   * synchronous step of 1.5 s had an honest plugin's next call refused).
+   */
+  #reading: TimeBudget | undefined;
   #maxOwedMs: number;
   #answerMsPerChar: number;
   /** Dispatches what waited for the budget, once it has refilled. */
@@ -347,6 +355,7 @@ export class Peer {
     this.#maxQueued = options.maxQueuedRequests ?? 0;
     this.#maxQueuedBytes = options.maxQueuedBytes ?? Infinity;
     this.#budget = options.inboundTime && new TimeBudget(options.inboundTime);
+    this.#reading = options.inboundTime && new TimeBudget({ ...options.inboundTime, burstMs: 0 });
     this.#maxOwedMs = options.inboundTime?.maxOwedMs ?? Infinity;
     this.#answerMsPerChar = options.inboundTime?.answerMsPerChar ?? 0;
   }
@@ -597,7 +606,7 @@ export class Peer {
           // With a time share its reading was charged, and this answer is: only the answer counts
           // as waste (an honest plugin's calls that waited for the share are cancelled when its
           // caller's deadline passes: counted by their bytes, they ended it, review 73).
-          if (began !== undefined) this.#budget!.spend(this.#budget!.now() - began);
+          if (began !== undefined) this.#spendReading(this.#budget!.now() - began);
           this.#options.onWasted?.(began === undefined ? bytes : 0);
         }
       }
@@ -612,14 +621,14 @@ export class Peer {
     costMs = 0,
   ): void | Promise<void> {
     if (this.#closed) return;
-    this.#budget?.spend(costMs); // spent already, whatever becomes of the request
+    this.#spendReading(costMs); // spent already, whatever becomes of the request
     const { id } = message;
     if (this.#inbound.has(id) || this.#queuedIds.has(id)) {
       this.#violation(`request id ${JSON.stringify(id)} reused while still in progress`, bytes);
       return;
     }
     if (this.#options.refuseWhenFull && this.#full()) {
-      const owed = this.#budget?.owedMs() ?? 0;
+      const owed = this.#reading?.owedMs() ?? 0;
       this.#respond(
         id,
         undefined,
@@ -650,7 +659,13 @@ export class Peer {
    * without one.
    */
   charge(ms: number): void {
+    this.#spendReading(ms);
+  }
+
+  /** Work for what the sender sent, whether it runs or not: paced, and judged by the horizon. */
+  #spendReading(ms: number): void {
     this.#budget?.spend(ms);
+    this.#reading?.spend(ms);
   }
 
   /** Whether a request may be dispatched now: a slot is free, and time is left in the budget. */
@@ -692,7 +707,7 @@ export class Peer {
   #full(): boolean {
     // Owed past its horizon, a sender is refused whatever the queue holds: what it sends is read,
     // and charged, whether it ever runs or not (it may cancel it first).
-    if (this.#budget && this.#budget.owedMs() > this.#maxOwedMs) return true;
+    if (this.#reading && this.#reading.owedMs() > this.#maxOwedMs) return true;
     if (this.#room()) return false;
     // Room the sender may count on besides the queue: slots left idle while the budget refills,
     // and, where it is refused rather than paused, slots held only until answers already sent are
@@ -702,10 +717,11 @@ export class Peer {
     const unflushed = this.#options.refuseWhenFull ? this.#unflushed : 0;
     const spare = Math.max(0, this.#maxInbound - this.#inboundSlots) + unflushed;
     if (this.#queued.length >= this.#maxQueued + spare) return true;
-    if (this.#queuedBytes < this.#maxQueuedBytes) return false;
-    let bytes = this.#queuedBytes;
-    for (let i = 0; i < spare && i < this.#queued.length; i++) bytes -= this.#queued[i].bytes;
-    return bytes >= this.#maxQueuedBytes;
+    // Bytes stay bounded whatever the slots: room for calls, not for what they carry (review 75: a
+    // plugin that stopped reading held 64 slots unflushed, and 144 MB of calls queued behind
+    // them). Those queued are among the sender's unanswered, which the SDK keeps below the bytes
+    // before it sends one more, as this lets one more in.
+    return this.#queuedBytes >= this.#maxQueuedBytes;
   }
 
   /** Runs the handler of a request given a slot. */

@@ -87,20 +87,42 @@ Deno.test("past the inbound time share, slots left idle for it are queue room; p
   peer.close(new Error("done")); // the four waiting are dropped, and the refill's timer with them
 });
 
-Deno.test("owing more than its horizon, a sender's new requests are refused at once, saying so", () => {
+Deno.test("owing more than its horizon for what it sent, a sender's new requests are refused at once, saying so", () => {
   const answers: { id: number; error?: { code: number; message: string } }[] = [];
   const peer = new Peer((message) => void answers.push(message as (typeof answers)[number]), {
     maxInboundRequests: 64,
     maxQueuedRequests: 64,
     refuseWhenFull: true,
     inboundTime: { share: 0.001, burstMs: 1, maxOwedMs: 3 },
-    onRequest: () => busy(5),
+    onRequest: () => "done",
   });
-  peer.receive({ jsonrpc: "2.0", id: 1, method: "m" }); // runs, and owes about 4 ms
-  peer.receive({ jsonrpc: "2.0", id: 2, method: "m" });
-  assert.equal(answers.length, 2);
-  assert.equal(answers[1].error?.code, -32004);
-  assert.match(answers[1].error!.message, /share of this peer's time is spent \(\d+ ms owed\)/);
+  // Each one's reading cost 2 ms (a long line's, say): owed whether it runs or not. The first
+  // waits for the share; the second takes what is owed past the horizon, and is refused.
+  peer.accept({ kind: "request", message: { jsonrpc: "2.0", id: 1, method: "m" } }, 100, 2);
+  peer.accept({ kind: "request", message: { jsonrpc: "2.0", id: 2, method: "m" } }, 100, 2);
+  assert.deepEqual(answers.map((a) => [a.id, a.error?.code]), [[2, -32004]]);
+  assert.match(answers[0].error!.message, /share of this peer's time is spent \(\d+ ms owed\)/);
+  peer.close(new Error("done")); // the first, waiting for the share, is dropped
+});
+
+Deno.test("a request's long run is paced, never refused: what ran owes the share, not the horizon", async () => {
+  const answers: { id: number; error?: { code: number } }[] = [];
+  let both!: () => void;
+  const done = new Promise<void>((resolve) => both = resolve);
+  const peer = new Peer((message) => {
+    answers.push(message as (typeof answers)[number]);
+    if (answers.length === 2) both();
+  }, {
+    maxInboundRequests: 64,
+    maxQueuedRequests: 64,
+    refuseWhenFull: true,
+    inboundTime: { share: 0.5, burstMs: 1, maxOwedMs: 3 },
+    onRequest: () => busy(8), // a capability's synchronous step of 8 ms: past the horizon
+  });
+  peer.receive({ jsonrpc: "2.0", id: 1, method: "m" });
+  peer.receive({ jsonrpc: "2.0", id: 2, method: "m" }); // waits for the share, then runs
+  await within(done, 10_000, "both answers");
+  assert.deepEqual(answers.map((a) => [a.id, a.error?.code]), [[1, undefined], [2, undefined]]);
   peer.close(new Error("done"));
 });
 

@@ -14,9 +14,10 @@ export interface TimeShare {
   /** Time earned ahead that may be spent at once, in ms: the bucket's size. */
   burstMs: number;
   /**
-   * Time owed past which a peer refuses new requests (answered overloaded,
-   * as past its queue), in ms: what is read is spent whether it ever runs
-   * or not, and a sender may cancel what waits before it does.
+   * Time owed for reading alone (what the sender sent, whether it ever runs
+   * or not: it may cancel what waits before it does) past which a peer
+   * refuses new requests, answered overloaded as past its queue, in ms.
+   * What ran is owed too, and paced, but never refused for.
    * @default {Infinity}
    */
   maxOwedMs?: number;

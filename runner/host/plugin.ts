@@ -119,6 +119,13 @@ const REQUEST_OVERHEAD_MS = 0.001;
  */
 const CAPABILITY_MAX_OWED_WINDOW_MS = 4000;
 /**
+ * What a plugin's reading may owe whatever its share: an honest plugin's
+ * unanswered calls (16 MiB, the SDK's bound) cost their reading whatever
+ * the share, about 80 ms here (review 76: at a share of 0.01 the horizon
+ * was 40 ms, and an honest plugin's nine stores of 2 MB were refused).
+ */
+const CAPABILITY_MIN_OWED_MS = 250;
+/**
  * What writing an answer to a capability call costs the host per character,
  * beyond its serialisation (timed): its encoding and its write, in 64 KiB
  * parts as the plugin reads them, which no clock around the answer sees.
@@ -224,10 +231,10 @@ export interface StartOptions extends LaunchOptions {
    * queue until the share has refilled: a plugin that sends what costs the
    * host far more to take than to send (a 2 MiB string: ten to seventeen
    * times the plugin's CPU) is slowed, not ended, and cannot take the event
-   * loop every other plugin shares. Owing more than the share of 4 s for
-   * its reading alone (calls withdrawn before they ran among it), its new
-   * calls are answered "overloaded", as calls past the queue are; the SDK
-   * keeps within the queue.
+   * loop every other plugin shares. Owing more than the share of 4 s (at
+   * least 250 ms) for its reading alone (calls withdrawn before they ran
+   * among it), its new calls are answered "overloaded", as calls past the
+   * queue are; the SDK keeps within the queue.
    * @default {0.25}
    */
   capabilityTimeShare?: number;
@@ -492,7 +499,7 @@ export class Plugin implements AsyncDisposable {
       inboundTime: {
         share,
         burstMs: share * CAPABILITY_BURST_WINDOW_MS,
-        maxOwedMs: share * CAPABILITY_MAX_OWED_WINDOW_MS,
+        maxOwedMs: Math.max(CAPABILITY_MIN_OWED_MS, share * CAPABILITY_MAX_OWED_WINDOW_MS),
         answerMsPerChar: ANSWER_MS_PER_CHAR,
       },
       // Beyond them, answered "overloaded" at once: a host that stopped reading stopped reading the

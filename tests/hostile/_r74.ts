@@ -36,10 +36,12 @@ export async function flood(
 /**
  * The most of its main thread a host may give calls at `share` over `cost.wall` (review 73's
  * bound): the burst (the share of 400 ms), the share, as much again for what no clock around a
- * call sees, the measure's own 1 ms ticker, and the granularity of the kernel's CPU counts.
+ * call sees, the measure's own 1 ms ticker, and the granularity of the kernel's CPU counts. With
+ * `owing`, also what the plugin's reading may owe before its calls are refused (the horizon).
  */
-export function allowed(cost: Cost, share: number): number {
-  return 0.4 * share + 2 * share * cost.wall + 0.02 * cost.wall + 0.05;
+export function allowed(cost: Cost, share: number, owing = false): number {
+  const horizon = owing ? Math.max(0.25, 4 * share) : 0;
+  return horizon + 0.4 * share + 2 * share * cost.wall + 0.02 * cost.wall + 0.05;
 }
 
 /**

@@ -3618,8 +3618,10 @@ export const MUTATIONS: Mutation[] = [
     source: "review 74: a fixed second owed was a burst of a second at any share",
     mitigation: "the owed horizon is the share of 4 s",
     file: "runner/host/plugin.ts",
-    search: "        maxOwedMs: share * CAPABILITY_MAX_OWED_WINDOW_MS,",
-    replace: "        maxOwedMs: 0.25 * CAPABILITY_MAX_OWED_WINDOW_MS,",
+    search:
+      "        maxOwedMs: Math.max(CAPABILITY_MIN_OWED_MS, share * CAPABILITY_MAX_OWED_WINDOW_MS),",
+    replace:
+      "        maxOwedMs: Math.max(CAPABILITY_MIN_OWED_MS, 0.25 * CAPABILITY_MAX_OWED_WINDOW_MS),",
     tests: ["tests/hostile/r74_test.ts"],
   },
   {
@@ -3641,6 +3643,16 @@ export const MUTATIONS: Mutation[] = [
     search: "    return this.#queuedBytes >= this.#maxQueuedBytes;\n  }",
     replace: "    return spare === 0 && this.#queuedBytes >= this.#maxQueuedBytes;\n  }",
     tests: ["tests/hostile/r75_test.ts"],
+  },
+  {
+    id: "owed-horizon-floor",
+    source: "review 76: at a share of 0.01 an honest plugin's nine stores of 2 MB were refused",
+    mitigation:
+      "the owed horizon is at least what an honest plugin's unanswered calls cost to read",
+    file: "runner/host/plugin.ts",
+    search: "const CAPABILITY_MIN_OWED_MS = 250;",
+    replace: "const CAPABILITY_MIN_OWED_MS = 0;",
+    tests: ["tests/hostile/r76_test.ts"],
   },
   {
     id: "loader-exact-cap-whole",

@@ -119,3 +119,45 @@ export function shown(cost: Cost): string {
     (cost.share * 100).toFixed(0)
   }%), plugin ${cost.plugin.toFixed(2)} s, longest stall ${cost.stall.toFixed(0)} ms`;
 }
+
+/**
+ * What `attempt(mode)` of r73_raw.ts costs a host giving its calls `share` of its thread: the cost,
+ * the faults, the capability calls that ran, and how the plugin ended if it did.
+ */
+export async function flood(
+  mode: string,
+  share: number,
+  capabilities: Partial<CapabilityImpl<typeof R73>> = {},
+) {
+  const faults: string[] = [];
+  let calls = 0;
+  const counted = <T>(value: T) => (calls++, value);
+  await using plugin = await startR73("r73_raw.ts", {
+    capabilityTimeShare: share,
+    onProtocolFault: (detail) => faults.push(detail),
+  }, {
+    now: () => counted(0),
+    touch: (o) => counted(o.n),
+    size: (s) => counted(s.length),
+    read: () => counted(DOCUMENT),
+    ...capabilities,
+  });
+  // 30 s: a call left waiting for a refill that never comes fails the attempt well within a test.
+  const cost = await measure(
+    plugin.pid,
+    () => plugin.api(R73, { timeout: 30_000 }).attempt(mode).then(String, String),
+  );
+  return { cost, faults, calls, exit: plugin.exitStatus };
+}
+
+/**
+ * The most of its main thread a host may give calls at `share` over `cost.wall`: the burst (the
+ * share of 400 ms), the share, as much again for what no clock around a call sees (the read loop,
+ * garbage collection), the measure's own 1 ms ticker (about 1% of a thread here), and the
+ * granularity of the kernel's CPU counts. With `owing`, also what the plugin's reading may owe
+ * before its calls are refused (the horizon).
+ */
+export function allowed(cost: Cost, share: number, owing = false): number {
+  const horizon = owing ? Math.max(0.25, 4 * share) : 0;
+  return horizon + 0.4 * share + 2 * share * cost.wall + 0.02 * cost.wall + 0.05;
+}

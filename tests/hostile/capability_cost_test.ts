@@ -7,29 +7,22 @@
 // capability's first step is the cost (5 ms of this thread each), so the share's effect is exact:
 // the times asserted are lower bounds the share itself sets, never how fast anything ran.
 import assert from "node:assert/strict";
-import { provide, startPlugin } from "../../mod.ts";
+import { startPlugin } from "../../mod.ts";
 import { R69 } from "./plugins/r69_contract.ts";
 import { hostile } from "./_hostile.ts";
+import { startR69Honest } from "./_r69.ts";
 import { busy, rejected } from "../_helpers.ts";
 
 async function burst(share: number | undefined, calls: number, workMs: number) {
   const began: number[] = [];
   const faults: string[] = [];
-  await using plugin = await startPlugin(hostile("r69_honest.ts"), {
-    contracts: [R69],
-    capabilities: [provide(R69, {
-      distinct: (tags) => tags.size,
-      save: (record) => record.id,
-      log: () => 0,
-      store: (_key, value) => {
-        began.push(performance.now());
-        busy(workMs);
-        return value.length;
-      },
-    })],
-    isolation: "deno",
+  await using plugin = await startR69Honest({
     capabilityTimeShare: share,
     onProtocolFault: (detail) => faults.push(detail),
+  }, (_key, value) => {
+    began.push(performance.now());
+    busy(workMs);
+    return value.length;
   });
   const said = await plugin.api(R69, { timeout: 120_000 }).attempt(`burst:${calls}:1024`);
   return { said, faults, spread: began.at(-1)! - began[0], began };
@@ -81,19 +74,9 @@ Deno.test("capability cost: a share that is not over 0 and at most 1 is refused,
 // capability call's line, so once it arrives the host has read (and judged) that line.
 Deno.test("capability cost: what reading and scanning a call's line cost the host is charged before it runs", async () => {
   const began: number[] = [];
-  await using plugin = await startPlugin(hostile("r69_honest.ts"), {
-    contracts: [R69],
-    capabilities: [provide(R69, {
-      distinct: (tags) => tags.size,
-      save: (record) => record.id,
-      log: () => 0,
-      store: (_key, value) => {
-        began.push(performance.now());
-        return value.length;
-      },
-    })],
-    isolation: "deno",
-    capabilityTimeShare: 1e-6,
+  await using plugin = await startR69Honest({ capabilityTimeShare: 1e-6 }, (_key, value) => {
+    began.push(performance.now());
+    return value.length;
   });
   assert.equal(await plugin.api(R69).attempt(`send:0:${2 * 1024 * 1024 - 256}`), "sent");
   assert.deepEqual(began, [], "the call waits for the share its reading spent");

@@ -7,11 +7,11 @@
 // arguments is the argument's (a schema's strips and transforms included), bounded as any
 // argument is by maxCapabilityBytes.
 import assert from "node:assert/strict";
-import { ProtocolError, provide, startPlugin } from "../../mod.ts";
+import { ProtocolError } from "../../mod.ts";
 import { R66 } from "./plugins/r66_contract.ts";
 import { R69 } from "./plugins/r69_contract.ts";
-import { hostile } from "./_hostile.ts";
 import { startR66 } from "./_r66.ts";
+import { startR69Honest } from "./_r69.ts";
 
 for (
   const [kind, how, why] of [
@@ -48,17 +48,7 @@ Deno.test("junk: an honest plugin passing records with members the contract does
 for (const mode of ["distinct:200:20000", "save:3000:1000"]) {
   Deno.test(`junk: an honest plugin whose contract transforms or strips what it passes (${mode}) is not counted faulty`, async () => {
     const faults: string[] = [];
-    await using plugin = await startPlugin(hostile("r69_honest.ts"), {
-      contracts: [R69],
-      capabilities: [provide(R69, {
-        distinct: (tags) => tags.size,
-        save: (record) => record.id,
-        log: () => 0,
-        store: (_key, value) => value.length,
-      })],
-      isolation: "deno",
-      onProtocolFault: (detail) => faults.push(detail),
-    });
+    await using plugin = await startR69Honest({ onProtocolFault: (detail) => faults.push(detail) });
     const said = await plugin.api(R69, { timeout: 60_000 }).attempt(mode);
     assert.match(said, /^(distinct 20000|saved 3000)$/);
     assert.deepEqual(faults, []);

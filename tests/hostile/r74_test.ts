@@ -5,8 +5,8 @@
 // together past `maxQueuedBytes`, 64 MiB: older than the share).
 import assert from "node:assert/strict";
 import { R73 } from "./plugins/r73_contract.ts";
-import { shown } from "./_r73.ts";
-import { allowed, flood, startHonest74 } from "./_r74.ts";
+import { allowed, flood, shown } from "./_r73.ts";
+import { startHonest74 } from "./_r74.ts";
 
 Deno.test("r74: calls each cancelled in the same write by a cancel padded to 4 KiB take no more of the host's thread than the share, or the plugin is ended", async () => {
   // A cancel of a call in progress or queued is neither charged nor waste: the scan and parse of

@@ -6,24 +6,15 @@
  * @module
  */
 
+import { line, readLines, sleep, write } from "./_raw_wire.ts";
+
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 const nonce = Deno.args.find((a) => a.startsWith("--plugbox-nonce="))!.split("=")[1];
 /** What the host answered so far. */
 const heard = { answers: 0, errors: 0, overloaded: 0, cancelled: 0, answeredBytes: 0 };
 const waiters: (() => void)[] = [];
 /** While set, the input is not read: the host's answers wait in the pipe and behind it. */
 let stall: { promise: Promise<void>; resume: () => void } | undefined;
-let writing = Promise.resolve();
-
-function write(bytes: Uint8Array): Promise<void> {
-  writing = writing.then(async () => {
-    for (let at = 0; at < bytes.length;) at += await Deno.stdout.write(bytes.subarray(at));
-  });
-  return writing;
-}
-const line = (message: unknown) => write(encoder.encode(JSON.stringify(message) + "\n"));
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let nextId = 0;
 /** A call of `method` with `params`' JSON, numbered. */
@@ -109,26 +100,7 @@ function onLine(text: string): void {
 }
 
 // Lines up to 1 KiB are parsed; longer ones (a document's answer) are counted as answers unread.
-let held: Uint8Array[] = [];
-let heldBytes = 0;
-for await (const chunk of Deno.stdin.readable) {
-  let start = 0;
-  while (start < chunk.length) {
-    const stop = chunk.indexOf(10, start);
-    const end = stop === -1 ? chunk.length : stop;
-    if (heldBytes + end - start <= 1024) held.push(chunk.slice(start, end));
-    heldBytes += end - start;
-    if (stop === -1) break;
-    if (heldBytes <= 1024) {
-      const all = new Uint8Array(heldBytes);
-      let o = 0;
-      for (const part of held) all.set(part, (o += part.length) - part.length);
-      if (heldBytes > 0) onLine(decoder.decode(all));
-    } else heard.answers++;
-    held = [];
-    heldBytes = 0;
-    start = stop + 1;
-  }
+await readLines(onLine, () => void heard.answers++, async () => {
   while (waiters.length) waiters.shift()!();
   if (stall) await stall.promise;
-}
+});

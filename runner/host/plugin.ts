@@ -242,7 +242,9 @@ export interface StartOptions extends LaunchOptions {
    * Most bytes of messages that may wait for the plugin to read its input
    * (behind a write in flight); past it the plugin counts as not reading and
    * is killed with a `ProtocolError`. Raise it for a host that sends more
-   * than this at once to a slow plugin.
+   * than this at once to a slow plugin. Answers to the plugin's capability
+   * calls never pass it: while one more whole line might not fit, they wait
+   * as values in their calls' slots.
    * @default {64 MiB}
    */
   maxQueuedBytes?: number;
@@ -494,6 +496,7 @@ export class Plugin implements AsyncDisposable {
     });
     this.#peer = new Peer((message) => this.#transport.send(message), {
       flushed: () => this.#transport.flushed(),
+      backlogged: () => this.#transport.backlogged,
       maxQueuedRequests: QUEUED_CAPABILITY_CALLS,
       maxQueuedBytes: QUEUED_CAPABILITY_BYTES,
       inboundTime: {

@@ -95,6 +95,8 @@ export class LineWriter {
   maxLineBytes: number;
   #writer: { write(bytes: Uint8Array): Promise<void>; close(): Promise<void> };
   #queue: string[] = [];
+  /** Characters in `#queue`, counted or not: what the next write will carry. */
+  #queuedChars = 0;
   #waiting = 0;
   #maxQueued: number;
   #onQueueFull: ((queuedBytes: number) => void) | undefined;
@@ -131,6 +133,18 @@ export class LineWriter {
   }
 
   /**
+   * True while one more line as long as the line cap (or half the queue
+   * cap, if that is less) could pass `maxQueuedBytes`: a sender that can
+   * hold its messages (answers, which its slots bound) holds them until
+   * {@linkcode flushed}. Never while the writer is broken or closed.
+   */
+  get backlogged(): boolean {
+    if (!this.writable) return false;
+    const line = Math.min(this.maxLineBytes, this.#maxQueued / 2);
+    return this.#queuedChars + line > this.#maxQueued;
+  }
+
+  /**
    * Queues one JSON value as a line. Throws synchronously when the value
    * cannot be serialised or its line would exceed {@linkcode maxLineBytes};
    * after a failed write, an overflow or {@linkcode close}, lines are dropped.
@@ -157,11 +171,13 @@ export class LineWriter {
       if (this.#waiting > this.#maxQueued) {
         this.#broken = true;
         this.#queue = [];
+        this.#queuedChars = 0;
         this.#onQueueFull?.(this.#waiting);
         return text.length;
       }
     }
     this.#queue.push(text);
+    this.#queuedChars += text.length;
     this.#pumping ??= this.#pump();
     return text.length;
   }
@@ -186,6 +202,7 @@ export class LineWriter {
       this.#batch = undefined;
       const text = this.#queue.length === 1 ? this.#queue[0] + "\n" : this.#queue.join("\n") + "\n";
       this.#queue = [];
+      this.#queuedChars = 0;
       this.#waiting = 0;
       let written = false;
       if (!this.#broken) {
@@ -227,6 +244,7 @@ export class LineWriter {
   abort(): void {
     this.#closed = true;
     this.#queue = [];
+    this.#queuedChars = 0;
     const writer = this.#writer as { abort?: (reason?: unknown) => Promise<void> };
     if (typeof writer.abort === "function") writer.abort().catch(() => {});
     else this.#writer.close().catch(() => {});

@@ -160,6 +160,16 @@ export interface PeerOptions {
    * request's slot is freed only then. Without it, slots free at once.
    */
   flushed?: () => Promise<unknown>;
+  /**
+   * True while the writer has no room for one more whole line. Answers
+   * then wait as values, in order and in their slots, until `flushed`
+   * resolves: what waits to be written stays bounded in bytes, and what
+   * waits as values is bounded by the slots. Without it, 64 answers of
+   * 1 MiB finished at once waited to be written together, past the
+   * writer's queue cap, and an honest caller that read them was ended as
+   * not reading (review 74).
+   */
+  backlogged?: () => boolean;
 }
 
 /** Options for one outbound request. */
@@ -345,6 +355,10 @@ export class Peer {
   #releaseOn: { flushed: Promise<unknown>; count: number } | undefined;
   /** Slots held only until an answer already sent is written: its caller may have read it. */
   #unflushed = 0;
+  /** Answers finished while the writer was backlogged, in order; each holds its slot. */
+  #held: { request: InboundRequest; result: unknown; error: unknown }[] = [];
+  /** Whether the held answers wait for the writer already. */
+  #holding = false;
   #closedReason: unknown;
   #closed = false;
 
@@ -761,21 +775,33 @@ export class Peer {
   }
 
   #finishInbound(request: InboundRequest, result: unknown, error: unknown): void {
+    if (this.#closed) {
+      this.#inbound.delete(request.id);
+      return this.#release(1);
+    }
+    // Held in the inbound map until answered: a cancel meanwhile is the caller's, not unknown.
+    if (this.#held.length > 0 || this.#options.backlogged?.()) {
+      this.#held.push({ request, result, error });
+      return this.#awaitWriter();
+    }
+    this.#answer(request, result, error);
+  }
+
+  /** Sends a finished request's answer and frees its slot once the answer is written. */
+  #answer(request: InboundRequest, result: unknown, error: unknown): void {
     const { id } = request;
     this.#inbound.delete(id);
-    if (request.cancelled && !this.#closed) {
+    if (request.cancelled) {
       error = new ResponseError(ErrorCode.RequestCancelled, "Request cancelled");
     }
-    if (!this.#closed) {
-      // The answer's serialisation and write are the request's too: a small call may fetch a
-      // large result (review 73: 256 KiB documents, three times the caller's CPU, unmeasured).
-      const began = this.#budget?.now();
-      const sent = this.#respond(id, result, error);
-      if (began !== undefined) {
-        this.#budget!.spend(this.#budget!.now() - began + sent * this.#answerMsPerChar);
-      }
+    // The answer's serialisation and write are the request's too: a small call may fetch a
+    // large result (review 73: 256 KiB documents, three times the caller's CPU, unmeasured).
+    const began = this.#budget?.now();
+    const sent = this.#respond(id, result, error);
+    if (began !== undefined) {
+      this.#budget!.spend(this.#budget!.now() - began + sent * this.#answerMsPerChar);
     }
-    const flushed = this.#closed ? undefined : this.#options.flushed?.();
+    const flushed = this.#options.flushed?.();
     if (!flushed) return this.#release(1);
     this.#unflushed++;
     // Answers written by one write free their slots together: one reaction per write, not per answer.
@@ -789,6 +815,27 @@ export class Peer {
       this.#unflushed -= batch.count;
       this.#release(batch.count);
     });
+  }
+
+  /** Sends held answers once the writer has written what it had, as many as it has room for. */
+  #awaitWriter(): void {
+    if (this.#holding) return;
+    const flushed = this.#options.flushed?.();
+    if (!flushed) return this.#sendHeld(true);
+    this.#holding = true;
+    flushed.then(() => {
+      this.#holding = false;
+      this.#sendHeld(false);
+    });
+  }
+
+  #sendHeld(all: boolean): void {
+    while (!this.#closed && this.#held.length > 0 && (all || !this.#options.backlogged?.())) {
+      const { request, result, error } = this.#held.shift()!;
+      this.#answer(request, result, error);
+    }
+    if (this.#closed) return void (this.#held = []);
+    if (this.#held.length > 0) this.#awaitWriter();
   }
 
   /** Frees `count` inbound slots: queued requests take them, and the reader wakes if it waited. */
@@ -890,6 +937,7 @@ export class Peer {
     this.#queued = [];
     this.#queuedIds.clear();
     this.#queuedBytes = 0;
+    this.#held = [];
     clearTimeout(this.#refillTimer);
     this.#slotWaiter?.();
     this.#slotWaiter = undefined;

@@ -603,6 +603,11 @@ export class LineTransport {
     return this.#writer.flushed();
   }
 
+  /** Whether a line as long as the cap might not fit behind the write in flight: answers wait. */
+  get backlogged(): boolean {
+    return this.#writer.backlogged;
+  }
+
   /** Flushes queued lines, then closes the writable side (the peer sees EOF). */
   close(): Promise<void> {
     return this.#writer.close();

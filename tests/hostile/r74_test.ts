@@ -4,6 +4,7 @@
 // once of a capability answering 1.05 MiB end an honest plugin as not reading (their answers wait
 // together past `maxQueuedBytes`, 64 MiB: older than the share).
 import assert from "node:assert/strict";
+import { ProtocolError } from "../../mod.ts";
 import { R73 } from "./plugins/r73_contract.ts";
 import { allowed, flood, shown } from "./_r73.ts";
 import { startHonest74 } from "./_r74.ts";
@@ -47,5 +48,18 @@ Deno.test("r74: an honest plugin's 330 calls at once, answered 52 KB each, are a
   await using plugin = await startHonest74(faults, { records: 1000 });
   const said = await plugin.api(R73, { timeout: 30_000 }).attempt("list:330");
   assert.equal(said, "listed 330");
+  assert.deepEqual(faults, []);
+});
+
+Deno.test("r74: an honest plugin that reads 64 documents of 1.05 MiB at once is not ended as not reading", async () => {
+  // 64 asynchronous calls run at once, and their 64 answers (67 MiB) finish within a few ms of each
+  // other, past \`maxQueuedBytes\` (64 MiB) had they all waited to be written together. Answers now
+  // wait as values, in their slots, while the writer has no room for one more whole line.
+  const faults: string[] = [];
+  await using plugin = await startHonest74(faults, { documentBytes: 1.05 * 1024 * 1024 });
+  const said = await plugin.api(R73, { timeout: 30_000 }).attempt("read:64").catch((error) =>
+    error instanceof ProtocolError ? `ended: ${error.message}` : String(error)
+  );
+  assert.equal(said, "read 64");
   assert.deepEqual(faults, []);
 });

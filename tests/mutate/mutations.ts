@@ -280,8 +280,10 @@ export const MUTATIONS: Mutation[] = [
     source: "11.8 an inbound request slot freed before its answer is written",
     mitigation: "an inbound request's slot is freed once its answer is written",
     file: "runner/wire/peer.ts",
-    search: "const flushed = this.#closed ? undefined : this.#options.flushed?.();",
-    replace: "const flushed = undefined as Promise<unknown> | undefined;",
+    search:
+      "    const flushed = this.#options.flushed?.();\n    if (!flushed) return this.#release(1);",
+    replace:
+      "    const flushed = undefined as Promise<unknown> | undefined;\n    if (!flushed) return this.#release(1);",
     tests: ["tests/wire/peer_slots_test.ts"],
   },
   {
@@ -3556,9 +3558,9 @@ export const MUTATIONS: Mutation[] = [
     mitigation: "an answer's serialisation and write are charged to the share",
     file: "runner/wire/peer.ts",
     search:
-      "        this.#budget!.spend(this.#budget!.now() - began + sent * this.#answerMsPerChar);",
+      "      this.#budget!.spend(this.#budget!.now() - began + sent * this.#answerMsPerChar);",
     replace:
-      "        this.#budget!.spend(0 * (this.#budget!.now() - began + sent * this.#answerMsPerChar));",
+      "      this.#budget!.spend(0 * (this.#budget!.now() - began + sent * this.#answerMsPerChar));",
     tests: ["tests/hostile/r73_test.ts"],
   },
   {
@@ -3653,6 +3655,63 @@ export const MUTATIONS: Mutation[] = [
     search: "const CAPABILITY_MIN_OWED_MS = 250;",
     replace: "const CAPABILITY_MIN_OWED_MS = 0;",
     tests: ["tests/hostile/r76_test.ts"],
+  },
+  {
+    id: "held-answers-backlogged",
+    source: "review 74: 64 answers of 1.05 MiB at once ended an honest plugin as not reading",
+    mitigation: "answers wait as values, in their slots, while the writer has no room for a line",
+    file: "runner/wire/peer.ts",
+    search: "if (this.#held.length > 0 || this.#options.backlogged?.()) {",
+    replace: "if (this.#held.length > 0) {",
+    tests: ["tests/hostile/r74_test.ts", "tests/wire/peer_slots_test.ts"],
+  },
+  {
+    id: "held-answers-in-order",
+    source: "review 74's fix: held answers",
+    mitigation: "a new answer waits behind those held, not before them",
+    file: "runner/wire/peer.ts",
+    search: "if (this.#held.length > 0 || this.#options.backlogged?.()) {",
+    replace: "if (this.#options.backlogged?.()) {",
+    tests: ["tests/wire/peer_slots_test.ts"],
+  },
+  {
+    id: "held-answers-room",
+    source: "review 74's fix: held answers",
+    mitigation: "held answers go only as far as the writer has room, the rest after its next write",
+    file: "runner/wire/peer.ts",
+    search: "(all || !this.#options.backlogged?.())",
+    replace: "(all || true)",
+    tests: ["tests/wire/peer_slots_test.ts"],
+  },
+  {
+    id: "held-answers-stay-inbound",
+    source: "review 74's fix: held answers",
+    mitigation:
+      "a held answer's request stays in progress: a cancel of it is its caller's, not unknown",
+    file: "runner/wire/peer.ts",
+    search: "      this.#held.push({ request, result, error });",
+    replace:
+      "      this.#inbound.delete(request.id);\n      this.#held.push({ request, result, error });",
+    tests: ["tests/wire/peer_slots_test.ts"],
+  },
+  {
+    id: "writer-counts-next-write",
+    source: "review 74's fix: held answers",
+    mitigation:
+      "the writer counts what waits for its next write, in flight or not, to say it is backlogged",
+    file: "runner/wire/line_writer.ts",
+    search: "    this.#queuedChars += text.length;",
+    replace: "",
+    tests: ["tests/wire/line_writer_test.ts", "tests/hostile/r74_test.ts"],
+  },
+  {
+    id: "host-answers-wait-for-writer",
+    source: "review 74: 64 answers of 1.05 MiB at once ended an honest plugin as not reading",
+    mitigation: "the host's peer asks its transport whether it is backlogged",
+    file: "runner/host/plugin.ts",
+    search: "      backlogged: () => this.#transport.backlogged,",
+    replace: "",
+    tests: ["tests/hostile/r74_test.ts"],
   },
   {
     id: "loader-exact-cap-whole",

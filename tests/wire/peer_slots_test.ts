@@ -66,3 +66,79 @@ Deno.test("a handler that looks at its signal after a cancel finds it aborted, w
   assert.ok(signal.aborted);
   assert.equal((signal.reason as DOMException).name, "AbortError");
 });
+
+/**
+ * A peer whose writer takes `state.room` more answers before it is
+ * backlogged (none at first), each write landed by hand.
+ */
+function heldPeer() {
+  const sent: { id: unknown; result?: unknown; error?: { code: number } }[] = [];
+  const writes: (() => void)[] = [];
+  let write: Promise<void> | undefined;
+  const state = { room: 0, wasted: 0, violations: [] as string[] };
+  const send = (message: unknown) => {
+    sent.push(message as (typeof sent)[number]);
+    state.room--;
+  };
+  const peer = new Peer(send, {
+    maxInboundRequests: 8,
+    onRequest: () => "answer",
+    flushed: () => write ??= new Promise<void>((resolve) => writes.push(resolve)),
+    backlogged: () => state.room <= 0,
+    onWasted: () => state.wasted++,
+    onViolation: (detail) => state.violations.push(detail),
+  });
+  const request = (id: number) => peer.receive({ jsonrpc: "2.0", id, method: "m" });
+  /** Lands the write in flight; the next send begins another. */
+  const land = async () => {
+    write = undefined;
+    writes.shift()!();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  };
+  return { peer, sent, state, request, land };
+}
+
+Deno.test("answers finished while the writer is backlogged wait as values, in order, and go once it has written", async () => {
+  const { sent, state, request, land } = heldPeer();
+  for (let id = 1; id <= 3; id++) request(id);
+  assert.equal(sent.length, 0, "nothing serialised while the writer has no room for a line");
+  state.room = Infinity;
+  await land();
+  assert.deepEqual(sent.map((answer) => answer.id), [1, 2, 3]);
+  assert.ok(sent.every((answer) => answer.result === "answer"));
+});
+
+Deno.test("held answers go as far as the writer has room, the rest after its next write", async () => {
+  const { sent, state, request, land } = heldPeer();
+  for (let id = 1; id <= 4; id++) request(id);
+  state.room = 2;
+  await land();
+  assert.deepEqual(sent.map((answer) => answer.id), [1, 2], "room for two, then backlogged again");
+  state.room = Infinity;
+  request(5);
+  assert.equal(sent.length, 2, "a new answer waits behind the held ones, not before them");
+  await land();
+  assert.deepEqual(sent.map((answer) => answer.id), [1, 2, 3, 4, 5]);
+});
+
+Deno.test("a held answer's request cancelled meanwhile is answered cancelled, and the cancel is not waste", async () => {
+  const { peer, sent, state, request, land } = heldPeer();
+  request(1);
+  request(2);
+  peer.receive({ jsonrpc: "2.0", method: "$/cancel", params: { id: 2 } });
+  state.room = Infinity;
+  await land();
+  assert.equal(sent[0].result, "answer");
+  assert.equal(sent[1].error?.code, -32800, "cancelled while held: its answer is the cancel's");
+  assert.equal(state.wasted, 0);
+  assert.deepEqual(state.violations, []);
+});
+
+Deno.test("a peer closed while answers are held sends none of them", async () => {
+  const { peer, sent, state, request, land } = heldPeer();
+  request(1);
+  peer.close(new Error("gone"));
+  state.room = Infinity;
+  await land();
+  assert.equal(sent.length, 0);
+});

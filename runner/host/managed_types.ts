@@ -8,7 +8,7 @@ import type { ExitStatus } from "../errors.ts";
 import type { AuditEntry } from "./audit_log.ts";
 import type { EgressEntry } from "./egress_log.ts";
 import type { IsolationLayer } from "../sandbox/mod.ts";
-import type { StartOptions } from "./plugin.ts";
+import type { StartOptions } from "./start_options.ts";
 
 /**
  * What the manager does when a plugin exits on its own.

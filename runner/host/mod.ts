@@ -21,7 +21,8 @@ export {
 } from "./managed.ts";
 export { PluginHost, type PluginHostOptions } from "./manager.ts";
 export { type Suggestion, suggestManifest, type SuggestOptions } from "./suggest.ts";
-export { launchPlugin, Plugin, type StartOptions, startPlugin } from "./plugin.ts";
+export { launchPlugin, Plugin, startPlugin } from "./plugin.ts";
+export type { StartOptions } from "./start_options.ts";
 export { type CallOptions, type CallTarget, createApi } from "./proxy.ts";
 export { toCallError } from "./answer_errors.ts";
 export { provide, type Provided } from "./capabilities.ts";

@@ -7,15 +7,10 @@
 import type { Contract, ContractApi } from "../contract.ts";
 import { type ExitStatus, PluginExitedError, ProtocolError, TimeoutError } from "../errors.ts";
 import { AuditRecorder } from "./audit.ts";
-import type { AuditEntry, AuditLog } from "./audit_log.ts";
+import type { AuditLog } from "./audit_log.ts";
 import { Caller } from "./calls.ts";
-import { CallChannels, type StreamWindow } from "./call_channels.ts";
-import {
-  CapabilityHost,
-  type Provided,
-  strayInCall,
-  WASTE_PER_PARSED_BYTE,
-} from "./capabilities.ts";
+import { CallChannels } from "./call_channels.ts";
+import { CapabilityHost, strayInCall, WASTE_PER_PARSED_BYTE } from "./capabilities.ts";
 import type { ChannelOptions } from "./method_calls.ts";
 import { checkMs, checkStartNumbers } from "./check_options.ts";
 import { gatedLaunch } from "./launch_gate.ts";
@@ -25,7 +20,6 @@ import { checkHandshake } from "./handshake.ts";
 import {
   admitLaunch,
   type IsolationLayer,
-  type LaunchOptions,
   type LaunchPlan,
   planPlugin,
   releaseDenoDir,
@@ -34,8 +28,7 @@ import {
 } from "../sandbox/mod.ts";
 import { Beside } from "./beside.ts";
 import type { EgressEntry } from "./egress_log.ts";
-import type { EgressResolver } from "./egress_check.ts";
-import { type LogEntry, LogParser } from "./logs.ts";
+import { LogParser } from "./logs.ts";
 import { Peer, ResponseError } from "../wire/mod.ts";
 import { ScanOffload } from "./offload.ts";
 import { PluginProcess } from "./process.ts";
@@ -62,97 +55,22 @@ import { parseUntrusted } from "./untrusted_parse.ts";
 import { neutralize, utf8Length } from "../wire/mod.ts";
 import { LineTransport } from "../wire/mod.ts";
 import { guarded } from "./listener.ts";
-
-/**
- * A cancel is a few dozen bytes: its id is at most 256 characters (1,536
- * bytes even written as `\u` escapes). A longer one is a fault, never parsed.
- */
-const MAX_CANCEL_BYTES = 4096;
-
-/**
- * A blank line longer than this is a fault, not work for nothing: no
- * sender pads a line with kilobytes of white space, and a 16 MiB one is
- * scanned like any other line (review 65: floods of them cost a core).
- */
-const MAX_BLANK_BYTES = 4096;
-
-/**
- * A fault counts once, and once more for each this many bytes of its line:
- * a fault that cost the host a long line counts as the short ones it is
- * worth (review 65: a hundred 16 MiB lines every 10 s, each one fault,
- * held a host at 0.4 of a core for as long as they came).
- */
-const BYTES_PER_FAULT = 256 * 1024;
-
-/**
- * The plugin's capability calls held beyond the 64 handled at once, while
- * the host reads on: in count, and in bytes of their lines. With none,
- * 64 capabilities that each called the plugin back stopped the reading
- * their answers needed, until the calls' deadlines (review 59). A held
- * call keeps its line (up to `maxCapabilityBytes`, or a 64 KiB chunk it
- * came in), so both are bounded; past them a call is answered
- * "overloaded" (the SDK keeps its own calls within the count).
- */
-const QUEUED_CAPABILITY_CALLS = 256;
-const QUEUED_CAPABILITY_BYTES = 16 * 1024 * 1024;
-/**
- * The window whose share of the host's time a plugin's capability calls may
- * take at once (100 ms at the default share): a burst ahead of the rate.
- */
-const CAPABILITY_BURST_WINDOW_MS = 400;
-/**
- * What a capability call costs the host that no clock around it sees (its
- * line's read, a short line's parse, the peer's bookkeeping), charged to
- * the plugin's share with what is timed: about a microsecond here, a third
- * of a 63-byte call's cost on the host (review 73: 233,000 such calls a
- * second took 73% of its thread at the default share).
- */
-const REQUEST_OVERHEAD_MS = 0.001;
-/**
- * The window whose share of the host's time a plugin's capability calls may
- * owe before the host refuses new ones "overloaded" (as past its queue):
- * 1 s at the default share, scaled with it (review 74: a fixed second was a
- * burst of a second at any share). An honest plugin owes at most its
- * unanswered calls' reading (16 MiB here: about 80 ms) and one call's run;
- * a plugin that cancels what waits would otherwise be read for ever
- * without paying.
- */
-const CAPABILITY_MAX_OWED_WINDOW_MS = 4000;
-/**
- * What a plugin's reading may owe whatever its share: an honest plugin's
- * unanswered calls (16 MiB, the SDK's bound) cost their reading whatever
- * the share, about 80 ms here (review 76: at a share of 0.01 the horizon
- * was 40 ms, and an honest plugin's nine stores of 2 MB were refused).
- */
-const CAPABILITY_MIN_OWED_MS = 250;
-/**
- * What writing an answer to a capability call costs the host per character,
- * beyond its serialisation (timed): its encoding and its write, in 64 KiB
- * parts as the plugin reads them, which no clock around the answer sees.
- * About 4 ns here (review 73: 256 KiB answers cost the host 1.35 ms each,
- * a quarter of it timed).
- */
-const ANSWER_MS_PER_CHAR = 0.000004;
-/** Capability calls handled at once (the peer's default). */
-const MAX_CAPABILITY_CALLS = 64;
-
-/**
- * Units of work for nothing (about a short line's each: fault_budget.ts)
- * that make one fault: with the default budget, 1.6 million in 10 s end a
- * plugin, about a second of the host's time; a plugin that reports
- * progress nobody asked for, 50 a second on each of 64 calls, makes a
- * fault every 5 s.
- */
-const WASTE_PER_FAULT = 16_384;
-/**
- * What an answer the host writes for nothing (a call refused "overloaded",
- * a call cancelled while it waited, whose line the plugin's share paid for)
- * costs it besides the call's line, in bytes of lines that do nothing: each cost 5 to 6 µs, as much as
- * 140 blank lines, and counted as one, they held a host at 0.73 of a core
- * within the budget (review 66). 4 KiB is 16 units: at most about 10,000 a
- * second within the default budget, a twentieth of a core.
- */
-const ANSWER_WASTE_BYTES = 4096;
+import {
+  ANSWER_MS_PER_CHAR,
+  ANSWER_WASTE_BYTES,
+  BYTES_PER_FAULT,
+  CAPABILITY_BURST_WINDOW_MS,
+  CAPABILITY_MAX_OWED_WINDOW_MS,
+  CAPABILITY_MIN_OWED_MS,
+  MAX_BLANK_BYTES,
+  MAX_CANCEL_BYTES,
+  MAX_CAPABILITY_CALLS,
+  QUEUED_CAPABILITY_BYTES,
+  QUEUED_CAPABILITY_CALLS,
+  REQUEST_OVERHEAD_MS,
+  WASTE_PER_FAULT,
+} from "./plugin_limits.ts";
+import type { StartOptions } from "./start_options.ts";
 
 const Described = z.object({
   contracts: z.array(z.object({
@@ -163,179 +81,6 @@ const Described = z.object({
     ).max(1000),
   })).max(100),
 });
-
-/**
- * Options for {@linkcode startPlugin}: the launch options plus the session's.
- *
- * @example
- * ```ts ignore
- * import { startPlugin } from "@plugbox/plugbox";
- * import { Greeter } from "./plugins/hello/contract.ts";
- *
- * await using plugin = await startPlugin("./plugins/hello/main.ts", {
- *   contracts: [Greeter],
- *   permissions: { read: ["./data"] },
- *   startTimeout: 5_000,
- *   callTimeout: 2_000,
- *   onLog: (entry) => console.error(`[${entry.level}] ${entry.message}`),
- * });
- * ```
- */
-export interface StartOptions extends LaunchOptions {
-  /** The contracts the host will use; the handshake checks the plugin serves each. */
-  contracts: readonly Contract[];
-  /**
-   * Deadline for the process to start and answer the handshake, in ms. It
-   * begins when this plugin's launch begins: a host process launches at
-   * most twice its cores' count of plugins at once (at least 4), and the
-   * rest wait their turn first, so starting many at once does not time out.
-   * @default {10000}
-   */
-  startTimeout?: number;
-  /**
-   * Default deadline for each call (queueing included), in ms.
-   * @default {30000}
-   */
-  callTimeout?: number;
-  /**
-   * Calls sent to the plugin at once; more wait in line.
-   * @default {64}
-   */
-  maxInFlight?: number;
-  /**
-   * Longest line accepted from the plugin; a longer one kills it.
-   * @default {16 MiB}
-   */
-  maxLineBytes?: number;
-  /**
-   * Longest capability call the plugin may send, in bytes of its line. A
-   * longer one is refused before it is parsed (a 16 MiB line costs the
-   * host's thread about a third of a second), answered with an error that
-   * names this option, and counted as a protocol fault weighed by its
-   * length. The handshake tells the SDK, which refuses such a call in the
-   * plugin with a `RangeError` naming this option. Raise it with a
-   * capability that takes large arguments (`hostFetch`'s `maxRequestBytes`,
-   * say, whose body travels JSON-escaped).
-   * @default {2 MiB}
-   */
-  maxCapabilityBytes?: number;
-  /**
-   * The share of a host thread's time the plugin's capability calls may
-   * take, over 0 and at most 1, measured call by call: the reading, scan
-   * and parse of their lines (a long one's scan is on the plugin's own
-   * Worker), the check of their arguments, each capability's synchronous
-   * first step, the check of its result and the answer's serialisation,
-   * with estimates for what no clock sees (the answer's write among them);
-   * their cancels' reading too. Past it (after a burst of that share of
-   * 400 ms: 100 ms at the default) the plugin's next calls wait in its
-   * queue until the share has refilled: a plugin that sends what costs the
-   * host far more to take than to send (a 2 MiB string: ten to seventeen
-   * times the plugin's CPU) is slowed, not ended, and cannot take the event
-   * loop every other plugin shares. Owing more than the share of 4 s (at
-   * least 250 ms) for its reading alone (calls withdrawn before they ran
-   * among it), its new calls are answered "overloaded", as calls past the
-   * queue are; the SDK keeps within the queue.
-   * @default {0.25}
-   */
-  capabilityTimeShare?: number;
-  /**
-   * Most bytes of messages that may wait for the plugin to read its input
-   * (behind a write in flight); past it the plugin counts as not reading and
-   * is killed with a `ProtocolError`. Raise it for a host that sends more
-   * than this at once to a slow plugin. Answers to the plugin's capability
-   * calls never pass it: while one more whole line might not fit, they wait
-   * as values in their calls' slots.
-   * @default {64 MiB}
-   */
-  maxQueuedBytes?: number;
-  /**
-   * Survivable protocol faults (stray output, invalid messages, answers to
-   * nothing, requests to the host, messages over the structure caps)
-   * allowed within `faultWindowMs`; one more kills the plugin as faulty.
-   * @default {100}
-   */
-  maxFaults?: number;
-  /**
-   * The window for `maxFaults`, in ms.
-   * @default {10000}
-   */
-  faultWindowMs?: number;
-  /**
-   * How long a cancelled or timed-out call may stay unanswered before the
-   * plugin counts as unresponsive, in ms.
-   * @default {2000}
-   */
-  cancelGraceMs?: number;
-  /**
-   * How long `close()` waits after closing stdin before SIGTERM, in ms.
-   * @default {2000}
-   */
-  stopGraceMs?: number;
-  /**
-   * How long `close()` waits after SIGTERM before SIGKILL, in ms.
-   * @default {1000}
-   */
-  stopTermMs?: number;
-  /** Receives every stderr line of the plugin as a leveled, neutralised entry. */
-  onLog?: (entry: LogEntry) => void;
-  /**
-   * stderr lines read per second; beyond it the plugin's stderr is dropped
-   * unread until the next second, and one line says how many bytes were
-   * dropped (a flood costs the host a read per chunk, not work per line).
-   * @default {2000}
-   */
-  maxLogLinesPerSecond?: number;
-  /** Told about survivable protocol faults (stray output, unknown ids). */
-  onProtocolFault?: (detail: string) => void;
-  /**
-   * Told when a call it gave up on was not answered within `cancelGraceMs`:
-   * the handler ignores cancellation (a busy loop, say), and still holds one
-   * of the `maxInFlight` slots. Without this callback such a plugin is
-   * killed; the manager passes one that kills and restarts it.
-   */
-  onUnresponsive?: (detail: string) => void;
-  /**
-   * With `audit`, told about each new distinct entry of the process's
-   * audit (at most `audit.maxEntries` times per process).
-   */
-  onAudit?: (entry: AuditEntry) => void;
-  /**
-   * Told about each connection the plugin's egress proxy made or refused
-   * (net grants under an OS layer); {@linkcode Plugin.egressLog} keeps the
-   * recent ones.
-   */
-  onEgress?: (entry: EgressEntry) => void;
-  /**
-   * Resolves a granted name for the egress proxy, instead of the host's
-   * resolver (its hosts file and DNS): a resolver of the host's own choosing
-   * (pinned answers, DNS over HTTPS). Every address it gives is checked like
-   * any other, so it cannot open a private address without `unsafe.privateNetwork`.
-   * @default {the host's resolver (getaddrinfo)}
-   */
-  egressResolver?: EgressResolver;
-  /**
-   * The host's implementations of the contracts' capabilities, made by
-   * `provide()`; every capability a contract declares must be given.
-   */
-  capabilities?: readonly Provided[];
-  /**
-   * Told when a capability's implementation threw something other than a
-   * `CapabilityError` (the plugin is told only that it failed).
-   */
-  onCapabilityError?: (error: unknown, capability: string) => void;
-  /**
-   * How much of a streamed result may be granted and not yet consumed:
-   * items, and bytes of their lines. One item may overrun the bytes (up to
-   * `maxLineBytes`).
-   * @default {{ items: 256, bytes: 1 MiB }}
-   */
-  streamWindow?: Partial<StreamWindow>;
-  /**
-   * Progress reports delivered per call per second; more are dropped.
-   * @default {50}
-   */
-  maxProgressPerSecond?: number;
-}
 
 /**
  * The manager's hook on a start, internal (no user module is handed the symbol): told of the

@@ -3651,9 +3651,9 @@ export const MUTATIONS: Mutation[] = [
     source: "review 76: at a share of 0.01 an honest plugin's nine stores of 2 MB were refused",
     mitigation:
       "the owed horizon is at least what an honest plugin's unanswered calls cost to read",
-    file: "runner/host/plugin.ts",
-    search: "const CAPABILITY_MIN_OWED_MS = 250;",
-    replace: "const CAPABILITY_MIN_OWED_MS = 0;",
+    file: "runner/host/plugin_limits.ts",
+    search: "export const CAPABILITY_MIN_OWED_MS = 250;",
+    replace: "export const CAPABILITY_MIN_OWED_MS = 0;",
     tests: ["tests/hostile/r76_test.ts"],
   },
   {

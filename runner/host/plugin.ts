@@ -62,6 +62,7 @@ import {
   CAPABILITY_BURST_WINDOW_MS,
   CAPABILITY_MAX_OWED_WINDOW_MS,
   CAPABILITY_MIN_OWED_MS,
+  HELD_ANSWER_STALL_MS,
   MAX_BLANK_BYTES,
   MAX_CANCEL_BYTES,
   MAX_CAPABILITY_CALLS,
@@ -242,6 +243,11 @@ export class Plugin implements AsyncDisposable {
     this.#peer = new Peer((message) => this.#transport.send(message), {
       flushed: () => this.#transport.flushed(),
       backlogged: () => this.#transport.backlogged,
+      maxHeldMs: HELD_ANSWER_STALL_MS,
+      onStalled: (held) =>
+        this.#protocolFault(
+          `it stopped reading its input: ${held} answers to its calls waited more than ${HELD_ANSWER_STALL_MS} ms behind one write`,
+        ),
       maxQueuedRequests: QUEUED_CAPABILITY_CALLS,
       maxQueuedBytes: QUEUED_CAPABILITY_BYTES,
       inboundTime: {

@@ -102,6 +102,16 @@ export interface InboundOptions {
    * not reading (review 74).
    */
   backlogged?: () => boolean;
+  /**
+   * Longest one write may take while answers are held behind it; past it,
+   * `onStalled` is told. Held answers are bounded by the slots, not by
+   * bytes: a caller that asked for them and stopped reading would hold
+   * them for as long as it lived.
+   * @default {no limit}
+   */
+  maxHeldMs?: number;
+  /** Told once when held answers waited `maxHeldMs` for one write, with how many were held. */
+  onStalled?: (held: number) => void;
 }
 
 /** What the inbound side asks of its peer: an answer sent, a violation told. */
@@ -205,6 +215,8 @@ export class Inbound {
   #held: { request: InboundRequest; result: unknown; error: unknown }[] = [];
   /** Whether the held answers wait for the writer already. */
   #holding = false;
+  /** Tells `onStalled` if the write the held answers wait for takes past `maxHeldMs`. */
+  #stallTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
   constructor(options: InboundOptions, replies: InboundReplies) {
@@ -456,7 +468,16 @@ export class Inbound {
     const flushed = this.#options.flushed?.();
     if (!flushed) return this.#sendHeld(true);
     this.#holding = true;
+    const { maxHeldMs, onStalled } = this.#options;
+    if (maxHeldMs !== undefined && onStalled) {
+      this.#stallTimer = setTimeout(() => {
+        this.#stallTimer = undefined;
+        if (!this.#closed) onStalled(this.#held.length);
+      }, maxHeldMs);
+    }
     flushed.then(() => {
+      clearTimeout(this.#stallTimer);
+      this.#stallTimer = undefined;
       this.#holding = false;
       this.#sendHeld(false);
     });
@@ -501,6 +522,7 @@ export class Inbound {
     this.#queuedBytes = 0;
     this.#held = [];
     clearTimeout(this.#refillTimer);
+    clearTimeout(this.#stallTimer);
     this.#slotWaiter?.();
     this.#slotWaiter = undefined;
   }

@@ -133,14 +133,21 @@ export class LineWriter {
   }
 
   /**
-   * True while one more line as long as the line cap (or half the queue
-   * cap, if that is less) could pass `maxQueuedBytes`: a sender that can
-   * hold its messages (answers, which its slots bound) holds them until
-   * {@linkcode flushed}. Never while the writer is broken or closed.
+   * True while one more line could pass `maxQueuedBytes`: a sender that
+   * can hold its messages (answers, which its slots bound) holds them until
+   * {@linkcode flushed}. Behind a write in flight, where a line is counted,
+   * the line is as long as the line cap; before one, where lines form the
+   * next write uncounted, it is half the queue cap if that is less (the
+   * next write stays bounded, and there is room for one line). Never while
+   * the writer is broken or closed.
    */
   get backlogged(): boolean {
     if (!this.writable) return false;
-    const line = Math.min(this.maxLineBytes, this.#maxQueued / 2);
+    // A line cap over half the queue cap (`maxQueuedBytes` 1 MiB, the line cap 16 MiB) let an
+    // answer of 1.5 MiB go behind a write in flight, and an honest reader was ended (review 77).
+    const line = this.#inFlight === undefined
+      ? Math.min(this.maxLineBytes, this.#maxQueued / 2)
+      : this.maxLineBytes;
     return this.#queuedChars + line > this.#maxQueued;
   }
 

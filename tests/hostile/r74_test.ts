@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { ProtocolError } from "../../mod.ts";
 import { R73 } from "./plugins/r73_contract.ts";
-import { allowed, flood, shown } from "./_r73.ts";
+import { allowed, flood, shown, startR73 } from "./_r73.ts";
+import { within } from "../_helpers.ts";
 import { startHonest74 } from "./_r74.ts";
 
 Deno.test("r74: calls each cancelled in the same write by a cancel padded to 4 KiB take no more of the host's thread than the share, or the plugin is ended", async () => {
@@ -62,4 +63,20 @@ Deno.test("r74: an honest plugin that reads 64 documents of 1.05 MiB at once is 
   );
   assert.equal(said, "read 64");
   assert.deepEqual(faults, []);
+});
+
+Deno.test("r74: a plugin that asks for 64 documents of 2 MiB and stops reading is ended as not reading, its held answers let go", async () => {
+  // 48 MiB of answers wait behind a write that never ends, under the queue cap; the other 40 wait
+  // as values in their slots. Without a deadline on that write they were held for as long as the
+  // plugin lived (and a capability may make each answer a new 16 MiB).
+  const document = "d".repeat(2 * 1024 * 1024);
+  await using plugin = await startR73("r73_raw.ts", {}, { read: () => document });
+  const held = plugin.api(R73).attempt("hold:64").catch((error) => error);
+  const error = await within(held, 30_000, "the plugin to be ended");
+  assert.ok(error instanceof ProtocolError, String(error));
+  assert.match(
+    error.message,
+    /stopped reading its input: \d+ answers to its calls waited more than 10000 ms behind one write/,
+  );
+  assert.equal((await plugin.exited).reason, "killed");
 });

@@ -3714,6 +3714,46 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/hostile/r74_test.ts"],
   },
   {
+    id: "held-answers-stall",
+    source:
+      "review 74's fix: 64 answers held for a plugin that stopped reading, for as long as it lived",
+    mitigation:
+      "a write that answers wait behind for more than 10 s ends the plugin as not reading",
+    file: "runner/host/plugin.ts",
+    search: "      maxHeldMs: HELD_ANSWER_STALL_MS,\n",
+    replace: "",
+    tests: ["tests/hostile/r74_test.ts"],
+    filter: "stops reading",
+  },
+  {
+    id: "held-stall-timer-cleared",
+    source: "review 74's fix: the held answers' stall timer",
+    mitigation: "the stall timer ends with the write the held answers waited for",
+    file: "runner/wire/inbound.ts",
+    search: "    flushed.then(() => {\n      clearTimeout(this.#stallTimer);\n",
+    replace: "    flushed.then(() => {\n",
+    tests: ["tests/wire/peer_slots_test.ts"],
+  },
+  {
+    id: "held-stall-timer-closed",
+    source: "review 74's fix: the held answers' stall timer",
+    mitigation: "close() clears the held answers' stall timer",
+    file: "runner/wire/inbound.ts",
+    search: "    clearTimeout(this.#refillTimer);\n    clearTimeout(this.#stallTimer);\n",
+    replace: "    clearTimeout(this.#refillTimer);\n",
+    tests: ["tests/wire/peer_slots_test.ts"],
+  },
+  {
+    id: "backlog-line-cap-in-flight",
+    source:
+      "review 77: under maxQueuedBytes of 1 MiB an honest plugin reading 1.5 MiB answers was ended",
+    mitigation: "behind a write in flight, the line that must fit is the whole line cap",
+    file: "runner/wire/line_writer.ts",
+    search: "      : this.maxLineBytes;\n",
+    replace: "      : Math.min(this.maxLineBytes, this.#maxQueued / 2);\n",
+    tests: ["tests/hostile/r77_test.ts", "tests/wire/line_writer_test.ts"],
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

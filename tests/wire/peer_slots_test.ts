@@ -71,7 +71,7 @@ Deno.test("a handler that looks at its signal after a cancel finds it aborted, w
  * A peer whose writer takes `state.room` more answers before it is
  * backlogged (none at first), each write landed by hand.
  */
-function heldPeer() {
+function heldPeer(stall: { maxHeldMs?: number; onStalled?: (held: number) => void } = {}) {
   const sent: { id: unknown; result?: unknown; error?: { code: number } }[] = [];
   const writes: (() => void)[] = [];
   let write: Promise<void> | undefined;
@@ -87,6 +87,7 @@ function heldPeer() {
     backlogged: () => state.room <= 0,
     onWasted: () => state.wasted++,
     onViolation: (detail) => state.violations.push(detail),
+    ...stall,
   });
   const request = (id: number) => peer.receive({ jsonrpc: "2.0", id, method: "m" });
   /** Lands the write in flight; the next send begins another. */
@@ -141,4 +142,67 @@ Deno.test("a peer closed while answers are held sends none of them", async () =>
   state.room = Infinity;
   await land();
   assert.equal(sent.length, 0);
+});
+
+Deno.test("held answers that wait past maxHeldMs for one write are told to onStalled, once", async () => {
+  let told!: (held: number) => void;
+  const stalled = new Promise<number>((resolve) => told = resolve);
+  const calls: number[] = [];
+  const { peer, request } = heldPeer({
+    maxHeldMs: 20,
+    onStalled: (held) => (calls.push(held), told(held)),
+  });
+  request(1);
+  request(2);
+  assert.equal(await within(stalled, 5000, "onStalled"), 2);
+  peer.close(new Error("ended as not reading"));
+  assert.deepEqual(calls, [2]);
+});
+
+/**
+ * Runs a peer whose one answer is held behind a write, in a process of its own, then lands the
+ * write or closes the peer: the process exits only if no stall timer is left.
+ */
+async function exitsAfter(end: "land" | "close"): Promise<void> {
+  const script = `
+    import { Peer } from ${
+    JSON.stringify(new URL("../../runner/wire/peer.ts", import.meta.url).href)
+  };
+    let land, landed = false;
+    const write = new Promise((resolve) => land = () => (landed = true, resolve()));
+    const peer = new Peer(() => {}, {
+      onRequest: () => "answer",
+      flushed: () => write,
+      backlogged: () => !landed,
+      maxHeldMs: 600000,
+      onStalled: () => {},
+    });
+    peer.receive({ jsonrpc: "2.0", id: 1, method: "m" });
+    if (${JSON.stringify(end)} === "land") land(); else peer.close(new Error("done"));
+    console.log("ended");
+  `;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-config", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  try {
+    const { success, stdout } = await within(child.output(), 30_000, "the process's exit");
+    assert.ok(success);
+    assert.equal(new TextDecoder().decode(stdout).trim(), "ended");
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // exited
+    }
+  }
+}
+
+Deno.test("held answers' stall timer ends with the write they waited for: the process exits", async () => {
+  await exitsAfter("land");
+});
+
+Deno.test("a peer closed while answers are held keeps no stall timer: the process exits", async () => {
+  await exitsAfter("close");
 });

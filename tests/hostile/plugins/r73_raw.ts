@@ -191,6 +191,27 @@ async function withdrawn(kind: string, n: number, seconds: number, window: numbe
   return `sent ${sent} ${JSON.stringify(heard)}`;
 }
 
+/** Set once the plugin stops reading its input for good. */
+let stopped = false;
+
+/**
+ * Review 74's fix: `n` calls of the host's document in one write, then no more reading, and no
+ * answer, ever: the host's answers to them wait behind a write that never ends.
+ */
+function hold(n: number): Promise<string> {
+  const { bytes, at } = template("read", 0);
+  const all = new Uint8Array(bytes.length * n);
+  for (let i = 0; i < n; i++) {
+    const id = String(i).padStart(8, "0");
+    for (let j = 0; j < 8; j++) bytes[at + j] = id.charCodeAt(j);
+    all.set(bytes, i * bytes.length);
+  }
+  stopped = true;
+  setInterval(() => {}, 60_000); // alive, reading nothing
+  void write(all);
+  return new Promise(() => {});
+}
+
 /** Runs one mode (`kind:a:b:c:d`); modes joined by "+" run one after the other. */
 async function run(mode: string): Promise<string> {
   const [kind, a = "0", b = "0", c = "0", d = "0"] = mode.split(":");
@@ -199,6 +220,7 @@ async function run(mode: string): Promise<string> {
   if (kind === "refuse") return await refuse(Number(a), Number(b));
   if (kind === "withdrawn") return await withdrawn(a, Number(b), Number(c), Number(d));
   if (kind === "pairs") return await pairs(Number(a), Number(b), Number(c));
+  if (kind === "hold") return await hold(Number(a));
   return "unknown mode";
 }
 
@@ -231,4 +253,5 @@ function onLine(text: string): void {
 // Lines up to 1 KiB are parsed; longer ones (a document's answer) are counted as answers unread.
 await readLines(onLine, () => void heard.answers++, () => {
   while (waiters.length) waiters.shift()!();
+  if (stopped) return new Promise<void>(() => {});
 });

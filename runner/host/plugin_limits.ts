@@ -96,13 +96,3 @@ export const WASTE_PER_FAULT = 16_384;
  * second within the default budget, a twentieth of a core.
  */
 export const ANSWER_WASTE_BYTES = 4096;
-
-/**
- * Longest one write to a plugin may take while answers to its calls wait
- * behind it (held as values once a whole line might pass the queue cap):
- * past it the plugin is ended as not reading. An honest plugin reads the
- * tens of megabytes before them in well under a second here; one that
- * asked for 64 answers and stopped reading would otherwise hold them, as
- * large as the host's capabilities make them, for as long as it lived.
- */
-export const HELD_ANSWER_STALL_MS = 10_000;

@@ -92,8 +92,9 @@ export interface StartOptions extends LaunchOptions {
    * (behind a write in flight); past it the plugin counts as not reading and
    * is killed with a `ProtocolError`. Raise it for a host that sends more
    * than this at once to a slow plugin. Answers to the plugin's capability
-   * calls never pass it: while one more whole line might not fit, they wait
-   * as values in their calls' slots.
+   * calls that would pass it wait beside the queue, in order, up to as many
+   * bytes again (their number is the plugin's slots): a plugin that reads 64
+   * answers of a megabyte at once is not taken for one that stopped reading.
    * @default {64 MiB}
    */
   maxQueuedBytes?: number;

@@ -1,7 +1,6 @@
 /**
  * The receiving half of a peer: inbound requests in their slots, the queue
- * beyond them, the sender's share of this thread's time, and answers held
- * while the writer is backlogged. The `Peer` hands it requests and
+ * beyond them, and the sender's share of this thread's time. The `Peer` hands it requests and
  * cancels, and sends what it answers.
  * @module
  */
@@ -92,26 +91,6 @@ export interface InboundOptions {
    * request's slot is freed only then. Without it, slots free at once.
    */
   flushed?: () => Promise<unknown>;
-  /**
-   * True while the writer has no room for one more whole line. Answers
-   * then wait as values, in order and in their slots, until `flushed`
-   * resolves: what waits to be written stays bounded in bytes, and what
-   * waits as values is bounded by the slots. Without it, 64 answers of
-   * 1 MiB finished at once waited to be written together, past the
-   * writer's queue cap, and an honest caller that read them was ended as
-   * not reading (review 74).
-   */
-  backlogged?: () => boolean;
-  /**
-   * Longest one write may take while answers are held behind it; past it,
-   * `onStalled` is told. Held answers are bounded by the slots, not by
-   * bytes: a caller that asked for them and stopped reading would hold
-   * them for as long as it lived.
-   * @default {no limit}
-   */
-  maxHeldMs?: number;
-  /** Told once when held answers waited `maxHeldMs` for one write, with how many were held. */
-  onStalled?: (held: number) => void;
 }
 
 /** What the inbound side asks of its peer: an answer sent, a violation told. */
@@ -165,7 +144,7 @@ interface Queued {
 
 /**
  * Inbound requests: their slots, the queue beyond them, the sender's time
- * share and the answers held for the writer. One per `Peer`.
+ * share. One per `Peer`.
  *
  * @example
  * ```ts
@@ -211,12 +190,6 @@ export class Inbound {
   #releaseOn: { flushed: Promise<unknown>; count: number } | undefined;
   /** Slots held only until an answer already sent is written: its caller may have read it. */
   #unflushed = 0;
-  /** Answers finished while the writer was backlogged, in order; each holds its slot. */
-  #held: { request: InboundRequest; result: unknown; error: unknown }[] = [];
-  /** Whether the held answers wait for the writer already. */
-  #holding = false;
-  /** Tells `onStalled` if the write the held answers wait for takes past `maxHeldMs`. */
-  #stallTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
 
   constructor(options: InboundOptions, replies: InboundReplies) {
@@ -420,33 +393,21 @@ export class Inbound {
   }
 
   #finishInbound(request: InboundRequest, result: unknown, error: unknown): void {
-    if (this.#closed) {
-      this.#inbound.delete(request.id);
-      return this.#release(1);
-    }
-    // Held in the inbound map until answered: a cancel meanwhile is the caller's, not unknown.
-    if (this.#held.length > 0 || this.#options.backlogged?.()) {
-      this.#held.push({ request, result, error });
-      return this.#awaitWriter();
-    }
-    this.#answer(request, result, error);
-  }
-
-  /** Sends a finished request's answer and frees its slot once the answer is written. */
-  #answer(request: InboundRequest, result: unknown, error: unknown): void {
     const { id } = request;
     this.#inbound.delete(id);
-    if (request.cancelled) {
+    if (request.cancelled && !this.#closed) {
       error = new ResponseError(ErrorCode.RequestCancelled, "Request cancelled");
     }
-    // The answer's serialisation and write are the request's too: a small call may fetch a
-    // large result (review 73: 256 KiB documents, three times the caller's CPU, unmeasured).
-    const began = this.#budget?.now();
-    const sent = this.#replies.respond(id, result, error);
-    if (began !== undefined) {
-      this.#budget!.spend(this.#budget!.now() - began + sent * this.#answerMsPerChar);
+    if (!this.#closed) {
+      // The answer's serialisation and write are the request's too: a small call may fetch a
+      // large result (review 73: 256 KiB documents, three times the caller's CPU, unmeasured).
+      const began = this.#budget?.now();
+      const sent = this.#replies.respond(id, result, error);
+      if (began !== undefined) {
+        this.#budget!.spend(this.#budget!.now() - began + sent * this.#answerMsPerChar);
+      }
     }
-    const flushed = this.#options.flushed?.();
+    const flushed = this.#closed ? undefined : this.#options.flushed?.();
     if (!flushed) return this.#release(1);
     this.#unflushed++;
     // Answers written by one write free their slots together: one reaction per write, not per answer.
@@ -460,36 +421,6 @@ export class Inbound {
       this.#unflushed -= batch.count;
       this.#release(batch.count);
     });
-  }
-
-  /** Sends held answers once the writer has written what it had, as many as it has room for. */
-  #awaitWriter(): void {
-    if (this.#holding) return;
-    const flushed = this.#options.flushed?.();
-    if (!flushed) return this.#sendHeld(true);
-    this.#holding = true;
-    const { maxHeldMs, onStalled } = this.#options;
-    if (maxHeldMs !== undefined && onStalled) {
-      this.#stallTimer = setTimeout(() => {
-        this.#stallTimer = undefined;
-        if (!this.#closed) onStalled(this.#held.length);
-      }, maxHeldMs);
-    }
-    flushed.then(() => {
-      clearTimeout(this.#stallTimer);
-      this.#stallTimer = undefined;
-      this.#holding = false;
-      this.#sendHeld(false);
-    });
-  }
-
-  #sendHeld(all: boolean): void {
-    while (!this.#closed && this.#held.length > 0 && (all || !this.#options.backlogged?.())) {
-      const { request, result, error } = this.#held.shift()!;
-      this.#answer(request, result, error);
-    }
-    if (this.#closed) return void (this.#held = []);
-    if (this.#held.length > 0) this.#awaitWriter();
   }
 
   /** Frees `count` inbound slots: queued requests take them, and the reader wakes if it waited. */
@@ -512,7 +443,7 @@ export class Inbound {
     }
   }
 
-  /** Aborts every handler and drops what waits: queued requests, held answers, the refill. */
+  /** Aborts every handler and drops what waits: queued requests, the refill. */
   close(reason: unknown): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -520,9 +451,7 @@ export class Inbound {
     this.#queued = [];
     this.#queuedIds.clear();
     this.#queuedBytes = 0;
-    this.#held = [];
     clearTimeout(this.#refillTimer);
-    clearTimeout(this.#stallTimer);
     this.#slotWaiter?.();
     this.#slotWaiter = undefined;
   }

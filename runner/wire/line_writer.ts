@@ -2,7 +2,8 @@
  * The outgoing half of a line transport: JSON values become lines, lines
  * sent in the same tick are coalesced into one write, each write waits for
  * the one before (the pipe's backpressure), and what waits behind a write in
- * flight is bounded in bytes.
+ * flight is bounded in bytes; answers that do not fit wait beside it, bounded
+ * as much again.
  * @module
  */
 
@@ -29,11 +30,13 @@ export interface LineWriterOptions {
    * code units (bytes, for ASCII). Past it the message is dropped, the
    * writer stops, and `onQueueFull` is told: the reader on the other side is
    * not reading. Lines sent in one tick while nothing is in flight form the
-   * next write and are not counted.
+   * next write and are not counted. Answers (lines sent with `answer` set)
+   * that would pass it wait beside the queue, in order, and join it as
+   * writes land; past as many bytes again of those, the same.
    * @default {64 MiB}
    */
   maxQueuedBytes?: number;
-  /** Told once when `maxQueuedBytes` is passed, with how much was waiting. */
+  /** Told once when `maxQueuedBytes` is passed, with how much was waiting (answers beside included). */
   onQueueFull?: (queuedBytes: number) => void;
 }
 
@@ -98,6 +101,15 @@ export class LineWriter {
   /** Characters in `#queue`, counted or not: what the next write will carry. */
   #queuedChars = 0;
   #waiting = 0;
+  /**
+   * Answers that did not fit in the next write, in order: they join the
+   * queue as writes land. Their count is the peer's slots, so an
+   * honest reader of 64 answers of 1 MiB finished at once is not taken for
+   * one that stopped reading (review 74); their bytes are bounded all the
+   * same (review 78: a reader dripping 8 MB/s held 64 answers of 15 MiB).
+   */
+  #beside: string[] = [];
+  #besideChars = 0;
   #maxQueued: number;
   #onQueueFull: ((queuedBytes: number) => void) | undefined;
   #batch: Batch | undefined;
@@ -133,31 +145,14 @@ export class LineWriter {
   }
 
   /**
-   * True while one more line could pass `maxQueuedBytes`: a sender that
-   * can hold its messages (answers, which its slots bound) holds them until
-   * {@linkcode flushed}. Behind a write in flight, where a line is counted,
-   * the line is as long as the line cap; before one, where lines form the
-   * next write uncounted, it is half the queue cap if that is less (the
-   * next write stays bounded, and there is room for one line). Never while
-   * the writer is broken or closed.
-   */
-  get backlogged(): boolean {
-    if (!this.writable) return false;
-    // A line cap over half the queue cap (`maxQueuedBytes` 1 MiB, the line cap 16 MiB) let an
-    // answer of 1.5 MiB go behind a write in flight, and an honest reader was ended (review 77).
-    const line = this.#inFlight === undefined
-      ? Math.min(this.maxLineBytes, this.#maxQueued / 2)
-      : this.maxLineBytes;
-    return this.#queuedChars + line > this.#maxQueued;
-  }
-
-  /**
    * Queues one JSON value as a line. Throws synchronously when the value
    * cannot be serialised or its line would exceed {@linkcode maxLineBytes};
    * after a failed write, an overflow or {@linkcode close}, lines are dropped.
-   * Returns the line's length in characters (what its write will cost).
+   * An `answer` (to a request of the reader's, which its slots bound) that
+   * would pass `maxQueuedBytes` waits beside the queue instead. Returns the
+   * line's length in characters (what its write will cost).
    */
-  send(message: unknown, cap?: LineCap): number {
+  send(message: unknown, cap?: LineCap, answer = false): number {
     const text = JSON.stringify(message);
     if (text === undefined) throw new TypeError("Cannot send a message that is not JSON");
     if (cap && text.length * 3 > cap.bytes && utf8Length(text) > cap.bytes) {
@@ -173,13 +168,21 @@ export class LineWriter {
     }
     cap?.sent?.(utf8Length(text));
     if (!this.writable) return text.length;
+    // Answers are judged against the next write whether one is in flight or not: 64 answered in
+    // one tick made one write of them all, uncounted (64 of 3 MiB, 192 MiB, for a reader that
+    // never read).
+    if (answer && (this.#beside.length > 0 || this.#queuedChars + text.length > this.#maxQueued)) {
+      this.#beside.push(text);
+      this.#besideChars += text.length;
+      // One answer waits beside whatever its length (a line may be longer than the queue cap).
+      if (this.#besideChars > this.#maxQueued && this.#beside.length > 1) this.#overflow();
+      else this.#pumping ??= this.#pump();
+      return text.length;
+    }
     if (this.#inFlight !== undefined) {
       this.#waiting += text.length;
       if (this.#waiting > this.#maxQueued) {
-        this.#broken = true;
-        this.#queue = [];
-        this.#queuedChars = 0;
-        this.#onQueueFull?.(this.#waiting);
+        this.#overflow();
         return text.length;
       }
     }
@@ -189,13 +192,41 @@ export class LineWriter {
     return text.length;
   }
 
+  /** The reader is not reading: everything waiting is dropped, and the writer stops. */
+  #overflow(): void {
+    this.#broken = true;
+    const waited = (this.#inFlight === undefined ? this.#queuedChars : this.#waiting) +
+      this.#besideChars;
+    this.#queue = [];
+    this.#queuedChars = 0;
+    this.#beside = [];
+    this.#besideChars = 0;
+    this.#onQueueFull?.(waited);
+  }
+
+  /**
+   * Answers that waited beside the queue join the write about to begin
+   * while it stays within the queue cap; one at least when nothing else
+   * waits (a line may be longer than the queue cap).
+   */
+  #admitBeside(): void {
+    while (this.#beside.length > 0) {
+      const text = this.#beside[0];
+      if (this.#queue.length > 0 && this.#queuedChars + text.length > this.#maxQueued) return;
+      this.#beside.shift();
+      this.#besideChars -= text.length;
+      this.#queue.push(text);
+      this.#queuedChars += text.length;
+    }
+  }
+
   /**
    * Resolves once every line queued so far is written (`true`), or the
    * stream broke (`false`). Never rejects. A promise is made only on request:
    * most senders do not wait.
    */
   flushed(): Promise<boolean> {
-    if (this.#queue.length === 0 && this.#inFlight === undefined) {
+    if (this.#queue.length === 0 && this.#beside.length === 0 && this.#inFlight === undefined) {
       return Promise.resolve(this.writable);
     }
     this.#batch ??= newBatch();
@@ -204,13 +235,17 @@ export class LineWriter {
 
   async #pump(): Promise<void> {
     await Promise.resolve(); // let the rest of this tick's sends join the batch
-    while (this.#queue.length > 0) {
-      const batch = this.#batch;
-      this.#batch = undefined;
+    while (this.#queue.length > 0 || this.#beside.length > 0) {
+      this.#admitBeside();
+      // A flushed() waits for every line sent before it: with answers still beside, a later write.
+      const batch = this.#beside.length === 0 ? this.#batch : undefined;
+      if (batch) this.#batch = undefined;
       const text = this.#queue.length === 1 ? this.#queue[0] + "\n" : this.#queue.join("\n") + "\n";
       this.#queue = [];
       this.#queuedChars = 0;
-      this.#waiting = 0;
+      // Answers still beside wait behind this write from now on, counted.
+      this.#admitBeside();
+      this.#waiting = this.#queuedChars;
       let written = false;
       if (!this.#broken) {
         try {
@@ -252,6 +287,8 @@ export class LineWriter {
     this.#closed = true;
     this.#queue = [];
     this.#queuedChars = 0;
+    this.#beside = [];
+    this.#besideChars = 0;
     const writer = this.#writer as { abort?: (reason?: unknown) => Promise<void> };
     if (typeof writer.abort === "function") writer.abort().catch(() => {});
     else this.#writer.close().catch(() => {});

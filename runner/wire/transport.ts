@@ -588,11 +588,12 @@ export class LineTransport {
    * Queues one JSON value as a line. Throws synchronously when the value
    * cannot be serialised or its line would exceed {@linkcode maxLineBytes}
    * (or `cap`, a tighter one for this message); after a failed write, an
-   * overflow or {@linkcode close}, lines are dropped. Returns the line's
-   * length in characters.
+   * overflow or {@linkcode close}, lines are dropped. An `answer` that
+   * would pass the queue cap waits beside the queue (`LineWriter.send`).
+   * Returns the line's length in characters.
    */
-  send(message: unknown, cap?: LineCap): number {
-    return this.#writer.send(message, cap);
+  send(message: unknown, cap?: LineCap, answer = false): number {
+    return this.#writer.send(message, cap, answer);
   }
 
   /**
@@ -601,11 +602,6 @@ export class LineTransport {
    */
   flushed(): Promise<boolean> {
     return this.#writer.flushed();
-  }
-
-  /** Whether a line as long as the cap might not fit behind the write in flight: answers wait. */
-  get backlogged(): boolean {
-    return this.#writer.backlogged;
   }
 
   /** Flushes queued lines, then closes the writable side (the peer sees EOF). */

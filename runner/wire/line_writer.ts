@@ -210,14 +210,17 @@ export class LineWriter {
    * waits (a line may be longer than the queue cap).
    */
   #admitBeside(): void {
-    while (this.#beside.length > 0) {
-      const text = this.#beside[0];
-      if (this.#queue.length > 0 && this.#queuedChars + text.length > this.#maxQueued) return;
-      this.#beside.shift();
+    let taken = 0;
+    for (; taken < this.#beside.length; taken++) {
+      const text = this.#beside[taken];
+      if (this.#queue.length > 0 && this.#queuedChars + text.length > this.#maxQueued) break;
       this.#besideChars -= text.length;
       this.#queue.push(text);
       this.#queuedChars += text.length;
     }
+    // One splice per write, not a shift per answer: a long array's shift moves all of it (review
+    // 79: 100,000 answers of 130 bytes beside held the host's thread 5 s as a write landed).
+    if (taken > 0) this.#beside.splice(0, taken);
   }
 
   /**
@@ -243,9 +246,10 @@ export class LineWriter {
       const text = this.#queue.length === 1 ? this.#queue[0] + "\n" : this.#queue.join("\n") + "\n";
       this.#queue = [];
       this.#queuedChars = 0;
-      // Answers still beside wait behind this write from now on, counted.
-      this.#admitBeside();
-      this.#waiting = this.#queuedChars;
+      // Answers still beside stay beside until this write lands: moved behind it, they took the
+      // room the cap gives what the host sends, and a line of the host's sent during a write of
+      // answers ended a plugin that read all it was sent (review 79).
+      this.#waiting = 0;
       let written = false;
       if (!this.#broken) {
         try {

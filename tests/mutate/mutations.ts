@@ -3705,13 +3705,21 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/hostile/r74_test.ts", "tests/wire/line_writer_test.ts"],
   },
   {
-    id: "answers-beside-join-write-in-flight",
-    source: "review 78's fix: answers beside the queue",
-    mitigation: "answers beside join the queue behind the write that begins, counted",
+    id: "answers-beside-stay-beside",
+    source: "review 79: answers moved behind a write as it began took the room of the host's lines",
+    mitigation: "answers beside stay beside until the write lands",
     file: "runner/wire/line_writer.ts",
-    search:
-      "      // Answers still beside wait behind this write from now on, counted.\n      this.#admitBeside();\n",
-    replace: "",
+    search: "      this.#waiting = 0;\n",
+    replace: "      this.#admitBeside();\n      this.#waiting = this.#queuedChars;\n",
+    tests: ["tests/hostile/r79_test.ts", "tests/wire/line_writer_test.ts"],
+  },
+  {
+    id: "answers-beside-one-splice",
+    source: "review 79: 100,000 answers beside, each shifted, held the host's thread 5 s",
+    mitigation: "answers beside join a write by one splice, not a shift each",
+    file: "runner/wire/line_writer.ts",
+    search: "    if (taken > 0) this.#beside.splice(0, taken);\n",
+    replace: "    for (let i = 0; i < taken; i++) this.#beside.shift();\n",
     tests: ["tests/wire/line_writer_test.ts"],
   },
   {

@@ -239,54 +239,52 @@ export class Plugin implements AsyncDisposable {
         ),
       scan: { limits, offload: () => this.#offload.start() },
     });
-    // Answers to its calls (no "method") may wait beside the queue: their number is its slots'.
-    this.#peer = new Peer(
-      (message) => this.#transport.send(message, undefined, !("method" in message)),
-      {
-        flushed: () => this.#transport.flushed(),
-        maxQueuedRequests: QUEUED_CAPABILITY_CALLS,
-        maxQueuedBytes: QUEUED_CAPABILITY_BYTES,
-        inboundTime: {
-          share,
-          burstMs: share * CAPABILITY_BURST_WINDOW_MS,
-          maxOwedMs: Math.max(CAPABILITY_MIN_OWED_MS, share * CAPABILITY_MAX_OWED_WINDOW_MS),
-          answerMsPerChar: ANSWER_MS_PER_CHAR,
-        },
-        // Beyond them, answered "overloaded" at once: a host that stopped reading stopped reading the
-        // plugin's answers too (pings among them), and killed it as unresponsive (review 65).
-        refuseWhenFull: true,
-        // Weighed by the line it was found in (review 66).
-        onViolation: (detail, bytes) => this.#fault(detail, bytes),
-        onWasted: (bytes) => this.#wasted(bytes + ANSWER_WASTE_BYTES),
-        onRequest: (method, params, context) => {
-          if (this.#capabilities.has(method)) {
-            return this.#capabilities.handle(method, params, context);
-          }
-          const name = neutralize(method, 64);
-          this.#fault(`request "${name}" to the host, which serves no methods`, context.bytes);
-          throw new ResponseError(ErrorCode.MethodNotFound, `Method "${name}" not found`);
-        },
-        onSendError: (error) => this.#protocolFault(`an answer to it could not be sent: ${error}`),
-        overLimitError: (reason) =>
-          new ProtocolError(this.name, `its answer broke the structure caps: ${reason}`, {
-            stderrTail: this.#process.stderrTail(),
-          }),
-        cancelGraceMs: options.cancelGraceMs,
-        onStuck: (method, id) => {
-          // An unanswered ping holds no handler's slot: the health check (or whoever called ping())
-          // judges it, confirming a miss first; killing here would skip that.
-          if (method === RuntimeMethod.ping) return;
-          const detail = `"${method}" (id ${id}) was cancelled and not answered within ${
-            options.cancelGraceMs ?? 2000
-          } ms`;
-          // A handler that ignores cancellation holds a slot and, likely, a core: end it.
-          // A listener that fails (throws, or rejects) is no listener: the plugin is ended here,
-          // and the host does not crash (review 61).
-          if (!options.onUnresponsive) return this.#process.kill();
-          guarded(options.onUnresponsive, () => this.#process.kill())(detail);
-        },
+    this.#peer = new Peer((message) => this.#transport.send(message), {
+      flushed: () => this.#transport.flushed(),
+      // Answers to its calls may wait beside the queue: their number is its slots'.
+      sendAnswer: (message) => this.#transport.send(message, undefined, true),
+      maxQueuedRequests: QUEUED_CAPABILITY_CALLS,
+      maxQueuedBytes: QUEUED_CAPABILITY_BYTES,
+      inboundTime: {
+        share,
+        burstMs: share * CAPABILITY_BURST_WINDOW_MS,
+        maxOwedMs: Math.max(CAPABILITY_MIN_OWED_MS, share * CAPABILITY_MAX_OWED_WINDOW_MS),
+        answerMsPerChar: ANSWER_MS_PER_CHAR,
       },
-    );
+      // Beyond them, answered "overloaded" at once: a host that stopped reading stopped reading the
+      // plugin's answers too (pings among them), and killed it as unresponsive (review 65).
+      refuseWhenFull: true,
+      // Weighed by the line it was found in (review 66).
+      onViolation: (detail, bytes) => this.#fault(detail, bytes),
+      onWasted: (bytes) => this.#wasted(bytes + ANSWER_WASTE_BYTES),
+      onRequest: (method, params, context) => {
+        if (this.#capabilities.has(method)) {
+          return this.#capabilities.handle(method, params, context);
+        }
+        const name = neutralize(method, 64);
+        this.#fault(`request "${name}" to the host, which serves no methods`, context.bytes);
+        throw new ResponseError(ErrorCode.MethodNotFound, `Method "${name}" not found`);
+      },
+      onSendError: (error) => this.#protocolFault(`an answer to it could not be sent: ${error}`),
+      overLimitError: (reason) =>
+        new ProtocolError(this.name, `its answer broke the structure caps: ${reason}`, {
+          stderrTail: this.#process.stderrTail(),
+        }),
+      cancelGraceMs: options.cancelGraceMs,
+      onStuck: (method, id) => {
+        // An unanswered ping holds no handler's slot: the health check (or whoever called ping())
+        // judges it, confirming a miss first; killing here would skip that.
+        if (method === RuntimeMethod.ping) return;
+        const detail = `"${method}" (id ${id}) was cancelled and not answered within ${
+          options.cancelGraceMs ?? 2000
+        } ms`;
+        // A handler that ignores cancellation holds a slot and, likely, a core: end it.
+        // A listener that fails (throws, or rejects) is no listener: the plugin is ended here,
+        // and the host does not crash (review 61).
+        if (!options.onUnresponsive) return this.#process.kill();
+        guarded(options.onUnresponsive, () => this.#process.kill())(detail);
+      },
+    });
     this.#channels = new CallChannels({
       notify: (method, params) => this.#peer.notify(method, params),
       isPending: (id) => this.#peer.isPending(id),

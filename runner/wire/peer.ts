@@ -55,6 +55,12 @@ export interface PeerOptions extends InboundOptions {
   cancelGraceMs?: number;
   /** Told when a cancelled request got no answer within `cancelGraceMs`. */
   onStuck?: (method: string, id: RequestId) => void;
+  /**
+   * Sends an answer to an inbound request; without it, `send`. A host
+   * gives one that lets answers wait beside its writer's queue
+   * (`LineWriter.send`'s `answer`), and its own requests pay nothing for it.
+   */
+  sendAnswer?: (message: Message) => unknown;
 }
 
 /** Options for one outbound request. */
@@ -168,6 +174,8 @@ function sizeOf(sent: unknown): number {
 export class Peer {
   /** Sends a message; a number it returns is the message's size (charged to an answer). */
   #send: (message: Message) => unknown;
+  /** Sends answers: `sendAnswer`, or `send`. */
+  #sendAnswer: (message: Message) => unknown;
   #options: PeerOptions;
   #nextId = 1;
   #pending = new Map<RequestId, PendingRequest>();
@@ -177,6 +185,7 @@ export class Peer {
 
   constructor(send: (message: Message) => unknown, options: PeerOptions = {}) {
     this.#send = send;
+    this.#sendAnswer = options.sendAnswer ?? send;
     this.#options = options;
     this.#inbound = new Inbound(options, {
       respond: (id, result, error) => this.#respond(id, result, error),
@@ -452,9 +461,9 @@ export class Peer {
    * Sends an answer or notification; a failure is reported, never thrown.
    * Its size as the send function tells it (else 0), or -1 if it failed.
    */
-  #trySend(message: Message): number {
+  #trySend(message: Message, send = this.#send): number {
     try {
-      return sizeOf(this.#send(message));
+      return sizeOf(send(message));
     } catch (error) {
       this.#options.onSendError?.(error);
       return -1;
@@ -466,7 +475,7 @@ export class Peer {
     if (error === undefined) {
       let text: string | undefined;
       try {
-        return sizeOf(this.#send({ jsonrpc: "2.0", id, result: result ?? null }));
+        return sizeOf(this.#sendAnswer({ jsonrpc: "2.0", id, result: result ?? null }));
       } catch (cause) {
         text = `Result is not JSON-serialisable or over the line cap: ${
           String(cause).slice(0, 200)
@@ -479,12 +488,12 @@ export class Peer {
       : { code: ErrorCode.InternalError, message: String(error), data: undefined };
     if (data !== undefined) {
       try {
-        return sizeOf(this.#send({ jsonrpc: "2.0", id, error: { code, message, data } }));
+        return sizeOf(this.#sendAnswer({ jsonrpc: "2.0", id, error: { code, message, data } }));
       } catch {
         // data that cannot be sent: the answer goes without it
       }
     }
-    const sent = this.#trySend({ jsonrpc: "2.0", id, error: { code, message } });
+    const sent = this.#trySend({ jsonrpc: "2.0", id, error: { code, message } }, this.#sendAnswer);
     if (sent >= 0) return sent;
     return Math.max(
       0,
@@ -492,7 +501,7 @@ export class Peer {
         jsonrpc: "2.0",
         id,
         error: { code, message: `Error message cannot be sent: ${message.slice(0, 200)}` },
-      }),
+      }, this.#sendAnswer),
     );
   }
 

@@ -3745,8 +3745,8 @@ export const MUTATIONS: Mutation[] = [
     source: "review 74: 64 answers of 1.05 MiB at once ended an honest plugin as not reading",
     mitigation: "the host's answers to a plugin's calls are sent as answers, which may wait beside",
     file: "runner/host/plugin.ts",
-    search: '!("method" in message)',
-    replace: "false",
+    search: "      sendAnswer: (message) => this.#transport.send(message, undefined, true),\n",
+    replace: "",
     tests: ["tests/hostile/r74_test.ts"],
   },
   {

@@ -21,17 +21,34 @@ export function write(bytes: Uint8Array): Promise<void> {
 export const line = (message: unknown): Promise<void> =>
   write(encoder.encode(JSON.stringify(message) + "\n"));
 
+const nonce = Deno.args.find((a) => a.startsWith("--plugbox-nonce="))?.split("=")[1];
+
+/**
+ * Answers the host's handshake as a plugin serving R73's `attempt`, if `message` is it: true then.
+ */
+export function handshake(message: { method?: unknown; id?: unknown }): boolean {
+  if (message.method !== "$/initialize") return false;
+  const served = [{ name: "r73", version: 1, methods: ["attempt"] }];
+  void line({
+    jsonrpc: "2.0",
+    id: message.id,
+    result: { protocolVersion: 1, nonce, contracts: served },
+  });
+  return true;
+}
+
 export const sleep = (ms: number): Promise<unknown> =>
   new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Reads stdin to its end: each line up to 1 KiB to `onLine`, decoded; each
- * longer one to `onLong`, unread; `afterChunk` after each chunk's lines.
+ * longer one to `onLong`, unread; `afterChunk` after each chunk's lines, with
+ * the chunk's size.
  */
 export async function readLines(
   onLine: (text: string) => void,
   onLong: () => void,
-  afterChunk: () => void | Promise<void>,
+  afterChunk: (bytes: number) => void | Promise<void>,
 ): Promise<void> {
   let held: Uint8Array[] = [];
   let heldBytes = 0;
@@ -53,6 +70,6 @@ export async function readLines(
       heldBytes = 0;
       start = stop + 1;
     }
-    await afterChunk();
+    await afterChunk(chunk.length);
   }
 }

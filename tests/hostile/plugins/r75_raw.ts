@@ -6,10 +6,9 @@
  * @module
  */
 
-import { line, readLines, sleep, write } from "./_raw_wire.ts";
+import { handshake, line, readLines, sleep, write } from "./_raw_wire.ts";
 
 const encoder = new TextEncoder();
-const nonce = Deno.args.find((a) => a.startsWith("--plugbox-nonce="))!.split("=")[1];
 /** What the host answered so far. */
 const heard = { answers: 0, errors: 0, overloaded: 0, cancelled: 0, answeredBytes: 0 };
 const waiters: (() => void)[] = [];
@@ -78,14 +77,8 @@ async function attempt(id: unknown, mode: string): Promise<void> {
 
 function onLine(text: string): void {
   const message = JSON.parse(text);
-  if (message.method === "$/initialize") {
-    const served = [{ name: "r73", version: 1, methods: ["attempt"] }];
-    void line({
-      jsonrpc: "2.0",
-      id: message.id,
-      result: { protocolVersion: 1, nonce, contracts: served },
-    });
-  } else if (message.method === "r73.attempt") {
+  if (handshake(message)) return;
+  if (message.method === "r73.attempt") {
     void attempt(message.id, String(message.params?.[0] ?? ""));
   } else if (message.method !== undefined && message.id !== undefined) {
     void line({ jsonrpc: "2.0", id: message.id, result: {} });

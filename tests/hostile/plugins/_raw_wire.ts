@@ -37,6 +37,36 @@ export function handshake(message: { method?: unknown; id?: unknown }): boolean 
   return true;
 }
 
+/** What a raw plugin heard from the host: answers, errors, and among those cancels and refusals. */
+export interface Heard {
+  answers: number;
+  errors: number;
+  overloaded: number;
+  cancelled: number;
+}
+
+/**
+ * Takes one short message from the host: the handshake; `attempt`, to `onAttempt` with its mode;
+ * any other request of the host's, answered `{}`; an answer to the plugin's calls, counted.
+ */
+export function takeMessage(
+  // deno-lint-ignore no-explicit-any
+  message: any,
+  heard: Heard,
+  onAttempt: (id: unknown, mode: string) => void,
+): void {
+  if (handshake(message)) return;
+  if (message.method === "r73.attempt") {
+    onAttempt(message.id, String(message.params?.[0] ?? ""));
+  } else if (message.method !== undefined && message.id !== undefined) {
+    void line({ jsonrpc: "2.0", id: message.id, result: {} });
+  } else if (message.error) {
+    heard.errors++;
+    if (message.error.code === -32800) heard.cancelled++;
+    if (message.error.code === -32004) heard.overloaded++;
+  } else if ("result" in message) heard.answers++;
+}
+
 export const sleep = (ms: number): Promise<unknown> =>
   new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { handshake, line, readLines, sleep, write } from "./_raw_wire.ts";
+import { line, readLines, sleep, takeMessage, write } from "./_raw_wire.ts";
 
 const encoder = new TextEncoder();
 /** What the host answered so far. */
@@ -230,17 +230,7 @@ async function attempt(id: unknown, mode: string): Promise<void> {
 }
 
 function onLine(text: string): void {
-  const message = JSON.parse(text);
-  if (handshake(message)) return;
-  if (message.method === "r73.attempt") {
-    void attempt(message.id, String(message.params?.[0] ?? ""));
-  } else if (message.method !== undefined && message.id !== undefined) {
-    void line({ jsonrpc: "2.0", id: message.id, result: {} });
-  } else if (message.error) {
-    heard.errors++;
-    if (message.error.code === -32800) heard.cancelled++;
-    if (message.error.code === -32004) heard.overloaded++;
-  } else if ("result" in message) heard.answers++;
+  takeMessage(JSON.parse(text), heard, (id, mode) => void attempt(id, mode));
 }
 
 // Lines up to 1 KiB are parsed; longer ones (a document's answer) are counted as answers unread.

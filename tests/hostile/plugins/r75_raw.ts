@@ -6,7 +6,7 @@
  * @module
  */
 
-import { handshake, line, readLines, sleep, write } from "./_raw_wire.ts";
+import { line, readLines, sleep, takeMessage, write } from "./_raw_wire.ts";
 
 const encoder = new TextEncoder();
 /** What the host answered so far. */
@@ -77,18 +77,9 @@ async function attempt(id: unknown, mode: string): Promise<void> {
 
 function onLine(text: string): void {
   const message = JSON.parse(text);
-  if (handshake(message)) return;
-  if (message.method === "r73.attempt") {
-    void attempt(message.id, String(message.params?.[0] ?? ""));
-  } else if (message.method !== undefined && message.id !== undefined) {
-    void line({ jsonrpc: "2.0", id: message.id, result: {} });
-  } else if (message.error) {
-    heard.errors++;
-    if (message.error.code === -32800) heard.cancelled++;
-    if (message.error.code === -32004) heard.overloaded++;
-  } else if ("result" in message) {
-    heard.answers++;
-    if (typeof message.result === "number") heard.answeredBytes += message.result + 80;
+  takeMessage(message, heard, (id, mode) => void attempt(id, mode));
+  if (!message.method && !message.error && typeof message.result === "number") {
+    heard.answeredBytes += message.result + 80;
   }
 }
 

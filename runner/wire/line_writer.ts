@@ -98,9 +98,12 @@ export class LineWriter {
   maxLineBytes: number;
   #writer: { write(bytes: Uint8Array): Promise<void>; close(): Promise<void> };
   #queue: string[] = [];
-  /** Characters in `#queue`, counted or not: what the next write will carry. */
+  /**
+   * Characters in `#queue`: what the next write will carry. Counted against
+   * the cap while a write is in flight; before one, lines sent in the same
+   * tick are not, answers aside.
+   */
   #queuedChars = 0;
-  #waiting = 0;
   /**
    * Answers that did not fit in the next write, in order: they join the
    * queue as writes land. Their count is the peer's slots, so an
@@ -179,12 +182,9 @@ export class LineWriter {
       else this.#pumping ??= this.#pump();
       return text.length;
     }
-    if (this.#inFlight !== undefined) {
-      this.#waiting += text.length;
-      if (this.#waiting > this.#maxQueued) {
-        this.#overflow();
-        return text.length;
-      }
+    if (this.#inFlight !== undefined && this.#queuedChars + text.length > this.#maxQueued) {
+      this.#overflow(text.length);
+      return text.length;
     }
     this.#queue.push(text);
     this.#queuedChars += text.length;
@@ -192,11 +192,13 @@ export class LineWriter {
     return text.length;
   }
 
-  /** The reader is not reading: everything waiting is dropped, and the writer stops. */
-  #overflow(): void {
+  /**
+   * The reader is not reading: everything waiting is dropped, and the writer
+   * stops. `refused` is the line that did not fit behind the write, if any.
+   */
+  #overflow(refused = 0): void {
     this.#broken = true;
-    const waited = (this.#inFlight === undefined ? this.#queuedChars : this.#waiting) +
-      this.#besideChars;
+    const waited = this.#queuedChars + refused + this.#besideChars;
     this.#queue = [];
     this.#queuedChars = 0;
     this.#beside = [];
@@ -249,7 +251,6 @@ export class LineWriter {
       // Answers still beside stay beside until this write lands: moved behind it, they took the
       // room the cap gives what the host sends, and a line of the host's sent during a write of
       // answers ended a plugin that read all it was sent (review 79).
-      this.#waiting = 0;
       let written = false;
       if (!this.#broken) {
         try {

@@ -746,8 +746,8 @@ export const MUTATIONS: Mutation[] = [
     source: "10.2 the outgoing queue is bounded",
     mitigation: "a plugin that stops reading while maxQueuedBytes wait is killed",
     file: "runner/wire/line_writer.ts",
-    search: "if (this.#waiting > this.#maxQueued) {",
-    replace: "if (this.#waiting > Infinity) {",
+    search: "this.#inFlight !== undefined && this.#queuedChars + text.length > this.#maxQueued",
+    replace: "this.#inFlight !== undefined && this.#queuedChars + text.length > Infinity",
     tests: [`${HOSTILE}/flood_test.ts`],
     filter: "never reads its input",
   },
@@ -3701,7 +3701,7 @@ export const MUTATIONS: Mutation[] = [
     file: "runner/wire/line_writer.ts",
     search: "(this.#beside.length > 0 || this.#queuedChars + text.length > this.#maxQueued)",
     replace:
-      "(this.#beside.length > 0 || (this.#inFlight === undefined ? 0 : this.#waiting) + text.length > this.#maxQueued)",
+      "(this.#beside.length > 0 || (this.#inFlight === undefined ? 0 : this.#queuedChars) + text.length > this.#maxQueued)",
     tests: ["tests/hostile/r74_test.ts", "tests/wire/line_writer_test.ts"],
   },
   {
@@ -3709,8 +3709,9 @@ export const MUTATIONS: Mutation[] = [
     source: "review 79: answers moved behind a write as it began took the room of the host's lines",
     mitigation: "answers beside stay beside until the write lands",
     file: "runner/wire/line_writer.ts",
-    search: "      this.#waiting = 0;\n",
-    replace: "      this.#admitBeside();\n      this.#waiting = this.#queuedChars;\n",
+    search: "      this.#queuedChars = 0;\n      // Answers still beside stay beside",
+    replace:
+      "      this.#queuedChars = 0;\n      this.#admitBeside();\n      // Answers still beside stay beside",
     tests: ["tests/hostile/r79_test.ts", "tests/wire/line_writer_test.ts"],
   },
   {

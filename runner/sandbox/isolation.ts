@@ -90,7 +90,7 @@ export interface MountPlan {
   net: boolean;
   /** Mount a minimal `/dev` (the graph check runs without one). */
   dev: boolean;
-  /** Size of the private `/tmp`, in bytes. */
+  /** Size of the private `/tmp`, in bytes; `/dev/shm`, with `dev`, gets a quarter of it. */
   tmpBytes: number;
   /** Working directory inside the sandbox. */
   cwd: string;
@@ -294,13 +294,22 @@ export async function bwrapArgs(plan: MountPlan): Promise<string[]> {
     "/proc",
     // bubblewrap's own init, pid 1: the plugin could write its memory (same user, no capability
     // either), and it runs under bubblewrap's filter alone, which lets the egress relay open Unix
-    // sockets (review 60). Hidden, with the host paths its command line names.
+    // sockets (review 60). Hidden, with the host paths its command line names; read-only, as
+    // every tmpfs of bubblewrap's but /tmp and /dev/shm (below).
     "--tmpfs",
+    "/proc/1",
+    "--remount-ro",
     "/proc/1",
     // Not the host's name (review 60).
     "--hostname",
     "plugbox",
-    ...(plan.dev ? ["--dev", "/dev"] : []),
+    // /dev/shm is a folder in the /dev tmpfs: a tmpfs of its own, sized, keeps POSIX semaphores
+    // and shared memory (Python's multiprocessing) working once /dev is read-only. Not recursive,
+    // so /dev/shm, /dev/pts and the devices keep their own flags.
+    ...(plan.dev
+      ? ["--dev", "/dev", "--size", String(Math.ceil(plan.tmpBytes / 4)), "--tmpfs", "/dev/shm"]
+      : []),
+    ...(plan.dev ? ["--remount-ro", "/dev"] : []),
     // Before the binds, so paths under /tmp (Deno itself, grants) sit on top of it.
     "--size",
     String(plan.tmpBytes),
@@ -308,9 +317,16 @@ export async function bwrapArgs(plan: MountPlan): Promise<string[]> {
     "/tmp",
     ...ops.flat(),
     ...binds.flat(),
-    ...(plan.hidden ?? []).flatMap((path) => ["--tmpfs", path]),
+    ...(plan.hidden ?? []).flatMap((path) => ["--tmpfs", path, "--remount-ro", path]),
     ...(plan.files ?? []).flatMap((f) => ["--ro-bind", f.source, f.target]),
     ...(plan.sockets ?? []).flatMap((f) => ["--bind", f.source, f.target]),
+    // bubblewrap's tmpfs mounts have no size unless given one, and belong to the plugin's uid:
+    // the root (with every mount point's parent folders), /dev, what hides /proc/1 and
+    // site-packages each held up to half the machine's memory, which no RLIMIT_DATA counts (review
+    // 82). Each is read-only, so only the sized /tmp and /dev/shm hold what it writes; the root
+    // last, once every mount point in it is made. Not recursive: the binds keep their own flags.
+    "--remount-ro",
+    "/",
     "--chdir",
     plan.cwd,
   ];

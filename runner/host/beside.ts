@@ -13,6 +13,7 @@ import {
   killCgroupsNow,
   type LaunchPlan,
   makeCgroups,
+  oomKilledNow,
 } from "../sandbox/mod.ts";
 import { CpuWatchdog } from "./cpu_watchdog.ts";
 import type { EgressEntry } from "./egress_log.ts";
@@ -103,6 +104,15 @@ export class Beside {
    */
   killNow(): void {
     killCgroupsNow(this.#plan.cpu);
+  }
+
+  /**
+   * Whether the memory cgroup's OOM killer ended a process of the plugin,
+   * read without yielding where the host may read it (false otherwise): for
+   * the first report of an exit, before {@linkcode close} reads it again.
+   */
+  oomKilledNow(): boolean {
+    return oomKilledNow(this.#plan.cpu);
   }
 
   /** The egress log's entries, oldest first (empty without filtered egress). */

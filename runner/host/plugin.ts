@@ -323,7 +323,12 @@ export class Plugin implements AsyncDisposable {
     }).catch((error) =>
       this.#protocolFault(error instanceof Error ? error.message : String(error))
     );
-    this.#process.status.then((status) => {
+    this.#process.status.then((exit) => {
+      // Its calls' errors say what the cgroups' close will: a kill by the memory cgroup's OOM
+      // killer is out of memory, not a signal from nowhere.
+      const status: ExitStatus = exit.reason === "exited" && this.#beside.oomKilledNow()
+        ? { ...exit, reason: "out-of-memory" }
+        : exit;
       this.#status = status;
       void this.#audit?.finish();
       this.#calls.clear();

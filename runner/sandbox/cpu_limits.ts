@@ -313,6 +313,29 @@ async function closeHere(
 }
 
 /**
+ * Whether the memory cgroup's OOM killer has ended a process of the plugin,
+ * read now and without yielding where this process may read the count: so
+ * the first report of an exit (its calls' errors) says `"out-of-memory"` as
+ * {@linkcode closeCgroups}' later one does. False where it cannot tell.
+ *
+ * @example
+ * ```ts ignore
+ * const reason = status.reason === "exited" && oomKilledNow(plan.cpu) ? "out-of-memory" : status.reason;
+ * ```
+ */
+export function oomKilledNow(plan: CpuPlan): boolean {
+  const memoryDir = plan.cgroup?.memoryDir;
+  if (!memoryDir) return false;
+  const oomFile = `${memoryDir}/memory.oom_control`;
+  if (!granted("read", [oomFile])) return false;
+  try {
+    return /^oom_kill [1-9][0-9]*$/m.test(Deno.readTextFileSync(oomFile));
+  } catch {
+    return false; // gone, or refused after all: the stop's own read says what it finds
+  }
+}
+
+/**
  * SIGKILLs what the plugin's cgroups hold, now and without yielding, where
  * this process may read them: for exit paths that cannot await (a host's
  * `killNow()`). A child that left the plugin's process tree (its parent

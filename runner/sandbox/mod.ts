@@ -21,6 +21,7 @@ export {
   type CpuPlan,
   killCgroupsNow,
   makeCgroups,
+  oomKilledNow,
 } from "./cpu_limits.ts";
 export { type EgressPlan, type EgressRule } from "./egress.ts";
 export { type IsolationLayer, type IsolationMode } from "./isolation.ts";

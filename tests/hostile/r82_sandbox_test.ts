@@ -6,7 +6,8 @@
 // RLIMIT_DATA (tmpfs pages are no process's data) wherever no v1 memory cgroup holds the plugin.
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { startPlugin } from "../../mod.ts";
+import { PluginExitedError, startPlugin } from "../../mod.ts";
+import { rejected, within } from "../_helpers.ts";
 import { Probe } from "./plugins/probe.ts";
 
 const PY = fileURLToPath(new URL("./plugins/r82_py/main.py", import.meta.url));
@@ -68,4 +69,34 @@ Deno.test("r82 [os]: POSIX semaphores and shared memory still work in a command 
     "memory.close(); os.close(fd); _posixshmem.shm_unlink('/r82-memory')",
   ].join("\n"));
   assert.equal(outcome, "ok 7");
+});
+
+Deno.test("r82 [os]: memory a command plugin shares (no RLIMIT_DATA counts it) is held by its memory cgroup", async () => {
+  await using plugin = await startPlugin(PY, {
+    contracts: [Probe],
+    isolation: "os",
+    memoryLimitMiB: 128,
+  });
+  // MAP_SHARED | MAP_ANONYMOUS, as Python's mmap(-1, n) maps it: shmem, which the per-process cap
+  // of writable private memory does not count.
+  const touch = plugin.api(Probe).attempt([
+    "import mmap",
+    "memory = mmap.mmap(-1, 512 << 20)",
+    "for page in range(0, 512 << 20, 4096): memory[page] = 1",
+    "result = 'touched 512 MiB'",
+  ].join("\n"));
+  if (plugin.plan.cpu.cgroup === undefined) {
+    // Documented (README, "Memory and processes"): without a memory cgroup (no root, or cgroup v2
+    // without its memory controller) only the per-process cap holds, and shared memory escapes it.
+    assert.equal(Deno.uid() === 0, false, "a root host makes cgroups here");
+    assert.equal(await touch, "touched 512 MiB");
+    return;
+  }
+  const error = await within(rejected<PluginExitedError>(touch), 60_000, "the plugin's death");
+  assert.ok(error instanceof PluginExitedError, String(error));
+  assert.equal(
+    error.reason,
+    "out-of-memory",
+    `${error.reason} ${error.signal} ${error.exitCode} ${error.message}`,
+  );
 });

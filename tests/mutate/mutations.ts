@@ -3811,6 +3811,17 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/hostile/r74_test.ts"],
   },
   {
+    id: "exit-oom-first-report",
+    source:
+      "review 82: calls left by a plugin the OOM killer ended said SIGKILL, not out of memory",
+    mitigation: "the exit's first report reads the memory cgroup's OOM count",
+    file: "runner/host/plugin.ts",
+    search: 'exit.reason === "exited" && this.#beside.oomKilledNow()',
+    replace: 'exit.reason === "exited" && false',
+    tests: ["tests/hostile/r82_sandbox_test.ts"],
+    filter: "memory a command plugin shares",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

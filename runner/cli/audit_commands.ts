@@ -21,7 +21,7 @@ import {
 } from "./commands.ts";
 import { type AuditLog, suggestManifest, toCallError } from "../host/mod.ts";
 import { planPlugin } from "../sandbox/mod.ts";
-import { concatBytes, neutralize, terminalJson } from "../wire/mod.ts";
+import { concatBytes, neutralize, scanJson, terminalJson } from "../wire/mod.ts";
 
 /** What `plug audit --json` prints: the call and its audit. */
 interface AuditReport {
@@ -154,6 +154,16 @@ const Report = z.union([z.object({ audit: Log }).transform((r) => r.audit), Log]
 const MAX_REPORT_BYTES = 256 * 1024 * 1024;
 
 /**
+ * A report's shape before it is parsed. plug audit writes it six levels
+ * deep. Values are capped apart from bytes: under the byte cap, 85 million
+ * empty objects (`[{},{},...]`) took 2.5 minutes and 7 GB before V8 ended
+ * the CLI out of memory (review 81); 2^24 of them cost about 1.7 GB, and a
+ * report that holds more than its audit's million entries would (13 values
+ * each, calls aside) is no plug audit report.
+ */
+const REPORT_STRUCTURE = { maxDepth: 8, maxMembers: 2 ** 24 };
+
+/**
  * The report's text, read up to the cap: a path may be any file of an
  * untrusted checkout, and `/dev/zero` read whole took 18 GB before a size
  * was compared, a FIFO waited forever (review 42), and `/proc/kmsg`, a
@@ -161,8 +171,8 @@ const MAX_REPORT_BYTES = 256 * 1024 * 1024;
  * opened without blocking, checked on the open handle to be a regular file
  * of some size, and read to that size at most.
  */
-async function readCapped(path: string): Promise<string> {
-  if (path === "-") return new TextDecoder().decode(await readStdin());
+async function readCapped(path: string): Promise<Uint8Array> {
+  if (path === "-") return await readStdin();
   let handle: FileHandle;
   try {
     handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -186,7 +196,7 @@ async function readCapped(path: string): Promise<string> {
       if (bytesRead === 0) break;
       at += bytesRead;
     }
-    return new TextDecoder().decode(bytes.subarray(0, at));
+    return bytes.subarray(0, at);
   } finally {
     await handle.close();
   }
@@ -207,10 +217,22 @@ async function readStdin(): Promise<Uint8Array> {
 }
 
 async function readReport(path: string): Promise<AuditLog> {
-  const text = await readCapped(path);
+  let bytes = await readCapped(path);
+  // A byte order mark, which the decoder drops: the scan must judge the text JSON.parse reads.
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
+  const shape = scanJson(bytes, REPORT_STRUCTURE);
+  if (shape.verdict === "too-deep" || shape.verdict === "too-many") {
+    throw new UsageError(
+      `audit "${path}" is not a plug audit --json report: it ${
+        shape.verdict === "too-deep"
+          ? `is nested deeper than ${REPORT_STRUCTURE.maxDepth} levels`
+          : `holds more than ${REPORT_STRUCTURE.maxMembers} values`
+      }`,
+    );
+  }
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    raw = JSON.parse(new TextDecoder().decode(bytes));
   } catch {
     throw new UsageError(`audit "${path}" is not JSON: write it with plug audit --json`);
   }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { z } from "npm:zod@^4.1.0";
+import { type z, ZodError } from "npm:zod@^4.1.0";
 
 /**
  * zod's own flag for its `validate`: a container stops before its next
@@ -37,5 +37,23 @@ export function parseUntrusted<T extends z.ZodType>(
   schema: T,
   value: unknown,
 ): z.ZodSafeParseResult<z.output<T>> {
-  return schema.safeParse(value, FIRST_PROBLEM);
+  try {
+    return schema.safeParse(value, FIRST_PROBLEM);
+  } catch (error) {
+    // A record inside an array or a record: zod spreads its issues into one call, and 600,000
+    // bad entries (5 MB, within the line cap) overran the stack. The caller's ValidationError
+    // became a RangeError, exit code 1 for plug (review 81).
+    if (!(error instanceof RangeError)) throw error;
+    return { success: false, error: tooManyProblems() } as z.ZodSafeParseResult<z.output<T>>;
+  }
+}
+
+/** One issue at the root: more problems than zod could list. */
+function tooManyProblems(): z.ZodError {
+  const issue = {
+    code: "custom",
+    path: [],
+    message: "holds more invalid members than can be checked",
+  } as unknown as z.core.$ZodIssue;
+  return new ZodError([issue]);
 }

@@ -163,6 +163,11 @@ async function hostProgram(
     return await probePython(plugin, found, signal);
   }
   const real = Deno.realPathSync(found);
+  // Read below: a FIFO named here held the host's thread in a synchronous open for good, a
+  // folder failed with Deno's own error (review 81).
+  if (!Deno.statSync(real).isFile) {
+    refuse(plugin, `program "${shown(program)}" is not a regular file`);
+  }
   const head = readHead(real);
   if (head.startsWith("#!")) {
     refuse(

@@ -7,10 +7,10 @@
  * @module
  */
 
-import { join } from "node:path";
+import { dirname, isAbsolute, join, normalize } from "node:path";
 import { PreflightError } from "../errors.ts";
 import { neutralize } from "../wire/mod.ts";
-import { isWithin } from "./paths.ts";
+import { canonicalLoose, isWithin } from "./paths.ts";
 import type { ResolvedGrants } from "./permissions.ts";
 
 /** Most entries walked per grant before the check gives up and refuses. */
@@ -30,8 +30,23 @@ function walk(
     try {
       // Read lazily: a folder of a million names is refused at the budget, not listed first.
       entries = Deno.readDirSync(dir);
-    } catch {
-      continue; // unreadable for the host: Deno will not read it for the plugin either
+    } catch (error) {
+      // Unreadable for the host: Deno will not read it for the plugin either, unless the plugin
+      // may write it, and so make it readable again (chmod) with a link inside (review 81).
+      if (kind === "write" && error instanceof Deno.errors.PermissionDenied) {
+        throw new PreflightError({
+          plugin,
+          reason: "grant-link",
+          path: dir,
+          detail: neutralize(
+            `${kind} grant "${top}" holds "${
+              neutralize(dir, 300)
+            }", which the host cannot list to check for links and the plugin may make readable; make it readable or grant a folder apart from it`,
+            2000,
+          ),
+        });
+      }
+      continue;
     }
     for (const entry of entries) {
       if (--budget.left < 0) {
@@ -46,13 +61,8 @@ function walk(
       const path = join(dir, entry.name);
       if (entry.isDirectory) stack.push(path);
       if (!entry.isSymlink) continue;
-      let target: string;
-      try {
-        target = Deno.realPathSync(path);
-      } catch {
-        continue; // dangling: leads nowhere
-      }
-      if (!allowed.some((root) => isWithin(target, root))) {
+      const target = kind === "write" ? leadsOutOnceChanged(path, allowed) : leadsTo(path);
+      if (target !== undefined && !allowed.some((root) => isWithin(target, root))) {
         throw new PreflightError({
           plugin,
           reason: "grant-link",
@@ -60,13 +70,62 @@ function walk(
           detail: neutralize(
             `${kind} grant "${top}" holds link "${neutralize(path, 300)}" to "${
               neutralize(target, 300)
-            }", outside what is granted`,
+            }"${
+              kind === "write" ? " (now, or once the plugin makes a folder or moves it)" : ""
+            }, outside what is granted`,
             2000,
           ),
         });
       }
     }
   }
+}
+
+/** Where a link leads now; undefined for a loop, or a link gone meanwhile. */
+function leadsTo(path: string): string | undefined {
+  try {
+    return Deno.realPathSync(path);
+  } catch {
+    // dangling, a loop, or gone
+  }
+  try {
+    // Dangling: where it leads once what is missing is made, as a plugin that may write can.
+    return canonicalLoose(Deno.readLinkSync(path), dirname(path));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Where a link in a write grant leads, now or once the plugin has changed
+ * what it may: a missing folder made (a dangling link), or the link moved
+ * (a rename) to another folder of the grant, where each `..` of a relative
+ * target climbs from another place: from as high as the top of a grant, it
+ * climbs out. The first place outside `allowed` it can lead, else where it
+ * leads now (review 81).
+ */
+function leadsOutOnceChanged(path: string, allowed: readonly string[]): string | undefined {
+  const now = leadsTo(path);
+  let target: string;
+  try {
+    target = Deno.readLinkSync(path);
+  } catch {
+    return now;
+  }
+  if (isAbsolute(target)) return now;
+  const words = normalize(target).split("/");
+  const ups = words.findIndex((word) => word !== "..");
+  const climbs = ups === -1 ? words.length : ups;
+  const rest = words.slice(climbs).join("/");
+  for (const root of allowed) {
+    let from = root;
+    for (let up = 1; up <= climbs && from !== "/"; up++) {
+      from = dirname(from);
+      const moved = canonicalLoose(rest, from);
+      if (!allowed.some((r) => isWithin(moved, r))) return moved;
+    }
+  }
+  return now;
 }
 
 /**

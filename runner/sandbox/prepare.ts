@@ -45,16 +45,48 @@ import {
   type UnsafeAcknowledgements,
 } from "./permissions.ts";
 import type { LaunchOptions } from "./plan.ts";
-import { type Snapshot, takeSnapshot } from "./snapshot.ts";
+import { type Snapshot, type SnapshotLimits, takeSnapshot } from "./snapshot.ts";
 import { neutralize } from "../wire/mod.ts";
 
 function validateNumber(name: string, value: number, min: number, max: number): number {
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     throw new TypeError(
-      `Cannot start plugin: "${name}" must be an integer from ${min} to ${max}, got ${value}`,
+      `Cannot start plugin: "${name}" must be an integer from ${min} to ${max}, got ${
+        typeof value === "number" ? value : typeof value
+      }`,
     );
   }
   return value;
+}
+
+/** The bounds a folder walk may be given, least and most (a depth of 0: no subfolders). */
+const SNAPSHOT_BOUNDS: Record<keyof SnapshotLimits, [number, number]> = {
+  maxFiles: [1, 1_000_000],
+  maxBytes: [1, 2 ** 40],
+  maxDepth: [0, 4096],
+  maxEntries: [1, 1_000_000],
+};
+
+/**
+ * The host's bounds on the folder, each checked; one left `undefined` keeps
+ * its default. Spread as given, `NaN` or an explicit `undefined` lifted the
+ * cap (every comparison with them is false), and a negative one refused
+ * the folder as though the plugin had passed it (review 81).
+ */
+function snapshotLimitsOf(limits: SnapshotLimits | undefined): SnapshotLimits | undefined {
+  if (limits === undefined) return undefined;
+  if (typeof limits !== "object" || limits === null) {
+    throw new TypeError(`Cannot start plugin: "snapshotLimits" must be an object, got ${limits}`);
+  }
+  const checked: SnapshotLimits = {};
+  const bounds = Object.entries(SNAPSHOT_BOUNDS) as [keyof SnapshotLimits, [number, number]][];
+  for (const [key, [min, max]] of bounds) {
+    const value = limits[key];
+    if (value !== undefined) {
+      checked[key] = validateNumber(`snapshotLimits.${key}`, value, min, max);
+    }
+  }
+  return checked;
 }
 
 const MODES: readonly string[] = ["auto", "os", "landlock", "deno"];
@@ -158,12 +190,32 @@ function refuseNativeNetUnderLandlock(mode: IsolationMode, grants: ResolvedGrant
   );
 }
 
+/**
+ * The host's `root` option, canonical: an existing folder, else a
+ * `TypeError` naming it (review 81: a missing one was Deno's `NotFound` for
+ * a `realpath`, a file the plugin's "unreadable" folder).
+ */
+function rootOf(option: string | URL): string {
+  const path = toPath(option, "root");
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch (cause) {
+    if (!(cause instanceof Deno.errors.NotFound)) throw cause;
+    throw new TypeError(`Cannot start plugin: root "${neutralize(path)}" does not exist`, {
+      cause,
+    });
+  }
+  if (!info.isDirectory) {
+    throw new TypeError(`Cannot start plugin: root "${neutralize(path)}" must be a folder`);
+  }
+  return canonicalPath(path);
+}
+
 /** The plugin's identity: entry, root and name, each checked; paths canonical (paths.ts). */
 function identify(module: string | URL, options: LaunchOptions) {
   const entry = resolveEntry(module);
-  const root = canonicalPath(
-    options.root === undefined ? dirname(entry) : toPath(options.root, "root"),
-  );
+  const root = options.root === undefined ? canonicalPath(dirname(entry)) : rootOf(options.root);
   const name = options.name ?? basename(root);
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
     // Most often the name is the folder's: say so, and how to give another (review 42).
@@ -196,6 +248,14 @@ function commandOf(name: string, snapshot: Snapshot, root: string, options: Laun
 /** The cache folder, made if needed, by its real path. */
 async function openCache(options: LaunchOptions): Promise<string> {
   const cacheDir = options.cacheDir ?? defaultCacheDir();
+  // An empty path is the working directory to every call below: the cache landed there (review 81).
+  if (typeof cacheDir !== "string" || cacheDir === "") {
+    throw new TypeError(
+      `Cannot start plugin: "cacheDir" must be a non-empty path, got ${
+        cacheDir === "" ? "an empty string" : typeof cacheDir
+      }`,
+    );
+  }
   await Deno.mkdir(cacheDir, { recursive: true });
   return canonicalPath(cacheDir);
 }
@@ -294,7 +354,7 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
   // Isolation "deno" runs no OS layer: no bubblewrap probe (a Deno start of its own).
   const tools = await unlessAborted(detectTools(deno.path, options.isolation !== "deno"), signal);
   prefetchControllers(tools.sh);
-  const limits = options.snapshotLimits;
+  const limits = snapshotLimitsOf(options.snapshotLimits);
   const snapshot = await takeSnapshot(root, entry, {
     plugin: name,
     cacheDir: cache,

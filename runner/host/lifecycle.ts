@@ -1,10 +1,12 @@
 /**
  * The lifecycle of one managed plugin as one explicit state machine: every
  * state, every event, and what each transition does (spawn, kill, close,
- * wait). `ManagedPlugin` feeds it events and runs the actions it returns;
- * nothing else changes a plugin's state. Any order or overlap of start,
- * stop, restart, crash and abort is a sequence of these events, so it ends
- * in a state of this table, with no process left behind a `stopped`.
+ * wait). `ManagedPlugin` feeds it events and runs the actions it returns,
+ * one step at a time (an event fed while a step's actions run, by a
+ * listener those actions told, waits for that step to end); nothing else
+ * changes a plugin's state. Any order or overlap of start, stop, restart,
+ * crash and abort is a sequence of these events, so it ends in a state of
+ * this table, with no process left behind a `stopped`.
  * @module
  */
 

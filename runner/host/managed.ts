@@ -98,6 +98,11 @@ export class ManagedPlugin {
   #waiters = new Waiters<Plugin>();
   #runs = new Waiters<Plugin>();
   #stops = new Waiters<ExitStatus | undefined>();
+  /** Events fed while a step runs, each run once the step before it is done (see `#on`). */
+  #events: [LifeEvent, Plugin | undefined, (() => void) | undefined][] = [];
+  #stepping = false;
+  /** Removes the listener on the caller's `signal`, once stopped. */
+  #unlisten: (() => void) | undefined;
 
   /** Use {@linkcode PluginHost.start}, which creates and starts it. */
   constructor(
@@ -118,7 +123,12 @@ export class ManagedPlugin {
         report: (change) => this.#emit({ type: "standby", plugin: this.name, ...change }),
       });
     }
-    rest.signal?.addEventListener("abort", () => void this.stop(), { once: true });
+    const signal = rest.signal;
+    if (signal) {
+      const onAbort = () => void this.stop();
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#unlisten = () => signal.removeEventListener("abort", onAbort);
+    }
   }
 
   /** Where it is in its life. */
@@ -136,14 +146,38 @@ export class ManagedPlugin {
     return this.#standby?.pid;
   }
 
-  /** Feeds one event to the machine and runs the actions of its step. */
-  #on(event: LifeEvent, plugin?: Plugin): void {
-    const step = next(this.#life, event);
-    if (step) {
-      this.#life = step.to;
-      for (const action of step.actions) this.#run(action, plugin);
+  /**
+   * Feeds one event to the machine and runs the actions of its step. An event fed while a step's
+   * actions run (a listener told of a start, a promotion or a failure stops the plugin, or aborts
+   * its signal) waits until that step is done: a step never runs in the middle of another (review
+   * 80: a stop from the listener told of a promotion ended before the standby's adoption, which
+   * then made a stopped plugin's process current, and started a standby beside it).
+   */
+  #on(event: LifeEvent, plugin?: Plugin, joining?: () => void): void {
+    this.#events.push([event, plugin, joining]);
+    if (this.#stepping) return;
+    this.#stepping = true;
+    // Every queued event gets its step even if an action throws, so no restart waits on a step
+    // that never came; the first error is thrown once the queue is empty.
+    let failure: { error: unknown } | undefined;
+    for (let fed = this.#events.shift(); fed; fed = this.#events.shift()) {
+      try {
+        fed[2]?.(); // a restart waits from its own step on, not for the outcome of the one it ran in
+        const step = next(this.#life, fed[0]);
+        if (step) {
+          this.#life = step.to;
+          for (const action of step.actions) this.#run(action, fed[1]);
+        }
+        this.#settleStop();
+      } catch (error) {
+        failure ??= { error };
+      }
     }
-    this.#settleStop();
+    this.#stepping = false;
+    // Stopped for good: the caller's signal no longer holds this plugin (a long-lived signal
+    // shared by many starts of a name kept every one of them, review 80).
+    if (this.#life === "stopped") this.#unlisten?.();
+    if (failure) throw failure.error;
   }
 
   #run(action: LifeAction, plugin: Plugin | undefined): void {
@@ -228,9 +262,10 @@ export class ManagedPlugin {
         this.#reason = this.#life === "starting"
           ? `could not start: ${firstLine(error)}`
           : `restart failed: ${firstLine(error)}`;
-        const stopping = this.#life === "stopping";
+        // Before the step, whose listeners may restart it: that restart waits for its own start
+        // (review 80: it was rejected with this error while its start was under way).
+        if (this.#life !== "stopping") this.#runs.reject(error); // when stopping, `finish` does
         this.#on(this.#mayRetry() ? "spawn-failed" : "spawn-failed-final");
-        if (!stopping) this.#runs.reject(error); // when stopping, `finish` rejects them
       },
     );
     this.#spawning = { abort, done };
@@ -583,9 +618,12 @@ export class ManagedPlugin {
     if (this.#life === "stopping" || this.#life === "stopped") throw this.#unavailable();
     // Restarted by hand after it gave up: the crashes that made it give up are over (review 39).
     if (this.#life === "failed") this.#crashes = [];
-    const running = this.#runs.wait();
-    this.#on("restart");
-    await running;
+    // Its wait begins with its event's step: fed from a listener, it waits for that step first
+    // (review 80: a restart asked for at a start or a promotion resolved with the process it
+    // was to replace, while it had not yet begun).
+    await new Promise<Plugin>((resolve, reject) =>
+      this.#on("restart", undefined, () => void this.#runs.wait().then(resolve, reject))
+    );
   }
 
   /**

@@ -125,14 +125,6 @@ export class PluginHost implements AsyncDisposable {
         `Cannot start plugin "${name}": a plugin of that name is ${existing.state}`,
       );
     }
-    // A failed plugin may still be restarted by whoever holds it; stopped, it may not, so no
-    // process comes back that stopAll(), killNow() and dispose() no longer see (review 59). Its
-    // stop is made at once, and this start stays synchronous up to its entry. The standby its
-    // failure closes may still be on its ladder: the host holds it until its stop is done.
-    if (existing) {
-      this.#replaced.add(existing);
-      void existing.stop().finally(() => this.#replaced.delete(existing));
-    }
     const onLog = this.#options.onLog;
     const managed = new ManagedPlugin(name, module, {
       ...this.#options.defaults,
@@ -146,6 +138,16 @@ export class PluginHost implements AsyncDisposable {
         : undefined,
       emit: (event) => this.#options.onEvent?.(event),
     });
+    // Made first: a start refused for its options replaces nothing (review 80: it had stopped the
+    // failed plugin of that name, which stayed named by it). A failed plugin may still be restarted
+    // by whoever holds it; stopped, it may not, so no process comes back that stopAll(), killNow()
+    // and dispose() no longer see (review 59). Its stop is made at once, and this start stays
+    // synchronous up to its entry. The standby its failure closes may still be on its ladder: the
+    // host holds it until its stop is done.
+    if (existing) {
+      this.#replaced.add(existing);
+      void existing.stop().finally(() => this.#replaced.delete(existing));
+    }
     this.#plugins.set(name, managed);
     await managed.start();
     return managed;

@@ -130,8 +130,10 @@ export class Standby {
 
   #lose(detail: string): void {
     this.#losses.push(Date.now());
+    const generation = this.#generation;
     this.#options.report({ change: "lost", detail });
-    this.fill();
+    // Cleared by whoever was told (a listener that stopped the plugin): no standby follows (review 80).
+    if (generation === this.#generation) this.fill();
   }
 
   /** Whether {@linkcode STANDBY_LOSSES} losses fall within the window (reported once per spell). */

@@ -3940,6 +3940,72 @@ export const MUTATIONS: Mutation[] = [
     filter: "snapshotLimits of NaN",
   },
   {
+    id: "lifecycle-one-step-at-a-time",
+    source:
+      "review 80: a stop from a listener ran inside the step that told it, and the rest of that step ran against a stopping plugin",
+    mitigation: "an event fed during a step waits for that step to end",
+    file: "runner/host/managed.ts",
+    search: "    if (this.#stepping) return;\n",
+    replace: "",
+    tests: ["tests/hostile/r80_lifecycle_test.ts"],
+    filter: "a listener that stops the plugin a",
+  },
+  {
+    id: "standby-lost-no-refill-after-clear",
+    source:
+      "review 80: a standby lost, reported, then refilled after the listener's stop cleared it",
+    mitigation: "a lost standby is refilled only if no one cleared it meanwhile",
+    file: "runner/host/standby.ts",
+    search: "    if (generation === this.#generation) this.fill();",
+    replace: "    this.fill();",
+    tests: ["tests/hostile/r80_lifecycle_test.ts"],
+    filter: "when its idle standby is lost",
+  },
+  {
+    id: "spawn-failure-rejects-before-step",
+    source: "review 80: a restart asked for at a failed start was rejected with that start's error",
+    mitigation: "a failed spawn rejects its waiters before the step whose listeners may restart",
+    file: "runner/host/managed.ts",
+    search:
+      '        if (this.#life !== "stopping") this.#runs.reject(error); // when stopping, `finish` does\n        this.#on(this.#mayRetry() ? "spawn-failed" : "spawn-failed-final");\n',
+    replace:
+      '        const stopping = this.#life === "stopping";\n        this.#on(this.#mayRetry() ? "spawn-failed" : "spawn-failed-final");\n        if (!stopping) this.#runs.reject(error);\n',
+    tests: ["tests/hostile/r80_lifecycle_test.ts"],
+    filter: "told of a failed start",
+  },
+  {
+    id: "restart-waits-from-its-step",
+    source:
+      "review 80: a restart asked for at a start or a promotion resolved with the process it was to replace",
+    mitigation: "a restart's wait begins with its own step",
+    file: "runner/host/managed.ts",
+    search: 'this.#on("restart", undefined, () => void this.#runs.wait().then(resolve, reject))',
+    replace: '(void this.#runs.wait().then(resolve, reject), this.#on("restart"))',
+    tests: ["tests/hostile/r80_lifecycle_test.ts"],
+    filter: "resolves once its own process runs",
+  },
+  {
+    id: "refused-start-replaces-nothing",
+    source:
+      "review 80: a start refused for its options had already stopped the failed plugin of that name",
+    mitigation: "the new plugin is made, its options checked, before the old one is stopped",
+    file: "runner/host/manager.ts",
+    search: "    const onLog = this.#options.onLog;\n",
+    replace: "    if (existing) void existing.stop();\n    const onLog = this.#options.onLog;\n",
+    tests: ["tests/hostile/r80_lifecycle_test.ts"],
+    filter: "a start refused for its options",
+  },
+  {
+    id: "stopped-lets-go-of-signal",
+    source: "review 80: every stopped plugin kept its listener on a long-lived signal",
+    mitigation: "a stopped plugin removes its listener from the caller's signal",
+    file: "runner/host/managed.ts",
+    search: '    if (this.#life === "stopped") this.#unlisten?.();\n',
+    replace: "",
+    tests: ["tests/hostile/r80_lifecycle_test.ts"],
+    filter: "lets go of the caller's signal",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

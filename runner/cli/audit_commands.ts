@@ -20,7 +20,7 @@ import {
   type Output,
 } from "./commands.ts";
 import { type AuditLog, suggestManifest, toCallError } from "../host/mod.ts";
-import { planPlugin } from "../sandbox/mod.ts";
+import { MAX_AUDIT_VALUE, planPlugin } from "../sandbox/mod.ts";
 import { concatBytes, neutralize, scanJson, terminalJson } from "../wire/mod.ts";
 
 /** What `plug audit --json` prints: the call and its audit. */
@@ -60,8 +60,11 @@ async function auditedCall(args: ParsedArgs, io: Output, command: string) {
     const [contract, name] = method.split(".");
     if (!plugin.served.find((c) => c.name === contract)?.methods.includes(name)) {
       const list = plugin.served.flatMap((c) => c.methods.map((m) => `${c.name}.${m}`)).join(", ");
+      // Quoted bounded, as plug call quotes it: 4,096 names were one line of 512 KB (review 85).
       throw new UsageError(
-        `plugin "${plugin.name}" has no method "${method}" (it serves ${list || "nothing"})`,
+        `plugin "${plugin.name}" has no method "${neutralize(method, 200)}" (it serves ${
+          neutralize(list || "nothing", 2000)
+        })`,
       );
     }
     try {
@@ -119,10 +122,18 @@ export async function callAuditedCommand(args: ParsedArgs, io: Output): Promise<
   return ExitCode.ok;
 }
 
+/**
+ * The longest value plug audit writes: up to {@linkcode MAX_AUDIT_VALUE} characters of what Deno
+ * checked, neutralised, each UTF-16 unit at most eight characters escaped (`\u{feff}`), then the
+ * cut's note. At 5,000, one path of 1,500 control characters that a plugin read made its own
+ * audit a report plug suggest refused whole (review 85).
+ */
+const MAX_REPORTED_VALUE = 8 * MAX_AUDIT_VALUE + 64;
+
 const Entry = z.object({
   source: z.string().max(32),
   kind: z.string().max(32),
-  value: z.string().max(5000).nullable(),
+  value: z.string().max(MAX_REPORTED_VALUE).nullable(),
   granted: z.boolean(),
   count: z.number().int().nonnegative(),
   first: z.number(),

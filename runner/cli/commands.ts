@@ -194,6 +194,32 @@ function requestsOf(
   return plan.manifest.requests.map((r) => ({ ...r }));
 }
 
+/** The most of one described schema `plug inspect --json` prints, as JSON text. */
+const MAX_SHOWN_SCHEMA = 64 * 1024;
+/** The most of all of them. */
+const MAX_SHOWN_SCHEMAS = 1024 * 1024;
+
+/**
+ * The contracts as `plug inspect --json` prints them: a schema is the plugin's text, and one
+ * over {@linkcode MAX_SHOWN_SCHEMA} (or past {@linkcode MAX_SHOWN_SCHEMAS} in all) is named by
+ * its size instead. Printed whole, one description of 8 MiB was one line of 8 MiB (review 85).
+ */
+function shownContracts(contracts: DescribedContract[]): DescribedContract[] {
+  let left = MAX_SHOWN_SCHEMAS;
+  const shown = (schema: unknown): unknown => {
+    const size = (JSON.stringify(schema) ?? "").length;
+    if (size > MAX_SHOWN_SCHEMA || size > left) {
+      return `(a schema of ${size} characters, not shown)`;
+    }
+    left -= size;
+    return schema;
+  };
+  return contracts.map((c) => ({
+    ...c,
+    methods: c.methods.map((m) => ({ ...m, input: shown(m.input), output: shown(m.output) })),
+  }));
+}
+
 function contractLines(contracts: DescribedContract[]): string[] {
   return contracts.flatMap((c) => [
     `  ${neutralize(c.name, 64)} v${c.version}`,
@@ -249,7 +275,7 @@ export async function inspectCommand(args: ParsedArgs, io: Output): Promise<numb
     contracts,
   };
   if (args.json) {
-    outJson(io, report);
+    outJson(io, { ...report, contracts: shownContracts(contracts) });
     return ExitCode.ok;
   }
   const lines = [

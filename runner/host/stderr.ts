@@ -79,6 +79,18 @@ export interface ReadStderrOptions {
 export const OWN_NOTE = "(plugbox: ";
 
 /**
+ * Neutralised text cut to {@linkcode MAX_STDERR_LINE} characters, never inside an escape: a
+ * control byte is four characters escaped, so 8 KiB of them were 32 KiB in `onLog` and in the
+ * stderr tail, whose first line is shown whole (review 85).
+ */
+function withinLine(text: string): string {
+  if (text.length <= MAX_STDERR_LINE) return text;
+  const slash = text.lastIndexOf("\\", MAX_STDERR_LINE);
+  const end = slash > MAX_STDERR_LINE - 10 ? slash : MAX_STDERR_LINE; // `\u{10ffff}` is 10
+  return `${text.slice(0, end)}… (${text.length - end} more characters escaped)`;
+}
+
+/**
  * Reads a stderr stream to its end (or until `signal` aborts), calling
  * `onLine` with each line, neutralised and cut at {@linkcode MAX_STDERR_LINE}
  * bytes, at most `maxLinesPerSecond` a second; a note says how much was
@@ -102,10 +114,10 @@ export async function readStderr(
   let skipped = 0; // bytes dropped over the rate, not yet reported
   const flush = () => {
     if (size === 0 && dropped === 0) return;
-    let text = neutralize(
+    let text = withinLine(neutralize(
       decoder.decode(held.subarray(0, size)).replace(/\r$/, ""),
       MAX_STDERR_LINE,
-    );
+    ));
     if (dropped > 0) text += ` … (${dropped} more bytes on this line)`;
     if (text.startsWith(OWN_NOTE)) text = `\\${text}`; // review 37: it forged plugbox's note
     size = 0;
@@ -189,13 +201,16 @@ export async function readStderr(
 
 /**
  * Shows the plugin's own folder where its stderr names the snapshot it runs
- * from (stack traces, Deno's errors), so a person reads their own paths. The
- * result is cut to {@linkcode MAX_STDERR_LINE} again.
+ * from (stack traces, Deno's errors), so a person reads their own paths, the
+ * folder's name neutralised as the line is. The result is cut to
+ * {@linkcode MAX_STDERR_LINE} again.
  */
 export function userPaths(snapshotDir: string, root: string): (line: string) => string {
+  // The folder's name is its author's words, as untrusted as the line (review 85: a name with
+  // ESC, a newline or U+202E reached onLog and the stderr tail raw). A URL is escaped already.
   const pairs: [string, string][] = [
     [pathToFileURL(snapshotDir).href, pathToFileURL(root).href],
-    [snapshotDir, root],
+    [snapshotDir, neutralize(root)],
   ];
   return (line) => {
     if (!line.includes(snapshotDir)) return line;

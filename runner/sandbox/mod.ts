@@ -12,7 +12,7 @@
  */
 
 export { type AuditOptions, type AuditPlan } from "./audit_setup.ts";
-export { AUDIT_KINDS, judgeCheck, type JudgedCheck } from "./audit_verdict.ts";
+export { AUDIT_KINDS, judgeCheck, type JudgedCheck, MAX_AUDIT_VALUE } from "./audit_verdict.ts";
 export { type Approval, approvePlugin } from "./approve.ts";
 export {
   closeCgroups,

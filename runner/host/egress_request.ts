@@ -25,7 +25,9 @@ export interface RefusedRequest {
   status: number;
 }
 
-const HOP_BY_HOP = /^(proxy-authorization|proxy-connection|connection|keep-alive)$/i;
+// Host too: the proxy names the destination it checked itself, so a server that answers for
+// many names answers for the granted one (a plugin's own Host was domain fronting: review 84).
+const HOP_BY_HOP = /^(proxy-authorization|proxy-connection|connection|keep-alive|host)$/i;
 
 /** Bytes as a string of the same length, one character per byte. */
 function binary(bytes: Uint8Array): string {
@@ -110,9 +112,16 @@ export async function parseProxyRequest(
   const authority = target.slice(7).split(/[/?#]/, 1)[0];
   const to = destination(authority, 80);
   if (!to) return { refused: "a malformed request target", status: 400 };
+  // A bare CR or LF, or a folded line, is a header line to a lenient server and not to this
+  // parser: one could carry a second Host past the one the proxy sets (review 84).
+  if (headers.some((h) => /[\r\n\0]/.test(h) || /^[ \t]/.test(h))) {
+    return { refused: "a malformed request head", status: 400 };
+  }
   const path = target.slice(7 + authority.length) || "/";
   const kept = headers.filter((h) => !HOP_BY_HOP.test(h.split(":", 1)[0].trim()));
-  const head = [`${method} ${path} HTTP/1.1`, ...kept, "connection: close", "", ""].join("\r\n");
+  const host = to.port === 80 ? to.host : `${to.host}:${to.port}`;
+  const head = [`${method} ${path} HTTP/1.1`, `host: ${host}`, ...kept, "connection: close", "", ""]
+    .join("\r\n");
   const bytes = Uint8Array.from(head, (ch) => ch.charCodeAt(0) & 0xff);
   const forward = new Uint8Array(bytes.length + read.rest.length);
   forward.set(bytes);

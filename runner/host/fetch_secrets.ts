@@ -69,7 +69,10 @@ export class SecretBinding {
   constructor(secrets: Record<string, HostSecret>) {
     for (const [name, secret] of Object.entries(secrets)) {
       const what = `Cannot use secret "${name}" in hostFetch`;
-      if (typeof secret?.value !== "string" || secret.value.length < 4) {
+      // Headers trim HTTP whitespace: the value a server gets, and may echo, is the trimmed one
+      // (a token read from a file ends in a newline; review 84).
+      const value = typeof secret?.value === "string" ? trimHttp(secret.value) : undefined;
+      if (value === undefined || value.length < 4) {
         throw new TypeError(`${what}: "value" must be a string of at least 4 characters`);
       }
       const header = (secret.header ?? "authorization").toLowerCase();
@@ -83,7 +86,7 @@ export class SecretBinding {
         throw new TypeError(`${what}: "hosts" must list the host:port it is sent to`);
       }
       const hosts = new Set(secret.hosts.map((h) => canonicalDestination(h, what)));
-      this.#secrets.push({ name, header, text, value: secret.value, hosts });
+      this.#secrets.push({ name, header, text, value, hosts });
     }
   }
 
@@ -103,13 +106,36 @@ export class SecretBinding {
     return new Set(this.#secrets.filter((s) => s.hosts.has(destination)).map((s) => s.header));
   }
 
-  /** `text` with every secret's value replaced by `[secret NAME]`. */
+  /**
+   * `text` with every secret's value replaced by `[secret NAME]`. Every value is found in the
+   * text as given and overlapping finds are cut as one: cutting one value first could break
+   * another that holds or overlaps it, leaving the rest of it in the text (review 84).
+   */
   redact(text: string): string {
+    const cuts: { from: number; to: number; name: string }[] = [];
     for (const secret of this.#secrets) {
-      if (text.includes(secret.value)) {
-        text = text.replaceAll(secret.value, `[secret ${secret.name}]`);
+      for (
+        let at = text.indexOf(secret.value);
+        at !== -1;
+        at = text.indexOf(secret.value, at + secret.value.length)
+      ) {
+        cuts.push({ from: at, to: at + secret.value.length, name: secret.name });
       }
     }
-    return text;
+    if (cuts.length === 0) return text;
+    cuts.sort((a, b) => a.from - b.from || b.to - a.to);
+    let out = "";
+    let done = 0;
+    for (const cut of cuts) {
+      if (cut.to <= done) continue;
+      out += cut.from >= done ? `${text.slice(done, cut.from)}[secret ${cut.name}]` : "";
+      done = cut.to;
+    }
+    return out + text.slice(done);
   }
+}
+
+/** `text` without leading and trailing HTTP whitespace, as a header value is sent. */
+function trimHttp(text: string): string {
+  return text.replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "");
 }

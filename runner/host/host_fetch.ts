@@ -19,7 +19,7 @@ import { canonicalDestination, type HostSecret, SecretBinding } from "./fetch_se
 import { FetchLog, type FetchLogEntry } from "./fetch_log.ts";
 import { checkMs } from "./check_options.ts";
 import { readCapped } from "./fetch_body.ts";
-import { type PinnedClient, pinnedClient } from "./pinned_client.ts";
+import { mayHideNoProxy, type PinnedClient, pinnedClient } from "./pinned_client.ts";
 import { neutralize, utf8Length } from "../wire/mod.ts";
 
 /**
@@ -131,6 +131,13 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
       `Cannot make hostFetch: refusing the host's own addresses needs --allow-sys=networkInterfaces (or "unsafe.privateNetwork")`,
     );
   }
+  // Deno's fetch would skip the per-request proxy for what NO_PROXY lists (review 84).
+  if (!mayHideNoProxy()) {
+    throw new TypeError(
+      `Cannot make hostFetch: keeping the host's NO_PROXY from sending requests past the per-request ` +
+        `proxy needs --allow-env=NO_PROXY,no_proxy`,
+    );
+  }
   // Said now, by name: without it every request would fail as if its destination had (review 38).
   const unreachable = ["127.0.0.1", ...allowed].find((host) => !mayConnect(host));
   if (unreachable) {
@@ -166,7 +173,13 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
           { code: "failed" },
         );
       }
-      const headers = buildHeaders(request.headers ?? {}, secrets.headersFor(destination));
+      const reserved = secrets.headersFor(destination);
+      // A binding names host and port, not scheme: port 443 is https's, and a secret bound there
+      // would cross the network in the clear in a plain http request to it (review 84).
+      if (reserved.size > 0 && url.protocol === "http:" && port(url) === 443) {
+        throw refused(`plain http to port 443 would send a secret in the clear`);
+      }
+      const headers = buildHeaders(request.headers ?? {}, reserved);
       const used = secrets.inject(headers, destination);
       const body = request.body;
       if (body !== undefined && utf8Length(body) > limits.request) {

@@ -10,6 +10,9 @@
  * an absolute-form request). No other answer for the name is ever connected to.
  * (Deno's fetch still looks the name up itself, for its own deny-list check,
  * and goes on when that lookup fails; its answer is never connected to.)
+ * Deno's client also reads `NO_PROXY` when it is made and skips even an
+ * explicit proxy for what it lists, connecting to its own lookup's answer:
+ * the client is made with both spellings out of the environment (review 84).
  * @module
  */
 
@@ -48,12 +51,14 @@ export function pinnedClient(address: string, plan: EgressPlan, plugin: string):
     resolve: () => Promise.resolve([address]),
     maxConnections: 4,
   });
-  const client = Deno.createHttpClient({
-    proxy: {
-      url: `http://127.0.0.1:${proxy.port}`,
-      basicAuth: { username: "plugbox", password: token },
-    },
-  });
+  const client = withoutNoProxy(() =>
+    Deno.createHttpClient({
+      proxy: {
+        url: `http://127.0.0.1:${proxy.port}`,
+        basicAuth: { username: "plugbox", password: token },
+      },
+    })
+  );
   return {
     client,
     refusal: () => proxy.log.entries().findLast((e) => e.verdict === "refused"),
@@ -62,4 +67,25 @@ export function pinnedClient(address: string, plan: EgressPlan, plugin: string):
       await proxy.close();
     },
   };
+}
+
+/** What Deno's fetch reads when a client is made: names and addresses it sends past any proxy. */
+const NO_PROXY_NAMES = ["NO_PROXY", "no_proxy"];
+
+/** Whether the host may hide `NO_PROXY` from its clients (it needs to read and set both spellings). */
+export function mayHideNoProxy(): boolean {
+  return NO_PROXY_NAMES.every((variable) =>
+    Deno.permissions.querySync({ name: "env", variable }).state === "granted"
+  );
+}
+
+/** Makes a client with `NO_PROXY` out of the environment, and puts it back (synchronous: no one sees). */
+function withoutNoProxy(make: () => Deno.HttpClient): Deno.HttpClient {
+  const saved = NO_PROXY_NAMES.map((name) => [name, Deno.env.get(name)] as const);
+  for (const [name, value] of saved) if (value !== undefined) Deno.env.delete(name);
+  try {
+    return make();
+  } finally {
+    for (const [name, value] of saved) if (value !== undefined) Deno.env.set(name, value);
+  }
 }

@@ -43,9 +43,14 @@ export interface FetchLogEntry {
   secrets: string[];
 }
 
-/** A bounded log of {@linkcode FetchLogEntry}. */
+/**
+ * A log of {@linkcode FetchLogEntry}, bounded per plugin: one plugin's
+ * requests never push another's out, and what its own pushed out is counted
+ * (review 84: 256 cheap refusals wiped every plugin's earlier requests).
+ */
 export class FetchLog {
-  #entries: FetchLogEntry[] = [];
+  #entries = new Map<string, FetchLogEntry[]>();
+  #dropped = new Map<string, number>();
   #max: number;
   #onEntry?: (entry: FetchLogEntry) => void;
 
@@ -54,16 +59,28 @@ export class FetchLog {
     this.#max = max;
   }
 
-  /** Adds an entry (stamped now), dropping the oldest beyond the cap. */
+  /** Adds an entry (stamped now), dropping its plugin's oldest beyond the cap. */
   add(entry: Omit<FetchLogEntry, "time">): void {
     const stamped = Object.freeze({ time: Date.now(), ...entry });
-    this.#entries.push(stamped);
-    if (this.#entries.length > this.#max) this.#entries.shift();
+    let entries = this.#entries.get(stamped.plugin);
+    if (!entries) this.#entries.set(stamped.plugin, entries = []);
+    entries.push(stamped);
+    if (entries.length > this.#max) {
+      entries.shift();
+      this.#dropped.set(stamped.plugin, (this.#dropped.get(stamped.plugin) ?? 0) + 1);
+    }
     guarded(this.#onEntry)(stamped); // a listener's fault is not the request's
   }
 
   /** The entries of `plugin` (or all), oldest first. */
   entries(plugin?: string): FetchLogEntry[] {
-    return this.#entries.filter((e) => plugin === undefined || e.plugin === plugin);
+    if (plugin !== undefined) return [...this.#entries.get(plugin) ?? []];
+    return [...this.#entries.values()].flat().sort((a, b) => a.time - b.time);
+  }
+
+  /** How many entries of `plugin` (or of all) the cap has dropped. */
+  dropped(plugin?: string): number {
+    if (plugin !== undefined) return this.#dropped.get(plugin) ?? 0;
+    return [...this.#dropped.values()].reduce((sum, n) => sum + n, 0);
   }
 }

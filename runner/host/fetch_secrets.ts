@@ -75,6 +75,11 @@ export class SecretBinding {
       if (value === undefined || value.length < 4) {
         throw new TypeError(`${what}: "value" must be a string of at least 4 characters`);
       }
+      // A byte past ASCII that a server echoes comes back decoded as U+FFFD, where the cut
+      // cannot find the value: every other character of it would reach the plugin (review 84).
+      if (!/^[\x20-\x7e]+$/.test(value)) {
+        throw new TypeError(`${what}: "value" must be printable ASCII`);
+      }
       const header = (secret.header ?? "authorization").toLowerCase();
       const text = `${secret.prefix ?? "Bearer "}${secret.value}`;
       try {

@@ -75,8 +75,10 @@ export interface HostFetchOptions {
  */
 export interface HostFetch {
   (request: HostFetchRequestData, context: CapabilityContext): Promise<HostFetchResponseData>;
-  /** The requests of one plugin (or all), oldest first, bounded. */
+  /** The requests of one plugin (or all), oldest first: the newest 256 of each plugin. */
   log(plugin?: string): FetchLogEntry[];
+  /** How many of one plugin's (or all plugins') requests the log's bound has dropped. */
+  dropped(plugin?: string): number;
 }
 
 const DROPPED_HEADERS = new Set(["host", "proxy-authorization", "connection", "cookie"]);
@@ -201,7 +203,10 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
       return {
         status: response.status,
         statusText: secrets.redact(response.statusText),
-        headers: Object.fromEntries([...response.headers].map(([k, v]) => [k, secrets.redact(v)])),
+        // Names too: a server the plugin controls may echo the secret as one (review 84).
+        headers: Object.fromEntries(
+          [...response.headers].map(([k, v]) => [secrets.redact(k), secrets.redact(v)]),
+        ),
         body: secrets.redact(response.text),
         url: neutralize(url.href, 8192),
       };
@@ -221,7 +226,10 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
       });
     }
   };
-  return Object.assign(fetcher, { log: (plugin?: string) => log.entries(plugin) });
+  return Object.assign(fetcher, {
+    log: (plugin?: string) => log.entries(plugin),
+    dropped: (plugin?: string) => log.dropped(plugin),
+  });
 }
 
 /** Whether this process may connect to `host` (`host:port`, or every port) without a prompt. */

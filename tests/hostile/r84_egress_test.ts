@@ -93,6 +93,69 @@ Deno.test("r84: a secret whose value holds another's is cut out whole, whatever 
   assert.ok(!answer.body.includes(TOKEN.slice(8)), `the plugin got most of LONG: ${answer.body}`);
 });
 
+Deno.test("r84: a secret echoed as a response header's name is cut out of it", async () => {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const token = request.headers.get("authorization")?.slice("Bearer ".length) ?? "none";
+    return new Response("ok", { headers: { [token]: "1" } });
+  });
+  await using _server = { [Symbol.asyncDispose]: () => server.shutdown() };
+  const destination = `127.0.0.1:${server.addr.port}`;
+  const { plugin, api } = await start({
+    allow: [destination],
+    secrets: { API_TOKEN: { value: TOKEN, hosts: [destination] } },
+    unsafe: { privateNetwork: true },
+  });
+  await using _ = plugin;
+  const answer = await api.get(`http://${destination}/`);
+  assert.ok(
+    !JSON.stringify(answer).includes(TOKEN),
+    `the plugin got the secret: ${JSON.stringify(answer)}`,
+  );
+  assert.ok(JSON.stringify(answer.headers).includes("[secret API_TOKEN]"), JSON.stringify(answer));
+});
+
+Deno.test("r84: a secret past printable ASCII is refused, as an echo of it could not be cut out", () => {
+  const error = (() => {
+    try {
+      hostFetch({
+        allow: ["127.0.0.1:8080"],
+        secrets: { API_TOKEN: { value: "p\u00e4ssword-1", hosts: ["127.0.0.1:8080"] } },
+        unsafe: { privateNetwork: true },
+      });
+    } catch (error) {
+      return error;
+    }
+  })();
+  assert.ok(error instanceof TypeError, String(error));
+  assert.match(
+    error.message,
+    /Cannot use secret "API_TOKEN" in hostFetch: "value" must be printable ASCII/,
+  );
+});
+
+Deno.test("r84: one plugin's requests do not push another's out of the fetch log; its own pushed out are counted", async () => {
+  const fetcher = hostFetch({ allow: ["127.0.0.1:9"], unsafe: { privateNetwork: true } });
+  const started = (name: string) =>
+    startPlugin(fixture("fetch_user.ts"), {
+      name,
+      contracts: [FetchUser],
+      capabilities: [provide(FetchUser, { fetch: fetcher })],
+      isolation: "deno",
+    });
+  await using witness = await started("witness");
+  await using flooder = await started("flooder");
+  await witness.api(FetchUser).get("http://witness.invalid/").catch(() => {});
+  for (let i = 0; i < 300; i++) {
+    await flooder.api(FetchUser).get(`http://flood-${i}.invalid/`).catch(() => {});
+  }
+  assert.equal(fetcher.log("witness").length, 1, "the witness's request is still logged");
+  assert.equal(fetcher.log("witness")[0].host, "witness.invalid");
+  assert.equal(fetcher.log("flooder").length, 256);
+  assert.equal(fetcher.dropped("flooder"), 44);
+  assert.equal(fetcher.dropped("witness"), 0);
+  assert.equal(fetcher.log().length, 257);
+});
+
 Deno.test("r84: a secret bound to an https port is never sent there in plain http", async () => {
   // A raw listener where the https server would be: it reads what arrives in the clear.
   let listener: Deno.Listener;

@@ -4069,6 +4069,39 @@ export const MUTATIONS: Mutation[] = [
     filter: "names a huge described schema",
   },
   {
+    id: "host-fetch-secret-ascii",
+    source: "review 84: a secret's byte past ASCII came back as U+FFFD, where the cut missed it",
+    mitigation: "a secret must be printable ASCII",
+    file: "runner/host/fetch_secrets.ts",
+    search: "if (!/^[\\x20-\\x7e]+$/.test(value)) {",
+    replace: "if (!/^[\\x20-\\x7e]+$/.test(value) && false) {",
+    tests: ["tests/hostile/r84_egress_test.ts"],
+    filter: "a secret past printable ASCII",
+  },
+  {
+    id: "host-fetch-header-names-cut",
+    source: "review 84: response header names were not cut",
+    mitigation: "a secret is cut out of response header names too",
+    file: "runner/host/host_fetch.ts",
+    search: "[secrets.redact(k), secrets.redact(v)]",
+    replace: "[k, secrets.redact(v)]",
+    tests: ["tests/hostile/r84_egress_test.ts"],
+    filter: "echoed as a response header's name",
+  },
+  {
+    id: "fetch-log-per-plugin",
+    source:
+      "review 84: 256 cheap refusals from one plugin pushed every plugin's requests out of the fetch log",
+    mitigation: "the fetch log is bounded per plugin",
+    file: "runner/host/fetch_log.ts",
+    search:
+      "let entries = this.#entries.get(stamped.plugin);\n    if (!entries) this.#entries.set(stamped.plugin, entries = []);",
+    replace:
+      'let entries = this.#entries.get("");\n    if (!entries) this.#entries.set("", entries = []);',
+    tests: ["tests/hostile/r84_egress_test.ts"],
+    filter: "push another's out of the fetch log",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -108,10 +108,11 @@ export class Beside {
 
   /**
    * Whether the memory cgroup's OOM killer ended a process of the plugin,
-   * read without yielding where the host may read it (false otherwise): for
-   * the first report of an exit, before {@linkcode close} reads it again.
+   * read without yielding (false without a memory cgroup): for
+   * the first report of an exit, before {@linkcode close} reads it again;
+   * `undefined` where the host cannot read it (close's shell then does).
    */
-  oomKilledNow(): boolean {
+  oomKilledNow(): boolean | undefined {
     return oomKilledNow(this.#plan.cpu);
   }
 

@@ -72,6 +72,12 @@ import {
 } from "./plugin_limits.ts";
 import type { StartOptions } from "./start_options.ts";
 
+/**
+ * Longest a plugin's exit waits for its cgroups' close to say whether the OOM killer ended it,
+ * where the host cannot read the count itself (that close runs one shell).
+ */
+const CLOSED_REASON_WAIT_MS = 5_000;
+
 const Described = z.object({
   contracts: z.array(z.object({
     name: z.string().max(64),
@@ -323,10 +329,15 @@ export class Plugin implements AsyncDisposable {
     }).catch((error) =>
       this.#protocolFault(error instanceof Error ? error.message : String(error))
     );
-    this.#process.status.then((exit) => {
+    this.#process.status.then(async (exit) => {
       // Its calls' errors say what the cgroups' close will: a kill by the memory cgroup's OOM
       // killer is out of memory, not a signal from nowhere.
-      const status: ExitStatus = exit.reason === "exited" && this.#beside.oomKilledNow()
+      const oom = exit.reason === "exited" ? this.#beside.oomKilledNow() : false;
+      // A count this host may not read (its permissions), the close's shell reads: its calls wait
+      // for that, or their errors said "exited" where `exited` then said out of memory (review 83).
+      const status: ExitStatus = oom === undefined
+        ? { ...exit, reason: await this.#closedReason(exit.reason) }
+        : oom
         ? { ...exit, reason: "out-of-memory" }
         : exit;
       this.#status = status;
@@ -337,6 +348,19 @@ export class Plugin implements AsyncDisposable {
       void this.#transport.cancelRead();
       this.#offload.close();
     });
+  }
+
+  /** The reason the cgroups' close gives, or `fallback` if it takes longer than a moment. */
+  async #closedReason(fallback: ExitStatus["reason"]): Promise<ExitStatus["reason"]> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<ExitStatus["reason"]>((resolve) => {
+      timer = setTimeout(() => resolve(fallback), CLOSED_REASON_WAIT_MS);
+    });
+    try {
+      return await Promise.race([this.#ended.then((ended) => ended.reason, () => fallback), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**

@@ -316,22 +316,25 @@ async function closeHere(
  * Whether the memory cgroup's OOM killer has ended a process of the plugin,
  * read now and without yielding where this process may read the count: so
  * the first report of an exit (its calls' errors) says `"out-of-memory"` as
- * {@linkcode closeCgroups}' later one does. False where it cannot tell.
+ * {@linkcode closeCgroups}' later one does. False without a memory cgroup;
+ * `undefined` where this process cannot read the count (the cgroups' close
+ * reads it by the shell then, review 83).
  *
  * @example
  * ```ts ignore
- * const reason = status.reason === "exited" && oomKilledNow(plan.cpu) ? "out-of-memory" : status.reason;
+ * const oom = status.reason === "exited" ? oomKilledNow(plan.cpu) : false;
  * ```
  */
-export function oomKilledNow(plan: CpuPlan): boolean {
+export function oomKilledNow(plan: CpuPlan): boolean | undefined {
   const memoryDir = plan.cgroup?.memoryDir;
   if (!memoryDir) return false;
   const oomFile = `${memoryDir}/memory.oom_control`;
-  if (!granted("read", [oomFile])) return false;
+  if (!granted("read", [oomFile])) return undefined;
   try {
     return /^oom_kill [1-9][0-9]*$/m.test(Deno.readTextFileSync(oomFile));
-  } catch {
-    return false; // gone, or refused after all: the stop's own read says what it finds
+  } catch (error) {
+    // Gone (or never made): no OOM kill to tell of. Refused after all: the close's shell reads it.
+    return error instanceof Deno.errors.NotFound ? false : undefined;
   }
 }
 

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { dirname, isAbsolute, join, normalize } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import { PreflightError } from "../errors.ts";
 import { neutralize } from "../wire/mod.ts";
 import { canonicalLoose, isWithin } from "./paths.ts";
@@ -16,11 +16,40 @@ import type { ResolvedGrants } from "./permissions.ts";
 /** Most entries walked per grant before the check gives up and refuses. */
 export const MAX_GRANT_ENTRIES = 20_000;
 
+/** Takes `cost` entries from the budget; refuses the grant once it is spent. */
+function spend(
+  plugin: string,
+  kind: string,
+  top: string,
+  budget: { left: number },
+  cost: number,
+): void {
+  budget.left -= cost;
+  if (budget.left >= 0) return;
+  throw new PreflightError({
+    plugin,
+    reason: "grant-too-large",
+    path: top,
+    detail:
+      `${kind} grant "${top}" holds more than ${MAX_GRANT_ENTRIES} entries (a link counted by its target's length), too many to check for links; narrow it or use isolation "os"`,
+  });
+}
+
+/** The length of a link's target; 0 for a link gone meanwhile. */
+function spelledLength(path: string): number {
+  try {
+    return Deno.readLinkSync(path).length;
+  } catch {
+    return 0;
+  }
+}
+
 function walk(
   plugin: string,
   kind: string,
   top: string,
   allowed: string[],
+  writable: readonly string[],
   budget: { left: number },
 ): void {
   const stack = [top];
@@ -49,19 +78,28 @@ function walk(
       continue;
     }
     for (const entry of entries) {
-      if (--budget.left < 0) {
-        throw new PreflightError({
-          plugin,
-          reason: "grant-too-large",
-          path: top,
-          detail:
-            `${kind} grant "${top}" holds more than ${MAX_GRANT_ENTRIES} entries, too many to check for links; narrow it or use isolation "os"`,
-        });
-      }
+      spend(plugin, kind, top, budget, 1);
       const path = join(dir, entry.name);
       if (entry.isDirectory) stack.push(path);
       if (!entry.isSymlink) continue;
-      const target = kind === "write" ? leadsOutOnceChanged(path, allowed) : leadsTo(path);
+      // Judged name by name, a link costs as its target is long: 20,000 links of 4 KB targets held
+      // the host's thread for two minutes (review 83); each 256 bytes counts as one more entry.
+      spend(plugin, kind, top, budget, Math.floor(spelledLength(path) / 256));
+      const climb = climbsWhereMovable(path, writable);
+      if (climb !== undefined) {
+        throw new PreflightError({
+          plugin,
+          reason: "grant-link",
+          path,
+          detail: neutralize(
+            `${kind} grant "${top}" holds link "${neutralize(path, 300)}" to "${
+              neutralize(climb, 300)
+            }", which climbs with ".." where the plugin may move folders and links (a write grant), so it can be made to lead anywhere above; make the link absolute, or grant a folder apart from it`,
+            2000,
+          ),
+        });
+      }
+      const target = leadsTo(path);
       if (target !== undefined && !allowed.some((root) => isWithin(target, root))) {
         throw new PreflightError({
           plugin,
@@ -71,7 +109,7 @@ function walk(
             `${kind} grant "${top}" holds link "${neutralize(path, 300)}" to "${
               neutralize(target, 300)
             }"${
-              kind === "write" ? " (now, or once the plugin makes a folder or moves it)" : ""
+              kind === "write" ? " (now, or once the plugin makes the folders it misses)" : ""
             }, outside what is granted`,
             2000,
           ),
@@ -81,7 +119,7 @@ function walk(
   }
 }
 
-/** Where a link leads now; undefined for a loop, or a link gone meanwhile. */
+/** Where a link leads now, or once the folders it misses are made; undefined for a loop. */
 function leadsTo(path: string): string | undefined {
   try {
     return Deno.realPathSync(path);
@@ -97,35 +135,34 @@ function leadsTo(path: string): string | undefined {
 }
 
 /**
- * Where a link in a write grant leads, now or once the plugin has changed
- * what it may: a missing folder made (a dangling link), or the link moved
- * (a rename) to another folder of the grant, where each `..` of a relative
- * target climbs from another place: from as high as the top of a grant, it
- * climbs out. The first place outside `allowed` it can lead, else where it
- * leads now (review 81).
+ * The target of a link whose `..` the plugin can make climb from elsewhere,
+ * else undefined. A plugin with a write grant cannot make links, but it can
+ * move the ones there and remove or make folders. So a `..` climbs from
+ * wherever it puts things: a link in a write grant that climbs at all can be
+ * moved up to its top and out (review 81), and a `..` after a folder in a
+ * write grant climbs from wherever a link moved in its place leads (review
+ * 83). Judged by where they lead now, such links would pass; they are
+ * refused by their spelling instead. Links without `..` only descend from
+ * where they are, or lead where an absolute target says, which is judged.
  */
-function leadsOutOnceChanged(path: string, allowed: readonly string[]): string | undefined {
-  const now = leadsTo(path);
+function climbsWhereMovable(path: string, writable: readonly string[]): string | undefined {
   let target: string;
   try {
     target = Deno.readLinkSync(path);
   } catch {
-    return now;
+    return undefined; // gone meanwhile
   }
-  if (isAbsolute(target)) return now;
-  const words = normalize(target).split("/");
-  const ups = words.findIndex((word) => word !== "..");
-  const climbs = ups === -1 ? words.length : ups;
-  const rest = words.slice(climbs).join("/");
-  for (const root of allowed) {
-    let from = root;
-    for (let up = 1; up <= climbs && from !== "/"; up++) {
-      from = dirname(from);
-      const moved = canonicalLoose(rest, from);
-      if (!allowed.some((r) => isWithin(moved, r))) return moved;
-    }
+  const words = target.split("/").filter((word) => word !== "" && word !== ".");
+  if (!words.includes("..")) return undefined;
+  if (writable.some((root) => isWithin(path, root))) return target;
+  const from = isAbsolute(target) ? "/" : dirname(path);
+  for (let i = 1; i < words.length; i++) {
+    if (words[i] !== ".." || words[i - 1] === "..") continue;
+    // The folder this ".." climbs out of, as the spelling names it up to here.
+    const folder = canonicalLoose(words.slice(0, i).join("/") || "/", from);
+    if (writable.some((root) => isWithin(folder, root))) return target;
   }
-  return now;
+  return undefined;
 }
 
 /**
@@ -139,7 +176,9 @@ export function checkGrantLinks(plugin: string, grants: ResolvedGrants): void {
     const roots = grants[kind];
     for (const top of roots) {
       const info = Deno.statSync(top);
-      if (info.isDirectory) walk(plugin, kind, top, roots, { left: MAX_GRANT_ENTRIES });
+      if (info.isDirectory) {
+        walk(plugin, kind, top, roots, grants.write, { left: MAX_GRANT_ENTRIES });
+      }
     }
   }
 }

@@ -8,7 +8,7 @@
  */
 
 import { existsSync } from "node:fs";
-import { dirname, isAbsolute, join, sep } from "node:path";
+import { isAbsolute, join, sep } from "node:path";
 
 /**
  * True when `inner` is `outer` or lies below it, compared by whole path
@@ -59,15 +59,20 @@ export function canonicalPath(path: string, cwd?: string): string {
  * ```
  */
 export function canonicalLoose(path: string, cwd?: string): string {
-  const absolute = absolutePath(path, cwd);
-  const rest: string[] = [];
-  let current = absolute;
-  while (!existsSync(current)) {
-    const parent = dirname(current);
-    if (parent === current) break;
-    rest.unshift(current.slice(parent.length).replace(/^\/+/, ""));
-    current = parent;
+  const parts = absolutePath(path, cwd).split("/").filter(Boolean);
+  // A prefix the kernel cannot resolve has no existing extension, so the longest existing one is
+  // found by halving: a few lookups, not one per name (review 83: a grant of 20,000 dangling links
+  // of 2,000 names each held the host's thread for two minutes).
+  const at = (count: number) => `/${parts.slice(0, count).join("/")}`;
+  let low = 0; // "/" exists
+  let high = parts.length;
+  while (low < high) {
+    const middle = Math.ceil((low + high) / 2);
+    if (existsSync(at(middle))) low = middle;
+    else high = middle - 1;
   }
+  const current = at(low);
+  const rest = parts.slice(low);
   let real = current;
   try {
     real = Deno.realPathSync(current);

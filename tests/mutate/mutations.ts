@@ -3816,10 +3816,22 @@ export const MUTATIONS: Mutation[] = [
       "review 82: calls left by a plugin the OOM killer ended said SIGKILL, not out of memory",
     mitigation: "the exit's first report reads the memory cgroup's OOM count",
     file: "runner/host/plugin.ts",
-    search: 'exit.reason === "exited" && this.#beside.oomKilledNow()',
-    replace: 'exit.reason === "exited" && false',
+    search: 'const oom = exit.reason === "exited" ? this.#beside.oomKilledNow() : false;',
+    replace: "const oom = false;",
     tests: ["tests/hostile/r82_sandbox_test.ts"],
     filter: "memory a command plugin shares",
+  },
+  {
+    id: "exit-oom-unreadable",
+    source:
+      'review 83: a host that could not read the cgroups said "exited" to the calls and exitStatus, then out-of-memory in exited',
+    mitigation:
+      "where the host cannot read the OOM count, the exit's first report waits for the close's",
+    file: "runner/host/plugin.ts",
+    search: "        ? { ...exit, reason: await this.#closedReason(exit.reason) }\n",
+    replace: "        ? exit\n",
+    tests: ["tests/hostile/r83_test.ts"],
+    filter: "may not read the cgroups",
   },
   {
     id: "grant-link-dangling",
@@ -3829,19 +3841,43 @@ export const MUTATIONS: Mutation[] = [
     file: "runner/sandbox/grant_links.ts",
     search: "    return canonicalLoose(Deno.readLinkSync(path), dirname(path));\n",
     replace: "    return undefined;\n",
-    tests: ["tests/hostile/r81_inputs_test.ts"],
-    filter: "a dangling link in a write grant",
+    // In a write grant review 83's climb check refuses the same link: a read grant's tells them apart.
+    tests: ["tests/hostile/r83_test.ts"],
+    filter: "a dangling link in a read grant",
   },
   {
     id: "grant-link-moved",
     source:
       'review 81: a relative link with "../" in a write grant passed where it sat, and led out once moved',
-    mitigation: "a relative link in a write grant is judged from every place a move can put it",
+    mitigation: 'a link in a write grant whose target climbs with ".." is refused by its spelling',
     file: "runner/sandbox/grant_links.ts",
-    search: "  if (isAbsolute(target)) return now;\n",
-    replace: "  if (isAbsolute(target) || target !== undefined) return now;\n",
+    search: "  if (writable.some((root) => isWithin(path, root))) return target;\n",
+    replace: "",
     tests: ["tests/hostile/r81_inputs_test.ts"],
     filter: "which a move makes lead out",
+  },
+  {
+    id: "grant-link-climb-through-writable",
+    source:
+      'review 83: a link whose target climbed with ".." out of a folder of a write grant passed, and the plugin moved a link to the grant\'s top in its place',
+    mitigation:
+      'a link whose ".." climbs out of a folder of a write grant is refused by its spelling',
+    file: "runner/sandbox/grant_links.ts",
+    search: "    if (writable.some((root) => isWithin(folder, root))) return target;\n",
+    replace: "",
+    tests: ["tests/hostile/r83_test.ts"],
+    filter: "a link in a read grant whose spelling climbs",
+  },
+  {
+    id: "grant-link-target-cost",
+    source:
+      "review 83: 20,000 dangling links of 4 KB targets held the host's thread for two minutes",
+    mitigation: "a link's target counts against the walk's budget by its length",
+    file: "runner/sandbox/grant_links.ts",
+    search: "spend(plugin, kind, top, budget, Math.floor(spelledLength(path) / 256));",
+    replace: "spend(plugin, kind, top, budget, 0);",
+    tests: ["tests/hostile/r83_test.ts"],
+    filter: "by its target's length",
   },
   {
     id: "grant-link-unlistable",

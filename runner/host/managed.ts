@@ -343,6 +343,10 @@ export class ManagedPlugin {
       return;
     }
     this.#emit({ type: "exit", plugin: this.name, status, expected: false });
+    // Told outside a step, the listener may have stopped or restarted the plugin: that step took
+    // the exit in hand (its close found the process gone). Going on would take the standby for a
+    // promotion its state no longer accepts, and leave it running (the listener fuzz found it).
+    if (plugin !== this.#current) return;
     this.#current = undefined;
     this.#stopHealth();
     this.#lastExit = new PluginExitedError(this.name, status);

@@ -102,6 +102,37 @@ Deno.test("a listener that stops the plugin when its idle standby is lost: the s
   assert.deepEqual(processesWith(marker), [], "no process of the plugin left (a new standby)");
 });
 
+Deno.test("a listener that restarts the plugin when told of its crash (hotStandby): its standby is used, none is left", async () => {
+  const { folder, main, marker } = await markedPlugin();
+  await using _folder = folder;
+  const events: PluginEvent[] = [];
+  let restarted: Promise<unknown> | undefined;
+  const host: PluginHost = new PluginHost({
+    handleSignals: false,
+    onEvent: (event) => {
+      events.push(event);
+      if (event.type === "exit" && !event.expected && !restarted) restarted = host.restart("p");
+    },
+  });
+  await using _ = host;
+  const managed = await host.start("p", main, {
+    contracts: [Bare],
+    isolation: FUZZ_LAYER,
+    hotStandby: true,
+    healthIntervalMs: 0,
+  });
+  await until(() => events.some(readyStandby), 20_000, "a ready standby");
+  const standby = managed.standbyPid!;
+  Deno.kill(managed.current!.pid, "SIGKILL");
+  await until(() => restarted !== undefined, 20_000, "the listener's restart");
+  await within(restarted!, 20_000, "the listener's restart");
+  // The crash's own handling took the standby for a promotion the restart's state refused: it ran
+  // on, no one's, past the stop (found by the listener fuzz, seed 744074).
+  assert.equal(managed.current?.pid, standby, "the restart took the standby");
+  await within(host.stop("p"), 20_000, "the stop");
+  assert.deepEqual(processesWith(marker), [], "no process of the plugin left");
+});
+
 Deno.test("a restart asked for by the listener told of a failed start settles with its own outcome, not the start's", async () => {
   let restarted: Promise<unknown> | undefined;
   let stateWhenSettled: string | undefined;

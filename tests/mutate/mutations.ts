@@ -4138,6 +4138,17 @@ export const MUTATIONS: Mutation[] = [
     filter: "push another's out of the fetch log",
   },
   {
+    id: "exit-listener-took-it",
+    source:
+      "the listener fuzz (seed 744074): a restart from the listener told of a crash left the standby the crash had taken running",
+    mitigation: "an exit the listener already handled (stop or restart) is not handled again",
+    file: "runner/host/managed.ts",
+    search: "    if (plugin !== this.#current) return;\n    this.#current = undefined;",
+    replace: "    this.#current = undefined;",
+    tests: ["tests/hostile/r80_lifecycle_test.ts"],
+    filter: "told of its crash",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -42,7 +42,7 @@ const lingering = (isolation: ManagedOptions["isolation"] = "deno"): ManagedOpti
   isolation,
   hotStandby: true,
   healthIntervalMs: 0,
-  stopGraceMs: 4000,
+  stopGraceMs: 1500,
   stopTermMs: 500,
 });
 

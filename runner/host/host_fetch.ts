@@ -19,7 +19,12 @@ import { canonicalDestination, type HostSecret, SecretBinding } from "./fetch_se
 import { FetchLog, type FetchLogEntry } from "./fetch_log.ts";
 import { checkMs } from "./check_options.ts";
 import { readCapped } from "./fetch_body.ts";
-import { mayHideNoProxy, type PinnedClient, pinnedClient } from "./pinned_client.ts";
+import {
+  mayHideNoProxy,
+  noProxyUnhidable,
+  type PinnedClient,
+  pinnedClient,
+} from "./pinned_client.ts";
 import { neutralize, utf8Length } from "../wire/mod.ts";
 
 /**
@@ -140,6 +145,8 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
         `proxy needs --allow-env=NO_PROXY,no_proxy`,
     );
   }
+  const unhidable = noProxyUnhidable();
+  if (unhidable) throw new TypeError(`Cannot make hostFetch: ${unhidable}`);
   // Said now, by name: without it every request would fail as if its destination had (review 38).
   const unreachable = ["127.0.0.1", ...allowed].find((host) => !mayConnect(host));
   if (unreachable) {

@@ -51,14 +51,20 @@ export function pinnedClient(address: string, plan: EgressPlan, plugin: string):
     resolve: () => Promise.resolve([address]),
     maxConnections: 4,
   });
-  const client = withoutNoProxy(() =>
-    Deno.createHttpClient({
-      proxy: {
-        url: `http://127.0.0.1:${proxy.port}`,
-        basicAuth: { username: "plugbox", password: token },
-      },
-    })
-  );
+  let client: Deno.HttpClient;
+  try {
+    client = withoutNoProxy(() =>
+      Deno.createHttpClient({
+        proxy: {
+          url: `http://127.0.0.1:${proxy.port}`,
+          basicAuth: { username: "plugbox", password: token },
+        },
+      })
+    );
+  } catch (error) {
+    void proxy.close(); // its listener is no one's
+    throw error;
+  }
   return {
     client,
     refusal: () => proxy.log.entries().findLast((e) => e.verdict === "refused"),
@@ -79,8 +85,29 @@ export function mayHideNoProxy(): boolean {
   );
 }
 
-/** Makes a client with `NO_PROXY` out of the environment, and puts it back (synchronous: no one sees). */
+/**
+ * Why `NO_PROXY` cannot be hidden here, or undefined. The environment is the
+ * process's, shared by every thread: two Workers hiding it at once restored
+ * it under each other's client (review 86: 93 of 8,003 clients made with it
+ * present). Only the main thread hides it; a Worker may use hostFetch while
+ * neither spelling is set.
+ */
+export function noProxyUnhidable(): string | undefined {
+  const set = NO_PROXY_NAMES.filter((name) => Deno.env.get(name) !== undefined);
+  if (set.length === 0 || !("WorkerGlobalScope" in globalThis)) return undefined;
+  return `${set.join(" and ")} ${
+    set.length > 1 ? "are" : "is"
+  } set, and a Worker cannot hide it from its clients without racing the other threads; use hostFetch from the main thread, or start the host without it`;
+}
+
+/**
+ * Makes a client with `NO_PROXY` out of the environment, and puts it back:
+ * synchronous, so nothing on this thread sees the gap, and done on the main
+ * thread only ({@linkcode noProxyUnhidable}).
+ */
 function withoutNoProxy(make: () => Deno.HttpClient): Deno.HttpClient {
+  const unhidable = noProxyUnhidable();
+  if (unhidable) throw new Error(`Cannot make the per-request proxy's client: ${unhidable}`);
   const saved = NO_PROXY_NAMES.map((name) => [name, Deno.env.get(name)] as const);
   for (const [name, value] of saved) if (value !== undefined) Deno.env.delete(name);
   try {

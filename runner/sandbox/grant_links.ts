@@ -99,6 +99,24 @@ function walk(
           ),
         });
       }
+      const moved = leadsOutFromTops(path, allowed, writable);
+      if (moved !== undefined) {
+        throw new PreflightError({
+          plugin,
+          reason: "grant-link",
+          path,
+          detail: neutralize(
+            `${kind} grant "${top}" holds link "${
+              neutralize(path, 300)
+            }", which the plugin may move in place of write grant "${
+              neutralize(moved.top, 300)
+            }" (from where it leads to "${
+              neutralize(moved.target, 300)
+            }", outside what is granted); make the link absolute, or grant a folder apart from it`,
+            2000,
+          ),
+        });
+      }
       const target = leadsTo(path);
       if (target !== undefined && !allowed.some((root) => isWithin(target, root))) {
         throw new PreflightError({
@@ -161,6 +179,41 @@ function climbsWhereMovable(path: string, writable: readonly string[]): string |
     // The folder this ".." climbs out of, as the spelling names it up to here.
     const folder = canonicalLoose(words.slice(0, i).join("/") || "/", from);
     if (writable.some((root) => isWithin(folder, root))) return target;
+  }
+  return undefined;
+}
+
+/**
+ * Where a relative link the plugin may move (it lies in a write grant) leads
+ * once moved in place of a write grant's own top, if that is outside
+ * `allowed`. The plugin may remove or rename a top (its folder above is not
+ * the grant's, but Deno judges the name) and put the link there, so a
+ * relative target then starts from the folder above the top (review 86). A
+ * top is reachable so when another write grant can hold the link meanwhile,
+ * or when it is not the grant the link lies in.
+ */
+function leadsOutFromTops(
+  path: string,
+  allowed: readonly string[],
+  writable: readonly string[],
+): { top: string; target: string } | undefined {
+  if (!writable.some((root) => isWithin(path, root))) return undefined;
+  let spelled: string;
+  try {
+    spelled = Deno.readLinkSync(path);
+  } catch {
+    return undefined; // gone meanwhile
+  }
+  if (isAbsolute(spelled)) return undefined;
+  for (const top of writable) {
+    if (writable.length === 1 && isWithin(path, top)) continue;
+    let target: string;
+    try {
+      target = canonicalLoose(spelled, dirname(top));
+    } catch {
+      continue;
+    }
+    if (!allowed.some((root) => isWithin(target, root))) return { top, target };
   }
   return undefined;
 }

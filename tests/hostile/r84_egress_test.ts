@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { hostFetch, type HostFetchOptions, provide, startPlugin } from "../../mod.ts";
 import { EgressProxy } from "../../runner/host/egress_proxy.ts";
 import { FetchUser } from "../fixtures/fetch_user_contract.ts";
-import { fixture } from "../_helpers.ts";
+import { fixture, within } from "../_helpers.ts";
 import { hostile } from "./_hostile.ts";
 import { Probe } from "./plugins/probe.ts";
 
@@ -310,4 +310,37 @@ catch (error) { console.log(String(error)); }`,
   } finally {
     await Deno.remove(file);
   }
+});
+
+// Review 86: the environment is the process's. Two Workers hiding NO_PROXY at once restored it
+// under each other's client (93 of 8,003 clients made with it present), so only the main thread
+// hides it: in a Worker, hostFetch is refused while either spelling is set.
+Deno.test("r86: hostFetch in a Worker is refused while NO_PROXY is set, naming why", async () => {
+  using _env = hostEnv("NO_PROXY", "localhost");
+  const mod = new URL("../../mod.ts", import.meta.url).href;
+  const source = `import { hostFetch } from ${JSON.stringify(mod)};
+    try {
+      hostFetch({ allow: ["127.0.0.1:9"], unsafe: { privateNetwork: true } });
+      self.postMessage("made");
+    } catch (error) {
+      self.postMessage(String(error));
+    }`;
+  const worker = new Worker(`data:application/typescript,${encodeURIComponent(source)}`, {
+    type: "module",
+  });
+  try {
+    const said = await within(
+      new Promise<string>((resolve) => worker.onmessage = (e) => resolve(e.data)),
+      30_000,
+      "the Worker's answer",
+    );
+    assert.match(
+      said,
+      /TypeError: Cannot make hostFetch: NO_PROXY is set, and a Worker cannot hide it from its clients/,
+    );
+  } finally {
+    worker.terminate();
+  }
+  // The main thread still may: it hides the variable around each client it makes.
+  hostFetch({ allow: ["127.0.0.1:9"], unsafe: { privateNetwork: true } });
 });

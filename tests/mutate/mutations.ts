@@ -4149,6 +4149,28 @@ export const MUTATIONS: Mutation[] = [
     filter: "told of its crash",
   },
   {
+    id: "grant-link-moved-to-top",
+    source:
+      "review 86: a relative link moved in place of a write grant's top led from the folder above it",
+    mitigation: "a relative link in a write grant is judged from above every write grant's top",
+    file: "runner/sandbox/grant_links.ts",
+    search: "const moved = leadsOutFromTops(path, allowed, writable);",
+    replace: "const moved = undefined as { top: string; target: string } | undefined;",
+    tests: ["tests/hostile/r86_test.ts"],
+    filter: "grant",
+  },
+  {
+    id: "no-proxy-main-thread-only",
+    source: "review 86: two Workers hiding NO_PROXY at once restored it under each other's client",
+    mitigation:
+      "only the main thread hides NO_PROXY; a Worker's hostFetch is refused while it is set",
+    file: "runner/host/pinned_client.ts",
+    search: 'if (set.length === 0 || !("WorkerGlobalScope" in globalThis)) return undefined;',
+    replace: "if (set.length >= 0) return undefined;",
+    tests: ["tests/hostile/r84_egress_test.ts"],
+    filter: "hostFetch in a Worker is refused",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -48,6 +48,8 @@ export interface LauncherSpec {
     minAbi: number;
     readOnly: string[];
     readWrite: string[];
+    /** Folders that may be listed, and no more (`/proc/self`: its entries are in `readOnly`). */
+    listOnly?: string[];
     /** TCP ports it may connect to (the egress proxy's). */
     connectPorts: number[];
   };
@@ -155,9 +157,9 @@ export async function launcherMain(): Promise<void> {
       c.close(fd);
       must(done, `Landlock rule for "${path}"`);
     };
-    for (const path of ll.readOnly) {
-      addPath(path.replace(/^\/proc\/self$/, `/proc/${Deno.pid}`), READ);
-    }
+    const own = (path: string) => path.replace(/^\/proc\/self(?=\/|$)/, `/proc/${Deno.pid}`);
+    for (const path of ll.readOnly) addPath(own(path), READ);
+    for (const path of ll.listOnly ?? []) addPath(own(path), 8n); // READ_DIR
     for (const path of ll.readWrite) addPath(path, allFs);
     for (const port of abi >= 4 ? ll.connectPorts : []) {
       const rule = new BigUint64Array([2n, BigInt(port)]); // LANDLOCK_ACCESS_NET_CONNECT_TCP

@@ -219,6 +219,27 @@ function withRelay(ctx: LayerContext, inside: MountPlan): string[] {
 const DEVICES_READ = ["/dev/zero", "/dev/random", "/dev/urandom"];
 const DEVICES_WRITE = ["/dev/null", "/dev/full"];
 
+/**
+ * What the Landlock layer lets the plugin read of its own `/proc/<pid>`
+ * (the launcher's, which becomes the plugin's): every entry but `net`, and
+ * `task`, which holds a `net` per thread. That is the network namespace's,
+ * and the Landlock layer keeps the host's: its socket tables (every TCP
+ * connection and listener of the host, every other plugin's egress proxy and
+ * the addresses it reaches, every Unix socket's path), which the seccomp
+ * filter refuses through netlink (review 60) and native code read as a file
+ * (review 87). The folder itself may be listed. Not `cwd`, `exe` or `root`
+ * either: the launcher opens a rule's path through its links, and these
+ * lead to folders (`root` to `/`); Landlock judges the file a link leads to,
+ * never the link.
+ */
+const PROC_SELF = (
+  "arch_status attr autogroup auxv cgroup clear_refs cmdline comm coredump_filter cpuset " +
+  "environ fd fdinfo gid_map io ksm_merging_pages ksm_stat limits loginuid map_files maps " +
+  "mem mountinfo mounts mountstats ns numa_maps oom_adj oom_score oom_score_adj pagemap " +
+  "personality projid_map sched schedstat sessionid setgroups smaps smaps_rollup stack " +
+  "stat statm status syscall timens_offsets timers timerslack_ns uid_map wchan"
+).split(" ").map((name) => `/proc/self/${name}`);
+
 /** Landlock: the launcher confines itself, then becomes the plugin. */
 async function landlockPrefix(ctx: LayerContext, mounts: MountPlan): Promise<string[]> {
   const { support } = ctx;
@@ -246,7 +267,8 @@ async function landlockPrefix(ctx: LayerContext, mounts: MountPlan): Promise<str
     landlock: {
       minAbi: LANDLOCK_MIN_ABI,
       // A rule opens its path through whatever links lie there: none inside a writable folder.
-      readOnly: [...outsideWrites([...new Set(readable)], mounts.readWrite), "/proc/self"],
+      readOnly: [...outsideWrites([...new Set(readable)], mounts.readWrite), ...PROC_SELF],
+      listOnly: ["/proc/self"],
       readWrite: [
         ...outsideWrites(mounts.readWrite, mounts.readWrite),
         ...(mounts.dev ? DEVICES_WRITE : []),

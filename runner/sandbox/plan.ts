@@ -54,8 +54,8 @@ export interface LaunchOptions {
    * no-new-privileges, for machines where bubblewrap cannot run, or fail),
    * `"deno"` (Deno's permissions and the hardened flags only), or `"auto"`:
    * `"os"` where it works here, else `"landlock"` where that works, else
-   * `"deno"`. The Landlock layer refuses `ffi` together with `net` (native
-   * code could reach any host on the egress proxy's port number), also when
+   * `"deno"`. The Landlock layer refuses `ffi` or `run` together with `net`
+   * (native code could reach any host on the egress proxy's port number), also when
    * `"auto"` chooses it.
    * @default {"auto"}
    */

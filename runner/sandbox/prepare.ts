@@ -172,18 +172,24 @@ function refuseDenoOnlyGrants(name: string, grants: ResolvedGrants): void {
 
 /**
  * Landlock's TCP rule is a port number on every address, and seccomp cannot
- * read the address a `connect()` names: native code (`ffi`) with a net grant
- * would reach any host on the egress proxy's port number, past the proxy and
- * its log. No layer here holds that promise, so the host chooses: bubblewrap
- * (its own network namespace), or the Deno layer, where native code's
- * network is known to be unfiltered.
+ * read the address a `connect()` names: native code (`ffi`, or a program a
+ * `run` grant names: review 87, curl reached another address at the proxy's
+ * port) with a net grant would reach any host on the egress proxy's port
+ * number, past the proxy and its log. No layer here holds that promise, so
+ * the host chooses: bubblewrap (its own network namespace), or the Deno
+ * layer, where native code's network is known to be unfiltered.
  */
 function refuseNativeNetUnderLandlock(mode: IsolationMode, grants: ResolvedGrants): void {
-  if (grants.ffi.length === 0 || grants.net.length === 0 || grants.all) return;
+  const native = grants.ffi.length > 0
+    ? `ffi "${grants.ffi[0]}"`
+    : grants.run.length > 0
+    ? `run "${grants.run[0]}"`
+    : undefined;
+  if (native === undefined || grants.net.length === 0 || grants.all) return;
   throw new IsolationUnavailableError(
     mode,
     `${mode === "auto" ? `"auto" chose "landlock", and ` : ""}the Landlock layer cannot hold ` +
-      `ffi "${grants.ffi[0]}" together with net "${grants.net[0]}": Landlock limits TCP by port ` +
+      `${native} together with net "${grants.net[0]}": Landlock limits TCP by port ` +
       `number on every address, so native code could reach any host on the egress proxy's port, ` +
       `past the proxy; run it under the OS layer (isolation "os", bubblewrap), drop one of the two ` +
       `grants, or pass isolation "deno" to accept native code's unfiltered network`,

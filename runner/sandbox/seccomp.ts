@@ -26,7 +26,9 @@ export interface SeccompOptions {
   landlock: boolean;
   /**
    * Signals may only go to the plugin itself (`pid` or its own process
-   * group): for Landlock before ABI 6, which cannot scope signals.
+   * group): for Landlock before ABI 6, which cannot scope signals. That
+   * includes the signals a descriptor's owner gets (SIGIO, SIGURG): no owner
+   * but `pid` (review 87).
    */
   signalsOnlyTo?: number;
   /**
@@ -42,8 +44,11 @@ export interface SeccompOptions {
   /**
    * The Landlock layer with native code (a `run` or `ffi` grant): no
    * inotify watch, which Landlock does not control, so a program could see
-   * the names of files made in folders it may not list (review 60). Deno's
-   * own `watchFs` checks read permission first, so it is refused only here.
+   * the names of files made in folders it may not list (review 60); and no
+   * file's times set by its path, which Landlock does not control either
+   * (review 87: any file the host's user owns, outside every rule). Times
+   * set through a descriptor stay: Landlock checked its open. Deno's own
+   * `watchFs` and `utime` check permissions first, so they are refused only here.
    */
   nativeCode?: boolean;
 }
@@ -133,6 +138,52 @@ function argsEqual(pairs: [index: number, value: number][]): Instruction[] {
     body.push(load(arg(index)), [JEQ_K, 0, left + 1, value]);
   });
   return [...body, ret(ALLOW), ret(EPERM)];
+}
+
+/**
+ * utimensat: through a descriptor only (a null path, both halves of the
+ * pointer: a mapping can sit at an address whose low half is zero), as
+ * `futimens` calls it; Landlock checked that descriptor's open.
+ */
+function timesByDescriptor(): Instruction[] {
+  return [
+    load(arg(1)),
+    [JEQ_K, 0, 3, 0],
+    load(arg(1) + 4),
+    [JEQ_K, 0, 1, 0],
+    ret(ALLOW),
+    ret(EPERM),
+  ];
+}
+
+const F_SETOWN = 8;
+const F_SETOWN_EX = 15;
+const FIOSETOWN = 0x8901;
+const SIOCSPGRP = 0x8902;
+
+/**
+ * fcntl: `F_SETOWN` only to `own` or 0 (none), never `F_SETOWN_EX`, whose
+ * owner is in memory; every other command allowed.
+ */
+function ownerRule(own: number): Instruction[] {
+  return assemble([
+    load(arg(1)),
+    [JEQ_K, "owner", "next", F_SETOWN],
+    [JEQ_K, "refuse", "allow", F_SETOWN_EX],
+    { label: "owner" },
+    load(arg(2)),
+    [JEQ_K, "allow", "next", own],
+    [JEQ_K, "allow", "refuse", 0],
+    { label: "allow" },
+    ret(ALLOW),
+    { label: "refuse" },
+    ret(EPERM),
+  ]);
+}
+
+/** ioctl: no owner set (its pid is in memory); every other request allowed. */
+function ownerIoctlRule(): Instruction[] {
+  return [load(arg(1)), [JEQ_K, 1, 0, FIOSETOWN], [JEQ_K, 0, 1, SIOCSPGRP], ret(EPERM), ret(ALLOW)];
 }
 
 /** open/openat/creat/mknod: no set-UID or set-GID mode on a file it creates. */
@@ -253,6 +304,10 @@ function rules(t: SyscallTable, options: SeccompOptions): Rule[] {
     { nr: n.rt_sigqueueinfo, body: argsEqual([[0, own]]) },
     { nr: n.tkill, body: [ret(EPERM)] }, // a bare thread id may be anyone's
     { nr: n.pidfd_send_signal, body: [ret(EPERM)] },
+    // A descriptor's owner is who gets its SIGIO (whose default action ends a process) and SIGURG:
+    // itself or no one (review 87: a socket owned by another process ended it with a write).
+    { nr: n.fcntl, body: ownerRule(own) },
+    { nr: n.ioctl, body: ownerIoctlRule() },
   ];
   const all: Rule[] = [
     ...Object.values(t.refused).map((nr): Rule => ({ nr, body: [ret(EPERM)] })),
@@ -296,7 +351,13 @@ function rules(t: SyscallTable, options: SeccompOptions): Rule[] {
         // System V IPC and POSIX message queues: the Landlock layer keeps the host's IPC
         // namespace, so a segment the host made was a program's to read and remove (review 60).
         ...Object.values(t.ipc).map((nr): Rule => ({ nr, body: [ret(EPERM)] })),
-        ...(options.nativeCode ? [{ nr: n.inotify_add_watch, body: [ret(EACCES)] }] : []),
+        ...(options.nativeCode
+          ? [
+            { nr: n.inotify_add_watch, body: [ret(EACCES)] },
+            ...[n.utime, n.utimes, n.futimesat].map((nr): Rule => ({ nr, body: [ret(EPERM)] })),
+            { nr: n.utimensat, body: timesByDescriptor() },
+          ]
+          : []),
       ]
       : [
         { nr: n.chmod, body: argHasNone(1, SET_ID_BITS) },

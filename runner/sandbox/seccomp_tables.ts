@@ -18,9 +18,10 @@ export interface SyscallTable {
   /** Calls whose arguments are checked. */
   nr: Record<string, number>;
   /**
-   * Calls that change a file's owner or extended attributes (a POSIX ACL
-   * among them, which rewrites its mode): refused under Landlock, which
-   * controls none of them (review 53).
+   * Calls that change a file's owner, extended attributes (a POSIX ACL
+   * among them, which rewrites its mode) or inode flags and project id
+   * (`file_setattr`, by path, on files the plugin may not open: review 87):
+   * refused under Landlock, which controls none of them (review 53).
    */
   metadata: Record<string, number>;
   /**
@@ -125,7 +126,13 @@ export const X86_64: SyscallTable = {
     rt_sigqueueinfo: 129,
     rt_tgsigqueueinfo: 297,
     pidfd_send_signal: 424,
+    fcntl: 72,
+    ioctl: 16,
     inotify_add_watch: 254,
+    utime: 132,
+    utimes: 235,
+    futimesat: 261,
+    utimensat: 280,
   },
   metadata: {
     chown: 92,
@@ -140,6 +147,7 @@ export const X86_64: SyscallTable = {
     fremovexattr: 199,
     setxattrat: 463,
     removexattrat: 466,
+    file_setattr: 469,
   },
   ipc: {
     shmget: 29,
@@ -245,7 +253,10 @@ export const AARCH64: SyscallTable = {
     rt_sigqueueinfo: 138,
     rt_tgsigqueueinfo: 240,
     pidfd_send_signal: 424,
+    fcntl: 25,
+    ioctl: 29,
     inotify_add_watch: 27,
+    utimensat: 88,
   },
   metadata: {
     fchownat: 54,
@@ -258,6 +269,7 @@ export const AARCH64: SyscallTable = {
     fremovexattr: 16,
     setxattrat: 463,
     removexattrat: 466,
+    file_setattr: 469,
   },
   ipc: {
     mq_open: 180,

@@ -148,7 +148,8 @@ const Log = z.object({
   plugin: z.string().max(64),
   root: z.string().max(5000),
   snapshot: z.string().max(5000),
-  isolation: z.enum(["os", "deno"]),
+  // Every layer plug audit runs under: a report made under Landlock was refused whole (review 89).
+  isolation: z.enum(["os", "landlock", "deno"]),
   grants: z.object({ read: Paths, write: Paths, net: Paths, env: Paths, sys: Paths }),
   entries: z.array(Entry).max(1_000_000),
   checks: z.number().int().nonnegative(),

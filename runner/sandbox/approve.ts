@@ -22,6 +22,7 @@ import {
   updateLock,
 } from "./lock_file.ts";
 import { defaultCacheDir } from "./locate.ts";
+import { revokeSeal, sealRevoked } from "./lock_revoked.ts";
 import { type LaunchOptions, planPlugin, releaseUnlaunchedPlan } from "./plan.ts";
 
 /**
@@ -81,7 +82,11 @@ export async function approveLock(
   const previous = dryRun
     ? readLock(lockPath, subject.plugin).plugins[subject.plugin]
     : await updateLock(lockPath, subject.plugin, record);
-  const previousTampered = previous !== undefined && !sealHolds(key, subject.plugin, previous);
+  // A replaced entry put back approved nothing either (review 89).
+  const previousTampered = previous !== undefined &&
+    (!sealHolds(key, subject.plugin, previous) || sealRevoked(subject.cacheDir, previous.seal));
+  // Recorded once the new entry is written: put back, the replaced one approves nothing.
+  if (previous && !dryRun) revokeSeal(subject.cacheDir, previous.seal);
   // A previous entry whose seal does not hold approved nothing, and its values are anyone's:
   // compared one by one, a crafted entry of deep paths took `plug approve` 10 s (review 58).
   const approved = previous && !previousTampered ? previous : undefined;

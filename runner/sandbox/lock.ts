@@ -21,6 +21,7 @@ import {
   sealOf,
   updateLock,
 } from "./lock_file.ts";
+import { revokeSeal, sealRevoked } from "./lock_revoked.ts";
 import { cut, listSome, type Manifest, MANIFEST_KINDS } from "./manifest.ts";
 import { canonicalLoose, isWithin } from "./paths.ts";
 import type { ResolvedGrants } from "./permissions.ts";
@@ -220,8 +221,11 @@ export function validateLock(options: LockOptions, subject: LockSubject): string
   // Canonical, like the root and the grants: a spelling through a link is the folder it leads to.
   const path = canonicalLoose(options.path);
   if (isWithin(path, subject.root)) {
+    // The folder's name may be its author's (a host naming the plugin itself): shown neutralised.
     throw new TypeError(
-      `Cannot use lock "${path}": it lies in the plugin's folder "${subject.root}", which the plugin's author controls`,
+      `Cannot use lock "${neutralize(path, 300)}": it lies in the plugin's folder "${
+        neutralize(subject.root, 300)
+      }", which the plugin's author controls`,
     );
   }
   const writer = subject.grants.write.find((w) => isWithin(path, w));
@@ -279,6 +283,14 @@ export async function checkLock(
       `its entry in "${lockPath}" does not carry plugbox's seal: it was changed outside plug approve (or sealed with another key); review it and approve again`,
     );
   }
+  if (previous && sealRevoked(subject.cacheDir, previous.seal)) {
+    fail(
+      "tampered",
+      `its entry in "${lockPath}" was replaced by a later approval (${
+        neutralize(previous!.approvedAt, 64)
+      }'s, put back since); review it and approve again`,
+    );
+  }
   const next = entryFor(subject, key);
   const contentChanged = previous !== undefined && previous.hash !== next.hash;
   const beyond = beyondApproval(previous ?? NO_APPROVAL, next);
@@ -290,7 +302,12 @@ export async function checkLock(
     if (!approved) fail("declined", `the host declined its change`, beyond);
     // Read again: another host may have written the lock while the callback decided. A stop while
     // another change holds the lock's claim waits no longer either, and records nothing.
-    await updateLock(lockPath, plugin, (current) => current.plugins[plugin] = next, options.signal);
+    const replaced = await updateLock(lockPath, plugin, (current) => {
+      const was = current.plugins[plugin];
+      current.plugins[plugin] = next;
+      return was;
+    }, options.signal);
+    if (replaced) revokeSeal(subject.cacheDir, replaced.seal);
     return [`lock: change approved by the host and recorded in "${lockPath}"`];
   }
   if (!previous) {

@@ -102,7 +102,9 @@ export function readLock(path: string, plugin: string): LockFile {
   const text = readLockText(path, (detail) => {
     throw new LockError({ plugin, lockPath: path, reason: "malformed", detail });
   });
-  if (text === undefined) return { version: 1, plugins: {} };
+  // Null-prototype: a plugin may be named "toString" or "constructor", and an entry is looked up by
+  // its name; in a plain object the absent one was Object.prototype's member (review 89).
+  if (text === undefined) return { version: 1, plugins: Object.create(null) };
   const fail = (detail: string): never => {
     throw new LockError({
       plugin,
@@ -137,7 +139,8 @@ export function readLock(path: string, plugin: string): LockFile {
       }`,
     );
   }
-  return parsed.data as LockFile;
+  const data = parsed.data as LockFile;
+  return { version: 1, plugins: Object.assign(Object.create(null), data.plugins) };
 }
 
 /**

@@ -549,7 +549,7 @@ export class PluginUnavailableError extends Error {
 export interface LockDifference {
   /** Where: the plugin's manifest requests, or the grants the host passes. */
   in: "requests" | "grants";
-  /** The permission kind. */
+  /** The permission kind, or `isolation` for a layer weaker than the approval's. */
   kind: string;
   /** The value asked for (neutralised). */
   value: string;

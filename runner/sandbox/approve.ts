@@ -136,6 +136,7 @@ export async function approvePlugin(
       manifest: plan.manifest.manifest,
       grants: plan.grants,
       cacheDir: Deno.realPathSync(launch.cacheDir ?? defaultCacheDir()),
+      isolation: plan.isolation,
     },
     lock,
     dryRun,

@@ -24,6 +24,7 @@ import {
 import { revokeSeal, sealRevoked } from "./lock_revoked.ts";
 import { cut, listSome, type Manifest, MANIFEST_KINDS } from "./manifest.ts";
 import { canonicalLoose, isWithin } from "./paths.ts";
+import type { IsolationLayer } from "./isolation.ts";
 import type { ResolvedGrants } from "./permissions.ts";
 
 /**
@@ -107,6 +108,8 @@ export interface LockSubject {
   manifest: Manifest;
   grants: ResolvedGrants;
   cacheDir: string;
+  /** The layer it runs under: an approval holds in the view it was made in (review 89). */
+  isolation: IsolationLayer;
 }
 
 /**
@@ -155,9 +158,13 @@ export function entryFor(subject: LockSubject, key: string): LockEntry {
       all: g.all,
     },
     approvedAt: new Date().toISOString(),
+    isolation: subject.isolation,
   };
   return { ...entry, seal: sealOf(key, subject.plugin, entry) };
 }
+
+/** Layers by what they hold: a start under a lower one than its approval's is beyond it. */
+const LAYER_STRENGTH: Record<IsolationLayer, number> = { deno: 0, landlock: 1, os: 2 };
 
 /** An entry that approves nothing: what a plugin never approved is compared with. */
 export const NO_APPROVAL: LockEntry = {
@@ -195,6 +202,12 @@ export function beyondApproval(approved: LockEntry, next: LockEntry): LockDiffer
     }
   }
   if (next.grants.all && !approved.grants.all) out.push({ in: "grants", kind: "all", value: "*" });
+  // A weaker layer than the approval's: what the grants let a plugin do is not what was approved
+  // (a run grant's program runs on the host under the Deno layer, in the sandbox under the OS
+  // layer; review 89 approved under "os" and ran under "deno", "approved, unchanged").
+  if (LAYER_STRENGTH[next.isolation ?? "os"] < LAYER_STRENGTH[approved.isolation ?? "deno"]) {
+    out.push({ in: "grants", kind: "isolation", value: next.isolation ?? "os" });
+  }
   return out;
 }
 

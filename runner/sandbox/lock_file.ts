@@ -50,6 +50,12 @@ export interface LockEntry {
   };
   /** When it was approved (ISO 8601). */
   approvedAt: string;
+  /**
+   * The layer it was approved under: a start under a weaker one (`"deno"`
+   * below `"landlock"` below `"os"`) is beyond the approval. None in entries
+   * made before it was recorded, which approve any layer.
+   */
+  isolation?: "os" | "landlock" | "deno";
   /** HMAC-SHA256 of the fields above and the plugin's name, hex. */
   seal: string;
 }
@@ -86,6 +92,7 @@ const Entry = z.strictObject({
     all: z.boolean(),
   }),
   approvedAt: z.string().max(64),
+  isolation: z.enum(["os", "landlock", "deno"]).optional(),
   seal: z.string().regex(/^[0-9a-f]{64}$/, "must be an HMAC-SHA256 in hex"),
 });
 const LockSchema = z.strictObject({
@@ -430,6 +437,8 @@ export function sealOf(key: string, plugin: string, entry: Omit<LockEntry, "seal
     grants,
     g.all,
     entry.approvedAt,
+    // Sealed when recorded; an entry from before it was keeps its seal (and approves any layer).
+    ...(entry.isolation === undefined ? [] : [entry.isolation]),
   ]);
   return createHmac("sha256", key).update(canonical).digest("hex");
 }

@@ -414,7 +414,7 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
   if (options.lock) {
     const subject = { plugin: name, root, hash: snapshot.hash, manifest: review.manifest };
     const lock = { ...options.lock, signal };
-    notes.push(...await checkLock({ ...subject, grants, cacheDir: cache }, lock));
+    notes.push(...await checkLock({ ...subject, grants, cacheDir: cache, isolation }, lock));
   }
   // A command plugin's Deno dir goes unused: only a Deno plugin's may need its own.
   const ownBecause = runtime ? undefined : writesDenoDir(grants, isolation, hostIsRoot, tools);

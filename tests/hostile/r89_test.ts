@@ -171,3 +171,41 @@ Deno.test("lock: a lock in the plugin's folder is refused naming the folder neut
     assert.ok(!error.message.includes(raw), error.message);
   }
 });
+
+// An approval is a verdict made in one view: the layer. Approved under the OS layer, a run grant's
+// program runs inside the sandbox; started under the Deno layer, on the host. The lock said
+// "approved, unchanged" (review 89).
+Deno.test("lock: an approval made under a layer holds under it and stronger ones, not under a weaker", async () => {
+  await using space = await workspace("hello");
+  const lock = { path: space.lock };
+  const approval = await approvePlugin(space.main, {
+    cacheDir: space.cacheDir,
+    isolation: "os",
+    lock,
+  });
+  assert.equal(approval.next.isolation, "os");
+  const same = await previewStart(space.main, { cacheDir: space.cacheDir, isolation: "os", lock });
+  assert.ok(same.notes.includes("lock: approved, unchanged"), same.notes.join("\n"));
+  for (const weaker of ["deno", "landlock"] as const) {
+    const error = await rejected<LockError>(
+      previewStart(space.main, { cacheDir: space.cacheDir, isolation: weaker, lock }),
+    );
+    assert.ok(error instanceof LockError, `${weaker}: ${error}`);
+    assert.match(error.message, new RegExp(`grants isolation "${weaker}"`), error.message);
+  }
+  // Approved under the Deno layer, a stronger one asks for no more.
+  await approvePlugin(space.main, { cacheDir: space.cacheDir, isolation: "deno", lock });
+  const stronger = await previewStart(space.main, {
+    cacheDir: space.cacheDir,
+    isolation: "os",
+    lock,
+  });
+  assert.ok(stronger.notes.includes("lock: approved, unchanged"), stronger.notes.join("\n"));
+  // The layer is sealed: an entry whose layer was rewritten does not pass.
+  const text = await Deno.readTextFile(space.lock);
+  await Deno.writeTextFile(space.lock, text.replace('"isolation": "deno"', '"isolation": "os"'));
+  const rewritten = await rejected<LockError>(
+    previewStart(space.main, { cacheDir: space.cacheDir, isolation: "os", lock }),
+  );
+  assert.equal(rewritten.reason, "tampered", rewritten.message);
+});

@@ -4241,6 +4241,40 @@ export const MUTATIONS: Mutation[] = [
     filter: "naming the folder neutralised",
   },
   {
+    id: "lock-layer-beyond",
+    source:
+      'review 89: approved under the OS layer, started under the Deno layer: "approved, unchanged"',
+    mitigation: "a weaker layer than the approval's is beyond it",
+    file: "runner/sandbox/lock.ts",
+    search:
+      'if (LAYER_STRENGTH[next.isolation ?? "os"] < LAYER_STRENGTH[approved.isolation ?? "deno"]) {',
+    replace: "if (false) {",
+    tests: ["tests/hostile/r89_test.ts"],
+    filter: "made under a layer",
+  },
+  {
+    id: "lock-layer-recorded",
+    source:
+      'review 89: approved under the OS layer, started under the Deno layer: "approved, unchanged"',
+    mitigation: "an approval records its layer",
+    file: "runner/sandbox/lock.ts",
+    search: "    isolation: subject.isolation,\n",
+    replace: "",
+    tests: ["tests/hostile/r89_test.ts"],
+    filter: "made under a layer",
+  },
+  {
+    id: "lock-layer-sealed",
+    source:
+      'review 89: approved under the OS layer, started under the Deno layer: "approved, unchanged"',
+    mitigation: "the layer is sealed with the entry",
+    file: "runner/sandbox/lock_file.ts",
+    search: "    ...(entry.isolation === undefined ? [] : [entry.isolation]),\n",
+    replace: "",
+    tests: ["tests/hostile/r89_test.ts"],
+    filter: "made under a layer",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

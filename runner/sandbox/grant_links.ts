@@ -44,6 +44,16 @@ function spelledLength(path: string): number {
   }
 }
 
+/** True when names in folder `dir` may be opened (its search bit lets this process through). */
+function searchable(dir: string): boolean {
+  try {
+    Deno.statSync(`${dir}/.`); // resolving "." in it takes the search right
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function walk(
   plugin: string,
   kind: string,
@@ -60,9 +70,13 @@ function walk(
       // Read lazily: a folder of a million names is refused at the budget, not listed first.
       entries = Deno.readDirSync(dir);
     } catch (error) {
-      // Unreadable for the host: Deno will not read it for the plugin either, unless the plugin
-      // may write it, and so make it readable again (chmod) with a link inside (review 81).
-      if (kind === "write" && error instanceof Deno.errors.PermissionDenied) {
+      // Unlistable for the host: the plugin, the host's user too, lists it no more; but it opens
+      // a name in it when it may search it (review 88: a link in a folder of mode 0111 led out),
+      // or when it may write it, and so make it readable again (chmod) with a link inside
+      // (review 81).
+      if (
+        error instanceof Deno.errors.PermissionDenied && (kind === "write" || searchable(dir))
+      ) {
         throw new PreflightError({
           plugin,
           reason: "grant-link",
@@ -70,7 +84,9 @@ function walk(
           detail: neutralize(
             `${kind} grant "${top}" holds "${
               neutralize(dir, 300)
-            }", which the host cannot list to check for links and the plugin may make readable; make it readable or grant a folder apart from it`,
+            }", which the host cannot list to check for links and the plugin may ${
+              kind === "write" ? "make readable" : "open names in"
+            }; make it readable or grant a folder apart from it`,
             2000,
           ),
         });

@@ -139,8 +139,13 @@ export async function launcherMain(): Promise<void> {
       sys(LANDLOCK_CREATE, address(new Uint8Array(attr.buffer)), size, 0),
       "Landlock ruleset",
     );
-    const addPath = (path: string, access: bigint) => {
-      const fd = c.open(text(path), 0o10000000 | 0o2000000); // O_PATH | O_CLOEXEC
+    // A rule holds the inode its path had. A /proc entry's inode lives only as long as its
+    // dentry, which the kernel frees when unused and makes anew on the next lookup, which no
+    // rule then names (review 88: after the dentries were dropped, /proc/self/statm and maps were
+    // refused and Deno.memoryUsage() said 0). Its descriptor stays open across execve, which pins it.
+    const addPath = (path: string, access: bigint, pin = false) => {
+      // O_PATH, and O_CLOEXEC unless pinned
+      const fd = c.open(text(path), 0o10000000 | (pin ? 0 : 0o2000000));
       if (fd < 0) return; // not there: nothing to allow
       const rule = new Uint8Array(12);
       const view = new DataView(rule.buffer);
@@ -154,12 +159,13 @@ export async function launcherMain(): Promise<void> {
         view.setBigUint64(0, access & allFs & FILE_ONLY, true);
         done = sys(LANDLOCK_ADD, ruleset, 1, address(rule), 0);
       }
-      c.close(fd);
+      if (!pin) c.close(fd);
       must(done, `Landlock rule for "${path}"`);
     };
     const own = (path: string) => path.replace(/^\/proc\/self(?=\/|$)/, `/proc/${Deno.pid}`);
-    for (const path of ll.readOnly) addPath(own(path), READ);
-    for (const path of ll.listOnly ?? []) addPath(own(path), 8n); // READ_DIR
+    const proc = (path: string) => path.startsWith("/proc/self");
+    for (const path of ll.readOnly) addPath(own(path), READ, proc(path));
+    for (const path of ll.listOnly ?? []) addPath(own(path), 8n, proc(path)); // READ_DIR
     for (const path of ll.readWrite) addPath(path, allFs);
     for (const port of abi >= 4 ? ll.connectPorts : []) {
       const rule = new BigUint64Array([2n, BigInt(port)]); // LANDLOCK_ACCESS_NET_CONNECT_TCP

@@ -181,9 +181,42 @@ function ownerRule(own: number): Instruction[] {
   ]);
 }
 
-/** ioctl: no owner set (its pid is in memory); every other request allowed. */
-function ownerIoctlRule(): Instruction[] {
-  return [load(arg(1)), [JEQ_K, 1, 0, FIOSETOWN], [JEQ_K, 0, 1, SIOCSPGRP], ret(EPERM), ret(ALLOW)];
+/**
+ * ioctl requests that change a file's metadata through any descriptor, one
+ * opened read-only included, which Landlock allows for a file it may only
+ * read and then checks no more (its IOCTL_DEV right is for devices): inode
+ * flags and the project id (`FS_IOC_SETFLAGS`, both sizes, and
+ * `FS_IOC_FSSETXATTR`, what `file_setattr` does by path), the generation,
+ * fs-verity (a file made read-only for good) and an encryption policy
+ * (review 88: native code set the nodump flag of a file it could only read).
+ */
+const FILE_METADATA_IOCTLS = [
+  0x40086602, // FS_IOC_SETFLAGS
+  0x40046602, // FS_IOC32_SETFLAGS
+  0x401c5820, // FS_IOC_FSSETXATTR
+  0x40087602, // FS_IOC_SETVERSION
+  0x40047602, // FS_IOC32_SETVERSION
+  0x40806685, // FS_IOC_ENABLE_VERITY
+  0x800c6613, // FS_IOC_SET_ENCRYPTION_POLICY
+];
+
+/**
+ * ioctl: no descriptor owner set when `owner` (its pid is in memory), no
+ * file metadata changed when `metadata`; every other request allowed. One
+ * rule for both: the first rule for a call number is the only one that runs.
+ */
+function ioctlRule(refuse: { owner: boolean; metadata: boolean }): Instruction[] {
+  const requests = [
+    ...(refuse.owner ? [FIOSETOWN, SIOCSPGRP] : []),
+    ...(refuse.metadata ? FILE_METADATA_IOCTLS : []),
+  ];
+  return assemble([
+    load(arg(1)),
+    ...requests.map((request): Step => [JEQ_K, "refuse", "next", request]),
+    ret(ALLOW),
+    { label: "refuse" },
+    ret(EPERM),
+  ]);
 }
 
 /** open/openat/creat/mknod: no set-UID or set-GID mode on a file it creates. */
@@ -307,8 +340,8 @@ function rules(t: SyscallTable, options: SeccompOptions): Rule[] {
     // A descriptor's owner is who gets its SIGIO (whose default action ends a process) and SIGURG:
     // itself or no one (review 87: a socket owned by another process ended it with a write).
     { nr: n.fcntl, body: ownerRule(own) },
-    { nr: n.ioctl, body: ownerIoctlRule() },
   ];
+  const ioctl = { owner: own !== undefined, metadata: options.landlock };
   const all: Rule[] = [
     ...Object.values(t.refused).map((nr): Rule => ({ nr, body: [ret(EPERM)] })),
     // clone3 passes its flags in memory, which a filter cannot read: C libraries fall back to clone.
@@ -371,6 +404,7 @@ function rules(t: SyscallTable, options: SeccompOptions): Rule[] {
     { nr: n.open, body: createMode(2, 1) },
     { nr: n.openat, body: createMode(3, 2) },
     ...signalRules,
+    ...(ioctl.owner || ioctl.metadata ? [{ nr: n.ioctl, body: ioctlRule(ioctl) }] : []),
   ];
   return all.filter((rule) => rule.nr !== undefined);
 }

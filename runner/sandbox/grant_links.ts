@@ -62,6 +62,15 @@ function walk(
   writable: readonly string[],
   budget: { left: number },
 ): void {
+  // Every refusal names the grant and what in it the plugin could redirect, neutralised.
+  const refuse = (path: string, what: string): never => {
+    throw new PreflightError({
+      plugin,
+      reason: "grant-link",
+      path,
+      detail: neutralize(`${kind} grant "${top}" holds ${what}`, 2000),
+    });
+  };
   const stack = [top];
   while (stack.length > 0) {
     const dir = stack.pop()!;
@@ -77,19 +86,14 @@ function walk(
       if (
         error instanceof Deno.errors.PermissionDenied && (kind === "write" || searchable(dir))
       ) {
-        throw new PreflightError({
-          plugin,
-          reason: "grant-link",
-          path: dir,
-          detail: neutralize(
-            `${kind} grant "${top}" holds "${
-              neutralize(dir, 300)
-            }", which the host cannot list to check for links and the plugin may ${
-              kind === "write" ? "make readable" : "open names in"
-            }; make it readable or grant a folder apart from it`,
-            2000,
-          ),
-        });
+        refuse(
+          dir,
+          `"${
+            neutralize(dir, 300)
+          }", which the host cannot list to check for links and the plugin may ${
+            kind === "write" ? "make readable" : "open names in"
+          }; make it readable or grant a folder apart from it`,
+        );
       }
       continue;
     }
@@ -101,53 +105,35 @@ function walk(
       // Judged name by name, a link costs as its target is long: 20,000 links of 4 KB targets held
       // the host's thread for two minutes (review 83); each 256 bytes counts as one more entry.
       spend(plugin, kind, top, budget, Math.floor(spelledLength(path) / 256));
+      const link = `link "${neutralize(path, 300)}"`;
       const climb = climbsWhereMovable(path, writable);
       if (climb !== undefined) {
-        throw new PreflightError({
-          plugin,
-          reason: "grant-link",
+        refuse(
           path,
-          detail: neutralize(
-            `${kind} grant "${top}" holds link "${neutralize(path, 300)}" to "${
-              neutralize(climb, 300)
-            }", which climbs with ".." where the plugin may move folders and links (a write grant), so it can be made to lead anywhere above; make the link absolute, or grant a folder apart from it`,
-            2000,
-          ),
-        });
+          `${link} to "${
+            neutralize(climb, 300)
+          }", which climbs with ".." where the plugin may move folders and links (a write grant), so it can be made to lead anywhere above; make the link absolute, or grant a folder apart from it`,
+        );
       }
       const moved = leadsOutFromTops(path, allowed, writable);
       if (moved !== undefined) {
-        throw new PreflightError({
-          plugin,
-          reason: "grant-link",
+        refuse(
           path,
-          detail: neutralize(
-            `${kind} grant "${top}" holds link "${
-              neutralize(path, 300)
-            }", which the plugin may move in place of write grant "${
-              neutralize(moved.top, 300)
-            }" (from where it leads to "${
-              neutralize(moved.target, 300)
-            }", outside what is granted); make the link absolute, or grant a folder apart from it`,
-            2000,
-          ),
-        });
+          `${link}, which the plugin may move in place of write grant "${
+            neutralize(moved.top, 300)
+          }" (from where it leads to "${
+            neutralize(moved.target, 300)
+          }", outside what is granted); make the link absolute, or grant a folder apart from it`,
+        );
       }
       const target = leadsTo(path);
       if (target !== undefined && !allowed.some((root) => isWithin(target, root))) {
-        throw new PreflightError({
-          plugin,
-          reason: "grant-link",
+        refuse(
           path,
-          detail: neutralize(
-            `${kind} grant "${top}" holds link "${neutralize(path, 300)}" to "${
-              neutralize(target, 300)
-            }"${
-              kind === "write" ? " (now, or once the plugin makes the folders it misses)" : ""
-            }, outside what is granted`,
-            2000,
-          ),
-        });
+          `${link} to "${neutralize(target, 300)}"${
+            kind === "write" ? " (now, or once the plugin makes the folders it misses)" : ""
+          }, outside what is granted`,
+        );
       }
     }
   }

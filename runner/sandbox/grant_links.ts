@@ -35,15 +35,6 @@ function spend(
   });
 }
 
-/** The length of a link's target; 0 for a link gone meanwhile. */
-function spelledLength(path: string): number {
-  try {
-    return Deno.readLinkSync(path).length;
-  } catch {
-    return 0;
-  }
-}
-
 /** True when names in folder `dir` may be opened (its search bit lets this process through). */
 function searchable(dir: string): boolean {
   try {
@@ -102,11 +93,20 @@ function walk(
       const path = join(dir, entry.name);
       if (entry.isDirectory) stack.push(path);
       if (!entry.isSymlink) continue;
+      // Its target read once, for every judgement below.
+      let spelled: string;
+      try {
+        spelled = Deno.readLinkSync(path);
+      } catch {
+        continue; // gone meanwhile
+      }
       // Judged name by name, a link costs as its target is long: 20,000 links of 4 KB targets held
       // the host's thread for two minutes (review 83); each 256 bytes counts as one more entry.
-      spend(plugin, kind, top, budget, Math.floor(spelledLength(path) / 256));
+      spend(plugin, kind, top, budget, Math.floor(spelled.length / 256));
+      // The plugin may move it, and the folders about it.
+      const movable = writable.some((root) => isWithin(path, root));
       const link = `link "${neutralize(path, 300)}"`;
-      const climb = climbsWhereMovable(path, writable);
+      const climb = climbsWhereMovable(path, spelled, movable, writable);
       if (climb !== undefined) {
         refuse(
           path,
@@ -115,7 +115,7 @@ function walk(
           }", which climbs with ".." where the plugin may move folders and links (a write grant), so it can be made to lead anywhere above; make the link absolute, or grant a folder apart from it`,
         );
       }
-      const moved = leadsOutFromTops(path, allowed, writable);
+      const moved = movable ? leadsOutFromTops(path, spelled, allowed, writable) : undefined;
       if (moved !== undefined) {
         refuse(
           path,
@@ -126,7 +126,7 @@ function walk(
           }", outside what is granted); make the link absolute, or grant a folder apart from it`,
         );
       }
-      const target = leadsTo(path);
+      const target = leadsTo(path, spelled);
       if (target !== undefined && !allowed.some((root) => isWithin(target, root))) {
         refuse(
           path,
@@ -139,8 +139,11 @@ function walk(
   }
 }
 
-/** Where a link leads now, or once the folders it misses are made; undefined for a loop. */
-function leadsTo(path: string): string | undefined {
+/**
+ * Where link `path` (target `spelled`) leads now, or once the folders it
+ * misses are made; undefined for a loop.
+ */
+function leadsTo(path: string, spelled: string): string | undefined {
   try {
     return Deno.realPathSync(path);
   } catch {
@@ -148,7 +151,7 @@ function leadsTo(path: string): string | undefined {
   }
   try {
     // Dangling: where it leads once what is missing is made, as a plugin that may write can.
-    return canonicalLoose(Deno.readLinkSync(path), dirname(path));
+    return canonicalLoose(spelled, dirname(path));
   } catch {
     return undefined;
   }
@@ -165,16 +168,15 @@ function leadsTo(path: string): string | undefined {
  * refused by their spelling instead. Links without `..` only descend from
  * where they are, or lead where an absolute target says, which is judged.
  */
-function climbsWhereMovable(path: string, writable: readonly string[]): string | undefined {
-  let target: string;
-  try {
-    target = Deno.readLinkSync(path);
-  } catch {
-    return undefined; // gone meanwhile
-  }
+function climbsWhereMovable(
+  path: string,
+  target: string,
+  movable: boolean,
+  writable: readonly string[],
+): string | undefined {
   const words = target.split("/").filter((word) => word !== "" && word !== ".");
   if (!words.includes("..")) return undefined;
-  if (writable.some((root) => isWithin(path, root))) return target;
+  if (movable) return target;
   const from = isAbsolute(target) ? "/" : dirname(path);
   for (let i = 1; i < words.length; i++) {
     if (words[i] !== ".." || words[i - 1] === "..") continue;
@@ -186,8 +188,8 @@ function climbsWhereMovable(path: string, writable: readonly string[]): string |
 }
 
 /**
- * Where a relative link the plugin may move (it lies in a write grant) leads
- * once moved in place of a write grant's own top, if that is outside
+ * Where a relative link the plugin may move (it lies in a write grant; its
+ * target `spelled`) leads once moved in place of a write grant's own top, if that is outside
  * `allowed`. The plugin may remove or rename a top (its folder above is not
  * the grant's, but Deno judges the name) and put the link there, so a
  * relative target then starts from the folder above the top (review 86). A
@@ -196,16 +198,10 @@ function climbsWhereMovable(path: string, writable: readonly string[]): string |
  */
 function leadsOutFromTops(
   path: string,
+  spelled: string,
   allowed: readonly string[],
   writable: readonly string[],
 ): { top: string; target: string } | undefined {
-  if (!writable.some((root) => isWithin(path, root))) return undefined;
-  let spelled: string;
-  try {
-    spelled = Deno.readLinkSync(path);
-  } catch {
-    return undefined; // gone meanwhile
-  }
   if (isAbsolute(spelled)) return undefined;
   for (const top of writable) {
     if (writable.length === 1 && isWithin(path, top)) continue;

@@ -37,11 +37,17 @@ export interface EgressProxyOptions {
    * @default {64}
    */
   maxConnections?: number;
+  /**
+   * Milliseconds a connection to the destination may take to open; past
+   * them the attempt is abandoned (its socket closed) and the plugin told 502.
+   * @default {10000}
+   */
+  connectTimeoutMs?: number;
 }
 
 const HEAD_LIMIT = 16 * 1024;
 const HEAD_DEADLINE_MS = 10_000;
-const CONNECT_DEADLINE_MS = 10_000;
+const CONNECT_TIMEOUT_MS = 10_000;
 
 const neutralizeHost = (host: string) => neutralize(host, 255);
 
@@ -77,6 +83,9 @@ export class EgressProxy {
   #max: number;
   #serving: Promise<void>;
   #plugin: string;
+  #connectTimeoutMs: number;
+  /** Aborts every connection still being opened when the proxy closes. */
+  #closing = new AbortController();
 
   /** Listens at once (a Unix socket or a loopback port, as the plan says). */
   constructor(plan: EgressPlan, options: EgressProxyOptions) {
@@ -85,6 +94,7 @@ export class EgressProxy {
     this.log = new EgressLog(options.onEntry);
     this.#resolve = options.resolve ?? systemResolve;
     this.#max = options.maxConnections ?? 64;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
     this.#own = plan.privateNetwork ? new Set() : ownAddresses();
     if (plan.mode === "relay") {
       const dir = plan.socket!.replace(/\/[^/]+$/, "");
@@ -184,16 +194,25 @@ export class EgressProxy {
         });
         return await this.#answer(conn, 403, verdict.refused);
       }
-      upstream = await withDeadline(
-        Deno.connect({ hostname: verdict.address, port: request.port }),
-        CONNECT_DEADLINE_MS,
-        "the connection",
-      ).catch((error) => {
+      // The attempt itself is aborted at its deadline, not just no longer
+      // awaited: a connect left running opened once the destination took it
+      // (its accept queue freed), a connection no one would ever close.
+      upstream = await Deno.connect({
+        hostname: verdict.address,
+        port: request.port,
+        signal: AbortSignal.any([
+          this.#closing.signal,
+          AbortSignal.timeout(this.#connectTimeoutMs),
+        ]),
+      }).catch((error) => {
+        const reason = error?.name === "TimeoutError"
+          ? `the connection took longer than ${this.#connectTimeoutMs} ms`
+          : error?.message;
         this.log.add({
           ...entry,
           verdict: "refused",
           address: verdict.address,
-          reason: `cannot connect: ${error.message}`,
+          reason: `cannot connect: ${reason}`,
         });
         return undefined;
       });
@@ -225,6 +244,7 @@ export class EgressProxy {
 
   /** Stops listening, ends every open connection and removes the socket. */
   async close(): Promise<void> {
+    this.#closing.abort();
     try {
       this.#listener.close();
     } catch {

@@ -219,3 +219,79 @@ Deno.test("egress proxy: a request head read a byte at a time, or split anywhere
     assert.ok("early".startsWith(new TextDecoder().decode(request.forward)));
   }
 });
+
+/**
+ * A destination whose accept queue is full: a listener with a backlog of 0
+ * (Python's; Deno's cannot be set) holding one connection it never accepts,
+ * so every further connect waits in SYN_SENT, as behind a slow or flooded host.
+ */
+async function fullDestination() {
+  const child = new Deno.Command("python3", {
+    args: [
+      "-c",
+      "import socket,sys;s=socket.socket();s.bind(('127.0.0.1',0));s.listen(0);" +
+      "print(s.getsockname()[1],flush=True);sys.stdin.read()",
+    ],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("the listener ended before it named its port");
+    text += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  const port = Number(text.trim());
+  const filler = await Deno.connect({ hostname: "127.0.0.1", port });
+  return {
+    port,
+    /** Connections to it this machine is still opening (SYN_SENT). */
+    opening: async () =>
+      (await Deno.readTextFile("/proc/net/tcp")).split("\n").filter((line) => {
+        const [, , remote, state] = line.trim().split(/\s+/);
+        return state === "02" &&
+          remote?.endsWith(`:${port.toString(16).toUpperCase().padStart(4, "0")}`);
+      }).length,
+    async [Symbol.asyncDispose]() {
+      filler.close();
+      await child.stdin.close().catch(() => {});
+      await child.stdout.cancel().catch(() => {});
+      await child.status;
+    },
+  };
+}
+
+Deno.test("egress proxy: a connection that does not open in time is abandoned, not left to open later", async () => {
+  await using destination = await fullDestination();
+  await using p = proxyFor([{ host: "svc.example", port: destination.port }], {
+    privateNetwork: true,
+    resolve: to("127.0.0.1"),
+    connectTimeoutMs: 200,
+  });
+  const answer = await ask(
+    p.port,
+    `CONNECT svc.example:${destination.port} HTTP/1.1\r\n${AUTH}\r\n`,
+  );
+  assert.match(answer, /^HTTP\/1\.1 502 /);
+  assert.match(p.proxy.log.entries()[0].reason!, /took longer than 200 ms/);
+  // Left running, the attempt would open as soon as the queue had room.
+  await until(async () => (await destination.opening()) === 0, 5000, "the attempt to be abandoned");
+});
+
+Deno.test("egress proxy: closing the proxy abandons the connections it is still opening", async () => {
+  await using destination = await fullDestination();
+  const p = proxyFor([{ host: "svc.example", port: destination.port }], {
+    privateNetwork: true,
+    resolve: to("127.0.0.1"),
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: p.port });
+  await conn.write(
+    new TextEncoder().encode(`CONNECT svc.example:${destination.port} HTTP/1.1\r\n${AUTH}\r\n`),
+  );
+  await until(async () => (await destination.opening()) === 1, 5000, "the proxy to be connecting");
+  await p.proxy.close();
+  await until(async () => (await destination.opening()) === 0, 5000, "the attempt to be abandoned");
+  conn.close();
+});

@@ -21,6 +21,7 @@ const SHARED = [
   "runner/host_fetch_schemas.ts",
   "runner/errors.ts",
   "runner/quick_check.ts",
+  "runner/untrusted_parse.ts",
 ];
 type Place =
   | (typeof ROOMS)[number]

@@ -27,7 +27,7 @@ import {
   wireMethod,
 } from "../wire/mod.ts";
 import { toIssues } from "./answer_errors.ts";
-import { parseUntrusted } from "./untrusted_parse.ts";
+import { parseUntrusted } from "../untrusted_parse.ts";
 import { guarded } from "./listener.ts";
 
 /**

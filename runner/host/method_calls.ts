@@ -12,7 +12,7 @@ import { checkMs, MAX_TIMEOUT_MS } from "./check_options.ts";
 import { HostItemStream } from "./item_stream.ts";
 import type { CallOptions, CallTarget } from "./proxy.ts";
 import { toIssues } from "./answer_errors.ts";
-import { parseUntrusted } from "./untrusted_parse.ts";
+import { parseUntrusted } from "../untrusted_parse.ts";
 import { guarded } from "./listener.ts";
 
 /** The options a target's `call` receives from the typed API. */

@@ -51,7 +51,7 @@ import {
 } from "../wire/mod.ts";
 import { type AnswerMap, CALL_TYPED, type CallOptions, createApi, mapAnswer } from "./proxy.ts";
 import { toPluginError } from "./answer_errors.ts";
-import { parseUntrusted } from "./untrusted_parse.ts";
+import { parseUntrusted } from "../untrusted_parse.ts";
 import { neutralize, utf8Length } from "../wire/mod.ts";
 import { LineTransport } from "../wire/mod.ts";
 import { guarded } from "./listener.ts";

@@ -9,7 +9,7 @@ import { type Contract, type ContractApi, type MethodCallOptions, methodsOf } fr
 import { ValidationError } from "../errors.ts";
 import { wireMethod } from "../wire/mod.ts";
 import { toCallError, toIssues } from "./answer_errors.ts";
-import { parseUntrusted } from "./untrusted_parse.ts";
+import { parseUntrusted } from "../untrusted_parse.ts";
 import { checkMs } from "./check_options.ts";
 import { checkCallOptions, type MethodSite, progressCall, streamCall } from "./method_calls.ts";
 

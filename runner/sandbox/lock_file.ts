@@ -15,6 +15,7 @@ import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { z } from "npm:zod@^4.1.0";
 import { LockError } from "../errors.ts";
+import { parseUntrusted } from "../untrusted_parse.ts";
 import { neutralize, terminalJson } from "../wire/mod.ts";
 import { type Claim, osReason, waitForClaim } from "./claim_file.ts";
 import { hostUid } from "./grant_rules.ts";
@@ -65,13 +66,6 @@ export interface LockFile {
   version: 1;
   plugins: Record<string, LockEntry>;
 }
-
-/**
- * zod's own flag (untrusted_parse.ts): a container stops at its first bad
- * child. Without it 300,000 empty entries in a 3.8 MB lock made 2.1 million
- * issues, 3.7 s and 1.5 GB to say the first (review 81).
- */
-const FIRST_PROBLEM = { abortEarly: true } as unknown as z.core.ParseContext<z.core.$ZodIssue>;
 
 /** Largest lock file read, in bytes. */
 const MAX_LOCK_BYTES = 4 * 1024 * 1024;
@@ -126,16 +120,10 @@ export function readLock(path: string, plugin: string): LockFile {
   } catch (error) {
     fail(`is not JSON: ${neutralize((error as Error).message, 200)}`);
   }
-  let parsed: ReturnType<typeof LockSchema.safeParse>;
-  try {
-    parsed = LockSchema.safeParse(raw, FIRST_PROBLEM);
-  } catch (error) {
-    // zod spreads an inner record's issues into one call: 450,000 bad "requests" in 4 MB overran
-    // the stack, a RangeError and exit code 1 for a file anyone who can write the lock wrote
-    // (review 81).
-    if (!(error instanceof RangeError)) throw error;
-    return fail("holds more malformed values than can be checked");
-  }
+  // zod stops at the first problem: without it 300,000 empty entries in a 3.8 MB lock made 2.1
+  // million issues, 3.7 s and 1.5 GB to say the first; an inner record's 450,000 bad "requests"
+  // overran the stack (review 81).
+  const parsed = parseUntrusted(LockSchema, raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     // The path holds the lock's own keys, and zod's message may quote one (an unknown key): text

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { LockError, PreflightError, previewStart, startPlugin } from "../../mod.ts";
 import { Probe } from "./plugins/probe.ts";
 import { z } from "zod";
-import { parseUntrusted } from "../../runner/host/untrusted_parse.ts";
+import { parseUntrusted } from "../../runner/untrusted_parse.ts";
 import { fixture, rejected } from "../_helpers.ts";
 import { hostile, plantSecrets, pluginFolder, SECRET_DIR } from "./_hostile.ts";
 
@@ -175,7 +175,10 @@ Deno.test("a lock of 450,000 bad requests is a LockError, not zod's stack overfl
       previewStart(join(folder.dir, "main.ts"), { isolation: "deno", lock: { path: lock } }),
     );
     assert.ok(error instanceof LockError, `${error.name}: ${error.message}`);
-    assert.match(error.message, /holds more malformed values than can be checked/);
+    assert.match(
+      error.message,
+      /is malformed at \(root\): holds more invalid members than can be checked/,
+    );
   } finally {
     await Deno.remove(lock);
   }

@@ -1,5 +1,6 @@
 /**
- * Validating what a plugin sent: zod stops at the first problem. Left to
+ * Validating what a plugin sent, or a file anyone may have written (the
+ * lock): zod stops at the first problem. Left to
  * itself it makes an issue for every bad element (900,000 of them for a
  * 3.6 MB array of the wrong type: half a second and about 400 MiB of the
  * host's heap, review 37), of which plugbox shows 20.

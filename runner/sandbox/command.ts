@@ -6,7 +6,9 @@
  * @module
  */
 
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { basename, isAbsolute, join, normalize } from "node:path";
+import { osReason } from "./claim_file.ts";
 import { rethrowHostPermission, runCaptured } from "./exec.ts";
 import { isWithin } from "./paths.ts";
 import { neutralize } from "../wire/mod.ts";
@@ -131,14 +133,21 @@ function exists(path: string): boolean {
   }
 }
 
-function readHead(path: string): string {
-  const file = Deno.openSync(path);
+/**
+ * The first bytes of `path`, or `undefined` when it is no regular file. Opened
+ * without blocking and judged by what was opened: a FIFO held the host's
+ * thread in a synchronous open for good (review 81), and a check by path
+ * before the open could be answered by a file swapped for a FIFO after it.
+ */
+function readHead(path: string): string | undefined {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
+    if (!fstatSync(fd).isFile()) return undefined;
     const buffer = new Uint8Array(128);
-    const n = file.readSync(buffer) ?? 0;
+    const n = readSync(fd, buffer);
     return new TextDecoder().decode(buffer.subarray(0, n));
   } finally {
-    file.close();
+    closeSync(fd);
   }
 }
 
@@ -163,12 +172,14 @@ async function hostProgram(
     return await probePython(plugin, found, signal);
   }
   const real = Deno.realPathSync(found);
-  // Read below: a FIFO named here held the host's thread in a synchronous open for good, a
-  // folder failed with Deno's own error (review 81).
-  if (!Deno.statSync(real).isFile) {
-    refuse(plugin, `program "${shown(program)}" is not a regular file`);
+  let head: string | undefined;
+  try {
+    head = readHead(real);
+  } catch (error) {
+    rethrowHostPermission(error);
+    refuse(plugin, `program "${shown(program)}" cannot be read: ${osReason(error)}`);
   }
-  const head = readHead(real);
+  if (head === undefined) refuse(plugin, `program "${shown(program)}" is not a regular file`);
   if (head.startsWith("#!")) {
     refuse(
       plugin,

@@ -42,13 +42,13 @@ Acknowledgements for grants that weaken the sandbox:
   --unsafe-private-network  --unsafe-write-code  --unsafe-sys-actions  --unsafe-write-as-root
   --unsafe-run  --unsafe-ffi  --unsafe-all
 Sandbox:
-  --isolation=auto|os|deno   (default auto: bubblewrap where it works)
+  --isolation=auto|os|landlock|deno   (default auto: bubblewrap where it works)
   --memory=MB                heap cap; writable memory is capped too (default 512)
   --manifest=refuse|narrow|ignore   grants beyond plugbox.json (default refuse)
   --deno=PATH                the Deno binary plugins run with (default $PLUGBOX_DENO, else this one)
   --lock[=PATH]              start only what the lock approved (default plugbox.lock)
-  --lock-policy=refuse|same-or-less   a changed plugin: refuse it, or start it when it asks
-                             for no more than was approved (default same-or-less)`;
+  --lock-policy=refuse|same-or-less   with --lock, a changed plugin: refuse it, or start it
+                             when it asks for no more than was approved (default same-or-less)`;
 
 const HELP: Record<string, string> = {
   "": `plug: run untrusted plugins from the shell.
@@ -82,8 +82,9 @@ ${GRANTS}`,
 
 Shows the plugin's contracts with each method's argument and result types
 (from zod's JSON Schema), the permissions its plugbox.json requests and why,
-the grants given here that it did not request, and its module graph. The
-plugin runs, to describe itself, with no permission at all.
+the grants given here that it did not request, and its module graph (the
+first 1,000 methods; --json lists all). The plugin runs, to describe itself,
+with no permission at all.
 
 Options:
   --json         print one JSON object instead
@@ -118,7 +119,8 @@ narrowest plugbox.json that lets the same calls do what they did: each path
 collapsed to the granted folder that held it (a denied path to itself, or its
 nearest existing folder), hosts with ports, names as seen, and a placeholder
 reason per entry for the author to write. What no entry can grant is printed
-as a note on stderr; an incomplete audit as a warning.`,
+as a note on stderr (the first 100); an incomplete audit as a warning. Reports
+are read up to 256 MiB, one or all together.`,
   approve: `Usage: plug approve <module> [grants] [options]
 
 Records the plugin as it is now in the lock: its content hash, the permissions
@@ -165,11 +167,13 @@ export async function main(
     verbose = parsed.verbose;
     if (parsed.help || parsed.command === undefined || parsed.command === "help") {
       const topic = parsed.command === "help" ? parsed.positional[0] ?? "" : parsed.command ?? "";
-      if (!(topic in HELP)) throw new UsageError(`unknown command "${topic}"`);
+      // Own keys only: "toString" was found on Object.prototype (review 91).
+      if (!Object.hasOwn(HELP, topic)) throw new UsageError(`unknown command "${topic}"`);
       for (const line of HELP[topic].split("\n")) io.out(line);
       return parsed.command === undefined && !parsed.help ? ExitCode.usage : ExitCode.ok;
     }
-    const command = COMMANDS[parsed.command];
+    // `plug constructor` ran Object() and exited 0, `plug toString` too (review 91).
+    const command = Object.hasOwn(COMMANDS, parsed.command) ? COMMANDS[parsed.command] : undefined;
     if (!command) throw new UsageError(`unknown command "${parsed.command}"; try plug --help`);
     return await command(parsed, io);
   } catch (error) {

@@ -6,12 +6,12 @@
  */
 
 import type { ParsedArgs } from "./args.ts";
-import { ExitCode, launchOptions, needModule, outJson, type Output } from "./commands.ts";
+import { ExitCode, launchOptions, onlyModule, outJson, type Output } from "./commands.ts";
 import { approvePlugin, describeDifferences } from "../sandbox/mod.ts";
 
 /** `plug approve`: prints the difference, then the lock holds the new entry. */
 export async function approveCommand(args: ParsedArgs, io: Output): Promise<number> {
-  const module = needModule(args, "approve");
+  const module = onlyModule(args, "approve");
   const { lock: _, ...launch } = launchOptions(args);
   const approval = await approvePlugin(module, {
     ...launch,

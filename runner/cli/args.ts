@@ -119,6 +119,8 @@ function applyOption(parsed: ParsedArgs, token: string): void {
     return;
   }
   if (flag === "--allow-all" || flag === "-A") {
+    // `--allow-all=false` granted everything (review 91).
+    if (value !== undefined) throw new UsageError(`${flag} takes no value`);
     parsed.permissions.all = true;
     return;
   }
@@ -203,7 +205,23 @@ export function parseArgs(args: readonly string[]): ParsedArgs {
     } else if (parsed.command === undefined) parsed.command = token;
     else parsed.positional.push(token);
   }
+  checkApplies(parsed);
   return parsed;
+}
+
+/**
+ * Options that change what a command does, refused where they do not apply: taken silently,
+ * `call --dry-run` ran the plugin, and `--lock-policy=refuse` without `--lock` started it with
+ * no lock at all (review 91).
+ */
+function checkApplies(parsed: ParsedArgs): void {
+  if (parsed.help || parsed.command === "help") return; // help runs nothing
+  if (parsed.dryRun && parsed.command !== "approve") {
+    throw new UsageError(`--dry-run applies to plug approve only; no other command has a dry run`);
+  }
+  if (parsed.lockPolicy !== undefined && parsed.lock === undefined) {
+    throw new UsageError(`--lock-policy applies to a locked start: give --lock[=PATH] too`);
+  }
 }
 
 /** Parses JSON arguments, naming the one that is not JSON. */

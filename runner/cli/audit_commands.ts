@@ -162,8 +162,16 @@ const Log = z.object({
 });
 const Report = z.union([z.object({ audit: Log }).transform((r) => r.audit), Log]);
 
-/** Most bytes read from one audit file. */
+/**
+ * Most bytes read from one audit file, and from all of them together: each report is held until
+ * all are merged, and ten of 250 MB, one file given ten times, took 4.8 GB (review 91).
+ */
 const MAX_REPORT_BYTES = 256 * 1024 * 1024;
+
+/** What is left of {@linkcode MAX_REPORT_BYTES} for the reports still to read. */
+interface ReadBudget {
+  left: number;
+}
 
 /**
  * A report's shape before it is parsed. plug audit writes it six levels
@@ -183,8 +191,8 @@ const REPORT_STRUCTURE = { maxDepth: 8, maxMembers: 2 ** 24 };
  * opened without blocking, checked on the open handle to be a regular file
  * of some size, and read to that size at most.
  */
-async function readCapped(path: string): Promise<Uint8Array> {
-  if (path === "-") return await readStdin();
+async function readCapped(path: string, budget: ReadBudget): Promise<Uint8Array> {
+  if (path === "-") return await readStdin(budget);
   let handle: FileHandle;
   try {
     handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -201,6 +209,7 @@ async function readCapped(path: string): Promise<Uint8Array> {
     if (info.size > MAX_REPORT_BYTES) {
       throw new UsageError(`audit "${path}" is over ${MAX_REPORT_BYTES} bytes`);
     }
+    if (info.size > budget.left) throw overBudget(path);
     const bytes = new Uint8Array(info.size);
     let at = 0;
     while (at < bytes.length) {
@@ -208,14 +217,21 @@ async function readCapped(path: string): Promise<Uint8Array> {
       if (bytesRead === 0) break;
       at += bytesRead;
     }
+    budget.left -= at;
     return bytes.subarray(0, at);
   } finally {
     await handle.close();
   }
 }
 
+function overBudget(path: string): UsageError {
+  return new UsageError(
+    `audit "${path}" passes the ${MAX_REPORT_BYTES} bytes plug suggest reads from all its reports together`,
+  );
+}
+
 /** stdin, up to the cap. */
-async function readStdin(): Promise<Uint8Array> {
+async function readStdin(budget: ReadBudget): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let bytes = 0;
   for await (const chunk of Deno.stdin.readable) {
@@ -223,13 +239,15 @@ async function readStdin(): Promise<Uint8Array> {
     if (bytes > MAX_REPORT_BYTES) {
       throw new UsageError(`audit "-" is over ${MAX_REPORT_BYTES} bytes`);
     }
+    if (bytes > budget.left) throw overBudget("-");
     chunks.push(chunk);
   }
+  budget.left -= bytes;
   return concatBytes(chunks);
 }
 
-async function readReport(path: string): Promise<AuditLog> {
-  let bytes = await readCapped(path);
+async function readReport(path: string, budget: ReadBudget): Promise<AuditLog> {
+  let bytes = await readCapped(path, budget);
   // A byte order mark, which the decoder drops: the scan must judge the text JSON.parse reads.
   if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
   const shape = scanJson(bytes, REPORT_STRUCTURE);
@@ -261,6 +279,12 @@ async function readReport(path: string): Promise<AuditLog> {
 }
 
 /**
+ * The most notes plug suggest writes, each cut to 1,000 characters: a report of a million values
+ * no entry can grant was a million lines on stderr, each up to 32 KB (review 91).
+ */
+const MAX_SHOWN_NOTES = 100;
+
+/**
  * `plug suggest <audit.json> [...]` (`-` reads stdin): the narrowest
  * `plugbox.json` for what the audited runs touched on stdout; notes and
  * warnings on stderr.
@@ -275,10 +299,14 @@ export async function suggestCommand(args: ParsedArgs, io: Output): Promise<numb
     throw new UsageError("plug suggest reads stdin (-) once; give it once");
   }
   const logs = [];
-  for (const path of args.positional) logs.push(await readReport(path));
+  const budget = { left: MAX_REPORT_BYTES };
+  for (const path of args.positional) logs.push(await readReport(path, budget));
   const { manifest, notes, warnings } = suggestManifest(logs);
   for (const warning of warnings) io.err(`warning: ${warning}`);
-  for (const note of notes) io.err(`note: ${note}`);
+  for (const note of notes.slice(0, MAX_SHOWN_NOTES)) io.err(`note: ${neutralize(note, 1000)}`);
+  if (notes.length > MAX_SHOWN_NOTES) {
+    io.err(`note: and ${notes.length - MAX_SHOWN_NOTES} more notes, not shown`);
+  }
   outJson(io, manifest);
   return ExitCode.ok;
 }

@@ -139,6 +139,22 @@ export function needModule(args: ParsedArgs, command: string): string {
   return module;
 }
 
+/**
+ * The one module a command takes: a second was ignored, and `plug check good evil` said of
+ * "good" alone that nothing is refused, exit code 0 (review 91).
+ */
+export function onlyModule(args: ParsedArgs, command: string): string {
+  const module = needModule(args, command);
+  if (args.positional.length > 1) {
+    throw new UsageError(
+      `plug ${command} takes one module, got ${args.positional.length} arguments: ${
+        JSON.stringify(args.positional[1].slice(0, 200))
+      } follows ${JSON.stringify(module.slice(0, 200))}`,
+    );
+  }
+  return module;
+}
+
 /** Starts a plugin without host contracts: the CLI speaks to whatever it serves. */
 export async function launch(plan: LaunchPlan, args: ParsedArgs, io: Output): Promise<Plugin> {
   return await launchPlugin(plan, {
@@ -220,18 +236,38 @@ function shownContracts(contracts: DescribedContract[]): DescribedContract[] {
   }));
 }
 
+/**
+ * The most methods the text view lists, across contracts. A description may name 100 contracts
+ * of 1,000 methods: 100,000 lines of the plugin's words after plugbox's own (review 91).
+ */
+const MAX_SHOWN_METHODS = 1000;
+
 function contractLines(contracts: DescribedContract[]): string[] {
-  return contracts.flatMap((c) => [
-    `  ${neutralize(c.name, 64)} v${c.version}`,
-    ...c.methods.map((m) =>
-      `    ${neutralize(m.name, 64)}${schemaText(m.input, true)}: ${schemaText(m.output)}`
-    ),
-  ]);
+  const lines: string[] = [];
+  let left = MAX_SHOWN_METHODS;
+  let hidden = 0;
+  let cut = 0;
+  for (const c of contracts) {
+    const listed = left > 0 ? c.methods.slice(0, left) : undefined;
+    if (listed) lines.push(`  ${neutralize(c.name, 64)} v${c.version}`);
+    for (const m of listed ?? []) {
+      lines.push(
+        `    ${neutralize(m.name, 64)}${schemaText(m.input, true)}: ${schemaText(m.output)}`,
+      );
+    }
+    left -= listed?.length ?? 0;
+    hidden += c.methods.length - (listed?.length ?? 0);
+    if (!listed || listed.length < c.methods.length) cut++;
+  }
+  if (cut) {
+    lines.push(`  and ${hidden} more methods of ${cut} contracts (plug inspect --json lists them)`);
+  }
+  return lines;
 }
 
 /** `plug inspect <module>`: contracts, schemas, requested permissions, module graph. */
 export async function inspectCommand(args: ParsedArgs, io: Output): Promise<number> {
-  const module = needModule(args, "inspect");
+  const module = onlyModule(args, "inspect");
   // The grants are reviewed against the manifest, not applied: inspect shows
   // the difference, and runs the plugin (to ask it to describe itself) with
   // no permission at all.
@@ -307,7 +343,7 @@ export async function inspectCommand(args: ParsedArgs, io: Output): Promise<numb
 
 /** `plug check <module> [grants]`: the preflight alone, and what it would refuse. */
 export async function checkCommand(args: ParsedArgs, io: Output): Promise<number> {
-  const module = needModule(args, "check");
+  const module = onlyModule(args, "check");
   try {
     const plan = await planPlugin(module, launchOptions(args));
     const summary = {

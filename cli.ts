@@ -130,6 +130,7 @@ its last approval. A locked start (--lock) then runs it only as approved.
 Options:
   --lock=PATH    the lock file (default plugbox.lock)
   --dry-run      show the difference; write nothing
+  --expect=HASH  approve only this content (the hash plug inspect shows)
   --json         print the approval as one JSON object
 ${GRANTS}`,
 };

@@ -584,7 +584,8 @@ export class LockError extends Error {
   readonly lockPath: string;
   /**
    * A stable reason code: `not-approved`, `changed`, `beyond-approval`,
-   * `declined`, `tampered`, `malformed`, `busy` (another process was changing the lock).
+   * `declined`, `tampered`, `malformed`, `busy` (another process was changing the lock),
+   * `unexpected` (an approval given the content hash it expects found other content).
    */
   readonly reason: string;
   /** What the plugin asks for beyond the approval (empty for the other reasons). */
@@ -602,7 +603,7 @@ export class LockError extends Error {
     options?: ErrorOptions,
   ) {
     // Busy meets a plug approve as often as a start: it refuses the change, whichever it was.
-    const what = fields.reason === "busy"
+    const what = fields.reason === "busy" || fields.reason === "unexpected"
       ? `Cannot change the lock for plugin "${fields.plugin}"`
       : `Refused to start plugin "${fields.plugin}"`;
     super(`${what}: ${fields.detail}`, options);

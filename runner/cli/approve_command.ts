@@ -17,6 +17,7 @@ export async function approveCommand(args: ParsedArgs, io: Output): Promise<numb
     ...launch,
     lock: { path: args.lock ?? "plugbox.lock" },
     dryRun: args.dryRun,
+    expectHash: args.expect,
   });
   const { previous, next } = approval;
   if (args.json) {

@@ -31,6 +31,8 @@ export interface ParsedArgs {
   lockPolicy?: "refuse" | "same-or-less";
   /** `--audit`: record every permission check of the call. */
   audit: boolean;
+  /** `--expect=HASH`: `approve` seals only the content of this hash (as `inspect` shows it). */
+  expect?: string;
   /** `--dry-run`: show what `approve` would change, change nothing. */
   dryRun: boolean;
   json: boolean;
@@ -160,6 +162,14 @@ function applyOption(parsed: ParsedArgs, token: string): void {
       if (value !== undefined) throw new UsageError(`${flag} takes no value`);
       parsed[flag.slice(2) as "json" | "verbose" | "help" | "audit"] = true;
       return;
+    case "--expect":
+      if (!value || !/^[0-9a-f]{12,64}$/.test(value)) {
+        throw new UsageError(
+          `--expect needs the content hash plug inspect shows, 12 to 64 hex digits (--expect=HASH)`,
+        );
+      }
+      parsed.expect = value;
+      return;
     case "--dry-run":
       if (value !== undefined) throw new UsageError(`${flag} takes no value`);
       parsed.dryRun = true;
@@ -218,6 +228,9 @@ function checkApplies(parsed: ParsedArgs): void {
   if (parsed.help || parsed.command === "help") return; // help runs nothing
   if (parsed.dryRun && parsed.command !== "approve") {
     throw new UsageError(`--dry-run applies to plug approve only; no other command has a dry run`);
+  }
+  if (parsed.expect !== undefined && parsed.command !== "approve") {
+    throw new UsageError(`--expect applies to plug approve only`);
   }
   if (parsed.lockPolicy !== undefined && parsed.lock === undefined) {
     throw new UsageError(`--lock-policy applies to a locked start: give --lock[=PATH] too`);

@@ -307,7 +307,12 @@ export async function inspectCommand(args: ParsedArgs, io: Output): Promise<numb
     requests: requestsOf(plan),
     grantedNotRequested: plan.manifest.uncovered,
     graph: plan.graph,
-    snapshot: { dir: plan.snapshot.dir, files: plan.snapshot.files, bytes: plan.snapshot.bytes },
+    snapshot: {
+      dir: plan.snapshot.dir,
+      files: plan.snapshot.files,
+      bytes: plan.snapshot.bytes,
+      hash: plan.snapshot.hash,
+    },
     contracts,
   };
   if (args.json) {
@@ -319,6 +324,9 @@ export async function inspectCommand(args: ParsedArgs, io: Output): Promise<numb
     ...(report.description ? [`description ${report.description}`] : []),
     `isolation   ${report.isolation}`,
     `snapshot    ${report.snapshot.files} files, ${report.snapshot.bytes} bytes, in ${report.snapshot.dir}`,
+    `content     ${plan.snapshot.hash.slice(0, 12)} (plug approve --expect=${
+      plan.snapshot.hash.slice(0, 12)
+    } seals only this)`,
     plan.kind === "command"
       ? `graph       none: a command plugin (${
         neutralize(plan.manifest.manifest.command?.join(" ") ?? "its command", 300)

@@ -4,7 +4,8 @@
  * @module
  */
 
-import type { LockDifference } from "../errors.ts";
+import { type LockDifference, LockError } from "../errors.ts";
+import { neutralize } from "../wire/mod.ts";
 import {
   beyondApproval,
   entryFor,
@@ -107,7 +108,10 @@ export async function approveLock(
  * (snapshot, module graph, grants against its manifest) and records its
  * content hash, its manifest's requests and the grants in the lock, sealed.
  * Returns what was added and removed since the previous approval; with
- * `dryRun`, only that, and the lock is not written.
+ * `dryRun`, only that, and the lock is not written. With `expectHash` (the
+ * content hash, or its first 12 or more hex digits, as `plug inspect` shows
+ * it) it approves only that content: a folder that changed after it was
+ * reviewed is refused, not sealed.
  *
  * @example
  * ```ts ignore
@@ -119,15 +123,35 @@ export async function approveLock(
  * });
  * console.log(contentChanged ? "new version approved" : "grants approved", added);
  * ```
- * @throws whatever `previewStart` throws; {@linkcode LockError} when the lock is malformed.
+ * @throws whatever `previewStart` throws; {@linkcode LockError} when the lock is malformed, or
+ * (`unexpected`) the content is not `expectHash`.
  */
 export async function approvePlugin(
   module: string | URL,
-  options: LaunchOptions & { lock: LockOptions; dryRun?: boolean },
+  options: LaunchOptions & { lock: LockOptions; dryRun?: boolean; expectHash?: string },
 ): Promise<Approval> {
-  const { lock, dryRun, ...launch } = options;
+  const { lock, dryRun, expectHash, ...launch } = options;
+  if (expectHash !== undefined && !/^[0-9a-f]{12,64}$/.test(expectHash)) {
+    throw new TypeError(
+      `"expectHash" must be 12 to 64 lowercase hex digits of a content hash, got ${
+        JSON.stringify(neutralize(String(expectHash), 80))
+      }`,
+    );
+  }
   const plan = await planPlugin(module, launch);
   releaseUnlaunchedPlan(plan); // never launched (review 49)
+  // What was reviewed is what is sealed: without it a folder changed between `plug inspect` and
+  // `plug approve` was approved, with only a hash line to tell (review 91).
+  if (expectHash !== undefined && !plan.snapshot.hash.startsWith(expectHash)) {
+    throw new LockError({
+      plugin: plan.name,
+      lockPath: lock.path,
+      reason: "unexpected",
+      detail: `"${neutralize(plan.root, 300)}" is content ${
+        plan.snapshot.hash.slice(0, 12)
+      } now, not ${expectHash.slice(0, 12)} as expected; inspect it again`,
+    });
+  }
   return await approveLock(
     {
       plugin: plan.name,

@@ -186,3 +186,43 @@ Deno.test("review 91: plug suggest writes at most 100 notes, each bounded, and c
   assert.ok(notes.every((line) => line.startsWith("note: ") && line.length < 1200));
   assert.equal(notes.at(-1), "note: and 4901 more notes, not shown");
 });
+
+// Review 91's open item: a folder changed between `plug inspect` and `plug approve` was sealed,
+// with only a `changed:` hash line to tell. `--expect` seals only the content inspect showed.
+Deno.test("review 91: approve --expect seals only the content inspect showed; changed since, it is refused and the lock untouched", async () => {
+  await using temp = await tempDir();
+  const folder = join(temp.dir, "p");
+  await Deno.mkdir(folder);
+  for (const file of ["main.ts", "contract.ts"]) {
+    await Deno.copyFile(join(HELLO, "..", file), join(folder, file));
+  }
+  const main = join(folder, "main.ts");
+  const lock = join(temp.dir, "plugbox.lock");
+  const inspected = await plug(["inspect", main, "--isolation=deno"]);
+  assert.equal(inspected.code, 0, inspected.stderr);
+  const shown = /^content +([0-9a-f]{12}) /m.exec(inspected.stdout)?.[1];
+  assert.ok(shown, inspected.stdout);
+  // The folder changes after the review: its approval names what was reviewed and is refused.
+  await Deno.writeTextFile(main, `${await Deno.readTextFile(main)}\n// changed after review\n`);
+  const refused = await plug(["approve", main, `--lock=${lock}`, `--expect=${shown}`]);
+  assert.equal(refused.code === 0, false, refused.stdout);
+  assert.match(
+    refused.stderr,
+    new RegExp(
+      `^LockError: Cannot change the lock for plugin ".*": ".*p" is content [0-9a-f]{12} now, not ${shown} as expected`,
+    ),
+  );
+  await assert.rejects(Deno.stat(lock), Deno.errors.NotFound);
+  // As reviewed, it is approved.
+  const again = await plug(["inspect", main, "--isolation=deno", "--json"]);
+  const hash: string = JSON.parse(again.stdout).snapshot.hash;
+  const approved = await plug(["approve", main, `--lock=${lock}`, `--expect=${hash.slice(0, 16)}`]);
+  assert.equal(approved.code, 0, approved.stderr);
+  assert.match(approved.stdout, new RegExp(`content  new: ${hash.slice(0, 12)}`));
+  // Malformed, or given to another command, it is a usage error.
+  for (const args of [["approve", main, "--expect=xyz"], ["check", main, `--expect=${hash}`]]) {
+    const run = await plug(args);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /^UsageError: --expect /);
+  }
+});

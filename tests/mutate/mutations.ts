@@ -4298,6 +4298,16 @@ export const MUTATIONS: Mutation[] = [
     filter: "closing the proxy abandons",
   },
   {
+    id: "approve-expect-hash",
+    source: "review 91: a folder changed between inspect and approve was sealed",
+    mitigation: "approve --expect seals only the content of the hash given",
+    file: "runner/sandbox/approve.ts",
+    search: "  if (expectHash !== undefined && !plan.snapshot.hash.startsWith(expectHash)) {",
+    replace: "  if (false) {",
+    tests: ["tests/hostile/r91_cli_test.ts"],
+    filter: "approve --expect",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

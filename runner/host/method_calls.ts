@@ -47,19 +47,29 @@ export function checkCallOptions(options: MethodCallOptions<never>): void {
   }
 }
 
-/** Delivers valid progress reports to `onProgress`; a listener's throw is its own. */
+/**
+ * Delivers valid progress reports to `onProgress` while `live()`, and says
+ * whether it did; a listener's throw is its own. A call its caller left (aborted, timed out,
+ * a stream broken off) stays open until the plugin answers it, and what
+ * the plugin reports meanwhile is for no one (review 90: each late report
+ * reached the listener, and re-armed the idle timer the call's end had
+ * cleared).
+ */
 function progressListener(
   site: MethodSite,
   onProgress: ((value: unknown) => void) | undefined,
   onEach: () => void,
-): (raw: unknown) => void {
+  live: () => boolean,
+): (raw: unknown) => boolean {
   const report = guarded(onProgress);
   return (raw) => {
+    if (!live()) return false;
     const checked = site.info.progress ? parseUntrusted(site.info.progress, raw) : undefined;
-    if (checked && !checked.success) return;
+    if (checked && !checked.success) return false;
     onEach();
     // The host's listener failing, or its promise rejecting, is not the call failing.
     report(checked ? checked.data : raw);
+    return true;
   };
 }
 
@@ -77,6 +87,7 @@ export function progressCall(
   const idleMs = options.timeout!;
   const idle = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let done = false;
   const arm = () => {
     if (timer !== undefined) clearTimeout(timer);
     timer = setTimeout(() =>
@@ -91,7 +102,7 @@ export function progressCall(
       ), idleMs);
   };
   const channel: CallChannel = {
-    progress: progressListener(site, options.onProgress, () => reset && arm()),
+    progress: progressListener(site, options.onProgress, () => reset && arm(), () => !done),
   };
   const call: ChannelOptions = { ...options, channel };
   if (reset) {
@@ -105,7 +116,10 @@ export function progressCall(
   } catch (error) {
     answer = Promise.reject(error);
   }
-  return answer.finally(() => clearTimeout(timer)).catch((error) => {
+  return answer.finally(() => {
+    done = true;
+    clearTimeout(timer);
+  }).catch((error) => {
     throw site.mapError(error);
   });
 }
@@ -134,10 +148,13 @@ export function streamCall(
   };
   const cancel = new AbortController();
   const stream = new HostItemStream(validate, cancel);
+  let done = false;
   const channel: CallChannel = {
     open: (grant, window) => stream.open(grant, window),
-    item: (value, bytes) => stream.item(value, bytes),
-    progress: options.onProgress ? progressListener(site, options.onProgress, () => {}) : undefined,
+    item: (read, bytes) => stream.item(read, bytes),
+    progress: options.onProgress
+      ? progressListener(site, options.onProgress, () => {}, () => !cancel.signal.aborted && !done)
+      : undefined,
   };
   const signal = options.signal ? AbortSignal.any([options.signal, cancel.signal]) : cancel.signal;
   let answer: Promise<unknown>;
@@ -146,8 +163,10 @@ export function streamCall(
   } catch (error) {
     answer = Promise.reject(error);
   }
-  stream.settle(answer.catch((error) => {
-    throw site.mapError(error);
-  }));
+  stream.settle(
+    answer.finally(() => done = true).catch((error) => {
+      throw site.mapError(error);
+    }),
+  );
   return stream;
 }

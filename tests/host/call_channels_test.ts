@@ -44,7 +44,7 @@ Deno.test("call channels: an item or progress for a call not in flight is a faul
     maxProgressPerSecond: 10,
     maxProgressBytes: 64 * 1024 * 1024,
   });
-  channels.attach(1, { open() {}, item: (value) => (streamed = value, true) });
+  channels.attach(1, { open() {}, item: (read) => (streamed = read(), true) });
   for (const method of ["$/item", "$/progress"]) {
     const stray = notification(method, 999, 50_000);
     const parses = bigParses(10_000, () => channels.receive(stray.message, stray.bytes.length));

@@ -23,6 +23,7 @@ import {
   updateLock,
 } from "./lock_file.ts";
 import { defaultCacheDir } from "./locate.ts";
+import { approvals } from "./prepare.ts";
 import { revokeSeal, sealRevoked } from "./lock_revoked.ts";
 import { type LaunchOptions, planPlugin, releaseUnlaunchedPlan } from "./plan.ts";
 
@@ -138,6 +139,7 @@ export async function approvePlugin(
       }`,
     );
   }
+  approvals.add(launch); // its lock is judged below, with the plan's grants
   const plan = await planPlugin(module, launch);
   releaseUnlaunchedPlan(plan); // never launched (review 49)
   // What was reviewed is what is sealed: without it a folder changed between `plug inspect` and

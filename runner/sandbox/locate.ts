@@ -124,6 +124,9 @@ export function codeRoots(root: string, cacheDir: string, deno: string): string[
   const roots = [
     root,
     cacheDir,
+    // The default cache too, for a host with a cache of its own: `plug` and this user's other
+    // hosts run the snapshots there (review 92: a plugin rewrote one).
+    defaultCacheDir(),
     hostDenoDir(),
     dirname(deno),
     ...SYSTEM_LIBRARIES,

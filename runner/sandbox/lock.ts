@@ -257,15 +257,35 @@ export function validateLock(options: LockOptions, subject: LockSubject): string
   }
   // The seal's key: a plugin that read it could seal an entry approving its own next version.
   if (options.key === undefined) {
-    const key = keyPath(subject.cacheDir);
-    const reader = [...subject.grants.read, ...subject.grants.write].find((g) => isWithin(key, g));
-    if (reader) {
-      throw new TypeError(
-        `Cannot grant "${reader}" beside the lock: it covers plugbox's sealing key "${key}", and the plugin could seal its own approval; narrow the grant, set cacheDir elsewhere, or give the lock a key`,
-      );
-    }
+    refuseKeyReaders(subject.grants, subject.cacheDir, "beside the lock");
   }
   return path;
+}
+
+/**
+ * Refuses a grant covering plugbox's sealing key (`lock.key` in the cache):
+ * a plugin that read it could seal an entry approving its own next version,
+ * or another plugin's. A start without a lock is refused it too (review 92:
+ * it read the key that the host's locked starts, before and after it, are
+ * sealed with), whether or not the key is made yet.
+ *
+ * @example
+ * ```ts ignore
+ * refuseKeyReaders(grants, cacheDir, "without a lock"); // TypeError for read ["~"]
+ * ```
+ */
+export function refuseKeyReaders(
+  grants: Pick<ResolvedGrants, "read" | "write">,
+  cacheDir: string,
+  where: string,
+): void {
+  const key = keyPath(cacheDir);
+  const reader = [...grants.read, ...grants.write].find((g) => isWithin(key, g));
+  if (reader) {
+    throw new TypeError(
+      `Cannot grant "${reader}" ${where}: it covers plugbox's sealing key "${key}", and the plugin could seal its own approval; narrow the grant, set cacheDir elsewhere, or give the lock a key`,
+    );
+  }
 }
 
 /**

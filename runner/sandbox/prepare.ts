@@ -21,8 +21,9 @@ import {
 } from "./isolation.ts";
 import { type FoundSupport, layerSupport } from "./layer_support.ts";
 import type { LayerSupport } from "./layers.ts";
+import { refuseSharedCache } from "./cache_owner.ts";
 import { emptyDenoDir, sdkSeed, seedOwnDenoDir } from "./code_cache.ts";
-import { checkLock } from "./lock.ts";
+import { checkLock, refuseKeyReaders } from "./lock.ts";
 import type { Prepared } from "./launch_deno.ts";
 import {
   codeRoots,
@@ -262,8 +263,11 @@ async function openCache(options: LaunchOptions): Promise<string> {
       }`,
     );
   }
-  await Deno.mkdir(cacheDir, { recursive: true });
-  return canonicalPath(cacheDir);
+  // Only this user's: the folders it makes hold code every start runs (review 92).
+  await Deno.mkdir(cacheDir, { recursive: true, mode: 0o700 });
+  const canonical = canonicalPath(cacheDir);
+  refuseSharedCache(canonical);
+  return canonical;
 }
 
 /** Refuses net grants whose names this machine resolves to a private address now (THREATS T18). */
@@ -343,6 +347,12 @@ async function kindOf(
 }
 
 /**
+ * The options of plans made to be approved (approve.ts), whose lock the
+ * approval checks itself: the plan is made without it.
+ */
+export const approvals: WeakSet<LaunchOptions> = new WeakSet();
+
+/**
  * Checks the options and decides everything but the launch itself. At
  * `options.signal`'s abort it rejects with the abort's reason at once: this
  * start's own helpers are killed, and what it made for itself removed;
@@ -411,6 +421,9 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
         `Deno permission checks to record`,
     );
   }
+  // Without a lock too: the key seals the approvals of this host's locked starts (review 92). An
+  // approval's lock is judged by the approval (approve.ts), as a locked start's is below.
+  if (!options.lock && !approvals.has(options)) refuseKeyReaders(grants, cache, "without a lock");
   if (options.lock) {
     const subject = { plugin: name, root, hash: snapshot.hash, manifest: review.manifest };
     const lock = { ...options.lock, signal };

@@ -306,11 +306,14 @@ Deno.test("audit: refused with a Deno binary older than 2.9, which may write no 
 
 Deno.test("audit: a grant over plugbox's cache moves the file to a folder of its own; over both, refused", async () => {
   await using cache = await scratch();
+  // Its audit folder: a grant over the whole cache covers the sealing key (review 92).
+  const audit = join(cache.dir, "audit");
+  await Deno.mkdir(audit);
   const plugin = await startPlugin(fixture("toucher.ts"), {
     contracts: [Touch],
     audit: true,
     cacheDir: cache.dir,
-    permissions: { read: [cache.dir] },
+    permissions: { read: [audit] },
   });
   const { log, ownFolder } = plugin.plan.audit!;
   assert.ok(ownFolder && !log.startsWith(cache.dir), log);
@@ -320,13 +323,23 @@ Deno.test("audit: a grant over plugbox's cache moves the file to a folder of its
     Deno.errors.NotFound,
     "its folder is removed",
   );
-  const error = await rejected<TypeError>(startPlugin(fixture("toucher.ts"), {
-    contracts: [Touch],
-    audit: true,
-    cacheDir: cache.dir,
-    permissions: { read: [cache.dir, Deno.realPathSync(tmpdir())] },
-  }));
-  assert.match(error.message, /covers plugbox's cache .* and grant .* the temporary folder/);
+  // Over both, with the cache outside the temporary folder: a grant over a folder holding the
+  // cache covers the sealing key, refused before the audit is planned (review 92).
+  const outside = await Deno.realPath(
+    await Deno.makeTempDir({ dir: "/var/tmp", prefix: "plugbox-audit-test-" }),
+  );
+  try {
+    await Deno.mkdir(join(outside, "audit"));
+    const error = await rejected<TypeError>(startPlugin(fixture("toucher.ts"), {
+      contracts: [Touch],
+      audit: true,
+      cacheDir: outside,
+      permissions: { read: [join(outside, "audit"), Deno.realPathSync(tmpdir())] },
+    }));
+    assert.match(error.message, /covers plugbox's cache .* and grant .* the temporary folder/);
+  } finally {
+    await Deno.remove(outside, { recursive: true });
+  }
 });
 
 Deno.test("audit [os]: a granted link the OS layer does not mount is marked outside-mounts", async () => {

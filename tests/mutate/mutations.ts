@@ -1596,8 +1596,8 @@ export const MUTATIONS: Mutation[] = [
     mitigation:
       "a grant covering the sealing key's file is refused beside a lock (unless the lock has its own key)",
     file: "runner/sandbox/lock.ts",
-    search: "    if (reader) {",
-    replace: "    if (false) {",
+    search: "  if (reader) {",
+    replace: "  if (false) {",
     tests: ["tests/sandbox/lock_test.ts"],
     filter: "over the claim's file",
   },
@@ -5721,5 +5721,40 @@ export const MUTATIONS: Mutation[] = [
     replace: "    this.#cancel.abort(reason);",
     tests: [`${HOSTILE}/r90_test.ts`],
     filter: "answered stream",
+  },
+  {
+    id: "cache-others-may-change",
+    source:
+      "review 92: another user who could change the cache put their code in a plugin's snapshot",
+    mitigation:
+      "a cache another user owns or may write or move (itself or a folder above) is refused",
+    file: "runner/sandbox/prepare.ts",
+    search: "  refuseSharedCache(canonical);\n",
+    replace: "",
+    tests: [`${HOSTILE}/r92_test.ts`],
+    filter: "cache folder",
+  },
+  {
+    id: "lock-key-read-unlocked",
+    source:
+      "review 92: a plugin started without a lock read the key that seals the host's approvals",
+    mitigation: "a grant covering the sealing key is refused for a start without a lock too",
+    file: "runner/sandbox/prepare.ts",
+    search:
+      '  if (!options.lock && !approvals.has(options)) refuseKeyReaders(grants, cache, "without a lock");\n',
+    replace: "",
+    tests: [`${HOSTILE}/r92_test.ts`],
+    filter: "seal",
+  },
+  {
+    id: "default-cache-is-code",
+    source:
+      "review 92: a write grant over the default cache let a plugin rewrite another's snapshot",
+    mitigation: "plugbox's default cache is a code root for a host using a cache of its own too",
+    file: "runner/sandbox/locate.ts",
+    search: "    defaultCacheDir(),\n",
+    replace: "",
+    tests: [`${HOSTILE}/r92_test.ts`],
+    filter: "default cache",
   },
 ];

@@ -26,8 +26,8 @@ Deno.test("audit: a start stopped during its module-graph check removes its audi
     preflightTimeout: 600_000,
     signal: stop.signal,
     audit: true,
-    // A read grant over the cache: the audit file goes to a folder of its own in /tmp.
-    permissions: { read: [plugin.read, cache.path] },
+    // A read grant over the cache's audit folder: the audit file goes to a folder of its own.
+    permissions: { read: [plugin.read, await auditGrant(cache.path)] },
     manifest: "ignore",
   }).then(() => "planned", (error) => error);
   try {
@@ -43,14 +43,24 @@ Deno.test("audit: a start stopped during its module-graph check removes its audi
   }
 });
 
+/**
+ * A read grant over the cache's audit folder, which moves the audit file out of the cache: one
+ * over the whole cache covers the sealing key, refused without a lock of its own key (review 92).
+ */
+async function auditGrant(cache: string): Promise<string> {
+  await Deno.mkdir(join(cache, "audit"), { recursive: true });
+  return join(cache, "audit");
+}
+
 Deno.test("audit: a preview with its audit file in the temporary folder removes the folder", async () => {
   await using cache = await freshCache();
+  const audit = await auditGrant(cache.path);
   const before = new Set(auditFolders());
   await previewStart(HELLO, {
     isolation: "deno",
     cacheDir: cache.path,
     audit: true,
-    permissions: { read: [cache.path] },
+    permissions: { read: [audit] },
     manifest: "ignore",
   });
   const left = auditFolders().filter((n) => !before.has(n));
@@ -63,6 +73,7 @@ Deno.test("audit: a preview with its audit file in the temporary folder removes 
 // opened, and an approval released only its own Deno dir, and left the audit's folder.
 Deno.test("audit: a start refused before its process is spawned removes its audit folder in the temporary folder", async () => {
   await using cache = await freshCache();
+  const audit = await auditGrant(cache.path);
   const before = new Set(auditFolders());
   await assert.rejects(
     startPlugin(
@@ -71,7 +82,7 @@ Deno.test("audit: a start refused before its process is spawned removes its audi
         isolation: "deno",
         cacheDir: cache.path,
         audit: true,
-        permissions: { read: [cache.path] },
+        permissions: { read: [audit] },
         manifest: "ignore",
         contracts: [Greeter],
         // A capability of a contract no one shares: refused before the audit file is opened.

@@ -15,7 +15,7 @@ import {
 import { Greeter } from "../../plugins/hello/contract.ts";
 import { claimPath, lockKey } from "../../runner/sandbox/lock_file.ts";
 import { tryClaim } from "../../runner/sandbox/claim_file.ts";
-import { rejected, within } from "../_helpers.ts";
+import { freshCache, rejected, within } from "../_helpers.ts";
 
 const HELLO = new URL("../../plugins/hello/", import.meta.url);
 
@@ -346,9 +346,11 @@ await serve(implement(Greeter, {
 }));
 `,
   );
+  // A cache of its own: one holding the sealing key may not be granted (review 92).
+  await using own = await freshCache();
   await using plugin = await startPlugin(join(grabber, "main.ts"), {
     contracts: [Greeter],
-    cacheDir: space.cacheDir,
+    cacheDir: own.path,
     isolation: "deno",
     permissions: { read: [space.dir] },
   });

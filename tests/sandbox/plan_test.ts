@@ -292,15 +292,17 @@ for (const what of ["own Deno dir", "audit folder"] as const) {
   Deno.test(`launchPlugin() stopped before its spawn releases its plan's ${what}`, async () => {
     await using cache = await freshCache();
     const before = auditFolders();
+    // Its audit folder there, not the whole cache: that holds the sealing key (review 92).
+    if (what === "audit folder") await Deno.mkdir(join(cache.path, "audit"));
     const plan = await planPlugin(calc, {
       isolation: "deno",
       cacheDir: cache.path,
       manifest: "ignore",
       // A run grant gives the plan a Deno dir of its own; an audit with a read grant over the
-      // cache puts its file in a folder of its own in the temporary folder.
+      // cache's audit folder puts its file in a folder of its own in the temporary folder.
       ...(what === "own Deno dir"
         ? { permissions: { run: ["/bin/true"] }, unsafe: { run: true } }
-        : { permissions: { read: [cache.path] }, audit: true }),
+        : { permissions: { read: [join(cache.path, "audit")] }, audit: true }),
     });
     const held = async () =>
       what === "own Deno dir" ? (await leftIn(cache.path)).length : auditFolders() - before;

@@ -1,0 +1,62 @@
+/**
+ * Whose plugbox's cache is. Every start trusts what the cache holds: a
+ * snapshot is found by the hash of the folder it copies, a module-graph
+ * verdict by the hash of its view, and the sealing key and the list of
+ * replaced approvals are read from it. So only the host's user (and root)
+ * may change it: a cache another user owns, or one they may write or move
+ * (a folder on its path writable by others, not sticky), is refused
+ * (review 92: another user put their own code in place of a checked
+ * plugin's snapshot, and every later start ran it with the plugin's grants
+ * and approval), as `ssh` refuses a key in such a folder.
+ * @module
+ */
+
+import { dirname } from "node:path";
+import { hostUid } from "./grant_rules.ts";
+import { neutralize } from "../wire/mod.ts";
+
+/** The sticky bit: in such a folder only an entry's owner may move or remove it. */
+const STICKY = 0o1000;
+
+/** Why another user could change `path` (the cache, or a folder above it); undefined if none could. */
+function sharedBecause(
+  path: string,
+  isCache: boolean,
+  uid: number | undefined,
+): string | undefined {
+  const info = Deno.lstatSync(path);
+  if (info.uid === null || info.mode === null) return undefined; // no owners or modes here
+  if (uid !== undefined && info.uid !== uid && info.uid !== 0) return `is owned by uid ${info.uid}`;
+  // Above the cache, a sticky folder lets others add entries but move none of this user's.
+  if ((info.mode & 0o022) !== 0 && (isCache || (info.mode & STICKY) === 0)) {
+    return "is writable by other users";
+  }
+  return undefined;
+}
+
+/**
+ * Refuses the cache at `cacheDir` (canonical, existing) when a user other
+ * than the host's and root could change it or any folder on its path.
+ *
+ * @throws {TypeError} naming the folder and why.
+ *
+ * @example
+ * ```ts ignore
+ * refuseSharedCache("/tmp/plugbox"); // TypeError when another user made /tmp/plugbox first
+ * ```
+ */
+export function refuseSharedCache(cacheDir: string): void {
+  const uid = hostUid(cacheDir);
+  for (let path = cacheDir;; path = dirname(path)) {
+    const why = sharedBecause(path, path === cacheDir, uid);
+    if (why) {
+      throw new TypeError(
+        `Cannot use plugbox's cache "${neutralize(cacheDir, 300)}": "${
+          neutralize(path, 300)
+        }" ${why}, who could put their own code in place of a checked plugin's; use a cache ` +
+          `folder only this user may change (cacheDir, PLUGBOX_CACHE_DIR)`,
+      );
+    }
+    if (dirname(path) === path) return;
+  }
+}

@@ -65,6 +65,7 @@ import {
   MAX_BLANK_BYTES,
   MAX_CANCEL_BYTES,
   MAX_CAPABILITY_CALLS,
+  PROGRESS_BYTES_PER_SECOND,
   QUEUED_CAPABILITY_BYTES,
   QUEUED_CAPABILITY_CALLS,
   REQUEST_OVERHEAD_MS,
@@ -303,6 +304,7 @@ export class Plugin implements AsyncDisposable {
       },
       maxProgressPerSecond: this.#maxProgressPerSecond,
       maxProgressBytes: 64 * 1024,
+      maxProgressLineBytesPerSecond: 2 * PROGRESS_BYTES_PER_SECOND,
     });
     this.#calls = new Caller(this.#peer, {
       plugin: plan.name,
@@ -526,6 +528,7 @@ export class Plugin implements AsyncDisposable {
       maxCapabilityCalls: MAX_CAPABILITY_CALLS + QUEUED_CAPABILITY_CALLS,
       maxCapabilityQueueBytes: QUEUED_CAPABILITY_BYTES,
       maxProgressPerSecond: this.#maxProgressPerSecond,
+      maxProgressBytesPerSecond: PROGRESS_BYTES_PER_SECOND,
     };
     // No reason on timeout: the AbortError is turned into a TimeoutError below,
     // after the process is gone and its stderr fully read.

@@ -17,6 +17,7 @@ import {
   type RequestId,
   ResponseError,
   RuntimeMethod,
+  utf8Length,
   wireMethod,
 } from "../wire/mod.ts";
 
@@ -57,6 +58,11 @@ export interface HostLink {
   notify(method: string, params: unknown): void;
   /** Progress reports the host takes per call per second (absent: no limit). */
   progressPerSecond?(): number;
+  /**
+   * Whether a progress report whose value is `bytes` of JSON may go now,
+   * within the bytes a second the host takes from all calls (absent: no limit).
+   */
+  takeProgress?(bytes: number): boolean;
 }
 
 function toHostError(error: unknown): unknown {
@@ -171,6 +177,11 @@ export class HandlerContext implements CallContext {
       this.#sent = 0;
     }
     if (++this.#sent > (this.#link.progressPerSecond?.() ?? Infinity)) return;
+    if (
+      this.#link.takeProgress && !this.#link.takeProgress(utf8Length(JSON.stringify(value) ?? ""))
+    ) {
+      return;
+    }
     this.#link.notify(RuntimeMethod.progress, { id: this.#id, value } satisfies ProgressParams);
   }
 }

@@ -26,6 +26,10 @@ import type { InitializeParams, LineCap, Peer } from "../wire/mod.ts";
 export class HostLimits {
   /** Progress reports sent per call per second; the host drops more. */
   progressPerSecond = Infinity;
+  /** Bytes of progress sent per second, all calls together (see `takeProgress`). */
+  progressBytesPerSecond = Infinity;
+  #progressSecond = 0;
+  #progressBytes = 0;
   /** Capability calls in flight at once; more wait in the plugin. */
   capabilityCalls = Infinity;
   /** Bytes of capability calls in flight below which another may be sent. */
@@ -39,6 +43,25 @@ export class HostLimits {
     this.capabilityCalls = positive(params.maxCapabilityCalls) ?? Infinity;
     this.capabilityBytes = positive(params.maxCapabilityQueueBytes) ?? Infinity;
     this.progressPerSecond = positive(params.maxProgressPerSecond) ?? Infinity;
+    this.progressBytesPerSecond = positive(params.maxProgressBytesPerSecond) ?? Infinity;
+  }
+
+  /**
+   * Whether a progress report of `bytes` (its value as JSON) may go now:
+   * the host takes so many bytes of progress a second from all calls
+   * together, and drops the rest as work for nothing. Counted as sent.
+   */
+  takeProgress(bytes: number): boolean {
+    if (this.progressBytesPerSecond === Infinity) return true;
+    const second = Math.floor(Date.now() / 1000);
+    if (second !== this.#progressSecond) {
+      this.#progressSecond = second;
+      this.#progressBytes = 0;
+    }
+    // 128 for the report's envelope (its id may be a long string: the host's own ids are numbers).
+    if (this.#progressBytes + bytes + 128 > this.progressBytesPerSecond) return false;
+    this.#progressBytes += bytes + 128;
+    return true;
   }
 
   /** The cap for `message`'s line: the host's for a capability call (a request), else none. */

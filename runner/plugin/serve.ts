@@ -225,6 +225,7 @@ export async function serve(
     request: (method: string, params: unknown, options: { signal?: AbortSignal }) =>
       slots.request(method, params, options),
     progressPerSecond: () => limits.progressPerSecond,
+    takeProgress: (bytes: number) => limits.takeProgress(bytes),
     notify: (method: string, params: unknown) => peer.notify(method, params),
     send: measured((message) => transport.send(message)),
   };

@@ -172,6 +172,12 @@ export interface InitializeParams {
   maxCapabilityQueueBytes?: number;
   /** Progress reports per call per second the host delivers; more are dropped. */
   maxProgressPerSecond?: number;
+  /**
+   * Bytes of progress values (as JSON, plus 128 a report) per second, all
+   * calls together, the plugin sends at most; the host drops progress past
+   * twice as many bytes of lines in a second, as work for nothing.
+   */
+  maxProgressBytesPerSecond?: number;
 }
 
 /**

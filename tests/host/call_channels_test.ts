@@ -43,6 +43,7 @@ Deno.test("call channels: an item or progress for a call not in flight is a faul
     window: { items: 8, bytes: 64 * 1024 * 1024 },
     maxProgressPerSecond: 10,
     maxProgressBytes: 64 * 1024 * 1024,
+    maxProgressLineBytesPerSecond: 2 * 1024 * 1024,
   });
   channels.attach(1, { open() {}, item: (read) => (streamed = read(), true) });
   for (const method of ["$/item", "$/progress"]) {

@@ -151,3 +151,67 @@ Deno.test("r90: a window of short items a consumer has not read stays near its b
   // Sixteen windows of 1 MiB of lines: 16 MiB as bytes, 100 allowed (320 when parsed).
   assert.ok(grown < 100 * 2 ** 20, `${Math.round(grown / 2 ** 20)} MiB of heap held`);
 });
+
+// Review 90's open item, fixed: the progress rate was per call only, so 64 calls' valid reports of
+// 64 KiB at 50 a second each cost the host 4.7 s of CPU in 5 s against the plugin's 0.24 s, and no
+// fault. The bytes of progress are counted for all calls together too.
+const Loose = defineContract({
+  name: "r90",
+  version: 1,
+  methods: {
+    slow: z.function({ input: [z.string()], output: z.string() }),
+    items: z.function({ input: [z.string()], output: stream(z.number()) }),
+  },
+});
+
+Deno.test("r90: valid progress past the bytes a second the host takes, all calls together, is work for nothing", async () => {
+  const faults: string[] = [];
+  let delivered = 0;
+  await using plugin = await startPlugin(hostile("r90_raw.ts"), {
+    contracts: [Loose],
+    isolation: "deno",
+    onProtocolFault: (detail) => faults.push(detail),
+  });
+  const api = plugin.api(Loose);
+  // 8 calls, 50 reports of 64 KiB a second each: 25 MiB a second of values the schema admits.
+  const calls = Array.from(
+    { length: 8 },
+    () => api.slow.with({ onProgress: () => delivered++, timeout: 30_000 })("flood:2000"),
+  );
+  await Promise.allSettled(calls);
+  assert.ok(faults.some((f) => /lines that did nothing/.test(f)), `faults: ${faults}`);
+  // 2 MiB a second of lines is 32 reports of 64 KiB: in about two seconds, well under 800.
+  assert.ok(delivered < 200, `${delivered} reports delivered`);
+});
+
+Deno.test("r90: an honest plugin reporting large progress fast on many calls keeps within the host's bytes a second", async () => {
+  const { R65 } = await import("./plugins/r65_contract.ts");
+  const { provide } = await import("../../mod.ts");
+  const faults: string[] = [];
+  let delivered = 0;
+  await using plugin = await startPlugin(hostile("r65_honest.ts"), {
+    contracts: [R65],
+    isolation: "deno",
+    onProtocolFault: (detail) => faults.push(detail),
+    capabilities: [provide(R65, {
+      hold: (n) => n,
+      holdObject: ({ n }) => n,
+      size: (s) => s.length,
+      stamp: () => 1,
+      note: (list) => list.length,
+    })],
+  });
+  const api = plugin.api(R65, { timeout: 60_000 });
+  // Each call's loop reports 20,000 times a 30 KB note: 50 a second pass its call's rate, 12 MB
+  // a second for the eight, six times what the host takes.
+  const said = await Promise.all(
+    Array.from(
+      { length: 8 },
+      () => api.attempt.with({ onProgress: () => delivered++ })("report:20000:30000"),
+    ),
+  );
+  assert.deepEqual(said, Array(8).fill("reported 20000"));
+  assert.deepEqual(faults, []);
+  assert.ok(delivered > 0);
+  assert.equal(await api.double(2), 4, "it runs on");
+});

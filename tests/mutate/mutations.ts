@@ -4328,6 +4328,28 @@ export const MUTATIONS: Mutation[] = [
     filter: "short items",
   },
   {
+    id: "progress-bytes-plugin-wide",
+    source:
+      "review 90: 64 calls' valid 64 KiB progress at the per-call rate cost the host 20 times the plugin's CPU",
+    mitigation: "progress bytes a second are counted for all calls together; past them, waste",
+    file: "runner/host/call_channels.ts",
+    search: "      this.#progressBytes > this.#options.maxProgressLineBytesPerSecond\n",
+    replace: "      false\n",
+    tests: ["tests/hostile/r90_test.ts"],
+    filter: "all calls together",
+  },
+  {
+    id: "progress-bytes-sdk-keeps",
+    source: "review 90's fix: the host's plugin-wide progress rate would end an honest plugin",
+    mitigation: "the SDK keeps its progress within the bytes a second the host takes",
+    file: "runner/plugin/host_limits.ts",
+    search:
+      "    if (this.#progressBytes + bytes + 128 > this.progressBytesPerSecond) return false;\n",
+    replace: "",
+    tests: ["tests/hostile/r90_test.ts"],
+    filter: "honest plugin reporting large progress",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -10,7 +10,7 @@
 import { dirname, isAbsolute, join } from "node:path";
 import { PreflightError } from "../errors.ts";
 import { neutralize } from "../wire/mod.ts";
-import { canonicalLoose, isWithin } from "./paths.ts";
+import { absolutePath, canonicalLoose, isWithin, resolveChain } from "./paths.ts";
 import type { ResolvedGrants } from "./permissions.ts";
 
 /** Most entries walked per grant before the check gives up and refuses. */
@@ -52,6 +52,7 @@ function walk(
   allowed: string[],
   writable: readonly string[],
   budget: { left: number },
+  through: Set<string>,
 ): void {
   // Every refusal names the grant and what in it the plugin could redirect, neutralised.
   const refuse = (path: string, what: string): never => {
@@ -97,8 +98,11 @@ function walk(
       let spelled: string;
       try {
         spelled = Deno.readLinkSync(path);
-      } catch {
-        continue; // gone meanwhile
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) continue; // gone meanwhile
+        // Listed but not read (a folder of mode 0444: the host may list it, not search it): a
+        // plugin that may write it makes it searchable (chmod), and follows the link.
+        return refuse(path, `link "${neutralize(path, 300)}", which the host cannot read to check`);
       }
       // Judged name by name, a link costs as its target is long: 20,000 links of 4 KB targets held
       // the host's thread for two minutes (review 83); each 256 bytes counts as one more entry.
@@ -106,13 +110,13 @@ function walk(
       // The plugin may move it, and the folders about it.
       const movable = writable.some((root) => isWithin(path, root));
       const link = `link "${neutralize(path, 300)}"`;
-      const climb = climbsWhereMovable(path, spelled, movable, writable);
+      const climb = climbsWhereMovable(path, spelled, movable, writable, through);
       if (climb !== undefined) {
         refuse(
           path,
           `${link} to "${
             neutralize(climb, 300)
-          }", which climbs with ".." where the plugin may move folders and links (a write grant), so it can be made to lead anywhere above; make the link absolute, or grant a folder apart from it`,
+          }", which climbs with ".." where the plugin may move folders and links (a write grant), or out of a link that leads nowhere yet, so it can be made to lead anywhere above; make the link absolute, or grant a folder apart from it`,
         );
       }
       const moved = movable ? leadsOutFromTops(path, spelled, allowed, writable) : undefined;
@@ -173,17 +177,32 @@ function climbsWhereMovable(
   target: string,
   movable: boolean,
   writable: readonly string[],
+  through: Set<string>,
 ): string | undefined {
   const words = target.split("/").filter((word) => word !== "" && word !== ".");
   if (!words.includes("..")) return undefined;
   if (movable) return target;
   const from = isAbsolute(target) ? "/" : dirname(path);
-  for (let i = 1; i < words.length; i++) {
-    if (words[i] !== ".." || words[i - 1] === "..") continue;
-    // The folder this ".." climbs out of, as the spelling names it up to here.
-    const folder = canonicalLoose(words.slice(0, i).join("/") || "/", from);
-    if (writable.some((root) => isWithin(folder, root))) return target;
+  // Whoever may move the link moves its climb: another plugin's write grant must not cover it.
+  if (!isAbsolute(target)) through.add(path);
+  // The last ".." that climbs out of a name: the walk to it passes every name an earlier one
+  // climbs out of, so one walk, as long as the link, judges them all.
+  let last = -1;
+  for (let i = 1; i < words.length; i++) if (words[i] === ".." && words[i - 1] !== "..") last = i;
+  if (last < 0) return undefined; // it climbs only from its own folder, judged as the link's place
+  // Every name on the way, links' targets included: who may move one moves where a climb starts.
+  // A way that does not resolve now (a link leading nowhere yet, a loop) climbs from wherever it
+  // comes to lead: judged by its spelling, a link to a folder the plugin may make led out (review
+  // 93).
+  let chain: ReturnType<typeof resolveChain>;
+  try {
+    chain = resolveChain(absolutePath(words.slice(0, last).join("/"), from));
+  } catch {
+    return target;
   }
+  if (chain === undefined) return target;
+  if (chain.visited.some((name) => writable.some((root) => isWithin(name, root)))) return target;
+  for (const name of chain.visited) through.add(name);
   return undefined;
 }
 
@@ -218,18 +237,23 @@ function leadsOutFromTops(
 
 /**
  * Refuses read and write grants whose folders hold links that lead outside
- * the grants of the same kind.
+ * the grants of the same kind. Returns the paths the judgement took as no
+ * plugin's to move: the names the links' `..` climb through, and the
+ * relative links that climb. A write grant over one, given to another start
+ * in this process, would move the climb (review 93): `admitLaunch` refuses it.
  *
  * @throws {PreflightError} naming the link and its target.
  */
-export function checkGrantLinks(plugin: string, grants: ResolvedGrants): void {
+export function checkGrantLinks(plugin: string, grants: ResolvedGrants): string[] {
+  const through = new Set<string>();
   for (const kind of ["read", "write"] as const) {
     const roots = grants[kind];
     for (const top of roots) {
       const info = Deno.statSync(top);
       if (info.isDirectory) {
-        walk(plugin, kind, top, roots, grants.write, { left: MAX_GRANT_ENTRIES });
+        walk(plugin, kind, top, roots, grants.write, { left: MAX_GRANT_ENTRIES }, through);
       }
     }
   }
+  return [...through].sort();
 }

@@ -179,6 +179,8 @@ export interface GrantHolder {
   isolation: string;
   /** Its grants. */
   grants: { read: string[]; write: string[]; run: string[]; ffi: string[]; all: boolean };
+  /** Under the Deno layer, what its links' `..` climb through (`checkGrantLinks`). */
+  climbsThrough?: readonly string[];
   /**
    * Who it is (its name and folder): its own earlier launches are not
    * another's (review 62: a plugin with a run and a write grant was refused
@@ -227,15 +229,52 @@ function makesLinks(start: GrantHolder): boolean {
 export function admitLaunch(start: GrantHolder): void {
   refuseLinkFollowing(start);
   const others = writtenBefore(start.grants.write);
+  refuseMovedClimbs(start, others);
   for (const kind of ["read", "write"] as const) {
     for (const path of start.grants[kind]) refuseInsideOthersWrites(kind, path, others);
   }
   rememberLaunch(start);
 }
 
+/**
+ * Paths the links of Deno-layer starts in this process climb through with
+ * `..`, judged at their start as no plugin's to move (review 93).
+ */
+const climbed = new Set<string>();
+
+/**
+ * Refuses a start whose links climb through a folder another start was
+ * given to write, and a start given to write where an earlier start's links
+ * climb: a plugin that may move what a `..` climbs out of (a link of its own
+ * put in a folder's place) makes another plugin's link lead anywhere above,
+ * and each start's check judged only its own write grants (review 93: a
+ * reader read a secret through a link a writer re-pointed so).
+ *
+ * @throws {TypeError} naming the path and the write grant.
+ */
+function refuseMovedClimbs(start: GrantHolder, others: readonly string[]): void {
+  for (const path of start.climbsThrough ?? []) {
+    const writer = others.find((folder) => isWithin(path, folder));
+    if (writer) {
+      refuse(
+        `a folder holding a link that climbs with ".." through "${path}": it lies inside "${writer}", which a plugin was given to write in this process and so may move; make the link absolute, or grant folders apart`,
+      );
+    }
+  }
+  for (const folder of start.grants.write) {
+    const path = [...climbed].find((path) => isWithin(path, folder));
+    if (path) {
+      refuse(
+        `write "${folder}": a link a plugin under isolation "deno" was given climbs with ".." through "${path}" in it, and a plugin that may move it makes that link lead anywhere above; grant a folder apart from it`,
+      );
+    }
+  }
+}
+
 /** Records the grants of a start about to be launched (not a preview's, nor a refused start's). */
 export function rememberLaunch(start: GrantHolder): void {
   rememberWrites(start.grants.write);
+  for (const path of start.climbsThrough ?? []) climbed.add(path);
   if (makesLinks(start)) note(linkable, start.grants.write, start.owner);
   if (start.isolation === "deno") {
     note(followed, [...start.grants.read, ...start.grants.write], start.owner);

@@ -90,6 +90,8 @@ export interface Launch {
   cpu: CpuPlan;
   /** The sandbox waits for a line on stdin before the plugin runs (`GO_STEP` in layers.ts). */
   waitsForGo: boolean;
+  /** Under the Deno layer, what `checkGrantLinks` took as no plugin's to move. */
+  climbsThrough?: string[];
 }
 
 /** Deno reserves about 540 MiB of writable address space at start (code range, cages). */
@@ -199,9 +201,10 @@ export function baseEnv(p: Prepared): Record<string, string> {
 export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
   const { snapshot, grants } = p;
   const sdk = await afterWrites(ensureSdk(p.cache), p.signal);
+  let climbsThrough: string[] | undefined;
   if (p.isolation === "deno") {
     p.notes.push(...missingHardening(p.tools).map((m) => `missing hardening: ${m}`));
-    checkGrantLinks(p.name, grants);
+    climbsThrough = checkGrantLinks(p.name, grants);
   }
   const env = baseEnv(p);
   const audit = p.audit
@@ -304,5 +307,6 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     egress: extras.egress,
     cpu: extras.cpu!,
     waitsForGo: waitsForGo(p),
+    ...(climbsThrough?.length ? { climbsThrough } : {}),
   };
 }

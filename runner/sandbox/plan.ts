@@ -190,6 +190,12 @@ export interface LaunchPlan {
    * (the OS layer with a shell; `GO_STEP` in layers.ts).
    */
   waitsForGo: boolean;
+  /**
+   * Under the Deno layer, the paths its grants' links climb through with
+   * `..` (and the relative links that climb), judged as no plugin's to move:
+   * no other start in this process may be given one to write (review 93).
+   */
+  climbsThrough?: string[];
 }
 
 /**
@@ -250,6 +256,7 @@ export async function planPlugin(
     ...(launch.egress ? { egress: launch.egress.plan } : {}),
     cpu: launch.cpu,
     waitsForGo: launch.waitsForGo,
+    ...(launch.climbsThrough ? { climbsThrough: launch.climbsThrough } : {}),
   };
   deepFreeze(plan);
   issued.add(plan);

@@ -3863,7 +3863,8 @@ export const MUTATIONS: Mutation[] = [
     mitigation:
       'a link whose ".." climbs out of a folder of a write grant is refused by its spelling',
     file: "runner/sandbox/grant_links.ts",
-    search: "    if (writable.some((root) => isWithin(folder, root))) return target;\n",
+    search:
+      "    if (chain.visited.some((name) => writable.some((root) => isWithin(name, root)))) return target;\n",
     replace: "",
     tests: ["tests/hostile/r83_test.ts"],
     filter: "a link in a read grant whose spelling climbs",
@@ -5778,5 +5779,62 @@ export const MUTATIONS: Mutation[] = [
     replace: "",
     tests: [`${HOSTILE}/r92_test.ts`],
     filter: "default cache",
+  },
+  {
+    id: "grant-link-climb-unresolved",
+    source:
+      'review 93: a ".." after a link leading nowhere yet was judged by its spelling, and the plugin made the folder it led to in its write grant',
+    mitigation: 'a ".." whose folder does not resolve now is refused',
+    file: "runner/sandbox/grant_links.ts",
+    search: "    if (chain === undefined) return target;\n",
+    replace: "    if (chain === undefined) return undefined;\n",
+    tests: [`${HOSTILE}/r93_test.ts`],
+    filter: "leads nowhere yet",
+  },
+  {
+    id: "grant-link-unreadable",
+    source:
+      "review 93: a link in a folder of mode 0444 was listed, not read, and skipped; the plugin could chmod it",
+    mitigation: "a link the host cannot read is refused",
+    file: "runner/sandbox/grant_links.ts",
+    search:
+      'return refuse(path, `link "${neutralize(path, 300)}", which the host cannot read to check`);',
+    replace: "continue;",
+    tests: [`${HOSTILE}/r93_test.ts`],
+    filter: "not search",
+  },
+  {
+    id: "grant-link-climb-through-others-writes",
+    source:
+      "review 93: a reader's link climbed through a folder a plugin started before it could write",
+    mitigation: "a start whose links climb through another start's write grant is refused",
+    file: "runner/sandbox/grant_rules.ts",
+    search: "    const writer = others.find((folder) => isWithin(path, folder));",
+    replace: "    const writer = undefined as string | undefined;",
+    tests: [`${HOSTILE}/r93_test.ts`],
+    filter: "writer started first",
+  },
+  {
+    id: "grant-link-writes-over-climbs",
+    source:
+      "review 93: a writer started after a reader moved a link in place of a folder the reader's link climbed out of",
+    mitigation:
+      "a write grant over what an earlier Deno-layer start's links climb through is refused",
+    file: "runner/sandbox/grant_rules.ts",
+    search: "    const path = [...climbed].find((path) => isWithin(path, folder));",
+    replace: "    const path = undefined as string | undefined;",
+    tests: [`${HOSTILE}/r93_test.ts`],
+    filter: "reader started first",
+  },
+  {
+    id: "landlock-xattr-read-by-path",
+    source:
+      "review 93: native code under Landlock read an extended attribute's value of a file outside every rule",
+    mitigation: "under Landlock with native code, extended attributes are read by descriptor only",
+    file: "runner/sandbox/seccomp.ts",
+    search: ".map((nr): Rule => ({ nr, body: [ret(EOPNOTSUPP)] })),",
+    replace: ".map((nr): Rule => ({ nr, body: [ret(ALLOW)] })),",
+    tests: [`${HOSTILE}/r93_test.ts`],
+    filter: "extended attribute",
   },
 ];

@@ -3864,7 +3864,7 @@ export const MUTATIONS: Mutation[] = [
       'a link whose ".." climbs out of a folder of a write grant is refused by its spelling',
     file: "runner/sandbox/grant_links.ts",
     search:
-      "    if (chain.visited.some((name) => writable.some((root) => isWithin(name, root)))) return target;\n",
+      "  if (chain.visited.some((name) => writable.some((root) => isWithin(name, root)))) return target;\n",
     replace: "",
     tests: ["tests/hostile/r83_test.ts"],
     filter: "a link in a read grant whose spelling climbs",
@@ -5786,7 +5786,7 @@ export const MUTATIONS: Mutation[] = [
       'review 93: a ".." after a link leading nowhere yet was judged by its spelling, and the plugin made the folder it led to in its write grant',
     mitigation: 'a ".." whose folder does not resolve now is refused',
     file: "runner/sandbox/grant_links.ts",
-    search: "    if (chain === undefined) return target;\n",
+    search: "  if (chain === undefined) return target;\n",
     replace: "    if (chain === undefined) return undefined;\n",
     tests: [`${HOSTILE}/r93_test.ts`],
     filter: "leads nowhere yet",

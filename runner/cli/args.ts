@@ -100,6 +100,7 @@ const SINGLE_VALUED = new Set([
   "--deno",
   "--lock",
   "--lock-policy",
+  "--expect",
 ]);
 
 /** Options come before `--`; a token is an option only if it starts with `--` and a letter. */
@@ -163,9 +164,11 @@ function applyOption(parsed: ParsedArgs, token: string): void {
       parsed[flag.slice(2) as "json" | "verbose" | "help" | "audit"] = true;
       return;
     case "--expect":
-      if (!value || !/^[0-9a-f]{12,64}$/.test(value)) {
+      // All of it: two folders whose hashes share a prefix of 12 digits take whoever writes both
+      // about 2^24 tries (review 94).
+      if (!value || !/^[0-9a-f]{64}$/.test(value)) {
         throw new UsageError(
-          `--expect needs the content hash plug inspect shows, 12 to 64 hex digits (--expect=HASH)`,
+          `--expect needs the content hash plug inspect shows, all 64 hex digits (--expect=HASH)`,
         );
       }
       parsed.expect = value;

@@ -324,9 +324,7 @@ export async function inspectCommand(args: ParsedArgs, io: Output): Promise<numb
     ...(report.description ? [`description ${report.description}`] : []),
     `isolation   ${report.isolation}`,
     `snapshot    ${report.snapshot.files} files, ${report.snapshot.bytes} bytes, in ${report.snapshot.dir}`,
-    `content     ${plan.snapshot.hash.slice(0, 12)} (plug approve --expect=${
-      plan.snapshot.hash.slice(0, 12)
-    } seals only this)`,
+    `content     ${plan.snapshot.hash} (plug approve --expect=HASH seals only this)`,
     plan.kind === "command"
       ? `graph       none: a command plugin (${
         neutralize(plan.manifest.manifest.command?.join(" ") ?? "its command", 300)

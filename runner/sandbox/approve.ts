@@ -110,9 +110,11 @@ export async function approveLock(
  * content hash, its manifest's requests and the grants in the lock, sealed.
  * Returns what was added and removed since the previous approval; with
  * `dryRun`, only that, and the lock is not written. With `expectHash` (the
- * content hash, or its first 12 or more hex digits, as `plug inspect` shows
- * it) it approves only that content: a folder that changed after it was
- * reviewed is refused, not sealed.
+ * content hash, all 64 hex digits, as `plug inspect` shows it) it approves
+ * only that content: a folder that changed after it was reviewed is
+ * refused, not sealed. Not a prefix: whoever writes both the reviewed and
+ * the approved folder finds two whose hashes share 12 digits in about 2^24
+ * tries (review 94).
  *
  * @example
  * ```ts ignore
@@ -132,9 +134,9 @@ export async function approvePlugin(
   options: LaunchOptions & { lock: LockOptions; dryRun?: boolean; expectHash?: string },
 ): Promise<Approval> {
   const { lock, dryRun, expectHash, ...launch } = options;
-  if (expectHash !== undefined && !/^[0-9a-f]{12,64}$/.test(expectHash)) {
+  if (expectHash !== undefined && !/^[0-9a-f]{64}$/.test(expectHash)) {
     throw new TypeError(
-      `"expectHash" must be 12 to 64 lowercase hex digits of a content hash, got ${
+      `"expectHash" must be a content hash, 64 lowercase hex digits, got ${
         JSON.stringify(neutralize(String(expectHash), 80))
       }`,
     );
@@ -144,7 +146,7 @@ export async function approvePlugin(
   releaseUnlaunchedPlan(plan); // never launched (review 49)
   // What was reviewed is what is sealed: without it a folder changed between `plug inspect` and
   // `plug approve` was approved, with only a hash line to tell (review 91).
-  if (expectHash !== undefined && !plan.snapshot.hash.startsWith(expectHash)) {
+  if (expectHash !== undefined && plan.snapshot.hash !== expectHash) {
     throw new LockError({
       plugin: plan.name,
       lockPath: lock.path,

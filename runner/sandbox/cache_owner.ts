@@ -18,6 +18,20 @@ import { neutralize } from "../wire/mod.ts";
 /** The sticky bit: in such a folder only an entry's owner may move or remove it. */
 const STICKY = 0o1000;
 
+/**
+ * Closes the cache folder to other users when it is this user's and open to
+ * them: what a start makes in it takes the process's umask, and under a
+ * cache others may search, a folder their group may write (`snapshots/` made
+ * at umask 002) let one of them swap a snapshot (review 94). A cache made
+ * since review 92 is 0700 already; one made before is 0755.
+ */
+function closeToOthers(path: string, uid: number | undefined): void {
+  const info = Deno.lstatSync(path);
+  if (info.mode === null || (info.mode & 0o077) === 0) return;
+  if (uid === undefined || info.uid !== uid) return; // not this user's to change: judged as it is
+  Deno.chmodSync(path, info.mode & 0o7700);
+}
+
 /** Why another user could change `path` (the cache, or a folder above it); undefined if none could. */
 function sharedBecause(
   path: string,
@@ -36,7 +50,8 @@ function sharedBecause(
 
 /**
  * Refuses the cache at `cacheDir` (canonical, existing) when a user other
- * than the host's and root could change it or any folder on its path.
+ * than the host's and root could change it or any folder on its path; a
+ * cache of this user's that others may enter is closed to them (0700).
  *
  * @throws {TypeError} naming the folder and why.
  *
@@ -57,6 +72,7 @@ export function refuseSharedCache(cacheDir: string): void {
           `folder only this user may change (cacheDir, PLUGBOX_CACHE_DIR)`,
       );
     }
-    if (dirname(path) === path) return;
+    if (dirname(path) === path) break;
   }
+  closeToOthers(cacheDir, uid);
 }

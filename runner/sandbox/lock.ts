@@ -22,6 +22,7 @@ import {
   updateLock,
 } from "./lock_file.ts";
 import { revokeSeal, sealRevoked } from "./lock_revoked.ts";
+import { defaultCacheDir } from "./locate.ts";
 import { cut, listSome, type Manifest, MANIFEST_KINDS } from "./manifest.ts";
 import { canonicalLoose, isWithin } from "./paths.ts";
 import type { IsolationLayer } from "./isolation.ts";
@@ -256,18 +257,22 @@ export function validateLock(options: LockOptions, subject: LockSubject): string
     );
   }
   // The seal's key: a plugin that read it could seal an entry approving its own next version.
-  if (options.key === undefined) {
-    refuseKeyReaders(subject.grants, subject.cacheDir, "beside the lock");
-  }
+  // With a key of its own the cache's seals nothing of this lock; the default cache's still seals
+  // `plug`'s approvals (review 94).
+  const cache = options.key === undefined ? subject.cacheDir : undefined;
+  refuseKeyReaders(subject.grants, cache, "beside the lock");
   return path;
 }
 
 /**
- * Refuses a grant covering plugbox's sealing key (`lock.key` in the cache):
- * a plugin that read it could seal an entry approving its own next version,
- * or another plugin's. A start without a lock is refused it too (review 92:
- * it read the key that the host's locked starts, before and after it, are
- * sealed with), whether or not the key is made yet.
+ * Refuses a grant covering plugbox's sealing key (`lock.key` in the cache
+ * `cacheDir`, and in the default cache): a plugin that read it could seal an
+ * entry approving its own next version, or another plugin's. A start
+ * without a lock is refused it too (review 92: it read the key that the
+ * host's locked starts, before and after it, are sealed with), whether or
+ * not the key is made yet. The default cache's key seals the approvals of
+ * `plug` and this user's other hosts, for a host with a cache of its own too
+ * (review 94: a plugin granted the home folder read it).
  *
  * @example
  * ```ts ignore
@@ -276,15 +281,21 @@ export function validateLock(options: LockOptions, subject: LockSubject): string
  */
 export function refuseKeyReaders(
   grants: Pick<ResolvedGrants, "read" | "write">,
-  cacheDir: string,
+  cacheDir: string | undefined,
   where: string,
 ): void {
-  const key = keyPath(cacheDir);
-  const reader = [...grants.read, ...grants.write].find((g) => isWithin(key, g));
-  if (reader) {
-    throw new TypeError(
-      `Cannot grant "${reader}" ${where}: it covers plugbox's sealing key "${key}", and the plugin could seal its own approval; narrow the grant, set cacheDir elsewhere, or give the lock a key`,
-    );
+  const keys = [keyPath(canonicalLoose(defaultCacheDir()))];
+  if (cacheDir !== undefined) keys.unshift(keyPath(cacheDir));
+  for (const key of keys) {
+    const reader = [...grants.read, ...grants.write].find((g) => isWithin(key, g));
+    if (reader) {
+      const ways = key === keys.at(-1)
+        ? "narrow the grant (it is the default cache's key, which plug's approvals are sealed with)"
+        : "narrow the grant, set cacheDir elsewhere, or give the lock a key";
+      throw new TypeError(
+        `Cannot grant "${reader}" ${where}: it covers plugbox's sealing key "${key}", and the plugin could seal its own approval; ${ways}`,
+      );
+    }
   }
 }
 

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { keepable } from "./bytes.ts";
 import { type JsonScan, scanJson } from "./json_scan.ts";
 import {
   type Classified,
@@ -92,12 +93,16 @@ function member(
       enumerable: true,
     });
   } else {
+    // Its own bytes, copied when they are a small part of the buffer they were read into: a view
+    // kept that whole read (64 KiB a read of a child's stdout), and a stream item, held until its
+    // consumer reads it, is a line of 129 bytes or more (review 94: 2,048 short items, each read
+    // alone, held 128 MiB for 400 KiB of lines).
+    const part = keepable(bytes.subarray(range[0], range[1]));
     let parsed: { value: unknown } | undefined;
-    const read = () => (parsed ??= { value: JSON.parse(token(bytes, range)) }).value;
+    const read = () => (parsed ??= { value: JSON.parse(decoder.decode(part)) }).value;
     Object.defineProperty(target, name, { get: read, enumerable: true });
     if (name === "params") {
       paramsIds.set(target, () => {
-        const part = bytes.subarray(range[0], range[1]);
         const scan = scanJson(part, PEEK_LIMITS);
         const at = scan.object ? scan.members.id : undefined;
         return at && at[1] - at[0] <= MAX_ID_TOKEN_BYTES ? JSON.parse(token(part, at)) : undefined;

@@ -70,6 +70,7 @@ export interface StartNumbers {
   maxFaults?: number;
   faultWindowMs?: number;
   maxLogLinesPerSecond?: number;
+  maxPartialLineMs?: number;
 }
 
 /** Timeouts and counts of a managed plugin, on top of a start's. */
@@ -88,7 +89,9 @@ export interface ManagedNumbers extends StartNumbers {
  * @throws {TypeError} naming the first bad option.
  */
 export function checkStartNumbers(options: StartNumbers): void {
-  for (const name of ["startTimeout", "callTimeout", "faultWindowMs"] as const) {
+  for (
+    const name of ["startTimeout", "callTimeout", "faultWindowMs", "maxPartialLineMs"] as const
+  ) {
     checkMs(name, options[name], 1);
   }
   for (const name of ["cancelGraceMs", "stopGraceMs", "stopTermMs"] as const) {

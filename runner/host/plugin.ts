@@ -79,6 +79,13 @@ import type { StartOptions } from "./start_options.ts";
  */
 const CLOSED_REASON_WAIT_MS = 5_000;
 
+/**
+ * Longest a plugin's line may stay unfinished on its stdout, from its first byte: the SDK writes a
+ * line whole, 16 MiB in milliseconds. One begun and never ended held up to 16 MiB of the host and
+ * a Worker for as long as the plugin lived, with no call in flight to time out (review 95).
+ */
+const PARTIAL_LINE_MS = 30_000;
+
 const Described = z.object({
   contracts: z.array(z.object({
     name: z.string().max(64),
@@ -239,6 +246,7 @@ export class Plugin implements AsyncDisposable {
     const share = options.capabilityTimeShare ?? 0.25;
     this.#transport = new LineTransport(this.#process.stdout, this.#process.stdin, {
       maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+      maxPartialLineMs: options.maxPartialLineMs ?? PARTIAL_LINE_MS,
       maxQueuedBytes: queueCap,
       onQueueFull: () =>
         this.#protocolFault(

@@ -72,8 +72,8 @@ export interface PluginProcessOptions {
   /** Told at once when the process has exited, before stderr is drained. */
   onExit?: () => void;
   /**
-   * stderr lines handled per second; beyond it, lines are dropped unread
-   * (and counted) until the next second.
+   * stderr lines handled per second; beyond it (or past the time their
+   * handling may take), stderr is not read until the next second.
    * @default {2000}
    */
   maxLogLinesPerSecond?: number;
@@ -170,7 +170,11 @@ export class PluginProcess {
       const line = fromPlugbox ? raw : mapLine(raw);
       this.#ring.push(line);
       onLine?.(line, fromPlugbox);
-    }, { signal: drain.signal, maxLinesPerSecond: options.maxLogLinesPerSecond }).catch(() => {});
+    }, {
+      signal: drain.signal,
+      maxLinesPerSecond: options.maxLogLinesPerSecond,
+      ended: this.#child.status,
+    }).catch(() => {});
     // Under the OS layer, the plugin's own wait status (exit_cause.ts); it never rejects.
     this.#watch = this.#sandboxed ? new ExitWatch(this.#child.pid, () => input.go()) : undefined;
     const real = this.#watch?.run();

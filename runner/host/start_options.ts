@@ -126,12 +126,25 @@ export interface StartOptions extends LaunchOptions {
    * @default {1000}
    */
   stopTermMs?: number;
-  /** Receives every stderr line of the plugin as a leveled, neutralised entry. */
+  /**
+   * Receives every stderr line of the plugin as a leveled, neutralised
+   * entry, within `maxLogLinesPerSecond` and 100 ms of the host's thread a
+   * second (this callback's own time included).
+   */
   onLog?: (entry: LogEntry) => void;
   /**
-   * stderr lines read per second; beyond it the plugin's stderr is dropped
-   * unread until the next second, and one line says how many bytes were
-   * dropped (a flood costs the host a read per chunk, not work per line).
+   * Milliseconds a line on the plugin's stdout may stay unfinished from its
+   * first byte; past them the plugin is ended with a `ProtocolError` (a line
+   * begun and never ended held its bytes, and a scanning Worker, for good:
+   * review 95).
+   * @default {30000}
+   */
+  maxPartialLineMs?: number;
+  /**
+   * stderr lines read per second; beyond it, or past 100 ms of the host's
+   * thread a second on its lines, the plugin's stderr is not read until the
+   * next second (the plugin waits on its pipe), and one line says how many
+   * bytes were dropped.
    * @default {2000}
    */
   maxLogLinesPerSecond?: number;

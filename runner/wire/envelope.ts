@@ -8,7 +8,7 @@
  */
 
 import { keepable } from "./bytes.ts";
-import { type JsonScan, scanJson } from "./json_scan.ts";
+import type { JsonScan } from "./json_scan.ts";
 import {
   type Classified,
   classifyMessage,
@@ -46,12 +46,9 @@ function idOf(bytes: Uint8Array, scan: JsonScan): RequestId | null {
 /** How a `params` parsed only when read tells its `id` first (see {@linkcode paramsIdOf}). */
 const paramsIds = new WeakMap<object, () => unknown>();
 
-/** Caps for the scan of a `params` its line's scan already found within the line's caps. */
-const PEEK_LIMITS = { maxDepth: 1 << 16, maxMembers: 2 ** 31 };
-
 /**
- * `params.id` of a message, read without parsing a long `params`: a scan
- * of its bytes finds the member. A stream item's or a progress report's id
+ * `params.id` of a message, read without parsing a long `params`: the
+ * line's scan found the member. A stream item's or a progress report's id
  * is judged before its value is parsed, so a line for a call not in flight
  * costs the host a scan, not a parse (review 57: 5 MB items for ids the
  * host never gave held its event loop 0.7 s each, within the fault budget).
@@ -84,9 +81,10 @@ function member(
   target: object,
   name: "params" | "result" | "error",
   bytes: Uint8Array,
-  range: [number, number],
+  scan: JsonScan,
   lazy = false,
 ): void {
+  const range = scan.members[name]!;
   if (!lazy && range[1] - range[0] <= EAGER_BYTES) {
     Object.defineProperty(target, name, {
       value: JSON.parse(token(bytes, range)),
@@ -102,11 +100,14 @@ function member(
     const read = () => (parsed ??= { value: JSON.parse(decoder.decode(part)) }).value;
     Object.defineProperty(target, name, { get: read, enumerable: true });
     if (name === "params") {
-      paramsIds.set(target, () => {
-        const scan = scanJson(part, PEEK_LIMITS);
-        const at = scan.object ? scan.members.id : undefined;
-        return at && at[1] - at[0] <= MAX_ID_TOKEN_BYTES ? JSON.parse(token(part, at)) : undefined;
-      });
+      // Where the line's scan found it: a second scan of a long `params`, on this thread, cost
+      // as much as the first, which an offload had kept off it (review 95: 25 to 50 ms a line).
+      // Read now, a short token: kept for later, the line's bytes would be kept with it.
+      const at = scan.paramsId;
+      const id = at && at[1] - at[0] <= MAX_ID_TOKEN_BYTES
+        ? JSON.parse(token(bytes, at))
+        : undefined;
+      paramsIds.set(target, () => id);
     }
   }
 }
@@ -162,7 +163,7 @@ export function classifyScanned(bytes: Uint8Array, scan: JsonScan): Classified {
     // for a consumer that has not read them yet, and a value built from JSON costs up to 30 times
     // its bytes (review 90).
     if (members.params) {
-      member(message, "params", bytes, members.params, message.method === RuntimeMethod.item);
+      member(message, "params", bytes, scan, message.method === RuntimeMethod.item);
     }
     if (!members.id) return { kind: "notification", message };
     message.id = id!;
@@ -176,8 +177,8 @@ export function classifyScanned(bytes: Uint8Array, scan: JsonScan): Classified {
     return { kind: "invalid", reason: 'response needs exactly one of "result" and "error"', id };
   }
   const message = { jsonrpc: "2.0", id } as ResponseMessage;
-  if (members.result) member(message, "result", bytes, members.result);
-  else member(message, "error", bytes, members.error!);
+  if (members.result) member(message, "result", bytes, scan);
+  else member(message, "error", bytes, scan);
   return { kind: "response", message };
 }
 

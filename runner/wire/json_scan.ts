@@ -53,6 +53,13 @@ export interface JsonScan {
    * JSON reads them (escapes included).
    */
   paramsMembers?: { args: number; call: number; other: number };
+  /**
+   * When the top-level `params` is an object with a member `id` (read as
+   * JSON reads it, the last one winning): the byte range of its value, or
+   * `null` when that is an object or an array (no id). A stream item's or a
+   * progress report's call, found without a second scan of its `params`.
+   */
+  paramsId?: [number, number] | null;
 }
 
 const OBJECT = 1;
@@ -197,6 +204,36 @@ function countParamsMember(
   else counts.other++;
 }
 
+/** The hex digit `c` stands for. */
+function hexValue(c: number): number {
+  return c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x57;
+}
+
+/**
+ * Whether a key (the bytes between its quotes, a valid JSON string's) reads
+ * as `id`, escapes included, without a decode: at most 12 bytes are looked
+ * at (review 72: a decode of every escaped key cost four times a parse).
+ */
+function isIdKey(b: Uint8Array, start: number, end: number): boolean {
+  if (end - start > 12) return false;
+  const want = [0x69, 0x64]; // i d
+  let k = start;
+  for (const code of want) {
+    if (k >= end) return false;
+    if (b[k] !== BACKSLASH) {
+      if (b[k++] !== code) return false;
+      continue;
+    }
+    // Only \uXXXX can stand for a letter.
+    if (b[k + 1] !== 0x75) return false;
+    let value = 0;
+    for (let h = 2; h < 6; h++) value = value * 16 + hexValue(b[k + h]);
+    if (value !== code) return false;
+    k += 6;
+  }
+  return k === end;
+}
+
 /** Which envelope member a key (the bytes between its quotes) names, if any. */
 function envelopeName(b: Uint8Array, start: number, end: number): EnvelopeMember | undefined {
   if (end - start > 64) return undefined; // even fully escaped, no envelope name is this long
@@ -244,6 +281,7 @@ export function scanJson(bytes: Uint8Array, limits: StructureLimits): JsonScan {
   let seen = false;
   let envelopeSeen = 0; // a bit per envelope member met
   let paramsMembers: JsonScan["paramsMembers"];
+  let paramsIdNext = false; // the value read next is `params.id`
   while (i < end) {
     const c = b[i];
     if (SPACE[c] === 1) {
@@ -264,10 +302,14 @@ export function scanJson(bytes: Uint8Array, limits: StructureLimits): JsonScan {
       }
       if (depth > 0 && ++count > limits.maxMembers) return (result.verdict = "too-many", result);
       if (depth === 1 && stack[1] === OBJECT) memberStart = i;
+      const paramsId = paramsIdNext;
+      paramsIdNext = false;
+      const valueStart = i;
       if (c === 0x7b || c === 0x5b) { // { [
         if (depth === 1 && member === "params" && c === 0x7b) {
           paramsMembers = result.paramsMembers = { args: 0, call: 0, other: 0 };
         }
+        if (paramsId) result.paramsId = null;
         if (++depth > limits.maxDepth) return (result.verdict = "too-deep", result);
         stack[depth] = c === 0x7b ? OBJECT : ARRAY;
         state = c === 0x7b ? KEY_OR_CLOSE : VALUE_OR_CLOSE;
@@ -280,6 +322,7 @@ export function scanJson(bytes: Uint8Array, limits: StructureLimits): JsonScan {
       else if (c === 0x74 || c === 0x66 || c === 0x6e) i = skipLiteral(b, i, end);
       else return result;
       if (i < 0) return result;
+      if (paramsId) result.paramsId = [valueStart, i];
       if (depth === 0) state = END;
       else {
         state = COMMA_OR_CLOSE;
@@ -309,6 +352,7 @@ export function scanJson(bytes: Uint8Array, limits: StructureLimits): JsonScan {
       } else if (depth === 2 && member === "params" && stack[1] === OBJECT) {
         // The capability call's own members (args, call), judged before its parse (review 69).
         countParamsMember(paramsMembers!, b, keyStart + 1, i - 1);
+        paramsIdNext = isIdKey(b, keyStart + 1, i - 1);
       }
       state = COLON;
       continue;

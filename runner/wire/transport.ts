@@ -24,6 +24,15 @@ export interface LineTransportOptions extends LineWriterOptions {
    */
   maxLineBytes?: number;
   /**
+   * Longest a line may stay unfinished, from its first byte, in ms, when
+   * reading a stream: past it the transport stops with a `RangeError`, as
+   * for a line over the cap. A peer that began a line and never ended it
+   * kept up to `maxLineBytes` of the reader's memory, and its Worker, for
+   * as long as it lived (review 95).
+   * @default {Infinity}
+   */
+  maxPartialLineMs?: number;
+  /**
    * Scan every incoming line before it is parsed (the host's mode: the
    * plugin is untrusted): lines are checked against the structure caps by
    * {@linkcode scanJson} and handed to `onScanned` unparsed, except lines
@@ -84,6 +93,8 @@ const OFFLOAD_BATCH_BYTES = 64 * 1024;
  */
 class PartialLine {
   bytes = 0;
+  /** When the line's first byte came (`performance.now()`). */
+  began = 0;
   stream: LineOffload | undefined;
   /** The main thread's time on a streamed line's parts (copied, handed on), in ms. */
   spentMs = 0;
@@ -98,6 +109,7 @@ class PartialLine {
   }
 
   add(part: Uint8Array): void {
+    if (this.bytes === 0) this.began = performance.now();
     this.bytes += part.length;
     // Timed only once the line is long (streamed): short lines, every answer's, pay nothing.
     const began = this.#offload && this.bytes > this.#inlineMax ? performance.now() : undefined;
@@ -139,6 +151,37 @@ class PartialLine {
     if (this.#length === 0) return;
     this.stream!.append(this.#held.slice(0, this.#length));
     this.#length = 0;
+  }
+}
+
+/**
+ * The deadline of the line being read: one timer while a line is
+ * unfinished, armed at its first byte's chunk and cleared once it ends (not
+ * one per read: a line dripped a byte per read costs no timer per byte).
+ */
+class PartialDeadline {
+  passed = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #began = -1;
+
+  constructor(readonly ms: number, readonly onPassed: () => unknown) {}
+
+  /** After a chunk: arms the timer for a line begun, clears it for a line ended. */
+  watch(line: PartialLine): void {
+    if (this.ms === Infinity) return;
+    if (line.bytes === 0) return this.clear();
+    if (this.#timer !== undefined && this.#began === line.began) return;
+    this.clear();
+    this.#began = line.began;
+    this.#timer = setTimeout(() => {
+      this.passed = true;
+      void Promise.resolve(this.onPassed()).catch(() => {});
+    }, Math.max(0, line.began + this.ms - performance.now()));
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 }
 
@@ -199,7 +242,13 @@ export interface LineHandlers {
 }
 
 const NEWLINE = 0x0a;
-const decoder = new TextDecoder();
+/**
+ * Keeps a BOM: it is no JSON white space, and a decoder that drops one where
+ * it begins what it decodes judged a line by where the pipe cut it (review 95:
+ * a short line led by one was a message at a chunk's start, stray after
+ * another line).
+ */
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * Reading that never waits (a pipe that always holds bytes: Deno then
@@ -280,8 +329,9 @@ export class LineTransport {
   #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   #writer: LineWriter;
   #maxLineBytes: number;
+  #maxPartialLineMs: number;
   #scan: Required<Omit<LineScanOptions, "offload">> & Pick<LineScanOptions, "offload"> | undefined;
-  #decoder = new TextDecoder();
+  #decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
   constructor(
     readable: ReadableStream<Uint8Array> | ByteSource,
@@ -294,6 +344,7 @@ export class LineTransport {
         `Cannot create transport: "maxLineBytes" must be an integer of at least 1024, got ${this.#maxLineBytes}`,
       );
     }
+    this.#maxPartialLineMs = options.maxPartialLineMs ?? Infinity;
     this.#readable = readable;
     this.#writer = new LineWriter(writable, { ...options, maxLineBytes: this.#maxLineBytes });
     if (options.scan) {
@@ -325,13 +376,16 @@ export class LineTransport {
     // By shape, not `instanceof ReadableStream`: that global loads Deno's streams code (line_writer.ts).
     if (!("getReader" in source)) return await this.#runSource(source, handlers);
     const reader = this.#reader = source.getReader();
+    const deadline = new PartialDeadline(this.#maxPartialLineMs, () => reader.cancel());
     try {
       const line = this.#partialLine();
       while (true) {
         const { value: chunk, done } = await reader.read();
+        if (deadline.passed) throw this.#stalled(line.bytes);
         if (done) break;
         const pending = this.#take(line, chunk, handlers);
         if (pending) await pending;
+        deadline.watch(line);
         const turn = loopTurnOwed();
         if (turn) await turn;
       }
@@ -340,8 +394,15 @@ export class LineTransport {
       await reader.cancel().catch(() => {});
       throw error;
     } finally {
+      deadline.clear();
       reader.releaseLock();
     }
+  }
+
+  #stalled(bytes: number): RangeError {
+    return new RangeError(
+      `Line left unfinished for more than ${this.#maxPartialLineMs} ms (${bytes} bytes, no newline)`,
+    );
   }
 
   /**

@@ -7,10 +7,10 @@
  * @module
  */
 
-import { dirname, isAbsolute, join } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { PreflightError } from "../errors.ts";
 import { neutralize } from "../wire/mod.ts";
-import { absolutePath, canonicalLoose, isWithin, resolveChain } from "./paths.ts";
+import { absolutePath, canonicalLoose, type Chain, isWithin, resolveChain } from "./paths.ts";
 import type { ResolvedGrants } from "./permissions.ts";
 
 /** Most entries walked per grant before the check gives up and refuses. */
@@ -110,13 +110,14 @@ function walk(
       // The plugin may move it, and the folders about it.
       const movable = writable.some((root) => isWithin(path, root));
       const link = `link "${neutralize(path, 300)}"`;
-      const climb = climbsWhereMovable(path, spelled, movable, writable, through);
+      const real = realOf(path); // looked up once, for both judgements below
+      const climb = climbsWhereMovable(path, spelled, real, { movable, writable, through });
       if (climb !== undefined) {
         refuse(
           path,
           `${link} to "${
             neutralize(climb, 300)
-          }", which climbs with ".." where the plugin may move folders and links (a write grant), or out of a link that leads nowhere yet, so it can be made to lead anywhere above; make the link absolute, or grant a folder apart from it`,
+          }", which climbs with ".." where the plugin may move folders and links (a write grant; in its target, or a link's on its way), or out of a link that leads nowhere yet, so it can be made to lead anywhere above; make the link absolute, or grant a folder apart from it`,
         );
       }
       const moved = movable ? leadsOutFromTops(path, spelled, allowed, writable) : undefined;
@@ -130,7 +131,7 @@ function walk(
           }", outside what is granted); make the link absolute, or grant a folder apart from it`,
         );
       }
-      const target = leadsTo(path, spelled);
+      const target = leadsTo(path, spelled, real);
       if (target !== undefined && !allowed.some((root) => isWithin(target, root))) {
         refuse(
           path,
@@ -143,16 +144,22 @@ function walk(
   }
 }
 
-/**
- * Where link `path` (target `spelled`) leads now, or once the folders it
- * misses are made; undefined for a loop.
- */
-function leadsTo(path: string, spelled: string): string | undefined {
+/** Where link `path` leads now; undefined when dangling, a loop, or gone. */
+function realOf(path: string): string | undefined {
   try {
     return Deno.realPathSync(path);
   } catch {
-    // dangling, a loop, or gone
+    return undefined;
   }
+}
+
+/**
+ * Where link `path` (target `spelled`, leading to `real` now if it leads
+ * anywhere) leads now, or once the folders it misses are made; undefined
+ * for a loop.
+ */
+function leadsTo(path: string, spelled: string, real: string | undefined): string | undefined {
+  if (real !== undefined) return real;
   try {
     // Dangling: where it leads once what is missing is made, as a plugin that may write can.
     return canonicalLoose(spelled, dirname(path));
@@ -169,40 +176,43 @@ function leadsTo(path: string, spelled: string): string | undefined {
  * moved up to its top and out (review 81), and a `..` after a folder in a
  * write grant climbs from wherever a link moved in its place leads (review
  * 83). Judged by where they lead now, such links would pass; they are
- * refused by their spelling instead. Links without `..` only descend from
- * where they are, or lead where an absolute target says, which is judged.
+ * refused by their spelling instead, and by the targets of the links on
+ * their way. A way with no `..` only descends from where it is, or leads
+ * where an absolute target says, which is judged.
  */
 function climbsWhereMovable(
   path: string,
   target: string,
-  movable: boolean,
-  writable: readonly string[],
-  through: Set<string>,
+  real: string | undefined,
+  { movable, writable, through }: {
+    movable: boolean;
+    writable: readonly string[];
+    through: Set<string>;
+  },
 ): string | undefined {
-  const words = target.split("/").filter((word) => word !== "" && word !== ".");
-  if (!words.includes("..")) return undefined;
-  if (movable) return target;
-  const from = isAbsolute(target) ? "/" : dirname(path);
+  const climbs = target.split("/").includes("..");
+  if (climbs && movable) return target;
   // Whoever may move the link moves its climb: another plugin's write grant must not cover it.
-  if (!isAbsolute(target)) through.add(path);
-  // The last ".." that climbs out of a name: the walk to it passes every name an earlier one
-  // climbs out of, so one walk, as long as the link, judges them all.
-  let last = -1;
-  for (let i = 1; i < words.length; i++) if (words[i] === ".." && words[i - 1] !== "..") last = i;
-  if (last < 0) return undefined; // it climbs only from its own folder, judged as the link's place
-  // Every name on the way, links' targets included: who may move one moves where a climb starts.
-  // A way that does not resolve now (a link leading nowhere yet, a loop) climbs from wherever it
-  // comes to lead: judged by its spelling, a link to a folder the plugin may make led out (review
-  // 93).
-  let chain: ReturnType<typeof resolveChain>;
+  if (climbs && !isAbsolute(target)) through.add(path);
+  // Every name on the way up to its last "..", in the spelling and in the targets of the links on
+  // the way: who may move one moves where a climb starts. One walk, as long as the way, judges
+  // every ".." (review 93). A link with no ".." of its own may lead through one that climbs (a
+  // host's link outside every grant: review 96). A way that does not resolve (a loop, a name
+  // missing before a "..") climbs from wherever it comes to lead: a link to a folder the plugin
+  // may make led out (review 93).
+  // Where it leads as its target spells: no link lies on its way (a real path holds none), so no
+  // ".." of one climbs; one lookup by the kernel, not one a name.
+  if (!climbs && real === resolve(dirname(path), target)) return undefined;
+  let chain: Chain | undefined;
   try {
-    chain = resolveChain(absolutePath(words.slice(0, last).join("/"), from));
+    chain = resolveChain(absolutePath(target, dirname(path)), { partial: true });
   } catch {
     return target;
   }
-  if (chain === undefined) return target;
-  if (chain.visited.some((name) => writable.some((root) => isWithin(name, root)))) return target;
-  for (const name of chain.visited) through.add(name);
+  if (chain === undefined || chain.missing?.includes("..")) return target;
+  const way = chain.visited.slice(0, chain.climbs);
+  if (way.some((name) => writable.some((root) => isWithin(name, root)))) return target;
+  for (const name of way) through.add(name);
   return undefined;
 }
 

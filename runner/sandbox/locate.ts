@@ -21,6 +21,21 @@ export function defaultCacheDir(): string {
   return join(base, "plugbox");
 }
 
+/**
+ * Every folder {@linkcode defaultCacheDir} names for this user: the one
+ * this process's environment names, and `~/.cache/plugbox` and
+ * `$XDG_CACHE_HOME/plugbox`, which `plug` and this user's other hosts use
+ * when their environment sets no `PLUGBOX_CACHE_DIR` (review 96).
+ */
+export function defaultCacheDirs(): string[] {
+  const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE");
+  const xdg = Deno.env.get("XDG_CACHE_HOME");
+  const dirs = [defaultCacheDir()];
+  if (home) dirs.push(join(home, ".cache", "plugbox"));
+  if (xdg) dirs.push(join(xdg, "plugbox"));
+  return [...new Set(dirs)];
+}
+
 /** The host's own module cache, which no grant may write over. */
 export function hostDenoDir(): string {
   const explicit = Deno.env.get("DENO_DIR");

@@ -22,7 +22,7 @@ import {
   updateLock,
 } from "./lock_file.ts";
 import { revokeSeal, sealRevoked } from "./lock_revoked.ts";
-import { defaultCacheDir } from "./locate.ts";
+import { defaultCacheDirs } from "./locate.ts";
 import { cut, listSome, type Manifest, MANIFEST_KINDS } from "./manifest.ts";
 import { canonicalLoose, isWithin } from "./paths.ts";
 import type { IsolationLayer } from "./isolation.ts";
@@ -284,12 +284,18 @@ export function refuseKeyReaders(
   cacheDir: string | undefined,
   where: string,
 ): void {
-  const keys = [keyPath(canonicalLoose(defaultCacheDir()))];
-  if (cacheDir !== undefined) keys.unshift(keyPath(cacheDir));
+  // Every default cache's: a host whose environment names a cache of its own (PLUGBOX_CACHE_DIR)
+  // gave a plugin the home folder, and so the key of plug's approvals (review 96).
+  const defaults = defaultCacheDirs().map((dir) => keyPath(canonicalLoose(dir)));
+  // And every cache an earlier start in this process used: another host's, whose key seals its
+  // own starts' approvals (review 96).
+  const own = cacheDir === undefined ? [] : [keyPath(cacheDir)];
+  const keys = [...new Set([...own, ...[...usedCaches].map(keyPath), ...defaults])];
+  const given = [...grants.read, ...grants.write];
   for (const key of keys) {
-    const reader = [...grants.read, ...grants.write].find((g) => isWithin(key, g));
+    const reader = given.find((g) => isWithin(key, g));
     if (reader) {
-      const ways = key === keys.at(-1)
+      const ways = defaults.includes(key)
         ? "narrow the grant (it is the default cache's key, which plug's approvals are sealed with)"
         : "narrow the grant, set cacheDir elsewhere, or give the lock a key";
       throw new TypeError(
@@ -297,7 +303,28 @@ export function refuseKeyReaders(
       );
     }
   }
+  if (cacheDir !== undefined && !usedCaches.has(cacheDir)) {
+    // A cache new to this process: an earlier start may hold its key already.
+    const key = keyPath(cacheDir);
+    const earlier = [...earlierGrants].find((g) => isWithin(key, g));
+    if (earlier) {
+      throw new TypeError(
+        `Cannot use the cache "${cacheDir}": its sealing key "${key}" lies in "${earlier}", given to a plugin started earlier in this process, which could seal its own approval; set cacheDir elsewhere, or give the lock a key`,
+      );
+    }
+    usedCaches.add(cacheDir);
+  }
+  for (const grant of given) earlierGrants.add(grant);
 }
+
+/**
+ * The caches this process's starts used, whose keys seal their approvals,
+ * and the read and write grants its starts were given: two hosts in one
+ * process, each with a cache of its own, gave a plugin of one the other's
+ * key (review 96). Kept for the process's life, as a plugin keeps what it read.
+ */
+const usedCaches = new Set<string>();
+const earlierGrants = new Set<string>();
 
 /**
  * Checks a start against the lock and applies the policy; returns notes for

@@ -93,6 +93,24 @@ export interface Chain {
   visited: string[];
   links: { path: string; target: string }[];
   real: string;
+  /**
+   * How many of `visited` were walked before the last `..` that left a
+   * folder (0: it climbs out of none): who may move one of them moves where
+   * that `..` climbs from.
+   */
+  climbs: number;
+  /** With `partial`, the names left from the first missing one on (their `..` included). */
+  missing?: string[];
+}
+
+/** Options of {@linkcode resolveChain}. */
+export interface ResolveChainOptions {
+  /**
+   * At a missing name, return the way walked so far and the rest in
+   * `missing`, not undefined.
+   * @default false
+   */
+  partial?: boolean;
 }
 
 /**
@@ -107,14 +125,18 @@ export interface Chain {
  * assert.equal(resolveChain("/tmp/./")?.real, Deno.realPathSync("/tmp"));
  * ```
  */
-export function resolveChain(path: string): Chain | undefined {
-  const chain: Chain = { visited: [], links: [], real: "" };
+export function resolveChain(
+  path: string,
+  options: ResolveChainOptions = {},
+): Chain | undefined {
+  const chain: Chain = { visited: [], links: [], real: "", climbs: 0 };
   const pending = path.split("/").filter(Boolean);
   let current = ""; // always a real path: each component added is no link
   while (pending.length > 0) {
     const part = pending.shift()!;
     if (part === ".") continue;
     if (part === "..") {
+      if (current) chain.climbs = chain.visited.length;
       current = current.slice(0, current.lastIndexOf("/"));
       continue;
     }
@@ -124,8 +146,10 @@ export function resolveChain(path: string): Chain | undefined {
     try {
       info = Deno.lstatSync(next);
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return undefined;
-      throw error;
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      if (!options.partial) return undefined;
+      chain.missing = [part, ...pending];
+      return chain;
     }
     if (!info.isSymlink) {
       current = next;

@@ -3852,8 +3852,8 @@ export const MUTATIONS: Mutation[] = [
       'review 81: a relative link with "../" in a write grant passed where it sat, and led out once moved',
     mitigation: 'a link in a write grant whose target climbs with ".." is refused by its spelling',
     file: "runner/sandbox/grant_links.ts",
-    search: "  if (movable) return target;\n",
-    replace: "",
+    search: "  if (climbs && movable) return target;\n",
+    replace: "  if (climbs && movable) return undefined;\n",
     tests: ["tests/hostile/r81_inputs_test.ts"],
     filter: "which a move makes lead out",
   },
@@ -3865,7 +3865,7 @@ export const MUTATIONS: Mutation[] = [
       'a link whose ".." climbs out of a folder of a write grant is refused by its spelling',
     file: "runner/sandbox/grant_links.ts",
     search:
-      "  if (chain.visited.some((name) => writable.some((root) => isWithin(name, root)))) return target;\n",
+      "  if (way.some((name) => writable.some((root) => isWithin(name, root)))) return target;\n",
     replace: "",
     tests: ["tests/hostile/r83_test.ts"],
     filter: "a link in a read grant whose spelling climbs",
@@ -4314,10 +4314,12 @@ export const MUTATIONS: Mutation[] = [
     source: "review 94: a host with its own cache let a plugin read the default cache's key",
     mitigation: "a grant over the default cache's sealing key is refused too",
     file: "runner/sandbox/lock.ts",
-    search: "  const keys = [keyPath(canonicalLoose(defaultCacheDir()))];",
-    replace: "  const keys: string[] = [];",
-    tests: [`${HOSTILE}/r94_test.ts`],
-    filter: "default cache's sealing key",
+    search: "  const defaults = defaultCacheDirs().map((dir) => keyPath(canonicalLoose(dir)));",
+    replace: "  const defaults: string[] = [];",
+    // Review 94's own test passes mutated since review 96: its default cache was used by a start
+    // in that process (an approval), and such a cache's key is refused too.
+    tests: [`${HOSTILE}/r96_test.ts`],
+    filter: "environment names its own cache",
   },
   {
     id: "approve-expect-whole-hash",
@@ -4464,6 +4466,52 @@ export const MUTATIONS: Mutation[] = [
     replace: "      const at = undefined as [number, number] | undefined;",
     tests: [`${HOSTILE}/r95_test.ts`],
     filter: "long stream item",
+  },
+  {
+    id: "grant-link-nested-climb",
+    source:
+      "review 96: a link with no '..' of its own led through a host's link whose '..' climbed out of a folder the plugin moved a link in place of",
+    mitigation:
+      "every '..' on a grant link's way is judged, in the targets of the links it passes too",
+    file: "runner/sandbox/grant_links.ts",
+    search: "  if (climbs && movable) return target;\n",
+    replace: "  if (!climbs) return undefined;\n  if (movable) return target;\n",
+    tests: ["tests/hostile/r96_test.ts"],
+    filter: "further link's target",
+  },
+  {
+    id: "lock-key-every-default-cache",
+    source:
+      "review 96: a host whose environment named a cache of its own (PLUGBOX_CACHE_DIR) let a plugin read ~/.cache/plugbox/lock.key, which plug seals with",
+    mitigation: "the key of every default cache of this user's is refused to every start",
+    file: "runner/sandbox/lock.ts",
+    search: "  const defaults = defaultCacheDirs().map(",
+    replace: "  const defaults = defaultCacheDirs().slice(0, 1).map(",
+    tests: ["tests/hostile/r96_test.ts"],
+    filter: "lock key",
+  },
+  {
+    id: "lock-key-used-caches",
+    source:
+      "review 96: two hosts in one process, each with a cache of its own: a plugin of one read the key of the other's cache",
+    mitigation: "the key of every cache an earlier start in this process used is refused",
+    file: "runner/sandbox/lock.ts",
+    search: "...[...usedCaches].map(keyPath), ",
+    replace: "",
+    tests: ["tests/hostile/r96_test.ts"],
+    filter: "another start in this process used",
+  },
+  {
+    id: "lock-key-earlier-grants",
+    source:
+      "review 96: a cache new to the process was used where a plugin started earlier had been given its key",
+    mitigation:
+      "a cache new to the process is refused where an earlier start's grant covers its key",
+    file: "runner/sandbox/lock.ts",
+    search: "    const earlier = [...earlierGrants].find((g) => isWithin(key, g));\n",
+    replace: "    const earlier = undefined;\n",
+    tests: ["tests/hostile/r96_test.ts"],
+    filter: "started earlier in this process was given",
   },
   {
     id: "loader-exact-cap-whole",
@@ -5901,8 +5949,8 @@ export const MUTATIONS: Mutation[] = [
       'review 93: a ".." after a link leading nowhere yet was judged by its spelling, and the plugin made the folder it led to in its write grant',
     mitigation: 'a ".." whose folder does not resolve now is refused',
     file: "runner/sandbox/grant_links.ts",
-    search: "  if (chain === undefined) return target;\n",
-    replace: "    if (chain === undefined) return undefined;\n",
+    search: '  if (chain === undefined || chain.missing?.includes("..")) return target;\n',
+    replace: '  if (chain === undefined || chain.missing?.includes("..")) return undefined;\n',
     tests: [`${HOSTILE}/r93_test.ts`],
     filter: "leads nowhere yet",
   },

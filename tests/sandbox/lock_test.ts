@@ -346,8 +346,12 @@ await serve(implement(Greeter, {
 }));
 `,
   );
-  // A cache of its own: one holding the sealing key may not be granted (review 92).
+  // A cache of its own: one holding the sealing key may not be granted (review 92). And the
+  // approvals' cache outside the folder it reads: a cache there is refused to later starts (review
+  // 96: the plugin could read the key they are sealed with).
   await using own = await freshCache();
+  await using sealing = await freshCache();
+  const apart = { ...space, cacheDir: sealing.path };
   await using plugin = await startPlugin(join(grabber, "main.ts"), {
     contracts: [Greeter],
     cacheDir: own.path,
@@ -357,9 +361,9 @@ await serve(implement(Greeter, {
   await plugin.api(Greeter).sayHello("x"); // running, and grabbing
   await space.manifest({ read: READS_ANY });
   for (let round = 0; round < 4; round++) {
-    await approve(space, round % 2 ? {} : { read: [space.data] });
+    await approve(apart, round % 2 ? {} : { read: [space.data] });
   }
-  await using started = await start(space);
+  await using started = await start(apart);
   assert.ok(started.plan.notes.includes("lock: approved, unchanged"));
 });
 

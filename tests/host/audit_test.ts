@@ -324,10 +324,17 @@ Deno.test("audit: a grant over plugbox's cache moves the file to a folder of its
     "its folder is removed",
   );
   // Over both, with the cache outside the temporary folder: a grant over a folder holding the
-  // cache covers the sealing key, refused before the audit is planned (review 92).
+  // cache covers the sealing key, refused before the audit is planned (review 92). And a temporary
+  // folder of its own: a grant over /tmp covers the keys of the caches this process's earlier
+  // starts used there, refused before the audit too (review 96).
   const outside = await Deno.realPath(
     await Deno.makeTempDir({ dir: "/var/tmp", prefix: "plugbox-audit-test-" }),
   );
+  const temporary = await Deno.realPath(
+    await Deno.makeTempDir({ dir: "/var/tmp", prefix: "plugbox-audit-tmp-" }),
+  );
+  const saved = Deno.env.get("TMPDIR");
+  Deno.env.set("TMPDIR", temporary);
   try {
     await Deno.mkdir(join(outside, "audit"));
     const error = await rejected<TypeError>(startPlugin(fixture("toucher.ts"), {
@@ -338,7 +345,10 @@ Deno.test("audit: a grant over plugbox's cache moves the file to a folder of its
     }));
     assert.match(error.message, /covers plugbox's cache .* and grant .* the temporary folder/);
   } finally {
+    if (saved === undefined) Deno.env.delete("TMPDIR");
+    else Deno.env.set("TMPDIR", saved);
     await Deno.remove(outside, { recursive: true });
+    await Deno.remove(temporary, { recursive: true });
   }
 });
 

@@ -266,18 +266,19 @@ for (const isolation of ISOLATIONS) {
         lines++;
         if (/[\x00-\x08\x0b-\x1f\x7f-\x9f]/.test(message)) raw++;
         if (
-          /^\(plugbox: stderr went over 2000 lines a second; \d+ bytes were dropped\)$/.test(
-            message,
-          )
+          /^\(plugbox: stderr (went over 2000 lines|took more than 100 ms of the host's time) a second; \d+ bytes were dropped\)$/
+            .test(message)
         ) {
           notes++;
           if (source !== "plugbox") notesAsPlugin++;
         }
       },
     });
-    assert.equal(await plugin.api(Probe, { timeout: 60_000 }).attempt("64"), "flooded");
+    assert.equal(await plugin.api(Probe, { timeout: 60_000 }).attempt("4"), "flooded");
     await plugin.close();
-    // About 70,000 lines were written: past 2,000 a second the host drops them unread.
+    // About 4,400 lines were written: past 2,000 a second (or 100 ms of the host's thread) the host
+    // drops what it read and reads no more until the next second, so the plugin waits on its pipe
+    // (review 95; 64 MB took 34 s so, against 1 s read and dropped before).
     assert.ok(lines >= 2000, `saw ${lines} lines`);
     assert.ok(notes >= 1, "the drop is reported");
     assert.equal(notesAsPlugin, 0, "as plugbox's note, not a line of the plugin's");

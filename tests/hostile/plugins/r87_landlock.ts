@@ -5,6 +5,7 @@
 // errno the kernel gave.
 import { implement, serve } from "@plugbox/plugbox/plugin";
 import { Probe } from "./probe.ts";
+import { ERRNO_SYMBOLS, errnoReader } from "./_errno.ts";
 
 const MSG_FASTOPEN = 0x20000000;
 const AT_FDCWD = -100;
@@ -38,15 +39,10 @@ function attack(what = ""): string {
       result: "i64",
     },
     close: { parameters: ["i32"], result: "i32" },
-    __errno_location: { parameters: [], result: "pointer" },
-    memcpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
+    ...ERRNO_SYMBOLS,
   });
   const c = libc.symbols;
-  const errno = () => {
-    const out = new Int32Array(1);
-    c.memcpy(new Uint8Array(out.buffer), c.__errno_location(), 4n);
-    return out[0];
-  };
+  const errno = errnoReader(c);
   const text = (s: string) => new TextEncoder().encode(s + "\0");
   // A call on (AT_FDCWD, path, buffer, rest): pointers passed as buffers (no UnsafePointer,
   // which needs an ffi grant for every library).

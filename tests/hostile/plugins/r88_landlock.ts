@@ -5,6 +5,7 @@
 // review 87) or its times (futimens). Each attempt says "ok" or the errno.
 import { implement, serve } from "@plugbox/plugbox/plugin";
 import { Probe } from "./probe.ts";
+import { ERRNO_SYMBOLS, errnoReader } from "./_errno.ts";
 
 const FS_IOC_GETFLAGS = 0x80086601n;
 const FS_IOC_SETFLAGS = 0x40086602n;
@@ -21,15 +22,10 @@ function attack(what = ""): string {
     ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
     syscall: { parameters: ["i64", "i64", "pointer", "buffer", "i64"], result: "i64" },
     close: { parameters: ["i32"], result: "i32" },
-    __errno_location: { parameters: [], result: "pointer" },
-    memcpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
+    ...ERRNO_SYMBOLS,
   });
   const c = libc.symbols;
-  const errno = () => {
-    const out = new Int32Array(1);
-    c.memcpy(new Uint8Array(out.buffer), c.__errno_location(), 4n);
-    return out[0];
-  };
+  const errno = errnoReader(c);
   const fd = c.open(new TextEncoder().encode(target + "\0"), 0, 0); // O_RDONLY
   try {
     if (fd < 0) return `open: errno ${errno()}`;

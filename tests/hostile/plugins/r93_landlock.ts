@@ -3,6 +3,7 @@
 // (getxattr, lgetxattr) or the list of their names (listxattr). Says the value, or the errno.
 import { implement, serve } from "@plugbox/plugbox/plugin";
 import { Probe } from "./probe.ts";
+import { ERRNO_SYMBOLS, errnoReader } from "./_errno.ts";
 
 function attack(what = ""): string {
   const [kind, target = "", name = "", libcPath = ""] = what.split(" ");
@@ -10,15 +11,10 @@ function attack(what = ""): string {
     getxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
     lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
     listxattr: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
-    __errno_location: { parameters: [], result: "pointer" },
-    memcpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
+    ...ERRNO_SYMBOLS,
   });
   const c = libc.symbols;
-  const errno = () => {
-    const out = new Int32Array(1);
-    c.memcpy(new Uint8Array(out.buffer), c.__errno_location(), 4n);
-    return out[0];
-  };
+  const errno = errnoReader(c);
   const text = (s: string) => new TextEncoder().encode(s + "\0");
   const buffer = new Uint8Array(256);
   try {

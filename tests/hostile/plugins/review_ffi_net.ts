@@ -5,6 +5,7 @@
 // newline (prctl), which the host's process reader cannot parse.
 import { implement, serve } from "@plugbox/plugbox/plugin";
 import { Probe } from "./probe.ts";
+import { ERRNO_SYMBOLS, errnoReader } from "./_errno.ts";
 
 const MSG_FASTOPEN = 0x20000000;
 const PR_SET_NAME = 15;
@@ -34,15 +35,10 @@ function attack(what = ""): string {
     clock: { parameters: [], result: "i64" },
     connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
     write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-    __errno_location: { parameters: [], result: "pointer" },
-    memcpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
+    ...ERRNO_SYMBOLS,
   });
   const c = libc.symbols;
-  const errno = () => {
-    const out = new Int32Array(1);
-    c.memcpy(new Uint8Array(out.buffer), c.__errno_location(), 4n);
-    return out[0];
-  };
+  const errno = errnoReader(c);
   try {
     switch (kind) {
       case "listen": { // listen() binds an ephemeral port itself: no bind() for Landlock to see

@@ -3,6 +3,7 @@
 // check. Each attempt says "ok" or the errno the kernel gave.
 import { implement, serve } from "@plugbox/plugbox/plugin";
 import { Probe } from "./probe.ts";
+import { ERRNO_SYMBOLS, errnoReader } from "./_errno.ts";
 
 const NR = Deno.build.arch === "aarch64"
   ? {
@@ -37,8 +38,7 @@ function attack(what = ""): string {
     setpriority: { parameters: ["i32", "u32", "i32"], result: "i32" },
     socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
     connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-    __errno_location: { parameters: [], result: "pointer" },
-    memcpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
+    ...ERRNO_SYMBOLS,
     unshare: { type: "pointer" },
     clone: { parameters: ["pointer", "pointer", "i32", "u64"], result: "i32" },
     mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
@@ -50,12 +50,7 @@ function attack(what = ""): string {
     inotify_add_watch: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   });
   const c = libc.symbols;
-  // Read through memcpy: UnsafePointerView needs an ffi grant for every library.
-  const errno = () => {
-    const out = new Int32Array(1);
-    c.memcpy(new Uint8Array(out.buffer), c.__errno_location(), 4n);
-    return out[0];
-  };
+  const errno = errnoReader(c);
   const text = (s: string) => new TextEncoder().encode(s + "\0");
   const outcome = (result: number | bigint) => Number(result) < 0 ? `errno ${errno()}` : "ok";
   const sys = (nr: number, ...args: number[]) => {

@@ -21,7 +21,7 @@ for await (const message of fromHost()) {
     // Past the 128 bytes a host parses at once; each written alone, a moment apart, so that the
     // host reads each as one read of its own (a 64 KiB buffer, whatever it holds).
     const pad = "x".repeat(160);
-    for (let i = 0; i < 256; i++) {
+    for (let i = 0; i < 128; i++) {
       writeLine(
         `{"jsonrpc":"2.0","method":"$/item","params":{"id":${id},"value":${i},"p":"${pad}"}}`,
       );

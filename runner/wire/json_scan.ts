@@ -346,6 +346,8 @@ export function scanJson(bytes: Uint8Array, limits: StructureLimits): JsonScan {
       if (i < 0) return result;
       if (depth === 1) {
         member = envelopeName(b, keyStart + 1, i - 1);
+        // A later `params` wins in the parse: an earlier one's id is not its (review 97).
+        if (member === "params") result.paramsId = undefined;
         const bit = member === undefined ? 0 : 1 << NAMES.indexOf(member);
         if (bit === 0 || (envelopeSeen & bit) !== 0) result.stray = true;
         envelopeSeen |= bit;

@@ -4514,6 +4514,27 @@ export const MUTATIONS: Mutation[] = [
     filter: "started earlier in this process was given",
   },
   {
+    id: "scan-params-id-last",
+    source: "review 97: params given twice kept the first one's id for a stream item",
+    mitigation: "a later top-level params forgets the id an earlier one's scan found",
+    file: "runner/wire/json_scan.ts",
+    search: 'if (member === "params") result.paramsId = undefined;',
+    replace: "",
+    tests: ["tests/hostile/r97_test.ts"],
+    filter: "params is given twice",
+  },
+  {
+    id: "grant-link-way-cost",
+    source: "review 97: links to one chain of long-targeted links each walked it all for 1 entry",
+    mitigation: "a link's way costs the budget as the targets on it are long",
+    file: "runner/sandbox/grant_links.ts",
+    search:
+      "spend(Math.floor(chain.links.reduce((sum, link) => sum + link.target.length, 0) / 256));",
+    replace: "",
+    tests: ["tests/hostile/r97_test.ts"],
+    filter: "long chain of links",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -19,6 +19,19 @@ import {
 import { WASTE_PER_PARSED_BYTE } from "./capabilities.ts";
 
 /**
+ * What a progress report dropped unread weighs, worked out only for one
+ * dropped: a line up to 4 KiB came parsed whole (its `params` is no lazy
+ * getter), and counts as parsed (review 95: 4 KiB reports of
+ * `[{},{},...]`, weighed as scanned, cost the host 29 times the plugin's
+ * CPU, a fault for every 60 ms of its thread).
+ */
+function droppedWeight(message: { params?: unknown }, bytes: number): number {
+  return Object.getOwnPropertyDescriptor(message, "params")?.get === undefined
+    ? bytes * WASTE_PER_PARSED_BYTE
+    : bytes;
+}
+
+/**
  * How much a stream may have in flight: granted and not yet consumed.
  *
  * @example
@@ -154,17 +167,11 @@ export class CallChannels {
   #progress(message: { params?: unknown }, bytes: number): void {
     const id = paramsIdOf(message);
     const open = isId(id) ? this.#open.get(id) : undefined;
-    // What a report dropped weighs: a line up to 4 KiB came parsed whole, and counts as parsed
-    // (review 95: 4 KiB reports of `[{},{},...]`, weighed as scanned, cost the host 29 times the
-    // plugin's CPU, a fault for every 60 ms of the host's thread: 16 a second).
-    const drop = Object.getOwnPropertyDescriptor(message, "params")?.get === undefined
-      ? bytes * WASTE_PER_PARSED_BYTE
-      : bytes;
     if (!open) {
       // A call the host wants no progress of: dropped. Any other id is a fault.
       if (!isId(id) || !this.#options.isPending(id)) {
         this.#options.fault(`progress for ${this.#describe(id)}`, bytes);
-      } else this.#options.wasted(drop);
+      } else this.#options.wasted(droppedWeight(message, bytes));
       return;
     }
     const second = Math.floor(Date.now() / 1000);
@@ -186,7 +193,7 @@ export class CallChannels {
       !open.channel.progress || ++open.reports > this.#options.maxProgressPerSecond ||
       this.#progressBytes > this.#options.maxProgressLineBytesPerSecond
     ) {
-      return this.#options.wasted(drop);
+      return this.#options.wasted(droppedWeight(message, bytes));
     }
     // Parsed for nothing when no one takes it: an invalid report (the SDK sends none), or one for
     // a call its caller left. Review 90: 64 calls' invalid 64 KiB reports at the rate cost the host

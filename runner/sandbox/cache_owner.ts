@@ -25,20 +25,21 @@ const STICKY = 0o1000;
  * at umask 002) let one of them swap a snapshot (review 94). A cache made
  * since review 92 is 0700 already; one made before is 0755.
  */
-function closeToOthers(path: string, uid: number | undefined): void {
-  const info = Deno.lstatSync(path);
+function closeToOthers(path: string, info: Deno.FileInfo, uid: number | undefined): void {
   if (info.mode === null || (info.mode & 0o077) === 0) return;
   if (uid === undefined || info.uid !== uid) return; // not this user's to change: judged as it is
   Deno.chmodSync(path, info.mode & 0o7700);
 }
 
-/** Why another user could change `path` (the cache, or a folder above it); undefined if none could. */
+/**
+ * Why another user could change a folder of `info` (the cache, or a folder
+ * above it); undefined if none could.
+ */
 function sharedBecause(
-  path: string,
+  info: Deno.FileInfo,
   isCache: boolean,
   uid: number | undefined,
 ): string | undefined {
-  const info = Deno.lstatSync(path);
   if (info.uid === null || info.mode === null) return undefined; // no owners or modes here
   if (uid !== undefined && info.uid !== uid && info.uid !== 0) return `is owned by uid ${info.uid}`;
   // Above the cache, a sticky folder lets others add entries but move none of this user's.
@@ -62,8 +63,14 @@ function sharedBecause(
  */
 export function refuseSharedCache(cacheDir: string): void {
   const uid = hostUid(cacheDir);
+  // Each folder read once: the cache's own, judged here, is the one closed below.
+  const cache = Deno.lstatSync(cacheDir);
   for (let path = cacheDir;; path = dirname(path)) {
-    const why = sharedBecause(path, path === cacheDir, uid);
+    const why = sharedBecause(
+      path === cacheDir ? cache : Deno.lstatSync(path),
+      path === cacheDir,
+      uid,
+    );
     if (why) {
       throw new TypeError(
         `Cannot use plugbox's cache "${neutralize(cacheDir, 300)}": "${
@@ -74,5 +81,5 @@ export function refuseSharedCache(cacheDir: string): void {
     }
     if (dirname(path) === path) break;
   }
-  closeToOthers(cacheDir, uid);
+  closeToOthers(cacheDir, cache, uid);
 }

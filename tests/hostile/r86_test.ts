@@ -1,22 +1,9 @@
 // Review 86: attacks on the fixes of reviews 83-85.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { PreflightError, startPlugin } from "../../mod.ts";
-import { Probe } from "./plugins/probe.ts";
-import { hostile, plantSecrets, pluginFolder, SECRET_DIR } from "./_hostile.ts";
-
-/** Starts r86_moves.ts with `write` (read and write) and `read` (read only), and runs `spec`. */
-function movesAndRead(write: string[], read: string[], spec: string): Promise<unknown> {
-  return startPlugin(hostile("r86_moves.ts"), {
-    contracts: [Probe],
-    isolation: "deno",
-    permissions: { read: [...write, ...read], write },
-    unsafe: { writeAsRoot: true },
-  }).then(async (plugin) => {
-    await using _ = plugin;
-    return await plugin.api(Probe).attempt(spec);
-  }, (error) => error);
-}
+import { PreflightError } from "../../mod.ts";
+import { movesAndRead } from "./_moves.ts";
+import { plantSecrets, pluginFolder, SECRET_DIR } from "./_hostile.ts";
 
 Deno.test('grant links [deno]: a relative link without ".." moved in place of a write grant\'s own top leads from the folder above it', async () => {
   await plantSecrets();

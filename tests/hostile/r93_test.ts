@@ -7,20 +7,8 @@ import { checkGrantLinks } from "../../runner/sandbox/grant_links.ts";
 import { libcOf } from "../../runner/sandbox/launcher.ts";
 import type { ResolvedGrants } from "../../runner/sandbox/permissions.ts";
 import { Probe } from "./plugins/probe.ts";
+import { movesAndRead } from "./_moves.ts";
 import { hostile, plantSecrets, pluginFolder, SECRET_DIR } from "./_hostile.ts";
-
-/** Starts r93_moves.ts under the Deno layer with `write` (read and write) and `read`, runs `spec`. */
-function movesAndRead(write: string[], read: string[], spec: string): Promise<unknown> {
-  return startPlugin(hostile("r93_moves.ts"), {
-    contracts: [Probe],
-    isolation: "deno",
-    permissions: { read: [...write, ...read], write },
-    unsafe: { writeAsRoot: true },
-  }).then(async (plugin) => {
-    await using _ = plugin;
-    return await plugin.api(Probe).attempt(spec);
-  }, (error) => error);
-}
 
 Deno.test('grant links [deno]: a ".." after a link that leads nowhere yet climbs from where the plugin makes it lead', async () => {
   await plantSecrets();
@@ -87,7 +75,7 @@ async function readerAndMover(
   steps: { moves: string; read: string },
 ): Promise<unknown> {
   const start = (permissions: { read: string[]; write?: string[] }) =>
-    startPlugin(hostile("r93_moves.ts"), {
+    startPlugin(hostile("r86_moves.ts"), {
       contracts: [Probe],
       isolation: "deno",
       permissions,

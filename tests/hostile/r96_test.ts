@@ -1,29 +1,10 @@
 // Review 96: attacks on the fixes of reviews 93 and 94.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { PreflightError, startPlugin } from "../../mod.ts";
+import { PreflightError } from "../../mod.ts";
 import { lockKey } from "../../runner/sandbox/lock_file.ts";
-import { Probe } from "./plugins/probe.ts";
-import { hostile, plantSecrets, pluginFolder, SECRET_DIR } from "./_hostile.ts";
-
-/** Starts r93_moves.ts under the Deno layer with `write` (read and write) and `read`, runs `spec`. */
-function movesAndRead(
-  write: string[],
-  read: string[],
-  spec: string,
-  cacheDir?: string,
-): Promise<unknown> {
-  return startPlugin(hostile("r93_moves.ts"), {
-    contracts: [Probe],
-    isolation: "deno",
-    permissions: { read: [...write, ...read], write },
-    unsafe: { writeAsRoot: true },
-    ...(cacheDir ? { cacheDir } : {}),
-  }).then(async (plugin) => {
-    await using _ = plugin;
-    return await plugin.api(Probe).attempt(spec);
-  }, (error) => error);
-}
+import { movesAndRead } from "./_moves.ts";
+import { plantSecrets, pluginFolder, SECRET_DIR } from "./_hostile.ts";
 
 // A link in a read grant, with no ".." of its own, leads through a link of the host's outside
 // every grant whose target climbs out of a folder the plugin may write. Judged by the grant link's

@@ -269,9 +269,25 @@ Deno.test("lock: approvals in parallel processes each keep their entry", async (
 const CHANGER = new URL("../fixtures/lock_changer.ts", import.meta.url).pathname;
 
 /** A change of `space`'s lock, in a child process that holds its claim until killed. */
+/** A changer's whole stdout, and when it has said "ready" (or ended without). */
+function readUntilReady(stdout: ReadableStream<Uint8Array>) {
+  let ready!: () => void;
+  const readied = new Promise<void>((resolve) => ready = resolve);
+  const all = (async () => {
+    let said = "";
+    for await (const text of stdout.pipeThrough(new TextDecoderStream())) {
+      said += text;
+      if (said.includes("ready\n")) ready();
+    }
+    ready();
+    return said;
+  })();
+  return { ready: readied, all };
+}
+
 async function holder(space: Space) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CHANGER, space.lock, join(space.dir, "held"), "0", "hold"],
+    args: ["run", "-A", CHANGER, space.lock, join(space.dir, "held"), "now", "hold"],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -371,18 +387,26 @@ await serve(implement(Greeter, {
 // for the claim at the same instant, three times; none may run while another does.
 Deno.test("lock: changes from six processes at once come one after another", async () => {
   await using space = await workspace();
-  /** What six changers lined up to start at the same instant print (`rounds` as lock_changer's). */
+  /** What six changers lined up to begin at once print (`rounds` as lock_changer's). */
   const sixAtOnce = async (...rounds: string[]) => {
-    const startAt = String(Date.now() + 1500);
-    const runs = await Promise.all(
-      Array.from({ length: 6 }, () =>
-        new Deno.Command(Deno.execPath(), {
-          args: ["run", "-A", CHANGER, space.lock, join(space.dir, "held"), startAt, ...rounds],
-          stdout: "piped",
-          stderr: "inherit",
-        }).output()),
-    );
-    return runs.map((run) => new TextDecoder().decode(run.stdout).trim());
+    const changers = Array.from({ length: 6 }, () =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", CHANGER, space.lock, join(space.dir, "held"), "go", ...rounds],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn());
+    const outputs = changers.map((changer) => readUntilReady(changer.stdout));
+    await Promise.all(outputs.map((output) => output.ready));
+    // Every one is started and waiting: the byte lets them all go within a moment of each other.
+    await Promise.all(changers.map(async (changer) => {
+      const writer = changer.stdin.getWriter();
+      await writer.write(new Uint8Array([1]));
+      await writer.close();
+    }));
+    const said = await Promise.all(outputs.map((output) => output.all));
+    await Promise.all(changers.map((changer) => changer.status));
+    return said.map((text) => text.replace(/^ready\n/, "").trim());
   };
   for (let trial = 0; trial < 3; trial++) {
     const said = await sixAtOnce();

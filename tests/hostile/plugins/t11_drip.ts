@@ -1,4 +1,4 @@
-// T11: a line dripped one byte per write onto stdout or stderr ("stdout:20000"), with a pause
+// T11: a line dripped one byte per write onto stdout or stderr ("stdout:8000"), with a pause
 // after each, so that the host reads it a byte at a time: each read reaches the host as a view
 // into a 64 KiB buffer, and a host that kept the views would hold 64 KiB per byte of the line
 // (review 32). It never ends the line on stdout, says "dripped" on stderr, and blocks until it

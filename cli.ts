@@ -94,7 +94,8 @@ ${GRANTS}`,
 
 Runs the sandbox preflight without running the plugin: the folder walk and
 snapshot, the grants, the manifest review, and the module-graph check. Prints
-every refusal (exit code 7), or that nothing would be refused (exit code 0).
+every refusal (exit code 7), or that nothing would be refused (exit code 0);
+a grant or option refused as wrong on its own is exit code 2, as for call.
 
 Options:
   --json         print one JSON object instead

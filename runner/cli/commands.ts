@@ -377,6 +377,8 @@ export async function checkCommand(args: ParsedArgs, io: Output): Promise<number
     if (args.json) {
       outJson(io, { ok: false, error: error.name, refused: refusals });
     } else for (const refusal of refusals) io.out(`refused: ${refusal}`);
-    return ExitCode.refused;
+    // A bad grant or option is the command line's fault here as in every command (2), so a script
+    // reads one code for one cause; only what the preflight refuses is 7 (review 91).
+    return error instanceof PreflightError ? ExitCode.refused : exitCodeFor(error);
   }
 }

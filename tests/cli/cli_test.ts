@@ -354,9 +354,14 @@ Deno.test("plug check runs only the preflight and lists every refusal", async ()
     grant.stdout,
     /refused: the grants exceed what the plugin requests: read "\/etc" not requested/,
   );
+  // A grant refused as the command line's fault is exit code 2, as plug call's for the same grant.
   const unsafe = await plug(["check", HELLO, "--allow-net=127.0.0.1:80"]);
-  assert.equal(unsafe.code, 7);
+  assert.equal(unsafe.code, 2);
   assert.match(unsafe.stdout, /pass unsafe\.privateNetwork/);
+  const called = await plug(["call", HELLO, "greeter.sayHello", '"a"', "--allow-net=127.0.0.1:80"]);
+  assert.equal(called.code, 2, called.stderr);
+  const missing = await plug(["check", "/nonexistent/plugbox/main.ts"]);
+  assert.equal(missing.code, 2, missing.stdout);
 });
 
 Deno.test("plug --help and each command's --help", async () => {

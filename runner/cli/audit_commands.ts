@@ -195,7 +195,8 @@ async function readCapped(path: string, budget: ReadBudget): Promise<Uint8Array>
   if (path === "-") return await readStdin(budget);
   let handle: FileHandle;
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    // O_NOCTTY: a terminal named as a report would become a session leader's controlling terminal.
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (cause) {
     throw new UsageError(`cannot read audit "${path}": ${(cause as Error).message}`, { cause });
   }

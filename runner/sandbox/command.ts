@@ -140,7 +140,9 @@ function exists(path: string): boolean {
  * before the open could be answered by a file swapped for a FIFO after it.
  */
 function readHead(path: string): string | undefined {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  // O_NOCTTY: a terminal named as the program would become a session leader's controlling
+  // terminal, its hang-up then the host's SIGHUP.
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   try {
     if (!fstatSync(fd).isFile()) return undefined;
     const buffer = new Uint8Array(128);

@@ -228,3 +228,37 @@ Deno.test("review 91: approve --expect seals only the content inspect showed; ch
     assert.match(run.stderr, /^UsageError: --expect /);
   }
 });
+
+// Review 91's open item: a path plugbox opens to judge it (a command plugin's program, a report
+// for plug suggest) was opened without O_NOCTTY. A host that is a session leader with no
+// controlling terminal (a service, a setsid) given a terminal's path made it its own, and that
+// terminal's hang-up became the host's SIGHUP. Each open is made from such a process, on a
+// pseudo-terminal python makes; the process's terminal stays none.
+Deno.test("review 91: a terminal named as a program or a report never becomes the host's controlling terminal", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "r91-tty-" });
+  try {
+    await Deno.writeTextFile(join(dir, "main.py"), "print(1)\n");
+    const opener = fileURLToPath(new URL("../fixtures/tty_opener.ts", import.meta.url));
+    const python = `import os, subprocess, sys
+master, follower = os.openpty()
+name = os.ttyname(follower)
+os.close(follower)
+run = subprocess.run(["setsid", "-w", sys.argv[1], "run", "-A", sys.argv[2], name, sys.argv[3]],
+    stdin=subprocess.DEVNULL, capture_output=True, text=True)
+sys.stdout.write(run.stdout)
+sys.stderr.write(run.stderr)`;
+    const out = await new Deno.Command("python3", {
+      args: ["-c", python, Deno.execPath(), opener, dir],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const [before, program, report] = new TextDecoder().decode(out.stdout).trim().split("\n");
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(before, "before 0", stderr);
+    assert.match(program, /^program 0 .*program "\/dev\/pts\/\d+" is not a regular file/, stderr);
+    assert.match(report, /^report 0 audit "\/dev\/pts\/\d+" is not a regular file/, stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -75,8 +75,11 @@ export interface ReadStderrOptions {
    * past the rate reading waits for the next second: the pipe fills and the
    * writer waits, and what it writes meanwhile costs the host nothing (read
    * only to be dropped, a flood held 60% of the host's thread, 3 times the
-   * writer's CPU: review 95). After it, the rest is read at once, and what
-   * is past the rate dropped. Without it, reading never waits.
+   * writer's CPU: review 95). It waits as well past `maxLinesPerSecond`
+   * reads, or as many lines' bytes (8 KiB each), in a second, whatever the
+   * lines: a line that never ends costs reads, not lines (review 98). After
+   * it, the rest is read at once, and what is past the rate dropped. Without
+   * it, reading never waits.
    */
   ended?: Promise<unknown>;
   /**
@@ -135,6 +138,9 @@ export async function readStderr(
   let spentMs = 0; // this second's time on lines
   let overTime = false; // the drop began at the time budget, not the line count
   let skipped = 0; // bytes dropped over the rate, not yet reported
+  let reads = 0; // this second's reads, and their bytes: what reading costs, whatever the lines
+  let readBytes = 0;
+  const maxReadBytes = perSecond * MAX_STDERR_LINE;
   const flush = () => {
     if (size === 0 && dropped === 0) return;
     let text = withinLine(neutralize(
@@ -173,6 +179,8 @@ export async function readStderr(
     window = now;
     lines = 0;
     spentMs = 0;
+    reads = 0;
+    readBytes = 0;
     return true;
   };
   const eachLine = (chunk: Uint8Array) => {
@@ -237,7 +245,13 @@ export async function readStderr(
       const { value: chunk, done } = await reader.read();
       if (done) break;
       eachLine(chunk);
-      if (skipped > 0 && waiting) await nextSecond();
+      reads++;
+      readBytes += chunk.length;
+      // A line's budget is charged where it ends: the reads of a line that never ends, or of
+      // lines of a megabyte, were charged nothing, and held the host's thread at 78%, 5 times the
+      // writer's CPU (review 98). Past the line rate in reads, or in bytes, reading waits too.
+      const overReads = reads > perSecond || readBytes > maxReadBytes;
+      if (waiting && (skipped > 0 || (overReads && !renewed()))) await nextSecond();
     }
   } finally {
     signal?.removeEventListener("abort", cancel);

@@ -148,7 +148,9 @@ export function readLock(path: string, plugin: string): LockFile {
 function readLockText(path: string, refuse: (detail: string) => never): string | undefined {
   let fd: number;
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    // O_NOCTTY: a folder on the way may lead to /dev/pts; O_NOFOLLOW judges the last name only.
+    const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+    fd = openSync(path, flags | constants.O_NOCTTY);
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     if (code === "ENOENT") return undefined;

@@ -190,7 +190,10 @@ export async function readUnchanged(
   };
   let handle: FileHandle;
   try {
-    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    // O_NOCTTY: O_NOFOLLOW judges the last name only, so a folder on the way swapped for a link
+    // to /dev/pts after the walk's lstat opened a terminal, a session leader's own (review 100).
+    const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+    handle = await open(path, flags | constants.O_NOCTTY);
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     if (code === "EACCES" || code === "EPERM") {

@@ -62,9 +62,10 @@ Deno.test("r95: readStderr() drops lines once they took maxMsPerSecond of the th
     if (!fromPlugbox) busy(10);
   }, { maxMsPerSecond: 50 });
   // Each line takes 10 ms: the sixth passes the 50 ms, and the rest of the second is dropped. A
-  // second renewed on a slow machine lets as many again through.
+  // second renewed on a slow machine lets as many again through; the host's 200 ms (review 100)
+  // would let 20.
   const own = lines.filter(([, fromPlugbox]) => !fromPlugbox).length;
-  assert.ok(own >= 5 && own <= 24, `${own} lines handed on`);
+  assert.ok(own >= 5 && own <= 15, `${own} lines handed on`);
   assert.match(
     lines.at(-1)![0],
     /^\(plugbox: stderr took more than 50 ms of the host's time a second; \d+ bytes were dropped\)$/,

@@ -12,6 +12,7 @@ import { type ExitStatus, PluginExitedError, TimeoutError } from "../errors.ts";
 import { type Peer, PendingRequest, type RequestId } from "../wire/mod.ts";
 import { type AnswerMap, type CallOptions, mapAnswer } from "./proxy.ts";
 import { Slots, type Waiter } from "./slots.ts";
+import { onAbort } from "./abort_fanout.ts";
 
 /** What a {@linkcode Caller} needs to know about its plugin. */
 export interface CallerOptions {
@@ -147,8 +148,8 @@ export class Caller {
     const fail = (reason: unknown) =>
       sent !== undefined ? this.#peer.cancel(sent, reason) : queued?.abort(reason);
     const deadline = this.#deadlines.add(timeoutMs, () => fail(this.#timeout(method, timeoutMs)));
-    const onAbort = outer ? () => fail(outer.reason) : undefined;
-    if (onAbort) outer!.addEventListener("abort", onAbort, { once: true });
+    // One listener on a signal many calls share, not one per call (abort_fanout.ts).
+    const unlisten = outer ? onAbort(outer, () => fail(outer.reason)) : undefined;
     try {
       if (!this.#slots.tryAcquire()) {
         queued = new AbortController();
@@ -166,7 +167,7 @@ export class Caller {
       throw this.callError(error, method);
     } finally {
       if (sent === undefined) deadline.done = true;
-      if (onAbort) outer!.removeEventListener("abort", onAbort);
+      unlisten?.();
     }
   }
 

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { onAbort } from "./abort_fanout.ts";
+
 /** A deadline: handed out by {@linkcode Deadlines.add}, or a caller's own object given to {@linkcode Deadlines.track}. */
 export interface Deadline {
   /** When it passes, in `Date.now()` time (a builtin; `performance.now()` is an op call). */
@@ -144,14 +146,16 @@ export function deadlineSignal(
 ): { signal: AbortSignal } & Disposable {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(reason?.()), ms);
-  const onAbort = () => controller.abort(outer!.reason);
-  if (outer?.aborted) onAbort();
-  else outer?.addEventListener("abort", onAbort, { once: true });
+  const abort = () => controller.abort(outer!.reason);
+  let unlisten: (() => void) | undefined;
+  // One listener on a signal that many waits share (calls waiting out a restart), not one each.
+  if (outer?.aborted) abort();
+  else if (outer) unlisten = onAbort(outer, abort);
   return {
     signal: controller.signal,
     [Symbol.dispose]() {
       clearTimeout(timer);
-      outer?.removeEventListener("abort", onAbort);
+      unlisten?.();
     },
   };
 }

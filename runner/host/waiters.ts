@@ -1,7 +1,9 @@
 /**
  * Promises handed to whoever waits for the next outcome of something (the
  * next running process, the end of a stop), settled all at once, each
- * abortable on its own.
+ * abortable on its own. An abort takes its waiter out in O(1) (review 99: a
+ * search and splice of an array took 4 s of the host's thread for 100,000
+ * calls waiting out a restart whose deadlines passed in turn).
  * @module
  */
 
@@ -24,11 +26,12 @@ interface Waiter<T> {
  * ```
  */
 export class Waiters<T> {
-  #list: Waiter<T>[] = [];
+  /** In the order they began to wait (a `Set` keeps it), each removable at once. */
+  #list = new Set<Waiter<T>>();
 
   /** How many are waiting. */
   get size(): number {
-    return this.#list.length;
+    return this.#list.size;
   }
 
   /** A promise settled by the next {@linkcode resolve} or {@linkcode reject}, or by `signal`. */
@@ -36,8 +39,7 @@ export class Waiters<T> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<T>((resolve, reject) => {
       const onAbort = () => {
-        const index = this.#list.indexOf(waiter);
-        if (index !== -1) this.#list.splice(index, 1);
+        this.#list.delete(waiter);
         reject(signal!.reason);
       };
       const waiter: Waiter<T> = {
@@ -51,17 +53,24 @@ export class Waiters<T> {
         },
       };
       signal?.addEventListener("abort", onAbort, { once: true });
-      this.#list.push(waiter);
+      this.#list.add(waiter);
     });
   }
 
   /** Resolves everyone waiting now. */
   resolve(value: T): void {
-    for (const waiter of this.#list.splice(0)) waiter.resolve(value);
+    for (const waiter of this.#take()) waiter.resolve(value);
   }
 
   /** Rejects everyone waiting now. */
   reject(reason: unknown): void {
-    for (const waiter of this.#list.splice(0)) waiter.reject(reason);
+    for (const waiter of this.#take()) waiter.reject(reason);
+  }
+
+  /** Everyone waiting now, leaving the list empty for those who begin to wait meanwhile. */
+  #take(): Waiter<T>[] {
+    const all = [...this.#list];
+    this.#list = new Set();
+    return all;
   }
 }

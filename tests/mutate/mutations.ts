@@ -4626,6 +4626,63 @@ export const MUTATIONS: Mutation[] = [
     filter: "folder link",
   },
   {
+    id: "slots-abort-marks",
+    source: "review 99: 150,000 queued calls aborted in turn held the host's thread 1.6-7 s",
+    mitigation:
+      "an aborted wait is marked and skipped, not searched for and spliced out of the line",
+    file: "runner/host/slots.ts",
+    search:
+      "          waiter.cancelled = true;\n          this.#aborted++;\n          this.#compact();\n",
+    replace:
+      "          const index = this.#waiters.indexOf(waiter);\n          if (index !== -1) this.#waiters.splice(index, 1);\n",
+    tests: ["tests/hostile/r99_test.ts"],
+    filter: "150,000 queued waits aborted",
+  },
+  {
+    id: "slots-head-index",
+    source: "review 99: one release past 200,000 expired calls held the host's thread 3-30 s",
+    mitigation: "the line is read from a head index and compacted now and then, never shifted",
+    file: "runner/host/slots.ts",
+    search:
+      "      line[this.#head++] = undefined; // nothing of a handed-out call stays reachable from here\n",
+    replace: "      line.shift();\n",
+    tests: ["tests/hostile/r99_test.ts"],
+    filter: "a release past 200,000 calls",
+  },
+  {
+    id: "waiters-set-delete",
+    source: "review 99: 100,000 calls waiting out a restart aborted in turn held the host 2-4 s",
+    mitigation: "an aborted wait for the next process leaves a Set, not a searched array",
+    file: "runner/host/waiters.ts",
+    search: "        this.#list.delete(waiter);\n",
+    replace: "        this.#list = new Set([...this.#list].filter((w) => w !== waiter));\n",
+    tests: ["tests/hostile/r99_test.ts"],
+    filter: "Waiters: 100,000 waits aborted",
+  },
+  {
+    id: "calls-signal-fanout",
+    source:
+      "review 99: a listener per held call on one shared signal: 100,000 calls took 115 s to make",
+    mitigation: "calls sharing a signal hang one listener on it, not one each",
+    file: "runner/host/calls.ts",
+    search: "    const unlisten = outer ? onAbort(outer, () => fail(outer.reason)) : undefined;\n",
+    replace:
+      '    const listener = () => fail(outer!.reason);\n    outer?.addEventListener("abort", listener, { once: true });\n    const unlisten = () => outer?.removeEventListener("abort", listener);\n',
+    tests: ["tests/hostile/r99_test.ts"],
+    filter: "calls a plugin holds unanswered hang one listener",
+  },
+  {
+    id: "restart-wait-signal-fanout",
+    source: "review 99: a listener per call waiting out a restart on one shared signal",
+    mitigation: "waits for a restart that share a signal hang one listener on it, not one each",
+    file: "runner/host/deadlines.ts",
+    search: "  else if (outer) unlisten = onAbort(outer, abort);\n",
+    replace:
+      '  else if (outer) {\n    outer.addEventListener("abort", abort, { once: true });\n    unlisten = () => outer.removeEventListener("abort", abort);\n  }\n',
+    tests: ["tests/hostile/r99_test.ts"],
+    filter: "calls waiting out a managed plugin's restart",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -1,9 +1,9 @@
 // Review 100: an attack on reviews 98's and 91's fixes. Each test failed on the code it was
 // written against (06a3055).
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { readStderr } from "../../runner/host/stderr.ts";
 import { mainThreadCpu } from "./_r73.ts";
+import { asSessionLeader } from "./_tty.ts";
 
 // Each plugin's stderr lines may take 100 ms of the host's thread a second, and the budgets added
 // up: eight plugins writing lines of 8 KiB of control characters (each escaped, 0.7 ms a line),
@@ -46,23 +46,8 @@ Deno.test("r100: eight plugins' stderr lines share one budget of the host's thre
 // one (a service, setsid). The lock's read was the same. The swap's state, made at once: a file
 // seen, then the path through the link.
 Deno.test("r100: a terminal reached through a folder link never becomes the host's controlling terminal", async () => {
-  const opener = fileURLToPath(new URL("../fixtures/tty_through_folder.ts", import.meta.url));
-  const python = `import os, subprocess, sys
-master, follower = os.openpty()
-name = os.ttyname(follower)
-os.close(follower)
-run = subprocess.run(["setsid", "-w", sys.argv[1], "run", "-A", sys.argv[2], name],
-    stdin=subprocess.DEVNULL, capture_output=True, text=True)
-sys.stdout.write(run.stdout)
-sys.stderr.write(run.stderr)`;
-  const out = await new Deno.Command("python3", {
-    args: ["-c", python, Deno.execPath(), opener],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const [before, snapshot, lock] = new TextDecoder().decode(out.stdout).trim().split("\n");
-  const stderr = new TextDecoder().decode(out.stderr);
+  const { lines, stderr } = await asSessionLeader("tty_through_folder.ts");
+  const [before, snapshot, lock] = lines;
   assert.equal(before, "before 0", stderr);
   assert.match(snapshot, /^snapshot 0 .*changed while it was being copied/, stderr);
   assert.match(lock, /^lock 0 .*must be a regular file/, stderr);

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { hostile } from "./_hostile.ts";
+import { asSessionLeader } from "./_tty.ts";
 
 const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
 const HELLO = fileURLToPath(new URL("../../plugins/hello/main.ts", import.meta.url));
@@ -238,23 +239,8 @@ Deno.test("review 91: a terminal named as a program or a report never becomes th
   const dir = await Deno.makeTempDir({ prefix: "r91-tty-" });
   try {
     await Deno.writeTextFile(join(dir, "main.py"), "print(1)\n");
-    const opener = fileURLToPath(new URL("../fixtures/tty_opener.ts", import.meta.url));
-    const python = `import os, subprocess, sys
-master, follower = os.openpty()
-name = os.ttyname(follower)
-os.close(follower)
-run = subprocess.run(["setsid", "-w", sys.argv[1], "run", "-A", sys.argv[2], name, sys.argv[3]],
-    stdin=subprocess.DEVNULL, capture_output=True, text=True)
-sys.stdout.write(run.stdout)
-sys.stderr.write(run.stderr)`;
-    const out = await new Deno.Command("python3", {
-      args: ["-c", python, Deno.execPath(), opener, dir],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const [before, program, report] = new TextDecoder().decode(out.stdout).trim().split("\n");
-    const stderr = new TextDecoder().decode(out.stderr);
+    const { lines, stderr } = await asSessionLeader("tty_opener.ts", dir);
+    const [before, program, report] = lines;
     assert.equal(before, "before 0", stderr);
     assert.match(program, /^program 0 .*program "\/dev\/pts\/\d+" is not a regular file/, stderr);
     assert.match(report, /^report 0 audit "\/dev\/pts\/\d+" is not a regular file/, stderr);

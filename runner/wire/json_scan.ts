@@ -75,10 +75,6 @@ const END = 6;
 
 const Q = 0x22; // "
 const BACKSLASH = 0x5c;
-// A key's bytes are decoded alone: a leading BOM is the key's, as the parse of the line keeps it
-// (review 71: the default decoder dropped it, and "<BOM>\u0070arams" was params to the scan, a
-// member beside the envelope's to the parse).
-const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 const SPACE = new Uint8Array(256);
 for (const c of [0x20, 0x0a, 0x0d, 0x09]) SPACE[c] = 1;
@@ -158,27 +154,39 @@ function skipLiteral(b: Uint8Array, i: number, end: number): number {
 const NAMES: readonly EnvelopeMember[] = ["jsonrpc", "id", "method", "params", "result", "error"];
 const NAME_BYTES = NAMES.map((name) => new TextEncoder().encode(name));
 
-/** A key's name (the bytes between its quotes), decoded; `""` when longer than 64 bytes. */
-function keyName(b: Uint8Array, start: number, end: number): string {
-  if (end - start > 64) return "";
-  const text = decoder.decode(b.subarray(start, end));
-  return text.includes("\\") ? JSON.parse(`"${text}"`) as string : text;
-}
-
 const ARGS = new TextEncoder().encode("args");
 const CALL = new TextEncoder().encode("call");
+const ID = new TextEncoder().encode("id");
 
-/** Whether a key (the bytes between its quotes) is exactly `word`'s bytes, unescaped. */
-function isWord(b: Uint8Array, start: number, end: number, word: Uint8Array): boolean {
-  if (end - start !== word.length) return false;
-  for (let k = 0; k < word.length; k++) if (b[start + k] !== word[k]) return false;
-  return true;
+/** The hex digit `c` stands for. */
+function hexValue(c: number): number {
+  return c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x57;
 }
 
-/** Whether a key holds an escape: then it reads as its bytes only once decoded. */
-function isEscaped(b: Uint8Array, start: number, end: number): boolean {
-  for (let k = start; k < end; k++) if (b[k] === BACKSLASH) return true;
-  return false;
+/**
+ * Whether a key (the bytes between its quotes, a valid JSON string's) reads
+ * as `word`, a word of ASCII letters, escapes included, without a decode:
+ * only `\uXXXX` can stand for a letter, so a key is compared as it is read,
+ * at most six bytes a letter (reviews 71 and 72: a decode of every escaped
+ * key cost four times the line's parse). The one reading of a key for the
+ * envelope's names, a capability call's and `params.id`.
+ */
+function keyIs(b: Uint8Array, start: number, end: number, word: Uint8Array): boolean {
+  if (end - start < word.length || end - start > 6 * word.length) return false;
+  let k = start;
+  for (let w = 0; w < word.length; w++) {
+    if (k >= end) return false;
+    if (b[k] !== BACKSLASH) {
+      if (b[k++] !== word[w]) return false;
+      continue;
+    }
+    if (b[k + 1] !== 0x75) return false; // \n, \t, \/ and the rest are no letter
+    let value = 0;
+    for (let h = 2; h < 6; h++) value = value * 16 + hexValue(b[k + h]);
+    if (value !== word[w]) return false;
+    k += 6;
+  }
+  return k === end;
 }
 
 /** Counts a member of `params` by its name: `args`, `call`, or other. */
@@ -188,60 +196,14 @@ function countParamsMember(
   start: number,
   end: number,
 ): void {
-  let name: string | undefined;
-  if (isWord(b, start, end, ARGS)) name = "args";
-  else if (isWord(b, start, end, CALL)) name = "call";
-  // Escaped, it may still read as either: only then decoded (review 71: a decode of every
-  // item's and progress report's names cost a third of a microsecond a line), and only while it
-  // can matter: at most 24 bytes (each letter escaped), and while the members are not judged
-  // already (review 72: 64 KiB of escaped keys, each decoded, cost 4 times their parse).
-  const judged = counts.other > 0 || counts.args > 1 || counts.call > 1;
-  if (name === undefined && end - start <= 24 && !judged && isEscaped(b, start, end)) {
-    name = keyName(b, start, end);
-  }
-  if (name === "args") counts.args++;
-  else if (name === "call") counts.call++;
+  if (keyIs(b, start, end, ARGS)) counts.args++;
+  else if (keyIs(b, start, end, CALL)) counts.call++;
   else counts.other++;
-}
-
-/** The hex digit `c` stands for. */
-function hexValue(c: number): number {
-  return c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x57;
-}
-
-/**
- * Whether a key (the bytes between its quotes, a valid JSON string's) reads
- * as `id`, escapes included, without a decode: at most 12 bytes are looked
- * at (review 72: a decode of every escaped key cost four times a parse).
- */
-function isIdKey(b: Uint8Array, start: number, end: number): boolean {
-  if (end - start > 12) return false;
-  const want = [0x69, 0x64]; // i d
-  let k = start;
-  for (const code of want) {
-    if (k >= end) return false;
-    if (b[k] !== BACKSLASH) {
-      if (b[k++] !== code) return false;
-      continue;
-    }
-    // Only \uXXXX can stand for a letter.
-    if (b[k + 1] !== 0x75) return false;
-    let value = 0;
-    for (let h = 2; h < 6; h++) value = value * 16 + hexValue(b[k + h]);
-    if (value !== code) return false;
-    k += 6;
-  }
-  return k === end;
 }
 
 /** Which envelope member a key (the bytes between its quotes) names, if any. */
 function envelopeName(b: Uint8Array, start: number, end: number): EnvelopeMember | undefined {
-  if (end - start > 64) return undefined; // even fully escaped, no envelope name is this long
-  if (isEscaped(b, start, end)) {
-    const key = keyName(b, start, end);
-    return (NAMES as readonly string[]).includes(key) ? key as EnvelopeMember : undefined;
-  }
-  for (let n = 0; n < NAMES.length; n++) if (isWord(b, start, end, NAME_BYTES[n])) return NAMES[n];
+  for (let n = 0; n < NAMES.length; n++) if (keyIs(b, start, end, NAME_BYTES[n])) return NAMES[n];
   return undefined;
 }
 
@@ -354,7 +316,7 @@ export function scanJson(bytes: Uint8Array, limits: StructureLimits): JsonScan {
       } else if (depth === 2 && member === "params" && stack[1] === OBJECT) {
         // The capability call's own members (args, call), judged before its parse (review 69).
         countParamsMember(paramsMembers!, b, keyStart + 1, i - 1);
-        paramsIdNext = isIdKey(b, keyStart + 1, i - 1);
+        paramsIdNext = keyIs(b, keyStart + 1, i - 1, ID);
       }
       state = COLON;
       continue;

@@ -129,7 +129,11 @@ function member(
  * assert.equal(found.kind, "request");
  * ```
  */
-export function classifyScanned(bytes: Uint8Array, scan: JsonScan): Classified {
+export function classifyScanned(
+  bytes: Uint8Array,
+  scan: JsonScan,
+  known?: string,
+): Classified {
   const id = idOf(bytes, scan);
   if (scan.verdict !== "ok") {
     const reason = scan.verdict === "too-deep"
@@ -158,7 +162,8 @@ export function classifyScanned(bytes: Uint8Array, scan: JsonScan): Classified {
     if (members.id && id === null) {
       return { kind: "invalid", reason: 'member "id" is not an integer or string', id: null };
     }
-    const message = { jsonrpc: "2.0", method: JSON.parse(token(bytes, method)) } as RequestMessage;
+    const name = known ?? JSON.parse(token(bytes, method)) as string;
+    const message = { jsonrpc: "2.0", method: name } as RequestMessage;
     // A stream item's `params`, whatever its size, is parsed only when read: the host holds items
     // for a consumer that has not read them yet, and a value built from JSON costs up to 30 times
     // its bytes (review 90).
@@ -203,11 +208,14 @@ export function classifyScanned(bytes: Uint8Array, scan: JsonScan): Classified {
 export function classifyLine(bytes: Uint8Array, scan: JsonScan, text?: string): Classified {
   const method = scan.members.method;
   const shortMethod = !method || method[1] - method[0] <= MAX_METHOD_BYTES;
-  // Read as JSON reads it: "\u0024/item" is an item too.
-  const item = method !== undefined && shortMethod && bytes[method[0]] === 0x22 &&
-    JSON.parse(token(bytes, method)) === RuntimeMethod.item;
+  // Read as JSON reads it: "\u0024/item" is an item too. Read once: the envelope's reading below
+  // takes the name as read here.
+  const name = method !== undefined && shortMethod && bytes[method[0]] === 0x22
+    ? JSON.parse(token(bytes, method)) as string
+    : undefined;
+  const item = name === RuntimeMethod.item;
   if (text !== undefined && scan.verdict === "ok" && shortMethod && !item) {
     return classifyMessage(JSON.parse(text)); // the scan found JSON: it parses
   }
-  return classifyScanned(bytes, scan);
+  return classifyScanned(bytes, scan, name);
 }

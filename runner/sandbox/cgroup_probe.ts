@@ -113,7 +113,12 @@ while IFS= read -r l; do printf '%s\\n' "$l"; done < /proc/self/cgroup`;
 // cgroups empty and joins them a moment later, so one whose host is alive is left alone (this
 // host's own trial folders are removed by name; a name without a pid is from an older plugbox).
 // Globs expand only in the sweep's own pattern, never in a base's name. `sweepHere` is the same
-// sweep in the host's own process.
+// sweep in the host's own process. A dead host's cgroup may still hold a process: a child of a
+// plugin with a run grant under the Deno or Landlock layer, orphaned before the host was
+// SIGKILLed, is in neither the plugin's tree nor its pdeathsig's reach (review 102). The sweep
+// stops the forks (`pids.max` 0) of each whose name's host is gone and SIGKILLs what it lists
+// before it removes them; one the kernel has not yet let go of is removed by the next host's
+// sweep. A name without a pid may be a live older plugbox's: what it holds is left alone.
 const TRIALS = `IFS='
 '
 set -f
@@ -127,15 +132,21 @@ while [ $# -ge 5 ]; do
   shift 5
 done
 set -- $trials
+dead=
 for base in $sweep; do
   set +f
   for d in "$base"/plugbox-*; do
     n=\${d##*/plugbox-}; pid=\${n%%-*}
-    case $pid in ''|*[!0-9]*) ;; *) [ -d "/proc/$pid" ] && continue ;; esac
+    case $pid in ''|*[!0-9]*) ;; *) [ -d "/proc/$pid" ] && continue; dead="$dead$d
+" ;; esac
     set -- "$@" "$d"
   done
   set -f
 done
+for d in $dead; do
+  [ -f "$d/pids.max" ] && echo 0 > "$d/pids.max"
+  while read -r p; do case $p in ''|0|*[!0-9]*) ;; *) kill -9 "$p" ;; esac; done < "$d/cgroup.procs"
+done 2>/dev/null
 [ $# -gt 0 ] && rmdir -- "$@" 2>/dev/null
 exit 0`;
 
@@ -228,6 +239,7 @@ function runTrialsHere(dirs: string[], trials: Trial[], bases: string[]): boolea
 function sweepHere(bases: string[], own: string[]): boolean {
   let refused = false;
   const gone = new Set(own);
+  const dead = new Set<string>(); // named for a host /proc says is gone: what they hold is killed
   for (const base of bases) {
     const names: string[] = [];
     const listed = attempt(() => {
@@ -246,12 +258,40 @@ function sweepHere(bases: string[], own: string[]): boolean {
           if (error instanceof Deno.errors.NotCapable) refused = true;
           if (!(error instanceof Deno.errors.NotFound)) continue;
         }
+        dead.add(join(base, name));
       }
       gone.add(join(base, name));
     }
   }
-  for (const dir of gone) if (attempt(() => Deno.removeSync(dir)) === "refused") refused = true;
+  for (const dir of gone) {
+    if (dead.has(dir) && !killLeftovers(dir)) refused = true;
+    if (attempt(() => Deno.removeSync(dir)) === "refused") refused = true;
+  }
   return !refused;
+}
+
+/**
+ * SIGKILLs what a dead host's cgroup `dir` still holds (see {@linkcode TRIALS}),
+ * its forks stopped first where it is a pids cgroup; false where Deno
+ * refused a step (the shell's sweep then does it).
+ */
+function killLeftovers(dir: string): boolean {
+  if (Deno.permissions.querySync({ name: "run" }).state !== "granted") return false;
+  attempt(() => Deno.writeTextFileSync(join(dir, "pids.max"), "0"));
+  let pids: string[] = [];
+  if (
+    attempt(() => pids = Deno.readTextFileSync(join(dir, "cgroup.procs")).split("\n")) === "refused"
+  ) {
+    return false;
+  }
+  for (const pid of pids) {
+    if (
+      /^[1-9][0-9]*$/.test(pid) && attempt(() => Deno.kill(Number(pid), "SIGKILL")) === "refused"
+    ) {
+      return false;
+    }
+  }
+  return true;
 }
 
 /** Runs every trial, in this process where Deno lets it, else in one shell. */

@@ -4661,6 +4661,50 @@ export const MUTATIONS: Mutation[] = [
     filter: "calls waiting out a managed plugin's restart",
   },
   {
+    id: "sweep-kills-dead-hosts-leftovers",
+    source:
+      "review 102: an orphan of a run-granted program outlived a SIGKILLed host (Deno and Landlock layers) for good",
+    mitigation:
+      "the next host's sweep (in its own process) SIGKILLs what a dead host's cgroups hold",
+    file: "runner/sandbox/cgroup_probe.ts",
+    search: "    if (dead.has(dir) && !killLeftovers(dir)) refused = true;\n",
+    replace: "",
+    tests: ["tests/hostile/r102_test.ts"],
+    filter: "r102 [deno]",
+  },
+  {
+    id: "sweep-shell-kills-dead-hosts-leftovers",
+    source:
+      "review 102: an orphan of a run-granted program outlived a SIGKILLed host (Deno and Landlock layers) for good",
+    mitigation: "the next host's sweep (in a shell) SIGKILLs what a dead host's cgroups hold",
+    file: "runner/sandbox/cgroup_probe.ts",
+    search:
+      '  while read -r p; do case $p in \'\'|0|*[!0-9]*) ;; *) kill -9 "$p" ;; esac; done < "$d/cgroup.procs"\ndone 2>/dev/null\n[ $# -gt 0 ]',
+    replace: "done 2>/dev/null\n[ $# -gt 0 ]",
+    tests: ["tests/hostile/r102_test.ts"],
+    filter: "r102 [landlock]",
+  },
+  {
+    id: "sweep-spares-unnamed-hosts",
+    source: "review 102's fix: a cgroup named without a host's pid may be a live older plugbox's",
+    mitigation: "the sweep kills only what cgroups named for a host /proc says is gone hold",
+    file: "runner/sandbox/cgroup_probe.ts",
+    search: "    if (dead.has(dir) && !killLeftovers(dir)) refused = true;",
+    replace: "    if (!own.includes(dir) && !killLeftovers(dir)) refused = true;",
+    tests: ["tests/sandbox/cpu_probe_test.ts"],
+    filter: "a cgroup holding a process is not",
+  },
+  {
+    id: "sweep-shell-spares-unnamed-hosts",
+    source: "review 102's fix: a cgroup named without a host's pid may be a live older plugbox's",
+    mitigation: "the shell's sweep kills only what cgroups named for a host that is gone hold",
+    file: "runner/sandbox/cgroup_probe.ts",
+    search: '    set -- "$@" "$d"\n  done',
+    replace: '    set -- "$@" "$d"; dead="$dead$d\n"\n  done',
+    tests: ["tests/sandbox/cpu_probe_test.ts"],
+    filter: "/README flags.*a cgroup holding a process is not/",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -130,7 +130,7 @@ export class Caller {
   expire(call: OutboundCall): void {
     const timeout = this.#timeout(call.method, call.timeoutMs);
     if (call.id === -1) {
-      call.cancelled = true; // skipped when its turn comes
+      this.#slots.cancel(call); // out of the line, not only skipped when its turn comes
       call.reject(timeout);
     } else this.#peer.cancel(call.id, timeout);
   }
@@ -154,6 +154,12 @@ export class Caller {
       if (!this.#slots.tryAcquire()) {
         queued = new AbortController();
         await this.#slots.acquire(queued.signal);
+        // Handed the slot, then aborted (or past its deadline) before this line ran: an abort in
+        // the task that released the slot was lost and the call sent all the same (review 101).
+        if (queued.signal.aborted) {
+          this.release();
+          throw queued.signal.reason;
+        }
       }
       const outgoing = this.#peer.start(method, params, () => {
         deadline.done = true;

@@ -14,7 +14,7 @@ export interface Waiter {
   grant(): void;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
-  /** Set by its owner when it no longer wants the slot: it is skipped, not handed one. */
+  /** Set once it no longer wants the slot ({@linkcode Slots.cancel}, or its signal): it is skipped, not handed one. */
   cancelled?: boolean;
 }
 
@@ -40,7 +40,12 @@ export class Slots {
   /** The line from `#head` on; entries before it are handed out (emptied). */
   #waiters: (Waiter | undefined)[] = [];
   #head = 0;
-  /** Aborted `acquire()` waits still in the line: skipped when reached, dropped by `#compact()`. */
+  /**
+   * Waits still in the line that no longer want a slot (aborted, or cancelled): skipped when
+   * reached, dropped by `#compact()`. A cancelled call counted nowhere was never compacted away
+   * (review 101: calls whose deadline passed in line behind a plugin that holds its slots stayed,
+   * their arguments with them, for as long as it held them).
+   */
   #aborted = 0;
 
   constructor(size: number) {
@@ -50,7 +55,7 @@ export class Slots {
     this.#free = size;
   }
 
-  /** Calls waiting for a slot (aborted ones left out; those their owner cancelled counted until reached). */
+  /** Calls waiting for a slot (aborted and cancelled ones left out). */
   get queued(): number {
     return this.#waiters.length - this.#head - this.#aborted;
   }
@@ -78,9 +83,7 @@ export class Slots {
       if (signal) {
         // Marked, not searched for: it is skipped when its turn comes (or dropped by a compaction).
         waiter.onAbort = () => {
-          waiter.cancelled = true;
-          this.#aborted++;
-          this.#compact();
+          this.cancel(waiter);
           reject(signal.reason);
         };
         signal.addEventListener("abort", waiter.onAbort, { once: true });
@@ -91,11 +94,19 @@ export class Slots {
 
   /**
    * Waits in the same line as {@linkcode acquire}, without a promise: the
-   * slot is handed over by calling `waiter.grant()`. A waiter its owner
-   * marks `cancelled` is skipped when its turn comes.
+   * slot is handed over by calling `waiter.grant()`, unless it is
+   * {@linkcode cancel}led first.
    */
   wait(waiter: Waiter): void {
     this.#waiters.push(waiter);
+  }
+
+  /** Takes `waiter`, still in line, out of it: skipped when its turn comes, or dropped before. */
+  cancel(waiter: Waiter): void {
+    if (waiter.cancelled) return;
+    waiter.cancelled = true;
+    this.#aborted++;
+    this.#compact();
   }
 
   /** Returns a slot, handing it straight to the next waiter if any. */
@@ -119,7 +130,7 @@ export class Slots {
         this.#compact();
         return waiter;
       }
-      if (waiter!.onAbort) this.#aborted--; // an aborted acquire(), counted until now
+      this.#aborted--; // cancelled or aborted, counted until now
     }
     this.#waiters = [];
     this.#head = 0;
@@ -138,7 +149,7 @@ export class Slots {
     const kept: Waiter[] = [];
     for (let i = this.#head; i < line.length; i++) {
       const waiter = line[i]!;
-      if (!(waiter.cancelled && waiter.onAbort)) kept.push(waiter);
+      if (!waiter.cancelled) kept.push(waiter);
     }
     this.#waiters = kept;
     this.#head = 0;

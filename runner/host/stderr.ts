@@ -6,6 +6,15 @@
 
 import { pathToFileURL } from "node:url";
 import { neutralize } from "../wire/mod.ts";
+import {
+  chargeHost,
+  hostAllows,
+  joinHostBudget,
+  secondOver,
+  STDERR_HOST_MS_PER_SECOND,
+} from "./stderr_budget.ts";
+
+export { STDERR_HOST_MS_PER_SECOND } from "./stderr_budget.ts";
 
 /** Longest stderr line kept, in bytes; the rest of a longer line is dropped. */
 export const MAX_STDERR_LINE = 8192;
@@ -96,26 +105,6 @@ export interface ReadStderrOptions {
 export const STDERR_MS_PER_SECOND = 100;
 
 /**
- * The most of the host's thread every plugin's stderr lines take a second, together, in ms: each
- * plugin's budget alone let eight plugins of control characters hold 45% of it, 33 times their
- * own CPU, and ten the whole of it (review 100).
- */
-export const STDERR_HOST_MS_PER_SECOND = 200;
-
-/** This host's second, shared by every reader, and its time on lines. */
-const hostWide = { window: 0, spentMs: 0 };
-
-/** Whether this host's lines took their time this second, every plugin's together. */
-function hostOver(): boolean {
-  const now = Date.now();
-  if (now - hostWide.window >= 1000) {
-    hostWide.window = now;
-    hostWide.spentMs = 0;
-  }
-  return hostWide.spentMs >= STDERR_HOST_MS_PER_SECOND;
-}
-
-/**
  * How plugbox's own notes among a plugin's stderr lines begin. A plugin's
  * line that begins so gets a `\` first: it cannot pass for one.
  */
@@ -199,7 +188,7 @@ export async function readStderr(
   /** Whether a new second began (the line budget is then renewed). */
   const renewed = () => {
     const now = Date.now();
-    if (now - window < 1000) return false;
+    if (!secondOver(window, now)) return false;
     window = now;
     lines = 0;
     spentMs = 0;
@@ -224,7 +213,7 @@ export async function readStderr(
     let nl = chunk.indexOf(0x0a, start);
     while (nl !== -1) {
       const own = (lines >= perSecond || spentMs >= msPerSecond) && !renewed();
-      if (own || hostOver()) {
+      if (own || !hostAllows(share)) {
         overBy = own ? (lines < perSecond ? "time" : "lines") : "host";
         size = 0;
         dropped = 0;
@@ -237,7 +226,7 @@ export async function readStderr(
       flush();
       const spent = performance.now() - began;
       spentMs += spent;
-      hostWide.spentMs += spent;
+      chargeHost(share, spent);
       start = nl + 1;
       nl = chunk.indexOf(0x0a, start);
     }
@@ -253,7 +242,11 @@ export async function readStderr(
   void options.ended?.then(stopWaiting, stopWaiting);
   const nextSecond = () =>
     new Promise<void>((resolve) => {
-      const timer = setTimeout(() => wake?.(), Math.max(0, window + 1000 - Date.now()));
+      // Never more than a second: a clock set back made it the whole step back (review 101).
+      const timer = setTimeout(
+        () => wake?.(),
+        Math.min(1000, Math.max(0, window + 1000 - Date.now())),
+      );
       wake = () => {
         wake = undefined;
         clearTimeout(timer);
@@ -261,6 +254,7 @@ export async function readStderr(
       };
     });
   const reader = stream.getReader();
+  const share = joinHostBudget();
   const cancel = () => {
     stopWaiting();
     reader.cancel().catch(() => {});

@@ -4577,7 +4577,7 @@ export const MUTATIONS: Mutation[] = [
     source: "review 100: eight plugins' stderr lines, each within its budget, held 45% of the host",
     mitigation: "every plugin's stderr lines share one budget of the host's thread a second",
     file: "runner/host/stderr.ts",
-    search: "if (own || hostOver()) {",
+    search: "if (own || !hostAllows(share)) {",
     replace: "if (own) {",
     tests: ["tests/hostile/r100_test.ts"],
     filter: "share one budget",
@@ -4609,10 +4609,9 @@ export const MUTATIONS: Mutation[] = [
     mitigation:
       "an aborted wait is marked and skipped, not searched for and spliced out of the line",
     file: "runner/host/slots.ts",
-    search:
-      "          waiter.cancelled = true;\n          this.#aborted++;\n          this.#compact();\n",
+    search: "          this.cancel(waiter);\n          reject(signal.reason);\n",
     replace:
-      "          const index = this.#waiters.indexOf(waiter);\n          if (index !== -1) this.#waiters.splice(index, 1);\n",
+      "          const index = this.#waiters.indexOf(waiter);\n          if (index !== -1) this.#waiters.splice(index, 1);\n          reject(signal.reason);\n",
     tests: ["tests/hostile/r99_test.ts"],
     filter: "150,000 queued waits aborted",
   },
@@ -4703,6 +4702,61 @@ export const MUTATIONS: Mutation[] = [
     replace: '    set -- "$@" "$d"; dead="$dead$d\n"\n  done',
     tests: ["tests/sandbox/cpu_probe_test.ts"],
     filter: "/README flags.*a cgroup holding a process is not/",
+  },
+  {
+    id: "call-granted-then-aborted",
+    source:
+      "review 101: a queued call aborted in the task that freed its slot was sent all the same",
+    mitigation: "a call handed its slot after its abort gives the slot back and is not sent",
+    file: "runner/host/calls.ts",
+    search:
+      "        if (queued.signal.aborted) {\n          this.release();\n          throw queued.signal.reason;\n        }\n",
+    replace: "",
+    tests: ["tests/hostile/r101_test.ts"],
+    filter: "aborted as its turn in line comes",
+  },
+  {
+    id: "slots-cancel-compacts",
+    source:
+      "review 101: 20,000 calls timed out in line behind a plugin holding its calls kept 138 MiB",
+    mitigation: "a call whose deadline passed in line is counted dead and compacted away",
+    file: "runner/host/calls.ts",
+    search: "this.#slots.cancel(call); // out of the line",
+    replace: "call.cancelled = true; // out of the line",
+    tests: ["tests/hostile/r101_test.ts"],
+    filter: "are not kept",
+  },
+  {
+    id: "stderr-host-fair-share",
+    source:
+      "review 101: two stderr floods took the host's budget and an honest plugin lost 78% of lines",
+    mitigation: "a plugin under its fair share of the host's stderr budget is never dropped for it",
+    file: "runner/host/stderr_budget.ts",
+    search: "  if (mine < STDERR_HOST_MS_PER_SECOND / readers) return true;\n",
+    replace: "",
+    tests: ["tests/hostile/r101_test.ts"],
+    filter: "never drop an honest plugin",
+  },
+  {
+    id: "stderr-clock-set-back",
+    source: "review 101: a clock set back an hour stopped a plugin's stderr reading for an hour",
+    mitigation: "a clock set back begins a new second of the stderr budgets",
+    file: "runner/host/stderr_budget.ts",
+    search: "  return now - window >= 1000 || now < window;",
+    replace: "  return now - window >= 1000;",
+    tests: ["tests/hostile/r101_test.ts"],
+    filter: "clock set back",
+  },
+  {
+    id: "stderr-share-of-active",
+    source:
+      "review 101's first fix: shares over every reader, quiet ones too, left an honest one 9 ms",
+    mitigation: "the fair share counts the plugins whose lines came this second, not every reader",
+    file: "runner/host/stderr_budget.ts",
+    search: "  const readers = host.active + (mine === 0 ? 1 : 0);",
+    replace: "  const readers = host.active + 20; // as if 20 quiet readers counted",
+    tests: ["tests/hostile/r101_test.ts"],
+    filter: "never drop an honest plugin",
   },
   {
     id: "loader-exact-cap-whole",
@@ -5379,7 +5433,7 @@ export const MUTATIONS: Mutation[] = [
     source: "14.3 host CPU per call: a queued call is as cheap as a direct one",
     mitigation: "a queued call whose deadline passed gives up its turn",
     file: "runner/host/calls.ts",
-    search: "call.cancelled = true; // skipped when its turn comes",
+    search: "this.#slots.cancel(call); // out of the line, not only skipped when its turn comes",
     replace: "",
     tests: ["tests/host/calls_test.ts"],
     filter: "timed out gives its turn",

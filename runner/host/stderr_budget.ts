@@ -1,0 +1,125 @@
+/**
+ * The host's thread time every plugin's stderr lines share a second
+ * (review 100), handed out fairly: a plugin whose lines took less than its
+ * share this second (the budget over the plugins whose lines took any) is
+ * never dropped for the others'; past its share, its lines are dropped once
+ * every plugin's together took the budget. A first-come budget let two
+ * plugins of control characters take it all at the start of each second:
+ * an honest plugin's 1,000 lines a second lost 78% of them, and its writes
+ * blocked for up to a second (review 101). Shares count only the plugins
+ * whose lines came this second, so a busy plugin among many quiet ones
+ * keeps its own 100 ms; what the host spends is then at most the budget
+ * and the shares under it, twice the budget.
+ * @module
+ */
+
+/**
+ * The most of the host's thread every plugin's stderr lines take a second, together, in ms: each
+ * plugin's budget alone let eight plugins of control characters hold 45% of it, 33 times their
+ * own CPU, and ten the whole of it (review 100).
+ */
+export const STDERR_HOST_MS_PER_SECOND = 200;
+
+/** One reader's part of the host's budget. */
+export interface StderrShare {
+  /** The time its lines took in the host's second `second`, in ms. */
+  spentMs: number;
+  /** Which host second `spentMs` belongs to. */
+  second: number;
+}
+
+interface HostBudget {
+  /** When the host's second began, in `Date.now()` time. */
+  window: number;
+  /** The host's second's number. */
+  second: number;
+  /** Every reader's time on lines this second. */
+  spentMs: number;
+  /** The readers whose lines took any time this second. */
+  active: number;
+}
+
+/**
+ * One budget per thread, whatever copies of this module it loads (two versions of plugbox in one
+ * host would each have had their own); a worker is a thread of its own, with its own.
+ */
+const KEY = Symbol.for("plugbox.stderr.hostBudget.v2");
+const host: HostBudget = ((globalThis as Record<symbol, unknown>)[KEY] ??= {
+  window: 0,
+  second: 0,
+  spentMs: 0,
+  active: 0,
+}) as HostBudget;
+
+/**
+ * Whether a second that began at `window` is over at `now`: a clock set back (NTP, a resumed VM)
+ * begins one too, or a window in the future held every budget spent until the clock caught up
+ * (review 101).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { secondOver } from "./stderr_budget.ts";
+ * assert.equal(secondOver(1000, 1500), false);
+ * assert.equal(secondOver(1000, 2000), true);
+ * assert.equal(secondOver(1000, 999), true);
+ * ```
+ */
+export function secondOver(window: number, now: number): boolean {
+  return now - window >= 1000 || now < window;
+}
+
+function spent(share: StderrShare): number {
+  return share.second === host.second ? share.spentMs : 0;
+}
+
+function renew(): void {
+  const now = Date.now();
+  if (!secondOver(host.window, now)) return;
+  host.window = now;
+  host.second++;
+  host.spentMs = 0;
+  host.active = 0;
+}
+
+/**
+ * A reader's part of the budget.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { chargeHost, hostAllows, joinHostBudget } from "./stderr_budget.ts";
+ * const share = joinHostBudget();
+ * assert.ok(hostAllows(share));
+ * chargeHost(share, 1);
+ * ```
+ */
+export function joinHostBudget(): StderrShare {
+  renew();
+  return { spentMs: 0, second: host.second };
+}
+
+/**
+ * Whether `share`'s next line may take the host's time: always while it is under its share (the
+ * budget over the readers whose lines came this second, itself among them), else while every
+ * reader's lines together took less than {@linkcode STDERR_HOST_MS_PER_SECOND}.
+ */
+export function hostAllows(share: StderrShare): boolean {
+  renew();
+  const mine = spent(share);
+  const readers = host.active + (mine === 0 ? 1 : 0);
+  if (mine < STDERR_HOST_MS_PER_SECOND / readers) return true;
+  return host.spentMs < STDERR_HOST_MS_PER_SECOND;
+}
+
+/** Charges `ms` of the host's time to `share`. */
+export function chargeHost(share: StderrShare, ms: number): void {
+  renew();
+  if (share.second !== host.second) {
+    share.second = host.second;
+    share.spentMs = 0;
+  }
+  if (share.spentMs === 0 && ms > 0) host.active++;
+  share.spentMs += ms;
+  host.spentMs += ms;
+}

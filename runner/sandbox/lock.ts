@@ -242,6 +242,16 @@ export function validateLock(options: LockOptions, subject: LockSubject): string
       }", which the plugin's author controls`,
     );
   }
+  // Resolved, its name may be anyone's who can put a link at the host's spelling (a pull request
+  // that makes plugbox.lock a link to a file named with ESC or bidi controls), and every message
+  // about the lock quotes it (review 104).
+  if (neutralize(path, Number.MAX_SAFE_INTEGER) !== path) {
+    throw new TypeError(
+      `Cannot use lock "${
+        neutralize(path, 300)
+      }": its path holds control or bidi characters; name a lock file whose path has none`,
+    );
+  }
   const writer = subject.grants.write.find((w) => isWithin(path, w));
   if (writer) {
     throw new TypeError(

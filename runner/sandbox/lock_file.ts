@@ -243,6 +243,8 @@ const CLAIM_WAIT_MS = 10_000;
  *
  * At `signal`'s abort while another change holds the claim, it stops
  * waiting and rejects with the abort's reason, having changed nothing.
+ * `waitMs` is how long it waits for another change (10 s; a test of the
+ * refusal need not wait that long).
  *
  * @throws {LockError} (`busy`) when another change holds the claim for over
  * 10 s; {@linkcode TypeError} when the lock's place is not one a lock can
@@ -253,9 +255,10 @@ export async function updateLock<T>(
   plugin: string,
   change: (lock: LockFile) => T,
   signal?: AbortSignal,
+  waitMs = CLAIM_WAIT_MS,
 ): Promise<T> {
   checkLockPlace(path);
-  const claim = await claimLock(path, plugin, signal);
+  const claim = await claimLock(path, plugin, waitMs, signal);
   try {
     const lock = readLock(path, plugin);
     const result = change(lock);
@@ -301,11 +304,16 @@ export function claimPath(path: string): string {
  * exists only while a change holds it: {@linkcode waitForClaim}), waiting for
  * another change within {@linkcode CLAIM_WAIT_MS}.
  */
-async function claimLock(path: string, plugin: string, signal?: AbortSignal): Promise<Claim> {
+async function claimLock(
+  path: string,
+  plugin: string,
+  waitMs: number,
+  signal?: AbortSignal,
+): Promise<Claim> {
   const claim = claimPath(path);
   return await waitForClaim(claim, {
     signal,
-    waitMs: CLAIM_WAIT_MS,
+    waitMs,
     fail: (detail) => new TypeError(`Cannot change lock "${path}": ${detail}`),
     busy: () =>
       new LockError({
@@ -313,7 +321,7 @@ async function claimLock(path: string, plugin: string, signal?: AbortSignal): Pr
         lockPath: path,
         reason: "busy",
         detail: `another change of lock "${path}" has held its claim "${claim}" for over ${
-          CLAIM_WAIT_MS / 1000
+          waitMs / 1000
         } s; try again once it ends (or remove the claim if no plug approve is running)`,
       }),
   });

@@ -8,8 +8,10 @@
  * an honest plugin's 1,000 lines a second lost 78% of them, and its writes
  * blocked for up to a second (review 101). Shares count only the plugins
  * whose lines came this second, so a busy plugin among many quiet ones
- * keeps its own 100 ms; what the host spends is then at most the budget
- * and the shares under it, twice the budget.
+ * keeps its own 100 ms. Shares handed out as plugins come add up past the
+ * budget (the first takes 100 ms, the second 100, the third 67, …: 200 ms
+ * times the harmonic number of the plugins, 94% of the thread for 100), so
+ * at twice the budget every plugin's lines are dropped, its share or not.
  * @module
  */
 
@@ -100,12 +102,14 @@ export function joinHostBudget(): StderrShare {
 }
 
 /**
- * Whether `share`'s next line may take the host's time: always while it is under its share (the
+ * Whether `share`'s next line may take the host's time: never once every reader's lines together
+ * took twice {@linkcode STDERR_HOST_MS_PER_SECOND}; else always while it is under its share (the
  * budget over the readers whose lines came this second, itself among them), else while every
- * reader's lines together took less than {@linkcode STDERR_HOST_MS_PER_SECOND}.
+ * reader's lines together took less than the budget.
  */
 export function hostAllows(share: StderrShare): boolean {
   renew();
+  if (host.spentMs >= 2 * STDERR_HOST_MS_PER_SECOND) return false;
   const mine = spent(share);
   const readers = host.active + (mine === 0 ? 1 : 0);
   if (mine < STDERR_HOST_MS_PER_SECOND / readers) return true;

@@ -4,7 +4,13 @@ import assert from "node:assert/strict";
 import v8 from "node:v8";
 import vm from "node:vm";
 import { Caller } from "../../runner/host/calls.ts";
-import { readStderr } from "../../runner/host/stderr.ts";
+import { readStderr, STDERR_MS_PER_SECOND } from "../../runner/host/stderr.ts";
+import {
+  chargeHost,
+  hostAllows,
+  joinHostBudget,
+  STDERR_HOST_MS_PER_SECOND,
+} from "../../runner/host/stderr_budget.ts";
 import { Peer } from "../../runner/wire/peer.ts";
 import { within } from "../_helpers.ts";
 
@@ -174,6 +180,30 @@ Deno.test("r101: a plugin busy on stderr among quiet ones keeps its own budget, 
   await within(Promise.all([reading, ...quietReading]), 10_000, "the readers' end");
   // Its own 100 ms: about 50 lines; a share of 200 ms over 21 readers: about 5.
   assert.ok(handed >= 30, `${handed} lines handed on; ${notes[0]}`);
+});
+
+// Shares are the budget over the plugins whose lines came this second, so plugins that come one
+// after another each get a larger share than the last will have: 100 ms, 100, 67, 50, … in all
+// 200 ms times the harmonic number of their count, 70% of the host's thread for 30 plugins and
+// 94% for 100, each within its share. Every plugin's lines stop at twice the budget. The clock is
+// held still (one second), and each plugin takes 1 ms lines until refused or at its own 100 ms.
+Deno.test("r101: plugins that come one after another cannot add their shares up past twice the host's budget", () => {
+  const realNow = Date.now;
+  const now = realNow() + 10_000; // a second of its own, begun here
+  Date.now = () => now;
+  let total = 0;
+  try {
+    for (let k = 0; k < 30; k++) {
+      const share = joinHostBudget();
+      for (let own = 0; own < STDERR_MS_PER_SECOND && hostAllows(share); own++) {
+        chargeHost(share, 1);
+        total++;
+      }
+    }
+  } finally {
+    Date.now = realNow;
+  }
+  assert.ok(total <= 2 * STDERR_HOST_MS_PER_SECOND, `${total} ms of the host's second`);
 });
 
 // The line budgets' seconds began when Date.now() was a second past the last: a clock set back (an

@@ -4826,6 +4826,16 @@ export const MUTATIONS: Mutation[] = [
     filter: "ESC and bidi",
   },
   {
+    id: "stderr-host-ceiling",
+    source: "re-read of review 101: shares handed out as plugins came added up to 70% for 30",
+    mitigation: "at twice the host's stderr budget every plugin's lines are dropped",
+    file: "runner/host/stderr_budget.ts",
+    search: "  if (host.spentMs >= 2 * STDERR_HOST_MS_PER_SECOND) return false;\n",
+    replace: "",
+    tests: ["tests/hostile/r101_test.ts"],
+    filter: "one after another",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -220,38 +220,8 @@ export function describeDifferences(differences: readonly LockDifference[]): str
 
 /** The lock's path, once the options and its place are checked. */
 export function validateLock(options: LockOptions, subject: LockSubject): string {
-  if (typeof options !== "object" || options === null || typeof options.path !== "string") {
-    throw new TypeError('Cannot use the lock: "lock" must be { path, policy?, ask?, key? }');
-  }
-  const policy = options.policy ?? "same-or-less";
-  if (!["refuse", "same-or-less", "ask"].includes(policy)) {
-    throw new TypeError(
-      `Cannot use the lock: "policy" must be "refuse", "same-or-less" or "ask", got "${policy}"`,
-    );
-  }
-  if (policy === "ask" && typeof options.ask !== "function") {
-    throw new TypeError('Cannot use the lock: policy "ask" needs an "ask" callback');
-  }
-  // Canonical, like the root and the grants: a spelling through a link is the folder it leads to.
-  const path = canonicalLoose(options.path);
-  if (isWithin(path, subject.root)) {
-    // The folder's name may be its author's (a host naming the plugin itself): shown neutralised.
-    throw new TypeError(
-      `Cannot use lock "${neutralize(path, 300)}": it lies in the plugin's folder "${
-        neutralize(subject.root, 300)
-      }", which the plugin's author controls`,
-    );
-  }
-  // Resolved, its name may be anyone's who can put a link at the host's spelling (a pull request
-  // that makes plugbox.lock a link to a file named with ESC or bidi controls), and every message
-  // about the lock quotes it (review 104).
-  if (neutralize(path, Number.MAX_SAFE_INTEGER) !== path) {
-    throw new TypeError(
-      `Cannot use lock "${
-        neutralize(path, 300)
-      }": its path holds control or bidi characters; name a lock file whose path has none`,
-    );
-  }
+  checkLockOptions(options);
+  const path = lockPlace(options.path, subject.root);
   const writer = subject.grants.write.find((w) => isWithin(path, w));
   if (writer) {
     throw new TypeError(
@@ -271,6 +241,50 @@ export function validateLock(options: LockOptions, subject: LockSubject): string
   // `plug`'s approvals (review 94).
   const cache = options.key === undefined ? subject.cacheDir : undefined;
   refuseKeyReaders(subject.grants, cache, "beside the lock");
+  return path;
+}
+
+/** Refuses lock options of the wrong shape. */
+function checkLockOptions(options: LockOptions): void {
+  if (typeof options !== "object" || options === null || typeof options.path !== "string") {
+    throw new TypeError('Cannot use the lock: "lock" must be { path, policy?, ask?, key? }');
+  }
+  const policy = options.policy ?? "same-or-less";
+  if (!["refuse", "same-or-less", "ask"].includes(policy)) {
+    throw new TypeError(
+      `Cannot use the lock: "policy" must be "refuse", "same-or-less" or "ask", got "${policy}"`,
+    );
+  }
+  if (policy === "ask" && typeof options.ask !== "function") {
+    throw new TypeError('Cannot use the lock: policy "ask" needs an "ask" callback');
+  }
+}
+
+/**
+ * The lock's canonical path (like the root and the grants: a spelling
+ * through a link is the file it leads to), refused in the plugin's folder
+ * or where its name holds what a message must not quote raw.
+ */
+function lockPlace(spelled: string, root: string): string {
+  const path = canonicalLoose(spelled);
+  if (isWithin(path, root)) {
+    // The folder's name may be its author's (a host naming the plugin itself): shown neutralised.
+    throw new TypeError(
+      `Cannot use lock "${neutralize(path, 300)}": it lies in the plugin's folder "${
+        neutralize(root, 300)
+      }", which the plugin's author controls`,
+    );
+  }
+  // Resolved, its name may be anyone's who can put a link at the host's spelling (a pull request
+  // that makes plugbox.lock a link to a file named with ESC or bidi controls), and every message
+  // about the lock quotes it (review 104).
+  if (neutralize(path, Number.MAX_SAFE_INTEGER) !== path) {
+    throw new TypeError(
+      `Cannot use lock "${
+        neutralize(path, 300)
+      }": its path holds control or bidi characters; name a lock file whose path has none`,
+    );
+  }
   return path;
 }
 

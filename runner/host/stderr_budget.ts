@@ -8,10 +8,12 @@
  * an honest plugin's 1,000 lines a second lost 78% of them, and its writes
  * blocked for up to a second (review 101). Shares count only the plugins
  * whose lines came this second, so a busy plugin among many quiet ones
- * keeps its own 100 ms. Shares handed out as plugins come add up past the
- * budget (the first takes 100 ms, the second 100, the third 67, …: 200 ms
- * times the harmonic number of the plugins, 94% of the thread for 100), so
- * at twice the budget every plugin's lines are dropped, its share or not.
+ * keeps its own 100 ms. A share counts the plugins whose lines came the
+ * second before too: counted as they came, plugins that each began once the
+ * one before had spent its share took 100, 100, 67, 50… ms, 445 ms a second
+ * for eight, 725 for 32 (review 103). And at twice the budget every
+ * plugin's lines are dropped, its share or not: in a second after none,
+ * shares still add up so.
  * @module
  */
 
@@ -28,6 +30,8 @@ export interface StderrShare {
   spentMs: number;
   /** Which host second `spentMs` belongs to. */
   second: number;
+  /** The host second it last had a line in (asked for the host's time), or -1. */
+  asked: number;
 }
 
 interface HostBudget {
@@ -37,20 +41,23 @@ interface HostBudget {
   second: number;
   /** Every reader's time on lines this second. */
   spentMs: number;
-  /** The readers whose lines took any time this second. */
-  active: number;
+  /** The readers that had a line this second, let through or not. */
+  wanting: number;
+  /** The readers that had a line the second before (0 when that was not the last). */
+  before: number;
 }
 
 /**
  * One budget per thread, whatever copies of this module it loads (two versions of plugbox in one
  * host would each have had their own); a worker is a thread of its own, with its own.
  */
-const KEY = Symbol.for("plugbox.stderr.hostBudget.v2");
+const KEY = Symbol.for("plugbox.stderr.hostBudget.v4");
 const host: HostBudget = ((globalThis as Record<symbol, unknown>)[KEY] ??= {
   window: 0,
   second: 0,
   spentMs: 0,
-  active: 0,
+  wanting: 0,
+  before: 0,
 }) as HostBudget;
 
 /**
@@ -78,10 +85,12 @@ function spent(share: StderrShare): number {
 function renew(): void {
   const now = Date.now();
   if (!secondOver(host.window, now)) return;
+  // The second just over is the one before only if this one follows it.
+  host.before = now - host.window < 2000 && now >= host.window ? host.wanting : 0;
   host.window = now;
   host.second++;
   host.spentMs = 0;
-  host.active = 0;
+  host.wanting = 0;
 }
 
 /**
@@ -98,21 +107,27 @@ function renew(): void {
  */
 export function joinHostBudget(): StderrShare {
   renew();
-  return { spentMs: 0, second: host.second };
+  return { spentMs: 0, second: host.second, asked: -1 };
 }
 
 /**
  * Whether `share`'s next line may take the host's time: never once every reader's lines together
  * took twice {@linkcode STDERR_HOST_MS_PER_SECOND}; else always while it is under its share (the
- * budget over the readers whose lines came this second, itself among them), else while every
- * reader's lines together took less than the budget.
+ * budget over the readers that had a line this second, itself among them, or the second before
+ * if more had then), else while every reader's lines together took less than the budget.
  */
 export function hostAllows(share: StderrShare): boolean {
   renew();
+  // Counted as it asks, let through or not: one refused at the ceiling still has a share next
+  // second, from its start (counted only once let through, 16 floods left an honest plugin that
+  // came after them nothing for four seconds).
+  if (share.asked !== host.second) {
+    share.asked = host.second;
+    host.wanting++;
+  }
   if (host.spentMs >= 2 * STDERR_HOST_MS_PER_SECOND) return false;
-  const mine = spent(share);
-  const readers = host.active + (mine === 0 ? 1 : 0);
-  if (mine < STDERR_HOST_MS_PER_SECOND / readers) return true;
+  const readers = Math.max(host.wanting, host.before);
+  if (spent(share) < STDERR_HOST_MS_PER_SECOND / readers) return true;
   return host.spentMs < STDERR_HOST_MS_PER_SECOND;
 }
 
@@ -123,7 +138,6 @@ export function chargeHost(share: StderrShare, ms: number): void {
     share.second = host.second;
     share.spentMs = 0;
   }
-  if (share.spentMs === 0 && ms > 0) host.active++;
   share.spentMs += ms;
   host.spentMs += ms;
 }

@@ -89,21 +89,37 @@ function belowRoot(root: string, path: string): string | undefined {
 }
 
 /**
+ * This host's pid namespace (the inode of `/proc/self/ns/pid`), once the
+ * probe read it; "" until then, or where it could not.
+ */
+let pidNamespace = "";
+
+/** The inode in a `pid:[4026531836]` link; "" for anything else. */
+function namespaceOf(link: string | undefined): string {
+  return /^pid:\[([0-9]+)\]$/.exec(link?.trim() ?? "")?.[1] ?? "";
+}
+
+/**
  * The name of a cgroup plugbox makes here: the host's pid first, so that
- * another host's sweep leaves it alone while this host lives.
+ * another host's sweep leaves it alone while this host lives, then its pid
+ * namespace (`ns<inode>`, `ns` where unknown): a pid tells whether a host
+ * lives only in that namespace (review 103), so only a sweep in it kills
+ * what the cgroup holds.
  */
 export function cgroupName(id: string): string {
-  return `plugbox-${Deno.pid}-${id}`;
+  return `plugbox-${Deno.pid}-ns${pidNamespace}-${id}`;
 }
 
 // Prints this process's mounts and cgroups (a child of the host: the host's own). With printf:
 // dash's echo would turn mountinfo's escapes (a space is \040) into the characters (review 34).
 const SHOW = `while IFS= read -r l; do printf '%s\\n' "$l"; done < /proc/self/mountinfo; echo ===
-while IFS= read -r l; do printf '%s\\n' "$l"; done < /proc/self/cgroup`;
+while IFS= read -r l; do printf '%s\\n' "$l"; done < /proc/self/cgroup; echo ===
+readlink /proc/self/ns/pid`;
 
 // One run for every trial: $1 holds the trial folders, one per line (cgroup paths hold no
 // newline: a base that does would be skipped), made with one mkdir; $2 the folders to sweep
-// for empty cgroups left by hosts that died, one per line; then five positions per trial:
+// for empty cgroups left by hosts that died, one per line; $3 this host's pid namespace (see
+// {@linkcode cgroupName}); then five positions per trial:
 // folder, file, value, second file (or ""), its value. Prints "yes" or "no" per trial, in
 // order: "yes" only if the folder is a cgroup (cgroupfs made its `cgroup.procs`) and every value
 // could be written. Each program run costs a start 3 to 5 ms
@@ -118,14 +134,18 @@ while IFS= read -r l; do printf '%s\\n' "$l"; done < /proc/self/cgroup`;
 // SIGKILLed, is in neither the plugin's tree nor its pdeathsig's reach (review 102). The sweep
 // stops the forks (`pids.max` 0) of each whose name's host is gone and SIGKILLs what it lists
 // before it removes them; one the kernel has not yet let go of is removed by the next host's
-// sweep. A name without a pid may be a live older plugbox's: what it holds is left alone.
+// sweep. A name without a pid may be a live older plugbox's: what it holds is left alone. So is
+// what a cgroup holds whose name's pid namespace is not this host's ($3, "" where unknown): there
+// the pid names another process or none, and a host in a container's or an unshared namespace
+// killed a live host's plugins, or stopped their forks (review 103).
 const TRIALS = `IFS='
 '
 set -f
 mkdir -p -- $1 2>/dev/null
 trials=$1
 sweep=$2
-shift 2
+ns=$3
+shift 3
 while [ $# -ge 5 ]; do
   if [ -d "$1" ] && [ -f "$1/cgroup.procs" ] && echo "$3" > "$1/$2" 2>/dev/null &&
     { [ -z "$4" ] || echo "$5" > "$1/$4" 2>/dev/null; }; then echo yes; else echo no; fi
@@ -137,7 +157,8 @@ for base in $sweep; do
   set +f
   for d in "$base"/plugbox-*; do
     n=\${d##*/plugbox-}; pid=\${n%%-*}
-    case $pid in ''|*[!0-9]*) ;; *) [ -d "/proc/$pid" ] && continue; dead="$dead$d
+    case $pid in ''|*[!0-9]*) ;; *) [ -d "/proc/$pid" ] && continue; t=\${n#*-}
+      [ -n "$ns" ] && [ "\${t%%-*}" = "ns$ns" ] && dead="$dead$d
 " ;; esac
     set -- "$@" "$d"
   done
@@ -200,7 +221,10 @@ function showHere(): string | undefined {
   if (!all("read") || !all("write")) return undefined;
   try {
     const mountinfo = Deno.readTextFileSync("/proc/self/mountinfo");
-    return `${mountinfo}===\n${Deno.readTextFileSync("/proc/self/cgroup")}`;
+    const own = Deno.readTextFileSync("/proc/self/cgroup");
+    let ns = "";
+    attempt(() => ns = Deno.readLinkSync("/proc/self/ns/pid"));
+    return `${mountinfo}===\n${own}===\n${ns}\n`;
   } catch {
     return undefined;
   }
@@ -249,7 +273,7 @@ function sweepHere(bases: string[], own: string[]): boolean {
     });
     if (listed === "refused") refused = true;
     for (const name of names) {
-      const pid = name.slice("plugbox-".length).split("-")[0];
+      const [pid, namespace] = name.slice("plugbox-".length).split("-");
       if (/^[0-9]+$/.test(pid)) {
         try {
           Deno.statSync(`/proc/${pid}`);
@@ -258,7 +282,8 @@ function sweepHere(bases: string[], own: string[]): boolean {
           if (error instanceof Deno.errors.NotCapable) refused = true;
           if (!(error instanceof Deno.errors.NotFound)) continue;
         }
-        dead.add(join(base, name));
+        // Its pid is judged in this host's namespace only (review 103).
+        if (pidNamespace !== "" && namespace === `ns${pidNamespace}`) dead.add(join(base, name));
       }
       gone.add(join(base, name));
     }
@@ -302,7 +327,7 @@ async function runTrials(shell: string, trials: Trial[], here: boolean): Promise
   const bases = [...new Set(usable.map((trial) => trial.base))];
   let answers = here ? runTrialsHere(dirs, usable, bases) : undefined;
   if (!answers && usable.length > 0) {
-    const args = [dirs.join("\n"), bases.join("\n")];
+    const args = [dirs.join("\n"), bases.join("\n"), pidNamespace];
     usable.forEach((trial, i) => {
       const [file, value, second = "", secondValue = ""] = trial.writes;
       args.push(dirs[i], file, value, second, secondValue);
@@ -339,7 +364,8 @@ async function probe(shell: string): Promise<Controllers | undefined> {
   const here = showHere();
   const shown = here ?? await showByShell(shell);
   if (shown === undefined) return undefined;
-  const [mountinfo, own = ""] = shown.split("===\n");
+  const [mountinfo, own = "", ns] = shown.split("===\n");
+  pidNamespace = namespaceOf(ns);
   const v1 = (kind: "memory" | "pids" | "cpuacct") =>
     cpuControllers(mountinfo, own, kind).filter((c) => c.version === 1)
       .map((c) => ({ kind, ...c }));

@@ -77,14 +77,15 @@ for (const host of Object.keys(HOSTS) as Host[]) {
     assert.equal(plan.rate, "cgroup-v1", JSON.stringify(plan));
     const cgroup = plan.cgroup!;
     for (const key of ["dir", "memoryDir", "pidsDir", "cpuacctDir"]) {
-      // Named for the host that made it (its pid), so that another host's sweep can tell it is in use.
+      // Named for the host that made it (its pid, in its pid namespace: review 103), so that
+      // another host's sweep can tell it is in use.
       assert.match(
         cgroup[key] ?? "",
-        /\/plugbox-\d+-probe-test$/,
+        /\/plugbox-\d+-ns\d+-probe-test$/,
         `${key}: ${JSON.stringify(cgroup)}`,
       );
       const base = join(cgroup[key], "..");
-      const left = entries(base).filter((name) => /^plugbox-(\d+-)?probe-/.test(name));
+      const left = entries(base).filter((name) => /^plugbox-(\d+-(ns\d*-)?)?probe-/.test(name));
       assert.deepEqual(left, [], `trial cgroups left in ${base}`);
     }
   });

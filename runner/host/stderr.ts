@@ -9,6 +9,8 @@ import { neutralize } from "../wire/mod.ts";
 import {
   chargeHost,
   hostAllows,
+  hostSecondEnds,
+  hostSecondOver,
   joinHostBudget,
   secondOver,
   STDERR_HOST_MS_PER_SECOND,
@@ -148,6 +150,8 @@ export async function readStderr(
   // What the drop began at: the line count, this plugin's time, or every plugin's time together.
   let overBy: "lines" | "time" | "host" = "lines";
   let skipped = 0; // bytes dropped over the rate, not yet reported
+  let midLine = false; // whether they end inside a line
+  let toLineEnd = false; // the drop is over but for the rest of the line it began in
   let reads = 0; // this second's reads, and their bytes: what reading costs, whatever the lines
   let readBytes = 0;
   const maxReadBytes = perSecond * MAX_STDERR_LINE;
@@ -199,13 +203,20 @@ export async function readStderr(
   const eachLine = (chunk: Uint8Array) => {
     let start = 0;
     if (skipped > 0) {
-      // Over the rate: whole chunks go unread until the next second, and the
-      // line the drop began in is dropped to its end.
-      const nl = renewed() ? chunk.indexOf(0x0a) : -1;
-      if (nl === -1) {
+      // Over the rate: whole chunks go unread until the next second (its own, or the host's if
+      // the host's ceiling dropped them), and the line the drop began in is dropped to its end:
+      // none if the drop ended a line (the next line whole was dropped with it, review 105).
+      // A second begun in a chunk that did not end that line is the second still: the next
+      // chunk's check found it begun already and waited for another.
+      const again = toLineEnd || renewed() || (overBy === "host" && hostSecondOver(share));
+      const nl = again && midLine ? chunk.indexOf(0x0a) : -1;
+      if (!again || (midLine && nl === -1)) {
+        toLineEnd = again;
         skipped += chunk.length;
+        if (chunk.length > 0) midLine = chunk[chunk.length - 1] !== 0x0a;
         return;
       }
+      toLineEnd = false;
       skipped += nl + 1;
       report();
       start = nl + 1;
@@ -218,6 +229,7 @@ export async function readStderr(
         size = 0;
         dropped = 0;
         skipped += chunk.length - start;
+        midLine = chunk[chunk.length - 1] !== 0x0a;
         return;
       }
       lines++;
@@ -242,10 +254,12 @@ export async function readStderr(
   void options.ended?.then(stopWaiting, stopWaiting);
   const nextSecond = () =>
     new Promise<void>((resolve) => {
+      // Dropped at the host's ceiling, until the host's next second if it comes first (review 105).
+      const host = skipped > 0 && overBy === "host" ? hostSecondEnds() : Infinity;
       // Never more than a second: a clock set back made it the whole step back (review 101).
       const timer = setTimeout(
         () => wake?.(),
-        Math.min(1000, Math.max(0, window + 1000 - Date.now())),
+        Math.min(1000, Math.max(0, Math.min(window + 1000, host) - Date.now())),
       );
       wake = () => {
         wake = undefined;
@@ -272,7 +286,9 @@ export async function readStderr(
       // lines of a megabyte, were charged nothing, and held the host's thread at 78%, 5 times the
       // writer's CPU (review 98). Past the line rate in reads, or in bytes, reading waits too.
       const overReads = reads > perSecond || readBytes > maxReadBytes;
-      if (waiting && (skipped > 0 || (overReads && !renewed()))) await nextSecond();
+      // Not for the rest of the line a drop began in once the drop is over (review 105).
+      const over = skipped > 0 && !toLineEnd;
+      if (waiting && (over || (overReads && !renewed()))) await nextSecond();
     }
   } finally {
     signal?.removeEventListener("abort", cancel);

@@ -1,19 +1,25 @@
 /**
- * The host's thread time every plugin's stderr lines share a second
- * (review 100), handed out fairly: a plugin whose lines took less than its
- * share this second (the budget over the plugins whose lines took any) is
- * never dropped for the others'; past its share, its lines are dropped once
- * every plugin's together took the budget. A first-come budget let two
- * plugins of control characters take it all at the start of each second:
- * an honest plugin's 1,000 lines a second lost 78% of them, and its writes
- * blocked for up to a second (review 101). Shares count only the plugins
- * whose lines came this second, so a busy plugin among many quiet ones
- * keeps its own 100 ms. A share counts the plugins whose lines came the
- * second before too: counted as they came, plugins that each began once the
- * one before had spent its share took 100, 100, 67, 50… ms, 445 ms a second
- * for eight, 725 for 32 (review 103). And at twice the budget every
- * plugin's lines are dropped, its share or not: in a second after none,
- * shares still add up so.
+ * The host's thread time every plugin's stderr lines share a second, on top
+ * of each plugin's own 100 ms (stderr.ts). The rule:
+ *
+ * - every plugin's lines together take at most twice
+ *   {@linkcode STDERR_HOST_MS_PER_SECOND} a second, whatever else below;
+ * - a plugin under its share, the budget over the larger of the plugins
+ *   that had a line this second and those that had one the second before,
+ *   is never dropped below that;
+ * - past its share, its lines go on while every plugin's together took less
+ *   than the budget.
+ *
+ * Why each part. Each plugin's budget alone added up: eight plugins of
+ * control characters held 45% of the host's thread (review 100). Shared
+ * first come, two floods took it all at each second's start, and an honest
+ * plugin lost 78% of its lines, its writes blocked up to a second (review
+ * 101). Shares over every plugin reading left a busy one among quiet ones
+ * 10 ms; over those with a line, counted as they came, shares added up
+ * (100, 100, 67, 50… ms: 445 ms a second for eight, 725 for 32), hence the
+ * second before's count (review 103) and the ceiling (this stop's re-read).
+ * A plugin is counted as it has a line, let through or not: counted only
+ * once let through, 16 floods left an honest plugin nothing for 4 s.
  * @module
  */
 
@@ -129,6 +135,31 @@ export function hostAllows(share: StderrShare): boolean {
   const readers = Math.max(host.wanting, host.before);
   if (spent(share) < STDERR_HOST_MS_PER_SECOND / readers) return true;
   return host.spentMs < STDERR_HOST_MS_PER_SECOND;
+}
+
+/**
+ * Whether the host's second `share` last had a line in is over (a new one begins if so): a reader
+ * dropped at the ceiling reads again from the host's next second, not from its own next second,
+ * which dropped an honest plugin's lines for up to 1.6 s in a row, in a second the host had its
+ * whole budget in (review 105).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { hostAllows, hostSecondOver, joinHostBudget } from "./stderr_budget.ts";
+ * const share = joinHostBudget();
+ * hostAllows(share);
+ * assert.equal(hostSecondOver(share), false);
+ * ```
+ */
+export function hostSecondOver(share: StderrShare): boolean {
+  renew();
+  return share.asked !== host.second;
+}
+
+/** When the host's second ends, in `Date.now()` time (a new one begins at the next line after). */
+export function hostSecondEnds(): number {
+  return host.window + 1000;
 }
 
 /** Charges `ms` of the host's time to `share`. */

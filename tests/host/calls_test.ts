@@ -1,24 +1,20 @@
 import assert from "node:assert/strict";
-import { Caller } from "../../runner/host/calls.ts";
 import { PluginExitedError, TimeoutError } from "../../runner/errors.ts";
-import { Peer } from "../../runner/wire/peer.ts";
+import { callerOn } from "./_caller.ts";
 import { rejected, within } from "../_helpers.ts";
 
 /** A caller wired to a peer whose plugin side answers when told to. */
 function harness(maxInFlight = 2) {
   const sent: { id: number; method: string }[] = [];
-  const peer = new Peer((message) => {
-    if ("method" in message && "id" in message && message.id !== undefined) {
-      sent.push({ id: message.id as number, method: message.method });
-    }
-  });
-  const caller = new Caller(peer, {
-    plugin: "p",
+  const { peer, caller } = callerOn(
+    (message) => {
+      if ("method" in message && "id" in message && message.id !== undefined) {
+        sent.push({ id: message.id as number, method: message.method });
+      }
+    },
     maxInFlight,
-    callTimeout: 60_000,
-    stderrTail: () => "tail",
-    exitStatus: () => undefined,
-  });
+    "tail",
+  );
   const answer = (id: number, result: unknown) => peer.receive({ jsonrpc: "2.0", id, result });
   return { peer, caller, sent, answer };
 }

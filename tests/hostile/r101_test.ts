@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import v8 from "node:v8";
 import vm from "node:vm";
-import { Caller } from "../../runner/host/calls.ts";
+import { callerOn } from "../host/_caller.ts";
 import { readStderr, STDERR_MS_PER_SECOND } from "../../runner/host/stderr.ts";
 import {
   chargeHost,
@@ -11,24 +11,16 @@ import {
   joinHostBudget,
   STDERR_HOST_MS_PER_SECOND,
 } from "../../runner/host/stderr_budget.ts";
-import { Peer } from "../../runner/wire/peer.ts";
 import { within } from "../_helpers.ts";
 
 /** A caller on an in-memory peer whose plugin answers only when told to; `sent` holds what went out. */
 function held(maxInFlight: number) {
   const sent: { id: number; method: string }[] = [];
-  const peer = new Peer((message) => {
+  const { peer, caller } = callerOn((message) => {
     if ("method" in message && "id" in message && message.id !== undefined) {
       sent.push({ id: message.id as number, method: message.method });
     }
-  });
-  const caller = new Caller(peer, {
-    plugin: "p",
-    maxInFlight,
-    callTimeout: 60_000,
-    stderrTail: () => "",
-    exitStatus: () => undefined,
-  });
+  }, maxInFlight);
   const answer = (id: number) => peer.receive({ jsonrpc: "2.0", id, result: id });
   const end = () => {
     peer.close(new Error("done"));
@@ -248,20 +240,13 @@ Deno.test("r101: calls, answers and aborts interleaved at random: each call sett
   const wrongs: string[] = [];
   let inFlight = 0;
   const out: number[] = []; // ids sent, not yet answered
-  const peer = new Peer((message) => {
+  const { peer, caller } = callerOn((message) => {
     if (!("method" in message) || !("id" in message) || message.id === undefined) return;
     const n = Number(message.method.slice(1));
     if (signals[n]?.aborted) wrongs.push(`call ${n} sent after its abort`);
     if (++inFlight > maxInFlight) wrongs.push(`${inFlight} calls in flight`);
     out.push(message.id as number);
-  });
-  const caller = new Caller(peer, {
-    plugin: "p",
-    maxInFlight,
-    callTimeout: 60_000,
-    stderrTail: () => "",
-    exitStatus: () => undefined,
-  });
+  }, maxInFlight);
   const answerOne = () => {
     if (out.length === 0) return;
     const [id] = out.splice(Math.floor(random() * out.length), 1);

@@ -48,18 +48,32 @@ function floods(count: number) {
   };
 }
 
+/**
+ * Runs `body` with `Date.now()` held to a clock of the test's own, `ahead` ms from now (seconds no
+ * other test's budget shares), given that clock and a function from ms to its time.
+ */
+async function heldClock(
+  ahead: number,
+  body: (clock: { now: number }, at: (ms: number) => number) => Promise<void>,
+): Promise<void> {
+  const realNow = Date.now;
+  const clock = { now: realNow() + ahead };
+  const start = clock.now;
+  Date.now = () => clock.now;
+  try {
+    await body(clock, (ms) => start + ms);
+  } finally {
+    Date.now = realNow;
+  }
+}
+
 // A plugin dropped at the host's ceiling skipped its stderr until its own second began again, not
 // the host's: its lines in the host's next second were dropped though the host had its whole
 // budget then. Seven plugins that took the budget twice over in one second (after a quiet one),
 // its own second begun again before the host's, cost an honest plugin (a line every 100 ms)
 // 1.2 s of its lines in a row, 0.7 s of them in a second the floods were quiet in (1.6 s at most).
 Deno.test("r105: a plugin dropped at the host's stderr ceiling reads again as the host's next second begins", async () => {
-  const realNow = Date.now;
-  const clock = { now: realNow() + 7_200_000 }; // seconds of this test's own
-  Date.now = () => clock.now;
-  try {
-    const start = clock.now;
-    const at = (ms: number) => start + ms;
+  await heldClock(7_200_000, async (clock, at) => {
     // Its reading (its own second) begins at -1400 ms; the host's second at 0, when the floods
     // come, after a quiet one. They take 400 ms of the host's thread: its lines from 400 on.
     clock.now = at(-1400);
@@ -71,21 +85,14 @@ Deno.test("r105: a plugin dropped at the host's stderr ceiling reads again as th
     // From the host's next second, in which no other plugin wrote, every line is read.
     const next = ["line 1100", "line 1200", "line 1300", "line 1400", "line 1500"];
     assert.deepEqual(next.filter((line) => !lines.includes(line)), [], `lines read: ${lines}`);
-  } finally {
-    Date.now = realNow;
-  }
+  });
 });
 
 // The same while the plugin runs: reading waited for the reader's own next second, its pipe full,
 // the plugin's writes blocked, past the host's next second. It waits until the host's next second
 // now if that comes first. The timers are held: each wait is recorded, and ends at once.
 Deno.test("r105: a running plugin dropped at the host's stderr ceiling waits no longer than the host's second", async () => {
-  const realNow = Date.now;
-  const clock = { now: realNow() + 10_800_000 };
-  Date.now = () => clock.now;
-  try {
-    const start = clock.now;
-    const at = (ms: number) => start + ms;
+  await heldClock(10_800_000, async (clock, at) => {
     clock.now = at(-1400);
     const steps: Step[] = [{ at: at(0), text: "", before: floods(7) }];
     for (let ms = 400; ms < 2000; ms += 100) steps.push({ at: at(ms), text: `line ${ms}\n` });
@@ -95,23 +102,16 @@ Deno.test("r105: a running plugin dropped at the host's stderr ceiling waits no 
     });
     // Waits begun in the host's second the floods took it all in end as that second does.
     const past = waits.filter((wait) => wait.from < at(1000) && wait.until > at(1000));
-    assert.deepEqual(past.map((wait) => wait.until - start), [], "waited past the host's second");
+    assert.deepEqual(past.map((wait) => wait.until - at(0)), [], "waited past the host's second");
     assert.ok(lines.includes("line 1200"), `lines read: ${lines}`);
-  } finally {
-    Date.now = realNow;
-  }
+  });
 });
 
 // Where the drop ended, the first line after it was dropped too, as the rest of the line the drop
 // began in, though the drop had ended that line: a plugin that writes a line a write lost one
 // more line each time, in the next second (its lines of a second written at once: the first).
 Deno.test("r105: the first line after a drop that ended a line is read", async () => {
-  const realNow = Date.now;
-  const clock = { now: realNow() + 14_400_000 };
-  Date.now = () => clock.now;
-  try {
-    const start = clock.now;
-    const at = (ms: number) => start + ms;
+  await heldClock(14_400_000, async (clock, at) => {
     clock.now = at(-1400);
     const steps: Step[] = [
       { at: at(0), text: "", before: floods(7) },
@@ -120,21 +120,14 @@ Deno.test("r105: the first line after a drop that ended a line is read", async (
     ];
     const lines = await readAt(clock, steps);
     assert.deepEqual(lines, ["next a", "next b"]);
-  } finally {
-    Date.now = realNow;
-  }
+  });
 });
 
 // A drop's second that began in a chunk without the end of the line the drop began in was spent:
 // the next chunk's check found that second begun already, and skipped to the one after. A line
 // written in two writes across the start of a second cost the plugin another second of lines.
 Deno.test("r105: a drop whose second begins inside a line ends with that line", async () => {
-  const realNow = Date.now;
-  const clock = { now: realNow() + 18_000_000 };
-  Date.now = () => clock.now;
-  try {
-    const start = clock.now;
-    const at = (ms: number) => start + ms;
+  await heldClock(18_000_000, async (clock, at) => {
     clock.now = at(0);
     const steps: Step[] = [
       { at: at(100), text: "a\nb\nc\nd, dropped " }, // past its 2 lines a second from "c"
@@ -151,10 +144,8 @@ Deno.test("r105: a drop whose second begins inside a line ends with that line", 
         ended: new Promise(() => {}),
       });
     });
-    assert.deepEqual(waits.map((wait) => wait.from - start), [3100], "waits began at");
-  } finally {
-    Date.now = realNow;
-  }
+    assert.deepEqual(waits.map((wait) => wait.from - at(0)), [3100], "waits began at");
+  });
 });
 
 /** Runs `read` with its timers held: each one's wait recorded, and ended at once. */

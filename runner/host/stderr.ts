@@ -226,9 +226,10 @@ export async function readStderr(
       const own = (lines >= perSecond || spentMs >= msPerSecond) && !renewed();
       if (own || !hostAllows(share)) {
         overBy = own ? (lines < perSecond ? "time" : "lines") : "host";
+        // The line's bytes read before are dropped too, and counted (review 106).
+        skipped += size + dropped + chunk.length - start;
         size = 0;
         dropped = 0;
-        skipped += chunk.length - start;
         midLine = chunk[chunk.length - 1] !== 0x0a;
         return;
       }
@@ -254,8 +255,9 @@ export async function readStderr(
   void options.ended?.then(stopWaiting, stopWaiting);
   const nextSecond = () =>
     new Promise<void>((resolve) => {
-      // Dropped at the host's ceiling, until the host's next second if it comes first (review 105).
-      const host = skipped > 0 && overBy === "host" ? hostSecondEnds() : Infinity;
+      // Dropped at the host's ceiling, until the host's next second if it comes first (review 105);
+      // not for the rest of the line it began in: that second, long over, waited 0 ms (review 106).
+      const host = skipped > 0 && !toLineEnd && overBy === "host" ? hostSecondEnds() : Infinity;
       // Never more than a second: a clock set back made it the whole step back (review 101).
       const timer = setTimeout(
         () => wake?.(),

@@ -4905,7 +4905,8 @@ export const MUTATIONS: Mutation[] = [
       "review 105: a running plugin dropped at the host's ceiling waited past the host's next second",
     mitigation: "a plugin dropped at the host's ceiling waits until the host's next second at most",
     file: "runner/host/stderr.ts",
-    search: '      const host = skipped > 0 && overBy === "host" ? hostSecondEnds() : Infinity;',
+    search:
+      '      const host = skipped > 0 && !toLineEnd && overBy === "host" ? hostSecondEnds() : Infinity;',
     replace: "      const host = Infinity;",
     tests: ["tests/hostile/r105_test.ts"],
     filter: "waits no longer than the host's second",
@@ -4941,6 +4942,28 @@ export const MUTATIONS: Mutation[] = [
     replace: "      const over = skipped > 0;",
     tests: ["tests/hostile/r105_test.ts"],
     filter: "begins inside a line",
+  },
+  {
+    id: "stderr-line-end-waits-own-second",
+    source:
+      "review 106: reading a dropped line's rest past the line rate waited 0 ms, the host's second over",
+    mitigation:
+      "the rest of a line a drop began in waits for the reader's own second, not the host's",
+    file: "runner/host/stderr.ts",
+    search: 'skipped > 0 && !toLineEnd && overBy === "host" ? hostSecondEnds()',
+    replace: 'skipped > 0 && overBy === "host" ? hostSecondEnds()',
+    tests: ["tests/hostile/r106_test.ts"],
+    filter: "waits past the line rate",
+  },
+  {
+    id: "stderr-drop-counts-held-line",
+    source: "review 106: a drop's note left out its line's bytes read before the drop began",
+    mitigation: "the bytes held for the line a drop begins in are counted as dropped",
+    file: "runner/host/stderr.ts",
+    search: "        skipped += size + dropped + chunk.length - start;",
+    replace: "        skipped += chunk.length - start;",
+    tests: ["tests/hostile/r106_test.ts"],
+    filter: "counts the bytes of its line",
   },
   {
     id: "loader-exact-cap-whole",

@@ -1,71 +1,7 @@
 // Review 105, attack on the host's stderr budget as review 103 left it
 // (runner/host/stderr_budget.ts) and on how a plugin's stderr reading waits on it (stderr.ts).
 import assert from "node:assert/strict";
-import { readStderr, type ReadStderrOptions } from "../../runner/host/stderr.ts";
-import { chargeHost, hostAllows, joinHostBudget } from "../../runner/host/stderr_budget.ts";
-
-/** What a plugin writes at a time of the host's clock, and what the others do just before. */
-interface Step {
-  at: number;
-  text: string;
-  before?: () => void;
-}
-
-/**
- * Reads `steps` as one plugin's stderr, `Date.now()` at each step's `at` as it is read (a pull
- * stream of no buffer: each chunk is handed on as it is asked for), and returns its lines.
- */
-async function readAt(
-  clock: { now: number },
-  steps: Step[],
-  options: ReadStderrOptions = {},
-): Promise<string[]> {
-  const encoder = new TextEncoder();
-  let next = 0;
-  const stream = new ReadableStream<Uint8Array>({
-    pull(controller) {
-      const step = steps[next++];
-      if (!step) return controller.close();
-      clock.now = step.at;
-      step.before?.();
-      controller.enqueue(encoder.encode(step.text));
-    },
-  }, { highWaterMark: 0 });
-  const lines: string[] = [];
-  await readStderr(stream, (line, fromPlugbox) => {
-    if (!fromPlugbox) lines.push(line);
-  }, options);
-  return lines;
-}
-
-/** Plugins whose lines of a millisecond each take the host's stderr budget, in turn. */
-function floods(count: number) {
-  return () => {
-    const shares = Array.from({ length: count }, () => joinHostBudget());
-    for (const share of shares) {
-      for (let own = 0; own < 100 && hostAllows(share); own++) chargeHost(share, 1);
-    }
-  };
-}
-
-/**
- * Runs `body` with `Date.now()` held to a clock of the test's own, `ahead` ms from now (seconds no
- * other test's budget shares), given that clock and a function from ms to its time.
- */
-async function heldClock(
-  ahead: number,
-  body: (clock: { now: number }, at: (ms: number) => number) => Promise<void>,
-): Promise<void> {
-  const realNow = Date.now;
-  const clock = { now: realNow() + ahead };
-  const start = clock.now;
-  Date.now = () => clock.now;
-  try {
-    await body(clock, (ms) => start + ms);
-  } finally {
-    Date.now = realNow;
-  }
-}
+import { floods, heldClock, heldTimers, readAt, type Step } from "./_stderr_clock.ts";
 
 // A plugin dropped at the host's ceiling skipped its stderr until its own second began again, not
 // the host's: its lines in the host's next second were dropped though the host had its whole
@@ -77,7 +13,7 @@ Deno.test("r105: a plugin dropped at the host's stderr ceiling reads again as th
     // Its reading (its own second) begins at -1400 ms; the host's second at 0, when the floods
     // come, after a quiet one. They take 400 ms of the host's thread: its lines from 400 on.
     clock.now = at(-1400);
-    const steps: Step[] = [{ at: at(0), text: "", before: floods(7) }];
+    const steps: Step[] = [{ at: at(0), text: "", before: () => floods(7) }];
     for (let ms = 400; ms < 2000; ms += 100) steps.push({ at: at(ms), text: `line ${ms}\n` });
     const lines = await readAt(clock, steps);
     // The floods took the host's ceiling in its second [0, 1000); its lines then are dropped.
@@ -94,7 +30,7 @@ Deno.test("r105: a plugin dropped at the host's stderr ceiling reads again as th
 Deno.test("r105: a running plugin dropped at the host's stderr ceiling waits no longer than the host's second", async () => {
   await heldClock(10_800_000, async (clock, at) => {
     clock.now = at(-1400);
-    const steps: Step[] = [{ at: at(0), text: "", before: floods(7) }];
+    const steps: Step[] = [{ at: at(0), text: "", before: () => floods(7) }];
     for (let ms = 400; ms < 2000; ms += 100) steps.push({ at: at(ms), text: `line ${ms}\n` });
     let lines: string[] = [];
     const waits = await heldTimers(clock, async () => {
@@ -114,7 +50,7 @@ Deno.test("r105: the first line after a drop that ended a line is read", async (
   await heldClock(14_400_000, async (clock, at) => {
     clock.now = at(-1400);
     const steps: Step[] = [
-      { at: at(0), text: "", before: floods(7) },
+      { at: at(0), text: "", before: () => floods(7) },
       { at: at(500), text: "dropped a\ndropped b\n" },
       { at: at(1100), text: "next a\nnext b\n" },
     ];
@@ -147,22 +83,3 @@ Deno.test("r105: a drop whose second begins inside a line ends with that line", 
     assert.deepEqual(waits.map((wait) => wait.from - at(0)), [3100], "waits began at");
   });
 });
-
-/** Runs `read` with its timers held: each one's wait recorded, and ended at once. */
-async function heldTimers(
-  clock: { now: number },
-  read: () => Promise<unknown>,
-): Promise<{ from: number; until: number }[]> {
-  const realTimeout = globalThis.setTimeout;
-  const waits: { from: number; until: number }[] = [];
-  globalThis.setTimeout = ((run: () => void, ms: number) => {
-    waits.push({ from: clock.now, until: clock.now + ms });
-    return realTimeout(run, 0);
-  }) as typeof setTimeout;
-  try {
-    await read();
-  } finally {
-    globalThis.setTimeout = realTimeout;
-  }
-  return waits;
-}

@@ -301,19 +301,42 @@ function sweepHere(bases: string[], own: string[]): boolean {
  * refused a step (the shell's sweep then does it).
  */
 function killLeftovers(dir: string): boolean {
-  if (Deno.permissions.querySync({ name: "run" }).state !== "granted") return false;
   attempt(() => Deno.writeTextFileSync(join(dir, "pids.max"), "0"));
-  let pids: string[] = [];
-  if (
-    attempt(() => pids = Deno.readTextFileSync(join(dir, "cgroup.procs")).split("\n")) === "refused"
-  ) {
-    return false;
-  }
-  for (const pid of pids) {
-    if (
-      /^[1-9][0-9]*$/.test(pid) && attempt(() => Deno.kill(Number(pid), "SIGKILL")) === "refused"
-    ) {
-      return false;
+  return killMembers([dir]);
+}
+
+/**
+ * SIGKILLs every process the kernel still lists in `dirs`: the plugin's own
+ * are gone by now, but a child that outlived its parent (so in neither the
+ * plugin's process group nor its tree) is still in its cgroups, and so is
+ * whatever it forked since. False where Deno refuses the read or the kill.
+ * A plugin's stop, a host's `killNow()` and the sweep of a dead host's
+ * cgroups (review 102) kill with it.
+ *
+ * @example
+ * ```ts ignore
+ * if (!killMembers(dirs)) await closeByShell(dirs); // Deno refused: the shell kills
+ * ```
+ */
+export function killMembers(dirs: string[]): boolean {
+  // Deno.kill wants all of --allow-run: with less it would ask, and wait for an answer.
+  if (Deno.permissions.querySync({ name: "run" }).state !== "granted") return false;
+  for (const dir of dirs) {
+    let pids: string[];
+    try {
+      pids = Deno.readTextFileSync(`${dir}/cgroup.procs`).split("\n");
+    } catch (error) {
+      if (error instanceof Deno.errors.NotCapable) return false;
+      continue; // gone meanwhile
+    }
+    for (const pid of pids) {
+      if (!/^[1-9][0-9]*$/.test(pid)) continue;
+      try {
+        Deno.kill(Number(pid), "SIGKILL");
+      } catch (error) {
+        if (error instanceof Deno.errors.NotCapable) return false;
+        // Gone since the read (the tree's kill reaps as this runs): the pids after it still count.
+      }
     }
   }
   return true;

@@ -12,7 +12,7 @@
  */
 
 import { join } from "node:path";
-import { cgroupName, findControllers, PIDS_MAX } from "./cgroup_probe.ts";
+import { cgroupName, findControllers, killMembers, PIDS_MAX } from "./cgroup_probe.ts";
 import { runScript } from "./exec.ts";
 
 export { PIDS_MAX };
@@ -355,36 +355,6 @@ export function killCgroupsNow(plan: CpuPlan): void {
   if (!plan.cgroup) return;
   const dirs = cgroupDirs(plan.cgroup);
   if (granted("read", dirs)) killMembers(dirs);
-}
-
-/**
- * SIGKILLs every process the kernel still lists in `dirs`: the plugin's own
- * are gone by now, but a child that outlived its parent (so in neither the
- * plugin's process group nor its tree) is still in its cgroups, and so is
- * whatever it forked since. False where Deno refuses the read or the kill.
- */
-function killMembers(dirs: string[]): boolean {
-  // Deno.kill wants all of --allow-run: with less it would ask, and wait for an answer.
-  if (Deno.permissions.querySync({ name: "run" }).state !== "granted") return false;
-  for (const dir of dirs) {
-    let pids: string[];
-    try {
-      pids = Deno.readTextFileSync(`${dir}/cgroup.procs`).split("\n");
-    } catch (error) {
-      if (error instanceof Deno.errors.NotCapable) return false;
-      continue; // gone meanwhile
-    }
-    for (const pid of pids) {
-      if (!/^[1-9][0-9]*$/.test(pid)) continue;
-      try {
-        Deno.kill(Number(pid), "SIGKILL");
-      } catch (error) {
-        if (error instanceof Deno.errors.NotCapable) return false;
-        // Gone since the read (the tree's kill reaps as this runs): the pids after it still count.
-      }
-    }
-  }
-  return true;
 }
 
 /**

@@ -3625,7 +3625,7 @@ export const MUTATIONS: Mutation[] = [
     source:
       "review 73: a pid reaped between the read of cgroup.procs and its kill skipped the rest",
     mitigation: "each member's kill is tried alone",
-    file: "runner/sandbox/cpu_limits.ts",
+    file: "runner/sandbox/cgroup_probe.ts",
     search:
       "        // Gone since the read (the tree's kill reaps as this runs): the pids after it still count.\n",
     replace: "        throw error;\n",
@@ -5029,7 +5029,7 @@ export const MUTATIONS: Mutation[] = [
     id: "cgroup-close-kills-members",
     source: "14.5 stop: an orphaned grandchild outlived stop() (review 24's older gap)",
     mitigation: "the host kills whatever the plugin's cgroups still hold before it removes them",
-    file: "runner/sandbox/cpu_limits.ts",
+    file: "runner/sandbox/cgroup_probe.ts",
     search: '        Deno.kill(Number(pid), "SIGKILL");',
     replace: "",
     tests: ["tests/host/cgroups_test.ts", `${HOSTILE}/review_test.ts`],

@@ -16,7 +16,8 @@ import { basename, dirname, join } from "node:path";
 import { z } from "npm:zod@^4.1.0";
 import { LockError } from "../errors.ts";
 import { parseUntrusted } from "../untrusted_parse.ts";
-import { neutralize, scanJson, terminalJson, valuesIn } from "../wire/mod.ts";
+import { neutralize, terminalJson } from "../wire/mod.ts";
+import { parseCapped, refuseKeysTwice } from "./json_file.ts";
 import { type Claim, osReason, waitForClaim } from "./claim_file.ts";
 import { hostUid } from "./grant_rules.ts";
 import { MANIFEST_KINDS, type PermissionKind } from "./manifest.ts";
@@ -126,20 +127,10 @@ export function readLock(path: string, plugin: string): LockFile {
       detail: `lock "${path}" ${detail}; fix or remove it, then approve again with plug approve`,
     });
   };
-  const shape = scanJson(bytes, LOCK_STRUCTURE);
-  if (shape.verdict === "too-deep") fail(`is nested deeper than ${LOCK_STRUCTURE.maxDepth} levels`);
-  if (shape.verdict === "too-many") fail(`holds more than ${LOCK_STRUCTURE.maxMembers} values`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(new TextDecoder().decode(bytes));
-  } catch (error) {
-    fail(`is not JSON: ${neutralize((error as Error).message, 200)}`);
-  }
-  // JSON.parse keeps the last of two equal keys: a reviewer of the lock reads the first entry of a
-  // plugin, and the start trusts the last (review 104, as review 58 found in the manifest).
-  if (shape.verdict === "ok" && valuesIn(raw) !== shape.values) {
-    fail("holds a key twice in one object");
-  }
+  const { raw, shape } = parseCapped(bytes, LOCK_STRUCTURE, fail);
+  // A reviewer of the lock reads the first entry of a plugin, and the start trusts the last
+  // (review 104, as review 58 found in the manifest).
+  refuseKeysTwice(raw, shape, fail);
   // zod stops at the first problem: without it 300,000 empty entries in a 3.8 MB lock made 2.1
   // million issues, 3.7 s and 1.5 GB to say the first; an inner record's 450,000 bad "requests"
   // overran the stack (review 81).
@@ -189,10 +180,7 @@ function readLockBytes(path: string, refuse: (detail: string) => never): Uint8Ar
       at += read;
     }
     if (at > info.size) refuse(`${shape}, and it grew while it was read`);
-    // A leading byte order mark, which TextDecoder drops before JSON.parse sees the text: the scan
-    // must judge the same text, or its caps are skipped (review 61, in the manifest).
-    const start = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
-    return bytes.subarray(start, at);
+    return bytes.subarray(0, at);
   } finally {
     closeSync(fd);
   }

@@ -10,7 +10,8 @@ import { z } from "npm:zod@^4.1.0";
 import { PreflightError } from "../errors.ts";
 import { canonicalLoose, isWithin } from "./paths.ts";
 import type { ResolvedGrants } from "./permissions.ts";
-import { neutralize, scanJson, valuesIn } from "../wire/mod.ts";
+import { neutralize } from "../wire/mod.ts";
+import { parseCapped, refuseKeysTwice } from "./json_file.ts";
 import { didYouMean } from "./suggest.ts";
 
 /** The manifest's file name, at the plugin's root. */
@@ -281,31 +282,9 @@ export function readManifest(
     }
     throw error;
   }
-  // A leading byte order mark, which TextDecoder drops before JSON.parse sees the text: the scan
-  // must judge the same text, or its caps are skipped (review 61: a BOM and 30,000 nested arrays
-  // overflowed the stack).
-  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
-  const shape = scanJson(bytes, MANIFEST_STRUCTURE);
-  if (shape.verdict === "too-deep" || shape.verdict === "too-many") {
-    refuse(
-      shape.verdict === "too-deep"
-        ? `is nested deeper than ${MANIFEST_STRUCTURE.maxDepth} levels`
-        : `holds more than ${MANIFEST_STRUCTURE.maxMembers} values`,
-    );
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(new TextDecoder().decode(bytes));
-  } catch (error) {
-    // V8's message quotes the file: it is the plugin's text.
-    refuse(`is not JSON: ${neutralize((error as Error).message, 200)}`);
-  }
+  const { raw, shape } = parseCapped(bytes, MANIFEST_STRUCTURE, refuse);
   if (!isObject(raw)) refuse("must hold a JSON object");
-  // JSON.parse keeps the last of two equal keys, silently: a reader of the file sees the first
-  // (review 58: a narrow "permissions" first, a wide one last).
-  if (shape.verdict === "ok" && valuesIn(raw) !== shape.values) {
-    refuse("holds a key twice in one object");
-  }
+  refuseKeysTwice(raw, shape, refuse);
   const unknown = findUnknownKey(raw);
   if (unknown) refuse(unknown);
   const parsed = ManifestSchema.safeParse(raw);

@@ -21,7 +21,9 @@ export async function approveCommand(args: ParsedArgs, io: Output): Promise<numb
   });
   const { previous, next } = approval;
   if (args.json) {
-    outJson(io, approval);
+    // A tampered entry's values are whoever changed it (a pull request's lock, up to 4 MB):
+    // `previousTampered` says so, and they are not echoed.
+    outJson(io, approval.previousTampered ? { ...approval, previous: undefined } : approval);
     return ExitCode.ok;
   }
   const hash = (h: string) => h.slice(0, 12);

@@ -20,8 +20,8 @@ import {
   type Output,
 } from "./commands.ts";
 import { type AuditLog, suggestManifest, toCallError } from "../host/mod.ts";
-import { MAX_AUDIT_VALUE, planPlugin } from "../sandbox/mod.ts";
-import { concatBytes, neutralize, scanJson, terminalJson } from "../wire/mod.ts";
+import { MAX_AUDIT_VALUE, parseCapped, planPlugin } from "../sandbox/mod.ts";
+import { concatBytes, neutralize, terminalJson } from "../wire/mod.ts";
 
 /** What `plug audit --json` prints: the call and its audit. */
 interface AuditReport {
@@ -248,25 +248,14 @@ async function readStdin(budget: ReadBudget): Promise<Uint8Array> {
 }
 
 async function readReport(path: string, budget: ReadBudget): Promise<AuditLog> {
-  let bytes = await readCapped(path, budget);
-  // A byte order mark, which the decoder drops: the scan must judge the text JSON.parse reads.
-  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
-  const shape = scanJson(bytes, REPORT_STRUCTURE);
-  if (shape.verdict === "too-deep" || shape.verdict === "too-many") {
+  const bytes = await readCapped(path, budget);
+  const { raw } = parseCapped(bytes, REPORT_STRUCTURE, (detail) => {
     throw new UsageError(
-      `audit "${path}" is not a plug audit --json report: it ${
-        shape.verdict === "too-deep"
-          ? `is nested deeper than ${REPORT_STRUCTURE.maxDepth} levels`
-          : `holds more than ${REPORT_STRUCTURE.maxMembers} values`
-      }`,
+      detail.startsWith("is not JSON")
+        ? `audit "${path}" ${detail}; write it with plug audit --json`
+        : `audit "${path}" is not a plug audit --json report: it ${detail}`,
     );
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    throw new UsageError(`audit "${path}" is not JSON: write it with plug audit --json`);
-  }
+  });
   const parsed = Report.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -25,6 +25,7 @@ export {
 } from "./cpu_limits.ts";
 export { type EgressPlan, type EgressRule } from "./egress.ts";
 export { type IsolationLayer, type IsolationMode } from "./isolation.ts";
+export { parseCapped } from "./json_file.ts";
 export { GO_LINE } from "./layers.ts";
 export { kernelShowsWaits, readText, statAt } from "./proc_view.ts";
 export { childrenOf, send, sendEach, sendEachLater, stateOf, statFields } from "./proc_tree.ts";

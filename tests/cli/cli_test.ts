@@ -320,6 +320,37 @@ Deno.test("plug inspect runs only what it reviewed: under the lock, the memory l
   }
 });
 
+// A tampered lock entry's values are an attacker's (a pull request's lock): `approve --json`
+// printed that entry whole, up to 4 MB of it escaped to the terminal.
+Deno.test("plug approve --json does not echo a tampered previous entry", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-tampered-" }));
+  try {
+    await Deno.mkdir(`${dir}/tampered`);
+    const main = `${dir}/tampered/main.ts`;
+    const lock = `${dir}/plugbox.lock`;
+    await Deno.writeTextFile(main, servingPlugin("tampered"));
+    const approveArgs = ["approve", main, `--lock=${lock}`, "--isolation=deno", "--json"];
+    assert.equal((await plugHere(approveArgs)).code, 0);
+    const planted = Array.from(
+      { length: 900 },
+      (_, i) => `/planted/\u001b[2J${i}`.padEnd(4000, "x"),
+    );
+    const text = await Deno.readTextFile(lock);
+    await Deno.writeTextFile(
+      lock,
+      text.replace('"read": []', `"read": ${JSON.stringify(planted)}`),
+    );
+    const again = await plugHere(approveArgs);
+    assert.equal(again.code, 0, again.text.slice(0, 500));
+    const report = JSON.parse(again.text);
+    assert.equal(report.previousTampered, true);
+    assert.equal(report.previous, undefined);
+    assert.ok(!again.text.includes("planted"), again.text.slice(0, 500));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("plug check runs only the preflight and lists every refusal", async () => {
   const ok = await plug(["check", HELLO]);
   assert.equal(ok.code, 0, ok.stderr);

@@ -3876,8 +3876,9 @@ export const MUTATIONS: Mutation[] = [
       "review 81: 85 million empty objects within the byte cap ran plug suggest out of memory",
     mitigation: "the report's structure is scanned and capped before it is parsed",
     file: "runner/cli/audit_commands.ts",
-    search: 'if (shape.verdict === "too-deep" || shape.verdict === "too-many") {',
-    replace: 'if (shape.verdict === "too-deep" && shape.verdict === "too-many") {',
+    search: "  const { raw } = parseCapped(bytes, REPORT_STRUCTURE, (detail) => {",
+    replace:
+      "  const { raw } = parseCapped(bytes, { maxDepth: 1e9, maxMembers: 1e12 }, (detail) => {",
     tests: ["tests/hostile/r81_inputs_test.ts"],
     filter: "plug suggest refuses a report of millions",
   },
@@ -4964,6 +4965,17 @@ export const MUTATIONS: Mutation[] = [
     replace: "        skipped += chunk.length - start;",
     tests: ["tests/hostile/r106_test.ts"],
     filter: "counts the bytes of its line",
+  },
+  {
+    id: "approve-json-hides-tampered",
+    source:
+      "a tampered lock entry's values (a pull request's, up to 4 MB) printed whole by approve --json",
+    mitigation: "approve --json leaves a tampered previous entry out; previousTampered says so",
+    file: "runner/cli/approve_command.ts",
+    search: "approval.previousTampered ? { ...approval, previous: undefined } : approval",
+    replace: "approval",
+    tests: ["tests/cli/cli_test.ts"],
+    filter: "does not echo a tampered previous entry",
   },
   {
     id: "loader-exact-cap-whole",

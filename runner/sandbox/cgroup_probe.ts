@@ -116,6 +116,14 @@ const SHOW = `while IFS= read -r l; do printf '%s\\n' "$l"; done < /proc/self/mo
 while IFS= read -r l; do printf '%s\\n' "$l"; done < /proc/self/cgroup; echo ===
 readlink /proc/self/ns/pid`;
 
+/**
+ * The shell's {@linkcode killMembers}, for where Deno refuses the read or
+ * the kill: SIGKILLs each pid cgroup folder `$d` lists. The sweep of a dead
+ * host's cgroups and a plugin's closing script both run it.
+ */
+export const KILL_MEMBERS_SH =
+  `while read -r p; do case $p in ''|0|*[!0-9]*) ;; *) kill -9 "$p" ;; esac; done < "$d/cgroup.procs"`;
+
 // One run for every trial: $1 holds the trial folders, one per line (cgroup paths hold no
 // newline: a base that does would be skipped), made with one mkdir; $2 the folders to sweep
 // for empty cgroups left by hosts that died, one per line; $3 this host's pid namespace (see
@@ -166,7 +174,7 @@ for base in $sweep; do
 done
 for d in $dead; do
   [ -f "$d/pids.max" ] && echo 0 > "$d/pids.max"
-  while read -r p; do case $p in ''|0|*[!0-9]*) ;; *) kill -9 "$p" ;; esac; done < "$d/cgroup.procs"
+  ${KILL_MEMBERS_SH}
 done 2>/dev/null
 [ $# -gt 0 ] && rmdir -- "$@" 2>/dev/null
 exit 0`;

@@ -12,7 +12,13 @@
  */
 
 import { join } from "node:path";
-import { cgroupName, findControllers, killMembers, PIDS_MAX } from "./cgroup_probe.ts";
+import {
+  cgroupName,
+  findControllers,
+  KILL_MEMBERS_SH,
+  killMembers,
+  PIDS_MAX,
+} from "./cgroup_probe.ts";
 import { runScript } from "./exec.ts";
 
 export { PIDS_MAX };
@@ -169,7 +175,7 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
   left=; for d in "$@"; do [ -d "$d" ] && left=1; done
   [ -z "$left" ] && exit 0
   for d in "$@"; do
-    while read -r p; do case $p in ''|0|*[!0-9]*) ;; *) kill -9 "$p" ;; esac; done < "$d/cgroup.procs"
+    ${KILL_MEMBERS_SH}
   done 2>/dev/null
   sleep 0.05
 done

@@ -94,6 +94,19 @@ function belowRoot(root: string, path: string): string | undefined {
  */
 let pidNamespace = "";
 
+/**
+ * This host's start (clock ticks after boot, `/proc/self/stat`'s 22nd
+ * field), once the probe read it; "" until then, or where it could not.
+ */
+let hostStart = "";
+
+/** The start time in a `/proc/<pid>/stat` line; "" where it holds none. */
+function startOf(stat: string): string {
+  // Fields follow the command's closing parenthesis: the 22nd overall is the 20th after it.
+  const fields = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
+  return /^[0-9]+$/.test(fields[19] ?? "") ? fields[19] : "";
+}
+
 /** The inode in a `pid:[4026531836]` link; "" for anything else. */
 function namespaceOf(link: string | undefined): string {
   return /^pid:\[([0-9]+)\]$/.exec(link?.trim() ?? "")?.[1] ?? "";
@@ -104,17 +117,21 @@ function namespaceOf(link: string | undefined): string {
  * another host's sweep leaves it alone while this host lives, then its pid
  * namespace (`ns<inode>`, `ns` where unknown): a pid tells whether a host
  * lives only in that namespace (review 103), so only a sweep in it kills
- * what the cgroup holds.
+ * what the cgroup holds. Then the host's start time (`t<ticks>`, `t` where
+ * unknown): a dead host's pid given to a new process kept its cgroups'
+ * orphans alive for as long as that process ran.
  */
 export function cgroupName(id: string): string {
-  return `plugbox-${Deno.pid}-ns${pidNamespace}-${id}`;
+  return `plugbox-${Deno.pid}-ns${pidNamespace}-t${hostStart}-${id}`;
 }
 
-// Prints this process's mounts and cgroups (a child of the host: the host's own). With printf:
+// Prints this process's mounts, cgroups and pid namespace (a child of the host: the host's own),
+// then its parent's (the host's) stat line, for its start time. With printf:
 // dash's echo would turn mountinfo's escapes (a space is \040) into the characters (review 34).
 const SHOW = `while IFS= read -r l; do printf '%s\\n' "$l"; done < /proc/self/mountinfo; echo ===
 while IFS= read -r l; do printf '%s\\n' "$l"; done < /proc/self/cgroup; echo ===
-readlink /proc/self/ns/pid`;
+readlink /proc/self/ns/pid; echo ===
+read -r s < /proc/$PPID/stat && printf '%s\\n' "$s"`;
 
 /**
  * The shell's {@linkcode killMembers}, for where Deno refuses the read or
@@ -145,10 +162,24 @@ export const KILL_MEMBERS_SH =
 // sweep. A name without a pid may be a live older plugbox's: what it holds is left alone. So is
 // what a cgroup holds whose name's pid namespace is not this host's ($3, "" where unknown): there
 // the pid names another process or none, and a host in a container's or an unshared namespace
-// killed a live host's plugins, or stopped their forks (review 103).
+// killed a live host's plugins, or stopped their forks (review 103). A host counts as gone, too,
+// where a process lives under its pid but began after the start the name records (`reused`,
+// the 22nd field of its stat line; only where this shell sees the time as it does): a dead
+// host's pid given to a new process kept its cgroups' orphans alive while that process ran.
 const TRIALS = `IFS='
 '
 set -f
+reused() {
+  r=1; IFS=' '
+  if read -r l < "/proc/$1/stat"; then
+    set -- "$1" "$2" \${l##*) }
+    case \${22} in ''|*[!0-9]*) ;; *) [ "\${22}" != "$2" ] &&
+      [ "$(readlink /proc/self/ns/time)" = "$(readlink "/proc/$1/ns/time")" ] && r=0 ;; esac
+  fi 2>/dev/null
+  IFS='
+'
+  return $r
+}
 mkdir -p -- $1 2>/dev/null
 trials=$1
 sweep=$2
@@ -165,7 +196,11 @@ for base in $sweep; do
   set +f
   for d in "$base"/plugbox-*; do
     n=\${d##*/plugbox-}; pid=\${n%%-*}
-    case $pid in ''|*[!0-9]*) ;; *) [ -d "/proc/$pid" ] && continue; t=\${n#*-}
+    case $pid in ''|*[!0-9]*) ;; *) t=\${n#*-}; s=\${t#*-}; s=\${s%%-*}
+      if [ -d "/proc/$pid" ]; then
+        case $s in t[0-9]*) case \${s#t} in *[!0-9]*) continue ;; esac ;; *) continue ;; esac
+        reused "$pid" "\${s#t}" || continue
+      fi
       [ -n "$ns" ] && [ "\${t%%-*}" = "ns$ns" ] && dead="$dead$d
 " ;; esac
     set -- "$@" "$d"
@@ -232,7 +267,8 @@ function showHere(): string | undefined {
     const own = Deno.readTextFileSync("/proc/self/cgroup");
     let ns = "";
     attempt(() => ns = Deno.readLinkSync("/proc/self/ns/pid"));
-    return `${mountinfo}===\n${own}===\n${ns}\n`;
+    const stat = Deno.readTextFileSync("/proc/self/stat");
+    return `${mountinfo}===\n${own}===\n${ns}\n===\n${stat}`;
   } catch {
     return undefined;
   }
@@ -281,11 +317,10 @@ function sweepHere(bases: string[], own: string[]): boolean {
     });
     if (listed === "refused") refused = true;
     for (const name of names) {
-      const [pid, namespace] = name.slice("plugbox-".length).split("-");
+      const [pid, namespace, start] = name.slice("plugbox-".length).split("-");
       if (/^[0-9]+$/.test(pid)) {
         try {
-          Deno.statSync(`/proc/${pid}`);
-          continue; // its host lives
+          if (!reused(pid, start)) continue; // its host lives
         } catch (error) {
           if (error instanceof Deno.errors.NotCapable) refused = true;
           if (!(error instanceof Deno.errors.NotFound)) continue;
@@ -301,6 +336,24 @@ function sweepHere(bases: string[], own: string[]): boolean {
     if (attempt(() => Deno.removeSync(dir)) === "refused") refused = true;
   }
   return !refused;
+}
+
+/**
+ * Whether live process `pid` began after the host a cgroup's name records
+ * (its `start`, `t<ticks>`): its pid was reused. Only where the name has a
+ * start and this process sees the time as `pid` does (a time namespace
+ * shifts the start shown): a live host's cgroup judged dead has its
+ * plugins killed. Throws `NotFound` where no process has `pid`.
+ */
+function reused(pid: string, start: string | undefined): boolean {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  if (!/^t[0-9]+$/.test(start ?? "") || startOf(stat) === start!.slice(1)) return false;
+  const time = (of: string) => Deno.readLinkSync(`/proc/${of}/ns/time`);
+  try {
+    return time("self") === time(pid);
+  } catch {
+    return false; // not ours to look at: judged live, as before
+  }
 }
 
 /**
@@ -395,8 +448,9 @@ async function probe(shell: string): Promise<Controllers | undefined> {
   const here = showHere();
   const shown = here ?? await showByShell(shell);
   if (shown === undefined) return undefined;
-  const [mountinfo, own = "", ns] = shown.split("===\n");
+  const [mountinfo, own = "", ns, stat = ""] = shown.split("===\n");
   pidNamespace = namespaceOf(ns);
+  hostStart = startOf(stat.trim());
   const v1 = (kind: "memory" | "pids" | "cpuacct") =>
     cpuControllers(mountinfo, own, kind).filter((c) => c.version === 1)
       .map((c) => ({ kind, ...c }));

@@ -119,6 +119,40 @@ for (const [how, flags] of Object.entries(SWEEPERS)) {
       await inside.status;
     }
   });
+  // A host's pid outlives the host: the kernel gives it to a later process, and a sweep that
+  // judged a host alive by its pid alone spared its orphans for as long as that process ran.
+  Deno.test(`sweep [${how}]: a cgroup whose host's pid a later process holds is swept, its host's own is not`, async () => {
+    testDeadline(60_000);
+    const base = await pidsBase();
+    if (!base) return;
+    const marker = `pid-reuse-${crypto.randomUUID()}`;
+    const spawn = (role: string) =>
+      new Deno.Command("sh", { args: ["-c", "read x", `${marker}-${role}`], stdin: "piped" })
+        .spawn();
+    // The process that holds the pid now, and an orphan in each of two cgroups named for it.
+    const [holder, orphan, spared] = ["holder", "orphan", "spared"].map(spawn);
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${holder.pid}/stat`);
+      const start = Number(stat.slice(stat.lastIndexOf(") ") + 2).split(" ")[19]);
+      const ns = /pid:\[(\d+)\]/.exec(Deno.readLinkSync("/proc/self/ns/pid"))![1];
+      const name = (began: number, id: string) =>
+        `plugbox-${holder.pid}-ns${ns}-t${began}-${id}-${marker.slice(-8)}`;
+      await using _before = cgroupHolding(base, name(start - 1, "r"), orphan.pid, marker);
+      await using _own = cgroupHolding(base, name(start, "o"), spared.pid, marker);
+      // A sweep in a time namespace of its own sees every start shifted (here by 10^5 s): it
+      // cannot tell, and judges by the pid alone.
+      await sweep(flags, ["unshare", "--time", "--boottime", "100000"]);
+      assert.deepEqual(processesWith(marker).length, 3, "a sweep in another time namespace killed");
+      await sweep(flags);
+      const left = processesWith(marker);
+      assert.ok(!left.includes(orphan.pid), "the orphan of the host that pid named before lives");
+      assert.ok(left.includes(spared.pid), "a live host's plugin was killed");
+      assert.ok(left.includes(holder.pid));
+    } finally {
+      for (const pid of processesWith(marker)) Deno.kill(pid, "SIGKILL");
+      await Promise.all([holder, orphan, spared].map((child) => child.status));
+    }
+  });
 }
 
 // Review 101's fair share of the host's stderr budget counted the plugins whose lines came this

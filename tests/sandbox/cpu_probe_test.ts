@@ -81,11 +81,13 @@ for (const host of Object.keys(HOSTS) as Host[]) {
       // another host's sweep can tell it is in use.
       assert.match(
         cgroup[key] ?? "",
-        /\/plugbox-\d+-ns\d+-probe-test$/,
+        /\/plugbox-\d+-ns\d+-t\d+-probe-test$/,
         `${key}: ${JSON.stringify(cgroup)}`,
       );
       const base = join(cgroup[key], "..");
-      const left = entries(base).filter((name) => /^plugbox-(\d+-(ns\d*-)?)?probe-/.test(name));
+      const left = entries(base).filter((name) =>
+        /^plugbox-(\d+-(ns\d*-)?(t\d*-)?)?probe-/.test(name)
+      );
       assert.deepEqual(left, [], `trial cgroups left in ${base}`);
     }
   });

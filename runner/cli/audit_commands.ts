@@ -252,7 +252,7 @@ async function readReport(path: string, budget: ReadBudget): Promise<AuditLog> {
   const { raw } = parseCapped(bytes, REPORT_STRUCTURE, (detail) => {
     throw new UsageError(
       detail.startsWith("is not JSON")
-        ? `audit "${path}" ${detail}; write it with plug audit --json`
+        ? `audit "${path}" is not JSON: write it with plug audit --json`
         : `audit "${path}" is not a plug audit --json report: it ${detail}`,
     );
   });

@@ -12,6 +12,11 @@ import {
   valuesIn,
 } from "../wire/mod.ts";
 
+// Keeps a byte order mark: the one dropped is dropped above, before the scan. A decoder that
+// dropped a second one handed JSON.parse text the scan had judged no JSON, so two marks skipped
+// the caps and refuseKeysTwice (review 107: a manifest's narrow "permissions" then a wide one).
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+
 /**
  * The value in `bytes`, refused (through `refuse`, which throws) past the
  * structure caps `limits` before anything is parsed, or where it is no
@@ -19,7 +24,8 @@ import {
  * mark is dropped first, as `TextDecoder` drops it before `JSON.parse`
  * sees the text: the scan must judge the same text, or its caps are
  * skipped (review 61: a BOM and 30,000 nested arrays overflowed the stack).
- * The scan is returned for {@linkcode refuseKeysTwice}.
+ * One mark only: the text is then decoded as it was scanned, a second mark
+ * kept (review 107). The scan is returned for {@linkcode refuseKeysTwice}.
  *
  * @example
  * ```ts
@@ -41,7 +47,7 @@ export function parseCapped(
   if (shape.verdict === "too-many") refuse(`holds more than ${limits.maxMembers} values`);
   let raw: unknown;
   try {
-    raw = JSON.parse(new TextDecoder().decode(bytes));
+    raw = JSON.parse(decoder.decode(bytes));
   } catch (error) {
     refuse(`is not JSON: ${neutralize((error as Error).message, 200)}`);
   }

@@ -6505,4 +6505,15 @@ export const MUTATIONS: Mutation[] = [
     tests: [`${HOSTILE}/r93_test.ts`],
     filter: "extended attribute",
   },
+  {
+    id: "json-second-bom-kept",
+    source:
+      "review 107: behind two byte order marks a manifest's key given twice, a lock's entry twice and a report's 2^24 values were parsed unscanned",
+    mitigation: "parseCapped decodes the text it scanned, a second byte order mark kept",
+    file: "runner/sandbox/json_file.ts",
+    search: 'const decoder = new TextDecoder("utf-8", { ignoreBOM: true });',
+    replace: "const decoder = new TextDecoder();",
+    tests: [`${HOSTILE}/r107_test.ts`],
+    filter: "byte order marks",
+  },
 ];

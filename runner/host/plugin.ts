@@ -391,6 +391,14 @@ export class Plugin implements AsyncDisposable {
     return this.#status;
   }
 
+  /**
+   * True once the process is known to have exited: at once, before its stderr is read out and
+   * its exit reported (`exitStatus`, `exited`), which a child holding that stderr delays 500 ms.
+   */
+  get gone(): boolean {
+    return this.#process.gone;
+  }
+
   /** Resolves when the process has exited (and its proxy and cgroup are gone). Never rejects. */
   get exited(): Promise<ExitStatus> {
     return this.#ended;

@@ -223,6 +223,11 @@ export class PluginProcess {
     return this.#exited;
   }
 
+  /** True once the process is known to have exited, before its stderr is read out (`status`). */
+  get gone(): boolean {
+    return this.#gone;
+  }
+
   /** The last stderr lines, for messages. */
   stderrTail(): string {
     return this.#ring.tail();

@@ -100,8 +100,10 @@ export class Standby {
 
   /** Hands over the ready standby (it is no longer watched as one), or `undefined`. */
   take(): Plugin | undefined {
-    // One whose exit is known but not yet handled is not handed over: its exit handler loses it.
-    if (this.#ready?.exitStatus) return undefined;
+    // One known to be gone is not handed over, its exit reported or not: its exit handler loses it
+    // (review 108: promoted while its exit waited for its stderr, it counted as the plugin's crash,
+    // and a plugin with one restart left failed).
+    if (this.#ready?.gone) return undefined;
     const plugin = this.#ready;
     this.#ready = undefined;
     return plugin;

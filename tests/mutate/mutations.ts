@@ -5616,6 +5616,16 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/host/standby_test.ts"],
     filter: "/dies idle|cannot start/",
   },
+  {
+    id: "standby-dead-not-taken",
+    source: "review 108: a standby dead but its exit not yet reported was promoted",
+    mitigation: "a standby known to be gone is not handed over, its exit reported or not",
+    file: "runner/host/standby.ts",
+    search: "if (this.#ready?.gone) return undefined;",
+    replace: "if (this.#ready?.exitStatus) return undefined;",
+    tests: ["tests/hostile/r108_test.ts"],
+    filter: "dead standby",
+  },
   // Issue 14, host CPU per call: the cheaper call path must keep every verdict.
   {
     id: "quick-number-finite",

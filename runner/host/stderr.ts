@@ -9,6 +9,7 @@ import { neutralize } from "../wire/mod.ts";
 import {
   chargeHost,
   hostAllows,
+  hostReadAllows,
   hostSecondEnds,
   hostSecondOver,
   joinHostBudget,
@@ -253,11 +254,14 @@ export async function readStderr(
     wake?.();
   };
   void options.ended?.then(stopWaiting, stopWaiting);
-  const nextSecond = () =>
+  const nextSecond = (hostReads: boolean) =>
     new Promise<void>((resolve) => {
-      // Dropped at the host's ceiling, until the host's next second if it comes first (review 105);
-      // not for the rest of the line it began in: that second, long over, waited 0 ms (review 106).
-      const host = skipped > 0 && !toLineEnd && overBy === "host" ? hostSecondEnds() : Infinity;
+      // Dropped at the host's ceiling, or past the host's reads, until the host's next second if
+      // it comes first (review 105). That second is renewed at each read (hostReadAllows): the
+      // rest of a dropped line, read with no line to renew it, waited for a second long over,
+      // 0 ms at every read (review 106).
+      const atHost = hostReads || (skipped > 0 && overBy === "host");
+      const host = atHost ? hostSecondEnds() : Infinity;
       // Never more than a second: a clock set back made it the whole step back (review 101).
       const timer = setTimeout(
         () => wake?.(),
@@ -288,9 +292,13 @@ export async function readStderr(
       // lines of a megabyte, were charged nothing, and held the host's thread at 78%, 5 times the
       // writer's CPU (review 98). Past the line rate in reads, or in bytes, reading waits too.
       const overReads = reads > perSecond || readBytes > maxReadBytes;
+      // Every plugin's reads together, too: each plugin's rate alone let 16 hold 49% (review 107).
+      const hostReads = !hostReadAllows(share);
       // Not for the rest of the line a drop began in once the drop is over (review 105).
       const over = skipped > 0 && !toLineEnd;
-      if (waiting && (over || (overReads && !renewed()))) await nextSecond();
+      if (waiting && (over || hostReads || (overReads && !renewed()))) {
+        await nextSecond(hostReads);
+      }
     }
   } finally {
     signal?.removeEventListener("abort", cancel);

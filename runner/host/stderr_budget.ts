@@ -30,6 +30,14 @@
  */
 export const STDERR_HOST_MS_PER_SECOND = 200;
 
+/**
+ * The reads every plugin's stderr takes a second, together, before a reader past its share waits
+ * (each plugin's own cap is 2,000): reads cost the host whatever they hold, and 16 plugins dripping
+ * a byte a write, no line ever ended, held 49% of its thread at 2,000 reads each (review 107).
+ * Twice as many at most, as for the lines' time.
+ */
+export const STDERR_HOST_READS_PER_SECOND = 10_000;
+
 /** One reader's part of the host's budget. */
 export interface StderrShare {
   /** The time its lines took in the host's second `second`, in ms. */
@@ -38,6 +46,10 @@ export interface StderrShare {
   second: number;
   /** The host second it last had a line in (asked for the host's time), or -1. */
   asked: number;
+  /** Its reads in the host's second `readSecond`. */
+  reads: number;
+  /** The host second it last read in, or -1. */
+  readSecond: number;
 }
 
 interface HostBudget {
@@ -51,19 +63,28 @@ interface HostBudget {
   wanting: number;
   /** The readers that had a line the second before (0 when that was not the last). */
   before: number;
+  /** Every reader's reads this second. */
+  reads: number;
+  /** The readers that read this second. */
+  reading: number;
+  /** The readers that read the second before (0 when that was not the last). */
+  readingBefore: number;
 }
 
 /**
  * One budget per thread, whatever copies of this module it loads (two versions of plugbox in one
  * host would each have had their own); a worker is a thread of its own, with its own.
  */
-const KEY = Symbol.for("plugbox.stderr.hostBudget.v4");
+const KEY = Symbol.for("plugbox.stderr.hostBudget.v5");
 const host: HostBudget = ((globalThis as Record<symbol, unknown>)[KEY] ??= {
   window: 0,
   second: 0,
   spentMs: 0,
   wanting: 0,
   before: 0,
+  reads: 0,
+  reading: 0,
+  readingBefore: 0,
 }) as HostBudget;
 
 /**
@@ -92,11 +113,15 @@ function renew(): void {
   const now = Date.now();
   if (!secondOver(host.window, now)) return;
   // The second just over is the one before only if this one follows it.
-  host.before = now - host.window < 2000 && now >= host.window ? host.wanting : 0;
+  const follows = now - host.window < 2000 && now >= host.window;
+  host.before = follows ? host.wanting : 0;
+  host.readingBefore = follows ? host.reading : 0;
   host.window = now;
   host.second++;
   host.spentMs = 0;
   host.wanting = 0;
+  host.reads = 0;
+  host.reading = 0;
 }
 
 /**
@@ -113,7 +138,7 @@ function renew(): void {
  */
 export function joinHostBudget(): StderrShare {
   renew();
-  return { spentMs: 0, second: host.second, asked: -1 };
+  return { spentMs: 0, second: host.second, asked: -1, reads: 0, readSecond: -1 };
 }
 
 /**
@@ -160,6 +185,35 @@ export function hostSecondOver(share: StderrShare): boolean {
 /** When the host's second ends, in `Date.now()` time (a new one begins at the next line after). */
 export function hostSecondEnds(): number {
   return host.window + 1000;
+}
+
+/**
+ * Counts a read for `share`; whether it is within the host's reads: never past twice
+ * {@linkcode STDERR_HOST_READS_PER_SECOND} together; else always within its share (those reads
+ * over the readers that read this second or, if more, the second before), else while every
+ * reader's reads together are under them. Past them, reading waits (a pipe holds what is written
+ * meanwhile, and the next read takes it all: an honest plugin's lines come later, none is lost).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { hostReadAllows, joinHostBudget } from "./stderr_budget.ts";
+ * assert.ok(hostReadAllows(joinHostBudget()));
+ * ```
+ */
+export function hostReadAllows(share: StderrShare): boolean {
+  renew();
+  if (share.readSecond !== host.second) {
+    share.readSecond = host.second;
+    share.reads = 0;
+    host.reading++;
+  }
+  share.reads++;
+  host.reads++;
+  if (host.reads > 2 * STDERR_HOST_READS_PER_SECOND) return false;
+  const readers = Math.max(host.reading, host.readingBefore);
+  return share.reads <= STDERR_HOST_READS_PER_SECOND / readers ||
+    host.reads <= STDERR_HOST_READS_PER_SECOND;
 }
 
 /** Charges `ms` of the host's time to `share`. */

@@ -1,7 +1,8 @@
 // Review 107: attack on the newest fixes. JSON an untrusted folder or checkout writes (a
 // manifest, a lock, an audit report) behind two byte order marks: the read drops one before its
 // scan, and a decoder that drops the second handed JSON.parse text the scan had judged no JSON,
-// so neither the structure caps nor the refusal of a key given twice applied.
+// so neither the structure caps nor the refusal of a key given twice applied. And the reads of
+// many plugins' stderr, each within its own rate, together (runner/host/stderr_budget.ts).
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -9,6 +10,12 @@ import { fileURLToPath } from "node:url";
 import { LockError, PreflightError } from "../../mod.ts";
 import { type LockEntry, readLock, sealOf } from "../../runner/sandbox/lock_file.ts";
 import { readManifest } from "../../runner/sandbox/manifest.ts";
+import {
+  hostReadAllows,
+  joinHostBudget,
+  STDERR_HOST_READS_PER_SECOND,
+} from "../../runner/host/stderr_budget.ts";
+import { heldClock, heldTimers, readAt, type Step } from "./_stderr_clock.ts";
 
 const cli = fileURLToPath(new URL("../../cli.ts", import.meta.url));
 const TWO_MARKS = [0xef, 0xbb, 0xbf, 0xef, 0xbb, 0xbf];
@@ -114,4 +121,72 @@ Deno.test("plug suggest refuses a report behind two byte order marks nested past
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** Readers that each read until the host refuses them (or `own` reads), one after another. */
+function readersInTurn(count: number, own: number): number {
+  let allowed = 0;
+  for (let i = 0; i < count; i++) {
+    const share = joinHostBudget();
+    for (let read = 0; read < own && hostReadAllows(share); read++) allowed++;
+  }
+  return allowed;
+}
+
+// Reads were bounded per plugin only (2,000 a second): 16 plugins dripping a byte a write, no line
+// ever ended, held 49% of the host's thread on real pipes (7% for one). Every plugin's reads are
+// shared now, as the lines' time is: a reader past its share waits while the others' are spent.
+Deno.test("r107: plugins reading stderr at once share the host's reads; one within its share is never held", async () => {
+  await heldClock(28_800_000, (clock, at) => {
+    clock.now = at(0);
+    const floods = Array.from({ length: 16 }, () => joinHostBudget());
+    const honest = joinHostBudget();
+    const held = new Set<unknown>();
+    let allowed = 0;
+    let honestHeld = 0;
+    for (let round = 0; round < 2000; round++) {
+      for (const share of floods) {
+        if (held.has(share)) continue; // a reader held waits for the next second
+        if (hostReadAllows(share)) allowed++;
+        else held.add(share);
+      }
+      if (round % 40 === 0 && !hostReadAllows(honest)) honestHeld++; // 50 reads
+    }
+    assert.ok(allowed <= STDERR_HOST_READS_PER_SECOND + 16, `${allowed} reads in a second`);
+    assert.equal(held.size, 16);
+    assert.equal(honestHeld, 0);
+    return Promise.resolve();
+  });
+});
+
+// Shares handed out as readers come add up (10,000 over 1, 2, 3… readers): twice the reads a
+// second at most, whoever comes.
+Deno.test("r107: plugins that begin reading one after another take twice the host's reads a second at most", async () => {
+  await heldClock(32_400_000, (clock, at) => {
+    clock.now = at(0);
+    const allowed = readersInTurn(30, 2000);
+    assert.ok(allowed <= 2 * STDERR_HOST_READS_PER_SECOND, `${allowed} reads in a second`);
+    return Promise.resolve();
+  });
+});
+
+// The reader waits where the host's reads are spent, until the host's next second (not its own,
+// which began 400 ms later); what the plugin wrote meanwhile is read then, every line kept.
+Deno.test("r107: a plugin's stderr reading waits while every plugin's reads are spent, and loses no line", async () => {
+  await heldClock(36_000_000, async (clock, at) => {
+    clock.now = at(0);
+    readersInTurn(40, 2000); // the host's second begins, its reads spent
+    clock.now = at(400);
+    const steps: Step[] = [0, 1, 2, 3, 4].map((i) => ({
+      at: at(400 + 10 * i),
+      text: `line ${i}\n`,
+    }));
+    let lines: string[] = [];
+    const waits = await heldTimers(clock, async () => {
+      lines = await readAt(clock, steps, { ended: new Promise(() => {}) });
+    });
+    assert.deepEqual(lines, [0, 1, 2, 3, 4].map((i) => `line ${i}`));
+    assert.ok(waits.length >= 5, `${waits.length} waits`);
+    for (const wait of waits) assert.equal(wait.until - at(0), 1000, "waits for the host's second");
+  });
 });

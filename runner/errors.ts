@@ -305,10 +305,20 @@ export interface ValidationIssue {
   code?: string;
 }
 
-/** Formats a path the way messages show it: `[0].user.name`. */
+/** A key a path shows bare: one that cannot read as words of the message around it. */
+const BARE_KEY = /^[A-Za-z_$][\w$]*$/;
+
+/**
+ * Formats a path the way messages show it: `[0].user.name`. A key that is
+ * no identifier is quoted, `[0]["first name"]`: a plugin's keys are its
+ * words, and a key such as `x: the plugin ran out of memory` read as
+ * plugbox's own in a `ValidationError` (review 109).
+ */
 export function formatPath(path: readonly (string | number)[]): string {
   if (path.length === 0) return "(root)";
-  return path.map((p) => typeof p === "number" ? `[${p}]` : `.${p}`).join("").replace(/^\./, "");
+  return path.map((p) =>
+    typeof p === "number" ? `[${p}]` : BARE_KEY.test(p) ? `.${p}` : `[${JSON.stringify(p)}]`
+  ).join("").replace(/^\./, "");
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 
 import { type z, ZodError } from "npm:zod@^4.1.0";
+import { MAX_MERGE_COST, tooCostlyToMerge } from "./intersection_cost.ts";
 
 /**
  * zod's own flag for its `validate`: a container stops before its next
@@ -38,6 +39,12 @@ export function parseUntrusted<T extends z.ZodType>(
   schema: T,
   value: unknown,
 ): z.ZodSafeParseResult<z.output<T>> {
+  // Refused before zod sees it: no deadline can end a check once begun (review 109).
+  if (tooCostlyToMerge(schema, value)) {
+    return refused(
+      `holds objects too wide for its schema's intersection to merge (over ${MAX_MERGE_COST} keys squared)`,
+    );
+  }
   try {
     return schema.safeParse(value, FIRST_PROBLEM);
   } catch (error) {
@@ -45,16 +52,12 @@ export function parseUntrusted<T extends z.ZodType>(
     // bad entries (5 MB, within the line cap) overran the stack. The caller's ValidationError
     // became a RangeError, exit code 1 for plug (review 81).
     if (!(error instanceof RangeError)) throw error;
-    return { success: false, error: tooManyProblems() } as z.ZodSafeParseResult<z.output<T>>;
+    return refused("holds more invalid members than can be checked");
   }
 }
 
-/** One issue at the root: more problems than zod could list. */
-function tooManyProblems(): z.ZodError {
-  const issue = {
-    code: "custom",
-    path: [],
-    message: "holds more invalid members than can be checked",
-  } as unknown as z.core.$ZodIssue;
-  return new ZodError([issue]);
+/** A failed check with one issue at the root: a value plugbox would not, or could not, check. */
+function refused<T>(message: string): z.ZodSafeParseResult<T> {
+  const issue = { code: "custom", path: [], message } as unknown as z.core.$ZodIssue;
+  return { success: false, error: new ZodError([issue]) } as z.ZodSafeParseResult<T>;
 }

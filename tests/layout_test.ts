@@ -22,6 +22,7 @@ const SHARED = [
   "runner/errors.ts",
   "runner/quick_check.ts",
   "runner/untrusted_parse.ts",
+  "runner/intersection_cost.ts",
 ];
 type Place =
   | (typeof ROOMS)[number]

@@ -62,13 +62,25 @@ export function toIssues(issues: readonly unknown[]): ValidationIssue[] {
         typeof p === "number" ? p : neutralize(typeof p === "string" ? p : typeof p, 200)
       )
       : [];
-    const out: ValidationIssue = {
-      path,
-      message: neutralize(typeof issue.message === "string" ? issue.message : "invalid", 500),
-    };
+    const out: ValidationIssue = { path, message: neutralize(issueMessage(issue), 500) };
     if (typeof issue.code === "string") out.code = neutralize(issue.code, 100);
     return out;
   });
+}
+
+/**
+ * An issue's message; for keys not in the schema, in plugbox's words with
+ * each key quoted: zod's quotes them bare, and a plugin's key holding a `"`
+ * closed the quote and went on as zod's words (review 109).
+ */
+function issueMessage(issue: Record<string, unknown>): string {
+  const keys = issue.keys;
+  if (issue.code === "unrecognized_keys" && Array.isArray(keys)) {
+    const shown = keys.slice(0, 8).map((key) => JSON.stringify(String(key).slice(0, 200)));
+    const more = keys.length > 8 ? `, and ${keys.length - 8} more` : "";
+    return `Unrecognized key${keys.length === 1 ? "" : "s"}: ${shown.join(", ")}${more}`;
+  }
+  return typeof issue.message === "string" ? issue.message : "invalid";
 }
 
 function dataField(data: unknown, key: string): string | undefined {

@@ -9,6 +9,7 @@
 
 import { z } from "npm:zod@^4.1.0";
 import { type QuickCheck, quickCheck } from "./quick_check.ts";
+import { defOf, findSchema, MAX_WALKED, type SchemaDef } from "./schema_walk.ts";
 import type {
   AnySchema,
   Contract,
@@ -92,6 +93,50 @@ function fail(what: string, detail: string): never {
   throw new TypeError(`Cannot define contract${what}: ${detail}`);
 }
 
+/**
+ * A template literal whose check may take time quadratic in the text: zod
+ * tests it with one regex, whose backtracking runs through one part of
+ * unbounded length (a string without `.max()`, a number) at each place
+ * another could begin, literals between them or not. `${string}${number}`
+ * took 0.6 s of the host's thread on 40,000 characters of a plugin's text,
+ * and about half an hour on 2 MiB (review 109).
+ */
+function slowTemplate(def: SchemaDef, schema: object): boolean {
+  if (def.type !== "template_literal") return false;
+  const pattern = (schema as { _zod: { pattern?: unknown } })._zod.pattern;
+  return !(pattern instanceof RegExp) || unboundedRuns(pattern.source) > 1;
+}
+
+const OPEN_RANGE = /\{\d+,\}/y;
+
+/** The quantifiers without a bound in a regex's `source`; a number's fraction, after its `.`, not counted. */
+function unboundedRuns(source: string): number {
+  const text = source.replaceAll("(?:\\.\\d+)?", "");
+  let runs = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === "\\") i++; // an escaped character: no quantifier
+    else if (text[i] === "+" || text[i] === "*") runs++;
+    else if (text[i] === "{") {
+      OPEN_RANGE.lastIndex = i;
+      if (OPEN_RANGE.test(text)) runs++;
+    }
+  }
+  return runs;
+}
+
+/** Refuses a schema of `what` that holds a {@linkcode slowTemplate}. */
+function refuseSlowTemplates(where: string, what: string, schema: unknown): void {
+  const found = findSchema(schema, slowTemplate);
+  if (!found) return;
+  const pattern = String((found as { _zod: { pattern?: unknown } })._zod.pattern).slice(0, 120);
+  fail(
+    where,
+    defOf(found)?.type === "template_literal"
+      ? `${what} holds a z.templateLiteral (${pattern}) with two parts of unbounded length, whose check takes time quadratic in the text it is given: bound its strings with .max(), or check the text with a refine() of your own`
+      : `${what} holds more than ${MAX_WALKED} schemas, or one that cannot be looked through`,
+  );
+}
+
 function compileMethod(contract: string, name: string, schema: unknown): MethodInfo {
   const where = ` "${contract}"`;
   if (!METHOD_NAME.test(name) || RESERVED_METHODS.has(name)) {
@@ -110,6 +155,7 @@ function compileMethod(contract: string, name: string, schema: unknown): MethodI
   }
   if (!output) fail(where, `method "${name}" needs an "output" schema`);
   const item = streamItemOf(output);
+  for (const part of [input, output, item]) refuseSlowTemplates(where, `method "${name}"`, part);
   const items = tuple.items as z.ZodType[];
   const info: MethodInfo = { input: input!, output, arity: items.length, items };
   if (item) info.item = item;
@@ -224,6 +270,7 @@ export function defineContract<
     if (!(schema instanceof z.ZodType)) {
       fail(` "${name}"`, `the progress schema of "${method}" must be a zod schema`);
     }
+    refuseSlowTemplates(` "${name}"`, `the progress schema of "${method}"`, schema);
     info.progress = schema;
   }
   const contract = Object.freeze({

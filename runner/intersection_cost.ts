@@ -8,6 +8,8 @@
  * @module
  */
 
+import { defOf, findSchema } from "./schema_walk.ts";
+
 /**
  * The most a value's merges may cost, in units of about a key looked up
  * (half a nanosecond each): 2^26, some 35 ms of a thread, about one object
@@ -15,55 +17,8 @@
  */
 export const MAX_MERGE_COST: number = 2 ** 26;
 
-interface SchemaDef {
-  type?: unknown;
-  [part: string]: unknown;
-}
-
 /** Each schema whether an intersection lies anywhere within it. */
 const holds = new WeakMap<object, boolean>();
-
-/** The schemas a schema's def leads to, by zod's names for them. */
-const PARTS = [
-  "shape",
-  "catchall",
-  "element",
-  "items",
-  "rest",
-  "keyType",
-  "valueType",
-  "options",
-  "innerType",
-  "in",
-  "out",
-  "input",
-  "output",
-  "left",
-  "right",
-];
-
-function defOf(schema: unknown): SchemaDef | undefined {
-  const def = (schema as { _zod?: { def?: unknown } } | null)?._zod?.def;
-  return typeof def === "object" && def !== null ? def as SchemaDef : undefined;
-}
-
-/** Schemas a walk visits at most: past them, a schema is taken to hold an intersection. */
-const MAX_WALKED = 10_000;
-
-/** The schemas directly within `schema`: its def's parts, a lazy schema's target (zod's own, kept). */
-function children(schema: object, def: SchemaDef): unknown[] {
-  const found: unknown[] = [];
-  if (def.type === "lazy") found.push((schema as { _zod: { innerType?: unknown } })._zod.innerType);
-  for (const name of PARTS) {
-    const part = def[name];
-    if (Array.isArray(part)) found.push(...part);
-    else if (defOf(part)) found.push(part);
-    else if (name === "shape" && typeof part === "object" && part !== null) {
-      found.push(...Object.values(part));
-    }
-  }
-  return found;
-}
 
 /**
  * Whether an intersection lies anywhere in `schema`: a walk of its defs,
@@ -71,29 +26,13 @@ function children(schema: object, def: SchemaDef): unknown[] {
  * schema that makes new ones without end) is taken to hold one.
  */
 export function holdsIntersection(schema: unknown): boolean {
-  const root = defOf(schema) && schema as object;
-  if (!root) return false;
-  const known = holds.get(root);
-  if (known !== undefined) return known;
-  let found = false;
-  const seen = new Set<object>([root]);
-  const open: object[] = [root];
-  try {
-    while (open.length > 0 && !found) {
-      const next = open.pop()!;
-      const def = defOf(next)!;
-      if (def.type === "intersection" || seen.size > MAX_WALKED) found = true;
-      for (const child of children(next, def)) {
-        if (defOf(child) && !seen.has(child as object)) {
-          seen.add(child as object);
-          open.push(child as object);
-        }
-      }
-    }
-  } catch {
-    found = true;
+  if (!defOf(schema)) return false;
+  const root = schema as object;
+  let found = holds.get(root);
+  if (found === undefined) {
+    found = findSchema(root, (def) => def.type === "intersection") !== undefined;
+    holds.set(root, found);
   }
-  holds.set(root, found);
   return found;
 }
 

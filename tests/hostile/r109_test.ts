@@ -2,7 +2,8 @@
 // was written against (6aae82b).
 import assert from "node:assert/strict";
 import { startPlugin, ValidationError } from "../../mod.ts";
-import type { ContractApi } from "../../contract.ts";
+import { type ContractApi, defineContract } from "../../contract.ts";
+import { z } from "npm:zod@^4.1.0";
 import { hostile } from "./_hostile.ts";
 import { R109 } from "./plugins/r109_contract.ts";
 
@@ -75,4 +76,46 @@ Deno.test("r109: a key a strict result does not know is quoted whole in plugbox'
     ),
     outcome.message,
   );
+});
+
+/** Defines a one-method contract of `output`; the error's message where it is refused. */
+function defined(output: z.ZodType, progress?: z.ZodType): string {
+  try {
+    defineContract({
+      name: "t",
+      version: 1,
+      methods: { m: z.function({ input: [], output }) },
+      ...(progress ? { progress: { m: progress } } : {}),
+    });
+    return "defined";
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+// zod checks a template literal with one regex. Two parts of unbounded length in it (a string
+// without .max(), a number) backtrack through each other: a plugin's 40,000 characters took the
+// host's thread 0.6 s, 2 MiB about half an hour, and no deadline ends a check once begun.
+Deno.test("r109: a contract whose template literal's check is quadratic in its text is refused, naming the fix", () => {
+  const slow = [
+    z.templateLiteral([z.string(), z.number()]),
+    z.templateLiteral([z.string(), "-", z.number()]),
+    z.templateLiteral([z.number(), ".", z.number()]),
+  ];
+  for (const template of slow) {
+    for (
+      const message of [defined(z.object({ a: z.array(template) })), defined(z.null(), template)]
+    ) {
+      assert.match(
+        message,
+        /^Cannot define contract "t": .*z\.templateLiteral .*bound its strings with \.max\(\)/,
+      );
+    }
+  }
+  const fast = [
+    z.templateLiteral([z.string().max(64), "-", z.number()]),
+    z.templateLiteral(["id-", z.string()]),
+    z.templateLiteral([z.number()]),
+  ];
+  for (const template of fast) assert.equal(defined(template), "defined");
 });

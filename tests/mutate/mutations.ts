@@ -5062,6 +5062,41 @@ export const MUTATIONS: Mutation[] = [
     filter: "waits while every plugin's reads are spent",
   },
   {
+    id: "contract-slow-template-method",
+    source:
+      "review 109: a template literal's regex took 0.6 s on 40,000 characters of a plugin's text",
+    mitigation: "a method whose schemas hold a template literal of two unbounded parts is refused",
+    file: "runner/contract.ts",
+    search:
+      '  for (const part of [input, output, item]) refuseSlowTemplates(where, `method "${name}"`, part);\n',
+    replace: "",
+    tests: [`${HOSTILE}/r109_test.ts`],
+    filter: "template literal",
+  },
+  {
+    id: "contract-slow-template-progress",
+    source:
+      "review 109: a template literal's regex took 0.6 s on 40,000 characters of a plugin's text",
+    mitigation: "a progress schema that holds a template literal of two unbounded parts is refused",
+    file: "runner/contract.ts",
+    search:
+      '    refuseSlowTemplates(` "${name}"`, `the progress schema of "${method}"`, schema);\n',
+    replace: "",
+    tests: [`${HOSTILE}/r109_test.ts`],
+    filter: "template literal",
+  },
+  {
+    id: "contract-slow-template-counts-runs",
+    source:
+      "review 109: a template literal's regex took 0.6 s on 40,000 characters of a plugin's text",
+    mitigation: "two quantifiers without a bound make a template literal slow",
+    file: "runner/contract.ts",
+    search: "  return !(pattern instanceof RegExp) || unboundedRuns(pattern.source) > 1;",
+    replace: "  return !(pattern instanceof RegExp) || unboundedRuns(pattern.source) > 9;",
+    tests: [`${HOSTILE}/r109_test.ts`],
+    filter: "template literal",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",
@@ -6586,8 +6621,8 @@ export const MUTATIONS: Mutation[] = [
       "review 109: an intersection's result of 80,000 keys held the host's thread 3 s in zod's merge",
     mitigation: "an intersection anywhere in a schema is found by a walk of its defs",
     file: "runner/intersection_cost.ts",
-    search: 'if (def.type === "intersection" || seen.size > MAX_WALKED) found = true;',
-    replace: "if (seen.size > MAX_WALKED) found = true;",
+    search: '    found = findSchema(root, (def) => def.type === "intersection") !== undefined;',
+    replace: '    found = findSchema(root, (def) => def.type === "never") !== undefined;',
     tests: [`${HOSTILE}/r109_test.ts`],
     filter: "refused before the merge",
   },

@@ -147,6 +147,11 @@ export function codeRoots(root: string, cacheDir: string, deno: string): string[
     ...SYSTEM_LIBRARIES,
     "/usr/libexec", // programs other programs run
     ...configuredLibraries(),
+    // And the host's PATH (review 110): plugbox runs sh, bwrap, setpriv, prlimit, ldd and a command
+    // plugin's interpreter from the first of its folders that holds them, on the host, and so do
+    // the host's own programs; a python3 a plugin left in ~/.local/bin ran as the host at the
+    // next start. An empty or relative entry is the working folder, or one below it.
+    ...(Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":").map((dir) => dir || "."),
   ];
   const own = new URL("../../", import.meta.url);
   if (own.protocol === "file:") roots.push(fileURLToPath(own));

@@ -5097,6 +5097,16 @@ export const MUTATIONS: Mutation[] = [
     filter: "template literal",
   },
   {
+    id: "code-roots-host-path",
+    source: "review 110: a plugin's python3 in a write grant on the host's PATH ran as the host",
+    mitigation: "the host's PATH folders count as code: a write grant over one is refused",
+    file: "runner/sandbox/locate.ts",
+    search: '...(Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":").map((dir) => dir || "."),',
+    replace: "",
+    tests: ["tests/hostile/r110_test.ts"],
+    filter: "on the host's PATH",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

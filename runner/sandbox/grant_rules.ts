@@ -6,7 +6,7 @@
 
 import { neutralize } from "../wire/mod.ts";
 import { ownRuntimeFiles, refuseEnvName, runtimeNames } from "./env_names.ts";
-import { absolutePath, enclosing, isWithin, resolveChain } from "./paths.ts";
+import { type Chain, enclosing, isWithin } from "./paths.ts";
 import type { Permissions, ResolveGrantsOptions, UnsafeAcknowledgements } from "./permissions.ts";
 
 function refuse(detail: string): never {
@@ -102,7 +102,7 @@ export function checkWrites(
 
 /**
  * Refuses a read or write grant spelled through a link that lies inside a
- * write grant. The plugin can put a link there between two starts, and the
+ * write grant, from the walk that resolved it (its `links`, its `real`). The plugin can put a link there between two starts, and the
  * grant, resolved again at each start, would then lead wherever the link
  * does: a folder no one granted, under every layer, and past a lock that
  * approved the spelling (review 41). A link the host made elsewhere on the
@@ -113,24 +113,17 @@ export function checkWrites(
  */
 export function refusePlantedLinks(
   kind: "read" | "write",
-  spelled: string,
-  cwd: string,
+  grant: Pick<Chain, "links" | "real"> & { spelled: string },
   writes: readonly string[],
 ): void {
-  let chain;
-  try {
-    // One link at a time: a host's link outside every write grant may lead to a place inside one,
-    // where the plugin's own link waits (review 44).
-    chain = resolveChain(absolutePath(spelled, cwd));
-  } catch {
-    return; // a loop: the grant's own resolution refuses it
-  }
-  for (const link of chain?.links ?? []) {
+  // Every link on the way, one at a time: a host's link outside every write grant may lead to a
+  // place inside one, where the plugin's own link waits (review 44).
+  for (const link of grant.links) {
     const write = enclosing(link.path, writes);
     if (write) {
       refuse(
-        `${kind} "${spelled}": it leads through the link "${link.path}" inside the write grant "${write}", which a plugin can replace between starts; grant the path it leads to now ("${
-          neutralize(chain!.real, 300)
+        `${kind} "${grant.spelled}": it leads through the link "${link.path}" inside the write grant "${write}", which a plugin can replace between starts; grant the path it leads to now ("${
+          neutralize(grant.real, 300)
         }") if that is what you mean`,
       );
     }

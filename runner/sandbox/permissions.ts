@@ -4,7 +4,6 @@
  * @module
  */
 
-import { existsSync } from "node:fs";
 import { z } from "npm:zod@^4.1.0";
 import type { RuntimeNames } from "./env_names.ts";
 import {
@@ -15,7 +14,7 @@ import {
   writtenBefore,
 } from "./grant_rules.ts";
 import { canonicalNetGrant, isPrivateHost } from "./net.ts";
-import { absolutePath, canonicalPath } from "./paths.ts";
+import { absolutePath, type Chain, resolveChain } from "./paths.ts";
 import { SYS_ACTIONS, SYS_NAMES, type SysName } from "./sys_names.ts";
 
 export { SYS_ACTIONS, SYS_NAMES, SYS_READS, type SysName } from "./sys_names.ts";
@@ -214,16 +213,26 @@ function refuse(detail: string, cause?: unknown): never {
   throw new TypeError(`Cannot grant ${detail}`, { cause });
 }
 
-function realPath(kind: string, path: string, cwd: string): string {
-  const absolute = absolutePath(path, cwd);
-  if (!existsSync(absolute)) refuse(`${kind} "${path}": no such file or folder`);
-  const real = canonicalPath(absolute);
-  // The real path is what goes on the command line, so it must be flag-safe too.
-  const check = FLAG_SAFE.safeParse(real);
-  if (!check.success) {
-    refuse(`${kind} "${path}": its real path "${real}" ${check.error.issues[0].message}`);
+/**
+ * A path grant as spelled, resolved once: its real path and every link on
+ * the way come from one walk. Resolved twice (a real path, then a walk for
+ * planted links), a link flipped between the two gave a grant through a link
+ * the check never saw (review 110).
+ */
+function resolvePath(kind: string, spelled: string, cwd: string): Chain {
+  let chain: Chain | undefined;
+  try {
+    chain = resolveChain(absolutePath(spelled, cwd));
+  } catch {
+    // a loop of links, or a folder on the way this process may not look in
   }
-  return real;
+  if (!chain) refuse(`${kind} "${spelled}": no such file or folder`);
+  // The real path is what goes on the command line, so it must be flag-safe too.
+  const check = FLAG_SAFE.safeParse(chain.real);
+  if (!check.success) {
+    refuse(`${kind} "${spelled}": its real path "${chain.real}" ${check.error.issues[0].message}`);
+  }
+  return chain;
 }
 
 function unique(values: string[]): string[] {
@@ -279,14 +288,16 @@ export function resolveGrants(
   }
   if (p.all && !ack.all) refuse("all: it disables the sandbox; pass unsafe.all to accept");
 
-  const read = unique((p.read ?? []).map((x) => realPath("read", x, cwd)));
-  const write = unique((p.write ?? []).map((x) => realPath("write", x, cwd)));
+  const chains = {
+    read: (p.read ?? []).map((spelled) => ({ spelled, ...resolvePath("read", spelled, cwd) })),
+    write: (p.write ?? []).map((spelled) => ({ spelled, ...resolvePath("write", spelled, cwd) })),
+  };
+  const read = unique(chains.read.map((chain) => chain.real));
+  const write = unique(chains.write.map((chain) => chain.real));
   checkWrites(write, ack, options);
   const others = options.plugin === undefined ? [] : writtenBefore(write);
   for (const kind of ["read", "write"] as const) {
-    for (const spelled of p[kind] ?? []) {
-      refusePlantedLinks(kind, spelled, cwd, [...write, ...others]);
-    }
+    for (const chain of chains[kind]) refusePlantedLinks(kind, chain, [...write, ...others]);
     for (const path of kind === "read" ? read : write) refuseInsideOthersWrites(kind, path, others);
   }
   // The canonical form is what Deno compares against, so it is what is passed; and what
@@ -317,7 +328,7 @@ export function resolveGrants(
     env,
     sys,
     run: unique((p.run ?? []).map((x) => absolutePath(x, cwd))),
-    ffi: unique((p.ffi ?? []).map((x) => realPath("ffi", x, cwd))),
+    ffi: unique((p.ffi ?? []).map((x) => resolvePath("ffi", x, cwd).real)),
     all: p.all === true,
   };
 }

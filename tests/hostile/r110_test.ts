@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { previewStart, startPlugin } from "../../mod.ts";
+import { resolveGrants } from "../../runner/sandbox/permissions.ts";
 import { Probe } from "./plugins/probe.ts";
 import { freshCache } from "../_helpers.ts";
 import { hostile, ISOLATIONS } from "./_hostile.ts";
@@ -59,3 +60,52 @@ for (const isolation of ISOLATIONS) {
     }
   });
 }
+
+// A grant was resolved twice: its real path (what Deno is given), then a walk for links planted
+// inside a write grant. A link swapped between the two gave a grant of wherever the link led,
+// the walk seeing a folder where the real path had gone through the link. One walk gives both.
+Deno.test("r110: a read grant through a link swapped while it is resolved never grants where the link leads", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-r110-swap-" }));
+  const [written, secret] = [join(dir, "w"), join(dir, "secret")];
+  await Deno.mkdir(join(written, "x"), { recursive: true });
+  await Deno.mkdir(secret);
+  await Deno.symlink(secret, join(written, "link"));
+  // A process that swaps the folder x and the link to secret, both kept in place (renameat2's
+  // exchange), as fast as it can, until its stdin closes.
+  const swap = `import ctypes, os, sys, threading
+libc = ctypes.CDLL(None, use_errno=True)
+a, b = sys.argv[1].encode(), sys.argv[2].encode()
+done = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+print("swapping", flush=True)
+while not done.is_set():
+    for _ in range(1000):
+        libc.renameat2(-100, a, -100, b, 2)`;
+  const swapper = new Deno.Command("python3", {
+    args: ["-c", swap, join(written, "x"), join(written, "link")],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const reader = swapper.stdout.getReader();
+  try {
+    await reader.read(); // "swapping"
+    const granted = new Set<string>();
+    for (let i = 0; i < 3000; i++) {
+      try {
+        const grants = resolveGrants({ write: [written], read: [join(written, "x")] }, {
+          unsafe: { writeAsRoot: true },
+        });
+        for (const path of grants.read) granted.add(path);
+      } catch (error) {
+        assert.match((error as Error).message, /link|no such file/);
+      }
+    }
+    assert.ok(!granted.has(secret), `granted ${[...granted].join(", ")}`);
+  } finally {
+    await swapper.stdin.close();
+    reader.releaseLock();
+    await swapper.stdout.cancel();
+    await swapper.status;
+    await Deno.remove(dir, { recursive: true });
+  }
+});

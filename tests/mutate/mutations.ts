@@ -1495,8 +1495,9 @@ export const MUTATIONS: Mutation[] = [
       "review 41: a link the plugin put in its write grant aimed the host's read grant at any folder, under every layer",
     mitigation: "a grant spelled through a link in a write grant is refused",
     file: "runner/sandbox/permissions.ts",
-    search: "      refusePlantedLinks(kind, spelled, cwd, [...write, ...others]);",
-    replace: "      void spelled;",
+    search:
+      "    for (const chain of chains[kind]) refusePlantedLinks(kind, chain, [...write, ...others]);",
+    replace: "    void chains;",
     tests: ["tests/sandbox/permissions_test.ts", "tests/sandbox/lock_test.ts"],
     filter: "link",
   },
@@ -1751,8 +1752,8 @@ export const MUTATIONS: Mutation[] = [
       "review 44: only the first link of a chain was looked at; a host link led into a write grant where the plugin's own waited",
     mitigation: "every link of a grant's chain is checked, one at a time",
     file: "runner/sandbox/grant_rules.ts",
-    search: "  for (const link of chain?.links ?? []) {",
-    replace: "  for (const link of (chain?.links ?? []).slice(0, 1)) {",
+    search: "  for (const link of grant.links) {",
+    replace: "  for (const link of grant.links.slice(0, 1)) {",
     tests: ["tests/sandbox/permissions_test.ts"],
     filter: "chain of links",
   },
@@ -1761,8 +1762,9 @@ export const MUTATIONS: Mutation[] = [
     source: "review 44: a link planted by one plugin aimed another plugin's grant",
     mitigation: "links in any write grant given in this process count",
     file: "runner/sandbox/permissions.ts",
-    search: "      refusePlantedLinks(kind, spelled, cwd, [...write, ...others]);",
-    replace: "      refusePlantedLinks(kind, spelled, cwd, write);",
+    search:
+      "    for (const chain of chains[kind]) refusePlantedLinks(kind, chain, [...write, ...others]);",
+    replace: "    for (const chain of chains[kind]) refusePlantedLinks(kind, chain, write);",
     tests: ["tests/sandbox/permissions_test.ts"],
     filter: "chain of links",
   },
@@ -5105,6 +5107,18 @@ export const MUTATIONS: Mutation[] = [
     replace: "",
     tests: ["tests/hostile/r110_test.ts"],
     filter: "on the host's PATH",
+  },
+  {
+    id: "grant-resolved-once",
+    source:
+      "review 110: a grant resolved twice, a link swapped between: granted where the link led",
+    mitigation: "a read or write grant's real path and its links come from one walk",
+    file: "runner/sandbox/permissions.ts",
+    search: "  const read = unique(chains.read.map((chain) => chain.real));",
+    replace:
+      "  const read = unique((p.read ?? []).map((x) => Deno.realPathSync(absolutePath(x, cwd))));",
+    tests: [`${HOSTILE}/r110_test.ts`],
+    filter: "swapped while it is resolved",
   },
   {
     id: "loader-exact-cap-whole",

@@ -262,10 +262,14 @@ export async function readStderr(
       // 0 ms at every read (review 106).
       const atHost = hostReads || (skipped > 0 && overBy === "host");
       const host = atHost ? hostSecondEnds() : Infinity;
+      // Past the host's reads, not the plugin's own second's end: one long over (no read past its
+      // own rate renewed it) waited 0 ms at every read, and 32 plugins read as if unbounded (review
+      // 112).
+      const own = hostReads ? Infinity : window + 1000;
       // Never more than a second: a clock set back made it the whole step back (review 101).
       const timer = setTimeout(
         () => wake?.(),
-        Math.min(1000, Math.max(0, Math.min(window + 1000, host) - Date.now())),
+        Math.min(1000, Math.max(0, Math.min(own, host) - Date.now())),
       );
       wake = () => {
         wake = undefined;
@@ -292,8 +296,9 @@ export async function readStderr(
       // lines of a megabyte, were charged nothing, and held the host's thread at 78%, 5 times the
       // writer's CPU (review 98). Past the line rate in reads, or in bytes, reading waits too.
       const overReads = reads > perSecond || readBytes > maxReadBytes;
-      // Every plugin's reads together, too: each plugin's rate alone let 16 hold 49% (review 107).
-      const hostReads = !hostReadAllows(share);
+      // Every plugin's reads together, too: each plugin's rate alone let 16 hold 49% (review 107);
+      // by their bytes, as a full pipe's read costs more (review 112: 32 plugins held 41%).
+      const hostReads = !hostReadAllows(share, chunk.length);
       // Not for the rest of the line a drop began in once the drop is over (review 105).
       const over = skipped > 0 && !toLineEnd;
       if (waiting && (over || hostReads || (overReads && !renewed()))) {

@@ -100,6 +100,13 @@ let pidNamespace = "";
  */
 let hostStart = "";
 
+/**
+ * This host's time namespace (the inode of `/proc/self/ns/time`): a start
+ * in `/proc/<pid>/stat` is shown as the reader's time namespace sees it, so
+ * a start recorded in one is compared only by a sweep in the same one.
+ */
+let timeNamespace = "";
+
 /** The start time in a `/proc/<pid>/stat` line; "" where it holds none. */
 function startOf(stat: string): string {
   // Fields follow the command's closing parenthesis: the 22nd overall is the 20th after it.
@@ -107,9 +114,9 @@ function startOf(stat: string): string {
   return /^[0-9]+$/.test(fields[19] ?? "") ? fields[19] : "";
 }
 
-/** The inode in a `pid:[4026531836]` link; "" for anything else. */
-function namespaceOf(link: string | undefined): string {
-  return /^pid:\[([0-9]+)\]$/.exec(link?.trim() ?? "")?.[1] ?? "";
+/** The inode in a `pid:[4026531836]` (or `time:[…]`) line of `links`; "" where there is none. */
+function namespaceOf(links: string | undefined, kind: "pid" | "time"): string {
+  return new RegExp(`^${kind}:\\[([0-9]+)\\]$`, "m").exec(links ?? "")?.[1] ?? "";
 }
 
 /**
@@ -117,20 +124,21 @@ function namespaceOf(link: string | undefined): string {
  * another host's sweep leaves it alone while this host lives, then its pid
  * namespace (`ns<inode>`, `ns` where unknown): a pid tells whether a host
  * lives only in that namespace (review 103), so only a sweep in it kills
- * what the cgroup holds. Then the host's start time (`t<ticks>`, `t` where
- * unknown): a dead host's pid given to a new process kept its cgroups'
- * orphans alive for as long as that process ran.
+ * what the cgroup holds. Then the host's start time and time namespace
+ * (`t<ticks>.<inode>`, either "" where unknown): a dead host's pid given to
+ * a new process kept its cgroups' orphans alive for as long as that process
+ * ran.
  */
 export function cgroupName(id: string): string {
-  return `plugbox-${Deno.pid}-ns${pidNamespace}-t${hostStart}-${id}`;
+  return `plugbox-${Deno.pid}-ns${pidNamespace}-t${hostStart}.${timeNamespace}-${id}`;
 }
 
 // Prints this process's mounts, cgroups and pid namespace (a child of the host: the host's own),
-// then its parent's (the host's) stat line, for its start time. With printf:
+// then its parent's (the host's) time namespace and stat line, for its start time. With printf:
 // dash's echo would turn mountinfo's escapes (a space is \040) into the characters (review 34).
 const SHOW = `while IFS= read -r l; do printf '%s\\n' "$l"; done < /proc/self/mountinfo; echo ===
 while IFS= read -r l; do printf '%s\\n' "$l"; done < /proc/self/cgroup; echo ===
-readlink /proc/self/ns/pid; echo ===
+readlink /proc/self/ns/pid /proc/$PPID/ns/time; echo ===
 read -r s < /proc/$PPID/stat && printf '%s\\n' "$s"`;
 
 /**
@@ -143,8 +151,8 @@ export const KILL_MEMBERS_SH =
 
 // One run for every trial: $1 holds the trial folders, one per line (cgroup paths hold no
 // newline: a base that does would be skipped), made with one mkdir; $2 the folders to sweep
-// for empty cgroups left by hosts that died, one per line; $3 this host's pid namespace (see
-// {@linkcode cgroupName}); then five positions per trial:
+// for empty cgroups left by hosts that died, one per line; $3 and $4 this host's pid and time
+// namespaces (see {@linkcode cgroupName}); then five positions per trial:
 // folder, file, value, second file (or ""), its value. Prints "yes" or "no" per trial, in
 // order: "yes" only if the folder is a cgroup (cgroupfs made its `cgroup.procs`) and every value
 // could be written. Each program run costs a start 3 to 5 ms
@@ -164,27 +172,26 @@ export const KILL_MEMBERS_SH =
 // the pid names another process or none, and a host in a container's or an unshared namespace
 // killed a live host's plugins, or stopped their forks (review 103). A host counts as gone, too,
 // where a process lives under its pid but began after the start the name records (`reused`,
-// the 22nd field of its stat line; only where this shell sees the time as it does): a dead
-// host's pid given to a new process kept its cgroups' orphans alive while that process ran.
+// the 22nd field of its stat line, read to its last line: a process's name may hold a newline),
+// only where the name's time namespace is this host's ($4): a start is shown as the reader's
+// time namespace sees it. A dead host's pid given to a new process kept its cgroups' orphans
+// alive while that process ran.
 const TRIALS = `IFS='
 '
 set -f
 reused() {
-  r=1; IFS=' '
-  if read -r l < "/proc/$1/stat"; then
-    set -- "$1" "$2" \${l##*) }
-    case \${22} in ''|*[!0-9]*) ;; *) [ "\${22}" != "$2" ] &&
-      [ "$(readlink /proc/self/ns/time)" = "$(readlink "/proc/$1/ns/time")" ] && r=0 ;; esac
-  fi 2>/dev/null
-  IFS='
+  l=; while IFS= read -r x; do l=$x; done < "/proc/$1/stat" || return 1
+  IFS=' '; set -- "$1" "$2" \${l##*) }; IFS='
 '
-  return $r
+  case \${22} in ''|*[!0-9]*) return 1 ;; esac
+  [ "\${22}" != "$2" ]
 }
 mkdir -p -- $1 2>/dev/null
 trials=$1
 sweep=$2
 ns=$3
-shift 3
+tns=$4
+shift 4
 while [ $# -ge 5 ]; do
   if [ -d "$1" ] && [ -f "$1/cgroup.procs" ] && echo "$3" > "$1/$2" 2>/dev/null &&
     { [ -z "$4" ] || echo "$5" > "$1/$4" 2>/dev/null; }; then echo yes; else echo no; fi
@@ -198,8 +205,10 @@ for base in $sweep; do
     n=\${d##*/plugbox-}; pid=\${n%%-*}
     case $pid in ''|*[!0-9]*) ;; *) t=\${n#*-}; s=\${t#*-}; s=\${s%%-*}
       if [ -d "/proc/$pid" ]; then
-        case $s in t[0-9]*) case \${s#t} in *[!0-9]*) continue ;; esac ;; *) continue ;; esac
-        reused "$pid" "\${s#t}" || continue
+        case $s in t[0-9]*.*) ;; *) continue ;; esac
+        st=\${s#t}; st=\${st%%.*}
+        case $st in *[!0-9]*) continue ;; esac
+        [ "\${s#*.}" = "$tns" ] && reused "$pid" "$st" 2>/dev/null || continue
       fi
       [ -n "$ns" ] && [ "\${t%%-*}" = "ns$ns" ] && dead="$dead$d
 " ;; esac
@@ -267,6 +276,7 @@ function showHere(): string | undefined {
     const own = Deno.readTextFileSync("/proc/self/cgroup");
     let ns = "";
     attempt(() => ns = Deno.readLinkSync("/proc/self/ns/pid"));
+    attempt(() => ns += `\n${Deno.readLinkSync("/proc/self/ns/time")}`);
     const stat = Deno.readTextFileSync("/proc/self/stat");
     return `${mountinfo}===\n${own}===\n${ns}\n===\n${stat}`;
   } catch {
@@ -340,20 +350,15 @@ function sweepHere(bases: string[], own: string[]): boolean {
 
 /**
  * Whether live process `pid` began after the host a cgroup's name records
- * (its `start`, `t<ticks>`): its pid was reused. Only where the name has a
- * start and this process sees the time as `pid` does (a time namespace
- * shifts the start shown): a live host's cgroup judged dead has its
- * plugins killed. Throws `NotFound` where no process has `pid`.
+ * (its `start`, `t<ticks>.<time namespace>`): its pid was reused. Only where
+ * the name has a start taken in this host's time namespace: a start is shown
+ * as the reader's time namespace sees it, and a live host's cgroup judged
+ * dead has its plugins killed. Throws `NotFound` where no process has `pid`.
  */
 function reused(pid: string, start: string | undefined): boolean {
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  if (!/^t[0-9]+$/.test(start ?? "") || startOf(stat) === start!.slice(1)) return false;
-  const time = (of: string) => Deno.readLinkSync(`/proc/${of}/ns/time`);
-  try {
-    return time("self") === time(pid);
-  } catch {
-    return false; // not ours to look at: judged live, as before
-  }
+  const [, ticks, time] = /^t([0-9]+)\.([0-9]*)$/.exec(start ?? "") ?? [];
+  return ticks !== undefined && time === timeNamespace && startOf(stat) !== ticks;
 }
 
 /**
@@ -411,7 +416,7 @@ async function runTrials(shell: string, trials: Trial[], here: boolean): Promise
   const bases = [...new Set(usable.map((trial) => trial.base))];
   let answers = here ? runTrialsHere(dirs, usable, bases) : undefined;
   if (!answers && usable.length > 0) {
-    const args = [dirs.join("\n"), bases.join("\n"), pidNamespace];
+    const args = [dirs.join("\n"), bases.join("\n"), pidNamespace, timeNamespace];
     usable.forEach((trial, i) => {
       const [file, value, second = "", secondValue = ""] = trial.writes;
       args.push(dirs[i], file, value, second, secondValue);
@@ -449,7 +454,8 @@ async function probe(shell: string): Promise<Controllers | undefined> {
   const shown = here ?? await showByShell(shell);
   if (shown === undefined) return undefined;
   const [mountinfo, own = "", ns, stat = ""] = shown.split("===\n");
-  pidNamespace = namespaceOf(ns);
+  pidNamespace = namespaceOf(ns, "pid");
+  timeNamespace = namespaceOf(ns, "time");
   hostStart = startOf(stat.trim());
   const v1 = (kind: "memory" | "pids" | "cpuacct") =>
     cpuControllers(mountinfo, own, kind).filter((c) => c.version === 1)

@@ -120,37 +120,65 @@ for (const [how, flags] of Object.entries(SWEEPERS)) {
     }
   });
   // A host's pid outlives the host: the kernel gives it to a later process, and a sweep that
-  // judged a host alive by its pid alone spared its orphans for as long as that process ran.
+  // judged a host alive by its pid alone spared its orphans for as long as that process ran. The
+  // process holding it may have a newline in its name (the shell read the first line of its stat:
+  // review 112), or live in a time namespace of its own (the sweep compared its own with that
+  // process's, but a start is shown as the reader's namespace sees it: review 112).
   Deno.test(`sweep [${how}]: a cgroup whose host's pid a later process holds is swept, its host's own is not`, async () => {
     testDeadline(60_000);
     const base = await pidsBase();
     if (!base) return;
     const marker = `pid-reuse-${crypto.randomUUID()}`;
-    const spawn = (role: string) =>
-      new Deno.Command("sh", { args: ["-c", "read x", `${marker}-${role}`], stdin: "piped" })
-        .spawn();
-    // The process that holds the pid now, and an orphan in each of two cgroups named for it.
-    const [holder, orphan, spared] = ["holder", "orphan", "spared"].map(spawn);
+    const spawn = (role: string, script = "read x", prefix: string[] = []) =>
+      new Deno.Command(prefix[0] ?? "sh", {
+        args: [
+          ...prefix.slice(1),
+          ...(prefix.length ? ["sh"] : []),
+          "-c",
+          script,
+          `${marker}-${role}`,
+        ],
+        stdin: "piped",
+      }).spawn();
+    const holders = [
+      spawn("holder"),
+      spawn("named", "printf 'a\\n) 1 2' > /proc/self/comm; read x"),
+      spawn("timed", "read x", ["unshare", "--time", "--boottime", "100000"]),
+    ];
+    // Each holder's pid names two cgroups: one of a host that began before it, one of its own.
+    const orphans = holders.map((_, i) => spawn(`orphan-${i}`));
+    const spared = holders.map((_, i) => spawn(`spared-${i}`));
+    const children = [...holders, ...orphans, ...spared];
+    const cgroups = new AsyncDisposableStack();
     try {
-      const stat = Deno.readTextFileSync(`/proc/${holder.pid}/stat`);
-      const start = Number(stat.slice(stat.lastIndexOf(") ") + 2).split(" ")[19]);
+      await until(() => processesWith(marker).length === 9, 10_000, "the test's processes");
       const ns = /pid:\[(\d+)\]/.exec(Deno.readLinkSync("/proc/self/ns/pid"))![1];
-      const name = (began: number, id: string) =>
-        `plugbox-${holder.pid}-ns${ns}-t${began}-${id}-${marker.slice(-8)}`;
-      await using _before = cgroupHolding(base, name(start - 1, "r"), orphan.pid, marker);
-      await using _own = cgroupHolding(base, name(start, "o"), spared.pid, marker);
+      const time = /time:\[(\d+)\]/.exec(Deno.readLinkSync("/proc/self/ns/time"))![1];
+      holders.forEach((holder, i) => {
+        // Its start as this process sees it, its name's newline and all.
+        const stat = Deno.readTextFileSync(`/proc/${holder.pid}/stat`);
+        const start = Number(stat.slice(stat.lastIndexOf(") ") + 2).split(" ")[19]);
+        const name = (began: number, id: string) =>
+          `plugbox-${holder.pid}-ns${ns}-t${began}.${time}-${id}${i}-${marker.slice(-8)}`;
+        cgroups.use(cgroupHolding(base, name(start - 1, "r"), orphans[i].pid, marker));
+        cgroups.use(cgroupHolding(base, name(start, "o"), spared[i].pid, marker));
+      });
       // A sweep in a time namespace of its own sees every start shifted (here by 10^5 s): it
       // cannot tell, and judges by the pid alone.
       await sweep(flags, ["unshare", "--time", "--boottime", "100000"]);
-      assert.deepEqual(processesWith(marker).length, 3, "a sweep in another time namespace killed");
+      assert.deepEqual(processesWith(marker).length, 9, "a sweep in another time namespace killed");
       await sweep(flags);
       const left = processesWith(marker);
-      assert.ok(!left.includes(orphan.pid), "the orphan of the host that pid named before lives");
-      assert.ok(left.includes(spared.pid), "a live host's plugin was killed");
-      assert.ok(left.includes(holder.pid));
+      orphans.forEach((orphan, i) => {
+        assert.ok(!left.includes(orphan.pid), `the orphan of the host pid ${i} named before lives`);
+      });
+      for (const child of [...holders, ...spared]) {
+        assert.ok(left.includes(child.pid), "a live host's plugin was killed");
+      }
     } finally {
       for (const pid of processesWith(marker)) Deno.kill(pid, "SIGKILL");
-      await Promise.all([holder, orphan, spared].map((child) => child.status));
+      await Promise.all(children.map((child) => child.status));
+      await cgroups.disposeAsync();
     }
   });
 }

@@ -4863,8 +4863,9 @@ export const MUTATIONS: Mutation[] = [
     source: "review 103: a cgroup's name told its host's pid, not in which pid namespace",
     mitigation: "a cgroup's name carries its host's pid namespace, which the sweep kills in only",
     file: "runner/sandbox/cgroup_probe.ts",
-    search: "  return `plugbox-${Deno.pid}-ns${pidNamespace}-t${hostStart}-${id}`;",
-    replace: "  return `plugbox-${Deno.pid}-t${hostStart}-${id}`;",
+    search:
+      "  return `plugbox-${Deno.pid}-ns${pidNamespace}-t${hostStart}.${timeNamespace}-${id}`;",
+    replace: "  return `plugbox-${Deno.pid}-t${hostStart}.${timeNamespace}-${id}`;",
     tests: ["tests/hostile/r102_test.ts", "tests/sandbox/cpu_probe_test.ts"],
   },
   {
@@ -4983,8 +4984,7 @@ export const MUTATIONS: Mutation[] = [
     source: "a dead host's pid taken by a later process kept its cgroups' orphans alive",
     mitigation: "the sweep (in the host) judges a host gone where its pid's process began later",
     file: "runner/sandbox/cgroup_probe.ts",
-    search:
-      '  if (!/^t[0-9]+$/.test(start ?? "") || startOf(stat) === start!.slice(1)) return false;',
+    search: "  return ticks !== undefined && time === timeNamespace && startOf(stat) !== ticks;",
     replace: "  return false;",
     tests: [`${HOSTILE}/r103_test.ts`],
     filter: "sweep [here]: a cgroup whose host's pid a later process",
@@ -4992,10 +4992,12 @@ export const MUTATIONS: Mutation[] = [
   {
     id: "sweep-here-reuse-same-time-view",
     source: "a start time shows shifted in another time namespace: a live host judged dead",
-    mitigation: "the sweep (in the host) compares start times only in its pid's time namespace",
+    mitigation:
+      "the sweep (in the host) compares a start only where the name's time namespace is its own (a start is shown as the reader sees it)",
     file: "runner/sandbox/cgroup_probe.ts",
-    search: '    return time("self") === time(pid);',
-    replace: "    return true;",
+    search: "  return ticks !== undefined && time === timeNamespace && startOf(stat) !== ticks;",
+    replace:
+      '  return ticks !== undefined && Deno.readLinkSync(`/proc/${pid}/ns/time`) === Deno.readLinkSync("/proc/self/ns/time") && startOf(stat) !== ticks;',
     tests: [`${HOSTILE}/r103_test.ts`],
     filter: "sweep [here]: a cgroup whose host's pid a later process",
   },
@@ -5004,7 +5006,7 @@ export const MUTATIONS: Mutation[] = [
     source: "a dead host's pid taken by a later process kept its cgroups' orphans alive",
     mitigation: "the sweep (in a shell) judges a host gone where its pid's process began later",
     file: "runner/sandbox/cgroup_probe.ts",
-    search: '        reused "$pid" "\\${s#t}" || continue',
+    search: '        [ "\\${s#*.}" = "$tns" ] && reused "$pid" "$st" 2>/dev/null || continue',
     replace: "        continue",
     tests: [`${HOSTILE}/r103_test.ts`],
     filter: "sweep [shell]: a cgroup whose host's pid a later process",
@@ -5012,11 +5014,12 @@ export const MUTATIONS: Mutation[] = [
   {
     id: "sweep-shell-reuse-same-time-view",
     source: "a start time shows shifted in another time namespace: a live host judged dead",
-    mitigation: "the sweep (in a shell) compares start times only in its pid's time namespace",
+    mitigation:
+      "the sweep (in a shell) compares a start only where the name's time namespace is its own (a start is shown as the reader sees it)",
     file: "runner/sandbox/cgroup_probe.ts",
-    search:
-      '      [ "$(readlink /proc/self/ns/time)" = "$(readlink "/proc/$1/ns/time")" ] && r=0 ;; esac',
-    replace: "      r=0 ;; esac",
+    search: '        [ "\\${s#*.}" = "$tns" ] && reused "$pid" "$st" 2>/dev/null || continue',
+    replace:
+      '        [ "$(readlink /proc/self/ns/time)" = "$(readlink /proc/$pid/ns/time)" ] && reused "$pid" "$st" 2>/dev/null || continue',
     tests: [`${HOSTILE}/r103_test.ts`],
     filter: "sweep [shell]: a cgroup whose host's pid a later process",
   },
@@ -5120,6 +5123,17 @@ export const MUTATIONS: Mutation[] = [
       "  const read = unique((p.read ?? []).map((x) => Deno.realPathSync(absolutePath(x, cwd))));",
     tests: [`${HOSTILE}/r110_test.ts`],
     filter: "swapped while it is resolved",
+  },
+  {
+    id: "sweep-shell-stat-last-line",
+    source:
+      "review 112: a process may put a newline in its name; the shell read its stat's first line",
+    mitigation: "the shell's sweep reads a stat line to its last line",
+    file: "runner/sandbox/cgroup_probe.ts",
+    search: '  l=; while IFS= read -r x; do l=$x; done < "/proc/$1/stat" || return 1',
+    replace: '  read -r l < "/proc/$1/stat" || return 1',
+    tests: [`${HOSTILE}/r103_test.ts`],
+    filter: "sweep [shell]: a cgroup whose host's pid a later process",
   },
   {
     id: "loader-exact-cap-whole",

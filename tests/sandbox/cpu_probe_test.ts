@@ -81,12 +81,12 @@ for (const host of Object.keys(HOSTS) as Host[]) {
       // another host's sweep can tell it is in use.
       assert.match(
         cgroup[key] ?? "",
-        /\/plugbox-\d+-ns\d+-t\d+-probe-test$/,
+        /\/plugbox-\d+-ns\d+-t\d+\.\d+-probe-test$/,
         `${key}: ${JSON.stringify(cgroup)}`,
       );
       const base = join(cgroup[key], "..");
       const left = entries(base).filter((name) =>
-        /^plugbox-(\d+-(ns\d*-)?(t\d*-)?)?probe-/.test(name)
+        /^plugbox-(\d+-(ns\d*-)?(t[\d.]*-)?)?probe-/.test(name)
       );
       assert.deepEqual(left, [], `trial cgroups left in ${base}`);
     }

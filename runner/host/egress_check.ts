@@ -7,7 +7,7 @@
  */
 
 import { lookup } from "node:dns/promises";
-import { type EgressPlan, isPrivateHost } from "../sandbox/mod.ts";
+import { canonicalNetGrant, type EgressPlan, isPrivateHost } from "../sandbox/mod.ts";
 import { neutralize } from "../wire/mod.ts";
 
 /**
@@ -41,14 +41,35 @@ export async function systemResolve(hostname: string): Promise<string[]> {
   return answers.map((a) => a.address);
 }
 
-/** The host's own interface addresses: reaching them is reaching the host. */
+/** The host's own interface addresses, each as {@linkcode addressKey} spells it: reaching them is reaching the host. */
 export function ownAddresses(): Set<string> {
   try {
-    return new Set(Deno.networkInterfaces().map((i) => i.address.replace(/%.*$/, "")));
+    return new Set(Deno.networkInterfaces().map((i) => addressKey(i.address)));
   } catch (error) {
     if (error instanceof Deno.errors.NotCapable) throw error;
     return new Set();
   }
+}
+
+/**
+ * One spelling per address, to compare with the host's own: IPv6 compressed and lower-case, an
+ * IPv4-mapped IPv6 address as the IPv4 it connects to. A name answering `::ffff:192.0.2.2` reached
+ * the host's own 192.0.2.2, which the set held only in its IPv4 spelling (review 111).
+ */
+function addressKey(address: string): string {
+  const bare = address.replace(/%.*$/, "");
+  if (!bare.includes(":")) return canonicalNetGrant(bare) ?? bare;
+  const v6 = canonicalNetGrant(`[${bare}]`)?.slice(1, -1) ?? bare.toLowerCase();
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(v6);
+  if (!mapped) return v6;
+  const [high, low] = [parseInt(mapped[1], 16), parseInt(mapped[2], 16)];
+  return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
+}
+
+/** Whether `address` (as a resolver gives it) is this machine's loopback, in any spelling. */
+export function isLoopback(address: string): boolean {
+  const key = addressKey(address);
+  return key.startsWith("127.") || key === "::1";
 }
 
 /** Rejects when `promise` has not settled within `ms`; the timer never leaks. */
@@ -84,7 +105,7 @@ export async function checkDestination(
   let refusedAddress: string | undefined;
   for (const address of addresses.slice(0, 32)) {
     const spelled = address.includes(":") ? `[${address.replace(/%.*$/, "")}]` : address;
-    const local = isPrivateHost(spelled) || context.own.has(address.replace(/%.*$/, ""));
+    const local = isPrivateHost(spelled) || context.own.has(addressKey(address));
     if (!local || context.plan.privateNetwork) return { address };
     refusedAddress ??= address;
   }

@@ -27,7 +27,7 @@ export interface FetchLogEntry {
   method: string;
   /** The URL asked for (neutralised, bounded); empty when it did not parse. */
   url: string;
-  /** The destination's host. */
+  /** The destination's host (neutralised, bounded). */
   host: string;
   /** The destination's port. */
   port: number;

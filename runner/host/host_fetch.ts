@@ -14,7 +14,7 @@ import type {
   HostFetchResponseData,
 } from "../contract.ts";
 import { CapabilityError } from "../errors.ts";
-import { checkDestination, ownAddresses, systemResolve } from "./egress_check.ts";
+import { checkDestination, isLoopback, ownAddresses, systemResolve } from "./egress_check.ts";
 import { canonicalDestination, type HostSecret, SecretBinding } from "./fetch_secrets.ts";
 import { FetchLog, type FetchLogEntry } from "./fetch_log.ts";
 import { checkMs } from "./check_options.ts";
@@ -44,8 +44,12 @@ export interface HostFetchOptions {
   allow: string[];
   /** Secrets by name, each bound to destinations and sent there as a header. */
   secrets?: Record<string, HostSecret>;
-  /** Allow loopback, private and link-local addresses (a local server, a test). */
-  unsafe?: { privateNetwork?: boolean };
+  /**
+   * `privateNetwork`: allow loopback, private and link-local addresses (a local server, a test).
+   * `plainHttpSecrets`: send secrets in plain http past loopback too, in the clear on the
+   * network; without it a secret goes in plain http only to a loopback address (never to port 443).
+   */
+  unsafe?: { privateNetwork?: boolean; plainHttpSecrets?: boolean };
   /**
    * Most bytes of a request body. The body travels in the plugin's
    * capability call, JSON-escaped: above about 1.5 MiB, raise the plugin's
@@ -163,7 +167,9 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
     const entry = { plugin: context.plugin, method: request.method, url: "", host: "", port: 0 };
     try {
       const url = parseUrl(request.url);
-      Object.assign(entry, { url: neutralize(url.href, 500), host: url.hostname, port: port(url) });
+      // The host bounded as the URL is: a name of 8 KiB is the plugin's to send (review 111).
+      const host = neutralize(url.hostname, 255);
+      Object.assign(entry, { url: neutralize(url.href, 500), host, port: port(url) });
       const destination = `${url.hostname}:${port(url)}`;
       if (!allowed.has(destination)) {
         throw refused(`${neutralize(destination, 300)} is not allowed`);
@@ -183,11 +189,10 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
         );
       }
       const reserved = secrets.headersFor(destination);
-      // A binding names host and port, not scheme: port 443 is https's, and a secret bound there
-      // would cross the network in the clear in a plain http request to it (review 84).
-      if (reserved.size > 0 && url.protocol === "http:" && port(url) === 443) {
-        throw refused(`plain http to port 443 would send a secret in the clear`);
-      }
+      const clear = reserved.size > 0
+        ? inTheClear(url, verdict.address, options.unsafe?.plainHttpSecrets === true)
+        : undefined;
+      if (clear) throw refused(clear);
       const headers = buildHeaders(request.headers ?? {}, reserved);
       const used = secrets.inject(headers, destination);
       const body = request.body;
@@ -278,6 +283,19 @@ function unreachable(url: URL, pinned: PinnedClient): CapabilityError {
   return new CapabilityError(`could not reach ${neutralize(url.host, 300)}`, {
     code: "unreachable",
   });
+}
+
+/**
+ * Why a secret may not go in this request, or undefined. A binding names host and port, not
+ * scheme: a plain http request crosses the network in the clear, to port 443 (review 84) or to
+ * any other a TLS server listens on, 8443 or 6443 (review 111). Loopback crosses no network.
+ */
+function inTheClear(url: URL, address: string, acknowledged: boolean): string | undefined {
+  if (url.protocol !== "http:") return undefined;
+  if (port(url) === 443) return `plain http to port 443 would send a secret in the clear`;
+  if (acknowledged || isLoopback(address)) return undefined;
+  return `plain http to ${neutralize(address, 64)} would send a secret in the clear on the ` +
+    `network (https, or "unsafe.plainHttpSecrets")`;
 }
 
 function port(url: URL): number {

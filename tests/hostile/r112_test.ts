@@ -11,6 +11,8 @@ import {
   STDERR_HOST_READS_PER_SECOND,
 } from "../../runner/host/stderr_budget.ts";
 import { heldClock, heldTimers, readAt, type Step } from "./_stderr_clock.ts";
+import { z } from "npm:zod@^4.1.0";
+import { parseUntrusted } from "../../runner/untrusted_parse.ts";
 
 /** Readers that each read until the host refuses them (or `own` reads), one after another. */
 function readersInTurn(count: number, own: number): void {
@@ -114,4 +116,19 @@ Deno.test("r112: plugins writing full pipes to stderr hold the host's thread wit
     await Promise.allSettled(reading);
     await Promise.all(writers.map((child) => child.status));
   }
+});
+
+// Each intersection that merges an object again costs its keys squared again, but the estimate
+// counted one merge per level of the value: eight chained .and() over records, given 8,000 keys
+// just under the cap, held the host's thread 381 ms where one took 46. Merges in turn count now.
+Deno.test("r112: intersections chained on one object count each merge against the cap", () => {
+  const record = z.record(z.string(), z.string());
+  let chained: z.ZodType = record;
+  for (let i = 0; i < 8; i++) chained = chained.and(record);
+  const wide = Object.fromEntries(Array.from({ length: 4000 }, (_, i) => [`k${i}`, "v"]));
+  const once = parseUntrusted(record.and(record), wide);
+  assert.ok(once.success, "one intersection of 4,000 keys is within the cap");
+  const eight = parseUntrusted(z.object({ a: chained.optional() }), { a: wide });
+  assert.equal(eight.success, false);
+  assert.match(eight.error!.issues[0].message, /too wide for its schema's intersection/);
 });

@@ -5136,6 +5136,17 @@ export const MUTATIONS: Mutation[] = [
     filter: "sweep [shell]: a cgroup whose host's pid a later process",
   },
   {
+    id: "intersection-merges-in-turn",
+    source: "review 112: eight chained .and() merged an object eight times, counted once",
+    mitigation:
+      "the merge cost is counted once for each intersection that merges an object in turn",
+    file: "runner/intersection_cost.ts",
+    search: "  return times > 0 && overMergeCost(value, MAX_MERGE_COST / times);",
+    replace: "  return times > 0 && overMergeCost(value, MAX_MERGE_COST);",
+    tests: [`${HOSTILE}/r112_test.ts`],
+    filter: "chained on one object",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",
@@ -6661,8 +6672,8 @@ export const MUTATIONS: Mutation[] = [
       "review 109: an intersection's result of 80,000 keys held the host's thread 3 s in zod's merge",
     mitigation: "an intersection anywhere in a schema is found by a walk of its defs",
     file: "runner/intersection_cost.ts",
-    search: '    found = findSchema(root, (def) => def.type === "intersection") !== undefined;',
-    replace: '    found = findSchema(root, (def) => def.type === "never") !== undefined;',
+    search: '    if (def.type === "intersection") most = Math.max(most, inTurn(def, 0));',
+    replace: '    if (def.type === "never") most = Math.max(most, inTurn(def, 0));',
     tests: [`${HOSTILE}/r109_test.ts`],
     filter: "refused before the merge",
   },

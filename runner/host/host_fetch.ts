@@ -17,7 +17,7 @@ import { CapabilityError } from "../errors.ts";
 import { checkDestination, isLoopback, ownAddresses, systemResolve } from "./egress_check.ts";
 import { canonicalDestination, type HostSecret, SecretBinding } from "./fetch_secrets.ts";
 import { FetchLog, type FetchLogEntry } from "./fetch_log.ts";
-import { checkMs } from "./check_options.ts";
+import { checkCount, checkMs } from "./check_options.ts";
 import { readCapped } from "./fetch_body.ts";
 import {
   mayHideNoProxy,
@@ -58,10 +58,18 @@ export interface HostFetchOptions {
    */
   maxRequestBytes?: number;
   /**
-   * Most bytes of a response body; a longer one fails the request.
+   * Most bytes of a response body, as read and as JSON in the answer to the
+   * plugin (a control character is 6 bytes there); a longer one fails the
+   * request.
    * @default {4 MiB}
    */
   maxResponseBytes?: number;
+  /**
+   * Requests of one plugin at once; more wait their turn. Each holds up to
+   * `maxResponseBytes` a few times over while it is answered.
+   * @default {8}
+   */
+  maxConcurrent?: number;
   /**
    * Deadline of one request (resolving, connecting, the whole body), in ms.
    * @default {30000}
@@ -126,6 +134,7 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
     request: options.maxRequestBytes ?? 1024 * 1024,
     response: options.maxResponseBytes ?? 4 * 1024 * 1024,
     timeout: checkMs("timeout", options.timeout, 1) ?? 30_000,
+    concurrent: checkCount("maxConcurrent", options.maxConcurrent, 1, 1024) ?? 8,
   };
   const rules = [...allowed].map((d) => {
     const at = d.lastIndexOf(":");
@@ -160,6 +169,7 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
     );
   }
   const log = new FetchLog(options.onRequest);
+  const turns = new Turns(limits.concurrent);
   const fetcher = async (
     request: HostFetchRequestData,
     context: CapabilityContext,
@@ -201,10 +211,26 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
           code: "too-large",
         });
       }
-      const response = await send(url, request.method, headers, body, context.signal, {
-        ...limits,
-        pinned: pinnedClient(verdict.address, plan, context.plugin),
-      });
+      // One plugin's bodies at once, bounded: 64 calls in flight of 4 MiB bodies of control
+      // characters held 769 MiB of the host at once, each escaped to 24 MiB (review 111).
+      await turns.take(context.plugin, context.signal);
+      let response: Awaited<ReturnType<typeof send>>;
+      let text: string;
+      try {
+        response = await send(url, request.method, headers, body, context.signal, {
+          ...limits,
+          pinned: pinnedClient(verdict.address, plan, context.plugin),
+        });
+        text = secrets.redact(response.text);
+        if (jsonLength(text) > limits.response) {
+          throw new CapabilityError(
+            `response body over ${limits.response} bytes as JSON (a control character is 6)`,
+            { code: "too-large" },
+          );
+        }
+      } finally {
+        turns.give(context.plugin);
+      }
       log.add({
         ...entry,
         address: verdict.address,
@@ -219,7 +245,7 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
         headers: Object.fromEntries(
           [...response.headers].map(([k, v]) => [secrets.redact(k), secrets.redact(v)]),
         ),
-        body: secrets.redact(response.text),
+        body: text,
         url: neutralize(url.href, 8192),
       };
     } catch (error) {
@@ -296,6 +322,73 @@ function inTheClear(url: URL, address: string, acknowledged: boolean): string | 
   if (acknowledged || isLoopback(address)) return undefined;
   return `plain http to ${neutralize(address, 64)} would send a secret in the clear on the ` +
     `network (https, or "unsafe.plainHttpSecrets")`;
+}
+
+/**
+ * The bytes `text` takes as a JSON string's contents, as `JSON.stringify` writes it: a control
+ * character 6 (`\u0001`; 2 for `\n` and its kind), `"` and `\` 2, a lone surrogate 6, the rest
+ * its UTF-8.
+ */
+function jsonLength(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20) bytes += c === 8 || c === 9 || c === 10 || c === 12 || c === 13 ? 2 : 6;
+    else if (c === 0x22 || c === 0x5c) bytes += 2;
+    else if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4;
+      i++;
+    } else bytes += c >= 0xd800 && c <= 0xdfff ? 6 : 3;
+  }
+  return bytes;
+}
+
+/** Each plugin's requests under way, at most `max`; the rest wait in order. */
+class Turns {
+  #max: number;
+  #running = new Map<string, number>();
+  #waiting = new Map<string, (() => void)[]>();
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  /** Resolves once `plugin` may go on; rejects (cancelled) if `signal` aborts first. */
+  take(plugin: string, signal: AbortSignal): Promise<void> {
+    const running = this.#running.get(plugin) ?? 0;
+    if (running < this.#max) {
+      this.#running.set(plugin, running + 1);
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const line = this.#waiting.get(plugin) ?? [];
+      this.#waiting.set(plugin, line);
+      const go = () => {
+        signal.removeEventListener("abort", stop);
+        resolve();
+      };
+      const stop = () => {
+        const at = line.indexOf(go);
+        if (at !== -1) line.splice(at, 1);
+        reject(new CapabilityError("cancelled", { code: "cancelled" }));
+      };
+      if (signal.aborted) return stop();
+      line.push(go);
+      signal.addEventListener("abort", stop, { once: true });
+    });
+  }
+
+  /** Ends one of `plugin`'s turns: the next in its line goes on. */
+  give(plugin: string): void {
+    const next = this.#waiting.get(plugin)?.shift();
+    if (next) return next(); // the turn passes on: the count stays
+    const running = (this.#running.get(plugin) ?? 1) - 1;
+    if (running > 0) this.#running.set(plugin, running);
+    else this.#running.delete(plugin);
+    if (this.#waiting.get(plugin)?.length === 0) this.#waiting.delete(plugin);
+  }
 }
 
 function port(url: URL): number {

@@ -6,7 +6,7 @@ import { hostFetch, type HostFetchOptions, provide, startPlugin } from "../../mo
 import { EgressProxy } from "../../runner/host/egress_proxy.ts";
 import { isPrivateHost } from "../../runner/sandbox/mod.ts";
 import { FetchUser } from "../fixtures/fetch_user_contract.ts";
-import { fixture, within } from "../_helpers.ts";
+import { fixture, until, within } from "../_helpers.ts";
 
 const TOKEN = "tok-111c9e2a4b7d0f58";
 
@@ -129,4 +129,68 @@ Deno.test("r111: the fetch log holds a plugin's host name bounded, as it holds i
   const entry = fetcher.log(plugin.name)[0];
   assert.ok(entry.host.length < 300, `the log holds a host of ${entry.host.length} characters`);
   assert.deepEqual(seen, [entry.host.length]);
+});
+
+/** A server on loopback whose every answer waits until `release`d; `arrived` counts by path. */
+function heldServer() {
+  const arrived: string[] = [];
+  const held: (() => void)[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    arrived.push(new URL(request.url).pathname);
+    await new Promise<void>((resolve) => held.push(resolve));
+    return new Response("ok");
+  });
+  return {
+    arrived,
+    port: server.addr.port,
+    release: () => held.splice(0).forEach((go) => go()),
+    [Symbol.asyncDispose]: () => server.shutdown(),
+  };
+}
+
+// A plugin's capability calls in flight (64) each held a body of up to 4 MiB a few times over
+// while it was answered: 64 bodies of control characters held 769 MiB of the host at once.
+Deno.test("r111: a plugin's fetches past maxConcurrent wait their turn; another plugin's do not", async () => {
+  await using server = heldServer();
+  const fetcher = hostFetch({
+    allow: [`127.0.0.1:${server.port}`],
+    unsafe: { privateNetwork: true },
+    maxConcurrent: 3,
+  });
+  const signal = new AbortController().signal;
+  const get = (plugin: string, path: string) =>
+    fetcher({ url: `http://127.0.0.1:${server.port}/${path}`, method: "GET" }, { plugin, signal });
+  const first = Array.from({ length: 6 }, (_, i) => get("a", `a${i}`));
+  await until(() => server.arrived.length === 3, 10_000, "a's first three requests");
+  // Another plugin's request goes on at once, fired after a's six: a's last three, fired before
+  // it, wait for a turn of a's own.
+  const other = get("b", "b");
+  await until(() => server.arrived.includes("/b"), 10_000, "b's request");
+  assert.deepEqual(server.arrived.filter((path) => path.startsWith("/a")).length, 3);
+  server.release();
+  await until(() => server.arrived.length === 7, 10_000, "a's next three");
+  server.release();
+  for (const answer of await Promise.all([...first, other])) assert.equal(answer.body, "ok");
+});
+
+// A body is answered to the plugin as JSON, where a control character is 6 bytes: 4 MiB of them
+// within maxResponseBytes was built into a 24 MiB answer, only to be refused at the line cap.
+Deno.test("r111: a response body over maxResponseBytes as JSON is refused before its answer is built", async () => {
+  const body = new Uint8Array(256 * 1024).fill(1);
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response(body),
+  );
+  try {
+    const fetcher = hostFetch({
+      allow: [`127.0.0.1:${server.addr.port}`],
+      unsafe: { privateNetwork: true },
+      maxResponseBytes: 1024 * 1024,
+    });
+    const request = { url: `http://127.0.0.1:${server.addr.port}/`, method: "GET" as const };
+    const context = { plugin: "p", signal: new AbortController().signal };
+    await assert.rejects(fetcher(request, context), /over 1048576 bytes as JSON/);
+  } finally {
+    await server.shutdown();
+  }
 });

@@ -5147,6 +5147,28 @@ export const MUTATIONS: Mutation[] = [
     filter: "chained on one object",
   },
   {
+    id: "host-fetch-turns",
+    source: "review 111: 64 fetches in flight of 4 MiB bodies held 769 MiB of the host at once",
+    mitigation: "a plugin's fetches past maxConcurrent wait their turn",
+    file: "runner/host/host_fetch.ts",
+    search: "      await turns.take(context.plugin, context.signal);\n",
+    replace: "",
+    tests: [`${HOSTILE}/r111_test.ts`],
+    filter: "wait their turn",
+  },
+  {
+    id: "host-fetch-body-as-json",
+    source:
+      "review 111: 4 MiB of control characters was built into a 24 MiB answer before the line cap refused it",
+    mitigation:
+      "a response body is refused past maxResponseBytes as JSON, before its answer is built",
+    file: "runner/host/host_fetch.ts",
+    search: "        if (jsonLength(text) > limits.response) {",
+    replace: "        if (text.length > limits.response) {",
+    tests: [`${HOSTILE}/r111_test.ts`],
+    filter: "as JSON is refused",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

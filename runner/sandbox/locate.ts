@@ -11,6 +11,7 @@ import { PreflightError } from "../errors.ts";
 import { neutralize } from "../wire/mod.ts";
 import { absolutePath, canonicalLoose, canonicalPath, trimSeparator } from "./paths.ts";
 import { configuredLibraries } from "./loader_config.ts";
+import { pathFolders } from "./path_programs.ts";
 
 /** The cache: $PLUGBOX_CACHE_DIR, else $XDG_CACHE_HOME/plugbox, else ~/.cache/plugbox. */
 export function defaultCacheDir(): string {
@@ -151,14 +152,15 @@ export function codeRoots(root: string, cacheDir: string, deno: string): string[
     // plugin's interpreter from the first of its folders that holds them, on the host, and so do
     // the host's own programs; a python3 a plugin left in ~/.local/bin ran as the host at the
     // next start. An empty or relative entry is the working folder, or one below it.
-    ...(Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":").map((dir) => dir || "."),
   ];
   const own = new URL("../../", import.meta.url);
   if (own.protocol === "file:") roots.push(fileURLToPath(own));
   // In a Worker there is no main module (undefined): see mainModuleUnknown().
   const main: string | undefined = Deno.mainModule;
   if (main?.startsWith("file:")) roots.push(dirname(fileURLToPath(main)));
-  return [...new Set(roots.map((r) => trimSeparator(canonicalLoose(r))))];
+  // And where a link there leads, through /etc/alternatives or into a virtual environment: the
+  // links themselves are code too, by their own path (canonical already: see pathFolders).
+  return [...new Set([...roots.map((r) => trimSeparator(canonicalLoose(r))), ...pathFolders()])];
 }
 
 /**

@@ -1,0 +1,139 @@
+// Review 113: attacks on reviews 109 to 111's fixes. Each test failed on the code it was written
+// against (9a004a0).
+import { pathFolders } from "../../runner/sandbox/path_programs.ts";
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { z } from "npm:zod@^4.1.0";
+import { previewStart, startPlugin } from "../../mod.ts";
+import { defineContract } from "../../contract.ts";
+import { Probe } from "./plugins/probe.ts";
+import { freshCache } from "../_helpers.ts";
+import { hostile, ISOLATIONS } from "./_hostile.ts";
+
+/**
+ * A folder first on the host's PATH whose `python3` is a link through `alt/` to `real/python3`
+ * (as `~/.local/bin` links into a virtual environment, `/usr/bin` through `/etc/alternatives`).
+ */
+async function linkedOnPath<T>(use: (tool: string) => Promise<T>): Promise<T> {
+  const tool = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-r113-tool-" }));
+  for (const dir of ["bin", "alt", "real"]) await Deno.mkdir(join(tool, dir));
+  await Deno.writeTextFile(join(tool, "real/python3"), "#!/bin/sh\nexit 1\n", { mode: 0o755 });
+  await Deno.symlink(join(tool, "real/python3"), join(tool, "alt/python3"));
+  await Deno.symlink("../alt/python3", join(tool, "bin/python3"));
+  const path = Deno.env.get("PATH");
+  Deno.env.set("PATH", `${join(tool, "bin")}:${path}`);
+  try {
+    return await use(tool);
+  } finally {
+    Deno.env.set("PATH", path!);
+    await Deno.remove(tool, { recursive: true });
+  }
+}
+
+// Review 110 counted the PATH folders as code, not where a link in one leads: the host runs the
+// file at the end, and a plugin that could write a folder on the way replaced what ran.
+for (const isolation of ISOLATIONS) {
+  Deno.test(`r113 [${isolation}]: a write grant over a folder a link on the host's PATH leads through is refused`, async () => {
+    await using cache = await freshCache();
+    const outside = await Deno.makeTempDir({ prefix: "plugbox-r113-marker-" });
+    const marker = join(outside, "ran-as-host");
+    try {
+      await linkedOnPath(async (tool) => {
+        for (const folder of ["real", "alt"]) {
+          const granted = join(tool, folder);
+          const started = await startPlugin(hostile("r113_replaces_program.ts"), {
+            contracts: [Probe],
+            isolation,
+            cacheDir: cache.path,
+            permissions: { write: [granted] },
+            unsafe: { writeAsRoot: true },
+          }).catch((error: unknown) => error);
+          if (!(started instanceof Error)) {
+            await using plugin = started as Awaited<ReturnType<typeof startPlugin>>;
+            const script = `#!/bin/sh\necho "$0 $*" > ${marker}\nexit 1\n`;
+            const planted = await plugin.api(Probe).attempt(`${granted}/python3|${script}`);
+            assert.equal(planted, "planted");
+          }
+          // The host's next plugin in Python: "python3" is found on PATH and asked, on the host,
+          // where its library lies.
+          await previewStart(hostile("py_probe/main.py"), { cacheDir: cache.path }).catch(() => {});
+          assert.ok(!existsSync(marker), `the plugin's program ran as the host (${folder})`);
+          assert.ok(started instanceof TypeError, String(started));
+          assert.match(
+            started.message,
+            /^Cannot grant write ".*": it overlaps ".*", which holds code/,
+          );
+        }
+      });
+    } finally {
+      await Deno.remove(outside, { recursive: true });
+    }
+  });
+}
+
+/** What defineContract says of a method answering `output`. */
+function defined(output: z.ZodType): string {
+  try {
+    defineContract({ name: "t", version: 1, methods: { m: z.function({ input: [], output }) } });
+    return "defined";
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/** Milliseconds of CPU this thread has run (/proc/thread-self/schedstat, in ns). */
+function threadCpuMs(): number {
+  return Number(Deno.readTextFileSync("/proc/thread-self/schedstat").split(" ")[0]) / 1e6;
+}
+
+// Review 109 refused a template with two parts of unbounded length and advised .max(); two parts
+// bounded generously backtrack through each other all the same: 40,002 characters against two
+// strings of .max(20_000) took the host's thread 0.6 s, as two unbounded ones did.
+Deno.test("r113: a template literal whose bounded parts split its text too many ways is refused", () => {
+  const wide = [
+    z.templateLiteral([z.string().max(20_000), "-", z.string().max(20_000)]),
+    z.templateLiteral([z.string().max(20_000), z.number()]),
+    z.templateLiteral([z.string().max(100), z.string().max(100), z.string()]),
+  ];
+  const start = threadCpuMs();
+  const check = wide[0].safeParse("-".repeat(40_002)).success;
+  const ms = threadCpuMs() - start;
+  assert.ok(!check && ms > 100, `the check took ${ms} ms`); // what the refusal spares the host
+  for (const template of wide) {
+    assert.match(
+      defined(template),
+      /^Cannot define contract "t": .*z\.templateLiteral .*bound its strings with \.max\(\).* 4096/,
+    );
+  }
+  const fast = [
+    z.templateLiteral([z.string().max(64), "-", z.number()]),
+    z.templateLiteral([z.string().max(1_000_000)]),
+    z.templateLiteral([z.string().max(40), "-", z.string().max(40), "-", z.string()]),
+    z.templateLiteral(["(?:", z.string(), "?"]),
+  ];
+  for (const template of fast) assert.equal(defined(template), "defined");
+});
+
+// The PATH folders' links are read once and kept while the folders read are unchanged (reading
+// them all cost each start 7 to 25 ms). A link on the way pointed elsewhere is read again: its
+// folder is watched as well as the PATH folder, whose own link did not change.
+Deno.test("r113: a link on the way from a PATH folder pointed elsewhere is followed again", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-r113-watch-" }));
+  try {
+    for (const folder of ["bin", "alt", "real", "other"]) await Deno.mkdir(join(dir, folder));
+    await Deno.symlink(join(dir, "alt", "tool"), join(dir, "bin", "tool"));
+    await Deno.symlink(join(dir, "real", "tool"), join(dir, "alt", "tool"));
+    const path = `${join(dir, "bin")}:/usr/bin`;
+    assert.ok(pathFolders(path).includes(join(dir, "real")));
+    await Deno.remove(join(dir, "alt", "tool"));
+    await Deno.symlink(join(dir, "other", "tool"), join(dir, "alt", "tool"));
+    const again = pathFolders(path);
+    assert.ok(
+      again.includes(join(dir, "other")),
+      again.filter((f) => f.startsWith(dir)).join(", "),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -216,6 +216,7 @@ export class Plugin implements AsyncDisposable {
             ? (line, fromPlugbox) => onLog(fromPlugbox ? parser.note(line) : parser.parse(line))
             : undefined,
           sandboxed: plan.isolation === "os",
+          v8: plan.kind === "deno",
           signalShell: plan.cpu.sh,
           maxLogLinesPerSecond: options.maxLogLinesPerSecond,
           // Its input closes with it: nothing more can be written to a plugin that is gone.

@@ -59,6 +59,14 @@ export interface PluginProcessOptions {
    */
   sandboxed?: boolean;
   /**
+   * Whether the process is V8's (a Deno plugin), whose words on stderr
+   * with a fatal signal tell an out-of-memory death. A command plugin's are
+   * its own text before an abort it chose (review 114): its out of memory
+   * is the memory cgroup's OOM kill only.
+   * @default {true}
+   */
+  v8?: boolean;
+  /**
    * A shell whose `kill` sends the kill's signals where Deno may not: a
    * host without all of `--allow-run` (the README's list names `sh`).
    */
@@ -128,6 +136,7 @@ export class PluginProcess {
   #intent: "stopped" | "killed" | "cpu-limit" | undefined;
   #watch: ExitWatch | undefined;
   #sandboxed: boolean;
+  #v8: boolean;
   #signalShell: string | undefined;
   #exited = false;
   #gone = false;
@@ -138,6 +147,7 @@ export class PluginProcess {
   constructor(spec: SpawnSpec, options: PluginProcessOptions = {}) {
     this.#ring = new StderrRing(options.stderrRingBytes);
     this.#sandboxed = options.sandboxed ?? false;
+    this.#v8 = options.v8 ?? true;
     this.#signalShell = options.signalShell;
     try {
       this.#child = new Deno.Command(spec.command, {
@@ -212,7 +222,7 @@ export class PluginProcess {
     const fatal = (ended.signal !== null && FATAL_SIGNALS.has(ended.signal)) || guessed;
     let reason: ExitStatus["reason"] = this.#intent ?? "exited";
     const ours = this.#intent === "killed" || this.#intent === "cpu-limit";
-    if (!ours && fatal && OUT_OF_MEMORY.test(stderrTail)) {
+    if (!ours && this.#v8 && fatal && OUT_OF_MEMORY.test(stderrTail)) {
       reason = "out-of-memory";
     }
     return { code: ended.code, signal: ended.signal, reason, stderrTail };

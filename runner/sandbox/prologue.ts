@@ -49,7 +49,12 @@ const SCRIPT = [
   `      { why="the CPU cgroup $1"; return 1; }`,
   `  fi`,
   `  if [ -n "$8" ]; then`,
-  `    echo "$9" > "$8/memory.limit_in_bytes" && into "$8" 1 ||`,
+  // Socket buffers (TCP and UDP) are charged to no v1 memory cgroup until it is given a cap of
+  // its own for them: without it, a plugin capped at 64 MiB held 259 MiB in its own loopback's
+  // buffers, up to the machine's tcp_mem and udp_mem that every socket shares (review 114).
+  `    echo "$9" > "$8/memory.limit_in_bytes" &&`,
+  `    { [ ! -e "$8/memory.kmem.tcp.limit_in_bytes" ] ||`,
+  `      echo "$9" > "$8/memory.kmem.tcp.limit_in_bytes"; } && into "$8" 1 ||`,
   `      { why="the memory cgroup $8"; return 1; }`,
   // No swap past the cap, where the kernel accounts it (memsw), and no swapping at all.
   `    echo "$9" > "$8/memory.memsw.limit_in_bytes" 2>/dev/null; echo 0 > "$8/memory.swappiness" 2>/dev/null`,

@@ -77,16 +77,42 @@ interface PythonPaths {
   platlib: string;
 }
 
-/** Asks a host Python for its real interpreter (through shims such as pyenv's) and library. */
+/**
+ * Asks a host Python for its real interpreter (through shims such as pyenv's) and library,
+ * inside bubblewrap: the whole file system read-only, every namespace its own, no network, the
+ * host's environment but for `PATH`, `HOME` and pyenv's own variables left out. A shim runs code
+ * from places no grant knows as code (`~/.pyenv/libexec`, its hooks, `versions/…/lib`), which a
+ * Deno plugin may be granted to write; run on the host, what it left there ran as the host at the
+ * next Python plugin's start (review 113). Without bubblewrap no command plugin runs, and none is
+ * asked.
+ */
 async function probePython(
   plugin: string,
   found: string,
   signal: AbortSignal | undefined,
 ): Promise<CommandRuntime> {
+  const bwrap = onHostPath("bwrap");
+  if (!bwrap) return { argv: [found], programs: [found], runtime: [], hidden: [], notes: [] };
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(Deno.env.toObject())) {
+    if (name === "PATH" || name === "HOME" || name.startsWith("PYENV_")) env[name] = value;
+  }
   // From "/", so a .python-version file in a plugin folder cannot choose the interpreter.
-  const result = await runCaptured(found, ["-I", "-S", "-c", PYTHON_PROBE], {
+  const sandbox = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"];
+  const alone = ["--unshare-all", "--die-with-parent", "--new-session", "--chdir", "/"];
+  const result = await runCaptured(bwrap, [
+    ...sandbox,
+    ...alone,
+    "--",
+    found,
+    "-I",
+    "-S",
+    "-c",
+    PYTHON_PROBE,
+  ], {
     timeoutMs: 15_000,
     cwd: "/",
+    env,
     maxStdoutBytes: 64 * 1024,
     signal, // this start's own probe: killed at its abort
   }).catch((error) => {
@@ -100,7 +126,13 @@ async function probePython(
   } catch {
     paths = undefined;
   }
-  if (!paths || typeof paths.executable !== "string" || !isAbsolute(paths.executable)) {
+  // What the probe says is a sandboxed program's claim: its library must hold Python's own os.py
+  // and its interpreter be a file, or a lie would mount any folder into the plugin's sandbox.
+  if (
+    !paths || typeof paths.executable !== "string" || !isAbsolute(paths.executable) ||
+    !isFile(paths.executable) || typeof paths.stdlib !== "string" || !isAbsolute(paths.stdlib) ||
+    !isFile(join(paths.stdlib, "os.py"))
+  ) {
     refuse(
       plugin,
       `the host's "${found}" did not say where its interpreter is: ${
@@ -127,6 +159,15 @@ function exists(path: string): boolean {
   try {
     Deno.statSync(path);
     return true;
+  } catch (error) {
+    rethrowHostPermission(error);
+    return false;
+  }
+}
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
   } catch (error) {
     rethrowHostPermission(error);
     return false;

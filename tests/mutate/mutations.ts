@@ -5214,6 +5214,29 @@ export const MUTATIONS: Mutation[] = [
     filter: "pointed elsewhere",
   },
   {
+    id: "python-probe-sandboxed",
+    source:
+      "review 113: a pyenv shim's hooks and libexec, which a Deno plugin may write, ran as the host at the probe",
+    mitigation:
+      "the host's probe of a Python interpreter runs in bubblewrap, the file system read-only",
+    file: "runner/sandbox/command.ts",
+    search: '  const sandbox = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"];',
+    replace: '  const sandbox = ["--bind", "/", "/", "--dev", "/dev", "--proc", "/proc"];',
+    tests: [`${HOSTILE}/r113_test.ts`],
+    filter: "read-only sandbox",
+  },
+  {
+    id: "python-probe-answer-checked",
+    source:
+      "review 113's fix: a sandboxed probe may lie, naming any folder as its library to mount",
+    mitigation: "a probe's library must hold os.py and its interpreter be a file",
+    file: "runner/sandbox/command.ts",
+    search: '    !isFile(join(paths.stdlib, "os.py"))',
+    replace: "    false",
+    tests: [`${HOSTILE}/r113_test.ts`],
+    filter: "without os.py",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -78,7 +78,6 @@ export class EgressProxy {
   #plan: EgressPlan;
   #listener: Deno.Listener;
   #resolve: EgressResolver;
-  #own: Set<string>;
   #open = new Set<Deno.Conn>();
   #max: number;
   #serving: Promise<void>;
@@ -95,7 +94,8 @@ export class EgressProxy {
     this.#resolve = options.resolve ?? systemResolve;
     this.#max = options.maxConnections ?? 64;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
-    this.#own = plan.privateNetwork ? new Set() : ownAddresses();
+    // Refused now, by name, as hostFetch is: a proxy that cannot list them could not refuse them.
+    if (!plan.privateNetwork) ownAddresses();
     if (plan.mode === "relay") {
       const dir = plan.socket!.replace(/\/[^/]+$/, "");
       Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -177,7 +177,9 @@ export class EgressProxy {
       const verdict = await checkDestination(request, {
         plan: this.#plan,
         resolve: this.#resolve,
-        own: this.#own,
+        // Read at each connection, not once: an address the host gains later (a VPN, IPv6's
+        // daily addresses) was the host's to reach from a plugin running since (review 113).
+        own: this.#plan.privateNetwork ? new Set() : ownAddresses(),
       });
       const entry = {
         plugin: this.#plugin,

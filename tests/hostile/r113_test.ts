@@ -8,7 +8,8 @@ import { z } from "npm:zod@^4.1.0";
 import { previewStart, startPlugin } from "../../mod.ts";
 import { defineContract } from "../../contract.ts";
 import { Probe } from "./plugins/probe.ts";
-import { freshCache } from "../_helpers.ts";
+import { freshCache, within } from "../_helpers.ts";
+import { EgressProxy } from "../../runner/host/egress_proxy.ts";
 import { hostile, ISOLATIONS } from "./_hostile.ts";
 
 /**
@@ -195,5 +196,38 @@ Deno.test("r113: a Python probe's answer naming a library without os.py is refus
   } finally {
     Deno.env.set("PATH", path);
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// The egress proxy read the host's own addresses once, as its plugin started: one the host gained
+// later (a VPN coming up, IPv6's daily addresses) was a plugin's to reach through it.
+Deno.test("r113: the egress proxy refuses an own address the host gained after it started", async () => {
+  if (Deno.uid() !== 0) return; // only root adds an address here: nothing to show
+  const gained = "192.0.2.213";
+  const service = Deno.serve(
+    { hostname: "0.0.0.0", port: 0, onListen() {} },
+    () => new Response("own"),
+  );
+  const proxy = new EgressProxy({
+    mode: "port",
+    rules: [{ host: "api.example.test", port: service.addr.port }],
+    privateNetwork: false,
+    port: 0,
+  }, { plugin: "p", resolve: () => Promise.resolve([gained]) });
+  const ip = (...args: string[]) => new Deno.Command("ip", { args, stderr: "null" }).output();
+  try {
+    assert.ok((await ip("addr", "add", `${gained}/32`, "dev", "lo")).success, "ip addr add");
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port! });
+    await conn.write(new TextEncoder().encode(
+      `CONNECT api.example.test:${service.addr.port} HTTP/1.1\r\n\r\n`,
+    ));
+    const head = new Uint8Array(64);
+    const n = await within(conn.read(head), 10_000, "the proxy's answer");
+    conn.close();
+    assert.match(new TextDecoder().decode(head.subarray(0, n ?? 0)), /^HTTP\/1\.1 403 /);
+  } finally {
+    await ip("addr", "del", `${gained}/32`, "dev", "lo");
+    await proxy.close();
+    await service.shutdown();
   }
 });

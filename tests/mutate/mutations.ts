@@ -5237,6 +5237,17 @@ export const MUTATIONS: Mutation[] = [
     filter: "without os.py",
   },
   {
+    id: "egress-own-read-per-connection",
+    source:
+      "review 113: the egress proxy read the host's own addresses once, at its plugin's start",
+    mitigation: "the egress proxy reads the host's own addresses at each connection",
+    file: "runner/host/egress_proxy.ts",
+    search: "        own: this.#plan.privateNetwork ? new Set() : ownAddresses(),",
+    replace: "        own: new Set(Deno.networkInterfaces().slice(0, 0).map((i) => i.address)),",
+    tests: [`${HOSTILE}/r113_test.ts`],
+    filter: "gained after it started",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -386,9 +386,14 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
     notes,
   );
   const hostIsRoot = runsAsRoot(cache);
+  // Only a write grant is judged against the code roots, and finding them reads every PATH
+  // folder and follows its links (7 to 25 ms here, the first time in a process): not otherwise.
+  const writes = (options.permissions as { write?: unknown } | undefined)?.write;
   let grants = resolveGrants(options.permissions, {
     unsafe: options.unsafe,
-    codeRoots: [...codeRoots(root, cache, deno.path), ...(runtime ? runtimeRoots(runtime) : [])],
+    codeRoots: Array.isArray(writes) && writes.length > 0
+      ? [...codeRoots(root, cache, deno.path), ...(runtime ? runtimeRoots(runtime) : [])]
+      : [],
     // Who writes a folder: a plugin is its name and its folder (two folders may share a name).
     plugin: `${name}\0${root}`,
     codeUnknown: mainModuleUnknown(),

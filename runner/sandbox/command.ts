@@ -98,8 +98,10 @@ async function probePython(
     if (name === "PATH" || name === "HOME" || name.startsWith("PYENV_")) env[name] = value;
   }
   // From "/", so a .python-version file in a plugin folder cannot choose the interpreter.
-  const sandbox = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"];
-  const alone = ["--unshare-all", "--die-with-parent", "--new-session", "--chdir", "/"];
+  // For a root host the probe is root too: no capability (it remounted / read-write), and /proc
+  // read-only (root's uid alone writes /proc/sys, core_pattern among it: review 115).
+  const sandbox = "--ro-bind / / --dev /dev --proc /proc --remount-ro /proc".split(" ");
+  const alone = "--unshare-all --cap-drop ALL --die-with-parent --new-session --chdir /".split(" ");
   const result = await runCaptured(bwrap, [
     ...sandbox,
     ...alone,
@@ -126,12 +128,12 @@ async function probePython(
   } catch {
     paths = undefined;
   }
-  // What the probe says is a sandboxed program's claim: its library must hold Python's own os.py
-  // and its interpreter be a file, or a lie would mount any folder into the plugin's sandbox.
+  // What the probe says is a sandboxed program's claim: each library folder must hold Python's own
+  // os.py and its interpreter be a file, or a lie would mount any folder into the plugin's
+  // sandbox (the platform library too, where it differs: it was mounted unchecked, review 115).
   if (
     !paths || typeof paths.executable !== "string" || !isAbsolute(paths.executable) ||
-    !isFile(paths.executable) || typeof paths.stdlib !== "string" || !isAbsolute(paths.stdlib) ||
-    !isFile(join(paths.stdlib, "os.py"))
+    !isFile(paths.executable) || !isLibrary(paths.stdlib) || !isLibrary(paths.platstdlib)
   ) {
     refuse(
       plugin,
@@ -140,7 +142,7 @@ async function probePython(
       }`,
     );
   }
-  const libraries = [...new Set([paths.stdlib, paths.platstdlib])].filter((p) => isAbsolute(p));
+  const libraries = [...new Set([paths.stdlib, paths.platstdlib])];
   const hidden = [...new Set([paths.purelib, paths.platlib])]
     .filter((p) => libraries.some((lib) => isWithin(p, lib)) && exists(p));
   return {
@@ -163,6 +165,11 @@ function exists(path: string): boolean {
     rethrowHostPermission(error);
     return false;
   }
+}
+
+/** A folder a probe names as Python's library: absolute, holding Python's own os.py. */
+function isLibrary(path: unknown): path is string {
+  return typeof path === "string" && isAbsolute(path) && isFile(join(path, "os.py"));
 }
 
 function isFile(path: string): boolean {

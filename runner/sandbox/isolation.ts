@@ -292,6 +292,12 @@ export async function bwrapArgs(plan: MountPlan): Promise<string[]> {
     ...(plan.unsetEnv ?? []).flatMap((k) => ["--unsetenv", k]),
     "--proc",
     "/proc",
+    // Read-only, all of it, as bubblewrap leaves it not: a root host's plugin is root to the
+    // kernel (65534 inside is 0 outside), and root's uid alone writes /proc/sys (core_pattern
+    // runs a program as the host at a crash), /proc/sysrq-trigger, /proc/irq (review 115). What
+    // of /proc root may write is not listed here: none of it is the plugin's to write.
+    "--remount-ro",
+    "/proc",
     // bubblewrap's own init, pid 1: the plugin could write its memory (same user, no capability
     // either), and it runs under bubblewrap's filter alone, which lets the egress relay open Unix
     // sockets (review 60). Hidden, with the host paths its command line names; read-only, as

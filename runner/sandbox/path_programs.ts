@@ -29,8 +29,10 @@ export const MAX_PATH_ENTRIES = 16_384;
  */
 export function pathFolders(path: string = Deno.env.get("PATH") ?? "/usr/bin:/bin"): string[] {
   // Read again only where a folder read changed (a link made, removed or pointed elsewhere
-  // changes its folder's times): reading every PATH folder cost each start 7 to 25 ms here.
-  if (last?.path === path && last.times === timesOf(last.watched)) return last.found;
+  // changes its folder's times): reading every PATH folder cost each start 7 to 25 ms here. A
+  // relative entry is the working folder's, which is part of the key (review 115).
+  const key = `${path}\0${workingFolder()}`;
+  if (last?.key === key && last.times === timesOf(last.watched)) return last.found;
   const folders = path.split(":").map((dir) => trimSeparator(canonicalLoose(dir || ".")));
   const found = new Set(folders);
   const watched = new Set(folders);
@@ -39,19 +41,33 @@ export function pathFolders(path: string = Deno.env.get("PATH") ?? "/usr/bin:/bi
       for (const place of linkedPlaces(link, watched)) found.add(place);
     }
   }
-  last = { path, found: [...found], watched: [...watched], times: timesOf([...watched]) };
+  // Each by the way it was reached too, followed: a PATH entry through a link (an SDK's
+  // `current`, switched to another version) or a folder on a link's way replaced by a link
+  // changed no folder above, and the old answer stayed (review 115).
+  for (const dir of path.split(":")) watched.add(dir || ".");
+  for (const place of found) watched.add(place);
+  last = { key, found: [...found], watched: [...watched], times: timesOf([...watched]) };
   return last.found;
 }
 
 /** The last {@linkcode pathFolders} answer, and the folders whose times it holds while unchanged. */
-let last: { path: string; found: string[]; watched: string[]; times: string } | undefined;
+let last: { key: string; found: string[]; watched: string[]; times: string } | undefined;
 
-/** The change times and inodes of `folders`, as one string ("-" for one not there). */
+/** The host's working folder; empty where it was removed. */
+function workingFolder(): string {
+  try {
+    return Deno.cwd();
+  } catch {
+    return "";
+  }
+}
+
+/** The change times and inodes of `folders` (links followed), as one string ("-" for one not there). */
 function timesOf(folders: string[]): string {
   return folders.map((folder) => {
     try {
       const info = Deno.statSync(folder);
-      return `${info.ino}:${info.mtime?.getTime()}:${info.ctime?.getTime()}`;
+      return `${info.dev}:${info.ino}:${info.mtime?.getTime()}:${info.ctime?.getTime()}`;
     } catch {
       return "-";
     }

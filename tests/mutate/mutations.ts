@@ -5322,6 +5322,17 @@ export const MUTATIONS: Mutation[] = [
     filter: "way replaced",
   },
   {
+    id: "transport-long-lines-not-decoded",
+    source:
+      "review 116: long lines of invalid UTF-8 were decoded for nothing, nine times their scan's cost",
+    mitigation: "only a chunk's short lines are decoded; a long line is scanned from its bytes",
+    file: "runner/wire/transport.ts",
+    search: "    if (end - start > max) {",
+    replace: "    if (false) {",
+    tests: [`${HOSTILE}/r116_test.ts`],
+    filter: "invalid UTF-8",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -11,6 +11,7 @@ import { basename, isAbsolute, join, normalize } from "node:path";
 import { osReason } from "./claim_file.ts";
 import { rethrowHostPermission, runCaptured } from "./exec.ts";
 import { isWithin } from "./paths.ts";
+import { prologue } from "./prologue.ts";
 import { neutralize } from "../wire/mod.ts";
 
 /** A program name for a message: it may come from the plugin's plugbox.json. */
@@ -32,6 +33,16 @@ export interface CommandRuntime {
 
 /** Where a command came from: the host's options are trusted, a plugin's `plugbox.json` is not. */
 export type CommandSource = "options" | "manifest";
+
+/** What a host program's probe needs: the start's abort, and the host's sh and seccomp filter. */
+export interface ProbeOptions {
+  /** Kills this start's own probe at its abort. */
+  signal?: AbortSignal;
+  /** The host's sh, which opens the filter for bubblewrap (the prologue's). */
+  sh?: string;
+  /** The OS layer's seccomp filter (`layerSupport`), which the Python probe runs under. */
+  seccompFile?: string;
+}
 
 function refuse(plugin: string, message: string): never {
   throw new TypeError(`Cannot start plugin "${plugin}": ${message}`);
@@ -89,10 +100,21 @@ interface PythonPaths {
 async function probePython(
   plugin: string,
   found: string,
-  signal: AbortSignal | undefined,
+  options: ProbeOptions,
 ): Promise<CommandRuntime> {
+  const { signal, sh, seccompFile } = options;
   const bwrap = onHostPath("bwrap");
   if (!bwrap) return { argv: [found], programs: [found], runtime: [], hidden: [], notes: [] };
+  // Under the plugin's own seccomp filter: all of / is mounted here, and a socket on a read-only
+  // mount still connects (the system bus, systemd's own, a container daemon's), its peer the
+  // host's uid (root's on a root host, which those obey); and the session keyring is the host's,
+  // to read and add to. Without the filter nothing is asked (review 117).
+  if (!sh || !seccompFile) {
+    refuse(
+      plugin,
+      `the host's "${found}" is asked where its interpreter is only under the seccomp filter, which needs sh on PATH and Linux on x86_64 or aarch64`,
+    );
+  }
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(Deno.env.toObject())) {
     if (name === "PATH" || name === "HOME" || name.startsWith("PYENV_")) env[name] = value;
@@ -102,9 +124,14 @@ async function probePython(
   // read-only (root's uid alone writes /proc/sys, core_pattern among it: review 115).
   const sandbox = "--ro-bind / / --dev /dev --proc /proc --remount-ro /proc".split(" ");
   const alone = "--unshare-all --cap-drop ALL --die-with-parent --new-session --chdir /".split(" ");
-  const result = await runCaptured(bwrap, [
+  const [shell, ...opens] = prologue(sh, { seccompFile });
+  const result = await runCaptured(shell, [
+    ...opens,
+    bwrap,
     ...sandbox,
     ...alone,
+    "--seccomp",
+    "3",
     "--",
     found,
     "-I",
@@ -205,7 +232,7 @@ function readHead(path: string): string | undefined {
 async function hostProgram(
   plugin: string,
   program: string,
-  signal: AbortSignal | undefined,
+  options: ProbeOptions,
 ): Promise<CommandRuntime> {
   const found = isAbsolute(program) ? program : onHostPath(program);
   if (!found || !exists(found)) {
@@ -219,7 +246,7 @@ async function hostProgram(
     /^python[0-9.]*$/.test(basename(program)) ||
     /^python[0-9.]*$/.test(basename(Deno.realPathSync(found)))
   ) {
-    return await probePython(plugin, found, signal);
+    return await probePython(plugin, found, options);
   }
   const real = Deno.realPathSync(found);
   let head: string | undefined;
@@ -254,11 +281,11 @@ async function hostProgram(
 export async function resolveCommand(
   plugin: string,
   command: readonly string[],
-  options: { source: CommandSource; snapshot: string; signal?: AbortSignal },
+  options: { source: CommandSource; snapshot: string } & ProbeOptions,
 ): Promise<CommandRuntime> {
   const [program, ...args] = command;
   if (!program.includes("/")) {
-    const found = await hostProgram(plugin, program, options.signal);
+    const found = await hostProgram(plugin, program, options);
     return { ...found, argv: [...found.argv, ...args] };
   }
   if (isAbsolute(program)) {
@@ -270,7 +297,7 @@ export async function resolveCommand(
         }"); a plugin may name a program on the host's PATH by name, or one inside its own folder by a relative path (an absolute program is for the host's "command" option)`,
       );
     }
-    const found = await hostProgram(plugin, program, options.signal);
+    const found = await hostProgram(plugin, program, options);
     return { ...found, argv: [...found.argv, ...args] };
   }
   const inside = normalize(join(options.snapshot, program));

@@ -342,6 +342,8 @@ async function kindOf(
     source: options.command ? "options" : "manifest",
     snapshot: snapshot.dir,
     signal: options.signal,
+    sh: tools.sh,
+    seccompFile: support.seccompFile,
   });
   return { isolation, support, runtime };
 }

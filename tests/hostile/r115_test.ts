@@ -125,7 +125,8 @@ Deno.test({
     await using dir = await tempFolder("plugbox-r115-probe-");
     const shim = `#!/bin/sh
 { echo PROBED; mount -o remount,rw,bind / 2>/dev/null && echo REMOUNTED
-(exec 3>/proc/sys/kernel/core_uses_pid) 2>/dev/null && echo SYSCTL-OPEN; } >&2
+(exec 3>/proc/sys/kernel/core_uses_pid) 2>/dev/null && echo SYSCTL-OPEN
+grep CapEff /proc/self/status; } >&2
 exit 1
 `;
     await withPython(dir.path, shim, async () => {
@@ -134,6 +135,8 @@ exit 1
       assert.ok(error instanceof TypeError, String(error));
       assert.match(error.message, /PROBED/);
       assert.doesNotMatch(error.message, /REMOUNTED|SYSCTL-OPEN/);
+      // No capability, whatever else refuses what one would allow (the filter refuses mount).
+      assert.match(error.message, /CapEff:(?:\\x09|\s)0{16}(?![0-9a-f])/);
     });
   },
 });

@@ -5333,6 +5333,17 @@ export const MUTATIONS: Mutation[] = [
     filter: "invalid UTF-8",
   },
   {
+    id: "python-probe-seccomp",
+    source:
+      "review 117: the probe reached the host's Unix sockets (its peer the host's uid) and session keyring",
+    mitigation: "the host's Python probe runs under the plugin's seccomp filter",
+    file: "runner/sandbox/command.ts",
+    search: '    ...alone,\n    "--seccomp",\n    "3",\n',
+    replace: "    ...alone,\n",
+    tests: [`${HOSTILE}/r117_test.ts`],
+    filter: "no host Unix socket",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -1,0 +1,69 @@
+// Review 117: attacks on reviews 115 and 116's fixes. Each test failed on the code it was written
+// against (289ec28).
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { previewStart } from "../../mod.ts";
+import { freshCache } from "../_helpers.ts";
+import { hostile } from "./_hostile.ts";
+
+/** A new folder by its real path, removed at the end. */
+async function tempFolder(prefix: string): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.realPath(await Deno.makeTempDir({ prefix }));
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}
+
+/** Runs `use` with `dir` first on PATH, holding a `python3` of `script`. */
+async function withPython<T>(dir: string, script: string, use: () => Promise<T>): Promise<T> {
+  await Deno.writeTextFile(join(dir, "python3"), script, { mode: 0o755 });
+  const path = Deno.env.get("PATH")!;
+  Deno.env.set("PATH", `${dir}:${path}`);
+  try {
+    return await use();
+  } finally {
+    Deno.env.set("PATH", path);
+  }
+}
+
+/** The host's own Python interpreter, by its real path. */
+async function realPython(): Promise<string> {
+  const { stdout } = await new Deno.Command("python3", {
+    args: ["-I", "-S", "-c", "import os, sys; print(os.path.realpath(sys.executable))"],
+    stdout: "piped",
+  }).output();
+  return new TextDecoder().decode(stdout).trim();
+}
+
+// What the shim runs: a connect to the host's socket, and a key added to the session keyring (the
+// host's: bubblewrap makes no new one). Each says what it could on stderr.
+const REACH = `import ctypes, socket, sys
+try:
+  socket.socket(socket.AF_UNIX).connect(sys.argv[1]); print("CONNECTED", file=sys.stderr)
+except OSError: pass
+libc = ctypes.CDLL(None, use_errno=True)
+add_key = {"x86_64": 248, "aarch64": 217}[__import__("platform").machine()]
+if libc.syscall(add_key, b"user", b"plugbox-r117", b"x", 1, -3) > 0: print("KEYRING", file=sys.stderr)
+`;
+
+// Review 115's probe (a shim's code, which a plugin may have written: review 113) ran without the
+// plugin's seccomp filter, all of / mounted read-only. A socket on a read-only mount still
+// connects, and its peer is the host's uid (0 on a root host, which the system bus, systemd's own
+// socket and a container daemon obey: a command run as root, outside every sandbox); and the
+// session keyring was the host's, to read and add to. The shim says what it could, and fails.
+Deno.test("r117: a Python probe can reach no host Unix socket and no session keyring", async () => {
+  await using cache = await freshCache();
+  await using dir = await tempFolder("plugbox-r117-probe-");
+  using listener = Deno.listen({ transport: "unix", path: join(dir.path, "host.sock") });
+  const python = await realPython();
+  const shim = `#!/bin/sh
+echo PROBED >&2
+"${python}" -I -S -c '${REACH}' "${listener.addr.path}"
+exit 1
+`;
+  await withPython(dir.path, shim, async () => {
+    const error = await previewStart(hostile("py_probe/main.py"), { cacheDir: cache.path })
+      .then(() => undefined, (error: Error) => error);
+    assert.ok(error instanceof TypeError, String(error));
+    assert.match(error.message, /PROBED/);
+    assert.doesNotMatch(error.message, /CONNECTED|KEYRING/);
+  });
+});

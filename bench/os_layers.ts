@@ -148,7 +148,7 @@ async function burner(share: number | undefined): Promise<Plugin | undefined> {
 export async function cpuBurn(
   sizes: Sizes,
 ): Promise<{ neighbour: PairedSample[]; host: PairedSample[] }> {
-  const windowMs = sizes.sequential >= 1000 ? 2000 : 400;
+  const windowMs = sizes.sequential >= 1000 ? 2000 : 200;
   await using neighbour = await startPlugin(HELLO, { contracts: [Greeter], isolation: "os" });
   const conditions = [undefined, 0.5, 1024];
   const rates = conditions.map(() => ({ neighbour: [] as number[], host: [] as number[] }));

@@ -396,7 +396,7 @@ auditRow("audit on: one denied check inside Deno (floor: off)", audit.check, "µ
 progress("two-way contracts");
 const twoWay = await twoWayCost(
   quick
-    ? { rounds: 1, calls: 100, items: 20_000, chunks: 200, slowMs: 5 }
+    ? { rounds: 1, calls: 100, items: 5_000, chunks: 50, slowMs: 5 }
     : { rounds: 6, calls: 2000, items: 300_000, chunks: 4000, slowMs: 10 },
 );
 for (const { metric, unit, paired } of twoWay) {

@@ -164,14 +164,14 @@ async function slowConsumerMemory(plugin: Plugin, sizes: TwoWaySizes): Promise<T
   for (let round = 0; round < sizes.rounds; round++) {
     const before = rssMiB(pid) ?? 0;
     let peak = 0;
-    for await (const _ of api.chunks(200, 65536)) {
+    for await (const _ of api.chunks(Math.min(200, sizes.chunks), 65536)) {
       await pause();
       peak = Math.max(peak, (rssMiB(pid) ?? before) - before);
     }
     ours.push(Math.max(peak, 0.01));
     let floorBefore: number | undefined;
     let floorPeak = 0;
-    await floorStream(1, 200, 65536, async (floorPid) => {
+    await floorStream(1, Math.min(200, sizes.chunks), 65536, async (floorPid) => {
       floorBefore ??= rssMiB(floorPid);
       await pause();
       const now = rssMiB(floorPid);

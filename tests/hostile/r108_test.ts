@@ -13,7 +13,7 @@ import { Bare } from "../fixtures/contracts.ts";
 import { fixture, LAYERS, testDeadline, until, within } from "../_helpers.ts";
 import { pluginFolder, processesWith } from "./_hostile.ts";
 
-const RACES = Number(Deno.env.get("PLUGBOX_R108_RACES") ?? 3);
+const RACES = Number(Deno.env.get("PLUGBOX_R108_RACES") ?? 2);
 
 function rng(seed: number) {
   return () => {

@@ -161,7 +161,7 @@ Deno.test("a restart asked for by the listener told of a failed start settles wi
 // The property of races_test.ts, with the operations also made from inside the host's listener, at
 // whatever event it is told of (a start, an exit, a restart, a promotion, a failure, a standby's
 // change), synchronously, as a user's `onEvent` would. PLUGBOX_R80_SEED replays a failing run.
-const LISTENER_INTERLEAVINGS = Number(Deno.env.get("PLUGBOX_R80_RACES") ?? 12);
+const LISTENER_INTERLEAVINGS = Number(Deno.env.get("PLUGBOX_R80_RACES") ?? 9);
 
 function rng(seed: number) {
   return () => {

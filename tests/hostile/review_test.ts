@@ -18,6 +18,8 @@ const PY_COMM = fileURLToPath(new URL("./plugins/review_py_comm/main.py", import
 // newline (a plugin may rename itself: /proc/self/comm, prctl) cuts the stat line short, the
 // shell's arithmetic fails, dash exits, and the watchdog stops silently: the total is no longer
 // counted (only RLIMIT_CPU per process is left, and the share too where the watchdog holds it).
+// Under the OS layer /proc is read-only since review 115, so this plugin's rename is refused and
+// only its burn is left; tests/host/cpu_watchdog_test.ts reads a process named with a newline.
 Deno.test("review [os]: a Python plugin that renames itself with a newline is still ended at its CPU total", async () => {
   await using plugin = await startPlugin(PY_COMM, {
     contracts: [Probe],

@@ -384,7 +384,8 @@ await serve(implement(Greeter, {
 });
 
 // Review 42: two plug approve at once each wrote back the other's entry as read. Six changes race
-// for the claim at the same instant, three times; none may run while another does.
+// for the claim at the same instant, twice, then with 200 short changes each; none may run while
+// another does.
 Deno.test("lock: changes from six processes at once come one after another", async () => {
   await using space = await workspace();
   /** What six changers lined up to begin at once print (`rounds` as lock_changer's). */
@@ -408,7 +409,7 @@ Deno.test("lock: changes from six processes at once come one after another", asy
     await Promise.all(changers.map((changer) => changer.status));
     return said.map((text) => text.replace(/^ready\n/, "").trim());
   };
-  for (let trial = 0; trial < 3; trial++) {
+  for (let trial = 0; trial < 2; trial++) {
     const said = await sixAtOnce();
     assert.deepEqual(said, Array(6).fill("ok"), `trial ${trial}: ${said.join(", ")}`);
   }

@@ -62,8 +62,13 @@ def attempt(what):
                 os._exit(0)
             time.sleep(0.01)  # about one child at a time: the parent itself sleeps
     if "rename" in words:
-        with open("/proc/self/comm", "w") as comm:
-            comm.write("x\ny")
+        # Under the OS layer /proc is read-only now (review 115): the rename is refused, and the
+        # burn goes on. A name with a newline is the watchdog's to read elsewhere (its own test).
+        try:
+            with open("/proc/self/comm", "w") as comm:
+                comm.write("x\ny")
+        except OSError:
+            pass
         time.sleep(0.5)  # let the watchdog look at the new name
     if "burn" in words:
         ms = int(words[-1])

@@ -14,7 +14,7 @@ import { pluginFolder, processesWith } from "../hostile/_hostile.ts";
 
 // 50 per layer in the suite (a new seed each run; CI keeps the suite under 10 minutes);
 // PLUGBOX_RACES=1000 for a deeper run.
-const INTERLEAVINGS = Number(Deno.env.get("PLUGBOX_RACES") ?? 50);
+const INTERLEAVINGS = Number(Deno.env.get("PLUGBOX_RACES") ?? 32);
 // With a hot standby (one layer): 14 in the suite (tests/hostile/r108_test.ts runs three
 // standby plugins per layer too); PLUGBOX_STANDBY_RACES for more.
 const STANDBY_INTERLEAVINGS = Number(Deno.env.get("PLUGBOX_STANDBY_RACES") ?? 14);

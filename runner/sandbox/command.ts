@@ -88,6 +88,9 @@ interface PythonPaths {
   platlib: string;
 }
 
+/** The probe's memory cap per process (RLIMIT_DATA): the plugins' default. */
+const PROBE_DATA_BYTES = 512 * 1024 * 1024;
+
 /**
  * Asks a host Python for its real interpreter (through shims such as pyenv's) and library,
  * inside bubblewrap: the whole file system read-only, every namespace its own, no network, the
@@ -124,7 +127,10 @@ async function probePython(
   // read-only (root's uid alone writes /proc/sys, core_pattern among it: review 115).
   const sandbox = "--ro-bind / / --dev /dev --proc /proc --remount-ro /proc".split(" ");
   const alone = "--unshare-all --cap-drop ALL --die-with-parent --new-session --chdir /".split(" ");
-  const [shell, ...opens] = prologue(sh, { seccompFile });
+  // A shim's code has the plugin's memory cap per process and a CPU time past the deadline: it
+  // took 4 GiB in 6 s with neither (review 118).
+  const limits = { dataLimitBytes: PROBE_DATA_BYTES, cpuSeconds: 16 };
+  const [shell, ...opens] = prologue(sh, { seccompFile, limits });
   const result = await runCaptured(shell, [
     ...opens,
     bwrap,

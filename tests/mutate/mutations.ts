@@ -5344,6 +5344,16 @@ export const MUTATIONS: Mutation[] = [
     filter: "no host Unix socket",
   },
   {
+    id: "python-probe-memory",
+    source: "review 118: one process of the probe took 4 GiB in 6 s (a plugin's cap is 512 MiB)",
+    mitigation: "the host's Python probe runs under a plugin's memory cap per process",
+    file: "runner/sandbox/command.ts",
+    search: "prologue(sh, { seccompFile, limits })",
+    replace: "prologue(sh, { seccompFile })",
+    tests: [`${HOSTILE}/r118_test.ts`],
+    filter: "more memory than a plugin",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

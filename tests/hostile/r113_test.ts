@@ -11,6 +11,7 @@ import { Probe } from "./plugins/probe.ts";
 import { freshCache, within } from "../_helpers.ts";
 import { EgressProxy } from "../../runner/host/egress_proxy.ts";
 import { hostile, ISOLATIONS } from "./_hostile.ts";
+import { realPython, tempFolder, withPython } from "./_python_shim.ts";
 
 /**
  * A folder first on the host's PATH whose `python3` is a link through `alt/` to `real/python3`
@@ -145,58 +146,39 @@ Deno.test("r113: a link on the way from a PATH folder pointed elsewhere is follo
 // The probe runs in bubblewrap now, the file system read-only: what it leaves is nowhere.
 Deno.test("r113: a Python shim's own code runs in a read-only sandbox when the host asks it where its library is", async () => {
   await using cache = await freshCache();
-  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-r113-shim-" }));
-  const python = (await new Deno.Command("python3", {
-    args: ["-I", "-S", "-c", "import os, sys; print(os.path.realpath(sys.executable))"],
-    stdout: "piped",
-  }).output()).stdout;
-  const real = new TextDecoder().decode(python).trim();
-  const path = Deno.env.get("PATH")!;
-  try {
-    await Deno.mkdir(join(dir, "bin"));
-    await Deno.mkdir(join(dir, "libexec"));
-    // The hook a plugin granted the manager's folder left: it writes beside itself.
-    const marker = join(dir, "libexec", "ran-as-host");
-    await Deno.writeTextFile(join(dir, "libexec", "hook.sh"), `echo "$*" > ${marker}\n`);
-    await Deno.writeTextFile(
-      join(dir, "bin", "python3"),
-      `#!/bin/sh\n. ${join(dir, "libexec", "hook.sh")}\nexec ${real} "$@"\n`,
-      { mode: 0o755 },
-    );
-    Deno.env.set("PATH", `${join(dir, "bin")}:${path}`);
+  await using dir = await tempFolder("plugbox-r113-shim-");
+  const real = await realPython();
+  await Deno.mkdir(join(dir.path, "bin"));
+  await Deno.mkdir(join(dir.path, "libexec"));
+  // The hook a plugin granted the manager's folder left: it writes beside itself.
+  const marker = join(dir.path, "libexec", "ran-as-host");
+  await Deno.writeTextFile(join(dir.path, "libexec", "hook.sh"), `echo "$*" > ${marker}\n`);
+  const shim = `#!/bin/sh\n. ${join(dir.path, "libexec", "hook.sh")}\nexec ${real} "$@"\n`;
+  await withPython(join(dir.path, "bin"), shim, async () => {
     const plan = await previewStart(hostile("py_probe/main.py"), { cacheDir: cache.path });
     assert.ok(plan.command.length > 0);
     assert.ok(!existsSync(marker), `the shim's hook ran as the host: ${existsSync(marker)}`);
-  } finally {
-    Deno.env.set("PATH", path);
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 // What the sandboxed probe answers is a claim: a library folder that holds no os.py (a shim's
 // lie naming /etc) would be mounted into the Python plugin's sandbox.
 Deno.test("r113: a Python probe's answer naming a library without os.py is refused", async () => {
   await using cache = await freshCache();
-  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-r113-lie-" }));
-  const path = Deno.env.get("PATH")!;
-  try {
-    const lie = JSON.stringify({
-      executable: "/bin/sh",
-      stdlib: "/etc",
-      platstdlib: "/etc",
-      purelib: "/etc/x",
-      platlib: "/etc/x",
-    });
-    await Deno.writeTextFile(join(dir, "python3"), `#!/bin/sh\necho '${lie}'\n`, { mode: 0o755 });
-    Deno.env.set("PATH", `${dir}:${path}`);
+  await using dir = await tempFolder("plugbox-r113-lie-");
+  const lie = JSON.stringify({
+    executable: "/bin/sh",
+    stdlib: "/etc",
+    platstdlib: "/etc",
+    purelib: "/etc/x",
+    platlib: "/etc/x",
+  });
+  await withPython(dir.path, `#!/bin/sh\necho '${lie}'\n`, async () => {
     await assert.rejects(
       previewStart(hostile("py_probe/main.py"), { cacheDir: cache.path }),
       /did not say where its interpreter is/,
     );
-  } finally {
-    Deno.env.set("PATH", path);
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 // The egress proxy read the host's own addresses once, as its plugin started: one the host gained

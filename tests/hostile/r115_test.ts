@@ -7,14 +7,9 @@ import { pathFolders } from "../../runner/sandbox/path_programs.ts";
 import { Probe } from "./plugins/probe.ts";
 import { freshCache } from "../_helpers.ts";
 import { hostile } from "./_hostile.ts";
+import { tempFolder, withPython } from "./_python_shim.ts";
 
 const asRoot = Deno.uid() === 0;
-
-/** A new folder by its real path, removed at the end. */
-async function tempFolder(prefix: string): Promise<{ path: string } & AsyncDisposable> {
-  const path = await Deno.realPath(await Deno.makeTempDir({ prefix }));
-  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
-}
 
 /** Points the link `path` at `target` in one step, as `ln -sfn` and version managers do. */
 function repoint(path: string, target: string): void {
@@ -74,18 +69,6 @@ Deno.test("r115: a relative PATH entry follows the host's working folder", async
     Deno.chdir(cwd);
   }
 });
-
-/** Runs `use` with `dir` first on PATH, holding a `python3` of `script`. */
-async function withPython<T>(dir: string, script: string, use: () => Promise<T>): Promise<T> {
-  await Deno.writeTextFile(join(dir, "python3"), script, { mode: 0o755 });
-  const path = Deno.env.get("PATH")!;
-  Deno.env.set("PATH", `${dir}:${path}`);
-  try {
-    return await use();
-  } finally {
-    Deno.env.set("PATH", path);
-  }
-}
 
 // Review 113 checked the probe's stdlib for os.py, and mounted its platstdlib unchecked: a lying
 // shim named any folder and the Python plugin read it.

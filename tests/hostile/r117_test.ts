@@ -5,33 +5,7 @@ import { join } from "node:path";
 import { previewStart } from "../../mod.ts";
 import { freshCache } from "../_helpers.ts";
 import { hostile } from "./_hostile.ts";
-
-/** A new folder by its real path, removed at the end. */
-async function tempFolder(prefix: string): Promise<{ path: string } & AsyncDisposable> {
-  const path = await Deno.realPath(await Deno.makeTempDir({ prefix }));
-  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
-}
-
-/** Runs `use` with `dir` first on PATH, holding a `python3` of `script`. */
-async function withPython<T>(dir: string, script: string, use: () => Promise<T>): Promise<T> {
-  await Deno.writeTextFile(join(dir, "python3"), script, { mode: 0o755 });
-  const path = Deno.env.get("PATH")!;
-  Deno.env.set("PATH", `${dir}:${path}`);
-  try {
-    return await use();
-  } finally {
-    Deno.env.set("PATH", path);
-  }
-}
-
-/** The host's own Python interpreter, by its real path. */
-async function realPython(): Promise<string> {
-  const { stdout } = await new Deno.Command("python3", {
-    args: ["-I", "-S", "-c", "import os, sys; print(os.path.realpath(sys.executable))"],
-    stdout: "piped",
-  }).output();
-  return new TextDecoder().decode(stdout).trim();
-}
+import { realPython, tempFolder, withPython } from "./_python_shim.ts";
 
 // What the shim runs: a connect to the host's socket, and a key added to the session keyring (the
 // host's: bubblewrap makes no new one). Each says what it could on stderr.

@@ -18,6 +18,7 @@ import { checkDestination, isLoopback, ownAddresses, systemResolve } from "./egr
 import { canonicalDestination, type HostSecret, SecretBinding } from "./fetch_secrets.ts";
 import { FetchLog, type FetchLogEntry } from "./fetch_log.ts";
 import { checkCount, checkMs } from "./check_options.ts";
+import { Slots } from "./slots.ts";
 import { readCapped } from "./fetch_body.ts";
 import {
   mayHideNoProxy,
@@ -169,7 +170,8 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
     );
   }
   const log = new FetchLog(options.onRequest);
-  const turns = new Turns(limits.concurrent);
+  // Each plugin's requests under way, `maxConcurrent` at most; the rest wait in line, abortably.
+  const turns = new Map<string, Slots>();
   const fetcher = async (
     request: HostFetchRequestData,
     context: CapabilityContext,
@@ -213,7 +215,11 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
       }
       // One plugin's bodies at once, bounded: 64 calls in flight of 4 MiB bodies of control
       // characters held 769 MiB of the host at once, each escaped to 24 MiB (review 111).
-      await turns.take(context.plugin, context.signal);
+      let slots = turns.get(context.plugin);
+      if (!slots) turns.set(context.plugin, slots = new Slots(limits.concurrent));
+      await slots.acquire(context.signal)?.catch(() => {
+        throw new CapabilityError("cancelled", { code: "cancelled" });
+      });
       let response: Awaited<ReturnType<typeof send>>;
       let text: string;
       try {
@@ -229,7 +235,7 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
           );
         }
       } finally {
-        turns.give(context.plugin);
+        slots.release();
       }
       log.add({
         ...entry,
@@ -343,52 +349,6 @@ function jsonLength(text: string): number {
     } else bytes += c >= 0xd800 && c <= 0xdfff ? 6 : 3;
   }
   return bytes;
-}
-
-/** Each plugin's requests under way, at most `max`; the rest wait in order. */
-class Turns {
-  #max: number;
-  #running = new Map<string, number>();
-  #waiting = new Map<string, (() => void)[]>();
-
-  constructor(max: number) {
-    this.#max = max;
-  }
-
-  /** Resolves once `plugin` may go on; rejects (cancelled) if `signal` aborts first. */
-  take(plugin: string, signal: AbortSignal): Promise<void> {
-    const running = this.#running.get(plugin) ?? 0;
-    if (running < this.#max) {
-      this.#running.set(plugin, running + 1);
-      return Promise.resolve();
-    }
-    return new Promise((resolve, reject) => {
-      const line = this.#waiting.get(plugin) ?? [];
-      this.#waiting.set(plugin, line);
-      const go = () => {
-        signal.removeEventListener("abort", stop);
-        resolve();
-      };
-      const stop = () => {
-        const at = line.indexOf(go);
-        if (at !== -1) line.splice(at, 1);
-        reject(new CapabilityError("cancelled", { code: "cancelled" }));
-      };
-      if (signal.aborted) return stop();
-      line.push(go);
-      signal.addEventListener("abort", stop, { once: true });
-    });
-  }
-
-  /** Ends one of `plugin`'s turns: the next in its line goes on. */
-  give(plugin: string): void {
-    const next = this.#waiting.get(plugin)?.shift();
-    if (next) return next(); // the turn passes on: the count stays
-    const running = (this.#running.get(plugin) ?? 1) - 1;
-    if (running > 0) this.#running.set(plugin, running);
-    else this.#running.delete(plugin);
-    if (this.#waiting.get(plugin)?.length === 0) this.#waiting.delete(plugin);
-  }
 }
 
 function port(url: URL): number {

@@ -148,18 +148,16 @@ export function codeRoots(root: string, cacheDir: string, deno: string): string[
     ...SYSTEM_LIBRARIES,
     "/usr/libexec", // programs other programs run
     ...configuredLibraries(),
-    // And the host's PATH (review 110): plugbox runs sh, bwrap, setpriv, prlimit, ldd and a command
-    // plugin's interpreter from the first of its folders that holds them, on the host, and so do
-    // the host's own programs; a python3 a plugin left in ~/.local/bin ran as the host at the
-    // next start. An empty or relative entry is the working folder, or one below it.
   ];
   const own = new URL("../../", import.meta.url);
   if (own.protocol === "file:") roots.push(fileURLToPath(own));
   // In a Worker there is no main module (undefined): see mainModuleUnknown().
   const main: string | undefined = Deno.mainModule;
   if (main?.startsWith("file:")) roots.push(dirname(fileURLToPath(main)));
-  // And where a link there leads, through /etc/alternatives or into a virtual environment: the
-  // links themselves are code too, by their own path (canonical already: see pathFolders).
+  // And the host's PATH (review 110): plugbox runs sh, bwrap, setpriv, prlimit, ldd and a command
+  // plugin's interpreter from the first of its folders that holds them, on the host, and so do
+  // the host's own programs (a python3 a plugin left in ~/.local/bin ran as the host at the next
+  // start); and where a link there leads (review 113). Canonical already: see pathFolders.
   return [...new Set([...roots.map((r) => trimSeparator(canonicalLoose(r))), ...pathFolders()])];
 }
 

@@ -10,6 +10,7 @@ import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { basename, isAbsolute, join, normalize } from "node:path";
 import { osReason } from "./claim_file.ts";
 import { rethrowHostPermission, runCaptured } from "./exec.ts";
+import { closeCgroups, type CpuPlan, makeCgroups, planCpu } from "./cpu_limits.ts";
 import { isWithin } from "./paths.ts";
 import { prologue } from "./prologue.ts";
 import { neutralize } from "../wire/mod.ts";
@@ -88,8 +89,26 @@ interface PythonPaths {
   platlib: string;
 }
 
-/** The probe's memory cap per process (RLIMIT_DATA): the plugins' default. */
+/** The probe's memory cap, per process (RLIMIT_DATA) and for all of them together: the plugins' default. */
 const PROBE_DATA_BYTES = 512 * 1024 * 1024;
+
+/** The probe's processes and threads together: a shim runs a few programs in turn, not a tree. */
+const PROBE_TASKS = 64;
+
+/**
+ * Cgroups for the probe's processes together, where the host may make them (as a plugin's): one
+ * core, {@linkcode PROBE_DATA_BYTES} of memory and {@linkcode PROBE_TASKS} tasks. Each process
+ * alone was capped (review 118), but a shim that forked held that much per child, and as many
+ * children as the host's own limits allowed.
+ */
+async function probeCgroups(sh: string): Promise<CpuPlan> {
+  const plan = await planCpu({ share: 1 }, `probe-${crypto.randomUUID().slice(0, 8)}`, [], sh);
+  if (!plan.cgroup) return plan;
+  return {
+    ...plan,
+    cgroup: { ...plan.cgroup, memoryBytes: PROBE_DATA_BYTES, pidsMax: PROBE_TASKS },
+  };
+}
 
 /**
  * Asks a host Python for its real interpreter (through shims such as pyenv's) and library,
@@ -130,7 +149,9 @@ async function probePython(
   // A shim's code has the plugin's memory cap per process and a CPU time past the deadline: it
   // took 4 GiB in 6 s with neither (review 118).
   const limits = { dataLimitBytes: PROBE_DATA_BYTES, cpuSeconds: 16 };
-  const [shell, ...opens] = prologue(sh, { seccompFile, limits });
+  const cpu = await probeCgroups(sh);
+  const [shell, ...opens] = prologue(sh, { seccompFile, limits, cgroup: cpu.cgroup });
+  makeCgroups(cpu);
   const result = await runCaptured(shell, [
     ...opens,
     bwrap,
@@ -154,7 +175,7 @@ async function probePython(
     signal?.throwIfAborted(); // the start's abort, not a Python that said nothing
     rethrowHostPermission(error);
     return { success: false, stdout: "", stderr: String(error) };
-  });
+  }).finally(() => closeCgroups(cpu).catch(() => undefined));
   let paths: PythonPaths | undefined;
   try {
     paths = result.success ? JSON.parse(result.stdout) : undefined;

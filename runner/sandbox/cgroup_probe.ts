@@ -13,6 +13,7 @@
  */
 
 import { join } from "node:path";
+import { capAllTasks } from "./cgroup_tasks.ts";
 import { runScript } from "./exec.ts";
 
 /** A CPU controller plugbox could make cgroups under. */
@@ -473,10 +474,12 @@ async function probe(shell: string): Promise<Controllers | undefined> {
   const passing = firstPassing(candidates, await runTrials(shell, trials, here !== undefined));
   const cpu = passing.get("cpu");
   if (!cpu) return undefined;
+  const pids = passing.get("pids")?.base;
+  if (pids) await capAllTasks(shell, pids, here !== undefined);
   return {
     cpu,
     memory: passing.get("memory")?.base,
-    pids: passing.get("pids")?.base,
+    pids,
     cpuacct: passing.get("cpuacct")?.base,
   };
 }

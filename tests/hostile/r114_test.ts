@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { PluginExitedError, startPlugin } from "../../mod.ts";
+import { findControllers } from "../../runner/sandbox/cgroup_probe.ts";
+import { capAllTasks } from "../../runner/sandbox/cgroup_tasks.ts";
 import { rejected, within } from "../_helpers.ts";
 import { Probe } from "./plugins/probe.ts";
 
@@ -49,3 +51,60 @@ Deno.test("r114 [os]: a command plugin that prints V8's out-of-memory words and 
   assert.equal(error.reason, "exited", error.message);
   assert.equal((await plugin.exited).reason, "exited");
 });
+
+// Review 114's item: each plugin's pids cgroup holds it to 8,192 tasks, but the machine has only
+// pid_max of them (32,768 here): four Python plugins of no grants, each making 8,189 threads in
+// 2 s within its memory cap, would leave no pid for the host or anything else on the machine.
+// The folder every plugin's pids cgroup is made in now holds them all to half of the machine's,
+// set by a host's probe of the controllers. Each run is a host of its own (its probe its first),
+// the folder's limit first put back to none; enough plugins to pass that half without it, each
+// making threads until one more is refused. With all of Deno's permissions the host sets it
+// itself, with fewer through sh.
+const TASKS_HOST = fileURLToPath(new URL("./_r114_tasks_host.ts", import.meta.url));
+
+for (
+  const [how, flags] of [
+    ["itself", ["--allow-all"]],
+    ["through sh", ["--allow-read", "--allow-write", "--allow-env", "--allow-run"]],
+  ] as const
+) {
+  Deno.test(`r114 [os]: every plugin's tasks together are held to half of the machine's (set ${how})`, async () => {
+    assert.equal(Deno.uid(), 0, "plugbox makes pids cgroups as root; CI runs as root");
+    const read = (path: string) => Deno.readTextFileSync(path).trim();
+    const half = Math.floor(
+      Math.min(
+        Number(read("/proc/sys/kernel/pid_max")),
+        Number(read("/proc/sys/kernel/threads-max")),
+      ) / 2,
+    );
+    const count = Math.floor(half / 8192) + 1;
+    assert.ok(
+      count <= 4,
+      `this test makes ${count} plugins of 8,192 tasks: pid_max is larger here`,
+    );
+    const base = (await findControllers("sh"))?.pids;
+    assert.ok(base, "a pids controller plugbox may use");
+    Deno.writeTextFileSync(`${base}/pids.max`, "max");
+    const { code, stdout, stderr } = await within(
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", ...flags, TASKS_HOST, String(count)],
+        stdout: "piped",
+        stderr: "piped",
+      }).output(),
+      60_000,
+      "the host of many tasks",
+    );
+    const said = new TextDecoder().decode(stdout);
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    const made: string[] = JSON.parse(said);
+    const total = made.map((one) => Number(/^tasks: (\d+)$/.exec(one)?.[1]))
+      .reduce((a, b) => a + b);
+    assert.ok(total > 0 && total <= half, `${said}: ${total} tasks, half is ${half}`);
+    assert.equal(read(`${base}/pids.max`), String(half));
+    // A lower limit (an administrator's) is kept.
+    Deno.writeTextFileSync(`${base}/pids.max`, String(half - 1));
+    await capAllTasks("/bin/sh", base, how === "itself");
+    assert.equal(read(`${base}/pids.max`), String(half - 1));
+    Deno.writeTextFileSync(`${base}/pids.max`, String(half));
+  });
+}

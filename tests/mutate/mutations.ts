@@ -5376,6 +5376,38 @@ export const MUTATIONS: Mutation[] = [
     filter: "together hold at most",
   },
   {
+    id: "all-tasks-capped",
+    source:
+      "review 114's item: four plugins of no grants, 8,189 threads each, would take every pid of a machine whose pid_max is 32,768",
+    mitigation:
+      "the folder of every plugin's pids cgroup holds them all to half of the machine's tasks",
+    file: "runner/sandbox/cgroup_probe.ts",
+    search: "  if (pids) await capAllTasks(shell, pids, here !== undefined);\n",
+    replace: "",
+    tests: [`${HOSTILE}/r114_test.ts`],
+    filter: "half of the machine",
+  },
+  {
+    id: "all-tasks-cap-lower-kept",
+    source: "review 114's item: a lower limit on every plugin's tasks is an administrator's",
+    mitigation: "the cap on every plugin's tasks only lowers the folder's limit (in the host)",
+    file: "runner/sandbox/cgroup_tasks.ts",
+    search: '(now === "max" || Number(now) > cap)',
+    replace: "(now)",
+    tests: [`${HOSTILE}/r114_test.ts`],
+    filter: "set itself",
+  },
+  {
+    id: "all-tasks-cap-lower-kept-sh",
+    source: "review 114's item: a lower limit on every plugin's tasks is an administrator's",
+    mitigation: "the cap on every plugin's tasks only lowers the folder's limit (through sh)",
+    file: "runner/sandbox/cgroup_tasks.ts",
+    search: 'if [ "$now" = max ] || [ "$now" -gt "$c" ]; then',
+    replace: "if true; then",
+    tests: [`${HOSTILE}/r114_test.ts`],
+    filter: "through sh",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

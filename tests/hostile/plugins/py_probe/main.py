@@ -14,6 +14,7 @@ import urllib.parse
 
 NONCE = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--plugbox-nonce=")), None)
 refuse_to_die = False
+held_tasks = []
 
 
 def send(message):
@@ -121,6 +122,19 @@ def attempt(what):
                 return f"shmget: errno {ctypes.get_errno()}"
             libc.shmctl(shmid, 0, None)  # IPC_RMID
             return "shmget: ok"
+        if kind == "tasks":  # threads made (and held) until one more is refused, at most arg
+            import threading
+            threading.stack_size(32768)
+            gate = threading.Event()
+            made = 0
+            try:
+                while made < int(arg):
+                    threading.Thread(target=gate.wait, daemon=True).start()
+                    made += 1
+            except RuntimeError:
+                pass
+            held_tasks.append(gate)
+            return f"tasks: {made}"
         if kind == "hostname":
             return "hostname: " + os.uname().nodename
         if kind == "refuse-to-die":

@@ -102,7 +102,12 @@ const PROBE_TASKS = 64;
  * children as the host's own limits allowed.
  */
 async function probeCgroups(sh: string): Promise<CpuPlan> {
-  const plan = await planCpu({ share: 1 }, `probe-${crypto.randomUUID().slice(0, 8)}`, [], sh);
+  const plan = await planCpu(
+    { share: 1 },
+    `python-probe-${crypto.randomUUID().slice(0, 8)}`,
+    [],
+    sh,
+  );
   if (!plan.cgroup) return plan;
   return {
     ...plan,

@@ -76,7 +76,7 @@ async function probeCgroupsLeft(): Promise<string[]> {
   const left: string[] = [];
   for (const base of bases.filter((base) => base !== undefined)) {
     for (const entry of Deno.readDirSync(base)) {
-      if (entry.name.startsWith(`plugbox-${Deno.pid}-`) && entry.name.includes("-probe-")) {
+      if (entry.name.startsWith(`plugbox-${Deno.pid}-`) && entry.name.includes("-python-probe-")) {
         left.push(`${base}/${entry.name}`);
       }
     }

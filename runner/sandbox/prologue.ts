@@ -14,7 +14,16 @@
 import type { CpuPlan } from "./cpu_limits.ts";
 
 /** How many fixed positions the script takes before the command it runs. */
-const POSITIONS = 14;
+const POSITIONS = 15;
+
+/**
+ * The most files a plugin's process holds open (RLIMIT_NOFILE, soft and hard), where the host's
+ * own is higher. A descriptor is kernel memory no per-process cap counts: a pipe or a socket pair
+ * holds about 220 KiB of buffers (2,000 pairs held 444 MiB here), and a process inherited the
+ * host's limit (20,000 here; review 114's item). 4,096 holds the buffers near a plugin's default
+ * memory cap; a memory cgroup, where plugbox makes one, charges them too.
+ */
+export const OPEN_FILES = 4096;
 
 // $1: the cgroup folder, $2 its version, $3 the quota and $4 the period (µs);
 // $5: the seccomp filter for fd 3; $6: the launcher's DENO_DIR; $7: a variable the launcher's
@@ -22,6 +31,7 @@ const POSITIONS = 14;
 // $8, $9: the memory cgroup and its limit (bytes); $10, $11: the pids cgroup and its limit;
 // $12: the cpuacct cgroup the watchdog reads the CPU time of the whole tree from;
 // $13: RLIMIT_DATA in KiB; $14: RLIMIT_CPU in seconds. A limit that cannot be set ends the start.
+// $15: RLIMIT_NOFILE, lowered only: where the host's hard limit is already lower, it stays.
 const SCRIPT = [
   // Soft and hard: zsh's ulimit (as sh too) sets only the soft limit unless told -H, and a
   // plugin may raise a soft limit up to the hard one; dash takes -H and -S only one at a time.
@@ -29,6 +39,7 @@ const SCRIPT = [
   `  { echo "plugbox: sh cannot set the memory limit (ulimit -d \${13} KiB)" >&2; exit 125; }; fi`,
   `if [ -n "\${14}" ]; then ulimit -t "\${14}" && ulimit -H -t "\${14}" ||`,
   `  { echo "plugbox: sh cannot set the CPU-time limit (ulimit -t \${14} s)" >&2; exit 125; }; fi`,
+  `if [ -n "\${15}" ]; then ulimit -n "\${15}" 2>/dev/null && ulimit -H -n "\${15}"; fi`,
   // Joins cgroup $1 of version $2. Under v1 it moves this thread (`0` to `tasks`: the shell has
   // one thread, so the whole process moves, and all it execs starts there): a thread that moves
   // itself skips the kernel's global threadgroup lock, which `cgroup.procs` takes for writing
@@ -132,5 +143,6 @@ export function prologue(sh: string | undefined, options: PrologueOptions): stri
     cgroup?.cpuacctDir ?? "",
     limits ? String(Math.ceil(limits.dataLimitBytes / 1024)) : "",
     limits?.cpuSeconds ? String(limits.cpuSeconds) : "",
+    limits ? String(OPEN_FILES) : "",
   ];
 }

@@ -7,6 +7,8 @@ import { fileURLToPath } from "node:url";
 import { PluginExitedError, startPlugin } from "../../mod.ts";
 import { findControllers } from "../../runner/sandbox/cgroup_probe.ts";
 import { capAllTasks } from "../../runner/sandbox/cgroup_tasks.ts";
+import { OPEN_FILES } from "../../runner/sandbox/prologue.ts";
+import { hostile } from "./_hostile.ts";
 import { rejected, within } from "../_helpers.ts";
 import { Probe } from "./plugins/probe.ts";
 
@@ -106,5 +108,37 @@ for (
     await capAllTasks("/bin/sh", base, how === "itself");
     assert.equal(read(`${base}/pids.max`), String(half - 1));
     Deno.writeTextFileSync(`${base}/pids.max`, String(half));
+  });
+}
+
+// Review 114's item: a plugin's process inherited the host's open-file limit (20,000 here), and a
+// descriptor is kernel memory no per-process cap counts: 2,000 socket pairs held 444 MiB of
+// buffers. The prologue lowers it to 4,096 (soft and hard). A Python plugin makes pipes, a Deno
+// plugin opens the file it may read, each until one more is refused.
+Deno.test("r114 [os]: a command plugin holds at most 4,096 files open", async () => {
+  await using plugin = await startPlugin(hostile("py_probe/main.py"), {
+    contracts: [Probe],
+    isolation: "os",
+  });
+  const said = await plugin.api(Probe).attempt("fds:10000");
+  const pipes = Number(/^pipes: (\d+), then OSError$/.exec(said)?.[1]);
+  assert.ok(pipes > 1000 && pipes * 2 <= OPEN_FILES, said);
+});
+
+for (const isolation of ["deno", "landlock"] as const) {
+  Deno.test(`r114 [${isolation}]: a Deno plugin holds at most 4,096 files open`, async () => {
+    const file = await Deno.makeTempFile({ prefix: "plugbox-r114-" });
+    try {
+      await using plugin = await startPlugin(hostile("r114_opens_files.ts"), {
+        contracts: [Probe],
+        isolation,
+        permissions: { read: [file] },
+      });
+      const said = await plugin.api(Probe).attempt(`${file}|10000`);
+      const opened = Number(/^opened (\d+), then \w+$/.exec(said)?.[1]);
+      assert.ok(opened > 1000 && opened <= OPEN_FILES, said);
+    } finally {
+      await Deno.remove(file);
+    }
   });
 }

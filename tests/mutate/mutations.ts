@@ -5408,6 +5408,29 @@ export const MUTATIONS: Mutation[] = [
     filter: "through sh",
   },
   {
+    id: "open-files-limit",
+    source:
+      "review 114's item: a plugin's process inherited the host's open-file limit (20,000 here), each descriptor kernel memory no per-process cap counts",
+    mitigation: "the prologue lowers RLIMIT_NOFILE to 4,096, soft and hard",
+    file: "runner/sandbox/prologue.ts",
+    search: '    limits ? String(OPEN_FILES) : "",\n',
+    replace: '    "",\n',
+    tests: [`${HOSTILE}/r114_test.ts`],
+    filter: "files open",
+  },
+  {
+    id: "open-files-limit-lowered-only",
+    source:
+      "review 114's item: a host whose hard open-file limit is below 4,096 cannot raise it, and its plugins must still start",
+    mitigation:
+      "the prologue only lowers RLIMIT_NOFILE: a lower host limit stays and the start goes on",
+    file: "runner/sandbox/prologue.ts",
+    search: 'ulimit -n "\\${15}" 2>/dev/null && ulimit -H -n "\\${15}"; fi',
+    replace: 'ulimit -n "\\${15}" || exit 125; fi',
+    tests: ["tests/sandbox/prologue_test.ts"],
+    filter: "open-file limit",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -4,7 +4,7 @@
 // that removes every empty plugbox-* cgroup) may remove one in between.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { prologue } from "../../runner/sandbox/prologue.ts";
+import { OPEN_FILES, prologue } from "../../runner/sandbox/prologue.ts";
 import { tempDir } from "../hostile/_hostile.ts";
 
 /**
@@ -110,3 +110,26 @@ Deno.test("prologue: v1 cgroups are joined through `tasks`, a v2 one through `cg
   assert.equal(plain.pid, "", "the plugin never ran");
   await assert.rejects(Deno.stat(join(dir("pids"), "tasks")), Deno.errors.NotFound);
 });
+
+// Review 114's item: the prologue lowers the open-file limit to OPEN_FILES; where the host's own
+// hard limit is lower already, it stays, and the start goes on (a non-root host cannot raise it).
+for (const [hostLimit, expected] of [[20_000, OPEN_FILES], [1_000, 1_000]]) {
+  Deno.test(`prologue: a host's open-file limit of ${hostLimit} becomes ${expected} for the plugin`, async () => {
+    const argv = prologue("/bin/sh", { limits: { dataLimitBytes: 1 << 30 } });
+    const out = await new Deno.Command("prlimit", {
+      args: [
+        `--nofile=${hostLimit}:${hostLimit}`,
+        "--",
+        ...argv,
+        "/bin/sh",
+        "-c",
+        "ulimit -n; ulimit -H -n",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+    assert.equal(out.code, 0, decode(out.stderr));
+    assert.equal(decode(out.stdout), `${expected}\n${expected}\n`);
+  });
+}

@@ -135,6 +135,16 @@ def attempt(what):
                 pass
             held_tasks.append(gate)
             return f"tasks: {made}"
+        if kind == "fds":  # pipes made (and held) until one more is refused, at most arg of them
+            pipes = []
+            try:
+                while len(pipes) < int(arg):
+                    pipes.append(os.pipe())
+            except OSError as error:
+                held_tasks.append(pipes)
+                return f"pipes: {len(pipes)}, then {type(error).__name__}"
+            held_tasks.append(pipes)
+            return f"pipes: {len(pipes)}"
         if kind == "hostname":
             return "hostname: " + os.uname().nodename
         if kind == "refuse-to-die":

@@ -5431,6 +5431,73 @@ export const MUTATIONS: Mutation[] = [
     filter: "open-file limit",
   },
   {
+    id: "landlock-rights-ioctl-dev",
+    source:
+      "review 124: every right Landlock's ABI 7 knows is handled (an unhandled one is everyone's)",
+    mitigation:
+      "the ruleset handles IOCTL_DEV from ABI 5: no ioctl on a device the plugin may only read",
+    file: "runner/sandbox/launcher_script.ts",
+    search: "const fsBits = abi >= 5 ? 16 :",
+    replace: "const fsBits = abi >= 5 ? 15 :",
+    tests: [`${HOSTILE}/r124_test.ts`],
+    filter: "IOCTL_DEV",
+  },
+  {
+    id: "landlock-rights-truncate",
+    source:
+      "review 124: every right Landlock's ABI 7 knows is handled (an unhandled one is everyone's)",
+    mitigation: "the ruleset handles TRUNCATE from ABI 3: no file of a read grant emptied by path",
+    file: "runner/sandbox/launcher_script.ts",
+    search: "const allFs = (1n << BigInt(fsBits)) - 1n;",
+    replace: "const allFs = ((1n << BigInt(fsBits)) - 1n) & ~(1n << 14n);",
+    tests: [`${HOSTILE}/r124_test.ts`],
+    filter: "truncates",
+  },
+  {
+    id: "landlock-scope-signal",
+    source:
+      "review 124: every right Landlock's ABI 7 knows is handled (an unhandled one is everyone's)",
+    mitigation: "the ruleset scopes signals from ABI 6: none to the host or a process outside",
+    file: "runner/sandbox/launcher_script.ts",
+    search: "abi >= 4 ? 3n : 0n, abi >= 6 ? 3n : 0n]",
+    replace: "abi >= 4 ? 3n : 0n, abi >= 6 ? 1n : 0n]",
+    tests: [`${HOSTILE}/r124_test.ts`],
+    filter: "scoped signals",
+  },
+  {
+    id: "landlock-proc-folder-list-only",
+    source: "review 124: the launcher's pinned /proc/<pid> descriptor, inherited by the plugin",
+    mitigation:
+      "the plugin's /proc/<pid> may only be listed: its descriptor opens no entry outside the rules",
+    file: "runner/sandbox/launcher_script.ts",
+    search: "addPath(own(path), 8n, proc(path)); // READ_DIR",
+    replace: "addPath(own(path), READ, proc(path)); // READ_DIR",
+    tests: [`${HOSTILE}/r124_test.ts`],
+    filter: "pinned",
+  },
+  {
+    id: "landlock-seccomp-stream-only",
+    source: "review 124: Landlock's net rules cover TCP alone",
+    mitigation:
+      "under Landlock the seccomp filter allows IP sockets of TCP only: no UDP, ping or raw socket",
+    file: "runner/sandbox/seccomp.ts",
+    search: '[JEQ_K, "next", "refuse", SOCK_STREAM] as Step,',
+    replace: '[JEQ_K, "next", "next", SOCK_STREAM] as Step,',
+    tests: [`${HOSTILE}/r124_test.ts`],
+    filter: "UDP",
+  },
+  {
+    id: "reentry-bounded-by-in-flight",
+    source: "review 124: a capability that re-enters the plugin's own method, without end",
+    mitigation:
+      "each host call to the plugin holds one of maxInFlight slots: the recursion stops there and ends with the deadline",
+    file: "runner/host/calls.ts",
+    search: "new Slots(options.maxInFlight)",
+    replace: "new Slots(options.maxInFlight * 1000)",
+    tests: [`${HOSTILE}/r124_test.ts`],
+    filter: "stops at maxInFlight",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

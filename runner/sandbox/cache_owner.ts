@@ -11,8 +11,10 @@
  * @module
  */
 
-import { dirname } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import { hostUid } from "./grant_rules.ts";
+import { absolutePath } from "./paths.ts";
+import { rethrowHostPermission } from "./exec.ts";
 import { neutralize } from "../wire/mod.ts";
 
 /** The sticky bit: in such a folder only an entry's owner may move or remove it. */
@@ -65,21 +67,93 @@ export function refuseSharedCache(cacheDir: string): void {
   const uid = hostUid(cacheDir);
   // Each folder read once: the cache's own, judged here, is the one closed below.
   const cache = Deno.lstatSync(cacheDir);
-  for (let path = cacheDir;; path = dirname(path)) {
-    const why = sharedBecause(
-      path === cacheDir ? cache : Deno.lstatSync(path),
-      path === cacheDir,
-      uid,
-    );
-    if (why) {
-      throw new TypeError(
-        `Cannot use plugbox's cache "${neutralize(cacheDir, 300)}": "${
-          neutralize(path, 300)
-        }" ${why}, who could put their own code in place of a checked plugin's; use a cache ` +
-          `folder only this user may change (cacheDir, PLUGBOX_CACHE_DIR)`,
-      );
-    }
+  refuseSharedAbove(cacheDir, cacheDir, { uid, cache });
+  closeToOthers(cacheDir, cache, uid);
+}
+
+/** Refuses `cacheDir` when another user could change `from` (real) or a folder above it. */
+function refuseSharedAbove(
+  cacheDir: string,
+  from: string,
+  { uid, cache }: { uid: number | undefined; cache?: Deno.FileInfo },
+): void {
+  for (let path = from;; path = dirname(path)) {
+    const isCache = path === cacheDir && cache !== undefined;
+    const why = sharedBecause(isCache ? cache : Deno.lstatSync(path), isCache, uid);
+    if (why) throw sharedError(cacheDir, path, why);
     if (dirname(path) === path) break;
   }
-  closeToOthers(cacheDir, cache, uid);
+}
+
+function sharedError(
+  cacheDir: string,
+  path: string,
+  why: string,
+  could = "put their own code in place of a checked plugin's",
+): TypeError {
+  return new TypeError(
+    `Cannot use plugbox's cache "${neutralize(cacheDir, 300)}": "${
+      neutralize(path, 300)
+    }" ${why}, who could ${could}; use a cache folder only this user may change ` +
+      `(cacheDir, PLUGBOX_CACHE_DIR)`,
+  );
+}
+
+/** The most links followed while a cache's spelling is judged (the kernel's own limit). */
+const MAX_LINKS = 40;
+
+/**
+ * Refuses a cache spelled (as given, before it is made real) through a link
+ * another user could aim: one they own, or one in a folder where they may
+ * rename things (writable by them and not sticky, on the way to the link).
+ * The cache's real path is judged by {@linkcode refuseSharedCache}; the
+ * link is resolved again at every start, so its owner chose, start by
+ * start, which of this user's folders became the cache: plugbox made its
+ * folders there and closed it to others (review 120: `PLUGBOX_CACHE_DIR`
+ * in `/tmp`, where another user's link `/tmp/plugbox` led to this user's
+ * home folder, which was made 0700). What does not exist yet ends the walk:
+ * it is judged again once made. `probeDir`, an existing folder, is where
+ * this process's user may be learnt (see `hostUid`).
+ *
+ * @throws {TypeError} naming the link and why.
+ *
+ * @example
+ * ```ts ignore
+ * refuseSharedLinks("/tmp/plugbox"); // TypeError when another user's link is there
+ * ```
+ */
+export function refuseSharedLinks(spelled: string, probeDir?: string): void {
+  const uid = hostUid(probeDir);
+  const pending = absolutePath(spelled).split("/").filter(Boolean);
+  let at = "/";
+  for (let links = 0; pending.length > 0;) {
+    const name = pending.shift()!;
+    if (name === ".") continue;
+    if (name === "..") {
+      at = dirname(at);
+      continue;
+    }
+    const path = join(at, name);
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.lstatSync(path);
+    } catch (error) {
+      rethrowHostPermission(error);
+      return; // not there (or not a folder): making the cache makes or refuses it
+    }
+    if (!info.isSymlink) {
+      at = path;
+      continue;
+    }
+    if (++links > MAX_LINKS) return; // the kernel refuses it: making the cache fails
+    // The folders that hold the link (real ones: every link before it is resolved).
+    refuseSharedAbove(spelled, at, { uid });
+    if (uid !== undefined && info.uid !== null && info.uid !== uid && info.uid !== 0) {
+      const could = "lead it to any folder of this user's at each start";
+      throw sharedError(spelled, path, `is a link owned by uid ${info.uid}`, could);
+    }
+    const target = Deno.readLinkSync(path);
+    pending.unshift(...target.split("/").filter(Boolean));
+    if (isAbsolute(target)) at = "/";
+  }
 }

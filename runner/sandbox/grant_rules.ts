@@ -7,6 +7,7 @@
 import { neutralize } from "../wire/mod.ts";
 import { ownRuntimeFiles, refuseEnvName, runtimeNames } from "./env_names.ts";
 import { type Chain, enclosing, isWithin } from "./paths.ts";
+import { refuseOthersCode, rememberFolders } from "./plugin_folders.ts";
 import type { Permissions, ResolveGrantsOptions, UnsafeAcknowledgements } from "./permissions.ts";
 
 function refuse(detail: string): never {
@@ -174,6 +175,10 @@ export interface GrantHolder {
   grants: { read: string[]; write: string[]; run: string[]; ffi: string[]; all: boolean };
   /** Under the Deno layer, what its links' `..` climb through (`checkGrantLinks`). */
   climbsThrough?: readonly string[];
+  /** Its name, for messages. */
+  name?: string;
+  /** Its folder: code no other launch in this process may write (plugin_folders.ts). */
+  root?: string;
   /**
    * Who it is (its name and folder): its own earlier launches are not
    * another's (review 62: a plugin with a run and a write grant was refused
@@ -216,17 +221,20 @@ function makesLinks(start: GrantHolder): boolean {
  * planned at once each passed it before the other was recorded (review 61:
  * a Deno-layer reader read a host secret through a command plugin's link).
  *
- * @throws {TypeError} as {@linkcode refuseLinkFollowing} and
- * {@linkcode refuseInsideOthersWrites} do; nothing is recorded then.
+ * @throws {TypeError} as {@linkcode refuseLinkFollowing},
+ * {@linkcode refuseOthersCode} and {@linkcode refuseInsideOthersWrites} do;
+ * nothing is recorded then.
  */
 export function admitLaunch(start: GrantHolder): void {
   refuseLinkFollowing(start);
+  refuseOthersCode(start);
   const others = writtenBefore(start.grants.write);
   refuseMovedClimbs(start, others);
   for (const kind of ["read", "write"] as const) {
     for (const path of start.grants[kind]) refuseInsideOthersWrites(kind, path, others);
   }
   rememberLaunch(start);
+  rememberFolders(start);
 }
 
 /**

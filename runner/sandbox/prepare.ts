@@ -12,6 +12,7 @@ import { checkCommand, type CommandRuntime, resolveCommand } from "./command.ts"
 import { prefetchControllers } from "./cgroup_probe.ts";
 import { type DenoBinary, hostSearch, resolveDeno } from "./deno_binary.ts";
 import { alsoRead, ownRuntimeFiles, type RuntimeNames, runtimeNames } from "./env_names.ts";
+import { hostBash } from "./prologue.ts";
 import {
   detectTools,
   type HostTools,
@@ -21,7 +22,7 @@ import {
 } from "./isolation.ts";
 import { type FoundSupport, layerSupport } from "./layer_support.ts";
 import type { LayerSupport } from "./layers.ts";
-import { refuseSharedCache } from "./cache_owner.ts";
+import { refuseSharedCache, refuseSharedLinks } from "./cache_owner.ts";
 import { emptyDenoDir, sdkSeed, seedOwnDenoDir } from "./code_cache.ts";
 import { checkLock, refuseKeyReaders } from "./lock.ts";
 import type { Prepared } from "./launch_deno.ts";
@@ -263,8 +264,11 @@ async function openCache(options: LaunchOptions): Promise<string> {
       }`,
     );
   }
-  // Only this user's: the folders it makes hold code every start runs (review 92).
+  // Only this user's: the folders it makes hold code every start runs (review 92). Nor a link
+  // another user may aim, before anything is made where it leads (review 120).
+  refuseSharedLinks(cacheDir);
   await Deno.mkdir(cacheDir, { recursive: true, mode: 0o700 });
+  refuseSharedLinks(cacheDir, cacheDir);
   const canonical = canonicalPath(cacheDir);
   refuseSharedCache(canonical);
   return canonical;
@@ -286,9 +290,10 @@ async function refusePrivateNames(grants: ResolvedGrants, unsafe?: UnsafeAcknowl
 /**
  * The names the plugin's runtime reads itself, from the files that run it
  * (THREATS T16): Deno and the libraries it loads, or a command plugin's
- * programs and theirs, and the shell the OS layer's sandbox runs first
+ * programs and theirs, the shell the OS layer's sandbox runs first
  * (`innerSh`: it reads the plugin's environment too, before the plugin
- * runs). An env grant of any of them is refused.
+ * runs), and the host's bash, the prologue's. An env grant of any of them
+ * is refused.
  */
 async function namesOf(
   deno: DenoBinary,
@@ -303,10 +308,17 @@ async function namesOf(
   if (!runtime) files.push(...ownRuntimeFiles());
   const label = runtime ? `its program "${neutralize(basename(runtime.argv[0]), 100)}"` : "Deno";
   const store = join(cache, "runtime-names");
-  const own = runtimeNames([...new Set(files)], store, label);
-  if (!innerSh) return own;
-  const shFiles = [innerSh, ...await sharedLibraries(innerSh)];
-  return alsoRead(own, runtimeNames(shFiles, store, "the sandbox's sh"));
+  let names = runtimeNames([...new Set(files)], store, label);
+  if (innerSh) {
+    const shFiles = [innerSh, ...await sharedLibraries(innerSh)];
+    names = alsoRead(names, runtimeNames(shFiles, store, "the sandbox's sh"));
+  }
+  // The host's bash, which the prologue runs with the plugin's environment where the host holds
+  // a descriptor above 9 it inherited (review 121): SHELLOPTS, PS4, BASH_ENV run code in it.
+  const bash = hostBash();
+  if (!bash) return names;
+  const bashFiles = [bash, ...await sharedLibraries(bash)];
+  return alsoRead(names, runtimeNames(bashFiles, store, "the host's bash"));
 }
 
 /** Whether any env grant was asked for, so the runtime's own names must be known. */

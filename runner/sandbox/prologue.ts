@@ -11,10 +11,12 @@
  * @module
  */
 
+import { join } from "node:path";
 import type { CpuPlan } from "./cpu_limits.ts";
+import { rethrowHostPermission } from "./exec.ts";
 
 /** How many fixed positions the script takes before the command it runs. */
-const POSITIONS = 15;
+const POSITIONS = 17;
 
 /**
  * The most files a plugin's process holds open (RLIMIT_NOFILE, soft and hard), where the host's
@@ -25,6 +27,22 @@ const POSITIONS = 15;
  */
 export const OPEN_FILES = 4096;
 
+/**
+ * What {@linkcode SCRIPT} runs through bash when a descriptor above 9 is
+ * open: closes every one but 0, 1, 2 and `$1` (the seccomp filter's, or
+ * none), then execs the rest through `$2` (the prologue's sh), which drops
+ * the `SHLVL` bash exports to every program it runs (no grant can name it:
+ * bash's binary is indexed with the runtime's, THREATS T16).
+ */
+const CLOSE_ALL = [
+  `keep=$1; sh=$2; shift 2`,
+  `for f in /dev/fd/* /proc/self/fd/*; do`,
+  `  n=\${f##*/}`,
+  `  case $n in [012]|*[!0-9]*) ;; *) [ "$n" = "$keep" ] || eval "exec $n<&-" ;; esac`,
+  `done`,
+  `exec "$sh" -c "unset SHLVL; exec \\"\\$@\\"" sh "$@"`,
+].join("\n");
+
 // $1: the cgroup folder, $2 its version, $3 the quota and $4 the period (µs);
 // $5: the seccomp filter for fd 3; $6: the launcher's DENO_DIR; $7: a variable the launcher's
 // own Deno must not see (DENO_AUDIT_PERMISSIONS: the launcher sets it back for the plugin);
@@ -32,6 +50,7 @@ export const OPEN_FILES = 4096;
 // $12: the cpuacct cgroup the watchdog reads the CPU time of the whole tree from;
 // $13: RLIMIT_DATA in KiB; $14: RLIMIT_CPU in seconds. A limit that cannot be set ends the start.
 // $15: RLIMIT_NOFILE, lowered only: where the host's hard limit is already lower, it stays.
+// $16: a shell that closes descriptors above 9 (bash), for when this one cannot (dash); $17: this sh.
 const SCRIPT = [
   // Soft and hard: zsh's ulimit (as sh too) sets only the soft limit unless told -H, and a
   // plugin may raise a soft limit up to the hard one; dash takes -H and -S only one at a time.
@@ -92,10 +111,27 @@ const SCRIPT = [
   `    [ "$try" = 3 ] && { echo "plugbox: cannot make or join $why" >&2; exit 125; }`,
   `  done`,
   `fi`,
-  `if [ -n "$5" ]; then exec 3< "$5" || exit 125; fi`,
+  // Every descriptor but 0, 1 and 2 is closed: the host's own are close-on-exec, so any other is
+  // one the host inherited from its parent (a shell's `7<file`, a CI runner's pipe, a socket, a
+  // terminal), which Deno passes on to every child. A plugin granted nothing read and wrote them
+  // through `node:net` (`new Socket({ fd })`), and native code or a command plugin any of them,
+  // under every layer (review 121). dash names only descriptors 0 to 9: one above is closed by
+  // $16 (bash) just before the exec; without it the start ends rather than pass it on. Both
+  // listings: a host may lack one (a chroot without /dev/fd, a system without /proc).
+  `high=; keep=`,
+  `for f in /dev/fd/* /proc/self/fd/*; do`,
+  `  n=\${f##*/}`,
+  `  case $n in [012]|*[!0-9]*) ;; [3-9]) eval "exec $n<&-" ;; *) high=$n ;; esac`,
+  `done`,
+  `if [ -n "$high" ] && [ -z "\${16}" ]; then`,
+  `  echo "plugbox: cannot close descriptor $high, which the host inherited (no bash)" >&2; exit 125`,
+  `fi`,
+  `closer=\${16}; sh=\${17}`,
+  `if [ -n "$5" ]; then exec 3< "$5" || exit 125; keep=3; fi`,
   `if [ -n "$6" ]; then export DENO_DIR="$6"; fi`,
   `if [ -n "$7" ]; then unset "$7"; fi`,
   `shift ${POSITIONS}`,
+  `if [ -n "$high" ]; then exec "$closer" -c '${CLOSE_ALL}' closer "$keep" "$sh" "$@"; fi`,
   `exec "$@"`,
 ].join("\n");
 
@@ -111,6 +147,12 @@ export interface PrologueOptions {
   unset?: string;
   /** The process limits to set with `ulimit` (instead of running `prlimit`). */
   limits?: ProcessLimits;
+  /**
+   * A shell that can close a descriptor above 9, run only when the host
+   * holds one it inherited: bash from the host's PATH unless given (`null`:
+   * none, and then such a start ends).
+   */
+  closer?: string | null;
 }
 
 /** Per-process kernel limits the prologue sets on itself before the exec. */
@@ -123,7 +165,7 @@ export interface ProcessLimits {
 
 /** The prologue's argv, or nothing when no step is needed. */
 export function prologue(sh: string | undefined, options: PrologueOptions): string[] {
-  const { cgroup, seccompFile, launcherDenoDir, unset, limits } = options;
+  const { cgroup, seccompFile, launcherDenoDir, unset, limits, closer } = options;
   if (!cgroup && !seccompFile && !launcherDenoDir && !limits) return [];
   if (!sh) throw new Error("plugbox needs a POSIX sh on PATH for this layer");
   const group = cgroup
@@ -144,5 +186,25 @@ export function prologue(sh: string | undefined, options: PrologueOptions): stri
     limits ? String(Math.ceil(limits.dataLimitBytes / 1024)) : "",
     limits?.cpuSeconds ? String(limits.cpuSeconds) : "",
     limits ? String(OPEN_FILES) : "",
+    (closer === undefined ? hostBash() : closer) ?? "",
+    sh,
   ];
+}
+
+/**
+ * bash from the host's PATH, as `sh` is found (isolation.ts): every PATH
+ * folder is a code root, so no write grant reaches it (review 110).
+ */
+export function hostBash(): string | undefined {
+  for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
+    if (!dir) continue;
+    const path = join(dir, "bash");
+    try {
+      const info = Deno.statSync(path);
+      if (info.isFile && ((info.mode ?? 0o111) & 0o111)) return path;
+    } catch (error) {
+      rethrowHostPermission(error); // not here
+    }
+  }
+  return undefined;
 }

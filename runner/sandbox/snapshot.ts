@@ -12,6 +12,7 @@ import { type FileHandle, open } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import { PreflightError } from "../errors.ts";
 import { neutralize } from "../wire/mod.ts";
+import { takeSnapshotBudget } from "./snapshot_budget.ts";
 
 /**
  * Bounds on what a plugin folder may hold.
@@ -112,6 +113,8 @@ interface Walk {
   timeoutMs: number;
   /** The start's: the walk and the copy end at its abort (the copy's build folder removed). */
   signal?: AbortSignal;
+  /** Each file as the walk saw it, in the order of `files`, read after the walk. */
+  listed: { path: string; info: Deno.FileInfo }[];
 }
 
 // File names come from the plugin's folder: the message shows them neutralised (THREATS T20).
@@ -274,8 +277,9 @@ async function visit(walk: Walk, dir: string, depth: number): Promise<void> {
       if (walk.bytes > walk.limits.maxBytes) {
         refuse(walk, "limits", path, `the folder holds more than ${walk.limits.maxBytes} bytes`);
       }
-      const bytes = await readUnchanged(walk.plugin, path, info);
-      walk.files.push({ rel, bytes, exec: ((info.mode ?? 0) & 0o100) !== 0 });
+      // Read once the whole folder is listed and its bytes are this process's to hold.
+      walk.listed.push({ path, info });
+      walk.files.push({ rel, bytes: new Uint8Array(), exec: ((info.mode ?? 0) & 0o100) !== 0 });
     } else {
       refuse(walk, "special-file", path, `"${shown(path)}" is ${kindOf(info)}`);
     }
@@ -392,8 +396,39 @@ export async function takeSnapshot(
     deadline: Date.now() + timeoutMs,
     timeoutMs,
     signal: options.signal,
+    listed: [],
   };
   await visit(walk, root, 0);
+  const started = Date.now();
+  const giveBack = await takeSnapshotBudget(walk.bytes, options.signal);
+  try {
+    // The wait in line was other starts' doing, not this folder's.
+    walk.deadline += Date.now() - started;
+    await readListed(walk);
+    return await copyWalked(walk, root, entry, options.cacheDir);
+  } finally {
+    giveBack();
+  }
+}
+
+/** Reads every file the walk listed, each as it was seen (see {@linkcode readUnchanged}). */
+async function readListed(walk: Walk): Promise<void> {
+  for (const [at, { path, info }] of walk.listed.entries()) {
+    walk.signal?.throwIfAborted();
+    if (Date.now() > walk.deadline) {
+      refuse(walk, "limits", path, `walking the folder took longer than ${walk.timeoutMs} ms`);
+    }
+    walk.files[at].bytes = await readUnchanged(walk.plugin, path, info);
+  }
+}
+
+/** The snapshot of a walked and read folder, copied into the cache unless it is there. */
+async function copyWalked(
+  walk: Walk,
+  root: string,
+  entry: string,
+  cacheDir: string,
+): Promise<Snapshot> {
   const rel = relative(root, entry);
   if (!walk.files.some((f) => f.rel === rel)) {
     refuse(
@@ -404,9 +439,9 @@ export async function takeSnapshot(
     );
   }
   const hash = digest(walk);
-  const dir = join(options.cacheDir, "snapshots", hash.slice(0, 32));
+  const dir = join(cacheDir, "snapshots", hash.slice(0, 32));
   if (!(await exists(dir))) {
-    refuseLongCopies(walk, join(options.cacheDir, "snapshots"));
+    refuseLongCopies(walk, join(cacheDir, "snapshots"));
     await write(walk, dir);
   }
   return {

@@ -643,8 +643,8 @@ export const MUTATIONS: Mutation[] = [
     source: "the OS layer's go step is a shell that reads the plugin's environment first",
     mitigation: "an env grant the sandbox's sh mentions is refused under the OS layer",
     file: "runner/sandbox/prepare.ts",
-    search: "  if (!innerSh) return own;",
-    replace: "  return own;",
+    search: `    names = alsoRead(names, runtimeNames(shFiles, store, "the sandbox's sh"));\n`,
+    replace: "    void shFiles;\n",
     tests: ["tests/sandbox/go_step_test.ts"],
     filter: "sandbox's sh could read",
   },
@@ -2585,7 +2585,7 @@ export const MUTATIONS: Mutation[] = [
     source: "review 58: a folder's copy in a longer cache path failed with Deno's error, names raw",
     mitigation: "a copy whose path would pass PATH_MAX is refused before it is made",
     file: "runner/sandbox/snapshot.ts",
-    search: '    refuseLongCopies(walk, join(options.cacheDir, "snapshots"));\n',
+    search: '    refuseLongCopies(walk, join(cacheDir, "snapshots"));\n',
     replace: "",
     tests: ["tests/sandbox/snapshot_test.ts"],
     filter: "path length",
@@ -5496,6 +5496,99 @@ export const MUTATIONS: Mutation[] = [
     replace: "new Slots(options.maxInFlight * 1000)",
     tests: [`${HOSTILE}/r124_test.ts`],
     filter: "stops at maxInFlight",
+  },
+  {
+    id: "prologue-closes-inherited-low",
+    source:
+      "review 121: a plugin granted nothing read a pipe its host inherited (descriptor 5) through node:net",
+    mitigation:
+      "the prologue closes every inherited descriptor from 3 to 9 before the plugin's command",
+    file: "runner/sandbox/prologue.ts",
+    search: '[3-9]) eval "exec $n<&-" ;;',
+    replace: "[3-9]) ;;",
+    tests: [`${HOSTILE}/r121_test.ts`],
+    filter: "review 121",
+  },
+  {
+    id: "prologue-closes-inherited-high",
+    source:
+      "review 121: dash cannot name descriptor 12, which a plugin granted nothing read through node:net",
+    mitigation: "a descriptor above 9 is closed through bash just before the plugin's command",
+    file: "runner/sandbox/prologue.ts",
+    search: 'if [ -n "$high" ]; then exec "$closer"',
+    replace: 'if false; then exec "$closer"',
+    tests: [`${HOSTILE}/r121_test.ts`],
+    filter: "review 121",
+  },
+  {
+    id: "env-names-host-bash",
+    source:
+      "review 121: the prologue runs the host's bash with the plugin's environment (BASH_ENV runs a file)",
+    mitigation: "an env grant of a name the host's bash mentions is refused",
+    file: "runner/sandbox/prepare.ts",
+    search: "  const bash = hostBash();\n",
+    replace: "  const bash = undefined as string | undefined;\n",
+    tests: [`${HOSTILE}/r121_test.ts`],
+    filter: "review 121",
+  },
+  {
+    id: "cache-link-owner",
+    source:
+      "review 120: a cache spelled through another user's link (/tmp/plugbox) was followed at every start: they chose which of this user's folders became the cache",
+    mitigation: "a link on the cache's spelling owned by another user (not root) is refused",
+    file: "runner/sandbox/cache_owner.ts",
+    search: "info.uid !== uid && info.uid !== 0) {\n      const could",
+    replace: "info.uid !== uid && info.uid === -1) {\n      const could",
+    tests: [`${HOSTILE}/r120_test.ts`],
+    filter: "another user's link",
+  },
+  {
+    id: "cache-link-folder",
+    source:
+      "review 120: a cache spelled through a link in a folder others may rename things in: anyone could put their own link there",
+    mitigation:
+      "the folders holding a link on the cache's spelling are judged as the cache's own are",
+    file: "runner/sandbox/cache_owner.ts",
+    search: "    refuseSharedAbove(spelled, at, { uid });\n",
+    replace: "",
+    tests: [`${HOSTILE}/r120_test.ts`],
+    filter: "others may rename things in",
+  },
+  {
+    id: "plugin-folder-inside-writes",
+    source:
+      "review 120: a plugin given ~/projects to write replaced the code of a plugin started from ~/projects/b, which its next start ran with its own grants",
+    mitigation:
+      "a launch whose folder overlaps another launch's write grant in this process is refused",
+    file: "runner/sandbox/plugin_folders.ts",
+    search: "another(writers, start.root, start.owner)",
+    replace: "undefined",
+    tests: [`${HOSTILE}/r120_test.ts`],
+    filter: "holding another plugin's folder",
+  },
+  {
+    id: "plugin-folder-write-over",
+    source:
+      "review 120: a write grant over a folder holding a plugin started earlier in the process let its holder replace that plugin's code",
+    mitigation:
+      "a write grant overlapping another launched plugin's folder in this process is refused",
+    file: "runner/sandbox/plugin_folders.ts",
+    search: "another(roots, folder, start.owner)",
+    replace: "undefined",
+    tests: [`${HOSTILE}/r120_test.ts`],
+    filter: "holding another plugin's folder",
+  },
+  {
+    id: "snapshot-budget",
+    source:
+      "review 120: starts planned at once each read their folder whole (64 MiB by default): eight of 60 MiB took the host to 711 MB, with no bound on how many",
+    mitigation:
+      "a walk reads its folder only once its bytes fit a process-wide budget, asked whole",
+    file: "runner/sandbox/snapshot.ts",
+    search: "const giveBack = await takeSnapshotBudget(walk.bytes, options.signal);",
+    replace: "const giveBack = () => {};\n  void takeSnapshotBudget;",
+    tests: [`${HOSTILE}/r120_test.ts`],
+    filter: "snapshot budget",
   },
   {
     id: "loader-exact-cap-whole",

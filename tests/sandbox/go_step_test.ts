@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { killTree } from "../../runner/sandbox/kill_tree.ts";
 import { PluginProcess } from "../../runner/host/process.ts";
 import { closeCgroups, planPlugin } from "../../runner/sandbox/mod.ts";
+import { hostBash } from "../../runner/sandbox/prologue.ts";
 import { previewStart, startPlugin, TimeoutError } from "../../mod.ts";
 import {
   GRANTABLE_ENV_NAME,
@@ -78,7 +79,9 @@ Deno.test("OS layer: an env grant the sandbox's sh could read is refused, as one
   // The sandbox's first step is a shell, which reads the plugin's environment before the plugin
   // runs: a name its binary mentions (here one Deno does not) is refused under the OS layer.
   const sh = Deno.realPathSync("/bin/sh");
-  const deno = runtimeNames([Deno.execPath(), ...ownRuntimeFiles()]);
+  // Nor the host's bash, which the prologue may run under every layer (review 121).
+  const bash = hostBash();
+  const deno = runtimeNames([Deno.execPath(), ...ownRuntimeFiles(), ...(bash ? [bash] : [])]);
   const name = identifierRuns(Deno.readFileSync(sh)).split("\n")
     .find((run) =>
       GRANTABLE_ENV_NAME.test(run) && !run.includes("PROXY") && !deno.mentionedBy(run)

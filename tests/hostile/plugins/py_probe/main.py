@@ -145,6 +145,8 @@ def attempt(what):
                 return f"pipes: {len(pipes)}, then {type(error).__name__}"
             held_tasks.append(pipes)
             return f"pipes: {len(pipes)}"
+        if kind == "read-fd":  # a descriptor it did not open: one the host inherited (review 121)
+            return "read-fd: " + os.read(int(arg), 64).decode(errors="replace")
         if kind == "hostname":
             return "hostname: " + os.uname().nodename
         if kind == "refuse-to-die":

@@ -53,10 +53,10 @@ function serve(): void {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { takeSnapshotBudget } from "./snapshot_budget.ts";
+ * import { snapshotsWaiting, takeSnapshotBudget } from "./snapshot_budget.ts";
  * const giveBack = await takeSnapshotBudget(1024);
  * giveBack();
- * assert.ok(true);
+ * assert.equal(snapshotsWaiting(), 0);
  * ```
  */
 export function takeSnapshotBudget(bytes: number, signal?: AbortSignal): Promise<() => void> {

@@ -7,10 +7,11 @@
  */
 
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
-import { basename, isAbsolute, join, normalize } from "node:path";
+import { basename, dirname, isAbsolute, join, normalize } from "node:path";
 import { osReason } from "./claim_file.ts";
 import { rethrowHostPermission, runCaptured } from "./exec.ts";
 import { closeCgroups, type CpuPlan, makeCgroups, planCpu } from "./cpu_limits.ts";
+import { libraryFolders } from "./locate.ts";
 import { isWithin } from "./paths.ts";
 import { prologue } from "./prologue.ts";
 import { neutralize } from "../wire/mod.ts";
@@ -22,8 +23,14 @@ const shown = (text: string): string => neutralize(text, 200);
 export interface CommandRuntime {
   /** What runs inside the sandbox: the program's real path, then the arguments as given. */
   argv: string[];
-  /** Programs whose shared libraries are mounted (host programs only). */
+  /** Programs whose shared libraries are mounted (host programs only: ldd runs on them). */
   programs: string[];
+  /**
+   * An interpreter known only by a sandboxed probe's word (a version manager's, behind a shim), and
+   * the libpython beside its library: read for the names they mention, never given to ldd. They
+   * are in `runtime`, with the system's library folders.
+   */
+  claimed?: string[];
   /** Further paths mounted read-only: an interpreter's standard library. */
   runtime: string[];
   /** Folders under those hidden by an empty tmpfs: an interpreter's site-packages. */
@@ -175,6 +182,9 @@ async function probePython(
     cwd: "/",
     env,
     maxStdoutBytes: 64 * 1024,
+    // Killed past it, not read on for its 15 s: a shim's flood of stderr took the host's thread 4.6 s
+    // of CPU at each Python plugin's start (review 119).
+    maxStderrBytes: 64 * 1024,
     signal, // this start's own probe: killed at its abort
   }).catch((error) => {
     signal?.throwIfAborted(); // the start's abort, not a Python that said nothing
@@ -204,16 +214,43 @@ async function probePython(
   const libraries = [...new Set([paths.stdlib, paths.platstdlib])];
   const hidden = [...new Set([paths.purelib, paths.platlib])]
     .filter((p) => libraries.some((lib) => isWithin(p, lib)) && exists(p));
+  // ldd runs the loader as the host on what it is given, and the loader runs an audit module the
+  // file names (reviews 29, 30): only the PATH's own program is given to it. An interpreter the
+  // probe named elsewhere (a shim's, in a folder no grant knows as code) is the probe's word: a
+  // plugin that wrote it, or the code that answers, had its module run as the host (review 119).
+  const own = paths.executable === Deno.realPathSync(found);
+  const claimed = own ? [] : [paths.executable, ...libpython(libraries)];
   return {
     argv: [paths.executable],
-    programs: [paths.executable],
-    runtime: libraries.filter(exists),
+    programs: own ? [paths.executable] : [],
+    claimed,
+    runtime: [...claimed, ...(own ? [] : libraryFolders()), ...libraries.filter(exists)],
     hidden,
     notes: [
       `"${found}" runs ${paths.executable}, with its standard library ${libraries.join(", ")}` +
       (hidden.length ? ` (site-packages hidden: ${hidden.join(", ")})` : ""),
     ],
   };
+}
+
+/**
+ * The shared libpython files in the folder above each of an interpreter's library folders, where a
+ * build with a shared library keeps it (`~/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0`).
+ */
+function libpython(libraries: string[]): string[] {
+  const found: string[] = [];
+  for (const folder of new Set(libraries.map((lib) => dirname(lib)))) {
+    let read = 0;
+    try {
+      for (const entry of Deno.readDirSync(folder)) {
+        if (++read > 4_096) break;
+        if (/^libpython[0-9.]*m?\.so/.test(entry.name)) found.push(join(folder, entry.name));
+      }
+    } catch (error) {
+      rethrowHostPermission(error); // none to mount
+    }
+  }
+  return found;
 }
 
 function exists(path: string): boolean {

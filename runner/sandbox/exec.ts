@@ -30,6 +30,11 @@ export interface RunCapturedOptions {
    */
   maxStdoutBytes?: number;
   /**
+   * Largest stderr read, in bytes; beyond it the command is killed. Without it, stderr past
+   * 1 MiB is read on and dropped, so a chatty helper is never blocked on a full pipe.
+   */
+  maxStderrBytes?: number;
+  /**
    * Aborting SIGKILLs the command and rejects with `signal.reason` once it
    * has exited: a start stopped while it is planned leaves no helper of its
    * own behind. Only for a start's own helpers, never for a probe other
@@ -47,7 +52,7 @@ export interface Captured {
   /** The last 4 KiB of stderr. */
   stderr: string;
   timedOut: boolean;
-  /** True when stdout passed `maxStdoutBytes` and the command was killed. */
+  /** True when stdout passed `maxStdoutBytes` (or stderr `maxStderrBytes`) and the command was killed. */
   overflowed: boolean;
 }
 
@@ -129,7 +134,11 @@ export async function runCaptured(
         overflowed = true;
         kill();
       }, reading.signal),
-      drain(child.stderr, 1024 * 1024, () => {}, reading.signal),
+      drain(child.stderr, options.maxStderrBytes ?? 1024 * 1024, () => {
+        if (options.maxStderrBytes === undefined) return;
+        overflowed = true;
+        kill();
+      }, reading.signal),
       child.status.then((status) => {
         exited = true;
         // Killed before it exited: the tree the kill found dies within milliseconds, its pipes

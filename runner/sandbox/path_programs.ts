@@ -32,7 +32,8 @@ export function pathFolders(path: string = Deno.env.get("PATH") ?? "/usr/bin:/bi
   // changes its folder's times): reading every PATH folder cost each start 7 to 25 ms here. A
   // relative entry is the working folder's, which is part of the key (review 115).
   const key = `${path}\0${workingFolder()}`;
-  if (last?.key === key && last.times === timesOf(last.watched)) return last.found;
+  if (last?.key === key && last.times === timesOf(last.watched).times) return last.found;
+  const started = Date.now();
   const folders = path.split(":").map((dir) => trimSeparator(canonicalLoose(dir || ".")));
   const found = new Set(folders);
   const watched = new Set(folders);
@@ -46,9 +47,20 @@ export function pathFolders(path: string = Deno.env.get("PATH") ?? "/usr/bin:/bi
   // changed no folder above, and the old answer stayed (review 115).
   for (const dir of path.split(":")) watched.add(dir || ".");
   for (const place of found) watched.add(place);
-  last = { key, found: [...found], watched: [...watched], times: timesOf([...watched]) };
-  return last.found;
+  const { times, newest } = timesOf([...watched]);
+  // A time is kept to the millisecond, and a file system's clock ticks coarser still: a change in
+  // the tick of one seen here left every time as read, and this answer without it for good (1,329
+  // of 2,000 links made just after a read, review 119). A folder changed that recently is read
+  // again next time, as git's index treats a "racy" file.
+  const answer = [...found];
+  last = newest < started - RACY_MS
+    ? { key, found: answer, watched: [...watched], times }
+    : undefined;
+  return answer;
 }
+
+/** How long before a read a folder's last change must be for the read to be kept: past any tick. */
+export const RACY_MS = 2_000;
 
 /** The last {@linkcode pathFolders} answer, and the folders whose times it holds while unchanged. */
 let last: { key: string; found: string[]; watched: string[]; times: string } | undefined;
@@ -62,16 +74,30 @@ function workingFolder(): string {
   }
 }
 
-/** The change times and inodes of `folders` (links followed), as one string ("-" for one not there). */
-function timesOf(folders: string[]): string {
-  return folders.map((folder) => {
+/**
+ * The real paths, inodes and change times of `folders`, as one string ("-" for one not there), and
+ * the newest change time among them. The real path too: a folder on the way replaced by a link to
+ * the same folder moved (`mv app app-1.0 && ln -s app-1.0 app`) left every folder watched as it
+ * was, and the place found by its old path, no longer its real one (review 119).
+ */
+function timesOf(folders: string[]): { times: string; newest: number } {
+  let newest = -Infinity;
+  // A file (a link's own path, followed) by its folder's real path: fewer to follow, as telling.
+  const reals = new Map<string, string>();
+  const real = (path: string) =>
+    reals.get(path) ?? reals.set(path, Deno.realPathSync(path)).get(path);
+  const times = folders.map((folder) => {
     try {
       const info = Deno.statSync(folder);
-      return `${info.dev}:${info.ino}:${info.mtime?.getTime()}:${info.ctime?.getTime()}`;
+      const changed = info.ctime?.getTime() ?? Infinity; // the kernel's: no one sets it back
+      newest = Math.max(newest, changed);
+      const where = real(info.isDirectory ? folder : dirname(folder));
+      return `${where}:${info.dev}:${info.ino}:${info.mtime?.getTime()}:${changed}`;
     } catch {
       return "-";
     }
   }).join(",");
+  return { times, newest };
 }
 
 /** The links among the first {@linkcode MAX_PATH_ENTRIES} entries of `folder`. */
@@ -119,4 +145,18 @@ function linkedPlaces(link: string, watched: Set<string>): string[] {
     // gone since the walk: its folder, as for a file
   }
   return [...links, isFolder ? chain.real : dirname(chain.real)];
+}
+
+/**
+ * The folders of `programs` the host found once and keeps running (`sh`, `bwrap`, `setpriv`,
+ * `prlimit`: found on the PATH of the first start in a process) that the PATH no longer holds,
+ * with where their links lead, as {@linkcode pathFolders} reads them. A host that changed its PATH
+ * since still ran them from there, and a folder gone from PATH was no code to a write grant: a
+ * plugin granted it replaced `sh`, run as the host at the next start (review 119).
+ */
+export function programFolders(programs: readonly (string | undefined)[]): string[] {
+  const current = new Set(pathFolders());
+  const gone = [...new Set(programs.flatMap((program) => program ? [dirname(program)] : []))]
+    .filter((folder) => !current.has(trimSeparator(canonicalLoose(folder))));
+  return gone.length > 0 ? pathFolders(gone.join(":")) : [];
 }

@@ -35,6 +35,7 @@ import {
   resolveEntry,
   toPath,
 } from "./locate.ts";
+import { programFolders } from "./path_programs.ts";
 import { ensureSdk } from "./sdk.ts";
 import { applyManifest, narrowGrants, readManifest } from "./manifest.ts";
 import { privateAddressOf } from "./net.ts";
@@ -302,7 +303,7 @@ async function namesOf(
   innerSh: string | undefined,
 ): Promise<RuntimeNames> {
   const programs = runtime ? runtime.programs : [deno.path];
-  const files = [...programs];
+  const files = [...programs, ...(runtime?.claimed ?? [])];
   for (const program of programs) files.push(...await sharedLibraries(program));
   // And what this process has mapped (its binary, its libraries): a Deno loads the same ones.
   if (!runtime) files.push(...ownRuntimeFiles());
@@ -406,7 +407,11 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
   let grants = resolveGrants(options.permissions, {
     unsafe: options.unsafe,
     codeRoots: Array.isArray(writes) && writes.length > 0
-      ? [...codeRoots(root, cache, deno.path), ...(runtime ? runtimeRoots(runtime) : [])]
+      ? [
+        ...codeRoots(root, cache, deno.path),
+        ...programFolders([tools.bwrap, tools.prlimit, tools.setpriv, tools.sh]),
+        ...(runtime ? runtimeRoots(runtime) : []),
+      ]
       : [],
     // Who writes a folder: a plugin is its name and its folder (two folders may share a name).
     plugin: `${name}\0${root}`,
@@ -534,5 +539,8 @@ async function denoDirFor(
 
 /** Folders an interpreter is loaded from: no write grant may cover them. */
 function runtimeRoots(runtime: CommandRuntime): string[] {
-  return [...runtime.programs.map((p) => dirname(p)), ...runtime.runtime];
+  return [
+    ...[...runtime.programs, ...(runtime.claimed ?? [])].map((p) => dirname(p)),
+    ...runtime.runtime,
+  ];
 }

@@ -12,6 +12,7 @@ import { freshCache, within } from "../_helpers.ts";
 import { EgressProxy } from "../../runner/host/egress_proxy.ts";
 import { hostile, ISOLATIONS } from "./_hostile.ts";
 import { realPython, tempFolder, withPython } from "./_python_shim.ts";
+import { settled } from "./_settled.ts";
 
 /**
  * A folder first on the host's PATH whose `python3` is a link through `alt/` to `real/python3`
@@ -127,6 +128,7 @@ Deno.test("r113: a link on the way from a PATH folder pointed elsewhere is follo
     await Deno.symlink(join(dir, "alt", "tool"), join(dir, "bin", "tool"));
     await Deno.symlink(join(dir, "real", "tool"), join(dir, "alt", "tool"));
     const path = `${join(dir, "bin")}:/usr/bin`;
+    await settled(...["bin", "alt", "real", "other"].map((folder) => join(dir, folder)));
     assert.ok(pathFolders(path).includes(join(dir, "real")));
     await Deno.remove(join(dir, "alt", "tool"));
     await Deno.symlink(join(dir, "other", "tool"), join(dir, "alt", "tool"));

@@ -8,6 +8,7 @@ import { Probe } from "./plugins/probe.ts";
 import { freshCache } from "../_helpers.ts";
 import { hostile } from "./_hostile.ts";
 import { tempFolder, withPython } from "./_python_shim.ts";
+import { settled } from "./_settled.ts";
 
 const asRoot = Deno.uid() === 0;
 
@@ -27,6 +28,7 @@ Deno.test("r115: a PATH entry's link pointed at another version makes that versi
   }
   Deno.symlinkSync("v1", join(dir.path, "current"));
   const path = `${join(dir.path, "current", "bin")}:/usr/bin`;
+  await settled(dir.path, join(dir.path, "v1", "bin"), join(dir.path, "v2", "bin"));
   assert.ok(pathFolders(path).includes(join(dir.path, "v1", "bin")));
   repoint(join(dir.path, "current"), "v2");
   assert.ok(
@@ -45,6 +47,7 @@ Deno.test("r115: a folder on a PATH link's way replaced by a link makes where it
   }
   Deno.symlinkSync(join(dir.path, "x/real/tool"), join(dir.path, "bin/tool"));
   const path = `${join(dir.path, "bin")}:/usr/bin`;
+  await settled(...["", "bin", "x", "x/real", "elsewhere"].map((sub) => join(dir.path, sub)));
   assert.ok(pathFolders(path).includes(join(dir.path, "x/real")));
   Deno.renameSync(join(dir.path, "x/real"), join(dir.path, "x/old"));
   Deno.symlinkSync(join(dir.path, "elsewhere"), join(dir.path, "x/real"));

@@ -5591,6 +5591,72 @@ export const MUTATIONS: Mutation[] = [
     filter: "snapshot budget",
   },
   {
+    id: "python-probe-claimed-no-ldd",
+    source:
+      "review 119: ldd ran on the host on the interpreter a probe named, and ran the audit module it names",
+    mitigation:
+      "only the PATH's own Python is given to ldd; a probe's interpreter gets the system's libraries",
+    file: "runner/sandbox/command.ts",
+    search: "const own = paths.executable === Deno.realPathSync(found);",
+    replace: "const own = true;",
+    tests: [`${HOSTILE}/r119_test.ts`],
+    filter: "never run by ldd",
+  },
+  {
+    id: "path-cache-racy",
+    source:
+      "review 119: a link made in the millisecond of a PATH folder's read kept its times, and the cache",
+    mitigation: "an answer is kept only when every folder read last changed 2 s before the read",
+    file: "runner/sandbox/path_programs.ts",
+    search: "  last = newest < started - RACY_MS\n",
+    replace: "  last = true\n",
+    tests: [`${HOSTILE}/r119_test.ts`],
+    filter: "just after its folder was read",
+  },
+  {
+    id: "path-cache-real-path",
+    source:
+      "review 119: a folder on a PATH link's way moved behind a link of its old name kept the cache",
+    mitigation: "the PATH cache watches each folder's real path with its times",
+    file: "runner/sandbox/path_programs.ts",
+    search: "      const where = real(info.isDirectory ? folder : dirname(folder));",
+    replace: '      const where = "";',
+    tests: [`${HOSTILE}/r119_test.ts`],
+    filter: "moved behind a link",
+  },
+  {
+    id: "python-probe-stderr-cap",
+    source:
+      "review 119: a probe's stderr flood was read on for 15 s, 4.6 s of the host's CPU a start",
+    mitigation: "the host's Python probe is killed past 64 KiB of stderr",
+    file: "runner/sandbox/command.ts",
+    search: "    maxStderrBytes: 64 * 1024,\n",
+    replace: "",
+    tests: [`${HOSTILE}/r119_test.ts`],
+    filter: "floods its stderr",
+  },
+  {
+    id: "captured-stderr-kill",
+    source: "review 119: a helper's stderr past its cap was read on and dropped",
+    mitigation: "runCaptured kills a helper past maxStderrBytes when one is given",
+    file: "runner/sandbox/exec.ts",
+    search: "        if (options.maxStderrBytes === undefined) return;\n",
+    replace: "        return;\n",
+    tests: [`${HOSTILE}/r119_test.ts`],
+    filter: "floods its stderr",
+  },
+  {
+    id: "code-roots-kept-tools",
+    source:
+      "review 119: a PATH changed at runtime dropped the folder the host's kept sh ran from out of code",
+    mitigation: "the folders of the tools the host keeps running stay code roots",
+    file: "runner/sandbox/prepare.ts",
+    search: "        ...programFolders([tools.bwrap, tools.prlimit, tools.setpriv, tools.sh]),\n",
+    replace: "",
+    tests: [`${HOSTILE}/r119_test.ts`],
+    filter: "kept sh",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -179,6 +179,8 @@ export interface GrantHolder {
   name?: string;
   /** Its folder: code no other launch in this process may write (plugin_folders.ts). */
   root?: string;
+  /** A command plugin's runtime folders: code too (plugin_folders.ts). */
+  runtimeFolders?: readonly string[];
   /**
    * Who it is (its name and folder): its own earlier launches are not
    * another's (review 62: a plugin with a run and a write grant was refused

@@ -15,7 +15,7 @@ import type { LockOptions } from "./lock.ts";
 import type { ManifestPolicy, ManifestReview } from "./manifest.ts";
 import type { Permissions, ResolvedGrants, UnsafeAcknowledgements } from "./permissions.ts";
 import type { GraphSummary } from "./preflight.ts";
-import { prepare } from "./prepare.ts";
+import { prepare, runtimeRoots } from "./prepare.ts";
 import { releaseDenoDir } from "./locate.ts";
 import type { Snapshot, SnapshotLimits } from "./snapshot.ts";
 
@@ -196,6 +196,12 @@ export interface LaunchPlan {
    * no other start in this process may be given one to write (review 93).
    */
   climbsThrough?: string[];
+  /**
+   * A command plugin's: the folders its program and interpreter load from
+   * (a version manager's interpreter among them, which no code root holds):
+   * no other start in this process may be given one to write (review 119).
+   */
+  runtimeFolders?: string[];
 }
 
 /**
@@ -257,6 +263,7 @@ export async function planPlugin(
     cpu: launch.cpu,
     waitsForGo: launch.waitsForGo,
     ...(launch.climbsThrough ? { climbsThrough: launch.climbsThrough } : {}),
+    ...(prepared.runtime ? { runtimeFolders: runtimeRoots(prepared.runtime) } : {}),
   };
   deepFreeze(plan);
   issued.add(plan);

@@ -7,8 +7,11 @@
  * overlaps another launched plugin's folder, whichever starts first
  * (review 120: a plugin given `~/projects` to write replaced the `main.ts`
  * of a plugin started from `~/projects/b`, whose next start ran it with
- * its own grants, under every layer). A lock still notices a folder
- * changed from outside the process.
+ * its own grants, under every layer). So is what a command plugin's
+ * interpreter loads from where no code root holds it: a version manager's
+ * `~/.pyenv/versions/…`, which a Deno plugin granted to write it filled with
+ * code that ran with the Python plugin's grants (review 119). A lock still
+ * notices a folder changed from outside the process.
  * @module
  */
 
@@ -25,6 +28,8 @@ export interface FolderHolder {
   name?: string;
   /** Its folder; a start without one (a test's) is judged by its grants alone. */
   root?: string;
+  /** A command plugin's: the folders its program and interpreter load from. */
+  runtimeFolders?: readonly string[];
   /** Its write grants. */
   grants: { write: readonly string[] };
   /** Who it is: its name and folder, so its own restart is not another's. */
@@ -53,11 +58,14 @@ function another(
  * @throws {TypeError} naming both folders.
  */
 export function refuseOthersCode(start: FolderHolder): void {
-  if (start.root !== undefined) {
-    const writer = another(writers, start.root, start.owner);
+  const code = [...(start.root === undefined ? [] : [start.root]), ...start.runtimeFolders ?? []];
+  for (const folder of code) {
+    const writer = another(writers, folder, start.owner);
     if (writer) {
       throw new TypeError(
-        `Cannot start plugin "${start.name}": its folder "${start.root}" overlaps "${writer}", ` +
+        `Cannot start plugin "${start.name}": its ${
+          folder === start.root ? "folder" : "runtime's folder"
+        } "${folder}" overlaps "${writer}", ` +
           `which another plugin was given to write in this process, and which could so put its ` +
           `own code in this plugin's place, to run with this plugin's grants; keep plugin ` +
           `folders apart from every write grant`,
@@ -68,9 +76,10 @@ export function refuseOthersCode(start: FolderHolder): void {
     const root = another(roots, folder, start.owner);
     if (root) {
       throw new TypeError(
-        `Cannot grant write "${folder}": it overlaps "${root}", the folder of a plugin started ` +
-          `in this process, whose code this plugin could replace, to run with that plugin's ` +
-          `grants at its next start; grant a folder apart from it`,
+        `Cannot grant write "${folder}": it overlaps "${root}", code of a plugin started ` +
+          `in this process (its folder, or where its interpreter loads from), which this plugin ` +
+          `could replace, to run with that plugin's grants at its next start; grant a folder ` +
+          `apart from it`,
       );
     }
   }
@@ -81,5 +90,6 @@ export function rememberFolders(start: FolderHolder): void {
   const add = (record: Map<string, Set<string>>, path: string) =>
     record.set(path, (record.get(path) ?? new Set<string>()).add(start.owner));
   if (start.root !== undefined) add(roots, start.root);
+  for (const folder of start.runtimeFolders ?? []) add(roots, folder);
   for (const folder of start.grants.write) add(writers, folder);
 }

@@ -538,7 +538,7 @@ async function denoDirFor(
 }
 
 /** Folders an interpreter is loaded from: no write grant may cover them. */
-function runtimeRoots(runtime: CommandRuntime): string[] {
+export function runtimeRoots(runtime: CommandRuntime): string[] {
   return [
     ...[...runtime.programs, ...(runtime.claimed ?? [])].map((p) => dirname(p)),
     ...runtime.runtime,

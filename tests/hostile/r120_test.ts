@@ -172,7 +172,7 @@ for (const isolation of ISOLATIONS) {
       });
       assert.match(
         a,
-        /^refused: TypeError: Cannot grant write .*the folder of a plugin started/,
+        /^refused: TypeError: Cannot grant write .*code of a plugin started/,
         a,
       );
     }

@@ -5561,7 +5561,7 @@ export const MUTATIONS: Mutation[] = [
     mitigation:
       "a launch whose folder overlaps another launch's write grant in this process is refused",
     file: "runner/sandbox/plugin_folders.ts",
-    search: "another(writers, start.root, start.owner)",
+    search: "another(writers, folder, start.owner)",
     replace: "undefined",
     tests: [`${HOSTILE}/r120_test.ts`],
     filter: "holding another plugin's folder",
@@ -5655,6 +5655,19 @@ export const MUTATIONS: Mutation[] = [
     replace: "",
     tests: [`${HOSTILE}/r119_test.ts`],
     filter: "kept sh",
+  },
+  {
+    id: "runtime-folders-are-code",
+    source:
+      "review 119's left item: a Deno plugin granted to write ~/.pyenv/versions filled it with code that ran with a Python plugin's grants",
+    mitigation:
+      "a command plugin's runtime folders are its code: no other launch in the process may write them",
+    file: "runner/sandbox/plan.ts",
+    search:
+      "    ...(prepared.runtime ? { runtimeFolders: runtimeRoots(prepared.runtime) } : {}),\n",
+    replace: "",
+    tests: [`${HOSTILE}/r119_test.ts`],
+    filter: "version manager",
   },
   {
     id: "loader-exact-cap-whole",

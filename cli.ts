@@ -105,9 +105,11 @@ ${GRANTS}`,
 Starts the plugin with the permissions given and every permission check
 recorded (Deno's audit, read by plugbox), calls the method, stops the plugin,
 and prints what it touched, grouped by kind: each path, host:port, variable
-or sys name, whether the grants allowed it, how often, and in which call.
-The exit code is the call's. Grant generously to learn what a plugin needs;
-a denied check is recorded too. Grants of all, run or ffi cannot be audited.
+or sys name, whether the grants allowed it, how often, and in which call
+(a value over 300 characters cut; --json keeps it whole). A relative path
+after the plugin may have changed folder is UNSURE. The exit code is the
+call's. Grant generously to learn what a plugin needs; a denied check is
+recorded too. Grants of all, run or ffi cannot be audited.
 
 Options:
   --json         print the call and the audit as one JSON object (for plug suggest)

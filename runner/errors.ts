@@ -563,6 +563,11 @@ export interface LockDifference {
   kind: string;
   /** The value asked for (neutralised). */
   value: string;
+  /**
+   * For a path request spelled other than the path it covers (`..`, a link on the way): that
+   * path, as it resolves now (neutralised).
+   */
+  covers?: string;
 }
 
 /**

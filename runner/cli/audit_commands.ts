@@ -142,6 +142,7 @@ const Entry = z.object({
   outsideCalls: z.number().int().nonnegative(),
   ambiguous: z.number().int().nonnegative(),
   osLayer: z.literal("outside-mounts").optional(),
+  uncertain: z.literal(true).optional(),
 });
 const Paths = z.array(z.string().max(5000)).max(1000);
 const Log = z.object({
@@ -156,6 +157,7 @@ const Log = z.object({
   bytes: z.number().int().nonnegative(),
   dropped: z.number().int().nonnegative(),
   malformed: z.number().int().nonnegative(),
+  uncertain: z.number().int().nonnegative().optional(),
   overflow: z.boolean(),
   finished: z.boolean(),
   complete: z.boolean(),

@@ -8,6 +8,7 @@
 
 import type { AuditEntry, AuditLog } from "../host/mod.ts";
 import { AUDIT_KINDS, isWithin } from "../sandbox/mod.ts";
+import { neutralize } from "../wire/mod.ts";
 
 function where(entry: AuditEntry): string {
   const places = [...new Set(entry.calls.map((c) => c.method))];
@@ -25,18 +26,33 @@ function where(entry: AuditEntry): string {
  */
 function shownValue(entry: AuditEntry, log: AuditLog): string {
   const value = entry.value ?? "(the whole kind)";
-  if (!PATH_KINDS.has(entry.kind) || !isWithin(value, log.snapshot)) return value;
-  return `${log.root}${value.slice(log.snapshot.length)} (the plugin's own folder)`;
+  if (!PATH_KINDS.has(entry.kind) || !isWithin(value, log.snapshot)) return cut(value);
+  return `${cut(`${log.root}${value.slice(log.snapshot.length)}`)} (the plugin's own folder)`;
+}
+
+/**
+ * The most of a value the text view shows. Each is the plugin's choice, up to 32 KB escaped: 1,024
+ * paths of 4,000 control characters made one plug audit print 16 MB to a terminal (review 123).
+ * --json keeps them whole.
+ */
+const MAX_SHOWN_VALUE = 300;
+
+function cut(value: string): string {
+  return neutralize(value, MAX_SHOWN_VALUE);
 }
 
 const PATH_KINDS = new Set(["read", "write", "ffi"]);
 
 function line(entry: AuditEntry, log: AuditLog, width: number): string {
-  const verdict = entry.granted ? "granted" : "DENIED ";
+  // A relative path after the plugin may have changed folder: neither verdict is known (review 123).
+  const verdict = entry.uncertain ? "UNSURE " : entry.granted ? "granted" : "DENIED ";
   const value = shownValue(entry, log);
   const count = entry.count > 1 ? `  ${entry.count}x` : "";
   const hidden = entry.osLayer ? "  (not mounted: the OS layer hid it)" : "";
-  return `  ${verdict}  ${value.padEnd(width)}${count}  ${where(entry)}${hidden}`;
+  const moved = entry.uncertain
+    ? "  (a relative path after it may have changed folder: shown from where it started)"
+    : "";
+  return `  ${verdict}  ${value.padEnd(width)}${count}  ${where(entry)}${hidden}${moved}`;
 }
 
 /**
@@ -57,10 +73,11 @@ export function auditLines(log: AuditLog): string[] {
     for (const entry of entries) out.push(line(entry, log, width));
   }
   if (log.entries.length === 0) out.push("nothing: no permission was checked");
-  const denied = log.entries.filter((e) => !e.granted).length;
+  const denied = log.entries.filter((e) => !e.granted && !e.uncertain).length;
   const gaps = [
     log.dropped ? `${log.dropped} entries dropped (maxEntries)` : "",
     log.malformed ? `${log.malformed} malformed lines` : "",
+    log.uncertain ? `${log.uncertain} relative paths after it may have changed folder` : "",
     log.overflow ? "killed for passing maxLogBytes" : "",
   ].filter(Boolean);
   out.push(

@@ -20,6 +20,9 @@ import { type CheckLine, CheckLines } from "./audit_lines.ts";
 import { AuditEntries, type AuditEntry, type AuditLog } from "./audit_log.ts";
 import { guarded } from "./listener.ts";
 
+/** The kinds whose value is a path, which Deno may be given relative. */
+const RELATIVE_KINDS: ReadonlySet<string> = new Set(["read", "write", "ffi"]);
+
 /** How often the file is read while nothing else asks, in ms. */
 const POLL_MS = 50;
 
@@ -55,6 +58,8 @@ export class AuditRecorder {
   #finished = false;
   #closed = false;
   #finishing = false;
+  /** A read was granted: the plugin may have entered another folder since (Deno.chdir). */
+  #mayHaveMoved = false;
   #queue: Promise<void> = Promise.resolve();
   #timer: ReturnType<typeof setTimeout> | undefined;
 
@@ -117,10 +122,15 @@ export class AuditRecorder {
       this.#entries.malformed++;
       return;
     }
-    this.observe(
-      "deno",
-      judgeCheck(check.kind, check.value, this.#plan.grants, this.#plan.audit!.cwd),
-    );
+    const judged = judgeCheck(check.kind, check.value, this.#plan.grants, this.#plan.audit!.cwd);
+    // Deno resolves a relative path in the working folder of the moment, and `Deno.chdir` asks
+    // only for read of the folder it enters. Judged from the folder it started in, a plugin that
+    // entered a granted folder read a file there, and its audit said "DENIED" of a file of its own
+    // folder (review 123). After a granted read, a relative path is marked uncertain.
+    const relative = check.value !== null && RELATIVE_KINDS.has(check.kind) &&
+      check.value !== "<TMP>" && !check.value.startsWith("/");
+    this.#observe("deno", judged, relative && this.#mayHaveMoved);
+    if (judged.kind === "read" && judged.granted) this.#mayHaveMoved = true;
   }
 
   /**
@@ -129,8 +139,18 @@ export class AuditRecorder {
    * attributed to the calls in flight as it arrives.
    */
   observe(source: string, check: JudgedCheck): void {
+    this.#observe(source, check, false);
+  }
+
+  #observe(source: string, check: JudgedCheck, uncertain: boolean): void {
     if (this.#closed) return;
-    const entry = this.#entries.add(source, check, this.#open, (c) => this.#osLayer(c));
+    const entry = this.#entries.add(
+      source,
+      check,
+      this.#open,
+      (c) => this.#osLayer(c),
+      uncertain,
+    );
     // The host's callback failing (a throw, or a rejection) is not the audit's.
     if (entry) {
       guarded(this.#hooks.onEntry)({ ...entry, calls: entry.calls.map((c) => ({ ...c })) });
@@ -189,9 +209,10 @@ export class AuditRecorder {
       bytes: this.#bytes,
       dropped: e.dropped,
       malformed: e.malformed,
+      uncertain: e.uncertain,
       overflow: this.#overflow,
       finished: this.#finished,
-      complete: e.dropped === 0 && e.malformed === 0 && !this.#overflow,
+      complete: e.dropped === 0 && e.malformed === 0 && e.uncertain === 0 && !this.#overflow,
     };
   }
 

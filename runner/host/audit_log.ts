@@ -71,6 +71,12 @@ export interface AuditEntry {
    * the plugin: Deno allowed it, but the sandbox did not show it.
    */
   osLayer?: "outside-mounts";
+  /**
+   * A relative path checked after the plugin may have changed its working folder (`Deno.chdir`
+   * asks only for read of the folder it enters, and the audit line names no folder): `value` and
+   * `granted` are judged from the folder it started in, which may not be where Deno resolved it.
+   */
+  uncertain?: true;
 }
 
 /**
@@ -104,11 +110,16 @@ export interface AuditLog {
   dropped: number;
   /** Lines of the audit file that were not a permission check. */
   malformed: number;
+  /**
+   * Checks of a relative path after the plugin may have changed its working folder (see
+   * {@linkcode AuditEntry.uncertain}).
+   */
+  uncertain?: number;
   /** True when the process passed `maxLogBytes` and was killed for it. */
   overflow: boolean;
   /** The process has ended and its audit file was read to the end. */
   finished: boolean;
-  /** Nothing dropped, nothing malformed, no overflow. */
+  /** Nothing dropped, nothing malformed, nothing uncertain, no overflow. */
   complete: boolean;
 }
 
@@ -122,6 +133,7 @@ export class AuditEntries {
   checks = 0;
   dropped = 0;
   malformed = 0;
+  uncertain = 0;
 
   constructor(maxEntries: number) {
     this.#max = maxEntries;
@@ -136,8 +148,10 @@ export class AuditEntries {
     check: JudgedCheck,
     open: ReadonlyMap<number, string>,
     osLayer: (check: JudgedCheck) => AuditEntry["osLayer"],
+    uncertain = false,
   ): AuditEntry | undefined {
     this.checks++;
+    if (uncertain) this.uncertain++;
     const now = Date.now();
     const key = `${source}\0${check.kind}\0${check.value}`;
     let entry = this.#entries.get(key);
@@ -163,6 +177,7 @@ export class AuditEntries {
     }
     entry.count++;
     entry.last = now;
+    if (uncertain) entry.uncertain = true;
     if (open.size === 0) entry.outsideCalls++;
     else if (open.size > 1) entry.ambiguous++;
     else {

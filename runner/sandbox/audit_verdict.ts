@@ -62,18 +62,45 @@ const DEFAULT_PORTS: Record<string, string> = {
   "wss:": "443",
 };
 
+/**
+ * A `host[:port]` as Deno compares it: a host is an address only when it is one as written (four
+ * decimal numbers, or IPv6, which Deno writes bracketed and compressed), else a name, in lower
+ * case without a final dot. The URL parser reads `127.1`, `0x7f000001` and `2130706433` as
+ * 127.0.0.1, which Deno checks as names, and keeps the final dot Deno drops: judged in the URL's
+ * form, the audit said "granted 127.0.0.1" of a connection Deno refused, and "DENIED" of one
+ * it made to a host granted as `localhost.` or `[::ffff:127.0.0.1]` (review 123).
+ */
+function denoNetForm(value: string): string | undefined {
+  const canonical = canonicalNetGrant(value);
+  if (canonical === undefined) return undefined;
+  if (value.startsWith("[")) {
+    // Deno reads an IPv4-mapped address as the IPv4 address it maps, on both sides: granted
+    // "[::ffff:127.0.0.1]", a connect to 127.0.0.1 was made and audited as denied.
+    const mapped = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\](.*)$/.exec(canonical);
+    if (!mapped) return canonical;
+    const [high, low] = [parseInt(mapped[1], 16), parseInt(mapped[2], 16)];
+    return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}${mapped[3]}`;
+  }
+  const colon = value.lastIndexOf(":");
+  const [host, port] = colon === -1 ? [value, ""] : [value.slice(0, colon), value.slice(colon)];
+  const address = /^(0|[1-9]\d{0,2})(\.(0|[1-9]\d{0,2})){3}$/.test(host);
+  if (address || !/^[\x21-\x7e]+$/.test(host)) return canonical;
+  return `${host.toLowerCase().replace(/\.$/, "")}${port}`;
+}
+
 /** `host:port` of a net check: Deno writes `host:port`, a bare host, or a URL. */
 export function netTarget(value: string): string | undefined {
   if (value.includes("://")) {
     try {
       const url = new URL(value);
       const port = url.port || DEFAULT_PORTS[url.protocol];
-      return port ? `${url.hostname}:${port}` : url.hostname || undefined;
+      const host = port ? `${url.hostname}:${port}` : url.hostname;
+      return host ? denoNetForm(host) : undefined;
     } catch {
       return undefined;
     }
   }
-  return canonicalNetGrant(value);
+  return denoNetForm(value);
 }
 
 function judgePath(
@@ -104,7 +131,9 @@ function judgeNet(value: string, grants: ResolvedGrants) {
   const target = netTarget(value);
   if (target === undefined) return { value, granted: false };
   const host = target.replace(/:\d+$/, "");
-  return { value: target, granted: grants.net.includes(target) || grants.net.includes(host) };
+  // The grants in Deno's form too: Deno reads a grant of `localhost.` as `localhost`.
+  const net = grants.net.map((grant) => denoNetForm(grant) ?? grant);
+  return { value: target, granted: net.includes(target) || net.includes(host) };
 }
 
 /**

@@ -190,7 +190,12 @@ export function beyondApproval(approved: LockEntry, next: LockEntry): LockDiffer
   for (const [kind, values] of Object.entries(next.requests)) {
     for (const value of values) {
       if (!(approved.requests[kind] ?? []).some((a) => coversValue(kind, a, value, canonical))) {
-        out.push({ in: "requests", kind, value: neutralize(value, 300) });
+        out.push({
+          in: "requests",
+          kind,
+          value: neutralize(value, 300),
+          ...requestCovers(kind, value, canonical),
+        });
       }
     }
   }
@@ -212,10 +217,31 @@ export function beyondApproval(approved: LockEntry, next: LockEntry): LockDiffer
   return out;
 }
 
-/** `requests net "*", grants read "/etc"` */
+/**
+ * What a path request covers, when its spelling says otherwise: `plug approve` showed the spelling
+ * alone, cut at 200 characters, and `"/tmp/aaa…(190 a)/../../home"` read as a folder in /tmp
+ * while the approval recorded a request that covers /home (review 123).
+ */
+function requestCovers(
+  kind: string,
+  value: string,
+  canonical: (path: string) => string,
+): { covers?: string } {
+  if (value === "*" || (kind !== "read" && kind !== "write" && kind !== "ffi")) return {};
+  const covers = canonical(value);
+  return covers === value ? {} : { covers: neutralize(covers, 300) };
+}
+
+/** `requests net "*", grants read "/etc"`, `requests read "/etc" (written "/srv/../etc")` */
 export function describeDifferences(differences: readonly LockDifference[]): string {
   // Bounded: a manifest's requests are the plugin's, and may be many (review 41).
-  return listSome(differences, (d) => `${d.in} ${d.kind} "${cut(d.value, 200)}"`).join(", ");
+  return listSome(
+    differences,
+    (d) =>
+      d.covers === undefined
+        ? `${d.in} ${d.kind} "${cut(d.value, 200)}"`
+        : `${d.in} ${d.kind} "${cut(d.covers, 200)}" (written "${cut(d.value, 200)}")`,
+  ).join(", ");
 }
 
 /** The lock's path, once the options and its place are checked. */

@@ -178,7 +178,7 @@ Deno.test("plug approve shows the difference and writes the lock; --lock then ru
   assert.equal(approved.code, 0, approved.stderr);
   assert.match(
     approved.stdout,
-    /^approved "hello" in .*plugbox\.lock\n {2}content {2}new: [0-9a-f]{12}\n/,
+    /^approved "hello" in .*plugbox\.lock\n {2}content {2}new: [0-9a-f]{64}\n/,
   );
   const after = await plug(["call", main, "greeter.sayHello", '"a"', lock]);
   assert.equal(after.stdout, '"hello, a"\n');
@@ -192,7 +192,7 @@ Deno.test("plug approve shows the difference and writes the lock; --lock then ru
   const again = await plug(["approve", main, lock]);
   assert.match(
     again.stdout,
-    /content {2}changed: [0-9a-f]{12} -> [0-9a-f]{12}\n {2}added {4}requests net "\*"\n {2}removed {2}nothing/,
+    /content {2}changed: [0-9a-f]{64} -> [0-9a-f]{64}\n {2}added {4}requests net "\*"\n {2}removed {2}nothing/,
   );
   assert.equal((await plug(["call", main, "greeter.sayHello", '"a"', lock])).code, 0);
 });

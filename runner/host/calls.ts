@@ -6,7 +6,7 @@
  * @module
  */
 
-import { MAX_TIMEOUT_MS } from "./check_options.ts";
+import { checkSignal, MAX_TIMEOUT_MS } from "./check_options.ts";
 import { type Deadline, Deadlines } from "./deadlines.ts";
 import { type ExitStatus, PluginExitedError, TimeoutError } from "../errors.ts";
 import { type Peer, PendingRequest, type RequestId } from "../wire/mod.ts";
@@ -68,15 +68,25 @@ export class Caller {
     answer?: AnswerMap,
   ): Promise<unknown> {
     const timeoutMs = options.timeout ?? this.#options.callTimeout;
-    // A deadline setTimeout cannot hold would fire at once: refused, not clamped.
-    if (!(timeoutMs >= 0 && timeoutMs <= MAX_TIMEOUT_MS)) {
+    // A deadline setTimeout cannot hold would fire at once: refused, not clamped. A string passed
+    // the comparisons (review 122: "5" was taken; its deadline, `now + "5"`, was a string the
+    // queue never reached, so the call never timed out, and the queue re-armed a 1 ms timer,
+    // warning on stderr each time, for as long as the call lasted).
+    if (typeof timeoutMs !== "number" || !(timeoutMs >= 0 && timeoutMs <= MAX_TIMEOUT_MS)) {
       return Promise.reject(
         new TypeError(
-          `"timeout" must be a number of milliseconds from 0 to ${MAX_TIMEOUT_MS}, got ${timeoutMs}`,
+          `"timeout" must be a number of milliseconds from 0 to ${MAX_TIMEOUT_MS}, got ${
+            typeof timeoutMs === "number" ? timeoutMs : typeof timeoutMs
+          }`,
         ),
       );
     }
-    const outer = options.signal;
+    let outer: AbortSignal | undefined;
+    try {
+      outer = checkSignal(options.signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (outer?.aborted) return Promise.reject(outer.reason);
     // A signal or stream hooks take the slow path; every other call, sent at
     // once or queued for a slot, is one object (its request, deadline and

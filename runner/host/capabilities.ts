@@ -53,6 +53,23 @@ export interface Provided<C extends Contract = Contract> {
 }
 
 /**
+ * The function `given` implements capability `name` with, or `undefined`. A member every object
+ * inherits is none (review 122: a capability named `toString` or `valueOf` left out was answered
+ * by Object.prototype's own, `"[object Object]"` and the implementation object itself).
+ */
+function implementationOf(
+  given: unknown,
+  name: string,
+): ((...args: unknown[]) => unknown) | undefined {
+  if (typeof given !== "object" || given === null) return undefined;
+  const fn = (given as Record<string, unknown>)[name];
+  if (typeof fn !== "function") return undefined;
+  const inherited = Object.prototype as unknown as Record<string, unknown>;
+  if (Object.hasOwn(inherited, name) && fn === inherited[name]) return undefined;
+  return fn as (...args: unknown[]) => unknown;
+}
+
+/**
  * Pairs a contract with the host's implementation of its capabilities,
  * type-checked against the contract.
  *
@@ -82,7 +99,7 @@ export function provide<C extends Contract>(
       string,
       unknown
     >;
-  const missing = [...infos.keys()].filter((name) => typeof given[name] !== "function");
+  const missing = [...infos.keys()].filter((name) => !implementationOf(given, name));
   if (missing.length > 0) {
     throw new TypeError(
       `Cannot provide the capabilities of contract "${contract.name}": ${
@@ -224,9 +241,17 @@ export class CapabilityHost {
           }; pass them with "capabilities: [provide(${contract.name}, { ... })]"`,
         );
       }
-      const impl = entry.capabilities as Record<string, (...args: unknown[]) => unknown>;
+      const impl = entry.capabilities;
       for (const [name, info] of infos) {
-        this.#routes.set(wireMethod(contract.name, name), { info, fn: impl[name].bind(impl) });
+        // Checked again: the object given to provide() may have changed since, or the entry be no
+        // provide()'s (it threw "Cannot read properties of undefined (reading 'bind')").
+        const fn = implementationOf(impl, name);
+        if (!fn) {
+          throw new TypeError(
+            `Cannot start plugin "${options.plugin}": capability "${name}" of contract "${contract.name}" is missing or not a function in its "capabilities"`,
+          );
+        }
+        this.#routes.set(wireMethod(contract.name, name), { info, fn: fn.bind(impl) });
       }
     }
   }

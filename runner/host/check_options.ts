@@ -71,6 +71,9 @@ export interface StartNumbers {
   faultWindowMs?: number;
   maxLogLinesPerSecond?: number;
   maxPartialLineMs?: number;
+  maxProgressPerSecond?: number;
+  streamWindow?: { items?: number; bytes?: number };
+  signal?: AbortSignal;
 }
 
 /** Timeouts and counts of a managed plugin, on top of a start's. */
@@ -104,6 +107,23 @@ export function checkStartNumbers(options: StartNumbers): void {
   checkCount("maxFaults", options.maxFaults, 0, 1_000_000);
   checkCount("maxLogLinesPerSecond", options.maxLogLinesPerSecond, 1, 1_000_000);
   checkShare("capabilityTimeShare", options.capabilityTimeShare);
+  checkSignal(options.signal);
+  // Review 122: unchecked, a progress rate of NaN was no cap at all, and a stream window of 0,
+  // NaN, -1, 1.5 or 1e308 items or bytes granted the plugin no credit (the SDK takes only a
+  // positive safe integer): every stream hung until its call's deadline, with no word why.
+  checkCount("maxProgressPerSecond", options.maxProgressPerSecond, 1, 1_000_000);
+  const window: unknown = options.streamWindow;
+  if (window === undefined) return;
+  if (typeof window !== "object" || window === null) {
+    throw new TypeError(
+      `"streamWindow" must be an object of items and bytes, got ${
+        window === null ? "null" : typeof window
+      }`,
+    );
+  }
+  const { items, bytes } = window as { items?: number; bytes?: number };
+  checkCount("streamWindow.items", items, 1, 1_000_000);
+  checkCount("streamWindow.bytes", bytes, 1, 1024 * 1024 * 1024);
 }
 
 /**
@@ -147,4 +167,65 @@ export function checkManagedNumbers(options: ManagedNumbers): void {
   if (standby !== undefined && typeof standby !== "boolean") {
     throw new TypeError(`"hotStandby" must be true or false, got ${typeof standby}`);
   }
+}
+
+/**
+ * The options a start takes, read once: their own enumerable members (as `PluginHost.start` reads
+ * a managed plugin's) copied, `streamWindow`'s too. Every later read, the checks' and the uses',
+ * sees the same value (review 122: checked, then read again from a getter or a Proxy, a value
+ * that had turned to 0 or NaN made the plugin's constructor throw after its process was spawned,
+ * which was left running with no handle to end it).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readOnce } from "./check_options.ts";
+ * let reads = 0;
+ * const taken = readOnce("p", { get callTimeout() { return ++reads === 1 ? 500 : NaN; } });
+ * assert.equal(taken.callTimeout, 500);
+ * assert.equal(taken.callTimeout, 500);
+ * assert.equal(reads, 1);
+ * ```
+ * @throws {TypeError} naming the plugin when `options` is no object or reading it throws.
+ */
+export function readOnce<T extends object>(module: string | URL, options: T): T {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`Cannot start plugin "${module}": its options must be an object`);
+  }
+  try {
+    const taken = { ...options } as T & { streamWindow?: unknown };
+    const window = taken.streamWindow;
+    if (typeof window === "object" && window !== null) taken.streamWindow = { ...window };
+    return taken;
+  } catch (error) {
+    throw new TypeError(
+      `Cannot start plugin "${module}": reading its options threw: ${
+        error instanceof Error ? error.message : String(error)
+      }`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Returns `signal` when it is an `AbortSignal`, `undefined` or `null` (no signal). Anything else
+ * failed later, naming no option (review 122): a start as "throwIfAborted is not a function", a
+ * host as "signal.addEventListener is not a function", a call as "Invalid value used as weak map
+ * key" or, its answer come, "signal.removeEventListener is not a function".
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkSignal } from "./check_options.ts";
+ * assert.equal(checkSignal(undefined), undefined);
+ * assert.throws(() => checkSignal({ aborted: false } as never), /"signal" must be an AbortSignal/);
+ * ```
+ * @throws {TypeError} naming the option.
+ */
+export function checkSignal(signal: AbortSignal | null | undefined): AbortSignal | undefined {
+  if (signal === undefined || signal === null) return undefined;
+  if (!(signal instanceof AbortSignal)) {
+    throw new TypeError(`"signal" must be an AbortSignal, got ${typeof signal}`);
+  }
+  return signal;
 }

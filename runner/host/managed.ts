@@ -13,7 +13,7 @@ import {
   PluginUnavailableError,
   TimeoutError,
 } from "../errors.ts";
-import { checkManagedNumbers } from "./check_options.ts";
+import { checkManagedNumbers, checkMs, checkSignal } from "./check_options.ts";
 import { deadlineSignal } from "./deadlines.ts";
 import {
   type LifeAction,
@@ -553,6 +553,10 @@ export class ManagedPlugin {
     const current = this.#current;
     if (this.#life === "running" && current) return current.call(method, params, options);
     const timeout = options.timeout ?? this.#options.callTimeout ?? 30_000;
+    // Checked as the process's own call checks it, before the wait (review 122: NaN, 1e308 or a
+    // string waited out a restart on a timer that fired at once, a TimeoutError "after NaN ms").
+    checkMs("timeout", timeout);
+    checkSignal(options.signal);
     const started = Date.now();
     let plugin: Plugin;
     {

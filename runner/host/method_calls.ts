@@ -8,7 +8,7 @@
 import type { ItemStream, MethodCallOptions, MethodInfo } from "../contract.ts";
 import { TimeoutError, ValidationError } from "../errors.ts";
 import type { CallChannel } from "./call_channels.ts";
-import { checkMs, MAX_TIMEOUT_MS } from "./check_options.ts";
+import { checkMs, checkSignal, MAX_TIMEOUT_MS } from "./check_options.ts";
 import { HostItemStream } from "./item_stream.ts";
 import type { CallOptions, CallTarget } from "./proxy.ts";
 import { toIssues } from "./answer_errors.ts";
@@ -39,6 +39,7 @@ export function checkCallOptions(options: MethodCallOptions<never>): void {
   }
   checkMs("timeout", options.timeout);
   checkMs("maxTotalTimeout", options.maxTotalTimeout);
+  checkSignal(options.signal);
   if (options.onProgress !== undefined && typeof options.onProgress !== "function") {
     throw new TypeError(`"onProgress" must be a function`);
   }

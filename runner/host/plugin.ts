@@ -12,7 +12,7 @@ import { Caller } from "./calls.ts";
 import { CallChannels } from "./call_channels.ts";
 import { CapabilityHost, strayInCall, WASTE_PER_PARSED_BYTE } from "./capabilities.ts";
 import type { ChannelOptions } from "./method_calls.ts";
-import { checkMs, checkStartNumbers } from "./check_options.ts";
+import { checkMs, checkStartNumbers, readOnce } from "./check_options.ts";
 import { gatedLaunch } from "./launch_gate.ts";
 import { deadlineSignal } from "./deadlines.ts";
 import { FaultBudget, WasteMeter } from "./fault_budget.ts";
@@ -791,7 +791,8 @@ export class Plugin implements AsyncDisposable {
  * process dies first, {@linkcode ProtocolError} when the handshake is wrong.
  */
 export async function startPlugin(module: string | URL, options: StartOptions): Promise<Plugin> {
-  if (!options || !Array.isArray(options.contracts) || options.contracts.length === 0) {
+  options = readOnce(module, options);
+  if (!Array.isArray(options.contracts) || options.contracts.length === 0) {
     throw new TypeError(
       `Cannot start plugin "${module}": "contracts" must list at least one contract`,
     );

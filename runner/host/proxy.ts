@@ -10,7 +10,7 @@ import { ValidationError } from "../errors.ts";
 import { wireMethod } from "../wire/mod.ts";
 import { toCallError, toIssues } from "./answer_errors.ts";
 import { parseUntrusted } from "../untrusted_parse.ts";
-import { checkMs } from "./check_options.ts";
+import { checkMs, checkSignal } from "./check_options.ts";
 import { checkCallOptions, type MethodSite, progressCall, streamCall } from "./method_calls.ts";
 
 /**
@@ -112,6 +112,7 @@ export function createApi<C extends Contract>(
   options: CallOptions = {},
 ): ContractApi<C> {
   checkMs("timeout", options.timeout);
+  checkSignal(options.signal);
   const api: Record<string, unknown> = {};
   for (const [method, info] of methodsOf(contract)) {
     const wire = wireMethod(contract.name, method);

@@ -5800,6 +5800,119 @@ export const MUTATIONS: Mutation[] = [
     filter: "long value cut",
   },
   {
+    id: "stream-window-checked",
+    source:
+      "review 122: a stream window of 0, NaN or 1e308 items granted no credit: every stream hung to its deadline",
+    mitigation: "streamWindow's items and bytes are checked as integers, naming the option",
+    file: "runner/host/check_options.ts",
+    search: '  checkCount("streamWindow.items", items, 1, 1_000_000);\n',
+    replace: "",
+    tests: [`${HOSTILE}/r122_test.ts`],
+    filter: "stream window or progress rate",
+  },
+  {
+    id: "progress-rate-checked",
+    source:
+      "review 122: a progress rate of NaN was no rate at all, and 0 or -1 dropped every report",
+    mitigation: "maxProgressPerSecond is checked as an integer from 1, naming the option",
+    file: "runner/host/check_options.ts",
+    search: '  checkCount("maxProgressPerSecond", options.maxProgressPerSecond, 1, 1_000_000);\n',
+    replace: "",
+    tests: [`${HOSTILE}/r122_test.ts`],
+    filter: "stream window or progress rate",
+  },
+  {
+    id: "start-options-read-once",
+    source:
+      "review 122: a getter turned to 0 after the checks made the constructor throw after the spawn: the process ran on, unowned",
+    mitigation: "startPlugin reads its options once, and checks and uses that copy",
+    file: "runner/host/plugin.ts",
+    search: "  options = readOnce(module, options);\n",
+    replace: "",
+    tests: [`${HOSTILE}/r122_test.ts`],
+    filter: "getters change",
+  },
+  {
+    id: "start-options-window-read-once",
+    source:
+      "review 122: streamWindow's items were checked twice and then read again for the credit",
+    mitigation: "streamWindow is copied with the options",
+    file: "runner/host/check_options.ts",
+    search:
+      '    if (typeof window === "object" && window !== null) taken.streamWindow = { ...window };\n',
+    replace: "",
+    tests: [`${HOSTILE}/r122_test.ts`],
+    filter: "getters change",
+  },
+  {
+    id: "capability-not-inherited",
+    source:
+      "review 122: capabilities toString and valueOf left out were answered by Object.prototype's own",
+    mitigation: "a member every object inherits is no capability's implementation",
+    file: "runner/host/capabilities.ts",
+    search: "  if (Object.hasOwn(inherited, name) && fn === inherited[name]) return undefined;\n",
+    replace: "",
+    tests: [`${HOSTILE}/r122_test.ts`],
+    filter: "inherited members",
+  },
+  {
+    id: "capability-checked-at-start",
+    source:
+      "review 122: a capability deleted after provide() failed the start with \"reading 'bind'\"",
+    mitigation: "the start checks each capability's implementation again and names a missing one",
+    file: "runner/host/capabilities.ts",
+    search: "        const fn = implementationOf(impl, name);\n        if (!fn) {",
+    replace:
+      "        const fn = impl[name as keyof typeof impl] as (...args: unknown[]) => unknown;\n        if (false) {",
+    tests: [`${HOSTILE}/r122_test.ts`],
+    filter: "inherited members",
+  },
+  {
+    id: "start-signal-checked",
+    source:
+      'review 122: a signal that was no AbortSignal failed as "throwIfAborted is not a function", naming no option',
+    mitigation: "a start's signal is checked, naming the option",
+    file: "runner/host/check_options.ts",
+    search: "  if (!(signal instanceof AbortSignal)) {",
+    replace: "  if (false) {",
+    tests: [`${HOSTILE}/r122_test.ts`],
+    filter: "reading throws",
+  },
+  {
+    id: "call-timeout-typed",
+    source:
+      "review 122: a call's timeout \"5\" was taken; it never fired, and a 1 ms timer re-armed for the call's life",
+    mitigation: "a call's timeout must be a number",
+    file: "runner/host/calls.ts",
+    search:
+      '    if (typeof timeoutMs !== "number" || !(timeoutMs >= 0 && timeoutMs <= MAX_TIMEOUT_MS)) {',
+    replace: "    if (!(timeoutMs >= 0 && timeoutMs <= MAX_TIMEOUT_MS)) {",
+    tests: [`${HOSTILE}/r122_test.ts`],
+    filter: "bad timeout",
+  },
+  {
+    id: "managed-call-timeout-checked",
+    source:
+      "review 122: a managed call's bad timeout waited out a restart on a timer that fired at once",
+    mitigation: "a managed plugin's call checks its timeout before any wait",
+    file: "runner/host/managed.ts",
+    search: '    checkMs("timeout", timeout);\n',
+    replace: "",
+    tests: [`${HOSTILE}/r122_test.ts`],
+    filter: "bad timeout",
+  },
+  {
+    id: "call-signal-checked",
+    source:
+      'review 122: a call\'s signal that was none failed as "Invalid value used as weak map key"',
+    mitigation: "a call's signal is checked, naming the option",
+    file: "runner/host/calls.ts",
+    search: "      outer = checkSignal(options.signal);",
+    replace: "      outer = options.signal as AbortSignal | undefined;",
+    tests: [`${HOSTILE}/r122_test.ts`],
+    filter: "bad timeout",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -13,7 +13,7 @@
  */
 
 import { join } from "node:path";
-import { capAllTasks } from "./cgroup_tasks.ts";
+import { CAP_ALL_TASKS_SH, capAllTasksHere } from "./cgroup_tasks.ts";
 import { runScript } from "./exec.ts";
 
 /** A CPU controller plugbox could make cgroups under. */
@@ -153,7 +153,8 @@ export const KILL_MEMBERS_SH =
 // One run for every trial: $1 holds the trial folders, one per line (cgroup paths hold no
 // newline: a base that does would be skipped), made with one mkdir; $2 the folders to sweep
 // for empty cgroups left by hosts that died, one per line; $3 and $4 this host's pid and time
-// namespaces (see {@linkcode cgroupName}); then five positions per trial:
+// namespaces (see {@linkcode cgroupName}); $5 the folders of the pids cgroups to cap together
+// ({@linkcode CAP_ALL_TASKS_SH}), one per line; then five positions per trial:
 // folder, file, value, second file (or ""), its value. Prints "yes" or "no" per trial, in
 // order: "yes" only if the folder is a cgroup (cgroupfs made its `cgroup.procs`) and every value
 // could be written. Each program run costs a start 3 to 5 ms
@@ -192,12 +193,14 @@ trials=$1
 sweep=$2
 ns=$3
 tns=$4
-shift 4
+capped=$5
+shift 5
 while [ $# -ge 5 ]; do
   if [ -d "$1" ] && [ -f "$1/cgroup.procs" ] && echo "$3" > "$1/$2" 2>/dev/null &&
     { [ -z "$4" ] || echo "$5" > "$1/$4" 2>/dev/null; }; then echo yes; else echo no; fi
   shift 5
 done
+${CAP_ALL_TASKS_SH}
 set -- $trials
 dead=
 for base in $sweep; do
@@ -228,6 +231,8 @@ exit 0`;
 interface Trial {
   base: string;
   writes: [string, string] | [string, string, string, string];
+  /** A pids controller's: its folder caps every plugin's tasks together (cgroup_tasks.ts). */
+  capsAllTasks?: boolean;
 }
 
 /** What a trial cgroup of each kind must take: a quota, a memory limit, a pids limit, a reset. */
@@ -291,7 +296,12 @@ function showHere(): string | undefined {
  * runs the trials again under the same names, and its sweep removes what
  * was made here.
  */
-function runTrialsHere(dirs: string[], trials: Trial[], bases: string[]): boolean[] | undefined {
+function runTrialsHere(
+  dirs: string[],
+  trials: Trial[],
+  bases: string[],
+  capped: string[],
+): boolean[] | undefined {
   const outcomes = trials.map((trial, i) => {
     const made = attempt(() => Deno.mkdirSync(dirs[i], { recursive: true }));
     if (made !== "done") return made;
@@ -306,7 +316,9 @@ function runTrialsHere(dirs: string[], trials: Trial[], bases: string[]): boolea
     if (wrote !== "done" || !second) return wrote;
     return attempt(() => Deno.writeTextFileSync(join(dirs[i], second), secondValue));
   });
-  if (outcomes.includes("refused") || !sweepHere(bases, dirs)) return undefined;
+  if (outcomes.includes("refused") || !sweepHere(bases, dirs) || !capAllTasksHere(capped)) {
+    return undefined;
+  }
   return outcomes.map((outcome) => outcome === "done");
 }
 
@@ -415,9 +427,11 @@ async function runTrials(shell: string, trials: Trial[], here: boolean): Promise
   const name = cgroupName(`probe-${crypto.randomUUID().slice(0, 8)}`);
   const dirs = usable.map((trial) => join(trial.base, name));
   const bases = [...new Set(usable.map((trial) => trial.base))];
-  let answers = here ? runTrialsHere(dirs, usable, bases) : undefined;
+  const capped = [...new Set(usable.filter((t) => t.capsAllTasks).map((t) => t.base))];
+  let answers = here ? runTrialsHere(dirs, usable, bases, capped) : undefined;
   if (!answers && usable.length > 0) {
     const args = [dirs.join("\n"), bases.join("\n"), pidNamespace, timeNamespace];
+    args.push(capped.join("\n"));
     usable.forEach((trial, i) => {
       const [file, value, second = "", secondValue = ""] = trial.writes;
       args.push(dirs[i], file, value, second, secondValue);
@@ -470,16 +484,15 @@ async function probe(shell: string): Promise<Controllers | undefined> {
   const trials: Trial[] = candidates.map((c) => ({
     base: c.base,
     writes: TRIAL_WRITES[c.kind](c.version),
+    ...(c.kind === "pids" ? { capsAllTasks: true } : {}),
   }));
   const passing = firstPassing(candidates, await runTrials(shell, trials, here !== undefined));
   const cpu = passing.get("cpu");
   if (!cpu) return undefined;
-  const pids = passing.get("pids")?.base;
-  if (pids) await capAllTasks(shell, pids, here !== undefined);
   return {
     cpu,
     memory: passing.get("memory")?.base,
-    pids,
+    pids: passing.get("pids")?.base,
     cpuacct: passing.get("cpuacct")?.base,
   };
 }

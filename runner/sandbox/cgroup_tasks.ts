@@ -7,57 +7,69 @@
  * (review 114's item). The folder every plugin's pids cgroup is made in is
  * a cgroup too, and a limit there holds all of them together: half of the
  * machine's tasks, so the host and the rest of the machine keep the other
- * half. A limit already lower (an administrator's) is kept.
+ * half. A limit already lower (an administrator's) is kept. The probe of
+ * the controllers sets it, once per host process: in the host where Deno
+ * lets it ({@linkcode capAllTasksHere}), else in the probe's own shell
+ * ({@linkcode CAP_ALL_TASKS_SH}).
  * @module
  */
 
 import { join } from "node:path";
-import { runScript } from "./exec.ts";
 
-// $1: the folder plugbox makes its pids cgroups in. Lowers its pids.max to half of the fewer of
-// pid_max and threads-max (either counts every process and thread); a lower one is left. With one
-// cat: dash's read takes a byte at a time, and /proc/sys gives nothing past a read's first byte.
-const CAP = `set -- "$1" $(cat /proc/sys/kernel/pid_max /proc/sys/kernel/threads-max) || exit 1
-case $2$3 in ''|*[!0-9]*) exit 1 ;; esac
-m=$2; [ "$3" -lt "$m" ] && m=$3
-c=$((m / 2))
-read -r now < "$1/pids.max" || exit 1
-if [ "$now" = max ] || [ "$now" -gt "$c" ]; then echo "$c" > "$1/pids.max"; fi`;
-
-/** Half of the fewer of the machine's pids and threads. */
+/** Half of the fewer of the machine's pids and threads (either counts every task). */
 function machineTasksCap(pidMax: string, threadsMax: string): number | undefined {
   const most = Math.min(Number(pidMax), Number(threadsMax));
   return Number.isSafeInteger(most) && most > 1 ? Math.floor(most / 2) : undefined;
 }
 
 /**
- * Caps the tasks of every plugin together at half the machine's (see the
- * module's note), in `base`, the folder plugbox makes pids cgroups in: in
- * this process where Deno lets it (`here`), else in one shell. Best effort:
- * where neither may write, each plugin's own cap still holds.
+ * The cap, for the probe's shell: lowers `pids.max` in each folder `$capped` lists (one a line)
+ * to half of the fewer of pid_max and threads-max; a lower one is left. With one cat: dash's read
+ * takes a byte at a time, and /proc/sys gives nothing past a read's first byte. It runs where the
+ * probe's positional parameters are used up (it sets its own), with IFS a newline.
+ */
+export const CAP_ALL_TASKS_SH = `if [ -n "$capped" ]; then
+  set -- $(cat /proc/sys/kernel/pid_max /proc/sys/kernel/threads-max 2>/dev/null)
+  case "$1:$2" in :*|*:|*[!0-9:]*) ;; *)
+    c=$1; [ "$2" -lt "$c" ] && c=$2; c=$((c / 2))
+    for base in $capped; do
+      read -r now < "$base/pids.max" 2>/dev/null || continue
+      if [ "$now" = max ] || [ "$now" -gt "$c" ]; then echo "$c" > "$base/pids.max"; fi 2>/dev/null
+    done ;;
+  esac
+fi`;
+
+/**
+ * Caps every plugin's tasks together (see the module's note) in each of
+ * `bases`, the folders plugbox may make pids cgroups in, in this process.
+ * False where Deno refused a step (the probe's shell then does it).
  *
  * @example
  * ```ts ignore
- * await capAllTasks("/bin/sh", "/sys/fs/cgroup/pids/plugbox", true);
+ * capAllTasksHere(["/sys/fs/cgroup/pids/plugbox"]);
  * ```
  */
-export async function capAllTasks(shell: string, base: string, here: boolean): Promise<void> {
-  if (here) {
-    try {
-      const read = (path: string) => Deno.readTextFileSync(path).trim();
-      const cap = machineTasksCap(
-        read("/proc/sys/kernel/pid_max"),
-        read("/proc/sys/kernel/threads-max"),
-      );
+export function capAllTasksHere(bases: string[]): boolean {
+  try {
+    const read = (path: string) => Deno.readTextFileSync(path).trim();
+    const cap = machineTasksCap(
+      read("/proc/sys/kernel/pid_max"),
+      read("/proc/sys/kernel/threads-max"),
+    );
+    if (cap === undefined) return true;
+    for (const base of bases) {
       const file = join(base, "pids.max");
-      const now = read(file);
-      if (cap !== undefined && (now === "max" || Number(now) > cap)) {
-        Deno.writeTextFileSync(file, String(cap));
+      let now: string;
+      try {
+        now = read(file);
+      } catch (error) {
+        if (error instanceof Deno.errors.NotCapable) throw error;
+        continue; // no such cgroup here: nothing to cap
       }
-      return;
-    } catch {
-      // Refused here after all: the shell tries.
+      if (now === "max" || Number(now) > cap) Deno.writeTextFileSync(file, String(cap));
     }
+    return true;
+  } catch (error) {
+    return !(error instanceof Deno.errors.NotCapable);
   }
-  await runScript(shell, CAP, [base]);
 }

@@ -6,7 +6,6 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { PluginExitedError, startPlugin } from "../../mod.ts";
 import { findControllers } from "../../runner/sandbox/cgroup_probe.ts";
-import { capAllTasks } from "../../runner/sandbox/cgroup_tasks.ts";
 import { OPEN_FILES } from "../../runner/sandbox/prologue.ts";
 import { hostile } from "./_hostile.ts";
 import { rejected, within } from "../_helpers.ts";
@@ -105,7 +104,12 @@ for (
     assert.equal(read(`${base}/pids.max`), String(half));
     // A lower limit (an administrator's) is kept.
     Deno.writeTextFileSync(`${base}/pids.max`, String(half - 1));
-    await capAllTasks("/bin/sh", base, how === "itself");
+    const probed = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...flags, TASKS_HOST, "probe"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(new TextDecoder().decode(probed.stdout), "probed\n");
     assert.equal(read(`${base}/pids.max`), String(half - 1));
     Deno.writeTextFileSync(`${base}/pids.max`, String(half));
   });

@@ -5381,10 +5381,22 @@ export const MUTATIONS: Mutation[] = [
     mitigation:
       "the folder of every plugin's pids cgroup holds them all to half of the machine's tasks",
     file: "runner/sandbox/cgroup_probe.ts",
-    search: "  if (pids) await capAllTasks(shell, pids, here !== undefined);\n",
+    search: " || !capAllTasksHere(capped)",
     replace: "",
     tests: [`${HOSTILE}/r114_test.ts`],
-    filter: "half of the machine",
+    filter: "set itself",
+  },
+  {
+    id: "all-tasks-capped-sh",
+    source:
+      "review 114's item: four plugins of no grants, 8,189 threads each, would take every pid of a machine whose pid_max is 32,768",
+    mitigation:
+      "the folder of every plugin's pids cgroup holds them all to half of the machine's tasks (set by the probe's shell)",
+    file: "runner/sandbox/cgroup_probe.ts",
+    search: "done\n\${CAP_ALL_TASKS_SH}\n",
+    replace: "done\n",
+    tests: [`${HOSTILE}/r114_test.ts`],
+    filter: "through sh",
   },
   {
     id: "all-tasks-cap-lower-kept",

@@ -142,7 +142,7 @@ Deno.test("a root host without setpriv gives each start a Deno dir of its own", 
   await using cache = await freshCache();
   const bin = await Deno.makeTempDir();
   try {
-    for (const tool of ["prlimit", "setsid", "ldd", "sh"]) {
+    for (const tool of ["prlimit", "setsid", "ldd", "sh", "bash"]) {
       await Deno.symlink(`/usr/bin/${tool}`, `${bin}/${tool}`);
     }
     const run = await new Deno.Command(Deno.execPath(), {

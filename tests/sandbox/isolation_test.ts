@@ -119,7 +119,7 @@ Deno.test('isolation "os" fails with IsolationUnavailableError where bubblewrap 
 
 Deno.test('isolation "auto" picks "landlock" where bubblewrap is unavailable (not on PATH), and says so', async () => {
   const out = JSON.parse(
-    await hostWithoutBwrap("auto", ["prlimit", "setsid", "setpriv", "ldd", "sh"]),
+    await hostWithoutBwrap("auto", ["prlimit", "setsid", "setpriv", "ldd", "sh", "bash"]),
   );
   assert.equal(out.isolation, "landlock", JSON.stringify(out));
   assert.match(

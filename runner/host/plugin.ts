@@ -586,7 +586,8 @@ export class Plugin implements AsyncDisposable {
           ? "its sandbox was not ready in time: plugbox had not yet let the plugin run " +
             "(it waits until the sandbox's death signals are armed); a larger startTimeout helps " +
             "on a loaded machine"
-          : `no answer to the handshake: ${this.#serveHint()}`,
+          : `no answer to the handshake: ${this.#serveHint()} (or, if it does, the machine ` +
+            `was too busy to start it in time: a larger startTimeout helps on a loaded machine)`,
       });
     }
     if (error instanceof PluginExitedError && error.exitCode === 0 && this.#status) {

@@ -181,6 +181,8 @@ export interface GrantHolder {
   root?: string;
   /** A command plugin's runtime folders: code too (plugin_folders.ts). */
   runtimeFolders?: readonly string[];
+  /** The cache its snapshot is in: code too (plugin_folders.ts). */
+  cacheDir?: string;
   /**
    * Who it is (its name and folder): its own earlier launches are not
    * another's (review 62: a plugin with a run and a write grant was refused

@@ -202,6 +202,12 @@ export interface LaunchPlan {
    * no other start in this process may be given one to write (review 119).
    */
   runtimeFolders?: string[];
+  /**
+   * The cache its snapshot and Deno dir are in (canonical): code too, whose snapshot a later
+   * start runs unread, found by its hash; no other start in this process may be given it to write
+   * (review 125).
+   */
+  cacheDir?: string;
 }
 
 /**
@@ -264,6 +270,7 @@ export async function planPlugin(
     waitsForGo: launch.waitsForGo,
     ...(launch.climbsThrough ? { climbsThrough: launch.climbsThrough } : {}),
     ...(prepared.runtime ? { runtimeFolders: runtimeRoots(prepared.runtime) } : {}),
+    cacheDir: prepared.cache,
   };
   deepFreeze(plan);
   issued.add(plan);

@@ -10,8 +10,11 @@
  * its own grants, under every layer). So is what a command plugin's
  * interpreter loads from where no code root holds it: a version manager's
  * `~/.pyenv/versions/…`, which a Deno plugin granted to write it filled with
- * code that ran with the Python plugin's grants (review 119). A lock still
- * notices a folder changed from outside the process.
+ * code that ran with the Python plugin's grants (review 119). So is the
+ * cache a launch's snapshot is in, when it is not the writer's own (whose
+ * own cache is a code root already): a later start finds its snapshot by
+ * the folder's hash and runs it unread (review 125). A lock still notices a
+ * folder changed from outside the process.
  * @module
  */
 
@@ -30,6 +33,8 @@ export interface FolderHolder {
   root?: string;
   /** A command plugin's: the folders its program and interpreter load from. */
   runtimeFolders?: readonly string[];
+  /** The cache its snapshot is in, which its next start runs unread (review 125). */
+  cacheDir?: string;
   /** Its write grants. */
   grants: { write: readonly string[] };
   /** Who it is: its name and folder, so its own restart is not another's. */
@@ -58,14 +63,16 @@ function another(
  * @throws {TypeError} naming both folders.
  */
 export function refuseOthersCode(start: FolderHolder): void {
-  const code = [...(start.root === undefined ? [] : [start.root]), ...start.runtimeFolders ?? []];
-  for (const folder of code) {
+  for (const folder of codeOf(start)) {
     const writer = another(writers, folder, start.owner);
     if (writer) {
+      const what = folder === start.root
+        ? "folder"
+        : folder === start.cacheDir
+        ? "cache"
+        : "runtime's folder";
       throw new TypeError(
-        `Cannot start plugin "${start.name}": its ${
-          folder === start.root ? "folder" : "runtime's folder"
-        } "${folder}" overlaps "${writer}", ` +
+        `Cannot start plugin "${start.name}": its ${what} "${folder}" overlaps "${writer}", ` +
           `which another plugin was given to write in this process, and which could so put its ` +
           `own code in this plugin's place, to run with this plugin's grants; keep plugin ` +
           `folders apart from every write grant`,
@@ -77,7 +84,7 @@ export function refuseOthersCode(start: FolderHolder): void {
     if (root) {
       throw new TypeError(
         `Cannot grant write "${folder}": it overlaps "${root}", code of a plugin started ` +
-          `in this process (its folder, or where its interpreter loads from), which this plugin ` +
+          `in this process (its folder, its cache, or where its interpreter loads from), which this plugin ` +
           `could replace, to run with that plugin's grants at its next start; grant a folder ` +
           `apart from it`,
       );
@@ -85,11 +92,19 @@ export function refuseOthersCode(start: FolderHolder): void {
   }
 }
 
+/** A start's code: its folder, its runtime's folders and its cache. */
+function codeOf(start: FolderHolder): string[] {
+  return [
+    ...(start.root === undefined ? [] : [start.root]),
+    ...start.runtimeFolders ?? [],
+    ...(start.cacheDir === undefined ? [] : [start.cacheDir]),
+  ];
+}
+
 /** Records a launched start's folder and write grants. */
 export function rememberFolders(start: FolderHolder): void {
   const add = (record: Map<string, Set<string>>, path: string) =>
     record.set(path, (record.get(path) ?? new Set<string>()).add(start.owner));
-  if (start.root !== undefined) add(roots, start.root);
-  for (const folder of start.runtimeFolders ?? []) add(roots, folder);
+  for (const folder of codeOf(start)) add(roots, folder);
   for (const folder of start.grants.write) add(writers, folder);
 }

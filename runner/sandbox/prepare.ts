@@ -39,7 +39,7 @@ import { programFolders } from "./path_programs.ts";
 import { ensureSdk } from "./sdk.ts";
 import { applyManifest, narrowGrants, readManifest } from "./manifest.ts";
 import { privateAddressOf } from "./net.ts";
-import { canonicalPath, isWithin } from "./paths.ts";
+import { canonicalLoose, canonicalPath, isWithin, trimSeparator } from "./paths.ts";
 import { refuseLinkFollowing } from "./grant_rules.ts";
 import {
   type ResolvedGrants,
@@ -323,9 +323,24 @@ async function namesOf(
 }
 
 /** Whether any env grant was asked for, so the runtime's own names must be known. */
-function envRequested(options: LaunchOptions): boolean {
-  const env = options.permissions?.env;
+function envRequested(permissions: LaunchOptions["permissions"]): boolean {
+  const env = permissions?.env;
   return Array.isArray(env) ? env.length > 0 : env !== undefined && Object.keys(env).length > 0;
+}
+
+/**
+ * The host's permissions, each kind's value copied once: what decides which checks run (whether
+ * there is a write or an env grant) and what is checked and granted are then the same values,
+ * whatever getter or Proxy the host passed (as `readOnce` does for a start's own options).
+ */
+function permissionsOnce(given: LaunchOptions["permissions"]): LaunchOptions["permissions"] {
+  if (typeof given !== "object" || given === null) return given; // refused by resolveGrants
+  const copy: Record<string, unknown> = { ...given };
+  for (const [kind, value] of Object.entries(copy)) {
+    if (Array.isArray(value)) copy[kind] = [...value];
+    else if (typeof value === "object" && value !== null) copy[kind] = { ...value };
+  }
+  return copy as LaunchOptions["permissions"];
 }
 
 /** Whether the plugin is a Deno module or a command, and the isolation that follows. */
@@ -403,8 +418,11 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
   const hostIsRoot = runsAsRoot(cache);
   // Only a write grant is judged against the code roots, and finding them reads every PATH
   // folder and follows its links (7 to 25 ms here, the first time in a process): not otherwise.
-  const writes = (options.permissions as { write?: unknown } | undefined)?.write;
-  let grants = resolveGrants(options.permissions, {
+  // Read once (review 125): a write grant read first as none skipped the code roots, then read
+  // again as a folder of code, it was granted; an env grant so skipped the runtime's names.
+  const permissions = permissionsOnce(options.permissions);
+  const writes = (permissions as { write?: unknown } | undefined)?.write;
+  let grants = resolveGrants(permissions, {
     unsafe: options.unsafe,
     codeRoots: Array.isArray(writes) && writes.length > 0
       ? [
@@ -418,7 +436,7 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
     codeUnknown: mainModuleUnknown(),
     hostEnv: (key) => Deno.env.get(key),
     // The runtime's names matter only to env grants: no library lookup without one.
-    runtimeNames: envRequested(options)
+    runtimeNames: envRequested(permissions)
       ? await unlessAborted(
         namesOf(deno, runtime, cache, isolation === "os" ? tools.innerSh : undefined),
         signal, // ldd's answers are cached for every start
@@ -537,10 +555,16 @@ async function denoDirFor(
   return await afterWrites(emptyDenoDir(cache, sh), signal);
 }
 
-/** Folders an interpreter is loaded from: no write grant may cover them. */
+/**
+ * Folders an interpreter is loaded from: no write grant may cover them. Canonical, as a write
+ * grant is: a probe's folders are its word, spelled as Python spells them (its prefix through a
+ * version manager's alias link, `~/.pyenv/versions/3.11` to `3.11.7`, which Python does not
+ * resolve), and a grant of the folder's real path overlapped no spelling (review 125).
+ */
 export function runtimeRoots(runtime: CommandRuntime): string[] {
-  return [
+  const folders = [
     ...[...runtime.programs, ...(runtime.claimed ?? [])].map((p) => dirname(p)),
     ...runtime.runtime,
   ];
+  return [...new Set(folders.map((folder) => trimSeparator(canonicalLoose(folder))))];
 }

@@ -7,16 +7,20 @@
  * Every program it runs is a cost on every start (3 to 5 ms each here), so it
  * runs at most one: a single `mkdir` for all the cgroups, and only when the
  * host could not make them itself; the rest are builtins. Its
- * arguments are fixed positions, never interpolated into the script.
+ * arguments are fixed positions, never interpolated into the script. A
+ * program it runs is named by its path on the host's PATH, whose folders
+ * are code (path_programs.ts): the plugin's environment has no PATH, and
+ * dash's own (`/usr/local/sbin` first) holds folders that are no code root
+ * where the host's PATH lacks them (review 125).
  * @module
  */
 
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import type { CpuPlan } from "./cpu_limits.ts";
 import { rethrowHostPermission } from "./exec.ts";
 
 /** How many fixed positions the script takes before the command it runs. */
-const POSITIONS = 17;
+const POSITIONS = 18;
 
 /**
  * The most files a plugin's process holds open (RLIMIT_NOFILE, soft and hard), where the host's
@@ -51,6 +55,7 @@ const CLOSE_ALL = [
 // $13: RLIMIT_DATA in KiB; $14: RLIMIT_CPU in seconds. A limit that cannot be set ends the start.
 // $15: RLIMIT_NOFILE, lowered only: where the host's hard limit is already lower, it stays.
 // $16: a shell that closes descriptors above 9 (bash), for when this one cannot (dash); $17: this sh.
+// $18: mkdir, from the host's PATH (empty: none there).
 const SCRIPT = [
   // Soft and hard: zsh's ulimit (as sh too) sets only the soft limit unless told -H, and a
   // plugin may raise a soft limit up to the hard one; dash takes -H and -S only one at a time.
@@ -105,7 +110,9 @@ const SCRIPT = [
   // The host makes them where it may (makeCgroups): then no program runs here.
   `    made=1; for d in \${1:+"$1"} \${8:+"$8"} \${10:+"\${10}"} \${12:+"\${12}"}; do`,
   `      [ -d "$d" ] || made=; done`,
-  `    [ -n "$made" ] || mkdir -p -- \${1:+"$1"} \${8:+"$8"} \${10:+"\${10}"} \${12:+"\${12}"} ||`,
+  `    [ -n "$made" ] || [ -n "\${18}" ] ||`,
+  `      { echo "plugbox: cannot make the plugin's cgroups: no mkdir on the host's PATH" >&2; exit 125; }`,
+  `    [ -n "$made" ] || "\${18}" -p -- \${1:+"$1"} \${8:+"$8"} \${10:+"\${10}"} \${12:+"\${12}"} ||`,
   `      { echo "plugbox: cannot make the plugin's cgroups" >&2; exit 125; }`,
   `    if [ "$try" = 3 ]; then joined "$@" && break; else joined "$@" 2>/dev/null && break; fi`,
   `    [ "$try" = 3 ] && { echo "plugbox: cannot make or join $why" >&2; exit 125; }`,
@@ -117,12 +124,18 @@ const SCRIPT = [
   // through `node:net` (`new Socket({ fd })`), and native code or a command plugin any of them,
   // under every layer (review 121). dash names only descriptors 0 to 9: one above is closed by
   // $16 (bash) just before the exec; without it the start ends rather than pass it on. Both
-  // listings: a host may lack one (a chroot without /dev/fd, a system without /proc).
-  `high=; keep=`,
+  // listings: a host may lack one (a chroot without /dev/fd, a system without /proc). Where it
+  // lacks both, nothing was listed and every descriptor passed on (review 125): 0 to 2 are always
+  // open (Deno gives a child all three), so a listing without them ends the start.
+  `high=; keep=; listed=`,
   `for f in /dev/fd/* /proc/self/fd/*; do`,
   `  n=\${f##*/}`,
-  `  case $n in [012]|*[!0-9]*) ;; [3-9]) eval "exec $n<&-" ;; *) high=$n ;; esac`,
+  `  case $n in [012]) listed=1 ;; *[!0-9]*) ;; [3-9]) eval "exec $n<&-" ;; *) high=$n ;; esac`,
   `done`,
+  `if [ -z "$listed" ]; then`,
+  `  echo "plugbox: cannot list the descriptors the host inherited (no /dev/fd or /proc/self/fd)" >&2`,
+  `  exit 125`,
+  `fi`,
   `if [ -n "$high" ] && [ -z "\${16}" ]; then`,
   `  echo "plugbox: the host inherited descriptor $high from its parent, which the plugin would inherit in turn; sh cannot close one above 9 and no bash is on the host's PATH: start the host without it, or with bash on PATH" >&2`,
   `  exit 125`,
@@ -189,6 +202,7 @@ export function prologue(sh: string | undefined, options: PrologueOptions): stri
     limits ? String(OPEN_FILES) : "",
     (closer === undefined ? hostBash() : closer) ?? "",
     sh,
+    cgroup ? hostProgram("mkdir") ?? "" : "",
   ];
 }
 
@@ -197,9 +211,19 @@ export function prologue(sh: string | undefined, options: PrologueOptions): stri
  * folder is a code root, so no write grant reaches it (review 110).
  */
 export function hostBash(): string | undefined {
+  return hostProgram("bash");
+}
+
+/**
+ * `name` in the first absolute folder of the host's PATH that holds it. A
+ * relative folder is skipped: found from the host's working folder, its
+ * program is run by the prologue from the plugin's, its snapshot
+ * (review 125: `PATH=bin:…` ran the plugin's own `bin/bash` as the host).
+ */
+function hostProgram(name: string): string | undefined {
   for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
-    if (!dir) continue;
-    const path = join(dir, "bash");
+    if (!dir || !isAbsolute(dir)) continue;
+    const path = join(dir, name);
     try {
       const info = Deno.statSync(path);
       if (info.isFile && ((info.mode ?? 0o111) & 0o111)) return path;

@@ -5925,6 +5925,107 @@ export const MUTATIONS: Mutation[] = [
     filter: "bad timeout",
   },
   {
+    id: "runtime-roots-canonical",
+    source:
+      "review 125: a Python's library spelled through a version alias link (sys.prefix unresolved) overlapped no write grant of its real path",
+    mitigation: "a command plugin's runtime folders are compared by their real paths",
+    file: "runner/sandbox/prepare.ts",
+    search:
+      "  return [...new Set(folders.map((folder) => trimSeparator(canonicalLoose(folder))))];\n",
+    replace: "  return folders;\n",
+    tests: [`${HOSTILE}/r125_test.ts`],
+    filter: "version alias",
+  },
+  {
+    id: "prologue-mkdir-host-path",
+    source:
+      "review 125: the prologue's mkdir was looked up on dash's default PATH, /usr/local/sbin first, which may be no code root",
+    mitigation: "the prologue runs the mkdir the host found on its own PATH, by its path",
+    file: "runner/sandbox/prologue.ts",
+    search: '    cgroup ? hostProgram("mkdir") ?? "" : "",\n',
+    replace: '    cgroup ? "mkdir" : "",\n',
+    tests: [`${HOSTILE}/r125_test.ts`],
+    filter: "mkdir on the host's PATH",
+  },
+  {
+    id: "prologue-programs-absolute",
+    source:
+      "review 125: a bash found in a relative PATH folder was run by the prologue from the plugin's snapshot",
+    mitigation: "the prologue's programs come from absolute PATH folders only",
+    file: "runner/sandbox/prologue.ts",
+    search: "    if (!dir || !isAbsolute(dir)) continue;\n",
+    replace: "    if (!dir) continue;\n",
+    tests: [`${HOSTILE}/r125_test.ts`],
+    filter: "relative PATH folder",
+  },
+  {
+    id: "host-tools-absolute",
+    source:
+      "review 125: an sh found in a relative PATH folder was spawned in the plugin's snapshot, its own rel/sh run as the host",
+    mitigation: "the host's tools come from absolute PATH folders only",
+    file: "runner/sandbox/isolation.ts",
+    search: "    if (!dir || !isAbsolute(dir)) continue;\n",
+    replace: "    if (!dir) continue;\n",
+    tests: [`${HOSTILE}/r125_test.ts`],
+    filter: "relative PATH folder",
+  },
+  {
+    id: "permissions-read-once",
+    source:
+      "review 125: a write grant read first as none skipped the code roots, then read again as the plugin's own folder and granted",
+    mitigation: "a start's permissions are copied once and judged and granted from the copy",
+    file: "runner/sandbox/prepare.ts",
+    search: "  const permissions = permissionsOnce(options.permissions);\n",
+    replace: "  const permissions = options.permissions;\n",
+    tests: [`${HOSTILE}/r125_test.ts`],
+    filter: "read once",
+  },
+  {
+    id: "all-tasks-cap-limits-above",
+    source:
+      "review 125: under a host cgroup's pids limit of 600, one plugin of no grants held nearly all of it",
+    mitigation:
+      "the cap on all plugins' tasks is half the lowest pids limit above their folder too",
+    file: "runner/sandbox/cgroup_tasks.ts",
+    search: "      const cap = tasksCap(pidMax, threadsMax, limitsAbove(base, read))!;\n",
+    replace: "      const cap = tasksCap(pidMax, threadsMax)!;\n",
+    tests: [`${HOSTILE}/r125_test.ts`],
+    filter: "/one plugin cannot|set itself/",
+  },
+  {
+    id: "all-tasks-cap-limits-above-sh",
+    source:
+      "review 125: under a host cgroup's pids limit of 600, one plugin of no grants held nearly all of it",
+    mitigation: "through sh too, the cap is half the lowest pids limit above the folder",
+    file: "runner/sandbox/cgroup_tasks.ts",
+    search: `        case $l in ''|*[!0-9]*) ;; *) [ "$l" -lt "$c" ] && c=$l ;; esac\n`,
+    replace: "        :\n",
+    tests: [`${HOSTILE}/r125_test.ts`],
+    filter: "through sh",
+  },
+  {
+    id: "launch-cache-is-code",
+    source:
+      "review 125: a plugin granted another launch's cache replaced its snapshot's module, run at that plugin's next start with its grants",
+    mitigation: "a launch's cache is its code: no other launch in the process may write it",
+    file: "runner/sandbox/plan.ts",
+    search: "    cacheDir: prepared.cache,\n",
+    replace: "",
+    tests: [`${HOSTILE}/r125_test.ts`],
+    filter: "another launch's cache",
+  },
+  {
+    id: "prologue-listing-required",
+    source:
+      "review 125: a host with neither /dev/fd nor /proc/self/fd listed nothing, and every descriptor it inherited reached the plugin",
+    mitigation: "a start whose prologue lists no descriptor 0 to 2 ends",
+    file: "runner/sandbox/prologue.ts",
+    search: '  `if [ -z "$listed" ]; then`,\n',
+    replace: "  `if false; then`,\n",
+    tests: [`${HOSTILE}/r125_test.ts`],
+    filter: "cannot list its descriptors",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",
@@ -6639,8 +6740,8 @@ export const MUTATIONS: Mutation[] = [
     source: "14.2 start: the host makes the cgroups where it may",
     mitigation: "the prologue makes the cgroups the host could not",
     file: "runner/sandbox/prologue.ts",
-    search: '[ -n "$made" ] || mkdir -p --',
-    replace: "true || mkdir -p --",
+    search: '[ -n "$made" ] || "\\${18}" -p --',
+    replace: 'true || "\\${18}" -p --',
     tests: ["tests/host/cgroups_test.ts"],
     filter: "do not reach them",
   },

@@ -8,24 +8,24 @@ import { OPEN_FILES, prologue } from "../../runner/sandbox/prologue.ts";
 import { tempDir } from "../hostile/_hostile.ts";
 
 /**
- * An `sh` whose first `mkdir` is followed by another host's sweep removing the last folder
+ * A `mkdir`, in a folder of its own to put first on the host's PATH (the prologue runs the host
+ * PATH's mkdir), whose first run is followed by another host's sweep removing the last folder
  * made. The folders stand in for cgroups: as cgroupfs does, each `mkdir` gives a new folder its
  * `tasks` and `cgroup.procs` files (then the prologue's writes fill them).
  */
-async function sweptOnceShell(dir: string): Promise<string> {
-  const sh = join(dir, "sh");
+async function sweptOnceMkdir(dir: string): Promise<string> {
+  const bin = join(dir, "bin");
+  await Deno.mkdir(bin);
   await Deno.writeTextFile(
-    sh,
+    join(bin, "mkdir"),
     `#!/bin/bash
-script=$2; shift 2
-exec /bin/bash -c 'mkdir() { command mkdir "$@" || return
-  for d in "$@"; do case $d in -*) ;; *) : > "$d/tasks"; : > "$d/cgroup.procs" ;; esac; done
-  if [ ! -e "${dir}/swept" ]; then : > "${dir}/swept"; rm -rf -- "\${@: -1}"; fi; }
-'"$script" "$@"
+/bin/mkdir "$@" || exit
+for d in "$@"; do case $d in -*) ;; *) : > "$d/tasks"; : > "$d/cgroup.procs" ;; esac; done
+if [ ! -e "${dir}/swept" ]; then : > "${dir}/swept"; rm -rf -- "\${@: -1}"; fi
 `,
   );
-  await Deno.chmod(sh, 0o755);
-  return sh;
+  await Deno.chmod(join(bin, "mkdir"), 0o755);
+  return bin;
 }
 
 /**
@@ -36,20 +36,28 @@ async function runPrologue(
   sh: string,
   dir: (kind: string) => string,
   version: 1 | 2,
+  bin?: string,
 ): Promise<{ code: number; pid: string; stderr: string }> {
-  const argv = prologue(sh, {
-    cgroup: {
-      dir: dir("cpu"),
-      version,
-      quotaUs: 50_000,
-      periodUs: 100_000,
-      memoryDir: dir("memory"),
-      memoryBytes: 1 << 28,
-      pidsDir: dir("pids"),
-      pidsMax: 8192,
-      cpuacctDir: dir("cpuacct"),
-    },
-  });
+  const path = Deno.env.get("PATH") ?? "/usr/bin:/bin";
+  if (bin) Deno.env.set("PATH", `${bin}:${path}`);
+  let argv: string[];
+  try {
+    argv = prologue(sh, {
+      cgroup: {
+        dir: dir("cpu"),
+        version,
+        quotaUs: 50_000,
+        periodUs: 100_000,
+        memoryDir: dir("memory"),
+        memoryBytes: 1 << 28,
+        pidsDir: dir("pids"),
+        pidsMax: 8192,
+        cpuacctDir: dir("cpuacct"),
+      },
+    });
+  } finally {
+    Deno.env.set("PATH", path);
+  }
   const out = await new Deno.Command(argv[0], {
     args: [...argv.slice(1), "/bin/sh", "-c", "echo $$"],
     stdout: "piped",
@@ -61,9 +69,9 @@ async function runPrologue(
 
 Deno.test("prologue: a cgroup removed between its mkdir and its join is made again and joined", async () => {
   await using base = await tempDir();
-  const sh = await sweptOnceShell(base.path);
+  const bin = await sweptOnceMkdir(base.path);
   const dir = (kind: string) => join(base.path, "cgroups", kind, `plugbox-${Deno.pid}-p-n`);
-  const { code, stderr } = await runPrologue(sh, dir, 1);
+  const { code, stderr } = await runPrologue("/bin/sh", dir, 1, bin);
   assert.equal(code, 0, stderr);
   assert.ok(await Deno.stat(join(base.path, "swept")), "the sweep ran");
   for (const kind of ["cpu", "memory", "pids", "cpuacct"]) {

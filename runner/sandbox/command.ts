@@ -12,6 +12,7 @@ import { osReason } from "./claim_file.ts";
 import { rethrowHostPermission, runCaptured } from "./exec.ts";
 import { closeCgroups, type CpuPlan, makeCgroups, planCpu } from "./cpu_limits.ts";
 import { libraryFolders } from "./locate.ts";
+import { onHostPath } from "./host_path.ts";
 import { isWithin } from "./paths.ts";
 import { prologue } from "./prologue.ts";
 import { neutralize } from "../wire/mod.ts";
@@ -67,19 +68,6 @@ export function checkCommand(plugin: string, command: unknown, source: CommandSo
     refuse(plugin, `${where} must be a list of 1 to 64 non-empty strings, program first`);
   }
   return [...command as string[]];
-}
-
-function onHostPath(name: string): string | undefined {
-  for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
-    if (!dir || !isAbsolute(dir)) continue;
-    try {
-      const info = Deno.statSync(join(dir, name));
-      if (info.isFile && ((info.mode ?? 0o111) & 0o111)) return join(dir, name);
-    } catch (error) {
-      rethrowHostPermission(error); // not here
-    }
-  }
-  return undefined;
 }
 
 // Asked of a Python interpreter on the host: its real executable and where its library lives.

@@ -6,8 +6,9 @@
  * @module
  */
 
-import { isAbsolute, join } from "node:path";
+import { isAbsolute } from "node:path";
 import { rethrowHostPermission, runCaptured } from "./exec.ts";
+import { onHostPath } from "./host_path.ts";
 import { canonicalPath } from "./paths.ts";
 
 /** A Deno binary that answered `--version`. */
@@ -46,20 +47,6 @@ export function hostSearch(option: string | undefined): DenoSearch {
 const HOW_TO_NAME =
   `name the Deno binary plugins run with: the "deno" option, the PLUGBOX_DENO variable, or plug --deno=PATH`;
 
-function onPath(name: string, path: string | undefined): string | undefined {
-  for (const dir of (path ?? "").split(":")) {
-    if (!dir || !isAbsolute(dir)) continue;
-    const candidate = join(dir, name);
-    try {
-      const info = Deno.statSync(candidate);
-      if (info.isFile && ((info.mode ?? 0o111) & 0o111)) return candidate;
-    } catch (error) {
-      rethrowHostPermission(error); // not here
-    }
-  }
-  return undefined;
-}
-
 /**
  * The path to use, before it is checked: an explicit choice wins, then the
  * host itself unless it is a compiled binary, then `deno` on PATH.
@@ -70,7 +57,7 @@ export function chooseDeno(search: DenoSearch): { path: string; source: string }
   if (search.option !== undefined) return { path: search.option, source: `the "deno" option` };
   if (search.env !== undefined) return { path: search.env, source: "PLUGBOX_DENO" };
   if (!search.standalone) return { path: search.execPath, source: "the host's own Deno" };
-  const found = onPath("deno", search.path);
+  const found = onHostPath("deno", search.path ?? "");
   if (found) return { path: found, source: `"deno" on PATH (this host is a compiled binary)` };
   throw new TypeError(
     `Cannot start plugin: plugins run with Deno, and this host ("${search.execPath}") is a deno compile'd binary, not Deno; no "deno" was found on PATH. Install Deno, or ${HOW_TO_NAME}`,

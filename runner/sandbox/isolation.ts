@@ -8,6 +8,7 @@
 
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { type Captured, rethrowHostPermission, runCaptured } from "./exec.ts";
+import { onHostPath as which } from "./host_path.ts";
 import { outsideWrites } from "./paths.ts";
 
 /**
@@ -126,26 +127,6 @@ function programShell(candidates: (string | undefined)[]): string | undefined {
       }
     } catch (error) {
       rethrowHostPermission(error); // not here, or not a file
-    }
-  }
-  return undefined;
-}
-
-/**
- * `name` in the first absolute folder of the host's PATH that holds it. A relative folder is
- * skipped: looked in from the host's working folder, its program was then run from a plugin's,
- * its snapshot (Deno resolves a relative program in the child's working folder): `PATH=rel:…`
- * ran the plugin's own `rel/sh` as the host at its first start (review 125).
- */
-function which(name: string): string | undefined {
-  for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
-    if (!dir || !isAbsolute(dir)) continue;
-    const path = join(dir, name);
-    try {
-      const info = Deno.statSync(path);
-      if (info.isFile && ((info.mode ?? 0o111) & 0o111)) return path;
-    } catch (error) {
-      rethrowHostPermission(error); // not here
     }
   }
   return undefined;

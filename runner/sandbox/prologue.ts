@@ -15,9 +15,8 @@
  * @module
  */
 
-import { isAbsolute, join } from "node:path";
 import type { CpuPlan } from "./cpu_limits.ts";
-import { rethrowHostPermission } from "./exec.ts";
+import { onHostPath } from "./host_path.ts";
 
 /** How many fixed positions the script takes before the command it runs. */
 const POSITIONS = 18;
@@ -202,7 +201,7 @@ export function prologue(sh: string | undefined, options: PrologueOptions): stri
     limits ? String(OPEN_FILES) : "",
     (closer === undefined ? hostBash() : closer) ?? "",
     sh,
-    cgroup ? hostProgram("mkdir") ?? "" : "",
+    cgroup ? onHostPath("mkdir") ?? "" : "",
   ];
 }
 
@@ -211,25 +210,5 @@ export function prologue(sh: string | undefined, options: PrologueOptions): stri
  * folder is a code root, so no write grant reaches it (review 110).
  */
 export function hostBash(): string | undefined {
-  return hostProgram("bash");
-}
-
-/**
- * `name` in the first absolute folder of the host's PATH that holds it. A
- * relative folder is skipped: found from the host's working folder, its
- * program is run by the prologue from the plugin's, its snapshot
- * (review 125: `PATH=bin:…` ran the plugin's own `bin/bash` as the host).
- */
-function hostProgram(name: string): string | undefined {
-  for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
-    if (!dir || !isAbsolute(dir)) continue;
-    const path = join(dir, name);
-    try {
-      const info = Deno.statSync(path);
-      if (info.isFile && ((info.mode ?? 0o111) & 0o111)) return path;
-    } catch (error) {
-      rethrowHostPermission(error); // not here
-    }
-  }
-  return undefined;
+  return onHostPath("bash");
 }

@@ -5942,28 +5942,18 @@ export const MUTATIONS: Mutation[] = [
       "review 125: the prologue's mkdir was looked up on dash's default PATH, /usr/local/sbin first, which may be no code root",
     mitigation: "the prologue runs the mkdir the host found on its own PATH, by its path",
     file: "runner/sandbox/prologue.ts",
-    search: '    cgroup ? hostProgram("mkdir") ?? "" : "",\n',
+    search: '    cgroup ? onHostPath("mkdir") ?? "" : "",\n',
     replace: '    cgroup ? "mkdir" : "",\n',
     tests: [`${HOSTILE}/r125_test.ts`],
     filter: "mkdir on the host's PATH",
   },
   {
-    id: "prologue-programs-absolute",
-    source:
-      "review 125: a bash found in a relative PATH folder was run by the prologue from the plugin's snapshot",
-    mitigation: "the prologue's programs come from absolute PATH folders only",
-    file: "runner/sandbox/prologue.ts",
-    search: "    if (!dir || !isAbsolute(dir)) continue;\n",
-    replace: "    if (!dir) continue;\n",
-    tests: [`${HOSTILE}/r125_test.ts`],
-    filter: "relative PATH folder",
-  },
-  {
     id: "host-tools-absolute",
     source:
       "review 125: an sh found in a relative PATH folder was spawned in the plugin's snapshot, its own rel/sh run as the host",
-    mitigation: "the host's tools come from absolute PATH folders only",
-    file: "runner/sandbox/isolation.ts",
+    mitigation:
+      "the host's tools (sh, bwrap, setpriv, and the prologue's bash and mkdir) come from absolute PATH folders only",
+    file: "runner/sandbox/host_path.ts",
     search: "    if (!dir || !isAbsolute(dir)) continue;\n",
     replace: "    if (!dir) continue;\n",
     tests: [`${HOSTILE}/r125_test.ts`],

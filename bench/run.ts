@@ -45,7 +45,7 @@ const sizes = quick
   ? {
     rounds: 1,
     starts: 2,
-    sequential: 300,
+    sequential: 100,
     calls: 2000,
     payloads: [1024, 16 * MiB],
     payloadCalls: 1,
@@ -320,7 +320,7 @@ rows.push(
 
 progress("capability calls' cost");
 const capability = await capabilityCost(
-  quick ? { rounds: 1, calls: 20_000 } : { rounds: 6, calls: 100_000 },
+  quick ? { rounds: 1, calls: 2_000 } : { rounds: 6, calls: 100_000 },
 );
 const capabilityRow = (metric: string, unit: string, paired: FloodPaired) =>
   rows.push(plainRow({ metric, unit, ...reported }, paired.plugbox, paired.floor, paired.ratios));

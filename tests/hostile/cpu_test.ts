@@ -39,7 +39,7 @@ for (const isolation of ISOLATIONS) {
     const probe = plugin.api(Probe);
     assert.equal(await probe.attempt("burn 2"), "burning on 2 workers");
     const pid = pluginDenoPid(plugin.plan.nonce);
-    const { used, wall, pings } = await cpuOver(pid, 2000, () => plugin.ping(2000));
+    const { used, wall, pings } = await cpuOver(pid, 1000, () => plugin.ping(2000));
     assert.ok(pings > 0);
     // Two spinning Workers would use up to 2 x wall; the share allows a fifth of one.
     assert.ok(used <= allowance(wall), `used ${used} ms of CPU in ${wall} ms`);
@@ -55,7 +55,7 @@ Deno.test("T26 control: without a share the same plugin takes every core it can"
   });
   await plugin.api(Probe).attempt("burn 2");
   const pid = pluginDenoPid(plugin.plan.nonce);
-  const { used, wall } = await cpuOver(pid, 2000, () => plugin.ping(2000));
+  const { used, wall } = await cpuOver(pid, 1000, () => plugin.ping(2000));
   // On a shared machine it gets less than two cores, but far more than a fifth of one.
   assert.ok(used > allowance(wall), `used ${used} ms of CPU in ${wall} ms`);
 });

@@ -155,9 +155,14 @@ export async function flood(
  * share of 400 ms), the share, as much again for what no clock around a call sees (the read loop,
  * garbage collection), the measure's own 1 ms ticker (about 1% of a thread here), and the
  * granularity of the kernel's CPU counts. With `owing`, also what the plugin's reading may owe
- * before its calls are refused (the horizon).
+ * before its calls are refused (the horizon). What no clock sees was allowed 2% of the thread: on
+ * a slower day here it was 5 to 8% at a share of 0.01, and the floods failed 1 run in 3 on the
+ * code before this change too, so it is allowed 8%; the costs these tests guard against were 67 to
+ * 96% of the thread. Where the horizon is judged, it stays 2%: its mutant (a second owed, not a
+ * quarter) differs by less.
  */
 export function allowed(cost: Cost, share: number, owing = false): number {
   const horizon = owing ? Math.max(0.25, 4 * share) : 0;
-  return horizon + 0.4 * share + 2 * share * cost.wall + 0.02 * cost.wall + 0.05;
+  const unseen = owing ? 0.02 : 0.08;
+  return horizon + 0.4 * share + 2 * share * cost.wall + unseen * cost.wall + 0.05;
 }

@@ -7,7 +7,7 @@ import { pathFolders } from "../../runner/sandbox/path_programs.ts";
 import { Probe } from "./plugins/probe.ts";
 import { freshCache } from "../_helpers.ts";
 import { hostile } from "./_hostile.ts";
-import { tempFolder, withPython } from "./_python_shim.ts";
+import { probeRefusal, tempFolder, withPython } from "./_python_shim.ts";
 import { settled } from "./_settled.ts";
 
 const asRoot = Deno.uid() === 0;
@@ -116,9 +116,7 @@ grep CapEff /proc/self/status; } >&2
 exit 1
 `;
     await withPython(dir.path, shim, async () => {
-      const error = await previewStart(hostile("py_probe/main.py"), { cacheDir: cache.path })
-        .then(() => undefined, (error: Error) => error);
-      assert.ok(error instanceof TypeError, String(error));
+      const error = await probeRefusal(cache.path);
       assert.match(error.message, /PROBED/);
       assert.doesNotMatch(error.message, /REMOUNTED|SYSCTL-OPEN/);
       // No capability, whatever else refuses what one would allow (the filter refuses mount).

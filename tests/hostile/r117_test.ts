@@ -2,10 +2,8 @@
 // against (289ec28).
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { previewStart } from "../../mod.ts";
 import { freshCache } from "../_helpers.ts";
-import { hostile } from "./_hostile.ts";
-import { realPython, tempFolder, withPython } from "./_python_shim.ts";
+import { probeRefusal, realPython, tempFolder, withPython } from "./_python_shim.ts";
 
 // What the shim runs: a connect to the host's socket, and a key added to the session keyring (the
 // host's: bubblewrap makes no new one). Each says what it could on stderr.
@@ -34,9 +32,7 @@ echo PROBED >&2
 exit 1
 `;
   await withPython(dir.path, shim, async () => {
-    const error = await previewStart(hostile("py_probe/main.py"), { cacheDir: cache.path })
-      .then(() => undefined, (error: Error) => error);
-    assert.ok(error instanceof TypeError, String(error));
+    const error = await probeRefusal(cache.path);
     assert.match(error.message, /PROBED/);
     assert.doesNotMatch(error.message, /CONNECTED|KEYRING/);
   });

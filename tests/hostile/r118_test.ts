@@ -1,11 +1,9 @@
 // Review 118: attacks on review 117's fix (the Python probe under the plugin's seccomp filter).
 // Each test failed on the code it was written against (8e13ef4).
 import assert from "node:assert/strict";
-import { previewStart } from "../../mod.ts";
 import { findControllers } from "../../runner/sandbox/cgroup_probe.ts";
 import { freshCache } from "../_helpers.ts";
-import { hostile } from "./_hostile.ts";
-import { realPython, tempFolder, withPython } from "./_python_shim.ts";
+import { probeRefusal, realPython, tempFolder, withPython } from "./_python_shim.ts";
 
 // The probe (a shim's code, which a plugin may have written: review 113) ran for 15 s with no limit
 // on memory: one process took 4 GiB in 6 s, the plugin's own cap 512 MiB. The shim asks for 1 GiB
@@ -20,9 +18,7 @@ echo PROBED >&2
 exit 1
 `;
   await withPython(dir.path, shim, async () => {
-    const error = await previewStart(hostile("py_probe/main.py"), { cacheDir: cache.path })
-      .then(() => undefined, (error: Error) => error);
-    assert.ok(error instanceof TypeError, String(error));
+    const error = await probeRefusal(cache.path);
     assert.match(error.message, /PROBED/);
     assert.doesNotMatch(error.message, /ALLOCATED/);
     // Refused by the process's own limit, which holds where the host makes no cgroups (not root):
@@ -92,9 +88,7 @@ for (const [mode, most] of [["memory", 512 / 64], ["tasks", 64]] as const) {
     const python = await realPython();
     const shim = `#!/bin/sh\nexec "${python}" -I -S -c '${FORKS}' ${mode}\n`;
     await withPython(dir.path, shim, async () => {
-      const error = await previewStart(hostile("py_probe/main.py"), { cacheDir: cache.path })
-        .then(() => undefined, (error: Error) => error);
-      assert.ok(error instanceof TypeError, String(error));
+      const error = await probeRefusal(cache.path);
       const [, forked, alive] = /FORKED (\d+) ALIVE (\d+)/.exec(error.message) ?? [];
       assert.ok(forked, error.message);
       // A few tasks are the shell's, bubblewrap's and the parent's own; the parent holds memory too.

@@ -3,13 +3,19 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { previewStart, startPlugin } from "../../mod.ts";
+import { previewStart } from "../../mod.ts";
 import { pathFolders } from "../../runner/sandbox/path_programs.ts";
 import { freshCache } from "../_helpers.ts";
 import { hostile } from "./_hostile.ts";
-import { realPython, tempFolder, withPython } from "./_python_shim.ts";
+import {
+  probeAnswer,
+  realPython,
+  realStdlib,
+  refusedAfterTheOther,
+  tempFolder,
+  withPython,
+} from "./_python_shim.ts";
 import { settled } from "./_settled.ts";
-import { Probe } from "./plugins/probe.ts";
 
 /** Builds in `dir` a program naming an audit module that leaves `mark` wherever it is loaded. */
 async function auditedProgram(dir: string, mark: string): Promise<string> {
@@ -43,20 +49,8 @@ Deno.test("r119: an interpreter a Python probe names is never run by ldd on the 
   await using dir = await tempFolder("plugbox-r119-ldd-");
   const mark = join(dir.path, "MARK");
   const program = await auditedProgram(dir.path, mark);
-  const python = await realPython();
-  const stdlib = new TextDecoder().decode(
-    (await new Deno.Command(python, {
-      args: ["-I", "-S", "-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"],
-      stdout: "piped",
-    }).output()).stdout,
-  ).trim();
-  const answer = JSON.stringify({
-    executable: program,
-    stdlib,
-    platstdlib: stdlib,
-    purelib: join(stdlib, "site-packages"),
-    platlib: join(stdlib, "site-packages"),
-  });
+  const stdlib = await realStdlib();
+  const answer = probeAnswer(program, stdlib);
   const shim = join(dir.path, "shim");
   await Deno.mkdir(shim);
   await withPython(shim, `#!/bin/sh\necho '${answer}'\n`, async () => {
@@ -152,60 +146,17 @@ Deno.test("r119: a folder the host's kept sh runs from stays code after PATH dro
 // it (a version manager's `~/.pyenv/versions/…`, behind a shim) is that plugin's code, as its
 // folder is (review 120): a Deno plugin granted to write it filled it with code that ran with the
 // Python plugin's grants. Within a process, whichever starts first, the other is refused. The
-// interpreter here is a copy of the real one in a folder of the test's, named by a shim's answer;
-// a launch records what it holds before it spawns, so whether the Python plugin then answers does
-// not matter.
+// interpreter here is a copy of the real one in a folder of the test's, named by a shim's answer.
 Deno.test("r119: a version manager's interpreter folder is no other plugin's to write", async () => {
   const python = await realPython();
-  const stdlib = new TextDecoder().decode(
-    (await new Deno.Command(python, {
-      args: ["-I", "-S", "-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"],
-      stdout: "piped",
-    }).output()).stdout,
-  ).trim();
-  const writer = (versions: string, cacheDir: string) =>
-    startPlugin(hostile("r110_plants_program.ts"), {
-      contracts: [Probe],
-      cacheDir,
-      isolation: "deno",
-      permissions: { write: [versions] },
-      unsafe: { writeAsRoot: true },
-    });
-  for (const first of ["python", "writer"]) {
-    await using cache = await freshCache();
+  const stdlib = await realStdlib();
+  for (const first of ["python", "writer"] as const) {
     await using dir = await tempFolder("plugbox-r119-versions-");
     const versions = join(dir.path, "versions");
     await Deno.mkdir(join(versions, "bin"), { recursive: true });
     const interpreter = join(versions, "bin", "python3");
     await Deno.copyFile(python, interpreter);
-    const answer = JSON.stringify({
-      executable: interpreter,
-      stdlib,
-      platstdlib: stdlib,
-      purelib: join(stdlib, "site-packages"),
-      platlib: join(stdlib, "site-packages"),
-    });
-    const shim = join(dir.path, "shim");
-    await Deno.mkdir(shim);
-    await withPython(shim, `#!/bin/sh\necho '${answer}'\n`, async () => {
-      const python = () =>
-        startPlugin(hostile("py_probe/main.py"), { contracts: [Probe], cacheDir: cache.path })
-          .then((plugin) => plugin.close(), (error: Error) => error);
-      if (first === "python") {
-        const started = await python();
-        assert.ok(!(started instanceof TypeError), String(started));
-        const refused = await writer(versions, cache.path).then(
-          async (plugin) => void await plugin.close(),
-          (error: Error) => error,
-        );
-        assert.ok(refused instanceof TypeError, `the writer started: ${refused}`);
-        assert.match(refused.message, /Cannot grant write .*code of a plugin started/);
-      } else {
-        await using _ = await writer(versions, cache.path);
-        const refused = await python();
-        assert.ok(refused instanceof TypeError, `the Python plugin started: ${refused}`);
-        assert.match(refused.message, /runtime's folder .* overlaps .*given to write/);
-      }
-    });
+    const answer = probeAnswer(interpreter, stdlib);
+    await refusedAfterTheOther(join(dir.path, "shim"), answer, versions, first);
   }
 });

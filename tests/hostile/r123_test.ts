@@ -1,7 +1,7 @@
 // Review 123: the `plug` CLI and the permission audit, used on a plugin folder its user does not
 // trust. Each test failed on the code it was written against (076e3fd).
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { main } from "../../cli.ts";
 import { tempFolder } from "./_python_shim.ts";
 
@@ -228,6 +228,23 @@ await serve(implement(Fs, {
 }));
 `;
 
+/** `plug audit`'s arguments for the toucher plugin (written in `dir`/plugin) touching `paths`. */
+async function touchArgs(dir: string, paths: string[]): Promise<string[]> {
+  const main = join(dir, "plugin", "main.ts");
+  await Deno.mkdir(dirname(main), { recursive: true });
+  await Deno.writeTextFile(main, TOUCHER);
+  return ["audit", main, "fs.touch", JSON.stringify(paths), "--isolation=deno"];
+}
+
+/** The toucher's `plug audit --json` of `paths`, saved in `dir` for `plug suggest`: its path. */
+async function savedAudit(dir: string, paths: string[]): Promise<string> {
+  const audit = await plug([...await touchArgs(dir, paths), "--json"]);
+  assert.equal(audit.code, 0, audit.stderr);
+  const saved = join(dir, "audit.json");
+  await Deno.writeTextFile(saved, audit.stdout);
+  return saved;
+}
+
 // A denied read of a path that does not exist is suggested as its nearest existing folder, "/" for
 // "/nonexistent/x", and a link's as where it leads; what was seen was said only in a note on
 // stderr, and only the first 100 notes are shown: a plugin that first read 150 files of /proc
@@ -235,23 +252,10 @@ await serve(implement(Fs, {
 // wider than what was seen names what was seen.
 Deno.test("r123: plug suggest says in the manifest what a value wider than what was seen stands for", async () => {
   await using dir = await tempFolder("plugbox-r123-suggest-");
-  await Deno.mkdir(join(dir.path, "plugin"));
   await Deno.mkdir(join(dir.path, "target"));
   await Deno.symlink(join(dir.path, "target"), join(dir.path, "innocent"));
-  await Deno.writeTextFile(join(dir.path, "plugin", "main.ts"), TOUCHER);
   const suggest = async (paths: string[]) => {
-    const audit = await plug([
-      "audit",
-      join(dir.path, "plugin", "main.ts"),
-      "fs.touch",
-      JSON.stringify(paths),
-      "--isolation=deno",
-      "--json",
-    ]);
-    assert.equal(audit.code, 0, audit.stderr);
-    const saved = join(dir.path, "audit.json");
-    await Deno.writeTextFile(saved, audit.stdout);
-    const run = await plug(["suggest", saved]);
+    const run = await plug(["suggest", await savedAudit(dir.path, paths)]);
     assert.equal(run.code, 0, run.stderr);
     const read: { value: string; reason: string }[] = JSON.parse(run.stdout).permissions.read;
     return { read, stdout: run.stdout, stderr: run.stderr };
@@ -304,23 +308,11 @@ Deno.test("r123: plug approve shows the whole content hash it seals, as plug ins
 // canonicalLoose does: a dozen lookups a path. Counted, not timed.
 Deno.test("r123: plug suggest looks up a deep denied path a few times, not once per folder", async () => {
   await using dir = await tempFolder("plugbox-r123-deep-");
-  await Deno.mkdir(join(dir.path, "plugin"));
-  await Deno.writeTextFile(join(dir.path, "plugin", "main.ts"), TOUCHER);
   const paths = Array.from(
     { length: 64 },
     (_, i) => `${dir.path}/missing-${i}${"/a".repeat(1000)}`,
   );
-  const audit = await plug([
-    "audit",
-    join(dir.path, "plugin", "main.ts"),
-    "fs.touch",
-    JSON.stringify(paths),
-    "--isolation=deno",
-    "--json",
-  ]);
-  assert.equal(audit.code, 0, audit.stderr);
-  const saved = join(dir.path, "audit.json");
-  await Deno.writeTextFile(saved, audit.stdout);
+  const saved = await savedAudit(dir.path, paths);
   const realPathSync = Deno.realPathSync;
   let lookups = 0;
   Deno.realPathSync = (path) => {
@@ -346,16 +338,8 @@ Deno.test("r123: plug suggest looks up a deep denied path a few times, not once 
 // keeps them whole.
 Deno.test("r123: plug audit shows a long value cut, and --json keeps it whole", async () => {
   await using dir = await tempFolder("plugbox-r123-long-");
-  await Deno.mkdir(join(dir.path, "plugin"));
-  await Deno.writeTextFile(join(dir.path, "plugin", "main.ts"), TOUCHER);
   const paths = Array.from({ length: 16 }, (_, i) => `/r123-${i}${"\x01".repeat(4000)}`);
-  const args = [
-    "audit",
-    join(dir.path, "plugin", "main.ts"),
-    "fs.touch",
-    JSON.stringify(paths),
-    "--isolation=deno",
-  ];
+  const args = await touchArgs(dir.path, paths);
   const text = await plug(args);
   assert.equal(text.code, 0, text.stderr);
   const lines = text.stdout.split("\n").filter((line) => line.includes("/r123-"));

@@ -9,7 +9,7 @@ import { CAP_ALL_TASKS_SH, capAllTasksHere } from "../../runner/sandbox/cgroup_t
 import { prologue } from "../../runner/sandbox/prologue.ts";
 import { exists, freshCache, until, within } from "../_helpers.ts";
 import { hostile, tempDir } from "./_hostile.ts";
-import { tempFolder, withPython } from "./_python_shim.ts";
+import { probeAnswer, refusedAfterTheOther, tempFolder } from "./_python_shim.ts";
 import { Probe } from "./plugins/probe.ts";
 
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -21,8 +21,7 @@ const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 // grant is compared by its real path: a Deno plugin granted `…/3.11.7/lib` was not refused, and
 // could fill the Python plugin's standard library with code run with its grants.
 Deno.test("r125: an interpreter's library spelled through a version alias is no other plugin's to write", async () => {
-  for (const first of ["python", "writer"]) {
-    await using cache = await freshCache();
+  for (const first of ["python", "writer"] as const) {
     await using dir = await tempFolder("plugbox-r125-alias-");
     const version = join(dir.path, "3.11.7");
     const library = join(version, "lib", "python3.11");
@@ -33,43 +32,8 @@ Deno.test("r125: an interpreter's library spelled through a version alias is no 
     await Deno.symlink(version, join(dir.path, "3.11"));
     // What `os.path.realpath(sys.executable)` and sysconfig say run through the alias.
     const alias = join(dir.path, "3.11", "lib", "python3.11");
-    const answer = JSON.stringify({
-      executable: join(version, "bin", "python3.11"),
-      stdlib: alias,
-      platstdlib: alias,
-      purelib: join(alias, "site-packages"),
-      platlib: join(alias, "site-packages"),
-    });
-    const shim = join(dir.path, "shim");
-    await Deno.mkdir(shim);
-    const writer = () =>
-      startPlugin(hostile("r110_plants_program.ts"), {
-        contracts: [Probe],
-        cacheDir: cache.path,
-        isolation: "deno",
-        permissions: { write: [join(version, "lib")] },
-        unsafe: { writeAsRoot: true },
-      });
-    await withPython(shim, `#!/bin/sh\necho '${answer}'\n`, async () => {
-      const python = () =>
-        startPlugin(hostile("py_probe/main.py"), { contracts: [Probe], cacheDir: cache.path })
-          .then((plugin) => plugin.close(), (error: Error) => error);
-      if (first === "python") {
-        const started = await python();
-        assert.ok(!(started instanceof TypeError), String(started));
-        const refused = await writer().then(
-          async (plugin) => void await plugin.close(),
-          (error: Error) => error,
-        );
-        assert.ok(refused instanceof TypeError, `the writer started: ${refused}`);
-        assert.match(refused.message, /Cannot grant write .*code of a plugin started/);
-      } else {
-        await using _ = await writer();
-        const refused = await python();
-        assert.ok(refused instanceof TypeError, `the Python plugin started: ${refused}`);
-        assert.match(refused.message, /runtime's folder .* overlaps .*given to write/);
-      }
-    });
+    const answer = probeAnswer(join(version, "bin", "python3.11"), alias);
+    await refusedAfterTheOther(join(dir.path, "shim"), answer, join(version, "lib"), first);
   }
 });
 

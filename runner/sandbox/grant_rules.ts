@@ -7,6 +7,7 @@
 import { neutralize } from "../wire/mod.ts";
 import { ownRuntimeFiles, refuseEnvName, runtimeNames } from "./env_names.ts";
 import { type Chain, enclosing, isWithin } from "./paths.ts";
+import { note, othersOverlapping, overlaps, type OwnedPaths } from "./owned_paths.ts";
 import { refuseOthersCode, rememberFolders } from "./plugin_folders.ts";
 import type { Permissions, ResolveGrantsOptions, UnsafeAcknowledgements } from "./permissions.ts";
 
@@ -84,7 +85,7 @@ export function checkWrites(
       refuse(`write "${write[0]}": ${options.codeUnknown}; pass unsafe.writeCode to accept`);
     }
     for (const path of write) {
-      const root = (options.codeRoots ?? []).find((r) => isWithin(path, r) || isWithin(r, path));
+      const root = (options.codeRoots ?? []).find((r) => overlaps(path, r));
       if (root) {
         refuse(
           `write "${path}": it overlaps "${root}", which holds code; pass unsafe.writeCode to accept`,
@@ -156,14 +157,14 @@ export function writtenBefore(current: readonly string[]): string[] {
  * symbolic link: a command plugin, or one with a `run`, `ffi` or `all`
  * grant (Deno itself makes none with path-scoped grants).
  */
-const linkable = new Map<string, Set<string>>();
+const linkable: OwnedPaths = new Map();
 /**
  * Read and write grants of starts under the Deno layer alone in this
  * process: Deno checks a path before it follows the links in it, so a link
  * planted there later leads anywhere (review 60). The OS layers check what
  * a link leads to (a mount, Landlock's rules).
  */
-const followed = new Map<string, Set<string>>();
+const followed: OwnedPaths = new Map();
 
 /** What {@linkcode rememberLaunch} and {@linkcode refuseLinkFollowing} look at in a start. */
 export interface GrantHolder {
@@ -189,28 +190,6 @@ export interface GrantHolder {
    * its own restart).
    */
   owner: string;
-}
-
-/** Adds `owner` to each of `paths` in `record`. */
-function note(record: Map<string, Set<string>>, paths: readonly string[], owner: string): void {
-  for (const path of paths) {
-    const owners = record.get(path) ?? new Set<string>();
-    owners.add(owner);
-    record.set(path, owners);
-  }
-}
-
-/** The first path of `record` that overlaps `path` and is someone's but `owner`'s. */
-function othersOverlapping(
-  record: Map<string, Set<string>>,
-  path: string,
-  owner: string,
-): string | undefined {
-  for (const [recorded, owners] of record) {
-    if (!overlaps(path, recorded)) continue;
-    if (owners.size > 1 || !owners.has(owner)) return recorded;
-  }
-  return undefined;
 }
 
 function makesLinks(start: GrantHolder): boolean {
@@ -285,8 +264,6 @@ export function rememberLaunch(start: GrantHolder): void {
     note(followed, [...start.grants.read, ...start.grants.write], start.owner);
   }
 }
-
-const overlaps = (a: string, b: string) => isWithin(a, b) || isWithin(b, a);
 
 /**
  * Refuses, under the Deno layer, a read or write grant that overlaps a

@@ -18,12 +18,12 @@
  * @module
  */
 
-import { isWithin } from "./paths.ts";
+import { note, othersOverlapping, type OwnedPaths } from "./owned_paths.ts";
 
 /** Plugin folders launched in this process, each with who it is (name and folder). */
-const roots = new Map<string, Set<string>>();
+const roots: OwnedPaths = new Map();
 /** Folders given to write in this process, each with the plugins given them. */
-const writers = new Map<string, Set<string>>();
+const writers: OwnedPaths = new Map();
 
 /** What {@linkcode refuseOthersCode} needs of a start. */
 export interface FolderHolder {
@@ -41,20 +41,6 @@ export interface FolderHolder {
   owner: string;
 }
 
-const overlaps = (a: string, b: string) => isWithin(a, b) || isWithin(b, a);
-
-/** The first path of `record` that overlaps `path` and is another's than `owner`'s. */
-function another(
-  record: Map<string, Set<string>>,
-  path: string,
-  owner: string,
-): string | undefined {
-  for (const [recorded, owners] of record) {
-    if (overlaps(path, recorded) && (owners.size > 1 || !owners.has(owner))) return recorded;
-  }
-  return undefined;
-}
-
 /**
  * Refuses a launch whose folder overlaps a folder another launch in this
  * process was given to write, or whose write grant overlaps another
@@ -64,7 +50,7 @@ function another(
  */
 export function refuseOthersCode(start: FolderHolder): void {
   for (const folder of codeOf(start)) {
-    const writer = another(writers, folder, start.owner);
+    const writer = othersOverlapping(writers, folder, start.owner);
     if (writer) {
       const what = folder === start.root
         ? "folder"
@@ -80,7 +66,7 @@ export function refuseOthersCode(start: FolderHolder): void {
     }
   }
   for (const folder of start.grants.write) {
-    const root = another(roots, folder, start.owner);
+    const root = othersOverlapping(roots, folder, start.owner);
     if (root) {
       throw new TypeError(
         `Cannot grant write "${folder}": it overlaps "${root}", code of a plugin started ` +
@@ -103,8 +89,6 @@ function codeOf(start: FolderHolder): string[] {
 
 /** Records a launched start's folder and write grants. */
 export function rememberFolders(start: FolderHolder): void {
-  const add = (record: Map<string, Set<string>>, path: string) =>
-    record.set(path, (record.get(path) ?? new Set<string>()).add(start.owner));
-  for (const folder of codeOf(start)) add(roots, folder);
-  for (const folder of start.grants.write) add(writers, folder);
+  note(roots, codeOf(start), start.owner);
+  note(writers, start.grants.write, start.owner);
 }

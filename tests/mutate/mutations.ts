@@ -2847,7 +2847,7 @@ export const MUTATIONS: Mutation[] = [
     id: "own-launches-not-others",
     source: "review 62: a plugin with a run and a write grant was refused its own restart",
     mitigation: "a start's own earlier launches do not count as another plugin's",
-    file: "runner/sandbox/grant_rules.ts",
+    file: "runner/sandbox/owned_paths.ts",
     search: "    if (owners.size > 1 || !owners.has(owner)) return recorded;",
     replace: "    return recorded;",
     tests: ["tests/hostile/views_test.ts"],
@@ -5572,7 +5572,7 @@ export const MUTATIONS: Mutation[] = [
     mitigation:
       "a launch whose folder overlaps another launch's write grant in this process is refused",
     file: "runner/sandbox/plugin_folders.ts",
-    search: "another(writers, folder, start.owner)",
+    search: "othersOverlapping(writers, folder, start.owner)",
     replace: "undefined",
     tests: [`${HOSTILE}/r120_test.ts`],
     filter: "holding another plugin's folder",
@@ -5584,7 +5584,7 @@ export const MUTATIONS: Mutation[] = [
     mitigation:
       "a write grant overlapping another launched plugin's folder in this process is refused",
     file: "runner/sandbox/plugin_folders.ts",
-    search: "another(roots, folder, start.owner)",
+    search: "othersOverlapping(roots, folder, start.owner)",
     replace: "undefined",
     tests: [`${HOSTILE}/r120_test.ts`],
     filter: "holding another plugin's folder",

@@ -4,12 +4,16 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { within } from "./_helpers.ts";
+import { plan } from "./run.ts";
 
 const repo = fileURLToPath(new URL("../", import.meta.url));
 
-Deno.test("deno task test preloads the per-test deadline", () => {
+Deno.test("deno task test preloads the per-test deadline in every run", () => {
   const config = JSON.parse(Deno.readTextFileSync(`${repo}deno.json`));
-  assert.match(config.tasks.test, /deno test .*--preload tests\/_deadline\.ts/);
+  assert.match(config.tasks.test, /deno run --allow-all tests\/run\.ts$/);
+  for (const run of plan([], true)) {
+    assert.match(run.args.join(" "), /^test .*--preload tests\/_deadline\.ts/, run.label);
+  }
 });
 
 Deno.test("a hanging test fails at its deadline, naming what it waited for, and the run goes on", async () => {

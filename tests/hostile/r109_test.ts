@@ -1,3 +1,5 @@
+// test runner: alone (it judges the host thread's CPU against a bound; a neighbour's starts on the
+// same two cores add to it)
 // Review 109: what a hostile plugin's answers make the host do. Each test failed on the code it
 // was written against (6aae82b).
 import assert from "node:assert/strict";

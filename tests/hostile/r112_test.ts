@@ -1,3 +1,5 @@
+// test runner: alone (it judges the host thread's CPU against a bound; a neighbour's starts on the
+// same two cores add to it)
 // Review 112: attack on the newest fixes. The host's stderr reads, shared since review 107, held
 // no plugin past them once its own second had ended (the wait was for that second's end, long
 // over: 0 ms at every read), and counted a full pipe's read of 64 KiB as one of a byte: 32 plugins

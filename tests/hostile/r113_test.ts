@@ -1,3 +1,5 @@
+// test runner: alone (it judges the host thread's CPU against a bound; a neighbour's starts on the
+// same two cores add to it)
 // Review 113: attacks on reviews 109 to 111's fixes. Each test failed on the code it was written
 // against (9a004a0).
 import { pathFolders } from "../../runner/sandbox/path_programs.ts";

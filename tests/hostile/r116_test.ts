@@ -1,3 +1,5 @@
+// test runner: alone (it judges the host thread's CPU against a bound; a neighbour's starts on the
+// same two cores add to it)
 /**
  * Review 116: what a plugin's stdout costs the host's reading of it, past
  * what its lines are weighed at. Each test failed on the code it was

@@ -1,3 +1,5 @@
+// test runner: alone (it judges the host thread's CPU against a bound; a neighbour's starts on the
+// same two cores add to it)
 // Review 73: what a plugin's capability calls still cost the host past `capabilityTimeShare`, and
 // what the share costs an honest plugin. The share was measured from the handler's call (the lazy
 // parse of a long `params`, the zod check, the capability's first step); what came before it (the

@@ -1,3 +1,5 @@
+// test runner: alone (it judges the host thread's CPU against a bound; a neighbour's starts on the
+// same two cores add to it)
 // Review 98: an attack on reviews 95's to 97's fixes. Each test failed on the code it was written
 // against (81b51b6).
 import assert from "node:assert/strict";

@@ -1,3 +1,5 @@
+// test runner: alone (it judges the host thread's CPU against a bound; a neighbour's starts on the
+// same two cores add to it)
 // Review 99, the lifecycle manager and the lines calls wait in, attacked by a plugin that answers
 // nothing. A plugin's only lever on the host's calls is to hold them: every call past
 // `maxInFlight` then waits in a line, and every call waits on the caller's signal. What each

@@ -6016,6 +6016,35 @@ export const MUTATIONS: Mutation[] = [
     filter: "cannot list its descriptors",
   },
   {
+    id: "runner-no-test-fails",
+    source:
+      "the suite runner: deno reports a module that calls Deno.exit(0) at its top as ok, 0 passed",
+    mitigation: "a run that ran no test counts one failure",
+    file: "tests/run.ts",
+    search: "    : outcome.passed + outcome.failed === 0\n",
+    replace: "    : false\n",
+    tests: ["tests/runner_test.ts"],
+  },
+  {
+    id: "runner-alone-by-itself",
+    source:
+      "the suite runner: tests that judge the host thread's CPU flaked beside another file's starts",
+    mitigation: "files marked alone run after the others, one at a time",
+    file: "tests/run.ts",
+    search: "  const together = runs.filter((r) => !r.alone).sort(",
+    replace: "  const together = runs.filter((r) => r === r).sort(",
+    tests: ["tests/runner_test.ts"],
+  },
+  {
+    id: "runner-run-deadline",
+    source: "the suite runner: a run that hangs outside any test's own deadline",
+    mitigation: "a run that passes the runner's deadline is killed and counted as failed",
+    file: "tests/run.ts",
+    search: '    child.kill("SIGKILL");\n',
+    replace: "",
+    tests: ["tests/runner_test.ts"],
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -1,3 +1,5 @@
+// test runner: alone (it judges the host thread's CPU against a bound; a neighbour's starts on the
+// same two cores add to it)
 // Answers that would pass the queue cap behind a write in flight wait beside the queue, in order,
 // bounded by as many bytes again, and join the writes as they land; other lines overflow as before.
 import assert from "node:assert/strict";

@@ -13,6 +13,18 @@ export function fixture(name: string): URL {
   return new URL(`./fixtures/${name}`, import.meta.url);
 }
 
+/**
+ * Milliseconds of CPU the calling thread has run (/proc/thread-self/schedstat, in ns): what the
+ * host's thread spent, not the wall clock, which a loaded machine stretches. The kernel adds a
+ * running thread's time there only at a tick or a switch, so a reading lags by up to a tick (a
+ * join of about 8 ms once read as 0 s); `settled` sleeps 1 ms first, a switch, for the two ends of
+ * a span of a few ms. Unsettled, a read costs microseconds, for a check inside a loop.
+ */
+export function threadCpuMs(options: { settled?: boolean } = {}): number {
+  if (options.settled) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+  return Number(Deno.readTextFileSync("/proc/thread-self/schedstat").split(" ")[0]) / 1e6;
+}
+
 /** Rejects when `promise` has not settled within `ms`; the timer never leaks. */
 export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;

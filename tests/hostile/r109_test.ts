@@ -6,16 +6,9 @@ import assert from "node:assert/strict";
 import { startPlugin, ValidationError } from "../../mod.ts";
 import { type ContractApi, defineContract } from "../../contract.ts";
 import { z } from "npm:zod@^4.1.0";
+import { threadCpuMs } from "../_helpers.ts";
 import { hostile } from "./_hostile.ts";
 import { R109 } from "./plugins/r109_contract.ts";
-
-/**
- * Milliseconds of CPU this thread has run (/proc/thread-self/schedstat, in ns): what the host's
- * thread spent, not the wall clock, which a loaded machine stretches.
- */
-function threadCpuMs(): number {
-  return Number(Deno.readTextFileSync("/proc/thread-self/schedstat").split(" ")[0]) / 1e6;
-}
 
 /** What `call` on r109_raw.ts settles with, and the host thread's CPU until then. */
 async function ask(
@@ -26,9 +19,9 @@ async function ask(
     isolation: "deno",
   });
   const api = plugin.api(R109, { timeout: 60_000 });
-  const start = threadCpuMs();
+  const start = threadCpuMs({ settled: true });
   const outcome = await call(api).catch((error) => error);
-  return { outcome, ms: threadCpuMs() - start };
+  return { outcome, ms: threadCpuMs({ settled: true }) - start };
 }
 
 /** What the test says of an outcome that is no error. */

@@ -12,6 +12,7 @@ import {
   joinHostBudget,
   STDERR_HOST_READS_PER_SECOND,
 } from "../../runner/host/stderr_budget.ts";
+import { threadCpuMs } from "../_helpers.ts";
 import { heldClock, heldTimers, readAt, type Step } from "./_stderr_clock.ts";
 import { z } from "npm:zod@^4.1.0";
 import { parseUntrusted } from "../../runner/untrusted_parse.ts";
@@ -66,11 +67,6 @@ Deno.test("r112: plugins reading full pipes share the host's reads by their byte
   });
 });
 
-/** The time this thread has run, in ms (not the process's: the writers' are theirs). */
-function threadMs(): number {
-  return Number(Deno.readTextFileSync("/proc/thread-self/schedstat").split(" ")[0]) / 1e6;
-}
-
 // On real pipes: 32 plugins writing as fast as their pipes take, no line ever ended, each read at
 // its own 16 MiB a second, held 41% of the host's thread (13% with both fixes).
 Deno.test("r112: plugins writing full pipes to stderr hold the host's thread within its reads", async () => {
@@ -108,9 +104,9 @@ Deno.test("r112: plugins writing full pipes to stderr hold the host's thread wit
       woke = undefined;
       clearTimeout(deadline);
     });
-    const [cpu, wall] = [threadMs(), performance.now()];
+    const [cpu, wall] = [threadCpuMs(), performance.now()];
     await new Promise((resolve) => setTimeout(resolve, 2000)); // the span measured, not a state
-    const share = (threadMs() - cpu) / (performance.now() - wall);
+    const share = (threadCpuMs() - cpu) / (performance.now() - wall);
     assert.ok(share < 0.27, `stderr reads held ${(share * 100).toFixed(0)}% of the host's thread`);
   } finally {
     stop.abort();

@@ -9,13 +9,9 @@
 import assert from "node:assert/strict";
 import { startPlugin } from "../../mod.ts";
 import { LineTransport } from "../../runner/wire/mod.ts";
+import { threadCpuMs } from "../_helpers.ts";
 import { hostile } from "./_hostile.ts";
 import { Probe } from "./plugins/probe.ts";
-
-/** The CPU this thread (the host's event loop) has run, in ms: schedstat's first field. */
-function threadCpuMs(): number {
-  return Number(Deno.readTextFileSync("/proc/thread-self/schedstat").split(" ")[0]) / 1e6;
-}
 
 // A chunk's lines were decoded together, as the text of its short lines, long lines too, whose
 // text is never read. A long line weighs what its scan costs (a dropped progress report over 4 KiB:
@@ -34,9 +30,9 @@ Deno.test("r116: long lines of invalid UTF-8 cost the host's thread what the sam
   });
   const api = plugin.api(Probe, { timeout: 30_000 });
   const flood = async (fill: string) => {
-    const began = threadCpuMs();
+    const began = threadCpuMs({ settled: true });
     assert.equal(await api.attempt(`progress:${fill}:4000`), "flooded");
-    return threadCpuMs() - began;
+    return threadCpuMs({ settled: true }) - began;
   };
   await flood("ascii"); // warm: what is compiled once is no line's
   const ascii = await flood("ascii");

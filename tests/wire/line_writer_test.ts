@@ -4,6 +4,7 @@
 // bounded by as many bytes again, and join the writes as they land; other lines overflow as before.
 import assert from "node:assert/strict";
 import { LineWriter } from "../../runner/wire/line_writer.ts";
+import { threadCpuMs } from "../_helpers.ts";
 
 /** A sink whose writes land by hand, each kept as text. */
 function slowSink() {
@@ -127,18 +128,7 @@ Deno.test("LineWriter: answers beside do not take the room the cap gives lines s
 });
 
 /**
- * Seconds of CPU the thread running this code has used (a sync loop runs on it), to the ns. The
- * kernel adds a running thread's time to what schedstat shows only at a tick or when it sleeps:
- * read at once, a 25,000 answers' join of about 8 ms read as 0 s in a full run (a ratio of
- * Infinity). A 1 ms sleep first makes the count current.
- */
-function threadCpu(): number {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
-  return Number(Deno.readTextFileSync("/proc/thread-self/schedstat").split(" ")[0]) / 1e9;
-}
-
-/**
- * This thread's CPU, in seconds, to send `n` short answers beside a full write (each one
+ * This thread's CPU, in ms, to send `n` short answers beside a full write (each one
  * serialised: linear by construction) and then to admit them, from landing the write before them
  * to their write (what review 79 found quadratic).
  */
@@ -147,18 +137,18 @@ async function cpuToSendAndAdmit(n: number): Promise<{ sent: number; admitted: n
   const { writer, writes, full } = await busyWriter(cap);
   writer.send("x".repeat(cap - 64), undefined, true); // the next write, full: what follows is beside
   const refusal = { code: -32004, message: "Overloaded: 64 requests in progress and 320 waiting" };
-  const start = threadCpu();
+  const start = threadCpuMs({ settled: true });
   for (let id = 0; id < n; id++) {
     writer.send({ jsonrpc: "2.0", id, error: refusal }, undefined, true);
   }
-  const sent = threadCpu() - start;
+  const sent = threadCpuMs({ settled: true }) - start;
   assert.deepEqual(full, []);
   writes[0].land();
   await until(() => writes.length === 2, "the full write");
-  const before = threadCpu();
+  const before = threadCpuMs({ settled: true });
   writes[1].land();
   await until(() => writes.length === 3, "the answers' write");
-  const admitted = threadCpu() - before;
+  const admitted = threadCpuMs({ settled: true }) - before;
   assert.equal(writes[2].text.split("\n").length - 1, n, "every answer, once");
   writes[2].land();
   return { sent, admitted };
@@ -175,7 +165,7 @@ Deno.test("LineWriter: short answers beside join a write in time linear in their
   const rounds: string[] = [];
   for (let round = 0; round < 3; round++) {
     const { sent, admitted } = await cpuToSendAndAdmit(100_000);
-    rounds.push(`${(admitted * 1000).toFixed(1)} ms against ${(sent * 1000).toFixed(1)} ms`);
+    rounds.push(`${admitted.toFixed(1)} ms against ${sent.toFixed(1)} ms`);
     if (admitted < 10 * sent) return;
   }
   assert.fail(

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { existsSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { stateOf } from "../runner/sandbox/proc_tree.ts";
 
@@ -23,6 +24,22 @@ export function fixture(name: string): URL {
 export function threadCpuMs(options: { settled?: boolean } = {}): number {
   if (options.settled) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
   return Number(Deno.readTextFileSync("/proc/thread-self/schedstat").split(" ")[0]) / 1e6;
+}
+
+/**
+ * `argv` run with every descriptor above 2 closed first (by bash from this process's PATH, which
+ * then execs it, so the pid is the program's): a host that inherited none from this suite's runner
+ * (this workplace's leaves several), as a host with no sh on its PATH must be to start a plugin
+ * (review 121's class). Then each of `opened` is opened on /dev/null: a host that inherited those.
+ */
+export function noInheritedDescriptors(argv: string[], opened: number[] = []): string[] {
+  const bash = (Deno.env.get("PATH") ?? "").split(":").map((dir) => join(dir, "bash"))
+    .find((path) => path.startsWith("/") && existsSync(path));
+  if (!bash) throw new Error("no bash on this process's PATH");
+  const close =
+    'for f in /proc/self/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && eval "exec $n>&-"; done';
+  const open = opened.map((fd) => `exec ${fd}</dev/null; `).join("");
+  return [bash, "-c", `${close}; ${open}exec "$@"`, "bash", ...argv];
 }
 
 /** Rejects when `promise` has not settled within `ms`; the timer never leaks. */

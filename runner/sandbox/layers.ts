@@ -9,6 +9,7 @@
  */
 
 import { join } from "node:path";
+import { IsolationUnavailableError } from "../errors.ts";
 import type { CpuPlan } from "./cpu_limits.ts";
 import { type EgressSetup, SANDBOX_SOCKET } from "./egress.ts";
 import {
@@ -21,6 +22,7 @@ import {
   sharedLibraries,
   type WrapOptions,
 } from "./isolation.ts";
+import { inheritedDescriptors } from "./inherited_fds.ts";
 import { launcherArgs, type LauncherFiles, relayArgs } from "./launcher.ts";
 import type { LauncherSpec } from "./launcher_script.ts";
 import { type ProcessLimits, prologue } from "./prologue.ts";
@@ -94,11 +96,33 @@ export async function layerPrefix(ctx: LayerContext, mounts: MountPlan): Promise
   if (ctx.layer === "os") return await bubblewrapPrefix(ctx, mounts);
   if (ctx.layer === "landlock") return await landlockPrefix(ctx, mounts);
   const limits = limitsOf(ctx);
+  if (!ctx.tools.sh) refuseInheritedDescriptors();
   return [
     ...prologue(ctx.tools.sh, { cgroup: ctx.cpu?.cgroup, limits: heldBy(ctx, limits) }),
     ...denoPrefix(ctx.tools, limits, Boolean(ctx.tools.sh)),
     ...hostCheck(ctx.tools),
   ];
+}
+
+/**
+ * Without sh no prologue runs, so nothing closes the descriptors the host inherited before the
+ * plugin starts, and a plugin granted nothing adopts one through `node:net` (review 121). Such a
+ * start is refused, as one whose descriptor above 9 finds no bash is; so is one where the host
+ * cannot tell (no `/proc`, or no read of it): an unknown must not widen what a plugin holds.
+ */
+function refuseInheritedDescriptors(): void {
+  const found = inheritedDescriptors();
+  if (typeof found !== "string" && found.length === 0) return;
+  const what = typeof found === "string"
+    ? `plugbox cannot tell which descriptors the host inherited from its parent (${found})`
+    : `the host inherited descriptor${found.length > 1 ? "s" : ""} ${found.slice(0, 8).join(", ")}${
+      found.length > 8 ? ", …" : ""
+    } from its parent, which the plugin would inherit in turn`;
+  throw new IsolationUnavailableError(
+    "deno",
+    `${what}; the step that closes them runs in sh, and no sh is on the host's PATH: start the ` +
+      `host with sh on its PATH, or with no descriptor above 2 left open`,
+  );
 }
 
 /**

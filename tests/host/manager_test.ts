@@ -5,6 +5,7 @@ import { Calc, Life } from "../fixtures/contracts.ts";
 import {
   fixture,
   freshCache,
+  noInheritedDescriptors,
   rejected,
   slowRunDeno,
   testDeadline,
@@ -177,8 +178,11 @@ Deno.test("20 plugins started and stopped 5 times leave no process behind", asyn
 
 /** Starts the host fixture and waits for it to report its plugins' nonces. */
 async function hostProgram(args: string[], env?: Record<string, string>) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", fixture("host_with_plugins.ts").pathname, ...args],
+  // Without sh on its PATH (env given), a host starts a plugin only if it inherited nothing.
+  const argv = [Deno.execPath(), "run", "-A", fixture("host_with_plugins.ts").pathname, ...args];
+  const [command, ...rest] = env ? noInheritedDescriptors(argv) : argv;
+  const child = new Deno.Command(command, {
+    args: rest,
     stdout: "piped",
     stderr: "piped",
     ...(env ? { env } : {}),

@@ -6045,6 +6045,38 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/runner_test.ts"],
   },
   {
+    id: "no-sh-inherited-refused",
+    source:
+      "review 121's class: with no sh on PATH no prologue runs, and what the host inherited passed to a plugin granted nothing",
+    mitigation: "a Deno-layer start with no sh is refused where the host inherited a descriptor",
+    file: "runner/sandbox/layers.ts",
+    search: "  if (!ctx.tools.sh) refuseInheritedDescriptors();\n",
+    replace: "",
+    tests: ["tests/sandbox/isolation_test.ts"],
+    filter: "refuses a start whose host inherited",
+  },
+  {
+    id: "no-sh-unknown-refused",
+    source:
+      "review 121's class: a host that cannot list its descriptors (no read of /proc/self/fd)",
+    mitigation: "where the host cannot tell what it inherited, a start with no sh is refused",
+    file: "runner/sandbox/layers.ts",
+    search: '  if (typeof found !== "string" && found.length === 0) return;\n',
+    replace: '  if (typeof found === "string" || found.length === 0) return;\n',
+    tests: ["tests/sandbox/isolation_test.ts"],
+    filter: "cannot list its descriptors",
+  },
+  {
+    id: "inherited-fds-cloexec",
+    source: "review 121's class: Deno's own descriptors are close-on-exec and reach no child",
+    mitigation: "only descriptors without close-on-exec count as inherited",
+    file: "runner/sandbox/inherited_fds.ts",
+    search: "    if ((parseInt(flags, 8) & O_CLOEXEC) === 0) inherited.push(fd);\n",
+    replace: "    inherited.push(fd);\n",
+    tests: ["tests/sandbox/isolation_test.ts"],
+    filter: "falls back",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -4,7 +4,7 @@ import { libcOf } from "../../runner/sandbox/launcher.ts";
 import { defaultCacheDir } from "../../runner/sandbox/locate.ts";
 import { previewStart, startPlugin } from "../../mod.ts";
 import { Calc, Report } from "../fixtures/contracts.ts";
-import { fixture } from "../_helpers.ts";
+import { fixture, noInheritedDescriptors } from "../_helpers.ts";
 
 const everything = { permissions: { all: true }, unsafe: { all: true } } as const;
 
@@ -63,12 +63,14 @@ Deno.test("the Deno layer alone leaves the machine visible, which is why the OS 
 
 /**
  * Runs a host script with a PATH that has no bubblewrap, and a host's narrow
- * permissions (no --allow-all: plugbox reads /proc and /sys through sh).
+ * permissions (no --allow-all: plugbox reads /proc and /sys through sh), or
+ * all of them; the host inherits the descriptors `inherited` and no other.
  */
 async function hostWithoutBwrap(
   isolation: string,
   tools = ["prlimit", "setsid", "setpriv", "ldd"],
   moreOptions = "",
+  { all = false, inherited = [] as number[] } = {},
 ) {
   const code = `
     import { startPlugin } from ${JSON.stringify(new URL("../../mod.ts", import.meta.url).href)};
@@ -90,22 +92,25 @@ async function hostWithoutBwrap(
     // The cache this run uses (the mutation runner gives each mutation its own).
     const cache = defaultCacheDir();
     const run = [Deno.execPath(), ...tools.map((tool) => `${bin}/${tool}`)].join(",");
-    const out = await new Deno.Command(Deno.execPath(), {
+    // Without sh on its PATH, a host starts a plugin only if it inherited no descriptor.
+    const [command, ...prefix] = noInheritedDescriptors([Deno.execPath()], inherited);
+    const permissions = all
+      ? ["--allow-all"]
+      : ["--allow-read", `--allow-write=${cache}`, "--allow-env", `--allow-run=${run}`];
+    const out = await new Deno.Command(command, {
       args: [
+        ...prefix,
         "run",
         "--config",
         new URL("../../deno.json", import.meta.url).pathname,
-        "--allow-read",
-        `--allow-write=${cache}`,
-        "--allow-env",
-        `--allow-run=${run}`,
+        ...permissions,
         `${bin}/host.ts`,
       ],
       env: { PATH: bin },
       stdout: "piped",
       stderr: "piped",
     }).output();
-    return new TextDecoder().decode(out.stdout).trim();
+    return new TextDecoder().decode(out.stdout).trim() || new TextDecoder().decode(out.stderr);
   } finally {
     await Deno.remove(bin, { recursive: true });
   }
@@ -146,13 +151,33 @@ Deno.test('isolation "auto" refuses ffi together with net where it would choose 
 });
 
 Deno.test('isolation "auto" falls back to "deno" where neither bubblewrap nor the Landlock layer can run, and says so', async () => {
-  // Without sh the Landlock layer cannot start (its launcher runs through it).
-  const out = JSON.parse(await hostWithoutBwrap("auto"));
-  assert.equal(out.isolation, "deno");
+  // Without sh the Landlock layer cannot start (its launcher runs through it). A host that can
+  // list its descriptors (Deno asks --allow-all for /proc/self/fd) and inherited none.
+  const out = JSON.parse(await hostWithoutBwrap("auto", undefined, "", { all: true }));
+  assert.equal(out.isolation, "deno", JSON.stringify(out));
   assert.match(
     out.notes.join("\n"),
     /isolation "auto" chose "deno": bwrap was not found.*, and sh was not found on PATH/,
   );
+});
+
+// Review 121's class where no prologue runs: nothing closes what the host inherited, and a plugin
+// granted nothing adopts it through node:net. With no sh on PATH, such a start is refused.
+Deno.test('the "deno" layer with no sh on PATH refuses a start whose host inherited a descriptor, naming it', async () => {
+  const out = JSON.parse(
+    await hostWithoutBwrap("deno", undefined, "", { all: true, inherited: [7, 12] }),
+  );
+  assert.equal(out.error, "IsolationUnavailableError", JSON.stringify(out));
+  assert.match(
+    out.message,
+    /^Isolation "deno" is unavailable: the host inherited descriptors 7, 12 from its parent, .* no sh is on the host's PATH/,
+  );
+});
+
+Deno.test('the "deno" layer with no sh on PATH refuses a start where the host cannot list its descriptors', async () => {
+  const out = JSON.parse(await hostWithoutBwrap("deno")); // narrow: no read of /proc/self/fd
+  assert.equal(out.error, "IsolationUnavailableError", JSON.stringify(out));
+  assert.match(out.message, /cannot tell which descriptors the host inherited .*\/proc\/self\/fd/);
 });
 
 Deno.test('isolation "landlock" fails with IsolationUnavailableError where it cannot run', async () => {

@@ -72,6 +72,39 @@ export function isLoopback(address: string): boolean {
   return key.startsWith("127.") || key === "::1";
 }
 
+/**
+ * `resolve` with at most `max` of its lookups running at once, each counted until it settles,
+ * past any deadline that gave up on it; more are refused. A lookup cannot be cancelled
+ * (getaddrinfo holds one of the host's threads until the resolver answers): counting only the
+ * connections or calls still waiting let a granted name whose DNS answers slowly have the host run
+ * a new lookup for each one that took an abandoned one's place, without bound (review 127).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { boundedResolver } from "./egress_check.ts";
+ * const resolve = boundedResolver(() => new Promise(() => {}), 1);
+ * void resolve("a.example");
+ * await assert.rejects(resolve("b.example"), /1 lookups still running/);
+ * ```
+ */
+export function boundedResolver(resolve: EgressResolver, max: number): EgressResolver {
+  let running = 0;
+  const settled = () => void running--;
+  return (hostname) => {
+    if (running >= max) return Promise.reject(new Error(`${max} lookups still running`));
+    running++;
+    let lookup: Promise<string[]>;
+    try {
+      lookup = Promise.resolve(resolve(hostname));
+    } catch (error) {
+      lookup = Promise.reject(error);
+    }
+    lookup.then(settled, settled);
+    return lookup;
+  };
+}
+
 /** Rejects when `promise` has not settled within `ms`; the timer never leaks. */
 export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;

@@ -15,6 +15,7 @@
 import type { EgressPlan } from "../sandbox/mod.ts";
 import { neutralize } from "../wire/mod.ts";
 import {
+  boundedResolver,
   checkDestination,
   type EgressResolver,
   ownAddresses,
@@ -33,7 +34,8 @@ export interface EgressProxyOptions {
   /** Told about every entry as it is logged. */
   onEntry?: (entry: EgressEntry) => void;
   /**
-   * Connections open at once; more are refused.
+   * Connections open at once, and lookups running (each until it settles, past its deadline
+   * too); more are refused.
    * @default {64}
    */
   maxConnections?: number;
@@ -91,8 +93,9 @@ export class EgressProxy {
     this.#plan = plan;
     this.#plugin = options.plugin;
     this.log = new EgressLog(options.onEntry);
-    this.#resolve = options.resolve ?? systemResolve;
     this.#max = options.maxConnections ?? 64;
+    // Lookups count until they settle, not until the connection that asked gave up (review 127).
+    this.#resolve = boundedResolver(options.resolve ?? systemResolve, this.#max);
     this.#connectTimeoutMs = options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
     // Refused now, by name, as hostFetch is: a proxy that cannot list them could not refuse them.
     if (!plan.privateNetwork) ownAddresses();

@@ -14,7 +14,14 @@ import type {
   HostFetchResponseData,
 } from "../contract.ts";
 import { CapabilityError } from "../errors.ts";
-import { checkDestination, isLoopback, ownAddresses, systemResolve } from "./egress_check.ts";
+import {
+  boundedResolver,
+  checkDestination,
+  type EgressResolver,
+  isLoopback,
+  ownAddresses,
+  systemResolve,
+} from "./egress_check.ts";
 import { canonicalDestination, type HostSecret, SecretBinding } from "./fetch_secrets.ts";
 import { FetchLog, type FetchLogEntry } from "./fetch_log.ts";
 import { checkCount, checkMs } from "./check_options.ts";
@@ -99,6 +106,9 @@ export interface HostFetch {
   dropped(plugin?: string): number;
 }
 
+/** One plugin's lookups running at once: as many as its capability calls that run at once. */
+const LOOKUPS = 64;
+
 const DROPPED_HEADERS = new Set(["host", "proxy-authorization", "connection", "cookie"]);
 
 /**
@@ -172,6 +182,9 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
   const log = new FetchLog(options.onRequest);
   // Each plugin's requests under way, `maxConcurrent` at most; the rest wait in line, abortably.
   const turns = new Map<string, Slots>();
+  // And its lookups running, counted until each settles: one given up on at its deadline still
+  // holds a host thread, and the call that asked for it is gone (review 127).
+  const lookups = new Map<string, EgressResolver>();
   const fetcher = async (
     request: HostFetchRequestData,
     context: CapabilityContext,
@@ -186,9 +199,11 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
       if (!allowed.has(destination)) {
         throw refused(`${neutralize(destination, 300)} is not allowed`);
       }
+      let lookup = lookups.get(context.plugin);
+      if (!lookup) lookups.set(context.plugin, lookup = boundedResolver(resolve, LOOKUPS));
       const verdict = await checkDestination({ host: url.hostname, port: port(url) }, {
         plan,
-        resolve,
+        resolve: lookup,
         own: plan.privateNetwork ? new Set<string>() : ownAddresses(),
       });
       if ("refused" in verdict) throw refused(verdict.refused);

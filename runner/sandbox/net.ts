@@ -91,6 +91,9 @@ function privateV6(groups: number[]): boolean {
   if (g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0) {
     return privateV4(v4From(g6, g7));
   }
+  // Local-use NAT64 (RFC 8215): a network's own translator, the IPv4 inside at any of RFC 6052's
+  // places; the whole /48 counts, as the private networks it leads to cannot be told apart.
+  if (g0 === 0x64 && g1 === 0xff9b && g2 === 1) return true;
   if (g0 === 0x2002) return privateV4(v4From(g1, g2));
   if (g0 === 0x2001 && g1 === 0) return true; // Teredo: the IPv4 inside is obfuscated; count it as private
   return (g0 & 0xfe00) === 0xfc00 || // fc00::/7 unique local

@@ -14,6 +14,9 @@ import type { ItemStream } from "../contract.ts";
 import { PluginError } from "../errors.ts";
 import type { CallChannel, StreamWindow } from "./call_channels.ts";
 
+/** Items read past the queue's front before it is copied without them (at most half of it). */
+const COMPACT_AFTER = 1024;
+
 interface Waiter<T> {
   resolve(result: IteratorResult<T>): void;
   reject(error: unknown): void;
@@ -165,6 +168,12 @@ export class HostItemStream<T> implements ItemStream<T>, CallChannel {
       this.#queue[this.#head++] = undefined!;
       this.#queuedBytes -= bytes;
       if (this.#head === this.#queue.length) this.#drop();
+      else if (this.#head >= COMPACT_AFTER && this.#head * 2 >= this.#queue.length) {
+        // Read slower than it fills, the queue is never empty: its front's holes were kept for the
+        // stream's life (review 126: 2.4 million items read, 17 to 29 MB more heap).
+        this.#queue = this.#queue.slice(this.#head);
+        this.#head = 0;
+      }
       return new Promise((resolve, reject) => this.#handOver(read, { resolve, reject }));
     }
     if (this.#waiter) return Promise.reject(new TypeError("Cannot read a stream twice at once"));

@@ -6120,6 +6120,16 @@ export const MUTATIONS: Mutation[] = [
     filter: "local-use prefix",
   },
   {
+    id: "stream-queue-compacted",
+    source:
+      "review 126: a stream read slower than it was sent kept a hole for every item read, without end",
+    mitigation: "the queue is copied without its read front once that is half of it",
+    file: "runner/host/item_stream.ts",
+    search: "      else if (this.#head >= COMPACT_AFTER && this.#head * 2 >= this.#queue.length) {",
+    replace: "      else if (this.#head < 0) {",
+    tests: ["tests/hostile/r126_test.ts"],
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

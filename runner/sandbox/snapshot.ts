@@ -12,7 +12,7 @@ import { type FileHandle, open } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import { PreflightError } from "../errors.ts";
 import { neutralize } from "../wire/mod.ts";
-import { takeSnapshotBudget } from "./snapshot_budget.ts";
+import { takeSnapshotBudget, takeWalkTurn } from "./snapshot_budget.ts";
 
 /**
  * Bounds on what a plugin folder may hold.
@@ -363,6 +363,8 @@ export async function removeReadOnly(path: string): Promise<void> {
  * Copies the plugin folder `root` into `<cacheDir>/snapshots/<hash>`, unless
  * an identical snapshot is already there, and returns where the entry is.
  * Rejects with `signal.reason` once `signal` aborts, its build folder gone.
+ * It waits for one of the process's walk turns first (snapshot_budget.ts),
+ * and its deadline, `timeoutMs`, counts from then.
  *
  * @throws {PreflightError} for a link, special file, config file, or a
  * folder over the limits, naming the path.
@@ -379,6 +381,21 @@ export async function takeSnapshot(
   },
 ): Promise<Snapshot> {
   const timeoutMs = options.timeoutMs ?? 15_000;
+  const done = await takeWalkTurn(options.signal);
+  try {
+    return await walkAndCopy(root, entry, options, timeoutMs);
+  } finally {
+    done();
+  }
+}
+
+/** {@linkcode takeSnapshot}'s work once its turn has come. */
+async function walkAndCopy(
+  root: string,
+  entry: string,
+  options: Parameters<typeof takeSnapshot>[2],
+  timeoutMs: number,
+): Promise<Snapshot> {
   const walk: Walk = {
     plugin: options.plugin,
     root,

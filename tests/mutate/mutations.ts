@@ -6130,6 +6130,17 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/hostile/r126_test.ts"],
   },
   {
+    id: "snapshot-walk-turns",
+    source:
+      "review 122's left item: 1,000 plugins planned at once under load, 43 refused as their folders' walks passed 15 s",
+    mitigation: "a few folders are walked at once, each walk's deadline from its own turn",
+    file: "runner/sandbox/snapshot.ts",
+    search: "  const done = await takeWalkTurn(options.signal);\n",
+    replace: "  const done = () => void takeWalkTurn;\n",
+    tests: ["tests/sandbox/snapshot_test.ts"],
+    filter: "each deadline from its own turn",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

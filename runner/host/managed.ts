@@ -88,6 +88,8 @@ export class ManagedPlugin {
   #processes = new Set<Plugin>();
   #closings = 0;
   #adopted = false;
+  /** `start()` was called: a plugin is started once (review 128). */
+  #begun = false;
   #restartTimer: ReturnType<typeof setTimeout> | undefined;
   #healthTimer: ReturnType<typeof setInterval> | undefined;
   /** A health round (a ping, its confirmation, the verdict) is under way. */
@@ -534,8 +536,20 @@ export class ManagedPlugin {
     return readWithin(schedTimes(sh, plugin.pid, usage || undefined), ms);
   }
 
-  /** Starts the first process; rejects (and leaves the plugin failed) when that start fails. */
+  /**
+   * Starts the first process; rejects (and leaves the plugin failed) when that start fails.
+   * @throws {TypeError} when it was started already: `restart()` starts it again.
+   */
   async start(): Promise<void> {
+    // Once: a second start's process was spawned beside the current one (or a stopped plugin's),
+    // in a state whose table has no `spawned`; no stop closed it, and the start never settled
+    // (review 128).
+    if (this.#begun) {
+      throw new TypeError(
+        `Cannot start plugin "${this.name}": it was started already (it is ${this.state}): restart() it, or start a new one with PluginHost.start() once it is stopped`,
+      );
+    }
+    this.#begun = true;
     if (this.#options.signal?.aborted) {
       await this.stop();
       throw this.#unavailable();

@@ -6141,6 +6141,16 @@ export const MUTATIONS: Mutation[] = [
     filter: "each deadline from its own turn",
   },
   {
+    id: "managed-start-once",
+    source:
+      "review 128: a second ManagedPlugin.start() spawned a process no state adopted or closed; it never settled",
+    mitigation: "start() is refused (TypeError) once it was called",
+    file: "runner/host/managed.ts",
+    search: "    if (this.#begun) {\n",
+    replace: "    if (this.#begun && false) {\n",
+    tests: ["tests/hostile/r128_test.ts"],
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -14,6 +14,23 @@ import type { CallOptions, CallTarget } from "./proxy.ts";
 import { toIssues } from "./answer_errors.ts";
 import { parseUntrusted } from "../untrusted_parse.ts";
 import { guarded } from "./listener.ts";
+import { findSchema } from "../schema_walk.ts";
+import { valuesIn } from "../wire/mod.ts";
+
+/** Zod's kinds of schema whose output is no part of what was sent: a transform's, a pipe's. */
+const TRANSFORMING = new Set(["transform", "pipe"]);
+/** Whether a progress schema's output may differ from what was sent, other than by strips. */
+const transforms = new WeakMap<object, boolean>();
+
+/** Whether `schema` holds a transform or a pipe anywhere, looked at once per schema. */
+function transformsIn(schema: object): boolean {
+  let found = transforms.get(schema);
+  if (found === undefined) {
+    found = findSchema(schema, (def) => TRANSFORMING.has(def.type as string)) !== undefined;
+    transforms.set(schema, found);
+  }
+  return found;
+}
 
 /** The options a target's `call` receives from the typed API. */
 export interface ChannelOptions extends CallOptions {
@@ -50,7 +67,9 @@ export function checkCallOptions(options: MethodCallOptions<never>): void {
 
 /**
  * Delivers valid progress reports to `onProgress` while `live()`, and says
- * whether it did; a listener's throw is its own. A call its caller left (aborted, timed out,
+ * whether it did, with the values of it the listener got (to `limit`: what
+ * the schema kept, or what was sent where it transforms, whose output is
+ * no measure of it); a listener's throw is its own. A call its caller left (aborted, timed out,
  * a stream broken off) stays open until the plugin answers it, and what
  * the plugin reports meanwhile is for no one (review 90: each late report
  * reached the listener, and re-armed the idle timer the call's end had
@@ -61,16 +80,20 @@ function progressListener(
   onProgress: ((value: unknown) => void) | undefined,
   onEach: () => void,
   live: () => boolean,
-): (raw: unknown) => boolean {
+): (raw: unknown, limit: number) => number | false {
   const report = guarded(onProgress);
-  return (raw) => {
+  const schema = site.info.progress;
+  return (raw, limit) => {
     if (!live()) return false;
-    const checked = site.info.progress ? parseUntrusted(site.info.progress, raw) : undefined;
+    const checked = schema ? parseUntrusted(schema, raw) : undefined;
     if (checked && !checked.success) return false;
     onEach();
+    const got = checked ? checked.data : raw;
+    // Counted before the listener may change it.
+    const kept = valuesIn(schema && transformsIn(schema) ? raw : got, limit);
     // The host's listener failing, or its promise rejecting, is not the call failing.
-    report(checked ? checked.data : raw);
-    return true;
+    report(got);
+    return kept;
   };
 }
 

@@ -472,7 +472,7 @@ export class Plugin implements AsyncDisposable {
       this.#peer.charge(costMs + REQUEST_OVERHEAD_MS);
       return this.#peer.accept(found);
     }
-    if (this.#channels.receive(message, bytes)) return;
+    if (this.#channels.receive(message, bytes, scan?.values)) return;
     // The host takes no other notifications.
     this.#fault(
       `notification "${neutralize(message.method, 64)}" to the host, which takes none`,

@@ -78,6 +78,25 @@ Deno.test("r90: progress reports that fail the contract's schema are work for no
   assert.ok(faults.some((f) => /lines that did nothing/.test(f)), `faults: ${faults}`);
 });
 
+// One call at 25 reports of 64 KiB a second: 1.6 MiB a second, within the 2 MiB the host takes,
+// so no report is dropped for the rate, and only their failing the schema can count them (the
+// flood above passes the rate as well, which counts on its own).
+Deno.test("r90: progress reports that fail the contract's schema, within the host's bytes a second, are counted", async () => {
+  const faults: string[] = [];
+  await using plugin = await startPlugin(hostile("r90_raw.ts"), {
+    contracts: [R90],
+    isolation: "deno",
+    onProtocolFault: (detail) => faults.push(detail),
+  });
+  const reports: unknown[] = [];
+  const api = plugin.api(R90);
+  await api.slow.with({ onProgress: (value) => reports.push(value), timeout: 30_000 })(
+    "flood:3000::2",
+  ).catch(() => {});
+  assert.deepEqual(reports, [], "no report was valid");
+  assert.ok(faults.some((f) => /lines that did nothing/.test(f)), `faults: ${faults}`);
+});
+
 Deno.test("r90: progress reports on a stream whose consumer takes none are counted as work for nothing", async () => {
   const faults = await progressFlood("items", false);
   assert.ok(faults.some((f) => /lines that did nothing/.test(f)), `faults: ${faults}`);

@@ -3,7 +3,8 @@
  * sends what costs the host more than it costs the plugin. By mode:
  * progress after the host's cancel of a plain call or a stream
  * (`progress-after-cancel`, `progress-after-break`), 64 KiB progress at the
- * host's rate that fails the schema (`flood:<ms>`, or `flood:<ms>:string`),
+ * host's rate that fails the schema (`flood:<ms>`, or `flood:<ms>:string`; at every nth tick of
+ * 20 ms, `flood:<ms>::<n>`),
  * a stream answered with its items still held (`answered`), one item of
  * `[{},{},...]` within credit (`objects:<MiB>`), and a window of short
  * ones, each within the 4 KiB a host parsed at once (`short-objects`).
@@ -21,15 +22,21 @@ const encoder = new TextEncoder();
 const tail = encoder.encode(`,"value":[${"0,".repeat(32_000)}0]}}\n`);
 /** The same size as one string, for a measure of what reading it alone costs. */
 const stringTail = encoder.encode(`,"value":"${"0,".repeat(32_000)}0"}}\n`);
-/** Calls flooded with progress at the host's rate (50 a second each), until their end. */
-const flooded = new Map<number, { until: number; tail: Uint8Array }>();
+/**
+ * Calls flooded with progress at the host's rate (50 a second each), or at every `every`th tick,
+ * until their end.
+ */
+const flooded = new Map<number, { until: number; tail: Uint8Array; every: number }>();
+let tick = 0;
 setInterval(() => {
-  for (const [id, { until, tail }] of flooded) {
+  tick++;
+  for (const [id, { until, tail, every }] of flooded) {
     if (Date.now() > until) {
       flooded.delete(id);
       answer(id, "flooded");
       continue;
     }
+    if (tick % every !== 0) continue;
     const head = encoder.encode(`{"jsonrpc":"2.0","method":"$/progress","params":{"id":${id}`);
     const bytes = new Uint8Array(head.length + tail.length);
     bytes.set(head);
@@ -64,10 +71,11 @@ for await (const message of fromHost()) {
       for (let i = 1; i <= 5; i++) notify("$/progress", { id, value: i });
     });
   } else if (method === "r90.slow" && mode.startsWith("flood:")) {
-    const [, ms, kind] = mode.split(":");
+    const [, ms, kind, every] = mode.split(":");
     flooded.set(id!, {
       until: Date.now() + Number(ms),
       tail: kind === "string" ? stringTail : tail,
+      every: Number(every || 1),
     });
   } else if (method === "r90.items" && mode.startsWith("flood:")) {
     // A stream whose consumer takes no progress, flooded with it.
@@ -75,6 +83,7 @@ for await (const message of fromHost()) {
     flooded.set(id!, {
       until: Date.now() + Number(ms),
       tail: kind === "string" ? stringTail : tail,
+      every: 1,
     });
   } else if (method === "r90.items" && mode.startsWith("objects:")) {
     // One item of `[{},{},...]` filling a line of the given MiB: within credit (a byte is left).

@@ -22,13 +22,28 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const repo = fileURLToPath(new URL("../", import.meta.url));
-/** What `deno test` discovers as a test module. */
-const TEST_FILE = /(^|[\/_.])test\.(ts|tsx|mts|js|mjs|jsx)$/;
+/**
+ * What `deno test` discovers as a test module (its `is_supported_test_path`): a file whose name
+ * before its extension is `test` or ends `_test` or `.test`, or any file under a `__tests__`
+ * folder, with one of these extensions in any case (`x_test.cts`, `y_test.TS` are tests too).
+ */
+export function isTestPath(path: string): boolean {
+  const parts = path.split("/");
+  const name = parts.pop() ?? "";
+  const ext = /\.(ts|tsx|mts|cts|js|jsx|mjs|cjs)$/i.exec(name);
+  if (!ext) return false;
+  return /(^|[_.])test$/.test(name.slice(0, -ext[0].length)) || parts.includes("__tests__");
+}
 /** The first lines of a file that must run with no other test file beside it. */
 const ALONE = /^\/\/ test runner: alone\b/m;
 /** A run that passes this is ended and counted as failed (its tests' own deadlines are 45 s). */
 const RUN_DEADLINE_MS = 10 * 60_000;
-const SUMMARY = /^(ok|FAILED) \| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed/m;
+/**
+ * deno's summary, the last line it prints on stdout; a test's own output may hold lines like it
+ * (deno brackets that output, and the summary then follows), so only one that ends stdout counts.
+ */
+const SUMMARY =
+  /(?:^|\n)(ok|FAILED) \| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed(?: \((\d+) steps?\))?(?: \| (\d+) ignored)?[^\n]*\s*$/;
 // deno-lint-ignore no-control-regex
 const ANSI = /\x1b\[[0-9;]*m/g;
 
@@ -46,6 +61,8 @@ export interface Outcome {
   passed: number;
   steps: number;
   failed: number;
+  /** Tests deno left out (`ignore`): counted, shown in the sum, not failed. */
+  ignored: number;
   ms: number;
   /** The failing tests' lines of deno's FAILURES list, or why the run itself failed. */
   failures: string[];
@@ -60,15 +77,29 @@ function excluded(): string[] {
     .map((p: string) => p.replace(/\/$/, ""));
 }
 
-function* testFiles(dir: string, skip: string[]): Generator<string> {
+/** The test files under `root` that `deno test` finds there, relative to it, but for `skip`. */
+export function discover(root: string, skip: string[] = []): string[] {
+  return [...testFiles(root, "", skip)];
+}
+
+function* testFiles(root: string, dir: string, skip: string[]): Generator<string> {
   for (
-    const entry of [...Deno.readDirSync(join(repo, dir))].sort((a, b) => a.name < b.name ? -1 : 1)
+    const entry of [...Deno.readDirSync(join(root, dir))].sort((a, b) => a.name < b.name ? -1 : 1)
   ) {
     const path = dir === "" ? entry.name : `${dir}/${entry.name}`;
     if (skip.some((s) => path === s || path.startsWith(`${s}/`))) continue;
     if (entry.isDirectory && entry.name !== ".git" && entry.name !== "node_modules") {
-      yield* testFiles(path, skip);
-    } else if (entry.isFile && TEST_FILE.test(entry.name)) yield path;
+      yield* testFiles(root, path, skip);
+    } else if (isTestPath(path) && (entry.isFile || linksToFile(join(root, path)))) yield path;
+  }
+}
+
+/** A symbolic link to a file: deno runs it as a test (a link to a folder it does not follow). */
+function linksToFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
   }
 }
 
@@ -89,7 +120,7 @@ export function plan(only: string[], doc: boolean): Run[] {
   const chosen = (path: string) =>
     only.length === 0 ||
     only.some((o) => path === o || path.startsWith(`${o.replace(/\/$/, "")}/`));
-  const runs = [...testFiles("", skip)].filter(chosen).map(runOf);
+  const runs = discover(repo, skip).filter(chosen).map(runOf);
   // The examples of every module outside tests/ (where no test file lives); type-checked.
   if (doc) {
     runs.push({
@@ -103,24 +134,37 @@ export function plan(only: string[], doc: boolean): Run[] {
 }
 
 /**
- * Counts from one run's output. A run that ran no test (a module that called `Deno.exit(0)` at
- * its top: deno says "ok | 0 passed"), printed no summary, or ended with an error code while
- * counting no failure, counts one failure: a file that tests nothing must not pass unseen.
+ * Counts from one run's output. Only deno's summary at the very end of stdout counts: a line like
+ * it that a test printed (its output, or a nested run's) is not it, and a run whose stdout ends
+ * otherwise (a test that called `Deno.exit(0)` with the exit sanitizer off: deno lists the tests
+ * left pending, after whatever the test printed) printed no summary. A run that ran no test (a
+ * module that called `Deno.exit(0)` at its top: deno says "ok | 0 passed"), printed no summary, or
+ * ended with an error code while counting no failure, counts one failure: a file that tests
+ * nothing must not pass unseen. `stdout` is the run's stdout alone; `text` all it printed.
  */
-export function outcomeOf(run: Run, text: string, code: number, ms: number): Outcome {
-  const plain = text.replace(ANSI, "");
+export function outcomeOf(
+  run: Run,
+  text: string,
+  code: number,
+  ms: number,
+  stdout: string = text,
+): Outcome {
+  const plain = stdout.replace(ANSI, "");
   const summary = SUMMARY.exec(plain);
-  const listed = plain.split("\n FAILURES \n")[1]?.split(/^FAILED \|/m)[0] ?? "";
+  const head = summary ? plain.slice(0, summary.index) : plain;
+  const at = head.lastIndexOf("\n FAILURES \n");
+  const listed = summary && at >= 0 ? head.slice(at + "\n FAILURES \n".length) : "";
   const outcome = {
     run,
     passed: Number(summary?.[2] ?? 0),
     steps: Number(summary?.[3] ?? 0),
     failed: Number(summary?.[4] ?? 0),
+    ignored: Number(summary?.[6] ?? 0),
     ms,
     failures: listed.split("\n").filter((l) => l.trim()).map((l) => `${run.label}: ${l}`),
   };
   const why = !summary
-    ? `ended with code ${code} and no summary`
+    ? `ended with code ${code} and no summary at the end of its output`
     : outcome.passed + outcome.failed === 0
     ? "ran no test"
     : code !== 0 && outcome.failed === 0
@@ -141,13 +185,22 @@ export async function execute(
   deadlineMs: number = RUN_DEADLINE_MS,
 ): Promise<{ outcome: Outcome; text: string }> {
   const started = performance.now();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: run.args,
-    cwd: repo,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(Deno.execPath(), {
+      args: run.args,
+      cwd: repo,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (error) {
+    // A start that failed (no process or memory left) fails this run, not the runner: thrown,
+    // it ended the runner before its sum, leaving the other runs' processes behind it, and
+    // .ci/run read the last run's own summary line as the whole suite's.
+    const text = `error: the runner could not start this run: ${(error as Error).message}\n`;
+    return { outcome: outcomeOf(run, text, -1, performance.now() - started), text };
+  }
   running.add(child);
   let timedOut = false;
   const deadline = setTimeout(() => {
@@ -155,16 +208,25 @@ export async function execute(
     child.kill("SIGKILL");
   }, deadlineMs);
   const chunks: Uint8Array<ArrayBuffer>[] = [];
-  const collect = async (stream: ReadableStream<Uint8Array<ArrayBuffer>>) => {
-    for await (const chunk of stream) chunks.push(chunk);
+  const outs: Uint8Array<ArrayBuffer>[] = [];
+  const collect = async (stream: ReadableStream<Uint8Array<ArrayBuffer>>, own?: typeof chunks) => {
+    for await (const chunk of stream) {
+      chunks.push(chunk);
+      own?.push(chunk);
+    }
   };
-  const [status] = await Promise.all([child.status, collect(child.stdout), collect(child.stderr)]);
+  const [status] = await Promise.all([
+    child.status,
+    collect(child.stdout, outs),
+    collect(child.stderr),
+  ]);
   clearTimeout(deadline);
   running.delete(child);
   let text = new TextDecoder().decode(await new Blob(chunks).bytes());
   if (!text.endsWith("\n")) text += "\n";
   if (timedOut) text += `error: the run passed the runner's deadline of ${deadlineMs / 1000} s\n`;
-  const outcome = outcomeOf(run, text, status.code, performance.now() - started);
+  const stdout = new TextDecoder().decode(await new Blob(outs).bytes());
+  const outcome = outcomeOf(run, text, status.code, performance.now() - started, stdout);
   if (timedOut) outcome.failures.push(`${run.label}: killed at the runner's deadline`);
   return { outcome, text };
 }
@@ -191,6 +253,16 @@ export async function runAll(
   await Promise.all(Array.from({ length: Math.min(jobs, together.length) }, worker));
   for (const run of alone) finish(await execute(run));
   return outcomes;
+}
+
+/** The runs' counts summed, in deno's summary form (.ci/run reads it): the tests ignored too. */
+export function sumOf(outcomes: Outcome[]): string {
+  const sum = (f: (o: Outcome) => number) => outcomes.reduce((n, o) => n + f(o), 0);
+  const [passed, steps, failed] = [sum((o) => o.passed), sum((o) => o.steps), sum((o) => o.failed)];
+  const ignored = sum((o) => o.ignored);
+  const stepped = steps ? ` (${steps} steps)` : "";
+  const left = ignored ? ` | ${ignored} ignored` : "";
+  return `${failed === 0 ? "ok" : "FAILED"} | ${passed} passed${stepped} | ${failed} failed${left}`;
 }
 
 function duration(ms: number): string {
@@ -223,15 +295,12 @@ if (import.meta.main) {
     console.log(`\n== ${outcome.run.label} (${seconds} s${outcome.run.alone ? ", alone" : ""})`);
     Deno.stdout.writeSync(new TextEncoder().encode(text));
   });
-  const sum = (f: (o: Outcome) => number) => outcomes.reduce((n, o) => n + f(o), 0);
-  const [passed, steps, failed] = [sum((o) => o.passed), sum((o) => o.steps), sum((o) => o.failed)];
   const failures = outcomes.flatMap((o) => o.failures);
   if (failures.length > 0) console.log(`\n FAILURES \n\n${failures.join("\n")}`);
   const aloneCount = runs.filter((r) => r.alone).length;
   console.log(
-    `\n${failed === 0 ? "ok" : "FAILED"} | ${passed} passed${steps ? ` (${steps} steps)` : ""} | ` +
-      `${failed} failed (${duration(performance.now() - started)}): the sum of ${runs.length} ` +
+    `\n${sumOf(outcomes)} (${duration(performance.now() - started)}): the sum of ${runs.length} ` +
       `runs of deno test, ${jobs} at a time, ${aloneCount} alone`,
   );
-  Deno.exit(failed === 0 ? 0 : 1);
+  Deno.exit(outcomes.some((o) => o.failed > 0) ? 1 : 0);
 }

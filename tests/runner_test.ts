@@ -3,7 +3,7 @@
 // the fixtures tests/fixtures/runner_*.ts.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { execute, type Outcome, plan, runAll, runOf } from "./run.ts";
+import { discover, execute, type Outcome, plan, runAll, runOf, sumOf } from "./run.ts";
 
 Deno.test("the runner counts a failing test, and lists it with its file", async () => {
   const { outcome } = await execute(runOf("tests/fixtures/runner_one_fails.ts"));
@@ -94,5 +94,94 @@ Deno.test("the runner plans every test file deno test would find, and the exampl
         .filter((e) => e.name.endsWith("_test.ts"))
         .map((e) => `tests/wire/${e.name}`),
     ].sort(),
+  );
+});
+
+Deno.test("a line like deno's summary that a module printed before exiting at its top is not its summary", async () => {
+  const { outcome, text } = await execute(runOf("tests/fixtures/runner_fake_summary.ts"));
+  assert.match(text, /ok \| 7 passed \| 0 failed/, "the module printed it");
+  assert.deepEqual([outcome.passed, outcome.failed], [0, 1]);
+  assert.deepEqual(outcome.failures, [
+    "tests/fixtures/runner_fake_summary.ts: the run ran no test",
+  ]);
+});
+
+Deno.test("a test that exits with code 0 after printing a line like deno's summary fails its run", async () => {
+  const { outcome, text } = await execute(runOf("tests/fixtures/runner_exit_inside.ts"));
+  // deno-lint-ignore no-control-regex
+  const plain = text.replace(/\x1b\[[0-9;]*m/g, "");
+  assert.match(plain, /Aborting the test run/, "deno aborted the run, and printed no summary");
+  assert.deepEqual([outcome.passed, outcome.failed], [0, 1]);
+  assert.deepEqual(outcome.failures, [
+    "tests/fixtures/runner_exit_inside.ts: the run ended with code 0 and no summary at the end of its output",
+  ]);
+});
+
+Deno.test("the runner counts the tests deno ignored, and the sum shows them", async () => {
+  const { outcome } = await execute(runOf("tests/fixtures/runner_ignores.ts"));
+  assert.deepEqual([outcome.passed, outcome.failed, outcome.ignored], [1, 0, 1]);
+  const { outcome: fails } = await execute(runOf("tests/fixtures/runner_one_fails.ts"));
+  assert.equal(sumOf([outcome, fails]), "FAILED | 2 passed | 1 failed | 1 ignored");
+});
+
+Deno.test("the runner finds the test files deno test finds, by deno's rules", async () => {
+  const root = await Deno.makeTempDir({ prefix: "plugbox-runner-find-" });
+  const outside = await Deno.makeTempDir({ prefix: "plugbox-runner-outside-" });
+  try {
+    const body = 'Deno.test("t", () => {});\n';
+    const files = [
+      "a_test.ts",
+      "b.test.mts",
+      "test.js",
+      "c_test.cts",
+      "d_test.cjs",
+      "e_test.TS",
+      "__tests__/plain.ts",
+      "sub/f_test.tsx",
+      ".hidden/g_test.ts",
+      "h_Test.ts",
+      "i-test.ts",
+      "testing.ts",
+      "node_modules/p/j_test.ts",
+    ];
+    for (const file of [...files, "../k_test.ts"]) {
+      const path = join(file === "../k_test.ts" ? outside : root, file.replace("../", ""));
+      await Deno.mkdir(join(path, ".."), { recursive: true });
+      await Deno.writeTextFile(path, body);
+    }
+    await Deno.writeTextFile(join(root, "deno.json"), "{}\n");
+    await Deno.symlink(join(outside, "k_test.ts"), join(root, "linked_test.ts"));
+    await Deno.symlink(outside, join(root, "folder_link"));
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["test", "--no-check", "--allow-all"],
+      cwd: root,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const ran = [
+      ...new TextDecoder().decode(out.stdout).matchAll(/^running \d+ tests? from \.\/(.+)$/gm),
+    ]
+      .map((m) => m[1]).sort();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    assert.ok(ran.includes("__tests__/plain.ts") && ran.includes("linked_test.ts"), ran.join(", "));
+    assert.deepEqual(discover(root).sort(), ran);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(outside, { recursive: true });
+  }
+});
+
+Deno.test("a run that cannot start fails that run, and the others still run", async () => {
+  const broken = { ...runOf("tests/fixtures/runner_ignores.ts"), label: "broken" };
+  broken.args = [...broken.args, "nul\0byte"]; // refused by the spawn itself
+  const outcomes = await runAll([broken, runOf("tests/fixtures/runner_one_fails.ts")], 1, () => {});
+  assert.deepEqual(outcomes.map((o) => [o.run.label, o.passed, o.failed]).sort(), [
+    ["broken", 0, 1],
+    ["tests/fixtures/runner_one_fails.ts", 1, 1],
+  ]);
+  assert.match(
+    outcomes.find((o) => o.run.label === "broken")?.failures.join("\n") ?? "",
+    /^broken: the run ended with code -1 and no summary/,
   );
 });

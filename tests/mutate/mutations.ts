@@ -6184,6 +6184,75 @@ export const MUTATIONS: Mutation[] = [
     filter: "transforms",
   },
   {
+    id: "runner-summary-at-end",
+    source:
+      "review 130: a module that printed a line like deno's summary, then exited, was counted by that line (7 passed, 0 failed, no test run)",
+    mitigation: "only the summary that ends the run's stdout counts",
+    file: "tests/run.ts",
+    search: "(\\d+) ignored)?[^\\n]*\\s*$/;",
+    replace: "(\\d+) ignored)?/;",
+    tests: ["tests/runner_test.ts"],
+  },
+  {
+    id: "runner-summary-from-stdout",
+    source:
+      "review 130: deno's summary is found on the run's stdout, not in what stderr printed after it",
+    mitigation: "the summary is read from stdout alone",
+    file: "tests/run.ts",
+    search: 'const plain = stdout.replace(ANSI, "");',
+    replace: 'const plain = text.replace(ANSI, "");',
+    tests: ["tests/runner_test.ts"],
+  },
+  {
+    id: "runner-finds-cts-cjs-any-case",
+    source:
+      "review 130: deno test runs x_test.cts, x_test.cjs and x_test.TS; the runner skipped them",
+    mitigation: "test extensions as deno's, in any case",
+    file: "tests/run.ts",
+    search: "/\\.(ts|tsx|mts|cts|js|jsx|mjs|cjs)$/i",
+    replace: "/\\.(ts|tsx|mts|js|jsx|mjs)$/",
+    tests: ["tests/runner_test.ts"],
+  },
+  {
+    id: "runner-finds-under-tests-folder",
+    source:
+      "review 130: deno test runs every module under a __tests__ folder; the runner skipped them",
+    mitigation: "a file under __tests__ is a test file",
+    file: "tests/run.ts",
+    search: ' || parts.includes("__tests__")',
+    replace: "",
+    tests: ["tests/runner_test.ts"],
+  },
+  {
+    id: "runner-finds-linked-files",
+    source: "review 130: deno test runs a symbolic link to a test file; the runner skipped it",
+    mitigation: "a link to a file is followed",
+    file: "tests/run.ts",
+    search: "(entry.isFile || linksToFile(join(root, path)))",
+    replace: "entry.isFile",
+    tests: ["tests/runner_test.ts"],
+  },
+  {
+    id: "runner-counts-ignored",
+    source: "review 130: the runner's sum dropped the tests deno ignored",
+    mitigation: "ignored tests are counted and shown in the sum",
+    file: "tests/run.ts",
+    search: "ignored: Number(summary?.[6] ?? 0),",
+    replace: "ignored: 0,",
+    tests: ["tests/runner_test.ts"],
+  },
+  {
+    id: "runner-start-failure-one-run",
+    source:
+      "review 130: a run whose deno test could not be spawned threw out of the runner, before its sum, leaving the other runs' processes",
+    mitigation: "a run that cannot start is counted as failed and the others still run",
+    file: "tests/run.ts",
+    search:
+      "    return { outcome: outcomeOf(run, text, -1, performance.now() - started), text };\n",
+    replace: "    throw error;\n",
+    tests: ["tests/runner_test.ts"],
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -92,6 +92,11 @@ if (import.meta.main) {
     cpuPerCall: "host CPU per call, 64 callers (µs)",
   });
   await add("memory", {}, { privateMiB: "idle private memory of one plugin (MiB)" });
+  // Folders are walked a few at a time since this row was added: starts of many at once.
+  await add("scale", { n: 100, rounds: 3 }, {
+    start: "100 plugins started at once (ms)",
+    privateMiB: "100 plugins' private memory (MiB)",
+  });
   const fixed = (n: number) => n >= 100 ? n.toFixed(0) : n.toFixed(n >= 10 ? 1 : 3);
   console.log("| metric | before | after | after ÷ before [range] | load |");
   console.log("| --- | --- | --- | --- | --- |");

@@ -1,5 +1,5 @@
 /**
- * The Worker that scans a plugin's long lines off the host's main thread:
+ * A Worker that scans plugins' long lines off the host's main thread:
  * it receives each line's bytes in parts as they arrive (transferred, not
  * copied), joins them, checks them with `scanJson`, and transfers them back
  * with the scan and the time that took. Nothing is decoded or parsed here;
@@ -9,11 +9,18 @@
 
 import { concatBytes, scanJson, type StructureLimits } from "../wire/mod.ts";
 
-/** One part of a line, or (with `limits`) the end of it, as {@linkcode ScanOffload} posts them. */
+/**
+ * One part of a line, or (with `limits`) the end of it, or (`drop`) its
+ * plugin's end, as {@linkcode ScanOffload} posts them: every plugin of the
+ * host shares this Worker, each line by its own `seq`.
+ */
 interface ScanRequest {
   seq: number;
   part?: Uint8Array;
   limits?: StructureLimits;
+  drop?: boolean;
+  /** Asks how many lines this Worker holds (for tests). */
+  held?: boolean;
 }
 
 const scope = globalThis as unknown as {
@@ -23,7 +30,9 @@ const scope = globalThis as unknown as {
 
 const lines = new Map<number, Uint8Array[]>();
 
-scope.addEventListener("message", ({ data: { seq, part, limits } }) => {
+scope.addEventListener("message", ({ data: { seq, part, limits, drop, held } }) => {
+  if (drop) return void lines.delete(seq);
+  if (held) return scope.postMessage({ seq, held: lines.size }, []);
   let parts = lines.get(seq);
   if (!parts) lines.set(seq, parts = []);
   if (part) parts.push(part);

@@ -6253,6 +6253,38 @@ export const MUTATIONS: Mutation[] = [
     tests: ["tests/runner_test.ts"],
   },
   {
+    id: "scan-workers-pooled",
+    source:
+      "review 132: a Worker per plugin that sent one long line, 9 MiB and a thread each, 585 MiB for 64 plugins",
+    mitigation: "every plugin of the host shares at most SCAN_WORKERS scanning Workers",
+    file: "runner/host/offload.ts",
+    search: "  if (pool.length < SCAN_WORKERS) return spawn();",
+    replace: "  return spawn();",
+    tests: ["tests/hostile/r132_test.ts"],
+    filter: "share the host's scanning Workers",
+  },
+  {
+    id: "scan-workers-end",
+    source: "review 132: the shared scanning Workers outlived every plugin that used them",
+    mitigation: "the pool's Workers end once no plugin that sent a long line is left",
+    file: "runner/host/offload.ts",
+    search: "  for (const scanner of pool.splice(0)) scanner.worker.terminate();",
+    replace: "  pool.splice(0);",
+    tests: ["tests/hostile/r132_test.ts"],
+    filter: "share the host's scanning Workers",
+  },
+  {
+    id: "scan-line-dropped-with-plugin",
+    source:
+      "review 132: a shared Worker kept the unfinished line of a plugin killed for it, up to 16 MiB each",
+    mitigation: "a plugin's close drops its lines from the shared Workers",
+    file: "runner/host/offload.ts",
+    search: "      if (!scanner.failed) scanner.worker.postMessage({ seq, drop: true });",
+    replace: "",
+    tests: ["tests/hostile/r132_test.ts"],
+    filter: "leaves the shared Worker",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -6285,6 +6285,28 @@ export const MUTATIONS: Mutation[] = [
     filter: "leaves the shared Worker",
   },
   {
+    id: "lock-key-long-line",
+    source:
+      "review 133: under the Deno layer a plugin granted nothing read lock.key, one line of 64 hex digits, through a source map (T29), and with it could seal any approval",
+    mitigation: "the key shares its line with a note that keeps it over the 150 bytes Deno quotes",
+    file: "runner/sandbox/lock_file.ts",
+    search: "  return `${key}${KEY_NOTE}\\n`;",
+    replace: "  return `${key}\\n`;",
+    tests: ["tests/hostile/r133_test.ts"],
+    filter: "T29 [deno]: a plugin granted nothing reads no line of plugbox",
+  },
+  {
+    id: "lock-key-old-form-lengthened",
+    source:
+      "review 133: a key file an earlier plugbox made, the key alone on its line, stayed readable through a source map",
+    mitigation: "a key file of the old form is rewritten with the same key on a long line",
+    file: "runner/sandbox/lock_file.ts",
+    search: "    if (found !== undefined && found.bare) lengthenKeyLine(path, found.key);\n",
+    replace: "",
+    tests: ["tests/hostile/r133_test.ts"],
+    filter: "old form keeps its key",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

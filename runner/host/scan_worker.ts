@@ -29,20 +29,52 @@ const scope = globalThis as unknown as {
 };
 
 const lines = new Map<number, Uint8Array[]>();
+/**
+ * Lines whole and waiting for their scan, scanned shortest first: every
+ * plugin has at most one line here at a time, so a short line waits for at
+ * most the scan in progress, not for every long line other plugins queued
+ * before it (review 134: with 8 plugins answering 16 MiB, another's 100 KiB
+ * answer waited 204 ms at the median, against 57 ms with a Worker each).
+ */
+const ready = new Map<number, { parts: Uint8Array[]; bytes: number; limits: StructureLimits }>();
+let scheduled = false;
 
-scope.addEventListener("message", ({ data: { seq, part, limits, drop, held } }) => {
-  if (drop) return void lines.delete(seq);
-  if (held) return scope.postMessage({ seq, held: lines.size }, []);
-  let parts = lines.get(seq);
-  if (!parts) lines.set(seq, parts = []);
-  if (part) parts.push(part);
-  if (!limits) return;
-  lines.delete(seq);
+/** Scans the shortest line ready, after the messages that arrived meanwhile are read. */
+function scanNext(): void {
+  scheduled = false;
+  let next: number | undefined;
+  for (const [seq, line] of ready) {
+    if (next === undefined || line.bytes < ready.get(next)!.bytes) next = seq;
+  }
+  if (next === undefined) return;
+  const { parts, limits } = ready.get(next)!;
+  ready.delete(next);
+  if (ready.size > 0) schedule();
   const began = performance.now();
   let bytes = parts.length === 1 ? parts[0] : concatBytes(parts);
   if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, -1);
   const scan = scanJson(bytes, limits);
   // The line's cost to this thread, told to the host: what it charges the plugin's requests.
   const ms = performance.now() - began;
-  scope.postMessage({ seq, bytes, scan, ms }, [bytes.buffer as ArrayBuffer]);
+  scope.postMessage({ seq: next, bytes, scan, ms }, [bytes.buffer as ArrayBuffer]);
+}
+
+function schedule(): void {
+  if (scheduled) return;
+  scheduled = true;
+  setTimeout(scanNext, 0);
+}
+
+scope.addEventListener("message", ({ data: { seq, part, limits, drop, held } }) => {
+  if (drop) return void (lines.delete(seq), ready.delete(seq));
+  if (held) return scope.postMessage({ seq, held: lines.size + ready.size }, []);
+  let parts = lines.get(seq);
+  if (!parts) lines.set(seq, parts = []);
+  if (part) parts.push(part);
+  if (!limits) return;
+  lines.delete(seq);
+  let bytes = 0;
+  for (const one of parts) bytes += one.length;
+  ready.set(seq, { parts, bytes, limits });
+  schedule();
 });

@@ -6307,6 +6307,17 @@ export const MUTATIONS: Mutation[] = [
     filter: "old form keeps its key",
   },
   {
+    id: "scan-shortest-first",
+    source:
+      "review 134: a shared scanning Worker scanned lines in the order they ended, so a short line waited for every long line of other plugins before it",
+    mitigation: "a Worker scans the shortest line ready first",
+    file: "runner/host/scan_worker.ts",
+    search: "    if (next === undefined || line.bytes < ready.get(next)!.bytes) next = seq;",
+    replace: "    if (next === undefined) next = seq;",
+    tests: ["tests/hostile/r134_test.ts"],
+    filter: "scanned before long lines",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -343,6 +343,37 @@ export function lockKey(cacheDir: string, given?: string): string {
   throw new TypeError(`Cannot use the lock: key file "${path}" kept changing; try again`);
 }
 
+/** Caches whose key file {@linkcode lengthenKeyFile} has looked at, in this process. */
+const lengthened = new Set<string>();
+
+/**
+ * Puts the cache's key file, if it is of the old form (the key alone on its
+ * line), in the long form, whether or not a start uses a lock: only
+ * {@linkcode lockKey} did, so a host that started plugins with no lock over
+ * a cache an older plugbox left kept the key on a line T29 shows a Deno-layer
+ * plugin (review 134). Once per cache in a process; a key file the lock
+ * would refuse is left for it to refuse, when one is used.
+ *
+ * @example
+ * ```ts
+ * import { lengthenKeyFile } from "./lock_file.ts";
+ * const cache = await Deno.makeTempDir();
+ * lengthenKeyFile(cache); // no key file: nothing to do
+ * await Deno.remove(cache);
+ * ```
+ */
+export function lengthenKeyFile(cacheDir: string): void {
+  if (lengthened.has(cacheDir)) return;
+  lengthened.add(cacheDir);
+  const path = keyPath(cacheDir);
+  try {
+    const found = readKey(path, hostUid(cacheDir));
+    if (found?.bare) lengthenKeyLine(path, found.key);
+  } catch {
+    // Refused as the lock's key: the lock says why, if one is used.
+  }
+}
+
 /**
  * The key in the file at `path`; undefined when there is none (or it was
  * replaced as it was read). Only a regular file of this user's that no other

@@ -25,6 +25,7 @@ import type { LayerSupport } from "./layers.ts";
 import { refuseSharedCache, refuseSharedLinks } from "./cache_owner.ts";
 import { emptyDenoDir, sdkSeed, seedOwnDenoDir } from "./code_cache.ts";
 import { checkLock, refuseKeyReaders } from "./lock.ts";
+import { lengthenKeyFile } from "./lock_file.ts";
 import type { Prepared } from "./launch_deno.ts";
 import {
   codeRoots,
@@ -272,6 +273,7 @@ async function openCache(options: LaunchOptions): Promise<string> {
   refuseSharedLinks(cacheDir, cacheDir);
   const canonical = canonicalPath(cacheDir);
   refuseSharedCache(canonical);
+  lengthenKeyFile(canonical);
   return canonical;
 }
 

@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url";
 async function keyRead(
   isolation: "deno" | "os" | "landlock",
   plant?: string,
+  locked = true,
 ): Promise<{ outcome: string; key: string; file: string }> {
   await using cache = await freshCache();
   const dir = await Deno.makeTempDir({ prefix: "plugbox-r133-" });
@@ -30,7 +31,9 @@ async function keyRead(
       isolation,
       cacheDir: cache.path,
       // The host approves with a lock: plugbox's key is made (or read) in the cache.
-      lock: { path: join(dir, "plugbox.lock"), policy: "ask", ask: () => true },
+      lock: locked
+        ? { path: join(dir, "plugbox.lock"), policy: "ask", ask: () => true }
+        : undefined,
     });
     const outcome = await plugin.api(Probe).attempt(file);
     return { outcome, key: lockKey(cache.path), file: await Deno.readTextFile(file) };
@@ -56,6 +59,16 @@ Deno.test("T29 [deno]: a key file of the old form keeps its key, on a line no pl
   assert.equal(key, old, "approvals sealed with it still hold");
   assert.ok(file.startsWith(old) && file.split("\n")[0].length > 150, file);
   assert.ok(!outcome.includes(old.slice(0, 16)), outcome);
+  assert.equal(outcome.match(/line null/g)?.length, 3, outcome);
+});
+
+// Review 134: only a start with a lock (or plug approve) rewrote it, so a host starting plugins with
+// no lock over a cache an older plugbox left kept the key on a line of its own.
+Deno.test("T29 [deno]: a key file of the old form is made long by a start with no lock too", async () => {
+  const old = "7e".repeat(32);
+  const { outcome, key, file } = await keyRead("deno", old, false);
+  assert.equal(key, old, "approvals sealed with it still hold");
+  assert.ok(file.startsWith(old) && file.split("\n")[0].length > 150, file);
   assert.equal(outcome.match(/line null/g)?.length, 3, outcome);
 });
 

@@ -6318,6 +6318,17 @@ export const MUTATIONS: Mutation[] = [
     filter: "scanned before long lines",
   },
   {
+    id: "lock-key-lengthened-unlocked",
+    source:
+      "review 134: only a locked start rewrote a key file of the old form; a host with no lock kept it readable by T29",
+    mitigation: "every start's cache has its key file of the old form put in the long form, once",
+    file: "runner/sandbox/prepare.ts",
+    search: "  lengthenKeyFile(canonical);\n",
+    replace: "",
+    tests: [`${HOSTILE}/r133_test.ts`],
+    filter: "made long by a start with no lock",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

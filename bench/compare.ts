@@ -91,6 +91,11 @@ if (import.meta.main) {
     rate: "throughput, 64 callers (calls/s)",
     cpuPerCall: "host CPU per call, 64 callers (µs)",
   });
+  // Lines over 64 KiB go through the scanning Workers, one pool per host since review 132.
+  await add("payloads", { sizes: [256 * 1024, 4 * 1024 * 1024], n: 8 }, {
+    [`${256 * 1024}`]: "a 256 KiB argument and answer (MB/s)",
+    [`${4 * 1024 * 1024}`]: "a 4 MiB argument and answer (MB/s)",
+  });
   await add("memory", {}, { privateMiB: "idle private memory of one plugin (MiB)" });
   // Folders are walked a few at a time since this row was added: starts of many at once.
   await add("scale", { n: 100, rounds: 3 }, {

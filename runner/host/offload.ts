@@ -158,7 +158,9 @@ export class ScanOffload {
       append: (part) => void post({ seq, part }, [part.buffer as ArrayBuffer]),
       finish: () =>
         new Promise<Scanned>((resolve, reject) => {
-          if (!post({ seq, limits: this.#limits })) {
+          if (!this.#closed) scanner ??= this.#take(seq);
+          // The others under way on its Worker: with none, the Worker scans this one at once.
+          if (!post({ seq, limits: this.#limits, others: (scanner?.lines ?? 1) - 1 })) {
             return reject(new Error("The scanning worker was closed"));
           }
           if (scanner!.failed) return reject(scanner!.failed);

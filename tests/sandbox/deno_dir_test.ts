@@ -326,8 +326,16 @@ Deno.test("deno dir: a start waits for the trash's removal only so long", async 
   await planned; // a stopped rm is killed at its deadline
   assert.ok(stopped !== 0, "the sweep's rm was never seen running");
   assert.ok((await Deno.lstat(trash)).isDirectory, "rm was stopped before it ended");
-  await plan(cache.path); // the next start finishes the work
-  await assert.rejects(Deno.lstat(trash), Deno.errors.NotFound);
+  // Later starts finish the work, each for at most its second: on a loaded machine (a CI running
+  // two test files at once) 30,000 files took one start longer than that.
+  const gone = () =>
+    Deno.lstat(trash).then(() => false, (error) => error instanceof Deno.errors.NotFound);
+  let starts = 0;
+  while (!(await gone()) && starts < 20) {
+    await plan(cache.path);
+    starts++;
+  }
+  assert.ok(await gone(), `the trash is still there after ${starts} later starts`);
 });
 
 // Review 49: on a host not root, a folder its plugin made unwritable could not be removed, and a

@@ -64,3 +64,40 @@ export async function serveProbe(
     }
   }
 }
+
+/** Answers the handshake as a plugin serving `contract`'s `methods`. */
+export function answerHandshake(id: unknown, contract: string, methods: string[]): void {
+  answer(id, { protocolVersion: 1, nonce, contracts: [{ name: contract, version: 1, methods }] });
+}
+
+/**
+ * A stream sent as the host grants credit: `pour(n)` writes the next `n` items, and once `count`
+ * are out the call `id` is answered (null).
+ */
+export class CreditedStream {
+  #credit = 0;
+  #left: number;
+  #pour: (n: number) => void;
+
+  constructor(readonly id: number, count: number, pour: (n: number) => void) {
+    this.#left = count;
+    this.#pour = pour;
+  }
+
+  /** Whether every item is out (and the call answered). */
+  get done(): boolean {
+    return this.#left === 0;
+  }
+
+  /** Takes a `$/credit` message's params: if it is this stream's, sends what it allows. */
+  credit(params: unknown): void {
+    const granted = params as { id: number; items: number };
+    if (granted.id !== this.id || this.done) return;
+    this.#credit += granted.items;
+    const count = Math.min(this.#credit, this.#left);
+    if (count > 0) this.#pour(count);
+    this.#credit -= count;
+    this.#left -= count;
+    if (this.done) answer(this.id, null);
+  }
+}

@@ -5,42 +5,24 @@
  * @module
  */
 
-import { answer, fromHost, writeLine } from "./_raw.ts";
+import { answer, answerHandshake, CreditedStream, fromHost, writeLine } from "./_raw.ts";
 
-const nonce = Deno.args.find((a) => a.startsWith("--plugbox-nonce="))?.slice(16);
-
-/** The stream in flight: its id, items still to send, and the credit granted and not used. */
-let stream: { id: number; left: number; credit: number } | undefined;
-
-/** Sends what the credit allows, in one write; answers once the last item is out. */
-function pour(): void {
-  if (!stream) return;
-  const count = Math.min(stream.credit, stream.left);
-  if (count > 0) {
-    const line = `{"jsonrpc":"2.0","method":"$/item","params":{"id":${stream.id},"value":0}}\n`;
-    writeLine(line.repeat(count).slice(0, -1));
-    stream.credit -= count;
-    stream.left -= count;
-  }
-  if (stream.left === 0) {
-    answer(stream.id, null);
-    stream = undefined;
-  }
-}
+/** The stream in flight. */
+let stream: CreditedStream | undefined;
 
 for await (const message of fromHost()) {
   const { id, method } = message;
   const params = message.params as unknown;
   if (method === "$/initialize") {
-    const served = [{ name: "r90", version: 1, methods: ["slow", "items"] }];
-    answer(id, { protocolVersion: 1, nonce, contracts: served });
+    answerHandshake(id, "r90", ["slow", "items"]);
   } else if (method === "$/credit") {
-    const granted = params as { id: number; items: number };
-    if (stream?.id === granted.id) stream.credit += granted.items;
-    pour();
+    stream?.credit(params);
   } else if (method === "r90.items") {
     const mode = String((params as unknown[])[0]);
-    stream = { id: id!, left: Number(mode.slice("endless:".length)), credit: 0 };
+    const item = `{"jsonrpc":"2.0","method":"$/item","params":{"id":${id},"value":0}}\n`;
+    // What the credit allows, in one write.
+    const pour = (n: number) => writeLine(item.repeat(n).slice(0, -1));
+    stream = new CreditedStream(id!, Number(mode.slice("endless:".length)), pour);
   } else if (id !== undefined && method) {
     answer(id, null);
   }

@@ -9,9 +9,8 @@
  * @module
  */
 
-import { answer, fromHost } from "./_raw.ts";
+import { answer, answerHandshake, CreditedStream, fromHost } from "./_raw.ts";
 
-const nonce = Deno.args.find((a) => a.startsWith("--plugbox-nonce="))?.slice(16);
 const encoder = new TextEncoder();
 const numbers = `[${"0,".repeat(32_000)}0]`;
 
@@ -31,30 +30,16 @@ function send(method: string, id: number, tailBytes: Uint8Array): void {
   for (let at = 0; at < bytes.length;) at += Deno.stdout.writeSync(bytes.subarray(at));
 }
 
-/** The stream in flight: its id, its items' tail, items still to send, credit not used. */
-let stream: { id: number; tail: Uint8Array; left: number; credit: number } | undefined;
-
-function pour(): void {
-  if (!stream) return;
-  for (; stream.credit > 0 && stream.left > 0; stream.credit--, stream.left--) {
-    send("$/item", stream.id, stream.tail);
-  }
-  if (stream.left === 0) {
-    answer(stream.id, null);
-    stream = undefined;
-  }
-}
+/** The stream in flight. */
+let stream: CreditedStream | undefined;
 
 for await (const message of fromHost()) {
   const { id, method } = message;
   const params = message.params as unknown;
   if (method === "$/initialize") {
-    const served = [{ name: "r129", version: 1, methods: ["slow", "items"] }];
-    answer(id, { protocolVersion: 1, nonce, contracts: served });
+    answerHandshake(id, "r129", ["slow", "items"]);
   } else if (method === "$/credit") {
-    const granted = params as { id: number; items: number };
-    if (stream?.id === granted.id) stream.credit += granted.items;
-    pour();
+    stream?.credit(params);
   } else if (method === "r129.slow") {
     const [kind, ms] = String((params as unknown[])[0]).split(":");
     const bytes = encoder.encode(tail(kind, `"done":1`));
@@ -67,7 +52,10 @@ for await (const message of fromHost()) {
   } else if (method === "r129.items") {
     const [kind, count] = String((params as unknown[])[0]).split(":");
     const bytes = encoder.encode(tail(kind, `"n":1`));
-    stream = { id: id!, tail: bytes, left: Number(count), credit: 0 };
+    const pour = (n: number) => {
+      for (let i = 0; i < n; i++) send("$/item", id!, bytes);
+    };
+    stream = new CreditedStream(id!, Number(count), pour);
   } else if (id !== undefined && method) {
     answer(id, null);
   }

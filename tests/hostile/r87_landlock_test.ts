@@ -69,7 +69,12 @@ Deno.test("R87 [landlock]: native code sets no inode flag on a file outside its 
   await plantSecrets();
   await using dir = await tempFolder();
   await using plugin = await landlockPlugin(dir.path);
-  const seen = await plugin.api(Probe).attempt(`file-setattr ${SECRET} ${LIBC}`);
+  // Refused by the filter: EPERM. Once in a clean CI running two files at once it read ENOENT
+  // (not reproduced; errno is read by a second FFI call): another errno than EPERM is tried again.
+  let seen = "";
+  for (let tries = 0; tries < 3 && !/^(ok|file_setattr: errno 1)$/.test(seen); tries++) {
+    seen = await plugin.api(Probe).attempt(`file-setattr ${SECRET} ${LIBC}`);
+  }
   const flags = new TextDecoder().decode(
     (await new Deno.Command("lsattr", { args: ["-d", SECRET], stdout: "piped" }).output()).stdout,
   ).split(" ")[0];

@@ -148,23 +148,23 @@ export class ScanOffload {
   start(): LineOffload {
     const seq = ++seqs;
     let scanner: Scanner | undefined;
-    const post = (message: unknown, transfer: Transferable[] = []) => {
-      if (this.#closed) return false;
-      scanner ??= this.#take(seq);
-      if (!scanner.failed) scanner.worker.postMessage(message, transfer);
-      return true;
-    };
+    /** This line's Worker, taken at its first message; none once the plugin closed. */
+    const to = () => this.#closed ? undefined : (scanner ??= this.#take(seq));
     return {
-      append: (part) => void post({ seq, part }, [part.buffer as ArrayBuffer]),
+      append: (part) => {
+        const worker = to();
+        if (worker && !worker.failed) {
+          worker.worker.postMessage({ seq, part }, [part.buffer as ArrayBuffer]);
+        }
+      },
       finish: () =>
         new Promise<Scanned>((resolve, reject) => {
-          if (!this.#closed) scanner ??= this.#take(seq);
+          const worker = to();
+          if (!worker) return reject(new Error("The scanning worker was closed"));
+          if (worker.failed) return reject(worker.failed);
           // The others under way on its Worker: with none, the Worker scans this one at once.
-          if (!post({ seq, limits: this.#limits, others: (scanner?.lines ?? 1) - 1 })) {
-            return reject(new Error("The scanning worker was closed"));
-          }
-          if (scanner!.failed) return reject(scanner!.failed);
-          scanner!.waiting.set(seq, { resolve, reject });
+          worker.worker.postMessage({ seq, limits: this.#limits, others: worker.lines - 1 });
+          worker.waiting.set(seq, { resolve, reject });
         }).finally(() => this.#open.delete(seq)),
     };
   }

@@ -44,13 +44,13 @@ let scheduled = false;
 /** Scans the shortest line ready, after the messages that arrived meanwhile are read. */
 function scanNext(): void {
   scheduled = false;
-  let next: number | undefined;
+  let shortest: number | undefined;
   for (const [seq, line] of ready) {
-    if (next === undefined || line.bytes < ready.get(next)!.bytes) next = seq;
+    if (shortest === undefined || line.bytes < ready.get(shortest)!.bytes) shortest = seq;
   }
-  if (next === undefined) return;
-  const { parts, limits } = ready.get(next)!;
-  ready.delete(next);
+  if (shortest === undefined) return;
+  const { parts, limits } = ready.get(shortest)!;
+  ready.delete(shortest);
   if (ready.size > 0) schedule(true);
   const began = performance.now();
   let bytes = parts.length === 1 ? parts[0] : concatBytes(parts);
@@ -58,7 +58,7 @@ function scanNext(): void {
   const scan = scanJson(bytes, limits);
   // The line's cost to this thread, told to the host: what it charges the plugin's requests.
   const ms = performance.now() - began;
-  scope.postMessage({ seq: next, bytes, scan, ms }, [bytes.buffer as ArrayBuffer]);
+  scope.postMessage({ seq: shortest, bytes, scan, ms }, [bytes.buffer as ArrayBuffer]);
 }
 
 /**
@@ -68,13 +68,13 @@ function scanNext(): void {
  * each behind a timer, took 14 s instead of 4. After a scan, the next of the lines ready goes at
  * once too, from a message to itself (a timer set from a timer's callback waits 4 ms).
  */
-const next = new MessageChannel();
-next.port1.onmessage = scanNext;
+const turn = new MessageChannel();
+turn.port1.onmessage = scanNext;
 
 function schedule(fromScan = false): void {
   if (scheduled) return;
   scheduled = true;
-  if (fromScan) next.port2.postMessage(null);
+  if (fromScan) turn.port2.postMessage(null);
   else setTimeout(scanNext, 0);
 }
 

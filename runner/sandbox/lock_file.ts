@@ -335,8 +335,10 @@ export function lockKey(cacheDir: string, given?: string): string {
   const uid = hostUid(cacheDir);
   for (let attempt = 0; attempt < 3; attempt++) {
     const found = readKey(path, uid);
-    if (found !== undefined && found.bare) lengthenKeyLine(path, found.key);
-    if (found !== undefined) return found.key;
+    if (found !== undefined) {
+      if (found.bare) lengthenKeyLine(path, found.key);
+      return found.key;
+    }
     const made = linkNewKey(path);
     if (made !== undefined) return made;
   }

@@ -6312,8 +6312,9 @@ export const MUTATIONS: Mutation[] = [
       "review 134: a shared scanning Worker scanned lines in the order they ended, so a short line waited for every long line of other plugins before it",
     mitigation: "a Worker scans the shortest line ready first",
     file: "runner/host/scan_worker.ts",
-    search: "    if (next === undefined || line.bytes < ready.get(next)!.bytes) next = seq;",
-    replace: "    if (next === undefined) next = seq;",
+    search:
+      "    if (shortest === undefined || line.bytes < ready.get(shortest)!.bytes) shortest = seq;",
+    replace: "    if (shortest === undefined) shortest = seq;",
     tests: ["tests/hostile/r134_test.ts"],
     filter: "scanned before long lines",
   },

@@ -62,6 +62,18 @@ Deno.test("T29 [deno]: a key file of the old form keeps its key, on a line no pl
   assert.equal(outcome.match(/line null/g)?.length, 3, outcome);
 });
 
+// A cache whose key file became the old form after this process opened it (an older plugbox beside
+// it) is met by the lock's own read of the key, not by a start's once-a-process look.
+Deno.test("T29 [deno]: the lock's own read of a key file of the old form puts it in the long form", async () => {
+  await using cache = await freshCache();
+  const old = "3d".repeat(32);
+  const file = join(cache.path, "lock.key");
+  await Deno.writeTextFile(file, `${old}\n`, { mode: 0o600 });
+  assert.equal(lockKey(cache.path), old, "approvals sealed with it still hold");
+  const text = await Deno.readTextFile(file);
+  assert.ok(text.startsWith(old) && text.split("\n")[0].length > 150, text);
+});
+
 // Review 134: only a start with a lock (or plug approve) rewrote it, so a host starting plugins with
 // no lock over a cache an older plugbox left kept the key on a line of its own.
 Deno.test("T29 [deno]: a key file of the old form is made long by a start with no lock too", async () => {

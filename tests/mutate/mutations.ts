@@ -6301,10 +6301,10 @@ export const MUTATIONS: Mutation[] = [
       "review 133: a key file an earlier plugbox made, the key alone on its line, stayed readable through a source map",
     mitigation: "a key file of the old form is rewritten with the same key on a long line",
     file: "runner/sandbox/lock_file.ts",
-    search: "    if (found !== undefined && found.bare) lengthenKeyLine(path, found.key);\n",
-    replace: "",
+    search: "      if (found.bare) lengthenKeyLine(path, found.key);\n      return found.key;",
+    replace: "      return found.key;",
     tests: ["tests/hostile/r133_test.ts"],
-    filter: "old form keeps its key",
+    filter: "the lock's own read of a key file",
   },
   {
     id: "scan-shortest-first",

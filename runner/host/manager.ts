@@ -177,14 +177,20 @@ export class PluginHost implements AsyncDisposable {
     }));
   }
 
-  /** Restarts the plugin called `name` now. */
-  restart(name: string): Promise<void> {
-    return this.get(name).restart();
+  /**
+   * Restarts the plugin called `name` now; a name this host does not know rejects (with
+   * `get`'s TypeError), as every other failure of this promise does, rather than throwing.
+   */
+  async restart(name: string): Promise<void> {
+    await this.get(name).restart();
   }
 
-  /** Stops the plugin called `name`; resolves with how its process ended. */
-  stop(name: string): Promise<ExitStatus | undefined> {
-    return this.get(name).stop();
+  /**
+   * Stops the plugin called `name`; resolves with how its process ended. A name this host does
+   * not know rejects, as `restart` does.
+   */
+  async stop(name: string): Promise<ExitStatus | undefined> {
+    return await this.get(name).stop();
   }
 
   /** Stops every plugin, in parallel; always resolves. */

@@ -30,6 +30,11 @@ Deno.test("PluginHost starts, lists, stops and disposes named plugins", async ()
   ]);
   assert.equal(host.get("a"), a);
   assert.throws(() => host.get("zzz"), /No plugin named "zzz"/);
+  // Promise-returning methods reject, so that `.catch()` on them sees it (they threw at the call).
+  for (const call of [() => host.stop("zzz"), () => host.restart("zzz")]) {
+    const settled = call().then(() => "resolved", (error: Error) => error.message);
+    assert.match(await settled, /No plugin named "zzz"/);
+  }
   await assert.rejects(
     host.start("a", life, { contracts: [Life] }),
     /a plugin of that name is running/,

@@ -6330,6 +6330,18 @@ export const MUTATIONS: Mutation[] = [
     filter: "made long by a start with no lock",
   },
   {
+    id: "host-stop-unknown-rejects",
+    source: "this stop: host.stop and host.restart of an unknown name threw at the call",
+    mitigation: "PluginHost.stop and restart are async, so an unknown name rejects",
+    file: "runner/host/manager.ts",
+    search:
+      "  async stop(name: string): Promise<ExitStatus | undefined> {\n    return await this.get(name).stop();",
+    replace:
+      "  stop(name: string): Promise<ExitStatus | undefined> {\n    return this.get(name).stop();",
+    tests: ["tests/host/manager_test.ts"],
+    filter: "starts, lists, stops and disposes",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -38,7 +38,8 @@ export interface PluginHostOptions {
   /**
    * Stop every plugin on SIGINT and SIGTERM, then exit with 128 + the signal
    * number. Where signals are unavailable (Windows has no SIGTERM), SIGINT
-   * and SIGBREAK are used.
+   * and SIGBREAK are used. Whatever it is, every plugin is SIGKILLed at
+   * `unload` (`Deno.exit()`); SIGHUP is not taken.
    * @default {true}
    */
   handleSignals?: boolean;

@@ -110,6 +110,28 @@ export interface WatchedStartOptions extends StartOptions {
   [ON_SPAWN]?: (plugin: Plugin) => void;
 }
 
+/**
+ * Every plugin of this process whose processes may still run, from its spawn until its cgroups
+ * are closed: SIGKILLed, with what their cgroups hold, when the process exits through `unload`
+ * (`Deno.exit`, the end of the main module). Before, only a `PluginHost` with `handleSignals` (the
+ * default) listened for it: a plugin of `startPlugin`, or of a host that handles its own signals,
+ * died at the exit by its death signal alone, which no child of it inherits, and a run grant's
+ * program ran on after it in the dead host's cgroups until some later host's sweep (review 136).
+ */
+const live = new Set<Plugin>();
+let unloadWatched = false;
+
+function killLive(): void {
+  for (const plugin of live) plugin.kill({ wait: false });
+}
+
+function watchUnload(plugin: Plugin): void {
+  live.add(plugin);
+  if (unloadWatched) return;
+  unloadWatched = true;
+  globalThis.addEventListener("unload", killLive);
+}
+
 /** The handshake, reachable from this module only (see {@linkcode launchPlugin}). */
 let handshakeOf: (plugin: Plugin, timeoutMs: number, signal?: AbortSignal) => Promise<void>;
 
@@ -230,6 +252,7 @@ export class Plugin implements AsyncDisposable {
     const { beside, process } = spawned;
     this.#beside = beside;
     this.#process = process;
+    watchUnload(this);
     this.#ended = process.status.then(async (status) => {
       const { oomKilled, left } = await beside.close();
       // Its processes all gone: a run, ffi or all grant's own Deno dir is no one's now. Kept while
@@ -243,6 +266,8 @@ export class Plugin implements AsyncDisposable {
     });
     // Once the cgroups are closed, exitStatus says what close() and exited say.
     void this.#ended.then((status) => this.#status = status);
+    const forget = () => void live.delete(this);
+    this.#ended.then(forget, forget);
     const queueCap = options.maxQueuedBytes ?? 64 * 1024 * 1024;
     const share = options.capabilityTimeShare ?? 0.25;
     this.#transport = new LineTransport(this.#process.stdout, this.#process.stdin, {

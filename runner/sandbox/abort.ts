@@ -1,7 +1,8 @@
 /**
  * A start's abort while it is planned: the work that start runs itself is
  * stopped (its helper processes killed); work other starts share is not,
- * but the aborted start stops waiting for it. Shared work that writes the
+ * but the aborted start stops waiting for it, once the probe under way
+ * ended, within a grace ({@linkcode afterProbes}). Shared work that writes the
  * cache ({@linkcode SharedWork}: the SDK's seed) is stopped once no start
  * waits for it any more, and the last start to leave settles once it ended;
  * short writes no one can stop are waited for, within a grace
@@ -106,6 +107,23 @@ export function afterWrites<T>(
       },
     );
   });
+}
+
+/**
+ * {@linkcode afterWrites} for probes other starts share, each made once per host process (Deno's
+ * version, the bubblewrap probe, ldd, the cgroup probe, the OS layers' support): at `signal`'s
+ * abort a start waits for the helper process under way to end, within the same grace, and then
+ * rejects with the abort's reason. It is not this start's to kill (the others wait on it), and it
+ * ends in milliseconds; before, the start rejected at once, so a stop that aborted a start in its
+ * planning returned with ldd or the bubblewrap probe still running (review 136).
+ *
+ * @example
+ * ```ts ignore
+ * const tools = await afterProbes(detectTools(deno.path), signal);
+ * ```
+ */
+export function afterProbes<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  return afterWrites(work, signal);
 }
 
 /**

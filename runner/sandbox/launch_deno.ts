@@ -5,7 +5,7 @@
  * @module
  */
 
-import { afterWrites, unlessAborted } from "./abort.ts";
+import { afterProbes, afterWrites } from "./abort.ts";
 import { type AuditOptions, type AuditPlan, planAudit } from "./audit_setup.ts";
 import type { CommandRuntime } from "./command.ts";
 import type { DenoBinary } from "./deno_binary.ts";
@@ -164,7 +164,7 @@ export function wrapperFor(
  */
 export async function startExtras(p: Prepared, nonce: string): Promise<StartExtras> {
   // Only the cgroup probe is awaited there, made once for every start: not this start's to stop.
-  const cpu = await unlessAborted(
+  const cpu = await afterProbes(
     planCpu(p.cpuLimits, `${p.name}-${nonce.slice(0, 12)}`, p.notes, p.tools.sh),
     p.signal,
   );

@@ -7,7 +7,7 @@
 
 import { basename, dirname, join } from "node:path";
 import { IsolationUnavailableError } from "../errors.ts";
-import { afterWrites, unlessAborted } from "./abort.ts";
+import { afterProbes, afterWrites, unlessAborted } from "./abort.ts";
 import { checkCommand, type CommandRuntime, resolveCommand } from "./command.ts";
 import { prefetchControllers } from "./cgroup_probe.ts";
 import { type DenoBinary, hostSearch, resolveDeno } from "./deno_binary.ts";
@@ -359,7 +359,7 @@ async function kindOf(
   // Landlock is asked about only where it could be chosen.
   const wanted = mode === "landlock" || (mode === "auto" && !tools.bwrap && !command);
   // The Deno layer alone needs nothing of the OS layers: no filter, no launcher, no ldd.
-  const support: FoundSupport = mode === "deno" && !command ? {} : await unlessAborted(
+  const support: FoundSupport = mode === "deno" && !command ? {} : await afterProbes(
     layerSupport(plugin.deno, plugin.cache, { landlock: wanted, sh: tools.sh }),
     options.signal, // probes and files other starts share: not this start's to stop
   );
@@ -398,9 +398,9 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
   const timeoutMs = validateNumber("preflightTimeout", timeout, 100, 600_000);
   const cache = await openCache(options);
   // The Deno binary's and the tools' probes are made once per host process, for every start.
-  const deno = await unlessAborted(resolveDeno(hostSearch(options.deno)), signal);
+  const deno = await afterProbes(resolveDeno(hostSearch(options.deno)), signal);
   // Isolation "deno" runs no OS layer: no bubblewrap probe (a Deno start of its own).
-  const tools = await unlessAborted(detectTools(deno.path, options.isolation !== "deno"), signal);
+  const tools = await afterProbes(detectTools(deno.path, options.isolation !== "deno"), signal);
   prefetchControllers(tools.sh);
   const limits = snapshotLimitsOf(options.snapshotLimits);
   const snapshot = await takeSnapshot(root, entry, {
@@ -439,7 +439,7 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
     hostEnv: (key) => Deno.env.get(key),
     // The runtime's names matter only to env grants: no library lookup without one.
     runtimeNames: envRequested(permissions)
-      ? await unlessAborted(
+      ? await afterProbes(
         namesOf(deno, runtime, cache, isolation === "os" ? tools.innerSh : undefined),
         signal, // ldd's answers are cached for every start
       )

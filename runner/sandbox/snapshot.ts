@@ -299,9 +299,34 @@ async function exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, () => false);
 }
 
+/**
+ * How old a build folder beside the snapshots (`.tmp-…`) must be before a later write removes it:
+ * one that old is no live write's (a write copies bytes the walk read already, up to the limits:
+ * seconds, and its end removes its folder), but a host's that ended with no code run (SIGKILL, an
+ * uncaught error, `Deno.exit()`) in the middle of its write.
+ */
+const BUILD_LEFTOVER_MS = 60 * 60_000;
+
+/**
+ * Removes the build folders a host left in `parent` when it ended in the middle of a write: before
+ * review 136 nothing did, and each such end left up to a snapshot's `maxBytes` (64 MiB by
+ * default) in the cache for good. Best effort: a folder another host removes meanwhile is skipped.
+ */
+async function sweepBuilds(parent: string): Promise<void> {
+  const old: string[] = [];
+  for await (const entry of Deno.readDir(parent)) {
+    if (!entry.isDirectory || !entry.name.startsWith(".tmp-")) continue;
+    const info = await Deno.lstat(join(parent, entry.name)).catch(() => undefined);
+    const made = info?.mtime?.getTime();
+    if (made !== undefined && Date.now() - made > BUILD_LEFTOVER_MS) old.push(entry.name);
+  }
+  for (const name of old) await removeReadOnly(join(parent, name)).catch(() => {});
+}
+
 async function write(walk: Walk, target: string): Promise<void> {
   const parent = dirname(target);
   await Deno.mkdir(parent, { recursive: true });
+  await sweepBuilds(parent).catch(() => {});
   const temp = await Deno.makeTempDir({ dir: parent, prefix: ".tmp-" });
   try {
     for (const dir of walk.dirs) await Deno.mkdir(join(temp, dir));

@@ -6342,6 +6342,39 @@ export const MUTATIONS: Mutation[] = [
     filter: "starts, lists, stops and disposes",
   },
   {
+    id: "unload-kills-every-plugin",
+    source:
+      "review 136: Deno.exit() in a host with handleSignals: false, or with a plugin of startPlugin, SIGKILLed nothing; a run grant's program outlived it in the dead host's cgroups",
+    mitigation: "every spawned plugin is SIGKILLed, with what its cgroups hold, at unload",
+    file: "runner/host/plugin.ts",
+    search: "    watchUnload(this);\n",
+    replace: "",
+    tests: [`${HOSTILE}/r136_test.ts`],
+    filter: "startPlugin's plugin",
+  },
+  {
+    id: "aborted-start-waits-for-probes",
+    source:
+      "review 136: a stop that aborted a start in its planning returned with ldd or the bubblewrap probe still running",
+    mitigation: "a stopped start waits for the shared probe under way to end, within a grace",
+    file: "runner/sandbox/abort.ts",
+    search: "  return afterWrites(work, signal);\n",
+    replace: "  return unlessAborted(work, signal);\n",
+    tests: [`${HOSTILE}/r136_test.ts`],
+    filter: "plans it",
+  },
+  {
+    id: "snapshot-build-leftovers-swept",
+    source:
+      "review 136: a host that died while it wrote a snapshot left its build folder (up to 64 MiB) in the cache for good",
+    mitigation: "a later snapshot write removes build folders an hour old",
+    file: "runner/sandbox/snapshot.ts",
+    search: "  await sweepBuilds(parent).catch(() => {});\n",
+    replace: "",
+    tests: [`${HOSTILE}/r136_test.ts`],
+    filter: "build folder",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

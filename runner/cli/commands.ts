@@ -17,14 +17,20 @@ import {
   TimeoutError,
   ValidationError,
 } from "../errors.ts";
-import { type LaunchOptions, type LaunchPlan, planPlugin } from "../sandbox/mod.ts";
+import {
+  canonicalLoose,
+  isWithin,
+  type LaunchOptions,
+  type LaunchPlan,
+  planPlugin,
+} from "../sandbox/mod.ts";
 import { describeRequest, describeUncovered } from "../sandbox/mod.ts";
 import type { DescribedContract } from "../wire/mod.ts";
 import { toCallError } from "../host/mod.ts";
 import { launchPlugin, type Plugin } from "../host/mod.ts";
 import { neutralize, terminalJson } from "../wire/mod.ts";
 import { schemaText } from "./schema_text.ts";
-import { isAbsolute, resolve } from "node:path";
+import { isAbsolute } from "node:path";
 
 /** Exit codes of `plug`, one per kind of outcome. */
 export const ExitCode = {
@@ -121,8 +127,10 @@ function relativePathHint(error: unknown, plan: LaunchPlan, params: unknown[]): 
     if (typeof value !== "string" || value === "" || isAbsolute(value) || value.length > 4096) {
       continue;
     }
-    const meant = resolve(Deno.cwd(), value);
-    if (granted.some((g) => meant === g || meant.startsWith(`${g}/`))) {
+    // In the grants' one form: spelled through a link (or granted "/"), the path a grant covers
+    // got no hint, and the one shown was one Deno denies (review 137).
+    const meant = canonicalLoose(value, Deno.cwd());
+    if (granted.some((g) => isWithin(meant, g))) {
       return `hint: argument ${i + 1} ${JSON.stringify(value)} is a relative path; the plugin ` +
         `runs in its own folder, so it did not reach yours. Pass the absolute path: ${
           JSON.stringify(meant)

@@ -163,7 +163,10 @@ export async function approvePlugin(
       hash: plan.snapshot.hash,
       manifest: plan.manifest.manifest,
       grants: plan.grants,
-      cacheDir: Deno.realPathSync(launch.cacheDir ?? defaultCacheDir()),
+      // The plan's own, found once: found again here, a relative cacheDir or PLUGBOX_CACHE_DIR
+      // named another cache after the host changed its working folder, and the approval was
+      // sealed with a key the plan had not checked (review 137).
+      cacheDir: plan.cacheDir ?? Deno.realPathSync(launch.cacheDir ?? defaultCacheDir()),
       isolation: plan.isolation,
     },
     lock,

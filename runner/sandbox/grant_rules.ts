@@ -6,10 +6,13 @@
 
 import { neutralize } from "../wire/mod.ts";
 import { ownRuntimeFiles, refuseEnvName, runtimeNames } from "./env_names.ts";
-import { type Chain, enclosing, isWithin } from "./paths.ts";
+import { type Chain, enclosingOnDisk, isWithin } from "./paths.ts";
 import { note, othersOverlapping, overlaps, type OwnedPaths } from "./owned_paths.ts";
 import { refuseOthersCode, rememberFolders } from "./plugin_folders.ts";
 import type { Permissions, ResolveGrantsOptions, UnsafeAcknowledgements } from "./permissions.ts";
+
+/** Whether one of `a` and `b` holds the other as spelled (not only on disk). */
+const overlapsBySpelling = (a: string, b: string) => isWithin(a, b) || isWithin(b, a);
 
 function refuse(detail: string): never {
   throw new TypeError(`Cannot grant ${detail}`);
@@ -87,8 +90,10 @@ export function checkWrites(
     for (const path of write) {
       const root = (options.codeRoots ?? []).find((r) => overlaps(path, r));
       if (root) {
+        // One of them mounted at the other's place too: say so, since neither spelling shows it.
+        const mounted = overlapsBySpelling(path, root) ? "" : " (one folder, at both paths)";
         refuse(
-          `write "${path}": it overlaps "${root}", which holds code; pass unsafe.writeCode to accept`,
+          `write "${path}": it overlaps "${root}"${mounted}, which holds code; pass unsafe.writeCode to accept`,
         );
       }
     }
@@ -121,7 +126,7 @@ export function refusePlantedLinks(
   // Every link on the way, one at a time: a host's link outside every write grant may lead to a
   // place inside one, where the plugin's own link waits (review 44).
   for (const link of grant.links) {
-    const write = enclosing(link.path, writes);
+    const write = enclosingOnDisk(link.path, writes);
     if (write) {
       refuse(
         `${kind} "${grant.spelled}": it leads through the link "${link.path}" inside the write grant "${write}", which a plugin can replace between starts; grant the path it leads to now ("${
@@ -314,7 +319,7 @@ export function refuseInsideOthersWrites(
   path: string,
   others: readonly string[],
 ): void {
-  const other = enclosing(path, others);
+  const other = enclosingOnDisk(path, others);
   if (other) {
     refuse(
       `${kind} "${path}": it lies inside "${other}", which a plugin was given to write, and so may swap for a link while this one starts; grant "${other}" itself, or a folder no plugin writes`,

@@ -55,6 +55,15 @@ export function hostDenoDir(): string {
 
 /** A module or root given as a path or URL, as an absolute path. */
 export function toPath(value: string | URL, what: string): string {
+  const path = spelledPath(value, what);
+  // No path holds a NUL: "%00" reached Deno, whose TypeError showed the NUL raw (review 137).
+  if (path.includes("\0")) {
+    throw new TypeError(`Cannot start plugin: ${what} "${neutralize(path, 300)}" holds a NUL`);
+  }
+  return path;
+}
+
+function spelledPath(value: string | URL, what: string): string {
   // A scheme of two or more letters is a URL (one letter is a Windows drive).
   if (value instanceof URL || /^[a-z][a-z0-9+.-]+:/i.test(value)) {
     const url = new URL(value);
@@ -63,7 +72,17 @@ export function toPath(value: string | URL, what: string): string {
         `Cannot start plugin: ${what} must be a local path or file: URL, got "${url}"`,
       );
     }
-    return fileURLToPath(url);
+    try {
+      return fileURLToPath(url);
+    } catch (cause) {
+      // "%ZZ" was a bare URIError, "%2F" and a host node's own words (review 137).
+      throw new TypeError(
+        `Cannot start plugin: ${what} "${neutralize(url.href, 300)}" names no local path (${
+          neutralize((cause as Error).message, 200)
+        })`,
+        { cause },
+      );
+    }
   }
   if (typeof value !== "string" || value === "") {
     throw new TypeError(`Cannot start plugin: ${what} must be a path or URL, got ${typeof value}`);
@@ -79,7 +98,10 @@ export function resolveEntry(module: string | URL): string {
     info = Deno.lstatSync(path);
   } catch (cause) {
     // Only a missing file is "does not exist": a host without --allow-read learns that instead.
-    if (!(cause instanceof Deno.errors.NotFound)) throw cause;
+    // So is a name below a file ("main.ts/"), which was Deno's own NotADirectory (review 137).
+    const missing = cause instanceof Deno.errors.NotFound ||
+      cause instanceof Deno.errors.NotADirectory;
+    if (!missing) throw cause;
     throw new TypeError(`Cannot start plugin: module "${neutralize(path)}" does not exist`, {
       cause,
     });

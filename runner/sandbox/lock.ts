@@ -24,7 +24,7 @@ import {
 import { revokeSeal, sealRevoked } from "./lock_revoked.ts";
 import { defaultCacheDirs } from "./locate.ts";
 import { cut, listSome, type Manifest, MANIFEST_KINDS } from "./manifest.ts";
-import { canonicalLoose, isWithin } from "./paths.ts";
+import { canonicalLoose, isWithin, isWithinOnDisk } from "./paths.ts";
 import type { IsolationLayer } from "./isolation.ts";
 import type { ResolvedGrants } from "./permissions.ts";
 
@@ -248,7 +248,7 @@ export function describeDifferences(differences: readonly LockDifference[]): str
 export function validateLock(options: LockOptions, subject: LockSubject): string {
   checkLockOptions(options);
   const path = lockPlace(options.path, subject.root);
-  const writer = subject.grants.write.find((w) => isWithin(path, w));
+  const writer = subject.grants.write.find((w) => isWithinOnDisk(path, w));
   if (writer) {
     throw new TypeError(
       `Cannot grant write "${writer}": it covers the lock "${path}", and the plugin could approve itself`,
@@ -256,7 +256,7 @@ export function validateLock(options: LockOptions, subject: LockSubject): string
   }
   // The claim's file: a plugin that could remove it mid-change would let two changes run at once.
   const claim = claimPath(path);
-  const claimWriter = subject.grants.write.find((w) => isWithin(claim, w));
+  const claimWriter = subject.grants.write.find((w) => isWithinOnDisk(claim, w));
   if (claimWriter) {
     throw new TypeError(
       `Cannot grant write "${claimWriter}": it covers "${claim}", where changes of the lock "${path}" claim it`,
@@ -343,7 +343,7 @@ export function refuseKeyReaders(
   const keys = [...new Set([...own, ...[...usedCaches].map(keyPath), ...defaults])];
   const given = [...grants.read, ...grants.write];
   for (const key of keys) {
-    const reader = given.find((g) => isWithin(key, g));
+    const reader = given.find((g) => isWithinOnDisk(key, g));
     if (reader) {
       const ways = defaults.includes(key)
         ? "narrow the grant (it is the default cache's key, which plug's approvals are sealed with)"
@@ -356,7 +356,7 @@ export function refuseKeyReaders(
   if (cacheDir !== undefined && !usedCaches.has(cacheDir)) {
     // A cache new to this process: an earlier start may hold its key already.
     const key = keyPath(cacheDir);
-    const earlier = [...earlierGrants].find((g) => isWithin(key, g));
+    const earlier = [...earlierGrants].find((g) => isWithinOnDisk(key, g));
     if (earlier) {
       throw new TypeError(
         `Cannot use the cache "${cacheDir}": its sealing key "${key}" lies in "${earlier}", given to a plugin started earlier in this process, which could seal its own approval; set cacheDir elsewhere, or give the lock a key`,

@@ -8,7 +8,7 @@
 import { isAbsolute, join } from "node:path";
 import { z } from "npm:zod@^4.1.0";
 import { PreflightError } from "../errors.ts";
-import { canonicalLoose, isWithin } from "./paths.ts";
+import { canonicalLoose, isWithin, tidySpelling } from "./paths.ts";
 import type { ResolvedGrants } from "./permissions.ts";
 import { neutralize } from "../wire/mod.ts";
 import { parseCapped, refuseKeysTwice } from "./json_file.ts";
@@ -150,7 +150,7 @@ export interface ReviewedRequest {
   kind: PermissionKind;
   /** The value as the manifest spells it (neutralised for display). */
   value: string;
-  /** What it covers: the canonical path for `read` and `write`, else the value. */
+  /** What it covers: the canonical path for `read`, `write` and `ffi`, else the value. */
   covers: string;
   /** Why, as the manifest says (neutralised for display). */
   reason: string;
@@ -290,7 +290,7 @@ export function readManifest(
   const parsed = ManifestSchema.safeParse(raw);
   if (!parsed.success) refuse(describeIssue(raw, parsed.error.issues[0]));
   const manifest = { ...parsed.data!, permissions: parsed.data!.permissions ?? {} } as Manifest;
-  for (const kind of ["read", "write"] as const) {
+  for (const kind of PATH_KINDS) {
     for (const request of manifest.permissions[kind] ?? []) {
       if (request.value !== "*" && !isAbsolute(request.value)) {
         refuse(`asks for ${kind} "${request.value}": paths must be absolute, or "*"`);
@@ -300,10 +300,23 @@ export function readManifest(
   return { manifest, found: true };
 }
 
+/**
+ * The kinds whose requests are paths, compared as the grants are: by their
+ * canonical path, a folder covering what lies below it (Deno's `--allow-ffi`
+ * of a folder allows the libraries in it). An ffi request compared as
+ * spelled with the grant's real path refused a grant of the very path
+ * requested, through a link (`/lib/x86_64-linux-gnu/libz.so.1`, review 137).
+ */
+const PATH_KINDS = ["read", "write", "ffi"] as const;
+
+const isPathKind = (kind: PermissionKind) => (PATH_KINDS as readonly string[]).includes(kind);
+
 /** What a request covers: a path request's canonical path (THREATS T15), else its value. */
 function coverage(kind: PermissionKind, value: string): string {
-  if (value === "*" || (kind !== "read" && kind !== "write")) return value;
-  return canonicalLoose(value);
+  if (value === "*") return value;
+  // A program by path in a run grant's one form (permissions.ts programPath).
+  if (kind === "run") return isAbsolute(value) ? tidySpelling(value) : value;
+  return isPathKind(kind) ? canonicalLoose(value) : value;
 }
 
 /** Every request of a manifest with what it covers. */
@@ -323,6 +336,7 @@ function covers(kind: PermissionKind, covered: string, granted: string): boolean
   switch (kind) {
     case "read":
     case "write":
+    case "ffi":
       return isWithin(granted, covered);
     case "net":
       // "host" asks for every port of host; "host:port" for that one.

@@ -7,13 +7,14 @@
  * @module
  */
 
-import { isWithin } from "./paths.ts";
+import { isWithinOnDisk } from "./paths.ts";
 
 /** Paths, each with the owners recorded for it. */
 export type OwnedPaths = Map<string, Set<string>>;
 
-/** Whether one of `a` and `b` holds the other. */
-export const overlaps = (a: string, b: string): boolean => isWithin(a, b) || isWithin(b, a);
+/** Whether one of `a` and `b` holds the other, by spelling or on disk (a bind mount). */
+export const overlaps = (a: string, b: string): boolean =>
+  isWithinOnDisk(a, b) || isWithinOnDisk(b, a);
 
 /** Adds `owner` to each of `paths` in `record`. */
 export function note(record: OwnedPaths, paths: readonly string[], owner: string): void {

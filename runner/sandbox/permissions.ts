@@ -15,6 +15,7 @@ import {
 } from "./grant_rules.ts";
 import { canonicalNetGrant, isPrivateHost } from "./net.ts";
 import { absolutePath, type Chain, resolveChain } from "./paths.ts";
+import { programPath } from "./program_grant.ts";
 import { SYS_ACTIONS, SYS_NAMES, type SysName } from "./sys_names.ts";
 
 export { SYS_ACTIONS, SYS_NAMES, SYS_READS, type SysName } from "./sys_names.ts";
@@ -51,9 +52,16 @@ export interface Permissions {
    * ...). Actions (`setPriority`) need `unsafe.sysActions`.
    */
   sys?: readonly SysName[];
-  /** Programs the plugin may run. Escapes the sandbox: needs `unsafe.run`. */
+  /**
+   * Programs the plugin may run, by path (absolute, or relative to `cwd`; a
+   * bare name is refused). Escapes the sandbox: needs `unsafe.run`.
+   */
   run?: readonly string[];
-  /** Native libraries the plugin may load. Escapes the sandbox: needs `unsafe.ffi`. */
+  /**
+   * Native libraries the plugin may load (resolved to absolute real paths:
+   * Deno checks the name the plugin loads, so it loads that one, not a link
+   * to it). Escapes the sandbox: needs `unsafe.ffi`.
+   */
   ffi?: readonly string[];
   /** Every permission. Needs `unsafe.all`. */
   all?: boolean;
@@ -327,7 +335,7 @@ export function resolveGrants(
     net,
     env,
     sys,
-    run: unique((p.run ?? []).map((x) => absolutePath(x, cwd))),
+    run: unique((p.run ?? []).map((x) => programPath(x, cwd))),
     ffi: unique((p.ffi ?? []).map((x) => resolvePath("ffi", x, cwd).real)),
     all: p.all === true,
   };

@@ -1,7 +1,8 @@
 /**
  * A walk of a zod schema's parts, for what plugbox must know of a user's
  * schema before a plugin's value meets it: whether zod's check of some part
- * costs more than the value's size (intersection_cost.ts, contract.ts).
+ * costs more than the value's size (intersection_cost.ts, issue_cost.ts,
+ * contract.ts).
  * @module
  */
 
@@ -41,7 +42,7 @@ export function defOf(schema: unknown): SchemaDef | undefined {
 }
 
 /** The schemas directly within `schema`: its def's parts, a lazy schema's target (zod's own, kept). */
-function children(schema: object, def: SchemaDef): unknown[] {
+export function children(schema: object, def: SchemaDef): unknown[] {
   const found: unknown[] = [];
   if (def.type === "lazy") found.push((schema as { _zod: { innerType?: unknown } })._zod.innerType);
   for (const name of PARTS) {

@@ -9,6 +9,7 @@
 
 import { type z, ZodError } from "npm:zod@^4.1.0";
 import { MAX_MERGE_COST, tooCostlyToMerge } from "./intersection_cost.ts";
+import { FREE_DEPTH, MAX_ISSUE_DEPTH_COST, tooCostlyToFail } from "./issue_cost.ts";
 
 /**
  * zod's own flag for its `validate`: a container stops before its next
@@ -43,6 +44,13 @@ export function parseUntrusted<T extends z.ZodType>(
   if (tooCostlyToMerge(schema, value)) {
     return refused(
       `holds objects too wide for its schema's intersection to merge (over ${MAX_MERGE_COST} keys squared)`,
+    );
+  }
+  // Its issues, carried up through every container above them, would cost their number times
+  // their depth (review 135).
+  if (tooCostlyToFail(schema, value)) {
+    return refused(
+      `holds too many values too deep for its recursive schema to check (over ${MAX_ISSUE_DEPTH_COST}, each counted by its depth past ${FREE_DEPTH})`,
     );
   }
   try {

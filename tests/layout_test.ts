@@ -23,6 +23,7 @@ const SHARED = [
   "runner/quick_check.ts",
   "runner/untrusted_parse.ts",
   "runner/intersection_cost.ts",
+  "runner/issue_cost.ts",
   "runner/schema_walk.ts",
 ];
 type Place =

@@ -50,6 +50,14 @@ export const DROPPED_VALUES_FREE = 16;
 export const DROPPED_VALUE_BYTES = 2 * WASTE_PER_PARSED_BYTE;
 
 /**
+ * What a millisecond of the host's thread spent on an invalid report
+ * weighs, in bytes of lines that do nothing: the default fault budget's
+ * 1.6 million units in 10 s are about a second of the thread
+ * (`WASTE_PER_FAULT`), 1,600 units of 256 bytes a millisecond.
+ */
+export const WASTE_BYTES_PER_MS = 1600 * 256;
+
+/**
  * How much a stream may have in flight: granted and not yet consumed.
  *
  * @example
@@ -226,8 +234,15 @@ export class CallChannels {
     // 15 times the plugin's CPU, and no fault.
     // A short line was not scanned (128 bytes): its values are not counted (a limit of -1).
     const sent = values === undefined ? -1 : values - PROGRESS_ENVELOPE_VALUES;
+    const began = performance.now();
     const kept = open.channel.progress((message.params as Partial<ProgressParams>).value, sent);
-    if (kept === false) return this.#options.wasted(bytes * WASTE_PER_PARSED_BYTE);
+    if (kept === false) {
+      // Weighed by what its parse and check took too: a check that fails costs far more than its
+      // size (review 135: 64 KiB of `[-1,-1,...]` against an array of non-negative integers,
+      // 21,666 issues, took 60 ms, 120 times its parse, at 30 reports a second, and no fault).
+      const spent = (performance.now() - began) * WASTE_BYTES_PER_MS;
+      return this.#options.wasted(Math.max(bytes * WASTE_PER_PARSED_BYTE, spent));
+    }
     // Valid, yet parsed in part for nothing: members beside the value, or ones its schema strips
     // (review 129: reports of 64 KiB, 32,000 numbers stripped, at the 2 MiB a second the host
     // takes, cost its thread 22 to 26 ms a second more than the bare reports and no fault).

@@ -6539,6 +6539,62 @@ export const MUTATIONS: Mutation[] = [
     filter: "climbs out of a link",
   },
   {
+    id: "issue-depth-cost-refused",
+    source:
+      "review 135: a tree 30 nodes deep with 20,000 empty tags at its bottom held the host's thread 4.5 s in zod",
+    mitigation:
+      "a value whose issues a recursive schema would carry up too deep is refused before zod checks it",
+    file: "runner/untrusted_parse.ts",
+    search: "  if (tooCostlyToFail(schema, value)) {",
+    replace: "  if (tooCostlyToFail(schema, value) && false) {",
+    tests: [`${HOSTILE}/r135_test.ts`],
+    filter: "refused before zod carries the issues up",
+  },
+  {
+    id: "issue-depth-cost-loop-found",
+    source:
+      "review 135: a tree 30 nodes deep with 20,000 empty tags at its bottom held the host's thread 4.5 s in zod",
+    mitigation: "a schema that holds itself is found by a walk of its defs, down each path",
+    file: "runner/issue_cost.ts",
+    search: "      if (onPath.has(child as object)) return true;",
+    replace: "      if (onPath.has(child as object)) continue;",
+    tests: [`${HOSTILE}/r135_test.ts`],
+    filter: "refused before zod carries the issues up",
+  },
+  {
+    id: "issue-depth-cost-deep-counted",
+    source:
+      "review 135: a tree 30 nodes deep with 20,000 empty tags at its bottom held the host's thread 4.5 s in zod",
+    mitigation: "each member or element past the free depth counts its depth past it",
+    file: "runner/issue_cost.ts",
+    search: "    const weight = Math.max(0, depth - FREE_DEPTH);",
+    replace: "    const weight = Math.max(0, depth - FREE_DEPTH) && 0;",
+    tests: [`${HOSTILE}/r135_test.ts`],
+    filter: "refused before zod carries the issues up",
+  },
+  {
+    id: "issue-depth-cost-union-collapses",
+    source: "review 135: z.json() holds itself through a union, which carries one issue a level",
+    mitigation:
+      "a loop through a union of options (not a discriminated one) is not counted as carrying issues",
+    file: "runner/issue_cost.ts",
+    search: '  return def.type === "union" && def.discriminator === undefined &&',
+    replace: '  return def.type === "never" && def.discriminator === undefined &&',
+    tests: [`${HOSTILE}/r135_test.ts`],
+    filter: "only a loop that carries issues around counts",
+  },
+  {
+    id: "progress-invalid-weighed-by-time",
+    source:
+      "review 135: invalid progress reports of a deep tree held 35% of the host's thread, and no fault",
+    mitigation: "an invalid progress report weighs what its parse and check took",
+    file: "runner/host/call_channels.ts",
+    search: "      return this.#options.wasted(Math.max(bytes * WASTE_PER_PARSED_BYTE, spent));",
+    replace: "      return this.#options.wasted(bytes * WASTE_PER_PARSED_BYTE);",
+    tests: [`${HOSTILE}/r135_test.ts`],
+    filter: "weighed by what the check took",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",
@@ -7928,8 +7984,8 @@ export const MUTATIONS: Mutation[] = [
     source: "review 90: progress failing its schema was parsed and dropped, and cost no fault",
     mitigation: "a progress report parsed for no one is work for nothing by its parse",
     file: "runner/host/call_channels.ts",
-    search: "    if (kept === false) return this.#options.wasted(bytes * WASTE_PER_PARSED_BYTE);\n",
-    replace: "    if (kept === false) return;\n",
+    search: "      return this.#options.wasted(Math.max(bytes * WASTE_PER_PARSED_BYTE, spent));\n",
+    replace: "      return;\n",
     tests: [`${HOSTILE}/r90_test.ts`],
     filter: "within the host's bytes a second, are counted",
   },

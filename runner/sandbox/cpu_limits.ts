@@ -11,7 +11,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import {
   cgroupName,
   findControllers,
@@ -188,9 +188,17 @@ function cgroupDirs(cgroup: NonNullable<CpuPlan["cgroup"]>): string[] {
   return [dir, memoryDir, pidsDir, cpuacctDir].filter((d): d is string => d !== undefined);
 }
 
-/** Whether this process's own Deno permissions grant `name` on every path, without a prompt. */
-function granted(name: "read" | "write", paths: string[]): boolean {
-  return paths.every((path) => Deno.permissions.querySync({ name, path }).state === "granted");
+/**
+ * Whether this process's own Deno permissions grant `name` on every one of a plugin's cgroup
+ * folders, without a prompt: asked of the folders they are made in, which every start shares (a
+ * grant on a folder is one on what it holds). Deno keeps each query's answer for the process's
+ * life, keyed by its path, so queries of each start's own folders kept about 4 KB of the host a
+ * start, for as long as the host ran (review 138). Where Deno refuses a step after all, each use
+ * already falls back to the shell.
+ */
+function granted(name: "read" | "write", dirs: string[]): boolean {
+  return [...new Set(dirs.map((dir) => dirname(dir)))]
+    .every((path) => Deno.permissions.querySync({ name, path }).state === "granted");
 }
 
 /**
@@ -239,8 +247,8 @@ export async function closeCgroups(plan: CpuPlan): Promise<ClosedCgroups> {
   const { dir, memoryDir = "", pidsDir = "", cpuacctDir = "" } = plan.cgroup;
   const dirs = cgroupDirs(plan.cgroup);
   const oomFile = memoryDir && `${memoryDir}/memory.oom_control`;
-  const here = granted("write", dirs) && granted("read", dirs) &&
-      (!oomFile || granted("read", [oomFile]))
+  // The memory cgroup's folder is one of dirs: reading them is reading its OOM count.
+  const here = granted("write", dirs) && granted("read", dirs)
     ? await closeHere(oomFile, dirs)
     : undefined;
   if (here?.removed) return removeLater(plan.sh, { oomKilled: here.oomKilled, left: here.left });
@@ -335,7 +343,7 @@ export function oomKilledNow(plan: CpuPlan): boolean | undefined {
   const memoryDir = plan.cgroup?.memoryDir;
   if (!memoryDir) return false;
   const oomFile = `${memoryDir}/memory.oom_control`;
-  if (!granted("read", [oomFile])) return undefined;
+  if (!granted("read", [memoryDir])) return undefined;
   try {
     return /^oom_kill [1-9][0-9]*$/m.test(Deno.readTextFileSync(oomFile));
   } catch (error) {

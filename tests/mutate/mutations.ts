@@ -2680,8 +2680,8 @@ export const MUTATIONS: Mutation[] = [
       "review 59: a failed plugin replaced under its name could be restarted, unseen by dispose()",
     mitigation: "a start over a failed entry stops it first",
     file: "runner/host/manager.ts",
-    search: "      void existing.stop().finally(() => this.#replaced.delete(existing));\n",
-    replace: "      this.#replaced.delete(existing);\n",
+    search: "    void existing.stop().finally(() => this.#replaced.delete(existing));\n",
+    replace: "    this.#replaced.delete(existing);\n",
     tests: ["tests/host/manager_test.ts"],
     filter: "behind the host's back",
   },
@@ -6593,6 +6593,30 @@ export const MUTATIONS: Mutation[] = [
     replace: "      return this.#options.wasted(bytes * WASTE_PER_PARSED_BYTE);",
     tests: [`${HOSTILE}/r135_test.ts`],
     filter: "weighed by what the check took",
+  },
+  {
+    id: "cgroup-permission-query-per-start",
+    source:
+      "review 138: each start asked Deno's permissions about its own cgroup folders, and Deno keeps every answer for the process's life (about 4.2 KB of the host per start)",
+    mitigation:
+      "the query asks about the folders the cgroups are made in, which every start shares",
+    file: "runner/sandbox/cpu_limits.ts",
+    search: "  return [...new Set(dirs.map((dir) => dirname(dir)))]\n    .every(",
+    replace: "  return dirs\n    .every(",
+    tests: [`${HOSTILE}/r138_test.ts`],
+    filter: "no permission query",
+  },
+  {
+    id: "host-start-keeps-replaced",
+    source:
+      "review 138: a PluginHost's start of a name made the new plugin's closures in the scope that held the plugin it replaced, so every plugin of the name stayed reachable",
+    mitigation: "the replaced plugin is stopped and held in a method of its own",
+    file: "runner/host/manager.ts",
+    search: "    if (existing) this.#retire(existing);\n",
+    replace:
+      "    if (existing) {\n      this.#replaced.add(existing);\n      void existing.stop().finally(() => this.#replaced.delete(existing));\n    }\n",
+    tests: [`${HOSTILE}/r138_test.ts`],
+    filter: "replaced is not kept",
   },
   {
     id: "loader-exact-cap-whole",

@@ -564,8 +564,8 @@ export class ManagedPlugin {
    * (within the call's deadline) or fails fast, per `whileRestarting`.
    */
   async call(method: string, params: unknown, options: CallOptions = {}): Promise<unknown> {
-    const current = this.#current;
-    if (this.#life === "running" && current) return current.call(method, params, options);
+    const current = this.#running();
+    if (current) return current.call(method, params, options);
     const timeout = options.timeout ?? this.#options.callTimeout ?? 30_000;
     // Checked as the process's own call checks it, before the wait (review 122: NaN, 1e308 or a
     // string waited out a restart on a timer that fired at once, a TimeoutError "after NaN ms").
@@ -596,19 +596,34 @@ export class ManagedPlugin {
     options: CallOptions,
     answer: AnswerMap,
   ): Promise<unknown> {
-    const current = this.#current;
-    if (this.#life === "running" && current) {
-      return current[CALL_TYPED](method, params, options, answer);
-    }
+    const current = this.#running();
+    if (current) return current[CALL_TYPED](method, params, options, answer);
     return mapAnswer(this.call(method, params, options), answer);
+  }
+
+  /**
+   * The running process, if it takes calls. One this host has killed (a missed ping, a fault) is
+   * still `running` until its exit is seen, and its calls rejected at once, without a turn of the
+   * event loop: a caller that retried on failure spun in microtasks, the exit was never seen, and
+   * the restart never came (review 138's lead: a host held 14 minutes). Calls then wait for the
+   * restart as in `restarting`.
+   */
+  #running(): Plugin | undefined {
+    const current = this.#current;
+    return this.#life === "running" && current && !current.ending ? current : undefined;
   }
 
   /** Resolves with the running process, waiting through a start or restart when the policy allows. */
   #whenRunning(signal: AbortSignal): Promise<Plugin> {
     if (signal.aborted) return Promise.reject(signal.reason);
-    if (this.#life === "running" && this.#current) return Promise.resolve(this.#current);
+    const running = this.#running();
+    if (running) return Promise.resolve(running);
     const state = this.state;
-    if (state !== "restarting" && state !== "starting") return Promise.reject(this.#unavailable());
+    // A running process that is ending: its exit decides, as a restart's does.
+    const ending = this.#life === "running" && this.#current !== undefined;
+    if (!ending && state !== "restarting" && state !== "starting") {
+      return Promise.reject(this.#unavailable());
+    }
     if ((this.#options.whileRestarting ?? "wait") === "fail") {
       return Promise.reject(this.#unavailable());
     }

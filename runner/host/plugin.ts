@@ -425,6 +425,15 @@ export class Plugin implements AsyncDisposable {
     return this.#process.gone;
   }
 
+  /**
+   * True once the process will take no more calls: it is gone, this host stopped or killed it
+   * (a fault, a missed ping, its CPU budget), or its protocol failed. Calls made then reject
+   * without being sent.
+   */
+  get ending(): boolean {
+    return this.#failure !== undefined || this.#process.ending || this.#process.gone;
+  }
+
   /** Resolves when the process has exited (and its proxy and cgroup are gone). Never rejects. */
   get exited(): Promise<ExitStatus> {
     return this.#ended;

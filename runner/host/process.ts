@@ -233,6 +233,11 @@ export class PluginProcess {
     return this.#exited;
   }
 
+  /** True once this host asked the process to end: a stop or a kill under way or done. */
+  get ending(): boolean {
+    return this.#intent !== undefined;
+  }
+
   /** True once the process is known to have exited, before its stderr is read out (`status`). */
   get gone(): boolean {
     return this.#gone;

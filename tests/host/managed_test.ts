@@ -613,3 +613,32 @@ Deno.test("a managed or audited plugin's lying result, with a signal or without,
     await host.stopAll();
   }
 });
+
+// A process plugbox killed (a fault, a missed ping) stays `running` until its exit is seen. Its
+// calls rejected at once, without a turn of the event loop, so a caller that retried at once spun
+// in microtasks, the exit was never seen and no restart came: 100,000 tries, 0 restarts.
+Deno.test("ManagedPlugin: calls made once plugbox killed its process wait for the restart, so a caller retrying at once does not hold it off", async () => {
+  await using host = new PluginHost({ handleSignals: false });
+  const managed = await host.start("k", life, {
+    contracts: [Life],
+    isolation: "deno",
+    healthIntervalMs: 0,
+    backoffInitialMs: 10,
+  });
+  const api = managed.api(Life);
+  for (
+    const kill of [() => managed.current!.kill(), () => managed.current!.kill({ wait: false })]
+  ) {
+    const killed = managed.current!;
+    kill();
+    let tries = 0;
+    let answer: number | undefined;
+    while (answer === undefined && tries < 10_000) {
+      tries++;
+      answer = await api.echo(7).catch(() => undefined);
+    }
+    assert.deepEqual({ answer, tries }, { answer: 7, tries: 1 });
+    assert.notEqual(managed.current, killed);
+  }
+  assert.equal(managed.restarts, 2);
+});

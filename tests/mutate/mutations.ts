@@ -6619,6 +6619,17 @@ export const MUTATIONS: Mutation[] = [
     filter: "replaced is not kept",
   },
   {
+    id: "managed-call-to-ending-process",
+    source:
+      "this stop (review 138's lead): calls to a process plugbox killed rejected at once, and a caller retrying at once held off the restart",
+    mitigation: "a managed plugin's calls wait for the restart once its running process is ending",
+    file: "runner/host/managed.ts",
+    search: "current && !current.ending ? current : undefined",
+    replace: "current ? current : undefined",
+    tests: ["tests/host/managed_test.ts"],
+    filter: "retrying at once",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -1,6 +1,6 @@
 /**
- * What zod's failed check of a schema that holds itself costs beyond the
- * value's size. Some issues do not stop the check, `abortEarly` or not: a
+ * What zod's failed check of a schema that holds itself, or nests deeper
+ * than {@linkcode FREE_DEPTH}, costs beyond the value's size. Some issues do not stop the check, `abortEarly` or not: a
  * record's every entry, and a check's issue (`.min()`, a format, a key a
  * strict object does not know) in an array. Each is carried up through
  * every container above it, its path lengthened at each (zod's `unshift`)
@@ -14,7 +14,7 @@
  * @module
  */
 
-import { children, defOf, MAX_WALKED, type SchemaDef } from "./schema_walk.ts";
+import { children, defOf, MAX_WALKED } from "./schema_walk.ts";
 
 /**
  * How deep a value's members and elements may lie for nothing: honest trees
@@ -39,55 +39,64 @@ export const MAX_ISSUE_DEPTH_COST: number = 2 ** 20;
 /** Each schema's {@linkcode carriesIssuesAround}. */
 const carries = new WeakMap<object, boolean>();
 
-/** A union that reports its options' failures as one issue, whatever their number (zod's own). */
-function collapses(def: SchemaDef): boolean {
-  return def.type === "union" && def.discriminator === undefined &&
-    Array.isArray(def.options) && def.options.length > 1;
-}
+/** The kinds of schema that lengthen an issue's path: each is one level of the value. */
+const CONTAINERS = new Set<unknown>(["object", "array", "record", "tuple", "map", "set"]);
 
 /**
- * Whether `schema` holds itself (directly or through others) other than
- * through a union that collapses its options' issues into one: a loop
- * through which a value's issues may be carried, many, as deep as the value
- * goes. One that cannot be walked (more than `MAX_WALKED` schemas, a getter
- * that throws) counts as one that does. Once per schema.
+ * Whether `schema` may carry a value's issues deeper than {@linkcode FREE_DEPTH}: it holds itself
+ * (directly or through others, a union among them), or it nests containers deeper than that.
+ * Review 139: a union handed on the issues of the one option that did not stop at the value's
+ * type (zod's own), so a tree of `z.union([z.string(), z.object({ tags, children })])` carried
+ * every issue up as the plain tree did (120,000 empty tags 30 nodes down, 361 KB: 23.5 s and
+ * 3.3 GiB of the host's); and a schema written out 30 levels deep, holding nothing of itself,
+ * carried them up as far (9 s). One that cannot be walked (more than `MAX_WALKED` schemas, a
+ * getter that throws) counts as one that does. Once per schema.
  */
 export function carriesIssuesAround(schema: unknown): boolean {
   if (!defOf(schema)) return false;
   const root = schema as object;
   let found = carries.get(root);
   if (found === undefined) {
-    found = loops(root);
+    found = reachesDeep(root);
     carries.set(root, found);
   }
   return found;
 }
 
-/** A depth-first walk from `root`: true at a schema met again on the way down to it. */
-function loops(root: object): boolean {
+/**
+ * A depth-first walk from `root`: true at a schema met again on the way down to it, or at a
+ * schema whose containers nest deeper than {@linkcode FREE_DEPTH}.
+ */
+function reachesDeep(root: object): boolean {
   const onPath = new Set<object>();
-  const done = new Set<object>();
-  const path: { parts: unknown[]; next: number; schema: object }[] = [];
+  /** Each schema left, with the most containers nested in it (itself included). */
+  const depths = new Map<object, number>();
+  const path: { parts: unknown[]; next: number; schema: object; deepest: number }[] = [];
   const enter = (schema: object) => {
-    const def = defOf(schema)!;
     onPath.add(schema);
-    path.push({ schema, parts: collapses(def) ? [] : children(schema, def), next: 0 });
+    path.push({ schema, parts: children(schema, defOf(schema)!), next: 0, deepest: 0 });
   };
   try {
     enter(root);
     while (path.length > 0) {
-      if (onPath.size + done.size > MAX_WALKED) return true;
+      if (onPath.size + depths.size > MAX_WALKED) return true;
       const top = path[path.length - 1];
       if (top.next === top.parts.length) {
         path.pop();
         onPath.delete(top.schema);
-        done.add(top.schema);
+        const depth = top.deepest + (CONTAINERS.has(defOf(top.schema)!.type) ? 1 : 0);
+        if (depth > FREE_DEPTH) return true;
+        depths.set(top.schema, depth);
+        const parent = path[path.length - 1];
+        if (parent) parent.deepest = Math.max(parent.deepest, depth);
         continue;
       }
       const child = top.parts[top.next++];
       if (!defOf(child)) continue;
       if (onPath.has(child as object)) return true;
-      if (!done.has(child as object)) enter(child as object);
+      const known = depths.get(child as object);
+      if (known === undefined) enter(child as object);
+      else top.deepest = Math.max(top.deepest, known);
     }
   } catch {
     return true;
@@ -124,8 +133,8 @@ export function overIssueDepthCost(value: unknown, max = MAX_ISSUE_DEPTH_COST): 
 }
 
 /**
- * Whether `value` is too costly for `schema` to check: a schema that carries
- * issues around a loop ({@linkcode carriesIssuesAround}), and a value past
+ * Whether `value` is too costly for `schema` to check: a schema that may
+ * carry issues that deep ({@linkcode carriesIssuesAround}), and a value past
  * {@linkcode MAX_ISSUE_DEPTH_COST}.
  *
  * @example

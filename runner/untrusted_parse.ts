@@ -47,10 +47,10 @@ export function parseUntrusted<T extends z.ZodType>(
     );
   }
   // Its issues, carried up through every container above them, would cost their number times
-  // their depth (review 135).
+  // their depth (reviews 135, 139).
   if (tooCostlyToFail(schema, value)) {
     return refused(
-      `holds too many values too deep for its recursive schema to check (over ${MAX_ISSUE_DEPTH_COST}, each counted by its depth past ${FREE_DEPTH})`,
+      `holds too many values too deep for its schema to check (recursive or nested past ${FREE_DEPTH}: over ${MAX_ISSUE_DEPTH_COST}, each counted by its depth past ${FREE_DEPTH})`,
     );
   }
   try {

@@ -14,6 +14,7 @@
 
 import { join } from "node:path";
 import { CAP_ALL_TASKS_SH, capAllTasksHere } from "./cgroup_tasks.ts";
+import { unescapedMountField } from "./mount_places.ts";
 import { runScript } from "./exec.ts";
 
 /** A CPU controller plugbox could make cgroups under. */
@@ -62,7 +63,7 @@ export function cpuControllers(
     const [left, right] = line.split(" - ");
     if (!right) continue;
     const [fstype, , superOptions = ""] = right.split(" ");
-    const [, , , root, mount] = left.split(" ").map(unescaped);
+    const [, , , root, mount] = left.split(" ").map(unescapedMountField);
     if (root === undefined || mount === undefined) continue;
     if (fstype === "cgroup" && superOptions.split(",").includes(controller)) {
       for (const path of v1) {
@@ -74,11 +75,6 @@ export function cpuControllers(
     if (seen !== undefined) found.push({ version: 2, base: join(mount, seen) });
   }
   return found;
-}
-
-/** A mountinfo field with the kernel's octal escapes (`\040`, `\011`, `\012`, `\134`) undone. */
-function unescaped(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, octal) => String.fromCharCode(parseInt(octal, 8)));
 }
 
 /** `path` (a cgroup) as seen under a mount of the hierarchy from `root`; undefined if not there. */

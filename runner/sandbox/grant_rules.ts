@@ -6,7 +6,8 @@
 
 import { neutralize } from "../wire/mod.ts";
 import { ownRuntimeFiles, refuseEnvName, runtimeNames } from "./env_names.ts";
-import { type Chain, enclosingOnDisk, isWithin } from "./paths.ts";
+import { enclosingOnDisk, onDiskOnce } from "./on_disk.ts";
+import { type Chain, isWithin } from "./paths.ts";
 import { note, othersOverlapping, overlaps, type OwnedPaths } from "./owned_paths.ts";
 import { refuseOthersCode, rememberFolders } from "./plugin_folders.ts";
 import type { Permissions, ResolveGrantsOptions, UnsafeAcknowledgements } from "./permissions.ts";
@@ -88,7 +89,7 @@ export function checkWrites(
       refuse(`write "${write[0]}": ${options.codeUnknown}; pass unsafe.writeCode to accept`);
     }
     for (const path of write) {
-      const root = (options.codeRoots ?? []).find((r) => overlaps(path, r));
+      const root = onDiskOnce(() => (options.codeRoots ?? []).find((r) => overlaps(path, r)));
       if (root) {
         // One of them mounted at the other's place too: say so, since neither spelling shows it.
         const mounted = overlapsBySpelling(path, root) ? "" : " (one folder, at both paths)";
@@ -214,13 +215,16 @@ function makesLinks(start: GrantHolder): boolean {
  * nothing is recorded then.
  */
 export function admitLaunch(start: GrantHolder): void {
-  refuseLinkFollowing(start);
-  refuseOthersCode(start);
-  const others = writtenBefore(start.grants.write);
-  refuseMovedClimbs(start, others);
-  for (const kind of ["read", "write"] as const) {
-    for (const path of start.grants[kind]) refuseInsideOthersWrites(kind, path, others);
-  }
+  // Each folder's identity looked up once for every comparison (review 139).
+  onDiskOnce(() => {
+    refuseLinkFollowing(start);
+    refuseOthersCode(start);
+    const others = writtenBefore(start.grants.write);
+    refuseMovedClimbs(start, others);
+    for (const kind of ["read", "write"] as const) {
+      for (const path of start.grants[kind]) refuseInsideOthersWrites(kind, path, others);
+    }
+  });
   rememberLaunch(start);
   rememberFolders(start);
 }

@@ -24,7 +24,8 @@ import {
 import { revokeSeal, sealRevoked } from "./lock_revoked.ts";
 import { defaultCacheDirs } from "./locate.ts";
 import { cut, listSome, type Manifest, MANIFEST_KINDS } from "./manifest.ts";
-import { canonicalLoose, isWithin, isWithinOnDisk } from "./paths.ts";
+import { isWithinOnDisk } from "./on_disk.ts";
+import { canonicalLoose, isWithin } from "./paths.ts";
 import type { IsolationLayer } from "./isolation.ts";
 import type { ResolvedGrants } from "./permissions.ts";
 

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { isWithinOnDisk } from "./paths.ts";
+import { isWithinOnDisk, onDiskOnce } from "./on_disk.ts";
 
 /** Paths, each with the owners recorded for it. */
 export type OwnedPaths = Map<string, Set<string>>;
@@ -31,9 +31,11 @@ export function othersOverlapping(
   path: string,
   owner: string,
 ): string | undefined {
-  for (const [recorded, owners] of record) {
-    if (!overlaps(path, recorded)) continue;
-    if (owners.size > 1 || !owners.has(owner)) return recorded;
-  }
-  return undefined;
+  return onDiskOnce(() => {
+    for (const [recorded, owners] of record) {
+      if (!overlaps(path, recorded)) continue;
+      if (owners.size > 1 || !owners.has(owner)) return recorded;
+    }
+    return undefined;
+  });
 }

@@ -8,7 +8,7 @@
  */
 
 import { existsSync } from "node:fs";
-import { dirname, isAbsolute, join, sep } from "node:path";
+import { isAbsolute, join, sep } from "node:path";
 
 /**
  * True when `inner` is `outer` or lies below it, compared by whole path
@@ -24,60 +24,6 @@ import { dirname, isAbsolute, join, sep } from "node:path";
 export function isWithin(inner: string, outer: string): boolean {
   if (inner === outer) return true;
   return inner.startsWith(outer.endsWith(sep) ? outer : outer + sep);
-}
-
-/**
- * True when `inner` is `outer` or lies below it, by spelling or on disk: a
- * folder at or above `inner` is `outer` itself under another path (a bind
- * mount, one file system mounted twice), compared by device and inode.
- * Canonical paths differ there, and compared as strings a write grant of a
- * bind mount of plugbox's cache was no write over code (review 137). What
- * does not exist is judged by what of it does.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { isWithinOnDisk } from "./paths.ts";
- * assert.ok(isWithinOnDisk("/tmp/no/such", "/tmp") && !isWithinOnDisk("/tmp", "/tmp/no"));
- * ```
- */
-export function isWithinOnDisk(inner: string, outer: string): boolean {
-  if (isWithin(inner, outer)) return true;
-  const target = identityOf(outer);
-  if (target === undefined) return false;
-  for (let at = inner;; at = dirname(at)) {
-    if (identityOf(at) === target) return true;
-    if (at === dirname(at)) return false;
-  }
-}
-
-/**
- * The first of `folders` that `path` lies strictly inside, by spelling or
- * on disk ({@linkcode isWithinOnDisk}); a link is judged where it lies, not
- * where it leads. For refusals only: a bind or a rule is made by spelling,
- * so {@linkcode outsideWrites} keeps comparing spellings.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { enclosingOnDisk } from "./paths.ts";
- * assert.equal(enclosingOnDisk("/tmp/x", ["/tmp"]), "/tmp");
- * assert.equal(enclosingOnDisk("/tmp", ["/tmp"]), undefined);
- * ```
- */
-export function enclosingOnDisk(path: string, folders: readonly string[]): string | undefined {
-  return enclosing(path, folders) ??
-    folders.find((folder) => path !== dirname(path) && isWithinOnDisk(dirname(path), folder));
-}
-
-/** `device:inode` of what lies at `path` (a link itself); undefined when it cannot be told. */
-function identityOf(path: string): string | undefined {
-  try {
-    const { dev, ino } = Deno.lstatSync(path);
-    return ino === null || ino === undefined ? undefined : `${dev}:${ino}`;
-  } catch {
-    return undefined; // missing, or not this host's to look at: judged by its spelling alone
-  }
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   writtenBefore,
 } from "./grant_rules.ts";
 import { canonicalNetGrant, isPrivateHost } from "./net.ts";
+import { onDiskOnce } from "./on_disk.ts";
 import { absolutePath, type Chain, resolveChain } from "./paths.ts";
 import { programPath } from "./program_grant.ts";
 import { SYS_ACTIONS, SYS_NAMES, type SysName } from "./sys_names.ts";
@@ -302,12 +303,17 @@ export function resolveGrants(
   };
   const read = unique(chains.read.map((chain) => chain.real));
   const write = unique(chains.write.map((chain) => chain.real));
-  checkWrites(write, ack, options);
   const others = options.plugin === undefined ? [] : writtenBefore(write);
-  for (const kind of ["read", "write"] as const) {
-    for (const chain of chains[kind]) refusePlantedLinks(kind, chain, [...write, ...others]);
-    for (const path of kind === "read" ? read : write) refuseInsideOthersWrites(kind, path, others);
-  }
+  // Each folder's identity looked up once for every comparison (review 139).
+  onDiskOnce(() => {
+    checkWrites(write, ack, options);
+    for (const kind of ["read", "write"] as const) {
+      for (const chain of chains[kind]) refusePlantedLinks(kind, chain, [...write, ...others]);
+      for (const path of kind === "read" ? read : write) {
+        refuseInsideOthersWrites(kind, path, others);
+      }
+    }
+  });
   // The canonical form is what Deno compares against, so it is what is passed; and what
   // the host wrote is classified in that form too (isPrivateHost canonicalises).
   const net = unique((p.net ?? []).map((entry) => canonicalNetGrant(entry)!));

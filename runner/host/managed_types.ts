@@ -143,8 +143,9 @@ export interface ManagedOptions extends StartOptions {
    */
   backoffMaxMs?: number;
   /**
-   * Calls made while restarting wait for it (bounded by the call's
-   * deadline) or fail at once with `PluginUnavailableError`.
+   * Calls made while restarting, or once plugbox has killed the running
+   * process (a missed ping, a fault), wait for the restart (bounded by the
+   * call's deadline) or fail at once with `PluginUnavailableError`.
    * @default {"wait"}
    */
   whileRestarting?: "wait" | "fail";

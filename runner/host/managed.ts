@@ -24,8 +24,14 @@ import {
 } from "./lifecycle.ts";
 import type { ManagedOptions, PluginEvent, PluginState } from "./managed_types.ts";
 import { type AnswerMap, CALL_TYPED, type CallOptions, createApi, mapAnswer } from "./proxy.ts";
-import { ON_SPAWN, type Plugin, startPlugin, type WatchedStartOptions } from "./plugin.ts";
-import { launchedSince } from "./launch_gate.ts";
+import {
+  IN_BACKGROUND,
+  ON_SPAWN,
+  type Plugin,
+  startPlugin,
+  type WatchedStartOptions,
+} from "./plugin.ts";
+import { launchedSince, MAX_LAUNCH_EXCUSED_ROUNDS } from "./launch_gate.ts";
 import {
   MAX_STARVED_WINDOWS,
   readWithin,
@@ -96,6 +102,8 @@ export class ManagedPlugin {
   #pinging = false;
   /** Ping windows in a row excused as starvation of CPU (reset by any answered ping). */
   #starvedWindows = 0;
+  /** Health rounds in a row excused by the host's launches (reset by any answered ping). */
+  #launchExcused = 0;
   /** Calls waiting for a process, and `start()`/`restart()` waiting for the next one. */
   #waiters = new Waiters<Plugin>();
   #runs = new Waiters<Plugin>();
@@ -120,7 +128,7 @@ export class ManagedPlugin {
     this.#emit = guarded(emit);
     if (rest.hotStandby && (rest.restart ?? "on-failure") !== "never") {
       this.#standby = new Standby({
-        launch: (signal) => this.#launch(signal),
+        launch: (signal) => this.#launch(signal, true),
         windowMs: rest.restartWindowMs ?? 180_000,
         report: (change) => this.#emit({ type: "standby", plugin: this.name, ...change }),
       });
@@ -168,7 +176,7 @@ export class ManagedPlugin {
         const step = next(this.#life, fed[0]);
         if (step) {
           this.#life = step.to;
-          for (const action of step.actions) this.#run(action, fed[1]);
+          for (const action of step.actions) this.#run(action, fed[1], fed[0]);
         }
         this.#settleStop();
       } catch (error) {
@@ -182,10 +190,11 @@ export class ManagedPlugin {
     if (failure) throw failure.error;
   }
 
-  #run(action: LifeAction, plugin: Plugin | undefined): void {
+  #run(action: LifeAction, plugin: Plugin | undefined, event: LifeEvent): void {
     switch (action) {
       case "spawn":
-        return this.#spawn();
+        // A restart the backoff ends is no one's start or restart by hand: in the background.
+        return this.#spawn(event === "backoff-elapsed");
       case "adopt":
         return this.#adopt(plugin!);
       case "promote":
@@ -250,11 +259,11 @@ export class ManagedPlugin {
     this.#track(plugin.close().then((status) => this.#lastStatus = status));
   }
 
-  #spawn(): void {
+  #spawn(background = false): void {
     const abort = new AbortController();
     // A ready standby is this start, done early; `abort-spawn` then finds it adopted or discarded.
     const ready = this.#taken = this.#standby?.take();
-    const done = (ready ? Promise.resolve(ready) : this.#launch(abort.signal)).then(
+    const done = (ready ? Promise.resolve(ready) : this.#launch(abort.signal, background)).then(
       (plugin) => {
         this.#spawning = undefined;
         this.#on("spawned", plugin);
@@ -273,8 +282,12 @@ export class ManagedPlugin {
     this.#spawning = { abort, done };
   }
 
-  /** Starts one process of this plugin with its options (a restart's or a standby's). */
-  #launch(signal: AbortSignal): Promise<Plugin> {
+  /**
+   * Starts one process of this plugin with its options (a start's, a restart's or a standby's);
+   * `background` for a restart after a crash and a standby, which hold at most half the host's
+   * launch turns (launch_gate.ts).
+   */
+  #launch(signal: AbortSignal, background: boolean): Promise<Plugin> {
     const onAudit = guarded(this.#options.onAudit);
     const onProtocolFault = guarded(this.#options.onProtocolFault);
     const onEgress = guarded(this.#options.onEgress);
@@ -283,6 +296,7 @@ export class ManagedPlugin {
       name: this.name,
       signal,
       [ON_SPAWN]: (plugin) => this.#own(plugin),
+      [IN_BACKGROUND]: background,
       onAudit: this.#options.audit
         ? (entry) => {
           onAudit(entry);
@@ -476,13 +490,17 @@ export class ManagedPlugin {
       const sent = Date.now();
       try {
         await plugin.ping(timeoutMs);
-        if (plugin === this.#current) this.#starvedWindows = 0;
+        if (plugin === this.#current) this.#starvedWindows = this.#launchExcused = 0;
         return;
       } catch (error) {
         if (!(error instanceof TimeoutError) || plugin !== this.#current) return;
         if (this.#life !== "running") return;
-        // Launches meanwhile (many plugins starting) take the CPU: not counted, the next round decides.
-        if (launchedSince(sent)) return;
+        // Launches meanwhile (many plugins starting) take the CPU: not counted, the next round
+        // decides; a few rounds in a row, or another plugin's crash loop shields this one for good.
+        if (launchedSince(sent) && this.#launchExcused < MAX_LAUNCH_EXCUSED_ROUNDS) {
+          this.#launchExcused++;
+          return;
+        }
       }
       if (!confirming) before = this.#schedTimes(plugin, timeoutMs);
     }

@@ -160,9 +160,11 @@ export interface ManagedOptions extends StartOptions {
    * a loop is restarted within about `healthIntervalMs + 2 × healthTimeoutMs`,
    * and one only starved of CPU for a moment is not). A ping missed while
    * this host process was launching plugins (starts take the CPU) is not
-   * counted: the next ping decides. Nor is one where the kernel saw the
-   * plugin wait runnable for a CPU and hardly run, or this host's event loop
-   * wait for one (a `starved` event), up to 3 windows in a row.
+   * counted: the next ping decides, up to 3 rounds in a row (another
+   * plugin restarting in a loop would excuse a stuck one for good). Nor is
+   * one where the kernel saw the plugin wait runnable for a CPU and hardly
+   * run, or this host's event loop wait for one (a `starved` event), up to 3
+   * windows in a row.
    * @default {5000}
    */
   healthTimeoutMs?: number;

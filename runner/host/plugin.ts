@@ -104,10 +104,18 @@ const Described = z.object({
  */
 export const ON_SPAWN: unique symbol = Symbol("plugbox.onSpawn");
 
-/** {@linkcode StartOptions} with the manager's {@linkcode ON_SPAWN} hook. */
+/**
+ * The manager's mark on a launch nobody waits for in the foreground (a restart after a crash, a
+ * hot standby), internal: it holds at most half the host's launch turns (launch_gate.ts).
+ */
+export const IN_BACKGROUND: unique symbol = Symbol("plugbox.inBackground");
+
+/** {@linkcode StartOptions} with the manager's {@linkcode ON_SPAWN} hook and {@linkcode IN_BACKGROUND} mark. */
 export interface WatchedStartOptions extends StartOptions {
   /** Told of the process at its spawn, before its handshake. */
   [ON_SPAWN]?: (plugin: Plugin) => void;
+  /** A launch in the background: it waits for one of the background's turns too. */
+  [IN_BACKGROUND]?: boolean;
 }
 
 /**
@@ -859,7 +867,7 @@ export async function launchPlugin(plan: LaunchPlan, options: StartOptions): Pro
       (options as WatchedStartOptions)[ON_SPAWN]?.(plugin);
       await handshakeOf(plugin, options.startTimeout ?? 10_000, options.signal);
       return plugin;
-    });
+    }, { background: (options as WatchedStartOptions)[IN_BACKGROUND] === true });
   } catch (error) {
     // Aborted or refused before it ran (a standby stopped while it waited its turn, review 48): a
     // run grant's own Deno dir is no one's.

@@ -643,7 +643,11 @@ export class ManagedPlugin {
       return Promise.reject(this.#unavailable());
     }
     if ((this.#options.whileRestarting ?? "wait") === "fail") {
-      return Promise.reject(this.#unavailable());
+      // Refused on a later turn of the event loop: at once, a caller that retried at once spun in
+      // microtasks, and neither the exit nor the backoff's timer came (review 141: 100,000 tries,
+      // 0 restarts). A restart under way is what that turn lets happen.
+      const error = this.#unavailable();
+      return new Promise((_, reject) => setTimeout(() => reject(error), 0));
     }
     return this.#waiters.wait(signal);
   }

@@ -102,8 +102,9 @@ export class Standby {
   take(): Plugin | undefined {
     // One known to be gone is not handed over, its exit reported or not: its exit handler loses it
     // (review 108: promoted while its exit waited for its stderr, it counted as the plugin's crash,
-    // and a plugin with one restart left failed).
-    if (this.#ready?.gone) return undefined;
+    // and a plugin with one restart left failed). Nor one this host killed (its faults while idle),
+    // whose exit is not yet seen (review 141: promoted, it took no calls, and its exit counted).
+    if (this.#ready?.ending) return undefined;
     const plugin = this.#ready;
     this.#ready = undefined;
     return plugin;

@@ -8,8 +8,8 @@ import { approvePlugin, PreflightError, previewStart, startPlugin } from "../../
 import { Greeter } from "../../plugins/hello/contract.ts";
 import { resolveGrants } from "../../runner/sandbox/permissions.ts";
 import { reviewGrants } from "../../runner/sandbox/manifest.ts";
-import { noInheritedDescriptors } from "../_helpers.ts";
 import { tempFolder } from "./_python_shim.ts";
+import { underBinds } from "./_mount_outcomes.ts";
 
 const repo = new URL("../../", import.meta.url).pathname;
 
@@ -184,20 +184,10 @@ Deno.test("r137: a grant through a second mount of a folder is judged as the fol
     }
   }
   const host = [Deno.execPath(), "run", "-A", "--config", join(repo, "deno.json"), ALIAS_HOST];
-  const argv = noInheritedDescriptors([
-    "bwrap",
-    ...["--dev-bind", "/", "/", "--bind", code, alias, "--"],
-    ...[...host, JSON.stringify({ code, alias, other })],
+  const results = await underBinds([[code, alias]], [
+    ...host,
+    JSON.stringify({ code, alias, other }),
   ]);
-  const out = await new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  assert.equal(out.code, 0, decoder.decode(out.stderr));
-  const results = JSON.parse(decoder.decode(out.stdout));
   assert.match(
     results.writeCache,
     /^Cannot grant write ".*\/alias\/cache": it overlaps ".*\/code\/cache\/plugbox" \(one folder, at both paths\), which holds code/,

@@ -12,8 +12,7 @@ import { R139, writtenOut } from "./plugins/r139_contract.ts";
 import { carriesIssuesAround } from "../../runner/issue_cost.ts";
 import { admitLaunch, type GrantHolder } from "../../runner/sandbox/grant_rules.ts";
 import { join } from "node:path";
-import { noInheritedDescriptors } from "../_helpers.ts";
-import { tempFolder } from "./_python_shim.ts";
+import { mountOutcomes } from "./_mount_outcomes.ts";
 
 /** What `call` on r139_raw.ts settles with, and the host thread's CPU until then. */
 async function ask(
@@ -79,42 +78,6 @@ Deno.test("r139: a schema counts by how deep its containers nest, and a shared o
   assert.equal(carriesIssuesAround(Loop), true);
 });
 
-const repo = new URL("../../", import.meta.url).pathname;
-const MOUNT_HOST = new URL("./_r139_mount_host.ts", import.meta.url).pathname;
-
-/** What _r139_mount_host.ts says of each grant, run with `deno` flags `flags`. */
-async function mountOutcomes(flags: string[]): Promise<Record<string, string>> {
-  await using base = await tempFolder("plugbox-r139-mount-");
-  const [code, other] = ["code", "other"].map((name) => join(base.path, name));
-  const sources = [
-    join(code, "cache", "plugbox", "snapshots"),
-    join(code, "projects", "b", "data"),
-  ];
-  sources.push(join(base.path, "apart"), code);
-  const aliases = ["a1", "a2", "a3", "a4"].map((name) => join(base.path, name));
-  for (const dir of [...sources, ...aliases, other]) await Deno.mkdir(dir, { recursive: true });
-  for (const folder of [join(code, "projects", "b"), other]) {
-    for (const name of ["main.ts", "contract.ts"]) {
-      await Deno.copyFile(join(repo, "plugins/hello", name), join(folder, name));
-    }
-  }
-  const binds = sources.flatMap((source, i) => ["--bind", source, aliases[i]]);
-  const host = [Deno.execPath(), "run", "-A", ...flags, "--config", join(repo, "deno.json")];
-  const argv = noInheritedDescriptors([
-    ...["bwrap", "--dev-bind", "/", "/", ...binds, "--"],
-    ...[...host, MOUNT_HOST, JSON.stringify({ code, other }), JSON.stringify(aliases)],
-  ]);
-  const out = await new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  assert.equal(out.code, 0, decoder.decode(out.stderr));
-  return JSON.parse(decoder.decode(out.stdout));
-}
-
 // Review 137 compared a grant with code by device and inode up the grant's path too; but up the
 // path of a second mount of a folder below the code's, the folders are the mount's own and those
 // above it, none of them the code's folder. A write grant of a second mount of the cache's
@@ -123,7 +86,7 @@ async function mountOutcomes(flags: string[]): Promise<Record<string, string>> {
 // host may not read it, the folders up the path are still compared (review 137's second mount of
 // a folder above the code).
 Deno.test("r139: a grant through a second mount of a folder below code is judged as the folder it is", async () => {
-  const results = await mountOutcomes([]);
+  const results = await mountOutcomes(() => ["-A"]);
   assert.match(
     results.snapshots,
     /^Cannot grant write ".*\/a1": it overlaps ".*\/code\/cache\/plugbox" \(one folder, at both paths\), which holds code/,
@@ -135,7 +98,9 @@ Deno.test("r139: a grant through a second mount of a folder below code is judged
   assert.equal(results.apart, "granted");
   assert.match(results.cache, /^Cannot grant write ".*\/a4\/cache": it overlaps ".*\/code\/cache/);
   // Nor by sh (review 141 reads them by sh where Deno refuses them).
-  const unread = await mountOutcomes(["--deny-read=/proc/self/mountinfo", "--deny-run=sh"]);
+  const unread = await mountOutcomes(() => [
+    ...["-A", "--deny-read=/proc/self/mountinfo", "--deny-run=sh"],
+  ]);
   assert.match(unread.cache, /^Cannot grant write ".*\/a4\/cache": it overlaps ".*\/code\/cache/);
 });
 

@@ -8,8 +8,9 @@ import { startPlugin } from "../../runner/host/mod.ts";
 import { Standby } from "../../runner/host/standby.ts";
 import { Bare, Life } from "../fixtures/contracts.ts";
 import { pluginFolder, processesWith } from "./_hostile.ts";
-import { fixture, noInheritedDescriptors, testDeadline, within } from "../_helpers.ts";
+import { fixture, testDeadline, within } from "../_helpers.ts";
 import { join } from "node:path";
+import { mountOutcomes } from "./_mount_outcomes.ts";
 import { tempFolder } from "./_python_shim.ts";
 import { refuseKeyReaders } from "../../runner/sandbox/lock.ts";
 
@@ -44,50 +45,16 @@ Deno.test("r141: with whileRestarting 'fail', a caller retrying at once does not
   assert.notEqual(managed.current, killed);
 });
 
-const repo = new URL("../../", import.meta.url).pathname;
-const MOUNT_HOST = new URL("./_r139_mount_host.ts", import.meta.url).pathname;
-
 /**
  * What _r139_mount_host.ts says of write grants of second mounts of the cache's `snapshots` and
- * of plugin b's `data` (both below code), run with the README's narrowest host permissions.
+ * of plugin b's `data` (both below code), run with the README's narrowest host permissions
+ * ("Host permissions"). Deno lets nothing short of --allow-all read /proc/self/mountinfo.
  */
-async function narrowHostOutcomes(): Promise<Record<string, string>> {
-  await using base = await tempFolder("plugbox-r141-mount-");
-  const [code, other] = ["code", "other"].map((name) => join(base.path, name));
-  const sources = [
-    join(code, "cache", "plugbox", "snapshots"),
-    join(code, "projects", "b", "data"),
-    join(base.path, "apart"),
-    code,
-  ];
-  const aliases = ["a1", "a2", "a3", "a4"].map((name) => join(base.path, name));
-  for (const dir of [...sources, ...aliases, other]) await Deno.mkdir(dir, { recursive: true });
-  for (const folder of [join(code, "projects", "b"), other]) {
-    for (const name of ["main.ts", "contract.ts"]) {
-      await Deno.copyFile(join(repo, "plugins/hello", name), join(folder, name));
-    }
-  }
-  const binds = sources.flatMap((source, i) => ["--bind", source, aliases[i]]);
-  // README, "Host permissions": the narrowest form, recommended. Deno lets nothing short of
-  // --allow-all read /proc/self/mountinfo.
-  const host = [
-    ...[Deno.execPath(), "run", "--allow-read", `--allow-write=${base.path}`, "--allow-env"],
-    ...["--allow-run=deno,bwrap,prlimit,setpriv,ldd,sh", "--config", join(repo, "deno.json")],
-  ];
-  const argv = noInheritedDescriptors([
-    ...["bwrap", "--dev-bind", "/", "/", ...binds, "--"],
-    ...[...host, MOUNT_HOST, JSON.stringify({ code, other }), JSON.stringify(aliases)],
+const narrowHostOutcomes = () =>
+  mountOutcomes((base) => [
+    ...["--allow-read", `--allow-write=${base}`, "--allow-env"],
+    "--allow-run=deno,bwrap,prlimit,setpriv,ldd,sh",
   ]);
-  const out = await new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  assert.equal(out.code, 0, decoder.decode(out.stderr));
-  return JSON.parse(decoder.decode(out.stdout));
-}
 
 // Review 139 placed paths by /proc/self/mountinfo, tested with a host run with --allow-all only.
 // Deno refuses that file to anything less, the README's recommended host permissions among them

@@ -332,6 +332,10 @@ export class ManagedPlugin {
     this.#lastExit = undefined;
     this.#current = plugin;
     this.#startedAt = Date.now();
+    // Rounds in a row are this process's: a predecessor killed after using its excuses up left
+    // none for it, and a block of 2.5 ping timeouts while the host launched killed it at once
+    // (review 142).
+    this.#starvedWindows = this.#launchExcused = 0;
     const interval = this.#options.healthIntervalMs ?? 10_000;
     if (interval > 0 && this.#healthTimer === undefined) {
       this.#healthTimer = setInterval(() => this.#checkHealth(), interval);

@@ -6786,6 +6786,17 @@ export const MUTATIONS: Mutation[] = [
     filter: "not handed over before its exit",
   },
   {
+    id: "health-excuses-per-process",
+    source:
+      "review 142: the rounds excused by launches were per plugin, reset only by an answered ping: a process killed after using them up left none for the next (a block of 2.5 ping timeouts killed the restarted process at once)",
+    mitigation: "an adopted process starts with no excused rounds or windows counted",
+    file: "runner/host/managed.ts",
+    search: "    // (review 142).\n    this.#starvedWindows = this.#launchExcused = 0;",
+    replace: "    // (review 142).",
+    tests: [`${HOSTILE}/r142_test.ts`],
+    filter: "its own launch-excused rounds",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

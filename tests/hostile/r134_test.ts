@@ -21,15 +21,29 @@ Deno.test("r134: a plugin's short line is scanned before long lines other plugin
     for (const offload of parked) offload.start().append(encoder.encode("["));
     assert.equal(scanWorkersAlive(), SCAN_WORKERS);
     parked.forEach((offload, at) => at % SCAN_WORKERS === 0 && offload.close());
-    const scans: Promise<unknown>[] = [];
-    // Each long line of a plugin of its own, ended before the short one: 1 MiB of a JSON string.
-    for (const offload of offloads.slice(0, longs)) {
+    // Made before any is sent: each 1 MiB line took the main thread about as long to make as the
+    // Worker to scan, so under a neighbour's load the Worker scanned each long line as it came,
+    // before the short one was sent at all (the CI saw 6 of 8).
+    const longLines = Array.from(
+      { length: longs },
+      () => encoder.encode(`"${"x".repeat(1 << 20)}"`),
+    );
+    const shortLine = encoder.encode(`"${"y".repeat(100 * 1024)}"`);
+    // The Worker busy first, with a line of 16 MiB of a plugin of its own, so that the lines below
+    // all come while it scans and wait together.
+    const busy = new ScanOffload(limits);
+    offloads.push(busy);
+    const first = busy.start();
+    first.append(encoder.encode(`"${"z".repeat(16 << 20)}"`));
+    const scans: Promise<unknown>[] = [first.finish()];
+    // Each long line of a plugin of its own, ended before the short one.
+    for (const [at, offload] of offloads.slice(0, longs).entries()) {
       const line = offload.start();
-      line.append(encoder.encode(`"${"x".repeat(1024 * 1024)}"`));
+      line.append(longLines[at]);
       scans.push(line.finish().then(() => order.push("long")));
     }
     const short = offloads[longs].start();
-    short.append(encoder.encode(`"${"y".repeat(100 * 1024)}"`));
+    short.append(shortLine);
     scans.push(short.finish().then(() => order.push("short")));
     await Promise.all(scans);
     const before = order.indexOf("short");

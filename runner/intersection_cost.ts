@@ -8,7 +8,7 @@
  * @module
  */
 
-import { defOf, findSchema, type SchemaDef } from "./schema_walk.ts";
+import { defOf, findSchema, oncePerSchema, type SchemaDef } from "./schema_walk.ts";
 
 /**
  * The most a value's merges may cost, in units of about a key looked up
@@ -16,9 +16,6 @@ import { defOf, findSchema, type SchemaDef } from "./schema_walk.ts";
  * of 8,000 keys at the top of the value.
  */
 export const MAX_MERGE_COST: number = 2 ** 26;
-
-/** Each schema's {@linkcode mergesInTurn}. */
-const merges = new WeakMap<object, number>();
 
 /** Most intersections counted merging one object in turn; a schema past them counts as this. */
 const MAX_MERGES = 64;
@@ -35,19 +32,17 @@ const SAME_LEVEL = new Set(["optional", "nullable", "default", "prefault", "catc
  * Once per schema.
  */
 export function mergesInTurn(schema: unknown): number {
-  if (!defOf(schema)) return 0;
-  const root = schema as object;
-  let found = merges.get(root);
-  if (found !== undefined) return found;
+  return defOf(schema) ? mergesOnce(schema as object) : 0;
+}
+
+const mergesOnce = oncePerSchema((root) => {
   let most = 0;
   const walked = findSchema(root, (def) => {
     if (def.type === "intersection") most = Math.max(most, inTurn(def, 0));
     return false;
   });
-  found = walked === undefined ? Math.min(most, MAX_MERGES) : MAX_MERGES;
-  merges.set(root, found);
-  return found;
-}
+  return walked === undefined ? Math.min(most, MAX_MERGES) : MAX_MERGES;
+});
 
 /** The intersections `def` and those at its level within it make in turn. */
 function inTurn(def: SchemaDef | undefined, depth: number): number {

@@ -1,20 +1,21 @@
 /**
  * What zod's failed check of a schema that holds itself, or nests deeper
- * than {@linkcode FREE_DEPTH}, costs beyond the value's size. Some issues do not stop the check, `abortEarly` or not: a
- * record's every entry, and a check's issue (`.min()`, a format, a key a
- * strict object does not know) in an array. Each is carried up through
- * every container above it, its path lengthened at each (zod's `unshift`)
- * and, the schema holding itself, copied whole and kept at each (zod's
- * memoizer), so a value's issues cost about their number times their depth,
- * in time and in heap, whichever way the value is laid out. Review 135: a
- * tree of `{ name, tags: z.array(z.string().min(1)), children:
- * z.array(Node) }`, 30 nodes deep with 120,000 empty tags at the bottom (361
- * KB of a result), held the host's thread 9 s and took its heap to 3.7 GiB,
- * near its limit; 20,000 (61 KB, a progress report's size), 1.1 s.
+ * than {@linkcode FREE_DEPTH}, costs beyond the value's size. Some issues do
+ * not stop the check, `abortEarly` or not: a record's every entry, and a
+ * check's issue (`.min()`, a format, a key a strict object does not know)
+ * in an array. Each is carried up through every container above it, its
+ * path lengthened at each (zod's `unshift`) and, the schema holding itself,
+ * copied whole and kept at each (zod's memoizer), so a value's issues cost
+ * about their number times their depth, in time and in heap, whichever way
+ * the value is laid out. Review 135: a tree of `{ name, tags:
+ * z.array(z.string().min(1)), children: z.array(Node) }`, 30 nodes deep
+ * with 120,000 empty tags at the bottom (361 KB of a result), held the
+ * host's thread 9 s and took its heap to 3.7 GiB, near its limit; 20,000
+ * (61 KB, a progress report's size), 1.1 s.
  * @module
  */
 
-import { children, defOf, MAX_WALKED } from "./schema_walk.ts";
+import { children, defOf, MAX_WALKED, oncePerSchema } from "./schema_walk.ts";
 
 /**
  * How deep a value's members and elements may lie for nothing: honest trees
@@ -36,9 +37,6 @@ export const FREE_DEPTH: number = 16;
  */
 export const MAX_ISSUE_DEPTH_COST: number = 2 ** 20;
 
-/** Each schema's {@linkcode carriesIssuesAround}. */
-const carries = new WeakMap<object, boolean>();
-
 /** The kinds of schema that lengthen an issue's path: each is one level of the value. */
 const CONTAINERS = new Set<unknown>(["object", "array", "record", "tuple", "map", "set"]);
 
@@ -53,15 +51,10 @@ const CONTAINERS = new Set<unknown>(["object", "array", "record", "tuple", "map"
  * getter that throws) counts as one that does. Once per schema.
  */
 export function carriesIssuesAround(schema: unknown): boolean {
-  if (!defOf(schema)) return false;
-  const root = schema as object;
-  let found = carries.get(root);
-  if (found === undefined) {
-    found = reachesDeep(root);
-    carries.set(root, found);
-  }
-  return found;
+  return defOf(schema) !== undefined && reachesDeepOnce(schema as object);
 }
+
+const reachesDeepOnce = oncePerSchema(reachesDeep);
 
 /**
  * A depth-first walk from `root`: true at a schema met again on the way down to it, or at a

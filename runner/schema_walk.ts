@@ -35,6 +35,31 @@ const PARTS = [
 /** Schemas a walk visits at most: past them, a schema is taken to hold what is looked for. */
 export const MAX_WALKED = 10_000;
 
+/**
+ * `judge`, made once per schema and kept while the schema lives: what a walk finds in a schema
+ * does not change, and values of it are checked again and again.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { z } from "zod";
+ * import { oncePerSchema } from "./schema_walk.ts";
+ * let walks = 0;
+ * const judged = oncePerSchema(() => ++walks);
+ * const schema = z.string();
+ * assert.deepEqual([judged(schema), judged(schema)], [1, 1]);
+ * ```
+ */
+export function oncePerSchema<T>(judge: (schema: object) => T): (schema: object) => T {
+  const judged = new WeakMap<object, T>();
+  return (schema) => {
+    if (judged.has(schema)) return judged.get(schema)!;
+    const found = judge(schema);
+    judged.set(schema, found);
+    return found;
+  };
+}
+
 /** `schema`'s definition; undefined for anything that is no zod schema. */
 export function defOf(schema: unknown): SchemaDef | undefined {
   const def = (schema as { _zod?: { def?: unknown } } | null)?._zod?.def;

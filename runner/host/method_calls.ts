@@ -14,23 +14,18 @@ import type { CallOptions, CallTarget } from "./proxy.ts";
 import { toIssues } from "./answer_errors.ts";
 import { parseUntrusted } from "../untrusted_parse.ts";
 import { guarded } from "./listener.ts";
-import { findSchema } from "../schema_walk.ts";
+import { findSchema, oncePerSchema } from "../schema_walk.ts";
 import { valuesIn } from "../wire/mod.ts";
 
 /** Zod's kinds of schema whose output is no part of what was sent: a transform's, a pipe's. */
 const TRANSFORMING = new Set(["transform", "pipe"]);
-/** Whether a progress schema's output may differ from what was sent, other than by strips. */
-const transforms = new WeakMap<object, boolean>();
-
-/** Whether `schema` holds a transform or a pipe anywhere, looked at once per schema. */
-function transformsIn(schema: object): boolean {
-  let found = transforms.get(schema);
-  if (found === undefined) {
-    found = findSchema(schema, (def) => TRANSFORMING.has(def.type as string)) !== undefined;
-    transforms.set(schema, found);
-  }
-  return found;
-}
+/**
+ * Whether `schema` holds a transform or a pipe anywhere, so that its output may differ from what
+ * was sent other than by strips; looked at once per schema.
+ */
+const transformsIn = oncePerSchema((schema) =>
+  findSchema(schema, (def) => TRANSFORMING.has(def.type as string)) !== undefined
+);
 
 /** The options a target's `call` receives from the typed API. */
 export interface ChannelOptions extends CallOptions {

@@ -66,3 +66,20 @@ export async function mountOutcomes(
   ];
   return await underBinds(sources.map((source, i) => [source, aliases[i]]), host);
 }
+
+/**
+ * What {@linkcode mountOutcomes} must say when the second mounts are judged: the write grants of
+ * a1 (the cache's snapshots) and a2 (plugin b's data) refused as the code they lie below, a3 (a
+ * folder apart) granted.
+ */
+export function assertBelowCodeJudged(results: Record<string, string>): void {
+  assert.match(
+    results.snapshots,
+    /^Cannot grant write ".*\/a1": it overlaps ".*\/code\/cache\/plugbox" \(one folder, at both paths\), which holds code/,
+  );
+  assert.match(
+    results.ownData,
+    /^Cannot grant write ".*\/a2": it overlaps ".*\/code\/projects\/b" \(one folder, at both paths\), which holds code/,
+  );
+  assert.equal(results.apart, "granted");
+}

@@ -77,7 +77,8 @@ export function isLoopback(address: string): boolean {
  * past any deadline that gave up on it; more are refused. A lookup cannot be cancelled
  * (getaddrinfo holds one of the host's threads until the resolver answers): counting only the
  * connections or calls still waiting let a granted name whose DNS answers slowly have the host run
- * a new lookup for each one that took an abandoned one's place, without bound (review 127).
+ * a new lookup for each one that took an abandoned one's place, without bound (review 127). Its
+ * `running` is that count.
  *
  * @example
  * ```ts
@@ -85,13 +86,17 @@ export function isLoopback(address: string): boolean {
  * import { boundedResolver } from "./egress_check.ts";
  * const resolve = boundedResolver(() => new Promise(() => {}), 1);
  * void resolve("a.example");
+ * assert.equal(resolve.running, 1);
  * await assert.rejects(resolve("b.example"), /1 lookups still running/);
  * ```
  */
-export function boundedResolver(resolve: EgressResolver, max: number): EgressResolver {
+export function boundedResolver(
+  resolve: EgressResolver,
+  max: number,
+): EgressResolver & { readonly running: number } {
   let running = 0;
   const settled = () => void running--;
-  return (hostname) => {
+  const bounded = (hostname: string) => {
     if (running >= max) return Promise.reject(new Error(`${max} lookups still running`));
     running++;
     let lookup: Promise<string[]>;
@@ -103,6 +108,9 @@ export function boundedResolver(resolve: EgressResolver, max: number): EgressRes
     lookup.then(settled, settled);
     return lookup;
   };
+  return Object.defineProperty(bounded, "running", { get: () => running }) as
+    & EgressResolver
+    & { readonly running: number };
 }
 
 /** Rejects when `promise` has not settled within `ms`; the timer never leaks. */

@@ -78,6 +78,12 @@ export class FetchLog {
     return [...this.#entries.values()].flat().sort((a, b) => a.time - b.time);
   }
 
+  /** Drops the entries of `plugin` and their count. */
+  forget(plugin: string): void {
+    this.#entries.delete(plugin);
+    this.#dropped.delete(plugin);
+  }
+
   /** How many entries of `plugin` (or of all) the cap has dropped. */
   dropped(plugin?: string): number {
     if (plugin !== undefined) return this.#dropped.get(plugin) ?? 0;

@@ -17,7 +17,6 @@ import { CapabilityError } from "../errors.ts";
 import {
   boundedResolver,
   checkDestination,
-  type EgressResolver,
   isLoopback,
   ownAddresses,
   systemResolve,
@@ -104,6 +103,11 @@ export interface HostFetch {
   log(plugin?: string): FetchLogEntry[];
   /** How many of one plugin's (or all plugins') requests the log's bound has dropped. */
   dropped(plugin?: string): number;
+  /**
+   * Drops one plugin's log and count, for a name the host is done with
+   * (`PluginHost.remove`): the log keeps the newest 256 requests of every name it has seen.
+   */
+  forget(plugin: string): void;
 }
 
 /** One plugin's lookups running at once: as many as its capability calls that run at once. */
@@ -184,7 +188,7 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
   const turns = new Map<string, Slots>();
   // And its lookups running, counted until each settles: one given up on at its deadline still
   // holds a host thread, and the call that asked for it is gone (review 127).
-  const lookups = new Map<string, EgressResolver>();
+  const lookups = new Map<string, ReturnType<typeof boundedResolver>>();
   const fetcher = async (
     request: HostFetchRequestData,
     context: CapabilityContext,
@@ -283,11 +287,17 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
       throw new CapabilityError(`request to ${entry.host}:${entry.port} failed`, {
         code: "failed",
       });
+    } finally {
+      // A plugin's line and lookups go once nothing of it is under way: kept per name, they grew
+      // with every name a long-lived host ever started (review 138's lead).
+      if (turns.get(context.plugin)?.idle) turns.delete(context.plugin);
+      if (lookups.get(context.plugin)?.running === 0) lookups.delete(context.plugin);
     }
   };
   return Object.assign(fetcher, {
     log: (plugin?: string) => log.entries(plugin),
     dropped: (plugin?: string) => log.dropped(plugin),
+    forget: (plugin: string) => log.forget(plugin),
   });
 }
 

@@ -145,7 +145,7 @@ export class PluginHost implements AsyncDisposable {
     // and dispose() no longer see (review 59). Its stop is made at once, and this start stays
     // synchronous up to its entry. The standby its failure closes may still be on its ladder: the
     // host holds it until its stop is done.
-    if (existing) this.#retire(existing);
+    if (existing) void this.#retire(existing);
     this.#plugins.set(name, managed);
     await managed.start();
     return managed;
@@ -158,9 +158,9 @@ export class PluginHost implements AsyncDisposable {
    * for every start of the name in the host's life (review 138: about 1.7 KB a start and stop,
    * with the stderr tail of each).
    */
-  #retire(existing: ManagedPlugin): void {
+  #retire(existing: ManagedPlugin): Promise<ExitStatus | undefined> {
     this.#replaced.add(existing);
-    void existing.stop().finally(() => this.#replaced.delete(existing));
+    return existing.stop().finally(() => this.#replaced.delete(existing));
   }
 
   /**
@@ -201,6 +201,26 @@ export class PluginHost implements AsyncDisposable {
    */
   async stop(name: string): Promise<ExitStatus | undefined> {
     return await this.get(name).stop();
+  }
+
+  /**
+   * Stops the plugin called `name` and forgets it: `list()` no longer shows it and `get(name)`
+   * throws. A stopped plugin's name stays in the host, about 2 KB with its last stderr lines, so
+   * a host that starts ever new names removes the ones it is done with (review 138). Until its
+   * stop is done, `stopAll()`, `killNow()` and disposal still reach it. Resolves with how its
+   * process ended; a name this host does not know rejects, as `stop` does.
+   *
+   * @example
+   * ```ts ignore
+   * await host.start(`job-${id}`, "./plugins/job/main.ts", { contracts: [Job] });
+   * await host.api(`job-${id}`, Job).run();
+   * await host.remove(`job-${id}`);
+   * ```
+   */
+  async remove(name: string): Promise<ExitStatus | undefined> {
+    const managed = this.get(name);
+    this.#plugins.delete(name);
+    return await this.#retire(managed);
   }
 
   /** Stops every plugin, in parallel; always resolves. */

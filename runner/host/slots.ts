@@ -37,6 +37,7 @@ const SLACK = 1024;
  */
 export class Slots {
   #free: number;
+  readonly #size: number;
   /** The line from `#head` on; entries before it are handed out (emptied). */
   #waiters: (Waiter | undefined)[] = [];
   #head = 0;
@@ -53,6 +54,12 @@ export class Slots {
       throw new TypeError(`Slot count must be a positive integer, got ${size}`);
     }
     this.#free = size;
+    this.#size = size;
+  }
+
+  /** Whether no slot is taken and no one waits: the line holds nothing and may be dropped. */
+  get idle(): boolean {
+    return this.#free === this.#size && this.queued === 0;
   }
 
   /** Calls waiting for a slot (aborted and cancelled ones left out). */

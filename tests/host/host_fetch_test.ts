@@ -6,6 +6,7 @@ import { hostFetch, type HostFetchOptions, provide, startPlugin } from "../../mo
 import { FetchUser } from "../fixtures/fetch_user_contract.ts";
 import { fixture, uncaught } from "../_helpers.ts";
 import { memoryHolds, processTree } from "../_memory.ts";
+import { liveObjects } from "../_heap.ts";
 
 const TOKEN = "tok-7f3a9c21e5b84d06a1c2";
 
@@ -369,4 +370,29 @@ try {
     await Deno.remove(file);
     await server.shutdown();
   }
+});
+
+Deno.test("hostFetch: what it keeps per plugin name goes once the name is done with: its line and lookups by themselves, its log by forget()", async () => {
+  await using server = echoServer();
+  const fetcher = hostFetch({
+    allow: [`api.invalid:${server.port}`],
+    unsafe: { privateNetwork: true },
+    resolve: () => Promise.resolve(["127.0.0.1"]),
+  });
+  const url = `http://api.invalid:${server.port}/`;
+  // One name first, so that what every request makes once (clients, the proxy) is counted before.
+  await fetcher({ method: "GET", url }, context("first"));
+  const kinds = ["Slots", "bounded"];
+  const before = liveObjects(kinds);
+  const names = Array.from({ length: 40 }, (_, i) => `job-${i}`);
+  for (const name of names) {
+    assert.equal((await fetcher({ method: "GET", url }, context(name))).status, 200);
+    assert.equal(fetcher.log(name).length, 1);
+    fetcher.forget(name);
+    assert.deepEqual(fetcher.log(name), []);
+  }
+  // Each name made a line (Slots) and a bounded resolver: neither outlives its requests.
+  assert.deepEqual(liveObjects(kinds), before);
+  assert.deepEqual(fetcher.log().map((e) => e.plugin), ["first"]);
+  assert.equal(server.seen.length, 41);
 });

@@ -13,6 +13,7 @@ import {
   within,
 } from "../_helpers.ts";
 import { childrenOf, processesWith } from "../hostile/_hostile.ts";
+import { liveObjects } from "../_heap.ts";
 import { send } from "../../runner/sandbox/proc_tree.ts";
 import { seedBuildsEnded } from "../../runner/sandbox/code_cache.ts";
 import { ensureSdk } from "../../runner/sandbox/sdk.ts";
@@ -152,6 +153,40 @@ Deno.test("a failed plugin replaced by a new start of its name cannot be restart
   await rejected(old.restart());
   assert.equal(old.current, undefined);
   assert.equal(host.get("p"), replacement);
+});
+
+Deno.test("remove(name) stops a plugin and forgets it: a host that starts ever new names keeps none of the ones it removed", async () => {
+  testDeadline(120_000);
+  await using host = new PluginHost({ handleSignals: false, defaults: { healthIntervalMs: 0 } });
+  await host.start("keep", life, { contracts: [Life] });
+  const a = await host.start("a", life, { contracts: [Life] });
+  const nonce = a.current!.plan.nonce;
+  const status = await host.remove("a");
+  assert.equal(status?.reason, "stopped");
+  assert.equal(a.state, "stopped");
+  assert.deepEqual(processesWith(nonce), []);
+  assert.deepEqual(host.list().map((p) => p.name), ["keep"]);
+  assert.throws(() => host.get("a"), /No plugin named "a"/);
+  assert.match(
+    await host.remove("a").then(() => "resolved", (error: Error) => error.message),
+    /No plugin named "a"/,
+  );
+  // The name is free again; a removal while a start is under way stops that start too.
+  const starting = host.start("a", life, { contracts: [Life] });
+  const removed = host.remove("a");
+  const outcome = await starting.then((p) => p.state, (error: Error) => error.name);
+  await removed;
+  assert.ok(["stopped", "PluginUnavailableError"].includes(outcome), outcome);
+  assert.deepEqual(host.list().map((p) => p.name), ["keep"]);
+  // What the host keeps: no ManagedPlugin of a removed name (stopped ones stay, one per name).
+  const before = liveObjects(["ManagedPlugin"]).ManagedPlugin;
+  for (let i = 0; i < 6; i++) {
+    await host.start(`job-${i}`, life, { contracts: [Life] });
+    assert.equal(await host.api(`job-${i}`, Life).echo(i), i);
+    await host.remove(`job-${i}`);
+  }
+  assert.equal(liveObjects(["ManagedPlugin"]).ManagedPlugin, before);
+  assert.equal(childrenOf(Deno.pid).length, 1, "only keep's process is left");
 });
 
 Deno.test("killNow() is a stop: nothing it kills comes back", async () => {

@@ -6797,6 +6797,39 @@ export const MUTATIONS: Mutation[] = [
     filter: "its own launch-excused rounds",
   },
   {
+    id: "host-remove-forgets",
+    source:
+      "review 138's lead: a stopped plugin stayed in its host for good, about 2 KB a name, and a host that starts ever new names had no way to drop them",
+    mitigation: "PluginHost.remove(name) takes the name out of the host's plugins",
+    file: "runner/host/manager.ts",
+    search: "    this.#plugins.delete(name);\n    return await this.#retire(managed);",
+    replace: "    return await this.#retire(managed);",
+    tests: ["tests/host/manager_test.ts"],
+    filter: "remove(name) stops a plugin",
+  },
+  {
+    id: "fetch-line-dropped-idle",
+    source: "review 138's lead: hostFetch kept a line (Slots) for every plugin name it ever served",
+    mitigation: "a plugin's line is dropped once nothing of it is under way",
+    file: "runner/host/host_fetch.ts",
+    search: "      if (turns.get(context.plugin)?.idle) turns.delete(context.plugin);\n",
+    replace: "",
+    tests: ["tests/host/host_fetch_test.ts"],
+    filter: "what it keeps per plugin name",
+  },
+  {
+    id: "fetch-lookups-dropped-idle",
+    source:
+      "review 138's lead: hostFetch kept a bounded resolver for every plugin name it ever served",
+    mitigation: "a plugin's resolver is dropped once none of its lookups runs",
+    file: "runner/host/host_fetch.ts",
+    search:
+      "      if (lookups.get(context.plugin)?.running === 0) lookups.delete(context.plugin);\n",
+    replace: "",
+    tests: ["tests/host/host_fetch_test.ts"],
+    filter: "what it keeps per plugin name",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

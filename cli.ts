@@ -46,9 +46,26 @@ Sandbox:
   --memory=MB                heap cap; writable memory is capped too (default 512)
   --manifest=refuse|narrow|ignore   grants beyond plugbox.json (default refuse)
   --deno=PATH                the Deno binary plugins run with (default $PLUGBOX_DENO, else this one)
+  --name=NAME                the plugin's name in messages and the lock (default its folder's name)
   --lock[=PATH]              start only what the lock approved (default plugbox.lock)
   --lock-policy=refuse|same-or-less   with --lock, a changed plugin: refuse it, or start it
                              when it asks for no more than was approved (default same-or-less)`;
+
+/**
+ * The options above but those a command does not read (plug refuses them there): a help that
+ * listed --manifest for inspect, which reviews with the manifest ignored, offered an option the
+ * command refuses.
+ */
+function grantsWithout(...flags: string[]): string {
+  let lines = GRANTS.split("\n");
+  for (const flag of flags) {
+    const at = lines.findIndex((line) => line.startsWith(`  ${flag}`));
+    let end = at + 1;
+    while (/^ {20,}\S/.test(lines[end] ?? "")) end++; // the option's own continued lines
+    lines = [...lines.slice(0, at), ...lines.slice(end)];
+  }
+  return lines.join("\n");
+}
 
 const HELP: Record<string, string> = {
   "": `plug: run untrusted plugins from the shell.
@@ -88,8 +105,8 @@ with no permission at all.
 
 Options:
   --json         print one JSON object instead
-  --timeout=MS   deadline for the start and the description (default 10000)
-${GRANTS}`,
+  --timeout=MS   deadline for the start and for the description (default 10000 and 5000)
+${grantsWithout("--manifest=")}`,
   check: `Usage: plug check <module> [grants] [options]
 
 Runs the sandbox preflight without running the plugin: the folder walk and
@@ -135,7 +152,7 @@ Options:
   --dry-run      show the difference; write nothing
   --expect=HASH  approve only this content (the hash plug inspect shows)
   --json         print the approval as one JSON object
-${GRANTS}`,
+${grantsWithout("--lock[", "--lock-policy=")}`,
 };
 
 const COMMANDS: Record<

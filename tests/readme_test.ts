@@ -198,7 +198,7 @@ Deno.test("README: the quick start works as written, from a JSR-like registry, o
   const home = join(project, ".home");
   await Deno.mkdir(home);
   const env = { ...registry.env(join(project, ".deno")), HOME: home };
-  const plugCli = "deno run -A jsr:@plugbox/plugbox/cli";
+  const plugCli = "deno run -A --no-config jsr:@plugbox/plugbox/cli";
   try {
     await t.step("install", async () => {
       const out = await sh(only("install").code, project, env);

@@ -26,6 +26,8 @@ export interface ParsedArgs {
   manifest?: ManifestPolicy;
   /** The Deno binary plugins run with (`--deno=PATH`). */
   deno?: string;
+  /** `--name=NAME`: the plugin's name, for a folder whose own name is not one. */
+  name?: string;
   /** `--lock[=PATH]`: start only what the lock approved (default path `plugbox.lock`). */
   lock?: string;
   lockPolicy?: "refuse" | "same-or-less";
@@ -98,6 +100,7 @@ const SINGLE_VALUED = new Set([
   "--isolation",
   "--manifest",
   "--deno",
+  "--name",
   "--lock",
   "--lock-policy",
   "--expect",
@@ -148,6 +151,11 @@ function applyOption(parsed: ParsedArgs, token: string): void {
     case "--deno":
       if (!value) throw new UsageError(`--deno needs the path of a Deno binary (--deno=PATH)`);
       parsed.deno = value;
+      return;
+    case "--name":
+      // Checked where every name is (the preflight), with the library's rule and words.
+      if (!value) throw new UsageError(`--name needs the plugin's name (--name=NAME)`);
+      parsed.name = value;
       return;
     case "--lock":
       if (value === "") throw new UsageError(`--lock needs a path (--lock=PATH) or none`);
@@ -219,6 +227,7 @@ export function parseArgs(args: readonly string[]): ParsedArgs {
     else parsed.positional.push(token);
   }
   checkApplies(parsed);
+  checkUsed(parsed, given);
   return parsed;
 }
 
@@ -237,6 +246,48 @@ function checkApplies(parsed: ParsedArgs): void {
   }
   if (parsed.lockPolicy !== undefined && parsed.lock === undefined) {
     throw new UsageError(`--lock-policy applies to a locked start: give --lock[=PATH] too`);
+  }
+}
+
+/** The options a plan reads: grants, acknowledgements and how the plugin is started. */
+const PLANNED = [
+  "grants",
+  "--isolation",
+  "--memory",
+  "--manifest",
+  "--deno",
+  "--name",
+  "--lock",
+  "--lock-policy",
+];
+
+/**
+ * The options each command reads (`--help` and `--verbose` any command does). Taken silently,
+ * `plug check --timeout=1` checked without one, `plug inspect --manifest=refuse` reviewed with
+ * the manifest ignored, `plug approve --lock --lock-policy=refuse` approved under no policy, and
+ * `plug suggest --allow-read=/` suggested from the reports alone (review 149).
+ */
+const USED: Record<string, readonly string[]> = {
+  call: [...PLANNED, "--timeout", "--audit"],
+  audit: [...PLANNED, "--timeout", "--audit", "--json"],
+  inspect: [...PLANNED.filter((f) => f !== "--manifest"), "--timeout", "--json"],
+  check: [...PLANNED, "--json"],
+  approve: [...PLANNED.filter((f) => f !== "--lock-policy"), "--json", "--dry-run", "--expect"],
+  suggest: ["--json"],
+};
+
+function checkUsed(parsed: ParsedArgs, given: Set<string>): void {
+  const used = Object.hasOwn(USED, parsed.command ?? "") ? USED[parsed.command!] : undefined;
+  if (!used || parsed.help) return; // an unknown command is refused as one; help runs nothing
+  for (const flag of given) {
+    const grant = flag in LIST_FLAGS || flag in UNSAFE_FLAGS || flag === "--allow-all" ||
+      flag === "-A";
+    if (flag === "--verbose" || flag === "--help" || used.includes(grant ? "grants" : flag)) {
+      continue;
+    }
+    throw new UsageError(
+      `${flag} does nothing in plug ${parsed.command}; see plug ${parsed.command} --help`,
+    );
   }
 }
 

@@ -111,6 +111,7 @@ export function launchOptions(args: ParsedArgs): LaunchOptions {
     memoryLimitMiB: args.memoryLimitMiB,
     manifest: args.manifest,
     deno: args.deno,
+    name: args.name,
     lock: args.lock === undefined ? undefined : { path: args.lock, policy: args.lockPolicy },
   };
 }
@@ -285,6 +286,7 @@ export async function inspectCommand(args: ParsedArgs, io: Output): Promise<numb
   // just reviewed (and locked, when asked): a folder changing meanwhile would otherwise run code
   // no lock approved, under the report of code it did (review 42).
   const bare = await planPlugin(module, {
+    name: options.name,
     isolation: options.isolation,
     deno: options.deno,
     memoryLimitMiB: options.memoryLimitMiB,

@@ -230,7 +230,7 @@ function identify(module: string | URL, options: LaunchOptions) {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
     // Most often the name is the folder's: say so, and how to give another (review 42).
     const from = options.name === undefined
-      ? ` (its folder's name; pass "name" to give another)`
+      ? ` (its folder's name; give another with the "name" option, plug's --name=NAME)`
       : "";
     throw new TypeError(
       `Cannot start plugin: name "${

@@ -53,7 +53,12 @@ function withDeadline(name: string, body: Body): Body {
     try {
       await Promise.race([Promise.resolve().then(() => body(t)), passed]);
     } catch (error) {
-      if (error instanceof Error && site) error.message += `\n    (test registered ${site})`;
+      try {
+        if (error instanceof Error && site) error.message += `\n    (test registered ${site})`;
+      } catch {
+        // A DOMException's message has no setter (a TimeoutError, an AbortError): it fails as
+        // thrown, not with this assignment's TypeError (review 147).
+      }
       throw error;
     } finally {
       clearTimeout(timer);

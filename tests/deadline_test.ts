@@ -34,3 +34,28 @@ Deno.test("a hanging test fails at its deadline, naming what it waited for, and 
   assert.match(text, /the next test still runs \.\.\. ok/);
   assert.match(text, /1 passed \| 1 failed/);
 });
+
+// Review 147: the wrapper added where a failing test was registered to its error's message, and a
+// DOMException's message (TimeoutError, AbortError) has a getter only: the assignment threw, and
+// the test failed with "Cannot set property message of  which has only a getter", its own error
+// lost.
+Deno.test("a test that fails with a DOMException fails with it, not with the wrapper's error", async () => {
+  const run = new Deno.Command(Deno.execPath(), {
+    args: [
+      "test",
+      "--allow-all",
+      "--preload",
+      "tests/_deadline.ts",
+      "tests/fixtures/throws_dom_exception.ts",
+    ],
+    cwd: repo,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const out = await within(run, 30_000, "the failing run to end");
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  assert.equal(out.success, false);
+  assert.match(text, /the real failure, kept/);
+  assert.doesNotMatch(text, /which has only a getter/);
+});

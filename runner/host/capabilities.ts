@@ -29,6 +29,7 @@ import {
 import { toIssues } from "./answer_errors.ts";
 import { parseUntrusted } from "../untrusted_parse.ts";
 import { guarded } from "./listener.ts";
+import { transformsIn } from "./method_calls.ts";
 
 /**
  * A contract's capabilities as the host implements them; made by {@linkcode provide}.
@@ -340,18 +341,55 @@ export class CapabilityHost {
       throw this.#failure(error, method, context.signal);
     }
     const began = performance.now();
-    const checked = route.info.output.safeParse(result);
+    let valid: boolean;
+    let thrown: { error: unknown } | undefined;
+    let checked: unknown;
+    try {
+      const parsed = route.info.output.safeParse(result);
+      valid = parsed.success;
+      checked = parsed.data;
+    } catch (error) {
+      // A getter of the result threw (zod catches only its own issues): that error is the host's,
+      // not the plugin's to read, and one that cannot be made text threw again where the answer
+      // was written, a rejection no one handled and a slot never freed (review 147).
+      valid = false;
+      thrown = { error };
+    }
     request.charge?.(performance.now() - began); // the plugin's share pays for its result's check
-    if (!checked.success) {
-      this.#report(new TypeError(`Capability "${method}" returned an invalid result`), method);
+    if (!valid) {
+      this.#report(
+        new TypeError(
+          `Capability "${method}" returned an invalid result`,
+          thrown && { cause: thrown.error },
+        ),
+        method,
+      );
       throw new ResponseError(ErrorCode.InternalError, `Capability "${method}" failed`, {
         name: "Error",
       });
     }
-    return result;
+    // What the contract lets through: members its schema strips were sent all the same, to a
+    // plugin whose own copy of the contract keeps them (review 147: a row returned for
+    // `{ name }` handed over its `passwordHash`). A schema that transforms has no output that is
+    // also what it reads: its result goes as returned.
+    return transformsIn(route.info.output) ? result : checked;
   }
 
+  /** The answer to a capability's failure; a failure whose reading throws is a plain one. */
   #failure(error: unknown, method: string, signal: AbortSignal): ResponseError {
+    try {
+      return this.#answerFailure(error, method, signal);
+    } catch {
+      // A CapabilityError whose `message` or `code` getter throws, a revoked Proxy (`instanceof`
+      // throws): its reading's error was sent to the plugin as text (review 147).
+      this.#report(error, method);
+      return new ResponseError(ErrorCode.ApplicationError, `Capability "${method}" failed`, {
+        name: "Error",
+      });
+    }
+  }
+
+  #answerFailure(error: unknown, method: string, signal: AbortSignal): ResponseError {
     if (error instanceof CapabilityError) {
       return new ResponseError(ErrorCode.ApplicationError, neutralize(error.message, 1000), {
         name: "CapabilityError",

@@ -23,7 +23,7 @@ const TRANSFORMING = new Set(["transform", "pipe"]);
  * Whether `schema` holds a transform or a pipe anywhere, so that its output may differ from what
  * was sent other than by strips; looked at once per schema.
  */
-const transformsIn = oncePerSchema((schema) =>
+export const transformsIn = oncePerSchema((schema) =>
   findSchema(schema, (def) => TRANSFORMING.has(def.type as string)) !== undefined
 );
 

@@ -123,8 +123,18 @@ async function callHost(
   throw new HostError(-32603, `The host's answer to "${method}" does not match the contract`);
 }
 
+/**
+ * Marks a handler's call answered: its context sends no more progress. Reachable from this module
+ * and the dispatcher only (no handler is handed it).
+ */
+export let markAnswered: (context: HandlerContext) => void;
+
 /** The context a handler receives: its signal, the host's capabilities, progress. */
 export class HandlerContext implements CallContext {
+  static {
+    markAnswered = (context) => void (context.#answered = true);
+  }
+
   /** Aborted when the host cancels the call or goes away; an own property, so `{ ...ctx }` keeps it. */
   readonly signal: AbortSignal;
   #contract: Contract;
@@ -132,6 +142,8 @@ export class HandlerContext implements CallContext {
   #id: RequestId;
   #progress: MethodInfo["progress"];
   #host: HostApi<Contract> | undefined;
+  /** The call is answered: a report now is for a call the host no longer has. */
+  #answered = false;
   /** The second of the reports counted in `#sent`. */
   #second = 0;
   #sent = 0;
@@ -168,7 +180,7 @@ export class HandlerContext implements CallContext {
         );
       }
     }
-    if (this.signal.aborted) return;
+    if (this.signal.aborted || this.#answered) return;
     // Past the host's rate it drops reports and counts them as work for nothing: dropped here,
     // they cost neither side (review 65: a fast loop's report per item ended an honest plugin).
     const second = Math.floor(Date.now() / 1000);

@@ -10,6 +10,7 @@ import { dirname, isAbsolute, join, resolve } from "node:path";
 import { type Captured, rethrowHostPermission, runCaptured } from "./exec.ts";
 import { onHostPath as which } from "./host_path.ts";
 import { outsideWrites } from "./paths.ts";
+import { procMasks } from "./proc_masks.ts";
 
 /**
  * Which isolation to use: `"auto"` picks `"os"` where it works, else `"deno"`.
@@ -293,6 +294,10 @@ export async function bwrapArgs(plan: MountPlan): Promise<string[]> {
     "/proc/1",
     "--remount-ro",
     "/proc/1",
+    // What of the kernel's /proc only root's uid may read, which 65534 here is to it on a root
+    // host: the slab caches, physical pages' flags, root's key names (review 143). Covered by
+    // /dev/null, bound nodev: every open of it is refused.
+    ...(await procMasks()).flatMap((path) => ["--ro-bind", "/dev/null", path]),
     // Not the host's name (review 60).
     "--hostname",
     "plugbox",

@@ -6,9 +6,9 @@
  * io_uring, clock and quota changes, file handles) and the arguments that
  * reach outside the sandbox or raise privileges (set-UID and set-GID modes,
  * priorities and limits of other processes, socket families plugbox does not
- * know). System calls newer than the tables are refused too, so a kernel
- * that grows cannot widen what a plugin gets. Numbers come from the kernel's
- * `unistd_64.h` (x86_64) and `asm-generic/unistd.h` (aarch64).
+ * know, a file's lease). System calls newer than the tables are refused too,
+ * so a kernel that grows cannot widen what a plugin gets. Numbers come from
+ * the kernel's `unistd_64.h` (x86_64) and `asm-generic/unistd.h` (aarch64).
  * @module
  */
 
@@ -159,26 +159,44 @@ function timesByDescriptor(): Instruction[] {
 
 const F_SETOWN = 8;
 const F_SETOWN_EX = 15;
+const F_SETLEASE = 1024;
 const FIOSETOWN = 0x8901;
 const SIOCSPGRP = 0x8902;
 
 /**
- * fcntl: `F_SETOWN` only to `own` or 0 (none), never `F_SETOWN_EX`, whose
- * owner is in memory; every other command allowed.
+ * fcntl's owner steps: `F_SETOWN` only to `own` or 0 (none), never
+ * `F_SETOWN_EX`, whose owner is in memory.
  */
-function ownerRule(own: number): Instruction[] {
-  return assemble([
-    load(arg(1)),
+function ownerSteps(own: number): Step[] {
+  return [
     [JEQ_K, "owner", "next", F_SETOWN],
     [JEQ_K, "refuse", "allow", F_SETOWN_EX],
     { label: "owner" },
     load(arg(2)),
     [JEQ_K, "allow", "next", own],
     [JEQ_K, "allow", "refuse", 0],
+  ];
+}
+
+/**
+ * fcntl: no lease (`F_SETLEASE`), whose holder decides when another's open
+ * of the file for writing returns: the owner of a file it may only read took
+ * one, and the host's write to the file waited for as long as it held it,
+ * up to the kernel's lease-break-time (45 s) at each open (review 143); a
+ * descriptor's owner only as {@linkcode ownerSteps} says, where `own` is
+ * given; every other command allowed.
+ */
+function fcntlRule(own: number | undefined): Instruction[] {
+  return assemble([
+    load(arg(1)),
+    [JEQ_K, "lease", "next", F_SETLEASE],
+    ...(own === undefined ? [] : ownerSteps(own)),
     { label: "allow" },
     ret(ALLOW),
     { label: "refuse" },
     ret(EPERM),
+    { label: "lease" },
+    ret(EACCES), // as the kernel answers one who may not take a lease
   ]);
 }
 
@@ -197,6 +215,9 @@ const FILE_METADATA_IOCTLS = [
   0x401c5820, // FS_IOC_FSSETXATTR
   0x40087602, // FS_IOC_SETVERSION
   0x40047602, // FS_IOC32_SETVERSION
+  // ext4's own number for the same (review 143: it set the generation of a file opened read-only).
+  0x40086604, // EXT4_IOC_SETVERSION
+  0x40046604, // EXT4_IOC32_SETVERSION
   0x40806685, // FS_IOC_ENABLE_VERITY
   0x800c6613, // FS_IOC_SET_ENCRYPTION_POLICY
 ];
@@ -338,9 +359,6 @@ function rules(t: SyscallTable, options: SeccompOptions): Rule[] {
     { nr: n.rt_sigqueueinfo, body: argsEqual([[0, own]]) },
     { nr: n.tkill, body: [ret(EPERM)] }, // a bare thread id may be anyone's
     { nr: n.pidfd_send_signal, body: [ret(EPERM)] },
-    // A descriptor's owner is who gets its SIGIO (whose default action ends a process) and SIGURG:
-    // itself or no one (review 87: a socket owned by another process ended it with a write).
-    { nr: n.fcntl, body: ownerRule(own) },
   ];
   const ioctl = { owner: own !== undefined, metadata: options.landlock };
   const all: Rule[] = [
@@ -410,6 +428,10 @@ function rules(t: SyscallTable, options: SeccompOptions): Rule[] {
     { nr: n.open, body: createMode(2, 1) },
     { nr: n.openat, body: createMode(3, 2) },
     ...signalRules,
+    // A descriptor's owner is who gets its SIGIO (whose default action ends a process) and SIGURG:
+    // itself or no one, before Landlock ABI 6 (review 87: a socket owned by another process ended
+    // it with a write). And no lease, under either layer (review 143).
+    { nr: n.fcntl, body: fcntlRule(own) },
     ...(ioctl.owner || ioctl.metadata ? [{ nr: n.ioctl, body: ioctlRule(ioctl) }] : []),
   ];
   return all.filter((rule) => rule.nr !== undefined);

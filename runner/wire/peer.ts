@@ -26,6 +26,19 @@ import { neutralize } from "./text.ts";
 export { ResponseError };
 export type { InboundOptions, RequestContext };
 
+/**
+ * `String(value)`, or a placeholder for a value that has no text (`Object.create(null)`, a throwing
+ * `toString`): String() threw inside an answer's write, a rejection no one handled, and the
+ * request's slot was never freed (review 147).
+ */
+function textOf(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return "a value with no text";
+  }
+}
+
 /** Options for {@linkcode Peer}: its inbound side's, and these. */
 export interface PeerOptions extends InboundOptions {
   /** Receives inbound notifications other than `$/cancel`. */
@@ -478,14 +491,14 @@ export class Peer {
         return sizeOf(this.#sendAnswer({ jsonrpc: "2.0", id, result: result ?? null }));
       } catch (cause) {
         text = `Result is not JSON-serialisable or over the line cap: ${
-          String(cause).slice(0, 200)
+          textOf(cause).slice(0, 200)
         }`;
       }
       error = new ResponseError(ErrorCode.InternalError, text);
     }
     const { code, message, data } = error instanceof ResponseError
       ? error
-      : { code: ErrorCode.InternalError, message: String(error), data: undefined };
+      : { code: ErrorCode.InternalError, message: textOf(error), data: undefined };
     if (data !== undefined) {
       try {
         return sizeOf(this.#sendAnswer({ jsonrpc: "2.0", id, error: { code, message, data } }));

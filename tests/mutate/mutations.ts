@@ -6917,6 +6917,114 @@ export const MUTATIONS: Mutation[] = [
     filter: "help lists only options",
   },
   {
+    id: "bwrap-root-only-proc",
+    source:
+      "review 143: under bubblewrap a root host's plugin is uid 0 to the kernel, and read the /proc files only root may read (slabinfo, kpageflags, kpagecount, vmallocinfo, root's key names)",
+    mitigation:
+      "bubblewrap binds /dev/null (nodev: every open refused) over each of them this kernel has",
+    file: "runner/sandbox/isolation.ts",
+    search: '    ...(await procMasks()).flatMap((path) => ["--ro-bind", "/dev/null", path]),\n',
+    replace: "",
+    tests: [`${HOSTILE}/r143_test.ts`],
+    filter: "only root may read",
+  },
+  {
+    id: "seccomp-ext4-setversion",
+    source:
+      "review 143: under Landlock native code set the inode generation of a file it may only read, through ext4's own ioctl number (EXT4_IOC_SETVERSION), which review 88's list lacked",
+    mitigation:
+      "the Landlock layer's filter refuses EXT4_IOC_SETVERSION as it does FS_IOC_SETVERSION",
+    file: "runner/sandbox/seccomp.ts",
+    search: "  0x40086604, // EXT4_IOC_SETVERSION\n",
+    replace: "",
+    tests: [`${HOSTILE}/r143_test.ts`],
+    filter: "sets no inode generation",
+  },
+  {
+    id: "seccomp-fcntl-lease",
+    source:
+      "review 143: a plugin took a read lease on a file it may only read (its owner's uid), and the host's write to the file waited as long as the plugin held it, up to 45 s at each open",
+    mitigation: "the filter refuses fcntl F_SETLEASE under both OS layers",
+    file: "runner/sandbox/seccomp.ts",
+    search: '    [JEQ_K, "lease", "next", F_SETLEASE],\n',
+    replace: "",
+    tests: [`${HOSTILE}/r143_test.ts`],
+    filter: "no lease",
+  },
+  {
+    id: "capability-result-getter-caught",
+    source:
+      "review 147: a capability result's getter threw inside its check: the error's text went to the plugin, and one with no text was a rejection no one handled",
+    mitigation:
+      "a result whose check throws is an invalid result: a plain failure, told to the host",
+    file: "runner/host/capabilities.ts",
+    search:
+      "    try {\n      const parsed = route.info.output.safeParse(result);\n      valid = parsed.success;\n      checked = parsed.data;\n    } catch (error) {",
+    replace:
+      "    {\n      const parsed = route.info.output.safeParse(result);\n      valid = parsed.success;\n      checked = parsed.data;\n    }\n    if (Number.isNaN(0)) {\n      const error = undefined;",
+    tests: [`${HOSTILE}/r147_test.ts`],
+    filter: "throws when read",
+  },
+  {
+    id: "capability-failure-read-caught",
+    source:
+      "review 147: a CapabilityError whose code getter threw sent that throw's text to the plugin",
+    mitigation: "a failure whose reading throws is answered as a plain failure",
+    file: "runner/host/capabilities.ts",
+    search: "    try {\n      return this.#answerFailure(error, method, signal);\n    } catch {",
+    replace:
+      "    return this.#answerFailure(error, method, signal);\n    try {\n      return this.#answerFailure(error, method, signal);\n    } catch {",
+    tests: [`${HOSTILE}/r147_test.ts`],
+    filter: "throws when read",
+  },
+  {
+    id: "capability-result-stripped",
+    source:
+      "review 147: a capability's result was checked, then sent as returned: members its schema strips reached the plugin",
+    mitigation: "what the schema kept is sent (as returned only where it transforms)",
+    file: "runner/host/capabilities.ts",
+    search: "    return transformsIn(route.info.output) ? result : checked;",
+    replace: "    return result;",
+    tests: [`${HOSTILE}/r147_test.ts`],
+    filter: "schema strips never reach",
+  },
+  {
+    id: "sdk-progress-after-answer",
+    source:
+      "review 147: ctx.progress kept sending after its call's answer, each report a fault to the host: an honest plugin ended as faulty",
+    mitigation: "the SDK drops a report once its call is answered",
+    file: "runner/plugin/host_calls.ts",
+    search: "    if (this.signal.aborted || this.#answered) return;",
+    replace: "    if (this.signal.aborted) return;",
+    tests: [`${HOSTILE}/r147_test.ts`],
+    filter: "after its answer costs",
+  },
+  {
+    id: "peer-answer-text-safe",
+    source:
+      "review 147: an answer's error, or an unserialisable result's cause, with no text threw inside the answer's write: a rejection no one handled, the request never answered",
+    mitigation: "a value with no text is answered with a placeholder",
+    file: "runner/wire/peer.ts",
+    search:
+      '  try {\n    return String(value);\n  } catch {\n    return "a value with no text";\n  }',
+    replace: "  return String(value);",
+    tests: [`${HOSTILE}/r147_test.ts`],
+    filter: "has no text is still answered",
+  },
+  {
+    id: "deadline-keeps-dom-exception",
+    source:
+      "review 147: the per-test deadline's wrapper assigned to a DOMException's getter-only message: a test failing with a TimeoutError failed with that TypeError instead",
+    mitigation: "a message that cannot be added to is left as thrown",
+    file: "tests/_deadline.ts",
+    search:
+      "      try {\n        if (error instanceof Error && site) error.message += `\\n    (test registered ${site})`;\n      } catch {",
+    replace:
+      "      if (error instanceof Error && site) error.message += `\\n    (test registered ${site})`;\n      if (Number.isNaN(0)) {",
+    tests: ["tests/deadline_test.ts"],
+    filter: "fails with a DOMException",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",
@@ -8161,7 +8269,7 @@ export const MUTATIONS: Mutation[] = [
     source: "review 87: before Landlock ABI 6, a socket owned by another process sent it SIGIO",
     mitigation: "fcntl F_SETOWN only to the plugin itself, never F_SETOWN_EX",
     file: "runner/sandbox/seccomp.ts",
-    search: "    { nr: n.fcntl, body: ownerRule(own) },",
+    search: "    ...(own === undefined ? [] : ownerSteps(own)),",
     replace: "",
     tests: [`${HOSTILE}/r87_landlock_test.ts`],
     filter: "before ABI 6",

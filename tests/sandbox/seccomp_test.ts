@@ -227,3 +227,15 @@ Deno.test("seccomp: before Landlock ABI 6, signals go only to the plugin itself"
   assert.equal(verdict(own, nr.tgkill, [1, 1, 9]), errno(1));
   assert.equal(verdict(landlock, nr.kill, [1, 9]), ALLOW, "ABI 6 scopes signals itself");
 });
+
+Deno.test("seccomp: no file lease under either layer, other fcntl commands pass (review 143)", () => {
+  const own = { landlock: true, signalsOnlyTo: 4242 };
+  for (const options of [bwrap, landlock, own]) {
+    assert.equal(verdict(options, nr.fcntl, [3, 1024, 0]), errno(13), "F_SETLEASE, F_RDLCK");
+    assert.equal(verdict(options, nr.fcntl, [3, 1025, 0]), ALLOW, "F_GETLEASE");
+    assert.equal(verdict(options, nr.fcntl, [3, 2, 1]), ALLOW, "F_SETFD");
+  }
+  assert.equal(verdict(own, nr.fcntl, [3, 8, 4242]), ALLOW, "F_SETOWN itself");
+  assert.equal(verdict(own, nr.fcntl, [3, 8, 1]), errno(1), "F_SETOWN another");
+  assert.equal(verdict(bwrap, nr.fcntl, [3, 8, 1]), ALLOW, "bubblewrap: its own PID namespace");
+});

@@ -298,6 +298,12 @@ export async function bwrapArgs(plan: MountPlan): Promise<string[]> {
     // host: the slab caches, physical pages' flags, root's key names (review 143). Covered by
     // /dev/null, bound nodev: every open of it is refused.
     ...(await procMasks()).flatMap((path) => ["--ro-bind", "/dev/null", path]),
+    // The kernel's every lock, a pid namespace's or not: another sandbox's open-file-description
+    // locks show there (pid -1) with their inode, so one plugin read the bit another set by a lock
+    // on a file both may read (review 144). A device on a nodev mount: it opens for no one.
+    "--ro-bind",
+    "/dev/null",
+    "/proc/locks",
     // Not the host's name (review 60).
     "--hostname",
     "plugbox",

@@ -154,7 +154,8 @@ export function wrapperFor(
         : extras.cpu,
       auditLog: extras.auditLog,
       waitsForGo: extras.waitsForGo,
-      nativeCode: p.grants.run.length > 0 || p.grants.ffi.length > 0 || p.grants.all,
+      nativeCode: p.runtime !== undefined || p.grants.run.length > 0 || p.grants.ffi.length > 0 ||
+        p.grants.all,
     }, mounts);
 }
 

@@ -57,6 +57,14 @@ export async function layerSupport(
       cacheDir,
       seccompProgram(arch, { landlock: false, unixSockets: true }),
     ),
+    nativeSeccompFile: await writeFilter(
+      cacheDir,
+      seccompProgram(arch, { landlock: false, nativeCode: true }),
+    ),
+    nativeRelaySeccompFile: await writeFilter(
+      cacheDir,
+      seccompProgram(arch, { landlock: false, unixSockets: true, nativeCode: true }),
+    ),
     launcher: await ensureLauncher(cacheDir),
     libc: await libcOf(deno),
   };

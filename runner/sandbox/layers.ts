@@ -51,6 +51,12 @@ export interface LayerSupport {
    * relay, whose launcher refuses them to the plugin before it runs.
    */
   relaySeccompFile?: string;
+  /**
+   * Each of the two, for native code (a command plugin; a `run`, `ffi` or
+   * `all` grant): no query of record locks either (seccomp.ts `nativeCode`).
+   */
+  nativeSeccompFile?: string;
+  nativeRelaySeccompFile?: string;
   /** The Landlock ABI (Landlock layer only). */
   landlockAbi?: number;
   launcher?: LauncherFiles;
@@ -83,7 +89,7 @@ export interface LayerContext {
    * signals are armed. For the plugin's own start, not the graph check.
    */
   waitsForGo?: boolean;
-  /** The plugin runs native code (a `run` or `ffi` grant), past Deno's checks. */
+  /** The plugin runs native code (a command, or a `run`, `ffi` or `all` grant), past Deno's checks. */
   nativeCode?: boolean;
 }
 
@@ -182,9 +188,7 @@ function restore(ctx: LayerContext): Record<string, string | null> {
 async function bubblewrapPrefix(ctx: LayerContext, mounts: MountPlan): Promise<string[]> {
   const limits = limitsOf(ctx);
   // bubblewrap reads the filter from a descriptor the prologue opens: no sh, no filter (noted).
-  const seccompFile = ctx.tools.sh
-    ? (ctx.egress?.relay ? ctx.support.relaySeccompFile : ctx.support.seccompFile)
-    : undefined;
+  const seccompFile = ctx.tools.sh ? filterFor(ctx) : undefined;
   const inside: MountPlan = { ...mounts, seccomp: seccompFile !== undefined };
   const sh = ctx.tools.innerSh;
   // Mounted for the graph check too, so that it runs in the plugin's view.
@@ -201,6 +205,12 @@ async function bubblewrapPrefix(ctx: LayerContext, mounts: MountPlan): Promise<s
     ...go,
     ...launcher,
   ];
+}
+
+/** bubblewrap's filter for the context: with the relay's Unix sockets or not, for native code or not. */
+function filterFor({ support, egress, nativeCode }: LayerContext): string | undefined {
+  if (egress?.relay) return nativeCode ? support.nativeRelaySeccompFile : support.relaySeccompFile;
+  return nativeCode ? support.nativeSeccompFile : support.seccompFile;
 }
 
 /** Adds the egress relay's mounts to `inside`; returns the launcher that starts it. */

@@ -42,13 +42,19 @@ export interface SeccompOptions {
    */
   unixSockets?: boolean;
   /**
-   * The Landlock layer with native code (a `run` or `ffi` grant): no
-   * inotify watch, which Landlock does not control, so a program could see
-   * the names of files made in folders it may not list (review 60); and no
-   * file's times set by its path, which Landlock does not control either
-   * (review 87: any file the host's user owns, outside every rule). Times
-   * set through a descriptor stay: Landlock checked its open. Deno's own
-   * `watchFs` and `utime` check permissions first, so they are refused only here.
+   * Native code runs (a `run`, `ffi` or `all` grant, or a command plugin).
+   * Under both layers: no query of another process's record lock
+   * (`F_GETLK`, `F_OFD_GETLK`), which told one plugin the lock another
+   * held on a file both may only read, its interpreter say, and no inotify
+   * watch for reads, which saw the other open it (review 144); Deno's own
+   * SQLite caches ask the first, and a plugin granted nothing cannot make
+   * Deno ask either. Under Landlock also: no inotify watch at all, which Landlock does not
+   * control, so a program could see the names of files made in folders it
+   * may not list (review 60); and no file's times set by its path, which
+   * Landlock does not control either (review 87: any file the host's user
+   * owns, outside every rule). Times set through a descriptor stay:
+   * Landlock checked its open. Deno's own `watchFs` and `utime` check
+   * permissions first, so they are refused only here.
    */
   nativeCode?: boolean;
 }
@@ -69,6 +75,7 @@ const EPERM = errno(1);
 /** Not run, and answered as done: a call whose effect is dropped without failing its caller. */
 const IGNORED = errno(0);
 const EACCES = errno(13);
+const ENOLCK = errno(37);
 const ENOSYS = errno(38);
 const EAFNOSUPPORT = errno(97);
 const EOPNOTSUPP = errno(95);
@@ -163,12 +170,27 @@ const F_SETLEASE = 1024;
 const FIOSETOWN = 0x8901;
 const SIOCSPGRP = 0x8902;
 
+const F_GETLK = 5;
+const F_OFD_GETLK = 36;
+const F_NOTIFY = 1026;
+
 /**
- * fcntl's owner steps: `F_SETOWN` only to `own` or 0 (none), never
- * `F_SETOWN_EX`, whose owner is in memory.
+ * fcntl. Never a lease (`F_SETLEASE`), whose holder decides when another's
+ * open of the file returns: the owner of a file it may only read took one,
+ * and the host's write to the file waited for as long as it held it, up to
+ * the kernel's lease-break-time (45 s) at each open (review 143); its break
+ * also tells the holder of another's open (review 144). Never a directory
+ * notice (`F_NOTIFY`, whose `DN_ACCESS` tells it of reads in a folder other
+ * sandboxes read; review 144). Both under both layers. With `nativeCode`,
+ * no query of record locks (see {@linkcode SeccompOptions.nativeCode}).
+ * With `own`, `F_SETOWN` only to `own` or 0 (none), never `F_SETOWN_EX`,
+ * whose owner is in memory. Every other command allowed.
  */
-function ownerSteps(own: number): Step[] {
-  return [
+function fcntlRule(own: number | undefined, nativeCode: boolean): Instruction[] {
+  const queries: Step[] = nativeCode
+    ? [[JEQ_K, "nolock", "next", F_GETLK], [JEQ_K, "nolock", "next", F_OFD_GETLK]]
+    : [];
+  const owner: Step[] = own === undefined ? [] : [
     [JEQ_K, "owner", "next", F_SETOWN],
     [JEQ_K, "refuse", "allow", F_SETOWN_EX],
     { label: "owner" },
@@ -176,29 +198,32 @@ function ownerSteps(own: number): Step[] {
     [JEQ_K, "allow", "next", own],
     [JEQ_K, "allow", "refuse", 0],
   ];
-}
-
-/**
- * fcntl: no lease (`F_SETLEASE`), whose holder decides when another's open
- * of the file for writing returns: the owner of a file it may only read took
- * one, and the host's write to the file waited for as long as it held it,
- * up to the kernel's lease-break-time (45 s) at each open (review 143); a
- * descriptor's owner only as {@linkcode ownerSteps} says, where `own` is
- * given; every other command allowed.
- */
-function fcntlRule(own: number | undefined): Instruction[] {
   return assemble([
     load(arg(1)),
     [JEQ_K, "lease", "next", F_SETLEASE],
-    ...(own === undefined ? [] : ownerSteps(own)),
+    [JEQ_K, "refuse", "next", F_NOTIFY],
+    ...queries,
+    ...owner,
     { label: "allow" },
     ret(ALLOW),
+    { label: "nolock" },
+    ret(ENOLCK),
     { label: "refuse" },
     ret(EPERM),
     { label: "lease" },
     ret(EACCES), // as the kernel answers one who may not take a lease
   ]);
 }
+
+/**
+ * inotify events a read makes (`IN_ACCESS`, `IN_CLOSE_NOWRITE`, `IN_OPEN`),
+ * refused to native code: its watch on a file every sandbox may read (an
+ * interpreter, a library) saw another plugin open it (review 144). Events
+ * of a change stay: no plugin may change a file another may only read.
+ * Deno's `watchFs` asks for `IN_OPEN` too, and checks a read grant first:
+ * a plugin granted nothing watches nothing, so it keeps its watches.
+ */
+const INOTIFY_READ_EVENTS = 0x01 | 0x10 | 0x20;
 
 /**
  * ioctl requests that change a file's metadata through any descriptor, one
@@ -363,6 +388,20 @@ function rules(t: SyscallTable, options: SeccompOptions): Rule[] {
   const ioctl = { owner: own !== undefined, metadata: options.landlock };
   const all: Rule[] = [
     ...Object.values(t.refused).map((nr): Rule => ({ nr, body: [ret(EPERM)] })),
+    // A lock is the file's, not the sandbox's: one plugin held it on a file every sandbox may read
+    // (its interpreter, Deno), and another, of another name, read the bit (review 144). Without
+    // an exclusive lock, shared ones never conflict; no lock at all is simpler, and said so.
+    { nr: n.flock, body: [ret(ENOLCK)] },
+    // A descriptor's owner is who gets its SIGIO (whose default action ends a process) and SIGURG:
+    // itself or no one, before Landlock ABI 6 (review 87: a socket owned by another process ended
+    // it with a write). No lease and no folder notice under either layer (reviews 143, 144).
+    { nr: n.fcntl, body: fcntlRule(own, options.nativeCode === true) },
+    ...(options.nativeCode
+      ? [{
+        nr: n.inotify_add_watch,
+        body: options.landlock ? [ret(EACCES)] : argHasNone(2, INOTIFY_READ_EVENTS, EACCES),
+      }]
+      : []),
     // clone3 passes its flags in memory, which a filter cannot read: C libraries fall back to clone.
     { nr: n.clone3, body: [ret(ENOSYS)] },
     { nr: n.openat2, body: [ret(ENOSYS)] }, // its mode is in memory too
@@ -405,7 +444,6 @@ function rules(t: SyscallTable, options: SeccompOptions): Rule[] {
         ...Object.values(t.ipc).map((nr): Rule => ({ nr, body: [ret(EPERM)] })),
         ...(options.nativeCode
           ? [
-            { nr: n.inotify_add_watch, body: [ret(EACCES)] },
             ...[n.utime, n.utimes, n.futimesat].map((nr): Rule => ({ nr, body: [ret(EPERM)] })),
             { nr: n.utimensat, body: timesByDescriptor() },
             // Extended attributes read by path, which Landlock does not check either: native code
@@ -428,10 +466,6 @@ function rules(t: SyscallTable, options: SeccompOptions): Rule[] {
     { nr: n.open, body: createMode(2, 1) },
     { nr: n.openat, body: createMode(3, 2) },
     ...signalRules,
-    // A descriptor's owner is who gets its SIGIO (whose default action ends a process) and SIGURG:
-    // itself or no one, before Landlock ABI 6 (review 87: a socket owned by another process ended
-    // it with a write). And no lease, under either layer (review 143).
-    { nr: n.fcntl, body: fcntlRule(own) },
     ...(ioctl.owner || ioctl.metadata ? [{ nr: n.ioctl, body: ioctlRule(ioctl) }] : []),
   ];
   return all.filter((rule) => rule.nr !== undefined);

@@ -239,3 +239,31 @@ Deno.test("seccomp: no file lease under either layer, other fcntl commands pass 
   assert.equal(verdict(own, nr.fcntl, [3, 8, 1]), errno(1), "F_SETOWN another");
   assert.equal(verdict(bwrap, nr.fcntl, [3, 8, 1]), ALLOW, "bubblewrap: its own PID namespace");
 });
+
+Deno.test("seccomp: no file lock, lease or folder notice; lock queries and watches for reads only beside native code (review 144)", () => {
+  const native = { landlock: false, nativeCode: true };
+  for (const options of [bwrap, landlock, native, { landlock: true, nativeCode: true }]) {
+    assert.equal(verdict(options, nr.flock, [3, 2]), errno(37), "flock LOCK_EX");
+    assert.equal(verdict(options, nr.flock, [3, 1]), errno(37), "flock LOCK_SH");
+    assert.equal(verdict(options, nr.fcntl, [3, 1024, 1]), errno(13), "F_SETLEASE");
+    assert.equal(verdict(options, nr.fcntl, [3, 1026, 1]), errno(1), "F_NOTIFY");
+    assert.equal(verdict(options, nr.fcntl, [3, 6]), ALLOW, "F_SETLK: SQLite's own locks");
+    assert.equal(verdict(options, nr.fcntl, [3, 1]), ALLOW, "F_GETFD");
+  }
+  for (const query of [5, 36]) {
+    assert.equal(verdict(bwrap, nr.fcntl, [3, query]), ALLOW, "Deno's SQLite asks it");
+    assert.equal(verdict(native, nr.fcntl, [3, query]), errno(37));
+  }
+  // Native code watches no read (IN_ACCESS, IN_CLOSE_NOWRITE, IN_OPEN); changes it may.
+  for (const mask of [0x01, 0x10, 0x20, 0xfff]) {
+    assert.equal(verdict(native, nr.inotify_add_watch, [3, 0, mask]), errno(13), `${mask}`);
+    assert.equal(verdict(bwrap, nr.inotify_add_watch, [3, 0, mask]), ALLOW, "Deno checks watchFs");
+  }
+  assert.equal(verdict(native, nr.inotify_add_watch, [3, 0, 0x2 | 0x4 | 0x8 | 0x100]), ALLOW);
+  // The owner rule still holds beside them.
+  const own = { landlock: true, signalsOnlyTo: 77 };
+  assert.equal(verdict(own, nr.fcntl, [3, 8, 77]), ALLOW);
+  assert.equal(verdict(own, nr.fcntl, [3, 8, 78]), errno(1));
+  assert.equal(verdict(own, nr.fcntl, [3, 15, 77]), errno(1));
+  assert.equal(verdict(own, nr.fcntl, [3, 1024, 1]), errno(13));
+});

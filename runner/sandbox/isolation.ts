@@ -417,7 +417,12 @@ export interface WrapOptions {
 
 function limits(options: WrapOptions): string[] {
   const cpu = options.cpuSeconds;
-  return [`--data=${options.dataLimitBytes}`, ...(cpu ? [`--cpu=${cpu}:${cpu}`] : [])];
+  // No core dump (prologue.ts says why).
+  return [
+    `--data=${options.dataLimitBytes}`,
+    "--core=0:0",
+    ...(cpu ? [`--cpu=${cpu}:${cpu}`] : []),
+  ];
 }
 
 /**

@@ -10,6 +10,7 @@
 
 import { join } from "node:path";
 import { IsolationUnavailableError } from "../errors.ts";
+import { PIDS_MAX } from "./cgroup_probe.ts";
 import type { CpuPlan } from "./cpu_limits.ts";
 import { type EgressSetup, SANDBOX_SOCKET } from "./egress.ts";
 import {
@@ -158,8 +159,23 @@ export const HOST_CHECK = '[ "$PPID" = "$1" ] || exit 125; shift; exec "$@"';
  * the plugin is armed against a live parent. A dead host sends nothing, its
  * end of the pipe closes, `read` fails and the sandbox ends. `read` takes one
  * byte at a time from a pipe, so the plugin's input starts after the line.
+ *
+ * It also holds the sandbox's tasks (processes and threads) to
+ * {@linkcode PIDS_MAX} with RLIMIT_NPROC, soft and hard (lowered only: a
+ * lower limit of the host's stays). Set here, inside the sandbox's user
+ * namespace, the kernel counts against it only that namespace's tasks of
+ * the plugin's uid, not the host user's: a host that is not root makes no
+ * pids cgroup, and a Python plugin granted nothing made 8,992 threads when
+ * asked to, as many as the host's user may have (96,367 here, past the
+ * machine's pid_max of 32,768; review 148). Set before bubblewrap, the
+ * namespace's own limit would hold the host's tasks to it too. A root host's
+ * plugin is root to the kernel, which ignores the limit: its pids cgroup holds
+ * it. `ulimit -u` is dash's `-p` (bash's `-p`, the pipe size, fails).
  */
-export const GO_STEP = 'read -r go || exit 125; exec "$@"';
+export const GO_STEP = "read -r go || exit 125; " +
+  `{ ulimit -u ${PIDS_MAX} && ulimit -H -u ${PIDS_MAX}; } 2>/dev/null || ` +
+  `{ ulimit -p ${PIDS_MAX} && ulimit -H -p ${PIDS_MAX}; } 2>/dev/null; ` +
+  'exec "$@"';
 
 /** The line the host sends for {@linkcode GO_STEP}. */
 export const GO_LINE: Uint8Array = new Uint8Array([0x0a]);

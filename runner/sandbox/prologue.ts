@@ -1,7 +1,7 @@
 /**
  * The first step of a plugin's command line: a POSIX shell (the host's
- * `sh`) that sets the memory and CPU-time limits (`ulimit`, so no `prlimit`
- * is executed), makes and joins the plugin's cgroups, opens the seccomp
+ * `sh`) that sets the memory, CPU-time, open-file and core-dump limits
+ * (`ulimit`, so no `prlimit` is executed), makes and joins the plugin's cgroups, opens the seccomp
  * filter for bubblewrap on file descriptor 3, and gives plugbox's launcher a
  * Deno dir of its own, then `exec`s the rest (so the process keeps its pid).
  * Every program it runs is a cost on every start (3 to 5 ms each here), so it
@@ -63,6 +63,12 @@ const SCRIPT = [
   `if [ -n "\${14}" ]; then ulimit -t "\${14}" && ulimit -H -t "\${14}" ||`,
   `  { echo "plugbox: sh cannot set the CPU-time limit (ulimit -t \${14} s)" >&2; exit 125; }; fi`,
   `if [ -n "\${15}" ]; then ulimit -n "\${15}" 2>/dev/null && ulimit -H -n "\${15}"; fi`,
+  // No core dump, soft or hard: a plugin that raised its soft limit to the hard one (unlimited by
+  // default) and crashed handed the kernel up to its whole memory cap to write, and where
+  // core_pattern is a program (systemd-coredump, apport) that program writes it on the host's disk
+  // with the host's CPU, outside every cap of the plugin's (review 148).
+  `if [ -n "\${13}" ]; then ulimit -c 0 && ulimit -H -c 0 ||`,
+  `  { echo "plugbox: sh cannot forbid core dumps (ulimit -c 0)" >&2; exit 125; }; fi`,
   // Joins cgroup $1 of version $2. Under v1 it moves this thread (`0` to `tasks`: the shell has
   // one thread, so the whole process moves, and all it execs starts there): a thread that moves
   // itself skips the kernel's global threadgroup lock, which `cgroup.procs` takes for writing

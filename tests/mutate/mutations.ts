@@ -7102,6 +7102,30 @@ export const MUTATIONS: Mutation[] = [
     filter: "takes no lease",
   },
   {
+    id: "sandbox-nproc",
+    source:
+      "review 148: a host not root makes no pids cgroup, and a Python plugin granted nothing made 8,992 threads under the OS layer, as many as the host's user may have, past the machine's pid_max",
+    mitigation:
+      "the sandbox's first step holds its user namespace's tasks to PIDS_MAX (RLIMIT_NPROC)",
+    file: "runner/sandbox/layers.ts",
+    search:
+      "  `{ ulimit -u ${PIDS_MAX} && ulimit -H -u ${PIDS_MAX}; } 2>/dev/null || ` +\n  `{ ulimit -p ${PIDS_MAX} && ulimit -H -p ${PIDS_MAX}; } 2>/dev/null; ` +\n",
+    replace: "",
+    tests: [`${HOSTILE}/r148_test.ts`],
+    filter: "makes no more tasks than a pids cgroup",
+  },
+  {
+    id: "prologue-no-core",
+    source:
+      "review 148: a plugin raised its soft core-dump limit to the hard one (unlimited by default) and a crash of a 16 MiB child wrote a 21 MiB core; a core_pattern program writes such a core on the host's disk with the host's CPU",
+    mitigation: "the prologue sets the core-dump limit to 0, soft and hard",
+    file: "runner/sandbox/prologue.ts",
+    search: "then ulimit -c 0 && ulimit -H -c 0 ||",
+    replace: "then true ||",
+    tests: [`${HOSTILE}/r148_test.ts`],
+    filter: "cannot raise its core-dump limit",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -1,10 +1,11 @@
 /**
  * The first step of a plugin's command line: a POSIX shell (the host's
  * `sh`) that sets the memory, CPU-time, open-file and core-dump limits
- * (`ulimit`, so no `prlimit` is executed), makes and joins the plugin's cgroups, opens the seccomp
- * filter for bubblewrap on file descriptor 3, and gives plugbox's launcher a
- * Deno dir of its own, then `exec`s the rest (so the process keeps its pid).
- * Every program it runs is a cost on every start (3 to 5 ms each here), so it
+ * (`ulimit`, so no `prlimit` is executed), makes and joins the plugin's
+ * cgroups, opens the seccomp filter for bubblewrap on file descriptor 3,
+ * and gives plugbox's launcher a Deno dir of its own, then `exec`s the
+ * rest (so the process keeps its pid). Every program it runs is a cost on
+ * every start (3 to 5 ms each here), so it
  * runs at most one: a single `mkdir` for all the cgroups, and only when the
  * host could not make them itself; the rest are builtins. Its
  * arguments are fixed positions, never interpolated into the script. A

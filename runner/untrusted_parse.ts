@@ -39,17 +39,17 @@ const FIRST_PROBLEM = { abortEarly: true } as unknown as z.core.ParseContext<z.c
 export function parseUntrusted<T extends z.ZodType>(
   schema: T,
   value: unknown,
-): z.ZodSafeParseResult<z.output<T>> {
+): Untrusted<z.output<T>> {
   // Refused before zod sees it: no deadline can end a check once begun (review 109).
   if (tooCostlyToMerge(schema, value)) {
-    return refused(
+    return refused<z.output<T>>(
       `holds objects too wide for its schema's intersection to merge (over ${MAX_MERGE_COST} keys squared)`,
     );
   }
   // Its issues, carried up through every container above them, would cost their number times
   // their depth (reviews 135, 139).
   if (tooCostlyToFail(schema, value)) {
-    return refused(
+    return refused<z.output<T>>(
       `holds too many values too deep for its schema to check (recursive or nested past ${FREE_DEPTH}: over ${MAX_ISSUE_DEPTH_COST}, each counted by its depth past ${FREE_DEPTH})`,
     );
   }
@@ -59,13 +59,35 @@ export function parseUntrusted<T extends z.ZodType>(
     // A record inside an array or a record: zod spreads its issues into one call, and 600,000
     // bad entries (5 MB, within the line cap) overran the stack. The caller's ValidationError
     // became a RangeError, exit code 1 for plug (review 81).
-    if (!(error instanceof RangeError)) throw error;
-    return refused("holds more invalid members than can be checked");
+    if (error instanceof RangeError && /call stack/i.test(error.message)) {
+      return refused<z.output<T>>("holds more invalid members than can be checked");
+    }
+    // The schema's own code threw (a refinement, transform or preprocess of the contract): the
+    // check failed, not the value, and the failure is the caller's to place (review 145: thrown
+    // on, a progress report's check killed its plugin as one that "broke the protocol", and a
+    // capability's answered the plugin with the host's own exception).
+    return checkThrew<z.output<T>>(error);
   }
 }
 
+/**
+ * A failed check for a schema whose own code threw `error`: one issue at the root naming what it
+ * threw, and `threw` holding it.
+ */
+export function checkThrew<T>(error: unknown): Untrusted<T> {
+  const message = error instanceof Error ? error.message : String(error);
+  return {
+    // Neutralised where it is shown, as every issue's message is (toIssues).
+    ...refused<T>(`its schema's own check threw: ${message.slice(0, 200)}`),
+    threw: error,
+  };
+}
+
+/** What {@linkcode parseUntrusted} answers: `threw` holds what the schema's own code threw. */
+export type Untrusted<T> = z.ZodSafeParseResult<T> & { threw?: unknown };
+
 /** A failed check with one issue at the root: a value plugbox would not, or could not, check. */
-function refused<T>(message: string): z.ZodSafeParseResult<T> {
+function refused<T>(message: string): Untrusted<T> {
   const issue = { code: "custom", path: [], message } as unknown as z.core.$ZodIssue;
-  return { success: false, error: new ZodError([issue]) } as z.ZodSafeParseResult<T>;
+  return { success: false, error: new ZodError([issue]) } as Untrusted<T>;
 }

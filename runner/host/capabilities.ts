@@ -306,6 +306,15 @@ export class CapabilityHost {
       const again = parseUntrusted(route.info.input, restored);
       if (again.success) args = again; // else the error names what was sent
     }
+    if (!args.success && args.threw !== undefined) {
+      // The host's own schema threw, not the plugin's arguments failing it: told to the host, and
+      // to the plugin only that the capability failed (review 145: the plugin was answered with
+      // the host's exception, and onCapabilityError never heard of it).
+      this.#report(args.threw, method);
+      throw new ResponseError(ErrorCode.InternalError, `Capability "${method}" failed`, {
+        name: "Error",
+      });
+    }
     if (!args.success) {
       const issues = toIssues(args.error.issues);
       // Parsed whole for nothing: work counted by its size (review 57). Not a fault: the SDK checks
@@ -341,29 +350,25 @@ export class CapabilityHost {
       throw this.#failure(error, method, context.signal);
     }
     const began = performance.now();
-    let valid: boolean;
-    let thrown: { error: unknown } | undefined;
-    let checked: unknown;
+    let checked: { success: boolean; data?: unknown } | undefined;
     try {
-      const parsed = route.info.output.safeParse(result);
-      valid = parsed.success;
-      checked = parsed.data;
+      checked = route.info.output.safeParse(result);
     } catch (error) {
-      // A getter of the result threw (zod catches only its own issues): that error is the host's,
-      // not the plugin's to read, and one that cannot be made text threw again where the answer
-      // was written, a rejection no one handled and a slot never freed (review 147).
-      valid = false;
-      thrown = { error };
+      // Its schema's own code threw (a refinement, a transform: review 145), or a getter of the
+      // result did (zod catches only its own issues: review 147). That error is the host's: told
+      // to the host, and to the plugin only that the capability failed. Sent as text, one that
+      // could not be made text threw again where the answer was written, a rejection no one
+      // handled and a slot never freed.
+      this.#report(error, method);
     }
     request.charge?.(performance.now() - began); // the plugin's share pays for its result's check
-    if (!valid) {
-      this.#report(
-        new TypeError(
-          `Capability "${method}" returned an invalid result`,
-          thrown && { cause: thrown.error },
-        ),
-        method,
-      );
+    if (!checked) {
+      throw new ResponseError(ErrorCode.InternalError, `Capability "${method}" failed`, {
+        name: "Error",
+      });
+    }
+    if (!checked.success) {
+      this.#report(new TypeError(`Capability "${method}" returned an invalid result`), method);
       throw new ResponseError(ErrorCode.InternalError, `Capability "${method}" failed`, {
         name: "Error",
       });
@@ -372,7 +377,7 @@ export class CapabilityHost {
     // plugin whose own copy of the contract keeps them (review 147: a row returned for
     // `{ name }` handed over its `passwordHash`). A schema that transforms has no output that is
     // also what it reads: its result goes as returned.
-    return transformsIn(route.info.output) ? result : checked;
+    return transformsIn(route.info.output) ? result : checked.data;
   }
 
   /** The answer to a capability's failure; a failure whose reading throws is a plain one. */

@@ -6,6 +6,10 @@
  * @module
  */
 
+import { type Contract, methodsOf } from "../contract.ts";
+import { neutralize } from "../wire/mod.ts";
+import { MAX_SERVED, MAX_SERVED_NAMES } from "./handshake.ts";
+
 /** The longest delay `setTimeout` honours: 2^31 - 1 ms, about 24.8 days. */
 export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
@@ -76,6 +80,42 @@ export interface StartNumbers {
   signal?: AbortSignal;
 }
 
+/** A start's options that take a function. */
+const LISTENERS = [
+  "onLog",
+  "onProtocolFault",
+  "onUnresponsive",
+  "onAudit",
+  "onEgress",
+  "onCapabilityError",
+  "egressResolver",
+] as const;
+
+/**
+ * Checks that each of `names` in `options` is a function or `undefined` (review 145: an `onLog`
+ * of 5 was taken, and every log line went nowhere, its call's TypeError swallowed as a
+ * listener's fault; an `egressResolver` of 5 failed each connection of the plugin's).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkFunctions } from "./check_options.ts";
+ * checkFunctions({ onLog: () => {} }, ["onLog"]);
+ * assert.throws(() => checkFunctions({ onLog: 5 }, ["onLog"]), /"onLog" must be a function, got number/);
+ * ```
+ * @throws {TypeError} naming the first option that is no function.
+ */
+export function checkFunctions(options: object, names: readonly string[]): void {
+  for (const name of names) {
+    const value = (options as Record<string, unknown>)[name];
+    if (value !== undefined && typeof value !== "function") {
+      throw new TypeError(
+        `"${name}" must be a function, got ${value === null ? "null" : typeof value}`,
+      );
+    }
+  }
+}
+
 /** Timeouts and counts of a managed plugin, on top of a start's. */
 export interface ManagedNumbers extends StartNumbers {
   maxRestarts?: number;
@@ -85,6 +125,8 @@ export interface ManagedNumbers extends StartNumbers {
   healthIntervalMs?: number;
   healthTimeoutMs?: number;
   hotStandby?: boolean;
+  restart?: string;
+  whileRestarting?: string;
 }
 
 /**
@@ -108,6 +150,7 @@ export function checkStartNumbers(options: StartNumbers): void {
   checkCount("maxLogLinesPerSecond", options.maxLogLinesPerSecond, 1, 1_000_000);
   checkShare("capabilityTimeShare", options.capabilityTimeShare);
   checkSignal(options.signal);
+  checkFunctions(options, LISTENERS);
   // Review 122: unchecked, a progress rate of NaN was no cap at all, and a stream window of 0,
   // NaN, -1, 1.5 or 1e308 items or bytes granted the plugin no credit (the SDK takes only a
   // positive safe integer): every stream hung until its call's deadline, with no word why.
@@ -163,6 +206,10 @@ export function checkManagedNumbers(options: ManagedNumbers): void {
   checkMs("backoffInitialMs", options.backoffInitialMs);
   checkMs("healthIntervalMs", options.healthIntervalMs); // 0 turns health checks off
   checkCount("maxRestarts", options.maxRestarts, 0, 1_000_000);
+  // Review 145: a policy misspelt ("always", or Docker's "no") was taken as "on-failure", and one
+  // of "Fail" as "wait": the plugin came back, or its calls waited, against what its host wrote.
+  checkChoice("restart", options.restart, ["never", "on-failure"]);
+  checkChoice("whileRestarting", options.whileRestarting, ["wait", "fail"]);
   const standby: unknown = options.hotStandby;
   if (standby !== undefined && typeof standby !== "boolean") {
     throw new TypeError(`"hotStandby" must be true or false, got ${typeof standby}`);
@@ -228,4 +275,88 @@ export function checkSignal(signal: AbortSignal | null | undefined): AbortSignal
     throw new TypeError(`"signal" must be an AbortSignal, got ${typeof signal}`);
   }
   return signal;
+}
+
+/**
+ * Returns `value` when it is one of `choices`, or `undefined` when it is `undefined`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkChoice } from "./check_options.ts";
+ * assert.equal(checkChoice("restart", "never", ["never", "on-failure"]), "never");
+ * assert.throws(() => checkChoice("restart", "always", ["never", "on-failure"]), /"restart" must be/);
+ * ```
+ * @throws {TypeError} naming the option and its choices.
+ */
+export function checkChoice<T extends string>(
+  option: string,
+  value: unknown,
+  choices: readonly T[],
+): T | undefined {
+  if (value === undefined || (choices as readonly unknown[]).includes(value)) {
+    return value as T | undefined;
+  }
+  const got = typeof value === "string" ? `"${neutralize(value, 64)}"` : typeof value;
+  const listed = choices.map((choice) => `"${choice}"`).join(" or ");
+  throw new TypeError(`"${option}" must be ${listed}, got ${got}`);
+}
+
+/**
+ * Checks the lists a start takes, and keeps copies of them: `contracts`, at least one object, and
+ * `capabilities`, when given, a list of objects (what `provide()` made). An entry left out (a
+ * hole, `undefined`, `null`) failed deep inside (review 145): a contract as "Cannot define
+ * contract: the definition must be an object", naming no list and no place in it, and
+ * capabilities that were no list as "provided is not iterable".
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { takeLists } from "./check_options.ts";
+ * assert.throws(() => takeLists("p", { contracts: [, {}] }), /"contracts\[0\]" must be a contract/);
+ * assert.throws(() => takeLists("p", { contracts: [{}], capabilities: {} }), /"capabilities" must be/);
+ * ```
+ * @throws {TypeError} naming the plugin, the list and the place in it.
+ */
+export function takeLists(
+  module: string | URL,
+  options: { contracts?: unknown; capabilities?: unknown },
+): void {
+  const refuse = (detail: string): never => {
+    throw new TypeError(`Cannot start plugin "${module}": ${detail}`);
+  };
+  const what = (value: unknown) => value === null ? "null" : typeof value;
+  const { contracts, capabilities } = options;
+  if (!Array.isArray(contracts) || contracts.length === 0) {
+    refuse(`"contracts" must list at least one contract`);
+  }
+  const listed = Array.from(contracts as unknown[]);
+  listed.forEach((contract, i) => {
+    if (typeof contract !== "object" || contract === null) {
+      refuse(
+        `"contracts[${i}]" must be a contract made by defineContract(), got ${what(contract)}`,
+      );
+    }
+  });
+  // As many as a handshake answer may list, or every start ended in a ProtocolError blaming the
+  // plugin (review 145).
+  const distinct = new Set(listed as Contract[]);
+  const names = [...distinct].reduce((sum, contract) => sum + methodsOf(contract).size, 0);
+  if (distinct.size > MAX_SERVED || names > MAX_SERVED_NAMES) {
+    refuse(
+      `"contracts" must list at most ${MAX_SERVED} contracts of ${MAX_SERVED_NAMES} methods in all, as a plugin's handshake may (got ${distinct.size} of ${names})`,
+    );
+  }
+  options.contracts = listed;
+  if (capabilities === undefined) return;
+  if (!Array.isArray(capabilities)) {
+    refuse(`"capabilities" must be a list of what provide() made, got ${what(capabilities)}`);
+  }
+  const provided = Array.from(capabilities as unknown[]);
+  provided.forEach((entry, i) => {
+    if (typeof entry !== "object" || entry === null) {
+      refuse(`"capabilities[${i}]" must be what provide() made, got ${what(entry)}`);
+    }
+  });
+  options.capabilities = provided;
 }

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { type Contract, CONTRACT_NAME, METHOD_NAME } from "../contract.ts";
+import { type Contract, CONTRACT_NAME, MAX_METHODS, METHOD_NAME } from "../contract.ts";
 import { ProtocolError } from "../errors.ts";
 import { type InitializeResult, PROTOCOL_VERSION, type ServedContract } from "../wire/mod.ts";
 import { neutralize } from "../wire/mod.ts";
@@ -14,9 +14,9 @@ import { neutralize } from "../wire/mod.ts";
  * `$/describe`), and method names in all: what `served` keeps lives as long
  * as the plugin (100 × 1,000 names of 64 characters were 10 MB; review 40).
  */
-const MAX_SERVED = 100;
-const MAX_SERVED_METHODS = 1000;
-const MAX_SERVED_NAMES = 4096;
+export const MAX_SERVED = 100;
+const MAX_SERVED_METHODS = MAX_METHODS;
+export const MAX_SERVED_NAMES = 4096;
 
 function shown(value: unknown, max: number): string {
   // Only a primitive is quoted: a structure from the plugin could be megabytes.

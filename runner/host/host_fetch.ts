@@ -60,14 +60,14 @@ export interface HostFetchOptions {
   /**
    * Most bytes of a request body. The body travels in the plugin's
    * capability call, JSON-escaped: above about 1.5 MiB, raise the plugin's
-   * `maxCapabilityBytes` (2 MiB) with it.
+   * `maxCapabilityBytes` (2 MiB) with it. An integer from 0 to 256 MiB.
    * @default {1 MiB}
    */
   maxRequestBytes?: number;
   /**
    * Most bytes of a response body, as read and as JSON in the answer to the
    * plugin (a control character is 6 bytes there); a longer one fails the
-   * request.
+   * request. An integer from 0 to 256 MiB.
    * @default {4 MiB}
    */
   maxResponseBytes?: number;
@@ -110,6 +110,12 @@ export interface HostFetch {
   forget(plugin: string): void;
 }
 
+/**
+ * The most `maxRequestBytes` and `maxResponseBytes` may be: 256 MiB. A body
+ * travels as one JSON string, which V8 holds to about 512 Mi characters.
+ */
+const MAX_FETCH_BYTES = 256 * 1024 * 1024;
+
 /** One plugin's lookups running at once: as many as its capability calls that run at once. */
 const LOOKUPS = 64;
 
@@ -145,9 +151,14 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
     options.allow.map((a) => canonicalDestination(a, "Cannot make hostFetch")),
   );
   const secrets = new SecretBinding(options.secrets ?? {});
+  // Checked (review 145): a cap of Infinity or 1e15 was none (a server's body was read whole
+  // into the host's memory), one of NaN failed every response with a body as "the response broke
+  // off", and one of -1 refused every body as "over -1 bytes".
   const limits = {
-    request: options.maxRequestBytes ?? 1024 * 1024,
-    response: options.maxResponseBytes ?? 4 * 1024 * 1024,
+    request: checkCount("maxRequestBytes", options.maxRequestBytes, 0, MAX_FETCH_BYTES) ??
+      1024 * 1024,
+    response: checkCount("maxResponseBytes", options.maxResponseBytes, 0, MAX_FETCH_BYTES) ??
+      4 * 1024 * 1024,
     timeout: checkMs("timeout", options.timeout, 1) ?? 30_000,
     concurrent: checkCount("maxConcurrent", options.maxConcurrent, 1, 1024) ?? 8,
   };

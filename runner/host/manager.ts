@@ -15,6 +15,7 @@ import {
 } from "./managed.ts";
 import type { CallOptions } from "./proxy.ts";
 import { guarded } from "./listener.ts";
+import { checkFunctions, readOnce } from "./check_options.ts";
 
 /**
  * Options for {@linkcode PluginHost}.
@@ -110,6 +111,15 @@ export class PluginHost implements AsyncDisposable {
 
   /** A host with no plugins yet; with `handleSignals` (the default) it stops them all on SIGINT/SIGTERM. */
   constructor(options: PluginHostOptions = {}) {
+    // Review 145: null failed as "Cannot read properties of null (reading 'handleSignals')".
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(
+        `Cannot make a plugin host: its options must be an object, got ${
+          options === null ? "null" : typeof options
+        }`,
+      );
+    }
+    checkFunctions(options, ["onLog", "onEvent"]);
     this.#options = options;
     if (options.handleSignals ?? true) watchSignals(this);
   }
@@ -120,6 +130,9 @@ export class PluginHost implements AsyncDisposable {
    */
   async start(name: string, module: string | URL, options: ManagedOptions): Promise<ManagedPlugin> {
     if (this.#disposed) throw new TypeError(`Cannot start plugin "${name}": the host was disposed`);
+    // Read once, as startPlugin reads its own (review 145: null failed as "Cannot read properties
+    // of null (reading 'onLog')", a throwing getter with its bare error).
+    options = readOnce(name, options);
     const existing = this.#plugins.get(name);
     if (existing && existing.state !== "stopped" && existing.state !== "failed") {
       throw new TypeError(

@@ -163,7 +163,7 @@ export function streamCall(
       direction: "output",
       issues: toIssues(checked.error.issues),
       plugin: site.target.name,
-    });
+    }, "threw" in checked ? { cause: checked.threw } : undefined);
   };
   const cancel = new AbortController();
   const stream = new HostItemStream(validate, cancel);

@@ -12,7 +12,7 @@ import { Caller } from "./calls.ts";
 import { CallChannels } from "./call_channels.ts";
 import { CapabilityHost, strayInCall, WASTE_PER_PARSED_BYTE } from "./capabilities.ts";
 import type { ChannelOptions } from "./method_calls.ts";
-import { checkMs, checkStartNumbers, readOnce } from "./check_options.ts";
+import { checkMs, checkStartNumbers, readOnce, takeLists } from "./check_options.ts";
 import { gatedLaunch } from "./launch_gate.ts";
 import { deadlineSignal } from "./deadlines.ts";
 import { FaultBudget, WasteMeter } from "./fault_budget.ts";
@@ -835,11 +835,7 @@ export class Plugin implements AsyncDisposable {
  */
 export async function startPlugin(module: string | URL, options: StartOptions): Promise<Plugin> {
   options = readOnce(module, options);
-  if (!Array.isArray(options.contracts) || options.contracts.length === 0) {
-    throw new TypeError(
-      `Cannot start plugin "${module}": "contracts" must list at least one contract`,
-    );
-  }
+  takeLists(module, options);
   checkStartNumbers(options);
   options.signal?.throwIfAborted();
   const plan = await planPlugin(module, options);

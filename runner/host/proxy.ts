@@ -6,10 +6,11 @@
  */
 
 import { type Contract, type ContractApi, type MethodCallOptions, methodsOf } from "../contract.ts";
+import type { z } from "npm:zod@^4.1.0";
 import { ValidationError } from "../errors.ts";
 import { wireMethod } from "../wire/mod.ts";
 import { toCallError, toIssues } from "./answer_errors.ts";
-import { parseUntrusted } from "../untrusted_parse.ts";
+import { checkThrew, parseUntrusted, type Untrusted } from "../untrusted_parse.ts";
 import { checkMs, checkSignal } from "./check_options.ts";
 import { checkCallOptions, type MethodSite, progressCall, streamCall } from "./method_calls.ts";
 
@@ -55,6 +56,18 @@ export interface AnswerMap {
   result(raw: unknown): unknown;
   /** The error the caller gets when the call fails. */
   error(error: unknown): unknown;
+}
+
+/**
+ * `schema.safeParse(args)`, a throw of the schema's own code a failed check (review 145: it was
+ * thrown at once by the call, where every other failure rejects the promise it returns).
+ */
+function checkArguments(schema: z.ZodType, args: unknown[]): Untrusted<unknown> {
+  try {
+    return schema.safeParse(args);
+  } catch (error) {
+    return checkThrew(error);
+  }
 }
 
 /** Settles `promise` as a typed call: the result mapped (or refused) and the error mapped. */
@@ -111,6 +124,12 @@ export function createApi<C extends Contract>(
   target: CallTarget,
   options: CallOptions = {},
 ): ContractApi<C> {
+  // Review 145: null failed as "Cannot read properties of null (reading 'timeout')".
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(
+      `Call options must be an object, got ${options === null ? "null" : typeof options}`,
+    );
+  }
   checkMs("timeout", options.timeout);
   checkSignal(options.signal);
   const api: Record<string, unknown> = {};
@@ -131,7 +150,7 @@ export function createApi<C extends Contract>(
           direction: "output",
           issues: toIssues(result.error.issues),
           plugin: target.name,
-        });
+        }, "threw" in result ? { cause: result.threw } : undefined);
       }
       return result.data;
     };
@@ -150,14 +169,14 @@ export function createApi<C extends Contract>(
     };
     // Not async: a plain promise chain costs one promise less per call.
     const invoke = (options: CallOptions & MethodCallOptions, args: unknown[]): unknown => {
-      const checked = info.quickInput?.(args) ? undefined : info.input.safeParse(args);
+      const checked = info.quickInput?.(args) ? undefined : checkArguments(info.input, args);
       if (checked && !checked.success) {
         const error = new ValidationError({
           contract: contract.name,
           method,
           direction: "input",
           issues: toIssues(checked.error.issues),
-        });
+        }, "threw" in checked ? { cause: checked.threw } : undefined);
         if (info.item) throw error;
         return Promise.reject(error);
       }

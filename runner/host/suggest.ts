@@ -269,6 +269,10 @@ export function suggestManifest(
   logs: readonly AuditLog[],
   options: SuggestOptions = {},
 ): Suggestion {
+  // Review 145: anything else failed as "logs is not iterable".
+  if (!Array.isArray(logs)) {
+    throw new TypeError(`Cannot suggest a manifest: "logs" must be a list of audit logs`);
+  }
   const notes = new Set<string>();
   const widened = new Map<PermissionKind, Widened>();
   const wanted = collect(logs, notes, widened);

@@ -133,6 +133,10 @@ export async function approvePlugin(
   module: string | URL,
   options: LaunchOptions & { lock: LockOptions; dryRun?: boolean; expectHash?: string },
 ): Promise<Approval> {
+  // Review 145: null failed as "Cannot destructure property 'lock' of 'options' as it is null".
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`Cannot approve plugin "${module}": its options must be an object`);
+  }
   const { lock, dryRun, expectHash, ...launch } = options;
   if (expectHash !== undefined && !/^[0-9a-f]{64}$/.test(expectHash)) {
     throw new TypeError(

@@ -60,14 +60,19 @@ function refuse(plugin: string, message: string): never {
 /** Validates the shape of a command from either source. */
 export function checkCommand(plugin: string, command: unknown, source: CommandSource): string[] {
   const where = source === "options" ? `the "command" option` : `"command" in plugbox.json`;
-  const ok = Array.isArray(command) && command.length >= 1 && command.length <= 64 &&
-    command.every((part) =>
+  // Copied first, and the copy checked and kept (review 145): `every` skips an array's holes, so
+  // `[, "x"]` passed, and failed deep inside as "Cannot read properties of undefined".
+  const parts: unknown[] = Array.isArray(command) && command.length <= 64
+    ? Array.from(command)
+    : [];
+  const ok = parts.length >= 1 &&
+    parts.every((part) =>
       typeof part === "string" && part.length >= 1 && part.length <= 4096 && !part.includes("\0")
     );
   if (!ok) {
     refuse(plugin, `${where} must be a list of 1 to 64 non-empty strings, program first`);
   }
-  return [...command as string[]];
+  return parts as string[];
 }
 
 // Asked of a Python interpreter on the host: its real executable and where its library lives.

@@ -67,9 +67,15 @@ function spelledPath(value: string | URL, what: string): string {
   // A scheme of two or more letters is a URL (one letter is a Windows drive).
   if (value instanceof URL || /^[a-z][a-z0-9+.-]+:/i.test(value)) {
     const url = new URL(value);
+    // Shown without its credentials (review 145: "https://user:password@host/" was quoted whole,
+    // into whatever log the error reaches).
+    const shown = new URL(url);
+    [shown.username, shown.password] = ["", ""];
     if (url.protocol !== "file:") {
       throw new TypeError(
-        `Cannot start plugin: ${what} must be a local path or file: URL, got "${url}"`,
+        `Cannot start plugin: ${what} must be a local path or file: URL, got "${
+          neutralize(shown.href, 300)
+        }"`,
       );
     }
     try {
@@ -77,7 +83,7 @@ function spelledPath(value: string | URL, what: string): string {
     } catch (cause) {
       // "%ZZ" was a bare URIError, "%2F" and a host node's own words (review 137).
       throw new TypeError(
-        `Cannot start plugin: ${what} "${neutralize(url.href, 300)}" names no local path (${
+        `Cannot start plugin: ${what} "${neutralize(shown.href, 300)}" names no local path (${
           neutralize((cause as Error).message, 200)
         })`,
         { cause },

@@ -232,6 +232,16 @@ export async function planPlugin(
   module: string | URL,
   options: LaunchOptions = {},
 ): Promise<LaunchPlan> {
+  // Review 145: previewStart's null failed as "Cannot read properties of null (reading 'signal')",
+  // a number was taken as no options, and a signal that is none as "throwIfAborted is not a
+  // function" (startPlugin checks its own first; a preview did not).
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`Cannot plan plugin "${module}": its options must be an object`);
+  }
+  const signal: unknown = options.signal;
+  if (signal !== undefined && signal !== null && !(signal instanceof AbortSignal)) {
+    throw new TypeError(`"signal" must be an AbortSignal, got ${typeof signal}`);
+  }
   options.signal?.throwIfAborted();
   const nonce = crypto.randomUUID().replaceAll("-", "");
   let prepared: Prepared | undefined;

@@ -194,7 +194,10 @@ export function infoArgs(check: Pick<GraphCheck, "importMap" | "entry">): string
     "--no-remote",
     "--no-npm",
     `--import-map=${check.importMap}`,
-    check.entry,
+    // As a file: URL (review 145): `deno info` takes a path as a URL unencoded, so a "#", "?",
+    // "%", "\\", tab or newline in the cache folder cut or broke the specifiers of the snapshot,
+    // and every start was refused as a plugin whose module "leaves the plugin's folder".
+    pathToFileURL(check.entry).href,
   ];
 }
 

@@ -65,8 +65,8 @@ Deno.test("r147: a capability's result or failure that throws when read is the h
   assert.equal(await api.ask("plain"), '{"name":"plain"}');
   assert.deepEqual(seen.seen, [], "nothing reached the top");
   assert.equal(told.length, 3, "each failure was told to the host");
-  assert.match(String((told[0] as Error).cause), /hunter2/, "the getter's error, as the cause");
-  assert.equal(Object.getPrototypeOf((told[1] as Error).cause), null, "the value thrown");
+  assert.match(String(told[0]), /hunter2/, "the getter's error itself");
+  assert.equal(Object.getPrototypeOf(told[1]), null, "the value thrown");
   assert.ok(told[2] instanceof CapabilityError, "the failure itself");
 });
 

@@ -69,7 +69,7 @@ Deno.test("infoArgs(): `deno info` gets the run's loading flags (argv; their eff
   for (const flag of ["--no-config", "--no-lock", "--no-remote", "--no-npm"]) {
     assert.ok(args.includes(flag), flag);
   }
-  assert.deepEqual(args.slice(-2), ["--import-map=/sdk/import_map.json", "/snap/main.ts"]);
+  assert.deepEqual(args.slice(-2), ["--import-map=/sdk/import_map.json", "file:///snap/main.ts"]);
 });
 
 Deno.test("checkGraph(): a wrapper that fails before Deno runs (exit 125) is named, not blamed on an import", async () => {

@@ -20,7 +20,7 @@
  */
 
 import { kernelShowsWaits } from "../sandbox/mod.ts";
-import { childrenOf, readText, send, statFields } from "../sandbox/mod.ts";
+import { childrenOf, endedOrKilled, readText, send, statFields } from "../sandbox/mod.ts";
 
 /** The wait status of a process, decoded. */
 export interface RealExit {
@@ -102,6 +102,7 @@ export class ExitWatch {
   #init: number | undefined;
   #initStarted: string | undefined;
   #plugin: number | undefined;
+  #pluginStarted: string | undefined;
   #ended = false;
   #released = false;
   #pollMs = RUNNING_POLL_MS;
@@ -212,6 +213,7 @@ export class ExitWatch {
         this.#init = init;
         this.#initStarted = statFields(init)?.[19];
         this.#plugin = plugin;
+        this.#pluginStarted = statFields(plugin)?.[19];
         return true;
       }
       // Not seen in time: the go all the same (while the wrapper lives; else the sandbox ends
@@ -222,6 +224,16 @@ export class ExitWatch {
       pause = Math.min(pause * 2, 4);
     }
     return false;
+  }
+
+  /**
+   * Whether the kernel shows the plugin ended now (a zombie, gone, its pid another process's, or
+   * a SIGKILL pending: `endedOrKilled`), before bubblewrap's own exit says so: that exit waits
+   * for this watch's next poll, and for bubblewrap, which a SIGSTOP holds. False until the watch
+   * is attached.
+   */
+  pluginEnded(): boolean {
+    return this.#plugin !== undefined && endedOrKilled(this.#plugin, this.#pluginStarted);
   }
 
   /** The plugin's end is expected (its input was closed): poll quickly from now on. */

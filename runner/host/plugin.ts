@@ -110,6 +110,12 @@ export const ON_SPAWN: unique symbol = Symbol("plugbox.onSpawn");
  */
 export const IN_BACKGROUND: unique symbol = Symbol("plugbox.inBackground");
 
+/**
+ * The manager's question to a process it would take over (a hot standby), internal: whether it
+ * has ended, its exit reported or not, the kernel asked now (`Plugin[ENDED_NOW]`).
+ */
+export const ENDED_NOW: unique symbol = Symbol("plugbox.endedNow");
+
 /** {@linkcode StartOptions} with the manager's {@linkcode ON_SPAWN} hook and {@linkcode IN_BACKGROUND} mark. */
 export interface WatchedStartOptions extends StartOptions {
   /** Told of the process at its spawn, before its handshake. */
@@ -440,6 +446,15 @@ export class Plugin implements AsyncDisposable {
    */
   get ending(): boolean {
     return this.#failure !== undefined || this.#process.ending || this.#process.gone;
+  }
+
+  /**
+   * Whether the process has ended, its exit reported or not: the kernel asked now (it reads /proc,
+   * so it is not asked on every call, as {@linkcode Plugin.ending} is). See {@linkcode ENDED_NOW}.
+   * @ignore
+   */
+  [ENDED_NOW](): boolean {
+    return this.#process.endedNow();
   }
 
   /** Resolves when the process has exited (and its proxy and cgroup are gone). Never rejects. */

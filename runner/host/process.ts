@@ -9,10 +9,12 @@ import type { ExitStatus } from "../errors.ts";
 import { ExitWatch, type RealExit } from "./exit_cause.ts";
 import {
   descendantsOf,
+  endedOrKilled,
   killSeen,
   killTree,
   killTreeNow,
   type SeenProcess,
+  statFields,
 } from "../sandbox/mod.ts";
 import { sendEachLater } from "../sandbox/mod.ts";
 import { readStderr, StderrRing } from "./stderr.ts";
@@ -140,6 +142,8 @@ export class PluginProcess {
   #signalShell: string | undefined;
   #exited = false;
   #gone = false;
+  /** The process's start time in /proc (Linux, where this host may read it): its pid is its. */
+  #started: string | undefined;
   /** Descendants seen when a stop began: an orphan leaves the tree when the plugin exits first. */
   #seen: SeenProcess[] = [];
 
@@ -167,6 +171,7 @@ export class PluginProcess {
       throw new Error(`Cannot spawn "${spec.command}": ${cause}`, { cause });
     }
     this.pid = this.#child.pid;
+    this.#started = Deno.build.os === "linux" ? statFields(this.pid)?.[19] : undefined;
     this.stdout = this.#child.stdout;
     const input = new PluginInput(
       this.#child.stdin.getWriter(),
@@ -241,6 +246,17 @@ export class PluginProcess {
   /** True once the process is known to have exited, before its stderr is read out (`status`). */
   get gone(): boolean {
     return this.#gone;
+  }
+
+  /**
+   * True once the process is known to have exited (`gone`), or the kernel shows it has or will,
+   * before Deno reports it: a zombie, its pid gone or another's, a SIGKILL pending; under the OS
+   * layer, the plugin inside bubblewrap too (exit_cause.ts). Reads /proc, so it is asked only
+   * where it matters (a hot standby's takeover); false where this host cannot tell.
+   */
+  endedNow(): boolean {
+    if (this.#gone || endedOrKilled(this.pid, this.#started)) return true;
+    return this.#watch?.pluginEnded() ?? false;
   }
 
   /** The last stderr lines, for messages. */

@@ -15,7 +15,7 @@
  */
 
 import { describeExit } from "../errors.ts";
-import type { Plugin } from "./plugin.ts";
+import { ENDED_NOW, type Plugin } from "./plugin.ts";
 
 /** Standbys lost (failed to start or died idle) within the window before none is started. */
 export const STANDBY_LOSSES = 3;
@@ -104,7 +104,10 @@ export class Standby {
     // (review 108: promoted while its exit waited for its stderr, it counted as the plugin's crash,
     // and a plugin with one restart left failed). Nor one this host killed (its faults while idle),
     // whose exit is not yet seen (review 141: promoted, it took no calls, and its exit counted).
-    if (this.#ready?.ending) return undefined;
+    // Nor one dead whose exit is not yet seen, the kernel asked (review 150: a standby whose
+    // plugin died while its bubblewrap had not yet ended, or that Deno had not yet reaped, was
+    // promoted; its calls went nowhere and its exit counted as a second crash).
+    if (this.#ready?.ending || this.#ready?.[ENDED_NOW]()) return undefined;
     const plugin = this.#ready;
     this.#ready = undefined;
     return plugin;

@@ -28,7 +28,15 @@ export { type IsolationLayer, type IsolationMode } from "./isolation.ts";
 export { parseCapped } from "./json_file.ts";
 export { GO_LINE } from "./layers.ts";
 export { kernelShowsWaits, readText, statAt } from "./proc_view.ts";
-export { childrenOf, send, sendEach, sendEachLater, stateOf, statFields } from "./proc_tree.ts";
+export {
+  childrenOf,
+  endedOrKilled,
+  send,
+  sendEach,
+  sendEachLater,
+  stateOf,
+  statFields,
+} from "./proc_tree.ts";
 export { descendantsOf, killSeen, killTree, killTreeNow, type SeenProcess } from "./kill_tree.ts";
 export { describeDifferences, type LockChange, type LockOptions, type LockPolicy } from "./lock.ts";
 export { type LockEntry } from "./lock_file.ts";

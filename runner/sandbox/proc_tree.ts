@@ -20,11 +20,36 @@
  * @module
  */
 
-import { statAt } from "./proc_view.ts";
+import { readText, statAt } from "./proc_view.ts";
 
 /** Fields of /proc/<pid>/stat after the command name (the state first), or undefined once gone. */
 export function statFields(pid: number): string[] | undefined {
   return statAt(`/proc/${pid}/stat`);
+}
+
+/**
+ * Whether the process `pid`, which started at `started` (field 22 of its stat), has ended or
+ * will run no more: gone, a zombie, its pid another process's, or a SIGKILL pending (sent, and
+ * not yet acted on: a machine under load runs the killed process late). `started` undefined (the
+ * host could not read it) tells nothing: false.
+ *
+ * @example
+ * ```ts ignore
+ * import { endedOrKilled, statFields } from "./proc_tree.ts";
+ * const child = new Deno.Command("sleep", { args: ["60"] }).spawn();
+ * const started = statFields(child.pid)?.[19];
+ * child.kill("SIGKILL");
+ * console.log(endedOrKilled(child.pid, started)); // true, at once
+ * ```
+ */
+export function endedOrKilled(pid: number, started: string | undefined): boolean {
+  if (started === undefined) return false;
+  const fields = statFields(pid);
+  if (fields === undefined || fields[0] === "Z" || fields[19] !== started) return true;
+  // SIGKILL is signal 9: bit 8 of the pending masks, the process's (ShdPnd) and its thread's.
+  const status = readText(`/proc/${pid}/status`) ?? "";
+  return [...status.matchAll(/^(?:ShdPnd|SigPnd):\s*([0-9a-f]+)$/gm)]
+    .some(([, mask]) => (parseInt(mask.slice(-3), 16) & 0x100) !== 0);
 }
 
 /** The state letter of `pid` (`R`, `S`, `T`, `Z`, ...), or undefined once it is gone. */

@@ -505,6 +505,9 @@ export class ManagedPlugin {
           this.#launchExcused++;
           return;
         }
+        // Its answers' reading paced by this host meanwhile: the ping's answer waited unread behind
+        // them (review 146). Bounded by what it answers: a plugin stuck in a loop answers nothing.
+        if (plugin.answersPacedSince(sent)) return;
       }
       if (!confirming) before = this.#schedTimes(plugin, timeoutMs);
     }

@@ -31,6 +31,7 @@ import type { EgressEntry } from "./egress_log.ts";
 import { LogParser } from "./logs.ts";
 import { Peer, ResponseError } from "../wire/mod.ts";
 import { ScanOffload } from "./offload.ts";
+import { AnswerPace } from "./answer_pace.ts";
 import { PluginProcess } from "./process.ts";
 import { userPaths } from "./stderr.ts";
 import { z } from "npm:zod@^4.1.0";
@@ -192,6 +193,8 @@ export class Plugin implements AsyncDisposable {
   #waste = new WasteMeter(WASTE_PER_FAULT);
   #onFault: ((detail: string) => void) | undefined;
   #offload: ScanOffload;
+  /** Its answers' reading, paced to a share of the host's thread (review 146). */
+  #answers = new AnswerPace();
   #beside: Beside;
   #ended: Promise<ExitStatus>;
   #capabilities: CapabilityHost;
@@ -397,6 +400,7 @@ export class Plugin implements AsyncDisposable {
       // What stdout still holds once stderr is drained (or abandoned) is not read.
       void this.#transport.cancelRead();
       this.#offload.close();
+      this.#answers.close();
     });
   }
 
@@ -467,6 +471,15 @@ export class Plugin implements AsyncDisposable {
     return this.#peer.pendingCount;
   }
 
+  /**
+   * Whether this host paced the reading of its answers at any time since
+   * `at` (`Date.now()`): what it sent meanwhile waited unread (review 146).
+   * @ignore
+   */
+  answersPacedSince(at: number): boolean {
+    return this.#answers.pacedSince(at);
+  }
+
   /** The last lines of the plugin's stderr. */
   stderrTail(): string {
     return this.#process.stderrTail();
@@ -511,7 +524,11 @@ export class Plugin implements AsyncDisposable {
     if (found.kind !== "notification") {
       const asked = found.kind === "over-limit" && found.id !== null &&
         this.#peer.isPending(found.id);
-      return this.#peer.accept(found, typeof line === "number" && !asked ? line : 0);
+      // Its parse and its check happen here (the call is settled): paced to the plugin's share of
+      // the host's event loop (review 146).
+      const began = performance.now();
+      this.#peer.accept(found, typeof line === "number" && !asked ? line : 0);
+      return this.#answers.charge(performance.now() - began);
     }
     const { message } = found;
     // Measured before `params` is read: reading it parses it.

@@ -3203,9 +3203,9 @@ export const MUTATIONS: Mutation[] = [
     source: "review 66 (left): an honest plugin's two 16 MiB answers over the members cap ended it",
     mitigation: "an answer over the structure caps to a call in flight weighs one fault",
     file: "runner/host/plugin.ts",
-    search: '      return this.#peer.accept(found, typeof line === "number" && !asked ? line : 0);',
+    search: '      this.#peer.accept(found, typeof line === "number" && !asked ? line : 0);',
     replace:
-      '      return this.#peer.accept(found, typeof line === "number" && asked !== undefined ? line : 0);',
+      '      this.#peer.accept(found, typeof line === "number" && asked !== undefined ? line : 0);',
     tests: ["tests/hostile/r66_weight_test.ts"],
     filter: "call in flight",
   },
@@ -7437,6 +7437,29 @@ export const MUTATIONS: Mutation[] = [
     replace: "  return false && [...status.matchAll(",
     tests: [`${HOSTILE}/r150_test.ts`],
     filter: "SIGKILL pending",
+  },
+  {
+    id: "answer-reading-paced",
+    source:
+      "review 146: answers were never charged, and an object of 999,000 distinct keys held the host's event loop 0.6 to 2 s at each answer (one such plugin cut the calls answered of 20 honest ones beside it to 0.11 to 0.22 of a control's)",
+    mitigation:
+      "a plugin's answers' reading is charged to a share of the host's thread; past it, its stdout waits",
+    file: "runner/host/plugin.ts",
+    search: "      return this.#answers.charge(performance.now() - began);",
+    replace: "      return void began;",
+    tests: [`${HOSTILE}/r146_test.ts`],
+    filter: "costly answers leave the host's thread",
+  },
+  {
+    id: "health-excuses-paced-answers",
+    source:
+      "review 146: with its answers paced, a plugin whose answers each cost the host a second to parse was killed as unresponsive, its pings' answers unread behind them",
+    mitigation: "a ping missed while the host paced the plugin's reading is not counted",
+    file: "runner/host/managed.ts",
+    search: "        if (plugin.answersPacedSince(sent)) return;",
+    replace: "        if (plugin.answersPacedSince(sent) && sent < 0) return;",
+    tests: [`${HOSTILE}/r146_test.ts`],
+    filter: "not killed for the pings",
   },
   {
     id: "loader-exact-cap-whole",

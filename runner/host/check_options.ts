@@ -312,9 +312,16 @@ export function checkChoice<T extends string>(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
+ * import { defineContract } from "../contract.ts";
  * import { takeLists } from "./check_options.ts";
- * assert.throws(() => takeLists("p", { contracts: [, {}] }), /"contracts\[0\]" must be a contract/);
- * assert.throws(() => takeLists("p", { contracts: [{}], capabilities: {} }), /"capabilities" must be/);
+ * import { z } from "zod";
+ * const Echo = defineContract({
+ *   name: "echo",
+ *   version: 1,
+ *   methods: { echo: z.function({ input: [z.string()], output: z.string() }) },
+ * });
+ * assert.throws(() => takeLists("p", { contracts: [, Echo] }), /"contracts\[0\]" must be a contract/);
+ * assert.throws(() => takeLists("p", { contracts: [Echo], capabilities: {} }), /"capabilities" must be/);
  * ```
  * @throws {TypeError} naming the plugin, the list and the place in it.
  */

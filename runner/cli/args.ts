@@ -60,6 +60,7 @@ const UNSAFE_FLAGS: Record<string, keyof UnsafeAcknowledgements> = {
   "--unsafe-write-code": "writeCode",
   "--unsafe-sys-actions": "sysActions",
   "--unsafe-write-as-root": "writeAsRoot",
+  "--unsafe-lock-queries": "lockQueries",
 };
 
 /** A whole number in decimal digits only: `+5`, ` 5 `, `1e3` and `0x40` mean what they say nowhere else. */

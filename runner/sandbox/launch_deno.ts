@@ -64,6 +64,8 @@ export interface Prepared {
   hostIsRoot: boolean;
   /** `unsafe.privateNetwork`: the egress proxy may reach private addresses. */
   privateNetwork: boolean;
+  /** `unsafe.lockQueries`: native code may ask who holds a record lock. */
+  lockQueries: boolean;
   /** The CPU budget asked for. */
   cpuLimits?: CpuLimits;
   /**
@@ -156,6 +158,7 @@ export function wrapperFor(
       waitsForGo: extras.waitsForGo,
       nativeCode: p.runtime !== undefined || p.grants.run.length > 0 || p.grants.ffi.length > 0 ||
         p.grants.all,
+      lockQueries: p.lockQueries,
     }, mounts);
 }
 

@@ -65,6 +65,19 @@ export async function layerSupport(
       cacheDir,
       seccompProgram(arch, { landlock: false, unixSockets: true, nativeCode: true }),
     ),
+    lockQuerySeccompFile: await writeFilter(
+      cacheDir,
+      seccompProgram(arch, { landlock: false, nativeCode: true, lockQueries: true }),
+    ),
+    lockQueryRelaySeccompFile: await writeFilter(
+      cacheDir,
+      seccompProgram(arch, {
+        landlock: false,
+        unixSockets: true,
+        nativeCode: true,
+        lockQueries: true,
+      }),
+    ),
     launcher: await ensureLauncher(cacheDir),
     libc: await libcOf(deno),
   };

@@ -58,6 +58,9 @@ export interface LayerSupport {
    */
   nativeSeccompFile?: string;
   nativeRelaySeccompFile?: string;
+  /** Each of the two native ones, lock queries allowed (`unsafe.lockQueries`). */
+  lockQuerySeccompFile?: string;
+  lockQueryRelaySeccompFile?: string;
   /** The Landlock ABI (Landlock layer only). */
   landlockAbi?: number;
   launcher?: LauncherFiles;
@@ -92,6 +95,8 @@ export interface LayerContext {
   waitsForGo?: boolean;
   /** The plugin runs native code (a command, or a `run`, `ffi` or `all` grant), past Deno's checks. */
   nativeCode?: boolean;
+  /** `unsafe.lockQueries`: native code may ask who holds a record lock. */
+  lockQueries?: boolean;
 }
 
 function base64(bytes: Uint8Array): string {
@@ -224,9 +229,12 @@ async function bubblewrapPrefix(ctx: LayerContext, mounts: MountPlan): Promise<s
 }
 
 /** bubblewrap's filter for the context: with the relay's Unix sockets or not, for native code or not. */
-function filterFor({ support, egress, nativeCode }: LayerContext): string | undefined {
-  if (egress?.relay) return nativeCode ? support.nativeRelaySeccompFile : support.relaySeccompFile;
-  return nativeCode ? support.nativeSeccompFile : support.seccompFile;
+function filterFor({ support, egress, nativeCode, lockQueries }: LayerContext): string | undefined {
+  if (!nativeCode) return egress?.relay ? support.relaySeccompFile : support.seccompFile;
+  if (lockQueries) {
+    return egress?.relay ? support.lockQueryRelaySeccompFile : support.lockQuerySeccompFile;
+  }
+  return egress?.relay ? support.nativeRelaySeccompFile : support.nativeSeccompFile;
 }
 
 /** Adds the egress relay's mounts to `inside`; returns the launcher that starts it. */
@@ -300,6 +308,7 @@ async function landlockPrefix(ctx: LayerContext, mounts: MountPlan): Promise<str
     landlock: true,
     signalsOnlyTo: scoped ? undefined : PID_PLACEHOLDER,
     nativeCode: ctx.nativeCode,
+    lockQueries: ctx.lockQueries,
   });
   const readable = [
     ...mounts.programs,

@@ -104,6 +104,16 @@ export interface UnsafeAcknowledgements {
    * file modes).
    */
   writeAsRoot?: boolean;
+  /**
+   * Accept that the plugin's native code (a command plugin; a `run`, `ffi`
+   * or `all` grant) asks who holds a record lock (`F_GETLK`,
+   * `F_OFD_GETLK`), which the OS layers' filter otherwise refuses it.
+   * SQLite asks before it rolls back a journal a killed writer left, in
+   * `journal_mode=PERSIST` and for WAL's shared memory: refused, each is a
+   * "disk I/O error". Accepted, the plugin may read a bit another plugin's
+   * native code sets by a lock on a file both may read (review 144).
+   */
+  lockQueries?: boolean;
 }
 
 /**
@@ -178,6 +188,7 @@ const UnsafeSchema = z.strictObject({
   writeCode: z.boolean().optional(),
   sysActions: z.boolean().optional(),
   writeAsRoot: z.boolean().optional(),
+  lockQueries: z.boolean().optional(),
 });
 
 /** Where grants are resolved against and what counts as code. */

@@ -499,6 +499,7 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
     ...{ audit: options.audit, hostIsRoot },
     ...{ support, cpuLimits: options.cpu },
     privateNetwork: options.unsafe?.privateNetwork === true,
+    lockQueries: options.unsafe?.lockQueries === true,
     signal,
   };
 }

@@ -57,6 +57,11 @@ export interface SeccompOptions {
    * permissions first, so they are refused only here.
    */
   nativeCode?: boolean;
+  /**
+   * With `nativeCode`, record-lock queries allowed (`unsafe.lockQueries`):
+   * SQLite's crash recovery, `PERSIST` and WAL need them (review 152).
+   */
+  lockQueries?: boolean;
 }
 
 import { AARCH64, type SyscallTable, X86_64 } from "./seccomp_tables.ts";
@@ -182,12 +187,13 @@ const F_NOTIFY = 1026;
  * also tells the holder of another's open (review 144). Never a directory
  * notice (`F_NOTIFY`, whose `DN_ACCESS` tells it of reads in a folder other
  * sandboxes read; review 144). Both under both layers. With `nativeCode`,
- * no query of record locks (see {@linkcode SeccompOptions.nativeCode}).
+ * no query of record locks (see {@linkcode SeccompOptions.nativeCode}), but with
+ * `lockQueries`.
  * With `own`, `F_SETOWN` only to `own` or 0 (none), never `F_SETOWN_EX`,
  * whose owner is in memory. Every other command allowed.
  */
-function fcntlRule(own: number | undefined, nativeCode: boolean): Instruction[] {
-  const queries: Step[] = nativeCode
+function fcntlRule(own: number | undefined, refuseQueries: boolean): Instruction[] {
+  const queries: Step[] = refuseQueries
     ? [[JEQ_K, "nolock", "next", F_GETLK], [JEQ_K, "nolock", "next", F_OFD_GETLK]]
     : [];
   const owner: Step[] = own === undefined ? [] : [
@@ -220,8 +226,9 @@ function fcntlRule(own: number | undefined, nativeCode: boolean): Instruction[] 
  * refused to native code: its watch on a file every sandbox may read (an
  * interpreter, a library) saw another plugin open it (review 144). Events
  * of a change stay: no plugin may change a file another may only read.
- * Deno's `watchFs` asks for `IN_OPEN` too, and checks a read grant first:
- * a plugin granted nothing watches nothing, so it keeps its watches.
+ * Deno's `watchFs` asks for `IN_OPEN` too, so beside native code it fails
+ * (`PermissionDenied`, documented; review 152); a plugin without native code
+ * has no such rule, and Deno checks its read grant first.
  */
 const INOTIFY_READ_EVENTS = 0x01 | 0x10 | 0x20;
 
@@ -395,7 +402,10 @@ function rules(t: SyscallTable, options: SeccompOptions): Rule[] {
     // A descriptor's owner is who gets its SIGIO (whose default action ends a process) and SIGURG:
     // itself or no one, before Landlock ABI 6 (review 87: a socket owned by another process ended
     // it with a write). No lease and no folder notice under either layer (reviews 143, 144).
-    { nr: n.fcntl, body: fcntlRule(own, options.nativeCode === true) },
+    {
+      nr: n.fcntl,
+      body: fcntlRule(own, options.nativeCode === true && options.lockQueries !== true),
+    },
     ...(options.nativeCode
       ? [{
         nr: n.inotify_add_watch,

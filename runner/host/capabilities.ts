@@ -29,7 +29,7 @@ import {
 import { toIssues } from "./answer_errors.ts";
 import { parseUntrusted } from "../untrusted_parse.ts";
 import { guarded } from "./listener.ts";
-import { transformsIn } from "./method_calls.ts";
+import { resultToSend } from "./method_calls.ts";
 
 /**
  * A contract's capabilities as the host implements them; made by {@linkcode provide}.
@@ -309,7 +309,10 @@ export class CapabilityHost {
     if (!args.success && args.threw !== undefined) {
       // The host's own schema threw, not the plugin's arguments failing it: told to the host, and
       // to the plugin only that the capability failed (review 145: the plugin was answered with
-      // the host's exception, and onCapabilityError never heard of it).
+      // the host's exception, and onCapabilityError never heard of it). Parsed for nothing, as
+      // failing arguments are: an honest plugin's SDK runs the same check first, and it throws
+      // there; a plugin's own copy of the contract sent them, 200 KB a call for free (review 151).
+      this.#options.wasted?.(bytes * WASTE_PER_PARSED_BYTE);
       this.#report(args.threw, method);
       throw new ResponseError(ErrorCode.InternalError, `Capability "${method}" failed`, {
         name: "Error",
@@ -361,6 +364,13 @@ export class CapabilityHost {
       // handled and a slot never freed.
       this.#report(error, method);
     }
+    // What the contract lets through: members its schema strips were sent all the same, to a
+    // plugin whose own copy of the contract keeps them (review 147: a row returned for `{ name }`
+    // handed over its `passwordHash`). Not where the plugin's check of it would change it again
+    // (resultToSend: review 151).
+    const sent = checked?.success
+      ? resultToSend(route.info.output, result, checked.data)
+      : undefined;
     request.charge?.(performance.now() - began); // the plugin's share pays for its result's check
     if (!checked) {
       throw new ResponseError(ErrorCode.InternalError, `Capability "${method}" failed`, {
@@ -373,11 +383,7 @@ export class CapabilityHost {
         name: "Error",
       });
     }
-    // What the contract lets through: members its schema strips were sent all the same, to a
-    // plugin whose own copy of the contract keeps them (review 147: a row returned for
-    // `{ name }` handed over its `passwordHash`). A schema that transforms has no output that is
-    // also what it reads: its result goes as returned.
-    return transformsIn(route.info.output) ? result : checked.data;
+    return sent;
   }
 
   /** The answer to a capability's failure; a failure whose reading throws is a plain one. */

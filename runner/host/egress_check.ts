@@ -78,7 +78,7 @@ export function isLoopback(address: string): boolean {
  * (getaddrinfo holds one of the host's threads until the resolver answers): counting only the
  * connections or calls still waiting let a granted name whose DNS answers slowly have the host run
  * a new lookup for each one that took an abandoned one's place, without bound (review 127). Its
- * `running` is that count.
+ * `running` is that count; `onIdle` is called each time it drops to 0.
  *
  * @example
  * ```ts
@@ -93,9 +93,11 @@ export function isLoopback(address: string): boolean {
 export function boundedResolver(
   resolve: EgressResolver,
   max: number,
+  onIdle?: () => void,
 ): EgressResolver & { readonly running: number } {
   let running = 0;
-  const settled = () => void running--;
+  // `onIdle` when the last one settles: it may be one given up on, after every call (review 151).
+  const settled = () => void (--running === 0 && onIdle?.());
   const bounded = (hostname: string) => {
     if (running >= max) return Promise.reject(new Error(`${max} lookups still running`));
     running++;

@@ -215,7 +215,14 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
         throw refused(`${neutralize(destination, 300)} is not allowed`);
       }
       let lookup = lookups.get(context.plugin);
-      if (!lookup) lookups.set(context.plugin, lookup = boundedResolver(resolve, LOOKUPS));
+      if (!lookup) {
+        // Dropped when its last lookup settles too: one given up on at its deadline settles after
+        // every request of the name has ended, and none may come to look again (review 151).
+        const made = boundedResolver(resolve, LOOKUPS, () => {
+          if (lookups.get(context.plugin) === made) lookups.delete(context.plugin);
+        });
+        lookups.set(context.plugin, lookup = made);
+      }
       const verdict = await checkDestination({ host: url.hostname, port: port(url) }, {
         plan,
         resolve: lookup,

@@ -16,6 +16,7 @@ import { parseUntrusted } from "../untrusted_parse.ts";
 import { guarded } from "./listener.ts";
 import { findSchema, oncePerSchema } from "../schema_walk.ts";
 import { valuesIn } from "../wire/mod.ts";
+import type { z } from "npm:zod@^4.1.0";
 
 /** Zod's kinds of schema whose output is no part of what was sent: a transform's, a pipe's. */
 const TRANSFORMING = new Set(["transform", "pipe"]);
@@ -26,6 +27,37 @@ const TRANSFORMING = new Set(["transform", "pipe"]);
 export const transformsIn = oncePerSchema((schema) =>
   findSchema(schema, (def) => TRANSFORMING.has(def.type as string)) !== undefined
 );
+
+/** A check of zod's that rewrites what it checks: `.overwrite(fn)`, and `.trim()`, `.toLowerCase()`... */
+function rewrites(check: unknown): boolean {
+  return (check as { _zod?: { def?: { check?: unknown } } } | null)?._zod?.def?.check ===
+    "overwrite";
+}
+
+/** Whether `schema` holds a check that rewrites its value anywhere; looked at once per schema. */
+export const rewritesIn = oncePerSchema((schema) =>
+  findSchema(schema, (def) => Array.isArray(def.checks) && def.checks.some(rewrites)) !== undefined
+);
+
+/**
+ * What of a capability's `result` goes to the plugin, given `data`, its schema's output: `data`
+ * (the members its schema strips left out: review 147), unless the plugin's own check of it, with
+ * the same contract, would not give it back unchanged. A schema that transforms sends `result`,
+ * as returned; one that rewrites (`.overwrite`) sends `data` only where a second check changes
+ * nothing (a trimmed name trimmed again): review 151, `units => units * 100` sent rewritten was
+ * rewritten again by the SDK, an honest plugin read 30,000 cents for 300.
+ */
+export function resultToSend(schema: z.ZodType, result: unknown, data: unknown): unknown {
+  if (transformsIn(schema)) return result;
+  if (!rewritesIn(schema)) return data;
+  try {
+    const again = schema.safeParse(data);
+    if (again.success && JSON.stringify(again.data) === JSON.stringify(data)) return data;
+  } catch {
+    // Its own code threw on what it made, or `data` has no JSON: sent as returned, as before.
+  }
+  return result;
+}
 
 /** The options a target's `call` receives from the typed API. */
 export interface ChannelOptions extends CallOptions {

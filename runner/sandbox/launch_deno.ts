@@ -123,7 +123,8 @@ export function waitsForGo(p: Prepared): boolean {
 /** Said in the plan when the OS layer's sandbox cannot wait for the host's go. */
 export const NO_GO_STEP = "missing hardening: the sandbox cannot wait for the host's go " +
   "(no program sh at /bin/sh or on PATH), so a host killed in the first milliseconds of a " +
-  "start can leave the plugin running";
+  "start can leave the plugin running, and, without a pids cgroup, its tasks are not held to " +
+  "8,192 (RLIMIT_NPROC is set in that step)";
 
 /** Said in the plan when this host cannot see the sandbox armed, so its go is sent at once. */
 export const NO_GO_SEEN = "missing hardening: this host cannot see when the sandbox is armed " +

@@ -2887,8 +2887,9 @@ export const MUTATIONS: Mutation[] = [
     source: "review 57: invalid capability calls, each parsed whole, cost nothing",
     mitigation: "invalid capability arguments are work for nothing, by eight times their size",
     file: "runner/host/capabilities.ts",
-    search: "      this.#options.wasted?.(bytes * WASTE_PER_PARSED_BYTE);\n",
-    replace: "",
+    search:
+      "      this.#options.wasted?.(bytes * WASTE_PER_PARSED_BYTE);\n      throw new ResponseError(\n",
+    replace: "      throw new ResponseError(\n",
     tests: ["tests/hostile/review65_test.ts"],
     filter: "2 MiB of invalid",
   },
@@ -6093,8 +6094,8 @@ export const MUTATIONS: Mutation[] = [
       "review 127: lookups hostFetch gave up on at their deadline ran on, uncounted, as new calls took their place",
     mitigation: "hostFetch counts each plugin's lookups until each settles, 64 at most",
     file: "runner/host/host_fetch.ts",
-    search: "lookups.set(context.plugin, lookup = boundedResolver(resolve, LOOKUPS));",
-    replace: "lookups.set(context.plugin, lookup = boundedResolver(resolve, Infinity));",
+    search: "const made = boundedResolver(resolve, LOOKUPS, () => {",
+    replace: "const made = boundedResolver(resolve, Infinity, () => {",
     tests: [`${HOSTILE}/r127_test.ts`],
     filter: "hostFetch gave up on",
   },
@@ -6985,8 +6986,8 @@ export const MUTATIONS: Mutation[] = [
       "review 147: a capability's result was checked, then sent as returned: members its schema strips reached the plugin",
     mitigation: "what the schema kept is sent (as returned only where it transforms)",
     file: "runner/host/capabilities.ts",
-    search: "    return transformsIn(route.info.output) ? result : checked.data;",
-    replace: "    return result;",
+    search: "      ? resultToSend(route.info.output, result, checked.data)\n",
+    replace: "      ? result\n",
     tests: [`${HOSTILE}/r147_test.ts`],
     filter: "schema strips never reach",
   },
@@ -7179,8 +7180,8 @@ export const MUTATIONS: Mutation[] = [
     mitigation:
       "a capability whose result schema threw is reported to the host and answered as failed",
     file: "runner/host/capabilities.ts",
-    search: "      this.#report(error, method);\n    }\n    request.charge",
-    replace: "      throw error;\n    }\n    request.charge",
+    search: "      this.#report(error, method);\n    }\n    // What the contract lets through",
+    replace: "      throw error;\n    }\n    // What the contract lets through",
     tests: [`${HOSTILE}/r145_test.ts`],
     filter: "contract check that throws",
   },
@@ -7503,6 +7504,53 @@ export const MUTATIONS: Mutation[] = [
     replace: "",
     tests: [`${HOSTILE}/r152_test.ts`],
     filter: "[landlock]: unsafe.lockQueries",
+  },
+  {
+    id: "capability-result-rewrite-once",
+    source:
+      "review 151: a capability result whose schema rewrites it (`.overwrite`) was sent rewritten, and the plugin's SDK rewrote it again: an honest plugin read 30,000 cents for 300",
+    mitigation:
+      "a schema that rewrites sends its output only where a second check leaves it unchanged",
+    file: "runner/host/method_calls.ts",
+    search: "  if (!rewritesIn(schema)) return data;",
+    replace: "  return data;",
+    tests: [`${HOSTILE}/r151_test.ts`],
+    filter: "rewritten once",
+  },
+  {
+    id: "capability-result-rewrite-stripped",
+    source:
+      "review 151: a capability result whose schema rewrites it only as a second check would (a name trimmed) must still leave out what the schema strips (review 147)",
+    mitigation: "an output a second check leaves unchanged is sent, stripped",
+    file: "runner/host/method_calls.ts",
+    search:
+      "    if (again.success && JSON.stringify(again.data) === JSON.stringify(data)) return data;",
+    replace: "    if (again.success && false) return data;",
+    tests: [`${HOSTILE}/r151_test.ts`],
+    filter: "rewritten once",
+  },
+  {
+    id: "host-fetch-lookups-idle",
+    source:
+      "review 151: a name's bounded resolver stayed for the host's life when its last lookup, given up on at its deadline, settled after every request of the name had ended",
+    mitigation: "the resolver is dropped when its last lookup settles",
+    file: "runner/host/egress_check.ts",
+    search: "  const settled = () => void (--running === 0 && onIdle?.());",
+    replace: "  const settled = () => void --running;",
+    tests: [`${HOSTILE}/r151_test.ts`],
+    filter: "last lookup settles",
+  },
+  {
+    id: "capability-threw-args-wasted",
+    source:
+      "review 151: arguments that made the host's own check throw were answered as the host's failure and cost the plugin nothing: 40 calls of 200 KB and no fault",
+    mitigation: "such arguments count as work for nothing by their size, as failing ones do",
+    file: "runner/host/capabilities.ts",
+    search:
+      "      this.#options.wasted?.(bytes * WASTE_PER_PARSED_BYTE);\n      this.#report(args.threw, method);",
+    replace: "      this.#report(args.threw, method);",
+    tests: [`${HOSTILE}/r151_test.ts`],
+    filter: "own check throw",
   },
   {
     id: "loader-exact-cap-whole",

@@ -9,9 +9,12 @@ Deno.test("the runner counts a failing test, and lists it with its file", async 
   const { outcome } = await execute(runOf("tests/fixtures/runner_one_fails.ts"));
   assert.equal(outcome.passed, 1);
   assert.equal(outcome.failed, 1);
-  assert.deepEqual(outcome.failures, [
-    "tests/fixtures/runner_one_fails.ts: fails on purpose => ./tests/_deadline.ts:80:10",
-  ]);
+  // Where deno says the test was registered: the deadline wrapper's line, whichever it is.
+  assert.equal(outcome.failures.length, 1);
+  assert.match(
+    outcome.failures[0],
+    /^tests\/fixtures\/runner_one_fails\.ts: fails on purpose => \.\/tests\/_deadline\.ts:\d+:\d+$/,
+  );
 });
 
 Deno.test("the runner counts a module that fails to load as failed", async () => {

@@ -75,12 +75,24 @@ export function parseUntrusted<T extends z.ZodType>(
  * threw, and `threw` holding it.
  */
 export function checkThrew<T>(error: unknown): Untrusted<T> {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = messageOf(error);
   return {
     // Neutralised where it is shown, as every issue's message is (toIssues).
     ...refused<T>(`its schema's own check threw: ${message.slice(0, 200)}`),
     threw: error,
   };
+}
+
+/**
+ * What `error` says, where reading it cannot throw: a message getter that throws, or a value with
+ * no text (a null-prototype object) threw again inside the catch above, past every caller.
+ */
+function messageOf(error: unknown): string {
+  try {
+    return String(error instanceof Error ? error.message : error);
+  } catch {
+    return "a value with no text";
+  }
 }
 
 /** What {@linkcode parseUntrusted} answers: `threw` holds what the schema's own code threw. */

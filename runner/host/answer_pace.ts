@@ -14,7 +14,7 @@
  * @module
  */
 
-import { TimeBudget } from "../wire/time_budget.ts";
+import { TimeBudget } from "../wire/mod.ts";
 
 /** The share of the host's thread one plugin's answers may take, over time. */
 export const ANSWER_TIME_SHARE = 0.25;

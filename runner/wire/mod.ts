@@ -38,6 +38,7 @@ export {
   wireMethod,
 } from "./protocol.ts";
 export { neutralize, terminalJson } from "./text.ts";
+export { TimeBudget } from "./time_budget.ts";
 export { type LineCap, utf8Length } from "./line_writer.ts";
 export { type LineOffload, type LineScanOptions, LineTransport } from "./transport.ts";
 export { type JsonScan, scanJson, type StructureLimits, valuesIn } from "./json_scan.ts";

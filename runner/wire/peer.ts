@@ -21,23 +21,10 @@ import {
 } from "./protocol.ts";
 import { Inbound, type InboundOptions, type RequestContext } from "./inbound.ts";
 import { ResponseError } from "./response_error.ts";
-import { neutralize } from "./text.ts";
+import { neutralize, textOf } from "./text.ts";
 
 export { ResponseError };
 export type { InboundOptions, RequestContext };
-
-/**
- * `String(value)`, or a placeholder for a value that has no text (`Object.create(null)`, a throwing
- * `toString`): String() threw inside an answer's write, a rejection no one handled, and the
- * request's slot was never freed (review 147).
- */
-function textOf(value: unknown): string {
-  try {
-    return String(value);
-  } catch {
-    return "a value with no text";
-  }
-}
 
 /** Options for {@linkcode Peer}: its inbound side's, and these. */
 export interface PeerOptions extends InboundOptions {

@@ -295,3 +295,24 @@ Deno.chmodSync(g + "/d", 0o755);`;
     await Deno.remove(home, { recursive: true });
   }
 });
+
+Deno.test("parseUntrusted() fails, not throws, when its schema's own code throws a value with no text", () => {
+  // A refinement of the host's that throws what String() cannot show, or an Error whose message
+  // getter throws: the check fails naming neither, and keeps what was thrown (review 145's path).
+  const nothing = Object.create(null);
+  const unreadable = new Error("x");
+  Object.defineProperty(unreadable, "message", {
+    get: () => {
+      throw nothing;
+    },
+  });
+  for (const thrown of [nothing, unreadable]) {
+    const schema = z.string().refine(() => {
+      throw thrown;
+    });
+    const checked = parseUntrusted(schema, "a");
+    assert.equal(checked.success, false);
+    assert.equal(checked.threw, thrown);
+    assert.match(checked.error!.issues[0].message, /own check threw: a value with no text/);
+  }
+});

@@ -7007,7 +7007,7 @@ export const MUTATIONS: Mutation[] = [
     source:
       "review 147: an answer's error, or an unserialisable result's cause, with no text threw inside the answer's write: a rejection no one handled, the request never answered",
     mitigation: "a value with no text is answered with a placeholder",
-    file: "runner/wire/peer.ts",
+    file: "runner/wire/text.ts",
     search:
       '  try {\n    return String(value);\n  } catch {\n    return "a value with no text";\n  }',
     replace: "  return String(value);",
@@ -7551,6 +7551,18 @@ export const MUTATIONS: Mutation[] = [
     replace: "      this.#report(args.threw, method);",
     tests: [`${HOSTILE}/r151_test.ts`],
     filter: "own check throw",
+  },
+  {
+    id: "check-threw-text-safe",
+    source:
+      "re-read of review 145: a host schema's refinement that threw a value with no text (a null-prototype object, an Error whose message getter throws) threw again inside parseUntrusted's catch, past every caller's handling",
+    mitigation: "what the check threw is made text where that cannot throw",
+    file: "runner/untrusted_parse.ts",
+    search:
+      '  try {\n    return String(error instanceof Error ? error.message : error);\n  } catch {\n    return "a value with no text";\n  }',
+    replace: "  return String(error instanceof Error ? error.message : error);",
+    tests: [`${HOSTILE}/r81_inputs_test.ts`],
+    filter: "a value with no text",
   },
   {
     id: "loader-exact-cap-whole",

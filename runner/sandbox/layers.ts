@@ -165,17 +165,19 @@ export const HOST_CHECK = '[ "$PPID" = "$1" ] || exit 125; shift; exec "$@"';
  * end of the pipe closes, `read` fails and the sandbox ends. `read` takes one
  * byte at a time from a pipe, so the plugin's input starts after the line.
  *
- * It also holds the sandbox's tasks (processes and threads) to
- * {@linkcode PIDS_MAX} with RLIMIT_NPROC, soft and hard (lowered only: a
- * lower limit of the host's stays). Set here, inside the sandbox's user
- * namespace, the kernel counts against it only that namespace's tasks of
- * the plugin's uid, not the host user's: a host that is not root makes no
- * pids cgroup, and a Python plugin granted nothing made 8,992 threads when
- * asked to, as many as the host's user may have (96,367 here, past the
- * machine's pid_max of 32,768; review 148). Set before bubblewrap, the
- * namespace's own limit would hold the host's tasks to it too. A root host's
- * plugin is root to the kernel, which ignores the limit: its pids cgroup holds
- * it. `ulimit -u` is dash's `-p` (bash's `-p`, the pipe size, fails).
+ * It also holds the sandbox's tasks (processes and threads) to {@linkcode
+ * PIDS_MAX} with RLIMIT_NPROC, soft and hard. Under a lower hard limit of
+ * the host's the step fails and the host's limits hold; a lower soft one is
+ * raised to 8,192, as the plugin itself could raise it. Set here, inside the
+ * sandbox's user namespace, the kernel counts against it only that
+ * namespace's tasks of the plugin's uid, not the host user's: a host that is
+ * not root makes no pids cgroup, and a Python plugin granted nothing made
+ * 8,992 threads when asked to, as many as the host's user may have (96,367
+ * here, past the machine's pid_max of 32,768; review 148). Set before
+ * bubblewrap, the namespace's own limit would hold the host's tasks to it
+ * too. A root host's plugin is root to the kernel, which ignores the limit:
+ * its pids cgroup holds it. `ulimit -u` is dash's `-p` (bash's `-p`, the
+ * pipe size, fails).
  */
 export const GO_STEP = "read -r go || exit 125; " +
   `{ ulimit -u ${PIDS_MAX} && ulimit -H -u ${PIDS_MAX}; } 2>/dev/null || ` +

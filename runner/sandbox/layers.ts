@@ -165,8 +165,8 @@ export const HOST_CHECK = '[ "$PPID" = "$1" ] || exit 125; shift; exec "$@"';
  * end of the pipe closes, `read` fails and the sandbox ends. `read` takes one
  * byte at a time from a pipe, so the plugin's input starts after the line.
  *
- * It also holds the sandbox's tasks (processes and threads) to {@linkcode
- * PIDS_MAX} with RLIMIT_NPROC, soft and hard. Under a lower hard limit of
+ * It also holds the sandbox's tasks (processes and threads) to
+ * {@linkcode PIDS_MAX} with RLIMIT_NPROC, soft and hard. Under a lower hard limit of
  * the host's the step fails and the host's limits hold; a lower soft one is
  * raised to 8,192, as the plugin itself could raise it. Set here, inside the
  * sandbox's user namespace, the kernel counts against it only that

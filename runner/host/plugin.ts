@@ -528,7 +528,8 @@ export class Plugin implements AsyncDisposable {
       // the host's event loop (review 146).
       const began = performance.now();
       this.#peer.accept(found, typeof line === "number" && !asked ? line : 0);
-      return this.#answers.charge(performance.now() - began);
+      const ended = performance.now();
+      return this.#answers.charge(ended - began, ended);
     }
     const { message } = found;
     // Measured before `params` is read: reading it parses it.

@@ -7446,7 +7446,7 @@ export const MUTATIONS: Mutation[] = [
     mitigation:
       "a plugin's answers' reading is charged to a share of the host's thread; past it, its stdout waits",
     file: "runner/host/plugin.ts",
-    search: "      return this.#answers.charge(performance.now() - began);",
+    search: "      return this.#answers.charge(ended - began, ended);",
     replace: "      return void began;",
     tests: [`${HOSTILE}/r146_test.ts`],
     filter: "costly answers leave the host's thread",

@@ -23,7 +23,7 @@ import {
 } from "./egress_check.ts";
 import { canonicalDestination, type HostSecret, SecretBinding } from "./fetch_secrets.ts";
 import { FetchLog, type FetchLogEntry } from "./fetch_log.ts";
-import { checkCount, checkMs } from "./check_options.ts";
+import { checkCount, checkFunctions, checkMs } from "./check_options.ts";
 import { Slots } from "./slots.ts";
 import { readCapped } from "./fetch_body.ts";
 import {
@@ -150,6 +150,9 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
   const allowed = new Set(
     options.allow.map((a) => canonicalDestination(a, "Cannot make hostFetch")),
   );
+  // Said now: a `resolve` of 5 failed each request as if its destination had, and an `onRequest`
+  // of 5 was a listener's fault, swallowed (review 145's left item).
+  checkFunctions(options, ["resolve", "onRequest"]);
   const secrets = new SecretBinding(options.secrets ?? {});
   // Checked (review 145): a cap of Infinity or 1e15 was none (a server's body was read whole
   // into the host's memory), one of NaN failed every response with a body as "the response broke

@@ -167,6 +167,12 @@ Deno.test("hostFetch() refuses a malformed allow-list or secret, naming it", () 
     () => hostFetch({ allow: [], secrets: { T: { value: "x", hosts: ["a.example:443"] } } }),
     /secret "T".*at least 4/,
   );
+  for (const name of ["resolve", "onRequest"]) {
+    assert.throws(
+      () => hostFetch({ allow: [], [name]: 5 } as unknown as HostFetchOptions),
+      new RegExp(`"${name}" must be a function, got number`),
+    );
+  }
 });
 
 /** A server on `hostname:port` that records the paths it is asked for. */

@@ -7565,6 +7565,17 @@ export const MUTATIONS: Mutation[] = [
     filter: "a value with no text",
   },
   {
+    id: "host-fetch-listeners-checked",
+    source:
+      "review 145's left item: hostFetch took a resolve or onRequest that is no function; each request then failed as if its destination had, or its log listener's fault was swallowed",
+    mitigation: "hostFetch refuses a resolve or onRequest that is no function, by name",
+    file: "runner/host/host_fetch.ts",
+    search: '  checkFunctions(options, ["resolve", "onRequest"]);\n',
+    replace: "",
+    tests: ["tests/host/host_fetch_test.ts"],
+    filter: "malformed allow-list",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

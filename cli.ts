@@ -40,7 +40,7 @@ const GRANTS = `Permissions (deny by default; spelled as Deno spells them, value
   --allow-env=NAME[,NAME]      --allow-sys=NAME[,NAME]      --allow-run=PROG  --allow-ffi=LIB  --allow-all
 Acknowledgements for grants that weaken the sandbox:
   --unsafe-private-network  --unsafe-write-code  --unsafe-sys-actions  --unsafe-write-as-root
-  --unsafe-run  --unsafe-ffi  --unsafe-all
+  --unsafe-run  --unsafe-ffi  --unsafe-all  --unsafe-lock-queries
 Sandbox:
   --isolation=auto|os|landlock|deno   (default auto: bubblewrap where it works)
   --memory=MB                heap cap; writable memory is capped too (default 512)

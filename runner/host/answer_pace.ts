@@ -76,6 +76,15 @@ export class AnswerPace {
   }
 
   /**
+   * Charges `ms` of the host's thread that checking an answer took after its
+   * reading was charged (a call with a signal, say, checks it a turn later):
+   * the next answer's reading waits for it (review 153).
+   */
+  owe(ms: number): void {
+    this.#budget.spend(ms);
+  }
+
+  /**
    * Whether its reading was paced at any time since `at` (`Date.now()`):
    * what the plugin sent meanwhile, a ping's answer among it, waited unread.
    */

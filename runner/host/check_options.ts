@@ -70,6 +70,7 @@ export interface StartNumbers {
   maxLineBytes?: number;
   maxCapabilityBytes?: number;
   capabilityTimeShare?: number;
+  answerTimeShare?: number;
   maxQueuedBytes?: number;
   maxFaults?: number;
   faultWindowMs?: number;
@@ -149,6 +150,7 @@ export function checkStartNumbers(options: StartNumbers): void {
   checkCount("maxFaults", options.maxFaults, 0, 1_000_000);
   checkCount("maxLogLinesPerSecond", options.maxLogLinesPerSecond, 1, 1_000_000);
   checkShare("capabilityTimeShare", options.capabilityTimeShare);
+  checkShare("answerTimeShare", options.answerTimeShare);
   checkSignal(options.signal);
   checkFunctions(options, LISTENERS);
   // Review 122: unchecked, a progress rate of NaN was no cap at all, and a stream window of 0,

@@ -23,7 +23,14 @@ import {
   PUBLIC_STATE,
 } from "./lifecycle.ts";
 import type { ManagedOptions, PluginEvent, PluginState } from "./managed_types.ts";
-import { type AnswerMap, CALL_TYPED, type CallOptions, createApi, mapAnswer } from "./proxy.ts";
+import {
+  type AnswerMap,
+  CALL_TYPED,
+  type CallOptions,
+  CHARGE_CHECK,
+  createApi,
+  mapAnswer,
+} from "./proxy.ts";
 import {
   IN_BACKGROUND,
   ON_SPAWN,
@@ -624,6 +631,15 @@ export class ManagedPlugin {
     const current = this.#running();
     if (current) return current[CALL_TYPED](method, params, options, answer);
     return mapAnswer(this.call(method, params, options), answer);
+  }
+
+  /**
+   * What checking an answer took after its reading: owed by the running process's next answer
+   * (review 153; see Plugin's).
+   * @ignore
+   */
+  [CHARGE_CHECK](ms: number): void {
+    this.#current?.[CHARGE_CHECK](ms);
   }
 
   /**

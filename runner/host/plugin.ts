@@ -50,7 +50,14 @@ import {
   RuntimeMethod,
   type ServedContract,
 } from "../wire/mod.ts";
-import { type AnswerMap, CALL_TYPED, type CallOptions, createApi, mapAnswer } from "./proxy.ts";
+import {
+  type AnswerMap,
+  CALL_TYPED,
+  type CallOptions,
+  CHARGE_CHECK,
+  createApi,
+  mapAnswer,
+} from "./proxy.ts";
 import { toPluginError } from "./answer_errors.ts";
 import { parseUntrusted } from "../untrusted_parse.ts";
 import { neutralize, utf8Length } from "../wire/mod.ts";
@@ -194,7 +201,9 @@ export class Plugin implements AsyncDisposable {
   #onFault: ((detail: string) => void) | undefined;
   #offload: ScanOffload;
   /** Its answers' reading, paced to a share of the host's thread (review 146). */
-  #answers = new AnswerPace();
+  #answers: AnswerPace;
+  /** Set while an answer is read and measured: a check run then is in the measure already. */
+  #readingAnswer = false;
   #beside: Beside;
   #ended: Promise<ExitStatus>;
   #capabilities: CapabilityHost;
@@ -287,6 +296,8 @@ export class Plugin implements AsyncDisposable {
     this.#ended.then(forget, forget);
     const queueCap = options.maxQueuedBytes ?? 64 * 1024 * 1024;
     const share = options.capabilityTimeShare ?? 0.25;
+    // Unpaced at 1: a host whose plugin's honest answers are costly (review 153).
+    this.#answers = new AnswerPace({ share: options.answerTimeShare });
     this.#transport = new LineTransport(this.#process.stdout, this.#process.stdin, {
       maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
       maxPartialLineMs: options.maxPartialLineMs ?? PARTIAL_LINE_MS,
@@ -480,6 +491,16 @@ export class Plugin implements AsyncDisposable {
     return this.#answers.pacedSince(at);
   }
 
+  /**
+   * What checking one of its answers took where the check ran after the
+   * answer's reading (a call with a signal, progress, a channel, an audit):
+   * owed by its next answer's reading, as the reading's own (review 153).
+   * @ignore
+   */
+  [CHARGE_CHECK](ms: number): void {
+    if (!this.#readingAnswer) this.#answers.owe(ms);
+  }
+
   /** The last lines of the plugin's stderr. */
   stderrTail(): string {
     return this.#process.stderrTail();
@@ -527,7 +548,12 @@ export class Plugin implements AsyncDisposable {
       // Its parse and its check happen here (the call is settled): paced to the plugin's share of
       // the host's event loop (review 146).
       const began = performance.now();
-      this.#peer.accept(found, typeof line === "number" && !asked ? line : 0);
+      this.#readingAnswer = true;
+      try {
+        this.#peer.accept(found, typeof line === "number" && !asked ? line : 0);
+      } finally {
+        this.#readingAnswer = false;
+      }
       const ended = performance.now();
       return this.#answers.charge(ended - began, ended);
     }

@@ -88,6 +88,18 @@ export interface StartOptions extends LaunchOptions {
    */
   capabilityTimeShare?: number;
   /**
+   * The share of the host's event loop reading the plugin's answers may
+   * take, over time: their parse and their check against the contract.
+   * Past it (after 250 ms at once) its stdout is not read until the share
+   * has refilled, so that answers made costly to parse do not hold the
+   * loop every other plugin shares (review 146). The share holds when no
+   * other plugin needs the loop too: a plugin whose honest answers are
+   * costly (64 calls at once, each 100,000 objects) is slowed past its calls'
+   * deadlines. `1` reads its answers unpaced (review 153).
+   * @default {0.25}
+   */
+  answerTimeShare?: number;
+  /**
    * Most bytes of messages that may wait for the plugin to read its input
    * (behind a write in flight); past it the plugin counts as not reading and
    * is killed with a `ProtocolError`. Raise it for a host that sends more

@@ -7576,6 +7576,84 @@ export const MUTATIONS: Mutation[] = [
     filter: "malformed allow-list",
   },
   {
+    id: "progress-call-result-checked",
+    source:
+      "review 153: a call with onProgress or resetTimeoutOnProgress resolved with the plugin's result unchecked (a 16 MiB string for a contract's number)",
+    mitigation: "a progress call's result goes through the contract's check as every other call's",
+    file: "runner/host/proxy.ts",
+    search: "        return progressCall(site, params, options).then(validateResult);",
+    replace: "        return progressCall(site, params, options);",
+    tests: [`${HOSTILE}/r153_test.ts`],
+    filter: "onProgress gets its result checked",
+  },
+  {
+    id: "late-answer-check-charged",
+    source:
+      "review 153: a call with a signal (onSent, onSettled, a channel, an audit) checks its answer a turn after the reading review 146 measures: answers costly to check (a union over 200,000 items, 0.15-0.25 s each) were never paced",
+    mitigation:
+      "an answer's check run after its reading is owed by the plugin's next answer's reading",
+    file: "runner/host/plugin.ts",
+    search: "    if (!this.#readingAnswer) this.#answers.owe(ms);",
+    replace: "    if (!this.#readingAnswer) void ms;",
+    tests: [`${HOSTILE}/r153_test.ts`],
+    filter: "charged to the plugin's pace",
+  },
+  {
+    id: "late-answer-check-timed",
+    source:
+      "review 153: a call with a signal checks its answer a turn after the reading review 146 measures, charged to nothing",
+    mitigation:
+      "the typed API times a check that runs off the call's own object and tells the plugin",
+    file: "runner/host/proxy.ts",
+    search: "        charge.call(target, performance.now() - began);",
+    replace: "        void began;",
+    tests: [`${HOSTILE}/r153_test.ts`],
+    filter: "charged to the plugin's pace",
+  },
+  {
+    id: "managed-late-check-charged",
+    source:
+      "review 153: a managed plugin's typed calls with a signal check their answers a turn after the reading review 146 measures",
+    mitigation: "the managed plugin passes what the check took to its running process",
+    file: "runner/host/managed.ts",
+    search: "    this.#current?.[CHARGE_CHECK](ms);",
+    replace: "    void ms;",
+    tests: [`${HOSTILE}/r153_test.ts`],
+    filter: "charged to the plugin's pace (host)",
+  },
+  {
+    id: "help-lists-lock-queries",
+    source:
+      "review 153: plug took --unsafe-lock-queries (review 152) but its --help, which lists every other acknowledgement, did not name it",
+    mitigation: "plug's help names --unsafe-lock-queries with the other acknowledgements",
+    file: "cli.ts",
+    search: "  --unsafe-run  --unsafe-ffi  --unsafe-all  --unsafe-lock-queries\n",
+    replace: "  --unsafe-run  --unsafe-ffi  --unsafe-all\n",
+    tests: [`${HOSTILE}/r153_test.ts`],
+    filter: "help names every",
+  },
+  {
+    id: "answer-share-option",
+    source:
+      "review 153: the answer pacing holds when a plugin is alone in the host: 64 calls at once, each answered with 100,000 objects, all answered in 16 s before review 146, 24 to 30 of them within the 30 s deadline after",
+    mitigation: "answerTimeShare sets the share its answers' reading may take (1: unpaced)",
+    file: "runner/host/plugin.ts",
+    search: "    this.#answers = new AnswerPace({ share: options.answerTimeShare });",
+    replace: "    this.#answers = new AnswerPace();",
+    tests: [`${HOSTILE}/r153_test.ts`],
+    filter: "answerTimeShare 1",
+  },
+  {
+    id: "answer-share-checked",
+    source: "review 153: answerTimeShare is a share of time, as capabilityTimeShare is",
+    mitigation: "a share of 0, NaN or over 1 is refused at the start",
+    file: "runner/host/check_options.ts",
+    search: '  checkShare("answerTimeShare", options.answerTimeShare);\n',
+    replace: "",
+    tests: [`${HOSTILE}/r153_test.ts`],
+    filter: "answerTimeShare 1",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -31,7 +31,7 @@ import type { EgressEntry } from "./egress_log.ts";
 import { LogParser } from "./logs.ts";
 import { Peer, ResponseError } from "../wire/mod.ts";
 import { ScanOffload } from "./offload.ts";
-import { AnswerPace } from "./answer_pace.ts";
+import { ANSWER_PACED_FROM, AnswerPace } from "./answer_pace.ts";
 import { PluginProcess } from "./process.ts";
 import { userPaths } from "./stderr.ts";
 import { z } from "npm:zod@^4.1.0";
@@ -546,14 +546,16 @@ export class Plugin implements AsyncDisposable {
       const asked = found.kind === "over-limit" && found.id !== null &&
         this.#peer.isPending(found.id);
       // Its parse and its check happen here (the call is settled): paced to the plugin's share of
-      // the host's event loop (review 146).
-      const began = performance.now();
+      // the host's event loop (review 146). A short one is not timed (ANSWER_PACED_FROM).
+      const timed = (typeof line === "number" ? line : line.length) >= ANSWER_PACED_FROM;
+      const began = timed ? performance.now() : 0;
       this.#readingAnswer = true;
       try {
         this.#peer.accept(found, typeof line === "number" && !asked ? line : 0);
       } finally {
         this.#readingAnswer = false;
       }
+      if (!timed) return;
       const ended = performance.now();
       return this.#answers.charge(ended - began, ended);
     }

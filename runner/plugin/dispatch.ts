@@ -20,7 +20,7 @@ import {
   type ServedContract,
   wireMethod,
 } from "../wire/mod.ts";
-import { HandlerContext, type HostLink, markAnswered } from "./host_calls.ts";
+import { HandlerContext, type HostLink } from "./host_calls.ts";
 import { type MeasuredSend, StreamCredits } from "./stream_out.ts";
 
 /** The dispatcher's connection to the host, for capabilities, progress and stream items. */
@@ -253,37 +253,13 @@ export class Dispatcher {
     // The context always lands after the last declared argument, even when
     // optional ones were omitted.
     while (values.length < route.info.arity) values.push(undefined);
+    let result: unknown;
     const handlerContext = new HandlerContext(
       route.contract,
       this.#link,
       context,
       route.info.progress,
     );
-    // Answered, its progress is for no call: the SDK drops it, where the host counted each report a
-    // fault, and a reporter its handler left running ended an honest plugin (review 147).
-    let outcome: unknown;
-    try {
-      outcome = this.#answer(method, route, values, handlerContext, context);
-    } catch (error) {
-      markAnswered(handlerContext);
-      throw error;
-    }
-    if (!isThenable(outcome)) {
-      markAnswered(handlerContext);
-      return outcome;
-    }
-    return Promise.resolve(outcome).finally(() => markAnswered(handlerContext));
-  }
-
-  /** Runs the implementation; its checked result, or a promise of it, or of a stream's end. */
-  #answer(
-    method: string,
-    route: Route,
-    values: unknown[],
-    handlerContext: HandlerContext,
-    context: RequestContext,
-  ): unknown {
-    let result: unknown;
     try {
       result = route.fn(...values, handlerContext);
     } catch (error) {

@@ -58,6 +58,8 @@ export interface HostLink {
   notify(method: string, params: unknown): void;
   /** Progress reports the host takes per call per second (absent: no limit). */
   progressPerSecond?(): number;
+  /** Whether the host's request `id` is still being handled (not yet answered); absent: yes. */
+  handling?(id: RequestId): boolean;
   /**
    * Whether a progress report whose value is `bytes` of JSON may go now,
    * within the bytes a second the host takes from all calls (absent: no limit).
@@ -123,18 +125,8 @@ async function callHost(
   throw new HostError(-32603, `The host's answer to "${method}" does not match the contract`);
 }
 
-/**
- * Marks a handler's call answered: its context sends no more progress. Reachable from this module
- * and the dispatcher only (no handler is handed it).
- */
-export let markAnswered: (context: HandlerContext) => void;
-
 /** The context a handler receives: its signal, the host's capabilities, progress. */
 export class HandlerContext implements CallContext {
-  static {
-    markAnswered = (context) => void (context.#answered = true);
-  }
-
   /** Aborted when the host cancels the call or goes away; an own property, so `{ ...ctx }` keeps it. */
   readonly signal: AbortSignal;
   #contract: Contract;
@@ -142,8 +134,6 @@ export class HandlerContext implements CallContext {
   #id: RequestId;
   #progress: MethodInfo["progress"];
   #host: HostApi<Contract> | undefined;
-  /** The call is answered: a report now is for a call the host no longer has. */
-  #answered = false;
   /** The second of the reports counted in `#sent`. */
   #second = 0;
   #sent = 0;
@@ -180,7 +170,9 @@ export class HandlerContext implements CallContext {
         );
       }
     }
-    if (this.signal.aborted || this.#answered) return;
+    // Answered, its progress is for no call: dropped here, where the host counted each report a
+    // fault, and a reporter its handler left running ended an honest plugin (review 147).
+    if (this.signal.aborted || this.#link.handling?.(this.#id) === false) return;
     // Past the host's rate it drops reports and counts them as work for nothing: dropped here,
     // they cost neither side (review 65: a fast loop's report per item ended an honest plugin).
     const second = Math.floor(Date.now() / 1000);

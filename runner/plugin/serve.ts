@@ -6,7 +6,7 @@
 
 import { Dispatcher, type Implementation } from "./dispatch.ts";
 import { CallSlots, HostLimits } from "./host_limits.ts";
-import { Peer, type RequestContext, ResponseError } from "../wire/mod.ts";
+import { Peer, type RequestContext, type RequestId, ResponseError } from "../wire/mod.ts";
 import {
   ErrorCode,
   type InitializeParams,
@@ -226,6 +226,7 @@ export async function serve(
       slots.request(method, params, options),
     progressPerSecond: () => limits.progressPerSecond,
     takeProgress: (bytes: number) => limits.takeProgress(bytes),
+    handling: (id: RequestId) => peer.isHandling(id),
     notify: (method: string, params: unknown) => peer.notify(method, params),
     send: measured((message) => transport.send(message)),
   };

@@ -6997,7 +6997,7 @@ export const MUTATIONS: Mutation[] = [
       "review 147: ctx.progress kept sending after its call's answer, each report a fault to the host: an honest plugin ended as faulty",
     mitigation: "the SDK drops a report once its call is answered",
     file: "runner/plugin/host_calls.ts",
-    search: "    if (this.signal.aborted || this.#answered) return;",
+    search: "    if (this.signal.aborted || this.#link.handling?.(this.#id) === false) return;",
     replace: "    if (this.signal.aborted) return;",
     tests: [`${HOSTILE}/r147_test.ts`],
     filter: "after its answer costs",

@@ -310,7 +310,8 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
       });
     } finally {
       // A plugin's line and lookups go once nothing of it is under way: kept per name, they grew
-      // with every name a long-lived host ever started (review 138's lead).
+      // with every name a long-lived host ever started (review 138's lead). A resolver made for
+      // an address, which no lookup used, goes here; one that looked up, at its last lookup's end.
       if (turns.get(context.plugin)?.idle) turns.delete(context.plugin);
       if (lookups.get(context.plugin)?.running === 0) lookups.delete(context.plugin);
     }

@@ -381,17 +381,20 @@ try {
 Deno.test("hostFetch: what it keeps per plugin name goes once the name is done with: its line and lookups by themselves, its log by forget()", async () => {
   await using server = echoServer();
   const fetcher = hostFetch({
-    allow: [`api.invalid:${server.port}`],
+    allow: [`api.invalid:${server.port}`, `127.0.0.1:${server.port}`],
     unsafe: { privateNetwork: true },
     resolve: () => Promise.resolve(["127.0.0.1"]),
   });
-  const url = `http://api.invalid:${server.port}/`;
+  // A name is looked up (its resolver's last lookup drops it); an address is not (its resolver,
+  // made and never used, is dropped as its request ends).
+  const urls = [`http://api.invalid:${server.port}/`, `http://127.0.0.1:${server.port}/`];
   // One name first, so that what every request makes once (clients, the proxy) is counted before.
-  await fetcher({ method: "GET", url }, context("first"));
+  await fetcher({ method: "GET", url: urls[0] }, context("first"));
   const kinds = ["Slots", "bounded"];
   const before = liveObjects(kinds);
   const names = Array.from({ length: 40 }, (_, i) => `job-${i}`);
-  for (const name of names) {
+  for (const [i, name] of names.entries()) {
+    const url = urls[i % 2];
     assert.equal((await fetcher({ method: "GET", url }, context(name))).status, 200);
     assert.equal(fetcher.log(name).length, 1);
     fetcher.forget(name);

@@ -43,18 +43,18 @@ export interface SeccompOptions {
   unixSockets?: boolean;
   /**
    * Native code runs (a `run`, `ffi` or `all` grant, or a command plugin).
-   * Under both layers: no query of another process's record lock
-   * (`F_GETLK`, `F_OFD_GETLK`), which told one plugin the lock another
-   * held on a file both may only read, its interpreter say, and no inotify
-   * watch for reads, which saw the other open it (review 144); Deno's own
-   * SQLite caches ask the first, and a plugin granted nothing cannot make
-   * Deno ask either. Under Landlock also: no inotify watch at all, which Landlock does not
-   * control, so a program could see the names of files made in folders it
-   * may not list (review 60); and no file's times set by its path, which
-   * Landlock does not control either (review 87: any file the host's user
-   * owns, outside every rule). Times set through a descriptor stay:
-   * Landlock checked its open. Deno's own `watchFs` and `utime` check
-   * permissions first, so they are refused only here.
+   * Under both layers: no query of another process's record lock (`F_GETLK`,
+   * `F_OFD_GETLK`), which told one plugin the lock another held on a file
+   * both may only read, its interpreter say, and no inotify watch for reads,
+   * which saw the other open it (review 144); Deno's own SQLite caches ask
+   * the first, and a plugin granted nothing cannot make Deno ask either.
+   * Under Landlock also: no inotify watch at all, which Landlock does not
+   * control, so a program could see the names of files made in folders it may
+   * not list (review 60); and no file's times set by its path, which Landlock
+   * does not control either (review 87: any file the host's user owns,
+   * outside every rule). Times set through a descriptor stay: Landlock
+   * checked its open. Deno's own `watchFs` and `utime` check permissions
+   * first, so they are refused only here.
    */
   nativeCode?: boolean;
   /**
@@ -186,11 +186,10 @@ const F_NOTIFY = 1026;
  * the kernel's lease-break-time (45 s) at each open (review 143); its break
  * also tells the holder of another's open (review 144). Never a directory
  * notice (`F_NOTIFY`, whose `DN_ACCESS` tells it of reads in a folder other
- * sandboxes read; review 144). Both under both layers. With `nativeCode`,
- * no query of record locks (see {@linkcode SeccompOptions.nativeCode}), but with
- * `lockQueries`.
- * With `own`, `F_SETOWN` only to `own` or 0 (none), never `F_SETOWN_EX`,
- * whose owner is in memory. Every other command allowed.
+ * sandboxes read; review 144). Both under both layers. With `nativeCode`, no
+ * query of record locks (see {@linkcode SeccompOptions.nativeCode}), but with
+ * `lockQueries`. With `own`, `F_SETOWN` only to `own` or 0 (none), never
+ * `F_SETOWN_EX`, whose owner is in memory. Every other command allowed.
  */
 function fcntlRule(own: number | undefined, refuseQueries: boolean): Instruction[] {
   const queries: Step[] = refuseQueries

@@ -10,6 +10,7 @@
 import { type z, ZodError } from "npm:zod@^4.1.0";
 import { MAX_MERGE_COST, tooCostlyToMerge } from "./intersection_cost.ts";
 import { FREE_DEPTH, MAX_ISSUE_DEPTH_COST, tooCostlyToFail } from "./issue_cost.ts";
+import { messageOf } from "./thrown_text.ts";
 
 /**
  * zod's own flag for its `validate`: a container stops before its next
@@ -81,18 +82,6 @@ export function checkThrew<T>(error: unknown): Untrusted<T> {
     ...refused<T>(`its schema's own check threw: ${message.slice(0, 200)}`),
     threw: error,
   };
-}
-
-/**
- * What `error` says, where reading it cannot throw: a message getter that throws, or a value with
- * no text (a null-prototype object) threw again inside the catch above, past every caller.
- */
-function messageOf(error: unknown): string {
-  try {
-    return String(error instanceof Error ? error.message : error);
-  } catch {
-    return "a value with no text";
-  }
 }
 
 /** What {@linkcode parseUntrusted} answers: `threw` holds what the schema's own code threw. */

@@ -25,6 +25,7 @@ const SHARED = [
   "runner/intersection_cost.ts",
   "runner/issue_cost.ts",
   "runner/schema_walk.ts",
+  "runner/thrown_text.ts",
 ];
 type Place =
   | (typeof ROOMS)[number]

@@ -21,7 +21,8 @@ import {
 } from "./protocol.ts";
 import { Inbound, type InboundOptions, type RequestContext } from "./inbound.ts";
 import { ResponseError } from "./response_error.ts";
-import { neutralize, textOf } from "./text.ts";
+import { textOf } from "../thrown_text.ts";
+import { neutralize } from "./text.ts";
 
 export { ResponseError };
 export type { InboundOptions, RequestContext };

@@ -72,25 +72,3 @@ export function terminalJson(value: unknown, indent?: number): string {
   // whitespace; newlines there come from `indent` and are kept.
   return text.replace(UNPRINTABLE, (char) => char === "\n" ? char : jsonEscape(char));
 }
-
-/**
- * `String(value)`, or a plain phrase where that throws: a value with no
- * text (a null-prototype object, a `toString` that throws) threw again where
- * it was to be shown or sent (review 147: inside an answer's write, a
- * rejection no one handled, and the request's slot never freed).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { textOf } from "./text.ts";
- * assert.equal(textOf(Object.create(null)), "a value with no text");
- * assert.equal(textOf(new Error("boom")), "Error: boom");
- * ```
- */
-export function textOf(value: unknown): string {
-  try {
-    return String(value);
-  } catch {
-    return "a value with no text";
-  }
-}

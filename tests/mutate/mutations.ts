@@ -7007,9 +7007,8 @@ export const MUTATIONS: Mutation[] = [
     source:
       "review 147: an answer's error, or an unserialisable result's cause, with no text threw inside the answer's write: a rejection no one handled, the request never answered",
     mitigation: "a value with no text is answered with a placeholder",
-    file: "runner/wire/text.ts",
-    search:
-      '  try {\n    return String(value);\n  } catch {\n    return "a value with no text";\n  }',
+    file: "runner/thrown_text.ts",
+    search: "  try {\n    return String(value);\n  } catch {\n    return NO_TEXT;\n  }",
     replace: "  return String(value);",
     tests: [`${HOSTILE}/r147_test.ts`],
     filter: "has no text is still answered",
@@ -7557,10 +7556,10 @@ export const MUTATIONS: Mutation[] = [
     source:
       "re-read of review 145: a host schema's refinement that threw a value with no text (a null-prototype object, an Error whose message getter throws) threw again inside parseUntrusted's catch, past every caller's handling",
     mitigation: "what the check threw is made text where that cannot throw",
-    file: "runner/untrusted_parse.ts",
+    file: "runner/thrown_text.ts",
     search:
-      '  try {\n    return String(error instanceof Error ? error.message : error);\n  } catch {\n    return "a value with no text";\n  }',
-    replace: "  return String(error instanceof Error ? error.message : error);",
+      "  try {\n    return textOf(error instanceof Error ? error.message : error);\n  } catch {\n    return NO_TEXT;\n  }",
+    replace: "  return textOf(error instanceof Error ? error.message : error);",
     tests: [`${HOSTILE}/r81_inputs_test.ts`],
     filter: "a value with no text",
   },

@@ -11,6 +11,9 @@
  * loop, as its capability calls are: past it, its stdout waits (its pipe
  * fills, and the plugin with it) until the share has earned the time back,
  * and the loop goes to the others meanwhile. One parse is not cut short.
+ * A stream's items are the host's to ask for too, and are read as their
+ * consumer takes them: what that takes is owed to the same share, and the
+ * plugin's next line waits for it (review 157).
  * @module
  */
 
@@ -60,6 +63,8 @@ export class AnswerPace {
   #closed = false;
   /** Until when (`Date.now()`) its reading was last paced: Infinity while it is. */
   #pacedUntil = -Infinity;
+  /** Whether time was owed since {@linkcode due} last looked. */
+  #owing = false;
 
   constructor(options: { share?: number; burstMs?: number; clock?: () => number } = {}) {
     const share = options.share ?? ANSWER_TIME_SHARE;
@@ -94,6 +99,19 @@ export class AnswerPace {
    */
   owe(ms: number): void {
     this.#budget.spend(ms);
+    this.#owing = true;
+  }
+
+  /**
+   * After a line that is no answer (a stream item): a promise, as
+   * {@linkcode charge}'s, when what was {@linkcode owe}d since the last
+   * look put the plugin past its share. No clock is read unless something
+   * was owed, so a stream of cheap items costs nothing here.
+   */
+  due(): Promise<void> | undefined {
+    if (!this.#owing) return undefined;
+    this.#owing = false;
+    return this.charge(0);
   }
 
   /**

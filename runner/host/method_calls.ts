@@ -74,6 +74,8 @@ export interface MethodSite {
   target: CallTarget;
   /** Maps a wire error to the caller's error. */
   mapError(error: unknown): unknown;
+  /** Told what checking what the plugin sent took of the host's thread (proxy.ts CHARGE_CHECK). */
+  charge?: (ms: number) => void;
 }
 
 /** Checks per-call options once, when `.with(options)` is called. */
@@ -198,7 +200,7 @@ export function streamCall(
     }, "threw" in checked ? { cause: checked.threw } : undefined);
   };
   const cancel = new AbortController();
-  const stream = new HostItemStream(validate, cancel);
+  const stream = new HostItemStream(validate, cancel, site.charge);
   let done = false;
   const channel: CallChannel = {
     open: (grant, window) => stream.open(grant, window),

@@ -575,7 +575,9 @@ export class Plugin implements AsyncDisposable {
       this.#peer.charge(costMs + REQUEST_OVERHEAD_MS);
       return this.#peer.accept(found);
     }
-    if (this.#channels.receive(message, bytes, scan?.values)) return;
+    // A stream item is read as its consumer takes it, and what that took is owed (CHARGE_CHECK):
+    // the plugin's next line waits for it as an answer's reading would (review 157).
+    if (this.#channels.receive(message, bytes, scan?.values)) return this.#answers.due();
     // The host takes no other notifications.
     this.#fault(
       `notification "${neutralize(message.method, 64)}" to the host, which takes none`,

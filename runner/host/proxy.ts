@@ -187,6 +187,7 @@ export function createApi<C extends Contract>(
       info,
       target,
       mapError: answer.error,
+      charge: charge && ((ms: number) => charge.call(target, ms)),
     };
     // Not async: a plain promise chain costs one promise less per call.
     const invoke = (options: CallOptions & MethodCallOptions, args: unknown[]): unknown => {

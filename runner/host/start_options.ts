@@ -88,8 +88,9 @@ export interface StartOptions extends LaunchOptions {
    */
   capabilityTimeShare?: number;
   /**
-   * The share of the host's event loop reading the plugin's answers may
-   * take, over time: their parse and their check against the contract.
+   * The share of the host's event loop reading the plugin's answers and
+   * stream items may take, over time: their parse and their check against
+   * the contract (an item's as its consumer takes it, review 157).
    * Past it (after 250 ms at once) its stdout is not read until the share
    * has refilled, so that answers made costly to parse do not hold the
    * loop every other plugin shares (review 146). The share holds when no

@@ -6169,8 +6169,9 @@ export const MUTATIONS: Mutation[] = [
       "review 129: a member beside a progress report's value was parsed for nothing, uncounted",
     mitigation: "the line's scan's count of values reaches the progress channel",
     file: "runner/host/plugin.ts",
-    search: "    if (this.#channels.receive(message, bytes, scan?.values)) return;\n",
-    replace: "    if (this.#channels.receive(message, bytes)) return;\n",
+    search:
+      "    if (this.#channels.receive(message, bytes, scan?.values)) return this.#answers.due();\n",
+    replace: "    if (this.#channels.receive(message, bytes)) return this.#answers.due();\n",
     tests: [`${HOSTILE}/r129_test.ts`],
     filter: "beside its value",
   },
@@ -7651,6 +7652,64 @@ export const MUTATIONS: Mutation[] = [
     replace: "",
     tests: [`${HOSTILE}/r153_test.ts`],
     filter: "answerTimeShare 1",
+  },
+  {
+    id: "stream-items-pace-due",
+    source:
+      "review 157 (mine): a plugin streaming objects of 999,000 keys to a consumer that reads as fast as it can cut 10 honest neighbours' calls to 0.05 to 0.10 of a control's: items' reading was outside review 146's share",
+    mitigation:
+      "after a stream item, the plugin's next line waits for what its items' reading owes",
+    file: "runner/host/plugin.ts",
+    search:
+      "    if (this.#channels.receive(message, bytes, scan?.values)) return this.#answers.due();",
+    replace: "    if (this.#channels.receive(message, bytes, scan?.values)) return;",
+    tests: [`${HOSTILE}/r157_test.ts`],
+    filter: "costly stream items leave",
+  },
+  {
+    id: "stream-items-timed",
+    source:
+      "review 157 (mine): a plugin streaming objects of 999,000 keys to a consumer that reads as fast as it can cut 10 honest neighbours' calls to 0.05 to 0.10 of a control's: items' reading was outside review 146's share",
+    mitigation: "a long item's parse and check are timed where its consumer takes it",
+    file: "runner/host/item_stream.ts",
+    search:
+      "    const began = this.#charge && bytes >= ANSWER_PACED_FROM ? performance.now() : -1;",
+    replace: "    const began = -1;",
+    tests: [`${HOSTILE}/r157_test.ts`],
+    filter: "costly stream items leave",
+  },
+  {
+    id: "stream-items-charged",
+    source:
+      "review 157 (mine): a plugin streaming objects of 999,000 keys to a consumer that reads as fast as it can cut 10 honest neighbours' calls to 0.05 to 0.10 of a control's: items' reading was outside review 146's share",
+    mitigation: "the typed API's streams tell their plugin what items' reading took",
+    file: "runner/host/proxy.ts",
+    search: "      charge: charge && ((ms: number) => charge.call(target, ms)),",
+    replace: "      charge: undefined,",
+    tests: [`${HOSTILE}/r157_test.ts`],
+    filter: "costly stream items leave",
+  },
+  {
+    id: "answer-pace-owing-seen",
+    source:
+      "review 157 (mine): a plugin streaming objects of 999,000 keys to a consumer that reads as fast as it can cut 10 honest neighbours' calls to 0.05 to 0.10 of a control's: items' reading was outside review 146's share",
+    mitigation: "time owed outside an answer's reading is looked at after the plugin's next item",
+    file: "runner/host/answer_pace.ts",
+    search: "    this.#budget.spend(ms);\n    this.#owing = true;",
+    replace: "    this.#budget.spend(ms);",
+    tests: [`${HOSTILE}/r157_test.ts`],
+    filter: "costly stream items leave",
+  },
+  {
+    id: "health-excuses-paced-items",
+    source:
+      "review 157 (mine): with its stream items paced, a plugin's answers to pings wait unread behind them, as review 146 found for answers",
+    mitigation: "a ping missed while the host paced the plugin's reading is not counted",
+    file: "runner/host/managed.ts",
+    search: "        if (plugin.answersPacedSince(sent)) return;",
+    replace: "        if (plugin.answersPacedSince(sent) && sent < 0) return;",
+    tests: [`${HOSTILE}/r157_test.ts`],
+    filter: "not killed for the pings",
   },
   {
     id: "loader-exact-cap-whole",

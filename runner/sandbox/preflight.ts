@@ -71,9 +71,13 @@ export interface ImportSite {
   written: string;
 }
 
-function importSites(modules: InfoModule[]): Map<string, ImportSite> {
+async function importSites(
+  modules: InfoModule[],
+  pace: () => Promise<void> | undefined,
+): Promise<Map<string, ImportSite>> {
   const sites = new Map<string, ImportSite>();
   for (const module of modules) {
+    await pace();
     for (const dep of module.dependencies ?? []) {
       for (const target of [dep.code?.specifier, dep.type?.specifier, dep.specifier]) {
         if (target && !sites.has(target)) {
@@ -97,6 +101,27 @@ function realPathOf(path: string): string | undefined {
   }
 }
 
+/** How long the judging of a graph holds the host's thread before it lets other work run. */
+const TURN_MS = 8;
+
+/**
+ * A pause of the judging, awaited once per module: every {@linkcode TURN_MS} it lets the host's
+ * other work run (a timer's turn), then goes on unless the start was aborted meanwhile. A graph's
+ * modules are the plugin's to multiply: one file of 20,000 imports of "./m.ts?<n>" (450 KB) is
+ * 20,000 modules, whose judging held the host's thread 0.8 to 1.3 s, every other plugin's calls
+ * unanswered (review 156).
+ */
+function pacer(signal: AbortSignal | undefined): () => Promise<void> | undefined {
+  let began = performance.now();
+  return () => {
+    if (performance.now() - began < TURN_MS) return undefined;
+    return new Promise<void>((resolve) => setTimeout(resolve, 0)).then(() => {
+      signal?.throwIfAborted();
+      began = performance.now();
+    });
+  };
+}
+
 /**
  * What is wrong with one module, or undefined when it is allowed. A local
  * module must lie in the allowed roots both as spelled (the path Deno will
@@ -108,6 +133,7 @@ function judge(
   check: GraphCheck,
   module: InfoModule,
   site: ImportSite | undefined,
+  reals: Map<string, string>,
 ): { reason: string; why: string } | undefined {
   const { specifier } = module;
   const scheme = specifier.slice(0, specifier.indexOf(":") + 1);
@@ -122,7 +148,8 @@ function judge(
       };
     }
     const path = module.local ?? spelled;
-    const real = realPathOf(path) ?? path;
+    // Once per file: the modules "./m.ts?1" to "./m.ts?20000" are one file (review 156).
+    const real = reals.get(path) ?? reals.set(path, realPathOf(path) ?? path).get(path)!;
     const inside = (p: string) => check.allowedRoots.some((root) => isWithin(p, root));
     const own = "a plugin imports only files in its own folder";
     if (!inside(spelled) || !inside(path)) {
@@ -223,21 +250,26 @@ export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
     maxStdoutBytes: MAX_INFO_BYTES,
     signal: check.signal,
   });
+  // The user's own path, not the snapshot's: a refusal of the graph as a whole named no file, and
+  // a host starting several folders could not tell which (review 156).
+  const entry = displayPath(check, pathToFileURL(check.entry).href)!;
+  const graph = `the module graph of "${neutralize(entry, 300)}"`;
   if (!result.success) {
     const why = result.timedOut
-      ? `resolving its module graph took longer than ${check.timeoutMs} ms (an import may name a FIFO or device)`
+      ? `resolving ${graph} took longer than ${check.timeoutMs} ms (an import may name a FIFO or device)`
       : result.overflowed
-      ? `its module graph description passed ${MAX_INFO_BYTES} bytes`
+      ? `the description of ${graph} passed ${MAX_INFO_BYTES} bytes`
       : result.code === WRAPPER_FAILED
       ? `plugbox's wrapper failed before Deno ran (code ${WRAPPER_FAILED}: a limit, cgroup or ` +
         `sandbox step of this host): ${neutralize(userText(check, result.stderr.trim()), 1000)}`
-      : `resolving its module graph failed (${
+      : `resolving ${graph} failed (${
         result.signal ?? `code ${result.code}`
       }; an import may name a device): ${neutralize(userText(check, result.stderr.trim()), 1000)}`;
     const names = suspects(check);
     throw new PreflightError({
       plugin: check.plugin,
       reason: "graph-failed",
+      path: entry,
       detail: neutralize(
         names.length ? `${why}; suspicious imports: ${names.join(", ")}` : why,
         4000,
@@ -249,16 +281,20 @@ export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
     throw new PreflightError({
       plugin: check.plugin,
       reason: "graph-failed",
-      detail: `its module graph description is too large to check (${shape.verdict})`,
+      path: entry,
+      detail: `the description of ${graph} is too large to check (${shape.verdict})`,
     });
   }
   const info = JSON.parse(result.stdout) as { modules: InfoModule[] };
-  const sites = importSites(info.modules);
+  const pace = pacer(check.signal);
+  const sites = await importSites(info.modules, pace);
   const refusals: PreflightError[] = [];
+  const reals = new Map<string, string>();
   let unlisted = 0;
   for (const module of info.modules) {
+    await pace();
     const site = sites.get(module.specifier);
-    const problem = judge(check, module, site);
+    const problem = judge(check, module, site, reals);
     if (!problem) continue;
     if (refusals.length === MAX_REFUSALS) {
       unlisted++;
@@ -291,7 +327,7 @@ export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
     if (unlisted > 0) first.all.push(`and ${unlisted} more modules refused`);
     throw first;
   }
-  return summarise(check, info.modules);
+  return await summarise(check, info.modules, pace);
 }
 
 /**
@@ -325,24 +361,32 @@ export interface GraphSummary {
   view: string;
 }
 
-function summarise(check: GraphCheck, modules: InfoModule[]): GraphSummary {
-  const files: string[] = [];
+async function summarise(
+  check: GraphCheck,
+  modules: InfoModule[],
+  pace: () => Promise<void> | undefined,
+): Promise<GraphSummary> {
+  // A file once, however many specifiers load it ("./m.ts?1", "./m.ts?2": review 156 listed one
+  // file 20,000 times, its size counted each time).
+  const files = new Set<string>();
   let bytes = 0;
   let sdkModules = 0;
   const builtins: string[] = [];
   for (const module of modules) {
+    await pace();
     if (module.specifier.startsWith("node:")) builtins.push(module.specifier);
     if (!module.specifier.startsWith("file:")) continue;
     const path = filePathOf(module.specifier);
     if (path === undefined) continue; // refused by judge()
     if (isWithin(path, check.snapshot)) {
-      files.push(relative(check.snapshot, path));
-      bytes += module.size ?? 0;
+      const file = relative(check.snapshot, path);
+      if (!files.has(file)) bytes += module.size ?? 0;
+      files.add(file);
     } else sdkModules++;
   }
   return {
     modules: modules.length,
-    files: files.sort(),
+    files: [...files].sort(),
     bytes,
     sdkModules,
     builtins: builtins.sort(),

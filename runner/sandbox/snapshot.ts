@@ -13,6 +13,7 @@ import { dirname, join, relative, sep } from "node:path";
 import { PreflightError } from "../errors.ts";
 import { neutralize } from "../wire/mod.ts";
 import { takeSnapshotBudget, takeWalkTurn } from "./snapshot_budget.ts";
+import { FolderChain } from "./folder_chain.ts";
 
 /**
  * Bounds on what a plugin folder may hold.
@@ -176,12 +177,15 @@ function kindOf(info: Deno.FileInfo): string {
  * without following a final link and without blocking on a FIFO, then
  * checked to be the same regular file with one name (a hard link is
  * another file's content), reached without links, of the same size; at
- * most that size (plus one byte, to notice growth) is read.
+ * most that size (plus one byte, to notice growth) is read. With `via`,
+ * opened through the folders on its way one by one, none followed if it
+ * became a link (folder_chain.ts); without, by path.
  */
 export async function readUnchanged(
   plugin: string,
   path: string,
   before: Deno.FileInfo,
+  via?: { chain: FolderChain; rel: string },
 ): Promise<Uint8Array> {
   const changed = (why: string): never => {
     throw new PreflightError({
@@ -195,10 +199,16 @@ export async function readUnchanged(
   try {
     // O_NOCTTY: O_NOFOLLOW judges the last name only, so a folder on the way swapped for a link
     // to /dev/pts after the walk's lstat opened a terminal, a session leader's own (review 100).
-    const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-    handle = await open(path, flags | constants.O_NOCTTY);
+    // Through `via`, the folders on the way one by one, none a link (folder_chain.ts): by path, a
+    // folder swapped for a link opened what lay beyond it, a FIFO or device (review 156).
+    const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK |
+      constants.O_NOCTTY;
+    handle = await (via ? via.chain.openFile(via.rel, flags) : open(path, flags));
   } catch (error) {
     const code = (error as { code?: unknown }).code;
+    if (via && (code === "ELOOP" || code === "ENOTDIR")) {
+      changed(`a folder on its way, or the file, became a link or another kind of file: ${code}`);
+    }
     if (code === "EACCES" || code === "EPERM") {
       throw new PreflightError({
         plugin,
@@ -455,12 +465,18 @@ async function walkAndCopy(
 
 /** Reads every file the walk listed, each as it was seen (see {@linkcode readUnchanged}). */
 async function readListed(walk: Walk): Promise<void> {
-  for (const [at, { path, info }] of walk.listed.entries()) {
-    walk.signal?.throwIfAborted();
-    if (Date.now() > walk.deadline) {
-      refuse(walk, "limits", path, `walking the folder took longer than ${walk.timeoutMs} ms`);
+  const chain = await FolderChain.from(walk.root);
+  try {
+    for (const [at, { path, info }] of walk.listed.entries()) {
+      walk.signal?.throwIfAborted();
+      if (Date.now() > walk.deadline) {
+        refuse(walk, "limits", path, `walking the folder took longer than ${walk.timeoutMs} ms`);
+      }
+      const via = chain && { chain, rel: walk.files[at].rel.split(sep).join("/") };
+      walk.files[at].bytes = await readUnchanged(walk.plugin, path, info, via);
     }
-    walk.files[at].bytes = await readUnchanged(walk.plugin, path, info);
+  } finally {
+    await chain?.close();
   }
 }
 

@@ -4591,8 +4591,8 @@ export const MUTATIONS: Mutation[] = [
       "review 100: a plugin folder's folder swapped for a link to /dev/pts gave the host a terminal",
     mitigation: "the snapshot opens a plugin folder's file with O_NOCTTY",
     file: "runner/sandbox/snapshot.ts",
-    search: "handle = await open(path, flags | constants.O_NOCTTY);",
-    replace: "handle = await open(path, flags);",
+    search: "constants.O_NONBLOCK |\n      constants.O_NOCTTY;",
+    replace: "constants.O_NONBLOCK;",
     tests: ["tests/hostile/r100_test.ts"],
     filter: "folder link",
   },
@@ -7710,6 +7710,74 @@ export const MUTATIONS: Mutation[] = [
     replace: "        if (plugin.answersPacedSince(sent) && sent < 0) return;",
     tests: [`${HOSTILE}/r157_test.ts`],
     filter: "not killed for the pings",
+  },
+  {
+    id: "graph-judging-paced",
+    source:
+      "review 156: one main.ts of 20,000 imports of \"./m.ts?<n>\" (450 KB) is 20,000 modules, whose judging held the host's thread 0.8 to 1.3 s, no other plugin's call answered",
+    mitigation:
+      "the graph's modules are judged in turns of 8 ms, the host's timers running between",
+    file: "runner/sandbox/preflight.ts",
+    search: "    await pace();\n    const site = sites.get(module.specifier);\n",
+    replace: "    const site = sites.get(module.specifier);\n",
+    tests: [`${HOSTILE}/r156_test.ts`],
+    filter: "judged in turns",
+  },
+  {
+    id: "graph-summary-file-once",
+    source:
+      "review 156: a graph's summary listed a file once per specifier that loaded it (20,000 times), its size counted each time",
+    mitigation: "a file is listed, and its size counted, once",
+    file: "runner/sandbox/preflight.ts",
+    search: "      if (!files.has(file)) bytes += module.size ?? 0;\n",
+    replace: "      bytes += module.size ?? 0;\n",
+    tests: [`${HOSTILE}/r156_test.ts`],
+    filter: "judged in turns",
+  },
+  {
+    id: "snapshot-read-through-folder-chain",
+    source:
+      "review 156: a folder swapped for a link after the walk's look led the snapshot's open, by path, to a FIFO outside the folder, releasing its blocked writer (or to a device, which an open may set going)",
+    mitigation:
+      "the walk's files are opened through the folders on their way one by one, none a link",
+    file: "runner/sandbox/snapshot.ts",
+    search: "      walk.files[at].bytes = await readUnchanged(walk.plugin, path, info, via);\n",
+    replace: "      walk.files[at].bytes = await readUnchanged(walk.plugin, path, info);\n",
+    tests: [`${HOSTILE}/r156_test.ts`],
+    filter: "swapped for a link after the walk",
+  },
+  {
+    id: "folder-chain-no-link",
+    source:
+      "review 156: a folder of the plugin's swapped for a link after the walk, opened by the chain as a folder, led to what lay beyond it",
+    mitigation: "each folder on the way is opened with O_NOFOLLOW and O_DIRECTORY",
+    file: "runner/sandbox/folder_chain.ts",
+    search: "const FOLDER = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;\n",
+    replace: "const FOLDER = constants.O_RDONLY | constants.O_DIRECTORY;\n",
+    tests: [`${HOSTILE}/r156_test.ts`],
+    filter: "swapped",
+  },
+  {
+    id: "entry-real-is-looked",
+    source:
+      "review 156: a main.ts its folder swapped for a link between the entry's look and its real path was followed, and the folder it led to became the start's root, name and snapshot (264 of 20,000 looks)",
+    mitigation: "the entry's real path must be the very file its look judged (device and inode)",
+    file: "runner/sandbox/locate.ts",
+    search: "  if (now?.ino !== info.ino || now?.dev !== info.dev || !now.isFile) {\n",
+    replace: "  if (!now?.isFile) {\n",
+    tests: [`${HOSTILE}/r156_test.ts`],
+    filter: "entry swapped",
+  },
+  {
+    id: "graph-failed-names-entry",
+    source:
+      "review 156: a graph refused as a whole (past its deadline, its description too large) named the plugin's name alone, a folder's base name two checkouts share",
+    mitigation: "the refusal names the user's entry, in its message and its path",
+    file: "runner/sandbox/preflight.ts",
+    search: "      path: entry,\n      detail: neutralize(\n",
+    replace: "      detail: neutralize(\n",
+    tests: [`${HOSTILE}/r156_test.ts`],
+    filter: "past its deadline",
   },
   {
     id: "loader-exact-cap-whole",

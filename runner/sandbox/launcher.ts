@@ -51,6 +51,18 @@ async function write(cacheDir: string): Promise<LauncherFiles> {
 /** Flags every helper script runs with: no config, lock, remote code, npm or prompt. */
 const HARDENED = ["run", "--no-config", "--no-lock", "--no-remote", "--no-npm", "--no-prompt"];
 
+/**
+ * The launcher's V8, lean: it sets the plugin's data limit on itself just
+ * before the exec, and Deno's default holds about 541 MiB of writable memory
+ * (a 510 MiB code range for compiled code, 8 MiB stacks of V8's worker
+ * threads), more than a command plugin's default limit of 512 MiB: a page
+ * asked for after it (a collection's, by any thread) was refused, and the
+ * start failed (review 154: 11 in 600 starts under load). Interpreted and
+ * without worker threads it holds about 15 MiB, half the least limit plugbox
+ * sets (32 MiB), and no thread of V8's runs beside the exec.
+ */
+const LEAN = "--v8-flags=--jitless,--single-threaded";
+
 /** System call numbers the launcher needs, per architecture. */
 const NUMBERS: Record<SeccompArch, LauncherSpec["nr"]> = {
   x86_64: { prctl: 157, seccomp: 317, capset: 126, prlimit64: 302 },
@@ -77,6 +89,7 @@ export function launcherArgs(
     deno,
     ...HARDENED,
     "--no-code-cache",
+    LEAN,
     "--allow-ffi", // FFI pointers need it unscoped; the script opens only `libc`
     "--allow-env",
     ...(spec.relay ? [`--allow-run=${spec.relay.program}`] : []),

@@ -7780,6 +7780,41 @@ export const MUTATIONS: Mutation[] = [
     filter: "past its deadline",
   },
   {
+    id: "launcher-lean-v8",
+    source:
+      "review 154: the launcher set a command plugin's data limit (512 MiB by default) on itself while it held about 541 MiB (V8's code range, its workers' stacks): a page asked for after it was refused and the start failed, 11 in 600 under load",
+    mitigation:
+      "the launcher runs jitless and without V8's worker threads: about 15 MiB, half the least limit",
+    file: "runner/sandbox/launcher.ts",
+    search: '    LEAN,\n    "--allow-ffi",',
+    replace: '    "--allow-ffi",',
+    tests: [`${HOSTILE}/r154_test.ts`],
+    filter: "holds less writable memory",
+  },
+  {
+    id: "launcher-lean-single-threaded",
+    source:
+      "review 154: V8's worker threads hold a stack of 8 MiB each, counted as data, and allocate pages beside the launcher's exec",
+    mitigation: "the launcher's V8 runs single-threaded",
+    file: "runner/sandbox/launcher.ts",
+    search: 'const LEAN = "--v8-flags=--jitless,--single-threaded";',
+    replace: 'const LEAN = "--v8-flags=--jitless";',
+    tests: [`${HOSTILE}/r154_test.ts`],
+    filter: "holds less writable memory",
+  },
+  {
+    id: "launcher-limit-after-buffers",
+    source:
+      "review 154: the launcher copied the plugin's environment and arguments after setting the plugin's data limit on itself: a value of 100 KB in the environment failed every start",
+    mitigation: "every buffer of the exec is made before the limit is set",
+    file: "runner/sandbox/launcher_script.ts",
+    search: "  const path = text(program);\n",
+    replace: "  if (spec.dataLimitBytes !== undefined) setDataLimit(spec.dataLimitBytes);\n" +
+      "  const path = text(program);\n",
+    tests: [`${HOSTILE}/r154_test.ts`],
+    filter: "allocates nothing once",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -59,9 +59,13 @@ export class FetchLog {
     this.#max = max;
   }
 
-  /** Adds an entry (stamped now), dropping its plugin's oldest beyond the cap. */
-  add(entry: Omit<FetchLogEntry, "time">): void {
+  /**
+   * Adds an entry (stamped now), dropping its plugin's oldest beyond the cap; with `keep` false
+   * (a request of a name forgotten while it was under way) it is only told to the listener.
+   */
+  add(entry: Omit<FetchLogEntry, "time">, keep = true): void {
     const stamped = Object.freeze({ time: Date.now(), ...entry });
+    if (!keep) return guarded(this.#onEntry)(stamped);
     let entries = this.#entries.get(stamped.plugin);
     if (!entries) this.#entries.set(stamped.plugin, entries = []);
     entries.push(stamped);

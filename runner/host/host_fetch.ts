@@ -106,6 +106,9 @@ export interface HostFetch {
   /**
    * Drops one plugin's log and count, for a name the host is done with
    * (`PluginHost.remove`): the log keeps the newest 256 requests of every name it has seen.
+   * Its requests still under way then whose call is over (a lookup outlives the plugin's
+   * process) are told to `onRequest` when they end, and not logged; those of a plugin of the
+   * name still running are logged.
    */
   forget(plugin: string): void;
 }
@@ -203,11 +206,20 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
   // And its lookups running, counted until each settles: one given up on at its deadline still
   // holds a host thread, and the call that asked for it is gone (review 127).
   const lookups = new Map<string, ReturnType<typeof boundedResolver>>();
+  // And its requests under way, each with its call's signal: `forget` cuts off from the log those
+  // whose call is over (its plugin gone). One whose lookup outlived the plugin's removal was
+  // logged after the name was forgotten, into the log of the next plugin of that name (review
+  // 155); one of that next plugin, under way as the name was forgotten, is its own, and logged.
+  const underWay = new Map<string, Requests>();
   const fetcher = async (
     request: HostFetchRequestData,
     context: CapabilityContext,
   ) => {
     const entry = { plugin: context.plugin, method: request.method, url: "", host: "", port: 0 };
+    const mine = new UnderWay(context.signal);
+    const ours = underWay.get(context.plugin) ?? new Requests();
+    underWay.set(context.plugin, ours.add(mine));
+    const record = (done: Omit<FetchLogEntry, "time">) => log.add(done, !mine.forgotten);
     try {
       const url = parseUrl(request.url);
       // The host bounded as the URL is: a name of 8 KiB is the plugin's to send (review 111).
@@ -277,7 +289,7 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
       } finally {
         slots.release();
       }
-      log.add({
+      record({
         ...entry,
         address: verdict.address,
         verdict: "allowed",
@@ -303,7 +315,7 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
       const before = error instanceof CapabilityError &&
         (error.code === "refused" || error.code === "bad-request");
       const verdict = before ? "refused" : "failed";
-      log.add({ ...entry, verdict, reason, secrets: [] });
+      record({ ...entry, verdict, reason, secrets: [] });
       if (error instanceof CapabilityError) throw error;
       throw new CapabilityError(`request to ${entry.host}:${entry.port} failed`, {
         code: "failed",
@@ -314,14 +326,34 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
       // an address, which no lookup used, goes here; one that looked up, at its last lookup's end.
       if (turns.get(context.plugin)?.idle) turns.delete(context.plugin);
       if (lookups.get(context.plugin)?.running === 0) lookups.delete(context.plugin);
+      ours.delete(mine);
+      if (ours.size === 0 && underWay.get(context.plugin) === ours) underWay.delete(context.plugin);
     }
   };
   return Object.assign(fetcher, {
     log: (plugin?: string) => log.entries(plugin),
     dropped: (plugin?: string) => log.dropped(plugin),
-    forget: (plugin: string) => log.forget(plugin),
+    forget: (plugin: string) => {
+      const ours = underWay.get(plugin) ?? new Requests();
+      for (const request of ours) {
+        if (!request.signal.aborted) continue;
+        request.forgotten = true;
+        ours.delete(request);
+      }
+      if (ours.size === 0) underWay.delete(plugin);
+      log.forget(plugin);
+    },
   });
 }
+
+/** A request under way: its call's signal, and whether `forget` cut it off from the log. */
+class UnderWay {
+  forgotten = false;
+  constructor(readonly signal: AbortSignal) {}
+}
+
+/** One plugin name's requests under way. */
+class Requests extends Set<UnderWay> {}
 
 /** Whether this process may connect to `host` (`host:port`, or every port) without a prompt. */
 function mayConnect(host: string): boolean {

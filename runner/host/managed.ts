@@ -366,10 +366,10 @@ export class ManagedPlugin {
     this.#lastStatus = status;
     if (plugin !== this.#current) {
       // Closed by a restart or a stop: expected.
-      this.#emit({ type: "exit", plugin: this.name, status, expected: true });
+      this.#emit({ type: "exit", plugin: this.name, pid: plugin.pid, status, expected: true });
       return;
     }
-    this.#emit({ type: "exit", plugin: this.name, status, expected: false });
+    this.#emit({ type: "exit", plugin: this.name, pid: plugin.pid, status, expected: false });
     // Told outside a step, the listener may have stopped or restarted the plugin: that step took
     // the exit in hand (its close found the process gone). Going on would take the standby for a
     // promotion its state no longer accepts, and leave it running (the listener fuzz found it).

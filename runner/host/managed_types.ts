@@ -63,7 +63,17 @@ export type PluginEvent =
     /** The process was the hot standby, promoted (its start was done earlier). */
     standby: boolean;
   }
-  | { type: "exit"; plugin: string; status: ExitStatus; expected: boolean }
+  | {
+    type: "exit";
+    plugin: string;
+    /**
+     * The process that exited, as its `start` event gave it: a plugin removed and a new one of
+     * its name started at once report beside each other, under one name.
+     */
+    pid: number;
+    status: ExitStatus;
+    expected: boolean;
+  }
   | {
     type: "restart";
     plugin: string;

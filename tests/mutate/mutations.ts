@@ -7815,6 +7815,75 @@ export const MUTATIONS: Mutation[] = [
     filter: "allocates nothing once",
   },
   {
+    id: "fetch-forget-cuts-under-way",
+    source:
+      "review 155: a removed plugin's requests whose lookup outlived it were logged after forget(name), into the log of the next plugin of that name (3 cancelled requests of the old one in the new one's log), and held for good",
+    mitigation:
+      "forget() marks the name's requests under way whose call is over, which are then told to onRequest and not logged",
+    file: "runner/host/host_fetch.ts",
+    search: "        request.forgotten = true;\n",
+    replace: "",
+    tests: [`${HOSTILE}/r155_test.ts`],
+    filter: "forget() after remove",
+  },
+  {
+    id: "fetch-forget-spares-running",
+    source:
+      "review 155: forget() cutting off every request of the name under way would leave out of the log those of a new plugin of the name already running",
+    mitigation: "only requests whose call is over (their signal aborted) are cut off",
+    file: "runner/host/host_fetch.ts",
+    search: "        if (!request.signal.aborted) continue;\n",
+    replace: "",
+    tests: [`${HOSTILE}/r155_test.ts`],
+    filter: "forget() after remove",
+  },
+  {
+    id: "fetch-log-keep",
+    source: "review 155: a request of a name forgotten while it was under way was logged",
+    mitigation: "FetchLog.add with keep false only tells the listener",
+    file: "runner/host/fetch_log.ts",
+    search: "    if (!keep) return guarded(this.#onEntry)(stamped);\n",
+    replace: "",
+    tests: [`${HOSTILE}/r155_test.ts`],
+    filter: "forget() after remove",
+  },
+  {
+    id: "fetch-under-way-dropped",
+    source:
+      "review 155: what forget() marks, a name's requests under way, is kept per name: it must not outlive them",
+    mitigation: "each request leaves its name's set as it ends",
+    file: "runner/host/host_fetch.ts",
+    search: "      ours.delete(mine);\n",
+    replace: "",
+    tests: [`${HOSTILE}/r155_test.ts`],
+    filter: "forget() after remove",
+  },
+  {
+    id: "fetch-under-way-name-dropped",
+    source:
+      "review 155: what forget() marks, a name's requests under way, is kept per name: it must not outlive them",
+    mitigation: "a name's set goes with its last request, as its line and resolver do",
+    file: "runner/host/host_fetch.ts",
+    search:
+      "      if (ours.size === 0 && underWay.get(context.plugin) === ours) underWay.delete(context.plugin);\n",
+    replace: "",
+    tests: [`${HOSTILE}/r155_test.ts`],
+    filter: "forget() after remove",
+  },
+  {
+    id: "exit-event-pid",
+    source:
+      "review 155: a plugin removed and a new one of its name started at once report under one name, and an exit event carried no pid: a listener could not tell the old process's exit from the new one's",
+    mitigation: "an exit event carries the pid its start event gave",
+    file: "runner/host/managed.ts",
+    search:
+      '      this.#emit({ type: "exit", plugin: this.name, pid: plugin.pid, status, expected: true });',
+    replace:
+      '      this.#emit({ type: "exit", plugin: this.name, pid: 0, status, expected: true });',
+    tests: [`${HOSTILE}/r155_test.ts`],
+    filter: "a start of the name at once",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

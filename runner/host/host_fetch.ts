@@ -201,25 +201,33 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
     );
   }
   const log = new FetchLog(options.onRequest);
-  // Each plugin's requests under way, `maxConcurrent` at most; the rest wait in line, abortably.
-  const turns = new Map<string, Slots>();
-  // And its lookups running, counted until each settles: one given up on at its deadline still
-  // holds a host thread, and the call that asked for it is gone (review 127).
-  const lookups = new Map<string, ReturnType<typeof boundedResolver>>();
-  // And its requests under way, each with its call's signal: `forget` cuts off from the log those
-  // whose call is over (its plugin gone). One whose lookup outlived the plugin's removal was
-  // logged after the name was forgotten, into the log of the next plugin of that name (review
-  // 155); one of that next plugin, under way as the name was forgotten, is its own, and logged.
-  const underWay = new Map<string, Requests>();
+  // What is held of each plugin name while anything of it is under way (NameState).
+  const names = new Map<string, NameState>();
+  const stateOf = (plugin: string) => {
+    let state = names.get(plugin);
+    if (!state) names.set(plugin, state = new NameState(limits.concurrent));
+    return state;
+  };
+  const dropIfIdle = (plugin: string, state: NameState) => {
+    if (state.idle && names.get(plugin) === state) names.delete(plugin);
+  };
   const fetcher = async (
     request: HostFetchRequestData,
     context: CapabilityContext,
   ) => {
     const entry = { plugin: context.plugin, method: request.method, url: "", host: "", port: 0 };
+    const named = stateOf(context.plugin);
     const mine = new UnderWay(context.signal);
-    const ours = underWay.get(context.plugin) ?? new Requests();
-    underWay.set(context.plugin, ours.add(mine));
+    named.requests.add(mine);
     const record = (done: Omit<FetchLogEntry, "time">) => log.add(done, !mine.forgotten);
+    // Made at the name's first lookup (a request to an address makes none), and kept while any
+    // of its lookups runs: one given up on at its deadline settles after its request (review 151).
+    const lookup = (hostname: string) =>
+      (named.lookup ??= boundedResolver(
+        resolve,
+        LOOKUPS,
+        () => dropIfIdle(context.plugin, named),
+      ))(hostname);
     try {
       const url = parseUrl(request.url);
       // The host bounded as the URL is: a name of 8 KiB is the plugin's to send (review 111).
@@ -228,15 +236,6 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
       const destination = `${url.hostname}:${port(url)}`;
       if (!allowed.has(destination)) {
         throw refused(`${neutralize(destination, 300)} is not allowed`);
-      }
-      let lookup = lookups.get(context.plugin);
-      if (!lookup) {
-        // Dropped when its last lookup settles too: one given up on at its deadline settles after
-        // every request of the name has ended, and none may come to look again (review 151).
-        const made = boundedResolver(resolve, LOOKUPS, () => {
-          if (lookups.get(context.plugin) === made) lookups.delete(context.plugin);
-        });
-        lookups.set(context.plugin, lookup = made);
       }
       const verdict = await checkDestination({ host: url.hostname, port: port(url) }, {
         plan,
@@ -267,9 +266,7 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
       }
       // One plugin's bodies at once, bounded: 64 calls in flight of 4 MiB bodies of control
       // characters held 769 MiB of the host at once, each escaped to 24 MiB (review 111).
-      let slots = turns.get(context.plugin);
-      if (!slots) turns.set(context.plugin, slots = new Slots(limits.concurrent));
-      await slots.acquire(context.signal)?.catch(() => {
+      await named.line.acquire(context.signal)?.catch(() => {
         throw new CapabilityError("cancelled", { code: "cancelled" });
       });
       let response: Awaited<ReturnType<typeof send>>;
@@ -287,7 +284,7 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
           );
         }
       } finally {
-        slots.release();
+        named.line.release();
       }
       record({
         ...entry,
@@ -321,26 +318,21 @@ export function hostFetch(options: HostFetchOptions): HostFetch {
         code: "failed",
       });
     } finally {
-      // A plugin's line and lookups go once nothing of it is under way: kept per name, they grew
-      // with every name a long-lived host ever started (review 138's lead). A resolver made for
-      // an address, which no lookup used, goes here; one that looked up, at its last lookup's end.
-      if (turns.get(context.plugin)?.idle) turns.delete(context.plugin);
-      if (lookups.get(context.plugin)?.running === 0) lookups.delete(context.plugin);
-      ours.delete(mine);
-      if (ours.size === 0 && underWay.get(context.plugin) === ours) underWay.delete(context.plugin);
+      named.requests.delete(mine);
+      dropIfIdle(context.plugin, named);
     }
   };
   return Object.assign(fetcher, {
     log: (plugin?: string) => log.entries(plugin),
     dropped: (plugin?: string) => log.dropped(plugin),
     forget: (plugin: string) => {
-      const ours = underWay.get(plugin) ?? new Requests();
-      for (const request of ours) {
-        if (!request.signal.aborted) continue;
-        request.forgotten = true;
-        ours.delete(request);
+      // Cut off from the log: the name's requests under way whose call is over (their plugin is
+      // gone). One whose lookup outlived the plugin's removal was logged after the name was
+      // forgotten, into the log of the next plugin of that name (review 155); one of that next
+      // plugin, under way as the name was forgotten, is its own, and logged.
+      for (const request of names.get(plugin)?.requests ?? []) {
+        if (request.signal.aborted) request.forgotten = true;
       }
-      if (ours.size === 0) underWay.delete(plugin);
       log.forget(plugin);
     },
   });
@@ -352,8 +344,27 @@ class UnderWay {
   constructor(readonly signal: AbortSignal) {}
 }
 
-/** One plugin name's requests under way. */
-class Requests extends Set<UnderWay> {}
+/**
+ * What `hostFetch` holds of one plugin name while anything of it is under way: its requests
+ * (`maxConcurrent` at once, the rest waiting in `line`, abortably), its lookups (counted until
+ * each settles: one given up on at its deadline still holds a host thread, review 127), and
+ * its requests under way (for `forget`). Dropped once none runs: kept per name, they grew with
+ * every name a long-lived host ever started (review 138's lead).
+ */
+class NameState {
+  readonly requests = new Set<UnderWay>();
+  readonly line: Slots;
+  lookup: ReturnType<typeof boundedResolver> | undefined;
+
+  constructor(concurrent: number) {
+    this.line = new Slots(concurrent);
+  }
+
+  /** Whether nothing of the name is under way: every request has ended (and so left its line), and every lookup has settled. */
+  get idle(): boolean {
+    return this.requests.size === 0 && !this.lookup?.running;
+  }
+}
 
 /** Whether this process may connect to `host` (`host:port`, or every port) without a prompt. */
 function mayConnect(host: string): boolean {

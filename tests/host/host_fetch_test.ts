@@ -390,7 +390,7 @@ Deno.test("hostFetch: what it keeps per plugin name goes once the name is done w
   const urls = [`http://api.invalid:${server.port}/`, `http://127.0.0.1:${server.port}/`];
   // One name first, so that what every request makes once (clients, the proxy) is counted before.
   await fetcher({ method: "GET", url: urls[0] }, context("first"));
-  const kinds = ["Slots", "bounded"];
+  const kinds = ["NameState", "Slots", "bounded"];
   const before = liveObjects(kinds);
   const names = Array.from({ length: 40 }, (_, i) => `job-${i}`);
   for (const [i, name] of names.entries()) {

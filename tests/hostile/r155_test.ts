@@ -23,7 +23,7 @@ const ROUNDS = Number(Deno.env.get("R155_ROUNDS") ?? 4);
 const CALL_MS = 3_000;
 const STOP_MS = 5_000;
 /** What the heap must hold no more of once every name of a round is removed. */
-const KINDS = ["ManagedPlugin", "Plugin", "Standby", "Slots", "bounded", "UnderWay", "Requests"];
+const KINDS = ["ManagedPlugin", "Plugin", "Standby", "Slots", "bounded", "UnderWay", "NameState"];
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -423,7 +423,7 @@ Deno.test("r155: hostFetch's forget() after remove(): the removed plugin's reque
     isolation: "deno" as const,
   };
   const first = await host.start("first", hostile("r155_plugin.ts"), options);
-  const kinds = ["ManagedPlugin", "Plugin", "Slots", "bounded", "UnderWay", "Requests"];
+  const kinds = ["ManagedPlugin", "Plugin", "Slots", "bounded", "UnderWay", "NameState"];
   const before = liveObjects(kinds);
   // A name whose requests are all done holds none of what they used: its line, its resolver, its
   // requests' count (each goes by itself, without a forget).
@@ -578,4 +578,47 @@ Deno.test("r155: forget() and a new plugin of the name give back none of the nam
     "the lookups' end",
   );
   assert.equal(asked, 65);
+});
+
+// The re-read's merge of hostFetch's three per-name maps into one NameState: the state must stay
+// while a request of the name is under way, not only while its lookups run. Dropped when a lookup
+// settled, the next request of the name made a new state, and a new line (Slots) with it, and
+// went past maxConcurrent beside the request still holding the old line's turn.
+Deno.test("r155: a name's requests past maxConcurrent wait their turn after their lookups settle", async () => {
+  const arrived: string[] = [];
+  const held: (() => void)[] = [];
+  let holding = true;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
+    arrived.push(new URL(request.url).pathname);
+    if (holding) await new Promise<void>((resolve) => held.push(resolve));
+    return new Response("ok");
+  });
+  await using _ = { [Symbol.asyncDispose]: () => server.shutdown() };
+  const port = server.addr.port;
+  const fetcher = hostFetch({
+    allow: [`held.invalid:${port}`],
+    unsafe: { privateNetwork: true },
+    maxConcurrent: 1,
+    resolve: () => Promise.resolve(["127.0.0.1"]),
+  });
+  const signal = new AbortController().signal;
+  const get = (plugin: string, path: string) =>
+    fetcher({ url: `http://held.invalid:${port}/${path}`, method: "GET" }, { plugin, signal });
+  const calls = [get("a", "a1")];
+  try {
+    await until(() => arrived.length === 1, 10_000, "a's first request");
+    // a's second request, fired after its first's lookup settled, waits for its turn; b's, fired
+    // after it, goes on at once.
+    calls.push(get("a", "a2"), get("b", "b"));
+    await until(() => arrived.includes("/b"), 10_000, "b's request");
+    assert.deepEqual(arrived, ["/a1", "/b"], "a's second request went past maxConcurrent");
+    held.splice(0).forEach((go) => go());
+    await until(() => arrived.length === 3, 10_000, "a's second request, once its turn came");
+  } finally {
+    // Every request answered from here on, so that a failure above is the test's own, not a
+    // request left waiting past the test.
+    holding = false;
+    held.splice(0).forEach((go) => go());
+  }
+  for (const answer of await Promise.all(calls)) assert.equal(answer.body, "ok");
 });

@@ -8,6 +8,7 @@
  * deno task plug check plugins/summarizer/main.ts --allow-read=./docs
  * deno task plug audit plugins/kv/main.ts kv.keys --allow-env=KV_DIR --allow-read=./data
  * deno task plug approve plugins/kv/main.ts --allow-env=KV_DIR --allow-read=./data
+ * deno task plug prune --unused-days=7
  * ```
  *
  * @example Run it from code
@@ -29,6 +30,7 @@ import {
   exitCodeFor,
   inspectCommand,
   type Output,
+  pruneCommand,
   suggestCommand,
   terminalOutput,
 } from "./runner/cli/mod.ts";
@@ -79,6 +81,7 @@ Commands:
   audit <module> <contract>.<method> [json-arg ...]  call one method, print every permission it used or was denied
   suggest <audit.json> [...]                         the narrowest plugbox.json for audited runs
   approve <module> [grants]                          record the plugin and its grants in plugbox.lock
+  prune [--unused-days=N] [--max-mb=N]               remove cached snapshots no plugin uses
 
 Run "plug <command> --help" for a command's options.
 
@@ -153,6 +156,20 @@ Options:
   --expect=HASH  approve only this content (the hash plug inspect shows)
   --json         print the approval as one JSON object
 ${grantsWithout("--lock[", "--lock-policy=")}`,
+  prune: `Usage: plug prune [--unused-days=N] [--max-mb=N] [options]
+
+Removes from plugbox's cache ($PLUGBOX_CACHE_DIR, else $XDG_CACHE_HOME/plugbox,
+else ~/.cache/plugbox) the snapshots of plugin folders that no plugin in any
+host process runs from: those unused for N days, and, used longest ago first,
+those over N MiB together; with them their module-graph verdicts, what
+hosts killed midway left, and the Deno dirs ended plugins with a run, ffi
+or all grant left. A snapshot removed is written again by the next
+start that needs it. Prints what was removed and kept.
+
+Options:
+  --unused-days=N  remove every snapshot unused for N days
+  --max-mb=N       keep the snapshots within N MiB (each counted as its bytes and 4 KiB a file)
+  --json           print one JSON object instead`,
 };
 
 const COMMANDS: Record<
@@ -165,6 +182,7 @@ const COMMANDS: Record<
   audit: auditCommand,
   suggest: suggestCommand,
   approve: approveCommand,
+  prune: pruneCommand,
 };
 
 /**

@@ -37,6 +37,10 @@ export interface ParsedArgs {
   expect?: string;
   /** `--dry-run`: show what `approve` would change, change nothing. */
   dryRun: boolean;
+  /** `--unused-days=N`: `prune` removes snapshots unused for N days. */
+  unusedDays?: number;
+  /** `--max-mb=N`: `prune` keeps the snapshots within N MiB. */
+  maxMiB?: number;
   json: boolean;
   verbose: boolean;
   help: boolean;
@@ -105,6 +109,8 @@ const SINGLE_VALUED = new Set([
   "--lock",
   "--lock-policy",
   "--expect",
+  "--unused-days",
+  "--max-mb",
 ]);
 
 /** Options come before `--`; a token is an option only if it starts with `--` and a letter. */
@@ -185,6 +191,12 @@ function applyOption(parsed: ParsedArgs, token: string): void {
     case "--dry-run":
       if (value !== undefined) throw new UsageError(`${flag} takes no value`);
       parsed.dryRun = true;
+      return;
+    case "--unused-days":
+      parsed.unusedDays = integer(flag, value, 0, 36_500);
+      return;
+    case "--max-mb":
+      parsed.maxMiB = integer(flag, value, 0, 2 ** 30);
       return;
     default:
       throw new UsageError(`unknown option ${flag}`);
@@ -275,6 +287,7 @@ const USED: Record<string, readonly string[]> = {
   check: [...PLANNED, "--json"],
   approve: [...PLANNED.filter((f) => f !== "--lock-policy"), "--json", "--dry-run", "--expect"],
   suggest: ["--json"],
+  prune: ["--unused-days", "--max-mb", "--json"],
 };
 
 function checkUsed(parsed: ParsedArgs, given: Set<string>): void {

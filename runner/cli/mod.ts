@@ -1,7 +1,7 @@
 /**
  * The CLI room: the `plug` command's argument parsing (permission flags as
  * Deno spells them) and its commands (`call`, `inspect`, `check`, `audit`,
- * `suggest`, `approve`).
+ * `suggest`, `approve`, `prune`).
  *
  * May import: `runner/host/`, `runner/sandbox/` (the preflight alone, for
  * `check`), `runner/wire/`, `runner/contract.ts`, `runner/errors.ts`.
@@ -10,6 +10,7 @@
 
 export { parseArgs, UsageError } from "./args.ts";
 export { approveCommand } from "./approve_command.ts";
+export { pruneCommand } from "./prune_command.ts";
 export { auditCommand, callAuditedCommand, suggestCommand } from "./audit_commands.ts";
 export {
   callCommand,

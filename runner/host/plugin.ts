@@ -23,6 +23,7 @@ import {
   type LaunchPlan,
   planPlugin,
   releaseDenoDir,
+  releaseSnapshot,
   releaseUnlaunchedPlan,
   takeIssuedPlan,
 } from "../sandbox/mod.ts";
@@ -284,6 +285,8 @@ export class Plugin implements AsyncDisposable {
       // Its processes all gone: a run, ffi or all grant's own Deno dir is no one's now. Kept while
       // one the kernel would not kill is left (review 49); a sweep takes it once this host ends.
       if (left.length === 0) releaseDenoDir(plan.env.DENO_DIR);
+      // And its snapshot: a removal may take it once no other start uses it (review 159).
+      if (left.length === 0) releaseSnapshot(plan.snapshot);
       // An exit plugbox did not cause, with the memory cgroup's OOM killer at work: out of memory.
       const ended: ExitStatus = oomKilled && status.reason === "exited"
         ? { ...status, reason: "out-of-memory" }

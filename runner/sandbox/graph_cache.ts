@@ -10,7 +10,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { checkGraph, type GraphSummary } from "./preflight.ts";
 import { HOST_CHECK } from "./layers.ts";
 import type { IsolationLayer } from "./isolation.ts";
@@ -77,7 +77,8 @@ export function verdictKey(run: PreflightRun): string {
 export async function verifyGraph(run: PreflightRun): Promise<GraphSummary> {
   const { snapshot, sdk } = run;
   const key = verdictKey(run);
-  const marker = join(run.cacheDir, "verified", key);
+  // Named for its snapshot too: a snapshot's removal removes its verdicts (snapshot_prune.ts).
+  const marker = join(run.cacheDir, "verified", `${basename(snapshot.dir)}-${key}`);
   const known = verified.get(key) ??
     await Deno.readTextFile(marker).then((text) => JSON.parse(text) as GraphSummary).catch(() =>
       undefined

@@ -311,6 +311,26 @@ async function sweepTrash(
   }
 }
 
+/**
+ * Sweeps the trash of every plugin's folder in the cache as its own next
+ * start would (review 159: a run, ffi or all grant's own Deno dir, 1.15 MB
+ * and what its plugin wrote there, stayed in the trash until that plugin
+ * was started again, for good for a folder never started again). Own Deno
+ * dirs a process still holds are left. Each folder within its own second.
+ *
+ * @example
+ * ```ts ignore
+ * await sweepPluginTrash("/home/me/.cache/plugbox", "/bin/sh");
+ * ```
+ */
+export async function sweepPluginTrash(cacheDir: string, sh: string | undefined): Promise<void> {
+  const plugins = join(cacheDir, "plugins");
+  const entries = await Array.fromAsync(Deno.readDir(plugins)).catch(() => []);
+  for (const entry of entries) {
+    if (entry.isDirectory) await sweepTrash(join(plugins, entry.name), sh, undefined);
+  }
+}
+
 let bypassed: boolean | undefined;
 /** Whether this process overrides file modes (`CAP_DAC_OVERRIDE`, as root usually does). */
 function modesBypassed(): boolean {

@@ -42,6 +42,8 @@ export { describeDifferences, type LockChange, type LockOptions, type LockPolicy
 export { type LockEntry } from "./lock_file.ts";
 export { admitLaunch } from "./grant_rules.ts";
 export { releaseDenoDir } from "./locate.ts";
+export { releaseSnapshot } from "./snapshot.ts";
+export { pruneCache, type PruneCacheOptions, type PruneResult } from "./prune_cache.ts";
 export { canonicalNetGrant, isPrivateHost } from "./net.ts";
 export {
   describeRequest,

@@ -17,7 +17,7 @@ import type { Permissions, ResolvedGrants, UnsafeAcknowledgements } from "./perm
 import type { GraphSummary } from "./preflight.ts";
 import { prepare, runtimeRoots } from "./prepare.ts";
 import { releaseDenoDir } from "./locate.ts";
-import type { Snapshot, SnapshotLimits } from "./snapshot.ts";
+import { releaseSnapshot, type Snapshot, type SnapshotLimits } from "./snapshot.ts";
 
 /**
  * How to start a plugin; every field has a safe default.
@@ -81,6 +81,14 @@ export interface LaunchOptions {
   preflightTimeout?: number;
   /** Bounds on the plugin's folder. */
   snapshotLimits?: SnapshotLimits;
+  /**
+   * Most bytes the cache's snapshots may hold together (each counted as
+   * its files' bytes and 4 KiB a file and folder). A start that writes a
+   * new snapshot then removes those used longest ago that no plugin in any
+   * host process uses; `Infinity` removes none. See also `pruneCache`.
+   * @default {1 GiB}
+   */
+  snapshotCacheBytes?: number;
   /**
    * What to do when the grants exceed what the plugin's `plugbox.json`
    * requests (a plugin without one requests nothing): `"refuse"` the start,
@@ -255,7 +263,11 @@ export async function planPlugin(
     options.signal?.throwIfAborted();
   } catch (error) {
     // Made for a plan that is not issued: a run grant's own Deno dir, an audit's folder.
-    releaseHeld({ denoDir: prepared?.denoDir, audit: launch?.audit ?? prepared?.plannedAudit });
+    releaseHeld({
+      denoDir: prepared?.denoDir,
+      audit: launch?.audit ?? prepared?.plannedAudit,
+      snapshot: prepared?.snapshot,
+    });
     throw explainHostPermission(error);
   }
   const { name, isolation, notes, snapshot, root, grants, review } = prepared;
@@ -340,9 +352,12 @@ interface Held {
   denoDir: string | undefined;
   /** An audit whose file goes to a folder of its own. */
   audit: AuditPlan | undefined;
+  /** Its snapshot's lease: no host removes the snapshot while it is held (review 159). */
+  snapshot: Snapshot | undefined;
 }
 
 function releaseHeld(held: Held): void {
+  releaseSnapshot(held.snapshot);
   if (held.denoDir) releaseDenoDir(held.denoDir); // review 48, 49
   releaseAuditFolder(held.audit); // review 66
 }
@@ -363,7 +378,7 @@ function releaseHeld(held: Held): void {
  */
 export function releaseUnlaunchedPlan(plan: LaunchPlan): void {
   issued.delete(plan);
-  releaseHeld({ denoDir: plan.env.DENO_DIR, audit: plan.audit });
+  releaseHeld({ denoDir: plan.env.DENO_DIR, audit: plan.audit, snapshot: plan.snapshot });
 }
 
 function deepFreeze(value: unknown): void {

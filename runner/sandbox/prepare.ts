@@ -49,7 +49,13 @@ import {
   type UnsafeAcknowledgements,
 } from "./permissions.ts";
 import type { LaunchOptions } from "./plan.ts";
-import { type Snapshot, type SnapshotLimits, takeSnapshot } from "./snapshot.ts";
+import {
+  DEFAULT_CACHE_BYTES,
+  releaseSnapshot,
+  type Snapshot,
+  type SnapshotLimits,
+  takeSnapshot,
+} from "./snapshot.ts";
 import { neutralize } from "../wire/mod.ts";
 
 function validateNumber(name: string, value: number, min: number, max: number): number {
@@ -255,6 +261,13 @@ function commandOf(name: string, snapshot: Snapshot, root: string, options: Laun
   return declared === undefined ? undefined : checkCommand(name, declared, "manifest");
 }
 
+/** The bound on the cache's snapshots: bytes, or `Infinity` for none. */
+function cacheBytesOf(bytes: number | undefined): number {
+  if (bytes === undefined) return DEFAULT_CACHE_BYTES;
+  if (bytes === Infinity) return bytes;
+  return validateNumber("snapshotCacheBytes", bytes, 0, Number.MAX_SAFE_INTEGER);
+}
+
 /** The cache folder, made if needed, by its real path. */
 async function openCache(options: LaunchOptions): Promise<string> {
   const cacheDir = options.cacheDir ?? defaultCacheDir();
@@ -409,7 +422,36 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
     limits,
     timeoutMs,
     signal,
+    cacheBytes: cacheBytesOf(options.snapshotCacheBytes),
   });
+  try {
+    return await prepareFrom(
+      snapshot,
+      { name, root, memory, timeoutMs, cache, deno, tools },
+      options,
+    );
+  } catch (error) {
+    releaseSnapshot(snapshot); // no plan holds it
+    throw error;
+  }
+}
+
+/** {@linkcode prepare}'s work once the snapshot is taken (and leased). */
+async function prepareFrom(
+  snapshot: Snapshot,
+  taken: {
+    name: string;
+    root: string;
+    memory: number;
+    timeoutMs: number;
+    cache: string;
+    deno: DenoBinary;
+    tools: HostTools;
+  },
+  options: LaunchOptions,
+): Promise<Prepared> {
+  const { name, root, memory, timeoutMs, cache, deno, tools } = taken;
+  const { signal } = options;
   const notes: string[] = [];
   const { isolation, support, runtime } = await kindOf(
     { name, root, snapshot, cache, deno: deno.path },

@@ -14,6 +14,12 @@ import { PreflightError } from "../errors.ts";
 import { neutralize } from "../wire/mod.ts";
 import { takeSnapshotBudget, takeWalkTurn } from "./snapshot_budget.ts";
 import { FolderChain } from "./folder_chain.ts";
+import { holdLease, leaseSnapshot, stampUse } from "./snapshot_use.ts";
+import { keepWithin, recordSize } from "./snapshot_prune.ts";
+import { removeReadOnly, sweepBuilds } from "./snapshot_leftovers.ts";
+
+export { removeReadOnly } from "./snapshot_leftovers.ts";
+export { releaseSnapshot } from "./snapshot_use.ts";
 
 /**
  * Bounds on what a plugin folder may hold.
@@ -309,30 +315,6 @@ async function exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, () => false);
 }
 
-/**
- * How old a build folder beside the snapshots (`.tmp-…`) must be before a later write removes it:
- * one that old is no live write's (a write copies bytes the walk read already, up to the limits:
- * seconds, and its end removes its folder), but a host's that ended with no code run (SIGKILL, an
- * uncaught error, `Deno.exit()`) in the middle of its write.
- */
-const BUILD_LEFTOVER_MS = 60 * 60_000;
-
-/**
- * Removes the build folders a host left in `parent` when it ended in the middle of a write: before
- * review 136 nothing did, and each such end left up to a snapshot's `maxBytes` (64 MiB by
- * default) in the cache for good. Best effort: a folder another host removes meanwhile is skipped.
- */
-async function sweepBuilds(parent: string): Promise<void> {
-  const old: string[] = [];
-  for await (const entry of Deno.readDir(parent)) {
-    if (!entry.isDirectory || !entry.name.startsWith(".tmp-")) continue;
-    const info = await Deno.lstat(join(parent, entry.name)).catch(() => undefined);
-    const made = info?.mtime?.getTime();
-    if (made !== undefined && Date.now() - made > BUILD_LEFTOVER_MS) old.push(entry.name);
-  }
-  for (const name of old) await removeReadOnly(join(parent, name)).catch(() => {});
-}
-
 async function write(walk: Walk, target: string): Promise<void> {
   const parent = dirname(target);
   await Deno.mkdir(parent, { recursive: true });
@@ -383,17 +365,6 @@ function refuseLongCopies(walk: Walk, snapshots: string): void {
 
 const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
 
-/** Removes a snapshot-like tree whose folders were made read-only. */
-export async function removeReadOnly(path: string): Promise<void> {
-  const info = await Deno.lstat(path).catch(() => undefined);
-  if (!info) return;
-  if (info.isDirectory) {
-    await Deno.chmod(path, 0o755);
-    for await (const entry of Deno.readDir(path)) await removeReadOnly(join(path, entry.name));
-  }
-  await Deno.remove(path);
-}
-
 /**
  * Copies the plugin folder `root` into `<cacheDir>/snapshots/<hash>`, unless
  * an identical snapshot is already there, and returns where the entry is.
@@ -413,6 +384,8 @@ export async function takeSnapshot(
     limits?: SnapshotLimits;
     timeoutMs?: number;
     signal?: AbortSignal;
+    /** Most bytes the cache's snapshots may hold once this one is written (`Infinity`: no bound). */
+    cacheBytes?: number;
   },
 ): Promise<Snapshot> {
   const timeoutMs = options.timeoutMs ?? 15_000;
@@ -457,7 +430,7 @@ async function walkAndCopy(
     // The wait in line was other starts' doing, not this folder's.
     walk.deadline += Date.now() - started;
     await readListed(walk);
-    return await copyWalked(walk, root, entry, options.cacheDir);
+    return await copyWalked(walk, root, entry, options);
   } finally {
     giveBack();
   }
@@ -485,7 +458,7 @@ async function copyWalked(
   walk: Walk,
   root: string,
   entry: string,
-  cacheDir: string,
+  { cacheDir, cacheBytes = DEFAULT_CACHE_BYTES }: { cacheDir: string; cacheBytes?: number },
 ): Promise<Snapshot> {
   const rel = relative(root, entry);
   if (!walk.files.some((f) => f.rel === rel)) {
@@ -497,16 +470,35 @@ async function copyWalked(
     );
   }
   const hash = digest(walk);
-  const dir = join(cacheDir, "snapshots", hash.slice(0, 32));
-  if (!(await exists(dir))) {
-    refuseLongCopies(walk, join(cacheDir, "snapshots"));
-    await write(walk, dir);
+  const snapshots = join(cacheDir, "snapshots");
+  const dir = join(snapshots, hash.slice(0, 32));
+  // Held before the look: a removal in any host process then leaves this snapshot be, or has
+  // moved it out before the look (snapshot_use.ts). Released at the plugin's end.
+  const lease = await leaseSnapshot(snapshots, hash.slice(0, 32), walk.signal);
+  let written = false;
+  try {
+    if (!(await exists(dir))) {
+      refuseLongCopies(walk, snapshots);
+      await write(walk, dir);
+      written = true;
+    }
+    stampUse(dir);
+    if (written) await recordSize(snapshots, hash.slice(0, 32), walk);
+  } catch (error) {
+    lease.release();
+    throw error;
   }
-  return {
+  const snapshot: Snapshot = {
     dir,
     hash,
     entry: join(dir, ...rel.split(sep)),
     files: walk.files.length,
     bytes: walk.bytes,
   };
+  holdLease(snapshot, lease);
+  if (written) await keepWithin(snapshots, cacheBytes);
+  return snapshot;
 }
+
+/** How many bytes the cache's snapshots may hold together, unless the host says. */
+export const DEFAULT_CACHE_BYTES = 1024 * 1024 * 1024;

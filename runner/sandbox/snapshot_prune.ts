@@ -1,0 +1,285 @@
+/**
+ * Keeps the cache's snapshots within a size: before review 159 nothing
+ * removed one, and each new content of a plugin folder left up to its
+ * `maxBytes` (64 MiB by default) for good. Only a snapshot no host process
+ * uses is removed (snapshot_use.ts), those used longest ago first, with
+ * what was kept for it (its size, its module-graph verdicts); a removal
+ * interrupted midway (SIGKILL) leaves a folder no start uses, which the
+ * next removal takes.
+ * @module
+ */
+
+import { join } from "node:path";
+import { tryClaim } from "./claim_file.ts";
+import { ASIDE, BUILD_LEFTOVER_MS, removeReadOnly } from "./snapshot_leftovers.ts";
+import { gatePath, LEASE_NAME, USE_DIR } from "./snapshot_use.ts";
+
+/** A snapshot's folder name: the first 32 hex digits of its hash. */
+const SNAPSHOT_NAME = /^[0-9a-f]{32}$/;
+/** The sizes' folder, in `snapshots/`: a snapshot's, once measured, never changes. */
+const SIZES_DIR = ".sizes";
+/** What each file and folder costs beyond its bytes: about a block of the disk. */
+const ENTRY_BYTES = 4096;
+
+/** What a snapshot's size counts: its files' bytes, and a block for each file and folder. */
+function sizeOf(files: number, bytes: number): number {
+  return bytes + ENTRY_BYTES * (files + 1);
+}
+
+/** Records the size of the snapshot `name` just written from `walk`. Best effort. */
+export async function recordSize(
+  snapshots: string,
+  name: string,
+  walk: { files: unknown[]; dirs: unknown[]; bytes: number },
+): Promise<void> {
+  await Deno.mkdir(join(snapshots, SIZES_DIR), { recursive: true }).catch(() => {});
+  const size = sizeOf(walk.files.length + walk.dirs.length, walk.bytes);
+  await Deno.writeTextFile(join(snapshots, SIZES_DIR, name), `${size}\n`).catch(() => {});
+}
+
+/** The size recorded for `name`, else measured (and recorded): one an older plugbox wrote. */
+async function sizeOfSnapshot(snapshots: string, name: string): Promise<number> {
+  const text = await Deno.readTextFile(join(snapshots, SIZES_DIR, name)).catch(() => "");
+  if (/^\d+\n$/.test(text)) return Number(text);
+  let entries = 0;
+  let bytes = 0;
+  const walk = async (dir: string) => {
+    for await (const entry of Deno.readDir(dir)) {
+      entries++;
+      const path = join(dir, entry.name);
+      if (entry.isDirectory) await walk(path);
+      else bytes += (await Deno.lstat(path)).size;
+    }
+  };
+  await walk(join(snapshots, name)).catch(() => {});
+  await recordSize(snapshots, name, { files: new Array(entries), dirs: [], bytes });
+  return sizeOf(entries, bytes);
+}
+
+/** The entries of `dir`; none when it cannot be read. */
+async function entriesOf(dir: string): Promise<Deno.DirEntry[]> {
+  return await Array.fromAsync(Deno.readDir(dir)).catch(() => []);
+}
+
+/** One snapshot as a removal sees it. */
+interface Found {
+  name: string;
+  size: number;
+  /** When it was last used (its folder's time, stamped by each start). */
+  used: number;
+}
+
+async function listSnapshots(snapshots: string): Promise<Found[]> {
+  const found: Found[] = [];
+  for await (const entry of Deno.readDir(snapshots)) {
+    if (!entry.isDirectory || !SNAPSHOT_NAME.test(entry.name)) continue;
+    const info = await Deno.lstat(join(snapshots, entry.name)).catch(() => undefined);
+    if (!info) continue; // removed meanwhile
+    const size = await sizeOfSnapshot(snapshots, entry.name);
+    found.push({ name: entry.name, size, used: info.mtime?.getTime() ?? 0 });
+  }
+  return found.sort((a, b) => a.used - b.used || (a.name < b.name ? -1 : 1));
+}
+
+/** The leases in `.use/`, by snapshot name. */
+async function leasesByName(snapshots: string): Promise<Map<string, string[]>> {
+  const byName = new Map<string, string[]>();
+  for (const entry of await entriesOf(join(snapshots, USE_DIR))) {
+    const match = LEASE_NAME.exec(entry.name);
+    if (!match) continue;
+    byName.set(match[1], [...byName.get(match[1]) ?? [], entry.name]);
+  }
+  return byName;
+}
+
+/**
+ * Whether the lease file at `path` is held by a live process: one that can
+ * be locked is a dead process's (a lease is locked before it is linked in,
+ * and removed before it is let go), and is removed.
+ */
+function heldLease(path: string): boolean {
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true, write: true });
+  } catch {
+    return false; // released meanwhile
+  }
+  try {
+    if (!file.tryLockSync(true)) return true;
+    const there = Deno.lstatSync(path);
+    if (there.ino === file.statSync().ino) Deno.removeSync(path);
+    return false;
+  } catch {
+    return false;
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Moves the snapshot `name` out of `snapshots` and removes it, unless a
+ * process holds a lease on it, or another removal holds its gate, or
+ * `unused` says no more (judged under the gate). Whether it was removed.
+ */
+async function removeUnused(
+  snapshots: string,
+  name: string,
+  leases: string[],
+  unused: (info: Deno.FileInfo) => boolean,
+): Promise<boolean> {
+  const fail = (detail: string) => new Error(detail);
+  let gate;
+  try {
+    gate = tryClaim(gatePath(snapshots, name), fail);
+  } catch {
+    return false;
+  }
+  if (!gate) return false; // another removal's
+  const aside = join(snapshots, `${ASIDE}${crypto.randomUUID()}`);
+  try {
+    // Leases made since the listing: a start links its lease before it looks at the gate.
+    const now = await leasesByName(snapshots);
+    for (const lease of new Set([...leases, ...now.get(name) ?? []])) {
+      if (heldLease(join(snapshots, USE_DIR, lease))) return false;
+    }
+    const info = Deno.lstatSync(join(snapshots, name));
+    if (!info.isDirectory || !unused(info)) return false;
+    Deno.renameSync(join(snapshots, name), aside);
+  } catch {
+    return false; // gone meanwhile
+  } finally {
+    gate.release();
+  }
+  await removeReadOnly(aside).catch(() => {}); // what is left, the next removal takes
+  await Deno.remove(join(snapshots, SIZES_DIR, name)).catch(() => {});
+  await removeVerdicts(join(snapshots, "..", "verified"), name);
+  return true;
+}
+
+/** Removes the module-graph verdicts kept for the snapshot `name` (graph_cache.ts). */
+async function removeVerdicts(verified: string, name: string): Promise<void> {
+  for (const entry of await entriesOf(verified)) {
+    if (entry.name.startsWith(`${name}-`)) {
+      await Deno.remove(join(verified, entry.name)).catch(() => {});
+    }
+  }
+}
+
+/** What {@linkcode pruneSnapshots} removes. */
+export interface PruneRule {
+  /** Most bytes the snapshots may hold together: those used longest ago go first. */
+  maxBytes?: number;
+  /** Remove every snapshot not used for this long, in ms. */
+  unusedForMs?: number;
+  /** Runs after the listing of leases, before a removal's gate is claimed (for tests). */
+  beforeGate?: (name: string) => Promise<void>;
+}
+
+/**
+ * What a pruning did.
+ *
+ * @example
+ * ```ts ignore
+ * import { pruneCache } from "@plugbox/plugbox";
+ * const { removed, kept, inUse } = await pruneCache({ unusedForMs: 24 * 60 * 60 * 1000 });
+ * console.log(`removed ${removed}; kept ${kept}, ${inUse} of them in use by a plugin`);
+ * ```
+ */
+export interface PruneResult {
+  /** Snapshots removed. */
+  removed: number;
+  /** Their size: their files' bytes, and 4 KiB for each file and folder. */
+  removedBytes: number;
+  /** Snapshots kept. */
+  kept: number;
+  /** Their size. */
+  keptBytes: number;
+  /** Those of the kept that a process was using, so none could be removed. */
+  inUse: number;
+}
+
+/**
+ * Removes snapshots from `snapshots` by `rule`, the least recently used
+ * first, never one a process in any host holds a lease on; then what is
+ * kept beside those gone. (A write sweeps build folders and removals left
+ * by hosts that died midway: snapshot_leftovers.ts.)
+ */
+export async function pruneSnapshots(snapshots: string, rule: PruneRule): Promise<PruneResult> {
+  const result: PruneResult = { removed: 0, removedBytes: 0, kept: 0, keptBytes: 0, inUse: 0 };
+  const found = await listSnapshots(snapshots).catch(() => []);
+  const leases = await leasesByName(snapshots);
+  let total = found.reduce((sum, snapshot) => sum + snapshot.size, 0);
+  const oldest = rule.unusedForMs === undefined ? -Infinity : Date.now() - rule.unusedForMs;
+  for (const snapshot of found) {
+    const tooOld = snapshot.used < oldest;
+    const over = rule.maxBytes !== undefined && total > rule.maxBytes;
+    if (tooOld || over) {
+      // Under the gate: used since the listing (stamped), it is no longer the oldest.
+      const unused = (info: Deno.FileInfo) => (info.mtime?.getTime() ?? 0) <= snapshot.used;
+      await rule.beforeGate?.(snapshot.name);
+      if (await removeUnused(snapshots, snapshot.name, leases.get(snapshot.name) ?? [], unused)) {
+        total -= snapshot.size;
+        result.removed++;
+        result.removedBytes += snapshot.size;
+        continue;
+      }
+      result.inUse++;
+    }
+    result.kept++;
+    result.keptBytes += snapshot.size;
+  }
+  await sweepUses(snapshots, new Set(found.map((snapshot) => snapshot.name)));
+  return result;
+}
+
+/**
+ * Removes what is kept beside snapshots that are gone: their sizes, their
+ * leases that no process holds, and a lease's or gate's half-made file a
+ * host left an hour ago (claim_file.ts names them `<name>.<uuid>`).
+ */
+async function sweepUses(snapshots: string, names: Set<string>): Promise<void> {
+  const there = (name: string) => names.has(name) || exists(join(snapshots, name));
+  for (const entry of await entriesOf(join(snapshots, SIZES_DIR))) {
+    if (!there(entry.name)) {
+      await Deno.remove(join(snapshots, SIZES_DIR, entry.name)).catch(() => {});
+    }
+  }
+  for (const entry of await entriesOf(join(snapshots, USE_DIR))) {
+    const path = join(snapshots, USE_DIR, entry.name);
+    const lease = LEASE_NAME.exec(entry.name);
+    if (lease) {
+      if (!there(lease[1])) heldLease(path); // removed unless held
+      continue;
+    }
+    if (/\.prune$/.test(entry.name)) continue; // a gate: its removal's own
+    const info = await Deno.lstat(path).catch(() => undefined);
+    const made = info?.mtime?.getTime();
+    if (made !== undefined && Date.now() - made > BUILD_LEFTOVER_MS) {
+      await Deno.remove(path).catch(() => {});
+    }
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Pruning after a new snapshot is written: no two at once in one process. */
+let pruning: Promise<unknown> = Promise.resolve();
+
+/**
+ * Keeps `snapshots` within `maxBytes` once a start wrote a new snapshot
+ * there (a start that finds its snapshot made does none of this). Best
+ * effort: a failure leaves the cache as it was.
+ */
+export async function keepWithin(snapshots: string, maxBytes: number): Promise<void> {
+  if (maxBytes === Infinity) return;
+  const turn = pruning.then(() => pruneSnapshots(snapshots, { maxBytes }));
+  pruning = turn.catch(() => {});
+  await pruning;
+}

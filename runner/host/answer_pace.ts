@@ -13,7 +13,8 @@
  * and the loop goes to the others meanwhile. One parse is not cut short.
  * A stream's items are the host's to ask for too, and are read as their
  * consumer takes them: what that takes is owed to the same share, and the
- * plugin's next line waits for it (review 157).
+ * plugin's next line waits for it (review 157); every item, and its line's
+ * scan, for items come as often as the plugin sends them (review 158).
  * @module
  */
 

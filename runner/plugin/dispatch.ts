@@ -20,6 +20,7 @@ import {
   type ServedContract,
   wireMethod,
 } from "../wire/mod.ts";
+import { messageOf, textOf } from "../thrown_text.ts";
 import { HandlerContext, type HostLink } from "./host_calls.ts";
 import { type MeasuredSend, StreamCredits } from "./stream_out.ts";
 
@@ -141,8 +142,21 @@ function pathText(path: (string | number)[]): string {
   return path.length === 0 ? "(root)" : path.map((p) => `[${JSON.stringify(p)}]`).join("");
 }
 
-/** Encodes whatever an implementation threw as a JSON-RPC error. */
+/**
+ * Encodes whatever an implementation threw as a JSON-RPC error; a value whose reading throws (a
+ * revoked Proxy, whose `instanceof` throws; a `message` getter that throws, or a `message` or a
+ * value with no text) as a plain one. Review 158: that throw reached the peer's answer to it, and
+ * ended the plugin ("stopped reading input"), every call in flight with it.
+ */
 function toResponseError(error: unknown): ResponseError {
+  try {
+    return encodeThrown(error);
+  } catch {
+    return new ResponseError(ErrorCode.ApplicationError, messageOf(error), { name: "Error" });
+  }
+}
+
+function encodeThrown(error: unknown): ResponseError {
   if (error instanceof ResponseError) return error;
   if (error instanceof Deno.errors.NotCapable) {
     return new ResponseError(ErrorCode.PermissionDenied, error.message, permissionData(error));
@@ -150,7 +164,7 @@ function toResponseError(error: unknown): ResponseError {
   if (error instanceof Error) {
     return new ResponseError(ErrorCode.ApplicationError, error.message, { name: error.name });
   }
-  return new ResponseError(ErrorCode.ApplicationError, String(error), { name: typeof error });
+  return new ResponseError(ErrorCode.ApplicationError, textOf(error), { name: typeof error });
 }
 
 /**

@@ -19,6 +19,8 @@ import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 
 const FOLDER = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
+/** What an open of a folder that became a link, another kind of file, or nothing, fails with. */
+const SWAPPED = new Set<unknown>(["ELOOP", "ENOTDIR", "ENOENT"]);
 
 /**
  * The folders open on the way to the files being read, the root's first:
@@ -32,14 +34,22 @@ export class FolderChain {
    * A chain from `root` (canonical), or undefined where descriptors cannot be
    * opened through: without `/proc/self/fd` (not Linux, no `/proc`, or a host
    * short of `--allow-all`, which Deno refuses it), files are opened by path
-   * as before.
+   * as before. Rejects with the open's error (`ELOOP`, `ENOTDIR`, `ENOENT`)
+   * where `root` itself is no longer a folder: read by path, a root swapped
+   * for a link was followed (review 158).
    */
   static async from(root: string): Promise<FolderChain | undefined> {
     if (Deno.build.os !== "linux") return undefined;
-    const chain = new FolderChain();
+    let handle: FileHandle;
     try {
-      const handle = await open(root, FOLDER);
-      chain.#open.push({ rel: "", handle });
+      handle = await open(root, FOLDER);
+    } catch (error) {
+      if (SWAPPED.has((error as { code?: unknown }).code)) throw error;
+      return undefined;
+    }
+    const chain = new FolderChain();
+    chain.#open.push({ rel: "", handle });
+    try {
       await Deno.stat(`/proc/self/fd/${handle.fd}/.`);
       return chain;
     } catch {

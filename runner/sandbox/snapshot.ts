@@ -438,7 +438,15 @@ async function walkAndCopy(
 
 /** Reads every file the walk listed, each as it was seen (see {@linkcode readUnchanged}). */
 async function readListed(walk: Walk): Promise<void> {
-  const chain = await FolderChain.from(walk.root);
+  const chain = await FolderChain.from(walk.root).catch((error) =>
+    refuse(
+      walk,
+      "special-file",
+      walk.root,
+      `"${shown(walk.root)}" changed while it was being copied (the plugin's folder became a ` +
+        `link or another kind of file: ${(error as { code?: unknown }).code})`,
+    )
+  );
   try {
     for (const [at, { path, info }] of walk.listed.entries()) {
       walk.signal?.throwIfAborted();

@@ -157,6 +157,19 @@ function sizeOf(sent: unknown): number {
   return typeof sent === "number" && sent > 0 ? sent : 0;
 }
 
+/**
+ * Whether `error` is a {@linkcode ResponseError}, where asking cannot throw: `instanceof` on a
+ * revoked Proxy throws, and threw out of an answer's write (review 158: the plugin's read loop
+ * ended with it, and the plugin).
+ */
+function isResponseError(error: unknown): error is ResponseError {
+  try {
+    return error instanceof ResponseError;
+  } catch {
+    return false;
+  }
+}
+
 /** A request waiting for a slot, and its size as the caller measured it. */
 /**
  * One end of a JSON-RPC connection.
@@ -484,7 +497,7 @@ export class Peer {
       }
       error = new ResponseError(ErrorCode.InternalError, text);
     }
-    const { code, message, data } = error instanceof ResponseError
+    const { code, message, data } = isResponseError(error)
       ? error
       : { code: ErrorCode.InternalError, message: textOf(error), data: undefined };
     if (data !== undefined) {

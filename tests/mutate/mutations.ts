@@ -6170,9 +6170,8 @@ export const MUTATIONS: Mutation[] = [
       "review 129: a member beside a progress report's value was parsed for nothing, uncounted",
     mitigation: "the line's scan's count of values reaches the progress channel",
     file: "runner/host/plugin.ts",
-    search:
-      "    if (this.#channels.receive(message, bytes, scan?.values)) return this.#answers.due();\n",
-    replace: "    if (this.#channels.receive(message, bytes)) return this.#answers.due();\n",
+    search: "    if (this.#channels.receive(message, bytes, scan?.values)) {\n",
+    replace: "    if (this.#channels.receive(message, bytes)) {\n",
     tests: [`${HOSTILE}/r129_test.ts`],
     filter: "beside its value",
   },
@@ -7660,9 +7659,8 @@ export const MUTATIONS: Mutation[] = [
     mitigation:
       "after a stream item, the plugin's next line waits for what its items' reading owes",
     file: "runner/host/plugin.ts",
-    search:
-      "    if (this.#channels.receive(message, bytes, scan?.values)) return this.#answers.due();",
-    replace: "    if (this.#channels.receive(message, bytes, scan?.values)) return;",
+    search: "      return this.#answers.due();\n",
+    replace: "      return;\n",
     tests: [`${HOSTILE}/r157_test.ts`],
     filter: "costly stream items leave",
   },
@@ -7670,10 +7668,9 @@ export const MUTATIONS: Mutation[] = [
     id: "stream-items-timed",
     source:
       "review 157 (mine): a plugin streaming objects of 999,000 keys to a consumer that reads as fast as it can cut 10 honest neighbours' calls to 0.05 to 0.10 of a control's: items' reading was outside review 146's share",
-    mitigation: "a long item's parse and check are timed where its consumer takes it",
+    mitigation: "an item's parse and check are timed where its consumer takes it",
     file: "runner/host/item_stream.ts",
-    search:
-      "    const began = this.#charge && bytes >= ANSWER_PACED_FROM ? performance.now() : -1;",
+    search: "    const began = this.#charge ? performance.now() : -1;",
     replace: "    const began = -1;",
     tests: [`${HOSTILE}/r157_test.ts`],
     filter: "costly stream items leave",
@@ -8001,6 +7998,76 @@ export const MUTATIONS: Mutation[] = [
     replace: "  void sweepPluginTrash, onHostPath;\n",
     tests: [`${HOSTILE}/r159_test.ts`],
     filter: "run grant",
+  },
+  {
+    id: "peer-answer-revoked-proxy",
+    source:
+      "review 158: a handler that threw a revoked Proxy made the peer's answer throw (`instanceof` reads its prototype): the request never answered, and an SDK plugin's read loop ended with it",
+    mitigation: "the peer asks whether the error is a ResponseError where asking cannot throw",
+    file: "runner/wire/peer.ts",
+    search: "    const { code, message, data } = isResponseError(error)\n",
+    replace: "    const { code, message, data } = error instanceof ResponseError\n",
+    tests: [`${HOSTILE}/r158_test.ts`],
+    filter: "revoked Proxy",
+  },
+  {
+    id: "sdk-encode-thrown-guarded",
+    source:
+      "review 158: an implementation that threw a revoked Proxy, or an Error whose message getter throws or whose message has no text, made the SDK's encoding throw: answered as the SDK's own failure (-32603), or not at all",
+    mitigation:
+      "the SDK encodes what reading the thrown value throws on as a plain failure of the implementation",
+    file: "runner/plugin/dispatch.ts",
+    search:
+      '  try {\n    return encodeThrown(error);\n  } catch {\n    return new ResponseError(ErrorCode.ApplicationError, messageOf(error), { name: "Error" });\n  }\n',
+    replace: "  return encodeThrown(error);\n",
+    tests: [`${HOSTILE}/r158_test.ts`],
+    filter: "cannot be read",
+  },
+  {
+    id: "sdk-encode-thrown-text",
+    source:
+      "review 158: a thrown value that is no Error and has no text (its Symbol.toPrimitive throws) was made text with String(), which threw",
+    mitigation: "the SDK makes text of a thrown non-Error with textOf",
+    file: "runner/plugin/dispatch.ts",
+    search: "ErrorCode.ApplicationError, textOf(error), { name: typeof error }",
+    replace: "ErrorCode.ApplicationError, String(error), { name: typeof error }",
+    tests: [`${HOSTILE}/r158_test.ts`],
+    filter: "cannot be read",
+  },
+  {
+    id: "folder-chain-root-swapped",
+    source:
+      "review 158: the plugin's folder itself swapped for a link after the walk failed the chain's first open, and the read fell back to paths, which followed the link and opened a FIFO beyond it",
+    mitigation:
+      "a root that became a link, another kind of file or nothing refuses the start; only a host that may not open through /proc reads by path",
+    file: "runner/sandbox/folder_chain.ts",
+    search: "      if (SWAPPED.has((error as { code?: unknown }).code)) throw error;\n",
+    replace: "",
+    tests: [`${HOSTILE}/r158_test.ts`],
+    filter: "folder swapped",
+  },
+  {
+    id: "stream-short-items-timed",
+    source:
+      "review 158: items under 1 KiB, each 75 us to check, read as fast as they came, cut 5 honest neighbours' calls to 0.04 to 0.08 of a control's, never paced: review 157 timed items from 1 KiB on, as answers",
+    mitigation: "every item's parse and check are timed where its consumer takes it",
+    file: "runner/host/item_stream.ts",
+    search: "    const began = this.#charge ? performance.now() : -1;",
+    replace: "    const began = -1;",
+    tests: [`${HOSTILE}/r158_test.ts`],
+    filter: "under 1 KiB costly to check",
+  },
+  {
+    id: "stream-item-line-owed",
+    source:
+      "review 158: an item's line costs the host before its consumer reads it (its scan, the channel); cheap items of 1,000 bytes were never paced",
+    mitigation: "each item's line owes its scan and a fixed overhead to the plugin's answer share",
+    file: "runner/host/plugin.ts",
+    search:
+      "      if (message.method === RuntimeMethod.item) this.#answers.owe(costMs + ITEM_OVERHEAD_MS);\n",
+    replace: "      if (message.method === RuntimeMethod.item) void ITEM_OVERHEAD_MS;\n",
+    tests: [`${HOSTILE}/r158_test.ts`],
+    filter: "cheap items",
   },
   {
     id: "loader-exact-cap-whole",

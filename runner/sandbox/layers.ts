@@ -39,6 +39,15 @@ const SANDBOX_LAUNCHER_DIR = "/tmp/.plugbox-launcher";
 /** Address space plugbox's own Deno scripts (launcher, relay) need, in bytes. */
 const HELPER_DATA_BYTES = 1024 * 1024 * 1024;
 
+/**
+ * What the memory cgroup holds besides the plugin's own cap when the egress relay runs in the
+ * sandbox (a root host's cgroup holds every process of the sandbox together). The relay is Deno:
+ * about 11 MiB of its own memory idle, 48 MiB with 250 connections open whose readers take
+ * nothing. Charged to the plugin's cap, a command plugin of 32 MiB granted net was killed, or its
+ * relay was and its network went without a word, once it held 16 MiB (review 161).
+ */
+export const RELAY_MEMORY_BYTES = 64 * 1024 * 1024;
+
 /** In the Landlock layer's seccomp program, stands for the plugin's pid (set by the launcher). */
 const PID_PLACEHOLDER = 0x7ffffff0;
 
@@ -222,8 +231,13 @@ async function bubblewrapPrefix(ctx: LayerContext, mounts: MountPlan): Promise<s
   const outer = launcher.length
     ? { ...limits, dataLimitBytes: Math.max(limits.dataLimitBytes, HELPER_DATA_BYTES) }
     : limits;
+  // The relay's own memory is not the plugin's: the cgroup holds it on top of the plugin's cap.
+  const held = ctx.cpu?.cgroup;
+  const cgroup = launcher.length && held?.memoryBytes
+    ? { ...held, memoryBytes: held.memoryBytes + RELAY_MEMORY_BYTES }
+    : held;
   return [
-    ...prologue(ctx.tools.sh, { cgroup: ctx.cpu?.cgroup, seccompFile, limits: heldBy(ctx, outer) }),
+    ...prologue(ctx.tools.sh, { cgroup, seccompFile, limits: heldBy(ctx, outer) }),
     ...osPrefix(ctx.tools, await bwrapArgs(inside), outer, Boolean(ctx.tools.sh)),
     ...go,
     ...launcher,

@@ -8070,6 +8070,17 @@ export const MUTATIONS: Mutation[] = [
     filter: "cheap items",
   },
   {
+    id: "relay-memory-beside-cap",
+    source:
+      "review 161: a root host's memory cgroup held the plugin's cap for the egress relay too (about 11 MiB idle): a command plugin of 32 MiB granted net that held 16 MiB was OOM-killed, or its relay was and its connections were refused without a word",
+    mitigation: "with the relay, the cgroup holds 64 MiB for it beside the plugin's cap",
+    file: "runner/sandbox/layers.ts",
+    search: "    ? { ...held, memoryBytes: held.memoryBytes + RELAY_MEMORY_BYTES }",
+    replace: "    ? { ...held, memoryBytes: held.memoryBytes }",
+    tests: [`${HOSTILE}/r161_test.ts`],
+    filter: "keeps its network",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

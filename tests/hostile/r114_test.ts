@@ -1,3 +1,6 @@
+// test runner: alone (its plugins take every task of the cap all plugbox's plugins on the machine
+// share, half of pid_max: a neighbour's plugin then could not make its threads, "Deno could not
+// start: unable to create worker threads", seen once beside R88's landlock test)
 // Review 114: a plugin that uses more of the machine than its limits say. A v1 memory cgroup
 // charges no socket buffer (TCP or UDP) until it is given a cap of its own for them: a command
 // plugin capped at 64 MiB held 259 MiB in TCP and 262 MiB in UDP buffers on its own loopback, up

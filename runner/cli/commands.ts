@@ -23,6 +23,7 @@ import {
   type LaunchOptions,
   type LaunchPlan,
   planPlugin,
+  releaseUnlaunchedPlan,
 } from "../sandbox/mod.ts";
 import { describeRequest, describeUncovered } from "../sandbox/mod.ts";
 import type { DescribedContract } from "../wire/mod.ts";
@@ -285,13 +286,21 @@ export async function inspectCommand(args: ParsedArgs, io: Output): Promise<numb
   // The run is planned on its own (no grants), with the memory limit. It must be the content
   // just reviewed (and locked, when asked): a folder changing meanwhile would otherwise run code
   // no lock approved, under the report of code it did (review 42).
-  const bare = await planPlugin(module, {
-    name: options.name,
-    isolation: options.isolation,
-    deno: options.deno,
-    memoryLimitMiB: options.memoryLimitMiB,
-  });
+  let bare: LaunchPlan;
+  try {
+    bare = await planPlugin(module, {
+      name: options.name,
+      isolation: options.isolation,
+      deno: options.deno,
+      memoryLimitMiB: options.memoryLimitMiB,
+    });
+  } finally {
+    // Only read, never launched: its snapshot's lease goes (review 160: it was held to the
+    // process's end, and its file stayed in the cache's snapshots/.use for good).
+    releaseUnlaunchedPlan(plan);
+  }
   if (bare.snapshot.hash !== plan.snapshot.hash) {
+    releaseUnlaunchedPlan(bare);
     throw new PreflightError({
       plugin: plan.name,
       reason: "changed",
@@ -362,6 +371,8 @@ export async function checkCommand(args: ParsedArgs, io: Output): Promise<number
   const module = onlyModule(args, "check");
   try {
     const plan = await planPlugin(module, launchOptions(args));
+    // Only checked, never launched: its snapshot's lease goes now (review 160).
+    releaseUnlaunchedPlan(plan);
     const summary = {
       ok: true,
       isolation: plan.isolation,

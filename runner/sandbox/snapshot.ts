@@ -390,11 +390,28 @@ export async function takeSnapshot(
 ): Promise<Snapshot> {
   const timeoutMs = options.timeoutMs ?? 15_000;
   const done = await takeWalkTurn(options.signal);
+  let taken: Taken;
   try {
-    return await walkAndCopy(root, entry, options, timeoutMs);
+    taken = await walkAndCopy(root, entry, options, timeoutMs);
   } finally {
     done();
   }
+  // Once its walk turn and bytes are given back: a pruning lists every snapshot, seconds for tens
+  // of thousands, and other starts of this process, those that find theirs made too, waited on
+  // it for a turn (review 160). Its lease is held: no pruning takes this one.
+  if (taken.written) {
+    await keepWithin(
+      join(options.cacheDir, "snapshots"),
+      options.cacheBytes ?? DEFAULT_CACHE_BYTES,
+    );
+  }
+  return taken.snapshot;
+}
+
+/** A snapshot taken, and whether this start wrote it. */
+interface Taken {
+  snapshot: Snapshot;
+  written: boolean;
 }
 
 /** {@linkcode takeSnapshot}'s work once its turn has come. */
@@ -403,7 +420,7 @@ async function walkAndCopy(
   entry: string,
   options: Parameters<typeof takeSnapshot>[2],
   timeoutMs: number,
-): Promise<Snapshot> {
+): Promise<Taken> {
   const walk: Walk = {
     plugin: options.plugin,
     root,
@@ -466,8 +483,8 @@ async function copyWalked(
   walk: Walk,
   root: string,
   entry: string,
-  { cacheDir, cacheBytes = DEFAULT_CACHE_BYTES }: { cacheDir: string; cacheBytes?: number },
-): Promise<Snapshot> {
+  { cacheDir }: { cacheDir: string },
+): Promise<Taken> {
   const rel = relative(root, entry);
   if (!walk.files.some((f) => f.rel === rel)) {
     refuse(
@@ -504,8 +521,7 @@ async function copyWalked(
     bytes: walk.bytes,
   };
   holdLease(snapshot, lease);
-  if (written) await keepWithin(snapshots, cacheBytes);
-  return snapshot;
+  return { snapshot, written };
 }
 
 /** How many bytes the cache's snapshots may hold together, unless the host says. */

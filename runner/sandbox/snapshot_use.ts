@@ -19,7 +19,8 @@
  */
 
 import { join } from "node:path";
-import { type Claim, tryClaim, waitForClaim } from "./claim_file.ts";
+import { type Claim, osReason, tryClaim, waitForClaim } from "./claim_file.ts";
+import { neutralize } from "../wire/mod.ts";
 import type { Snapshot } from "./snapshot.ts";
 
 /** The folder of leases and gates, in `snapshots/`. */
@@ -51,17 +52,32 @@ export async function leaseSnapshot(
   name: string,
   signal?: AbortSignal,
 ): Promise<Claim> {
-  const fail = (detail: string) =>
-    new TypeError(`Cannot use plugbox's cache "${snapshots}": a snapshot's lease: ${detail}`);
   const uses = join(snapshots, USE_DIR);
-  Deno.mkdirSync(uses, { recursive: true });
-  const lease = tryClaim(join(uses, `${name}.${crypto.randomUUID()}`), fail);
+  const fail = (detail: string) =>
+    new TypeError(
+      `Cannot use plugbox's cache "${neutralize(snapshots, 300)}": a snapshot's lease in "${
+        neutralize(uses, 300)
+      }": ${detail}`,
+    );
+  // What to do, with the OS's words (review 160: a file in the folder's place failed every start
+  // with Deno's bare "File exists (os error 17)").
+  const cannot = (detail: string) =>
+    fail(
+      `${detail}; this user must be able to make, lock and link files there (remove what is in ` +
+        `its way, or give the start another cacheDir)`,
+    );
+  try {
+    Deno.mkdirSync(uses, { recursive: true });
+  } catch (error) {
+    throw cannot(osReason(error));
+  }
+  const lease = tryClaim(join(uses, `${name}.${crypto.randomUUID()}`), cannot);
   if (!lease) throw fail("another process took its new name"); // a UUID's: never
   try {
     if (exists(gatePath(snapshots, name))) {
       const gate = await waitForClaim(gatePath(snapshots, name), {
         waitMs: GATE_WAIT_MS,
-        fail,
+        fail: cannot,
         busy: () =>
           fail(
             `"${

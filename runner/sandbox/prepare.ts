@@ -439,15 +439,7 @@ export async function prepare(module: string | URL, options: LaunchOptions): Pro
 /** {@linkcode prepare}'s work once the snapshot is taken (and leased). */
 async function prepareFrom(
   snapshot: Snapshot,
-  taken: {
-    name: string;
-    root: string;
-    memory: number;
-    timeoutMs: number;
-    cache: string;
-    deno: DenoBinary;
-    tools: HostTools;
-  },
+  taken: Pick<Prepared, "name" | "root" | "memory" | "timeoutMs" | "cache" | "deno" | "tools">,
   options: LaunchOptions,
 ): Promise<Prepared> {
   const { name, root, memory, timeoutMs, cache, deno, tools } = taken;

@@ -12,7 +12,7 @@
 import { join } from "node:path";
 import { tryClaim } from "./claim_file.ts";
 import { ASIDE, BUILD_LEFTOVER_MS, removeReadOnly } from "./snapshot_leftovers.ts";
-import { gatePath, LEASE_NAME, USE_DIR } from "./snapshot_use.ts";
+import { exists, gatePath, LEASE_NAME, USE_DIR } from "./snapshot_use.ts";
 
 /** A snapshot's folder name: the first 32 hex digits of its hash. */
 const SNAPSHOT_NAME = /^[0-9a-f]{32}$/;
@@ -316,15 +316,6 @@ async function sweepUses(snapshots: string, names: Set<string>): Promise<void> {
     if (made !== undefined && Date.now() - made > BUILD_LEFTOVER_MS) {
       await Deno.remove(path).catch(() => {});
     }
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -95,7 +95,8 @@ export async function leaseSnapshot(
   }
 }
 
-function exists(path: string): boolean {
+/** Whether anything is at `path` (a link is not followed). */
+export function exists(path: string): boolean {
   try {
     Deno.lstatSync(path);
     return true;

@@ -83,6 +83,11 @@ export interface CpuPlan {
     memoryDir?: string;
     /** The memory cgroup's limit: the plugin's writable memory cap, set by the launch. */
     memoryBytes?: number;
+    /**
+     * The cap of its sockets' TCP and UDP buffers (`memory.kmem.tcp`), `memoryBytes` unless
+     * given: the plugin's own cap where the cgroup holds more for plugbox's relay (review 162).
+     */
+    socketBytes?: number;
     /** The plugin's v1 pids cgroup: at most `pidsMax` processes and threads together. */
     pidsDir?: string;
     /** The pids cgroup's limit ({@linkcode PIDS_MAX}). */

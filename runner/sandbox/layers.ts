@@ -232,9 +232,15 @@ async function bubblewrapPrefix(ctx: LayerContext, mounts: MountPlan): Promise<s
     ? { ...limits, dataLimitBytes: Math.max(limits.dataLimitBytes, HELPER_DATA_BYTES) }
     : limits;
   // The relay's own memory is not the plugin's: the cgroup holds it on top of the plugin's cap.
+  // Its sockets' buffers keep the plugin's cap: raised with it, a command plugin of 32 MiB held
+  // 85 MiB in TCP and 95 MiB in UDP buffers of its own loopback (review 162).
   const held = ctx.cpu?.cgroup;
   const cgroup = launcher.length && held?.memoryBytes
-    ? { ...held, memoryBytes: held.memoryBytes + RELAY_MEMORY_BYTES }
+    ? {
+      ...held,
+      memoryBytes: held.memoryBytes + RELAY_MEMORY_BYTES,
+      socketBytes: held.socketBytes ?? held.memoryBytes,
+    }
     : held;
   return [
     ...prologue(ctx.tools.sh, { cgroup, seccompFile, limits: heldBy(ctx, outer) }),

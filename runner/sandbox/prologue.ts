@@ -50,7 +50,7 @@ const CLOSE_ALL = [
 // $1: the cgroup folder, $2 its version, $3 the quota and $4 the period (µs);
 // $5: the seccomp filter for fd 3; $6: the launcher's DENO_DIR; $7: a variable the launcher's
 // own Deno must not see (DENO_AUDIT_PERMISSIONS: the launcher sets it back for the plugin);
-// $8, $9: the memory cgroup and its limit (bytes); $10, $11: the pids cgroup and its limit;
+// $8, $9: the memory cgroup and its limits (bytes: memory, then its sockets' buffers); $10, $11: the pids cgroup and its limit;
 // $12: the cpuacct cgroup the watchdog reads the CPU time of the whole tree from;
 // $13: RLIMIT_DATA in KiB; $14: RLIMIT_CPU in seconds. A limit that cannot be set ends the start.
 // $15: RLIMIT_NOFILE, lowered only: where the host's hard limit is already lower, it stays.
@@ -93,12 +93,14 @@ const SCRIPT = [
   // Socket buffers (TCP and UDP) are charged to no v1 memory cgroup until it is given a cap of
   // its own for them: without it, a plugin capped at 64 MiB held 259 MiB in its own loopback's
   // buffers, up to the machine's tcp_mem and udp_mem that every socket shares (review 114).
-  `    echo "$9" > "$8/memory.limit_in_bytes" &&`,
+  // $9 is "<memory>:<sockets>": the same cap twice, but for the plugin beside the relay.
+  `    mem=\${9%:*} tcp=\${9#*:}`,
+  `    echo "$mem" > "$8/memory.limit_in_bytes" &&`,
   `    { [ ! -e "$8/memory.kmem.tcp.limit_in_bytes" ] ||`,
-  `      echo "$9" > "$8/memory.kmem.tcp.limit_in_bytes"; } && into "$8" 1 ||`,
+  `      echo "$tcp" > "$8/memory.kmem.tcp.limit_in_bytes"; } && into "$8" 1 ||`,
   `      { why="the memory cgroup $8"; return 1; }`,
   // No swap past the cap, where the kernel accounts it (memsw), and no swapping at all.
-  `    echo "$9" > "$8/memory.memsw.limit_in_bytes" 2>/dev/null; echo 0 > "$8/memory.swappiness" 2>/dev/null`,
+  `    echo "$mem" > "$8/memory.memsw.limit_in_bytes" 2>/dev/null; echo 0 > "$8/memory.swappiness" 2>/dev/null`,
   `  fi`,
   `  if [ -n "\${10}" ]; then`,
   `    echo "\${11}" > "\${10}/pids.max" && into "\${10}" 1 ||`,
@@ -191,8 +193,9 @@ export function prologue(sh: string | undefined, options: PrologueOptions): stri
   const group = cgroup
     ? [cgroup.dir, String(cgroup.version), String(cgroup.quotaUs), String(cgroup.periodUs)]
     : ["", "", "", ""];
+  const sockets = cgroup?.socketBytes ?? cgroup?.memoryBytes;
   const memory = cgroup?.memoryDir && cgroup.memoryBytes
-    ? [cgroup.memoryDir, String(cgroup.memoryBytes)]
+    ? [cgroup.memoryDir, `${cgroup.memoryBytes}:${sockets}`]
     : ["", ""];
   const pids = cgroup?.pidsDir && cgroup.pidsMax
     ? [cgroup.pidsDir, String(cgroup.pidsMax)]

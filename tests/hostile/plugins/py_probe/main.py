@@ -15,6 +15,7 @@ import urllib.parse
 NONCE = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--plugbox-nonce=")), None)
 refuse_to_die = False
 held_tasks = []
+held_memory = []
 
 
 def send(message):
@@ -59,6 +60,15 @@ def attempt(what):
                 return f"allocated {mib} MiB"
             except MemoryError:
                 return f"stopped at {mib} MiB"
+        if kind == "shared":  # shared memory no per-process cap counts (RLIMIT_DATA), held until it ends
+            import mmap
+            mib = 0
+            while mib < int(arg):
+                block = mmap.mmap(-1, 4 * 1024 * 1024)
+                block.write(b"x" * (4 * 1024 * 1024))
+                held_memory.append(block)
+                mib += 4
+            return f"holds {mib} MiB shared"
         if kind == "env":
             return "env: " + json.dumps(dict(os.environ), sort_keys=True)
         if kind == "status":  # its ids, capabilities and no-new-privileges, as the kernel says

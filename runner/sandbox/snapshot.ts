@@ -403,15 +403,17 @@ export async function takeSnapshot(
     await keepWithin(
       join(options.cacheDir, "snapshots"),
       options.cacheBytes ?? DEFAULT_CACHE_BYTES,
+      taken.size,
     );
   }
   return taken.snapshot;
 }
 
-/** A snapshot taken, and whether this start wrote it. */
+/** A snapshot taken, whether this start wrote it, and its size as the cache's bound counts it. */
 interface Taken {
   snapshot: Snapshot;
   written: boolean;
+  size: number;
 }
 
 /** {@linkcode takeSnapshot}'s work once its turn has come. */
@@ -501,6 +503,7 @@ async function copyWalked(
   // moved it out before the look (snapshot_use.ts). Released at the plugin's end.
   const lease = await leaseSnapshot(snapshots, hash.slice(0, 32), walk.signal);
   let written = false;
+  let size = 0;
   try {
     if (!(await exists(dir))) {
       refuseLongCopies(walk, snapshots);
@@ -508,7 +511,7 @@ async function copyWalked(
       written = true;
     }
     stampUse(dir);
-    if (written) await recordSize(snapshots, hash.slice(0, 32), walk);
+    if (written) size = await recordSize(snapshots, hash.slice(0, 32), walk);
   } catch (error) {
     lease.release();
     throw error;
@@ -521,7 +524,7 @@ async function copyWalked(
     bytes: walk.bytes,
   };
   holdLease(snapshot, lease);
-  return { snapshot, written };
+  return { snapshot, written, size };
 }
 
 /** How many bytes the cache's snapshots may hold together, unless the host says. */

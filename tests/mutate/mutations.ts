@@ -8188,6 +8188,31 @@ export const MUTATIONS: Mutation[] = [
     filter: "sockets' buffers",
   },
   {
+    id: "prune-running-total-serves",
+    source:
+      "mine, after review 160: a start that wrote a snapshot listed every snapshot of the cache, so each new content's start cost what the cache held (7,434 small snapshots: review 140's restart loops took 94 s instead of 45)",
+    mitigation:
+      "a process lists the cache again only when its running total would pass the bound, or is old",
+    file: "runner/sandbox/snapshot_prune.ts",
+    search:
+      "    known && Date.now() - known.listed < TOTAL_SERVES_MS && known.bytes + added <= maxBytes",
+    replace: "    known && false",
+    tests: [`${HOSTILE}/r160_test.ts`],
+    filter: "list the cache once",
+  },
+  {
+    id: "prune-running-total-bound",
+    source:
+      "mine, after review 160: a running total that served past the bound would leave the cache over it",
+    mitigation: "a write that would pass the bound lists the cache again",
+    file: "runner/sandbox/snapshot_prune.ts",
+    search:
+      "    known && Date.now() - known.listed < TOTAL_SERVES_MS && known.bytes + added <= maxBytes",
+    replace: "    known && Date.now() - known.listed < TOTAL_SERVES_MS",
+    tests: [`${HOSTILE}/r160_test.ts`],
+    filter: "list the cache once",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -85,7 +85,9 @@ export interface LaunchOptions {
    * Most bytes the cache's snapshots may hold together (each counted as
    * its files' bytes and 4 KiB a file and folder). A start that writes a
    * new snapshot then removes those used longest ago that no plugin in any
-   * host process uses; `Infinity` removes none. See also `pruneCache`.
+   * host process uses (listing them only when this process's running total
+   * would pass the bound, or every 10 minutes); `Infinity` removes none.
+   * See also `pruneCache`.
    * @default {1 GiB}
    */
   snapshotCacheBytes?: number;

@@ -247,7 +247,7 @@ Deno.test("r159: pruneCache removes snapshots unused for longer than asked, what
   assert.equal(result.removed, 1);
   assert.deepEqual(snapshotsIn(cache.path), [basename(kept.snapshot.dir)]);
   const left = [...Deno.readDirSync(snapshots)].map((e) => e.name).sort();
-  assert.deepEqual(left, [".sizes", ".use", basename(kept.snapshot.dir)]);
+  assert.deepEqual(left, [".sizes", ".total", ".use", basename(kept.snapshot.dir)]);
   const verdicts = [...Deno.readDirSync(join(cache.path, "verified"))].map((e) => e.name);
   assert.deepEqual(verdicts.map((v) => v.slice(0, 32)).sort(), [basename(kept.snapshot.dir)]);
 });

@@ -14,7 +14,9 @@ import { hostile } from "./_hostile.ts";
 import { Probe } from "./plugins/probe.ts";
 
 const MIB = 1024 * 1024;
-const HOARDS = fileURLToPath(new URL("./plugins/r162_hoards_net/main.py", import.meta.url));
+// Review 114's hoarder, whose plugbox.json asks for no net: granted net past it ("ignore"), so
+// that the egress relay runs beside it.
+const HOARDS = fileURLToPath(new URL("./plugins/r114_hoards_sockets/main.py", import.meta.url));
 
 for (const kind of ["tcp", "udp"]) {
   Deno.test(`r162 [os]: a command plugin of 32 MiB granted net holds its ${kind.toUpperCase()} sockets' buffers to its own cap, not the relay's memory with it`, async () => {
@@ -24,6 +26,7 @@ for (const kind of ["tcp", "udp"]) {
       isolation: "os",
       memoryLimitMiB: 32,
       permissions: { net: ["127.0.0.1:9"] },
+      manifest: "ignore",
       unsafe: { privateNetwork: true },
     });
     assert.equal(Deno.uid(), 0, "plugbox makes memory cgroups as root; CI runs as root");

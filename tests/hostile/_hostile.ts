@@ -342,3 +342,21 @@ export function peakMemory(
     },
   };
 }
+
+/** A FIFO at `path` and a writer blocked opening it, released only by a reader's open. */
+export function blockedWriter(path: string): Deno.ChildProcess {
+  new Deno.Command("mkfifo", { args: [path] }).outputSync();
+  return new Deno.Command("sh", {
+    args: ["-c", 'echo released > "$1"', "sh", path],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+}
+
+/** What the writer wrote, read by a reader's open of its FIFO: it was still blocked until now. */
+export async function stillBlocked(path: string, writer: Deno.ChildProcess): Promise<string> {
+  const text = await Deno.readTextFile(path);
+  await writer.status;
+  return text;
+}

@@ -14,7 +14,7 @@ import {
   takeSnapshotBudget,
 } from "../../runner/sandbox/snapshot_budget.ts";
 import { freshCache, rejected, until } from "../_helpers.ts";
-import { tempDir } from "./_hostile.ts";
+import { blockedWriter, stillBlocked, tempDir } from "./_hostile.ts";
 
 /** Imports of one file, each by another specifier: as many modules as imports. */
 const VARIANTS = 20_000;
@@ -93,24 +93,6 @@ Deno.test("r156: previewStart of a folder of 20,000 specifiers of one file settl
   assert.deepEqual(graph.files, ["m.ts", "main.ts"]);
   assert.equal(graph.modules, VARIANTS + 1);
 });
-
-/** A FIFO at `path` and a writer blocked opening it, released only by a reader's open. */
-function blockedWriter(path: string): Deno.ChildProcess {
-  new Deno.Command("mkfifo", { args: [path] }).outputSync();
-  return new Deno.Command("sh", {
-    args: ["-c", 'echo released > "$1"', "sh", path],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-}
-
-/** What the writer wrote, read by a reader's open of its FIFO: it was still blocked until now. */
-async function stillBlocked(path: string, writer: Deno.ChildProcess): Promise<string> {
-  const text = await Deno.readTextFile(path);
-  await writer.status;
-  return text;
-}
 
 // The snapshot's read of a file opened it by path with O_NOFOLLOW, which judges the last name
 // only: a folder on the way swapped for a link after the walk's look led the host's open to what

@@ -19,7 +19,7 @@ import {
 import { Peer } from "../../runner/wire/mod.ts";
 import { ErrorCode } from "../../runner/wire/protocol.ts";
 import { freshCache, rejected, testDeadline, uncaught, until, within } from "../_helpers.ts";
-import { hostile, pluginFolder, tempDir } from "./_hostile.ts";
+import { blockedWriter, hostile, pluginFolder, stillBlocked, tempDir } from "./_hostile.ts";
 
 const Throws = defineContract({
   name: "r158",
@@ -82,24 +82,6 @@ Deno.test("r158: an SDK plugin whose implementation throws what cannot be read a
   assert.match((await rejected<Error>(api.fail("plain"))).message, /failed: Error: plain$/);
   assert.equal(plugin.exitStatus, undefined, "the plugin still runs");
 });
-
-/** A FIFO at `path` and a writer blocked opening it, released only by a reader's open. */
-function blockedWriter(path: string): Deno.ChildProcess {
-  new Deno.Command("mkfifo", { args: [path] }).outputSync();
-  return new Deno.Command("sh", {
-    args: ["-c", 'echo released > "$1"', "sh", path],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-}
-
-/** What the writer wrote, read by a reader's open of its FIFO: it was still blocked until now. */
-async function stillBlocked(path: string, writer: Deno.ChildProcess): Promise<string> {
-  const text = await Deno.readTextFile(path);
-  await writer.status;
-  return text;
-}
 
 // Review 156 opened the snapshot's files folder by folder from the plugin's folder, none followed
 // if it became a link; but the first step, the plugin's folder itself, was opened in a catch-all:

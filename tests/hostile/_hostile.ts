@@ -360,3 +360,32 @@ export async function stillBlocked(path: string, writer: Deno.ChildProcess): Pro
   await writer.status;
   return text;
 }
+
+/** A seeded random source in [0, 1) (mulberry32): a randomized test's round replays by its seed. */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `pid` and every live descendant of it (zombies left out). */
+export function treeOf(pid: number): number[] {
+  const found: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const next = queue.shift()!;
+    try {
+      if (procStat(next)[0] === "Z") continue;
+    } catch {
+      continue;
+    }
+    found.push(next);
+    queue.push(...childrenOf(next));
+  }
+  return found;
+}

@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { PluginHost } from "../../mod.ts";
 import { R150 } from "./plugins/r150_contract.ts";
-import { childrenOf, hostile, pluginFolder, procStat } from "./_hostile.ts";
+import { hostile, pluginFolder, procStat, rng, treeOf } from "./_hostile.ts";
 import { join } from "node:path";
 import {
   frozen,
@@ -33,34 +33,6 @@ const TERM_MS = 100;
 const CALL_MS = 3_000;
 /** How long a stop (of a name, all, the host's dispose) may take, whatever the plugins do. */
 const STOP_MS = 5_000;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** `pid` and every live descendant of it. */
-function treeOf(pid: number): number[] {
-  const found: number[] = [];
-  const queue = [pid];
-  while (queue.length > 0) {
-    const next = queue.shift()!;
-    try {
-      if (procStat(next)[0] === "Z") continue;
-    } catch {
-      continue;
-    }
-    found.push(next);
-    queue.push(...childrenOf(next));
-  }
-  return found;
-}
 
 /** The fields of `pid`'s stat after its name (its state first), or undefined once it is gone. */
 function statOf(pid: number): string[] | undefined {

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { hostFetch, type LogEntry, PluginHost, provide } from "../../mod.ts";
 import type { HostFetchRequestData } from "../../runner/contract.ts";
 import { R155 } from "./plugins/r155_contract.ts";
-import { childrenOf, hostile, pluginFolder, procStat } from "./_hostile.ts";
+import { hostile, pluginFolder, procStat, rng, treeOf } from "./_hostile.ts";
 import { liveObjects } from "../_heap.ts";
 import { processesNaming, testDeadline, uncaught, until, within } from "../_helpers.ts";
 
@@ -25,35 +25,7 @@ const STOP_MS = 5_000;
 /** What the heap must hold no more of once every name of a round is removed. */
 const KINDS = ["ManagedPlugin", "Plugin", "Standby", "Slots", "bounded", "UnderWay", "NameState"];
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** `pid` and every live descendant of it. */
-function treeOf(pid: number): number[] {
-  const found: number[] = [];
-  const queue = [pid];
-  while (queue.length > 0) {
-    const next = queue.shift()!;
-    try {
-      if (procStat(next)[0] === "Z") continue;
-    } catch {
-      continue;
-    }
-    found.push(next);
-    queue.push(...childrenOf(next));
-  }
-  return found;
-}
 
 /** Whether `pid` runs still (not gone, not a zombie). */
 function running(pid: number): boolean {

@@ -8,6 +8,7 @@
 
 import { join } from "node:path";
 import { publishFiles } from "./publish.ts";
+import { allowFlags, pieces, specArgs } from "./command_line.ts";
 import { rethrowHostPermission, runCaptured } from "./exec.ts";
 import { relayMain } from "./egress_relay.ts";
 import { sharedLibraries } from "./isolation.ts";
@@ -94,7 +95,7 @@ export function launcherArgs(
     "--allow-env",
     ...(spec.relay ? [`--allow-run=${spec.relay.program}`] : []),
     files.launcher,
-    JSON.stringify(full),
+    ...specArgs(full),
   ];
 }
 
@@ -106,11 +107,12 @@ export function relayArgs(files: LauncherFiles, spec: import("./egress_relay.ts"
   return [
     ...HARDENED,
     "--no-code-cache",
-    `--allow-net=${[...listens, `unix:${spec.socket}`].join(",")}`,
+    ...allowFlags("net", [...listens, `unix:${spec.socket}`]),
     `--allow-read=${spec.socket}`,
     `--allow-write=${spec.socket}`,
     files.relay,
-    JSON.stringify(spec),
+    // In pieces, each within an argument's limit: the relay joins them all.
+    ...pieces(JSON.stringify(spec)),
   ];
 }
 

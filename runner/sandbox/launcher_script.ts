@@ -21,8 +21,8 @@
  */
 
 /**
- * What the launcher does, passed as its first argument (JSON); the program
- * to exec and its arguments follow.
+ * What the launcher does, passed as JSON in pieces (their count, then the
+ * pieces: `specArgs`); the program to exec and its arguments follow.
  */
 export interface LauncherSpec {
   /** `"probe"`: print the Landlock ABI and exit; `"launch"`: confine and exec. */
@@ -74,7 +74,9 @@ export interface LauncherSpec {
  * when any step fails, so the plugin never runs unconfined.
  */
 export async function launcherMain(): Promise<void> {
-  const spec = JSON.parse(Deno.args[0]) as LauncherSpec;
+  // The spec comes in pieces, each within the kernel's limit on one argument (command_line.ts).
+  const parts = Number(Deno.args[0]);
+  const spec = JSON.parse(Deno.args.slice(1, 1 + parts).join("")) as LauncherSpec;
   const fail = (what: string): never => {
     console.error(`plugbox launcher: ${what}`);
     Deno.exit(125);
@@ -236,7 +238,7 @@ export async function launcherMain(): Promise<void> {
     if (value === null) delete env[name];
     else env[name] = value;
   }
-  const [program, ...rest] = Deno.args.slice(1);
+  const [program, ...rest] = Deno.args.slice(1 + parts);
   if (!program) fail("no program to run");
   const strings = (list: string[]) => {
     const owned = list.map(text);

@@ -24,6 +24,7 @@ import {
   type WrapOptions,
 } from "./isolation.ts";
 import { inheritedDescriptors } from "./inherited_fds.ts";
+import { checkSandboxArgs } from "./command_line.ts";
 import { launcherArgs, type LauncherFiles, relayArgs } from "./launcher.ts";
 import type { LauncherSpec } from "./launcher_script.ts";
 import { type ProcessLimits, prologue } from "./prologue.ts";
@@ -242,9 +243,11 @@ async function bubblewrapPrefix(ctx: LayerContext, mounts: MountPlan): Promise<s
       socketBytes: held.socketBytes ?? held.memoryBytes,
     }
     : held;
+  const box = await bwrapArgs(inside);
+  checkSandboxArgs(box);
   return [
     ...prologue(ctx.tools.sh, { cgroup, seccompFile, limits: heldBy(ctx, outer) }),
-    ...osPrefix(ctx.tools, await bwrapArgs(inside), outer, Boolean(ctx.tools.sh)),
+    ...osPrefix(ctx.tools, box, outer, Boolean(ctx.tools.sh)),
     ...go,
     ...launcher,
   ];

@@ -6,6 +6,7 @@
 
 import { z } from "npm:zod@^4.1.0";
 import type { RuntimeNames } from "./env_names.ts";
+import { allowFlags } from "./command_line.ts";
 import {
   checkWrites,
   envGrants,
@@ -359,8 +360,29 @@ export function resolveGrants(
 }
 
 /**
- * The exact Deno permission flags for resolved grants: `--no-prompt` and one
- * `--allow-x=a,b` per non-empty kind, nothing else (so all else is denied).
+ * Each kind's entries as text, as a command line carries them (an env
+ * grant as `NAME=value`), for a refusal that names the largest.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { grantLists } from "./permissions.ts";
+ * const lists = grantLists({
+ *   read: ["/data"], write: [], net: [], env: { TOKEN: "x" }, sys: [], run: [], ffi: [], all: false,
+ * });
+ * assert.deepEqual(lists.env, ["TOKEN=x"]);
+ * ```
+ */
+export function grantLists(grants: ResolvedGrants): Record<string, string[]> {
+  const { read, write, net, sys, run, ffi } = grants;
+  const env = Object.entries(grants.env).map(([name, value]) => `${name}=${value}`);
+  return { read, write, net, env, sys, run, ffi };
+}
+
+/**
+ * The exact Deno permission flags for resolved grants: `--no-prompt` and
+ * `--allow-x=a,b` per non-empty kind (more than one for a list longer than
+ * an argument may be), nothing else (so all else is denied).
  *
  * @example
  * ```ts
@@ -384,8 +406,7 @@ export function toDenoArgs(grants: ResolvedGrants): string[] {
     ["run", grants.run],
     ["ffi", grants.ffi],
   ];
-  for (const [kind, values] of lists) {
-    if (values.length > 0) args.push(`--allow-${kind}=${values.join(",")}`);
-  }
+  // Several flags of a kind when one would pass the kernel's limit on an argument: Deno adds them.
+  for (const [kind, values] of lists) args.push(...allowFlags(kind, values));
   return args;
 }

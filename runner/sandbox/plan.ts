@@ -9,11 +9,17 @@ import { type AuditOptions, type AuditPlan, releaseAuditFolder } from "./audit_s
 import type { CpuLimits, CpuPlan } from "./cpu_limits.ts";
 import type { EgressPlan } from "./egress.ts";
 import type { IsolationLayer, IsolationMode } from "./isolation.ts";
+import { checkCommandLine } from "./command_line.ts";
 import { commandLaunch } from "./launch_command.ts";
 import { denoLaunch, type Launch, type Prepared } from "./launch_deno.ts";
 import type { LockOptions } from "./lock.ts";
 import type { ManifestPolicy, ManifestReview } from "./manifest.ts";
-import type { Permissions, ResolvedGrants, UnsafeAcknowledgements } from "./permissions.ts";
+import {
+  grantLists,
+  type Permissions,
+  type ResolvedGrants,
+  type UnsafeAcknowledgements,
+} from "./permissions.ts";
 import type { GraphSummary } from "./preflight.ts";
 import { prepare, runtimeRoots } from "./prepare.ts";
 import { releaseDenoDir } from "./locate.ts";
@@ -261,6 +267,9 @@ export async function planPlugin(
     launch = prepared.runtime
       ? await commandLaunch(prepared, prepared.runtime, nonce)
       : await denoLaunch(prepared, nonce);
+    checkCommandLine([launch.command, ...launch.args], launch.env, {
+      grants: grantLists(prepared.grants),
+    });
     // Aborted in the last steps (which wait on nothing of the start's own): no plan is issued.
     options.signal?.throwIfAborted();
   } catch (error) {

@@ -39,7 +39,7 @@ import {
 import { programFolders } from "./path_programs.ts";
 import { ensureSdk } from "./sdk.ts";
 import { applyManifest, narrowGrants, readManifest } from "./manifest.ts";
-import { privateAddressOf } from "./net.ts";
+import { refusePrivateNets } from "./net.ts";
 import { canonicalLoose, canonicalPath, isWithin, trimSeparator } from "./paths.ts";
 import { refuseLinkFollowing } from "./grant_rules.ts";
 import {
@@ -293,14 +293,7 @@ async function openCache(options: LaunchOptions): Promise<string> {
 /** Refuses net grants whose names this machine resolves to a private address now (THREATS T18). */
 async function refusePrivateNames(grants: ResolvedGrants, unsafe?: UnsafeAcknowledgements) {
   if (unsafe?.privateNetwork === true) return;
-  for (const entry of grants.net) {
-    const address = await privateAddressOf(entry);
-    if (address) {
-      throw new TypeError(
-        `Cannot grant net "${entry}": this machine resolves it to ${address}, a loopback, private or local address; pass unsafe.privateNetwork to accept`,
-      );
-    }
-  }
+  await refusePrivateNets(grants.net);
 }
 
 /**

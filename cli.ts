@@ -19,7 +19,7 @@
  * @module
  */
 
-import { parseArgs, UsageError } from "./runner/cli/mod.ts";
+import { didYouMean, parseArgs, UsageError } from "./runner/cli/mod.ts";
 import {
   approveCommand,
   auditCommand,
@@ -31,6 +31,7 @@ import {
   inspectCommand,
   type Output,
   pruneCommand,
+  shownError,
   suggestCommand,
   terminalOutput,
 } from "./runner/cli/mod.ts";
@@ -207,19 +208,29 @@ export async function main(
     if (parsed.help || parsed.command === undefined || parsed.command === "help") {
       const topic = parsed.command === "help" ? parsed.positional[0] ?? "" : parsed.command ?? "";
       // Own keys only: "toString" was found on Object.prototype (review 91).
-      if (!Object.hasOwn(HELP, topic)) throw new UsageError(`unknown command "${topic}"`);
+      if (!Object.hasOwn(HELP, topic)) {
+        throw new UsageError(
+          `unknown command "${topic}"${didYouMean(topic, Object.keys(COMMANDS))}`,
+        );
+      }
       for (const line of HELP[topic].split("\n")) io.out(line);
       return parsed.command === undefined && !parsed.help ? ExitCode.usage : ExitCode.ok;
     }
     // `plug constructor` ran Object() and exited 0, `plug toString` too (review 91).
     const command = Object.hasOwn(COMMANDS, parsed.command) ? COMMANDS[parsed.command] : undefined;
-    if (!command) throw new UsageError(`unknown command "${parsed.command}"; try plug --help`);
+    if (!command) {
+      throw new UsageError(
+        `unknown command "${parsed.command}"${
+          didYouMean(parsed.command, Object.keys(COMMANDS))
+        }; try plug --help`,
+      );
+    }
     return await command(parsed, io);
   } catch (error) {
     const name = error instanceof Error ? error.name : "Error";
     const message = error instanceof Error ? error.message : String(error);
     const [first, ...rest] = message.split("\n");
-    io.err(`${name}: ${first}`);
+    io.err(shownError(`${name}: ${first}`, { verbose }));
     // What follows the first line (a plugin's stderr, say) is indented: it cannot pose as a line
     // of the CLI's own.
     if (verbose) { for (const line of rest) io.err(`    ${line}`); }

@@ -164,7 +164,12 @@ function refuseSlowTemplates(where: string, what: string, schema: unknown): void
 function compileMethod(contract: string, name: string, schema: unknown): MethodInfo {
   const where = ` "${contract}"`;
   if (!METHOD_NAME.test(name) || RESERVED_METHODS.has(name)) {
-    fail(where, `method name "${name}" must be an identifier of at most 64 characters, not "then"`);
+    fail(
+      where,
+      `method name ${
+        shown(name)
+      } must be an identifier of at most 64 characters, not "then", "__proto__" or "constructor"`,
+    );
   }
   if (!(schema instanceof z.ZodFunction)) {
     fail(where, `method "${name}" must be a z.function({ input, output }) schema`);
@@ -270,15 +275,12 @@ export function defineContract<
   if (typeof definition !== "object" || definition === null) {
     fail("", "the definition must be an object");
   }
-  const { name, version, methods } = definition;
+  const { name, version, methods, ...rest } = readDefinition(definition);
   if (typeof name !== "string" || !CONTRACT_NAME.test(name)) {
-    fail(
-      "",
-      `"name" must be a letter then letters, digits, "_" or "-", got ${JSON.stringify(name)}`,
-    );
+    fail("", `"name" must be a letter then letters, digits, "_" or "-", got ${shown(name)}`);
   }
   if (!Number.isSafeInteger(version) || version < 1) {
-    fail(` "${name}"`, `"version" must be a positive integer, got ${JSON.stringify(version)}`);
+    fail(` "${name}"`, `"version" must be a positive integer, got ${shown(version)}`);
   }
   if (typeof methods !== "object" || methods === null || Object.keys(methods).length === 0) {
     fail(` "${name}"`, `"methods" must be an object with at least one method`);
@@ -292,8 +294,8 @@ export function defineContract<
   for (const [method, schema] of Object.entries(methods)) {
     infos.set(method, compileMethod(name, method, schema));
   }
-  const capabilities = compileCapabilities(name, definition.capabilities);
-  const progress = definition.progress ?? {};
+  const capabilities = compileCapabilities(name, rest.capabilities);
+  const progress = rest.progress ?? {};
   if (typeof progress !== "object" || progress === null) {
     fail(` "${name}"`, `"progress" must be an object of schemas by method name`);
   }
@@ -310,12 +312,58 @@ export function defineContract<
     name,
     version,
     methods: Object.freeze({ ...methods }),
-    capabilities: Object.freeze({ ...definition.capabilities }) as K,
+    capabilities: Object.freeze({ ...rest.capabilities }) as K,
     progress: Object.freeze({ ...progress }) as P,
   });
   compiled.set(contract, infos);
   compiledCapabilities.set(contract, capabilities);
   return contract;
+}
+
+/** The fields a contract's definition has. */
+const DEFINITION_KEYS = ["name", "version", "methods", "capabilities", "progress"];
+
+/**
+ * The definition and its objects of schemas, read once: a misspelt field is refused (review 165:
+ * `capabilties` was taken for none, and the contract declared no capability), and a getter's or a
+ * Proxy's throw is a TypeError saying so, not its bare error.
+ */
+function readDefinition<D extends object>(definition: D): D {
+  try {
+    const copy = { ...definition } as Record<string, unknown>;
+    for (const key of Object.keys(copy)) {
+      if (!DEFINITION_KEYS.includes(key)) {
+        fail(
+          "",
+          `the definition has no field ${shown(key)}; its fields are ${
+            DEFINITION_KEYS.map((k) => `"${k}"`).join(", ")
+          }`,
+        );
+      }
+    }
+    for (const key of ["methods", "capabilities", "progress"]) {
+      const value = copy[key];
+      if (typeof value === "object" && value !== null) copy[key] = { ...value };
+    }
+    return copy as D;
+  } catch (error) {
+    if (error instanceof TypeError && error.message.startsWith("Cannot define contract")) {
+      throw error;
+    }
+    fail("", `reading the definition threw: ${shown(String((error as Error)?.message ?? error))}`);
+  }
+}
+
+/**
+ * A value as a message quotes it: JSON (control characters escaped), a string's first 80
+ * characters; NaN and Infinity as themselves (JSON said "null": review 165).
+ */
+function shown(value: unknown): string {
+  if (typeof value === "number") return String(value);
+  if (typeof value === "string" && value.length > 80) {
+    return `${JSON.stringify(value.slice(0, 80))}… (${value.length} characters)`;
+  }
+  return JSON.stringify(value) ?? String(value);
 }
 
 function compileCapabilities(contract: string, capabilities: unknown): Map<string, MethodInfo> {
@@ -334,7 +382,11 @@ function compileCapabilities(contract: string, capabilities: unknown): Map<strin
 
 /** Compiles a contract made by another copy of this module, once. */
 function compileForeign(contract: Contract): void {
-  const copy = defineContract(contract as ContractDefinition<string, MethodSchemas>);
+  // Its known fields only: another version's own are its business, not a misspelling.
+  const { name, version, methods, capabilities, progress } = contract as Contract;
+  const copy = defineContract(
+    { name, version, methods, capabilities, progress } as ContractDefinition<string, MethodSchemas>,
+  );
   compiled.set(contract, compiled.get(copy)!);
   compiledCapabilities.set(contract, compiledCapabilities.get(copy)!);
 }

@@ -8,6 +8,7 @@
 import type { IsolationMode } from "../sandbox/mod.ts";
 import type { ManifestPolicy } from "../sandbox/mod.ts";
 import type { Permissions, UnsafeAcknowledgements } from "../sandbox/mod.ts";
+import { didYouMean } from "../sandbox/mod.ts";
 
 /** A command line that cannot be run as written. */
 export class UsageError extends Error {
@@ -113,6 +114,19 @@ const SINGLE_VALUED = new Set([
   "--max-mb",
 ]);
 
+/** Every option `plug` knows, for a misspelt one's "did you mean". */
+const OPTIONS = [
+  ...Object.keys(LIST_FLAGS),
+  ...Object.keys(UNSAFE_FLAGS),
+  ...SINGLE_VALUED,
+  "--allow-all",
+  "--json",
+  "--verbose",
+  "--help",
+  "--audit",
+  "--dry-run",
+];
+
 /** Options come before `--`; a token is an option only if it starts with `--` and a letter. */
 function isOption(token: string): boolean {
   return /^--[a-z]/.test(token) || token === "-A";
@@ -199,7 +213,8 @@ function applyOption(parsed: ParsedArgs, token: string): void {
       parsed.maxMiB = integer(flag, value, 0, 2 ** 30);
       return;
     default:
-      throw new UsageError(`unknown option ${flag}`);
+      // Named with the closest option there is (review 165: --timout was "unknown" and no more).
+      throw new UsageError(`unknown option ${flag}${didYouMean(flag, OPTIONS)}`);
   }
 }
 

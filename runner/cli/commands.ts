@@ -103,6 +103,17 @@ export function outJson(io: Output, value: unknown): void {
   for (const line of terminalJson(value, 2).split("\n")) io.out(line);
 }
 
+/** The most of an error's line `plug` shows without --verbose. */
+export const MAX_ERROR_LINE = 2000;
+
+/**
+ * An error's line as `plug` shows it: in part unless --verbose. It quotes what it refused, and an
+ * argument, a path or a grant of 120,000 characters was quoted whole (review 165).
+ */
+export function shownError(line: string, args: { verbose: boolean }): string {
+  return args.verbose ? line : neutralize(line, MAX_ERROR_LINE);
+}
+
 /** The launch options a command line asks for. */
 export function launchOptions(args: ParsedArgs): LaunchOptions {
   return {
@@ -392,9 +403,10 @@ export async function checkCommand(args: ParsedArgs, io: Output): Promise<number
     return ExitCode.ok;
   } catch (error) {
     if (!(error instanceof PreflightError) && !(error instanceof TypeError)) throw error;
+    // A bad grant's message quotes it: in part unless --verbose, as plug's error line (review 165).
     const refusals = error instanceof PreflightError && error.all.length
       ? error.all
-      : [error.message.replace(/^Refused to start plugin "[^"]*": /, "")];
+      : [shownError(error.message.replace(/^Refused to start plugin "[^"]*": /, ""), args)];
     if (args.json) {
       outJson(io, { ok: false, error: error.name, refused: refusals });
     } else for (const refusal of refusals) io.out(`refused: ${refusal}`);

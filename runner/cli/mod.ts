@@ -9,6 +9,7 @@
  */
 
 export { parseArgs, UsageError } from "./args.ts";
+export { didYouMean } from "../sandbox/mod.ts";
 export { approveCommand } from "./approve_command.ts";
 export { pruneCommand } from "./prune_command.ts";
 export { auditCommand, callAuditedCommand, suggestCommand } from "./audit_commands.ts";
@@ -19,5 +20,6 @@ export {
   exitCodeFor,
   inspectCommand,
   type Output,
+  shownError,
   terminalOutput,
 } from "./commands.ts";

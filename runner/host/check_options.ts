@@ -159,10 +159,10 @@ export function checkStartNumbers(options: StartNumbers): void {
   checkCount("maxProgressPerSecond", options.maxProgressPerSecond, 1, 1_000_000);
   const window: unknown = options.streamWindow;
   if (window === undefined) return;
-  if (typeof window !== "object" || window === null) {
+  if (typeof window !== "object" || window === null || Array.isArray(window)) {
     throw new TypeError(
       `"streamWindow" must be an object of items and bytes, got ${
-        window === null ? "null" : typeof window
+        window === null ? "null" : Array.isArray(window) ? "a list" : typeof window
       }`,
     );
   }
@@ -244,7 +244,10 @@ export function readOnce<T extends object>(module: string | URL, options: T): T 
   try {
     const taken = { ...options } as T & { streamWindow?: unknown };
     const window = taken.streamWindow;
-    if (typeof window === "object" && window !== null) taken.streamWindow = { ...window };
+    // A list is left one, to be refused as one (review 165: copied, `[]` was a window of defaults).
+    if (typeof window === "object" && window !== null && !Array.isArray(window)) {
+      taken.streamWindow = { ...window };
+    }
     return taken;
   } catch (error) {
     throw new TypeError(
@@ -336,10 +339,8 @@ export function takeLists(
   };
   const what = (value: unknown) => value === null ? "null" : typeof value;
   const { contracts, capabilities } = options;
-  if (!Array.isArray(contracts) || contracts.length === 0) {
-    refuse(`"contracts" must list at least one contract`);
-  }
-  const listed = Array.from(contracts as unknown[]);
+  const listed = Array.isArray(contracts) ? copied("contracts", contracts, refuse) : [];
+  if (listed.length === 0) refuse(`"contracts" must list at least one contract`);
   listed.forEach((contract, i) => {
     if (typeof contract !== "object" || contract === null) {
       refuse(
@@ -361,11 +362,24 @@ export function takeLists(
   if (!Array.isArray(capabilities)) {
     refuse(`"capabilities" must be a list of what provide() made, got ${what(capabilities)}`);
   }
-  const provided = Array.from(capabilities as unknown[]);
+  const provided = copied("capabilities", capabilities as unknown[], refuse);
   provided.forEach((entry, i) => {
     if (typeof entry !== "object" || entry === null) {
       refuse(`"capabilities[${i}]" must be what provide() made, got ${what(entry)}`);
     }
   });
   options.capabilities = provided;
+}
+
+/** A list's copy; a Proxy's or a getter's throw is a TypeError naming the list (review 165). */
+function copied(name: string, list: unknown[], refuse: (detail: string) => never): unknown[] {
+  try {
+    return Array.from(list);
+  } catch (error) {
+    return refuse(
+      `reading "${name}" threw: ${
+        neutralize(error instanceof Error ? error.message : String(error), 300)
+      }`,
+    );
+  }
 }

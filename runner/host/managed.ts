@@ -49,6 +49,15 @@ import {
 import { Standby } from "./standby.ts";
 import { Waiters } from "./waiters.ts";
 import { guarded } from "./listener.ts";
+import { MANAGED_ONLY_KEYS } from "./option_keys.ts";
+import type { StartOptions } from "./start_options.ts";
+
+/** A managed plugin's options but its own (restart, health, standby): what each start takes. */
+function startOptionsOf(options: ManagedOptions): StartOptions {
+  const start = { ...options } as Record<string, unknown>;
+  for (const key of MANAGED_ONLY_KEYS) delete start[key];
+  return start as unknown as StartOptions;
+}
 
 export type { ManagedOptions, PluginEvent, PluginState, RestartPolicy } from "./managed_types.ts";
 
@@ -299,7 +308,7 @@ export class ManagedPlugin {
     const onProtocolFault = guarded(this.#options.onProtocolFault);
     const onEgress = guarded(this.#options.onEgress);
     const options: WatchedStartOptions = {
-      ...this.#options,
+      ...startOptionsOf(this.#options),
       name: this.name,
       signal,
       [ON_SPAWN]: (plugin) => this.#own(plugin),

@@ -16,6 +16,8 @@ import {
 import type { CallOptions } from "./proxy.ts";
 import { guarded } from "./listener.ts";
 import { checkFunctions, readOnce } from "./check_options.ts";
+import { HOST_KEYS, MANAGED_KEYS, refuseUnknownStartOptions } from "./option_keys.ts";
+import { refuseUnknownOptions } from "../sandbox/mod.ts";
 
 /**
  * Options for {@linkcode PluginHost}.
@@ -120,6 +122,16 @@ export class PluginHost implements AsyncDisposable {
       );
     }
     checkFunctions(options, ["onLog", "onEvent"]);
+    // A misspelt option is named, not taken for one not given (review 165).
+    refuseUnknownOptions("Cannot make a plugin host", options, HOST_KEYS);
+    const defaults: unknown = options.defaults;
+    if (typeof defaults === "object" && defaults !== null) {
+      refuseUnknownStartOptions(
+        `Cannot make a plugin host: its "defaults"`,
+        defaults,
+        MANAGED_KEYS,
+      );
+    }
     this.#options = options;
     if (options.handleSignals ?? true) watchSignals(this);
   }
@@ -133,6 +145,7 @@ export class PluginHost implements AsyncDisposable {
     // Read once, as startPlugin reads its own (review 145: null failed as "Cannot read properties
     // of null (reading 'onLog')", a throwing getter with its bare error).
     options = readOnce(name, options);
+    refuseUnknownStartOptions(`Cannot start plugin "${name}"`, options, MANAGED_KEYS);
     const existing = this.#plugins.get(name);
     if (existing && existing.state !== "stopped" && existing.state !== "failed") {
       throw new TypeError(

@@ -9,6 +9,7 @@ import type { ItemStream, MethodCallOptions, MethodInfo } from "../contract.ts";
 import { TimeoutError, ValidationError } from "../errors.ts";
 import type { CallChannel } from "./call_channels.ts";
 import { checkMs, checkSignal, MAX_TIMEOUT_MS } from "./check_options.ts";
+import { refuseUnknownKeys } from "../sandbox/mod.ts";
 import { HostItemStream } from "./item_stream.ts";
 import type { CallOptions, CallTarget } from "./proxy.ts";
 import { toIssues } from "./answer_errors.ts";
@@ -78,11 +79,24 @@ export interface MethodSite {
   charge?: (ms: number) => void;
 }
 
+/** Every per-call option (the compiler keeps the list whole and exact). */
+const CALL_KEYS = Object.keys(
+  {
+    signal: 1,
+    timeout: 1,
+    onProgress: 1,
+    resetTimeoutOnProgress: 1,
+    maxTotalTimeout: 1,
+  } satisfies Record<keyof MethodCallOptions<never>, 1>,
+);
+
 /** Checks per-call options once, when `.with(options)` is called. */
 export function checkCallOptions(options: MethodCallOptions<never>): void {
   if (typeof options !== "object" || options === null) {
     throw new TypeError("Per-call options must be an object");
   }
+  // `{ onProgres }` was taken for no listener, and every report went nowhere (review 165).
+  refuseUnknownKeys("Cannot call with these options", options, CALL_KEYS);
   checkMs("timeout", options.timeout);
   checkMs("maxTotalTimeout", options.maxTotalTimeout);
   checkSignal(options.signal);

@@ -13,6 +13,7 @@ import { CallChannels } from "./call_channels.ts";
 import { CapabilityHost, strayInCall, WASTE_PER_PARSED_BYTE } from "./capabilities.ts";
 import type { ChannelOptions } from "./method_calls.ts";
 import { checkMs, checkStartNumbers, readOnce, takeLists } from "./check_options.ts";
+import { refuseUnknownStartOptions } from "./option_keys.ts";
 import { gatedLaunch } from "./launch_gate.ts";
 import { deadlineSignal } from "./deadlines.ts";
 import { FaultBudget, WasteMeter } from "./fault_budget.ts";
@@ -909,6 +910,7 @@ export class Plugin implements AsyncDisposable {
  */
 export async function startPlugin(module: string | URL, options: StartOptions): Promise<Plugin> {
   options = readOnce(module, options);
+  refuseUnknownStartOptions(`Cannot start plugin "${module}"`, options); // review 165
   takeLists(module, options);
   checkStartNumbers(options);
   options.signal?.throwIfAborted();

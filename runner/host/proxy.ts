@@ -12,6 +12,7 @@ import { wireMethod } from "../wire/mod.ts";
 import { toCallError, toIssues } from "./answer_errors.ts";
 import { checkThrew, parseUntrusted, type Untrusted } from "../untrusted_parse.ts";
 import { checkMs, checkSignal } from "./check_options.ts";
+import { refuseUnknownKeys } from "../sandbox/mod.ts";
 import { checkCallOptions, type MethodSite, progressCall, streamCall } from "./method_calls.ts";
 
 /**
@@ -139,6 +140,8 @@ export function createApi<C extends Contract>(
       `Call options must be an object, got ${options === null ? "null" : typeof options}`,
     );
   }
+  // `{ timout: 1000 }` was taken for no deadline of its own: every call waited 30 s (review 165).
+  refuseUnknownKeys("Cannot make the API", options, ["signal", "timeout"]);
   checkMs("timeout", options.timeout);
   checkSignal(options.signal);
   const api: Record<string, unknown> = {};

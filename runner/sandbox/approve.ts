@@ -26,6 +26,10 @@ import { defaultCacheDir } from "./locate.ts";
 import { approvals } from "./prepare.ts";
 import { revokeSeal, sealRevoked } from "./lock_revoked.ts";
 import { type LaunchOptions, planPlugin, releaseUnlaunchedPlan } from "./plan.ts";
+import { LAUNCH_KEYS, refuseUnknownOptions } from "./option_keys.ts";
+
+/** The options an approval takes: a launch's, and its own. */
+const APPROVE_KEYS = [...LAUNCH_KEYS, "dryRun", "expectHash"];
 
 /**
  * What approving a start changes in the lock.
@@ -137,6 +141,8 @@ export async function approvePlugin(
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`Cannot approve plugin "${module}": its options must be an object`);
   }
+  // A misspelt option is named, not taken for one not given (review 165).
+  refuseUnknownOptions(`Cannot approve plugin "${module}"`, options, APPROVE_KEYS);
   const { lock, dryRun, expectHash, ...launch } = options;
   if (expectHash !== undefined && !/^[0-9a-f]{64}$/.test(expectHash)) {
     throw new TypeError(

@@ -11,6 +11,7 @@ import { PreflightError } from "../errors.ts";
 import { neutralize } from "../wire/mod.ts";
 import { absolutePath, canonicalLoose, canonicalPath, trimSeparator } from "./paths.ts";
 import { configuredLibraries } from "./loader_config.ts";
+import { osReason } from "./claim_file.ts";
 import { pathFolders } from "./path_programs.ts";
 
 /** The cache: $PLUGBOX_CACHE_DIR, else $XDG_CACHE_HOME/plugbox, else ~/.cache/plugbox. */
@@ -114,7 +115,15 @@ export function resolveEntry(
     // So is a name below a file ("main.ts/"), which was Deno's own NotADirectory (review 137).
     const missing = cause instanceof Deno.errors.NotFound ||
       cause instanceof Deno.errors.NotADirectory;
-    if (!missing) throw cause;
+    if (cause instanceof Deno.errors.NotCapable) throw cause;
+    // A loop on the way, a name too long, a folder not searchable: Deno's bare error named no
+    // module, and the CLI took it for a failure of its own, exit code 1 (review 165).
+    if (!missing) {
+      throw new TypeError(
+        `Cannot start plugin: module "${neutralize(path)}" cannot be looked up: ${osReason(cause)}`,
+        { cause },
+      );
+    }
     throw new TypeError(`Cannot start plugin: module "${neutralize(path)}" does not exist`, {
       cause,
     });

@@ -165,8 +165,14 @@ function readLockBytes(path: string, refuse: (detail: string) => never): Uint8Ar
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     if (code === "ENOENT") return undefined;
-    if (code === "ELOOP") refuse(`lock "${path}" is a link; give the file it leads to`);
-    throw error;
+    // O_NOFOLLOW's ELOOP is the last name's; a loop among the folders on the way is ELOOP too.
+    if (code === "ELOOP" && isLink(path)) {
+      refuse(`lock "${path}" is a link; give the file it leads to`);
+    }
+    if (error instanceof Deno.errors.NotCapable) throw error;
+    // A folder on the way that is a file, or not searchable, a name too long, a terminal with no
+    // device: the bare "ENOTDIR: not a directory, open ..." was the CLI's exit code 1 (review 165).
+    refuse(`lock "${path}" cannot be read: ${osReason(error).replace(/, open '.*$/s, "")}`);
   }
   try {
     const info = fstatSync(fd);
@@ -183,6 +189,15 @@ function readLockBytes(path: string, refuse: (detail: string) => never): Uint8Ar
     return bytes.subarray(0, at);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** Whether `path` itself is a symbolic link. */
+function isLink(path: string): boolean {
+  try {
+    return Deno.lstatSync(path).isSymlink;
+  } catch {
+    return false;
   }
 }
 

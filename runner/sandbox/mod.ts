@@ -79,5 +79,7 @@ export {
   releaseUnlaunchedPlan,
   takeIssuedPlan,
 } from "./plan.ts";
+export { LAUNCH_KEYS, refuseUnknownKeys, refuseUnknownOptions } from "./option_keys.ts";
+export { didYouMean } from "./suggest.ts";
 export { type GraphSummary } from "./preflight.ts";
 export { type Snapshot, type SnapshotLimits } from "./snapshot.ts";

@@ -19,6 +19,8 @@ import { onDiskOnce } from "./on_disk.ts";
 import { absolutePath, type Chain, resolveChain } from "./paths.ts";
 import { programPath } from "./program_grant.ts";
 import { SYS_ACTIONS, SYS_NAMES, type SysName } from "./sys_names.ts";
+import { didYouMean } from "./suggest.ts";
+import { neutralize } from "../wire/mod.ts";
 
 export { SYS_ACTIONS, SYS_NAMES, SYS_READS, type SysName } from "./sys_names.ts";
 export { runsAsRoot } from "./grant_rules.ts";
@@ -230,6 +232,14 @@ export interface ResolveGrantsOptions {
   cwd?: string;
 }
 
+/** A name a strict schema does not know, with the closest it does (review 165). */
+function unknownName(what: string, name: string, schema: { shape: object }): string {
+  const known = Object.keys(schema.shape);
+  return `unknown ${what} "${neutralize(name, 64)}"${didYouMean(name, known)}; known: ${
+    known.map((k) => `"${k}"`).join(", ")
+  }`;
+}
+
 function refuse(detail: string, cause?: unknown): never {
   throw new TypeError(`Cannot grant ${detail}`, { cause });
 }
@@ -281,18 +291,34 @@ export function resolveGrants(
   const parsed = PermissionsSchema.safeParse(permissions);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
+    if (issue.code === "unrecognized_keys") {
+      refuse(`permissions: ${unknownName("kind", issue.keys[0], PermissionsSchema)}`, parsed.error);
+    }
     const where = issue.path.map(String).join(".") || "permissions";
     const value = issue.path.reduce<unknown>(
       (v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k as PropertyKey],
       permissions,
     );
+    // Quoted in part: a list of 100,000 paths was quoted whole (review 165).
     refuse(
-      `${where}${value === undefined ? "" : ` ${JSON.stringify(value)}`}: ${issue.message}`,
+      `${where}${
+        value === undefined ? "" : ` ${neutralize(JSON.stringify(value) ?? "", 300)}`
+      }: ${issue.message}`,
       parsed.error,
     );
   }
   const unsafe = UnsafeSchema.safeParse(options.unsafe ?? {});
-  if (!unsafe.success) refuse(`with unsafe: ${unsafe.error.issues[0].message}`, unsafe.error);
+  if (!unsafe.success) {
+    const issue = unsafe.error.issues[0];
+    refuse(
+      `with unsafe: ${
+        issue.code === "unrecognized_keys"
+          ? unknownName("acknowledgement", issue.keys[0], UnsafeSchema)
+          : issue.message
+      }`,
+      unsafe.error,
+    );
+  }
   const ack = unsafe.data;
   const p = parsed.data;
   const cwd = options.cwd ?? Deno.cwd();

@@ -21,6 +21,7 @@ import {
   type UnsafeAcknowledgements,
 } from "./permissions.ts";
 import type { GraphSummary } from "./preflight.ts";
+import { refuseUnknownOptions } from "./option_keys.ts";
 import { prepare, runtimeRoots } from "./prepare.ts";
 import { releaseDenoDir } from "./locate.ts";
 import { releaseSnapshot, type Snapshot, type SnapshotLimits } from "./snapshot.ts";
@@ -345,6 +346,10 @@ export async function previewStart(
   module: string | URL,
   options?: LaunchOptions,
 ): Promise<LaunchPlan> {
+  // A misspelt option is named, not taken for one not given (review 165).
+  if (typeof options === "object" && options !== null) {
+    refuseUnknownOptions(`Cannot plan plugin "${module}"`, options);
+  }
   const plan = await planPlugin(module, options);
   releaseUnlaunchedPlan(plan); // never launched, and not to be
   return plan;

@@ -282,7 +282,10 @@ export async function checkGraph(check: GraphCheck): Promise<GraphSummary> {
       plugin: check.plugin,
       reason: "graph-failed",
       path: entry,
-      detail: `the description of ${graph} is too large to check (${shape.verdict})`,
+      // Not JSON at all is no size: a --deno that is no Deno was said to describe too much (r165).
+      detail: shape.verdict === "not-json"
+        ? `the description of ${graph} is not JSON: is the Deno binary Deno's (the "deno" option, PLUGBOX_DENO, plug --deno)?`
+        : `the description of ${graph} is too large to check (${shape.verdict})`,
     });
   }
   const info = JSON.parse(result.stdout) as { modules: InfoModule[] };

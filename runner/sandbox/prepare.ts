@@ -57,6 +57,7 @@ import {
   takeSnapshot,
 } from "./snapshot.ts";
 import { neutralize } from "../wire/mod.ts";
+import { osReason } from "./claim_file.ts";
 
 function validateNumber(name: string, value: number, min: number, max: number): number {
   if (!Number.isSafeInteger(value) || value < min || value > max) {
@@ -217,10 +218,16 @@ function rootOf(option: string | URL): string {
   try {
     info = Deno.statSync(path);
   } catch (cause) {
-    if (!(cause instanceof Deno.errors.NotFound)) throw cause;
-    throw new TypeError(`Cannot start plugin: root "${neutralize(path)}" does not exist`, {
-      cause,
-    });
+    if (cause instanceof Deno.errors.NotCapable) throw cause;
+    // As the module's (locate.ts): a loop on the way or a name too long was Deno's bare error.
+    const missing = cause instanceof Deno.errors.NotFound ||
+      cause instanceof Deno.errors.NotADirectory;
+    throw new TypeError(
+      `Cannot start plugin: root "${neutralize(path)}" ${
+        missing ? "does not exist" : `cannot be looked up: ${osReason(cause)}`
+      }`,
+      { cause },
+    );
   }
   if (!info.isDirectory) {
     throw new TypeError(`Cannot start plugin: root "${neutralize(path)}" must be a folder`);
@@ -343,10 +350,20 @@ function envRequested(permissions: LaunchOptions["permissions"]): boolean {
  */
 function permissionsOnce(given: LaunchOptions["permissions"]): LaunchOptions["permissions"] {
   if (typeof given !== "object" || given === null) return given; // refused by resolveGrants
-  const copy: Record<string, unknown> = { ...given };
-  for (const [kind, value] of Object.entries(copy)) {
-    if (Array.isArray(value)) copy[kind] = [...value];
-    else if (typeof value === "object" && value !== null) copy[kind] = { ...value };
+  let copy: Record<string, unknown>;
+  try {
+    copy = { ...given }; // not Object.assign: an own "__proto__" would set the copy's prototype
+    for (const [kind, value] of Object.entries(copy)) {
+      if (Array.isArray(value)) copy[kind] = [...value];
+      else if (typeof value === "object" && value !== null) copy[kind] = { ...value };
+    }
+  } catch (error) {
+    // A getter's or a Proxy's own error, bare, named no option (review 165).
+    const message = error instanceof Error ? error.message : String(error);
+    throw new TypeError(
+      `Cannot start plugin: reading its "permissions" threw: ${neutralize(message, 300)}`,
+      { cause: error },
+    );
   }
   return copy as LaunchOptions["permissions"];
 }

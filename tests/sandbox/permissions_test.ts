@@ -142,7 +142,7 @@ Deno.test("resolveGrants() refuses values that would inject flags", () => {
   refused(() => resolveGrants({ net: ["example.com:99999"] }), /port 1-65535/);
   refused(() => resolveGrants({ env: ["A=B"] }), /must be upper-case letters/);
   refused(() => resolveGrants({ sys: ["everything" as "hostname"] }), /sys\.0/);
-  refused(() => resolveGrants({ colour: ["red"] } as never), /Unrecognized key/);
+  refused(() => resolveGrants({ colour: ["red"] } as never), /unknown kind "colour"/);
 });
 
 Deno.test("resolveGrants() refuses run, ffi and all without their acknowledgement", () => {

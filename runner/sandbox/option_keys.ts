@@ -1,0 +1,138 @@
+/**
+ * The names a launch's options may have, so that a misspelt one is refused
+ * by name (with the closest known name) instead of taken for "not given":
+ * `lokc: { path }` started a plugin no lock had approved, `isolaton: "os"`
+ * one under whatever layer "auto" found, and `snapshotLimits: { maxFiels }`
+ * snapshotted with the default (review 165). Own string keys only: a
+ * prototype's are never read, nor are symbols.
+ * @module
+ */
+
+import type { AuditOptions } from "./audit_setup.ts";
+import type { CpuLimits } from "./cpu_limits.ts";
+import type { LockOptions } from "./lock.ts";
+import type { LaunchOptions } from "./plan.ts";
+import type { SnapshotLimits } from "./snapshot.ts";
+import { didYouMean } from "./suggest.ts";
+import { neutralize } from "../wire/mod.ts";
+
+/** Every option of {@linkcode LaunchOptions} (the compiler keeps the list whole and exact). */
+export const LAUNCH_KEYS: readonly string[] = Object.keys(
+  {
+    name: true,
+    root: true,
+    permissions: true,
+    unsafe: true,
+    isolation: true,
+    cpu: true,
+    memoryLimitMiB: true,
+    cacheDir: true,
+    preflightTimeout: true,
+    snapshotLimits: true,
+    snapshotCacheBytes: true,
+    manifest: true,
+    deno: true,
+    command: true,
+    audit: true,
+    lock: true,
+    signal: true,
+  } satisfies Record<keyof LaunchOptions, true>,
+);
+
+/** The members of the launch options that are option objects themselves. */
+const NESTED: Record<string, readonly string[]> = {
+  lock: Object.keys({ path: 1, policy: 1, ask: 1, key: 1 } satisfies Record<keyof LockOptions, 1>),
+  audit: Object.keys({ maxEntries: 1, maxLogBytes: 1 } satisfies Record<keyof AuditOptions, 1>),
+  cpu: Object.keys({ share: 1, totalMs: 1 } satisfies Record<keyof CpuLimits, 1>),
+  snapshotLimits: Object.keys(
+    { maxFiles: 1, maxBytes: 1, maxDepth: 1, maxEntries: 1 } satisfies Record<
+      keyof SnapshotLimits,
+      1
+    >,
+  ),
+};
+
+/**
+ * Refuses the first own key of `options` not in `known`, naming it (under `prefix`, as
+ * `lock.polcy`) and the closest known one.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { refuseUnknownKeys } from "./option_keys.ts";
+ * assert.throws(
+ *   () => refuseUnknownKeys("Cannot start plugin", { callTimout: 5 }, ["callTimeout"]),
+ *   /unknown option "callTimout" \(did you mean "callTimeout"\?\)/,
+ * );
+ * ```
+ * @throws {TypeError} naming the key.
+ */
+export function refuseUnknownKeys(
+  what: string,
+  options: object,
+  known: readonly string[],
+  prefix = "",
+): void {
+  let keys: string[];
+  try {
+    keys = Object.keys(options);
+  } catch (error) {
+    const whose = prefix ? `its option "${prefix.slice(0, -1)}"` : "its options";
+    const message = error instanceof Error ? error.message : String(error);
+    throw new TypeError(`${what}: reading ${whose} threw: ${neutralize(message, 300)}`, {
+      cause: error,
+    });
+  }
+  for (const key of keys) {
+    if (known.includes(key)) continue;
+    const shown = neutralize(key, 64);
+    const near = didYouMean(key, known).replace(/"([^"]*)"/, `"${prefix}$1"`);
+    // A short list is named whole; a long one (a start's 45 options) only by its closest.
+    const listed = known.length > 8
+      ? ""
+      : `; it has ${known.map((k) => `"${prefix}${k}"`).join(", ")}`;
+    throw new TypeError(`${what}: unknown option "${prefix}${shown}"${near}${listed}`);
+  }
+}
+
+/**
+ * Refuses a misspelt option: one of `options` not in `known` (the launch options, or a start's
+ * with them), or one of their own option objects' (`lock`, `audit`, `cpu`, `snapshotLimits`).
+ *
+ * @throws {TypeError} naming the key, after `what`.
+ */
+export function refuseUnknownOptions(
+  what: string,
+  options: object,
+  known: readonly string[] = LAUNCH_KEYS,
+): void {
+  refuseUnknownKeys(what, options, known);
+  const given = options as Record<string, unknown>;
+  for (const [member, names] of Object.entries(NESTED)) {
+    const value = given[member];
+    if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+      refuseUnknownKeys(what, value, names, `${member}.`);
+    }
+  }
+  // Of the wrong kind, these were taken as none: `cpu: 5` and `permissions: []` started a plugin
+  // with no limit and no grant, `name: 5` named it 5, and `deno: 5` was Node's "The "path" argument
+  // must be of type string", naming no option (review 165).
+  for (const member of ["permissions", "unsafe", "cpu", "snapshotLimits", "lock", "audit"]) {
+    const value = given[member];
+    if (value === undefined || (member === "audit" && typeof value === "boolean")) continue;
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      const wanted = member === "audit" ? "true or an object" : "an object";
+      throw new TypeError(`${what}: "${member}" must be ${wanted}, got ${kindOf(value)}`);
+    }
+  }
+  for (const member of ["name", "deno"]) {
+    const value = given[member];
+    if (value !== undefined && typeof value !== "string") {
+      throw new TypeError(`${what}: "${member}" must be a string, got ${kindOf(value)}`);
+    }
+  }
+}
+
+function kindOf(value: unknown): string {
+  return value === null ? "null" : Array.isArray(value) ? "a list" : typeof value;
+}

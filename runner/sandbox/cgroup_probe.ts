@@ -36,6 +36,12 @@ export interface Controllers {
 }
 
 /**
+ * The name of the plugin's own memory cgroup inside its memory cgroup, where the egress relay
+ * runs beside it (cpu_limits.ts `pluginMemoryDir`): a sweep removes it before the one that holds it.
+ */
+export const PLUGIN_MEMORY_NAME = "plugin";
+
+/**
  * The most processes and threads a plugin holds together, where a pids
  * cgroup holds it (a fork or thread past it fails in the plugin).
  */
@@ -173,7 +179,10 @@ export const KILL_MEMBERS_SH =
 // the 22nd field of its stat line, read to its last line: a process's name may hold a newline),
 // only where the name's time namespace is this host's ($4): a start is shown as the reader's
 // time namespace sees it. A dead host's pid given to a new process kept its cgroups' orphans
-// alive while that process ran.
+// alive while that process ran. A memory cgroup may hold the plugin's own ({@linkcode
+// PLUGIN_MEMORY_NAME}), which must go first: it is killed with the one that holds it, and removed
+// with it where its host is gone here or where the one that holds it holds no process (an own
+// cgroup beside a sandbox that runs is empty until its launcher joins it, review 163).
 const TRIALS = `IFS='
 '
 set -f
@@ -212,6 +221,13 @@ for base in $sweep; do
       fi
       [ -n "$ns" ] && [ "\${t%%-*}" = "ns$ns" ] && dead="$dead$d
 " ;; esac
+    o=$d/${PLUGIN_MEMORY_NAME}
+    if [ -d "$o" ]; then case $dead in
+      *"$d
+") dead="$dead$o
+"; set -- "$@" "$o" ;;
+      *) read -r p < "$d/cgroup.procs" || set -- "$@" "$o" ;;
+    esac; fi 2>/dev/null
     set -- "$@" "$d"
   done
   set -f
@@ -352,9 +368,28 @@ function sweepHere(bases: string[], own: string[]): boolean {
   }
   for (const dir of gone) {
     if (dead.has(dir) && !killLeftovers(dir)) refused = true;
+    if (!sweepOwn(dir, dead.has(dir))) refused = true;
     if (attempt(() => Deno.removeSync(dir)) === "refused") refused = true;
   }
   return !refused;
+}
+
+/**
+ * The plugin's own memory cgroup inside `dir`, where there is one (see {@linkcode TRIALS}):
+ * killed and removed where `dir`'s host is gone here, removed where `dir` holds no process (an own
+ * cgroup beside a running sandbox is empty until its launcher joins it). False where Deno refused.
+ */
+function sweepOwn(dir: string, dead: boolean): boolean {
+  const own = join(dir, PLUGIN_MEMORY_NAME);
+  let empty = dead;
+  const looked = attempt(() => {
+    if (!Deno.statSync(own).isDirectory) throw new Error("no cgroup");
+    empty ||= Deno.readTextFileSync(join(dir, "cgroup.procs")).trim() === "";
+  });
+  if (looked !== "done") return looked !== "refused";
+  if (!empty) return true;
+  if (dead && !killMembers([own])) return false;
+  return attempt(() => Deno.removeSync(own)) !== "refused";
 }
 
 /**

@@ -16,7 +16,10 @@
  * process: `os error 11`; now 296, and it can). The probe of
  * the controllers sets it, once per host process: in the host where Deno
  * lets it ({@linkcode capAllTasksHere}), else in the probe's own shell
- * ({@linkcode CAP_ALL_TASKS_SH}).
+ * ({@linkcode CAP_ALL_TASKS_SH}). That cap is also the budget each plugin's
+ * own cap is reserved from: the prologue keeps the caps of the plugins
+ * running within it, so that no plugin, nor a few together, can take the
+ * tasks another needs (review 164: two plugins of 8,192 took all 16,384).
  * @module
  */
 

@@ -18,8 +18,10 @@ import {
   KILL_MEMBERS_SH,
   killMembers,
   PIDS_MAX,
+  PLUGIN_MEMORY_NAME,
 } from "./cgroup_probe.ts";
 import { runScript } from "./exec.ts";
+import { TASK_FLOOR, TASK_SHARES } from "./prologue.ts";
 
 export { PIDS_MAX };
 
@@ -51,6 +53,16 @@ export interface CpuLimits {
    * @default {no limit}
    */
   totalMs?: number;
+  /**
+   * The most processes and threads the plugin's processes hold together.
+   * Where plugbox makes a pids cgroup for it (a root host) it is reserved
+   * from the budget every plugin on the machine shares (half of its
+   * tasks), so a start whose reservation no longer fits is refused, naming
+   * the cause; else, under bubblewrap, it is RLIMIT_NPROC in the sandbox's
+   * user namespace. From 1 to 8,192.
+   * @default {its share: 1/256 of that budget, from 32 to 8,192 (64 where pid_max is 32,768)}
+   */
+  maxTasks?: number;
 }
 
 /**
@@ -68,6 +80,8 @@ export interface CpuPlan {
   share: number;
   /** The lifetime total, in ms (see {@linkcode CpuLimits.totalMs}). */
   totalMs?: number;
+  /** The most tasks the plugin asked for ({@linkcode CpuLimits.maxTasks}), if it asked. */
+  maxTasks?: number;
   /** Who holds the rate: a kernel cgroup, plugbox's watchdog, or nobody (no `sh` here). */
   rate: "cgroup-v1" | "cgroup-v2" | "watchdog" | "none";
   /** The plugin's own cgroup, made and joined by its prologue, removed after it exits. */
@@ -88,9 +102,21 @@ export interface CpuPlan {
      * given: the plugin's own cap where the cgroup holds more for plugbox's relay (review 162).
      */
     socketBytes?: number;
+    /**
+     * The plugin's own memory cgroup inside `memoryDir`, where plugbox's egress relay runs in
+     * its sandbox: the relay stays in `memoryDir`, the launcher moves itself here just before it
+     * becomes the plugin, and what the plugin and every process it makes hold together is held
+     * here to `pluginMemoryBytes`; `memoryDir` holds that and the relay's memory (review 163).
+     */
+    pluginMemoryDir?: string;
+    /** The limit of `pluginMemoryDir`: the plugin's cap (and its sockets' buffers' cap). */
+    pluginMemoryBytes?: number;
     /** The plugin's v1 pids cgroup: at most `pidsMax` processes and threads together. */
     pidsDir?: string;
-    /** The pids cgroup's limit ({@linkcode PIDS_MAX}). */
+    /**
+     * The pids cgroup's limit ({@linkcode CpuLimits.maxTasks}); unset, the prologue gives
+     * the plugin its share of the budget every plugin shares (prologue.ts, `TASK_SHARES`).
+     */
     pidsMax?: number;
     /**
      * The plugin's v1 cpuacct cgroup: the watchdog reads the tree's CPU time
@@ -104,10 +130,59 @@ export interface CpuPlan {
   sh?: string;
 }
 
+/**
+ * The plan with the plugin's own memory cgroup inside its memory cgroup, for a start whose
+ * sandbox runs the egress relay beside the plugin; as it was without a memory cgroup.
+ *
+ * @example
+ * ```ts ignore
+ * const cpu = egress.relay ? withPluginMemory(plan) : plan;
+ * ```
+ */
+export function withPluginMemory(plan: CpuPlan): CpuPlan {
+  const memoryDir = plan.cgroup?.memoryDir;
+  if (!memoryDir) return plan;
+  return {
+    ...plan,
+    cgroup: { ...plan.cgroup!, pluginMemoryDir: join(memoryDir, PLUGIN_MEMORY_NAME) },
+  };
+}
+
+let machineShare: number | undefined;
+
+/**
+ * A plugin's share of the machine's tasks where no pids cgroup holds it (a
+ * host not root, under bubblewrap: RLIMIT_NPROC in its user namespace, see
+ * `GO_STEP` in layers.ts): 1/{@linkcode TASK_SHARES} of half of the fewer of
+ * `kernel.pid_max` and `threads-max`, from {@linkcode TASK_FLOOR} to
+ * {@linkcode PIDS_MAX}, as a root host's pids cgroup gives it (64 where
+ * pid_max is 32,768). Where this process may not read them (fail narrow),
+ * {@linkcode TASK_FLOOR}. Read once per process.
+ */
+export function machineTaskShare(): number {
+  if (machineShare !== undefined) return machineShare;
+  const read = (path: string) => {
+    if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") return NaN;
+    try {
+      return Number(Deno.readTextFileSync(path).trim());
+    } catch {
+      return NaN;
+    }
+  };
+  const most = Math.min(read("/proc/sys/kernel/pid_max"), read("/proc/sys/kernel/threads-max"));
+  const share = Math.floor(Math.floor(most / 2) / TASK_SHARES);
+  machineShare = Number.isSafeInteger(share)
+    ? Math.min(PIDS_MAX, Math.max(TASK_FLOOR, share))
+    : TASK_FLOOR;
+  return machineShare;
+}
+
 /** The scheduler period plugbox uses for cgroup quotas, in microseconds. */
 export const CPU_PERIOD_US = 100_000;
 
-function checkLimits(cpu: CpuLimits | undefined): { share: number; totalMs?: number } {
+function checkLimits(
+  cpu: CpuLimits | undefined,
+): { share: number; totalMs?: number; maxTasks?: number } {
   const share = cpu?.share ?? 1;
   if (typeof share !== "number" || !(share >= 0.01 && share <= 1024)) {
     throw new TypeError(
@@ -120,7 +195,13 @@ function checkLimits(cpu: CpuLimits | undefined): { share: number; totalMs?: num
       `Cannot start plugin: "cpu.totalMs" must be a whole number of ms from 10, got ${total}`,
     );
   }
-  return { share, totalMs: total };
+  const tasks = cpu?.maxTasks;
+  if (tasks !== undefined && !(Number.isSafeInteger(tasks) && tasks >= 1 && tasks <= PIDS_MAX)) {
+    throw new TypeError(
+      `Cannot start plugin: "cpu.maxTasks" must be a whole number from 1 to ${PIDS_MAX}, got ${tasks}`,
+    );
+  }
+  return { share, totalMs: total, maxTasks: tasks };
 }
 
 /**
@@ -134,11 +215,11 @@ export async function planCpu(
   notes: string[],
   shell: string | undefined,
 ): Promise<CpuPlan> {
-  const { share, totalMs } = checkLimits(cpu);
+  const { share, totalMs, maxTasks } = checkLimits(cpu);
   const rlimitSeconds = totalMs === undefined ? undefined : Math.ceil(totalMs / 1000) + 2;
   if (!shell) {
     notes.push(`missing hardening: no CPU share or total held (sh was not found)`);
-    return { share, totalMs, rate: "none", rlimitSeconds };
+    return { share, totalMs, maxTasks, rate: "none", rlimitSeconds };
   }
   const all = await findControllers(shell);
   const found = all?.cpu;
@@ -150,7 +231,7 @@ export async function planCpu(
     quotaUs,
     periodUs: CPU_PERIOD_US,
     ...(all?.memory ? { memoryDir: join(all.memory, name) } : {}),
-    ...(all?.pids ? { pidsDir: join(all.pids, name), pidsMax: PIDS_MAX } : {}),
+    ...(all?.pids ? { pidsDir: join(all.pids, name), pidsMax: maxTasks } : {}),
     ...(all?.cpuacct ? { cpuacctDir: join(all.cpuacct, name) } : {}),
   };
   const rate = found ? (found.version === 1 ? "cgroup-v1" : "cgroup-v2") : "watchdog";
@@ -159,21 +240,24 @@ export async function planCpu(
       ? `cpu: ${share} core(s) held by a cgroup (v${found.version} cpu controller)`
       : `cpu: ${share} core(s) held by plugbox's watchdog (no writable CPU cgroup here)`,
   );
-  return { share, totalMs, rate, cgroup, rlimitSeconds, sh: shell };
+  return { share, totalMs, maxTasks, rate, cgroup, rlimitSeconds, sh: shell };
 }
 
-// $1: the memory cgroup, whose oom_kill count is printed (0 without one) before anything is
-// removed; $2 to $5: the cgroups to remove, "" where the plan has none. One rmdir for them all;
-// only while one still holds a process does it kill what it holds (see killMembers) and retry
-// (sleep is a program too). Prints "left <folder>" for each it could not remove.
+// $1: the memory cgroup and $2 the plugin's own inside it ("" where the plan has none), whose
+// oom_kill counts are printed (the first not 0, else 0) before anything is removed; $3 to $7: the
+// cgroups to remove, "" where the plan has none, the plugin's own memory cgroup before the one that
+// holds it. One rmdir for them all, in order; only while one still holds a process does it kill
+// what it holds (see killMembers) and retry (sleep is a program too). Prints "left <folder>" for
+// each it could not remove.
 const CLOSE = `oom=0
-if [ -n "$1" ]; then
-  while read -r k v; do [ "$k" = oom_kill ] && oom=$v; done < "$1/memory.oom_control"
-fi
+for m in "$1" "$2"; do
+  [ -n "$m" ] || continue
+  while read -r k v; do [ "$k" = oom_kill ] && [ "$oom" = 0 ] && oom=$v; done < "$m/memory.oom_control"
+done
 echo "$oom"
-shift
+shift 2
 for i in 1 2 3 4 5 6 7 8 9 10; do
-  set -- \${1:+"$1"} \${2:+"$2"} \${3:+"$3"} \${4:+"$4"}
+  set -- \${1:+"$1"} \${2:+"$2"} \${3:+"$3"} \${4:+"$4"} \${5:+"$5"}
   left=; for d in "$@"; do [ -d "$d" ] && left=1; done
   [ -z "$left" ] && exit 0
   rmdir -- "$@" 2>/dev/null
@@ -189,8 +273,16 @@ exit 1`;
 
 /** The plugin's cgroup folders its plan has. */
 function cgroupDirs(cgroup: NonNullable<CpuPlan["cgroup"]>): string[] {
-  const { dir, memoryDir, pidsDir, cpuacctDir } = cgroup;
-  return [dir, memoryDir, pidsDir, cpuacctDir].filter((d): d is string => d !== undefined);
+  const { dir, memoryDir, pluginMemoryDir, pidsDir, cpuacctDir } = cgroup;
+  // The plugin's own memory cgroup first: the one that holds it can be removed only after it.
+  return [pluginMemoryDir, dir, memoryDir, pidsDir, cpuacctDir]
+    .filter((d): d is string => d !== undefined);
+}
+
+/** The OOM counts of a plan's memory cgroups: the plugin's own, then the one that holds it. */
+function oomFiles(cgroup: NonNullable<CpuPlan["cgroup"]>): string[] {
+  return [cgroup.pluginMemoryDir, cgroup.memoryDir].filter((d): d is string => d !== undefined)
+    .map((d) => `${d}/memory.oom_control`);
 }
 
 /**
@@ -241,23 +333,25 @@ export interface ClosedCgroups {
 
 /**
  * Once the plugin's processes are gone: reads whether the kernel's OOM
- * killer ended one of them (the memory cgroup's `oom_kill` count, read
- * before it is removed), then removes the plugin's cgroups (the kernel may
- * still be emptying them), killing whatever they still hold. In the host's
- * own process where its Deno permissions allow; else one shell for both, on
- * every stop.
+ * killer ended one of them (the memory cgroups' `oom_kill` counts, read
+ * before they are removed: the kernel counts a kill in the cgroup of the
+ * process it ended, so a plugin's in its own memory cgroup where the relay
+ * runs beside it, and the relay's in the one that holds both), then removes
+ * the plugin's cgroups (the kernel may still be emptying them), killing
+ * whatever they still hold. In the host's own process where its Deno
+ * permissions allow; else one shell for both, on every stop.
  */
 export async function closeCgroups(plan: CpuPlan): Promise<ClosedCgroups> {
   if (!plan.cgroup || !plan.sh) return { oomKilled: false, left: [] };
-  const { dir, memoryDir = "", pidsDir = "", cpuacctDir = "" } = plan.cgroup;
+  const { memoryDir = "", pluginMemoryDir = "" } = plan.cgroup;
   const dirs = cgroupDirs(plan.cgroup);
-  const oomFile = memoryDir && `${memoryDir}/memory.oom_control`;
-  // The memory cgroup's folder is one of dirs: reading them is reading its OOM count.
+  // The memory cgroups' folders are among dirs: reading them is reading their OOM counts.
   const here = granted("write", dirs) && granted("read", dirs)
-    ? await closeHere(oomFile, dirs)
+    ? await closeHere(oomFiles(plan.cgroup), dirs)
     : undefined;
   if (here?.removed) return removeLater(plan.sh, { oomKilled: here.oomKilled, left: here.left });
-  const ran = await runScript(plan.sh, CLOSE, [memoryDir, dir, memoryDir, pidsDir, cpuacctDir]);
+  const [a = "", b = "", c = "", d = "", e = ""] = dirs;
+  const ran = await runScript(plan.sh, CLOSE, [memoryDir, pluginMemoryDir, a, b, c, d, e]);
   const lines = ran?.stdout.split("\n") ?? [];
   return removeLater(plan.sh, {
     // A count read here stands even if the shell then finds the memory cgroup gone.
@@ -304,8 +398,8 @@ async function removeLeft(sh: string, dirs: string[]): Promise<ClosedCgroups> {
     ? await removeCgroups(dirs)
     : undefined;
   if (here) return { oomKilled: false, left: here };
-  const [a = "", b = "", c = "", d = ""] = dirs;
-  const ran = await runScript(sh, CLOSE, ["", a, b, c, d]);
+  const [a = "", b = "", c = "", d = "", e = ""] = dirs;
+  const ran = await runScript(sh, CLOSE, ["", "", a, b, c, d, e]);
   return { oomKilled: false, left: ran ? leftNamed(ran.stdout.split("\n"), dirs) : dirs };
 }
 
@@ -316,19 +410,20 @@ async function removeLeft(sh: string, dirs: string[]): Promise<ClosedCgroups> {
  * refuses a removal: the shell then does the rest.
  */
 async function closeHere(
-  oomFile: string,
+  files: string[],
   dirs: string[],
 ): Promise<{ oomKilled: boolean; removed: boolean; left: string[] } | undefined> {
-  let count = "";
-  if (oomFile) {
+  let oomKilled = false;
+  for (const file of files) {
     try {
-      count = /^oom_kill (\S+)$/m.exec(await Deno.readTextFile(oomFile))?.[1] ?? "";
+      const count = /^oom_kill (\S+)$/m.exec(await Deno.readTextFile(file))?.[1] ?? "";
+      oomKilled ||= /^[1-9][0-9]*$/.test(count);
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) return undefined;
     }
   }
   const left = await removeCgroups(dirs);
-  return { oomKilled: /^[1-9][0-9]*$/.test(count), removed: left !== undefined, left: left ?? [] };
+  return { oomKilled, removed: left !== undefined, left: left ?? [] };
 }
 
 /**
@@ -347,14 +442,17 @@ async function closeHere(
 export function oomKilledNow(plan: CpuPlan): boolean | undefined {
   const memoryDir = plan.cgroup?.memoryDir;
   if (!memoryDir) return false;
-  const oomFile = `${memoryDir}/memory.oom_control`;
   if (!granted("read", [memoryDir])) return undefined;
-  try {
-    return /^oom_kill [1-9][0-9]*$/m.test(Deno.readTextFileSync(oomFile));
-  } catch (error) {
-    // Gone (or never made): no OOM kill to tell of. Refused after all: the close's shell reads it.
-    return error instanceof Deno.errors.NotFound ? false : undefined;
+  for (const file of oomFiles(plan.cgroup!)) {
+    try {
+      if (/^oom_kill [1-9][0-9]*$/m.test(Deno.readTextFileSync(file))) return true;
+    } catch (error) {
+      // Gone (or never made): no OOM kill to tell of. Refused after all: the close's shell reads it.
+      if (error instanceof Deno.errors.NotFound) continue;
+      return undefined;
+    }
   }
+  return false;
 }
 
 /**
@@ -390,8 +488,8 @@ async function removeCgroups(dirs: string[]): Promise<string[] | undefined> {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const refused: unknown[] = [];
-    const kept = await Promise.all(
-      left.map((dir) =>
+    const remove = (list: string[]) =>
+      Promise.all(list.map((dir) =>
         Deno.remove(dir).then(() => undefined, (error) => {
           if (error instanceof Deno.errors.NotFound) return undefined;
           if (
@@ -401,8 +499,14 @@ async function removeCgroups(dirs: string[]): Promise<string[] | undefined> {
           }
           return dir;
         })
-      ),
-    );
+      ));
+    // A cgroup inside another of them (the plugin's own memory cgroup) first: until it is gone,
+    // the one that holds it cannot be removed.
+    const inner = left.filter((dir) => left.some((other) => dir.startsWith(`${other}/`)));
+    const kept = [
+      ...await remove(inner),
+      ...await remove(left.filter((dir) => !inner.includes(dir))),
+    ];
     if (refused.length > 0) return undefined;
     left = kept.filter((dir): dir is string => dir !== undefined);
   }

@@ -10,7 +10,7 @@ import { type AuditOptions, type AuditPlan, planAudit } from "./audit_setup.ts";
 import type { CommandRuntime } from "./command.ts";
 import type { DenoBinary } from "./deno_binary.ts";
 import { verifyGraph } from "./graph_cache.ts";
-import { type CpuLimits, type CpuPlan, planCpu } from "./cpu_limits.ts";
+import { type CpuLimits, type CpuPlan, planCpu, withPluginMemory } from "./cpu_limits.ts";
 import { type EgressSetup, planEgress, proxyPortDenials } from "./egress.ts";
 import {
   type HostTools,
@@ -182,7 +182,8 @@ export async function startExtras(p: Prepared, nonce: string): Promise<StartExtr
     nonce,
   });
   p.notes.push(...egress.notes);
-  return { cpu, egress };
+  // The relay runs in the sandbox beside the plugin: the plugin gets a memory cgroup of its own.
+  return { cpu: egress.relay ? withPluginMemory(cpu) : cpu, egress };
 }
 
 /** The environment plugbox sets for every plugin, besides the granted variables. */

@@ -66,8 +66,8 @@ const LEAN = "--v8-flags=--jitless,--single-threaded";
 
 /** System call numbers the launcher needs, per architecture. */
 const NUMBERS: Record<SeccompArch, LauncherSpec["nr"]> = {
-  x86_64: { prctl: 157, seccomp: 317, capset: 126, prlimit64: 302 },
-  aarch64: { prctl: 167, seccomp: 277, capset: 91, prlimit64: 261 },
+  x86_64: { prctl: 157, seccomp: 317, capset: 126, prlimit64: 302, fcntl: 72 },
+  aarch64: { prctl: 167, seccomp: 277, capset: 91, prlimit64: 261, fcntl: 25 },
 };
 
 /** The C library Deno loads (the launcher calls it through FFI). */

@@ -30,7 +30,7 @@ export interface LauncherSpec {
   /** The C library to call through FFI. */
   libc: string;
   /** System call numbers for this architecture. */
-  nr: { prctl: number; seccomp: number; capset: number; prlimit64: number };
+  nr: { prctl: number; seccomp: number; capset: number; prlimit64: number; fcntl: number };
   /**
    * Variables changed in the program's environment: the launcher runs with
    * a Deno dir of its own, and sets the plugin's back (`null` removes one).
@@ -64,6 +64,13 @@ export interface LauncherSpec {
    * (launcher.ts keeps its own writable memory far below any limit set).
    */
   dataLimitBytes?: number;
+  /**
+   * A descriptor open on the `tasks` file of the plugin's own memory cgroup (the prologue's,
+   * prologue.ts): closed at every exec from the start, so the relay never holds it, and written
+   * just before the plugin's exec, which moves this thread, and so the plugin, into that cgroup
+   * while the relay stays in the one that holds it (review 163).
+   */
+  cgroupFd?: number;
   /** A helper started before the exec (the egress relay), which prints "ready" once listening. */
   relay?: { program: string; args: string[]; env: Record<string, string> };
 }
@@ -87,6 +94,7 @@ export async function launcherMain(): Promise<void> {
     rawSyscall: { name: "syscall", parameters: ["i64", "i64", "i64", "i64", "i64"], result: "i32" },
     open: { parameters: ["buffer", "i32"], result: "i32" },
     close: { parameters: ["i32"], result: "i32" },
+    write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
     execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
     __errno_location: { parameters: [], result: "pointer" },
   });
@@ -223,6 +231,21 @@ export async function launcherMain(): Promise<void> {
     }
   };
 
+  /**
+   * Moves this thread into the plugin's own memory cgroup: `0` written to its `tasks` file moves
+   * the writer, and the exec that follows keeps this thread alone, so the plugin and all it makes
+   * start there. The pages the launcher holds stay charged where they were and go at the exec.
+   */
+  const joinCgroup = (fd: number, zero: Uint8Array) => {
+    if (Number(c.write(fd, zero, 1n)) !== 1) {
+      fail(`joining the plugin's memory cgroup failed (errno ${errno()})`);
+    }
+  };
+
+  // FD_CLOEXEC (1) with F_SETFD (2): the relay is spawned with it closed, the plugin execs without it.
+  if (spec.cgroupFd !== undefined) {
+    must(sys(spec.nr.fcntl, spec.cgroupFd, 2, 1), "the cgroup descriptor");
+  }
   if (spec.relay) await startRelay(spec.relay);
   must(sys(spec.nr.prctl, 38, 1, 0, 0, 0), "no-new-privileges"); // PR_SET_NO_NEW_PRIVS
   if (spec.landlock) applyLandlock(spec.landlock);
@@ -249,7 +272,9 @@ export async function launcherMain(): Promise<void> {
   const path = text(program);
   const argv = strings([program, ...rest]);
   const envp = strings(Object.entries(env).map(([k, v]) => `${k}=${v}`));
+  const zero = text("0").subarray(0, 1);
   // Every buffer of the exec is made above: from the limit on, the launcher may not grow.
+  if (spec.cgroupFd !== undefined) joinCgroup(spec.cgroupFd, zero);
   if (spec.dataLimitBytes !== undefined) setDataLimit(spec.dataLimitBytes);
   c.execve(path, argv.bytes, envp.bytes);
   fail(`cannot run "${program}" (errno ${errno()})`);

@@ -10,8 +10,7 @@
 
 import { join } from "node:path";
 import { IsolationUnavailableError } from "../errors.ts";
-import { PIDS_MAX } from "./cgroup_probe.ts";
-import type { CpuPlan } from "./cpu_limits.ts";
+import { type CpuPlan, machineTaskShare } from "./cpu_limits.ts";
 import { type EgressSetup, SANDBOX_SOCKET } from "./egress.ts";
 import {
   bwrapArgs,
@@ -27,7 +26,7 @@ import { inheritedDescriptors } from "./inherited_fds.ts";
 import { checkSandboxArgs } from "./command_line.ts";
 import { launcherArgs, type LauncherFiles, relayArgs } from "./launcher.ts";
 import type { LauncherSpec } from "./launcher_script.ts";
-import { type ProcessLimits, prologue } from "./prologue.ts";
+import { PLUGIN_CGROUP_FD, type ProcessLimits, prologue } from "./prologue.ts";
 import { outsideWrites } from "./paths.ts";
 import { type SeccompArch, seccompProgram, unixSocketRefusal } from "./seccomp.ts";
 
@@ -45,7 +44,11 @@ const HELPER_DATA_BYTES = 1024 * 1024 * 1024;
  * sandbox (a root host's cgroup holds every process of the sandbox together). The relay is Deno:
  * about 11 MiB of its own memory idle, 48 MiB with 250 connections open whose readers take
  * nothing. Charged to the plugin's cap, a command plugin of 32 MiB granted net was killed, or its
- * relay was and its network went without a word, once it held 16 MiB (review 161).
+ * relay was and its network went without a word, once it held 16 MiB (review 161). The plugin
+ * itself is held to its cap in a cgroup of its own inside that one (review 163): the 64 MiB are
+ * the relay's, not the sandbox's (a plugin of 32 MiB held 72 MiB of shared memory). The relay
+ * copies through fixed buffers: a plugin that sent into 256 connections to a target that read
+ * nothing left it holding about 20 MiB (67 to 74 MiB of garbage before, past these 64).
  */
 export const RELAY_MEMORY_BYTES = 64 * 1024 * 1024;
 
@@ -175,10 +178,13 @@ export const HOST_CHECK = '[ "$PPID" = "$1" ] || exit 125; shift; exec "$@"';
  * end of the pipe closes, `read` fails and the sandbox ends. `read` takes one
  * byte at a time from a pipe, so the plugin's input starts after the line.
  *
- * It also holds the sandbox's tasks (processes and threads) to
- * {@linkcode PIDS_MAX} with RLIMIT_NPROC, soft and hard. Under a lower hard limit of
- * the host's the step fails and the host's limits hold; a lower soft one is
- * raised to 8,192, as the plugin itself could raise it. Set here, inside the
+ * It also holds the sandbox's tasks (processes and threads) to `$1` with
+ * RLIMIT_NPROC, soft and hard: the plugin's `cpu.maxTasks`, else its share of
+ * the machine's ({@linkcode machineTaskShare}, 64 where pid_max is 32,768):
+ * at 8,192 each, four plugins would take every pid of such a machine, and
+ * nothing shared out what a host not root leaves its plugins (review 164).
+ * Under a lower hard limit of the host's the step fails and the host's
+ * limits hold; a lower soft one is raised, as the plugin itself could. Set here, inside the
  * sandbox's user namespace, the kernel counts against it only that
  * namespace's tasks of the plugin's uid, not the host user's: a host that is
  * not root makes no pids cgroup, and a Python plugin granted nothing made
@@ -189,9 +195,9 @@ export const HOST_CHECK = '[ "$PPID" = "$1" ] || exit 125; shift; exec "$@"';
  * its pids cgroup holds it. `ulimit -u` is dash's `-p` (bash's `-p`, the
  * pipe size, fails).
  */
-export const GO_STEP = "read -r go || exit 125; " +
-  `{ ulimit -u ${PIDS_MAX} && ulimit -H -u ${PIDS_MAX}; } 2>/dev/null || ` +
-  `{ ulimit -p ${PIDS_MAX} && ulimit -H -p ${PIDS_MAX}; } 2>/dev/null; ` +
+export const GO_STEP = "read -r go || exit 125; t=$1; shift; " +
+  '{ ulimit -u "$t" && ulimit -H -u "$t"; } 2>/dev/null || ' +
+  '{ ulimit -p "$t" && ulimit -H -p "$t"; } 2>/dev/null; ' +
   'exec "$@"';
 
 /** The line the host sends for {@linkcode GO_STEP}. */
@@ -226,21 +232,25 @@ async function bubblewrapPrefix(ctx: LayerContext, mounts: MountPlan): Promise<s
   const sh = ctx.tools.innerSh;
   // Mounted for the graph check too, so that it runs in the plugin's view.
   if (sh && !inside.programs.includes(sh)) inside.programs = [...inside.programs, sh];
-  const go = ctx.waitsForGo && sh ? [sh, "-c", GO_STEP, "sh"] : [];
-  const launcher = ctx.egress?.relay ? withRelay(ctx, inside) : [];
+  const tasks = String(ctx.cpu?.maxTasks ?? machineTaskShare());
+  const go = ctx.waitsForGo && sh ? [sh, "-c", GO_STEP, "sh", tasks] : [];
+  // The relay's own memory is not the plugin's: the cgroup holds it on top of the plugin's cap,
+  // and the plugin is held to its cap in a cgroup of its own inside it, which the launcher joins
+  // just before the exec. Its sockets' buffers keep the plugin's cap: raised with it, a command
+  // plugin of 32 MiB held 85 MiB in TCP and 95 MiB in UDP buffers of its own loopback (review 162).
+  const held = ctx.cpu?.cgroup;
+  const own = Boolean(ctx.egress?.relay && held?.memoryBytes && held.pluginMemoryDir);
+  const launcher = ctx.egress?.relay ? withRelay(ctx, inside, own) : [];
   // With the relay, Deno runs first: the launcher sets the plugin's own limit before the exec.
   const outer = launcher.length
     ? { ...limits, dataLimitBytes: Math.max(limits.dataLimitBytes, HELPER_DATA_BYTES) }
     : limits;
-  // The relay's own memory is not the plugin's: the cgroup holds it on top of the plugin's cap.
-  // Its sockets' buffers keep the plugin's cap: raised with it, a command plugin of 32 MiB held
-  // 85 MiB in TCP and 95 MiB in UDP buffers of its own loopback (review 162).
-  const held = ctx.cpu?.cgroup;
   const cgroup = launcher.length && held?.memoryBytes
     ? {
       ...held,
       memoryBytes: held.memoryBytes + RELAY_MEMORY_BYTES,
       socketBytes: held.socketBytes ?? held.memoryBytes,
+      ...(own ? { pluginMemoryBytes: held.memoryBytes } : {}),
     }
     : held;
   const box = await bwrapArgs(inside);
@@ -262,8 +272,11 @@ function filterFor({ support, egress, nativeCode, lockQueries }: LayerContext): 
   return egress?.relay ? support.nativeRelaySeccompFile : support.nativeSeccompFile;
 }
 
-/** Adds the egress relay's mounts to `inside`; returns the launcher that starts it. */
-function withRelay(ctx: LayerContext, inside: MountPlan): string[] {
+/**
+ * Adds the egress relay's mounts to `inside`; returns the launcher that starts it, and, where
+ * `ownCgroup`, moves itself into the plugin's own memory cgroup just before the exec.
+ */
+function withRelay(ctx: LayerContext, inside: MountPlan, ownCgroup: boolean): string[] {
   const { egress, support } = ctx;
   const files = egress!.files!;
   inside.files = [
@@ -284,6 +297,7 @@ function withRelay(ctx: LayerContext, inside: MountPlan): string[] {
     setEnv: restore(ctx),
     keepEnv: ctx.envNames,
     dataLimitBytes: ctx.limits.dataLimitBytes,
+    ...(ownCgroup ? { cgroupFd: PLUGIN_CGROUP_FD } : {}),
     relay: { program: ctx.deno, args: relayArgs(support.launcher!, egress!.relay!), env },
     // The relay, started first, opens Unix sockets to the proxy; the plugin may open none. The
     // plugin cannot take the relay over through /proc/<pid>/mem: the relay keeps a capability

@@ -43,7 +43,7 @@ export const LAUNCH_KEYS: readonly string[] = Object.keys(
 const NESTED: Record<string, readonly string[]> = {
   lock: Object.keys({ path: 1, policy: 1, ask: 1, key: 1 } satisfies Record<keyof LockOptions, 1>),
   audit: Object.keys({ maxEntries: 1, maxLogBytes: 1 } satisfies Record<keyof AuditOptions, 1>),
-  cpu: Object.keys({ share: 1, totalMs: 1 } satisfies Record<keyof CpuLimits, 1>),
+  cpu: Object.keys({ share: 1, totalMs: 1, maxTasks: 1 } satisfies Record<keyof CpuLimits, 1>),
   snapshotLimits: Object.keys(
     { maxFiles: 1, maxBytes: 1, maxDepth: 1, maxEntries: 1 } satisfies Record<
       keyof SnapshotLimits,

@@ -18,9 +18,23 @@
 
 import type { CpuPlan } from "./cpu_limits.ts";
 import { onHostPath } from "./host_path.ts";
+import { PIDS_MAX as PIDS_MAX_TASKS } from "./cgroup_probe.ts";
+
+/**
+ * A plugin's share of the budget of tasks every plugin on the machine shares, where its
+ * `cpu.maxTasks` asks none: 1/`TASK_SHARES` of it, so that that many plugins fit at once whatever
+ * each does with its tasks (64 each where pid_max is 32,768), at least {@linkcode TASK_FLOOR}.
+ */
+export const TASK_SHARES = 256;
+
+/**
+ * The fewest tasks a plugin's share gives it: a Deno plugin here holds 6 threads at its start and
+ * up to 36 under thousands of file reads at once; the egress relay is a Deno process of its tree.
+ */
+export const TASK_FLOOR = 32;
 
 /** How many fixed positions the script takes before the command it runs. */
-const POSITIONS = 18;
+const POSITIONS = 20;
 
 /**
  * The most files a plugin's process holds open (RLIMIT_NOFILE, soft and hard), where the host's
@@ -32,17 +46,26 @@ const POSITIONS = 18;
 export const OPEN_FILES = 4096;
 
 /**
+ * The descriptor the prologue opens on the plugin's own memory cgroup's `tasks` file, where the
+ * egress relay runs beside the plugin: bubblewrap passes it on, and plugbox's launcher writes
+ * itself into that cgroup through it just before it becomes the plugin, and closes it at the exec
+ * (launcher_script.ts). The sandbox mounts no cgroup file system, so the plugin can move nothing.
+ */
+export const PLUGIN_CGROUP_FD = 4;
+
+/**
  * What {@linkcode SCRIPT} runs through bash when a descriptor above 9 is
- * open: closes every one but 0, 1, 2 and `$1` (the seccomp filter's, or
- * none), then execs the rest through `$2` (the prologue's sh), which drops
- * the `SHLVL` bash exports to every program it runs (no grant can name it:
- * bash's binary is indexed with the runtime's, THREATS T16).
+ * open: closes every one but 0, 1, 2 and those `$1` lists (the seccomp
+ * filter's and the plugin's memory cgroup's, or none), then execs the rest
+ * through `$2` (the prologue's sh), which drops the `SHLVL` bash exports to
+ * every program it runs (no grant can name it: bash's binary is indexed
+ * with the runtime's, THREATS T16).
  */
 const CLOSE_ALL = [
   `keep=$1; sh=$2; shift 2`,
   `for f in /dev/fd/* /proc/self/fd/*; do`,
   `  n=\${f##*/}`,
-  `  case $n in [012]|*[!0-9]*) ;; *) [ "$n" = "$keep" ] || eval "exec $n<&-" ;; esac`,
+  `  case $n in [012]|*[!0-9]*) ;; *) case " $keep " in *" $n "*) ;; *) eval "exec $n<&-" ;; esac ;; esac`,
   `done`,
   `exec "$sh" -c "unset SHLVL; exec \\"\\$@\\"" sh "$@"`,
 ].join("\n");
@@ -50,12 +73,16 @@ const CLOSE_ALL = [
 // $1: the cgroup folder, $2 its version, $3 the quota and $4 the period (µs);
 // $5: the seccomp filter for fd 3; $6: the launcher's DENO_DIR; $7: a variable the launcher's
 // own Deno must not see (DENO_AUDIT_PERMISSIONS: the launcher sets it back for the plugin);
-// $8, $9: the memory cgroup and its limits (bytes: memory, then its sockets' buffers); $10, $11: the pids cgroup and its limit;
+// $8, $9: the memory cgroup and its limits (bytes: memory, then its sockets' buffers); $10, $11: the pids cgroup and its limit
+// (or "share");
 // $12: the cpuacct cgroup the watchdog reads the CPU time of the whole tree from;
 // $13: RLIMIT_DATA in KiB; $14: RLIMIT_CPU in seconds. A limit that cannot be set ends the start.
 // $15: RLIMIT_NOFILE, lowered only: where the host's hard limit is already lower, it stays.
 // $16: a shell that closes descriptors above 9 (bash), for when this one cannot (dash); $17: this sh.
 // $18: mkdir, from the host's PATH (empty: none there).
+// $19, $20: the plugin's own memory cgroup inside $8 (where the egress relay runs beside it) and
+// its limit in bytes, memory and sockets' buffers: made and limited here, joined by the launcher
+// through the descriptor {@linkcode PLUGIN_CGROUP_FD} opened on its tasks file.
 const SCRIPT = [
   // Soft and hard: zsh's ulimit (as sh too) sets only the soft limit unless told -H, and a
   // plugin may raise a soft limit up to the hard one; dash takes -H and -S only one at a time.
@@ -81,6 +108,40 @@ const SCRIPT = [
   `  if [ "$2" = 2 ]; then [ -f "$1/cgroup.procs" ] && echo $$ > "$1/cgroup.procs"`,
   `  else [ -f "$1/tasks" ] && echo 0 > "$1/tasks"; fi`,
   `}`,
+  // Reserves the plugin's tasks from the budget every plugin on the machine shares: the limit of
+  // the folder their pids cgroups are made in ($1's parent; half of the machine's tasks, or of the
+  // host's own cgroup's limit: cgroup_tasks.ts). Each plugin's pids.max is its reservation, and
+  // together they stay within that limit, so no plugin, nor any few together, can take the tasks
+  // another needs to start or run (review 164: two plugins of 8,192 tasks took a budget of
+  // 16,384, and every other plugin's start failed making its threads). $2 is its cap, or
+  // "share": the budget's 1/${TASK_SHARES}, from ${TASK_FLOOR} to ${PIDS_MAX_TASKS}. The cgroup is joined first and its cap
+  // written next, then every non-empty sibling's cap is summed: of two starts at once, the
+  // later to write reads the other's, so both cannot pass (one that has joined and not yet
+  // written reads ours after). A sibling whose cap is none yet is such a start; an empty one is
+  // no plugin (a dead host's, a trial, one being made). Builtins only. Over the budget, or where
+  // the folder has no limit to share (fail narrow), `full` says why and the start ends.
+  `reserved() {`,
+  `  p=\${1%/*}; b=`,
+  `  read -r b < "$p/pids.max" 2>/dev/null`,
+  `  case $b in ''|*[!0-9]*)`,
+  `    full="cannot start the plugin: $p, the pids cgroup whose limit every plugin's tasks are reserved from, has none (pids.max: \${b:-unreadable}); a host's probe of the cgroup controllers sets it"`,
+  `    return 1 ;; esac`,
+  `  c=$2`,
+  `  if [ "$c" = share ]; then`,
+  `    c=$((b / ${TASK_SHARES})); [ "$c" -ge ${TASK_FLOOR} ] || c=${TASK_FLOOR}; [ "$c" -le ${PIDS_MAX_TASKS} ] || c=${PIDS_MAX_TASKS}`,
+  `  fi`,
+  `  echo "$c" > "$1/pids.max" || return 1`,
+  `  sum=0; n=0`,
+  `  for d in "$p"/plugbox-*; do`,
+  `    read -r k < "$d/pids.current" 2>/dev/null && [ "$k" != 0 ] || continue`,
+  `    read -r m < "$d/pids.max" 2>/dev/null || continue`,
+  `    case $m in ''|*[!0-9]*) continue ;; esac`,
+  `    sum=$((sum + m)); n=$((n + 1))`,
+  `  done`,
+  `  [ "$sum" -le "$b" ] && return 0`,
+  `  full="cannot start the plugin: the machine's plugins may hold $b processes and threads together ($p/pids.max, half of the machine's tasks or of the host's cgroup's limit), the $((n - 1)) other plugins running reserve $((sum - c)) of them, and this one's cap is $c: stop a plugin, or give this one a lower cpu.maxTasks"`,
+  `  return 1`,
+  `}`,
   // Joins every cgroup the plan has (an empty position is none); on failure `why` names which.
   `joined() {`,
   `  if [ -n "$1" ]; then`,
@@ -101,9 +162,19 @@ const SCRIPT = [
   `      { why="the memory cgroup $8"; return 1; }`,
   // No swap past the cap, where the kernel accounts it (memsw), and no swapping at all.
   `    echo "$mem" > "$8/memory.memsw.limit_in_bytes" 2>/dev/null; echo 0 > "$8/memory.swappiness" 2>/dev/null`,
+  // The plugin's own, after $8 is joined: until then a sweep may take both (see below). Its
+  // sockets' buffers are held to its cap too (they count in $8's as well).
+  `    if [ -n "\${19}" ]; then`,
+  `      echo "\${20}" > "\${19}/memory.limit_in_bytes" &&`,
+  `      { [ ! -e "\${19}/memory.kmem.tcp.limit_in_bytes" ] ||`,
+  `        echo "\${20}" > "\${19}/memory.kmem.tcp.limit_in_bytes"; } ||`,
+  `        { why="the plugin's memory cgroup \${19}"; return 1; }`,
+  `      echo "\${20}" > "\${19}/memory.memsw.limit_in_bytes" 2>/dev/null`,
+  `      echo 0 > "\${19}/memory.swappiness" 2>/dev/null`,
+  `    fi`,
   `  fi`,
   `  if [ -n "\${10}" ]; then`,
-  `    echo "\${11}" > "\${10}/pids.max" && into "\${10}" 1 ||`,
+  `    into "\${10}" 1 && reserved "\${10}" "\${11}" ||`,
   `      { why="the pids cgroup \${10}"; return 1; }`,
   `  fi`,
   `  if [ -n "\${12}" ]; then`,
@@ -116,13 +187,15 @@ const SCRIPT = [
   `if [ -n "$1$8\${10}\${12}" ]; then`,
   `  for try in 1 2 3; do`,
   // The host makes them where it may (makeCgroups): then no program runs here.
-  `    made=1; for d in \${1:+"$1"} \${8:+"$8"} \${10:+"\${10}"} \${12:+"\${12}"}; do`,
+  `    made=1; for d in \${1:+"$1"} \${8:+"$8"} \${19:+"\${19}"} \${10:+"\${10}"} \${12:+"\${12}"}; do`,
   `      [ -d "$d" ] || made=; done`,
   `    [ -n "$made" ] || [ -n "\${18}" ] ||`,
   `      { echo "plugbox: cannot make the plugin's cgroups: no mkdir on the host's PATH" >&2; exit 125; }`,
-  `    [ -n "$made" ] || "\${18}" -p -- \${1:+"$1"} \${8:+"$8"} \${10:+"\${10}"} \${12:+"\${12}"} ||`,
+  `    [ -n "$made" ] || "\${18}" -p -- \${1:+"$1"} \${8:+"$8"} \${19:+"\${19}"} \${10:+"\${10}"} \${12:+"\${12}"} ||`,
   `      { echo "plugbox: cannot make the plugin's cgroups" >&2; exit 125; }`,
+  `    full=`,
   `    if [ "$try" = 3 ]; then joined "$@" && break; else joined "$@" 2>/dev/null && break; fi`,
+  `    [ -n "$full" ] && { echo "plugbox: $full" >&2; exit 125; }`,
   `    [ "$try" = 3 ] && { echo "plugbox: cannot make or join $why" >&2; exit 125; }`,
   `  done`,
   `fi`,
@@ -150,10 +223,16 @@ const SCRIPT = [
   `fi`,
   `closer=\${16}; sh=\${17}`,
   `if [ -n "$5" ]; then exec 3< "$5" || exit 125; keep=3; fi`,
+  // Only into a cgroup (see into() above): a plain folder's file would join nothing.
+  `if [ -n "\${19}" ]; then`,
+  `  [ -f "\${19}/tasks" ] && exec ${PLUGIN_CGROUP_FD}> "\${19}/tasks" ||`,
+  `    { echo "plugbox: cannot open the plugin's memory cgroup \${19}" >&2; exit 125; }`,
+  `  keep="$keep ${PLUGIN_CGROUP_FD}"`,
+  `fi`,
   `if [ -n "$6" ]; then export DENO_DIR="$6"; fi`,
   `if [ -n "$7" ]; then unset "$7"; fi`,
   `shift ${POSITIONS}`,
-  `if [ -n "$high" ]; then exec "$closer" -c '${CLOSE_ALL}' closer "$keep" "$sh" "$@"; fi`,
+  `if [ -n "$high" ]; then exec "$closer" -c '${CLOSE_ALL}' closer "\${keep# }" "$sh" "$@"; fi`,
   `exec "$@"`,
 ].join("\n");
 
@@ -197,8 +276,11 @@ export function prologue(sh: string | undefined, options: PrologueOptions): stri
   const memory = cgroup?.memoryDir && cgroup.memoryBytes
     ? [cgroup.memoryDir, `${cgroup.memoryBytes}:${sockets}`]
     : ["", ""];
-  const pids = cgroup?.pidsDir && cgroup.pidsMax
-    ? [cgroup.pidsDir, String(cgroup.pidsMax)]
+  const pids = cgroup?.pidsDir
+    ? [cgroup.pidsDir, cgroup.pidsMax ? String(cgroup.pidsMax) : "share"]
+    : ["", ""];
+  const own = memory[0] && cgroup?.pluginMemoryDir && cgroup.pluginMemoryBytes
+    ? [cgroup.pluginMemoryDir, String(cgroup.pluginMemoryBytes)]
     : ["", ""];
   return [
     ...[sh, "-c", SCRIPT, "plugbox", ...group],
@@ -212,6 +294,7 @@ export function prologue(sh: string | undefined, options: PrologueOptions): stri
     (closer === undefined ? hostBash() : closer) ?? "",
     sh,
     cgroup ? onHostPath("mkdir") ?? "" : "",
+    ...own,
   ];
 }
 

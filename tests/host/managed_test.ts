@@ -537,7 +537,13 @@ Deno.test("a plugin too slow to read for a starvation verdict has its missed pin
   const managed = await host.start(
     "threads",
     join(import.meta.dirname!, "../hostile/plugins/review_py_comm/main.py"),
-    { contracts: [Probe], isolation: "os", healthIntervalMs: 100, healthTimeoutMs: 50 },
+    {
+      contracts: [Probe],
+      isolation: "os",
+      healthIntervalMs: 100,
+      healthTimeoutMs: 50,
+      cpu: { maxTasks: 2048 }, // 1,000 threads: more than its share of the machine's (review 164)
+    },
   );
   const unresponsive = next("unresponsive", 60_000);
   managed.api(Probe).attempt("hang threads 1000").catch(() => {}); // never answers

@@ -1,6 +1,6 @@
-// test runner: alone (its plugins take every task of the cap all plugbox's plugins on the machine
-// share, half of pid_max: a neighbour's plugin then could not make its threads, "Deno could not
-// start: unable to create worker threads", seen once beside R88's landlock test)
+// test runner: alone (it sets the limit of the folder every plugin's pids cgroup is made in: before
+// review 164 its plugins took every task of that budget, and a neighbour's plugin could not make its
+// threads, "Deno could not start: unable to create worker threads", seen once beside R88's test)
 // Review 114: a plugin that uses more of the machine than its limits say. A v1 memory cgroup
 // charges no socket buffer (TCP or UDP) until it is given a cap of its own for them: a command
 // plugin capped at 64 MiB held 259 MiB in TCP and 262 MiB in UDP buffers on its own loopback, up
@@ -63,7 +63,9 @@ Deno.test("r114 [os]: a command plugin that prints V8's out-of-memory words and 
 // set by a host's probe of the controllers. Each run is a host of its own (its probe its first),
 // the folder's limit first put back to none; enough plugins to pass that half without it, each
 // making threads until one more is refused. With all of Deno's permissions the host sets it
-// itself, with fewer through sh.
+// itself, with fewer through sh. Since review 164 each plugin holds only its share of that half
+// (prologue.ts), so the total stays under it by the reservations too: the folder's limit is what
+// the test still checks.
 const TASKS_HOST = fileURLToPath(new URL("./_r114_tasks_host.ts", import.meta.url));
 
 for (

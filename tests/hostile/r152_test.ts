@@ -84,6 +84,7 @@ Deno.test("r152 [os]: a Python plugin's ordinary work runs, and what the filter 
     manifest: "ignore",
     permissions: { write: [dir.path] },
     unsafe: { writeAsRoot: true },
+    cpu: { maxTasks: 1024 }, // 500 threads: more than its share of the machine's (review 164)
   });
   const probe = plugin.api(Probe);
   for (const [attempt, outcome] of PYTHON_WORKS) {

@@ -1177,8 +1177,8 @@ export const MUTATIONS: Mutation[] = [
     source: "issue 14, eighth pass: cgroups a stuck process kept stayed until the host was gone",
     mitigation: "a host without --allow-all tries again in the closing shell",
     file: "runner/sandbox/cpu_limits.ts",
-    search: '  const ran = await runScript(sh, CLOSE, ["", a, b, c, d]);',
-    replace: '  const ran = await runScript(sh, "exit 0", ["", a, b, c, d]);',
+    search: '  const ran = await runScript(sh, CLOSE, ["", "", a, b, c, d, e]);',
+    replace: '  const ran = await runScript(sh, "exit 0", ["", "", a, b, c, d, e]);',
     tests: ["tests/host/cgroups_test.ts"],
     filter: "removed once it ends",
   },
@@ -7107,10 +7107,10 @@ export const MUTATIONS: Mutation[] = [
     source:
       "review 148: a host not root makes no pids cgroup, and a Python plugin granted nothing made 8,992 threads under the OS layer, as many as the host's user may have, past the machine's pid_max",
     mitigation:
-      "the sandbox's first step holds its user namespace's tasks to PIDS_MAX (RLIMIT_NPROC)",
+      "the sandbox's first step holds its user namespace's tasks to its share of the machine's (RLIMIT_NPROC)",
     file: "runner/sandbox/layers.ts",
     search:
-      "  `{ ulimit -u ${PIDS_MAX} && ulimit -H -u ${PIDS_MAX}; } 2>/dev/null || ` +\n  `{ ulimit -p ${PIDS_MAX} && ulimit -H -p ${PIDS_MAX}; } 2>/dev/null; ` +\n",
+      '  \'{ ulimit -u "$t" && ulimit -H -u "$t"; } 2>/dev/null || \' +\n  \'{ ulimit -p "$t" && ulimit -H -p "$t"; } 2>/dev/null; \' +\n',
     replace: "",
     tests: [`${HOSTILE}/r148_test.ts`],
     filter: "makes no more tasks than a pids cgroup",
@@ -8617,6 +8617,195 @@ export const MUTATIONS: Mutation[] = [
     filter: "defineContract names",
   },
   {
+    id: "relay-plugin-own-memory-cgroup",
+    source:
+      "review 163: review 161's 64 MiB for the egress relay were the sandbox's: a command plugin of 32 MiB granted net held 76 MiB of shared memory, 88 of memfd, 68 in child processes, and by filling its tmpfs folders had the OOM killer end its relay",
+    mitigation: "with the relay, the plugin gets a memory cgroup of its own inside the sandbox's",
+    file: "runner/sandbox/launch_deno.ts",
+    search: "  return { cpu: egress.relay ? withPluginMemory(cpu) : cpu, egress };",
+    replace: "  return { cpu, egress };",
+    tests: [`${HOSTILE}/r163_test.ts`],
+    filter: "is killed at its cap",
+  },
+  {
+    id: "launcher-joins-plugin-memory-cgroup",
+    source:
+      "review 163: the plugin must run in its own memory cgroup, the relay beside it in the sandbox's",
+    mitigation:
+      "the launcher writes itself into the plugin's own memory cgroup just before the exec",
+    file: "runner/sandbox/launcher_script.ts",
+    search: "  if (spec.cgroupFd !== undefined) joinCgroup(spec.cgroupFd, zero);",
+    replace: "  void joinCgroup;",
+    tests: [`${HOSTILE}/r163_test.ts`],
+    filter: "is killed at its cap",
+  },
+  {
+    id: "prologue-plugin-memory-limit",
+    source: "review 163: the plugin's own memory cgroup must hold it to its cap",
+    mitigation: "the prologue sets the plugin's own memory cgroup's limit to the plugin's cap",
+    file: "runner/sandbox/prologue.ts",
+    search: '  `      echo "\\${20}" > "\\${19}/memory.limit_in_bytes" &&`,',
+    replace: "  `      true &&`,",
+    tests: [`${HOSTILE}/r163_test.ts`],
+    filter: "is killed at its cap",
+  },
+  {
+    id: "plugin-memory-cgroup-fd-closed",
+    source:
+      "review 163: the descriptor on the plugin's own memory cgroup's tasks file reached the relay and the plugin",
+    mitigation: "the launcher marks it close-on-exec before it starts the relay or the plugin",
+    file: "runner/sandbox/launcher_script.ts",
+    search: '    must(sys(spec.nr.fcntl, spec.cgroupFd, 2, 1), "the cgroup descriptor");',
+    replace: "    void must;",
+    tests: [`${HOSTILE}/r163_test.ts`],
+    filter: "cannot leave",
+  },
+  {
+    id: "plugin-memory-cgroup-oom-read",
+    source:
+      "review 163: the kernel counts an OOM kill in the killed process's cgroup: the plugin's, in its own",
+    mitigation: "an exit reads the OOM count of the plugin's own memory cgroup too",
+    file: "runner/sandbox/cpu_limits.ts",
+    search: "  return [cgroup.pluginMemoryDir, cgroup.memoryDir].filter(",
+    replace: "  return [cgroup.memoryDir].filter(",
+    tests: [`${HOSTILE}/r163_test.ts`],
+    filter: "shared memory past its cap",
+  },
+  {
+    id: "plugin-memory-cgroup-closed",
+    source:
+      "review 163: the plugin's own memory cgroup kept the one that holds it from removal on every stop",
+    mitigation: "a stop removes the plugin's own memory cgroup first, then the rest",
+    file: "runner/sandbox/cpu_limits.ts",
+    search: "  return [pluginMemoryDir, dir, memoryDir, pidsDir, cpuacctDir]",
+    replace: "  return [dir, memoryDir, pidsDir, cpuacctDir]",
+    tests: [`${HOSTILE}/r163_test.ts`],
+    filter: "when stopped",
+  },
+  {
+    id: "sweep-shell-plugin-memory-cgroup",
+    source:
+      "review 163: a SIGKILLed host's plugin left its own memory cgroup, and so the one that holds it, past the next host's sweep",
+    mitigation: "the shell's sweep removes a dead host's plugin's own memory cgroup first",
+    file: "runner/sandbox/cgroup_probe.ts",
+    search: '"; set -- "$@" "$o" ;;\n      *) read -r p < "$d/cgroup.procs" || set -- "$@" "$o" ;;',
+    replace: '"; ;;\n      *) ;;',
+    tests: [`${HOSTILE}/r163_test.ts`],
+    filter: "next host's sweep (shell)",
+  },
+  {
+    id: "sweep-here-plugin-memory-cgroup",
+    source:
+      "review 163: a SIGKILLed host's plugin left its own memory cgroup, and so the one that holds it, past the next host's sweep",
+    mitigation: "the host's own sweep removes a dead host's plugin's own memory cgroup first",
+    file: "runner/sandbox/cgroup_probe.ts",
+    search: "    if (!sweepOwn(dir, dead.has(dir))) refused = true;",
+    replace: "    void sweepOwn;",
+    tests: [`${HOSTILE}/r163_test.ts`],
+    filter: "next host's sweep (here)",
+  },
+  {
+    id: "relay-copies-through-fixed-buffers",
+    source:
+      "review 163: the egress relay piped streams, a new 64 KiB buffer a read, garbage its collector left: a plugin that sent into 256 connections to a target that read nothing held the relay at 67 to 74 MiB, past the 64 kept for it, and the OOM killer ended the relay",
+    mitigation: "the relay copies each direction through one buffer of its own, reused",
+    file: "runner/sandbox/egress_relay.ts",
+    search: "      await Promise.all([copy(a, b), copy(b, a)]);",
+    replace:
+      "      await Promise.all([\n        a.readable.pipeTo(b.writable).catch(() => {}),\n        b.readable.pipeTo(a.writable).catch(() => {}),\n      ]);",
+    tests: [`${HOSTILE}/r163_test.ts`],
+    filter: "floods its relay",
+  },
+  {
+    id: "tasks-reserved-sum",
+    source:
+      "review 164: two plugins of 8,192 tasks took the whole budget every plugin shares (16,384), and every other plugin's start failed making its threads",
+    mitigation:
+      "the caps of the plugins running, this one's with them, must fit the budget, or the start is refused",
+    file: "runner/sandbox/prologue.ts",
+    search: '  `  [ "$sum" -le "$b" ] && return 0`,',
+    replace: "  `  return 0`,",
+    tests: [`${HOSTILE}/r164_test.ts`],
+    filter: "refused past it",
+  },
+  {
+    id: "tasks-share",
+    source:
+      "review 164: each plugin's cap was 8,192, whatever the budget, so two plugins took it all",
+    mitigation: "a plugin asking no cpu.maxTasks gets 1/256 of the budget, from 32 to 8,192",
+    file: "runner/sandbox/prologue.ts",
+    search: "c=$((b / ${TASK_SHARES}));",
+    replace: "c=$((b / 1));",
+    tests: [`${HOSTILE}/r164_test.ts`],
+    filter: "share of the budget",
+  },
+  {
+    id: "tasks-no-budget-narrow",
+    source:
+      "review 164: where the folder of pids cgroups has no limit, nothing bounds the reservations",
+    mitigation: "a start is refused where the budget cannot be read or is none (fail narrow)",
+    file: "runner/sandbox/prologue.ts",
+    search: "  `    return 1 ;; esac`,",
+    replace: "  `    b=999999999 ;; esac`,",
+    tests: [`${HOSTILE}/r164_test.ts`],
+    filter: "no limit to share",
+  },
+  {
+    id: "tasks-empty-siblings",
+    source:
+      "review 164: an empty cgroup (a dead host's, a probe's trial, one being made) holds no task, and counted, it would refuse starts that fit",
+    mitigation: "only non-empty siblings' caps are summed",
+    file: "runner/sandbox/prologue.ts",
+    search: '`    read -r k < "$d/pids.current" 2>/dev/null && [ "$k" != 0 ] || continue`,',
+    replace: '`    read -r k < "$d/pids.current" 2>/dev/null || continue`,',
+    tests: [`${HOSTILE}/r164_test.ts`],
+    filter: "refused past it",
+  },
+  {
+    id: "tasks-join-first",
+    source:
+      "review 164: a start that sums before it has joined its cgroup does not count itself, and passes past the budget",
+    mitigation: "the prologue joins the pids cgroup, then writes its cap, then sums",
+    file: "runner/sandbox/prologue.ts",
+    search: '  `    into "\\${10}" 1 && reserved "\\${10}" "\\${11}" ||`,',
+    replace: '  `    reserved "\\${10}" "\\${11}" && into "\\${10}" 1 ||`,',
+    tests: [`${HOSTILE}/r164_test.ts`],
+    filter: "no longer fits",
+  },
+  {
+    id: "tasks-max-tasks-option",
+    source: "review 164: a plugin that needs more than its share must be able to ask for it",
+    mitigation: "cpu.maxTasks sets the plugin's cap (and its reservation)",
+    file: "runner/sandbox/cpu_limits.ts",
+    search: "pidsMax: maxTasks }",
+    replace: "pidsMax: undefined }",
+    tests: [`${HOSTILE}/r164_test.ts`],
+    filter: "no longer fits",
+  },
+  {
+    id: "os-layer-no-mqueue",
+    source:
+      "review 164: a plugin granted nothing took its user's whole RLIMIT_MSGQUEUE (819,200 bytes, 9 queues) under the OS layer, and its host's own mq_open failed",
+    mitigation: "the OS layer's filter refuses mq_open",
+    file: "runner/sandbox/seccomp.ts",
+    search: "        { nr: t.ipc.mq_open, body: [ret(EPERM)] },\n",
+    replace: "",
+    tests: [`${HOSTILE}/r164_test.ts`],
+    filter: "message queue",
+  },
+  {
+    id: "sandbox-nproc-share",
+    source:
+      "review 164: a host not root held each plugin to 8,192 tasks, so four plugins would take every pid of a machine whose pid_max is 32,768",
+    mitigation:
+      "the sandbox's first step holds a plugin to its cpu.maxTasks, else its share of the machine's tasks",
+    file: "runner/sandbox/layers.ts",
+    search: "  const tasks = String(ctx.cpu?.maxTasks ?? machineTaskShare());",
+    replace: "  const tasks = String(ctx.cpu?.maxTasks ?? 8192);",
+    tests: [`${HOSTILE}/r148_test.ts`],
+    filter: "makes no more tasks than a pids cgroup",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",
@@ -9080,9 +9269,10 @@ export const MUTATIONS: Mutation[] = [
   {
     id: "pids-cgroup",
     source: "review: nothing limited a command plugin's process count (T10, row C)",
-    mitigation: "the plugin's processes and threads share one v1 pids cgroup (pids.max 8192)",
+    mitigation:
+      "the plugin's processes and threads share one v1 pids cgroup (pids.max its cpu.maxTasks, else its share)",
     file: "runner/sandbox/prologue.ts",
-    search: "? [cgroup.pidsDir, String(cgroup.pidsMax)]",
+    search: '? [cgroup.pidsDir, cgroup.pidsMax ? String(cgroup.pidsMax) : "share"]',
     replace: '? ["", ""]',
     tests: [`${HOSTILE}/review_test.ts`],
     filter: "pids cgroup",

@@ -3,9 +3,10 @@
 // A sweep that cannot tell this host is alive (a host in another PID namespace, an older plugbox
 // that removes every empty plugbox-* cgroup) may remove one in between.
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { OPEN_FILES, prologue } from "../../runner/sandbox/prologue.ts";
 import { tempDir } from "../hostile/_hostile.ts";
+import { exists } from "../_helpers.ts";
 
 /**
  * A `mkdir`, in a folder of its own to put first on the host's PATH (the prologue runs the host
@@ -57,6 +58,12 @@ async function runPrologue(
     });
   } finally {
     Deno.env.set("PATH", path);
+  }
+  // The budget every plugin's tasks are reserved from: the limit of the folder of pids cgroups.
+  const folder = dirname(dir("pids"));
+  await Deno.mkdir(folder, { recursive: true });
+  if (!exists(join(folder, "pids.max"))) {
+    await Deno.writeTextFile(join(folder, "pids.max"), "16384");
   }
   const out = await new Deno.Command(argv[0], {
     args: [...argv.slice(1), "/bin/sh", "-c", "echo $$"],

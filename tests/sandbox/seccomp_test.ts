@@ -198,7 +198,10 @@ Deno.test("seccomp: the launcher's second filter refuses the plugin Unix sockets
 Deno.test("seccomp: under Landlock, which keeps the host's IPC namespace, no System V IPC or message queue; no inotify watch beside native code", () => {
   for (const [name, number] of Object.entries(X86_64.ipc)) {
     assert.equal(verdict(landlock, number), errno(1), name);
-    assert.equal(verdict(bwrap, number), ALLOW, `${name}: bubblewrap's own IPC namespace`);
+    // A queue's bytes count against its user's RLIMIT_MSGQUEUE, whatever the namespace (review
+    // 164): bubblewrap's own IPC namespace has no queue the plugin did not make.
+    const own = name === "mq_open" ? errno(1) : ALLOW;
+    assert.equal(verdict(bwrap, number), own, `${name}: bubblewrap's own IPC namespace`);
   }
   assert.equal(
     verdict(landlock, nr.inotify_add_watch, [3, 0, 0x100]),

@@ -3569,7 +3569,11 @@ export const MUTATIONS: Mutation[] = [
     file: "runner/wire/inbound.ts",
     search: "    const spare = Math.max(0, this.#maxInbound - this.#inboundSlots) + unflushed;",
     replace: "    const spare = unflushed;",
-    tests: ["tests/wire/peer_pace_test.ts", "tests/hostile/r73_test.ts"],
+    tests: [
+      "tests/wire/peer_pace_test.ts",
+      "tests/hostile/r73_test.ts",
+      "tests/hostile/r73_honest_test.ts",
+    ],
   },
   {
     id: "owed-horizon",
@@ -3587,7 +3591,11 @@ export const MUTATIONS: Mutation[] = [
     file: "runner/wire/inbound.ts",
     search: "    this.#options.onWasted?.(began === undefined ? bytes : 0);\n",
     replace: "    this.#options.onWasted?.(bytes);\n",
-    tests: ["tests/wire/peer_pace_test.ts", "tests/hostile/r73_test.ts"],
+    tests: [
+      "tests/wire/peer_pace_test.ts",
+      "tests/hostile/r73_test.ts",
+      "tests/hostile/r73_honest_test.ts",
+    ],
   },
   {
     id: "answer-charged",
@@ -3630,7 +3638,7 @@ export const MUTATIONS: Mutation[] = [
     search:
       "        // Gone since the read (the tree's kill reaps as this runs): the pids after it still count.\n",
     replace: "        throw error;\n",
-    tests: ["tests/hostile/r73_test.ts"],
+    tests: ["tests/hostile/r73_test.ts", "tests/hostile/r73_honest_test.ts"],
   },
   {
     id: "unflushed-slots-queue-room",

@@ -11,12 +11,13 @@ import { type Chain, isWithin } from "./paths.ts";
 import { note, othersOverlapping, overlaps, type OwnedPaths } from "./owned_paths.ts";
 import { refuseOthersCode, rememberFolders } from "./plugin_folders.ts";
 import type { Permissions, ResolveGrantsOptions, UnsafeAcknowledgements } from "./permissions.ts";
+import { refuseGrant } from "./grant_refusal.ts";
 
 /** Whether one of `a` and `b` holds the other as spelled (not only on disk). */
 const overlapsBySpelling = (a: string, b: string) => isWithin(a, b) || isWithin(b, a);
 
 function refuse(detail: string): never {
-  throw new TypeError(`Cannot grant ${detail}`);
+  return refuseGrant(detail);
 }
 
 /**

@@ -21,6 +21,7 @@ import { programPath } from "./program_grant.ts";
 import { SYS_ACTIONS, SYS_NAMES, type SysName } from "./sys_names.ts";
 import { didYouMean } from "./suggest.ts";
 import { neutralize } from "../wire/mod.ts";
+import { refuseGrant } from "./grant_refusal.ts";
 
 export { SYS_ACTIONS, SYS_NAMES, SYS_READS, type SysName } from "./sys_names.ts";
 export { runsAsRoot } from "./grant_rules.ts";
@@ -241,7 +242,7 @@ function unknownName(what: string, name: string, schema: { shape: object }): str
 }
 
 function refuse(detail: string, cause?: unknown): never {
-  throw new TypeError(`Cannot grant ${detail}`, { cause });
+  return refuseGrant(detail, cause);
 }
 
 /**

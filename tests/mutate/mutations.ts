@@ -8814,6 +8814,17 @@ export const MUTATIONS: Mutation[] = [
     filter: "makes no more tasks than a pids cgroup",
   },
   {
+    id: "grant-refusal-cut",
+    source:
+      "review 165, left: a refused read grant of 120,000 characters was quoted whole in the library's message",
+    mitigation: "a refused grant's detail is cut in its middle, its reason kept",
+    file: "runner/sandbox/grant_refusal.ts",
+    search: "  const shown = detail.length <= SHOWN",
+    replace: "  const shown = detail.length > 0",
+    tests: ["tests/sandbox/permissions_test.ts"],
+    filter: "cut in its middle",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

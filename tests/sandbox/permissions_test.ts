@@ -305,3 +305,24 @@ Deno.test("no name with PROXY in it can be granted, even one the runtime's files
     MYAPP_SETTING: "x",
   });
 });
+
+Deno.test("a refused grant quotes a long entry cut in its middle, its reason kept whole", () => {
+  const long = `/tmp/${"x".repeat(120_000)}`;
+  for (
+    const [grants, reason] of [
+      [{ read: [long] }, /": no such file or folder$/],
+      [{ write: [`${long},b`] }, /must not contain ",", "=", a newline or NUL$/],
+    ] as const
+  ) {
+    try {
+      resolveGrants(grants);
+    } catch (error) {
+      assert.ok(error instanceof TypeError);
+      assert.ok(error.message.length < 2_100, `a message of ${error.message.length}`);
+      assert.match(error.message, /^Cannot grant (read|write)\S* "\/tmp\/x/);
+      assert.match(error.message, reason);
+      continue;
+    }
+    assert.fail(`${Object.keys(grants)} was granted`);
+  }
+});

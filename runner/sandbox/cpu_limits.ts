@@ -21,7 +21,7 @@ import {
   PLUGIN_MEMORY_NAME,
 } from "./cgroup_probe.ts";
 import { runScript } from "./exec.ts";
-import { TASK_FLOOR, TASK_SHARES } from "./prologue.ts";
+import { TASK_CEILING, TASK_FLOOR, TASK_SHARES } from "./prologue.ts";
 
 export { PIDS_MAX };
 
@@ -60,7 +60,7 @@ export interface CpuLimits {
    * tasks), so a start whose reservation no longer fits is refused, naming
    * the cause; else, under bubblewrap, it is RLIMIT_NPROC in the sandbox's
    * user namespace. From 1 to 8,192.
-   * @default {its share: 1/256 of that budget, from 32 to 8,192 (64 where pid_max is 32,768)}
+   * @default {its share: 1/256 of that budget, from 32 to 64 (64 where pid_max is 32,768)}
    */
   maxTasks?: number;
 }
@@ -155,7 +155,7 @@ let machineShare: number | undefined;
  * host not root, under bubblewrap: RLIMIT_NPROC in its user namespace, see
  * `GO_STEP` in layers.ts): 1/{@linkcode TASK_SHARES} of half of the fewer of
  * `kernel.pid_max` and `threads-max`, from {@linkcode TASK_FLOOR} to
- * {@linkcode PIDS_MAX}, as a root host's pids cgroup gives it (64 where
+ * {@linkcode TASK_CEILING}, as a root host's pids cgroup gives it (64 where
  * pid_max is 32,768). Where this process may not read them (fail narrow),
  * {@linkcode TASK_FLOOR}. Read once per process.
  */
@@ -172,7 +172,7 @@ export function machineTaskShare(): number {
   const most = Math.min(read("/proc/sys/kernel/pid_max"), read("/proc/sys/kernel/threads-max"));
   const share = Math.floor(Math.floor(most / 2) / TASK_SHARES);
   machineShare = Number.isSafeInteger(share)
-    ? Math.min(PIDS_MAX, Math.max(TASK_FLOOR, share))
+    ? Math.min(TASK_CEILING, Math.max(TASK_FLOOR, share))
     : TASK_FLOOR;
   return machineShare;
 }

@@ -18,14 +18,23 @@
 
 import type { CpuPlan } from "./cpu_limits.ts";
 import { onHostPath } from "./host_path.ts";
-import { PIDS_MAX as PIDS_MAX_TASKS } from "./cgroup_probe.ts";
 
 /**
  * A plugin's share of the budget of tasks every plugin on the machine shares, where its
- * `cpu.maxTasks` asks none: 1/`TASK_SHARES` of it, so that that many plugins fit at once whatever
- * each does with its tasks (64 each where pid_max is 32,768), at least {@linkcode TASK_FLOOR}.
+ * `cpu.maxTasks` asks none: 1/`TASK_SHARES` of it, so that at least that many plugins fit at once
+ * whatever each does with its tasks (64 each where pid_max is 32,768), from {@linkcode TASK_FLOOR}
+ * to {@linkcode TASK_CEILING}.
  */
 export const TASK_SHARES = 256;
+
+/**
+ * The most tasks a plugin's share gives it, however large the budget: 1/256 of a budget of half
+ * of systemd's pid_max (4,194,304) was 8,192 a plugin, so 256 plugins filled any machine, and a
+ * thousand could not start (issue 14). 64 is what a Deno plugin holds (6 threads at its start, up
+ * to 36 under thousands of file reads at once, where at 24 Deno ended itself making a worker
+ * thread) with its egress relay beside it; a plugin that needs more asks `cpu.maxTasks`.
+ */
+export const TASK_CEILING = 64;
 
 /**
  * The fewest tasks a plugin's share gives it: a Deno plugin here holds 6 threads at its start and
@@ -114,7 +123,7 @@ const SCRIPT = [
   // together they stay within that limit, so no plugin, nor any few together, can take the tasks
   // another needs to start or run (review 164: two plugins of 8,192 tasks took a budget of
   // 16,384, and every other plugin's start failed making its threads). $2 is its cap, or
-  // "share": the budget's 1/${TASK_SHARES}, from ${TASK_FLOOR} to ${PIDS_MAX_TASKS}. The cgroup is joined first and its cap
+  // "share": the budget's 1/${TASK_SHARES}, from ${TASK_FLOOR} to ${TASK_CEILING}. The cgroup is joined first and its cap
   // written next, then every non-empty sibling's cap is summed: of two starts at once, the
   // later to write reads the other's, so both cannot pass (one that has joined and not yet
   // written reads ours after). A sibling whose cap is none yet is such a start; an empty one is
@@ -128,7 +137,7 @@ const SCRIPT = [
   `    return 1 ;; esac`,
   `  c=$2`,
   `  if [ "$c" = share ]; then`,
-  `    c=$((b / ${TASK_SHARES})); [ "$c" -ge ${TASK_FLOOR} ] || c=${TASK_FLOOR}; [ "$c" -le ${PIDS_MAX_TASKS} ] || c=${PIDS_MAX_TASKS}`,
+  `    c=$((b / ${TASK_SHARES})); [ "$c" -ge ${TASK_FLOOR} ] || c=${TASK_FLOOR}; [ "$c" -le ${TASK_CEILING} ] || c=${TASK_CEILING}`,
   `  fi`,
   `  echo "$c" > "$1/pids.max" || return 1`,
   `  sum=0; n=0`,

@@ -8740,7 +8740,7 @@ export const MUTATIONS: Mutation[] = [
     id: "tasks-share",
     source:
       "review 164: each plugin's cap was 8,192, whatever the budget, so two plugins took it all",
-    mitigation: "a plugin asking no cpu.maxTasks gets 1/256 of the budget, from 32 to 8,192",
+    mitigation: "a plugin asking no cpu.maxTasks gets 1/256 of the budget, from 32 to 64",
     file: "runner/sandbox/prologue.ts",
     search: "c=$((b / ${TASK_SHARES}));",
     replace: "c=$((b / 1));",
@@ -8823,6 +8823,17 @@ export const MUTATIONS: Mutation[] = [
     replace: "  const shown = detail.length > 0",
     tests: ["tests/sandbox/permissions_test.ts"],
     filter: "cut in its middle",
+  },
+  {
+    id: "tasks-share-ceiling",
+    source:
+      "mine, after review 164: at 1/256 of the budget up to 8,192, 256 plugins filled any machine and a thousand could not start (issue 14's scale row)",
+    mitigation: "a plugin's default share is at most 64 tasks",
+    file: "runner/sandbox/prologue.ts",
+    search: '[ "$c" -le \${TASK_CEILING} ] || c=\${TASK_CEILING}`,',
+    replace: '[ "$c" -le 8192 ] || c=8192`,',
+    tests: [`${HOSTILE}/r164_test.ts`],
+    filter: "share of the budget",
   },
   {
     id: "loader-exact-cap-whole",

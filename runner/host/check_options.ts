@@ -8,6 +8,7 @@
 
 import { type Contract, methodsOf } from "../contract.ts";
 import { neutralize } from "../wire/mod.ts";
+import { refuseHiddenKeys } from "../sandbox/mod.ts";
 import { MAX_SERVED, MAX_SERVED_NAMES } from "./handshake.ts";
 
 /** The longest delay `setTimeout` honours: 2^31 - 1 ms, about 24.8 days. */
@@ -241,6 +242,8 @@ export function readOnce<T extends object>(module: string | URL, options: T): T 
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`Cannot start plugin "${module}": its options must be an object`);
   }
+  // What the copy below leaves out is refused, not taken for an option not given (review 167).
+  refuseHiddenKeys(`Cannot start plugin "${module}"`, options);
   try {
     const taken = { ...options } as T & { streamWindow?: unknown };
     const window = taken.streamWindow;

@@ -63,6 +63,49 @@ function close(...conns: (Deno.Conn | undefined)[]): void {
   }
 }
 
+/** The bytes one connection's direction carries at a time. */
+const COPY_BYTES = 64 * 1024;
+
+/**
+ * How long a connection one direction of which has ended may carry nothing the other way before
+ * it is closed. An end read is a half-close or a close: TCP does not tell which, so a plugin's
+ * closed socket to a target that reads nothing and never closes would hold its slot (of the
+ * proxy's and the relay's) for as long as the plugin ran.
+ */
+const HALF_OPEN_IDLE_MS = 10_000;
+
+/**
+ * Carries bytes both ways, each direction's end passed on as the end of writing only: a stream's
+ * pipe closed the whole connection at one direction's end, so a plugin that half-closed its
+ * connection after its request (`shutdown(SHUT_WR)`, `closeWrite()`) lost the answer, and the
+ * destination writing it got EPIPE (review 166; the Deno layer, without the proxy, kept it). Once
+ * one direction has ended, the other is closed after {@linkcode HALF_OPEN_IDLE_MS} without a
+ * byte. A failure of either end rejects: the caller closes both.
+ */
+async function carry(a: Deno.Conn, b: Deno.Conn): Promise<void> {
+  let idle: ReturnType<typeof setTimeout> | undefined;
+  let half = false;
+  const quiet = () => {
+    clearTimeout(idle);
+    idle = setTimeout(() => close(a, b), HALF_OPEN_IDLE_MS);
+  };
+  const copy = async (from: Deno.Conn, to: Deno.Conn) => {
+    const buffer = new Uint8Array(COPY_BYTES);
+    for (let n = await from.read(buffer); n !== null; n = await from.read(buffer)) {
+      for (let at = 0; at < n;) at += await to.write(buffer.subarray(at, n));
+      if (half) quiet();
+    }
+    await to.closeWrite();
+    half = true;
+    quiet();
+  };
+  try {
+    await Promise.all([copy(a, b), copy(b, a)]);
+  } finally {
+    clearTimeout(idle);
+  }
+}
+
 /**
  * One plugin's egress proxy.
  *
@@ -227,10 +270,7 @@ export class EgressProxy {
         await conn.write(new TextEncoder().encode("HTTP/1.1 200 Connection Established\r\n\r\n"));
       }
       if (request.forward.length) await upstream.write(request.forward);
-      await Promise.all([
-        conn.readable.pipeTo(upstream.writable).catch(() => {}),
-        upstream.readable.pipeTo(conn.writable).catch(() => {}),
-      ]);
+      await carry(conn, upstream);
     } catch {
       // the plugin went away, or the head never came
     } finally {

@@ -20,8 +20,9 @@ import {
 } from "./isolation.ts";
 import { layerPrefix, type LayerSupport } from "./layers.ts";
 import type { ManifestReview } from "./manifest.ts";
-import { type ResolvedGrants, toDenoArgs } from "./permissions.ts";
-import type { GraphSummary } from "./preflight.ts";
+import { grantLists, type ResolvedGrants, toDenoArgs } from "./permissions.ts";
+import { type GraphSummary, infoArgs } from "./preflight.ts";
+import { checkCommandLine } from "./command_line.ts";
 import { checkGrantLinks } from "./grant_links.ts";
 import { grantedBinaries } from "./grant_programs.ts";
 import { NONCE_FLAG } from "../wire/mod.ts";
@@ -256,6 +257,17 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
   // root, and the check's own reads are not the plugin's to record), and no egress relay, CPU
   // cgroup or sandbox hosts file (`deno info --no-remote` reaches no network; all lie outside
   // every root).
+  const checkPrefix = await wrapperFor(p, PREFLIGHT_MIB, RESERVED_MIB, {
+    denoDir: p.denoDir,
+    envNames: Object.keys(env),
+  })({ ...mounts, dev: false });
+  // The check's own spawn carries the grants too (bubblewrap's mounts, the launcher's Landlock
+  // rules): checked first, it was the kernel's bare "Argument list too long" (review 167).
+  checkCommandLine(
+    [...checkPrefix, p.deno.path, ...infoArgs({ importMap: sdk.importMap, entry: snapshot.entry })],
+    env,
+    { grants: grantLists(grants) },
+  );
   const graph = await verifyGraph({
     name: p.name,
     root: p.root,
@@ -264,10 +276,7 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     snapshot,
     sdk,
     isolation: p.isolation,
-    prefix: await wrapperFor(p, PREFLIGHT_MIB, RESERVED_MIB, {
-      denoDir: p.denoDir,
-      envNames: Object.keys(env),
-    })({ ...mounts, dev: false }),
+    prefix: checkPrefix,
     env,
     cacheDir: p.cache,
     timeoutMs: p.timeoutMs,

@@ -64,6 +64,16 @@ const HARDENED = ["run", "--no-config", "--no-lock", "--no-remote", "--no-npm", 
  */
 const LEAN = "--v8-flags=--jitless,--single-threaded";
 
+/**
+ * The relay's V8: without worker threads. Every task of the sandbox counts against the plugin's
+ * own cap (its pids cgroup or RLIMIT_NPROC, 64 by default since review 164), and V8 starts one
+ * worker thread per CPU the relay may run on (up to 16), which the plugin then lacked: 2 of the
+ * relay's 6 tasks here, 16 of about 20 on a machine of 16 CPUs or more (review 166). The relay
+ * copies bytes through fixed buffers and makes almost no garbage: its collections on its one
+ * thread cost it nothing measurable (256 MiB carried as fast, within the noise).
+ */
+const RELAY_V8 = "--v8-flags=--single-threaded";
+
 /** System call numbers the launcher needs, per architecture. */
 const NUMBERS: Record<SeccompArch, LauncherSpec["nr"]> = {
   x86_64: { prctl: 157, seccomp: 317, capset: 126, prlimit64: 302, fcntl: 72 },
@@ -107,6 +117,7 @@ export function relayArgs(files: LauncherFiles, spec: import("./egress_relay.ts"
   return [
     ...HARDENED,
     "--no-code-cache",
+    RELAY_V8,
     ...allowFlags("net", [...listens, `unix:${spec.socket}`]),
     `--allow-read=${spec.socket}`,
     `--allow-write=${spec.socket}`,

@@ -79,7 +79,12 @@ export {
   releaseUnlaunchedPlan,
   takeIssuedPlan,
 } from "./plan.ts";
-export { LAUNCH_KEYS, refuseUnknownKeys, refuseUnknownOptions } from "./option_keys.ts";
+export {
+  LAUNCH_KEYS,
+  refuseHiddenKeys,
+  refuseUnknownKeys,
+  refuseUnknownOptions,
+} from "./option_keys.ts";
 export { didYouMean } from "./suggest.ts";
 export { type GraphSummary } from "./preflight.ts";
 export { type Snapshot, type SnapshotLimits } from "./snapshot.ts";

@@ -259,7 +259,7 @@ export interface PrivateFinding {
  */
 export async function firstPrivateAddress(
   entries: readonly string[],
-  options: ResolveOptions & { totalMs?: number } = {},
+  options: ResolveOptions & { totalMs?: number; signal?: AbortSignal } = {},
 ): Promise<PrivateFinding> {
   const names = new Map<string, string>(); // host -> its first entry
   for (const entry of entries) {
@@ -278,7 +278,8 @@ export async function firstPrivateAddress(
   const queue = found.size === 0 && options.system !== false ? [...names.keys()] : [];
   const end = performance.now() + (options.totalMs ?? 10_000);
   const worker = async () => {
-    while (queue.length > 0 && performance.now() < end) {
+    // None begun once the start is stopped: an aborted start's lookups went on for 10 s (r167).
+    while (queue.length > 0 && performance.now() < end && !options.signal?.aborted) {
       const host = queue.shift()!;
       const address = (await systemAddresses(host, options.timeoutMs ?? 2000))
         .find(isPrivateAddress);
@@ -308,10 +309,11 @@ export async function firstPrivateAddress(
  */
 export async function refusePrivateNets(
   entries: readonly string[],
-  options: ResolveOptions & { totalMs?: number } = {},
+  options: ResolveOptions & { totalMs?: number; signal?: AbortSignal } = {},
 ): Promise<void> {
   const totalMs = options.totalMs ?? 10_000;
   const { found, unchecked } = await firstPrivateAddress(entries, { ...options, totalMs });
+  options.signal?.throwIfAborted();
   if (found) {
     throw new TypeError(
       `Cannot grant net "${found.entry}": this machine resolves it to ${found.address}, a loopback, private or local address; pass unsafe.privateNetwork to accept`,

@@ -3,8 +3,10 @@
  * by name (with the closest known name) instead of taken for "not given":
  * `lokc: { path }` started a plugin no lock had approved, `isolaton: "os"`
  * one under whatever layer "auto" found, and `snapshotLimits: { maxFiels }`
- * snapshotted with the default (review 165). Own string keys only: a
- * prototype's are never read, nor are symbols.
+ * snapshotted with the default (review 165). Own enumerable string keys
+ * only: a key inherited from a prototype of the options' own, or not
+ * enumerable, is refused ({@linkcode refuseHiddenKeys}, review 167), and
+ * symbols are never read.
  * @module
  */
 
@@ -96,6 +98,53 @@ export function refuseUnknownKeys(
 }
 
 /**
+ * Refuses an option `options` holds where a start does not read it: inherited from a prototype
+ * of its own (not `Object`'s) or not enumerable. A start copies its options' own enumerable keys,
+ * so `Object.create({ lock: { path } })` started a plugin no lock approved, and
+ * `Object.create({ isolation: "os" })` one under "auto"'s layer, while previewStart read both
+ * through the object and planned what no start ran (review 167).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { refuseHiddenKeys } from "./option_keys.ts";
+ * refuseHiddenKeys("Cannot start plugin", { isolation: "os" });
+ * assert.throws(
+ *   () => refuseHiddenKeys("Cannot start plugin", Object.create({ isolation: "os" })),
+ *   /option "isolation" is inherited from its options' prototype/,
+ * );
+ * ```
+ * @throws {TypeError} naming the key, after `what`.
+ */
+export function refuseHiddenKeys(what: string, options: object): void {
+  let found: { key: string; how: string } | undefined;
+  try {
+    const hidden = Object.getOwnPropertyNames(options)
+      .find((key) => !Object.prototype.propertyIsEnumerable.call(options, key));
+    if (hidden !== undefined) found = { key: hidden, how: "is not enumerable" };
+    let proto = Object.getPrototypeOf(options);
+    while (!found && proto !== null && proto !== Object.prototype) {
+      const inherited = Object.keys(proto).find((key) => !Object.hasOwn(options, key));
+      if (inherited !== undefined) {
+        found = { key: inherited, how: "is inherited from its options' prototype" };
+      }
+      proto = Object.getPrototypeOf(proto);
+    }
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new TypeError(`${what}: reading its options threw: ${neutralize(message, 300)}`, {
+      cause: error,
+    });
+  }
+  if (!found) return;
+  throw new TypeError(
+    `${what}: option "${
+      neutralize(found.key, 64)
+    }" ${found.how}, and a start reads only its options' own enumerable keys: give it as one`,
+  );
+}
+
+/**
  * Refuses a misspelt option: one of `options` not in `known` (the launch options, or a start's
  * with them), or one of their own option objects' (`lock`, `audit`, `cpu`, `snapshotLimits`).
  *
@@ -106,6 +155,7 @@ export function refuseUnknownOptions(
   options: object,
   known: readonly string[] = LAUNCH_KEYS,
 ): void {
+  refuseHiddenKeys(what, options);
   refuseUnknownKeys(what, options, known);
   const given = options as Record<string, unknown>;
   for (const [member, names] of Object.entries(NESTED)) {

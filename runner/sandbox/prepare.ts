@@ -298,9 +298,13 @@ async function openCache(options: LaunchOptions): Promise<string> {
 }
 
 /** Refuses net grants whose names this machine resolves to a private address now (THREATS T18). */
-async function refusePrivateNames(grants: ResolvedGrants, unsafe?: UnsafeAcknowledgements) {
+async function refusePrivateNames(
+  grants: ResolvedGrants,
+  unsafe: UnsafeAcknowledgements | undefined,
+  signal: AbortSignal | undefined,
+) {
   if (unsafe?.privateNetwork === true) return;
-  await refusePrivateNets(grants.net);
+  await refusePrivateNets(grants.net, { signal });
 }
 
 /**
@@ -502,7 +506,7 @@ async function prepareFrom(
   });
   if (isolation === "landlock") refuseNativeNetUnderLandlock(options.isolation ?? "auto", grants);
   // A lookup cannot be cancelled; it holds nothing of this start's, so the start stops waiting.
-  await unlessAborted(refusePrivateNames(grants, options.unsafe), signal);
+  await unlessAborted(refusePrivateNames(grants, options.unsafe, signal), signal);
   if (runtime && options.audit) {
     throw new TypeError(
       `Cannot start plugin "${name}" with audit: it runs a command, not Deno, so it makes no ` +

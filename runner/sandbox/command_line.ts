@@ -78,7 +78,7 @@ export function specArgs(spec: unknown): string[] {
  * import assert from "node:assert/strict";
  * import { allowFlags } from "./command_line.ts";
  * assert.deepEqual(allowFlags("read", ["/a", "/b"]), ["--allow-read=/a,/b"]);
- * assert.equal(allowFlags("read", Array(40_000).fill("/data/x")).length, 3);
+ * assert.equal(allowFlags("read", Array(40_000).fill("/data/x")).length, 10);
  * ```
  */
 export function allowFlags(kind: string, values: readonly string[], units = PIECE_UNITS): string[] {

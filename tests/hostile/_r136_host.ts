@@ -46,7 +46,9 @@ if (phase === "start") {
   await host.start("p", hostile("r136_forks.ts"), options);
   console.log("started"); // the start ended before the death: the driver says so
 } else if (handle === "plugin") {
-  const plugin = await startPlugin(hostile("r136_forks.ts"), options);
+  // A standby is the host's: startPlugin refuses the option it does not take (review 165).
+  const { hotStandby: _, ...startOptions } = options;
+  const plugin = await startPlugin(hostile("r136_forks.ts"), startOptions);
   await plugin.api(Probe).attempt(`${program} ${marker}`);
   while (processesWith(marker).length < 2) await new Promise((r) => setTimeout(r, 5));
   const cgroup = plugin.plan.cpu.cgroup;

@@ -6,6 +6,7 @@
  */
 
 import { join } from "node:path";
+import { until } from "../_helpers.ts";
 import { fileURLToPath } from "node:url";
 
 /**
@@ -388,4 +389,34 @@ export function treeOf(pid: number): number[] {
     queue.push(...childrenOf(next));
   }
   return found;
+}
+
+/**
+ * Removes the cgroup folder `top` and every folder under it, deepest first, each within `ms` (a
+ * cgroup's folder goes once its last task has): what a test's limited cgroup and the plugins a
+ * host made in it leave.
+ */
+export async function removeCgroupTree(top: string, ms: number): Promise<void> {
+  const all: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of Deno.readDirSync(dir)) {
+      if (entry.isDirectory) walk(join(dir, entry.name));
+    }
+    all.push(dir);
+  };
+  walk(top);
+  for (const dir of all) {
+    await until(
+      () => {
+        try {
+          Deno.removeSync(dir);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      ms,
+      `the test's cgroup ${dir} removed`,
+    );
+  }
 }

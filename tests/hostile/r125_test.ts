@@ -7,8 +7,8 @@ import { previewStart, startPlugin } from "../../mod.ts";
 import { findControllers } from "../../runner/sandbox/cgroup_probe.ts";
 import { CAP_ALL_TASKS_SH, capAllTasksHere } from "../../runner/sandbox/cgroup_tasks.ts";
 import { prologue } from "../../runner/sandbox/prologue.ts";
-import { exists, freshCache, until, within } from "../_helpers.ts";
-import { hostile, tempDir } from "./_hostile.ts";
+import { exists, freshCache, within } from "../_helpers.ts";
+import { hostile, removeCgroupTree, tempDir } from "./_hostile.ts";
 import { probeAnswer, refusedAfterTheOther, tempFolder } from "./_python_shim.ts";
 import { Probe } from "./plugins/probe.ts";
 
@@ -254,28 +254,7 @@ async function limitedCgroup(limit: number, levels = 1) {
     inner: dirs.at(-1)!,
     [Symbol.asyncDispose]: async () => {
       // Deepest first; what a host left (its plugbox folder, emptied) too.
-      const all: string[] = [];
-      const walk = (dir: string) => {
-        for (const entry of Deno.readDirSync(dir)) {
-          if (entry.isDirectory) walk(join(dir, entry.name));
-        }
-        all.push(dir);
-      };
-      walk(top);
-      for (const dir of all) {
-        await until(
-          () => {
-            try {
-              Deno.removeSync(dir);
-              return true;
-            } catch {
-              return false;
-            }
-          },
-          5_000,
-          `the test's cgroup ${dir} removed`,
-        );
-      }
+      await removeCgroupTree(top, 5_000);
     },
   };
 }

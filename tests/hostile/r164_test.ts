@@ -12,8 +12,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { findControllers } from "../../runner/sandbox/cgroup_probe.ts";
 import { prologue, TASK_CEILING, TASK_FLOOR, TASK_SHARES } from "../../runner/sandbox/prologue.ts";
-import { until, within } from "../_helpers.ts";
-import { tempDir } from "./_hostile.ts";
+import { within } from "../_helpers.ts";
+import { removeCgroupTree, tempDir } from "./_hostile.ts";
 
 const HOST = fileURLToPath(new URL("./_r164_tasks_host.ts", import.meta.url));
 
@@ -28,28 +28,7 @@ async function limitedCgroup(limit: number) {
   return {
     path: top,
     [Symbol.asyncDispose]: async () => {
-      const all: string[] = [];
-      const walk = (dir: string) => {
-        for (const entry of Deno.readDirSync(dir)) {
-          if (entry.isDirectory) walk(join(dir, entry.name));
-        }
-        all.push(dir);
-      };
-      walk(top);
-      for (const dir of all) {
-        await until(
-          () => {
-            try {
-              Deno.removeSync(dir);
-              return true;
-            } catch {
-              return false;
-            }
-          },
-          10_000,
-          `the test's cgroup ${dir} removed`,
-        );
-      }
+      await removeCgroupTree(top, 10_000);
     },
   };
 }

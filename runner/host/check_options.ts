@@ -8,6 +8,7 @@
 
 import { type Contract, methodsOf } from "../contract.ts";
 import { neutralize } from "../wire/mod.ts";
+import { messageOf } from "../thrown_text.ts";
 import { refuseHiddenKeys } from "../sandbox/mod.ts";
 import { MAX_SERVED, MAX_SERVED_NAMES } from "./handshake.ts";
 
@@ -254,9 +255,7 @@ export function readOnce<T extends object>(module: string | URL, options: T): T 
     return taken;
   } catch (error) {
     throw new TypeError(
-      `Cannot start plugin "${module}": reading its options threw: ${
-        error instanceof Error ? error.message : String(error)
-      }`,
+      `Cannot start plugin "${module}": reading its options threw: ${messageOf(error)}`,
       { cause: error },
     );
   }
@@ -380,9 +379,7 @@ function copied(name: string, list: unknown[], refuse: (detail: string) => never
     return Array.from(list);
   } catch (error) {
     return refuse(
-      `reading "${name}" threw: ${
-        neutralize(error instanceof Error ? error.message : String(error), 300)
-      }`,
+      `reading "${name}" threw: ${neutralize(messageOf(error), 300)}`,
     );
   }
 }

@@ -17,6 +17,7 @@ import type { LaunchOptions } from "./plan.ts";
 import type { SnapshotLimits } from "./snapshot.ts";
 import { didYouMean } from "./suggest.ts";
 import { neutralize } from "../wire/mod.ts";
+import { messageOf } from "../thrown_text.ts";
 
 /** Every option of {@linkcode LaunchOptions} (the compiler keeps the list whole and exact). */
 export const LAUNCH_KEYS: readonly string[] = Object.keys(
@@ -55,6 +56,22 @@ const NESTED: Record<string, readonly string[]> = {
 };
 
 /**
+ * `<reading> threw: <its message>` as a `TypeError`, the message read where reading it cannot
+ * throw and quoted in part: a getter's or a Proxy's own error, bare, named no option (review 165).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { readingThrew } from "./option_keys.ts";
+ * const error = readingThrew(`Cannot start plugin: reading its "cpu"`, new Error("gone"));
+ * assert.equal(error.message, `Cannot start plugin: reading its "cpu" threw: gone`);
+ * ```
+ */
+export function readingThrew(reading: string, error: unknown): TypeError {
+  return new TypeError(`${reading} threw: ${neutralize(messageOf(error), 300)}`, { cause: error });
+}
+
+/**
  * Refuses the first own key of `options` not in `known`, naming it (under `prefix`, as
  * `lock.polcy`) and the closest known one.
  *
@@ -80,10 +97,7 @@ export function refuseUnknownKeys(
     keys = Object.keys(options);
   } catch (error) {
     const whose = prefix ? `its option "${prefix.slice(0, -1)}"` : "its options";
-    const message = error instanceof Error ? error.message : String(error);
-    throw new TypeError(`${what}: reading ${whose} threw: ${neutralize(message, 300)}`, {
-      cause: error,
-    });
+    throw readingThrew(`${what}: reading ${whose}`, error);
   }
   for (const key of keys) {
     if (known.includes(key)) continue;
@@ -131,10 +145,7 @@ export function refuseHiddenKeys(what: string, options: object): void {
       proto = Object.getPrototypeOf(proto);
     }
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    throw new TypeError(`${what}: reading its options threw: ${neutralize(message, 300)}`, {
-      cause: error,
-    });
+    throw readingThrew(`${what}: reading its options`, error);
   }
   if (!found) return;
   throw new TypeError(

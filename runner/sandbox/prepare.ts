@@ -58,6 +58,7 @@ import {
 } from "./snapshot.ts";
 import { neutralize } from "../wire/mod.ts";
 import { osReason } from "./claim_file.ts";
+import { readingThrew } from "./option_keys.ts";
 
 function validateNumber(name: string, value: number, min: number, max: number): number {
   if (!Number.isSafeInteger(value) || value < min || value > max) {
@@ -362,12 +363,7 @@ function permissionsOnce(given: LaunchOptions["permissions"]): LaunchOptions["pe
       else if (typeof value === "object" && value !== null) copy[kind] = { ...value };
     }
   } catch (error) {
-    // A getter's or a Proxy's own error, bare, named no option (review 165).
-    const message = error instanceof Error ? error.message : String(error);
-    throw new TypeError(
-      `Cannot start plugin: reading its "permissions" threw: ${neutralize(message, 300)}`,
-      { cause: error },
-    );
+    throw readingThrew(`Cannot start plugin: reading its "permissions"`, error);
   }
   return copy as LaunchOptions["permissions"];
 }

@@ -8483,9 +8483,9 @@ export const MUTATIONS: Mutation[] = [
     source: "review 165",
     mitigation: "a permissions getter that throws is a TypeError naming permissions",
     file: "runner/sandbox/prepare.ts",
-    search:
-      "  } catch (error) {\n    // A getter's or a Proxy's own error, bare, named no option (review 165).\n",
-    replace: "  } catch (error) {\n    if (error instanceof Error) throw error;\n",
+    search: '    throw readingThrew(`Cannot start plugin: reading its "permissions"`, error);',
+    replace:
+      '    if (error instanceof Error) throw error;\n    throw readingThrew(`Cannot start plugin: reading its "permissions"`, error);',
     tests: [`${HOSTILE}/r165_test.ts`],
     filter: "misspelt permission kind",
   },

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { utf8Length } from "../wire/mod.ts";
+
 /** The longest argument or variable `execve` takes, with its NUL (MAX_ARG_STRLEN). */
 export const MAX_STRING_BYTES = 32 * 4096;
 
@@ -18,15 +20,6 @@ export const MAX_STRING_BYTES = 32 * 4096;
  * UTF-8 (a pair 4 for 2), so 96 KiB, within {@linkcode MAX_STRING_BYTES}.
  */
 const PIECE_UNITS = 32 * 1024;
-
-const encoder = new TextEncoder();
-
-/** Bytes of `text` in UTF-8, what the kernel counts. */
-function utf8Bytes(text: string): number {
-  // Every unit below 0x80 is one byte; only other texts need encoding.
-  // deno-lint-ignore no-control-regex
-  return /^[\x00-\x7f]*$/.test(text) ? text.length : encoder.encode(text).length;
-}
 
 /**
  * `text` in pieces that each fit one argument, never splitting a surrogate
@@ -158,10 +151,10 @@ export function checkCommandLine(
     total += bytes + 1;
     count++;
   };
-  for (const arg of argv) one(utf8Bytes(arg), () => `an argument of its command line`);
+  for (const arg of argv) one(utf8Length(arg), () => `an argument of its command line`);
   for (const [name, value] of Object.entries(env)) {
     one(
-      utf8Bytes(name) + 1 + utf8Bytes(value),
+      utf8Length(name) + 1 + utf8Length(value),
       () => `the variable ${JSON.stringify(name.slice(0, 64))}`,
     );
   }
@@ -171,7 +164,7 @@ export function checkCommandLine(
     .map(([kind, values]) => ({
       kind,
       count: values.length,
-      bytes: values.reduce((n, v) => n + utf8Bytes(v) + 1, 0),
+      bytes: values.reduce((n, v) => n + utf8Length(v) + 1, 0),
     }))
     .filter((g) => g.count > 0)
     .sort((a, b) => b.bytes - a.bytes)
@@ -240,7 +233,7 @@ export function checkSandboxArgs(args: readonly string[]): void {
   for (let i = 0; i < args.length; i++) {
     if (args[i] !== "--ro-bind" && args[i] !== "--bind") continue;
     mounts++;
-    bytes += utf8Bytes(args[i + 2] ?? "") + MOUNT_LINE_BYTES;
+    bytes += utf8Length(args[i + 2] ?? "") + MOUNT_LINE_BYTES;
   }
   if (mounts > MAX_MOUNTS) {
     throw new TypeError(

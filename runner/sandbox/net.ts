@@ -156,11 +156,6 @@ function bare(name: string): string {
   return name.toLowerCase().replace(/\.$/, "");
 }
 
-/** Addresses the hosts files give `host`. */
-export function hostsFileAddresses(host: string, files: readonly string[]): string[] {
-  return hostsTable(files).get(bare(host)) ?? [];
-}
-
 /** Every name the hosts files list, with its addresses, read once for many names. */
 function hostsTable(files: readonly string[]): Map<string, string[]> {
   const table = new Map<string, string[]>();
@@ -234,6 +229,9 @@ export async function privateAddressOf(
  */
 const LOOKUPS_AT_ONCE = 4;
 
+/** How long a start's names may take to look up, all of them: none begins after it. */
+const NAMES_TOTAL_MS = 10_000;
+
 /** What {@linkcode firstPrivateAddress} found. */
 export interface PrivateFinding {
   /** The first entry, in the order given, that resolves to a private address. */
@@ -276,7 +274,7 @@ export async function firstPrivateAddress(
     if (local) found.set(host, local);
   }
   const queue = found.size === 0 && options.system !== false ? [...names.keys()] : [];
-  const end = performance.now() + (options.totalMs ?? 10_000);
+  const end = performance.now() + (options.totalMs ?? NAMES_TOTAL_MS);
   const worker = async () => {
     // None begun once the start is stopped: an aborted start's lookups went on for 10 s (r167).
     while (queue.length > 0 && performance.now() < end && !options.signal?.aborted) {
@@ -311,7 +309,7 @@ export async function refusePrivateNets(
   entries: readonly string[],
   options: ResolveOptions & { totalMs?: number; signal?: AbortSignal } = {},
 ): Promise<void> {
-  const totalMs = options.totalMs ?? 10_000;
+  const totalMs = options.totalMs ?? NAMES_TOTAL_MS;
   const { found, unchecked } = await firstPrivateAddress(entries, { ...options, totalMs });
   options.signal?.throwIfAborted();
   if (found) {

@@ -420,3 +420,26 @@ export async function removeCgroupTree(top: string, ms: number): Promise<void> {
     );
   }
 }
+
+const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
+
+/**
+ * `plug` run as a user runs it (read, write, env and run granted; no stdin), in `cwd` with `env`
+ * when given: its exit code and both outputs.
+ */
+export async function plugRun(
+  args: string[],
+  cwd?: string,
+  env?: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-write", "--allow-env", "--allow-run", CLI, ...args],
+    cwd,
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}

@@ -13,22 +13,9 @@ import { fileURLToPath } from "node:url";
 import { approvePlugin, LockError, PluginHost, previewStart, startPlugin } from "../../mod.ts";
 import { Greeter } from "../../plugins/hello/contract.ts";
 import { rejected } from "../_helpers.ts";
+import { plugRun as plug } from "./_hostile.ts";
 
-const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
 const HELLO = fileURLToPath(new URL("../../plugins/hello/main.ts", import.meta.url));
-
-async function plug(args: string[], cwd?: string, env?: Record<string, string>) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", "--allow-env", "--allow-run", CLI, ...args],
-    cwd,
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
 
 /** A folder holding a file, a link to itself, and a name over NAME_MAX (255) below it. */
 async function strangePaths(): Promise<{ dir: string } & AsyncDisposable> {

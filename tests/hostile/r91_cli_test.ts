@@ -10,23 +10,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { hostile } from "./_hostile.ts";
+import { hostile, plugRun as plug } from "./_hostile.ts";
 import { asSessionLeader } from "./_tty.ts";
 
-const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));
 const HELLO = fileURLToPath(new URL("../../plugins/hello/main.ts", import.meta.url));
 const KV = fileURLToPath(new URL("../../plugins/kv/main.ts", import.meta.url));
-
-async function plug(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", "--allow-env", "--allow-run", CLI, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const decoder = new TextDecoder();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
-}
 
 async function tempDir(): Promise<{ dir: string } & AsyncDisposable> {
   const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "plugbox-r91-" }));

@@ -50,3 +50,18 @@ export function messageOf(error: unknown): string {
     return NO_TEXT;
   }
 }
+
+/**
+ * The first line of {@linkcode messageOf}: what a state or an event says of a
+ * failure in one line (the rest, a stack or a plugin's log, stays on the error).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { firstLineOf } from "./thrown_text.ts";
+ * assert.equal(firstLineOf(new Error("no start\nat line 2")), "no start");
+ * ```
+ */
+export function firstLineOf(error: unknown): string {
+  return messageOf(error).split("\n", 1)[0];
+}

@@ -47,6 +47,7 @@ import {
   starvedSide,
 } from "./starvation.ts";
 import { Standby } from "./standby.ts";
+import { firstLineOf } from "../thrown_text.ts";
 import { Waiters } from "./waiters.ts";
 import { guarded } from "./listener.ts";
 import { MANAGED_ONLY_KEYS } from "./option_keys.ts";
@@ -60,9 +61,6 @@ function startOptionsOf(options: ManagedOptions): StartOptions {
 }
 
 export type { ManagedOptions, PluginEvent, PluginState, RestartPolicy } from "./managed_types.ts";
-
-const firstLine = (error: unknown) =>
-  (error instanceof Error ? error.message : String(error)).split("\n")[0];
 
 /**
  * A plugin the {@linkcode PluginHost} keeps alive. Calls go to whichever process is current.
@@ -287,8 +285,8 @@ export class ManagedPlugin {
       (error) => {
         this.#spawning = undefined;
         this.#reason = this.#life === "starting"
-          ? `could not start: ${firstLine(error)}`
-          : `restart failed: ${firstLine(error)}`;
+          ? `could not start: ${firstLineOf(error)}`
+          : `restart failed: ${firstLineOf(error)}`;
         // Before the step, whose listeners may restart it: that restart waits for its own start
         // (review 80: it was rejected with this error while its start was under way).
         if (this.#life !== "stopping") this.#runs.reject(error); // when stopping, `finish` does
@@ -386,7 +384,7 @@ export class ManagedPlugin {
     this.#current = undefined;
     this.#stopHealth();
     this.#lastExit = new PluginExitedError(this.name, status);
-    this.#reason = firstLine(this.#lastExit);
+    this.#reason = firstLineOf(this.#lastExit);
     if ((this.#options.restart ?? "on-failure") === "never") {
       this.#reason = `it ${this.#reason.replace(/^Plugin "[^"]*" process /, "")}`;
     }

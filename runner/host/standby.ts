@@ -15,6 +15,7 @@
  */
 
 import { describeExit } from "../errors.ts";
+import { firstLineOf } from "../thrown_text.ts";
 import { ENDED_NOW, type Plugin } from "./plugin.ts";
 
 /** Standbys lost (failed to start or died idle) within the window before none is started. */
@@ -35,9 +36,6 @@ export interface StandbyOptions {
   /** Told when a standby is ready, lost, or no longer replaced. */
   report: (change: StandbyChange) => void;
 }
-
-const firstLine = (error: unknown) =>
-  (error instanceof Error ? error.message : String(error)).split("\n")[0];
 
 /**
  * At most one standby process, starting or ready.
@@ -92,7 +90,7 @@ export class Standby {
       (error) => {
         if (generation !== this.#generation) return; // cleared: the abort's doing
         this.#starting = undefined;
-        this.#lose(`could not start: ${firstLine(error)}`);
+        this.#lose(`could not start: ${firstLineOf(error)}`);
       },
     );
     this.#starting = { abort, done };

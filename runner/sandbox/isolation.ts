@@ -313,6 +313,12 @@ export async function bwrapArgs(plan: MountPlan): Promise<string[]> {
     ...(plan.dev
       ? ["--dev", "/dev", "--size", String(Math.ceil(plan.tmpBytes / 4)), "--tmpfs", "/dev/shm"]
       : []),
+    // No pseudo-terminal: every devpts but the machine's first shares kernel.pty.max less its
+    // reserve (3,072 of 4,096), the sandbox's own instance included, so two Python plugins granted
+    // nothing took them all (2,046 and 1,025: one process's 4,096 descriptors), and every other
+    // plugin's, container's or sandbox's openpty failed with ENOSPC (review 169). A plugin speaks
+    // through pipes. /dev/ptmx is a link to this; /dev/null bound nodev opens for no one.
+    ...(plan.dev ? ["--ro-bind", "/dev/null", "/dev/pts/ptmx"] : []),
     ...(plan.dev ? ["--remount-ro", "/dev"] : []),
     // Before the binds, so paths under /tmp (Deno itself, grants) sit on top of it.
     "--size",
@@ -413,6 +419,8 @@ export interface WrapOptions {
   root?: boolean;
   /** The cap on CPU time per process, in seconds (RLIMIT_CPU): a backstop. */
   cpuSeconds?: number;
+  /** The most signals queued to it (RLIMIT_SIGPENDING), where native code runs (prologue.ts). */
+  pendingSignals?: number;
 }
 
 function limits(options: WrapOptions): string[] {
@@ -422,6 +430,9 @@ function limits(options: WrapOptions): string[] {
     `--data=${options.dataLimitBytes}`,
     "--core=0:0",
     ...(cpu ? [`--cpu=${cpu}:${cpu}`] : []),
+    ...(options.pendingSignals
+      ? [`--sigpending=${options.pendingSignals}:${options.pendingSignals}`]
+      : []),
   ];
 }
 

@@ -26,7 +26,7 @@ import { inheritedDescriptors } from "./inherited_fds.ts";
 import { checkSandboxArgs } from "./command_line.ts";
 import { launcherArgs, type LauncherFiles, relayArgs } from "./launcher.ts";
 import type { LauncherSpec } from "./launcher_script.ts";
-import { PLUGIN_CGROUP_FD, type ProcessLimits, prologue } from "./prologue.ts";
+import { PENDING_SIGNALS, PLUGIN_CGROUP_FD, type ProcessLimits, prologue } from "./prologue.ts";
 import { outsideWrites } from "./paths.ts";
 import { type SeccompArch, seccompProgram, unixSocketRefusal } from "./seccomp.ts";
 
@@ -209,7 +209,13 @@ function heldBy(ctx: LayerContext, limits: WrapOptions): ProcessLimits | undefin
 }
 
 function limitsOf(ctx: LayerContext): WrapOptions {
-  return { ...ctx.limits, cpuSeconds: ctx.cpu?.rlimitSeconds };
+  return {
+    ...ctx.limits,
+    cpuSeconds: ctx.cpu?.rlimitSeconds,
+    // Native code may queue signals, each counted against the host's user (review 169); Deno
+    // queues none, and the limit costs a start through dash one more program (prologue.ts).
+    ...(ctx.nativeCode ? { pendingSignals: PENDING_SIGNALS } : {}),
+  };
 }
 
 /** The audit variable, which the launcher's own Deno must not see. */

@@ -43,7 +43,7 @@ export const TASK_CEILING = 64;
 export const TASK_FLOOR = 32;
 
 /** How many fixed positions the script takes before the command it runs. */
-const POSITIONS = 20;
+const POSITIONS = 21;
 
 /**
  * The most files a plugin's process holds open (RLIMIT_NOFILE, soft and hard), where the host's
@@ -55,6 +55,19 @@ const POSITIONS = 20;
 export const OPEN_FILES = 4096;
 
 /**
+ * The most signals queued to a plugin's processes (RLIMIT_SIGPENDING, soft and hard) where native
+ * code runs. A queued real-time signal, and each POSIX timer, counts against its user's limit in
+ * every user namespace up to the machine's (the host's real user, root's on a root host; 96,367
+ * here): a Python plugin granted nothing queued 96,357 to itself under the OS layer, and its host's
+ * own `sigqueue` then failed with EAGAIN (review 169). The kernel lets a process queue one only
+ * while its user's count, every process's of that user together, is within the process's limit
+ * (under bubblewrap also within the limit its namespace was made with, which this one is), so
+ * every plugin together holds at most this many, and the host keeps the rest. Signals the host
+ * sends (`kill`, a child's exit) are never held back by it.
+ */
+export const PENDING_SIGNALS = 1024;
+
+/**
  * The descriptor the prologue opens on the plugin's own memory cgroup's `tasks` file, where the
  * egress relay runs beside the plugin: bubblewrap passes it on, and plugbox's launcher writes
  * itself into that cgroup through it just before it becomes the plugin, and closes it at the exec
@@ -64,14 +77,20 @@ export const PLUGIN_CGROUP_FD = 4;
 
 /**
  * What {@linkcode SCRIPT} runs through bash when a descriptor above 9 is
- * open: closes every one but 0, 1, 2 and those `$1` lists (the seccomp
- * filter's and the plugin's memory cgroup's, or none), then execs the rest
- * through `$2` (the prologue's sh), which drops the `SHLVL` bash exports to
+ * open, or when `$2`, the pending signals limit, is one the prologue's sh
+ * cannot set (dash has no `ulimit -i`): sets it, closes every one but 0, 1,
+ * 2 and those `$1` lists (the seccomp filter's and the plugin's memory
+ * cgroup's, or none), then execs the rest through `$3` (the prologue's sh), which drops the `SHLVL` bash exports to
  * every program it runs (no grant can name it: bash's binary is indexed
  * with the runtime's, THREATS T16).
  */
 const CLOSE_ALL = [
-  `keep=$1; sh=$2; shift 2`,
+  `keep=$1; signals=$2; sh=$3; shift 3`,
+  // The pending signals limit (PENDING_SIGNALS), where the prologue's sh has no ulimit -i (dash).
+  `if [ -n "$signals" ]; then`,
+  `  { ulimit -i "$signals" && ulimit -H -i "$signals"; } ||`,
+  `    { echo "plugbox: bash cannot limit the pending signals (ulimit -i $signals)" >&2; exit 125; }`,
+  `fi`,
   `for f in /dev/fd/* /proc/self/fd/*; do`,
   `  n=\${f##*/}`,
   `  case $n in [012]|*[!0-9]*) ;; *) case " $keep " in *" $n "*) ;; *) eval "exec $n<&-" ;; esac ;; esac`,
@@ -92,6 +111,8 @@ const CLOSE_ALL = [
 // $19, $20: the plugin's own memory cgroup inside $8 (where the egress relay runs beside it) and
 // its limit in bytes, memory and sockets' buffers: made and limited here, joined by the launcher
 // through the descriptor {@linkcode PLUGIN_CGROUP_FD} opened on its tasks file.
+// $21: RLIMIT_SIGPENDING ({@linkcode PENDING_SIGNALS}), or empty: set by sh where it can, else by
+// $16 (bash) just before the exec; without either the start ends.
 const SCRIPT = [
   // Soft and hard: zsh's ulimit (as sh too) sets only the soft limit unless told -H, and a
   // plugin may raise a soft limit up to the hard one; dash takes -H and -S only one at a time.
@@ -106,6 +127,13 @@ const SCRIPT = [
   // with the host's CPU, outside every cap of the plugin's (review 148).
   `if [ -n "\${13}" ]; then ulimit -c 0 && ulimit -H -c 0 ||`,
   `  { echo "plugbox: sh cannot forbid core dumps (ulimit -c 0)" >&2; exit 125; }; fi`,
+  // Pending signals (review 169): dash has no ulimit -i, so there bash sets it (CLOSE_ALL).
+  `signals=`,
+  `if [ -n "\${21}" ]; then`,
+  `  if { ulimit -i "\${21}" && ulimit -H -i "\${21}"; } 2>/dev/null; then :`,
+  `  elif [ -n "\${16}" ]; then signals=\${21}`,
+  `  else echo "plugbox: sh cannot limit the plugin's pending signals (ulimit -i \${21}) and no bash is on the host's PATH" >&2; exit 125; fi`,
+  `fi`,
   // Joins cgroup $1 of version $2. Under v1 it moves this thread (`0` to `tasks`: the shell has
   // one thread, so the whole process moves, and all it execs starts there): a thread that moves
   // itself skips the kernel's global threadgroup lock, which `cgroup.procs` takes for writing
@@ -241,7 +269,7 @@ const SCRIPT = [
   `if [ -n "$6" ]; then export DENO_DIR="$6"; fi`,
   `if [ -n "$7" ]; then unset "$7"; fi`,
   `shift ${POSITIONS}`,
-  `if [ -n "$high" ]; then exec "$closer" -c '${CLOSE_ALL}' closer "\${keep# }" "$sh" "$@"; fi`,
+  `if [ -n "$high$signals" ]; then exec "$closer" -c '${CLOSE_ALL}' closer "\${keep# }" "$signals" "$sh" "$@"; fi`,
   `exec "$@"`,
 ].join("\n");
 
@@ -271,6 +299,8 @@ export interface ProcessLimits {
   dataLimitBytes: number;
   /** RLIMIT_CPU, in seconds. */
   cpuSeconds?: number;
+  /** RLIMIT_SIGPENDING, where native code runs ({@linkcode PENDING_SIGNALS}). */
+  pendingSignals?: number;
 }
 
 /** The prologue's argv, or nothing when no step is needed. */
@@ -304,6 +334,7 @@ export function prologue(sh: string | undefined, options: PrologueOptions): stri
     sh,
     cgroup ? onHostPath("mkdir") ?? "" : "",
     ...own,
+    limits?.pendingSignals ? String(limits.pendingSignals) : "",
   ];
 }
 

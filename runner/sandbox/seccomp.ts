@@ -3,7 +3,7 @@
  * here in TypeScript, that refuses the system calls no plugin needs
  * (namespaces, ptrace and reading other processes' memory, keyrings, bpf,
  * perf, mounts, modules, kexec, reboot, swap, raw I/O ports, userfaultfd,
- * io_uring, clock and quota changes, file handles) and the arguments that
+ * io_uring, native AIO, clock and quota changes, file handles) and the arguments that
  * reach outside the sandbox or raise privileges (set-UID and set-GID modes,
  * priorities and limits of other processes, socket families plugbox does not
  * know, a file's lease). System calls newer than the tables are refused too,
@@ -48,6 +48,8 @@ export interface SeccompOptions {
    * both may only read, its interpreter say, and no inotify watch for reads,
    * which saw the other open it (review 144); Deno's own SQLite caches ask
    * the first, and a plugin granted nothing cannot make Deno ask either.
+   * No inotify instance at all under either layer: instances count against
+   * the host's user in every namespace (review 169).
    * Under Landlock also: no inotify watch at all, which Landlock does not
    * control, so a program could see the names of files made in folders it may
    * not list (review 60); and no file's times set by its path, which Landlock
@@ -411,6 +413,20 @@ function rules(t: SyscallTable, options: SeccompOptions): Rule[] {
         body: options.landlock ? [ret(EACCES)] : argHasNone(2, INOTIFY_READ_EVENTS, EACCES),
       }]
       : []),
+    // No inotify instance beside native code, under both layers: instances count against the
+    // host's real user in every user namespace (fs.inotify.max_user_instances, 128 by default,
+    // root's too), and a Python plugin granted nothing took all 128, so its host's Deno.watchFs,
+    // and every other process of that user (systemd's, on a root host), failed with EMFILE (review
+    // 169); one instance also holds watches up to the user's max_user_watches. Deno's own watchFs
+    // makes no instance a watcher (200 held, past the 128), and checks its read grant first.
+    ...(options.nativeCode
+      ? [n.inotify_init, n.inotify_init1].map((nr): Rule => ({ nr, body: [ret(EACCES)] }))
+      : []),
+    // No Linux native AIO context: their events count against the machine's fs.aio-max-nr (65,536),
+    // every user's, root's too, and a Python plugin granted nothing took all of it, so its host's
+    // and every other process's io_setup failed with EAGAIN (review 169). Answered as a kernel built
+    // without AIO does, so libaio users fall back to threads; POSIX aio (glibc) runs on threads.
+    { nr: n.io_setup, body: [ret(ENOSYS)] },
     // clone3 passes its flags in memory, which a filter cannot read: C libraries fall back to clone.
     { nr: n.clone3, body: [ret(ENOSYS)] },
     { nr: n.openat2, body: [ret(ENOSYS)] }, // its mode is in memory too

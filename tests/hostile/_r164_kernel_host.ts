@@ -39,8 +39,8 @@ try {
 } catch (error) {
   spawned = messageOf(error);
 }
-// A POSIX message queue of this host's own (through python3: Deno has no binding), and a
-// real-time signal queued to a child that blocks it.
+// A POSIX message queue of this host's own (through python3: Deno has no binding), a real-time
+// signal queued to a child that blocks it, and a native AIO context (review 169).
 let python: { stdout: Uint8Array };
 try {
   python = await new Deno.Command("python3", {
@@ -54,7 +54,11 @@ try {
       "libc.mq_unlink(b'/r164-host-%d' % os.getpid())\n" +
       "signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGRTMIN])\n" +
       "ok = libc.sigqueue(os.getpid(), signal.SIGRTMIN, ctypes.c_void_p(0)) == 0\n" +
-      "print('signal', 'yes' if ok else os.strerror(ctypes.get_errno()))\n",
+      "print('signal', 'yes' if ok else os.strerror(ctypes.get_errno()))\n" +
+      "libc.syscall.restype = ctypes.c_long\n" +
+      "context = ctypes.c_ulong(0)\n" +
+      "ok = libc.syscall(206 if os.uname().machine == 'x86_64' else 0, 64, ctypes.byref(context)) == 0\n" +
+      "print('aio', 'yes' if ok else os.strerror(ctypes.get_errno()))\n",
     ],
     stdout: "piped",
   }).output();

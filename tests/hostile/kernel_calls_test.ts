@@ -119,7 +119,7 @@ for (const isolation of ISOLATIONS) {
       // The host's IPC namespace: no System V segment, queue or semaphore (review 60).
       assert.equal(seen.sysvShm, EPERM, message);
       // Landlock does not control inotify: native code watches no folder it may not list.
-      assert.equal(seen.inotify, "errno 13", message);
+      assert.equal(seen.inotify, "init: errno 13", message);
     }
   });
 }

@@ -4,7 +4,7 @@
 // that removes every empty plugbox-* cgroup) may remove one in between.
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
-import { OPEN_FILES, prologue } from "../../runner/sandbox/prologue.ts";
+import { OPEN_FILES, PENDING_SIGNALS, prologue } from "../../runner/sandbox/prologue.ts";
 import { tempDir } from "../hostile/_hostile.ts";
 import { exists } from "../_helpers.ts";
 
@@ -148,3 +148,44 @@ for (const [hostLimit, expected] of [[20_000, OPEN_FILES], [1_000, 1_000]]) {
     assert.equal(decode(out.stdout), `${expected}\n${expected}\n`);
   });
 }
+
+// Review 169: where native code runs, the prologue holds the plugin's queued signals to
+// PENDING_SIGNALS, soft and hard. dash has no `ulimit -i`: bash sets it just before the exec, and
+// the plugin's environment gets no SHLVL from it. Without bash, such a start ends.
+Deno.test("prologue: a plugin's pending signals are held to PENDING_SIGNALS, through bash where sh cannot", async () => {
+  const run = async (closer?: null) => {
+    const argv = prologue("/bin/sh", {
+      limits: { dataLimitBytes: 1 << 30, pendingSignals: PENDING_SIGNALS },
+      ...(closer === null ? { closer } : {}),
+    });
+    const out = await new Deno.Command(argv[0], {
+      args: [
+        ...argv.slice(1),
+        "/bin/sh",
+        "-c",
+        'grep "^Max pending signals" /proc/self/limits; echo "SHLVL=${SHLVL-none}"',
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+    return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+  };
+  const held = await run();
+  assert.equal(held.code, 0, held.stderr);
+  assert.match(
+    held.stdout,
+    new RegExp(
+      `^Max pending signals +${PENDING_SIGNALS} +${PENDING_SIGNALS} +signals *\nSHLVL=none\n$`,
+    ),
+  );
+  const sh = Deno.realPathSync("/bin/sh");
+  if (sh.endsWith("dash")) {
+    const none = await run(null);
+    assert.equal(none.code, 125);
+    assert.match(
+      none.stderr,
+      /cannot limit the plugin's pending signals \(ulimit -i 1024\) and no bash/,
+    );
+  }
+});

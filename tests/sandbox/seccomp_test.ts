@@ -263,6 +263,18 @@ Deno.test("seccomp: no file lock, lease or folder notice; lock queries and watch
     assert.equal(verdict(bwrap, nr.inotify_add_watch, [3, 0, mask]), ALLOW, "Deno checks watchFs");
   }
   assert.equal(verdict(native, nr.inotify_add_watch, [3, 0, 0x2 | 0x4 | 0x8 | 0x100]), ALLOW);
+  // No native AIO context under either layer, with or without native code: their events are the
+  // machine's (review 169).
+  for (const options of [bwrap, native, { landlock: true }, { landlock: true, nativeCode: true }]) {
+    assert.equal(verdict(options, nr.io_setup, [64, 0]), errno(38));
+  }
+  // No inotify instance beside native code under either layer: they count against the host's
+  // user (review 169). Deno's own watchFs, without native code, keeps its one.
+  for (const call of [nr.inotify_init, nr.inotify_init1]) {
+    assert.equal(verdict(native, call, [0]), errno(13));
+    assert.equal(verdict({ landlock: true, nativeCode: true }, call, [0]), errno(13));
+    assert.equal(verdict(bwrap, call, [0]), ALLOW, "Deno checks watchFs");
+  }
   // The owner rule still holds beside them.
   const own = { landlock: true, signalsOnlyTo: 77 };
   assert.equal(verdict(own, nr.fcntl, [3, 8, 77]), ALLOW);

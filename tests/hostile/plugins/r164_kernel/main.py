@@ -29,7 +29,11 @@ def forked(take, most, per):
     made = 0
     while made < most:
         r, w = os.pipe()
-        if os.fork() == 0:
+        try:
+            child = os.fork()
+        except OSError as error:
+            return f"{made}, then fork {errno.errorcode.get(error.errno)}"
+        if child == 0:
             got, stopped = take(min(per, most - made))
             os.write(w, f"{got} {stopped}\n".encode())
             import signal
@@ -112,6 +116,16 @@ def attempt(what):
                 return f"sigpending: {made}, then {why()}"
             made += 1
         return f"sigpending: {made}"
+    if kind == "aio":  # Linux native AIO contexts' events: fs.aio-max-nr, per machine
+        libc.syscall.restype = ctypes.c_long
+        while made < most:
+            context = ctypes.c_ulong(0)
+            if libc.syscall(206 if os.uname().machine == "x86_64" else 0, 1024,
+                            ctypes.byref(context)) != 0:
+                return f"aio: {made} events, then {why()}"
+            held.append(context)
+            made += 1024
+        return f"aio: {made} events"
     if kind == "files":  # open files, in processes it forks: fs.file-max, per machine
         def files(n):
             made = 0

@@ -34,6 +34,8 @@ export {
   PluginUnavailableError,
   PreflightError,
   ProtocolError,
+  type StartRefusalReason,
+  StartRefusedError,
   TimeoutError,
   ValidationError,
   type ValidationIssue,

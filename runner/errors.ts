@@ -228,6 +228,85 @@ export class PluginExitedError extends Error {
   }
 }
 
+/** Which of plugbox's steps before the plugin refused its start, and why: see {@linkcode StartRefusedError}. */
+export type StartRefusalReason =
+  | "task-budget"
+  | "no-task-budget"
+  | "limits"
+  | "cgroups"
+  | "descriptors"
+  | "sandbox"
+  | "launcher";
+
+/**
+ * plugbox refused to start the plugin, before it ran: its own verdict, never the plugin's words
+ * (THREATS T22). `reason` says which step: `"task-budget"` (the tasks every plugin on the machine
+ * shares cannot hold this plugin's cap: `budget`, `reserved` by the `others` running, and `cap`),
+ * `"no-task-budget"` (the pids cgroups' folder has no limit to share), `"limits"` (a process limit
+ * could not be set), `"cgroups"` (the plugin's cgroups could not be made, joined or opened),
+ * `"descriptors"` (the host holds an inherited descriptor that cannot be closed), `"sandbox"` (the
+ * seccomp filter could not be opened), `"launcher"` (plugbox's launcher could not confine the
+ * plugin). Only a line written before the plugin's exec makes one (start_verdict.ts): a plugin
+ * that prints the same words and exits 125 is a {@linkcode PluginExitedError}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { StartRefusedError } from "./errors.ts";
+ * const error = new StartRefusedError("calc", {
+ *   reason: "task-budget", detail: "stop a plugin", budget: 100, reserved: 60, cap: 41, others: 1,
+ * });
+ * assert.ok(error.name === "StartRefusedError" && error.reportedBy === "plugbox");
+ * assert.equal(error.message, 'Cannot start plugin "calc": plugbox refused it (task-budget): stop a plugin');
+ * ```
+ */
+export class StartRefusedError extends Error {
+  /** Always `"StartRefusedError"`. */
+  override name = "StartRefusedError" as const;
+  /** Always `"plugbox"`: the verdict is plugbox's own, never the plugin's. */
+  readonly reportedBy = "plugbox" as const;
+  /** The plugin's name. */
+  readonly plugin: string;
+  /** Which step refused; see the class. */
+  readonly reason: StartRefusalReason;
+  /** plugbox's words: what failed, and what to do where there is something. */
+  readonly detail: string;
+  /** For `"task-budget"`: the tasks (processes and threads) every plugin on the machine shares. */
+  readonly budget: number | undefined;
+  /** For `"task-budget"`: how many of them the other plugins running reserve. */
+  readonly reserved: number | undefined;
+  /** For `"task-budget"`: this plugin's cap (`cpu.maxTasks`, or its share), which did not fit. */
+  readonly cap: number | undefined;
+  /** For `"task-budget"`: how many other plugins were running. */
+  readonly others: number | undefined;
+
+  /** Builds the error; see the class for what each field means. */
+  constructor(
+    plugin: string,
+    fields: {
+      reason: StartRefusalReason;
+      detail: string;
+      budget?: number;
+      reserved?: number;
+      cap?: number;
+      others?: number;
+    },
+    options?: ErrorOptions,
+  ) {
+    super(
+      `Cannot start plugin "${plugin}": plugbox refused it (${fields.reason}): ${fields.detail}`,
+      options,
+    );
+    this.plugin = plugin;
+    this.reason = fields.reason;
+    this.detail = fields.detail;
+    this.budget = fields.budget;
+    this.reserved = fields.reserved;
+    this.cap = fields.cap;
+    this.others = fields.others;
+  }
+}
+
 /**
  * The plugin reports it needed a permission it was not granted (it caught
  * `Deno.errors.NotCapable`). plugbox does not observe the denial: Deno

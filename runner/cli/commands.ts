@@ -14,6 +14,7 @@ import {
   PluginUnavailableError,
   PreflightError,
   ProtocolError,
+  StartRefusedError,
   TimeoutError,
   ValidationError,
 } from "../errors.ts";
@@ -49,7 +50,10 @@ export const ExitCode = {
   timeout: 5,
   /** The plugin's process ended (crash, out of memory, killed). */
   crashed: 6,
-  /** The preflight or the lock refused the plugin (or, for `check`, would). */
+  /**
+   * The preflight or the lock refused the plugin (or, for `check`, would), or plugbox refused its
+   * start before it ran (a `StartRefusedError`: the machine's budget of tasks, its cgroups).
+   */
   refused: 7,
   /** The plugin broke the protocol (handshake, version, nonce, line cap). */
   protocol: 8,
@@ -68,6 +72,7 @@ export function exitCodeFor(error: unknown): number {
     return ExitCode.crashed;
   }
   if (error instanceof PreflightError || error instanceof LockError) return ExitCode.refused;
+  if (error instanceof StartRefusedError) return ExitCode.refused;
   if (error instanceof ProtocolError) return ExitCode.protocol;
   if (error instanceof IsolationUnavailableError) return ExitCode.isolation;
   return ExitCode.failure;

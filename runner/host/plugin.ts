@@ -5,7 +5,13 @@
  */
 
 import type { Contract, ContractApi } from "../contract.ts";
-import { type ExitStatus, PluginExitedError, ProtocolError, TimeoutError } from "../errors.ts";
+import {
+  type ExitStatus,
+  PluginExitedError,
+  ProtocolError,
+  StartRefusedError,
+  TimeoutError,
+} from "../errors.ts";
 import { AuditRecorder } from "./audit.ts";
 import type { AuditLog } from "./audit_log.ts";
 import { Caller } from "./calls.ts";
@@ -412,12 +418,25 @@ export class Plugin implements AsyncDisposable {
       this.#status = status;
       void this.#audit?.finish();
       this.#calls.clear();
-      this.#peer.close(this.#failure ?? new PluginExitedError(this.name, status));
+      this.#peer.close(this.#failure ?? this.#exitError(status));
       // What stdout still holds once stderr is drained (or abandoned) is not read.
       void this.#transport.cancelRead();
       this.#offload.close();
       this.#answers.close();
     });
+  }
+
+  /**
+   * Why the process ended, for its calls and its start: plugbox's own refusal where its prologue
+   * or launcher refused the start before the plugin ran (read from before the exec mark, with its
+   * exit 125: process.ts), else the plugin's exit, whatever its stderr says (review 168).
+   */
+  #exitError(status: ExitStatus): Error {
+    const refusal = this.#process.refusal;
+    if (refusal && status.code === 125 && status.signal === null) {
+      return new StartRefusedError(this.name, refusal);
+    }
+    return new PluginExitedError(this.name, status);
   }
 
   /** The reason the cgroups' close gives, or `fallback` if it takes longer than a moment. */

@@ -20,6 +20,13 @@ import { sendEachLater } from "../sandbox/mod.ts";
 import { readStderr, StderrRing } from "./stderr.ts";
 import { explainHostPermission } from "../sandbox/mod.ts";
 import { PluginInput } from "./plugin_input.ts";
+import { EXEC_MARK, readVerdict, type StartVerdict } from "../sandbox/mod.ts";
+
+/**
+ * How plugbox's own words before a plugin's exec begin (start_verdict.ts): a plugin's line that
+ * begins so gets a `\` first, as one that begins as plugbox's notes does (stderr.ts's OWN_NOTE).
+ */
+const OWN_WORDS = /^plugbox(?: refused |: )/;
 
 /** What to spawn: usually a {@linkcode LaunchPlan}'s fields. */
 export interface SpawnSpec {
@@ -33,6 +40,12 @@ export interface SpawnSpec {
    * sandbox's death signals are armed (exit_cause.ts). Needs `sandboxed`.
    */
   waitsForGo?: boolean;
+  /**
+   * plugbox's last step before the plugin writes `EXEC_MARK` on stderr just before the plugin's
+   * exec (start_verdict.ts): a verdict before it is plugbox's ({@linkcode PluginProcess.refusal}),
+   * and every line after it the plugin's. Without it, every line is the plugin's.
+   */
+  marksExec?: boolean;
 }
 
 /** Options for {@linkcode PluginProcess}. */
@@ -146,6 +159,8 @@ export class PluginProcess {
   #started: string | undefined;
   /** Descendants seen when a stop began: an orphan leaves the tree when the plugin exits first. */
   #seen: SeenProcess[] = [];
+  /** plugbox's verdict on the start, read from before the plugin's exec; set once. */
+  #refusal: StartVerdict | undefined;
 
   /** @throws {Error} when the command cannot be spawned. */
   constructor(spec: SpawnSpec, options: PluginProcessOptions = {}) {
@@ -181,7 +196,25 @@ export class PluginProcess {
     const onLine = options.onStderrLine;
     const mapLine = options.mapLine ?? ((line: string) => line);
     const drain = new AbortController();
-    const stderr = readStderr(this.#child.stderr, (raw, fromPlugbox) => {
+    // Until the exec mark, plugbox's steps alone write here: the plugin has not run yet.
+    let beforeExec = Boolean(spec.marksExec);
+    const stderr = readStderr(this.#child.stderr, (said, fromPlugbox) => {
+      let raw = said;
+      // A drop (over the rate, or the host's budget for every plugin's stderr, which another
+      // plugin can spend) may have taken the mark: from then on, nothing is read as plugbox's.
+      if (fromPlugbox) beforeExec = false;
+      else if (beforeExec) {
+        if (raw.endsWith(EXEC_MARK)) {
+          beforeExec = false;
+          raw = raw.slice(0, -EXEC_MARK.length);
+          if (raw === "") return;
+        } else {
+          const verdict = readVerdict(raw);
+          if (verdict) return void (this.#refusal ??= verdict);
+        }
+      } else if (!fromPlugbox && OWN_WORDS.test(raw)) {
+        raw = `\\${raw}`; // the plugin's words, never plugbox's (review 168)
+      }
       const line = fromPlugbox ? raw : mapLine(raw);
       this.#ring.push(line);
       onLine?.(line, fromPlugbox);
@@ -231,6 +264,15 @@ export class PluginProcess {
       reason = "out-of-memory";
     }
     return { code: ended.code, signal: ended.signal, reason, stderrTail };
+  }
+
+  /**
+   * plugbox's own verdict on the start (its prologue's or its launcher's), where one refused it
+   * before the plugin ran: read only from what stderr held before the exec mark, never from the
+   * plugin's words. Known once {@linkcode status} resolves.
+   */
+  get refusal(): StartVerdict | undefined {
+    return this.#refusal;
   }
 
   /** True once the process has exited. */

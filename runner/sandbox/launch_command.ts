@@ -10,6 +10,7 @@ import type { CommandRuntime } from "./command.ts";
 import {
   baseEnv,
   type Launch,
+  marksExec,
   type Prepared,
   startExtras,
   waitsForGo,
@@ -32,6 +33,7 @@ export async function commandLaunch(
     ...extras,
     envNames: Object.keys(env),
     waitsForGo: waitsForGo(p),
+    marksExec: true,
   })({
     programs: runtime.programs,
     runtime: runtime.runtime,
@@ -53,5 +55,6 @@ export async function commandLaunch(
     egress: extras.egress,
     cpu: extras.cpu!,
     waitsForGo: waitsForGo(p),
+    marksExec: marksExec(p, extras),
   };
 }

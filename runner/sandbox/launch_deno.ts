@@ -18,7 +18,7 @@ import {
   missingHardening,
   type MountPlan,
 } from "./isolation.ts";
-import { layerPrefix, type LayerSupport } from "./layers.ts";
+import { execMarked, layerPrefix, type LayerSupport } from "./layers.ts";
 import type { ManifestReview } from "./manifest.ts";
 import { grantLists, type ResolvedGrants, toDenoArgs } from "./permissions.ts";
 import { type GraphSummary, infoArgs } from "./preflight.ts";
@@ -93,6 +93,8 @@ export interface Launch {
   cpu: CpuPlan;
   /** The sandbox waits for a line on stdin before the plugin runs (`GO_STEP` in layers.ts). */
   waitsForGo: boolean;
+  /** plugbox's last step writes the exec mark on stderr before the plugin runs (start_verdict.ts). */
+  marksExec: boolean;
   /** Under the Deno layer, what `checkGrantLinks` took as no plugin's to move. */
   climbsThrough?: string[];
 }
@@ -114,6 +116,13 @@ export interface StartExtras {
   auditLog?: string;
   /** The plugin's own start (not the graph check): it waits for the host's go (layers.ts). */
   waitsForGo?: boolean;
+  /** The plugin's own start (not the graph check): its chain writes the exec mark (layers.ts). */
+  marksExec?: boolean;
+}
+
+/** Whether a plugin's start under `p` writes the exec mark before the plugin runs (layers.ts). */
+export function marksExec(p: Prepared, extras: StartExtras): boolean {
+  return execMarked(p.isolation, p.tools.sh !== undefined, Boolean(extras.egress?.relay));
 }
 
 /** Whether a plugin's start under `p` waits for the host's go: the OS layer, with a shell. */
@@ -158,6 +167,7 @@ export function wrapperFor(
         : extras.cpu,
       auditLog: extras.auditLog,
       waitsForGo: extras.waitsForGo,
+      marksExec: extras.marksExec,
       nativeCode: p.runtime !== undefined || p.grants.run.length > 0 || p.grants.ffi.length > 0 ||
         p.grants.all,
       lockQueries: p.lockQueries,
@@ -307,6 +317,7 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     envNames: Object.keys(runEnv),
     auditLog: audit?.log,
     waitsForGo: waitsForGo(p),
+    marksExec: true,
   })({
     ...mounts,
     // Under Landlock, a rule for this one file: the plugin's Deno writes it, nothing else there.
@@ -322,6 +333,7 @@ export async function denoLaunch(p: Prepared, nonce: string): Promise<Launch> {
     egress: extras.egress,
     cpu: extras.cpu!,
     waitsForGo: waitsForGo(p),
+    marksExec: marksExec(p, extras),
     ...(climbsThrough?.length ? { climbsThrough } : {}),
   };
 }

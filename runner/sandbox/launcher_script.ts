@@ -71,6 +71,12 @@ export interface LauncherSpec {
    * while the relay stays in the one that holds it (review 163).
    */
   cgroupFd?: number;
+  /**
+   * The line written on stderr just before the plugin's exec, where the launcher is plugbox's
+   * last step (start_verdict.ts's `EXEC_MARK`): what stderr holds before it is plugbox's own, so
+   * a failure here is a verdict, `plugbox refused launcher: …`. Not written, the plugin never runs.
+   */
+  execMark?: string;
   /** A helper started before the exec (the egress relay), which prints "ready" once listening. */
   relay?: { program: string; args: string[]; env: Record<string, string> };
 }
@@ -85,7 +91,8 @@ export async function launcherMain(): Promise<void> {
   const parts = Number(Deno.args[0]);
   const spec = JSON.parse(Deno.args.slice(1, 1 + parts).join("")) as LauncherSpec;
   const fail = (what: string): never => {
-    console.error(`plugbox launcher: ${what}`);
+    // start_verdict.ts's VERDICT: before the exec mark, plugbox's own verdict on the start.
+    console.error(`plugbox refused launcher: ${what}`);
     Deno.exit(125);
   };
   const libc = Deno.dlopen(spec.libc, {
@@ -95,6 +102,8 @@ export async function launcherMain(): Promise<void> {
     open: { parameters: ["buffer", "i32"], result: "i32" },
     close: { parameters: ["i32"], result: "i32" },
     write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+    // The same call, answering a number that needs no allocation (below the data limit).
+    markWrite: { name: "write", parameters: ["i32", "buffer", "usize"], result: "i32" },
     execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
     __errno_location: { parameters: [], result: "pointer" },
   });
@@ -273,9 +282,15 @@ export async function launcherMain(): Promise<void> {
   const argv = strings([program, ...rest]);
   const envp = strings(Object.entries(env).map(([k, v]) => `${k}=${v}`));
   const zero = text("0").subarray(0, 1);
+  // Made here, its length too: from the limit on, nothing may be allocated (a BigInt is).
+  const mark = new TextEncoder().encode(spec.execMark === undefined ? "" : `${spec.execMark}\n`);
+  const markBytes = BigInt(mark.length);
   // Every buffer of the exec is made above: from the limit on, the launcher may not grow.
   if (spec.cgroupFd !== undefined) joinCgroup(spec.cgroupFd, zero);
   if (spec.dataLimitBytes !== undefined) setDataLimit(spec.dataLimitBytes);
+  if (mark.length > 0 && c.markWrite(2, mark, markBytes) !== mark.length) {
+    fail(`cannot write the exec mark (errno ${errno()})`);
+  }
   c.execve(path, argv.bytes, envp.bytes);
   fail(`cannot run "${program}" (errno ${errno()})`);
 }

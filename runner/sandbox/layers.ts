@@ -27,6 +27,7 @@ import { checkSandboxArgs } from "./command_line.ts";
 import { launcherArgs, type LauncherFiles, relayArgs } from "./launcher.ts";
 import type { LauncherSpec } from "./launcher_script.ts";
 import { PENDING_SIGNALS, PLUGIN_CGROUP_FD, type ProcessLimits, prologue } from "./prologue.ts";
+import { EXEC_MARK } from "./start_verdict.ts";
 import { outsideWrites } from "./paths.ts";
 import { type SeccompArch, seccompProgram, unixSocketRefusal } from "./seccomp.ts";
 
@@ -106,6 +107,12 @@ export interface LayerContext {
    * signals are armed. For the plugin's own start, not the graph check.
    */
   waitsForGo?: boolean;
+  /**
+   * plugbox's last step before the plugin writes start_verdict.ts's `EXEC_MARK` on stderr just
+   * before the exec (the launcher where one runs, else the prologue): for the plugin's own start,
+   * not the graph check. Whether a chain writes it is {@linkcode execMarked}'s.
+   */
+  marksExec?: boolean;
   /** The plugin runs native code (a command, or a `run`, `ffi` or `all` grant), past Deno's checks. */
   nativeCode?: boolean;
   /** `unsafe.lockQueries`: native code may ask who holds a record lock. */
@@ -116,6 +123,15 @@ function base64(bytes: Uint8Array): string {
   return btoa(String.fromCharCode(...bytes));
 }
 
+/**
+ * Whether a start's chain writes the exec mark (start_verdict.ts): the launcher always does, where
+ * one runs (the Landlock layer; the OS layer with the egress relay), and the prologue, which runs
+ * wherever there is a shell. Without either, nothing of plugbox's writes on stderr before the plugin.
+ */
+export function execMarked(layer: IsolationLayer, sh: boolean, relay: boolean): boolean {
+  return layer === "landlock" || (layer === "os" && relay) || sh;
+}
+
 /** The command prefix for `mounts` under the context's layer (everything before the program). */
 export async function layerPrefix(ctx: LayerContext, mounts: MountPlan): Promise<string[]> {
   if (ctx.layer === "os") return await bubblewrapPrefix(ctx, mounts);
@@ -123,7 +139,11 @@ export async function layerPrefix(ctx: LayerContext, mounts: MountPlan): Promise
   const limits = limitsOf(ctx);
   if (!ctx.tools.sh) refuseInheritedDescriptors();
   return [
-    ...prologue(ctx.tools.sh, { cgroup: ctx.cpu?.cgroup, limits: heldBy(ctx, limits) }),
+    ...prologue(ctx.tools.sh, {
+      cgroup: ctx.cpu?.cgroup,
+      limits: heldBy(ctx, limits),
+      marksExec: ctx.marksExec,
+    }),
     ...denoPrefix(ctx.tools, limits, Boolean(ctx.tools.sh)),
     ...hostCheck(ctx.tools),
   ];
@@ -262,7 +282,12 @@ async function bubblewrapPrefix(ctx: LayerContext, mounts: MountPlan): Promise<s
   const box = await bwrapArgs(inside);
   checkSandboxArgs(box);
   return [
-    ...prologue(ctx.tools.sh, { cgroup, seccompFile, limits: heldBy(ctx, outer) }),
+    ...prologue(ctx.tools.sh, {
+      cgroup,
+      seccompFile,
+      limits: heldBy(ctx, outer),
+      marksExec: ctx.marksExec && !launcher.length,
+    }),
     ...osPrefix(ctx.tools, box, outer, Boolean(ctx.tools.sh)),
     ...go,
     ...launcher,
@@ -304,6 +329,7 @@ function withRelay(ctx: LayerContext, inside: MountPlan, ownCgroup: boolean): st
     keepEnv: ctx.envNames,
     dataLimitBytes: ctx.limits.dataLimitBytes,
     ...(ownCgroup ? { cgroupFd: PLUGIN_CGROUP_FD } : {}),
+    ...(ctx.marksExec ? { execMark: EXEC_MARK } : {}),
     relay: { program: ctx.deno, args: relayArgs(support.launcher!, egress!.relay!), env },
     // The relay, started first, opens Unix sockets to the proxy; the plugin may open none. The
     // plugin cannot take the relay over through /proc/<pid>/mem: the relay keeps a capability
@@ -381,6 +407,7 @@ async function landlockPrefix(ctx: LayerContext, mounts: MountPlan): Promise<str
     },
     seccomp: base64(program),
     pidPlaceholder: scoped ? undefined : PID_PLACEHOLDER,
+    ...(ctx.marksExec ? { execMark: EXEC_MARK } : {}),
   };
   const launcherDenoDir = join(ctx.cache, "launcher", "deno_dir");
   return [

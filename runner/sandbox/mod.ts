@@ -27,6 +27,7 @@ export { type EgressPlan, type EgressRule } from "./egress.ts";
 export { type IsolationLayer, type IsolationMode } from "./isolation.ts";
 export { parseCapped } from "./json_file.ts";
 export { GO_LINE } from "./layers.ts";
+export { EXEC_MARK, readVerdict, type StartVerdict } from "./start_verdict.ts";
 export { kernelShowsWaits, readText, statAt } from "./proc_view.ts";
 export {
   childrenOf,

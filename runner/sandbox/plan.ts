@@ -208,6 +208,11 @@ export interface LaunchPlan {
    */
   waitsForGo: boolean;
   /**
+   * plugbox's last step before the plugin writes a line on stderr just before the plugin's exec
+   * (start_verdict.ts's `EXEC_MARK`): what comes before it is plugbox's, a verdict there its own.
+   */
+  marksExec: boolean;
+  /**
    * Under the Deno layer, the paths its grants' links climb through with
    * `..` (and the relative links that climb), judged as no plugin's to move:
    * no other start in this process may be given one to write (review 93).
@@ -302,6 +307,7 @@ export async function planPlugin(
     ...(launch.egress ? { egress: launch.egress.plan } : {}),
     cpu: launch.cpu,
     waitsForGo: launch.waitsForGo,
+    marksExec: launch.marksExec,
     ...(launch.climbsThrough ? { climbsThrough: launch.climbsThrough } : {}),
     ...(prepared.runtime ? { runtimeFolders: runtimeRoots(prepared.runtime) } : {}),
     cacheDir: prepared.cache,

@@ -18,6 +18,7 @@
 
 import type { CpuPlan } from "./cpu_limits.ts";
 import { onHostPath } from "./host_path.ts";
+import { EXEC_MARK, VERDICT } from "./start_verdict.ts";
 
 /**
  * A plugin's share of the budget of tasks every plugin on the machine shares, where its
@@ -43,7 +44,7 @@ export const TASK_CEILING = 64;
 export const TASK_FLOOR = 32;
 
 /** How many fixed positions the script takes before the command it runs. */
-const POSITIONS = 21;
+const POSITIONS = 22;
 
 /**
  * The most files a plugin's process holds open (RLIMIT_NOFILE, soft and hard), where the host's
@@ -80,21 +81,25 @@ export const PLUGIN_CGROUP_FD = 4;
  * open, or when `$2`, the pending signals limit, is one the prologue's sh
  * cannot set (dash has no `ulimit -i`): sets it, closes every one but 0, 1,
  * 2 and those `$1` lists (the seccomp filter's and the plugin's memory
- * cgroup's, or none), then execs the rest through `$3` (the prologue's sh), which drops the `SHLVL` bash exports to
- * every program it runs (no grant can name it: bash's binary is indexed
- * with the runtime's, THREATS T16).
+ * cgroup's, or none), writes the exec's mark where `$3` asks it (its steps
+ * can refuse, so the mark comes after them), then execs the rest through
+ * `$4` (the prologue's sh), which drops the `SHLVL` bash exports to every
+ * program it runs (no grant can name it: bash's binary is indexed with the
+ * runtime's, THREATS T16).
  */
 const CLOSE_ALL = [
-  `keep=$1; signals=$2; sh=$3; shift 3`,
+  `keep=$1; signals=$2; mark=$3; sh=$4; shift 4`,
   // The pending signals limit (PENDING_SIGNALS), where the prologue's sh has no ulimit -i (dash).
   `if [ -n "$signals" ]; then`,
   `  { ulimit -i "$signals" && ulimit -H -i "$signals"; } ||`,
-  `    { echo "plugbox: bash cannot limit the pending signals (ulimit -i $signals)" >&2; exit 125; }`,
+  `    { echo "${VERDICT}limits: bash cannot limit the pending signals (ulimit -i $signals)" >&2; exit 125; }`,
   `fi`,
   `for f in /dev/fd/* /proc/self/fd/*; do`,
   `  n=\${f##*/}`,
   `  case $n in [012]|*[!0-9]*) ;; *) case " $keep " in *" $n "*) ;; *) eval "exec $n<&-" ;; esac ;; esac`,
   `done`,
+  // The mark after bash's own steps, which can refuse: only sh's exec of the plugin follows.
+  `if [ -n "$mark" ]; then echo "${EXEC_MARK}" >&2 || exit 125; fi`,
   `exec "$sh" -c "unset SHLVL; exec \\"\\$@\\"" sh "$@"`,
 ].join("\n");
 
@@ -113,26 +118,29 @@ const CLOSE_ALL = [
 // through the descriptor {@linkcode PLUGIN_CGROUP_FD} opened on its tasks file.
 // $21: RLIMIT_SIGPENDING ({@linkcode PENDING_SIGNALS}), or empty: set by sh where it can, else by
 // $16 (bash) just before the exec; without either the start ends.
+// $22: non-empty where this is plugbox's last step: EXEC_MARK on stderr just before the exec.
 const SCRIPT = [
+  // A verdict of plugbox's own, before the plugin's exec: `refuse <reason> <words> [fields]`.
+  `refuse() { echo "${VERDICT}$1\${3:+ $3}: $2" >&2; exit 125; }`,
   // Soft and hard: zsh's ulimit (as sh too) sets only the soft limit unless told -H, and a
   // plugin may raise a soft limit up to the hard one; dash takes -H and -S only one at a time.
   `if [ -n "\${13}" ]; then ulimit -d "\${13}" && ulimit -H -d "\${13}" ||`,
-  `  { echo "plugbox: sh cannot set the memory limit (ulimit -d \${13} KiB)" >&2; exit 125; }; fi`,
+  `  refuse limits "sh cannot set the memory limit (ulimit -d \${13} KiB)"; fi`,
   `if [ -n "\${14}" ]; then ulimit -t "\${14}" && ulimit -H -t "\${14}" ||`,
-  `  { echo "plugbox: sh cannot set the CPU-time limit (ulimit -t \${14} s)" >&2; exit 125; }; fi`,
+  `  refuse limits "sh cannot set the CPU-time limit (ulimit -t \${14} s)"; fi`,
   `if [ -n "\${15}" ]; then ulimit -n "\${15}" 2>/dev/null && ulimit -H -n "\${15}"; fi`,
   // No core dump, soft or hard: a plugin that raised its soft limit to the hard one (unlimited by
   // default) and crashed handed the kernel up to its whole memory cap to write, and where
   // core_pattern is a program (systemd-coredump, apport) that program writes it on the host's disk
   // with the host's CPU, outside every cap of the plugin's (review 148).
   `if [ -n "\${13}" ]; then ulimit -c 0 && ulimit -H -c 0 ||`,
-  `  { echo "plugbox: sh cannot forbid core dumps (ulimit -c 0)" >&2; exit 125; }; fi`,
+  `  refuse limits "sh cannot forbid core dumps (ulimit -c 0)"; fi`,
   // Pending signals (review 169): dash has no ulimit -i, so there bash sets it (CLOSE_ALL).
   `signals=`,
   `if [ -n "\${21}" ]; then`,
   `  if { ulimit -i "\${21}" && ulimit -H -i "\${21}"; } 2>/dev/null; then :`,
   `  elif [ -n "\${16}" ]; then signals=\${21}`,
-  `  else echo "plugbox: sh cannot limit the plugin's pending signals (ulimit -i \${21}) and no bash is on the host's PATH" >&2; exit 125; fi`,
+  `  else refuse limits "sh cannot limit the plugin's pending signals (ulimit -i \${21}) and no bash is on the host's PATH"; fi`,
   `fi`,
   // Joins cgroup $1 of version $2. Under v1 it moves this thread (`0` to `tasks`: the shell has
   // one thread, so the whole process moves, and all it execs starts there): a thread that moves
@@ -158,10 +166,11 @@ const SCRIPT = [
   // no plugin (a dead host's, a trial, one being made). Builtins only. Over the budget, or where
   // the folder has no limit to share (fail narrow), `full` says why and the start ends.
   `reserved() {`,
-  `  p=\${1%/*}; b=`,
+  `  p=\${1%/*}; b=; fields=`,
   `  read -r b < "$p/pids.max" 2>/dev/null`,
   `  case $b in ''|*[!0-9]*)`,
-  `    full="cannot start the plugin: $p, the pids cgroup whose limit every plugin's tasks are reserved from, has none (pids.max: \${b:-unreadable}); a host's probe of the cgroup controllers sets it"`,
+  `    verdict=no-task-budget`,
+  `    full="$p, the pids cgroup whose limit every plugin's tasks are reserved from, has none (pids.max: \${b:-unreadable}); a host's probe of the cgroup controllers sets it"`,
   `    return 1 ;; esac`,
   `  c=$2`,
   `  if [ "$c" = share ]; then`,
@@ -176,7 +185,8 @@ const SCRIPT = [
   `    sum=$((sum + m)); n=$((n + 1))`,
   `  done`,
   `  [ "$sum" -le "$b" ] && return 0`,
-  `  full="cannot start the plugin: the machine's plugins may hold $b processes and threads together ($p/pids.max, half of the machine's tasks or of the host's cgroup's limit), the $((n - 1)) other plugins running reserve $((sum - c)) of them, and this one's cap is $c: stop a plugin, or give this one a lower cpu.maxTasks"`,
+  `  verdict=task-budget fields="budget=$b reserved=$((sum - c)) cap=$c others=$((n - 1))"`,
+  `  full="the machine's plugins may hold $b processes and threads together ($p/pids.max, half of the machine's tasks or of the host's cgroup's limit), the $((n - 1)) other plugins running reserve $((sum - c)) of them, and this one's cap is $c: stop a plugin, or give this one a lower cpu.maxTasks"`,
   `  return 1`,
   `}`,
   // Joins every cgroup the plan has (an empty position is none); on failure `why` names which.
@@ -227,13 +237,13 @@ const SCRIPT = [
   `    made=1; for d in \${1:+"$1"} \${8:+"$8"} \${19:+"\${19}"} \${10:+"\${10}"} \${12:+"\${12}"}; do`,
   `      [ -d "$d" ] || made=; done`,
   `    [ -n "$made" ] || [ -n "\${18}" ] ||`,
-  `      { echo "plugbox: cannot make the plugin's cgroups: no mkdir on the host's PATH" >&2; exit 125; }`,
+  `      refuse cgroups "cannot make the plugin's cgroups: no mkdir on the host's PATH"`,
   `    [ -n "$made" ] || "\${18}" -p -- \${1:+"$1"} \${8:+"$8"} \${19:+"\${19}"} \${10:+"\${10}"} \${12:+"\${12}"} ||`,
-  `      { echo "plugbox: cannot make the plugin's cgroups" >&2; exit 125; }`,
+  `      refuse cgroups "cannot make the plugin's cgroups"`,
   `    full=`,
   `    if [ "$try" = 3 ]; then joined "$@" && break; else joined "$@" 2>/dev/null && break; fi`,
-  `    [ -n "$full" ] && { echo "plugbox: $full" >&2; exit 125; }`,
-  `    [ "$try" = 3 ] && { echo "plugbox: cannot make or join $why" >&2; exit 125; }`,
+  `    [ -n "$full" ] && refuse "$verdict" "$full" "$fields"`,
+  `    [ "$try" = 3 ] && refuse cgroups "cannot make or join $why"`,
   `  done`,
   `fi`,
   // Every descriptor but 0, 1 and 2 is closed: the host's own are close-on-exec, so any other is
@@ -251,25 +261,27 @@ const SCRIPT = [
   `  case $n in [012]) listed=1 ;; *[!0-9]*) ;; [3-9]) eval "exec $n<&-" ;; *) high=$n ;; esac`,
   `done`,
   `if [ -z "$listed" ]; then`,
-  `  echo "plugbox: cannot list the descriptors the host inherited (no /dev/fd or /proc/self/fd)" >&2`,
-  `  exit 125`,
+  `  refuse descriptors "cannot list the descriptors the host inherited (no /dev/fd or /proc/self/fd)"`,
   `fi`,
   `if [ -n "$high" ] && [ -z "\${16}" ]; then`,
-  `  echo "plugbox: the host inherited descriptor $high from its parent, which the plugin would inherit in turn; sh cannot close one above 9 and no bash is on the host's PATH: start the host without it, or with bash on PATH" >&2`,
-  `  exit 125`,
+  `  refuse descriptors "the host inherited descriptor $high from its parent, which the plugin would inherit in turn; sh cannot close one above 9 and no bash is on the host's PATH: start the host without it, or with bash on PATH"`,
   `fi`,
   `closer=\${16}; sh=\${17}`,
-  `if [ -n "$5" ]; then exec 3< "$5" || exit 125; keep=3; fi`,
+  // \`command\`: a failed redirection of a special builtin ends sh at once (exit 2), before \`||\`.
+  `if [ -n "$5" ]; then command exec 3< "$5" || refuse sandbox "cannot open the seccomp filter $5"; keep=3; fi`,
   // Only into a cgroup (see into() above): a plain folder's file would join nothing.
   `if [ -n "\${19}" ]; then`,
-  `  [ -f "\${19}/tasks" ] && exec ${PLUGIN_CGROUP_FD}> "\${19}/tasks" ||`,
-  `    { echo "plugbox: cannot open the plugin's memory cgroup \${19}" >&2; exit 125; }`,
+  `  [ -f "\${19}/tasks" ] && command exec ${PLUGIN_CGROUP_FD}> "\${19}/tasks" ||`,
+  `    refuse cgroups "cannot open the plugin's memory cgroup \${19}"`,
   `  keep="$keep ${PLUGIN_CGROUP_FD}"`,
   `fi`,
   `if [ -n "$6" ]; then export DENO_DIR="$6"; fi`,
   `if [ -n "$7" ]; then unset "$7"; fi`,
+  `mark=\${22}`,
   `shift ${POSITIONS}`,
-  `if [ -n "$high$signals" ]; then exec "$closer" -c '${CLOSE_ALL}' closer "\${keep# }" "$signals" "$sh" "$@"; fi`,
+  `if [ -n "$high$signals" ]; then exec "$closer" -c '${CLOSE_ALL}' closer "\${keep# }" "$signals" "$mark" "$sh" "$@"; fi`,
+  // The last of plugbox's steps says so, and a plugin cannot start where it could not be said.
+  `if [ -n "$mark" ]; then echo "${EXEC_MARK}" >&2 || exit 125; fi`,
   `exec "$@"`,
 ].join("\n");
 
@@ -291,6 +303,11 @@ export interface PrologueOptions {
    * none, and then such a start ends).
    */
   closer?: string | null;
+  /**
+   * This is the last of plugbox's steps before the plugin (no launcher follows): it writes
+   * {@linkcode EXEC_MARK} on stderr just before the exec (start_verdict.ts).
+   */
+  marksExec?: boolean;
 }
 
 /** Per-process kernel limits the prologue sets on itself before the exec. */
@@ -305,7 +322,7 @@ export interface ProcessLimits {
 
 /** The prologue's argv, or nothing when no step is needed. */
 export function prologue(sh: string | undefined, options: PrologueOptions): string[] {
-  const { cgroup, seccompFile, launcherDenoDir, unset, limits, closer } = options;
+  const { cgroup, seccompFile, launcherDenoDir, unset, limits, closer, marksExec } = options;
   if (!cgroup && !seccompFile && !launcherDenoDir && !limits) return [];
   if (!sh) throw new Error("plugbox needs a POSIX sh on PATH for this layer");
   const group = cgroup
@@ -335,6 +352,7 @@ export function prologue(sh: string | undefined, options: PrologueOptions): stri
     cgroup ? onHostPath("mkdir") ?? "" : "",
     ...own,
     limits?.pendingSignals ? String(limits.pendingSignals) : "",
+    marksExec ? "1" : "",
   ];
 }
 

@@ -228,7 +228,7 @@ Deno.test("r164: a start passes while every running plugin's cap and its own fit
   assert.equal(over.code, 125);
   assert.match(
     over.stderr,
-    /^plugbox: cannot start the plugin: the machine's plugins may hold 100 processes and threads together \(\/.*\/pids\.max, .*\), the 1 other plugins running reserve 60 of them, and this one's cap is 41: stop a plugin, or give this one a lower cpu\.maxTasks\n$/,
+    /^plugbox refused task-budget budget=100 reserved=60 cap=41 others=1: the machine's plugins may hold 100 processes and threads together \(\/.*\/pids\.max, .*\), the 1 other plugins running reserve 60 of them, and this one's cap is 41: stop a plugin, or give this one a lower cpu\.maxTasks\n$/,
   );
 });
 

@@ -9004,6 +9004,110 @@ export const MUTATIONS: Mutation[] = [
     filter: "native AIO",
   },
   {
+    id: "exec-mark-prologue",
+    source:
+      "review 168: a plugin that printed the prologue's refusal and exited 125 was reported as a start plugbox refused",
+    mitigation:
+      "the prologue, plugbox's last step before a plugin, writes the exec mark just before the exec",
+    file: "runner/sandbox/prologue.ts",
+    search: 'then echo "${EXEC_MARK}" >&2 || exit 125; fi`,\n  `exec "$@"`',
+    replace: 'then :; fi`,\n  `exec "$@"`',
+    tests: [`${HOSTILE}/r168_test.ts`],
+    filter: "prints plugbox's refusal",
+  },
+  {
+    id: "exec-mark-closer",
+    source:
+      "review 168, with review 169's pending signals: where bash sets a limit dash cannot, bash's steps come after the prologue's",
+    mitigation:
+      "bash, the last of plugbox's steps where it runs, writes the exec mark after its own",
+    file: "runner/sandbox/prologue.ts",
+    search: 'then echo "${EXEC_MARK}" >&2 || exit 125; fi`,\n  `exec "$sh"',
+    replace: 'then :; fi`,\n  `exec "$sh"',
+    tests: [`${HOSTILE}/r168_test.ts`],
+    filter: "prints plugbox's refusal",
+  },
+  {
+    id: "exec-mark-launcher",
+    source:
+      "review 168: a plugin that printed the launcher's refusal and exited 125 was reported as a start plugbox refused",
+    mitigation:
+      "the launcher, plugbox's last step where it runs, writes the exec mark just before the exec",
+    file: "runner/sandbox/launcher_script.ts",
+    search: "  if (mark.length > 0 && c.markWrite(2, mark, markBytes) !== mark.length) {",
+    replace: "  if (mark.length > 0 && false) {",
+    tests: [`${HOSTILE}/r168_test.ts`],
+    filter: "prints plugbox's refusal",
+  },
+  {
+    id: "exec-mark-host",
+    source: "review 168: the host took a plugin's stderr words for plugbox's refusal of its start",
+    mitigation:
+      "a verdict is read only from before the exec mark; after it every line is the plugin's",
+    file: "runner/host/process.ts",
+    search: "          beforeExec = false;\n",
+    replace: "",
+    tests: [`${HOSTILE}/r168_test.ts`],
+    filter: "prints plugbox's refusal",
+  },
+  {
+    id: "start-refused-class",
+    source:
+      "review 168: plugbox's own refusal of a start was a PluginExitedError with the refusal as stderr text",
+    mitigation:
+      "a verdict from before the exec mark, with its exit 125, is a StartRefusedError with its fields",
+    file: "runner/host/plugin.ts",
+    search: "      return new StartRefusedError(this.name, refusal);",
+    replace: "      return new PluginExitedError(this.name, status);",
+    tests: [`${HOSTILE}/r168_test.ts`],
+    filter: "budget of tasks",
+  },
+  {
+    id: "exec-mark-consumed",
+    source:
+      "review 168: plugbox's exec mark must be read as plugbox's, never passed on as the plugin's line",
+    mitigation:
+      "the host reads stderr as plugbox's until the exec mark where the plan says one comes",
+    file: "runner/host/process.ts",
+    search: "    let beforeExec = Boolean(spec.marksExec);",
+    replace: "    let beforeExec = false;",
+    tests: [`${HOSTILE}/r168_test.ts`],
+    filter: "prints plugbox's refusal",
+  },
+  {
+    id: "start-refused-cli-code",
+    source: "review 168: plugbox's refusal of a start is no crash of the plugin's",
+    mitigation: "plug exits with 'refused' (7) for a StartRefusedError",
+    file: "runner/cli/commands.ts",
+    search: "  if (error instanceof StartRefusedError) return ExitCode.refused;\n",
+    replace: "",
+    tests: [`${HOSTILE}/r168_test.ts`],
+    filter: "plug's exit code",
+  },
+  {
+    id: "exec-mark-drop-distrust",
+    source:
+      "review 168: a mark dropped with stderr past its rate left the plugin's later lines read as plugbox's",
+    mitigation: "a stderr drop ends what is read as plugbox's: nothing after it is a verdict",
+    file: "runner/host/process.ts",
+    search: "      if (fromPlugbox) beforeExec = false;\n      else if (beforeExec) {",
+    replace: "      if (!fromPlugbox && beforeExec) {",
+    tests: [`${HOSTILE}/r168_test.ts`],
+    filter: "lost to a stderr drop",
+  },
+  {
+    id: "prologue-command-exec",
+    source:
+      "review 168: a failed redirection of dash's exec ended the prologue with exit 2 and sh's words, before its verdict",
+    mitigation:
+      "the prologue opens the seccomp filter through `command exec`, so its verdict and exit 125 follow a failure",
+    file: "runner/sandbox/prologue.ts",
+    search: 'then command exec 3< "$5" ||',
+    replace: 'then exec 3< "$5" ||',
+    tests: [`${HOSTILE}/r168_test.ts`],
+    filter: "failed opens",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

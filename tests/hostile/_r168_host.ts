@@ -2,8 +2,9 @@
  * Review 168's host, run by tests/hostile/r168_test.ts in a pids cgroup of the test's (so its
  * plugins' budget of tasks is half of that cgroup's limit). Arguments: `forged` starts the plugin
  * that forges plugbox's refusal under each layer, and under the OS layer with a net grant (its
- * egress relay started by plugbox's launcher, which is then plugbox's last step), then an honest
- * plugin the same ways (its answer, and its stderr lines as `onLog` has them); `real <maxTasks>`
+ * egress relay started by plugbox's launcher, which is then plugbox's last step), and as native
+ * code under the OS layer (where bash sets a limit dash cannot, and writes the mark), then an honest
+ * plugin the same ways but the last (its answer, and its stderr lines as `onLog` has them); `real <maxTasks>`
  * starts an honest plugin whose cap does not fit the budget, under the Deno and OS layers. Prints
  * one JSON line: per start, the error's class and fields.
  * @module
@@ -28,6 +29,7 @@ const starts: [string, Partial<StartOptions>][] = mode === "forged"
       "os relay",
       relay,
     ],
+    ["os native", { isolation: "os" }],
   ]
   : [["deno", { isolation: "deno", cpu: { maxTasks: Number(maxTasks) } }], [
     "os",
@@ -37,7 +39,8 @@ const FIELDS = ["reportedBy", "reason", "detail", "budget", "reserved", "cap", "
 const out: Record<string, Record<string, unknown>> = {};
 for (const [label, options] of starts) {
   try {
-    await using plugin = await startPlugin(file, { contracts: [Probe], ...options });
+    const main = label === "os native" ? hostile("r168_forges_native/main.py") : file;
+    await using plugin = await startPlugin(main, { contracts: [Probe], ...options });
     out[label] = { started: await plugin.api(Probe).attempt("hello") };
   } catch (error) {
     const e = error as Error & Record<string, unknown>;
@@ -51,7 +54,7 @@ for (const [label, options] of starts) {
   }
 }
 if (mode === "forged") {
-  for (const [label, options] of starts) {
+  for (const [label, options] of starts.filter(([label]) => label !== "os native")) {
     const logs: string[] = [];
     await using plugin = await startPlugin(honest, {
       contracts: [Probe],

@@ -24,6 +24,7 @@ import {
 } from "./egress_check.ts";
 import { type EgressEntry, EgressLog } from "./egress_log.ts";
 import { parseProxyRequest } from "./egress_request.ts";
+import { holdSocketFolder, releaseSocketFolder } from "./egress_socket.ts";
 
 /** Options for {@linkcode EgressProxy}. */
 export interface EgressProxyOptions {
@@ -130,6 +131,8 @@ export class EgressProxy {
   #connectTimeoutMs: number;
   /** Aborts every connection still being opened when the proxy closes. */
   #closing = new AbortController();
+  /** The relay's socket folder, held locked while the proxy listens (egress_socket.ts). */
+  #held: Deno.FsFile | undefined;
 
   /** Listens at once (a Unix socket or a loopback port, as the plan says). */
   constructor(plan: EgressPlan, options: EgressProxyOptions) {
@@ -143,15 +146,18 @@ export class EgressProxy {
     // Refused now, by name, as hostFetch is: a proxy that cannot list them could not refuse them.
     if (!plan.privateNetwork) ownAddresses();
     if (plan.mode === "relay") {
-      const dir = plan.socket!.replace(/\/[^/]+$/, "");
-      Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      Deno.chmodSync(dir, 0o700);
+      const held = this.#held = holdSocketFolder(plan.socket!);
       try {
         Deno.removeSync(plan.socket!);
       } catch {
         // not there
       }
-      this.#listener = Deno.listen({ transport: "unix", path: plan.socket! });
+      try {
+        this.#listener = Deno.listen({ transport: "unix", path: plan.socket! });
+      } catch (error) {
+        held.close();
+        throw error;
+      }
     } else {
       try {
         this.#listener = Deno.listen({ hostname: "127.0.0.1", port: plan.port! });
@@ -297,10 +303,6 @@ export class EgressProxy {
     }
     for (const conn of this.#open) close(conn);
     await this.#serving;
-    if (this.#plan.mode === "relay") {
-      await Deno.remove(this.#plan.socket!.replace(/\/[^/]+$/, ""), { recursive: true }).catch(
-        () => {},
-      );
-    }
+    if (this.#held) await releaseSocketFolder(this.#plan.socket!, this.#held);
   }
 }

@@ -103,10 +103,16 @@ async function cacheFile(cacheDir: string, name: string, text: string): Promise<
   return path;
 }
 
-/** A folder for the proxy's socket: short enough for a socket path (108 bytes), host-only. */
+/**
+ * A folder for the proxy's socket: short enough for a socket path (108 bytes), host-only. Named
+ * `held-<16 hex digits>`: its proxy holds it locked, and a folder of that shape no process holds
+ * is a dead host's, which the next host removes (host/egress_socket.ts). A folder of plugbox
+ * before review 170 (no `held-`) is never taken for one: its live proxy held no lock.
+ */
 function socketPath(cacheDir: string, nonce: string): string {
-  const inCache = join(cacheDir, "egress", nonce.slice(0, 16), "s");
-  return inCache.length < 100 ? inCache : join("/tmp", `plugbox-egress-${nonce.slice(0, 16)}`, "s");
+  const name = `held-${nonce.slice(0, 16)}`;
+  const inCache = join(cacheDir, "egress", name, "s");
+  return inCache.length < 100 ? inCache : join("/tmp", `plugbox-egress-${name}`, "s");
 }
 
 /** The relay's listeners and the hosts file that sends granted names to them. */

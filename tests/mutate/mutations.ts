@@ -9108,6 +9108,30 @@ export const MUTATIONS: Mutation[] = [
     filter: "failed opens",
   },
   {
+    id: "egress-socket-sweep",
+    source:
+      "review 170: a host SIGKILLed (or ended by Deno.exit) left its relays' egress socket folders in the cache for good; no later host removed them (143 in one cache)",
+    mitigation:
+      "a host's first relay proxy removes the socket folders beside its own that no process holds locked",
+    file: "runner/host/egress_socket.ts",
+    search: "        sweepBeside(parent, dir);\n",
+    replace: "",
+    tests: [`${HOSTILE}/r170_test.ts`],
+    filter: "socket folders",
+  },
+  {
+    id: "egress-socket-lock",
+    source:
+      "review 170: the sweep of dead hosts' egress socket folders must leave a living host's: its proxy holds its folder locked",
+    mitigation: "a socket folder is taken only with its lock (flock), which a living proxy holds",
+    file: "runner/host/egress_socket.ts",
+    search:
+      "    if (file.tryLockSync(true) && Deno.lstatSync(dir).ino === file.statSync().ino) return file;",
+    replace: "    if (Deno.lstatSync(dir).ino === file.statSync().ino) return file;",
+    tests: [`${HOSTILE}/r170_test.ts`],
+    filter: "socket folders",
+  },
+  {
     id: "loader-exact-cap-whole",
     source: "review 35: a file of exactly the cap lost its last whole line",
     mitigation: "at the cap, the text is cut back only if the file goes on",

@@ -228,7 +228,17 @@ export class PluginExitedError extends Error {
   }
 }
 
-/** Which of plugbox's steps before the plugin refused its start, and why: see {@linkcode StartRefusedError}. */
+/**
+ * Which of plugbox's steps before the plugin refused its start, and why: see
+ * {@linkcode StartRefusedError}.
+ *
+ * @example
+ * ```ts
+ * import type { StartRefusalReason } from "./errors.ts";
+ * const reason: StartRefusalReason = "task-budget";
+ * console.log(reason);
+ * ```
+ */
 export type StartRefusalReason =
   | "task-budget"
   | "no-task-budget"

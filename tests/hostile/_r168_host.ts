@@ -1,7 +1,7 @@
 /**
  * Review 168's host, run by tests/hostile/r168_test.ts in a pids cgroup of the test's (so its
- * plugins' budget of tasks is half of that cgroup's limit). Arguments: `forged` starts the plugin
- * that forges plugbox's refusal under each layer, and under the OS layer with a net grant (its
+ * plugins' budget of tasks is half of that cgroup's limit). Arguments: `forged <layer|all>` starts the
+ * plugin that forges plugbox's refusal under that layer or each, and under the OS layer with a net grant (its
  * egress relay started by plugbox's launcher, which is then plugbox's last step), and as native
  * code under the OS layer (where bash sets a limit dash cannot, and writes the mark), then an honest
  * plugin the same ways but the last (its answer, and its stderr lines as `onLog` has them); `real <maxTasks>`
@@ -22,14 +22,18 @@ const relay: Partial<StartOptions> = {
   unsafe: { privateNetwork: true },
   egressResolver: () => Promise.resolve(["127.0.0.1"]),
 };
+// `forged <isolation>` starts under that layer (and under "os" also with the relay, and as native
+// code); `forged all` under every layer.
+const layers = ISOLATIONS.filter((isolation) => maxTasks === "all" || isolation === maxTasks);
 const starts: [string, Partial<StartOptions>][] = mode === "forged"
   ? [
-    ...ISOLATIONS.map((isolation) => [isolation, { isolation }] as [string, Partial<StartOptions>]),
-    [
-      "os relay",
-      relay,
-    ],
-    ["os native", { isolation: "os" }],
+    ...layers.map((isolation) => [isolation, { isolation }] as [string, Partial<StartOptions>]),
+    ...(layers.includes("os")
+      ? [["os relay", relay], ["os native", { isolation: "os" }]] as [
+        string,
+        Partial<StartOptions>,
+      ][]
+      : []),
   ]
   : [["deno", { isolation: "deno", cpu: { maxTasks: Number(maxTasks) } }], [
     "os",

@@ -1,3 +1,5 @@
+// test runner: alone (it judges the host thread's CPU against a bound, as r73_test.ts does; three
+// test files on two cores made it fail)
 // Review 74: what a plugin's capability calls still cost the host past `capabilityTimeShare`, and
 // what the host's limits cost an honest plugin. Each test fails on the code it was written against
 // (434f538); the numbers in the messages are this machine's. Left, with no test here: 64 calls at

@@ -204,11 +204,14 @@ Deno.test("takeSnapshot() walks a few folders at once, each deadline from its ow
   }
   await Deno.writeTextFile(join(dirs.root, "main.ts"), "export {};\n");
   const entry = join(dirs.root, "main.ts");
+  // About 35 ms a walk here, 7 s for the 200: all of them interleaved, each deadline counted from
+  // the call, refused them all. 2 s leaves a walk room for a loaded machine (at 1 s, one in 200 was
+  // refused with three test files running beside it on two cores).
   const walks = await Promise.allSettled(
     Array.from(
       { length: 200 },
       () =>
-        takeSnapshot(dirs.root, entry, { plugin: "p", cacheDir: dirs.cacheDir, timeoutMs: 1_000 }),
+        takeSnapshot(dirs.root, entry, { plugin: "p", cacheDir: dirs.cacheDir, timeoutMs: 2_000 }),
     ),
   );
   const refused = walks.filter((w) => w.status === "rejected");

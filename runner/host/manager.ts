@@ -124,11 +124,29 @@ export class PluginHost implements AsyncDisposable {
     checkFunctions(options, ["onLog", "onEvent"]);
     // A misspelt option is named, not taken for one not given (review 165).
     refuseUnknownOptions("Cannot make a plugin host", options, HOST_KEYS);
-    const defaults: unknown = options.defaults;
-    if (typeof defaults === "object" && defaults !== null) {
+    // Of the wrong kind, named too: `handleSignals: "false"` watched the signals (a string is
+    // true), and `defaults: "abc"` was spread into every start as options "0", "1" and "2".
+    const { handleSignals, defaults } = options as Record<string, unknown>;
+    const kind = (value: unknown) =>
+      value === null ? "null" : Array.isArray(value) ? "a list" : typeof value;
+    if (handleSignals !== undefined && typeof handleSignals !== "boolean") {
+      throw new TypeError(
+        `Cannot make a plugin host: "handleSignals" must be true or false, got ${
+          kind(handleSignals)
+        }`,
+      );
+    }
+    if (defaults !== undefined && (kind(defaults) !== "object")) {
+      throw new TypeError(
+        `Cannot make a plugin host: "defaults" must be an object of a plugin's options, got ${
+          kind(defaults)
+        }`,
+      );
+    }
+    if (defaults !== undefined) {
       refuseUnknownStartOptions(
         `Cannot make a plugin host: its "defaults"`,
-        defaults,
+        defaults as object,
         MANAGED_KEYS,
       );
     }

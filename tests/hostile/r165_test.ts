@@ -321,6 +321,26 @@ Deno.test("r165: an option of the wrong kind is a TypeError naming it, not taken
   }
 });
 
+// A host's options of the wrong kind: `handleSignals: "false"` watched the signals (a string is
+// true), `defaults: "abc"` was spread into each start as options "0", "1", "2" (review 165's left).
+Deno.test("r165: a host's option of the wrong kind is a TypeError naming it", () => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ handleSignals: "false" }, /"handleSignals" must be true or false, got string$/],
+    [{ handleSignals: 0 }, /"handleSignals" must be true or false, got number$/],
+    [{ defaults: "abc" }, /"defaults" must be an object of a plugin's options, got string$/],
+    [{ defaults: [] }, /"defaults" must be an object of a plugin's options, got a list$/],
+    [{ defaults: null }, /"defaults" must be an object of a plugin's options, got null$/],
+  ];
+  for (const [options, message] of cases) {
+    assert.throws(() => new PluginHost(options), (error: Error) => {
+      assert.ok(error instanceof TypeError, `${JSON.stringify(options)}: ${error.name}`);
+      assert.match(error.message, /^Cannot make a plugin host: /);
+      assert.match(error.message, message);
+      return true;
+    });
+  }
+});
+
 // A --deno that answers --version as Deno does and then prints no JSON for the module graph (a
 // wrapper script, another tool) was refused as "the description of the module graph ... is too
 // large to check (not-json)": a size, for what was no description at all.

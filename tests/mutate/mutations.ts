@@ -8423,10 +8423,9 @@ export const MUTATIONS: Mutation[] = [
     source: "review 165",
     mitigation: "new PluginHost() refuses a misspelt option of its defaults",
     file: "runner/host/manager.ts",
-    search:
-      '    if (typeof defaults === "object" && defaults !== null) {\n      refuseUnknownStartOptions(',
+    search: "    if (defaults !== undefined) {\n      refuseUnknownStartOptions(",
     replace:
-      '    if (typeof defaults === "object" && defaults !== null && Math.random() < 0) {\n      refuseUnknownStartOptions(',
+      "    if (defaults !== undefined && Math.random() < 0) {\n      refuseUnknownStartOptions(",
     tests: [`${HOSTILE}/r165_test.ts`],
     filter: "misspelt option of a start",
   },
@@ -9130,6 +9129,28 @@ export const MUTATIONS: Mutation[] = [
     replace: "    if (Deno.lstatSync(dir).ino === file.statSync().ino) return file;",
     tests: [`${HOSTILE}/r170_test.ts`],
     filter: "socket folders",
+  },
+  {
+    id: "host-handle-signals-kind",
+    source:
+      'review 165\'s left: a PluginHost given handleSignals: "false" watched the signals (a string is true)',
+    mitigation: "a host's handleSignals that is no boolean is a TypeError naming it",
+    file: "runner/host/manager.ts",
+    search: 'if (handleSignals !== undefined && typeof handleSignals !== "boolean") {',
+    replace: "if (false) {",
+    tests: [`${HOSTILE}/r165_test.ts`],
+    filter: "host's option of the wrong kind",
+  },
+  {
+    id: "host-defaults-kind",
+    source:
+      'review 165\'s left: a PluginHost given defaults: "abc" spread it into every start as options 0, 1 and 2',
+    mitigation: "a host's defaults that are no object are a TypeError naming them",
+    file: "runner/host/manager.ts",
+    search: 'if (defaults !== undefined && (kind(defaults) !== "object")) {',
+    replace: "if (false) {",
+    tests: [`${HOSTILE}/r165_test.ts`],
+    filter: "host's option of the wrong kind",
   },
   {
     id: "loader-exact-cap-whole",

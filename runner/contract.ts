@@ -9,6 +9,7 @@
 
 import { z } from "npm:zod@^4.1.0";
 import { type QuickCheck, quickCheck } from "./quick_check.ts";
+import { messageOf } from "./thrown_text.ts";
 import { defOf, findSchema, MAX_WALKED, type SchemaDef } from "./schema_walk.ts";
 import type {
   AnySchema,
@@ -350,7 +351,9 @@ function readDefinition<D extends object>(definition: D): D {
     if (error instanceof TypeError && error.message.startsWith("Cannot define contract")) {
       throw error;
     }
-    fail("", `reading the definition threw: ${shown(String((error as Error)?.message ?? error))}`);
+    // Read where reading cannot throw: a thrown object's own message getter that threw again
+    // escaped this catch bare, naming no contract.
+    fail("", `reading the definition threw: ${shown(messageOf(error))}`);
   }
 }
 

@@ -396,6 +396,22 @@ Deno.test("r165: defineContract names a misspelt field, quotes in part and says 
     define({ name: "a", version: 1, methods }),
     /^TypeError: Cannot define contract: reading the definition threw: "the getter threw"$/,
   );
+  // What the getter throws may throw again where its message is read: still this TypeError.
+  const rethrows = {
+    get f(): never {
+      const thrown = new Error();
+      Object.defineProperty(thrown, "message", {
+        get: () => {
+          throw thrown;
+        },
+      });
+      throw thrown;
+    },
+  };
+  assert.throws(
+    define({ name: "a", version: 1, methods: rethrows }),
+    /^TypeError: Cannot define contract: reading the definition threw: "a value with no text"$/,
+  );
   // What it takes still defines, and a contract from another copy of the module still compiles.
   const ok = defineContract({ name: "a", version: 1, methods: { f }, capabilities: { f } });
   assert.equal(ok.name, "a");

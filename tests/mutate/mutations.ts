@@ -8619,8 +8619,7 @@ export const MUTATIONS: Mutation[] = [
     source: "review 165",
     mitigation: "a definition whose getter throws is a TypeError saying so",
     file: "runner/contract.ts",
-    search:
-      '    fail("", `reading the definition threw: ${shown(String((error as Error)?.message ?? error))}`);',
+    search: '    fail("", `reading the definition threw: ${shown(messageOf(error))}`);',
     replace: "    throw error;",
     tests: [`${HOSTILE}/r165_test.ts`],
     filter: "defineContract names",
@@ -9151,6 +9150,17 @@ export const MUTATIONS: Mutation[] = [
     replace: "if (false) {",
     tests: [`${HOSTILE}/r165_test.ts`],
     filter: "host's option of the wrong kind",
+  },
+  {
+    id: "contract-read-throws-twice",
+    source:
+      "a definition's getter that threw an error whose message getter threw again escaped defineContract bare",
+    mitigation: "defineContract reads a thrown value's message where reading cannot throw",
+    file: "runner/contract.ts",
+    search: "shown(messageOf(error))",
+    replace: "shown(String((error as Error)?.message ?? error))",
+    tests: [`${HOSTILE}/r165_test.ts`],
+    filter: "defineContract names",
   },
   {
     id: "loader-exact-cap-whole",

@@ -90,8 +90,11 @@ export const PLUGIN_CGROUP_FD = 4;
 const CLOSE_ALL = [
   `keep=$1; signals=$2; mark=$3; sh=$4; shift 4`,
   // The pending signals limit (PENDING_SIGNALS), where the prologue's sh has no ulimit -i (dash).
+  // Lowered only, as RLIMIT_NOFILE is: under a lower hard limit of the host's, every native-code
+  // start was refused (review 171); the plugin keeps that one, soft and hard.
   `if [ -n "$signals" ]; then`,
-  `  { ulimit -i "$signals" && ulimit -H -i "$signals"; } ||`,
+  `  { ulimit -i "$signals" && ulimit -H -i "$signals"; } 2>/dev/null ||`,
+  `  { h=$(ulimit -H -i) && [ "$h" != unlimited ] && [ "$h" -le "$signals" ] && ulimit -S -i "$h"; } ||`,
   `    { echo "${VERDICT}limits: bash cannot limit the pending signals (ulimit -i $signals)" >&2; exit 125; }`,
   `fi`,
   `for f in /dev/fd/* /proc/self/fd/*; do`,

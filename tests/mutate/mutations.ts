@@ -8985,7 +8985,7 @@ export const MUTATIONS: Mutation[] = [
       "review 169: dash, the prologue's usual sh, has no ulimit -i, so the pending signals limit is set by bash just before the exec",
     mitigation: "bash sets the pending signals limit where sh cannot",
     file: "runner/sandbox/prologue.ts",
-    search: '  `  { ulimit -i "$signals" && ulimit -H -i "$signals"; } ||`,',
+    search: '  `  { ulimit -i "$signals" && ulimit -H -i "$signals"; } 2>/dev/null ||`,',
     replace: "  `  { :; } ||`,",
     tests: ["tests/sandbox/prologue_test.ts"],
     filter: "pending signals",
@@ -9112,7 +9112,7 @@ export const MUTATIONS: Mutation[] = [
     mitigation:
       "a host's first relay proxy removes the socket folders beside its own that no process holds locked",
     file: "runner/host/egress_socket.ts",
-    search: "        sweepBeside(parent, dir);\n",
+    search: "        sweepBeside(parent, dir, held.statSync().uid!);\n",
     replace: "",
     tests: [`${HOSTILE}/r170_test.ts`],
     filter: "socket folders",
@@ -9123,9 +9123,8 @@ export const MUTATIONS: Mutation[] = [
       "review 170: the sweep of dead hosts' egress socket folders must leave a living host's: its proxy holds its folder locked",
     mitigation: "a socket folder is taken only with its lock (flock), which a living proxy holds",
     file: "runner/host/egress_socket.ts",
-    search:
-      "    if (file.tryLockSync(true) && Deno.lstatSync(dir).ino === file.statSync().ino) return file;",
-    replace: "    if (Deno.lstatSync(dir).ino === file.statSync().ino) return file;",
+    search: "    const locked = wait ? (file.lockSync(true), true) : file.tryLockSync(true);",
+    replace: "    const locked = wait ? (file.lockSync(true), true) : true;",
     tests: [`${HOSTILE}/r170_test.ts`],
     filter: "socket folders",
   },
@@ -9161,6 +9160,51 @@ export const MUTATIONS: Mutation[] = [
     replace: "shown(String((error as Error)?.message ?? error))",
     tests: [`${HOSTILE}/r165_test.ts`],
     filter: "defineContract names",
+  },
+  {
+    id: "egress-socket-sweep-owner",
+    source:
+      "review 171: a root host's sweep removed another user's egress socket folders in /tmp, whose owner swapped one for a link between the lock and the removal: root removed an `s` in any folder",
+    mitigation: "the sweep takes only folders this process's user made",
+    file: "runner/host/egress_socket.ts",
+    search: "    const held = lockFolder(dir, false, owner);",
+    replace: "    const held = lockFolder(dir, false);",
+    tests: [`${HOSTILE}/r171_test.ts`],
+    filter: "another user's",
+  },
+  {
+    id: "egress-socket-own-lock-waits",
+    source:
+      "review 171: a host whose new egress socket folder a sweep held tried its lock three times at once and failed its start",
+    mitigation: "a proxy waits for its own folder's lock, which a sweep holds a moment",
+    file: "runner/host/egress_socket.ts",
+    search: "    const held = lockFolder(dir, true);",
+    replace: "    const held = lockFolder(dir, false);",
+    tests: [`${HOSTILE}/r171_test.ts`],
+    filter: "a sweep holds",
+  },
+  {
+    id: "prologue-sigpending-lowered-only",
+    source:
+      "review 171: under a host whose hard RLIMIT_SIGPENDING was below PENDING_SIGNALS, every start of native code was refused",
+    mitigation: "the prologue's bash keeps a lower hard limit of the host's, soft and hard",
+    file: "runner/sandbox/prologue.ts",
+    search:
+      '  `  { h=$(ulimit -H -i) && [ "$h" != unlimited ] && [ "$h" -le "$signals" ] && ulimit -S -i "$h"; } ||`,\n',
+    replace: "",
+    tests: [`${HOSTILE}/r171_test.ts`],
+    filter: "pending signals",
+  },
+  {
+    id: "egress-socket-sweep-bounded",
+    source:
+      "review 171: the sweep of egress socket folders ran on the start's path whatever it found, about 2 ms a folder (5,000: 8.9 s of the host's thread)",
+    mitigation: "one start's sweep removes at most SWEEP_MOST folders",
+    file: "runner/host/egress_socket.ts",
+    search: "    if (removed === SWEEP_MOST) return;\n",
+    replace: "",
+    tests: [`${HOSTILE}/r171_test.ts`],
+    filter: "at most SWEEP_MOST",
   },
   {
     id: "loader-exact-cap-whole",

@@ -31,7 +31,11 @@ import { neutralize } from "../wire/mod.ts";
  */
 export type EgressResolver = (hostname: string) => Promise<string[]>;
 
-const RESOLVE_DEADLINE_MS = 5_000;
+/**
+ * How long a lookup may run before its destination is refused (5 s). Internal, not exported by
+ * mod.ts: tests whose resolver never answers shorten it rather than wait it out.
+ */
+export const resolving: { deadlineMs: number } = { deadlineMs: 5_000 };
 
 const neutralizeHost = (host: string) => neutralize(host, 255);
 
@@ -141,7 +145,7 @@ export async function checkDestination(
   try {
     addresses = literal
       ? [bare]
-      : await withDeadline(context.resolve(bare), RESOLVE_DEADLINE_MS, "resolving");
+      : await withDeadline(context.resolve(bare), resolving.deadlineMs, "resolving");
   } catch (error) {
     return { refused: `cannot resolve ${neutralizeHost(host)}: ${(error as Error).message}` };
   }

@@ -14,7 +14,9 @@ import { Bare } from "../fixtures/contracts.ts";
 import { fixture, until, within } from "../_helpers.ts";
 import { pluginFolder, processesWith, rng } from "./_hostile.ts";
 
-const ROUNDS = Number(Deno.env.get("PLUGBOX_R170_ROUNDS") ?? 5);
+// Three a test: review 170's interleavings found no leak (its one finding came from the killed
+// hosts); PLUGBOX_R170_ROUNDS=50 for a deeper run.
+const ROUNDS = Number(Deno.env.get("PLUGBOX_R170_ROUNDS") ?? 3);
 
 /** The bare fixture, which also ends itself when asked to echo a negative number. */
 export async function markedPlugin() {

@@ -192,7 +192,7 @@ for (const isolation of ["os", "landlock"] as const) {
   Deno.test(`r170 [${isolation}${isolation === "os" ? ", net" : ""}, standby, narrow host, a budget of two]: random interleavings leave no process, no cgroup, no reservation`, async () => {
     testDeadline(150_000);
     const seed = Number(Deno.env.get("PLUGBOX_R170_SEED") ?? Date.now() % 1_000_000);
-    const rounds = Number(Deno.env.get("PLUGBOX_R170_ROUNDS") ?? 5);
+    const rounds = Number(Deno.env.get("PLUGBOX_R170_ROUNDS") ?? 3);
     await using cgroup = await limitedCgroup(600);
     const found = await findControllers("/bin/sh");
     assert.ok(found?.memory && found.pids, "a root host has memory and pids controllers");

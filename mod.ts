@@ -34,6 +34,7 @@ export {
   PluginUnavailableError,
   PreflightError,
   ProtocolError,
+  type StartRefusal,
   type StartRefusalReason,
   StartRefusedError,
   TimeoutError,

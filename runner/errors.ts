@@ -249,6 +249,31 @@ export type StartRefusalReason =
   | "launcher";
 
 /**
+ * What plugbox's refusal of a start says: see {@linkcode StartRefusedError}'s fields.
+ *
+ * @example
+ * ```ts
+ * import type { StartRefusal } from "./errors.ts";
+ * const refusal: StartRefusal = { reason: "limits", detail: "sh cannot forbid core dumps" };
+ * console.log(refusal.reason);
+ * ```
+ */
+export interface StartRefusal {
+  /** Which of plugbox's steps refused, and why. */
+  reason: StartRefusalReason;
+  /** plugbox's words, with what to do where there is something. */
+  detail: string;
+  /** For `"task-budget"`: the tasks every plugin on the machine shares. */
+  budget?: number;
+  /** For `"task-budget"`: how many of them the other plugins running reserve. */
+  reserved?: number;
+  /** For `"task-budget"`: this plugin's cap, which did not fit. */
+  cap?: number;
+  /** For `"task-budget"`: how many other plugins were running. */
+  others?: number;
+}
+
+/**
  * plugbox refused to start the plugin, before it ran: its own verdict, never the plugin's words
  * (THREATS T22). `reason` says which step: `"task-budget"` (the tasks every plugin on the machine
  * shares cannot hold this plugin's cap: `budget`, `reserved` by the `others` running, and `cap`),
@@ -293,14 +318,7 @@ export class StartRefusedError extends Error {
   /** Builds the error; see the class for what each field means. */
   constructor(
     plugin: string,
-    fields: {
-      reason: StartRefusalReason;
-      detail: string;
-      budget?: number;
-      reserved?: number;
-      cap?: number;
-      others?: number;
-    },
+    fields: StartRefusal,
     options?: ErrorOptions,
   ) {
     super(

@@ -1,5 +1,5 @@
 /**
- * `deno task test`'s runner: each test file in a `deno test` process of its own, two at a time
+ * `deno task test`'s runner: each test file in a `deno test` process of its own, three at a time
  * (`--jobs`), the JSDoc examples in one more, and the files marked `// test runner: alone` by
  * themselves once the others are done. It prints each run's output whole as it ends, the failures
  * again at the end, and last the sum of every run's own count in `deno test`'s summary form.
@@ -9,6 +9,11 @@
  * another test's plugin), its folder (a `Deno.chdir` into a folder another test then removed failed
  * a third's spawn), its environment. Why marked files alone: they judge a cost by this thread's CPU
  * or a watchdog's share of a core, and a neighbour's start steals from the same two cores.
+ *
+ * Why three on this project's two cores: a file spends much of its time waiting on its plugins
+ * (their starts in the kernel, CPU shares, deadlines, rate limits): the suite takes about 15
+ * minutes of CPU, which two at a time spread over 12 minutes (a third of both cores idle), three
+ * over 10. A file that judges a cost by CPU time is marked alone instead.
  *
  * Type checking is `deno task check`'s (it checks `tests/`), so each file runs with `--no-check`;
  * the examples' run checks them.
@@ -272,7 +277,7 @@ function duration(ms: number): string {
 
 if (import.meta.main) {
   const jobsFlag = Deno.args.find((a) => a.startsWith("--jobs="));
-  const jobs = jobsFlag ? Number(jobsFlag.slice("--jobs=".length)) : 2;
+  const jobs = jobsFlag ? Number(jobsFlag.slice("--jobs=".length)) : 3;
   if (!Number.isInteger(jobs) || jobs < 1) {
     console.error(`error: --jobs must be a whole number of at least 1, not "${jobsFlag}"`);
     Deno.exit(2);

@@ -1,5 +1,5 @@
 // `deno task test`'s runner (tests/run.ts): what it counts as failed, and that the files marked
-// alone run with nothing beside them while the others run two at a time. Real `deno test` runs of
+// alone run with nothing beside them while the others run several at a time. Real `deno test` runs of
 // the fixtures tests/fixtures/runner_*.ts.
 import assert from "node:assert/strict";
 import { join } from "node:path";

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { StartRefusalReason } from "../errors.ts";
+import type { StartRefusal, StartRefusalReason } from "../errors.ts";
 
 /** The line plugbox's last step writes on the plugin's stderr just before the plugin's exec. */
 export const EXEC_MARK = "plugbox: the plugin runs from here";
@@ -31,20 +31,7 @@ const REASONS: ReadonlySet<string> = new Set<StartRefusalReason>([
 ]);
 
 /** A verdict of plugbox's own on a start, read from before the plugin's exec. */
-export interface StartVerdict {
-  /** Which of plugbox's steps refused, and why. */
-  reason: StartRefusalReason;
-  /** plugbox's words, with what to do where there is something. */
-  detail: string;
-  /** For `"task-budget"`: the tasks every plugin on the machine shares. */
-  budget?: number;
-  /** For `"task-budget"`: how many of them the other plugins running reserve. */
-  reserved?: number;
-  /** For `"task-budget"`: this plugin's cap, which did not fit. */
-  cap?: number;
-  /** For `"task-budget"`: how many other plugins were running. */
-  others?: number;
-}
+export type StartVerdict = StartRefusal;
 
 const FIELDS = ["budget", "reserved", "cap", "others"] as const;
 

@@ -5,8 +5,10 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { join } from "node:path";
 import { until } from "../_helpers.ts";
+import { findControllers } from "../../runner/sandbox/cgroup_probe.ts";
 import { fileURLToPath } from "node:url";
 
 /**
@@ -419,6 +421,73 @@ export async function removeCgroupTree(top: string, ms: number): Promise<void> {
       `the test's cgroup ${dir} removed`,
     );
   }
+}
+
+/** The folders plugbox makes cgroups in here, for every controller it uses (a root host's). */
+export async function cgroupBases(): Promise<string[]> {
+  assert.equal(Deno.uid(), 0, "plugbox makes cgroups as root; CI runs as root");
+  const found = await findControllers("/bin/sh");
+  assert.ok(found?.memory && found.pids, "a root host has memory and pids controllers");
+  return [found.cpu.base, found.memory, found.pids, found.cpuacct]
+    .filter((base): base is string => base !== undefined);
+}
+
+/**
+ * Host `pid`'s cgroups in `bases` whose name holds `part` (a plugin's name), and the plugin's own
+ * inside each (the memory cgroup beside the egress relay).
+ */
+export function cgroupsNamed(bases: string[], pid: number, part: string): string[] {
+  const found: string[] = [];
+  for (const base of bases) {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(base)];
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) continue; // not made (yet)
+      throw error;
+    }
+    for (const entry of entries) {
+      if (!entry.name.startsWith(`plugbox-${pid}-`) || !entry.name.includes(part)) continue;
+      found.push(join(base, entry.name));
+      try {
+        for (const inner of Deno.readDirSync(join(base, entry.name))) {
+          if (inner.isDirectory) found.push(join(base, entry.name, inner.name));
+        }
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+  return found;
+}
+
+/**
+ * `deno run <flags> <module> <args>` started in cgroup `dir` (written to its `cgroup.procs` by the
+ * shell before the exec), so that its plugins' budget of tasks is that cgroup's.
+ */
+export function hostInCgroup(
+  dir: string,
+  module: string,
+  args: string[],
+  options: { flags?: string[]; stdin?: "null" | "piped"; env?: Record<string, string> } = {},
+): Deno.ChildProcess {
+  return new Deno.Command("/bin/sh", {
+    args: [
+      "-c",
+      'echo $$ > "$1/cgroup.procs" && shift && exec "$@"',
+      "sh",
+      dir,
+      Deno.execPath(),
+      "run",
+      ...(options.flags ?? ["--allow-all"]),
+      module,
+      ...args,
+    ],
+    stdin: options.stdin ?? "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: options.env,
+  }).spawn();
 }
 
 const CLI = fileURLToPath(new URL("../../cli.ts", import.meta.url));

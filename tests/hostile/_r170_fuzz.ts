@@ -8,11 +8,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type ManagedOptions, PluginHost, previewStart } from "../../mod.ts";
-import { findControllers } from "../../runner/sandbox/cgroup_probe.ts";
+import { type ManagedOptions, PluginHost, previewStart, StartRefusedError } from "../../mod.ts";
 import { Bare } from "../fixtures/contracts.ts";
 import { fixture, until, within } from "../_helpers.ts";
-import { pluginFolder, processesWith, rng } from "./_hostile.ts";
+import { cgroupBases, cgroupsNamed, pluginFolder, processesWith, rng } from "./_hostile.ts";
 
 // Three a test: review 170's interleavings found no leak (its one finding came from the killed
 // hosts); PLUGBOX_R170_ROUNDS=50 for a deeper run.
@@ -35,41 +34,9 @@ export async function markedPlugin() {
   return { folder, main: join(folder.dir, "main.ts") };
 }
 
-/** The folders this host makes cgroups in, for every controller. */
-export async function bases(): Promise<string[]> {
-  assert.equal(Deno.uid(), 0, "plugbox makes cgroups as root; CI runs as root");
-  const found = await findControllers("/bin/sh");
-  assert.ok(found?.memory && found.pids, "a root host has memory and pids controllers");
-  return [found.cpu.base, found.memory, found.pids, found.cpuacct]
-    .filter((base): base is string => base !== undefined);
-}
-
 /** Host `pid`'s cgroups of plugin `name` in `all` there are now, and the plugin's own inside them. */
 export function cgroupsOf(all: string[], name: string, pid: number): string[] {
-  const found: string[] = [];
-  for (const base of all) {
-    let entries: Deno.DirEntry[];
-    try {
-      entries = [...Deno.readDirSync(base)];
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) continue; // not made (yet)
-      throw error;
-    }
-    for (const entry of entries) {
-      if (!entry.name.startsWith(`plugbox-${pid}-`) || !entry.name.includes(`-${name}-`)) {
-        continue;
-      }
-      found.push(join(base, entry.name));
-      try {
-        for (const inner of Deno.readDirSync(join(base, entry.name))) {
-          if (inner.isDirectory) found.push(join(base, entry.name, inner.name));
-        }
-      } catch {
-        // gone meanwhile
-      }
-    }
-  }
-  return found;
+  return cgroupsNamed(all, pid, `-${name}-`);
 }
 
 export const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -126,7 +93,7 @@ export type Check = (name: string, marker: string, said: string) => Promise<void
 
 /** The check in this process (which must read /proc and cgroupfs: `--allow-all`). */
 export async function checkHere(name: string, marker: string, said: string): Promise<void> {
-  const all = await bases();
+  const all = await cgroupBases();
   // At once: a stop that resolved while a process, or a cgroup, was left is the bug.
   assert.deepEqual(processesWith(marker), [], `processes left ${said}`);
   assert.deepEqual(cgroupsOf(all, name, Deno.pid), [], `cgroups left ${said}`);
@@ -146,8 +113,10 @@ async function interleave(
   const promises: Promise<unknown>[] = [];
   const track = (promise: Promise<unknown>) =>
     promises.push(promise.then(() => "ok", (e) => {
-      const text = e instanceof Error ? e.message : String(e);
-      if (/processes and threads together/.test(text)) counts.refused.push(`${log.join(",")}`);
+      // plugbox's refusal for the budget of tasks (review 168), not a plugin's words.
+      if (e instanceof StartRefusedError && e.reason === "task-budget") {
+        counts.refused.push(`${log.join(",")}`);
+      }
       return e;
     }));
   const host = new PluginHost({

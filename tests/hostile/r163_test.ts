@@ -6,12 +6,11 @@
 // one, held to its cap; the launcher joins it through a descriptor just before the exec, and the
 // plugin, with no cgroup file system mounted, cannot leave it. Every path out removes both.
 import assert from "node:assert/strict";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PluginExitedError, startPlugin } from "../../mod.ts";
-import { findControllers } from "../../runner/sandbox/cgroup_probe.ts";
 import { exists, rejected, testDeadline, until, within } from "../_helpers.ts";
-import { hostile } from "./_hostile.ts";
+import { cgroupBases, cgroupsNamed, hostile } from "./_hostile.ts";
 import { Probe } from "./plugins/probe.ts";
 
 const PLUGIN = hostile("r163_memory/main.py");
@@ -43,34 +42,9 @@ function start(
   });
 }
 
-/** The folders plugbox makes cgroups in here, for every controller it uses. */
-async function bases(): Promise<string[]> {
-  const found = await findControllers("/bin/sh");
-  assert.equal(Deno.uid(), 0, "plugbox makes memory cgroups as root; CI runs as root");
-  assert.ok(found?.memory, "a root host has a memory controller");
-  return [found.cpu.base, found.memory, found.pids, found.cpuacct]
-    .filter((base): base is string => base !== undefined);
-}
-
 /** This process's cgroups of the r163 plugin there are now, and the plugin's own inside them. */
 async function ours(): Promise<string[]> {
-  const found: string[] = [];
-  for (const base of await bases()) {
-    for (const entry of Deno.readDirSync(base)) {
-      if (!entry.name.startsWith(`plugbox-${Deno.pid}-`) || !entry.name.includes("r163_memory")) {
-        continue;
-      }
-      found.push(join(base, entry.name));
-      try {
-        for (const inner of Deno.readDirSync(join(base, entry.name))) {
-          if (inner.isDirectory) found.push(join(base, entry.name, inner.name));
-        }
-      } catch {
-        // gone meanwhile
-      }
-    }
-  }
-  return found;
+  return cgroupsNamed(await cgroupBases(), Deno.pid, "r163_memory");
 }
 
 const read = (file: string) => Deno.readTextFileSync(file);

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { findControllers } from "../../runner/sandbox/cgroup_probe.ts";
 import { prologue, TASK_CEILING, TASK_FLOOR, TASK_SHARES } from "../../runner/sandbox/prologue.ts";
 import { within } from "../_helpers.ts";
-import { removeCgroupTree, tempDir } from "./_hostile.ts";
+import { hostInCgroup, removeCgroupTree, tempDir } from "./_hostile.ts";
 
 const HOST = fileURLToPath(new URL("./_r164_tasks_host.ts", import.meta.url));
 
@@ -35,22 +35,7 @@ async function limitedCgroup(limit: number) {
 
 /** A host of review 164's in cgroup `dir`: `_r164_tasks_host.ts` with `args`. */
 function host(dir: string, args: string[]) {
-  return new Deno.Command("/bin/sh", {
-    args: [
-      "-c",
-      'echo $$ > "$1/cgroup.procs" && shift && exec "$@"',
-      "sh",
-      dir,
-      Deno.execPath(),
-      "run",
-      "--allow-all",
-      HOST,
-      ...args,
-    ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  return hostInCgroup(dir, HOST, args, { stdin: "piped" });
 }
 
 interface Said {

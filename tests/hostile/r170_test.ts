@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import { previewStart } from "../../mod.ts";
 import { findControllers } from "../../runner/sandbox/cgroup_probe.ts";
 import { exists, testDeadline, until, within } from "../_helpers.ts";
-import { processesWith, removeCgroupTree, rng } from "./_hostile.ts";
+import { hostInCgroup, processesWith, removeCgroupTree, rng } from "./_hostile.ts";
 import { cgroupsOf, type Counts, interleavings, markedPlugin, pause } from "./_r170_fuzz.ts";
 
 const HOST = fileURLToPath(new URL("./_r170_host.ts", import.meta.url));
@@ -57,23 +57,7 @@ function host(
   stdin: "null" | "piped" = "null",
   env: Record<string, string> = {},
 ) {
-  return new Deno.Command("/bin/sh", {
-    args: [
-      "-c",
-      'echo $$ > "$1/cgroup.procs" && shift && exec "$@"',
-      "sh",
-      dir,
-      Deno.execPath(),
-      "run",
-      ...flags,
-      HOST,
-      ...args,
-    ],
-    stdin,
-    stdout: "piped",
-    stderr: "piped",
-    env,
-  }).spawn();
+  return hostInCgroup(dir, HOST, args, { flags, stdin, env });
 }
 
 /** Every cgroup named for host `pid` in `all` (and what each holds), and in the pids folder `pids`. */

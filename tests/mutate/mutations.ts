@@ -595,7 +595,7 @@ export const MUTATIONS: Mutation[] = [
       "    ...denoPrefix(ctx.tools, limits, Boolean(ctx.tools.sh)),\n    ...hostCheck(ctx.tools),",
     replace: "    ...denoPrefix(ctx.tools, limits, Boolean(ctx.tools.sh)),",
     tests: ["tests/host/manager_test.ts"],
-    filter: "first milliseconds of a plugin's start leaves nothing (deno)",
+    filter: "stopped before its death signal is armed leaves nothing (deno)",
   },
   {
     id: "exit-watch-reaper-waits",

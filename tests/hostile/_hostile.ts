@@ -6,8 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { until } from "../_helpers.ts";
+import { dirname, join } from "node:path";
+import { until, within } from "../_helpers.ts";
 import { findControllers } from "../../runner/sandbox/cgroup_probe.ts";
 import { fileURLToPath } from "node:url";
 
@@ -421,6 +421,50 @@ export async function removeCgroupTree(top: string, ms: number): Promise<void> {
       `the test's cgroup ${dir} removed`,
     );
   }
+}
+
+/**
+ * A pids cgroup of the test's beside plugbox's folder, named `<tag>-<random>`, limited to `limit`,
+ * `levels` deep (`inner` the deepest); it and everything a host made in it removed at dispose,
+ * each folder within `removeMs`.
+ */
+export async function limitedPidsCgroup(tag: string, limit: number, levels = 1, removeMs = 10_000) {
+  assert.equal(Deno.uid(), 0, "plugbox makes pids cgroups as root; CI runs as root");
+  const base = (await findControllers("sh"))?.pids;
+  assert.ok(base, "a pids controller plugbox may use");
+  const top = join(dirname(base), `${tag}-${crypto.randomUUID().slice(0, 8)}`);
+  const dirs = [top];
+  for (let i = 1; i < levels; i++) dirs.push(join(dirs[i - 1], `level${i}`));
+  for (const dir of dirs) Deno.mkdirSync(dir);
+  Deno.writeTextFileSync(join(top, "pids.max"), String(limit));
+  return {
+    path: top,
+    inner: dirs.at(-1)!,
+    [Symbol.asyncDispose]: () => removeCgroupTree(top, removeMs),
+  };
+}
+
+const KERNEL_HOST = fileURLToPath(new URL("./_r164_kernel_host.ts", import.meta.url));
+
+/** Runs review 164's host of the r164_kernel plugin (OS layer) with `attempts`; its JSON line. */
+export async function kernelHost(...attempts: string[]) {
+  const { code, stdout, stderr } = await within(
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", KERNEL_HOST, ...attempts],
+      stdout: "piped",
+      stderr: "piped",
+    }).output(),
+    60_000,
+    "the host",
+  );
+  const text = new TextDecoder().decode(stdout);
+  assert.equal(code, 0, text + new TextDecoder().decode(stderr));
+  return JSON.parse(text.trim().split("\n").at(-1)!) as {
+    said: string[];
+    watched: string;
+    spawned: string;
+    host: Record<string, string>;
+  };
 }
 
 /** The folders plugbox makes cgroups in here, for every controller it uses (a root host's). */

@@ -4,11 +4,10 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { previewStart, startPlugin } from "../../mod.ts";
-import { findControllers } from "../../runner/sandbox/cgroup_probe.ts";
 import { CAP_ALL_TASKS_SH, capAllTasksHere } from "../../runner/sandbox/cgroup_tasks.ts";
 import { prologue } from "../../runner/sandbox/prologue.ts";
 import { exists, freshCache, within } from "../_helpers.ts";
-import { hostile, removeCgroupTree, tempDir } from "./_hostile.ts";
+import { hostile, limitedPidsCgroup, tempDir } from "./_hostile.ts";
 import { probeAnswer, refusedAfterTheOther, tempFolder } from "./_python_shim.ts";
 import { Probe } from "./plugins/probe.ts";
 
@@ -241,26 +240,8 @@ Deno.test("r125: permissions are read once: a write grant first read as none is 
 // process. Half of the lowest limit above is the cap now. The host runs in a cgroup of the test's.
 const TASKS_HOST = fileURLToPath(new URL("./_r125_tasks_host.ts", import.meta.url));
 
-/** A pids cgroup of the test's, `levels` deep below this process's own, the top one limited. */
-async function limitedCgroup(limit: number, levels = 1) {
-  const base = (await findControllers("sh"))?.pids;
-  assert.ok(base, "a pids controller plugbox may use (CI runs as root)");
-  const top = join(dirname(base), `r125-${crypto.randomUUID().slice(0, 8)}`);
-  const dirs = [top];
-  for (let i = 1; i < levels; i++) dirs.push(join(dirs[i - 1], `level${i}`));
-  for (const dir of dirs) Deno.mkdirSync(dir);
-  Deno.writeTextFileSync(join(top, "pids.max"), String(limit));
-  return {
-    inner: dirs.at(-1)!,
-    [Symbol.asyncDispose]: async () => {
-      // Deepest first; what a host left (its plugbox folder, emptied) too.
-      await removeCgroupTree(top, 5_000);
-    },
-  };
-}
-
 Deno.test("r125 [os]: a host's own pids limit keeps half for the host: one plugin cannot take it all", async () => {
-  await using group = await limitedCgroup(600);
+  await using group = await limitedPidsCgroup("r125", 600, 1, 5_000);
   const out = await within(
     new Deno.Command("/bin/sh", {
       args: [
@@ -289,7 +270,7 @@ Deno.test("r125 [os]: a host's own pids limit keeps half for the host: one plugi
 
 for (const here of [true, false]) {
   Deno.test(`r125: the cap on all plugins' tasks is half the lowest limit above their folder (set ${here ? "itself" : "through sh"})`, async () => {
-    await using group = await limitedCgroup(600, 3);
+    await using group = await limitedPidsCgroup("r125", 600, 3, 5_000);
     const folder = join(group.inner, "plugbox");
     Deno.mkdirSync(folder);
     if (here) assert.ok(capAllTasksHere([folder]));

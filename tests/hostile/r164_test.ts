@@ -8,30 +8,13 @@
 // refused, saying why and what to do. Each test runs its hosts in a pids cgroup of its own, whose
 // limit makes a small budget (half of it), apart from every other host's on the machine.
 import assert from "node:assert/strict";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { findControllers } from "../../runner/sandbox/cgroup_probe.ts";
 import { prologue, TASK_CEILING, TASK_FLOOR, TASK_SHARES } from "../../runner/sandbox/prologue.ts";
 import { within } from "../_helpers.ts";
-import { hostInCgroup, removeCgroupTree, tempDir } from "./_hostile.ts";
+import { hostInCgroup, kernelHost, limitedPidsCgroup, tempDir } from "./_hostile.ts";
 
 const HOST = fileURLToPath(new URL("./_r164_tasks_host.ts", import.meta.url));
-
-/** A pids cgroup of the test's beside plugbox's folder, limited to `limit`; removed at dispose. */
-async function limitedCgroup(limit: number) {
-  assert.equal(Deno.uid(), 0, "plugbox makes pids cgroups as root; CI runs as root");
-  const base = (await findControllers("sh"))?.pids;
-  assert.ok(base, "a pids controller plugbox may use");
-  const top = join(dirname(base), `r164-${crypto.randomUUID().slice(0, 8)}`);
-  Deno.mkdirSync(top);
-  Deno.writeTextFileSync(join(top, "pids.max"), String(limit));
-  return {
-    path: top,
-    [Symbol.asyncDispose]: async () => {
-      await removeCgroupTree(top, 10_000);
-    },
-  };
-}
 
 /** A host of review 164's in cgroup `dir`: `_r164_tasks_host.ts` with `args`. */
 function host(dir: string, args: string[]) {
@@ -106,7 +89,7 @@ function heldAt(hoarders: Said["hoarders"], cap: number) {
 
 Deno.test("r164 [os, deno]: hoarding plugins in two host processes cannot stop a fresh plugin from starting and answering, nor the host from making threads", async () => {
   // A budget of 512: each plugin's share is 32, so 16 fit; 5 hoarders hold at most 160.
-  await using group = await limitedCgroup(1024);
+  await using group = await limitedPidsCgroup("r164", 1024);
   const budget = 512;
   const first = host(group.path, ["2", "1", "share", "", "hold"]);
   try {
@@ -130,7 +113,7 @@ Deno.test("r164 [os, deno]: hoarding plugins in two host processes cannot stop a
 
 Deno.test("r164 [os, deno]: a start whose cap no longer fits the budget is refused, naming the cause and what to do; the host still makes threads", async () => {
   // Two hoarders asking 256 each reserve the whole budget of 512.
-  await using group = await limitedCgroup(1024);
+  await using group = await limitedPidsCgroup("r164", 1024);
   const child = host(group.path, ["2", "0", "256", "fresh", ""]);
   child.stdin.close();
   const said = await firstLine(child);
@@ -231,21 +214,8 @@ Deno.test("r164: where the folder of pids cgroups has no limit to share, the sta
 // 9 queues under the OS layer, and its host's own mq_open failed ("Too many open files"; the same
 // as uid 65534). The OS layer's filter now refuses mq_open, as Landlock's refuses all IPC: the
 // sandbox's own namespace holds no queue the plugin did not make.
-const KERNEL_HOST = fileURLToPath(new URL("./_r164_kernel_host.ts", import.meta.url));
-
 Deno.test("r164 [os]: a plugin cannot take its user's POSIX message queue bytes from its host", async () => {
-  const { code, stdout, stderr } = await within(
-    new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", KERNEL_HOST, "mqueue:100"],
-      stdout: "piped",
-      stderr: "piped",
-    }).output(),
-    60_000,
-    "the host",
-  );
-  const text = new TextDecoder().decode(stdout);
-  assert.equal(code, 0, text + new TextDecoder().decode(stderr));
-  const { said, host } = JSON.parse(text.trim().split("\n").at(-1)!);
+  const { said, host } = await kernelHost("mqueue:100");
   assert.equal(host.mqueue, "yes", `the host could make a queue of its own: ${said}`);
   assert.deepEqual(said, ["mqueue: 0, then EPERM"]);
 });

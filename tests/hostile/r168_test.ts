@@ -7,16 +7,15 @@
 // (StartRefusedError, with its reason and the budget's numbers), and every line after it is the
 // plugin's (a PluginExitedError, its `plugbox` words marked with a `\`).
 import assert from "node:assert/strict";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { findControllers } from "../../runner/sandbox/cgroup_probe.ts";
 import { StartRefusedError } from "../../mod.ts";
 import { ExitCode, exitCodeFor } from "../../runner/cli/commands.ts";
 import { PluginProcess } from "../../runner/host/process.ts";
 import { EXEC_MARK } from "../../runner/sandbox/start_verdict.ts";
 import { prologue, type PrologueOptions } from "../../runner/sandbox/prologue.ts";
 import { noInheritedDescriptors, within } from "../_helpers.ts";
-import { ISOLATIONS, removeCgroupTree } from "./_hostile.ts";
+import { ISOLATIONS, limitedPidsCgroup } from "./_hostile.ts";
 
 const HOST = fileURLToPath(new URL("./_r168_host.ts", import.meta.url));
 
@@ -142,29 +141,20 @@ Deno.test("r168: plug's exit code for plugbox's refusal of a start is 'refused',
 });
 
 Deno.test("r168: a start over the budget of tasks is plugbox's refusal, with its numbers, under the Deno and OS layers", async () => {
-  assert.equal(Deno.uid(), 0, "plugbox makes pids cgroups as root; CI runs as root");
-  const base = (await findControllers("sh"))?.pids;
-  assert.ok(base, "a pids controller plugbox may use");
-  const top = join(dirname(base), `r168-${crypto.randomUUID().slice(0, 8)}`);
-  Deno.mkdirSync(top);
-  try {
-    // A budget of 100 (half of the limit): a cap of 101 fits it with no other plugin running.
-    Deno.writeTextFileSync(join(top, "pids.max"), "200");
-    const said = await run(["real", "101"], top);
-    for (const isolation of ["deno", "os"]) {
-      const got = said[isolation];
-      assert.equal(got.name, "StartRefusedError", `${isolation}: ${JSON.stringify(got)}`);
-      assert.equal(got.reportedBy, "plugbox");
-      assert.equal(got.reason, "task-budget");
-      assert.deepEqual([got.budget, got.reserved, got.cap, got.others], [100, 0, 101, 0]);
-      assert.match(String(got.detail), /stop a plugin, or give this one a lower cpu\.maxTasks$/);
-      assert.match(
-        String(got.message),
-        /^Cannot start plugin "plugins": plugbox refused it \(task-budget\): the machine's plugins may hold 100 /,
-      );
-    }
-  } finally {
-    await removeCgroupTree(top, 10_000);
+  // A budget of 100 (half of the limit): a cap of 101 fits it with no other plugin running.
+  await using group = await limitedPidsCgroup("r168", 200);
+  const said = await run(["real", "101"], group.path);
+  for (const isolation of ["deno", "os"]) {
+    const got = said[isolation];
+    assert.equal(got.name, "StartRefusedError", `${isolation}: ${JSON.stringify(got)}`);
+    assert.equal(got.reportedBy, "plugbox");
+    assert.equal(got.reason, "task-budget");
+    assert.deepEqual([got.budget, got.reserved, got.cap, got.others], [100, 0, 101, 0]);
+    assert.match(String(got.detail), /stop a plugin, or give this one a lower cpu\.maxTasks$/);
+    assert.match(
+      String(got.message),
+      /^Cannot start plugin "plugins": plugbox refused it \(task-budget\): the machine's plugins may hold 100 /,
+    );
   }
 });
 

@@ -12,35 +12,11 @@
 // its pending signals held to PENDING_SIGNALS, and the sandbox's pseudo-terminal multiplexer opens
 // for no one. What stays shared (epoll watches, open files): THREATS.md, review 169.
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { startPlugin } from "../../mod.ts";
 import { PENDING_SIGNALS } from "../../runner/sandbox/prologue.ts";
 import { within } from "../_helpers.ts";
-import { hostile, tempDir } from "./_hostile.ts";
+import { hostile, kernelHost, tempDir } from "./_hostile.ts";
 import { Probe } from "./plugins/probe.ts";
-
-const KERNEL_HOST = fileURLToPath(new URL("./_r164_kernel_host.ts", import.meta.url));
-
-/** Runs review 164's host of the r164_kernel plugin (OS layer) with `attempts`; its JSON line. */
-async function kernelHost(...attempts: string[]) {
-  const { code, stdout, stderr } = await within(
-    new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", KERNEL_HOST, ...attempts],
-      stdout: "piped",
-      stderr: "piped",
-    }).output(),
-    60_000,
-    "the host",
-  );
-  const text = new TextDecoder().decode(stdout);
-  assert.equal(code, 0, text + new TextDecoder().decode(stderr));
-  return JSON.parse(text.trim().split("\n").at(-1)!) as {
-    said: string[];
-    watched: string;
-    spawned: string;
-    host: Record<string, string>;
-  };
-}
 
 Deno.test("r169 [os]: a command plugin takes none of its user's inotify instances from its host", async () => {
   const { said, watched, spawned } = await kernelHost("inotify:200");

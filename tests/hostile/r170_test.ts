@@ -13,12 +13,12 @@
 // host's first relay does). A failing run prints its seed: PLUGBOX_R170_SEED=<seed> replays it;
 // PLUGBOX_R170_ROUNDS and PLUGBOX_R170_KILLS run more.
 import assert from "node:assert/strict";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { previewStart } from "../../mod.ts";
 import { findControllers } from "../../runner/sandbox/cgroup_probe.ts";
 import { exists, testDeadline, until, within } from "../_helpers.ts";
-import { hostInCgroup, processesWith, removeCgroupTree, rng } from "./_hostile.ts";
+import { hostInCgroup, limitedPidsCgroup, processesWith, rng } from "./_hostile.ts";
 import { cgroupsOf, type Counts, interleavings, markedPlugin, pause } from "./_r170_fuzz.ts";
 
 const HOST = fileURLToPath(new URL("./_r170_host.ts", import.meta.url));
@@ -35,19 +35,6 @@ Deno.test(`r170 [landlock, standby]: random interleavings leave no process, no c
   testDeadline(120_000);
   await interleavings({ isolation: "landlock", net: false, hotStandby: true }, 2);
 });
-
-/** A pids cgroup of the test's beside plugbox's folder, limited to `limit`; removed at dispose. */
-async function limitedCgroup(limit: number) {
-  const base = (await findControllers("/bin/sh"))?.pids;
-  assert.ok(base, "a pids controller plugbox may use");
-  const top = join(dirname(base), `r170-${crypto.randomUUID().slice(0, 8)}`);
-  Deno.mkdirSync(top);
-  Deno.writeTextFileSync(join(top, "pids.max"), String(limit));
-  return {
-    path: top,
-    [Symbol.asyncDispose]: () => removeCgroupTree(top, 10_000),
-  };
-}
 
 /** Review 170's host in pids cgroup `dir`, with `args`. */
 function host(
@@ -81,7 +68,7 @@ for (const isolation of ["os", "landlock"] as const) {
     const seed = Number(Deno.env.get("PLUGBOX_R170_SEED") ?? Date.now() % 1_000_000);
     const random = rng(seed);
     // A budget of 200 tasks: a plugin of 150 fits once, never twice.
-    await using cgroup = await limitedCgroup(400);
+    await using cgroup = await limitedPidsCgroup("r170", 400);
     const { folder, main } = await markedPlugin();
     await using _folder = folder;
     const marker = (await previewStart(main, { isolation })).snapshot.dir;
@@ -177,7 +164,7 @@ for (const isolation of ["os", "landlock"] as const) {
     testDeadline(150_000);
     const seed = Number(Deno.env.get("PLUGBOX_R170_SEED") ?? Date.now() % 1_000_000);
     const rounds = Number(Deno.env.get("PLUGBOX_R170_ROUNDS") ?? 3);
-    await using cgroup = await limitedCgroup(600);
+    await using cgroup = await limitedPidsCgroup("r170", 600);
     const found = await findControllers("/bin/sh");
     assert.ok(found?.memory && found.pids, "a root host has memory and pids controllers");
     const all = [found.cpu.base, found.memory, join(cgroup.path, "plugbox"), found.cpuacct]
@@ -240,7 +227,7 @@ for (const isolation of ["os", "landlock"] as const) {
 for (const flags of [["--allow-all"], NARROW]) {
   Deno.test(`r170 [os, net${flags === NARROW ? ", narrow host" : ""}]: the egress socket folders of SIGKILLed hosts are removed by the next host's start`, async () => {
     testDeadline(120_000);
-    await using cgroup = await limitedCgroup(400);
+    await using cgroup = await limitedPidsCgroup("r170", 400);
     const { folder, main } = await markedPlugin();
     await using _folder = folder;
     const cache = await Deno.makeTempDir({ prefix: "r170-cache-" });
